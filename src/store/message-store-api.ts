@@ -1,0 +1,93 @@
+// The MessageStore facade contract (implemented by message-store.ts).
+import type {
+  AppendMessage,
+  AppendResult,
+  FlushPolicy,
+  QueueOffsets,
+  ReadQueueOptions,
+  ReadQueueResult,
+  RecoveryReport,
+  StoreLogger,
+  StoredMessage,
+} from './types.js';
+
+export interface MessageStoreOptions {
+  dir: string;
+  /** Commit-log segment size; default 1 GiB. */
+  segmentBytes?: number;
+  /** Default `sync`. */
+  flushPolicy?: FlushPolicy;
+  /** `async` policy: fdatasync at this interval; default 200 ms. */
+  asyncFlushIntervalMs?: number;
+  /** Bound of the group-commit queue (bytes of records waiting); default 64 MiB. */
+  maxPendingAppendBytes?: number;
+  /** Largest record accepted; default 4 MiB + 64 KiB of header room. */
+  maxRecordBytes?: number;
+  /** Entries per consume-queue segment file; default 300_000. */
+  consumeQueueSegmentEntries?: number;
+  /** Whole log segments older than this are deleted; default 72 h. */
+  retentionMs?: number;
+  /** Appends are refused with DiskFull when free space drops below this; default 1 GiB. */
+  minFreeDiskBytes?: number;
+  /** Byte limit of the in-memory read cache of recent records; default 64 MiB. */
+  readCacheBytes?: number;
+  /** Bound on open file handles across segments, consume queues and indexes; default 256. */
+  maxOpenFiles?: number;
+  logger?: StoreLogger;
+}
+
+export interface MessageStore {
+  readonly recovery: RecoveryReport;
+  /** Durable per the flush policy when it resolves; results in input order. Throws WharfError
+   *  (AppendQueueFull, DiskFull, RecordTooLarge, StoreClosed, IoError). */
+  append(messages: readonly AppendMessage[]): Promise<AppendResult[]>;
+  readQueue(
+    topic: string,
+    queueId: number,
+    fromQueueOffset: number,
+    options: ReadQueueOptions,
+  ): Promise<ReadQueueResult>;
+  /** One message by its commit-log position; null when no record starts there or it expired. */
+  readMessage(logOffset: number): Promise<StoredMessage | null>;
+  queueOffsets(topic: string, queueId: number): QueueOffsets;
+  /** Queue ids that have entries for this topic. */
+  queueIds(topic: string): number[];
+  /** First queue offset whose store time is >= timestampMs (maxQueueOffset when none). */
+  queueOffsetByTime(topic: string, queueId: number, timestampMs: number): Promise<number>;
+  /** Messages of a topic carrying this key, newest first, at most `limit`. */
+  queryByKey(topic: string, key: string, limit: number): Promise<StoredMessage[]>;
+  /** Forget a topic's consume queues and key entries (its log records expire with retention). */
+  deleteTopic(topic: string): Promise<void>;
+  /** Called after each durable dispatch with the queue's new maxQueueOffset. */
+  onDispatch(
+    listener: (topic: string, queueId: number, maxQueueOffset: number) => void,
+  ): () => void;
+  /** The broker's own durable state (offsets, receipts, acks, markers). */
+  readonly journal: StateJournal;
+  /** Log size, segment count, free disk, pending appends, cache hits: for stats and metrics. */
+  stats(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+/** What the journal hands back at open: the latest snapshot and every entry appended after it. */
+export interface StateJournalRecovery {
+  snapshot: Buffer | null;
+  entries: AsyncIterable<Buffer>;
+}
+
+/**
+ * A durable, compact log of opaque state entries (the broker decides their meaning), with the
+ * commit log's guarantees: CRC-checked, group-committed, recovered after SIGKILL up to the last
+ * acknowledged entry. Snapshots bound replay time and disk: entries before the latest snapshot
+ * are deleted.
+ */
+export interface StateJournal {
+  recover(): StateJournalRecovery;
+  /** Resolves when the entries are durable (the journal uses the store's flush policy). */
+  append(entries: readonly Buffer[]): Promise<void>;
+  /** Atomically makes `snapshot` the new base: it reflects every entry appended before this call
+   *  (the caller serializes synchronously), and replay after a restart starts from it. */
+  writeSnapshot(snapshot: Buffer): Promise<void>;
+  /** Bytes of entries appended since the latest snapshot (the broker snapshots past a limit). */
+  bytesSinceSnapshot(): number;
+}
