@@ -1,0 +1,2 @@
+// The broker room's face.
+export { Broker, type BrokerOptions, type BrokerLogger } from './broker.js';
