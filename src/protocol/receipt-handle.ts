@@ -1,10 +1,11 @@
 // Receipt handles: base64url of two AES blocks chained like CBC (C2 = E(P2 xor C1)), so neither
 // block can be swapped between handles:
 //
-//   P1: | version u8 | brokerId u16 | queueId u16 | queueOffset u48 | attempt u32 | reserved u8 |
+//   P1: | version u8 | brokerId u16 | queueId u16 | queueOffset u48 | attempt u16 | consumerSlot u24 |
 //   P2: | scopeTag 8 bytes (tenant/instance/topic/group[/consumer]) | issuedAtSec u32 | MAGIC u32 |
 //
-// A handle names one delivery: (queue, offset, attempt). The broker accepts it only while that
+// A handle names one delivery: (queue, offset, attempt) of one consumer (slot 0 for a clustering
+// group, the broadcasting consumer's slot otherwise). The broker accepts it only while that
 // delivery is the message's current one, so a handle from before a redelivery is stale.
 import { BLOCK_BYTES, BlockCipher, deriveKey } from './block-cipher.js';
 import { scopeTag } from './scope-tag.js';
@@ -18,7 +19,10 @@ export interface Receipt {
   brokerId: number;
   queueId: number;
   queueOffset: number;
+  /** At most 65535 (maxDeliveryAttempts is at most 1000). */
   attempt: number;
+  /** 0 for clustering groups; a broadcasting consumer's slot, below 2^24. */
+  consumerSlot: number;
   issuedAtSec: number;
 }
 
@@ -40,8 +44,8 @@ export class ReceiptHandleCodec {
       first.writeUInt16BE(receipt.brokerId, at + 1);
       first.writeUInt16BE(receipt.queueId, at + 3);
       first.writeUIntBE(receipt.queueOffset, at + 5, 6);
-      first.writeUInt32BE(receipt.attempt, at + 11);
-      first.writeUInt8(0, at + 15);
+      first.writeUInt16BE(receipt.attempt, at + 11);
+      first.writeUIntBE(receipt.consumerSlot, at + 13, 3);
       tag.copy(second, at, 0, 8);
       second.writeUInt32BE(receipt.issuedAtSec >>> 0, at + 8);
       second.writeUInt32BE(MAGIC, at + 12);
@@ -74,7 +78,8 @@ export class ReceiptHandleCodec {
       brokerId: first.readUInt16BE(1),
       queueId: first.readUInt16BE(3),
       queueOffset: first.readUIntBE(5, 6),
-      attempt: first.readUInt32BE(11),
+      attempt: first.readUInt16BE(11),
+      consumerSlot: first.readUIntBE(13, 3),
       issuedAtSec: second.readUInt32BE(8),
     };
   }

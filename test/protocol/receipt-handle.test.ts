@@ -9,8 +9,22 @@ const scope = 'tenant-a/inst-1/orders/group-1';
 t.test('a handle decodes to the delivery it was issued for', async (t) => {
   const codec = new ReceiptHandleCodec(key);
   const receipts = [
-    { brokerId: 0, queueId: 0, queueOffset: 0, attempt: 1, issuedAtSec: 1_700_000_000 },
-    { brokerId: 7, queueId: 65535, queueOffset: 2 ** 48 - 1, attempt: 1000, issuedAtSec: 0 },
+    {
+      brokerId: 0,
+      queueId: 0,
+      queueOffset: 0,
+      attempt: 1,
+      consumerSlot: 0,
+      issuedAtSec: 1_700_000_000,
+    },
+    {
+      brokerId: 7,
+      queueId: 65535,
+      queueOffset: 2 ** 48 - 1,
+      attempt: 1000,
+      consumerSlot: 2 ** 24 - 1,
+      issuedAtSec: 0,
+    },
   ];
   const handles = codec.encode(scope, receipts);
   for (const [i, handle] of handles.entries()) {
@@ -22,8 +36,8 @@ t.test('a handle decodes to the delivery it was issued for', async (t) => {
 t.test('forged, altered, spliced or foreign handles are rejected', async (t) => {
   const codec = new ReceiptHandleCodec(key);
   const [a, b] = codec.encode(scope, [
-    { brokerId: 0, queueId: 1, queueOffset: 10, attempt: 1, issuedAtSec: 5 },
-    { brokerId: 0, queueId: 2, queueOffset: 20, attempt: 2, issuedAtSec: 5 },
+    { brokerId: 0, queueId: 1, queueOffset: 10, attempt: 1, consumerSlot: 0, issuedAtSec: 5 },
+    { brokerId: 0, queueId: 2, queueOffset: 20, attempt: 2, consumerSlot: 3, issuedAtSec: 5 },
   ]) as [string, string];
   t.equal(codec.decode('tenant-b/inst-1/orders/group-1', a), null, 'other tenant');
   t.equal(codec.decode('tenant-a/inst-1/orders/group-2', a), null, 'other group');
