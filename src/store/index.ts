@@ -11,3 +11,4 @@ export type {
   StateJournal,
   StateJournalRecovery,
 } from './message-store-api.js';
+export { openMessageStore } from './message-store.js';
