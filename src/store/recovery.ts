@@ -199,6 +199,7 @@ export async function recoverLog(
     return { endLogOffset: logOffset, truncatedBytes: 0, framesScanned };
   }
 
+  await options.afterChunk?.(stop.logOffset);
   const damaged = stop;
   const segment = segments[damaged.segmentIndex];
   const keepBytes = damaged.logOffset - segment.startLogOffset;
