@@ -21,6 +21,8 @@ import {
 import { readUInt64, writeUInt64 } from './record.js';
 
 export const CQ_ENTRY_BYTES = 24;
+/** Entries a queue buffers in memory before writing them (3 KiB). */
+const TAIL_ENTRIES = 128;
 const TOPIC_FILE = 'TOPIC';
 
 export interface ConsumeQueueEntry {
@@ -72,6 +74,12 @@ export class ConsumeQueue {
   /** Next queueOffset to assign at append (≥ maxQueueOffset: the rest is being made durable). */
   nextQueueOffset = 0;
   private dirReady = false;
+  /** Entries dispatched but not yet written: tailCount entries from tailFrom. */
+  private tail: Buffer | null = null;
+  private tailFrom = 0;
+  private tailCount = 0;
+  /** Tails being written: still served from memory until their write completes. */
+  private inflight: { from: number; count: number; buf: Buffer }[] = [];
 
   constructor(
     readonly topicDir: string,
@@ -102,7 +110,11 @@ export class ConsumeQueue {
   }
 
   /** Writes consecutive entries starting at `firstQueueOffset`; records the files it dirtied. */
-  async write(firstQueueOffset: number, entries: Buffer, dirty: Set<string>): Promise<void> {
+  private async write(
+    firstQueueOffset: number,
+    entries: Buffer,
+    dirty: Set<string>,
+  ): Promise<void> {
     if (!this.dirReady) {
       await mkdir(this.dir, { recursive: true });
       await writeFile(join(this.topicDir, TOPIC_FILE), this.topic);
@@ -133,15 +145,106 @@ export class ConsumeQueue {
     }
   }
 
-  /** Reads `count` entries from `fromQueueOffset` (all below maxQueueOffset) in one pread a file. */
+  /**
+   * Buffers consecutive entries from `firstQueueOffset` in the in-memory tail, writing the tail out
+   * when it is full or would not continue (entries are derived: only a checkpoint needs them on
+   * disk, and the tail saves a write per queue per group-commit round).
+   */
+  async add(firstQueueOffset: number, entries: Buffer, dirty: Set<string>): Promise<void> {
+    let queueOffset = firstQueueOffset;
+    let pos = 0;
+    while (pos < entries.length) {
+      if (
+        this.tailCount > 0 &&
+        (queueOffset !== this.tailFrom + this.tailCount ||
+          this.tailCount === TAIL_ENTRIES ||
+          this.fileStartOf(queueOffset) !== this.fileStartOf(this.tailFrom))
+      ) {
+        await this.flushTail(dirty);
+      }
+      if (this.tailCount === 0) {
+        this.tailFrom = queueOffset;
+        this.tail ??= Buffer.allocUnsafe(TAIL_ENTRIES * CQ_ENTRY_BYTES);
+      }
+      const fileEnd = this.fileStartOf(this.tailFrom) + this.segmentEntries;
+      const n = Math.min(
+        TAIL_ENTRIES - this.tailCount,
+        fileEnd - queueOffset,
+        (entries.length - pos) / CQ_ENTRY_BYTES,
+      );
+      entries.copy(this.tail!, this.tailCount * CQ_ENTRY_BYTES, pos, pos + n * CQ_ENTRY_BYTES);
+      this.tailCount += n;
+      queueOffset += n;
+      pos += n * CQ_ENTRY_BYTES;
+    }
+  }
+
+  get hasTail(): boolean {
+    return this.tailCount > 0;
+  }
+
+  /** Writes the buffered tail to its file (it stays readable from memory until written). */
+  async flushTail(dirty: Set<string>): Promise<void> {
+    if (this.tailCount === 0 || this.tail === null) return;
+    const item = {
+      from: this.tailFrom,
+      count: this.tailCount,
+      buf: this.tail.subarray(0, this.tailCount * CQ_ENTRY_BYTES),
+    };
+    this.inflight.push(item);
+    this.tail = null;
+    this.tailCount = 0;
+    try {
+      await this.write(item.from, item.buf, dirty);
+    } finally {
+      this.inflight.splice(this.inflight.indexOf(item), 1);
+    }
+  }
+
+  /** Reads `count` entries from `fromQueueOffset` (all below maxQueueOffset): buffered ones from
+   *  memory, the rest with one pread a file. */
   async readEntries(fromQueueOffset: number, count: number): Promise<Buffer> {
+    const regions = this.inflight.slice();
+    if (this.tailCount > 0) {
+      regions.push({
+        from: this.tailFrom,
+        count: this.tailCount,
+        buf: this.tail!.subarray(0, this.tailCount * CQ_ENTRY_BYTES),
+      });
+    }
+    let memoryFrom = Number.MAX_SAFE_INTEGER;
+    for (const r of regions) memoryFrom = Math.min(memoryFrom, r.from);
+    const end = fromQueueOffset + count;
     const buf = Buffer.allocUnsafe(count * CQ_ENTRY_BYTES);
+    if (fromQueueOffset < memoryFrom) {
+      await this.readFileEntries(buf, fromQueueOffset, Math.min(end, memoryFrom) - fromQueueOffset);
+    }
+    for (const r of regions) {
+      const lo = Math.max(r.from, fromQueueOffset);
+      const hi = Math.min(r.from + r.count, end);
+      if (lo < hi) {
+        r.buf.copy(
+          buf,
+          (lo - fromQueueOffset) * CQ_ENTRY_BYTES,
+          (lo - r.from) * CQ_ENTRY_BYTES,
+          (hi - r.from) * CQ_ENTRY_BYTES,
+        );
+      }
+    }
+    return buf;
+  }
+
+  private async readFileEntries(
+    buf: Buffer,
+    fromQueueOffset: number,
+    count: number,
+  ): Promise<void> {
     let queueOffset = fromQueueOffset;
     let pos = 0;
-    while (pos < buf.length) {
+    while (pos < count * CQ_ENTRY_BYTES) {
       const fileStart = this.fileStartOf(queueOffset);
       const n = Math.min(
-        (buf.length - pos) / CQ_ENTRY_BYTES,
+        count - pos / CQ_ENTRY_BYTES,
         fileStart + this.segmentEntries - queueOffset,
       );
       const got = await this.cache.with(
@@ -153,7 +256,6 @@ export class ConsumeQueue {
       queueOffset += n;
       pos += n * CQ_ENTRY_BYTES;
     }
-    return buf;
   }
 
   async entryAt(queueOffset: number): Promise<ConsumeQueueEntry> {
@@ -256,6 +358,8 @@ export class ConsumeQueue {
   }
 
   async deleteFiles(): Promise<void> {
+    this.tail = null;
+    this.tailCount = 0;
     for (const start of this.fileStarts) await this.cache.forget(this.filePath(start));
     this.fileStarts = [];
   }

@@ -19,6 +19,8 @@ export class Dispatcher {
   /** Files written since the last checkpoint (fdatasynced by it). */
   readonly dirty = new Set<string>();
   private readonly listeners = new Set<DispatchListener>();
+  /** Queues holding dispatched entries in memory (written by flushQueues). */
+  private readonly buffered = new Set<ConsumeQueue>();
 
   constructor(
     private readonly queues: QueueTable,
@@ -94,9 +96,22 @@ export class Dispatcher {
           r.storeTimestampMs,
         );
       }
-      await queue.write(list[start].queueOffset, entries, this.dirty);
+      await queue.add(list[start].queueOffset, entries, this.dirty);
+      this.buffered.add(queue);
       start = end;
     }
+  }
+
+  /** Writes every queue's buffered entries (before a checkpoint fdatasyncs them). */
+  async flushQueues(): Promise<void> {
+    const queues = [...this.buffered];
+    this.buffered.clear();
+    for (const queue of queues) await queue.flushTail(this.dirty);
+  }
+
+  /** Stops tracking a deleted queue. */
+  forget(queue: ConsumeQueue): void {
+    this.buffered.delete(queue);
   }
 
   private notify(queue: ConsumeQueue): void {

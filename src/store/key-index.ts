@@ -63,6 +63,9 @@ interface IndexFile {
   sealed: boolean;
   /** The slot table, in memory for the active file only. */
   slots: Buffer | null;
+  /** CRC of the slot table as last written, and the entry count it covered. */
+  slotsCrc?: number;
+  tableEntryCount?: number;
 }
 
 function encodeHeader(file: IndexFile, slotsCrc: number): Buffer {
@@ -162,6 +165,8 @@ export class KeyIndex {
           break;
         }
         file.slots = slots;
+        file.slotsCrc = slotsCrc;
+        file.tableEntryCount = file.entryCount;
         const entriesEnd =
           INDEX_HEADER_BYTES + file.slotCount * 4 + file.entryCount * INDEX_ENTRY_BYTES;
         if ((await stat(path)).size > entriesEnd) {
@@ -214,9 +219,11 @@ export class KeyIndex {
       sealed: false,
       slots: Buffer.alloc(this.slotCount * 4),
     };
+    file.slotsCrc = crc32c(file.slots!);
+    file.tableEntryCount = 0;
     await this.cache.with(file.path, async (fd) => {
       await pwrite(fd, file.slots!, INDEX_HEADER_BYTES);
-      await pwrite(fd, encodeHeader(file, crc32c(file.slots!)), 0);
+      await pwrite(fd, encodeHeader(file, file.slotsCrc!), 0);
     });
     await fsyncDir(this.dir);
     this.files.push(file);
@@ -284,8 +291,19 @@ export class KeyIndex {
   }
 
   private async writeTable(file: IndexFile): Promise<void> {
+    if (file.slotsCrc !== undefined && file.tableEntryCount === file.entryCount && !file.sealed) {
+      // Slots unchanged since they were written: only the header moves (endLogOffset).
+      const header = encodeHeader(file, file.slotsCrc);
+      await this.cache.with(file.path, async (fd) => {
+        await pwrite(fd, header, 0);
+        await fdatasync(fd);
+      });
+      return;
+    }
+    const entryCount = file.entryCount;
     const slots = Buffer.from(file.slots!);
-    const header = encodeHeader(file, crc32c(slots));
+    const slotsCrc = crc32c(slots);
+    const header = encodeHeader(file, slotsCrc);
     await this.cache.with(file.path, async (fd) => {
       // Slots (and the entries written before) reach the disk before the header that vouches
       // for them; a crash between leaves a CRC mismatch and the file is rebuilt.
@@ -294,6 +312,8 @@ export class KeyIndex {
       await pwrite(fd, header, 0);
       await fdatasync(fd);
     });
+    file.slotsCrc = slotsCrc;
+    file.tableEntryCount = entryCount;
   }
 
   private async seal(file: IndexFile, endLogOffset: number): Promise<void> {

@@ -51,6 +51,8 @@ import type {
 const ABORT_FILE = 'abort';
 /** Largest coalesced read of adjacent records (one pread). */
 const MAX_COALESCED_READ_BYTES = 1024 * 1024;
+/** Largest run of other records read along between two wanted ones. */
+const MAX_COALESCED_GAP_BYTES = 64 * 1024;
 /** Entries examined per readQueue call when a tag filter skips messages. */
 const MAX_FILTER_SCAN_ENTRIES = 4096;
 
@@ -253,6 +255,7 @@ class DefaultMessageStore implements MessageStore {
     const endLogOffset = recovery.endLogOffset;
     if (endLogOffset < cqFrom) {
       // The log lost records the checkpoint had dispatched (corruption): forget their entries.
+      await this.dispatcher.flushQueues();
       for (const queue of this.queues.all()) await queue.recoverTail(endLogOffset);
     }
     this.dispatcher.dispatchedLogOffset = endLogOffset;
@@ -320,6 +323,7 @@ class DefaultMessageStore implements MessageStore {
   private async checkpoint(): Promise<void> {
     const dispatchedLogOffset = this.dispatcher.dispatchedLogOffset;
     if (dispatchedLogOffset === this.lastCheckpointLogOffset) return;
+    await this.dispatcher.flushQueues();
     const dirty = [...this.dispatcher.dirty];
     this.dispatcher.dirty.clear();
     for (const path of dirty) {
@@ -572,8 +576,9 @@ class DefaultMessageStore implements MessageStore {
           const p = candidates[c] * CQ_ENTRY_BYTES;
           const lo = readUInt64(entries, p);
           const size = entries.readUInt32BE(p + 8);
-          if (lo !== spanEnd || lo + size > segmentEnd) break;
-          if (lo + size - spanLogOffset > MAX_COALESCED_READ_BYTES) break;
+          // Records of other queues in between are read along: one larger pread beats many.
+          if (lo < spanEnd || lo - spanEnd > MAX_COALESCED_GAP_BYTES) break;
+          if (lo + size > segmentEnd || lo + size - spanLogOffset > MAX_COALESCED_READ_BYTES) break;
           spanEnd = lo + size;
           c++;
         }
@@ -745,6 +750,7 @@ class DefaultMessageStore implements MessageStore {
     const queues: ConsumeQueue[] = this.queues.forget(topic, this.log.endLogOffset);
     await this.serial.run(async () => {
       for (const queue of queues) {
+        this.dispatcher.forget(queue);
         for (const start of queue.fileStarts) this.dispatcher.dirty.delete(queue.filePath(start));
         this.dispatcher.dirty.delete(queue.dir);
       }
