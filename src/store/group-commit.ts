@@ -128,8 +128,23 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
           buffers = [];
           if (!touched.includes(runSegment)) touched.push(runSegment);
         }
-        buffers.push(chunk.buffer);
-        runEnd += chunk.buffer.length;
+        const b = chunk.buffer;
+        const last = buffers.length > 0 ? buffers[buffers.length - 1] : undefined;
+        if (
+          last !== undefined &&
+          last.buffer === b.buffer &&
+          last.byteOffset + last.length === b.byteOffset
+        ) {
+          // Adjacent views of one staging buffer: one iovec (each costs in the writev call).
+          buffers[buffers.length - 1] = Buffer.from(
+            last.buffer,
+            last.byteOffset,
+            last.length + b.length,
+          );
+        } else {
+          buffers.push(b);
+        }
+        runEnd += b.length;
       }
     }
     if (runSegment !== null) await this.writeRun(runSegment, runStart, buffers);

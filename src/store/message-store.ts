@@ -50,7 +50,9 @@ import type {
 
 const ABORT_FILE = 'abort';
 /** Largest coalesced read of adjacent records (one pread). */
-const MAX_COALESCED_READ_BYTES = 1024 * 1024;
+const MAX_COALESCED_READ_BYTES = 2 * 1024 * 1024;
+/** Size of the buffers appends encode their records into. */
+const STAGING_BYTES = 1024 * 1024;
 /** Largest run of other records read along between two wanted ones. */
 const MAX_COALESCED_GAP_BYTES = 64 * 1024;
 /** Entries examined per readQueue call when a tag filter skips messages. */
@@ -142,6 +144,8 @@ class DefaultMessageStore implements MessageStore {
   private closing: Promise<void> | null = null;
   private timers: NodeJS.Timeout[] = [];
   private appendedMessages = 0;
+  private staging = Buffer.allocUnsafeSlow(0);
+  private stagingUsed = 0;
 
   private constructor(private readonly o: ResolvedOptions) {
     this.cache = new FileCache(o.maxOpenFiles);
@@ -455,6 +459,21 @@ class DefaultMessageStore implements MessageStore {
     });
   }
 
+  /**
+   * Room for `bytes` of records in the current staging buffer: records of consecutive appends
+   * sit side by side, so a group-commit round writes them as one iovec and no append allocates.
+   */
+  private stage(bytes: number): Buffer {
+    if (bytes > STAGING_BYTES / 4) return Buffer.allocUnsafe(bytes);
+    if (this.stagingUsed + bytes > this.staging.length) {
+      this.staging = Buffer.allocUnsafeSlow(STAGING_BYTES);
+      this.stagingUsed = 0;
+    }
+    const view = this.staging.subarray(this.stagingUsed, this.stagingUsed + bytes);
+    this.stagingUsed += bytes;
+    return view;
+  }
+
   private encodeRun(
     messages: readonly AppendMessage[],
     sizes: number[],
@@ -469,7 +488,7 @@ class DefaultMessageStore implements MessageStore {
   ): void {
     let runBytes = 0;
     for (let k = from; k < to; k++) runBytes += sizes[k];
-    const buffer = Buffer.allocUnsafe(runBytes);
+    const buffer = this.stage(runBytes);
     let pos = 0;
     for (let k = from; k < to; k++) {
       const m = messages[k];
@@ -539,79 +558,100 @@ class DefaultMessageStore implements MessageStore {
       if (fromQueueOffset < q.minQueueOffset) return answer('OFFSET_EXPIRED', q.minQueueOffset);
     }
     const candidates: number[] = [];
+    let scanned = scan;
     for (let i = 0; i < scan; i++) {
-      const pos = i * CQ_ENTRY_BYTES;
-      if (filter !== null && !filter.hashes.has(entries.readUInt32BE(pos + 12))) continue;
+      if (filter !== null && !filter.hashes.has(entries.readUInt32BE(i * CQ_ENTRY_BYTES + 12))) {
+        continue;
+      }
       candidates.push(i);
-      if (filter === null && candidates.length >= maxMessages) break;
+      if (candidates.length >= maxMessages) {
+        scanned = i + 1;
+        break;
+      }
     }
-    const messages: StoredMessage[] = [];
-    let nextQueueOffset = fromQueueOffset + scan;
-    let bodyBytes = 0;
-    // Read candidates in coalesced spans, then decode in queue order.
+    // Spans of records to fetch: from the cache of recent records, or one pread per run of
+    // nearby records (all preads in flight together).
+    const spans: { from: number; to: number; base: number; buffer: Buffer; cached: boolean }[] = [];
+    const logMin = this.log.minLogOffset;
     let c = 0;
-    outer: while (c < candidates.length) {
-      const spanStart = c;
+    while (c < candidates.length) {
+      const from = c;
       const firstPos = candidates[c] * CQ_ENTRY_BYTES;
       const spanLogOffset = readUInt64(entries, firstPos);
       let spanEnd = spanLogOffset + entries.readUInt32BE(firstPos + 8);
       const cached = this.readCache.find(spanLogOffset, spanEnd - spanLogOffset);
-      let buffer: Buffer;
-      let base: number;
+      c++;
       if (cached !== null) {
-        buffer = cached.buffer;
-        base = spanLogOffset - cached.pos;
-        c++;
+        const base = spanLogOffset - cached.pos;
+        const limit = base + cached.buffer.length;
         while (c < candidates.length) {
           const p = candidates[c] * CQ_ENTRY_BYTES;
           const lo = readUInt64(entries, p);
-          const size = entries.readUInt32BE(p + 8);
-          if (lo < base || lo + size > base + buffer.length) break;
+          if (lo < base || lo + entries.readUInt32BE(p + 8) > limit) break;
           c++;
         }
-      } else {
-        const segmentEnd = this.log.segmentEnd(spanLogOffset) ?? Number.MAX_SAFE_INTEGER;
-        c++;
-        while (c < candidates.length) {
-          const p = candidates[c] * CQ_ENTRY_BYTES;
-          const lo = readUInt64(entries, p);
-          const size = entries.readUInt32BE(p + 8);
-          // Records of other queues in between are read along: one larger pread beats many.
-          if (lo < spanEnd || lo - spanEnd > MAX_COALESCED_GAP_BYTES) break;
-          if (lo + size > segmentEnd || lo + size - spanLogOffset > MAX_COALESCED_READ_BYTES) break;
-          spanEnd = lo + size;
-          c++;
-        }
-        buffer = Buffer.allocUnsafe(spanEnd - spanLogOffset);
-        const n = await this.log.read(buffer, 0, buffer.length, spanLogOffset);
-        if (n < buffer.length) {
-          if (spanLogOffset < this.log.minLogOffset) {
-            q.minQueueOffset = await q.searchByLogOffset(
-              this.log.minLogOffset,
-              q.minQueueOffset,
-              maxQueueOffset,
-            );
-            if (messages.length === 0) return answer('OFFSET_EXPIRED', q.minQueueOffset);
-            nextQueueOffset = messages[messages.length - 1].queueOffset + 1;
-            break outer;
-          }
-          throw new WharfError(
-            'CorruptIndex',
-            `consume queue ${topic}/${queueId} points past the log`,
-            {
-              details: { logOffset: spanLogOffset },
-            },
-          );
-        }
-        base = spanLogOffset;
+        spans.push({ from, to: c, base, buffer: cached.buffer, cached: true });
+        continue;
       }
-      for (let k = spanStart; k < c; k++) {
+      const segmentEnd = this.log.segmentEnd(spanLogOffset) ?? Number.MAX_SAFE_INTEGER;
+      while (c < candidates.length) {
+        const p = candidates[c] * CQ_ENTRY_BYTES;
+        const lo = readUInt64(entries, p);
+        const size = entries.readUInt32BE(p + 8);
+        // Records of other queues in between are read along: one larger pread beats many.
+        if (lo < spanEnd || lo - spanEnd > MAX_COALESCED_GAP_BYTES) break;
+        if (lo + size > segmentEnd || lo + size - spanLogOffset > MAX_COALESCED_READ_BYTES) break;
+        spanEnd = lo + size;
+        c++;
+      }
+      spans.push({
+        from,
+        to: c,
+        base: spanLogOffset,
+        buffer: Buffer.allocUnsafe(spanEnd - spanLogOffset),
+        cached: false,
+      });
+    }
+    const reads = await Promise.all(
+      spans.map((span) =>
+        span.cached || span.base < logMin
+          ? Promise.resolve(span.cached ? span.buffer.length : 0)
+          : this.log.read(span.buffer, 0, span.buffer.length, span.base),
+      ),
+    );
+    const messages: StoredMessage[] = [];
+    let nextQueueOffset = fromQueueOffset + scanned;
+    let bodyBytes = 0;
+    outer: for (let s = 0; s < spans.length; s++) {
+      const span = spans[s];
+      const buffer = span.buffer;
+      if (reads[s] < buffer.length) {
+        if (span.base < this.log.minLogOffset) {
+          // Retention deleted these records while we read: they are expired now.
+          q.minQueueOffset = await q.searchByLogOffset(
+            this.log.minLogOffset,
+            q.minQueueOffset,
+            maxQueueOffset,
+          );
+          if (messages.length === 0) return answer('OFFSET_EXPIRED', q.minQueueOffset);
+          nextQueueOffset = messages[messages.length - 1].queueOffset + 1;
+          break;
+        }
+        throw new WharfError(
+          'CorruptIndex',
+          `consume queue ${topic}/${queueId} points past the log`,
+          {
+            details: { logOffset: span.base },
+          },
+        );
+      }
+      for (let k = span.from; k < span.to; k++) {
         const index = candidates[k];
         const p = index * CQ_ENTRY_BYTES;
         const logOffset = readUInt64(entries, p);
         const size = entries.readUInt32BE(p + 8);
         const queueOffset = fromQueueOffset + index;
-        const at = logOffset - base;
+        const at = logOffset - span.base;
         if (filter !== null && !filter.matches(buffer, at, entries.readUInt32BE(p + 12))) continue;
         const message = this.decodeAt(buffer, at, size, logOffset, topic, queueId, queueOffset);
         messages.push(message);

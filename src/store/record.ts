@@ -158,7 +158,7 @@ export function encodeMessage(
   }
   buf.writeUInt16BE(propertyCount, countPos);
   buf.writeUInt32BE(message.body.length, p);
-  message.body.copy(buf, p + 4);
+  buf.set(message.body, p + 4);
   buf.writeUInt32BE(crc32c(buf.subarray(pos + 8, pos + size)), pos + 4);
   return hash;
 }
