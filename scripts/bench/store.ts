@@ -241,11 +241,17 @@ async function main(): Promise<void> {
     console.log(
       `# Wharf store benchmark — 1 KiB bodies, ${SECONDS} s per append run, data in ${root}`,
     );
-    const raw = rawDiskLimit(SECONDS);
+    // The disk is shared and noisy: measure the yardstick right before and right after each
+    // sync run and take the best, so the ratio is never flattered by a slow moment.
+    const rawSamples = [rawDiskLimit(SECONDS / 2)];
     const runs: AppendRun[] = [];
     for (const policy of ['sync', 'async'] as const) {
-      for (const appenders of [1, 16, 256]) runs.push(await appendRun(policy, appenders, SECONDS));
+      for (const appenders of [1, 16, 256]) {
+        runs.push(await appendRun(policy, appenders, SECONDS));
+        if (policy === 'sync') rawSamples.push(rawDiskLimit(SECONDS / 2));
+      }
     }
+    const raw = rawSamples.reduce((a, b) => (b.bytesPerSec > a.bytesPerSec ? b : a));
     const read = await readRun(1);
     const readInterleaved = await readRun(QUEUES);
     const recovery = await recoveryRun(RECOVERY_GIB);
@@ -253,7 +259,7 @@ async function main(): Promise<void> {
     console.log('| measure | msg/s | MB/s | msg per fdatasync | goal |');
     console.log('|---|---:|---:|---:|---|');
     console.log(
-      `| raw disk: 256 KiB write + fdatasync (yardstick) | – | ${fmt(raw.bytesPerSec / 1e6)} | – | ${fmt(raw.syncsPerSec)} fdatasync/s |`,
+      `| raw disk: 256 KiB write + fdatasync (yardstick, best of ${rawSamples.length}: ${rawSamples.map((r) => fmt(r.bytesPerSec / 1e6)).join(' / ')} MB/s) | ≈ ${fmt(raw.bytesPerSec / runs[0].recordBytes)} (records' worth) | ${fmt(raw.bytesPerSec / 1e6)} | – | ${fmt(raw.syncsPerSec)} fdatasync/s |`,
     );
     for (const r of runs) {
       const goal =
@@ -276,7 +282,7 @@ async function main(): Promise<void> {
       `| recovery of a ${RECOVERY_GIB} GiB log, no checkpoint (${fmt(recovery.records)} records verified + re-dispatched) | – | – | – | ${fmt(recovery.seconds, 2)} s (goal < 3 s) |`,
     );
     console.log(
-      `| recovery after a crash with the usual checkpoint (≤ 1 s old) | – | – | – | ${fmt(recovery.lastCheckpointSeconds, 2)} s |`,
+      `| recovery after a crash just after a checkpoint (verifies the last segment) | – | – | – | ${fmt(recovery.lastCheckpointSeconds, 2)} s |`,
     );
     console.log('');
     console.log(
