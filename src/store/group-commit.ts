@@ -1,7 +1,8 @@
 // Group commit for a frame log (RocketMQ's GroupCommitService, the Node way): requests queue up
 // while a write is in flight; when it completes, everything queued goes out in ONE positional
 // writev per touched segment followed by ONE fdatasync (sync policy), then the round's
-// `afterDurable` hook runs (the dispatcher) and every waiter resolves, in order. Invariants:
+// `afterDurable` hook runs (the dispatcher) and every waiter resolves, in order, before the
+// next round starts. Invariants:
 // nothing is acknowledged before its bytes are durable under the policy; pending bytes never pass
 // the bound; after a failed write or fsync nothing more is written or acknowledged (fsyncgate):
 // the store must be reopened, and recovery decides what survived.
@@ -41,7 +42,6 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
   syncs = 0;
   private queue: R[] = [];
   private writing = false;
-  private chain: Promise<void> = Promise.resolve();
   private failure: WharfError | null = null;
   private closed = false;
   private readonly unsynced = new Set<Segment>();
@@ -105,10 +105,14 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
         this.fail(err, round);
         break;
       }
-      this.chain = this.chain.then(() => this.finish(round));
+      await this.finish(round);
+      // Not pipelined on purpose: the waiters just resolved re-append during this turn and all
+      // go out in the next round, so a round carries every appender (twice the messages per
+      // fdatasync of a pipelined writer, which matters most on disks with slow fsyncs).
+      await new Promise((resolve) => setImmediate(resolve));
     }
     this.writing = false;
-    void this.chain.then(() => this.wakeIdle());
+    this.wakeIdle();
   }
 
   private async writeRound(round: R[]): Promise<void> {
@@ -244,7 +248,7 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
 
   /** Resolves when nothing is queued, being written or being dispatched. */
   drain(): Promise<void> {
-    if (!this.writing && this.queue.length === 0) return this.chain;
+    if (!this.writing && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
