@@ -151,6 +151,33 @@ export class QueueCursor {
     return offsets;
   }
 
+  /** FIFO order: in-flight offsets from the lowest up, while each is due (stops at the first one
+   *  that is not, so nothing is handed out ahead of an earlier unacked message). */
+  dueInOrder(nowMs: number, max: number): number[] {
+    const offsets = [...this.inflight.keys()].sort((a, b) => a - b);
+    const due: number[] = [];
+    for (const offset of offsets) {
+      if (due.length >= max || (this.inflight.get(offset) as Inflight).redeliverAtMs > nowMs) break;
+      due.push(offset);
+    }
+    return due;
+  }
+
+  /** Keeps an in-flight offset from coming due (while it is being dead-lettered). */
+  hold(queueOffset: number): void {
+    const entry = this.inflight.get(queueOffset);
+    if (entry !== undefined) entry.redeliverAtMs = Infinity;
+  }
+
+  isHeld(queueOffset: number): boolean {
+    return this.inflight.get(queueOffset)?.redeliverAtMs === Infinity;
+  }
+
+  /** Offsets in [ackOffset, pullOffset) that are done (acked above the committed offset). */
+  get doneAboveAck(): number {
+    return this.done.size;
+  }
+
   /** Moves the cursor: everything below `offset` done, nothing in flight. */
   reset(offset: number): void {
     this.inflight.clear();

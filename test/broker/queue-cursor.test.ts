@@ -102,3 +102,20 @@ t.test('reset, retention skip and clamp after a lost tail', async (t) => {
   cursor.complete([3, 60]);
   t.equal(cursor.ackOffset, 50, 'completing outside the window is ignored');
 });
+
+t.test(
+  'FIFO order stops at the first in-flight offset that is not due; held offsets never come due',
+  async (t) => {
+    const cursor = new QueueCursor(0);
+    cursor.deliver([delivery(0, 1, 100), delivery(1, 1, 500), delivery(2, 1, 100)], 3);
+    t.same(cursor.dueInOrder(200, 10), [0]);
+    t.same(cursor.dueInOrder(600, 10), [0, 1, 2]);
+    t.same(cursor.dueInOrder(600, 2), [0, 1]);
+    cursor.hold(0);
+    t.ok(cursor.isHeld(0));
+    t.same(cursor.dueInOrder(600, 10), []);
+    t.same(cursor.takeDue(10_000, 10), [2, 1], 'the held offset is not taken; oldest due first');
+    cursor.complete([1]);
+    t.equal(cursor.doneAboveAck, 1);
+  },
+);
