@@ -7,7 +7,7 @@
 //
 // Entry layout (big-endian): logOffset u64 | size u32 | tagHash u32 | storeTimestampMs u64
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileCache } from './file-cache.js';
 import {
@@ -16,6 +16,7 @@ import {
   offsetFileName,
   parseOffsetFileName,
   pread,
+  readFileIfExists,
   pwrite,
 } from './file-io.js';
 import { readUInt64, writeUInt64 } from './record.js';
@@ -62,6 +63,16 @@ export function topicDirName(topic: string): string {
   );
   if (readable.length <= 120) return readable;
   return 'h-' + createHash('sha256').update(topic).digest('hex');
+}
+
+/** The topic of a readable directory name (topicDirName's inverse), null for a hashed one. */
+export function decodeTopicDir(name: string): string | null {
+  if (name.startsWith('h-') || !/^(?:[A-Za-z0-9_-]|%[0-9a-f]{2})+$/.test(name)) return null;
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return null;
+  }
 }
 
 export class ConsumeQueue {
@@ -117,7 +128,15 @@ export class ConsumeQueue {
   ): Promise<void> {
     if (!this.dirReady) {
       await mkdir(this.dir, { recursive: true });
-      await writeFile(join(this.topicDir, TOPIC_FILE), this.topic);
+      const topicFile = join(this.topicDir, TOPIC_FILE);
+      if ((await readFileIfExists(topicFile))?.toString('utf8') !== this.topic) {
+        // Atomically (a reader never sees it half-written), per queue temp name (queues of one
+        // topic may get here together); the checkpoint fsyncs it with the directory.
+        const tmp = `${topicFile}.${this.queueId}.tmp`;
+        await writeFile(tmp, this.topic);
+        await rename(tmp, topicFile);
+        dirty.add(topicFile);
+      }
       this.dirReady = true;
       dirty.add(this.dir);
       dirty.add(this.topicDir);
@@ -352,7 +371,10 @@ export class ConsumeQueue {
       this.fileStarts.shift();
       deleted++;
     }
-    const from = Math.max(this.minQueueOffset, this.fileStarts[0] ?? this.maxQueueOffset);
+    // Entries still only in the memory tail have no file yet: they are not below the log.
+    const firstOnDisk = this.fileStarts[0];
+    const from =
+      firstOnDisk === undefined ? this.minQueueOffset : Math.max(this.minQueueOffset, firstOnDisk);
     this.minQueueOffset = await this.searchByLogOffset(logMinOffset, from, this.maxQueueOffset);
     return deleted;
   }
@@ -375,11 +397,11 @@ export async function loadConsumeQueues(
   const queues: ConsumeQueue[] = [];
   for (const topicName of await readdir(root)) {
     const topicDir = join(root, topicName);
-    let topic: string;
-    try {
-      topic = await readFile(join(topicDir, TOPIC_FILE), 'utf8');
-    } catch {
-      // A topic directory without its name file is unusable: drop it, recovery rebuilds it.
+    const named = await readFileIfExists(join(topicDir, TOPIC_FILE));
+    const topic =
+      named !== null && named.length > 0 ? named.toString('utf8') : decodeTopicDir(topicName);
+    if (topic === null) {
+      // A hashed directory without its name file is unusable: drop it, recovery rebuilds it.
       await rm(topicDir, { recursive: true, force: true });
       continue;
     }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { openMessageStore } from '../../src/store/index.js';
 import { CRASH_QUEUES, CRASH_STORE_OPTIONS, CRASH_TOPIC, crashBody } from './crash-model.js';
 
-const ROUNDS = 24;
+const ROUNDS = 22;
 const child = fileURLToPath(new URL('./store-crash-child.ts', import.meta.url));
 
 interface RoundOutput {

@@ -166,3 +166,18 @@ t.test('consume-queue entries past the checkpoint are rebuilt from the log', asy
   const r = await store.readQueue('t', 0, 50, { maxMessages: 1 });
   t.same(r.messages[0].body, big(50).body);
 });
+
+t.test('queues whose entries were only in memory at the crash come back whole', async (t) => {
+  const dir = storeDir(t);
+  const crash = storeDir(t);
+  const store = await openTestStore(t, dir, { checkpointIntervalMs: 60_000 });
+  await store.append(Array.from({ length: 12 }, (_, i) => message('fresh', i % 3, i)));
+  cpSync(dir, crash, { recursive: true });
+  const recovered = await openTestStore(t, crash);
+  for (let q = 0; q < 3; q++) {
+    t.same(recovered.queueOffsets('fresh', q), { minQueueOffset: 0, maxQueueOffset: 4 });
+    const r = await recovered.readQueue('fresh', q, 0, { maxMessages: 10 });
+    t.equal(r.status, 'FOUND');
+    t.equal(r.messages.length, 4);
+  }
+});
