@@ -48,6 +48,13 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | null = null;
   private idleWaiters: (() => void)[] = [];
+  /** End of what the last finished round acknowledged. */
+  private ackedLogOffset: number;
+  private positionWaiters: {
+    logOffset: number;
+    resolve: () => void;
+    reject: (err: Error) => void;
+  }[] = [];
 
   constructor(
     private readonly options: GroupCommitOptions<R>,
@@ -55,6 +62,7 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
   ) {
     this.writtenLogOffset = endLogOffset;
     this.syncedLogOffset = endLogOffset;
+    this.ackedLogOffset = endLogOffset;
   }
 
   start(): void {
@@ -198,6 +206,28 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
       this.pendingBytes -= request.bytes;
       request.done(null);
     }
+    this.ackedLogOffset = this.writtenLogOffset;
+    if (this.positionWaiters.length > 0) {
+      const ready = this.positionWaiters.filter((w) => w.logOffset <= this.ackedLogOffset);
+      this.positionWaiters = this.positionWaiters.filter((w) => w.logOffset > this.ackedLogOffset);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  /** Moves every position to `logOffset` (a journal continuing after its snapshot). */
+  resetEnd(logOffset: number): void {
+    this.writtenLogOffset = logOffset;
+    this.syncedLogOffset = logOffset;
+    this.ackedLogOffset = logOffset;
+  }
+
+  /** Resolves once everything placed below `logOffset` is acknowledged (durable per policy). */
+  whenAcknowledged(logOffset: number): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (logOffset <= this.ackedLogOffset) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      this.positionWaiters.push({ logOffset, resolve, reject }),
+    );
   }
 
   /** fdatasync every segment written since the last sync (async policy; close). */
@@ -237,6 +267,9 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
     this.queue = [];
     this.rejectAll(round, this.failure);
     this.rejectAll(queued, this.failure);
+    const waiters = this.positionWaiters;
+    this.positionWaiters = [];
+    for (const w of waiters) w.reject(this.failure);
   }
 
   private rejectAll(requests: R[], err: WharfError): void {

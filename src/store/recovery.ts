@@ -27,6 +27,8 @@ export interface LogRecoveryOptions {
   cache: FileCache;
   /** Verify from the start of the segment holding this logOffset. */
   fromLogOffset: number;
+  /** Start at fromLogOffset itself (a frame boundary) rather than at its segment's start. */
+  exactStart?: boolean;
   quarantineDir: string;
   /** Each valid non-blank frame, in order; `buf` is reused: copy what you keep. */
   onFrame(buf: Buffer, pos: number, length: number, logOffset: number, kind: FrameKind): void;
@@ -118,7 +120,12 @@ export async function recoverLog(
   }
   const first = list.find(options.fromLogOffset) ?? segments[0];
   let index = segments.indexOf(first);
-  let logOffset = first.startLogOffset;
+  // The journal starts exactly at its snapshot: what lies before is covered by it.
+  let logOffset =
+    options.exactStart === true
+      ? Math.max(first.startLogOffset, options.fromLogOffset)
+      : first.startLogOffset;
+  const firstIndex = index;
   const chunkBytes = options.chunkBytes ?? 8 * 1024 * 1024;
   let buf = Buffer.allocUnsafe(chunkBytes);
   const maxFrameBytes = options.maxFrameBytes ?? 256 * 1024 * 1024;
@@ -128,7 +135,7 @@ export async function recoverLog(
   scan: while (index < segments.length) {
     const segment = segments[index];
     const size = sizes[index];
-    if (segment.startLogOffset !== logOffset) {
+    if (index > firstIndex && segment.startLogOffset !== logOffset) {
       stop = {
         segmentIndex: index - 1,
         logOffset,

@@ -108,7 +108,8 @@ export class FileStateJournal implements StateJournal {
       flushPolicy: options.flushPolicy,
       asyncFlushIntervalMs: options.asyncFlushIntervalMs,
       maxPendingBytes: options.maxPendingBytes,
-      fromLogOffset: 0,
+      fromLogOffset: snapshot?.journalLogOffset ?? 0,
+      exactStart: true,
       onFrame: () => undefined,
       chunkBytes: 1024 * 1024,
       ...(options.logger ? { logger: options.logger } : {}),
@@ -117,8 +118,7 @@ export class FileStateJournal implements StateJournal {
       // Everything the snapshot covers was durable before it was written; a shorter journal means
       // its tail was lost with the entries the snapshot already reflects: continue after it.
       log.list.endLogOffset = snapshot.journalLogOffset;
-      log.groupCommit.writtenLogOffset = snapshot.journalLogOffset;
-      log.groupCommit.syncedLogOffset = snapshot.journalLogOffset;
+      log.groupCommit.resetEnd(snapshot.journalLogOffset);
     }
     return new FileStateJournal(options, log, snapshot, recovery);
   }
@@ -207,10 +207,9 @@ export class FileStateJournal implements StateJournal {
   }
 
   private async persistSnapshot(journalLogOffset: number, data: Buffer): Promise<void> {
-    // The entries the snapshot reflects must be durable before it replaces them.
-    await this.log.groupCommit.drain();
-    const failed = this.log.groupCommit.failed;
-    if (failed !== null) throw failed;
+    // The entries the snapshot reflects are durable before it replaces them (waiting for this
+    // position, not for an idle journal, which a busy broker may never have).
+    await this.log.groupCommit.whenAcknowledged(journalLogOffset);
     await writeFileAtomic(
       join(this.options.dir, SNAPSHOT_FILE),
       encodeSnapshot(journalLogOffset, data),

@@ -86,3 +86,38 @@ t.test('snapshot codec round-trips and rejects damage', async (t) => {
   t.type(decodeSnapshot(v2), 'string');
   t.type(decodeSnapshot(enc.subarray(0, enc.length - 1)), 'string');
 });
+
+t.test('journal: a snapshot does not wait for the journal to go idle', async (t) => {
+  const store = await openTestStore(t, storeDir(t));
+  let stop = false;
+  const writer = (async () => {
+    for (let i = 0; !stop; i++) await store.journal.append([Buffer.from(`busy-${i}`)]);
+  })();
+  const writers = [writer, writer.then(() => undefined)];
+  await new Promise((r) => setTimeout(r, 5));
+  await store.journal.writeSnapshot(Buffer.from('mid-flight'));
+  stop = true;
+  await Promise.all(writers);
+  t.equal(store.journal.recover().snapshot?.toString(), 'mid-flight');
+});
+
+t.test('journal: a snapshot ahead of a shortened journal is where appends continue', async (t) => {
+  const dir = storeDir(t);
+  let store = await openMessageStore({ ...SMALL, dir, journalSegmentBytes: 1 << 20 });
+  await store.journal.append([Buffer.from('one'), Buffer.from('two')]);
+  await store.journal.writeSnapshot(Buffer.from('base'));
+  await store.close();
+  const files = readdirSync(join(dir, 'journal')).filter((n) => /^\d{20}$/.test(n));
+  truncateSync(join(dir, 'journal', files[0]), 10);
+  store = await openMessageStore({ ...SMALL, dir, journalSegmentBytes: 1 << 20 });
+  t.equal(store.journal.bytesSinceSnapshot(), 0);
+  await store.journal.append([Buffer.from('after')]);
+  await store.journal.writeSnapshot(Buffer.from('base2'));
+  await store.journal.append([Buffer.from('later')]);
+  await store.close();
+  store = await openMessageStore({ ...SMALL, dir, journalSegmentBytes: 1 << 20 });
+  const rec = store.journal.recover();
+  t.equal(rec.snapshot?.toString(), 'base2');
+  t.same(await collect(rec.entries), ['later']);
+  await store.close();
+});
