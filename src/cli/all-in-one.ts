@@ -1,30 +1,8 @@
 // `npm start`: the all-in-one node — gateway and one broker in one process, joined by the
 // in-process transport. Prints where it listens, the operator token and a first command.
+import { banner } from './banner.js';
 import { ConfigError, loadConfig } from './config.js';
 import { StartupError, createNodeLogger, startNode, stopOnSignals } from './node.js';
-
-export function banner(node: {
-  url: string;
-  adminToken: string;
-  adminTokenSource: string;
-  redisUrl: string;
-  redisSource: string;
-}): string {
-  const token = node.adminTokenSource === 'env' ? '(from WHARF_ADMIN_TOKEN)' : node.adminToken;
-  return [
-    '',
-    `Wharf is listening on ${node.url}`,
-    `  redis:          ${node.redisUrl} (${node.redisSource})`,
-    `  operator token: ${token}`,
-    `  API docs:       ${node.url}/docs`,
-    '',
-    'Create a tenant:',
-    `  curl -s -X POST ${node.url}/admin/v1/tenants \\`,
-    `    -H "authorization: Bearer ${node.adminTokenSource === 'env' ? '$WHARF_ADMIN_TOKEN' : node.adminToken}" \\`,
-    `    -H 'content-type: application/json' -d '{"name":"acme"}'`,
-    '',
-  ].join('\n');
-}
 
 async function main(): Promise<void> {
   let config;

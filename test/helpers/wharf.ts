@@ -216,3 +216,9 @@ export async function provisionTenant(
   }
   return { tenantId, instanceId, ...key };
 }
+
+/** The JSON body of an answer, untyped (tests narrow it with t.match). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function json(res: Response): Promise<any> {
+  return res.json();
+}
