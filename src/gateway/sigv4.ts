@@ -7,7 +7,13 @@
 // segment URI-encoded again (the wire form is encoded once, so names are encoded twice), the
 // query is decoded, re-encoded (RFC 3986) and sorted, and the payload hash is the SHA-256 of the
 // received bytes.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  createSecretKey,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
 import { WharfError } from '../errors.js';
 
 export const ALGORITHM = 'AWS4-HMAC-SHA256';
@@ -96,9 +102,13 @@ const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 export function parseAmzDate(value: string): number {
   const m = AMZ_DATE.exec(value);
   if (m === null) return NaN;
-  const ms = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
-  // Date.UTC rolls 20240231 over to March: refuse what does not round-trip.
-  return new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '') === value ? ms : NaN;
+  const [year, month, day, hour, minute, second] = [+m[1], +m[2], +m[3], +m[4], +m[5], +m[6]];
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  // Date.UTC rolls 20240231 over to March and 25:00 to the next day: refuse what rolled.
+  const d = new Date(ms);
+  return d.getUTCDate() === day && month <= 12 && hour < 24 && minute < 60 && second < 60
+    ? ms
+    : NaN;
 }
 
 export function encodeRfc3986(value: string): string {
@@ -182,14 +192,15 @@ export function stringToSign(amzDate: string, scope: string, canonical: string):
   return `${ALGORITHM}\n${amzDate}\n${scope}\n${sha256Hex(canonical)}`;
 }
 
+/** The scope's signing key, as a KeyObject so that each HMAC with it skips key preparation. */
 export function signingKey(secret: string, date: string, region: string, service: string) {
   const kDate = createHmac('sha256', `AWS4${secret}`).update(date).digest();
   const kRegion = createHmac('sha256', kDate).update(region).digest();
   const kService = createHmac('sha256', kRegion).update(service).digest();
-  return createHmac('sha256', kService).update('aws4_request').digest();
+  return createSecretKey(createHmac('sha256', kService).update('aws4_request').digest());
 }
 
-export function signatureOf(key: Buffer, toSign: string): Buffer {
+export function signatureOf(key: KeyObject, toSign: string): Buffer {
   return createHmac('sha256', key).update(toSign).digest();
 }
 
@@ -211,7 +222,7 @@ export interface ReceivedRequest {
 export function verifySignature(
   request: ReceivedRequest,
   auth: ParsedAuthorization,
-  key: Buffer,
+  key: KeyObject,
 ): boolean {
   const q = request.rawUrl.indexOf('?');
   const rawPath = q < 0 ? request.rawUrl : request.rawUrl.slice(0, q);

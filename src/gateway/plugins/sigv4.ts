@@ -1,6 +1,7 @@
 // SigV4 authentication of tenant-plane requests: the order of checks follows AWS (shape of the
 // header, date, scope, key, signature, then the tenant's state), each refusal with API.md's code.
 // Signing keys are derived once per key and day and kept beside the cached credential.
+import type { KeyObject } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { WharfError } from '../../errors.js';
 import type { MetaStore, ResolvedAccessKey } from '../../meta/index.js';
@@ -16,11 +17,11 @@ import {
 } from '../sigv4.js';
 import type { TenantPrincipal } from '../types.js';
 
-const signingKeys = new WeakMap<ResolvedAccessKey, Map<string, Buffer>>();
+const signingKeys = new WeakMap<ResolvedAccessKey, Map<string, KeyObject>>();
 
-function cachedSigningKey(key: ResolvedAccessKey, date: string, region: string): Buffer {
+function cachedSigningKey(key: ResolvedAccessKey, date: string, region: string): KeyObject {
   let perScope = signingKeys.get(key);
-  if (perScope === undefined) signingKeys.set(key, (perScope = new Map<string, Buffer>()));
+  if (perScope === undefined) signingKeys.set(key, (perScope = new Map<string, KeyObject>()));
   const scope = `${date}/${region}`;
   let derived = perScope.get(scope);
   if (derived === undefined) {
