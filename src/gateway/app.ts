@@ -28,6 +28,9 @@ import { tenantRoutes } from './routes/tenants.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { topicRoutes } from './routes/topics.js';
 import { registerSchemas } from './schemas/resources.js';
+import { MESSAGE_COMPONENTS } from './schemas/messages.js';
+import { messageRoutes } from './routes/messages.js';
+import { queryRoutes } from './routes/query.js';
 import { openapiDocument } from './openapi.js';
 import './types.js';
 
@@ -86,8 +89,19 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     reply.header('connection', 'close');
     done(new WharfError('Unavailable', 'the gateway is shutting down'));
   });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    // Answers finished while closing end their connection, so the drain does not wait for
+    // keep-alive sockets to time out.
+    if (closing.signal.aborted) reply.header('connection', 'close');
+    done(null, payload);
+  });
   app.addHook('preClose', (done) => {
     closing.abort();
+    // Connections that turn idle during the drain (their last answer went out) are closed as
+    // they appear, rather than waiting for the keep-alive timeout.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    sweep.unref();
+    app.server.once('close', () => clearInterval(sweep));
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
@@ -107,7 +121,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     admin: ctx.admin,
     region: config.region,
   });
-  registerSchemas(app);
+  registerSchemas(app, MESSAGE_COMPONENTS);
 
   await app.register(fastifySwagger, openapiDocument());
   if (config.docs !== false) {
@@ -123,5 +137,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   topicRoutes(app, ctx);
   groupRoutes(app, ctx);
   tokenRoutes(app, ctx);
+  messageRoutes(app, ctx);
+  queryRoutes(app, ctx);
   return app;
 }
