@@ -3412,7 +3412,7 @@ export interface components {
              * @default utf8
              * @enum {string}
              */
-            bodyEncoding: "utf8" | "base64";
+            bodyEncoding?: "utf8" | "base64";
             /** @description no `|`, `*` or whitespace */
             tag?: string;
             keys?: string[];

@@ -337,3 +337,33 @@ t.test('bearer tokens', async (t) => {
   const afterRevoke = await fetch(`${wharf.url}/v1/instances/${instanceId}`, { headers: bearer });
   t.equal(await errorCode(afterRevoke), 'InvalidToken', 'a token dies with its key');
 });
+
+t.test('operator JWTs verified through WHARF_ADMIN_JWKS_URL', async (t) => {
+  const { createServer } = await import('node:http');
+  const { exportJWK, generateKeyPair } = await import('jose');
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'op-1', alg: 'ES256' };
+  const server = createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ keys: [jwk] }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const address = server.address() as { port: number };
+  const wharf = await startWharf(t, {
+    config: { adminJwksUrl: `http://127.0.0.1:${address.port}/jwks.json` },
+  });
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid: 'op-1' })
+      .setExpirationTime('5m')
+      .sign(privateKey);
+  const ok = await fetch(`${wharf.url}/admin/v1/tenants`, {
+    headers: { authorization: `Bearer ${await sign({ role: 'admin' })}` },
+  });
+  t.equal(ok.status, 200);
+  const viewer = await fetch(`${wharf.url}/admin/v1/tenants`, {
+    headers: { authorization: `Bearer ${await sign({ role: 'viewer' })}` },
+  });
+  t.equal(await errorCode(viewer), 'InvalidToken');
+});

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { FakeBroker } from '../helpers/fake-broker.js';
 import { adminFetch, json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
-import type { PublishMessage, ReceiveRequest } from '../../src/cluster/index.js';
+import type { PublishMessage, ReceiveRequest, ReceivedMessage } from '../../src/cluster/index.js';
 
 async function setup(t: Test, quotas = {}) {
   const fake = new FakeBroker();
@@ -210,7 +210,7 @@ t.test('publish: the batch limit and the permission', async (t) => {
 
 t.test('receive: defaults, encoding, BROADCASTING, rate cap', async (t) => {
   const { fake, call } = await setup(t, { consumePerSecond: 20 });
-  fake.answers.receive = () => [
+  const two: ReceivedMessage[] = [
     {
       messageId: 'm1',
       receiptHandle: 'h1',
@@ -244,6 +244,7 @@ t.test('receive: defaults, encoding, BROADCASTING, rate cap', async (t) => {
       nextVisibleTime: 3,
     },
   ];
+  fake.answers.receive = () => two;
   const res = await call('POST', '/topics/normal/groups/g/receive', {});
   t.equal(res.status, 200);
   const body = (await json(res)) as {
