@@ -13,5 +13,7 @@ export type { PutStatus } from './instance-resources.js';
 export type { DeletedInstance } from './instances.js';
 export * from './types.js';
 export { TENANT_ID, INSTANCE_ID, ACCESS_KEY_ID } from './ids.js';
+/** Whether an error means Redis cannot be reached (answer 503, not 500). */
+export { isRedisUnavailable } from './redis-errors.js';
 /** A private redis-server child (all-in-one node, tests). */
 export { startRedisServer, freePort, type RedisServerHandle } from './redis-server.js';

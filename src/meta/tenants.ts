@@ -20,7 +20,12 @@ export class TenantRepository {
       createdAt: now,
     };
     if ((await redis.hsetnx(keys.tenantNames(), name, tenant.tenantId)) === 0) {
-      throw new WharfError('AlreadyExists', `a tenant named ${name} exists`);
+      // The name is taken, unless by a creation that died before writing its record.
+      const holder = await redis.hget(keys.tenantNames(), name);
+      if (holder !== null && (await redis.exists(keys.tenant(holder))) === 1) {
+        throw new WharfError('AlreadyExists', `a tenant named ${name} exists`);
+      }
+      await redis.hset(keys.tenantNames(), name, tenant.tenantId);
     }
     await redis
       .multi()

@@ -274,4 +274,9 @@ t.test('service endpoints', async (t) => {
   wharf.meta.redis.disconnect();
   const noRedis = await fetch(`${wharf.url}/readyz`);
   t.equal(noRedis.status, 503);
+  const listing = await fetch(`${wharf.url}/admin/v1/tenants`, {
+    headers: { authorization: `Bearer ${wharf.adminToken}` },
+  });
+  t.equal(listing.status, 503, 'Redis unreachable is retriable, not a 500');
+  t.equal(((await listing.json()) as { error: { code: string } }).error.code, 'Unavailable');
 });

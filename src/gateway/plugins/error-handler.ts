@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { WharfError, isWharfError, type ErrorCode } from '../../errors.js';
+import { isRedisUnavailable } from '../../meta/index.js';
 
 interface HttpError {
   status: number;
@@ -89,6 +90,9 @@ export function toWharfError(err: unknown): {
             ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
           });
     return { error, status: http.status, unexpected };
+  }
+  if (isRedisUnavailable(err)) {
+    return wrap('Unavailable', 'the metadata store is unreachable; retry shortly', 503, err);
   }
   const fst = err as Partial<FastifyError> | null;
   const code = typeof fst?.code === 'string' ? fst.code : '';
