@@ -367,3 +367,23 @@ t.test('operator JWTs verified through WHARF_ADMIN_JWKS_URL', async (t) => {
   });
   t.equal(await errorCode(viewer), 'InvalidToken');
 });
+
+t.test('a verified token is remembered until it expires', async (t) => {
+  const { TokenService } = await import('../../src/gateway/plugins/jwt.js');
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const tokens = new TokenService(wharf.meta);
+  const principal = {
+    tenantId: tenant.tenantId,
+    tenant: (await wharf.meta.tenant(tenant.tenantId))!,
+    accessKeyId: tenant.accessKeyId,
+    permissions: [{ instance: '*', actions: ['query' as const] }],
+    keyPermissions: [{ instance: '*', actions: ['query' as const] }],
+    via: 'sigv4' as const,
+  };
+  const now = Date.now();
+  const { token } = await tokens.issue(principal, 60, undefined, now);
+  t.match(await tokens.verify(token, now), { via: 'token', accessKeyId: tenant.accessKeyId });
+  t.match(await tokens.verify(token, now + 1000), { via: 'token' }, 'from the cache');
+  await t.rejects(tokens.verify(token, now + 61_000), { code: 'InvalidToken' }, 'expired');
+});

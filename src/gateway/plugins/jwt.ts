@@ -26,6 +26,7 @@ import type { TenantPrincipal } from '../types.js';
 
 export const TOKEN_ISSUER = 'wharf';
 export const TOKEN_AUDIENCE = 'wharf-tenant';
+const MAX_VERIFIED_TOKENS = 10_000;
 
 type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
 
@@ -80,18 +81,35 @@ export class TokenService {
     return key;
   };
 
-  async verify(token: string): Promise<TenantPrincipal> {
+  /**
+   * Verified tokens by their exact text, so a client reusing a token pays the ECDSA check once.
+   * Expiry is checked on every use; the key's existence (revocation) is checked below anyway.
+   */
+  private readonly verified = new Map<string, TenantClaims>();
+
+  private async claimsOf(token: string, now: number): Promise<TenantClaims> {
+    const cached = this.verified.get(token);
+    if (cached !== undefined && cached.exp !== undefined && cached.exp * 1000 > now) return cached;
     let claims: TenantClaims;
     try {
       const result = await jwtVerify<TenantClaims>(token, this.getKey, {
         issuer: TOKEN_ISSUER,
         audience: TOKEN_AUDIENCE,
         algorithms: [TOKEN_ALG],
+        currentDate: new Date(now),
       });
       claims = result.payload;
     } catch (cause) {
+      this.verified.delete(token);
       throw new WharfError('InvalidToken', 'the bearer token is invalid or expired', { cause });
     }
+    if (this.verified.size >= MAX_VERIFIED_TOKENS) this.verified.clear();
+    this.verified.set(token, claims);
+    return claims;
+  }
+
+  async verify(token: string, now = Date.now()): Promise<TenantPrincipal> {
+    const claims = await this.claimsOf(token, now);
     if (
       typeof claims.sub !== 'string' ||
       typeof claims.tid !== 'string' ||
