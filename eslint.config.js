@@ -9,6 +9,7 @@ export default defineConfig(
       '.tap/**',
       'coverage/**',
       'data/**',
+      'openapi/**',
       '**/*.js',
       '**/*.mjs',
     ],

@@ -27,4 +27,5 @@ if (stale) {
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], {
     stdio: 'inherit',
   });
+  execFileSync(process.execPath, ['scripts/copy-assets.mjs'], { stdio: 'inherit' });
 }

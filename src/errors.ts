@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   TenantNotFound: { retriable: false, description: 'no such tenant' },
   TransactionNotFound: { retriable: false, description: 'no such transaction' },
   AlarmNotFound: { retriable: false, description: 'no such alarm' },
+  AccessKeyNotFound: { retriable: false, description: 'no such access key' },
   NotFound: { retriable: false, description: 'no such route' },
   MethodNotAllowed: { retriable: false, description: 'known path, other method' },
   AlreadyExists: { retriable: false, description: 'resource already exists' },
@@ -59,6 +60,8 @@ export const ERROR_CODES = {
     description: 'broker not reachable, overloaded or shutting down',
   },
   Internal: { retriable: true, description: 'unexpected failure' },
+  UriTooLong: { retriable: false, description: 'the request target is over 8 KiB' },
+  HeadersTooLarge: { retriable: false, description: 'the request headers are over 16 KiB' },
   // store and cluster, internal
   DiskFull: {
     retriable: true,

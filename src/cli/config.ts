@@ -1,0 +1,129 @@
+// Configuration from the environment: every WHARF_* variable parsed, checked and typed in one
+// place. Problems are collected and reported together, one clear line each, so a wrong
+// deployment fails at start and says everything that is wrong.
+
+export interface WharfConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  region: string;
+  /** Unset: 127.0.0.1:6379 when it answers, else a private redis-server; `private`: always private. */
+  redisUrl: string | undefined;
+  adminToken: string | undefined;
+  adminJwksUrl: string | undefined;
+  adminJwtSecret: string | undefined;
+  masterKey: string | undefined;
+  logLevel: string;
+  /** How long a gateway serves cached credentials and metadata (≤ 5000: revocation bound). */
+  metaCacheMs: number;
+  trustProxy: boolean;
+  /** Serve Swagger UI at /docs. */
+  docs: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Every variable, its default and meaning: the README's table is written from this. */
+export const CONFIG_VARIABLES = [
+  ['WHARF_PORT', '8080', 'HTTP port (0 picks a free one)'],
+  ['WHARF_HOST', '127.0.0.1', 'address to listen on (0.0.0.0 for all)'],
+  ['WHARF_DATA_DIR', './data', 'broker data, private Redis files, generated keys'],
+  ['WHARF_REGION', 'local', 'SigV4 region clients sign for (service is always `mq`)'],
+  [
+    'WHARF_REDIS_URL',
+    '(probe)',
+    'redis:// URL; unset: 127.0.0.1:6379 if it answers, else a private redis-server; `private`: always private',
+  ],
+  [
+    'WHARF_ADMIN_TOKEN',
+    '(generated)',
+    'operator bearer token; generated into the data dir and printed when unset',
+  ],
+  ['WHARF_ADMIN_JWKS_URL', '', 'JWKS URL of operator JWTs (claim `role: admin`)'],
+  ['WHARF_ADMIN_JWT_SECRET', '', 'HS256 secret of operator JWTs (≥ 32 chars)'],
+  [
+    'WHARF_MASTER_KEY',
+    '(generated)',
+    'encrypts secrets at rest (≥ 32 chars); generated into the data dir when unset',
+  ],
+  ['WHARF_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],
+  ['WHARF_META_CACHE_MS', '4000', 'gateway cache of credentials and metadata, 0..5000 ms'],
+  ['WHARF_TRUST_PROXY', 'false', 'trust x-forwarded-* from a load balancer'],
+  ['WHARF_DOCS', 'true', 'serve Swagger UI at /docs'],
+] as const;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
+  const problems: string[] = [];
+  const str = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < min || value > max) {
+      problems.push(`${name}=${raw}: must be an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = str(name);
+    if (raw === undefined) return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name}=${raw}: must be true or false`);
+    return fallback;
+  };
+  const secret = (name: string, minLength: number): string | undefined => {
+    const value = str(name);
+    if (value !== undefined && value.length < minLength) {
+      problems.push(`${name}: must be at least ${minLength} characters`);
+    }
+    return value;
+  };
+
+  const region = str('WHARF_REGION') ?? 'local';
+  if (!/^[a-z0-9-]{1,32}$/.test(region)) {
+    problems.push(`WHARF_REGION=${region}: must be 1-32 of a-z, 0-9 and -`);
+  }
+  const redisUrl = str('WHARF_REDIS_URL');
+  if (redisUrl !== undefined && redisUrl !== 'private' && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) {
+    problems.push(
+      'WHARF_REDIS_URL: must be redis://[user:password@]host:port[/db], rediss://…, or private',
+    );
+  }
+  const jwksUrl = str('WHARF_ADMIN_JWKS_URL');
+  if (jwksUrl !== undefined && !/^https?:\/\/\S+$/.test(jwksUrl)) {
+    problems.push('WHARF_ADMIN_JWKS_URL: must be an http(s) URL');
+  }
+  const logLevel = str('WHARF_LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`WHARF_LOG_LEVEL=${logLevel}: must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const config: WharfConfig = {
+    port: int('WHARF_PORT', 8080, 0, 65535),
+    host: str('WHARF_HOST') ?? '127.0.0.1',
+    dataDir: str('WHARF_DATA_DIR') ?? './data',
+    region,
+    redisUrl,
+    adminToken: secret('WHARF_ADMIN_TOKEN', 16),
+    adminJwksUrl: jwksUrl,
+    adminJwtSecret: secret('WHARF_ADMIN_JWT_SECRET', 32),
+    masterKey: secret('WHARF_MASTER_KEY', 32),
+    logLevel,
+    metaCacheMs: int('WHARF_META_CACHE_MS', 4000, 0, 5000),
+    trustProxy: bool('WHARF_TRUST_PROXY', false),
+    docs: bool('WHARF_DOCS', true),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

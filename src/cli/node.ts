@@ -1,0 +1,179 @@
+// Starts a Wharf node (gateway + in-process broker) from a checked config, and stops it in the
+// order that loses nothing: stop accepting and drain in-flight requests (parked long polls are
+// answered at once), close the broker (flushes), close Redis connections, stop the private
+// redis-server child. A second signal, or a drain over 35 s, forces the exit.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join, resolve } from 'node:path';
+import { Broker } from '../broker/index.js';
+import { inProcessBrokerClient } from '../cluster/index.js';
+import { buildApp } from '../gateway/index.js';
+import {
+  MetaStore,
+  deriveKey,
+  safeUrl,
+  startRedisServer,
+  type RedisServerHandle,
+} from '../meta/index.js';
+import { createLogger, type Logger } from '../telemetry/index.js';
+import type { WharfConfig } from './config.js';
+
+export const DRAIN_TIMEOUT_MS = 35_000;
+
+export interface RunningNode {
+  url: string;
+  adminToken: string;
+  adminTokenSource: 'env' | 'data dir';
+  redisUrl: string;
+  redisSource: 'configured' | 'local 6379' | 'private';
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {}
+
+/** A secret kept in a file of the data dir: read, or generated once (mode 0600). */
+export function loadOrCreateSecret(path: string, bytes = 32): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const value = randomBytes(bytes).toString('base64url');
+  try {
+    writeFileSync(path, `${value}\n`, { mode: 0o600, flag: 'wx' });
+    return value;
+  } catch (err) {
+    // Another process created it first: theirs wins.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(path, 'utf8').trim();
+    throw err;
+  }
+}
+
+/** Whether a Redis answers PING at host:port within `timeoutMs`. */
+export function redisAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect(port, host);
+    const finish = (ok: boolean) => {
+      socket.destroy();
+      done(ok);
+    };
+    socket.setTimeout(timeoutMs, () => finish(false));
+    socket.once('error', () => finish(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => finish(data.toString().startsWith('+PONG')));
+  });
+}
+
+async function resolveRedis(config: WharfConfig, logger: Logger) {
+  if (config.redisUrl !== undefined && config.redisUrl !== 'private') {
+    return { url: config.redisUrl, source: 'configured' as const, child: undefined };
+  }
+  if (config.redisUrl === undefined && (await redisAnswers('127.0.0.1', 6379))) {
+    return { url: 'redis://127.0.0.1:6379', source: 'local 6379' as const, child: undefined };
+  }
+  const dir = join(config.dataDir, 'redis');
+  mkdirSync(dir, { recursive: true });
+  let child: RedisServerHandle;
+  try {
+    child = await startRedisServer({ dir, persist: true });
+  } catch (err) {
+    logger.debug({ err }, 'private redis-server failed');
+    throw new StartupError(
+      'Wharf needs Redis: set WHARF_REDIS_URL=redis://host:port, run Redis on 127.0.0.1:6379, ' +
+        'or install redis-server (e.g. apt-get install redis-server) so Wharf starts its own.',
+    );
+  }
+  return { url: child.url, source: 'private' as const, child };
+}
+
+export async function startNode(config: WharfConfig, logger: Logger): Promise<RunningNode> {
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const masterKey = config.masterKey ?? loadOrCreateSecret(join(dataDir, 'master.key'));
+  const adminToken = config.adminToken ?? loadOrCreateSecret(join(dataDir, 'admin.token'));
+  const redis = await resolveRedis({ ...config, dataDir }, logger);
+  const cleanup: (() => Promise<void>)[] = [];
+  if (redis.child !== undefined) cleanup.unshift(() => redis.child.stop());
+  try {
+    const meta = await MetaStore.open({
+      redisUrl: redis.url,
+      masterKey,
+      cacheTtlMs: config.metaCacheMs,
+      logger: logger.child({ room: 'meta' }),
+    });
+    cleanup.unshift(() => meta.close());
+    const broker = await Broker.open({
+      dataDir: join(dataDir, 'broker-0'),
+      brokerId: 0,
+      macKey: deriveKey(masterKey, 'wharf-broker-mac'),
+      logger: logger.child({ room: 'broker' }),
+    });
+    cleanup.unshift(() => broker.close());
+    const app = await buildApp({
+      meta,
+      brokers: inProcessBrokerClient(broker),
+      logger,
+      config: {
+        region: config.region,
+        adminToken,
+        ...(config.adminJwksUrl === undefined ? {} : { adminJwksUrl: config.adminJwksUrl }),
+        ...(config.adminJwtSecret === undefined ? {} : { adminJwtSecret: config.adminJwtSecret }),
+        trustProxy: config.trustProxy,
+        docs: config.docs,
+      },
+    });
+    cleanup.unshift(() => app.close());
+    await app.listen({ port: config.port, host: config.host });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : config.port;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    return {
+      url: `http://${host}:${port}`,
+      adminToken,
+      adminTokenSource: config.adminToken === undefined ? 'data dir' : 'env',
+      redisUrl: safeUrl(redis.url),
+      redisSource: redis.source,
+      stop: async () => {
+        for (const step of cleanup.splice(0)) await step();
+      },
+    };
+  } catch (err) {
+    for (const step of cleanup) await step().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Stops the node on SIGTERM/SIGINT; a second signal or a stuck drain forces the exit. */
+export function stopOnSignals(node: RunningNode, logger: Logger): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'draining and stopping');
+    const force = setTimeout(() => {
+      logger.error('drain took too long: exiting');
+      process.exit(1);
+    }, DRAIN_TIMEOUT_MS);
+    force.unref();
+    node.stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+export function createNodeLogger(config: WharfConfig): Logger {
+  return createLogger({ level: config.logLevel });
+}

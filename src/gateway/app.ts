@@ -1,0 +1,143 @@
+// Builds the gateway's fastify app from injected dependencies (meta store, broker client,
+// config, logger); it does not listen. Order matters: error handling and route bookkeeping (405)
+// first, then body parsing and authentication hooks, then the OpenAPI generator (it records the
+// routes added after it), then the routes. Closing the app stops accepting, wakes parked long
+// polls (they answer at once) and waits for in-flight requests.
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { BrokerClient } from '../cluster/index.js';
+import { WharfError } from '../errors.js';
+import type { MetaStore } from '../meta/index.js';
+import { GatewayMetrics, type Logger } from '../telemetry/index.js';
+import type { GatewayConfig, RouteContext } from './context.js';
+import { registerRawBody } from './plugins/body.js';
+import {
+  clientErrorHandler,
+  frameworkErrors,
+  registerErrorHandler,
+} from './plugins/error-handler.js';
+import { AdminAuthenticator, TokenService } from './plugins/jwt.js';
+import { RateLimiter } from './plugins/quotas.js';
+import { genReqId, registerRequestId } from './plugins/request-id.js';
+import { registerAuthentication } from './plugins/tenancy.js';
+import { groupRoutes } from './routes/groups.js';
+import { instanceRoutes } from './routes/instances.js';
+import { serviceRoutes } from './routes/service.js';
+import { tenantRoutes } from './routes/tenants.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { topicRoutes } from './routes/topics.js';
+import { registerSchemas } from './schemas/resources.js';
+import { MESSAGE_COMPONENTS } from './schemas/messages.js';
+import { messageRoutes } from './routes/messages.js';
+import { queryRoutes } from './routes/query.js';
+import { openapiDocument } from './openapi.js';
+import './types.js';
+
+export interface GatewayDeps {
+  meta: MetaStore;
+  brokers: BrokerClient;
+  config: GatewayConfig;
+  logger: Logger;
+  metrics?: GatewayMetrics;
+}
+
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ room: 'gateway' }),
+    // Access lines are logged at debug by the onResponse hook below, not by fastify at info.
+    logController: new LogController({
+      disableRequestLogging: true,
+      requestIdLogLabel: 'requestId',
+    }),
+    genReqId,
+    bodyLimit: config.bodyLimitBytes ?? MAX_BODY_BYTES,
+    routerOptions: { maxParamLength: 512 },
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    clientErrorHandler,
+    frameworkErrors,
+    trustProxy: config.trustProxy ?? false,
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    ajv: {
+      customOptions: { coerceTypes: false, useDefaults: true, removeAdditional: false },
+    },
+  }) as unknown as FastifyInstance;
+
+  const closing = new AbortController();
+  const metrics = deps.metrics ?? new GatewayMetrics();
+  const ctx: RouteContext = {
+    meta: deps.meta,
+    brokers: deps.brokers,
+    config,
+    logger: deps.logger,
+    metrics,
+    tokens: new TokenService(deps.meta),
+    admin: new AdminAuthenticator(config),
+    limiter: new RateLimiter(),
+    closing: closing.signal,
+  };
+
+  registerErrorHandler(app);
+  registerRequestId(app);
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing.signal.aborted) return done();
+    reply.header('connection', 'close');
+    done(new WharfError('Unavailable', 'the gateway is shutting down'));
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    // Answers finished while closing end their connection, so the drain does not wait for
+    // keep-alive sockets to time out.
+    if (closing.signal.aborted) reply.header('connection', 'close');
+    done(null, payload);
+  });
+  app.addHook('preClose', (done) => {
+    closing.abort();
+    // Connections that turn idle during the drain (their last answer went out) are closed as
+    // they appear, rather than waiting for the keep-alive timeout.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    sweep.unref();
+    app.server.once('close', () => clearInterval(sweep));
+    done();
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ method: request.method, route, status: reply.statusCode });
+    metrics.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    request.log.debug(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },
+      'answered',
+    );
+    done();
+  });
+  registerRawBody(app, config.bodyLimitBytes ?? MAX_BODY_BYTES);
+  registerAuthentication(app, {
+    meta: deps.meta,
+    tokens: ctx.tokens,
+    admin: ctx.admin,
+    region: config.region,
+  });
+  registerSchemas(app, MESSAGE_COMPONENTS);
+
+  await app.register(fastifySwagger, openapiDocument());
+  if (config.docs !== false) {
+    await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  }
+  app.get('/openapi.json', { schema: { hide: true }, config: { plane: 'public' } }, () =>
+    app.swagger(),
+  );
+
+  serviceRoutes(app, ctx);
+  tenantRoutes(app, ctx);
+  instanceRoutes(app, ctx);
+  topicRoutes(app, ctx);
+  groupRoutes(app, ctx);
+  tokenRoutes(app, ctx);
+  messageRoutes(app, ctx);
+  queryRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,58 @@
+// What route modules are given: the injected dependencies plus the gateway's own services.
+import type { BrokerClient, GroupDescriptor, TopicDescriptor } from '../cluster/index.js';
+import type { MetaStore } from '../meta/index.js';
+import type { GatewayMetrics, Logger } from '../telemetry/index.js';
+import type { AdminAuthenticator, TokenService } from './plugins/jwt.js';
+import type { RateLimiter } from './plugins/quotas.js';
+
+export interface GatewayConfig {
+  /** SigV4 region (WHARF_REGION). */
+  region: string;
+  adminToken?: string;
+  adminJwtSecret?: string;
+  adminJwksUrl?: string;
+  /** Largest request body (default 8 MiB). */
+  bodyLimitBytes?: number;
+  /** Serve Swagger UI at /docs (default true). */
+  docs?: boolean;
+  /** Trust x-forwarded-* from a load balancer (default false). */
+  trustProxy?: boolean;
+}
+
+export interface RouteContext {
+  meta: MetaStore;
+  brokers: BrokerClient;
+  config: GatewayConfig;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  tokens: TokenService;
+  admin: AdminAuthenticator;
+  limiter: RateLimiter;
+  /** Aborted when the gateway starts closing: parked long polls answer at once. */
+  closing: AbortSignal;
+}
+
+/**
+ * Tells the brokers to forget deleted topics and groups. Metadata is already gone, so a failure
+ * here cannot be undone by the client: it is logged with what to clean up.
+ * TODO(#5): retry these drops from a BullMQ job instead of logging.
+ */
+export async function dropFromBrokers(
+  ctx: RouteContext,
+  topics: readonly TopicDescriptor[],
+  groups: readonly GroupDescriptor[],
+): Promise<void> {
+  const results = await Promise.allSettled([
+    ...topics.map((t) => ctx.brokers.dropTopic(t)),
+    ...groups.map((g) => ctx.brokers.dropGroup(g)),
+  ]);
+  results.forEach((r, i) => {
+    if (r.status === 'rejected') {
+      const what = i < topics.length ? { topic: topics[i] } : { group: groups[i - topics.length] };
+      ctx.logger.error(
+        { err: r.reason as unknown, ...what },
+        'broker drop failed; data left behind',
+      );
+    }
+  });
+}

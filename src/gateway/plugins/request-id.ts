@@ -1,0 +1,42 @@
+// Request ids: a client's `x-request-id` is kept when it is a sane token (so traces join up
+// across services), else one is generated. Every answer carries it, errors included. Also the
+// cheap guards on the request target that run before anything else: its length, and path
+// segments that would make the signed path differ from the routed one.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { WharfError } from '../../errors.js';
+
+const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export const MAX_URL_BYTES = 8 * 1024;
+
+export function genReqId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && SANE_ID.test(given) ? given : randomUUID();
+}
+
+/** Whether the path has `.`, `..` or empty segments (raw or percent-encoded). */
+export function hasDotSegments(path: string): boolean {
+  return /(^|\/)(\.|%2e){1,2}(\/|$)/i.test(path) || path.includes('//');
+}
+
+export function registerRequestId(app: FastifyInstance): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    const url = request.raw.url ?? '/';
+    if (url.length > MAX_URL_BYTES) {
+      done(new WharfError('UriTooLong', 'the request target is over 8 KiB'));
+      return;
+    }
+    const q = url.indexOf('?');
+    // SigV4 resolves `.` and `..` before signing while routing does not: refuse them, so that the
+    // path a signature covers is always the path that is served.
+    if (hasDotSegments(q < 0 ? url : url.slice(0, q))) {
+      done(
+        new WharfError('InvalidArgument', 'the path must not contain ".", ".." or empty segments'),
+      );
+      return;
+    }
+    done();
+  });
+}

@@ -1,0 +1,131 @@
+// Authentication by plane, then resolution of what a tenant-plane request names. Runs as the
+// preValidation hook: after the raw body is read (SigV4 needs its hash) and before the body is
+// decoded and validated (so that unauthenticated callers only ever see 401/403). The helpers
+// resolve instance, topic and group through the meta cache and answer the same 404 for a
+// resource of another tenant as for a missing one, since every lookup is keyed by the tenant
+// of the verified credential.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { WharfError } from '../../errors.js';
+import {
+  INSTANCE_ID,
+  allows,
+  type Action,
+  type GroupRecord,
+  type Instance,
+  type MetaStore,
+  type TopicRecord,
+} from '../../meta/index.js';
+import type { TenantPrincipal } from '../types.js';
+import { decodeJsonBody, takeRawBody } from './body.js';
+import type { AdminAuthenticator, TokenService } from './jwt.js';
+import { authenticateSigV4 } from './sigv4.js';
+
+export interface AuthDeps {
+  meta: MetaStore;
+  tokens: TokenService;
+  admin: AdminAuthenticator;
+  region: string;
+}
+
+export function registerAuthentication(app: FastifyInstance, deps: AuthDeps): void {
+  app.decorateRequest('rawBody', null);
+  app.decorateRequest('principal', null);
+  app.addHook('preValidation', async (request) => {
+    const raw = takeRawBody(request);
+    const plane = request.routeOptions.config.plane ?? 'public';
+    if (plane === 'admin') {
+      await deps.admin.authenticate(request.headers.authorization);
+    } else if (plane === 'tenant') {
+      request.principal = await authenticateTenant(request, raw, deps);
+    }
+    decodeJsonBody(request, raw);
+  });
+}
+
+async function authenticateTenant(
+  request: FastifyRequest,
+  raw: Buffer,
+  deps: AuthDeps,
+): Promise<TenantPrincipal> {
+  const authorization = request.headers.authorization;
+  if (authorization === undefined || authorization === '') {
+    throw new WharfError('MissingAuthentication', 'sign the request with SigV4 or a Bearer token');
+  }
+  const principal = authorization.startsWith('Bearer ')
+    ? await deps.tokens.verify(authorization.slice(7).trim())
+    : await authenticateSigV4(request, authorization, raw, deps.meta, deps.region);
+  if (principal.tenant.status !== 'active') {
+    throw new WharfError('AccessDenied', 'the tenant is suspended');
+  }
+  return principal;
+}
+
+export function principalOf(request: FastifyRequest): TenantPrincipal {
+  if (request.principal === null) throw new WharfError('Internal', 'route without a principal');
+  return request.principal;
+}
+
+/** Throws AccessDenied unless the credential (and, for a token, its key) grants `action`. */
+export function authorize(principal: TenantPrincipal, instanceId: string, action: Action): void {
+  if (
+    !allows(principal.permissions, instanceId, action) ||
+    (principal.via === 'token' && !allows(principal.keyPermissions, instanceId, action))
+  ) {
+    throw new WharfError('AccessDenied', `the credential lacks ${action} on ${instanceId}`);
+  }
+}
+
+/** Whether the credential grants anything on the instance (reads of its metadata). */
+export function canSee(principal: TenantPrincipal, instanceId: string): boolean {
+  const any = (perms: typeof principal.permissions) =>
+    perms.some((p) => (p.instance === '*' || p.instance === instanceId) && p.actions.length > 0);
+  return any(principal.permissions) && (principal.via !== 'token' || any(principal.keyPermissions));
+}
+
+/**
+ * The instance, after checking `action` on it (`read`: any permission at all). A malformed id
+ * is answered like a missing instance.
+ */
+export async function resolveInstance(
+  meta: MetaStore,
+  principal: TenantPrincipal,
+  instanceId: string,
+  action: Action | 'read',
+): Promise<Instance> {
+  if (action === 'read') {
+    if (!canSee(principal, instanceId)) {
+      throw new WharfError('AccessDenied', `the credential has no permission on ${instanceId}`);
+    }
+  } else authorize(principal, instanceId, action);
+  const instance = INSTANCE_ID.test(instanceId)
+    ? await meta.instance(principal.tenantId, instanceId)
+    : null;
+  if (instance === null) throw new WharfError('InstanceNotFound', `no instance ${instanceId}`);
+  return instance;
+}
+
+export async function resolveTopic(
+  meta: MetaStore,
+  principal: TenantPrincipal,
+  instanceId: string,
+  topic: string,
+  action: Action | 'read',
+): Promise<TopicRecord> {
+  await resolveInstance(meta, principal, instanceId, action);
+  const record = await meta.topic(principal.tenantId, instanceId, topic);
+  if (record === null) throw new WharfError('TopicNotFound', `no topic ${topic}`);
+  return record;
+}
+
+export async function resolveGroup(
+  meta: MetaStore,
+  principal: TenantPrincipal,
+  instanceId: string,
+  group: string,
+  action: Action | 'read',
+): Promise<GroupRecord> {
+  await resolveInstance(meta, principal, instanceId, action);
+  const record = await meta.group(principal.tenantId, instanceId, group);
+  if (record === null) throw new WharfError('GroupNotFound', `no group ${group}`);
+  return record;
+}

@@ -1,0 +1,235 @@
+// The message path: publish, receive (long poll), ack and visibility. The gateway decides what
+// it can alone — permission, rate quota, sizes, delay rules, BROADCASTING's consumerId — then
+// calls the BrokerClient with the resolved descriptors and encodes its answer. A receive is
+// given an AbortSignal that fires when the client goes away or the gateway starts closing, so
+// the broker frees the long-poll slot at once.
+import type { FastifyInstance } from 'fastify';
+import { isWharfError, WharfError } from '../../errors.js';
+import type { RouteContext } from '../context.js';
+import {
+  messageBytes,
+  receivedView,
+  toPublishMessage,
+  type PublishInput,
+} from '../message-codec.js';
+import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
+import { TENANT_ERRORS, epochMs, errorResponses, tenantSecurity } from '../schemas/common.js';
+import { MAX_BATCH_BYTES, messageBodies } from '../schemas/messages.js';
+import {
+  topicGroupParams,
+  topicParams,
+  type TopicGroupParams,
+  type TopicParams,
+} from './params.js';
+
+const base = { config: { plane: 'tenant' as const } };
+const schemaBase = { tags: ['messages'], security: tenantSecurity };
+
+interface ReceiveBody {
+  maxMessages: number;
+  waitSeconds: number;
+  tags: string;
+  invisibleSeconds?: number;
+  consumerId?: string;
+}
+
+export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { meta, brokers, limiter, metrics } = ctx;
+
+  app.post<{ Params: TopicParams; Body: { messages: PublishInput[] } }>(
+    '/v1/instances/:instanceId/topics/:topic/messages',
+    {
+      ...base,
+      schema: {
+        ...schemaBase,
+        summary: 'Publish 1 to 32 messages (answered once durable)',
+        params: topicParams,
+        body: messageBodies.publish,
+        response: {
+          200: {
+            type: 'object',
+            required: ['messages'],
+            properties: { messages: { type: 'array', items: { $ref: 'PublishResult#' } } },
+          },
+          ...errorResponses(...TENANT_ERRORS, 404, 413, 429),
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const { instanceId, topic } = request.params;
+      const descriptor = await resolveTopic(meta, principal, instanceId, topic, 'publish');
+      const quotas = principal.tenant.quotas;
+      const now = Date.now();
+      let batchBytes = 0;
+      const messages = request.body.messages.map((input, i) => {
+        const message = toPublishMessage(input, descriptor.messageType, i, now);
+        const bytes = messageBytes(message);
+        if (bytes > quotas.maxMessageBytes) {
+          throw new WharfError(
+            'MessageTooLarge',
+            `messages[${i}] is ${bytes} bytes, over the limit of ${quotas.maxMessageBytes}`,
+          );
+        }
+        batchBytes += bytes;
+        return message;
+      });
+      if (batchBytes > MAX_BATCH_BYTES) {
+        throw new WharfError('MessageTooLarge', `the batch is ${batchBytes} bytes, over 4 MiB`);
+      }
+      limiter.take(principal.tenantId, 'publish', quotas.publishPerSecond, messages.length);
+      const results = await brokers.publish(descriptor, messages);
+      metrics.messagesPublished.inc({ tenant: principal.tenantId }, messages.length);
+      return { messages: results };
+    },
+  );
+
+  app.post<{ Params: TopicGroupParams; Body: ReceiveBody }>(
+    '/v1/instances/:instanceId/topics/:topic/groups/:group/receive',
+    {
+      ...base,
+      schema: {
+        ...schemaBase,
+        summary: 'Receive up to 32 messages, waiting up to waitSeconds (long poll)',
+        params: topicGroupParams,
+        body: messageBodies.receive,
+        response: {
+          200: {
+            type: 'object',
+            required: ['messages'],
+            properties: { messages: { type: 'array', items: { $ref: 'ReceivedMessage#' } } },
+          },
+          ...errorResponses(...TENANT_ERRORS, 404, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const { instanceId, topic, group } = request.params;
+      const topicDescriptor = await resolveTopic(meta, principal, instanceId, topic, 'consume');
+      const groupDescriptor = await resolveGroup(meta, principal, instanceId, group, 'consume');
+      const body = request.body;
+      if (groupDescriptor.deliveryMode === 'BROADCASTING' && body.consumerId === undefined) {
+        throw new WharfError('InvalidArgument', 'a BROADCASTING group needs consumerId');
+      }
+      const rate = principal.tenant.quotas.consumePerSecond;
+      limiter.requireOne(principal.tenantId, 'consume', rate);
+      const maxMessages = Math.min(
+        body.maxMessages,
+        limiter.available(principal.tenantId, 'consume', rate),
+      );
+
+      // Fires when the client hangs up before the answer, or when the gateway starts closing.
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      const signal = AbortSignal.any([gone.signal, ctx.closing]);
+      const parked = body.waitSeconds > 0;
+      if (parked) metrics.parkedReceives.inc();
+      try {
+        const received = await brokers.receive(
+          topicDescriptor,
+          groupDescriptor,
+          {
+            maxMessages,
+            waitMs: ctx.closing.aborted ? 0 : body.waitSeconds * 1000,
+            tags: body.tags,
+            ...(body.invisibleSeconds === undefined
+              ? {}
+              : { invisibleMs: body.invisibleSeconds * 1000 }),
+            ...(body.consumerId === undefined ? {} : { consumerId: body.consumerId }),
+          },
+          signal,
+        );
+        limiter.debit(principal.tenantId, 'consume', rate, received.length);
+        metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
+        return { messages: received.map(receivedView) };
+      } catch (err) {
+        // An aborted poll took nothing: answer it empty (the client, if still there, polls again).
+        if (signal.aborted && !isWharfError(err)) return { messages: [] };
+        throw err;
+      } finally {
+        if (parked) metrics.parkedReceives.dec();
+        reply.raw.off('close', onClose);
+      }
+    },
+  );
+
+  app.post<{ Params: TopicGroupParams; Body: { receiptHandles: string[] } }>(
+    '/v1/instances/:instanceId/topics/:topic/groups/:group/ack',
+    {
+      ...base,
+      schema: {
+        ...schemaBase,
+        summary: 'Acknowledge 1 to 100 receipt handles (a result per handle)',
+        params: topicGroupParams,
+        body: messageBodies.ack,
+        response: {
+          200: {
+            type: 'object',
+            required: ['results'],
+            properties: {
+              results: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['receiptHandle', 'ok'],
+                  properties: {
+                    receiptHandle: { type: 'string' },
+                    ok: { type: 'boolean' },
+                    code: {
+                      type: 'string',
+                      enum: ['ReceiptHandleExpired', 'InvalidReceiptHandle'],
+                    },
+                  },
+                },
+              },
+            },
+          },
+          ...errorResponses(...TENANT_ERRORS, 404),
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const { instanceId, topic, group } = request.params;
+      const t = await resolveTopic(meta, principal, instanceId, topic, 'consume');
+      const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
+      return { results: await brokers.ack(t, g, request.body.receiptHandles) };
+    },
+  );
+
+  app.post<{
+    Params: TopicGroupParams;
+    Body: { receiptHandle: string; invisibleSeconds: number };
+  }>(
+    '/v1/instances/:instanceId/topics/:topic/groups/:group/visibility',
+    {
+      ...base,
+      schema: {
+        ...schemaBase,
+        summary: 'Change when a received message becomes visible again (0: now)',
+        params: topicGroupParams,
+        body: messageBodies.visibility,
+        response: {
+          200: {
+            type: 'object',
+            required: ['receiptHandle', 'nextVisibleTime'],
+            properties: { receiptHandle: { type: 'string' }, nextVisibleTime: epochMs },
+          },
+          ...errorResponses(...TENANT_ERRORS, 404, 410),
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const { instanceId, topic, group } = request.params;
+      const t = await resolveTopic(meta, principal, instanceId, topic, 'consume');
+      const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
+      const { receiptHandle, invisibleSeconds } = request.body;
+      return brokers.changeVisibility(t, g, receiptHandle, invisibleSeconds * 1000);
+    },
+  );
+}

@@ -1,0 +1,99 @@
+// Service endpoints: liveness, readiness (Redis and brokers), Prometheus metrics (operator
+// token), the JWKS of tenant tokens, and the OpenAPI document.
+import type { FastifyInstance } from 'fastify';
+import { WharfError } from '../../errors.js';
+import type { RouteContext } from '../context.js';
+import { adminSecurity, errorResponses } from '../schemas/common.js';
+
+export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.get(
+    '/healthz',
+    {
+      config: { plane: 'public' },
+      schema: {
+        tags: ['service'],
+        summary: 'The process is alive',
+        response: {
+          200: { type: 'object', required: ['status'], properties: { status: { type: 'string' } } },
+        },
+      },
+    },
+    () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      config: { plane: 'public' },
+      schema: {
+        tags: ['service'],
+        summary: 'Redis and the brokers answer',
+        response: {
+          200: {
+            type: 'object',
+            required: ['status'],
+            properties: { status: { type: 'string' }, brokers: { type: 'string' } },
+          },
+          ...errorResponses(503),
+        },
+      },
+    },
+    async () => {
+      try {
+        await ctx.meta.ping();
+      } catch (cause) {
+        throw new WharfError('Unavailable', 'Redis does not answer', { cause });
+      }
+      const health = await ctx.brokers.health().catch((cause: unknown) => {
+        throw new WharfError('Unavailable', 'the brokers do not answer', { cause });
+      });
+      if (!health.ready) {
+        throw new WharfError('Unavailable', `broker not ready: ${health.detail ?? 'unknown'}`);
+      }
+      if (ctx.closing.aborted) throw new WharfError('Unavailable', 'shutting down');
+      return { status: 'ready', brokers: 'ready' };
+    },
+  );
+
+  app.get(
+    '/metrics',
+    {
+      config: { plane: 'admin' },
+      schema: {
+        tags: ['service'],
+        summary: 'Prometheus metrics (operator token)',
+        security: adminSecurity,
+        produces: ['text/plain'],
+        response: {
+          200: { description: 'Prometheus text exposition format', type: 'string' },
+          ...errorResponses(401, 403),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const text = await ctx.metrics.registry.metrics();
+      return reply.type(ctx.metrics.registry.contentType).send(text);
+    },
+  );
+
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      config: { plane: 'public' },
+      schema: {
+        tags: ['service'],
+        summary: 'Public keys of tenant bearer tokens (ES256)',
+        response: {
+          200: {
+            type: 'object',
+            required: ['keys'],
+            properties: {
+              keys: { type: 'array', items: { type: 'object', additionalProperties: true } },
+            },
+          },
+        },
+      },
+    },
+    async () => ({ keys: await ctx.meta.publicSigningKeys() }),
+  );
+}

@@ -1,0 +1,69 @@
+// JSON schemas shared by routes. They drive validation (Ajv, strict types: no coercion) and the
+// OpenAPI document (each `$id` becomes a component). Input rules of API.md: required fields
+// have no `?`, unknown fields are ignored, names match NAME_PATTERN and never start `rmq_sys`.
+import { PUBLIC_ERROR_CODES } from '../plugins/error-handler.js';
+
+export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
+export const RESERVED_PREFIX = 'rmq_sys';
+
+export const nameSchema = (description: string) => ({
+  type: 'string',
+  pattern: NAME_PATTERN,
+  not: { pattern: `^${RESERVED_PREFIX}` },
+  description: `${description}: ${NAME_PATTERN}, not starting with ${RESERVED_PREFIX}`,
+});
+
+/** Whether a name is valid (the same rule as the schemas, for code outside them). */
+export function isValidName(name: string): boolean {
+  return new RegExp(NAME_PATTERN).test(name) && !name.startsWith(RESERVED_PREFIX);
+}
+
+export const epochMs = { type: 'integer', description: 'epoch milliseconds' } as const;
+
+export const ErrorBody = {
+  $id: 'ErrorBody',
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message', 'requestId'],
+      properties: {
+        code: { type: 'string', enum: PUBLIC_ERROR_CODES },
+        message: { type: 'string' },
+        requestId: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid argument',
+  401: 'No credentials',
+  403: 'Refused credential, permission or quota',
+  404: 'Not found (also another tenant’s resource)',
+  405: 'Method not allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Too large',
+  415: 'Unsupported media type',
+  429: 'Throttled (see retry-after)',
+  503: 'Unavailable (safe to retry)',
+};
+
+/** Error answers of a route, every one in the ErrorBody shape. */
+export function errorResponses(...statuses: number[]): Record<number, object> {
+  const out: Record<number, object> = {};
+  for (const status of statuses) {
+    out[status] = { description: ERROR_DESCRIPTIONS[status], $ref: 'ErrorBody#' };
+  }
+  return out;
+}
+
+/** The answers every tenant-plane route may give besides its own. */
+export const TENANT_ERRORS = [400, 401, 403, 415, 503];
+export const ADMIN_ERRORS = [400, 401, 403, 415, 503];
+
+type Security = { [scheme: string]: string[] }[];
+export const tenantSecurity: Security = [{ sigv4: [] }, { bearer: [] }];
+export const adminSecurity: Security = [{ operator: [] }];

@@ -1,0 +1,19 @@
+// The meta room's face: tenant metadata in Redis, the gateway's cached view of it, and the
+// private redis-server used by the all-in-one node and the tests.
+
+/** Redis-backed metadata with cached reads and cross-gateway invalidation. */
+export { MetaStore, safeUrl, type MetaStoreOptions, type DeletedTenant } from './meta-store.js';
+/** Key builder: every Redis key Wharf uses. */
+export { MetaKeys } from './keys.js';
+/** AES-256-GCM sealing of secrets; HKDF derivation of sub-keys from the master key. */
+export { SecretBox, deriveKey } from './secret-box.js';
+export { TOKEN_ALG, type SigningKey } from './signing-keys.js';
+export type { ResolvedAccessKey } from './access-keys.js';
+export type { PutStatus } from './instance-resources.js';
+export type { DeletedInstance } from './instances.js';
+export * from './types.js';
+export { TENANT_ID, INSTANCE_ID, ACCESS_KEY_ID } from './ids.js';
+/** Whether an error means Redis cannot be reached (answer 503, not 500). */
+export { isRedisUnavailable } from './redis-errors.js';
+/** A private redis-server child (all-in-one node, tests). */
+export { startRedisServer, freePort, type RedisServerHandle } from './redis-server.js';

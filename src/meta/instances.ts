@@ -1,0 +1,67 @@
+// Instances of a tenant (the namespace of topics and groups). Names are unique per tenant.
+// Deleting an instance removes its topics and groups in the same script and returns them, so
+// the caller can tell the brokers to drop their data.
+import { newInstanceId } from './ids.js';
+import { parseJson, type RepoContext } from './repo-context.js';
+import { scriptError } from './scripts.js';
+import type { GroupRecord, Instance, TopicRecord } from './types.js';
+
+export interface DeletedInstance {
+  instance: Instance;
+  topics: TopicRecord[];
+  groups: GroupRecord[];
+}
+
+export class InstanceRepository {
+  constructor(private readonly ctx: RepoContext) {}
+
+  async create(tenantId: string, name: string, now = Date.now()): Promise<Instance> {
+    const { keys, scripts } = this.ctx;
+    const instance: Instance = { instanceId: newInstanceId(), tenantId, name, createdAt: now };
+    const result = await scripts.run(
+      'create-instance',
+      [keys.tenant(tenantId), keys.instances(tenantId), keys.instanceNames(tenantId)],
+      [instance.instanceId, name, JSON.stringify(instance)],
+    );
+    if (result !== 1) throw scriptError(result as number, `instance ${name}`);
+    return instance;
+  }
+
+  async get(tenantId: string, instanceId: string): Promise<Instance | null> {
+    const json = await this.ctx.redis.hget(this.ctx.keys.instances(tenantId), instanceId);
+    return json === null ? null : parseJson<Instance>(json);
+  }
+
+  async list(tenantId: string): Promise<Instance[]> {
+    const jsons = await this.ctx.redis.hvals(this.ctx.keys.instances(tenantId));
+    return jsons
+      .map((j) => parseJson<Instance>(j))
+      .sort((a, b) => a.createdAt - b.createdAt || a.name.localeCompare(b.name));
+  }
+
+  async delete(tenantId: string, instanceId: string): Promise<DeletedInstance | null> {
+    const { keys, scripts } = this.ctx;
+    const result = (await scripts.run(
+      'delete-instance',
+      [
+        keys.instances(tenantId),
+        keys.instanceNames(tenantId),
+        keys.topics(tenantId, instanceId),
+        keys.groups(tenantId, instanceId),
+        keys.counts(tenantId),
+      ],
+      [instanceId],
+    )) as [string, string[], string[]] | null;
+    if (result === null) return null;
+    return {
+      instance: parseJson<Instance>(result[0]),
+      topics: result[1].map((j) => stripSpec(parseJson<TopicRecord & { spec?: string }>(j))),
+      groups: result[2].map((j) => stripSpec(parseJson<GroupRecord & { spec?: string }>(j))),
+    };
+  }
+}
+
+export function stripSpec<T extends { spec?: string }>(record: T): Omit<T, 'spec'> {
+  const { spec: _spec, ...rest } = record;
+  return rest;
+}

@@ -1,0 +1,65 @@
+// Every Redis key Wharf uses is built here. A tenant's keys share the hash tag `{<tenantId>}` so
+// that the multi-key Lua scripts touch one slot (Redis Cluster safe); instance-level keys add
+// `i:<instanceId>`. The only keys outside a tenant are the operator's indexes (tenant list,
+// tenant names, access key → tenant) and the JWT signing keys, which are global by nature.
+
+export class MetaKeys {
+  constructor(readonly prefix = 'wharf') {}
+
+  /** zset tenantId → createdAt */
+  tenants(): string {
+    return `${this.prefix}:tenants`;
+  }
+  /** hash tenant name → tenantId */
+  tenantNames(): string {
+    return `${this.prefix}:tenant-names`;
+  }
+  /** hash accessKeyId → tenantId */
+  accessKeyIndex(): string {
+    return `${this.prefix}:access-keys`;
+  }
+  /** hash kid → JSON {publicJwk, sealedPrivateJwk, createdAt} */
+  jwtKeys(): string {
+    return `${this.prefix}:jwt-keys`;
+  }
+  /** string: the kid new tokens are signed with */
+  jwtCurrentKey(): string {
+    return `${this.prefix}:jwt-current`;
+  }
+  /** pub/sub channel carrying cache invalidations */
+  invalidationChannel(): string {
+    return `${this.prefix}:invalidate`;
+  }
+
+  private t(tenantId: string): string {
+    return `${this.prefix}:{${tenantId}}`;
+  }
+  /** string: tenant JSON */
+  tenant(tenantId: string): string {
+    return `${this.t(tenantId)}:tenant`;
+  }
+  /** hash accessKeyId → access key JSON (sealed secret) */
+  accessKeys(tenantId: string): string {
+    return `${this.t(tenantId)}:access-keys`;
+  }
+  /** hash `topics` / `groups` → count over all instances (count quotas) */
+  counts(tenantId: string): string {
+    return `${this.t(tenantId)}:counts`;
+  }
+  /** hash instanceId → instance JSON */
+  instances(tenantId: string): string {
+    return `${this.t(tenantId)}:instances`;
+  }
+  /** hash instance name → instanceId */
+  instanceNames(tenantId: string): string {
+    return `${this.t(tenantId)}:instance-names`;
+  }
+  /** hash topic name → topic JSON */
+  topics(tenantId: string, instanceId: string): string {
+    return `${this.t(tenantId)}:i:${instanceId}:topics`;
+  }
+  /** hash group name → group JSON */
+  groups(tenantId: string, instanceId: string): string {
+    return `${this.t(tenantId)}:i:${instanceId}:groups`;
+  }
+}

@@ -1,0 +1,33 @@
+--[[
+  Idempotent PUT of a topic or a group, with the tenant's count quota checked atomically.
+  KEYS[1] tenant record   KEYS[2] instances hash   KEYS[3] resource hash (topics or groups)
+  KEYS[4] counts hash
+  ARGV[1] instanceId   ARGV[2] name   ARGV[3] record JSON (createdAt = now)
+  ARGV[4] counter field (topics|groups)   ARGV[5] quota field (maxTopics|maxGroups)
+  ARGV[6] immutable field (messageType|deliveryMode)   ARGV[7] code when it differs (-4|-5)
+  ARGV[8] spec: canonical JSON of the settable fields   ARGV[9] field that may only grow, or ''
+  Returns {status, record JSON}: 1 created, 0 unchanged, 2 updated (createdAt kept);
+  or a number: -1 tenant missing, -2 instance missing, -3 quota reached, -4 message type differs,
+  -5 an immutable field differs or the growing field would shrink.
+]]
+local tenantJson = redis.call('GET', KEYS[1])
+if not tenantJson then return -1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
+local existing = redis.call('HGET', KEYS[3], ARGV[2])
+if not existing then
+  local quota = tonumber(cjson.decode(tenantJson).quotas[ARGV[5]])
+  local count = tonumber(redis.call('HGET', KEYS[4], ARGV[4]) or '0')
+  if quota ~= nil and count >= quota then return -3 end
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+  redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+  return {1, ARGV[3]}
+end
+local old = cjson.decode(existing)
+local new = cjson.decode(ARGV[3])
+if old[ARGV[6]] ~= new[ARGV[6]] then return tonumber(ARGV[7]) end
+if old.spec == ARGV[8] then return {0, existing} end
+if ARGV[9] ~= '' and tonumber(new[ARGV[9]]) < tonumber(old[ARGV[9]]) then return -5 end
+new.createdAt = old.createdAt
+local updated = cjson.encode(new)
+redis.call('HSET', KEYS[3], ARGV[2], updated)
+return {2, updated}

@@ -1,0 +1,328 @@
+// The meta room's face for the gateway: the repositories, plus cached reads of what every
+// request needs (credential, tenant, instance, topic, group) and invalidation of those caches on
+// every gateway through Redis pub/sub. Writes go through here so that each one invalidates
+// locally before it answers (read-your-writes on the same gateway) and publishes the same
+// prefixes to the others. Entries also expire on their own (ttlMs, default 4 s), so a lost
+// pub/sub message delays a change by at most that; after a subscriber reconnect the whole cache
+// is dropped, since messages may have been missed.
+import { Redis } from 'ioredis';
+import { WharfError } from '../errors.js';
+import { AccessKeyRepository, type ResolvedAccessKey } from './access-keys.js';
+import { TtlCache } from './cache.js';
+import { GroupRepository } from './groups.js';
+import { InstanceRepository, type DeletedInstance } from './instances.js';
+import { MetaKeys } from './keys.js';
+import type { RepoContext } from './repo-context.js';
+import { ScriptRunner } from './scripts.js';
+import { SecretBox } from './secret-box.js';
+import { SigningKeyRepository } from './signing-keys.js';
+import { TenantRepository } from './tenants.js';
+import { TopicRepository } from './topics.js';
+import type { PutStatus } from './instance-resources.js';
+import type {
+  AccessKeyView,
+  GroupRecord,
+  Instance,
+  Permission,
+  Quotas,
+  Tenant,
+  TenantStatus,
+  TopicRecord,
+} from './types.js';
+
+export interface MetaLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface MetaStoreOptions {
+  redisUrl: string;
+  masterKey: Buffer | string;
+  keyPrefix?: string;
+  /** How long cached metadata and credentials are served without Redis (default 4000). */
+  cacheTtlMs?: number;
+  logger?: MetaLogger;
+}
+
+export interface DeletedTenant {
+  tenant: Tenant;
+  topics: TopicRecord[];
+  groups: GroupRecord[];
+}
+
+const k = {
+  credential: (akid: string) => `ak|${akid}|`,
+  tenant: (tid: string) => `t|${tid}|`,
+  instance: (tid: string, iid: string) => `i|${tid}|${iid}|`,
+  instanceList: (tid: string) => `il|${tid}|`,
+  topic: (tid: string, iid: string, name: string) => `tp|${tid}|${iid}|${name}|`,
+  topicList: (tid: string, iid: string) => `tl|${tid}|${iid}|`,
+  topicsOf: (tid: string, iid: string) => `tp|${tid}|${iid}|`,
+  group: (tid: string, iid: string, name: string) => `g|${tid}|${iid}|${name}|`,
+  groupList: (tid: string, iid: string) => `gl|${tid}|${iid}|`,
+  groupsOf: (tid: string, iid: string) => `g|${tid}|${iid}|`,
+  signingKeys: () => `jwks|`,
+};
+
+export class MetaStore {
+  readonly tenants: TenantRepository;
+  readonly accessKeys: AccessKeyRepository;
+  readonly instances: InstanceRepository;
+  readonly topics: TopicRepository;
+  readonly groups: GroupRepository;
+  readonly signingKeys: SigningKeyRepository;
+  readonly keys: MetaKeys;
+  private readonly cache: TtlCache;
+  private subscriberReady = false;
+  private closed = false;
+
+  private constructor(
+    readonly redis: Redis,
+    private readonly subscriber: Redis,
+    options: MetaStoreOptions,
+    private readonly logger: MetaLogger | undefined,
+  ) {
+    this.keys = new MetaKeys(options.keyPrefix);
+    const ctx: RepoContext = { redis, keys: this.keys, scripts: new ScriptRunner(redis) };
+    const box = new SecretBox(options.masterKey);
+    this.tenants = new TenantRepository(ctx);
+    this.accessKeys = new AccessKeyRepository(ctx, box);
+    this.instances = new InstanceRepository(ctx);
+    this.topics = new TopicRepository(ctx);
+    this.groups = new GroupRepository(ctx);
+    this.signingKeys = new SigningKeyRepository(ctx, box);
+    const ttlMs = options.cacheTtlMs ?? 4000;
+    this.cache = new TtlCache({
+      ttlMs,
+      negativeTtlMs: Math.min(ttlMs, 1000),
+      maxEntries: 100_000,
+    });
+  }
+
+  /** Connects (command and subscriber connections) and subscribes to invalidations. */
+  static async open(options: MetaStoreOptions): Promise<MetaStore> {
+    const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true };
+    const redis = new Redis(options.redisUrl, { ...redisOptions, connectionName: 'wharf-meta' });
+    const subscriber = new Redis(options.redisUrl, {
+      ...redisOptions,
+      connectionName: 'wharf-meta-sub',
+    });
+    const store = new MetaStore(redis, subscriber, options, options.logger);
+    redis.on('error', (err: Error) => store.logger?.warn({ err: err.message }, 'redis error'));
+    try {
+      await redis.connect();
+      await store.subscribe();
+    } catch (cause) {
+      redis.disconnect();
+      subscriber.disconnect();
+      throw new WharfError('Unavailable', `cannot reach Redis at ${safeUrl(options.redisUrl)}`, {
+        cause,
+      });
+    }
+    return store;
+  }
+
+  private async subscribe(): Promise<void> {
+    const channel = this.keys.invalidationChannel();
+    this.subscriber.on('error', (err: Error) =>
+      this.logger?.warn({ err: err.message }, 'redis subscriber error'),
+    );
+    this.subscriber.on('message', (_channel: string, message: string) => {
+      try {
+        const prefixes = JSON.parse(message) as unknown;
+        if (Array.isArray(prefixes)) this.cache.invalidate(prefixes.map(String));
+      } catch {
+        this.cache.clear();
+      }
+    });
+    this.subscriber.on('close', () => {
+      this.subscriberReady = false;
+    });
+    this.subscriber.on('ready', () => {
+      // Invalidations published while we were away are lost: forget everything.
+      if (!this.subscriberReady) this.cache.clear();
+      this.subscriberReady = true;
+    });
+    await this.subscriber.connect();
+    await this.subscriber.subscribe(channel);
+    this.subscriberReady = true;
+  }
+
+  /** Invalidates here, then on every other gateway. */
+  async invalidate(prefixes: string[]): Promise<void> {
+    this.cache.invalidate(prefixes);
+    await this.redis.publish(this.keys.invalidationChannel(), JSON.stringify(prefixes));
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.cache.clear();
+    await Promise.allSettled([this.subscriber.quit(), this.redis.quit()]);
+  }
+
+  // ---- cached reads (hot path) ----
+
+  credential(accessKeyId: string): Promise<ResolvedAccessKey | null> {
+    return this.cache.get(k.credential(accessKeyId), () => this.accessKeys.resolve(accessKeyId));
+  }
+  tenant(tenantId: string): Promise<Tenant | null> {
+    return this.cache.get(k.tenant(tenantId), () => this.tenants.get(tenantId));
+  }
+  instance(tenantId: string, instanceId: string): Promise<Instance | null> {
+    return this.cache.get(k.instance(tenantId, instanceId), () =>
+      this.instances.get(tenantId, instanceId),
+    );
+  }
+  instanceList(tenantId: string): Promise<Instance[]> {
+    return this.cache.get(k.instanceList(tenantId), () => this.instances.list(tenantId));
+  }
+  topic(tenantId: string, instanceId: string, name: string): Promise<TopicRecord | null> {
+    return this.cache.get(k.topic(tenantId, instanceId, name), () =>
+      this.topics.get(tenantId, instanceId, name),
+    );
+  }
+  topicList(tenantId: string, instanceId: string): Promise<TopicRecord[]> {
+    return this.cache.get(k.topicList(tenantId, instanceId), () =>
+      this.topics.list(tenantId, instanceId),
+    );
+  }
+  group(tenantId: string, instanceId: string, name: string): Promise<GroupRecord | null> {
+    return this.cache.get(k.group(tenantId, instanceId, name), () =>
+      this.groups.get(tenantId, instanceId, name),
+    );
+  }
+  groupList(tenantId: string, instanceId: string): Promise<GroupRecord[]> {
+    return this.cache.get(k.groupList(tenantId, instanceId), () =>
+      this.groups.list(tenantId, instanceId),
+    );
+  }
+  publicSigningKeys() {
+    return this.cache.get(k.signingKeys(), () => this.signingKeys.publicKeys());
+  }
+
+  // ---- writes, each followed by its invalidation ----
+
+  async patchTenant(
+    tenantId: string,
+    change: { status?: TenantStatus; quotas?: Partial<Quotas> },
+  ): Promise<Tenant> {
+    const tenant = await this.tenants.patch(tenantId, change);
+    await this.invalidate([k.tenant(tenantId)]);
+    return tenant;
+  }
+
+  /** Deletes the tenant and everything it owns; returns its topics and groups for the brokers. */
+  async deleteTenant(tenantId: string): Promise<DeletedTenant | null> {
+    const tenant = await this.tenants.delete(tenantId);
+    if (tenant === null) return null;
+    const keyIds = await this.accessKeys.revokeAll(tenantId);
+    await this.invalidate([k.tenant(tenantId), ...keyIds.map(k.credential)]);
+    const topics: TopicRecord[] = [];
+    const groups: GroupRecord[] = [];
+    for (const instance of await this.instances.list(tenantId)) {
+      const deleted = await this.instances.delete(tenantId, instance.instanceId);
+      if (deleted === null) continue;
+      topics.push(...deleted.topics);
+      groups.push(...deleted.groups);
+    }
+    await this.tenants.purge(tenantId);
+    await this.invalidate(tenantPrefixes(tenantId));
+    return { tenant, topics, groups };
+  }
+
+  async createAccessKey(tenantId: string, permissions: Permission[], description?: string) {
+    const key = await this.accessKeys.create(tenantId, permissions, description);
+    await this.invalidate([k.credential(key.accessKeyId)]);
+    return key;
+  }
+
+  async revokeAccessKey(tenantId: string, accessKeyId: string): Promise<boolean> {
+    const revoked = await this.accessKeys.revoke(tenantId, accessKeyId);
+    await this.invalidate([k.credential(accessKeyId)]);
+    return revoked;
+  }
+
+  async listAccessKeys(tenantId: string): Promise<AccessKeyView[]> {
+    return this.accessKeys.list(tenantId);
+  }
+
+  async createInstance(tenantId: string, name: string): Promise<Instance> {
+    const instance = await this.instances.create(tenantId, name);
+    await this.invalidate([k.instance(tenantId, instance.instanceId), k.instanceList(tenantId)]);
+    return instance;
+  }
+
+  async deleteInstance(tenantId: string, instanceId: string): Promise<DeletedInstance | null> {
+    const deleted = await this.instances.delete(tenantId, instanceId);
+    await this.invalidate(instancePrefixes(tenantId, instanceId));
+    return deleted;
+  }
+
+  async putTopic(topic: TopicRecord): Promise<{ status: PutStatus; record: TopicRecord }> {
+    const { tenantId, instanceId, topic: name } = topic;
+    const result = await this.topics.put(tenantId, instanceId, name, topic);
+    if (result.status !== 'unchanged') {
+      await this.invalidate([
+        k.topic(tenantId, instanceId, name),
+        k.topicList(tenantId, instanceId),
+      ]);
+    }
+    return result;
+  }
+
+  async deleteTopic(tenantId: string, instanceId: string, name: string) {
+    const deleted = await this.topics.delete(tenantId, instanceId, name);
+    await this.invalidate([k.topic(tenantId, instanceId, name), k.topicList(tenantId, instanceId)]);
+    return deleted;
+  }
+
+  async putGroup(group: GroupRecord): Promise<{ status: PutStatus; record: GroupRecord }> {
+    const { tenantId, instanceId, group: name } = group;
+    const result = await this.groups.put(tenantId, instanceId, name, group);
+    if (result.status !== 'unchanged') {
+      await this.invalidate([
+        k.group(tenantId, instanceId, name),
+        k.groupList(tenantId, instanceId),
+      ]);
+    }
+    return result;
+  }
+
+  async deleteGroup(tenantId: string, instanceId: string, name: string) {
+    const deleted = await this.groups.delete(tenantId, instanceId, name);
+    await this.invalidate([k.group(tenantId, instanceId, name), k.groupList(tenantId, instanceId)]);
+    return deleted;
+  }
+}
+
+function instancePrefixes(tenantId: string, instanceId: string): string[] {
+  return [
+    k.instance(tenantId, instanceId),
+    k.instanceList(tenantId),
+    k.topicsOf(tenantId, instanceId),
+    k.topicList(tenantId, instanceId),
+    k.groupsOf(tenantId, instanceId),
+    k.groupList(tenantId, instanceId),
+  ];
+}
+
+function tenantPrefixes(tenantId: string): string[] {
+  return ['t', 'i', 'il', 'tp', 'tl', 'g', 'gl'].map((kind) => `${kind}|${tenantId}|`);
+}
+
+/** The URL without its password, for messages. */
+export function safeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the configured URL';
+  }
+}

@@ -1,0 +1,88 @@
+// Tenants: a record per tenant plus two operator indexes (all tenants by creation time, names).
+// Names are unique across tenants. Deleting a tenant removes its record first, so its
+// credentials stop working (and nothing new can be created under it) before the rest goes.
+import { WharfError } from '../errors.js';
+import { newTenantId } from './ids.js';
+import { parseJson, type RepoContext } from './repo-context.js';
+import { scriptError } from './scripts.js';
+import { DEFAULT_QUOTAS, type Quotas, type Tenant, type TenantStatus } from './types.js';
+
+export class TenantRepository {
+  constructor(private readonly ctx: RepoContext) {}
+
+  async create(name: string, quotas: Partial<Quotas> = {}, now = Date.now()): Promise<Tenant> {
+    const { redis, keys } = this.ctx;
+    const tenant: Tenant = {
+      tenantId: newTenantId(),
+      name,
+      status: 'active',
+      quotas: { ...DEFAULT_QUOTAS, ...quotas },
+      createdAt: now,
+    };
+    if ((await redis.hsetnx(keys.tenantNames(), name, tenant.tenantId)) === 0) {
+      // The name is taken, unless by a creation that died before writing its record.
+      const holder = await redis.hget(keys.tenantNames(), name);
+      if (holder !== null && (await redis.exists(keys.tenant(holder))) === 1) {
+        throw new WharfError('AlreadyExists', `a tenant named ${name} exists`);
+      }
+      await redis.hset(keys.tenantNames(), name, tenant.tenantId);
+    }
+    await redis
+      .multi()
+      .set(keys.tenant(tenant.tenantId), JSON.stringify(tenant))
+      .zadd(keys.tenants(), now, tenant.tenantId)
+      .exec();
+    return tenant;
+  }
+
+  async get(tenantId: string): Promise<Tenant | null> {
+    const json = await this.ctx.redis.get(this.ctx.keys.tenant(tenantId));
+    return json === null ? null : parseJson<Tenant>(json);
+  }
+
+  async list(): Promise<Tenant[]> {
+    const { redis, keys } = this.ctx;
+    const ids = await redis.zrange(keys.tenants(), '0', '-1');
+    if (ids.length === 0) return [];
+    const jsons = await redis.mget(...ids.map((id) => keys.tenant(id)));
+    return jsons.filter((j): j is string => j !== null).map((j) => parseJson<Tenant>(j));
+  }
+
+  async patch(
+    tenantId: string,
+    change: { status?: TenantStatus; quotas?: Partial<Quotas> },
+  ): Promise<Tenant> {
+    const result = await this.ctx.scripts.run(
+      'patch-tenant',
+      [this.ctx.keys.tenant(tenantId)],
+      [change.status ?? '', change.quotas === undefined ? '' : JSON.stringify(change.quotas)],
+    );
+    if (typeof result === 'number') throw scriptError(result, `tenant ${tenantId}`);
+    return parseJson<Tenant>(result as string);
+  }
+
+  /** Removes the record and the indexes; the caller then removes what the tenant owned. */
+  async delete(tenantId: string): Promise<Tenant | null> {
+    const { redis, keys } = this.ctx;
+    const tenant = await this.get(tenantId);
+    if (tenant === null) return null;
+    await redis
+      .multi()
+      .del(keys.tenant(tenantId))
+      .zrem(keys.tenants(), tenantId)
+      .hdel(keys.tenantNames(), tenant.name)
+      .exec();
+    return tenant;
+  }
+
+  /** Drops the tenant's remaining keys (after its instances and access keys are gone). */
+  async purge(tenantId: string): Promise<void> {
+    const { redis, keys } = this.ctx;
+    await redis.del(
+      keys.accessKeys(tenantId),
+      keys.counts(tenantId),
+      keys.instances(tenantId),
+      keys.instanceNames(tenantId),
+    );
+  }
+}

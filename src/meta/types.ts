@@ -1,0 +1,113 @@
+// Metadata records as stored in Redis (JSON values) and returned by the repositories.
+// Topic and group records are the broker's descriptors, so the gateway passes them unchanged.
+import type { GroupDescriptor, TopicDescriptor } from '../cluster/index.js';
+
+export const ACTIONS = ['manage', 'publish', 'consume', 'query'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export interface Permission {
+  /** An instance id, or `*` for every instance of the tenant. */
+  instance: string;
+  actions: Action[];
+}
+
+export interface Quotas {
+  publishPerSecond: number;
+  consumePerSecond: number;
+  maxTopics: number;
+  maxGroups: number;
+  maxMessageBytes: number;
+}
+
+export type TenantStatus = 'active' | 'suspended';
+
+export interface Tenant {
+  tenantId: string;
+  name: string;
+  status: TenantStatus;
+  quotas: Quotas;
+  createdAt: number;
+}
+
+export interface AccessKeyRecord {
+  accessKeyId: string;
+  tenantId: string;
+  description?: string;
+  permissions: Permission[];
+  createdAt: number;
+  /** The secret sealed with AES-256-GCM (see secret-box.ts); never leaves the meta room. */
+  sealedSecret: string;
+}
+
+export type AccessKeyView = Omit<AccessKeyRecord, 'sealedSecret'>;
+
+export interface Instance {
+  instanceId: string;
+  tenantId: string;
+  name: string;
+  createdAt: number;
+}
+
+export type TopicRecord = TopicDescriptor;
+export type GroupRecord = GroupDescriptor;
+
+export const DEFAULT_PERMISSIONS: Permission[] = [
+  { instance: '*', actions: ['manage', 'publish', 'consume', 'query'] },
+];
+
+export const DEFAULT_QUOTAS: Quotas = {
+  publishPerSecond: 100_000,
+  consumePerSecond: 100_000,
+  maxTopics: 1000,
+  maxGroups: 1000,
+  maxMessageBytes: 4 * 1024 * 1024,
+};
+
+/** Whether `permissions` grant `action` on `instanceId`. */
+export function allows(permissions: readonly Permission[], instanceId: string, action: Action) {
+  for (const p of permissions) {
+    if ((p.instance === '*' || p.instance === instanceId) && p.actions.includes(action))
+      return true;
+  }
+  return false;
+}
+
+/** Whether `permissions` grant any action at all on `instanceId`. */
+export function allowsAny(permissions: readonly Permission[], instanceId: string) {
+  return permissions.some(
+    (p) => (p.instance === '*' || p.instance === instanceId) && p.actions.length > 0,
+  );
+}
+
+/**
+ * The permissions granted by both `requested` and `held`: a token asked for with `requested` by a
+ * key holding `held` never gets more than the key has.
+ */
+export function intersectPermissions(
+  requested: readonly Permission[],
+  held: readonly Permission[],
+): Permission[] {
+  const out: Permission[] = [];
+  const add = (instance: string, actions: Action[]) => {
+    if (actions.length === 0) return;
+    const existing = out.find((p) => p.instance === instance);
+    if (existing === undefined) out.push({ instance, actions: [...actions] });
+    else for (const a of actions) if (!existing.actions.includes(a)) existing.actions.push(a);
+  };
+  for (const r of requested) {
+    if (r.instance === '*') {
+      for (const h of held)
+        add(
+          h.instance,
+          r.actions.filter((a) => h.actions.includes(a)),
+        );
+    } else {
+      add(
+        r.instance,
+        r.actions.filter((a) => allows(held, r.instance, a)),
+      );
+    }
+  }
+  for (const p of out) p.actions.sort((a, b) => ACTIONS.indexOf(a) - ACTIONS.indexOf(b));
+  return out;
+}

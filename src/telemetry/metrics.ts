@@ -1,0 +1,56 @@
+// Prometheus metrics of one gateway. A registry per app (not prom-client's global one), so that
+// several apps in one process (tests, all-in-one) do not collide.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'method' | 'route' | 'status'>;
+  readonly duration: Histogram<'method' | 'route'>;
+  readonly messagesPublished: Counter<'tenant'>;
+  readonly messagesReceived: Counter<'tenant'>;
+  readonly throttled: Counter<'tenant' | 'quota'>;
+  readonly parkedReceives: Gauge;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'wharf_' });
+    }
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'wharf_http_requests_total',
+      help: 'HTTP requests answered, by route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'wharf_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request',
+      labelNames: ['method', 'route'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.messagesPublished = new Counter({
+      name: 'wharf_messages_published_total',
+      help: 'Messages accepted by publish calls',
+      labelNames: ['tenant'],
+      registers,
+    });
+    this.messagesReceived = new Counter({
+      name: 'wharf_messages_received_total',
+      help: 'Messages handed out by receive calls',
+      labelNames: ['tenant'],
+      registers,
+    });
+    this.throttled = new Counter({
+      name: 'wharf_throttled_total',
+      help: 'Requests refused with 429 by a rate quota',
+      labelNames: ['tenant', 'quota'],
+      registers,
+    });
+    this.parkedReceives = new Gauge({
+      name: 'wharf_parked_receives',
+      help: 'Long-poll receive calls waiting in this gateway',
+      registers,
+    });
+  }
+}

@@ -1,0 +1,85 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const entry = join(import.meta.dirname, '../../src/cli/all-in-one.ts');
+
+t.test('the all-in-one node starts, serves, and drains on SIGTERM', async (t) => {
+  const dataDir = t.testdir();
+  const child = spawn(process.execPath, [...process.execArgv, entry], {
+    env: {
+      ...process.env,
+      WHARF_PORT: '0',
+      WHARF_DATA_DIR: dataDir,
+      WHARF_REDIS_URL: 'private',
+      WHARF_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner:\n${out}`)), 60_000);
+    const check = () => {
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m !== null && out.includes('Create a tenant')) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout.on('data', check);
+    child.once('exit', () => reject(new Error(`exited:\n${out}`)));
+  });
+  const token = /operator token: (\S+)/.exec(out)![1];
+  t.ok(existsSync(join(dataDir, 'admin.token')));
+  t.ok(existsSync(join(dataDir, 'master.key')));
+  t.equal((await fetch(`${url}/readyz`)).status, 200);
+  const created = await fetch(`${url}/admin/v1/tenants`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: '{"name":"acme"}',
+  });
+  t.equal(created.status, 201);
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  t.equal(code, 0, 'clean exit');
+  t.ok(existsSync(join(dataDir, 'redis')), 'private redis files in the data dir');
+});
+
+t.test('a bad configuration exits 2 with one line per problem', async (t) => {
+  const child = spawn(process.execPath, [...process.execArgv, entry], {
+    env: { ...process.env, WHARF_PORT: 'x', WHARF_REGION: 'A B' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  t.equal(code, 2);
+  t.match(err, /WHARF_PORT=x/);
+  t.match(err, /WHARF_REGION=A B/);
+});
+
+t.test('without any Redis it says how to get one', async (t) => {
+  const child = spawn(process.execPath, [...process.execArgv, entry], {
+    env: {
+      ...process.env,
+      WHARF_PORT: '0',
+      WHARF_DATA_DIR: t.testdir(),
+      WHARF_REDIS_URL: 'private',
+      PATH: '/nonexistent',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  t.equal(code, 1);
+  t.match(err, /Wharf needs Redis: set WHARF_REDIS_URL/);
+});

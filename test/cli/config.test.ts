@@ -1,0 +1,92 @@
+import t from 'tap';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../src/cli/config.js';
+import { banner } from '../../src/cli/banner.js';
+import { loadOrCreateSecret, redisAnswers } from '../../src/cli/node.js';
+import { freePort } from '../../src/meta/index.js';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+t.test('defaults', async (t) => {
+  t.match(loadConfig({}), {
+    port: 8080,
+    host: '127.0.0.1',
+    dataDir: './data',
+    region: 'local',
+    redisUrl: undefined,
+    logLevel: 'info',
+    metaCacheMs: 4000,
+    trustProxy: false,
+    docs: true,
+  });
+});
+
+t.test('every problem is reported, one line each', async (t) => {
+  try {
+    loadConfig({
+      WHARF_PORT: '99999',
+      WHARF_REGION: 'Bad Region',
+      WHARF_REDIS_URL: 'http://x',
+      WHARF_ADMIN_TOKEN: 'short',
+      WHARF_MASTER_KEY: 'short',
+      WHARF_ADMIN_JWT_SECRET: 'short',
+      WHARF_ADMIN_JWKS_URL: 'ftp://x',
+      WHARF_LOG_LEVEL: 'loud',
+      WHARF_META_CACHE_MS: '9000',
+      WHARF_TRUST_PROXY: 'maybe',
+    });
+    t.fail('should throw');
+  } catch (err) {
+    t.ok(err instanceof ConfigError);
+    t.equal((err as ConfigError).problems.length, 10);
+    t.match((err as ConfigError).message, /WHARF_PORT=99999: must be an integer from 0 to 65535/);
+  }
+  t.match(
+    loadConfig({
+      WHARF_REDIS_URL: 'private',
+      WHARF_TRUST_PROXY: 'yes',
+      WHARF_DOCS: 'off',
+      WHARF_PORT: '0',
+    }),
+    { redisUrl: 'private', trustProxy: true, docs: false, port: 0 },
+  );
+});
+
+t.test('the README documents every variable', async (t) => {
+  const readme = readFileSync('README.md', 'utf8');
+  for (const [name] of CONFIG_VARIABLES) t.match(readme, `\`${name}\``, name);
+});
+
+t.test('secrets in the data dir are generated once, private', async (t) => {
+  const dir = t.testdir();
+  const path = join(dir, 'admin.token');
+  const first = loadOrCreateSecret(path);
+  t.equal(loadOrCreateSecret(path), first);
+  t.equal(statSync(path).mode & 0o777, 0o600);
+  t.throws(() => loadOrCreateSecret(join(dir, 'missing', 'x')));
+});
+
+t.test('redis probe', async (t) => {
+  t.equal(await redisAnswers('127.0.0.1', await freePort(), 200), false);
+});
+
+t.test('banner', async (t) => {
+  const text = banner({
+    url: 'http://127.0.0.1:8080',
+    adminToken: 'tok',
+    adminTokenSource: 'data dir',
+    redisUrl: 'redis://x',
+    redisSource: 'private',
+  });
+  t.match(text, 'Wharf is listening on http://127.0.0.1:8080');
+  t.match(text, 'Bearer tok');
+  t.match(
+    banner({
+      url: 'u',
+      adminToken: 'tok',
+      adminTokenSource: 'env',
+      redisUrl: 'r',
+      redisSource: 'configured',
+    }),
+    '$WHARF_ADMIN_TOKEN',
+  );
+});

@@ -1,0 +1,282 @@
+import t, { type Test } from 'tap';
+import { connect } from 'node:net';
+import { provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+
+/** Sends raw bytes and returns what the server answers before closing (or 2 s). */
+function rawRequest(url: string, bytes: Buffer | string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    let out = '';
+    socket.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    socket.on('error', () => resolve(out));
+    socket.on('close', () => resolve(out));
+    socket.setTimeout(2000, () => socket.destroy());
+    socket.write(bytes);
+  });
+}
+
+async function expectError(t: Test, res: Response, status: number, code: string, what: string) {
+  t.equal(res.status, status, what);
+  const body = (await res.json()) as {
+    error: { code: string; message: string; requestId: string };
+  };
+  t.equal(body.error.code, code, what);
+  t.equal(body.error.requestId, res.headers.get('x-request-id'), `${what}: request id`);
+}
+
+t.test('bad input is refused in the error shape and never crashes the process', async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const topics = `/v1/instances/${tenant.instanceId}/topics`;
+  const put = (path: string, body: unknown, headers?: Record<string, string>) =>
+    signedFetch(wharf.url, { method: 'PUT', path, body, ...who, ...(headers ? { headers } : {}) });
+
+  await expectError(
+    t,
+    await put(`${topics}/a`, '{"messageType":'),
+    400,
+    'InvalidArgument',
+    'malformed JSON',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/a`, '[1,2]'),
+    400,
+    'InvalidArgument',
+    'JSON not an object',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/a`, { messageType: 1 }),
+    400,
+    'InvalidArgument',
+    'number for a string',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/a`, { messageType: 'NORMAL', queueCount: '5' }),
+    400,
+    'InvalidArgument',
+    'string for a number',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/a`, { messageType: 'NORMAL', queueCount: null }),
+    400,
+    'InvalidArgument',
+    'null',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/a`, { messageType: 'NORMAL', queueCount: 65 }),
+    400,
+    'InvalidArgument',
+    'out of range',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/a`, { messageType: 'OTHER' }),
+    400,
+    'InvalidArgument',
+    'not in the enum',
+  );
+  await expectError(t, await put(`${topics}/a`, {}), 400, 'InvalidArgument', 'missing field');
+  const ignored = await put(`${topics}/ok`, { messageType: 'NORMAL', surprise: true });
+  t.equal(ignored.status, 201, 'unknown fields are ignored');
+  const proto = await put(`${topics}/proto`, '{"messageType":"NORMAL","__proto__":{"x":1}}');
+  t.equal(proto.status, 201, '__proto__ is dropped, not merged');
+
+  await expectError(
+    t,
+    await put(`${topics}/a`, 'messageType=NORMAL', {
+      'content-type': 'application/x-www-form-urlencoded',
+    }),
+    415,
+    'UnsupportedMediaType',
+    'form body',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/a`, '{}', { 'content-type': 'text/plain' }),
+    415,
+    'UnsupportedMediaType',
+    'text/plain',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/a`, '{}', { 'content-type': 'application/json; charset=latin1' }),
+    415,
+    'UnsupportedMediaType',
+    'latin1',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/a`, '{}', { 'content-encoding': 'gzip' }),
+    415,
+    'UnsupportedMediaType',
+    'gzip',
+  );
+  const vendor = await put(`${topics}/vnd`, '{"messageType":"NORMAL"}', {
+    'content-type': 'application/vnd.wharf+json; charset=utf-8',
+  });
+  t.equal(vendor.status, 201, '+json types are JSON');
+
+  await expectError(
+    t,
+    await put(`${topics}/${'a'.repeat(65)}`, { messageType: 'NORMAL' }),
+    400,
+    'InvalidArgument',
+    'name over 64',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/${'a'.repeat(600)}`, { messageType: 'NORMAL' }),
+    400,
+    'InvalidArgument',
+    'name over the param limit',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/rmq_sys_x`, { messageType: 'NORMAL' }),
+    400,
+    'InvalidArgument',
+    'reserved prefix',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/-a`, { messageType: 'NORMAL' }),
+    400,
+    'InvalidArgument',
+    'leading dash',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/a%2Fb`, { messageType: 'NORMAL' }),
+    400,
+    'InvalidArgument',
+    '%2F',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/caf%C3%A9`, { messageType: 'NORMAL' }),
+    400,
+    'InvalidArgument',
+    'unicode',
+  );
+  await expectError(
+    t,
+    await put(`${topics}/%zz`, { messageType: 'NORMAL' }),
+    400,
+    'InvalidArgument',
+    'bad percent-encoding',
+  );
+  // fetch resolves dot segments itself: send these raw
+  const encodedDots = await rawRequest(
+    wharf.url,
+    `PUT ${topics}/%2e%2e HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n`,
+  );
+  t.match(encodedDots, /^HTTP\/1.1 400/, 'encoded .. segment');
+  t.match(encodedDots, /"code":"InvalidArgument"/);
+  const rawDots = await rawRequest(
+    wharf.url,
+    'GET /v1/instances/../../admin/v1/tenants HTTP/1.1\r\nhost: x\r\n\r\n',
+  );
+  t.match(rawDots, /^HTTP\/1.1 400/, 'raw .. segments');
+  const empty = await fetch(`${wharf.url}/v1//instances`);
+  await expectError(t, empty, 400, 'InvalidArgument', 'empty segment');
+
+  const rawUnicode = await rawRequest(
+    wharf.url,
+    Buffer.concat([
+      Buffer.from('GET /v1/instances/'),
+      Buffer.from('é', 'utf8'),
+      Buffer.from(' HTTP/1.1\r\nhost: x\r\n\r\n'),
+    ]),
+  );
+  t.match(rawUnicode, /^HTTP\/1.1 4\d\d/, 'raw non-ASCII in the target');
+  t.match(rawUnicode, /"code":"/);
+
+  const huge = await rawRequest(
+    wharf.url,
+    `GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+  );
+  t.match(huge, /^HTTP\/1.1 431/, 'headers over 16 KiB');
+  t.match(huge, /"code":"HeadersTooLarge"/);
+  t.match(huge, /x-request-id: /);
+
+  const garbage = await rawRequest(wharf.url, 'NOT HTTP AT ALL\r\n\r\n');
+  t.match(garbage, /^HTTP\/1.1 400/, 'broken HTTP');
+
+  const badLength = await rawRequest(
+    wharf.url,
+    'POST /v1/instances HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\n\r\n',
+  );
+  t.match(badLength, /^HTTP\/1.1 400/, 'bad content-length');
+
+  const longUrl = await fetch(`${wharf.url}/v1/instances?x=${'a'.repeat(9000)}`);
+  await expectError(t, longUrl, 414, 'UriTooLong', 'URL over 8 KiB');
+
+  const big = await signedFetch(wharf.url, {
+    method: 'POST',
+    path: '/v1/instances',
+    body: JSON.stringify({ name: 'x', pad: 'a'.repeat(9 * 1024 * 1024) }),
+    ...who,
+  });
+  await expectError(t, big, 413, 'MessageTooLarge', 'body over 8 MiB');
+
+  await expectError(t, await fetch(`${wharf.url}/nope`), 404, 'NotFound', 'unknown route');
+  const notAllowed = await fetch(`${wharf.url}${topics}/a`, { method: 'POST' });
+  await expectError(t, notAllowed, 405, 'MethodNotAllowed', 'known path, other method');
+  t.equal(notAllowed.headers.get('allow'), 'GET, HEAD, PUT, DELETE');
+
+  const given = await fetch(`${wharf.url}/healthz`, {
+    headers: { 'x-request-id': 'trace-123.abc' },
+  });
+  t.equal(given.headers.get('x-request-id'), 'trace-123.abc', 'a sane client id is kept');
+  const insane = await fetch(`${wharf.url}/healthz`, {
+    headers: { 'x-request-id': 'a b<script>' },
+  });
+  t.not(insane.headers.get('x-request-id'), 'a b<script>', 'an odd one is replaced');
+  t.match(insane.headers.get('x-request-id'), /^[0-9a-f-]{36}$/);
+
+  const alive = await fetch(`${wharf.url}/healthz`);
+  t.equal(alive.status, 200, 'still alive');
+});
+
+t.test('service endpoints', async (t) => {
+  const wharf = await startWharf(t);
+  t.same(await (await fetch(`${wharf.url}/healthz`)).json(), { status: 'ok' });
+  const ready = await fetch(`${wharf.url}/readyz`);
+  t.equal(ready.status, 200);
+  const metrics = await fetch(`${wharf.url}/metrics`, {
+    headers: { authorization: `Bearer ${wharf.adminToken}` },
+  });
+  t.equal(metrics.status, 200);
+  t.match(metrics.headers.get('content-type'), /text\/plain/);
+  t.match(
+    await metrics.text(),
+    /wharf_http_requests_total\{method="GET",route="\/readyz",status="200"\} 1/,
+  );
+  t.equal((await fetch(`${wharf.url}/metrics`)).status, 401);
+  const docs = await fetch(`${wharf.url}/docs/`);
+  t.equal(docs.status, 200);
+  t.match(await docs.text(), /swagger/i);
+  const doc = (await (await fetch(`${wharf.url}/openapi.json`)).json()) as { openapi: string };
+  t.equal(doc.openapi, '3.1.0');
+
+  await wharf.broker.close();
+  const notReady = await fetch(`${wharf.url}/readyz`);
+  t.equal(notReady.status, 503);
+  t.equal(((await notReady.json()) as { error: { code: string } }).error.code, 'Unavailable');
+  t.ok(notReady.headers.get('retry-after'));
+  wharf.meta.redis.disconnect();
+  const noRedis = await fetch(`${wharf.url}/readyz`);
+  t.equal(noRedis.status, 503);
+  const listing = await fetch(`${wharf.url}/admin/v1/tenants`, {
+    headers: { authorization: `Bearer ${wharf.adminToken}` },
+  });
+  t.equal(listing.status, 503, 'Redis unreachable is retriable, not a 500');
+  t.equal(((await listing.json()) as { error: { code: string } }).error.code, 'Unavailable');
+});

@@ -1,0 +1,28 @@
+import t from 'tap';
+import { RateLimiter } from '../../src/gateway/plugins/quotas.js';
+
+t.test('token buckets: burst of one second, refill, debt, retry hints', async (t) => {
+  const limiter = new RateLimiter();
+  const now = 1_000_000;
+  t.equal(limiter.available('a', 'publish', 10, now), 10);
+  limiter.take('a', 'publish', 10, 8, now);
+  t.equal(limiter.available('a', 'publish', 10, now), 2);
+  t.throws(() => limiter.take('a', 'publish', 10, 5, now), {
+    code: 'Throttled',
+    retryAfterMs: 300,
+  });
+  t.equal(limiter.available('a', 'publish', 10, now + 500), 7, 'refills at the rate');
+  t.equal(limiter.available('a', 'publish', 10, now + 60_000), 10, 'capped at one second');
+  t.throws(() => limiter.take('a', 'publish', 10, 11, now + 60_000), {
+    code: 'Throttled',
+    retryAfterMs: 1000,
+  });
+  limiter.debit('a', 'consume', 10, 15, now);
+  t.equal(limiter.available('a', 'consume', 10, now), 0, 'in debt');
+  t.throws(() => limiter.requireOne('a', 'consume', 10, now), {
+    code: 'Throttled',
+    retryAfterMs: 600,
+  });
+  t.doesNotThrow(() => limiter.requireOne('a', 'consume', 10, now + 600));
+  t.equal(limiter.available('b', 'publish', 10, now), 10, 'per tenant');
+});

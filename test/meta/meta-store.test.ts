@@ -1,0 +1,77 @@
+import t from 'tap';
+import { MetaStore } from '../../src/meta/index.js';
+import { startTestRedis } from '../helpers/redis.js';
+
+t.test('repositories against a real Redis', async (t) => {
+  const redis = await startTestRedis(t);
+  const meta = await MetaStore.open({ redisUrl: redis.url, masterKey: 'm'.repeat(32) });
+  t.teardown(() => meta.close());
+
+  // a name left by a creation that died before its record is taken over
+  await meta.redis.hset(meta.keys.tenantNames(), 'a', 'ten-deaddeaddeaddeaddead');
+  const tenant = await meta.tenants.create('a');
+  await t.rejects(meta.tenants.create('a'), { code: 'AlreadyExists' });
+  t.equal(await meta.tenant(tenant.tenantId).then((x) => x?.name), 'a');
+  await t.rejects(meta.instances.create('ten-aaaaaaaaaaaaaaaaaaaa', 'x'), {
+    code: 'TenantNotFound',
+  });
+  await t.rejects(meta.accessKeys.create('ten-aaaaaaaaaaaaaaaaaaaa', []), {
+    code: 'TenantNotFound',
+  });
+  const instance = await meta.createInstance(tenant.tenantId, 'i');
+  await t.rejects(
+    meta.putTopic({
+      tenantId: tenant.tenantId,
+      instanceId: 'MQ_INST_AAAAAAAAAAAAAAAAAAAA',
+      topic: 't',
+      messageType: 'NORMAL',
+      queueCount: 1,
+      retentionHours: 1,
+      dedupWindowMs: 1000,
+      createdAt: 1,
+    }),
+    { code: 'InstanceNotFound' },
+  );
+  t.equal((await meta.instanceList(tenant.tenantId)).length, 1);
+  t.equal(await meta.revokeAccessKey(tenant.tenantId, 'WKAAAAAAAAAAAAAAAAAA'), false);
+  await t.rejects(meta.patchTenant('ten-aaaaaaaaaaaaaaaaaaaa', { status: 'suspended' }), {
+    code: 'TenantNotFound',
+  });
+  t.same(await meta.patchTenant(tenant.tenantId, {}), tenant);
+  t.equal(await meta.deleteTenant('ten-aaaaaaaaaaaaaaaaaaaa'), null);
+
+  // JWT signing keys: created once, then reused; the private half sealed
+  const k1 = await meta.signingKeys.current();
+  const k2 = await meta.signingKeys.current();
+  t.equal(k1.kid, k2.kid);
+  const stored = await meta.redis.hget(meta.keys.jwtKeys(), k1.kid);
+  t.notMatch(stored!, String(k1.privateJwk.d));
+  t.same(
+    (await meta.signingKeys.publicKeys()).map((k) => k.kid),
+    [k1.kid],
+  );
+
+  // another process's invalidation reaches this one
+  await meta.instance(tenant.tenantId, instance.instanceId);
+  const other = await MetaStore.open({ redisUrl: redis.url, masterKey: 'm'.repeat(32) });
+  t.teardown(() => other.close());
+  await meta.redis.hdel(meta.keys.instances(tenant.tenantId), instance.instanceId);
+  t.ok(await meta.instance(tenant.tenantId, instance.instanceId), 'still cached');
+  await other.invalidate([`i|${tenant.tenantId}|${instance.instanceId}|`]);
+  let gone = false;
+  for (let i = 0; i < 100 && !gone; i++) {
+    gone = (await meta.instance(tenant.tenantId, instance.instanceId)) === null;
+    if (!gone) await new Promise((r) => setTimeout(r, 20));
+  }
+  t.ok(gone, 'invalidated through pub/sub');
+  await meta.redis.publish(meta.keys.invalidationChannel(), 'not json');
+});
+
+t.test('an unreachable Redis is a clear Unavailable', async (t) => {
+  const { freePort } = await import('../../src/meta/index.js');
+  const port = await freePort();
+  await t.rejects(
+    MetaStore.open({ redisUrl: `redis://127.0.0.1:${port}`, masterKey: 'm'.repeat(32) }),
+    { code: 'Unavailable' },
+  );
+});
