@@ -258,21 +258,34 @@ export class Receiver {
     const fifo = topic.messageType === 'FIFO';
     const now = Date.now();
     let budget = request.maxMessages;
+    // the round starts one queue further each call, so a hot queue cannot starve the others
     const start = sub.rotation++ % queueIds.length;
-    const order = queueIds
-      .slice(start)
-      .concat(queueIds.slice(0, start))
-      .filter((queueId) => !sub.busy.has(queueId));
+    const order = queueIds.slice(start).concat(queueIds.slice(0, start));
     const picks = new Map<number, Pick>();
     const redeliver: { queueId: number; cursor: QueueCursor; offsets: number[] }[] = [];
+    // A queue being read by one receive is skipped by the others of the same subscription (no
+    // double delivery); the claim ends as soon as the deliveries are applied to the ledger.
+    const claimed: number[] = [];
     let release!: () => void;
-    const done = new Promise<void>((resolve) => (release = resolve));
-    for (const queueId of order) sub.busy.set(queueId, done);
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const claim = (queueId: number): boolean => {
+      if (claimed.includes(queueId)) return true;
+      if (sub.busy.has(queueId)) return false;
+      sub.busy.set(queueId, released);
+      claimed.push(queueId);
+      return true;
+    };
+    const releaseClaims = (): void => {
+      for (const queueId of claimed) sub.busy.delete(queueId);
+      claimed.length = 0;
+      release();
+    };
     try {
       // 1. redeliveries that are due; dead letters for those out of attempts
       for (const queueId of order) {
         if (budget === 0) break;
         const cursor = sub.cursors.get(queueId) as QueueCursor;
+        if (cursor.earliestDueMs() > now || !claim(queueId)) continue;
         const due = fifo ? cursor.dueInOrder(now, budget) : cursor.takeDue(now, budget);
         const offsets: number[] = [];
         for (const offset of due) {
@@ -290,41 +303,29 @@ export class Receiver {
       }
       await Promise.all(redeliver.map((item) => this.readRedeliveries(topic, group, item, picks)));
 
-      // 2. new messages: a fair share of the budget per queue first, then whatever is left
-      for (const share of [true, false]) {
+      // 2. new messages, queue after queue: with a backlog one read fills the budget
+      for (const queueId of order) {
         if (budget <= 0) break;
-        const candidates = order.filter((queueId) => {
-          const cursor = sub.cursors.get(queueId) as QueueCursor;
-          if (fifo && cursor.inflightCount > 0) return false;
-          if (cursor.inflightCount >= this.core.limits.maxInflightPerQueue) return false;
-          const [name, storeQueue] = this.queueTopic(topic, group, queueId);
-          const pull = picks.get(queueId)?.pullTo ?? cursor.pullOffset;
-          return pull < this.core.store.queueOffsets(name, storeQueue).maxQueueOffset;
-        });
-        if (candidates.length === 0) break;
-        const per = share ? Math.max(1, Math.ceil(budget / candidates.length)) : budget;
-        const reads = candidates.map((queueId) => ({ queueId, max: 0 }));
-        for (const read of reads) {
-          const grant = Math.min(per, budget);
-          read.max = grant;
-          budget -= grant;
-        }
-        const results = await Promise.all(
-          reads
-            .filter((read) => read.max > 0)
-            .map(
-              async (read) =>
-                [
-                  read,
-                  await this.readNew(topic, group, sub, read.queueId, read.max, filter, picks),
-                ] as const,
-            ),
-        );
-        for (const [read, taken] of results) budget += read.max - taken;
+        const cursor = sub.cursors.get(queueId) as QueueCursor;
+        if (fifo && cursor.inflightCount > 0) continue;
+        if (cursor.inflightCount >= this.core.limits.maxInflightPerQueue) continue;
+        const [name, storeQueue] = this.queueTopic(topic, group, queueId);
+        const pull = picks.get(queueId)?.pullTo ?? cursor.pullOffset;
+        if (pull >= this.core.store.queueOffsets(name, storeQueue).maxQueueOffset) continue;
+        if (!claim(queueId)) continue;
+        budget -= await this.readNew(topic, group, sub, queueId, budget, filter, picks);
       }
 
       if (picks.size === 0) return [];
-      return await this.deliver(sub, topic, group, request, [...picks.values()], now);
+      return await this.deliver(
+        sub,
+        topic,
+        group,
+        request,
+        [...picks.values()],
+        now,
+        releaseClaims,
+      );
     } catch (error) {
       // nothing was handed out: due offsets taken from the heap go back into it
       for (const { cursor, offsets } of redeliver) {
@@ -336,8 +337,7 @@ export class Receiver {
       }
       throw error;
     } finally {
-      for (const queueId of order) sub.busy.delete(queueId);
-      release();
+      releaseClaims();
     }
   }
 
@@ -442,6 +442,7 @@ export class Receiver {
     request: ReceiveRequest,
     picks: Pick[],
     now: number,
+    onApplied: () => void,
   ): Promise<ReceivedMessage[]> {
     const invisibleMs = request.invisibleMs ?? group.invisibleSeconds * 1000;
     const nextVisibleMs = now + invisibleMs;
@@ -470,7 +471,9 @@ export class Receiver {
         });
       }
     }
-    await this.core.record(entries);
+    const durable = this.core.record(entries); // applied to the ledger before it returns
+    onApplied();
+    await durable;
     if (delivered.length === 0) return [];
     this.core.subscriptionCounters(sub.key).delivered.add(delivered.length);
 
