@@ -1,0 +1,100 @@
+// Runs one driver through its phases (publish a backlog, drain it, paced latency) and samples the
+// CPU share of the server process and of this load-generating process around each phase, so
+// every row of a table is measured the same way. Teardown always runs.
+import { CpuSampler, SelfCpuSampler } from './cpu-sampler.js';
+import type { LatencyResult, PeerDriver, ThroughputResult } from './peer-driver.js';
+
+export interface MeasurePlan {
+  messages: number;
+  bodyBytes: number;
+  /** Publish batch (see PublishOptions.batch). */
+  batch: number;
+  /** Publish window; the driver's default when omitted. */
+  window?: number;
+  /** Receive batch; the driver's default when omitted. */
+  consumeBatch?: number;
+  ratePerSec: number;
+  durationMs: number;
+  /** Skip a phase by leaving it out; all three by default. */
+  phases?: readonly Phase[];
+}
+
+export type Phase = 'publish' | 'consume' | 'latency';
+
+/** CPU share during a phase, in % of one core; server null when not measurable. */
+export interface PhaseCpu {
+  serverPct: number | null;
+  clientPct: number;
+}
+
+export interface DriverMeasurement {
+  name: string;
+  mode: string;
+  durable: string;
+  publish?: ThroughputResult & { cpu: PhaseCpu };
+  consume?: ThroughputResult & { cpu: PhaseCpu };
+  latency?: LatencyResult & { cpu: PhaseCpu };
+}
+
+async function sampled<T>(
+  serverPid: number | null,
+  run: () => Promise<T>,
+): Promise<T & { cpu: PhaseCpu }> {
+  const server = serverPid === null ? null : CpuSampler.start(serverPid);
+  const client = new SelfCpuSampler();
+  const result = await run();
+  const clientPct = client.stop();
+  return { ...result, cpu: { serverPct: server === null ? null : server.stop(), clientPct } };
+}
+
+export async function measureDriver(
+  driver: PeerDriver,
+  plan: MeasurePlan,
+  serverPid: number | null,
+): Promise<DriverMeasurement> {
+  const phases = new Set(plan.phases ?? ['publish', 'consume', 'latency']);
+  // Labels are read after setup, so a driver can name the server version it connected to.
+  const measurement: DriverMeasurement = {
+    name: driver.name,
+    mode: driver.mode,
+    durable: driver.durable,
+  };
+  try {
+    await driver.setup();
+    Object.assign(measurement, { name: driver.name, mode: driver.mode, durable: driver.durable });
+    if (phases.has('publish') || phases.has('consume')) {
+      const publishOptions = {
+        messages: plan.messages,
+        bodyBytes: plan.bodyBytes,
+        batch: plan.batch,
+      };
+      measurement.publish = await sampled(serverPid, () =>
+        driver.publishThroughput(
+          plan.window === undefined ? publishOptions : { ...publishOptions, window: plan.window },
+        ),
+      );
+    }
+    if (phases.has('consume')) {
+      const consumeOptions = { messages: plan.messages };
+      measurement.consume = await sampled(serverPid, () =>
+        driver.consumeThroughput(
+          plan.consumeBatch === undefined
+            ? consumeOptions
+            : { ...consumeOptions, batch: plan.consumeBatch },
+        ),
+      );
+    }
+    if (phases.has('latency')) {
+      measurement.latency = await sampled(serverPid, () =>
+        driver.latency({
+          ratePerSec: plan.ratePerSec,
+          durationMs: plan.durationMs,
+          bodyBytes: plan.bodyBytes,
+        }),
+      );
+    }
+  } finally {
+    await driver.teardown();
+  }
+  return measurement;
+}
