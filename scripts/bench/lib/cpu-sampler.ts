@@ -71,6 +71,63 @@ export class SelfCpuSampler {
   }
 }
 
+/** Busy clock ticks of the whole machine (all cores) from the text of /proc/stat. */
+export function parseMachineBusyTicks(procStat: string): number {
+  const line = procStat.split('\n', 1)[0] ?? '';
+  const fields = line.trim().split(/\s+/);
+  if (fields[0] !== 'cpu') throw new Error('not a /proc/stat text');
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const ticks = fields.slice(1, 9).map(Number);
+  if (ticks.length < 8 || ticks.some((tick) => !Number.isFinite(tick))) {
+    throw new Error('not a /proc/stat text');
+  }
+  const [user, nice, system, , , irq, softirq, steal] = ticks as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return user + nice + system + irq + softirq + steal;
+}
+
+/**
+ * Measures the whole machine's CPU use between start and stop, in % of one core (200% = both
+ * cores busy), so a table can say how much of the machine other processes took during a phase.
+ */
+export class MachineCpuSampler {
+  private constructor(
+    private readonly startTicks: number,
+    private readonly startMs: number,
+  ) {}
+
+  static start(): MachineCpuSampler | null {
+    try {
+      return new MachineCpuSampler(
+        parseMachineBusyTicks(readFileSync('/proc/stat', 'utf8')),
+        performance.now(),
+      );
+    } catch {
+      return null;
+    }
+  }
+
+  stop(): number | null {
+    try {
+      const ticks = parseMachineBusyTicks(readFileSync('/proc/stat', 'utf8'));
+      return cpuSharePct(
+        ((ticks - this.startTicks) * 1000) / CLOCK_TICKS_PER_SEC,
+        performance.now() - this.startMs,
+      );
+    } catch {
+      return null;
+    }
+  }
+}
+
 /** Socket inodes listening on `port` in the text of /proc/net/tcp or /proc/net/tcp6. */
 export function listeningInodes(procNetTcp: string, port: number): Set<string> {
   const inodes = new Set<string>();

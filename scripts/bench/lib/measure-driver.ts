@@ -1,7 +1,7 @@
 // Runs one driver through its phases (publish a backlog, drain it, paced latency) and samples the
 // CPU share of the server process and of this load-generating process around each phase, so
 // every row of a table is measured the same way. Teardown always runs.
-import { CpuSampler, SelfCpuSampler } from './cpu-sampler.js';
+import { CpuSampler, MachineCpuSampler, SelfCpuSampler } from './cpu-sampler.js';
 import type { LatencyResult, PeerDriver, ThroughputResult } from './peer-driver.js';
 
 export interface MeasurePlan {
@@ -21,10 +21,12 @@ export interface MeasurePlan {
 
 export type Phase = 'publish' | 'consume' | 'latency';
 
-/** CPU share during a phase, in % of one core; server null when not measurable. */
+/** CPU share during a phase, in % of one core; null when not measurable. */
 export interface PhaseCpu {
   serverPct: number | null;
   clientPct: number;
+  /** The whole machine (200% = both cores), so other processes' load shows: machine − server − client. */
+  machinePct: number | null;
 }
 
 export interface DriverMeasurement {
@@ -41,10 +43,13 @@ async function sampled<T>(
   run: () => Promise<T>,
 ): Promise<T & { cpu: PhaseCpu }> {
   const server = serverPid === null ? null : CpuSampler.start(serverPid);
+  const machine = MachineCpuSampler.start();
   const client = new SelfCpuSampler();
   const result = await run();
   const clientPct = client.stop();
-  return { ...result, cpu: { serverPct: server === null ? null : server.stop(), clientPct } };
+  const serverPct = server === null ? null : server.stop();
+  const machinePct = machine === null ? null : machine.stop();
+  return { ...result, cpu: { serverPct, clientPct, machinePct } };
 }
 
 export async function measureDriver(
