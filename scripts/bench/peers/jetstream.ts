@@ -62,7 +62,8 @@ export class JetStreamDriver implements PeerDriver {
   private readonly publisher: JetStreamPublisher;
   private readonly window: number;
   private readonly pullBatch: number;
-  private readonly stream: string;
+  /** This run's stream, deleted at teardown. */
+  readonly stream: string;
   private readonly subject: string;
   private nc: NatsConnection | null = null;
   private jsm: JetStreamManager | null = null;

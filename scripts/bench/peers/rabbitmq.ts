@@ -51,7 +51,8 @@ export class RabbitMqDriver implements PeerDriver {
   private readonly window: number;
   private readonly prefetch: number;
   private readonly ackEvery: number;
-  private readonly queue: string;
+  /** This run's queue, deleted at teardown. */
+  readonly queue: string;
   private publisher: ChannelModel | null = null;
   private consumer: ChannelModel | null = null;
   private publishChannel: ConfirmChannel | null = null;

@@ -62,7 +62,8 @@ export class RedisStreamsDriver implements PeerDriver {
   private readonly url: string;
   private readonly window: number;
   private readonly readCount: number;
-  private readonly key = uniqueName('wharf:bench:stream', ':');
+  /** This run's stream key, deleted at teardown. */
+  readonly key = uniqueName('wharf:bench:stream', ':');
   private producer: Redis | null = null;
   private consumer: Redis | null = null;
 
