@@ -2,11 +2,12 @@
 // measures the systems a user would pick instead of Wharf on this machine (RabbitMQ quorum and
 // classic queues, NATS JetStream, Redis Streams), each run in a fresh load process, runs
 // interleaved across peers so machine noise spreads evenly, and prints one table of medians.
-// A peer that does not answer prints "unavailable" in its row; the others still run.
+// A peer that does not answer prints "unavailable" in its row; the others still run. Before each
+// run it waits (up to --quiet-wait-s, 0 to skip) for the machine to be under --quiet-pct CPU.
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { findServerPid } from './lib/cpu-sampler.js';
+import { findServerPid, waitForQuietMachine } from './lib/cpu-sampler.js';
 import { type DriverJob, loadDriver, measureInChild } from './lib/driver-job.js';
 import type { DriverMeasurement, MeasurePlan } from './lib/measure-driver.js';
 import { boundBy, formatPeerTable, type PeerRow, summarizeRuns } from './lib/peer-table.js';
@@ -25,6 +26,8 @@ const { values } = parseArgs({
     window: { type: 'string' },
     peers: { type: 'string', default: PEERS.map((peer) => peer.id).join(',') },
     json: { type: 'string' },
+    'quiet-wait-s': { type: 'string', default: '30' },
+    'quiet-pct': { type: 'string', default: '30' },
   },
   strict: true,
 });
@@ -44,6 +47,8 @@ const plan: MeasurePlan = {
 };
 if (values.window !== undefined) plan.window = Math.round(positive('window', values.window));
 const runs = Math.round(positive('runs', values.runs));
+const quietWaitMs = Number(values['quiet-wait-s']) * 1000;
+const quietPct = positive('quiet-pct', values['quiet-pct']);
 const wanted = new Set(values.peers.split(',').map((id) => id.trim()));
 const unknown = [...wanted].filter((id) => !PEERS.some((peer) => peer.id === id));
 if (unknown.length > 0) {
@@ -105,6 +110,16 @@ for (const state of states) {
 for (let run = 1; run <= runs; run++) {
   for (const state of states) {
     if (state.unavailable !== null) continue;
+    if (quietWaitMs > 0) {
+      const wait = await waitForQuietMachine({ maxBusyPct: quietPct, timeoutMs: quietWaitMs });
+      if (!wait.quiet) {
+        log(
+          `  machine still busy (${formatPct(wait.busyPct)} of a core) after ${quietWaitMs / 1000} s: running anyway`,
+        );
+      } else if (wait.waitedMs > 1_500) {
+        log(`  waited ${(wait.waitedMs / 1000).toFixed(0)} s for other processes to finish`);
+      }
+    }
     const startMs = performance.now();
     try {
       const measurement = await measureInChild(state.job, { timeoutMs });

@@ -128,6 +128,37 @@ export class MachineCpuSampler {
   }
 }
 
+export interface QuietWait {
+  /** Whether a sample came in under the limit before the timeout. */
+  quiet: boolean;
+  waitedMs: number;
+  /** The machine's CPU use in the last sample, % of one core. */
+  busyPct: number | null;
+}
+
+/**
+ * Waits until the machine's CPU use over one `sampleMs` sample is at most `maxBusyPct` (of one
+ * core), or `timeoutMs` passes: another process's benchmark on a 2-core machine halves a peer's
+ * figures, and a run should not start in the middle of one.
+ */
+export async function waitForQuietMachine(options: {
+  maxBusyPct: number;
+  timeoutMs: number;
+  sampleMs?: number;
+}): Promise<QuietWait> {
+  const sampleMs = options.sampleMs ?? 1_000;
+  const startMs = performance.now();
+  for (;;) {
+    const sampler = MachineCpuSampler.start();
+    await new Promise((resolve) => setTimeout(resolve, sampleMs));
+    const busyPct = sampler === null ? null : sampler.stop();
+    const waitedMs = performance.now() - startMs;
+    if (busyPct === null || busyPct <= options.maxBusyPct)
+      return { quiet: true, waitedMs, busyPct };
+    if (waitedMs >= options.timeoutMs) return { quiet: false, waitedMs, busyPct };
+  }
+}
+
 /** Socket inodes listening on `port` in the text of /proc/net/tcp or /proc/net/tcp6. */
 export function listeningInodes(procNetTcp: string, port: number): Set<string> {
   const inodes = new Set<string>();

@@ -11,6 +11,7 @@ import {
   listeningInodes,
   parseMachineBusyTicks,
   parseStatCpuTicks,
+  waitForQuietMachine,
 } from '../../../scripts/bench/lib/cpu-sampler.js';
 
 t.test('utime + stime come from fields 14 and 15, even when comm has spaces', async (t) => {
@@ -85,3 +86,11 @@ t.test(
     t.equal(findServerPid(name, port), process.pid);
   },
 );
+
+t.test('waiting for a quiet machine returns after one sample or at the timeout', async (t) => {
+  const anyLoad = await waitForQuietMachine({ maxBusyPct: 1e9, timeoutMs: 0, sampleMs: 10 });
+  t.equal(anyLoad.quiet, true);
+  const never = await waitForQuietMachine({ maxBusyPct: -1, timeoutMs: 0, sampleMs: 10 });
+  t.equal(never.quiet, process.platform !== 'linux');
+  t.ok(never.waitedMs >= 0);
+});
