@@ -3,6 +3,7 @@
 // every row of a table is measured the same way. Teardown always runs.
 import { CpuSampler, MachineCpuSampler, SelfCpuSampler } from './cpu-sampler.js';
 import type { LatencyResult, PeerDriver, ThroughputResult } from './peer-driver.js';
+import { SyncCounter } from './sync-counter.js';
 
 export interface MeasurePlan {
   messages: number;
@@ -17,6 +18,8 @@ export interface MeasurePlan {
   durationMs: number;
   /** Skip a phase by leaving it out; all three by default. */
   phases?: readonly Phase[];
+  /** Count the server's fsync/fdatasync calls with perf (default true; null where unavailable). */
+  countSyncs?: boolean;
 }
 
 export type Phase = 'publish' | 'consume' | 'latency';
@@ -29,19 +32,28 @@ export interface PhaseCpu {
   machinePct: number | null;
 }
 
+/** What is sampled around every phase. */
+export interface PhaseSamples {
+  cpu: PhaseCpu;
+  /** fsync + fdatasync calls the server made during the phase; null when not countable. */
+  serverSyncs: number | null;
+}
+
 export interface DriverMeasurement {
   name: string;
   mode: string;
   durable: string;
-  publish?: ThroughputResult & { cpu: PhaseCpu };
-  consume?: ThroughputResult & { cpu: PhaseCpu };
-  latency?: LatencyResult & { cpu: PhaseCpu };
+  publish?: ThroughputResult & PhaseSamples;
+  consume?: ThroughputResult & PhaseSamples;
+  latency?: LatencyResult & PhaseSamples;
 }
 
 async function sampled<T>(
   serverPid: number | null,
+  countSyncs: boolean,
   run: () => Promise<T>,
-): Promise<T & { cpu: PhaseCpu }> {
+): Promise<T & PhaseSamples> {
+  const syncs = serverPid === null || !countSyncs ? null : await SyncCounter.start(serverPid);
   const server = serverPid === null ? null : CpuSampler.start(serverPid);
   const machine = MachineCpuSampler.start();
   const client = new SelfCpuSampler();
@@ -49,7 +61,8 @@ async function sampled<T>(
   const clientPct = client.stop();
   const serverPct = server === null ? null : server.stop();
   const machinePct = machine === null ? null : machine.stop();
-  return { ...result, cpu: { serverPct, clientPct, machinePct } };
+  const serverSyncs = syncs === null ? null : await syncs.stop();
+  return { ...result, cpu: { serverPct, clientPct, machinePct }, serverSyncs };
 }
 
 export async function measureDriver(
@@ -58,6 +71,7 @@ export async function measureDriver(
   serverPid: number | null,
 ): Promise<DriverMeasurement> {
   const phases = new Set(plan.phases ?? ['publish', 'consume', 'latency']);
+  const countSyncs = plan.countSyncs ?? true;
   // Labels are read after setup, so a driver can name the server version it connected to.
   const measurement: DriverMeasurement = {
     name: driver.name,
@@ -73,7 +87,7 @@ export async function measureDriver(
         bodyBytes: plan.bodyBytes,
         batch: plan.batch,
       };
-      measurement.publish = await sampled(serverPid, () =>
+      measurement.publish = await sampled(serverPid, countSyncs, () =>
         driver.publishThroughput(
           plan.window === undefined ? publishOptions : { ...publishOptions, window: plan.window },
         ),
@@ -81,7 +95,7 @@ export async function measureDriver(
     }
     if (phases.has('consume')) {
       const consumeOptions = { messages: plan.messages };
-      measurement.consume = await sampled(serverPid, () =>
+      measurement.consume = await sampled(serverPid, countSyncs, () =>
         driver.consumeThroughput(
           plan.consumeBatch === undefined
             ? consumeOptions
@@ -90,7 +104,7 @@ export async function measureDriver(
       );
     }
     if (phases.has('latency')) {
-      measurement.latency = await sampled(serverPid, () =>
+      measurement.latency = await sampled(serverPid, countSyncs, () =>
         driver.latency({
           ratePerSec: plan.ratePerSec,
           durationMs: plan.durationMs,

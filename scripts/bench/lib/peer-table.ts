@@ -29,6 +29,8 @@ export interface RunSummary {
   maxMs: number;
   /** Latency messages lost (sent but never received) in the worst run. */
   lost: number;
+  /** Server fsync/fdatasync calls per published message (0: none); NaN when not counted. */
+  publishSyncsPerMsg: number;
   publishCpu: PhaseCpuSummary;
   consumeCpu: PhaseCpuSummary;
   latencyCpu: PhaseCpuSummary;
@@ -69,6 +71,13 @@ export function summarizeRuns(runs: readonly DriverMeasurement[]): RunSummary {
     maxMs:
       latencies.length === 0 ? Number.NaN : Math.max(...latencies.map((latency) => latency.maxMs)),
     lost: Math.max(0, ...latencies.map((latency) => latency.sent - latency.count)),
+    publishSyncsPerMsg: median(
+      runs.map((run) =>
+        run.publish === undefined || run.publish.serverSyncs === null
+          ? Number.NaN
+          : run.publish.serverSyncs / run.publish.messages,
+      ),
+    ),
     publishCpu: summarizeCpu(runs.map((run) => run.publish?.cpu)),
     consumeCpu: summarizeCpu(runs.map((run) => run.consume?.cpu)),
     latencyCpu: summarizeCpu(runs.map((run) => run.latency?.cpu)),
@@ -85,6 +94,12 @@ export function boundBy(cpu: PhaseCpuSummary): string {
   if (clientPct >= 85 && !(serverPct >= clientPct)) return 'client';
   if (serverPct >= 85) return 'server';
   return '—';
+}
+
+/** Messages per server sync while publishing: "28", "no syncs", or a dash when not counted. */
+export function formatMessagesPerSync(syncsPerMsg: number): string {
+  if (syncsPerMsg === 0) return 'no syncs';
+  return formatCount(1 / syncsPerMsg);
 }
 
 function cpuPair(a: PhaseCpuSummary, b: PhaseCpuSummary, key: keyof PhaseCpuSummary): string {
@@ -114,6 +129,7 @@ export function formatPeerTable(rows: readonly PeerRow[], options: PeerTableOpti
     { header: `p50 ms @${rate}`, align: 'right' },
     { header: 'p99 ms', align: 'right' },
     { header: 'max ms', align: 'right' },
+    { header: 'msg/sync pub', align: 'right' },
     { header: 'server CPU pub / con', align: 'right' },
     { header: 'client CPU pub / con', align: 'right' },
     { header: 'pub bound by' },
@@ -136,6 +152,7 @@ export function formatPeerTable(rows: readonly PeerRow[], options: PeerTableOpti
       formatMs(s.p50Ms),
       p99,
       formatMs(s.maxMs),
+      formatMessagesPerSync(s.publishSyncsPerMsg),
       cpuPair(s.publishCpu, s.consumeCpu, 'serverPct'),
       cpuPair(s.publishCpu, s.consumeCpu, 'clientPct'),
       boundBy(s.publishCpu),

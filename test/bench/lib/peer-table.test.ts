@@ -1,6 +1,11 @@
 import t from 'tap';
 import type { DriverMeasurement } from '../../../scripts/bench/lib/measure-driver.js';
-import { boundBy, formatPeerTable, summarizeRuns } from '../../../scripts/bench/lib/peer-table.js';
+import {
+  boundBy,
+  formatMessagesPerSync,
+  formatPeerTable,
+  summarizeRuns,
+} from '../../../scripts/bench/lib/peer-table.js';
 
 function run(
   publish: number,
@@ -8,14 +13,15 @@ function run(
   p99: number,
   maxMs: number,
   received = 100,
+  serverSyncs: number | null = 1,
 ): DriverMeasurement {
   const cpu = { serverPct: 50, clientPct: 95, machinePct: 160 };
   return {
     name: 'Peer',
     mode: 'mode',
     durable: 'yes',
-    publish: { messages: 10, elapsedMs: 1, msgPerSec: publish, cpu },
-    consume: { messages: 10, elapsedMs: 1, msgPerSec: consume, cpu },
+    publish: { messages: 10, elapsedMs: 1, msgPerSec: publish, cpu, serverSyncs },
+    consume: { messages: 10, elapsedMs: 1, msgPerSec: consume, cpu, serverSyncs: null },
     latency: {
       count: received,
       p50Ms: 1,
@@ -27,6 +33,7 @@ function run(
       sendLagP50Ms: 0,
       sendLagP99Ms: 0,
       cpu,
+      serverSyncs: null,
     },
   };
 }
@@ -40,6 +47,7 @@ t.test('runs summarize to medians, with the worst max and the worst loss', async
   t.equal(summary.maxMs, 40);
   t.equal(summary.lost, 3);
   t.same(summary.publishCpu, { serverPct: 50, clientPct: 95, otherPct: 15 });
+  t.equal(summary.publishSyncsPerMsg, 0.1, 'one sync per 10 messages');
 });
 
 t.test('phases a run skipped stay missing', async (t) => {
@@ -48,6 +56,7 @@ t.test('phases a run skipped stay missing', async (t) => {
   t.ok(Number.isNaN(summary.maxMs));
   t.equal(summary.lost, 0);
   t.ok(Number.isNaN(summary.latencyCpu.serverPct));
+  t.ok(Number.isNaN(summary.publishSyncsPerMsg));
 });
 
 t.test('the side near a full core bounds a phase', async (t) => {
@@ -59,6 +68,13 @@ t.test('the side near a full core bounds a phase', async (t) => {
     'client',
     'server unmeasured',
   );
+});
+
+t.test('messages per sync: a count, "no syncs", or a dash', async (t) => {
+  t.equal(formatMessagesPerSync(0.1), '10');
+  t.equal(formatMessagesPerSync(1 / 28.4), '28');
+  t.equal(formatMessagesPerSync(0), 'no syncs');
+  t.equal(formatMessagesPerSync(Number.NaN), '—');
 });
 
 t.test('the table sets each row against the baseline and keeps unavailable rows', async (t) => {
@@ -74,7 +90,7 @@ t.test('the table sets each row against the baseline and keeps unavailable rows'
         peer: 'Redis',
         mode: 'streams',
         durable: 'no',
-        summary: summarizeRuns([run(75000, 165000, 4, 8, 98)]),
+        summary: summarizeRuns([run(75000, 165000, 4, 8, 98, 0)]),
       },
       {
         peer: 'NATS',
@@ -98,7 +114,8 @@ t.test('the table sets each row against the baseline and keeps unavailable rows'
   t.match(lines[0], /\| peer +\| mode .*\| vs quorum \|.*p50 ms @5,000\/s/);
   t.match(lines[2], /RabbitMQ .*\| +25,000 \| +1\.00× \| +55,000 \| +1\.00× \|/);
   t.match(lines[3], /Redis .*\| +75,000 \| +3\.00× \| +165,000 \| +3\.00× \|.*4\.00 \(2 lost\)/);
-  t.match(lines[3], /50% \/ 50% .* 95% \/ 95% \| client/);
+  t.match(lines[2], /\| +10 \| +50% \/ 50% \|/, 'messages per sync');
+  t.match(lines[3], /no syncs \| +50% \/ 50% .* 95% \/ 95% \| client/);
   t.match(lines[4], /NATS .*\| unavailable \(refused\)/);
   t.match(lines[5], /\| 1 \(2 failed: boom\) \|$/);
 });
