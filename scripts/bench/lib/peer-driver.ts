@@ -114,3 +114,31 @@ export function uniqueName(prefix: string, separator = '-'): string {
   const random = Math.random().toString(36).slice(2, 8);
   return [prefix, process.pid.toString(36), Date.now().toString(36), random].join(separator);
 }
+
+/**
+ * Calls `onStall` once if `progress()` has not changed for `stallMs` (a consumer waiting for
+ * messages that were never stored would otherwise wait until the load process is killed).
+ * Returns a function that stops watching.
+ */
+export function watchProgress(
+  progress: () => number,
+  stallMs: number,
+  onStall: () => void,
+): () => void {
+  let last = progress();
+  let lastChangeMs = performance.now();
+  const timer = setInterval(
+    () => {
+      const now = progress();
+      if (now !== last) {
+        last = now;
+        lastChangeMs = performance.now();
+      } else if (performance.now() - lastChangeMs >= stallMs) {
+        clearInterval(timer);
+        onStall();
+      }
+    },
+    Math.min(1_000, stallMs),
+  );
+  return () => clearInterval(timer);
+}

@@ -31,6 +31,7 @@ import {
   configString,
   throughput,
   uniqueName,
+  watchProgress,
 } from '../lib/peer-driver.js';
 import { SendWindow } from '../lib/send-window.js';
 
@@ -49,6 +50,8 @@ const DEFAULT_SERVERS = '127.0.0.1:4222';
 /** `{"error"`: a JetStream API error reply; a PubAck starts `{"stream"`. */
 const ERROR_REPLY_BYTE = 'e'.charCodeAt(0);
 
+/** A drain that makes no progress this long has lost messages: fail instead of hanging. */
+const STALL_MS = 10_000;
 const THROUGHPUT_CONSUMER = 'throughput';
 const LATENCY_CONSUMER = 'latency';
 
@@ -130,7 +133,21 @@ export class JetStreamDriver implements PeerDriver {
     const batch = options.batch ?? this.pullBatch;
     const startMs = performance.now();
     let received = 0;
-    await this.consume(THROUGHPUT_CONSUMER, batch, () => ++received >= options.messages);
+    let stalled = false;
+    const unwatch = watchProgress(
+      () => received,
+      STALL_MS,
+      () => {
+        stalled = true;
+        void this.messages?.close();
+      },
+    );
+    try {
+      await this.consume(THROUGHPUT_CONSUMER, batch, () => ++received >= options.messages);
+    } finally {
+      unwatch();
+    }
+    if (stalled) throw new Error(`no message for ${STALL_MS} ms after ${received}`);
     return throughput(options.messages, performance.now() - startMs, batch);
   }
 

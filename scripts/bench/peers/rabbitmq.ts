@@ -25,6 +25,7 @@ import {
   configString,
   throughput,
   uniqueName,
+  watchProgress,
 } from '../lib/peer-driver.js';
 import { SendWindow } from '../lib/send-window.js';
 
@@ -42,6 +43,8 @@ export interface RabbitMqConfig {
 }
 
 const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
+/** A drain that makes no progress this long has lost messages: fail instead of hanging. */
+const STALL_MS = 10_000;
 
 export class RabbitMqDriver implements PeerDriver {
   name = 'RabbitMQ';
@@ -112,8 +115,19 @@ export class RabbitMqDriver implements PeerDriver {
   async consumeThroughput(options: ConsumeOptions): Promise<ThroughputResult> {
     const prefetch = options.batch ?? this.prefetch;
     const startMs = performance.now();
-    const consumer = this.consume(prefetch, options.messages, () => {});
-    await consumer.done;
+    let received = 0;
+    const consumer = this.consume(prefetch, options.messages, () => received++);
+    const unwatch = watchProgress(
+      () => received,
+      STALL_MS,
+      () =>
+        this.failConsume(new Error(`no delivery for ${STALL_MS} ms after ${received} messages`)),
+    );
+    try {
+      await consumer.done;
+    } finally {
+      unwatch();
+    }
     await consumer.stop();
     return throughput(options.messages, performance.now() - startMs, prefetch);
   }
