@@ -144,7 +144,7 @@ const rows: PeerRow[] = states.map((state) => {
     ...state.labels,
     summary: state.measurements.length === 0 ? null : summarizeRuns(state.measurements),
   };
-  if (state.unavailable !== null) row.status = state.unavailable;
+  if (state.unavailable !== null) row.status = 'unavailable';
   else if (state.failures.length > 0) {
     row.status = `${state.failures.length} failed: ${state.failures[0] ?? ''}`;
   }
@@ -170,6 +170,10 @@ const notes = [
     'the load of other processes during the run (worst phase).',
 ];
 for (const [i, row] of rows.entries()) {
+  const state = states[i];
+  if (state?.unavailable !== null && state?.unavailable !== undefined) {
+    notes.push(`${row.peer} (${state.entry.id}): ${state.unavailable}.`);
+  }
   if (row.summary === null) continue;
   if (boundBy(row.summary.publishCpu) === 'client') {
     const { clientPct, serverPct } = row.summary.publishCpu;
