@@ -169,6 +169,11 @@ const notes = [
   'CPU: % of one core (this machine has 200%), publish / consume phases; "other CPU" = machine − server − client, ' +
     'the load of other processes during the run (worst phase).',
 ];
+if (plan.window !== undefined) {
+  notes.push(
+    `--window ${plan.window}: every publish phase used that window, whatever the mode column says.`,
+  );
+}
 for (const [i, row] of rows.entries()) {
   const state = states[i];
   if (state?.unavailable !== null && state?.unavailable !== undefined) {
