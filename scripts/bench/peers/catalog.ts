@@ -1,0 +1,56 @@
+// The peer rows a benchmark compares against, in table order: where each server listens, which
+// process to sample for CPU, and which driver factory and config measure it. RabbitMQ quorum comes
+// first: it is the like-for-like durable peer and the ratio baseline.
+import { siblingModule } from '../lib/child-runner.js';
+
+export interface PeerEntry {
+  /** Stable id for --peers filters and JSON output. */
+  id: string;
+  /** Module (absolute path) exporting the factory, run inside the load process. */
+  module: string;
+  factory: string;
+  config: Record<string, unknown>;
+  server: { processName: string; host: string; port: number };
+}
+
+const rabbitmq = { processName: 'beam.smp', host: '127.0.0.1', port: 5672 };
+const nats = { processName: 'nats-server', host: '127.0.0.1', port: 4222 };
+const redis = { processName: 'redis-server', host: '127.0.0.1', port: 6379 };
+
+export const PEERS: readonly PeerEntry[] = [
+  {
+    id: 'rabbitmq-quorum',
+    module: siblingModule(import.meta.url, 'rabbitmq'),
+    factory: 'createRabbitMqDriver',
+    config: { queueType: 'quorum' },
+    server: rabbitmq,
+  },
+  {
+    id: 'rabbitmq-classic',
+    module: siblingModule(import.meta.url, 'rabbitmq'),
+    factory: 'createRabbitMqDriver',
+    config: { queueType: 'classic' },
+    server: rabbitmq,
+  },
+  {
+    id: 'jetstream',
+    module: siblingModule(import.meta.url, 'jetstream'),
+    factory: 'createJetStreamDriver',
+    config: { publisher: 'client' },
+    server: nats,
+  },
+  {
+    id: 'jetstream-raw',
+    module: siblingModule(import.meta.url, 'jetstream'),
+    factory: 'createJetStreamDriver',
+    config: { publisher: 'raw' },
+    server: nats,
+  },
+  {
+    id: 'redis-streams',
+    module: siblingModule(import.meta.url, 'redis-streams'),
+    factory: 'createRedisStreamsDriver',
+    config: {},
+    server: redis,
+  },
+];
