@@ -2,16 +2,9 @@
 // process to sample for CPU, and which driver factory and config measure it. RabbitMQ quorum comes
 // first: it is the like-for-like durable peer and the ratio baseline.
 import { siblingModule } from '../lib/child-runner.js';
+import type { ComparisonEntry } from '../lib/comparison.js';
 
-export interface PeerEntry {
-  /** Stable id for --peers filters and JSON output. */
-  id: string;
-  /** Module (absolute path) exporting the factory, run inside the load process. */
-  module: string;
-  factory: string;
-  config: Record<string, unknown>;
-  server: { processName: string; host: string; port: number };
-}
+export type PeerEntry = ComparisonEntry;
 
 const rabbitmq = { processName: 'beam.smp', host: '127.0.0.1', port: 5672 };
 const nats = { processName: 'nats-server', host: '127.0.0.1', port: 4222 };
