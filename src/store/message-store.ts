@@ -825,6 +825,7 @@ class DefaultMessageStore implements MessageStore {
       readCacheMisses: this.readCache.misses,
       openFiles: this.cache.openCount,
       keyIndexFiles: this.keyIndex.fileCount,
+      keyIndexEntriesWritten: this.keyIndex.entriesWritten,
       retentionDeletedSegments: this.retention.deletedSegments,
       journalBytesSinceSnapshot: this.journal.bytesSinceSnapshot(),
       journalSegmentCount: this.journal.segmentCount,
