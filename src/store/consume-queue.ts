@@ -181,6 +181,18 @@ export class ConsumeQueue {
       ) {
         await this.flushTail(dirty);
       }
+      const remaining = (entries.length - pos) / CQ_ENTRY_BYTES;
+      if (this.tailCount === 0 && remaining >= TAIL_ENTRIES) {
+        // A long run (a big round, recovery): straight to the file, no copy through the tail.
+        const n = Math.min(
+          remaining,
+          this.fileStartOf(queueOffset) + this.segmentEntries - queueOffset,
+        );
+        await this.write(queueOffset, entries.subarray(pos, pos + n * CQ_ENTRY_BYTES), dirty);
+        queueOffset += n;
+        pos += n * CQ_ENTRY_BYTES;
+        continue;
+      }
       if (this.tailCount === 0) {
         this.tailFrom = queueOffset;
         this.tail ??= Buffer.allocUnsafe(TAIL_ENTRIES * CQ_ENTRY_BYTES);

@@ -380,32 +380,16 @@ class DefaultMessageStore implements MessageStore {
     if (this.closing !== null) throw new WharfError('StoreClosed', 'the store is closed');
     const count = messages.length;
     if (count === 0) return Promise.resolve([]);
+    if (count === 1) return this.appendOne(messages[0]);
     const sizes: number[] = new Array<number>(count);
     let total = 0;
     for (let i = 0; i < count; i++) {
-      const m = messages[i];
-      const size = measureMessage(m);
-      if (typeof size === 'string') throw new WharfError('InvalidArgument', size);
-      if (size > this.o.maxRecordBytes) {
-        throw new WharfError(
-          'RecordTooLarge',
-          `record of ${size} bytes over the store limit of ${this.o.maxRecordBytes}`,
-          { details: { size, maxRecordBytes: this.o.maxRecordBytes } },
-        );
-      }
-      if (!Number.isInteger(m.queueId) || m.queueId < 0 || m.queueId > 0xffffffff) {
-        throw new WharfError('InvalidArgument', 'queueId must be a 32-bit unsigned integer');
-      }
+      const size = this.measure(messages[i]);
       sizes[i] = size;
       total += size;
     }
     this.log.groupCommit.checkAccept(total);
-    if (this.disk.refuses(total)) {
-      throw new WharfError('DiskFull', 'free disk space is below the watermark', {
-        retryAfterMs: this.o.diskCheckIntervalMs,
-        details: { freeBytes: this.disk.freeBytes, minFreeDiskBytes: this.o.minFreeDiskBytes },
-      });
-    }
+    this.refuseIfDiskFull(total);
     const now = Date.now();
     const storeTimestampMs = now > this.lastStoreTimestampMs ? now : this.lastStoreTimestampMs;
     this.lastStoreTimestampMs = storeTimestampMs;
@@ -457,6 +441,74 @@ class DefaultMessageStore implements MessageStore {
         done: (err) => (err === null ? resolve(results) : reject(err)),
       });
     });
+  }
+
+  /** The single-message publish (the common case), without the batch bookkeeping. */
+  private appendOne(m: AppendMessage): Promise<AppendResult[]> {
+    const size = this.measure(m);
+    this.log.groupCommit.checkAccept(size);
+    this.refuseIfDiskFull(size);
+    const now = Date.now();
+    const storeTimestampMs = now > this.lastStoreTimestampMs ? now : this.lastStoreTimestampMs;
+    this.lastStoreTimestampMs = storeTimestampMs;
+    const chunks: LogChunk[] = [];
+    const { logOffset, segment } = this.log.list.place(size, chunks);
+    const buffer = this.stage(size);
+    const queue = this.queues.getOrCreate(m.topic, m.queueId);
+    const queueOffset = queue.nextQueueOffset++;
+    const tagHashValue = encodeMessage(buffer, 0, size, m, {
+      logOffset,
+      queueOffset,
+      storeTimestampMs,
+    });
+    chunks.push({ logOffset, segment, buffer });
+    const record: DispatchRecord = {
+      topic: m.topic,
+      queueId: m.queueId,
+      queueOffset,
+      logOffset,
+      size,
+      tagHash: tagHashValue,
+      storeTimestampMs,
+      keys: m.keys !== undefined && m.keys.length > 0 ? m.keys : undefined,
+    };
+    const results: AppendResult[] = [{ logOffset, queueOffset, size, storeTimestampMs }];
+    this.disk.wrote(size);
+    this.appendedMessages++;
+    return new Promise((resolve, reject) => {
+      this.log.groupCommit.submit({
+        chunks,
+        bytes: size,
+        records: [record],
+        done: (err) => (err === null ? resolve(results) : reject(err)),
+      });
+    });
+  }
+
+  /** A record's size, or the typed error for a message the store refuses. */
+  private measure(m: AppendMessage): number {
+    const size = measureMessage(m);
+    if (typeof size === 'string') throw new WharfError('InvalidArgument', size);
+    if (size > this.o.maxRecordBytes) {
+      throw new WharfError(
+        'RecordTooLarge',
+        `record of ${size} bytes over the store limit of ${this.o.maxRecordBytes}`,
+        { details: { size, maxRecordBytes: this.o.maxRecordBytes } },
+      );
+    }
+    if (!Number.isInteger(m.queueId) || m.queueId < 0 || m.queueId > 0xffffffff) {
+      throw new WharfError('InvalidArgument', 'queueId must be a 32-bit unsigned integer');
+    }
+    return size;
+  }
+
+  private refuseIfDiskFull(bytes: number): void {
+    if (this.disk.refuses(bytes)) {
+      throw new WharfError('DiskFull', 'free disk space is below the watermark', {
+        retryAfterMs: this.o.diskCheckIntervalMs,
+        details: { freeBytes: this.disk.freeBytes, minFreeDiskBytes: this.o.minFreeDiskBytes },
+      });
+    }
   }
 
   /**
@@ -825,6 +877,7 @@ class DefaultMessageStore implements MessageStore {
       readCacheMisses: this.readCache.misses,
       openFiles: this.cache.openCount,
       keyIndexFiles: this.keyIndex.fileCount,
+      keyIndexEntriesWritten: this.keyIndex.entriesWritten,
       retentionDeletedSegments: this.retention.deletedSegments,
       journalBytesSinceSnapshot: this.journal.bytesSinceSnapshot(),
       journalSegmentCount: this.journal.segmentCount,

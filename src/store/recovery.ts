@@ -127,7 +127,9 @@ export async function recoverLog(
       : first.startLogOffset;
   const firstIndex = index;
   const chunkBytes = options.chunkBytes ?? 8 * 1024 * 1024;
-  let buf = Buffer.allocUnsafe(chunkBytes);
+  let head = 1024 * 1024;
+  let cur = Buffer.allocUnsafe(head + chunkBytes);
+  let next = Buffer.allocUnsafe(head + chunkBytes);
   const maxFrameBytes = options.maxFrameBytes ?? 256 * 1024 * 1024;
   let framesScanned = 0;
   let stop: Stop | null = null;
@@ -144,21 +146,36 @@ export async function recoverLog(
       break;
     }
     const end = segment.startLogOffset + size;
-    while (logOffset < end) {
-      const want = Math.min(buf.length, end - logOffset);
-      const n = await segment.read(cache, buf, 0, want, logOffset);
+    // Double-buffered: the next chunk is read while this one is checked. A frame cut by the
+    // chunk end is carried over in front of the next chunk (room: `head` bytes).
+    let data = cur;
+    let start = head;
+    let n =
+      logOffset < end
+        ? await segment.read(cache, data, head, Math.min(chunkBytes, end - logOffset), logOffset)
+        : 0;
+    while (n > 0) {
+      const nextLogOffset = logOffset + n;
+      const nextWant = Math.min(chunkBytes, end - nextLogOffset);
+      const spare = data === cur ? next : cur;
+      const prefetch =
+        nextWant > 0
+          ? segment.read(cache, spare, head, nextWant, nextLogOffset)
+          : Promise.resolve(0);
       let p = 0;
+      let needBytes = 0;
       while (p < n) {
         const at = logOffset + p;
-        const check = checkFrame(buf, p, n, at);
+        const check = checkFrame(data, start + p, start + n, at);
         if (check.status === 'ok') {
           if (check.kind === 'blank') {
+            await prefetch;
             logOffset = at + check.length;
             await options.afterChunk?.(at);
             index++;
             continue scan;
           }
-          options.onFrame(buf, p, check.length, at, check.kind);
+          options.onFrame(data, start + p, check.length, at, check.kind);
           framesScanned++;
           p += check.length;
           continue;
@@ -170,20 +187,18 @@ export async function recoverLog(
               logOffset: at,
               reason: 'torn frame at the end of the segment',
             };
-            break scan;
-          }
-          if (check.needBytes > maxFrameBytes) {
+          } else if (check.needBytes > maxFrameBytes) {
             stop = {
               segmentIndex: index,
               logOffset: at,
               reason: `implausible frame length ${check.needBytes}`,
             };
-            break scan;
           }
-          if (p === 0) buf = Buffer.allocUnsafe(Math.max(check.needBytes, buf.length * 2));
+          needBytes = check.needBytes;
           break;
         }
         if (check.status === 'unsupported') {
+          await prefetch;
           throw new WharfError(
             'UnsupportedFormat',
             `${options.name}: frame at logOffset ${at} has format version ${check.version}`,
@@ -191,10 +206,36 @@ export async function recoverLog(
           );
         }
         stop = { segmentIndex: index, logOffset: at, reason: check.reason };
-        break scan;
+        break;
       }
+      const got = await prefetch;
+      if (stop !== null) break scan;
       logOffset += p;
       await options.afterChunk?.(logOffset);
+      const leftover = n - p;
+      if (leftover > head - FRAME_HEADER_BYTES || needBytes > head + chunkBytes) {
+        // A frame larger than the carry-over room: grow both buffers, re-read what follows it.
+        head = Math.max(leftover, needBytes) * 2;
+        const grown = Buffer.allocUnsafe(head + chunkBytes);
+        data.copy(grown, head - leftover, start + p, start + n);
+        cur = grown;
+        next = Buffer.allocUnsafe(head + chunkBytes);
+        data = cur;
+        start = head - leftover;
+        const reread = await segment.read(
+          cache,
+          data,
+          head,
+          Math.min(chunkBytes, end - nextLogOffset),
+          nextLogOffset,
+        );
+        n = leftover + reread;
+        continue;
+      }
+      data.copy(spare, head - leftover, start + p, start + n);
+      data = spare;
+      start = head - leftover;
+      n = leftover + got;
     }
     // The segment's bytes ended on a frame boundary without a blank frame: the next segment, if
     // any, must start right here (a segment filled to its exact capacity).

@@ -106,14 +106,4 @@ export class SegmentList {
   shift(): Segment | undefined {
     return this.segments.shift();
   }
-
-  /** Drops every segment starting at or after `logOffset` from the list. */
-  dropFrom(logOffset: number): Segment[] {
-    const dropped: Segment[] = [];
-    while (this.segments.length > 0 && this.active!.startLogOffset >= logOffset) {
-      if (this.segments.length === 1 && this.active!.startLogOffset === logOffset) break;
-      dropped.push(this.segments.pop()!);
-    }
-    return dropped;
-  }
 }

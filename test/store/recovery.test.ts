@@ -181,3 +181,23 @@ t.test('queues whose entries were only in memory at the crash come back whole', 
     t.equal(r.messages.length, 4);
   }
 });
+
+t.test(
+  'recovery reads records larger than its carry-over room across chunk boundaries',
+  async (t) => {
+    const dir = storeDir(t);
+    const store = await openMessageStore({ ...SMALL, dir, segmentBytes: 64 * 1024 * 1024 });
+    const bodies = Array.from({ length: 8 }, (_, i) => Buffer.alloc(3_000_000 + i * 1000, i + 1));
+    for (const body of bodies) await store.append([message('big', 0, 0, { body })]);
+    await store.append([message('big', 0, 1)]);
+    await store.close();
+    rmSync(join(dir, 'checkpoint'));
+    writeFileSync(join(dir, 'abort'), '1');
+    const again = await openTestStore(t, dir);
+    t.equal(again.recovery.redispatchedRecords, 9);
+    t.equal(again.recovery.truncatedBytes, 0);
+    const r = await again.readQueue('big', 0, 0, { maxMessages: 20 });
+    t.equal(r.messages.length, 9);
+    for (let i = 0; i < 8; i++) t.ok(r.messages[i].body.equals(bodies[i]), `record ${i}`);
+  },
+);
