@@ -58,9 +58,7 @@ export class WharfHttpDriver implements PeerDriver {
       messageType: 'NORMAL',
       queueCount: 8,
     });
-    for (const group of ['throughput', 'latency']) {
-      await this.client.ok('PUT', `${this.base}/groups/${group}`, { invisibleSeconds: 60 });
-    }
+    await this.client.ok('PUT', `${this.base}/groups/throughput`, { invisibleSeconds: 60 });
   }
 
   async publishThroughput(options: PublishOptions): Promise<ThroughputResult> {
@@ -103,6 +101,9 @@ export class WharfHttpDriver implements PeerDriver {
   }
 
   async latency(options: LatencyOptions): Promise<LatencyResult> {
+    // a group created now starts after the throughput backlog (API.md: a group reads what is
+    // stored after its creation)
+    await this.client.ok('PUT', `${this.base}/groups/latency`, { invisibleSeconds: 60 });
     const probe = new LatencyProbe();
     const window = new SendWindow(256);
     let running = true;
