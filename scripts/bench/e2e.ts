@@ -34,6 +34,9 @@ const { values } = parseArgs({
     'quiet-pct': { type: 'string', default: '30' },
     'wharf-window': { type: 'string', default: '2048' },
     'wharf-consumers': { type: 'string', default: '16' },
+    /** Extra node flags for the Wharf process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+    'wharf-node-args': { type: 'string', default: '' },
+    phases: { type: 'string', default: 'publish,consume,latency' },
   },
   strict: true,
 });
@@ -50,6 +53,11 @@ const plan: MeasurePlan = {
   batch: Math.round(positive('batch', values.batch)),
   ratePerSec: positive('rate', values.rate),
   durationMs: positive('duration-s', values['duration-s']) * 1000,
+  phases: values.phases.split(',').map((phase) => {
+    if (phase !== 'publish' && phase !== 'consume' && phase !== 'latency')
+      throw new Error(`unknown phase ${phase}`);
+    return phase;
+  }),
 };
 const wanted = new Set(values.peers.split(',').map((id) => id.trim()));
 
@@ -65,7 +73,8 @@ async function startWharf(): Promise<RunningWharf> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
   const port = await freePort();
   const adminToken = randomBytes(24).toString('base64url');
-  const child = spawn(process.execPath, ['dist/src/cli/all-in-one.js'], {
+  const nodeArgs = values['wharf-node-args'].split(' ').filter((arg) => arg !== '');
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/src/cli/all-in-one.js'], {
     env: {
       ...process.env,
       WHARF_PORT: String(port),
