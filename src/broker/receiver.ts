@@ -90,8 +90,9 @@ export class Receiver {
     const results: AckResult[] = [];
     const entries = new Map<string, LedgerEntry & { op: 'complete' }>();
     const counters = new Set<Subscription>();
-    for (const receiptHandle of handles) {
-      const found = this.findDelivery(topic, group, receiptHandle);
+    const receipts = this.core.receipts.decodeMany(receiptScope(topic, group), handles);
+    for (const [i, receiptHandle] of handles.entries()) {
+      const found = this.findDelivery(topic, group, receipts[i] ?? null);
       if (typeof found === 'string') {
         results.push({ receiptHandle, ok: false, code: found });
         continue;
@@ -132,7 +133,8 @@ export class Receiver {
     invisibleMs: number,
   ): Promise<VisibilityResult> {
     this.core.rememberGroup(topic, group);
-    const found = this.findDelivery(topic, group, receiptHandle);
+    const receipt = this.core.receipts.decode(receiptScope(topic, group), receiptHandle);
+    const found = this.findDelivery(topic, group, receipt);
     if (found === 'InvalidReceiptHandle')
       throw new WharfError('InvalidReceiptHandle', 'receipt handle is not valid');
     if (found === 'ReceiptHandleExpired') {
@@ -172,9 +174,8 @@ export class Receiver {
   private findDelivery(
     topic: TopicDescriptor,
     group: GroupDescriptor,
-    receiptHandle: string,
+    receipt: Receipt | null,
   ): { sub: Subscription; receipt: Receipt } | 'InvalidReceiptHandle' | 'ReceiptHandleExpired' {
-    const receipt = this.core.receipts.decode(receiptScope(topic, group), receiptHandle);
     if (receipt === null || receipt.brokerId !== this.core.brokerId) return 'InvalidReceiptHandle';
     const sub = this.core.ledger.find(groupKey(group), storeTopic(topic), receipt.consumerSlot);
     const cursor = sub?.cursors.get(receipt.queueId);
@@ -317,15 +318,7 @@ export class Receiver {
       }
 
       if (picks.size === 0) return [];
-      return await this.deliver(
-        sub,
-        topic,
-        group,
-        request,
-        [...picks.values()],
-        now,
-        releaseClaims,
-      );
+      return this.deliver(sub, topic, group, request, [...picks.values()], now, releaseClaims);
     } catch (error) {
       // nothing was handed out: due offsets taken from the heap go back into it
       for (const { cursor, offsets } of redeliver) {
@@ -435,7 +428,7 @@ export class Receiver {
     return pick;
   }
 
-  private async deliver(
+  private deliver(
     sub: Subscription,
     topic: TopicDescriptor,
     group: GroupDescriptor,
@@ -443,7 +436,7 @@ export class Receiver {
     picks: Pick[],
     now: number,
     onApplied: () => void,
-  ): Promise<ReceivedMessage[]> {
+  ): ReceivedMessage[] {
     const invisibleMs = request.invisibleMs ?? group.invisibleSeconds * 1000;
     const nextVisibleMs = now + invisibleMs;
     const entries: LedgerEntry[] = [];
@@ -471,9 +464,13 @@ export class Receiver {
         });
       }
     }
-    const durable = this.core.record(entries); // applied to the ledger before it returns
+    // Applied to the ledger before record() returns. The answer does not wait for the journal:
+    // a delivery lost in a crash only means the message is delivered again with the same attempt
+    // number (at-least-once), while acks, which must not be lost, are awaited. Journal order
+    // still holds: an ack can only follow the answer, so it is journaled after its delivery.
+    const durable = this.core.record(entries);
     onApplied();
-    await durable;
+    this.core.track(durable, 'journaling deliveries');
     if (delivered.length === 0) return [];
     this.core.subscriptionCounters(sub.key).delivered.add(delivered.length);
 

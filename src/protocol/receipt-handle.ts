@@ -65,22 +65,41 @@ export class ReceiptHandleCodec {
 
   /** The receipt a handle names, or null when it is malformed, forged or of another scope. */
   decode(scope: string, handle: string): Receipt | null {
-    if (!HANDLE_PATTERN.test(handle)) return null;
-    const sealed = Buffer.from(handle, 'base64url');
-    if (sealed.length !== HANDLE_BYTES) return null;
-    const sealedFirst = sealed.subarray(0, BLOCK_BYTES);
-    const first = this.cipher.decrypt(sealedFirst);
-    const second = this.cipher.decrypt(sealed.subarray(BLOCK_BYTES));
-    for (let i = 0; i < BLOCK_BYTES; i++) second[i] = second[i] ^ sealedFirst[i];
-    if (second.readUInt32BE(12) !== MAGIC || first.readUInt8(0) !== VERSION) return null;
-    if (!second.subarray(0, 8).equals(scopeTag(scope))) return null;
-    return {
-      brokerId: first.readUInt16BE(1),
-      queueId: first.readUInt16BE(3),
-      queueOffset: first.readUIntBE(5, 6),
-      attempt: first.readUInt16BE(11),
-      consumerSlot: first.readUIntBE(13, 3),
-      issuedAtSec: second.readUInt32BE(8),
-    };
+    return this.decodeMany(scope, [handle])[0] ?? null;
+  }
+
+  /** decode() for many handles with one native decryption. */
+  decodeMany(scope: string, handles: readonly string[]): (Receipt | null)[] {
+    const sealed: Buffer[] = [];
+    const index: number[] = [];
+    handles.forEach((handle, i) => {
+      if (!HANDLE_PATTERN.test(handle)) return;
+      const bytes = Buffer.from(handle, 'base64url');
+      if (bytes.length !== HANDLE_BYTES) return;
+      sealed.push(bytes);
+      index.push(i);
+    });
+    const results: (Receipt | null)[] = handles.map(() => null);
+    if (sealed.length === 0) return results;
+    const all = Buffer.concat(sealed);
+    const plain = this.cipher.decrypt(all);
+    const tag = scopeTag(scope);
+    sealed.forEach((_, k) => {
+      const at = k * HANDLE_BYTES;
+      const first = plain.subarray(at, at + BLOCK_BYTES);
+      const second = plain.subarray(at + BLOCK_BYTES, at + HANDLE_BYTES);
+      for (let i = 0; i < BLOCK_BYTES; i++) second[i] = second[i] ^ all[at + i];
+      if (second.readUInt32BE(12) !== MAGIC || first.readUInt8(0) !== VERSION) return;
+      if (!second.subarray(0, 8).equals(tag)) return;
+      results[index[k]] = {
+        brokerId: first.readUInt16BE(1),
+        queueId: first.readUInt16BE(3),
+        queueOffset: first.readUIntBE(5, 6),
+        attempt: first.readUInt16BE(11),
+        consumerSlot: first.readUIntBE(13, 3),
+        issuedAtSec: second.readUInt32BE(8),
+      };
+    });
+    return results;
   }
 }
