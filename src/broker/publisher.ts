@@ -2,7 +2,7 @@
 // dedupId, one store append per call, ids in request order. A dedupId is indexed as a record key,
 // so the store's key index answers "stored within the window?" after any restart; the newest ones
 // are also kept in memory, and concurrent publishes of one dedupId wait for the first.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { PublishMessage, PublishResult, TopicDescriptor } from '../cluster/broker-client.js';
 import { WharfError } from '../errors.js';
 import type { AppendMessage, StoredMessage } from '../store/index.js';
@@ -37,7 +37,7 @@ export function shardingHash(key: string): number {
 }
 
 function md5(body: Buffer): string {
-  return createHash('md5').update(body).digest('hex');
+  return hash('md5', body, 'hex'); // one-shot: no Hash object a message
 }
 
 export class Publisher {
