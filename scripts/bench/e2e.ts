@@ -12,54 +12,22 @@ import { parseArgs } from 'node:util';
 import { freePort } from '../../src/meta/redis-server.js';
 import { siblingModule } from './lib/child-runner.js';
 import { runComparison, type ComparisonEntry } from './lib/comparison.js';
-import type { MeasurePlan } from './lib/measure-driver.js';
+import { parsePlan, planOptions, positive } from './lib/plan-args.js';
 import { PEERS } from './peers/catalog.js';
 
 const { values } = parseArgs({
   options: {
-    messages: { type: 'string', default: '200000' },
-    rate: { type: 'string', default: '5000' },
-    'duration-s': { type: 'string', default: '10' },
-    runs: { type: 'string', default: '3' },
-    'body-bytes': { type: 'string', default: '1024' },
-    batch: { type: 'string', default: '32' },
-    peers: {
-      type: 'string',
-      default: ['wharf', 'rabbitmq-quorum', 'rabbitmq-classic', 'jetstream', 'redis-streams'].join(
-        ',',
-      ),
-    },
-    json: { type: 'string' },
-    'quiet-wait-s': { type: 'string', default: '30' },
-    'quiet-pct': { type: 'string', default: '30' },
+    ...planOptions(
+      ['wharf', 'rabbitmq-quorum', 'rabbitmq-classic', 'jetstream', 'redis-streams'].join(','),
+    ),
     'wharf-window': { type: 'string', default: '2048' },
     'wharf-consumers': { type: 'string', default: '16' },
     /** Extra node flags for the Wharf process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
     'wharf-node-args': { type: 'string', default: '' },
-    phases: { type: 'string', default: 'publish,consume,latency' },
   },
   strict: true,
 });
-
-function positive(name: string, text: string | undefined): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
-
-const plan: MeasurePlan = {
-  messages: Math.round(positive('messages', values.messages)),
-  bodyBytes: Math.round(positive('body-bytes', values['body-bytes'])),
-  batch: Math.round(positive('batch', values.batch)),
-  ratePerSec: positive('rate', values.rate),
-  durationMs: positive('duration-s', values['duration-s']) * 1000,
-  phases: values.phases.split(',').map((phase) => {
-    if (phase !== 'publish' && phase !== 'consume' && phase !== 'latency')
-      throw new Error(`unknown phase ${phase}`);
-    return phase;
-  }),
-};
-const wanted = new Set(values.peers.split(',').map((id) => id.trim()));
+const { plan, runs, quietWaitMs, quietPct, rows: wanted } = parsePlan(values);
 
 interface RunningWharf {
   url: string;
@@ -167,9 +135,9 @@ try {
   const result = await runComparison({
     entries,
     plan,
-    runs: Math.round(positive('runs', values.runs)),
-    quietWaitMs: Number(values['quiet-wait-s']) * 1000,
-    quietPct: positive('quiet-pct', values['quiet-pct']),
+    runs,
+    quietWaitMs,
+    quietPct,
     baselineId: 'rabbitmq-quorum',
     ratioHeader: 'vs quorum',
     ratioNote:

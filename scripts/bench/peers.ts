@@ -7,44 +7,14 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runComparison } from './lib/comparison.js';
-import type { MeasurePlan } from './lib/measure-driver.js';
+import { parsePlan, planOptions } from './lib/plan-args.js';
 import { PEERS } from './peers/catalog.js';
 
 const { values } = parseArgs({
-  options: {
-    messages: { type: 'string', default: '200000' },
-    rate: { type: 'string', default: '5000' },
-    'duration-s': { type: 'string', default: '10' },
-    runs: { type: 'string', default: '3' },
-    'body-bytes': { type: 'string', default: '1024' },
-    batch: { type: 'string', default: '32' },
-    window: { type: 'string' },
-    peers: { type: 'string', default: PEERS.map((peer) => peer.id).join(',') },
-    json: { type: 'string' },
-    'quiet-wait-s': { type: 'string', default: '30' },
-    'quiet-pct': { type: 'string', default: '30' },
-  },
+  options: planOptions(PEERS.map((peer) => peer.id).join(',')),
   strict: true,
 });
-
-function positive(name: string, text: string | undefined): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
-
-const plan: MeasurePlan = {
-  messages: Math.round(positive('messages', values.messages)),
-  bodyBytes: Math.round(positive('body-bytes', values['body-bytes'])),
-  batch: Math.round(positive('batch', values.batch)),
-  ratePerSec: positive('rate', values.rate),
-  durationMs: positive('duration-s', values['duration-s']) * 1000,
-};
-if (values.window !== undefined) plan.window = Math.round(positive('window', values.window));
-const runs = Math.round(positive('runs', values.runs));
-const quietWaitMs = Number(values['quiet-wait-s']) * 1000;
-const quietPct = positive('quiet-pct', values['quiet-pct']);
-const wanted = new Set(values.peers.split(',').map((id) => id.trim()));
+const { plan, runs, quietWaitMs, quietPct, rows: wanted } = parsePlan(values);
 const unknown = [...wanted].filter((id) => !PEERS.some((peer) => peer.id === id));
 if (unknown.length > 0) {
   throw new Error(

@@ -3,7 +3,7 @@
 // with acks sent as soon as a batch arrives, and a paced latency run (one message a publish, as
 // the peers publish one at a time) with its own group so it starts empty.
 import { LatencyProbe } from '../lib/latency-probe.js';
-import { runOnSchedule } from '../lib/pacer.js';
+import { runLatency } from '../lib/latency-run.js';
 import {
   type ConsumeOptions,
   type LatencyOptions,
@@ -122,7 +122,6 @@ export class WharfHttpDriver implements PeerDriver {
     // A producer over HTTP coalesces what is scheduled while its requests are in flight (at most
     // LATENCY_REQUESTS of them) into the next request, up to 32 messages: no added linger, one
     // call a message when the server keeps up, fewer and fuller calls when it does not.
-    let sent = 0;
     let inFlight = 0;
     const queued: { body: string; bodyEncoding: 'base64' }[] = [];
     const flush = (): void => {
@@ -139,35 +138,22 @@ export class WharfHttpDriver implements PeerDriver {
         );
       }
     };
-    const send = (scheduledMs: number): void => {
-      queued.push({
-        body: LatencyProbe.body(options.bodyBytes, scheduledMs).toString('base64'),
-        bodyEncoding: 'base64',
-      });
-      sent++;
-      flush();
-    };
-    const paced = await runOnSchedule({
-      ratePerSec: options.ratePerSec,
-      durationMs: options.durationMs,
-      send: (_index, scheduledMs) => {
-        const wait = window.acquire();
-        if (wait === undefined) return send(scheduledMs);
-        return wait.then(() => send(scheduledMs));
+    return runLatency({
+      options,
+      window,
+      probe,
+      send: (scheduledMs) => {
+        queued.push({
+          body: LatencyProbe.body(options.bodyBytes, scheduledMs).toString('base64'),
+          bodyEncoding: 'base64',
+        });
+        flush();
+      },
+      stop: async () => {
+        running = false;
+        await consuming;
       },
     });
-    probe.expect(sent);
-    await window.idle();
-    await probe.drained(options.drainTimeoutMs ?? 10_000);
-    running = false;
-    await consuming;
-    return {
-      ...probe.summarize(),
-      ratePerSec: options.ratePerSec,
-      sent,
-      sendLagP50Ms: paced.sendLag.p50Ms,
-      sendLagP99Ms: paced.sendLag.p99Ms,
-    };
   }
 
   async teardown(): Promise<void> {

@@ -19,7 +19,7 @@ import {
   createInbox,
 } from 'nats';
 import { LatencyProbe } from '../lib/latency-probe.js';
-import { runOnSchedule } from '../lib/pacer.js';
+import { runLatency } from '../lib/latency-run.js';
 import {
   type ConsumeOptions,
   type LatencyOptions,
@@ -155,7 +155,6 @@ export class JetStreamDriver implements PeerDriver {
     const window = new SendWindow(this.window);
     const publish = this.publishFunction();
     const probe = new LatencyProbe();
-    let sent = 0;
     // A consumer of its own: the throughput one may still have pull requests open at the server
     // for an inbox the client has left, which would swallow messages until their ack wait.
     await this.addConsumer(LATENCY_CONSUMER, DeliverPolicy.New);
@@ -166,32 +165,19 @@ export class JetStreamDriver implements PeerDriver {
     }).catch((error: Error) => {
       consumerFailure.error = error;
     });
-    const send = (scheduledMs: number): void => {
-      publish(LatencyProbe.body(options.bodyBytes, scheduledMs), window);
-      sent++;
-    };
-    const paced = await runOnSchedule({
-      ratePerSec: options.ratePerSec,
-      durationMs: options.durationMs,
-      send: (_index, scheduledMs) => {
-        const wait = window.acquire();
-        if (wait === undefined) return send(scheduledMs);
-        return wait.then(() => send(scheduledMs));
+    return runLatency({
+      options,
+      window,
+      probe,
+      send: (scheduledMs) => {
+        publish(LatencyProbe.body(options.bodyBytes, scheduledMs), window);
+      },
+      stop: async () => {
+        await this.messages?.close();
+        await consuming;
+        if (consumerFailure.error !== null) throw consumerFailure.error;
       },
     });
-    probe.expect(sent);
-    await window.idle();
-    await probe.drained(options.drainTimeoutMs ?? 10_000);
-    await this.messages?.close();
-    await consuming;
-    if (consumerFailure.error !== null) throw consumerFailure.error;
-    return {
-      ...probe.summarize(),
-      ratePerSec: options.ratePerSec,
-      sent,
-      sendLagP50Ms: paced.sendLag.p50Ms,
-      sendLagP99Ms: paced.sendLag.p99Ms,
-    };
   }
 
   async teardown(): Promise<void> {

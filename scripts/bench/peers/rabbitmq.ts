@@ -13,7 +13,7 @@ import {
   connect,
 } from 'amqplib';
 import { LatencyProbe } from '../lib/latency-probe.js';
-import { runOnSchedule } from '../lib/pacer.js';
+import { runLatency } from '../lib/latency-run.js';
 import {
   type ConsumeOptions,
   type LatencyOptions,
@@ -136,38 +136,24 @@ export class RabbitMqDriver implements PeerDriver {
     const channel = this.required(this.publishChannel);
     const window = new SendWindow(this.window);
     const probe = new LatencyProbe();
-    let sent = 0;
     this.failPublish = (error) => window.fail(error);
     const consumer = this.consume(this.prefetch, Number.POSITIVE_INFINITY, (message) =>
       probe.receive(message.content),
     );
     const consumerFailure: { error: Error | null } = { error: null };
     consumer.done.catch((error: Error) => (consumerFailure.error = error));
-    const publish = (scheduledMs: number): void => {
-      this.publish(channel, window, LatencyProbe.body(options.bodyBytes, scheduledMs));
-      sent++;
-    };
-    const paced = await runOnSchedule({
-      ratePerSec: options.ratePerSec,
-      durationMs: options.durationMs,
-      send: (_index, scheduledMs) => {
-        const wait = window.acquire();
-        if (wait === undefined) return publish(scheduledMs);
-        return wait.then(() => publish(scheduledMs));
+    return runLatency({
+      options,
+      window,
+      probe,
+      send: (scheduledMs) => {
+        this.publish(channel, window, LatencyProbe.body(options.bodyBytes, scheduledMs));
+      },
+      stop: async () => {
+        if (consumerFailure.error !== null) throw consumerFailure.error;
+        await consumer.stop();
       },
     });
-    probe.expect(sent);
-    await window.idle();
-    await probe.drained(options.drainTimeoutMs ?? 10_000);
-    if (consumerFailure.error !== null) throw consumerFailure.error;
-    await consumer.stop();
-    return {
-      ...probe.summarize(),
-      ratePerSec: options.ratePerSec,
-      sent,
-      sendLagP50Ms: paced.sendLag.p50Ms,
-      sendLagP99Ms: paced.sendLag.p99Ms,
-    };
   }
 
   async teardown(): Promise<void> {

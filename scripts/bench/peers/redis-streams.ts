@@ -4,7 +4,7 @@
 // this Redis has no persistence. No MAXLEN trim; the stream is deleted at teardown.
 import { Redis } from 'ioredis';
 import { LatencyProbe } from '../lib/latency-probe.js';
-import { runOnSchedule } from '../lib/pacer.js';
+import { runLatency } from '../lib/latency-run.js';
 import {
   type ConsumeOptions,
   type LatencyOptions,
@@ -134,7 +134,6 @@ export class RedisStreamsDriver implements PeerDriver {
     await producer.xgroup('CREATE', this.key, LATENCY_GROUP, '$');
     const window = new SendWindow(this.window);
     const probe = new LatencyProbe();
-    let sent = 0;
     let running = true;
     const consuming = (async () => {
       while (running) {
@@ -149,35 +148,22 @@ export class RedisStreamsDriver implements PeerDriver {
     const consumed = consuming.catch((error: Error) => {
       consumerFailure.error = error;
     });
-    const send = (scheduledMs: number): void => {
-      producer.xadd(this.key, '*', FIELD, LatencyProbe.body(options.bodyBytes, scheduledMs)).then(
-        () => window.release(),
-        (error: Error) => window.fail(error),
-      );
-      sent++;
-    };
-    const paced = await runOnSchedule({
-      ratePerSec: options.ratePerSec,
-      durationMs: options.durationMs,
-      send: (_index, scheduledMs) => {
-        const wait = window.acquire();
-        if (wait === undefined) return send(scheduledMs);
-        return wait.then(() => send(scheduledMs));
+    return runLatency({
+      options,
+      window,
+      probe,
+      send: (scheduledMs) => {
+        producer.xadd(this.key, '*', FIELD, LatencyProbe.body(options.bodyBytes, scheduledMs)).then(
+          () => window.release(),
+          (error: Error) => window.fail(error),
+        );
+      },
+      stop: async () => {
+        running = false;
+        await consumed;
+        if (consumerFailure.error !== null) throw consumerFailure.error;
       },
     });
-    probe.expect(sent);
-    await window.idle();
-    await probe.drained(options.drainTimeoutMs ?? 10_000);
-    running = false;
-    await consumed;
-    if (consumerFailure.error !== null) throw consumerFailure.error;
-    return {
-      ...probe.summarize(),
-      ratePerSec: options.ratePerSec,
-      sent,
-      sendLagP50Ms: paced.sendLag.p50Ms,
-      sendLagP99Ms: paced.sendLag.p99Ms,
-    };
   }
 
   async teardown(): Promise<void> {
