@@ -120,12 +120,15 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       );
 
       // Fires when the client hangs up before the answer, or when the gateway starts closing.
-      const gone = new AbortController();
+      // One controller per call with listeners removed in `finally` (no signal outlives it).
+      const abort = new AbortController();
+      const signal = abort.signal;
       const onClose = () => {
-        if (!reply.raw.writableFinished) gone.abort();
+        if (!reply.raw.writableFinished) abort.abort();
       };
+      const onClosing = () => abort.abort();
       reply.raw.once('close', onClose);
-      const signal = AbortSignal.any([gone.signal, ctx.closing]);
+      ctx.closing.addEventListener('abort', onClosing, { once: true });
       const parked = body.waitSeconds > 0;
       if (parked) metrics.parkedReceives.inc();
       try {
@@ -153,6 +156,7 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       } finally {
         if (parked) metrics.parkedReceives.dec();
         reply.raw.off('close', onClose);
+        ctx.closing.removeEventListener('abort', onClosing);
       }
     },
   );
