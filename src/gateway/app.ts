@@ -44,6 +44,7 @@ export interface GatewayDeps {
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const MAX_HEADER_BYTES = 16 * 1024;
+export const REQUEST_TIMEOUT_MS = 60_000;
 
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -56,6 +57,9 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     }),
     genReqId,
     bodyLimit: config.bodyLimitBytes ?? MAX_BODY_BYTES,
+    // A client has this long to send its whole request (slow-loris bound; a long poll's wait
+    // comes after the request is in, so it does not count).
+    requestTimeout: REQUEST_TIMEOUT_MS,
     routerOptions: { maxParamLength: 512 },
     http: { maxHeaderSize: MAX_HEADER_BYTES },
     clientErrorHandler,
