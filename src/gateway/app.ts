@@ -32,6 +32,7 @@ import { MESSAGE_COMPONENTS } from './schemas/messages.js';
 import { messageRoutes } from './routes/messages.js';
 import { queryRoutes } from './routes/query.js';
 import { openapiDocument } from './openapi.js';
+import { OPERATION_IDS } from './operation-ids.js';
 import './types.js';
 
 export interface GatewayDeps {
@@ -87,6 +88,13 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   };
 
   registerErrorHandler(app);
+  app.addHook('onRoute', (route) => {
+    if (route.schema === undefined || route.schema.hide === true || route.method === 'HEAD') return;
+    const operationId = OPERATION_IDS[`${String(route.method)} ${route.url}`];
+    if (operationId === undefined)
+      throw new Error(`no operationId for ${String(route.method)} ${route.url}`);
+    route.schema = { ...route.schema, operationId };
+  });
   registerRequestId(app);
   app.addHook('onRequest', (_request, reply, done) => {
     if (!closing.signal.aborted) return done();
