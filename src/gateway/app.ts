@@ -31,6 +31,7 @@ import { registerSchemas } from './schemas/resources.js';
 import { MESSAGE_COMPONENTS } from './schemas/messages.js';
 import { messageRoutes } from './routes/messages.js';
 import { queryRoutes } from './routes/query.js';
+import { AlarmSchema, alarmRoutes } from './routes/alarms.js';
 import { openapiDocument } from './openapi.js';
 import { OPERATION_IDS } from './operation-ids.js';
 import './types.js';
@@ -133,7 +134,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     admin: ctx.admin,
     region: config.region,
   });
-  registerSchemas(app, MESSAGE_COMPONENTS);
+  registerSchemas(app, [...MESSAGE_COMPONENTS, AlarmSchema]);
 
   await app.register(fastifySwagger, openapiDocument());
   if (config.docs !== false) {
@@ -151,5 +152,6 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   tokenRoutes(app, ctx);
   messageRoutes(app, ctx);
   queryRoutes(app, ctx);
+  alarmRoutes(app, ctx);
   return app;
 }

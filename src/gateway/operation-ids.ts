@@ -39,4 +39,8 @@ export const OPERATION_IDS: Record<string, string> = {
   'POST /v1/instances/:instanceId/groups/:group/dead-letters/resend': 'resendDeadLetters',
   'GET /v1/instances/:instanceId/topics/:topic/stats': 'getTopicStats',
   'GET /v1/instances/:instanceId/topics/:topic/groups/:group/stats': 'getGroupStats',
+  'PUT /v1/instances/:instanceId/alarms/:alarmId': 'putAlarm',
+  'GET /v1/instances/:instanceId/alarms/:alarmId': 'getAlarm',
+  'GET /v1/instances/:instanceId/alarms': 'listAlarms',
+  'DELETE /v1/instances/:instanceId/alarms/:alarmId': 'deleteAlarm',
 };
