@@ -106,7 +106,12 @@ export interface MessageView {
   publishTime: number;
   deliverAt?: number;
   /** Per group that has read this topic. */
-  groups?: { group: string; state: GroupMessageState; deliveryAttempt: number }[];
+  groups?: {
+    group: string;
+    consumerId?: string;
+    state: GroupMessageState;
+    deliveryAttempt: number;
+  }[];
 }
 
 export interface TimeQuery {

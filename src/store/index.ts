@@ -1,5 +1,5 @@
 // The store's face. The broker and every later feature use only what this file exports.
-// Invariants (see ../../../shared/ARCHITECTURE.md, "The store"):
+// Invariants (see ../../../shared/ARCHITECTURE.md, "The store", and ./README.md):
 // - append() resolves only when its records are written and, under the `sync` flush policy,
 //   fdatasync'ed; a message becomes readable (and wakes listeners) only once its append is durable
 //   under the policy, so a consumer never sees a message a crash can take back.
@@ -11,3 +11,30 @@ export type {
   StateJournal,
   StateJournalRecovery,
 } from './message-store-api.js';
+
+/**
+ * Opens the store in `options.dir` (creating it when empty) and resolves once recovery is done:
+ * the commit log is verified from the last checkpoint (torn tail truncated, mid-log damage
+ * quarantined and reported in `store.recovery`), consume queues and the key index are rebuilt
+ * past their checkpoints, and the state journal is recovered. Then it serves.
+ *
+ * Semantics the broker relies on:
+ * - `append(batch)` assigns queue offsets synchronously, in call order; it resolves when the
+ *   batch is durable under the flush policy AND dispatched, so a `readQueue` issued after it
+ *   resolves sees the messages. `onDispatch` listeners have run by then, once per touched queue.
+ *   Refusals are WharfErrors: `AppendQueueFull` and `DiskFull` (retriable, with retryAfterMs),
+ *   `RecordTooLarge`, `InvalidArgument`, `StoreClosed`; `IoError` when a write or fsync failed
+ *   (the store then refuses everything until it is reopened).
+ * - `readQueue` statuses: FOUND (messages, possibly none when a tag filter skipped every entry
+ *   examined: continue from nextQueueOffset), NO_MESSAGE (at the end), OFFSET_EXPIRED (below
+ *   the min: nextQueueOffset = min), OFFSET_OVERFLOW (past the max: nextQueueOffset = max, e.g.
+ *   a committed offset beyond a log truncated by corruption recovery). Bodies may share memory
+ *   with the store's caches: do not modify them. A damaged record throws `CorruptRecord`; an
+ *   entry that points at no matching record throws `CorruptIndex`.
+ * - `readMessage(logOffset)` returns null for any position that is not a live message start, so
+ *   the message-id codec (protocol room) can map ids to logOffsets by arithmetic.
+ * - `journal`: call `recover()` once at start-up before appending; `append` resolves when
+ *   durable; `writeSnapshot(buf)` captures the journal position at call time, so serialize your
+ *   state synchronously in the same tick you call it.
+ */
+export { openMessageStore } from './message-store.js';

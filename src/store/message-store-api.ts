@@ -33,6 +33,18 @@ export interface MessageStoreOptions {
   readCacheBytes?: number;
   /** Bound on open file handles across segments, consume queues and indexes; default 256. */
   maxOpenFiles?: number;
+  /** How often derived files are fdatasynced and the checkpoint written; default 1000 ms. */
+  checkpointIntervalMs?: number;
+  /** How often retention looks for expired segments; default 60 s. */
+  retentionCheckIntervalMs?: number;
+  /** How often free disk space is measured with statfs; default 1000 ms. */
+  diskCheckIntervalMs?: number;
+  /** Hash slots per key-index file (4 bytes each, the active file's in memory); default 1M. */
+  keyIndexSlots?: number;
+  /** Entries per key-index file (16 bytes each); default 4M. */
+  keyIndexEntriesPerFile?: number;
+  /** Segment size of the state journal; default 64 MiB. */
+  journalSegmentBytes?: number;
   logger?: StoreLogger;
 }
 

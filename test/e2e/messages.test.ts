@@ -501,7 +501,7 @@ t.test('ack, visibility, query, trace, reset, dead letters, stats', async (t) =>
 });
 
 t.test(
-  'with the broker shell, message routes answer 503 Unavailable with retry-after',
+  'a broker that is shutting down answers 503 Unavailable with retry-after',
   async (t) => {
     const wharf = await startWharf(t);
     const tenant = await provisionTenant(wharf);
@@ -513,6 +513,7 @@ t.test(
       body: { messageType: 'NORMAL' },
       ...who,
     });
+    await wharf.broker.close();
     const res = await signedFetch(wharf.url, {
       method: 'POST',
       path: `${i}/topics/t/messages`,

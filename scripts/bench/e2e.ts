@@ -1,0 +1,186 @@
+// `npm run bench:e2e [-- --messages N --rate R --duration-s S --runs K --peers a,b --json F]`:
+// Wharf end to end through its public API — the all-in-one node started as its own process
+// (sync flush), driven by SigV4-signed HTTP from a separate load process — beside the peers a
+// user would pick instead (RabbitMQ quorum and classic, NATS JetStream, Redis Streams), the same
+// workload in the same run, one table with ratios against the RabbitMQ quorum queue.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { freePort } from '../../src/meta/redis-server.js';
+import { siblingModule } from './lib/child-runner.js';
+import { runComparison, type ComparisonEntry } from './lib/comparison.js';
+import type { MeasurePlan } from './lib/measure-driver.js';
+import { PEERS } from './peers/catalog.js';
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '200000' },
+    rate: { type: 'string', default: '5000' },
+    'duration-s': { type: 'string', default: '10' },
+    runs: { type: 'string', default: '3' },
+    'body-bytes': { type: 'string', default: '1024' },
+    batch: { type: 'string', default: '32' },
+    peers: {
+      type: 'string',
+      default: ['wharf', 'rabbitmq-quorum', 'rabbitmq-classic', 'jetstream', 'redis-streams'].join(
+        ',',
+      ),
+    },
+    json: { type: 'string' },
+    'quiet-wait-s': { type: 'string', default: '30' },
+    'quiet-pct': { type: 'string', default: '30' },
+    'wharf-window': { type: 'string', default: '2048' },
+    'wharf-consumers': { type: 'string', default: '16' },
+    /** Extra node flags for the Wharf process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+    'wharf-node-args': { type: 'string', default: '' },
+    phases: { type: 'string', default: 'publish,consume,latency' },
+  },
+  strict: true,
+});
+
+function positive(name: string, text: string | undefined): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+  return value;
+}
+
+const plan: MeasurePlan = {
+  messages: Math.round(positive('messages', values.messages)),
+  bodyBytes: Math.round(positive('body-bytes', values['body-bytes'])),
+  batch: Math.round(positive('batch', values.batch)),
+  ratePerSec: positive('rate', values.rate),
+  durationMs: positive('duration-s', values['duration-s']) * 1000,
+  phases: values.phases.split(',').map((phase) => {
+    if (phase !== 'publish' && phase !== 'consume' && phase !== 'latency')
+      throw new Error(`unknown phase ${phase}`);
+    return phase;
+  }),
+};
+const wanted = new Set(values.peers.split(',').map((id) => id.trim()));
+
+interface RunningWharf {
+  url: string;
+  port: number;
+  pid: number;
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+async function startWharf(): Promise<RunningWharf> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
+  const port = await freePort();
+  const adminToken = randomBytes(24).toString('base64url');
+  const nodeArgs = values['wharf-node-args'].split(' ').filter((arg) => arg !== '');
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/src/cli/all-in-one.js'], {
+    env: {
+      ...process.env,
+      WHARF_PORT: String(port),
+      WHARF_DATA_DIR: dataDir,
+      WHARF_REDIS_URL: 'private',
+      WHARF_ADMIN_TOKEN: adminToken,
+      WHARF_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`wharf exited with ${child.exitCode}`);
+    const ready = await fetch(`${url}/readyz`).then(
+      (res) => res.ok,
+      () => false,
+    );
+    if (ready) return { url, port, pid: child.pid as number, adminToken, stop };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await stop();
+  throw new Error('wharf did not become ready in 30 s');
+}
+
+async function admin(
+  wharf: RunningWharf,
+  method: string,
+  path: string,
+  body: unknown,
+): Promise<Record<string, string>> {
+  const res = await fetch(`${wharf.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${wharf.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Record<string, string>;
+}
+
+/** A tenant with rate quotas far above the benchmark's, an access key and an instance. */
+async function provision(wharf: RunningWharf): Promise<Record<string, unknown>> {
+  const tenant = await admin(wharf, 'POST', '/admin/v1/tenants', {
+    name: `bench-${Date.now()}`,
+    quotas: { publishPerSecond: 10_000_000, consumePerSecond: 10_000_000 },
+  });
+  const key = await admin(wharf, 'POST', `/admin/v1/tenants/${tenant.tenantId}/access-keys`, {});
+  const { SignedClient } = await import('./e2e/signed-client.js');
+  const client = new SignedClient({
+    url: wharf.url,
+    accessKeyId: key.accessKeyId,
+    accessKeySecret: key.accessKeySecret,
+    region: 'local',
+    maxSockets: 1,
+  });
+  const instance = (await client.ok('POST', '/v1/instances', { name: 'bench' })) as {
+    instanceId: string;
+  };
+  client.close();
+  return {
+    url: wharf.url,
+    accessKeyId: key.accessKeyId,
+    accessKeySecret: key.accessKeySecret,
+    instanceId: instance.instanceId,
+    topic: 'bench',
+    window: positive('wharf-window', values['wharf-window']),
+    consumers: positive('wharf-consumers', values['wharf-consumers']),
+  };
+}
+
+const wharf = wanted.has('wharf') ? await startWharf() : null;
+try {
+  const entries: ComparisonEntry[] = [];
+  if (wharf !== null) {
+    entries.push({
+      id: 'wharf',
+      module: siblingModule(import.meta.url, 'e2e/wharf-http'),
+      factory: 'createWharfHttpDriver',
+      config: await provision(wharf),
+      server: { processName: 'node', host: '127.0.0.1', port: wharf.port },
+      serverPid: wharf.pid,
+    });
+  }
+  entries.push(...PEERS.filter((peer) => wanted.has(peer.id)));
+  const result = await runComparison({
+    entries,
+    plan,
+    runs: Math.round(positive('runs', values.runs)),
+    quietWaitMs: Number(values['quiet-wait-s']) * 1000,
+    quietPct: positive('quiet-pct', values['quiet-pct']),
+    baselineId: 'rabbitmq-quorum',
+    ratioHeader: 'vs quorum',
+    ratioNote:
+      'Ratios against the RabbitMQ quorum queue, the like-for-like durable peer (Wharf acks a publish after fdatasync too). ' +
+      'Wharf: the all-in-one node (gateway + broker + Redis for metadata) in its own process; its CPU column is that process.',
+  });
+  process.stdout.write(
+    `\n${result.table}\n\n${result.notes.map((note) => `- ${note}`).join('\n')}\n`,
+  );
+  if (values.json !== undefined)
+    writeFileSync(values.json, `${JSON.stringify(result.json, null, 2)}\n`);
+} finally {
+  await wharf?.stop();
+}

@@ -1,0 +1,308 @@
+// Store benchmark (issue #4): append throughput with sync and async flush at 1, 16 and 256
+// concurrent appenders, sequential queue reads, crash recovery of a 1 GiB log, and the yardstick
+// measured in the same run: the raw disk limit (256 KiB writes each followed by fdatasync).
+// `--backlog-gib N` also fills an N GiB log and reports RSS while writing and reading it back.
+//   npm run bench:store [-- --seconds 3 --backlog-gib 10]
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openMessageStore } from '../../src/store/index.js';
+import type { AppendMessage, FlushPolicy, MessageStore } from '../../src/store/index.js';
+
+const args = process.argv.slice(2);
+function flag(name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+}
+const SECONDS = flag('seconds', 3);
+const BACKLOG_GIB = flag('backlog-gib', 0);
+const RECOVERY_GIB = flag('recovery-gib', 1);
+const BODY_BYTES = 1024;
+const QUEUES = 4;
+const GIB = 1024 ** 3;
+const root = join(
+  process.env.WHARF_BENCH_DIR ?? join(tmpdir(), 'wharf-bench'),
+  String(process.pid),
+);
+
+function freshDir(name: string): string {
+  const dir = join(root, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+const body = Buffer.alloc(BODY_BYTES, 'wharf-');
+function message(i: number): AppendMessage {
+  return { topic: 'bench', queueId: i % QUEUES, tag: 'TagA', body, bornTimestampMs: Date.now() };
+}
+
+function rawDiskLimit(seconds: number): { bytesPerSec: number; syncsPerSec: number } {
+  const dir = freshDir('raw');
+  const fd = openSync(join(dir, 'raw.dat'), 'w');
+  const buf = Buffer.alloc(256 * 1024, 7);
+  let pos = 0;
+  let syncs = 0;
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    writeSync(fd, buf, 0, buf.length, pos);
+    fdatasyncSync(fd);
+    pos += buf.length;
+    syncs++;
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  closeSync(fd);
+  rmSync(dir, { recursive: true, force: true });
+  return { bytesPerSec: pos / elapsed, syncsPerSec: syncs / elapsed };
+}
+
+interface AppendRun {
+  policy: FlushPolicy;
+  appenders: number;
+  msgPerSec: number;
+  mbPerSec: number;
+  msgPerSync: number;
+  recordBytes: number;
+}
+
+async function appendRun(
+  policy: FlushPolicy,
+  appenders: number,
+  seconds: number,
+): Promise<AppendRun> {
+  const dir = freshDir(`append-${policy}-${appenders}`);
+  const store = await openMessageStore({
+    dir,
+    flushPolicy: policy,
+    segmentBytes: 256 * 1024 * 1024,
+  });
+  let count = 0;
+  let recordBytes = 0;
+  let stop = false;
+  const started = performance.now();
+  const before = store.stats();
+  const worker = async (id: number) => {
+    let i = id;
+    while (!stop) {
+      const [r] = await store.append([message(i)]);
+      recordBytes = r.size;
+      i += appenders;
+      count++;
+    }
+  };
+  const timer = setTimeout(() => (stop = true), seconds * 1000);
+  await Promise.all(Array.from({ length: appenders }, (_, id) => worker(id)));
+  clearTimeout(timer);
+  const elapsed = (performance.now() - started) / 1000;
+  const after = store.stats();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  const syncs = after.fdatasyncs - before.fdatasyncs;
+  return {
+    policy,
+    appenders,
+    msgPerSec: count / elapsed,
+    mbPerSec: (count * recordBytes) / elapsed / 1e6,
+    msgPerSync: syncs > 0 ? count / syncs : Number.NaN,
+    recordBytes,
+  };
+}
+
+/** Fills `bytes` of log fast (async flush, batches), calling `sample` now and then. */
+async function fill(
+  store: MessageStore,
+  bytes: number,
+  sample?: () => void,
+  queues = QUEUES,
+): Promise<number> {
+  let written = 0;
+  let count = 0;
+  let nextSample = 0;
+  const batch = Array.from({ length: 128 }, (_, i) => ({ ...message(i), queueId: i % queues }));
+  const worker = async () => {
+    while (written < bytes) {
+      const results = await store.append(batch);
+      for (const r of results) written += r.size;
+      count += results.length;
+      if (sample !== undefined && written >= nextSample) {
+        sample();
+        nextSample = written + 256 * 1024 * 1024;
+      }
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return count;
+}
+
+async function readAll(store: MessageStore, queueId: number, sample?: () => void): Promise<number> {
+  let next = store.queueOffsets('bench', queueId).minQueueOffset;
+  const max = store.queueOffsets('bench', queueId).maxQueueOffset;
+  let count = 0;
+  while (next < max) {
+    const r = await store.readQueue('bench', queueId, next, { maxMessages: 256 });
+    count += r.messages.length;
+    next = r.nextQueueOffset;
+    if (sample !== undefined && (count & 0xffff) < 256) sample();
+  }
+  return count;
+}
+
+async function readRun(queues: number): Promise<{ msgPerSec: number; messages: number }> {
+  const dir = freshDir(`read-${queues}`);
+  const store = await openMessageStore({ dir, flushPolicy: 'async' });
+  await fill(store, 512 * 1024 * 1024, undefined, queues);
+  await store.close();
+  // Reopen so nothing is in the store's own cache: reads go to the files (OS page cache).
+  const again = await openMessageStore({ dir, flushPolicy: 'async' });
+  const started = performance.now();
+  let messages = 0;
+  for (let q = 0; q < queues; q++) messages += await readAll(again, q);
+  const elapsed = (performance.now() - started) / 1000;
+  await again.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { msgPerSec: messages / elapsed, messages };
+}
+
+async function recoveryRun(
+  gib: number,
+): Promise<{ seconds: number; records: number; lastCheckpointSeconds: number }> {
+  const dir = freshDir('recovery');
+  const store = await openMessageStore({ dir, flushPolicy: 'async' });
+  const records = await fill(store, gib * GIB);
+  await store.close();
+  // A crash that left no usable checkpoint: every record is verified and re-dispatched.
+  rmSync(join(dir, 'checkpoint'));
+  writeFileSync(join(dir, 'abort'), 'crash');
+  let started = performance.now();
+  const recovered = await openMessageStore({ dir, flushPolicy: 'async' });
+  const seconds = (performance.now() - started) / 1000;
+  if (recovered.recovery.redispatchedRecords !== records) {
+    throw new Error(`recovered ${recovered.recovery.redispatchedRecords} of ${records}`);
+  }
+  await recovered.close();
+  // A crash with the usual checkpoint (at most one interval old).
+  writeFileSync(join(dir, 'abort'), 'crash');
+  started = performance.now();
+  const usual = await openMessageStore({ dir, flushPolicy: 'async' });
+  const lastCheckpointSeconds = (performance.now() - started) / 1000;
+  await usual.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { seconds, records, lastCheckpointSeconds };
+}
+
+async function backlogRun(gib: number): Promise<{
+  writeRssMb: number;
+  readRssMb: number;
+  messages: number;
+  writeSec: number;
+  readSec: number;
+}> {
+  const dir = freshDir('backlog');
+  let writeRss = 0;
+  let readRss = 0;
+  const store = await openMessageStore({ dir, flushPolicy: 'async' });
+  let started = performance.now();
+  const messages = await fill(
+    store,
+    gib * GIB,
+    () => (writeRss = Math.max(writeRss, process.memoryUsage().rss)),
+  );
+  const writeSec = (performance.now() - started) / 1000;
+  await store.close();
+  const again = await openMessageStore({ dir, flushPolicy: 'async' });
+  started = performance.now();
+  let read = 0;
+  for (let q = 0; q < QUEUES; q++) {
+    read += await readAll(again, q, () => (readRss = Math.max(readRss, process.memoryUsage().rss)));
+  }
+  const readSec = (performance.now() - started) / 1000;
+  await again.close();
+  rmSync(dir, { recursive: true, force: true });
+  if (read !== messages) throw new Error(`read ${read} of ${messages}`);
+  return { writeRssMb: writeRss / 1e6, readRssMb: readRss / 1e6, messages, writeSec, readSec };
+}
+
+const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : '–';
+
+async function main(): Promise<void> {
+  mkdirSync(root, { recursive: true });
+  try {
+    console.log(
+      `# Wharf store benchmark — 1 KiB bodies, ${SECONDS} s per append run, data in ${root}`,
+    );
+    // The disk is shared and noisy: measure the yardstick right before and right after each
+    // sync run and take the best, so the ratio is never flattered by a slow moment.
+    const rawSamples = [rawDiskLimit(SECONDS / 2)];
+    const runs: AppendRun[] = [];
+    for (const policy of ['sync', 'async'] as const) {
+      for (const appenders of [1, 16, 256]) {
+        runs.push(await appendRun(policy, appenders, SECONDS));
+        if (policy === 'sync') rawSamples.push(rawDiskLimit(SECONDS / 2));
+      }
+    }
+    const raw = rawSamples.reduce((a, b) => (b.bytesPerSec > a.bytesPerSec ? b : a));
+    const read = await readRun(1);
+    const readInterleaved = await readRun(QUEUES);
+    const recovery = await recoveryRun(RECOVERY_GIB);
+    console.log('');
+    console.log('| measure | msg/s | MB/s | msg per fdatasync | goal |');
+    console.log('|---|---:|---:|---:|---|');
+    console.log(
+      `| raw disk: 256 KiB write + fdatasync (yardstick, best of ${rawSamples.length}: ${rawSamples.map((r) => fmt(r.bytesPerSec / 1e6)).join(' / ')} MB/s) | ≈ ${fmt(raw.bytesPerSec / runs[0].recordBytes)} (records' worth) | ${fmt(raw.bytesPerSec / 1e6)} | – | ${fmt(raw.syncsPerSec)} fdatasync/s |`,
+    );
+    for (const r of runs) {
+      const goal =
+        r.policy === 'sync' && r.appenders === 256
+          ? `≥ ${fmt(raw.bytesPerSec / 2 / 1e6)} MB/s (half raw): ratio ${fmt((r.mbPerSec * 1e6) / raw.bytesPerSec, 2)}`
+          : r.policy === 'async' && r.appenders === 256
+            ? '≥ 400,000 msg/s'
+            : '';
+      console.log(
+        `| append ${r.policy} × ${r.appenders} appenders | ${fmt(r.msgPerSec)} | ${fmt(r.mbPerSec)} | ${fmt(r.msgPerSync, 1)} | ${goal} |`,
+      );
+    }
+    console.log(
+      `| sequential queue read, 1 queue (${fmt(read.messages)} msgs, 256 per read, from files) | ${fmt(read.msgPerSec)} | ${fmt((read.msgPerSec * runs[0].recordBytes) / 1e6)} | – | ≥ 1,000,000 msg/s |`,
+    );
+    console.log(
+      `| sequential queue read, ${QUEUES} interleaved queues read one after the other | ${fmt(readInterleaved.msgPerSec)} | ${fmt((readInterleaved.msgPerSec * runs[0].recordBytes) / 1e6)} | – | |`,
+    );
+    console.log(
+      `| recovery of a ${RECOVERY_GIB} GiB log, no checkpoint (${fmt(recovery.records)} records verified + re-dispatched) | – | – | – | ${fmt(recovery.seconds, 2)} s (goal < 3 s) |`,
+    );
+    console.log(
+      `| recovery after a crash just after a checkpoint (verifies the last segment) | – | – | – | ${fmt(recovery.lastCheckpointSeconds, 2)} s |`,
+    );
+    console.log('');
+    console.log(
+      `record size on disk: ${runs[0].recordBytes} bytes for a 1 KiB body; MB/s counts whole records.`,
+    );
+    if (BACKLOG_GIB > 0) {
+      const backlog = await backlogRun(BACKLOG_GIB);
+      console.log('');
+      console.log('| backlog | messages | seconds | peak RSS | goal |');
+      console.log('|---|---:|---:|---:|---|');
+      console.log(
+        `| write ${BACKLOG_GIB} GiB | ${fmt(backlog.messages)} | ${fmt(backlog.writeSec, 1)} | ${fmt(backlog.writeRssMb)} MB | < 300 MB |`,
+      );
+      console.log(
+        `| read it all back from the oldest | ${fmt(backlog.messages)} | ${fmt(backlog.readSec, 1)} | ${fmt(backlog.readRssMb)} MB | < 300 MB |`,
+      );
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();

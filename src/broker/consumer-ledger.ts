@@ -1,0 +1,269 @@
+// Every consumer's progress on the broker: one Subscription per (group, topic, consumer slot),
+// one QueueCursor per queue in it, broadcasting consumers' slots, and which dead letters were
+// re-sent. State changes only through `apply(entry)`, and the broker journals each entry it
+// applies, so replaying the journal after the latest snapshot rebuilds exactly this state.
+import { WharfError } from '../errors.js';
+import { OffsetRanges } from './offset-ranges.js';
+import { QueueCursor, type CursorSnapshot, type Delivery } from './queue-cursor.js';
+
+/** [queueOffset, attempt, firstDeliveryMs, nextVisibleMs, redeliverAtMs] */
+export type DeliveryTuple = [number, number, number, number, number];
+
+export type LedgerEntry =
+  | { op: 'start'; sub: string; queue: number; offset: number }
+  | { op: 'deliver'; sub: string; queue: number; d: DeliveryTuple[]; pull: number }
+  | { op: 'complete'; sub: string; queue: number; offsets: number[] }
+  | {
+      op: 'vis';
+      sub: string;
+      queue: number;
+      offset: number;
+      nextVisibleMs: number;
+      redeliverAtMs: number;
+    }
+  | { op: 'reset'; sub: string; queue: number; offset: number }
+  | { op: 'slot'; group: string; consumerId: string; slot: number }
+  | { op: 'dlqDone'; group: string; offsets: number[] }
+  | { op: 'dropGroup'; group: string }
+  | { op: 'dropTopic'; topic: string };
+
+export class Subscription {
+  readonly cursors = new Map<number, QueueCursor>();
+  /** Where the next receive starts its round over the queues (fairness). */
+  rotation = 0;
+  /** Deliveries with attempt > 1 (redeliveries). */
+  retries = 0;
+  /** Queues with a receive reading them now: a second receive skips them (no double delivery). */
+  readonly busy = new Map<number, Promise<void>>();
+
+  constructor(
+    readonly key: string,
+    readonly groupKey: string,
+    readonly topic: string,
+    readonly consumerSlot: number,
+  ) {}
+
+  inflightCount(): number {
+    let count = 0;
+    for (const cursor of this.cursors.values()) count += cursor.inflightCount;
+    return count;
+  }
+
+  earliestDueMs(): number {
+    let earliest = Infinity;
+    for (const cursor of this.cursors.values())
+      earliest = Math.min(earliest, cursor.earliestDueMs());
+    return earliest;
+  }
+}
+
+export interface LedgerSnapshot {
+  v: 1;
+  subs: { g: string; t: string; s: number; retries: number; q: [number, CursorSnapshot][] }[];
+  slots: [string, [string, number][]][];
+  dlq: [string, [number, number][]][];
+}
+
+export function subscriptionKey(groupKey: string, topic: string, consumerSlot: number): string {
+  return `${groupKey}\u0000${topic}\u0000${consumerSlot}`;
+}
+
+function parseSubscriptionKey(key: string): [string, string, number] {
+  const [groupKey, topic, slot] = key.split('\u0000');
+  if (groupKey === undefined || topic === undefined || slot === undefined) {
+    throw new WharfError('CorruptIndex', `bad subscription key in journal: ${JSON.stringify(key)}`);
+  }
+  return [groupKey, topic, Number(slot)];
+}
+
+export class ConsumerLedger {
+  private readonly subs = new Map<string, Subscription>();
+  private readonly slots = new Map<string, Map<string, number>>();
+  private readonly deadLettersDone = new Map<string, OffsetRanges>();
+
+  constructor(readonly maxConsumersPerGroup = 1000) {}
+
+  /** The subscription, when it exists. */
+  find(groupKey: string, topic: string, consumerSlot: number): Subscription | undefined {
+    return this.subs.get(subscriptionKey(groupKey, topic, consumerSlot));
+  }
+
+  /** The subscription, created empty when missing (creation itself needs no journal entry:
+   *  an empty subscription is rebuilt by the first entry that names it). */
+  subscription(groupKey: string, topic: string, consumerSlot: number): Subscription {
+    const key = subscriptionKey(groupKey, topic, consumerSlot);
+    let sub = this.subs.get(key);
+    if (sub === undefined) {
+      sub = new Subscription(key, groupKey, topic, consumerSlot);
+      this.subs.set(key, sub);
+    }
+    return sub;
+  }
+
+  /** Subscriptions reading a topic (every group, every consumer). */
+  subscriptionsOf(topic: string): Subscription[] {
+    return [...this.subs.values()].filter((sub) => sub.topic === topic);
+  }
+
+  /** Subscriptions of a group on a topic (one for clustering, one per consumer for broadcasting). */
+  subscriptionsOfGroup(groupKey: string, topic: string): Subscription[] {
+    return [...this.subs.values()].filter(
+      (sub) => sub.groupKey === groupKey && sub.topic === topic,
+    );
+  }
+
+  allSubscriptions(): IterableIterator<Subscription> {
+    return this.subs.values();
+  }
+
+  /** A broadcasting consumer's slot, or the entry that assigns a new one (apply and journal it). */
+  slotOf(groupKey: string, consumerId: string): number | LedgerEntry {
+    const slots = this.slots.get(groupKey);
+    const slot = slots?.get(consumerId);
+    if (slot !== undefined) return slot;
+    const count = slots?.size ?? 0;
+    if (count >= this.maxConsumersPerGroup) {
+      throw new WharfError(
+        'QuotaExceeded',
+        `a broadcasting group holds at most ${this.maxConsumersPerGroup} consumers`,
+      );
+    }
+    return { op: 'slot', group: groupKey, consumerId, slot: count + 1 };
+  }
+
+  consumerIdOfSlot(groupKey: string, slot: number): string | undefined {
+    for (const [consumerId, s] of this.slots.get(groupKey) ?? []) if (s === slot) return consumerId;
+    return undefined;
+  }
+
+  deadLetterDone(groupKey: string): OffsetRanges {
+    let done = this.deadLettersDone.get(groupKey);
+    if (done === undefined) {
+      done = new OffsetRanges();
+      this.deadLettersDone.set(groupKey, done);
+    }
+    return done;
+  }
+
+  apply(entry: LedgerEntry): void {
+    switch (entry.op) {
+      case 'start': {
+        const sub = this.subscriptionFromKey(entry.sub);
+        if (!sub.cursors.has(entry.queue))
+          sub.cursors.set(entry.queue, new QueueCursor(entry.offset));
+        return;
+      }
+      case 'deliver': {
+        const cursor = this.cursor(entry.sub, entry.queue);
+        const deliveries: Delivery[] = entry.d.map(
+          ([queueOffset, attempt, firstDeliveryMs, nextVisibleMs, redeliverAtMs]) => ({
+            queueOffset,
+            attempt,
+            firstDeliveryMs,
+            nextVisibleMs,
+            redeliverAtMs,
+          }),
+        );
+        cursor.deliver(deliveries, entry.pull);
+        const sub = this.subscriptionFromKey(entry.sub);
+        for (const delivery of deliveries) if (delivery.attempt > 1) sub.retries++;
+        return;
+      }
+      case 'complete':
+        this.cursor(entry.sub, entry.queue).complete(entry.offsets);
+        return;
+      case 'vis':
+        this.cursor(entry.sub, entry.queue).changeVisibility(
+          entry.offset,
+          entry.nextVisibleMs,
+          entry.redeliverAtMs,
+        );
+        return;
+      case 'reset': {
+        const sub = this.subscriptionFromKey(entry.sub);
+        const cursor = sub.cursors.get(entry.queue);
+        if (cursor === undefined) sub.cursors.set(entry.queue, new QueueCursor(entry.offset));
+        else cursor.reset(entry.offset);
+        return;
+      }
+      case 'slot': {
+        let slots = this.slots.get(entry.group);
+        if (slots === undefined) {
+          slots = new Map();
+          this.slots.set(entry.group, slots);
+        }
+        slots.set(entry.consumerId, entry.slot);
+        return;
+      }
+      case 'dlqDone':
+        for (const offset of entry.offsets) this.deadLetterDone(entry.group).add(offset);
+        return;
+      case 'dropGroup':
+        for (const [key, sub] of this.subs) if (sub.groupKey === entry.group) this.subs.delete(key);
+        this.slots.delete(entry.group);
+        this.deadLettersDone.delete(entry.group);
+        return;
+      case 'dropTopic':
+        for (const [key, sub] of this.subs) if (sub.topic === entry.topic) this.subs.delete(key);
+        return;
+    }
+  }
+
+  snapshot(): LedgerSnapshot {
+    return {
+      v: 1,
+      subs: [...this.subs.values()].map((sub) => ({
+        g: sub.groupKey,
+        t: sub.topic,
+        s: sub.consumerSlot,
+        retries: sub.retries,
+        q: [...sub.cursors].map(
+          ([queue, cursor]) => [queue, cursor.snapshot()] as [number, CursorSnapshot],
+        ),
+      })),
+      slots: [...this.slots].map(([group, slots]) => [group, [...slots]]),
+      dlq: [...this.deadLettersDone].map(([group, done]) => [group, done.pairs()]),
+    };
+  }
+
+  restore(shape: LedgerSnapshot): void {
+    if (shape.v !== 1)
+      throw new WharfError('UnsupportedFormat', `consumer snapshot version ${String(shape.v)}`);
+    for (const entry of shape.subs) {
+      const sub = this.subscription(entry.g, entry.t, entry.s);
+      sub.retries = entry.retries;
+      for (const [queue, cursor] of entry.q)
+        sub.cursors.set(queue, QueueCursor.fromSnapshot(cursor));
+    }
+    for (const [group, slots] of shape.slots) this.slots.set(group, new Map(slots));
+    for (const [group, pairs] of shape.dlq)
+      this.deadLettersDone.set(group, OffsetRanges.fromPairs(pairs));
+  }
+
+  private subscriptionFromKey(key: string): Subscription {
+    const existing = this.subs.get(key);
+    if (existing !== undefined) return existing;
+    const [groupKey, topic, slot] = parseSubscriptionKey(key);
+    return this.subscription(groupKey, topic, slot);
+  }
+
+  private cursor(key: string, queue: number): QueueCursor {
+    const sub = this.subscriptionFromKey(key);
+    let cursor = sub.cursors.get(queue);
+    if (cursor === undefined) {
+      // an entry for a queue whose start entry fell before the snapshot cannot happen; a journal
+      // written by a crash between start and deliver can only lack later entries, never earlier
+      cursor = new QueueCursor(0);
+      sub.cursors.set(queue, cursor);
+    }
+    return cursor;
+  }
+}
+
+export function encodeLedgerEntry(entry: LedgerEntry): Buffer {
+  return Buffer.from(JSON.stringify(entry));
+}
+
+export function decodeLedgerEntry(data: Buffer): LedgerEntry {
+  return JSON.parse(data.toString()) as LedgerEntry;
+}

@@ -1,0 +1,123 @@
+// A group's dead letters: listing its dead-letter queue (skipping those already re-sent) and
+// re-sending chosen ones, which copies each into the group's re-send queue for its topic (read by
+// the group's receives beside the topic's queues) and marks it done in the dead-letter queue.
+import type { DeadLetter, GroupDescriptor } from '../cluster/broker-client.js';
+import { WharfError } from '../errors.js';
+import { MessageFlags, type StoredMessage } from '../store/index.js';
+import type { BrokerCore } from './broker-core.js';
+import { origin, userFields } from './message-view.js';
+import {
+  deadLetterKey,
+  deadLetterTopic,
+  groupKey,
+  resendTopic,
+  storeTopic,
+  SystemProperty,
+} from './names.js';
+
+export interface ResendResult {
+  messageId: string;
+  ok: boolean;
+  code?: string;
+}
+
+const CURSOR_PATTERN = /^[0-9]{1,15}$/;
+
+function toDeadLetter(message: StoredMessage): DeadLetter {
+  return {
+    messageId: message.properties[SystemProperty.messageId] ?? '',
+    topic: message.properties[SystemProperty.originTopic] ?? '',
+    ...userFields(message),
+    publishTime: origin(message).publishTime,
+    deadLetteredAt: message.storeTimestampMs,
+    deliveryAttempt: message.attempt,
+  };
+}
+
+export class DeadLetters {
+  constructor(private readonly core: BrokerCore) {}
+
+  async list(
+    group: GroupDescriptor,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ messages: DeadLetter[]; nextCursor?: string }> {
+    if (cursor !== undefined && !CURSOR_PATTERN.test(cursor))
+      throw new WharfError('InvalidArgument', 'invalid cursor');
+    const topic = deadLetterTopic(group);
+    const done = this.core.ledger.deadLetterDone(groupKey(group));
+    const { minQueueOffset, maxQueueOffset } = this.core.store.queueOffsets(topic, 0);
+    let from = Math.max(minQueueOffset, cursor === undefined ? 0 : Number(cursor));
+    const messages: DeadLetter[] = [];
+    while (messages.length < limit && from < maxQueueOffset) {
+      const result = await this.core.store.readQueue(topic, 0, from, {
+        maxMessages: Math.min(256, limit * 2),
+      });
+      for (const message of result.messages) {
+        if (messages.length >= limit) break;
+        from = message.queueOffset + 1;
+        if (!done.has(message.queueOffset)) messages.push(toDeadLetter(message));
+      }
+      if (result.messages.length === 0) from = result.nextQueueOffset;
+      if (result.nextQueueOffset <= from && result.messages.length === 0) break;
+    }
+    return from < maxQueueOffset ? { messages, nextCursor: String(from) } : { messages };
+  }
+
+  /** Count of dead letters not re-sent (group statistics, alarms). */
+  count(group: GroupDescriptor): number {
+    const { minQueueOffset, maxQueueOffset } = this.core.store.queueOffsets(
+      deadLetterTopic(group),
+      0,
+    );
+    const done = this.core.ledger.deadLetterDone(groupKey(group));
+    let resent = 0;
+    for (const [start, end] of done.pairs())
+      resent += Math.max(0, Math.min(end, maxQueueOffset) - Math.max(start, minQueueOffset));
+    return Math.max(0, maxQueueOffset - minQueueOffset - resent);
+  }
+
+  async resend(group: GroupDescriptor, messageIds: readonly string[]): Promise<ResendResult[]> {
+    const topic = deadLetterTopic(group);
+    const done = this.core.ledger.deadLetterDone(groupKey(group));
+    const results: ResendResult[] = [];
+    const found: { messageId: string; message: StoredMessage }[] = [];
+    for (const messageId of new Set(messageIds)) {
+      const [message] = await this.core.store.queryByKey(topic, deadLetterKey(messageId), 1);
+      if (message === undefined || done.has(message.queueOffset)) {
+        results.push({ messageId, ok: false, code: 'MessageNotFound' });
+        continue;
+      }
+      found.push({ messageId, message });
+      results.push({ messageId, ok: true });
+    }
+    if (found.length === 0) return results;
+    await this.core.store.append(
+      found.map(({ message }) => ({
+        topic: resendTopic(group, message.properties[SystemProperty.originTopic] ?? ''),
+        queueId: 0,
+        ...(message.tag !== '' ? { tag: message.tag } : {}),
+        keys: message.keys,
+        properties: message.properties,
+        body: message.body,
+        bornTimestampMs: message.bornTimestampMs,
+        flags: MessageFlags.RETRY,
+        attempt: 0,
+      })),
+    );
+    await this.core.record([
+      {
+        op: 'dlqDone',
+        group: groupKey(group),
+        offsets: found.map(({ message }) => message.queueOffset),
+      },
+    ]);
+    for (const { message } of found) {
+      const userTopic = message.properties[SystemProperty.originTopic] ?? '';
+      this.core.longPoll.notify(
+        storeTopic({ tenantId: group.tenantId, instanceId: group.instanceId, topic: userTopic }),
+      );
+    }
+    return results;
+  }
+}

@@ -1,0 +1,118 @@
+// Parked receive requests. A receive that finds nothing parks here until a message lands in its
+// topic (notify), an in-flight message of its group becomes due (the wake time), its wait ends,
+// or its client goes away (abort) — whichever comes first; then it looks again. Parked requests
+// are bounded per broker and per tenant: past the bound a receive is refused at once rather
+// than queued without limit.
+import { WharfError } from '../errors.js';
+
+export interface LongPollLimits {
+  maxParked: number;
+  maxParkedPerTenant: number;
+}
+
+interface Waiter {
+  topic: string;
+  tenantId: string;
+  wake: () => void;
+}
+
+export class LongPoll {
+  private readonly byTopic = new Map<string, Set<Waiter>>();
+  private readonly perTenant = new Map<string, number>();
+  /** Bumped by every notify, so a receive can tell whether a message landed since it looked. */
+  private readonly versions = new Map<string, number>();
+  private parked = 0;
+  private isClosed = false;
+
+  constructor(private readonly limits: LongPollLimits) {}
+
+  get parkedCount(): number {
+    return this.parked;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  version(topic: string): number {
+    return this.versions.get(topic) ?? 0;
+  }
+
+  /** Resolves at the first of: notify(topic), `wakeAtMs`, abort, close — at once when the topic
+   *  was notified after `sinceVersion` was read (no lost wake-up between looking and parking). */
+  park(
+    topic: string,
+    tenantId: string,
+    wakeAtMs: number,
+    sinceVersion: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (this.isClosed || signal?.aborted === true || this.version(topic) !== sinceVersion)
+      return Promise.resolve();
+    const tenantCount = this.perTenant.get(tenantId) ?? 0;
+    if (tenantCount >= this.limits.maxParkedPerTenant) {
+      throw new WharfError(
+        'Throttled',
+        `more than ${this.limits.maxParkedPerTenant} receives of this tenant are waiting`,
+        {
+          retryAfterMs: 1000,
+        },
+      );
+    }
+    if (this.parked >= this.limits.maxParked) {
+      throw new WharfError('Unavailable', 'the broker holds its maximum of waiting receives', {
+        retryAfterMs: 1000,
+      });
+    }
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter: Waiter = {
+        topic,
+        tenantId,
+        wake: () => {
+          if (timer !== undefined) clearTimeout(timer);
+          signal?.removeEventListener('abort', waiter.wake);
+          if (this.remove(waiter)) resolve();
+        },
+      };
+      let waiters = this.byTopic.get(topic);
+      if (waiters === undefined) {
+        waiters = new Set();
+        this.byTopic.set(topic, waiters);
+      }
+      waiters.add(waiter);
+      this.parked++;
+      this.perTenant.set(tenantId, tenantCount + 1);
+      signal?.addEventListener('abort', waiter.wake, { once: true });
+      const delayMs = Math.max(0, wakeAtMs - Date.now());
+      if (Number.isFinite(delayMs)) timer = setTimeout(waiter.wake, Math.min(delayMs, 2 ** 31 - 1));
+    });
+  }
+
+  /** Wakes every request parked on the topic. */
+  notify(topic: string): void {
+    if (this.versions.size > 100_000) this.versions.clear();
+    this.versions.set(topic, this.version(topic) + 1);
+    const waiters = this.byTopic.get(topic);
+    if (waiters === undefined) return;
+    for (const waiter of [...waiters]) waiter.wake();
+  }
+
+  /** Wakes everything and refuses to park again (shutdown). */
+  close(): void {
+    this.isClosed = true;
+    for (const waiters of [...this.byTopic.values()])
+      for (const waiter of [...waiters]) waiter.wake();
+  }
+
+  private remove(waiter: Waiter): boolean {
+    const waiters = this.byTopic.get(waiter.topic);
+    if (waiters === undefined || !waiters.delete(waiter)) return false;
+    if (waiters.size === 0) this.byTopic.delete(waiter.topic);
+    this.parked--;
+    const count = (this.perTenant.get(waiter.tenantId) ?? 1) - 1;
+    if (count === 0) this.perTenant.delete(waiter.tenantId);
+    else this.perTenant.set(waiter.tenantId, count);
+    return true;
+  }
+}

@@ -1,0 +1,83 @@
+// Turns stored records into what users see: reserved properties and keys taken out, the body
+// encoding and sharding key restored, copies (dead letters, re-sends) shown as their original.
+import type { BodyEncoding, MessageView } from '../cluster/broker-client.js';
+import type { StoredMessage } from '../store/index.js';
+import { isSystemName, SystemProperty } from './names.js';
+
+export interface UserFields {
+  body: Buffer;
+  bodyEncoding: BodyEncoding;
+  tag: string | null;
+  keys: string[];
+  properties: Record<string, string>;
+  shardingKey: string | null;
+}
+
+export function userFields(message: StoredMessage): UserFields {
+  const properties: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.properties)) {
+    if (!isSystemName(name)) properties[name] = value;
+  }
+  return {
+    body: message.body,
+    bodyEncoding: message.properties[SystemProperty.bodyEncoding] === 'b' ? 'base64' : 'utf8',
+    tag: message.tag === '' ? null : message.tag,
+    keys: message.keys.filter((key) => !isSystemName(key)),
+    properties,
+    shardingKey: message.properties[SystemProperty.shardingKey] ?? null,
+  };
+}
+
+/** Where a message first stood: a copy names its original queue position and publish time. */
+export function origin(message: StoredMessage): {
+  queueId: number;
+  queueOffset: number;
+  publishTime: number;
+} {
+  const queueId = message.properties[SystemProperty.originQueueId];
+  if (queueId === undefined) {
+    return {
+      queueId: message.queueId,
+      queueOffset: message.queueOffset,
+      publishTime: message.storeTimestampMs,
+    };
+  }
+  return {
+    queueId: Number(queueId),
+    queueOffset: Number(message.properties[SystemProperty.originQueueOffset]),
+    publishTime: Number(message.properties[SystemProperty.originPublishTime]),
+  };
+}
+
+export function messageView(
+  message: StoredMessage,
+  messageId: string,
+  userTopic: string,
+): MessageView {
+  const place = origin(message);
+  return {
+    messageId,
+    topic: userTopic,
+    queueId: place.queueId,
+    queueOffset: place.queueOffset,
+    publishTime: place.publishTime,
+    ...userFields(message),
+  };
+}
+
+/** Properties of a copy of `message` (dead letter, re-send) that remember the original. */
+export function copyProperties(
+  message: StoredMessage,
+  messageId: string,
+  userTopic: string,
+): Record<string, string> {
+  const place = origin(message);
+  return {
+    ...message.properties,
+    [SystemProperty.messageId]: messageId,
+    [SystemProperty.originTopic]: userTopic,
+    [SystemProperty.originQueueId]: String(place.queueId),
+    [SystemProperty.originQueueOffset]: String(place.queueOffset),
+    [SystemProperty.originPublishTime]: String(place.publishTime),
+  };
+}

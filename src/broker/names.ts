@@ -1,0 +1,83 @@
+// Internal names: how the broker names tenants' topics and its own system topics in the store,
+// the scopes that ids and handles are sealed to, and the reserved property and key names it
+// keeps inside records. User names match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, so the `%` of system
+// topics and the \u0001 prefix of system properties can never collide with them.
+import type { GroupDescriptor, TopicDescriptor } from '../cluster/broker-client.js';
+
+/** Queue id under which a group's re-sent dead letters are received (beside the topic's queues). */
+export const RESEND_QUEUE_ID = 0xffff;
+
+export function storeTopic(
+  topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>,
+): string {
+  return `${topic.tenantId}/${topic.instanceId}/${topic.topic}`;
+}
+
+export function groupKey(
+  group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group'>,
+): string {
+  return `${group.tenantId}/${group.instanceId}/${group.group}`;
+}
+
+/** A group's dead-letter queue (queue 0), like RocketMQ's %DLQ%<group>. */
+export function deadLetterTopic(
+  group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group'>,
+): string {
+  return `${group.tenantId}/${group.instanceId}/%DLQ%/${group.group}`;
+}
+
+/** Where dead letters re-sent to a group for one topic wait (queue 0), like RocketMQ's %RETRY%. */
+export function resendTopic(
+  group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group'>,
+  topic: string,
+): string {
+  return `${group.tenantId}/${group.instanceId}/%RETRY%/${group.group}/${topic}`;
+}
+
+/** Scope a message id is sealed to: the topic. */
+export function messageScope(
+  topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>,
+): string {
+  return storeTopic(topic);
+}
+
+/** Scope a receipt handle is sealed to: topic and group. */
+export function receiptScope(topic: TopicDescriptor, group: GroupDescriptor): string {
+  return `${storeTopic(topic)}/${group.group}`;
+}
+
+/** Reserved property names (never shown to users). */
+export const SystemProperty = {
+  /** 'b' when the body was published base64 (absent: utf8). */
+  bodyEncoding: '\u0001enc',
+  shardingKey: '\u0001sk',
+  /** On copies (dead letters, re-sends): the original message id. */
+  messageId: '\u0001mid',
+  /** On copies: the original (user) topic name, queue id and queue offset. */
+  originTopic: '\u0001topic',
+  originQueueId: '\u0001qid',
+  originQueueOffset: '\u0001qoff',
+  originPublishTime: '\u0001pt',
+} as const;
+
+const SYSTEM_PREFIX = '\u0001';
+
+/** Record key under which a publish's dedupId is indexed. */
+export function dedupKey(dedupId: string): string {
+  return `${SYSTEM_PREFIX}dedup:${dedupId}`;
+}
+
+/** Record key under which a dead letter is found by its original message id. */
+export function deadLetterKey(messageId: string): string {
+  return `${SYSTEM_PREFIX}mid:${messageId}`;
+}
+
+export function isSystemName(name: string): boolean {
+  return name.startsWith(SYSTEM_PREFIX);
+}
+
+/** resendTopic from a group key and a store topic name (both tenant/instance/name). */
+export function resendTopicOf(groupKeyName: string, storeTopicName: string): string {
+  const [tenantId = '', instanceId = '', group = ''] = groupKeyName.split('/');
+  return resendTopic({ tenantId, instanceId, group }, storeTopicName.split('/')[2] ?? '');
+}

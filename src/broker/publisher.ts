@@ -1,0 +1,227 @@
+// Publish: queue choice (round-robin, or a stable hash of the sharding key), idempotence by
+// dedupId, one store append per call, ids in request order. A dedupId is indexed as a record key,
+// so the store's key index answers "stored within the window?" after any restart; the newest ones
+// are also kept in memory, and concurrent publishes of one dedupId wait for the first.
+import { createHash } from 'node:crypto';
+import type { PublishMessage, PublishResult, TopicDescriptor } from '../cluster/broker-client.js';
+import { WharfError } from '../errors.js';
+import type { AppendMessage, StoredMessage } from '../store/index.js';
+import type { BrokerCore } from './broker-core.js';
+import { dedupKey, messageScope, storeTopic, SystemProperty } from './names.js';
+
+interface DedupHit {
+  messageId: string;
+  queueId: number;
+  bodyMd5: string;
+  storedAtMs: number;
+}
+
+interface PendingRecord {
+  index: number;
+  record: AppendMessage;
+  bodyMd5: string;
+  /** Set for a message with a dedupId: settles the promise later publishes of it wait on. */
+  dedupKey?: string;
+  resolve?: (hit: DedupHit) => void;
+  reject?: (error: unknown) => void;
+}
+
+/** FNV-1a over UTF-16 code units: a stable hash of the sharding key (same key, same queue). */
+export function shardingHash(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+function md5(body: Buffer): string {
+  return createHash('md5').update(body).digest('hex');
+}
+
+export class Publisher {
+  private readonly roundRobin = new Map<string, number>();
+  private readonly pending = new Map<string, Promise<DedupHit>>();
+  private readonly recent = new Map<string, DedupHit>();
+
+  constructor(private readonly core: BrokerCore) {}
+
+  async publish(
+    topic: TopicDescriptor,
+    messages: readonly PublishMessage[],
+  ): Promise<PublishResult[]> {
+    const now = Date.now();
+    for (const message of messages) {
+      if (message.deliverAtMs !== undefined && message.deliverAtMs > now) {
+        // TODO(#delay): the schedule topic and the delay wheel
+        throw new WharfError(
+          'InvalidArgument',
+          'delayed delivery is not available on this broker yet',
+        );
+      }
+    }
+    if (topic.messageType === 'TRANSACTION') {
+      // TODO(#transactions): half messages, commit and rollback
+      throw new WharfError(
+        'InvalidArgument',
+        'transactional topics are not available on this broker yet',
+      );
+    }
+    const name = storeTopic(topic);
+    const results: (PublishResult | undefined)[] = new Array<PublishResult | undefined>(
+      messages.length,
+    );
+    const waits: Promise<void>[] = [];
+    const toAppend: PendingRecord[] = [];
+
+    for (const [index, message] of messages.entries()) {
+      const queueId = this.chooseQueue(topic, name, message);
+      const bodyMd5 = md5(message.body);
+      const record = this.toRecord(name, queueId, message, now);
+      if (message.dedupId === undefined) {
+        toAppend.push({ index, record, bodyMd5 });
+        continue;
+      }
+      const key = `${name}\u0000${message.dedupId}`;
+      // the same dedupId earlier in this batch, or in a publish still being stored
+      const inFlight = this.pending.get(key);
+      if (inFlight !== undefined) {
+        waits.push(
+          inFlight.then((hit) => void (results[index] = { ...this.answer(hit), duplicate: true })),
+        );
+        continue;
+      }
+      let resolve!: (hit: DedupHit) => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<DedupHit>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => undefined);
+      this.pending.set(key, promise);
+      toAppend.push({ index, record, bodyMd5, resolve, reject, dedupKey: key });
+    }
+
+    const waited = Promise.all(waits);
+    waited.catch(() => undefined); // awaited below; this only keeps an early throw from leaving it unhandled
+    try {
+      // earlier copies within the window: memory first, then the store's key index
+      const fresh: PendingRecord[] = [];
+      await Promise.all(
+        toAppend.map(async (item) => {
+          if (item.dedupKey === undefined) return fresh.push(item);
+          const hit = await this.findStored(topic, name, item.dedupKey, now);
+          if (hit === null) return fresh.push(item);
+          results[item.index] = { ...this.answer(hit), duplicate: true };
+          item.resolve?.(hit);
+          return undefined;
+        }),
+      );
+      fresh.sort((a, b) => a.index - b.index);
+      if (fresh.length > 0) {
+        const appended = await this.core.store.append(fresh.map((item) => item.record));
+        const ids = this.core.ids.encode(
+          messageScope(topic),
+          appended.map((result) => ({ brokerId: this.core.brokerId, logOffset: result.logOffset })),
+        );
+        const counters = this.core.topicCounters(name);
+        counters.publish.add(fresh.length);
+        for (const [i, item] of fresh.entries()) {
+          const result = appended[i];
+          counters.bytesIn += result.size;
+          const answer = {
+            messageId: ids[i],
+            queueId: item.record.queueId,
+            bodyMd5: item.bodyMd5,
+          };
+          results[item.index] = answer;
+          if (item.dedupKey !== undefined) {
+            const hit = { ...answer, storedAtMs: result.storeTimestampMs };
+            this.remember(item.dedupKey, hit);
+            item.resolve?.(hit);
+          }
+        }
+      }
+      await waited;
+    } catch (error) {
+      for (const item of toAppend) item.reject?.(error);
+      throw error;
+    } finally {
+      for (const item of toAppend)
+        if (item.dedupKey !== undefined) this.pending.delete(item.dedupKey);
+    }
+    return results as PublishResult[];
+  }
+
+  private answer(hit: DedupHit): PublishResult {
+    return { messageId: hit.messageId, queueId: hit.queueId, bodyMd5: hit.bodyMd5 };
+  }
+
+  private chooseQueue(topic: TopicDescriptor, name: string, message: PublishMessage): number {
+    if (message.shardingKey !== undefined)
+      return shardingHash(message.shardingKey) % topic.queueCount;
+    if (topic.messageType === 'FIFO') return 0;
+    const next = (this.roundRobin.get(name) ?? 0) + 1;
+    this.roundRobin.set(name, next);
+    return next % topic.queueCount;
+  }
+
+  private toRecord(
+    name: string,
+    queueId: number,
+    message: PublishMessage,
+    now: number,
+  ): AppendMessage {
+    const properties: Record<string, string> = { ...message.properties };
+    if (message.bodyEncoding === 'base64') properties[SystemProperty.bodyEncoding] = 'b';
+    if (message.shardingKey !== undefined)
+      properties[SystemProperty.shardingKey] = message.shardingKey;
+    const keys = message.keys === undefined ? [] : [...message.keys];
+    if (message.dedupId !== undefined) keys.push(dedupKey(message.dedupId));
+    return {
+      topic: name,
+      queueId,
+      body: message.body,
+      bornTimestampMs: now,
+      ...(message.tag !== undefined ? { tag: message.tag } : {}),
+      keys,
+      properties,
+    };
+  }
+
+  private async findStored(
+    topic: TopicDescriptor,
+    name: string,
+    key: string,
+    now: number,
+  ): Promise<DedupHit | null> {
+    const since = now - topic.dedupWindowMs;
+    const cached = this.recent.get(key);
+    if (cached !== undefined && cached.storedAtMs >= since) return cached;
+    const dedupId = key.slice(name.length + 1);
+    const stored: StoredMessage[] = await this.core.store.queryByKey(name, dedupKey(dedupId), 1);
+    const message = stored[0];
+    if (message === undefined || message.storeTimestampMs < since) return null;
+    const hit: DedupHit = {
+      messageId: this.core.ids.encodeOne(messageScope(topic), {
+        brokerId: this.core.brokerId,
+        logOffset: message.logOffset,
+      }),
+      queueId: message.queueId,
+      bodyMd5: md5(message.body),
+      storedAtMs: message.storeTimestampMs,
+    };
+    this.remember(key, hit);
+    return hit;
+  }
+
+  private remember(key: string, hit: DedupHit): void {
+    this.recent.delete(key);
+    this.recent.set(key, hit);
+    if (this.recent.size > this.core.limits.dedupCacheEntries) {
+      const oldest = this.recent.keys().next().value as string;
+      this.recent.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,225 @@
+// Looking messages up: by id (with its state in each group reading the topic), by key, by store
+// time (paged across queues in time order), and a message's trace.
+import type {
+  GroupMessageState,
+  MessagePage,
+  MessageView,
+  TimeQuery,
+  TopicDescriptor,
+  TraceEvent,
+} from '../cluster/broker-client.js';
+import { WharfError } from '../errors.js';
+import type { StoredMessage } from '../store/index.js';
+import type { BrokerCore } from './broker-core.js';
+import { messageView } from './message-view.js';
+import { deadLetterKey, deadLetterTopic, isSystemName, messageScope, storeTopic } from './names.js';
+
+interface TimeCursor {
+  /** Next queue offset to read, per queue id. */
+  next: Record<string, number>;
+}
+
+function groupName(groupKey: string): string {
+  return groupKey.slice(groupKey.lastIndexOf('/') + 1);
+}
+
+export class Queries {
+  constructor(private readonly core: BrokerCore) {}
+
+  async getMessage(topic: TopicDescriptor, messageId: string): Promise<MessageView> {
+    const message = await this.find(topic, messageId);
+    const view = messageView(message, messageId, topic.topic);
+    view.groups = await this.groupStates(topic, message, messageId);
+    return view;
+  }
+
+  async queryByKey(topic: TopicDescriptor, key: string, limit: number): Promise<MessageView[]> {
+    if (isSystemName(key)) return [];
+    const messages = await this.core.store.queryByKey(storeTopic(topic), key, limit);
+    return this.views(topic, messages);
+  }
+
+  async queryByTime(topic: TopicDescriptor, query: TimeQuery): Promise<MessagePage> {
+    const name = storeTopic(topic);
+    const cursor = query.cursor === undefined ? undefined : decodeTimeCursor(query.cursor);
+    const heads: {
+      queueId: number;
+      messages: StoredMessage[];
+      next: number;
+      exhausted: boolean;
+    }[] = [];
+    for (let queueId = 0; queueId < topic.queueCount; queueId++) {
+      const from =
+        cursor?.next[queueId] ??
+        (await this.core.store.queueOffsetByTime(name, queueId, query.fromMs));
+      const result = await this.core.store.readQueue(name, queueId, from, {
+        maxMessages: query.limit + 1,
+      });
+      const inRange = result.messages.filter(
+        (m) => m.storeTimestampMs >= query.fromMs && m.storeTimestampMs <= query.toMs,
+      );
+      const exhausted =
+        inRange.length < result.messages.length || result.nextQueueOffset >= result.maxQueueOffset;
+      heads.push({
+        queueId,
+        messages: inRange,
+        next: result.status === 'OFFSET_EXPIRED' ? result.nextQueueOffset : from,
+        exhausted,
+      });
+    }
+    // merge by (store time, queue, offset) and take the page
+    const page: StoredMessage[] = [];
+    const taken = new Map<number, number>();
+    const all = heads.flatMap((head) => head.messages);
+    all.sort(
+      (a, b) =>
+        a.storeTimestampMs - b.storeTimestampMs ||
+        a.queueId - b.queueId ||
+        a.queueOffset - b.queueOffset,
+    );
+    for (const message of all) {
+      if (page.length >= query.limit) break;
+      page.push(message);
+      taken.set(message.queueId, message.queueOffset + 1);
+    }
+    const next: Record<string, number> = {};
+    let more = false;
+    for (const head of heads) {
+      const position = taken.get(head.queueId) ?? head.next;
+      next[head.queueId] = position;
+      const left = head.messages.some((m) => m.queueOffset >= position);
+      if (left || !head.exhausted) more = true;
+    }
+    const views = this.views(topic, page);
+    return more && page.length > 0
+      ? { messages: views, nextCursor: encodeTimeCursor({ next }) }
+      : { messages: views };
+  }
+
+  async trace(topic: TopicDescriptor, messageId: string): Promise<TraceEvent[]> {
+    const message = await this.find(topic, messageId);
+    const events: TraceEvent[] = [
+      { type: 'PUBLISHED', time: message.storeTimestampMs, queueId: message.queueId },
+    ];
+    for (const sub of this.core.ledger.subscriptionsOf(storeTopic(topic))) {
+      const entry = sub.cursors.get(message.queueId)?.inflight.get(message.queueOffset);
+      const group = groupName(sub.groupKey);
+      const consumerId = this.core.ledger.consumerIdOfSlot(sub.groupKey, sub.consumerSlot);
+      if (entry !== undefined) {
+        events.push({
+          type: 'DELIVERED',
+          time: entry.firstDeliveryMs,
+          group,
+          deliveryAttempt: entry.attempt,
+          ...(consumerId !== undefined ? { consumerId } : {}),
+        });
+      }
+    }
+    for (const groupKey of new Set(
+      this.core.ledger.subscriptionsOf(storeTopic(topic)).map((sub) => sub.groupKey),
+    )) {
+      const [tenantId, instanceId] = groupKey.split('/');
+      const dead = await this.core.store.queryByKey(
+        deadLetterTopic({
+          tenantId: tenantId,
+          instanceId: instanceId,
+          group: groupName(groupKey),
+        }),
+        deadLetterKey(messageId),
+        1,
+      );
+      const copy = dead[0];
+      if (copy !== undefined) {
+        events.push({
+          type: 'DEAD_LETTERED',
+          time: copy.storeTimestampMs,
+          group: groupName(groupKey),
+          deliveryAttempt: copy.attempt,
+        });
+      }
+    }
+    return events.sort((a, b) => a.time - b.time);
+  }
+
+  private async find(topic: TopicDescriptor, messageId: string): Promise<StoredMessage> {
+    const position = this.core.ids.decode(messageScope(topic), messageId);
+    const message =
+      position === null || position.brokerId !== this.core.brokerId
+        ? null
+        : await this.core.store.readMessage(position.logOffset);
+    if (message === null || message.topic !== storeTopic(topic))
+      throw new WharfError('MessageNotFound', 'no such message');
+    return message;
+  }
+
+  private views(topic: TopicDescriptor, messages: StoredMessage[]): MessageView[] {
+    const ids = this.core.ids.encode(
+      messageScope(topic),
+      messages.map((m) => ({ brokerId: this.core.brokerId, logOffset: m.logOffset })),
+    );
+    return messages.map((message, i) => messageView(message, ids[i], topic.topic));
+  }
+
+  private async groupStates(
+    topic: TopicDescriptor,
+    message: StoredMessage,
+    messageId: string,
+  ): Promise<NonNullable<MessageView['groups']>> {
+    const states: NonNullable<MessageView['groups']> = [];
+    for (const sub of this.core.ledger.subscriptionsOf(storeTopic(topic))) {
+      const cursor = sub.cursors.get(message.queueId);
+      const group = groupName(sub.groupKey);
+      const consumerId = this.core.ledger.consumerIdOfSlot(sub.groupKey, sub.consumerSlot);
+      let state: GroupMessageState = 'PENDING';
+      let deliveryAttempt = 0;
+      const entry = cursor?.inflight.get(message.queueOffset);
+      if (entry !== undefined) {
+        state = 'INFLIGHT';
+        deliveryAttempt = entry.attempt;
+      } else if (cursor !== undefined && cursor.isDone(message.queueOffset)) {
+        const [tenantId, instanceId] = sub.groupKey.split('/');
+        const dead = await this.core.store.queryByKey(
+          deadLetterTopic({
+            tenantId: tenantId,
+            instanceId: instanceId,
+            group,
+          }),
+          deadLetterKey(messageId),
+          1,
+        );
+        state = dead.length > 0 ? 'DEAD_LETTERED' : 'ACKED';
+        deliveryAttempt = dead[0]?.attempt ?? 0;
+      }
+      states.push({
+        group,
+        state,
+        deliveryAttempt,
+        ...(consumerId !== undefined ? { consumerId } : {}),
+      });
+    }
+    return states;
+  }
+}
+
+function encodeTimeCursor(cursor: TimeCursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+function decodeTimeCursor(text: string): TimeCursor {
+  try {
+    const parsed = JSON.parse(Buffer.from(text, 'base64url').toString()) as unknown;
+    if (typeof parsed === 'object' && parsed !== null && 'next' in parsed) {
+      const next = parsed.next;
+      if (
+        typeof next === 'object' &&
+        next !== null &&
+        Object.values(next).every((v) => Number.isSafeInteger(v) && (v as number) >= 0)
+      ) {
+        return { next: next as Record<string, number> };
+      }
+    }
+  } catch {
+    // fall through
+  }
+  throw new WharfError('InvalidArgument', 'invalid cursor');
+}

@@ -1,0 +1,246 @@
+// One consumer's progress through one queue (POP style, as RocketMQ 5 and SQS consume):
+// every offset below `ackOffset` is done; each offset in [ackOffset, pullOffset) is either in
+// flight (handed out, not yet acked) or done (acked, filtered out, dead-lettered); offsets from
+// `pullOffset` on were never handed out. Pure state: the broker journals each change it applies,
+// and replaying the same calls rebuilds the same cursor.
+import { MinHeap } from './min-heap.js';
+import { OffsetRanges } from './offset-ranges.js';
+
+export interface Inflight {
+  attempt: number;
+  firstDeliveryMs: number;
+  /** End of the current delivery's invisibility (API.md's nextVisibleTime). */
+  nextVisibleMs: number;
+  /** When it may be handed out again or dead-lettered: invisibility end plus retry back-off. */
+  redeliverAtMs: number;
+}
+
+export interface Delivery extends Inflight {
+  queueOffset: number;
+}
+
+interface DueEntry {
+  queueOffset: number;
+  attempt: number;
+}
+
+export interface CursorSnapshot {
+  ackOffset: number;
+  pullOffset: number;
+  /** [queueOffset, attempt, firstDeliveryMs, nextVisibleMs, redeliverAtMs] */
+  inflight: [number, number, number, number, number][];
+  done: [number, number][];
+}
+
+export class QueueCursor {
+  ackOffset: number;
+  pullOffset: number;
+  readonly inflight = new Map<number, Inflight>();
+  private readonly done = new OffsetRanges();
+  private readonly due = new MinHeap<DueEntry>();
+
+  constructor(startOffset: number) {
+    this.ackOffset = startOffset;
+    this.pullOffset = startOffset;
+  }
+
+  static fromSnapshot(snapshot: CursorSnapshot): QueueCursor {
+    const cursor = new QueueCursor(snapshot.ackOffset);
+    cursor.pullOffset = snapshot.pullOffset;
+    for (const [start, end] of snapshot.done) cursor.done.addRange(start, end);
+    for (const [
+      queueOffset,
+      attempt,
+      firstDeliveryMs,
+      nextVisibleMs,
+      redeliverAtMs,
+    ] of snapshot.inflight) {
+      cursor.track(queueOffset, { attempt, firstDeliveryMs, nextVisibleMs, redeliverAtMs });
+    }
+    return cursor;
+  }
+
+  snapshot(): CursorSnapshot {
+    const inflight: CursorSnapshot['inflight'] = [];
+    for (const [offset, entry] of this.inflight) {
+      inflight.push([
+        offset,
+        entry.attempt,
+        entry.firstDeliveryMs,
+        entry.nextVisibleMs,
+        entry.redeliverAtMs,
+      ]);
+    }
+    return {
+      ackOffset: this.ackOffset,
+      pullOffset: this.pullOffset,
+      inflight,
+      done: this.done.pairs(),
+    };
+  }
+
+  /** Offsets handed out and not done (in flight). */
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /** Records deliveries (new or repeated) and moves `pullOffset` to `pullTo`: every offset passed
+   *  over that was not delivered (filtered out) is done. */
+  deliver(deliveries: readonly Delivery[], pullTo: number): void {
+    for (const delivery of deliveries) {
+      this.track(delivery.queueOffset, delivery);
+    }
+    if (pullTo > this.pullOffset) {
+      let from = this.pullOffset;
+      for (const delivery of deliveries) {
+        const offset = delivery.queueOffset;
+        if (offset < from) continue;
+        this.done.addRange(from, offset);
+        from = offset + 1;
+      }
+      this.done.addRange(from, pullTo);
+      this.pullOffset = pullTo;
+    }
+    this.advanceAck();
+  }
+
+  /** Marks in-flight offsets done (acked or dead-lettered). */
+  complete(queueOffsets: readonly number[]): void {
+    for (const offset of queueOffsets) {
+      if (offset < this.ackOffset || offset >= this.pullOffset) continue;
+      this.inflight.delete(offset);
+      this.done.add(offset);
+    }
+    this.advanceAck();
+  }
+
+  /** Whether (offset, attempt) is the current delivery of an in-flight message. */
+  isCurrent(queueOffset: number, attempt: number): boolean {
+    return this.inflight.get(queueOffset)?.attempt === attempt;
+  }
+
+  isDone(queueOffset: number): boolean {
+    return queueOffset < this.ackOffset || this.done.has(queueOffset);
+  }
+
+  changeVisibility(queueOffset: number, nextVisibleMs: number, redeliverAtMs: number): void {
+    const entry = this.inflight.get(queueOffset);
+    if (entry === undefined) return;
+    entry.nextVisibleMs = nextVisibleMs;
+    entry.redeliverAtMs = redeliverAtMs;
+    this.due.push(redeliverAtMs, { queueOffset, attempt: entry.attempt });
+  }
+
+  /** Earliest time an in-flight message becomes due, or Infinity. */
+  earliestDueMs(): number {
+    this.dropStale();
+    return this.due.peekKey() ?? Infinity;
+  }
+
+  /** In-flight offsets whose redelivery time has come, oldest due first, at most `max`. Entries
+   *  stay in flight; the caller redelivers (deliver) or dead-letters (complete) each. */
+  takeDue(nowMs: number, max: number): number[] {
+    const offsets: number[] = [];
+    while (offsets.length < max) {
+      this.dropStale();
+      const at = this.due.peekKey();
+      if (at === undefined || at > nowMs) break;
+      const offset = (this.due.pop() as DueEntry).queueOffset;
+      if (!offsets.includes(offset)) offsets.push(offset);
+    }
+    return offsets;
+  }
+
+  /** FIFO order: in-flight offsets from the lowest up, while each is due (stops at the first one
+   *  that is not, so nothing is handed out ahead of an earlier unacked message). */
+  dueInOrder(nowMs: number, max: number): number[] {
+    const offsets = [...this.inflight.keys()].sort((a, b) => a - b);
+    const due: number[] = [];
+    for (const offset of offsets) {
+      if (due.length >= max || (this.inflight.get(offset) as Inflight).redeliverAtMs > nowMs) break;
+      due.push(offset);
+    }
+    return due;
+  }
+
+  /** Keeps an in-flight offset from coming due (while it is being dead-lettered). */
+  hold(queueOffset: number): void {
+    const entry = this.inflight.get(queueOffset);
+    if (entry !== undefined) entry.redeliverAtMs = Infinity;
+  }
+
+  isHeld(queueOffset: number): boolean {
+    return this.inflight.get(queueOffset)?.redeliverAtMs === Infinity;
+  }
+
+  /** Offsets in [ackOffset, pullOffset) that are done (acked above the committed offset). */
+  get doneAboveAck(): number {
+    return this.done.size;
+  }
+
+  /** Moves the cursor: everything below `offset` done, nothing in flight. */
+  reset(offset: number): void {
+    this.inflight.clear();
+    this.done.clear();
+    this.due.clear();
+    this.ackOffset = offset;
+    this.pullOffset = offset;
+  }
+
+  /** The queue lost entries below `minOffset` (retention): skip them. */
+  skipExpired(minOffset: number): void {
+    if (this.ackOffset >= minOffset) return;
+    for (const offset of this.inflight.keys()) if (offset < minOffset) this.inflight.delete(offset);
+    this.ackOffset = minOffset;
+    if (this.pullOffset < minOffset) this.pullOffset = minOffset;
+    this.done.dropBelow(minOffset);
+    this.advanceAck();
+  }
+
+  /** The queue is shorter than the cursor thinks (its log tail was lost in a crash under the
+   *  async flush policy): never skip what will be written there next. */
+  clampTo(maxOffset: number): void {
+    if (this.pullOffset <= maxOffset) return;
+    for (const offset of this.inflight.keys())
+      if (offset >= maxOffset) this.inflight.delete(offset);
+    this.pullOffset = maxOffset;
+    if (this.ackOffset > maxOffset) this.ackOffset = maxOffset;
+    const kept = this.done.pairs().filter(([start]) => start < maxOffset);
+    this.done.clear();
+    for (const [start, end] of kept) this.done.addRange(start, Math.min(end, maxOffset));
+  }
+
+  private track(queueOffset: number, entry: Inflight): void {
+    this.inflight.set(queueOffset, {
+      attempt: entry.attempt,
+      firstDeliveryMs: entry.firstDeliveryMs,
+      nextVisibleMs: entry.nextVisibleMs,
+      redeliverAtMs: entry.redeliverAtMs,
+    });
+    this.due.push(entry.redeliverAtMs, { queueOffset, attempt: entry.attempt });
+  }
+
+  /** Pops heap entries that no longer describe a current delivery. */
+  private dropStale(): void {
+    for (;;) {
+      const top = this.due.peek();
+      if (top === undefined) return;
+      const entry = this.inflight.get(top.queueOffset);
+      if (
+        entry !== undefined &&
+        entry.attempt === top.attempt &&
+        entry.redeliverAtMs === this.due.peekKey()
+      )
+        return;
+      this.due.pop();
+    }
+  }
+
+  private advanceAck(): void {
+    const end = this.done.contiguousEnd(this.ackOffset);
+    if (end !== this.ackOffset) {
+      this.ackOffset = end;
+      this.done.dropBelow(end);
+    }
+  }
+}

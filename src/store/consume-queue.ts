@@ -1,0 +1,428 @@
+// One consume queue: the entries of a (topic, queueId), 24 bytes each, in segment files of
+// `segmentEntries` entries named by their first queueOffset, so queueOffset → file and position is
+// arithmetic. An entry is written at (queueOffset - fileStart) * 24, so writing it again is
+// idempotent. Invariants: entries below maxQueueOffset are written; store time never decreases
+// along the queue (binary search by time); minQueueOffset is the first entry whose record the log
+// still holds.
+//
+// Entry layout (big-endian): logOffset u64 | size u32 | tagHash u32 | storeTimestampMs u64
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FileCache } from './file-cache.js';
+import {
+  fdatasync,
+  ftruncate,
+  offsetFileName,
+  parseOffsetFileName,
+  pread,
+  readFileIfExists,
+  pwrite,
+} from './file-io.js';
+import { readUInt64, writeUInt64 } from './record.js';
+
+export const CQ_ENTRY_BYTES = 24;
+/** Entries a queue buffers in memory before writing them (3 KiB). */
+const TAIL_ENTRIES = 128;
+const TOPIC_FILE = 'TOPIC';
+
+export interface ConsumeQueueEntry {
+  logOffset: number;
+  size: number;
+  tagHash: number;
+  storeTimestampMs: number;
+}
+
+export function writeEntry(
+  buf: Buffer,
+  pos: number,
+  logOffset: number,
+  size: number,
+  tagHashValue: number,
+  storeTimestampMs: number,
+): void {
+  writeUInt64(buf, logOffset, pos);
+  buf.writeUInt32BE(size, pos + 8);
+  buf.writeUInt32BE(tagHashValue, pos + 12);
+  writeUInt64(buf, storeTimestampMs, pos + 16);
+}
+
+export function readEntry(buf: Buffer, pos: number): ConsumeQueueEntry {
+  return {
+    logOffset: readUInt64(buf, pos),
+    size: buf.readUInt32BE(pos + 8),
+    tagHash: buf.readUInt32BE(pos + 12),
+    storeTimestampMs: readUInt64(buf, pos + 16),
+  };
+}
+
+/** A file-system-safe, collision-free directory name for a topic (the name itself is in TOPIC). */
+export function topicDirName(topic: string): string {
+  const readable = topic.replace(/[^A-Za-z0-9_-]/g, (c) =>
+    [...Buffer.from(c, 'utf8')].map((b) => '%' + b.toString(16).padStart(2, '0')).join(''),
+  );
+  if (readable.length <= 120) return readable;
+  return 'h-' + createHash('sha256').update(topic).digest('hex');
+}
+
+/** The topic of a readable directory name (topicDirName's inverse), null for a hashed one. */
+export function decodeTopicDir(name: string): string | null {
+  if (name.startsWith('h-') || !/^(?:[A-Za-z0-9_-]|%[0-9a-f]{2})+$/.test(name)) return null;
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return null;
+  }
+}
+
+export class ConsumeQueue {
+  readonly dir: string;
+  /** Start queueOffsets of the files on disk, ascending. */
+  fileStarts: number[] = [];
+  minQueueOffset = 0;
+  /** Entries written (readable): the queue's visible end. */
+  maxQueueOffset = 0;
+  /** Next queueOffset to assign at append (≥ maxQueueOffset: the rest is being made durable). */
+  nextQueueOffset = 0;
+  private dirReady = false;
+  /** Entries dispatched but not yet written: tailCount entries from tailFrom. */
+  private tail: Buffer | null = null;
+  private tailFrom = 0;
+  private tailCount = 0;
+  /** Tails being written: still served from memory until their write completes. */
+  private inflight: { from: number; count: number; buf: Buffer }[] = [];
+
+  constructor(
+    readonly topicDir: string,
+    readonly topic: string,
+    readonly queueId: number,
+    readonly segmentEntries: number,
+    private readonly cache: FileCache,
+  ) {
+    this.dir = join(topicDir, String(queueId));
+  }
+
+  /** Lists the files of an existing queue directory. */
+  async load(): Promise<void> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    this.fileStarts = names
+      .map(parseOffsetFileName)
+      .filter((n): n is number => n !== null)
+      .sort((a, b) => a - b);
+    this.dirReady = true;
+  }
+
+  filePath(fileStart: number): string {
+    return join(this.dir, offsetFileName(fileStart));
+  }
+
+  private fileStartOf(queueOffset: number): number {
+    return queueOffset - (queueOffset % this.segmentEntries);
+  }
+
+  /** Writes consecutive entries starting at `firstQueueOffset`; records the files it dirtied. */
+  private async write(
+    firstQueueOffset: number,
+    entries: Buffer,
+    dirty: Set<string>,
+  ): Promise<void> {
+    if (!this.dirReady) {
+      await mkdir(this.dir, { recursive: true });
+      const topicFile = join(this.topicDir, TOPIC_FILE);
+      if ((await readFileIfExists(topicFile))?.toString('utf8') !== this.topic) {
+        // Atomically (a reader never sees it half-written), per queue temp name (queues of one
+        // topic may get here together); the checkpoint fsyncs it with the directory.
+        const tmp = `${topicFile}.${this.queueId}.tmp`;
+        await writeFile(tmp, this.topic);
+        await rename(tmp, topicFile);
+        dirty.add(topicFile);
+      }
+      this.dirReady = true;
+      dirty.add(this.dir);
+      dirty.add(this.topicDir);
+    }
+    let queueOffset = firstQueueOffset;
+    let pos = 0;
+    while (pos < entries.length) {
+      const fileStart = this.fileStartOf(queueOffset);
+      const count = Math.min(
+        (entries.length - pos) / CQ_ENTRY_BYTES,
+        fileStart + this.segmentEntries - queueOffset,
+      );
+      const path = this.filePath(fileStart);
+      if (this.fileStarts.length === 0 || this.fileStarts[this.fileStarts.length - 1] < fileStart) {
+        this.fileStarts.push(fileStart);
+        dirty.add(this.dir);
+      }
+      const part = entries.subarray(pos, pos + count * CQ_ENTRY_BYTES);
+      await this.cache.with(path, (fd) =>
+        pwrite(fd, part, (queueOffset - fileStart) * CQ_ENTRY_BYTES),
+      );
+      dirty.add(path);
+      queueOffset += count;
+      pos += count * CQ_ENTRY_BYTES;
+    }
+  }
+
+  /**
+   * Buffers consecutive entries from `firstQueueOffset` in the in-memory tail, writing the tail out
+   * when it is full or would not continue (entries are derived: only a checkpoint needs them on
+   * disk, and the tail saves a write per queue per group-commit round).
+   */
+  async add(firstQueueOffset: number, entries: Buffer, dirty: Set<string>): Promise<void> {
+    let queueOffset = firstQueueOffset;
+    let pos = 0;
+    while (pos < entries.length) {
+      if (
+        this.tailCount > 0 &&
+        (queueOffset !== this.tailFrom + this.tailCount ||
+          this.tailCount === TAIL_ENTRIES ||
+          this.fileStartOf(queueOffset) !== this.fileStartOf(this.tailFrom))
+      ) {
+        await this.flushTail(dirty);
+      }
+      const remaining = (entries.length - pos) / CQ_ENTRY_BYTES;
+      if (this.tailCount === 0 && remaining >= TAIL_ENTRIES) {
+        // A long run (a big round, recovery): straight to the file, no copy through the tail.
+        const n = Math.min(
+          remaining,
+          this.fileStartOf(queueOffset) + this.segmentEntries - queueOffset,
+        );
+        await this.write(queueOffset, entries.subarray(pos, pos + n * CQ_ENTRY_BYTES), dirty);
+        queueOffset += n;
+        pos += n * CQ_ENTRY_BYTES;
+        continue;
+      }
+      if (this.tailCount === 0) {
+        this.tailFrom = queueOffset;
+        this.tail ??= Buffer.allocUnsafe(TAIL_ENTRIES * CQ_ENTRY_BYTES);
+      }
+      const fileEnd = this.fileStartOf(this.tailFrom) + this.segmentEntries;
+      const n = Math.min(
+        TAIL_ENTRIES - this.tailCount,
+        fileEnd - queueOffset,
+        (entries.length - pos) / CQ_ENTRY_BYTES,
+      );
+      entries.copy(this.tail!, this.tailCount * CQ_ENTRY_BYTES, pos, pos + n * CQ_ENTRY_BYTES);
+      this.tailCount += n;
+      queueOffset += n;
+      pos += n * CQ_ENTRY_BYTES;
+    }
+  }
+
+  get hasTail(): boolean {
+    return this.tailCount > 0;
+  }
+
+  /** Writes the buffered tail to its file (it stays readable from memory until written). */
+  async flushTail(dirty: Set<string>): Promise<void> {
+    if (this.tailCount === 0 || this.tail === null) return;
+    const item = {
+      from: this.tailFrom,
+      count: this.tailCount,
+      buf: this.tail.subarray(0, this.tailCount * CQ_ENTRY_BYTES),
+    };
+    this.inflight.push(item);
+    this.tail = null;
+    this.tailCount = 0;
+    try {
+      await this.write(item.from, item.buf, dirty);
+    } finally {
+      this.inflight.splice(this.inflight.indexOf(item), 1);
+    }
+  }
+
+  /** Reads `count` entries from `fromQueueOffset` (all below maxQueueOffset): buffered ones from
+   *  memory, the rest with one pread a file. */
+  async readEntries(fromQueueOffset: number, count: number): Promise<Buffer> {
+    const regions = this.inflight.slice();
+    if (this.tailCount > 0) {
+      regions.push({
+        from: this.tailFrom,
+        count: this.tailCount,
+        buf: this.tail!.subarray(0, this.tailCount * CQ_ENTRY_BYTES),
+      });
+    }
+    let memoryFrom = Number.MAX_SAFE_INTEGER;
+    for (const r of regions) memoryFrom = Math.min(memoryFrom, r.from);
+    const end = fromQueueOffset + count;
+    const buf = Buffer.allocUnsafe(count * CQ_ENTRY_BYTES);
+    if (fromQueueOffset < memoryFrom) {
+      await this.readFileEntries(buf, fromQueueOffset, Math.min(end, memoryFrom) - fromQueueOffset);
+    }
+    for (const r of regions) {
+      const lo = Math.max(r.from, fromQueueOffset);
+      const hi = Math.min(r.from + r.count, end);
+      if (lo < hi) {
+        r.buf.copy(
+          buf,
+          (lo - fromQueueOffset) * CQ_ENTRY_BYTES,
+          (lo - r.from) * CQ_ENTRY_BYTES,
+          (hi - r.from) * CQ_ENTRY_BYTES,
+        );
+      }
+    }
+    return buf;
+  }
+
+  private async readFileEntries(
+    buf: Buffer,
+    fromQueueOffset: number,
+    count: number,
+  ): Promise<void> {
+    let queueOffset = fromQueueOffset;
+    let pos = 0;
+    while (pos < count * CQ_ENTRY_BYTES) {
+      const fileStart = this.fileStartOf(queueOffset);
+      const n = Math.min(
+        count - pos / CQ_ENTRY_BYTES,
+        fileStart + this.segmentEntries - queueOffset,
+      );
+      const got = await this.cache.with(
+        this.filePath(fileStart),
+        (fd) => pread(fd, buf, pos, n * CQ_ENTRY_BYTES, (queueOffset - fileStart) * CQ_ENTRY_BYTES),
+        false,
+      );
+      if (got < n * CQ_ENTRY_BYTES) buf.fill(0, pos + got, pos + n * CQ_ENTRY_BYTES);
+      queueOffset += n;
+      pos += n * CQ_ENTRY_BYTES;
+    }
+  }
+
+  async entryAt(queueOffset: number): Promise<ConsumeQueueEntry> {
+    return readEntry(await this.readEntries(queueOffset, 1), 0);
+  }
+
+  /** First queueOffset in [minQueueOffset, maxQueueOffset) whose store time is >= timestampMs. */
+  async searchByTime(timestampMs: number): Promise<number> {
+    let lo = this.minQueueOffset;
+    let hi = this.maxQueueOffset;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const entry = await this.entryAt(mid);
+      if (entry.storeTimestampMs < timestampMs) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** First queueOffset in [from, to) whose entry's logOffset is >= logOffset (entries ascend). */
+  async searchByLogOffset(logOffset: number, from: number, to: number): Promise<number> {
+    let lo = from;
+    let hi = to;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const entry = await this.entryAt(mid);
+      if (entry.logOffset < logOffset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * Recovery: keeps the entries up to the last one that is known flushed and points below
+   * `limitLogOffset` (entries past the checkpoint may be torn or hold zeros), drops the rest.
+   */
+  async recoverTail(limitLogOffset: number): Promise<void> {
+    const pageEntries = 4096;
+    while (this.fileStarts.length > 0) {
+      const fileStart = this.fileStarts[this.fileStarts.length - 1];
+      const path = this.filePath(fileStart);
+      let keep = -1;
+      await this.cache.with(path, async (fd) => {
+        const bytes = (await stat(path)).size;
+        let count = Math.floor(bytes / CQ_ENTRY_BYTES);
+        const page = Buffer.allocUnsafe(pageEntries * CQ_ENTRY_BYTES);
+        while (count > 0 && keep < 0) {
+          const first = Math.max(0, count - pageEntries);
+          const n = count - first;
+          await pread(fd, page, 0, n * CQ_ENTRY_BYTES, first * CQ_ENTRY_BYTES);
+          for (let i = n - 1; i >= 0; i--) {
+            const logOffset = readUInt64(page, i * CQ_ENTRY_BYTES);
+            const entrySize = page.readUInt32BE(i * CQ_ENTRY_BYTES + 8);
+            if (entrySize > 0 && logOffset < limitLogOffset) {
+              keep = first + i;
+              break;
+            }
+          }
+          count = first;
+        }
+        if (keep >= 0 && bytes !== (keep + 1) * CQ_ENTRY_BYTES) {
+          await ftruncate(fd, (keep + 1) * CQ_ENTRY_BYTES);
+          await fdatasync(fd);
+        }
+      });
+      if (keep >= 0) {
+        this.maxQueueOffset = fileStart + keep + 1;
+        this.nextQueueOffset = this.maxQueueOffset;
+        return;
+      }
+      await this.cache.forget(path);
+      await rm(path, { force: true });
+      this.fileStarts.pop();
+      this.maxQueueOffset = fileStart;
+      this.nextQueueOffset = fileStart;
+    }
+  }
+
+  /**
+   * Deletes files wholly below the log's first logOffset and moves minQueueOffset to the first
+   * entry whose record still exists. Returns the files deleted.
+   */
+  async expireBelow(logMinOffset: number): Promise<number> {
+    let deleted = 0;
+    while (this.fileStarts.length > 1) {
+      const next = this.fileStarts[1];
+      // The next file's first entry is below the log start: the whole first file is too.
+      if (next >= this.maxQueueOffset) break;
+      const entry = await this.entryAt(next);
+      if (entry.logOffset > logMinOffset) break;
+      const path = this.filePath(this.fileStarts[0]);
+      await this.cache.forget(path);
+      await rm(path, { force: true });
+      this.fileStarts.shift();
+      deleted++;
+    }
+    // Entries still only in the memory tail have no file yet: they are not below the log.
+    const firstOnDisk = this.fileStarts[0];
+    const from =
+      firstOnDisk === undefined ? this.minQueueOffset : Math.max(this.minQueueOffset, firstOnDisk);
+    this.minQueueOffset = await this.searchByLogOffset(logMinOffset, from, this.maxQueueOffset);
+    return deleted;
+  }
+
+  async deleteFiles(): Promise<void> {
+    this.tail = null;
+    this.tailCount = 0;
+    for (const start of this.fileStarts) await this.cache.forget(this.filePath(start));
+    this.fileStarts = [];
+  }
+}
+
+/** Loads every consume queue under `root` (consumequeue/<topicDir>/<queueId>/<files>). */
+export async function loadConsumeQueues(
+  root: string,
+  segmentEntries: number,
+  cache: FileCache,
+): Promise<ConsumeQueue[]> {
+  await mkdir(root, { recursive: true });
+  const queues: ConsumeQueue[] = [];
+  for (const topicName of await readdir(root)) {
+    const topicDir = join(root, topicName);
+    const named = await readFileIfExists(join(topicDir, TOPIC_FILE));
+    const topic =
+      named !== null && named.length > 0 ? named.toString('utf8') : decodeTopicDir(topicName);
+    if (topic === null) {
+      // A hashed directory without its name file is unusable: drop it, recovery rebuilds it.
+      await rm(topicDir, { recursive: true, force: true });
+      continue;
+    }
+    for (const queueName of await readdir(topicDir)) {
+      if (!/^\d+$/.test(queueName)) continue;
+      const queue = new ConsumeQueue(topicDir, topic, Number(queueName), segmentEntries, cache);
+      await queue.load();
+      queues.push(queue);
+    }
+  }
+  return queues;
+}

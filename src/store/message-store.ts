@@ -1,0 +1,952 @@
+// The store facade (RocketMQ's DefaultMessageStore): opens (recovery first), appends through the
+// commit log's group commit, dispatches durable records into consume queues and the key index,
+// serves reads, checkpoints derived files, runs retention and the disk watermark, and owns the
+// state journal. Invariants: offsets are assigned synchronously inside append() (assignment order
+// = write order); a message is readable and announced only once durable under the flush policy;
+// all derived-file work (dispatch, checkpoint, retention, topic deletion) runs one task at a time.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { WharfError } from '../errors.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { CommitLog } from './commit-log.js';
+import type { ConsumeQueue } from './consume-queue.js';
+import { CQ_ENTRY_BYTES } from './consume-queue.js';
+import { Dispatcher } from './dispatcher.js';
+import { FileCache } from './file-cache.js';
+import { fdatasync, fsyncDir, isNotFound, openFile, closeFile } from './file-io.js';
+import type { CommitRequest } from './group-commit.js';
+import { KeyIndex } from './key-index.js';
+import type { MessageStore, MessageStoreOptions } from './message-store-api.js';
+import { QueueTable } from './queue-table.js';
+import { ReadCache } from './read-cache.js';
+import type { DispatchRecord } from './record.js';
+import {
+  BLANK_FRAME_BYTES,
+  FLAG_END_OF_SEGMENT,
+  MESSAGE_HEADER_BYTES,
+  checkFrame,
+  decodeCheckedMessage,
+  encodeMessage,
+  hashBytes,
+  measureMessage,
+  readDispatchFields,
+  readUInt64,
+  recordTagEquals,
+} from './record.js';
+import { DiskWatermark, Retention } from './retention.js';
+import type { LogChunk } from './segment-list.js';
+import type { Segment } from './segment.js';
+import { FileStateJournal } from './state-journal.js';
+import type {
+  AppendMessage,
+  AppendResult,
+  QueueOffsets,
+  ReadQueueOptions,
+  ReadQueueResult,
+  RecoveryReport,
+  StoreLogger,
+  StoredMessage,
+} from './types.js';
+
+const ABORT_FILE = 'abort';
+/** Largest coalesced read of adjacent records (one pread). */
+const MAX_COALESCED_READ_BYTES = 2 * 1024 * 1024;
+/** Size of the buffers appends encode their records into. */
+const STAGING_BYTES = 1024 * 1024;
+/** Largest run of other records read along between two wanted ones. */
+const MAX_COALESCED_GAP_BYTES = 64 * 1024;
+/** Entries examined per readQueue call when a tag filter skips messages. */
+const MAX_FILTER_SCAN_ENTRIES = 4096;
+
+interface StoreRequest extends CommitRequest {
+  records: DispatchRecord[];
+}
+
+interface ResolvedOptions {
+  dir: string;
+  segmentBytes: number;
+  flushPolicy: 'sync' | 'async';
+  asyncFlushIntervalMs: number;
+  maxPendingAppendBytes: number;
+  maxRecordBytes: number;
+  consumeQueueSegmentEntries: number;
+  retentionMs: number;
+  minFreeDiskBytes: number;
+  readCacheBytes: number;
+  maxOpenFiles: number;
+  checkpointIntervalMs: number;
+  retentionCheckIntervalMs: number;
+  diskCheckIntervalMs: number;
+  keyIndexSlots: number;
+  keyIndexEntriesPerFile: number;
+  journalSegmentBytes: number;
+  logger: StoreLogger | undefined;
+}
+
+function resolveOptions(o: MessageStoreOptions): ResolvedOptions {
+  const segmentBytes = o.segmentBytes ?? 1024 * 1024 * 1024;
+  return {
+    dir: o.dir,
+    segmentBytes,
+    flushPolicy: o.flushPolicy ?? 'sync',
+    asyncFlushIntervalMs: o.asyncFlushIntervalMs ?? 200,
+    maxPendingAppendBytes: o.maxPendingAppendBytes ?? 64 * 1024 * 1024,
+    // A record must fit in a segment with room for the blank frame of the roll before it.
+    maxRecordBytes: Math.min(
+      o.maxRecordBytes ?? 4 * 1024 * 1024 + 64 * 1024,
+      segmentBytes - BLANK_FRAME_BYTES,
+    ),
+    consumeQueueSegmentEntries: o.consumeQueueSegmentEntries ?? 300_000,
+    retentionMs: o.retentionMs ?? 72 * 3600 * 1000,
+    minFreeDiskBytes: o.minFreeDiskBytes ?? 1024 * 1024 * 1024,
+    readCacheBytes: o.readCacheBytes ?? 64 * 1024 * 1024,
+    maxOpenFiles: Math.max(8, o.maxOpenFiles ?? 256),
+    checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
+    retentionCheckIntervalMs: o.retentionCheckIntervalMs ?? 60_000,
+    diskCheckIntervalMs: o.diskCheckIntervalMs ?? 1000,
+    keyIndexSlots: o.keyIndexSlots ?? 1_000_000,
+    keyIndexEntriesPerFile: o.keyIndexEntriesPerFile ?? 4_000_000,
+    journalSegmentBytes: o.journalSegmentBytes ?? 64 * 1024 * 1024,
+    logger: o.logger,
+  };
+}
+
+/** Runs tasks one at a time, in order (dispatch rounds, checkpoints, retention, deletions). */
+class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** Opens the store in `options.dir`: runs recovery, then serves. */
+export async function openMessageStore(options: MessageStoreOptions): Promise<MessageStore> {
+  return DefaultMessageStore.open(options);
+}
+
+class DefaultMessageStore implements MessageStore {
+  recovery!: RecoveryReport;
+  journal!: FileStateJournal;
+  private log!: CommitLog<StoreRequest>;
+  private keyIndex!: KeyIndex;
+  private dispatcher!: Dispatcher;
+  private retention!: Retention;
+  private readonly cache: FileCache;
+  private readonly queues: QueueTable;
+  private readonly readCache: ReadCache;
+  private readonly serial = new SerialQueue();
+  private readonly disk: DiskWatermark;
+  private lastStoreTimestampMs = 0;
+  private lastCheckpointLogOffset = -1;
+  private closing: Promise<void> | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private appendedMessages = 0;
+  private staging = Buffer.allocUnsafeSlow(0);
+  private stagingUsed = 0;
+
+  private constructor(private readonly o: ResolvedOptions) {
+    this.cache = new FileCache(o.maxOpenFiles);
+    this.queues = new QueueTable(
+      o.dir,
+      join(o.dir, 'consumequeue'),
+      o.consumeQueueSegmentEntries,
+      this.cache,
+    );
+    this.readCache = new ReadCache(o.readCacheBytes);
+    this.disk = new DiskWatermark(o.dir, o.minFreeDiskBytes);
+  }
+
+  static async open(options: MessageStoreOptions): Promise<DefaultMessageStore> {
+    const store = new DefaultMessageStore(resolveOptions(options));
+    try {
+      await store.recover();
+    } catch (err) {
+      await store.cache.closeAll();
+      throw err;
+    }
+    return store;
+  }
+
+  private async recover(): Promise<void> {
+    const o = this.o;
+    const startedMs = performance.now();
+    await mkdir(o.dir, { recursive: true });
+    const abortPath = join(o.dir, ABORT_FILE);
+    const crashed = await openFile(abortPath, false).then(
+      async (fd) => {
+        await closeFile(fd);
+        return true;
+      },
+      (err: unknown) => {
+        if (isNotFound(err)) return false;
+        throw err;
+      },
+    );
+    const checkpoint = await readCheckpoint(o.dir);
+    const cqFrom = checkpoint?.dispatchedLogOffset ?? 0;
+    await this.queues.load();
+    const opened = await KeyIndex.open(
+      join(o.dir, 'index'),
+      o.keyIndexSlots,
+      o.keyIndexEntriesPerFile,
+      this.cache,
+      o.logger,
+    );
+    this.keyIndex = opened.index;
+    const indexFrom = opened.resumeLogOffset;
+    // Entries past the checkpoint may be torn or hold zeros: drop them, re-dispatch from the log.
+    for (const queue of this.queues.all()) await queue.recoverTail(cqFrom);
+    this.dispatcher = new Dispatcher(this.queues, this.keyIndex, 0, o.logger);
+
+    const pending: DispatchRecord[] = [];
+    let redispatched = 0;
+    let topicBytes = Buffer.alloc(0);
+    let topic = '';
+    let lastStoreTimestampMs = 0;
+    const { log, recovery } = await CommitLog.open<StoreRequest>({
+      name: 'commit log',
+      dir: join(o.dir, 'commitlog'),
+      segmentBytes: o.segmentBytes,
+      cache: this.cache,
+      flushPolicy: o.flushPolicy,
+      asyncFlushIntervalMs: o.asyncFlushIntervalMs,
+      maxPendingBytes: o.maxPendingAppendBytes,
+      maxFrameBytes: Math.max(o.maxRecordBytes, 64 * 1024 * 1024),
+      fromLogOffset: Math.min(cqFrom, indexFrom),
+      logger: o.logger,
+      afterDurable: (round) => this.afterDurable(round),
+      onFrame: (buf, pos, length, logOffset, kind) => {
+        if (kind !== 'message') return;
+        const fields = readDispatchFields(buf, pos, length);
+        if (fields === null) return;
+        const tlen = fields.topicEnd - fields.topicStart;
+        if (
+          tlen !== topicBytes.length ||
+          buf.compare(topicBytes, 0, tlen, fields.topicStart, fields.topicEnd) !== 0
+        ) {
+          topicBytes = Buffer.from(buf.subarray(fields.topicStart, fields.topicEnd));
+          topic = topicBytes.toString('utf8');
+        }
+        lastStoreTimestampMs = fields.storeTimestampMs;
+        if (logOffset < cqFrom && logOffset < indexFrom) return;
+        pending.push({
+          topic,
+          queueId: fields.queueId,
+          queueOffset: fields.queueOffset,
+          logOffset,
+          size: length,
+          tagHash: fields.tagHash,
+          storeTimestampMs: fields.storeTimestampMs,
+          keys: fields.keys.length > 0 ? fields.keys : undefined,
+        });
+      },
+      afterChunk: async (logOffset) => {
+        if (pending.length === 0) return;
+        const batch = pending.splice(0, pending.length);
+        redispatched += batch.length;
+        await this.dispatcher.dispatch(batch, logOffset, {
+          cqFromLogOffset: cqFrom,
+          indexFromLogOffset: indexFrom,
+          notify: false,
+        });
+      },
+    });
+    this.log = log;
+    this.lastStoreTimestampMs = lastStoreTimestampMs;
+    const endLogOffset = recovery.endLogOffset;
+    if (endLogOffset < cqFrom) {
+      // The log lost records the checkpoint had dispatched (corruption): forget their entries.
+      await this.dispatcher.flushQueues();
+      for (const queue of this.queues.all()) await queue.recoverTail(endLogOffset);
+    }
+    this.dispatcher.dispatchedLogOffset = endLogOffset;
+    for (const queue of this.queues.all()) {
+      if (queue.nextQueueOffset < queue.maxQueueOffset)
+        queue.nextQueueOffset = queue.maxQueueOffset;
+      await queue.expireBelow(this.log.minLogOffset);
+    }
+    await this.keyIndex.ensureActive(endLogOffset);
+    await this.checkpoint();
+
+    this.journal = await FileStateJournal.open({
+      dir: join(o.dir, 'journal'),
+      segmentBytes: o.journalSegmentBytes,
+      flushPolicy: o.flushPolicy,
+      asyncFlushIntervalMs: o.asyncFlushIntervalMs,
+      maxPendingBytes: o.maxPendingAppendBytes,
+      maxEntryBytes: o.maxRecordBytes,
+      cache: this.cache,
+      ...(o.logger ? { logger: o.logger } : {}),
+    });
+
+    await writeFile(abortPath, String(process.pid));
+    await fsyncDir(o.dir);
+    await this.disk.check();
+
+    this.retention = new Retention(
+      this.log.list,
+      this.cache,
+      o.retentionMs,
+      { afterDelete: (min) => this.serial.run(() => this.followLogStart(min)) },
+      o.logger,
+    );
+    this.recovery = {
+      logEndOffset: endLogOffset,
+      cleanShutdown: !crashed,
+      truncatedBytes: recovery.truncatedBytes,
+      ...(recovery.corruption ? { corruption: recovery.corruption } : {}),
+      redispatchedRecords: redispatched,
+      durationMs: Math.round(performance.now() - startedMs),
+    };
+    o.logger?.info({ ...this.recovery, rebuiltIndex: opened.rebuiltReason }, 'store recovered');
+    this.startTimers();
+  }
+
+  private startTimers(): void {
+    const every = (ms: number, task: () => Promise<unknown>, what: string): void => {
+      const timer = setInterval(() => {
+        if (this.closing !== null) return;
+        task().catch((err: unknown) => this.o.logger?.error({ err }, `store ${what} failed`));
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(
+      this.o.checkpointIntervalMs,
+      () => this.serial.run(() => this.checkpoint()),
+      'checkpoint',
+    );
+    every(this.o.retentionCheckIntervalMs, () => this.retention.runOnce(), 'retention');
+    every(this.o.diskCheckIntervalMs, () => this.disk.check(), 'disk check');
+  }
+
+  /** fdatasyncs what was dispatched, then records the position. Runs in the serial queue. */
+  private async checkpoint(): Promise<void> {
+    const dispatchedLogOffset = this.dispatcher.dispatchedLogOffset;
+    if (dispatchedLogOffset === this.lastCheckpointLogOffset) return;
+    await this.dispatcher.flushQueues();
+    const dirty = [...this.dispatcher.dirty];
+    this.dispatcher.dirty.clear();
+    for (const path of dirty) {
+      try {
+        if (path.endsWith('/') || !/\d{20}$/.test(path)) await fsyncDir(path);
+        else await this.cache.with(path, (fd) => fdatasync(fd), false);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    await this.keyIndex.flush();
+    await writeCheckpoint(this.o.dir, { dispatchedLogOffset, writtenAtMs: Date.now() });
+    this.lastCheckpointLogOffset = dispatchedLogOffset;
+  }
+
+  private async followLogStart(minLogOffset: number): Promise<void> {
+    for (const queue of this.queues.all()) await queue.expireBelow(minLogOffset);
+    await this.keyIndex.expireBelow(minLogOffset);
+  }
+
+  private async afterDurable(round: readonly StoreRequest[]): Promise<void> {
+    let records: DispatchRecord[];
+    if (round.length === 1) {
+      records = round[0].records;
+    } else {
+      records = [];
+      for (const request of round) for (const r of request.records) records.push(r);
+    }
+    let end = 0;
+    for (const request of round) {
+      for (const chunk of request.chunks) {
+        if ((chunk.buffer[9] & FLAG_END_OF_SEGMENT) === 0) {
+          this.readCache.add(chunk.logOffset, chunk.buffer);
+        }
+        end = chunk.logOffset + chunk.buffer.length;
+      }
+    }
+    await this.serial.run(() => this.dispatcher.dispatch(records, end));
+  }
+
+  append(messages: readonly AppendMessage[]): Promise<AppendResult[]> {
+    try {
+      return this.appendNow(messages);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private appendNow(messages: readonly AppendMessage[]): Promise<AppendResult[]> {
+    if (this.closing !== null) throw new WharfError('StoreClosed', 'the store is closed');
+    const count = messages.length;
+    if (count === 0) return Promise.resolve([]);
+    if (count === 1) return this.appendOne(messages[0]);
+    const sizes: number[] = new Array<number>(count);
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      const size = this.measure(messages[i]);
+      sizes[i] = size;
+      total += size;
+    }
+    this.log.groupCommit.checkAccept(total);
+    this.refuseIfDiskFull(total);
+    const now = Date.now();
+    const storeTimestampMs = now > this.lastStoreTimestampMs ? now : this.lastStoreTimestampMs;
+    this.lastStoreTimestampMs = storeTimestampMs;
+    const list = this.log.list;
+    const chunks: LogChunk[] = [];
+    const records: DispatchRecord[] = new Array<DispatchRecord>(count);
+    const results: AppendResult[] = new Array<AppendResult>(count);
+    const logOffsets: number[] = new Array<number>(count);
+    const segments: Segment[] = new Array<Segment>(count);
+    const blanks: LogChunk[] = [];
+    const blankBefore: (LogChunk | undefined)[] = [];
+    for (let i = 0; i < count; i++) {
+      const before = blanks.length;
+      const placed = list.place(sizes[i], blanks);
+      logOffsets[i] = placed.logOffset;
+      segments[i] = placed.segment;
+      if (blanks.length > before) blankBefore[i] = blanks[before];
+    }
+    // One buffer per run of records that land contiguously in one segment (normally all); a
+    // roll's blank frame goes between the runs, so chunks stay in log order.
+    let runStart = 0;
+    for (let i = 0; i <= count; i++) {
+      if (i < count && (i === runStart || segments[i] === segments[runStart])) {
+        if (i === runStart && blankBefore[i] !== undefined) chunks.push(blankBefore[i]!);
+        continue;
+      }
+      this.encodeRun(
+        messages,
+        sizes,
+        logOffsets,
+        runStart,
+        i,
+        segments[runStart],
+        storeTimestampMs,
+        chunks,
+        records,
+        results,
+      );
+      runStart = i;
+      if (i < count && blankBefore[i] !== undefined) chunks.push(blankBefore[i]!);
+    }
+    this.disk.wrote(total);
+    this.appendedMessages += count;
+    return new Promise((resolve, reject) => {
+      this.log.groupCommit.submit({
+        chunks,
+        bytes: total,
+        records,
+        done: (err) => (err === null ? resolve(results) : reject(err)),
+      });
+    });
+  }
+
+  /** The single-message publish (the common case), without the batch bookkeeping. */
+  private appendOne(m: AppendMessage): Promise<AppendResult[]> {
+    const size = this.measure(m);
+    this.log.groupCommit.checkAccept(size);
+    this.refuseIfDiskFull(size);
+    const now = Date.now();
+    const storeTimestampMs = now > this.lastStoreTimestampMs ? now : this.lastStoreTimestampMs;
+    this.lastStoreTimestampMs = storeTimestampMs;
+    const chunks: LogChunk[] = [];
+    const { logOffset, segment } = this.log.list.place(size, chunks);
+    const buffer = this.stage(size);
+    const queue = this.queues.getOrCreate(m.topic, m.queueId);
+    const queueOffset = queue.nextQueueOffset++;
+    const tagHashValue = encodeMessage(buffer, 0, size, m, {
+      logOffset,
+      queueOffset,
+      storeTimestampMs,
+    });
+    chunks.push({ logOffset, segment, buffer });
+    const record: DispatchRecord = {
+      topic: m.topic,
+      queueId: m.queueId,
+      queueOffset,
+      logOffset,
+      size,
+      tagHash: tagHashValue,
+      storeTimestampMs,
+      keys: m.keys !== undefined && m.keys.length > 0 ? m.keys : undefined,
+    };
+    const results: AppendResult[] = [{ logOffset, queueOffset, size, storeTimestampMs }];
+    this.disk.wrote(size);
+    this.appendedMessages++;
+    return new Promise((resolve, reject) => {
+      this.log.groupCommit.submit({
+        chunks,
+        bytes: size,
+        records: [record],
+        done: (err) => (err === null ? resolve(results) : reject(err)),
+      });
+    });
+  }
+
+  /** A record's size, or the typed error for a message the store refuses. */
+  private measure(m: AppendMessage): number {
+    const size = measureMessage(m);
+    if (typeof size === 'string') throw new WharfError('InvalidArgument', size);
+    if (size > this.o.maxRecordBytes) {
+      throw new WharfError(
+        'RecordTooLarge',
+        `record of ${size} bytes over the store limit of ${this.o.maxRecordBytes}`,
+        { details: { size, maxRecordBytes: this.o.maxRecordBytes } },
+      );
+    }
+    if (!Number.isInteger(m.queueId) || m.queueId < 0 || m.queueId > 0xffffffff) {
+      throw new WharfError('InvalidArgument', 'queueId must be a 32-bit unsigned integer');
+    }
+    return size;
+  }
+
+  private refuseIfDiskFull(bytes: number): void {
+    if (this.disk.refuses(bytes)) {
+      throw new WharfError('DiskFull', 'free disk space is below the watermark', {
+        retryAfterMs: this.o.diskCheckIntervalMs,
+        details: { freeBytes: this.disk.freeBytes, minFreeDiskBytes: this.o.minFreeDiskBytes },
+      });
+    }
+  }
+
+  /**
+   * Room for `bytes` of records in the current staging buffer: records of consecutive appends
+   * sit side by side, so a group-commit round writes them as one iovec and no append allocates.
+   */
+  private stage(bytes: number): Buffer {
+    if (bytes > STAGING_BYTES / 4) return Buffer.allocUnsafe(bytes);
+    if (this.stagingUsed + bytes > this.staging.length) {
+      this.staging = Buffer.allocUnsafeSlow(STAGING_BYTES);
+      this.stagingUsed = 0;
+    }
+    const view = this.staging.subarray(this.stagingUsed, this.stagingUsed + bytes);
+    this.stagingUsed += bytes;
+    return view;
+  }
+
+  private encodeRun(
+    messages: readonly AppendMessage[],
+    sizes: number[],
+    logOffsets: number[],
+    from: number,
+    to: number,
+    segment: Segment,
+    storeTimestampMs: number,
+    chunks: LogChunk[],
+    records: DispatchRecord[],
+    results: AppendResult[],
+  ): void {
+    let runBytes = 0;
+    for (let k = from; k < to; k++) runBytes += sizes[k];
+    const buffer = this.stage(runBytes);
+    let pos = 0;
+    for (let k = from; k < to; k++) {
+      const m = messages[k];
+      const queue = this.queues.getOrCreate(m.topic, m.queueId);
+      const queueOffset = queue.nextQueueOffset++;
+      const logOffset = logOffsets[k];
+      const size = sizes[k];
+      const tagHashValue = encodeMessage(buffer, pos, size, m, {
+        logOffset,
+        queueOffset,
+        storeTimestampMs,
+      });
+      pos += size;
+      records[k] = {
+        topic: m.topic,
+        queueId: m.queueId,
+        queueOffset,
+        logOffset,
+        size,
+        tagHash: tagHashValue,
+        storeTimestampMs,
+        keys: m.keys !== undefined && m.keys.length > 0 ? m.keys : undefined,
+      };
+      results[k] = { logOffset, queueOffset, size, storeTimestampMs };
+    }
+    chunks.push({ logOffset: logOffsets[from], segment, buffer });
+  }
+
+  async readQueue(
+    topic: string,
+    queueId: number,
+    fromQueueOffset: number,
+    options: ReadQueueOptions,
+  ): Promise<ReadQueueResult> {
+    this.assertOpen();
+    const queue = this.queues.get(topic, queueId);
+    const minQueueOffset = queue?.minQueueOffset ?? 0;
+    const maxQueueOffset = queue?.maxQueueOffset ?? 0;
+    const answer = (
+      status: ReadQueueResult['status'],
+      nextQueueOffset: number,
+      messages: StoredMessage[] = [],
+    ): ReadQueueResult => ({
+      status,
+      messages,
+      nextQueueOffset,
+      minQueueOffset: queue?.minQueueOffset ?? minQueueOffset,
+      maxQueueOffset,
+    });
+    if (fromQueueOffset < minQueueOffset) return answer('OFFSET_EXPIRED', minQueueOffset);
+    if (fromQueueOffset === maxQueueOffset) return answer('NO_MESSAGE', maxQueueOffset);
+    if (fromQueueOffset > maxQueueOffset) return answer('OFFSET_OVERFLOW', maxQueueOffset);
+    const q = queue!;
+    const maxMessages = Math.max(1, Math.floor(options.maxMessages));
+    const maxBytes = options.maxBytes ?? Number.MAX_SAFE_INTEGER;
+    const tags = options.filter?.tags;
+    const filter = tags !== undefined && tags.size > 0 ? new TagMatcher(tags) : null;
+    const scan = Math.min(
+      maxQueueOffset - fromQueueOffset,
+      filter === null ? maxMessages : Math.max(maxMessages, MAX_FILTER_SCAN_ENTRIES),
+    );
+    const entries = await q.readEntries(fromQueueOffset, scan);
+    const logMinOffset = this.log.minLogOffset;
+    if (readUInt64(entries, 0) < logMinOffset) {
+      // Retention deleted the records under this queue's head since the last pass.
+      q.minQueueOffset = await q.searchByLogOffset(logMinOffset, q.minQueueOffset, maxQueueOffset);
+      if (fromQueueOffset < q.minQueueOffset) return answer('OFFSET_EXPIRED', q.minQueueOffset);
+    }
+    const candidates: number[] = [];
+    let scanned = scan;
+    for (let i = 0; i < scan; i++) {
+      if (filter !== null && !filter.hashes.has(entries.readUInt32BE(i * CQ_ENTRY_BYTES + 12))) {
+        continue;
+      }
+      candidates.push(i);
+      if (candidates.length >= maxMessages) {
+        scanned = i + 1;
+        break;
+      }
+    }
+    // Spans of records to fetch: from the cache of recent records, or one pread per run of
+    // nearby records (all preads in flight together).
+    const spans: { from: number; to: number; base: number; buffer: Buffer; cached: boolean }[] = [];
+    const logMin = this.log.minLogOffset;
+    let c = 0;
+    while (c < candidates.length) {
+      const from = c;
+      const firstPos = candidates[c] * CQ_ENTRY_BYTES;
+      const spanLogOffset = readUInt64(entries, firstPos);
+      let spanEnd = spanLogOffset + entries.readUInt32BE(firstPos + 8);
+      const cached = this.readCache.find(spanLogOffset, spanEnd - spanLogOffset);
+      c++;
+      if (cached !== null) {
+        const base = spanLogOffset - cached.pos;
+        const limit = base + cached.buffer.length;
+        while (c < candidates.length) {
+          const p = candidates[c] * CQ_ENTRY_BYTES;
+          const lo = readUInt64(entries, p);
+          if (lo < base || lo + entries.readUInt32BE(p + 8) > limit) break;
+          c++;
+        }
+        spans.push({ from, to: c, base, buffer: cached.buffer, cached: true });
+        continue;
+      }
+      const segmentEnd = this.log.segmentEnd(spanLogOffset) ?? Number.MAX_SAFE_INTEGER;
+      while (c < candidates.length) {
+        const p = candidates[c] * CQ_ENTRY_BYTES;
+        const lo = readUInt64(entries, p);
+        const size = entries.readUInt32BE(p + 8);
+        // Records of other queues in between are read along: one larger pread beats many.
+        if (lo < spanEnd || lo - spanEnd > MAX_COALESCED_GAP_BYTES) break;
+        if (lo + size > segmentEnd || lo + size - spanLogOffset > MAX_COALESCED_READ_BYTES) break;
+        spanEnd = lo + size;
+        c++;
+      }
+      spans.push({
+        from,
+        to: c,
+        base: spanLogOffset,
+        buffer: Buffer.allocUnsafe(spanEnd - spanLogOffset),
+        cached: false,
+      });
+    }
+    const reads = await Promise.all(
+      spans.map((span) =>
+        span.cached || span.base < logMin
+          ? Promise.resolve(span.cached ? span.buffer.length : 0)
+          : this.log.read(span.buffer, 0, span.buffer.length, span.base),
+      ),
+    );
+    const messages: StoredMessage[] = [];
+    let nextQueueOffset = fromQueueOffset + scanned;
+    let bodyBytes = 0;
+    outer: for (let s = 0; s < spans.length; s++) {
+      const span = spans[s];
+      const buffer = span.buffer;
+      if (reads[s] < buffer.length) {
+        if (span.base < this.log.minLogOffset) {
+          // Retention deleted these records while we read: they are expired now.
+          q.minQueueOffset = await q.searchByLogOffset(
+            this.log.minLogOffset,
+            q.minQueueOffset,
+            maxQueueOffset,
+          );
+          if (messages.length === 0) return answer('OFFSET_EXPIRED', q.minQueueOffset);
+          nextQueueOffset = messages[messages.length - 1].queueOffset + 1;
+          break;
+        }
+        throw new WharfError(
+          'CorruptIndex',
+          `consume queue ${topic}/${queueId} points past the log`,
+          {
+            details: { logOffset: span.base },
+          },
+        );
+      }
+      for (let k = span.from; k < span.to; k++) {
+        const index = candidates[k];
+        const p = index * CQ_ENTRY_BYTES;
+        const logOffset = readUInt64(entries, p);
+        const size = entries.readUInt32BE(p + 8);
+        const queueOffset = fromQueueOffset + index;
+        const at = logOffset - span.base;
+        if (filter !== null && !filter.matches(buffer, at, entries.readUInt32BE(p + 12))) continue;
+        const message = this.decodeAt(buffer, at, size, logOffset, topic, queueId, queueOffset);
+        messages.push(message);
+        bodyBytes += message.body.length;
+        if (messages.length >= maxMessages || bodyBytes >= maxBytes) {
+          nextQueueOffset = queueOffset + 1;
+          break outer;
+        }
+      }
+    }
+    return answer('FOUND', nextQueueOffset, messages);
+  }
+
+  private decodeAt(
+    buffer: Buffer,
+    at: number,
+    size: number,
+    logOffset: number,
+    topic: string,
+    queueId: number,
+    queueOffset: number,
+  ): StoredMessage {
+    const check = checkFrame(buffer, at, at + size, logOffset);
+    if (check.status !== 'ok' || check.kind !== 'message' || check.length !== size) {
+      const positionWrong = buffer.length >= at + 20 && readUInt64(buffer, at + 12) !== logOffset;
+      throw positionWrong
+        ? new WharfError(
+            'CorruptIndex',
+            `consume queue ${topic}/${queueId} entry ${queueOffset} points at no record`,
+            {
+              details: { logOffset, queueOffset },
+            },
+          )
+        : new WharfError('CorruptRecord', `record at logOffset ${logOffset} failed its check`, {
+            details: {
+              logOffset,
+              reason: check.status === 'corrupt' ? check.reason : check.status,
+            },
+          });
+    }
+    const message = decodeCheckedMessage(buffer, at, size, logOffset);
+    if (
+      message === null ||
+      message.queueId !== queueId ||
+      message.queueOffset !== queueOffset ||
+      message.topic !== topic
+    ) {
+      throw new WharfError(
+        'CorruptIndex',
+        `consume queue ${topic}/${queueId} entry ${queueOffset} does not match its record`,
+        {
+          details: { logOffset, queueOffset },
+        },
+      );
+    }
+    return message;
+  }
+
+  async readMessage(logOffset: number): Promise<StoredMessage | null> {
+    this.assertOpen();
+    if (!Number.isInteger(logOffset) || logOffset < this.log.minLogOffset) return null;
+    if (logOffset + MESSAGE_HEADER_BYTES > this.dispatcher.dispatchedLogOffset) return null;
+    let buffer: Buffer;
+    let at: number;
+    const head = this.readCache.find(logOffset, MESSAGE_HEADER_BYTES);
+    const size = head === null ? 0 : head.buffer.readUInt32BE(head.pos);
+    const whole = head === null ? null : this.readCache.find(logOffset, size);
+    if (whole !== null) {
+      buffer = whole.buffer;
+      at = whole.pos;
+    } else {
+      buffer = Buffer.allocUnsafe(4096);
+      let n = await this.log.read(buffer, 0, buffer.length, logOffset);
+      if (n < MESSAGE_HEADER_BYTES) return null;
+      const length = buffer.readUInt32BE(0);
+      if (length > n && length <= this.o.maxRecordBytes) {
+        buffer = Buffer.allocUnsafe(length);
+        n = await this.log.read(buffer, 0, length, logOffset);
+      }
+      at = 0;
+      buffer = buffer.subarray(0, n);
+    }
+    if (readUInt64(buffer, at + 12) !== logOffset) return null;
+    const check = checkFrame(buffer, at, buffer.length, logOffset);
+    if (check.status === 'corrupt' && check.reason === 'CRC mismatch') {
+      throw new WharfError('CorruptRecord', `record at logOffset ${logOffset} failed its CRC`, {
+        details: { logOffset },
+      });
+    }
+    if (check.status !== 'ok' || check.kind !== 'message') return null;
+    const message = decodeCheckedMessage(buffer, at, check.length, logOffset);
+    if (message === null || this.queues.isDeleted(message.topic, logOffset)) return null;
+    return message;
+  }
+
+  queueOffsets(topic: string, queueId: number): QueueOffsets {
+    const queue = this.queues.get(topic, queueId);
+    return {
+      minQueueOffset: queue?.minQueueOffset ?? 0,
+      maxQueueOffset: queue?.maxQueueOffset ?? 0,
+    };
+  }
+
+  queueIds(topic: string): number[] {
+    return this.queues.queueIds(topic).filter((id) => {
+      const q = this.queues.get(topic, id)!;
+      return q.maxQueueOffset > 0 || q.nextQueueOffset > 0;
+    });
+  }
+
+  async queueOffsetByTime(topic: string, queueId: number, timestampMs: number): Promise<number> {
+    this.assertOpen();
+    const queue = this.queues.get(topic, queueId);
+    if (queue === undefined) return 0;
+    return queue.searchByTime(timestampMs);
+  }
+
+  async queryByKey(topic: string, key: string, limit: number): Promise<StoredMessage[]> {
+    this.assertOpen();
+    const found: StoredMessage[] = [];
+    const seen = new Set<number>();
+    if (limit <= 0) return found;
+    for await (const logOffset of this.keyIndex.candidates(topic, key, this.log.minLogOffset)) {
+      if (seen.has(logOffset)) continue;
+      seen.add(logOffset);
+      const message = await this.readMessage(logOffset).catch(() => null);
+      if (message === null || message.topic !== topic || !message.keys.includes(key)) continue;
+      found.push(message);
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
+  async deleteTopic(topic: string): Promise<void> {
+    this.assertOpen();
+    const queues: ConsumeQueue[] = this.queues.forget(topic, this.log.endLogOffset);
+    await this.serial.run(async () => {
+      for (const queue of queues) {
+        this.dispatcher.forget(queue);
+        for (const start of queue.fileStarts) this.dispatcher.dirty.delete(queue.filePath(start));
+        this.dispatcher.dirty.delete(queue.dir);
+      }
+      await this.queues.removeFiles(queues, topic);
+      await this.queues.persistDeleted(this.log.minLogOffset);
+    });
+  }
+
+  onDispatch(
+    listener: (topic: string, queueId: number, maxQueueOffset: number) => void,
+  ): () => void {
+    return this.dispatcher.onDispatch(listener);
+  }
+
+  stats(): Record<string, number> {
+    const gc = this.log.groupCommit;
+    return {
+      logMinOffset: this.log.minLogOffset,
+      logEndOffset: this.log.endLogOffset,
+      logWrittenOffset: gc.writtenLogOffset,
+      logSyncedOffset: gc.syncedLogOffset,
+      dispatchedLogOffset: this.dispatcher.dispatchedLogOffset,
+      segmentCount: this.log.list.segments.length,
+      queueCount: this.queues.queueCount,
+      appendedMessages: this.appendedMessages,
+      groupCommitRounds: gc.rounds,
+      fdatasyncs: gc.syncs,
+      pendingAppendBytes: gc.pendingBytes,
+      freeDiskBytes: this.disk.freeBytes,
+      readCacheBytes: this.readCache.cachedBytes,
+      readCacheHits: this.readCache.hits,
+      readCacheMisses: this.readCache.misses,
+      openFiles: this.cache.openCount,
+      keyIndexFiles: this.keyIndex.fileCount,
+      keyIndexEntriesWritten: this.keyIndex.entriesWritten,
+      retentionDeletedSegments: this.retention.deletedSegments,
+      journalBytesSinceSnapshot: this.journal.bytesSinceSnapshot(),
+      journalSegmentCount: this.journal.segmentCount,
+    };
+  }
+
+  /** Test and operator hooks: run retention or a checkpoint now. */
+  runRetention(nowMs?: number): Promise<number> {
+    return this.retention.runOnce(nowMs);
+  }
+
+  runCheckpoint(): Promise<void> {
+    return this.serial.run(() => this.checkpoint());
+  }
+
+  checkDisk(): Promise<void> {
+    return this.disk.check();
+  }
+
+  private assertOpen(): void {
+    if (this.closing !== null) throw new WharfError('StoreClosed', 'the store is closed');
+  }
+
+  close(): Promise<void> {
+    if (this.closing === null) this.closing = this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    let clean = true;
+    try {
+      await this.log.close();
+      await this.journal.close();
+      clean = this.log.groupCommit.failed === null && this.journal.failed === null;
+      if (clean) {
+        await this.serial.run(() => this.checkpoint());
+        // Only a store whose every write and fsync succeeded is marked cleanly stopped.
+        await rm(join(this.o.dir, ABORT_FILE), { force: true });
+        await fsyncDir(this.o.dir);
+      }
+    } finally {
+      this.readCache.clear();
+      await this.cache.closeAll();
+    }
+  }
+}
+
+/** Tag filter: the hash from the consume queue first, then the tag bytes of the record. */
+class TagMatcher {
+  readonly hashes = new Set<number>();
+  private readonly byHash = new Map<number, Buffer[]>();
+
+  constructor(tags: ReadonlySet<string>) {
+    for (const tag of tags) {
+      const bytes = Buffer.from(tag, 'utf8');
+      const hash = bytes.length === 0 ? 0 : hashBytes(bytes, 0, bytes.length);
+      this.hashes.add(hash);
+      const list = this.byHash.get(hash) ?? [];
+      list.push(bytes);
+      this.byHash.set(hash, list);
+    }
+  }
+
+  matches(buffer: Buffer, at: number, hash: number): boolean {
+    const list = this.byHash.get(hash);
+    if (list === undefined) return false;
+    for (const tag of list) if (recordTagEquals(buffer, at, tag)) return true;
+    return false;
+  }
+}

@@ -1,0 +1,114 @@
+// Every consume queue of the store by (topic, queueId), and the topics deleted at a logOffset:
+// records of a deleted topic below that logOffset are never dispatched again (so a crash after
+// deleteTopic cannot bring its queues back). The deleted-topic list is a small JSON file written
+// atomically.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FileCache } from './file-cache.js';
+import { ConsumeQueue, loadConsumeQueues, topicDirName } from './consume-queue.js';
+import { readFileIfExists, writeFileAtomic } from './file-io.js';
+
+const DELETED_TOPICS_FILE = 'deleted-topics.json';
+
+export class QueueTable {
+  private readonly topics = new Map<string, Map<number, ConsumeQueue>>();
+  private deletedAt = new Map<string, number>();
+
+  constructor(
+    readonly dir: string,
+    readonly root: string,
+    readonly segmentEntries: number,
+    private readonly cache: FileCache,
+  ) {}
+
+  async load(): Promise<void> {
+    for (const queue of await loadConsumeQueues(this.root, this.segmentEntries, this.cache)) {
+      this.add(queue);
+    }
+    const raw = await readFileIfExists(join(this.dir, DELETED_TOPICS_FILE));
+    if (raw !== null) {
+      const parsed = JSON.parse(raw.toString('utf8')) as unknown;
+      if (parsed !== null && typeof parsed === 'object') {
+        for (const [topic, logOffset] of Object.entries(parsed as Record<string, unknown>)) {
+          if (typeof logOffset === 'number') this.deletedAt.set(topic, logOffset);
+        }
+      }
+    }
+  }
+
+  private add(queue: ConsumeQueue): void {
+    let byId = this.topics.get(queue.topic);
+    if (byId === undefined) {
+      byId = new Map();
+      this.topics.set(queue.topic, byId);
+    }
+    byId.set(queue.queueId, queue);
+  }
+
+  get(topic: string, queueId: number): ConsumeQueue | undefined {
+    return this.topics.get(topic)?.get(queueId);
+  }
+
+  getOrCreate(topic: string, queueId: number): ConsumeQueue {
+    let byId = this.topics.get(topic);
+    if (byId === undefined) {
+      byId = new Map();
+      this.topics.set(topic, byId);
+    }
+    let queue = byId.get(queueId);
+    if (queue === undefined) {
+      queue = new ConsumeQueue(
+        join(this.root, topicDirName(topic)),
+        topic,
+        queueId,
+        this.segmentEntries,
+        this.cache,
+      );
+      byId.set(queueId, queue);
+    }
+    return queue;
+  }
+
+  queueIds(topic: string): number[] {
+    const byId = this.topics.get(topic);
+    return byId === undefined ? [] : [...byId.keys()].sort((a, b) => a - b);
+  }
+
+  all(): ConsumeQueue[] {
+    const queues: ConsumeQueue[] = [];
+    for (const byId of this.topics.values()) queues.push(...byId.values());
+    return queues;
+  }
+
+  get queueCount(): number {
+    let n = 0;
+    for (const byId of this.topics.values()) n += byId.size;
+    return n;
+  }
+
+  /** Whether a record of `topic` at `logOffset` belongs to a deleted incarnation of the topic. */
+  isDeleted(topic: string, logOffset: number): boolean {
+    const at = this.deletedAt.get(topic);
+    return at !== undefined && logOffset < at;
+  }
+
+  /** Forgets the topic's queues (in memory now) and records the deletion durably. */
+  forget(topic: string, logOffset: number): ConsumeQueue[] {
+    const byId = this.topics.get(topic);
+    this.topics.delete(topic);
+    this.deletedAt.set(topic, logOffset);
+    return byId === undefined ? [] : [...byId.values()];
+  }
+
+  async persistDeleted(minLogOffset: number): Promise<void> {
+    // Deletions older than the whole log are moot.
+    for (const [topic, at] of this.deletedAt) if (at <= minLogOffset) this.deletedAt.delete(topic);
+    const json = JSON.stringify(Object.fromEntries(this.deletedAt));
+    await writeFileAtomic(join(this.dir, DELETED_TOPICS_FILE), Buffer.from(json, 'utf8'));
+  }
+
+  async removeFiles(queues: ConsumeQueue[], topic: string): Promise<void> {
+    for (const queue of queues) await queue.deleteFiles();
+    await rm(join(this.root, topicDirName(topic)), { recursive: true, force: true });
+  }
+}

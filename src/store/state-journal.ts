@@ -1,0 +1,246 @@
+// The broker's own durable state (consumer offsets, in-flight receipts, acks, schedule and
+// transaction markers) as opaque entries in a second frame log under <dir>/journal/: CRC-checked,
+// group-committed, torn tail truncated at open, exactly like the commit log. A snapshot makes a
+// new base: it is written to a temp file, fsynced, renamed over `snapshot` (directory fsynced),
+// then journal segments wholly before its position are deleted. Invariant: the snapshot's
+// position is a frame boundary, and every entry appended before writeSnapshot() was called is
+// durable before the snapshot that reflects it becomes the base.
+//
+// Snapshot file (big-endian): magic u32 'WSNP' | version u8 | 3 × u8 0 | journalLogOffset u64
+//   | dataLength u32 | crc32c u32 (of bytes 0..20, then the data) | data
+import { crc32c } from '@node-rs/crc32';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { WharfError } from '../errors.js';
+import { CommitLog } from './commit-log.js';
+import type { FileCache } from './file-cache.js';
+import { fsyncDir, readFileIfExists, writeFileAtomic } from './file-io.js';
+import type { CommitRequest } from './group-commit.js';
+import type { StateJournal, StateJournalRecovery } from './message-store-api.js';
+import type { LogRecoveryResult } from './recovery.js';
+import {
+  FRAME_HEADER_BYTES,
+  checkFrame,
+  encodeJournalEntry,
+  readUInt64,
+  writeUInt64,
+} from './record.js';
+import type { LogChunk } from './segment-list.js';
+import type { FlushPolicy, StoreLogger } from './types.js';
+
+const SNAPSHOT_MAGIC = 0x57534e50;
+const SNAPSHOT_HEADER_BYTES = 24;
+const SNAPSHOT_FILE = 'snapshot';
+
+export function encodeSnapshot(journalLogOffset: number, data: Buffer): Buffer {
+  const buf = Buffer.allocUnsafe(SNAPSHOT_HEADER_BYTES + data.length);
+  buf.writeUInt32BE(SNAPSHOT_MAGIC, 0);
+  buf.writeUInt32BE(0x01000000, 4);
+  writeUInt64(buf, journalLogOffset, 8);
+  buf.writeUInt32BE(data.length, 16);
+  data.copy(buf, SNAPSHOT_HEADER_BYTES);
+  buf.writeUInt32BE(crc32c(data, crc32c(buf.subarray(0, 20))), 20);
+  return buf;
+}
+
+export function decodeSnapshot(buf: Buffer): { journalLogOffset: number; data: Buffer } | string {
+  if (buf.length < SNAPSHOT_HEADER_BYTES || buf.readUInt32BE(0) !== SNAPSHOT_MAGIC) {
+    return 'not a journal snapshot';
+  }
+  if (buf[4] !== 1) return `unknown snapshot version ${buf[4]}`;
+  const length = buf.readUInt32BE(16);
+  if (buf.length !== SNAPSHOT_HEADER_BYTES + length) return 'snapshot length mismatch';
+  const data = buf.subarray(SNAPSHOT_HEADER_BYTES);
+  if (crc32c(data, crc32c(buf.subarray(0, 20))) !== buf.readUInt32BE(20)) {
+    return 'snapshot CRC mismatch';
+  }
+  return { journalLogOffset: readUInt64(buf, 8), data };
+}
+
+interface JournalRequest extends CommitRequest {
+  readonly kind: 'journal';
+}
+
+export interface JournalOptions {
+  dir: string;
+  segmentBytes: number;
+  flushPolicy: FlushPolicy;
+  asyncFlushIntervalMs: number;
+  maxPendingBytes: number;
+  maxEntryBytes: number;
+  cache: FileCache;
+  logger?: StoreLogger;
+}
+
+export class FileStateJournal implements StateJournal {
+  private snapshotLogOffset: number;
+  private snapshotData: Buffer | null;
+  private snapshotChain: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly options: JournalOptions,
+    private readonly log: CommitLog<JournalRequest>,
+    snapshot: { journalLogOffset: number; data: Buffer } | null,
+    readonly recovery: LogRecoveryResult,
+  ) {
+    this.snapshotLogOffset = snapshot?.journalLogOffset ?? 0;
+    this.snapshotData = snapshot?.data ?? null;
+  }
+
+  static async open(options: JournalOptions): Promise<FileStateJournal> {
+    const snapshotPath = join(options.dir, SNAPSHOT_FILE);
+    const raw = await readFileIfExists(snapshotPath);
+    let snapshot: { journalLogOffset: number; data: Buffer } | null = null;
+    if (raw !== null) {
+      const decoded = decodeSnapshot(raw);
+      if (typeof decoded === 'string') {
+        throw new WharfError('CorruptRecord', `journal snapshot unreadable: ${decoded}`, {
+          details: { path: snapshotPath },
+        });
+      }
+      snapshot = decoded;
+    }
+    const { log, recovery } = await CommitLog.open<JournalRequest>({
+      name: 'journal',
+      dir: options.dir,
+      segmentBytes: options.segmentBytes,
+      cache: options.cache,
+      flushPolicy: options.flushPolicy,
+      asyncFlushIntervalMs: options.asyncFlushIntervalMs,
+      maxPendingBytes: options.maxPendingBytes,
+      fromLogOffset: snapshot?.journalLogOffset ?? 0,
+      exactStart: true,
+      onFrame: () => undefined,
+      chunkBytes: 1024 * 1024,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    if (snapshot !== null && snapshot.journalLogOffset > recovery.endLogOffset) {
+      // Everything the snapshot covers was durable before it was written; a shorter journal means
+      // its tail was lost with the entries the snapshot already reflects: continue after it.
+      log.list.endLogOffset = snapshot.journalLogOffset;
+      log.groupCommit.resetEnd(snapshot.journalLogOffset);
+    }
+    return new FileStateJournal(options, log, snapshot, recovery);
+  }
+
+  recover(): StateJournalRecovery {
+    const from = this.snapshotLogOffset;
+    const to = this.log.groupCommit.writtenLogOffset;
+    return { snapshot: this.snapshotData, entries: this.readEntries(from, to) };
+  }
+
+  private async *readEntries(from: number, to: number): AsyncGenerator<Buffer> {
+    let logOffset = from;
+    let buf = Buffer.allocUnsafe(256 * 1024);
+    while (logOffset < to) {
+      const want = Math.min(buf.length, to - logOffset);
+      const n = await this.log.read(buf, 0, want, logOffset);
+      if (n === 0) return;
+      let p = 0;
+      let jumped = false;
+      while (p < n) {
+        const at = logOffset + p;
+        const check = checkFrame(buf, p, n, at);
+        if (check.status === 'incomplete') {
+          if (p > 0) break;
+          if (n < want || check.needBytes <= buf.length) {
+            throw new WharfError('CorruptRecord', `journal frame at ${at} is cut short`);
+          }
+          buf = Buffer.allocUnsafe(check.needBytes);
+          break;
+        }
+        if (check.status !== 'ok') {
+          throw new WharfError('CorruptRecord', `journal frame at ${at} is damaged`);
+        }
+        if (check.kind === 'blank') {
+          logOffset = at + check.length;
+          jumped = true;
+          break;
+        }
+        yield Buffer.from(buf.subarray(p + FRAME_HEADER_BYTES, p + check.length));
+        p += check.length;
+      }
+      if (!jumped) logOffset += p;
+    }
+  }
+
+  append(entries: readonly Buffer[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    let total = 0;
+    for (const e of entries) {
+      if (e.length + FRAME_HEADER_BYTES > this.options.maxEntryBytes) {
+        return Promise.reject(
+          new WharfError('RecordTooLarge', `journal entry of ${e.length} bytes over the limit`),
+        );
+      }
+      total += e.length + FRAME_HEADER_BYTES;
+    }
+    try {
+      this.log.groupCommit.checkAccept(total);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const chunks: LogChunk[] = [];
+    const list = this.log.list;
+    for (const entry of entries) {
+      const size = entry.length + FRAME_HEADER_BYTES;
+      const { logOffset, segment } = list.place(size, chunks);
+      const buffer = Buffer.allocUnsafe(size);
+      encodeJournalEntry(buffer, 0, logOffset, entry);
+      chunks.push({ logOffset, segment, buffer });
+    }
+    return new Promise((resolve, reject) => {
+      this.log.groupCommit.submit({
+        kind: 'journal',
+        chunks,
+        bytes: total,
+        done: (err) => (err === null ? resolve() : reject(err)),
+      });
+    });
+  }
+
+  writeSnapshot(snapshot: Buffer): Promise<void> {
+    const journalLogOffset = this.log.list.endLogOffset;
+    const run = this.snapshotChain.then(() => this.persistSnapshot(journalLogOffset, snapshot));
+    this.snapshotChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async persistSnapshot(journalLogOffset: number, data: Buffer): Promise<void> {
+    // The entries the snapshot reflects are durable before it replaces them (waiting for this
+    // position, not for an idle journal, which a busy broker may never have).
+    await this.log.groupCommit.whenAcknowledged(journalLogOffset);
+    await writeFileAtomic(
+      join(this.options.dir, SNAPSHOT_FILE),
+      encodeSnapshot(journalLogOffset, data),
+    );
+    this.snapshotLogOffset = journalLogOffset;
+    this.snapshotData = data;
+    const segments = this.log.list.segments;
+    let removed = 0;
+    while (segments.length > 1 && segments[1].startLogOffset <= journalLogOffset) {
+      const old = segments.shift()!;
+      await this.options.cache.forget(old.path);
+      await rm(old.path, { force: true });
+      removed++;
+    }
+    if (removed > 0) await fsyncDir(this.options.dir);
+  }
+
+  get failed(): WharfError | null {
+    return this.log.groupCommit.failed;
+  }
+
+  bytesSinceSnapshot(): number {
+    return Math.max(0, this.log.list.endLogOffset - this.snapshotLogOffset);
+  }
+
+  get segmentCount(): number {
+    return this.log.list.segments.length;
+  }
+
+  async close(): Promise<void> {
+    await this.snapshotChain;
+    await this.log.close();
+  }
+}

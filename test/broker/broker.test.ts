@@ -1,0 +1,330 @@
+import t from 'tap';
+import { brokerHarness, groupOf, openTestBroker, text, topicOf } from '../helpers/broker.js';
+
+const receiveAll = { maxMessages: 32, waitMs: 0, tags: '*' };
+
+t.test(
+  'published messages are received once per group, acked, and not delivered again',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf();
+    const group = groupOf();
+    const otherGroup = groupOf();
+    const published = await broker.publish(topic, [text('a'), text('b'), text('c')]);
+    t.equal(published.length, 3);
+    t.match(published[0], {
+      messageId: /^[0-9A-F]{32}$/,
+      bodyMd5: '0cc175b9c0f1b6a831c399e269772661',
+    });
+    const received = await broker.receive(topic, group, receiveAll);
+    t.same(received.map((m) => m.body.toString()).sort(), ['a', 'b', 'c']);
+    t.same(new Set(received.map((m) => m.messageId)), new Set(published.map((p) => p.messageId)));
+    for (const message of received) t.equal(message.deliveryAttempt, 1);
+    t.same(await broker.receive(topic, group, receiveAll), [], 'in flight messages are invisible');
+    const other = await broker.receive(topic, otherGroup, receiveAll);
+    t.equal(other.length, 3, 'another group gets every message too');
+    const acks = await broker.ack(
+      topic,
+      group,
+      received.map((m) => m.receiptHandle),
+    );
+    t.ok(acks.every((a) => a.ok));
+    const again = await broker.ack(topic, group, [received[0].receiptHandle, 'bogus']);
+    t.match(again, [
+      { ok: false, code: 'ReceiptHandleExpired' },
+      { ok: false, code: 'InvalidReceiptHandle' },
+    ]);
+    const stats = await broker.groupStats(topic, group);
+    t.match(stats, { backlog: 0, inflight: 0, deadLetters: 0 });
+  },
+);
+
+t.test(
+  'an unacked message comes back after invisibility plus back-off, then goes to the DLQ',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf();
+    const group = groupOf({ maxDeliveryAttempts: 2, retryPolicy: { backoffSeconds: [0] } });
+    const [published] = await broker.publish(topic, [text('x')]);
+    const request = { maxMessages: 1, waitMs: 3000, tags: '*', invisibleMs: 100 };
+    const first = await broker.receive(topic, group, request);
+    t.equal(first[0]?.deliveryAttempt, 1);
+    const second = await broker.receive(topic, group, request);
+    t.equal(second[0]?.deliveryAttempt, 2, 'redelivered with attempt + 1');
+    t.equal(second[0]?.messageId, published.messageId);
+    const stale = await broker.ack(topic, group, [first[0].receiptHandle]);
+    t.match(stale, [{ ok: false, code: 'ReceiptHandleExpired' }], 'the first handle is stale');
+    // out of attempts: the sweep moves it to the dead-letter queue
+    let dead = await broker.deadLetters(group, 10);
+    for (let i = 0; i < 100 && dead.messages.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      dead = await broker.deadLetters(group, 10);
+    }
+    t.equal(dead.messages.length, 1);
+    t.match(dead.messages[0], {
+      messageId: published.messageId,
+      topic: topic.topic,
+      deliveryAttempt: 2,
+    });
+    t.equal((await broker.groupStats(topic, group)).deadLetters, 1);
+    const view = await broker.getMessage(topic, published.messageId);
+    t.match(view.groups, [{ group: group.group, state: 'DEAD_LETTERED' }]);
+    // resend: delivered to the group again
+    const resent = await broker.resendDeadLetters(group, [published.messageId, 'F'.repeat(32)]);
+    t.match(resent, [{ ok: true }, { ok: false, code: 'MessageNotFound' }]);
+    const back = await broker.receive(topic, group, { ...request, waitMs: 1000 });
+    t.equal(back[0]?.messageId, published.messageId);
+    t.equal(back[0]?.body.toString(), 'x');
+    t.same(
+      (await broker.deadLetters(group, 10)).messages,
+      [],
+      're-sent dead letters leave the list',
+    );
+    t.ok((await broker.ack(topic, group, [back[0].receiptHandle]))[0]?.ok);
+  },
+);
+
+t.test('dedupId stores a retried publish once and answers with the original id', async (t) => {
+  const harness = brokerHarness(t);
+  const topic = topicOf();
+  let broker = await harness.open();
+  const [first] = await broker.publish(topic, [text('pay', { dedupId: 'p-1' })]);
+  const both = await broker.publish(topic, [
+    text('pay', { dedupId: 'p-1' }),
+    text('pay2', { dedupId: 'p-2' }),
+    text('pay2', { dedupId: 'p-2' }),
+  ]);
+  t.equal(both[0]?.messageId, first.messageId);
+  t.equal(both[0]?.duplicate, true);
+  t.notOk(both[1]?.duplicate);
+  t.equal(both[2]?.messageId, both[1]?.messageId, 'a repeat inside one batch is a duplicate too');
+  const concurrent = await Promise.all([
+    broker.publish(topic, [text('c', { dedupId: 'p-3' })]),
+    broker.publish(topic, [text('c', { dedupId: 'p-3' })]),
+  ]);
+  t.equal(concurrent[0][0]?.messageId, concurrent[1][0]?.messageId);
+  await broker.close();
+  broker = await harness.open();
+  const afterRestart = await broker.publish(topic, [text('pay', { dedupId: 'p-1' })]);
+  t.equal(
+    afterRestart[0]?.messageId,
+    first.messageId,
+    'the key index remembers it across a restart',
+  );
+  t.equal(afterRestart[0]?.duplicate, true);
+  const stats = await broker.topicStats(topic);
+  t.equal(stats.messagesIn, 3);
+});
+
+t.test('tag filters deliver matching messages and skip the others for the group', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  await broker.publish(topic, [
+    text('1', { tag: 'A' }),
+    text('2', { tag: 'B' }),
+    text('3', { tag: 'C' }),
+    text('4'),
+  ]);
+  const got = await broker.receive(topic, group, { ...receiveAll, tags: 'A||C' });
+  t.same(
+    got.map((m) => m.tag),
+    ['A', 'C'],
+  );
+  await broker.ack(
+    topic,
+    group,
+    got.map((m) => m.receiptHandle),
+  );
+  t.equal(
+    (await broker.groupStats(topic, group)).backlog,
+    0,
+    'filtered messages count as consumed',
+  );
+});
+
+t.test(
+  'FIFO: a queue hands out its next message only after the earlier one is acked',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf({ messageType: 'FIFO', queueCount: 2 });
+    const group = groupOf();
+    await broker.publish(
+      topic,
+      ['1', '2', '3'].map((b) => text(b, { shardingKey: 'order-1' })),
+    );
+    const first = await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+    t.same(
+      first.map((m) => m.body.toString()),
+      ['1'],
+    );
+    t.same(
+      await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' }),
+      [],
+      'blocked until acked',
+    );
+    await broker.ack(topic, group, [first[0].receiptHandle]);
+    const rest = await broker.receive(topic, group, receiveAll);
+    t.same(
+      rest.map((m) => m.body.toString()),
+      ['2', '3'],
+    );
+    t.equal(rest[0]?.shardingKey, 'order-1');
+  },
+);
+
+t.test(
+  'BROADCASTING: every consumer id gets every message; handles are per consumer',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf();
+    const group = groupOf({ deliveryMode: 'BROADCASTING' });
+    await broker.publish(topic, [text('x'), text('y')]);
+    await t.rejects(broker.receive(topic, group, receiveAll), { code: 'InvalidArgument' });
+    const a = await broker.receive(topic, group, { ...receiveAll, consumerId: 'a' });
+    const b = await broker.receive(topic, group, { ...receiveAll, consumerId: 'b' });
+    t.equal(a.length, 2);
+    t.equal(b.length, 2);
+    const acks = await broker.ack(topic, group, [a[0].receiptHandle, b[0].receiptHandle]);
+    t.ok(acks.every((r) => r.ok));
+  },
+);
+
+t.test('a long poll wakes when a message lands and an aborted one frees its slot', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf();
+  const group = groupOf();
+  const waiting = broker.receive(topic, group, { ...receiveAll, waitMs: 10_000 });
+  await new Promise((r) => setTimeout(r, 50));
+  await broker.publish(topic, [text('wake')]);
+  const got = await waiting;
+  t.same(
+    got.map((m) => m.body.toString()),
+    ['wake'],
+  );
+  const controller = new AbortController();
+  const parked = broker.receive(topic, group, { ...receiveAll, waitMs: 10_000 }, controller.signal);
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(broker.stats().parkedReceives, 1);
+  controller.abort();
+  t.same(await parked, []);
+  t.equal(broker.stats().parkedReceives, 0);
+});
+
+t.test('consumer state survives a restart: acked stays acked, in flight comes back', async (t) => {
+  const harness = brokerHarness(t);
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf({ retryPolicy: { backoffSeconds: [0] } });
+  let broker = await harness.open();
+  await broker.publish(topic, [text('1'), text('2'), text('3')]);
+  const got = await broker.receive(topic, group, {
+    maxMessages: 2,
+    waitMs: 0,
+    tags: '*',
+    invisibleMs: 200,
+  });
+  await broker.ack(topic, group, [got[0].receiptHandle]);
+  await broker.close();
+  broker = await harness.open();
+  const next = await broker.receive(topic, group, { maxMessages: 10, waitMs: 0, tags: '*' });
+  t.same(
+    next.map((m) => m.body.toString()),
+    ['3'],
+    'the acked one is gone, the in-flight one still hidden',
+  );
+  const redelivered = await broker.receive(topic, group, {
+    maxMessages: 10,
+    waitMs: 2000,
+    tags: '*',
+  });
+  t.same(
+    redelivered.map((m) => [m.body.toString(), m.deliveryAttempt]),
+    [['2', 2]],
+  );
+});
+
+t.test('reset moves a group to earliest, latest or a time', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  await broker.publish(topic, [text('old')]);
+  const got = await broker.receive(topic, group, receiveAll);
+  await broker.ack(
+    topic,
+    group,
+    got.map((m) => m.receiptHandle),
+  );
+  await broker.resetGroup(topic, group, 'earliest');
+  t.same(
+    (await broker.receive(topic, group, receiveAll)).map((m) => m.body.toString()),
+    ['old'],
+  );
+  await broker.resetGroup(topic, group, 'latest');
+  t.same(await broker.receive(topic, group, receiveAll), []);
+  const mark = Date.now() + 1;
+  await new Promise((r) => setTimeout(r, 5));
+  await broker.publish(topic, [text('new')]);
+  await broker.resetGroup(topic, group, 0);
+  t.equal((await broker.receive(topic, group, receiveAll)).length, 2);
+  await broker.resetGroup(topic, group, mark);
+  t.same(
+    (await broker.receive(topic, group, receiveAll)).map((m) => m.body.toString()),
+    ['new'],
+  );
+});
+
+t.test('query by id, key and time; visibility change', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf({ queueCount: 2 });
+  const group = groupOf();
+  const published = await broker.publish(topic, [
+    text('k1', { keys: ['order-1'], properties: { a: 'b' } }),
+    text('k2', { keys: ['order-2'] }),
+    { body: Buffer.from([0, 1, 2]), bodyEncoding: 'base64' },
+  ]);
+  const view = await broker.getMessage(topic, published[0].messageId);
+  t.match(view, {
+    topic: topic.topic,
+    keys: ['order-1'],
+    properties: { a: 'b' },
+    bodyEncoding: 'utf8',
+  });
+  await t.rejects(broker.getMessage(topicOf(), published[0].messageId), {
+    code: 'MessageNotFound',
+  });
+  await t.rejects(broker.getMessage(topic, 'nope'), { code: 'MessageNotFound' });
+  const byKey = await broker.queryByKey(topic, 'order-2', 10);
+  t.same(
+    byKey.map((m) => m.body.toString()),
+    ['k2'],
+  );
+  const page1 = await broker.queryByTime(topic, { fromMs: 0, toMs: Date.now() + 1000, limit: 2 });
+  t.equal(page1.messages.length, 2);
+  t.ok(page1.nextCursor);
+  const page2 = await broker.queryByTime(topic, {
+    fromMs: 0,
+    toMs: Date.now() + 1000,
+    limit: 2,
+    cursor: page1.nextCursor!,
+  });
+  t.equal(page2.messages.length, 1);
+  t.equal(page2.nextCursor, undefined);
+  const all = [...page1.messages, ...page2.messages].map((m) => m.messageId).sort();
+  t.same(all, published.map((p) => p.messageId).sort());
+  const got = await broker.receive(topic, group, { ...receiveAll, invisibleMs: 60_000 });
+  const binary = got.find((m) => m.bodyEncoding === 'base64');
+  t.same([...binary!.body], [0, 1, 2]);
+  const changed = await broker.changeVisibility(topic, group, got[0].receiptHandle, 0);
+  t.ok(changed.nextVisibleTime <= Date.now());
+  const again = await broker.receive(topic, group, { ...receiveAll, waitMs: 2000 });
+  t.equal(again[0]?.messageId, got[0].messageId);
+  await t.rejects(broker.changeVisibility(topic, group, got[0].receiptHandle, 10), {
+    code: 'ReceiptHandleExpired',
+  });
+  await t.rejects(broker.changeVisibility(topic, group, 'x', 10), { code: 'InvalidReceiptHandle' });
+  const trace = await broker.trace(topic, got[0].messageId);
+  t.same(
+    trace.map((e) => e.type),
+    ['PUBLISHED', 'DELIVERED'],
+  );
+});

@@ -1,0 +1,121 @@
+import t from 'tap';
+import { QueueCursor, type Delivery } from '../../src/broker/queue-cursor.js';
+
+const delivery = (queueOffset: number, attempt = 1, redeliverAtMs = 1000): Delivery => ({
+  queueOffset,
+  attempt,
+  firstDeliveryMs: 0,
+  nextVisibleMs: redeliverAtMs,
+  redeliverAtMs,
+});
+
+t.test(
+  'acks in any order move the committed offset only over contiguous done offsets',
+  async (t) => {
+    const cursor = new QueueCursor(10);
+    cursor.deliver([delivery(10), delivery(11), delivery(12)], 13);
+    t.equal(cursor.pullOffset, 13);
+    t.equal(cursor.inflightCount, 3);
+    cursor.complete([12]);
+    t.equal(cursor.ackOffset, 10, 'a gap at 10 holds the committed offset');
+    cursor.complete([10]);
+    t.equal(cursor.ackOffset, 11);
+    cursor.complete([11]);
+    t.equal(cursor.ackOffset, 13);
+    t.equal(cursor.inflightCount, 0);
+    t.ok(cursor.isDone(12));
+    t.notOk(cursor.isDone(13));
+  },
+);
+
+t.test('offsets passed over by the filter are done at once', async (t) => {
+  const cursor = new QueueCursor(0);
+  cursor.deliver([delivery(2), delivery(5)], 8);
+  t.ok(cursor.isDone(0));
+  t.ok(cursor.isDone(3));
+  t.ok(cursor.isDone(7));
+  t.notOk(cursor.isDone(2));
+  t.equal(cursor.ackOffset, 2);
+  cursor.complete([2]);
+  t.equal(cursor.ackOffset, 5);
+  cursor.complete([5]);
+  t.equal(cursor.ackOffset, 8);
+});
+
+t.test(
+  'due deliveries come back oldest first; a redelivery makes older handles stale',
+  async (t) => {
+    const cursor = new QueueCursor(0);
+    cursor.deliver([delivery(0, 1, 300), delivery(1, 1, 100), delivery(2, 1, 200)], 3);
+    t.equal(cursor.earliestDueMs(), 100);
+    t.same(cursor.takeDue(150, 10), [1]);
+    t.same(cursor.takeDue(250, 10), [2]);
+    cursor.deliver([delivery(1, 2, 900)], 3);
+    t.notOk(cursor.isCurrent(1, 1), 'attempt 1 is stale');
+    t.ok(cursor.isCurrent(1, 2));
+    t.same(cursor.takeDue(400, 10), [0]);
+    t.same(cursor.takeDue(400, 10), [], 'taken entries are not offered twice');
+    t.equal(cursor.earliestDueMs(), 900);
+  },
+);
+
+t.test('visibility changes move the due time and leave no duplicate', async (t) => {
+  const cursor = new QueueCursor(0);
+  cursor.deliver([delivery(0, 1, 1000)], 1);
+  cursor.changeVisibility(0, 50, 50);
+  cursor.changeVisibility(0, 50, 50);
+  t.equal(cursor.earliestDueMs(), 50);
+  t.same(cursor.takeDue(60, 10), [0]);
+  cursor.changeVisibility(7, 1, 1);
+  t.equal(cursor.earliestDueMs(), Infinity, 'unknown offsets are ignored');
+});
+
+t.test('snapshot and restore give the same cursor', async (t) => {
+  const cursor = new QueueCursor(4);
+  cursor.deliver([delivery(4), delivery(6, 2, 77)], 9);
+  cursor.complete([6]);
+  const restored = QueueCursor.fromSnapshot(JSON.parse(JSON.stringify(cursor.snapshot())));
+  t.same(restored.snapshot(), cursor.snapshot());
+  t.equal(restored.earliestDueMs(), 1000);
+});
+
+t.test('reset, retention skip and clamp after a lost tail', async (t) => {
+  const cursor = new QueueCursor(0);
+  cursor.deliver([delivery(0), delivery(3)], 6);
+  cursor.skipExpired(2);
+  t.equal(cursor.ackOffset, 3);
+  t.equal(cursor.inflightCount, 1);
+  cursor.clampTo(4);
+  t.equal(cursor.pullOffset, 4);
+  t.notOk(cursor.isDone(4));
+  cursor.clampTo(10);
+  t.equal(cursor.pullOffset, 4, 'clamping above is a no-op');
+  cursor.skipExpired(1);
+  t.equal(cursor.ackOffset, 3, 'skipping below is a no-op');
+  cursor.clampTo(2);
+  t.equal(cursor.ackOffset, 2);
+  t.equal(cursor.inflightCount, 0);
+  cursor.reset(50);
+  t.equal(cursor.ackOffset, 50);
+  t.equal(cursor.pullOffset, 50);
+  t.equal(cursor.earliestDueMs(), Infinity);
+  cursor.complete([3, 60]);
+  t.equal(cursor.ackOffset, 50, 'completing outside the window is ignored');
+});
+
+t.test(
+  'FIFO order stops at the first in-flight offset that is not due; held offsets never come due',
+  async (t) => {
+    const cursor = new QueueCursor(0);
+    cursor.deliver([delivery(0, 1, 100), delivery(1, 1, 500), delivery(2, 1, 100)], 3);
+    t.same(cursor.dueInOrder(200, 10), [0]);
+    t.same(cursor.dueInOrder(600, 10), [0, 1, 2]);
+    t.same(cursor.dueInOrder(600, 2), [0, 1]);
+    cursor.hold(0);
+    t.ok(cursor.isHeld(0));
+    t.same(cursor.dueInOrder(600, 10), []);
+    t.same(cursor.takeDue(10_000, 10), [2, 1], 'the held offset is not taken; oldest due first');
+    cursor.complete([1]);
+    t.equal(cursor.doneAboveAck, 1);
+  },
+);

@@ -1,0 +1,275 @@
+// Messaging through the public HTTP API against a real broker: signed requests, real store.
+import t, { type Test } from 'tap';
+import { provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+
+interface Received {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+  bodyEncoding: string;
+  tag: string | null;
+  keys: string[];
+  properties: Record<string, string>;
+  shardingKey: string | null;
+  queueId: number;
+  queueOffset: number;
+  publishTime: number;
+  firstDeliveryTime: number;
+  deliveryAttempt: number;
+  nextVisibleTime: number;
+}
+
+async function setup(t: Test) {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const base = `/v1/instances/${tenant.instanceId}`;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await signedFetch(wharf.url, {
+      method,
+      path: `${base}${path}`,
+      ...(body === undefined ? {} : { body }),
+      ...who,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
+  };
+  const publish = (topic: string, messages: unknown[]) =>
+    call('POST', `/topics/${topic}/messages`, { messages });
+  const receive = async (
+    topic: string,
+    group: string,
+    options: Record<string, unknown> = {},
+  ): Promise<Received[]> => {
+    const res = await call('POST', `/topics/${topic}/groups/${group}/receive`, {
+      maxMessages: 32,
+      ...options,
+    });
+    if (res.status !== 200) throw new Error(`receive ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.messages as Received[];
+  };
+  const ack = (topic: string, group: string, receiptHandles: string[]) =>
+    call('POST', `/topics/${topic}/groups/${group}/ack`, { receiptHandles });
+  return { wharf, tenant, who, base, call, publish, receive, ack };
+}
+
+t.test('publish, receive and ack over HTTP; every group gets every message', async (t) => {
+  const { call, publish, receive, ack } = await setup(t);
+  t.equal(
+    (await call('PUT', '/topics/orders', { messageType: 'NORMAL', queueCount: 4 })).status,
+    201,
+  );
+  t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+  t.equal((await call('PUT', '/groups/shipping', {})).status, 201);
+  const published = await publish('orders', [
+    { body: 'hello', tag: 'TagA', keys: ['order-17'], properties: { region: 'eu' } },
+    {
+      body: Buffer.from([0, 255, 7]).toString('base64'),
+      bodyEncoding: 'base64',
+      shardingKey: 'order-17',
+    },
+  ]);
+  t.equal(published.status, 200);
+  t.equal(published.body.messages.length, 2);
+  t.match(published.body.messages[0], {
+    messageId: /^[0-9A-F]{32}$/,
+    queueId: Number,
+    bodyMd5: '5d41402abc4b2a76b9719d911017c592',
+  });
+
+  // published before the group's first receive, after its creation: still received
+  const billing = await receive('orders', 'billing');
+  t.equal(billing.length, 2);
+  const text = billing.find((m) => m.bodyEncoding === 'utf8')!;
+  t.match(text, {
+    body: 'hello',
+    tag: 'TagA',
+    keys: ['order-17'],
+    properties: { region: 'eu' },
+    deliveryAttempt: 1,
+  });
+  t.ok(text.nextVisibleTime > Date.now());
+  const binary = billing.find((m) => m.bodyEncoding === 'base64')!;
+  t.same([...Buffer.from(binary.body, 'base64')], [0, 255, 7]);
+  t.equal(binary.shardingKey, 'order-17');
+  t.same(await receive('orders', 'billing'), [], 'in flight: invisible to the group');
+  t.equal((await receive('orders', 'shipping')).length, 2, 'another group gets them too');
+
+  const acked = await ack('orders', 'billing', [
+    text.receiptHandle,
+    text.receiptHandle.slice(0, -2) + 'AA',
+    'not-a-handle',
+  ]);
+  t.equal(acked.status, 200);
+  t.match(acked.body.results, [
+    { receiptHandle: text.receiptHandle, ok: true },
+    { ok: false, code: 'InvalidReceiptHandle' },
+    { ok: false, code: 'InvalidReceiptHandle' },
+  ]);
+  t.match((await ack('orders', 'billing', [text.receiptHandle])).body.results, [
+    { ok: false, code: 'ReceiptHandleExpired' },
+  ]);
+
+  // a group created after the messages were stored does not get them
+  t.equal((await call('PUT', '/groups/late', {})).status, 201);
+  t.same(await receive('orders', 'late'), []);
+
+  const stats = await call('GET', '/topics/orders/groups/billing/stats');
+  t.equal(stats.status, 200);
+  t.match(stats.body, { backlog: 1, inflight: 1 });
+  const topicStats = await call('GET', '/topics/orders/stats');
+  t.match(topicStats.body, { messagesIn: 2 });
+});
+
+t.test(
+  'long polling wakes on publish; redelivery, visibility, dead letters and resend',
+  async (t) => {
+    const { call, publish, receive, ack } = await setup(t);
+    await call('PUT', '/topics/jobs', { messageType: 'NORMAL', queueCount: 2 });
+    await call('PUT', '/groups/workers', {
+      maxDeliveryAttempts: 2,
+      invisibleSeconds: 1,
+      retryPolicy: { backoffSeconds: [0] },
+    });
+    const waiting = receive('jobs', 'workers', { waitSeconds: 10 });
+    await new Promise((r) => setTimeout(r, 100));
+    const [{ messageId }] = (await publish('jobs', [{ body: 'job-1' }])).body.messages;
+    const first = await waiting;
+    t.equal(first[0]?.messageId, messageId, 'the parked receive got the message');
+
+    // release now: delivered again at once with attempt 2
+    const released = await call('POST', '/topics/jobs/groups/workers/visibility', {
+      receiptHandle: first[0].receiptHandle,
+      invisibleSeconds: 0,
+    });
+    t.equal(released.status, 200);
+    const second = await receive('jobs', 'workers', { waitSeconds: 5 });
+    t.match(second, [{ messageId, deliveryAttempt: 2 }]);
+    const stale = await call('POST', '/topics/jobs/groups/workers/visibility', {
+      receiptHandle: first[0].receiptHandle,
+      invisibleSeconds: 5,
+    });
+    t.equal(stale.status, 410);
+    t.equal(stale.body.error.code, 'ReceiptHandleExpired');
+
+    // not acked after the last attempt: dead-lettered
+    let dead: { messageId: string; deliveryAttempt: number; body: string }[] = [];
+    for (let i = 0; i < 60 && dead.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      dead = (await call('GET', '/groups/workers/dead-letters')).body.messages;
+    }
+    t.match(dead, [{ messageId, deliveryAttempt: 2, body: 'job-1' }]);
+    const view = await call('GET', `/topics/jobs/messages/${messageId}`);
+    t.match(view.body.groups, [{ group: 'workers', state: 'DEAD_LETTERED' }]);
+    const resend = await call('POST', '/groups/workers/dead-letters/resend', {
+      messageIds: [messageId],
+    });
+    t.equal(resend.status, 200);
+    const again = await receive('jobs', 'workers', { waitSeconds: 5 });
+    t.match(again, [{ messageId, body: 'job-1', deliveryAttempt: 1 }]);
+    t.ok((await ack('jobs', 'workers', [again[0].receiptHandle])).body.results[0].ok);
+    t.same((await call('GET', '/groups/workers/dead-letters')).body.messages, []);
+  },
+);
+
+t.test('a client that goes away frees its long-poll slot at once', async (t) => {
+  const { wharf, who, base, call } = await setup(t);
+  await call('PUT', '/topics/idle', { messageType: 'NORMAL' });
+  await call('PUT', '/groups/g', {});
+  const pending = signedFetch(wharf.url, {
+    method: 'POST',
+    path: `${base}/topics/idle/groups/g/receive`,
+    body: { waitSeconds: 20 },
+    ...who,
+  });
+  for (let i = 0; i < 50 && wharf.broker.stats().parkedReceives === 0; i++)
+    await new Promise((r) => setTimeout(r, 20));
+  t.equal(wharf.broker.stats().parkedReceives, 1);
+  // close every connection of the server's clients: the parked receive must be released
+  wharf.app.server.closeAllConnections();
+  await pending.catch(() => undefined);
+  for (let i = 0; i < 50 && wharf.broker.stats().parkedReceives > 0; i++)
+    await new Promise((r) => setTimeout(r, 20));
+  t.equal(wharf.broker.stats().parkedReceives, 0);
+});
+
+t.test('dedupId, tag filters, FIFO order, broadcasting', async (t) => {
+  const { call, publish, receive, ack } = await setup(t);
+  await call('PUT', '/topics/pay', { messageType: 'NORMAL', queueCount: 2 });
+  await call('PUT', '/topics/seq', { messageType: 'FIFO', queueCount: 2 });
+  await call('PUT', '/groups/g', {});
+  await call('PUT', '/groups/fan', { deliveryMode: 'BROADCASTING' });
+
+  const one = await publish('pay', [{ body: 'p', dedupId: 'payment-991' }]);
+  const retry = await publish('pay', [{ body: 'p', dedupId: 'payment-991' }]);
+  t.equal(retry.body.messages[0].messageId, one.body.messages[0].messageId);
+  t.equal(retry.body.messages[0].duplicate, true);
+  await publish('pay', [
+    { body: 'a', tag: 'A' },
+    { body: 'b', tag: 'B' },
+  ]);
+  const onlyA = await receive('pay', 'g', { tags: 'A' });
+  t.same(
+    onlyA.map((m) => m.body),
+    ['a'],
+    'the dedup-stored message has no tag; B is filtered',
+  );
+
+  await publish(
+    'seq',
+    ['1', '2', '3'].map((body) => ({ body, shardingKey: 'k' })),
+  );
+  const head = await receive('seq', 'g', { maxMessages: 1 });
+  t.same(
+    head.map((m) => m.body),
+    ['1'],
+  );
+  t.same(await receive('seq', 'g'), [], 'the queue waits for the ack');
+  await ack('seq', 'g', [head[0].receiptHandle]);
+  t.same(
+    (await receive('seq', 'g')).map((m) => m.body),
+    ['2', '3'],
+  );
+
+  const noConsumer = await call('POST', '/topics/pay/groups/fan/receive', {});
+  t.equal(noConsumer.status, 400);
+  const a = await receive('pay', 'fan', { consumerId: 'a' });
+  const b = await receive('pay', 'fan', { consumerId: 'b' });
+  t.equal(a.length, 3);
+  t.equal(b.length, 3);
+});
+
+t.test('query by id, key and time; reset to earliest', async (t) => {
+  const { call, publish, receive, ack } = await setup(t);
+  await call('PUT', '/topics/q', { messageType: 'NORMAL', queueCount: 2 });
+  await call('PUT', '/groups/g', {});
+  const ids = (
+    await publish('q', [{ body: 'x', keys: ['k-1'] }, { body: 'y' }, { body: 'z' }])
+  ).body.messages.map((m: { messageId: string }) => m.messageId);
+  const byId = await call('GET', `/topics/q/messages/${ids[0]}`);
+  t.match(byId.body, { messageId: ids[0], body: 'x', keys: ['k-1'] });
+  t.equal((await call('GET', `/topics/q/messages/${'0'.repeat(32)}`)).status, 404);
+  const byKey = await call('GET', '/topics/q/messages?key=k-1');
+  t.same(
+    byKey.body.messages.map((m: { messageId: string }) => m.messageId),
+    [ids[0]],
+  );
+  const page = await call('GET', `/topics/q/messages?from=0&to=${Date.now() + 1000}&limit=2`);
+  t.equal(page.body.messages.length, 2);
+  const rest = await call(
+    'GET',
+    `/topics/q/messages?from=0&to=${Date.now() + 1000}&limit=2&cursor=${page.body.nextCursor}`,
+  );
+  t.equal(rest.body.messages.length, 1);
+  const got = await receive('q', 'g');
+  await ack(
+    'q',
+    'g',
+    got.map((m) => m.receiptHandle),
+  );
+  t.same(await receive('q', 'g'), []);
+  t.equal((await call('POST', '/topics/q/groups/g/reset', { to: 'earliest' })).status < 300, true);
+  t.equal((await receive('q', 'g')).length, 3, 'after reset the group reads from the start again');
+  const trace = await call('GET', `/topics/q/messages/${ids[0]}/trace`);
+  t.equal(trace.body.events[0].type, 'PUBLISHED');
+});

@@ -1,0 +1,78 @@
+// Test helpers for the broker room: a real Broker on a temp dir and descriptors with defaults.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import { Broker, type BrokerOptions } from '../../src/broker/index.js';
+import type { GroupDescriptor, PublishMessage, TopicDescriptor } from '../../src/cluster/index.js';
+
+export const MAC_KEY = Buffer.alloc(32, 5);
+
+export interface BrokerHarness {
+  dir: string;
+  /** Opens a broker on the harness's directory; closed before the directory is removed. */
+  open(overrides?: Partial<BrokerOptions>): Promise<Broker>;
+}
+
+/** A data directory for the brokers of one test: at teardown every broker opened on it is
+ *  closed, then the directory is removed (tap runs teardowns first-in first-out). */
+export function brokerHarness(t: Test): BrokerHarness {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-broker-'));
+  const brokers: Broker[] = [];
+  t.teardown(async () => {
+    for (const broker of brokers) await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    dir,
+    open: async (overrides = {}) => {
+      const broker = await Broker.open({
+        dataDir: dir,
+        brokerId: 0,
+        macKey: MAC_KEY,
+        sweepIntervalMs: 50,
+        ...overrides,
+        store: { segmentBytes: 1024 * 1024, minFreeDiskBytes: 0, ...overrides.store },
+      });
+      brokers.push(broker);
+      return broker;
+    },
+  };
+}
+
+export function openTestBroker(t: Test, overrides: Partial<BrokerOptions> = {}): Promise<Broker> {
+  return brokerHarness(t).open(overrides);
+}
+
+let counter = 0;
+
+export function topicOf(overrides: Partial<TopicDescriptor> = {}): TopicDescriptor {
+  return {
+    tenantId: 't1',
+    instanceId: 'i1',
+    topic: `topic-${++counter}`,
+    messageType: 'NORMAL',
+    queueCount: 4,
+    retentionHours: 72,
+    dedupWindowMs: 600_000,
+    createdAt: Date.now(),
+    ...overrides,
+  };
+}
+
+export function groupOf(overrides: Partial<GroupDescriptor> = {}): GroupDescriptor {
+  return {
+    tenantId: 't1',
+    instanceId: 'i1',
+    group: `group-${++counter}`,
+    deliveryMode: 'CLUSTERING',
+    maxDeliveryAttempts: 17,
+    invisibleSeconds: 30,
+    createdAt: Date.now() - 1,
+    ...overrides,
+  };
+}
+
+export function text(body: string, extra: Partial<PublishMessage> = {}): PublishMessage {
+  return { body: Buffer.from(body), bodyEncoding: 'utf8', ...extra };
+}

@@ -1,0 +1,160 @@
+import t from 'tap';
+import type { Test } from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileCache } from '../../../src/store/file-cache.js';
+import { GroupCommit, type CommitRequest } from '../../../src/store/group-commit.js';
+import { SegmentList, type LogChunk } from '../../../src/store/segment-list.js';
+
+/** A FileCache that records every operation and can fail the n-th fdatasync. */
+class SpyCache extends FileCache {
+  events: string[] = [];
+  failSyncAt = -1;
+  private syncs = 0;
+  override async with<T>(path: string, fn: (fd: number) => Promise<T>, create = true): Promise<T> {
+    return super.with(
+      path,
+      async (fd) => {
+        const source = fn.toString();
+        const kind = source.includes('fdatasync')
+          ? 'sync'
+          : source.includes('pwritev')
+            ? 'write'
+            : 'op';
+        if (kind === 'sync' && this.syncs++ === this.failSyncAt) throw new Error('EIO (injected)');
+        const result = await fn(fd);
+        this.events.push(kind);
+        return result;
+      },
+      create,
+    );
+  }
+}
+
+function setup(t: Test) {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-gc-'));
+  const cache = new SpyCache(8);
+  t.teardown(async () => {
+    await cache.closeAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const list = new SegmentList(dir, 4096);
+  const request = (bytes: number, done: (err: Error | null) => void): CommitRequest => {
+    const chunks: LogChunk[] = [];
+    const placed = list.place(bytes, chunks);
+    chunks.push({
+      logOffset: placed.logOffset,
+      segment: placed.segment,
+      buffer: Buffer.alloc(bytes, 1),
+    });
+    return { chunks, bytes, done };
+  };
+  return { dir, cache, list, request };
+}
+
+t.test('append resolves after write and fdatasync, and after the round hook', async (t) => {
+  const { cache, request } = setup(t);
+  const gc = new GroupCommit(
+    {
+      name: 'test',
+      cache,
+      flushPolicy: 'sync',
+      asyncFlushIntervalMs: 10,
+      maxPendingBytes: 1 << 20,
+      afterDurable: async () => {
+        cache.events.push('dispatch');
+      },
+    },
+    0,
+  );
+  const done: Promise<void>[] = [];
+  for (let i = 0; i < 10; i++) {
+    done.push(
+      new Promise((resolve, reject) =>
+        gc.submit(
+          request(100, (err) => {
+            cache.events.push('ack');
+            return err ? reject(err) : resolve();
+          }),
+        ),
+      ),
+    );
+  }
+  await Promise.all(done);
+  const firstAck = cache.events.indexOf('ack');
+  t.ok(cache.events.indexOf('write') < cache.events.indexOf('sync'), 'write before fdatasync');
+  t.ok(cache.events.lastIndexOf('sync', firstAck) < firstAck, 'ack after fdatasync');
+  t.ok(cache.events.indexOf('dispatch') < firstAck, 'dispatch before ack');
+  t.ok(gc.rounds <= 2, 'ten appends, at most two rounds');
+  t.equal(gc.syncs, gc.rounds);
+  t.equal(gc.pendingBytes, 0);
+  await gc.close();
+  t.throws(() => gc.checkAccept(1), { code: 'StoreClosed' });
+});
+
+t.test('a failed fdatasync fails the store: nothing more is acked or written', async (t) => {
+  const { cache, request } = setup(t);
+  cache.failSyncAt = 0;
+  const gc = new GroupCommit(
+    {
+      name: 'test',
+      cache,
+      flushPolicy: 'sync',
+      asyncFlushIntervalMs: 10,
+      maxPendingBytes: 1 << 20,
+    },
+    0,
+  );
+  const outcomes = await Promise.allSettled(
+    Array.from(
+      { length: 5 },
+      () => new Promise<void>((res, rej) => gc.submit(request(100, (e) => (e ? rej(e) : res())))),
+    ),
+  );
+  t.ok(outcomes.every((o) => o.status === 'rejected'));
+  t.match((outcomes[0] as PromiseRejectedResult).reason, { code: 'IoError' });
+  t.ok(gc.failed);
+  t.throws(() => gc.checkAccept(1), { code: 'StoreClosed' });
+  await gc.close();
+});
+
+t.test('async policy acks after the write and syncs on the interval', async (t) => {
+  const { cache, request } = setup(t);
+  const gc = new GroupCommit(
+    {
+      name: 'test',
+      cache,
+      flushPolicy: 'async',
+      asyncFlushIntervalMs: 5,
+      maxPendingBytes: 1 << 20,
+    },
+    0,
+  );
+  gc.start();
+  await new Promise<void>((res, rej) => gc.submit(request(100, (e) => (e ? rej(e) : res()))));
+  t.equal(gc.syncedLogOffset, 0, 'acked before any fdatasync');
+  for (let i = 0; i < 100 && gc.syncedLogOffset === 0; i++)
+    await new Promise((r) => setTimeout(r, 5));
+  t.equal(gc.syncedLogOffset, 100);
+  await gc.close();
+});
+
+t.test('a failed interval sync fails the log', async (t) => {
+  const { cache, request } = setup(t);
+  cache.failSyncAt = 0;
+  const gc = new GroupCommit(
+    {
+      name: 'test',
+      cache,
+      flushPolicy: 'async',
+      asyncFlushIntervalMs: 1000,
+      maxPendingBytes: 1 << 20,
+    },
+    0,
+  );
+  await new Promise<void>((res, rej) => gc.submit(request(100, (e) => (e ? rej(e) : res()))));
+  await t.rejects(gc.syncNow(), { code: 'IoError' });
+  t.throws(() => gc.checkAccept(1), { code: 'StoreClosed' });
+  await gc.close();
+});
