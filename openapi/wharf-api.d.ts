@@ -663,6 +663,8 @@ export interface components {
             /** @description the state of the message in each group that has read the topic */
             groups?: {
                 group: string;
+                /** @description BROADCASTING groups: per consumer */
+                consumerId?: string;
                 /** @enum {string} */
                 state: "PENDING" | "INFLIGHT" | "ACKED" | "DEAD_LETTERED" | "FILTERED";
                 deliveryAttempt: number;
