@@ -3,7 +3,7 @@
 //   npm start                          # in one terminal
 //   npm run example                    # in another (reads data/admin.token)
 // It provisions a tenant, an access key, an instance, a topic and a group, then publishes one
-// message and receives and acks it (publish/receive answer 503 until the broker's messaging lands).
+// message and receives and acks it.
 import { readFileSync } from 'node:fs';
 import aws4 from 'aws4';
 import createClient, { type Middleware } from 'openapi-fetch';

@@ -63,6 +63,7 @@ async function tenancyMicrobench(
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 
 interface LoadResult {
   rps: number;
@@ -75,19 +76,25 @@ interface LoadResult {
 
 /** Runs the load child against `url`; adds this (server) process's CPU µs per request. */
 async function load(url: string, headers: Record<string, string>) {
+  // Warm up first (JIT, lazily compiled serializers, caches) so the order of targets does not count.
+  await runLoad(url, headers, warmupSeconds);
   const before = process.cpuUsage();
-  const result = await runLoad(url, headers);
+  const result = await runLoad(url, headers, seconds);
   const cpu = process.cpuUsage(before);
   return { ...result, serverCpuUs: (cpu.user + cpu.system) / Math.max(1, result.total) };
 }
 
-function runLoad(url: string, headers: Record<string, string>): Promise<LoadResult> {
+function runLoad(
+  url: string,
+  headers: Record<string, string>,
+  durationSeconds: number,
+): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       [
         join(import.meta.dirname, 'gateway-load.js'),
-        JSON.stringify({ url, headers, connections, durationSeconds: seconds }),
+        JSON.stringify({ url, headers, connections, durationSeconds }),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );

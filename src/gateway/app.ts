@@ -31,7 +31,9 @@ import { registerSchemas } from './schemas/resources.js';
 import { MESSAGE_COMPONENTS } from './schemas/messages.js';
 import { messageRoutes } from './routes/messages.js';
 import { queryRoutes } from './routes/query.js';
+import { AlarmSchema, alarmRoutes } from './routes/alarms.js';
 import { openapiDocument } from './openapi.js';
+import { OPERATION_IDS } from './operation-ids.js';
 import './types.js';
 
 export interface GatewayDeps {
@@ -44,6 +46,7 @@ export interface GatewayDeps {
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const MAX_HEADER_BYTES = 16 * 1024;
+export const REQUEST_TIMEOUT_MS = 60_000;
 
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -56,6 +59,9 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     }),
     genReqId,
     bodyLimit: config.bodyLimitBytes ?? MAX_BODY_BYTES,
+    // A client has this long to send its whole request (slow-loris bound; a long poll's wait
+    // comes after the request is in, so it does not count).
+    requestTimeout: REQUEST_TIMEOUT_MS,
     routerOptions: { maxParamLength: 512 },
     http: { maxHeaderSize: MAX_HEADER_BYTES },
     clientErrorHandler,
@@ -83,6 +89,13 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   };
 
   registerErrorHandler(app);
+  app.addHook('onRoute', (route) => {
+    if (route.schema === undefined || route.schema.hide === true || route.method === 'HEAD') return;
+    const operationId = OPERATION_IDS[`${String(route.method)} ${route.url}`];
+    if (operationId === undefined)
+      throw new Error(`no operationId for ${String(route.method)} ${route.url}`);
+    route.schema = { ...route.schema, operationId };
+  });
   registerRequestId(app);
   app.addHook('onRequest', (_request, reply, done) => {
     if (!closing.signal.aborted) return done();
@@ -121,7 +134,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     admin: ctx.admin,
     region: config.region,
   });
-  registerSchemas(app, MESSAGE_COMPONENTS);
+  registerSchemas(app, [...MESSAGE_COMPONENTS, AlarmSchema]);
 
   await app.register(fastifySwagger, openapiDocument());
   if (config.docs !== false) {
@@ -139,5 +152,6 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   tokenRoutes(app, ctx);
   messageRoutes(app, ctx);
   queryRoutes(app, ctx);
+  alarmRoutes(app, ctx);
   return app;
 }

@@ -15,6 +15,8 @@ export interface GatewayConfig {
   bodyLimitBytes?: number;
   /** Serve Swagger UI at /docs (default true). */
   docs?: boolean;
+  /** Long polls one tenant may park on this gateway (default 1000). */
+  maxParkedReceivesPerTenant?: number;
   /** Trust x-forwarded-* from a load balancer (default false). */
   trustProxy?: boolean;
 }

@@ -48,6 +48,7 @@ export function openapiDocument(): SwaggerOptions {
         { name: 'groups' },
         { name: 'messages', description: 'Publish, receive, ack, visibility' },
         { name: 'query', description: 'Query, trace, statistics, replay, dead letters' },
+        { name: 'alarms', description: 'Alarms on backlog, age, dead letters, publish rate' },
         { name: 'tokens' },
       ],
     },

@@ -7,6 +7,7 @@
 // segment URI-encoded again (the wire form is encoded once, so names are encoded twice), the
 // query is decoded, re-encoded (RFC 3986) and sorted, and the payload hash is the SHA-256 of the
 // received bytes.
+import * as crypto from 'node:crypto';
 import {
   createHash,
   createHmac,
@@ -17,6 +18,10 @@ import {
 import { WharfError } from '../errors.js';
 
 export const ALGORITHM = 'AWS4-HMAC-SHA256';
+
+type OneShotHash = (algorithm: string, data: string | Buffer, encoding: 'hex') => string;
+/** crypto.hash (Node ≥ 20.12): one call, no Hash object, for the small inputs signed here. */
+const oneShotHash = (crypto as unknown as { hash?: OneShotHash }).hash;
 export const SERVICE = 'mq';
 /** How far the request's x-amz-date may be from the server's clock. */
 export const MAX_SKEW_MS = 15 * 60 * 1000;
@@ -34,57 +39,59 @@ export interface ParsedAuthorization {
   signature: string;
 }
 
-const CREDENTIAL =
-  /^([A-Za-z0-9_+=.@-]{1,128})\/(\d{8})\/([A-Za-z0-9_-]{1,64})\/([A-Za-z0-9_-]{1,64})\/aws4_request$/;
+const SCOPE_PART = /^[A-Za-z0-9_-]{1,64}$/;
+const ACCESS_KEY = /^[A-Za-z0-9_+=.@-]{1,128}$/;
+const SIGNATURE = /^[0-9a-f]{64}$/;
+const HEADER_LIST = /^[a-z0-9!#$%&'*+.^_`|~-]+(;[a-z0-9!#$%&'*+.^_`|~-]+)*$/;
 
-/** Parses `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`. */
+/** The value of `name=` in the comma-separated parameters, or undefined. */
+function param(params: string, name: string): string | undefined {
+  let at = params.indexOf(`${name}=`);
+  while (at > 0 && params[at - 1] !== ' ' && params[at - 1] !== ',') {
+    at = params.indexOf(`${name}=`, at + 1);
+  }
+  if (at < 0) return undefined;
+  const start = at + name.length + 1;
+  const end = params.indexOf(',', start);
+  return (end < 0 ? params.slice(start) : params.slice(start, end)).trim();
+}
+
+function incomplete(message: string): WharfError {
+  return new WharfError('IncompleteSignature', message);
+}
+
+/** Parses `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` (hot path: no Map). */
 export function parseAuthorization(header: string): ParsedAuthorization {
   if (!header.startsWith(`${ALGORITHM} `)) {
-    throw new WharfError('IncompleteSignature', `the Authorization scheme must be ${ALGORITHM}`);
+    throw incomplete(`the Authorization scheme must be ${ALGORITHM}`);
   }
-  const fields = new Map<string, string>();
-  for (const part of header.slice(ALGORITHM.length + 1).split(',')) {
-    const trimmed = part.trim();
-    const eq = trimmed.indexOf('=');
-    if (eq <= 0) continue;
-    fields.set(trimmed.slice(0, eq), trimmed.slice(eq + 1));
-  }
-  const credential = fields.get('Credential');
-  const signedHeaders = fields.get('SignedHeaders');
-  const signature = fields.get('Signature');
+  const params = header.slice(ALGORITHM.length);
+  const credential = param(params, 'Credential');
+  const signedHeaders = param(params, 'SignedHeaders');
+  const signature = param(params, 'Signature');
   if (credential === undefined || signedHeaders === undefined || signature === undefined) {
-    throw new WharfError(
-      'IncompleteSignature',
-      'Authorization needs Credential, SignedHeaders and Signature',
-    );
+    throw incomplete('Authorization needs Credential, SignedHeaders and Signature');
   }
-  const match = CREDENTIAL.exec(credential);
-  if (match === null) {
-    throw new WharfError(
-      'IncompleteSignature',
-      'Credential must be <AccessKeyId>/<yyyymmdd>/<region>/<service>/aws4_request',
-    );
+  const parts = credential.split('/');
+  if (
+    parts.length !== 5 ||
+    parts[4] !== 'aws4_request' ||
+    !ACCESS_KEY.test(parts[0]) ||
+    parts[1].length !== 8 ||
+    !/^\d{8}$/.test(parts[1]) ||
+    !SCOPE_PART.test(parts[2]) ||
+    !SCOPE_PART.test(parts[3])
+  ) {
+    throw incomplete('Credential must be <AccessKeyId>/<yyyymmdd>/<region>/<service>/aws4_request');
   }
-  if (!/^[0-9a-f]{64}$/.test(signature)) {
-    throw new WharfError('IncompleteSignature', 'Signature must be 64 lowercase hex digits');
+  if (!SIGNATURE.test(signature)) throw incomplete('Signature must be 64 lowercase hex digits');
+  if (!HEADER_LIST.test(signedHeaders)) {
+    throw incomplete('SignedHeaders must be lowercase header names separated by ;');
   }
   const headers = signedHeaders.split(';');
-  if (headers.some((h) => !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(h))) {
-    throw new WharfError('IncompleteSignature', 'SignedHeaders must be lowercase header names');
-  }
-  if (!headers.includes('host')) {
-    throw new WharfError('IncompleteSignature', 'SignedHeaders must include host');
-  }
-  if (!headers.includes('x-amz-date')) {
-    throw new WharfError('IncompleteSignature', 'SignedHeaders must include x-amz-date');
-  }
-  const [, accessKeyId, date, region, service] = match as unknown as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
+  if (!headers.includes('host')) throw incomplete('SignedHeaders must include host');
+  if (!headers.includes('x-amz-date')) throw incomplete('SignedHeaders must include x-amz-date');
+  const [accessKeyId, date, region, service] = parts as [string, string, string, string];
   return {
     accessKeyId,
     date,
@@ -111,7 +118,10 @@ export function parseAmzDate(value: string): number {
     : NaN;
 }
 
+const UNRESERVED = /^[A-Za-z0-9_.~-]*$/;
+
 export function encodeRfc3986(value: string): string {
+  if (UNRESERVED.test(value)) return value;
   return encodeURIComponent(value).replace(
     /[!'()*]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
@@ -164,7 +174,9 @@ export function canonicalHeaders(rawHeaders: readonly string[], signedHeaders: s
   for (const name of signedHeaders) values.set(name, []);
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const list = values.get(rawHeaders[i].toLowerCase());
-    if (list !== undefined) list.push(rawHeaders[i + 1].trim().replace(/\s+/g, ' '));
+    if (list === undefined) continue;
+    const value = rawHeaders[i + 1].trim();
+    list.push(/\s\s|[\t\r\n]/.test(value) ? value.replace(/\s+/g, ' ') : value);
   }
   let out = '';
   for (const name of signedHeaders) out += `${name}:${values.get(name)!.join(',')}\n`;
@@ -185,7 +197,9 @@ export function canonicalRequest(p: CanonicalRequestParts): string {
 }
 
 export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShotHash === undefined
+    ? createHash('sha256').update(data).digest('hex')
+    : oneShotHash('sha256', data, 'hex');
 }
 
 export function stringToSign(amzDate: string, scope: string, canonical: string): string {

@@ -49,6 +49,7 @@ export class InstanceRepository {
         keys.topics(tenantId, instanceId),
         keys.groups(tenantId, instanceId),
         keys.counts(tenantId),
+        keys.alarms(tenantId, instanceId),
       ],
       [instanceId],
     )) as [string, string[], string[]] | null;

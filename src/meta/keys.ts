@@ -62,4 +62,8 @@ export class MetaKeys {
   groups(tenantId: string, instanceId: string): string {
     return `${this.t(tenantId)}:i:${instanceId}:groups`;
   }
+  /** hash alarmId → alarm JSON (webhook secret sealed) */
+  alarms(tenantId: string, instanceId: string): string {
+    return `${this.t(tenantId)}:i:${instanceId}:alarms`;
+  }
 }

@@ -8,6 +8,7 @@
 import { Redis } from 'ioredis';
 import { WharfError } from '../errors.js';
 import { AccessKeyRepository, type ResolvedAccessKey } from './access-keys.js';
+import { AlarmRepository } from './alarms.js';
 import { TtlCache } from './cache.js';
 import { GroupRepository } from './groups.js';
 import { InstanceRepository, type DeletedInstance } from './instances.js';
@@ -72,6 +73,7 @@ export class MetaStore {
   readonly topics: TopicRepository;
   readonly groups: GroupRepository;
   readonly signingKeys: SigningKeyRepository;
+  readonly alarms: AlarmRepository;
   readonly keys: MetaKeys;
   private readonly cache: TtlCache;
   private subscriberReady = false;
@@ -92,6 +94,7 @@ export class MetaStore {
     this.topics = new TopicRepository(ctx);
     this.groups = new GroupRepository(ctx);
     this.signingKeys = new SigningKeyRepository(ctx, box);
+    this.alarms = new AlarmRepository(ctx, box);
     const ttlMs = options.cacheTtlMs ?? 4000;
     this.cache = new TtlCache({
       ttlMs,

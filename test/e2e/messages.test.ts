@@ -500,28 +500,59 @@ t.test('ack, visibility, query, trace, reset, dead letters, stats', async (t) =>
   });
 });
 
-t.test(
-  'a broker that is shutting down answers 503 Unavailable with retry-after',
-  async (t) => {
-    const wharf = await startWharf(t);
-    const tenant = await provisionTenant(wharf);
-    const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
-    const i = `/v1/instances/${tenant.instanceId}`;
-    await signedFetch(wharf.url, {
-      method: 'PUT',
-      path: `${i}/topics/t`,
-      body: { messageType: 'NORMAL' },
-      ...who,
-    });
-    await wharf.broker.close();
-    const res = await signedFetch(wharf.url, {
+t.test('a broker that is shutting down answers 503 Unavailable with retry-after', async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const i = `/v1/instances/${tenant.instanceId}`;
+  await signedFetch(wharf.url, {
+    method: 'PUT',
+    path: `${i}/topics/t`,
+    body: { messageType: 'NORMAL' },
+    ...who,
+  });
+  await wharf.broker.close();
+  const res = await signedFetch(wharf.url, {
+    method: 'POST',
+    path: `${i}/topics/t/messages`,
+    body: { messages: [{ body: 'x' }] },
+    ...who,
+  });
+  t.equal(res.status, 503);
+  t.equal(await code(res), 'Unavailable');
+  t.equal(res.headers.get('retry-after'), '1');
+});
+
+t.test('waiting receives are bounded per tenant on a gateway', async (t) => {
+  const fake = new FakeBroker();
+  const wharf = await startWharf(t, { brokers: fake, config: { maxParkedReceivesPerTenant: 1 } });
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const i = `/v1/instances/${tenant.instanceId}`;
+  await signedFetch(wharf.url, {
+    method: 'PUT',
+    path: `${i}/topics/t`,
+    body: { messageType: 'NORMAL' },
+    ...who,
+  });
+  await signedFetch(wharf.url, { method: 'PUT', path: `${i}/groups/g`, body: {}, ...who });
+  let release: (() => void) | undefined;
+  fake.answers.receive = (_t, _g, request) =>
+    request.waitMs === 0 ? [] : new Promise((resolve) => (release = () => resolve([])));
+  const receive = (waitSeconds: number) =>
+    signedFetch(wharf.url, {
       method: 'POST',
-      path: `${i}/topics/t/messages`,
-      body: { messages: [{ body: 'x' }] },
+      path: `${i}/topics/t/groups/g/receive`,
+      body: { waitSeconds },
       ...who,
     });
-    t.equal(res.status, 503);
-    t.equal(await code(res), 'Unavailable');
-    t.equal(res.headers.get('retry-after'), '1');
-  },
-);
+  const first = receive(20);
+  while (release === undefined) await new Promise((r) => setTimeout(r, 10));
+  const second = await receive(20);
+  t.equal(second.status, 429);
+  t.equal(second.headers.get('retry-after'), '1');
+  t.equal((await receive(0)).status, 200, 'a receive that does not wait is not bounded');
+  release();
+  t.equal((await first).status, 200);
+  t.equal((await receive(0)).status, 200);
+});

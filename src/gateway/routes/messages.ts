@@ -23,6 +23,12 @@ import {
 } from './params.js';
 
 const base = { config: { plane: 'tenant' as const } };
+
+/**
+ * Default of long polls one tenant may park on one gateway; past it, a waiting receive is refused
+ * with 429 so that one tenant cannot hold every socket of a gateway (the broker bounds its own).
+ */
+export const MAX_PARKED_PER_TENANT = 1000;
 const schemaBase = { tags: ['messages'], security: tenantSecurity };
 
 interface ReceiveBody {
@@ -35,6 +41,8 @@ interface ReceiveBody {
 
 export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { meta, brokers, limiter, metrics } = ctx;
+  const parkedByTenant = new Map<string, number>();
+  const maxParked = ctx.config.maxParkedReceivesPerTenant ?? MAX_PARKED_PER_TENANT;
 
   app.post<{ Params: TopicParams; Body: { messages: PublishInput[] } }>(
     '/v1/instances/:instanceId/topics/:topic/messages',
@@ -119,15 +127,27 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         limiter.available(principal.tenantId, 'consume', rate),
       );
 
-      // Fires when the client hangs up before the answer, or when the gateway starts closing.
-      const gone = new AbortController();
-      const onClose = () => {
-        if (!reply.raw.writableFinished) gone.abort();
-      };
-      reply.raw.once('close', onClose);
-      const signal = AbortSignal.any([gone.signal, ctx.closing]);
       const parked = body.waitSeconds > 0;
-      if (parked) metrics.parkedReceives.inc();
+      const tenantParked = parkedByTenant.get(principal.tenantId) ?? 0;
+      if (parked && tenantParked >= maxParked) {
+        throw new WharfError('Throttled', `over ${maxParked} waiting receives`, {
+          retryAfterMs: 1000,
+        });
+      }
+      if (parked) {
+        parkedByTenant.set(principal.tenantId, tenantParked + 1);
+        metrics.parkedReceives.inc();
+      }
+      // Fires when the client hangs up before the answer, or when the gateway starts closing.
+      // One controller per call with listeners removed in `finally` (no signal outlives it).
+      const abort = new AbortController();
+      const signal = abort.signal;
+      const onClose = () => {
+        if (!reply.raw.writableFinished) abort.abort();
+      };
+      const onClosing = () => abort.abort();
+      reply.raw.once('close', onClose);
+      ctx.closing.addEventListener('abort', onClosing, { once: true });
       try {
         const received = await brokers.receive(
           topicDescriptor,
@@ -151,8 +171,14 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         if (signal.aborted && !isWharfError(err)) return { messages: [] };
         throw err;
       } finally {
-        if (parked) metrics.parkedReceives.dec();
+        if (parked) {
+          const left = (parkedByTenant.get(principal.tenantId) ?? 1) - 1;
+          if (left > 0) parkedByTenant.set(principal.tenantId, left);
+          else parkedByTenant.delete(principal.tenantId);
+          metrics.parkedReceives.dec();
+        }
         reply.raw.off('close', onClose);
+        ctx.closing.removeEventListener('abort', onClosing);
       }
     },
   );

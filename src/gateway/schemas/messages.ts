@@ -141,6 +141,7 @@ const MessageView = {
         required: ['group', 'state', 'deliveryAttempt'],
         properties: {
           group: { type: 'string' },
+          consumerId: { type: 'string', description: 'BROADCASTING groups: per consumer' },
           state: {
             type: 'string',
             enum: ['PENDING', 'INFLIGHT', 'ACKED', 'DEAD_LETTERED', 'FILTERED'],

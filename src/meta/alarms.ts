@@ -1,0 +1,110 @@
+// Alarms of an instance: a metric of a topic (and group) watched against a threshold, notified
+// by signed webhook POSTs. Stored here; evaluation and delivery are jobs (src/jobs, TODO(#5)).
+// Each alarm has a webhook signing secret, sealed at rest and shown only when the alarm is
+// created.
+import { randomBytes } from 'node:crypto';
+import { parseJson, type RepoContext } from './repo-context.js';
+import type { SecretBox } from './secret-box.js';
+
+export type AlarmMetric = 'backlog' | 'oldestUnackedAgeMs' | 'deadLetters' | 'publishRate';
+
+export interface AlarmSpec {
+  metric: AlarmMetric;
+  topic: string;
+  group?: string;
+  threshold: number;
+  forSeconds: number;
+  webhookUrl: string;
+}
+
+export interface Alarm extends AlarmSpec {
+  alarmId: string;
+  tenantId: string;
+  instanceId: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface StoredAlarm extends Alarm {
+  sealedWebhookSecret: string;
+}
+
+export class AlarmRepository {
+  constructor(
+    private readonly ctx: RepoContext,
+    private readonly box: SecretBox,
+  ) {}
+
+  /** Creates or replaces; the secret is returned only when the alarm is created. */
+  async put(
+    tenantId: string,
+    instanceId: string,
+    alarmId: string,
+    spec: AlarmSpec,
+    now = Date.now(),
+  ): Promise<{ created: boolean; alarm: Alarm; webhookSecret?: string }> {
+    const key = this.ctx.keys.alarms(tenantId, instanceId);
+    const existingJson = await this.ctx.redis.hget(key, alarmId);
+    const existing = existingJson === null ? null : parseJson<StoredAlarm>(existingJson);
+    const webhookSecret = existing === null ? randomBytes(24).toString('base64url') : undefined;
+    const stored: StoredAlarm = {
+      alarmId,
+      tenantId,
+      instanceId,
+      metric: spec.metric,
+      topic: spec.topic,
+      ...(spec.group === undefined ? {} : { group: spec.group }),
+      threshold: spec.threshold,
+      forSeconds: spec.forSeconds,
+      webhookUrl: spec.webhookUrl,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+      sealedWebhookSecret:
+        existing?.sealedWebhookSecret ?? this.box.seal(webhookSecret!, `alarm:${alarmId}`),
+    };
+    // Created only if nobody created it meanwhile; a concurrent creation makes this an update.
+    const created =
+      existing === null
+        ? (await this.ctx.redis.hsetnx(key, alarmId, JSON.stringify(stored))) === 1
+        : false;
+    if (!created) await this.ctx.redis.hset(key, alarmId, JSON.stringify(stored));
+    return {
+      created,
+      alarm: view(stored),
+      ...(created ? { webhookSecret: webhookSecret! } : {}),
+    };
+  }
+
+  async get(tenantId: string, instanceId: string, alarmId: string): Promise<Alarm | null> {
+    const json = await this.ctx.redis.hget(this.ctx.keys.alarms(tenantId, instanceId), alarmId);
+    return json === null ? null : view(parseJson<StoredAlarm>(json));
+  }
+
+  async list(tenantId: string, instanceId: string): Promise<Alarm[]> {
+    const jsons = await this.ctx.redis.hvals(this.ctx.keys.alarms(tenantId, instanceId));
+    return jsons
+      .map((j) => view(parseJson<StoredAlarm>(j)))
+      .sort((a, b) => (a.alarmId < b.alarmId ? -1 : 1));
+  }
+
+  async delete(tenantId: string, instanceId: string, alarmId: string): Promise<boolean> {
+    const removed = await this.ctx.redis.hdel(this.ctx.keys.alarms(tenantId, instanceId), alarmId);
+    return removed === 1;
+  }
+
+  /** The webhook signing secret (for the notifier job). */
+  async webhookSecret(
+    tenantId: string,
+    instanceId: string,
+    alarmId: string,
+  ): Promise<string | null> {
+    const json = await this.ctx.redis.hget(this.ctx.keys.alarms(tenantId, instanceId), alarmId);
+    if (json === null) return null;
+    return this.box.open(parseJson<StoredAlarm>(json).sealedWebhookSecret, `alarm:${alarmId}`);
+  }
+}
+
+function view(stored: StoredAlarm): Alarm {
+  const { sealedWebhookSecret: _sealed, ...alarm } = stored;
+  return alarm;
+}

@@ -1,0 +1,75 @@
+import t from 'tap';
+import { json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+
+t.test('alarms: create with a secret once, replace, list, delete, validation', async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const i = `/v1/instances/${tenant.instanceId}`;
+  const call = (method: string, path: string, body?: unknown) =>
+    signedFetch(wharf.url, {
+      method,
+      path: `${i}${path}`,
+      ...(body === undefined ? {} : { body }),
+      ...who,
+    });
+  await call('PUT', '/topics/orders', { messageType: 'NORMAL' });
+  await call('PUT', '/groups/billing', {});
+  const spec = {
+    metric: 'backlog',
+    topic: 'orders',
+    group: 'billing',
+    threshold: 1000,
+    forSeconds: 60,
+    webhookUrl: 'https://hooks.example.com/wharf',
+  };
+  const created = await call('PUT', '/alarms/backlog-high', spec);
+  t.equal(created.status, 201);
+  const body = await json(created);
+  t.match(body, { alarmId: 'backlog-high', ...spec, webhookSecret: /^[A-Za-z0-9_-]{32}$/ });
+  const secret = await wharf.meta.alarms.webhookSecret(
+    tenant.tenantId,
+    tenant.instanceId,
+    'backlog-high',
+  );
+  t.equal(secret, body.webhookSecret, 'sealed at rest, opened for the notifier');
+  const raw = await wharf.meta.redis.hget(
+    wharf.meta.keys.alarms(tenant.tenantId, tenant.instanceId),
+    'backlog-high',
+  );
+  t.notMatch(raw!, body.webhookSecret);
+
+  const replaced = await call('PUT', '/alarms/backlog-high', { ...spec, threshold: 5 });
+  t.equal(replaced.status, 200);
+  const replacedBody = await json(replaced);
+  t.equal(replacedBody.threshold, 5);
+  t.notOk('webhookSecret' in replacedBody, 'the secret is shown only at creation');
+  t.equal(replacedBody.createdAt, body.createdAt);
+
+  t.match(await json(await call('GET', '/alarms/backlog-high')), { threshold: 5 });
+  t.equal((await json(await call('GET', '/alarms'))).alarms.length, 1);
+  for (const [what, bad, status] of [
+    ['group metric without group', { ...spec, group: undefined }, 400],
+    ['unknown topic', { ...spec, topic: 'nope' }, 404],
+    ['unknown group', { ...spec, group: 'nope' }, 404],
+    ['bad url', { ...spec, webhookUrl: 'ftp://x' }, 400],
+    ['negative threshold', { ...spec, threshold: -1 }, 400],
+  ] as const) {
+    t.equal((await call('PUT', '/alarms/a2', bad)).status, status, what);
+  }
+  t.equal(
+    (await call('PUT', '/alarms/rate', { ...spec, metric: 'publishRate', group: undefined }))
+      .status,
+    201,
+  );
+  t.equal((await call('DELETE', '/alarms/backlog-high')).status, 204);
+  t.equal((await call('DELETE', '/alarms/backlog-high')).status, 404);
+  t.equal((await json(await call('GET', '/alarms/backlog-high'))).error.code, 'AlarmNotFound');
+
+  t.equal((await call('DELETE', '')).status, 204, 'deleting the instance');
+  t.same(
+    await wharf.meta.redis.hgetall(wharf.meta.keys.alarms(tenant.tenantId, tenant.instanceId)),
+    {},
+    'takes its alarms',
+  );
+});
