@@ -19,6 +19,16 @@ export interface WharfConfig {
   trustProxy: boolean;
   /** Serve Swagger UI at /docs. */
   docs: boolean;
+  broker: BrokerConfig;
+}
+
+/** The broker's store settings (see src/store/message-store-api.ts). */
+export interface BrokerConfig {
+  flushPolicy: 'sync' | 'async';
+  asyncFlushIntervalMs: number;
+  segmentBytes: number;
+  retentionMs: number;
+  minFreeDiskBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -57,6 +67,19 @@ export const CONFIG_VARIABLES = [
   ['WHARF_META_CACHE_MS', '4000', 'gateway cache of credentials and metadata, 0..5000 ms'],
   ['WHARF_TRUST_PROXY', 'false', 'trust x-forwarded-* from a load balancer'],
   ['WHARF_DOCS', 'true', 'serve Swagger UI at /docs'],
+  [
+    'WHARF_FLUSH',
+    'sync',
+    '`sync`: a publish is answered after fdatasync; `async`: after the write, synced every WHARF_FLUSH_INTERVAL_MS',
+  ],
+  ['WHARF_FLUSH_INTERVAL_MS', '200', 'fdatasync interval of the `async` flush policy, 1..10000'],
+  ['WHARF_SEGMENT_MB', '1024', 'commit-log segment size in MiB, 1..4096'],
+  ['WHARF_RETENTION_HOURS', '72', 'commit-log segments older than this are deleted, 1..8760'],
+  [
+    'WHARF_MIN_FREE_DISK_MB',
+    '1024',
+    'publishes are refused (503, retriable) when the data disk has less free space than this',
+  ],
 ] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
@@ -109,6 +132,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`WHARF_LOG_LEVEL=${logLevel}: must be one of ${LOG_LEVELS.join(', ')}`);
   }
+  const flush = str('WHARF_FLUSH') ?? 'sync';
+  if (flush !== 'sync' && flush !== 'async')
+    problems.push(`WHARF_FLUSH=${flush}: must be sync or async`);
+  const MIB = 1024 * 1024;
   const config: WharfConfig = {
     port: int('WHARF_PORT', 8080, 0, 65535),
     host: str('WHARF_HOST') ?? '127.0.0.1',
@@ -123,6 +150,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
     metaCacheMs: int('WHARF_META_CACHE_MS', 4000, 0, 5000),
     trustProxy: bool('WHARF_TRUST_PROXY', false),
     docs: bool('WHARF_DOCS', true),
+    broker: {
+      flushPolicy: flush === 'async' ? 'async' : 'sync',
+      asyncFlushIntervalMs: int('WHARF_FLUSH_INTERVAL_MS', 200, 1, 10_000),
+      segmentBytes: int('WHARF_SEGMENT_MB', 1024, 1, 4096) * MIB,
+      retentionMs: int('WHARF_RETENTION_HOURS', 72, 1, 8760) * 3_600_000,
+      minFreeDiskBytes: int('WHARF_MIN_FREE_DISK_MB', 1024, 0, 1_048_576) * MIB,
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -108,6 +108,7 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
       brokerId: 0,
       macKey: deriveKey(masterKey, 'wharf-broker-mac'),
       logger: logger.child({ room: 'broker' }),
+      store: config.broker,
     });
     cleanup.unshift(() => broker.close());
     const app = await buildApp({

@@ -51,6 +51,37 @@ t.test('every problem is reported, one line each', async (t) => {
   );
 });
 
+t.test('broker settings: flush policy, segments, retention, disk watermark', async (t) => {
+  t.match(loadConfig({}).broker, {
+    flushPolicy: 'sync',
+    segmentBytes: 1024 * 1024 * 1024,
+    retentionMs: 72 * 3_600_000,
+    minFreeDiskBytes: 1024 * 1024 * 1024,
+  });
+  t.match(
+    loadConfig({
+      WHARF_FLUSH: 'async',
+      WHARF_FLUSH_INTERVAL_MS: '50',
+      WHARF_SEGMENT_MB: '64',
+      WHARF_RETENTION_HOURS: '1',
+      WHARF_MIN_FREE_DISK_MB: '0',
+    }).broker,
+    {
+      flushPolicy: 'async',
+      asyncFlushIntervalMs: 50,
+      segmentBytes: 64 * 1024 * 1024,
+      retentionMs: 3_600_000,
+      minFreeDiskBytes: 0,
+    },
+  );
+  t.throws(() => loadConfig({ WHARF_FLUSH: 'sometimes', WHARF_SEGMENT_MB: '0' }), {
+    problems: [
+      'WHARF_FLUSH=sometimes: must be sync or async',
+      'WHARF_SEGMENT_MB=0: must be an integer from 1 to 4096',
+    ],
+  });
+});
+
 t.test('the README documents every variable', async (t) => {
   const readme = readFileSync('README.md', 'utf8');
   for (const [name] of CONFIG_VARIABLES) t.match(readme, `\`${name}\``, name);
