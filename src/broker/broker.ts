@@ -106,7 +106,6 @@ export class Broker implements BrokerClient, BrokerCore {
   private readonly tasks = new Set<Promise<unknown>>();
   private readonly topics = new Map<string, TopicCounters>();
   private readonly subscriptions = new Map<string, SubscriptionCounters>();
-  private readonly seen = new Map<string, { topic: TopicDescriptor; group: GroupDescriptor }>();
   private timers: NodeJS.Timeout[] = [];
   private snapshotting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -190,7 +189,8 @@ export class Broker implements BrokerClient, BrokerCore {
   }
 
   rememberGroup(topic: TopicDescriptor, group: GroupDescriptor): void {
-    this.seen.set(`${groupKey(group)}\u0000${storeTopic(topic)}`, { topic, group });
+    const entry = this.ledger.configEntry(topic, group);
+    if (entry !== null) this.track(this.record([entry]), 'journaling group settings');
   }
 
   // ---- BrokerClient ----
@@ -353,11 +353,14 @@ export class Broker implements BrokerClient, BrokerCore {
   dropTopic(topic: TopicDescriptor): Promise<void> {
     return this.guard(async () => {
       const name = storeTopic(topic);
+      const groups = [...this.ledger.configurations()]
+        .filter((conf) => storeTopic(conf.topic) === name)
+        .map((conf) => conf.group);
       await this.record([{ op: 'dropTopic', topic: name }]);
       await this.store.deleteTopic(name);
+      for (const group of groups) await this.store.deleteTopic(resendTopic(group, topic.topic));
       this.topics.delete(name);
-      for (const key of [...this.seen.keys()])
-        if (key.endsWith(`\u0000${name}`)) this.seen.delete(key);
+      this.publisher.forgetTopic(name);
       this.longPoll.notify(name);
     });
   }
@@ -365,13 +368,9 @@ export class Broker implements BrokerClient, BrokerCore {
   dropGroup(group: GroupDescriptor): Promise<void> {
     return this.guard(async () => {
       const key = groupKey(group);
-      const topics = new Set<string>();
-      for (const [seenKey, { topic }] of this.seen) {
-        if (seenKey.startsWith(`${key}\u0000`)) {
-          topics.add(topic.topic);
-          this.seen.delete(seenKey);
-        }
-      }
+      const topics = [...this.ledger.configurations()]
+        .filter((conf) => groupKey(conf.group) === key)
+        .map((conf) => conf.topic.topic);
       await this.record([{ op: 'dropGroup', group: key }]);
       await this.store.deleteTopic(deadLetterTopic(group));
       for (const topic of topics) await this.store.deleteTopic(resendTopic(group, topic));
@@ -470,9 +469,10 @@ export class Broker implements BrokerClient, BrokerCore {
 
   private sweep(): void {
     const now = Date.now();
-    for (const { topic, group } of this.seen.values()) {
+    for (const { topic, group } of [...this.ledger.configurations()]) {
       for (const sub of this.ledger.subscriptionsOfGroup(groupKey(group), storeTopic(topic))) {
-        this.receiver.sweep(topic, group, sub, now);
+        // a subscription nobody received from for two sweeps is the sweep's to dead-letter
+        this.receiver.sweep(topic, group, sub, now, 2 * (this.options.sweepIntervalMs ?? 1000));
       }
     }
   }

@@ -2,7 +2,9 @@
 // one QueueCursor per queue in it, broadcasting consumers' slots, and which dead letters were
 // re-sent. State changes only through `apply(entry)`, and the broker journals each entry it
 // applies, so replaying the journal after the latest snapshot rebuilds exactly this state.
+import type { GroupDescriptor, TopicDescriptor } from '../cluster/broker-client.js';
 import { WharfError } from '../errors.js';
+import { groupKey as groupKeyOf, storeTopic } from './names.js';
 import { OffsetRanges } from './offset-ranges.js';
 import { QueueCursor, type CursorSnapshot, type Delivery } from './queue-cursor.js';
 
@@ -11,7 +13,8 @@ export type DeliveryTuple = [number, number, number, number, number];
 
 export type LedgerEntry =
   | { op: 'start'; sub: string; queue: number; offset: number }
-  | { op: 'deliver'; sub: string; queue: number; d: DeliveryTuple[]; pull: number }
+  /** `from`: where the read started (see QueueCursor.deliver). */
+  | { op: 'deliver'; sub: string; queue: number; d: DeliveryTuple[]; pull: number; from: number }
   | { op: 'complete'; sub: string; queue: number; offsets: number[] }
   | {
       op: 'vis';
@@ -24,6 +27,9 @@ export type LedgerEntry =
   | { op: 'reset'; sub: string; queue: number; offset: number }
   | { op: 'slot'; group: string; consumerId: string; slot: number }
   | { op: 'dlqDone'; group: string; offsets: number[] }
+  /** The descriptors a (group, topic) pair was last used with: the sweep needs them after a
+   *  restart, before anyone calls again. */
+  | { op: 'conf'; topic: TopicDescriptor; group: GroupDescriptor }
   | { op: 'dropGroup'; group: string }
   | { op: 'dropTopic'; topic: string };
 
@@ -33,6 +39,8 @@ export class Subscription {
   rotation = 0;
   /** Deliveries with attempt > 1 (redeliveries). */
   retries = 0;
+  /** When a receive last looked (not journaled: after a restart the sweep takes over at once). */
+  lastReceiveMs = 0;
   /** Queues with a receive reading them now: a second receive skips them (no double delivery). */
   readonly busy = new Map<number, Promise<void>>();
 
@@ -49,10 +57,10 @@ export class Subscription {
     return count;
   }
 
-  earliestDueMs(): number {
+  earliestDueMs(fifo = false): number {
     let earliest = Infinity;
     for (const cursor of this.cursors.values())
-      earliest = Math.min(earliest, cursor.earliestDueMs());
+      earliest = Math.min(earliest, cursor.earliestDueMs(fifo));
     return earliest;
   }
 }
@@ -62,6 +70,11 @@ export interface LedgerSnapshot {
   subs: { g: string; t: string; s: number; retries: number; q: [number, CursorSnapshot][] }[];
   slots: [string, [string, number][]][];
   dlq: [string, [number, number][]][];
+  confs?: { topic: TopicDescriptor; group: GroupDescriptor }[];
+}
+
+function configKey(groupKey: string, topic: string): string {
+  return `${groupKey}\u0000${topic}`;
 }
 
 export function subscriptionKey(groupKey: string, topic: string, consumerSlot: number): string {
@@ -80,6 +93,7 @@ export class ConsumerLedger {
   private readonly subs = new Map<string, Subscription>();
   private readonly slots = new Map<string, Map<string, number>>();
   private readonly deadLettersDone = new Map<string, OffsetRanges>();
+  private readonly configs = new Map<string, { topic: TopicDescriptor; group: GroupDescriptor }>();
 
   constructor(readonly maxConsumersPerGroup = 1000) {}
 
@@ -114,6 +128,19 @@ export class ConsumerLedger {
 
   allSubscriptions(): IterableIterator<Subscription> {
     return this.subs.values();
+  }
+
+  /** Every (topic, group) pair with its latest descriptors. */
+  configurations(): IterableIterator<{ topic: TopicDescriptor; group: GroupDescriptor }> {
+    return this.configs.values();
+  }
+
+  /** The entry recording new or changed descriptors of a pair, or null when known as they are. */
+  configEntry(topic: TopicDescriptor, group: GroupDescriptor): LedgerEntry | null {
+    const known = this.configs.get(configKey(groupKeyOf(group), storeTopic(topic)));
+    if (known !== undefined && JSON.stringify(known) === JSON.stringify({ topic, group }))
+      return null;
+    return { op: 'conf', topic, group };
   }
 
   /** A broadcasting consumer's slot, or the entry that assigns a new one (apply and journal it). */
@@ -155,6 +182,7 @@ export class ConsumerLedger {
       }
       case 'deliver': {
         const cursor = this.cursor(entry.sub, entry.queue);
+        if (cursor === undefined) return;
         const deliveries: Delivery[] = entry.d.map(
           ([queueOffset, attempt, firstDeliveryMs, nextVisibleMs, redeliverAtMs]) => ({
             queueOffset,
@@ -164,16 +192,16 @@ export class ConsumerLedger {
             redeliverAtMs,
           }),
         );
-        cursor.deliver(deliveries, entry.pull);
-        const sub = this.subscriptionFromKey(entry.sub);
+        cursor.deliver(deliveries, entry.pull, entry.from);
+        const sub = this.subs.get(entry.sub) as Subscription;
         for (const delivery of deliveries) if (delivery.attempt > 1) sub.retries++;
         return;
       }
       case 'complete':
-        this.cursor(entry.sub, entry.queue).complete(entry.offsets);
+        this.cursor(entry.sub, entry.queue)?.complete(entry.offsets);
         return;
       case 'vis':
-        this.cursor(entry.sub, entry.queue).changeVisibility(
+        this.cursor(entry.sub, entry.queue)?.changeVisibility(
           entry.offset,
           entry.nextVisibleMs,
           entry.redeliverAtMs,
@@ -198,12 +226,22 @@ export class ConsumerLedger {
       case 'dlqDone':
         for (const offset of entry.offsets) this.deadLetterDone(entry.group).add(offset);
         return;
+      case 'conf':
+        this.configs.set(configKey(groupKeyOf(entry.group), storeTopic(entry.topic)), {
+          topic: entry.topic,
+          group: entry.group,
+        });
+        return;
       case 'dropGroup':
+        for (const [key, conf] of this.configs)
+          if (groupKeyOf(conf.group) === entry.group) this.configs.delete(key);
         for (const [key, sub] of this.subs) if (sub.groupKey === entry.group) this.subs.delete(key);
         this.slots.delete(entry.group);
         this.deadLettersDone.delete(entry.group);
         return;
       case 'dropTopic':
+        for (const [key, conf] of this.configs)
+          if (storeTopic(conf.topic) === entry.topic) this.configs.delete(key);
         for (const [key, sub] of this.subs) if (sub.topic === entry.topic) this.subs.delete(key);
         return;
     }
@@ -223,6 +261,7 @@ export class ConsumerLedger {
       })),
       slots: [...this.slots].map(([group, slots]) => [group, [...slots]]),
       dlq: [...this.deadLettersDone].map(([group, done]) => [group, done.pairs()]),
+      confs: [...this.configs.values()],
     };
   }
 
@@ -238,6 +277,7 @@ export class ConsumerLedger {
     for (const [group, slots] of shape.slots) this.slots.set(group, new Map(slots));
     for (const [group, pairs] of shape.dlq)
       this.deadLettersDone.set(group, OffsetRanges.fromPairs(pairs));
+    for (const conf of shape.confs ?? []) this.apply({ op: 'conf', ...conf });
   }
 
   private subscriptionFromKey(key: string): Subscription {
@@ -247,16 +287,10 @@ export class ConsumerLedger {
     return this.subscription(groupKey, topic, slot);
   }
 
-  private cursor(key: string, queue: number): QueueCursor {
-    const sub = this.subscriptionFromKey(key);
-    let cursor = sub.cursors.get(queue);
-    if (cursor === undefined) {
-      // an entry for a queue whose start entry fell before the snapshot cannot happen; a journal
-      // written by a crash between start and deliver can only lack later entries, never earlier
-      cursor = new QueueCursor(0);
-      sub.cursors.set(queue, cursor);
-    }
-    return cursor;
+  /** The cursor an entry names; undefined when its subscription was dropped (an entry of work
+   *  that finished after the drop must not bring it back). */
+  private cursor(key: string, queue: number): QueueCursor | undefined {
+    return this.subs.get(key)?.cursors.get(queue);
   }
 }
 

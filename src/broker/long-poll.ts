@@ -1,8 +1,10 @@
 // Parked receive requests. A receive that finds nothing parks here until a message lands in its
 // topic (notify), an in-flight message of its group becomes due (the wake time), its wait ends,
-// or its client goes away (abort) — whichever comes first; then it looks again. Parked requests
-// are bounded per broker and per tenant: past the bound a receive is refused at once rather
-// than queued without limit.
+// or its client goes away (abort) — whichever comes first; then it looks again. A notify wakes
+// one waiter of each subscription (a group, or a broadcasting consumer): one receive per group
+// is enough to take what landed, and one that fills its batch notifies again for the next.
+// Parked requests are bounded per broker and per tenant: past the bound a receive is refused at
+// once rather than queued without limit.
 import { WharfError } from '../errors.js';
 
 export interface LongPollLimits {
@@ -12,12 +14,14 @@ export interface LongPollLimits {
 
 interface Waiter {
   topic: string;
+  subscription: string;
   tenantId: string;
   wake: () => void;
 }
 
 export class LongPoll {
-  private readonly byTopic = new Map<string, Set<Waiter>>();
+  /** topic → subscription → its waiters in arrival order */
+  private readonly byTopic = new Map<string, Map<string, Set<Waiter>>>();
   private readonly perTenant = new Map<string, number>();
   /** Bumped by every notify, so a receive can tell whether a message landed since it looked. */
   private readonly versions = new Map<string, number>();
@@ -46,17 +50,17 @@ export class LongPoll {
     wakeAtMs: number,
     sinceVersion: number,
     signal?: AbortSignal,
+    subscription = '',
   ): Promise<void> {
-    if (this.isClosed || signal?.aborted === true || this.version(topic) !== sinceVersion)
+    if (this.isClosed || signal?.aborted === true || this.version(topic) !== sinceVersion) {
       return Promise.resolve();
+    }
     const tenantCount = this.perTenant.get(tenantId) ?? 0;
     if (tenantCount >= this.limits.maxParkedPerTenant) {
       throw new WharfError(
         'Throttled',
         `more than ${this.limits.maxParkedPerTenant} receives of this tenant are waiting`,
-        {
-          retryAfterMs: 1000,
-        },
+        { retryAfterMs: 1000 },
       );
     }
     if (this.parked >= this.limits.maxParked) {
@@ -68,6 +72,7 @@ export class LongPoll {
       let timer: NodeJS.Timeout | undefined;
       const waiter: Waiter = {
         topic,
+        subscription,
         tenantId,
         wake: () => {
           if (timer !== undefined) clearTimeout(timer);
@@ -75,10 +80,15 @@ export class LongPoll {
           if (this.remove(waiter)) resolve();
         },
       };
-      let waiters = this.byTopic.get(topic);
+      let subs = this.byTopic.get(topic);
+      if (subs === undefined) {
+        subs = new Map();
+        this.byTopic.set(topic, subs);
+      }
+      let waiters = subs.get(subscription);
       if (waiters === undefined) {
         waiters = new Set();
-        this.byTopic.set(topic, waiters);
+        subs.set(subscription, waiters);
       }
       waiters.add(waiter);
       this.parked++;
@@ -89,26 +99,32 @@ export class LongPoll {
     });
   }
 
-  /** Wakes every request parked on the topic. */
+  /** Wakes the oldest waiter of each subscription parked on the topic. */
   notify(topic: string): void {
     if (this.versions.size > 100_000) this.versions.clear();
     this.versions.set(topic, this.version(topic) + 1);
-    const waiters = this.byTopic.get(topic);
-    if (waiters === undefined) return;
-    for (const waiter of [...waiters]) waiter.wake();
+    const subs = this.byTopic.get(topic);
+    if (subs === undefined) return;
+    for (const waiters of [...subs.values()]) {
+      const first = waiters.values().next();
+      if (first.done !== true) first.value.wake();
+    }
   }
 
   /** Wakes everything and refuses to park again (shutdown). */
   close(): void {
     this.isClosed = true;
-    for (const waiters of [...this.byTopic.values()])
-      for (const waiter of [...waiters]) waiter.wake();
+    for (const subs of [...this.byTopic.values()]) {
+      for (const waiters of [...subs.values()]) for (const waiter of [...waiters]) waiter.wake();
+    }
   }
 
   private remove(waiter: Waiter): boolean {
-    const waiters = this.byTopic.get(waiter.topic);
-    if (waiters === undefined || !waiters.delete(waiter)) return false;
-    if (waiters.size === 0) this.byTopic.delete(waiter.topic);
+    const subs = this.byTopic.get(waiter.topic);
+    const waiters = subs?.get(waiter.subscription);
+    if (subs === undefined || waiters === undefined || !waiters.delete(waiter)) return false;
+    if (waiters.size === 0) subs.delete(waiter.subscription);
+    if (subs.size === 0) this.byTopic.delete(waiter.topic);
     this.parked--;
     const count = (this.perTenant.get(waiter.tenantId) ?? 1) - 1;
     if (count === 0) this.perTenant.delete(waiter.tenantId);

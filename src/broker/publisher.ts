@@ -7,7 +7,7 @@ import type { PublishMessage, PublishResult, TopicDescriptor } from '../cluster/
 import { WharfError } from '../errors.js';
 import type { AppendMessage, StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
-import { dedupKey, messageScope, storeTopic, SystemProperty } from './names.js';
+import { dedupKey, isSystemName, messageScope, storeTopic, SystemProperty } from './names.js';
 
 interface DedupHit {
   messageId: string;
@@ -24,6 +24,19 @@ interface PendingRecord {
   dedupKey?: string;
   resolve?: (hit: DedupHit) => void;
   reject?: (error: unknown) => void;
+}
+
+/** Keys and property names starting with the broker's reserved prefix could forge a dedupId or
+ *  an original message id: refused. */
+function checkUserNames(message: PublishMessage): void {
+  for (const key of message.keys ?? []) {
+    if (isSystemName(key))
+      throw new WharfError('InvalidArgument', 'a key may not start with \\u0001');
+  }
+  for (const name of Object.keys(message.properties ?? {})) {
+    if (isSystemName(name))
+      throw new WharfError('InvalidArgument', 'a property name may not start with \\u0001');
+  }
 }
 
 /** FNV-1a over UTF-16 code units: a stable hash of the sharding key (same key, same queue). */
@@ -75,6 +88,7 @@ export class Publisher {
     const waits: Promise<void>[] = [];
     const toAppend: PendingRecord[] = [];
 
+    for (const message of messages) checkUserNames(message);
     for (const [index, message] of messages.entries()) {
       const queueId = this.chooseQueue(topic, name, message);
       const bodyMd5 = md5(message.body);
@@ -154,6 +168,13 @@ export class Publisher {
     return results as PublishResult[];
   }
 
+  /** Drops a deleted topic's round-robin position and remembered dedupIds. */
+  forgetTopic(name: string): void {
+    this.roundRobin.delete(name);
+    for (const key of [...this.recent.keys()])
+      if (key.startsWith(`${name}\u0000`)) this.recent.delete(key);
+  }
+
   private answer(hit: DedupHit): PublishResult {
     return { messageId: hit.messageId, queueId: hit.queueId, bodyMd5: hit.bodyMd5 };
   }
@@ -196,7 +217,8 @@ export class Publisher {
     key: string,
     now: number,
   ): Promise<DedupHit | null> {
-    const since = now - topic.dedupWindowMs;
+    // a topic deleted and created again under its name does not see the old one's dedupIds
+    const since = Math.max(now - topic.dedupWindowMs, topic.createdAt);
     const cached = this.recent.get(key);
     if (cached !== undefined && cached.storedAtMs >= since) return cached;
     const dedupId = key.slice(name.length + 1);

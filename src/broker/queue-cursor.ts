@@ -2,7 +2,8 @@
 // every offset below `ackOffset` is done; each offset in [ackOffset, pullOffset) is either in
 // flight (handed out, not yet acked) or done (acked, filtered out, dead-lettered); offsets from
 // `pullOffset` on were never handed out. Pure state: the broker journals each change it applies,
-// and replaying the same calls rebuilds the same cursor.
+// and replaying the same calls rebuilds the same cursor. `epoch` changes whenever the cursor is
+// moved (reset, clamp, retention skip), so work started before the move can tell it is stale.
 import { MinHeap } from './min-heap.js';
 import { OffsetRanges } from './offset-ranges.js';
 
@@ -22,6 +23,7 @@ export interface Delivery extends Inflight {
 interface DueEntry {
   queueOffset: number;
   attempt: number;
+  redeliverAtMs: number;
 }
 
 export interface CursorSnapshot {
@@ -35,9 +37,13 @@ export interface CursorSnapshot {
 export class QueueCursor {
   ackOffset: number;
   pullOffset: number;
+  epoch = 0;
   readonly inflight = new Map<number, Inflight>();
   private readonly done = new OffsetRanges();
   private readonly due = new MinHeap<DueEntry>();
+  /** Offsets being dead-lettered: never due meanwhile. Not part of the snapshot, so a restart
+   *  retries the move. */
+  private readonly held = new Set<number>();
 
   constructor(startOffset: number) {
     this.ackOffset = startOffset;
@@ -49,13 +55,19 @@ export class QueueCursor {
     cursor.pullOffset = snapshot.pullOffset;
     for (const [start, end] of snapshot.done) cursor.done.addRange(start, end);
     for (const [
-      queueOffset,
+      offset,
       attempt,
       firstDeliveryMs,
       nextVisibleMs,
       redeliverAtMs,
     ] of snapshot.inflight) {
-      cursor.track(queueOffset, { attempt, firstDeliveryMs, nextVisibleMs, redeliverAtMs });
+      cursor.track(offset, {
+        attempt,
+        firstDeliveryMs,
+        nextVisibleMs,
+        // a non-finite time (written by an older snapshot) means "due now"
+        redeliverAtMs: Number.isFinite(redeliverAtMs) ? redeliverAtMs : 0,
+      });
     }
     return cursor;
   }
@@ -84,10 +96,28 @@ export class QueueCursor {
     return this.inflight.size;
   }
 
-  /** Records deliveries (new or repeated) and moves `pullOffset` to `pullTo`: every offset passed
-   *  over that was not delivered (filtered out) is done. */
-  deliver(deliveries: readonly Delivery[], pullTo: number): void {
+  /**
+   * Records deliveries (new or repeated) and moves `pullOffset` to `pullTo`: every offset passed
+   * over that was not delivered (filtered out) is done. `readFrom` is where the read that found
+   * them started: if the cursor is behind it (an earlier delivery entry never reached the
+   * journal), the offsets in between are put in flight, due now, rather than taken as done.
+   */
+  deliver(deliveries: readonly Delivery[], pullTo: number, readFrom = this.pullOffset): void {
+    if (readFrom > this.pullOffset) {
+      for (let offset = this.pullOffset; offset < readFrom; offset++) {
+        if (!this.inflight.has(offset)) {
+          this.track(offset, {
+            attempt: 0,
+            firstDeliveryMs: 0,
+            nextVisibleMs: 0,
+            redeliverAtMs: 0,
+          });
+        }
+      }
+      this.pullOffset = readFrom;
+    }
     for (const delivery of deliveries) {
+      if (delivery.queueOffset < this.ackOffset || this.done.has(delivery.queueOffset)) continue;
       this.track(delivery.queueOffset, delivery);
     }
     if (pullTo > this.pullOffset) {
@@ -107,8 +137,9 @@ export class QueueCursor {
   /** Marks in-flight offsets done (acked or dead-lettered). */
   complete(queueOffsets: readonly number[]): void {
     for (const offset of queueOffsets) {
-      if (offset < this.ackOffset || offset >= this.pullOffset) continue;
       this.inflight.delete(offset);
+      this.held.delete(offset);
+      if (offset < this.ackOffset || offset >= this.pullOffset) continue;
       this.done.add(offset);
     }
     this.advanceAck();
@@ -128,11 +159,20 @@ export class QueueCursor {
     if (entry === undefined) return;
     entry.nextVisibleMs = nextVisibleMs;
     entry.redeliverAtMs = redeliverAtMs;
-    this.due.push(redeliverAtMs, { queueOffset, attempt: entry.attempt });
+    this.held.delete(queueOffset);
+    this.due.push(redeliverAtMs, { queueOffset, attempt: entry.attempt, redeliverAtMs });
   }
 
-  /** Earliest time an in-flight message becomes due, or Infinity. */
-  earliestDueMs(): number {
+  /** Earliest time an in-flight message becomes due, or Infinity. In FIFO order only the lowest
+   *  in-flight offset can come due first (dueInOrder stops there). */
+  earliestDueMs(fifo = false): number {
+    if (fifo) {
+      let lowest: number | undefined;
+      for (const offset of this.inflight.keys())
+        if (lowest === undefined || offset < lowest) lowest = offset;
+      if (lowest === undefined || this.held.has(lowest)) return Infinity;
+      return (this.inflight.get(lowest) as Inflight).redeliverAtMs;
+    }
     this.dropStale();
     return this.due.peekKey() ?? Infinity;
   }
@@ -140,15 +180,14 @@ export class QueueCursor {
   /** In-flight offsets whose redelivery time has come, oldest due first, at most `max`. Entries
    *  stay in flight; the caller redelivers (deliver) or dead-letters (complete) each. */
   takeDue(nowMs: number, max: number): number[] {
-    const offsets: number[] = [];
-    while (offsets.length < max) {
+    const offsets = new Set<number>();
+    while (offsets.size < max) {
       this.dropStale();
       const at = this.due.peekKey();
       if (at === undefined || at > nowMs) break;
-      const offset = (this.due.pop() as DueEntry).queueOffset;
-      if (!offsets.includes(offset)) offsets.push(offset);
+      offsets.add((this.due.pop() as DueEntry).queueOffset);
     }
-    return offsets;
+    return [...offsets];
   }
 
   /** FIFO order: in-flight offsets from the lowest up, while each is due (stops at the first one
@@ -157,7 +196,8 @@ export class QueueCursor {
     const offsets = [...this.inflight.keys()].sort((a, b) => a - b);
     const due: number[] = [];
     for (const offset of offsets) {
-      if (due.length >= max || (this.inflight.get(offset) as Inflight).redeliverAtMs > nowMs) break;
+      if (due.length >= max || this.held.has(offset)) break;
+      if ((this.inflight.get(offset) as Inflight).redeliverAtMs > nowMs) break;
       due.push(offset);
     }
     return due;
@@ -165,12 +205,11 @@ export class QueueCursor {
 
   /** Keeps an in-flight offset from coming due (while it is being dead-lettered). */
   hold(queueOffset: number): void {
-    const entry = this.inflight.get(queueOffset);
-    if (entry !== undefined) entry.redeliverAtMs = Infinity;
+    if (this.inflight.has(queueOffset)) this.held.add(queueOffset);
   }
 
   isHeld(queueOffset: number): boolean {
-    return this.inflight.get(queueOffset)?.redeliverAtMs === Infinity;
+    return this.held.has(queueOffset);
   }
 
   /** Offsets in [ackOffset, pullOffset) that are done (acked above the committed offset). */
@@ -183,8 +222,10 @@ export class QueueCursor {
     this.inflight.clear();
     this.done.clear();
     this.due.clear();
+    this.held.clear();
     this.ackOffset = offset;
     this.pullOffset = offset;
+    this.epoch++;
   }
 
   /** The queue lost entries below `minOffset` (retention): skip them. */
@@ -195,6 +236,7 @@ export class QueueCursor {
     if (this.pullOffset < minOffset) this.pullOffset = minOffset;
     this.done.dropBelow(minOffset);
     this.advanceAck();
+    this.epoch++;
   }
 
   /** The queue is shorter than the cursor thinks (its log tail was lost in a crash under the
@@ -208,6 +250,7 @@ export class QueueCursor {
     const kept = this.done.pairs().filter(([start]) => start < maxOffset);
     this.done.clear();
     for (const [start, end] of kept) this.done.addRange(start, Math.min(end, maxOffset));
+    this.epoch++;
   }
 
   private track(queueOffset: number, entry: Inflight): void {
@@ -217,10 +260,14 @@ export class QueueCursor {
       nextVisibleMs: entry.nextVisibleMs,
       redeliverAtMs: entry.redeliverAtMs,
     });
-    this.due.push(entry.redeliverAtMs, { queueOffset, attempt: entry.attempt });
+    this.due.push(entry.redeliverAtMs, {
+      queueOffset,
+      attempt: entry.attempt,
+      redeliverAtMs: entry.redeliverAtMs,
+    });
   }
 
-  /** Pops heap entries that no longer describe a current delivery. */
+  /** Pops heap entries that no longer describe a current, unheld delivery. */
   private dropStale(): void {
     for (;;) {
       const top = this.due.peek();
@@ -229,9 +276,11 @@ export class QueueCursor {
       if (
         entry !== undefined &&
         entry.attempt === top.attempt &&
-        entry.redeliverAtMs === this.due.peekKey()
-      )
+        entry.redeliverAtMs === top.redeliverAtMs &&
+        !this.held.has(top.queueOffset)
+      ) {
         return;
+      }
       this.due.pop();
     }
   }

@@ -41,8 +41,30 @@ interface Pick {
   messages: StoredMessage[];
   /** Attempt of each message's new delivery. */
   attempts: number[];
+  /** For a redelivery, the attempt it replaces (checked again before it is handed out). */
+  replaces: (number | undefined)[];
   firstDeliveries: number[];
+  /** In-flight offsets whose message retention deleted meanwhile: done. */
+  gone: number[];
+  /** The cursor's pullOffset and epoch when the queue was claimed. */
+  startPull: number;
+  epoch: number;
   pullTo: number;
+}
+
+/** Due in-flight offsets of one queue to hand out again, with what they were when taken. */
+interface Redelivery {
+  queueId: number;
+  cursor: QueueCursor;
+  offsets: number[];
+  attempts: number[];
+  firstDeliveries: number[];
+}
+
+interface PopResult {
+  messages: ReceivedMessage[];
+  /** A read moved past entries without delivering any (a tag filter skipped them). */
+  progressed: boolean;
 }
 
 export class Receiver {
@@ -57,14 +79,23 @@ export class Receiver {
     this.core.rememberGroup(topic, group);
     const filter = parseTagFilter(request.tags);
     const sub = await this.subscriptionFor(topic, group, request.consumerId);
+    sub.lastReceiveMs = Date.now();
     const deadline = Date.now() + request.waitMs;
     const name = storeTopic(topic);
+    const fifo = topic.messageType === 'FIFO';
     for (;;) {
+      if (this.core.longPoll.closed) return [];
       const version = this.core.longPoll.version(name);
-      const messages = await this.popOnce(sub, topic, group, request, filter);
-      if (messages.length > 0 || signal?.aborted === true) return messages;
+      const { messages, progressed } = await this.popOnce(sub, topic, group, request, filter);
+      if (messages.length > 0) {
+        // a full batch may have left more behind: let the next waiting receive look
+        if (messages.length === request.maxMessages) this.core.longPoll.notify(name);
+        return messages;
+      }
+      if (signal?.aborted === true) return messages;
       const now = Date.now();
       if (now >= deadline || this.core.longPoll.closed) return [];
+      if (progressed) continue; // filtered entries were passed over: read on, do not park
       const busy = [...sub.busy.values()];
       if (busy.length > 0) {
         // another receive of this subscription is reading some queues: look again when it is done
@@ -74,9 +105,10 @@ export class Receiver {
       await this.core.longPoll.park(
         name,
         topic.tenantId,
-        Math.min(deadline, sub.earliestDueMs()),
+        Math.min(deadline, sub.earliestDueMs(fifo)),
         version,
         signal,
+        sub.key,
       );
     }
   }
@@ -157,7 +189,15 @@ export class Receiver {
 
   /** Moves due messages that used all their attempts to the dead-letter queue (background sweep,
    *  so dead letters appear even when nobody receives). */
-  sweep(topic: TopicDescriptor, group: GroupDescriptor, sub: Subscription, nowMs: number): void {
+  sweep(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    sub: Subscription,
+    nowMs: number,
+    idleMs: number,
+  ): void {
+    // receives move what is out of attempts themselves; the sweep is for groups nobody reads
+    if (nowMs - sub.lastReceiveMs < idleMs) return;
     for (const [queueId, cursor] of sub.cursors) {
       if (sub.busy.has(queueId) || cursor.earliestDueMs() > nowMs) continue;
       const due = cursor.takeDue(nowMs, Number.MAX_SAFE_INTEGER);
@@ -242,9 +282,15 @@ export class Receiver {
         return { op: 'start', sub: sub.key, queue: queueId, offset };
       }),
     );
+    if (!this.isLive(sub)) return; // dropped while looking: record nothing for it
     await this.core.record(
       entries.filter((entry) => entry.op === 'start' && !sub.cursors.has(entry.queue)),
     );
+  }
+
+  /** Whether the subscription is still the ledger's (not dropped by dropTopic / dropGroup). */
+  private isLive(sub: Subscription): boolean {
+    return this.core.ledger.find(sub.groupKey, sub.topic, sub.consumerSlot) === sub;
   }
 
   private async popOnce(
@@ -253,7 +299,7 @@ export class Receiver {
     group: GroupDescriptor,
     request: ReceiveRequest,
     filter: TagFilter | undefined,
-  ): Promise<ReceivedMessage[]> {
+  ): Promise<PopResult> {
     const queueIds = this.queueIds(topic, group);
     await this.ensureCursors(sub, topic, group, queueIds);
     const fifo = topic.messageType === 'FIFO';
@@ -263,7 +309,7 @@ export class Receiver {
     const start = sub.rotation++ % queueIds.length;
     const order = queueIds.slice(start).concat(queueIds.slice(0, start));
     const picks = new Map<number, Pick>();
-    const redeliver: { queueId: number; cursor: QueueCursor; offsets: number[] }[] = [];
+    const redeliver: Redelivery[] = [];
     // A queue being read by one receive is skipped by the others of the same subscription (no
     // double delivery); the claim ends as soon as the deliveries are applied to the ledger.
     const claimed: number[] = [];
@@ -288,7 +334,13 @@ export class Receiver {
         const cursor = sub.cursors.get(queueId) as QueueCursor;
         if (cursor.earliestDueMs() > now || !claim(queueId)) continue;
         const due = fifo ? cursor.dueInOrder(now, budget) : cursor.takeDue(now, budget);
-        const offsets: number[] = [];
+        const item: Redelivery = {
+          queueId,
+          cursor,
+          offsets: [],
+          attempts: [],
+          firstDeliveries: [],
+        };
         for (const offset of due) {
           const entry = cursor.inflight.get(offset);
           if (entry === undefined) continue;
@@ -297,10 +349,12 @@ export class Receiver {
             if (fifo) break;
             continue;
           }
-          offsets.push(offset);
+          item.offsets.push(offset);
+          item.attempts.push(entry.attempt);
+          item.firstDeliveries.push(entry.attempt === 0 ? now : entry.firstDeliveryMs);
         }
-        budget -= offsets.length;
-        if (offsets.length > 0) redeliver.push({ queueId, cursor, offsets });
+        budget -= item.offsets.length;
+        if (item.offsets.length > 0) redeliver.push(item);
       }
       await Promise.all(redeliver.map((item) => this.readRedeliveries(topic, group, item, picks)));
 
@@ -317,8 +371,18 @@ export class Receiver {
         budget -= await this.readNew(topic, group, sub, queueId, budget, filter, picks);
       }
 
-      if (picks.size === 0) return [];
-      return this.deliver(sub, topic, group, request, [...picks.values()], now, releaseClaims);
+      if (picks.size === 0) return { messages: [], progressed: false };
+      const progressed = [...picks.values()].some((pick) => pick.pullTo > pick.startPull);
+      const messages = this.deliver(
+        sub,
+        topic,
+        group,
+        request,
+        [...picks.values()],
+        now,
+        releaseClaims,
+      );
+      return { messages, progressed: progressed && messages.length === 0 };
     } catch (error) {
       // nothing was handed out: due offsets taken from the heap go back into it
       for (const { cursor, offsets } of redeliver) {
@@ -337,25 +401,28 @@ export class Receiver {
   private async readRedeliveries(
     topic: TopicDescriptor,
     group: GroupDescriptor,
-    item: { queueId: number; cursor: QueueCursor; offsets: number[] },
+    item: Redelivery,
     picks: Map<number, Pick>,
   ): Promise<void> {
     const [name, storeQueue] = this.queueTopic(topic, group, item.queueId);
     const pick = this.pickFor(picks, item.queueId, item.cursor, name);
-    const gone: number[] = [];
-    for (const offset of item.offsets) {
-      const result = await this.core.store.readQueue(name, storeQueue, offset, { maxMessages: 1 });
+    const results = await Promise.all(
+      item.offsets.map((offset) =>
+        this.core.store.readQueue(name, storeQueue, offset, { maxMessages: 1 }),
+      ),
+    );
+    results.forEach((result, i) => {
+      const offset = item.offsets[i];
       const message = result.messages[0];
       if (message === undefined || message.queueOffset !== offset) {
-        gone.push(offset); // deleted by retention while in flight
-        continue;
+        pick.gone.push(offset); // deleted by retention while in flight
+        return;
       }
-      const entry = item.cursor.inflight.get(offset);
       pick.messages.push(message);
-      pick.attempts.push((entry?.attempt ?? 0) + 1);
-      pick.firstDeliveries.push(entry?.firstDeliveryMs ?? Date.now());
-    }
-    if (gone.length > 0) item.cursor.complete(gone);
+      pick.attempts.push(item.attempts[i] + 1);
+      pick.replaces.push(item.attempts[i]);
+      pick.firstDeliveries.push(item.firstDeliveries[i]);
+    });
   }
 
   private async readNew(
@@ -420,7 +487,11 @@ export class Receiver {
         topic: name,
         messages: [],
         attempts: [],
+        replaces: [],
         firstDeliveries: [],
+        gone: [],
+        startPull: cursor.pullOffset,
+        epoch: cursor.epoch,
         pullTo: cursor.pullOffset,
       };
       picks.set(queueId, pick);
@@ -441,28 +512,52 @@ export class Receiver {
     const nextVisibleMs = now + invisibleMs;
     const entries: LedgerEntry[] = [];
     const delivered: { pick: Pick; index: number }[] = [];
-    for (const pick of picks) {
-      const tuples: DeliveryTuple[] = pick.messages.map((message, i) => {
+    // What was read before an await may be stale now: the subscription dropped, the cursor reset
+    // or clamped (epoch), an in-flight message acked, moved or redelivered meanwhile. Only what
+    // still holds is handed out.
+    const live = this.core.ledger.find(sub.groupKey, sub.topic, sub.consumerSlot) === sub;
+    for (const pick of live ? picks : []) {
+      const cursor = sub.cursors.get(pick.queueId);
+      if (cursor !== pick.cursor || cursor.epoch !== pick.epoch) continue;
+      const fresh = cursor.pullOffset === pick.startPull;
+      const tuples: DeliveryTuple[] = [];
+      pick.messages.forEach((message, i) => {
+        const replaces = pick.replaces[i];
+        const offset = message.queueOffset;
+        if (
+          replaces === undefined
+            ? !fresh
+            : !cursor.isCurrent(offset, replaces) || cursor.isHeld(offset)
+        ) {
+          return;
+        }
         const attempt = pick.attempts[i];
-        const redeliverAtMs = nextVisibleMs + retryBackoffMs(group.retryPolicy, attempt);
+        // after the last attempt no back-off: the message goes to the dead-letter queue then
+        const backoffMs =
+          attempt >= group.maxDeliveryAttempts ? 0 : retryBackoffMs(group.retryPolicy, attempt);
         delivered.push({ pick, index: i });
-        return [
-          message.queueOffset,
+        tuples.push([
+          offset,
           attempt,
           pick.firstDeliveries[i],
           nextVisibleMs,
-          redeliverAtMs,
-        ];
+          nextVisibleMs + backoffMs,
+        ]);
       });
-      if (tuples.length > 0 || pick.pullTo > pick.cursor.pullOffset) {
+      const pullTo = fresh ? pick.pullTo : cursor.pullOffset;
+      if (tuples.length > 0 || pullTo > cursor.pullOffset) {
         entries.push({
           op: 'deliver',
           sub: sub.key,
           queue: pick.queueId,
           d: tuples,
-          pull: pick.pullTo,
+          pull: pullTo,
+          from: cursor.pullOffset,
         });
       }
+      const gone = pick.gone.filter((offset) => cursor.inflight.has(offset));
+      if (gone.length > 0)
+        entries.push({ op: 'complete', sub: sub.key, queue: pick.queueId, offsets: gone });
     }
     // Applied to the ledger before record() returns. The answer does not wait for the journal:
     // a delivery lost in a crash only means the message is delivered again with the same attempt
@@ -538,13 +633,23 @@ export class Receiver {
       const [name, storeQueue] = this.queueTopic(topic, group, queueId);
       const result = await this.core.store.readQueue(name, storeQueue, offset, { maxMessages: 1 });
       const message = result.messages[0];
-      if (message !== undefined && message.queueOffset === offset) {
-        const messageId =
-          message.properties[SystemProperty.messageId] ??
-          this.core.ids.encodeOne(messageScope(topic), {
-            brokerId: this.core.brokerId,
-            logOffset: message.logOffset,
-          });
+      const messageId =
+        message === undefined
+          ? ''
+          : (message.properties[SystemProperty.messageId] ??
+            this.core.ids.encodeOne(messageScope(topic), {
+              brokerId: this.core.brokerId,
+              logOffset: message.logOffset,
+            }));
+      // a copy left by a move that crashed before its ledger entry: not copied twice
+      const [earlier] =
+        message === undefined
+          ? []
+          : await this.core.store.queryByKey(deadLetterTopic(group), deadLetterKey(messageId), 1);
+      const alreadyMoved =
+        earlier !== undefined &&
+        !this.core.ledger.deadLetterDone(groupKey(group)).has(earlier.queueOffset);
+      if (message !== undefined && message.queueOffset === offset && !alreadyMoved) {
         await this.core.store.append([
           {
             topic: deadLetterTopic(group),
@@ -566,6 +671,7 @@ export class Receiver {
           'message moved to the dead-letter queue',
         );
       }
+      if (!this.isLive(sub)) return;
       await this.core.record([{ op: 'complete', sub: sub.key, queue: queueId, offsets: [offset] }]);
       if (topic.messageType === 'FIFO') this.core.longPoll.notify(storeTopic(topic));
     })().catch((error: unknown) => {

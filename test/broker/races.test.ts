@@ -1,0 +1,522 @@
+// Interleavings and failures around the POP receive: an ack, reset or drop landing while a
+// receive awaits a store read; a dead-letter move cut by a crash; a journal entry refused; the
+// reserved name prefix; long polls that must neither spin nor stampede. (From a review: each
+// test failed against the first version of the broker.)
+import t from 'tap';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Broker } from '../../src/broker/index.js';
+import { ConsumerLedger } from '../../src/broker/consumer-ledger.js';
+import { QueueCursor } from '../../src/broker/queue-cursor.js';
+import { WharfError } from '../../src/errors.js';
+import { brokerHarness, groupOf, MAC_KEY, text, topicOf } from '../helpers/broker.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Slow the store's readQueue down once armed: the read completes, its result arrives 150 ms later
+ *  (models a slow pread; every await inside readQueue is already such an interleaving point). */
+function slowReads(broker: Broker): { arm: () => void; disarm: () => void } {
+  const store = broker.store as unknown as { readQueue: (...a: unknown[]) => Promise<unknown> };
+  const orig = store.readQueue.bind(store);
+  let armed = false;
+  store.readQueue = async (...args: unknown[]) => {
+    const result = await orig(...args);
+    if (armed) await sleep(150);
+    return result;
+  };
+  return { arm: () => (armed = true), disarm: () => (armed = false) };
+}
+
+t.test(
+  'an ack landing while a redelivery is read wins: the acked message is not handed out again',
+  async (t) => {
+    const broker = await brokerHarness(t).open();
+    const slow = slowReads(broker);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ retryPolicy: { backoffSeconds: [0] } });
+    await broker.publish(topic, [text('x')]);
+    const [first] = await broker.receive(topic, group, {
+      maxMessages: 1,
+      waitMs: 0,
+      tags: '*',
+      invisibleMs: 100,
+    });
+    await sleep(150); // due for redelivery
+    slow.arm();
+    const second = broker.receive(topic, group, {
+      maxMessages: 1,
+      waitMs: 0,
+      tags: '*',
+      invisibleMs: 100,
+    });
+    await sleep(30); // the receive took the due offset and is reading it
+    const ack = await broker.ack(topic, group, [first.receiptHandle]);
+    t.same(ack, [{ receiptHandle: first.receiptHandle, ok: true }], 'the ack is accepted');
+    const again = await second;
+    slow.disarm();
+    t.equal(again.length, 0, 'an acked message must not be handed out again');
+    if (again.length > 0) {
+      const ack2 = await broker.ack(topic, group, [again[0].receiptHandle]);
+      t.comment(
+        `duplicate attempt ${again[0].deliveryAttempt}; ack of the duplicate: ${JSON.stringify(ack2)}`,
+      );
+      await sleep(250);
+      const third = await broker.receive(topic, group, {
+        maxMessages: 1,
+        waitMs: 0,
+        tags: '*',
+        invisibleMs: 100,
+      });
+      t.equal(third.length, 0, 'acked twice, must not come back a third time');
+      t.comment(`third delivery attempt: ${third[0]?.deliveryAttempt}`);
+      t.equal((await broker.groupStats(topic, group)).inflight, 0, 'nothing in flight');
+    }
+  },
+);
+
+t.test(
+  'a reset to earliest racing a receive holds: the group replays from the start',
+  async (t) => {
+    const broker = await brokerHarness(t).open();
+    const slow = slowReads(broker);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    await broker.publish(
+      topic,
+      Array.from({ length: 10 }, (_, i) => text(`old-${i}`)),
+    );
+    const got = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    await broker.ack(
+      topic,
+      group,
+      got.map((m) => m.receiptHandle),
+    );
+    await broker.publish(
+      topic,
+      Array.from({ length: 5 }, (_, i) => text(`new-${i}`)),
+    );
+    slow.arm();
+    const pending = broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    await sleep(30);
+    await broker.resetGroup(topic, group, 'earliest');
+    const during = await pending;
+    slow.disarm();
+    t.comment(`receive racing the reset got ${during.length}`);
+    const replay = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    t.equal(
+      replay.filter((m) => m.body.toString().startsWith('old')).length,
+      10,
+      'reset to earliest replays the 10 old messages',
+    );
+  },
+);
+
+t.test('FIFO: a reset to latest racing a receive leaves nothing stuck in flight', async (t) => {
+  const broker = await brokerHarness(t).open();
+  const slow = slowReads(broker);
+  const topic = topicOf({ queueCount: 1, messageType: 'FIFO' });
+  const group = groupOf();
+  await broker.publish(
+    topic,
+    Array.from({ length: 5 }, (_, i) => text(`m${i}`, { shardingKey: 'k' })),
+  );
+  slow.arm();
+  const pending = broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+  await sleep(30);
+  await broker.resetGroup(topic, group, 'latest');
+  const during = await pending;
+  slow.disarm();
+  t.comment(`racing receive got ${during.length} messages from before the reset`);
+  const acks = await broker.ack(
+    topic,
+    group,
+    during.map((m) => m.receiptHandle),
+  );
+  t.comment(`their acks: ${acks.map((a) => a.ok).join(',')}`);
+  await broker.publish(topic, [text('after', { shardingKey: 'k' })]);
+  const next = await broker.receive(topic, group, { maxMessages: 32, waitMs: 500, tags: '*' });
+  t.same(
+    next.map((m) => m.body.toString()),
+    ['after'],
+    'the message published after the reset is delivered',
+  );
+  await broker.ack(
+    topic,
+    group,
+    next.map((m) => m.receiptHandle),
+  );
+  t.equal((await broker.groupStats(topic, group)).inflight, 0, 'nothing is stuck in flight');
+});
+
+t.test(
+  'a topic deleted during a receive and created again delivers its new messages',
+  async (t) => {
+    const broker = await brokerHarness(t).open();
+    const slow = slowReads(broker);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    await broker.publish(
+      topic,
+      Array.from({ length: 20 }, (_, i) => text(`old-${i}`)),
+    );
+    slow.arm();
+    const pending = broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    await sleep(30);
+    await broker.dropTopic(topic);
+    await pending;
+    slow.disarm();
+    // the topic is created again under the same name
+    await broker.publish(topic, [text('new-0'), text('new-1'), text('new-2')]);
+    const got = await broker.receive(topic, group, { maxMessages: 32, waitMs: 300, tags: '*' });
+    t.same(
+      got.map((m) => m.body.toString()).sort(),
+      ['new-0', 'new-1', 'new-2'],
+      "the group gets the new topic's messages",
+    );
+  },
+);
+
+t.test(
+  'a group dropped during a receive and created again gets nothing stored before its creation',
+  async (t) => {
+    const broker = await brokerHarness(t).open();
+    const slow = slowReads(broker);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ retryPolicy: { backoffSeconds: [0] } });
+    await broker.publish(
+      topic,
+      Array.from({ length: 5 }, (_, i) => text(`old-${i}`)),
+    );
+    slow.arm();
+    const pending = broker.receive(topic, group, {
+      maxMessages: 32,
+      waitMs: 0,
+      tags: '*',
+      invisibleMs: 100,
+    });
+    await sleep(30);
+    await broker.dropGroup(group);
+    await pending;
+    slow.disarm();
+    await sleep(5);
+    const recreated = { ...group, createdAt: Date.now() };
+    await sleep(300);
+    const got = await broker.receive(topic, recreated, { maxMessages: 32, waitMs: 0, tags: '*' });
+    t.same(
+      got.map((m) => m.body.toString()),
+      [],
+      'a new group gets nothing stored before its creation',
+    );
+  },
+);
+
+t.test(
+  'an offset held by a dead-letter move is due again after a snapshot is restored',
+  async (t) => {
+    const ledger = new ConsumerLedger();
+    const now = Date.now();
+    ledger.apply({ op: 'start', sub: 'g\u0000t\u00000', queue: 0, offset: 0 });
+    ledger.apply({
+      op: 'deliver',
+      sub: 'g\u0000t\u00000',
+      queue: 0,
+      d: [
+        [0, 17, now, now - 10, now - 10],
+        [1, 1, now, now - 5, now - 5],
+      ],
+      pull: 2,
+      from: 0,
+    });
+    const cursor = ledger.find('g', 't', 0)!.cursors.get(0)!;
+    cursor.hold(0); // what deadLetter() does while the copy is appended
+    const json = JSON.stringify(ledger.snapshot()); // what Broker.snapshotSoon writes
+    const restored = new ConsumerLedger();
+    restored.restore(JSON.parse(json));
+    const c = restored.find('g', 't', 0)!.cursors.get(0)!;
+    t.comment(
+      `restored redeliverAtMs of the held offset: ${String(c.inflight.get(0)!.redeliverAtMs)}`,
+    );
+    t.ok(c.earliestDueMs() <= Date.now(), 'offset 1 is due for redelivery');
+    t.same(c.takeDue(Date.now(), 10).length > 0, true, 'something is due');
+  },
+);
+
+t.test(
+  'a dedupId of a deleted topic does not make a publish to its successor a duplicate',
+  async (t) => {
+    const broker = await brokerHarness(t).open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    await broker.publish(topic, [text('first', { dedupId: 'pay-1' })]);
+    await broker.dropTopic(topic);
+    const [again] = await broker.publish(topic, [text('second', { dedupId: 'pay-1' })]);
+    t.notOk(again.duplicate, 'nothing with this dedupId is stored on the (new) topic');
+    const got = await broker.receive(topic, group, { maxMessages: 32, waitMs: 200, tags: '*' });
+    t.same(
+      got.map((m) => m.body.toString()),
+      ['second'],
+    );
+    await t.resolves(broker.getMessage(topic, again.messageId), 'the answered id resolves');
+  },
+);
+
+t.test('keys and property names with the reserved prefix are refused', async (t) => {
+  const broker = await brokerHarness(t).open();
+  const topic = topicOf({ queueCount: 1 });
+  // a key like the one a dedupId is indexed under would make a later real publish a "duplicate"
+  await t.rejects(broker.publish(topic, [text('attacker', { keys: ['\u0001dedup:pay-9'] })]), {
+    code: 'InvalidArgument',
+  });
+  // a property like a copy's original id would spoof the message id users see
+  await t.rejects(
+    broker.publish(topic, [text('spoof', { properties: { '\u0001mid': 'ABCDEF' } })]),
+    {
+      code: 'InvalidArgument',
+    },
+  );
+  const [victim] = await broker.publish(topic, [text('victim', { dedupId: 'pay-9' })]);
+  t.notOk(victim?.duplicate, 'a payment never published before is stored');
+});
+
+t.test('a tag filter reads on past long runs of other tags within one long poll', async (t) => {
+  const broker = await brokerHarness(t).open({ store: { segmentBytes: 64 * 1024 * 1024 } });
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  for (let i = 0; i < 5000; i += 32)
+    await broker.publish(
+      topic,
+      Array.from({ length: Math.min(32, 5000 - i) }, () => text('b', { tag: 'B' })),
+    );
+  await broker.publish(topic, [text('a', { tag: 'A' })]);
+  const start = Date.now();
+  const got = await broker.receive(topic, group, { maxMessages: 1, waitMs: 2000, tags: 'A' });
+  t.comment(`answered after ${Date.now() - start} ms with ${got.length} messages`);
+  t.equal(got.length, 1, 'the stored A message is received by a 2 s long poll');
+});
+
+t.test('a FIFO long poll sleeps while a later message is due but the head is not', async (t) => {
+  const broker = await brokerHarness(t).open();
+  const topic = topicOf({ queueCount: 1, messageType: 'FIFO' });
+  const group = groupOf();
+  await broker.publish(topic, [text('m0', { shardingKey: 'k' }), text('m1', { shardingKey: 'k' })]);
+  const got = await broker.receive(topic, group, {
+    maxMessages: 2,
+    waitMs: 0,
+    tags: '*',
+    invisibleMs: 60_000,
+  });
+  t.equal(got.length, 2);
+  await broker.changeVisibility(topic, group, got[1].receiptHandle, 0); // release m1 now, m0 stays invisible
+  let parks = 0;
+  const park = broker.longPoll.park.bind(broker.longPoll);
+  broker.longPoll.park = (...args: Parameters<typeof park>) => {
+    parks++;
+    return park(...args);
+  };
+  const started = process.cpuUsage();
+  const res = await broker.receive(topic, group, { maxMessages: 2, waitMs: 1000, tags: '*' });
+  const cpu = process.cpuUsage(started);
+  t.equal(res.length, 0, 'nothing may be handed out (m0 is in flight)');
+  t.comment(`parks in a 1 s long poll: ${parks}, cpu ${(cpu.user + cpu.system) / 1000} ms`);
+  t.ok(parks < 5, 'the long poll sleeps instead of spinning');
+});
+
+t.test('after a restart the sweep dead-letters before anyone calls again', async (t) => {
+  const harness = brokerHarness(t);
+  let broker = await harness.open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf({ maxDeliveryAttempts: 1, retryPolicy: { backoffSeconds: [0] } });
+  await broker.publish(topic, [text('x')]);
+  await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*', invisibleMs: 300 });
+  await broker.close();
+  broker = await harness.open();
+  await sleep(800);
+  t.equal(
+    (await broker.deadLetters(group, 10)).messages.length,
+    1,
+    'the background sweep moved it to the DLQ',
+  );
+  t.equal((await broker.groupStats(topic, group)).deadLetters, 1);
+});
+
+t.test('taking 20000 due offsets is linear', async (t) => {
+  const cursor = new QueueCursor(0);
+  const now = Date.now();
+  const n = 20_000;
+  cursor.deliver(
+    Array.from({ length: n }, (_, i) => ({
+      queueOffset: i,
+      attempt: 1,
+      firstDeliveryMs: now,
+      nextVisibleMs: now - 1,
+      redeliverAtMs: now - 1,
+    })),
+    n,
+  );
+  const start = performance.now();
+  const due = cursor.takeDue(now, Number.MAX_SAFE_INTEGER); // what Receiver.sweep does every second
+  for (const offset of due) {
+    const e = cursor.inflight.get(offset)!;
+    cursor.changeVisibility(offset, e.nextVisibleMs, e.redeliverAtMs);
+  }
+  const ms = performance.now() - start;
+  t.comment(
+    `one sweep pass over ${n} due offsets of one queue: ${ms.toFixed(0)} ms of event-loop time`,
+  );
+  t.ok(ms < 50);
+});
+
+/** "SIGKILL" broker1: copy its data dir as it is now and open a broker on the copy. */
+async function crashCopy(
+  t: { teardown(fn: () => Promise<void>): void },
+  dir: string,
+): Promise<Broker> {
+  const copy = mkdtempSync(join(tmpdir(), 'wharf-crash-copy-'));
+  cpSync(dir, copy, { recursive: true });
+  const broker = await Broker.open({
+    dataDir: copy,
+    brokerId: 0,
+    macKey: MAC_KEY,
+    sweepIntervalMs: 50,
+    store: { segmentBytes: 1024 * 1024, minFreeDiskBytes: 0 },
+  });
+  t.teardown(async () => {
+    await broker.close();
+    rmSync(copy, { recursive: true, force: true });
+  });
+  return broker;
+}
+
+t.test(
+  'a crash during a dead-letter move: the move is retried and the queue keeps redelivering',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const b1 = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ maxDeliveryAttempts: 2, retryPolicy: { backoffSeconds: [0] } });
+    await b1.publish(topic, [text('A'), text('B')]);
+    const r = (maxMessages: number, invisibleMs: number) =>
+      b1.receive(topic, group, { maxMessages, waitMs: 1000, tags: '*', invisibleMs });
+    const [a1] = await r(1, 100);
+    t.equal(a1.body.toString(), 'A');
+    await sleep(150);
+    const [a2] = await r(1, 100);
+    t.equal(a2.deliveryAttempt, 2);
+    const [b] = await r(1, 1000);
+    t.equal(b.body.toString(), 'B');
+    let release!: (e: Error) => void;
+    const store = b1.store as unknown as { append: (m: { topic: string }[]) => Promise<unknown> };
+    const orig = store.append.bind(store);
+    store.append = (m) =>
+      m[0].topic.includes('%DLQ%') ? new Promise((_, rej) => (release = rej)) : orig(m);
+    await sleep(250); // A is due, out of attempts: the sweep holds it while its DLQ copy is appended
+    const priv = b1 as unknown as { snapshotSoon(): void; snapshotting?: Promise<void> };
+    priv.snapshotSoon();
+    await priv.snapshotting;
+    const b2 = await crashCopy(t, harness.dir);
+    release(new WharfError('IoError', 'test over'));
+    await sleep(1000); // B's invisibility is over
+    const back = await b2.receive(topic, group, {
+      maxMessages: 2,
+      waitMs: 1500,
+      tags: '*',
+      invisibleMs: 1000,
+    });
+    t.same(
+      back.map((m) => `${m.body.toString()}#${m.deliveryAttempt}`),
+      ['B#2'],
+      'B comes back after the restart',
+    );
+    await sleep(300);
+    t.equal(
+      (await b2.deadLetters(group, 10)).messages.length,
+      1,
+      'A reaches the DLQ after the restart',
+    );
+  },
+);
+
+t.test(
+  'a refused delivery entry of the journal does not make replay skip its messages',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const b1 = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ retryPolicy: { backoffSeconds: [0] } });
+    await b1.publish(
+      topic,
+      Array.from({ length: 10 }, (_, i) => text(`m${i}`)),
+    );
+    const journal = b1.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
+    const orig = journal.append.bind(journal);
+    let armed = true;
+    journal.append = (e) => {
+      if (armed && e.some((b) => b.toString().includes('"op":"deliver"'))) {
+        armed = false;
+        return Promise.reject(
+          new WharfError('AppendQueueFull', 'journal: too many appends pending'),
+        );
+      }
+      return orig(e);
+    };
+    const first = await b1.receive(topic, group, {
+      maxMessages: 5,
+      waitMs: 0,
+      tags: '*',
+      invisibleMs: 100,
+    });
+    const second = await b1.receive(topic, group, {
+      maxMessages: 5,
+      waitMs: 0,
+      tags: '*',
+      invisibleMs: 100,
+    });
+    t.equal(first.length + second.length, 10);
+    await b1.ack(
+      topic,
+      group,
+      second.map((m) => m.receiptHandle),
+    ); // the consumer of `first` died
+    const b2 = await crashCopy(t, harness.dir);
+    await sleep(300);
+    const back = await b2.receive(topic, group, { maxMessages: 32, waitMs: 500, tags: '*' });
+    t.same(
+      back.map((m) => m.body.toString()).sort(),
+      ['m0', 'm1', 'm2', 'm3', 'm4'],
+      'the unacked messages come back after the crash',
+    );
+  },
+);
+t.test('one published message wakes one parked receive of the group', async (t) => {
+  const broker = await brokerHarness(t).open();
+  const topic = topicOf({ queueCount: 8 });
+  const group = groupOf();
+  const store = broker.store as unknown as { readQueue: (...a: unknown[]) => Promise<unknown> };
+  const orig = store.readQueue.bind(store);
+  let reads = 0;
+  store.readQueue = (...a: unknown[]) => {
+    reads++;
+    return orig(...a);
+  };
+  let parks = 0;
+  const park = broker.longPoll.park.bind(broker.longPoll);
+  broker.longPoll.park = (...args: Parameters<typeof park>) => {
+    parks++;
+    return park(...args);
+  };
+  const receives = Array.from({ length: 500 }, () =>
+    broker.receive(topic, group, { maxMessages: 1, waitMs: 1500, tags: '*' }),
+  );
+  await sleep(200);
+  const before = { parks, reads };
+  const t0 = performance.now();
+  await broker.publish(topic, [text('x')]);
+  await sleep(300);
+  t.comment(
+    `1 message, 500 parked receives of one group: ${parks - before.parks} re-parks, ${reads - before.reads} store reads, ${(performance.now() - t0).toFixed(0)} ms`,
+  );
+  const got = (await Promise.all(receives)).flat();
+  t.equal(got.length, 1);
+  t.ok(parks - before.parks < 10, 'one waiter of the group is woken, not all of them');
+});
