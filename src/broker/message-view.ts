@@ -1,19 +1,10 @@
 // Turns stored records into what users see: reserved properties and keys taken out, the body
 // encoding and sharding key restored, copies (dead letters, re-sends) shown as their original.
-import type { BodyEncoding, MessageView } from '../cluster/broker-client.js';
+import type { MessageFields, MessageView } from '../cluster/broker-client.js';
 import type { StoredMessage } from '../store/index.js';
 import { isSystemName, SystemProperty } from './names.js';
 
-export interface UserFields {
-  body: Buffer;
-  bodyEncoding: BodyEncoding;
-  tag: string | null;
-  keys: string[];
-  properties: Record<string, string>;
-  shardingKey: string | null;
-}
-
-export function userFields(message: StoredMessage): UserFields {
+export function userFields(message: StoredMessage): MessageFields {
   const properties: Record<string, string> = {};
   for (const [name, value] of Object.entries(message.properties)) {
     if (!isSystemName(name)) properties[name] = value;

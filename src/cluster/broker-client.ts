@@ -64,15 +64,19 @@ export interface ReceiveRequest {
   consumerId?: string;
 }
 
-export interface ReceivedMessage {
-  messageId: string;
-  receiptHandle: string;
+/** What a publisher gave a message, as every answer shows it. */
+export interface MessageFields {
   body: Buffer;
   bodyEncoding: BodyEncoding;
   tag: string | null;
   keys: string[];
   properties: Record<string, string>;
   shardingKey: string | null;
+}
+
+export interface ReceivedMessage extends MessageFields {
+  messageId: string;
+  receiptHandle: string;
   queueId: number;
   queueOffset: number;
   publishTime: number;
@@ -92,17 +96,11 @@ export interface VisibilityResult {
 
 export type GroupMessageState = 'PENDING' | 'INFLIGHT' | 'ACKED' | 'DEAD_LETTERED' | 'FILTERED';
 
-export interface MessageView {
+export interface MessageView extends MessageFields {
   messageId: string;
   topic: string;
   queueId: number;
   queueOffset: number;
-  body: Buffer;
-  bodyEncoding: BodyEncoding;
-  tag: string | null;
-  keys: string[];
-  properties: Record<string, string>;
-  shardingKey: string | null;
   publishTime: number;
   deliverAt?: number;
   /** Per group that has read this topic. */
@@ -146,14 +144,9 @@ export interface TraceEvent {
 
 export type ResetTarget = 'earliest' | 'latest' | number;
 
-export interface DeadLetter {
+export interface DeadLetter extends Omit<MessageFields, 'shardingKey'> {
   messageId: string;
   topic: string;
-  body: Buffer;
-  bodyEncoding: BodyEncoding;
-  tag: string | null;
-  keys: string[];
-  properties: Record<string, string>;
   publishTime: number;
   deadLetteredAt: number;
   deliveryAttempt: number;
