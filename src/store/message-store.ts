@@ -17,6 +17,7 @@ import { fdatasync, fsyncDir, isNotFound, openFile, closeFile } from './file-io.
 import type { CommitRequest } from './group-commit.js';
 import { KeyIndex } from './key-index.js';
 import type { MessageStore, MessageStoreOptions } from './message-store-api.js';
+import { QueuePageCache } from './queue-page-cache.js';
 import { QueueTable } from './queue-table.js';
 import { ReadCache } from './read-cache.js';
 import type { DispatchRecord } from './record.js';
@@ -73,6 +74,7 @@ interface ResolvedOptions {
   retentionMs: number;
   minFreeDiskBytes: number;
   readCacheBytes: number;
+  consumeQueueCacheBytes: number;
   maxOpenFiles: number;
   checkpointIntervalMs: number;
   retentionCheckIntervalMs: number;
@@ -100,6 +102,7 @@ function resolveOptions(o: MessageStoreOptions): ResolvedOptions {
     retentionMs: o.retentionMs ?? 72 * 3600 * 1000,
     minFreeDiskBytes: o.minFreeDiskBytes ?? 1024 * 1024 * 1024,
     readCacheBytes: o.readCacheBytes ?? 64 * 1024 * 1024,
+    consumeQueueCacheBytes: Math.max(0, o.consumeQueueCacheBytes ?? 16 * 1024 * 1024),
     maxOpenFiles: Math.max(8, o.maxOpenFiles ?? 256),
     checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
     retentionCheckIntervalMs: o.retentionCheckIntervalMs ?? 60_000,
@@ -136,6 +139,7 @@ class DefaultMessageStore implements MessageStore {
   private retention!: Retention;
   private readonly cache: FileCache;
   private readonly queues: QueueTable;
+  private readonly pageCache: QueuePageCache;
   private readonly readCache: ReadCache;
   private readonly serial = new SerialQueue();
   private readonly disk: DiskWatermark;
@@ -149,11 +153,13 @@ class DefaultMessageStore implements MessageStore {
 
   private constructor(private readonly o: ResolvedOptions) {
     this.cache = new FileCache(o.maxOpenFiles);
+    this.pageCache = new QueuePageCache(o.consumeQueueCacheBytes);
     this.queues = new QueueTable(
       o.dir,
       join(o.dir, 'consumequeue'),
       o.consumeQueueSegmentEntries,
       this.cache,
+      this.pageCache,
     );
     this.readCache = new ReadCache(o.readCacheBytes);
     this.disk = new DiskWatermark(o.dir, o.minFreeDiskBytes);
@@ -875,6 +881,9 @@ class DefaultMessageStore implements MessageStore {
       readCacheBytes: this.readCache.cachedBytes,
       readCacheHits: this.readCache.hits,
       readCacheMisses: this.readCache.misses,
+      consumeQueueCacheBytes: this.pageCache.cachedBytes,
+      consumeQueueCacheHits: this.pageCache.hits,
+      consumeQueueCacheMisses: this.pageCache.misses,
       openFiles: this.cache.openCount,
       keyIndexFiles: this.keyIndex.fileCount,
       keyIndexEntriesWritten: this.keyIndex.entriesWritten,
@@ -922,6 +931,7 @@ class DefaultMessageStore implements MessageStore {
       }
     } finally {
       this.readCache.clear();
+      this.pageCache.clear();
       await this.cache.closeAll();
     }
   }
