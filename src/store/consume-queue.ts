@@ -319,7 +319,11 @@ export class ConsumeQueue {
           page = this.pageCache.create(this.pages, pageStart, pageEnd - pageStart, CQ_ENTRY_BYTES);
           valid = 0;
         }
-        valid = await this.loadPage(page, valid, Math.min(pageEnd, writtenEnd));
+        // A load in flight (read ahead) is waited for; if it failed, this read tries again.
+        if (page.loading !== null) valid = Math.max(valid, await page.loading.catch(() => 0));
+        if (valid < hi - pageStart) {
+          valid = await this.loadPage(page, valid, Math.min(pageEnd, writtenEnd));
+        }
       }
       const copyTo = Math.min(hi, pageStart + valid);
       if (copyTo > queueOffset) {
@@ -340,27 +344,53 @@ export class ConsumeQueue {
       }
       queueOffset = hi;
     }
+    if (writtenEnd < 0) return;
+    // A reader past half a page will want the next one: read it while this one is served.
+    const lastStart = this.pageStartOf(to - 1);
+    const lastEnd = this.pageEndOf(lastStart);
+    if ((to - lastStart) * 2 < lastEnd - lastStart || lastEnd >= writtenEnd) return;
+    if (this.pages.has(lastEnd)) return;
+    const next = this.pageCache.create(
+      this.pages,
+      lastEnd,
+      this.pageEndOf(lastEnd) - lastEnd,
+      CQ_ENTRY_BYTES,
+    );
+    this.pageCache.prefetches++;
+    void this.loadPage(next, 0, Math.min(this.pageEndOf(lastEnd), writtenEnd)).catch(
+      () => undefined,
+    );
   }
 
-  /** Reads the page's entries [valid, readTo) from its file; returns the entries now valid. */
-  private async loadPage(page: QueuePage, valid: number, readTo: number): Promise<number> {
+  /** Reads the page's entries [valid, readTo) from its file; resolves to the entries now valid
+   *  (also to those waiting on `page.loading`). */
+  private loadPage(page: QueuePage, valid: number, readTo: number): Promise<number> {
     const fileStart = this.fileStartOf(page.start);
     const want = (readTo - page.start - valid) * CQ_ENTRY_BYTES;
-    const got = await this.cache.with(
-      this.filePath(fileStart),
-      (fd) =>
-        pread(
-          fd,
-          page.buf,
-          valid * CQ_ENTRY_BYTES,
-          want,
-          (page.start - fileStart + valid) * CQ_ENTRY_BYTES,
-        ),
-      false,
-    );
-    const now = valid + Math.floor(got / CQ_ENTRY_BYTES);
-    if (!page.dropped && now > page.count) page.count = now;
-    return now;
+    const load = this.cache
+      .with(
+        this.filePath(fileStart),
+        (fd) =>
+          pread(
+            fd,
+            page.buf,
+            valid * CQ_ENTRY_BYTES,
+            want,
+            (page.start - fileStart + valid) * CQ_ENTRY_BYTES,
+          ),
+        false,
+      )
+      .then((got) => {
+        const now = valid + Math.floor(got / CQ_ENTRY_BYTES);
+        if (!page.dropped && now > page.count) page.count = now;
+        return now;
+      });
+    page.loading = load;
+    const settled = () => {
+      if (page.loading === load) page.loading = null;
+    };
+    void load.then(settled, settled);
+    return load;
   }
 
   /**

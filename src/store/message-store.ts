@@ -884,6 +884,7 @@ class DefaultMessageStore implements MessageStore {
       consumeQueueCacheBytes: this.pageCache.cachedBytes,
       consumeQueueCacheHits: this.pageCache.hits,
       consumeQueueCacheMisses: this.pageCache.misses,
+      consumeQueueCachePrefetches: this.pageCache.prefetches,
       openFiles: this.cache.openCount,
       keyIndexFiles: this.keyIndex.fileCount,
       keyIndexEntriesWritten: this.keyIndex.entriesWritten,

@@ -18,6 +18,8 @@ export interface QueuePage {
   count: number;
   /** Evicted or invalidated: no longer in the cache, never updated again. */
   dropped: boolean;
+  /** The read in flight into this page (resolves to the entries then valid), if any. */
+  loading: Promise<number> | null;
   /** The owning queue's pages by start (the cache removes evicted pages from it). */
   readonly owner: Map<number, QueuePage>;
 }
@@ -28,6 +30,7 @@ export class QueuePageCache {
   private bytes = 0;
   hits = 0;
   misses = 0;
+  prefetches = 0;
 
   constructor(readonly limitBytes: number) {}
 
@@ -60,6 +63,7 @@ export class QueuePageCache {
       buf: Buffer.allocUnsafe(capacity * entryBytes),
       count: 0,
       dropped: false,
+      loading: null,
       owner,
     };
     owner.set(start, page);

@@ -150,3 +150,24 @@ t.test('a cache of 0 bytes is off: reads go to the files', async (t) => {
   t.equal(pages.cachedBytes, 0);
   t.equal(pages.misses, 0);
 });
+
+t.test('a reader past half a page has the next page read ahead', async (t) => {
+  const { pages, queue, dirty } = setup(t, 100_000, 8 * PAGE_BYTES);
+  const q = queue(0);
+  await append(q, 0, 3 * PAGE_ENTRIES, dirty);
+  await check(t, q, 0, 32);
+  t.equal(pages.prefetches, 0, 'not in the first half');
+  await check(t, q, PAGE_ENTRIES / 2, 32);
+  t.equal(pages.prefetches, 1, 'the next page is being read');
+  await check(t, q, PAGE_ENTRIES / 2 + 32, 32);
+  t.equal(pages.prefetches, 1, 'once');
+  const misses = pages.misses;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await check(t, q, PAGE_ENTRIES, PAGE_ENTRIES / 2);
+  t.ok(pages.misses <= misses + 1);
+  await check(t, q, 2 * PAGE_ENTRIES - 32, 32);
+  t.equal(pages.prefetches, 2);
+  // Nothing is read ahead past what is written.
+  await check(t, q, 3 * PAGE_ENTRIES - 32, 32);
+  t.equal(pages.prefetches, 2);
+});
