@@ -22,13 +22,14 @@ import type { MessageStore, MessageStoreOptions } from './message-store-api.js';
 import { QueuePageCache } from './queue-page-cache.js';
 import { QueueTable } from './queue-table.js';
 import { ReadCache } from './read-cache.js';
-import type { DispatchRecord } from './record.js';
+import type { DecodeHints, DispatchRecord } from './record.js';
 import {
   BLANK_FRAME_BYTES,
   FLAG_END_OF_SEGMENT,
   MESSAGE_HEADER_BYTES,
   checkFrame,
   decodeCheckedMessage,
+  decodeHints,
   encodeMessage,
   hashBytes,
   measureMessage,
@@ -833,6 +834,7 @@ class DefaultMessageStore implements MessageStore {
       }
     }
     const messages: StoredMessage[] = [];
+    const hints = decodeHints(topic);
     let nextQueueOffset = fromQueueOffset + scanned;
     let bodyBytes = 0;
     outer: for (let s = 0; s < spans.length; s++) {
@@ -866,7 +868,18 @@ class DefaultMessageStore implements MessageStore {
         const queueOffset = fromQueueOffset + index;
         const at = logOffset - span.base;
         if (filter !== null && !filter.matches(buffer, at, entries.readUInt32BE(p + 12))) continue;
-        const message = this.decodeAt(buffer, at, size, logOffset, topic, queueId, queueOffset);
+        // Records from the cache of recent writes never left this process since they were
+        // encoded and checksummed: their CRC is not computed again. Bytes read from a file are.
+        const message = this.decodeAt(
+          buffer,
+          at,
+          size,
+          logOffset,
+          hints,
+          queueId,
+          queueOffset,
+          span.source !== 'memory',
+        );
         messages.push(message);
         bodyBytes += message.body.length;
         if (messages.length >= maxMessages || bodyBytes >= maxBytes) {
@@ -899,11 +912,13 @@ class DefaultMessageStore implements MessageStore {
     at: number,
     size: number,
     logOffset: number,
-    topic: string,
+    hints: DecodeHints,
     queueId: number,
     queueOffset: number,
+    verifyCrc: boolean,
   ): StoredMessage {
-    const check = checkFrame(buffer, at, at + size, logOffset);
+    const topic = hints.topic;
+    const check = checkFrame(buffer, at, at + size, logOffset, verifyCrc);
     if (check.status !== 'ok' || check.kind !== 'message' || check.length !== size) {
       const positionWrong = buffer.length >= at + 20 && readUInt64(buffer, at + 12) !== logOffset;
       throw positionWrong
@@ -921,7 +936,7 @@ class DefaultMessageStore implements MessageStore {
             },
           });
     }
-    const message = decodeCheckedMessage(buffer, at, size, logOffset);
+    const message = decodeCheckedMessage(buffer, at, size, logOffset, hints);
     if (
       message === null ||
       message.queueId !== queueId ||

@@ -198,3 +198,32 @@ t.test('blocks end where segments do after a reopen with another segment size', 
     await again.close();
   }
 });
+
+t.test('topics and tags read back exactly, from memory and from the files', async (t) => {
+  const dir = storeDir(t);
+  const topic = 'tenant-ü/instance-日本/orders';
+  const tags = ['', 'a', 'b', 'ä', 'b', 'long-'.repeat(40), 'a'];
+  const sent = Array.from({ length: 70 }, (_, i) =>
+    message(topic, 0, i, { tag: tags[i % tags.length], keys: [`k${i}`] }),
+  );
+  const store = await openTestStore(t, dir);
+  await store.append(sent.slice(0, 35));
+  for (const m of sent.slice(35)) await store.append([m]);
+  const check = (got: Awaited<ReturnType<MessageStore['readQueue']>>, label: string) => {
+    t.equal(got.messages.length, sent.length, label);
+    t.ok(
+      got.messages.every(
+        (m, i) =>
+          m.topic === topic &&
+          m.tag === (sent[i].tag ?? '') &&
+          m.keys[0] === `k${i}` &&
+          m.body.equals(sent[i].body),
+      ),
+      label,
+    );
+  };
+  check(await store.readQueue(topic, 0, 0, { maxMessages: 100 }), 'from the recent records');
+  await store.close();
+  const again = await openTestStore(t, dir);
+  check(await again.readQueue(topic, 0, 0, { maxMessages: 100 }), 'from the files');
+});
