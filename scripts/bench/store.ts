@@ -2,7 +2,7 @@
 // concurrent appenders, sequential queue reads, crash recovery of a 1 GiB log, and the yardstick
 // measured in the same run: the raw disk limit (256 KiB writes each followed by fdatasync).
 // `--backlog-gib N` also fills an N GiB log and reports RSS while writing and reading it back.
-//   npm run bench:store [-- --seconds 3 --backlog-gib 10]
+//   npm run bench:store [-- --seconds 3 --backlog-gib 10 --only append,read,recovery]
 import {
   closeSync,
   fdatasyncSync,
@@ -25,6 +25,10 @@ function flag(name: string, fallback: number): number {
 const SECONDS = flag('seconds', 3);
 const BACKLOG_GIB = flag('backlog-gib', 0);
 const RECOVERY_GIB = flag('recovery-gib', 1);
+/** `--only append,read,recovery`: the sections to run (default all). */
+const ONLY = new Set(
+  (args.includes('--only') ? args[args.indexOf('--only') + 1] : 'append,read,recovery').split(','),
+);
 const BODY_BYTES = 1024;
 const QUEUES = 4;
 const GIB = 1024 ** 3;
@@ -116,6 +120,9 @@ async function appendRun(
   };
 }
 
+/** Bytes of the records the last fill wrote. */
+let filledRecordBytes = 0;
+
 /** Fills `bytes` of log fast (async flush, batches), calling `sample` now and then. */
 async function fill(
   store: MessageStore,
@@ -126,12 +133,14 @@ async function fill(
   let written = 0;
   let count = 0;
   let nextSample = 0;
+  let lastSize = 0;
   const batch = Array.from({ length: 128 }, (_, i) => ({ ...message(i), queueId: i % queues }));
   const worker = async () => {
     while (written < bytes) {
       const results = await store.append(batch);
       for (const r of results) written += r.size;
       count += results.length;
+      lastSize = results[results.length - 1].size;
       if (sample !== undefined && written >= nextSample) {
         sample();
         nextSample = written + 256 * 1024 * 1024;
@@ -139,6 +148,7 @@ async function fill(
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
+  filledRecordBytes = lastSize;
   return count;
 }
 
@@ -243,50 +253,60 @@ async function main(): Promise<void> {
     );
     // The disk is shared and noisy: measure the yardstick right before and right after each
     // sync run and take the best, so the ratio is never flattered by a slow moment.
-    const rawSamples = [rawDiskLimit(SECONDS / 2)];
+    const rawSamples: { bytesPerSec: number; syncsPerSec: number }[] = [];
     const runs: AppendRun[] = [];
-    for (const policy of ['sync', 'async'] as const) {
-      for (const appenders of [1, 16, 256]) {
-        runs.push(await appendRun(policy, appenders, SECONDS));
-        if (policy === 'sync') rawSamples.push(rawDiskLimit(SECONDS / 2));
+    if (ONLY.has('append')) {
+      rawSamples.push(rawDiskLimit(SECONDS / 2));
+      for (const policy of ['sync', 'async'] as const) {
+        for (const appenders of [1, 16, 256]) {
+          runs.push(await appendRun(policy, appenders, SECONDS));
+          if (policy === 'sync') rawSamples.push(rawDiskLimit(SECONDS / 2));
+        }
       }
     }
-    const raw = rawSamples.reduce((a, b) => (b.bytesPerSec > a.bytesPerSec ? b : a));
-    const read = await readRun(1);
-    const readInterleaved = await readRun(QUEUES);
-    const recovery = await recoveryRun(RECOVERY_GIB);
+    const read = ONLY.has('read') ? await readRun(1) : null;
+    const readInterleaved = ONLY.has('read') ? await readRun(QUEUES) : null;
+    const recovery = ONLY.has('recovery') ? await recoveryRun(RECOVERY_GIB) : null;
+    const recordBytes = runs[0]?.recordBytes ?? filledRecordBytes;
     console.log('');
     console.log('| measure | msg/s | MB/s | msg per fdatasync | goal |');
     console.log('|---|---:|---:|---:|---|');
-    console.log(
-      `| raw disk: 256 KiB write + fdatasync (yardstick, best of ${rawSamples.length}: ${rawSamples.map((r) => fmt(r.bytesPerSec / 1e6)).join(' / ')} MB/s) | ≈ ${fmt(raw.bytesPerSec / runs[0].recordBytes)} (records' worth) | ${fmt(raw.bytesPerSec / 1e6)} | – | ${fmt(raw.syncsPerSec)} fdatasync/s |`,
-    );
-    for (const r of runs) {
-      const goal =
-        r.policy === 'sync' && r.appenders === 256
-          ? `≥ ${fmt(raw.bytesPerSec / 2 / 1e6)} MB/s (half raw): ratio ${fmt((r.mbPerSec * 1e6) / raw.bytesPerSec, 2)}`
-          : r.policy === 'async' && r.appenders === 256
-            ? '≥ 400,000 msg/s'
-            : '';
+    if (rawSamples.length > 0) {
+      const raw = rawSamples.reduce((a, b) => (b.bytesPerSec > a.bytesPerSec ? b : a));
       console.log(
-        `| append ${r.policy} × ${r.appenders} appenders | ${fmt(r.msgPerSec)} | ${fmt(r.mbPerSec)} | ${fmt(r.msgPerSync, 1)} | ${goal} |`,
+        `| raw disk: 256 KiB write + fdatasync (yardstick, best of ${rawSamples.length}: ${rawSamples.map((r) => fmt(r.bytesPerSec / 1e6)).join(' / ')} MB/s) | ≈ ${fmt(raw.bytesPerSec / recordBytes)} (records' worth) | ${fmt(raw.bytesPerSec / 1e6)} | – | ${fmt(raw.syncsPerSec)} fdatasync/s |`,
+      );
+      for (const r of runs) {
+        const goal =
+          r.policy === 'sync' && r.appenders === 256
+            ? `≥ ${fmt(raw.bytesPerSec / 2 / 1e6)} MB/s (half raw): ratio ${fmt((r.mbPerSec * 1e6) / raw.bytesPerSec, 2)}`
+            : r.policy === 'async' && r.appenders === 256
+              ? '≥ 400,000 msg/s'
+              : '';
+        console.log(
+          `| append ${r.policy} × ${r.appenders} appenders | ${fmt(r.msgPerSec)} | ${fmt(r.mbPerSec)} | ${fmt(r.msgPerSync, 1)} | ${goal} |`,
+        );
+      }
+    }
+    if (read !== null && readInterleaved !== null) {
+      console.log(
+        `| sequential queue read, 1 queue (${fmt(read.messages)} msgs, 256 per read, from files) | ${fmt(read.msgPerSec)} | ${fmt((read.msgPerSec * recordBytes) / 1e6)} | – | ≥ 1,000,000 msg/s |`,
+      );
+      console.log(
+        `| sequential queue read, ${QUEUES} interleaved queues read one after the other | ${fmt(readInterleaved.msgPerSec)} | ${fmt((readInterleaved.msgPerSec * recordBytes) / 1e6)} | – | |`,
       );
     }
-    console.log(
-      `| sequential queue read, 1 queue (${fmt(read.messages)} msgs, 256 per read, from files) | ${fmt(read.msgPerSec)} | ${fmt((read.msgPerSec * runs[0].recordBytes) / 1e6)} | – | ≥ 1,000,000 msg/s |`,
-    );
-    console.log(
-      `| sequential queue read, ${QUEUES} interleaved queues read one after the other | ${fmt(readInterleaved.msgPerSec)} | ${fmt((readInterleaved.msgPerSec * runs[0].recordBytes) / 1e6)} | – | |`,
-    );
-    console.log(
-      `| recovery of a ${RECOVERY_GIB} GiB log, no checkpoint (${fmt(recovery.records)} records verified + re-dispatched) | – | – | – | ${fmt(recovery.seconds, 2)} s (goal < 3 s) |`,
-    );
-    console.log(
-      `| recovery after a crash just after a checkpoint (verifies the last segment) | – | – | – | ${fmt(recovery.lastCheckpointSeconds, 2)} s |`,
-    );
+    if (recovery !== null) {
+      console.log(
+        `| recovery of a ${RECOVERY_GIB} GiB log, no checkpoint (${fmt(recovery.records)} records verified + re-dispatched) | – | – | – | ${fmt(recovery.seconds, 2)} s (goal < 3 s) |`,
+      );
+      console.log(
+        `| recovery after a crash just after a checkpoint (verifies the last segment) | – | – | – | ${fmt(recovery.lastCheckpointSeconds, 2)} s |`,
+      );
+    }
     console.log('');
     console.log(
-      `record size on disk: ${runs[0].recordBytes} bytes for a 1 KiB body; MB/s counts whole records.`,
+      `record size on disk: ${recordBytes} bytes for a 1 KiB body; MB/s counts whole records.`,
     );
     if (BACKLOG_GIB > 0) {
       const backlog = await backlogRun(BACKLOG_GIB);

@@ -19,6 +19,8 @@ import {
   readFileIfExists,
   pwrite,
 } from './file-io.js';
+import type { QueuePage, QueuePageCache } from './queue-page-cache.js';
+import { PAGE_ENTRIES } from './queue-page-cache.js';
 import { readUInt64, writeUInt64 } from './record.js';
 
 export const CQ_ENTRY_BYTES = 24;
@@ -91,6 +93,8 @@ export class ConsumeQueue {
   private tailCount = 0;
   /** Tails being written: still served from memory until their write completes. */
   private inflight: { from: number; count: number; buf: Buffer }[] = [];
+  /** This queue's pages in the shared page cache, by first queueOffset. */
+  private readonly pages = new Map<number, QueuePage>();
 
   constructor(
     readonly topicDir: string,
@@ -98,6 +102,7 @@ export class ConsumeQueue {
     readonly queueId: number,
     readonly segmentEntries: number,
     private readonly cache: FileCache,
+    private readonly pageCache: QueuePageCache,
   ) {
     this.dir = join(topicDir, String(queueId));
   }
@@ -158,6 +163,7 @@ export class ConsumeQueue {
       await this.cache.with(path, (fd) =>
         pwrite(fd, part, (queueOffset - fileStart) * CQ_ENTRY_BYTES),
       );
+      if (this.pages.size > 0) this.notePagesWritten(queueOffset, part);
       dirty.add(path);
       queueOffset += count;
       pos += count * CQ_ENTRY_BYTES;
@@ -232,9 +238,12 @@ export class ConsumeQueue {
     }
   }
 
-  /** Reads `count` entries from `fromQueueOffset` (all below maxQueueOffset): buffered ones from
-   *  memory, the rest with one pread a file. */
-  async readEntries(fromQueueOffset: number, count: number): Promise<Buffer> {
+  /**
+   * Reads `count` entries from `fromQueueOffset` (all below maxQueueOffset): buffered ones from
+   * memory, the rest from the page cache, reading whole pages (up to what is written) on a miss,
+   * or, for a point read (`readAhead` false) that misses, with one pread a file.
+   */
+  async readEntries(fromQueueOffset: number, count: number, readAhead = true): Promise<Buffer> {
     const regions = this.inflight.slice();
     if (this.tailCount > 0) {
       regions.push({
@@ -248,7 +257,14 @@ export class ConsumeQueue {
     const end = fromQueueOffset + count;
     const buf = Buffer.allocUnsafe(count * CQ_ENTRY_BYTES);
     if (fromQueueOffset < memoryFrom) {
-      await this.readFileEntries(buf, fromQueueOffset, Math.min(end, memoryFrom) - fromQueueOffset);
+      const fileTo = Math.min(end, memoryFrom);
+      if (this.pageCache.enabled) {
+        // Entries below both ends are in the file and stay as they are: safe to read ahead.
+        const writtenEnd = Math.min(memoryFrom, this.maxQueueOffset);
+        await this.readPages(buf, fromQueueOffset, fileTo, readAhead ? writtenEnd : -1);
+      } else {
+        await this.readFileEntries(buf, 0, fromQueueOffset, fileTo - fromQueueOffset);
+      }
     }
     for (const r of regions) {
       const lo = Math.max(r.from, fromQueueOffset);
@@ -265,17 +281,173 @@ export class ConsumeQueue {
     return buf;
   }
 
+  /** The first queueOffset of the page holding `queueOffset`. */
+  private pageStartOf(queueOffset: number): number {
+    const fileStart = this.fileStartOf(queueOffset);
+    return fileStart + Math.floor((queueOffset - fileStart) / PAGE_ENTRIES) * PAGE_ENTRIES;
+  }
+
+  private pageEndOf(pageStart: number): number {
+    return Math.min(pageStart + PAGE_ENTRIES, this.fileStartOf(pageStart) + this.segmentEntries);
+  }
+
+  /**
+   * Fills `buf` with entries [from, to) through the page cache. A miss reads the page's missing
+   * part up to `writtenEnd` (one pread) and keeps it; with `writtenEnd` -1 a miss reads only what
+   * is asked, straight from the file.
+   */
+  private async readPages(buf: Buffer, from: number, to: number, writtenEnd: number) {
+    let queueOffset = from;
+    while (queueOffset < to) {
+      const pageStart = this.pageStartOf(queueOffset);
+      const pageEnd = this.pageEndOf(pageStart);
+      const hi = Math.min(to, pageEnd);
+      const at = (queueOffset - from) * CQ_ENTRY_BYTES;
+      let page = this.pages.get(pageStart);
+      let valid = page === undefined ? 0 : page.count;
+      if (valid >= hi - pageStart) {
+        this.pageCache.hits++;
+        this.pageCache.touch(page!);
+      } else if (writtenEnd < hi) {
+        this.pageCache.misses++;
+        await this.readFileEntries(buf, at, queueOffset, hi - queueOffset);
+        queueOffset = hi;
+        continue;
+      } else {
+        this.pageCache.misses++;
+        if (page === undefined) {
+          page = this.pageCache.create(this.pages, pageStart, pageEnd - pageStart, CQ_ENTRY_BYTES);
+          valid = 0;
+        }
+        // A load in flight (read ahead) is waited for; if it failed, this read tries again.
+        if (page.loading !== null) valid = Math.max(valid, await page.loading.catch(() => 0));
+        if (valid < hi - pageStart) {
+          valid = await this.loadPage(page, valid, Math.min(pageEnd, writtenEnd));
+        }
+      }
+      const copyTo = Math.min(hi, pageStart + valid);
+      if (copyTo > queueOffset) {
+        page!.buf.copy(
+          buf,
+          at,
+          (queueOffset - pageStart) * CQ_ENTRY_BYTES,
+          (copyTo - pageStart) * CQ_ENTRY_BYTES,
+        );
+      }
+      // A file shorter than the queue says (damage): zeros, which no record matches.
+      if (copyTo < hi) {
+        buf.fill(
+          0,
+          at + Math.max(0, copyTo - queueOffset) * CQ_ENTRY_BYTES,
+          at + (hi - queueOffset) * CQ_ENTRY_BYTES,
+        );
+      }
+      queueOffset = hi;
+    }
+    if (writtenEnd < 0) return;
+    // A reader past half a page will want the next one: read it while this one is served.
+    const lastStart = this.pageStartOf(to - 1);
+    const lastEnd = this.pageEndOf(lastStart);
+    if ((to - lastStart) * 2 < lastEnd - lastStart || lastEnd >= writtenEnd) return;
+    if (this.pages.has(lastEnd)) return;
+    const next = this.pageCache.create(
+      this.pages,
+      lastEnd,
+      this.pageEndOf(lastEnd) - lastEnd,
+      CQ_ENTRY_BYTES,
+    );
+    this.pageCache.prefetches++;
+    void this.loadPage(next, 0, Math.min(this.pageEndOf(lastEnd), writtenEnd)).catch(
+      () => undefined,
+    );
+  }
+
+  /** Reads the page's entries [valid, readTo) from its file; resolves to the entries now valid
+   *  (also to those waiting on `page.loading`). */
+  private loadPage(page: QueuePage, valid: number, readTo: number): Promise<number> {
+    const fileStart = this.fileStartOf(page.start);
+    const want = (readTo - page.start - valid) * CQ_ENTRY_BYTES;
+    const load = this.cache
+      .with(
+        this.filePath(fileStart),
+        (fd) =>
+          pread(
+            fd,
+            page.buf,
+            valid * CQ_ENTRY_BYTES,
+            want,
+            (page.start - fileStart + valid) * CQ_ENTRY_BYTES,
+          ),
+        false,
+      )
+      .then((got) => {
+        const now = valid + Math.floor(got / CQ_ENTRY_BYTES);
+        if (!page.dropped && now > page.count) page.count = now;
+        return now;
+      });
+    page.loading = load;
+    const settled = () => {
+      if (page.loading === load) page.loading = null;
+    };
+    void load.then(settled, settled);
+    return load;
+  }
+
+  /**
+   * Entries [first, first + n) were just written to the file: pages holding the entries right
+   * before them grow, so a reader following the queue's head reads them from memory. A page is
+   * started only when the page before it is cached (someone reads this queue through the cache).
+   */
+  private notePagesWritten(first: number, entries: Buffer): void {
+    const end = first + entries.length / CQ_ENTRY_BYTES;
+    let queueOffset = first;
+    while (queueOffset < end) {
+      const pageStart = this.pageStartOf(queueOffset);
+      const pageEnd = this.pageEndOf(pageStart);
+      const hi = Math.min(end, pageEnd);
+      let page = this.pages.get(pageStart);
+      if (
+        page === undefined &&
+        queueOffset === pageStart &&
+        pageStart > 0 &&
+        this.pages.has(this.pageStartOf(pageStart - 1))
+      ) {
+        page = this.pageCache.create(this.pages, pageStart, pageEnd - pageStart, CQ_ENTRY_BYTES);
+      }
+      if (page !== undefined && page.count >= queueOffset - pageStart) {
+        const valid = page.count;
+        if (valid < hi - pageStart) {
+          entries.copy(
+            page.buf,
+            valid * CQ_ENTRY_BYTES,
+            (pageStart + valid - first) * CQ_ENTRY_BYTES,
+            (hi - first) * CQ_ENTRY_BYTES,
+          );
+          page.count = hi - pageStart;
+        }
+      }
+      queueOffset = hi;
+    }
+  }
+
+  /** Drops this queue's cached pages that start below `below` (all by default). */
+  private dropPages(below = Number.MAX_SAFE_INTEGER): void {
+    if (this.pages.size > 0) this.pageCache.dropAll(this.pages, (page) => page.start < below);
+  }
+
   private async readFileEntries(
     buf: Buffer,
+    bufOffset: number,
     fromQueueOffset: number,
     count: number,
   ): Promise<void> {
     let queueOffset = fromQueueOffset;
-    let pos = 0;
-    while (pos < count * CQ_ENTRY_BYTES) {
+    let pos = bufOffset;
+    const endPos = bufOffset + count * CQ_ENTRY_BYTES;
+    while (pos < endPos) {
       const fileStart = this.fileStartOf(queueOffset);
       const n = Math.min(
-        count - pos / CQ_ENTRY_BYTES,
+        (endPos - pos) / CQ_ENTRY_BYTES,
         fileStart + this.segmentEntries - queueOffset,
       );
       const got = await this.cache.with(
@@ -289,8 +461,9 @@ export class ConsumeQueue {
     }
   }
 
+  /** One entry (a point read: binary searches do not fill the page cache). */
   async entryAt(queueOffset: number): Promise<ConsumeQueueEntry> {
-    return readEntry(await this.readEntries(queueOffset, 1), 0);
+    return readEntry(await this.readEntries(queueOffset, 1, false), 0);
   }
 
   /** First queueOffset in [minQueueOffset, maxQueueOffset) whose store time is >= timestampMs. */
@@ -324,6 +497,7 @@ export class ConsumeQueue {
    * `limitLogOffset` (entries past the checkpoint may be torn or hold zeros), drops the rest.
    */
   async recoverTail(limitLogOffset: number): Promise<void> {
+    this.dropPages();
     const pageEntries = 4096;
     while (this.fileStarts.length > 0) {
       const fileStart = this.fileStarts[this.fileStarts.length - 1];
@@ -383,6 +557,7 @@ export class ConsumeQueue {
       this.fileStarts.shift();
       deleted++;
     }
+    if (deleted > 0) this.dropPages(this.fileStarts[0]);
     // Entries still only in the memory tail have no file yet: they are not below the log.
     const firstOnDisk = this.fileStarts[0];
     const from =
@@ -394,6 +569,7 @@ export class ConsumeQueue {
   async deleteFiles(): Promise<void> {
     this.tail = null;
     this.tailCount = 0;
+    this.dropPages();
     for (const start of this.fileStarts) await this.cache.forget(this.filePath(start));
     this.fileStarts = [];
   }
@@ -404,6 +580,7 @@ export async function loadConsumeQueues(
   root: string,
   segmentEntries: number,
   cache: FileCache,
+  pageCache: QueuePageCache,
 ): Promise<ConsumeQueue[]> {
   await mkdir(root, { recursive: true });
   const queues: ConsumeQueue[] = [];
@@ -419,7 +596,14 @@ export async function loadConsumeQueues(
     }
     for (const queueName of await readdir(topicDir)) {
       if (!/^\d+$/.test(queueName)) continue;
-      const queue = new ConsumeQueue(topicDir, topic, Number(queueName), segmentEntries, cache);
+      const queue = new ConsumeQueue(
+        topicDir,
+        topic,
+        Number(queueName),
+        segmentEntries,
+        cache,
+        pageCache,
+      );
       await queue.load();
       queues.push(queue);
     }

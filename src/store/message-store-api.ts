@@ -31,6 +31,15 @@ export interface MessageStoreOptions {
   minFreeDiskBytes?: number;
   /** Byte limit of the in-memory read cache of recent records; default 64 MiB. */
   readCacheBytes?: number;
+  /** Byte limit of the consume-queue page cache (24 KiB pages read ahead and kept for readers
+   *  of a queue, shared by every queue); 0 turns it off; default 16 MiB. */
+  consumeQueueCacheBytes?: number;
+  /** Byte limit of the commit-log read-ahead cache: blocks of the log read for queue readers
+   *  that miss the recent-record cache (a backlog drain), shared by every queue; 0 turns it off;
+   *  default 32 MiB. */
+  readAheadCacheBytes?: number;
+  /** Bytes of one read-ahead block (one pread; at least 4 KiB); default 1 MiB. */
+  readAheadBlockBytes?: number;
   /** Bound on open file handles across segments, consume queues and indexes; default 256. */
   maxOpenFiles?: number;
   /** How often derived files are fdatasynced and the checkpoint written; default 1000 ms. */

@@ -16,16 +16,20 @@ import { FileCache } from './file-cache.js';
 import { fdatasync, fsyncDir, isNotFound, openFile, closeFile } from './file-io.js';
 import type { CommitRequest } from './group-commit.js';
 import { KeyIndex } from './key-index.js';
+import type { LogBlock } from './log-block-cache.js';
+import { LogBlockCache } from './log-block-cache.js';
 import type { MessageStore, MessageStoreOptions } from './message-store-api.js';
+import { QueuePageCache } from './queue-page-cache.js';
 import { QueueTable } from './queue-table.js';
 import { ReadCache } from './read-cache.js';
-import type { DispatchRecord } from './record.js';
+import type { DecodeHints, DispatchRecord } from './record.js';
 import {
   BLANK_FRAME_BYTES,
   FLAG_END_OF_SEGMENT,
   MESSAGE_HEADER_BYTES,
   checkFrame,
   decodeCheckedMessage,
+  decodeHints,
   encodeMessage,
   hashBytes,
   measureMessage,
@@ -58,6 +62,26 @@ const MAX_COALESCED_GAP_BYTES = 64 * 1024;
 /** Entries examined per readQueue call when a tag filter skips messages. */
 const MAX_FILTER_SCAN_ENTRIES = 4096;
 
+const EMPTY = Buffer.alloc(0);
+/** Most blocks fetched ahead after one read. */
+const MAX_PREFETCH_BLOCKS = 4;
+
+/** Records of one readQueue fetched together: from the cache of recent records, a read-ahead
+ *  block, two blocks (a record across their boundary) or their own pread. */
+interface ReadSpan {
+  /** candidates[from, to) are in this span. */
+  from: number;
+  to: number;
+  /** logOffset of buffer[0]. */
+  base: number;
+  buffer: Buffer;
+  source: 'memory' | 'block' | 'straddle' | 'read';
+  blockStart?: number;
+  nextStart?: number;
+  /** End of the last record wanted from the block(s). */
+  needEnd?: number;
+}
+
 interface StoreRequest extends CommitRequest {
   records: DispatchRecord[];
 }
@@ -73,6 +97,9 @@ interface ResolvedOptions {
   retentionMs: number;
   minFreeDiskBytes: number;
   readCacheBytes: number;
+  consumeQueueCacheBytes: number;
+  readAheadCacheBytes: number;
+  readAheadBlockBytes: number;
   maxOpenFiles: number;
   checkpointIntervalMs: number;
   retentionCheckIntervalMs: number;
@@ -100,6 +127,9 @@ function resolveOptions(o: MessageStoreOptions): ResolvedOptions {
     retentionMs: o.retentionMs ?? 72 * 3600 * 1000,
     minFreeDiskBytes: o.minFreeDiskBytes ?? 1024 * 1024 * 1024,
     readCacheBytes: o.readCacheBytes ?? 64 * 1024 * 1024,
+    consumeQueueCacheBytes: Math.max(0, o.consumeQueueCacheBytes ?? 16 * 1024 * 1024),
+    readAheadCacheBytes: Math.max(0, o.readAheadCacheBytes ?? 32 * 1024 * 1024),
+    readAheadBlockBytes: Math.max(4096, Math.floor(o.readAheadBlockBytes ?? 1024 * 1024)),
     maxOpenFiles: Math.max(8, o.maxOpenFiles ?? 256),
     checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
     retentionCheckIntervalMs: o.retentionCheckIntervalMs ?? 60_000,
@@ -136,6 +166,9 @@ class DefaultMessageStore implements MessageStore {
   private retention!: Retention;
   private readonly cache: FileCache;
   private readonly queues: QueueTable;
+  private readonly pageCache: QueuePageCache;
+  /** Read-ahead blocks of the log for queue readers; null when turned off. */
+  private blocks: LogBlockCache | null = null;
   private readonly readCache: ReadCache;
   private readonly serial = new SerialQueue();
   private readonly disk: DiskWatermark;
@@ -149,11 +182,13 @@ class DefaultMessageStore implements MessageStore {
 
   private constructor(private readonly o: ResolvedOptions) {
     this.cache = new FileCache(o.maxOpenFiles);
+    this.pageCache = new QueuePageCache(o.consumeQueueCacheBytes);
     this.queues = new QueueTable(
       o.dir,
       join(o.dir, 'consumequeue'),
       o.consumeQueueSegmentEntries,
       this.cache,
+      this.pageCache,
     );
     this.readCache = new ReadCache(o.readCacheBytes);
     this.disk = new DiskWatermark(o.dir, o.minFreeDiskBytes);
@@ -256,6 +291,11 @@ class DefaultMessageStore implements MessageStore {
     });
     this.log = log;
     this.lastStoreTimestampMs = lastStoreTimestampMs;
+    if (o.readAheadCacheBytes > 0) {
+      this.blocks = new LogBlockCache(o.readAheadCacheBytes, (buf, at, length, logOffset) =>
+        this.log.read(buf, at, length, logOffset),
+      );
+    }
     const endLogOffset = recovery.endLogOffset;
     if (endLogOffset < cqFrom) {
       // The log lost records the checkpoint had dispatched (corruption): forget their entries.
@@ -344,6 +384,7 @@ class DefaultMessageStore implements MessageStore {
   }
 
   private async followLogStart(minLogOffset: number): Promise<void> {
+    this.blocks?.dropBelow(minLogOffset);
     for (const queue of this.queues.all()) await queue.expireBelow(minLogOffset);
     await this.keyIndex.expireBelow(minLogOffset);
   }
@@ -621,10 +662,30 @@ class DefaultMessageStore implements MessageStore {
         break;
       }
     }
-    // Spans of records to fetch: from the cache of recent records, or one pread per run of
-    // nearby records (all preads in flight together).
-    const spans: { from: number; to: number; base: number; buffer: Buffer; cached: boolean }[] = [];
+    // Spans of records to fetch: from the cache of recent records; from read-ahead blocks of the
+    // log (a multi-message read, or a block already cached); else one pread per run of nearby
+    // records. Every block and pread is in flight together.
+    const spans: ReadSpan[] = [];
     const logMin = this.log.minLogOffset;
+    const readableEnd = this.dispatcher.dispatchedLogOffset;
+    const blocks = this.blocks;
+    const needs = new Map<number, { capacity: number; needEnd: number }>();
+    const needBlock = (start: number, capacity: number, needEnd: number): void => {
+      const need = needs.get(start);
+      if (need === undefined) needs.set(start, { capacity, needEnd });
+      else if (needEnd > need.needEnd) need.needEnd = needEnd;
+    };
+    // Read ahead when blocks would serve several reads: a read of more than one message whose
+    // records lie within less than a block (a read spanning more is one pread already).
+    let readAhead = false;
+    if (blocks !== null && candidates.length > 1) {
+      const lastPos = candidates[candidates.length - 1] * CQ_ENTRY_BYTES;
+      const readSpan =
+        readUInt64(entries, lastPos) +
+        entries.readUInt32BE(lastPos + 8) -
+        readUInt64(entries, candidates[0] * CQ_ENTRY_BYTES);
+      readAhead = readSpan < this.o.readAheadBlockBytes;
+    }
     let c = 0;
     while (c < candidates.length) {
       const from = c;
@@ -642,8 +703,56 @@ class DefaultMessageStore implements MessageStore {
           if (lo < base || lo + entries.readUInt32BE(p + 8) > limit) break;
           c++;
         }
-        spans.push({ from, to: c, base, buffer: cached.buffer, cached: true });
+        spans.push({ from, to: c, base, buffer: cached.buffer, source: 'memory' });
         continue;
+      }
+      const block = blocks === null ? null : this.blockAt(spanLogOffset);
+      if (
+        block !== null &&
+        spanEnd <= block.start + this.o.readAheadBlockBytes * 2 &&
+        (blocks!.has(block.start) || readAhead)
+      ) {
+        const blockEnd = block.start + block.capacity;
+        if (spanEnd > blockEnd) {
+          // A record across two blocks: both are read (the next one is wanted next anyway).
+          const next = this.blockAt(blockEnd);
+          if (next !== null && next.start === blockEnd && spanEnd <= blockEnd + next.capacity) {
+            needBlock(block.start, block.capacity, blockEnd);
+            needBlock(next.start, next.capacity, spanEnd);
+            spans.push({
+              from,
+              to: c,
+              base: spanLogOffset,
+              buffer: EMPTY,
+              source: 'straddle',
+              blockStart: block.start,
+              nextStart: next.start,
+              needEnd: spanEnd,
+            });
+            continue;
+          }
+        } else {
+          while (c < candidates.length) {
+            const p = candidates[c] * CQ_ENTRY_BYTES;
+            const lo = readUInt64(entries, p);
+            const end = lo + entries.readUInt32BE(p + 8);
+            if (lo < spanEnd || end > blockEnd) break;
+            spanEnd = end;
+            c++;
+          }
+          needBlock(block.start, block.capacity, spanEnd);
+          spans.push({
+            from,
+            to: c,
+            base: block.start,
+            buffer: EMPTY,
+            source: 'block',
+            blockStart: block.start,
+            nextStart: -1,
+            needEnd: spanEnd,
+          });
+          continue;
+        }
       }
       const segmentEnd = this.log.segmentEnd(spanLogOffset) ?? Number.MAX_SAFE_INTEGER;
       while (c < candidates.length) {
@@ -661,17 +770,71 @@ class DefaultMessageStore implements MessageStore {
         to: c,
         base: spanLogOffset,
         buffer: Buffer.allocUnsafe(spanEnd - spanLogOffset),
-        cached: false,
+        source: 'read',
       });
     }
-    const reads = await Promise.all(
-      spans.map((span) =>
-        span.cached || span.base < logMin
-          ? Promise.resolve(span.cached ? span.buffer.length : 0)
-          : this.log.read(span.buffer, 0, span.buffer.length, span.base),
+    const [reads, blockList] = await Promise.all([
+      Promise.all(
+        spans.map((span) =>
+          span.source !== 'read' || span.base < logMin
+            ? Promise.resolve(span.source === 'memory' ? span.buffer.length : 0)
+            : this.log.read(span.buffer, 0, span.buffer.length, span.base),
+        ),
       ),
-    );
+      Promise.all(
+        [...needs].map(([start, need]) =>
+          blocks!.ensure(start, need.capacity, need.needEnd, readableEnd),
+        ),
+      ),
+    ]);
+    const loaded = new Map<number, LogBlock>();
+    for (const block of blockList) loaded.set(block.start, block);
+    let lastBlock: LogBlock | null = null;
+    let lastNeedEnd = 0;
+    for (let s = 0; s < spans.length; s++) {
+      const span = spans[s];
+      if (span.source === 'block') {
+        const block = loaded.get(span.blockStart!)!;
+        span.buffer = block.buf;
+        reads[s] = block.length >= span.needEnd! - block.start ? block.buf.length : 0;
+        lastBlock = block;
+        lastNeedEnd = span.needEnd!;
+      } else if (span.source === 'straddle') {
+        const block = loaded.get(span.blockStart!)!;
+        const next = loaded.get(span.nextStart!)!;
+        const size = span.needEnd! - span.base;
+        span.buffer = Buffer.allocUnsafe(size);
+        if (block.length === block.capacity && next.length >= span.needEnd! - next.start) {
+          const head = block.start + block.length - span.base;
+          block.buf.copy(span.buffer, 0, span.base - block.start, block.length);
+          next.buf.copy(span.buffer, head, 0, size - head);
+          reads[s] = size;
+        } else {
+          reads[s] = 0;
+        }
+        lastBlock = next;
+        lastNeedEnd = span.needEnd!;
+      }
+    }
+    if (lastBlock !== null && fromQueueOffset + scanned < maxQueueOffset) {
+      // The reader will want what follows: fetch the blocks holding the next stretch of log as
+      // long as this read's (at least a block), while this one is served.
+      const firstPos = candidates[0] * CQ_ENTRY_BYTES;
+      const window = Math.max(
+        lastNeedEnd - readUInt64(entries, firstPos),
+        this.o.readAheadBlockBytes,
+      );
+      const aheadEnd = Math.min(lastNeedEnd + window, readableEnd);
+      let start = lastBlock.start + lastBlock.capacity;
+      for (let n = 0; n < MAX_PREFETCH_BLOCKS && start < aheadEnd; n++) {
+        const next = this.blockAt(start);
+        if (next === null || next.start !== start) break;
+        blocks!.prefetch(next.start, next.capacity, readableEnd);
+        start += next.capacity;
+      }
+    }
     const messages: StoredMessage[] = [];
+    const hints = decodeHints(topic);
     let nextQueueOffset = fromQueueOffset + scanned;
     let bodyBytes = 0;
     outer: for (let s = 0; s < spans.length; s++) {
@@ -705,7 +868,18 @@ class DefaultMessageStore implements MessageStore {
         const queueOffset = fromQueueOffset + index;
         const at = logOffset - span.base;
         if (filter !== null && !filter.matches(buffer, at, entries.readUInt32BE(p + 12))) continue;
-        const message = this.decodeAt(buffer, at, size, logOffset, topic, queueId, queueOffset);
+        // Records from the cache of recent writes never left this process since they were
+        // encoded and checksummed: their CRC is not computed again. Bytes read from a file are.
+        const message = this.decodeAt(
+          buffer,
+          at,
+          size,
+          logOffset,
+          hints,
+          queueId,
+          queueOffset,
+          span.source !== 'memory',
+        );
         messages.push(message);
         bodyBytes += message.body.length;
         if (messages.length >= maxMessages || bodyBytes >= maxBytes) {
@@ -717,16 +891,34 @@ class DefaultMessageStore implements MessageStore {
     return answer('FOUND', nextQueueOffset, messages);
   }
 
+  /** The read-ahead block holding `logOffset`: aligned in its segment, never crossing it (a
+   *  segment ends where the next starts: segments written with another segmentBytes differ). */
+  private blockAt(logOffset: number): { start: number; capacity: number } | null {
+    const list = this.log.list;
+    const i = list.indexOf(logOffset);
+    if (i < 0) return null;
+    const segmentStart = list.segments[i].startLogOffset;
+    const segmentEnd =
+      i + 1 < list.segments.length
+        ? list.segments[i + 1].startLogOffset
+        : segmentStart + this.o.segmentBytes;
+    const blockBytes = this.o.readAheadBlockBytes;
+    const start = segmentStart + Math.floor((logOffset - segmentStart) / blockBytes) * blockBytes;
+    return { start, capacity: Math.min(blockBytes, segmentEnd - start) };
+  }
+
   private decodeAt(
     buffer: Buffer,
     at: number,
     size: number,
     logOffset: number,
-    topic: string,
+    hints: DecodeHints,
     queueId: number,
     queueOffset: number,
+    verifyCrc: boolean,
   ): StoredMessage {
-    const check = checkFrame(buffer, at, at + size, logOffset);
+    const topic = hints.topic;
+    const check = checkFrame(buffer, at, at + size, logOffset, verifyCrc);
     if (check.status !== 'ok' || check.kind !== 'message' || check.length !== size) {
       const positionWrong = buffer.length >= at + 20 && readUInt64(buffer, at + 12) !== logOffset;
       throw positionWrong
@@ -744,7 +936,7 @@ class DefaultMessageStore implements MessageStore {
             },
           });
     }
-    const message = decodeCheckedMessage(buffer, at, size, logOffset);
+    const message = decodeCheckedMessage(buffer, at, size, logOffset, hints);
     if (
       message === null ||
       message.queueId !== queueId ||
@@ -875,6 +1067,14 @@ class DefaultMessageStore implements MessageStore {
       readCacheBytes: this.readCache.cachedBytes,
       readCacheHits: this.readCache.hits,
       readCacheMisses: this.readCache.misses,
+      consumeQueueCacheBytes: this.pageCache.cachedBytes,
+      consumeQueueCacheHits: this.pageCache.hits,
+      consumeQueueCacheMisses: this.pageCache.misses,
+      consumeQueueCachePrefetches: this.pageCache.prefetches,
+      readAheadCacheBytes: this.blocks?.cachedBytes ?? 0,
+      readAheadHits: this.blocks?.hits ?? 0,
+      readAheadMisses: this.blocks?.misses ?? 0,
+      readAheadPrefetches: this.blocks?.prefetches ?? 0,
       openFiles: this.cache.openCount,
       keyIndexFiles: this.keyIndex.fileCount,
       keyIndexEntriesWritten: this.keyIndex.entriesWritten,
@@ -922,6 +1122,8 @@ class DefaultMessageStore implements MessageStore {
       }
     } finally {
       this.readCache.clear();
+      this.pageCache.clear();
+      this.blocks?.clear();
       await this.cache.closeAll();
     }
   }

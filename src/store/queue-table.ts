@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { FileCache } from './file-cache.js';
 import { ConsumeQueue, loadConsumeQueues, topicDirName } from './consume-queue.js';
 import { readFileIfExists, writeFileAtomic } from './file-io.js';
+import type { QueuePageCache } from './queue-page-cache.js';
 
 const DELETED_TOPICS_FILE = 'deleted-topics.json';
 
@@ -19,10 +20,17 @@ export class QueueTable {
     readonly root: string,
     readonly segmentEntries: number,
     private readonly cache: FileCache,
+    readonly pageCache: QueuePageCache,
   ) {}
 
   async load(): Promise<void> {
-    for (const queue of await loadConsumeQueues(this.root, this.segmentEntries, this.cache)) {
+    const queues = await loadConsumeQueues(
+      this.root,
+      this.segmentEntries,
+      this.cache,
+      this.pageCache,
+    );
+    for (const queue of queues) {
       this.add(queue);
     }
     const raw = await readFileIfExists(join(this.dir, DELETED_TOPICS_FILE));
@@ -63,6 +71,7 @@ export class QueueTable {
         queueId,
         this.segmentEntries,
         this.cache,
+        this.pageCache,
       );
       byId.set(queueId, queue);
     }

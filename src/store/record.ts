@@ -46,8 +46,15 @@ export function writeUInt64(buf: Buffer, value: number, pos: number): void {
   buf.writeUInt32BE(value >>> 0, pos + 4);
 }
 
+/** Big-endian u64 (below 2^53) at buf[pos]: plain byte reads, the hottest read of the store. */
 export function readUInt64(buf: Buffer, pos: number): number {
-  return buf.readUInt32BE(pos) * TWO_POW_32 + buf.readUInt32BE(pos + 4);
+  const last = buf[pos + 7];
+  if (last === undefined || pos < 0) throw new RangeError(`no 8 bytes at ${pos}`);
+  return (
+    (buf[pos] * 0x1000000 + ((buf[pos + 1] << 16) | (buf[pos + 2] << 8) | buf[pos + 3])) *
+      TWO_POW_32 +
+    (buf[pos + 4] * 0x1000000 + ((buf[pos + 5] << 16) | (buf[pos + 6] << 8) | last))
+  );
 }
 
 /** FNV-1a 32-bit over UTF-8 bytes; 0 is reserved for "no tag". */
@@ -208,9 +215,17 @@ export type FrameCheck =
 
 /**
  * Checks the frame at buf[pos..end) claimed to sit at `logOffset`: length, CRC, version and
- * position. A blank's length may run past `end` (it reaches the segment end).
+ * position. A blank's length may run past `end` (it reaches the segment end). `verifyCrc` false
+ * skips only the CRC, for bytes that never left this process since they were encoded and
+ * checksummed (the cache of records just written); bytes read from a file are always verified.
  */
-export function checkFrame(buf: Buffer, pos: number, end: number, logOffset: number): FrameCheck {
+export function checkFrame(
+  buf: Buffer,
+  pos: number,
+  end: number,
+  logOffset: number,
+  verifyCrc = true,
+): FrameCheck {
   const available = end - pos;
   if (available < FRAME_HEADER_BYTES) {
     return { status: 'incomplete', needBytes: FRAME_HEADER_BYTES };
@@ -223,7 +238,7 @@ export function checkFrame(buf: Buffer, pos: number, end: number, logOffset: num
   const blank = (flags & FLAG_END_OF_SEGMENT) !== 0;
   const crcEnd = blank ? FRAME_HEADER_BYTES : totalLength;
   if (!blank && available < totalLength) return { status: 'incomplete', needBytes: totalLength };
-  if (crc32c(buf.subarray(pos + 8, pos + crcEnd)) !== buf.readUInt32BE(pos + 4)) {
+  if (verifyCrc && crc32c(buf.subarray(pos + 8, pos + crcEnd)) !== buf.readUInt32BE(pos + 4)) {
     return { status: 'corrupt', reason: 'CRC mismatch' };
   }
   const version = buf[pos + 8];
@@ -275,24 +290,62 @@ export function decodeMessage(
     : { status: 'ok', value: message, length: check.length };
 }
 
+/**
+ * Strings a reader expects, so that equal bytes reuse a string instead of decoding a new one: the
+ * topic it reads, and the tag it saw last (updated as it decodes).
+ */
+export interface DecodeHints {
+  readonly topic: string;
+  readonly topicBytes: Buffer;
+  tag: string;
+  tagBytes: Buffer;
+}
+
+export function decodeHints(topic: string): DecodeHints {
+  return { topic, topicBytes: Buffer.from(topic, 'utf8'), tag: '', tagBytes: Buffer.alloc(0) };
+}
+
+/** Whether buf[pos, pos + length) holds exactly the bytes of `ref`. */
+function bytesEqual(buf: Buffer, pos: number, length: number, ref: Buffer): boolean {
+  if (length !== ref.length) return false;
+  if (length > 64) return buf.compare(ref, 0, length, pos, pos + length) === 0;
+  for (let i = 0; i < length; i++) if (buf[pos + i] !== ref[i]) return false;
+  return true;
+}
+
 /** Decodes a record whose frame already passed checkFrame; null if its fields overrun it. */
 export function decodeCheckedMessage(
   buf: Buffer,
   pos: number,
   size: number,
   logOffset: number,
+  hints?: DecodeHints,
 ): StoredMessage | null {
   const end = pos + size;
   let p = pos + MESSAGE_HEADER_BYTES;
   const topicLength = buf[p];
   p += 1;
   if (p + topicLength + 1 > end) return null;
-  const topic = buf.toString('utf8', p, p + topicLength);
+  const topic =
+    hints !== undefined && bytesEqual(buf, p, topicLength, hints.topicBytes)
+      ? hints.topic
+      : buf.toString('utf8', p, p + topicLength);
   p += topicLength;
   const tagLength = buf[p];
   p += 1;
   if (p + tagLength + 2 > end) return null;
-  const tag = tagLength === 0 ? '' : buf.toString('utf8', p, p + tagLength);
+  let tag = '';
+  if (tagLength > 0) {
+    if (hints === undefined) {
+      tag = buf.toString('utf8', p, p + tagLength);
+    } else if (bytesEqual(buf, p, tagLength, hints.tagBytes)) {
+      tag = hints.tag;
+    } else {
+      tag = buf.toString('utf8', p, p + tagLength);
+      hints.tag = tag;
+      hints.tagBytes = Buffer.from(buf.subarray(p, p + tagLength));
+    }
+  }
   p += tagLength;
   const keyCount = buf.readUInt16BE(p);
   p += 2;

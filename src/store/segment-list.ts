@@ -46,15 +46,20 @@ export class SegmentList {
 
   /** The segment holding `logOffset`, or undefined when it is below the first one. */
   find(logOffset: number): Segment | undefined {
+    const i = this.indexOf(logOffset);
+    return i < 0 ? undefined : this.segments[i];
+  }
+
+  /** Index of the segment holding `logOffset`, or -1 when it is below the first one. */
+  indexOf(logOffset: number): number {
     const segments = this.segments;
     let lo = 0;
     let hi = segments.length - 1;
-    let found: Segment | undefined;
+    let found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const s = segments[mid];
-      if (s.startLogOffset <= logOffset) {
-        found = s;
+      if (segments[mid].startLogOffset <= logOffset) {
+        found = mid;
         lo = mid + 1;
       } else {
         hi = mid - 1;
@@ -65,7 +70,7 @@ export class SegmentList {
 
   /** The logOffset where the segment after `segment` starts, or undefined for the last one. */
   nextStart(segment: Segment): number | undefined {
-    const i = this.segments.indexOf(segment);
+    const i = this.indexOf(segment.startLogOffset);
     return i >= 0 && i + 1 < this.segments.length ? this.segments[i + 1].startLogOffset : undefined;
   }
 

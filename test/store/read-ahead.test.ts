@@ -1,0 +1,229 @@
+import t from 'tap';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AppendMessage, MessageStore } from '../../src/store/index.js';
+import { message, openTestStore, storeDir } from '../helpers/store.js';
+
+interface Hooks {
+  runRetention(nowMs?: number): Promise<number>;
+}
+const hooks = (s: MessageStore) => s as unknown as Hooks;
+
+/** Reads queue `queueId` of `topic` from `from` to its end, `perRead` at a time (varying). */
+async function drain(store: MessageStore, topic: string, queueId: number, from = 0) {
+  const bodies: Buffer[] = [];
+  let next = from;
+  let perRead = 3;
+  for (;;) {
+    const r = await store.readQueue(topic, queueId, next, { maxMessages: perRead });
+    if (r.status !== 'FOUND') break;
+    for (const m of r.messages) {
+      if (m.queueOffset !== from + bodies.length) throw new Error(`offset ${m.queueOffset}`);
+      bodies.push(m.body);
+    }
+    next = r.nextQueueOffset;
+    perRead = perRead >= 60 ? 3 : perRead + 11;
+  }
+  return bodies;
+}
+
+function varied(topic: string, queueId: number, i: number): AppendMessage {
+  return message(topic, queueId, i, {
+    body: Buffer.alloc(200 + ((i * 7919) % 2800), `${topic}-${queueId}-${i}-`),
+    tag: i % 2 === 0 ? 'a' : 'b',
+  });
+}
+
+t.test(
+  'backlog reads through read-ahead blocks are byte-exact across block and segment ends',
+  async (t) => {
+    const store = await openTestStore(t, storeDir(t), {
+      segmentBytes: 256 * 1024,
+      readCacheBytes: 0,
+      readAheadBlockBytes: 16 * 1024,
+      readAheadCacheBytes: 128 * 1024,
+    });
+    const sent: AppendMessage[][] = [[], [], []];
+    for (let i = 0; i < 900; i += 30) {
+      const batch = Array.from({ length: 30 }, (_, k) => varied('t', (i + k) % 3, i + k));
+      for (const m of batch) sent[m.queueId].push(m);
+      await store.append(batch);
+    }
+    t.ok(store.stats().segmentCount > 3, 'several segments');
+    for (let q = 0; q < 3; q++) {
+      const bodies = await drain(store, 't', q);
+      t.equal(bodies.length, sent[q].length, `queue ${q}: every message`);
+      const bad = bodies.findIndex((b, i) => !b.equals(sent[q][i].body));
+      t.equal(bad, -1, `queue ${q}: byte-exact`);
+    }
+    const stats = store.stats();
+    t.ok(stats.readAheadHits > 0, 'blocks served later reads');
+    t.ok(stats.readAheadPrefetches > 0, 'the next blocks were fetched ahead');
+    t.ok(stats.readAheadCacheBytes <= 128 * 1024 + 16 * 1024, 'within its byte limit');
+    const filtered = await store.readQueue('t', 1, 0, {
+      maxMessages: 50,
+      filter: { tags: new Set(['a']) },
+    });
+    t.ok(filtered.messages.length > 0);
+    t.ok(filtered.messages.every((m) => m.tag === 'a'));
+  },
+);
+
+t.test('a block read at the log end grows as the log does', async (t) => {
+  const store = await openTestStore(t, storeDir(t), {
+    segmentBytes: 1024 * 1024,
+    readCacheBytes: 0,
+    readAheadBlockBytes: 64 * 1024,
+  });
+  const sent: AppendMessage[] = [];
+  for (let round = 0; round < 12; round++) {
+    const batch = Array.from({ length: 10 }, (_, k) => varied('t', 0, round * 10 + k));
+    sent.push(...batch);
+    await store.append(batch);
+    const r = await store.readQueue('t', 0, round * 10, { maxMessages: 10 });
+    t.equal(r.messages.length, 10);
+    t.ok(
+      r.messages.every((m, k) => m.body.equals(sent[round * 10 + k].body)),
+      `round ${round}`,
+    );
+  }
+  const all = await drain(store, 't', 0);
+  t.ok(all.every((b, i) => b.equals(sent[i].body)));
+});
+
+t.test('retention drops the blocks of deleted segments; reads below say expired', async (t) => {
+  const store = await openTestStore(t, storeDir(t), {
+    retentionMs: 60_000,
+    readCacheBytes: 0,
+    readAheadBlockBytes: 8 * 1024,
+  });
+  for (let i = 0; i < 300; i += 10) {
+    await store.append(
+      Array.from({ length: 10 }, (_, k) =>
+        message('t', 0, i + k, { body: Buffer.alloc(500, i + k) }),
+      ),
+    );
+  }
+  t.equal((await drain(store, 't', 0)).length, 300);
+  const cached = store.stats().readAheadCacheBytes;
+  t.ok(cached > 0);
+  await hooks(store).runRetention(Date.now() + 120_000);
+  t.ok(store.stats().readAheadCacheBytes < cached, 'blocks below the log dropped');
+  const { minQueueOffset } = store.queueOffsets('t', 0);
+  t.ok(minQueueOffset > 0);
+  t.equal((await store.readQueue('t', 0, 0, { maxMessages: 10 })).status, 'OFFSET_EXPIRED');
+  const rest = await drain(store, 't', 0, minQueueOffset);
+  t.equal(rest.length, 300 - minQueueOffset);
+  t.ok(rest.every((b, i) => b.equals(Buffer.alloc(500, minQueueOffset + i))));
+});
+
+t.test('a topic deleted and recreated reads its new records, not cached old ones', async (t) => {
+  const store = await openTestStore(t, storeDir(t), {
+    readCacheBytes: 0,
+    consumeQueueSegmentEntries: 3000,
+  });
+  const old = Array.from({ length: 1500 }, (_, i) => varied('gone', 0, i));
+  for (let i = 0; i < old.length; i += 300) await store.append(old.slice(i, i + 300));
+  t.equal((await drain(store, 'gone', 0)).length, 1500);
+  t.ok(store.stats().consumeQueueCacheBytes > 0, 'consume-queue pages cached');
+  await store.deleteTopic('gone');
+  t.equal(store.stats().consumeQueueCacheBytes, 0, 'the deleted queue dropped its pages');
+  const fresh = Array.from({ length: 1200 }, (_, i) =>
+    message('gone', 0, i, { body: Buffer.alloc(100 + (i % 300), `new-${i}`) }),
+  );
+  for (let i = 0; i < fresh.length; i += 300) await store.append(fresh.slice(i, i + 300));
+  const bodies = await drain(store, 'gone', 0);
+  t.equal(bodies.length, 1200);
+  t.ok(bodies.every((b, i) => b.equals(fresh[i].body)));
+});
+
+t.test('caches stay within their byte limits with many queues read', async (t) => {
+  const store = await openTestStore(t, storeDir(t), {
+    segmentBytes: 1024 * 1024,
+    readCacheBytes: 0,
+    readAheadBlockBytes: 16 * 1024,
+    readAheadCacheBytes: 64 * 1024,
+    consumeQueueCacheBytes: 2 * 24 * 1024,
+    consumeQueueSegmentEntries: 5000,
+  });
+  for (let i = 0; i < 6000; i += 500) {
+    await store.append(Array.from({ length: 500 }, (_, k) => message('t', (i + k) % 5, i + k)));
+  }
+  for (let q = 0; q < 5; q++) {
+    t.equal((await drain(store, 't', q)).length, 1200);
+    const stats = store.stats();
+    t.ok(stats.readAheadCacheBytes <= 64 * 1024 + 16 * 1024);
+    t.ok(stats.consumeQueueCacheBytes <= 2 * 24 * 1024);
+  }
+});
+
+t.test(
+  'a record rotted on disk after it was written is a CorruptRecord through a block',
+  async (t) => {
+    const dir = storeDir(t);
+    const store = await openTestStore(t, dir, { segmentBytes: 32 * 1024, readCacheBytes: 0 });
+    for (let i = 0; i < 200; i += 20) {
+      await store.append(Array.from({ length: 20 }, (_, k) => varied('t', 0, i + k)));
+    }
+    await store.close();
+    // The first segment: recovery after a clean stop checks only the last one.
+    const first = join(dir, 'commitlog', readdirSync(join(dir, 'commitlog')).sort()[0]);
+    const bytes = readFileSync(first);
+    bytes[900] ^= 0x10;
+    writeFileSync(first, bytes);
+    const again = await openTestStore(t, dir, { readCacheBytes: 0 });
+    await t.rejects(again.readQueue('t', 0, 0, { maxMessages: 32 }), { code: 'CorruptRecord' });
+    await t.rejects(again.readQueue('t', 0, 0, { maxMessages: 32 }), { code: 'CorruptRecord' });
+  },
+);
+
+t.test('blocks end where segments do after a reopen with another segment size', async (t) => {
+  const dir = storeDir(t);
+  const store = await openTestStore(t, dir, { segmentBytes: 32 * 1024, readCacheBytes: 0 });
+  const sent = Array.from({ length: 200 }, (_, i) => varied('t', 0, i));
+  for (let i = 0; i < sent.length; i += 20) await store.append(sent.slice(i, i + 20));
+  await store.close();
+  for (const segmentBytes of [64 * 1024, 16 * 1024]) {
+    const again = await openTestStore(t, dir, { segmentBytes, readCacheBytes: 0 });
+    const more = Array.from({ length: 40 }, (_, i) => varied('t', 0, sent.length + i));
+    await again.append(more.slice(0, 20));
+    await again.append(more.slice(20));
+    sent.push(...more);
+    const bodies = await drain(again, 't', 0);
+    t.equal(bodies.length, sent.length);
+    t.ok(
+      bodies.every((b, i) => b.equals(sent[i].body)),
+      `byte-exact with ${segmentBytes}`,
+    );
+    await again.close();
+  }
+});
+
+t.test('topics and tags read back exactly, from memory and from the files', async (t) => {
+  const dir = storeDir(t);
+  const topic = 'tenant-ü/instance-日本/orders';
+  const tags = ['', 'a', 'b', 'ä', 'b', 'long-'.repeat(40), 'a'];
+  const sent = Array.from({ length: 70 }, (_, i) =>
+    message(topic, 0, i, { tag: tags[i % tags.length], keys: [`k${i}`] }),
+  );
+  const store = await openTestStore(t, dir);
+  await store.append(sent.slice(0, 35));
+  for (const m of sent.slice(35)) await store.append([m]);
+  const check = (got: Awaited<ReturnType<MessageStore['readQueue']>>, label: string) => {
+    t.equal(got.messages.length, sent.length, label);
+    t.ok(
+      got.messages.every(
+        (m, i) =>
+          m.topic === topic &&
+          m.tag === (sent[i].tag ?? '') &&
+          m.keys[0] === `k${i}` &&
+          m.body.equals(sent[i].body),
+      ),
+      label,
+    );
+  };
+  check(await store.readQueue(topic, 0, 0, { maxMessages: 100 }), 'from the recent records');
+  await store.close();
+  const again = await openTestStore(t, dir);
+  check(await again.readQueue(topic, 0, 0, { maxMessages: 100 }), 'from the files');
+});
