@@ -26,6 +26,8 @@ import { readUInt64, writeUInt64 } from './record.js';
 export const CQ_ENTRY_BYTES = 24;
 /** Entries a queue buffers in memory before writing them (3 KiB). */
 const TAIL_ENTRIES = 128;
+/** Writes of one queue in flight before dispatch waits for the oldest. */
+const MAX_WRITES_IN_FLIGHT = 4;
 const TOPIC_FILE = 'TOPIC';
 
 export interface ConsumeQueueEntry {
@@ -91,8 +93,14 @@ export class ConsumeQueue {
   private tail: Buffer | null = null;
   private tailFrom = 0;
   private tailCount = 0;
-  /** Tails being written: still served from memory until their write completes. */
-  private inflight: { from: number; count: number; buf: Buffer }[] = [];
+  /** Entries being written, ascending and contiguous: served from memory until they and every
+   *  write before them completed (so what is not in memory below maxQueueOffset is on disk). */
+  private inflight: { from: number; count: number; buf: Buffer; done: boolean }[] = [];
+  /** Writes in flight (not awaited by dispatch: a checkpoint or a deletion waits for them). */
+  private readonly writes = new Set<Promise<void>>();
+  /** The first failed write: later dispatches and checkpoints throw it (the store fails). */
+  private writeError: Error | null = null;
+  private dirReadying: Promise<void> | null = null;
   /** This queue's pages in the shared page cache, by first queueOffset. */
   private readonly pages = new Map<number, QueuePage>();
 
@@ -125,13 +133,9 @@ export class ConsumeQueue {
     return queueOffset - (queueOffset % this.segmentEntries);
   }
 
-  /** Writes consecutive entries starting at `firstQueueOffset`; records the files it dirtied. */
-  private async write(
-    firstQueueOffset: number,
-    entries: Buffer,
-    dirty: Set<string>,
-  ): Promise<void> {
-    if (!this.dirReady) {
+  /** Creates the queue directory and its TOPIC file once (writes in flight share it). */
+  private ensureDir(dirty: Set<string>): Promise<void> {
+    this.dirReadying ??= (async () => {
       await mkdir(this.dir, { recursive: true });
       const topicFile = join(this.topicDir, TOPIC_FILE);
       if ((await readFileIfExists(topicFile))?.toString('utf8') !== this.topic) {
@@ -142,10 +146,34 @@ export class ConsumeQueue {
         await rename(tmp, topicFile);
         dirty.add(topicFile);
       }
-      this.dirReady = true;
       dirty.add(this.dir);
       dirty.add(this.topicDir);
+      this.dirReady = true;
+    })().finally(() => {
+      this.dirReadying = null;
+    });
+    return this.dirReadying;
+  }
+
+  /** Writes consecutive entries starting at `firstQueueOffset`; records the files it dirtied. */
+  private async write(
+    firstQueueOffset: number,
+    entries: Buffer,
+    dirty: Set<string>,
+  ): Promise<void> {
+    // Files are listed now, in queue order, whatever order concurrent writes finish in.
+    const end = firstQueueOffset + entries.length / CQ_ENTRY_BYTES;
+    for (
+      let start = this.fileStartOf(firstQueueOffset);
+      start < end;
+      start += this.segmentEntries
+    ) {
+      if (this.fileStarts.length === 0 || this.fileStarts[this.fileStarts.length - 1] < start) {
+        this.fileStarts.push(start);
+        dirty.add(this.dir);
+      }
     }
+    if (!this.dirReady) await this.ensureDir(dirty);
     let queueOffset = firstQueueOffset;
     let pos = 0;
     while (pos < entries.length) {
@@ -155,10 +183,6 @@ export class ConsumeQueue {
         fileStart + this.segmentEntries - queueOffset,
       );
       const path = this.filePath(fileStart);
-      if (this.fileStarts.length === 0 || this.fileStarts[this.fileStarts.length - 1] < fileStart) {
-        this.fileStarts.push(fileStart);
-        dirty.add(this.dir);
-      }
       const part = entries.subarray(pos, pos + count * CQ_ENTRY_BYTES);
       await this.cache.with(path, (fd) =>
         pwrite(fd, part, (queueOffset - fileStart) * CQ_ENTRY_BYTES),
@@ -171,11 +195,50 @@ export class ConsumeQueue {
   }
 
   /**
+   * Starts writing entries from `firstQueueOffset` without waiting for it: they are served from
+   * memory until written. Dispatch (and so append) does not wait for derived files; a failed
+   * write fails the next dispatch and checkpoint, and its entries stay readable from memory.
+   */
+  private async startWrite(
+    firstQueueOffset: number,
+    entries: Buffer,
+    dirty: Set<string>,
+  ): Promise<void> {
+    // Bounded: past a few writes in flight, wait for the oldest (a slow disk slows dispatch).
+    while (this.writes.size >= MAX_WRITES_IN_FLIGHT) await Promise.race(this.writes);
+    const item = {
+      from: firstQueueOffset,
+      count: entries.length / CQ_ENTRY_BYTES,
+      buf: entries,
+      done: false,
+    };
+    this.inflight.push(item);
+    const writing = this.write(firstQueueOffset, entries, dirty).then(
+      () => {
+        item.done = true;
+        while (this.inflight.length > 0 && this.inflight[0].done) this.inflight.shift();
+      },
+      (err: unknown) => {
+        this.writeError ??= err instanceof Error ? err : new Error(String(err));
+      },
+    );
+    this.writes.add(writing);
+    void writing.then(() => this.writes.delete(writing));
+  }
+
+  /** Waits for every write in flight; throws the first one that failed. */
+  async settle(): Promise<void> {
+    while (this.writes.size > 0) await Promise.all(this.writes);
+    if (this.writeError !== null) throw this.writeError;
+  }
+
+  /**
    * Buffers consecutive entries from `firstQueueOffset` in the in-memory tail, writing the tail out
    * when it is full or would not continue (entries are derived: only a checkpoint needs them on
    * disk, and the tail saves a write per queue per group-commit round).
    */
   async add(firstQueueOffset: number, entries: Buffer, dirty: Set<string>): Promise<void> {
+    if (this.writeError !== null) throw this.writeError;
     let queueOffset = firstQueueOffset;
     let pos = 0;
     while (pos < entries.length) {
@@ -194,7 +257,7 @@ export class ConsumeQueue {
           remaining,
           this.fileStartOf(queueOffset) + this.segmentEntries - queueOffset,
         );
-        await this.write(queueOffset, entries.subarray(pos, pos + n * CQ_ENTRY_BYTES), dirty);
+        await this.startWrite(queueOffset, entries.subarray(pos, pos + n * CQ_ENTRY_BYTES), dirty);
         queueOffset += n;
         pos += n * CQ_ENTRY_BYTES;
         continue;
@@ -220,22 +283,14 @@ export class ConsumeQueue {
     return this.tailCount > 0;
   }
 
-  /** Writes the buffered tail to its file (it stays readable from memory until written). */
+  /** Starts writing the buffered tail to its file (readable from memory until written). */
   async flushTail(dirty: Set<string>): Promise<void> {
     if (this.tailCount === 0 || this.tail === null) return;
-    const item = {
-      from: this.tailFrom,
-      count: this.tailCount,
-      buf: this.tail.subarray(0, this.tailCount * CQ_ENTRY_BYTES),
-    };
-    this.inflight.push(item);
+    const from = this.tailFrom;
+    const buf = this.tail.subarray(0, this.tailCount * CQ_ENTRY_BYTES);
     this.tail = null;
     this.tailCount = 0;
-    try {
-      await this.write(item.from, item.buf, dirty);
-    } finally {
-      this.inflight.splice(this.inflight.indexOf(item), 1);
-    }
+    await this.startWrite(from, buf, dirty);
   }
 
   /**
@@ -250,6 +305,7 @@ export class ConsumeQueue {
         from: this.tailFrom,
         count: this.tailCount,
         buf: this.tail!.subarray(0, this.tailCount * CQ_ENTRY_BYTES),
+        done: false,
       });
     }
     let memoryFrom = Number.MAX_SAFE_INTEGER;
@@ -569,6 +625,8 @@ export class ConsumeQueue {
   async deleteFiles(): Promise<void> {
     this.tail = null;
     this.tailCount = 0;
+    // No write may land (or recreate a file) after the files are gone; its failure is moot.
+    await this.settle().catch(() => undefined);
     this.dropPages();
     for (const start of this.fileStarts) await this.cache.forget(this.filePath(start));
     this.fileStarts = [];

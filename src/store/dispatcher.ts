@@ -102,11 +102,13 @@ export class Dispatcher {
     }
   }
 
-  /** Writes every queue's buffered entries (before a checkpoint fdatasyncs them). */
+  /** Writes every queue's buffered entries and waits for every write in flight (before a
+   *  checkpoint fdatasyncs them); throws if one failed. */
   async flushQueues(): Promise<void> {
     const queues = [...this.buffered];
     this.buffered.clear();
     for (const queue of queues) await queue.flushTail(this.dirty);
+    await Promise.all(queues.map((queue) => queue.settle()));
   }
 
   /** Stops tracking a deleted queue. */

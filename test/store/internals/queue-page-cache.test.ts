@@ -36,9 +36,11 @@ function setup(t: Test, segmentEntries: number, limitBytes: number) {
   return { pages, queue, dirty: new Set<string>() };
 }
 
-/** Appends entries as the dispatcher does: buffered or written, then visible. */
+/** Appends entries as the dispatcher does (buffered or written), waits for the writes, then
+ *  makes them visible. */
 async function append(q: ConsumeQueue, from: number, to: number, dirty: Set<string>, salt = 0) {
   await q.add(from, entries(from, to, salt), dirty);
+  await q.settle();
   q.maxQueueOffset = to;
   q.nextQueueOffset = to;
 }
@@ -170,4 +172,66 @@ t.test('a reader past half a page has the next page read ahead', async (t) => {
   // Nothing is read ahead past what is written.
   await check(t, q, 3 * PAGE_ENTRIES - 32, 32);
   t.equal(pages.prefetches, 2);
+});
+
+t.test('entries are read from memory until every write before them completed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-cq-'));
+  const gates: (() => void)[] = [];
+  let held = 0;
+  // The first write is held until released: later writes finish before it.
+  class SlowFirstWrite extends FileCache {
+    override async with<T>(path: string, fn: (fd: number) => Promise<T>, create = true) {
+      if (create && held++ === 0) await new Promise<void>((resolve) => gates.push(resolve));
+      return super.with(path, fn, create);
+    }
+  }
+  const files = new SlowFirstWrite(16);
+  const pages = new QueuePageCache(8 * PAGE_BYTES);
+  t.teardown(async () => {
+    await files.closeAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const q = new ConsumeQueue(dir, 't', 0, 100_000, files, pages);
+  const dirty = new Set<string>();
+  await q.add(0, entries(0, 100), dirty);
+  await q.flushTail(dirty);
+  await q.add(100, entries(100, 400), dirty);
+  await q.add(400, entries(400, 450), dirty);
+  q.maxQueueOffset = 450;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await check(t, q, 0, 450);
+  await check(t, q, 150, 100);
+  t.equal(gates.length, 1, 'the first write is still held');
+  gates[0]();
+  await q.flushTail(dirty);
+  await q.settle();
+  await check(t, q, 0, 450);
+  t.ok(dirty.size > 0, 'the written files are listed for the checkpoint');
+});
+
+t.test('a failed write fails the next add and settle; its entries stay readable', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-cq-'));
+  let fail = false;
+  class FailingWrites extends FileCache {
+    override async with<T>(path: string, fn: (fd: number) => Promise<T>, create = true) {
+      if (create && fail) throw Object.assign(new Error('EIO'), { code: 'EIO' });
+      return super.with(path, fn, create);
+    }
+  }
+  const files = new FailingWrites(16);
+  t.teardown(async () => {
+    await files.closeAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const q = new ConsumeQueue(dir, 't', 0, 100_000, files, new QueuePageCache(PAGE_BYTES));
+  const dirty = new Set<string>();
+  await q.add(0, entries(0, 200), dirty);
+  await q.settle();
+  fail = true;
+  await q.add(200, entries(200, 400), dirty);
+  q.maxQueueOffset = 400;
+  await t.rejects(q.settle(), /EIO/);
+  await t.rejects(q.add(400, entries(400, 401), dirty), /EIO/);
+  await check(t, q, 0, 400);
+  await q.deleteFiles();
 });
