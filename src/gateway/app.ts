@@ -3,6 +3,7 @@
 // first, then body parsing and authentication hooks, then the OpenAPI generator (it records the
 // routes added after it), then the routes. Closing the app stops accepting, wakes parked long
 // polls (they answer at once) and waits for in-flight requests.
+import { setMaxListeners } from 'node:events';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -75,6 +76,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
 
   const closing = new AbortController();
+  // every parked receive listens for the gateway closing: thousands of listeners are expected
+  setMaxListeners(0, closing.signal);
   const metrics = deps.metrics ?? new GatewayMetrics();
   const ctx: RouteContext = {
     meta: deps.meta,

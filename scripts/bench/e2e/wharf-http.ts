@@ -14,6 +14,7 @@ import {
   configNumber,
   configString,
   throughput,
+  uniqueName,
 } from '../lib/peer-driver.js';
 import { SendWindow } from '../lib/send-window.js';
 import { SignedClient } from './signed-client.js';
@@ -35,7 +36,7 @@ export class WharfHttpDriver implements PeerDriver {
   private readonly consumers: number;
   private readonly base: string;
 
-  constructor(private readonly config: Record<string, unknown>) {
+  constructor(config: Record<string, unknown>) {
     this.window = configNumber(config, 'window', 2048);
     this.consumers = configNumber(config, 'consumers', 16);
     this.base = `/v1/instances/${configString(config, 'instanceId', '')}`;
@@ -52,16 +53,21 @@ export class WharfHttpDriver implements PeerDriver {
     return `sync flush, publish ${this.window / 32} calls × 32 in flight, ${this.consumers} receivers × 32 + ack`;
   }
 
-  private get topic(): string {
-    return configString(this.config, 'topic', 'bench');
-  }
+  /** This run's topic and groups: new names each run, so no run sees another's messages. */
+  private readonly topic = uniqueName('bench');
+  private readonly groups = {
+    throughput: uniqueName('throughput'),
+    latency: uniqueName('latency'),
+  };
 
   async setup(): Promise<void> {
     await this.client.ok('PUT', `${this.base}/topics/${this.topic}`, {
       messageType: 'NORMAL',
       queueCount: 8,
     });
-    await this.client.ok('PUT', `${this.base}/groups/throughput`, { invisibleSeconds: 60 });
+    await this.client.ok('PUT', `${this.base}/groups/${this.groups.throughput}`, {
+      invisibleSeconds: 60,
+    });
   }
 
   async publishThroughput(options: PublishOptions): Promise<ThroughputResult> {
@@ -92,10 +98,10 @@ export class WharfHttpDriver implements PeerDriver {
     const startMs = performance.now();
     const consumer = async (): Promise<void> => {
       while (received < options.messages) {
-        const messages = await this.receive('throughput', max, 1);
+        const messages = await this.receive(this.groups.throughput, max, 1);
         if (messages.length === 0) continue;
         received += messages.length;
-        acks.push(this.ack('throughput', messages));
+        acks.push(this.ack(this.groups.throughput, messages));
       }
     };
     await Promise.all(Array.from({ length: this.consumers }, consumer));
@@ -106,15 +112,17 @@ export class WharfHttpDriver implements PeerDriver {
   async latency(options: LatencyOptions): Promise<LatencyResult> {
     // a group created now starts after the throughput backlog (API.md: a group reads what is
     // stored after its creation)
-    await this.client.ok('PUT', `${this.base}/groups/latency`, { invisibleSeconds: 60 });
+    await this.client.ok('PUT', `${this.base}/groups/${this.groups.latency}`, {
+      invisibleSeconds: 60,
+    });
     const probe = new LatencyProbe();
     const window = new SendWindow(256);
     let running = true;
     const consumer = async (): Promise<void> => {
       while (running) {
-        const messages = await this.receive('latency', 32, 1);
+        const messages = await this.receive(this.groups.latency, 32, 1);
         for (const message of messages) probe.receive(Buffer.from(message.body, 'base64'));
-        if (messages.length > 0) void this.ack('latency', messages);
+        if (messages.length > 0) void this.ack(this.groups.latency, messages);
       }
     };
     const consuming = Promise.all(Array.from({ length: 4 }, consumer));
@@ -159,6 +167,9 @@ export class WharfHttpDriver implements PeerDriver {
   async teardown(): Promise<void> {
     try {
       await this.client.request('DELETE', `${this.base}/topics/${this.topic}`);
+      for (const group of Object.values(this.groups)) {
+        await this.client.request('DELETE', `${this.base}/groups/${group}`);
+      }
     } finally {
       this.client.close();
     }
