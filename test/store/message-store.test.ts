@@ -323,3 +323,16 @@ t.test(
     t.equal((await reopened.queryByKey('t', 'k4999', 5)).length, 1, 'after a clean stop');
   },
 );
+
+t.test('a store whose log write failed closes after its consume-queue writes settle', async (t) => {
+  const dir = storeDir(t);
+  const store = await openMessageStore({ ...SMALL, dir });
+  await store.append(Array.from({ length: 300 }, (_, i) => message('t', i % 2, i)));
+  // Make the next log write fail: the segment directory is gone.
+  rmSync(join(dir, 'commitlog'), { recursive: true, force: true });
+  await store
+    .append(Array.from({ length: 400 }, (_, i) => message('t', 0, i, { body: Buffer.alloc(900) })))
+    .catch(() => undefined);
+  await store.close();
+  t.ok(existsSync(join(dir, 'abort')), 'not a clean stop');
+});
