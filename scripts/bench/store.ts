@@ -268,9 +268,12 @@ async function main(): Promise<void> {
     const readInterleaved = ONLY.has('read') ? await readRun(QUEUES) : null;
     const recovery = ONLY.has('recovery') ? await recoveryRun(RECOVERY_GIB) : null;
     const recordBytes = runs[0]?.recordBytes ?? filledRecordBytes;
-    console.log('');
-    console.log('| measure | msg/s | MB/s | msg per fdatasync | goal |');
-    console.log('|---|---:|---:|---:|---|');
+    const anyRow = runs.length > 0 || read !== null || recovery !== null;
+    if (anyRow) {
+      console.log('');
+      console.log('| measure | msg/s | MB/s | msg per fdatasync | goal |');
+      console.log('|---|---:|---:|---:|---|');
+    }
     if (rawSamples.length > 0) {
       const raw = rawSamples.reduce((a, b) => (b.bytesPerSec > a.bytesPerSec ? b : a));
       console.log(
@@ -304,10 +307,12 @@ async function main(): Promise<void> {
         `| recovery after a crash just after a checkpoint (verifies the last segment) | – | – | – | ${fmt(recovery.lastCheckpointSeconds, 2)} s |`,
       );
     }
-    console.log('');
-    console.log(
-      `record size on disk: ${recordBytes} bytes for a 1 KiB body; MB/s counts whole records.`,
-    );
+    if (anyRow) {
+      console.log('');
+      console.log(
+        `record size on disk: ${recordBytes} bytes for a 1 KiB body; MB/s counts whole records.`,
+      );
+    }
     if (BACKLOG_GIB > 0) {
       const backlog = await backlogRun(BACKLOG_GIB);
       console.log('');

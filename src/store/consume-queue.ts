@@ -523,29 +523,43 @@ export class ConsumeQueue {
   }
 
   /** First queueOffset in [minQueueOffset, maxQueueOffset) whose store time is >= timestampMs. */
-  async searchByTime(timestampMs: number): Promise<number> {
-    let lo = this.minQueueOffset;
-    let hi = this.maxQueueOffset;
-    while (lo < hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      const entry = await this.entryAt(mid);
-      if (entry.storeTimestampMs < timestampMs) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  searchByTime(timestampMs: number): Promise<number> {
+    return this.search(
+      this.minQueueOffset,
+      this.maxQueueOffset,
+      (buf, pos) => readUInt64(buf, pos + 16) < timestampMs,
+    );
   }
 
   /** First queueOffset in [from, to) whose entry's logOffset is >= logOffset (entries ascend). */
-  async searchByLogOffset(logOffset: number, from: number, to: number): Promise<number> {
-    let lo = from;
-    let hi = to;
-    while (lo < hi) {
+  searchByLogOffset(logOffset: number, from: number, to: number): Promise<number> {
+    return this.search(from, to, (buf, pos) => readUInt64(buf, pos) < logOffset);
+  }
+
+  /**
+   * First queueOffset in [lo, hi) whose entry is not `before` (which holds for a prefix): a
+   * binary search by single entries down to a page's worth, then one read of those entries.
+   */
+  private async search(
+    lo: number,
+    hi: number,
+    before: (buf: Buffer, pos: number) => boolean,
+  ): Promise<number> {
+    while (hi - lo > PAGE_ENTRIES) {
       const mid = Math.floor((lo + hi) / 2);
-      const entry = await this.entryAt(mid);
-      if (entry.logOffset < logOffset) lo = mid + 1;
+      if (before(await this.readEntries(mid, 1, false), 0)) lo = mid + 1;
       else hi = mid;
     }
-    return lo;
+    if (lo >= hi) return lo;
+    const buf = await this.readEntries(lo, hi - lo, false);
+    let a = 0;
+    let b = hi - lo;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (before(buf, mid * CQ_ENTRY_BYTES)) a = mid + 1;
+      else b = mid;
+    }
+    return lo + a;
   }
 
   /**

@@ -29,8 +29,12 @@ export type {
  *   examined: continue from nextQueueOffset), NO_MESSAGE (at the end), OFFSET_EXPIRED (below
  *   the min: nextQueueOffset = min), OFFSET_OVERFLOW (past the max: nextQueueOffset = max, e.g.
  *   a committed offset beyond a log truncated by corruption recovery). Bodies may share memory
- *   with the store's caches: do not modify them. A damaged record throws `CorruptRecord`; an
- *   entry that points at no matching record throws `CorruptIndex`.
+ *   with the store's caches (a 1 MiB staging slab or read-ahead block, kept alive while a body
+ *   is held): do not modify them; copy a body kept for long. A record read from a file that
+ *   fails its CRC throws `CorruptRecord` (records still in the cache of recent writes are not
+ *   checksummed again: they never left memory); an entry that points at no matching record
+ *   throws `CorruptIndex`. Reads of a backlog are served from read-ahead caches, bounded by
+ *   `consumeQueueCacheBytes` and `readAheadCacheBytes`.
  * - `readMessage(logOffset)` returns null for any position that is not a live message start, so
  *   the message-id codec (protocol room) can map ids to logOffsets by arithmetic.
  * - `journal`: call `recover()` once at start-up before appending; `append` resolves when

@@ -1,7 +1,8 @@
 // The key index (RocketMQ's IndexFile): an on-disk hash index from hash(topic, key) to chains of
 // logOffsets, in files rolled by entry count. The active file's slot table lives in memory and is
-// written (CRC'd) at each checkpoint and when the file is sealed; sealed files are read with
-// pread. Entries are hints: a lookup verifies each candidate by reading its record. Invariant: the
+// written (CRC'd) at each checkpoint and when the file is sealed, after the entries it points at
+// (the newest of which wait in memory, 64 KiB at most, and are read there); sealed files are read
+// with pread. Entries are hints: a lookup verifies each candidate by reading its record. Invariant: the
 // header's endLogOffset says every keyed record below it is indexed; recovery re-dispatches from
 // there, and a damaged file is dropped and rebuilt from the log.
 //
@@ -35,6 +36,8 @@ export const INDEX_HEADER_BYTES = 64;
 export const INDEX_ENTRY_BYTES = 16;
 /** Longest chain walked in one file by a lookup (bounds the cost of a hot hash slot). */
 const MAX_CHAIN_STEPS = 100_000;
+/** Entries the active file keeps in memory before writing them (64 KiB). */
+const PENDING_ENTRIES = 4096;
 
 function mixString(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) {
@@ -66,6 +69,10 @@ interface IndexFile {
   /** CRC of the slot table as last written, and the entry count it covered. */
   slotsCrc?: number;
   tableEntryCount?: number;
+  /** Entries in the file: the first `writtenCount`; the rest (to entryCount) wait in `pending`
+   *  (PENDING_ENTRIES entries, the active file's only). */
+  writtenCount: number;
+  pending: Buffer | null;
 }
 
 function encodeHeader(file: IndexFile, slotsCrc: number): Buffer {
@@ -103,6 +110,8 @@ function decodeHeader(
       beginLogOffset: readUInt64(h, 24),
       endLogOffset: readUInt64(h, 32),
       slots: null,
+      writtenCount: h.readUInt32BE(16),
+      pending: null,
     },
     slotsCrc: h.readUInt32BE(20),
   };
@@ -218,6 +227,8 @@ export class KeyIndex {
       endLogOffset: beginLogOffset,
       sealed: false,
       slots: Buffer.alloc(this.slotCount * 4),
+      writtenCount: 0,
+      pending: null,
     };
     file.slotsCrc = crc32c(file.slots!);
     file.tableEntryCount = 0;
@@ -245,11 +256,15 @@ export class KeyIndex {
         if (file !== undefined) await this.seal(file, records[i].logOffset);
         file = await this.createActive(records[i].logOffset);
       }
-      const room = file.entryCapacity - file.entryCount;
-      const entries = Buffer.allocUnsafe(Math.min(room, 4096) * INDEX_ENTRY_BYTES);
+      // Entries wait in memory (lookups read them there) and go out in batches: a round of
+      // keyed records costs no write of its own.
+      if (file.entryCount - file.writtenCount >= PENDING_ENTRIES) await this.writePending(file);
+      file.pending ??= Buffer.allocUnsafe(PENDING_ENTRIES * INDEX_ENTRY_BYTES);
+      const entries = file.pending;
+      const first = file.entryCount - file.writtenCount;
+      const capacity = Math.min(file.entryCapacity - file.entryCount, PENDING_ENTRIES - first);
       const slotUpdates = new Map<number, number>();
       let n = 0;
-      const capacity = entries.length / INDEX_ENTRY_BYTES;
       while (i < records.length && n < capacity) {
         const record = records[i];
         const keys = record.keys;
@@ -261,7 +276,7 @@ export class KeyIndex {
         const hash = keyHash(record.topic, keys[keyIndex]);
         const slot = hash % file.slotCount;
         const prev = slotUpdates.get(slot) ?? file.slots!.readUInt32BE(slot * 4);
-        const pos = n * INDEX_ENTRY_BYTES;
+        const pos = (first + n) * INDEX_ENTRY_BYTES;
         entries.writeUInt32BE(hash, pos);
         writeUInt64(entries, record.logOffset, pos + 4);
         entries.writeUInt32BE(prev, pos + 12);
@@ -269,15 +284,8 @@ export class KeyIndex {
         slotUpdates.set(slot, file.entryCount + n);
         keyIndex++;
       }
-      if (n === 0) continue;
-      const at = INDEX_HEADER_BYTES + file.slotCount * 4 + file.entryCount * INDEX_ENTRY_BYTES;
-      const target = file;
-      await this.cache.with(target.path, (fd) =>
-        pwrite(fd, entries.subarray(0, n * INDEX_ENTRY_BYTES), at),
-      );
-      // Slots move only once their entries are written, so a lookup never follows a hole.
-      for (const [slot, value] of slotUpdates) target.slots!.writeUInt32BE(value, slot * 4);
-      target.entryCount += n;
+      for (const [slot, value] of slotUpdates) file.slots!.writeUInt32BE(value, slot * 4);
+      file.entryCount += n;
       this.entriesWritten += n;
     }
     const active = this.active;
@@ -290,7 +298,20 @@ export class KeyIndex {
     }
   }
 
+  /** Writes the entries waiting in memory; the table written after it may point at them.
+   *  (Runs in the store's serial queue, as add does: nothing is added meanwhile.) */
+  private async writePending(file: IndexFile): Promise<void> {
+    const count = file.entryCount - file.writtenCount;
+    if (count === 0 || file.pending === null) return;
+    const at = INDEX_HEADER_BYTES + file.slotCount * 4 + file.writtenCount * INDEX_ENTRY_BYTES;
+    const data = file.pending.subarray(0, count * INDEX_ENTRY_BYTES);
+    await this.cache.with(file.path, (fd) => pwrite(fd, data, at));
+    // Lookups read these from memory until now.
+    file.writtenCount += count;
+  }
+
   private async writeTable(file: IndexFile): Promise<void> {
+    await this.writePending(file);
     if (file.slotsCrc !== undefined && file.tableEntryCount === file.entryCount && !file.sealed) {
       // Slots unchanged since they were written: only the header moves (endLogOffset).
       const header = encodeHeader(file, file.slotsCrc);
@@ -321,12 +342,21 @@ export class KeyIndex {
     file.sealed = true;
     await this.writeTable(file);
     file.slots = null;
+    file.pending = null;
   }
 
   /** Checkpoint: writes the active file's slot table and header. */
   async flush(): Promise<void> {
     const active = this.active;
     if (active !== undefined) await this.writeTable(active);
+  }
+
+  /** Copies entry `index` into `out` when it is still in memory (not yet written). */
+  private pendingEntry(file: IndexFile, index: number, out: Buffer): boolean {
+    const at = index - file.writtenCount;
+    if (at < 0 || file.pending === null) return false;
+    file.pending.copy(out, 0, at * INDEX_ENTRY_BYTES, (at + 1) * INDEX_ENTRY_BYTES);
+    return true;
   }
 
   /** Candidate logOffsets for (topic, key), newest first; callers verify each record. */
@@ -349,11 +379,13 @@ export class KeyIndex {
       let steps = 0;
       const entriesAt = INDEX_HEADER_BYTES + file.slotCount * 4;
       while (next > 0 && next <= file.entryCount && steps++ < MAX_CHAIN_STEPS) {
-        const at = entriesAt + (next - 1) * INDEX_ENTRY_BYTES;
-        const n = await this.cache.with(file.path, (fd) =>
-          pread(fd, entry, 0, INDEX_ENTRY_BYTES, at),
-        );
-        if (n < INDEX_ENTRY_BYTES) break;
+        if (!this.pendingEntry(file, next - 1, entry)) {
+          const at = entriesAt + (next - 1) * INDEX_ENTRY_BYTES;
+          const n = await this.cache.with(file.path, (fd) =>
+            pread(fd, entry, 0, INDEX_ENTRY_BYTES, at),
+          );
+          if (n < INDEX_ENTRY_BYTES) break;
+        }
         const logOffset = readUInt64(entry, 4);
         if (logOffset < minLogOffset) break;
         if (entry.readUInt32BE(0) === hash) yield logOffset;

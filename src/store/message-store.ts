@@ -1121,6 +1121,11 @@ class DefaultMessageStore implements MessageStore {
         await fsyncDir(this.o.dir);
       }
     } finally {
+      // Consume-queue writes may still be in flight (a failed store skips the checkpoint that
+      // waits for them): no descriptor is closed under a write, whose number could be reused.
+      // Derived-file tasks still queued (a topic deletion) finish first.
+      await this.serial.run(() => Promise.resolve());
+      await Promise.all(this.queues.all().map((queue) => queue.settle().catch(() => undefined)));
       this.readCache.clear();
       this.pageCache.clear();
       this.blocks?.clear();

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { readdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openMessageStore } from '../../src/store/index.js';
 import { openTestStore, message, SMALL, storeDir } from '../helpers/store.js';
@@ -289,4 +289,50 @@ t.test('deleteTopic forgets queues and keys, also across a crash', async (t) => 
   const reopened = await openTestStore(t, dir);
   t.same(reopened.queueOffsets('gone', 0), { minQueueOffset: 0, maxQueueOffset: 1 });
   t.same(reopened.queueOffsets('gone', 1), { minQueueOffset: 0, maxQueueOffset: 0 });
+});
+
+t.test(
+  'key lookups find keys still waiting in memory, after a batch write and a crash',
+  async (t) => {
+    const dir = storeDir(t);
+    const crash = storeDir(t);
+    const store = await openTestStore(t, dir, {
+      keyIndexEntriesPerFile: 100_000,
+      checkpointIntervalMs: 60_000,
+    });
+    for (let i = 0; i < 5000; i += 500) {
+      await store.append(
+        Array.from({ length: 500 }, (_, k) => message('t', 0, i + k, { keys: [`k${i + k}`] })),
+      );
+    }
+    for (const i of [0, 4095, 4096, 4999]) {
+      const hits = await store.queryByKey('t', `k${i}`, 5);
+      t.same(
+        hits.map((m) => m.queueOffset),
+        [i],
+        `k${i}`,
+      );
+    }
+    cpSync(dir, crash, { recursive: true });
+    const recovered = await openTestStore(t, crash);
+    for (const i of [0, 4096, 4999]) {
+      t.equal((await recovered.queryByKey('t', `k${i}`, 5)).length, 1, `k${i} after the crash`);
+    }
+    await store.close();
+    const reopened = await openTestStore(t, dir);
+    t.equal((await reopened.queryByKey('t', 'k4999', 5)).length, 1, 'after a clean stop');
+  },
+);
+
+t.test('a store whose log write failed closes after its consume-queue writes settle', async (t) => {
+  const dir = storeDir(t);
+  const store = await openMessageStore({ ...SMALL, dir });
+  await store.append(Array.from({ length: 300 }, (_, i) => message('t', i % 2, i)));
+  // Make the next log write fail: the segment directory is gone.
+  rmSync(join(dir, 'commitlog'), { recursive: true, force: true });
+  await store
+    .append(Array.from({ length: 400 }, (_, i) => message('t', 0, i, { body: Buffer.alloc(900) })))
+    .catch(() => undefined);
+  await store.close();
+  t.ok(existsSync(join(dir, 'abort')), 'not a clean stop');
 });

@@ -235,3 +235,21 @@ t.test('a failed write fails the next add and settle; its entries stay readable'
   await check(t, q, 0, 400);
   await q.deleteFiles();
 });
+
+t.test('searches by time and position find the first entry at or past the key', async (t) => {
+  const { pages, queue, dirty } = setup(t, 1000, 8 * PAGE_BYTES);
+  const q = queue(0);
+  await append(q, 0, 3500, dirty);
+  await q.add(3500, entries(3500, 3560), dirty);
+  q.maxQueueOffset = 3560;
+  for (const k of [0, 1, 999, 1000, 1023, 1024, 2047, 3499, 3500, 3559]) {
+    t.equal(await q.searchByTime(1000 + k), k, `time ${k}`);
+    t.equal(await q.searchByLogOffset(k * 100 - 1, 0, q.maxQueueOffset), k, `position ${k}`);
+  }
+  t.equal(await q.searchByTime(0), 0);
+  t.equal(await q.searchByTime(10_000), 3560, 'none: the end');
+  t.equal(await q.searchByLogOffset(1e9, 100, 200), 200);
+  t.equal(pages.cachedBytes, 0, 'searches cache no pages');
+  q.minQueueOffset = 2000;
+  t.equal(await q.searchByTime(0), 2000);
+});
