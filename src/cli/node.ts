@@ -16,7 +16,12 @@ import {
   startRedisServer,
   type RedisServerHandle,
 } from '../meta/index.js';
-import { createLogger, type Logger } from '../telemetry/index.js';
+import {
+  createLogger,
+  GatewayMetrics,
+  registerBrokerMetrics,
+  type Logger,
+} from '../telemetry/index.js';
 import type { WharfConfig } from './config.js';
 
 export const DRAIN_TIMEOUT_MS = 35_000;
@@ -111,9 +116,12 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
       store: config.broker,
     });
     cleanup.unshift(() => broker.close());
+    const metrics = new GatewayMetrics();
+    registerBrokerMetrics(metrics.registry, 0, () => broker.stats());
     const app = await buildApp({
       meta,
       brokers: inProcessBrokerClient(broker),
+      metrics,
       logger,
       config: {
         region: config.region,

@@ -46,6 +46,12 @@ t.test('the all-in-one node starts, serves, and drains on SIGTERM', async (t) =>
     body: '{"name":"acme"}',
   });
   t.equal(created.status, 201);
+  const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  t.match(
+    await metrics.text(),
+    /wharf_broker_stat\{broker="0",stat="fdatasyncs"\} \d+/,
+    'broker figures in /metrics',
+  );
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
   const [code] = (await exited) as [number | null];
