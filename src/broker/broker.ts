@@ -361,6 +361,7 @@ export class Broker implements BrokerClient, BrokerCore {
       for (const group of groups) await this.store.deleteTopic(resendTopic(group, topic.topic));
       this.topics.delete(name);
       this.publisher.forgetTopic(name);
+      this.forgetDroppedCounters();
       this.longPoll.notify(name);
     });
   }
@@ -372,6 +373,7 @@ export class Broker implements BrokerClient, BrokerCore {
         .filter((conf) => groupKey(conf.group) === key)
         .map((conf) => conf.topic.topic);
       await this.record([{ op: 'dropGroup', group: key }]);
+      this.forgetDroppedCounters();
       await this.store.deleteTopic(deadLetterTopic(group));
       for (const topic of topics) await this.store.deleteTopic(resendTopic(group, topic));
     });
@@ -455,6 +457,12 @@ export class Broker implements BrokerClient, BrokerCore {
       },
       'consumer state recovered',
     );
+  }
+
+  private forgetDroppedCounters(): void {
+    for (const key of [...this.subscriptions.keys()]) {
+      if (!this.ledger.hasSubscription(key)) this.subscriptions.delete(key);
+    }
   }
 
   private startTimers(): void {

@@ -114,6 +114,10 @@ export class ConsumerLedger {
     return sub;
   }
 
+  hasSubscription(key: string): boolean {
+    return this.subs.has(key);
+  }
+
   /** Subscriptions reading a topic (every group, every consumer). */
   subscriptionsOf(topic: string): Subscription[] {
     return [...this.subs.values()].filter((sub) => sub.topic === topic);

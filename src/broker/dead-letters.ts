@@ -35,6 +35,9 @@ function toDeadLetter(message: StoredMessage): DeadLetter {
 }
 
 export class DeadLetters {
+  /** Dead letters being re-sent now ("group\0queueOffset"): a second resend of one waits out. */
+  private readonly resending = new Set<string>();
+
   constructor(private readonly core: BrokerCore) {}
 
   async list(
@@ -82,16 +85,31 @@ export class DeadLetters {
     const done = this.core.ledger.deadLetterDone(groupKey(group));
     const results: ResendResult[] = [];
     const found: { messageId: string; message: StoredMessage }[] = [];
+    const key = groupKey(group);
     for (const messageId of new Set(messageIds)) {
       const [message] = await this.core.store.queryByKey(topic, deadLetterKey(messageId), 1);
-      if (message === undefined || done.has(message.queueOffset)) {
+      const claim = `${key}\u0000${message?.queueOffset ?? -1}`;
+      if (message === undefined || done.has(message.queueOffset) || this.resending.has(claim)) {
         results.push({ messageId, ok: false, code: 'MessageNotFound' });
         continue;
       }
+      this.resending.add(claim);
       found.push({ messageId, message });
       results.push({ messageId, ok: true });
     }
     if (found.length === 0) return results;
+    try {
+      await this.copyBack(group, found);
+    } finally {
+      for (const { message } of found) this.resending.delete(`${key}\u0000${message.queueOffset}`);
+    }
+    return results;
+  }
+
+  private async copyBack(
+    group: GroupDescriptor,
+    found: { messageId: string; message: StoredMessage }[],
+  ): Promise<void> {
     await this.core.store.append(
       found.map(({ message }) => ({
         topic: resendTopic(group, message.properties[SystemProperty.originTopic] ?? ''),
@@ -118,6 +136,5 @@ export class DeadLetters {
         storeTopic({ tenantId: group.tenantId, instanceId: group.instanceId, topic: userTopic }),
       );
     }
-    return results;
   }
 }

@@ -520,3 +520,25 @@ t.test('one published message wakes one parked receive of the group', async (t) 
   t.equal(got.length, 1);
   t.ok(parks - before.parks < 10, 'one waiter of the group is woken, not all of them');
 });
+
+t.test('two concurrent resends of one dead letter deliver it once', async (t) => {
+  const broker = await brokerHarness(t).open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf({ maxDeliveryAttempts: 1, retryPolicy: { backoffSeconds: [0] } });
+  const [published] = await broker.publish(topic, [text('x')]);
+  await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*', invisibleMs: 50 });
+  let dead = await broker.deadLetters(group, 10);
+  for (let i = 0; i < 100 && dead.messages.length === 0; i++) {
+    await sleep(30);
+    dead = await broker.deadLetters(group, 10);
+  }
+  t.equal(dead.messages.length, 1);
+  const id = published.messageId;
+  const [a, b] = await Promise.all([
+    broker.resendDeadLetters(group, [id]),
+    broker.resendDeadLetters(group, [id]),
+  ]);
+  t.same([a[0]?.ok, b[0]?.ok].sort(), [false, true], 'one resend wins');
+  const back = await broker.receive(topic, group, { maxMessages: 10, waitMs: 500, tags: '*' });
+  t.equal(back.length, 1, 'delivered again once');
+});
