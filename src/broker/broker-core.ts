@@ -7,6 +7,7 @@ import type { MessageStore } from '../store/index.js';
 import type { ConsumerLedger, LedgerEntry } from './consumer-ledger.js';
 import type { LongPoll } from './long-poll.js';
 import type { RateCounter } from './rate-counter.js';
+import type { TraceLog } from './trace-log.js';
 
 export interface BrokerLogger {
   info(obj: object, msg?: string): void;
@@ -40,6 +41,8 @@ export interface BrokerCore {
   readonly receipts: ReceiptHandleCodec;
   readonly logger: BrokerLogger;
   readonly limits: BrokerLimits;
+  /** Message trace, or null when tracing is off. */
+  readonly traceLog: TraceLog | null;
   /** Applies entries to the ledger now; resolves when they are durable in the journal. */
   record(entries: readonly LedgerEntry[]): Promise<void>;
   /** Runs a background task that close() waits for; a failure is logged once. */

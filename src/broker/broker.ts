@@ -55,6 +55,7 @@ import { Publisher } from './publisher.js';
 import { Queries } from './queries.js';
 import { RateCounter } from './rate-counter.js';
 import { Receiver } from './receiver.js';
+import { TraceLog } from './trace-log.js';
 
 export type { BrokerLogger } from './broker-core.js';
 
@@ -78,6 +79,8 @@ export interface BrokerOptions {
   snapshotAfterBytes?: number;
   /** …or at this interval when anything changed; default 60 s. */
   snapshotIntervalMs?: number;
+  /** Record message trace events (delivered, acked, retried, dead-lettered, re-sent); default on. */
+  trace?: boolean;
 }
 
 const silentLogger: BrokerLogger = {
@@ -99,6 +102,7 @@ export class Broker implements BrokerClient, BrokerCore {
   readonly logger: BrokerLogger;
   readonly limits: BrokerLimits;
   readonly brokerId: number;
+  readonly traceLog: TraceLog | null;
   private readonly publisher: Publisher;
   private readonly receiver: Receiver;
   private readonly deadLetterQueues: DeadLetters;
@@ -124,6 +128,12 @@ export class Broker implements BrokerClient, BrokerCore {
       maxParked: options.maxParkedReceives ?? 10_000,
       maxParkedPerTenant: options.maxParkedReceivesPerTenant ?? 2_000,
     });
+    this.traceLog =
+      options.trace === false
+        ? null
+        : new TraceLog(store, {
+            onError: (error) => this.logger.warn({ err: error }, 'trace events lost'),
+          });
     this.publisher = new Publisher(this);
     this.receiver = new Receiver(this);
     this.deadLetterQueues = new DeadLetters(this);
@@ -504,6 +514,7 @@ export class Broker implements BrokerClient, BrokerCore {
     for (const timer of this.timers) clearInterval(timer);
     this.longPoll.close();
     await Promise.all([...this.tasks]);
+    await this.traceLog?.flush();
     await this.snapshotting;
     this.snapshotSoon();
     await this.snapshotting;

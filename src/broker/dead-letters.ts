@@ -6,6 +6,7 @@ import { WharfError } from '../errors.js';
 import { MessageFlags, type StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import { origin, userFields } from './message-view.js';
+import { tracePosition } from './trace-log.js';
 import {
   deadLetterKey,
   deadLetterTopic,
@@ -130,6 +131,21 @@ export class DeadLetters {
         offsets: found.map(({ message }) => message.queueOffset),
       },
     ]);
+    const now = Date.now();
+    this.core.traceLog?.record(
+      group.tenantId,
+      group.instanceId,
+      found.map(({ message }) => {
+        const place = origin(message);
+        const userTopic = message.properties[SystemProperty.originTopic] ?? '';
+        return {
+          position: tracePosition(userTopic, place.queueId, place.queueOffset),
+          time: now,
+          type: 'RESENT' as const,
+          group: group.group,
+        };
+      }),
+    );
     for (const { message } of found) {
       const userTopic = message.properties[SystemProperty.originTopic] ?? '';
       this.core.longPoll.notify(

@@ -12,6 +12,7 @@ import { WharfError } from '../errors.js';
 import type { StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import { messageView } from './message-view.js';
+import { tracePosition } from './trace-log.js';
 import { deadLetterKey, deadLetterTopic, isSystemName, messageScope, storeTopic } from './names.js';
 
 interface TimeCursor {
@@ -98,47 +99,17 @@ export class Queries {
 
   async trace(topic: TopicDescriptor, messageId: string): Promise<TraceEvent[]> {
     const message = await this.find(topic, messageId);
-    const events: TraceEvent[] = [
-      { type: 'PUBLISHED', time: message.storeTimestampMs, queueId: message.queueId },
-    ];
-    for (const sub of this.core.ledger.subscriptionsOf(storeTopic(topic))) {
-      const entry = sub.cursors.get(message.queueId)?.inflight.get(message.queueOffset);
-      const group = groupName(sub.groupKey);
-      const consumerId = this.core.ledger.consumerIdOfSlot(sub.groupKey, sub.consumerSlot);
-      if (entry !== undefined) {
-        events.push({
-          type: 'DELIVERED',
-          time: entry.firstDeliveryMs,
-          group,
-          deliveryAttempt: entry.attempt,
-          ...(consumerId !== undefined ? { consumerId } : {}),
-        });
-      }
-    }
-    for (const groupKey of new Set(
-      this.core.ledger.subscriptionsOf(storeTopic(topic)).map((sub) => sub.groupKey),
-    )) {
-      const [tenantId, instanceId] = groupKey.split('/');
-      const dead = await this.core.store.queryByKey(
-        deadLetterTopic({
-          tenantId: tenantId,
-          instanceId: instanceId,
-          group: groupName(groupKey),
-        }),
-        deadLetterKey(messageId),
-        1,
-      );
-      const copy = dead[0];
-      if (copy !== undefined) {
-        events.push({
-          type: 'DEAD_LETTERED',
-          time: copy.storeTimestampMs,
-          group: groupName(groupKey),
-          deliveryAttempt: copy.attempt,
-        });
-      }
-    }
-    return events.sort((a, b) => a.time - b.time);
+    const published: TraceEvent = {
+      type: 'PUBLISHED',
+      time: message.storeTimestampMs,
+      queueId: message.queueId,
+    };
+    const trace = this.core.traceLog;
+    if (trace === null) return [published];
+    await trace.flush(); // events of the last few milliseconds included
+    const position = tracePosition(topic.topic, message.queueId, message.queueOffset);
+    const events = await trace.events(topic.tenantId, topic.instanceId, position);
+    return [published, ...events];
   }
 
   private async find(topic: TopicDescriptor, messageId: string): Promise<StoredMessage> {

@@ -17,7 +17,8 @@ import type { ReadQueueResult, StoredMessage, TagFilter } from '../store/index.j
 import { MessageFlags } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import type { DeliveryTuple, LedgerEntry, Subscription } from './consumer-ledger.js';
-import { copyProperties, userFields } from './message-view.js';
+import { copyProperties, origin, userFields } from './message-view.js';
+import { tracePosition, type TracedEvent } from './trace-log.js';
 import {
   deadLetterKey,
   deadLetterTopic,
@@ -146,6 +147,7 @@ export class Receiver {
     }
     if (entries.size > 0) {
       await this.core.record([...entries.values()]);
+      this.traceAcks(topic, group, [...entries.values()]);
       for (const sub of counters) {
         const acked = [...entries.values()]
           .filter((e) => e.sub === sub.key)
@@ -588,7 +590,7 @@ export class Receiver {
         issuedAtSec: Math.floor(now / 1000),
       })),
     );
-    return delivered.map(({ pick, index }, i) => {
+    const answers = delivered.map(({ pick, index }, i): ReceivedMessage => {
       const message = pick.messages[index];
       const copyOf = message.properties[SystemProperty.messageId];
       const fields = userFields(message);
@@ -613,6 +615,76 @@ export class Receiver {
         nextVisibleTime: nextVisibleMs,
       };
     });
+    this.traceDeliveries(topic, group, sub, answers, now);
+    return answers;
+  }
+
+  private traceDeliveries(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    sub: Subscription,
+    answers: readonly ReceivedMessage[],
+    now: number,
+  ): void {
+    if (this.core.traceLog === null) return;
+    const consumerId = this.core.ledger.consumerIdOfSlot(sub.groupKey, sub.consumerSlot);
+    const events: TracedEvent[] = [];
+    for (const answer of answers) {
+      const base = {
+        position: tracePosition(topic.topic, answer.queueId, answer.queueOffset),
+        time: now,
+        group: group.group,
+        deliveryAttempt: answer.deliveryAttempt,
+        ...(consumerId !== undefined ? { consumerId } : {}),
+      };
+      if (answer.deliveryAttempt > 1) events.push({ ...base, type: 'RETRIED' });
+      events.push({ ...base, type: 'DELIVERED' });
+    }
+    this.core.traceLog.record(topic.tenantId, topic.instanceId, events);
+  }
+
+  /** ACKED events; a re-sent copy's original position is read from the copy (rare). */
+  private traceAcks(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    acked: readonly (LedgerEntry & { op: 'complete' })[],
+  ): void {
+    const trace = this.core.traceLog;
+    if (trace === null) return;
+    const time = Date.now();
+    const event = (position: string): TracedEvent => ({
+      position,
+      time,
+      type: 'ACKED',
+      group: group.group,
+    });
+    const events: TracedEvent[] = [];
+    for (const entry of acked) {
+      if (entry.queue !== RESEND_QUEUE_ID) {
+        for (const offset of entry.offsets)
+          events.push(event(tracePosition(topic.topic, entry.queue, offset)));
+        continue;
+      }
+      const copies = entry.offsets.map((offset) =>
+        this.core.store.readQueue(resendTopic(group, topic.topic), 0, offset, { maxMessages: 1 }),
+      );
+      this.core.track(
+        Promise.all(copies).then((results) => {
+          const positions = results.flatMap((result) =>
+            result.messages.map((copy) => origin(copy)),
+          );
+          trace.record(
+            topic.tenantId,
+            topic.instanceId,
+            positions.map((place) =>
+              event(tracePosition(topic.topic, place.queueId, place.queueOffset)),
+            ),
+          );
+        }),
+        'tracing acks of re-sent messages',
+      );
+    }
+    trace.record(topic.tenantId, topic.instanceId, events);
   }
 
   /** Copies the message to the group's dead-letter queue, then marks it done. Runs in the
@@ -670,6 +742,16 @@ export class Receiver {
           { topic: topic.topic, group: group.group, messageId, attempts: entry.attempt },
           'message moved to the dead-letter queue',
         );
+        const place = origin(message);
+        this.core.traceLog?.record(topic.tenantId, topic.instanceId, [
+          {
+            position: tracePosition(topic.topic, place.queueId, place.queueOffset),
+            time: Date.now(),
+            type: 'DEAD_LETTERED',
+            group: group.group,
+            deliveryAttempt: entry.attempt,
+          },
+        ]);
       }
       if (!this.isLive(sub)) return;
       await this.core.record([{ op: 'complete', sub: sub.key, queue: queueId, offsets: [offset] }]);

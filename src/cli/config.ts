@@ -29,6 +29,8 @@ export interface BrokerConfig {
   segmentBytes: number;
   retentionMs: number;
   minFreeDiskBytes: number;
+  /** Record message trace events. */
+  trace: boolean;
 }
 
 export class ConfigError extends Error {
@@ -79,6 +81,11 @@ export const CONFIG_VARIABLES = [
     'WHARF_MIN_FREE_DISK_MB',
     '1024',
     'publishes are refused (503, retriable) when the data disk has less free space than this',
+  ],
+  [
+    'WHARF_TRACE',
+    'true',
+    'record message trace events (delivered, acked, retried, dead-lettered, re-sent)',
   ],
 ] as const;
 
@@ -156,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       segmentBytes: int('WHARF_SEGMENT_MB', 1024, 1, 4096) * MIB,
       retentionMs: int('WHARF_RETENTION_HOURS', 72, 1, 8760) * 3_600_000,
       minFreeDiskBytes: int('WHARF_MIN_FREE_DISK_MB', 1024, 0, 1_048_576) * MIB,
+      trace: bool('WHARF_TRACE', true),
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -114,6 +114,7 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
       macKey: deriveKey(masterKey, 'wharf-broker-mac'),
       logger: logger.child({ room: 'broker' }),
       store: config.broker,
+      trace: config.broker.trace,
     });
     cleanup.unshift(() => broker.close());
     const metrics = new GatewayMetrics();

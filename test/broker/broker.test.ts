@@ -325,6 +325,60 @@ t.test('query by id, key and time; visibility change', async (t) => {
   const trace = await broker.trace(topic, got[0].messageId);
   t.same(
     trace.map((e) => e.type),
-    ['PUBLISHED', 'DELIVERED'],
+    ['PUBLISHED', 'DELIVERED', 'RETRIED', 'DELIVERED'],
+  );
+});
+
+t.test(
+  'the trace tells a message’s story: delivered, retried, dead-lettered, re-sent, acked',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ maxDeliveryAttempts: 2, retryPolicy: { backoffSeconds: [0] } });
+    const [published] = await broker.publish(topic, [text('x')]);
+    const id = published.messageId;
+    const request = { maxMessages: 1, waitMs: 3000, tags: '*', invisibleMs: 100 };
+    await broker.receive(topic, group, request);
+    await broker.receive(topic, group, request);
+    let dead = await broker.deadLetters(group, 10);
+    for (let i = 0; i < 100 && dead.messages.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      dead = await broker.deadLetters(group, 10);
+    }
+    await broker.resendDeadLetters(group, [id]);
+    const back = await broker.receive(topic, group, request);
+    await broker.ack(
+      topic,
+      group,
+      back.map((m) => m.receiptHandle),
+    );
+    let types: string[] = [];
+    for (let i = 0; i < 50 && !types.includes('ACKED'); i++) {
+      types = (await broker.trace(topic, id)).map((e) => e.type);
+      if (!types.includes('ACKED')) await new Promise((r) => setTimeout(r, 20));
+    }
+    t.same(types, [
+      'PUBLISHED',
+      'DELIVERED',
+      'RETRIED',
+      'DELIVERED',
+      'DEAD_LETTERED',
+      'RESENT',
+      'DELIVERED',
+      'ACKED',
+    ]);
+    const events = await broker.trace(topic, id);
+    t.match(events[3], { type: 'DELIVERED', group: group.group, deliveryAttempt: 2 });
+  },
+);
+
+t.test('with trace off, a trace has the publish only', async (t) => {
+  const broker = await openTestBroker(t, { trace: false });
+  const topic = topicOf();
+  const [published] = await broker.publish(topic, [text('x')]);
+  await broker.receive(topic, groupOf({ createdAt: 0 }), receiveAll);
+  t.same(
+    (await broker.trace(topic, published.messageId)).map((e) => e.type),
+    ['PUBLISHED'],
   );
 });
