@@ -73,6 +73,18 @@ export interface LedgerSnapshot {
   confs?: { topic: TopicDescriptor; group: GroupDescriptor }[];
 }
 
+/** Same settings: the gateway usually passes the very object it cached, else compare fields. */
+function sameDescriptor<T extends object>(a: T, b: T): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a) as (keyof T)[];
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((key) =>
+    typeof a[key] === 'object'
+      ? JSON.stringify(a[key]) === JSON.stringify(b[key])
+      : a[key] === b[key],
+  );
+}
+
 function configKey(groupKey: string, topic: string): string {
   return `${groupKey}\u0000${topic}`;
 }
@@ -142,8 +154,13 @@ export class ConsumerLedger {
   /** The entry recording new or changed descriptors of a pair, or null when known as they are. */
   configEntry(topic: TopicDescriptor, group: GroupDescriptor): LedgerEntry | null {
     const known = this.configs.get(configKey(groupKeyOf(group), storeTopic(topic)));
-    if (known !== undefined && JSON.stringify(known) === JSON.stringify({ topic, group }))
+    if (
+      known !== undefined &&
+      sameDescriptor(known.topic, topic) &&
+      sameDescriptor(known.group, group)
+    ) {
       return null;
+    }
     return { op: 'conf', topic, group };
   }
 

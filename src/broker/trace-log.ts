@@ -57,7 +57,7 @@ export class TraceLog {
       list = [];
       this.pending.set(topic, list);
     }
-    list.push(...events);
+    for (const event of events) list.push(event);
     this.pendingCount += events.length;
     this.timer ??= setTimeout(() => void this.flush(), this.options.lingerMs ?? 20);
   }
