@@ -1,5 +1,6 @@
 import t from 'tap';
 import { MetaStore } from '../../src/meta/index.js';
+import { safeUrl } from '../../src/meta/meta-store.js';
 import { startTestRedis } from '../helpers/redis.js';
 
 t.test('repositories against a real Redis', async (t) => {
@@ -74,4 +75,9 @@ t.test('an unreachable Redis is a clear Unavailable', async (t) => {
     MetaStore.open({ redisUrl: `redis://127.0.0.1:${port}`, masterKey: 'm'.repeat(32) }),
     { code: 'Unavailable' },
   );
+});
+
+t.test('a Redis URL is logged without its password', async (t) => {
+  t.equal(safeUrl('redis://user:pw@h:1/0'), 'redis://user:***@h:1/0');
+  t.equal(safeUrl('::'), 'the configured URL');
 });
