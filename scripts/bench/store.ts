@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMessageStore } from '../../src/store/index.js';
 import type { AppendMessage, FlushPolicy, MessageStore } from '../../src/store/index.js';
+import { type Column, formatFixed, formatTable } from './lib/table.js';
 
 const args = process.argv.slice(2);
 function flag(name: string, fallback: number): number {
@@ -240,10 +241,15 @@ async function backlogRun(gib: number): Promise<{
   return { writeRssMb: writeRss / 1e6, readRssMb: readRss / 1e6, messages, writeSec, readSec };
 }
 
-const fmt = (n: number, digits = 0) =>
-  Number.isFinite(n)
-    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : '–';
+const fmt = (n: number, digits = 0) => formatFixed(n, digits);
+
+const MEASURE_COLUMNS: Column[] = [
+  { header: 'measure' },
+  { header: 'msg/s', align: 'right' },
+  { header: 'MB/s', align: 'right' },
+  { header: 'msg per fdatasync', align: 'right' },
+  { header: 'goal' },
+];
 
 async function main(): Promise<void> {
   mkdirSync(root, { recursive: true });
@@ -269,16 +275,16 @@ async function main(): Promise<void> {
     const recovery = ONLY.has('recovery') ? await recoveryRun(RECOVERY_GIB) : null;
     const recordBytes = runs[0]?.recordBytes ?? filledRecordBytes;
     const anyRow = runs.length > 0 || read !== null || recovery !== null;
-    if (anyRow) {
-      console.log('');
-      console.log('| measure | msg/s | MB/s | msg per fdatasync | goal |');
-      console.log('|---|---:|---:|---:|---|');
-    }
+    const rows: string[][] = [];
     if (rawSamples.length > 0) {
       const raw = rawSamples.reduce((a, b) => (b.bytesPerSec > a.bytesPerSec ? b : a));
-      console.log(
-        `| raw disk: 256 KiB write + fdatasync (yardstick, best of ${rawSamples.length}: ${rawSamples.map((r) => fmt(r.bytesPerSec / 1e6)).join(' / ')} MB/s) | ≈ ${fmt(raw.bytesPerSec / recordBytes)} (records' worth) | ${fmt(raw.bytesPerSec / 1e6)} | – | ${fmt(raw.syncsPerSec)} fdatasync/s |`,
-      );
+      rows.push([
+        `raw disk: 256 KiB write + fdatasync (yardstick, best of ${rawSamples.length}: ${rawSamples.map((r) => fmt(r.bytesPerSec / 1e6)).join(' / ')} MB/s)`,
+        `≈ ${fmt(raw.bytesPerSec / recordBytes)} (records' worth)`,
+        fmt(raw.bytesPerSec / 1e6),
+        '–',
+        `${fmt(raw.syncsPerSec)} fdatasync/s`,
+      ]);
       for (const r of runs) {
         const goal =
           r.policy === 'sync' && r.appenders === 256
@@ -286,28 +292,50 @@ async function main(): Promise<void> {
             : r.policy === 'async' && r.appenders === 256
               ? '≥ 400,000 msg/s'
               : '';
-        console.log(
-          `| append ${r.policy} × ${r.appenders} appenders | ${fmt(r.msgPerSec)} | ${fmt(r.mbPerSec)} | ${fmt(r.msgPerSync, 1)} | ${goal} |`,
-        );
+        rows.push([
+          `append ${r.policy} × ${r.appenders} appenders`,
+          fmt(r.msgPerSec),
+          fmt(r.mbPerSec),
+          fmt(r.msgPerSync, 1),
+          goal,
+        ]);
       }
     }
     if (read !== null && readInterleaved !== null) {
-      console.log(
-        `| sequential queue read, 1 queue (${fmt(read.messages)} msgs, 256 per read, from files) | ${fmt(read.msgPerSec)} | ${fmt((read.msgPerSec * recordBytes) / 1e6)} | – | ≥ 1,000,000 msg/s |`,
-      );
-      console.log(
-        `| sequential queue read, ${QUEUES} interleaved queues read one after the other | ${fmt(readInterleaved.msgPerSec)} | ${fmt((readInterleaved.msgPerSec * recordBytes) / 1e6)} | – | |`,
-      );
+      rows.push([
+        `sequential queue read, 1 queue (${fmt(read.messages)} msgs, 256 per read, from files)`,
+        fmt(read.msgPerSec),
+        fmt((read.msgPerSec * recordBytes) / 1e6),
+        '–',
+        '≥ 1,000,000 msg/s',
+      ]);
+      rows.push([
+        `sequential queue read, ${QUEUES} interleaved queues read one after the other`,
+        fmt(readInterleaved.msgPerSec),
+        fmt((readInterleaved.msgPerSec * recordBytes) / 1e6),
+        '–',
+        '',
+      ]);
     }
     if (recovery !== null) {
-      console.log(
-        `| recovery of a ${RECOVERY_GIB} GiB log, no checkpoint (${fmt(recovery.records)} records verified + re-dispatched) | – | – | – | ${fmt(recovery.seconds, 2)} s (goal < 3 s) |`,
-      );
-      console.log(
-        `| recovery after a crash just after a checkpoint (verifies the last segment) | – | – | – | ${fmt(recovery.lastCheckpointSeconds, 2)} s |`,
-      );
+      rows.push([
+        `recovery of a ${RECOVERY_GIB} GiB log, no checkpoint (${fmt(recovery.records)} records verified + re-dispatched)`,
+        '–',
+        '–',
+        '–',
+        `${fmt(recovery.seconds, 2)} s (goal < 3 s)`,
+      ]);
+      rows.push([
+        `recovery after a crash just after a checkpoint (verifies the last segment)`,
+        '–',
+        '–',
+        '–',
+        `${fmt(recovery.lastCheckpointSeconds, 2)} s`,
+      ]);
     }
     if (anyRow) {
+      console.log('');
+      console.log(formatTable(MEASURE_COLUMNS, rows));
       console.log('');
       console.log(
         `record size on disk: ${recordBytes} bytes for a 1 KiB body; MB/s counts whole records.`,
@@ -315,14 +343,33 @@ async function main(): Promise<void> {
     }
     if (BACKLOG_GIB > 0) {
       const backlog = await backlogRun(BACKLOG_GIB);
+      const backlogRows: string[][] = [];
+      backlogRows.push([
+        `write ${BACKLOG_GIB} GiB`,
+        fmt(backlog.messages),
+        fmt(backlog.writeSec, 1),
+        `${fmt(backlog.writeRssMb)} MB`,
+        '< 300 MB',
+      ]);
+      backlogRows.push([
+        `read it all back from the oldest`,
+        fmt(backlog.messages),
+        fmt(backlog.readSec, 1),
+        `${fmt(backlog.readRssMb)} MB`,
+        '< 300 MB',
+      ]);
       console.log('');
-      console.log('| backlog | messages | seconds | peak RSS | goal |');
-      console.log('|---|---:|---:|---:|---|');
       console.log(
-        `| write ${BACKLOG_GIB} GiB | ${fmt(backlog.messages)} | ${fmt(backlog.writeSec, 1)} | ${fmt(backlog.writeRssMb)} MB | < 300 MB |`,
-      );
-      console.log(
-        `| read it all back from the oldest | ${fmt(backlog.messages)} | ${fmt(backlog.readSec, 1)} | ${fmt(backlog.readRssMb)} MB | < 300 MB |`,
+        formatTable(
+          [
+            { header: 'backlog' },
+            { header: 'messages', align: 'right' },
+            { header: 'seconds', align: 'right' },
+            { header: 'peak RSS', align: 'right' },
+            { header: 'goal' },
+          ],
+          backlogRows,
+        ),
       );
     }
   } finally {

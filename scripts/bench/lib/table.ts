@@ -48,6 +48,15 @@ export function formatCount(value: number | null | undefined): string {
   return Math.round(value).toLocaleString('en-US');
 }
 
+/** A number with thousands separators and exactly `digits` decimals: (1234.5, 1) → "1,234.5". */
+export function formatFixed(value: number | null | undefined, digits = 0): string {
+  if (isMissing(value)) return MISSING;
+  return value.toLocaleString('en-US', {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: digits,
+  });
+}
+
 /** Milliseconds: two decimals under 10, one under 100, none above. */
 export function formatMs(value: number | null | undefined): string {
   if (isMissing(value)) return MISSING;

@@ -1,6 +1,7 @@
 import t from 'tap';
 import {
   formatCount,
+  formatFixed,
   formatMs,
   formatPct,
   formatRatio,
@@ -47,6 +48,9 @@ t.test('numbers: counts with separators, ms by magnitude, CPU shares', async (t)
   t.equal(formatMs(12.34), '12.3');
   t.equal(formatMs(123.4), '123');
   t.equal(formatPct(93.4), '93%');
+  t.equal(formatFixed(1234.5, 1), '1,234.5');
+  t.equal(formatFixed(2, 2), '2.00');
+  t.equal(formatFixed(Number.NaN), '—');
 });
 
 t.test('a missing figure prints as a dash, never as zero', async (t) => {
