@@ -64,7 +64,8 @@ function groupFor(name: string): GroupDescriptor {
     deliveryMode: 'CLUSTERING',
     maxDeliveryAttempts: 16,
     invisibleSeconds: 60,
-    createdAt: Date.now() - 1000,
+    // a group reads a topic from its creation on: this one was "created" with the topic
+    createdAt: topic.createdAt,
   };
 }
 
@@ -81,7 +82,11 @@ async function publishFor(client: BrokerClient, bodyBytes: number): Promise<numb
   const timer = setTimeout(() => (stop = true), SECONDS * 1000);
   await Promise.all(
     Array.from({ length: PUBLISHERS }, async () => {
-      while (!stop) count += (await client.publish(topic, batch)).length;
+      while (!stop) {
+        // not `count += await …`: that reads `count` before the await and loses updates
+        const results = await client.publish(topic, batch);
+        count += results.length;
+      }
     }),
   );
   clearTimeout(timer);
