@@ -105,6 +105,7 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
       redisUrl: redis.url,
       masterKey,
       cacheTtlMs: config.metaCacheMs,
+      commandTimeoutMs: config.redisTimeoutMs,
       logger: logger.child({ room: 'meta' }),
     });
     cleanup.unshift(() => meta.close());

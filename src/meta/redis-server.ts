@@ -13,6 +13,8 @@ export interface RedisServerOptions {
   persist?: boolean;
   binary?: string;
   startTimeoutMs?: number;
+  /** Listen on this port (a restart on the port clients already know); default: a free one. */
+  port?: number;
 }
 
 export interface RedisServerHandle {
@@ -59,8 +61,8 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
   const binary = options.binary ?? 'redis-server';
   const timeoutMs = options.startTimeoutMs ?? 10_000;
   let lastError = '';
-  for (let tries = 0; tries < 5; tries++) {
-    const port = await freePort();
+  for (let tries = 0; tries < (options.port === undefined ? 5 : 1); tries++) {
+    const port = options.port ?? (await freePort());
     const args = [
       '--port',
       String(port),

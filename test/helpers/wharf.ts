@@ -26,6 +26,7 @@ import {
   startRedisServer,
   type Permission,
   type Quotas,
+  type RedisServerHandle,
 } from '../../src/meta/index.js';
 
 export interface WharfOverrides {
@@ -42,6 +43,9 @@ export interface TestWharf {
   adminToken: string;
   masterKey: string;
   redisUrl: string;
+  /** The private redis-server (absent with `overrides.redisUrl`); its files are in `dir`. */
+  redis: RedisServerHandle | undefined;
+  dir: string;
   broker: Broker;
   brokers: BrokerClient;
   meta: MetaStore;
@@ -93,6 +97,8 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
     adminToken,
     masterKey,
     redisUrl,
+    redis,
+    dir,
     broker,
     brokers,
     meta,
