@@ -132,6 +132,8 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
         ...(config.adminJwtSecret === undefined ? {} : { adminJwtSecret: config.adminJwtSecret }),
         trustProxy: config.trustProxy,
         docs: config.docs,
+        bodiesInFlightBytes: config.bodiesInFlightBytes,
+        maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       },
     });
     cleanup.unshift(() => app.close());
