@@ -9,7 +9,8 @@ import { WharfError } from '../errors.js';
 
 export interface RedisServerOptions {
   dir: string;
-  /** Persist with an append-only file (the all-in-one node) or keep nothing (tests). */
+  /** Persist with an append-only file, fsynced every second (the all-in-one node), or keep
+   *  nothing (tests). */
   persist?: boolean;
   binary?: string;
   startTimeoutMs?: number;
@@ -72,8 +73,13 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
       options.dir,
       '--save',
       '',
+      // AOF, fsynced every second: Redis holds the only copy of tenants and keys, and a write
+      // is in the file (the page cache) before its reply, so a killed server loses nothing and
+      // a crash of the machine at most the last second.
       '--appendonly',
       options.persist === true ? 'yes' : 'no',
+      '--appendfsync',
+      'everysec',
       '--daemonize',
       'no',
       '--loglevel',
