@@ -161,6 +161,7 @@ t.test('bad credentials are answered from the headers, before any of the body', 
       403,
       'authorization: Bearer not-the-operator-token\r\n',
     ],
+    ['an unknown path', 'POST', '/v1/no-such-route', 404, ''],
   ];
   const codes = [
     'MissingAuthentication',
@@ -169,6 +170,7 @@ t.test('bad credentials are answered from the headers, before any of the body', 
     'IncompleteSignature',
     'InvalidToken',
     'InvalidToken',
+    'NotFound',
   ];
   for (const [i, [what, method, target, status, auth]] of cases.entries()) {
     const { answer } = rawExchange(

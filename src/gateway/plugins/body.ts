@@ -7,7 +7,7 @@
 // hooks run before this parser), and the bytes of all bodies being held at once are bounded by
 // one process-wide `BodyBudget` (503 past it): a declared Content-Length is reserved before a
 // byte is read, a chunked body chunk by chunk, and the reservation is returned when the answer
-// is done or the connection closes. Public routes take no body: theirs is drained unbuffered.
+// is done or the connection closes. Public routes take no body: theirs is left unread.
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import secureJson from 'secure-json-parse';
@@ -99,21 +99,17 @@ function declaredLength(request: FastifyRequest): number | undefined {
   return Number(header);
 }
 
-/** The body's bytes, read within the limit and the budget (public routes: drained, empty). */
+/** The body's bytes, read within the limit and the budget (public routes: none, unread). */
 function readBody(
   request: FastifyRequest,
   payload: IncomingMessage,
   limitBytes: number,
   budget: BodyBudget,
 ): Promise<Buffer> {
+  // Public routes (and unknown paths) take no body: it is left unread, and the error answer of
+  // an unknown path closes the connection soon after (see error-handler's holdUnreadBody).
   const plane = request.routeOptions.config?.plane ?? 'public';
-  if (plane === 'public') {
-    return new Promise((resolve, reject) => {
-      payload.on('error', reject);
-      payload.on('end', () => resolve(EMPTY_BODY));
-      payload.resume();
-    });
-  }
+  if (plane === 'public') return Promise.resolve(EMPTY_BODY);
   const declared = declaredLength(request);
   if (declared !== undefined && declared > limitBytes) return Promise.reject(tooLarge(limitBytes));
   if (declared !== undefined && !reserve(request, budget, declared)) {
