@@ -242,6 +242,46 @@ t.test('a declared payload hash lets SigV4 refuse a bad signature before the bod
   t.equal(JSON.parse(answer.body).error.code, 'SignatureDoesNotMatch', 'the body must hash to it');
 });
 
+t.test('Expect: 100-continue is answered only after the credential was checked', async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const port = portOf(wharf);
+  const topic = `/v1/instances/${tenant.instanceId}/topics/orders`;
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const put = { method: 'PUT', path: topic, body: { messageType: 'NORMAL' }, ...who };
+  t.equal((await signedFetch(wharf.url, put)).status, 201);
+
+  const refused = await rawExchange(
+    t,
+    port,
+    `POST ${topic}/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n` +
+      `content-length: ${4 * MIB}\r\nexpect: 100-continue\r\n\r\n`,
+  ).answer;
+  t.equal(refused.status, 401, 'no "continue" for a request without credentials');
+
+  const body = publishBody(2 * MIB);
+  const head = signedHead(wharf, tenant, `${topic}/messages`, body, { expect: '100-continue' });
+  const socket = connect(port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  let data = '';
+  const served = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer: ${data}`)), ANSWER_DEADLINE_MS);
+    socket.on('data', (chunk: Buffer) => {
+      const first = data === '';
+      data += chunk.toString('latin1');
+      if (first && data.startsWith('HTTP/1.1 100')) socket.write(body);
+      const final = /HTTP\/1\.1 (2\d\d|[45]\d\d)/.exec(data);
+      if (final !== null) {
+        clearTimeout(timer);
+        resolve(final[1]);
+      }
+    });
+  });
+  socket.write(head);
+  t.equal(await served, '200', 'a signed request gets "continue", sends its body, is served');
+  t.match(data, /^HTTP\/1\.1 100 Continue/, 'after a 100 Continue');
+});
+
 t.test(
   'bodies in flight are bounded: past the budget, 503 Unavailable with retry-after',
   async (t) => {

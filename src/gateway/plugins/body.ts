@@ -8,7 +8,7 @@
 // one process-wide `BodyBudget` (503 past it): a declared Content-Length is reserved before a
 // byte is read, a chunked body chunk by chunk, and the reservation is returned when the answer
 // is done or the connection closes. Public routes take no body: theirs is left unread.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { WharfError } from '../../errors.js';
@@ -66,6 +66,14 @@ export function registerRawBody(
   bodyLimitBytes: number,
   budget: BodyBudget,
 ): void {
+  // `Expect: 100-continue` (curl sends it for bodies over 1 MiB): node would say "continue" at
+  // once; instead it is said when the body is about to be read, after the credential was
+  // checked, so a refused client never sends its body at all.
+  const awaitingContinue = new WeakMap<IncomingMessage, ServerResponse>();
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    awaitingContinue.set(req, res);
+    app.server.emit('request', req, res);
+  });
   app.decorateRequest('bodyBytesReserved', 0);
   app.addHook('onRequest', (request, reply, done) => {
     // 'close' follows both the end of the answer and a connection lost on the way.
@@ -74,7 +82,11 @@ export function registerRawBody(
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (request, payload, done) => {
-    readBody(request, payload, bodyLimitBytes, budget).then(
+    const res = awaitingContinue.get(request.raw);
+    readBody(request, payload, bodyLimitBytes, budget, () => {
+      awaitingContinue.delete(request.raw);
+      res?.writeContinue();
+    }).then(
       (body) => done(null, body),
       (err: Error) => done(err, undefined),
     );
@@ -105,6 +117,7 @@ function readBody(
   payload: IncomingMessage,
   limitBytes: number,
   budget: BodyBudget,
+  sayContinue: () => void,
 ): Promise<Buffer> {
   // Public routes (and unknown paths) take no body: it is left unread, and the error answer of
   // an unknown path closes the connection soon after (see error-handler's holdUnreadBody).
@@ -115,6 +128,7 @@ function readBody(
   if (declared !== undefined && !reserve(request, budget, declared)) {
     return Promise.reject(overBudget(budget));
   }
+  sayContinue();
   return new Promise((resolve, reject) => {
     // With a Content-Length the body goes straight into one buffer of that size (no copies, no
     // concat); a chunked body is gathered and reserved as it comes.
