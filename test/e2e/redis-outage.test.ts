@@ -4,6 +4,7 @@
 // 5 s client timeout, a behavioural deadline, not a timing assert), /readyz must fail, warm-cache
 // publishes and receives keep working, and the node recovers by itself when Redis is back.
 import t, { type Test } from 'tap';
+import { Redis } from 'ioredis';
 import { startRedisServer } from '../../src/meta/index.js';
 import {
   adminFetch,
@@ -146,6 +147,15 @@ t.test('Redis killed: fast 503s, warm publishes and receives go on, recovery', a
   );
   const created = await adminFetch(wharf, 'POST', '/admin/v1/tenants', { name: 'after-outage' });
   t.equal(created.status, 201, 'writes work again without a restart');
+  // Invalidations from other gateways arrive again: the subscriber is back on its channel.
+  const probe = new Redis(again.url);
+  t.teardown(() => probe.disconnect());
+  const channel = wharf.meta.keys.invalidationChannel();
+  await until('the invalidation subscriber to resubscribe', async () => {
+    const [, subscribers] = (await probe.pubsub('NUMSUB', channel)) as [string, number];
+    return subscribers === 1;
+  });
+  t.pass('the invalidation subscriber is back');
 });
 
 t.test('Redis stalled (SIGSTOP): fast 503s and /readyz fails, then recovers', async (t) => {
