@@ -137,7 +137,7 @@ export class MetaStore {
       connectionName: 'wharf-meta-sub',
     });
     const store = new MetaStore(redis, subscriber, options, options.logger);
-    redis.on('error', (err: Error) => store.logger?.warn({ err: err.message }, 'redis error'));
+    store.reportOutages(redis, 'commands');
     try {
       await redis.connect();
       await store.subscribe();
@@ -153,9 +153,7 @@ export class MetaStore {
 
   private async subscribe(): Promise<void> {
     const channel = this.keys.invalidationChannel();
-    this.subscriber.on('error', (err: Error) =>
-      this.logger?.warn({ err: err.message }, 'redis subscriber error'),
-    );
+    this.reportOutages(this.subscriber, 'invalidations');
     this.subscriber.on('message', (_channel: string, message: string) => {
       try {
         const prefixes = JSON.parse(message) as unknown;
@@ -175,6 +173,27 @@ export class MetaStore {
     await this.subscriber.connect();
     await this.subscriber.subscribe(channel);
     this.subscriberReady = true;
+  }
+
+  /**
+   * One warning when a connection is lost and one line when it is back (with how long it was
+   * away), rather than an error line per reconnect attempt for the length of an outage.
+   */
+  private reportOutages(connection: Redis, role: 'commands' | 'invalidations'): void {
+    let lostAt: number | undefined;
+    connection.on('error', (err: Error) => {
+      if (lostAt !== undefined || this.closed) return;
+      lostAt = Date.now();
+      this.logger?.warn(
+        { err: err.message, connection: role },
+        'Redis unreachable: requests that need it answer 503 until it is back (reconnecting)',
+      );
+    });
+    connection.on('ready', () => {
+      if (lostAt === undefined) return;
+      this.logger?.info({ connection: role, downMs: Date.now() - lostAt }, 'Redis reachable again');
+      lostAt = undefined;
+    });
   }
 
   /** Invalidates here, then on every other gateway. */
