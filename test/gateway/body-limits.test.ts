@@ -328,19 +328,8 @@ t.test(
     });
     t.equal(small.status, 200, 'one that fits is served meanwhile');
 
-    slow.socket.write(slowBody.subarray(MIB));
-    t.equal((await slow.answer).status, 200, 'the stalled publish completes');
-    await until('the budget to be returned', async () => (await bodyBytesInFlight(wharf)) === 0);
-    const retried = await signedFetch(wharf.url, {
-      method: 'POST',
-      path: `${topic}/messages`,
-      body: publishBody(MIB),
-      ...who,
-    });
-    t.equal(retried.status, 200, 'the refused publish succeeds when retried');
-
-    // A chunked body (no Content-Length) is reserved as it comes, and refused past the budget.
-    const chunkedBody = publishBody(3 * MIB);
+    // A chunked body (no Content-Length) is reserved as it comes, and refused past what is left.
+    const chunkedBody = publishBody(MIB);
     const chunkedHead = signedHead(wharf, tenant, `${topic}/messages`, chunkedBody).replace(
       /content-length: \d+\r\n/i,
       'transfer-encoding: chunked\r\n',
@@ -353,7 +342,29 @@ t.test(
       chunked.socket.write('\r\n');
     }
     const chunkedAnswer = await chunked.answer;
-    t.equal(chunkedAnswer.status, 503, 'a chunked body over the budget: 503');
+    t.equal(chunkedAnswer.status, 503, 'a chunked body past the budget left: 503');
+
+    slow.socket.write(slowBody.subarray(MIB));
+    t.equal((await slow.answer).status, 200, 'the stalled publish completes');
+    await until('the budget to be returned', async () => (await bodyBytesInFlight(wharf)) === 0);
+    const retried = await signedFetch(wharf.url, {
+      method: 'POST',
+      path: `${topic}/messages`,
+      body: publishBody(MIB),
+      ...who,
+    });
+    t.equal(retried.status, 200, 'the refused publish succeeds when retried');
+
+    // A body larger than the whole budget could never be read: 413, not a 503 to retry forever.
+    const whole = await signedFetch(wharf.url, {
+      method: 'POST',
+      path: `${topic}/messages`,
+      body: publishBody(3 * MIB),
+      ...who,
+    });
+    t.equal(whole.status, 413);
+    t.equal((await json(whole)).error.code, 'MessageTooLarge');
+
     await until('the budget to be returned', async () => (await bodyBytesInFlight(wharf)) === 0);
   },
 );

@@ -57,7 +57,7 @@ function overBudget(budget: BodyBudget): WharfError {
 function tooLarge(limitBytes: number): WharfError {
   return new WharfError(
     'MessageTooLarge',
-    `the request body is over the limit (${limitBytes / (1024 * 1024)} MiB)`,
+    `the request body is over the limit (${+(limitBytes / (1024 * 1024)).toFixed(2)} MiB)`,
   );
 }
 
@@ -115,7 +115,7 @@ function declaredLength(request: FastifyRequest): number | undefined {
 function readBody(
   request: FastifyRequest,
   payload: IncomingMessage,
-  limitBytes: number,
+  bodyLimitBytes: number,
   budget: BodyBudget,
   sayContinue: () => void,
 ): Promise<Buffer> {
@@ -123,6 +123,8 @@ function readBody(
   // an unknown path closes the connection soon after (see error-handler's holdUnreadBody).
   const plane = request.routeOptions.config?.plane ?? 'public';
   if (plane === 'public') return Promise.resolve(EMPTY_BODY);
+  // A body larger than the whole budget could never be read: too large, not "retry later".
+  const limitBytes = Math.min(bodyLimitBytes, budget.limitBytes);
   const declared = declaredLength(request);
   if (declared !== undefined && declared > limitBytes) return Promise.reject(tooLarge(limitBytes));
   if (declared !== undefined && !reserve(request, budget, declared)) {
