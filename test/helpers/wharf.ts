@@ -1,7 +1,7 @@
 // Test harness for HTTP tests of every room: a whole Wharf node on port 0 with a private
 // redis-server and a broker in a temp dir, torn down by the test's teardown.
 //
-//   const wharf = await startWharf(t);                 // { url, adminToken, broker, app, meta, close }
+//   const wharf = await startWharf(t);   // { url, adminToken, redis, dir, broker, app, meta, close }
 //   const tenant = await provisionTenant(wharf);       // { tenantId, accessKeyId, accessKeySecret, instanceId }
 //   const res = await signedFetch(wharf.url, { method: 'PUT',
 //     path: `/v1/instances/${tenant.instanceId}/topics/orders`, body: { messageType: 'NORMAL' },
