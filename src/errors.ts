@@ -54,10 +54,13 @@ export const ERROR_CODES = {
     retriable: false,
     description: 'non-JSON Content-Type or a Content-Encoding',
   },
-  Throttled: { retriable: true, description: 'tenant quota exceeded; see retry-after' },
+  Throttled: {
+    retriable: true,
+    description: 'tenant quota or connections per address exceeded; see retry-after',
+  },
   Unavailable: {
     retriable: true,
-    description: 'broker not reachable, overloaded or shutting down',
+    description: 'broker or Redis not reachable, overloaded or shutting down',
   },
   Internal: { retriable: true, description: 'unexpected failure' },
   UriTooLong: { retriable: false, description: 'the request target is over 8 KiB' },

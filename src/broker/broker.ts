@@ -55,7 +55,7 @@ import { Publisher } from './publisher.js';
 import { Queries } from './queries.js';
 import { RateCounter } from './rate-counter.js';
 import { Receiver } from './receiver.js';
-import { TraceLog } from './trace-log.js';
+import { TraceLog, traceTopic } from './trace-log.js';
 
 export type { BrokerLogger } from './broker-core.js';
 
@@ -201,6 +201,21 @@ export class Broker implements BrokerClient, BrokerCore {
   rememberGroup(topic: TopicDescriptor, group: GroupDescriptor): void {
     const entry = this.ledger.configEntry(topic, group);
     if (entry !== null) this.track(this.record([entry]), 'journaling group settings');
+  }
+
+  /**
+   * The instances whose messages this broker holds (tenant and instance ids from the store's
+   * topic names). An instance's trace topic alone does not count: deleting an instance leaves it
+   * behind today (issue #8, item 8), and it holds no message of the tenant's.
+   */
+  instancesWithMessages(): { tenantId: string; instanceId: string }[] {
+    const found = new Map<string, { tenantId: string; instanceId: string }>();
+    for (const name of this.store.topicNames()) {
+      const [tenantId = '', instanceId = ''] = name.split('/');
+      if (name === traceTopic(tenantId, instanceId)) continue;
+      found.set(`${tenantId}/${instanceId}`, { tenantId, instanceId });
+    }
+    return [...found.values()];
   }
 
   // ---- BrokerClient ----

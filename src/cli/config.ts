@@ -16,6 +16,12 @@ export interface WharfConfig {
   logLevel: string;
   /** How long a gateway serves cached credentials and metadata (≤ 5000: revocation bound). */
   metaCacheMs: number;
+  /** Deadline of each Redis command; past it the request answers 503. */
+  redisTimeoutMs: number;
+  /** Bytes of request bodies being received at once, over all connections (503 past it). */
+  bodiesInFlightBytes: number;
+  /** Open connections from one client address (0: no limit). */
+  maxConnectionsPerAddress: number;
   trustProxy: boolean;
   /** Serve Swagger UI at /docs. */
   docs: boolean;
@@ -67,6 +73,17 @@ export const CONFIG_VARIABLES = [
   ],
   ['WHARF_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],
   ['WHARF_META_CACHE_MS', '4000', 'gateway cache of credentials and metadata, 0..5000 ms'],
+  ['WHARF_REDIS_TIMEOUT_MS', '1000', 'deadline of each Redis command, 50..10000 ms (then 503)'],
+  [
+    'WHARF_BODIES_IN_FLIGHT_MB',
+    '128',
+    'request bodies being received at once, all connections together, 8..65536 MiB (then 503)',
+  ],
+  [
+    'WHARF_MAX_CONNECTIONS_PER_ADDRESS',
+    '256',
+    'open connections from one client address (0: no limit); more are answered 429',
+  ],
   ['WHARF_TRUST_PROXY', 'false', 'trust x-forwarded-* from a load balancer'],
   ['WHARF_DOCS', 'true', 'serve Swagger UI at /docs'],
   [
@@ -155,6 +172,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
     masterKey: secret('WHARF_MASTER_KEY', 32),
     logLevel,
     metaCacheMs: int('WHARF_META_CACHE_MS', 4000, 0, 5000),
+    redisTimeoutMs: int('WHARF_REDIS_TIMEOUT_MS', 1000, 50, 10_000),
+    bodiesInFlightBytes: int('WHARF_BODIES_IN_FLIGHT_MB', 128, 8, 65_536) * MIB,
+    maxConnectionsPerAddress: int('WHARF_MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
     trustProxy: bool('WHARF_TRUST_PROXY', false),
     docs: bool('WHARF_DOCS', true),
     broker: {

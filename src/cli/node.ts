@@ -1,7 +1,8 @@
 // Starts a Wharf node (gateway + in-process broker) from a checked config, and stops it in the
 // order that loses nothing: stop accepting and drain in-flight requests (parked long polls are
 // answered at once), close the broker (flushes), close Redis connections, stop the private
-// redis-server child. A second signal, or a drain over 35 s, forces the exit.
+// redis-server child. A second signal, or a drain over 35 s, forces the exit. At start it warns
+// when the broker holds messages of instances Redis does not know (Redis lost its data).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -105,6 +106,7 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
       redisUrl: redis.url,
       masterKey,
       cacheTtlMs: config.metaCacheMs,
+      commandTimeoutMs: config.redisTimeoutMs,
       logger: logger.child({ room: 'meta' }),
     });
     cleanup.unshift(() => meta.close());
@@ -117,6 +119,7 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
       trace: config.broker.trace,
     });
     cleanup.unshift(() => broker.close());
+    await warnOfUnknownInstances(broker, meta, logger);
     const metrics = new GatewayMetrics();
     registerBrokerMetrics(metrics.registry, 0, () => broker.stats());
     const app = await buildApp({
@@ -131,6 +134,8 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
         ...(config.adminJwtSecret === undefined ? {} : { adminJwtSecret: config.adminJwtSecret }),
         trustProxy: config.trustProxy,
         docs: config.docs,
+        bodiesInFlightBytes: config.bodiesInFlightBytes,
+        maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       },
     });
     cleanup.unshift(() => app.close());
@@ -152,6 +157,46 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
     for (const step of cleanup) await step().catch(() => undefined);
     throw err;
   }
+}
+
+const MAX_NAMED_INSTANCES = 100;
+
+/**
+ * One warning when the broker holds messages of instances that Redis does not know: Redis came
+ * back empty or from an older backup, and those messages cannot be reached until it is restored.
+ */
+export async function warnOfUnknownInstances(
+  broker: Broker,
+  meta: MetaStore,
+  logger: Logger,
+): Promise<void> {
+  const held = broker.instancesWithMessages();
+  const unknown: string[] = [];
+  try {
+    for (let i = 0; i < held.length; i += 100) {
+      const batch = held.slice(i, i + 100);
+      const found = await Promise.all(
+        batch.map((h) => meta.instances.get(h.tenantId, h.instanceId)),
+      );
+      batch.forEach((h, j) => {
+        if (found[j] === null) unknown.push(`${h.tenantId}/${h.instanceId}`);
+      });
+    }
+  } catch (err) {
+    logger.warn({ err }, 'could not check the instances held by the broker against Redis');
+    return;
+  }
+  if (unknown.length === 0) return;
+  logger.warn(
+    {
+      brokerId: broker.brokerId,
+      count: unknown.length,
+      instances: unknown.slice(0, MAX_NAMED_INSTANCES),
+    },
+    'broker holds messages of instances unknown to Redis (Redis restarted empty or restored ' +
+      'from an older backup?): their messages are unreachable and their keys answer 403 until ' +
+      'Redis is restored from a backup — see README, "Redis: persistence, backups and outages"',
+  );
 }
 
 /** Stops the node on SIGTERM/SIGINT; a second signal or a stuck drain forces the exit. */

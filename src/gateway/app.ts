@@ -1,7 +1,8 @@
 // Builds the gateway's fastify app from injected dependencies (meta store, broker client,
 // config, logger); it does not listen. Order matters: error handling and route bookkeeping (405)
-// first, then body parsing and authentication hooks, then the OpenAPI generator (it records the
-// routes added after it), then the routes. Closing the app stops accepting, wakes parked long
+// first, then the per-address connection bound, body parsing and authentication hooks (onRequest
+// hooks: credentials are checked from the headers before a body is read), then the OpenAPI
+// generator (it records the routes added after it), then the routes. Closing the app stops accepting, wakes parked long
 // polls (they answer at once) and waits for in-flight requests.
 import { setMaxListeners } from 'node:events';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
@@ -12,7 +13,8 @@ import { WharfError } from '../errors.js';
 import type { MetaStore } from '../meta/index.js';
 import { GatewayMetrics, type Logger } from '../telemetry/index.js';
 import type { GatewayConfig, RouteContext } from './context.js';
-import { registerRawBody } from './plugins/body.js';
+import { BodyBudget, registerRawBody } from './plugins/body.js';
+import { registerConnectionLimit } from './plugins/connections.js';
 import {
   clientErrorHandler,
   frameworkErrors,
@@ -48,6 +50,8 @@ export interface GatewayDeps {
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const REQUEST_TIMEOUT_MS = 60_000;
+export const BODIES_IN_FLIGHT_BYTES = 128 * 1024 * 1024;
+export const MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -100,6 +104,10 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     route.schema = { ...route.schema, operationId };
   });
   registerRequestId(app);
+  registerConnectionLimit(app, {
+    maxPerAddress: config.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS,
+    onRefused: () => metrics.connectionsRefused.inc(),
+  });
   app.addHook('onRequest', (_request, reply, done) => {
     if (!closing.signal.aborted) return done();
     reply.header('connection', 'close');
@@ -130,7 +138,10 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     );
     done();
   });
-  registerRawBody(app, config.bodyLimitBytes ?? MAX_BODY_BYTES);
+  const budget = new BodyBudget(config.bodiesInFlightBytes ?? BODIES_IN_FLIGHT_BYTES, (bytes) =>
+    metrics.bodyBytesInFlight.set(bytes),
+  );
+  registerRawBody(app, config.bodyLimitBytes ?? MAX_BODY_BYTES, budget);
   registerAuthentication(app, {
     meta: deps.meta,
     tokens: ctx.tokens,

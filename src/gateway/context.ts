@@ -13,6 +13,10 @@ export interface GatewayConfig {
   adminJwksUrl?: string;
   /** Largest request body (default 8 MiB). */
   bodyLimitBytes?: number;
+  /** Bytes of request bodies held at once over all connections (default 128 MiB; 503 past it). */
+  bodiesInFlightBytes?: number;
+  /** Open connections from one client address (default 256; 0: no limit; 429 past it). */
+  maxConnectionsPerAddress?: number;
   /** Serve Swagger UI at /docs (default true). */
   docs?: boolean;
   /** Long polls one tenant may park on this gateway (default 1000). */

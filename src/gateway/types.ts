@@ -1,7 +1,8 @@
 // What the gateway adds to fastify's request and route config, and the principal a credential
 // resolves to. The tenant always comes from the verified credential, never from the request.
 import type {} from '@fastify/swagger';
-import type { Permission, Tenant } from '../meta/index.js';
+import type { Permission, ResolvedAccessKey, Tenant } from '../meta/index.js';
+import type { ParsedAuthorization } from './sigv4.js';
 
 export type Plane = 'public' | 'admin' | 'tenant';
 
@@ -16,11 +17,29 @@ export interface TenantPrincipal {
   via: 'sigv4' | 'token';
 }
 
+/**
+ * A SigV4 request checked from its headers (shape, date, scope, key) before its body is read;
+ * the signature too when the client declared the payload hash (x-amz-content-sha256).
+ */
+export interface SigV4Pending {
+  auth: ParsedAuthorization;
+  amzDate: string;
+  key: ResolvedAccessKey;
+  /** x-amz-content-sha256 as sent, if any: the received body must hash to it. */
+  declaredHash: string | undefined;
+  /** Whether the signature was verified against `declaredHash` already. */
+  signatureVerified: boolean;
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** The request body exactly as received (SigV4 hashes these bytes); empty when none. */
     rawBody: Buffer | null;
     principal: TenantPrincipal | null;
+    /** Set by the header stage of SigV4, finished once the body is in. */
+    sigv4: SigV4Pending | null;
+    /** Bytes of the body budget this request holds (returned when its answer is done). */
+    bodyBytesReserved: number;
   }
   interface FastifyContextConfig {
     plane?: Plane;

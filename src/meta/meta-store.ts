@@ -4,8 +4,11 @@
 // locally before it answers (read-your-writes on the same gateway) and publishes the same
 // prefixes to the others. Entries also expire on their own (ttlMs, default 4 s), so a lost
 // pub/sub message delays a change by at most that; after a subscriber reconnect the whole cache
-// is dropped, since messages may have been missed.
-import { Redis } from 'ioredis';
+// is dropped, since messages may have been missed. Every Redis call has a deadline
+// (`commandTimeoutMs`) and nothing waits for a connection that is down (no offline queue, no
+// retries): while Redis is unreachable a request that needs it fails at once with a retriable
+// error (503), requests served from the cache go on, and the clients reconnect on their own.
+import { Redis, type RedisOptions } from 'ioredis';
 import { WharfError } from '../errors.js';
 import { AccessKeyRepository, type ResolvedAccessKey } from './access-keys.js';
 import { AlarmRepository } from './alarms.js';
@@ -43,6 +46,8 @@ export interface MetaStoreOptions {
   keyPrefix?: string;
   /** How long cached metadata and credentials are served without Redis (default 4000). */
   cacheTtlMs?: number;
+  /** Deadline of each Redis command (default 1000): past it the command fails as unavailable. */
+  commandTimeoutMs?: number;
   logger?: MetaLogger;
 }
 
@@ -51,6 +56,11 @@ export interface DeletedTenant {
   topics: TopicRecord[];
   groups: GroupRecord[];
 }
+
+const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
+const RECONNECT_MAX_DELAY_MS = 1000;
+/** How long /readyz waits for PING: it must fail fast, not wait for a command's deadline. */
+export const PING_TIMEOUT_MS = 500;
 
 const k = {
   credential: (akid: string) => `ak|${akid}|`,
@@ -105,14 +115,29 @@ export class MetaStore {
 
   /** Connects (command and subscriber connections) and subscribes to invalidations. */
   static async open(options: MetaStoreOptions): Promise<MetaStore> {
-    const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true };
+    const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    const redisOptions: RedisOptions = {
+      lazyConnect: true,
+      // A command issued while the connection is down fails at once instead of queueing, and one
+      // in flight when it drops is not resent: the caller answers 503 and the client retries.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // A stalled server (SIGSTOP, DEBUG SLEEP, a dead host without RST) keeps the socket open:
+      // each command gives up after its deadline, and a socket that stays silent with commands
+      // pending is dropped, so the following commands fail at once until a reconnect succeeds.
+      commandTimeout: commandTimeoutMs,
+      socketTimeout: 2 * commandTimeoutMs,
+      connectTimeout: Math.max(1000, commandTimeoutMs),
+      // Reconnect quickly (a returning Redis is used within a second), never giving up.
+      retryStrategy: (times: number) => Math.min(100 * times, RECONNECT_MAX_DELAY_MS),
+    };
     const redis = new Redis(options.redisUrl, { ...redisOptions, connectionName: 'wharf-meta' });
     const subscriber = new Redis(options.redisUrl, {
       ...redisOptions,
       connectionName: 'wharf-meta-sub',
     });
     const store = new MetaStore(redis, subscriber, options, options.logger);
-    redis.on('error', (err: Error) => store.logger?.warn({ err: err.message }, 'redis error'));
+    store.reportOutages(redis, 'commands');
     try {
       await redis.connect();
       await store.subscribe();
@@ -128,9 +153,7 @@ export class MetaStore {
 
   private async subscribe(): Promise<void> {
     const channel = this.keys.invalidationChannel();
-    this.subscriber.on('error', (err: Error) =>
-      this.logger?.warn({ err: err.message }, 'redis subscriber error'),
-    );
+    this.reportOutages(this.subscriber, 'invalidations');
     this.subscriber.on('message', (_channel: string, message: string) => {
       try {
         const prefixes = JSON.parse(message) as unknown;
@@ -152,14 +175,56 @@ export class MetaStore {
     this.subscriberReady = true;
   }
 
+  /**
+   * One warning when a connection is lost and one line when it is back (with how long it was
+   * away), rather than an error line per reconnect attempt for the length of an outage.
+   */
+  private reportOutages(connection: Redis, role: 'commands' | 'invalidations'): void {
+    let lostAt: number | undefined;
+    connection.on('error', (err: Error) => {
+      if (lostAt !== undefined || this.closed) return;
+      lostAt = Date.now();
+      this.logger?.warn(
+        { err: err.message, connection: role },
+        'Redis unreachable: requests that need it answer 503 until it is back (reconnecting)',
+      );
+    });
+    connection.on('ready', () => {
+      if (lostAt === undefined) return;
+      this.logger?.info({ connection: role, downMs: Date.now() - lostAt }, 'Redis reachable again');
+      lostAt = undefined;
+    });
+  }
+
   /** Invalidates here, then on every other gateway. */
   async invalidate(prefixes: string[]): Promise<void> {
     this.cache.invalidate(prefixes);
     await this.redis.publish(this.keys.invalidationChannel(), JSON.stringify(prefixes));
   }
 
-  async ping(): Promise<void> {
-    await this.redis.ping();
+  /**
+   * Resolves when Redis answers PING within `timeoutMs` and the invalidation subscriber is
+   * connected (without it, changes made on other gateways would only show after the cache TTL).
+   */
+  async ping(timeoutMs = PING_TIMEOUT_MS): Promise<void> {
+    if (!this.subscriberReady) {
+      throw new WharfError('Unavailable', 'the Redis invalidation subscriber is not connected');
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new WharfError('Unavailable', `Redis did not answer PING in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    const ping = this.redis.ping();
+    // Lost the race: its own command deadline settles it later, unobserved.
+    ping.catch(() => undefined);
+    try {
+      await Promise.race([ping, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async close(): Promise<void> {
@@ -167,6 +232,9 @@ export class MetaStore {
     this.closed = true;
     this.cache.clear();
     await Promise.allSettled([this.subscriber.quit(), this.redis.quit()]);
+    // QUIT fails while Redis is away; disconnect stops the reconnect attempts in any case.
+    this.subscriber.disconnect();
+    this.redis.disconnect();
   }
 
   // ---- cached reads (hot path) ----

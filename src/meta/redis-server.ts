@@ -9,10 +9,13 @@ import { WharfError } from '../errors.js';
 
 export interface RedisServerOptions {
   dir: string;
-  /** Persist with an append-only file (the all-in-one node) or keep nothing (tests). */
+  /** Persist with an append-only file, fsynced every second (the all-in-one node), or keep
+   *  nothing (tests). */
   persist?: boolean;
   binary?: string;
   startTimeoutMs?: number;
+  /** Listen on this port (a restart on the port clients already know); default: a free one. */
+  port?: number;
 }
 
 export interface RedisServerHandle {
@@ -59,8 +62,8 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
   const binary = options.binary ?? 'redis-server';
   const timeoutMs = options.startTimeoutMs ?? 10_000;
   let lastError = '';
-  for (let tries = 0; tries < 5; tries++) {
-    const port = await freePort();
+  for (let tries = 0; tries < (options.port === undefined ? 5 : 1); tries++) {
+    const port = options.port ?? (await freePort());
     const args = [
       '--port',
       String(port),
@@ -70,8 +73,13 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
       options.dir,
       '--save',
       '',
+      // AOF, fsynced every second: Redis holds the only copy of tenants and keys, and a write
+      // is in the file (the page cache) before its reply, so a killed server loses nothing and
+      // a crash of the machine at most the last second.
       '--appendonly',
       options.persist === true ? 'yes' : 'no',
+      '--appendfsync',
+      'everysec',
       '--daemonize',
       'no',
       '--loglevel',

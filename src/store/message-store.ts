@@ -1006,6 +1006,10 @@ class DefaultMessageStore implements MessageStore {
     });
   }
 
+  topicNames(): string[] {
+    return this.queues.topicNames().filter((topic) => this.queueIds(topic).length > 0);
+  }
+
   async queueOffsetByTime(topic: string, queueId: number, timestampMs: number): Promise<number> {
     this.assertOpen();
     const queue = this.queues.get(topic, queueId);

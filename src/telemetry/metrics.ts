@@ -10,6 +10,8 @@ export class GatewayMetrics {
   readonly messagesReceived: Counter<'tenant'>;
   readonly throttled: Counter<'tenant' | 'quota'>;
   readonly parkedReceives: Gauge;
+  readonly bodyBytesInFlight: Gauge;
+  readonly connectionsRefused: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) {
@@ -50,6 +52,16 @@ export class GatewayMetrics {
     this.parkedReceives = new Gauge({
       name: 'wharf_parked_receives',
       help: 'Long-poll receive calls waiting in this gateway',
+      registers,
+    });
+    this.bodyBytesInFlight = new Gauge({
+      name: 'wharf_request_body_bytes_in_flight',
+      help: 'Bytes of request bodies reserved by requests being received or answered (bounded by WHARF_BODIES_IN_FLIGHT_MB)',
+      registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: 'wharf_connections_refused_total',
+      help: 'Connections refused with 429 because their address had too many open',
       registers,
     });
   }

@@ -15,6 +15,9 @@ t.test('defaults', async (t) => {
     redisUrl: undefined,
     logLevel: 'info',
     metaCacheMs: 4000,
+    redisTimeoutMs: 1000,
+    bodiesInFlightBytes: 128 * 1024 * 1024,
+    maxConnectionsPerAddress: 256,
     trustProxy: false,
     docs: true,
   });

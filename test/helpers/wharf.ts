@@ -1,7 +1,7 @@
 // Test harness for HTTP tests of every room: a whole Wharf node on port 0 with a private
 // redis-server and a broker in a temp dir, torn down by the test's teardown.
 //
-//   const wharf = await startWharf(t);                 // { url, adminToken, broker, app, meta, close }
+//   const wharf = await startWharf(t);   // { url, adminToken, redis, dir, broker, app, meta, close }
 //   const tenant = await provisionTenant(wharf);       // { tenantId, accessKeyId, accessKeySecret, instanceId }
 //   const res = await signedFetch(wharf.url, { method: 'PUT',
 //     path: `/v1/instances/${tenant.instanceId}/topics/orders`, body: { messageType: 'NORMAL' },
@@ -26,6 +26,7 @@ import {
   startRedisServer,
   type Permission,
   type Quotas,
+  type RedisServerHandle,
 } from '../../src/meta/index.js';
 
 export interface WharfOverrides {
@@ -42,6 +43,9 @@ export interface TestWharf {
   adminToken: string;
   masterKey: string;
   redisUrl: string;
+  /** The private redis-server (absent with `overrides.redisUrl`); its files are in `dir`. */
+  redis: RedisServerHandle | undefined;
+  dir: string;
   broker: Broker;
   brokers: BrokerClient;
   meta: MetaStore;
@@ -93,6 +97,8 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
     adminToken,
     masterKey,
     redisUrl,
+    redis,
+    dir,
     broker,
     brokers,
     meta,

@@ -3,19 +3,175 @@
 // `decodeJsonBody`, so that an unauthenticated caller learns nothing from parse errors and the
 // hash is never computed over a re-serialization. Refused: a Content-Encoding other than
 // identity and a non-JSON Content-Type on a route that takes JSON (415), malformed JSON (400).
+// Memory: a body is read only after the credential was checked from the headers (onRequest
+// hooks run before this parser), and the bytes of all bodies being held at once are bounded by
+// one process-wide `BodyBudget` (503 past it): a declared Content-Length is reserved before a
+// byte is read, a chunked body chunk by chunk, and the reservation is returned when the answer
+// is done or the connection closes. Public routes take no body: theirs is left unread.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { WharfError } from '../../errors.js';
 
 export const EMPTY_BODY = Buffer.alloc(0);
 
-export function registerRawBody(app: FastifyInstance, bodyLimitBytes: number): void {
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    '*',
-    { parseAs: 'buffer', bodyLimit: bodyLimitBytes },
-    (_request, body, done) => done(null, body),
+/** The bytes of request bodies this process holds at once, over every connection. */
+export class BodyBudget {
+  private reserved = 0;
+
+  constructor(
+    readonly limitBytes: number,
+    private readonly onChange: (inFlightBytes: number) => void = () => undefined,
+  ) {}
+
+  /** Takes `bytes` from the budget, or returns false when they do not fit. */
+  tryReserve(bytes: number): boolean {
+    if (this.reserved + bytes > this.limitBytes) return false;
+    this.reserved += bytes;
+    this.onChange(this.reserved);
+    return true;
+  }
+
+  release(bytes: number): void {
+    if (bytes === 0) return;
+    this.reserved = Math.max(0, this.reserved - bytes);
+    this.onChange(this.reserved);
+  }
+
+  get inFlightBytes(): number {
+    return this.reserved;
+  }
+}
+
+/** Retry hint of a body refused for lack of budget: bodies in flight finish within seconds. */
+const BUDGET_RETRY_AFTER_MS = 1000;
+
+function overBudget(budget: BodyBudget): WharfError {
+  return new WharfError(
+    'Unavailable',
+    `the gateway is receiving ${budget.limitBytes} bytes of request bodies already; retry shortly`,
+    { retryAfterMs: BUDGET_RETRY_AFTER_MS },
   );
+}
+
+function tooLarge(limitBytes: number): WharfError {
+  return new WharfError(
+    'MessageTooLarge',
+    `the request body is over the limit (${+(limitBytes / (1024 * 1024)).toFixed(2)} MiB)`,
+  );
+}
+
+export function registerRawBody(
+  app: FastifyInstance,
+  bodyLimitBytes: number,
+  budget: BodyBudget,
+): void {
+  // `Expect: 100-continue` (curl sends it for bodies over 1 MiB): node would say "continue" at
+  // once; instead it is said when the body is about to be read, after the credential was
+  // checked, so a refused client never sends its body at all.
+  const awaitingContinue = new WeakMap<IncomingMessage, ServerResponse>();
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    awaitingContinue.set(req, res);
+    app.server.emit('request', req, res);
+  });
+  app.decorateRequest('bodyBytesReserved', 0);
+  app.addHook('onRequest', (request, reply, done) => {
+    // 'close' follows both the end of the answer and a connection lost on the way.
+    reply.raw.once('close', () => releaseBody(request, budget));
+    done();
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (request, payload, done) => {
+    const res = awaitingContinue.get(request.raw);
+    readBody(request, payload, bodyLimitBytes, budget, () => {
+      awaitingContinue.delete(request.raw);
+      res?.writeContinue();
+    }).then(
+      (body) => done(null, body),
+      (err: Error) => done(err, undefined),
+    );
+  });
+}
+
+function releaseBody(request: FastifyRequest, budget: BodyBudget): void {
+  budget.release(request.bodyBytesReserved);
+  request.bodyBytesReserved = 0;
+}
+
+function reserve(request: FastifyRequest, budget: BodyBudget, bytes: number): boolean {
+  if (!budget.tryReserve(bytes)) return false;
+  request.bodyBytesReserved += bytes;
+  return true;
+}
+
+function declaredLength(request: FastifyRequest): number | undefined {
+  const header = request.headers['content-length'];
+  if (header === undefined) return undefined;
+  // node's HTTP parser has already refused a malformed Content-Length.
+  return Number(header);
+}
+
+/** The body's bytes, read within the limit and the budget (public routes: none, unread). */
+function readBody(
+  request: FastifyRequest,
+  payload: IncomingMessage,
+  bodyLimitBytes: number,
+  budget: BodyBudget,
+  sayContinue: () => void,
+): Promise<Buffer> {
+  // Public routes (and unknown paths) take no body: it is left unread, and the error answer of
+  // an unknown path closes the connection soon after (see error-handler's holdUnreadBody).
+  const plane = request.routeOptions.config?.plane ?? 'public';
+  if (plane === 'public') return Promise.resolve(EMPTY_BODY);
+  // A body larger than the whole budget could never be read: too large, not "retry later".
+  const limitBytes = Math.min(bodyLimitBytes, budget.limitBytes);
+  const declared = declaredLength(request);
+  if (declared !== undefined && declared > limitBytes) return Promise.reject(tooLarge(limitBytes));
+  if (declared !== undefined && !reserve(request, budget, declared)) {
+    return Promise.reject(overBudget(budget));
+  }
+  sayContinue();
+  return new Promise((resolve, reject) => {
+    // With a Content-Length the body goes straight into one buffer of that size (no copies, no
+    // concat); a chunked body is gathered and reserved as it comes.
+    const whole = declared === undefined ? undefined : Buffer.allocUnsafe(declared);
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const finish = (err: Error | undefined, body?: Buffer) => {
+      payload.removeListener('data', onData);
+      payload.removeListener('end', onEnd);
+      payload.removeListener('error', onError);
+      if (err === undefined) return resolve(body!);
+      releaseBody(request, budget);
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limitBytes) return finish(tooLarge(limitBytes));
+      if (whole !== undefined) {
+        if (received > whole.length) return finish(lengthMismatch());
+        chunk.copy(whole, received - chunk.length);
+      } else {
+        if (!reserve(request, budget, chunk.length)) return finish(overBudget(budget));
+        chunks.push(chunk);
+      }
+    };
+    const onEnd = () => {
+      if (whole !== undefined) {
+        finish(received === whole.length ? undefined : lengthMismatch(), whole);
+      } else finish(undefined, Buffer.concat(chunks, received)); // a copy: no views of socket reads
+    };
+    const onError = (err: Error) =>
+      finish(new WharfError('InvalidArgument', 'the request body was cut off', { cause: err }));
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onError);
+    payload.resume();
+  });
+}
+
+function lengthMismatch(): WharfError {
+  return new WharfError('InvalidArgument', 'the body is not as long as its Content-Length');
 }
 
 /** Whether a Content-Type header names JSON in UTF-8. */

@@ -146,10 +146,35 @@ export function sendError(
     reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
   }
   reply.header('x-request-id', request.id);
+  if (!request.raw.complete) holdUnreadBody(request, reply);
   return reply
     .code(status)
     .type('application/json; charset=utf-8')
     .send(errorBody(error, request.id));
+}
+
+/** How long a connection whose body was refused is kept, unread, after the answer. */
+export const LINGER_MS = 5_000;
+
+/**
+ * A request refused before its body was in (credentials, size, budget): stop reading it, so the
+ * rest of the body stays in the kernel and TCP flow control holds the sender (no memory, no CPU
+ * here), and close the connection LINGER_MS after the answer. Closing at once
+ * would make the kernel reset the connection over the unread bytes, and the client could lose
+ * the answer.
+ */
+function holdUnreadBody(request: FastifyRequest, reply: FastifyReply): void {
+  const socket = request.raw.socket;
+  request.raw.pause();
+  // Take what is buffered so the stream counts as consumed: node then leaves the rest unread
+  // (backpressure) instead of draining it once the answer is out.
+  request.raw.read();
+  reply.raw.once('finish', () => {
+    if (request.raw.complete || socket === null || socket.destroyed) return;
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  });
 }
 
 const ROUTE_METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];

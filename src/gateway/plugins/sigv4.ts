@@ -1,5 +1,7 @@
 // SigV4 authentication of tenant-plane requests: the order of checks follows AWS (shape of the
 // header, date, scope, key, signature, then the tenant's state), each refusal with API.md's code.
+// Two stages: what the headers alone decide runs before the body is read (onRequest), the
+// payload hash (and, unless the client declared it, the signature) once it is in.
 // Signing keys are derived once per key and day and kept beside the cached credential.
 import type { KeyObject } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
@@ -15,7 +17,7 @@ import {
   signingKey,
   verifySignature,
 } from '../sigv4.js';
-import type { TenantPrincipal } from '../types.js';
+import type { SigV4Pending, TenantPrincipal } from '../types.js';
 
 const signingKeys = new WeakMap<ResolvedAccessKey, Map<string, KeyObject>>();
 
@@ -32,14 +34,21 @@ function cachedSigningKey(key: ResolvedAccessKey, date: string, region: string):
   return derived;
 }
 
-export async function authenticateSigV4(
+const DECLARED_HASH = /^[0-9a-f]{64}$/;
+
+/**
+ * The checks of a SigV4 request that need no body, in AWS's order: shape of the header, date,
+ * scope, key. When the client declared the payload hash (`x-amz-content-sha256`, a header, so
+ * signed), the signature is verified here too, and only the received body's hash is left to
+ * compare. Everything an unauthenticated caller can get wrong is refused before its body.
+ */
+export async function checkSigV4Headers(
   request: FastifyRequest,
   authorization: string,
-  raw: Buffer,
   meta: MetaStore,
   region: string,
   now = Date.now(),
-): Promise<TenantPrincipal> {
+): Promise<SigV4Pending> {
   const auth = parseAuthorization(authorization);
   const amzDate = request.headers['x-amz-date'];
   if (typeof amzDate !== 'string') {
@@ -61,30 +70,41 @@ export async function authenticateSigV4(
       `the credential scope must be <date>/${region}/${SERVICE}/aws4_request`,
     );
   }
+  const key = await meta.credential(auth.accessKeyId);
+  if (key === null) {
+    throw new WharfError('InvalidAccessKeyId', 'the access key is unknown or revoked');
+  }
+  const header = request.headers['x-amz-content-sha256'];
+  const declaredHash = typeof header === 'string' ? header : undefined;
+  const pending: SigV4Pending = { auth, amzDate, key, declaredHash, signatureVerified: false };
+  if (declaredHash !== undefined && DECLARED_HASH.test(declaredHash)) {
+    if (!signatureMatches(request, pending, declaredHash, region)) {
+      throw new WharfError('SignatureDoesNotMatch', 'the signature does not match');
+    }
+    pending.signatureVerified = true;
+  }
+  return pending;
+}
+
+/** The rest of SigV4 once the body is in: its hash, the signature if not yet checked, the tenant. */
+export async function completeSigV4(
+  request: FastifyRequest,
+  pending: SigV4Pending,
+  raw: Buffer,
+  meta: MetaStore,
+  region: string,
+): Promise<TenantPrincipal> {
   const payloadHash = raw.length === 0 ? EMPTY_SHA256 : sha256Hex(raw);
-  const declared = request.headers['x-amz-content-sha256'];
-  if (declared !== undefined && declared !== payloadHash) {
+  if (pending.declaredHash !== undefined && pending.declaredHash !== payloadHash) {
     throw new WharfError(
       'SignatureDoesNotMatch',
       'x-amz-content-sha256 is not the hash of the received body',
     );
   }
-  const key = await meta.credential(auth.accessKeyId);
-  if (key === null) {
-    throw new WharfError('InvalidAccessKeyId', 'the access key is unknown or revoked');
+  if (!pending.signatureVerified && !signatureMatches(request, pending, payloadHash, region)) {
+    throw new WharfError('SignatureDoesNotMatch', 'the signature does not match');
   }
-  const ok = verifySignature(
-    {
-      method: request.method,
-      rawUrl: request.raw.url ?? '/',
-      rawHeaders: request.raw.rawHeaders,
-      amzDate,
-      payloadHash,
-    },
-    auth,
-    cachedSigningKey(key, auth.date, region),
-  );
-  if (!ok) throw new WharfError('SignatureDoesNotMatch', 'the signature does not match');
+  const { key } = pending;
   const tenant = await meta.tenant(key.tenantId);
   if (tenant === null) {
     throw new WharfError('InvalidAccessKeyId', 'the access key is unknown or revoked');
@@ -97,4 +117,36 @@ export async function authenticateSigV4(
     keyPermissions: key.permissions,
     via: 'sigv4',
   };
+}
+
+function signatureMatches(
+  request: FastifyRequest,
+  pending: SigV4Pending,
+  payloadHash: string,
+  region: string,
+): boolean {
+  return verifySignature(
+    {
+      method: request.method,
+      rawUrl: request.raw.url ?? '/',
+      rawHeaders: request.raw.rawHeaders,
+      amzDate: pending.amzDate,
+      payloadHash,
+    },
+    pending.auth,
+    cachedSigningKey(pending.key, pending.auth.date, region),
+  );
+}
+
+/** Both stages at once (the body already read): benchmarks and direct callers. */
+export async function authenticateSigV4(
+  request: FastifyRequest,
+  authorization: string,
+  raw: Buffer,
+  meta: MetaStore,
+  region: string,
+  now = Date.now(),
+): Promise<TenantPrincipal> {
+  const pending = await checkSigV4Headers(request, authorization, meta, region, now);
+  return completeSigV4(request, pending, raw, meta, region);
 }

@@ -1,5 +1,7 @@
-// Authentication by plane, then resolution of what a tenant-plane request names. Runs as the
-// preValidation hook: after the raw body is read (SigV4 needs its hash) and before the body is
+// Authentication by plane, then resolution of what a tenant-plane request names. Credentials are
+// checked from the headers in an onRequest hook, before the body is read (bearer tokens and the
+// operator plane wholly; SigV4 up to the signature, or wholly when the payload hash is declared);
+// the preValidation hook finishes SigV4 with the received body's hash, before the body is
 // decoded and validated (so that unauthenticated callers only ever see 401/403). The helpers
 // resolve instance, topic and group through the meta cache and answer the same 404 for a
 // resource of another tenant as for a missing one, since every lookup is keyed by the tenant
@@ -18,7 +20,7 @@ import {
 import type { TenantPrincipal } from '../types.js';
 import { decodeJsonBody, takeRawBody } from './body.js';
 import type { AdminAuthenticator, TokenService } from './jwt.js';
-import { authenticateSigV4 } from './sigv4.js';
+import { checkSigV4Headers, completeSigV4 } from './sigv4.js';
 
 export interface AuthDeps {
   meta: MetaStore;
@@ -30,30 +32,42 @@ export interface AuthDeps {
 export function registerAuthentication(app: FastifyInstance, deps: AuthDeps): void {
   app.decorateRequest('rawBody', null);
   app.decorateRequest('principal', null);
-  app.addHook('preValidation', async (request) => {
-    const raw = takeRawBody(request);
+  app.decorateRequest('sigv4', null);
+  // From the headers, before the body is read: a caller without a valid credential never gets
+  // its body buffered (SigV4 still needs the body's hash, which preValidation checks).
+  app.addHook('onRequest', async (request) => {
     const plane = request.routeOptions.config.plane ?? 'public';
     if (plane === 'admin') {
       await deps.admin.authenticate(request.headers.authorization);
     } else if (plane === 'tenant') {
-      request.principal = await authenticateTenant(request, raw, deps);
+      await authenticateTenantHeaders(request, deps);
+    }
+  });
+  app.addHook('preValidation', async (request) => {
+    const raw = takeRawBody(request);
+    if (request.sigv4 !== null) {
+      request.principal = activeOnly(
+        await completeSigV4(request, request.sigv4, raw, deps.meta, deps.region),
+      );
+      request.sigv4 = null;
     }
     decodeJsonBody(request, raw);
   });
 }
 
-async function authenticateTenant(
-  request: FastifyRequest,
-  raw: Buffer,
-  deps: AuthDeps,
-): Promise<TenantPrincipal> {
+async function authenticateTenantHeaders(request: FastifyRequest, deps: AuthDeps): Promise<void> {
   const authorization = request.headers.authorization;
   if (authorization === undefined || authorization === '') {
     throw new WharfError('MissingAuthentication', 'sign the request with SigV4 or a Bearer token');
   }
-  const principal = authorization.startsWith('Bearer ')
-    ? await deps.tokens.verify(authorization.slice(7).trim())
-    : await authenticateSigV4(request, authorization, raw, deps.meta, deps.region);
+  if (authorization.startsWith('Bearer ')) {
+    request.principal = activeOnly(await deps.tokens.verify(authorization.slice(7).trim()));
+  } else {
+    request.sigv4 = await checkSigV4Headers(request, authorization, deps.meta, deps.region);
+  }
+}
+
+function activeOnly(principal: TenantPrincipal): TenantPrincipal {
   if (principal.tenant.status !== 'active') {
     throw new WharfError('AccessDenied', 'the tenant is suspended');
   }
