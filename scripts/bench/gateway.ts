@@ -5,6 +5,8 @@
 // permission, instance and topic list from the gateway cache) and the same with a bearer token.
 // A SigV4 request is signed once and replayed (valid for 15 minutes), so the load generator's own
 // signing cost is not counted. Then a microbenchmark of one signature verification.
+// `BENCH_ONLY=ids` runs only the row for message ids and receipt handles (no server): what a
+// receive of 32 messages spends sealing them, and an ack opening the handles, per message.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +24,7 @@ import {
   verifySignature,
 } from '../../src/gateway/sigv4.js';
 import { MetaStore, deriveKey, startRedisServer } from '../../src/meta/index.js';
+import { MessageIdCodec, ReceiptHandleCodec } from '../../src/protocol/index.js';
 import { authenticateSigV4 } from '../../src/gateway/plugins/sigv4.js';
 import { resolveInstance } from '../../src/gateway/plugins/tenancy.js';
 import type { FastifyRequest } from 'fastify';
@@ -170,7 +173,56 @@ function verifyMicrobench(): { cachedKeyUs: number; derivedKeyUs: number } {
   return { cachedKeyUs: run(200_000, false), derivedKeyUs: run(50_000, true) };
 }
 
+/** µs per message: ids + handles encoded for a batch of 32 (receive), handles decoded (ack). */
+function idsMicrobench(): { encodeUs: number; decodeUs: number } {
+  const macKey = deriveKey('bench-master-key-0123456789abcdef', 'wharf-broker-mac');
+  const ids = new MessageIdCodec(macKey);
+  const receipts = new ReceiptHandleCodec(macKey);
+  const topicScope = 'TENANTAAAAAAAAAAAAAA/MQ_INST_AAAAAAAAAAAAAAAAAAAA/orders';
+  const scope = `${topicScope}/group-1@0123456789abcdef`;
+  const batch = 32;
+  const positions = Array.from({ length: batch }, (_, i) => ({
+    brokerId: 0,
+    logOffset: 1_000_000 + i * 1100,
+  }));
+  const batchReceipts = Array.from({ length: batch }, (_, i) => ({
+    brokerId: 0,
+    queueId: i % 8,
+    queueOffset: 5000 + i,
+    attempt: 1,
+    consumerSlot: 0,
+    issuedAtSec: 1_764_000_000,
+  }));
+  const handles = receipts.encode(scope, batchReceipts);
+  const time = (rounds: number, fn: () => void) => {
+    for (let i = 0; i < rounds / 10; i++) fn();
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < rounds; i++) fn();
+    return Number(process.hrtime.bigint() - start) / rounds / batch / 1000;
+  };
+  const encodeUs = time(20_000, () => {
+    ids.encode(topicScope, positions);
+    receipts.encode(scope, batchReceipts);
+  });
+  const decodeUs = time(20_000, () => {
+    if (receipts.decodeMany(scope, handles).some((r) => r === null)) throw new Error('decode');
+  });
+  return { encodeUs, decodeUs };
+}
+
+function idsRow(): string {
+  const { encodeUs, decodeUs } = idsMicrobench();
+  return (
+    `message id + receipt handle per message: ${encodeUs.toFixed(3)} µs sealed on receive ` +
+    `(batches of 32), ${decodeUs.toFixed(3)} µs per handle opened on ack`
+  );
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'ids') {
+    process.stdout.write(`${idsRow()}\n`);
+    return;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
   const redis = await startRedisServer({ dir });
   const masterKey = 'bench-master-key-0123456789abcdef';
@@ -256,6 +308,7 @@ async function main(): Promise<void> {
         `of a signed request's server CPU (goal < 15%)`,
       `whole signed route over /healthz (auth, tenancy, topic list, a 10-topic answer): ` +
         `${(((signed.serverCpuUs - health.serverCpuUs) / signed.serverCpuUs) * 100).toFixed(1)}%`,
+      idsRow(),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
