@@ -24,7 +24,8 @@ import {
   verifySignature,
 } from '../../src/gateway/sigv4.js';
 import { MetaStore, deriveKey, startRedisServer } from '../../src/meta/index.js';
-import { MessageIdCodec, ReceiptHandleCodec } from '../../src/protocol/index.js';
+import { MessageIdCodec, ReceiptHandleCodec, type Receipt } from '../../src/protocol/index.js';
+import { ReceiptHandleCodecV1 } from './lib/receipt-handle-v1.js';
 import { authenticateSigV4 } from '../../src/gateway/plugins/sigv4.js';
 import { resolveInstance } from '../../src/gateway/plugins/tenancy.js';
 import type { FastifyRequest } from 'fastify';
@@ -173,11 +174,14 @@ function verifyMicrobench(): { cachedKeyUs: number; derivedKeyUs: number } {
   return { cachedKeyUs: run(200_000, false), derivedKeyUs: run(50_000, true) };
 }
 
-/** µs per message: ids + handles encoded for a batch of 32 (receive), handles decoded (ack). */
-function idsMicrobench(): { encodeUs: number; decodeUs: number } {
-  const macKey = deriveKey('bench-master-key-0123456789abcdef', 'wharf-broker-mac');
-  const ids = new MessageIdCodec(macKey);
-  const receipts = new ReceiptHandleCodec(macKey);
+interface HandleCodec {
+  encode(scope: string, receipts: readonly Receipt[]): string[];
+  decodeMany(scope: string, handles: readonly string[]): (Receipt | null)[];
+}
+
+/** µs per message: id + handle encoded in batches of 32 (receive), handles decoded (ack). */
+function idsMicrobench(receipts: HandleCodec, rounds: number): { sealUs: number; openUs: number } {
+  const ids = new MessageIdCodec(BENCH_MAC_KEY);
   const topicScope = 'TENANTAAAAAAAAAAAAAA/MQ_INST_AAAAAAAAAAAAAAAAAAAA/orders';
   const scope = `${topicScope}/group-1@0123456789abcdef`;
   const batch = 32;
@@ -194,33 +198,53 @@ function idsMicrobench(): { encodeUs: number; decodeUs: number } {
     issuedAtSec: 1_764_000_000,
   }));
   const handles = receipts.encode(scope, batchReceipts);
-  const time = (rounds: number, fn: () => void) => {
+  const time = (fn: () => void) => {
     for (let i = 0; i < rounds / 10; i++) fn();
     const start = process.hrtime.bigint();
     for (let i = 0; i < rounds; i++) fn();
     return Number(process.hrtime.bigint() - start) / rounds / batch / 1000;
   };
-  const encodeUs = time(20_000, () => {
+  const sealUs = time(() => {
     ids.encode(topicScope, positions);
     receipts.encode(scope, batchReceipts);
   });
-  const decodeUs = time(20_000, () => {
+  const openUs = time(() => {
     if (receipts.decodeMany(scope, handles).some((r) => r === null)) throw new Error('decode');
   });
-  return { encodeUs, decodeUs };
+  return { sealUs, openUs };
 }
 
-function idsRow(): string {
-  const { encodeUs, decodeUs } = idsMicrobench();
-  return (
-    `message id + receipt handle per message: ${encodeUs.toFixed(3)} µs sealed on receive ` +
-    `(batches of 32), ${decodeUs.toFixed(3)} µs per handle opened on ack`
-  );
+const BENCH_MAC_KEY = deriveKey('bench-master-key-0123456789abcdef', 'wharf-broker-mac');
+
+/** Old (v1: AES blocks chained) and new (v2: HMAC-SHA256/96) handles, interleaved 3 times. */
+function idsRows(): string[] {
+  const rounds = Number(process.env.BENCH_ID_ROUNDS ?? 10_000);
+  const v1 = new ReceiptHandleCodecV1(BENCH_MAC_KEY);
+  const v2 = new ReceiptHandleCodec(BENCH_MAC_KEY);
+  const runs = { v1: [] as number[][], v2: [] as number[][] };
+  for (let i = 0; i < 3; i++) {
+    for (const [name, codec] of [
+      ['v1', v1],
+      ['v2', v2],
+    ] as const) {
+      const r = idsMicrobench(codec, rounds);
+      runs[name].push([r.sealUs, r.openUs]);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const row = (name: string, r: number[][]) =>
+    `| ${name} | ${median(r.map((x) => x[0])).toFixed(2)} | ${median(r.map((x) => x[1])).toFixed(2)} |`;
+  return [
+    '| receipt handle format (message id v1 in both) | µs/message sealed on receive (id + handle, batches of 32) | µs/handle opened on ack |',
+    '| --- | ---: | ---: |',
+    row('v1: two AES-128 blocks chained (old)', runs.v1),
+    row('v2: HMAC-SHA256 truncated to 96 bits (new)', runs.v2),
+  ];
 }
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'ids') {
-    process.stdout.write(`${idsRow()}\n`);
+    process.stdout.write(`${idsRows().join('\n')}\n`);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
@@ -308,7 +332,8 @@ async function main(): Promise<void> {
         `of a signed request's server CPU (goal < 15%)`,
       `whole signed route over /healthz (auth, tenancy, topic list, a 10-topic answer): ` +
         `${(((signed.serverCpuUs - health.serverCpuUs) / signed.serverCpuUs) * 100).toFixed(1)}%`,
-      idsRow(),
+      '',
+      ...idsRows(),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

@@ -1,19 +1,29 @@
-// Receipt handles: base64url of two AES blocks chained like CBC (C2 = E(P2 xor C1)), so neither
-// block can be swapped between handles:
+// Receipt handles, format v2: base64url (unpadded, canonical) of 32 bytes, the fields in the clear
+// followed by a truncated HMAC-SHA256 over them and the scope:
 //
-//   P1: | version u8 | brokerId u16 | queueId u16 | queueOffset u48 | attempt u16 | consumerSlot u24 |
-//   P2: | scopeTag 8 bytes (tenant/instance/topic/group[/consumer]) | issuedAtSec u32 | MAGIC u32 |
+//   0         1            3           5               11         13              16             20     32
+//   | version=2 | brokerId u16 | queueId u16 | queueOffset u48 | attempt u16 | consumerSlot u24 | issuedAtSec u32 | tag 12 |
 //
+//   tag = HMAC-SHA256(K, bytes[0..20] | u16 len(scope) | scope)[0..12]   (96 bits)
+//   K   = HKDF-SHA256(broker MAC key, info "wharf/receipt-handle/v2"), 32 bytes
+//
+// The scope names tenant, instance, topic, group and the group's incarnation (names.ts), so a
+// handle is worthless to another tenant, topic or group, and to a group deleted and re-created.
+// The fields are the caller's own (the receive answer shows queueId and queueOffset): they need
+// integrity, not secrecy. Any change to any byte — or any scope but the one it was issued under
+// — passes with probability 2^-96. Only the one canonical spelling is accepted (decode, re-encode,
+// compare), so a handle has exactly one string. v1 handles (two chained AES blocks) are refused.
 // A handle names one delivery: (queue, offset, attempt) of one consumer (slot 0 for a clustering
-// group, the broadcasting consumer's slot otherwise). The broker accepts it only while that
-// delivery is the message's current one, so a handle from before a redelivery is stale.
-import { BLOCK_BYTES, BlockCipher, deriveKey } from './block-cipher.js';
-import { scopeTag } from './scope-tag.js';
+// group); the broker accepts it only while that delivery is the message's current one.
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 
-const VERSION = 1;
-const MAGIC = 0x57524348; // "WRCH"
-const HANDLE_BYTES = 2 * BLOCK_BYTES;
-const HANDLE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+export const RECEIPT_HANDLE_VERSION = 2;
+const FIELD_BYTES = 20;
+const TAG_BYTES = 12;
+const HANDLE_BYTES = FIELD_BYTES + TAG_BYTES;
+/** 32 bytes in unpadded base64url: 43 characters, the last one's low 2 bits zero. */
+const HANDLE_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+const MAX_QUEUE_OFFSET = 2 ** 48 - 1;
 
 export interface Receipt {
   brokerId: number;
@@ -27,40 +37,22 @@ export interface Receipt {
 }
 
 export class ReceiptHandleCodec {
-  private readonly cipher: BlockCipher;
+  private readonly key: Buffer;
 
   constructor(macKey: Buffer) {
-    this.cipher = new BlockCipher(deriveKey(macKey, 'receipt-handle'));
+    this.key = Buffer.from(
+      hkdfSync('sha256', macKey, Buffer.alloc(0), 'wharf/receipt-handle/v2', 32),
+    );
   }
 
   encode(scope: string, receipts: readonly Receipt[]): string[] {
-    const count = receipts.length;
-    const first = Buffer.allocUnsafe(count * BLOCK_BYTES);
-    const second = Buffer.allocUnsafe(count * BLOCK_BYTES);
-    const tag = scopeTag(scope);
-    receipts.forEach((receipt, i) => {
-      const at = i * BLOCK_BYTES;
-      first.writeUInt8(VERSION, at);
-      first.writeUInt16BE(receipt.brokerId, at + 1);
-      first.writeUInt16BE(receipt.queueId, at + 3);
-      first.writeUIntBE(receipt.queueOffset, at + 5, 6);
-      first.writeUInt16BE(receipt.attempt, at + 11);
-      first.writeUIntBE(receipt.consumerSlot, at + 13, 3);
-      tag.copy(second, at, 0, 8);
-      second.writeUInt32BE(receipt.issuedAtSec >>> 0, at + 8);
-      second.writeUInt32BE(MAGIC, at + 12);
-    });
-    const sealedFirst = this.cipher.encrypt(first);
-    for (let i = 0; i < second.length; i++) second[i] = second[i] ^ sealedFirst[i];
-    const sealedSecond = this.cipher.encrypt(second);
-    const handles: string[] = [];
+    const scopeBytes = scopeSuffix(scope);
     const handle = Buffer.allocUnsafe(HANDLE_BYTES);
-    for (let i = 0; i < count; i++) {
-      sealedFirst.copy(handle, 0, i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES);
-      sealedSecond.copy(handle, BLOCK_BYTES, i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES);
-      handles.push(handle.toString('base64url'));
-    }
-    return handles;
+    return receipts.map((receipt) => {
+      writeFields(handle, receipt);
+      this.tag(handle, scopeBytes).copy(handle, FIELD_BYTES, 0, TAG_BYTES);
+      return handle.toString('base64url');
+    });
   }
 
   /** The receipt a handle names, or null when it is malformed, forged or of another scope. */
@@ -68,38 +60,57 @@ export class ReceiptHandleCodec {
     return this.decodeMany(scope, [handle])[0] ?? null;
   }
 
-  /** decode() for many handles with one native decryption. */
   decodeMany(scope: string, handles: readonly string[]): (Receipt | null)[] {
-    const sealed: Buffer[] = [];
-    const index: number[] = [];
-    handles.forEach((handle, i) => {
-      if (!HANDLE_PATTERN.test(handle)) return;
+    const scopeBytes = scopeSuffix(scope);
+    return handles.map((handle) => {
+      if (!HANDLE_PATTERN.test(handle)) return null;
       const bytes = Buffer.from(handle, 'base64url');
-      if (bytes.length !== HANDLE_BYTES) return;
-      sealed.push(bytes);
-      index.push(i);
-    });
-    const results: (Receipt | null)[] = handles.map(() => null);
-    if (sealed.length === 0) return results;
-    const all = Buffer.concat(sealed);
-    const plain = this.cipher.decrypt(all);
-    const tag = scopeTag(scope);
-    sealed.forEach((_, k) => {
-      const at = k * HANDLE_BYTES;
-      const first = plain.subarray(at, at + BLOCK_BYTES);
-      const second = plain.subarray(at + BLOCK_BYTES, at + HANDLE_BYTES);
-      for (let i = 0; i < BLOCK_BYTES; i++) second[i] = second[i] ^ all[at + i];
-      if (second.readUInt32BE(12) !== MAGIC || first.readUInt8(0) !== VERSION) return;
-      if (!second.subarray(0, 8).equals(tag)) return;
-      results[index[k]] = {
-        brokerId: first.readUInt16BE(1),
-        queueId: first.readUInt16BE(3),
-        queueOffset: first.readUIntBE(5, 6),
-        attempt: first.readUInt16BE(11),
-        consumerSlot: first.readUIntBE(13, 3),
-        issuedAtSec: second.readUInt32BE(8),
+      // the pattern fixes length and spare bits, so this holds; kept as the rule itself
+      if (bytes.length !== HANDLE_BYTES || bytes.toString('base64url') !== handle) return null;
+      if (bytes[0] !== RECEIPT_HANDLE_VERSION) return null;
+      const expected = this.tag(bytes, scopeBytes).subarray(0, TAG_BYTES);
+      if (!timingSafeEqual(expected, bytes.subarray(FIELD_BYTES))) return null;
+      return {
+        brokerId: bytes.readUInt16BE(1),
+        queueId: bytes.readUInt16BE(3),
+        queueOffset: bytes.readUIntBE(5, 6),
+        attempt: bytes.readUInt16BE(11),
+        consumerSlot: bytes.readUIntBE(13, 3),
+        issuedAtSec: bytes.readUInt32BE(16),
       };
     });
-    return results;
   }
+
+  private tag(handle: Buffer, scopeBytes: Buffer): Buffer {
+    return createHmac('sha256', this.key)
+      .update(handle.subarray(0, FIELD_BYTES))
+      .update(scopeBytes)
+      .digest();
+  }
+}
+
+function writeFields(handle: Buffer, receipt: Receipt): void {
+  if (
+    !Number.isSafeInteger(receipt.queueOffset) ||
+    receipt.queueOffset < 0 ||
+    receipt.queueOffset > MAX_QUEUE_OFFSET
+  ) {
+    throw new RangeError(`queueOffset out of range: ${receipt.queueOffset}`);
+  }
+  handle.writeUInt8(RECEIPT_HANDLE_VERSION, 0);
+  handle.writeUInt16BE(receipt.brokerId, 1);
+  handle.writeUInt16BE(receipt.queueId, 3);
+  handle.writeUIntBE(receipt.queueOffset, 5, 6);
+  handle.writeUInt16BE(receipt.attempt, 11);
+  handle.writeUIntBE(receipt.consumerSlot, 13, 3);
+  handle.writeUInt32BE(receipt.issuedAtSec >>> 0, 16);
+}
+
+/** u16 length | UTF-8 scope: length-prefixed so that no two scopes give the same MAC input. */
+function scopeSuffix(scope: string): Buffer {
+  const text = Buffer.from(scope, 'utf8');
+  const out = Buffer.allocUnsafe(2 + text.length);
+  out.writeUInt16BE(text.length, 0);
+  text.copy(out, 2);
+  return out;
 }

@@ -1,6 +1,7 @@
 import t from 'tap';
-import { randomBytes } from 'node:crypto';
-import { ReceiptHandleCodec } from '../../src/protocol/receipt-handle.js';
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { ReceiptHandleCodec, type Receipt } from '../../src/protocol/receipt-handle.js';
 import { BlockCipher } from '../../src/protocol/block-cipher.js';
 
 const key = Buffer.alloc(32, 9);
@@ -63,4 +64,99 @@ t.test('forged, altered, spliced or foreign handles are rejected', async (t) => 
 
 t.test('the block cipher wants a 16-byte key', async (t) => {
   t.throws(() => new BlockCipher(Buffer.alloc(8)), RangeError);
+});
+
+const golden = JSON.parse(
+  readFileSync(new URL('../fixtures/receipt-handle-v2.json', import.meta.url), 'utf8'),
+) as {
+  macKeyHex: string;
+  scope: string;
+  handles: { receipt: Receipt; handle: string }[];
+};
+const goldenKey = Buffer.from(golden.macKeyHex, 'hex');
+
+/** The tag as the codec's opening comment specifies it, computed independently. */
+function specTag(fields: Buffer, scope: string): Buffer {
+  const key = Buffer.from(
+    hkdfSync('sha256', goldenKey, Buffer.alloc(0), 'wharf/receipt-handle/v2', 32),
+  );
+  const text = Buffer.from(scope, 'utf8');
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(text.length);
+  return createHmac('sha256', key)
+    .update(fields)
+    .update(length)
+    .update(text)
+    .digest()
+    .subarray(0, 12);
+}
+
+t.test(
+  'golden bytes: format v2 encodes to the recorded handles and decodes them back',
+  async (t) => {
+    const codec = new ReceiptHandleCodec(goldenKey);
+    const handles = codec.encode(
+      golden.scope,
+      golden.handles.map((h) => h.receipt),
+    );
+    t.same(
+      handles,
+      golden.handles.map((h) => h.handle),
+    );
+    for (const { receipt, handle } of golden.handles) {
+      t.same(codec.decode(golden.scope, handle), receipt);
+      const raw = Buffer.from(handle, 'base64url');
+      t.equal(raw[0], 2, 'version byte');
+      t.same(raw.subarray(20), specTag(raw.subarray(0, 20), golden.scope), 'tag as documented');
+    }
+  },
+);
+
+t.test('only the canonical base64url spelling of a handle is accepted', async (t) => {
+  const codec = new ReceiptHandleCodec(goldenKey);
+  const handle = golden.handles[0].handle;
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = alphabet.indexOf(handle[42]);
+  let spellings = 0;
+  for (let spare = 1; spare < 4; spare++) {
+    const other = handle.slice(0, 42) + alphabet[last | spare];
+    t.same(Buffer.from(other, 'base64url'), Buffer.from(handle, 'base64url'), 'same bytes');
+    t.equal(codec.decode(golden.scope, other), null, `spare bits ${spare} refused`);
+    spellings++;
+  }
+  t.equal(spellings, 3);
+  const standard = Buffer.from(golden.handles[1].handle, 'base64url').toString('base64');
+  t.not(standard, golden.handles[1].handle);
+  t.equal(codec.decode(golden.scope, standard), null, 'standard base64 alphabet refused');
+  t.equal(codec.decode(golden.scope, `${handle}=`), null, 'padding refused');
+  t.equal(codec.decode(golden.scope, ` ${handle}`), null, 'whitespace refused');
+});
+
+t.test('a bit-flipping client reaches nothing: every single-bit change is refused', async (t) => {
+  const codec = new ReceiptHandleCodec(goldenKey);
+  const raw = Buffer.from(golden.handles[0].handle, 'base64url');
+  let accepted = 0;
+  for (let bit = 0; bit < raw.length * 8; bit++) {
+    const altered = Buffer.from(raw);
+    altered[bit >> 3] ^= 1 << (bit & 7);
+    if (codec.decode(golden.scope, altered.toString('base64url')) !== null) accepted++;
+  }
+  t.equal(accepted, 0, 'none of 256 single-bit flips is accepted');
+});
+
+t.test('a handle is bound to the group incarnation and to format version 2', async (t) => {
+  const codec = new ReceiptHandleCodec(goldenKey);
+  const handle = golden.handles[0].handle;
+  const recreated = golden.scope.replace(/@.*$/, '@fedcba9876543210');
+  t.equal(codec.decode(recreated, handle), null, 'same group name, new incarnation');
+  // a v1 handle with a valid tag (the MAC covers the version byte, so one cannot be forged;
+  // this one is made with the key) is refused for its version
+  const fields = Buffer.from(handle, 'base64url').subarray(0, 20);
+  fields[0] = 1;
+  const v1 = Buffer.concat([fields, specTag(fields, golden.scope)]).toString('base64url');
+  t.equal(codec.decode(golden.scope, v1), null, 'version 1 refused');
+  t.throws(
+    () => codec.encode(golden.scope, [{ ...golden.handles[0].receipt, queueOffset: 2 ** 48 }]),
+    RangeError,
+  );
 });
