@@ -587,7 +587,6 @@ export class Receiver {
         queueOffset: pick.messages[index].queueOffset,
         attempt: pick.attempts[index],
         consumerSlot: sub.consumerSlot,
-        issuedAtSec: Math.floor(now / 1000),
       })),
     );
     const answers = delivered.map(({ pick, index }, i): ReceivedMessage => {
