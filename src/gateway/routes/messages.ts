@@ -165,12 +165,16 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       ctx.closing.addEventListener('abort', onClosing, { once: true });
       let revoked: WharfError | null = null;
       let checking = false;
+      let warned = false;
       const recheck = async (): Promise<WharfError | null> => {
         try {
           return await revalidatePrincipal(meta, principal);
         } catch (err) {
           // Redis unreachable: the credential was valid and nothing says otherwise; keep waiting
-          request.log.warn({ err }, 'parked receive could not re-check its credential');
+          // (logged once per receive, not once a second)
+          if (!warned)
+            request.log.warn({ err }, 'parked receive could not re-check its credential');
+          warned = true;
           return null;
         }
       };
