@@ -155,3 +155,33 @@ t.test('a parked receive of a suspended tenant answers 403 and takes nothing', a
   const got = await messagesOf(await receive(keyA, 5));
   t.match(got, [{ body: 'while suspended' }], 'the message waited for the group, not in flight');
 });
+
+t.test('a parked receive with a bearer token of a revoked key answers 403', async (t) => {
+  const { wharf, tenant, keyA, keyB, publish } = await setup(t);
+  const issued = await signedFetch(wharf.url, {
+    method: 'POST',
+    path: '/v1/tokens',
+    body: { ttlSeconds: 600 },
+    ...keyA,
+  });
+  t.ok(issued.ok, 'token issued');
+  const { token } = (await issued.json()) as { token: string };
+  const { answer: parked } = await park(wharf, () =>
+    fetch(`${wharf.url}/v1/instances/${tenant.instanceId}/topics/orders/groups/g/receive`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ waitSeconds: 20 }),
+    }),
+  );
+  const revoke = await adminFetch(
+    wharf,
+    'DELETE',
+    `/admin/v1/tenants/${tenant.tenantId}/access-keys/${keyA.ak}`,
+  );
+  t.equal(revoke.status, 204);
+  const answer = await within(parked, 5000);
+  if (answer === 'deadline') return t.fail('the parked receive still waits 5 s after revocation');
+  t.equal(answer.status, 403);
+  t.equal(await errorCode(answer), 'InvalidToken');
+  t.equal((await publish(keyB, 'after')).status, 200);
+});
