@@ -5,6 +5,8 @@
 // permission, instance and topic list from the gateway cache) and the same with a bearer token.
 // A SigV4 request is signed once and replayed (valid for 15 minutes), so the load generator's own
 // signing cost is not counted. Then a microbenchmark of one signature verification.
+// `BENCH_ONLY=ids` runs only the row for message ids and receipt handles (no server): what a
+// receive of 32 messages spends sealing them, and an ack opening the handles, per message.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +24,9 @@ import {
   verifySignature,
 } from '../../src/gateway/sigv4.js';
 import { MetaStore, deriveKey, startRedisServer } from '../../src/meta/index.js';
+import { MessageIdCodec, ReceiptHandleCodec, type Receipt } from '../../src/protocol/index.js';
+import { ReceiptHandleCodecHmac } from './lib/receipt-handle-hmac.js';
+import { ReceiptHandleCodecV1 } from './lib/receipt-handle-v1.js';
 import { authenticateSigV4 } from '../../src/gateway/plugins/sigv4.js';
 import { resolveInstance } from '../../src/gateway/plugins/tenancy.js';
 import type { FastifyRequest } from 'fastify';
@@ -170,7 +175,82 @@ function verifyMicrobench(): { cachedKeyUs: number; derivedKeyUs: number } {
   return { cachedKeyUs: run(200_000, false), derivedKeyUs: run(50_000, true) };
 }
 
+interface HandleCodec {
+  encode(scope: string, receipts: readonly (Receipt & { issuedAtSec: number })[]): string[];
+  decodeMany(scope: string, handles: readonly string[]): unknown[];
+}
+
+/** µs per message: id + handle encoded in batches of 32 (receive), handles decoded (ack). */
+function idsMicrobench(receipts: HandleCodec, rounds: number): { sealUs: number; openUs: number } {
+  const ids = new MessageIdCodec(BENCH_MAC_KEY);
+  const topicScope = 'TENANTAAAAAAAAAAAAAA/MQ_INST_AAAAAAAAAAAAAAAAAAAA/orders';
+  const scope = `${topicScope}/group-1@0123456789abcdef`;
+  const batch = 32;
+  const positions = Array.from({ length: batch }, (_, i) => ({
+    brokerId: 0,
+    logOffset: 1_000_000 + i * 1100,
+  }));
+  const batchReceipts = Array.from({ length: batch }, (_, i) => ({
+    brokerId: 0,
+    queueId: i % 8,
+    queueOffset: 5000 + i,
+    attempt: 1,
+    consumerSlot: 0,
+    issuedAtSec: 1_764_000_000,
+  }));
+  const handles = receipts.encode(scope, batchReceipts);
+  const time = (fn: () => void) => {
+    for (let i = 0; i < rounds / 10; i++) fn();
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < rounds; i++) fn();
+    return Number(process.hrtime.bigint() - start) / rounds / batch / 1000;
+  };
+  const sealUs = time(() => {
+    ids.encode(topicScope, positions);
+    receipts.encode(scope, batchReceipts);
+  });
+  const openUs = time(() => {
+    if (receipts.decodeMany(scope, handles).some((r) => r === null)) throw new Error('decode');
+  });
+  return { sealUs, openUs };
+}
+
+const BENCH_MAC_KEY = deriveKey('bench-master-key-0123456789abcdef', 'wharf-broker-mac');
+
+/** Old (v1: AES blocks chained) and new (v2: AES-CMAC) handles, interleaved 3 times. */
+function idsRows(): string[] {
+  const rounds = Number(process.env.BENCH_ID_ROUNDS ?? 10_000);
+  const v1 = new ReceiptHandleCodecV1(BENCH_MAC_KEY);
+  const v2 = new ReceiptHandleCodec(BENCH_MAC_KEY);
+  const hmac = new ReceiptHandleCodecHmac(BENCH_MAC_KEY);
+  const runs = { v1: [] as number[][], v2: [] as number[][], hmac: [] as number[][] };
+  for (let i = 0; i < 3; i++) {
+    for (const [name, codec] of [
+      ['v1', v1],
+      ['v2', v2],
+      ['hmac', hmac],
+    ] as const) {
+      const r = idsMicrobench(codec, rounds);
+      runs[name].push([r.sealUs, r.openUs]);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const row = (name: string, r: number[][]) =>
+    `| ${name} | ${median(r.map((x) => x[0])).toFixed(2)} | ${median(r.map((x) => x[1])).toFixed(2)} |`;
+  return [
+    '| receipt handle format (message id v1 in both) | µs/message sealed on receive (id + handle, batches of 32) | µs/handle opened on ack |',
+    '| --- | ---: | ---: |',
+    row('v1: two AES-128 blocks chained (old)', runs.v1),
+    row('v2: fields + AES-CMAC (new)', runs.v2),
+    row('v2 with HMAC-SHA256/96 instead (rejected design)', runs.hmac),
+  ];
+}
+
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'ids') {
+    process.stdout.write(`${idsRows().join('\n')}\n`);
+    return;
+  }
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
   const redis = await startRedisServer({ dir });
   const masterKey = 'bench-master-key-0123456789abcdef';
@@ -256,6 +336,8 @@ async function main(): Promise<void> {
         `of a signed request's server CPU (goal < 15%)`,
       `whole signed route over /healthz (auth, tenancy, topic list, a 10-topic answer): ` +
         `${(((signed.serverCpuUs - health.serverCpuUs) / signed.serverCpuUs) * 100).toFixed(1)}%`,
+      '',
+      ...idsRows(),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

@@ -41,9 +41,14 @@ export function messageScope(
   return storeTopic(topic);
 }
 
-/** Scope a receipt handle is sealed to: topic and group. */
+/** Scope a receipt handle is sealed to: topic, group and the group's incarnation. */
 export function receiptScope(topic: TopicDescriptor, group: GroupDescriptor): string {
-  return `${storeTopic(topic)}/${group.group}`;
+  return `${storeTopic(topic)}/${group.group}@${incarnationOf(group)}`;
+}
+
+/** The group's incarnation; groups stored before incarnations existed use their createdAt. */
+export function incarnationOf(group: Pick<GroupDescriptor, 'incarnation' | 'createdAt'>): string {
+  return group.incarnation ?? `t${group.createdAt}`;
 }
 
 /** Reserved property names (never shown to users). */

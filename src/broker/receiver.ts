@@ -85,7 +85,8 @@ export class Receiver {
     const name = storeTopic(topic);
     const fifo = topic.messageType === 'FIFO';
     for (;;) {
-      if (this.core.longPoll.closed) return [];
+      // an aborted receive (client gone, credential revoked) takes nothing more
+      if (this.core.longPoll.closed || signal?.aborted === true) return [];
       const version = this.core.longPoll.version(name);
       const { messages, progressed } = await this.popOnce(sub, topic, group, request, filter);
       if (messages.length > 0) {
@@ -93,7 +94,6 @@ export class Receiver {
         if (messages.length === request.maxMessages) this.core.longPoll.notify(name);
         return messages;
       }
-      if (signal?.aborted === true) return messages;
       const now = Date.now();
       if (now >= deadline || this.core.longPoll.closed) return [];
       if (progressed) continue; // filtered entries were passed over: read on, do not park
@@ -587,7 +587,6 @@ export class Receiver {
         queueOffset: pick.messages[index].queueOffset,
         attempt: pick.attempts[index],
         consumerSlot: sub.consumerSlot,
-        issuedAtSec: Math.floor(now / 1000),
       })),
     );
     const answers = delivered.map(({ pick, index }, i): ReceivedMessage => {

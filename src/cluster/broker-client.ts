@@ -33,6 +33,12 @@ export interface GroupDescriptor {
   /** Absent: RocketMQ's default levels (1s 5s 10s 30s 1m … 2h). */
   retryPolicy?: RetryPolicy;
   createdAt: number;
+  /**
+   * Random, set when the group is created and kept across updates: a group deleted and created
+   * again has a new one, so receipt handles of the old group are refused. Absent on groups
+   * created before incarnations existed (their createdAt stands in).
+   */
+  incarnation?: string;
 }
 
 export interface PublishMessage {

@@ -211,6 +211,25 @@ t.test('a long poll wakes when a message lands and an aborted one frees its slot
   t.equal(broker.stats().parkedReceives, 0);
 });
 
+t.test('an aborted receive takes nothing, even with messages waiting', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf();
+  const group = groupOf();
+  await broker.publish(topic, [text('kept')]);
+  const controller = new AbortController();
+  controller.abort(); // e.g. its credential was revoked while it was parked
+  t.same(
+    await broker.receive(topic, group, { ...receiveAll, waitMs: 10_000 }, controller.signal),
+    [],
+  );
+  t.equal(broker.stats().inflight, 0, 'nothing left in flight');
+  const got = await broker.receive(topic, group, receiveAll);
+  t.same(
+    got.map((m) => m.body.toString()),
+    ['kept'],
+  );
+});
+
 t.test('consumer state survives a restart: acked stays acked, in flight comes back', async (t) => {
   const harness = brokerHarness(t);
   const topic = topicOf({ queueCount: 1 });

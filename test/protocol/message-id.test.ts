@@ -1,5 +1,6 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { MessageIdCodec } from '../../src/protocol/message-id.js';
 
 const key = Buffer.alloc(32, 1);
@@ -45,4 +46,37 @@ t.test('positions outside 48 bits are refused', async (t) => {
   const codec = new MessageIdCodec(key);
   t.throws(() => codec.encodeOne(scope, { brokerId: 0, logOffset: 2 ** 48 }), RangeError);
   t.throws(() => codec.encodeOne(scope, { brokerId: 0, logOffset: -1 }), RangeError);
+});
+
+const golden = JSON.parse(
+  readFileSync(new URL('../fixtures/message-id-v1.json', import.meta.url), 'utf8'),
+) as {
+  macKeyHex: string;
+  scope: string;
+  ids: { brokerId: number; logOffset: number; id: string }[];
+};
+
+t.test('golden bytes: format v1 ids encode and decode as recorded', async (t) => {
+  const codec = new MessageIdCodec(Buffer.from(golden.macKeyHex, 'hex'));
+  const positions = golden.ids.map(({ brokerId, logOffset }) => ({ brokerId, logOffset }));
+  t.same(
+    codec.encode(golden.scope, positions),
+    golden.ids.map((g) => g.id),
+  );
+  for (const { id, ...position } of golden.ids) t.same(codec.decode(golden.scope, id), position);
+});
+
+t.test('a bit-flipping client reaches nothing: every single-bit change is refused', async (t) => {
+  const codec = new MessageIdCodec(Buffer.from(golden.macKeyHex, 'hex'));
+  for (const { id } of golden.ids) {
+    const raw = Buffer.from(id, 'hex');
+    let accepted = 0;
+    for (let bit = 0; bit < 128; bit++) {
+      const altered = Buffer.from(raw);
+      altered[bit >> 3] ^= 1 << (bit & 7);
+      if (codec.decode(golden.scope, altered.toString('hex').toUpperCase()) !== null) accepted++;
+    }
+    t.equal(accepted, 0, `none of 128 single-bit flips of ${id} is accepted`);
+    t.equal(codec.decode(golden.scope, id.toLowerCase()), null, 'only the uppercase spelling');
+  }
 });

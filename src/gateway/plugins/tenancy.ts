@@ -74,6 +74,29 @@ function activeOnly(principal: TenantPrincipal): TenantPrincipal {
   return principal;
 }
 
+/**
+ * Why a principal verified earlier no longer holds — its access key revoked (a token's too), its
+ * tenant suspended or deleted — or null while it holds. For requests that outlive their
+ * authentication (parked long polls). Read through the meta cache, which revocation and
+ * suspension invalidate on every gateway at once (pub/sub), else within its TTL.
+ */
+export async function revalidatePrincipal(
+  meta: MetaStore,
+  principal: TenantPrincipal,
+): Promise<WharfError | null> {
+  const key = await meta.credential(principal.accessKeyId);
+  if (key === null || key.tenantId !== principal.tenantId) {
+    return principal.via === 'token'
+      ? new WharfError('InvalidToken', 'the access key of this token was revoked')
+      : new WharfError('InvalidAccessKeyId', 'the access key was revoked');
+  }
+  const tenant = await meta.tenant(principal.tenantId);
+  if (tenant === null || tenant.status !== 'active') {
+    return new WharfError('AccessDenied', 'the tenant is suspended');
+  }
+  return null;
+}
+
 export function principalOf(request: FastifyRequest): TenantPrincipal {
   if (request.principal === null) throw new WharfError('Internal', 'route without a principal');
   return request.principal;

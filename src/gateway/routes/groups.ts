@@ -1,6 +1,7 @@
 // Consumer groups. PUT is idempotent: 201 when created, 200 when unchanged or updated; the
 // delivery mode is fixed at creation (409 Conflict); `createdAt` is kept across updates since
 // the broker starts the group's reading of each topic there. maxGroups is checked atomically.
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { DeliveryMode, RetryPolicy } from '../../cluster/index.js';
 import { WharfError } from '../../errors.js';
@@ -74,6 +75,8 @@ export function groupRoutes(app: FastifyInstance, ctx: RouteContext): void {
         invisibleSeconds: body.invisibleSeconds,
         ...(policy === undefined ? {} : { retryPolicy: policy }),
         createdAt: Date.now(),
+        // kept across updates by put-resource-4.lua; a re-created group gets a new one
+        incarnation: randomBytes(8).toString('hex'),
       });
       return reply.code(status === 'created' ? 201 : 200).send(groupView(record));
     },

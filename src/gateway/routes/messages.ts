@@ -2,9 +2,12 @@
 // it can alone — permission, rate quota, sizes, delay rules, BROADCASTING's consumerId — then
 // calls the BrokerClient with the resolved descriptors and encodes its answer. A receive is
 // given an AbortSignal that fires when the client goes away or the gateway starts closing, so
-// the broker frees the long-poll slot at once.
+// the broker frees the long-poll slot at once — and when a parked receive's credential stops
+// holding (key revoked, tenant suspended; checked every PARKED_RECHECK_MS): it answers 403, and
+// anything the broker handed out in the meantime is made visible again, not left in flight.
 import type { FastifyInstance } from 'fastify';
 import { isWharfError, WharfError } from '../../errors.js';
+import type { ReceivedMessage } from '../../cluster/index.js';
 import type { RouteContext } from '../context.js';
 import {
   messageBytes,
@@ -12,7 +15,12 @@ import {
   toPublishMessage,
   type PublishInput,
 } from '../message-codec.js';
-import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
+import {
+  principalOf,
+  resolveGroup,
+  resolveTopic,
+  revalidatePrincipal,
+} from '../plugins/tenancy.js';
 import { TENANT_ERRORS, epochMs, errorResponses, tenantSecurity } from '../schemas/common.js';
 import { MAX_BATCH_BYTES, messageBodies } from '../schemas/messages.js';
 import {
@@ -29,6 +37,12 @@ const base = { config: { plane: 'tenant' as const } };
  * with 429 so that one tenant cannot hold every socket of a gateway (the broker bounds its own).
  */
 export const MAX_PARKED_PER_TENANT = 1000;
+/**
+ * How often a parked receive checks that its key and tenant still hold (a cache lookup). With
+ * the cache invalidated by pub/sub a revocation is seen within this; without pub/sub within this
+ * plus the cache TTL (4 s by default).
+ */
+export const PARKED_RECHECK_MS = 1000;
 const schemaBase = { tags: ['messages'], security: tenantSecurity };
 
 interface ReceiveBody {
@@ -138,8 +152,9 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         parkedByTenant.set(principal.tenantId, tenantParked + 1);
         metrics.parkedReceives.inc();
       }
-      // Fires when the client hangs up before the answer, or when the gateway starts closing.
-      // One controller per call with listeners removed in `finally` (no signal outlives it).
+      // Fires when the client hangs up before the answer, when the gateway starts closing, or
+      // when a parked receive's credential stops holding. One controller per call with listeners
+      // and the timer removed in `finally` (no signal outlives it).
       const abort = new AbortController();
       const signal = abort.signal;
       const onClose = () => {
@@ -148,29 +163,74 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const onClosing = () => abort.abort();
       reply.raw.once('close', onClose);
       ctx.closing.addEventListener('abort', onClosing, { once: true });
+      let revoked: WharfError | null = null;
+      let checking = false;
+      let warned = false;
+      const recheck = async (): Promise<WharfError | null> => {
+        try {
+          return await revalidatePrincipal(meta, principal);
+        } catch (err) {
+          // Redis unreachable: the credential was valid and nothing says otherwise; keep waiting
+          // (logged once per receive, not once a second)
+          if (!warned)
+            request.log.warn({ err }, 'parked receive could not re-check its credential');
+          warned = true;
+          return null;
+        }
+      };
+      const timer = parked
+        ? setInterval(() => {
+            if (checking || revoked !== null) return;
+            checking = true;
+            void recheck().then((reason) => {
+              checking = false;
+              if (reason === null || revoked !== null) return;
+              revoked = reason;
+              abort.abort();
+            });
+          }, PARKED_RECHECK_MS).unref()
+        : undefined;
       try {
-        const received = await brokers.receive(
-          topicDescriptor,
-          groupDescriptor,
-          {
-            maxMessages,
-            waitMs: ctx.closing.aborted ? 0 : body.waitSeconds * 1000,
-            tags: body.tags,
-            ...(body.invisibleSeconds === undefined
-              ? {}
-              : { invisibleMs: body.invisibleSeconds * 1000 }),
-            ...(body.consumerId === undefined ? {} : { consumerId: body.consumerId }),
-          },
-          signal,
-        );
+        let received: ReceivedMessage[];
+        try {
+          received = await brokers.receive(
+            topicDescriptor,
+            groupDescriptor,
+            {
+              maxMessages,
+              waitMs: ctx.closing.aborted ? 0 : body.waitSeconds * 1000,
+              tags: body.tags,
+              ...(body.invisibleSeconds === undefined
+                ? {}
+                : { invisibleMs: body.invisibleSeconds * 1000 }),
+              ...(body.consumerId === undefined ? {} : { consumerId: body.consumerId }),
+            },
+            signal,
+          );
+        } catch (err) {
+          // An aborted poll took nothing: answer it empty (the client, if still there, polls
+          // again) — or 403 when its credential was revoked meanwhile.
+          if (signal.aborted && !isWharfError(err)) received = [];
+          else throw err;
+        }
+        if (parked) {
+          // Messages taken while the credential stopped holding (between two checks) are not
+          // handed to it: they go back to the group at once.
+          revoked ??= received.length > 0 ? await recheck() : null;
+          if (revoked !== null) {
+            await releaseAll(received);
+            request.log.info(
+              { tenantId: principal.tenantId, accessKeyId: principal.accessKeyId },
+              `parked receive ended: ${revoked.message}`,
+            );
+            throw revoked;
+          }
+        }
         limiter.debit(principal.tenantId, 'consume', rate, received.length);
         metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
         return { messages: received.map(receivedView) };
-      } catch (err) {
-        // An aborted poll took nothing: answer it empty (the client, if still there, polls again).
-        if (signal.aborted && !isWharfError(err)) return { messages: [] };
-        throw err;
       } finally {
+        if (timer !== undefined) clearInterval(timer);
         if (parked) {
           const left = (parkedByTenant.get(principal.tenantId) ?? 1) - 1;
           if (left > 0) parkedByTenant.set(principal.tenantId, left);
@@ -179,6 +239,21 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         }
         reply.raw.off('close', onClose);
         ctx.closing.removeEventListener('abort', onClosing);
+      }
+
+      async function releaseAll(messages: readonly ReceivedMessage[]): Promise<void> {
+        const results = await Promise.allSettled(
+          messages.map((m) =>
+            brokers.changeVisibility(topicDescriptor, groupDescriptor, m.receiptHandle, 0),
+          ),
+        );
+        const failed = results.filter((r) => r.status === 'rejected').length;
+        if (failed > 0) {
+          request.log.warn(
+            { failed, of: messages.length },
+            'messages taken by a revoked receive stay invisible until their deadline',
+          );
+        }
       }
     },
   );

@@ -1,0 +1,187 @@
+// A parked long poll ends when its credential stops holding (issue #8, defect 5): a receive parked
+// before its key is revoked or its tenant suspended answers 403 within 5 s and takes no message
+// after that; what was published meanwhile stays receivable by a valid key, not stuck in flight.
+import t, { type Test } from 'tap';
+import {
+  adminFetch,
+  provisionTenant,
+  signedFetch,
+  startWharf,
+  type TestWharf,
+} from '../helpers/wharf.js';
+
+interface Key {
+  ak: string;
+  sk: string;
+}
+
+async function setup(t: Test) {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const keyA: Key = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const created = await adminFetch(
+    wharf,
+    'POST',
+    `/admin/v1/tenants/${tenant.tenantId}/access-keys`,
+    {},
+  );
+  t.equal(created.status, 201);
+  const b = (await created.json()) as { accessKeyId: string; accessKeySecret: string };
+  const keyB: Key = { ak: b.accessKeyId, sk: b.accessKeySecret };
+  const base = `/v1/instances/${tenant.instanceId}`;
+  const call = (key: Key, method: string, path: string, body?: unknown) =>
+    signedFetch(wharf.url, {
+      method,
+      path: `${base}${path}`,
+      ...(body === undefined ? {} : { body }),
+      ...key,
+    });
+  t.equal((await call(keyA, 'PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+  t.equal((await call(keyA, 'PUT', '/groups/g', {})).status, 201);
+  const receive = (key: Key, waitSeconds: number) =>
+    call(key, 'POST', '/topics/orders/groups/g/receive', { waitSeconds, maxMessages: 32 });
+  const publish = (key: Key, body: string) =>
+    call(key, 'POST', '/topics/orders/messages', { messages: [{ body }] });
+  return { wharf, tenant, keyA, keyB, call, receive, publish };
+}
+
+/** Resolves when `condition` holds, polling; fails the wait after `deadlineMs`. */
+async function waitFor(condition: () => boolean, deadlineMs: number, what: string) {
+  const end = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** The answer of `pending`, or 'deadline' if it has not come within `deadlineMs`. */
+async function within<T>(pending: Promise<T>, deadlineMs: number): Promise<T | 'deadline'> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'deadline'>((resolve) => {
+    timer = setTimeout(() => resolve('deadline'), deadlineMs);
+  });
+  try {
+    return await Promise.race([pending, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Starts a receive and resolves, once the broker holds it parked, with its pending answer. */
+async function park(
+  wharf: TestWharf,
+  start: () => Promise<Response>,
+): Promise<{ answer: Promise<Response> }> {
+  const before = wharf.broker.stats().parkedReceives;
+  const answer = start();
+  await waitFor(() => wharf.broker.stats().parkedReceives > before, 5000, 'the receive to park');
+  return { answer };
+}
+
+async function errorCode(res: Response) {
+  return ((await res.json()) as { error?: { code?: string } }).error?.code;
+}
+
+async function messagesOf(res: Response) {
+  t.equal(res.status, 200);
+  return ((await res.json()) as { messages: { body: string; receiptHandle: string }[] }).messages;
+}
+
+t.test('a parked receive of a revoked key answers 403 within 5 s', async (t) => {
+  const { wharf, tenant, keyA, keyB, receive, publish } = await setup(t);
+  const { answer: parked } = await park(wharf, () => receive(keyA, 20));
+  const revoke = await adminFetch(
+    wharf,
+    'DELETE',
+    `/admin/v1/tenants/${tenant.tenantId}/access-keys/${keyA.ak}`,
+  );
+  t.equal(revoke.status, 204);
+  const answer = await within(parked, 5000);
+  if (answer === 'deadline') return t.fail('the parked receive still waits 5 s after revocation');
+  t.equal(answer.status, 403);
+  t.equal(await errorCode(answer), 'InvalidAccessKeyId');
+  t.equal(wharf.broker.stats().parkedReceives, 0, 'its long-poll slot is free');
+  t.equal((await publish(keyB, 'after')).status, 200);
+  const got = await messagesOf(await receive(keyB, 5));
+  t.match(got, [{ body: 'after' }], 'a valid key receives what was published after');
+});
+
+t.test(
+  'a message published right after revocation is not kept by the revoked receive',
+  async (t) => {
+    const { wharf, tenant, keyA, keyB, receive, publish } = await setup(t);
+    const { answer: parked } = await park(wharf, () => receive(keyA, 20));
+    t.equal(
+      (
+        await adminFetch(
+          wharf,
+          'DELETE',
+          `/admin/v1/tenants/${tenant.tenantId}/access-keys/${keyA.ak}`,
+        )
+      ).status,
+      204,
+    );
+    t.equal((await publish(keyB, 'racing')).status, 200);
+    const answer = await within(parked, 5000);
+    if (answer === 'deadline') return t.fail('the parked receive still waits 5 s after revocation');
+    t.equal(answer.status, 403, 'the revoked receive gets no message');
+    const got = await messagesOf(await receive(keyB, 5));
+    t.match(got, [{ body: 'racing' }], 'the message is receivable at once, not in flight');
+    t.equal(wharf.broker.stats().inflight, 1, 'and in flight only for key B');
+  },
+);
+
+t.test('a parked receive of a suspended tenant answers 403 and takes nothing', async (t) => {
+  const { wharf, tenant, keyA, receive } = await setup(t);
+  const { answer: parked } = await park(wharf, () => receive(keyA, 20));
+  const suspend = await adminFetch(wharf, 'PATCH', `/admin/v1/tenants/${tenant.tenantId}`, {
+    status: 'suspended',
+  });
+  t.equal(suspend.status, 200);
+  // no key of a suspended tenant can publish: the message comes straight to the broker
+  const topic = await wharf.meta.topic(tenant.tenantId, tenant.instanceId, 'orders');
+  if (topic === null) return t.fail('topic missing');
+  await wharf.brokers.publish(topic, [
+    { body: Buffer.from('while suspended'), bodyEncoding: 'utf8' },
+  ]);
+  const answer = await within(parked, 5000);
+  if (answer === 'deadline') return t.fail('the parked receive still waits 5 s after suspension');
+  t.equal(answer.status, 403);
+  t.equal(await errorCode(answer), 'AccessDenied');
+  const resume = await adminFetch(wharf, 'PATCH', `/admin/v1/tenants/${tenant.tenantId}`, {
+    status: 'active',
+  });
+  t.equal(resume.status, 200);
+  const got = await messagesOf(await receive(keyA, 5));
+  t.match(got, [{ body: 'while suspended' }], 'the message waited for the group, not in flight');
+});
+
+t.test('a parked receive with a bearer token of a revoked key answers 403', async (t) => {
+  const { wharf, tenant, keyA, keyB, publish } = await setup(t);
+  const issued = await signedFetch(wharf.url, {
+    method: 'POST',
+    path: '/v1/tokens',
+    body: { ttlSeconds: 600 },
+    ...keyA,
+  });
+  t.ok(issued.ok, 'token issued');
+  const { token } = (await issued.json()) as { token: string };
+  const { answer: parked } = await park(wharf, () =>
+    fetch(`${wharf.url}/v1/instances/${tenant.instanceId}/topics/orders/groups/g/receive`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ waitSeconds: 20 }),
+    }),
+  );
+  const revoke = await adminFetch(
+    wharf,
+    'DELETE',
+    `/admin/v1/tenants/${tenant.tenantId}/access-keys/${keyA.ak}`,
+  );
+  t.equal(revoke.status, 204);
+  const answer = await within(parked, 5000);
+  if (answer === 'deadline') return t.fail('the parked receive still waits 5 s after revocation');
+  t.equal(answer.status, 403);
+  t.equal(await errorCode(answer), 'InvalidToken');
+  t.equal((await publish(keyB, 'after')).status, 200);
+});
