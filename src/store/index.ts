@@ -42,3 +42,10 @@ export type {
  *   state synchronously in the same tick you call it.
  */
 export { openMessageStore } from './message-store.js';
+
+/**
+ * The exclusive OS lock of a directory (`<dir>/lock`, an fcntl open-file-description lock that
+ * dies with its process): `lockDir` takes it at once or throws `DirLockedError`, naming the
+ * directory and the holder's pid. The store takes it on its own directory at open.
+ */
+export { DirLockedError, lockDir, type DirLock } from './dir-lock.js';

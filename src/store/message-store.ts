@@ -11,6 +11,8 @@ import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { CommitLog } from './commit-log.js';
 import type { ConsumeQueue } from './consume-queue.js';
 import { CQ_ENTRY_BYTES } from './consume-queue.js';
+import type { DirLock } from './dir-lock.js';
+import { lockDir } from './dir-lock.js';
 import { Dispatcher } from './dispatcher.js';
 import { FileCache } from './file-cache.js';
 import { fdatasync, fsyncDir, isNotFound, openFile, closeFile } from './file-io.js';
@@ -179,6 +181,10 @@ class DefaultMessageStore implements MessageStore {
   private appendedMessages = 0;
   private staging = Buffer.allocUnsafeSlow(0);
   private stagingUsed = 0;
+  /** Held from before the first read of the directory until every descriptor is closed. */
+  private dirLock: DirLock | null = null;
+  /** A failed fdatasync of a derived file: no checkpoint may pass it (see checkpoint()). */
+  private checkpointFailure: Error | null = null;
 
   private constructor(private readonly o: ResolvedOptions) {
     this.cache = new FileCache(o.maxOpenFiles);
@@ -200,6 +206,7 @@ class DefaultMessageStore implements MessageStore {
       await store.recover();
     } catch (err) {
       await store.cache.closeAll();
+      store.dirLock?.release();
       throw err;
     }
     return store;
@@ -209,6 +216,9 @@ class DefaultMessageStore implements MessageStore {
     const o = this.o;
     const startedMs = performance.now();
     await mkdir(o.dir, { recursive: true });
+    // Before anything is read: a second process on this directory would append from the same
+    // offsets and hand out the same message ids (commit log, consume queues, journal: all here).
+    this.dirLock = lockDir(o.dir);
     const abortPath = join(o.dir, ABORT_FILE);
     const crashed = await openFile(abortPath, false).then(
       async (fd) => {
@@ -367,16 +377,32 @@ class DefaultMessageStore implements MessageStore {
   private async checkpoint(): Promise<void> {
     const dispatchedLogOffset = this.dispatcher.dispatchedLogOffset;
     if (dispatchedLogOffset === this.lastCheckpointLogOffset) return;
+    if (this.checkpointFailure !== null) {
+      throw new WharfError('IoError', 'a derived file failed its fdatasync; reopen to rebuild', {
+        cause: this.checkpointFailure,
+      });
+    }
     await this.dispatcher.flushQueues();
     const dirty = [...this.dispatcher.dirty];
     this.dispatcher.dirty.clear();
-    for (const path of dirty) {
-      try {
-        if (path.endsWith('/') || !/\d{20}$/.test(path)) await fsyncDir(path);
-        else await this.cache.with(path, (fd) => fdatasync(fd), false);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
+    let synced = 0;
+    try {
+      for (const path of dirty) {
+        try {
+          if (path.endsWith('/') || !/\d{20}$/.test(path)) await fsyncDir(path);
+          else await this.cache.with(path, (fd) => fdatasync(fd), false);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+        synced++;
       }
+    } catch (err) {
+      // After a failed fdatasync the kernel may have dropped the pages (fsyncgate): a later one
+      // succeeding proves nothing. No checkpoint passes this point until a reopen rebuilds the
+      // derived files from the commit log.
+      for (const path of dirty.slice(synced)) this.dispatcher.dirty.add(path);
+      this.checkpointFailure ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
     }
     await this.keyIndex.flush();
     await writeCheckpoint(this.o.dir, { dispatchedLogOffset, writtenAtMs: Date.now() });
@@ -1130,6 +1156,7 @@ class DefaultMessageStore implements MessageStore {
       this.pageCache.clear();
       this.blocks?.clear();
       await this.cache.closeAll();
+      this.dirLock?.release();
     }
   }
 }
