@@ -1223,7 +1223,19 @@ class DefaultMessageStore implements MessageStore {
       await this.journal.close();
       clean = this.log.groupCommit.failed === null && this.journal.failed === null;
       if (clean) {
-        await this.serial.run(() => this.checkpoint());
+        // On a full or read-only disk the checkpoint stays where it was: the next start
+        // re-dispatches from there (and the abort marker stays, as after a crash).
+        clean = await this.serial.run(async () => {
+          let written = true;
+          await this.whenDiskAllows(async () => {
+            written = false;
+            await this.checkpoint();
+            written = true;
+          }, 'checkpoint at close');
+          return written;
+        });
+      }
+      if (clean) {
         // Only a store whose every write and fsync succeeded is marked cleanly stopped.
         await rm(join(this.o.dir, ABORT_FILE), { force: true });
         await fsyncDir(this.o.dir);

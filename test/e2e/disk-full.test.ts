@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Broker } from '../../src/broker/index.js';
 import { MIN_FREE_DISK_FLOOR_BYTES } from '../../src/store/index.js';
 import { json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
 
@@ -26,15 +27,22 @@ function mountTmpfs(t: Test, mib: number): string | null {
   return dir;
 }
 
-/** Fills `path` until `leaveBytes` stay free. */
+/** Fills `path` until `leaveBytes` stay free (0: until the file system refuses). */
 function fillDisk(path: string, leaveBytes: number): void {
   const fd = fs.openSync(path, 'w');
   try {
-    const buf = Buffer.alloc(256 * 1024);
-    for (;;) {
-      const s = fs.statfsSync(path);
-      if (s.bavail * s.bsize - buf.length < leaveBytes) break;
-      fs.writeSync(fd, buf);
+    for (let chunk = 256 * 1024; chunk >= 4096; chunk /= 2) {
+      const buf = Buffer.alloc(chunk);
+      for (;;) {
+        const s = fs.statfsSync(path);
+        if (s.bavail * s.bsize - chunk < leaveBytes) break;
+        try {
+          fs.writeSync(fd, buf);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+          break;
+        }
+      }
     }
   } finally {
     fs.closeSync(fd);
@@ -126,3 +134,30 @@ t.test(
     t.equal((await publish()).status, 200, 'publishes accepted again, no restart');
   },
 );
+
+t.test('a broker restarted on a full disk comes up read-only instead of failing', async (t) => {
+  const mnt = mountTmpfs(t, 32);
+  if (mnt === null) return;
+  const options = {
+    dataDir: join(mnt, 'broker-0'),
+    brokerId: 0,
+    macKey: Buffer.alloc(32, 7),
+    store: {
+      minFreeDiskBytes: 0,
+      segmentBytes: 4 * 1024 * 1024,
+      journalSegmentBytes: 1024 * 1024,
+      keyIndexSlots: 1024,
+      keyIndexEntriesPerFile: 4096,
+    },
+  };
+  let broker = await Broker.open(options);
+  t.same(await broker.health(), { ready: true });
+  await broker.close();
+  fillDisk(join(mnt, 'filler'), 0);
+  broker = await Broker.open(options);
+  const health = await broker.health();
+  t.equal(health.ready, false, 'not ready: it cannot take publishes');
+  t.match(health.detail, /below the watermark/);
+  await broker.close();
+  t.pass('opened and closed on a full disk');
+});
