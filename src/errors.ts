@@ -84,6 +84,10 @@ export const ERROR_CODES = {
   OffsetExpired: { retriable: false, description: 'the position was deleted by retention' },
   StoreClosed: { retriable: true, description: 'the store is closed or failed' },
   IoError: { retriable: true, description: 'a file operation failed' },
+  DirLocked: {
+    retriable: false,
+    description: 'the directory is locked by another live process (one broker per data dir)',
+  },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

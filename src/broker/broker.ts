@@ -113,7 +113,6 @@ export class Broker implements BrokerClient, BrokerCore {
   private timers: NodeJS.Timeout[] = [];
   private snapshotting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  private failure: Error | undefined;
 
   private constructor(
     readonly store: MessageStore,
@@ -407,8 +406,10 @@ export class Broker implements BrokerClient, BrokerCore {
   health(): Promise<BrokerHealth> {
     if (this.closing !== undefined)
       return Promise.resolve({ ready: false, detail: 'shutting down' });
-    if (this.failure !== undefined)
-      return Promise.resolve({ ready: false, detail: this.failure.message });
+    // Not ready while the store cannot take writes (failed, or a disk below the watermark):
+    // reads go on, and readiness returns by itself once the store can write again.
+    const store = this.store.health();
+    if (!store.writable) return Promise.resolve({ ready: false, detail: store.detail });
     return Promise.resolve({ ready: true });
   }
 
@@ -441,10 +442,7 @@ export class Broker implements BrokerClient, BrokerCore {
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof WharfError) {
-        if (error.code === 'IoError' || error.code === 'StoreClosed') this.failure ??= error;
-        throw error;
-      }
+      if (error instanceof WharfError) throw error;
       throw new WharfError('Internal', 'broker operation failed', { cause: error });
     }
   }

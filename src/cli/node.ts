@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Broker } from '../broker/index.js';
+import { DirLockedError, lockDir, type DirLock } from '../store/index.js';
 import { inProcessBrokerClient } from '../cluster/index.js';
 import { buildApp } from '../gateway/index.js';
 import {
@@ -93,13 +94,45 @@ async function resolveRedis(config: WharfConfig, logger: Logger) {
   return { url: child.url, source: 'private' as const, child };
 }
 
+/** The data dir's lock, or the one-line refusal naming the directory and the holder's pid. */
+function lockDataDir(dataDir: string): DirLock {
+  try {
+    return lockDir(dataDir);
+  } catch (err) {
+    if (err instanceof DirLockedError) throw new StartupError(err.message);
+    throw err;
+  }
+}
+
 export async function startNode(config: WharfConfig, logger: Logger): Promise<RunningNode> {
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
+  // First: the secrets, the private Redis's files and the broker's store are this process's alone
+  // (the store takes its own lock too). The OS drops the lock when the process dies.
+  const lock = lockDataDir(dataDir);
+  try {
+    return await startLockedNode(config, logger, dataDir, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLockedNode(
+  config: WharfConfig,
+  logger: Logger,
+  dataDir: string,
+  lock: DirLock,
+): Promise<RunningNode> {
   const masterKey = config.masterKey ?? loadOrCreateSecret(join(dataDir, 'master.key'));
   const adminToken = config.adminToken ?? loadOrCreateSecret(join(dataDir, 'admin.token'));
   const redis = await resolveRedis({ ...config, dataDir }, logger);
-  const cleanup: (() => Promise<void>)[] = [];
+  const cleanup: (() => Promise<void>)[] = [
+    () => {
+      lock.release();
+      return Promise.resolve();
+    },
+  ];
   if (redis.child !== undefined) cleanup.unshift(() => redis.child.stop());
   try {
     const meta = await MetaStore.open({

@@ -2,9 +2,10 @@
 // The message store's commit log and the state journal are two instances. Invariant: bytes below
 // groupCommit.writtenLogOffset are in the files; frames are placed synchronously (placement order
 // is write order), so a reader never needs a lock.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileCache } from './file-cache.js';
+import { fdatasync, fsyncDir, ftruncate } from './file-io.js';
 import type { CommitRequest, GroupCommitOptions } from './group-commit.js';
 import { GroupCommit } from './group-commit.js';
 import type { LogRecoveryOptions, LogRecoveryResult } from './recovery.js';
@@ -61,6 +62,46 @@ export class CommitLog<R extends CommitRequest = CommitRequest> {
   segmentEnd(logOffset: number): number | undefined {
     const segment = this.list.find(logOffset);
     return segment === undefined ? undefined : this.list.nextStart(segment);
+  }
+
+  /**
+   * After a write refused by a full or read-only disk: waits for the writer to stop, cuts the
+   * files back to the end of what was acknowledged (bytes of refused rounds are garbage: a later
+   * record must never be followed by a stale one that passes its CRC) and takes appends again
+   * from there. Resolves false when the failure is not resumable (EIO: reopen); throws when the
+   * cut itself fails (still read-only): call again later.
+   */
+  async resume(beforeResume?: () => void): Promise<boolean> {
+    const gc = this.groupCommit;
+    if (!gc.resumable) return false;
+    await gc.drain();
+    const acked = gc.acknowledgedLogOffset;
+    const segments = this.list.segments;
+    let removed = false;
+    while (segments.length > 0 && segments[segments.length - 1].startLogOffset >= acked) {
+      const segment = segments[segments.length - 1];
+      await this.cache.forget(segment.path);
+      await rm(segment.path, { force: true });
+      segments.pop();
+      removed = true;
+    }
+    if (removed) await fsyncDir(this.list.dir);
+    const last = segments[segments.length - 1];
+    if (last !== undefined && last.created) {
+      await this.cache.with(
+        last.path,
+        async (fd) => {
+          await ftruncate(fd, acked - last.startLogOffset);
+          await fdatasync(fd);
+        },
+        false,
+      );
+    }
+    this.list.endLogOffset = acked;
+    // In the same tick as appends are taken again: nothing may be placed in between.
+    beforeResume?.();
+    gc.clearFailure();
+    return true;
   }
 
   close(): Promise<void> {

@@ -28,6 +28,8 @@ export const CQ_ENTRY_BYTES = 24;
 const TAIL_ENTRIES = 128;
 /** Writes of one queue in flight before dispatch waits for the oldest. */
 const MAX_WRITES_IN_FLIGHT = 4;
+/** Bytes of entries whose write failed kept in memory (for a write again) before dispatch fails. */
+const MAX_FAILED_BYTES = 4 * 1024 * 1024;
 const TOPIC_FILE = 'TOPIC';
 
 export interface ConsumeQueueEntry {
@@ -98,8 +100,11 @@ export class ConsumeQueue {
   private inflight: { from: number; count: number; buf: Buffer; done: boolean }[] = [];
   /** Writes in flight (not awaited by dispatch: a checkpoint or a deletion waits for them). */
   private readonly writes = new Set<Promise<void>>();
-  /** The first failed write: later dispatches and checkpoints throw it (the store fails). */
-  private writeError: Error | null = null;
+  /** Writes that failed (ENOSPC, EIO): their entries stay served from memory (in `inflight`)
+   *  and are written again by the next checkpoint, which does not pass them until they are. */
+  private failed: { from: number; count: number; buf: Buffer; done: boolean }[] = [];
+  private failedBytes = 0;
+  private lastWriteError: Error | null = null;
   private dirReadying: Promise<void> | null = null;
   /** This queue's pages in the shared page cache, by first queueOffset. */
   private readonly pages = new Map<number, QueuePage>();
@@ -216,20 +221,51 @@ export class ConsumeQueue {
     const writing = this.write(firstQueueOffset, entries, dirty).then(
       () => {
         item.done = true;
-        while (this.inflight.length > 0 && this.inflight[0].done) this.inflight.shift();
+        this.dropWritten();
       },
       (err: unknown) => {
-        this.writeError ??= err instanceof Error ? err : new Error(String(err));
+        // Never skipped: kept in memory and in `failed` until a checkpoint writes it again.
+        this.lastWriteError = err instanceof Error ? err : new Error(String(err));
+        this.failed.push(item);
+        this.failedBytes += item.buf.length;
       },
     );
     this.writes.add(writing);
     void writing.then(() => this.writes.delete(writing));
   }
 
-  /** Waits for every write in flight; throws the first one that failed. */
+  private dropWritten(): void {
+    while (this.inflight.length > 0 && this.inflight[0].done) this.inflight.shift();
+  }
+
+  /** Whether writes are in flight or failed ones wait to be written again. */
+  get hasUnwritten(): boolean {
+    return this.writes.size > 0 || this.failed.length > 0;
+  }
+
+  /** Waits for every write in flight; throws if one failed and was not written since. */
   async settle(): Promise<void> {
     while (this.writes.size > 0) await Promise.all(this.writes);
-    if (this.writeError !== null) throw this.writeError;
+    if (this.failed.length > 0)
+      throw this.lastWriteError ?? new Error('consume-queue write failed');
+  }
+
+  /**
+   * Waits for the writes in flight, then writes again every failed one (a checkpoint, before it
+   * fdatasyncs): resolves when every entry handed to this queue is written, throws if one still
+   * fails (the checkpoint then does not move past it; the entries stay readable from memory).
+   */
+  async writeOut(dirty: Set<string>): Promise<void> {
+    while (this.writes.size > 0) await Promise.all(this.writes);
+    while (this.failed.length > 0) {
+      const item = this.failed[0];
+      await this.write(item.from, item.buf, dirty);
+      this.failed.shift();
+      this.failedBytes -= item.buf.length;
+      item.done = true;
+      this.dropWritten();
+    }
+    this.lastWriteError = null;
   }
 
   /**
@@ -238,7 +274,11 @@ export class ConsumeQueue {
    * disk, and the tail saves a write per queue per group-commit round).
    */
   async add(firstQueueOffset: number, entries: Buffer, dirty: Set<string>): Promise<void> {
-    if (this.writeError !== null) throw this.writeError;
+    // Bounded memory: past this many bytes of unwritten entries the dispatch fails (and with it
+    // the store, which then reopens and rebuilds the queue from the commit log).
+    if (this.failedBytes > MAX_FAILED_BYTES) {
+      throw this.lastWriteError ?? new Error('consume-queue writes failed');
+    }
     let queueOffset = firstQueueOffset;
     let pos = 0;
     while (pos < entries.length) {
@@ -641,6 +681,9 @@ export class ConsumeQueue {
     this.tailCount = 0;
     // No write may land (or recreate a file) after the files are gone; its failure is moot.
     await this.settle().catch(() => undefined);
+    this.failed = [];
+    this.failedBytes = 0;
+    this.inflight = [];
     this.dropPages();
     for (const start of this.fileStarts) await this.cache.forget(this.filePath(start));
     this.fileStarts = [];

@@ -102,13 +102,16 @@ export class Dispatcher {
     }
   }
 
-  /** Writes every queue's buffered entries and waits for every write in flight (before a
-   *  checkpoint fdatasyncs them); throws if one failed. */
+  /** Writes every queue's buffered entries, waits for every write in flight and writes again the
+   *  failed ones (before a checkpoint fdatasyncs them); throws if one still fails. Every queue
+   *  with unwritten entries is waited for, not only those of the last rounds: a write that
+   *  failed before an earlier, failed checkpoint must still hold back this one. */
   async flushQueues(): Promise<void> {
     const queues = [...this.buffered];
     this.buffered.clear();
     for (const queue of queues) await queue.flushTail(this.dirty);
-    await Promise.all(queues.map((queue) => queue.settle()));
+    const unwritten = this.queues.all().filter((queue) => queue.hasUnwritten);
+    await Promise.all(unwritten.map((queue) => queue.writeOut(this.dirty)));
   }
 
   /** Stops tracking a deleted queue. */

@@ -142,3 +142,15 @@ export function offsetFileName(value: number): string {
 export function parseOffsetFileName(name: string): number | null {
   return /^\d{20}$/.test(name) ? Number(name) : null;
 }
+
+const DISK_FULL_OR_READ_ONLY = new Set(['ENOSPC', 'EROFS', 'EDQUOT']);
+
+/** Whether an error (or its cause) is a full disk, a quota or a read-only file system. */
+export function isDiskFullOrReadOnly(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== undefined && DISK_FULL_OR_READ_ONLY.has(code)) return true;
+    e = e.cause;
+  }
+  return false;
+}

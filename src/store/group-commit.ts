@@ -8,7 +8,7 @@
 // the store must be reopened, and recovery decides what survived.
 import { WharfError } from '../errors.js';
 import type { FileCache } from './file-cache.js';
-import { fdatasync, fsyncDir, pwritev } from './file-io.js';
+import { fdatasync, fsyncDir, isDiskFullOrReadOnly, pwritev } from './file-io.js';
 import type { Segment } from './segment.js';
 import type { LogChunk } from './segment-list.js';
 import type { FlushPolicy, StoreLogger } from './types.js';
@@ -43,6 +43,7 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
   private queue: R[] = [];
   private writing = false;
   private failure: WharfError | null = null;
+  private failureResumable = false;
   private closed = false;
   private readonly unsynced = new Set<Segment>();
   private timer: NodeJS.Timeout | undefined;
@@ -81,9 +82,14 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
   /** Throws the error an append of `bytes` must get now, if any (call before placing frames). */
   checkAccept(bytes: number): void {
     if (this.failure !== null) {
-      throw new WharfError('StoreClosed', `${this.options.name} failed; reopen to recover`, {
-        cause: this.failure,
-      });
+      throw this.failureResumable
+        ? new WharfError('DiskFull', `${this.options.name}: disk full or read-only`, {
+            retryAfterMs: 1000,
+            cause: this.failure,
+          })
+        : new WharfError('StoreClosed', `${this.options.name} failed; reopen to recover`, {
+            cause: this.failure,
+          });
     }
     if (this.closed) throw new WharfError('StoreClosed', `${this.options.name} is closed`);
     if (this.pendingBytes > 0 && this.pendingBytes + bytes > this.options.maxPendingBytes) {
@@ -199,7 +205,7 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
     try {
       await this.options.afterDurable?.(round);
     } catch (err) {
-      this.fail(err, round);
+      this.fail(err, round, 'dispatch');
       return;
     }
     for (const request of round) {
@@ -253,14 +259,42 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
     return syncing;
   }
 
-  private fail(err: unknown, round: R[]): void {
+  /** Whether the failure is one `clearFailure` may undo: a write or fsync refused by a full or
+   *  read-only disk (ENOSPC, EDQUOT, EROFS), never EIO, never a failed dispatch. */
+  get resumable(): boolean {
+    return this.failure !== null && this.failureResumable;
+  }
+
+  /** End of what the last finished round acknowledged. */
+  get acknowledgedLogOffset(): number {
+    return this.ackedLogOffset;
+  }
+
+  /** Takes appends again after a resumable failure, from `ackedLogOffset` (the caller has cut the
+   *  files back to it). Only when nothing is being written. */
+  clearFailure(): void {
+    if (this.writing || this.queue.length > 0) throw new Error('group commit still writing');
+    this.failure = null;
+    this.failureResumable = false;
+    this.unsynced.clear();
+    this.resetEnd(this.ackedLogOffset);
+    this.options.logger?.info(
+      { store: this.options.name, logOffset: this.ackedLogOffset },
+      'store writable again: appends resume',
+    );
+  }
+
+  private fail(err: unknown, round: R[], stage: 'write' | 'dispatch' = 'write'): void {
     if (this.failure === null) {
+      this.failureResumable = stage === 'write' && isDiskFullOrReadOnly(err);
       this.failure = new WharfError('IoError', `${this.options.name} write or fsync failed`, {
         cause: err,
       });
       this.options.logger?.error(
         { err, store: this.options.name },
-        'store write or fsync failed: refusing further appends until reopened',
+        this.failureResumable
+          ? 'store write failed: disk full or read-only; refusing appends until space returns'
+          : 'store write or fsync failed: refusing further appends until reopened',
       );
     }
     const queued = this.queue;

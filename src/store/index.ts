@@ -10,6 +10,7 @@ export type {
   MessageStoreOptions,
   StateJournal,
   StateJournalRecovery,
+  StoreHealth,
 } from './message-store-api.js';
 
 /**
@@ -41,4 +42,11 @@ export type {
  *   durable; `writeSnapshot(buf)` captures the journal position at call time, so serialize your
  *   state synchronously in the same tick you call it.
  */
-export { openMessageStore } from './message-store.js';
+export { MIN_FREE_DISK_FLOOR_BYTES, openMessageStore } from './message-store.js';
+
+/**
+ * The exclusive OS lock of a directory (`<dir>/lock`, an fcntl open-file-description lock that
+ * dies with its process): `lockDir` takes it at once or throws `DirLockedError`, naming the
+ * directory and the holder's pid. The store takes it on its own directory at open.
+ */
+export { DirLockedError, lockDir, type DirLock } from './dir-lock.js';

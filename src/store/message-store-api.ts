@@ -27,7 +27,8 @@ export interface MessageStoreOptions {
   consumeQueueSegmentEntries?: number;
   /** Whole log segments older than this are deleted; default 72 h. */
   retentionMs?: number;
-  /** Appends are refused with DiskFull when free space drops below this; default 1 GiB. */
+  /** Appends are refused with DiskFull when free space drops below this; default 1 GiB, never
+   *  below a 16 MiB floor (the reserve for journal, consume-queue and checkpoint writes). */
   minFreeDiskBytes?: number;
   /** Byte limit of the in-memory read cache of recent records; default 64 MiB. */
   readCacheBytes?: number;
@@ -55,6 +56,12 @@ export interface MessageStoreOptions {
   /** Segment size of the state journal; default 64 MiB. */
   journalSegmentBytes?: number;
   logger?: StoreLogger;
+}
+
+export interface StoreHealth {
+  writable: boolean;
+  /** Why not, for operators (readiness detail, logs). */
+  detail?: string;
 }
 
 export interface MessageStore {
@@ -89,6 +96,9 @@ export interface MessageStore {
   readonly journal: StateJournal;
   /** Log size, segment count, free disk, pending appends, cache hits: for stats and metrics. */
   stats(): Record<string, number>;
+  /** Whether appends can be taken now (not failed, not closed, free disk above the watermark);
+   *  reads are served either way. For readiness. */
+  health(): StoreHealth;
   close(): Promise<void>;
 }
 

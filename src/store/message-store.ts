@@ -11,14 +11,23 @@ import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { CommitLog } from './commit-log.js';
 import type { ConsumeQueue } from './consume-queue.js';
 import { CQ_ENTRY_BYTES } from './consume-queue.js';
+import type { DirLock } from './dir-lock.js';
+import { lockDir } from './dir-lock.js';
 import { Dispatcher } from './dispatcher.js';
 import { FileCache } from './file-cache.js';
-import { fdatasync, fsyncDir, isNotFound, openFile, closeFile } from './file-io.js';
+import {
+  closeFile,
+  fdatasync,
+  fsyncDir,
+  isDiskFullOrReadOnly,
+  isNotFound,
+  openFile,
+} from './file-io.js';
 import type { CommitRequest } from './group-commit.js';
 import { KeyIndex } from './key-index.js';
 import type { LogBlock } from './log-block-cache.js';
 import { LogBlockCache } from './log-block-cache.js';
-import type { MessageStore, MessageStoreOptions } from './message-store-api.js';
+import type { MessageStore, MessageStoreOptions, StoreHealth } from './message-store-api.js';
 import { QueuePageCache } from './queue-page-cache.js';
 import { QueueTable } from './queue-table.js';
 import { ReadCache } from './read-cache.js';
@@ -53,6 +62,8 @@ import type {
 } from './types.js';
 
 const ABORT_FILE = 'abort';
+/** The least free space kept below any configured watermark (WHARF_MIN_FREE_DISK_MB=0 too). */
+export const MIN_FREE_DISK_FLOOR_BYTES = 16 * 1024 * 1024;
 /** Largest coalesced read of adjacent records (one pread). */
 const MAX_COALESCED_READ_BYTES = 2 * 1024 * 1024;
 /** Size of the buffers appends encode their records into. */
@@ -125,7 +136,10 @@ function resolveOptions(o: MessageStoreOptions): ResolvedOptions {
     ),
     consumeQueueSegmentEntries: o.consumeQueueSegmentEntries ?? 300_000,
     retentionMs: o.retentionMs ?? 72 * 3600 * 1000,
-    minFreeDiskBytes: o.minFreeDiskBytes ?? 1024 * 1024 * 1024,
+    // Never below the floor, whatever was configured: the reserve is what the journal (receipts,
+    // acks), the consume queues and the checkpoint write into while publishes are refused, and
+    // what keeps the commit log from ever meeting ENOSPC.
+    minFreeDiskBytes: Math.max(o.minFreeDiskBytes ?? 1024 * 1024 * 1024, MIN_FREE_DISK_FLOOR_BYTES),
     readCacheBytes: o.readCacheBytes ?? 64 * 1024 * 1024,
     consumeQueueCacheBytes: Math.max(0, o.consumeQueueCacheBytes ?? 16 * 1024 * 1024),
     readAheadCacheBytes: Math.max(0, o.readAheadCacheBytes ?? 32 * 1024 * 1024),
@@ -179,6 +193,10 @@ class DefaultMessageStore implements MessageStore {
   private appendedMessages = 0;
   private staging = Buffer.allocUnsafeSlow(0);
   private stagingUsed = 0;
+  /** Held from before the first read of the directory until every descriptor is closed. */
+  private dirLock: DirLock | null = null;
+  /** A failed fdatasync of a derived file: no checkpoint may pass it (see checkpoint()). */
+  private checkpointFailure: Error | null = null;
 
   private constructor(private readonly o: ResolvedOptions) {
     this.cache = new FileCache(o.maxOpenFiles);
@@ -200,6 +218,7 @@ class DefaultMessageStore implements MessageStore {
       await store.recover();
     } catch (err) {
       await store.cache.closeAll();
+      store.dirLock?.release();
       throw err;
     }
     return store;
@@ -209,6 +228,9 @@ class DefaultMessageStore implements MessageStore {
     const o = this.o;
     const startedMs = performance.now();
     await mkdir(o.dir, { recursive: true });
+    // Before anything is read: a second process on this directory would append from the same
+    // offsets and hand out the same message ids (commit log, consume queues, journal: all here).
+    this.dirLock = lockDir(o.dir);
     const abortPath = join(o.dir, ABORT_FILE);
     const crashed = await openFile(abortPath, false).then(
       async (fd) => {
@@ -309,7 +331,10 @@ class DefaultMessageStore implements MessageStore {
       await queue.expireBelow(this.log.minLogOffset);
     }
     await this.keyIndex.ensureActive(endLogOffset);
-    await this.checkpoint();
+    // On a full or read-only disk the store still comes up, read-only: the checkpoint on disk
+    // stays valid (the derived entries past it are kept in memory and written when space
+    // returns) and appends are refused by the watermark below.
+    await this.whenDiskAllows(() => this.checkpoint(), 'checkpoint at open');
 
     this.journal = await FileStateJournal.open({
       dir: join(o.dir, 'journal'),
@@ -322,9 +347,18 @@ class DefaultMessageStore implements MessageStore {
       ...(o.logger ? { logger: o.logger } : {}),
     });
 
-    await writeFile(abortPath, String(process.pid));
-    await fsyncDir(o.dir);
+    await this.whenDiskAllows(async () => {
+      await writeFile(abortPath, String(process.pid));
+      await fsyncDir(o.dir);
+    }, 'abort marker');
     await this.disk.check();
+    if (this.disk.refuses(0)) {
+      o.logger?.warn(
+        { freeBytes: this.disk.freeBytes, minFreeDiskBytes: o.minFreeDiskBytes, dir: o.dir },
+        'store opened read-only: free disk space below the watermark; publishes are refused ' +
+          'until space is freed (receives, acks and queries are served from the reserve)',
+      );
+    }
 
     this.retention = new Retention(
       this.log.list,
@@ -345,6 +379,42 @@ class DefaultMessageStore implements MessageStore {
     this.startTimers();
   }
 
+  /** Runs a write of recovery; on a full or read-only disk logs it and goes on without it. */
+  private async whenDiskAllows(task: () => Promise<void>, what: string): Promise<void> {
+    try {
+      await task();
+    } catch (err) {
+      if (!isDiskFullOrReadOnly(err)) throw err;
+      this.o.logger?.warn(
+        { err, dir: this.o.dir },
+        `store ${what} skipped: disk full or read-only`,
+      );
+    }
+  }
+
+  health(): StoreHealth {
+    if (this.closing !== null) return { writable: false, detail: 'store closed' };
+    for (const gc of [this.log.groupCommit, this.journal.groupCommit]) {
+      if (gc.failed === null) continue;
+      return {
+        writable: false,
+        detail: gc.resumable
+          ? `${gc.failed.message}: disk full or read-only; writes resume when space returns`
+          : `${gc.failed.message}: reopen to recover`,
+      };
+    }
+    if (this.checkpointFailure !== null) {
+      return { writable: false, detail: 'a derived file failed its fdatasync: reopen to recover' };
+    }
+    if (this.disk.refuses(0)) {
+      return {
+        writable: false,
+        detail: `free disk space ${Math.max(0, this.disk.freeBytes)} bytes is below the watermark of ${this.o.minFreeDiskBytes}: publishes refused`,
+      };
+    }
+    return { writable: true };
+  }
+
   private startTimers(): void {
     const every = (ms: number, task: () => Promise<unknown>, what: string): void => {
       const timer = setInterval(() => {
@@ -360,23 +430,39 @@ class DefaultMessageStore implements MessageStore {
       'checkpoint',
     );
     every(this.o.retentionCheckIntervalMs, () => this.retention.runOnce(), 'retention');
-    every(this.o.diskCheckIntervalMs, () => this.disk.check(), 'disk check');
+    every(this.o.diskCheckIntervalMs, () => this.checkDiskAndResume(), 'disk check');
   }
 
   /** fdatasyncs what was dispatched, then records the position. Runs in the serial queue. */
   private async checkpoint(): Promise<void> {
     const dispatchedLogOffset = this.dispatcher.dispatchedLogOffset;
     if (dispatchedLogOffset === this.lastCheckpointLogOffset) return;
+    if (this.checkpointFailure !== null) {
+      throw new WharfError('IoError', 'a derived file failed its fdatasync; reopen to rebuild', {
+        cause: this.checkpointFailure,
+      });
+    }
     await this.dispatcher.flushQueues();
     const dirty = [...this.dispatcher.dirty];
     this.dispatcher.dirty.clear();
-    for (const path of dirty) {
-      try {
-        if (path.endsWith('/') || !/\d{20}$/.test(path)) await fsyncDir(path);
-        else await this.cache.with(path, (fd) => fdatasync(fd), false);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
+    let synced = 0;
+    try {
+      for (const path of dirty) {
+        try {
+          if (path.endsWith('/') || !/\d{20}$/.test(path)) await fsyncDir(path);
+          else await this.cache.with(path, (fd) => fdatasync(fd), false);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+        synced++;
       }
+    } catch (err) {
+      // After a failed fdatasync the kernel may have dropped the pages (fsyncgate): a later one
+      // succeeding proves nothing. No checkpoint passes this point until a reopen rebuilds the
+      // derived files from the commit log.
+      for (const path of dirty.slice(synced)) this.dispatcher.dirty.add(path);
+      this.checkpointFailure ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
     }
     await this.keyIndex.flush();
     await writeCheckpoint(this.o.dir, { dispatchedLogOffset, writtenAtMs: Date.now() });
@@ -1098,7 +1184,29 @@ class DefaultMessageStore implements MessageStore {
   }
 
   checkDisk(): Promise<void> {
-    return this.disk.check();
+    return this.checkDiskAndResume();
+  }
+
+  /**
+   * Measures free space; after a write refused by a full or read-only disk, once space is back
+   * above the watermark, cuts the commit log and the journal back to what was acknowledged and
+   * takes appends again — no restart. A failure that is not resumable (EIO) stays: reopen.
+   */
+  private async checkDiskAndResume(): Promise<void> {
+    await this.disk.check();
+    if (this.disk.refuses(0) || this.closing !== null) return;
+    if (this.log.groupCommit.resumable) {
+      await this.serial.run(() =>
+        this.log.resume(() => {
+          // Offsets handed to the refused appends are given again (their records were cut).
+          for (const queue of this.queues.all()) queue.nextQueueOffset = queue.maxQueueOffset;
+        }),
+      );
+      this.o.logger?.info({ dir: this.o.dir }, 'commit log writable again');
+    }
+    if (this.journal.failed !== null && (await this.journal.resume())) {
+      this.o.logger?.info({ dir: this.o.dir }, 'journal writable again');
+    }
   }
 
   private assertOpen(): void {
@@ -1119,7 +1227,19 @@ class DefaultMessageStore implements MessageStore {
       await this.journal.close();
       clean = this.log.groupCommit.failed === null && this.journal.failed === null;
       if (clean) {
-        await this.serial.run(() => this.checkpoint());
+        // On a full or read-only disk the checkpoint stays where it was: the next start
+        // re-dispatches from there (and the abort marker stays, as after a crash).
+        clean = await this.serial.run(async () => {
+          let written = true;
+          await this.whenDiskAllows(async () => {
+            written = false;
+            await this.checkpoint();
+            written = true;
+          }, 'checkpoint at close');
+          return written;
+        });
+      }
+      if (clean) {
         // Only a store whose every write and fsync succeeded is marked cleanly stopped.
         await rm(join(this.o.dir, ABORT_FILE), { force: true });
         await fsyncDir(this.o.dir);
@@ -1134,6 +1254,7 @@ class DefaultMessageStore implements MessageStore {
       this.pageCache.clear();
       this.blocks?.clear();
       await this.cache.closeAll();
+      this.dirLock?.release();
     }
   }
 }

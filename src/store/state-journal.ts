@@ -15,7 +15,7 @@ import { WharfError } from '../errors.js';
 import { CommitLog } from './commit-log.js';
 import type { FileCache } from './file-cache.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './file-io.js';
-import type { CommitRequest } from './group-commit.js';
+import type { CommitRequest, GroupCommit } from './group-commit.js';
 import type { StateJournal, StateJournalRecovery } from './message-store-api.js';
 import type { LogRecoveryResult } from './recovery.js';
 import {
@@ -225,6 +225,16 @@ export class FileStateJournal implements StateJournal {
       removed++;
     }
     if (removed > 0) await fsyncDir(this.options.dir);
+  }
+
+  /** After a write refused by a full or read-only disk: cuts back to what was acknowledged and
+   *  takes appends again (see CommitLog.resume); false when the failure needs a reopen. */
+  resume(): Promise<boolean> {
+    return this.log.resume();
+  }
+
+  get groupCommit(): GroupCommit<JournalRequest> {
+    return this.log.groupCommit;
   }
 
   get failed(): WharfError | null {

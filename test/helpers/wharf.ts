@@ -17,7 +17,7 @@ import aws4 from 'aws4';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Test } from 'tap';
-import { Broker } from '../../src/broker/index.js';
+import { Broker, type BrokerOptions } from '../../src/broker/index.js';
 import { inProcessBrokerClient, type BrokerClient } from '../../src/cluster/index.js';
 import { buildApp, type GatewayConfig } from '../../src/gateway/index.js';
 import {
@@ -36,6 +36,9 @@ export interface WharfOverrides {
   /** Reuse this Redis (a second gateway on the same metadata) instead of starting one. */
   redisUrl?: string;
   masterKey?: string;
+  /** The broker's data dir (default: in the test's temp dir) and store options. */
+  brokerDir?: string;
+  store?: BrokerOptions['store'];
 }
 
 export interface TestWharf {
@@ -61,10 +64,11 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
   const adminToken = 'test-admin-token';
   const logger = pino({ level: process.env.WHARF_TEST_LOG ?? 'silent' });
   const broker = await Broker.open({
-    dataDir: join(dir, 'broker-0'),
+    dataDir: overrides.brokerDir ?? join(dir, 'broker-0'),
     brokerId: 0,
     macKey: deriveKey(masterKey, 'wharf-broker-mac'),
     logger,
+    ...(overrides.store === undefined ? {} : { store: overrides.store }),
   });
   const brokers = overrides.brokers ?? inProcessBrokerClient(broker);
   const meta = await MetaStore.open({

@@ -58,7 +58,8 @@ export const HTTP_ERRORS: Record<ErrorCode, HttpError> = {
   CorruptRecord: { status: 500, code: 'Internal' },
   UnsupportedFormat: { status: 500, code: 'Internal' },
   CorruptIndex: { status: 500, code: 'Internal' },
-  IoError: { status: 500, code: 'Internal' },
+  IoError: { status: 503, code: 'Unavailable' },
+  DirLocked: { status: 503, code: 'Unavailable' },
 };
 
 /** The codes a client can see in an error body (the OpenAPI enum). */

@@ -209,32 +209,50 @@ t.test('entries are read from memory until every write before them completed', a
   t.ok(dirty.size > 0, 'the written files are listed for the checkpoint');
 });
 
-t.test('a failed write fails the next add and settle; its entries stay readable', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'wharf-cq-'));
-  let fail = false;
-  class FailingWrites extends FileCache {
-    override async with<T>(path: string, fn: (fd: number) => Promise<T>, create = true) {
-      if (create && fail) throw Object.assign(new Error('EIO'), { code: 'EIO' });
-      return super.with(path, fn, create);
+t.test(
+  'a failed write fails settle, stays readable and is written again by writeOut',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wharf-cq-'));
+    let fail = false;
+    class FailingWrites extends FileCache {
+      override async with<T>(path: string, fn: (fd: number) => Promise<T>, create = true) {
+        if (create && fail) throw Object.assign(new Error('EIO'), { code: 'EIO' });
+        return super.with(path, fn, create);
+      }
     }
-  }
-  const files = new FailingWrites(16);
-  t.teardown(async () => {
-    await files.closeAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const q = new ConsumeQueue(dir, 't', 0, 100_000, files, new QueuePageCache(PAGE_BYTES));
-  const dirty = new Set<string>();
-  await q.add(0, entries(0, 200), dirty);
-  await q.settle();
-  fail = true;
-  await q.add(200, entries(200, 400), dirty);
-  q.maxQueueOffset = 400;
-  await t.rejects(q.settle(), /EIO/);
-  await t.rejects(q.add(400, entries(400, 401), dirty), /EIO/);
-  await check(t, q, 0, 400);
-  await q.deleteFiles();
-});
+    const files = new FailingWrites(16);
+    t.teardown(async () => {
+      await files.closeAll();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const q = new ConsumeQueue(dir, 't', 0, 100_000, files, new QueuePageCache(PAGE_BYTES));
+    const dirty = new Set<string>();
+    await q.add(0, entries(0, 200), dirty);
+    await q.settle();
+    fail = true;
+    await q.add(200, entries(200, 400), dirty);
+    q.maxQueueOffset = 400;
+    await t.rejects(q.settle(), /EIO/);
+    // Not skipped (#8): the next add is taken, and nothing is durable past the failure until it is
+    // written again.
+    await q.add(400, entries(400, 401), dirty);
+    q.maxQueueOffset = 401;
+    await t.rejects(q.settle(), /EIO/);
+    await t.rejects(q.writeOut(dirty), /EIO/, 'writeOut fails while writes fail');
+    t.ok(q.hasUnwritten);
+    await check(t, q, 0, 401);
+    fail = false;
+    await q.flushTail(dirty);
+    await q.writeOut(dirty);
+    t.notOk(q.hasUnwritten, 'every entry written');
+    await q.settle();
+    const reread = new ConsumeQueue(dir, 't', 0, 100_000, files, new QueuePageCache(PAGE_BYTES));
+    await reread.load();
+    reread.maxQueueOffset = 401;
+    await check(t, reread, 0, 401);
+    await q.deleteFiles();
+  },
+);
 
 t.test('searches by time and position find the first entry at or past the key', async (t) => {
   const { pages, queue, dirty } = setup(t, 1000, 8 * PAGE_BYTES);

@@ -1,0 +1,163 @@
+// Defect 3 of #8, as a client sees it: a broker whose disk is full (below the watermark, on a
+// real tmpfs) answers publishes 503 Unavailable with retry-after and /readyz 503, while receive,
+// ack and queries go on from the reserve; once space returns it recovers by itself.
+import t from 'tap';
+import type { Test } from 'tap';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Broker } from '../../src/broker/index.js';
+import { MIN_FREE_DISK_FLOOR_BYTES } from '../../src/store/index.js';
+import { json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+
+function mountTmpfs(t: Test, mib: number): string | null {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'wharf-tmpfs-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (err) {
+    fs.rmdirSync(dir);
+    t.skip(`cannot mount a tmpfs here: ${String(err).split('\n')[0]}`, () => undefined);
+    return null;
+  }
+  t.teardown(() => {
+    execFileSync('umount', ['-l', dir]);
+    fs.rmdirSync(dir);
+  });
+  return dir;
+}
+
+/** Fills `path` until `leaveBytes` stay free (0: until the file system refuses). */
+function fillDisk(path: string, leaveBytes: number): void {
+  const fd = fs.openSync(path, 'w');
+  try {
+    for (let chunk = 256 * 1024; chunk >= 4096; chunk /= 2) {
+      const buf = Buffer.alloc(chunk);
+      for (;;) {
+        const s = fs.statfsSync(path);
+        if (s.bavail * s.bsize - chunk < leaveBytes) break;
+        try {
+          fs.writeSync(fd, buf);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+          break;
+        }
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Polls `probe` until it is true, or fails after `deadlineMs` (a wait for a condition). */
+async function until(what: string, probe: () => Promise<boolean>, deadlineMs = 20_000) {
+  const end = Date.now() + deadlineMs;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+t.test(
+  'full disk: publish and /readyz 503, receive and ack work, recovery by itself',
+  async (t) => {
+    const mnt = mountTmpfs(t, 64);
+    if (mnt === null) return;
+    const wharf = await startWharf(t, {
+      brokerDir: join(mnt, 'broker-0'),
+      store: {
+        minFreeDiskBytes: 0,
+        segmentBytes: 4 * 1024 * 1024,
+        journalSegmentBytes: 1024 * 1024,
+        keyIndexSlots: 1024,
+        keyIndexEntriesPerFile: 4096,
+        diskCheckIntervalMs: 50,
+      },
+    });
+    // The broker is closed before the tmpfs goes (teardowns run in reverse order).
+    t.teardown(() => wharf.close());
+    const tenant = await provisionTenant(wharf);
+    const i = `/v1/instances/${tenant.instanceId}`;
+    const call = (method: string, path: string, body?: unknown) =>
+      signedFetch(wharf.url, {
+        method,
+        path: `${i}${path}`,
+        ...(body === undefined ? {} : { body }),
+        ak: tenant.accessKeyId,
+        sk: tenant.accessKeySecret,
+      });
+    t.equal(
+      (await call('PUT', '/topics/orders', { messageType: 'NORMAL', queueCount: 1 })).status,
+      201,
+    );
+    t.equal((await call('PUT', '/groups/g', {})).status, 201);
+    const publish = () => call('POST', '/topics/orders/messages', { messages: [{ body: 'x' }] });
+    t.equal((await publish()).status, 200);
+    t.equal((await fetch(`${wharf.url}/readyz`)).status, 200);
+
+    // Below the watermark (the floor: WHARF_MIN_FREE_DISK_MB=0), above zero: the reserve.
+    const filler = join(mnt, 'filler');
+    fillDisk(filler, MIN_FREE_DISK_FLOOR_BYTES / 2);
+    let refused: Response | undefined;
+    await until('publishes refused', async () => {
+      const res = await publish();
+      if (res.status === 200) return false;
+      refused = res;
+      return true;
+    });
+    t.equal(refused!.status, 503);
+    t.equal((await json(refused!)).error.code, 'Unavailable');
+    t.ok(Number(refused!.headers.get('retry-after')) >= 1, 'retry-after');
+    const ready = await fetch(`${wharf.url}/readyz`);
+    t.equal(ready.status, 503, '/readyz says the broker cannot write');
+    t.match((await json(ready)).error.message, /watermark|disk full/);
+
+    const received = await call('POST', '/topics/orders/groups/g/receive', { maxMessages: 32 });
+    t.equal(received.status, 200, 'receive works on a full disk');
+    const { messages } = (await json(received)) as {
+      messages: { receiptHandle: string; messageId: string }[];
+    };
+    t.ok(messages.length >= 1);
+    const acked = await call('POST', '/topics/orders/groups/g/ack', {
+      receiptHandles: messages.map((m) => m.receiptHandle),
+    });
+    t.equal(acked.status, 200, 'ack works from the reserve');
+    t.ok(((await json(acked)) as { results: { ok: boolean }[] }).results.every((r) => r.ok));
+    const queried = await call('GET', `/topics/orders/messages/${messages[0].messageId}`);
+    t.equal(queried.status, 200, 'query works');
+
+    fs.rmSync(filler);
+    await until(
+      '/readyz ready again',
+      async () => (await fetch(`${wharf.url}/readyz`)).status === 200,
+    );
+    t.equal((await publish()).status, 200, 'publishes accepted again, no restart');
+  },
+);
+
+t.test('a broker restarted on a full disk comes up read-only instead of failing', async (t) => {
+  const mnt = mountTmpfs(t, 32);
+  if (mnt === null) return;
+  const options = {
+    dataDir: join(mnt, 'broker-0'),
+    brokerId: 0,
+    macKey: Buffer.alloc(32, 7),
+    store: {
+      minFreeDiskBytes: 0,
+      segmentBytes: 4 * 1024 * 1024,
+      journalSegmentBytes: 1024 * 1024,
+      keyIndexSlots: 1024,
+      keyIndexEntriesPerFile: 4096,
+    },
+  };
+  let broker = await Broker.open(options);
+  t.same(await broker.health(), { ready: true });
+  await broker.close();
+  fillDisk(join(mnt, 'filler'), 0);
+  broker = await Broker.open(options);
+  const health = await broker.health();
+  t.equal(health.ready, false, 'not ready: it cannot take publishes');
+  t.match(health.detail, /below the watermark/);
+  await broker.close();
+  t.pass('opened and closed on a full disk');
+});
