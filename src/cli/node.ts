@@ -115,6 +115,7 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
       logger: logger.child({ room: 'broker' }),
       store: config.broker,
       trace: config.broker.trace,
+      dataKeys: meta.dataKeys,
     });
     cleanup.unshift(() => broker.close());
     const metrics = new GatewayMetrics();

@@ -1006,6 +1006,10 @@ class DefaultMessageStore implements MessageStore {
     });
   }
 
+  topics(): string[] {
+    return this.queues.topicNames();
+  }
+
   async queueOffsetByTime(topic: string, queueId: number, timestampMs: number): Promise<number> {
     this.assertOpen();
     const queue = this.queues.get(topic, queueId);

@@ -83,6 +83,10 @@ export class QueueTable {
     return byId === undefined ? [] : [...byId.keys()].sort((a, b) => a - b);
   }
 
+  topicNames(): string[] {
+    return [...this.topics.keys()];
+  }
+
   all(): ConsumeQueue[] {
     const queues: ConsumeQueue[] = [];
     for (const byId of this.topics.values()) queues.push(...byId.values());

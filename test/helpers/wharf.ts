@@ -56,18 +56,20 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
   const masterKey = overrides.masterKey ?? 'test-master-key-0123456789abcdef';
   const adminToken = 'test-admin-token';
   const logger = pino({ level: process.env.WHARF_TEST_LOG ?? 'silent' });
-  const broker = await Broker.open({
-    dataDir: join(dir, 'broker-0'),
-    brokerId: 0,
-    macKey: deriveKey(masterKey, 'wharf-broker-mac'),
-    logger,
-  });
-  const brokers = overrides.brokers ?? inProcessBrokerClient(broker);
   const meta = await MetaStore.open({
     redisUrl,
     masterKey,
     ...(overrides.cacheTtlMs === undefined ? {} : { cacheTtlMs: overrides.cacheTtlMs }),
   });
+  // wired as the node does (src/cli/node.ts): bodies sealed with per-instance keys in Redis
+  const broker = await Broker.open({
+    dataDir: join(dir, 'broker-0'),
+    brokerId: 0,
+    macKey: deriveKey(masterKey, 'wharf-broker-mac'),
+    logger,
+    dataKeys: meta.dataKeys,
+  });
+  const brokers = overrides.brokers ?? inProcessBrokerClient(broker);
   const app = await buildApp({
     meta,
     brokers,

@@ -93,7 +93,9 @@ export function instanceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       await resolveInstance(meta, principal, request.params.instanceId, 'manage');
       const deleted = await meta.deleteInstance(principal.tenantId, request.params.instanceId);
       if (deleted === null) throw new WharfError('InstanceNotFound', 'no such instance');
-      await dropFromBrokers(ctx, deleted.topics, deleted.groups);
+      await dropFromBrokers(ctx, deleted.topics, deleted.groups, [
+        { tenantId: principal.tenantId, instanceId: request.params.instanceId },
+      ]);
       return reply.code(204).send();
     },
   );

@@ -135,7 +135,15 @@ export function tenantRoutes(app: FastifyInstance, ctx: RouteContext): void {
       checkTenantId(request.params.tenantId);
       const deleted = await meta.deleteTenant(request.params.tenantId);
       if (deleted === null) throw new WharfError('TenantNotFound', 'no such tenant');
-      await dropFromBrokers(ctx, deleted.topics, deleted.groups);
+      await dropFromBrokers(
+        ctx,
+        deleted.topics,
+        deleted.groups,
+        deleted.instanceIds.map((instanceId) => ({
+          tenantId: deleted.tenant.tenantId,
+          instanceId,
+        })),
+      );
       return reply.code(204).send();
     },
   );
