@@ -16,6 +16,7 @@ import {
   adminFetch,
   provisionTenant,
   signedFetch,
+  startWharf,
   type ProvisionedTenant,
 } from '../helpers/wharf.js';
 
@@ -132,6 +133,15 @@ t.test(
     let node = await startNode(t, dataDir, redis.url);
     const canary = `shred-canary-${randomBytes(8).toString('hex')}`;
     const { tenant, call } = await setUp(t, node, 'shred-acme');
+    const survivor = await setUp(t, node, 'shred-survivor');
+    t.equal(
+      (
+        await survivor.call('POST', '/topics/orders/messages', {
+          messages: [{ body: `${canary}-kept` }],
+        })
+      ).status,
+      200,
+    );
 
     const published = await call('POST', '/topics/orders/messages', {
       messages: [{ body: canary, keys: ['order-1'] }],
@@ -197,6 +207,95 @@ t.test(
       body: { messages: [] },
     });
     t.same(filesHolding(dataDir, Buffer.from(canary)), [], 'still no plaintext body on disk');
+    const kept = await client(node, survivor.tenant)(
+      'POST',
+      '/topics/orders/groups/billing/receive',
+      {
+        maxMessages: 32,
+        waitMs: 0,
+      },
+    );
+    t.same(
+      (kept.body as { messages: Received[] }).messages.map((m) => m.body),
+      [`${canary}-kept`],
+      'another tenant still reads its sealed body after the restart (its key is in Redis)',
+    );
     await node.stop();
+  },
+);
+
+t.test(
+  "deleting one instance shreds it and leaves the tenant's other instances readable",
+  async (t) => {
+    const wharf = await startWharf(t);
+    const tenant = await provisionTenant(wharf);
+    const other = await signedFetch(wharf.url, {
+      method: 'POST',
+      path: '/v1/instances',
+      body: { name: 'other' },
+      ak: tenant.accessKeyId,
+      sk: tenant.accessKeySecret,
+    });
+    const { instanceId: otherId } = (await other.json()) as { instanceId: string };
+    const node = { url: wharf.url, adminToken: wharf.adminToken, stop: () => Promise.resolve() };
+    const doomed = client(node, tenant);
+    const kept = client(node, { ...tenant, instanceId: otherId });
+    const ids: string[] = [];
+    for (const call of [doomed, kept]) {
+      t.equal(
+        (await call('PUT', '/topics/orders', { messageType: 'NORMAL', queueCount: 1 })).status,
+        201,
+      );
+      t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+      const published = await call('POST', '/topics/orders/messages', {
+        messages: [{ body: 'instance-canary' }],
+      });
+      ids.push((published.body as { messages: { messageId: string }[] }).messages[0].messageId);
+      t.equal(
+        (
+          (
+            await call('POST', '/topics/orders/groups/billing/receive', {
+              maxMessages: 1,
+              waitMs: 0,
+            })
+          ).body as { messages: Received[] }
+        ).messages.length,
+        1,
+      );
+    }
+    const brokerDir = wharf.brokerDir;
+    await waitFor('the trace queue', () => dirsNaming(brokerDir, '%25TRACE%25').length >= 2);
+    const deleted = await signedFetch(wharf.url, {
+      method: 'DELETE',
+      path: `/v1/instances/${tenant.instanceId}`,
+      ak: tenant.accessKeyId,
+      sk: tenant.accessKeySecret,
+    });
+    t.equal(deleted.status, 204);
+    t.same(
+      dirsNaming(brokerDir, tenant.instanceId),
+      [],
+      'no consume-queue or trace directory of the instance is left',
+    );
+    t.equal(
+      await wharf.meta.redis.exists(wharf.meta.keys.dataKey(tenant.tenantId, tenant.instanceId)),
+      0,
+      'its data key is deleted',
+    );
+    t.equal(
+      await wharf.meta.redis.exists(wharf.meta.keys.dataKey(tenant.tenantId, otherId)),
+      1,
+      "the other instance's key is not",
+    );
+    t.same(
+      filesHolding(brokerDir, Buffer.from('instance-canary')),
+      [],
+      'no body in plaintext on disk',
+    );
+    t.match(
+      await kept('GET', `/topics/orders/messages/${ids[1]}`),
+      { status: 200, body: { body: 'instance-canary' } },
+      'the other instance still reads its body',
+    );
   },
 );

@@ -39,6 +39,8 @@ export interface WharfOverrides {
 
 export interface TestWharf {
   url: string;
+  /** The broker's data directory. */
+  brokerDir: string;
   adminToken: string;
   masterKey: string;
   redisUrl: string;
@@ -92,6 +94,7 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
   t.teardown(close);
   return {
     url: `http://127.0.0.1:${port}`,
+    brokerDir: join(dir, 'broker-0'),
     adminToken,
     masterKey,
     redisUrl,
