@@ -81,6 +81,9 @@ export function instanceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       schema: {
         ...schemaBase,
         summary: 'Delete an instance with its topics, groups and messages',
+        description:
+          'Its messages are unreadable at once: the data key their bodies are sealed with is ' +
+          'deleted (crypto-shredding); the sealed bytes leave the disk with their segment.',
         params: instanceParams,
         response: {
           204: { description: 'Deleted', type: 'null' },
