@@ -4,6 +4,7 @@
 // so every stored envelope of the instance stays unreadable, across restarts too.
 import type { StoredMessage } from '../store/index.js';
 import { MessageFlags } from '../store/index.js';
+import { WharfError } from '../errors.js';
 import { openBody, sealAad, sealBody } from './body-seal.js';
 
 /** Where data keys live (implemented by the meta room's DataKeyRepository). */
@@ -31,14 +32,17 @@ export class BodyKeys {
     return this.source !== null;
   }
 
-  /** Seals each body for the instance (creating its key on first use); identity when disabled. */
+  /** Seals each body for the instance (creating its key on first use); null when disabled. A
+   *  source that has no key for it (the instance is gone) fails the publish: never stored plain. */
   async seal(
     tenantId: string,
     instanceId: string,
     bodies: readonly Buffer[],
   ): Promise<Buffer[] | null> {
+    if (this.source === null) return null;
     const cached = await this.get(tenantId, instanceId, true);
-    if (cached === null) return null;
+    if (cached === null)
+      throw new WharfError('InstanceNotFound', `instance ${instanceId} has no data key`);
     return bodies.map((body) => sealBody(cached.key, body, cached.aad));
   }
 

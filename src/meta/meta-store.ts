@@ -237,7 +237,6 @@ export class MetaStore {
     const instanceIds: string[] = [];
     for (const instance of await this.instances.list(tenantId)) {
       const deleted = await this.instances.delete(tenantId, instance.instanceId);
-      await this.dataKeys.delete(tenantId, instance.instanceId);
       instanceIds.push(instance.instanceId);
       if (deleted === null) continue;
       topics.push(...deleted.topics);
@@ -272,7 +271,6 @@ export class MetaStore {
 
   async deleteInstance(tenantId: string, instanceId: string): Promise<DeletedInstance | null> {
     const deleted = await this.instances.delete(tenantId, instanceId);
-    if (deleted !== null) await this.dataKeys.delete(tenantId, instanceId);
     await this.invalidate(instancePrefixes(tenantId, instanceId));
     return deleted;
   }

@@ -170,6 +170,14 @@ t.test('a key load that started before a forget is not cached', async (t) => {
   t.equal(cold.open(record), null, 'the stale load did not bring the key back');
 });
 
+t.test(
+  'a publish to an instance its source has no key for fails instead of storing plain',
+  async (t) => {
+    const keys = new BodyKeys({ load: () => Promise.resolve(null) });
+    await t.rejects(keys.seal('tn', 'gone', [Buffer.from('x')]), { code: 'InstanceNotFound' });
+  },
+);
+
 t.test('without a key source bodies are stored as they are', async (t) => {
   const keys = new BodyKeys(null);
   t.equal(keys.enabled, false);

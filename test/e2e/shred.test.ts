@@ -292,6 +292,30 @@ t.test(
       [],
       'no body in plaintext on disk',
     );
+    // a publish that got past a gateway's cache just before the deletion reached the broker late
+    await t.rejects(
+      wharf.broker.publish(
+        {
+          tenantId: tenant.tenantId,
+          instanceId: tenant.instanceId,
+          topic: 'orders',
+          messageType: 'NORMAL',
+          queueCount: 1,
+          retentionHours: 72,
+          dedupWindowMs: 600_000,
+          createdAt: Date.now(),
+        },
+        [{ body: Buffer.from('late-canary'), bodyEncoding: 'utf8' }],
+      ),
+      { code: 'InstanceNotFound' },
+      'a late publish to the deleted instance is refused, not stored plain or under a new key',
+    );
+    t.equal(
+      await wharf.meta.redis.exists(wharf.meta.keys.dataKey(tenant.tenantId, tenant.instanceId)),
+      0,
+      'and it made no data key',
+    );
+    t.same(filesHolding(brokerDir, Buffer.from('late-canary')), []);
     t.match(
       await kept('GET', `/topics/orders/messages/${ids[1]}`),
       { status: 200, body: { body: 'instance-canary' } },
