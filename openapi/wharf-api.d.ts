@@ -97,7 +97,10 @@ export interface paths {
         get: operations["getTenant"];
         put?: never;
         post?: never;
-        /** Delete a tenant with its keys, instances, topics, groups and messages */
+        /**
+         * Delete a tenant with its keys, instances, topics, groups and messages
+         * @description Its messages are unreadable at once: the data key their bodies are sealed with is deleted (crypto-shredding); the sealed bytes leave the disk with their segment.
+         */
         delete: operations["deleteTenant"];
         options?: never;
         head?: never;
@@ -169,7 +172,10 @@ export interface paths {
         get: operations["getInstance"];
         put?: never;
         post?: never;
-        /** Delete an instance with its topics, groups and messages */
+        /**
+         * Delete an instance with its topics, groups and messages
+         * @description Its messages are unreadable at once: the data key their bodies are sealed with is deleted (crypto-shredding); the sealed bytes leave the disk with their segment.
+         */
         delete: operations["deleteInstance"];
         options?: never;
         head?: never;

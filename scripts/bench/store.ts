@@ -2,7 +2,10 @@
 // concurrent appenders, sequential queue reads, crash recovery of a 1 GiB log, and the yardstick
 // measured in the same run: the raw disk limit (256 KiB writes each followed by fdatasync).
 // `--backlog-gib N` also fills an N GiB log and reports RSS while writing and reading it back.
-//   npm run bench:store [-- --seconds 3 --backlog-gib 10 --only append,read,recovery]
+// `--sealed` seals every appended body and opens every read one as the broker does (crypto-
+// shredding, src/broker/body-seal.ts), so append and read rows include that cost; the `seal`
+// section times seal and open alone per 1 KiB body.
+//   npm run bench:store [-- --seconds 3 --backlog-gib 10 --only append,read,recovery,seal --sealed]
 import {
   closeSync,
   fdatasyncSync,
@@ -12,9 +15,11 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openMessageStore } from '../../src/store/index.js';
+import { openBody, sealAad, sealBody } from '../../src/broker/body-seal.js';
+import { MessageFlags, openMessageStore } from '../../src/store/index.js';
 import type { AppendMessage, FlushPolicy, MessageStore } from '../../src/store/index.js';
 import { type Column, formatFixed, formatTable } from './lib/table.js';
 
@@ -26,10 +31,13 @@ function flag(name: string, fallback: number): number {
 const SECONDS = flag('seconds', 3);
 const BACKLOG_GIB = flag('backlog-gib', 0);
 const RECOVERY_GIB = flag('recovery-gib', 1);
-/** `--only append,read,recovery`: the sections to run (default all). */
+/** `--only append,read,recovery,seal`: the sections to run (default all). */
 const ONLY = new Set(
-  (args.includes('--only') ? args[args.indexOf('--only') + 1] : 'append,read,recovery').split(','),
+  (args.includes('--only') ? args[args.indexOf('--only') + 1] : 'append,read,recovery,seal').split(
+    ',',
+  ),
 );
+const SEALED = args.includes('--sealed');
 const BODY_BYTES = 1024;
 const QUEUES = 4;
 const GIB = 1024 ** 3;
@@ -46,8 +54,49 @@ function freshDir(name: string): string {
 }
 
 const body = Buffer.alloc(BODY_BYTES, 'wharf-');
+const dataKey = randomBytes(32);
+const aad = sealAad('bench-tenant', 'bench-instance');
 function message(i: number): AppendMessage {
+  if (SEALED) {
+    return {
+      topic: 'bench',
+      queueId: i % QUEUES,
+      tag: 'TagA',
+      body: sealBody(dataKey, body, aad),
+      bornTimestampMs: Date.now(),
+      flags: MessageFlags.SEALED,
+    };
+  }
   return { topic: 'bench', queueId: i % QUEUES, tag: 'TagA', body, bornTimestampMs: Date.now() };
+}
+
+interface Timed {
+  perSec: number;
+  /** CPU time a call (user + system): on a shared machine steadier than wall time. */
+  cpuUs: number;
+}
+
+/** Seal and open alone, single-threaded: what each published and each received body costs. */
+function sealRun(seconds: number): { seal: Timed; open: Timed } {
+  const timeIt = (fn: () => void): Timed => {
+    let n = 0;
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    while (performance.now() - started < seconds * 1000) {
+      for (let i = 0; i < 256; i++) fn();
+      n += 256;
+    }
+    const wallSec = (performance.now() - started) / 1000;
+    const used = process.cpuUsage(cpu);
+    return { perSec: n / wallSec, cpuUs: (used.user + used.system) / n };
+  };
+  const envelope = sealBody(dataKey, body, aad);
+  return {
+    seal: timeIt(() => void sealBody(dataKey, body, aad)),
+    open: timeIt(() => {
+      if (openBody(dataKey, envelope, aad) === null) throw new Error('does not open');
+    }),
+  };
 }
 
 function rawDiskLimit(seconds: number): { bytesPerSec: number; syncsPerSec: number } {
@@ -159,6 +208,9 @@ async function readAll(store: MessageStore, queueId: number, sample?: () => void
   let count = 0;
   while (next < max) {
     const r = await store.readQueue('bench', queueId, next, { maxMessages: 256 });
+    if (SEALED)
+      for (const m of r.messages)
+        if (openBody(dataKey, m.body, aad) === null) throw new Error('a sealed body does not open');
     count += r.messages.length;
     next = r.nextQueueOffset;
     if (sample !== undefined && (count & 0xffff) < 256) sample();
@@ -255,7 +307,7 @@ async function main(): Promise<void> {
   mkdirSync(root, { recursive: true });
   try {
     console.log(
-      `# Wharf store benchmark — 1 KiB bodies, ${SECONDS} s per append run, data in ${root}`,
+      `# Wharf store benchmark — 1 KiB bodies${SEALED ? ' sealed (AES-256-GCM) on append and opened on read' : ''}, ${SECONDS} s per append run, data in ${root}`,
     );
     // The disk is shared and noisy: measure the yardstick right before and right after each
     // sync run and take the best, so the ratio is never flattered by a slow moment.
@@ -273,8 +325,9 @@ async function main(): Promise<void> {
     const read = ONLY.has('read') ? await readRun(1) : null;
     const readInterleaved = ONLY.has('read') ? await readRun(QUEUES) : null;
     const recovery = ONLY.has('recovery') ? await recoveryRun(RECOVERY_GIB) : null;
+    const seal = ONLY.has('seal') ? sealRun(Math.max(1, SECONDS / 3)) : null;
     const recordBytes = runs[0]?.recordBytes ?? filledRecordBytes;
-    const anyRow = runs.length > 0 || read !== null || recovery !== null;
+    const anyRow = runs.length > 0 || read !== null || recovery !== null || seal !== null;
     const rows: string[][] = [];
     if (rawSamples.length > 0) {
       const raw = rawSamples.reduce((a, b) => (b.bytesPerSec > a.bytesPerSec ? b : a));
@@ -331,6 +384,22 @@ async function main(): Promise<void> {
         '–',
         '–',
         `${fmt(recovery.lastCheckpointSeconds, 2)} s`,
+      ]);
+    }
+    if (seal !== null) {
+      rows.push([
+        'seal a 1 KiB body (AES-256-GCM, random nonce), one thread',
+        fmt(seal.seal.perSec),
+        fmt((seal.seal.perSec * BODY_BYTES) / 1e6),
+        '–',
+        `${fmt(seal.seal.cpuUs, 2)} µs CPU a message`,
+      ]);
+      rows.push([
+        'open a sealed 1 KiB body, one thread',
+        fmt(seal.open.perSec),
+        fmt((seal.open.perSec * BODY_BYTES) / 1e6),
+        '–',
+        `${fmt(seal.open.cpuUs, 2)} µs CPU a message`,
       ]);
     }
     if (anyRow) {

@@ -4,6 +4,7 @@
 import type { GroupDescriptor, TopicDescriptor } from '../cluster/broker-client.js';
 import type { MessageIdCodec, ReceiptHandleCodec } from '../protocol/index.js';
 import type { MessageStore } from '../store/index.js';
+import type { BodyKeys } from './body-keys.js';
 import type { ConsumerLedger, LedgerEntry } from './consumer-ledger.js';
 import type { LongPoll } from './long-poll.js';
 import type { RateCounter } from './rate-counter.js';
@@ -41,6 +42,8 @@ export interface BrokerCore {
   readonly receipts: ReceiptHandleCodec;
   readonly logger: BrokerLogger;
   readonly limits: BrokerLimits;
+  /** Data keys of sealed bodies: seal on publish, open on every read that shows a body. */
+  readonly bodyKeys: BodyKeys;
   /** Message trace, or null when tracing is off. */
   readonly traceLog: TraceLog | null;
   /** Applies entries to the ledger now; resolves when they are durable in the journal. */

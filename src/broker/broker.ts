@@ -41,6 +41,7 @@ import {
   type LedgerEntry,
   type LedgerSnapshot,
 } from './consumer-ledger.js';
+import { BodyKeys, type DataKeySource } from './body-keys.js';
 import { DeadLetters } from './dead-letters.js';
 import { LongPoll } from './long-poll.js';
 import {
@@ -81,6 +82,9 @@ export interface BrokerOptions {
   snapshotIntervalMs?: number;
   /** Record message trace events (delivered, acked, retried, dead-lettered, re-sent); default on. */
   trace?: boolean;
+  /** Per-instance data keys (Redis, sealed under WHARF_MASTER_KEY): with it, bodies are sealed
+   *  and deleting an instance shreds them; without it (tests, tools) bodies are stored plain. */
+  dataKeys?: DataKeySource;
 }
 
 const silentLogger: BrokerLogger = {
@@ -103,6 +107,7 @@ export class Broker implements BrokerClient, BrokerCore {
   readonly limits: BrokerLimits;
   readonly brokerId: number;
   readonly traceLog: TraceLog | null;
+  readonly bodyKeys: BodyKeys;
   private readonly publisher: Publisher;
   private readonly receiver: Receiver;
   private readonly deadLetterQueues: DeadLetters;
@@ -121,6 +126,7 @@ export class Broker implements BrokerClient, BrokerCore {
     this.brokerId = options.brokerId;
     this.logger = options.logger ?? silentLogger;
     this.ids = new MessageIdCodec(options.macKey);
+    this.bodyKeys = new BodyKeys(options.dataKeys ?? null);
     this.receipts = new ReceiptHandleCodec(options.macKey);
     this.limits = { maxInflightPerQueue: 20_000, dedupCacheEntries: 100_000, ...options.limits };
     this.longPoll = new LongPoll({
@@ -204,12 +210,13 @@ export class Broker implements BrokerClient, BrokerCore {
 
   /**
    * The instances whose messages this broker holds (tenant and instance ids from the store's
-   * topic names). An instance's trace topic alone does not count: deleting an instance leaves it
-   * behind today (issue #8, item 8), and it holds no message of the tenant's.
+   * topic names, queues with entries only). An instance's trace topic alone does not count: it
+   * holds no message of the tenant's.
    */
   instancesWithMessages(): { tenantId: string; instanceId: string }[] {
     const found = new Map<string, { tenantId: string; instanceId: string }>();
-    for (const name of this.store.topicNames()) {
+    for (const name of this.store.topics()) {
+      if (this.store.queueIds(name).length === 0) continue;
       const [tenantId = '', instanceId = ''] = name.split('/');
       if (name === traceTopic(tenantId, instanceId)) continue;
       found.set(`${tenantId}/${instanceId}`, { tenantId, instanceId });
@@ -400,6 +407,24 @@ export class Broker implements BrokerClient, BrokerCore {
       this.forgetDroppedCounters();
       await this.store.deleteTopic(deadLetterTopic(group));
       for (const topic of topics) await this.store.deleteTopic(resendTopic(group, topic));
+    });
+  }
+
+  dropInstance(tenantId: string, instanceId: string): Promise<void> {
+    return this.guard(async () => {
+      // The key first: from here no envelope of the instance opens, whatever is still on disk.
+      this.bodyKeys.forget(tenantId, instanceId);
+      const prefix = `${tenantId}/${instanceId}/`;
+      await this.traceLog?.flush();
+      const names = new Set([traceTopic(tenantId, instanceId), ...this.store.topics()]);
+      for (const name of names) {
+        if (!name.startsWith(prefix)) continue;
+        await this.store.deleteTopic(name);
+        this.topics.delete(name);
+        this.publisher.forgetTopic(name);
+      }
+      this.forgetDroppedCounters();
+      this.logger.info({ tenantId, instanceId }, 'instance dropped: its data key is forgotten');
     });
   }
 

@@ -24,11 +24,11 @@ export interface ResendResult {
 
 const CURSOR_PATTERN = /^[0-9]{1,15}$/;
 
-function toDeadLetter(message: StoredMessage): DeadLetter {
+function toDeadLetter(message: StoredMessage, body: Buffer): DeadLetter {
   return {
     messageId: message.properties[SystemProperty.messageId] ?? '',
     topic: message.properties[SystemProperty.originTopic] ?? '',
-    ...userFields(message),
+    ...userFields(message, body),
     publishTime: origin(message).publishTime,
     deadLetteredAt: message.storeTimestampMs,
     deliveryAttempt: message.attempt,
@@ -53,6 +53,7 @@ export class DeadLetters {
     const { minQueueOffset, maxQueueOffset } = this.core.store.queueOffsets(topic, 0);
     let from = Math.max(minQueueOffset, cursor === undefined ? 0 : Number(cursor));
     const messages: DeadLetter[] = [];
+    await this.core.bodyKeys.ready(group.tenantId, group.instanceId);
     while (messages.length < limit && from < maxQueueOffset) {
       const result = await this.core.store.readQueue(topic, 0, from, {
         maxMessages: Math.min(256, limit * 2),
@@ -60,7 +61,9 @@ export class DeadLetters {
       for (const message of result.messages) {
         if (messages.length >= limit) break;
         from = message.queueOffset + 1;
-        if (!done.has(message.queueOffset)) messages.push(toDeadLetter(message));
+        if (done.has(message.queueOffset)) continue;
+        const body = this.core.bodyKeys.open(message);
+        if (body !== null) messages.push(toDeadLetter(message, body)); // null: its key is gone
       }
       if (result.messages.length === 0) from = result.nextQueueOffset;
       if (result.nextQueueOffset <= from && result.messages.length === 0) break;
@@ -118,9 +121,9 @@ export class DeadLetters {
         ...(message.tag !== '' ? { tag: message.tag } : {}),
         keys: message.keys,
         properties: message.properties,
-        body: message.body,
+        body: message.body, // a sealed envelope stays sealed (same instance, same key)
         bornTimestampMs: message.bornTimestampMs,
-        flags: MessageFlags.RETRY,
+        flags: MessageFlags.RETRY | (message.flags & MessageFlags.SEALED),
         attempt: 0,
       })),
     );

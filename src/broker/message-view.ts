@@ -1,16 +1,17 @@
 // Turns stored records into what users see: reserved properties and keys taken out, the body
 // encoding and sharding key restored, copies (dead letters, re-sends) shown as their original.
+// The body is passed in opened (BodyKeys.open): a sealed record whose key is gone has no view.
 import type { MessageFields, MessageView } from '../cluster/broker-client.js';
 import type { StoredMessage } from '../store/index.js';
 import { isSystemName, SystemProperty } from './names.js';
 
-export function userFields(message: StoredMessage): MessageFields {
+export function userFields(message: StoredMessage, body: Buffer): MessageFields {
   const properties: Record<string, string> = {};
   for (const [name, value] of Object.entries(message.properties)) {
     if (!isSystemName(name)) properties[name] = value;
   }
   return {
-    body: message.body,
+    body,
     bodyEncoding: message.properties[SystemProperty.bodyEncoding] === 'b' ? 'base64' : 'utf8',
     tag: message.tag === '' ? null : message.tag,
     keys: message.keys.filter((key) => !isSystemName(key)),
@@ -44,6 +45,7 @@ export function messageView(
   message: StoredMessage,
   messageId: string,
   userTopic: string,
+  body: Buffer,
 ): MessageView {
   const place = origin(message);
   return {
@@ -52,7 +54,7 @@ export function messageView(
     queueId: place.queueId,
     queueOffset: place.queueOffset,
     publishTime: place.publishTime,
-    ...userFields(message),
+    ...userFields(message, body),
   };
 }
 

@@ -5,7 +5,7 @@
 import { hash } from 'node:crypto';
 import type { PublishMessage, PublishResult, TopicDescriptor } from '../cluster/broker-client.js';
 import { WharfError } from '../errors.js';
-import type { AppendMessage, StoredMessage } from '../store/index.js';
+import { MessageFlags, type AppendMessage, type StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import { dedupKey, isSystemName, messageScope, storeTopic, SystemProperty } from './names.js';
 
@@ -134,7 +134,21 @@ export class Publisher {
       );
       fresh.sort((a, b) => a.index - b.index);
       if (fresh.length > 0) {
-        const appended = await this.core.store.append(fresh.map((item) => item.record));
+        const records = fresh.map((item) => item.record);
+        const sealed = await this.core.bodyKeys.seal(
+          topic.tenantId,
+          topic.instanceId,
+          records.map((record) => record.body),
+        );
+        const appended = await this.core.store.append(
+          sealed === null
+            ? records
+            : records.map((record, i) => ({
+                ...record,
+                body: sealed[i],
+                flags: (record.flags ?? 0) | MessageFlags.SEALED,
+              })),
+        );
         const ids = this.core.ids.encode(
           messageScope(topic),
           appended.map((result) => ({ brokerId: this.core.brokerId, logOffset: result.logOffset })),
@@ -225,13 +239,16 @@ export class Publisher {
     const stored: StoredMessage[] = await this.core.store.queryByKey(name, dedupKey(dedupId), 1);
     const message = stored[0];
     if (message === undefined || message.storeTimestampMs < since) return null;
+    await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
+    const body = this.core.bodyKeys.open(message);
+    if (body === null) return null; // its instance's key is gone: nothing of it exists any more
     const hit: DedupHit = {
       messageId: this.core.ids.encodeOne(messageScope(topic), {
         brokerId: this.core.brokerId,
         logOffset: message.logOffset,
       }),
       queueId: message.queueId,
-      bodyMd5: md5(message.body),
+      bodyMd5: md5(body),
       storedAtMs: message.storeTimestampMs,
     };
     this.remember(key, hit);

@@ -29,7 +29,10 @@ export class Queries {
 
   async getMessage(topic: TopicDescriptor, messageId: string): Promise<MessageView> {
     const message = await this.find(topic, messageId);
-    const view = messageView(message, messageId, topic.topic);
+    await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
+    const body = this.core.bodyKeys.open(message);
+    if (body === null) throw new WharfError('MessageNotFound', 'no such message');
+    const view = messageView(message, messageId, topic.topic, body);
     view.groups = await this.groupStates(topic, message, messageId);
     return view;
   }
@@ -37,7 +40,7 @@ export class Queries {
   async queryByKey(topic: TopicDescriptor, key: string, limit: number): Promise<MessageView[]> {
     if (isSystemName(key)) return [];
     const messages = await this.core.store.queryByKey(storeTopic(topic), key, limit);
-    return this.views(topic, messages);
+    return await this.views(topic, messages);
   }
 
   async queryByTime(topic: TopicDescriptor, query: TimeQuery): Promise<MessagePage> {
@@ -91,7 +94,7 @@ export class Queries {
       const left = head.messages.some((m) => m.queueOffset >= position);
       if (left || !head.exhausted) more = true;
     }
-    const views = this.views(topic, page);
+    const views = await this.views(topic, page);
     return more && page.length > 0
       ? { messages: views, nextCursor: encodeTimeCursor({ next }) }
       : { messages: views };
@@ -123,12 +126,17 @@ export class Queries {
     return message;
   }
 
-  private views(topic: TopicDescriptor, messages: StoredMessage[]): MessageView[] {
+  /** Views of the records whose bodies open; a sealed one whose key is gone is left out. */
+  private async views(topic: TopicDescriptor, stored: StoredMessage[]): Promise<MessageView[]> {
+    await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
+    const bodies = stored.map((m) => this.core.bodyKeys.open(m));
+    const messages = stored.filter((_, i) => bodies[i] !== null);
+    const opened = bodies.filter((b): b is Buffer => b !== null);
     const ids = this.core.ids.encode(
       messageScope(topic),
       messages.map((m) => ({ brokerId: this.core.brokerId, logOffset: m.logOffset })),
     );
-    return messages.map((message, i) => messageView(message, ids[i], topic.topic));
+    return messages.map((message, i) => messageView(message, ids[i], topic.topic, opened[i]));
   }
 
   private async groupStates(

@@ -80,6 +80,7 @@ export class Receiver {
     this.core.rememberGroup(topic, group);
     const filter = parseTagFilter(request.tags);
     const sub = await this.subscriptionFor(topic, group, request.consumerId);
+    await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId); // deliver() opens bodies
     sub.lastReceiveMs = Date.now();
     const deadline = Date.now() + request.waitMs;
     const name = storeTopic(topic);
@@ -589,10 +590,16 @@ export class Receiver {
         consumerSlot: sub.consumerSlot,
       })),
     );
-    const answers = delivered.map(({ pick, index }, i): ReceivedMessage => {
+    let shredded = 0;
+    const opened = delivered.map(({ pick, index }, i): ReceivedMessage | null => {
       const message = pick.messages[index];
       const copyOf = message.properties[SystemProperty.messageId];
-      const fields = userFields(message);
+      const body = this.core.bodyKeys.open(message);
+      if (body === null) {
+        shredded++; // its instance's key is gone: never handed out (fails closed)
+        return null;
+      }
+      const fields = userFields(message, body);
       return {
         messageId: copyOf ?? ownIds[i],
         receiptHandle: handles[i],
@@ -614,6 +621,12 @@ export class Receiver {
         nextVisibleTime: nextVisibleMs,
       };
     });
+    const answers = opened.filter((answer): answer is ReceivedMessage => answer !== null);
+    if (shredded > 0)
+      this.core.logger.warn(
+        { topic: topic.topic, group: group.group, messages: shredded },
+        'sealed messages whose data key is gone were not handed out',
+      );
     this.traceDeliveries(topic, group, sub, answers, now);
     return answers;
   }
@@ -731,9 +744,9 @@ export class Receiver {
               deadLetterKey(messageId),
             ],
             properties: copyProperties(message, messageId, topic.topic),
-            body: message.body,
+            body: message.body, // a sealed envelope stays sealed (same instance, same key)
             bornTimestampMs: message.bornTimestampMs,
-            flags: MessageFlags.RETRY,
+            flags: MessageFlags.RETRY | (message.flags & MessageFlags.SEALED),
             attempt: entry.attempt,
           },
         ]);

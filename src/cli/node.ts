@@ -150,6 +150,7 @@ async function startLockedNode(
       logger: logger.child({ room: 'broker' }),
       store: config.broker,
       trace: config.broker.trace,
+      dataKeys: meta.dataKeys,
     });
     cleanup.unshift(() => broker.close());
     await warnOfUnknownInstances(broker, meta, logger);

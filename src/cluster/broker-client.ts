@@ -219,6 +219,9 @@ export interface BrokerClient {
   /** Forget a deleted topic / group (consume queues, consumer state). */
   dropTopic(topic: TopicDescriptor): Promise<void>;
   dropGroup(group: GroupDescriptor): Promise<void>;
+  /** Forget a deleted instance (after its topics and groups): its internal topics (trace) go and
+   *  its data key is forgotten, so its sealed bodies no longer open. */
+  dropInstance(tenantId: string, instanceId: string): Promise<void>;
   health(): Promise<BrokerHealth>;
   close(): Promise<void>;
 }

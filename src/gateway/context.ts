@@ -47,6 +47,7 @@ export async function dropFromBrokers(
   ctx: RouteContext,
   topics: readonly TopicDescriptor[],
   groups: readonly GroupDescriptor[],
+  instances: readonly { tenantId: string; instanceId: string }[] = [],
 ): Promise<void> {
   const results = await Promise.allSettled([
     ...topics.map((t) => ctx.brokers.dropTopic(t)),
@@ -60,5 +61,17 @@ export async function dropFromBrokers(
         'broker drop failed; data left behind',
       );
     }
+  });
+  // after its topics and groups: the instance's internal topics go and its data key is forgotten
+  // (already deleted in Redis, so its sealed bodies stay unreadable even if this call fails)
+  const dropped = await Promise.allSettled(
+    instances.map((i) => ctx.brokers.dropInstance(i.tenantId, i.instanceId)),
+  );
+  dropped.forEach((r, i) => {
+    if (r.status === 'rejected')
+      ctx.logger.error(
+        { err: r.reason as unknown, instance: instances[i] },
+        'broker instance drop failed; its internal topics are left behind (bodies stay sealed)',
+      );
   });
 }

@@ -1,6 +1,6 @@
 // Instances of a tenant (the namespace of topics and groups). Names are unique per tenant.
-// Deleting an instance removes its topics and groups in the same script and returns them, so
-// the caller can tell the brokers to drop their data.
+// Deleting an instance removes its topics, groups and data key in the same script and returns the
+// topics and groups, so the caller can tell the brokers to drop their data.
 import { newInstanceId } from './ids.js';
 import { parseJson, type RepoContext } from './repo-context.js';
 import { scriptError } from './scripts.js';
@@ -50,6 +50,7 @@ export class InstanceRepository {
         keys.groups(tenantId, instanceId),
         keys.counts(tenantId),
         keys.alarms(tenantId, instanceId),
+        keys.dataKey(tenantId, instanceId),
       ],
       [instanceId],
     )) as [string, string[], string[]] | null;

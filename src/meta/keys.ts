@@ -62,6 +62,10 @@ export class MetaKeys {
   groups(tenantId: string, instanceId: string): string {
     return `${this.t(tenantId)}:i:${instanceId}:groups`;
   }
+  /** string: the instance's data key, sealed (see data-keys.ts); deleting it shreds the bodies */
+  dataKey(tenantId: string, instanceId: string): string {
+    return `${this.t(tenantId)}:i:${instanceId}:data-key`;
+  }
   /** hash alarmId → alarm JSON (webhook secret sealed) */
   alarms(tenantId: string, instanceId: string): string {
     return `${this.t(tenantId)}:i:${instanceId}:alarms`;

@@ -19,6 +19,7 @@ import { MetaKeys } from './keys.js';
 import type { RepoContext } from './repo-context.js';
 import { ScriptRunner } from './scripts.js';
 import { SecretBox } from './secret-box.js';
+import { DataKeyRepository } from './data-keys.js';
 import { SigningKeyRepository } from './signing-keys.js';
 import { TenantRepository } from './tenants.js';
 import { TopicRepository } from './topics.js';
@@ -53,6 +54,8 @@ export interface MetaStoreOptions {
 
 export interface DeletedTenant {
   tenant: Tenant;
+  /** Ids of its instances (their data keys are deleted: tell the brokers to dropInstance). */
+  instanceIds: string[];
   topics: TopicRecord[];
   groups: GroupRecord[];
 }
@@ -84,6 +87,8 @@ export class MetaStore {
   readonly groups: GroupRepository;
   readonly signingKeys: SigningKeyRepository;
   readonly alarms: AlarmRepository;
+  /** Per-instance data keys of sealed bodies (the brokers' DataKeySource). */
+  readonly dataKeys: DataKeyRepository;
   readonly keys: MetaKeys;
   private readonly cache: TtlCache;
   private subscriberReady = false;
@@ -105,6 +110,7 @@ export class MetaStore {
     this.groups = new GroupRepository(ctx);
     this.signingKeys = new SigningKeyRepository(ctx, box);
     this.alarms = new AlarmRepository(ctx, box);
+    this.dataKeys = new DataKeyRepository(ctx, box);
     const ttlMs = options.cacheTtlMs ?? 4000;
     this.cache = new TtlCache({
       ttlMs,
@@ -296,15 +302,17 @@ export class MetaStore {
     await this.invalidate([k.tenant(tenantId), ...keyIds.map(k.credential)]);
     const topics: TopicRecord[] = [];
     const groups: GroupRecord[] = [];
+    const instanceIds: string[] = [];
     for (const instance of await this.instances.list(tenantId)) {
       const deleted = await this.instances.delete(tenantId, instance.instanceId);
+      instanceIds.push(instance.instanceId);
       if (deleted === null) continue;
       topics.push(...deleted.topics);
       groups.push(...deleted.groups);
     }
     await this.tenants.purge(tenantId);
     await this.invalidate(tenantPrefixes(tenantId));
-    return { tenant, topics, groups };
+    return { tenant, instanceIds, topics, groups };
   }
 
   async createAccessKey(tenantId: string, permissions: Permission[], description?: string) {

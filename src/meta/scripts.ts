@@ -12,6 +12,7 @@ export type ScriptName =
   | 'put-resource'
   | 'delete-resource'
   | 'delete-instance'
+  | 'create-data-key'
   | 'create-access-key'
   | 'patch-tenant';
 

@@ -80,8 +80,8 @@ export interface MessageStore {
   queueOffsets(topic: string, queueId: number): QueueOffsets;
   /** Queue ids that have entries for this topic. */
   queueIds(topic: string): number[];
-  /** Topics that have entries in some queue (read-only; start-up checks). */
-  topicNames(): string[];
+  /** Every topic with a consume queue (deleted ones are gone). */
+  topics(): string[];
   /** First queue offset whose store time is >= timestampMs (maxQueueOffset when none). */
   queueOffsetByTime(topic: string, queueId: number, timestampMs: number): Promise<number>;
   /** Messages of a topic carrying this key, newest first, at most `limit`. */

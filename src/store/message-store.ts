@@ -1092,8 +1092,8 @@ class DefaultMessageStore implements MessageStore {
     });
   }
 
-  topicNames(): string[] {
-    return this.queues.topicNames().filter((topic) => this.queueIds(topic).length > 0);
+  topics(): string[] {
+    return this.queues.topicNames();
   }
 
   async queueOffsetByTime(topic: string, queueId: number, timestampMs: number): Promise<number> {

@@ -6,7 +6,9 @@
 //    0  totalLength        u32  bytes of the whole frame, this field included
 //    4  crc32c             u32  CRC32C (Castagnoli) of bytes 8..totalLength (blank: 8..20)
 //    8  version            u8   1; anything else with a valid CRC is UnsupportedFormat
-//    9  flags              u8   MessageFlags (bits 0..3); bit 6 JOURNAL_ENTRY; bit 7 END_OF_SEGMENT
+//    9  flags              u8   MessageFlags (bits 0..4; bit 4 SEALED: the body is an encrypted
+//                               envelope, frozen by record-v1-sealed.json); bit 6 JOURNAL_ENTRY;
+//                               bit 7 END_OF_SEGMENT
 //   10  attempt            u16  delivery attempts already made (0 for non-messages)
 //   12  logOffset          u64  the frame's own position in the log: recovery checks it, so stale or
 //                               shifted bytes never pass as a record

@@ -13,6 +13,8 @@ export const MessageFlags = {
   RETRY: 1 << 2,
   /** A broker-internal record (system topic). */
   SYSTEM: 1 << 3,
+  /** The body is a sealed envelope (the broker's src/broker/body-seal.ts); opaque to the store. */
+  SEALED: 1 << 4,
 } as const;
 
 export interface AppendMessage {

@@ -139,6 +139,9 @@ export class FakeBroker implements BrokerClient {
   async dropGroup(g: GroupDescriptor) {
     this.record('dropGroup', [g]);
   }
+  async dropInstance(tenantId: string, instanceId: string) {
+    this.record('dropInstance', [tenantId, instanceId]);
+  }
   async health(): Promise<BrokerHealth> {
     return { ready: true };
   }

@@ -43,6 +43,8 @@ export interface WharfOverrides {
 
 export interface TestWharf {
   url: string;
+  /** The broker's data directory. */
+  brokerDir: string;
   adminToken: string;
   masterKey: string;
   redisUrl: string;
@@ -63,19 +65,22 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
   const masterKey = overrides.masterKey ?? 'test-master-key-0123456789abcdef';
   const adminToken = 'test-admin-token';
   const logger = pino({ level: process.env.WHARF_TEST_LOG ?? 'silent' });
-  const broker = await Broker.open({
-    dataDir: overrides.brokerDir ?? join(dir, 'broker-0'),
-    brokerId: 0,
-    macKey: deriveKey(masterKey, 'wharf-broker-mac'),
-    logger,
-    ...(overrides.store === undefined ? {} : { store: overrides.store }),
-  });
-  const brokers = overrides.brokers ?? inProcessBrokerClient(broker);
   const meta = await MetaStore.open({
     redisUrl,
     masterKey,
     ...(overrides.cacheTtlMs === undefined ? {} : { cacheTtlMs: overrides.cacheTtlMs }),
   });
+  // wired as the node does (src/cli/node.ts): bodies sealed with per-instance keys in Redis
+  const brokerDir = overrides.brokerDir ?? join(dir, 'broker-0');
+  const broker = await Broker.open({
+    dataDir: brokerDir,
+    brokerId: 0,
+    macKey: deriveKey(masterKey, 'wharf-broker-mac'),
+    logger,
+    dataKeys: meta.dataKeys,
+    ...(overrides.store === undefined ? {} : { store: overrides.store }),
+  });
+  const brokers = overrides.brokers ?? inProcessBrokerClient(broker);
   const app = await buildApp({
     meta,
     brokers,
@@ -98,6 +103,7 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
   t.teardown(close);
   return {
     url: `http://127.0.0.1:${port}`,
+    brokerDir,
     adminToken,
     masterKey,
     redisUrl,

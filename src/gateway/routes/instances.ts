@@ -81,6 +81,9 @@ export function instanceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       schema: {
         ...schemaBase,
         summary: 'Delete an instance with its topics, groups and messages',
+        description:
+          'Its messages are unreadable at once: the data key their bodies are sealed with is ' +
+          'deleted (crypto-shredding); the sealed bytes leave the disk with their segment.',
         params: instanceParams,
         response: {
           204: { description: 'Deleted', type: 'null' },
@@ -93,7 +96,9 @@ export function instanceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       await resolveInstance(meta, principal, request.params.instanceId, 'manage');
       const deleted = await meta.deleteInstance(principal.tenantId, request.params.instanceId);
       if (deleted === null) throw new WharfError('InstanceNotFound', 'no such instance');
-      await dropFromBrokers(ctx, deleted.topics, deleted.groups);
+      await dropFromBrokers(ctx, deleted.topics, deleted.groups, [
+        { tenantId: principal.tenantId, instanceId: request.params.instanceId },
+      ]);
       return reply.code(204).send();
     },
   );

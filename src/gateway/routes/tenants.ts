@@ -124,6 +124,9 @@ export function tenantRoutes(app: FastifyInstance, ctx: RouteContext): void {
       schema: {
         ...schemaBase,
         summary: 'Delete a tenant with its keys, instances, topics, groups and messages',
+        description:
+          'Its messages are unreadable at once: the data key their bodies are sealed with is ' +
+          'deleted (crypto-shredding); the sealed bytes leave the disk with their segment.',
         params: tenantParams,
         response: {
           204: { description: 'Deleted', type: 'null' },
@@ -135,7 +138,15 @@ export function tenantRoutes(app: FastifyInstance, ctx: RouteContext): void {
       checkTenantId(request.params.tenantId);
       const deleted = await meta.deleteTenant(request.params.tenantId);
       if (deleted === null) throw new WharfError('TenantNotFound', 'no such tenant');
-      await dropFromBrokers(ctx, deleted.topics, deleted.groups);
+      await dropFromBrokers(
+        ctx,
+        deleted.topics,
+        deleted.groups,
+        deleted.instanceIds.map((instanceId) => ({
+          tenantId: deleted.tenant.tenantId,
+          instanceId,
+        })),
+      );
       return reply.code(204).send();
     },
   );

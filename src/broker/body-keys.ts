@@ -1,0 +1,103 @@
+// Per-instance data keys for sealed bodies, cached: a key is loaded (or created, on a publish)
+// once from its source — Redis, where it is kept encrypted under WHARF_MASTER_KEY — and dropped
+// with its instance. A key that is gone (instance or tenant deleted) is never recreated by a read,
+// so every stored envelope of the instance stays unreadable, across restarts too.
+import type { StoredMessage } from '../store/index.js';
+import { MessageFlags } from '../store/index.js';
+import { WharfError } from '../errors.js';
+import { openBody, sealAad, sealBody } from './body-seal.js';
+
+/** Where data keys live (implemented by the meta room's DataKeyRepository). */
+export interface DataKeySource {
+  /** The instance's 32-byte key; with `create`, made (once, race-free) when there is none. Null:
+   *  none exists (deleted, or never made). */
+  load(tenantId: string, instanceId: string, create: boolean): Promise<Buffer | null>;
+}
+
+interface CachedKey {
+  key: Buffer;
+  aad: Buffer;
+}
+
+export class BodyKeys {
+  private readonly keys = new Map<string, CachedKey>();
+  private readonly loading = new Map<string, Promise<CachedKey | null>>();
+  /** Bumped by forget(): a load that started before is not cached (it may predate the delete). */
+  private generation = 0;
+
+  constructor(private readonly source: DataKeySource | null) {}
+
+  /** Whether bodies are sealed at all (off when the broker runs without a key source). */
+  get enabled(): boolean {
+    return this.source !== null;
+  }
+
+  /** Seals each body for the instance (creating its key on first use); null when disabled. A
+   *  source that has no key for it (the instance is gone) fails the publish: never stored plain. */
+  async seal(
+    tenantId: string,
+    instanceId: string,
+    bodies: readonly Buffer[],
+  ): Promise<Buffer[] | null> {
+    if (this.source === null) return null;
+    const cached = await this.get(tenantId, instanceId, true);
+    if (cached === null)
+      throw new WharfError('InstanceNotFound', `instance ${instanceId} has no data key`);
+    return bodies.map((body) => sealBody(cached.key, body, cached.aad));
+  }
+
+  /** Loads the instance's key so open() can use it; call before reading the instance's records. */
+  async ready(tenantId: string, instanceId: string): Promise<void> {
+    await this.get(tenantId, instanceId, false);
+  }
+
+  /**
+   * The plaintext body of a stored record, or null when it is sealed and its key is gone (or was
+   * not loaded with ready()) or the envelope does not open: fail closed, as "no such message".
+   */
+  open(message: StoredMessage): Buffer | null {
+    if ((message.flags & MessageFlags.SEALED) === 0) return message.body;
+    const slash = message.topic.indexOf('/');
+    const end = message.topic.indexOf('/', slash + 1);
+    const cached = this.keys.get(message.topic.slice(0, end));
+    if (cached === undefined) return null;
+    return openBody(cached.key, message.body, cached.aad);
+  }
+
+  /** Forgets the instance's key (it was deleted at its source): its envelopes no longer open. */
+  forget(tenantId: string, instanceId: string): void {
+    this.generation++;
+    this.keys.delete(`${tenantId}/${instanceId}`);
+    this.loading.delete(`${tenantId}/${instanceId}`);
+  }
+
+  private async get(
+    tenantId: string,
+    instanceId: string,
+    create: boolean,
+  ): Promise<CachedKey | null> {
+    if (this.source === null) return null;
+    const id = `${tenantId}/${instanceId}`;
+    const hit = this.keys.get(id);
+    if (hit !== undefined) return hit;
+    if (!create) {
+      const pending = this.loading.get(id);
+      if (pending !== undefined) return pending;
+    }
+    const generation = this.generation;
+    const source = this.source;
+    const load = (async () => {
+      const key = await source.load(tenantId, instanceId, create);
+      if (key === null) return null;
+      const cached = { key, aad: sealAad(tenantId, instanceId) };
+      if (generation === this.generation) this.keys.set(id, cached);
+      return cached;
+    })();
+    if (!create) this.loading.set(id, load);
+    try {
+      return await load;
+    } finally {
+      if (this.loading.get(id) === load) this.loading.delete(id);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+// Per-instance data keys of sealed message bodies (crypto-shredding). A key is 32 random bytes,
+// kept in Redis only sealed under WHARF_MASTER_KEY (SecretBox, bound to tenant and instance) and
+// deleted with its instance: then no copy of the instance's bodies opens, on any disk, ever.
+// Created at most once per instance (SET NX), so concurrent first publishes agree on one key, and
+// only while the instance exists (lua/create-data-key-2.lua; delete-instance removes the key).
+import { randomBytes } from 'node:crypto';
+import { WharfError } from '../errors.js';
+import type { RepoContext } from './repo-context.js';
+import { scriptError } from './scripts.js';
+import type { SecretBox } from './secret-box.js';
+
+const DATA_KEY_BYTES = 32;
+
+export class DataKeyRepository {
+  constructor(
+    private readonly ctx: RepoContext,
+    private readonly box: SecretBox,
+  ) {}
+
+  /** The instance's key; with `create`, made when there is none. Null: there is none. */
+  async load(tenantId: string, instanceId: string, create: boolean): Promise<Buffer | null> {
+    const { redis, keys, scripts } = this.ctx;
+    const redisKey = keys.dataKey(tenantId, instanceId);
+    const context = `data-key/${tenantId}/${instanceId}`;
+    let sealed: string | null;
+    if (create) {
+      const fresh = this.box.seal(randomBytes(DATA_KEY_BYTES).toString('base64'), context);
+      const answer = await scripts.run(
+        'create-data-key',
+        [keys.instances(tenantId), redisKey],
+        [instanceId, fresh],
+      );
+      if (typeof answer === 'number') throw scriptError(answer, `instance ${instanceId}`);
+      sealed = typeof answer === 'string' ? answer : null;
+    } else {
+      sealed = await redis.get(redisKey);
+    }
+    if (sealed === null) return null;
+    const key = Buffer.from(this.box.open(sealed, context), 'base64');
+    if (key.length !== DATA_KEY_BYTES)
+      throw new WharfError('Internal', `the data key of instance ${instanceId} is malformed`);
+    return key;
+  }
+}

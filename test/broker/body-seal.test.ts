@@ -1,0 +1,185 @@
+// The sealed-body envelope and the data-key cache: golden bytes freeze envelope v1 and a v1 record
+// carrying one (MessageFlags.SEALED); an envelope opens only under its key and instance, and
+// nothing cut, flipped or unknown ever opens; a forgotten key stays forgotten.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { SEAL_OVERHEAD_BYTES, openBody, sealAad, sealBody } from '../../src/broker/body-seal.js';
+import { BodyKeys, type DataKeySource } from '../../src/broker/body-keys.js';
+import { decodeMessage, encodeMessage, measureMessage } from '../../src/store/record.js';
+import { MessageFlags, type AppendMessage, type StoredMessage } from '../../src/store/index.js';
+
+const golden = JSON.parse(
+  readFileSync(new URL('../fixtures/sealed-body-v1.json', import.meta.url), 'utf8'),
+) as {
+  keyHex: string;
+  nonceHex: string;
+  tenantId: string;
+  instanceId: string;
+  plaintext: string;
+  envelopeHex: string;
+  record: {
+    message: Omit<AppendMessage, 'body'>;
+    position: { logOffset: number; queueOffset: number; storeTimestampMs: number };
+    hex: string;
+  };
+};
+const key = Buffer.from(golden.keyHex, 'hex');
+const aad = sealAad(golden.tenantId, golden.instanceId);
+const envelope = Buffer.from(golden.envelopeHex, 'hex');
+
+t.test('a body seals to the frozen envelope bytes and opens back', async (t) => {
+  const sealed = sealBody(
+    key,
+    Buffer.from(golden.plaintext),
+    aad,
+    Buffer.from(golden.nonceHex, 'hex'),
+  );
+  t.equal(sealed.toString('hex'), golden.envelopeHex);
+  t.equal(sealed.length, Buffer.byteLength(golden.plaintext) + SEAL_OVERHEAD_BYTES);
+  t.equal(openBody(key, envelope, aad)?.toString(), golden.plaintext);
+});
+
+t.test('a v1 record carrying a sealed body encodes to its golden bytes and decodes', async (t) => {
+  const message: AppendMessage = { ...golden.record.message, body: envelope };
+  const size = measureMessage(message);
+  if (typeof size === 'string') throw new Error(size);
+  const buf = Buffer.alloc(size);
+  encodeMessage(buf, 0, size, message, golden.record.position);
+  t.equal(buf.toString('hex'), golden.record.hex);
+  const decoded = decodeMessage(buf, 0, buf.length, golden.record.position.logOffset);
+  if (decoded.status !== 'ok') throw new Error(decoded.status);
+  t.equal(
+    decoded.value.flags & MessageFlags.SEALED,
+    MessageFlags.SEALED,
+    'the SEALED flag is kept',
+  );
+  t.equal(openBody(key, decoded.value.body, aad)?.toString(), golden.plaintext);
+});
+
+t.test(
+  'an envelope does not open under another key, another instance, or cut or flipped',
+  async (t) => {
+    t.equal(openBody(Buffer.alloc(32, 9), envelope, aad), null, 'another key');
+    t.equal(
+      openBody(key, envelope, sealAad(golden.tenantId, 'in_other')),
+      null,
+      'another instance',
+    );
+    t.equal(
+      openBody(key, envelope, sealAad('tn_other', golden.instanceId)),
+      null,
+      'another tenant',
+    );
+    let opened = 0;
+    for (let n = 0; n < envelope.length; n++)
+      if (openBody(key, envelope.subarray(0, n), aad) !== null) opened++;
+    t.equal(opened, 0, 'no truncation opens');
+    for (let i = 0; i < envelope.length; i++) {
+      const flipped = Buffer.from(envelope);
+      flipped[i] ^= 0x01;
+      if (openBody(key, flipped, aad) !== null) opened++;
+    }
+    t.equal(opened, 0, 'no single flipped bit opens (version, nonce, ciphertext, tag)');
+    const v2 = Buffer.from(envelope);
+    v2[0] = 2;
+    t.equal(openBody(key, v2, aad), null, 'an unknown version does not open');
+  },
+);
+
+t.test('nonces are random: one body sealed twice gives two envelopes, both open', async (t) => {
+  const body = Buffer.alloc(1024, 7);
+  const a = sealBody(key, body, aad);
+  const b = sealBody(key, body, aad);
+  t.not(a.toString('hex'), b.toString('hex'));
+  t.same(openBody(key, a, aad), body);
+  t.same(openBody(key, b, aad), body);
+  t.same(openBody(key, sealBody(key, Buffer.alloc(0), aad), aad), Buffer.alloc(0), 'empty body');
+});
+
+function stored(topic: string, body: Buffer, flags: number): StoredMessage {
+  return {
+    topic,
+    queueId: 0,
+    queueOffset: 0,
+    logOffset: 0,
+    size: 0,
+    storeTimestampMs: 0,
+    bornTimestampMs: 0,
+    flags,
+    attempt: 0,
+    tag: '',
+    keys: [],
+    properties: {},
+    body,
+  };
+}
+
+/** A key source in memory, to drive the cache (the Redis one is tested end to end). */
+function memorySource(): DataKeySource & { keys: Map<string, Buffer>; gate?: Promise<void> } {
+  const source = {
+    keys: new Map<string, Buffer>(),
+    gate: undefined as Promise<void> | undefined,
+    async load(tenantId: string, instanceId: string, create: boolean) {
+      await source.gate;
+      const id = `${tenantId}/${instanceId}`;
+      if (create && !source.keys.has(id))
+        source.keys.set(id, Buffer.alloc(32, source.keys.size + 1));
+      return source.keys.get(id) ?? null;
+    },
+  };
+  return source;
+}
+
+t.test(
+  'bodies of a forgotten instance no longer open, and a read does not make a key',
+  async (t) => {
+    const source = memorySource();
+    const keys = new BodyKeys(source);
+    const [sealed] = (await keys.seal('tn', 'in', [Buffer.from('secret')]))!;
+    const record = stored('tn/in/orders', sealed, MessageFlags.SEALED);
+    t.equal(keys.open(record)?.toString(), 'secret');
+    t.equal(
+      keys.open(stored('tn/in/orders', Buffer.from('plain'), 0))?.toString(),
+      'plain',
+      'unsealed records as stored',
+    );
+    source.keys.delete('tn/in'); // deleted in Redis
+    keys.forget('tn', 'in'); // then the broker is told
+    t.equal(keys.open(record), null, 'forgotten: fails closed');
+    await keys.ready('tn', 'in');
+    t.equal(keys.open(record), null, 'a read loads no key: none exists');
+    t.equal(source.keys.size, 0, 'and makes none');
+    const restarted = new BodyKeys(source);
+    await restarted.ready('tn', 'in');
+    t.equal(restarted.open(record), null, 'a fresh cache (a restart) cannot open it either');
+  },
+);
+
+t.test('a key load that started before a forget is not cached', async (t) => {
+  const source = memorySource();
+  const keys = new BodyKeys(source);
+  const [sealed] = (await keys.seal('tn', 'in', [Buffer.from('secret')]))!;
+  const record = stored('tn/in/orders', sealed, MessageFlags.SEALED);
+  const cold = new BodyKeys(source);
+  let release!: () => void;
+  source.gate = new Promise<void>((resolve) => (release = resolve));
+  const loading = cold.ready('tn', 'in'); // reads the key before the deletion lands
+  cold.forget('tn', 'in');
+  release();
+  await loading;
+  t.equal(cold.open(record), null, 'the stale load did not bring the key back');
+});
+
+t.test(
+  'a publish to an instance its source has no key for fails instead of storing plain',
+  async (t) => {
+    const keys = new BodyKeys({ load: () => Promise.resolve(null) });
+    await t.rejects(keys.seal('tn', 'gone', [Buffer.from('x')]), { code: 'InstanceNotFound' });
+  },
+);
+
+t.test('without a key source bodies are stored as they are', async (t) => {
+  const keys = new BodyKeys(null);
+  t.equal(keys.enabled, false);
+  t.equal(await keys.seal('tn', 'in', [Buffer.from('x')]), null);
+});
