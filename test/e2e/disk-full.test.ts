@@ -2,52 +2,12 @@
 // real tmpfs) answers publishes 503 Unavailable with retry-after and /readyz 503, while receive,
 // ack and queries go on from the reserve; once space returns it recovers by itself.
 import t from 'tap';
-import type { Test } from 'tap';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
 import { MIN_FREE_DISK_FLOOR_BYTES } from '../../src/store/index.js';
+import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
 import { json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
-
-function mountTmpfs(t: Test, mib: number): string | null {
-  const dir = fs.mkdtempSync(join(tmpdir(), 'wharf-tmpfs-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (err) {
-    fs.rmdirSync(dir);
-    t.skip(`cannot mount a tmpfs here: ${String(err).split('\n')[0]}`, () => undefined);
-    return null;
-  }
-  t.teardown(() => {
-    execFileSync('umount', ['-l', dir]);
-    fs.rmdirSync(dir);
-  });
-  return dir;
-}
-
-/** Fills `path` until `leaveBytes` stay free (0: until the file system refuses). */
-function fillDisk(path: string, leaveBytes: number): void {
-  const fd = fs.openSync(path, 'w');
-  try {
-    for (let chunk = 256 * 1024; chunk >= 4096; chunk /= 2) {
-      const buf = Buffer.alloc(chunk);
-      for (;;) {
-        const s = fs.statfsSync(path);
-        if (s.bavail * s.bsize - chunk < leaveBytes) break;
-        try {
-          fs.writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** Polls `probe` until it is true, or fails after `deadlineMs` (a wait for a condition). */
 async function until(what: string, probe: () => Promise<boolean>, deadlineMs = 20_000) {

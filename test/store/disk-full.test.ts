@@ -4,10 +4,7 @@
 // (no reopen, nothing acknowledged lost or duplicated), and a store opened on a full disk comes
 // up read-only instead of failing.
 import t from 'tap';
-import type { Test } from 'tap';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   MIN_FREE_DISK_FLOOR_BYTES,
@@ -16,46 +13,9 @@ import {
   type MessageStoreOptions,
 } from '../../src/store/index.js';
 
+import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
+
 const TOPIC = 'disk-full';
-
-/** A fresh tmpfs of `mib` MiB, unmounted at teardown; null (with the reason) when not allowed. */
-function mountTmpfs(t: Test, mib: number): string | null {
-  const dir = fs.mkdtempSync(join(tmpdir(), 'wharf-tmpfs-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', dir], { stdio: 'pipe' });
-  } catch (err) {
-    fs.rmdirSync(dir);
-    t.skip(`cannot mount a tmpfs here: ${String(err).split('\n')[0]}`, () => undefined);
-    return null;
-  }
-  t.teardown(() => {
-    execFileSync('umount', ['-l', dir]);
-    fs.rmdirSync(dir);
-  });
-  return dir;
-}
-
-/** Writes zeros into `path` until the file system refuses (ENOSPC): free space is then 0. */
-function fillDisk(path: string, leaveBytes = 0): void {
-  const fd = fs.openSync(path, 'w');
-  try {
-    for (let chunk = 1024 * 1024; chunk >= 4096; chunk /= 2) {
-      const buf = Buffer.alloc(chunk);
-      for (;;) {
-        const s = fs.statfsSync(path);
-        if (s.bavail * s.bsize - chunk < leaveBytes) break;
-        try {
-          fs.writeSync(fd, buf);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-          break;
-        }
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 function message(i: number, padBytes = 0) {
   const body = Buffer.from(`body-${i}${'.'.repeat(padBytes)}`);
