@@ -34,13 +34,13 @@ import type {
   SubscriptionCounters,
   TopicCounters,
 } from './broker-core.js';
+import { ConsumerLedger, type LedgerEntry } from './consumer-ledger.js';
 import {
-  ConsumerLedger,
-  decodeLedgerEntry,
-  encodeLedgerEntry,
-  type LedgerEntry,
-  type LedgerSnapshot,
-} from './consumer-ledger.js';
+  decodeBrokerSnapshot,
+  encodeBrokerSnapshot,
+  type BrokerSnapshot,
+} from './broker-snapshot.js';
+import { decodeLedgerEntry, encodeLedgerEntry } from './ledger-entry-codec.js';
 import { BodyKeys, type DataKeySource } from './body-keys.js';
 import { DeadLetters } from './dead-letters.js';
 import { LongPoll } from './long-poll.js';
@@ -92,11 +92,6 @@ const silentLogger: BrokerLogger = {
   warn: () => undefined,
   error: () => undefined,
 };
-
-interface BrokerSnapshot {
-  ledger: LedgerSnapshot;
-  bytesIn: [string, number][];
-}
 
 export class Broker implements BrokerClient, BrokerCore {
   readonly ledger = new ConsumerLedger();
@@ -476,14 +471,14 @@ export class Broker implements BrokerClient, BrokerCore {
     const startedAt = Date.now();
     const recovery = this.store.journal.recover();
     if (recovery.snapshot !== null) {
-      const snapshot = JSON.parse(recovery.snapshot.toString()) as BrokerSnapshot;
+      const snapshot = decodeBrokerSnapshot(recovery.snapshot);
       this.ledger.restore(snapshot.ledger);
       for (const [name, bytes] of snapshot.bytesIn) this.topicCounters(name).bytesIn = bytes;
     }
     let entries = 0;
     for await (const data of recovery.entries) {
-      this.ledger.apply(decodeLedgerEntry(data));
       entries++;
+      this.ledger.apply(decodeLedgerEntry(data, `journal entry ${entries} after the snapshot`));
     }
     // what the store holds bounds every cursor (retention below, a lost async tail above)
     for (const sub of this.ledger.allSubscriptions()) {
@@ -541,7 +536,7 @@ export class Broker implements BrokerClient, BrokerCore {
       bytesIn: [...this.topics].map(([name, counters]) => [name, counters.bytesIn]),
     };
     this.snapshotting = this.store.journal
-      .writeSnapshot(Buffer.from(JSON.stringify(snapshot)))
+      .writeSnapshot(encodeBrokerSnapshot(snapshot))
       .catch((error: unknown) =>
         this.logger.error({ err: error }, 'consumer state snapshot failed'),
       )

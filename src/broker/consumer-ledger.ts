@@ -314,11 +314,3 @@ export class ConsumerLedger {
     return this.subs.get(key)?.cursors.get(queue);
   }
 }
-
-export function encodeLedgerEntry(entry: LedgerEntry): Buffer {
-  return Buffer.from(JSON.stringify(entry));
-}
-
-export function decodeLedgerEntry(data: Buffer): LedgerEntry {
-  return JSON.parse(data.toString()) as LedgerEntry;
-}

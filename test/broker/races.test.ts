@@ -575,12 +575,15 @@ t.test('one published message wakes one parked receive of the group', async (t) 
   const t0 = performance.now();
   await broker.publish(topic, [text('x')]);
   await waitFor('the message to be delivered', () => delivered > 0);
+  // counted when the message is out: later re-parks are waits running out (a timer may fire a
+  // millisecond before the wall-clock deadline), not waiters the publish woke
+  const woken = parks - before.parks;
   t.comment(
-    `1 message, 500 parked receives of one group: ${parks - before.parks} re-parks, ${reads - before.reads} store reads, ${(performance.now() - t0).toFixed(0)} ms`,
+    `1 message, 500 parked receives of one group: ${woken} re-parks, ${reads - before.reads} store reads, ${(performance.now() - t0).toFixed(0)} ms`,
   );
   const got = (await Promise.all(receives)).flat();
   t.equal(got.length, 1);
-  t.ok(parks - before.parks < 10, 'one waiter of the group is woken, not all of them');
+  t.ok(woken < 10, 'one waiter of the group is woken, not all of them');
 });
 
 t.test('two concurrent resends of one dead letter deliver it once', async (t) => {
