@@ -153,7 +153,7 @@ export class Receiver {
         const acked = [...entries.values()]
           .filter((e) => e.sub === sub.key)
           .reduce((n, e) => n + e.offsets.length, 0);
-        this.core.subscriptionCounters(sub.key).acked.add(acked);
+        this.core.counters.subscription(sub.key).acked.add(acked);
       }
       // FIFO queues hand out their next messages once the earlier ones are acked
       if (topic.messageType === 'FIFO') this.core.longPoll.notify(storeTopic(topic));
@@ -570,7 +570,7 @@ export class Receiver {
     onApplied();
     this.core.track(durable, 'journaling deliveries');
     if (delivered.length === 0) return [];
-    this.core.subscriptionCounters(sub.key).delivered.add(delivered.length);
+    this.core.counters.subscription(sub.key).delivered.add(delivered.length);
 
     const scope = messageScope(topic);
     const ownIds = this.core.ids.encode(

@@ -7,6 +7,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
+import type { BrokerCore } from '../../src/broker/broker-core.js';
 import { ConsumerLedger } from '../../src/broker/consumer-ledger.js';
 import { QueueCursor } from '../../src/broker/queue-cursor.js';
 import { WharfError } from '../../src/errors.js';
@@ -466,9 +467,9 @@ t.test(
       m[0].topic.includes('%DLQ%') ? new Promise((_, rej) => (release = rej)) : orig(m);
     // A is due, out of attempts: the sweep holds it while its DLQ copy is appended
     const releaseMove = await waitFor('the DLQ copy of A to be appended', () => release);
-    const priv = b1 as unknown as { snapshotSoon(): void; snapshotting?: Promise<void> };
-    priv.snapshotSoon();
-    await priv.snapshotting;
+    const { journal } = (b1 as unknown as { core: BrokerCore }).core;
+    journal.snapshotSoon();
+    await journal.settled();
     const b2 = await crashCopy(t, harness.dir);
     releaseMove(new WharfError('IoError', 'test over'));
     await waitUntilPast(b.nextVisibleTime); // B's invisibility is over
