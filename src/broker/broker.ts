@@ -125,8 +125,8 @@ export class Broker implements BrokerClient {
     this.ledger = ledger;
     this.longPoll = this.core.longPoll;
     this.publisher = new Publisher(this.core);
-    this.receiver = new Receiver(this.core);
     this.deadLetterQueues = new DeadLetters(this.core);
+    this.receiver = new Receiver(this.core, this.deadLetterQueues);
     this.queries = new Queries(this.core);
     this.statistics = new Stats(this.core, this.deadLetterQueues);
   }

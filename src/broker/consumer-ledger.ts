@@ -126,6 +126,11 @@ export class ConsumerLedger {
     return sub;
   }
 
+  /** Whether the subscription is still the ledger's (not dropped by dropTopic / dropGroup). */
+  isLive(sub: Subscription): boolean {
+    return this.subs.get(sub.key) === sub;
+  }
+
   hasSubscription(key: string): boolean {
     return this.subs.has(key);
   }
