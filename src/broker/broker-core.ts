@@ -1,20 +1,18 @@
-// What the broker's parts share: the store, the consumer ledger and its journal, long polling,
-// the id and handle codecs, limits, counters and background-task tracking. Broker builds one and
-// hands it to Publisher, Receiver, DeadLetters and Queries.
+// What the broker's parts share: the store, the consumer ledger and its journal, counters, long
+// polling, the id and handle codecs, limits, and background-task tracking. Broker builds one and
+// hands it to Publisher, Receiver, DeadLetters, Queries and Stats; none of them sees the Broker.
 import type { GroupDescriptor, TopicDescriptor } from '../cluster/broker-client.js';
 import type { MessageIdCodec, ReceiptHandleCodec } from '../protocol/index.js';
 import type { MessageStore } from '../store/index.js';
 import type { BodyKeys } from './body-keys.js';
+import type { BrokerLogger } from './broker-logger.js';
 import type { ConsumerLedger, LedgerEntry } from './consumer-ledger.js';
+import type { Counters } from './counters.js';
+import type { LedgerJournal } from './ledger-journal.js';
 import type { LongPoll } from './long-poll.js';
-import type { RateCounter } from './rate-counter.js';
 import type { TraceLog } from './trace-log.js';
 
-export interface BrokerLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type { BrokerLogger } from './broker-logger.js';
 
 export interface BrokerLimits {
   /** In-flight messages per queue and consumer before a queue stops handing out new ones. */
@@ -23,20 +21,27 @@ export interface BrokerLimits {
   dedupCacheEntries: number;
 }
 
-export interface TopicCounters {
-  publish: RateCounter;
-  bytesIn: number;
+export interface BrokerCoreParts {
+  brokerId: number;
+  store: MessageStore;
+  ledger: ConsumerLedger;
+  journal: LedgerJournal;
+  counters: Counters;
+  longPoll: LongPoll;
+  ids: MessageIdCodec;
+  receipts: ReceiptHandleCodec;
+  logger: BrokerLogger;
+  limits: BrokerLimits;
+  bodyKeys: BodyKeys;
+  traceLog: TraceLog | null;
 }
 
-export interface SubscriptionCounters {
-  delivered: RateCounter;
-  acked: RateCounter;
-}
-
-export interface BrokerCore {
+export class BrokerCore {
   readonly brokerId: number;
   readonly store: MessageStore;
   readonly ledger: ConsumerLedger;
+  readonly journal: LedgerJournal;
+  readonly counters: Counters;
   readonly longPoll: LongPoll;
   readonly ids: MessageIdCodec;
   readonly receipts: ReceiptHandleCodec;
@@ -46,12 +51,46 @@ export interface BrokerCore {
   readonly bodyKeys: BodyKeys;
   /** Message trace, or null when tracing is off. */
   readonly traceLog: TraceLog | null;
+  private readonly tasks = new Set<Promise<unknown>>();
+
+  constructor(parts: BrokerCoreParts) {
+    this.brokerId = parts.brokerId;
+    this.store = parts.store;
+    this.ledger = parts.ledger;
+    this.journal = parts.journal;
+    this.counters = parts.counters;
+    this.longPoll = parts.longPoll;
+    this.ids = parts.ids;
+    this.receipts = parts.receipts;
+    this.logger = parts.logger;
+    this.limits = parts.limits;
+    this.bodyKeys = parts.bodyKeys;
+    this.traceLog = parts.traceLog;
+  }
+
   /** Applies entries to the ledger now; resolves when they are durable in the journal. */
-  record(entries: readonly LedgerEntry[]): Promise<void>;
+  record(entries: readonly LedgerEntry[]): Promise<void> {
+    return this.journal.record(entries);
+  }
+
   /** Runs a background task that close() waits for; a failure is logged once. */
-  track(task: Promise<unknown>, what: string): void;
-  topicCounters(storeTopic: string): TopicCounters;
-  subscriptionCounters(subscriptionKey: string): SubscriptionCounters;
+  track(task: Promise<unknown>, what: string): void {
+    const tracked = task.then(
+      () => undefined,
+      (error: unknown) => this.logger.error({ err: error }, `${what} failed`),
+    );
+    this.tasks.add(tracked);
+    void tracked.finally(() => this.tasks.delete(tracked));
+  }
+
+  /** Resolves when the background tasks running now have settled. */
+  async settleTasks(): Promise<void> {
+    await Promise.all([...this.tasks]);
+  }
+
   /** The latest descriptors seen in calls (the background sweep needs them). */
-  rememberGroup(topic: TopicDescriptor, group: GroupDescriptor): void;
+  rememberGroup(topic: TopicDescriptor, group: GroupDescriptor): void {
+    const entry = this.ledger.configEntry(topic, group);
+    if (entry !== null) this.track(this.record([entry]), 'journaling group settings');
+  }
 }

@@ -1,9 +1,9 @@
 // The broker: owns the messages of its queues in one MessageStore and serves BrokerClient's
-// operations. Start-up: open the store (its recovery), replay the consumer ledger from the
-// journal's latest snapshot, then clamp every cursor to what the store actually holds (a log tail
-// lost under the async policy must not make a group skip what is written there next).
-// Background: a sweep moves messages out of attempts to dead-letter queues, and snapshots bound
-// the journal. close(): stop long polls, finish background work, snapshot, close the store.
+// operations, each through the part that owns it (Publisher, Receiver, DeadLetters, Queries,
+// Stats) over one BrokerCore. Start-up: open the store (its recovery), recover the consumer ledger
+// (LedgerJournal). Background: a sweep moves messages out of attempts to dead-letter queues, and
+// snapshots bound the journal. close(): stop long polls, finish background work, snapshot, close
+// the store.
 import type {
   AckResult,
   BrokerClient,
@@ -27,38 +27,22 @@ import type {
 import { WharfError } from '../errors.js';
 import { MessageIdCodec, ReceiptHandleCodec } from '../protocol/index.js';
 import { openMessageStore, type MessageStore, type MessageStoreOptions } from '../store/index.js';
-import type {
-  BrokerCore,
-  BrokerLimits,
-  BrokerLogger,
-  SubscriptionCounters,
-  TopicCounters,
-} from './broker-core.js';
-import {
-  ConsumerLedger,
-  decodeLedgerEntry,
-  encodeLedgerEntry,
-  type LedgerEntry,
-  type LedgerSnapshot,
-} from './consumer-ledger.js';
 import { BodyKeys, type DataKeySource } from './body-keys.js';
+import { BrokerCore, type BrokerLimits } from './broker-core.js';
+import { silentLogger, type BrokerLogger } from './broker-logger.js';
+import { ConsumerLedger, type LedgerEntry } from './consumer-ledger.js';
+import { Counters } from './counters.js';
 import { DeadLetters } from './dead-letters.js';
+import { LedgerJournal } from './ledger-journal.js';
 import { LongPoll } from './long-poll.js';
-import {
-  deadLetterTopic,
-  groupKey,
-  resendTopic,
-  resendTopicOf,
-  RESEND_QUEUE_ID,
-  storeTopic,
-} from './names.js';
+import { deadLetterTopic, groupKey, resendTopic, storeTopic } from './names.js';
 import { Publisher } from './publisher.js';
 import { Queries } from './queries.js';
-import { RateCounter } from './rate-counter.js';
 import { Receiver } from './receiver.js';
+import { Stats } from './stats.js';
 import { TraceLog, traceTopic } from './trace-log.js';
 
-export type { BrokerLogger } from './broker-core.js';
+export type { BrokerLogger } from './broker-logger.js';
 
 export interface BrokerOptions {
   /** The broker's data directory (commit log, consume queues, journal). */
@@ -87,62 +71,64 @@ export interface BrokerOptions {
   dataKeys?: DataKeySource;
 }
 
-const silentLogger: BrokerLogger = {
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-
-interface BrokerSnapshot {
-  ledger: LedgerSnapshot;
-  bytesIn: [string, number][];
-}
-
-export class Broker implements BrokerClient, BrokerCore {
-  readonly ledger = new ConsumerLedger();
-  readonly longPoll: LongPoll;
-  readonly ids: MessageIdCodec;
-  readonly receipts: ReceiptHandleCodec;
-  readonly logger: BrokerLogger;
-  readonly limits: BrokerLimits;
+export class Broker implements BrokerClient {
   readonly brokerId: number;
-  readonly traceLog: TraceLog | null;
-  readonly bodyKeys: BodyKeys;
+  readonly store: MessageStore;
+  readonly ledger: ConsumerLedger;
+  readonly longPoll: LongPoll;
+  private readonly core: BrokerCore;
   private readonly publisher: Publisher;
   private readonly receiver: Receiver;
   private readonly deadLetterQueues: DeadLetters;
   private readonly queries: Queries;
-  private readonly tasks = new Set<Promise<unknown>>();
-  private readonly topics = new Map<string, TopicCounters>();
-  private readonly subscriptions = new Map<string, SubscriptionCounters>();
+  private readonly statistics: Stats;
   private timers: NodeJS.Timeout[] = [];
-  private snapshotting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
-    readonly store: MessageStore,
+    store: MessageStore,
     private readonly options: BrokerOptions,
   ) {
-    this.brokerId = options.brokerId;
-    this.logger = options.logger ?? silentLogger;
-    this.ids = new MessageIdCodec(options.macKey);
-    this.bodyKeys = new BodyKeys(options.dataKeys ?? null);
-    this.receipts = new ReceiptHandleCodec(options.macKey);
-    this.limits = { maxInflightPerQueue: 20_000, dedupCacheEntries: 100_000, ...options.limits };
-    this.longPoll = new LongPoll({
-      maxParked: options.maxParkedReceives ?? 10_000,
-      maxParkedPerTenant: options.maxParkedReceivesPerTenant ?? 2_000,
+    const logger = options.logger ?? silentLogger;
+    const ledger = new ConsumerLedger();
+    const counters = new Counters();
+    this.core = new BrokerCore({
+      brokerId: options.brokerId,
+      store,
+      ledger,
+      journal: new LedgerJournal(
+        store,
+        ledger,
+        counters,
+        logger,
+        options.snapshotAfterBytes ?? 32 * 1024 * 1024,
+      ),
+      counters,
+      longPoll: new LongPoll({
+        maxParked: options.maxParkedReceives ?? 10_000,
+        maxParkedPerTenant: options.maxParkedReceivesPerTenant ?? 2_000,
+      }),
+      ids: new MessageIdCodec(options.macKey),
+      receipts: new ReceiptHandleCodec(options.macKey),
+      logger,
+      limits: { maxInflightPerQueue: 20_000, dedupCacheEntries: 100_000, ...options.limits },
+      bodyKeys: new BodyKeys(options.dataKeys ?? null),
+      traceLog:
+        options.trace === false
+          ? null
+          : new TraceLog(store, {
+              onError: (error) => logger.warn({ err: error }, 'trace events lost'),
+            }),
     });
-    this.traceLog =
-      options.trace === false
-        ? null
-        : new TraceLog(store, {
-            onError: (error) => this.logger.warn({ err: error }, 'trace events lost'),
-          });
-    this.publisher = new Publisher(this);
-    this.receiver = new Receiver(this);
-    this.deadLetterQueues = new DeadLetters(this);
-    this.queries = new Queries(this);
+    this.brokerId = options.brokerId;
+    this.store = store;
+    this.ledger = ledger;
+    this.longPoll = this.core.longPoll;
+    this.publisher = new Publisher(this.core);
+    this.deadLetterQueues = new DeadLetters(this.core);
+    this.receiver = new Receiver(this.core, this.deadLetterQueues);
+    this.queries = new Queries(this.core);
+    this.statistics = new Stats(this.core, this.deadLetterQueues);
   }
 
   static async open(options: BrokerOptions): Promise<Broker> {
@@ -153,7 +139,7 @@ export class Broker implements BrokerClient, BrokerCore {
     });
     const broker = new Broker(store, options);
     try {
-      await broker.recoverLedger();
+      await broker.core.journal.recover();
     } catch (error) {
       await store.close();
       throw error;
@@ -161,51 +147,6 @@ export class Broker implements BrokerClient, BrokerCore {
     store.onDispatch((topic) => broker.longPoll.notify(topic));
     broker.startTimers();
     return broker;
-  }
-
-  // ---- BrokerCore ----
-
-  async record(entries: readonly LedgerEntry[]): Promise<void> {
-    if (entries.length === 0) return;
-    for (const entry of entries) this.ledger.apply(entry);
-    await this.store.journal.append(entries.map(encodeLedgerEntry));
-    if (
-      this.store.journal.bytesSinceSnapshot() >
-      (this.options.snapshotAfterBytes ?? 32 * 1024 * 1024)
-    )
-      this.snapshotSoon();
-  }
-
-  track(task: Promise<unknown>, what: string): void {
-    const tracked = task.then(
-      () => undefined,
-      (error: unknown) => this.logger.error({ err: error }, `${what} failed`),
-    );
-    this.tasks.add(tracked);
-    void tracked.finally(() => this.tasks.delete(tracked));
-  }
-
-  topicCounters(name: string): TopicCounters {
-    let counters = this.topics.get(name);
-    if (counters === undefined) {
-      counters = { publish: new RateCounter(), bytesIn: 0 };
-      this.topics.set(name, counters);
-    }
-    return counters;
-  }
-
-  subscriptionCounters(key: string): SubscriptionCounters {
-    let counters = this.subscriptions.get(key);
-    if (counters === undefined) {
-      counters = { delivered: new RateCounter(), acked: new RateCounter() };
-      this.subscriptions.set(key, counters);
-    }
-    return counters;
-  }
-
-  rememberGroup(topic: TopicDescriptor, group: GroupDescriptor): void {
-    const entry = this.ledger.configEntry(topic, group);
-    if (entry !== null) this.track(this.record([entry]), 'journaling group settings');
   }
 
   /**
@@ -290,7 +231,7 @@ export class Broker implements BrokerClient, BrokerCore {
               : await this.store.queueOffsetByTime(name, queueId, to);
         for (const sub of subs) entries.push({ op: 'reset', sub: sub.key, queue: queueId, offset });
       }
-      await this.record(entries);
+      await this.core.record(entries);
       this.longPoll.notify(name);
     });
   }
@@ -311,74 +252,11 @@ export class Broker implements BrokerClient, BrokerCore {
   }
 
   topicStats(topic: TopicDescriptor): Promise<TopicStats> {
-    return this.guard(() => {
-      const name = storeTopic(topic);
-      const queues = Array.from({ length: topic.queueCount }, (_, queueId) => {
-        const offsets = this.store.queueOffsets(name, queueId);
-        return { queueId, minOffset: offsets.minQueueOffset, maxOffset: offsets.maxQueueOffset };
-      });
-      const counters = this.topicCounters(name);
-      return Promise.resolve({
-        messagesIn: queues.reduce((sum, queue) => sum + queue.maxOffset, 0),
-        bytesIn: counters.bytesIn,
-        publishRatePerSecond: counters.publish.perSecond(),
-        queues,
-      });
-    });
+    return this.guard(() => Promise.resolve(this.statistics.topicStats(topic)));
   }
 
   groupStats(topic: TopicDescriptor, group: GroupDescriptor): Promise<GroupStats> {
-    return this.guard(async () => {
-      const name = storeTopic(topic);
-      const now = Date.now();
-      const subs = this.ledger.subscriptionsOfGroup(groupKey(group), name);
-      let backlog = 0;
-      let inflight = 0;
-      let oldest = Infinity;
-      let retries = 0;
-      let delivered = 0;
-      let acked = 0;
-      const queueIds = [...Array.from({ length: topic.queueCount }, (_, i) => i), RESEND_QUEUE_ID];
-      for (const sub of subs.length > 0 ? subs : [undefined]) {
-        for (const queueId of queueIds) {
-          const [queueTopic, storeQueue] =
-            queueId === RESEND_QUEUE_ID ? [resendTopic(group, topic.topic), 0] : [name, queueId];
-          const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(
-            queueTopic,
-            storeQueue,
-          );
-          const cursor = sub?.cursors.get(queueId);
-          const ackOffset = Math.max(
-            minQueueOffset,
-            cursor?.ackOffset ??
-              (await this.store.queueOffsetByTime(queueTopic, storeQueue, group.createdAt)),
-          );
-          if (ackOffset >= maxQueueOffset) continue;
-          backlog += maxQueueOffset - ackOffset - (cursor?.doneAboveAck ?? 0);
-          const head = await this.store.readQueue(queueTopic, storeQueue, ackOffset, {
-            maxMessages: 1,
-          });
-          const first = head.messages[0];
-          if (first !== undefined) oldest = Math.min(oldest, first.storeTimestampMs);
-        }
-        if (sub !== undefined) {
-          inflight += sub.inflightCount();
-          retries += sub.retries;
-          const counters = this.subscriptionCounters(sub.key);
-          delivered += counters.delivered.perSecond(now);
-          acked += counters.acked.perSecond(now);
-        }
-      }
-      return {
-        backlog,
-        inflight,
-        oldestUnackedAgeMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
-        deliveredRatePerSecond: delivered,
-        ackedRatePerSecond: acked,
-        retries,
-        deadLetters: this.deadLetterQueues.count(group),
-      };
-    });
+    return this.guard(() => this.statistics.groupStats(topic, group));
   }
 
   dropTopic(topic: TopicDescriptor): Promise<void> {
@@ -387,10 +265,10 @@ export class Broker implements BrokerClient, BrokerCore {
       const groups = [...this.ledger.configurations()]
         .filter((conf) => storeTopic(conf.topic) === name)
         .map((conf) => conf.group);
-      await this.record([{ op: 'dropTopic', topic: name }]);
+      await this.core.record([{ op: 'dropTopic', topic: name }]);
       await this.store.deleteTopic(name);
       for (const group of groups) await this.store.deleteTopic(resendTopic(group, topic.topic));
-      this.topics.delete(name);
+      this.core.counters.forgetTopic(name);
       this.publisher.forgetTopic(name);
       this.forgetDroppedCounters();
       this.longPoll.notify(name);
@@ -403,7 +281,7 @@ export class Broker implements BrokerClient, BrokerCore {
       const topics = [...this.ledger.configurations()]
         .filter((conf) => groupKey(conf.group) === key)
         .map((conf) => conf.topic.topic);
-      await this.record([{ op: 'dropGroup', group: key }]);
+      await this.core.record([{ op: 'dropGroup', group: key }]);
       this.forgetDroppedCounters();
       await this.store.deleteTopic(deadLetterTopic(group));
       for (const topic of topics) await this.store.deleteTopic(resendTopic(group, topic));
@@ -413,18 +291,21 @@ export class Broker implements BrokerClient, BrokerCore {
   dropInstance(tenantId: string, instanceId: string): Promise<void> {
     return this.guard(async () => {
       // The key first: from here no envelope of the instance opens, whatever is still on disk.
-      this.bodyKeys.forget(tenantId, instanceId);
+      this.core.bodyKeys.forget(tenantId, instanceId);
       const prefix = `${tenantId}/${instanceId}/`;
-      await this.traceLog?.flush();
+      await this.core.traceLog?.flush();
       const names = new Set([traceTopic(tenantId, instanceId), ...this.store.topics()]);
       for (const name of names) {
         if (!name.startsWith(prefix)) continue;
         await this.store.deleteTopic(name);
-        this.topics.delete(name);
+        this.core.counters.forgetTopic(name);
         this.publisher.forgetTopic(name);
       }
       this.forgetDroppedCounters();
-      this.logger.info({ tenantId, instanceId }, 'instance dropped: its data key is forgotten');
+      this.core.logger.info(
+        { tenantId, instanceId },
+        'instance dropped: its data key is forgotten',
+      );
     });
   }
 
@@ -445,18 +326,7 @@ export class Broker implements BrokerClient, BrokerCore {
 
   /** Store and broker figures for metrics. */
   stats(): Record<string, number> {
-    let inflight = 0;
-    let subscriptions = 0;
-    for (const sub of this.ledger.allSubscriptions()) {
-      inflight += sub.inflightCount();
-      subscriptions++;
-    }
-    return {
-      ...this.store.stats(),
-      parkedReceives: this.longPoll.parkedCount,
-      inflight,
-      subscriptions,
-    };
+    return this.statistics.metrics();
   }
 
   // ---- internals ----
@@ -472,52 +342,16 @@ export class Broker implements BrokerClient, BrokerCore {
     }
   }
 
-  private async recoverLedger(): Promise<void> {
-    const startedAt = Date.now();
-    const recovery = this.store.journal.recover();
-    if (recovery.snapshot !== null) {
-      const snapshot = JSON.parse(recovery.snapshot.toString()) as BrokerSnapshot;
-      this.ledger.restore(snapshot.ledger);
-      for (const [name, bytes] of snapshot.bytesIn) this.topicCounters(name).bytesIn = bytes;
-    }
-    let entries = 0;
-    for await (const data of recovery.entries) {
-      this.ledger.apply(decodeLedgerEntry(data));
-      entries++;
-    }
-    // what the store holds bounds every cursor (retention below, a lost async tail above)
-    for (const sub of this.ledger.allSubscriptions()) {
-      for (const [queueId, cursor] of sub.cursors) {
-        const [topic, storeQueue] =
-          queueId === RESEND_QUEUE_ID
-            ? [resendTopicOf(sub.groupKey, sub.topic), 0]
-            : [sub.topic, queueId];
-        const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(topic, storeQueue);
-        cursor.clampTo(maxQueueOffset);
-        cursor.skipExpired(minQueueOffset);
-      }
-    }
-    this.logger.info(
-      {
-        snapshot: recovery.snapshot !== null,
-        journalEntries: entries,
-        durationMs: Date.now() - startedAt,
-      },
-      'consumer state recovered',
-    );
-  }
-
   private forgetDroppedCounters(): void {
-    for (const key of [...this.subscriptions.keys()]) {
-      if (!this.ledger.hasSubscription(key)) this.subscriptions.delete(key);
-    }
+    this.core.counters.forgetSubscriptionsExcept((key) => this.ledger.hasSubscription(key));
   }
 
   private startTimers(): void {
     const sweep = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 1000);
-    const snapshot = setInterval(() => {
-      if (this.store.journal.bytesSinceSnapshot() > 0) this.snapshotSoon();
-    }, this.options.snapshotIntervalMs ?? 60_000);
+    const snapshot = setInterval(
+      () => this.core.journal.snapshotIfChanged(),
+      this.options.snapshotIntervalMs ?? 60_000,
+    );
     sweep.unref();
     snapshot.unref();
     this.timers = [sweep, snapshot];
@@ -533,29 +367,12 @@ export class Broker implements BrokerClient, BrokerCore {
     }
   }
 
-  private snapshotSoon(): void {
-    if (this.snapshotting !== undefined) return;
-    // serialized synchronously, in the same tick as writeSnapshot captures the journal position
-    const snapshot: BrokerSnapshot = {
-      ledger: this.ledger.snapshot(),
-      bytesIn: [...this.topics].map(([name, counters]) => [name, counters.bytesIn]),
-    };
-    this.snapshotting = this.store.journal
-      .writeSnapshot(Buffer.from(JSON.stringify(snapshot)))
-      .catch((error: unknown) =>
-        this.logger.error({ err: error }, 'consumer state snapshot failed'),
-      )
-      .finally(() => (this.snapshotting = undefined));
-  }
-
   private async shutdown(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.longPoll.close();
-    await Promise.all([...this.tasks]);
-    await this.traceLog?.flush();
-    await this.snapshotting;
-    this.snapshotSoon();
-    await this.snapshotting;
+    await this.core.settleTasks();
+    await this.core.traceLog?.flush();
+    await this.core.journal.close();
     await this.store.close();
   }
 }

@@ -126,6 +126,11 @@ export class ConsumerLedger {
     return sub;
   }
 
+  /** Whether the subscription is still the ledger's (not dropped by dropTopic / dropGroup). */
+  isLive(sub: Subscription): boolean {
+    return this.subs.get(sub.key) === sub;
+  }
+
   hasSubscription(key: string): boolean {
     return this.subs.has(key);
   }
@@ -313,12 +318,4 @@ export class ConsumerLedger {
   private cursor(key: string, queue: number): QueueCursor | undefined {
     return this.subs.get(key)?.cursors.get(queue);
   }
-}
-
-export function encodeLedgerEntry(entry: LedgerEntry): Buffer {
-  return Buffer.from(JSON.stringify(entry));
-}
-
-export function decodeLedgerEntry(data: Buffer): LedgerEntry {
-  return JSON.parse(data.toString()) as LedgerEntry;
 }

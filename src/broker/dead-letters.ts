@@ -1,18 +1,23 @@
-// A group's dead letters: listing its dead-letter queue (skipping those already re-sent) and
-// re-sending chosen ones, which copies each into the group's re-send queue for its topic (read by
-// the group's receives beside the topic's queues) and marks it done in the dead-letter queue.
-import type { DeadLetter, GroupDescriptor } from '../cluster/broker-client.js';
+// A group's dead letters: moving a message that used its delivery attempts into the group's
+// dead-letter queue (copy first, then mark it done for the subscription; a copy left by a crash
+// between the two is found by key and not made twice), listing the dead-letter queue (skipping
+// those already re-sent) and re-sending chosen ones, which copies each into the group's re-send
+// queue for its topic (read by the group's receives beside the topic's queues) and marks it done
+// in the dead-letter queue.
+import type { DeadLetter, GroupDescriptor, TopicDescriptor } from '../cluster/broker-client.js';
 import { WharfError } from '../errors.js';
 import { MessageFlags, type StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
-import { origin, userFields } from './message-view.js';
-import { tracePosition } from './trace-log.js';
+import type { Subscription } from './consumer-ledger.js';
+import { copyProperties, origin, userFields } from './message-view.js';
 import {
   deadLetterKey,
   deadLetterTopic,
   groupKey,
+  messageScope,
   resendTopic,
   storeTopic,
+  subscriptionQueue,
   SystemProperty,
 } from './names.js';
 
@@ -84,6 +89,75 @@ export class DeadLetters {
     return Math.max(0, maxQueueOffset - minQueueOffset - resent);
   }
 
+  /** Copies the message to the group's dead-letter queue, then marks it done. Runs in the
+   *  background; the offset is held meanwhile so it is neither redelivered nor acked. */
+  move(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    sub: Subscription,
+    queueId: number,
+    offset: number,
+  ): void {
+    const cursor = sub.cursors.get(queueId);
+    if (cursor === undefined || cursor.isHeld(offset)) return;
+    const entry = cursor.inflight.get(offset);
+    if (entry === undefined) return;
+    cursor.hold(offset);
+    const task = (async () => {
+      const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
+      const result = await this.core.store.readQueue(name, storeQueue, offset, { maxMessages: 1 });
+      const message = result.messages[0];
+      const messageId =
+        message === undefined
+          ? ''
+          : (message.properties[SystemProperty.messageId] ??
+            this.core.ids.encodeOne(messageScope(topic), {
+              brokerId: this.core.brokerId,
+              logOffset: message.logOffset,
+            }));
+      // a copy left by a move that crashed before its ledger entry: not copied twice
+      const [earlier] =
+        message === undefined
+          ? []
+          : await this.core.store.queryByKey(deadLetterTopic(group), deadLetterKey(messageId), 1);
+      const alreadyMoved =
+        earlier !== undefined &&
+        !this.core.ledger.deadLetterDone(groupKey(group)).has(earlier.queueOffset);
+      if (message !== undefined && message.queueOffset === offset && !alreadyMoved) {
+        await this.core.store.append([
+          {
+            topic: deadLetterTopic(group),
+            queueId: 0,
+            ...(message.tag !== '' ? { tag: message.tag } : {}),
+            keys: [
+              ...message.keys.filter((key) => key !== deadLetterKey(messageId)),
+              deadLetterKey(messageId),
+            ],
+            properties: copyProperties(message, messageId, topic.topic),
+            body: message.body, // a sealed envelope stays sealed (same instance, same key)
+            bornTimestampMs: message.bornTimestampMs,
+            flags: MessageFlags.RETRY | (message.flags & MessageFlags.SEALED),
+            attempt: entry.attempt,
+          },
+        ]);
+        this.core.logger.info(
+          { topic: topic.topic, group: group.group, messageId, attempts: entry.attempt },
+          'message moved to the dead-letter queue',
+        );
+        this.core.traceLog?.deadLettered(topic, group.group, message, entry.attempt);
+      }
+      if (!this.core.ledger.isLive(sub)) return;
+      await this.core.record([{ op: 'complete', sub: sub.key, queue: queueId, offsets: [offset] }]);
+      if (topic.messageType === 'FIFO') this.core.longPoll.notify(storeTopic(topic));
+    })().catch((error: unknown) => {
+      // try again later: the offset comes due again in a few seconds
+      const retryAt = Date.now() + 5000;
+      cursor.changeVisibility(offset, entry.nextVisibleMs, retryAt);
+      throw error;
+    });
+    this.core.track(task, 'dead-letter move');
+  }
+
   async resend(group: GroupDescriptor, messageIds: readonly string[]): Promise<ResendResult[]> {
     const topic = deadLetterTopic(group);
     const done = this.core.ledger.deadLetterDone(groupKey(group));
@@ -134,20 +208,9 @@ export class DeadLetters {
         offsets: found.map(({ message }) => message.queueOffset),
       },
     ]);
-    const now = Date.now();
-    this.core.traceLog?.record(
-      group.tenantId,
-      group.instanceId,
-      found.map(({ message }) => {
-        const place = origin(message);
-        const userTopic = message.properties[SystemProperty.originTopic] ?? '';
-        return {
-          position: tracePosition(userTopic, place.queueId, place.queueOffset),
-          time: now,
-          type: 'RESENT' as const,
-          group: group.group,
-        };
-      }),
+    this.core.traceLog?.resent(
+      group,
+      found.map(({ message }) => message),
     );
     for (const { message } of found) {
       const userTopic = message.properties[SystemProperty.originTopic] ?? '';

@@ -1,7 +1,7 @@
 // Turns stored records into what users see: reserved properties and keys taken out, the body
 // encoding and sharding key restored, copies (dead letters, re-sends) shown as their original.
 // The body is passed in opened (BodyKeys.open): a sealed record whose key is gone has no view.
-import type { MessageFields, MessageView } from '../cluster/broker-client.js';
+import type { MessageFields, MessageView, ReceivedMessage } from '../cluster/broker-client.js';
 import type { StoredMessage } from '../store/index.js';
 import { isSystemName, SystemProperty } from './names.js';
 
@@ -38,6 +38,37 @@ export function origin(message: StoredMessage): {
     queueId: Number(queueId),
     queueOffset: Number(message.properties[SystemProperty.originQueueOffset]),
     publishTime: Number(message.properties[SystemProperty.originPublishTime]),
+  };
+}
+
+/**
+ * What a receive hands out for one delivery: a copy shows its original id and position. Built
+ * field by field (no origin object) because it runs once per delivered message.
+ */
+export function receivedMessage(
+  message: StoredMessage,
+  body: Buffer,
+  messageId: string,
+  receiptHandle: string,
+  firstDeliveryTime: number,
+  deliveryAttempt: number,
+  nextVisibleTime: number,
+): ReceivedMessage {
+  const copy = message.properties[SystemProperty.originQueueId] !== undefined;
+  return {
+    messageId,
+    receiptHandle,
+    ...userFields(message, body),
+    queueId: copy ? Number(message.properties[SystemProperty.originQueueId]) : message.queueId,
+    queueOffset: copy
+      ? Number(message.properties[SystemProperty.originQueueOffset])
+      : message.queueOffset,
+    publishTime: copy
+      ? Number(message.properties[SystemProperty.originPublishTime])
+      : message.storeTimestampMs,
+    firstDeliveryTime,
+    deliveryAttempt,
+    nextVisibleTime,
   };
 }
 

@@ -86,3 +86,15 @@ export function resendTopicOf(groupKeyName: string, storeTopicName: string): str
   const [tenantId = '', instanceId = '', group = ''] = groupKeyName.split('/');
   return resendTopic({ tenantId, instanceId, group }, storeTopicName.split('/')[2] ?? '');
 }
+
+/** The store topic and store queue behind a subscription's queue id (the re-send queue lives in
+ *  the group's re-send topic, queue 0). */
+export function subscriptionQueue(
+  topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>,
+  group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group'>,
+  queueId: number,
+): [string, number] {
+  return queueId === RESEND_QUEUE_ID
+    ? [resendTopic(group, topic.topic), 0]
+    : [storeTopic(topic), queueId];
+}

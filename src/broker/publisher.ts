@@ -153,7 +153,7 @@ export class Publisher {
           messageScope(topic),
           appended.map((result) => ({ brokerId: this.core.brokerId, logOffset: result.logOffset })),
         );
-        const counters = this.core.topicCounters(name);
+        const counters = this.core.counters.topic(name);
         counters.publish.add(fresh.length);
         for (const [i, item] of fresh.entries()) {
           const result = appended[i];

@@ -11,6 +11,7 @@ import type {
 import { WharfError } from '../errors.js';
 import type { StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
+import { badField, intOf, objectOf, parseJsonObject, versionOf } from './json-fields.js';
 import { messageView } from './message-view.js';
 import { tracePosition } from './trace-log.js';
 import { deadLetterKey, deadLetterTopic, isSystemName, messageScope, storeTopic } from './names.js';
@@ -180,25 +181,29 @@ export class Queries {
   }
 }
 
+// Time cursor (opaque to clients, base64url of UTF-8 JSON): {"v":1,"next":{"<queueId>":N,…}},
+// the next queue offset to read per queue. A cursor without `v` (handed out before versions) is
+// version 1. Anything else is InvalidArgument: the cursor comes from the client.
+const TIME_CURSOR_VERSION = 1;
+
 function encodeTimeCursor(cursor: TimeCursor): string {
-  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+  return Buffer.from(JSON.stringify({ v: TIME_CURSOR_VERSION, next: cursor.next })).toString(
+    'base64url',
+  );
 }
 
 function decodeTimeCursor(text: string): TimeCursor {
   try {
-    const parsed = JSON.parse(Buffer.from(text, 'base64url').toString()) as unknown;
-    if (typeof parsed === 'object' && parsed !== null && 'next' in parsed) {
-      const next = parsed.next;
-      if (
-        typeof next === 'object' &&
-        next !== null &&
-        Object.values(next).every((v) => Number.isSafeInteger(v) && (v as number) >= 0)
-      ) {
-        return { next: next as Record<string, number> };
-      }
+    const o = parseJsonObject(Buffer.from(text, 'base64url').toString(), 'cursor');
+    versionOf(o, 'cursor', TIME_CURSOR_VERSION);
+    const next: Record<string, number> = {};
+    for (const [queueId, offset] of Object.entries(objectOf(o.next, 'cursor', 'next'))) {
+      if (!/^(0|[1-9][0-9]{0,4})$/.test(queueId)) throw badField('cursor', 'next', 'by queue id');
+      next[queueId] = intOf(offset, 'cursor', `next.${queueId}`);
     }
-  } catch {
-    // fall through
+    return { next };
+  } catch (error) {
+    // the answer says no more than before; the cause tells what was wrong
+    throw new WharfError('InvalidArgument', 'invalid cursor', { cause: error });
   }
-  throw new WharfError('InvalidArgument', 'invalid cursor');
 }

@@ -236,11 +236,13 @@ t.test('consumer state survives a restart: acked stays acked, in flight comes ba
   const group = groupOf({ retryPolicy: { backoffSeconds: [0] } });
   let broker = await harness.open();
   await broker.publish(topic, [text('1'), text('2'), text('3')]);
+  // invisible far longer than any restart takes: the in-flight one is still hidden afterwards,
+  // then its pre-restart handle (still current) makes it visible, so no guessed delay decides
   const got = await broker.receive(topic, group, {
     maxMessages: 2,
     waitMs: 0,
     tags: '*',
-    invisibleMs: 200,
+    invisibleMs: 600_000,
   });
   await broker.ack(topic, group, [got[0].receiptHandle]);
   await broker.close();
@@ -251,6 +253,7 @@ t.test('consumer state survives a restart: acked stays acked, in flight comes ba
     ['3'],
     'the acked one is gone, the in-flight one still hidden',
   );
+  await broker.changeVisibility(topic, group, got[1].receiptHandle, 0);
   const redelivered = await broker.receive(topic, group, {
     maxMessages: 10,
     waitMs: 2000,

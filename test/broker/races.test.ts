@@ -7,6 +7,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
+import type { BrokerCore } from '../../src/broker/broker-core.js';
 import { ConsumerLedger } from '../../src/broker/consumer-ledger.js';
 import { QueueCursor } from '../../src/broker/queue-cursor.js';
 import { WharfError } from '../../src/errors.js';
@@ -466,9 +467,9 @@ t.test(
       m[0].topic.includes('%DLQ%') ? new Promise((_, rej) => (release = rej)) : orig(m);
     // A is due, out of attempts: the sweep holds it while its DLQ copy is appended
     const releaseMove = await waitFor('the DLQ copy of A to be appended', () => release);
-    const priv = b1 as unknown as { snapshotSoon(): void; snapshotting?: Promise<void> };
-    priv.snapshotSoon();
-    await priv.snapshotting;
+    const { journal } = (b1 as unknown as { core: BrokerCore }).core;
+    journal.snapshotSoon();
+    await journal.settled();
     const b2 = await crashCopy(t, harness.dir);
     releaseMove(new WharfError('IoError', 'test over'));
     await waitUntilPast(b.nextVisibleTime); // B's invisibility is over
@@ -575,12 +576,15 @@ t.test('one published message wakes one parked receive of the group', async (t) 
   const t0 = performance.now();
   await broker.publish(topic, [text('x')]);
   await waitFor('the message to be delivered', () => delivered > 0);
+  // counted when the message is out: later re-parks are waits running out (a timer may fire a
+  // millisecond before the wall-clock deadline), not waiters the publish woke
+  const woken = parks - before.parks;
   t.comment(
-    `1 message, 500 parked receives of one group: ${parks - before.parks} re-parks, ${reads - before.reads} store reads, ${(performance.now() - t0).toFixed(0)} ms`,
+    `1 message, 500 parked receives of one group: ${woken} re-parks, ${reads - before.reads} store reads, ${(performance.now() - t0).toFixed(0)} ms`,
   );
   const got = (await Promise.all(receives)).flat();
   t.equal(got.length, 1);
-  t.ok(parks - before.parks < 10, 'one waiter of the group is woken, not all of them');
+  t.ok(woken < 10, 'one waiter of the group is woken, not all of them');
 });
 
 t.test('two concurrent resends of one dead letter deliver it once', async (t) => {

@@ -1,0 +1,142 @@
+// Broker snapshot codec: the consumer ledger and the topics' byte counters, written as the state
+// journal's snapshot (<dataDir>/journal/snapshot) so replay starts from it. Grammar (UTF-8 JSON):
+//   {"v":1,"ledger":{"v":1,"subs":[{"g":groupKey,"t":storeTopic,"s":slot,"retries":N,
+//     "q":[[queueId,{"ackOffset":N,"pullOffset":N,"inflight":[[queueOffset,attempt,
+//     firstDeliveryMs,nextVisibleMs,redeliverAtMs],…],"done":[[start,end],…]}],…]}],
+//     "slots":[[groupKey,[[consumerId,slot],…]],…],"dlq":[[groupKey,[[start,end],…]],…],
+//     "confs":[{"topic":TopicDescriptor,"group":GroupDescriptor},…]},"bytesIn":[[storeTopic,N],…]}
+// Snapshots written before versions existed have no outer `v`: they are version 1 (the same
+// shape). An older snapshot may hold null for redeliverAtMs (Infinity in JSON): due now, read as 0.
+import { WharfError } from '../errors.js';
+import type { LedgerSnapshot } from './consumer-ledger.js';
+import {
+  arrayOf,
+  badField,
+  intOf,
+  numberOf,
+  objectOf,
+  parseJsonObject,
+  rangesOf,
+  stringOf,
+  versionOf,
+} from './json-fields.js';
+import { groupDescriptorOf, topicDescriptorOf } from './ledger-entry-codec.js';
+import type { CursorSnapshot } from './queue-cursor.js';
+
+export const BROKER_SNAPSHOT_VERSION = 1;
+const SNAPSHOT = 'consumer snapshot (journal/snapshot)';
+
+export interface BrokerSnapshot {
+  ledger: LedgerSnapshot;
+  /** Bytes published per store topic (topic statistics survive a restart). */
+  bytesIn: [string, number][];
+}
+
+export function encodeBrokerSnapshot(snapshot: BrokerSnapshot): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      v: BROKER_SNAPSHOT_VERSION,
+      ledger: snapshot.ledger,
+      bytesIn: snapshot.bytesIn,
+    }),
+  );
+}
+
+export function decodeBrokerSnapshot(data: Buffer, where = SNAPSHOT): BrokerSnapshot {
+  const o = parseJsonObject(data.toString(), where);
+  versionOf(o, where, BROKER_SNAPSHOT_VERSION);
+  return {
+    ledger: ledgerSnapshotOf(o.ledger, where),
+    bytesIn: arrayOf(o.bytesIn, where, 'bytesIn').map((item, i) => {
+      const pair = pairOf(item, where, `bytesIn[${i}]`);
+      return [
+        stringOf(pair[0], where, `bytesIn[${i}][0]`),
+        intOf(pair[1], where, `bytesIn[${i}][1]`),
+      ];
+    }),
+  };
+}
+
+function pairOf(value: unknown, where: string, field: string): unknown[] {
+  const pair = arrayOf(value, where, field);
+  if (pair.length !== 2) throw badField(where, field, 'a pair');
+  return pair;
+}
+
+function ledgerSnapshotOf(value: unknown, where: string): LedgerSnapshot {
+  const o = objectOf(value, where, 'ledger');
+  if (o.v !== 1) {
+    throw new WharfError('UnsupportedFormat', `${where}: ledger version ${String(o.v)}`, {
+      details: { where, field: 'ledger.v' },
+    });
+  }
+  const snapshot: LedgerSnapshot = {
+    v: 1,
+    subs: arrayOf(o.subs, where, 'ledger.subs').map((item, i) => {
+      const field = `ledger.subs[${i}]`;
+      const sub = objectOf(item, where, field);
+      return {
+        g: stringOf(sub.g, where, `${field}.g`),
+        t: stringOf(sub.t, where, `${field}.t`),
+        s: intOf(sub.s, where, `${field}.s`),
+        retries: intOf(sub.retries, where, `${field}.retries`),
+        q: arrayOf(sub.q, where, `${field}.q`).map((queue, j): [number, CursorSnapshot] => {
+          const pair = pairOf(queue, where, `${field}.q[${j}]`);
+          return [
+            intOf(pair[0], where, `${field}.q[${j}][0]`, 0, 0xffff),
+            cursorSnapshotOf(pair[1], where, `${field}.q[${j}][1]`),
+          ];
+        }),
+      };
+    }),
+    slots: arrayOf(o.slots, where, 'ledger.slots').map((item, i) => {
+      const pair = pairOf(item, where, `ledger.slots[${i}]`);
+      const slots = arrayOf(pair[1], where, `ledger.slots[${i}][1]`).map(
+        (slot, j): [string, number] => {
+          const field = `ledger.slots[${i}][1][${j}]`;
+          const entry = pairOf(slot, where, field);
+          return [stringOf(entry[0], where, `${field}[0]`), intOf(entry[1], where, `${field}[1]`)];
+        },
+      );
+      return [stringOf(pair[0], where, `ledger.slots[${i}][0]`), slots];
+    }),
+    dlq: arrayOf(o.dlq, where, 'ledger.dlq').map((item, i) => {
+      const pair = pairOf(item, where, `ledger.dlq[${i}]`);
+      return [
+        stringOf(pair[0], where, `ledger.dlq[${i}][0]`),
+        rangesOf(pair[1], where, `ledger.dlq[${i}][1]`),
+      ];
+    }),
+  };
+  if (o.confs !== undefined) {
+    snapshot.confs = arrayOf(o.confs, where, 'ledger.confs').map((item, i) => {
+      const conf = objectOf(item, where, `ledger.confs[${i}]`);
+      return {
+        topic: topicDescriptorOf(conf.topic, where, `ledger.confs[${i}].topic`),
+        group: groupDescriptorOf(conf.group, where, `ledger.confs[${i}].group`),
+      };
+    });
+  }
+  return snapshot;
+}
+
+function cursorSnapshotOf(value: unknown, where: string, field: string): CursorSnapshot {
+  const o = objectOf(value, where, field);
+  return {
+    ackOffset: intOf(o.ackOffset, where, `${field}.ackOffset`),
+    pullOffset: intOf(o.pullOffset, where, `${field}.pullOffset`),
+    inflight: arrayOf(o.inflight, where, `${field}.inflight`).map((item, i) => {
+      const at = `${field}.inflight[${i}]`;
+      const tuple = arrayOf(item, where, at);
+      if (tuple.length !== 5) throw badField(where, at, 'a 5-item delivery');
+      return [
+        intOf(tuple[0], where, `${at}[0]`),
+        intOf(tuple[1], where, `${at}[1]`),
+        numberOf(tuple[2], where, `${at}[2]`),
+        numberOf(tuple[3], where, `${at}[3]`),
+        tuple[4] === null ? 0 : numberOf(tuple[4], where, `${at}[4]`),
+      ];
+    }),
+    done: rangesOf(o.done, where, `${field}.done`),
+  };
+}

@@ -1,0 +1,102 @@
+// The consumer ledger's durability: every change is applied to the ledger and appended to the
+// store's state journal (record), and snapshots of the ledger (with the topics' byte counters)
+// bound the journal. Start-up (recover) loads the latest snapshot, replays the entries after it,
+// then clamps every cursor to what the store holds: a log tail lost under the async policy must
+// not make a group skip what is written there next, and retention may have deleted the head.
+import type { MessageStore } from '../store/index.js';
+import type { BrokerLogger } from './broker-logger.js';
+import { decodeBrokerSnapshot, encodeBrokerSnapshot } from './broker-snapshot.js';
+import type { ConsumerLedger, LedgerEntry } from './consumer-ledger.js';
+import type { Counters } from './counters.js';
+import { decodeLedgerEntry, encodeLedgerEntry } from './ledger-entry-codec.js';
+import { RESEND_QUEUE_ID, resendTopicOf } from './names.js';
+
+export class LedgerJournal {
+  private snapshotting: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly ledger: ConsumerLedger,
+    private readonly counters: Counters,
+    private readonly logger: BrokerLogger,
+    /** Snapshot once the journal grew by this much since the last one. */
+    private readonly snapshotAfterBytes: number,
+  ) {}
+
+  /** Applies entries to the ledger now; resolves when they are durable in the journal. */
+  async record(entries: readonly LedgerEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    for (const entry of entries) this.ledger.apply(entry);
+    await this.store.journal.append(entries.map(encodeLedgerEntry));
+    if (this.store.journal.bytesSinceSnapshot() > this.snapshotAfterBytes) this.snapshotSoon();
+  }
+
+  /** Rebuilds the ledger and byte counters (once, at start-up, before any record). */
+  async recover(): Promise<void> {
+    const startedAt = Date.now();
+    const recovery = this.store.journal.recover();
+    if (recovery.snapshot !== null) {
+      const snapshot = decodeBrokerSnapshot(recovery.snapshot);
+      this.ledger.restore(snapshot.ledger);
+      this.counters.restoreBytesIn(snapshot.bytesIn);
+    }
+    let entries = 0;
+    for await (const data of recovery.entries) {
+      entries++;
+      this.ledger.apply(decodeLedgerEntry(data, `journal entry ${entries} after the snapshot`));
+    }
+    // what the store holds bounds every cursor (retention below, a lost async tail above)
+    for (const sub of this.ledger.allSubscriptions()) {
+      for (const [queueId, cursor] of sub.cursors) {
+        const [topic, storeQueue] =
+          queueId === RESEND_QUEUE_ID
+            ? [resendTopicOf(sub.groupKey, sub.topic), 0]
+            : [sub.topic, queueId];
+        const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(topic, storeQueue);
+        cursor.clampTo(maxQueueOffset);
+        cursor.skipExpired(minQueueOffset);
+      }
+    }
+    this.logger.info(
+      {
+        snapshot: recovery.snapshot !== null,
+        journalEntries: entries,
+        durationMs: Date.now() - startedAt,
+      },
+      'consumer state recovered',
+    );
+  }
+
+  /** Starts a snapshot unless one is being written; a failure is logged, the journal stays. */
+  snapshotSoon(): void {
+    if (this.snapshotting !== undefined) return;
+    // serialized synchronously, in the same tick as writeSnapshot captures the journal position
+    const snapshot = encodeBrokerSnapshot({
+      ledger: this.ledger.snapshot(),
+      bytesIn: this.counters.bytesIn(),
+    });
+    this.snapshotting = this.store.journal
+      .writeSnapshot(snapshot)
+      .catch((error: unknown) =>
+        this.logger.error({ err: error }, 'consumer state snapshot failed'),
+      )
+      .finally(() => (this.snapshotting = undefined));
+  }
+
+  /** Snapshots when anything was journaled since the last snapshot (the interval timer). */
+  snapshotIfChanged(): void {
+    if (this.store.journal.bytesSinceSnapshot() > 0) this.snapshotSoon();
+  }
+
+  /** Resolves when the snapshot being written, if any, is done. */
+  async settled(): Promise<void> {
+    await this.snapshotting;
+  }
+
+  /** The final snapshot at close: waits for one in progress, then writes the current state. */
+  async close(): Promise<void> {
+    await this.snapshotting;
+    this.snapshotSoon();
+    await this.snapshotting;
+  }
+}

@@ -1,0 +1,425 @@
+// One POP pass over a subscription's queues (what a receive does each time it looks): claims the
+// queues it reads so a concurrent receive of the same subscription skips them, takes due
+// redeliveries (moving those out of attempts to the dead-letter queue), reads new messages up to
+// the budget, then hands out only what still holds after the reads' awaits (acks, resets and
+// drops that landed meanwhile win) and applies the deliveries to the ledger before answering.
+import type {
+  GroupDescriptor,
+  ReceiveRequest,
+  ReceivedMessage,
+  TopicDescriptor,
+} from '../cluster/broker-client.js';
+import type { ReadQueueResult, StoredMessage, TagFilter } from '../store/index.js';
+import type { BrokerCore } from './broker-core.js';
+import type { DeliveryTuple, LedgerEntry, Subscription } from './consumer-ledger.js';
+import type { DeadLetters } from './dead-letters.js';
+import { receivedMessage } from './message-view.js';
+import {
+  messageScope,
+  receiptScope,
+  RESEND_QUEUE_ID,
+  resendTopic,
+  subscriptionQueue,
+  SystemProperty,
+} from './names.js';
+import type { QueueCursor } from './queue-cursor.js';
+import { retryBackoffMs } from './retry-policy.js';
+
+interface Pick {
+  queueId: number;
+  cursor: QueueCursor;
+  /** Store topic the queue lives in (the topic, or the group's re-send topic). */
+  topic: string;
+  messages: StoredMessage[];
+  /** Attempt of each message's new delivery. */
+  attempts: number[];
+  /** For a redelivery, the attempt it replaces (checked again before it is handed out). */
+  replaces: (number | undefined)[];
+  firstDeliveries: number[];
+  /** In-flight offsets whose message retention deleted meanwhile: done. */
+  gone: number[];
+  /** The cursor's pullOffset and epoch when the queue was claimed. */
+  startPull: number;
+  epoch: number;
+  pullTo: number;
+}
+
+/** Due in-flight offsets of one queue to hand out again, with what they were when taken. */
+interface Redelivery {
+  queueId: number;
+  cursor: QueueCursor;
+  offsets: number[];
+  attempts: number[];
+  firstDeliveries: number[];
+}
+
+export interface PopResult {
+  messages: ReceivedMessage[];
+  /** A read moved past entries without delivering any (a tag filter skipped them). */
+  progressed: boolean;
+}
+
+export class PopReader {
+  constructor(
+    private readonly core: BrokerCore,
+    private readonly deadLetters: DeadLetters,
+  ) {}
+
+  /** Queues this subscription reads: the topic's, plus its re-send queue once it has messages. */
+  private queueIds(topic: TopicDescriptor, group: GroupDescriptor): number[] {
+    const ids = Array.from({ length: topic.queueCount }, (_, i) => i);
+    if (this.core.store.queueOffsets(resendTopic(group, topic.topic), 0).maxQueueOffset > 0)
+      ids.push(RESEND_QUEUE_ID);
+    return ids;
+  }
+
+  /** Cursors for queues read for the first time start at the group's creation time (API.md). */
+  private async ensureCursors(
+    sub: Subscription,
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    queueIds: number[],
+  ): Promise<void> {
+    const missing = queueIds.filter((queueId) => !sub.cursors.has(queueId));
+    if (missing.length === 0) return;
+    const entries = await Promise.all(
+      missing.map(async (queueId): Promise<LedgerEntry> => {
+        const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
+        const offset = await this.core.store.queueOffsetByTime(name, storeQueue, group.createdAt);
+        return { op: 'start', sub: sub.key, queue: queueId, offset };
+      }),
+    );
+    if (!this.core.ledger.isLive(sub)) return; // dropped while looking: record nothing for it
+    await this.core.record(
+      entries.filter((entry) => entry.op === 'start' && !sub.cursors.has(entry.queue)),
+    );
+  }
+
+  /** One pass over the subscription's queues: due redeliveries first (dead-lettering those out
+   *  of attempts), then new messages, up to the request's budget; applied and answered. */
+  async popOnce(
+    sub: Subscription,
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    request: ReceiveRequest,
+    filter: TagFilter | undefined,
+  ): Promise<PopResult> {
+    const queueIds = this.queueIds(topic, group);
+    await this.ensureCursors(sub, topic, group, queueIds);
+    const fifo = topic.messageType === 'FIFO';
+    const now = Date.now();
+    let budget = request.maxMessages;
+    // the round starts one queue further each call, so a hot queue cannot starve the others
+    const start = sub.rotation++ % queueIds.length;
+    const order = queueIds.slice(start).concat(queueIds.slice(0, start));
+    const picks = new Map<number, Pick>();
+    const redeliver: Redelivery[] = [];
+    // A queue being read by one receive is skipped by the others of the same subscription (no
+    // double delivery); the claim ends as soon as the deliveries are applied to the ledger.
+    const claimed: number[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const claim = (queueId: number): boolean => {
+      if (claimed.includes(queueId)) return true;
+      if (sub.busy.has(queueId)) return false;
+      sub.busy.set(queueId, released);
+      claimed.push(queueId);
+      return true;
+    };
+    const releaseClaims = (): void => {
+      for (const queueId of claimed) sub.busy.delete(queueId);
+      claimed.length = 0;
+      release();
+    };
+    try {
+      // 1. redeliveries that are due; dead letters for those out of attempts
+      for (const queueId of order) {
+        if (budget === 0) break;
+        const cursor = sub.cursors.get(queueId) as QueueCursor;
+        if (cursor.earliestDueMs() > now || !claim(queueId)) continue;
+        const due = fifo ? cursor.dueInOrder(now, budget) : cursor.takeDue(now, budget);
+        const item: Redelivery = {
+          queueId,
+          cursor,
+          offsets: [],
+          attempts: [],
+          firstDeliveries: [],
+        };
+        for (const offset of due) {
+          const entry = cursor.inflight.get(offset);
+          if (entry === undefined) continue;
+          if (entry.attempt >= group.maxDeliveryAttempts) {
+            this.deadLetters.move(topic, group, sub, queueId, offset);
+            if (fifo) break;
+            continue;
+          }
+          item.offsets.push(offset);
+          item.attempts.push(entry.attempt);
+          item.firstDeliveries.push(entry.attempt === 0 ? now : entry.firstDeliveryMs);
+        }
+        budget -= item.offsets.length;
+        if (item.offsets.length > 0) redeliver.push(item);
+      }
+      await Promise.all(redeliver.map((item) => this.readRedeliveries(topic, group, item, picks)));
+
+      // 2. new messages, queue after queue: with a backlog one read fills the budget
+      for (const queueId of order) {
+        if (budget <= 0) break;
+        const cursor = sub.cursors.get(queueId) as QueueCursor;
+        if (fifo && cursor.inflightCount > 0) continue;
+        if (cursor.inflightCount >= this.core.limits.maxInflightPerQueue) continue;
+        const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
+        const pull = picks.get(queueId)?.pullTo ?? cursor.pullOffset;
+        if (pull >= this.core.store.queueOffsets(name, storeQueue).maxQueueOffset) continue;
+        if (!claim(queueId)) continue;
+        budget -= await this.readNew(topic, group, sub, queueId, budget, filter, picks);
+      }
+
+      if (picks.size === 0) return { messages: [], progressed: false };
+      const progressed = [...picks.values()].some((pick) => pick.pullTo > pick.startPull);
+      const messages = this.deliver(
+        sub,
+        topic,
+        group,
+        request,
+        [...picks.values()],
+        now,
+        releaseClaims,
+      );
+      return { messages, progressed: progressed && messages.length === 0 };
+    } catch (error) {
+      // nothing was handed out: due offsets taken from the heap go back into it
+      for (const { cursor, offsets } of redeliver) {
+        for (const offset of offsets) {
+          const entry = cursor.inflight.get(offset);
+          if (entry !== undefined)
+            cursor.changeVisibility(offset, entry.nextVisibleMs, entry.redeliverAtMs);
+        }
+      }
+      throw error;
+    } finally {
+      releaseClaims();
+    }
+  }
+
+  private async readRedeliveries(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    item: Redelivery,
+    picks: Map<number, Pick>,
+  ): Promise<void> {
+    const [name, storeQueue] = subscriptionQueue(topic, group, item.queueId);
+    const pick = this.pickFor(picks, item.queueId, item.cursor, name);
+    const results = await Promise.all(
+      item.offsets.map((offset) =>
+        this.core.store.readQueue(name, storeQueue, offset, { maxMessages: 1 }),
+      ),
+    );
+    results.forEach((result, i) => {
+      const offset = item.offsets[i];
+      const message = result.messages[0];
+      if (message === undefined || message.queueOffset !== offset) {
+        pick.gone.push(offset); // deleted by retention while in flight
+        return;
+      }
+      pick.messages.push(message);
+      pick.attempts.push(item.attempts[i] + 1);
+      pick.replaces.push(item.attempts[i]);
+      pick.firstDeliveries.push(item.firstDeliveries[i]);
+    });
+  }
+
+  private async readNew(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    sub: Subscription,
+    queueId: number,
+    max: number,
+    filter: TagFilter | undefined,
+    picks: Map<number, Pick>,
+  ): Promise<number> {
+    const cursor = sub.cursors.get(queueId) as QueueCursor;
+    const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
+    const pick = this.pickFor(picks, queueId, cursor, name);
+    let result: ReadQueueResult = await this.core.store.readQueue(name, storeQueue, pick.pullTo, {
+      maxMessages: max,
+      ...(filter !== undefined ? { filter } : {}),
+    });
+    if (result.status === 'OFFSET_EXPIRED') {
+      this.core.logger.warn(
+        {
+          topic: name,
+          queueId: storeQueue,
+          from: pick.pullTo,
+          min: result.minQueueOffset,
+          group: group.group,
+        },
+        'messages expired by retention before this group consumed them',
+      );
+      pick.pullTo = result.nextQueueOffset;
+      result = await this.core.store.readQueue(name, storeQueue, pick.pullTo, {
+        maxMessages: max,
+        ...(filter !== undefined ? { filter } : {}),
+      });
+    }
+    if (result.status === 'OFFSET_OVERFLOW') {
+      cursor.clampTo(result.maxQueueOffset);
+      pick.pullTo = cursor.pullOffset;
+      return 0;
+    }
+    const now = Date.now();
+    for (const message of result.messages) {
+      pick.messages.push(message);
+      pick.attempts.push(1);
+      pick.firstDeliveries.push(now);
+    }
+    pick.pullTo = Math.max(pick.pullTo, result.nextQueueOffset);
+    return result.messages.length;
+  }
+
+  private pickFor(
+    picks: Map<number, Pick>,
+    queueId: number,
+    cursor: QueueCursor,
+    name: string,
+  ): Pick {
+    let pick = picks.get(queueId);
+    if (pick === undefined) {
+      pick = {
+        queueId,
+        cursor,
+        topic: name,
+        messages: [],
+        attempts: [],
+        replaces: [],
+        firstDeliveries: [],
+        gone: [],
+        startPull: cursor.pullOffset,
+        epoch: cursor.epoch,
+        pullTo: cursor.pullOffset,
+      };
+      picks.set(queueId, pick);
+    }
+    return pick;
+  }
+
+  private deliver(
+    sub: Subscription,
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    request: ReceiveRequest,
+    picks: Pick[],
+    now: number,
+    onApplied: () => void,
+  ): ReceivedMessage[] {
+    const invisibleMs = request.invisibleMs ?? group.invisibleSeconds * 1000;
+    const nextVisibleMs = now + invisibleMs;
+    const entries: LedgerEntry[] = [];
+    const delivered: { pick: Pick; index: number }[] = [];
+    // What was read before an await may be stale now: the subscription dropped, the cursor reset
+    // or clamped (epoch), an in-flight message acked, moved or redelivered meanwhile. Only what
+    // still holds is handed out.
+    const live = this.core.ledger.isLive(sub);
+    for (const pick of live ? picks : []) {
+      const cursor = sub.cursors.get(pick.queueId);
+      if (cursor !== pick.cursor || cursor.epoch !== pick.epoch) continue;
+      const fresh = cursor.pullOffset === pick.startPull;
+      const tuples: DeliveryTuple[] = [];
+      pick.messages.forEach((message, i) => {
+        const replaces = pick.replaces[i];
+        const offset = message.queueOffset;
+        if (
+          replaces === undefined
+            ? !fresh
+            : !cursor.isCurrent(offset, replaces) || cursor.isHeld(offset)
+        ) {
+          return;
+        }
+        const attempt = pick.attempts[i];
+        // after the last attempt no back-off: the message goes to the dead-letter queue then
+        const backoffMs =
+          attempt >= group.maxDeliveryAttempts ? 0 : retryBackoffMs(group.retryPolicy, attempt);
+        delivered.push({ pick, index: i });
+        tuples.push([
+          offset,
+          attempt,
+          pick.firstDeliveries[i],
+          nextVisibleMs,
+          nextVisibleMs + backoffMs,
+        ]);
+      });
+      const pullTo = fresh ? pick.pullTo : cursor.pullOffset;
+      if (tuples.length > 0 || pullTo > cursor.pullOffset) {
+        entries.push({
+          op: 'deliver',
+          sub: sub.key,
+          queue: pick.queueId,
+          d: tuples,
+          pull: pullTo,
+          from: cursor.pullOffset,
+        });
+      }
+      const gone = pick.gone.filter((offset) => cursor.inflight.has(offset));
+      if (gone.length > 0)
+        entries.push({ op: 'complete', sub: sub.key, queue: pick.queueId, offsets: gone });
+    }
+    // Applied to the ledger before record() returns. The answer does not wait for the journal:
+    // a delivery lost in a crash only means the message is delivered again with the same attempt
+    // number (at-least-once), while acks, which must not be lost, are awaited. Journal order
+    // still holds: an ack can only follow the answer, so it is journaled after its delivery.
+    const durable = this.core.record(entries);
+    onApplied();
+    this.core.track(durable, 'journaling deliveries');
+    if (delivered.length === 0) return [];
+    this.core.counters.subscription(sub.key).delivered.add(delivered.length);
+
+    const scope = messageScope(topic);
+    const ownIds = this.core.ids.encode(
+      scope,
+      delivered.map(({ pick, index }) => ({
+        brokerId: this.core.brokerId,
+        logOffset: pick.messages[index].logOffset,
+      })),
+    );
+    const handles = this.core.receipts.encode(
+      receiptScope(topic, group),
+      delivered.map(({ pick, index }) => ({
+        brokerId: this.core.brokerId,
+        queueId: pick.queueId,
+        queueOffset: pick.messages[index].queueOffset,
+        attempt: pick.attempts[index],
+        consumerSlot: sub.consumerSlot,
+      })),
+    );
+    let shredded = 0;
+    const opened = delivered.map(({ pick, index }, i): ReceivedMessage | null => {
+      const message = pick.messages[index];
+      const body = this.core.bodyKeys.open(message);
+      if (body === null) {
+        shredded++; // its instance's key is gone: never handed out (fails closed)
+        return null;
+      }
+      return receivedMessage(
+        message,
+        body,
+        message.properties[SystemProperty.messageId] ?? ownIds[i],
+        handles[i],
+        pick.firstDeliveries[index],
+        pick.attempts[index],
+        nextVisibleMs,
+      );
+    });
+    const answers = opened.filter((answer): answer is ReceivedMessage => answer !== null);
+    if (shredded > 0)
+      this.core.logger.warn(
+        { topic: topic.topic, group: group.group, messages: shredded },
+        'sealed messages whose data key is gone were not handed out',
+      );
+    const trace = this.core.traceLog;
+    if (trace !== null) {
+      const consumerId = this.core.ledger.consumerIdOfSlot(sub.groupKey, sub.consumerSlot);
+      trace.delivered(topic, group.group, consumerId, answers, now);
+    }
+    return answers;
+  }
+}

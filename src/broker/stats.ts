@@ -1,0 +1,101 @@
+// Statistics computed on demand: a topic's queues and publish figures, a group's backlog,
+// in-flight count, oldest unacked age, rates, retries and dead letters on one topic, and the
+// broker-wide figures for metrics. Reads only: nothing here changes consumer state.
+import type {
+  GroupDescriptor,
+  GroupStats,
+  TopicDescriptor,
+  TopicStats,
+} from '../cluster/broker-client.js';
+import type { BrokerCore } from './broker-core.js';
+import type { DeadLetters } from './dead-letters.js';
+import { groupKey, RESEND_QUEUE_ID, resendTopic, storeTopic } from './names.js';
+
+export class Stats {
+  constructor(
+    private readonly core: BrokerCore,
+    private readonly deadLetters: DeadLetters,
+  ) {}
+
+  topicStats(topic: TopicDescriptor): TopicStats {
+    const name = storeTopic(topic);
+    const queues = Array.from({ length: topic.queueCount }, (_, queueId) => {
+      const offsets = this.core.store.queueOffsets(name, queueId);
+      return { queueId, minOffset: offsets.minQueueOffset, maxOffset: offsets.maxQueueOffset };
+    });
+    const counters = this.core.counters.topic(name);
+    return {
+      messagesIn: queues.reduce((sum, queue) => sum + queue.maxOffset, 0),
+      bytesIn: counters.bytesIn,
+      publishRatePerSecond: counters.publish.perSecond(),
+      queues,
+    };
+  }
+
+  /** Over every subscription of the group on the topic (one per consumer when broadcasting) and
+   *  every queue it reads, the re-send queue included; a group that never received counts from
+   *  its creation time. */
+  async groupStats(topic: TopicDescriptor, group: GroupDescriptor): Promise<GroupStats> {
+    const { store, ledger } = this.core;
+    const name = storeTopic(topic);
+    const now = Date.now();
+    const subs = ledger.subscriptionsOfGroup(groupKey(group), name);
+    let backlog = 0;
+    let inflight = 0;
+    let oldest = Infinity;
+    let retries = 0;
+    let delivered = 0;
+    let acked = 0;
+    const queueIds = [...Array.from({ length: topic.queueCount }, (_, i) => i), RESEND_QUEUE_ID];
+    for (const sub of subs.length > 0 ? subs : [undefined]) {
+      for (const queueId of queueIds) {
+        const [queueTopic, storeQueue] =
+          queueId === RESEND_QUEUE_ID ? [resendTopic(group, topic.topic), 0] : [name, queueId];
+        const { minQueueOffset, maxQueueOffset } = store.queueOffsets(queueTopic, storeQueue);
+        const cursor = sub?.cursors.get(queueId);
+        const ackOffset = Math.max(
+          minQueueOffset,
+          cursor?.ackOffset ??
+            (await store.queueOffsetByTime(queueTopic, storeQueue, group.createdAt)),
+        );
+        if (ackOffset >= maxQueueOffset) continue;
+        backlog += maxQueueOffset - ackOffset - (cursor?.doneAboveAck ?? 0);
+        const head = await store.readQueue(queueTopic, storeQueue, ackOffset, { maxMessages: 1 });
+        const first = head.messages[0];
+        if (first !== undefined) oldest = Math.min(oldest, first.storeTimestampMs);
+      }
+      if (sub !== undefined) {
+        inflight += sub.inflightCount();
+        retries += sub.retries;
+        const counters = this.core.counters.subscription(sub.key);
+        delivered += counters.delivered.perSecond(now);
+        acked += counters.acked.perSecond(now);
+      }
+    }
+    return {
+      backlog,
+      inflight,
+      oldestUnackedAgeMs: oldest === Infinity ? 0 : Math.max(0, now - oldest),
+      deliveredRatePerSecond: delivered,
+      ackedRatePerSecond: acked,
+      retries,
+      deadLetters: this.deadLetters.count(group),
+    };
+  }
+
+  /** Store and broker figures for metrics. */
+  metrics(): Record<string, number> {
+    let inflight = 0;
+    let subscriptions = 0;
+    for (const sub of this.core.ledger.allSubscriptions()) {
+      inflight += sub.inflightCount();
+      subscriptions++;
+    }
+    return {
+      ...this.core.store.stats(),
+      parkedReceives: this.core.longPoll.parkedCount,
+      inflight,
+      subscriptions,
+    };
+  }
+}

@@ -1,0 +1,79 @@
+// Topic, group and broker statistics over a real broker, and the counters behind them: a group
+// that never received counts from its creation, in-flight and acked messages move the figures,
+// broadcasting consumers each count their backlog, dropped subscriptions lose their counters.
+import t from 'tap';
+import { Counters } from '../../src/broker/counters.js';
+import { groupOf, openTestBroker, text, topicOf } from '../helpers/broker.js';
+
+t.test('topic stats: queues, messages and bytes in, publish rate', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf({ queueCount: 2 });
+  await broker.publish(topic, [text('a'), text('b'), text('c')]);
+  const stats = await broker.topicStats(topic);
+  t.equal(stats.messagesIn, 3);
+  t.equal(stats.queues.length, 2);
+  t.same(
+    stats.queues.map((q) => q.minOffset),
+    [0, 0],
+  );
+  t.ok(stats.bytesIn > 3, 'record bytes, not only bodies');
+  t.ok(stats.publishRatePerSecond >= 0);
+});
+
+t.test('group stats follow receives and acks', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  await broker.publish(topic, [text('a'), text('b'), text('c')]);
+  t.match(await broker.groupStats(topic, group), {
+    backlog: 3,
+    inflight: 0,
+    retries: 0,
+    deadLetters: 0,
+  });
+  t.ok((await broker.groupStats(topic, group)).oldestUnackedAgeMs >= 0);
+  const got = await broker.receive(topic, group, { maxMessages: 2, waitMs: 0, tags: '*' });
+  t.match(await broker.groupStats(topic, group), { backlog: 3, inflight: 2 });
+  await broker.ack(topic, group, [got[0].receiptHandle]);
+  const after = await broker.groupStats(topic, group);
+  t.match(after, { backlog: 2, inflight: 1 });
+  t.match(broker.stats(), { inflight: 1, subscriptions: 1, parkedReceives: 0 });
+  t.match(await broker.groupStats(topic, groupOf({ createdAt: Date.now() + 60_000 })), {
+    backlog: 0,
+    oldestUnackedAgeMs: 0,
+  });
+});
+
+t.test('broadcasting consumers each count their own backlog', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf({ deliveryMode: 'BROADCASTING' });
+  await broker.publish(topic, [text('a'), text('b')]);
+  for (const consumerId of ['c1', 'c2']) {
+    const got = await broker.receive(topic, group, {
+      maxMessages: 1,
+      waitMs: 0,
+      tags: '*',
+      consumerId,
+    });
+    await broker.ack(topic, group, [got[0].receiptHandle]);
+  }
+  t.match(await broker.groupStats(topic, group), { backlog: 2, inflight: 0 });
+});
+
+t.test('counters: per topic and subscription, forgotten on drop, bytes in restored', async (t) => {
+  const counters = new Counters();
+  counters.topic('a').bytesIn = 10;
+  counters.topic('b').bytesIn = 20;
+  t.equal(counters.topic('a'), counters.topic('a'), 'one counter per topic');
+  counters.forgetTopic('b');
+  t.same(counters.bytesIn(), [['a', 10]]);
+  const restored = new Counters();
+  restored.restoreBytesIn(counters.bytesIn());
+  t.equal(restored.topic('a').bytesIn, 10);
+  counters.subscription('s1').acked.add(3);
+  counters.subscription('s2').acked.add(4);
+  counters.forgetSubscriptionsExcept((key) => key === 's2');
+  t.equal(counters.subscription('s2').acked.total, 4, 'kept');
+  t.equal(counters.subscription('s1').acked.total, 0, 'forgotten: starts over');
+});

@@ -1,0 +1,95 @@
+// Trace records: golden bytes freeze the record body v1, decode(encode(x)) = x, a bare array
+// (written before versions) reads as v1, and a future version or a bad event is refused with an
+// error naming the record; events of a message come back oldest first from the store.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import {
+  decodeTraceRecord,
+  encodeTraceRecord,
+  TraceLog,
+  traceTopic,
+  type TracedEvent,
+} from '../../src/broker/trace-log.js';
+import { MessageFlags } from '../../src/store/index.js';
+import { openTestBroker } from '../helpers/broker.js';
+
+const golden = JSON.parse(
+  readFileSync(new URL('../fixtures/trace-record-v1.json', import.meta.url), 'utf8'),
+) as { events: TracedEvent[]; text: string };
+
+t.test('a record body encodes to its frozen bytes and decodes back', async (t) => {
+  t.equal(encodeTraceRecord(golden.events).toString(), golden.text);
+  t.strictSame(decodeTraceRecord(Buffer.from(golden.text)), golden.events);
+});
+
+t.test('a bare array of events (before versions) reads as version 1', async (t) => {
+  t.strictSame(decodeTraceRecord(Buffer.from(JSON.stringify(golden.events))), golden.events);
+});
+
+t.test('a future version and bad events are refused naming the record', async (t) => {
+  const where = 'trace record at log offset 42';
+  t.throws(() => decodeTraceRecord(Buffer.from('{"v":2,"events":[]}'), where), {
+    code: 'UnsupportedFormat',
+    message: /^trace record at log offset 42: format version 2/,
+  });
+  const cases: [string, string, RegExp][] = [
+    ['not json', '[{', /not JSON/],
+    ['a string', '"x"', /document is not an object/],
+    ['no events', '{"v":1}', /events is not an array/],
+    ['a bad type', '[{"position":"a:0:0","time":1,"type":"EXPLODED"}]', /events\[0\]\.type/],
+    ['no position', '[{"time":1,"type":"ACKED"}]', /events\[0\]\.position/],
+    ['a string time', '[{"position":"a:0:0","time":"1","type":"ACKED"}]', /events\[0\]\.time/],
+    [
+      'a bad attempt',
+      '[{"position":"a:0:0","time":1,"type":"ACKED","deliveryAttempt":-1}]',
+      /deliveryAttempt/,
+    ],
+    ['a bad group', '[{"position":"a:0:0","time":1,"type":"ACKED","group":1}]', /group/],
+    [
+      'a bad consumer',
+      '[{"position":"a:0:0","time":1,"type":"ACKED","consumerId":1}]',
+      /consumerId/,
+    ],
+    ['a bad queue', '[{"position":"a:0:0","time":1,"type":"ACKED","queueId":1.5}]', /queueId/],
+  ];
+  for (const [what, text, message] of cases) {
+    t.throws(
+      () => decodeTraceRecord(Buffer.from(text), where),
+      { code: 'CorruptIndex', message: new RegExp(`^${where}: .*${message.source}`) },
+      what,
+    );
+  }
+  t.strictSame(
+    decodeTraceRecord(
+      Buffer.from('[{"position":"a:0:0","time":1,"type":"PUBLISHED","queueId":3}]'),
+    ),
+    [{ position: 'a:0:0', time: 1, type: 'PUBLISHED', queueId: 3 }],
+  );
+});
+
+t.test('events are read back per message, and a future record names its log offset', async (t) => {
+  const broker = await openTestBroker(t, { trace: false });
+  const trace = new TraceLog(broker.store, { lingerMs: 1 });
+  trace.record('t1', 'i1', golden.events);
+  await trace.flush();
+  const events = await trace.events('t1', 'i1', 'orders:1:7');
+  t.same(
+    events.map((e) => e.type),
+    ['RETRIED', 'DELIVERED', 'ACKED'],
+  );
+  t.notOk('position' in events[0], 'the position is the key, not part of the event');
+  const [future] = await broker.store.append([
+    {
+      topic: traceTopic('t1', 'i1'),
+      queueId: 0,
+      keys: ['orders:1:7'],
+      body: Buffer.from('{"v":9,"events":[]}'),
+      bornTimestampMs: Date.now(),
+      flags: MessageFlags.SYSTEM,
+    },
+  ]);
+  await t.rejects(trace.events('t1', 'i1', 'orders:1:7'), {
+    code: 'UnsupportedFormat',
+    message: new RegExp(`trace record at log offset ${future.logOffset}: format version 9`),
+  });
+});
