@@ -1,0 +1,211 @@
+// A broker's delay wheel in Redis: one sorted set of pending entries (member the hex logOffset,
+// score deliverAtMs: ~100 B per entry measured, exact ms, earliest first, cancel by ZREM), one of
+// claimed entries scored by lease deadline, and a mark (wheel id, high-water logOffset, state)
+// that tells the broker its wheel was flushed or rolled back. Keys are hash-tagged per broker,
+// scripts are lua/wheel-*.lua; every call carries the meta connection's command deadline.
+import type { Redis } from 'ioredis';
+import { WharfError } from '../errors.js';
+import type { MetaKeys } from './keys.js';
+import { ScriptRunner, type ScriptName } from './scripts.js';
+
+export interface WheelEntry {
+  deliverAtMs: number;
+  logOffset: number;
+}
+export interface ClaimedEntry extends WheelEntry {
+  reclaimed: boolean;
+}
+export interface WheelMark {
+  wheelId: string;
+  scheduledLogOffset: number;
+  state: 'building' | 'ready';
+}
+export type ClaimResult =
+  { status: 'ok'; entries: ClaimedEntry[] } | { status: 'lost' } | { status: 'building' };
+
+type WheelScript =
+  'wheel-schedule' | 'wheel-claim' | 'wheel-release' | 'wheel-reset' | 'wheel-ready';
+
+/** Entries per script call: one call blocks Redis for its run (~1 ms per 1,000 entries). */
+export const WHEEL_BATCH = 5_000;
+/** The most entries one claim takes (the broker holds them in memory until their ms). */
+export const MAX_CLAIM = 10_000;
+const LOST = -7;
+const BUILDING = -8;
+
+function checkEntries(entries: readonly WheelEntry[]): void {
+  for (const entry of entries) {
+    if (
+      !Number.isSafeInteger(entry.logOffset) ||
+      entry.logOffset < 0 ||
+      !Number.isSafeInteger(entry.deliverAtMs) ||
+      entry.deliverAtMs < 0
+    ) {
+      throw new WharfError(
+        'InvalidArgument',
+        `a wheel entry needs integer logOffset and deliverAtMs ≥ 0, got ${JSON.stringify(entry)}`,
+      );
+    }
+  }
+}
+
+function checkMs(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new WharfError('InvalidArgument', `${name} must be an integer ≥ 0, got ${value}`);
+}
+
+function checkWheelId(wheelId: string): void {
+  if (!/^[\w-]{1,64}$/.test(wheelId))
+    throw new WharfError('InvalidArgument', `a wheel id is 1–64 word characters, got ${wheelId}`);
+}
+
+function claimedMember(entry: WheelEntry): string {
+  return `${entry.logOffset.toString(16)}:${entry.deliverAtMs.toString(16)}`;
+}
+
+function parseClaimed(member: string, reclaimed: boolean): ClaimedEntry {
+  const sep = member.indexOf(':');
+  return {
+    logOffset: parseInt(member.slice(0, sep), 16),
+    deliverAtMs: parseInt(member.slice(sep + 1), 16),
+    reclaimed,
+  };
+}
+
+export class RedisScheduleWheel {
+  private readonly scripts: ScriptRunner;
+  private readonly markKey: string;
+  private readonly pendingKey: string;
+  private readonly claimedKey: string;
+
+  /** `redis`: the meta connection (MetaStore.redis), whose commands have the meta deadline. */
+  constructor(
+    private readonly redis: Redis,
+    keys: MetaKeys,
+    brokerId: string,
+  ) {
+    this.scripts = new ScriptRunner(redis);
+    this.markKey = keys.wheelMark(brokerId);
+    this.pendingKey = keys.wheelPending(brokerId);
+    this.claimedKey = keys.wheelClaimed(brokerId);
+  }
+
+  async mark(): Promise<WheelMark | null> {
+    const [wheelId, scheduled, state] = await this.redis.hmget(
+      this.markKey,
+      'wheelId',
+      'scheduledLogOffset',
+      'state',
+    );
+    if (wheelId === null) return null;
+    return {
+      wheelId,
+      scheduledLogOffset: Number(scheduled ?? -1),
+      state: state === 'ready' ? 'ready' : 'building',
+    };
+  }
+
+  async schedule(wheelId: string, entries: readonly WheelEntry[]): Promise<'ok' | 'lost'> {
+    checkWheelId(wheelId);
+    checkEntries(entries);
+    // In log order, so that a call cut off midway leaves the mark at a true prefix.
+    const sorted = [...entries].sort((a, b) => a.logOffset - b.logOffset);
+    for (let first = 0; first < sorted.length; first += WHEEL_BATCH) {
+      const batch = sorted.slice(first, first + WHEEL_BATCH);
+      const args: (string | number)[] = [wheelId, batch[batch.length - 1].logOffset];
+      for (const entry of batch) args.push(entry.deliverAtMs, entry.logOffset.toString(16));
+      const answer = await this.run('wheel-schedule', [this.markKey, this.pendingKey], args);
+      if (answer === LOST) return 'lost';
+    }
+    return 'ok';
+  }
+
+  async claimDue(
+    wheelId: string,
+    nowMs: number,
+    dueUntilMs: number,
+    max: number,
+    leaseMs: number,
+  ): Promise<ClaimResult> {
+    checkWheelId(wheelId);
+    checkMs('nowMs', nowMs);
+    checkMs('dueUntilMs', dueUntilMs);
+    checkMs('leaseMs', leaseMs);
+    if (!Number.isSafeInteger(max) || max < 1 || max > MAX_CLAIM)
+      throw new WharfError('InvalidArgument', `max must be 1–${MAX_CLAIM}, got ${max}`);
+    const answer = await this.run(
+      'wheel-claim',
+      [this.markKey, this.pendingKey, this.claimedKey],
+      [wheelId, nowMs, dueUntilMs, max, nowMs + leaseMs],
+    );
+    if (answer === LOST) return { status: 'lost' };
+    if (answer === BUILDING) return { status: 'building' };
+    if (!Array.isArray(answer)) throw new WharfError('Internal', 'wheel-claim answered oddly');
+    const reclaimed = Number(answer[0]);
+    const entries: ClaimedEntry[] = [];
+    for (let i = 1; i < answer.length; i++)
+      entries.push(parseClaimed(String(answer[i]), i <= reclaimed));
+    return { status: 'ok', entries };
+  }
+
+  async complete(entries: readonly WheelEntry[]): Promise<number> {
+    checkEntries(entries);
+    if (entries.length === 0) return 0;
+    return this.redis.zrem(this.claimedKey, ...entries.map(claimedMember));
+  }
+
+  /** One ZREM per key, O(log n) per entry: a cancel costs no scan of the wheel. */
+  async cancel(entries: readonly WheelEntry[]): Promise<number> {
+    checkEntries(entries);
+    if (entries.length === 0) return 0;
+    const answers = await this.redis
+      .multi()
+      .zrem(this.pendingKey, ...entries.map((entry) => entry.logOffset.toString(16)))
+      .zrem(this.claimedKey, ...entries.map(claimedMember))
+      .exec();
+    let found = 0;
+    for (const [err, count] of answers ?? []) {
+      if (err !== null) throw err;
+      found += Number(count);
+    }
+    return found;
+  }
+
+  async releaseClaims(wheelId: string): Promise<number | 'lost'> {
+    checkWheelId(wheelId);
+    const answer = await this.run(
+      'wheel-release',
+      [this.markKey, this.pendingKey, this.claimedKey],
+      [wheelId],
+    );
+    return answer === LOST ? 'lost' : Number(answer);
+  }
+
+  async beginRebuild(wheelId: string): Promise<void> {
+    checkWheelId(wheelId);
+    await this.run('wheel-reset', [this.markKey, this.pendingKey, this.claimedKey], [wheelId]);
+  }
+
+  async finishRebuild(wheelId: string, scheduledLogOffset: number): Promise<'ok' | 'lost'> {
+    checkWheelId(wheelId);
+    if (!Number.isSafeInteger(scheduledLogOffset) || scheduledLogOffset < -1)
+      throw new WharfError('InvalidArgument', `bad scheduledLogOffset ${scheduledLogOffset}`);
+    const answer = await this.run('wheel-ready', [this.markKey], [wheelId, scheduledLogOffset]);
+    return answer === LOST ? 'lost' : 'ok';
+  }
+
+  /** Pending and claimed counts (stats, tests). */
+  async size(): Promise<{ pending: number; claimed: number }> {
+    const [pending, claimed] = await Promise.all([
+      this.redis.zcard(this.pendingKey),
+      this.redis.zcard(this.claimedKey),
+    ]);
+    return { pending, claimed };
+  }
+
+  private run(name: WheelScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+    // TODO(#14): add the wheel scripts to ScriptName in scripts.ts when merging (another room's
+    // file while the wheel was built); the runner loads every lua/<name>-<keys>.lua already.
+    return this.scripts.run(name as string as ScriptName, keys, args);
+  }
+}
