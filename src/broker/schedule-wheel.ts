@@ -9,10 +9,13 @@ export interface WheelEntry {
   logOffset: number;
 }
 
-/** A claimed entry. `reclaimed`: its earlier lease ran out (a dispatcher died mid-dispatch), so
- *  it may have been dispatched already: the broker's dispatch is idempotent by logOffset. */
-export interface ClaimedEntry extends WheelEntry {
+/** A batch of due entries claimed under one lease. `reclaimed`: the lease of an earlier claim
+ *  ran out (a dispatcher died mid-dispatch), so some may have been dispatched already: the
+ *  broker's dispatch is idempotent by logOffset. Entries are earliest first. */
+export interface WheelClaim {
+  claimId: string;
   reclaimed: boolean;
+  entries: WheelEntry[];
 }
 
 /** The wheel's identity and high-water mark, as Redis holds them now. */
@@ -27,7 +30,8 @@ export interface WheelMark {
 }
 
 export type ClaimResult =
-  | { status: 'ok'; entries: ClaimedEntry[] }
+  /** claim null: nothing is due. */
+  | { status: 'ok'; claim: WheelClaim | null }
   /** The wheel is missing or not this broker's: rebuild it. */
   | { status: 'lost' }
   /** A rebuild is under way. */
@@ -38,9 +42,10 @@ export interface ScheduleWheel {
   mark(): Promise<WheelMark | null>;
   /** Adds entries (any number; one call at a time, in log order). 'lost': not added. */
   schedule(wheelId: string, entries: readonly WheelEntry[]): Promise<'ok' | 'lost'>;
-  /** Atomically claims up to `max` entries due by `dueUntilMs` (now plus the look-ahead the
-   *  broker holds in memory to release each at its exact ms), earliest first, leased until
-   *  `nowMs + leaseMs`; entries whose lease ran out by `nowMs` come first. */
+  /** Atomically claims, as one batch under a lease until `nowMs + leaseMs`, either a batch
+   *  whose lease ran out by `nowMs` (whole, under a new claim id) or up to `max` pending entries
+   *  due by `dueUntilMs` (now plus the look-ahead the broker holds in memory to release each at
+   *  its exact ms), earliest first. */
   claimDue(
     wheelId: string,
     nowMs: number,
@@ -48,11 +53,14 @@ export interface ScheduleWheel {
     max: number,
     leaseMs: number,
   ): Promise<ClaimResult>;
-  /** Drops claimed entries once dispatched. Returns how many were still claimed. */
-  complete(entries: readonly WheelEntry[]): Promise<number>;
-  /** Drops entries that were cancelled (after the broker logged the cancel), claimed or not.
-   *  Returns how many were found. */
-  cancel(entries: readonly WheelEntry[]): Promise<number>;
+  /** Drops a claimed batch once all its entries are dispatched (or found cancelled). False: the
+   *  claim was not held any more (its lease ran out and it was claimed again, or the wheel was
+   *  rebuilt). */
+  complete(claimId: string): Promise<boolean>;
+  /** Drops cancelled entries (after the broker logged the cancel) that are not claimed yet, by
+   *  logOffset, O(log n) each. Claimed ones are the broker's to skip: it checks its cancel
+   *  records before each dispatch. Returns how many were pending. */
+  cancel(logOffsets: readonly number[]): Promise<number>;
   /** Gives every claimed entry back to pending (a broker's restart; it alone owns its wheel). */
   releaseClaims(wheelId: string): Promise<number | 'lost'>;
   /** Empties the wheel under a new id in the `building` state; load it with schedule(). */

@@ -80,11 +80,15 @@ export class MetaKeys {
   wheelPending(brokerId: string): string {
     return `${this.wheel(brokerId)}:pending`;
   }
-  /** zset `<logOffsetHex>:<deliverAtMsHex>` → lease deadline: entries being dispatched */
-  wheelClaimed(brokerId: string): string {
-    return `${this.wheel(brokerId)}:claimed`;
+  /** hash claim id → claimed batch `<logOffsetHex>,<deliverAtMs>,...` being dispatched */
+  wheelClaims(brokerId: string): string {
+    return `${this.wheel(brokerId)}:claims`;
   }
-  /** hash wheelId, scheduledLogOffset (high-water mark), state (building|ready) */
+  /** zset claim id → lease deadline ms */
+  wheelLeases(brokerId: string): string {
+    return `${this.wheel(brokerId)}:leases`;
+  }
+  /** hash wheelId, scheduledLogOffset (high-water mark), state (building|ready), claimSeq */
   wheelMark(brokerId: string): string {
     return `${this.wheel(brokerId)}:mark`;
   }

@@ -1,8 +1,8 @@
 // A broker's delay wheel in Redis: one sorted set of pending entries (member the hex logOffset,
-// score deliverAtMs: ~100 B per entry measured, exact ms, earliest first, cancel by ZREM), one of
-// claimed entries scored by lease deadline, and a mark (wheel id, high-water logOffset, state)
-// that tells the broker its wheel was flushed or rolled back. Keys are hash-tagged per broker,
-// scripts are lua/wheel-*.lua; every call carries the meta connection's command deadline.
+// score deliverAtMs: ~120 B per entry measured, exact ms, earliest first, cancel by ZREM), claimed
+// batches kept whole under a lease, and a mark (wheel id, high-water logOffset, state) that tells
+// the broker its wheel was flushed or rolled back. Keys are hash-tagged per broker, scripts are
+// lua/wheel-*.lua; every call carries the deadline of the meta connection it is given.
 import type { Redis } from 'ioredis';
 import { WharfError } from '../errors.js';
 import type { MetaKeys } from './keys.js';
@@ -12,8 +12,10 @@ export interface WheelEntry {
   deliverAtMs: number;
   logOffset: number;
 }
-export interface ClaimedEntry extends WheelEntry {
+export interface WheelClaim {
+  claimId: string;
   reclaimed: boolean;
+  entries: WheelEntry[];
 }
 export interface WheelMark {
   wheelId: string;
@@ -21,7 +23,7 @@ export interface WheelMark {
   state: 'building' | 'ready';
 }
 export type ClaimResult =
-  { status: 'ok'; entries: ClaimedEntry[] } | { status: 'lost' } | { status: 'building' };
+  { status: 'ok'; claim: WheelClaim | null } | { status: 'lost' } | { status: 'building' };
 
 type WheelScript =
   'wheel-schedule' | 'wheel-claim' | 'wheel-release' | 'wheel-reset' | 'wheel-ready';
@@ -59,24 +61,25 @@ function checkWheelId(wheelId: string): void {
     throw new WharfError('InvalidArgument', `a wheel id is 1–64 word characters, got ${wheelId}`);
 }
 
-function claimedMember(entry: WheelEntry): string {
-  return `${entry.logOffset.toString(16)}:${entry.deliverAtMs.toString(16)}`;
+function checkLogOffsets(logOffsets: readonly number[]): void {
+  for (const logOffset of logOffsets) checkMs('logOffset', logOffset);
 }
 
-function parseClaimed(member: string, reclaimed: boolean): ClaimedEntry {
-  const sep = member.indexOf(':');
-  return {
-    logOffset: parseInt(member.slice(0, sep), 16),
-    deliverAtMs: parseInt(member.slice(sep + 1), 16),
-    reclaimed,
-  };
+/** `<logOffsetHex>,<deliverAtMs>,...` as the claim script keeps a batch. */
+function parseBatch(batch: string): WheelEntry[] {
+  const parts = batch.split(',');
+  const entries: WheelEntry[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2)
+    entries.push({ logOffset: parseInt(parts[i], 16), deliverAtMs: Number(parts[i + 1]) });
+  return entries;
 }
 
 export class RedisScheduleWheel {
   private readonly scripts: ScriptRunner;
   private readonly markKey: string;
   private readonly pendingKey: string;
-  private readonly claimedKey: string;
+  private readonly claimsKey: string;
+  private readonly leasesKey: string;
 
   /** `redis`: the meta connection (MetaStore.redis), whose commands have the meta deadline. */
   constructor(
@@ -87,7 +90,8 @@ export class RedisScheduleWheel {
     this.scripts = new ScriptRunner(redis);
     this.markKey = keys.wheelMark(brokerId);
     this.pendingKey = keys.wheelPending(brokerId);
-    this.claimedKey = keys.wheelClaimed(brokerId);
+    this.claimsKey = keys.wheelClaims(brokerId);
+    this.leasesKey = keys.wheelLeases(brokerId);
   }
 
   async mark(): Promise<WheelMark | null> {
@@ -135,47 +139,46 @@ export class RedisScheduleWheel {
       throw new WharfError('InvalidArgument', `max must be 1–${MAX_CLAIM}, got ${max}`);
     const answer = await this.run(
       'wheel-claim',
-      [this.markKey, this.pendingKey, this.claimedKey],
+      [this.markKey, this.pendingKey, this.claimsKey, this.leasesKey],
       [wheelId, nowMs, dueUntilMs, max, nowMs + leaseMs],
     );
     if (answer === LOST) return { status: 'lost' };
     if (answer === BUILDING) return { status: 'building' };
     if (!Array.isArray(answer)) throw new WharfError('Internal', 'wheel-claim answered oddly');
-    const reclaimed = Number(answer[0]);
-    const entries: ClaimedEntry[] = [];
-    for (let i = 1; i < answer.length; i++)
-      entries.push(parseClaimed(String(answer[i]), i <= reclaimed));
-    return { status: 'ok', entries };
+    if (answer.length === 0) return { status: 'ok', claim: null };
+    const [claimId, reclaimed, batch] = answer as [string, number, string];
+    return {
+      status: 'ok',
+      claim: { claimId, reclaimed: reclaimed === 1, entries: parseBatch(batch) },
+    };
   }
 
-  async complete(entries: readonly WheelEntry[]): Promise<number> {
-    checkEntries(entries);
-    if (entries.length === 0) return 0;
-    return this.redis.zrem(this.claimedKey, ...entries.map(claimedMember));
-  }
-
-  /** One ZREM per key, O(log n) per entry: a cancel costs no scan of the wheel. */
-  async cancel(entries: readonly WheelEntry[]): Promise<number> {
-    checkEntries(entries);
-    if (entries.length === 0) return 0;
+  async complete(claimId: string): Promise<boolean> {
     const answers = await this.redis
       .multi()
-      .zrem(this.pendingKey, ...entries.map((entry) => entry.logOffset.toString(16)))
-      .zrem(this.claimedKey, ...entries.map(claimedMember))
+      .hdel(this.claimsKey, claimId)
+      .zrem(this.leasesKey, claimId)
       .exec();
-    let found = 0;
-    for (const [err, count] of answers ?? []) {
-      if (err !== null) throw err;
-      found += Number(count);
-    }
-    return found;
+    const [err, removed] = answers?.[0] ?? [new WharfError('Internal', 'complete was discarded')];
+    if (err !== null) throw err;
+    return removed === 1;
+  }
+
+  /** One ZREM, O(log n) per entry: a cancel costs no scan of the wheel. */
+  async cancel(logOffsets: readonly number[]): Promise<number> {
+    checkLogOffsets(logOffsets);
+    if (logOffsets.length === 0) return 0;
+    return this.redis.zrem(
+      this.pendingKey,
+      ...logOffsets.map((logOffset) => logOffset.toString(16)),
+    );
   }
 
   async releaseClaims(wheelId: string): Promise<number | 'lost'> {
     checkWheelId(wheelId);
     const answer = await this.run(
       'wheel-release',
-      [this.markKey, this.pendingKey, this.claimedKey],
+      [this.markKey, this.pendingKey, this.claimsKey, this.leasesKey],
       [wheelId],
     );
     return answer === LOST ? 'lost' : Number(answer);
@@ -183,7 +186,11 @@ export class RedisScheduleWheel {
 
   async beginRebuild(wheelId: string): Promise<void> {
     checkWheelId(wheelId);
-    await this.run('wheel-reset', [this.markKey, this.pendingKey, this.claimedKey], [wheelId]);
+    await this.run(
+      'wheel-reset',
+      [this.markKey, this.pendingKey, this.claimsKey, this.leasesKey],
+      [wheelId],
+    );
   }
 
   async finishRebuild(wheelId: string, scheduledLogOffset: number): Promise<'ok' | 'lost'> {
@@ -194,13 +201,13 @@ export class RedisScheduleWheel {
     return answer === LOST ? 'lost' : 'ok';
   }
 
-  /** Pending and claimed counts (stats, tests). */
-  async size(): Promise<{ pending: number; claimed: number }> {
-    const [pending, claimed] = await Promise.all([
+  /** Pending entries and claimed batches (stats, tests). */
+  async size(): Promise<{ pending: number; claims: number }> {
+    const [pending, claims] = await Promise.all([
       this.redis.zcard(this.pendingKey),
-      this.redis.zcard(this.claimedKey),
+      this.redis.hlen(this.claimsKey),
     ]);
-    return { pending, claimed };
+    return { pending, claims };
   }
 
   private run(name: WheelScript, keys: string[], args: (string | number)[]): Promise<unknown> {
