@@ -380,8 +380,7 @@ async function timings(): Promise<Timing[]> {
     const rebuildList = entries(PENDING, Date.now() + HOUR_MS, 40 * DAY_MS);
     const rebuildStart = performance.now();
     await wheel.beginRebuild('w2');
-    for (let i = 0; i < rebuildList.length; i += WHEEL_BATCH)
-      await wheel.schedule('w2', rebuildList.slice(i, i + WHEEL_BATCH));
+    await wheel.load('w2', rebuildList);
     await wheel.finishRebuild('w2', rebuildList[rebuildList.length - 1].logOffset);
     const rebuildMs = performance.now() - rebuildStart;
     rows.push({

@@ -63,7 +63,9 @@ export interface ScheduleWheel {
   cancel(logOffsets: readonly number[]): Promise<number>;
   /** Gives every claimed entry back to pending (a broker's restart; it alone owns its wheel). */
   releaseClaims(wheelId: string): Promise<number | 'lost'>;
-  /** Empties the wheel under a new id in the `building` state; load it with schedule(). */
+  /** The bulk load of a rebuild (any order, any number; faster than schedule). */
+  load(wheelId: string, entries: readonly WheelEntry[]): Promise<'ok' | 'lost'>;
+  /** Empties the wheel under a new id in the `building` state; fill it with load(). */
   beginRebuild(wheelId: string): Promise<void>;
   /** Ends a rebuild whose bulk load scheduled every entry up to `scheduledLogOffset`. */
   finishRebuild(wheelId: string, scheduledLogOffset: number): Promise<'ok' | 'lost'>;

@@ -227,6 +227,28 @@ t.test('schedule wheel', async (t) => {
     t.equal(answer.status === 'ok' ? answer.claim?.entries.length : -1, 2);
   });
 
+  t.test('a rebuild loads entries in any order; finishRebuild sets the mark', async (t) => {
+    const { wheel, redis } = await readyWheel(t, server.url);
+    await wheel.beginRebuild('w1');
+    const entries: WheelEntry[] = [];
+    for (let i = 0; i < 23_000; i++)
+      entries.push({ logOffset: i * 1_100, deliverAtMs: T0 + ((i * 7_919) % 23_000) });
+    t.equal(await wheel.load('w1', entries.reverse()), 'ok');
+    t.same(await wheel.mark(), { wheelId: 'w1', scheduledLogOffset: -1, state: 'building' });
+    t.equal(await wheel.finishRebuild('w1', 22_999 * 1_100), 'ok');
+    t.same(await wheel.mark(), {
+      wheelId: 'w1',
+      scheduledLogOffset: 22_999 * 1_100,
+      state: 'ready',
+    });
+    const claimed = (await claimAll(wheel, T0 + 23_000, MAX_CLAIM)).flat();
+    t.equal(claimed.length, 23_000);
+    t.ok(claimed.every((entry, i) => entry.deliverAtMs === T0 + i));
+    await redis.flushall();
+    t.equal(await wheel.load('w1', entries), 'lost');
+    t.equal(await wheel.load('w1', []), 'ok');
+  });
+
   t.test('bad input is refused before anything reaches Redis', async (t) => {
     const { wheel } = await readyWheel(t, server.url);
     const bad: WheelEntry[] = [

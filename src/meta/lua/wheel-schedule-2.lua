@@ -3,7 +3,8 @@
   the wheel is not the caller's (flushed, or rebuilt under another id): the broker then rebuilds it
   from its schedule records, so nothing is ever added to a wheel the broker no longer trusts.
   KEYS[1] wheel mark (hash wheelId, scheduledLogOffset, state)   KEYS[2] pending zset
-  ARGV[1] wheelId   ARGV[2] highest logOffset of the batch (decimal)
+  ARGV[1] wheelId   ARGV[2] highest logOffset of the batch (decimal; -1 leaves the mark as it is:
+  a rebuild's load, whose mark finishRebuild sets)
   ARGV[3..] pairs of deliverAtMs, member (hex logOffset)
   Returns the number of entries that were not in the wheel yet; -7 when the wheel is not the
   caller's.
