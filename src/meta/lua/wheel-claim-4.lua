@@ -31,7 +31,8 @@ if not batch then
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, #due / 2 - 1)
   batch = table.concat(due, ',')
 end
-local claimId = tostring(redis.call('HINCRBY', KEYS[1], 'claimSeq', 1))
+-- Prefixed by the wheel id: a late complete from before a rebuild never hits a new batch.
+local claimId = ARGV[1] .. ':' .. redis.call('HINCRBY', KEYS[1], 'claimSeq', 1)
 redis.call('HSET', KEYS[3], claimId, batch)
 redis.call('ZADD', KEYS[4], ARGV[5], claimId)
 return {claimId, reclaimed, batch}
