@@ -18,3 +18,10 @@ export { TENANT_ID, INSTANCE_ID, ACCESS_KEY_ID } from './ids.js';
 export { isRedisUnavailable } from './redis-errors.js';
 /** A private redis-server child (all-in-one node, tests). */
 export { startRedisServer, freePort, type RedisServerHandle } from './redis-server.js';
+/** A broker's delay wheel in Redis (the broker's ScheduleWheel): schedule, leased claims, mark. */
+export {
+  RedisScheduleWheel,
+  type WheelClaim,
+  type WheelEntry,
+  type WheelMark,
+} from './schedule-wheel.js';

@@ -70,4 +70,26 @@ export class MetaKeys {
   alarms(tenantId: string, instanceId: string): string {
     return `${this.t(tenantId)}:i:${instanceId}:alarms`;
   }
+
+  // A broker's delay wheel is the broker's, not a tenant's: it holds log positions and due times
+  // only (no names, no bodies) and is rebuilt from the broker's commit log when lost.
+  private wheel(brokerId: string): string {
+    return `${this.prefix}:{wheel:${brokerId}}`;
+  }
+  /** zset hex logOffset → deliverAtMs: the broker's delayed messages not yet claimed */
+  wheelPending(brokerId: string): string {
+    return `${this.wheel(brokerId)}:pending`;
+  }
+  /** hash claim id → claimed batch `<logOffsetHex>,<deliverAtMs>,...` being dispatched */
+  wheelClaims(brokerId: string): string {
+    return `${this.wheel(brokerId)}:claims`;
+  }
+  /** zset claim id → lease deadline ms */
+  wheelLeases(brokerId: string): string {
+    return `${this.wheel(brokerId)}:leases`;
+  }
+  /** hash wheelId, scheduledLogOffset (high-water mark), state (building|ready), claimSeq */
+  wheelMark(brokerId: string): string {
+    return `${this.wheel(brokerId)}:mark`;
+  }
 }
