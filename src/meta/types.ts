@@ -1,6 +1,7 @@
 // Metadata records as stored in Redis (JSON values) and returned by the repositories.
-// Topic and group records are the broker's descriptors, so the gateway passes them unchanged.
-import type { GroupDescriptor, TopicDescriptor } from '../cluster/index.js';
+// Topic and group records are the model's descriptors (src/model), so the gateway passes them to
+// the brokers unchanged.
+import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 
 export const ACTIONS = ['manage', 'publish', 'consume', 'query'] as const;
 export type Action = (typeof ACTIONS)[number];

@@ -3,7 +3,7 @@
 // the broker starts the group's reading of each topic there. maxGroups is checked atomically.
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { DeliveryMode, RetryPolicy } from '../../cluster/index.js';
+import type { DeliveryMode, RetryPolicy } from '../../model/index.js';
 import { WharfError } from '../../errors.js';
 import type { GroupRecord } from '../../meta/index.js';
 import { dropFromBrokers, type RouteContext } from '../context.js';

@@ -2,7 +2,7 @@
 // grow, retention and dedup window may change); another messageType answers 409
 // MessageTypeMismatch; the tenant's maxTopics is checked atomically with the creation.
 import type { FastifyInstance } from 'fastify';
-import type { MessageType } from '../../cluster/index.js';
+import type { MessageType } from '../../model/index.js';
 import { WharfError } from '../../errors.js';
 import type { TopicRecord } from '../../meta/index.js';
 import { dropFromBrokers, type RouteContext } from '../context.js';
