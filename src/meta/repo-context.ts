@@ -8,7 +8,3 @@ export interface RepoContext {
   keys: MetaKeys;
   scripts: ScriptRunner;
 }
-
-export function parseJson<T>(json: string): T {
-  return JSON.parse(json) as T;
-}

@@ -52,6 +52,31 @@ export interface Instance {
 export type TopicRecord = TopicDescriptor;
 export type GroupRecord = GroupDescriptor;
 
+export const ALARM_METRICS = [
+  'backlog',
+  'oldestUnackedAgeMs',
+  'deadLetters',
+  'publishRate',
+] as const;
+export type AlarmMetric = (typeof ALARM_METRICS)[number];
+
+export interface AlarmSpec {
+  metric: AlarmMetric;
+  topic: string;
+  group?: string;
+  threshold: number;
+  forSeconds: number;
+  webhookUrl: string;
+}
+
+export interface Alarm extends AlarmSpec {
+  alarmId: string;
+  tenantId: string;
+  instanceId: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export const DEFAULT_PERMISSIONS: Permission[] = [
   { instance: '*', actions: ['manage', 'publish', 'consume', 'query'] },
 ];
