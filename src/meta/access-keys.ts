@@ -2,8 +2,8 @@
 // AAD), plus a global index id → tenant, since a request names only the key id. A key works
 // only while both exist; revocation deletes the index entry first.
 import { newAccessKeyId, newAccessKeySecret } from './ids.js';
-import { ACCESS_KEY, decodeRecord, encodeRecord } from './records.js';
-import type { RepoContext } from './repo-context.js';
+import { ACCESS_KEY, encodeRecord } from './records.js';
+import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import { scriptError } from './scripts.js';
 import type { SecretBox } from './secret-box.js';
 import type { AccessKeyRecord, AccessKeyView, Permission } from './types.js';
@@ -46,10 +46,9 @@ export class AccessKeyRepository {
   }
 
   async list(tenantId: string): Promise<AccessKeyView[]> {
-    const key = this.ctx.keys.accessKeys(tenantId);
-    const entries = Object.entries(await this.ctx.redis.hgetall(key));
-    return entries
-      .map(([field, json]) => view(decodeRecord(ACCESS_KEY, json, { key, field })))
+    const records = await readHashRecords(this.ctx, ACCESS_KEY, this.ctx.keys.accessKeys(tenantId));
+    return records
+      .map(view)
       .sort((a, b) => a.createdAt - b.createdAt || a.accessKeyId.localeCompare(b.accessKeyId));
   }
 
@@ -58,10 +57,13 @@ export class AccessKeyRepository {
     const { redis, keys } = this.ctx;
     const tenantId = await redis.hget(keys.accessKeyIndex(), accessKeyId);
     if (tenantId === null) return null;
-    const key = keys.accessKeys(tenantId);
-    const json = await redis.hget(key, accessKeyId);
-    if (json === null) return null;
-    const record = decodeRecord(ACCESS_KEY, json, { key, field: accessKeyId });
+    const record = await readHashRecord(
+      this.ctx,
+      ACCESS_KEY,
+      keys.accessKeys(tenantId),
+      accessKeyId,
+    );
+    if (record === null) return null;
     return { ...view(record), secret: this.box.open(record.sealedSecret, accessKeyId) };
   }
 

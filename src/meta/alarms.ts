@@ -3,8 +3,8 @@
 // Each alarm has a webhook signing secret, sealed at rest and shown only when the alarm is
 // created.
 import { randomBytes } from 'node:crypto';
-import { ALARM, decodeRecord, encodeRecord, type StoredAlarm } from './records.js';
-import type { RepoContext } from './repo-context.js';
+import { ALARM, encodeRecord, type StoredAlarm } from './records.js';
+import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import type { SecretBox } from './secret-box.js';
 import type { Alarm, AlarmSpec } from './types.js';
 
@@ -23,9 +23,7 @@ export class AlarmRepository {
     now = Date.now(),
   ): Promise<{ created: boolean; alarm: Alarm; webhookSecret?: string }> {
     const key = this.ctx.keys.alarms(tenantId, instanceId);
-    const existingJson = await this.ctx.redis.hget(key, alarmId);
-    const existing =
-      existingJson === null ? null : decodeRecord(ALARM, existingJson, { key, field: alarmId });
+    const existing = await readHashRecord(this.ctx, ALARM, key, alarmId);
     const webhookSecret = existing === null ? randomBytes(24).toString('base64url') : undefined;
     const stored: StoredAlarm = {
       alarmId,
@@ -61,11 +59,12 @@ export class AlarmRepository {
   }
 
   async list(tenantId: string, instanceId: string): Promise<Alarm[]> {
-    const key = this.ctx.keys.alarms(tenantId, instanceId);
-    const entries = Object.entries(await this.ctx.redis.hgetall(key));
-    return entries
-      .map(([field, json]) => view(decodeRecord(ALARM, json, { key, field })))
-      .sort((a, b) => (a.alarmId < b.alarmId ? -1 : 1));
+    const stored = await readHashRecords(
+      this.ctx,
+      ALARM,
+      this.ctx.keys.alarms(tenantId, instanceId),
+    );
+    return stored.map(view).sort((a, b) => (a.alarmId < b.alarmId ? -1 : 1));
   }
 
   async delete(tenantId: string, instanceId: string, alarmId: string): Promise<boolean> {
@@ -89,9 +88,7 @@ export class AlarmRepository {
     instanceId: string,
     alarmId: string,
   ): Promise<StoredAlarm | null> {
-    const key = this.ctx.keys.alarms(tenantId, instanceId);
-    const json = await this.ctx.redis.hget(key, alarmId);
-    return json === null ? null : decodeRecord(ALARM, json, { key, field: alarmId });
+    return readHashRecord(this.ctx, ALARM, this.ctx.keys.alarms(tenantId, instanceId), alarmId);
   }
 }
 

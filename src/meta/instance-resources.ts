@@ -3,7 +3,7 @@
 // count back. Each record stores `spec`, the canonical JSON of its settable fields, so the
 // script can tell "unchanged" from "updated" without re-encoding JSON in Lua; reading drops it.
 import { decodeRecord, encodeRecord, type RecordSchema } from './records.js';
-import type { RepoContext } from './repo-context.js';
+import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import { scriptError } from './scripts.js';
 
 export type PutStatus = 'created' | 'unchanged' | 'updated';
@@ -66,17 +66,13 @@ export abstract class InstanceResourceRepository<T extends { createdAt: number }
   }
 
   async get(tenantId: string, instanceId: string, name: string): Promise<T | null> {
-    const key = this.hashKey(tenantId, instanceId);
-    const json = await this.ctx.redis.hget(key, name);
-    return json === null ? null : this.parse(json, key, name);
+    return readHashRecord(this.ctx, this.kind.schema, this.hashKey(tenantId, instanceId), name);
   }
 
   async list(tenantId: string, instanceId: string): Promise<T[]> {
     const key = this.hashKey(tenantId, instanceId);
-    const entries = Object.entries(await this.ctx.redis.hgetall(key));
-    return entries
-      .map(([name, json]) => this.parse(json, key, name))
-      .sort((a, b) => this.order(a, b));
+    const records = await readHashRecords(this.ctx, this.kind.schema, key);
+    return records.sort((a, b) => this.order(a, b));
   }
 
   async delete(tenantId: string, instanceId: string, name: string): Promise<T | null> {

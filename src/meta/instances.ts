@@ -3,7 +3,7 @@
 // topics and groups, so the caller can tell the brokers to drop their data.
 import { newInstanceId } from './ids.js';
 import { GROUP, INSTANCE, TOPIC, decodeRecord, encodeRecord } from './records.js';
-import type { RepoContext } from './repo-context.js';
+import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import { scriptError } from './scripts.js';
 import type { GroupRecord, Instance, TopicRecord } from './types.js';
 
@@ -29,17 +29,12 @@ export class InstanceRepository {
   }
 
   async get(tenantId: string, instanceId: string): Promise<Instance | null> {
-    const key = this.ctx.keys.instances(tenantId);
-    const json = await this.ctx.redis.hget(key, instanceId);
-    return json === null ? null : decodeRecord(INSTANCE, json, { key, field: instanceId });
+    return readHashRecord(this.ctx, INSTANCE, this.ctx.keys.instances(tenantId), instanceId);
   }
 
   async list(tenantId: string): Promise<Instance[]> {
-    const key = this.ctx.keys.instances(tenantId);
-    const entries = Object.entries(await this.ctx.redis.hgetall(key));
-    return entries
-      .map(([field, json]) => decodeRecord(INSTANCE, json, { key, field }))
-      .sort((a, b) => a.createdAt - b.createdAt || a.name.localeCompare(b.name));
+    const instances = await readHashRecords(this.ctx, INSTANCE, this.ctx.keys.instances(tenantId));
+    return instances.sort((a, b) => a.createdAt - b.createdAt || a.name.localeCompare(b.name));
   }
 
   async delete(tenantId: string, instanceId: string): Promise<DeletedInstance | null> {

@@ -3,6 +3,7 @@
 // key creates one; `SET NX` on the current-key pointer settles a race between two gateways.
 // Old keys stay in the hash so tokens signed before a rotation keep verifying until they expire.
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { WharfError } from '../errors.js';
 import { newKeyId } from './ids.js';
 import {
   PRIVATE_JWK,
@@ -11,7 +12,7 @@ import {
   encodeRecord,
   type StoredSigningKey,
 } from './records.js';
-import type { RepoContext } from './repo-context.js';
+import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import type { SecretBox } from './secret-box.js';
 
 export const TOKEN_ALG = 'ES256';
@@ -39,18 +40,15 @@ export class SigningKeyRepository {
       await redis.hdel(keys.jwtKeys(), created.kid);
       kid = (await redis.get(keys.jwtCurrentKey()))!;
     }
-    const json = await redis.hget(keys.jwtKeys(), kid);
-    if (json === null) throw new Error(`signing key ${kid} is missing`);
-    return this.open(decodeRecord(SIGNING_KEY, json, { key: keys.jwtKeys(), field: kid }));
+    const stored = await readHashRecord(this.ctx, SIGNING_KEY, keys.jwtKeys(), kid);
+    if (stored === null) throw new WharfError('Internal', `signing key ${kid} is missing`);
+    return this.open(stored);
   }
 
   /** The public keys of every stored signing key (the JWKS). */
   async publicKeys(): Promise<JWK[]> {
-    const key = this.ctx.keys.jwtKeys();
-    const entries = Object.entries(await this.ctx.redis.hgetall(key));
-    return entries.map(
-      ([field, json]) => decodeRecord(SIGNING_KEY, json, { key, field }).publicJwk,
-    );
+    const stored = await readHashRecords(this.ctx, SIGNING_KEY, this.ctx.keys.jwtKeys());
+    return stored.map((s) => s.publicJwk);
   }
 
   private async create(): Promise<SigningKey> {
