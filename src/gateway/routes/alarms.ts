@@ -3,7 +3,7 @@
 // one, must exist. Evaluation and signed webhook delivery run as jobs (TODO(#5)).
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
-import type { AlarmSpec } from '../../meta/index.js';
+import { ALARM_METRICS, type AlarmSpec } from '../../meta/index.js';
 import type { RouteContext } from '../context.js';
 import { resolveGroup, resolveInstance, resolveTopic } from '../plugins/tenancy.js';
 import { epochMs, nameSchema } from '../schemas/common.js';
@@ -37,7 +37,7 @@ export const AlarmSchema = {
     instanceId: { type: 'string' },
     metric: {
       type: 'string',
-      enum: ['backlog', 'oldestUnackedAgeMs', 'deadLetters', 'publishRate'],
+      enum: ALARM_METRICS,
     },
     topic: { type: 'string' },
     group: { type: 'string' },
@@ -59,7 +59,7 @@ const putBody = {
   properties: {
     metric: {
       type: 'string',
-      enum: ['backlog', 'oldestUnackedAgeMs', 'deadLetters', 'publishRate'],
+      enum: ALARM_METRICS,
       description: 'backlog, oldestUnackedAgeMs and deadLetters are about a group',
     },
     topic: nameSchema('topic name'),
