@@ -1,6 +1,14 @@
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
+// Another room is reached only through its face (`../<room>/index.js`), never a file inside it.
+// Applied to the rooms meta, gateway, cluster and cli (the broker's block follows at merge).
+const ROOM_FACE_ONLY = {
+  regex:
+    '^(\\.\\./)+(store|protocol|broker|meta|gateway|cluster|cli|model|telemetry|jobs)/(?!index\\.js$)',
+  message: "Import another room only through its face, '../<room>/index.js'.",
+};
+
 export default defineConfig(
   {
     ignores: [
@@ -84,7 +92,32 @@ export default defineConfig(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['../store/*', '../../store/*', '../broker/*', '../../broker/*'] },
+        {
+          patterns: [
+            { group: ['../store/*', '../../store/*', '../broker/*', '../../broker/*'] },
+            ROOM_FACE_ONLY,
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/meta/**/*.ts', 'src/cluster/**/*.ts', 'src/cli/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [ROOM_FACE_ONLY] }] },
+  },
+  {
+    files: ['src/model/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./',
+              message: 'The model is plain data shared by every room: it imports nothing.',
+            },
+          ],
+        },
       ],
     },
   },

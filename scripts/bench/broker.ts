@@ -7,12 +7,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
-import type {
-  BrokerClient,
-  GroupDescriptor,
-  PublishMessage,
-  TopicDescriptor,
-} from '../../src/cluster/index.js';
+import type { BrokerClient } from '../../src/cluster/index.js';
+import type { GroupDescriptor, PublishMessage, TopicDescriptor } from '../../src/model/index.js';
 import { inProcessBrokerClient } from '../../src/cluster/index.js';
 import { formatCount, formatRatio, formatTable } from './lib/table.js';
 

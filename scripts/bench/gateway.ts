@@ -27,6 +27,14 @@ import { MetaStore, deriveKey, startRedisServer } from '../../src/meta/index.js'
 import { MessageIdCodec, ReceiptHandleCodec, type Receipt } from '../../src/protocol/index.js';
 import { ReceiptHandleCodecHmac } from './lib/receipt-handle-hmac.js';
 import { ReceiptHandleCodecV1 } from './lib/receipt-handle-v1.js';
+import {
+  type Column,
+  formatCount,
+  formatFixed,
+  formatMs,
+  formatRatio,
+  formatTable,
+} from './lib/table.js';
 import { authenticateSigV4 } from '../../src/gateway/plugins/sigv4.js';
 import { resolveInstance } from '../../src/gateway/plugins/tenancy.js';
 import type { FastifyRequest } from 'fastify';
@@ -218,7 +226,7 @@ function idsMicrobench(receipts: HandleCodec, rounds: number): { sealUs: number;
 const BENCH_MAC_KEY = deriveKey('bench-master-key-0123456789abcdef', 'wharf-broker-mac');
 
 /** Old (v1: AES blocks chained) and new (v2: AES-CMAC) handles, interleaved 3 times. */
-function idsRows(): string[] {
+function idsTable(): string {
   const rounds = Number(process.env.BENCH_ID_ROUNDS ?? 10_000);
   const v1 = new ReceiptHandleCodecV1(BENCH_MAC_KEY);
   const v2 = new ReceiptHandleCodec(BENCH_MAC_KEY);
@@ -235,20 +243,40 @@ function idsRows(): string[] {
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const row = (name: string, r: number[][]) =>
-    `| ${name} | ${median(r.map((x) => x[0])).toFixed(2)} | ${median(r.map((x) => x[1])).toFixed(2)} |`;
-  return [
-    '| receipt handle format (message id v1 in both) | µs/message sealed on receive (id + handle, batches of 32) | µs/handle opened on ack |',
-    '| --- | ---: | ---: |',
+  const row = (name: string, r: number[][]) => [
+    name,
+    formatFixed(median(r.map((x) => x[0])), 2),
+    formatFixed(median(r.map((x) => x[1])), 2),
+  ];
+  return formatTable(IDS_COLUMNS, [
     row('v1: two AES-128 blocks chained (old)', runs.v1),
     row('v2: fields + AES-CMAC (new)', runs.v2),
     row('v2 with HMAC-SHA256/96 instead (rejected design)', runs.hmac),
-  ];
+  ]);
 }
+
+const IDS_COLUMNS: Column[] = [
+  { header: 'receipt handle format (message id v1 in both)' },
+  {
+    header: 'µs/message sealed on receive (id + handle, batches of 32)',
+    align: 'right',
+  },
+  { header: 'µs/handle opened on ack', align: 'right' },
+];
+
+const LOAD_COLUMNS: Column[] = [
+  { header: 'request' },
+  { header: 'req/s', align: 'right' },
+  { header: 'p50 ms', align: 'right' },
+  { header: 'p99 ms', align: 'right' },
+  { header: 'non-2xx', align: 'right' },
+  { header: 'server CPU µs/req', align: 'right' },
+  { header: 'req/s vs /healthz', align: 'right' },
+];
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === 'ids') {
-    process.stdout.write(`${idsRows().join('\n')}\n`);
+    process.stdout.write(`${idsTable()}\n`);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
@@ -320,12 +348,17 @@ async function main(): Promise<void> {
       ['GET …/topics, Bearer JWT', bearer],
     ] as const;
     const lines = [
-      '| request | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req | req/s vs /healthz |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-      ...rows.map(
-        ([name, r]) =>
-          `| ${name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.non2xx + r.errors} | ` +
-          `${r.serverCpuUs.toFixed(1)} | ${(r.rps / health.rps).toFixed(2)} |`,
+      formatTable(
+        LOAD_COLUMNS,
+        rows.map(([name, r]) => [
+          name,
+          formatCount(r.rps),
+          formatMs(r.p50),
+          formatMs(r.p99),
+          formatCount(r.non2xx + r.errors),
+          formatFixed(r.serverCpuUs, 1),
+          formatRatio(r.rps, health.rps),
+        ]),
       ),
       '',
       `verify one SigV4 signature (parse header and date, canonical request, HMAC, compare): ` +
@@ -337,7 +370,7 @@ async function main(): Promise<void> {
       `whole signed route over /healthz (auth, tenancy, topic list, a 10-topic answer): ` +
         `${(((signed.serverCpuUs - health.serverCpuUs) / signed.serverCpuUs) * 100).toFixed(1)}%`,
       '',
-      ...idsRows(),
+      idsTable(),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

@@ -1,5 +1,6 @@
 // What route modules are given: the injected dependencies plus the gateway's own services.
-import type { BrokerClient, GroupDescriptor, TopicDescriptor } from '../cluster/index.js';
+import type { BrokerClient } from '../cluster/index.js';
+import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import type { MetaStore } from '../meta/index.js';
 import type { GatewayMetrics, Logger } from '../telemetry/index.js';
 import type { AdminAuthenticator, TokenService } from './plugins/jwt.js';

@@ -9,7 +9,7 @@ import type {
   MessageView,
   PublishMessage,
   ReceivedMessage,
-} from '../cluster/index.js';
+} from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MAX_DELAY_SECONDS } from './schemas/messages.js';
 

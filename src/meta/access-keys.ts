@@ -2,7 +2,8 @@
 // AAD), plus a global index id → tenant, since a request names only the key id. A key works
 // only while both exist; revocation deletes the index entry first.
 import { newAccessKeyId, newAccessKeySecret } from './ids.js';
-import { parseJson, type RepoContext } from './repo-context.js';
+import { ACCESS_KEY, encodeRecord } from './records.js';
+import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import { scriptError } from './scripts.js';
 import type { SecretBox } from './secret-box.js';
 import type { AccessKeyRecord, AccessKeyView, Permission } from './types.js';
@@ -37,7 +38,7 @@ export class AccessKeyRepository {
     const result = await scripts.run(
       'create-access-key',
       [keys.tenant(tenantId), keys.accessKeys(tenantId)],
-      [accessKeyId, JSON.stringify(record)],
+      [accessKeyId, encodeRecord(record)],
     );
     if (result !== 1) throw scriptError(result as number, `tenant ${tenantId}`);
     await redis.hset(keys.accessKeyIndex(), accessKeyId, tenantId);
@@ -45,9 +46,9 @@ export class AccessKeyRepository {
   }
 
   async list(tenantId: string): Promise<AccessKeyView[]> {
-    const jsons = await this.ctx.redis.hvals(this.ctx.keys.accessKeys(tenantId));
-    return jsons
-      .map((j) => view(parseJson<AccessKeyRecord>(j)))
+    const records = await readHashRecords(this.ctx, ACCESS_KEY, this.ctx.keys.accessKeys(tenantId));
+    return records
+      .map(view)
       .sort((a, b) => a.createdAt - b.createdAt || a.accessKeyId.localeCompare(b.accessKeyId));
   }
 
@@ -56,9 +57,13 @@ export class AccessKeyRepository {
     const { redis, keys } = this.ctx;
     const tenantId = await redis.hget(keys.accessKeyIndex(), accessKeyId);
     if (tenantId === null) return null;
-    const json = await redis.hget(keys.accessKeys(tenantId), accessKeyId);
-    if (json === null) return null;
-    const record = parseJson<AccessKeyRecord>(json);
+    const record = await readHashRecord(
+      this.ctx,
+      ACCESS_KEY,
+      keys.accessKeys(tenantId),
+      accessKeyId,
+    );
+    if (record === null) return null;
     return { ...view(record), secret: this.box.open(record.sealedSecret, accessKeyId) };
   }
 

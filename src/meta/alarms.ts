@@ -3,31 +3,10 @@
 // Each alarm has a webhook signing secret, sealed at rest and shown only when the alarm is
 // created.
 import { randomBytes } from 'node:crypto';
-import { parseJson, type RepoContext } from './repo-context.js';
+import { ALARM, encodeRecord, type StoredAlarm } from './records.js';
+import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import type { SecretBox } from './secret-box.js';
-
-export type AlarmMetric = 'backlog' | 'oldestUnackedAgeMs' | 'deadLetters' | 'publishRate';
-
-export interface AlarmSpec {
-  metric: AlarmMetric;
-  topic: string;
-  group?: string;
-  threshold: number;
-  forSeconds: number;
-  webhookUrl: string;
-}
-
-export interface Alarm extends AlarmSpec {
-  alarmId: string;
-  tenantId: string;
-  instanceId: string;
-  createdAt: number;
-  updatedAt: number;
-}
-
-interface StoredAlarm extends Alarm {
-  sealedWebhookSecret: string;
-}
+import type { Alarm, AlarmSpec } from './types.js';
 
 export class AlarmRepository {
   constructor(
@@ -44,8 +23,7 @@ export class AlarmRepository {
     now = Date.now(),
   ): Promise<{ created: boolean; alarm: Alarm; webhookSecret?: string }> {
     const key = this.ctx.keys.alarms(tenantId, instanceId);
-    const existingJson = await this.ctx.redis.hget(key, alarmId);
-    const existing = existingJson === null ? null : parseJson<StoredAlarm>(existingJson);
+    const existing = await readHashRecord(this.ctx, ALARM, key, alarmId);
     const webhookSecret = existing === null ? randomBytes(24).toString('base64url') : undefined;
     const stored: StoredAlarm = {
       alarmId,
@@ -65,9 +43,9 @@ export class AlarmRepository {
     // Created only if nobody created it meanwhile; a concurrent creation makes this an update.
     const created =
       existing === null
-        ? (await this.ctx.redis.hsetnx(key, alarmId, JSON.stringify(stored))) === 1
+        ? (await this.ctx.redis.hsetnx(key, alarmId, encodeRecord(stored))) === 1
         : false;
-    if (!created) await this.ctx.redis.hset(key, alarmId, JSON.stringify(stored));
+    if (!created) await this.ctx.redis.hset(key, alarmId, encodeRecord(stored));
     return {
       created,
       alarm: view(stored),
@@ -76,15 +54,17 @@ export class AlarmRepository {
   }
 
   async get(tenantId: string, instanceId: string, alarmId: string): Promise<Alarm | null> {
-    const json = await this.ctx.redis.hget(this.ctx.keys.alarms(tenantId, instanceId), alarmId);
-    return json === null ? null : view(parseJson<StoredAlarm>(json));
+    const stored = await this.stored(tenantId, instanceId, alarmId);
+    return stored === null ? null : view(stored);
   }
 
   async list(tenantId: string, instanceId: string): Promise<Alarm[]> {
-    const jsons = await this.ctx.redis.hvals(this.ctx.keys.alarms(tenantId, instanceId));
-    return jsons
-      .map((j) => view(parseJson<StoredAlarm>(j)))
-      .sort((a, b) => (a.alarmId < b.alarmId ? -1 : 1));
+    const stored = await readHashRecords(
+      this.ctx,
+      ALARM,
+      this.ctx.keys.alarms(tenantId, instanceId),
+    );
+    return stored.map(view).sort((a, b) => (a.alarmId < b.alarmId ? -1 : 1));
   }
 
   async delete(tenantId: string, instanceId: string, alarmId: string): Promise<boolean> {
@@ -98,9 +78,17 @@ export class AlarmRepository {
     instanceId: string,
     alarmId: string,
   ): Promise<string | null> {
-    const json = await this.ctx.redis.hget(this.ctx.keys.alarms(tenantId, instanceId), alarmId);
-    if (json === null) return null;
-    return this.box.open(parseJson<StoredAlarm>(json).sealedWebhookSecret, `alarm:${alarmId}`);
+    const stored = await this.stored(tenantId, instanceId, alarmId);
+    if (stored === null) return null;
+    return this.box.open(stored.sealedWebhookSecret, `alarm:${alarmId}`);
+  }
+
+  private async stored(
+    tenantId: string,
+    instanceId: string,
+    alarmId: string,
+  ): Promise<StoredAlarm | null> {
+    return readHashRecord(this.ctx, ALARM, this.ctx.keys.alarms(tenantId, instanceId), alarmId);
   }
 }
 

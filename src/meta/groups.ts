@@ -3,6 +3,7 @@
 // maxDeliveryAttempts, invisibleSeconds and retryPolicy may change. `createdAt` never changes:
 // the broker starts the group's reading of each topic there.
 import { InstanceResourceRepository } from './instance-resources.js';
+import { GROUP } from './records.js';
 import type { RepoContext } from './repo-context.js';
 import type { GroupRecord } from './types.js';
 
@@ -15,6 +16,7 @@ export class GroupRepository extends InstanceResourceRepository<GroupRecord> {
       immutableCode: -5,
       growOnlyField: '',
       noun: 'group',
+      schema: GROUP,
     });
   }
 

@@ -9,7 +9,6 @@ export { MetaKeys } from './keys.js';
 export { SecretBox, deriveKey } from './secret-box.js';
 export { TOKEN_ALG, type SigningKey } from './signing-keys.js';
 export type { ResolvedAccessKey } from './access-keys.js';
-export type { Alarm, AlarmMetric, AlarmSpec } from './alarms.js';
 export type { PutStatus } from './instance-resources.js';
 export type { DeletedInstance } from './instances.js';
 export * from './types.js';

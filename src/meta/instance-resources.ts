@@ -1,16 +1,16 @@
 // The shared shape of topics and groups: records in a hash per instance, an idempotent PUT that
 // checks the tenant's count quota atomically (put-resource-4.lua), and deletes that give the
 // count back. Each record stores `spec`, the canonical JSON of its settable fields, so the
-// script can tell "unchanged" from "updated" without re-encoding JSON in Lua.
-import { parseJson, type RepoContext } from './repo-context.js';
+// script can tell "unchanged" from "updated" without re-encoding JSON in Lua; reading drops it.
+import { decodeRecord, encodeRecord, type RecordSchema } from './records.js';
+import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import { scriptError } from './scripts.js';
-import { stripSpec } from './instances.js';
 
 export type PutStatus = 'created' | 'unchanged' | 'updated';
 
 const PUT_STATUS: Record<number, PutStatus> = { 1: 'created', 0: 'unchanged', 2: 'updated' };
 
-export interface ResourceKind {
+export interface ResourceKind<T> {
   /** `topics` or `groups`: the counter field and the noun in messages. */
   counter: 'topics' | 'groups';
   quota: 'maxTopics' | 'maxGroups';
@@ -18,12 +18,14 @@ export interface ResourceKind {
   immutableCode: number;
   growOnlyField: string;
   noun: string;
+  /** The record's format (records.ts). */
+  schema: RecordSchema<T>;
 }
 
 export abstract class InstanceResourceRepository<T extends { createdAt: number }> {
   constructor(
     protected readonly ctx: RepoContext,
-    private readonly kind: ResourceKind,
+    private readonly kind: ResourceKind<T>,
   ) {}
 
   protected abstract hashKey(tenantId: string, instanceId: string): string;
@@ -48,7 +50,7 @@ export abstract class InstanceResourceRepository<T extends { createdAt: number }
       [
         instanceId,
         name,
-        JSON.stringify({ ...record, spec }),
+        encodeRecord({ ...record, spec }),
         this.kind.counter,
         this.kind.quota,
         this.kind.immutableField,
@@ -59,31 +61,33 @@ export abstract class InstanceResourceRepository<T extends { createdAt: number }
     );
     if (typeof result === 'number') throw scriptError(result, `${this.kind.noun} ${name}`);
     const [status, json] = result as [number, string];
-    return { status: PUT_STATUS[status], record: this.parse(json) };
+    const key = this.hashKey(tenantId, instanceId);
+    return { status: PUT_STATUS[status], record: this.parse(json, key, name) };
   }
 
   async get(tenantId: string, instanceId: string, name: string): Promise<T | null> {
-    const json = await this.ctx.redis.hget(this.hashKey(tenantId, instanceId), name);
-    return json === null ? null : this.parse(json);
+    return readHashRecord(this.ctx, this.kind.schema, this.hashKey(tenantId, instanceId), name);
   }
 
   async list(tenantId: string, instanceId: string): Promise<T[]> {
-    const jsons = await this.ctx.redis.hvals(this.hashKey(tenantId, instanceId));
-    return jsons.map((j) => this.parse(j)).sort((a, b) => this.order(a, b));
+    const key = this.hashKey(tenantId, instanceId);
+    const records = await readHashRecords(this.ctx, this.kind.schema, key);
+    return records.sort((a, b) => this.order(a, b));
   }
 
   async delete(tenantId: string, instanceId: string, name: string): Promise<T | null> {
+    const key = this.hashKey(tenantId, instanceId);
     const result = await this.ctx.scripts.run(
       'delete-resource',
-      [this.hashKey(tenantId, instanceId), this.ctx.keys.counts(tenantId)],
+      [key, this.ctx.keys.counts(tenantId)],
       [name, this.kind.counter],
     );
-    return typeof result === 'string' ? this.parse(result) : null;
+    return typeof result === 'string' ? this.parse(result, key, name) : null;
   }
 
   protected abstract order(a: T, b: T): number;
 
-  private parse(json: string): T {
-    return stripSpec(parseJson<T & { spec?: string }>(json)) as T;
+  private parse(json: string, key: string, field: string): T {
+    return decodeRecord(this.kind.schema, json, { key, field });
   }
 }

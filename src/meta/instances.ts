@@ -2,7 +2,8 @@
 // Deleting an instance removes its topics, groups and data key in the same script and returns the
 // topics and groups, so the caller can tell the brokers to drop their data.
 import { newInstanceId } from './ids.js';
-import { parseJson, type RepoContext } from './repo-context.js';
+import { GROUP, INSTANCE, TOPIC, decodeRecord, encodeRecord } from './records.js';
+import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import { scriptError } from './scripts.js';
 import type { GroupRecord, Instance, TopicRecord } from './types.js';
 
@@ -21,22 +22,19 @@ export class InstanceRepository {
     const result = await scripts.run(
       'create-instance',
       [keys.tenant(tenantId), keys.instances(tenantId), keys.instanceNames(tenantId)],
-      [instance.instanceId, name, JSON.stringify(instance)],
+      [instance.instanceId, name, encodeRecord(instance)],
     );
     if (result !== 1) throw scriptError(result as number, `instance ${name}`);
     return instance;
   }
 
   async get(tenantId: string, instanceId: string): Promise<Instance | null> {
-    const json = await this.ctx.redis.hget(this.ctx.keys.instances(tenantId), instanceId);
-    return json === null ? null : parseJson<Instance>(json);
+    return readHashRecord(this.ctx, INSTANCE, this.ctx.keys.instances(tenantId), instanceId);
   }
 
   async list(tenantId: string): Promise<Instance[]> {
-    const jsons = await this.ctx.redis.hvals(this.ctx.keys.instances(tenantId));
-    return jsons
-      .map((j) => parseJson<Instance>(j))
-      .sort((a, b) => a.createdAt - b.createdAt || a.name.localeCompare(b.name));
+    const instances = await readHashRecords(this.ctx, INSTANCE, this.ctx.keys.instances(tenantId));
+    return instances.sort((a, b) => a.createdAt - b.createdAt || a.name.localeCompare(b.name));
   }
 
   async delete(tenantId: string, instanceId: string): Promise<DeletedInstance | null> {
@@ -55,15 +53,15 @@ export class InstanceRepository {
       [instanceId],
     )) as [string, string[], string[]] | null;
     if (result === null) return null;
+    const topicsKey = { key: keys.topics(tenantId, instanceId) };
+    const groupsKey = { key: keys.groups(tenantId, instanceId) };
     return {
-      instance: parseJson<Instance>(result[0]),
-      topics: result[1].map((j) => stripSpec(parseJson<TopicRecord & { spec?: string }>(j))),
-      groups: result[2].map((j) => stripSpec(parseJson<GroupRecord & { spec?: string }>(j))),
+      instance: decodeRecord(INSTANCE, result[0], {
+        key: keys.instances(tenantId),
+        field: instanceId,
+      }),
+      topics: result[1].map((json) => decodeRecord(TOPIC, json, topicsKey)),
+      groups: result[2].map((json) => decodeRecord(GROUP, json, groupsKey)),
     };
   }
-}
-
-export function stripSpec<T extends { spec?: string }>(record: T): Omit<T, 'spec'> {
-  const { spec: _spec, ...rest } = record;
-  return rest;
 }

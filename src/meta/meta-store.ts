@@ -160,11 +160,18 @@ export class MetaStore {
   private async subscribe(): Promise<void> {
     const channel = this.keys.invalidationChannel();
     this.reportOutages(this.subscriber, 'invalidations');
+    // The message format, v1: a JSON array of cache-key prefixes. A later version will be a JSON
+    // object with its `v`; anything this gateway does not read drops its whole cache (safe).
     this.subscriber.on('message', (_channel: string, message: string) => {
+      let prefixes: unknown;
       try {
-        const prefixes = JSON.parse(message) as unknown;
-        if (Array.isArray(prefixes)) this.cache.invalidate(prefixes.map(String));
+        prefixes = JSON.parse(message);
       } catch {
+        prefixes = undefined;
+      }
+      if (Array.isArray(prefixes) && prefixes.every((p) => typeof p === 'string')) {
+        this.cache.invalidate(prefixes);
+      } else {
         this.cache.clear();
       }
     });

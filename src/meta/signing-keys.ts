@@ -3,18 +3,19 @@
 // key creates one; `SET NX` on the current-key pointer settles a race between two gateways.
 // Old keys stay in the hash so tokens signed before a rotation keep verifying until they expire.
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { WharfError } from '../errors.js';
 import { newKeyId } from './ids.js';
-import { parseJson, type RepoContext } from './repo-context.js';
+import {
+  PRIVATE_JWK,
+  SIGNING_KEY,
+  decodeRecord,
+  encodeRecord,
+  type StoredSigningKey,
+} from './records.js';
+import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import type { SecretBox } from './secret-box.js';
 
 export const TOKEN_ALG = 'ES256';
-
-interface StoredSigningKey {
-  kid: string;
-  publicJwk: JWK;
-  sealedPrivateJwk: string;
-  createdAt: number;
-}
 
 export interface SigningKey {
   kid: string;
@@ -39,15 +40,15 @@ export class SigningKeyRepository {
       await redis.hdel(keys.jwtKeys(), created.kid);
       kid = (await redis.get(keys.jwtCurrentKey()))!;
     }
-    const json = await redis.hget(keys.jwtKeys(), kid);
-    if (json === null) throw new Error(`signing key ${kid} is missing`);
-    return this.open(parseJson<StoredSigningKey>(json));
+    const stored = await readHashRecord(this.ctx, SIGNING_KEY, keys.jwtKeys(), kid);
+    if (stored === null) throw new WharfError('Internal', `signing key ${kid} is missing`);
+    return this.open(stored);
   }
 
   /** The public keys of every stored signing key (the JWKS). */
   async publicKeys(): Promise<JWK[]> {
-    const jsons = await this.ctx.redis.hvals(this.ctx.keys.jwtKeys());
-    return jsons.map((j) => parseJson<StoredSigningKey>(j).publicJwk);
+    const stored = await readHashRecords(this.ctx, SIGNING_KEY, this.ctx.keys.jwtKeys());
+    return stored.map((s) => s.publicJwk);
   }
 
   private async create(): Promise<SigningKey> {
@@ -61,15 +62,16 @@ export class SigningKeyRepository {
       sealedPrivateJwk: this.box.seal(JSON.stringify(privateJwk), kid),
       createdAt: Date.now(),
     };
-    await this.ctx.redis.hset(this.ctx.keys.jwtKeys(), kid, JSON.stringify(stored));
+    await this.ctx.redis.hset(this.ctx.keys.jwtKeys(), kid, encodeRecord(stored));
     return { kid, publicJwk, privateJwk };
   }
 
   private open(stored: StoredSigningKey): SigningKey {
+    const at = { key: this.ctx.keys.jwtKeys(), field: stored.kid };
     return {
       kid: stored.kid,
       publicJwk: stored.publicJwk,
-      privateJwk: parseJson<JWK>(this.box.open(stored.sealedPrivateJwk, stored.kid)),
+      privateJwk: decodeRecord(PRIVATE_JWK, this.box.open(stored.sealedPrivateJwk, stored.kid), at),
     };
   }
 }

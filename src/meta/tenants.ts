@@ -3,7 +3,8 @@
 // credentials stop working (and nothing new can be created under it) before the rest goes.
 import { WharfError } from '../errors.js';
 import { newTenantId } from './ids.js';
-import { parseJson, type RepoContext } from './repo-context.js';
+import { TENANT, decodeRecord, encodeRecord } from './records.js';
+import type { RepoContext } from './repo-context.js';
 import { scriptError } from './scripts.js';
 import { DEFAULT_QUOTAS, type Quotas, type Tenant, type TenantStatus } from './types.js';
 
@@ -29,36 +30,43 @@ export class TenantRepository {
     }
     await redis
       .multi()
-      .set(keys.tenant(tenant.tenantId), JSON.stringify(tenant))
+      .set(keys.tenant(tenant.tenantId), encodeRecord(tenant))
       .zadd(keys.tenants(), now, tenant.tenantId)
       .exec();
     return tenant;
   }
 
   async get(tenantId: string): Promise<Tenant | null> {
-    const json = await this.ctx.redis.get(this.ctx.keys.tenant(tenantId));
-    return json === null ? null : parseJson<Tenant>(json);
+    const key = this.ctx.keys.tenant(tenantId);
+    const json = await this.ctx.redis.get(key);
+    return json === null ? null : decodeRecord(TENANT, json, { key });
   }
 
   async list(): Promise<Tenant[]> {
     const { redis, keys } = this.ctx;
     const ids = await redis.zrange(keys.tenants(), '0', '-1');
     if (ids.length === 0) return [];
-    const jsons = await redis.mget(...ids.map((id) => keys.tenant(id)));
-    return jsons.filter((j): j is string => j !== null).map((j) => parseJson<Tenant>(j));
+    const tenantKeys = ids.map((id) => keys.tenant(id));
+    const jsons = await redis.mget(...tenantKeys);
+    const tenants: Tenant[] = [];
+    jsons.forEach((json, i) => {
+      if (json !== null) tenants.push(decodeRecord(TENANT, json, { key: tenantKeys[i] }));
+    });
+    return tenants;
   }
 
   async patch(
     tenantId: string,
     change: { status?: TenantStatus; quotas?: Partial<Quotas> },
   ): Promise<Tenant> {
+    const key = this.ctx.keys.tenant(tenantId);
     const result = await this.ctx.scripts.run(
       'patch-tenant',
-      [this.ctx.keys.tenant(tenantId)],
+      [key],
       [change.status ?? '', change.quotas === undefined ? '' : JSON.stringify(change.quotas)],
     );
     if (typeof result === 'number') throw scriptError(result, `tenant ${tenantId}`);
-    return parseJson<Tenant>(result as string);
+    return decodeRecord(TENANT, result as string, { key });
   }
 
   /** Removes the record and the indexes; the caller then removes what the tenant owned. */

@@ -2,6 +2,7 @@
 // MessageTypeMismatch; queueCount may grow but never shrink (messages in a removed queue would
 // be stranded); retentionHours and the dedup window may change.
 import { InstanceResourceRepository } from './instance-resources.js';
+import { TOPIC } from './records.js';
 import type { RepoContext } from './repo-context.js';
 import type { TopicRecord } from './types.js';
 
@@ -14,6 +15,7 @@ export class TopicRepository extends InstanceResourceRepository<TopicRecord> {
       immutableCode: -4,
       growOnlyField: 'queueCount',
       noun: 'topic',
+      schema: TOPIC,
     });
   }
 

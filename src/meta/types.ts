@@ -1,6 +1,7 @@
 // Metadata records as stored in Redis (JSON values) and returned by the repositories.
-// Topic and group records are the broker's descriptors, so the gateway passes them unchanged.
-import type { GroupDescriptor, TopicDescriptor } from '../cluster/index.js';
+// Topic and group records are the model's descriptors (src/model), so the gateway passes them to
+// the brokers unchanged.
+import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 
 export const ACTIONS = ['manage', 'publish', 'consume', 'query'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -50,6 +51,31 @@ export interface Instance {
 
 export type TopicRecord = TopicDescriptor;
 export type GroupRecord = GroupDescriptor;
+
+export const ALARM_METRICS = [
+  'backlog',
+  'oldestUnackedAgeMs',
+  'deadLetters',
+  'publishRate',
+] as const;
+export type AlarmMetric = (typeof ALARM_METRICS)[number];
+
+export interface AlarmSpec {
+  metric: AlarmMetric;
+  topic: string;
+  group?: string;
+  threshold: number;
+  forSeconds: number;
+  webhookUrl: string;
+}
+
+export interface Alarm extends AlarmSpec {
+  alarmId: string;
+  tenantId: string;
+  instanceId: string;
+  createdAt: number;
+  updatedAt: number;
+}
 
 export const DEFAULT_PERMISSIONS: Permission[] = [
   { instance: '*', actions: ['manage', 'publish', 'consume', 'query'] },

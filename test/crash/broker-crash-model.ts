@@ -1,5 +1,5 @@
 // What the broker crash child and its parent agree on.
-import type { GroupDescriptor, TopicDescriptor } from '../../src/cluster/index.js';
+import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
 
 export const CRASH_MAC_KEY = Buffer.alloc(32, 3);
 

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { FakeBroker } from '../helpers/fake-broker.js';
 import { adminFetch, json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
-import type { PublishMessage, ReceiveRequest, ReceivedMessage } from '../../src/cluster/index.js';
+import type { PublishMessage, ReceiveRequest, ReceivedMessage } from '../../src/model/index.js';
 
 async function setup(t: Test, quotas = {}) {
   const fake = new FakeBroker();

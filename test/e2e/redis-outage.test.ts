@@ -15,18 +15,10 @@ import {
   type ProvisionedTenant,
   type TestWharf,
 } from '../helpers/wharf.js';
+import { eventually } from '../helpers/eventually.js';
 
 /** Well under the 12–15 s stalls of issue #8, well over the 2 s the answer must take. */
 const CLIENT_TIMEOUT_MS = 5_000;
-
-async function until(what: string, check: () => Promise<boolean>, deadlineMs = 20_000) {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 function bounded(url: string, init: RequestInit = {}): Promise<Response> {
   return fetch(url, { ...init, signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS) });
@@ -101,7 +93,7 @@ t.test('Redis killed: fast 503s, warm publishes and receives go on, recovery', a
   const redis = wharf.redis!;
   await warmUp(call, warm, t);
   redis.process.kill('SIGKILL');
-  await until('redis-server to die', () =>
+  await eventually('redis-server to die', () =>
     Promise.resolve(redis.process.exitCode !== null || redis.process.signalCode !== null),
   );
 
@@ -141,7 +133,7 @@ t.test('Redis killed: fast 503s, warm publishes and receives go on, recovery', a
   // Redis comes back (empty: the test server keeps no files) on the same port.
   const again = await startRedisServer({ dir: wharf.dir, port: redis.port });
   t.teardown(() => again.stop());
-  await until(
+  await eventually(
     '/readyz to turn 200',
     async () => (await bounded(`${wharf.url}/readyz`)).status === 200,
   );
@@ -151,7 +143,7 @@ t.test('Redis killed: fast 503s, warm publishes and receives go on, recovery', a
   const probe = new Redis(again.url);
   t.teardown(() => probe.disconnect());
   const channel = wharf.meta.keys.invalidationChannel();
-  await until('the invalidation subscriber to resubscribe', async () => {
+  await eventually('the invalidation subscriber to resubscribe', async () => {
     const [, subscribers] = (await probe.pubsub('NUMSUB', channel)) as [string, number];
     return subscribers === 1;
   });
@@ -183,11 +175,11 @@ t.test('Redis stalled (SIGSTOP): fast 503s and /readyz fails, then recovers', as
   );
 
   redis.process.kill('SIGCONT');
-  await until(
+  await eventually(
     '/readyz to turn 200',
     async () => (await bounded(`${wharf.url}/readyz`)).status === 200,
   );
-  await until(
+  await eventually(
     'the cold request to succeed',
     async () => (await coldRequest(wharf, cold)).status === 200,
   );

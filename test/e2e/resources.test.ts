@@ -1,5 +1,6 @@
 import t from 'tap';
-import type { BrokerClient, GroupDescriptor, TopicDescriptor } from '../../src/cluster/index.js';
+import type { BrokerClient } from '../../src/cluster/index.js';
+import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
 import { adminFetch, provisionTenant, signedFetch, startWharf, json } from '../helpers/wharf.js';
 
 t.test('operator plane: tenants and access keys', async (t) => {

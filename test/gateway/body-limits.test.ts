@@ -2,8 +2,8 @@
 // credentials are refused from the headers before a byte of the body is sent, a declared payload
 // hash lets SigV4 check the signature before the body, the bytes of bodies held at once are
 // bounded (503 Unavailable past the budget), and so are the connections of one address (429).
-import t, { type Test } from 'tap';
-import { connect, type Socket } from 'node:net';
+import t from 'tap';
+import { connect } from 'node:net';
 import aws4 from 'aws4';
 import { sha256Hex } from '../../src/gateway/sigv4.js';
 import {
@@ -15,64 +15,10 @@ import {
   type ProvisionedTenant,
   type TestWharf,
 } from '../helpers/wharf.js';
+import { RAW_ANSWER_DEADLINE_MS, portOf, rawExchange } from '../helpers/raw-http.js';
+import { eventually } from '../helpers/eventually.js';
 
 const MIB = 1024 * 1024;
-/** Long enough for any answer on a loaded machine; a request waiting for its body never gets one. */
-const ANSWER_DEADLINE_MS = 5_000;
-
-interface RawAnswer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-interface RawExchange {
-  socket: Socket;
-  answer: Promise<RawAnswer>;
-}
-
-/** Sends `head` (and `body`, if any) on a new socket; `answer` resolves with the first answer. */
-function rawExchange(t: Test, port: number, head: string, body?: Buffer): RawExchange {
-  const socket = connect(port, '127.0.0.1');
-  t.teardown(() => socket.destroy());
-  socket.on('error', () => undefined);
-  socket.write(head);
-  if (body !== undefined) socket.write(body);
-  const answer = new Promise<RawAnswer>((resolve, reject) => {
-    let data = Buffer.alloc(0);
-    const timer = setTimeout(
-      () => reject(new Error(`no answer within ${ANSWER_DEADLINE_MS} ms`)),
-      ANSWER_DEADLINE_MS,
-    );
-    socket.on('data', (chunk: Buffer) => {
-      data = Buffer.concat([data, chunk]);
-      const end = data.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const [statusLine, ...lines] = data.subarray(0, end).toString('latin1').split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const line of lines) {
-        const colon = line.indexOf(':');
-        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-      }
-      const length = Number(headers['content-length'] ?? 0);
-      if (data.length < end + 4 + length) return;
-      clearTimeout(timer);
-      resolve({
-        status: Number(statusLine.split(' ')[1]),
-        headers,
-        body: data.subarray(end + 4, end + 4 + length).toString('utf8'),
-      });
-    });
-    socket.once('close', () => reject(new Error('closed without an answer')));
-  });
-  answer.catch(() => undefined);
-  return { socket, answer };
-}
-
-function portOf(wharf: TestWharf): number {
-  return Number(new URL(wharf.url).port);
-}
-
 function amzDate(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, '');
 }
@@ -107,15 +53,6 @@ function signedHead(
   return `POST ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`;
 }
 
-async function until(what: string, check: () => Promise<boolean>, deadlineMs = 20_000) {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 async function bodyBytesInFlight(wharf: TestWharf): Promise<number> {
   const text = await (await adminFetch(wharf, 'GET', '/metrics')).text();
   return Number(/^wharf_request_body_bytes_in_flight (\d+)/m.exec(text)?.[1] ?? NaN);
@@ -124,7 +61,7 @@ async function bodyBytesInFlight(wharf: TestWharf): Promise<number> {
 t.test('bad credentials are answered from the headers, before any of the body', async (t) => {
   const wharf = await startWharf(t);
   const tenant = await provisionTenant(wharf);
-  const port = portOf(wharf);
+  const port = portOf(wharf.url);
   const path = `/v1/instances/${tenant.instanceId}/topics/orders/messages`;
   const now = amzDate(Date.now());
   const credential = (akid: string, date: string) =>
@@ -198,7 +135,7 @@ t.test('bad credentials are answered from the headers, before any of the body', 
 t.test('a declared payload hash lets SigV4 refuse a bad signature before the body', async (t) => {
   const wharf = await startWharf(t);
   const tenant = await provisionTenant(wharf);
-  const port = portOf(wharf);
+  const port = portOf(wharf.url);
   const topic = `/v1/instances/${tenant.instanceId}/topics/orders`;
   const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
   t.equal(
@@ -245,7 +182,7 @@ t.test('a declared payload hash lets SigV4 refuse a bad signature before the bod
 t.test('Expect: 100-continue is answered only after the credential was checked', async (t) => {
   const wharf = await startWharf(t);
   const tenant = await provisionTenant(wharf);
-  const port = portOf(wharf);
+  const port = portOf(wharf.url);
   const topic = `/v1/instances/${tenant.instanceId}/topics/orders`;
   const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
   const put = { method: 'PUT', path: topic, body: { messageType: 'NORMAL' }, ...who };
@@ -265,7 +202,7 @@ t.test('Expect: 100-continue is answered only after the credential was checked',
   t.teardown(() => socket.destroy());
   let data = '';
   const served = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer: ${data}`)), ANSWER_DEADLINE_MS);
+    const timer = setTimeout(() => reject(new Error(`no answer: ${data}`)), RAW_ANSWER_DEADLINE_MS);
     socket.on('data', (chunk: Buffer) => {
       const first = data === '';
       data += chunk.toString('latin1');
@@ -287,7 +224,7 @@ t.test(
   async (t) => {
     const wharf = await startWharf(t, { config: { bodiesInFlightBytes: 2 * MIB } });
     const tenant = await provisionTenant(wharf);
-    const port = portOf(wharf);
+    const port = portOf(wharf.url);
     const topic = `/v1/instances/${tenant.instanceId}/topics/orders`;
     const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
     t.equal(
@@ -306,7 +243,7 @@ t.test(
     const slowBody = publishBody(1.5 * MIB);
     const slow = rawExchange(t, port, signedHead(wharf, tenant, `${topic}/messages`, slowBody));
     slow.socket.write(slowBody.subarray(0, MIB));
-    await until(
+    await eventually(
       'the stalled body to hold its bytes',
       async () => (await bodyBytesInFlight(wharf)) >= 1.5 * MIB,
     );
@@ -346,7 +283,10 @@ t.test(
 
     slow.socket.write(slowBody.subarray(MIB));
     t.equal((await slow.answer).status, 200, 'the stalled publish completes');
-    await until('the budget to be returned', async () => (await bodyBytesInFlight(wharf)) === 0);
+    await eventually(
+      'the budget to be returned',
+      async () => (await bodyBytesInFlight(wharf)) === 0,
+    );
     const retried = await signedFetch(wharf.url, {
       method: 'POST',
       path: `${topic}/messages`,
@@ -365,13 +305,16 @@ t.test(
     t.equal(whole.status, 413);
     t.equal((await json(whole)).error.code, 'MessageTooLarge');
 
-    await until('the budget to be returned', async () => (await bodyBytesInFlight(wharf)) === 0);
+    await eventually(
+      'the budget to be returned',
+      async () => (await bodyBytesInFlight(wharf)) === 0,
+    );
   },
 );
 
 t.test('connections per address are bounded: the N+1th is answered 429', async (t) => {
   const wharf = await startWharf(t, { config: { maxConnectionsPerAddress: 3 } });
-  const port = portOf(wharf);
+  const port = portOf(wharf.url);
   const get = 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n';
   const held = [0, 1, 2].map(() => rawExchange(t, port, get));
   for (const exchange of held) t.equal((await exchange.answer).status, 200, 'within the bound');
@@ -389,9 +332,9 @@ t.test('connections per address are bounded: the N+1th is answered 429', async (
     return status === 200;
   };
   held[0].socket.destroy();
-  await until('a slot to free up', served);
+  await eventually('a slot to free up', served);
   held.forEach((exchange) => exchange.socket.destroy());
-  await until('every slot to free up', async () =>
+  await eventually('every slot to free up', async () =>
     (await Promise.all([served(), served(), served()])).every(Boolean),
   );
   const metrics = await (await adminFetch(wharf, 'GET', '/metrics')).text();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { Broker, type BrokerOptions } from '../../src/broker/index.js';
-import type { GroupDescriptor, PublishMessage, TopicDescriptor } from '../../src/cluster/index.js';
+import type { GroupDescriptor, PublishMessage, TopicDescriptor } from '../../src/model/index.js';
 
 export const MAC_KEY = Buffer.alloc(32, 5);
 

@@ -7,22 +7,24 @@ import type {
   AckResult,
   BrokerClient,
   BrokerHealth,
-  DeadLetter,
-  GroupDescriptor,
   GroupStats,
   MessagePage,
+  ResetTarget,
+  TimeQuery,
+  TopicStats,
+  VisibilityResult,
+} from '../../src/cluster/index.js';
+import type {
+  DeadLetter,
+  GroupDescriptor,
   MessageView,
   PublishMessage,
   PublishResult,
   ReceiveRequest,
   ReceivedMessage,
-  ResetTarget,
-  TimeQuery,
   TopicDescriptor,
-  TopicStats,
   TraceEvent,
-  VisibilityResult,
-} from '../../src/cluster/index.js';
+} from '../../src/model/index.js';
 import { WharfError } from '../../src/errors.js';
 
 export interface FakeCall {

@@ -5,19 +5,12 @@ import t from 'tap';
 import { once } from 'node:events';
 import { MetaStore, isRedisUnavailable, startRedisServer } from '../../src/meta/index.js';
 import { startTestRedis } from '../helpers/redis.js';
+import { eventually } from '../helpers/eventually.js';
 
 interface Line {
   level: 'info' | 'warn' | 'error';
   obj: Record<string, unknown>;
   msg: string | undefined;
-}
-
-async function until(what: string, check: () => boolean, deadlineMs = 20_000) {
-  const deadline = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 t.test('an outage is logged once when lost and once when back', async (t) => {
@@ -39,9 +32,9 @@ t.test('an outage is logged once when lost and once when back', async (t) => {
   await exited;
   const failed = await meta.tenants.get('ten-aaaaaaaaaaaaaaaaaaaa').catch((err: unknown) => err);
   t.ok(isRedisUnavailable(failed), 'a command fails as unreachable while Redis is away');
-  await until('both connections to report the loss', () => lines.length >= 2);
+  await eventually('both connections to report the loss', () => lines.length >= 2);
   // Several reconnect attempts fail while Redis is down (every 0.1–1 s).
-  await until('three failed reconnects', () => reconnects >= 3);
+  await eventually('three failed reconnects', () => reconnects >= 3);
   const lost = lines.filter((l) => l.level === 'warn');
   t.same(
     lost.map((l) => l.obj.connection).sort(),
@@ -52,7 +45,7 @@ t.test('an outage is logged once when lost and once when back', async (t) => {
 
   const again = await startRedisServer({ dir: t.testdir(), port: redis.port });
   t.teardown(() => again.stop());
-  await until(
+  await eventually(
     'both connections to be back',
     () => lines.filter((l) => l.level === 'info').length >= 2,
   );

@@ -3,20 +3,13 @@
 // one, must exist. Evaluation and signed webhook delivery run as jobs (TODO(#5)).
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
-import type { AlarmSpec } from '../../meta/index.js';
+import { ALARM_METRICS, type AlarmSpec } from '../../meta/index.js';
 import type { RouteContext } from '../context.js';
-import { principalOf, resolveGroup, resolveInstance, resolveTopic } from '../plugins/tenancy.js';
-import {
-  TENANT_ERRORS,
-  epochMs,
-  errorResponses,
-  nameSchema,
-  tenantSecurity,
-} from '../schemas/common.js';
-import { instanceParam, instanceParams, type InstanceParams } from './params.js';
+import { resolveGroup, resolveInstance, resolveTopic } from '../plugins/tenancy.js';
+import { epochMs, nameSchema } from '../schemas/common.js';
+import { instanceParam } from './params.js';
+import { instanceResourceRoutes } from './resource-routes.js';
 
-const base = { config: { plane: 'tenant' as const } };
-const schemaBase = { tags: ['alarms'], security: tenantSecurity };
 const GROUP_METRICS = ['backlog', 'oldestUnackedAgeMs', 'deadLetters'];
 
 const alarmParams = {
@@ -24,9 +17,6 @@ const alarmParams = {
   required: ['instanceId', 'alarmId'],
   properties: { instanceId: instanceParam, alarmId: nameSchema('alarm id') },
 } as const;
-interface AlarmParams extends InstanceParams {
-  alarmId: string;
-}
 
 export const AlarmSchema = {
   $id: 'Alarm',
@@ -47,7 +37,7 @@ export const AlarmSchema = {
     instanceId: { type: 'string' },
     metric: {
       type: 'string',
-      enum: ['backlog', 'oldestUnackedAgeMs', 'deadLetters', 'publishRate'],
+      enum: ALARM_METRICS,
     },
     topic: { type: 'string' },
     group: { type: 'string' },
@@ -69,7 +59,7 @@ const putBody = {
   properties: {
     metric: {
       type: 'string',
-      enum: ['backlog', 'oldestUnackedAgeMs', 'deadLetters', 'publishRate'],
+      enum: ALARM_METRICS,
       description: 'backlog, oldestUnackedAgeMs and deadLetters are about a group',
     },
     topic: nameSchema('topic name'),
@@ -82,27 +72,22 @@ const putBody = {
 
 export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { meta } = ctx;
-
-  app.put<{ Params: AlarmParams; Body: AlarmSpec }>(
-    '/v1/instances/:instanceId/alarms/:alarmId',
-    {
-      ...base,
-      schema: {
-        ...schemaBase,
-        summary: 'Create or replace an alarm',
-        params: alarmParams,
-        body: putBody,
-        response: {
-          200: { $ref: 'Alarm#', description: 'Replaced' },
-          201: { $ref: 'Alarm#', description: 'Created (with webhookSecret)' },
-          ...errorResponses(...TENANT_ERRORS, 404),
-        },
-      },
+  instanceResourceRoutes<'alarmId', AlarmSpec>(app, {
+    plural: 'alarms',
+    nameParam: 'alarmId',
+    params: alarmParams,
+    putBody,
+    ref: 'Alarm#',
+    summaries: {
+      put: 'Create or replace an alarm',
+      list: 'List alarms',
+      get: 'Get an alarm',
+      delete: 'Delete an alarm',
     },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      const { instanceId, alarmId } = request.params;
-      const spec = request.body;
+    putAnswers: { 200: 'Replaced', 201: 'Created (with webhookSecret)' },
+    putErrors: [404],
+
+    async put(principal, instanceId, alarmId, spec) {
       if (GROUP_METRICS.includes(spec.metric) && spec.group === undefined) {
         throw new WharfError('InvalidArgument', `the ${spec.metric} metric needs a group`);
       }
@@ -116,80 +101,29 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
         alarmId,
         spec,
       );
-      return reply
-        .code(created ? 201 : 200)
-        .send(webhookSecret === undefined ? alarm : { ...alarm, webhookSecret });
+      return {
+        created,
+        answer: webhookSecret === undefined ? alarm : { ...alarm, webhookSecret },
+      };
     },
-  );
 
-  app.get<{ Params: AlarmParams }>(
-    '/v1/instances/:instanceId/alarms/:alarmId',
-    {
-      ...base,
-      schema: {
-        ...schemaBase,
-        summary: 'Get an alarm',
-        params: alarmParams,
-        response: { 200: { $ref: 'Alarm#' }, ...errorResponses(...TENANT_ERRORS, 404) },
-      },
+    async list(principal, instanceId) {
+      await resolveInstance(meta, principal, instanceId, 'read');
+      return meta.alarms.list(principal.tenantId, instanceId);
     },
-    async (request) => {
-      const principal = principalOf(request);
-      const { instanceId, alarmId } = request.params;
+
+    async get(principal, instanceId, alarmId) {
       await resolveInstance(meta, principal, instanceId, 'read');
       const alarm = await meta.alarms.get(principal.tenantId, instanceId, alarmId);
       if (alarm === null) throw new WharfError('AlarmNotFound', `no alarm ${alarmId}`);
       return alarm;
     },
-  );
 
-  app.get<{ Params: InstanceParams }>(
-    '/v1/instances/:instanceId/alarms',
-    {
-      ...base,
-      schema: {
-        ...schemaBase,
-        summary: 'List alarms',
-        params: instanceParams,
-        response: {
-          200: {
-            type: 'object',
-            required: ['alarms'],
-            properties: { alarms: { type: 'array', items: { $ref: 'Alarm#' } } },
-          },
-          ...errorResponses(...TENANT_ERRORS, 404),
-        },
-      },
-    },
-    async (request) => {
-      const principal = principalOf(request);
-      await resolveInstance(meta, principal, request.params.instanceId, 'read');
-      return { alarms: await meta.alarms.list(principal.tenantId, request.params.instanceId) };
-    },
-  );
-
-  app.delete<{ Params: AlarmParams }>(
-    '/v1/instances/:instanceId/alarms/:alarmId',
-    {
-      ...base,
-      schema: {
-        ...schemaBase,
-        summary: 'Delete an alarm',
-        params: alarmParams,
-        response: {
-          204: { description: 'Deleted', type: 'null' },
-          ...errorResponses(...TENANT_ERRORS, 404),
-        },
-      },
-    },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      const { instanceId, alarmId } = request.params;
+    async delete(principal, instanceId, alarmId) {
       await resolveInstance(meta, principal, instanceId, 'manage');
       if (!(await meta.alarms.delete(principal.tenantId, instanceId, alarmId))) {
         throw new WharfError('AlarmNotFound', `no alarm ${alarmId}`);
       }
-      return reply.code(204).send();
     },
-  );
+  });
 }

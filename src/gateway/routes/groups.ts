@@ -3,17 +3,14 @@
 // the broker starts the group's reading of each topic there. maxGroups is checked atomically.
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { DeliveryMode, RetryPolicy } from '../../cluster/index.js';
+import type { DeliveryMode, RetryPolicy } from '../../model/index.js';
 import { WharfError } from '../../errors.js';
 import type { GroupRecord } from '../../meta/index.js';
 import { dropFromBrokers, type RouteContext } from '../context.js';
-import { principalOf, resolveGroup, resolveInstance } from '../plugins/tenancy.js';
-import { TENANT_ERRORS, errorResponses, tenantSecurity } from '../schemas/common.js';
+import { resolveGroup, resolveInstance } from '../plugins/tenancy.js';
 import { bodies } from '../schemas/resources.js';
-import { groupParams, instanceParams, type GroupParams, type InstanceParams } from './params.js';
-
-const base = { config: { plane: 'tenant' as const } };
-const schemaBase = { tags: ['groups'], security: tenantSecurity };
+import { groupParams } from './params.js';
+import { instanceResourceRoutes } from './resource-routes.js';
 
 export function groupView(g: GroupRecord) {
   return {
@@ -36,28 +33,23 @@ interface PutGroupBody {
 
 export function groupRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { meta } = ctx;
-
-  app.put<{ Params: GroupParams; Body: PutGroupBody }>(
-    '/v1/instances/:instanceId/groups/:group',
-    {
-      ...base,
-      schema: {
-        ...schemaBase,
-        summary: 'Create or update a consumer group (idempotent)',
-        params: groupParams,
-        body: bodies.putGroup,
-        response: {
-          200: { $ref: 'Group#', description: 'Unchanged or updated' },
-          201: { $ref: 'Group#', description: 'Created' },
-          ...errorResponses(...TENANT_ERRORS, 404, 409),
-        },
-      },
+  instanceResourceRoutes<'group', PutGroupBody>(app, {
+    plural: 'groups',
+    nameParam: 'group',
+    params: groupParams,
+    putBody: bodies.putGroup,
+    ref: 'Group#',
+    summaries: {
+      put: 'Create or update a consumer group (idempotent)',
+      list: 'List consumer groups',
+      get: 'Get a consumer group',
+      delete: 'Delete a consumer group and its progress',
     },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      const { instanceId, group } = request.params;
+    putAnswers: { 200: 'Unchanged or updated', 201: 'Created' },
+    putErrors: [404, 409],
+
+    async put(principal, instanceId, group, body) {
       await resolveInstance(meta, principal, instanceId, 'manage');
-      const body = request.body;
       const policy = body.retryPolicy;
       if (
         policy !== undefined &&
@@ -78,75 +70,23 @@ export function groupRoutes(app: FastifyInstance, ctx: RouteContext): void {
         // kept across updates by put-resource-4.lua; a re-created group gets a new one
         incarnation: randomBytes(8).toString('hex'),
       });
-      return reply.code(status === 'created' ? 201 : 200).send(groupView(record));
+      return { created: status === 'created', answer: groupView(record) };
     },
-  );
 
-  app.get<{ Params: InstanceParams }>(
-    '/v1/instances/:instanceId/groups',
-    {
-      ...base,
-      schema: {
-        ...schemaBase,
-        summary: 'List consumer groups',
-        params: instanceParams,
-        response: {
-          200: {
-            type: 'object',
-            required: ['groups'],
-            properties: { groups: { type: 'array', items: { $ref: 'Group#' } } },
-          },
-          ...errorResponses(...TENANT_ERRORS, 404),
-        },
-      },
+    async list(principal, instanceId) {
+      await resolveInstance(meta, principal, instanceId, 'read');
+      return (await meta.groupList(principal.tenantId, instanceId)).map(groupView);
     },
-    async (request) => {
-      const principal = principalOf(request);
-      await resolveInstance(meta, principal, request.params.instanceId, 'read');
-      const groups = await meta.groupList(principal.tenantId, request.params.instanceId);
-      return { groups: groups.map(groupView) };
-    },
-  );
 
-  app.get<{ Params: GroupParams }>(
-    '/v1/instances/:instanceId/groups/:group',
-    {
-      ...base,
-      schema: {
-        ...schemaBase,
-        summary: 'Get a consumer group',
-        params: groupParams,
-        response: { 200: { $ref: 'Group#' }, ...errorResponses(...TENANT_ERRORS, 404) },
-      },
+    async get(principal, instanceId, group) {
+      return groupView(await resolveGroup(meta, principal, instanceId, group, 'read'));
     },
-    async (request) => {
-      const { instanceId, group } = request.params;
-      return groupView(await resolveGroup(meta, principalOf(request), instanceId, group, 'read'));
-    },
-  );
 
-  app.delete<{ Params: GroupParams }>(
-    '/v1/instances/:instanceId/groups/:group',
-    {
-      ...base,
-      schema: {
-        ...schemaBase,
-        summary: 'Delete a consumer group and its progress',
-        params: groupParams,
-        response: {
-          204: { description: 'Deleted', type: 'null' },
-          ...errorResponses(...TENANT_ERRORS, 404),
-        },
-      },
-    },
-    async (request, reply) => {
-      const principal = principalOf(request);
-      const { instanceId, group } = request.params;
+    async delete(principal, instanceId, group) {
       await resolveInstance(meta, principal, instanceId, 'manage');
       const deleted = await meta.deleteGroup(principal.tenantId, instanceId, group);
       if (deleted === null) throw new WharfError('GroupNotFound', `no group ${group}`);
       await dropFromBrokers(ctx, [], [deleted]);
-      return reply.code(204).send();
     },
-  );
+  });
 }

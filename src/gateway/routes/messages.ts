@@ -7,7 +7,7 @@
 // anything the broker handed out in the meantime is made visible again, not left in flight.
 import type { FastifyInstance } from 'fastify';
 import { isWharfError, WharfError } from '../../errors.js';
-import type { ReceivedMessage } from '../../cluster/index.js';
+import type { ReceivedMessage } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
 import {
   messageBytes,

@@ -1,0 +1,26 @@
+// The model room's face: the shared message model that meta, gateway, cluster and broker all
+// speak — topic and group descriptors, message types, and the publish / receive / message-view
+// fields. It owns data shapes only (no behaviour, no I/O, imports nothing), so every room may
+// import it and it imports no room; RPC-only shapes (ack results, stats, pages) stay in cluster.
+
+/** Topic and group descriptors: the records meta stores and every broker call carries. */
+export type {
+  DeliveryMode,
+  GroupDescriptor,
+  MessageType,
+  RetryPolicy,
+  TopicDescriptor,
+} from './descriptors.js';
+/** Message fields as published, received, viewed, traced and dead-lettered. */
+export type {
+  BodyEncoding,
+  DeadLetter,
+  GroupMessageState,
+  MessageFields,
+  MessageView,
+  PublishMessage,
+  PublishResult,
+  ReceiveRequest,
+  ReceivedMessage,
+  TraceEvent,
+} from './messages.js';

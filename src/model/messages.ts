@@ -1,0 +1,99 @@
+// A message as publishers give it and consumers, queries and dead-letter listings see it: the
+// publish and receive fields, the message views and the trace events. Plain data shared by the
+// gateway (codecs, schemas), the cluster (BrokerClient) and the broker; no imports.
+
+export type BodyEncoding = 'utf8' | 'base64';
+
+export interface PublishMessage {
+  body: Buffer;
+  bodyEncoding: BodyEncoding;
+  tag?: string;
+  keys?: string[];
+  properties?: Record<string, string>;
+  shardingKey?: string;
+  dedupId?: string;
+  /** Absolute delivery time; absent or past means now. */
+  deliverAtMs?: number;
+}
+
+export interface PublishResult {
+  messageId: string;
+  queueId: number;
+  bodyMd5: string;
+  duplicate?: boolean;
+  transactionId?: string;
+}
+
+export interface ReceiveRequest {
+  maxMessages: number;
+  waitMs: number;
+  /** `*` or `A||B`. */
+  tags: string;
+  invisibleMs?: number;
+  consumerId?: string;
+}
+
+/** What a publisher gave a message, as every answer shows it. */
+export interface MessageFields {
+  body: Buffer;
+  bodyEncoding: BodyEncoding;
+  tag: string | null;
+  keys: string[];
+  properties: Record<string, string>;
+  shardingKey: string | null;
+}
+
+export interface ReceivedMessage extends MessageFields {
+  messageId: string;
+  receiptHandle: string;
+  queueId: number;
+  queueOffset: number;
+  publishTime: number;
+  firstDeliveryTime: number;
+  deliveryAttempt: number;
+  nextVisibleTime: number;
+}
+
+export type GroupMessageState = 'PENDING' | 'INFLIGHT' | 'ACKED' | 'DEAD_LETTERED' | 'FILTERED';
+
+export interface MessageView extends MessageFields {
+  messageId: string;
+  topic: string;
+  queueId: number;
+  queueOffset: number;
+  publishTime: number;
+  deliverAt?: number;
+  /** Per group that has read this topic. */
+  groups?: {
+    group: string;
+    consumerId?: string;
+    state: GroupMessageState;
+    deliveryAttempt: number;
+  }[];
+}
+
+export interface TraceEvent {
+  type:
+    | 'PUBLISHED'
+    | 'SCHEDULED'
+    | 'COMMITTED'
+    | 'ROLLED_BACK'
+    | 'DELIVERED'
+    | 'ACKED'
+    | 'RETRIED'
+    | 'DEAD_LETTERED'
+    | 'RESENT';
+  time: number;
+  group?: string;
+  consumerId?: string;
+  deliveryAttempt?: number;
+  queueId?: number;
+}
+
+export interface DeadLetter extends Omit<MessageFields, 'shardingKey'> {
+  messageId: string;
+  topic: string;
+  publishTime: number;
+  deadLetteredAt: number;
+  deliveryAttempt: number;
+}
