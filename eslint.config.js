@@ -102,7 +102,7 @@ export default defineConfig(
     },
   },
   {
-    files: ['src/meta/**/*.ts', 'src/cluster/**/*.ts', 'src/cli/**/*.ts'],
+    files: ['src/meta/**/*.ts', 'src/cluster/**/*.ts', 'src/cli/**/*.ts', 'src/broker/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [ROOM_FACE_ONLY] }] },
   },
   {

@@ -1,7 +1,7 @@
 // What the broker's parts share: the store, the consumer ledger and its journal, counters, long
 // polling, the id and handle codecs, limits, and background-task tracking. Broker builds one and
 // hands it to Publisher, Receiver, DeadLetters, Queries and Stats; none of them sees the Broker.
-import type { GroupDescriptor, TopicDescriptor } from '../cluster/broker-client.js';
+import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import type { MessageIdCodec, ReceiptHandleCodec } from '../protocol/index.js';
 import type { MessageStore } from '../store/index.js';
 import type { BodyKeys } from './body-keys.js';

@@ -8,22 +8,24 @@ import type {
   AckResult,
   BrokerClient,
   BrokerHealth,
-  DeadLetter,
-  GroupDescriptor,
   GroupStats,
   MessagePage,
+  ResetTarget,
+  TimeQuery,
+  TopicStats,
+  VisibilityResult,
+} from '../cluster/index.js';
+import type {
+  DeadLetter,
+  GroupDescriptor,
   MessageView,
   PublishMessage,
   PublishResult,
   ReceiveRequest,
   ReceivedMessage,
-  ResetTarget,
-  TimeQuery,
   TopicDescriptor,
-  TopicStats,
   TraceEvent,
-  VisibilityResult,
-} from '../cluster/broker-client.js';
+} from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MessageIdCodec, ReceiptHandleCodec } from '../protocol/index.js';
 import { openMessageStore, type MessageStore, type MessageStoreOptions } from '../store/index.js';

@@ -2,7 +2,7 @@
 // one QueueCursor per queue in it, broadcasting consumers' slots, and which dead letters were
 // re-sent. State changes only through `apply(entry)`, and the broker journals each entry it
 // applies, so replaying the journal after the latest snapshot rebuilds exactly this state.
-import type { GroupDescriptor, TopicDescriptor } from '../cluster/broker-client.js';
+import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { groupKey as groupKeyOf, storeTopic } from './names.js';
 import { OffsetRanges } from './offset-ranges.js';

@@ -4,7 +4,7 @@
 // those already re-sent) and re-sending chosen ones, which copies each into the group's re-send
 // queue for its topic (read by the group's receives beside the topic's queues) and marks it done
 // in the dead-letter queue.
-import type { DeadLetter, GroupDescriptor, TopicDescriptor } from '../cluster/broker-client.js';
+import type { DeadLetter, GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MessageFlags, type StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';

@@ -13,7 +13,7 @@
 // ack's entry a binary layout measured ≈0.4–0.6 µs and 90 bytes against JSON's ≈1.1–1.3 µs and
 // 143 bytes (the `v` adds 6 bytes, no time), one entry per acked queue, far below the journal
 // write and fdatasync the ack waits for.
-import type { GroupDescriptor, RetryPolicy, TopicDescriptor } from '../cluster/broker-client.js';
+import type { GroupDescriptor, RetryPolicy, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
 import type { DeliveryTuple, LedgerEntry } from './consumer-ledger.js';
 import {

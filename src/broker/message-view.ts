@@ -1,7 +1,7 @@
 // Turns stored records into what users see: reserved properties and keys taken out, the body
 // encoding and sharding key restored, copies (dead letters, re-sends) shown as their original.
 // The body is passed in opened (BodyKeys.open): a sealed record whose key is gone has no view.
-import type { MessageFields, MessageView, ReceivedMessage } from '../cluster/broker-client.js';
+import type { MessageFields, MessageView, ReceivedMessage } from '../model/index.js';
 import type { StoredMessage } from '../store/index.js';
 import { isSystemName, SystemProperty } from './names.js';
 

@@ -2,7 +2,7 @@
 // the scopes that ids and handles are sealed to, and the reserved property and key names it
 // keeps inside records. User names match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, so the `%` of system
 // topics and the \u0001 prefix of system properties can never collide with them.
-import type { GroupDescriptor, TopicDescriptor } from '../cluster/broker-client.js';
+import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 
 /** Queue id under which a group's re-sent dead letters are received (beside the topic's queues). */
 export const RESEND_QUEUE_ID = 0xffff;

@@ -8,7 +8,7 @@ import type {
   ReceiveRequest,
   ReceivedMessage,
   TopicDescriptor,
-} from '../cluster/broker-client.js';
+} from '../model/index.js';
 import type { ReadQueueResult, StoredMessage, TagFilter } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import type { DeliveryTuple, LedgerEntry, Subscription } from './consumer-ledger.js';

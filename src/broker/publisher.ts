@@ -3,7 +3,7 @@
 // so the store's key index answers "stored within the window?" after any restart; the newest ones
 // are also kept in memory, and concurrent publishes of one dedupId wait for the first.
 import { hash } from 'node:crypto';
-import type { PublishMessage, PublishResult, TopicDescriptor } from '../cluster/broker-client.js';
+import type { PublishMessage, PublishResult, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MessageFlags, type AppendMessage, type StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';

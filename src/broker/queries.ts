@@ -1,13 +1,12 @@
 // Looking messages up: by id (with its state in each group reading the topic), by key, by store
 // time (paged across queues in time order), and a message's trace.
+import type { MessagePage, TimeQuery } from '../cluster/index.js';
 import type {
   GroupMessageState,
-  MessagePage,
   MessageView,
-  TimeQuery,
   TopicDescriptor,
   TraceEvent,
-} from '../cluster/broker-client.js';
+} from '../model/index.js';
 import { WharfError } from '../errors.js';
 import type { StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';

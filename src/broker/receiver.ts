@@ -4,14 +4,13 @@
 // redelivers what was not acked after invisibility plus the group's back-off; the background
 // sweep moves what used its attempts to the dead-letter queue when nobody receives. Every state
 // change is applied to the consumer ledger and journaled before the call answers.
+import type { AckResult, VisibilityResult } from '../cluster/index.js';
 import type {
-  AckResult,
   GroupDescriptor,
   ReceiveRequest,
   ReceivedMessage,
   TopicDescriptor,
-  VisibilityResult,
-} from '../cluster/broker-client.js';
+} from '../model/index.js';
 import { WharfError } from '../errors.js';
 import type { Receipt } from '../protocol/index.js';
 import type { BrokerCore } from './broker-core.js';

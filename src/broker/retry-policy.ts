@@ -1,7 +1,7 @@
 // How long an unacked message waits, after its invisibility ends, before it is delivered again.
 // Default: RocketMQ's message delay levels 1s 5s 10s 30s 1m 2m … 10m 20m 30m 1h 2h (the last level
 // repeats). A group may give its own list or an exponential rule (API.md, groups).
-import type { RetryPolicy } from '../cluster/broker-client.js';
+import type { RetryPolicy } from '../model/index.js';
 
 export const DEFAULT_BACKOFF_SECONDS: readonly number[] = [
   1, 5, 10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600, 7200,

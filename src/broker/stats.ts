@@ -1,12 +1,8 @@
 // Statistics computed on demand: a topic's queues and publish figures, a group's backlog,
 // in-flight count, oldest unacked age, rates, retries and dead letters on one topic, and the
 // broker-wide figures for metrics. Reads only: nothing here changes consumer state.
-import type {
-  GroupDescriptor,
-  GroupStats,
-  TopicDescriptor,
-  TopicStats,
-} from '../cluster/broker-client.js';
+import type { GroupStats, TopicStats } from '../cluster/index.js';
+import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import type { BrokerCore } from './broker-core.js';
 import type { DeadLetters } from './dead-letters.js';
 import { groupKey, RESEND_QUEUE_ID, resendTopic, storeTopic } from './names.js';

@@ -13,7 +13,7 @@ import type {
   ReceivedMessage,
   TopicDescriptor,
   TraceEvent,
-} from '../cluster/broker-client.js';
+} from '../model/index.js';
 import { WharfError } from '../errors.js';
 import type { MessageStore, StoredMessage } from '../store/index.js';
 import { MessageFlags } from '../store/index.js';

@@ -15,10 +15,6 @@ import type {
   TraceEvent,
 } from '../model/index.js';
 
-// TODO(#9): temporary, for src/broker/** (edited in parallel); the lead points the broker at
-// ../model/index.js at merge and then removes this re-export.
-export type * from '../model/index.js';
-
 export type AckResult =
   | { receiptHandle: string; ok: true }
   | { receiptHandle: string; ok: false; code: 'ReceiptHandleExpired' | 'InvalidReceiptHandle' };

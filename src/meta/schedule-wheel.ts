@@ -25,8 +25,7 @@ export interface WheelMark {
 export type ClaimResult =
   { status: 'ok'; claim: WheelClaim | null } | { status: 'lost' } | { status: 'building' };
 
-type WheelScript =
-  'wheel-schedule' | 'wheel-claim' | 'wheel-release' | 'wheel-reset' | 'wheel-ready';
+type WheelScript = Extract<ScriptName, `wheel-${string}`>;
 
 /** Entries per script call: one call blocks Redis for its run (~1 ms per 1,000 entries). */
 export const WHEEL_BATCH = 5_000;
@@ -251,8 +250,6 @@ export class RedisScheduleWheel {
   }
 
   private run(name: WheelScript, keys: string[], args: (string | number)[]): Promise<unknown> {
-    // TODO(#14): add the wheel scripts to ScriptName in scripts.ts when merging (another room's
-    // file while the wheel was built); the runner loads every lua/<name>-<keys>.lua already.
-    return this.scripts.run(name as string as ScriptName, keys, args);
+    return this.scripts.run(name, keys, args);
   }
 }

@@ -14,7 +14,12 @@ export type ScriptName =
   | 'delete-instance'
   | 'create-data-key'
   | 'create-access-key'
-  | 'patch-tenant';
+  | 'patch-tenant'
+  | 'wheel-schedule'
+  | 'wheel-claim'
+  | 'wheel-release'
+  | 'wheel-reset'
+  | 'wheel-ready';
 
 interface Script {
   lua: string;
