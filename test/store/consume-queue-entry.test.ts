@@ -8,8 +8,8 @@ import {
   readEntry,
   topicDirName,
   writeEntry,
-} from '../../src/store/consume-queue.js';
-import type { ConsumeQueueEntry } from '../../src/store/consume-queue.js';
+} from '../../src/store/consume-queue-entry.js';
+import type { ConsumeQueueEntry } from '../../src/store/consume-queue-entry.js';
 
 const golden = JSON.parse(
   readFileSync(new URL('../fixtures/store-formats-v1.json', import.meta.url), 'utf8'),
