@@ -7,7 +7,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WharfError } from '../errors.js';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { Checkpointer, readCheckpoint } from './checkpoint.js';
 import { CommitLog } from './commit-log.js';
 import type { ConsumeQueue } from './consume-queue.js';
 import type { DirLock } from './dir-lock.js';
@@ -24,7 +24,9 @@ import { QueuePageCache } from './queue-page-cache.js';
 import { QueueReader } from './queue-reader.js';
 import { QueueTable } from './queue-table.js';
 import { ReadCache } from './read-cache.js';
-import { BLANK_FRAME_BYTES } from './record.js';
+import { SerialQueue } from './serial-queue.js';
+import type { ResolvedOptions } from './store-options.js';
+import { resolveOptions } from './store-options.js';
 import { DiskWatermark, Retention } from './retention.js';
 import { FileStateJournal } from './state-journal.js';
 import type {
@@ -34,81 +36,12 @@ import type {
   ReadQueueOptions,
   ReadQueueResult,
   RecoveryReport,
-  StoreLogger,
   StoredMessage,
 } from './types.js';
 
 const ABORT_FILE = 'abort';
-/** The least free space kept below any configured watermark (WHARF_MIN_FREE_DISK_MB=0 too). */
-export const MIN_FREE_DISK_FLOOR_BYTES = 16 * 1024 * 1024;
-interface ResolvedOptions {
-  dir: string;
-  segmentBytes: number;
-  flushPolicy: 'sync' | 'async';
-  asyncFlushIntervalMs: number;
-  maxPendingAppendBytes: number;
-  maxRecordBytes: number;
-  consumeQueueSegmentEntries: number;
-  retentionMs: number;
-  minFreeDiskBytes: number;
-  readCacheBytes: number;
-  consumeQueueCacheBytes: number;
-  readAheadCacheBytes: number;
-  readAheadBlockBytes: number;
-  maxOpenFiles: number;
-  checkpointIntervalMs: number;
-  retentionCheckIntervalMs: number;
-  diskCheckIntervalMs: number;
-  keyIndexSlots: number;
-  keyIndexEntriesPerFile: number;
-  journalSegmentBytes: number;
-  logger: StoreLogger | undefined;
-}
 
-function resolveOptions(o: MessageStoreOptions): ResolvedOptions {
-  const segmentBytes = o.segmentBytes ?? 1024 * 1024 * 1024;
-  return {
-    dir: o.dir,
-    segmentBytes,
-    flushPolicy: o.flushPolicy ?? 'sync',
-    asyncFlushIntervalMs: o.asyncFlushIntervalMs ?? 200,
-    maxPendingAppendBytes: o.maxPendingAppendBytes ?? 64 * 1024 * 1024,
-    // A record must fit in a segment with room for the blank frame of the roll before it.
-    maxRecordBytes: Math.min(
-      o.maxRecordBytes ?? 4 * 1024 * 1024 + 64 * 1024,
-      segmentBytes - BLANK_FRAME_BYTES,
-    ),
-    consumeQueueSegmentEntries: o.consumeQueueSegmentEntries ?? 300_000,
-    retentionMs: o.retentionMs ?? 72 * 3600 * 1000,
-    // Never below the floor, whatever was configured: the reserve is what the journal (receipts,
-    // acks), the consume queues and the checkpoint write into while publishes are refused, and
-    // what keeps the commit log from ever meeting ENOSPC.
-    minFreeDiskBytes: Math.max(o.minFreeDiskBytes ?? 1024 * 1024 * 1024, MIN_FREE_DISK_FLOOR_BYTES),
-    readCacheBytes: o.readCacheBytes ?? 64 * 1024 * 1024,
-    consumeQueueCacheBytes: Math.max(0, o.consumeQueueCacheBytes ?? 16 * 1024 * 1024),
-    readAheadCacheBytes: Math.max(0, o.readAheadCacheBytes ?? 32 * 1024 * 1024),
-    readAheadBlockBytes: Math.max(4096, Math.floor(o.readAheadBlockBytes ?? 1024 * 1024)),
-    maxOpenFiles: Math.max(8, o.maxOpenFiles ?? 256),
-    checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
-    retentionCheckIntervalMs: o.retentionCheckIntervalMs ?? 60_000,
-    diskCheckIntervalMs: o.diskCheckIntervalMs ?? 1000,
-    keyIndexSlots: o.keyIndexSlots ?? 1_000_000,
-    keyIndexEntriesPerFile: o.keyIndexEntriesPerFile ?? 4_000_000,
-    journalSegmentBytes: o.journalSegmentBytes ?? 64 * 1024 * 1024,
-    logger: o.logger,
-  };
-}
-
-/** Runs tasks one at a time, in order (dispatch rounds, checkpoints, retention, deletions). */
-class SerialQueue {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(task);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
-}
+export { MIN_FREE_DISK_FLOOR_BYTES } from './store-options.js';
 
 /** Opens the store in `options.dir`: runs recovery, then serves. */
 export async function openMessageStore(options: MessageStoreOptions): Promise<MessageStore> {
@@ -132,13 +65,11 @@ class DefaultMessageStore implements MessageStore {
   private readonly readCache: ReadCache;
   private readonly serial = new SerialQueue();
   private readonly disk: DiskWatermark;
-  private lastCheckpointLogOffset = -1;
   private closing: Promise<void> | null = null;
   private timers: NodeJS.Timeout[] = [];
   /** Held from before the first read of the directory until every descriptor is closed. */
   private dirLock: DirLock | null = null;
-  /** A failed fdatasync of a derived file: no checkpoint may pass it (see checkpoint()). */
-  private checkpointFailure: Error | null = null;
+  private checkpointer!: Checkpointer;
 
   private constructor(private readonly o: ResolvedOptions) {
     this.cache = new FileCache(o.maxOpenFiles);
@@ -243,6 +174,7 @@ class DefaultMessageStore implements MessageStore {
       blockBytes: o.readAheadBlockBytes,
       maxRecordBytes: o.maxRecordBytes,
     });
+    this.checkpointer = new Checkpointer(o.dir, this.dispatcher, this.keyIndex, this.cache);
     await this.keyIndex.ensureActive(endLogOffset);
     // On a full or read-only disk the store still comes up, read-only: the checkpoint on disk
     // stays valid (the derived entries past it are kept in memory and written when space
@@ -316,7 +248,7 @@ class DefaultMessageStore implements MessageStore {
           : `${gc.failed.message}: reopen to recover`,
       };
     }
-    if (this.checkpointFailure !== null) {
+    if (this.checkpointer.failure !== null) {
       return { writable: false, detail: 'a derived file failed its fdatasync: reopen to recover' };
     }
     if (this.disk.refuses(0)) {
@@ -347,29 +279,8 @@ class DefaultMessageStore implements MessageStore {
   }
 
   /** fdatasyncs what was dispatched, then records the position. Runs in the serial queue. */
-  private async checkpoint(): Promise<void> {
-    const dispatchedLogOffset = this.dispatcher.dispatchedLogOffset;
-    if (dispatchedLogOffset === this.lastCheckpointLogOffset) return;
-    if (this.checkpointFailure !== null) {
-      throw new WharfError('IoError', 'a derived file failed its fdatasync; reopen to rebuild', {
-        cause: this.checkpointFailure,
-      });
-    }
-    // A failed write of entries throws here: they stay in memory, the next checkpoint writes
-    // them again.
-    await this.dispatcher.flushQueues();
-    try {
-      await this.dispatcher.syncWritten(this.cache);
-    } catch (err) {
-      // After a failed fdatasync the kernel may have dropped the pages (fsyncgate): a later one
-      // succeeding proves nothing. No checkpoint passes this point until a reopen rebuilds the
-      // derived files from the commit log.
-      this.checkpointFailure ??= err instanceof Error ? err : new Error(String(err));
-      throw err;
-    }
-    await this.keyIndex.flush();
-    await writeCheckpoint(this.o.dir, { dispatchedLogOffset, writtenAtMs: Date.now() });
-    this.lastCheckpointLogOffset = dispatchedLogOffset;
+  private checkpoint(): Promise<void> {
+    return this.checkpointer.run();
   }
 
   private async followLogStart(minLogOffset: number): Promise<void> {
