@@ -155,6 +155,12 @@ export class CommitLog<R extends CommitRequest = CommitRequest> {
     return segment.read(this.cache, buf, bufOffset, length, logOffset);
   }
 
+  /** The start of the segment holding `logOffset`, or -1 when it is below the first one. */
+  segmentStart(logOffset: number): number {
+    const segment = this.list.find(logOffset);
+    return segment === undefined ? -1 : segment.startLogOffset;
+  }
+
   /** The logOffset where the segment holding `logOffset` ends, if a later segment exists. */
   segmentEnd(logOffset: number): number | undefined {
     const segment = this.list.find(logOffset);

@@ -42,7 +42,7 @@ const MAX_FAILED_BYTES = 4 * 1024 * 1024;
 export class ConsumeQueue {
   readonly dir: string;
   /** Start queueOffsets of the files on disk, ascending. */
-  fileStarts: number[] = [];
+  private starts: number[] = [];
   private minOffset = 0;
   /** Entries written (readable): the queue's visible end. */
   private maxOffset = 0;
@@ -76,6 +76,11 @@ export class ConsumeQueue {
   ) {
     this.dir = join(topicDir, String(queueId));
     this.pages = new ConsumeQueuePages(this.dir, segmentEntries, cache, pageCache);
+  }
+
+  /** Start queueOffsets of the files on disk, ascending. */
+  get fileStarts(): readonly number[] {
+    return this.starts;
   }
 
   /** The first entry whose record the log still holds. */
@@ -120,7 +125,7 @@ export class ConsumeQueue {
   /** Lists the files of an existing queue directory. */
   async load(): Promise<void> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
-    this.fileStarts = names
+    this.starts = names
       .map(parseOffsetFileName)
       .filter((n): n is number => n !== null)
       .sort((a, b) => a - b);
@@ -170,8 +175,8 @@ export class ConsumeQueue {
       start < end;
       start += this.segmentEntries
     ) {
-      if (this.fileStarts.length === 0 || this.fileStarts[this.fileStarts.length - 1] < start) {
-        this.fileStarts.push(start);
+      if (this.starts.length === 0 || this.starts[this.starts.length - 1] < start) {
+        this.starts.push(start);
         dirty.add(this.dir);
       }
     }
@@ -316,10 +321,6 @@ export class ConsumeQueue {
     }
   }
 
-  get hasTail(): boolean {
-    return this.tailCount > 0;
-  }
-
   /** Starts writing the buffered tail to its file (readable from memory until written). */
   async flushTail(dirty: Set<string>): Promise<void> {
     if (this.tailCount === 0 || this.tail === null) return;
@@ -426,8 +427,8 @@ export class ConsumeQueue {
   async recoverTail(limitLogOffset: number): Promise<void> {
     this.pages.drop();
     const pageEntries = 4096;
-    while (this.fileStarts.length > 0) {
-      const fileStart = this.fileStarts[this.fileStarts.length - 1];
+    while (this.starts.length > 0) {
+      const fileStart = this.starts[this.starts.length - 1];
       const path = this.filePath(fileStart);
       let keep = -1;
       await this.cache.with(path, async (fd) => {
@@ -458,7 +459,7 @@ export class ConsumeQueue {
       }
       await this.cache.forget(path);
       await rm(path, { force: true });
-      this.fileStarts.pop();
+      this.starts.pop();
       this.maxOffset = fileStart;
       this.nextOffset = fileStart;
     }
@@ -470,21 +471,21 @@ export class ConsumeQueue {
    */
   async expireBelow(logMinOffset: number): Promise<number> {
     let deleted = 0;
-    while (this.fileStarts.length > 1) {
-      const next = this.fileStarts[1];
+    while (this.starts.length > 1) {
+      const next = this.starts[1];
       // The next file's first entry is below the log start: the whole first file is too.
       if (next >= this.maxOffset) break;
       const entry = await this.entryAt(next);
       if (entry.logOffset > logMinOffset) break;
-      const path = this.filePath(this.fileStarts[0]);
+      const path = this.filePath(this.starts[0]);
       await this.cache.forget(path);
       await rm(path, { force: true });
-      this.fileStarts.shift();
+      this.starts.shift();
       deleted++;
     }
-    if (deleted > 0) this.pages.drop(this.fileStarts[0]);
+    if (deleted > 0) this.pages.drop(this.starts[0]);
     // Entries still only in the memory tail have no file yet: they are not below the log.
-    const firstOnDisk = this.fileStarts[0];
+    const firstOnDisk = this.starts[0];
     const from = firstOnDisk === undefined ? this.minOffset : Math.max(this.minOffset, firstOnDisk);
     this.minOffset = await this.searchByLogOffset(logMinOffset, from, this.maxOffset);
     return deleted;
@@ -499,7 +500,7 @@ export class ConsumeQueue {
     this.failedBytes = 0;
     this.inflight = [];
     this.pages.drop();
-    for (const start of this.fileStarts) await this.cache.forget(this.filePath(start));
-    this.fileStarts = [];
+    for (const start of this.starts) await this.cache.forget(this.filePath(start));
+    this.starts = [];
   }
 }

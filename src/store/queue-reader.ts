@@ -52,7 +52,7 @@ interface ReadSpan {
 }
 
 /** What a reader uses of the commit log. */
-export type LogView = Pick<CommitLog, 'read' | 'minLogOffset' | 'segmentEnd' | 'list'>;
+export type LogView = Pick<CommitLog, 'read' | 'minLogOffset' | 'segmentStart' | 'segmentEnd'>;
 
 export interface QueueReaderParts {
   queues: QueueTable;
@@ -364,14 +364,9 @@ export class QueueReader {
   /** The read-ahead block holding `logOffset`: aligned in its segment, never crossing it (a
    *  segment ends where the next starts: segments written with another segmentBytes differ). */
   private blockAt(logOffset: number): { start: number; capacity: number } | null {
-    const list = this.log.list;
-    const i = list.indexOf(logOffset);
-    if (i < 0) return null;
-    const segmentStart = list.segments[i].startLogOffset;
-    const segmentEnd =
-      i + 1 < list.segments.length
-        ? list.segments[i + 1].startLogOffset
-        : segmentStart + this.segmentBytes;
+    const segmentStart = this.log.segmentStart(logOffset);
+    if (segmentStart < 0) return null;
+    const segmentEnd = this.log.segmentEnd(logOffset) ?? segmentStart + this.segmentBytes;
     const blockBytes = this.blockBytes;
     const start = segmentStart + Math.floor((logOffset - segmentStart) / blockBytes) * blockBytes;
     return { start, capacity: Math.min(blockBytes, segmentEnd - start) };
