@@ -35,6 +35,23 @@ const MAX_PREFETCH_BLOCKS = 4;
 
 const EMPTY = Buffer.alloc(0);
 
+/** A read-ahead block a read wants: its capacity and the end of the bytes it must hold. */
+interface BlockNeed {
+  capacity: number;
+  needEnd: number;
+}
+
+function needBlock(
+  needs: Map<number, BlockNeed>,
+  start: number,
+  capacity: number,
+  needEnd: number,
+): void {
+  const need = needs.get(start);
+  if (need === undefined) needs.set(start, { capacity, needEnd });
+  else if (needEnd > need.needEnd) need.needEnd = needEnd;
+}
+
 /** Records of one readQueue fetched together: from the cache of recent records, a read-ahead
  *  block, two blocks (a record across their boundary) or their own pread. */
 interface ReadSpan {
@@ -141,172 +158,19 @@ export class QueueReader {
     // Spans of records to fetch: from the cache of recent records; from read-ahead blocks of the
     // log (a multi-message read, or a block already cached); else one pread per run of nearby
     // records. Every block and pread is in flight together.
-    const spans: ReadSpan[] = [];
     const logMin = this.log.minLogOffset;
     const readableEnd = this.dispatcher.dispatchedLogOffset;
-    const blocks = this.blocks;
-    const needs = new Map<number, { capacity: number; needEnd: number }>();
-    const needBlock = (start: number, capacity: number, needEnd: number): void => {
-      const need = needs.get(start);
-      if (need === undefined) needs.set(start, { capacity, needEnd });
-      else if (needEnd > need.needEnd) need.needEnd = needEnd;
-    };
-    // Read ahead when blocks would serve several reads: a read of more than one message whose
-    // records lie within less than a block (a read spanning more is one pread already).
-    let readAhead = false;
-    if (blocks !== null && candidates.length > 1) {
-      const last = candidates[candidates.length - 1];
-      const readSpan =
-        entryLogOffset(entries, last) +
-        entrySize(entries, last) -
-        entryLogOffset(entries, candidates[0]);
-      readAhead = readSpan < this.blockBytes;
-    }
-    let c = 0;
-    while (c < candidates.length) {
-      const from = c;
-      const first = candidates[c];
-      const spanLogOffset = entryLogOffset(entries, first);
-      let spanEnd = spanLogOffset + entrySize(entries, first);
-      const cached = this.readCache.find(spanLogOffset, spanEnd - spanLogOffset);
-      c++;
-      if (cached !== null) {
-        const base = spanLogOffset - cached.pos;
-        const limit = base + cached.buffer.length;
-        while (c < candidates.length) {
-          const index = candidates[c];
-          const lo = entryLogOffset(entries, index);
-          if (lo < base || lo + entrySize(entries, index) > limit) break;
-          c++;
-        }
-        spans.push({ from, to: c, base, buffer: cached.buffer, source: 'memory' });
-        continue;
-      }
-      const block = blocks === null ? null : this.blockAt(spanLogOffset);
-      if (
-        block !== null &&
-        spanEnd <= block.start + this.blockBytes * 2 &&
-        (blocks!.has(block.start) || readAhead)
-      ) {
-        const blockEnd = block.start + block.capacity;
-        if (spanEnd > blockEnd) {
-          // A record across two blocks: both are read (the next one is wanted next anyway).
-          const next = this.blockAt(blockEnd);
-          if (next !== null && next.start === blockEnd && spanEnd <= blockEnd + next.capacity) {
-            needBlock(block.start, block.capacity, blockEnd);
-            needBlock(next.start, next.capacity, spanEnd);
-            spans.push({
-              from,
-              to: c,
-              base: spanLogOffset,
-              buffer: EMPTY,
-              source: 'straddle',
-              blockStart: block.start,
-              nextStart: next.start,
-              needEnd: spanEnd,
-            });
-            continue;
-          }
-        } else {
-          while (c < candidates.length) {
-            const index = candidates[c];
-            const lo = entryLogOffset(entries, index);
-            const end = lo + entrySize(entries, index);
-            if (lo < spanEnd || end > blockEnd) break;
-            spanEnd = end;
-            c++;
-          }
-          needBlock(block.start, block.capacity, spanEnd);
-          spans.push({
-            from,
-            to: c,
-            base: block.start,
-            buffer: EMPTY,
-            source: 'block',
-            blockStart: block.start,
-            nextStart: -1,
-            needEnd: spanEnd,
-          });
-          continue;
-        }
-      }
-      const segmentEnd = this.log.segmentEnd(spanLogOffset) ?? Number.MAX_SAFE_INTEGER;
-      while (c < candidates.length) {
-        const index = candidates[c];
-        const lo = entryLogOffset(entries, index);
-        const size = entrySize(entries, index);
-        // Records of other queues in between are read along: one larger pread beats many.
-        if (lo < spanEnd || lo - spanEnd > MAX_COALESCED_GAP_BYTES) break;
-        if (lo + size > segmentEnd || lo + size - spanLogOffset > MAX_COALESCED_READ_BYTES) break;
-        spanEnd = lo + size;
-        c++;
-      }
-      spans.push({
-        from,
-        to: c,
-        base: spanLogOffset,
-        buffer: Buffer.allocUnsafe(spanEnd - spanLogOffset),
-        source: 'read',
-      });
-    }
-    const [reads, blockList] = await Promise.all([
-      Promise.all(
-        spans.map((span) =>
-          span.source !== 'read' || span.base < logMin
-            ? Promise.resolve(span.source === 'memory' ? span.buffer.length : 0)
-            : this.log.read(span.buffer, 0, span.buffer.length, span.base),
-        ),
-      ),
-      Promise.all(
-        [...needs].map(([start, need]) =>
-          blocks!.ensure(start, need.capacity, need.needEnd, readableEnd),
-        ),
-      ),
-    ]);
-    const loaded = new Map<number, LogBlock>();
-    for (const block of blockList) loaded.set(block.start, block);
-    let lastBlock: LogBlock | null = null;
-    let lastNeedEnd = 0;
-    for (let s = 0; s < spans.length; s++) {
-      const span = spans[s];
-      if (span.source === 'block') {
-        const block = loaded.get(span.blockStart!)!;
-        span.buffer = block.buf;
-        reads[s] = block.length >= span.needEnd! - block.start ? block.buf.length : 0;
-        lastBlock = block;
-        lastNeedEnd = span.needEnd!;
-      } else if (span.source === 'straddle') {
-        const block = loaded.get(span.blockStart!)!;
-        const next = loaded.get(span.nextStart!)!;
-        const size = span.needEnd! - span.base;
-        span.buffer = Buffer.allocUnsafe(size);
-        if (block.length === block.capacity && next.length >= span.needEnd! - next.start) {
-          const head = block.start + block.length - span.base;
-          block.buf.copy(span.buffer, 0, span.base - block.start, block.length);
-          next.buf.copy(span.buffer, head, 0, size - head);
-          reads[s] = size;
-        } else {
-          reads[s] = 0;
-        }
-        lastBlock = next;
-        lastNeedEnd = span.needEnd!;
-      }
-    }
-    if (lastBlock !== null && fromQueueOffset + scanned < maxQueueOffset) {
-      // The reader will want what follows: fetch the blocks holding the next stretch of log as
-      // long as this read's (at least a block), while this one is served.
-      const window = Math.max(
-        lastNeedEnd - entryLogOffset(entries, candidates[0]),
-        this.blockBytes,
+    const needs = new Map<number, BlockNeed>();
+    const spans = this.planSpans(entries, candidates, needs);
+    const fetched = await this.fetchSpans(spans, needs, logMin, readableEnd);
+    const reads = fetched.reads;
+    if (fetched.lastBlock !== null && fromQueueOffset + scanned < maxQueueOffset) {
+      this.readAheadAfter(
+        fetched.lastBlock,
+        fetched.lastNeedEnd,
+        entryLogOffset(entries, candidates[0]),
+        readableEnd,
       );
-      const aheadEnd = Math.min(lastNeedEnd + window, readableEnd);
-      let start = lastBlock.start + lastBlock.capacity;
-      for (let n = 0; n < MAX_PREFETCH_BLOCKS && start < aheadEnd; n++) {
-        const next = this.blockAt(start);
-        if (next === null || next.start !== start) break;
-        blocks!.prefetch(next.start, next.capacity, readableEnd);
-        start += next.capacity;
-      }
     }
     const messages: StoredMessage[] = [];
     const hints = decodeHints(topic);
@@ -359,6 +223,197 @@ export class QueueReader {
       }
     }
     return answer('FOUND', nextQueueOffset, messages);
+  }
+
+  /**
+   * Groups the candidate entries into spans of records fetched together and notes in `needs` the
+   * read-ahead blocks they want (with the end of what each must hold).
+   */
+  private planSpans(
+    entries: Buffer,
+    candidates: number[],
+    needs: Map<number, BlockNeed>,
+  ): ReadSpan[] {
+    const spans: ReadSpan[] = [];
+    const blocks = this.blocks;
+    // Read ahead when blocks would serve several reads: a read of more than one message whose
+    // records lie within less than a block (a read spanning more is one pread already).
+    let readAhead = false;
+    if (blocks !== null && candidates.length > 1) {
+      const last = candidates[candidates.length - 1];
+      const readSpan =
+        entryLogOffset(entries, last) +
+        entrySize(entries, last) -
+        entryLogOffset(entries, candidates[0]);
+      readAhead = readSpan < this.blockBytes;
+    }
+    let c = 0;
+    while (c < candidates.length) {
+      const from = c;
+      const first = candidates[c];
+      const spanLogOffset = entryLogOffset(entries, first);
+      let spanEnd = spanLogOffset + entrySize(entries, first);
+      const cached = this.readCache.find(spanLogOffset, spanEnd - spanLogOffset);
+      c++;
+      if (cached !== null) {
+        const base = spanLogOffset - cached.pos;
+        const limit = base + cached.buffer.length;
+        while (c < candidates.length) {
+          const index = candidates[c];
+          const lo = entryLogOffset(entries, index);
+          if (lo < base || lo + entrySize(entries, index) > limit) break;
+          c++;
+        }
+        spans.push({ from, to: c, base, buffer: cached.buffer, source: 'memory' });
+        continue;
+      }
+      const block = blocks === null ? null : this.blockAt(spanLogOffset);
+      if (
+        block !== null &&
+        spanEnd <= block.start + this.blockBytes * 2 &&
+        (blocks!.has(block.start) || readAhead)
+      ) {
+        const blockEnd = block.start + block.capacity;
+        if (spanEnd > blockEnd) {
+          // A record across two blocks: both are read (the next one is wanted next anyway).
+          const next = this.blockAt(blockEnd);
+          if (next !== null && next.start === blockEnd && spanEnd <= blockEnd + next.capacity) {
+            needBlock(needs, block.start, block.capacity, blockEnd);
+            needBlock(needs, next.start, next.capacity, spanEnd);
+            spans.push({
+              from,
+              to: c,
+              base: spanLogOffset,
+              buffer: EMPTY,
+              source: 'straddle',
+              blockStart: block.start,
+              nextStart: next.start,
+              needEnd: spanEnd,
+            });
+            continue;
+          }
+        } else {
+          while (c < candidates.length) {
+            const index = candidates[c];
+            const lo = entryLogOffset(entries, index);
+            const end = lo + entrySize(entries, index);
+            if (lo < spanEnd || end > blockEnd) break;
+            spanEnd = end;
+            c++;
+          }
+          needBlock(needs, block.start, block.capacity, spanEnd);
+          spans.push({
+            from,
+            to: c,
+            base: block.start,
+            buffer: EMPTY,
+            source: 'block',
+            blockStart: block.start,
+            nextStart: -1,
+            needEnd: spanEnd,
+          });
+          continue;
+        }
+      }
+      const segmentEnd = this.log.segmentEnd(spanLogOffset) ?? Number.MAX_SAFE_INTEGER;
+      while (c < candidates.length) {
+        const index = candidates[c];
+        const lo = entryLogOffset(entries, index);
+        const size = entrySize(entries, index);
+        // Records of other queues in between are read along: one larger pread beats many.
+        if (lo < spanEnd || lo - spanEnd > MAX_COALESCED_GAP_BYTES) break;
+        if (lo + size > segmentEnd || lo + size - spanLogOffset > MAX_COALESCED_READ_BYTES) break;
+        spanEnd = lo + size;
+        c++;
+      }
+      spans.push({
+        from,
+        to: c,
+        base: spanLogOffset,
+        buffer: Buffer.allocUnsafe(spanEnd - spanLogOffset),
+        source: 'read',
+      });
+    }
+    return spans;
+  }
+
+  /**
+   * Fetches every span at once (preads, and blocks through the read-ahead cache); resolves to the
+   * bytes each span got (fewer than its buffer: missing) and the last block a span used.
+   */
+  private async fetchSpans(
+    spans: ReadSpan[],
+    needs: Map<number, BlockNeed>,
+    logMin: number,
+    readableEnd: number,
+  ): Promise<{ reads: number[]; lastBlock: LogBlock | null; lastNeedEnd: number }> {
+    const blocks = this.blocks;
+    const [reads, blockList] = await Promise.all([
+      Promise.all(
+        spans.map((span) =>
+          span.source !== 'read' || span.base < logMin
+            ? Promise.resolve(span.source === 'memory' ? span.buffer.length : 0)
+            : this.log.read(span.buffer, 0, span.buffer.length, span.base),
+        ),
+      ),
+      Promise.all(
+        [...needs].map(([start, need]) =>
+          blocks!.ensure(start, need.capacity, need.needEnd, readableEnd),
+        ),
+      ),
+    ]);
+    const loaded = new Map<number, LogBlock>();
+    for (const block of blockList) loaded.set(block.start, block);
+    let lastBlock: LogBlock | null = null;
+    let lastNeedEnd = 0;
+    for (let s = 0; s < spans.length; s++) {
+      const span = spans[s];
+      if (span.source === 'block') {
+        const block = loaded.get(span.blockStart!)!;
+        span.buffer = block.buf;
+        reads[s] = block.length >= span.needEnd! - block.start ? block.buf.length : 0;
+        lastBlock = block;
+        lastNeedEnd = span.needEnd!;
+      } else if (span.source === 'straddle') {
+        const block = loaded.get(span.blockStart!)!;
+        const next = loaded.get(span.nextStart!)!;
+        const size = span.needEnd! - span.base;
+        span.buffer = Buffer.allocUnsafe(size);
+        if (block.length === block.capacity && next.length >= span.needEnd! - next.start) {
+          const head = block.start + block.length - span.base;
+          block.buf.copy(span.buffer, 0, span.base - block.start, block.length);
+          next.buf.copy(span.buffer, head, 0, size - head);
+          reads[s] = size;
+        } else {
+          reads[s] = 0;
+        }
+        lastBlock = next;
+        lastNeedEnd = span.needEnd!;
+      }
+    }
+    return { reads, lastBlock, lastNeedEnd };
+  }
+
+  /**
+   * The reader will want what follows: fetches the blocks holding the next stretch of log as long
+   * as this read's (at least a block), while this one is served.
+   */
+  private readAheadAfter(
+    lastBlock: LogBlock,
+    lastNeedEnd: number,
+    firstLogOffset: number,
+    readableEnd: number,
+  ): void {
+    const blocks = this.blocks;
+    const window = Math.max(lastNeedEnd - firstLogOffset, this.blockBytes);
+    const aheadEnd = Math.min(lastNeedEnd + window, readableEnd);
+    let start = lastBlock.start + lastBlock.capacity;
+    for (let n = 0; n < MAX_PREFETCH_BLOCKS && start < aheadEnd; n++) {
+      const next = this.blockAt(start);
+      if (next === null || next.start !== start) break;
+      blocks!.prefetch(next.start, next.capacity, readableEnd);
+      start += next.capacity;
+    }
   }
 
   /** The read-ahead block holding `logOffset`: aligned in its segment, never crossing it (a
