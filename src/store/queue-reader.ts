@@ -84,25 +84,7 @@ export interface QueueReaderParts {
 }
 
 export class QueueReader {
-  private readonly queues: QueueTable;
-  private readonly log: LogView;
-  private readonly dispatcher: Dispatcher;
-  private readonly readCache: ReadCache;
-  private readonly blocks: LogBlockCache | null;
-  private readonly segmentBytes: number;
-  private readonly blockBytes: number;
-  private readonly maxRecordBytes: number;
-
-  constructor(parts: QueueReaderParts) {
-    this.queues = parts.queues;
-    this.log = parts.log;
-    this.dispatcher = parts.dispatcher;
-    this.readCache = parts.readCache;
-    this.blocks = parts.blocks;
-    this.segmentBytes = parts.segmentBytes;
-    this.blockBytes = parts.blockBytes;
-    this.maxRecordBytes = parts.maxRecordBytes;
-  }
+  constructor(private readonly p: QueueReaderParts) {}
 
   async readQueue(
     topic: string,
@@ -110,7 +92,7 @@ export class QueueReader {
     fromQueueOffset: number,
     options: ReadQueueOptions,
   ): Promise<ReadQueueResult> {
-    const queue = this.queues.get(topic, queueId);
+    const queue = this.p.queues.get(topic, queueId);
     const minQueueOffset = queue?.minQueueOffset ?? 0;
     const maxQueueOffset = queue?.maxQueueOffset ?? 0;
     const answer = (
@@ -137,7 +119,7 @@ export class QueueReader {
       filter === null ? maxMessages : Math.max(maxMessages, MAX_FILTER_SCAN_ENTRIES),
     );
     const entries = await q.readEntries(fromQueueOffset, scan);
-    const logMinOffset = this.log.minLogOffset;
+    const logMinOffset = this.p.log.minLogOffset;
     if (entryLogOffset(entries, 0) < logMinOffset) {
       // Retention deleted the records under this queue's head since the last pass.
       const min = await q.advanceMinTo(logMinOffset);
@@ -158,8 +140,8 @@ export class QueueReader {
     // Spans of records to fetch: from the cache of recent records; from read-ahead blocks of the
     // log (a multi-message read, or a block already cached); else one pread per run of nearby
     // records. Every block and pread is in flight together.
-    const logMin = this.log.minLogOffset;
-    const readableEnd = this.dispatcher.dispatchedLogOffset;
+    const logMin = this.p.log.minLogOffset;
+    const readableEnd = this.p.dispatcher.dispatchedLogOffset;
     const needs = new Map<number, BlockNeed>();
     const spans = this.planSpans(entries, candidates, needs);
     const fetched = await this.fetchSpans(spans, needs, logMin, readableEnd);
@@ -180,9 +162,9 @@ export class QueueReader {
       const span = spans[s];
       const buffer = span.buffer;
       if (reads[s] < buffer.length) {
-        if (span.base < this.log.minLogOffset) {
+        if (span.base < this.p.log.minLogOffset) {
           // Retention deleted these records while we read: they are expired now.
-          const min = await q.advanceMinTo(this.log.minLogOffset);
+          const min = await q.advanceMinTo(this.p.log.minLogOffset);
           if (messages.length === 0) return answer('OFFSET_EXPIRED', min);
           nextQueueOffset = messages[messages.length - 1].queueOffset + 1;
           break;
@@ -235,7 +217,7 @@ export class QueueReader {
     needs: Map<number, BlockNeed>,
   ): ReadSpan[] {
     const spans: ReadSpan[] = [];
-    const blocks = this.blocks;
+    const blocks = this.p.blocks;
     // Read ahead when blocks would serve several reads: a read of more than one message whose
     // records lie within less than a block (a read spanning more is one pread already).
     let readAhead = false;
@@ -245,7 +227,7 @@ export class QueueReader {
         entryLogOffset(entries, last) +
         entrySize(entries, last) -
         entryLogOffset(entries, candidates[0]);
-      readAhead = readSpan < this.blockBytes;
+      readAhead = readSpan < this.p.blockBytes;
     }
     let c = 0;
     while (c < candidates.length) {
@@ -253,7 +235,7 @@ export class QueueReader {
       const first = candidates[c];
       const spanLogOffset = entryLogOffset(entries, first);
       let spanEnd = spanLogOffset + entrySize(entries, first);
-      const cached = this.readCache.find(spanLogOffset, spanEnd - spanLogOffset);
+      const cached = this.p.readCache.find(spanLogOffset, spanEnd - spanLogOffset);
       c++;
       if (cached !== null) {
         const base = spanLogOffset - cached.pos;
@@ -270,7 +252,7 @@ export class QueueReader {
       const block = blocks === null ? null : this.blockAt(spanLogOffset);
       if (
         block !== null &&
-        spanEnd <= block.start + this.blockBytes * 2 &&
+        spanEnd <= block.start + this.p.blockBytes * 2 &&
         (blocks!.has(block.start) || readAhead)
       ) {
         const blockEnd = block.start + block.capacity;
@@ -315,7 +297,7 @@ export class QueueReader {
           continue;
         }
       }
-      const segmentEnd = this.log.segmentEnd(spanLogOffset) ?? Number.MAX_SAFE_INTEGER;
+      const segmentEnd = this.p.log.segmentEnd(spanLogOffset) ?? Number.MAX_SAFE_INTEGER;
       while (c < candidates.length) {
         const index = candidates[c];
         const lo = entryLogOffset(entries, index);
@@ -347,13 +329,13 @@ export class QueueReader {
     logMin: number,
     readableEnd: number,
   ): Promise<{ reads: number[]; lastBlock: LogBlock | null; lastNeedEnd: number }> {
-    const blocks = this.blocks;
+    const blocks = this.p.blocks;
     const [reads, blockList] = await Promise.all([
       Promise.all(
         spans.map((span) =>
           span.source !== 'read' || span.base < logMin
             ? Promise.resolve(span.source === 'memory' ? span.buffer.length : 0)
-            : this.log.read(span.buffer, 0, span.buffer.length, span.base),
+            : this.p.log.read(span.buffer, 0, span.buffer.length, span.base),
         ),
       ),
       Promise.all(
@@ -404,8 +386,8 @@ export class QueueReader {
     firstLogOffset: number,
     readableEnd: number,
   ): void {
-    const blocks = this.blocks;
-    const window = Math.max(lastNeedEnd - firstLogOffset, this.blockBytes);
+    const blocks = this.p.blocks;
+    const window = Math.max(lastNeedEnd - firstLogOffset, this.p.blockBytes);
     const aheadEnd = Math.min(lastNeedEnd + window, readableEnd);
     let start = lastBlock.start + lastBlock.capacity;
     for (let n = 0; n < MAX_PREFETCH_BLOCKS && start < aheadEnd; n++) {
@@ -419,10 +401,10 @@ export class QueueReader {
   /** The read-ahead block holding `logOffset`: aligned in its segment, never crossing it (a
    *  segment ends where the next starts: segments written with another segmentBytes differ). */
   private blockAt(logOffset: number): { start: number; capacity: number } | null {
-    const segmentStart = this.log.segmentStart(logOffset);
+    const segmentStart = this.p.log.segmentStart(logOffset);
     if (segmentStart < 0) return null;
-    const segmentEnd = this.log.segmentEnd(logOffset) ?? segmentStart + this.segmentBytes;
-    const blockBytes = this.blockBytes;
+    const segmentEnd = this.p.log.segmentEnd(logOffset) ?? segmentStart + this.p.segmentBytes;
+    const blockBytes = this.p.blockBytes;
     const start = segmentStart + Math.floor((logOffset - segmentStart) / blockBytes) * blockBytes;
     return { start, capacity: Math.min(blockBytes, segmentEnd - start) };
   }
@@ -478,24 +460,24 @@ export class QueueReader {
   /** The message whose record starts at `logOffset`; null for any position that is not a live
    *  message start (so ids can map to positions by arithmetic). */
   async readMessage(logOffset: number): Promise<StoredMessage | null> {
-    if (!Number.isInteger(logOffset) || logOffset < this.log.minLogOffset) return null;
-    if (logOffset + MESSAGE_HEADER_BYTES > this.dispatcher.dispatchedLogOffset) return null;
+    if (!Number.isInteger(logOffset) || logOffset < this.p.log.minLogOffset) return null;
+    if (logOffset + MESSAGE_HEADER_BYTES > this.p.dispatcher.dispatchedLogOffset) return null;
     let buffer: Buffer;
     let at: number;
-    const head = this.readCache.find(logOffset, MESSAGE_HEADER_BYTES);
+    const head = this.p.readCache.find(logOffset, MESSAGE_HEADER_BYTES);
     const size = head === null ? 0 : frameLength(head.buffer, head.pos);
-    const whole = head === null ? null : this.readCache.find(logOffset, size);
+    const whole = head === null ? null : this.p.readCache.find(logOffset, size);
     if (whole !== null) {
       buffer = whole.buffer;
       at = whole.pos;
     } else {
       buffer = Buffer.allocUnsafe(4096);
-      let n = await this.log.read(buffer, 0, buffer.length, logOffset);
+      let n = await this.p.log.read(buffer, 0, buffer.length, logOffset);
       if (n < MESSAGE_HEADER_BYTES) return null;
       const length = frameLength(buffer, 0);
-      if (length > n && length <= this.maxRecordBytes) {
+      if (length > n && length <= this.p.maxRecordBytes) {
         buffer = Buffer.allocUnsafe(length);
-        n = await this.log.read(buffer, 0, length, logOffset);
+        n = await this.p.log.read(buffer, 0, length, logOffset);
       }
       at = 0;
       buffer = buffer.subarray(0, n);
@@ -509,7 +491,7 @@ export class QueueReader {
     }
     if (check.status !== 'ok' || check.kind !== 'message') return null;
     const message = decodeCheckedMessage(buffer, at, check.length, logOffset);
-    if (message === null || this.queues.isDeleted(message.topic, logOffset)) return null;
+    if (message === null || this.p.queues.isDeleted(message.topic, logOffset)) return null;
     return message;
   }
 }
