@@ -1,12 +1,17 @@
 // The store checkpoint: up to which logOffset the derived files (consume queues, key index) are
 // written and fdatasynced. Recovery re-dispatches from there. Written atomically (temp, fsync,
 // rename, directory fsync); a missing or damaged checkpoint reads as 0, i.e. rebuild everything.
+// `Checkpointer` takes one: derived files written and fdatasynced, then the position recorded.
 //
 // Layout (big-endian, 32 bytes): magic u32 'WCKP' | version u8 | 3 × u8 0
 //   | dispatchedLogOffset u64 | writtenAtMs u64 | 4 × u8 0 | crc32c u32 (of bytes 0..28)
 import { crc32c } from '@node-rs/crc32';
 import { join } from 'node:path';
+import { WharfError } from '../errors.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { FileCache } from './file-cache.js';
 import { readFileIfExists, writeFileAtomic } from './file-io.js';
+import type { KeyIndex } from './key-index.js';
 import { readUInt64, writeUInt64 } from './record.js';
 
 const MAGIC = 0x57434b50;
@@ -42,4 +47,48 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint | null> {
 
 export function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<void> {
   return writeFileAtomic(join(dir, CHECKPOINT_FILE), encodeCheckpoint(checkpoint));
+}
+
+/** Takes checkpoints of the store in `dir`; run one at a time (the store's serial queue). */
+export class Checkpointer {
+  private lastLogOffset = -1;
+  private syncFailure: Error | null = null;
+
+  constructor(
+    private readonly dir: string,
+    private readonly dispatcher: Dispatcher,
+    private readonly keyIndex: KeyIndex,
+    private readonly cache: FileCache,
+  ) {}
+
+  /** A failed fdatasync of a derived file: no checkpoint may pass it until a reopen. */
+  get failure(): Error | null {
+    return this.syncFailure;
+  }
+
+  /** fdatasyncs what was dispatched, then records the position (nothing new: nothing done). */
+  async run(): Promise<void> {
+    const dispatchedLogOffset = this.dispatcher.dispatchedLogOffset;
+    if (dispatchedLogOffset === this.lastLogOffset) return;
+    if (this.syncFailure !== null) {
+      throw new WharfError('IoError', 'a derived file failed its fdatasync; reopen to rebuild', {
+        cause: this.syncFailure,
+      });
+    }
+    // A failed write of entries throws here: they stay in memory, the next checkpoint writes
+    // them again.
+    await this.dispatcher.flushQueues();
+    try {
+      await this.dispatcher.syncWritten(this.cache);
+    } catch (err) {
+      // After a failed fdatasync the kernel may have dropped the pages (fsyncgate): a later one
+      // succeeding proves nothing. No checkpoint passes this point until a reopen rebuilds the
+      // derived files from the commit log.
+      this.syncFailure ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
+    }
+    await this.keyIndex.flush();
+    await writeCheckpoint(this.dir, { dispatchedLogOffset, writtenAtMs: Date.now() });
+    this.lastLogOffset = dispatchedLogOffset;
+  }
 }

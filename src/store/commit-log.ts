@@ -1,7 +1,8 @@
 // A frame log on disk: ordered segments, frame placement, group commit and recovery bundled.
-// The message store's commit log and the state journal are two instances. Invariant: bytes below
-// groupCommit.writtenLogOffset are in the files; frames are placed synchronously (placement order
-// is write order), so a reader never needs a lock.
+// The message store's commit log and the state journal are two instances. `append` is the one way
+// frames get in: placed, encoded into staging buffers and submitted in the same synchronous call.
+// Invariant: bytes below groupCommit.writtenLogOffset are in the files; frames are placed
+// synchronously (placement order is write order), so a reader never needs a lock.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileCache } from './file-cache.js';
@@ -10,7 +11,18 @@ import type { CommitRequest, GroupCommitOptions } from './group-commit.js';
 import { GroupCommit } from './group-commit.js';
 import type { LogRecoveryOptions, LogRecoveryResult } from './recovery.js';
 import { recoverLog } from './recovery.js';
+import type { LogChunk } from './segment-list.js';
 import { SegmentList } from './segment-list.js';
+import type { Segment } from './segment.js';
+
+/** Size of the buffers appends encode their frames into. */
+const STAGING_BYTES = 1024 * 1024;
+
+/** Encodes the frames of one append where the log placed them. */
+export interface FrameWriter {
+  /** Writes frame `index` of the append (`size` bytes, at `logOffset`) into buffer[pos]. */
+  writeFrame(index: number, buffer: Buffer, pos: number, size: number, logOffset: number): void;
+}
 
 export interface CommitLogOptions<R extends CommitRequest>
   extends
@@ -22,6 +34,11 @@ export interface CommitLogOptions<R extends CommitRequest>
 }
 
 export class CommitLog<R extends CommitRequest = CommitRequest> {
+  private staging = Buffer.allocUnsafeSlow(0);
+  private stagingUsed = 0;
+  /** Scratch for the blank frame of a roll (reused: appends are synchronous). */
+  private readonly blanks: LogChunk[] = [];
+
   private constructor(
     readonly list: SegmentList,
     readonly groupCommit: GroupCommit<R>,
@@ -43,6 +60,86 @@ export class CommitLog<R extends CommitRequest = CommitRequest> {
     return { log: new CommitLog(list, groupCommit, options.cache), recovery };
   }
 
+  /** Throws the error an append of `bytes` must get now, if any (call before `append`). */
+  checkAccept(bytes: number): void {
+    this.groupCommit.checkAccept(bytes);
+  }
+
+  /**
+   * Appends `count` frames of sizes[0..count) as one request: places them at the log's end in
+   * order, has `writer` encode each into a staging buffer (one buffer per run of frames in one
+   * segment, normally all; a roll's blank frame goes between runs, so chunks stay in log order),
+   * sets them as `request.chunks` and submits the request to the group commit. The caller checked
+   * `checkAccept(request.bytes)`; nothing here allocates per frame.
+   */
+  append(request: R, sizes: ArrayLike<number>, count: number, writer: FrameWriter): void {
+    const list = this.list;
+    const blanks = this.blanks;
+    const chunks = request.chunks;
+    let runSegment: Segment | null = null;
+    let runFrom = 0;
+    let runLogOffset = 0;
+    let runBytes = 0;
+    for (let i = 0; i < count; i++) {
+      const size = sizes[i];
+      const placed = list.place(size, blanks);
+      if (placed.segment !== runSegment) {
+        if (runSegment !== null) {
+          this.encodeRun(writer, sizes, runFrom, i, runLogOffset, runBytes, runSegment, chunks);
+        }
+        if (blanks.length > 0) {
+          chunks.push(blanks[0]);
+          blanks.length = 0;
+        }
+        runSegment = placed.segment;
+        runFrom = i;
+        runLogOffset = placed.logOffset;
+        runBytes = 0;
+      }
+      runBytes += size;
+    }
+    if (runSegment !== null) {
+      this.encodeRun(writer, sizes, runFrom, count, runLogOffset, runBytes, runSegment, chunks);
+    }
+    this.groupCommit.submit(request);
+  }
+
+  private encodeRun(
+    writer: FrameWriter,
+    sizes: ArrayLike<number>,
+    from: number,
+    to: number,
+    logOffset: number,
+    bytes: number,
+    segment: Segment,
+    chunks: LogChunk[],
+  ): void {
+    const buffer = this.stage(bytes);
+    let pos = 0;
+    for (let k = from; k < to; k++) {
+      const size = sizes[k];
+      writer.writeFrame(k, buffer, pos, size, logOffset + pos);
+      pos += size;
+    }
+    chunks.push({ logOffset, segment, buffer });
+  }
+
+  /**
+   * Room for `bytes` of frames in the current staging buffer: frames of consecutive appends sit
+   * side by side, so a group-commit round writes them as one iovec and no append allocates. A
+   * staging buffer is never reused (its views may be held by caches and readers).
+   */
+  private stage(bytes: number): Buffer {
+    if (bytes > STAGING_BYTES / 4) return Buffer.allocUnsafe(bytes);
+    if (this.stagingUsed + bytes > this.staging.length) {
+      this.staging = Buffer.allocUnsafeSlow(STAGING_BYTES);
+      this.stagingUsed = 0;
+    }
+    const view = this.staging.subarray(this.stagingUsed, this.stagingUsed + bytes);
+    this.stagingUsed += bytes;
+    return view;
+  }
+
   get endLogOffset(): number {
     return this.list.endLogOffset;
   }
@@ -56,6 +153,12 @@ export class CommitLog<R extends CommitRequest = CommitRequest> {
     const segment = this.list.find(logOffset);
     if (segment === undefined || !segment.created) return 0;
     return segment.read(this.cache, buf, bufOffset, length, logOffset);
+  }
+
+  /** The start of the segment holding `logOffset`, or -1 when it is below the first one. */
+  segmentStart(logOffset: number): number {
+    const segment = this.list.find(logOffset);
+    return segment === undefined ? -1 : segment.startLogOffset;
   }
 
   /** The logOffset where the segment holding `logOffset` ends, if a later segment exists. */

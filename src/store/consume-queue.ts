@@ -5,91 +5,49 @@
 // along the queue (binary search by time); minQueueOffset is the first entry whose record the log
 // still holds.
 //
-// Entry layout (big-endian): logOffset u64 | size u32 | tagHash u32 | storeTimestampMs u64
-import { createHash } from 'node:crypto';
+// The entry layout is consume-queue-entry.ts's; reads through the page cache are
+// consume-queue-pages.ts's. This file owns the write side (memory tail, writes in flight, failed
+// writes kept for the checkpoint), the queue's offsets, searches, recovery and expiry.
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import {
+  CQ_ENTRY_BYTES,
+  TOPIC_FILE,
+  entryLogOffset,
+  entrySize,
+  entryStoreTimestampMs,
+  readEntry,
+} from './consume-queue-entry.js';
+import type { ConsumeQueueEntry } from './consume-queue-entry.js';
+import { ConsumeQueuePages } from './consume-queue-pages.js';
 import type { FileCache } from './file-cache.js';
 import {
   fdatasync,
   ftruncate,
-  offsetFileName,
   parseOffsetFileName,
   pread,
   readFileIfExists,
   pwrite,
 } from './file-io.js';
-import type { QueuePage, QueuePageCache } from './queue-page-cache.js';
+import type { QueuePageCache } from './queue-page-cache.js';
 import { PAGE_ENTRIES } from './queue-page-cache.js';
-import { readUInt64, writeUInt64 } from './record.js';
 
-export const CQ_ENTRY_BYTES = 24;
 /** Entries a queue buffers in memory before writing them (3 KiB). */
 const TAIL_ENTRIES = 128;
 /** Writes of one queue in flight before dispatch waits for the oldest. */
 const MAX_WRITES_IN_FLIGHT = 4;
 /** Bytes of entries whose write failed kept in memory (for a write again) before dispatch fails. */
 const MAX_FAILED_BYTES = 4 * 1024 * 1024;
-const TOPIC_FILE = 'TOPIC';
-
-export interface ConsumeQueueEntry {
-  logOffset: number;
-  size: number;
-  tagHash: number;
-  storeTimestampMs: number;
-}
-
-export function writeEntry(
-  buf: Buffer,
-  pos: number,
-  logOffset: number,
-  size: number,
-  tagHashValue: number,
-  storeTimestampMs: number,
-): void {
-  writeUInt64(buf, logOffset, pos);
-  buf.writeUInt32BE(size, pos + 8);
-  buf.writeUInt32BE(tagHashValue, pos + 12);
-  writeUInt64(buf, storeTimestampMs, pos + 16);
-}
-
-export function readEntry(buf: Buffer, pos: number): ConsumeQueueEntry {
-  return {
-    logOffset: readUInt64(buf, pos),
-    size: buf.readUInt32BE(pos + 8),
-    tagHash: buf.readUInt32BE(pos + 12),
-    storeTimestampMs: readUInt64(buf, pos + 16),
-  };
-}
-
-/** A file-system-safe, collision-free directory name for a topic (the name itself is in TOPIC). */
-export function topicDirName(topic: string): string {
-  const readable = topic.replace(/[^A-Za-z0-9_-]/g, (c) =>
-    [...Buffer.from(c, 'utf8')].map((b) => '%' + b.toString(16).padStart(2, '0')).join(''),
-  );
-  if (readable.length <= 120) return readable;
-  return 'h-' + createHash('sha256').update(topic).digest('hex');
-}
-
-/** The topic of a readable directory name (topicDirName's inverse), null for a hashed one. */
-export function decodeTopicDir(name: string): string | null {
-  if (name.startsWith('h-') || !/^(?:[A-Za-z0-9_-]|%[0-9a-f]{2})+$/.test(name)) return null;
-  try {
-    return decodeURIComponent(name);
-  } catch {
-    return null;
-  }
-}
 
 export class ConsumeQueue {
   readonly dir: string;
   /** Start queueOffsets of the files on disk, ascending. */
-  fileStarts: number[] = [];
-  minQueueOffset = 0;
+  private starts: number[] = [];
+  private minOffset = 0;
   /** Entries written (readable): the queue's visible end. */
-  maxQueueOffset = 0;
-  /** Next queueOffset to assign at append (≥ maxQueueOffset: the rest is being made durable). */
-  nextQueueOffset = 0;
+  private maxOffset = 0;
+  /** Next queueOffset to assign at append (≥ maxOffset: the rest is being made durable). */
+  private nextOffset = 0;
   private dirReady = false;
   /** Entries dispatched but not yet written: tailCount entries from tailFrom. */
   private tail: Buffer | null = null;
@@ -106,8 +64,7 @@ export class ConsumeQueue {
   private failedBytes = 0;
   private lastWriteError: Error | null = null;
   private dirReadying: Promise<void> | null = null;
-  /** This queue's pages in the shared page cache, by first queueOffset. */
-  private readonly pages = new Map<number, QueuePage>();
+  private readonly pages: ConsumeQueuePages;
 
   constructor(
     readonly topicDir: string,
@@ -115,15 +72,60 @@ export class ConsumeQueue {
     readonly queueId: number,
     readonly segmentEntries: number,
     private readonly cache: FileCache,
-    private readonly pageCache: QueuePageCache,
+    pageCache: QueuePageCache,
   ) {
     this.dir = join(topicDir, String(queueId));
+    this.pages = new ConsumeQueuePages(this.dir, segmentEntries, cache, pageCache);
+  }
+
+  /** Start queueOffsets of the files on disk, ascending. */
+  get fileStarts(): readonly number[] {
+    return this.starts;
+  }
+
+  /** The first entry whose record the log still holds. */
+  get minQueueOffset(): number {
+    return this.minOffset;
+  }
+
+  /** Entries dispatched (readable): the queue's visible end. */
+  get maxQueueOffset(): number {
+    return this.maxOffset;
+  }
+
+  /** The queueOffset the next append gets (at or past maxQueueOffset). */
+  get nextQueueOffset(): number {
+    return this.nextOffset;
+  }
+
+  /** Hands out the next queueOffset to an append (synchronously: assignment order = log order). */
+  assignQueueOffset(): number {
+    return this.nextOffset++;
+  }
+
+  /** Entries below `maxQueueOffset` are dispatched: they become readable. */
+  markDispatched(maxQueueOffset: number): void {
+    if (maxQueueOffset > this.maxOffset) this.maxOffset = maxQueueOffset;
+    if (this.nextOffset < this.maxOffset) this.nextOffset = this.maxOffset;
+  }
+
+  /** Takes back the offsets handed to appends that never became durable (refused rounds whose
+   *  records were cut from the log): the next append continues at the visible end. */
+  reclaimUnwrittenOffsets(): void {
+    this.nextOffset = this.maxOffset;
+  }
+
+  /** Moves minQueueOffset past entries whose records retention deleted (the log now starts at
+   *  `logMinOffset`); resolves to the new minQueueOffset. */
+  async advanceMinTo(logMinOffset: number): Promise<number> {
+    this.minOffset = await this.searchByLogOffset(logMinOffset, this.minOffset, this.maxOffset);
+    return this.minOffset;
   }
 
   /** Lists the files of an existing queue directory. */
   async load(): Promise<void> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
-    this.fileStarts = names
+    this.starts = names
       .map(parseOffsetFileName)
       .filter((n): n is number => n !== null)
       .sort((a, b) => a - b);
@@ -131,7 +133,7 @@ export class ConsumeQueue {
   }
 
   filePath(fileStart: number): string {
-    return join(this.dir, offsetFileName(fileStart));
+    return this.pages.filePath(fileStart);
   }
 
   private fileStartOf(queueOffset: number): number {
@@ -173,8 +175,8 @@ export class ConsumeQueue {
       start < end;
       start += this.segmentEntries
     ) {
-      if (this.fileStarts.length === 0 || this.fileStarts[this.fileStarts.length - 1] < start) {
-        this.fileStarts.push(start);
+      if (this.starts.length === 0 || this.starts[this.starts.length - 1] < start) {
+        this.starts.push(start);
         dirty.add(this.dir);
       }
     }
@@ -192,7 +194,7 @@ export class ConsumeQueue {
       await this.cache.with(path, (fd) =>
         pwrite(fd, part, (queueOffset - fileStart) * CQ_ENTRY_BYTES),
       );
-      if (this.pages.size > 0) this.notePagesWritten(queueOffset, part);
+      this.pages.noteWritten(queueOffset, part);
       dirty.add(path);
       queueOffset += count;
       pos += count * CQ_ENTRY_BYTES;
@@ -319,10 +321,6 @@ export class ConsumeQueue {
     }
   }
 
-  get hasTail(): boolean {
-    return this.tailCount > 0;
-  }
-
   /** Starts writing the buffered tail to its file (readable from memory until written). */
   async flushTail(dirty: Set<string>): Promise<void> {
     if (this.tailCount === 0 || this.tail === null) return;
@@ -354,12 +352,12 @@ export class ConsumeQueue {
     const buf = Buffer.allocUnsafe(count * CQ_ENTRY_BYTES);
     if (fromQueueOffset < memoryFrom) {
       const fileTo = Math.min(end, memoryFrom);
-      if (this.pageCache.enabled) {
+      if (this.pages.cacheEnabled) {
         // Entries below both ends are in the file and stay as they are: safe to read ahead.
-        const writtenEnd = Math.min(memoryFrom, this.maxQueueOffset);
-        await this.readPages(buf, fromQueueOffset, fileTo, readAhead ? writtenEnd : -1);
+        const writtenEnd = Math.min(memoryFrom, this.maxOffset);
+        await this.pages.read(buf, fromQueueOffset, fileTo, readAhead ? writtenEnd : -1);
       } else {
-        await this.readFileEntries(buf, 0, fromQueueOffset, fileTo - fromQueueOffset);
+        await this.pages.readFile(buf, 0, fromQueueOffset, fileTo - fromQueueOffset);
       }
     }
     for (const r of regions) {
@@ -377,186 +375,6 @@ export class ConsumeQueue {
     return buf;
   }
 
-  /** The first queueOffset of the page holding `queueOffset`. */
-  private pageStartOf(queueOffset: number): number {
-    const fileStart = this.fileStartOf(queueOffset);
-    return fileStart + Math.floor((queueOffset - fileStart) / PAGE_ENTRIES) * PAGE_ENTRIES;
-  }
-
-  private pageEndOf(pageStart: number): number {
-    return Math.min(pageStart + PAGE_ENTRIES, this.fileStartOf(pageStart) + this.segmentEntries);
-  }
-
-  /**
-   * Fills `buf` with entries [from, to) through the page cache. A miss reads the page's missing
-   * part up to `writtenEnd` (one pread) and keeps it; with `writtenEnd` -1 a miss reads only what
-   * is asked, straight from the file.
-   */
-  private async readPages(buf: Buffer, from: number, to: number, writtenEnd: number) {
-    let queueOffset = from;
-    while (queueOffset < to) {
-      const pageStart = this.pageStartOf(queueOffset);
-      const pageEnd = this.pageEndOf(pageStart);
-      const hi = Math.min(to, pageEnd);
-      const at = (queueOffset - from) * CQ_ENTRY_BYTES;
-      let page = this.pages.get(pageStart);
-      let valid = page === undefined ? 0 : page.count;
-      if (valid >= hi - pageStart) {
-        this.pageCache.hits++;
-        this.pageCache.touch(page!);
-      } else if (writtenEnd < hi) {
-        this.pageCache.misses++;
-        await this.readFileEntries(buf, at, queueOffset, hi - queueOffset);
-        queueOffset = hi;
-        continue;
-      } else {
-        this.pageCache.misses++;
-        if (page === undefined) {
-          page = this.pageCache.create(this.pages, pageStart, pageEnd - pageStart, CQ_ENTRY_BYTES);
-          valid = 0;
-        }
-        // A load in flight (read ahead) is waited for; if it failed, this read tries again.
-        if (page.loading !== null) valid = Math.max(valid, await page.loading.catch(() => 0));
-        if (valid < hi - pageStart) {
-          valid = await this.loadPage(page, valid, Math.min(pageEnd, writtenEnd));
-        }
-      }
-      const copyTo = Math.min(hi, pageStart + valid);
-      if (copyTo > queueOffset) {
-        page!.buf.copy(
-          buf,
-          at,
-          (queueOffset - pageStart) * CQ_ENTRY_BYTES,
-          (copyTo - pageStart) * CQ_ENTRY_BYTES,
-        );
-      }
-      // A file shorter than the queue says (damage): zeros, which no record matches.
-      if (copyTo < hi) {
-        buf.fill(
-          0,
-          at + Math.max(0, copyTo - queueOffset) * CQ_ENTRY_BYTES,
-          at + (hi - queueOffset) * CQ_ENTRY_BYTES,
-        );
-      }
-      queueOffset = hi;
-    }
-    if (writtenEnd < 0) return;
-    // A reader past half a page will want the next one: read it while this one is served.
-    const lastStart = this.pageStartOf(to - 1);
-    const lastEnd = this.pageEndOf(lastStart);
-    if ((to - lastStart) * 2 < lastEnd - lastStart || lastEnd >= writtenEnd) return;
-    if (this.pages.has(lastEnd)) return;
-    const next = this.pageCache.create(
-      this.pages,
-      lastEnd,
-      this.pageEndOf(lastEnd) - lastEnd,
-      CQ_ENTRY_BYTES,
-    );
-    this.pageCache.prefetches++;
-    void this.loadPage(next, 0, Math.min(this.pageEndOf(lastEnd), writtenEnd)).catch(
-      () => undefined,
-    );
-  }
-
-  /** Reads the page's entries [valid, readTo) from its file; resolves to the entries now valid
-   *  (also to those waiting on `page.loading`). */
-  private loadPage(page: QueuePage, valid: number, readTo: number): Promise<number> {
-    const fileStart = this.fileStartOf(page.start);
-    const want = (readTo - page.start - valid) * CQ_ENTRY_BYTES;
-    const load = this.cache
-      .with(
-        this.filePath(fileStart),
-        (fd) =>
-          pread(
-            fd,
-            page.buf,
-            valid * CQ_ENTRY_BYTES,
-            want,
-            (page.start - fileStart + valid) * CQ_ENTRY_BYTES,
-          ),
-        false,
-      )
-      .then((got) => {
-        const now = valid + Math.floor(got / CQ_ENTRY_BYTES);
-        if (!page.dropped && now > page.count) page.count = now;
-        return now;
-      });
-    page.loading = load;
-    const settled = () => {
-      if (page.loading === load) page.loading = null;
-    };
-    void load.then(settled, settled);
-    return load;
-  }
-
-  /**
-   * Entries [first, first + n) were just written to the file: pages holding the entries right
-   * before them grow, so a reader following the queue's head reads them from memory. A page is
-   * started only when the page before it is cached (someone reads this queue through the cache).
-   */
-  private notePagesWritten(first: number, entries: Buffer): void {
-    const end = first + entries.length / CQ_ENTRY_BYTES;
-    let queueOffset = first;
-    while (queueOffset < end) {
-      const pageStart = this.pageStartOf(queueOffset);
-      const pageEnd = this.pageEndOf(pageStart);
-      const hi = Math.min(end, pageEnd);
-      let page = this.pages.get(pageStart);
-      if (
-        page === undefined &&
-        queueOffset === pageStart &&
-        pageStart > 0 &&
-        this.pages.has(this.pageStartOf(pageStart - 1))
-      ) {
-        page = this.pageCache.create(this.pages, pageStart, pageEnd - pageStart, CQ_ENTRY_BYTES);
-      }
-      if (page !== undefined && page.count >= queueOffset - pageStart) {
-        const valid = page.count;
-        if (valid < hi - pageStart) {
-          entries.copy(
-            page.buf,
-            valid * CQ_ENTRY_BYTES,
-            (pageStart + valid - first) * CQ_ENTRY_BYTES,
-            (hi - first) * CQ_ENTRY_BYTES,
-          );
-          page.count = hi - pageStart;
-        }
-      }
-      queueOffset = hi;
-    }
-  }
-
-  /** Drops this queue's cached pages that start below `below` (all by default). */
-  private dropPages(below = Number.MAX_SAFE_INTEGER): void {
-    if (this.pages.size > 0) this.pageCache.dropAll(this.pages, (page) => page.start < below);
-  }
-
-  private async readFileEntries(
-    buf: Buffer,
-    bufOffset: number,
-    fromQueueOffset: number,
-    count: number,
-  ): Promise<void> {
-    let queueOffset = fromQueueOffset;
-    let pos = bufOffset;
-    const endPos = bufOffset + count * CQ_ENTRY_BYTES;
-    while (pos < endPos) {
-      const fileStart = this.fileStartOf(queueOffset);
-      const n = Math.min(
-        (endPos - pos) / CQ_ENTRY_BYTES,
-        fileStart + this.segmentEntries - queueOffset,
-      );
-      const got = await this.cache.with(
-        this.filePath(fileStart),
-        (fd) => pread(fd, buf, pos, n * CQ_ENTRY_BYTES, (queueOffset - fileStart) * CQ_ENTRY_BYTES),
-        false,
-      );
-      if (got < n * CQ_ENTRY_BYTES) buf.fill(0, pos + got, pos + n * CQ_ENTRY_BYTES);
-      queueOffset += n;
-      pos += n * CQ_ENTRY_BYTES;
-    }
-  }
-
   /** One entry (a point read: binary searches do not fill the page cache). */
   async entryAt(queueOffset: number): Promise<ConsumeQueueEntry> {
     return readEntry(await this.readEntries(queueOffset, 1, false), 0);
@@ -565,15 +383,15 @@ export class ConsumeQueue {
   /** First queueOffset in [minQueueOffset, maxQueueOffset) whose store time is >= timestampMs. */
   searchByTime(timestampMs: number): Promise<number> {
     return this.search(
-      this.minQueueOffset,
-      this.maxQueueOffset,
-      (buf, pos) => readUInt64(buf, pos + 16) < timestampMs,
+      this.minOffset,
+      this.maxOffset,
+      (entries, index) => entryStoreTimestampMs(entries, index) < timestampMs,
     );
   }
 
   /** First queueOffset in [from, to) whose entry's logOffset is >= logOffset (entries ascend). */
   searchByLogOffset(logOffset: number, from: number, to: number): Promise<number> {
-    return this.search(from, to, (buf, pos) => readUInt64(buf, pos) < logOffset);
+    return this.search(from, to, (entries, index) => entryLogOffset(entries, index) < logOffset);
   }
 
   /**
@@ -583,7 +401,7 @@ export class ConsumeQueue {
   private async search(
     lo: number,
     hi: number,
-    before: (buf: Buffer, pos: number) => boolean,
+    before: (entries: Buffer, index: number) => boolean,
   ): Promise<number> {
     while (hi - lo > PAGE_ENTRIES) {
       const mid = Math.floor((lo + hi) / 2);
@@ -596,7 +414,7 @@ export class ConsumeQueue {
     let b = hi - lo;
     while (a < b) {
       const mid = (a + b) >>> 1;
-      if (before(buf, mid * CQ_ENTRY_BYTES)) a = mid + 1;
+      if (before(buf, mid)) a = mid + 1;
       else b = mid;
     }
     return lo + a;
@@ -607,10 +425,10 @@ export class ConsumeQueue {
    * `limitLogOffset` (entries past the checkpoint may be torn or hold zeros), drops the rest.
    */
   async recoverTail(limitLogOffset: number): Promise<void> {
-    this.dropPages();
+    this.pages.drop();
     const pageEntries = 4096;
-    while (this.fileStarts.length > 0) {
-      const fileStart = this.fileStarts[this.fileStarts.length - 1];
+    while (this.starts.length > 0) {
+      const fileStart = this.starts[this.starts.length - 1];
       const path = this.filePath(fileStart);
       let keep = -1;
       await this.cache.with(path, async (fd) => {
@@ -622,9 +440,7 @@ export class ConsumeQueue {
           const n = count - first;
           await pread(fd, page, 0, n * CQ_ENTRY_BYTES, first * CQ_ENTRY_BYTES);
           for (let i = n - 1; i >= 0; i--) {
-            const logOffset = readUInt64(page, i * CQ_ENTRY_BYTES);
-            const entrySize = page.readUInt32BE(i * CQ_ENTRY_BYTES + 8);
-            if (entrySize > 0 && logOffset < limitLogOffset) {
+            if (entrySize(page, i) > 0 && entryLogOffset(page, i) < limitLogOffset) {
               keep = first + i;
               break;
             }
@@ -637,15 +453,15 @@ export class ConsumeQueue {
         }
       });
       if (keep >= 0) {
-        this.maxQueueOffset = fileStart + keep + 1;
-        this.nextQueueOffset = this.maxQueueOffset;
+        this.maxOffset = fileStart + keep + 1;
+        this.nextOffset = this.maxOffset;
         return;
       }
       await this.cache.forget(path);
       await rm(path, { force: true });
-      this.fileStarts.pop();
-      this.maxQueueOffset = fileStart;
-      this.nextQueueOffset = fileStart;
+      this.starts.pop();
+      this.maxOffset = fileStart;
+      this.nextOffset = fileStart;
     }
   }
 
@@ -655,24 +471,23 @@ export class ConsumeQueue {
    */
   async expireBelow(logMinOffset: number): Promise<number> {
     let deleted = 0;
-    while (this.fileStarts.length > 1) {
-      const next = this.fileStarts[1];
+    while (this.starts.length > 1) {
+      const next = this.starts[1];
       // The next file's first entry is below the log start: the whole first file is too.
-      if (next >= this.maxQueueOffset) break;
+      if (next >= this.maxOffset) break;
       const entry = await this.entryAt(next);
       if (entry.logOffset > logMinOffset) break;
-      const path = this.filePath(this.fileStarts[0]);
+      const path = this.filePath(this.starts[0]);
       await this.cache.forget(path);
       await rm(path, { force: true });
-      this.fileStarts.shift();
+      this.starts.shift();
       deleted++;
     }
-    if (deleted > 0) this.dropPages(this.fileStarts[0]);
+    if (deleted > 0) this.pages.drop(this.starts[0]);
     // Entries still only in the memory tail have no file yet: they are not below the log.
-    const firstOnDisk = this.fileStarts[0];
-    const from =
-      firstOnDisk === undefined ? this.minQueueOffset : Math.max(this.minQueueOffset, firstOnDisk);
-    this.minQueueOffset = await this.searchByLogOffset(logMinOffset, from, this.maxQueueOffset);
+    const firstOnDisk = this.starts[0];
+    const from = firstOnDisk === undefined ? this.minOffset : Math.max(this.minOffset, firstOnDisk);
+    this.minOffset = await this.searchByLogOffset(logMinOffset, from, this.maxOffset);
     return deleted;
   }
 
@@ -684,44 +499,8 @@ export class ConsumeQueue {
     this.failed = [];
     this.failedBytes = 0;
     this.inflight = [];
-    this.dropPages();
-    for (const start of this.fileStarts) await this.cache.forget(this.filePath(start));
-    this.fileStarts = [];
+    this.pages.drop();
+    for (const start of this.starts) await this.cache.forget(this.filePath(start));
+    this.starts = [];
   }
-}
-
-/** Loads every consume queue under `root` (consumequeue/<topicDir>/<queueId>/<files>). */
-export async function loadConsumeQueues(
-  root: string,
-  segmentEntries: number,
-  cache: FileCache,
-  pageCache: QueuePageCache,
-): Promise<ConsumeQueue[]> {
-  await mkdir(root, { recursive: true });
-  const queues: ConsumeQueue[] = [];
-  for (const topicName of await readdir(root)) {
-    const topicDir = join(root, topicName);
-    const named = await readFileIfExists(join(topicDir, TOPIC_FILE));
-    const topic =
-      named !== null && named.length > 0 ? named.toString('utf8') : decodeTopicDir(topicName);
-    if (topic === null) {
-      // A hashed directory without its name file is unusable: drop it, recovery rebuilds it.
-      await rm(topicDir, { recursive: true, force: true });
-      continue;
-    }
-    for (const queueName of await readdir(topicDir)) {
-      if (!/^\d+$/.test(queueName)) continue;
-      const queue = new ConsumeQueue(
-        topicDir,
-        topic,
-        Number(queueName),
-        segmentEntries,
-        cache,
-        pageCache,
-      );
-      await queue.load();
-      queues.push(queue);
-    }
-  }
-  return queues;
 }

@@ -3,21 +3,24 @@
 // for records durable under the flush policy (after a group-commit round, or from the log at
 // recovery), one batch at a time in log order, so a consumer never sees a message a crash can take
 // back. Writing an entry again is idempotent (fixed position), which is what makes re-dispatch
-// after a crash safe.
+// after a crash safe. At open, `Redispatcher` feeds it the log's records past the checkpoints.
 import type { ConsumeQueue } from './consume-queue.js';
-import { CQ_ENTRY_BYTES, writeEntry } from './consume-queue.js';
+import { CQ_ENTRY_BYTES, writeEntry } from './consume-queue-entry.js';
+import type { FileCache } from './file-cache.js';
+import { fdatasync, fsyncDir, isNotFound } from './file-io.js';
 import type { KeyIndex } from './key-index.js';
 import type { QueueTable } from './queue-table.js';
-import type { DispatchRecord } from './record.js';
+import type { DispatchRecord, FrameKind } from './record.js';
+import { readDispatchFields } from './record.js';
 import type { StoreLogger } from './types.js';
 
 export type DispatchListener = (topic: string, queueId: number, maxQueueOffset: number) => void;
 
 export class Dispatcher {
   /** Every record below this logOffset is dispatched. */
-  dispatchedLogOffset: number;
+  private dispatchedEnd: number;
   /** Files written since the last checkpoint (fdatasynced by it). */
-  readonly dirty = new Set<string>();
+  private readonly dirty = new Set<string>();
   private readonly listeners = new Set<DispatchListener>();
   /** Queues holding dispatched entries in memory (written by flushQueues). */
   private readonly buffered = new Set<ConsumeQueue>();
@@ -28,7 +31,12 @@ export class Dispatcher {
     dispatchedLogOffset: number,
     private readonly logger?: StoreLogger,
   ) {
-    this.dispatchedLogOffset = dispatchedLogOffset;
+    this.dispatchedEnd = dispatchedLogOffset;
+  }
+
+  /** Every record below this logOffset is dispatched (readable). */
+  get dispatchedLogOffset(): number {
+    return this.dispatchedEnd;
   }
 
   onDispatch(listener: DispatchListener): () => void {
@@ -68,12 +76,9 @@ export class Dispatcher {
     for (const [queue, list] of byQueue) writes.push(this.writeQueue(queue, list));
     if (endLogOffset >= indexFrom) writes.push(this.keyIndex.add(keyed, endLogOffset));
     await Promise.all(writes);
-    this.dispatchedLogOffset = Math.max(this.dispatchedLogOffset, endLogOffset);
+    this.dispatchedEnd = Math.max(this.dispatchedEnd, endLogOffset);
     for (const [queue, list] of byQueue) {
-      const max = list[list.length - 1].queueOffset + 1;
-      if (max > queue.maxQueueOffset) queue.maxQueueOffset = max;
-      if (queue.nextQueueOffset < queue.maxQueueOffset)
-        queue.nextQueueOffset = queue.maxQueueOffset;
+      queue.markDispatched(list[list.length - 1].queueOffset + 1);
       if (options.notify !== false) this.notify(queue);
     }
   }
@@ -114,9 +119,41 @@ export class Dispatcher {
     await Promise.all(unwritten.map((queue) => queue.writeOut(this.dirty)));
   }
 
-  /** Stops tracking a deleted queue. */
+  /**
+   * fdatasyncs every file and directory written since the last call (a checkpoint, after
+   * flushQueues). On a failure the files not yet synced stay listed and the error is thrown.
+   */
+  async syncWritten(cache: FileCache): Promise<void> {
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    let synced = 0;
+    try {
+      for (const path of dirty) {
+        try {
+          if (path.endsWith('/') || !/\d{20}$/.test(path)) await fsyncDir(path);
+          else await cache.with(path, (fd) => fdatasync(fd), false);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+        synced++;
+      }
+    } catch (err) {
+      for (const path of dirty.slice(synced)) this.dirty.add(path);
+      throw err;
+    }
+  }
+
+  /** Stops tracking a deleted queue (its files are being deleted: nothing to sync). */
   forget(queue: ConsumeQueue): void {
     this.buffered.delete(queue);
+    for (const start of queue.fileStarts) this.dirty.delete(queue.filePath(start));
+    this.dirty.delete(queue.dir);
+  }
+
+  /** Recovery: the log ends at `endLogOffset` (possibly below what the checkpoint had
+   *  dispatched, after corruption): nothing past it is dispatched. */
+  resetDispatched(endLogOffset: number): void {
+    this.dispatchedEnd = endLogOffset;
   }
 
   private notify(queue: ConsumeQueue): void {
@@ -126,6 +163,90 @@ export class Dispatcher {
       } catch (err) {
         this.logger?.error({ err }, 'onDispatch listener threw');
       }
+    }
+  }
+}
+
+/**
+ * Re-dispatch at open (RocketMQ's reput at start): the commit log's recovery scan hands every
+ * message frame to `onFrame` and calls `afterChunk` after each chunk; records past the consume
+ * queues' or the key index's checkpoint are dispatched again, a chunk at a time, without
+ * notifying. `finish` then aligns the queues with the recovered end of the log.
+ */
+export class Redispatcher {
+  /** Records dispatched again. */
+  redispatched = 0;
+  /** Store time of the last message record scanned (store time never goes back). */
+  lastStoreTimestampMs = 0;
+  private pending: DispatchRecord[] = [];
+  private topicBytes = Buffer.alloc(0);
+  private topic = '';
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly queues: QueueTable,
+    private readonly cqFromLogOffset: number,
+    private readonly indexFromLogOffset: number,
+  ) {}
+
+  /** Each valid frame of the scan (`buf` is reused by the scan: nothing of it is kept). */
+  readonly onFrame = (
+    buf: Buffer,
+    pos: number,
+    length: number,
+    logOffset: number,
+    kind: FrameKind,
+  ): void => {
+    if (kind !== 'message') return;
+    const fields = readDispatchFields(buf, pos, length);
+    if (fields === null) return;
+    const tlen = fields.topicEnd - fields.topicStart;
+    // Consecutive records mostly share their topic: one string for a run of them.
+    if (
+      tlen !== this.topicBytes.length ||
+      buf.compare(this.topicBytes, 0, tlen, fields.topicStart, fields.topicEnd) !== 0
+    ) {
+      this.topicBytes = Buffer.from(buf.subarray(fields.topicStart, fields.topicEnd));
+      this.topic = this.topicBytes.toString('utf8');
+    }
+    this.lastStoreTimestampMs = fields.storeTimestampMs;
+    if (logOffset < this.cqFromLogOffset && logOffset < this.indexFromLogOffset) return;
+    this.pending.push({
+      topic: this.topic,
+      queueId: fields.queueId,
+      queueOffset: fields.queueOffset,
+      logOffset,
+      size: length,
+      tagHash: fields.tagHash,
+      storeTimestampMs: fields.storeTimestampMs,
+      keys: fields.keys.length > 0 ? fields.keys : undefined,
+    });
+  };
+
+  /** After each chunk of the scan: everything below `logOffset` was passed to onFrame. */
+  readonly afterChunk = async (logOffset: number): Promise<void> => {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.redispatched += batch.length;
+    await this.dispatcher.dispatch(batch, logOffset, {
+      cqFromLogOffset: this.cqFromLogOffset,
+      indexFromLogOffset: this.indexFromLogOffset,
+      notify: false,
+    });
+  };
+
+  /** After the scan: the log ends at `endLogOffset` and starts at `logMinOffset`. */
+  async finish(endLogOffset: number, logMinOffset: number): Promise<void> {
+    if (endLogOffset < this.cqFromLogOffset) {
+      // The log lost records the checkpoint had dispatched (corruption): forget their entries.
+      await this.dispatcher.flushQueues();
+      for (const queue of this.queues.all()) await queue.recoverTail(endLogOffset);
+    }
+    this.dispatcher.resetDispatched(endLogOffset);
+    for (const queue of this.queues.all()) {
+      queue.markDispatched(queue.maxQueueOffset);
+      await queue.expireBelow(logMinOffset);
     }
   }
 }

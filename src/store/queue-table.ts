@@ -2,10 +2,11 @@
 // records of a deleted topic below that logOffset are never dispatched again (so a crash after
 // deleteTopic cannot bring its queues back). The deleted-topic list is a small JSON file written
 // atomically.
-import { rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileCache } from './file-cache.js';
-import { ConsumeQueue, loadConsumeQueues, topicDirName } from './consume-queue.js';
+import { ConsumeQueue } from './consume-queue.js';
+import { TOPIC_FILE, decodeTopicDir, topicDirName } from './consume-queue-entry.js';
 import { readFileIfExists, writeFileAtomic } from './file-io.js';
 import type { QueuePageCache } from './queue-page-cache.js';
 
@@ -124,4 +125,40 @@ export class QueueTable {
     for (const queue of queues) await queue.deleteFiles();
     await rm(join(this.root, topicDirName(topic)), { recursive: true, force: true });
   }
+}
+
+/** Loads every consume queue under `root` (consumequeue/<topicDir>/<queueId>/<files>). */
+async function loadConsumeQueues(
+  root: string,
+  segmentEntries: number,
+  cache: FileCache,
+  pageCache: QueuePageCache,
+): Promise<ConsumeQueue[]> {
+  await mkdir(root, { recursive: true });
+  const queues: ConsumeQueue[] = [];
+  for (const topicName of await readdir(root)) {
+    const topicDir = join(root, topicName);
+    const named = await readFileIfExists(join(topicDir, TOPIC_FILE));
+    const topic =
+      named !== null && named.length > 0 ? named.toString('utf8') : decodeTopicDir(topicName);
+    if (topic === null) {
+      // A hashed directory without its name file is unusable: drop it, recovery rebuilds it.
+      await rm(topicDir, { recursive: true, force: true });
+      continue;
+    }
+    for (const queueName of await readdir(topicDir)) {
+      if (!/^\d+$/.test(queueName)) continue;
+      const queue = new ConsumeQueue(
+        topicDir,
+        topic,
+        Number(queueName),
+        segmentEntries,
+        cache,
+        pageCache,
+      );
+      await queue.load();
+      queues.push(queue);
+    }
+  }
+  return queues;
 }

@@ -207,6 +207,24 @@ export function encodeJournalEntry(
   buf.writeUInt32BE(crc32c(buf.subarray(pos + 8, pos + size)), pos + 4);
 }
 
+// Header fields of the frame at buf[pos] (at least FRAME_HEADER_BYTES there), unchecked: callers
+// that trust them check the frame (checkFrame) before using anything else of it.
+
+/** The frame's totalLength (a blank frame's reaches its segment's end). */
+export function frameLength(buf: Buffer, pos: number): number {
+  return buf.readUInt32BE(pos);
+}
+
+/** The logOffset the frame records as its own position. */
+export function frameLogOffset(buf: Buffer, pos: number): number {
+  return readUInt64(buf, pos + 12);
+}
+
+/** Whether the frame is a blank (end-of-segment) frame. */
+export function isBlankFrame(buf: Buffer, pos: number): boolean {
+  return (buf[pos + 9] & FLAG_END_OF_SEGMENT) !== 0;
+}
+
 export type FrameKind = 'message' | 'blank' | 'journal';
 
 export type FrameCheck =

@@ -10,7 +10,13 @@ import { WharfError } from '../errors.js';
 import type { FileCache } from './file-cache.js';
 import { fdatasync, fsyncDir, ftruncate, offsetFileName } from './file-io.js';
 import type { FrameKind } from './record.js';
-import { FLAG_END_OF_SEGMENT, FRAME_HEADER_BYTES, checkFrame, readUInt64 } from './record.js';
+import {
+  FRAME_HEADER_BYTES,
+  checkFrame,
+  frameLength,
+  frameLogOffset,
+  isBlankFrame,
+} from './record.js';
 import type { Segment } from './segment.js';
 import type { SegmentList } from './segment-list.js';
 import type { StoreLogger } from './types.js';
@@ -65,8 +71,7 @@ async function validFrameAt(
   if (available < FRAME_HEADER_BYTES) return false;
   const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   await segment.read(cache, head, 0, FRAME_HEADER_BYTES, logOffset);
-  const blank = (head[9] & FLAG_END_OF_SEGMENT) !== 0;
-  const want = blank ? FRAME_HEADER_BYTES : head.readUInt32BE(0);
+  const want = isBlankFrame(head, 0) ? FRAME_HEADER_BYTES : frameLength(head, 0);
   if (want < FRAME_HEADER_BYTES || want > available) return false;
   const buf = Buffer.allocUnsafe(want);
   await segment.read(cache, buf, 0, want, logOffset);
@@ -92,7 +97,7 @@ async function validDataAfter(
     for (let i = 0; i + 20 <= n; i++) {
       if (
         buf.readUInt32BE(i + 16) === (from + i) % 0x1_0000_0000 &&
-        readUInt64(buf, i + 12) === from + i
+        frameLogOffset(buf, i) === from + i
       ) {
         if (await validFrameAt(cache, segment, from + i, size)) return true;
       }

@@ -12,6 +12,7 @@ import { crc32c } from '@node-rs/crc32';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WharfError } from '../errors.js';
+import type { FrameWriter } from './commit-log.js';
 import { CommitLog } from './commit-log.js';
 import type { FileCache } from './file-cache.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './file-io.js';
@@ -25,7 +26,6 @@ import {
   readUInt64,
   writeUInt64,
 } from './record.js';
-import type { LogChunk } from './segment-list.js';
 import type { FlushPolicy, StoreLogger } from './types.js';
 
 const SNAPSHOT_MAGIC = 0x57534e50;
@@ -72,7 +72,11 @@ export interface JournalOptions {
   logger?: StoreLogger;
 }
 
-export class FileStateJournal implements StateJournal {
+export class FileStateJournal implements StateJournal, FrameWriter {
+  /** Frame sizes of the append being placed (reused: appends are synchronous). */
+  private readonly sizes: number[] = [];
+  /** The entries of the append being placed (set only while it is). */
+  private entries: readonly Buffer[] = [];
   private snapshotLogOffset: number;
   private snapshotData: Buffer | null;
   private snapshotChain: Promise<void> = Promise.resolve();
@@ -180,23 +184,32 @@ export class FileStateJournal implements StateJournal {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    const chunks: LogChunk[] = [];
-    const list = this.log.list;
-    for (const entry of entries) {
-      const size = entry.length + FRAME_HEADER_BYTES;
-      const { logOffset, segment } = list.place(size, chunks);
-      const buffer = Buffer.allocUnsafe(size);
-      encodeJournalEntry(buffer, 0, logOffset, entry);
-      chunks.push({ logOffset, segment, buffer });
-    }
+    const count = entries.length;
+    const sizes = this.sizes;
+    for (let i = 0; i < count; i++) sizes[i] = entries[i].length + FRAME_HEADER_BYTES;
     return new Promise((resolve, reject) => {
-      this.log.groupCommit.submit({
-        kind: 'journal',
-        chunks,
-        bytes: total,
-        done: (err) => (err === null ? resolve() : reject(err)),
-      });
+      this.entries = entries;
+      try {
+        this.log.append(
+          {
+            kind: 'journal',
+            chunks: [],
+            bytes: total,
+            done: (err) => (err === null ? resolve() : reject(err)),
+          },
+          sizes,
+          count,
+          this,
+        );
+      } finally {
+        this.entries = [];
+      }
     });
+  }
+
+  /** Encodes entry `index` of the append being placed (see CommitLog.append). */
+  writeFrame(index: number, buffer: Buffer, pos: number, _size: number, logOffset: number): void {
+    encodeJournalEntry(buffer, pos, logOffset, this.entries[index]);
   }
 
   writeSnapshot(snapshot: Buffer): Promise<void> {

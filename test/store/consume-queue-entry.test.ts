@@ -5,11 +5,15 @@ import { readFileSync } from 'node:fs';
 import {
   CQ_ENTRY_BYTES,
   decodeTopicDir,
+  entryLogOffset,
+  entrySize,
+  entryStoreTimestampMs,
+  entryTagHash,
   readEntry,
   topicDirName,
   writeEntry,
-} from '../../src/store/consume-queue.js';
-import type { ConsumeQueueEntry } from '../../src/store/consume-queue.js';
+} from '../../src/store/consume-queue-entry.js';
+import type { ConsumeQueueEntry } from '../../src/store/consume-queue-entry.js';
 
 const golden = JSON.parse(
   readFileSync(new URL('../fixtures/store-formats-v1.json', import.meta.url), 'utf8'),
@@ -40,4 +44,30 @@ t.test('topic directory names are file-system safe and reversible', async (t) =>
   const long = 'x'.repeat(200);
   t.match(topicDirName(long), /^h-[0-9a-f]{64}$/, 'a long name is hashed');
   t.equal(decodeTopicDir(topicDirName(long)), null, 'a hashed name is not reversible');
+});
+
+t.test('field reads of entry i agree with readEntry at i * 24', async (t) => {
+  const buf = Buffer.alloc(CQ_ENTRY_BYTES * 3);
+  const values: ConsumeQueueEntry[] = [
+    { logOffset: 0, size: 0, tagHash: 0, storeTimestampMs: 0 },
+    { logOffset: 2 ** 53 - 1, size: 0xffffffff, tagHash: 1, storeTimestampMs: 2 ** 41 },
+    golden.consumeQueueEntry.value,
+  ];
+  values.forEach((v, i) =>
+    writeEntry(buf, i * CQ_ENTRY_BYTES, v.logOffset, v.size, v.tagHash, v.storeTimestampMs),
+  );
+  values.forEach((v, i) => {
+    t.same(readEntry(buf, i * CQ_ENTRY_BYTES), v);
+    t.same(
+      {
+        logOffset: entryLogOffset(buf, i),
+        size: entrySize(buf, i),
+        tagHash: entryTagHash(buf, i),
+        storeTimestampMs: entryStoreTimestampMs(buf, i),
+      },
+      v,
+      `entry ${i}`,
+    );
+  });
+  t.throws(() => entryLogOffset(buf, 3), RangeError, 'past the buffer: an error, not garbage');
 });

@@ -1,3 +1,5 @@
+// Queue reads (src/store/queue-reader.ts) through the store: statuses, tag filters, read-ahead
+// blocks and the caches, and reads of one position.
 import t from 'tap';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -226,4 +228,82 @@ t.test('topics and tags read back exactly, from memory and from the files', asyn
   await store.close();
   const again = await openTestStore(t, dir);
   check(await again.readQueue(topic, 0, 0, { maxMessages: 100 }), 'from the files');
+});
+
+t.test('read statuses: no message, overflow, unknown queue, maxBytes', async (t) => {
+  const store = await openTestStore(t, storeDir(t));
+  t.match(await store.readQueue('t', 0, 0, { maxMessages: 1 }), {
+    status: 'NO_MESSAGE',
+    nextQueueOffset: 0,
+  });
+  t.match(await store.readQueue('t', 0, 5, { maxMessages: 1 }), {
+    status: 'OFFSET_OVERFLOW',
+    nextQueueOffset: 0,
+  });
+  await store.append(Array.from({ length: 10 }, (_, i) => message('t', 0, i)));
+  t.match(await store.readQueue('t', 0, 10, { maxMessages: 1 }), {
+    status: 'NO_MESSAGE',
+    nextQueueOffset: 10,
+  });
+  t.match(await store.readQueue('t', 0, 11, { maxMessages: 1 }), {
+    status: 'OFFSET_OVERFLOW',
+    nextQueueOffset: 10,
+  });
+  const r = await store.readQueue('t', 0, 2, { maxMessages: 10, maxBytes: 150 });
+  t.equal(r.messages.length, 2, 'stops once maxBytes of bodies are collected');
+  t.equal(r.nextQueueOffset, 4);
+  const one = await store.readQueue('t', 0, 0, { maxMessages: 10, maxBytes: 1 });
+  t.equal(one.messages.length, 1, 'at least one');
+});
+
+t.test('tag filter uses the hash then the tag and passes filtered entries', async (t) => {
+  const store = await openTestStore(t, storeDir(t), { readCacheBytes: 0 });
+  const tags = ['red', 'green', '', 'blue'];
+  await store.append(
+    Array.from({ length: 40 }, (_, i) => message('t', 0, i, { tag: tags[i % 4] })),
+  );
+  const r = await store.readQueue('t', 0, 0, {
+    maxMessages: 100,
+    filter: { tags: new Set(['green', 'blue']) },
+  });
+  t.equal(r.status, 'FOUND');
+  t.equal(r.messages.length, 20);
+  t.ok(r.messages.every((m) => m.tag === 'green' || m.tag === 'blue'));
+  t.equal(r.nextQueueOffset, 40);
+  const none = await store.readQueue('t', 0, 0, {
+    maxMessages: 5,
+    filter: { tags: new Set(['purple']) },
+  });
+  t.equal(none.status, 'FOUND');
+  t.equal(none.messages.length, 0);
+  t.equal(none.nextQueueOffset, 40, 'moved past the filtered entries');
+  const few = await store.readQueue('t', 0, 0, {
+    maxMessages: 3,
+    filter: { tags: new Set(['red']) },
+  });
+  t.same(
+    few.messages.map((m) => m.queueOffset),
+    [0, 4, 8],
+  );
+  t.equal(few.nextQueueOffset, 9);
+  const all = await store.readQueue('t', 0, 0, { maxMessages: 100, filter: { tags: new Set() } });
+  t.equal(all.messages.length, 40);
+});
+
+t.test('readMessage serves live message starts only, from memory and from the file', async (t) => {
+  const dir = storeDir(t);
+  let store = await openTestStore(t, dir);
+  const results = await store.append([message('t', 0, 0, { keys: ['k'] }), message('t', 1, 1)]);
+  const [a, b] = results;
+  t.match(await store.readMessage(a.logOffset), { topic: 't', queueId: 0, queueOffset: 0 });
+  t.match(await store.readMessage(b.logOffset), { queueId: 1, queueOffset: 0 });
+  for (const at of [-1, 0.5, a.logOffset + 1, b.logOffset + b.size, 1e12]) {
+    t.equal(await store.readMessage(at), null, `nothing at ${at}`);
+  }
+  await store.close();
+  store = await openTestStore(t, dir, { readCacheBytes: 0 });
+  const m = await store.readMessage(b.logOffset);
+  t.equal(m?.body.toString(), message('t', 1, 1).body.toString(), 'from the file after reopen');
+  await store.deleteTopic('t');
+  t.equal(await store.readMessage(a.logOffset), null, 'a deleted topic has no messages');
 });
