@@ -4,101 +4,8 @@
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { waitFor } from '../helpers/wait-for.js';
-import {
-  provisionTenant,
-  signedFetch,
-  startWharf,
-  type TestWharf,
-  type WharfOverrides,
-} from '../helpers/wharf.js';
-
-interface Received {
-  messageId: string;
-  receiptHandle: string;
-  body: string;
-  tag: string | null;
-  keys: string[];
-  properties: Record<string, string>;
-  shardingKey: string | null;
-  publishTime: number;
-}
-
-interface Checked {
-  transactionId: string;
-  messageId: string;
-  body: string;
-  tag: string | null;
-  keys: string[];
-  properties: Record<string, string>;
-  publishTime: number;
-  checkCount: number;
-}
-
-interface Published {
-  messageId: string;
-  transactionId: string;
-  queueId: number;
-}
-
-type Client = Awaited<ReturnType<typeof clientOf>>;
-
-async function clientOf(wharf: Pick<TestWharf, 'url' | 'adminToken'>, tenantArg?: Tenant) {
-  const tenant = tenantArg ?? (await provisionTenant(wharf));
-  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
-  const base = `/v1/instances/${tenant.instanceId}`;
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await signedFetch(wharf.url, {
-      method,
-      path: `${base}${path}`,
-      ...(body === undefined ? {} : { body }),
-      ...who,
-    });
-    const text = await res.text();
-    return {
-      status: res.status,
-      body: (text === '' ? undefined : JSON.parse(text)) as Record<string, unknown> | undefined,
-    };
-  };
-  const publish = async (topic: string, messages: unknown[]): Promise<Published[]> => {
-    const res = await call('POST', `/topics/${topic}/messages`, { messages });
-    if (res.status !== 200) throw new Error(`publish ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body?.messages as Published[];
-  };
-  const decide = async (topic: string, transactionId: string, decision: 'commit' | 'rollback') =>
-    call('POST', `/topics/${topic}/transactions/${transactionId}/${decision}`);
-  const receive = async (topic: string, group: string, waitSeconds = 0): Promise<Received[]> => {
-    const res = await call('POST', `/topics/${topic}/groups/${group}/receive`, {
-      maxMessages: 32,
-      waitSeconds,
-    });
-    if (res.status !== 200) throw new Error(`receive ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body?.messages as Received[];
-  };
-  const check = async (topic: string, waitSeconds = 0, maxMessages = 32): Promise<Checked[]> => {
-    const res = await call('POST', `/topics/${topic}/transactions/check`, {
-      maxMessages,
-      waitSeconds,
-    });
-    if (res.status !== 200) throw new Error(`check ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body?.messages as Checked[];
-  };
-  const trace = async (topic: string, messageId: string) => {
-    const res = await call('GET', `/topics/${topic}/messages/${messageId}/trace`);
-    if (res.status !== 200) throw new Error(`trace ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body?.events as { type: string; reason?: string; checkCount?: number }[];
-  };
-  const topic = async (name: string, messageType = 'TRANSACTION') => {
-    const res = await call('PUT', `/topics/${name}`, { messageType, queueCount: 2 });
-    if (res.status !== 201) throw new Error(`topic ${res.status}`);
-  };
-  const group = async (name: string) => {
-    const res = await call('PUT', `/groups/${name}`, {});
-    if (res.status !== 201) throw new Error(`group ${res.status}`);
-  };
-  return { tenant, call, publish, decide, receive, check, trace, topic, group };
-}
-
-type Tenant = Awaited<ReturnType<typeof provisionTenant>>;
+import { clientOf, drain } from '../helpers/txn-client.js';
+import { startWharf, type WharfOverrides } from '../helpers/wharf.js';
 
 async function setup(t: Test, overrides: WharfOverrides = {}) {
   const wharf = await startWharf(t, overrides);
@@ -106,16 +13,6 @@ async function setup(t: Test, overrides: WharfOverrides = {}) {
   await client.topic('orders');
   await client.group('billing');
   return { wharf, ...client };
-}
-
-/** Receives until `count` messages came (or fails naming what was missing). */
-async function drain(c: Client, topic: string, group: string, count: number): Promise<Received[]> {
-  const got: Received[] = [];
-  await waitFor(`${count} messages on ${topic}`, async () => {
-    got.push(...(await c.receive(topic, group)));
-    return got.length >= count;
-  });
-  return got;
 }
 
 const HEX32 = /^[0-9A-F]{32}$/;
