@@ -71,6 +71,8 @@ export class Transactions {
   private readonly halves = new HalfMessages();
   /** By half log offset: the decision (and dispatch) running on it. */
   private readonly locks = new Map<number, Promise<void>>();
+  /** Commits whose copy failed (disk full, I/O): the sweep tries again, a repeated commit too. */
+  private readonly failedDispatches = new Map<number, StoredMessage>();
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
 
@@ -129,7 +131,7 @@ export class Transactions {
     const message = await this.locate(topic, transactionId);
     await this.serialized(message.logOffset, async () => {
       await this.decide(topic, message, 'COMMITTED');
-      await this.dispatch(message);
+      await this.dispatchOrRemember(message);
     });
   }
 
@@ -205,8 +207,11 @@ export class Transactions {
     for (const { half, queue, offset } of undispatched) {
       const result = await store.readQueue(half, queue, offset, { maxMessages: 1 });
       const message = result.messages[0];
-      if (message?.queueOffset === offset) await this.dispatch(message);
+      if (message?.queueOffset === offset) this.failedDispatches.set(message.logOffset, message);
     }
+    // copied now, before the broker serves (a failure is left to the sweep)
+    for (const message of [...this.failedDispatches.values()])
+      await this.dispatchOrRemember(message).catch(() => undefined);
     this.core.logger.info(
       { undecided: found.length, redispatched: undispatched.length },
       'transactions recovered',
@@ -232,6 +237,7 @@ export class Transactions {
   /** Forgets a deleted topic's transactions and drops its half topic. */
   async dropTopic(topic: TopicDescriptor): Promise<void> {
     const half = halfTopic(topic);
+    this.forgetFailedDispatches((name) => name === half);
     await this.core.journal.record([{ op: 'txn-drop', half }]);
     this.halves.dropHalfTopic(half);
     await this.core.store.deleteTopic(half);
@@ -243,6 +249,7 @@ export class Transactions {
     const halves = this.core.store
       .topics()
       .filter((name) => name.startsWith(prefix) && targetOfHalfTopic(name) !== null);
+    this.forgetFailedDispatches((name) => name.startsWith(prefix));
     if (halves.length === 0) return;
     await this.core.journal.record(halves.map((half) => ({ op: 'txn-drop', half })));
     for (const half of halves) this.halves.dropHalfTopic(half);
@@ -298,6 +305,17 @@ export class Transactions {
         type: wanted,
       },
     ]);
+  }
+
+  /** dispatch(); a failure is remembered for the sweep to retry, and thrown. */
+  private async dispatchOrRemember(message: StoredMessage): Promise<void> {
+    try {
+      await this.dispatch(message);
+      this.failedDispatches.delete(message.logOffset);
+    } catch (error) {
+      this.failedDispatches.set(message.logOffset, message);
+      throw error;
+    }
   }
 
   /** Copies a committed half message to its target queue once (see the file comment). */
@@ -411,6 +429,12 @@ export class Transactions {
         .map((item): [UndecidedHalf, AutoRollbackReason] => [item, 'CHECK_LIMIT']),
     ];
     if (expired.length > 0) await this.autoRollback(expired);
+    for (const [logOffset, message] of [...this.failedDispatches]) {
+      await this.serialized(logOffset, () => this.dispatchOrRemember(message)).catch(
+        (error: unknown) =>
+          this.core.logger.warn({ err: error }, 'committed message not copied yet'),
+      );
+    }
   }
 
   /** One journal write for the batch. A producer's decision racing it: whichever entry is
@@ -454,6 +478,11 @@ export class Transactions {
         },
       ]);
     }
+  }
+
+  private forgetFailedDispatches(matches: (half: string) => boolean): void {
+    for (const [logOffset, message] of [...this.failedDispatches])
+      if (matches(message.topic)) this.failedDispatches.delete(logOffset);
   }
 
   private backoffMs(checks: number): number {

@@ -268,3 +268,18 @@ t.test('deleting the topic forgets its transactions', async (t) => {
   t.equal((await c.decide('orders', half.transactionId, 'commit')).status, 404);
   t.equal(c.wharf.broker.undecidedTransactions(), 0);
 });
+
+t.test('deleting the instance drops its half messages and transactions', async (t) => {
+  const c = await setup(t);
+  await c.publish('orders', [{ body: 'shredded' }]);
+  t.equal(c.wharf.broker.undecidedTransactions(), 1);
+  const res = await c.call('DELETE', '');
+  t.equal(res.status, 204);
+  t.equal(c.wharf.broker.undecidedTransactions(), 0);
+  const prefix = `${c.tenant.tenantId}/${c.tenant.instanceId}/`;
+  t.same(
+    c.wharf.broker.store.topics().filter((name) => name.startsWith(prefix)),
+    [],
+    'no half topic left',
+  );
+});
