@@ -123,6 +123,21 @@ t.test('after SIGKILL every answered decision holds and commits deliver once', a
     transactions: { checkDelayMs: 0 },
   });
   const c = await clientOf(after, tenant);
+  // every answered half no decision was sent for is still undecided: offered by check-back
+  const offered = new Set<string>();
+  for (;;) {
+    const fresh = (await c.check('orders')).filter((m) => !offered.has(m.transactionId));
+    if (fresh.length === 0) break;
+    for (const m of fresh) offered.add(m.transactionId);
+  }
+  const undecided = [...ledger.published.keys()].filter(
+    (id) => !ledger.commitSent.has(id) && !ledger.rollbackSent.has(id),
+  );
+  t.ok(undecided.length > 0, 'some halves were left undecided');
+  t.ok(
+    undecided.every((id) => offered.has(id)),
+    'every undecided half survived the kills and is offered',
+  );
   // answered decisions hold
   for (const id of ledger.committed) {
     const res = await c.decide('orders', id, 'rollback');

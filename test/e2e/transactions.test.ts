@@ -3,6 +3,7 @@
 // and not-found rules, check-back with back-off and the automatic rollbacks, a restart.
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { waitFor } from '../helpers/wait-for.js';
 import { clientOf, drain } from '../helpers/txn-client.js';
 import { startWharf, type WharfOverrides } from '../helpers/wharf.js';
@@ -282,4 +283,22 @@ t.test('deleting the instance drops its half messages and transactions', async (
     [],
     'no half topic left',
   );
+});
+
+t.test('nothing of a transaction is kept in Redis', async (t) => {
+  const c = await setup(t, { transactions: { checkDelayMs: 0 } });
+  await c.publish('orders', [{ body: 'warm-up' }]); // the instance's data key is made here
+  const redis = new Redis(c.wharf.redisUrl);
+  t.teardown(() => redis.disconnect());
+  const keys = async () => (await redis.keys('*')).sort();
+  const before = await keys();
+  const [a, b, undecided] = await c.publish('orders', [
+    { body: 'a' },
+    { body: 'b' },
+    { body: 'u' },
+  ]);
+  await c.decide('orders', a.transactionId, 'commit');
+  await c.decide('orders', b.transactionId, 'rollback');
+  t.ok((await c.check('orders')).some((m) => m.transactionId === undecided.transactionId));
+  t.same(await keys(), before, 'no key added: the broker rebuilds everything from its disk');
 });
