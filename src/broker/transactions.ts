@@ -60,6 +60,11 @@ export function halfTracePosition(userTopic: string, queueId: number, queueOffse
   return tracePosition(`%HALF%/${userTopic}`, queueId, queueOffset);
 }
 
+/** The long-poll key parked checks of a half topic wait on. */
+function checkPollKey(half: string): string {
+  return `${half}\u0000check`;
+}
+
 /** tenant, instance and user topic of a half topic name. */
 function partsOf(half: string): { tenantId: string; instanceId: string; topic: string } {
   const [tenantId = '', instanceId = '', , topic = ''] = half.split('/');
@@ -75,6 +80,7 @@ export class Transactions {
   private readonly failedDispatches = new Map<number, StoredMessage>();
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
+  private parkedChecks = 0;
 
   constructor(
     private readonly core: BrokerCore,
@@ -104,6 +110,8 @@ export class Transactions {
       storeTimestampMs: number;
     }[],
   ): void {
+    // a parked check computed its wake-up before these: it looks again
+    if (stored.length > 0) this.core.longPoll.notify(checkPollKey(half));
     for (const item of stored) {
       this.halves.add({
         half,
@@ -150,14 +158,16 @@ export class Transactions {
   ): Promise<CheckedMessage[]> {
     const half = halfTopic(topic);
     const deadline = Date.now() + request.waitMs;
-    const pollKey = `${half}\u0000check`;
+    const pollKey = checkPollKey(half);
     for (;;) {
       const version = this.core.longPoll.version(pollKey);
       const offered = await this.offer(topic, half, request.maxMessages);
       if (offered.length > 0 || Date.now() >= deadline || signal?.aborted === true) return offered;
       if (this.core.longPoll.closed) return offered;
       const wakeAtMs = Math.min(deadline, this.halves.nextDueMs(half));
-      await this.core.longPoll.park(pollKey, topic.tenantId, wakeAtMs, version, signal);
+      // a subscription of its own: a notify wakes every parked check, each computes its wake-up
+      const waiter = `check-${++this.parkedChecks}`;
+      await this.core.longPoll.park(pollKey, topic.tenantId, wakeAtMs, version, signal, waiter);
     }
   }
 
