@@ -81,6 +81,32 @@ t.test('concurrent commits of one transaction deliver once', async (t) => {
   t.same(await c.receive('orders', 'billing'), []);
 });
 
+t.test('racing commit and rollback: one wins, the other is 409', async (t) => {
+  const c = await setup(t);
+  const halves = await c.publish(
+    'orders',
+    Array.from({ length: 8 }, (_, i) => ({ body: `race ${i}` })),
+  );
+  const outcomes = await Promise.all(
+    halves.map(async (h) => {
+      const [commit, rollback] = await Promise.all([
+        c.decide('orders', h.transactionId, 'commit'),
+        c.decide('orders', h.transactionId, 'rollback'),
+      ]);
+      return [commit.status, rollback.status].sort().join('/');
+    }),
+  );
+  t.same(new Set(outcomes), new Set(['204/409']), 'exactly one decision each');
+  const expected = await Promise.all(
+    halves.map(async (h) =>
+      (await c.decide('orders', h.transactionId, 'commit')).status === 204 ? 1 : 0,
+    ),
+  );
+  const committed = expected.reduce<number>((a, b) => a + b, 0);
+  if (committed > 0) t.equal((await drain(c, 'orders', 'billing', committed)).length, committed);
+  t.same(await c.receive('orders', 'billing'), [], 'the winners only, once each');
+});
+
 t.test('rollback discards; the contrary decision is 409 and changes nothing', async (t) => {
   const c = await setup(t);
   const [first, second] = await c.publish('orders', [{ body: 'x' }, { body: 'y' }]);
