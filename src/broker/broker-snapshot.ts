@@ -4,7 +4,10 @@
 //     "q":[[queueId,{"ackOffset":N,"pullOffset":N,"inflight":[[queueOffset,attempt,
 //     firstDeliveryMs,nextVisibleMs,redeliverAtMs],…],"done":[[start,end],…]}],…]}],
 //     "slots":[[groupKey,[[consumerId,slot],…]],…],"dlq":[[groupKey,[[start,end],…]],…],
-//     "confs":[{"topic":TopicDescriptor,"group":GroupDescriptor},…]},"bytesIn":[[storeTopic,N],…]}
+//     "confs":[{"topic":TopicDescriptor,"group":GroupDescriptor},…]},"bytesIn":[[storeTopic,N],…],
+//     "transactions"?:{"v":1,"queues":[{"h":halfTopic,"q":queueId,"c":[[start,end],…] committed,
+//     "r":[[start,end],…] rolled back,"d":[[start,end],…] dispatched,"k":[[queueOffset,checks,
+//     lastCheckMs],…]},…]}}   (absent in snapshots written before transactions: none decided)
 // Snapshots written before versions existed have no outer `v`: they are version 1 (the same
 // shape). An older snapshot may hold null for redeliverAtMs (Infinity in JSON): due now, read as 0.
 import { WharfError } from '../errors.js';
@@ -22,6 +25,7 @@ import {
 } from './json-fields.js';
 import { groupDescriptorOf, topicDescriptorOf } from './ledger-entry-codec.js';
 import type { CursorSnapshot } from './queue-cursor.js';
+import type { CheckTuple, TxnSnapshot } from './transaction-ledger.js';
 
 export const BROKER_SNAPSHOT_VERSION = 1;
 const SNAPSHOT = 'consumer snapshot (journal/snapshot)';
@@ -30,6 +34,8 @@ export interface BrokerSnapshot {
   ledger: LedgerSnapshot;
   /** Bytes published per store topic (topic statistics survive a restart). */
   bytesIn: [string, number][];
+  /** Transaction decisions (absent in snapshots written before transactions existed). */
+  transactions?: TxnSnapshot;
 }
 
 export function encodeBrokerSnapshot(snapshot: BrokerSnapshot): Buffer {
@@ -38,6 +44,7 @@ export function encodeBrokerSnapshot(snapshot: BrokerSnapshot): Buffer {
       v: BROKER_SNAPSHOT_VERSION,
       ledger: snapshot.ledger,
       bytesIn: snapshot.bytesIn,
+      ...(snapshot.transactions !== undefined ? { transactions: snapshot.transactions } : {}),
     }),
   );
 }
@@ -46,6 +53,7 @@ export function decodeBrokerSnapshot(data: Buffer, where = SNAPSHOT): BrokerSnap
   const o = parseJsonObject(data.toString(), where);
   versionOf(o, where, BROKER_SNAPSHOT_VERSION);
   return {
+    ...(o.transactions !== undefined ? { transactions: txnSnapshotOf(o.transactions, where) } : {}),
     ledger: ledgerSnapshotOf(o.ledger, where),
     bytesIn: arrayOf(o.bytesIn, where, 'bytesIn').map((item, i) => {
       const pair = pairOf(item, where, `bytesIn[${i}]`);
@@ -138,5 +146,38 @@ function cursorSnapshotOf(value: unknown, where: string, field: string): CursorS
       ];
     }),
     done: rangesOf(o.done, where, `${field}.done`),
+  };
+}
+
+function txnSnapshotOf(value: unknown, where: string): TxnSnapshot {
+  const o = objectOf(value, where, 'transactions');
+  if (o.v !== 1) {
+    throw new WharfError('UnsupportedFormat', `${where}: transactions version ${String(o.v)}`, {
+      details: { where, field: 'transactions.v' },
+    });
+  }
+  return {
+    v: 1,
+    queues: arrayOf(o.queues, where, 'transactions.queues').map((item, i) => {
+      const field = `transactions.queues[${i}]`;
+      const queue = objectOf(item, where, field);
+      return {
+        h: stringOf(queue.h, where, `${field}.h`),
+        q: intOf(queue.q, where, `${field}.q`, 0, 0xffff),
+        c: rangesOf(queue.c, where, `${field}.c`),
+        r: rangesOf(queue.r, where, `${field}.r`),
+        d: rangesOf(queue.d, where, `${field}.d`),
+        k: arrayOf(queue.k, where, `${field}.k`).map((tuple, j): CheckTuple => {
+          const at = `${field}.k[${j}]`;
+          const items = arrayOf(tuple, where, at);
+          if (items.length !== 3) throw badField(where, at, 'a 3-item check');
+          return [
+            intOf(items[0], where, `${at}[0]`),
+            intOf(items[1], where, `${at}[1]`),
+            numberOf(items[2], where, `${at}[2]`),
+          ];
+        }),
+      };
+    }),
   };
 }

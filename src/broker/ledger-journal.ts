@@ -6,12 +6,15 @@
 import type { MessageStore } from '../store/index.js';
 import type { BrokerLogger } from './broker-logger.js';
 import { decodeBrokerSnapshot, encodeBrokerSnapshot } from './broker-snapshot.js';
-import type { ConsumerLedger, LedgerEntry } from './consumer-ledger.js';
+import type { ConsumerLedger } from './consumer-ledger.js';
 import type { Counters } from './counters.js';
-import { decodeLedgerEntry, encodeLedgerEntry } from './ledger-entry-codec.js';
+import { decodeLedgerEntry, encodeLedgerEntry, type JournalEntry } from './ledger-entry-codec.js';
 import { RESEND_QUEUE_ID, resendTopicOf } from './names.js';
+import { isTxnEntry, TransactionLedger } from './transaction-ledger.js';
 
 export class LedgerJournal {
+  /** Decisions on half messages (txn-* entries), journaled beside the consumer ledger. */
+  readonly transactions = new TransactionLedger();
   private snapshotting: Promise<void> | undefined;
 
   constructor(
@@ -24,9 +27,9 @@ export class LedgerJournal {
   ) {}
 
   /** Applies entries to the ledger now; resolves when they are durable in the journal. */
-  async record(entries: readonly LedgerEntry[]): Promise<void> {
+  async record(entries: readonly JournalEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    for (const entry of entries) this.ledger.apply(entry);
+    for (const entry of entries) this.apply(entry);
     await this.store.journal.append(entries.map(encodeLedgerEntry));
     if (this.store.journal.bytesSinceSnapshot() > this.snapshotAfterBytes) this.snapshotSoon();
   }
@@ -39,11 +42,12 @@ export class LedgerJournal {
       const snapshot = decodeBrokerSnapshot(recovery.snapshot);
       this.ledger.restore(snapshot.ledger);
       this.counters.restoreBytesIn(snapshot.bytesIn);
+      if (snapshot.transactions !== undefined) this.transactions.restore(snapshot.transactions);
     }
     let entries = 0;
     for await (const data of recovery.entries) {
       entries++;
-      this.ledger.apply(decodeLedgerEntry(data, `journal entry ${entries} after the snapshot`));
+      this.apply(decodeLedgerEntry(data, `journal entry ${entries} after the snapshot`));
     }
     // what the store holds bounds every cursor (retention below, a lost async tail above)
     for (const sub of this.ledger.allSubscriptions()) {
@@ -74,6 +78,7 @@ export class LedgerJournal {
     const snapshot = encodeBrokerSnapshot({
       ledger: this.ledger.snapshot(),
       bytesIn: this.counters.bytesIn(),
+      transactions: this.transactions.snapshot(),
     });
     this.snapshotting = this.store.journal
       .writeSnapshot(snapshot)
@@ -81,6 +86,11 @@ export class LedgerJournal {
         this.logger.error({ err: error }, 'consumer state snapshot failed'),
       )
       .finally(() => (this.snapshotting = undefined));
+  }
+
+  private apply(entry: JournalEntry): void {
+    if (isTxnEntry(entry)) this.transactions.apply(entry);
+    else this.ledger.apply(entry);
   }
 
   /** Snapshots when anything was journaled since the last snapshot (the interval timer). */

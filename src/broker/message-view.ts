@@ -1,5 +1,6 @@
 // Turns stored records into what users see: reserved properties and keys taken out, the body
-// encoding and sharding key restored, copies (dead letters, re-sends) shown as their original.
+// encoding and sharding key restored, copies (dead letters, re-sends) shown as their original. A
+// committed transactional message keeps its own queue place and shows its half's publish time.
 // The body is passed in opened (BodyKeys.open): a sealed record whose key is gone has no view.
 import type { MessageFields, MessageView, ReceivedMessage } from '../model/index.js';
 import type { StoredMessage } from '../store/index.js';
@@ -28,10 +29,11 @@ export function origin(message: StoredMessage): {
 } {
   const queueId = message.properties[SystemProperty.originQueueId];
   if (queueId === undefined) {
+    const publishTime = message.properties[SystemProperty.originPublishTime];
     return {
       queueId: message.queueId,
       queueOffset: message.queueOffset,
-      publishTime: message.storeTimestampMs,
+      publishTime: publishTime === undefined ? message.storeTimestampMs : Number(publishTime),
     };
   }
   return {
@@ -55,6 +57,7 @@ export function receivedMessage(
   nextVisibleTime: number,
 ): ReceivedMessage {
   const copy = message.properties[SystemProperty.originQueueId] !== undefined;
+  const publishTime = message.properties[SystemProperty.originPublishTime];
   return {
     messageId,
     receiptHandle,
@@ -63,9 +66,7 @@ export function receivedMessage(
     queueOffset: copy
       ? Number(message.properties[SystemProperty.originQueueOffset])
       : message.queueOffset,
-    publishTime: copy
-      ? Number(message.properties[SystemProperty.originPublishTime])
-      : message.storeTimestampMs,
+    publishTime: publishTime !== undefined ? Number(publishTime) : message.storeTimestampMs,
     firstDeliveryTime,
     deliveryAttempt,
     nextVisibleTime,

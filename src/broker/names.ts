@@ -34,6 +34,28 @@ export function resendTopic(
   return `${group.tenantId}/${group.instanceId}/%RETRY%/${group.group}/${topic}`;
 }
 
+/** Where a TRANSACTION topic's half messages wait for their decision (queue = the target
+ *  queue chosen at publish), like RocketMQ's RMQ_SYS_TRANS_HALF_TOPIC but per topic. */
+export function halfTopic(
+  topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>,
+): string {
+  return `${topic.tenantId}/${topic.instanceId}/%HALF%/${topic.topic}`;
+}
+
+/** The store topic a half topic's messages are committed to, or null for another name. */
+export function targetOfHalfTopic(name: string): string | null {
+  const parts = name.split('/');
+  if (parts.length !== 4 || parts[2] !== '%HALF%') return null;
+  return `${parts[0]}/${parts[1]}/${parts[3]}`;
+}
+
+/** Scope a transaction id is sealed to: the topic, apart from its message ids. */
+export function transactionScope(
+  topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>,
+): string {
+  return `${storeTopic(topic)}/%TXN%`;
+}
+
 /** Scope a message id is sealed to: the topic. */
 export function messageScope(
   topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>,
@@ -70,6 +92,12 @@ const SYSTEM_PREFIX = '\u0001';
 /** Record key under which a publish's dedupId is indexed. */
 export function dedupKey(dedupId: string): string {
   return `${SYSTEM_PREFIX}dedup:${dedupId}`;
+}
+
+/** Record key of a committed copy in its target topic: the half record's log position (a
+ *  dispatch interrupted by a crash is found by it and not made twice). */
+export function committedKey(halfLogOffset: number): string {
+  return `${SYSTEM_PREFIX}txn:${halfLogOffset}`;
 }
 
 /** Record key under which a dead letter is found by its original message id. */

@@ -7,7 +7,28 @@ import type { PublishMessage, PublishResult, TopicDescriptor } from '../model/in
 import { WharfError } from '../errors.js';
 import { MessageFlags, type AppendMessage, type StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
-import { dedupKey, isSystemName, messageScope, storeTopic, SystemProperty } from './names.js';
+import {
+  dedupKey,
+  halfTopic,
+  isSystemName,
+  messageScope,
+  storeTopic,
+  SystemProperty,
+} from './names.js';
+
+/** Where half messages are registered once stored (Transactions). */
+export interface HalfMessageSink {
+  added(
+    half: string,
+    stored: readonly {
+      queueId: number;
+      queueOffset: number;
+      logOffset: number;
+      storeTimestampMs: number;
+    }[],
+  ): void;
+  transactionIds(topic: TopicDescriptor, messageIds: readonly string[]): string[];
+}
 
 interface DedupHit {
   messageId: string;
@@ -58,7 +79,10 @@ export class Publisher {
   private readonly pending = new Map<string, Promise<DedupHit>>();
   private readonly recent = new Map<string, DedupHit>();
 
-  constructor(private readonly core: BrokerCore) {}
+  constructor(
+    private readonly core: BrokerCore,
+    private readonly halves?: HalfMessageSink,
+  ) {}
 
   async publish(
     topic: TopicDescriptor,
@@ -74,14 +98,9 @@ export class Publisher {
         );
       }
     }
-    if (topic.messageType === 'TRANSACTION') {
-      // TODO(#transactions): half messages, commit and rollback
-      throw new WharfError(
-        'InvalidArgument',
-        'transactional topics are not available on this broker yet',
-      );
-    }
-    const name = storeTopic(topic);
+    // a TRANSACTION topic's messages are stored as half messages, invisible until committed
+    const halves = topic.messageType === 'TRANSACTION' ? this.halves : undefined;
+    const name = halves === undefined ? storeTopic(topic) : halfTopic(topic);
     const results: (PublishResult | undefined)[] = new Array<PublishResult | undefined>(
       messages.length,
     );
@@ -153,6 +172,10 @@ export class Publisher {
           messageScope(topic),
           appended.map((result) => ({ brokerId: this.core.brokerId, logOffset: result.logOffset })),
         );
+        halves?.added(
+          name,
+          appended.map((result, i) => ({ ...result, queueId: fresh[i].record.queueId })),
+        );
         const counters = this.core.counters.topic(name);
         counters.publish.add(fresh.length);
         for (const [i, item] of fresh.entries()) {
@@ -178,6 +201,14 @@ export class Publisher {
     } finally {
       for (const item of toAppend)
         if (item.dedupKey !== undefined) this.pending.delete(item.dedupKey);
+    }
+    if (halves !== undefined) {
+      const done = results as PublishResult[];
+      const ids = halves.transactionIds(
+        topic,
+        done.map((result) => result.messageId),
+      );
+      done.forEach((result, i) => (result.transactionId = ids[i]));
     }
     return results as PublishResult[];
   }

@@ -13,7 +13,18 @@ import type { BrokerCore } from './broker-core.js';
 import { badField, intOf, objectOf, parseJsonObject, versionOf } from './json-fields.js';
 import { messageView } from './message-view.js';
 import { tracePosition } from './trace-log.js';
-import { deadLetterKey, deadLetterTopic, isSystemName, messageScope, storeTopic } from './names.js';
+import { halfTracePosition } from './transactions.js';
+import {
+  committedKey,
+  deadLetterKey,
+  deadLetterTopic,
+  halfTopic,
+  isSystemName,
+  messageScope,
+  storeTopic,
+  SystemProperty,
+  targetOfHalfTopic,
+} from './names.js';
 
 interface TimeCursor {
   /** Next queue offset to read, per queue id. */
@@ -28,7 +39,11 @@ export class Queries {
   constructor(private readonly core: BrokerCore) {}
 
   async getMessage(topic: TopicDescriptor, messageId: string): Promise<MessageView> {
-    const message = await this.find(topic, messageId);
+    const found = await this.find(topic, messageId);
+    // a transactional message is its committed copy; undecided or rolled back, it is not a
+    // message of the topic
+    const message = found.topic === storeTopic(topic) ? found : await this.committedCopy(found);
+    if (message === null) throw new WharfError('MessageNotFound', 'no such message');
     await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
     const body = this.core.bodyKeys.open(message);
     if (body === null) throw new WharfError('MessageNotFound', 'no such message');
@@ -102,6 +117,7 @@ export class Queries {
 
   async trace(topic: TopicDescriptor, messageId: string): Promise<TraceEvent[]> {
     const message = await this.find(topic, messageId);
+    const copy = message.topic === storeTopic(topic) ? null : await this.committedCopy(message);
     const published: TraceEvent = {
       type: 'PUBLISHED',
       time: message.storeTimestampMs,
@@ -110,6 +126,16 @@ export class Queries {
     const trace = this.core.traceLog;
     if (trace === null) return [published];
     await trace.flush(); // events of the last few milliseconds included
+    if (message.topic !== storeTopic(topic)) {
+      // a half message: its decision events, then its committed copy's deliveries
+      const half = halfTracePosition(topic.topic, message.queueId, message.queueOffset);
+      const events = await trace.events(topic.tenantId, topic.instanceId, half);
+      if (copy !== null) {
+        const place = tracePosition(topic.topic, copy.queueId, copy.queueOffset);
+        events.push(...(await trace.events(topic.tenantId, topic.instanceId, place)));
+      }
+      return [published, ...events.sort((a, b) => a.time - b.time)];
+    }
     const position = tracePosition(topic.topic, message.queueId, message.queueOffset);
     const events = await trace.events(topic.tenantId, topic.instanceId, position);
     return [published, ...events];
@@ -121,9 +147,20 @@ export class Queries {
       position === null || position.brokerId !== this.core.brokerId
         ? null
         : await this.core.store.readMessage(position.logOffset);
-    if (message === null || message.topic !== storeTopic(topic))
+    if (
+      message === null ||
+      (message.topic !== storeTopic(topic) &&
+        (message.topic !== halfTopic(topic) || message.storeTimestampMs < topic.createdAt))
+    )
       throw new WharfError('MessageNotFound', 'no such message');
     return message;
+  }
+
+  /** The committed copy of a half message in its topic, or null (undecided, rolled back). */
+  private async committedCopy(half: StoredMessage): Promise<StoredMessage | null> {
+    const target = targetOfHalfTopic(half.topic) as string;
+    const [copy] = await this.core.store.queryByKey(target, committedKey(half.logOffset), 1);
+    return copy ?? null;
   }
 
   /** Views of the records whose bodies open; a sealed one whose key is gone is left out. */
@@ -136,7 +173,15 @@ export class Queries {
       messageScope(topic),
       messages.map((m) => ({ brokerId: this.core.brokerId, logOffset: m.logOffset })),
     );
-    return messages.map((message, i) => messageView(message, ids[i], topic.topic, opened[i]));
+    // a committed transactional message shows the id its producer was given
+    return messages.map((message, i) =>
+      messageView(
+        message,
+        message.properties[SystemProperty.messageId] ?? ids[i],
+        topic.topic,
+        opened[i],
+      ),
+    );
   }
 
   private async groupStates(

@@ -6,7 +6,8 @@
 // receipt handle names. Writing is off the answer path (a trace is diagnostics: a crash may lose
 // the last few milliseconds of events) and bounded: past the bound events are dropped and counted.
 // Record body (UTF-8 JSON): {"v":1,"events":[{"position":P,"time":T,"type":TYPE,"group"?:G,
-// "consumerId"?:C,"deliveryAttempt"?:N,"queueId"?:N},…]}; a bare array of events (written before
+// "consumerId"?:C,"deliveryAttempt"?:N,"queueId"?:N,"checkCount"?:N,"reason"?:R},…]} (the last
+// two on transaction events); a bare array of events (written before
 // versions existed) is version 1.
 import type {
   GroupDescriptor,
@@ -33,6 +34,7 @@ const TRACE_TYPES = [
   'RETRIED',
   'DEAD_LETTERED',
   'RESENT',
+  'CHECKED',
 ] as const satisfies readonly TraceEvent['type'][];
 
 /** An event and the message it is about, named by its first position (see tracePosition). */
@@ -280,6 +282,10 @@ export function decodeTraceRecord(body: Buffer, where = 'trace record'): TracedE
       ...(o.queueId !== undefined
         ? { queueId: intOf(o.queueId, where, `${field}.queueId`, 0, 0xffff) }
         : {}),
+      ...(o.checkCount !== undefined
+        ? { checkCount: intOf(o.checkCount, where, `${field}.checkCount`) }
+        : {}),
+      ...(o.reason !== undefined ? { reason: stringOf(o.reason, where, `${field}.reason`) } : {}),
     };
   });
 }

@@ -4,6 +4,7 @@
 // (Unavailable when the broker cannot be reached or is shutting down).
 
 import type {
+  CheckedMessage,
   DeadLetter,
   GroupDescriptor,
   MessageView,
@@ -13,6 +14,7 @@ import type {
   ReceivedMessage,
   TopicDescriptor,
   TraceEvent,
+  TransactionCheckRequest,
 } from '../model/index.js';
 
 export type AckResult =
@@ -104,4 +106,16 @@ export interface BrokerClient {
   dropInstance(tenantId: string, instanceId: string): Promise<void>;
   health(): Promise<BrokerHealth>;
   close(): Promise<void>;
+  // ---- transactions (the transaction id routes to the broker holding the half message) ----
+  /** Makes a half message deliverable; idempotent. TransactionNotFound, or Conflict after a
+   *  rollback. */
+  commitTransaction(topic: TopicDescriptor, transactionId: string): Promise<void>;
+  /** Discards a half message; idempotent. TransactionNotFound, or Conflict after a commit. */
+  rollbackTransaction(topic: TopicDescriptor, transactionId: string): Promise<void>;
+  /** Undecided half messages overdue for a decision, each offered once (long poll like receive). */
+  checkTransactions(
+    topic: TopicDescriptor,
+    request: TransactionCheckRequest,
+    signal?: AbortSignal,
+  ): Promise<CheckedMessage[]>;
 }

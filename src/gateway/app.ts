@@ -35,6 +35,8 @@ import { MESSAGE_COMPONENTS } from './schemas/messages.js';
 import { messageRoutes } from './routes/messages.js';
 import { queryRoutes } from './routes/query.js';
 import { AlarmSchema, alarmRoutes } from './routes/alarms.js';
+import { transactionRoutes } from './routes/transactions.js';
+import { CheckedMessage } from './schemas/transactions.js';
 import { openapiDocument } from './openapi.js';
 import { OPERATION_IDS } from './operation-ids.js';
 import './types.js';
@@ -148,7 +150,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     admin: ctx.admin,
     region: config.region,
   });
-  registerSchemas(app, [...MESSAGE_COMPONENTS, AlarmSchema]);
+  registerSchemas(app, [...MESSAGE_COMPONENTS, AlarmSchema, CheckedMessage]);
 
   await app.register(fastifySwagger, openapiDocument());
   if (config.docs !== false) {
@@ -167,5 +169,6 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   messageRoutes(app, ctx);
   queryRoutes(app, ctx);
   alarmRoutes(app, ctx);
+  transactionRoutes(app, ctx);
   return app;
 }

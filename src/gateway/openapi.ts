@@ -50,6 +50,7 @@ export function openapiDocument(): SwaggerOptions {
         { name: 'query', description: 'Query, trace, statistics, replay, dead letters' },
         { name: 'alarms', description: 'Alarms on backlog, age, dead letters, publish rate' },
         { name: 'tokens' },
+        { name: 'transactions', description: 'Commit, roll back, check-back of half messages' },
       ],
     },
     refResolver: {

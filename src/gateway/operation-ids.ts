@@ -37,6 +37,11 @@ export const OPERATION_IDS: Record<string, string> = {
   'POST /v1/instances/:instanceId/topics/:topic/groups/:group/reset': 'resetGroup',
   'GET /v1/instances/:instanceId/groups/:group/dead-letters': 'listDeadLetters',
   'POST /v1/instances/:instanceId/groups/:group/dead-letters/resend': 'resendDeadLetters',
+  'POST /v1/instances/:instanceId/topics/:topic/transactions/:transactionId/commit':
+    'commitTransaction',
+  'POST /v1/instances/:instanceId/topics/:topic/transactions/:transactionId/rollback':
+    'rollbackTransaction',
+  'POST /v1/instances/:instanceId/topics/:topic/transactions/check': 'checkTransactions',
   'GET /v1/instances/:instanceId/topics/:topic/stats': 'getTopicStats',
   'GET /v1/instances/:instanceId/topics/:topic/groups/:group/stats': 'getGroupStats',
   'PUT /v1/instances/:instanceId/alarms/:alarmId': 'putAlarm',

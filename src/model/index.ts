@@ -14,6 +14,7 @@ export type {
 /** Message fields as published, received, viewed, traced and dead-lettered. */
 export type {
   BodyEncoding,
+  CheckedMessage,
   DeadLetter,
   GroupMessageState,
   MessageFields,
@@ -23,4 +24,5 @@ export type {
   ReceiveRequest,
   ReceivedMessage,
   TraceEvent,
+  TransactionCheckRequest,
 } from './messages.js';

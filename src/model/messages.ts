@@ -82,12 +82,32 @@ export interface TraceEvent {
     | 'ACKED'
     | 'RETRIED'
     | 'DEAD_LETTERED'
-    | 'RESENT';
+    | 'RESENT'
+    | 'CHECKED';
   time: number;
   group?: string;
   consumerId?: string;
   deliveryAttempt?: number;
   queueId?: number;
+  /** CHECKED and automatic ROLLED_BACK events: offers made so far. */
+  checkCount?: number;
+  /** An automatic ROLLED_BACK: `CHECK_LIMIT` (offers unanswered) or `AGE_LIMIT`. */
+  reason?: string;
+}
+
+/** A check-back request on a TRANSACTION topic. */
+export interface TransactionCheckRequest {
+  maxMessages: number;
+  waitMs: number;
+}
+
+/** An undecided half message offered to its producer for a decision. */
+export interface CheckedMessage extends MessageFields {
+  transactionId: string;
+  messageId: string;
+  publishTime: number;
+  /** Offers of this message so far, this one included. */
+  checkCount: number;
 }
 
 export interface DeadLetter extends Omit<MessageFields, 'shardingKey'> {

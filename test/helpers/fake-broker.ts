@@ -15,6 +15,7 @@ import type {
   VisibilityResult,
 } from '../../src/cluster/index.js';
 import type {
+  CheckedMessage,
   DeadLetter,
   GroupDescriptor,
   MessageView,
@@ -24,6 +25,7 @@ import type {
   ReceivedMessage,
   TopicDescriptor,
   TraceEvent,
+  TransactionCheckRequest,
 } from '../../src/model/index.js';
 import { WharfError } from '../../src/errors.js';
 
@@ -148,4 +150,19 @@ export class FakeBroker implements BrokerClient {
     return { ready: true };
   }
   async close() {}
+  // ---- transactions ----
+  async commitTransaction(topic: TopicDescriptor, transactionId: string) {
+    this.record('commitTransaction', [topic, transactionId]);
+  }
+  async rollbackTransaction(topic: TopicDescriptor, transactionId: string) {
+    this.record('rollbackTransaction', [topic, transactionId]);
+  }
+  async checkTransactions(
+    topic: TopicDescriptor,
+    request: TransactionCheckRequest,
+    signal?: AbortSignal,
+  ): Promise<CheckedMessage[]> {
+    this.record('checkTransactions', [topic, request, signal]);
+    return [];
+  }
 }

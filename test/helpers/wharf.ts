@@ -39,6 +39,8 @@ export interface WharfOverrides {
   /** The broker's data dir (default: in the test's temp dir) and store options. */
   brokerDir?: string;
   store?: BrokerOptions['store'];
+  /** The broker's check-back delay and limits (short ones keep transaction tests fast). */
+  transactions?: BrokerOptions['transactions'];
 }
 
 export interface TestWharf {
@@ -79,6 +81,7 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
     logger,
     dataKeys: meta.dataKeys,
     ...(overrides.store === undefined ? {} : { store: overrides.store }),
+    ...(overrides.transactions === undefined ? {} : { transactions: overrides.transactions }),
   });
   const brokers = overrides.brokers ?? inProcessBrokerClient(broker);
   const app = await buildApp({

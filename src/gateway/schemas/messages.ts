@@ -199,6 +199,7 @@ const TraceEvent = {
         'RETRIED',
         'DEAD_LETTERED',
         'RESENT',
+        'CHECKED',
       ],
     },
     time: epochMs,
@@ -206,6 +207,15 @@ const TraceEvent = {
     consumerId: { type: 'string' },
     deliveryAttempt: { type: 'integer' },
     queueId: { type: 'integer' },
+    checkCount: {
+      type: 'integer',
+      description: 'CHECKED and automatic ROLLED_BACK: check-back offers so far',
+    },
+    reason: {
+      type: 'string',
+      enum: ['CHECK_LIMIT', 'AGE_LIMIT'],
+      description: 'an automatic ROLLED_BACK: offers unanswered, or 24 h undecided',
+    },
   },
 } as const;
 

@@ -1,0 +1,152 @@
+// Transactions inside the broker: the txn-* journal ops (golden bytes, bad fields), the
+// transaction ledger (first decision stands, snapshot round trip), and the crash windows between
+// a commit's decision, its copy and its dispatched mark — each recovered to exactly one delivery.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import type { Broker } from '../../src/broker/index.js';
+import { decodeBrokerSnapshot, encodeBrokerSnapshot } from '../../src/broker/broker-snapshot.js';
+import {
+  decodeLedgerEntry,
+  encodeLedgerEntry,
+  type JournalEntry,
+} from '../../src/broker/ledger-entry-codec.js';
+import type { LedgerJournal } from '../../src/broker/ledger-journal.js';
+import { committedKey, halfTopic, storeTopic, SystemProperty } from '../../src/broker/names.js';
+import { isTxnEntry, TransactionLedger } from '../../src/broker/transaction-ledger.js';
+import type { TopicDescriptor } from '../../src/model/index.js';
+import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
+
+const golden = JSON.parse(
+  readFileSync(new URL('../fixtures/ledger-entry-txn-v1.json', import.meta.url), 'utf8'),
+) as { entries: { value: JournalEntry; text: string }[] };
+
+t.test('every txn op encodes to its frozen bytes and decodes back', async (t) => {
+  t.equal(golden.entries.length, 5, 'one entry per txn op');
+  for (const { value, text } of golden.entries) {
+    t.equal(encodeLedgerEntry(value).toString(), text, `${value.op} bytes`);
+    t.strictSame(decodeLedgerEntry(Buffer.from(text)), value, `${value.op} decodes`);
+  }
+});
+
+t.test('bad txn entries are refused naming the field', async (t) => {
+  const bad: [string, RegExp][] = [
+    ['{"v":1,"op":"txn-commit","half":7,"queue":0,"offset":1}', /half/],
+    ['{"v":1,"op":"txn-rollback","half":"h","queue":70000,"offset":1}', /queue/],
+    ['{"v":1,"op":"txn-dispatched","half":"h","queue":0,"offsets":[-1]}', /offsets/],
+    ['{"v":1,"op":"txn-check","half":"h","queue":0,"offsets":[1]}', /at/],
+    ['{"v":1,"op":"txn-drop"}', /half/],
+  ];
+  for (const [entry, field] of bad)
+    t.throws(() => decodeLedgerEntry(Buffer.from(entry)), { message: field }, entry);
+});
+
+t.test('the first decision stands and the snapshot carries the ledger', async (t) => {
+  const ledger = new TransactionLedger();
+  const half = 't/i/%HALF%/orders';
+  const entries: JournalEntry[] = [
+    { op: 'txn-check', half, queue: 0, offsets: [0, 1, 2], at: 10 },
+    { op: 'txn-commit', half, queue: 0, offset: 0 },
+    { op: 'txn-rollback', half, queue: 0, offset: 0 },
+    { op: 'txn-rollback', half, queue: 0, offset: 1 },
+    { op: 'txn-commit', half, queue: 0, offset: 1 },
+    { op: 'txn-check', half, queue: 0, offsets: [1, 2], at: 20 },
+    { op: 'txn-commit', half, queue: 0, offset: 3 },
+    { op: 'txn-dispatched', half, queue: 0, offsets: [3] },
+  ];
+  for (const entry of entries) if (isTxnEntry(entry)) ledger.apply(entry);
+  t.equal(ledger.decision(half, 0, 0), 'COMMITTED');
+  t.equal(ledger.decision(half, 0, 1), 'ROLLED_BACK');
+  t.equal(ledger.decision(half, 0, 2), 'UNDECIDED');
+  t.same(ledger.checksOf(half, 0, 2), [2, 20], 'offers counted while undecided');
+  t.same(ledger.checksOf(half, 0, 1), [0, 0], 'a decision forgets the offers');
+  t.equal(ledger.undecidedFloor(half, 0, 0), 2);
+  t.same(ledger.undispatched(), [{ half, queue: 0, offset: 0 }]);
+
+  const snapshot = decodeBrokerSnapshot(
+    encodeBrokerSnapshot({
+      ledger: { v: 1, subs: [], slots: [], dlq: [] },
+      bytesIn: [],
+      transactions: ledger.snapshot(),
+    }),
+  );
+  const restored = new TransactionLedger();
+  restored.restore(snapshot.transactions!);
+  t.same(restored.snapshot(), ledger.snapshot(), 'restored as it was');
+  const legacy = decodeBrokerSnapshot(
+    encodeBrokerSnapshot({ ledger: { v: 1, subs: [], slots: [], dlq: [] }, bytesIn: [] }),
+  );
+  t.equal(legacy.transactions, undefined, 'a snapshot from before transactions: none decided');
+  restored.apply({ op: 'txn-drop', half });
+  t.same(restored.snapshot().queues, [], 'a dropped half topic is forgotten');
+});
+
+function txnTopic(): TopicDescriptor {
+  return topicOf({ messageType: 'TRANSACTION', queueCount: 1, createdAt: Date.now() - 1000 });
+}
+
+function journalOf(broker: Broker): LedgerJournal {
+  return (broker as unknown as { core: { journal: LedgerJournal } }).core.journal;
+}
+
+async function receiveAll(broker: Broker, topic: TopicDescriptor, group = groupOf()) {
+  return broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+}
+
+t.test('a commit journaled but not dispatched is dispatched once at start', async (t) => {
+  const harness = brokerHarness(t);
+  const topic = txnTopic();
+  const group = groupOf();
+  const first = await harness.open();
+  const [half] = await first.publish(topic, [text('decided, then crashed')]);
+  t.same(await receiveAll(first, topic, group), []);
+  // the decision is durable, the copy was never made (a crash between the two)
+  await journalOf(first).record([
+    { op: 'txn-commit', half: halfTopic(topic), queue: 0, offset: 0 },
+  ]);
+  await first.close();
+  const second = await harness.open();
+  const got = await receiveAll(second, topic, group);
+  t.same(
+    got.map((m) => [m.messageId, m.body.toString()]),
+    [[half.messageId, 'decided, then crashed']],
+  );
+  await second.commitTransaction(topic, half.transactionId!);
+  await second.close();
+  const third = await harness.open();
+  t.same(await receiveAll(third, topic, group), [], 'the group got it once');
+  const page = await third.queryByTime(topic, { fromMs: 0, toMs: Date.now() + 1000, limit: 10 });
+  t.equal(page.messages.length, 1, 'one copy in the topic');
+});
+
+t.test('a copy made but not marked dispatched is not made again at start', async (t) => {
+  const harness = brokerHarness(t);
+  const topic = txnTopic();
+  const first = await harness.open();
+  const [half] = await first.publish(topic, [text('copied, then crashed')]);
+  const [stored] = await first.store
+    .readQueue(halfTopic(topic), 0, 0, { maxMessages: 1 })
+    .then((r) => r.messages);
+  // decision and copy durable, the dispatched mark lost
+  await journalOf(first).record([
+    { op: 'txn-commit', half: halfTopic(topic), queue: 0, offset: 0 },
+  ]);
+  await first.store.append([
+    {
+      topic: storeTopic(topic),
+      queueId: 0,
+      keys: [committedKey(stored.logOffset)],
+      properties: { ...stored.properties, [SystemProperty.messageId]: half.messageId },
+      body: stored.body,
+      bornTimestampMs: stored.bornTimestampMs,
+    },
+  ]);
+  await first.close();
+  const second = await harness.open();
+  await second.commitTransaction(topic, half.transactionId!);
+  const page = await second.queryByTime(topic, { fromMs: 0, toMs: Date.now() + 1000, limit: 10 });
+  t.same(
+    page.messages.map((m) => m.messageId),
+    [half.messageId],
+    'one copy, with the id the producer was given',
+  );
+});
