@@ -327,7 +327,7 @@ export const OPERATIONS = {
   ),
   resetGroup: jsonOperation<
     { topic: TopicDescriptor; group: GroupDescriptor; to: ResetTarget },
-    undefined
+    void
   >(
     9,
     object({ topic: topicDescriptorShape, group: groupDescriptorShape, to: resetTargetShape }),
@@ -355,13 +355,13 @@ export const OPERATIONS = {
     object({ topic: topicDescriptorShape, group: groupDescriptorShape }),
     groupStatsShape,
   ),
-  dropTopic: jsonOperation<{ topic: TopicDescriptor }, undefined>(14, topicOnly, nothing),
-  dropGroup: jsonOperation<{ group: GroupDescriptor }, undefined>(
+  dropTopic: jsonOperation<{ topic: TopicDescriptor }, void>(14, topicOnly, nothing),
+  dropGroup: jsonOperation<{ group: GroupDescriptor }, void>(
     15,
     object({ group: groupDescriptorShape }),
     nothing,
   ),
-  dropInstance: jsonOperation<{ tenantId: string; instanceId: string }, undefined>(
+  dropInstance: jsonOperation<{ tenantId: string; instanceId: string }, void>(
     16,
     object({ tenantId: string, instanceId: string }),
     nothing,
