@@ -95,4 +95,12 @@ export class Http2BrokerServer {
     for (const session of this.sessions) session.close();
     await closed;
   }
+
+  /** Stops at once, as a crashed broker does: connections are cut without answers. */
+  async destroy(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const session of this.sessions) session.destroy();
+    for (const controller of this.controllers) controller.abort(new Error('server destroyed'));
+    await closed;
+  }
 }

@@ -44,6 +44,10 @@ export class Http2RpcChannel implements RpcChannel {
     return this.limit.inFlight;
   }
 
+  get queued(): number {
+    return this.limit.queued;
+  }
+
   async call(
     _requestId: number,
     _op: BrokerRpcOperation,
@@ -95,10 +99,12 @@ export class Http2RpcChannel implements RpcChannel {
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
         const decoded = decodeFrame(Buffer.concat(chunks));
+        // a session cut mid-call ends its streams with no answer: the connection was lost
+        const lost = chunks.length === 0 ? 'connection to broker lost' : 'bad answer from broker';
         settle(() =>
           decoded.status === 'ok'
             ? resolve(decoded.frame)
-            : reject(unavailable(`bad answer from broker: ${decoded.status}`, this.retryAfterMs)),
+            : reject(unavailable(`${lost}: ${decoded.status}`, this.retryAfterMs)),
         );
       });
       stream.on('error', () => undefined); // 'close' follows
@@ -152,9 +158,13 @@ export class Http2RpcChannel implements RpcChannel {
 
   async close(): Promise<void> {
     this.closing = true;
-    const session = this.session;
-    if (session === null) return;
-    // close() lets the open streams finish, then ends the session
-    await new Promise<void>((resolve) => session.close(() => resolve()));
+    const session = this.session ?? (await this.connecting?.catch(() => null));
+    if (session === null || session === undefined || session.destroyed) return;
+    // close() lets the open streams finish, then ends the session; 'close' is awaited rather
+    // than close's callback, which never runs when the peer closed the session first
+    await new Promise<void>((resolve) => {
+      session.once('close', () => resolve());
+      session.close();
+    });
   }
 }

@@ -96,4 +96,12 @@ export class TcpBrokerServer {
     for (const socket of this.sockets) socket.end();
     await closed;
   }
+
+  /** Stops at once, as a crashed broker does: connections are cut without answers. */
+  async destroy(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    for (const controller of this.controllers) controller.abort(new Error('server destroyed'));
+    await closed;
+  }
 }
