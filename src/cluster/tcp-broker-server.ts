@@ -8,6 +8,7 @@ import { WharfError } from '../errors.js';
 import { FrameKind, FrameParser, encodeBrokerRpcError } from '../protocol/index.js';
 import type { BrokerClient } from './broker-client.js';
 import { dispatchBrokerRpc } from './broker-rpc-dispatch.js';
+import { writeGathered } from './rpc-channel.js';
 
 export interface BrokerServerOptions {
   host?: string;
@@ -65,7 +66,7 @@ export class TcpBrokerServer {
           const shed = new WharfError('Unavailable', 'broker busy: too many calls in flight', {
             retryAfterMs: this.options.retryAfterMs ?? 200,
           });
-          socket.write(encodeBrokerRpcError(frame.op, frame.requestId, shed));
+          writeGathered(socket, encodeBrokerRpcError(frame.op, frame.requestId, shed));
           continue;
         }
         const controller = new AbortController();
@@ -75,7 +76,7 @@ export class TcpBrokerServer {
           calls.delete(frame.requestId);
           this.controllers.delete(controller);
           this.running.delete(run);
-          if (!cancelled.has(controller) && !socket.destroyed) socket.write(answer);
+          if (!cancelled.has(controller) && !socket.destroyed) writeGathered(socket, answer);
         });
         this.running.add(run);
       }

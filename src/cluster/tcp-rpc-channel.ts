@@ -17,6 +17,7 @@ import {
   Backoff,
   InFlightLimit,
   unavailable,
+  writeGathered,
   type ChannelOptions,
   type RpcChannel,
 } from './rpc-channel.js';
@@ -70,7 +71,7 @@ export class TcpRpcChannel implements RpcChannel {
       return await new Promise<Frame>((resolve, reject) => {
         const onAbort = (): void => {
           if (!this.pending.delete(requestId)) return;
-          if (this.socket === socket) socket.write(encodeBrokerRpcCancel(op, requestId));
+          if (this.socket === socket) writeGathered(socket, encodeBrokerRpcCancel(op, requestId));
           reject(signal.reason as Error);
         };
         this.pending.set(requestId, {
@@ -85,7 +86,7 @@ export class TcpRpcChannel implements RpcChannel {
         });
         signal.addEventListener('abort', onAbort, { once: true });
         // a full socket buffer is bounded by maxInFlight frames, so no wait for 'drain' here
-        socket.write(request);
+        writeGathered(socket, request);
       });
     } finally {
       this.limit.release();
