@@ -5,6 +5,7 @@
 // unreachable calls fail fast with Unavailable. A call in flight when the connection drops is
 // Unavailable too — a publish included, although the broker may have stored it: the gateway
 // retries with the same request id, and the broker's dedup makes that retry safe.
+// The chosen transport: network-broker-client.ts says why, with the bench's figures.
 import { connect, type Socket } from 'node:net';
 import {
   FrameKind,
@@ -41,6 +42,7 @@ export class TcpRpcChannel implements RpcChannel {
   private readonly retryAfterMs: number;
   private readonly connectTimeoutMs: number;
   private closing = false;
+  private onIdle: (() => void) | null = null;
 
   constructor(private readonly options: TcpChannelOptions) {
     this.limit = new InFlightLimit(options.maxInFlight ?? 256);
@@ -90,6 +92,7 @@ export class TcpRpcChannel implements RpcChannel {
       });
     } finally {
       this.limit.release();
+      if (this.limit.inFlight === 0 && this.limit.queued === 0) this.onIdle?.();
     }
   }
 
@@ -153,13 +156,12 @@ export class TcpRpcChannel implements RpcChannel {
 
   async close(): Promise<void> {
     this.closing = true;
-    const socket = this.socket;
-    if (socket === null) return;
-    while (this.pending.size > 0 && !socket.destroyed) {
-      await new Promise((resolve) => setImmediate(resolve));
+    if (this.limit.inFlight > 0 || this.limit.queued > 0) {
+      await new Promise<void>((resolve) => (this.onIdle = resolve));
     }
+    const socket = this.socket;
+    if (socket === null || socket.destroyed) return;
     await new Promise<void>((resolve) => {
-      if (socket.destroyed) return resolve();
       socket.once('close', () => resolve());
       socket.end();
     });
