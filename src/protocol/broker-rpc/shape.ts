@@ -39,10 +39,10 @@ export const nothing: Shape<undefined> = (value, path) =>
   value === null ? undefined : fail(path, 'null');
 
 export function literal<const T extends readonly string[]>(...values: T): Shape<T[number]> {
-  return (value, path) =>
-    typeof value === 'string' && values.includes(value)
-      ? value // checked by includes just above
-      : fail(path, values.join(' | '));
+  const allowed: readonly string[] = values;
+  const isAllowed = (value: unknown): value is T[number] =>
+    typeof value === 'string' && allowed.includes(value);
+  return (value, path) => (isAllowed(value) ? value : fail(path, values.join(' | ')));
 }
 
 export function nullable<T>(shape: Shape<T>): Shape<T | null> {
