@@ -15,3 +15,17 @@ export type {
 } from './broker-client.js';
 /** The in-process transport of the all-in-one node. */
 export { inProcessBrokerClient } from './in-process-broker-client.js';
+/** The network transports (issue #11): a BrokerClient calling a remote broker over TCP frames or
+ *  HTTP/2, and the servers that expose a broker to them. */
+export {
+  NetworkBrokerClient,
+  http2BrokerClient,
+  tcpBrokerClient,
+  type NetworkClientOptions,
+} from './network-broker-client.js';
+export { TcpRpcChannel, type TcpChannelOptions } from './tcp-rpc-channel.js';
+export { Http2RpcChannel, type Http2ChannelOptions } from './http2-rpc-channel.js';
+export type { ChannelOptions, RpcChannel } from './rpc-channel.js';
+export { TcpBrokerServer, type BrokerServerOptions } from './tcp-broker-server.js';
+export { Http2BrokerServer } from './http2-broker-server.js';
+export { dispatchBrokerRpc } from './broker-rpc-dispatch.js';

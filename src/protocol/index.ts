@@ -2,3 +2,25 @@
 export { MessageIdCodec, type MessagePosition } from './message-id.js';
 export { ReceiptHandleCodec, type Receipt } from './receipt-handle.js';
 export { BlockCipher, deriveKey } from './block-cipher.js';
+/** Broker RPC: the frames and operation table of the gateway–broker wire (cluster transports). */
+export {
+  BROKER_RPC_VERSION,
+  FrameKind,
+  FrameParser,
+  OPERATIONS as BROKER_RPC_OPERATIONS,
+  decodeError as decodeBrokerRpcError,
+  decodeFrame,
+  decodeRequest as decodeBrokerRpcRequest,
+  decodeResponse as decodeBrokerRpcResponse,
+  encodeCancel as encodeBrokerRpcCancel,
+  encodeError as encodeBrokerRpcError,
+  encodeFrame,
+  encodeRequest as encodeBrokerRpcRequest,
+  encodeResponse as encodeBrokerRpcResponse,
+  operationOf as brokerRpcOperationOf,
+  type DecodedRequest as DecodedBrokerRpcRequest,
+  type Frame,
+  type OperationName as BrokerRpcOperation,
+  type RequestOf as BrokerRpcRequest,
+  type ResponseOf as BrokerRpcResponse,
+} from './broker-rpc/index.js';

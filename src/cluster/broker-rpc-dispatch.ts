@@ -1,0 +1,71 @@
+// The server half of broker RPC, without a socket: a request frame in, the answer frame out,
+// by calling the wrapped BrokerClient (the real Broker in practice). Errors answer as error
+// frames (a WharfError with its code; anything else as Internal). The signal is the call's: a
+// cancel frame or a closed connection aborts it, which frees a parked receive.
+import { WharfError } from '../errors.js';
+import {
+  decodeBrokerRpcRequest,
+  encodeBrokerRpcError,
+  encodeBrokerRpcResponse,
+  type BrokerRpcOperation,
+  type BrokerRpcRequest,
+  type BrokerRpcResponse,
+  type Frame,
+} from '../protocol/index.js';
+import type { BrokerClient } from './broker-client.js';
+
+type Handlers = {
+  [K in BrokerRpcOperation]: (
+    broker: BrokerClient,
+    request: BrokerRpcRequest<K>,
+    signal: AbortSignal,
+  ) => Promise<BrokerRpcResponse<K>>;
+};
+
+const HANDLERS: Handlers = {
+  publish: (b, r) => b.publish(r.topic, r.messages),
+  receive: (b, r, signal) => b.receive(r.topic, r.group, r.request, signal),
+  ack: (b, r) => b.ack(r.topic, r.group, r.receiptHandles),
+  changeVisibility: (b, r) => b.changeVisibility(r.topic, r.group, r.receiptHandle, r.invisibleMs),
+  getMessage: (b, r) => b.getMessage(r.topic, r.messageId),
+  queryByKey: (b, r) => b.queryByKey(r.topic, r.key, r.limit),
+  queryByTime: (b, r) => b.queryByTime(r.topic, r.query),
+  trace: (b, r) => b.trace(r.topic, r.messageId),
+  resetGroup: (b, r) => b.resetGroup(r.topic, r.group, r.to),
+  deadLetters: (b, r) => b.deadLetters(r.group, r.limit, r.cursor),
+  resendDeadLetters: (b, r) => b.resendDeadLetters(r.group, r.messageIds),
+  topicStats: (b, r) => b.topicStats(r.topic),
+  groupStats: (b, r) => b.groupStats(r.topic, r.group),
+  dropTopic: (b, r) => b.dropTopic(r.topic),
+  dropGroup: (b, r) => b.dropGroup(r.group),
+  dropInstance: (b, r) => b.dropInstance(r.tenantId, r.instanceId),
+  health: (b) => b.health(),
+  commitTransaction: (b, r) => b.commitTransaction(r.topic, r.transactionId),
+  rollbackTransaction: (b, r) => b.rollbackTransaction(r.topic, r.transactionId),
+  checkTransactions: (b, r, signal) => b.checkTransactions(r.topic, r.request, signal),
+};
+
+/** The answer frame to one request frame; never rejects. */
+export async function dispatchBrokerRpc(
+  broker: BrokerClient,
+  frame: Frame,
+  signal: AbortSignal,
+): Promise<Buffer> {
+  const decoded = decodeBrokerRpcRequest(frame);
+  if (decoded.status !== 'ok') {
+    const code = decoded.status === 'unsupported' ? 'UnsupportedFormat' : 'InvalidArgument';
+    return encodeBrokerRpcError(frame.op, frame.requestId, new WharfError(code, decoded.reason));
+  }
+  try {
+    // name and request come from one table entry (DecodedBrokerRpcRequest): the pair is sound
+    const handler = HANDLERS[decoded.name] as (
+      broker: BrokerClient,
+      request: unknown,
+      signal: AbortSignal,
+    ) => Promise<unknown>;
+    const response = await handler(broker, decoded.request, signal);
+    return encodeBrokerRpcResponse(decoded.name, frame.requestId, response as never);
+  } catch (error) {
+    return encodeBrokerRpcError(frame.op, frame.requestId, error);
+  }
+}

@@ -1,0 +1,169 @@
+// The client side of broker RPC over one TCP connection (node:net): frames back to back, calls
+// multiplexed by request id, at most `maxInFlight` at once (more wait: back-pressure), a cancel
+// frame when a call's signal aborts (a parked receive is freed at the broker). The connection is
+// opened on first use and again after a drop, with exponential back-off; while the broker is
+// unreachable calls fail fast with Unavailable. A call in flight when the connection drops is
+// Unavailable too — a publish included, although the broker may have stored it: the gateway
+// retries with the same request id, and the broker's dedup makes that retry safe.
+// The chosen transport: network-broker-client.ts says why, with the bench's figures.
+import { connect, type Socket } from 'node:net';
+import {
+  FrameKind,
+  FrameParser,
+  encodeBrokerRpcCancel,
+  type BrokerRpcOperation,
+  type Frame,
+} from '../protocol/index.js';
+import {
+  Backoff,
+  InFlightLimit,
+  unavailable,
+  writeGathered,
+  type ChannelOptions,
+  type RpcChannel,
+} from './rpc-channel.js';
+
+interface PendingCall {
+  resolve(frame: Frame): void;
+  reject(error: Error): void;
+}
+
+export interface TcpChannelOptions extends ChannelOptions {
+  host: string;
+  port: number;
+}
+
+export class TcpRpcChannel implements RpcChannel {
+  private socket: Socket | null = null;
+  private connecting: Promise<Socket> | null = null;
+  private readonly pending = new Map<number, PendingCall>();
+  private readonly limit: InFlightLimit;
+  private readonly backoff: Backoff;
+  private readonly retryAfterMs: number;
+  private readonly connectTimeoutMs: number;
+  private closing = false;
+  private onIdle: (() => void) | null = null;
+
+  constructor(private readonly options: TcpChannelOptions) {
+    this.limit = new InFlightLimit(options.maxInFlight ?? 256);
+    this.backoff = new Backoff(options.minBackoffMs ?? 50, options.maxBackoffMs ?? 2000);
+    this.retryAfterMs = options.retryAfterMs ?? 1000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+  }
+
+  get inFlight(): number {
+    return this.limit.inFlight;
+  }
+
+  get queued(): number {
+    return this.limit.queued;
+  }
+
+  async call(
+    requestId: number,
+    op: BrokerRpcOperation,
+    request: Buffer,
+    signal: AbortSignal,
+  ): Promise<Frame> {
+    if (this.closing) throw unavailable('broker client closed', this.retryAfterMs);
+    await this.limit.acquire(signal);
+    try {
+      const socket = await this.connection();
+      if (signal.aborted) throw signal.reason as Error;
+      return await new Promise<Frame>((resolve, reject) => {
+        const onAbort = (): void => {
+          if (!this.pending.delete(requestId)) return;
+          if (this.socket === socket) writeGathered(socket, encodeBrokerRpcCancel(op, requestId));
+          reject(signal.reason as Error);
+        };
+        this.pending.set(requestId, {
+          resolve: (frame) => {
+            signal.removeEventListener('abort', onAbort);
+            resolve(frame);
+          },
+          reject: (error) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(error);
+          },
+        });
+        signal.addEventListener('abort', onAbort, { once: true });
+        // a full socket buffer is bounded by maxInFlight frames, so no wait for 'drain' here
+        writeGathered(socket, request);
+      });
+    } finally {
+      this.limit.release();
+      if (this.limit.inFlight === 0 && this.limit.queued === 0) this.onIdle?.();
+    }
+  }
+
+  private connection(): Promise<Socket> {
+    if (this.socket !== null) return Promise.resolve(this.socket);
+    if (this.connecting !== null) return this.connecting;
+    if (this.backoff.waiting) {
+      return Promise.reject(unavailable('broker unreachable (backing off)', this.retryAfterMs));
+    }
+    this.connecting = new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ host: this.options.host, port: this.options.port, noDelay: true });
+      const timer = setTimeout(
+        () => socket.destroy(new Error(`connect timed out after ${this.connectTimeoutMs} ms`)),
+        this.connectTimeoutMs,
+      );
+      const onError = (error: Error): void => {
+        clearTimeout(timer);
+        this.connecting = null;
+        this.backoff.failed();
+        reject(unavailable('broker unreachable', this.retryAfterMs, error));
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        this.connecting = null;
+        this.backoff.succeeded();
+        this.attach(socket);
+        resolve(socket);
+      });
+    });
+    return this.connecting;
+  }
+
+  private attach(socket: Socket): void {
+    this.socket = socket;
+    const parser = new FrameParser();
+    socket.on('data', (chunk: Buffer) => {
+      const { frames, corrupt } = parser.push(chunk);
+      for (const frame of frames) {
+        if (frame.kind !== FrameKind.response && frame.kind !== FrameKind.error) continue;
+        const call = this.pending.get(frame.requestId);
+        if (call === undefined) continue; // cancelled: its late answer is dropped
+        this.pending.delete(frame.requestId);
+        call.resolve(frame);
+      }
+      if (corrupt !== undefined)
+        socket.destroy(new Error(`corrupt stream from broker: ${corrupt}`));
+    });
+    socket.on('error', () => undefined); // 'close' follows and fails the calls
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = null;
+      this.backoff.failed();
+      const calls = [...this.pending.values()];
+      this.pending.clear();
+      for (const call of calls) {
+        call.reject(unavailable('connection to broker lost', this.retryAfterMs));
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.limit.inFlight > 0 || this.limit.queued > 0) {
+      await new Promise<void>((resolve) => (this.onIdle = resolve));
+    }
+    const socket = this.socket;
+    if (socket === null || socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.end();
+    });
+  }
+}

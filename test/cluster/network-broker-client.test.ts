@@ -1,0 +1,364 @@
+import t, { type Test } from 'tap';
+import { connect } from 'node:net';
+import { isWharfError, WharfError } from '../../src/errors.js';
+import type { Broker } from '../../src/broker/index.js';
+import {
+  Http2BrokerServer,
+  Http2RpcChannel,
+  NetworkBrokerClient,
+  TcpBrokerServer,
+  TcpRpcChannel,
+  type BrokerServerOptions,
+  type ChannelOptions,
+  type NetworkClientOptions,
+} from '../../src/cluster/index.js';
+import {
+  FrameKind,
+  FrameParser,
+  decodeBrokerRpcError,
+  encodeFrame,
+} from '../../src/protocol/index.js';
+import { groupOf, openTestBroker, text, topicOf } from '../helpers/broker.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+interface Server {
+  start(): Promise<{ port: number }>;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+interface Channel {
+  readonly inFlight: number;
+  readonly queued: number;
+}
+
+interface Transport {
+  name: 'tcp' | 'http2';
+  server(broker: Broker, options?: BrokerServerOptions): Server;
+  channel(port: number, options?: ChannelOptions): TcpRpcChannel | Http2RpcChannel;
+}
+
+const TRANSPORTS: Transport[] = [
+  {
+    name: 'tcp',
+    server: (broker, options) => new TcpBrokerServer(broker, options),
+    channel: (port, options) => new TcpRpcChannel({ host: '127.0.0.1', port, ...options }),
+  },
+  {
+    name: 'http2',
+    server: (broker, options) => new Http2BrokerServer(broker, options),
+    channel: (port, options) => new Http2RpcChannel({ host: '127.0.0.1', port, ...options }),
+  },
+];
+
+interface Rig {
+  broker: Broker;
+  server: Server;
+  port: number;
+  client: NetworkBrokerClient;
+  channel: Channel;
+}
+
+async function rig(
+  t: Test,
+  transport: Transport,
+  options: {
+    server?: BrokerServerOptions;
+    channel?: ChannelOptions;
+    client?: NetworkClientOptions;
+  } = {},
+): Promise<Rig> {
+  const broker = await openTestBroker(t);
+  const server = transport.server(broker, options.server);
+  const { port } = await server.start();
+  const channel = transport.channel(port, {
+    minBackoffMs: 10,
+    maxBackoffMs: 50,
+    ...options.channel,
+  });
+  const client = new NetworkBrokerClient(channel, options.client);
+  // teardowns run first-in first-out: the client and server go before the broker's directory
+  t.teardown(async () => {
+    await client.close();
+    await server.close();
+  });
+  return { broker, server, port, client, channel };
+}
+
+function without<T extends object>(value: T, ...keys: string[]): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(value).filter(([key]) => !keys.includes(key)),
+  ) as Partial<T>;
+}
+
+for (const transport of TRANSPORTS) {
+  t.test(`${transport.name}: every BrokerClient call answers as in-process`, async (t) => {
+    const { broker, client } = await rig(t, transport);
+    const topic = topicOf();
+    const group = groupOf({ maxDeliveryAttempts: 1 });
+    t.same(await client.health(), await broker.health());
+
+    const published = await client.publish(topic, [
+      text('one', { tag: 'A', keys: ['k1'], properties: { p: 'v' } }),
+      text('two', { tag: 'B', shardingKey: 's' }),
+      { body: Buffer.from([0, 255, 1]), bodyEncoding: 'base64' },
+    ]);
+    t.equal(published.length, 3);
+    const [first] = published;
+    t.same(
+      await client.getMessage(topic, first.messageId),
+      await broker.getMessage(topic, first.messageId),
+    );
+    t.same(await client.queryByKey(topic, 'k1', 10), await broker.queryByKey(topic, 'k1', 10));
+    const query = { fromMs: 0, toMs: Date.now() + 1000, limit: 2 };
+    t.same(await client.queryByTime(topic, query), await broker.queryByTime(topic, query));
+
+    const received = await client.receive(topic, group, { maxMessages: 10, waitMs: 0, tags: '*' });
+    t.same(
+      received.map((m) => m.body.toString('hex')).sort(),
+      ['6f6e65', '74776f', '00ff01'].sort(),
+      'bodies cross as raw bytes',
+    );
+    const one = received.find((m) => m.messageId === first.messageId);
+    t.match(one, { tag: 'A', keys: ['k1'], properties: { p: 'v' }, shardingKey: null });
+    t.same(await client.trace(topic, first.messageId), await broker.trace(topic, first.messageId));
+    t.same(
+      without(
+        await client.groupStats(topic, group),
+        'deliveredRatePerSecond',
+        'ackedRatePerSecond',
+        'oldestUnackedAgeMs',
+      ),
+      without(
+        await broker.groupStats(topic, group),
+        'deliveredRatePerSecond',
+        'ackedRatePerSecond',
+        'oldestUnackedAgeMs',
+      ),
+    );
+    t.same(
+      without(await client.topicStats(topic), 'publishRatePerSecond'),
+      without(await broker.topicStats(topic), 'publishRatePerSecond'),
+    );
+
+    const [a, b, c] = received;
+    const visible = await client.changeVisibility(topic, group, c.receiptHandle, 0);
+    t.equal(typeof visible.nextVisibleTime, 'number');
+    const acks = await client.ack(topic, group, [a.receiptHandle, b.receiptHandle, 'bogus']);
+    t.same(acks, [
+      { receiptHandle: a.receiptHandle, ok: true },
+      { receiptHandle: b.receiptHandle, ok: true },
+      { receiptHandle: 'bogus', ok: false, code: 'InvalidReceiptHandle' },
+    ]);
+    t.same(
+      await client.ack(topic, group, [a.receiptHandle]),
+      await broker.ack(topic, group, [a.receiptHandle]),
+    );
+
+    await client.resetGroup(topic, group, 'earliest');
+    t.same(await client.deadLetters(group, 10), await broker.deadLetters(group, 10));
+    t.same(
+      await client.resendDeadLetters(group, ['983993489A74081AC50541D14DE8B028']),
+      await broker.resendDeadLetters(group, ['983993489A74081AC50541D14DE8B028']),
+    );
+    await client.dropGroup(group);
+    await client.dropTopic(topic);
+    await client.dropInstance('t-gone', 'i-gone');
+    const gone = await broker.getMessage(topic, first.messageId).catch((e: unknown) => e);
+    t.ok(gone instanceof WharfError, 'the dropped topic answers an error in-process');
+    await t.rejects(client.getMessage(topic, first.messageId), {
+      code: gone instanceof WharfError ? gone.code : 'none',
+    });
+  });
+
+  t.test(
+    `${transport.name}: errors cross with their code, message and retriable flag`,
+    async (t) => {
+      const { broker, client } = await rig(t, transport);
+      const topic = topicOf();
+      await client.publish(topic, [text('x')]);
+      const local = await broker.getMessage(topic, 'NOT-AN-ID').catch((error: unknown) => error);
+      const remote = await client.getMessage(topic, 'NOT-AN-ID').catch((error: unknown) => error);
+      t.ok(local instanceof WharfError && remote instanceof WharfError);
+      if (!(local instanceof WharfError) || !(remote instanceof WharfError)) return;
+      t.equal(remote.code, local.code);
+      t.equal(remote.message, local.message);
+      t.equal(remote.retriable, local.retriable);
+      t.equal(remote.retryAfterMs, local.retryAfterMs);
+    },
+  );
+
+  t.test(
+    `${transport.name}: a parked receive aborted by the caller is freed at the broker`,
+    async (t) => {
+      const { broker, client } = await rig(t, transport);
+      const topic = topicOf();
+      await client.publish(topic, [text('x')]);
+      const group = groupOf();
+      await client.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+      const controller = new AbortController();
+      const parked = client.receive(
+        topic,
+        group,
+        { maxMessages: 1, waitMs: 30_000, tags: '*' },
+        controller.signal,
+      );
+      await waitFor('the receive to park', () => broker.stats().parkedReceives === 1);
+      controller.abort();
+      t.same(await parked, [], 'an aborted receive answers nothing, as in-process');
+      await waitFor('the broker to free it', () => broker.stats().parkedReceives === 0);
+    },
+  );
+
+  t.test(`${transport.name}: a long poll answers as soon as a message lands`, async (t) => {
+    const { broker, client } = await rig(t, transport);
+    const topic = topicOf();
+    const group = groupOf();
+    await client.publish(topic, [text('first')]);
+    await client.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+    const parked = client.receive(topic, group, { maxMessages: 1, waitMs: 30_000, tags: '*' });
+    await waitFor('the receive to park', () => broker.stats().parkedReceives === 1);
+    await client.publish(topic, [text('second')]);
+    t.same(
+      (await parked).map((m) => m.body.toString()),
+      ['second'],
+    );
+  });
+
+  t.test(`${transport.name}: a missed deadline is Unavailable and frees the call`, async (t) => {
+    const { broker, client } = await rig(t, transport, { client: { longPollMarginMs: -29_950 } });
+    const topic = topicOf();
+    const group = groupOf();
+    await client.publish(topic, [text('x')]);
+    await client.receive(topic, group, { maxMessages: 1, waitMs: 30_000, tags: '*' });
+    const error = await client
+      .receive(topic, group, { maxMessages: 1, waitMs: 30_000, tags: '*' })
+      .catch((e: unknown) => e);
+    t.ok(isWharfError(error, 'Unavailable'), 'Unavailable');
+    t.match(error, { retriable: true, message: /deadline/ });
+    t.ok(isWharfError(error) && (error.retryAfterMs ?? 0) > 0, 'with a retry-after');
+    await waitFor('the broker to free it', () => broker.stats().parkedReceives === 0);
+  });
+
+  t.test(`${transport.name}: calls over the bound wait for a slot`, async (t) => {
+    const { broker, client, channel } = await rig(t, transport, { channel: { maxInFlight: 2 } });
+    const topic = topicOf();
+    const group = groupOf();
+    await client.publish(topic, [text('x')]);
+    await client.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+    const controllers = [new AbortController(), new AbortController()];
+    const parked = controllers.map((c) =>
+      client.receive(topic, group, { maxMessages: 1, waitMs: 30_000, tags: '*' }, c.signal),
+    );
+    await waitFor('two receives to park', () => broker.stats().parkedReceives === 2);
+    const health = client.health();
+    await waitFor('the third call to queue', () => channel.queued === 1);
+    t.equal(channel.inFlight, 2);
+    controllers[0].abort();
+    t.same(await health, await broker.health(), 'it runs once a slot is free');
+    controllers[1].abort();
+    t.same(await Promise.all(parked), [[], []]);
+  });
+
+  t.test(
+    `${transport.name}: a killed server answers Unavailable; the client reconnects`,
+    async (t) => {
+      const { broker, server, port, client } = await rig(t, transport);
+      const topic = topicOf();
+      const group = groupOf();
+      await client.publish(topic, [text('x')]);
+      await client.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+      const parked = client
+        .receive(topic, group, { maxMessages: 1, waitMs: 30_000, tags: '*' })
+        .catch((e: unknown) => e);
+      await waitFor('the receive to park', () => broker.stats().parkedReceives === 1);
+      await server.destroy();
+      t.match(await parked, { code: 'Unavailable', retriable: true }, 'the call in flight');
+      const down = await client.health().catch((e: unknown) => e);
+      t.match(down, { code: 'Unavailable', retriable: true }, 'a new call');
+      t.ok(isWharfError(down) && (down.retryAfterMs ?? 0) > 0);
+      const again = transport.server(broker, { port });
+      await again.start();
+      t.teardown(() => again.close());
+      const answer = await waitFor('the client to reconnect', () =>
+        client.health().catch(() => null),
+      );
+      t.same(answer, await broker.health());
+    },
+  );
+
+  t.test(`${transport.name}: a graceful server close answers the parked receives`, async (t) => {
+    const { broker, server, client } = await rig(t, transport);
+    const topic = topicOf();
+    const group = groupOf();
+    await client.publish(topic, [text('x')]);
+    await client.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+    const parked = client.receive(topic, group, { maxMessages: 1, waitMs: 30_000, tags: '*' });
+    await waitFor('the receive to park', () => broker.stats().parkedReceives === 1);
+    await server.close();
+    t.same(await parked, []);
+  });
+
+  t.test(`${transport.name}: a closed client refuses new calls`, async (t) => {
+    const { client } = await rig(t, transport);
+    const published = client.publish(topicOf(), [text('x')]);
+    await client.close();
+    t.equal((await published).length, 1, 'the call in flight finished');
+    await t.rejects(client.health(), { code: 'Unavailable' });
+  });
+}
+
+t.test('tcp: a server over its in-flight bound sheds with Unavailable', async (t) => {
+  const { broker, client } = await rig(t, TRANSPORTS[0], {
+    server: { maxInFlight: 1, retryAfterMs: 70 },
+  });
+  const topic = topicOf();
+  const group = groupOf();
+  await client.publish(topic, [text('x')]);
+  await client.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+  const controller = new AbortController();
+  const parked = client.receive(
+    topic,
+    group,
+    { maxMessages: 1, waitMs: 30_000, tags: '*' },
+    controller.signal,
+  );
+  await waitFor('the receive to park', () => broker.stats().parkedReceives === 1);
+  await t.rejects(client.health(), { code: 'Unavailable', retryAfterMs: 70 });
+  controller.abort();
+  await parked;
+});
+
+t.test('tcp: a request for an unknown operation answers UnsupportedFormat', async (t) => {
+  const { port } = await rig(t, TRANSPORTS[0]);
+  const socket = connect({ host: '127.0.0.1', port });
+  t.teardown(() => socket.destroy());
+  const parser = new FrameParser();
+  const answer = new Promise<ReturnType<FrameParser['push']>['frames'][number]>((resolve) =>
+    socket.on('data', (chunk: Buffer) => {
+      const [frame] = parser.push(chunk).frames;
+      if (frame !== undefined) resolve(frame);
+    }),
+  );
+  socket.write(
+    encodeFrame({
+      version: 1,
+      kind: FrameKind.request,
+      requestId: 7,
+      op: 999,
+      payload: Buffer.alloc(0),
+    }),
+  );
+  const frame = await answer;
+  t.equal(frame.kind, FrameKind.error);
+  t.equal(frame.requestId, 7);
+  t.match(decodeBrokerRpcError(frame), { status: 'ok', error: { code: 'UnsupportedFormat' } });
+});
+
+t.test('a broker that cannot be reached is Unavailable at once', async (t) => {
+  const channel = new TcpRpcChannel({ host: '127.0.0.1', port: 1, minBackoffMs: 1000 });
+  const client = new NetworkBrokerClient(channel);
+  await t.rejects(client.health(), { code: 'Unavailable' });
+  await t.rejects(client.health(), { code: 'Unavailable', message: /backing off/ });
+  await client.close();
+});
