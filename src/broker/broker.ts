@@ -41,6 +41,8 @@ import { deadLetterTopic, groupKey, resendTopic, storeTopic } from './names.js';
 import { Publisher } from './publisher.js';
 import { Queries } from './queries.js';
 import { Receiver } from './receiver.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
+import type { ScheduleWheel } from './schedule-wheel.js';
 import { Stats } from './stats.js';
 import { TraceLog, traceTopic } from './trace-log.js';
 
@@ -71,6 +73,9 @@ export interface BrokerOptions {
   /** Per-instance data keys (Redis, sealed under WHARF_MASTER_KEY): with it, bodies are sealed
    *  and deleting an instance shreds them; without it (tests, tools) bodies are stored plain. */
   dataKeys?: DataKeySource;
+  /** The delay wheel (RedisScheduleWheel); without it delayed publishes are refused. */
+  scheduleWheel?: ScheduleWheel;
+  scheduler?: SchedulerOptions;
 }
 
 export class Broker implements BrokerClient {
@@ -84,6 +89,8 @@ export class Broker implements BrokerClient {
   private readonly deadLetterQueues: DeadLetters;
   private readonly queries: Queries;
   private readonly statistics: Stats;
+  /** Delayed messages, when the broker has a wheel. */
+  readonly scheduler: Scheduler | null;
   private timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | undefined;
 
@@ -126,10 +133,14 @@ export class Broker implements BrokerClient {
     this.store = store;
     this.ledger = ledger;
     this.longPoll = this.core.longPoll;
-    this.publisher = new Publisher(this.core);
+    this.scheduler =
+      options.scheduleWheel === undefined
+        ? null
+        : new Scheduler(this.core, options.scheduleWheel, options.scheduler);
+    this.publisher = new Publisher(this.core, this.scheduler);
     this.deadLetterQueues = new DeadLetters(this.core);
     this.receiver = new Receiver(this.core, this.deadLetterQueues);
-    this.queries = new Queries(this.core);
+    this.queries = new Queries(this.core, this.scheduler);
     this.statistics = new Stats(this.core, this.deadLetterQueues);
   }
 
@@ -142,12 +153,14 @@ export class Broker implements BrokerClient {
     const broker = new Broker(store, options);
     try {
       await broker.core.journal.recover();
+      await broker.scheduler?.recover();
     } catch (error) {
       await store.close();
       throw error;
     }
     store.onDispatch((topic) => broker.longPoll.notify(topic));
     broker.startTimers();
+    broker.scheduler?.start();
     return broker;
   }
 
@@ -211,6 +224,14 @@ export class Broker implements BrokerClient {
 
   queryByTime(topic: TopicDescriptor, query: TimeQuery): Promise<MessagePage> {
     return this.guard(() => this.queries.queryByTime(topic, query));
+  }
+
+  cancelMessage(topic: TopicDescriptor, messageId: string): Promise<void> {
+    return this.guard(async () => {
+      if (this.scheduler !== null) return this.scheduler.cancel(topic, messageId);
+      await this.queries.getMessage(topic, messageId); // MessageNotFound when unknown
+      throw new WharfError('Conflict', 'not a delayed message waiting for its time');
+    });
   }
 
   trace(topic: TopicDescriptor, messageId: string): Promise<TraceEvent[]> {
@@ -328,7 +349,7 @@ export class Broker implements BrokerClient {
 
   /** Store and broker figures for metrics. */
   stats(): Record<string, number> {
-    return this.statistics.metrics();
+    return { ...this.statistics.metrics(), ...this.scheduler?.stats() };
   }
 
   // ---- internals ----
@@ -372,6 +393,7 @@ export class Broker implements BrokerClient {
   private async shutdown(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.longPoll.close();
+    await this.scheduler?.close();
     await this.core.settleTasks();
     await this.core.traceLog?.flush();
     await this.core.journal.close();

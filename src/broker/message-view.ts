@@ -31,7 +31,7 @@ export function origin(message: StoredMessage): {
     return {
       queueId: message.queueId,
       queueOffset: message.queueOffset,
-      publishTime: message.storeTimestampMs,
+      publishTime: publishTimeOf(message),
     };
   }
   return {
@@ -39,6 +39,12 @@ export function origin(message: StoredMessage): {
     queueOffset: Number(message.properties[SystemProperty.originQueueOffset]),
     publishTime: Number(message.properties[SystemProperty.originPublishTime]),
   };
+}
+
+/** A delayed message's copy stands in its real queue but keeps its original publish time. */
+function publishTimeOf(message: StoredMessage): number {
+  const time = message.properties[SystemProperty.originPublishTime];
+  return time === undefined ? message.storeTimestampMs : Number(time);
 }
 
 /**
@@ -63,9 +69,7 @@ export function receivedMessage(
     queueOffset: copy
       ? Number(message.properties[SystemProperty.originQueueOffset])
       : message.queueOffset,
-    publishTime: copy
-      ? Number(message.properties[SystemProperty.originPublishTime])
-      : message.storeTimestampMs,
+    publishTime: publishTimeOf(message),
     firstDeliveryTime,
     deliveryAttempt,
     nextVisibleTime,

@@ -22,6 +22,7 @@ import { inProcessBrokerClient, type BrokerClient } from '../../src/cluster/inde
 import { buildApp, type GatewayConfig } from '../../src/gateway/index.js';
 import {
   MetaStore,
+  RedisScheduleWheel,
   deriveKey,
   startRedisServer,
   type Permission,
@@ -39,6 +40,8 @@ export interface WharfOverrides {
   /** The broker's data dir (default: in the test's temp dir) and store options. */
   brokerDir?: string;
   store?: BrokerOptions['store'];
+  /** Delay scheduler settings; `false`: a broker without a delay wheel. */
+  scheduler?: BrokerOptions['scheduler'] | false;
 }
 
 export interface TestWharf {
@@ -79,6 +82,12 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
     logger,
     dataKeys: meta.dataKeys,
     ...(overrides.store === undefined ? {} : { store: overrides.store }),
+    ...(overrides.scheduler === false
+      ? {}
+      : {
+          scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, '0'),
+          ...(overrides.scheduler === undefined ? {} : { scheduler: overrides.scheduler }),
+        }),
   });
   const brokers = overrides.brokers ?? inProcessBrokerClient(broker);
   const app = await buildApp({
