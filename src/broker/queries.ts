@@ -34,7 +34,8 @@ export class Queries {
 
   async getMessage(topic: TopicDescriptor, messageId: string): Promise<MessageView> {
     const delayed = await this.scheduler?.lookup(topic, messageId);
-    if (delayed !== undefined && delayed !== null) return this.delayedView(topic, messageId, delayed);
+    if (delayed !== undefined && delayed !== null)
+      return this.delayedView(topic, messageId, delayed);
     const message = await this.find(topic, messageId);
     await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
     const body = this.core.bodyKeys.open(message);
@@ -143,7 +144,10 @@ export class Queries {
   }
 
   /** PUBLISHED, SCHEDULED and CANCELLED under the schedule record, then the copy's events. */
-  private async delayedTrace(topic: TopicDescriptor, found: ScheduledLookup): Promise<TraceEvent[]> {
+  private async delayedTrace(
+    topic: TopicDescriptor,
+    found: ScheduledLookup,
+  ): Promise<TraceEvent[]> {
     const published: TraceEvent = {
       type: 'PUBLISHED',
       time: found.record.storeTimestampMs,

@@ -250,7 +250,10 @@ export class Scheduler {
         throw error;
       },
     );
-    this.cancelling.set(logOffset, cancelling.catch(() => false));
+    this.cancelling.set(
+      logOffset,
+      cancelling.catch(() => false),
+    );
     await cancelling;
     state.finished.add(found.record.queueOffset);
     this.cancelled.add(logOffset);
