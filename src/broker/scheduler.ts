@@ -100,6 +100,8 @@ export class Scheduler {
   private readonly options: Required<SchedulerOptions>;
   /** Delayed messages dispatched since start (stats, tests). */
   dispatched = 0;
+  /** Wheel rebuilds since start (the first one at start included). */
+  rebuilds = 0;
 
   constructor(
     private readonly core: BrokerCore,
@@ -311,6 +313,7 @@ export class Scheduler {
       scheduleFeedBacklog: this.feed.length,
       scheduleDispatched: this.dispatched,
       scheduleWheelReady: this.ready ? 1 : 0,
+      scheduleWheelRebuilds: this.rebuilds,
     };
   }
 
@@ -386,6 +389,7 @@ export class Scheduler {
     if (this.wheelId !== wheelId) return;
     this.fedHighWater = Math.max(this.fedHighWater, highest);
     this.ready = true;
+    this.rebuilds++;
     this.core.logger.info(
       { pending: entries.length, durationMs: Date.now() - startedAt },
       'delay wheel rebuilt from the schedule records',
