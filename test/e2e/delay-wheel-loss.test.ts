@@ -29,7 +29,10 @@ async function setup(t: Test, overrides: WharfOverrides = {}) {
     201,
   );
   t.equal((await client.call('PUT', '/groups/g1', {})).status, 201);
-  await client.receive('later', 'g1');
+  // one message first: the instance's data key is made at its first publish, and a Redis
+  // snapshot taken before that could not open any of its messages
+  t.equal((await client.publish('later', [{ body: 'first' }])).status, 200);
+  await waitFor('the first message', async () => (await client.receive('later', 'g1')).length > 0);
   return client;
 }
 

@@ -151,6 +151,7 @@ export async function readCopies(
     for (;;) {
       const page = await store.readQueue(storeTopicName, queueId, from, { maxMessages: 1000 });
       for (const m of page.messages) {
+        if (m.properties.i === undefined) continue; // not one of publishSpread's
         const i = Number(m.properties.i);
         const due = Number(m.properties.due);
         copies.push({
