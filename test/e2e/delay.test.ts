@@ -1,11 +1,16 @@
 // Delayed messages through signed HTTP: deliverAt / delaySeconds, refusal on FIFO and
 // TRANSACTION topics, delivery at the due ms with the original id, tag, keys, properties and
 // publish time, query state, cancel (204 / 409 / 404), trace events, and a broker without wheel.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
-import { delayClient } from '../helpers/delay-client.js';
+import { Redis } from 'ioredis';
+import { MetaKeys } from '../../src/meta/index.js';
+import { startTestRedis } from '../helpers/redis.js';
+import { clientFor, delayClient } from '../helpers/delay-client.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { provisionTenant } from '../helpers/wharf.js';
-import { clientFor } from '../helpers/delay-client.js';
+import { provisionTenant, startWharf } from '../helpers/wharf.js';
 
 t.test('a delayed message arrives at its ms with its original id, tag, keys, props', async (t) => {
   const { call, publish, receive } = await delayClient(t);
@@ -144,4 +149,52 @@ t.test('a broker without a delay wheel refuses delayed publishes clearly', async
   const res = await publish('later', [{ body: 'x', delaySeconds: 5 }]);
   t.equal(res.status, 400);
   t.match(res.body.error.message, /delayed delivery is not available/);
+});
+
+t.test('a cancel and pending schedules survive a restart and a wheel rebuild', async (t) => {
+  const redis = await startTestRedis(t);
+  const brokerDir = mkdtempSync(join(tmpdir(), 'wharf-delay-restart-'));
+  t.teardown(() => rmSync(brokerDir, { recursive: true, force: true }));
+  const first = await startWharf(t, { brokerDir, redisUrl: redis.url });
+  const tenant = await provisionTenant(first);
+  const a = clientFor(first, tenant.instanceId, tenant.accessKeyId, tenant.accessKeySecret);
+  await a.call('PUT', '/topics/later', { messageType: 'DELAY' });
+  await a.call('PUT', '/groups/g1', {});
+  await a.receive('later', 'g1');
+  const due = Date.now() + 2_500;
+  const res = await a.publish('later', [
+    { body: 'cancel me', deliverAt: due },
+    { body: 'keep me', deliverAt: due },
+  ]);
+  const [gone, kept] = res.body.messages as { messageId: string }[];
+  t.equal((await a.call('DELETE', `/topics/later/messages/${gone.messageId}`)).status, 204);
+  await first.close();
+  // the wheel too is gone: the restarted broker rebuilds it from its schedule records
+  const keys = new MetaKeys();
+  const admin = new Redis(redis.url);
+  await admin.del(keys.wheelMark('0'), keys.wheelPending('0'));
+  await admin.quit();
+
+  const second = await startWharf(t, { brokerDir, redisUrl: redis.url });
+  const b = clientFor(second, tenant.instanceId, tenant.accessKeyId, tenant.accessKeySecret);
+  t.equal(
+    (await b.call('GET', `/topics/later/messages/${gone.messageId}`)).body.scheduleState,
+    'CANCELLED',
+  );
+  t.equal(
+    (await b.call('GET', `/topics/later/messages/${kept.messageId}`)).body.scheduleState,
+    'SCHEDULED',
+  );
+  const got = await waitFor('the kept message after the restart', async () => {
+    const messages = await b.receive('later', 'g1');
+    return messages.length > 0 ? messages : null;
+  });
+  t.same(
+    got.map((m) => m.body),
+    ['keep me'],
+  );
+  await waitFor('both released', () => second.broker.scheduler!.stats().scheduleHeld === 0);
+  t.same(await b.receive('later', 'g1'), [], 'the cancelled one never comes');
+  t.equal((await b.call('DELETE', `/topics/later/messages/${gone.messageId}`)).status, 204);
+  t.equal((await b.call('DELETE', `/topics/later/messages/${kept.messageId}`)).status, 409);
 });
