@@ -522,6 +522,8 @@ export class Scheduler {
       for (const [i, record] of records.entries()) {
         if (record === null || cancels[i] === true) continue;
         if (!isScheduleTopic(record.topic) || record.queueId !== SCHEDULE_QUEUE_ID) continue;
+        // its instance was deleted (the schedule topic with it): nothing of it is dispatched
+        if (this.core.store.queueIds(record.topic).length === 0) continue;
         const state = this.state(record.topic);
         if (this.isFinished(state, record.queueOffset)) continue;
         copies.push(this.copyOf(record));

@@ -198,3 +198,23 @@ t.test('a cancel and pending schedules survive a restart and a wheel rebuild', a
   t.equal((await b.call('DELETE', `/topics/later/messages/${gone.messageId}`)).status, 204);
   t.equal((await b.call('DELETE', `/topics/later/messages/${kept.messageId}`)).status, 409);
 });
+
+t.test('deleting the instance drops its schedules: nothing is dispatched after', async (t) => {
+  const a = await delayClient(t);
+  await a.call('PUT', '/topics/later', { messageType: 'DELAY' });
+  const due = Date.now() + 800;
+  t.equal((await a.publish('later', [{ body: 'x', deliverAt: due }])).status, 200);
+  const scheduler = a.wharf.broker.scheduler!;
+  await waitFor('fed to the wheel', () => scheduler.isReady());
+  const deleted = await a.call('DELETE', '');
+  t.equal(deleted.status, 204);
+  await waitFor('its due time passed and released', () => {
+    return Date.now() > due + 200 && scheduler.stats().scheduleHeld === 0;
+  });
+  t.equal(scheduler.dispatched, 0);
+  t.same(
+    a.wharf.broker.store.topics().filter((name) => name.startsWith(a.storePrefix)),
+    [],
+    'no topic of the instance is left',
+  );
+});
