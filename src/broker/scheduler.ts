@@ -508,12 +508,18 @@ export class Scheduler {
     const mine: Held[] = [];
     for (const held of batch) {
       const earlier = this.dispatching.get(held.logOffset);
+      if (earlier === done) {
+        this.completeOne(held.claimId); // twice in one batch (a reclaimed claim): once is enough
+        continue;
+      }
       if (earlier !== undefined) await earlier;
       this.dispatching.set(held.logOffset, done);
       mine.push(held);
     }
     try {
-      const cancels = await Promise.all(mine.map((held) => this.cancelling.get(held.logOffset)));
+      const cancels = await Promise.all(
+        mine.map((held) => this.cancelling.get(held.logOffset) ?? Promise.resolve(false)),
+      );
       const records = await Promise.all(
         mine.map((held) => this.core.store.readMessage(held.logOffset)),
       );

@@ -51,8 +51,8 @@ async function startNode(t: Test, dataDir: string, redisUrl: string): Promise<No
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const url = await waitFor(
     'the node to listen',
     () => {
@@ -148,7 +148,7 @@ t.test('SIGKILL with Redis rolled back: 10,000 exactly once within 1 s', async (
   const admin = new Redis(redis.url);
   await admin.save();
   const snapshot = join(dataDir, 'before.rdb');
-  const redisDir = (await admin.config('GET', 'dir'))[1] as string;
+  const redisDir = (await admin.config('GET', 'dir'))[1];
   copyFileSync(join(redisDir, 'dump.rdb'), snapshot);
   const due = Date.now() + 20_000;
   const ids = await publishSpread(client, 'later', count, due, 1_000);

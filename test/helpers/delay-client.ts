@@ -32,10 +32,10 @@ export interface DelayClient {
   wharf: Pick<TestWharf, 'url' | 'adminToken'>;
   /** `<tenant>/<instance>/` of the store's topic names. */
   storePrefix: string;
-  call(method: string, path: string, body?: unknown): Promise<Answer>;
-  publish(topic: string, messages: unknown[]): Promise<Answer>;
+  call: (method: string, path: string, body?: unknown) => Promise<Answer>;
+  publish: (topic: string, messages: unknown[]) => Promise<Answer>;
   /** One receive call (no wait); acks what it got when `ack` is set. */
-  receive(topic: string, group: string, ack?: boolean): Promise<Received[]>;
+  receive: (topic: string, group: string, ack?: boolean) => Promise<Received[]>;
 }
 
 export async function delayClient(
