@@ -275,7 +275,7 @@ export async function httpRows(options: {
     flowing = false;
     await ordinary;
     const stormCopies = await copies(broker, `${tenantId}/${instanceId}/storm`, 8);
-    const lastAt = Math.max(...stormCopies.map((c) => c.storedAt));
+    const lastAt = stormCopies.reduce((last, c) => Math.max(last, c.storedAt), 0);
     const stormLateness = summarizeLatencies(stormCopies.map((c) => c.storedAt - c.due));
     // earlier-due first: in log order, how far a copy's due time falls behind the latest before it
     stormCopies.sort((a, b) => a.logOffset - b.logOffset);

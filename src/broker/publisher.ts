@@ -81,7 +81,8 @@ export class Publisher {
     const delayed = messages.filter((_, i) => isDelayed[i]);
     const immediate = messages.filter((_, i) => !isDelayed[i]);
     const name = storeTopic(topic);
-    const records = delayed.map((message) =>
+    // not deduplicated: a dedupId key on the copy would answer later publishes with its id
+    const records = delayed.map(({ dedupId: _, ...message }) =>
       this.toRecord(name, this.chooseQueue(topic, name, message), message, now),
     );
     const sealed = await this.core.bodyKeys.seal(
