@@ -73,6 +73,8 @@ interface Held {
 
 const CLAIM_MAX = 5_000;
 const DISPATCH_BATCH = 1_000;
+/** Batches dispatched at once: one's fdatasync overlaps the next one's reads. */
+const DISPATCH_IN_FLIGHT = 3;
 const SCAN_BATCH = 1_000;
 
 export class Scheduler {
@@ -92,6 +94,7 @@ export class Scheduler {
   private maintaining: Promise<void> | undefined;
   private releasing: Promise<void> | undefined;
   private claiming = false;
+  private releaseNeeded = false;
   private closed = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -444,11 +447,21 @@ export class Scheduler {
     if (!this.ready || this.claiming || this.closed || this.wheelId === null) return;
     this.claiming = true;
     this.claim(this.wheelId)
-      .catch((error: unknown) => this.warn(error, 'delay wheel claim failed'))
+      .catch((error: unknown) => {
+        // a claim that timed out may have been taken in Redis: give it back at the next tick
+        // rather than wait for its lease (what is held twice is dispatched once)
+        this.releaseNeeded = true;
+        this.warn(error, 'delay wheel claim failed');
+      })
       .finally(() => (this.claiming = false));
   }
 
   private async claim(wheelId: string): Promise<void> {
+    if (this.releaseNeeded) {
+      if ((await this.wheel.releaseClaims(wheelId)) === 'lost') return this.lose(wheelId);
+      this.releaseNeeded = false;
+      this.claims.clear();
+    }
     while (this.heap.size < this.options.maxHeld && this.wheelId === wheelId) {
       const now = Date.now();
       const max = Math.min(CLAIM_MAX, this.options.maxHeld - this.heap.size);
@@ -492,14 +505,21 @@ export class Scheduler {
 
   /** Dispatches what is due now, earliest first, in batches. */
   private async release(): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
     for (;;) {
       const now = Date.now();
       const batch: Held[] = [];
       while (batch.length < DISPATCH_BATCH && (this.heap.peekKey() ?? Infinity) <= now)
         batch.push(this.heap.pop() as Held);
-      if (batch.length === 0) return;
-      await this.dispatch(batch);
+      if (batch.length === 0) break;
+      // never rejects: a failed batch is logged, its claim's lease brings it back
+      const dispatching: Promise<void> = this.dispatch(batch)
+        .catch((error: unknown) => this.warn(error, 'delayed dispatch failed'))
+        .finally(() => inFlight.delete(dispatching));
+      inFlight.add(dispatching);
+      if (inFlight.size >= DISPATCH_IN_FLIGHT) await Promise.race(inFlight);
     }
+    await Promise.all(inFlight);
   }
 
   private async dispatch(batch: Held[]): Promise<void> {
@@ -535,6 +555,7 @@ export class Scheduler {
         copies.push(this.copyOf(record));
         sources.push(record);
       }
+      this.sealIds(copies, sources);
       if (copies.length > 0) {
         await this.core.store.append(copies);
         for (const record of sources) {
@@ -569,16 +590,11 @@ export class Scheduler {
   /** The copy users receive: the original message id, tag, keys, properties and publish time. */
   private copyOf(record: StoredMessage): AppendMessage {
     const userTopic = record.properties[ScheduleProperty.targetTopic];
-    const [tenantId = '', instanceId = ''] = record.topic.split('/');
     const properties: Record<string, string> = {};
     for (const [name, value] of Object.entries(record.properties)) {
       if (name !== ScheduleProperty.deliverAtMs && name !== ScheduleProperty.targetTopic)
         if (name !== ScheduleProperty.targetQueueId) properties[name] = value;
     }
-    properties[SystemProperty.messageId] = this.core.ids.encodeOne(
-      messageScope({ tenantId, instanceId, topic: userTopic }),
-      { brokerId: this.core.brokerId, logOffset: record.logOffset },
-    );
     properties[SystemProperty.originPublishTime] = String(record.storeTimestampMs);
     return {
       topic: targetStoreTopic(record.topic, userTopic),
@@ -590,6 +606,25 @@ export class Scheduler {
       properties,
       flags: record.flags & ~MessageFlags.DELAYED,
     };
+  }
+
+  /** Sets each copy's original message id, one cipher call per target topic (scope). */
+  private sealIds(copies: AppendMessage[], sources: StoredMessage[]): void {
+    const byScope = new Map<string, number[]>();
+    for (const [i, copy] of copies.entries()) {
+      const scope = copy.topic; // messageScope is the store topic name
+      let list = byScope.get(scope);
+      if (list === undefined) byScope.set(scope, (list = []));
+      list.push(i);
+    }
+    for (const [scope, indexes] of byScope) {
+      const ids = this.core.ids.encode(
+        scope,
+        indexes.map((i) => ({ brokerId: this.core.brokerId, logOffset: sources[i].logOffset })),
+      );
+      for (const [k, i] of indexes.entries())
+        (copies[i].properties as Record<string, string>)[SystemProperty.messageId] = ids[k];
+    }
   }
 
   // ---- schedule topics ----
