@@ -351,7 +351,11 @@ export interface paths {
         get: operations["getMessage"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Cancel a delayed message not yet delivered
+         * @description The cancel is durable when answered: the message is never delivered. Once delivered: 409 `Conflict`.
+         */
+        delete: operations["cancelMessage"];
         options?: never;
         head?: never;
         patch?: never;
@@ -717,6 +721,11 @@ export interface components {
             publishTime: number;
             /** @description epoch milliseconds */
             deliverAt?: number;
+            /**
+             * @description delayed messages only: SCHEDULED until deliverAt (queueOffset -1), CANCELLED, or DELIVERED (then queue position and groups are those of the delivered message)
+             * @enum {string}
+             */
+            scheduleState?: "SCHEDULED" | "CANCELLED" | "DELIVERED";
             /** @description the state of the message in each group that has read the topic */
             groups?: {
                 group: string;
@@ -746,7 +755,7 @@ export interface components {
         };
         TraceEvent: {
             /** @enum {string} */
-            type: "PUBLISHED" | "SCHEDULED" | "COMMITTED" | "ROLLED_BACK" | "DELIVERED" | "ACKED" | "RETRIED" | "DEAD_LETTERED" | "RESENT" | "CHECKED";
+            type: "PUBLISHED" | "SCHEDULED" | "CANCELLED" | "COMMITTED" | "ROLLED_BACK" | "DELIVERED" | "ACKED" | "RETRIED" | "DEAD_LETTERED" | "RESENT" | "CHECKED";
             /** @description epoch milliseconds */
             time: number;
             group?: string;
@@ -3185,6 +3194,92 @@ export interface operations {
             };
             /** @description Not found (also another tenant’s resource) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable (safe to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancelMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                instanceId: string;
+                /** @description topic name: ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, not starting with rmq_sys */
+                topic: string;
+                messageId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused credential, permission or quota */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (also another tenant’s resource) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,6 +5,8 @@
 // second connection standing for the ordinary traffic) and the rebuild of a lost wheel.
 // Each design runs on a fresh private redis-server (never the shared 6379).
 //   npm run bench:delay [-- --pending 1000000 --bull 50000 --rate 5000 --seconds 10 --storm 200000]
+// Then the same figures end to end through a whole node (delay-http.ts); `-- --http-only` runs
+// only those.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,7 @@ import {
   type WheelClaim,
   type WheelEntry,
 } from '../../src/meta/schedule-wheel.js';
+import { httpRows } from './delay-http.js';
 import { summarizeLatencies } from './lib/percentiles.js';
 import { type Column, formatCount, formatFixed, formatMs, formatTable } from './lib/table.js';
 
@@ -396,6 +399,7 @@ async function timings(): Promise<Timing[]> {
 }
 
 async function main(): Promise<void> {
+  if (args.includes('--http-only')) return printHttpRows();
   const rows: Row[] = [];
   for (const [spread, spanMs] of [
     ['40 days', 40 * DAY_MS],
@@ -455,6 +459,24 @@ async function main(): Promise<void> {
   );
   console.log('');
   console.log('Goals: lateness p99 < 100 ms; a storm delivered within 5 s of its second.');
+  await printHttpRows();
+}
+
+/** End to end through a whole node (delay-http.ts). */
+async function printHttpRows(): Promise<void> {
+  const rows = await httpRows({
+    seconds: SECONDS,
+    rate: RATE,
+    storm: STORM,
+    connections: flag('connections', 32),
+  });
+  console.log('');
+  console.log(
+    formatTable(
+      [{ header: 'end to end (node)' }, { header: 'figure', align: 'right' }, { header: 'note' }],
+      rows.map((row) => [row.what, row.value, row.note]),
+    ),
+  );
 }
 
 await main();

@@ -43,6 +43,8 @@ import { deadLetterTopic, groupKey, resendTopic, storeTopic } from './names.js';
 import { Publisher } from './publisher.js';
 import { Queries } from './queries.js';
 import { Receiver } from './receiver.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
+import type { ScheduleWheel } from './schedule-wheel.js';
 import { Stats } from './stats.js';
 import { TraceLog, traceTopic } from './trace-log.js';
 import { Transactions, type TransactionOptions } from './transactions.js';
@@ -77,6 +79,9 @@ export interface BrokerOptions {
   /** Check-back delay, back-off and the limits after which an undecided half message is rolled
    *  back (defaults: 10 s, ×2 up to 5 min, 15 offers, 24 h). */
   transactions?: Partial<TransactionOptions>;
+  /** The delay wheel (RedisScheduleWheel); without it delayed publishes are refused. */
+  scheduleWheel?: ScheduleWheel;
+  scheduler?: SchedulerOptions;
 }
 
 export class Broker implements BrokerClient {
@@ -91,6 +96,8 @@ export class Broker implements BrokerClient {
   private readonly queries: Queries;
   private readonly statistics: Stats;
   private readonly transactions: Transactions;
+  /** Delayed messages, when the broker has a wheel. */
+  readonly scheduler: Scheduler | null;
   private timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | undefined;
 
@@ -134,10 +141,14 @@ export class Broker implements BrokerClient {
     this.ledger = ledger;
     this.longPoll = this.core.longPoll;
     this.transactions = new Transactions(this.core, options.transactions);
-    this.publisher = new Publisher(this.core, this.transactions);
+    this.scheduler =
+      options.scheduleWheel === undefined
+        ? null
+        : new Scheduler(this.core, options.scheduleWheel, options.scheduler);
+    this.publisher = new Publisher(this.core, this.transactions, this.scheduler);
     this.deadLetterQueues = new DeadLetters(this.core);
     this.receiver = new Receiver(this.core, this.deadLetterQueues);
-    this.queries = new Queries(this.core);
+    this.queries = new Queries(this.core, this.scheduler);
     this.statistics = new Stats(this.core, this.deadLetterQueues);
   }
 
@@ -151,12 +162,14 @@ export class Broker implements BrokerClient {
     try {
       await broker.core.journal.recover();
       await broker.transactions.recover();
+      await broker.scheduler?.recover();
     } catch (error) {
       await store.close();
       throw error;
     }
     store.onDispatch((topic) => broker.longPoll.notify(topic));
     broker.startTimers();
+    broker.scheduler?.start();
     return broker;
   }
 
@@ -220,6 +233,14 @@ export class Broker implements BrokerClient {
 
   queryByTime(topic: TopicDescriptor, query: TimeQuery): Promise<MessagePage> {
     return this.guard(() => this.queries.queryByTime(topic, query));
+  }
+
+  cancelMessage(topic: TopicDescriptor, messageId: string): Promise<void> {
+    return this.guard(async () => {
+      if (this.scheduler !== null) return this.scheduler.cancel(topic, messageId);
+      await this.queries.getMessage(topic, messageId); // MessageNotFound when unknown
+      throw new WharfError('Conflict', 'not a delayed message waiting for its time');
+    });
   }
 
   trace(topic: TopicDescriptor, messageId: string): Promise<TraceEvent[]> {
@@ -360,7 +381,7 @@ export class Broker implements BrokerClient {
 
   /** Store and broker figures for metrics. */
   stats(): Record<string, number> {
-    return this.statistics.metrics();
+    return { ...this.statistics.metrics(), ...this.scheduler?.stats() };
   }
 
   // ---- internals ----
@@ -406,6 +427,7 @@ export class Broker implements BrokerClient {
     for (const timer of this.timers) clearInterval(timer);
     this.transactions.close();
     this.longPoll.close();
+    await this.scheduler?.close();
     await this.core.settleTasks();
     await this.core.traceLog?.flush();
     await this.core.journal.close();

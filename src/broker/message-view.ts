@@ -29,11 +29,10 @@ export function origin(message: StoredMessage): {
 } {
   const queueId = message.properties[SystemProperty.originQueueId];
   if (queueId === undefined) {
-    const publishTime = message.properties[SystemProperty.originPublishTime];
     return {
       queueId: message.queueId,
       queueOffset: message.queueOffset,
-      publishTime: publishTime === undefined ? message.storeTimestampMs : Number(publishTime),
+      publishTime: publishTimeOf(message),
     };
   }
   return {
@@ -41,6 +40,12 @@ export function origin(message: StoredMessage): {
     queueOffset: Number(message.properties[SystemProperty.originQueueOffset]),
     publishTime: Number(message.properties[SystemProperty.originPublishTime]),
   };
+}
+
+/** A delayed message's copy stands in its real queue but keeps its original publish time. */
+function publishTimeOf(message: StoredMessage): number {
+  const time = message.properties[SystemProperty.originPublishTime];
+  return time === undefined ? message.storeTimestampMs : Number(time);
 }
 
 /**
@@ -57,7 +62,6 @@ export function receivedMessage(
   nextVisibleTime: number,
 ): ReceivedMessage {
   const copy = message.properties[SystemProperty.originQueueId] !== undefined;
-  const publishTime = message.properties[SystemProperty.originPublishTime];
   return {
     messageId,
     receiptHandle,
@@ -66,7 +70,7 @@ export function receivedMessage(
     queueOffset: copy
       ? Number(message.properties[SystemProperty.originQueueOffset])
       : message.queueOffset,
-    publishTime: publishTime !== undefined ? Number(publishTime) : message.storeTimestampMs,
+    publishTime: publishTimeOf(message),
     firstDeliveryTime,
     deliveryAttempt,
     nextVisibleTime,

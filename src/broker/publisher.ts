@@ -7,6 +7,7 @@ import type { PublishMessage, PublishResult, TopicDescriptor } from '../model/in
 import { WharfError } from '../errors.js';
 import { MessageFlags, type AppendMessage, type StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
+import type { Scheduler } from './scheduler.js';
 import {
   dedupKey,
   halfTopic,
@@ -82,22 +83,72 @@ export class Publisher {
   constructor(
     private readonly core: BrokerCore,
     private readonly halves?: HalfMessageSink,
+    /** Takes delayed messages; null: this broker has no delay wheel and refuses them. */
+    private readonly scheduler: Scheduler | null = null,
   ) {}
+
+  /** A batch with delayed messages: those go to the scheduler as schedule records, the rest
+   *  are published at once; answers in request order. */
+  private async publishDelayed(
+    topic: TopicDescriptor,
+    messages: readonly PublishMessage[],
+    now: number,
+  ): Promise<PublishResult[]> {
+    if (this.scheduler === null)
+      throw new WharfError('InvalidArgument', 'delayed delivery is not available on this broker');
+    if (topic.messageType === 'FIFO' || topic.messageType === 'TRANSACTION')
+      throw new WharfError('InvalidArgument', `a ${topic.messageType} topic takes no delay`);
+    for (const message of messages) checkUserNames(message);
+    const isDelayed = messages.map((message) => (message.deliverAtMs ?? 0) > now);
+    const delayed = messages.filter((_, i) => isDelayed[i]);
+    const immediate = messages.filter((_, i) => !isDelayed[i]);
+    const name = storeTopic(topic);
+    // not deduplicated: a dedupId key on the copy would answer later publishes with its id
+    const records = delayed.map(({ dedupId: _, ...message }) =>
+      this.toRecord(name, this.chooseQueue(topic, name, message), message, now),
+    );
+    const sealed = await this.core.bodyKeys.seal(
+      topic.tenantId,
+      topic.instanceId,
+      records.map((record) => record.body),
+    );
+    const [scheduled, published] = await Promise.all([
+      this.scheduler.schedule(
+        topic,
+        sealed === null
+          ? records
+          : records.map((record, i) => ({
+              ...record,
+              body: sealed[i],
+              flags: (record.flags ?? 0) | MessageFlags.SEALED,
+            })),
+        delayed.map((message) => message.deliverAtMs ?? now),
+      ),
+      immediate.length > 0 ? this.publish(topic, immediate) : Promise.resolve([]),
+    ]);
+    const counters = this.core.counters.topic(name);
+    counters.publish.add(delayed.length);
+    for (const size of scheduled.sizes) counters.bytesIn += size;
+    let nextDelayed = 0;
+    let nextImmediate = 0;
+    return messages.map((message, i) => {
+      if (!isDelayed[i]) return published[nextImmediate++];
+      const index = nextDelayed++;
+      return {
+        messageId: scheduled.messageIds[index],
+        queueId: records[index].queueId,
+        bodyMd5: md5(message.body),
+      };
+    });
+  }
 
   async publish(
     topic: TopicDescriptor,
     messages: readonly PublishMessage[],
   ): Promise<PublishResult[]> {
     const now = Date.now();
-    for (const message of messages) {
-      if (message.deliverAtMs !== undefined && message.deliverAtMs > now) {
-        // TODO(#delay): the schedule topic and the delay wheel
-        throw new WharfError(
-          'InvalidArgument',
-          'delayed delivery is not available on this broker yet',
-        );
-      }
-    }
+    if (messages.some((message) => (message.deliverAtMs ?? 0) > now))
+      return this.publishDelayed(topic, messages, now);
     // a TRANSACTION topic's messages are stored as half messages, invisible until committed
     const halves = topic.messageType === 'TRANSACTION' ? this.halves : undefined;
     const name = halves === undefined ? storeTopic(topic) : halfTopic(topic);

@@ -25,6 +25,8 @@ import {
   SystemProperty,
   targetOfHalfTopic,
 } from './names.js';
+import { schedulePosition, ScheduleProperty } from './schedule-records.js';
+import { scheduledView, type Scheduler, type ScheduledLookup } from './scheduler.js';
 
 interface TimeCursor {
   /** Next queue offset to read, per queue id. */
@@ -36,9 +38,15 @@ function groupName(groupKey: string): string {
 }
 
 export class Queries {
-  constructor(private readonly core: BrokerCore) {}
+  constructor(
+    private readonly core: BrokerCore,
+    private readonly scheduler: Scheduler | null = null,
+  ) {}
 
   async getMessage(topic: TopicDescriptor, messageId: string): Promise<MessageView> {
+    const delayed = await this.scheduler?.lookup(topic, messageId);
+    if (delayed !== undefined && delayed !== null)
+      return this.delayedView(topic, messageId, delayed);
     const found = await this.find(topic, messageId);
     // a transactional message is its committed copy; undecided or rolled back, it is not a
     // message of the topic
@@ -49,6 +57,24 @@ export class Queries {
     if (body === null) throw new WharfError('MessageNotFound', 'no such message');
     const view = messageView(message, messageId, topic.topic, body);
     view.groups = await this.groupStates(topic, message, messageId);
+    return view;
+  }
+
+  /** A delayed message: its schedule record until dispatched, then its copy. */
+  private async delayedView(
+    topic: TopicDescriptor,
+    messageId: string,
+    found: ScheduledLookup,
+  ): Promise<MessageView> {
+    const message = found.copy ?? found.record;
+    await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
+    const body = this.core.bodyKeys.open(message);
+    if (body === null) throw new WharfError('MessageNotFound', 'no such message');
+    const view = messageView(message, messageId, topic.topic, body);
+    if (found.copy === undefined) return scheduledView(view, found);
+    view.deliverAt = found.deliverAtMs;
+    view.scheduleState = found.state;
+    view.groups = await this.groupStates(topic, found.copy, messageId);
     return view;
   }
 
@@ -116,6 +142,8 @@ export class Queries {
   }
 
   async trace(topic: TopicDescriptor, messageId: string): Promise<TraceEvent[]> {
+    const delayed = await this.scheduler?.lookup(topic, messageId);
+    if (delayed !== undefined && delayed !== null) return this.delayedTrace(topic, delayed);
     const message = await this.find(topic, messageId);
     const copy = message.topic === storeTopic(topic) ? null : await this.committedCopy(message);
     const published: TraceEvent = {
@@ -139,6 +167,36 @@ export class Queries {
     const position = tracePosition(topic.topic, message.queueId, message.queueOffset);
     const events = await trace.events(topic.tenantId, topic.instanceId, position);
     return [published, ...events];
+  }
+
+  /** PUBLISHED, SCHEDULED and CANCELLED under the schedule record, then the copy's events. */
+  private async delayedTrace(
+    topic: TopicDescriptor,
+    found: ScheduledLookup,
+  ): Promise<TraceEvent[]> {
+    const published: TraceEvent = {
+      type: 'PUBLISHED',
+      time: found.record.storeTimestampMs,
+      queueId: Number(found.record.properties[ScheduleProperty.targetQueueId]),
+    };
+    const trace = this.core.traceLog;
+    if (trace === null) return [published];
+    await trace.flush();
+    const own = await trace.events(
+      topic.tenantId,
+      topic.instanceId,
+      schedulePosition(topic.topic, found.record.logOffset),
+    );
+    const copy = found.copy;
+    const later =
+      copy === undefined
+        ? []
+        : await trace.events(
+            topic.tenantId,
+            topic.instanceId,
+            tracePosition(topic.topic, copy.queueId, copy.queueOffset),
+          );
+    return [published, ...own, ...later];
   }
 
   private async find(topic: TopicDescriptor, messageId: string): Promise<StoredMessage> {

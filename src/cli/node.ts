@@ -13,6 +13,7 @@ import { inProcessBrokerClient } from '../cluster/index.js';
 import { buildApp } from '../gateway/index.js';
 import {
   MetaStore,
+  RedisScheduleWheel,
   deriveKey,
   safeUrl,
   startRedisServer,
@@ -151,6 +152,7 @@ async function startLockedNode(
       store: config.broker,
       trace: config.broker.trace,
       dataKeys: meta.dataKeys,
+      scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, '0'),
     });
     cleanup.unshift(() => broker.close());
     await warnOfUnknownInstances(broker, meta, logger);

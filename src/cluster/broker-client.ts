@@ -83,6 +83,8 @@ export interface BrokerClient {
     invisibleMs: number,
   ): Promise<VisibilityResult>;
   getMessage(topic: TopicDescriptor, messageId: string): Promise<MessageView>;
+  /** Cancels a delayed message not yet delivered (MessageNotFound; Conflict once delivered). */
+  cancelMessage(topic: TopicDescriptor, messageId: string): Promise<void>;
   queryByKey(topic: TopicDescriptor, key: string, limit: number): Promise<MessageView[]>;
   queryByTime(topic: TopicDescriptor, query: TimeQuery): Promise<MessagePage>;
   trace(topic: TopicDescriptor, messageId: string): Promise<TraceEvent[]>;

@@ -43,6 +43,7 @@ const HANDLERS: Handlers = {
   commitTransaction: (b, r) => b.commitTransaction(r.topic, r.transactionId),
   rollbackTransaction: (b, r) => b.rollbackTransaction(r.topic, r.transactionId),
   checkTransactions: (b, r, signal) => b.checkTransactions(r.topic, r.request, signal),
+  cancelMessage: (b, r) => b.cancelMessage(r.topic, r.messageId),
 };
 
 /** The answer frame to one request frame; never rejects. */

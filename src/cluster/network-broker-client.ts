@@ -153,6 +153,10 @@ export class NetworkBrokerClient implements BrokerClient {
     return this.call('getMessage', { topic, messageId });
   }
 
+  cancelMessage(topic: TopicDescriptor, messageId: string): Promise<void> {
+    return this.call('cancelMessage', { topic, messageId });
+  }
+
   queryByKey(topic: TopicDescriptor, key: string, limit: number): Promise<MessageView[]> {
     return this.call('queryByKey', { topic, key, limit });
   }

@@ -33,6 +33,7 @@ export const OPERATION_IDS: Record<string, string> = {
   'POST /v1/instances/:instanceId/topics/:topic/groups/:group/ack': 'ackMessages',
   'POST /v1/instances/:instanceId/topics/:topic/groups/:group/visibility': 'changeVisibility',
   'GET /v1/instances/:instanceId/topics/:topic/messages/:messageId': 'getMessage',
+  'DELETE /v1/instances/:instanceId/topics/:topic/messages/:messageId': 'cancelMessage',
   'GET /v1/instances/:instanceId/topics/:topic/messages/:messageId/trace': 'traceMessage',
   'POST /v1/instances/:instanceId/topics/:topic/groups/:group/reset': 'resetGroup',
   'GET /v1/instances/:instanceId/groups/:group/dead-letters': 'listDeadLetters',

@@ -63,6 +63,9 @@ export interface MessageView extends MessageFields {
   queueOffset: number;
   publishTime: number;
   deliverAt?: number;
+  /** Delayed messages only: SCHEDULED until its time (queueOffset -1), CANCELLED, or DELIVERED
+   *  (then queueId, queueOffset and groups are those of the delivered message). */
+  scheduleState?: 'SCHEDULED' | 'CANCELLED' | 'DELIVERED';
   /** Per group that has read this topic. */
   groups?: {
     group: string;
@@ -76,6 +79,7 @@ export interface TraceEvent {
   type:
     | 'PUBLISHED'
     | 'SCHEDULED'
+    | 'CANCELLED'
     | 'COMMITTED'
     | 'ROLLED_BACK'
     | 'DELIVERED'

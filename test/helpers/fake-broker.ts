@@ -93,6 +93,9 @@ export class FakeBroker implements BrokerClient {
     if (this.answers.getMessage) return this.answers.getMessage(t, id);
     throw new WharfError('MessageNotFound', 'no such message');
   }
+  async cancelMessage(t: TopicDescriptor, id: string) {
+    this.record('cancelMessage', [t, id]);
+  }
   async queryByKey(t: TopicDescriptor, key: string, limit: number) {
     this.record('queryByKey', [t, key, limit]);
     return this.answers.queryByKey ? this.answers.queryByKey(t, key, limit) : [];

@@ -22,6 +22,7 @@ import { inProcessBrokerClient, type BrokerClient } from '../../src/cluster/inde
 import { buildApp, type GatewayConfig } from '../../src/gateway/index.js';
 import {
   MetaStore,
+  RedisScheduleWheel,
   deriveKey,
   startRedisServer,
   type Permission,
@@ -41,6 +42,8 @@ export interface WharfOverrides {
   store?: BrokerOptions['store'];
   /** The broker's check-back delay and limits (short ones keep transaction tests fast). */
   transactions?: BrokerOptions['transactions'];
+  /** Delay scheduler settings; `false`: a broker without a delay wheel. */
+  scheduler?: BrokerOptions['scheduler'] | false;
 }
 
 export interface TestWharf {
@@ -82,6 +85,12 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
     dataKeys: meta.dataKeys,
     ...(overrides.store === undefined ? {} : { store: overrides.store }),
     ...(overrides.transactions === undefined ? {} : { transactions: overrides.transactions }),
+    ...(overrides.scheduler === false
+      ? {}
+      : {
+          scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, '0'),
+          ...(overrides.scheduler === undefined ? {} : { scheduler: overrides.scheduler }),
+        }),
   });
   const brokers = overrides.brokers ?? inProcessBrokerClient(broker);
   const app = await buildApp({

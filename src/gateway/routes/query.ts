@@ -64,6 +64,31 @@ export function queryRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
   );
 
+  app.delete<{ Params: MessageParams }>(
+    '/v1/instances/:instanceId/topics/:topic/messages/:messageId',
+    {
+      ...base,
+      schema: {
+        ...schemaBase,
+        summary: 'Cancel a delayed message not yet delivered',
+        description:
+          'The cancel is durable when answered: the message is never delivered. Once delivered: ' +
+          '409 `Conflict`.',
+        params: messageParams,
+        response: {
+          204: { description: 'Cancelled', type: 'null' },
+          ...errorResponses(...TENANT_ERRORS, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { instanceId, topic, messageId } = request.params;
+      const t = await resolveTopic(meta, principalOf(request), instanceId, topic, 'publish');
+      await brokers.cancelMessage(t, messageId);
+      return reply.code(204).send();
+    },
+  );
+
   app.get<{
     Params: TopicParams;
     Querystring: { key?: string; from?: string; to?: string; limit?: string; cursor?: string };

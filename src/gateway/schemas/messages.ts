@@ -133,6 +133,13 @@ const MessageView = {
     shardingKey: nullableString,
     publishTime: epochMs,
     deliverAt: epochMs,
+    scheduleState: {
+      type: 'string',
+      enum: ['SCHEDULED', 'CANCELLED', 'DELIVERED'],
+      description:
+        'delayed messages only: SCHEDULED until deliverAt (queueOffset -1), CANCELLED, or ' +
+        'DELIVERED (then queue position and groups are those of the delivered message)',
+    },
     groups: {
       type: 'array',
       description: 'the state of the message in each group that has read the topic',
@@ -192,6 +199,7 @@ const TraceEvent = {
       enum: [
         'PUBLISHED',
         'SCHEDULED',
+        'CANCELLED',
         'COMMITTED',
         'ROLLED_BACK',
         'DELIVERED',

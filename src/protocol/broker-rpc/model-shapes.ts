@@ -73,6 +73,7 @@ export const messageViewShape: Shape<MessageView> = object({
   queueOffset: number,
   publishTime: number,
   deliverAt: optional(number),
+  scheduleState: optional(literal('SCHEDULED', 'CANCELLED', 'DELIVERED')),
   groups: optional(
     array(
       object({
@@ -89,6 +90,7 @@ export const traceEventShape: Shape<TraceEvent> = object({
   type: literal(
     'PUBLISHED',
     'SCHEDULED',
+    'CANCELLED',
     'COMMITTED',
     'ROLLED_BACK',
     'DELIVERED',

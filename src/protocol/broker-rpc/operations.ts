@@ -19,7 +19,7 @@
 //   ack      3  req: descriptor topic, descriptor group, list<str receiptHandle>
 //               res: list<str receiptHandle, u8 status (0 ok, 1 ReceiptHandleExpired,
 //                    2 InvalidReceiptHandle)>
-//   4..20       req and res: json, u32 blobCount, bytes blob* (see the table below)
+//   4..21       req and res: json, u32 blobCount, bytes blob* (see the table below)
 import type {
   CheckedMessage,
   GroupDescriptor,
@@ -388,6 +388,11 @@ export const OPERATIONS = {
     20,
     object({ topic: topicDescriptorShape, request: transactionCheckRequestShape }),
     array(checkedMessageShape),
+  ),
+  cancelMessage: jsonOperation<{ topic: TopicDescriptor; messageId: string }, void>(
+    21,
+    object({ topic: topicDescriptorShape, messageId: string }),
+    nothing,
   ),
 } as const;
 
