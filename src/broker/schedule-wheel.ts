@@ -3,39 +3,9 @@
 // The wheel is never the only copy: its mark lets the broker notice a lost or rolled-back wheel
 // and rebuild it from its schedule records. Implemented structurally by meta's RedisScheduleWheel.
 
-/** One delayed message: due time and the commit-log position of its schedule record. */
-export interface WheelEntry {
-  deliverAtMs: number;
-  logOffset: number;
-}
+import type { ClaimResult, WheelEntry, WheelMark } from '../model/index.js';
 
-/** A batch of due entries claimed under one lease. `reclaimed`: the lease of an earlier claim
- *  ran out (a dispatcher died mid-dispatch), so some may have been dispatched already: the
- *  broker's dispatch is idempotent by logOffset. Entries are earliest first. */
-export interface WheelClaim {
-  claimId: string;
-  reclaimed: boolean;
-  entries: WheelEntry[];
-}
-
-/** The wheel's identity and high-water mark, as Redis holds them now. */
-export interface WheelMark {
-  /** Set by the last rebuild; another id than the broker's means its wheel was replaced. */
-  wheelId: string;
-  /** Every entry scheduled up to this logOffset (schedule calls are serialized in log order) is
-   *  in the wheel or was claimed from it; -1: none. Behind the broker's own count: a rollback. */
-  scheduledLogOffset: number;
-  /** `building` between beginRebuild and finishRebuild (claims are refused). */
-  state: 'building' | 'ready';
-}
-
-export type ClaimResult =
-  /** claim null: nothing is due. */
-  | { status: 'ok'; claim: WheelClaim | null }
-  /** The wheel is missing or not this broker's: rebuild it. */
-  | { status: 'lost' }
-  /** A rebuild is under way. */
-  | { status: 'building' };
+export type { ClaimResult, WheelClaim, WheelEntry, WheelMark } from '../model/index.js';
 
 export interface ScheduleWheel {
   /** The wheel's mark; null when it does not exist (never built, or flushed). */

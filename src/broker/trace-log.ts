@@ -16,6 +16,7 @@ import type {
   TraceEvent,
 } from '../model/index.js';
 import { WharfError } from '../errors.js';
+import { TRACE_EVENT_TYPES } from '../model/index.js';
 import type { MessageStore, StoredMessage } from '../store/index.js';
 import { MessageFlags } from '../store/index.js';
 import { arrayOf, intOf, numberOf, objectOf, oneOf, stringOf, versionOf } from './json-fields.js';
@@ -23,20 +24,6 @@ import { origin } from './message-view.js';
 import { RESEND_QUEUE_ID, resendTopic, SystemProperty } from './names.js';
 
 export const TRACE_RECORD_VERSION = 1;
-
-const TRACE_TYPES = [
-  'PUBLISHED',
-  'SCHEDULED',
-  'CANCELLED',
-  'COMMITTED',
-  'ROLLED_BACK',
-  'DELIVERED',
-  'ACKED',
-  'RETRIED',
-  'DEAD_LETTERED',
-  'RESENT',
-  'CHECKED',
-] as const satisfies readonly TraceEvent['type'][];
 
 /** An event and the message it is about, named by its first position (see tracePosition). */
 export interface TracedEvent extends TraceEvent {
@@ -272,7 +259,7 @@ export function decodeTraceRecord(body: Buffer, where = 'trace record'): TracedE
     return {
       position: stringOf(o.position, where, `${field}.position`),
       time: numberOf(o.time, where, `${field}.time`),
-      type: oneOf(o.type, TRACE_TYPES, where, `${field}.type`),
+      type: oneOf(o.type, TRACE_EVENT_TYPES, where, `${field}.type`),
       ...(o.group !== undefined ? { group: stringOf(o.group, where, `${field}.group`) } : {}),
       ...(o.consumerId !== undefined
         ? { consumerId: stringOf(o.consumerId, where, `${field}.consumerId`) }

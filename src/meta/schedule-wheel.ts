@@ -5,25 +5,11 @@
 // lua/wheel-*.lua; every call carries the deadline of the meta connection it is given.
 import type { Redis } from 'ioredis';
 import { WharfError } from '../errors.js';
+import type { ClaimResult, WheelClaim, WheelEntry, WheelMark } from '../model/index.js';
 import type { MetaKeys } from './keys.js';
 import { ScriptRunner, type ScriptName } from './scripts.js';
 
-export interface WheelEntry {
-  deliverAtMs: number;
-  logOffset: number;
-}
-export interface WheelClaim {
-  claimId: string;
-  reclaimed: boolean;
-  entries: WheelEntry[];
-}
-export interface WheelMark {
-  wheelId: string;
-  scheduledLogOffset: number;
-  state: 'building' | 'ready';
-}
-export type ClaimResult =
-  { status: 'ok'; claim: WheelClaim | null } | { status: 'lost' } | { status: 'building' };
+export type { ClaimResult, WheelClaim, WheelEntry, WheelMark };
 
 type WheelScript = Extract<ScriptName, `wheel-${string}`>;
 

@@ -26,3 +26,7 @@ export type {
   TraceEvent,
   TransactionCheckRequest,
 } from './messages.js';
+/** The delay wheel's entries, claims and mark (broker and meta). */
+export type { ClaimResult, WheelClaim, WheelEntry, WheelMark } from './schedule-wheel.js';
+/** Every trace event type (one list for codecs, RPC shapes and the API schema). */
+export { TRACE_EVENT_TYPES } from './messages.js';

@@ -75,19 +75,24 @@ export interface MessageView extends MessageFields {
   }[];
 }
 
+/** Every trace event type, in the order of a message's life (one list for the trace codec, the
+ *  RPC shapes and the API schema). */
+export const TRACE_EVENT_TYPES = [
+  'PUBLISHED',
+  'SCHEDULED',
+  'CANCELLED',
+  'COMMITTED',
+  'ROLLED_BACK',
+  'DELIVERED',
+  'ACKED',
+  'RETRIED',
+  'DEAD_LETTERED',
+  'RESENT',
+  'CHECKED',
+] as const;
+
 export interface TraceEvent {
-  type:
-    | 'PUBLISHED'
-    | 'SCHEDULED'
-    | 'CANCELLED'
-    | 'COMMITTED'
-    | 'ROLLED_BACK'
-    | 'DELIVERED'
-    | 'ACKED'
-    | 'RETRIED'
-    | 'DEAD_LETTERED'
-    | 'RESENT'
-    | 'CHECKED';
+  type: (typeof TRACE_EVENT_TYPES)[number];
   time: number;
   group?: string;
   consumerId?: string;

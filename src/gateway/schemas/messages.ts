@@ -1,6 +1,7 @@
 // Schemas of the message routes (publish, receive, ack, visibility, query, trace, reset, dead
 // letters, statistics). Input limits of API.md are here; the rules that span fields (delay on
 // FIFO, sizes after decoding, BROADCASTING needs consumerId) are checked in the routes.
+import { TRACE_EVENT_TYPES } from '../../model/index.js';
 import { epochMs } from './common.js';
 
 export const MAX_BATCH_MESSAGES = 32;
@@ -196,19 +197,7 @@ const TraceEvent = {
   properties: {
     type: {
       type: 'string',
-      enum: [
-        'PUBLISHED',
-        'SCHEDULED',
-        'CANCELLED',
-        'COMMITTED',
-        'ROLLED_BACK',
-        'DELIVERED',
-        'ACKED',
-        'RETRIED',
-        'DEAD_LETTERED',
-        'RESENT',
-        'CHECKED',
-      ],
+      enum: [...TRACE_EVENT_TYPES],
     },
     time: epochMs,
     group: { type: 'string' },

@@ -11,6 +11,7 @@ import type {
   TraceEvent,
   TransactionCheckRequest,
 } from '../../model/index.js';
+import { TRACE_EVENT_TYPES } from '../../model/index.js';
 import {
   array,
   boolean,
@@ -87,19 +88,7 @@ export const messageViewShape: Shape<MessageView> = object({
 });
 
 export const traceEventShape: Shape<TraceEvent> = object({
-  type: literal(
-    'PUBLISHED',
-    'SCHEDULED',
-    'CANCELLED',
-    'COMMITTED',
-    'ROLLED_BACK',
-    'DELIVERED',
-    'ACKED',
-    'RETRIED',
-    'DEAD_LETTERED',
-    'RESENT',
-    'CHECKED',
-  ),
+  type: literal(...TRACE_EVENT_TYPES),
   time: number,
   group: optional(string),
   consumerId: optional(string),
