@@ -6,13 +6,7 @@
 // broker may have stored it: the gateway retries with the same request id, which dedup makes safe.
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { decodeFrame, type BrokerRpcOperation, type Frame } from '../protocol/index.js';
-import {
-  Backoff,
-  InFlightLimit,
-  unavailable,
-  type ChannelOptions,
-  type RpcChannel,
-} from './rpc-channel.js';
+import { BoundedChannel, unavailable, type ChannelOptions } from './rpc-channel.js';
 
 export interface Http2ChannelOptions extends ChannelOptions {
   host: string;
@@ -23,50 +17,23 @@ export interface Http2ChannelOptions extends ChannelOptions {
 export const HTTP2_WINDOW_BYTES = 16 * 1024 * 1024;
 export const BROKER_RPC_PATH = '/broker-rpc';
 
-export class Http2RpcChannel implements RpcChannel {
+export class Http2RpcChannel extends BoundedChannel<ClientHttp2Session> {
   private session: ClientHttp2Session | null = null;
-  private connecting: Promise<ClientHttp2Session> | null = null;
   private readonly streams = new Set<ClientHttp2Stream>();
-  private readonly limit: InFlightLimit;
-  private readonly backoff: Backoff;
-  private readonly retryAfterMs: number;
-  private readonly connectTimeoutMs: number;
-  private closing = false;
 
   constructor(private readonly options: Http2ChannelOptions) {
-    this.limit = new InFlightLimit(options.maxInFlight ?? 256);
-    this.backoff = new Backoff(options.minBackoffMs ?? 50, options.maxBackoffMs ?? 2000);
-    this.retryAfterMs = options.retryAfterMs ?? 1000;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+    super(options);
   }
 
-  get inFlight(): number {
-    return this.limit.inFlight;
+  protected current(): ClientHttp2Session | null {
+    const session = this.session;
+    return session !== null && !session.closed && !session.destroyed ? session : null;
   }
 
-  get queued(): number {
-    return this.limit.queued;
-  }
-
-  async call(
+  protected exchange(
+    session: ClientHttp2Session,
     _requestId: number,
     _op: BrokerRpcOperation,
-    request: Buffer,
-    signal: AbortSignal,
-  ): Promise<Frame> {
-    if (this.closing) throw unavailable('broker client closed', this.retryAfterMs);
-    await this.limit.acquire(signal);
-    try {
-      const session = await this.connection();
-      if (signal.aborted) throw signal.reason as Error;
-      return await this.exchange(session, request, signal);
-    } finally {
-      this.limit.release();
-    }
-  }
-
-  private exchange(
-    session: ClientHttp2Session,
     request: Buffer,
     signal: AbortSignal,
   ): Promise<Frame> {
@@ -115,15 +82,8 @@ export class Http2RpcChannel implements RpcChannel {
     });
   }
 
-  private connection(): Promise<ClientHttp2Session> {
-    if (this.session !== null && !this.session.closed && !this.session.destroyed) {
-      return Promise.resolve(this.session);
-    }
-    if (this.connecting !== null) return this.connecting;
-    if (this.backoff.waiting) {
-      return Promise.reject(unavailable('broker unreachable (backing off)', this.retryAfterMs));
-    }
-    this.connecting = new Promise<ClientHttp2Session>((resolve, reject) => {
+  protected dial(): Promise<ClientHttp2Session> {
+    return new Promise<ClientHttp2Session>((resolve, reject) => {
       const session = connect(`http://${this.options.host}:${this.options.port}`, {
         settings: { initialWindowSize: HTTP2_WINDOW_BYTES },
       });
@@ -133,9 +93,7 @@ export class Http2RpcChannel implements RpcChannel {
       );
       const onError = (error: Error): void => {
         clearTimeout(timer);
-        this.connecting = null;
-        this.backoff.failed();
-        reject(unavailable('broker unreachable', this.retryAfterMs, error));
+        reject(error);
       };
       session.once('error', onError);
       session.once('connect', () => {
@@ -143,8 +101,6 @@ export class Http2RpcChannel implements RpcChannel {
         session.off('error', onError);
         session.on('error', () => undefined); // 'close' follows
         session.setLocalWindowSize(HTTP2_WINDOW_BYTES);
-        this.connecting = null;
-        this.backoff.succeeded();
         this.session = session;
         session.once('close', () => {
           if (this.session === session) this.session = null;
@@ -153,7 +109,6 @@ export class Http2RpcChannel implements RpcChannel {
         resolve(session);
       });
     });
-    return this.connecting;
   }
 
   async close(): Promise<void> {

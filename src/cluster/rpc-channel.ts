@@ -119,3 +119,95 @@ export function writeGathered(socket: Socket, bytes: Buffer): void {
   }
   socket.write(bytes);
 }
+
+/**
+ * What both transports' clients do the same way around their connection `C`: the in-flight
+ * bound, one connection opened on first use and again after a drop (one attempt at a time, with
+ * back-off; fast Unavailable while backing off), and the call skeleton. A transport supplies
+ * `current` (its live connection), `dial` (one attempt) and `exchange` (one call on it).
+ */
+export abstract class BoundedChannel<C> implements RpcChannel {
+  protected readonly limit: InFlightLimit;
+  protected readonly backoff: Backoff;
+  protected readonly retryAfterMs: number;
+  protected readonly connectTimeoutMs: number;
+  protected closing = false;
+  protected connecting: Promise<C> | null = null;
+  private onIdle: (() => void) | null = null;
+
+  constructor(options: ChannelOptions) {
+    this.limit = new InFlightLimit(options.maxInFlight ?? 256);
+    this.backoff = new Backoff(options.minBackoffMs ?? 50, options.maxBackoffMs ?? 2000);
+    this.retryAfterMs = options.retryAfterMs ?? 1000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+  }
+
+  get inFlight(): number {
+    return this.limit.inFlight;
+  }
+
+  get queued(): number {
+    return this.limit.queued;
+  }
+
+  async call(
+    requestId: number,
+    op: BrokerRpcOperation,
+    request: Buffer,
+    signal: AbortSignal,
+  ): Promise<Frame> {
+    if (this.closing) throw unavailable('broker client closed', this.retryAfterMs);
+    await this.limit.acquire(signal);
+    try {
+      const connection = await this.connection();
+      if (signal.aborted) throw signal.reason as Error;
+      return await this.exchange(connection, requestId, op, request, signal);
+    } finally {
+      this.limit.release();
+      if (this.limit.inFlight === 0 && this.limit.queued === 0) this.onIdle?.();
+    }
+  }
+
+  abstract close(): Promise<void>;
+
+  /** The live connection, or null when there is none. */
+  protected abstract current(): C | null;
+  /** One connection attempt (within connectTimeoutMs); rejects with the cause. */
+  protected abstract dial(): Promise<C>;
+  /** One call on `connection`; rejects with `signal.reason` when the signal aborts first. */
+  protected abstract exchange(
+    connection: C,
+    requestId: number,
+    op: BrokerRpcOperation,
+    request: Buffer,
+    signal: AbortSignal,
+  ): Promise<Frame>;
+
+  /** Resolves once no call is in flight or waiting (for a graceful close). */
+  protected whenIdle(): Promise<void> {
+    if (this.limit.inFlight === 0 && this.limit.queued === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => (this.onIdle = resolve));
+  }
+
+  private connection(): Promise<C> {
+    const live = this.current();
+    if (live !== null) return Promise.resolve(live);
+    if (this.connecting !== null) return this.connecting;
+    if (this.backoff.waiting) {
+      return Promise.reject(unavailable('broker unreachable (backing off)', this.retryAfterMs));
+    }
+    this.connecting = this.dial().then(
+      (connection) => {
+        this.connecting = null;
+        this.backoff.succeeded();
+        return connection;
+      },
+      (error: unknown) => {
+        this.connecting = null;
+        this.backoff.failed();
+        throw unavailable('broker unreachable', this.retryAfterMs, error);
+      },
+    );
+    return this.connecting;
+  }
+}

@@ -14,14 +14,7 @@ import {
   type BrokerRpcOperation,
   type Frame,
 } from '../protocol/index.js';
-import {
-  Backoff,
-  InFlightLimit,
-  unavailable,
-  writeGathered,
-  type ChannelOptions,
-  type RpcChannel,
-} from './rpc-channel.js';
+import { BoundedChannel, unavailable, writeGathered, type ChannelOptions } from './rpc-channel.js';
 
 interface PendingCall {
   resolve(frame: Frame): void;
@@ -33,76 +26,49 @@ export interface TcpChannelOptions extends ChannelOptions {
   port: number;
 }
 
-export class TcpRpcChannel implements RpcChannel {
+export class TcpRpcChannel extends BoundedChannel<Socket> {
   private socket: Socket | null = null;
-  private connecting: Promise<Socket> | null = null;
   private readonly pending = new Map<number, PendingCall>();
-  private readonly limit: InFlightLimit;
-  private readonly backoff: Backoff;
-  private readonly retryAfterMs: number;
-  private readonly connectTimeoutMs: number;
-  private closing = false;
-  private onIdle: (() => void) | null = null;
 
   constructor(private readonly options: TcpChannelOptions) {
-    this.limit = new InFlightLimit(options.maxInFlight ?? 256);
-    this.backoff = new Backoff(options.minBackoffMs ?? 50, options.maxBackoffMs ?? 2000);
-    this.retryAfterMs = options.retryAfterMs ?? 1000;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? 1000;
+    super(options);
   }
 
-  get inFlight(): number {
-    return this.limit.inFlight;
+  protected current(): Socket | null {
+    return this.socket;
   }
 
-  get queued(): number {
-    return this.limit.queued;
-  }
-
-  async call(
+  protected exchange(
+    socket: Socket,
     requestId: number,
     op: BrokerRpcOperation,
     request: Buffer,
     signal: AbortSignal,
   ): Promise<Frame> {
-    if (this.closing) throw unavailable('broker client closed', this.retryAfterMs);
-    await this.limit.acquire(signal);
-    try {
-      const socket = await this.connection();
-      if (signal.aborted) throw signal.reason as Error;
-      return await new Promise<Frame>((resolve, reject) => {
-        const onAbort = (): void => {
-          if (!this.pending.delete(requestId)) return;
-          if (this.socket === socket) writeGathered(socket, encodeBrokerRpcCancel(op, requestId));
-          reject(signal.reason as Error);
-        };
-        this.pending.set(requestId, {
-          resolve: (frame) => {
-            signal.removeEventListener('abort', onAbort);
-            resolve(frame);
-          },
-          reject: (error) => {
-            signal.removeEventListener('abort', onAbort);
-            reject(error);
-          },
-        });
-        signal.addEventListener('abort', onAbort, { once: true });
-        // a full socket buffer is bounded by maxInFlight frames, so no wait for 'drain' here
-        writeGathered(socket, request);
+    return new Promise<Frame>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (!this.pending.delete(requestId)) return;
+        if (this.socket === socket) writeGathered(socket, encodeBrokerRpcCancel(op, requestId));
+        reject(signal.reason as Error);
+      };
+      this.pending.set(requestId, {
+        resolve: (frame) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(frame);
+        },
+        reject: (error) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
       });
-    } finally {
-      this.limit.release();
-      if (this.limit.inFlight === 0 && this.limit.queued === 0) this.onIdle?.();
-    }
+      signal.addEventListener('abort', onAbort, { once: true });
+      // a full socket buffer is bounded by maxInFlight frames, so no wait for 'drain' here
+      writeGathered(socket, request);
+    });
   }
 
-  private connection(): Promise<Socket> {
-    if (this.socket !== null) return Promise.resolve(this.socket);
-    if (this.connecting !== null) return this.connecting;
-    if (this.backoff.waiting) {
-      return Promise.reject(unavailable('broker unreachable (backing off)', this.retryAfterMs));
-    }
-    this.connecting = new Promise<Socket>((resolve, reject) => {
+  protected dial(): Promise<Socket> {
+    return new Promise<Socket>((resolve, reject) => {
       const socket = connect({ host: this.options.host, port: this.options.port, noDelay: true });
       const timer = setTimeout(
         () => socket.destroy(new Error(`connect timed out after ${this.connectTimeoutMs} ms`)),
@@ -110,21 +76,16 @@ export class TcpRpcChannel implements RpcChannel {
       );
       const onError = (error: Error): void => {
         clearTimeout(timer);
-        this.connecting = null;
-        this.backoff.failed();
-        reject(unavailable('broker unreachable', this.retryAfterMs, error));
+        reject(error);
       };
       socket.once('error', onError);
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
-        this.connecting = null;
-        this.backoff.succeeded();
         this.attach(socket);
         resolve(socket);
       });
     });
-    return this.connecting;
   }
 
   private attach(socket: Socket): void {
@@ -156,9 +117,7 @@ export class TcpRpcChannel implements RpcChannel {
 
   async close(): Promise<void> {
     this.closing = true;
-    if (this.limit.inFlight > 0 || this.limit.queued > 0) {
-      await new Promise<void>((resolve) => (this.onIdle = resolve));
-    }
+    await this.whenIdle();
     const socket = this.socket;
     if (socket === null || socket.destroyed) return;
     await new Promise<void>((resolve) => {
