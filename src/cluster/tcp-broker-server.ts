@@ -3,45 +3,24 @@
 // a cancel frame or the connection's close aborts (a parked receive is freed at once). A
 // connection may have `maxInFlight` calls running; more are shed with Unavailable and a
 // retry-after, so a broker under pressure answers instead of growing without bound.
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { WharfError } from '../errors.js';
 import { FrameKind, FrameParser, encodeBrokerRpcError } from '../protocol/index.js';
 import type { BrokerClient } from './broker-client.js';
-import { dispatchBrokerRpc } from './broker-rpc-dispatch.js';
 import { writeGathered } from './rpc-channel.js';
+import { RpcServer, type BrokerServerOptions } from './rpc-server.js';
 
-export interface BrokerServerOptions {
-  host?: string;
-  /** 0 picks a free port; `start()` returns the one taken. */
-  port?: number;
-  /** Calls running per connection before more are shed. Default 1024. */
-  maxInFlight?: number;
-  /** The retry-after of a shed call. Default 200 ms. */
-  retryAfterMs?: number;
-}
+export type { BrokerServerOptions } from './rpc-server.js';
 
-export class TcpBrokerServer {
-  private readonly server: Server;
+export class TcpBrokerServer extends RpcServer {
   private readonly sockets = new Set<Socket>();
-  private readonly running = new Set<Promise<void>>();
-  private readonly controllers = new Set<AbortController>();
 
-  constructor(
-    private readonly broker: BrokerClient,
-    private readonly options: BrokerServerOptions = {},
-  ) {
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-  }
-
-  async start(): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.server.address() as AddressInfo; // a TCP listener's address is an AddressInfo
+  constructor(broker: BrokerClient, options: BrokerServerOptions = {}) {
+    super(
+      createServer({ noDelay: true }, (socket) => this.accept(socket)),
+      broker,
+      options,
+    );
   }
 
   private accept(socket: Socket): void {
@@ -71,14 +50,10 @@ export class TcpBrokerServer {
         }
         const controller = new AbortController();
         calls.set(frame.requestId, controller);
-        this.controllers.add(controller);
-        const run = dispatchBrokerRpc(this.broker, frame, controller.signal).then((answer) => {
+        this.run(frame, controller, (answer) => {
           calls.delete(frame.requestId);
-          this.controllers.delete(controller);
-          this.running.delete(run);
           if (!cancelled.has(controller) && !socket.destroyed) writeGathered(socket, answer);
         });
-        this.running.add(run);
       }
       if (corrupt !== undefined) socket.destroy();
     });
@@ -89,20 +64,11 @@ export class TcpBrokerServer {
     });
   }
 
-  /** Stops accepting, frees parked receives, lets the calls running answer, then closes. */
-  async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const controller of this.controllers) controller.abort(new Error('server closing'));
-    await Promise.all(this.running);
+  protected endConnections(): void {
     for (const socket of this.sockets) socket.end();
-    await closed;
   }
 
-  /** Stops at once, as a crashed broker does: connections are cut without answers. */
-  async destroy(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+  protected cutConnections(): void {
     for (const socket of this.sockets) socket.destroy();
-    for (const controller of this.controllers) controller.abort(new Error('server destroyed'));
-    await closed;
   }
 }
