@@ -2,9 +2,13 @@
 // clients, one call per stream. A stream reset by the caller (abort, deadline) or a session gone
 // aborts the call's signal, which frees a parked receive. `maxInFlight` is advertised as the
 // session's maximum concurrent streams, so HTTP/2 itself holds the excess back.
-import { createServer, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants, createServer, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import { WharfError } from '../errors.js';
-import { decodeFrame, encodeBrokerRpcError } from '../protocol/index.js';
+import {
+  MAX_BROKER_RPC_FRAME_BYTES,
+  decodeFrame,
+  encodeBrokerRpcError,
+} from '../protocol/index.js';
 import type { BrokerClient } from './broker-client.js';
 import { HTTP2_WINDOW_BYTES } from './http2-rpc-channel.js';
 import { RpcServer, type BrokerServerOptions } from './rpc-server.js';
@@ -37,8 +41,15 @@ export class Http2BrokerServer extends RpcServer {
     stream.on('close', () => {
       if (!answered) controller.abort(new Error('stream closed by the caller'));
     });
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let bytes = 0;
+    stream.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      // TCP's frame parser refuses an oversized length at the header; here the body is counted
+      if (bytes > MAX_BROKER_RPC_FRAME_BYTES + 4) stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      else chunks.push(chunk);
+    });
     stream.on('end', () => {
+      if (bytes > MAX_BROKER_RPC_FRAME_BYTES + 4) return;
       const decoded = decodeFrame(Buffer.concat(chunks));
       if (decoded.status !== 'ok') {
         answered = true;

@@ -113,6 +113,7 @@ export class Http2RpcChannel extends BoundedChannel<ClientHttp2Session> {
 
   async close(): Promise<void> {
     this.closing = true;
+    await this.whenIdle();
     const session = this.session ?? (await this.connecting?.catch(() => null));
     if (session === null || session === undefined || session.destroyed) return;
     // close() lets the open streams finish, then ends the session; 'close' is awaited rather

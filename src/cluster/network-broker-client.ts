@@ -82,7 +82,11 @@ export class NetworkBrokerClient implements BrokerClient {
   ): Promise<BrokerRpcResponse<K>> {
     this.nextRequestId = (this.nextRequestId + 1) >>> 0;
     const requestId = this.nextRequestId;
-    const deadline = AbortSignal.timeout(timeoutMs);
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      throw new WharfError('InvalidArgument', `broker call ${op}: deadline ${timeoutMs} ms`);
+    }
+    // AbortSignal.timeout takes whole ms below 2^31 (a 30 s long poll is far inside)
+    const deadline = AbortSignal.timeout(Math.min(Math.ceil(timeoutMs), 2 ** 31 - 1));
     const signal =
       callerSignal === undefined ? deadline : AbortSignal.any([callerSignal, deadline]);
     const bytes = encodeBrokerRpcRequest(op, requestId, request);

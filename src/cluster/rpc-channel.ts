@@ -134,6 +134,7 @@ export abstract class BoundedChannel<C> implements RpcChannel {
   protected closing = false;
   protected connecting: Promise<C> | null = null;
   private onIdle: (() => void) | null = null;
+  private idle: Promise<void> | null = null;
 
   constructor(options: ChannelOptions) {
     this.limit = new InFlightLimit(options.maxInFlight ?? 256);
@@ -164,7 +165,11 @@ export abstract class BoundedChannel<C> implements RpcChannel {
       return await this.exchange(connection, requestId, op, request, signal);
     } finally {
       this.limit.release();
-      if (this.limit.inFlight === 0 && this.limit.queued === 0) this.onIdle?.();
+      if (this.limit.inFlight === 0 && this.limit.queued === 0) {
+        this.onIdle?.();
+        this.onIdle = null;
+        this.idle = null;
+      }
     }
   }
 
@@ -186,7 +191,9 @@ export abstract class BoundedChannel<C> implements RpcChannel {
   /** Resolves once no call is in flight or waiting (for a graceful close). */
   protected whenIdle(): Promise<void> {
     if (this.limit.inFlight === 0 && this.limit.queued === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => (this.onIdle = resolve));
+    // one promise for every waiter: a second close() must not orphan the first
+    this.idle ??= new Promise<void>((resolve) => (this.onIdle = resolve));
+    return this.idle;
   }
 
   private connection(): Promise<C> {

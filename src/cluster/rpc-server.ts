@@ -5,7 +5,8 @@
 import type { AddressInfo } from 'node:net';
 import type { BrokerClient } from './broker-client.js';
 import { dispatchBrokerRpc } from './broker-rpc-dispatch.js';
-import type { Frame } from '../protocol/index.js';
+import { WharfError } from '../errors.js';
+import { encodeBrokerRpcError, type Frame } from '../protocol/index.js';
 
 export interface BrokerServerOptions {
   host?: string;
@@ -29,6 +30,7 @@ interface Listener {
 export abstract class RpcServer {
   private readonly running = new Set<Promise<void>>();
   private readonly controllers = new Set<AbortController>();
+  private closing = false;
 
   protected constructor(
     private readonly listener: Listener,
@@ -50,6 +52,13 @@ export abstract class RpcServer {
 
   /** Runs one call under `controller`; `answer` gets its answer frame once it is done. */
   protected run(frame: Frame, controller: AbortController, answer: (bytes: Buffer) => void): void {
+    if (this.closing) {
+      // open connections still deliver requests after the listener stopped: shed them
+      const closing = new WharfError('Unavailable', 'broker closing', {
+        retryAfterMs: this.options.retryAfterMs ?? 200,
+      });
+      return answer(encodeBrokerRpcError(frame.op, frame.requestId, closing));
+    }
     this.controllers.add(controller);
     const run = dispatchBrokerRpc(this.broker, frame, controller.signal).then((bytes) => {
       this.controllers.delete(controller);
@@ -66,15 +75,17 @@ export abstract class RpcServer {
 
   /** Stops accepting, frees parked receives, lets the calls running answer, then closes. */
   async close(): Promise<void> {
+    this.closing = true;
     const closed = this.stopListening();
     for (const controller of this.controllers) controller.abort(new Error('server closing'));
-    await Promise.all(this.running);
+    while (this.running.size > 0) await Promise.all(this.running);
     this.endConnections();
     await closed;
   }
 
   /** Stops at once, as a crashed broker does: connections are cut without answers. */
   async destroy(): Promise<void> {
+    this.closing = true;
     const closed = this.stopListening();
     this.cutConnections();
     for (const controller of this.controllers) controller.abort(new Error('server destroyed'));

@@ -48,6 +48,12 @@ export class TcpBrokerServer extends RpcServer {
           writeGathered(socket, encodeBrokerRpcError(frame.op, frame.requestId, shed));
           continue;
         }
+        if (calls.has(frame.requestId)) {
+          // a second call under a running call's id would take its cancel handle and its slot
+          const duplicate = new WharfError('InvalidArgument', 'request id already in flight');
+          writeGathered(socket, encodeBrokerRpcError(frame.op, frame.requestId, duplicate));
+          continue;
+        }
         const controller = new AbortController();
         calls.set(frame.requestId, controller);
         this.run(frame, controller, (answer) => {

@@ -7,6 +7,7 @@ export {
   BROKER_RPC_VERSION,
   FrameKind,
   FrameParser,
+  MAX_FRAME_BYTES as MAX_BROKER_RPC_FRAME_BYTES,
   OPERATIONS as BROKER_RPC_OPERATIONS,
   decodeError as decodeBrokerRpcError,
   decodeFrame,

@@ -298,23 +298,24 @@ class DefaultMessageStore implements MessageStore {
   }
 
   private appendNow(messages: readonly AppendMessage[]): Promise<AppendResult[]> {
-    if (this.closing !== null) throw new WharfError('StoreClosed', 'the store is closed');
+    if (this.closing !== null) throw closedError();
     if (messages.length === 0) return Promise.resolve([]);
     return this.appender.append(messages);
   }
 
-  async readQueue(
+  // not async: a read is on the consume path, and an async wrapper would add a promise per read
+  readQueue(
     topic: string,
     queueId: number,
     fromQueueOffset: number,
     options: ReadQueueOptions,
   ): Promise<ReadQueueResult> {
-    this.assertOpen();
+    if (this.closing !== null) return Promise.reject(closedError());
     return this.reader.readQueue(topic, queueId, fromQueueOffset, options);
   }
 
-  async readMessage(logOffset: number): Promise<StoredMessage | null> {
-    this.assertOpen();
+  readMessage(logOffset: number): Promise<StoredMessage | null> {
+    if (this.closing !== null) return Promise.reject(closedError());
     return this.reader.readMessage(logOffset);
   }
 
@@ -449,7 +450,7 @@ class DefaultMessageStore implements MessageStore {
   }
 
   private assertOpen(): void {
-    if (this.closing !== null) throw new WharfError('StoreClosed', 'the store is closed');
+    if (this.closing !== null) throw closedError();
   }
 
   close(): Promise<void> {
@@ -496,4 +497,8 @@ class DefaultMessageStore implements MessageStore {
       this.dirLock?.release();
     }
   }
+}
+
+function closedError(): WharfError {
+  return new WharfError('StoreClosed', 'the store is closed');
 }
