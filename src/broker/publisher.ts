@@ -112,20 +112,19 @@ export class Publisher {
       topic.instanceId,
       records.map((record) => record.body),
     );
-    const [scheduled, published] = await Promise.all([
-      this.scheduler.schedule(
-        topic,
-        sealed === null
-          ? records
-          : records.map((record, i) => ({
-              ...record,
-              body: sealed[i],
-              flags: (record.flags ?? 0) | MessageFlags.SEALED,
-            })),
-        delayed.map((message) => message.deliverAtMs ?? now),
-      ),
-      immediate.length > 0 ? this.publish(topic, immediate) : Promise.resolve([]),
-    ]);
+    // one after the other: a schedule that fails stores nothing of the batch
+    const scheduled = await this.scheduler.schedule(
+      topic,
+      sealed === null
+        ? records
+        : records.map((record, i) => ({
+            ...record,
+            body: sealed[i],
+            flags: (record.flags ?? 0) | MessageFlags.SEALED,
+          })),
+      delayed.map((message) => message.deliverAtMs ?? now),
+    );
+    const published = immediate.length > 0 ? await this.publish(topic, immediate) : [];
     const counters = this.core.counters.topic(name);
     counters.publish.add(delayed.length);
     for (const size of scheduled.sizes) counters.bytesIn += size;

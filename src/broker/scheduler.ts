@@ -93,7 +93,9 @@ export class Scheduler {
   private fedHighWater = -1;
   private maintaining: Promise<void> | undefined;
   private releasing: Promise<void> | undefined;
-  private claiming = false;
+  private claiming: Promise<void> | undefined;
+  /** The done marks being written (dispatch starts them; close waits for them). */
+  private marking: Promise<void> | undefined;
   private releaseNeeded = false;
   private closed = false;
   private tickTimer: NodeJS.Timeout | undefined;
@@ -178,7 +180,9 @@ export class Scheduler {
     clearInterval(this.checkTimer);
     clearTimeout(this.releaseTimer);
     await this.maintaining;
+    await this.claiming;
     await this.releasing;
+    await this.marking;
     await this.writeDoneMarks().catch(() => undefined);
   }
 
@@ -284,6 +288,8 @@ export class Scheduler {
     const record = await this.core.store.readMessage(position.logOffset);
     if (
       record === null ||
+      // a topic deleted and created again under its name does not see the old one's messages
+      record.storeTimestampMs < topic.createdAt ||
       record.topic !== scheduleTopic(topic.tenantId, topic.instanceId) ||
       record.queueId !== SCHEDULE_QUEUE_ID ||
       record.properties[ScheduleProperty.targetTopic] !== topic.topic
@@ -444,16 +450,15 @@ export class Scheduler {
   // ---- claiming and dispatch ----
 
   private tick(): void {
-    if (!this.ready || this.claiming || this.closed || this.wheelId === null) return;
-    this.claiming = true;
-    this.claim(this.wheelId)
+    if (!this.ready || this.claiming !== undefined || this.closed || this.wheelId === null) return;
+    this.claiming = this.claim(this.wheelId)
       .catch((error: unknown) => {
         // a claim that timed out may have been taken in Redis: give it back at the next tick
         // rather than wait for its lease (what is held twice is dispatched once)
         this.releaseNeeded = true;
         this.warn(error, 'delay wheel claim failed');
       })
-      .finally(() => (this.claiming = false));
+      .finally(() => (this.claiming = undefined));
   }
 
   private async claim(wheelId: string): Promise<void> {
@@ -565,7 +570,14 @@ export class Scheduler {
           this.advance(state);
         }
         this.dispatched += copies.length;
-        this.writeDoneMarks().catch((error: unknown) => this.warn(error, 'done marks failed'));
+        // one write at a time, each taking every mark waiting by then
+        const marking: Promise<void> = (this.marking ?? Promise.resolve())
+          .then(() => this.writeDoneMarks())
+          .catch((error: unknown) => this.warn(error, 'done marks failed'))
+          .finally(() => {
+            if (this.marking === marking) this.marking = undefined;
+          });
+        this.marking = marking;
       }
       for (const held of mine) this.completeOne(held.claimId);
     } finally {
