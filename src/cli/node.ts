@@ -119,6 +119,9 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
   }
 }
 
+/** The id of the all-in-one node's one broker: its ids, handles, wheel keys and metrics. */
+const ALL_IN_ONE_BROKER_ID = 0;
+
 async function startLockedNode(
   config: WharfConfig,
   logger: Logger,
@@ -146,18 +149,18 @@ async function startLockedNode(
     cleanup.unshift(() => meta.close());
     const broker = await Broker.open({
       dataDir: join(dataDir, 'broker-0'),
-      brokerId: 0,
+      brokerId: ALL_IN_ONE_BROKER_ID,
       macKey: deriveKey(masterKey, 'wharf-broker-mac'),
       logger: logger.child({ room: 'broker' }),
       store: config.broker,
       trace: config.broker.trace,
       dataKeys: meta.dataKeys,
-      scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, '0'),
+      scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(ALL_IN_ONE_BROKER_ID)),
     });
     cleanup.unshift(() => broker.close());
     await warnOfUnknownInstances(broker, meta, logger);
     const metrics = new GatewayMetrics();
-    registerBrokerMetrics(metrics.registry, 0, () => broker.stats());
+    registerBrokerMetrics(metrics.registry, ALL_IN_ONE_BROKER_ID, () => broker.stats());
     const app = await buildApp({
       meta,
       brokers: inProcessBrokerClient(broker),

@@ -7,11 +7,9 @@ import type { Redis } from 'ioredis';
 import { WharfError } from '../errors.js';
 import type { ClaimResult, WheelClaim, WheelEntry, WheelMark } from '../model/index.js';
 import type { MetaKeys } from './keys.js';
-import { ScriptRunner, type ScriptName } from './scripts.js';
+import { ScriptRunner } from './scripts.js';
 
 export type { ClaimResult, WheelClaim, WheelEntry, WheelMark };
-
-type WheelScript = Extract<ScriptName, `wheel-${string}`>;
 
 /** Entries per script call: one call blocks Redis for its run (~1 ms per 1,000 entries). */
 export const WHEEL_BATCH = 5_000;
@@ -146,7 +144,7 @@ export class RedisScheduleWheel {
   private add(wheelId: string, markLogOffset: number, batch: WheelEntry[]): Promise<unknown> {
     const args: (string | number)[] = [wheelId, markLogOffset];
     for (const entry of batch) args.push(entry.deliverAtMs, entry.logOffset.toString(16));
-    return this.run('wheel-schedule', [this.markKey, this.pendingKey], args);
+    return this.scripts.run('wheel-schedule', [this.markKey, this.pendingKey], args);
   }
 
   async claimDue(
@@ -162,7 +160,7 @@ export class RedisScheduleWheel {
     checkMs('leaseMs', leaseMs);
     if (!Number.isSafeInteger(max) || max < 1 || max > MAX_CLAIM)
       throw new WharfError('InvalidArgument', `max must be 1–${MAX_CLAIM}, got ${max}`);
-    const answer = await this.run(
+    const answer = await this.scripts.run(
       'wheel-claim',
       [this.markKey, this.pendingKey, this.claimsKey, this.leasesKey],
       [wheelId, nowMs, dueUntilMs, max, nowMs + leaseMs],
@@ -201,7 +199,7 @@ export class RedisScheduleWheel {
 
   async releaseClaims(wheelId: string): Promise<number | 'lost'> {
     checkWheelId(wheelId);
-    const answer = await this.run(
+    const answer = await this.scripts.run(
       'wheel-release',
       [this.markKey, this.pendingKey, this.claimsKey, this.leasesKey],
       [wheelId],
@@ -211,7 +209,7 @@ export class RedisScheduleWheel {
 
   async beginRebuild(wheelId: string): Promise<void> {
     checkWheelId(wheelId);
-    await this.run(
+    await this.scripts.run(
       'wheel-reset',
       [this.markKey, this.pendingKey, this.claimsKey, this.leasesKey],
       [wheelId],
@@ -222,7 +220,11 @@ export class RedisScheduleWheel {
     checkWheelId(wheelId);
     if (!Number.isSafeInteger(scheduledLogOffset) || scheduledLogOffset < -1)
       throw new WharfError('InvalidArgument', `bad scheduledLogOffset ${scheduledLogOffset}`);
-    const answer = await this.run('wheel-ready', [this.markKey], [wheelId, scheduledLogOffset]);
+    const answer = await this.scripts.run(
+      'wheel-ready',
+      [this.markKey],
+      [wheelId, scheduledLogOffset],
+    );
     return answer === LOST ? 'lost' : 'ok';
   }
 
@@ -233,9 +235,5 @@ export class RedisScheduleWheel {
       this.redis.hlen(this.claimsKey),
     ]);
     return { pending, claims };
-  }
-
-  private run(name: WheelScript, keys: string[], args: (string | number)[]): Promise<unknown> {
-    return this.scripts.run(name, keys, args);
   }
 }
