@@ -16,7 +16,7 @@ import {
 } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import { MinHeap } from './min-heap.js';
-import { messageScope, storeTopic, SystemProperty } from './names.js';
+import { isSystemName, messageScope, storeTopic, SystemProperty } from './names.js';
 import { OffsetRanges } from './offset-ranges.js';
 import {
   decodeScheduleMark,
@@ -192,7 +192,7 @@ export class Scheduler {
     topic: TopicDescriptor,
     records: readonly AppendMessage[],
     deliverAtMs: readonly number[],
-  ): Promise<{ messageIds: string[]; sizes: number[] }> {
+  ): Promise<{ messageIds: string[]; sizes: number[]; storedAtMs: number[] }> {
     const name = scheduleTopic(topic.tenantId, topic.instanceId);
     const appended = await this.core.store.append(
       records.map((record, i) => ({
@@ -226,7 +226,11 @@ export class Scheduler {
       })),
     );
     this.pumpFeed();
-    return { messageIds, sizes: appended.map((result) => result.size) };
+    return {
+      messageIds,
+      sizes: appended.map((result) => result.size),
+      storedAtMs: appended.map((result) => result.storeTimestampMs),
+    };
   }
 
   /** Cancels a delayed message not yet dispatched: durable when it resolves. Unknown or another
@@ -614,7 +618,8 @@ export class Scheduler {
       body: record.body,
       bornTimestampMs: record.bornTimestampMs,
       tag: record.tag,
-      keys: [...record.keys, scheduleKey(record.logOffset)],
+      // the user's keys; the schedule record's dedupId key stays with it
+      keys: [...record.keys.filter((key) => !isSystemName(key)), scheduleKey(record.logOffset)],
       properties,
       flags: record.flags & ~MessageFlags.DELAYED,
     };
