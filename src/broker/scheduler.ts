@@ -4,7 +4,8 @@
 // in its real queue. Invariants: the commit log is the only source of truth (the wheel is rebuilt
 // from queue 0 past the checkpoint whenever its mark says it is missing, replaced or behind);
 // a record is dispatched at most once (finished ranges in memory, done marks and the copy's
-// scheduleKey in the key index across crashes) and a cancel is a durable mark before it answers.
+// scheduleKey in the key index across crashes), a cancel is a durable mark before it answers, and
+// a record whose topic was deleted after it was scheduled is finished without a dispatch.
 import { randomUUID } from 'node:crypto';
 import type { MessageView, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
@@ -381,16 +382,21 @@ export class Scheduler {
     this.pumpFeed();
     const entries: WheelEntry[] = [];
     let highest = -1;
+    let dropped = 0;
     for (const name of this.core.store.topics()) {
       if (!isScheduleTopic(name)) continue;
       const state = this.state(name);
       await this.scan(name, (record) => {
         highest = Math.max(highest, record.logOffset);
-        if (!this.isFinished(state, record.queueOffset))
-          entries.push({ deliverAtMs: deliverAtOf(record), logOffset: record.logOffset });
+        if (this.isFinished(state, record.queueOffset)) return Promise.resolve();
+        if (this.targetDeleted(record)) {
+          dropped++;
+          this.finish(state, record);
+        } else entries.push({ deliverAtMs: deliverAtOf(record), logOffset: record.logOffset });
         return Promise.resolve();
       });
     }
+    if (dropped > 0) this.markLater();
     if ((await this.wheel.load(wheelId, entries)) === 'lost') {
       this.needRebuild = true;
       return;
@@ -404,7 +410,7 @@ export class Scheduler {
     this.ready = true;
     this.rebuilds++;
     this.core.logger.info(
-      { pending: entries.length, durationMs: Date.now() - startedAt },
+      { pending: entries.length, dropped, durationMs: Date.now() - startedAt },
       'delay wheel rebuilt from the schedule records',
     );
   }
@@ -554,6 +560,7 @@ export class Scheduler {
       );
       const copies: AppendMessage[] = [];
       const sources: StoredMessage[] = [];
+      let dropped = 0;
       for (const [i, record] of records.entries()) {
         if (record === null || cancels[i] === true) continue;
         if (!isScheduleTopic(record.topic) || record.queueId !== SCHEDULE_QUEUE_ID) continue;
@@ -561,34 +568,53 @@ export class Scheduler {
         if (this.core.store.queueIds(record.topic).length === 0) continue;
         const state = this.state(record.topic);
         if (this.isFinished(state, record.queueOffset)) continue;
+        // its topic was deleted since (and maybe created again): finished, never dispatched
+        if (this.targetDeleted(record)) {
+          this.finish(state, record);
+          dropped++;
+          continue;
+        }
         copies.push(this.copyOf(record));
         sources.push(record);
       }
       this.sealIds(copies, sources);
       if (copies.length > 0) {
         await this.core.store.append(copies);
-        for (const record of sources) {
-          const state = this.state(record.topic);
-          state.finished.add(record.queueOffset);
-          state.unmarked.push(record.logOffset);
-          this.advance(state);
-        }
+        for (const record of sources) this.finish(this.state(record.topic), record);
         this.dispatched += copies.length;
-        // one write at a time, each taking every mark waiting by then
-        const marking: Promise<void> = (this.marking ?? Promise.resolve())
-          .then(() => this.writeDoneMarks())
-          .catch((error: unknown) => this.warn(error, 'done marks failed'))
-          .finally(() => {
-            if (this.marking === marking) this.marking = undefined;
-          });
-        this.marking = marking;
       }
+      if (copies.length > 0 || dropped > 0) this.markLater();
       for (const held of mine) this.completeOne(held.claimId);
     } finally {
       for (const held of mine)
         if (this.dispatching.get(held.logOffset) === done) this.dispatching.delete(held.logOffset);
       resolveDone();
     }
+  }
+
+  /** Whether the record's target topic was deleted after it was scheduled (the store keeps
+   *  the log position of a topic's deletion durably, so this holds after restarts too). */
+  private targetDeleted(record: StoredMessage): boolean {
+    const target = targetStoreTopic(record.topic, record.properties[ScheduleProperty.targetTopic]);
+    return this.core.store.deletedAfter(target, record.logOffset);
+  }
+
+  /** A record dispatched or dropped: finished now, in a done mark soon. */
+  private finish(state: TopicState, record: StoredMessage): void {
+    state.finished.add(record.queueOffset);
+    state.unmarked.push(record.logOffset);
+    this.advance(state);
+  }
+
+  /** Writes the done marks waiting, one write at a time, each taking every mark waiting by then. */
+  private markLater(): void {
+    const marking: Promise<void> = (this.marking ?? Promise.resolve())
+      .then(() => this.writeDoneMarks())
+      .catch((error: unknown) => this.warn(error, 'done marks failed'))
+      .finally(() => {
+        if (this.marking === marking) this.marking = undefined;
+      });
+    this.marking = marking;
   }
 
   private completeOne(claimId: string): void {
