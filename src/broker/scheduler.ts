@@ -4,7 +4,8 @@
 // in its real queue. Invariants: the commit log is the only source of truth (the wheel is rebuilt
 // from queue 0 past the checkpoint whenever its mark says it is missing, replaced or behind);
 // a record is dispatched at most once (finished ranges in memory, done marks and the copy's
-// scheduleKey in the key index across crashes) and a cancel is a durable mark before it answers.
+// scheduleKey in the key index across crashes), a cancel is a durable mark before it answers, and
+// a record whose topic was deleted after it was scheduled is finished without a dispatch.
 import { randomUUID } from 'node:crypto';
 import type { MessageView, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
@@ -16,7 +17,7 @@ import {
 } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import { MinHeap } from './min-heap.js';
-import { messageScope, storeTopic, SystemProperty } from './names.js';
+import { isSystemName, messageScope, storeTopic, SystemProperty } from './names.js';
 import { OffsetRanges } from './offset-ranges.js';
 import {
   decodeScheduleMark,
@@ -192,7 +193,7 @@ export class Scheduler {
     topic: TopicDescriptor,
     records: readonly AppendMessage[],
     deliverAtMs: readonly number[],
-  ): Promise<{ messageIds: string[]; sizes: number[] }> {
+  ): Promise<{ messageIds: string[]; sizes: number[]; storedAtMs: number[] }> {
     const name = scheduleTopic(topic.tenantId, topic.instanceId);
     const appended = await this.core.store.append(
       records.map((record, i) => ({
@@ -226,7 +227,11 @@ export class Scheduler {
       })),
     );
     this.pumpFeed();
-    return { messageIds, sizes: appended.map((result) => result.size) };
+    return {
+      messageIds,
+      sizes: appended.map((result) => result.size),
+      storedAtMs: appended.map((result) => result.storeTimestampMs),
+    };
   }
 
   /** Cancels a delayed message not yet dispatched: durable when it resolves. Unknown or another
@@ -377,16 +382,21 @@ export class Scheduler {
     this.pumpFeed();
     const entries: WheelEntry[] = [];
     let highest = -1;
+    let dropped = 0;
     for (const name of this.core.store.topics()) {
       if (!isScheduleTopic(name)) continue;
       const state = this.state(name);
       await this.scan(name, (record) => {
         highest = Math.max(highest, record.logOffset);
-        if (!this.isFinished(state, record.queueOffset))
-          entries.push({ deliverAtMs: deliverAtOf(record), logOffset: record.logOffset });
+        if (this.isFinished(state, record.queueOffset)) return Promise.resolve();
+        if (this.targetDeleted(record)) {
+          dropped++;
+          this.finish(state, record);
+        } else entries.push({ deliverAtMs: deliverAtOf(record), logOffset: record.logOffset });
         return Promise.resolve();
       });
     }
+    if (dropped > 0) this.markLater();
     if ((await this.wheel.load(wheelId, entries)) === 'lost') {
       this.needRebuild = true;
       return;
@@ -400,7 +410,7 @@ export class Scheduler {
     this.ready = true;
     this.rebuilds++;
     this.core.logger.info(
-      { pending: entries.length, durationMs: Date.now() - startedAt },
+      { pending: entries.length, dropped, durationMs: Date.now() - startedAt },
       'delay wheel rebuilt from the schedule records',
     );
   }
@@ -550,6 +560,7 @@ export class Scheduler {
       );
       const copies: AppendMessage[] = [];
       const sources: StoredMessage[] = [];
+      let dropped = 0;
       for (const [i, record] of records.entries()) {
         if (record === null || cancels[i] === true) continue;
         if (!isScheduleTopic(record.topic) || record.queueId !== SCHEDULE_QUEUE_ID) continue;
@@ -557,34 +568,53 @@ export class Scheduler {
         if (this.core.store.queueIds(record.topic).length === 0) continue;
         const state = this.state(record.topic);
         if (this.isFinished(state, record.queueOffset)) continue;
+        // its topic was deleted since (and maybe created again): finished, never dispatched
+        if (this.targetDeleted(record)) {
+          this.finish(state, record);
+          dropped++;
+          continue;
+        }
         copies.push(this.copyOf(record));
         sources.push(record);
       }
       this.sealIds(copies, sources);
       if (copies.length > 0) {
         await this.core.store.append(copies);
-        for (const record of sources) {
-          const state = this.state(record.topic);
-          state.finished.add(record.queueOffset);
-          state.unmarked.push(record.logOffset);
-          this.advance(state);
-        }
+        for (const record of sources) this.finish(this.state(record.topic), record);
         this.dispatched += copies.length;
-        // one write at a time, each taking every mark waiting by then
-        const marking: Promise<void> = (this.marking ?? Promise.resolve())
-          .then(() => this.writeDoneMarks())
-          .catch((error: unknown) => this.warn(error, 'done marks failed'))
-          .finally(() => {
-            if (this.marking === marking) this.marking = undefined;
-          });
-        this.marking = marking;
       }
+      if (copies.length > 0 || dropped > 0) this.markLater();
       for (const held of mine) this.completeOne(held.claimId);
     } finally {
       for (const held of mine)
         if (this.dispatching.get(held.logOffset) === done) this.dispatching.delete(held.logOffset);
       resolveDone();
     }
+  }
+
+  /** Whether the record's target topic was deleted after it was scheduled (the store keeps
+   *  the log position of a topic's deletion durably, so this holds after restarts too). */
+  private targetDeleted(record: StoredMessage): boolean {
+    const target = targetStoreTopic(record.topic, record.properties[ScheduleProperty.targetTopic]);
+    return this.core.store.deletedAfter(target, record.logOffset);
+  }
+
+  /** A record dispatched or dropped: finished now, in a done mark soon. */
+  private finish(state: TopicState, record: StoredMessage): void {
+    state.finished.add(record.queueOffset);
+    state.unmarked.push(record.logOffset);
+    this.advance(state);
+  }
+
+  /** Writes the done marks waiting, one write at a time, each taking every mark waiting by then. */
+  private markLater(): void {
+    const marking: Promise<void> = (this.marking ?? Promise.resolve())
+      .then(() => this.writeDoneMarks())
+      .catch((error: unknown) => this.warn(error, 'done marks failed'))
+      .finally(() => {
+        if (this.marking === marking) this.marking = undefined;
+      });
+    this.marking = marking;
   }
 
   private completeOne(claimId: string): void {
@@ -614,7 +644,8 @@ export class Scheduler {
       body: record.body,
       bornTimestampMs: record.bornTimestampMs,
       tag: record.tag,
-      keys: [...record.keys, scheduleKey(record.logOffset)],
+      // the user's keys; the schedule record's dedupId key stays with it
+      keys: [...record.keys.filter((key) => !isSystemName(key)), scheduleKey(record.logOffset)],
       properties,
       flags: record.flags & ~MessageFlags.DELAYED,
     };

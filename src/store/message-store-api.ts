@@ -88,6 +88,9 @@ export interface MessageStore {
   queryByKey(topic: string, key: string, limit: number): Promise<StoredMessage[]>;
   /** Forget a topic's consume queues and key entries (its log records expire with retention). */
   deleteTopic(topic: string): Promise<void>;
+  /** Whether `topic` was deleted after the record at `logOffset` was appended, i.e. what that
+   *  record refers to of the topic belongs to a deleted incarnation (durable, like the delete). */
+  deletedAfter(topic: string, logOffset: number): boolean;
   /** Called after each durable dispatch with the queue's new maxQueueOffset. */
   onDispatch(
     listener: (topic: string, queueId: number, maxQueueOffset: number) => void,

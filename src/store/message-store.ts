@@ -327,6 +327,10 @@ class DefaultMessageStore implements MessageStore {
     };
   }
 
+  deletedAfter(topic: string, logOffset: number): boolean {
+    return this.queues.isDeleted(topic, logOffset);
+  }
+
   queueIds(topic: string): number[] {
     return this.queues.queueIds(topic).filter((id) => {
       const q = this.queues.get(topic, id)!;
