@@ -60,6 +60,15 @@ export interface GroupStats {
 export interface BrokerHealth {
   ready: boolean;
   detail?: string;
+  /** A cluster gateway's view: every registered broker and whether it answers. */
+  brokers?: BrokerReach[];
+}
+
+export interface BrokerReach {
+  id: number;
+  /** `host:port`, or `in-process` in the all-in-one node. */
+  address: string;
+  state: 'ready' | 'not ready' | 'unreachable' | 'down';
 }
 
 export interface BrokerClient {
