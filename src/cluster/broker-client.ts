@@ -116,6 +116,9 @@ export interface BrokerClient {
    *  its data key is forgotten, so its sealed bodies no longer open. */
   dropInstance(tenantId: string, instanceId: string): Promise<void>;
   health(): Promise<BrokerHealth>;
+  /** Places a created or grown topic's new queues on brokers (a cluster); absent in-process,
+   *  where every queue is the one broker's. */
+  placeTopic?(topic: TopicDescriptor): Promise<void>;
   close(): Promise<void>;
   // ---- transactions (the transaction id routes to the broker holding the half message) ----
   /** Makes a half message deliverable; idempotent. TransactionNotFound, or Conflict after a

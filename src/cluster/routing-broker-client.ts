@@ -190,6 +190,10 @@ export class RoutingBrokerClient implements BrokerClient {
     return brokers;
   }
 
+  async placeTopic(topic: TopicDescriptor): Promise<void> {
+    await this.placement(topic);
+  }
+
   /** The distinct brokers holding a topic's queues, in id order. */
   private async holders(topic: TopicDescriptor): Promise<number[]> {
     return [...new Set(await this.placement(topic))].sort((a, b) => a - b);
