@@ -266,6 +266,15 @@ export class Publisher {
   }
 
   private chooseQueue(topic: TopicDescriptor, name: string, message: PublishMessage): number {
+    // a cluster gateway chose the queue (it decides the broker): keep its choice
+    if (message.queueId !== undefined) {
+      if (!Number.isInteger(message.queueId) || message.queueId >= topic.queueCount)
+        throw new WharfError(
+          'InvalidArgument',
+          `queueId ${message.queueId} is not a queue of the topic`,
+        );
+      return message.queueId;
+    }
     if (message.shardingKey !== undefined)
       return shardingHash(message.shardingKey) % topic.queueCount;
     if (topic.messageType === 'FIFO') return 0;

@@ -26,6 +26,18 @@ export interface WharfConfig {
   /** Serve Swagger UI at /docs. */
   docs: boolean;
   broker: BrokerConfig;
+  cluster: ClusterConfig;
+}
+
+/** A broker process's place in a cluster (`wharf broker`); unused by the all-in-one node. */
+export interface ClusterConfig {
+  /** 1..65535, required by `wharf broker` (0 is the all-in-one node's). */
+  brokerId: number | undefined;
+  /** The broker's RPC (TCP) port; 0 picks a free one. */
+  brokerPort: number;
+  brokerHost: string;
+  /** `host:port` other processes reach this broker at; unset: brokerHost:brokerPort. */
+  brokerAdvertise: string | undefined;
 }
 
 /** The broker's store settings (see src/store/message-store-api.ts). */
@@ -103,6 +115,14 @@ export const CONFIG_VARIABLES = [
     'WHARF_TRACE',
     'true',
     'record message trace events (delivered, acked, retried, dead-lettered, re-sent)',
+  ],
+  ['WHARF_BROKER_ID', '', '`wharf broker`: its id, 1..65535 (required; unique among live brokers)'],
+  ['WHARF_BROKER_PORT', '7070', '`wharf broker`: port of its RPC (TCP) server for the gateways'],
+  ['WHARF_BROKER_HOST', '(WHARF_HOST)', '`wharf broker`: address its RPC server listens on'],
+  [
+    'WHARF_BROKER_ADVERTISE',
+    '<WHARF_HOST>:<WHARF_BROKER_PORT>',
+    '`wharf broker`: `host:port` gateways reach it at (in Kubernetes the pod’s stable DNS name)',
   ],
 ] as const;
 
@@ -185,7 +205,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       minFreeDiskBytes: int('WHARF_MIN_FREE_DISK_MB', 1024, 0, 1_048_576) * MIB,
       trace: bool('WHARF_TRACE', true),
     },
+    cluster: clusterConfig(str, int, str('WHARF_HOST') ?? '127.0.0.1', problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+function clusterConfig(
+  str: (name: string) => string | undefined,
+  int: (name: string, fallback: number, min: number, max: number) => number,
+  host: string,
+  problems: string[],
+): ClusterConfig {
+  const rawId = str('WHARF_BROKER_ID');
+  const brokerId = rawId === undefined ? undefined : int('WHARF_BROKER_ID', 1, 1, 65_535);
+  const advertise = str('WHARF_BROKER_ADVERTISE');
+  if (advertise !== undefined && !/^[^\s:]+:\d{1,5}$/.test(advertise)) {
+    problems.push(`WHARF_BROKER_ADVERTISE=${advertise}: must be host:port`);
+  }
+  return {
+    brokerId,
+    brokerPort: int('WHARF_BROKER_PORT', 7070, 0, 65_535),
+    brokerHost: str('WHARF_BROKER_HOST') ?? host,
+    brokerAdvertise: advertise,
+  };
 }

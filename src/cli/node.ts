@@ -5,11 +5,11 @@
 // when the broker holds messages of instances Redis does not know (Redis lost its data).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Broker } from '../broker/index.js';
 import { DirLockedError, lockDir, type DirLock } from '../store/index.js';
-import { inProcessBrokerClient } from '../cluster/index.js';
+import { inProcessBrokerClient, type BrokerClient } from '../cluster/index.js';
 import { buildApp } from '../gateway/index.js';
 import {
   MetaStore,
@@ -96,7 +96,7 @@ async function resolveRedis(config: WharfConfig, logger: Logger) {
 }
 
 /** The data dir's lock, or the one-line refusal naming the directory and the holder's pid. */
-function lockDataDir(dataDir: string): DirLock {
+export function lockDataDir(dataDir: string): DirLock {
   try {
     return lockDir(dataDir);
   } catch (err) {
@@ -120,7 +120,7 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
 }
 
 /** The id of the all-in-one node's one broker: its ids, handles, wheel keys and metrics. */
-const ALL_IN_ONE_BROKER_ID = 0;
+export const ALL_IN_ONE_BROKER_ID = 0;
 
 async function startLockedNode(
   config: WharfConfig,
@@ -139,18 +139,12 @@ async function startLockedNode(
   ];
   if (redis.child !== undefined) cleanup.unshift(() => redis.child.stop());
   try {
-    const meta = await MetaStore.open({
-      redisUrl: redis.url,
-      masterKey,
-      cacheTtlMs: config.metaCacheMs,
-      commandTimeoutMs: config.redisTimeoutMs,
-      logger: logger.child({ room: 'meta' }),
-    });
+    const meta = await openMeta(config, redis.url, masterKey, logger);
     cleanup.unshift(() => meta.close());
     const broker = await Broker.open({
       dataDir: join(dataDir, 'broker-0'),
       brokerId: ALL_IN_ONE_BROKER_ID,
-      macKey: deriveKey(masterKey, 'wharf-broker-mac'),
+      macKey: brokerMacKey(masterKey),
       logger: logger.child({ room: 'broker' }),
       store: config.broker,
       trace: config.broker.trace,
@@ -161,29 +155,16 @@ async function startLockedNode(
     await warnOfUnknownInstances(broker, meta, logger);
     const metrics = new GatewayMetrics();
     registerBrokerMetrics(metrics.registry, ALL_IN_ONE_BROKER_ID, () => broker.stats());
-    const app = await buildApp({
+    const gateway = await listenGateway(config, {
       meta,
       brokers: inProcessBrokerClient(broker),
       metrics,
       logger,
-      config: {
-        region: config.region,
-        adminToken,
-        ...(config.adminJwksUrl === undefined ? {} : { adminJwksUrl: config.adminJwksUrl }),
-        ...(config.adminJwtSecret === undefined ? {} : { adminJwtSecret: config.adminJwtSecret }),
-        trustProxy: config.trustProxy,
-        docs: config.docs,
-        bodiesInFlightBytes: config.bodiesInFlightBytes,
-        maxConnectionsPerAddress: config.maxConnectionsPerAddress,
-      },
+      adminToken,
     });
-    cleanup.unshift(() => app.close());
-    await app.listen({ port: config.port, host: config.host });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : config.port;
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    cleanup.unshift(() => gateway.close());
     return {
-      url: `http://${host}:${port}`,
+      url: gateway.url,
       adminToken,
       adminTokenSource: config.adminToken === undefined ? 'data dir' : 'env',
       redisUrl: safeUrl(redis.url),
@@ -196,6 +177,65 @@ async function startLockedNode(
     for (const step of cleanup) await step().catch(() => undefined);
     throw err;
   }
+}
+
+/** The gateway (fastify) on WHARF_PORT over `brokers`: the all-in-one node's and a gateway
+ *  process's, the same app. */
+export async function listenGateway(
+  config: WharfConfig,
+  deps: {
+    meta: MetaStore;
+    brokers: BrokerClient;
+    metrics: GatewayMetrics;
+    logger: Logger;
+    adminToken: string;
+  },
+): Promise<{ url: string; close(): Promise<void> }> {
+  const app = await buildApp({
+    meta: deps.meta,
+    brokers: deps.brokers,
+    metrics: deps.metrics,
+    logger: deps.logger,
+    config: {
+      region: config.region,
+      adminToken: deps.adminToken,
+      ...(config.adminJwksUrl === undefined ? {} : { adminJwksUrl: config.adminJwksUrl }),
+      ...(config.adminJwtSecret === undefined ? {} : { adminJwtSecret: config.adminJwtSecret }),
+      trustProxy: config.trustProxy,
+      docs: config.docs,
+      bodiesInFlightBytes: config.bodiesInFlightBytes,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    },
+  });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  return { url: httpUrl(config.host, app.server.address(), config.port), close: () => app.close() };
+}
+
+/** `http://host:port` of a listening server (IPv6 hosts bracketed). */
+export function httpUrl(host: string, address: string | AddressInfo | null, port: number): string {
+  const actual = typeof address === 'object' && address !== null ? address.port : port;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+}
+
+/** The MetaStore of a process, from its config. */
+export function openMeta(config: WharfConfig, redisUrl: string, masterKey: string, logger: Logger) {
+  return MetaStore.open({
+    redisUrl,
+    masterKey,
+    cacheTtlMs: config.metaCacheMs,
+    commandTimeoutMs: config.redisTimeoutMs,
+    logger: logger.child({ room: 'meta' }),
+  });
+}
+
+/** The key brokers MAC ids and handles with (every process derives it from the master key). */
+export function brokerMacKey(masterKey: string): Buffer {
+  return deriveKey(masterKey, 'wharf-broker-mac');
 }
 
 const MAX_NAMED_INSTANCES = 100;
@@ -239,7 +279,7 @@ export async function warnOfUnknownInstances(
 }
 
 /** Stops the node on SIGTERM/SIGINT; a second signal or a stuck drain forces the exit. */
-export function stopOnSignals(node: RunningNode, logger: Logger): void {
+export function stopOnSignals(node: Pick<RunningNode, 'stop'>, logger: Logger): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {

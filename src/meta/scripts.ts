@@ -19,7 +19,11 @@ export type ScriptName =
   | 'wheel-claim'
   | 'wheel-release'
   | 'wheel-reset'
-  | 'wheel-ready';
+  | 'wheel-ready'
+  | 'broker-claim'
+  | 'broker-renew'
+  | 'broker-release'
+  | 'place-queues';
 
 interface Script {
   lua: string;
