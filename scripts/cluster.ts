@@ -65,7 +65,9 @@ async function main(): Promise<void> {
       process.stdout.write(`gateway ${g.name} pid ${g.child.pid} ${g.url}\n`);
     }
   } catch (err) {
-    process.stderr.write(`cluster: start failed: ${err instanceof Error ? err.message : err}\n`);
+    process.stderr.write(
+      `cluster: start failed: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
     await cluster.stop().catch(() => undefined);
     process.exit(1);
   }

@@ -66,7 +66,7 @@ export class LocalCluster {
     await this.redis?.stop();
   }
 
-  private spawn(name: string, role: 'broker' | 'gateway', env: NodeJS.ProcessEnv) {
+  private spawn(name: string, role: 'broker' | 'gateway' | 'all-in-one', env: NodeJS.ProcessEnv) {
     const [node, ...args] = this.options.command;
     const child = spawn(node, [...args, role], {
       env: {
@@ -176,6 +176,26 @@ export class LocalCluster {
     this.gateways.push(gateway);
     await this.ready(gateway);
     return gateway;
+  }
+
+  /** Starts the all-in-one node on the cluster's Redis (a yardstick for the bench). */
+  async startAllInOne(): Promise<WharfProcess> {
+    const port = await freePort();
+    const name = 'all-in-one';
+    const { child, output } = this.spawn(name, 'all-in-one', {
+      WHARF_PORT: String(port),
+      WHARF_DATA_DIR: join(this.options.dataDir, name),
+    });
+    const node: WharfProcess = {
+      name,
+      role: 'gateway',
+      child,
+      url: `http://127.0.0.1:${port}`,
+      output,
+    };
+    this.gateways.push(node);
+    await this.ready(node);
+    return node;
   }
 
   /** SIGKILLs a process and waits for it to be gone. */

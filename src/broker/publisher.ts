@@ -6,6 +6,7 @@ import { hash } from 'node:crypto';
 import type { PublishMessage, PublishResult, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MessageFlags, type AppendMessage, type StoredMessage } from '../store/index.js';
+import { shardingHash } from '../protocol/index.js';
 import type { BrokerCore } from './broker-core.js';
 import {
   isScheduleTopic,
@@ -67,16 +68,6 @@ function checkUserNames(message: PublishMessage): void {
     if (isSystemName(name))
       throw new WharfError('InvalidArgument', 'a property name may not start with \\u0001');
   }
-}
-
-/** FNV-1a over UTF-16 code units: a stable hash of the sharding key (same key, same queue). */
-export function shardingHash(key: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }
 
 function md5(body: Buffer): string {

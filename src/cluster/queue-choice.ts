@@ -5,7 +5,7 @@
 // remembers it; FIFO without a key takes queue 0; everything else goes round robin over the
 // queues whose broker is up. NORMAL and DELAY fail over: a keyed queue whose broker is down is
 // replaced by an up one (the key then only spreads load). FIFO and TRANSACTION never move.
-import { shardingHash } from '../broker/index.js';
+import { shardingHash } from '../protocol/index.js';
 import type { PublishMessage, TopicDescriptor } from '../model/index.js';
 
 /** The queue for one message, or `{ down: queueId }` when its queue must wait for its broker. */

@@ -9,10 +9,16 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { WharfError } from '../errors.js';
 import type { MetaKeys } from './keys.js';
-import type { MetaLogger } from './meta-store.js';
 import { BROKER, decodeRecord, encodeRecord } from './records.js';
 import type { ScriptRunner } from './scripts.js';
 import type { BrokerRecord } from './types.js';
+
+/** What the registry logs through (the meta room's logger). */
+export interface RegistryLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
 
 export const BROKER_LEASE_TTL_MS = 4000;
 export const BROKER_RENEW_MS = 1000;
@@ -25,7 +31,7 @@ export interface BrokerLeaseOptions {
   address: string;
   ttlMs?: number;
   renewMs?: number;
-  logger?: MetaLogger;
+  logger?: RegistryLogger;
   /** Called once when another process took the id (this broker must stop serving). */
   onLost?: () => void;
 }
@@ -176,7 +182,7 @@ export interface BrokerEntry extends BrokerRecord {
 
 export interface BrokerDirectoryOptions {
   refreshMs?: number;
-  logger?: MetaLogger;
+  logger?: RegistryLogger;
 }
 
 /**

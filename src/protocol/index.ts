@@ -25,3 +25,5 @@ export {
   type RequestOf as BrokerRpcRequest,
   type ResponseOf as BrokerRpcResponse,
 } from './broker-rpc/index.js';
+/** The sharding key's queue hash (broker and cluster gateway pick a keyed message's queue by it). */
+export { shardingHash } from './sharding-hash.js';

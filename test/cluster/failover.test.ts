@@ -5,7 +5,7 @@
 import t from 'tap';
 import { brokerMacKey } from '../../src/cli/node.js';
 import { MessageIdCodec } from '../../src/protocol/index.js';
-import { startTestCluster, tenantOf } from '../helpers/cluster.js';
+import { startTestCluster, tenantOf, type CallAnswer } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 // four processes started from the sources on a shared 2-core machine: minutes, not seconds
@@ -57,7 +57,7 @@ t.test('SIGKILL a broker under publish load', async (t) => {
   });
 
   // FIFO: a sharding key whose queue lives on the dead broker waits for it (503 naming it)
-  let refused: { status: number; body: any; headers: Headers } | undefined;
+  let refused: CallAnswer | undefined;
   for (let k = 0; k < 64 && refused === undefined; k++) {
     const res = await client.call(0, 'POST', '/topics/ordered/messages', {
       messages: [{ body: 'x', shardingKey: `key-${k}` }],
