@@ -77,6 +77,8 @@ export interface MessageStore {
   ): Promise<ReadQueueResult>;
   /** One message by its commit-log position; null when no record starts there or it expired. */
   readMessage(logOffset: number): Promise<StoredMessage | null>;
+  /** readMessage of many positions, answers in their order (nearby records read together). */
+  readMessages(logOffsets: readonly number[]): Promise<(StoredMessage | null)[]>;
   queueOffsets(topic: string, queueId: number): QueueOffsets;
   /** Queue ids that have entries for this topic. */
   queueIds(topic: string): number[];

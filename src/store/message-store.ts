@@ -319,6 +319,11 @@ class DefaultMessageStore implements MessageStore {
     return this.reader.readMessage(logOffset);
   }
 
+  readMessages(logOffsets: readonly number[]): Promise<(StoredMessage | null)[]> {
+    if (this.closing !== null) return Promise.reject(closedError());
+    return this.reader.readMessages(logOffsets);
+  }
+
   queueOffsets(topic: string, queueId: number): QueueOffsets {
     const queue = this.queues.get(topic, queueId);
     return {
