@@ -90,6 +90,8 @@ export class Scheduler {
   private feeding = false;
   private wheelId: string | null = null;
   private ready = false;
+  /** Set once recover() has read the marks: the retention floor is known. */
+  private recovered = false;
   private needRebuild = true;
   private fedHighWater = -1;
   private maintaining: Promise<void> | undefined;
@@ -165,6 +167,28 @@ export class Scheduler {
       this.advance(state);
     }
     await this.writeDoneMarks();
+    this.recovered = true;
+  }
+
+  /** The lowest logOffset of a schedule record not finished yet, for retention: the segment
+   *  holding it and every later one (its marks, its copy's key) are kept, whatever their age.
+   *  Before recovery 0 (keep everything); Infinity when nothing is pending. */
+  async retentionFloor(): Promise<number> {
+    if (!this.recovered) return 0;
+    const store = this.core.store;
+    let floor = Number.POSITIVE_INFINITY;
+    for (const [name, state] of this.topics) {
+      if (store.queueIds(name).length === 0) continue;
+      // every record below the checkpoint is finished; the one at it is not
+      const from = Math.max(
+        state.checkpoint,
+        store.queueOffsets(name, SCHEDULE_QUEUE_ID).minQueueOffset,
+      );
+      const page = await store.readQueue(name, SCHEDULE_QUEUE_ID, from, { maxMessages: 1 });
+      const first = page.messages[0];
+      if (first !== undefined) floor = Math.min(floor, first.logOffset);
+    }
+    return floor;
   }
 
   start(): void {

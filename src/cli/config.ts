@@ -37,6 +37,9 @@ export interface BrokerConfig {
   minFreeDiskBytes: number;
   /** Record message trace events. */
   trace: boolean;
+  /** How long a half message waits for its decision before check-back offers it (every
+   *  TRANSACTION topic of the broker). */
+  transactionCheckDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -103,6 +106,11 @@ export const CONFIG_VARIABLES = [
     'WHARF_TRACE',
     'true',
     'record message trace events (delivered, acked, retried, dead-lettered, re-sent)',
+  ],
+  [
+    'WHARF_TRANSACTION_CHECK_DELAY_MS',
+    '10000',
+    'check delay of every TRANSACTION topic: an undecided half message is offered by check-back this long after its publish, 100..3600000',
   ],
 ] as const;
 
@@ -184,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       retentionMs: int('WHARF_RETENTION_HOURS', 72, 1, 8760) * 3_600_000,
       minFreeDiskBytes: int('WHARF_MIN_FREE_DISK_MB', 1024, 0, 1_048_576) * MIB,
       trace: bool('WHARF_TRACE', true),
+      transactionCheckDelayMs: int('WHARF_TRANSACTION_CHECK_DELAY_MS', 10_000, 100, 3_600_000),
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);

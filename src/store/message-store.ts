@@ -209,7 +209,10 @@ class DefaultMessageStore implements MessageStore {
       this.log.list,
       this.cache,
       o.retentionMs,
-      { afterDelete: (min) => this.serial.run(() => this.followLogStart(min)) },
+      {
+        afterDelete: (min) => this.serial.run(() => this.followLogStart(min)),
+        ...(o.retentionFloor === undefined ? {} : { floor: o.retentionFloor }),
+      },
       o.logger,
     );
     this.recovery = {
