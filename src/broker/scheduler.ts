@@ -587,15 +587,16 @@ export class Scheduler {
       const copies: AppendMessage[] = [];
       const sources: StoredMessage[] = [];
       const dropped: StoredMessage[] = [];
-      /** Per schedule topic: whether its instance is still there (asked once a batch). */
+      /** Per record topic: a live schedule topic (asked once a batch) — not one whose instance
+       *  was deleted (the schedule topic with it): nothing of that is dispatched. */
       const live = new Map<string, boolean>();
       for (const [i, record] of records.entries()) {
-        if (record === null || cancels?.[i] === true) continue;
-        if (!isScheduleTopic(record.topic) || record.queueId !== SCHEDULE_QUEUE_ID) continue;
-        // its instance was deleted (the schedule topic with it): nothing of it is dispatched
+        if (record === null || cancels?.[i] === true || record.queueId !== SCHEDULE_QUEUE_ID)
+          continue;
         let alive = live.get(record.topic);
         if (alive === undefined) {
-          alive = this.core.store.queueIds(record.topic).length > 0;
+          alive =
+            isScheduleTopic(record.topic) && this.core.store.queueIds(record.topic).length > 0;
           live.set(record.topic, alive);
         }
         if (!alive) continue;
