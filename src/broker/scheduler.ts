@@ -3,7 +3,7 @@
 // path; a ticker claims due entries, holds them in a heap and dispatches each at its ms as a copy
 // in its real queue. Invariants: the commit log is the only source of truth (the wheel is rebuilt
 // from queue 0 past the checkpoint whenever its mark says it is missing, replaced or behind);
-// a record is dispatched at most once (finished ranges in memory, done marks and the copy's
+// a record is dispatched at most once (a bitmap of finished records in memory, done marks and the copy's
 // scheduleKey in the key index across crashes), a cancel is a durable mark before it answers, and
 // a record whose topic was deleted after it was scheduled is finished without a dispatch.
 import { randomUUID } from 'node:crypto';
@@ -18,7 +18,7 @@ import {
 import type { BrokerCore } from './broker-core.js';
 import { MinHeap } from './min-heap.js';
 import { isSystemName, messageScope, storeTopic, SystemProperty } from './names.js';
-import { OffsetRanges } from './offset-ranges.js';
+import { OffsetBitmap } from './offset-bitmap.js';
 import {
   decodeScheduleMark,
   encodeScheduleMark,
@@ -62,7 +62,7 @@ interface TopicState {
   /** Queue-0 offset below which every schedule record is finished. */
   checkpoint: number;
   /** Finished (dispatched or cancelled) queue-0 offsets above the checkpoint. */
-  finished: OffsetRanges;
+  finished: OffsetBitmap;
   /** Dispatched logOffsets not yet in a done mark. */
   unmarked: number[];
 }
@@ -90,6 +90,8 @@ export class Scheduler {
   private feeding = false;
   private wheelId: string | null = null;
   private ready = false;
+  /** Set once recover() has read the marks: the retention floor is known. */
+  private recovered = false;
   private needRebuild = true;
   private fedHighWater = -1;
   private maintaining: Promise<void> | undefined;
@@ -165,6 +167,28 @@ export class Scheduler {
       this.advance(state);
     }
     await this.writeDoneMarks();
+    this.recovered = true;
+  }
+
+  /** The lowest logOffset of a schedule record not finished yet, for retention: the segment
+   *  holding it and every later one (its marks, its copy's key) are kept, whatever their age.
+   *  Before recovery 0 (keep everything); Infinity when nothing is pending. */
+  async retentionFloor(): Promise<number> {
+    if (!this.recovered) return 0;
+    const store = this.core.store;
+    let floor = Number.POSITIVE_INFINITY;
+    for (const [name, state] of this.topics) {
+      if (store.queueIds(name).length === 0) continue;
+      // every record below the checkpoint is finished; the one at it is not
+      const from = Math.max(
+        state.checkpoint,
+        store.queueOffsets(name, SCHEDULE_QUEUE_ID).minQueueOffset,
+      );
+      const page = await store.readQueue(name, SCHEDULE_QUEUE_ID, from, { maxMessages: 1 });
+      const first = page.messages[0];
+      if (first !== undefined) floor = Math.min(floor, first.logOffset);
+    }
+    return floor;
   }
 
   start(): void {
@@ -552,38 +576,46 @@ export class Scheduler {
       mine.push(held);
     }
     try {
-      const cancels = await Promise.all(
-        mine.map((held) => this.cancelling.get(held.logOffset) ?? Promise.resolve(false)),
-      );
-      const records = await Promise.all(
-        mine.map((held) => this.core.store.readMessage(held.logOffset)),
-      );
+      // one read for the batch (nearby records together) and no promise per record
+      const cancels =
+        this.cancelling.size === 0
+          ? null
+          : await Promise.all(
+              mine.map((held) => this.cancelling.get(held.logOffset) ?? Promise.resolve(false)),
+            );
+      const records = await this.core.store.readMessages(mine.map((held) => held.logOffset));
       const copies: AppendMessage[] = [];
       const sources: StoredMessage[] = [];
-      let dropped = 0;
+      const dropped: StoredMessage[] = [];
+      /** Per record topic: a live schedule topic (asked once a batch) — not one whose instance
+       *  was deleted (the schedule topic with it): nothing of that is dispatched. */
+      const live = new Map<string, boolean>();
       for (const [i, record] of records.entries()) {
-        if (record === null || cancels[i] === true) continue;
-        if (!isScheduleTopic(record.topic) || record.queueId !== SCHEDULE_QUEUE_ID) continue;
-        // its instance was deleted (the schedule topic with it): nothing of it is dispatched
-        if (this.core.store.queueIds(record.topic).length === 0) continue;
-        const state = this.state(record.topic);
-        if (this.isFinished(state, record.queueOffset)) continue;
-        // its topic was deleted since (and maybe created again): finished, never dispatched
-        if (this.targetDeleted(record)) {
-          this.finish(state, record);
-          dropped++;
+        if (record === null || cancels?.[i] === true || record.queueId !== SCHEDULE_QUEUE_ID)
           continue;
+        let alive = live.get(record.topic);
+        if (alive === undefined) {
+          alive =
+            isScheduleTopic(record.topic) && this.core.store.queueIds(record.topic).length > 0;
+          live.set(record.topic, alive);
         }
-        copies.push(this.copyOf(record));
-        sources.push(record);
+        if (!alive) continue;
+        if (this.isFinished(this.state(record.topic), record.queueOffset)) continue;
+        // its topic was deleted since (and maybe created again): finished, never dispatched
+        if (this.targetDeleted(record)) dropped.push(record);
+        else {
+          copies.push(this.copyOf(record));
+          sources.push(record);
+        }
       }
+      this.finishAll(dropped);
       this.sealIds(copies, sources);
       if (copies.length > 0) {
         await this.core.store.append(copies);
-        for (const record of sources) this.finish(this.state(record.topic), record);
+        this.finishAll(sources);
         this.dispatched += copies.length;
       }
-      if (copies.length > 0 || dropped > 0) this.markLater();
+      if (copies.length > 0 || dropped.length > 0) this.markLater();
       for (const held of mine) this.completeOne(held.claimId);
     } finally {
       for (const held of mine)
@@ -604,6 +636,23 @@ export class Scheduler {
     state.finished.add(record.queueOffset);
     state.unmarked.push(record.logOffset);
     this.advance(state);
+  }
+
+  /** finish() for a batch: one advance of each topic's checkpoint. */
+  private finishAll(records: readonly StoredMessage[]): void {
+    if (records.length === 0) return;
+    const byTopic = new Map<string, StoredMessage[]>();
+    for (const record of records) {
+      let list = byTopic.get(record.topic);
+      if (list === undefined) byTopic.set(record.topic, (list = []));
+      list.push(record);
+    }
+    for (const [name, list] of byTopic) {
+      const state = this.state(name);
+      state.finished.addAll(list.map((record) => record.queueOffset));
+      for (const record of list) state.unmarked.push(record.logOffset);
+      this.advance(state);
+    }
   }
 
   /** Writes the done marks waiting, one write at a time, each taking every mark waiting by then. */
@@ -675,7 +724,7 @@ export class Scheduler {
   private state(name: string): TopicState {
     let state = this.topics.get(name);
     if (state === undefined) {
-      state = { checkpoint: 0, finished: new OffsetRanges(), unmarked: [] };
+      state = { checkpoint: 0, finished: new OffsetBitmap(), unmarked: [] };
       this.topics.set(name, state);
     }
     return state;

@@ -49,6 +49,9 @@ export interface BrokerConfig {
   minFreeDiskBytes: number;
   /** Record message trace events. */
   trace: boolean;
+  /** How long a half message waits for its decision before check-back offers it (every
+   *  TRANSACTION topic of the broker). */
+  transactionCheckDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -123,6 +126,11 @@ export const CONFIG_VARIABLES = [
     'WHARF_BROKER_ADVERTISE',
     '<WHARF_HOST>:<WHARF_BROKER_PORT>',
     '`wharf broker`: `host:port` gateways reach it at (in Kubernetes the pod’s stable DNS name)',
+  ],
+  [
+    'WHARF_TRANSACTION_CHECK_DELAY_MS',
+    '10000',
+    'check delay of every TRANSACTION topic: an undecided half message is offered by check-back this long after its publish, 100..3600000',
   ],
 ] as const;
 
@@ -204,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       retentionMs: int('WHARF_RETENTION_HOURS', 72, 1, 8760) * 3_600_000,
       minFreeDiskBytes: int('WHARF_MIN_FREE_DISK_MB', 1024, 0, 1_048_576) * MIB,
       trace: bool('WHARF_TRACE', true),
+      transactionCheckDelayMs: int('WHARF_TRANSACTION_CHECK_DELAY_MS', 10_000, 100, 3_600_000),
     },
     cluster: clusterConfig(str, int, str('WHARF_HOST') ?? '127.0.0.1', problems),
   };

@@ -148,6 +148,7 @@ async function startLockedNode(
       logger: logger.child({ room: 'broker' }),
       store: config.broker,
       trace: config.broker.trace,
+      transactions: { checkDelayMs: config.broker.transactionCheckDelayMs },
       dataKeys: meta.dataKeys,
       scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(ALL_IN_ONE_BROKER_ID)),
     });

@@ -209,7 +209,10 @@ class DefaultMessageStore implements MessageStore {
       this.log.list,
       this.cache,
       o.retentionMs,
-      { afterDelete: (min) => this.serial.run(() => this.followLogStart(min)) },
+      {
+        afterDelete: (min) => this.serial.run(() => this.followLogStart(min)),
+        ...(o.retentionFloor === undefined ? {} : { floor: o.retentionFloor }),
+      },
       o.logger,
     );
     this.recovery = {
@@ -317,6 +320,11 @@ class DefaultMessageStore implements MessageStore {
   readMessage(logOffset: number): Promise<StoredMessage | null> {
     if (this.closing !== null) return Promise.reject(closedError());
     return this.reader.readMessage(logOffset);
+  }
+
+  readMessages(logOffsets: readonly number[]): Promise<(StoredMessage | null)[]> {
+    if (this.closing !== null) return Promise.reject(closedError());
+    return this.reader.readMessages(logOffsets);
   }
 
   queueOffsets(topic: string, queueId: number): QueueOffsets {
