@@ -19,7 +19,9 @@ export type ScriptName =
   | 'wheel-claim'
   | 'wheel-release'
   | 'wheel-reset'
-  | 'wheel-ready';
+  | 'wheel-ready'
+  | 'lease-hold'
+  | 'lease-release';
 
 interface Script {
   lua: string;
