@@ -47,13 +47,12 @@ export class AlarmNotifier {
     this.attempts = options.attempts ?? 8;
     this.backoffMs = options.backoffMs ?? 2000;
     this.timeoutMs = options.timeoutMs ?? 5000;
-    // Enqueuing fails fast while Redis is away (the evaluator retries at its next tick).
+    // Enqueuing gives up after a deadline while Redis is away (the evaluator, which has not
+    // stored the transition, makes it again at its next tick).
     this.queueConnection = new Redis(options.redisUrl, {
       connectionName: 'wharf-alarm-queue',
       maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
       commandTimeout: 5000,
-      lazyConnect: true,
     });
     this.queueConnection.on('error', () => undefined);
     this.queue = new Queue(QUEUE_NAME, {
@@ -65,7 +64,7 @@ export class AlarmNotifier {
   }
 
   async start(): Promise<void> {
-    await this.queueConnection.connect();
+    await this.queue.waitUntilReady();
     if (this.options.worker === false) return;
     // BullMQ's worker blocks on its connection: no per-command deadline, retried for ever.
     this.workerConnection = new Redis(this.options.redisUrl, {

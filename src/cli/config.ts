@@ -26,6 +26,23 @@ export interface WharfConfig {
   /** Serve Swagger UI at /docs. */
   docs: boolean;
   broker: BrokerConfig;
+  alarms: AlarmConfig;
+  /** Gateway usage counters are flushed to Redis this often. */
+  usageFlushMs: number;
+}
+
+/** Alarm evaluation and webhook delivery. */
+export interface AlarmConfig {
+  /** How often every alarm is evaluated (on the node holding the lease). */
+  intervalMs: number;
+  /** Webhooks may reach loopback, private, link-local and metadata addresses. */
+  allowPrivateWebhooks: boolean;
+  /** Deadline of one webhook attempt. */
+  webhookTimeoutMs: number;
+  /** Attempts per notification (exponential back-off between them). */
+  webhookAttempts: number;
+  /** The first retry's delay (doubling after each failure). */
+  webhookBackoffMs: number;
 }
 
 /** The broker's store settings (see src/store/message-store-api.ts). */
@@ -103,6 +120,24 @@ export const CONFIG_VARIABLES = [
     'WHARF_TRACE',
     'true',
     'record message trace events (delivered, acked, retried, dead-lettered, re-sent)',
+  ],
+  ['WHARF_ALARM_INTERVAL_MS', '5000', 'how often alarms are evaluated, 100..5000 ms'],
+  [
+    'WHARF_WEBHOOK_ALLOW_PRIVATE',
+    'false',
+    'let alarm webhooks reach loopback, private, link-local and metadata addresses (refused by default: SSRF)',
+  ],
+  ['WHARF_WEBHOOK_TIMEOUT_MS', '5000', 'deadline of one webhook attempt, 100..60000 ms'],
+  ['WHARF_WEBHOOK_ATTEMPTS', '8', 'attempts per alarm notification, 1..25'],
+  [
+    'WHARF_WEBHOOK_BACKOFF_MS',
+    '2000',
+    'delay before the first webhook retry, doubling after each failure, 10..600000 ms',
+  ],
+  [
+    'WHARF_USAGE_FLUSH_MS',
+    '10000',
+    'gateway usage counters are flushed to Redis this often, 100..10000 ms (a crash loses at most this much)',
   ],
 ] as const;
 
@@ -185,6 +220,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       minFreeDiskBytes: int('WHARF_MIN_FREE_DISK_MB', 1024, 0, 1_048_576) * MIB,
       trace: bool('WHARF_TRACE', true),
     },
+    alarms: {
+      intervalMs: int('WHARF_ALARM_INTERVAL_MS', 5000, 100, 5000),
+      allowPrivateWebhooks: bool('WHARF_WEBHOOK_ALLOW_PRIVATE', false),
+      webhookTimeoutMs: int('WHARF_WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000),
+      webhookAttempts: int('WHARF_WEBHOOK_ATTEMPTS', 8, 1, 25),
+      webhookBackoffMs: int('WHARF_WEBHOOK_BACKOFF_MS', 2000, 10, 600_000),
+    },
+    usageFlushMs: int('WHARF_USAGE_FLUSH_MS', 10_000, 100, 10_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -1,12 +1,14 @@
 // Starts a Wharf node (gateway + in-process broker) from a checked config, and stops it in the
 // order that loses nothing: stop accepting and drain in-flight requests (parked long polls are
-// answered at once), close the broker (flushes), close Redis connections, stop the private
-// redis-server child. A second signal, or a drain over 35 s, forces the exit. At start it warns
+// answered at once; the last usage counts are flushed), stop the alarm evaluator (giving its lease
+// back) and the webhook worker (deliveries in flight finish), close the broker (flushes), close
+// Redis connections, stop the private redis-server child. A second signal, or a drain over 35 s, forces the exit. At start it warns
 // when the broker holds messages of instances Redis does not know (Redis lost its data).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
+import { AlarmEvaluator, AlarmNotifier } from '../alarms/index.js';
 import { Broker } from '../broker/index.js';
 import { DirLockedError, lockDir, type DirLock } from '../store/index.js';
 import { inProcessBrokerClient } from '../cluster/index.js';
@@ -161,9 +163,33 @@ async function startLockedNode(
     await warnOfUnknownInstances(broker, meta, logger);
     const metrics = new GatewayMetrics();
     registerBrokerMetrics(metrics.registry, ALL_IN_ONE_BROKER_ID, () => broker.stats());
+    const brokers = inProcessBrokerClient(broker);
+    // Alarms: stopped after the gateway drained, before the broker and Redis close.
+    const notifier = new AlarmNotifier({
+      redisUrl: redis.url,
+      meta,
+      logger: logger.child({ room: 'alarms' }),
+      allowPrivate: config.alarms.allowPrivateWebhooks,
+      attempts: config.alarms.webhookAttempts,
+      backoffMs: config.alarms.webhookBackoffMs,
+      timeoutMs: config.alarms.webhookTimeoutMs,
+      onDelivery: (outcome) => metrics.webhookDeliveries.inc({ outcome }),
+    });
+    await notifier.start();
+    cleanup.unshift(() => notifier.close());
+    const evaluator = new AlarmEvaluator({
+      meta,
+      brokers,
+      notifications: notifier,
+      logger: logger.child({ room: 'alarms' }),
+      intervalMs: config.alarms.intervalMs,
+      onTick: (evaluated) => metrics.alarmEvaluations.inc(evaluated),
+    });
+    evaluator.start();
+    cleanup.unshift(() => evaluator.close());
     const app = await buildApp({
       meta,
-      brokers: inProcessBrokerClient(broker),
+      brokers,
       metrics,
       logger,
       config: {
@@ -175,6 +201,8 @@ async function startLockedNode(
         docs: config.docs,
         bodiesInFlightBytes: config.bodiesInFlightBytes,
         maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+        allowPrivateWebhooks: config.alarms.allowPrivateWebhooks,
+        usageFlushIntervalMs: config.usageFlushMs,
       },
     });
     cleanup.unshift(() => app.close());

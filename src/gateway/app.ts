@@ -34,7 +34,9 @@ import { registerSchemas } from './schemas/resources.js';
 import { MESSAGE_COMPONENTS } from './schemas/messages.js';
 import { messageRoutes } from './routes/messages.js';
 import { queryRoutes } from './routes/query.js';
-import { AlarmSchema, alarmRoutes } from './routes/alarms.js';
+import { AlarmEventSchema, AlarmSchema, alarmRoutes } from './routes/alarms.js';
+import { UsageSchema, usageRoutes } from './routes/usage.js';
+import { UsageMeter, USAGE_FLUSH_INTERVAL_MS, apiClassOf } from './usage-meter.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { CheckedMessage } from './schemas/transactions.js';
 import { openapiDocument } from './openapi.js';
@@ -94,8 +96,16 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     tokens: new TokenService(deps.meta),
     admin: new AdminAuthenticator(config),
     limiter: new RateLimiter(),
+    usage: new UsageMeter(
+      deps.meta.usage,
+      deps.logger.child({ room: 'gateway', part: 'usage' }),
+      config.usageFlushIntervalMs ?? USAGE_FLUSH_INTERVAL_MS,
+    ),
     closing: closing.signal,
   };
+  ctx.usage.start();
+  // After the drain (onClose runs once in-flight requests are answered): the last counts go out.
+  app.addHook('onClose', async () => ctx.usage.close());
 
   registerErrorHandler(app);
   app.addHook('onRoute', (route) => {
@@ -133,7 +143,17 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: request.method, route, status: reply.statusCode });
-    metrics.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    metrics.duration.observe(
+      { method: request.method, route, status_class: `${Math.floor(reply.statusCode / 100)}xx` },
+      reply.elapsedTime / 1000,
+    );
+    const params = request.params as Record<string, unknown> | undefined;
+    const instanceId = params?.instanceId;
+    if (request.principal !== null && typeof instanceId === 'string') {
+      const tenantId = request.principal.tenantId;
+      ctx.usage.count(tenantId, instanceId, 'requests');
+      ctx.usage.count(tenantId, instanceId, apiClassOf(request.method, route));
+    }
     request.log.debug(
       { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },
       'answered',
@@ -150,7 +170,13 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     admin: ctx.admin,
     region: config.region,
   });
-  registerSchemas(app, [...MESSAGE_COMPONENTS, AlarmSchema, CheckedMessage]);
+  registerSchemas(app, [
+    ...MESSAGE_COMPONENTS,
+    AlarmSchema,
+    AlarmEventSchema,
+    UsageSchema,
+    CheckedMessage,
+  ]);
 
   await app.register(fastifySwagger, openapiDocument());
   if (config.docs !== false) {
@@ -169,6 +195,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   messageRoutes(app, ctx);
   queryRoutes(app, ctx);
   alarmRoutes(app, ctx);
+  usageRoutes(app, ctx);
   transactionRoutes(app, ctx);
   return app;
 }

@@ -5,6 +5,7 @@ import type { MetaStore } from '../meta/index.js';
 import type { GatewayMetrics, Logger } from '../telemetry/index.js';
 import type { AdminAuthenticator, TokenService } from './plugins/jwt.js';
 import type { RateLimiter } from './plugins/quotas.js';
+import type { UsageMeter } from './usage-meter.js';
 
 export interface GatewayConfig {
   /** SigV4 region (WHARF_REGION). */
@@ -24,6 +25,10 @@ export interface GatewayConfig {
   maxParkedReceivesPerTenant?: number;
   /** Trust x-forwarded-* from a load balancer (default false). */
   trustProxy?: boolean;
+  /** Webhook URLs may reach loopback, private and link-local hosts (WHARF_WEBHOOK_ALLOW_PRIVATE). */
+  allowPrivateWebhooks?: boolean;
+  /** Usage counters are flushed to Redis this often (default 10 000 ms). */
+  usageFlushIntervalMs?: number;
 }
 
 export interface RouteContext {
@@ -35,6 +40,8 @@ export interface RouteContext {
   tokens: TokenService;
   admin: AdminAuthenticator;
   limiter: RateLimiter;
+  /** Usage counters of this gateway, flushed to Redis. */
+  usage: UsageMeter;
   /** Aborted when the gateway starts closing: parked long polls answer at once. */
   closing: AbortSignal;
 }

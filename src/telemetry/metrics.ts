@@ -5,13 +5,15 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'method' | 'route' | 'status'>;
-  readonly duration: Histogram<'method' | 'route'>;
+  readonly duration: Histogram<'method' | 'route' | 'status_class'>;
   readonly messagesPublished: Counter<'tenant'>;
   readonly messagesReceived: Counter<'tenant'>;
   readonly throttled: Counter<'tenant' | 'quota'>;
   readonly parkedReceives: Gauge;
   readonly bodyBytesInFlight: Gauge;
   readonly connectionsRefused: Counter;
+  readonly webhookDeliveries: Counter<'outcome'>;
+  readonly alarmEvaluations: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) {
@@ -26,8 +28,8 @@ export class GatewayMetrics {
     });
     this.duration = new Histogram({
       name: 'wharf_http_request_duration_seconds',
-      help: 'Time to answer an HTTP request',
-      labelNames: ['method', 'route'],
+      help: 'Time to answer an HTTP request, by route pattern and status class (2xx, 4xx, 5xx)',
+      labelNames: ['method', 'route', 'status_class'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
@@ -62,6 +64,17 @@ export class GatewayMetrics {
     this.connectionsRefused = new Counter({
       name: 'wharf_connections_refused_total',
       help: 'Connections refused with 429 because their address had too many open',
+      registers,
+    });
+    this.webhookDeliveries = new Counter({
+      name: 'wharf_webhook_deliveries_total',
+      help: 'Alarm webhook delivery attempts by outcome (delivered, failed, refused, dropped)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.alarmEvaluations = new Counter({
+      name: 'wharf_alarm_evaluations_total',
+      help: 'Alarm rules evaluated (on the node holding the evaluation lease)',
       registers,
     });
   }
