@@ -29,6 +29,9 @@ export interface WharfConfig {
   alarms: AlarmConfig;
   /** Gateway usage counters are flushed to Redis this often. */
   usageFlushMs: number;
+  /** Resource statistics for /metrics: sample interval and labelled series per tenant. */
+  metricsSampleMs: number;
+  metricsSeriesPerTenant: number;
 }
 
 /** Alarm evaluation and webhook delivery. */
@@ -139,6 +142,16 @@ export const CONFIG_VARIABLES = [
     '10000',
     'gateway usage counters are flushed to Redis this often, 100..10000 ms (a crash loses at most this much)',
   ],
+  [
+    'WHARF_METRICS_SAMPLE_MS',
+    '30000',
+    'how often per-topic and per-group statistics are sampled for /metrics, 0 (never) to 600000 ms',
+  ],
+  [
+    'WHARF_METRICS_SERIES_PER_TENANT',
+    '200',
+    'labelled topic/group series per tenant in /metrics, 1..10000; the rest are summed into `topic="_other"`',
+  ],
 ] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
@@ -228,6 +241,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       webhookBackoffMs: int('WHARF_WEBHOOK_BACKOFF_MS', 2000, 10, 600_000),
     },
     usageFlushMs: int('WHARF_USAGE_FLUSH_MS', 10_000, 100, 10_000),
+    metricsSampleMs: int('WHARF_METRICS_SAMPLE_MS', 30_000, 0, 600_000),
+    metricsSeriesPerTenant: int('WHARF_METRICS_SERIES_PER_TENANT', 200, 1, 10_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

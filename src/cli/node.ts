@@ -22,6 +22,7 @@ import {
   type RedisServerHandle,
 } from '../meta/index.js';
 import {
+  commitObserverFor,
   createLogger,
   GatewayMetrics,
   registerBrokerMetrics,
@@ -149,19 +150,19 @@ async function startLockedNode(
       logger: logger.child({ room: 'meta' }),
     });
     cleanup.unshift(() => meta.close());
+    const metrics = new GatewayMetrics();
     const broker = await Broker.open({
       dataDir: join(dataDir, 'broker-0'),
       brokerId: ALL_IN_ONE_BROKER_ID,
       macKey: deriveKey(masterKey, 'wharf-broker-mac'),
       logger: logger.child({ room: 'broker' }),
-      store: config.broker,
+      store: { ...config.broker, commitObserver: commitObserverFor(metrics) },
       trace: config.broker.trace,
       dataKeys: meta.dataKeys,
       scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(ALL_IN_ONE_BROKER_ID)),
     });
     cleanup.unshift(() => broker.close());
     await warnOfUnknownInstances(broker, meta, logger);
-    const metrics = new GatewayMetrics();
     registerBrokerMetrics(metrics.registry, ALL_IN_ONE_BROKER_ID, () => broker.stats());
     const brokers = inProcessBrokerClient(broker);
     // Alarms: stopped after the gateway drained, before the broker and Redis close.
@@ -203,6 +204,8 @@ async function startLockedNode(
         maxConnectionsPerAddress: config.maxConnectionsPerAddress,
         allowPrivateWebhooks: config.alarms.allowPrivateWebhooks,
         usageFlushIntervalMs: config.usageFlushMs,
+        statsSampleIntervalMs: config.metricsSampleMs,
+        maxStatsSeriesPerTenant: config.metricsSeriesPerTenant,
       },
     });
     cleanup.unshift(() => app.close());

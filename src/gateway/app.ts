@@ -37,6 +37,7 @@ import { queryRoutes } from './routes/query.js';
 import { AlarmEventSchema, AlarmSchema, alarmRoutes } from './routes/alarms.js';
 import { UsageSchema, usageRoutes } from './routes/usage.js';
 import { UsageMeter, USAGE_FLUSH_INTERVAL_MS, apiClassOf } from './usage-meter.js';
+import { MAX_SERIES_PER_TENANT, STATS_SAMPLE_INTERVAL_MS, StatsSampler } from './stats-sampler.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { CheckedMessage } from './schemas/transactions.js';
 import { openapiDocument } from './openapi.js';
@@ -104,8 +105,22 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     closing: closing.signal,
   };
   ctx.usage.start();
-  // After the drain (onClose runs once in-flight requests are answered): the last counts go out.
-  app.addHook('onClose', async () => ctx.usage.close());
+  const sampler = new StatsSampler({
+    meta: deps.meta,
+    brokers: deps.brokers,
+    metrics,
+    usage: ctx.usage,
+    logger: deps.logger.child({ room: 'gateway', part: 'stats' }),
+    intervalMs: config.statsSampleIntervalMs ?? STATS_SAMPLE_INTERVAL_MS,
+    maxSeriesPerTenant: config.maxStatsSeriesPerTenant ?? MAX_SERIES_PER_TENANT,
+  });
+  sampler.start();
+  // After the drain (onClose runs once in-flight requests are answered): the sampler stops and
+  // the last usage counts go out.
+  app.addHook('onClose', async () => {
+    await sampler.close();
+    await ctx.usage.close();
+  });
 
   registerErrorHandler(app);
   app.addHook('onRoute', (route) => {

@@ -29,6 +29,10 @@ export interface GatewayConfig {
   allowPrivateWebhooks?: boolean;
   /** Usage counters are flushed to Redis this often (default 10 000 ms). */
   usageFlushIntervalMs?: number;
+  /** Resource statistics for /metrics are sampled this often (default 30 000 ms; 0: never). */
+  statsSampleIntervalMs?: number;
+  /** Labelled resource series per tenant in /metrics; the rest fold into "_other" (default 200). */
+  maxStatsSeriesPerTenant?: number;
 }
 
 export interface RouteContext {
