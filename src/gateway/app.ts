@@ -2,8 +2,10 @@
 // config, logger); it does not listen. Order matters: error handling and route bookkeeping (405)
 // first, then the per-address connection bound, body parsing and authentication hooks (onRequest
 // hooks: credentials are checked from the headers before a body is read), then the OpenAPI
-// generator (it records the routes added after it), then the routes. Closing the app stops accepting, wakes parked long
-// polls (they answer at once) and waits for in-flight requests.
+// generator (it records the routes added after it), then the routes. It also runs the usage meter
+// (flushed to Redis every 10 s) and the stats sampler behind /metrics' per-resource figures.
+// Closing the app stops accepting, wakes parked long polls (they answer at once), waits for
+// in-flight requests, then stops the sampler and flushes the last usage counts.
 import { setMaxListeners } from 'node:events';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
