@@ -92,9 +92,10 @@ export class MetaKeys {
   alarmLease(): string {
     return `${this.prefix}:alarm-lease`;
   }
-  /** the key prefix of BullMQ's queues (webhook deliveries) */
+  /** the key prefix of BullMQ's queues (webhook deliveries); one hash tag, as BullMQ needs on a
+   *  Redis Cluster (a queue's scripts touch several of its keys) */
   jobs(): string {
-    return `${this.prefix}:jobs`;
+    return `${this.prefix}:{jobs}`;
   }
 
   // A broker's delay wheel is the broker's, not a tenant's: it holds log positions and due times
