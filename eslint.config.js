@@ -2,10 +2,10 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 // Another room is reached only through its face (`../<room>/index.js`), never a file inside it.
-// Applied to the rooms meta, gateway, cluster and cli (the broker's block follows at merge).
+// Applied to the rooms meta, gateway, cluster, cli, broker and alarms.
 const ROOM_FACE_ONLY = {
   regex:
-    '^(\\.\\./)+(store|protocol|broker|meta|gateway|cluster|cli|model|telemetry|jobs)/(?!index\\.js$)',
+    '^(\\.\\./)+(store|protocol|broker|meta|gateway|cluster|cli|model|telemetry|jobs|alarms)/(?!index\\.js$)',
   message: "Import another room only through its face, '../<room>/index.js'.",
 };
 
@@ -102,7 +102,13 @@ export default defineConfig(
     },
   },
   {
-    files: ['src/meta/**/*.ts', 'src/cluster/**/*.ts', 'src/cli/**/*.ts', 'src/broker/**/*.ts'],
+    files: [
+      'src/meta/**/*.ts',
+      'src/cluster/**/*.ts',
+      'src/cli/**/*.ts',
+      'src/broker/**/*.ts',
+      'src/alarms/**/*.ts',
+    ],
     rules: { 'no-restricted-imports': ['error', { patterns: [ROOM_FACE_ONLY] }] },
   },
   {

@@ -499,6 +499,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/instances/{instanceId}/alarms/{alarmId}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An alarm’s history: fired, resolved and delivery attempts, newest first */
+        get: operations["getAlarmHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenantId}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A tenant’s usage per instance and hour (billing) */
+        get: operations["getTenantUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/instances/{instanceId}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The instance’s usage per hour */
+        get: operations["getInstanceUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/instances/{instanceId}/topics/{topic}/transactions/{transactionId}/commit": {
         parameters: {
             query?: never;
@@ -805,6 +856,62 @@ export interface components {
             createdAt: number;
             /** @description epoch milliseconds */
             updatedAt: number;
+        };
+        AlarmEvent: {
+            /**
+             * @description fired, resolved, or one delivery attempt of a notification
+             * @enum {string}
+             */
+            type: "fired" | "resolved" | "delivery";
+            /** @description epoch milliseconds */
+            time: number;
+            /** @description the notification number (a transition and its deliveries share it) */
+            notification: number;
+            value?: number;
+            threshold?: number;
+            /** @description deliveries: 1 for the first try */
+            attempt?: number;
+            /** @description deliveries: the receiver answered 2xx */
+            ok?: boolean;
+            /** @description deliveries: the HTTP status answered */
+            status?: number;
+            /** @description deliveries: why the attempt failed */
+            error?: string;
+        };
+        Usage: {
+            tenantId: string;
+            /** @description epoch milliseconds */
+            from: number;
+            /** @description epoch milliseconds */
+            to: number;
+            /** @description hours with any usage, oldest first, per instance */
+            buckets: {
+                instanceId: string;
+                /** @description start of the hour, epoch ms */
+                hour: number;
+                /** @description count in the hour */
+                requests: number;
+                /** @description count in the hour */
+                messagesPublished: number;
+                /** @description count in the hour */
+                bytesPublished: number;
+                /** @description count in the hour */
+                messagesDelivered: number;
+                /** @description count in the hour */
+                bytesDelivered: number;
+                /** @description count in the hour */
+                messagesAcked: number;
+                /** @description count in the hour */
+                apiCallsPublish: number;
+                /** @description count in the hour */
+                apiCallsConsume: number;
+                /** @description count in the hour */
+                apiCallsManage: number;
+                /** @description count in the hour */
+                apiCallsQuery: number;
+                /** @description gauge: bytes published to the instance’s topics (retention not subtracted), last sample of the hour */
+                storageBytes: number;
+            }[];
         };
         CheckedMessage: {
             /** @description commit or roll back with it */
@@ -4096,6 +4203,251 @@ export interface operations {
                     "application/json": {
                         alarms: components["schemas"]["Alarm"][];
                     };
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused credential, permission or quota */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (also another tenant’s resource) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable (safe to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAlarmHistory: {
+        parameters: {
+            query?: {
+                /** @description 1..200, default 200 (the history keeps the last 200 events) */
+                limit?: string;
+            };
+            header?: never;
+            path: {
+                instanceId: string;
+                /** @description alarm id: ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, not starting with rmq_sys */
+                alarmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: components["schemas"]["AlarmEvent"][];
+                    };
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused credential, permission or quota */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (also another tenant’s resource) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable (safe to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getTenantUsage: {
+        parameters: {
+            query?: {
+                /** @description epoch ms, default 24 h before `to` */
+                from?: string;
+                /** @description epoch ms, default now */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused credential, permission or quota */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (also another tenant’s resource) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable (safe to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getInstanceUsage: {
+        parameters: {
+            query?: {
+                /** @description epoch ms, default 24 h before `to` */
+                from?: string;
+                /** @description epoch ms, default now */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                instanceId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
                 };
             };
             /** @description Invalid argument */

@@ -27,6 +27,26 @@ export interface WharfConfig {
   docs: boolean;
   broker: BrokerConfig;
   cluster: ClusterConfig;
+  alarms: AlarmConfig;
+  /** Gateway usage counters are flushed to Redis this often. */
+  usageFlushMs: number;
+  /** Resource statistics for /metrics: sample interval and labelled series per tenant. */
+  metricsSampleMs: number;
+  metricsSeriesPerTenant: number;
+}
+
+/** Alarm evaluation and webhook delivery. */
+export interface AlarmConfig {
+  /** How often every alarm is evaluated (on the node holding the lease). */
+  intervalMs: number;
+  /** Webhooks may reach loopback, private, link-local and metadata addresses. */
+  allowPrivateWebhooks: boolean;
+  /** Deadline of one webhook attempt. */
+  webhookTimeoutMs: number;
+  /** Attempts per notification (exponential back-off between them). */
+  webhookAttempts: number;
+  /** The first retry's delay (doubling after each failure). */
+  webhookBackoffMs: number;
 }
 
 /** A broker process's place in a cluster (`wharf broker`); unused by the all-in-one node. */
@@ -132,6 +152,34 @@ export const CONFIG_VARIABLES = [
     '10000',
     'check delay of every TRANSACTION topic: an undecided half message is offered by check-back this long after its publish, 100..3600000',
   ],
+  ['WHARF_ALARM_INTERVAL_MS', '5000', 'how often alarms are evaluated, 100..5000 ms'],
+  [
+    'WHARF_WEBHOOK_ALLOW_PRIVATE',
+    'false',
+    'let alarm webhooks reach loopback, private, link-local and metadata addresses (refused by default: SSRF)',
+  ],
+  ['WHARF_WEBHOOK_TIMEOUT_MS', '5000', 'deadline of one webhook attempt, 100..60000 ms'],
+  ['WHARF_WEBHOOK_ATTEMPTS', '8', 'attempts per alarm notification, 1..25'],
+  [
+    'WHARF_WEBHOOK_BACKOFF_MS',
+    '2000',
+    'delay before the first webhook retry, doubling after each failure, 10..600000 ms',
+  ],
+  [
+    'WHARF_USAGE_FLUSH_MS',
+    '10000',
+    'gateway usage counters are flushed to Redis this often, 100..10000 ms (a crash loses at most this much)',
+  ],
+  [
+    'WHARF_METRICS_SAMPLE_MS',
+    '30000',
+    'how often per-topic and per-group statistics are sampled for /metrics, 0 (never) to 600000 ms',
+  ],
+  [
+    'WHARF_METRICS_SERIES_PER_TENANT',
+    '200',
+    'labelled topic/group series per tenant in /metrics, 1..10000; the rest are summed into `topic="_other"`',
+  ],
 ] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
@@ -215,6 +263,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       transactionCheckDelayMs: int('WHARF_TRANSACTION_CHECK_DELAY_MS', 10_000, 100, 3_600_000),
     },
     cluster: clusterConfig(str, int, str('WHARF_HOST') ?? '127.0.0.1', problems),
+    alarms: {
+      intervalMs: int('WHARF_ALARM_INTERVAL_MS', 5000, 100, 5000),
+      allowPrivateWebhooks: bool('WHARF_WEBHOOK_ALLOW_PRIVATE', false),
+      webhookTimeoutMs: int('WHARF_WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000),
+      webhookAttempts: int('WHARF_WEBHOOK_ATTEMPTS', 8, 1, 25),
+      webhookBackoffMs: int('WHARF_WEBHOOK_BACKOFF_MS', 2000, 10, 600_000),
+    },
+    usageFlushMs: int('WHARF_USAGE_FLUSH_MS', 10_000, 100, 10_000),
+    metricsSampleMs: int('WHARF_METRICS_SAMPLE_MS', 30_000, 0, 600_000),
+    metricsSeriesPerTenant: int('WHARF_METRICS_SERIES_PER_TENANT', 200, 1, 10_000),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -7,7 +7,14 @@ import { RoutingBrokerClient, tcpBrokerClient } from '../cluster/index.js';
 import { GatewayMetrics, type Logger } from '../telemetry/index.js';
 import type { WharfConfig } from './config.js';
 import { requireShared } from './broker-process.js';
-import { StartupError, brokerMacKey, listenGateway, loadOrCreateSecret, openMeta } from './node.js';
+import {
+  StartupError,
+  brokerMacKey,
+  listenGateway,
+  loadOrCreateSecret,
+  openMeta,
+  startAlarms,
+} from './node.js';
 
 export interface RunningGateway {
   url: string;
@@ -56,10 +63,12 @@ export async function startGateway(config: WharfConfig, logger: Logger): Promise
       logger: clusterLogger,
     });
     cleanup.unshift(() => brokers.close());
+    const metrics = new GatewayMetrics();
+    cleanup.unshift(await startAlarms(config, { meta, brokers, redisUrl, metrics, logger }));
     const gateway = await listenGateway(config, {
       meta,
       brokers,
-      metrics: new GatewayMetrics(),
+      metrics,
       logger,
       adminToken,
     });

@@ -1,12 +1,14 @@
 // Starts a Wharf node (gateway + in-process broker) from a checked config, and stops it in the
 // order that loses nothing: stop accepting and drain in-flight requests (parked long polls are
-// answered at once), close the broker (flushes), close Redis connections, stop the private
-// redis-server child. A second signal, or a drain over 35 s, forces the exit. At start it warns
+// answered at once; the last usage counts are flushed), stop the alarm evaluator (giving its lease
+// back) and the webhook worker (deliveries in flight finish), close the broker (flushes), close
+// Redis connections, stop the private redis-server child. A second signal, or a drain over 35 s, forces the exit. At start it warns
 // when the broker holds messages of instances Redis does not know (Redis lost its data).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import { AlarmEvaluator, AlarmNotifier } from '../alarms/index.js';
 import { Broker } from '../broker/index.js';
 import { DirLockedError, lockDir, type DirLock } from '../store/index.js';
 import { inProcessBrokerClient, type BrokerClient } from '../cluster/index.js';
@@ -20,6 +22,7 @@ import {
   type RedisServerHandle,
 } from '../meta/index.js';
 import {
+  commitObserverFor,
   createLogger,
   GatewayMetrics,
   registerBrokerMetrics,
@@ -141,12 +144,13 @@ async function startLockedNode(
   try {
     const meta = await openMeta(config, redis.url, masterKey, logger);
     cleanup.unshift(() => meta.close());
+    const metrics = new GatewayMetrics();
     const broker = await Broker.open({
       dataDir: join(dataDir, 'broker-0'),
       brokerId: ALL_IN_ONE_BROKER_ID,
       macKey: brokerMacKey(masterKey),
       logger: logger.child({ room: 'broker' }),
-      store: config.broker,
+      store: { ...config.broker, commitObserver: commitObserverFor(metrics) },
       trace: config.broker.trace,
       transactions: { checkDelayMs: config.broker.transactionCheckDelayMs },
       dataKeys: meta.dataKeys,
@@ -154,11 +158,14 @@ async function startLockedNode(
     });
     cleanup.unshift(() => broker.close());
     await warnOfUnknownInstances(broker, meta, logger);
-    const metrics = new GatewayMetrics();
     registerBrokerMetrics(metrics.registry, ALL_IN_ONE_BROKER_ID, () => broker.stats());
+    const brokers = inProcessBrokerClient(broker);
+    cleanup.unshift(
+      await startAlarms(config, { meta, brokers, redisUrl: redis.url, metrics, logger }),
+    );
     const gateway = await listenGateway(config, {
       meta,
-      brokers: inProcessBrokerClient(broker),
+      brokers,
       metrics,
       logger,
       adminToken,
@@ -178,6 +185,48 @@ async function startLockedNode(
     for (const step of cleanup) await step().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Alarm evaluation (under a Redis lease: one node evaluates) and webhook delivery (BullMQ on the
+ * node's Redis), for the all-in-one node and every gateway process. Returns the stop step: run
+ * after the gateway drained, before the brokers and Redis close.
+ */
+export async function startAlarms(
+  config: WharfConfig,
+  deps: {
+    meta: MetaStore;
+    brokers: BrokerClient;
+    redisUrl: string;
+    metrics: GatewayMetrics;
+    logger: Logger;
+  },
+): Promise<() => Promise<void>> {
+  const logger = deps.logger.child({ room: 'alarms' });
+  const notifier = new AlarmNotifier({
+    redisUrl: deps.redisUrl,
+    meta: deps.meta,
+    logger,
+    allowPrivate: config.alarms.allowPrivateWebhooks,
+    attempts: config.alarms.webhookAttempts,
+    backoffMs: config.alarms.webhookBackoffMs,
+    timeoutMs: config.alarms.webhookTimeoutMs,
+    onDelivery: (outcome) => deps.metrics.webhookDeliveries.inc({ outcome }),
+  });
+  await notifier.start();
+  const evaluator = new AlarmEvaluator({
+    meta: deps.meta,
+    brokers: deps.brokers,
+    notifications: notifier,
+    logger,
+    intervalMs: config.alarms.intervalMs,
+    onTick: (evaluated) => deps.metrics.alarmEvaluations.inc(evaluated),
+  });
+  evaluator.start();
+  return async () => {
+    await evaluator.close();
+    await notifier.close();
+  };
 }
 
 /** The gateway (fastify) on WHARF_PORT over `brokers`: the all-in-one node's and a gateway
@@ -206,6 +255,10 @@ export async function listenGateway(
       docs: config.docs,
       bodiesInFlightBytes: config.bodiesInFlightBytes,
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      allowPrivateWebhooks: config.alarms.allowPrivateWebhooks,
+      usageFlushIntervalMs: config.usageFlushMs,
+      statsSampleIntervalMs: config.metricsSampleMs,
+      maxStatsSeriesPerTenant: config.metricsSeriesPerTenant,
     },
   });
   try {

@@ -2,8 +2,10 @@
 // config, logger); it does not listen. Order matters: error handling and route bookkeeping (405)
 // first, then the per-address connection bound, body parsing and authentication hooks (onRequest
 // hooks: credentials are checked from the headers before a body is read), then the OpenAPI
-// generator (it records the routes added after it), then the routes. Closing the app stops accepting, wakes parked long
-// polls (they answer at once) and waits for in-flight requests.
+// generator (it records the routes added after it), then the routes. It also runs the usage meter
+// (flushed to Redis every 10 s) and the stats sampler behind /metrics' per-resource figures.
+// Closing the app stops accepting, wakes parked long polls (they answer at once), waits for
+// in-flight requests, then stops the sampler and flushes the last usage counts.
 import { setMaxListeners } from 'node:events';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
@@ -35,7 +37,10 @@ import { registerSchemas } from './schemas/resources.js';
 import { MESSAGE_COMPONENTS } from './schemas/messages.js';
 import { messageRoutes } from './routes/messages.js';
 import { queryRoutes } from './routes/query.js';
-import { AlarmSchema, alarmRoutes } from './routes/alarms.js';
+import { AlarmEventSchema, AlarmSchema, alarmRoutes } from './routes/alarms.js';
+import { UsageSchema, usageRoutes } from './routes/usage.js';
+import { UsageMeter, USAGE_FLUSH_INTERVAL_MS, apiClassOf } from './usage-meter.js';
+import { MAX_SERIES_PER_TENANT, STATS_SAMPLE_INTERVAL_MS, StatsSampler } from './stats-sampler.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { CheckedMessage } from './schemas/transactions.js';
 import { openapiDocument } from './openapi.js';
@@ -95,6 +100,11 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     tokens: new TokenService(deps.meta),
     admin: new AdminAuthenticator(config),
     limiter: new RateLimiter(),
+    usage: new UsageMeter(
+      deps.meta.usage,
+      deps.logger.child({ room: 'gateway', part: 'usage' }),
+      config.usageFlushIntervalMs ?? USAGE_FLUSH_INTERVAL_MS,
+    ),
     closing: closing.signal,
     parkedPolls: new ParkedPolls({
       meta: deps.meta,
@@ -105,6 +115,23 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
         : { maxPerTenant: config.maxParkedReceivesPerTenant }),
     }),
   };
+  ctx.usage.start();
+  const sampler = new StatsSampler({
+    meta: deps.meta,
+    brokers: deps.brokers,
+    metrics,
+    usage: ctx.usage,
+    logger: deps.logger.child({ room: 'gateway', part: 'stats' }),
+    intervalMs: config.statsSampleIntervalMs ?? STATS_SAMPLE_INTERVAL_MS,
+    maxSeriesPerTenant: config.maxStatsSeriesPerTenant ?? MAX_SERIES_PER_TENANT,
+  });
+  sampler.start();
+  // After the drain (onClose runs once in-flight requests are answered): the sampler stops and
+  // the last usage counts go out.
+  app.addHook('onClose', async () => {
+    await sampler.close();
+    await ctx.usage.close();
+  });
 
   registerErrorHandler(app);
   app.addHook('onRoute', (route) => {
@@ -142,7 +169,17 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: request.method, route, status: reply.statusCode });
-    metrics.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    metrics.duration.observe(
+      { method: request.method, route, status_class: `${Math.floor(reply.statusCode / 100)}xx` },
+      reply.elapsedTime / 1000,
+    );
+    const params = request.params as Record<string, unknown> | undefined;
+    const instanceId = params?.instanceId;
+    if (request.principal !== null && typeof instanceId === 'string') {
+      const tenantId = request.principal.tenantId;
+      ctx.usage.count(tenantId, instanceId, 'requests');
+      ctx.usage.count(tenantId, instanceId, apiClassOf(request.method, route));
+    }
     request.log.debug(
       { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },
       'answered',
@@ -159,7 +196,13 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     admin: ctx.admin,
     region: config.region,
   });
-  registerSchemas(app, [...MESSAGE_COMPONENTS, AlarmSchema, CheckedMessage]);
+  registerSchemas(app, [
+    ...MESSAGE_COMPONENTS,
+    AlarmSchema,
+    AlarmEventSchema,
+    UsageSchema,
+    CheckedMessage,
+  ]);
 
   await app.register(fastifySwagger, openapiDocument());
   if (config.docs !== false) {
@@ -178,6 +221,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   messageRoutes(app, ctx);
   queryRoutes(app, ctx);
   alarmRoutes(app, ctx);
+  usageRoutes(app, ctx);
   transactionRoutes(app, ctx);
   return app;
 }

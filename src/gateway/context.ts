@@ -6,6 +6,7 @@ import type { GatewayMetrics, Logger } from '../telemetry/index.js';
 import type { ParkedPolls } from './parked-polls.js';
 import type { AdminAuthenticator, TokenService } from './plugins/jwt.js';
 import type { RateLimiter } from './plugins/quotas.js';
+import type { UsageMeter } from './usage-meter.js';
 
 export interface GatewayConfig {
   /** SigV4 region (WHARF_REGION). */
@@ -26,6 +27,14 @@ export interface GatewayConfig {
   maxParkedReceivesPerTenant?: number;
   /** Trust x-forwarded-* from a load balancer (default false). */
   trustProxy?: boolean;
+  /** Webhook URLs may reach loopback, private and link-local hosts (WHARF_WEBHOOK_ALLOW_PRIVATE). */
+  allowPrivateWebhooks?: boolean;
+  /** Usage counters are flushed to Redis this often (default 10 000 ms). */
+  usageFlushIntervalMs?: number;
+  /** Resource statistics for /metrics are sampled this often (default 30 000 ms; 0: never). */
+  statsSampleIntervalMs?: number;
+  /** Labelled resource series per tenant in /metrics; the rest fold into "_other" (default 200). */
+  maxStatsSeriesPerTenant?: number;
 }
 
 export interface RouteContext {
@@ -37,6 +46,8 @@ export interface RouteContext {
   tokens: TokenService;
   admin: AdminAuthenticator;
   limiter: RateLimiter;
+  /** Usage counters of this gateway, flushed to Redis. */
+  usage: UsageMeter;
   /** Aborted when the gateway starts closing: parked long polls answer at once. */
   closing: AbortSignal;
   /** Receive and check-back long polls parked in this gateway, bounded per tenant. */

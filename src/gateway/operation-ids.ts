@@ -49,4 +49,7 @@ export const OPERATION_IDS: Record<string, string> = {
   'GET /v1/instances/:instanceId/alarms/:alarmId': 'getAlarm',
   'GET /v1/instances/:instanceId/alarms': 'listAlarms',
   'DELETE /v1/instances/:instanceId/alarms/:alarmId': 'deleteAlarm',
+  'GET /v1/instances/:instanceId/alarms/:alarmId/history': 'getAlarmHistory',
+  'GET /v1/instances/:instanceId/usage': 'getInstanceUsage',
+  'GET /admin/v1/tenants/:tenantId/usage': 'getTenantUsage',
 };

@@ -1,5 +1,6 @@
 // Alarms of an instance: a metric of a topic (and group) watched against a threshold, notified
-// by signed webhook POSTs. Stored here; evaluation and delivery are jobs (src/jobs, TODO(#5)).
+// by signed webhook POSTs. Stored here; evaluated and delivered by src/alarms. Putting one adds
+// its instance to the set the evaluator walks; deleting one drops its state and history.
 // Each alarm has a webhook signing secret, sealed at rest and shown only when the alarm is
 // created.
 import { randomBytes } from 'node:crypto';
@@ -46,6 +47,7 @@ export class AlarmRepository {
         ? (await this.ctx.redis.hsetnx(key, alarmId, encodeRecord(stored))) === 1
         : false;
     if (!created) await this.ctx.redis.hset(key, alarmId, encodeRecord(stored));
+    await this.ctx.redis.sadd(this.ctx.keys.alarmInstances(), `${tenantId}/${instanceId}`);
     return {
       created,
       alarm: view(stored),
@@ -68,7 +70,14 @@ export class AlarmRepository {
   }
 
   async delete(tenantId: string, instanceId: string, alarmId: string): Promise<boolean> {
-    const removed = await this.ctx.redis.hdel(this.ctx.keys.alarms(tenantId, instanceId), alarmId);
+    const { keys } = this.ctx;
+    const [[, removed] = []] =
+      (await this.ctx.redis
+        .multi()
+        .hdel(keys.alarms(tenantId, instanceId), alarmId)
+        .hdel(keys.alarmStates(tenantId, instanceId), alarmId)
+        .del(keys.alarmHistory(tenantId, instanceId, alarmId))
+        .exec()) ?? [];
     return removed === 1;
   }
 

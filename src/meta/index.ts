@@ -17,6 +17,12 @@ export { TENANT_ID, INSTANCE_ID, ACCESS_KEY_ID } from './ids.js';
 export { isRedisUnavailable } from './redis-errors.js';
 /** A private redis-server child (all-in-one node, tests). */
 export { startRedisServer, freePort, type RedisServerHandle } from './redis-server.js';
+/** Alarm evaluation states and histories (capped). */
+export { AlarmStateRepository, HISTORY_MAX, type AlarmInstance } from './alarm-states.js';
+/** A lease in Redis: one holder at a time, renewed, lost after its TTL. */
+export { RedisLease } from './lease.js';
+/** Hourly usage buckets per instance. */
+export { UsageRepository, USAGE_TTL_MS, MAX_USAGE_HOURS, type UsageDelta } from './usage.js';
 /** A broker's delay wheel in Redis (the broker's ScheduleWheel): schedule, leased claims, mark. */
 export {
   RedisScheduleWheel,

@@ -97,6 +97,32 @@ export class MetaKeys {
   brokerChannel(): string {
     return `${this.prefix}:brokers:changes`;
   }
+  /** hash alarmId → evaluation state JSON (ok / pending / firing, since, notification seq) */
+  alarmStates(tenantId: string, instanceId: string): string {
+    return `${this.t(tenantId)}:i:${instanceId}:alarm-states`;
+  }
+  /** list of the alarm's history events JSON, newest first, capped (LTRIM) and expiring */
+  alarmHistory(tenantId: string, instanceId: string, alarmId: string): string {
+    return `${this.t(tenantId)}:i:${instanceId}:alarm-history:${alarmId}`;
+  }
+  /** hash counter → count: an instance's usage in one hour (hours since the epoch), expiring */
+  usage(tenantId: string, instanceId: string, hour: number): string {
+    return `${this.t(tenantId)}:i:${instanceId}:usage:${hour}`;
+  }
+  /** set `<tenantId>/<instanceId>` of the instances that have (or had) alarms: what the
+   *  evaluator walks, instead of every tenant */
+  alarmInstances(): string {
+    return `${this.prefix}:alarm-instances`;
+  }
+  /** string: the node holding the alarm evaluation lease (SET NX PX, renewed) */
+  alarmLease(): string {
+    return `${this.prefix}:alarm-lease`;
+  }
+  /** the key prefix of BullMQ's queues (webhook deliveries); one hash tag, as BullMQ needs on a
+   *  Redis Cluster (a queue's scripts touch several of its keys) */
+  jobs(): string {
+    return `${this.prefix}:{jobs}`;
+  }
 
   // A broker's delay wheel is the broker's, not a tenant's: it holds log positions and due times
   // only (no names, no bodies) and is rebuilt from the broker's commit log when lost.

@@ -19,6 +19,8 @@ import {
   type BrokerLeaseOptions,
 } from './broker-registry.js';
 import { QueuePlacements } from './placements.js';
+import { AlarmStateRepository } from './alarm-states.js';
+import { UsageRepository } from './usage.js';
 import { TtlCache } from './cache.js';
 import { GroupRepository } from './groups.js';
 import { InstanceRepository, type DeletedInstance } from './instances.js';
@@ -94,6 +96,12 @@ export class MetaStore {
   readonly groups: GroupRepository;
   readonly signingKeys: SigningKeyRepository;
   readonly alarms: AlarmRepository;
+  /** Alarm evaluation states, histories and the instances to evaluate. */
+  readonly alarmStates: AlarmStateRepository;
+  /** Hourly usage counters per instance. */
+  readonly usage: UsageRepository;
+  /** What the lease helpers need (src/meta/lease.ts). */
+  readonly repoContext: RepoContext;
   /** Per-instance data keys of sealed bodies (the brokers' DataKeySource). */
   readonly dataKeys: DataKeyRepository;
   readonly keys: MetaKeys;
@@ -122,6 +130,9 @@ export class MetaStore {
     this.groups = new GroupRepository(ctx);
     this.signingKeys = new SigningKeyRepository(ctx, box);
     this.alarms = new AlarmRepository(ctx, box);
+    this.alarmStates = new AlarmStateRepository(ctx);
+    this.usage = new UsageRepository(ctx);
+    this.repoContext = ctx;
     this.dataKeys = new DataKeyRepository(ctx, box);
     const ttlMs = options.cacheTtlMs ?? 4000;
     this.cache = new TtlCache({

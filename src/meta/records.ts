@@ -9,10 +9,14 @@ import { WharfError } from '../errors.js';
 import type { GroupDescriptor, RetryPolicy, TopicDescriptor } from '../model/index.js';
 import {
   ACTIONS,
+  ALARM_EVENT_TYPES,
   ALARM_METRICS,
+  ALARM_STATES,
   type AccessKeyRecord,
   type BrokerRecord,
   type Alarm,
+  type AlarmEvent,
+  type AlarmState,
   type Instance,
   type Permission,
   type Tenant,
@@ -177,6 +181,25 @@ export const ALARM = schema<StoredAlarm>('alarm', {
   createdAt: num,
   updatedAt: num,
   sealedWebhookSecret: str,
+});
+
+export const ALARM_STATE = schema<AlarmState>('alarm state', {
+  state: oneOf(ALARM_STATES),
+  sinceMs: num,
+  seq: int,
+  value: num,
+});
+
+export const ALARM_EVENT = schema<AlarmEvent>('alarm event', {
+  type: oneOf(ALARM_EVENT_TYPES),
+  time: num,
+  seq: int,
+  value: optional(num),
+  threshold: optional(num),
+  attempt: optional(int),
+  ok: optional((v, path) => (typeof v === 'boolean' ? v : fail(path, 'is not a boolean'))),
+  status: optional(int),
+  error: optional(str),
 });
 
 export interface StoredSigningKey {

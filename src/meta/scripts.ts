@@ -23,7 +23,9 @@ export type ScriptName =
   | 'broker-claim'
   | 'broker-renew'
   | 'broker-release'
-  | 'place-queues';
+  | 'place-queues'
+  | 'lease-hold'
+  | 'lease-release';
 
 interface Script {
   lua: string;

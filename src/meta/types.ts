@@ -77,6 +77,64 @@ export interface Alarm extends AlarmSpec {
   updatedAt: number;
 }
 
+/** Where an alarm's evaluation stands: `pending` while its condition holds for less than its
+ *  forSeconds, `firing` once notified. A resolution is the step firing → ok. */
+export const ALARM_STATES = ['ok', 'pending', 'firing'] as const;
+export type AlarmStateName = (typeof ALARM_STATES)[number];
+
+/** An alarm's evaluation state as kept in Redis, so a restarted node neither fires twice nor
+ *  forgets a pending condition. */
+export interface AlarmState {
+  state: AlarmStateName;
+  /** When the current state began (pending: when the condition started to hold). */
+  sinceMs: number;
+  /** Notifications sent so far: the next one's number, and its job id, are seq + 1. */
+  seq: number;
+  /** The last value read. */
+  value: number;
+}
+
+export const ALARM_EVENT_TYPES = ['fired', 'resolved', 'delivery'] as const;
+
+/** One line of an alarm's history: a transition, or one delivery attempt of its notification. */
+export interface AlarmEvent {
+  type: (typeof ALARM_EVENT_TYPES)[number];
+  time: number;
+  /** The notification's number (transitions and their deliveries share it). */
+  seq: number;
+  value?: number;
+  threshold?: number;
+  /** Deliveries: the attempt (1-based), whether it was accepted, the HTTP status or the error. */
+  attempt?: number;
+  ok?: boolean;
+  status?: number;
+  error?: string;
+}
+
+/** What usage counts, per instance and hour. */
+export const USAGE_COUNTERS = [
+  'requests',
+  'messagesPublished',
+  'bytesPublished',
+  'messagesDelivered',
+  'bytesDelivered',
+  'messagesAcked',
+  'apiCallsPublish',
+  'apiCallsConsume',
+  'apiCallsManage',
+  'apiCallsQuery',
+  'storageBytes',
+] as const;
+export type UsageCounter = (typeof USAGE_COUNTERS)[number];
+
+/** One hour of an instance's usage; storageBytes is a gauge (the last sample of the hour). */
+export interface UsageBucket {
+  instanceId: string;
+  /** Start of the hour, epoch ms. */
+  hour: number;
+  counters: Record<UsageCounter, number>;
+}
+
 export const DEFAULT_PERMISSIONS: Permission[] = [
   { instance: '*', actions: ['manage', 'publish', 'consume', 'query'] },
 ];

@@ -12,6 +12,7 @@ import { fdatasync, fsyncDir, isDiskFullOrReadOnly, pwritev } from './file-io.js
 import type { Segment } from './segment.js';
 import type { LogChunk } from './segment-list.js';
 import type { FlushPolicy, StoreLogger } from './types.js';
+import type { CommitObserver } from './message-store-api.js';
 
 export interface CommitRequest {
   chunks: LogChunk[];
@@ -29,6 +30,8 @@ export interface GroupCommitOptions<R extends CommitRequest = CommitRequest> {
   /** Runs once per round after it is durable and before its requests resolve; rounds in order. */
   afterDurable?: (round: readonly R[]) => Promise<void>;
   logger?: StoreLogger;
+  /** Told of each round's size and timings. */
+  observer?: CommitObserver;
 }
 
 export class GroupCommit<R extends CommitRequest = CommitRequest> {
@@ -131,6 +134,9 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
 
   private async writeRound(round: R[]): Promise<void> {
     this.rounds++;
+    const startedMs = performance.now();
+    let bytes = 0;
+    for (const request of round) bytes += request.bytes;
     const touched: Segment[] = [];
     let runSegment: Segment | null = null;
     let runStart = 0;
@@ -166,14 +172,23 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
       }
     }
     if (runSegment !== null) await this.writeRun(runSegment, runStart, buffers);
+    const writtenMs = performance.now();
+    let syncMs: number | null = null;
     if (this.options.flushPolicy === 'sync') {
       await Promise.all(touched.map((s) => this.syncSegment(s)));
       this.syncs++;
       this.syncedLogOffset = runEnd;
+      syncMs = performance.now() - writtenMs;
     } else {
       for (const s of touched) this.unsynced.add(s);
     }
     this.writtenLogOffset = runEnd;
+    this.options.observer?.round({
+      appends: round.length,
+      bytes,
+      writeMs: writtenMs - startedMs,
+      syncMs,
+    });
   }
 
   private async writeRun(segment: Segment, logOffset: number, buffers: Buffer[]): Promise<void> {

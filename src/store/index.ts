@@ -11,6 +11,8 @@ export type {
   StateJournal,
   StateJournalRecovery,
   StoreHealth,
+  CommitObserver,
+  CommitRound,
 } from './message-store-api.js';
 
 /**

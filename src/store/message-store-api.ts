@@ -60,6 +60,22 @@ export interface MessageStoreOptions {
   /** Segment size of the state journal; default 64 MiB. */
   journalSegmentBytes?: number;
   logger?: StoreLogger;
+  /** Told of every group-commit round of the commit log (metrics). */
+  commitObserver?: CommitObserver;
+}
+
+/** One group-commit round: how many appends it carried, their bytes, and how long its writes and
+ *  its fdatasync took (syncMs null under the `async` policy, which syncs on an interval). */
+export interface CommitRound {
+  appends: number;
+  bytes: number;
+  writeMs: number;
+  syncMs: number | null;
+}
+
+/** Receives each round's figures; must not throw or block (it runs on the append path). */
+export interface CommitObserver {
+  round(round: CommitRound): void;
 }
 
 export interface StoreHealth {

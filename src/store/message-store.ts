@@ -142,6 +142,7 @@ class DefaultMessageStore implements MessageStore {
       maxFrameBytes: Math.max(o.maxRecordBytes, 64 * 1024 * 1024),
       fromLogOffset: Math.min(cqFrom, indexFrom),
       logger: o.logger,
+      ...(o.commitObserver === undefined ? {} : { observer: o.commitObserver }),
       afterDurable: (round) => this.appender.afterDurable(round),
       onFrame: redispatch.onFrame,
       afterChunk: redispatch.afterChunk,

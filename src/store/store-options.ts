@@ -1,7 +1,7 @@
 // The store's options with their defaults and floors applied (MessageStoreOptions documents each).
 // Invariants: a record always fits in a segment with room for a roll's blank frame; the free-disk
 // watermark never goes below MIN_FREE_DISK_FLOOR_BYTES.
-import type { MessageStoreOptions } from './message-store-api.js';
+import type { CommitObserver, MessageStoreOptions } from './message-store-api.js';
 import { BLANK_FRAME_BYTES } from './record.js';
 import type { StoreLogger } from './types.js';
 
@@ -31,6 +31,7 @@ export interface ResolvedOptions {
   keyIndexEntriesPerFile: number;
   journalSegmentBytes: number;
   logger: StoreLogger | undefined;
+  commitObserver: CommitObserver | undefined;
 }
 
 export function resolveOptions(o: MessageStoreOptions): ResolvedOptions {
@@ -65,5 +66,6 @@ export function resolveOptions(o: MessageStoreOptions): ResolvedOptions {
     keyIndexEntriesPerFile: o.keyIndexEntriesPerFile ?? 4_000_000,
     journalSegmentBytes: o.journalSegmentBytes ?? 64 * 1024 * 1024,
     logger: o.logger,
+    commitObserver: o.commitObserver,
   };
 }

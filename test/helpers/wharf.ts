@@ -17,6 +17,7 @@ import aws4 from 'aws4';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Test } from 'tap';
+import { AlarmEvaluator, AlarmNotifier } from '../../src/alarms/index.js';
 import { Broker, type BrokerOptions } from '../../src/broker/index.js';
 import { inProcessBrokerClient, type BrokerClient } from '../../src/cluster/index.js';
 import { buildApp, type GatewayConfig } from '../../src/gateway/index.js';
@@ -44,6 +45,15 @@ export interface WharfOverrides {
   transactions?: BrokerOptions['transactions'];
   /** Delay scheduler settings; `false`: a broker without a delay wheel. */
   scheduler?: BrokerOptions['scheduler'] | false;
+  /** Run the alarm evaluator and the webhook notifier (as the node does), with these settings;
+   *  webhooks to private addresses are allowed unless `allowPrivate` is false. */
+  alarms?: {
+    intervalMs?: number;
+    attempts?: number;
+    backoffMs?: number;
+    timeoutMs?: number;
+    allowPrivate?: boolean;
+  };
 }
 
 export interface TestWharf {
@@ -60,6 +70,9 @@ export interface TestWharf {
   brokers: BrokerClient;
   meta: MetaStore;
   app: FastifyInstance;
+  /** With `overrides.alarms`. */
+  evaluator: AlarmEvaluator | undefined;
+  notifier: AlarmNotifier | undefined;
   close(): Promise<void>;
 }
 
@@ -93,11 +106,40 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
         }),
   });
   const brokers = overrides.brokers ?? inProcessBrokerClient(broker);
+  let notifier: AlarmNotifier | undefined;
+  let evaluator: AlarmEvaluator | undefined;
+  if (overrides.alarms !== undefined) {
+    const a = overrides.alarms;
+    notifier = new AlarmNotifier({
+      redisUrl,
+      meta,
+      logger,
+      allowPrivate: a.allowPrivate ?? true,
+      ...(a.attempts === undefined ? {} : { attempts: a.attempts }),
+      ...(a.backoffMs === undefined ? {} : { backoffMs: a.backoffMs }),
+      ...(a.timeoutMs === undefined ? {} : { timeoutMs: a.timeoutMs }),
+    });
+    await notifier.start();
+    evaluator = new AlarmEvaluator({
+      meta,
+      brokers,
+      notifications: notifier,
+      logger,
+      intervalMs: a.intervalMs ?? 100,
+    });
+    evaluator.start();
+  }
   const app = await buildApp({
     meta,
     brokers,
     logger,
-    config: { region: 'local', adminToken, docs: true, ...overrides.config },
+    config: {
+      region: 'local',
+      adminToken,
+      docs: true,
+      ...(overrides.alarms === undefined ? {} : { allowPrivateWebhooks: true }),
+      ...overrides.config,
+    },
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
@@ -107,6 +149,8 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
     if (closed) return;
     closed = true;
     await app.close();
+    await evaluator?.close();
+    await notifier?.close();
     await broker.close();
     await meta.close();
     await redis?.stop();
@@ -125,6 +169,8 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
     brokers,
     meta,
     app,
+    evaluator,
+    notifier,
     close,
   };
 }

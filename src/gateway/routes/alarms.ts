@@ -1,12 +1,21 @@
 // Alarms: PUT creates (201, with the webhook signing secret, shown only then) or replaces (200)
 // an alarm on a topic's or a group's metric. The topic, and the group when the metric is about
-// one, must exist. Evaluation and signed webhook delivery run as jobs (TODO(#5)).
+// one, must exist; the webhook URL must not reach loopback, private, link-local or metadata
+// addresses (unless the operator allows them). Evaluation and signed webhook delivery run in
+// src/alarms; each alarm's history (fired, resolved, delivery attempts) is readable here.
 import type { FastifyInstance } from 'fastify';
+import { webhookUrlProblem } from '../../alarms/index.js';
 import { WharfError } from '../../errors.js';
-import { ALARM_METRICS, type AlarmSpec } from '../../meta/index.js';
+import { ALARM_EVENT_TYPES, ALARM_METRICS, HISTORY_MAX, type AlarmSpec } from '../../meta/index.js';
 import type { RouteContext } from '../context.js';
-import { resolveGroup, resolveInstance, resolveTopic } from '../plugins/tenancy.js';
-import { epochMs, nameSchema } from '../schemas/common.js';
+import { principalOf, resolveGroup, resolveInstance, resolveTopic } from '../plugins/tenancy.js';
+import {
+  TENANT_ERRORS,
+  epochMs,
+  errorResponses,
+  nameSchema,
+  tenantSecurity,
+} from '../schemas/common.js';
 import { instanceParam } from './params.js';
 import { instanceResourceRoutes } from './resource-routes.js';
 
@@ -53,6 +62,30 @@ export const AlarmSchema = {
   },
 } as const;
 
+export const AlarmEventSchema = {
+  $id: 'AlarmEvent',
+  type: 'object',
+  required: ['type', 'time', 'notification'],
+  properties: {
+    type: {
+      type: 'string',
+      enum: ALARM_EVENT_TYPES,
+      description: 'fired, resolved, or one delivery attempt of a notification',
+    },
+    time: epochMs,
+    notification: {
+      type: 'integer',
+      description: 'the notification number (a transition and its deliveries share it)',
+    },
+    value: { type: 'number' },
+    threshold: { type: 'number' },
+    attempt: { type: 'integer', description: 'deliveries: 1 for the first try' },
+    ok: { type: 'boolean', description: 'deliveries: the receiver answered 2xx' },
+    status: { type: 'integer', description: 'deliveries: the HTTP status answered' },
+    error: { type: 'string', description: 'deliveries: why the attempt failed' },
+  },
+} as const;
+
 const putBody = {
   type: 'object',
   required: ['metric', 'topic', 'threshold', 'forSeconds', 'webhookUrl'],
@@ -91,6 +124,10 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (GROUP_METRICS.includes(spec.metric) && spec.group === undefined) {
         throw new WharfError('InvalidArgument', `the ${spec.metric} metric needs a group`);
       }
+      const problem = webhookUrlProblem(spec.webhookUrl, ctx.config.allowPrivateWebhooks === true);
+      if (problem !== null) {
+        throw new WharfError('InvalidArgument', `webhookUrl ${problem}`);
+      }
       await resolveTopic(meta, principal, instanceId, spec.topic, 'manage');
       if (spec.group !== undefined) {
         await resolveGroup(meta, principal, instanceId, spec.group, 'manage');
@@ -126,4 +163,46 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
       }
     },
   });
+
+  app.get<{ Params: { instanceId: string; alarmId: string }; Querystring: { limit?: string } }>(
+    '/v1/instances/:instanceId/alarms/:alarmId/history',
+    {
+      config: { plane: 'tenant' },
+      schema: {
+        tags: ['alarms'],
+        security: tenantSecurity,
+        summary: 'An alarm’s history: fired, resolved and delivery attempts, newest first',
+        params: alarmParams,
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: {
+              type: 'string',
+              pattern: '^[1-9][0-9]{0,2}$',
+              description: `1..${HISTORY_MAX}, default ${HISTORY_MAX} (the history keeps the last ${HISTORY_MAX} events)`,
+            },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['events'],
+            properties: { events: { type: 'array', items: { $ref: 'AlarmEvent#' } } },
+          },
+          ...errorResponses(...TENANT_ERRORS, 404),
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const { instanceId, alarmId } = request.params;
+      await resolveInstance(meta, principal, instanceId, 'read');
+      if ((await meta.alarms.get(principal.tenantId, instanceId, alarmId)) === null) {
+        throw new WharfError('AlarmNotFound', `no alarm ${alarmId}`);
+      }
+      const limit = Math.min(HISTORY_MAX, Number(request.query.limit ?? HISTORY_MAX));
+      const events = await meta.alarmStates.history(principal.tenantId, instanceId, alarmId, limit);
+      return { events: events.map(({ seq, ...event }) => ({ ...event, notification: seq })) };
+    },
+  );
 }

@@ -81,6 +81,8 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       limiter.take(principal.tenantId, 'publish', quotas.publishPerSecond, messages.length);
       const results = await brokers.publish(descriptor, messages);
       metrics.messagesPublished.inc({ tenant: principal.tenantId }, messages.length);
+      ctx.usage.count(principal.tenantId, instanceId, 'messagesPublished', messages.length);
+      ctx.usage.count(principal.tenantId, instanceId, 'bytesPublished', batchBytes);
       return { messages: results };
     },
   );
@@ -142,6 +144,13 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       });
       limiter.debit(principal.tenantId, 'consume', rate, received.length);
       metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
+      ctx.usage.count(principal.tenantId, instanceId, 'messagesDelivered', received.length);
+      ctx.usage.count(
+        principal.tenantId,
+        instanceId,
+        'bytesDelivered',
+        received.reduce((sum, m) => sum + m.body.length, 0),
+      );
       return { messages: received.map(receivedView) };
 
       /** Messages taken by a receive whose credential stopped holding go back to the group. */
@@ -202,7 +211,14 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const { instanceId, topic, group } = request.params;
       const t = await resolveTopic(meta, principal, instanceId, topic, 'consume');
       const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
-      return { results: await brokers.ack(t, g, request.body.receiptHandles) };
+      const results = await brokers.ack(t, g, request.body.receiptHandles);
+      ctx.usage.count(
+        principal.tenantId,
+        instanceId,
+        'messagesAcked',
+        results.filter((r) => r.ok).length,
+      );
+      return { results };
     },
   );
 

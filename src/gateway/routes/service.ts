@@ -90,6 +90,13 @@ export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (_request, reply) => {
+      // Redis's round trip now (bounded by the readiness deadline; -1 when it does not answer).
+      const pingStarted = performance.now();
+      const rtt = await ctx.meta.ping().then(
+        () => (performance.now() - pingStarted) / 1000,
+        () => -1,
+      );
+      ctx.metrics.redisRoundTripSeconds.set(rtt);
       const text = await ctx.metrics.registry.metrics();
       return reply.type(ctx.metrics.registry.contentType).send(text);
     },

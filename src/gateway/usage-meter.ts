@@ -1,0 +1,96 @@
+// Usage counted in this gateway's memory per (tenant, instance, hour) and flushed to Redis
+// (HINCRBY on the hour's hash) every `flushIntervalMs` and when the gateway closes. A flush that
+// fails keeps its counts for the next one; past MAX_PENDING_BUCKETS pending buckets the oldest
+// counts are dropped (and logged), so an outage of Redis cannot grow memory without bound. A
+// crash loses at most the counts of one flush interval.
+import type { Logger } from '../telemetry/index.js';
+import type { UsageCounter, UsageDelta, UsageRepository } from '../meta/index.js';
+
+export const USAGE_FLUSH_INTERVAL_MS = 10_000;
+const HOUR_MS = 3_600_000;
+const MAX_PENDING_BUCKETS = 100_000;
+
+export class UsageMeter {
+  private pending = new Map<string, UsageDelta>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly usage: UsageRepository,
+    private readonly logger: Logger,
+    private readonly flushIntervalMs = USAGE_FLUSH_INTERVAL_MS,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Adds `n` to a counter of the instance's current hour (storageBytes: sets the sample). */
+  count(
+    tenantId: string,
+    instanceId: string,
+    counter: UsageCounter,
+    n = 1,
+    nowMs = Date.now(),
+  ): void {
+    if (n === 0) return;
+    const hour = Math.floor(nowMs / HOUR_MS);
+    const key = `${tenantId}/${instanceId}/${hour}`;
+    let delta = this.pending.get(key);
+    if (delta === undefined) {
+      if (this.pending.size >= MAX_PENDING_BUCKETS) return;
+      delta = { tenantId, instanceId, hour, counters: {} };
+      this.pending.set(key, delta);
+    }
+    delta.counters[counter] = counter === 'storageBytes' ? n : (delta.counters[counter] ?? 0) + n;
+  }
+
+  /** Writes the pending counts; one flush at a time. */
+  flush(): Promise<void> {
+    this.flushing ??= this.write().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  /** Stops the timer and flushes what is left (graceful close). */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flushing;
+    await this.flush();
+  }
+
+  private async write(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    try {
+      await this.usage.add([...batch.values()]);
+    } catch (err) {
+      // Put them back, merged with what came meanwhile, for the next flush.
+      for (const [key, delta] of batch) {
+        for (const [counter, n] of Object.entries(delta.counters) as [UsageCounter, number][]) {
+          const hourMs = delta.hour * HOUR_MS;
+          if (counter === 'storageBytes' && this.pending.get(key)?.counters.storageBytes) continue;
+          this.count(delta.tenantId, delta.instanceId, counter, n, hourMs);
+        }
+      }
+      this.logger.warn({ err, buckets: batch.size }, 'usage flush failed: kept for the next one');
+    }
+  }
+}
+
+/** The API class of a tenant-plane route, for `apiCalls*` counters. */
+export function apiClassOf(method: string, route: string): UsageCounter {
+  if (method === 'POST' && route.endsWith('/messages')) return 'apiCallsPublish';
+  if (/\/transactions\/:transactionId\/(commit|rollback)$/.test(route)) return 'apiCallsPublish';
+  if (/\/(receive|ack|visibility|transactions\/check|dead-letters\/resend)$/.test(route))
+    return 'apiCallsConsume';
+  if (
+    method === 'GET' &&
+    /\/(messages|messages\/:messageId|trace|stats|dead-letters|usage|history)$/.test(route)
+  )
+    return 'apiCallsQuery';
+  return 'apiCallsManage';
+}

@@ -1,0 +1,84 @@
+// Usage of each instance in hourly buckets: one hash per (instance, hour) of counters, added to
+// with HINCRBY by the gateways' flushes (storageBytes, a gauge, is set with HSET: the last sample
+// of the hour), expiring USAGE_TTL_MS after the hour's last write. A query reads a bounded range
+// of hours (MAX_USAGE_HOURS) with one pipeline.
+import { USAGE_COUNTERS, type UsageBucket, type UsageCounter } from './types.js';
+import type { RepoContext } from './repo-context.js';
+
+export const HOUR_MS = 3_600_000;
+/** Buckets are kept about 400 days: a year of bills, and a margin. */
+export const USAGE_TTL_MS = 400 * 24 * HOUR_MS;
+/** The longest range one query reads (31 days of hours). */
+export const MAX_USAGE_HOURS = 31 * 24;
+
+/** Counts of one instance in one hour to add (storageBytes: a sample, set rather than added). */
+export interface UsageDelta {
+  tenantId: string;
+  instanceId: string;
+  /** Hours since the epoch. */
+  hour: number;
+  counters: Partial<Record<UsageCounter, number>>;
+}
+
+export class UsageRepository {
+  constructor(private readonly ctx: RepoContext) {}
+
+  /** Adds every delta in one pipeline; rejects if any command failed (the caller keeps them). */
+  async add(deltas: UsageDelta[]): Promise<void> {
+    if (deltas.length === 0) return;
+    const pipeline = this.ctx.redis.pipeline();
+    for (const delta of deltas) {
+      const key = this.ctx.keys.usage(delta.tenantId, delta.instanceId, delta.hour);
+      for (const [counter, value] of Object.entries(delta.counters)) {
+        if (value === undefined || value === 0) continue;
+        if (counter === 'storageBytes') pipeline.hset(key, counter, value);
+        else pipeline.hincrby(key, counter, value);
+      }
+      pipeline.pexpire(key, USAGE_TTL_MS);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([err]) => err !== null)?.[0];
+    if (failed) throw failed;
+  }
+
+  /** The buckets of the hours from `fromMs` to `toMs` (inclusive hours) that have any usage,
+   *  oldest first, per instance in the order given. */
+  async query(
+    tenantId: string,
+    instanceIds: string[],
+    fromMs: number,
+    toMs: number,
+  ): Promise<UsageBucket[]> {
+    const first = Math.floor(fromMs / HOUR_MS);
+    const last = Math.floor(toMs / HOUR_MS);
+    const slots: { instanceId: string; hour: number }[] = [];
+    for (const instanceId of instanceIds) {
+      for (let hour = first; hour <= last; hour++) slots.push({ instanceId, hour });
+    }
+    if (slots.length === 0) return [];
+    const pipeline = this.ctx.redis.pipeline();
+    for (const slot of slots)
+      pipeline.hgetall(this.ctx.keys.usage(tenantId, slot.instanceId, slot.hour));
+    const results = (await pipeline.exec()) ?? [];
+    const buckets: UsageBucket[] = [];
+    results.forEach(([err, value], index) => {
+      if (err) throw err;
+      const fields = value as Record<string, string>;
+      if (Object.keys(fields).length === 0) return;
+      const counters = Object.fromEntries(USAGE_COUNTERS.map((c) => [c, 0])) as Record<
+        UsageCounter,
+        number
+      >;
+      for (const counter of USAGE_COUNTERS) {
+        const parsed = Number(fields[counter] ?? 0);
+        counters[counter] = Number.isFinite(parsed) ? parsed : 0;
+      }
+      buckets.push({
+        instanceId: slots[index].instanceId,
+        hour: slots[index].hour * HOUR_MS,
+        counters,
+      });
+    });
+    return buckets;
+  }
+}

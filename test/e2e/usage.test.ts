@@ -1,0 +1,98 @@
+// Usage metering through signed HTTP: counts per instance and hour, flushed to Redis, readable
+// by the tenant (its instance) and by the operator (every instance of a tenant).
+import t from 'tap';
+import { waitFor } from '../helpers/wait-for.js';
+import { adminFetch, json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+
+async function traffic(wharf: Awaited<ReturnType<typeof startWharf>>) {
+  const tenant = await provisionTenant(wharf);
+  const call = (method: string, path: string, body?: unknown) =>
+    signedFetch(wharf.url, {
+      method,
+      path: `/v1/instances/${tenant.instanceId}${path}`,
+      ...(body === undefined ? {} : { body }),
+      ak: tenant.accessKeyId,
+      sk: tenant.accessKeySecret,
+    });
+  await call('PUT', '/topics/orders', { messageType: 'NORMAL' });
+  await call('PUT', '/groups/billing', {});
+  await call('POST', '/topics/orders/messages', {
+    messages: [{ body: 'abc' }, { body: 'defgh' }, { body: 'ij' }],
+  });
+  let delivered: string[] = [];
+  while (delivered.length < 3) {
+    const got = await json(
+      await call('POST', '/topics/orders/groups/billing/receive', {
+        maxMessages: 10,
+        waitSeconds: 1,
+      }),
+    );
+    delivered = [
+      ...delivered,
+      ...got.messages.map((m: { receiptHandle: string }) => m.receiptHandle),
+    ];
+  }
+  await call('POST', '/topics/orders/groups/billing/ack', { receiptHandles: delivered });
+  await call('GET', '/topics/orders/stats');
+  return { tenant, call };
+}
+
+t.test('usage: counted, flushed, read by the tenant and the operator', async (t) => {
+  const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 100 } });
+  const { tenant, call } = await traffic(wharf);
+  const bucket = await waitFor('the acks in the usage', async () => {
+    const body = await json(await call('GET', '/usage'));
+    const b = body.buckets[0];
+    return b?.messagesAcked === 3 ? b : null;
+  });
+  t.match(bucket, {
+    instanceId: tenant.instanceId,
+    messagesPublished: 3,
+    messagesDelivered: 3,
+    messagesAcked: 3,
+    apiCallsPublish: 1,
+    apiCallsManage: 2,
+    apiCallsQuery: Number,
+  });
+  t.ok(bucket.bytesPublished >= 10, 'bytes published');
+  t.equal(bucket.bytesDelivered, 10, 'bytes delivered: the bodies');
+  t.ok(bucket.apiCallsConsume >= 2);
+  t.ok(bucket.requests >= 6);
+  t.equal(bucket.hour % 3_600_000, 0, 'an hour bucket');
+
+  const admin = await json(
+    await adminFetch(wharf, 'GET', `/admin/v1/tenants/${tenant.tenantId}/usage`),
+  );
+  t.match(admin, {
+    tenantId: tenant.tenantId,
+    buckets: [{ instanceId: tenant.instanceId, messagesAcked: 3 }],
+  });
+
+  const empty = await json(await call('GET', `/usage?from=0&to=${3_600_000 * 2}`));
+  t.same(empty.buckets, [], 'no usage in 1970');
+  t.equal(
+    (await call('GET', `/usage?from=0&to=${3_600_000 * 24 * 40}`)).status,
+    400,
+    'over 31 days',
+  );
+  t.equal((await call('GET', '/usage?from=10&to=5')).status, 400);
+  t.equal((await adminFetch(wharf, 'GET', '/admin/v1/tenants/t-nope/usage')).status, 404);
+});
+
+t.test('a graceful close flushes what the timer has not', async (t) => {
+  const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 10_000 } });
+  const { tenant } = await traffic(wharf);
+  await wharf.app.close();
+  const hour = Math.floor(Date.now() / 3_600_000);
+  const keys = [hour, hour - 1].map((h) =>
+    wharf.meta.keys.usage(tenant.tenantId, tenant.instanceId, h),
+  );
+  const fields = await Promise.all(keys.map((k) => wharf.meta.redis.hgetall(k)));
+  const acked = fields.reduce((sum, f) => sum + Number(f.messagesAcked ?? 0), 0);
+  t.equal(acked, 3, 'flushed at close');
+  t.ok(
+    (await wharf.meta.redis.pttl(keys[0])) > 300 * 24 * 3_600_000 ||
+      fields[0].messagesAcked === undefined,
+    'expires in about 400 days',
+  );
+});
