@@ -3,8 +3,9 @@
 // frame when a call's signal aborts (a parked receive is freed at the broker). The connection is
 // opened on first use and again after a drop, with exponential back-off; while the broker is
 // unreachable calls fail fast with Unavailable. A call in flight when the connection drops is
-// Unavailable too — a publish included, although the broker may have stored it: the gateway
-// retries with the same request id, and the broker's dedup makes that retry safe.
+// Unavailable too — a publish included, although the broker may have stored it: a cluster
+// gateway retries a NORMAL or DELAY publish on another broker (at least once; a `dedupId` routes
+// to one queue, so a client's retry of it is deduplicated while that broker lives).
 // The chosen transport: network-broker-client.ts says why, with the bench's figures.
 import { connect, type Socket } from 'node:net';
 import {
