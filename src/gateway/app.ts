@@ -22,6 +22,8 @@ import {
 } from './plugins/error-handler.js';
 import { AdminAuthenticator, TokenService } from './plugins/jwt.js';
 import { RateLimiter } from './plugins/quotas.js';
+import { MAX_PARKED_PER_TENANT, ParkedReceives } from './parked-receives.js';
+import { mqHttpRoutes } from './mqhttp/routes.js';
 import { genReqId, registerRequestId } from './plugins/request-id.js';
 import { registerAuthentication } from './plugins/tenancy.js';
 import { groupRoutes } from './routes/groups.js';
@@ -94,6 +96,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     tokens: new TokenService(deps.meta),
     admin: new AdminAuthenticator(config),
     limiter: new RateLimiter(),
+    parkedReceives: new ParkedReceives(config.maxParkedReceivesPerTenant ?? MAX_PARKED_PER_TENANT),
     closing: closing.signal,
   };
 
@@ -170,5 +173,6 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   queryRoutes(app, ctx);
   alarmRoutes(app, ctx);
   transactionRoutes(app, ctx);
+  mqHttpRoutes(app, ctx);
   return app;
 }

@@ -4,6 +4,7 @@ import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import type { MetaStore } from '../meta/index.js';
 import type { GatewayMetrics, Logger } from '../telemetry/index.js';
 import type { AdminAuthenticator, TokenService } from './plugins/jwt.js';
+import type { ParkedReceives } from './parked-receives.js';
 import type { RateLimiter } from './plugins/quotas.js';
 
 export interface GatewayConfig {
@@ -35,6 +36,8 @@ export interface RouteContext {
   tokens: TokenService;
   admin: AdminAuthenticator;
   limiter: RateLimiter;
+  /** Long polls parked per tenant (receive and MQ HTTP consume share the bound). */
+  parkedReceives: ParkedReceives;
   /** Aborted when the gateway starts closing: parked long polls answer at once. */
   closing: AbortSignal;
 }
