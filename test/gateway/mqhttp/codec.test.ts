@@ -120,6 +120,7 @@ t.test('bad request bodies are MalformedXML or InvalidArgument, never a crash', 
       'MalformedXML',
     ],
     [`<Message>${'<a>'.repeat(200)}${'</a>'.repeat(200)}</Message>`, 'MalformedXML'],
+    ['<Message><MessageBody><![CDATA[a]]>b]]></MessageBody></Message>', 'MalformedXML'],
     ['<Message><MessageTag>T</MessageTag></Message>', 'InvalidArgument'],
     ['<Message><MessageBody><x>1</x></MessageBody></Message>', 'InvalidArgument'],
     [
