@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { MessageProperties, mqClient, mqErrorOf, putResource } from '../helpers/mq-http-sdk.js';
-import { json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+import { adminFetch, json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
 
 const md5 = (s: string) => createHash('md5').update(s, 'utf8').digest('hex').toUpperCase();
 
@@ -288,4 +288,15 @@ t.test('one message world: SDK and /v1 see the same messages', async (t) => {
     }),
   );
   t.match(trace.events, [{ type: 'PUBLISHED' }, { type: 'DELIVERED', group: 'v1' }]);
+
+  // one set of metrics: both publishes and both receives count for the tenant
+  const metrics = await (await adminFetch(wharf, 'GET', '/metrics')).text();
+  const count = (name: string) =>
+    Number(new RegExp(`^${name}\\{tenant="${tenant.tenantId}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+  t.equal(count('wharf_messages_published_total'), 2);
+  t.equal(count('wharf_messages_received_total'), 2);
+  t.match(
+    metrics,
+    /wharf_http_requests_total\{method="GET",route="\/topics\/:topic\/messages",status="200"\} 1/,
+  );
 });
