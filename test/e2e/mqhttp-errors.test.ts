@@ -11,7 +11,7 @@ import {
   putResource,
   type MqAnswer,
 } from '../helpers/mq-http-sdk.js';
-import { adminFetch, provisionTenant, startWharf } from '../helpers/wharf.js';
+import { adminFetch, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
 
 function expectMqError(t: Test, answer: MqAnswer, status: number, code: string, what: string) {
   t.equal(answer.status, status, `${what}: status`);
@@ -190,6 +190,32 @@ t.test('permissions, suspension and quotas are the /v1 ones, answered in XML', a
   t.equal(suspend.status, 200);
   t.equal((await mqErrorOf(producer.publishMessage('x'))).Code, 'AccessDenied', 'suspended');
 });
+
+t.test(
+  'what the protocol cannot say is refused: a broadcasting group, an ambiguous instance',
+  async (t) => {
+    const wharf = await startWharf(t);
+    const tenant = await provisionTenant(wharf);
+    await putResource(t, wharf, tenant, '/topics/orders', { messageType: 'NORMAL' });
+    await putResource(t, wharf, tenant, '/groups/all', { deliveryMode: 'BROADCASTING' });
+    const client = mqClient(wharf, tenant);
+    const broadcast = await mqErrorOf(
+      client.getConsumer(tenant.instanceId, 'orders', 'all').consumeMessage(1),
+    );
+    t.equal(broadcast.Code, 'InvalidArgument', 'no consumer id in this protocol');
+
+    const second = await signedFetch(wharf.url, {
+      method: 'POST',
+      path: '/v1/instances',
+      body: { name: 'second' },
+      ak: tenant.accessKeyId,
+      sk: tenant.accessKeySecret,
+    });
+    t.equal(second.status, 201);
+    const noNs = await mqErrorOf(client.getProducer('', 'orders').publishMessage('x'));
+    t.equal(noNs.Code, 'InvalidArgument', 'two instances: ns is required');
+  },
+);
 
 t.test('a body the SDK cannot encode (]]> inside) is MalformedXML, never altered', async (t) => {
   const wharf = await startWharf(t);
