@@ -2,7 +2,8 @@
 // Wharf end to end through its public API — the all-in-one node started as its own process
 // (sync flush), driven by SigV4-signed HTTP from a separate load process — beside the peers a
 // user would pick instead (RabbitMQ quorum and classic, NATS JetStream, Redis Streams), the same
-// workload in the same run, one table with ratios against the RabbitMQ quorum queue.
+// workload in the same run, one table with ratios against the RabbitMQ quorum queue. The
+// `wharf-mqhttp` row runs the same workload on the same node through the Aliyun MQ HTTP routes.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,10 +19,19 @@ import { PEERS } from './peers/catalog.js';
 const { values } = parseArgs({
   options: {
     ...planOptions(
-      ['wharf', 'rabbitmq-quorum', 'rabbitmq-classic', 'jetstream', 'redis-streams'].join(','),
+      [
+        'wharf',
+        'wharf-mqhttp',
+        'rabbitmq-quorum',
+        'rabbitmq-classic',
+        'jetstream',
+        'redis-streams',
+      ].join(','),
     ),
     'wharf-window': { type: 'string', default: '2048' },
     'wharf-consumers': { type: 'string', default: '16' },
+    /** Publishes in flight on the MQ HTTP row (one message each). */
+    'wharf-mq-window': { type: 'string', default: '256' },
     /** Extra node flags for the Wharf process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
     'wharf-node-args': { type: 'string', default: '' },
   },
@@ -118,15 +128,29 @@ async function provision(wharf: RunningWharf): Promise<Record<string, unknown>> 
   };
 }
 
-const wharf = wanted.has('wharf') ? await startWharf() : null;
+const wharf = wanted.has('wharf') || wanted.has('wharf-mqhttp') ? await startWharf() : null;
 try {
   const entries: ComparisonEntry[] = [];
-  if (wharf !== null) {
+  if (wharf !== null && wanted.has('wharf')) {
     entries.push({
       id: 'wharf',
       module: siblingModule(import.meta.url, 'e2e/wharf-http'),
       factory: 'createWharfHttpDriver',
       config: await provision(wharf),
+      server: { processName: 'node', host: '127.0.0.1', port: wharf.port },
+      serverPid: wharf.pid,
+    });
+  }
+  if (wharf !== null && wanted.has('wharf-mqhttp')) {
+    // the same node and workload through the Aliyun MQ HTTP routes (one message a publish)
+    entries.push({
+      id: 'wharf-mqhttp',
+      module: siblingModule(import.meta.url, 'e2e/wharf-mqhttp'),
+      factory: 'createWharfMqHttpDriver',
+      config: {
+        ...(await provision(wharf)),
+        window: positive('wharf-mq-window', values['wharf-mq-window']),
+      },
       server: { processName: 'node', host: '127.0.0.1', port: wharf.port },
       serverPid: wharf.pid,
     });

@@ -25,6 +25,7 @@ import {
 } from './plugins/error-handler.js';
 import { AdminAuthenticator, TokenService } from './plugins/jwt.js';
 import { RateLimiter } from './plugins/quotas.js';
+import { mqHttpRoutes } from './mqhttp/routes.js';
 import { genReqId, registerRequestId } from './plugins/request-id.js';
 import { registerAuthentication } from './plugins/tenancy.js';
 import { groupRoutes } from './routes/groups.js';
@@ -223,5 +224,6 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   alarmRoutes(app, ctx);
   usageRoutes(app, ctx);
   transactionRoutes(app, ctx);
+  mqHttpRoutes(app, ctx);
   return app;
 }

@@ -4,7 +4,8 @@ import type {} from '@fastify/swagger';
 import type { Permission, ResolvedAccessKey, Tenant } from '../meta/index.js';
 import type { ParsedAuthorization } from './sigv4.js';
 
-export type Plane = 'public' | 'admin' | 'tenant';
+/** `mqhttp`: the tenant plane's Aliyun MQ HTTP routes (their own signature scheme, XML). */
+export type Plane = 'public' | 'admin' | 'tenant' | 'mqhttp';
 
 export interface TenantPrincipal {
   tenantId: string;
@@ -14,7 +15,7 @@ export interface TenantPrincipal {
   permissions: Permission[];
   /** The key's current permissions; a token is checked against both. */
   keyPermissions: Permission[];
-  via: 'sigv4' | 'token';
+  via: 'sigv4' | 'token' | 'mqhttp';
 }
 
 /**

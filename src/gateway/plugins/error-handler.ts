@@ -2,13 +2,15 @@
 // body, fastify's own errors mapped onto API.md's codes, 404 for unknown routes and 405 (with
 // `allow`) for a known path with another method, and errors below the framework (oversized
 // headers, broken HTTP) answered in the same shape when the socket still takes it. Anything
-// else is a 500, logged once with its stack; the body never carries internals.
+// else is a 500, logged once with its stack; the body never carries internals. The MQ HTTP
+// routes (and paths under /topics/) get the same mapping answered in their XML shape.
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { WharfError, isWharfError, type ErrorCode } from '../../errors.js';
 import { isRedisUnavailable } from '../../meta/index.js';
+import { isMqHttpRequest, sendMqError } from '../mqhttp/error-codes.js';
 
 interface HttpError {
   status: number;
@@ -148,6 +150,7 @@ export function sendError(
   }
   reply.header('x-request-id', request.id);
   if (!request.raw.complete) holdUnreadBody(request, reply);
+  if (isMqHttpRequest(request)) return sendMqError(request, reply, error);
   return reply
     .code(status)
     .type('application/json; charset=utf-8')

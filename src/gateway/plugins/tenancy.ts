@@ -1,6 +1,6 @@
 // Authentication by plane, then resolution of what a tenant-plane request names. Credentials are
-// checked from the headers in an onRequest hook, before the body is read (bearer tokens and the
-// operator plane wholly; SigV4 up to the signature, or wholly when the payload hash is declared);
+// checked from the headers in an onRequest hook, before the body is read (bearer tokens, MQ HTTP
+// signatures and the operator plane wholly; SigV4 up to the signature, or wholly when the payload hash is declared);
 // the preValidation hook finishes SigV4 with the received body's hash, before the body is
 // decoded and validated (so that unauthenticated callers only ever see 401/403). The helpers
 // resolve instance, topic and group through the meta cache and answer the same 404 for a
@@ -21,6 +21,7 @@ import type { TenantPrincipal } from '../types.js';
 import { decodeJsonBody, takeRawBody } from './body.js';
 import type { AdminAuthenticator, TokenService } from './jwt.js';
 import { checkSigV4Headers, completeSigV4 } from './sigv4.js';
+import { authenticateMqHttp } from '../mqhttp/authenticate.js';
 
 export interface AuthDeps {
   meta: MetaStore;
@@ -41,6 +42,9 @@ export function registerAuthentication(app: FastifyInstance, deps: AuthDeps): vo
       await deps.admin.authenticate(request.headers.authorization);
     } else if (plane === 'tenant') {
       await authenticateTenantHeaders(request, deps);
+    } else if (plane === 'mqhttp') {
+      // wholly from the headers: the MQ signature covers the body only through content-md5
+      request.principal = activeOnly(await authenticateMqHttp(request, deps.meta));
     }
   });
   app.addHook('preValidation', async (request) => {

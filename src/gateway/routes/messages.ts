@@ -1,11 +1,10 @@
 // The message path: publish, receive (long poll), ack and visibility. The gateway decides what
 // it can alone — permission, rate quota, sizes, delay rules, BROADCASTING's consumerId — then
-// calls the BrokerClient with the resolved descriptors and encodes its answer. A receive's long
-// poll runs under the gateway's ParkedPolls (per-tenant cap, abort on hang-up or closing, 403 once
-// its credential stops holding): what the broker handed out meanwhile is made visible again.
+// calls the BrokerClient with the resolved descriptors and encodes its answer. A receive goes
+// through receiveForClient (long-poll-receive.ts: quota, parked bound, abort on hang-up,
+// closing or revocation), which the MQ HTTP consume route shares.
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
-import type { ReceivedMessage } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
 import {
   messageBytes,
@@ -13,6 +12,7 @@ import {
   toPublishMessage,
   type PublishInput,
 } from '../message-codec.js';
+import { receiveForClient } from '../long-poll-receive.js';
 import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, epochMs, errorResponses, tenantSecurity } from '../schemas/common.js';
 import { MAX_BATCH_BYTES, messageBodies } from '../schemas/messages.js';
@@ -24,6 +24,7 @@ import {
 } from './params.js';
 
 const base = { config: { plane: 'tenant' as const } };
+
 const schemaBase = { tags: ['messages'], security: tenantSecurity };
 
 interface ReceiveBody {
@@ -35,7 +36,7 @@ interface ReceiveBody {
 }
 
 export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { meta, brokers, limiter, metrics, parkedPolls } = ctx;
+  const { meta, brokers, limiter, metrics } = ctx;
 
   app.post<{ Params: TopicParams; Body: { messages: PublishInput[] } }>(
     '/v1/instances/:instanceId/topics/:topic/messages',
@@ -115,59 +116,16 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (groupDescriptor.deliveryMode === 'BROADCASTING' && body.consumerId === undefined) {
         throw new WharfError('InvalidArgument', 'a BROADCASTING group needs consumerId');
       }
-      const rate = principal.tenant.quotas.consumePerSecond;
-      limiter.requireOne(principal.tenantId, 'consume', rate);
-      const maxMessages = Math.min(
-        body.maxMessages,
-        limiter.available(principal.tenantId, 'consume', rate),
-      );
-
-      const received = await parkedPolls.run(request, reply, principal, {
-        what: 'receive',
-        waitMs: body.waitSeconds * 1000,
-        poll: (waitMs, signal) =>
-          brokers.receive(
-            topicDescriptor,
-            groupDescriptor,
-            {
-              maxMessages,
-              waitMs,
-              tags: body.tags,
-              ...(body.invisibleSeconds === undefined
-                ? {}
-                : { invisibleMs: body.invisibleSeconds * 1000 }),
-              ...(body.consumerId === undefined ? {} : { consumerId: body.consumerId }),
-            },
-            signal,
-          ),
-        giveBack: releaseAll,
+      const received = await receiveForClient(ctx, request, reply, principal, {
+        topic: topicDescriptor,
+        group: groupDescriptor,
+        maxMessages: body.maxMessages,
+        waitSeconds: body.waitSeconds,
+        tags: body.tags,
+        ...(body.invisibleSeconds === undefined ? {} : { invisibleSeconds: body.invisibleSeconds }),
+        ...(body.consumerId === undefined ? {} : { consumerId: body.consumerId }),
       });
-      limiter.debit(principal.tenantId, 'consume', rate, received.length);
-      metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
-      ctx.usage.count(principal.tenantId, instanceId, 'messagesDelivered', received.length);
-      ctx.usage.count(
-        principal.tenantId,
-        instanceId,
-        'bytesDelivered',
-        received.reduce((sum, m) => sum + m.body.length, 0),
-      );
       return { messages: received.map(receivedView) };
-
-      /** Messages taken by a receive whose credential stopped holding go back to the group. */
-      async function releaseAll(messages: readonly ReceivedMessage[]): Promise<void> {
-        const results = await Promise.allSettled(
-          messages.map((m) =>
-            brokers.changeVisibility(topicDescriptor, groupDescriptor, m.receiptHandle, 0),
-          ),
-        );
-        const failed = results.filter((r) => r.status === 'rejected').length;
-        if (failed > 0) {
-          request.log.warn(
-            { failed, of: messages.length },
-            'messages taken by a revoked receive stay invisible until their deadline',
-          );
-        }
-      }
     },
   );
 

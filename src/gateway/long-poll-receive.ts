@@ -1,0 +1,82 @@
+// One receive for a client request, shared by the /v1 receive route and the MQ HTTP consume
+// route: the consume rate quota (a receive asks for no more than the bucket holds and debits
+// what it got), the long poll under the gateway's ParkedPolls (per-tenant bound, abort on hang-up
+// or closing, 403 once its credential stops holding — what the broker handed out meanwhile is
+// made visible again), and the delivered messages and bytes counted for metrics and usage.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { GroupDescriptor, ReceivedMessage, TopicDescriptor } from '../model/index.js';
+import type { RouteContext } from './context.js';
+import type { TenantPrincipal } from './types.js';
+
+export interface ClientReceive {
+  topic: TopicDescriptor;
+  group: GroupDescriptor;
+  maxMessages: number;
+  waitSeconds: number;
+  tags: string;
+  invisibleSeconds?: number;
+  consumerId?: string;
+}
+
+/** Receives for `principal` as the request asks; the messages are counted and debited. */
+export async function receiveForClient(
+  ctx: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  principal: TenantPrincipal,
+  call: ClientReceive,
+): Promise<ReceivedMessage[]> {
+  const { brokers, limiter, metrics } = ctx;
+  const rate = principal.tenant.quotas.consumePerSecond;
+  limiter.requireOne(principal.tenantId, 'consume', rate);
+  const maxMessages = Math.min(
+    call.maxMessages,
+    limiter.available(principal.tenantId, 'consume', rate),
+  );
+  const received = await ctx.parkedPolls.run(request, reply, principal, {
+    what: 'receive',
+    waitMs: call.waitSeconds * 1000,
+    poll: (waitMs, signal) =>
+      brokers.receive(
+        call.topic,
+        call.group,
+        {
+          maxMessages,
+          waitMs,
+          tags: call.tags,
+          ...(call.invisibleSeconds === undefined
+            ? {}
+            : { invisibleMs: call.invisibleSeconds * 1000 }),
+          ...(call.consumerId === undefined ? {} : { consumerId: call.consumerId }),
+        },
+        signal,
+      ),
+    giveBack: releaseAll,
+  });
+  limiter.debit(principal.tenantId, 'consume', rate, received.length);
+  metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
+  const { tenantId } = principal;
+  const { instanceId } = call.topic;
+  ctx.usage.count(tenantId, instanceId, 'messagesDelivered', received.length);
+  ctx.usage.count(
+    tenantId,
+    instanceId,
+    'bytesDelivered',
+    received.reduce((sum, m) => sum + m.body.length, 0),
+  );
+  return received;
+
+  /** Messages taken by a receive whose credential stopped holding go back to the group. */
+  async function releaseAll(messages: readonly ReceivedMessage[]): Promise<void> {
+    const results = await Promise.allSettled(
+      messages.map((m) => brokers.changeVisibility(call.topic, call.group, m.receiptHandle, 0)),
+    );
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) {
+      request.log.warn(
+        { failed, of: messages.length },
+        'messages taken by a revoked receive stay invisible until their deadline',
+      );
+    }
+  }
+}

@@ -1,0 +1,240 @@
+// The XML documents of the MQ HTTP protocol, parsed and built with fast-xml-parser. Requests:
+// `Message` (publish: MessageBody, MessageTag?, Properties?) and `ReceiptHandles` (ack, commit,
+// rollback: ReceiptHandle+). Answers: `Message` (publish), `Messages` (consume: one `Message`
+// of flat text elements each), `Error` (Code, Message, RequestId, HostId) and `Errors` (one
+// `Error` per failed handle: ErrorCode, ErrorMessage, ReceiptHandle). Answers carry only a
+// default xmlns on the root, no attributes elsewhere, no nested fields (the SDKs crash on them).
+// Input: well-formedness checked first, no DOCTYPE (so no entity can be declared, let alone
+// expanded; the predefined ones and character references are decoded), values kept
+// verbatim (no number parsing, no trimming), namespaces and element order ignored.
+import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+import { WharfError } from '../../errors.js';
+
+/** What answers put on their root (no final slash: what the service sends, Java demands). */
+export const MQ_XMLNS = 'http://mq.aliyuncs.com/doc/v1';
+/** Most handles one ack request may carry (Aliyun's limit). */
+export const MAX_RECEIPT_HANDLES = 16;
+/** Deepest element nesting accepted in a request (the protocol's documents have 3 levels). */
+const MAX_DEPTH = 8;
+const CDATA_SECTION = /<!\[CDATA\[[\s\S]*?\]\]>/g;
+
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  removeNSPrefix: true,
+  parseTagValue: false,
+  trimValues: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  processEntities: true,
+  // also decodes character references (Go escapes tab, LF and CR as &#x9; &#xA; &#xD;); named
+  // HTML entities are decoded too, leniently — none can be declared (no DOCTYPE)
+  htmlEntities: true,
+  maxNestedTags: MAX_DEPTH,
+  isArray: (name) => name === 'ReceiptHandle',
+});
+
+const builder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  format: false,
+  suppressEmptyNode: false,
+  processEntities: true,
+});
+
+function malformed(message: string, cause?: unknown): WharfError {
+  return new WharfError('InvalidArgument', message, {
+    ...(cause === undefined ? {} : { cause }),
+    details: { mqCode: 'MalformedXML' },
+  });
+}
+
+/** The root element's children of a well-formed document whose root is `root`. */
+function parseDocument(raw: Buffer, root: string): Record<string, unknown> {
+  const text = raw.toString('utf8');
+  if (/<!DOCTYPE/i.test(text)) throw malformed('a DOCTYPE is not accepted');
+  const valid = XMLValidator.validate(text);
+  if (valid !== true) throw malformed(`the body is not well-formed XML: ${valid.err.msg}`);
+  // XML forbids `]]>` in text outside CDATA, which the validator lets through; it is what the
+  // Node SDK sends for a body containing `]]>` (its CDATA ends early), and a lenient parse would
+  // store another body than the one meant
+  if (text.replace(CDATA_SECTION, '').includes(']]>')) {
+    throw malformed('`]]>` outside a CDATA section (a body containing `]]>` needs escaping)');
+  }
+  let doc: unknown;
+  try {
+    doc = parser.parse(text);
+  } catch (cause) {
+    throw malformed('the body is not well-formed XML', cause);
+  }
+  const top = isRecord(doc) ? doc[root] : undefined;
+  if (top === undefined) throw malformed(`the root element must be ${root}`);
+  // An empty root parses to '' (no children).
+  return isRecord(top) ? top : {};
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A child that must be text (absent: undefined); repeated or nested is refused. */
+function textOf(parent: Record<string, unknown>, name: string): string | undefined {
+  const value = parent[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') {
+    throw new WharfError('InvalidArgument', `${name} must be text, once`, {
+      details: { mqCode: 'InvalidArgument' },
+    });
+  }
+  return value;
+}
+
+export interface PublishRequest {
+  body: string;
+  tag?: string;
+  properties?: string;
+}
+
+export function decodePublishRequest(raw: Buffer): PublishRequest {
+  const message = parseDocument(raw, 'Message');
+  const body = textOf(message, 'MessageBody');
+  if (body === undefined) throw new WharfError('InvalidArgument', 'MessageBody is required');
+  const tag = textOf(message, 'MessageTag');
+  const properties = textOf(message, 'Properties');
+  return {
+    body,
+    ...(tag === undefined || tag === '' ? {} : { tag }),
+    ...(properties === undefined || properties === '' ? {} : { properties }),
+  };
+}
+
+/** The handles of an ack / commit / rollback body, in order (1..MAX_RECEIPT_HANDLES). */
+export function decodeReceiptHandles(raw: Buffer): string[] {
+  const list = parseDocument(raw, 'ReceiptHandles').ReceiptHandle;
+  const handles = Array.isArray(list) ? (list as unknown[]) : [];
+  if (handles.length === 0) throw new WharfError('InvalidArgument', 'no ReceiptHandle given');
+  if (handles.length > MAX_RECEIPT_HANDLES) {
+    throw new WharfError('InvalidArgument', `at most ${MAX_RECEIPT_HANDLES} receipt handles`);
+  }
+  return handles.map((h) => {
+    if (typeof h !== 'string' || h.trim() === '') {
+      throw new WharfError('InvalidArgument', 'a ReceiptHandle must be non-empty text');
+    }
+    return h.trim();
+  });
+}
+
+// Characters XML 1.0 cannot carry (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF):
+// sent as U+FFFD, as invalid UTF-8 already is by Buffer#toString.
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/** Text that XML 1.0 can carry (what cannot becomes U+FFFD). */
+export function xmlText(text: string): string {
+  return text.replace(NOT_XML_CHAR, '\uFFFD');
+}
+
+function document(root: string, children: Record<string, unknown>): string {
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>' +
+    builder.build({ [root]: { '@_xmlns': MQ_XMLNS, ...children } })
+  );
+}
+
+/** Only the fields that are set, as text, in the given order. */
+function fields(entries: [string, string | number | undefined][]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of entries) {
+    if (value !== undefined) out[name] = xmlText(String(value));
+  }
+  return out;
+}
+
+export interface PublishAnswer {
+  messageId: string;
+  bodyMd5: string;
+  /** A half message's handle (commit / rollback). */
+  receiptHandle?: string;
+}
+
+export function encodePublishAnswer(answer: PublishAnswer): string {
+  return document(
+    'Message',
+    fields([
+      ['MessageId', answer.messageId],
+      ['MessageBodyMD5', answer.bodyMd5],
+      ['ReceiptHandle', answer.receiptHandle],
+    ]),
+  );
+}
+
+/** One consumed message, as the protocol shows it (times in epoch ms). */
+export interface MqMessage {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+  bodyMd5: string;
+  publishTime: number;
+  firstConsumeTime: number;
+  nextConsumeTime: number;
+  consumedTimes: number;
+  tag?: string;
+  properties?: string;
+}
+
+/** A consume answer; never called with no message (that answer is the MessageNotExist error). */
+export function encodeMessages(messages: readonly MqMessage[]): string {
+  if (messages.length === 0) throw new Error('an empty Messages answer crashes the SDKs');
+  return document('Messages', {
+    Message: messages.map((m) =>
+      fields([
+        ['MessageId', m.messageId],
+        ['ReceiptHandle', m.receiptHandle],
+        ['MessageBody', m.body],
+        ['MessageBodyMD5', m.bodyMd5],
+        ['PublishTime', m.publishTime],
+        ['FirstConsumeTime', m.firstConsumeTime],
+        ['NextConsumeTime', m.nextConsumeTime],
+        ['ConsumedTimes', m.consumedTimes],
+        ['MessageTag', m.tag],
+        ['Properties', m.properties],
+      ]),
+    ),
+  });
+}
+
+export interface MqErrorAnswer {
+  code: string;
+  message: string;
+  requestId: string;
+  hostId: string;
+}
+
+export function encodeError(error: MqErrorAnswer): string {
+  return document(
+    'Error',
+    fields([
+      ['Code', error.code],
+      ['Message', error.message],
+      ['RequestId', error.requestId],
+      ['HostId', error.hostId],
+    ]),
+  );
+}
+
+export interface HandleError {
+  code: string;
+  message: string;
+  receiptHandle: string;
+}
+
+/** The answer of an ack / commit / rollback where some handles failed (only those listed). */
+export function encodeHandleErrors(errors: readonly HandleError[]): string {
+  return document('Errors', {
+    Error: errors.map((e) =>
+      fields([
+        ['ErrorCode', e.code],
+        ['ErrorMessage', e.message],
+        ['ReceiptHandle', e.receiptHandle],
+      ]),
+    ),
+  });
+}
