@@ -76,13 +76,23 @@ function sign(url: string, method: string, path: string, ak: string, sk: string,
   return headers;
 }
 
+/** A set-up call; a 503 (a Redis command timed out on a loaded machine) is tried again. */
 async function call(url: string, method: string, path: string, headers: object, body?: unknown) {
   const text = body === undefined ? undefined : JSON.stringify(body);
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { ...(text === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    ...(text === undefined ? {} : { body: text }),
-  });
+  let res: Response;
+  for (let attempt = 1; ; attempt++) {
+    res = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        ...(text === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      ...(text === undefined ? {} : { body: text }),
+    });
+    if (res.status !== 503 || attempt >= 20) break;
+    await res.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
   const answer = await res.text();
   return (answer === '' ? {} : JSON.parse(answer)) as Record<string, string>;
 }
@@ -180,8 +190,15 @@ export async function httpRows(options: {
     for (const name of ['http', 'rate', 'storm', 'plain']) {
       const path = `/v1/instances/${instanceId}/topics/${name}`;
       const body = { messageType: name === 'plain' ? 'NORMAL' : 'DELAY', queueCount: 8 };
-      await call(url, 'PUT', path, sign(url, 'PUT', path, ak, sk, JSON.stringify(body)), body);
-      topics[name] = (await meta.topics.get(tenantId, instanceId, name))!;
+      // on a loaded machine a Redis command may time out (503): try again rather than go on
+      // without the topic
+      for (let attempt = 1; topics[name] === undefined; attempt++) {
+        await call(url, 'PUT', path, sign(url, 'PUT', path, ak, sk, JSON.stringify(body)), body);
+        const found = await meta.topics.get(tenantId, instanceId, name).catch(() => null);
+        if (found !== null) topics[name] = found;
+        else if (attempt >= 10) throw new Error(`bench:delay: topic ${name} could not be created`);
+        else await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     }
 
     if (options.stormOnly !== true) {
