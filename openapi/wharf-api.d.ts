@@ -980,7 +980,13 @@ export interface operations {
                 content: {
                     "application/json": {
                         status: string;
-                        brokers?: string;
+                        /** @description The brokers this gateway routes to: the one in-process broker of the all-in-one node, or every registered broker of a cluster */
+                        brokers?: {
+                            id: number;
+                            address: string;
+                            /** @enum {string} */
+                            state: "ready" | "not ready" | "unreachable" | "down";
+                        }[];
                     };
                 };
             };

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const entry = 'dist/src/cli/all-in-one.js';
+const entry = 'dist/src/cli/wharf.js';
 
 function newestMtime(dir) {
   let newest = 0;

@@ -5,6 +5,7 @@
 // second connection standing for the ordinary traffic) and the rebuild of a lost wheel.
 // Each design runs on a fresh private redis-server (never the shared 6379).
 //   npm run bench:delay [-- --pending 1000000 --bull 50000 --rate 5000 --seconds 10 --storm 200000]
+//   npm run bench:delay -- --http-only --storm-only   (the end-to-end storm rows alone)
 // Then the same figures end to end through a whole node (delay-http.ts); `-- --http-only` runs
 // only those.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -469,6 +470,7 @@ async function printHttpRows(): Promise<void> {
     rate: RATE,
     storm: STORM,
     connections: flag('connections', 32),
+    stormOnly: args.includes('--storm-only'),
   });
   console.log('');
   console.log(

@@ -153,12 +153,20 @@ export class Broker implements BrokerClient {
   }
 
   static async open(options: BrokerOptions): Promise<Broker> {
+    // retention keeps pending delayed messages: everything until the broker knows its floor
+    let retentionFloor = (): Promise<number> => Promise.resolve(0);
     const store = await openMessageStore({
       ...options.store,
       dir: options.dataDir,
+      retentionFloor: () => retentionFloor(),
       ...(options.logger !== undefined ? { logger: options.logger } : {}),
     });
     const broker = new Broker(store, options);
+    const scheduler = broker.scheduler;
+    retentionFloor =
+      scheduler === null
+        ? () => Promise.resolve(Number.POSITIVE_INFINITY)
+        : () => scheduler.retentionFloor();
     try {
       await broker.core.journal.recover();
       await broker.transactions.recover();

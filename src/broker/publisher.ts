@@ -6,7 +6,14 @@ import { hash } from 'node:crypto';
 import type { PublishMessage, PublishResult, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MessageFlags, type AppendMessage, type StoredMessage } from '../store/index.js';
+import { shardingHash } from '../protocol/index.js';
 import type { BrokerCore } from './broker-core.js';
+import {
+  isScheduleTopic,
+  scheduleDedupKey,
+  ScheduleProperty,
+  scheduleTopic,
+} from './schedule-records.js';
 import type { Scheduler } from './scheduler.js';
 import {
   dedupKey,
@@ -42,6 +49,8 @@ interface PendingRecord {
   index: number;
   record: AppendMessage;
   bodyMd5: string;
+  /** Set for a delayed message: stored as a schedule record due then. */
+  deliverAtMs: number | undefined;
   /** Set for a message with a dedupId: settles the promise later publishes of it wait on. */
   dedupKey?: string;
   resolve?: (hit: DedupHit) => void;
@@ -61,16 +70,6 @@ function checkUserNames(message: PublishMessage): void {
   }
 }
 
-/** FNV-1a over UTF-16 code units: a stable hash of the sharding key (same key, same queue). */
-export function shardingHash(key: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
-
 function md5(body: Buffer): string {
   return hash('md5', body, 'hex'); // one-shot: no Hash object a message
 }
@@ -87,58 +86,13 @@ export class Publisher {
     private readonly scheduler: Scheduler | null = null,
   ) {}
 
-  /** A batch with delayed messages: those go to the scheduler as schedule records, the rest
-   *  are published at once; answers in request order. */
-  private async publishDelayed(
-    topic: TopicDescriptor,
-    messages: readonly PublishMessage[],
-    now: number,
-  ): Promise<PublishResult[]> {
+  /** Refuses a delay this broker or topic cannot take. */
+  private requireDelay(topic: TopicDescriptor): Scheduler {
     if (this.scheduler === null)
       throw new WharfError('InvalidArgument', 'delayed delivery is not available on this broker');
     if (topic.messageType === 'FIFO' || topic.messageType === 'TRANSACTION')
       throw new WharfError('InvalidArgument', `a ${topic.messageType} topic takes no delay`);
-    for (const message of messages) checkUserNames(message);
-    const isDelayed = messages.map((message) => (message.deliverAtMs ?? 0) > now);
-    const delayed = messages.filter((_, i) => isDelayed[i]);
-    const immediate = messages.filter((_, i) => !isDelayed[i]);
-    const name = storeTopic(topic);
-    // not deduplicated: a dedupId key on the copy would answer later publishes with its id
-    const records = delayed.map(({ dedupId: _, ...message }) =>
-      this.toRecord(name, this.chooseQueue(topic, name, message), message, now),
-    );
-    const sealed = await this.core.bodyKeys.seal(
-      topic.tenantId,
-      topic.instanceId,
-      records.map((record) => record.body),
-    );
-    // one after the other: a schedule that fails stores nothing of the batch
-    const scheduled = await this.scheduler.schedule(
-      topic,
-      sealed === null
-        ? records
-        : records.map((record, i) => ({
-            ...record,
-            body: sealed[i],
-            flags: (record.flags ?? 0) | MessageFlags.SEALED,
-          })),
-      delayed.map((message) => message.deliverAtMs ?? now),
-    );
-    const published = immediate.length > 0 ? await this.publish(topic, immediate) : [];
-    const counters = this.core.counters.topic(name);
-    counters.publish.add(delayed.length);
-    for (const size of scheduled.sizes) counters.bytesIn += size;
-    let nextDelayed = 0;
-    let nextImmediate = 0;
-    return messages.map((message, i) => {
-      if (!isDelayed[i]) return published[nextImmediate++];
-      const index = nextDelayed++;
-      return {
-        messageId: scheduled.messageIds[index],
-        queueId: records[index].queueId,
-        bodyMd5: md5(message.body),
-      };
-    });
+    return this.scheduler;
   }
 
   async publish(
@@ -146,8 +100,9 @@ export class Publisher {
     messages: readonly PublishMessage[],
   ): Promise<PublishResult[]> {
     const now = Date.now();
-    if (messages.some((message) => (message.deliverAtMs ?? 0) > now))
-      return this.publishDelayed(topic, messages, now);
+    // a delayed message is stored as a schedule record (Scheduler), deduplicated like the rest
+    const isDelayed = messages.map((message) => (message.deliverAtMs ?? 0) > now);
+    const scheduler = isDelayed.includes(true) ? this.requireDelay(topic) : null;
     // a TRANSACTION topic's messages are stored as half messages, invisible until committed
     const halves = topic.messageType === 'TRANSACTION' ? this.halves : undefined;
     const name = halves === undefined ? storeTopic(topic) : halfTopic(topic);
@@ -161,9 +116,11 @@ export class Publisher {
     for (const [index, message] of messages.entries()) {
       const queueId = this.chooseQueue(topic, name, message);
       const bodyMd5 = md5(message.body);
-      const record = this.toRecord(name, queueId, message, now);
+      const deliverAtMs = isDelayed[index] ? message.deliverAtMs : undefined;
+      const scheduledFor = deliverAtMs === undefined ? undefined : topic.topic;
+      const record = this.toRecord(name, queueId, message, now, scheduledFor);
       if (message.dedupId === undefined) {
-        toAppend.push({ index, record, bodyMd5 });
+        toAppend.push({ index, record, bodyMd5, deliverAtMs });
         continue;
       }
       const key = `${name}\u0000${message.dedupId}`;
@@ -183,7 +140,7 @@ export class Publisher {
       });
       promise.catch(() => undefined);
       this.pending.set(key, promise);
-      toAppend.push({ index, record, bodyMd5, resolve, reject, dedupKey: key });
+      toAppend.push({ index, record, bodyMd5, deliverAtMs, resolve, reject, dedupKey: key });
     }
 
     const waited = Promise.all(waits);
@@ -202,46 +159,36 @@ export class Publisher {
         }),
       );
       fresh.sort((a, b) => a.index - b.index);
-      if (fresh.length > 0) {
-        const records = fresh.map((item) => item.record);
-        const sealed = await this.core.bodyKeys.seal(
-          topic.tenantId,
-          topic.instanceId,
-          records.map((record) => record.body),
+      const freshDelayed = fresh.filter((item) => item.deliverAtMs !== undefined);
+      const freshNow = fresh.filter((item) => item.deliverAtMs === undefined);
+      const counters = this.core.counters.topic(name);
+      // the schedule first: one that fails stores nothing of the batch
+      if (scheduler !== null && freshDelayed.length > 0) {
+        const scheduled = await scheduler.schedule(
+          topic,
+          await this.sealed(topic, freshDelayed),
+          freshDelayed.map((item) => item.deliverAtMs ?? now),
         );
-        const appended = await this.core.store.append(
-          sealed === null
-            ? records
-            : records.map((record, i) => ({
-                ...record,
-                body: sealed[i],
-                flags: (record.flags ?? 0) | MessageFlags.SEALED,
-              })),
-        );
+        counters.publish.add(freshDelayed.length);
+        for (const [i, item] of freshDelayed.entries()) {
+          counters.bytesIn += scheduled.sizes[i];
+          this.stored(item, scheduled.messageIds[i], scheduled.storedAtMs[i], results);
+        }
+      }
+      if (freshNow.length > 0) {
+        const appended = await this.core.store.append(await this.sealed(topic, freshNow));
         const ids = this.core.ids.encode(
           messageScope(topic),
           appended.map((result) => ({ brokerId: this.core.brokerId, logOffset: result.logOffset })),
         );
         halves?.added(
           name,
-          appended.map((result, i) => ({ ...result, queueId: fresh[i].record.queueId })),
+          appended.map((result, i) => ({ ...result, queueId: freshNow[i].record.queueId })),
         );
-        const counters = this.core.counters.topic(name);
-        counters.publish.add(fresh.length);
-        for (const [i, item] of fresh.entries()) {
-          const result = appended[i];
-          counters.bytesIn += result.size;
-          const answer = {
-            messageId: ids[i],
-            queueId: item.record.queueId,
-            bodyMd5: item.bodyMd5,
-          };
-          results[item.index] = answer;
-          if (item.dedupKey !== undefined) {
-            const hit = { ...answer, storedAtMs: result.storeTimestampMs };
-            this.remember(item.dedupKey, hit);
-            item.resolve?.(hit);
-          }
+        counters.publish.add(freshNow.length);
+        for (const [i, item] of freshNow.entries()) {
+          counters.bytesIn += appended[i].size;
+          this.stored(item, ids[i], appended[i].storeTimestampMs, results);
         }
       }
       await waited;
@@ -263,6 +210,41 @@ export class Publisher {
     return results as PublishResult[];
   }
 
+  /** The records of `items`, bodies sealed with their instance's key (when it has one). */
+  private async sealed(
+    topic: TopicDescriptor,
+    items: readonly PendingRecord[],
+  ): Promise<AppendMessage[]> {
+    const records = items.map((item) => item.record);
+    const sealed = await this.core.bodyKeys.seal(
+      topic.tenantId,
+      topic.instanceId,
+      records.map((record) => record.body),
+    );
+    return sealed === null
+      ? records
+      : records.map((record, i) => ({
+          ...record,
+          body: sealed[i],
+          flags: (record.flags ?? 0) | MessageFlags.SEALED,
+        }));
+  }
+
+  /** Answers a record just stored, and later publishes of its dedupId. */
+  private stored(
+    item: PendingRecord,
+    messageId: string,
+    storedAtMs: number,
+    results: (PublishResult | undefined)[],
+  ): void {
+    const answer = { messageId, queueId: item.record.queueId, bodyMd5: item.bodyMd5 };
+    results[item.index] = answer;
+    if (item.dedupKey === undefined) return;
+    const hit = { ...answer, storedAtMs };
+    this.remember(item.dedupKey, hit);
+    item.resolve?.(hit);
+  }
+
   /** Drops a deleted topic's round-robin position and remembered dedupIds. */
   forgetTopic(name: string): void {
     this.roundRobin.delete(name);
@@ -275,6 +257,15 @@ export class Publisher {
   }
 
   private chooseQueue(topic: TopicDescriptor, name: string, message: PublishMessage): number {
+    // a cluster gateway chose the queue (it decides the broker): keep its choice
+    if (message.queueId !== undefined) {
+      if (!Number.isInteger(message.queueId) || message.queueId >= topic.queueCount)
+        throw new WharfError(
+          'InvalidArgument',
+          `queueId ${message.queueId} is not a queue of the topic`,
+        );
+      return message.queueId;
+    }
     if (message.shardingKey !== undefined)
       return shardingHash(message.shardingKey) % topic.queueCount;
     if (topic.messageType === 'FIFO') return 0;
@@ -288,13 +279,20 @@ export class Publisher {
     queueId: number,
     message: PublishMessage,
     now: number,
+    /** Set for a delayed message: its dedupId is indexed in the schedule topic, per topic. */
+    scheduledFor?: string,
   ): AppendMessage {
     const properties: Record<string, string> = { ...message.properties };
     if (message.bodyEncoding === 'base64') properties[SystemProperty.bodyEncoding] = 'b';
     if (message.shardingKey !== undefined)
       properties[SystemProperty.shardingKey] = message.shardingKey;
     const keys = message.keys === undefined ? [] : [...message.keys];
-    if (message.dedupId !== undefined) keys.push(dedupKey(message.dedupId));
+    if (message.dedupId !== undefined)
+      keys.push(
+        scheduledFor === undefined
+          ? dedupKey(message.dedupId)
+          : scheduleDedupKey(scheduledFor, message.dedupId),
+      );
     return {
       topic: name,
       queueId,
@@ -317,9 +315,21 @@ export class Publisher {
     const cached = this.recent.get(key);
     if (cached !== undefined && cached.storedAtMs >= since) return cached;
     const dedupId = key.slice(name.length + 1);
-    const stored: StoredMessage[] = await this.core.store.queryByKey(name, dedupKey(dedupId), 1);
-    const message = stored[0];
-    if (message === undefined || message.storeTimestampMs < since) return null;
+    // published at once (its record in the topic) or delayed (its schedule record)
+    const lookups: Promise<StoredMessage[]>[] = [
+      this.core.store.queryByKey(name, dedupKey(dedupId), 1),
+    ];
+    if (this.scheduler !== null && topic.messageType !== 'TRANSACTION') {
+      const schedules = scheduleTopic(topic.tenantId, topic.instanceId);
+      if (this.core.store.queueIds(schedules).length > 0)
+        lookups.push(
+          this.core.store.queryByKey(schedules, scheduleDedupKey(topic.topic, dedupId), 1),
+        );
+    }
+    const message = (await Promise.all(lookups))
+      .flat()
+      .find((stored) => stored.storeTimestampMs >= since);
+    if (message === undefined) return null;
     await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
     const body = this.core.bodyKeys.open(message);
     if (body === null) return null; // its instance's key is gone: nothing of it exists any more
@@ -328,7 +338,9 @@ export class Publisher {
         brokerId: this.core.brokerId,
         logOffset: message.logOffset,
       }),
-      queueId: message.queueId,
+      queueId: isScheduleTopic(message.topic)
+        ? Number(message.properties[ScheduleProperty.targetQueueId])
+        : message.queueId,
       bodyMd5: md5(body),
       storedAtMs: message.storeTimestampMs,
     };

@@ -43,6 +43,12 @@ export function scheduleKey(logOffset: number): string {
   return `\u0001sched:${logOffset.toString(16)}`;
 }
 
+/** Record key of a schedule record published with a dedupId (the schedule topic is shared by
+ *  the instance's topics: the key names the user topic). Not carried to the dispatched copy. */
+export function scheduleDedupKey(userTopic: string, dedupId: string): string {
+  return `\u0001sdedup:${userTopic}\u0000${dedupId}`;
+}
+
 /** Trace position of a delayed message's own events (SCHEDULED, CANCELLED) before dispatch. */
 export function schedulePosition(userTopic: string, logOffset: number): string {
   return `${userTopic}:s:${logOffset}`;

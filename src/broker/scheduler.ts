@@ -3,8 +3,9 @@
 // path; a ticker claims due entries, holds them in a heap and dispatches each at its ms as a copy
 // in its real queue. Invariants: the commit log is the only source of truth (the wheel is rebuilt
 // from queue 0 past the checkpoint whenever its mark says it is missing, replaced or behind);
-// a record is dispatched at most once (finished ranges in memory, done marks and the copy's
-// scheduleKey in the key index across crashes) and a cancel is a durable mark before it answers.
+// a record is dispatched at most once (a bitmap of finished records in memory, done marks and the copy's
+// scheduleKey in the key index across crashes), a cancel is a durable mark before it answers, and
+// a record whose topic was deleted after it was scheduled is finished without a dispatch.
 import { randomUUID } from 'node:crypto';
 import type { MessageView, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
@@ -16,8 +17,8 @@ import {
 } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import { MinHeap } from './min-heap.js';
-import { messageScope, storeTopic, SystemProperty } from './names.js';
-import { OffsetRanges } from './offset-ranges.js';
+import { isSystemName, messageScope, storeTopic, SystemProperty } from './names.js';
+import { OffsetBitmap } from './offset-bitmap.js';
 import {
   decodeScheduleMark,
   encodeScheduleMark,
@@ -61,7 +62,7 @@ interface TopicState {
   /** Queue-0 offset below which every schedule record is finished. */
   checkpoint: number;
   /** Finished (dispatched or cancelled) queue-0 offsets above the checkpoint. */
-  finished: OffsetRanges;
+  finished: OffsetBitmap;
   /** Dispatched logOffsets not yet in a done mark. */
   unmarked: number[];
 }
@@ -89,6 +90,8 @@ export class Scheduler {
   private feeding = false;
   private wheelId: string | null = null;
   private ready = false;
+  /** Set once recover() has read the marks: the retention floor is known. */
+  private recovered = false;
   private needRebuild = true;
   private fedHighWater = -1;
   private maintaining: Promise<void> | undefined;
@@ -164,6 +167,28 @@ export class Scheduler {
       this.advance(state);
     }
     await this.writeDoneMarks();
+    this.recovered = true;
+  }
+
+  /** The lowest logOffset of a schedule record not finished yet, for retention: the segment
+   *  holding it and every later one (its marks, its copy's key) are kept, whatever their age.
+   *  Before recovery 0 (keep everything); Infinity when nothing is pending. */
+  async retentionFloor(): Promise<number> {
+    if (!this.recovered) return 0;
+    const store = this.core.store;
+    let floor = Number.POSITIVE_INFINITY;
+    for (const [name, state] of this.topics) {
+      if (store.queueIds(name).length === 0) continue;
+      // every record below the checkpoint is finished; the one at it is not
+      const from = Math.max(
+        state.checkpoint,
+        store.queueOffsets(name, SCHEDULE_QUEUE_ID).minQueueOffset,
+      );
+      const page = await store.readQueue(name, SCHEDULE_QUEUE_ID, from, { maxMessages: 1 });
+      const first = page.messages[0];
+      if (first !== undefined) floor = Math.min(floor, first.logOffset);
+    }
+    return floor;
   }
 
   start(): void {
@@ -192,7 +217,7 @@ export class Scheduler {
     topic: TopicDescriptor,
     records: readonly AppendMessage[],
     deliverAtMs: readonly number[],
-  ): Promise<{ messageIds: string[]; sizes: number[] }> {
+  ): Promise<{ messageIds: string[]; sizes: number[]; storedAtMs: number[] }> {
     const name = scheduleTopic(topic.tenantId, topic.instanceId);
     const appended = await this.core.store.append(
       records.map((record, i) => ({
@@ -226,7 +251,11 @@ export class Scheduler {
       })),
     );
     this.pumpFeed();
-    return { messageIds, sizes: appended.map((result) => result.size) };
+    return {
+      messageIds,
+      sizes: appended.map((result) => result.size),
+      storedAtMs: appended.map((result) => result.storeTimestampMs),
+    };
   }
 
   /** Cancels a delayed message not yet dispatched: durable when it resolves. Unknown or another
@@ -377,16 +406,21 @@ export class Scheduler {
     this.pumpFeed();
     const entries: WheelEntry[] = [];
     let highest = -1;
+    let dropped = 0;
     for (const name of this.core.store.topics()) {
       if (!isScheduleTopic(name)) continue;
       const state = this.state(name);
       await this.scan(name, (record) => {
         highest = Math.max(highest, record.logOffset);
-        if (!this.isFinished(state, record.queueOffset))
-          entries.push({ deliverAtMs: deliverAtOf(record), logOffset: record.logOffset });
+        if (this.isFinished(state, record.queueOffset)) return Promise.resolve();
+        if (this.targetDeleted(record)) {
+          dropped++;
+          this.finish(state, record);
+        } else entries.push({ deliverAtMs: deliverAtOf(record), logOffset: record.logOffset });
         return Promise.resolve();
       });
     }
+    if (dropped > 0) this.markLater();
     if ((await this.wheel.load(wheelId, entries)) === 'lost') {
       this.needRebuild = true;
       return;
@@ -400,7 +434,7 @@ export class Scheduler {
     this.ready = true;
     this.rebuilds++;
     this.core.logger.info(
-      { pending: entries.length, durationMs: Date.now() - startedAt },
+      { pending: entries.length, dropped, durationMs: Date.now() - startedAt },
       'delay wheel rebuilt from the schedule records',
     );
   }
@@ -542,49 +576,94 @@ export class Scheduler {
       mine.push(held);
     }
     try {
-      const cancels = await Promise.all(
-        mine.map((held) => this.cancelling.get(held.logOffset) ?? Promise.resolve(false)),
-      );
-      const records = await Promise.all(
-        mine.map((held) => this.core.store.readMessage(held.logOffset)),
-      );
+      // one read for the batch (nearby records together) and no promise per record
+      const cancels =
+        this.cancelling.size === 0
+          ? null
+          : await Promise.all(
+              mine.map((held) => this.cancelling.get(held.logOffset) ?? Promise.resolve(false)),
+            );
+      const records = await this.core.store.readMessages(mine.map((held) => held.logOffset));
       const copies: AppendMessage[] = [];
       const sources: StoredMessage[] = [];
+      const dropped: StoredMessage[] = [];
+      /** Per record topic: a live schedule topic (asked once a batch) — not one whose instance
+       *  was deleted (the schedule topic with it): nothing of that is dispatched. */
+      const live = new Map<string, boolean>();
       for (const [i, record] of records.entries()) {
-        if (record === null || cancels[i] === true) continue;
-        if (!isScheduleTopic(record.topic) || record.queueId !== SCHEDULE_QUEUE_ID) continue;
-        // its instance was deleted (the schedule topic with it): nothing of it is dispatched
-        if (this.core.store.queueIds(record.topic).length === 0) continue;
-        const state = this.state(record.topic);
-        if (this.isFinished(state, record.queueOffset)) continue;
-        copies.push(this.copyOf(record));
-        sources.push(record);
+        if (record === null || cancels?.[i] === true || record.queueId !== SCHEDULE_QUEUE_ID)
+          continue;
+        let alive = live.get(record.topic);
+        if (alive === undefined) {
+          alive =
+            isScheduleTopic(record.topic) && this.core.store.queueIds(record.topic).length > 0;
+          live.set(record.topic, alive);
+        }
+        if (!alive) continue;
+        if (this.isFinished(this.state(record.topic), record.queueOffset)) continue;
+        // its topic was deleted since (and maybe created again): finished, never dispatched
+        if (this.targetDeleted(record)) dropped.push(record);
+        else {
+          copies.push(this.copyOf(record));
+          sources.push(record);
+        }
       }
+      this.finishAll(dropped);
       this.sealIds(copies, sources);
       if (copies.length > 0) {
         await this.core.store.append(copies);
-        for (const record of sources) {
-          const state = this.state(record.topic);
-          state.finished.add(record.queueOffset);
-          state.unmarked.push(record.logOffset);
-          this.advance(state);
-        }
+        this.finishAll(sources);
         this.dispatched += copies.length;
-        // one write at a time, each taking every mark waiting by then
-        const marking: Promise<void> = (this.marking ?? Promise.resolve())
-          .then(() => this.writeDoneMarks())
-          .catch((error: unknown) => this.warn(error, 'done marks failed'))
-          .finally(() => {
-            if (this.marking === marking) this.marking = undefined;
-          });
-        this.marking = marking;
       }
+      if (copies.length > 0 || dropped.length > 0) this.markLater();
       for (const held of mine) this.completeOne(held.claimId);
     } finally {
       for (const held of mine)
         if (this.dispatching.get(held.logOffset) === done) this.dispatching.delete(held.logOffset);
       resolveDone();
     }
+  }
+
+  /** Whether the record's target topic was deleted after it was scheduled (the store keeps
+   *  the log position of a topic's deletion durably, so this holds after restarts too). */
+  private targetDeleted(record: StoredMessage): boolean {
+    const target = targetStoreTopic(record.topic, record.properties[ScheduleProperty.targetTopic]);
+    return this.core.store.deletedAfter(target, record.logOffset);
+  }
+
+  /** A record dispatched or dropped: finished now, in a done mark soon. */
+  private finish(state: TopicState, record: StoredMessage): void {
+    state.finished.add(record.queueOffset);
+    state.unmarked.push(record.logOffset);
+    this.advance(state);
+  }
+
+  /** finish() for a batch: one advance of each topic's checkpoint. */
+  private finishAll(records: readonly StoredMessage[]): void {
+    if (records.length === 0) return;
+    const byTopic = new Map<string, StoredMessage[]>();
+    for (const record of records) {
+      let list = byTopic.get(record.topic);
+      if (list === undefined) byTopic.set(record.topic, (list = []));
+      list.push(record);
+    }
+    for (const [name, list] of byTopic) {
+      const state = this.state(name);
+      state.finished.addAll(list.map((record) => record.queueOffset));
+      for (const record of list) state.unmarked.push(record.logOffset);
+      this.advance(state);
+    }
+  }
+
+  /** Writes the done marks waiting, one write at a time, each taking every mark waiting by then. */
+  private markLater(): void {
+    const marking: Promise<void> = (this.marking ?? Promise.resolve())
+      .then(() => this.writeDoneMarks())
+      .catch((error: unknown) => this.warn(error, 'done marks failed'))
+      .finally(() => {
+        if (this.marking === marking) this.marking = undefined;
+      });
+    this.marking = marking;
   }
 
   private completeOne(claimId: string): void {
@@ -614,7 +693,8 @@ export class Scheduler {
       body: record.body,
       bornTimestampMs: record.bornTimestampMs,
       tag: record.tag,
-      keys: [...record.keys, scheduleKey(record.logOffset)],
+      // the user's keys; the schedule record's dedupId key stays with it
+      keys: [...record.keys.filter((key) => !isSystemName(key)), scheduleKey(record.logOffset)],
       properties,
       flags: record.flags & ~MessageFlags.DELAYED,
     };
@@ -644,7 +724,7 @@ export class Scheduler {
   private state(name: string): TopicState {
     let state = this.topics.get(name);
     if (state === undefined) {
-      state = { checkpoint: 0, finished: new OffsetRanges(), unmarked: [] };
+      state = { checkpoint: 0, finished: new OffsetBitmap(), unmarked: [] };
       this.topics.set(name, state);
     }
     return state;

@@ -26,6 +26,7 @@ export interface WharfConfig {
   /** Serve Swagger UI at /docs. */
   docs: boolean;
   broker: BrokerConfig;
+  cluster: ClusterConfig;
   alarms: AlarmConfig;
   /** Gateway usage counters are flushed to Redis this often. */
   usageFlushMs: number;
@@ -48,6 +49,17 @@ export interface AlarmConfig {
   webhookBackoffMs: number;
 }
 
+/** A broker process's place in a cluster (`wharf broker`); unused by the all-in-one node. */
+export interface ClusterConfig {
+  /** 1..65535, required by `wharf broker` (0 is the all-in-one node's). */
+  brokerId: number | undefined;
+  /** The broker's RPC (TCP) port; 0 picks a free one. */
+  brokerPort: number;
+  brokerHost: string;
+  /** `host:port` other processes reach this broker at; unset: brokerHost:brokerPort. */
+  brokerAdvertise: string | undefined;
+}
+
 /** The broker's store settings (see src/store/message-store-api.ts). */
 export interface BrokerConfig {
   flushPolicy: 'sync' | 'async';
@@ -57,6 +69,9 @@ export interface BrokerConfig {
   minFreeDiskBytes: number;
   /** Record message trace events. */
   trace: boolean;
+  /** How long a half message waits for its decision before check-back offers it (every
+   *  TRANSACTION topic of the broker). */
+  transactionCheckDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -123,6 +138,19 @@ export const CONFIG_VARIABLES = [
     'WHARF_TRACE',
     'true',
     'record message trace events (delivered, acked, retried, dead-lettered, re-sent)',
+  ],
+  ['WHARF_BROKER_ID', '', '`wharf broker`: its id, 1..65535 (required; unique among live brokers)'],
+  ['WHARF_BROKER_PORT', '7070', '`wharf broker`: port of its RPC (TCP) server for the gateways'],
+  ['WHARF_BROKER_HOST', '(WHARF_HOST)', '`wharf broker`: address its RPC server listens on'],
+  [
+    'WHARF_BROKER_ADVERTISE',
+    '<WHARF_HOST>:<WHARF_BROKER_PORT>',
+    '`wharf broker`: `host:port` gateways reach it at (in Kubernetes the pod’s stable DNS name)',
+  ],
+  [
+    'WHARF_TRANSACTION_CHECK_DELAY_MS',
+    '10000',
+    'check delay of every TRANSACTION topic: an undecided half message is offered by check-back this long after its publish, 100..3600000',
   ],
   ['WHARF_ALARM_INTERVAL_MS', '5000', 'how often alarms are evaluated, 100..5000 ms'],
   [
@@ -232,7 +260,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       retentionMs: int('WHARF_RETENTION_HOURS', 72, 1, 8760) * 3_600_000,
       minFreeDiskBytes: int('WHARF_MIN_FREE_DISK_MB', 1024, 0, 1_048_576) * MIB,
       trace: bool('WHARF_TRACE', true),
+      transactionCheckDelayMs: int('WHARF_TRANSACTION_CHECK_DELAY_MS', 10_000, 100, 3_600_000),
     },
+    cluster: clusterConfig(str, int, str('WHARF_HOST') ?? '127.0.0.1', problems),
     alarms: {
       intervalMs: int('WHARF_ALARM_INTERVAL_MS', 5000, 100, 5000),
       allowPrivateWebhooks: bool('WHARF_WEBHOOK_ALLOW_PRIVATE', false),
@@ -246,4 +276,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+function clusterConfig(
+  str: (name: string) => string | undefined,
+  int: (name: string, fallback: number, min: number, max: number) => number,
+  host: string,
+  problems: string[],
+): ClusterConfig {
+  const rawId = str('WHARF_BROKER_ID');
+  const brokerId = rawId === undefined ? undefined : int('WHARF_BROKER_ID', 1, 1, 65_535);
+  const advertise = str('WHARF_BROKER_ADVERTISE');
+  if (advertise !== undefined && !/^[^\s:]+:\d{1,5}$/.test(advertise)) {
+    problems.push(`WHARF_BROKER_ADVERTISE=${advertise}: must be host:port`);
+  }
+  return {
+    brokerId,
+    brokerPort: int('WHARF_BROKER_PORT', 7070, 0, 65_535),
+    brokerHost: str('WHARF_BROKER_HOST') ?? host,
+    brokerAdvertise: advertise,
+  };
 }

@@ -6,12 +6,12 @@
 // when the broker holds messages of instances Redis does not know (Redis lost its data).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { AlarmEvaluator, AlarmNotifier } from '../alarms/index.js';
 import { Broker } from '../broker/index.js';
 import { DirLockedError, lockDir, type DirLock } from '../store/index.js';
-import { inProcessBrokerClient } from '../cluster/index.js';
+import { inProcessBrokerClient, type BrokerClient } from '../cluster/index.js';
 import { buildApp } from '../gateway/index.js';
 import {
   MetaStore,
@@ -99,7 +99,7 @@ async function resolveRedis(config: WharfConfig, logger: Logger) {
 }
 
 /** The data dir's lock, or the one-line refusal naming the directory and the holder's pid. */
-function lockDataDir(dataDir: string): DirLock {
+export function lockDataDir(dataDir: string): DirLock {
   try {
     return lockDir(dataDir);
   } catch (err) {
@@ -123,7 +123,7 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
 }
 
 /** The id of the all-in-one node's one broker: its ids, handles, wheel keys and metrics. */
-const ALL_IN_ONE_BROKER_ID = 0;
+export const ALL_IN_ONE_BROKER_ID = 0;
 
 async function startLockedNode(
   config: WharfConfig,
@@ -142,22 +142,17 @@ async function startLockedNode(
   ];
   if (redis.child !== undefined) cleanup.unshift(() => redis.child.stop());
   try {
-    const meta = await MetaStore.open({
-      redisUrl: redis.url,
-      masterKey,
-      cacheTtlMs: config.metaCacheMs,
-      commandTimeoutMs: config.redisTimeoutMs,
-      logger: logger.child({ room: 'meta' }),
-    });
+    const meta = await openMeta(config, redis.url, masterKey, logger);
     cleanup.unshift(() => meta.close());
     const metrics = new GatewayMetrics();
     const broker = await Broker.open({
       dataDir: join(dataDir, 'broker-0'),
       brokerId: ALL_IN_ONE_BROKER_ID,
-      macKey: deriveKey(masterKey, 'wharf-broker-mac'),
+      macKey: brokerMacKey(masterKey),
       logger: logger.child({ room: 'broker' }),
       store: { ...config.broker, commitObserver: commitObserverFor(metrics) },
       trace: config.broker.trace,
+      transactions: { checkDelayMs: config.broker.transactionCheckDelayMs },
       dataKeys: meta.dataKeys,
       scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(ALL_IN_ONE_BROKER_ID)),
     });
@@ -165,56 +160,19 @@ async function startLockedNode(
     await warnOfUnknownInstances(broker, meta, logger);
     registerBrokerMetrics(metrics.registry, ALL_IN_ONE_BROKER_ID, () => broker.stats());
     const brokers = inProcessBrokerClient(broker);
-    // Alarms: stopped after the gateway drained, before the broker and Redis close.
-    const notifier = new AlarmNotifier({
-      redisUrl: redis.url,
-      meta,
-      logger: logger.child({ room: 'alarms' }),
-      allowPrivate: config.alarms.allowPrivateWebhooks,
-      attempts: config.alarms.webhookAttempts,
-      backoffMs: config.alarms.webhookBackoffMs,
-      timeoutMs: config.alarms.webhookTimeoutMs,
-      onDelivery: (outcome) => metrics.webhookDeliveries.inc({ outcome }),
-    });
-    await notifier.start();
-    cleanup.unshift(() => notifier.close());
-    const evaluator = new AlarmEvaluator({
-      meta,
-      brokers,
-      notifications: notifier,
-      logger: logger.child({ room: 'alarms' }),
-      intervalMs: config.alarms.intervalMs,
-      onTick: (evaluated) => metrics.alarmEvaluations.inc(evaluated),
-    });
-    evaluator.start();
-    cleanup.unshift(() => evaluator.close());
-    const app = await buildApp({
+    cleanup.unshift(
+      await startAlarms(config, { meta, brokers, redisUrl: redis.url, metrics, logger }),
+    );
+    const gateway = await listenGateway(config, {
       meta,
       brokers,
       metrics,
       logger,
-      config: {
-        region: config.region,
-        adminToken,
-        ...(config.adminJwksUrl === undefined ? {} : { adminJwksUrl: config.adminJwksUrl }),
-        ...(config.adminJwtSecret === undefined ? {} : { adminJwtSecret: config.adminJwtSecret }),
-        trustProxy: config.trustProxy,
-        docs: config.docs,
-        bodiesInFlightBytes: config.bodiesInFlightBytes,
-        maxConnectionsPerAddress: config.maxConnectionsPerAddress,
-        allowPrivateWebhooks: config.alarms.allowPrivateWebhooks,
-        usageFlushIntervalMs: config.usageFlushMs,
-        statsSampleIntervalMs: config.metricsSampleMs,
-        maxStatsSeriesPerTenant: config.metricsSeriesPerTenant,
-      },
+      adminToken,
     });
-    cleanup.unshift(() => app.close());
-    await app.listen({ port: config.port, host: config.host });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : config.port;
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    cleanup.unshift(() => gateway.close());
     return {
-      url: `http://${host}:${port}`,
+      url: gateway.url,
       adminToken,
       adminTokenSource: config.adminToken === undefined ? 'data dir' : 'env',
       redisUrl: safeUrl(redis.url),
@@ -227,6 +185,111 @@ async function startLockedNode(
     for (const step of cleanup) await step().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Alarm evaluation (under a Redis lease: one node evaluates) and webhook delivery (BullMQ on the
+ * node's Redis), for the all-in-one node and every gateway process. Returns the stop step: run
+ * after the gateway drained, before the brokers and Redis close.
+ */
+export async function startAlarms(
+  config: WharfConfig,
+  deps: {
+    meta: MetaStore;
+    brokers: BrokerClient;
+    redisUrl: string;
+    metrics: GatewayMetrics;
+    logger: Logger;
+  },
+): Promise<() => Promise<void>> {
+  const logger = deps.logger.child({ room: 'alarms' });
+  const notifier = new AlarmNotifier({
+    redisUrl: deps.redisUrl,
+    meta: deps.meta,
+    logger,
+    allowPrivate: config.alarms.allowPrivateWebhooks,
+    attempts: config.alarms.webhookAttempts,
+    backoffMs: config.alarms.webhookBackoffMs,
+    timeoutMs: config.alarms.webhookTimeoutMs,
+    onDelivery: (outcome) => deps.metrics.webhookDeliveries.inc({ outcome }),
+  });
+  await notifier.start();
+  const evaluator = new AlarmEvaluator({
+    meta: deps.meta,
+    brokers: deps.brokers,
+    notifications: notifier,
+    logger,
+    intervalMs: config.alarms.intervalMs,
+    onTick: (evaluated) => deps.metrics.alarmEvaluations.inc(evaluated),
+  });
+  evaluator.start();
+  return async () => {
+    await evaluator.close();
+    await notifier.close();
+  };
+}
+
+/** The gateway (fastify) on WHARF_PORT over `brokers`: the all-in-one node's and a gateway
+ *  process's, the same app. */
+export async function listenGateway(
+  config: WharfConfig,
+  deps: {
+    meta: MetaStore;
+    brokers: BrokerClient;
+    metrics: GatewayMetrics;
+    logger: Logger;
+    adminToken: string;
+  },
+): Promise<{ url: string; close(): Promise<void> }> {
+  const app = await buildApp({
+    meta: deps.meta,
+    brokers: deps.brokers,
+    metrics: deps.metrics,
+    logger: deps.logger,
+    config: {
+      region: config.region,
+      adminToken: deps.adminToken,
+      ...(config.adminJwksUrl === undefined ? {} : { adminJwksUrl: config.adminJwksUrl }),
+      ...(config.adminJwtSecret === undefined ? {} : { adminJwtSecret: config.adminJwtSecret }),
+      trustProxy: config.trustProxy,
+      docs: config.docs,
+      bodiesInFlightBytes: config.bodiesInFlightBytes,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      allowPrivateWebhooks: config.alarms.allowPrivateWebhooks,
+      usageFlushIntervalMs: config.usageFlushMs,
+      statsSampleIntervalMs: config.metricsSampleMs,
+      maxStatsSeriesPerTenant: config.metricsSeriesPerTenant,
+    },
+  });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  return { url: httpUrl(config.host, app.server.address(), config.port), close: () => app.close() };
+}
+
+/** `http://host:port` of a listening server (IPv6 hosts bracketed). */
+export function httpUrl(host: string, address: string | AddressInfo | null, port: number): string {
+  const actual = typeof address === 'object' && address !== null ? address.port : port;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+}
+
+/** The MetaStore of a process, from its config. */
+export function openMeta(config: WharfConfig, redisUrl: string, masterKey: string, logger: Logger) {
+  return MetaStore.open({
+    redisUrl,
+    masterKey,
+    cacheTtlMs: config.metaCacheMs,
+    commandTimeoutMs: config.redisTimeoutMs,
+    logger: logger.child({ room: 'meta' }),
+  });
+}
+
+/** The key brokers MAC ids and handles with (every process derives it from the master key). */
+export function brokerMacKey(masterKey: string): Buffer {
+  return deriveKey(masterKey, 'wharf-broker-mac');
 }
 
 const MAX_NAMED_INSTANCES = 100;
@@ -270,7 +333,7 @@ export async function warnOfUnknownInstances(
 }
 
 /** Stops the node on SIGTERM/SIGINT; a second signal or a stuck drain forces the exit. */
-export function stopOnSignals(node: RunningNode, logger: Logger): void {
+export function stopOnSignals(node: Pick<RunningNode, 'stop'>, logger: Logger): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {

@@ -60,6 +60,15 @@ export interface GroupStats {
 export interface BrokerHealth {
   ready: boolean;
   detail?: string;
+  /** A cluster gateway's view: every registered broker and whether it answers. */
+  brokers?: BrokerReach[];
+}
+
+export interface BrokerReach {
+  id: number;
+  /** `host:port`, or `in-process` in the all-in-one node. */
+  address: string;
+  state: 'ready' | 'not ready' | 'unreachable' | 'down';
 }
 
 export interface BrokerClient {
@@ -107,6 +116,9 @@ export interface BrokerClient {
    *  its data key is forgotten, so its sealed bodies no longer open. */
   dropInstance(tenantId: string, instanceId: string): Promise<void>;
   health(): Promise<BrokerHealth>;
+  /** Places a created or grown topic's new queues on brokers (a cluster); absent in-process,
+   *  where every queue is the one broker's. */
+  placeTopic?(topic: TopicDescriptor): Promise<void>;
   close(): Promise<void>;
   // ---- transactions (the transaction id routes to the broker holding the half message) ----
   /** Makes a half message deliverable; idempotent. TransactionNotFound, or Conflict after a

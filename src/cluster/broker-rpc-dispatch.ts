@@ -1,7 +1,8 @@
 // The server half of broker RPC, without a socket: a request frame in, the answer frame out,
 // by calling the wrapped BrokerClient (the real Broker in practice). Errors answer as error
 // frames (a WharfError with its code; anything else as Internal). The signal is the call's: a
-// cancel frame or a closed connection aborts it, which frees a parked receive.
+// cancel frame or a closed connection aborts it, which frees a parked receive; a receive that
+// popped messages as it was aborted makes them visible again instead of answering them.
 import { WharfError } from '../errors.js';
 import {
   decodeBrokerRpcRequest,
@@ -12,6 +13,7 @@ import {
   type BrokerRpcResponse,
   type Frame,
 } from '../protocol/index.js';
+import type { GroupDescriptor, ReceivedMessage, TopicDescriptor } from '../model/index.js';
 import type { BrokerClient } from './broker-client.js';
 
 type Handlers = {
@@ -24,7 +26,15 @@ type Handlers = {
 
 const HANDLERS: Handlers = {
   publish: (b, r) => b.publish(r.topic, r.messages),
-  receive: (b, r, signal) => b.receive(r.topic, r.group, r.request, signal),
+  receive: async (b, r, signal) => {
+    const messages = await b.receive(r.topic, r.group, r.request, signal);
+    if (!signal.aborted || messages.length === 0) return messages;
+    // popped as the caller gave up (a cluster gateway took another broker's answer): nobody
+    // will see this answer, so the messages are made visible again at once, not hidden until
+    // their invisibility ends
+    await releaseMessages(b, r.topic, r.group, messages);
+    return [];
+  },
   ack: (b, r) => b.ack(r.topic, r.group, r.receiptHandles),
   changeVisibility: (b, r) => b.changeVisibility(r.topic, r.group, r.receiptHandle, r.invisibleMs),
   getMessage: (b, r) => b.getMessage(r.topic, r.messageId),
@@ -45,6 +55,19 @@ const HANDLERS: Handlers = {
   checkTransactions: (b, r, signal) => b.checkTransactions(r.topic, r.request, signal),
   cancelMessage: (b, r) => b.cancelMessage(r.topic, r.messageId),
 };
+
+/** Makes received messages visible again at once (best effort: a failure leaves them to their
+ *  invisibility deadline, as for a consumer that crashed). */
+export async function releaseMessages(
+  broker: Pick<BrokerClient, 'changeVisibility'>,
+  topic: TopicDescriptor,
+  group: GroupDescriptor,
+  messages: readonly ReceivedMessage[],
+): Promise<void> {
+  await Promise.allSettled(
+    messages.map((m) => broker.changeVisibility(topic, group, m.receiptHandle, 0)),
+  );
+}
 
 /** The answer frame to one request frame; never rejects. */
 export async function dispatchBrokerRpc(

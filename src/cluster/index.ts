@@ -6,6 +6,7 @@ export type {
   AckResult,
   BrokerClient,
   BrokerHealth,
+  BrokerReach,
   GroupStats,
   MessagePage,
   ResetTarget,
@@ -29,3 +30,12 @@ export type { ChannelOptions, RpcChannel } from './rpc-channel.js';
 export { TcpBrokerServer, type BrokerServerOptions } from './tcp-broker-server.js';
 export { Http2BrokerServer } from './http2-broker-server.js';
 export { dispatchBrokerRpc } from './broker-rpc-dispatch.js';
+/** The cluster gateway's BrokerClient: routes each call to the brokers the registry, the queue
+ *  placement, the message id or the receipt handle name (issue #11). */
+export {
+  RoutingBrokerClient,
+  type BrokerAddress,
+  type BrokerAddressBook,
+  type PlacementSource,
+  type RoutingOptions,
+} from './routing-broker-client.js';

@@ -2,7 +2,8 @@
 // RpcChannel and its answer decoded; an error frame is thrown again as the same WharfError. Every
 // call has a deadline (a long poll: its wait plus a margin); a missed deadline or an unreachable
 // broker is `Unavailable` with retry-after, never a hang. A caller's abort of a receive is
-// carried to the broker (the parked receive is freed) and answers [] as in-process.
+// carried to the broker (the parked receive is freed) and answers [] as in-process; messages
+// popped as the abort crossed the wire are made visible again, never hidden.
 //
 // Transport: length-prefixed frames over one TCP connection (`tcpBrokerClient`), chosen over
 // HTTP/2 (`http2BrokerClient`, kept for comparison) by `npm run bench:cluster` (3 interleaved
@@ -34,7 +35,9 @@ import {
   type BrokerRpcOperation,
   type BrokerRpcRequest,
   type BrokerRpcResponse,
+  type Frame,
 } from '../protocol/index.js';
+import { releaseMessages } from './broker-rpc-dispatch.js';
 import type {
   AckResult,
   BrokerClient,
@@ -79,6 +82,7 @@ export class NetworkBrokerClient implements BrokerClient {
     request: BrokerRpcRequest<K>,
     timeoutMs = this.callTimeoutMs,
     callerSignal?: AbortSignal,
+    onLateAnswer?: (frame: Frame) => void,
   ): Promise<BrokerRpcResponse<K>> {
     this.nextRequestId = (this.nextRequestId + 1) >>> 0;
     const requestId = this.nextRequestId;
@@ -92,7 +96,7 @@ export class NetworkBrokerClient implements BrokerClient {
     const bytes = encodeBrokerRpcRequest(op, requestId, request);
     let frame;
     try {
-      frame = await this.channel.call(requestId, op, bytes, signal);
+      frame = await this.channel.call(requestId, op, bytes, signal, onLateAnswer);
     } catch (error) {
       if (callerSignal?.aborted !== true && deadline.aborted) {
         throw unavailable(
@@ -122,12 +126,22 @@ export class NetworkBrokerClient implements BrokerClient {
     request: ReceiveRequest,
     signal?: AbortSignal,
   ): Promise<ReceivedMessage[]> {
+    // an answer the broker sent before it saw our cancel holds popped messages nobody will
+    // see: they are made visible again at once (the broker does the same for a pop it sees
+    // aborted), so an aborted receive never hides messages until their invisibility ends
+    const onLateAnswer = (frame: Frame): void => {
+      if (frame.kind !== FrameKind.response) return;
+      const late = decodeBrokerRpcResponse('receive', frame);
+      if (late.status !== 'ok' || late.response.length === 0) return;
+      void releaseMessages(this, topic, group, late.response);
+    };
     try {
       return await this.call(
         'receive',
         { topic, group, request },
         request.waitMs + this.longPollMarginMs,
         signal,
+        onLateAnswer,
       );
     } catch (error) {
       // the broker was told to drop the call; an aborted receive answers nothing, as in-process

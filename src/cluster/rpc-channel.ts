@@ -11,12 +11,15 @@ export interface RpcChannel {
    * Sends `request` (a whole frame) and resolves with the broker's answer frame. Rejects with
    * `Unavailable` when the broker cannot be reached or the connection drops before the answer;
    * with `signal.reason` when the signal aborts first (the broker is told to drop the call).
+   * `onLateAnswer` takes an answer that arrives after the abort (the broker answered before it
+   * saw the cancel), so that a receive's late messages are not silently dropped.
    */
   call(
     requestId: number,
     op: BrokerRpcOperation,
     request: Buffer,
     signal: AbortSignal,
+    onLateAnswer?: (frame: Frame) => void,
   ): Promise<Frame>;
   /** Stops new calls, lets the calls in flight finish, then closes the connection. */
   close(): Promise<void>;
@@ -156,13 +159,14 @@ export abstract class BoundedChannel<C> implements RpcChannel {
     op: BrokerRpcOperation,
     request: Buffer,
     signal: AbortSignal,
+    onLateAnswer?: (frame: Frame) => void,
   ): Promise<Frame> {
     if (this.closing) throw unavailable('broker client closed', this.retryAfterMs);
     await this.limit.acquire(signal);
     try {
       const connection = await this.connection();
       if (signal.aborted) throw signal.reason as Error;
-      return await this.exchange(connection, requestId, op, request, signal);
+      return await this.exchange(connection, requestId, op, request, signal, onLateAnswer);
     } finally {
       this.limit.release();
       if (this.limit.inFlight === 0 && this.limit.queued === 0) {
@@ -179,13 +183,15 @@ export abstract class BoundedChannel<C> implements RpcChannel {
   protected abstract current(): C | null;
   /** One connection attempt (within connectTimeoutMs); rejects with the cause. */
   protected abstract dial(): Promise<C>;
-  /** One call on `connection`; rejects with `signal.reason` when the signal aborts first. */
+  /** One call on `connection`; rejects with `signal.reason` when the signal aborts first (a
+   *  transport that can still see a late answer hands it to `onLateAnswer`). */
   protected abstract exchange(
     connection: C,
     requestId: number,
     op: BrokerRpcOperation,
     request: Buffer,
     signal: AbortSignal,
+    onLateAnswer?: (frame: Frame) => void,
   ): Promise<Frame>;
 
   /** Resolves once no call is in flight or waiting (for a graceful close). */

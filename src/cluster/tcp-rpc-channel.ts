@@ -21,6 +21,10 @@ interface PendingCall {
   reject(error: Error): void;
 }
 
+/** How long a cancelled call's late answer is still taken (a cancel crosses the wire in far
+ *  less; past this the broker has long seen it and answers nothing). */
+const LATE_ANSWER_WAIT_MS = 10_000;
+
 export interface TcpChannelOptions extends ChannelOptions {
   host: string;
   port: number;
@@ -44,12 +48,14 @@ export class TcpRpcChannel extends BoundedChannel<Socket> {
     op: BrokerRpcOperation,
     request: Buffer,
     signal: AbortSignal,
+    onLateAnswer?: (frame: Frame) => void,
   ): Promise<Frame> {
     return new Promise<Frame>((resolve, reject) => {
       const onAbort = (): void => {
         if (!this.pending.delete(requestId)) return;
         if (this.socket === socket) writeGathered(socket, encodeBrokerRpcCancel(op, requestId));
         reject(signal.reason as Error);
+        if (onLateAnswer !== undefined) this.awaitLateAnswer(requestId, onLateAnswer);
       };
       this.pending.set(requestId, {
         resolve: (frame) => {
@@ -65,6 +71,24 @@ export class TcpRpcChannel extends BoundedChannel<Socket> {
       // a full socket buffer is bounded by maxInFlight frames, so no wait for 'drain' here
       writeGathered(socket, request);
     });
+  }
+
+  /** Keeps a cancelled call's id for a while: an answer the broker sent before it saw the
+   *  cancel goes to `onLateAnswer` (the broker answers nothing once it has seen it). */
+  private awaitLateAnswer(requestId: number, onLateAnswer: (frame: Frame) => void): void {
+    const timer = setTimeout(() => {
+      if (this.pending.get(requestId) === late) this.pending.delete(requestId);
+    }, LATE_ANSWER_WAIT_MS);
+    timer.unref();
+    const late: PendingCall = {
+      resolve: (frame) => {
+        clearTimeout(timer);
+        onLateAnswer(frame);
+      },
+      reject: () => clearTimeout(timer),
+    };
+    // ids wrap after 2^32 calls: a live call never meets a late entry in practice
+    if (!this.pending.has(requestId)) this.pending.set(requestId, late);
   }
 
   protected dial(): Promise<Socket> {
@@ -96,7 +120,7 @@ export class TcpRpcChannel extends BoundedChannel<Socket> {
       for (const frame of frames) {
         if (frame.kind !== FrameKind.response && frame.kind !== FrameKind.error) continue;
         const call = this.pending.get(frame.requestId);
-        if (call === undefined) continue; // cancelled: its late answer is dropped
+        if (call === undefined) continue; // cancelled with no late-answer taker: dropped
         this.pending.delete(frame.requestId);
         call.resolve(frame);
       }

@@ -15,6 +15,7 @@ import { WharfError } from '../errors.js';
 import type { MetaStore } from '../meta/index.js';
 import { GatewayMetrics, type Logger } from '../telemetry/index.js';
 import type { GatewayConfig, RouteContext } from './context.js';
+import { ParkedPolls } from './parked-polls.js';
 import { BodyBudget, registerRawBody } from './plugins/body.js';
 import { registerConnectionLimit } from './plugins/connections.js';
 import {
@@ -105,6 +106,14 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       config.usageFlushIntervalMs ?? USAGE_FLUSH_INTERVAL_MS,
     ),
     closing: closing.signal,
+    parkedPolls: new ParkedPolls({
+      meta: deps.meta,
+      metrics,
+      closing: closing.signal,
+      ...(config.maxParkedReceivesPerTenant === undefined
+        ? {}
+        : { maxPerTenant: config.maxParkedReceivesPerTenant }),
+    }),
   };
   ctx.usage.start();
   const sampler = new StatsSampler({

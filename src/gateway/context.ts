@@ -3,6 +3,7 @@ import type { BrokerClient } from '../cluster/index.js';
 import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import type { MetaStore } from '../meta/index.js';
 import type { GatewayMetrics, Logger } from '../telemetry/index.js';
+import type { ParkedPolls } from './parked-polls.js';
 import type { AdminAuthenticator, TokenService } from './plugins/jwt.js';
 import type { RateLimiter } from './plugins/quotas.js';
 import type { UsageMeter } from './usage-meter.js';
@@ -21,7 +22,8 @@ export interface GatewayConfig {
   maxConnectionsPerAddress?: number;
   /** Serve Swagger UI at /docs (default true). */
   docs?: boolean;
-  /** Long polls one tenant may park on this gateway (default 1000). */
+  /** Long polls (receive and transaction check) one tenant may park on this gateway
+   *  (default 1000). */
   maxParkedReceivesPerTenant?: number;
   /** Trust x-forwarded-* from a load balancer (default false). */
   trustProxy?: boolean;
@@ -48,6 +50,8 @@ export interface RouteContext {
   usage: UsageMeter;
   /** Aborted when the gateway starts closing: parked long polls answer at once. */
   closing: AbortSignal;
+  /** Receive and check-back long polls parked in this gateway, bounded per tenant. */
+  parkedPolls: ParkedPolls;
 }
 
 /**

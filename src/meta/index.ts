@@ -30,3 +30,14 @@ export {
   type WheelEntry,
   type WheelMark,
 } from './schedule-wheel.js';
+/** The broker registry (cluster): a broker's lease on its id, a gateway's view of the brokers,
+ *  and where each topic's queues live. */
+export {
+  BROKER_LEASE_TTL_MS,
+  BrokerDirectory,
+  BrokerLease,
+  type BrokerDirectoryOptions,
+  type BrokerEntry,
+  type BrokerLeaseOptions,
+} from './broker-registry.js';
+export { QueuePlacements } from './placements.js';

@@ -1,7 +1,8 @@
 // Every Redis key Wharf uses is built here. A tenant's keys share the hash tag `{<tenantId>}` so
 // that the multi-key Lua scripts touch one slot (Redis Cluster safe); instance-level keys add
 // `i:<instanceId>`. The only keys outside a tenant are the operator's indexes (tenant list,
-// tenant names, access key → tenant) and the JWT signing keys, which are global by nature.
+// tenant names, access key → tenant), the JWT signing keys, the broker registry and the delay
+// wheels, which are global by nature.
 
 export class MetaKeys {
   constructor(readonly prefix = 'wharf') {}
@@ -71,6 +72,31 @@ export class MetaKeys {
     return `${this.t(tenantId)}:i:${instanceId}:alarms`;
   }
 
+  /** hash queueId → brokerId: where a topic's queues live (cluster placement) */
+  placement(tenantId: string, instanceId: string, topic: string): string {
+    return `${this.t(tenantId)}:i:${instanceId}:placement:${topic}`;
+  }
+
+  // The broker registry is the cluster's, not a tenant's (one hash tag: its scripts touch one slot).
+  private brokers(): string {
+    return `${this.prefix}:{brokers}`;
+  }
+  /** hash brokerId → broker record JSON (address, owner): every broker that ever registered */
+  brokerRegistry(): string {
+    return `${this.brokers()}:registry`;
+  }
+  /** string owner token, PX ttl: a live broker holds its id's lease and renews it */
+  brokerLease(brokerId: number): string {
+    return `${this.brokers()}:lease:${brokerId}`;
+  }
+  /** hash brokerId → queues placed on it (the weight of placement) */
+  brokerLoad(): string {
+    return `${this.brokers()}:load`;
+  }
+  /** pub/sub channel: a broker id whose registration changed (claimed, released, taken again) */
+  brokerChannel(): string {
+    return `${this.prefix}:brokers:changes`;
+  }
   /** hash alarmId → evaluation state JSON (ok / pending / firing, since, notification seq) */
   alarmStates(tenantId: string, instanceId: string): string {
     return `${this.t(tenantId)}:i:${instanceId}:alarm-states`;

@@ -12,6 +12,13 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { WharfError } from '../errors.js';
 import { AccessKeyRepository, type ResolvedAccessKey } from './access-keys.js';
 import { AlarmRepository } from './alarms.js';
+import {
+  BrokerDirectory,
+  BrokerLease,
+  type BrokerDirectoryOptions,
+  type BrokerLeaseOptions,
+} from './broker-registry.js';
+import { QueuePlacements } from './placements.js';
 import { AlarmStateRepository } from './alarm-states.js';
 import { UsageRepository } from './usage.js';
 import { TtlCache } from './cache.js';
@@ -98,6 +105,9 @@ export class MetaStore {
   /** Per-instance data keys of sealed bodies (the brokers' DataKeySource). */
   readonly dataKeys: DataKeyRepository;
   readonly keys: MetaKeys;
+  /** Where each topic's queues live (cluster). */
+  readonly placements: QueuePlacements;
+  private readonly ctx: RepoContext;
   private readonly cache: TtlCache;
   private subscriberReady = false;
   private closed = false;
@@ -110,6 +120,8 @@ export class MetaStore {
   ) {
     this.keys = new MetaKeys(options.keyPrefix);
     const ctx: RepoContext = { redis, keys: this.keys, scripts: new ScriptRunner(redis) };
+    this.ctx = ctx;
+    this.placements = new QueuePlacements(ctx);
     const box = new SecretBox(options.masterKey);
     this.tenants = new TenantRepository(ctx);
     this.accessKeys = new AccessKeyRepository(ctx, box);
@@ -218,6 +230,19 @@ export class MetaStore {
       this.logger?.info({ connection: role, downMs: Date.now() - lostAt }, 'Redis reachable again');
       lostAt = undefined;
     });
+  }
+
+  /** A broker claims its id in the registry (Conflict when a live broker holds it). */
+  claimBrokerId(options: BrokerLeaseOptions): Promise<BrokerLease> {
+    return BrokerLease.claim(this.redis, this.keys, this.ctx.scripts, {
+      logger: this.logger,
+      ...options,
+    });
+  }
+
+  /** A gateway's live view of the broker registry. */
+  openBrokerDirectory(options: BrokerDirectoryOptions = {}): Promise<BrokerDirectory> {
+    return BrokerDirectory.open(this.redis, this.keys, { logger: this.logger, ...options });
   }
 
   /** Invalidates here, then on every other gateway. */

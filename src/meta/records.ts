@@ -1,5 +1,5 @@
 // The format of every JSON record Wharf keeps in Redis (tenant, access key, instance, topic,
-// group, alarm, signing key): one narrow schema each, and the one decoder that reads them. The
+// group, alarm, signing key, broker): one narrow schema each, and the one decoder that reads them. The
 // version is the record's own `v` field: records written before versions existed have none and
 // are v1; new ones are written with `v: 1` (`encodeRecord`). Reading strips `v` and any field a
 // schema does not name (e.g. the `spec` put-resource-4.lua keeps), so no answer shows them; a
@@ -13,6 +13,7 @@ import {
   ALARM_METRICS,
   ALARM_STATES,
   type AccessKeyRecord,
+  type BrokerRecord,
   type Alarm,
   type AlarmEvent,
   type AlarmState,
@@ -213,6 +214,13 @@ export const SIGNING_KEY = schema<StoredSigningKey>('signing key', {
   publicJwk: jsonObject,
   sealedPrivateJwk: str,
   createdAt: num,
+});
+
+export const BROKER = schema<BrokerRecord>('broker', {
+  brokerId: int,
+  address: str,
+  owner: str,
+  startedAt: num,
 });
 
 /** The private half of a signing key, sealed inside its record: a JWK, kept whole. */

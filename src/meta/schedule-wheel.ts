@@ -15,6 +15,8 @@ export type { ClaimResult, WheelClaim, WheelEntry, WheelMark };
 export const WHEEL_BATCH = 5_000;
 /** The most entries one claim takes (the broker holds them in memory until their ms). */
 export const MAX_CLAIM = 10_000;
+/** Claimed batches one release call gives back (≤ MAX_CLAIM entries each: ~10 ms a call). */
+export const RELEASE_CLAIMS_A_CALL = 2;
 /** Bulk-load calls in flight: keeps Redis busy while the next batch is encoded. */
 const LOAD_IN_FLIGHT = 4;
 const LOST = -7;
@@ -197,14 +199,28 @@ export class RedisScheduleWheel {
     );
   }
 
+  /** Gives every claimed batch back to pending, RELEASE_CLAIMS_A_CALL claims a script call (each
+   *  call is bounded; Redis serves others between them). */
   async releaseClaims(wheelId: string): Promise<number | 'lost'> {
     checkWheelId(wheelId);
-    const answer = await this.scripts.run(
-      'wheel-release',
-      [this.markKey, this.pendingKey, this.claimsKey, this.leasesKey],
-      [wheelId],
-    );
-    return answer === LOST ? 'lost' : Number(answer);
+    let cursor = '0';
+    let released = 0;
+    do {
+      const answer = await this.scripts.run(
+        'wheel-release',
+        [this.markKey, this.pendingKey, this.claimsKey, this.leasesKey],
+        [wheelId, cursor, RELEASE_CLAIMS_A_CALL],
+      );
+      if (answer === LOST) return 'lost';
+      if (!Array.isArray(answer) || answer.length !== 2)
+        throw new WharfError('Internal', 'wheel-release answered oddly');
+      const [next, count] = answer as unknown[];
+      if (typeof next !== 'string' || typeof count !== 'number')
+        throw new WharfError('Internal', 'wheel-release answered oddly');
+      cursor = next;
+      released += count;
+    } while (cursor !== '0');
+    return released;
   }
 
   async beginRebuild(wheelId: string): Promise<void> {

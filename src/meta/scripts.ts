@@ -20,6 +20,10 @@ export type ScriptName =
   | 'wheel-release'
   | 'wheel-reset'
   | 'wheel-ready'
+  | 'broker-claim'
+  | 'broker-renew'
+  | 'broker-release'
+  | 'place-queues'
   | 'lease-hold'
   | 'lease-release';
 

@@ -195,3 +195,13 @@ export function intersectPermissions(
   for (const p of out) p.actions.sort((a, b) => ACTIONS.indexOf(a) - ACTIONS.indexOf(b));
   return out;
 }
+
+/** A broker as the registry knows it (cluster): where gateways reach it and who holds its id. */
+export interface BrokerRecord {
+  brokerId: number;
+  /** `host:port` of its RPC server, as other processes reach it. */
+  address: string;
+  /** The token of the process holding the id's lease (a restart takes a new one). */
+  owner: string;
+  startedAt: number;
+}

@@ -14,6 +14,9 @@ export interface PublishMessage {
   dedupId?: string;
   /** Absolute delivery time; absent or past means now. */
   deliverAtMs?: number;
+  /** The queue the gateway chose (cluster: the queue decides the broker); absent: the broker
+   *  chooses (round robin, or the sharding key's hash). Never set by clients. */
+  queueId?: number;
 }
 
 export interface PublishResult {

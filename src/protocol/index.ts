@@ -1,6 +1,6 @@
 // The protocol room's face: pure codecs shared by gateway and broker.
 export { MessageIdCodec, type MessagePosition } from './message-id.js';
-export { ReceiptHandleCodec, type Receipt } from './receipt-handle.js';
+export { ReceiptHandleCodec, receiptHandleBrokerId, type Receipt } from './receipt-handle.js';
 export { BlockCipher, deriveKey } from './block-cipher.js';
 /** Broker RPC: the frames and operation table of the gateway–broker wire (cluster transports). */
 export {
@@ -25,3 +25,5 @@ export {
   type RequestOf as BrokerRpcRequest,
   type ResponseOf as BrokerRpcResponse,
 } from './broker-rpc/index.js';
+/** The sharding key's queue hash (broker and cluster gateway pick a keyed message's queue by it). */
+export { shardingHash } from './sharding-hash.js';

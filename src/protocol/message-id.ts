@@ -68,6 +68,18 @@ export class MessageIdCodec {
     return this.encode(scope, [position])[0];
   }
 
+  /**
+   * The broker an id names, checking its version but not its scope (a cluster gateway routes by
+   * it before it knows the scope, e.g. a dead letter's original topic; the broker then checks
+   * all). Null for a malformed id or one that fails MAGIC (a forgery passes with 2^-32).
+   */
+  brokerOf(messageId: string): number | null {
+    if (!ID_PATTERN.test(messageId)) return null;
+    const plain = this.cipher.decrypt(Buffer.from(messageId, 'hex'));
+    if (plain.readUInt32BE(12) !== MESSAGE_ID_V1) return null;
+    return plain.readUInt16BE(0);
+  }
+
   /** The position an id stands for, or null when it is malformed, forged or of another scope. */
   decode(scope: string, messageId: string): MessagePosition | null {
     if (!ID_PATTERN.test(messageId)) return null;

@@ -123,6 +123,17 @@ export class ReceiptHandleCodec {
   }
 }
 
+/**
+ * The broker id a handle names, read without its MAC (the fields are in the clear): a cluster
+ * gateway routes an ack to that broker, which checks the MAC. Null for a malformed handle.
+ */
+export function receiptHandleBrokerId(handle: string): number | null {
+  if (!HANDLE_PATTERN.test(handle)) return null;
+  const bytes = Buffer.from(handle, 'base64url');
+  if (bytes.length !== HANDLE_BYTES || bytes[0] !== RECEIPT_HANDLE_VERSION) return null;
+  return bytes.readUInt16BE(1);
+}
+
 function writeFields(out: Buffer, at: number, receipt: Receipt): void {
   if (
     !Number.isSafeInteger(receipt.queueOffset) ||

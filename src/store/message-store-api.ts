@@ -27,6 +27,10 @@ export interface MessageStoreOptions {
   consumeQueueSegmentEntries?: number;
   /** Whole log segments older than this are deleted; default 72 h. */
   retentionMs?: number;
+  /** The lowest logOffset the store's owner still needs (a pending delayed message): retention
+   *  keeps the segment holding it and every later one, whatever their age. Asked once per
+   *  retention run; unset: no floor. */
+  retentionFloor?: () => Promise<number>;
   /** Appends are refused with DiskFull when free space drops below this; default 1 GiB, never
    *  below a 16 MiB floor (the reserve for journal, consume-queue and checkpoint writes). */
   minFreeDiskBytes?: number;
@@ -93,6 +97,8 @@ export interface MessageStore {
   ): Promise<ReadQueueResult>;
   /** One message by its commit-log position; null when no record starts there or it expired. */
   readMessage(logOffset: number): Promise<StoredMessage | null>;
+  /** readMessage of many positions, answers in their order (nearby records read together). */
+  readMessages(logOffsets: readonly number[]): Promise<(StoredMessage | null)[]>;
   queueOffsets(topic: string, queueId: number): QueueOffsets;
   /** Queue ids that have entries for this topic. */
   queueIds(topic: string): number[];
@@ -104,6 +110,9 @@ export interface MessageStore {
   queryByKey(topic: string, key: string, limit: number): Promise<StoredMessage[]>;
   /** Forget a topic's consume queues and key entries (its log records expire with retention). */
   deleteTopic(topic: string): Promise<void>;
+  /** Whether `topic` was deleted after the record at `logOffset` was appended, i.e. what that
+   *  record refers to of the topic belongs to a deleted incarnation (durable, like the delete). */
+  deletedAfter(topic: string, logOffset: number): boolean;
   /** Called after each durable dispatch with the queue's new maxQueueOffset. */
   onDispatch(
     listener: (topic: string, queueId: number, maxQueueOffset: number) => void,

@@ -210,7 +210,10 @@ class DefaultMessageStore implements MessageStore {
       this.log.list,
       this.cache,
       o.retentionMs,
-      { afterDelete: (min) => this.serial.run(() => this.followLogStart(min)) },
+      {
+        afterDelete: (min) => this.serial.run(() => this.followLogStart(min)),
+        ...(o.retentionFloor === undefined ? {} : { floor: o.retentionFloor }),
+      },
       o.logger,
     );
     this.recovery = {
@@ -320,12 +323,21 @@ class DefaultMessageStore implements MessageStore {
     return this.reader.readMessage(logOffset);
   }
 
+  readMessages(logOffsets: readonly number[]): Promise<(StoredMessage | null)[]> {
+    if (this.closing !== null) return Promise.reject(closedError());
+    return this.reader.readMessages(logOffsets);
+  }
+
   queueOffsets(topic: string, queueId: number): QueueOffsets {
     const queue = this.queues.get(topic, queueId);
     return {
       minQueueOffset: queue?.minQueueOffset ?? 0,
       maxQueueOffset: queue?.maxQueueOffset ?? 0,
     };
+  }
+
+  deletedAfter(topic: string, logOffset: number): boolean {
+    return this.queues.isDeleted(topic, logOffset);
   }
 
   queueIds(topic: string): number[] {

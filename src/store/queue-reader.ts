@@ -28,6 +28,10 @@ import type { ReadQueueOptions, ReadQueueResult, StoredMessage } from './types.j
 const MAX_COALESCED_READ_BYTES = 2 * 1024 * 1024;
 /** Largest run of other records read along between two wanted ones. */
 const MAX_COALESCED_GAP_BYTES = 64 * 1024;
+/** readMessages: bytes read per wanted record (a longer one is read again on its own) … */
+const RECORD_GUESS_BYTES = 1024;
+/** … and the most bytes between two wanted records read along rather than a second pread. */
+const MAX_BATCH_GAP_BYTES = 8 * 1024;
 /** Entries examined per readQueue call when a tag filter skips messages. */
 const MAX_FILTER_SCAN_ENTRIES = 4096;
 /** Most blocks fetched ahead after one read. */
@@ -457,6 +461,66 @@ export class QueueReader {
     return message;
   }
 
+  /**
+   * readMessage for many positions at once, answers in their order. Sorted by position, each run
+   * of records close together is one pread into one shared buffer (a record longer than the guess
+   * is read again on its own), instead of a pread and a 4 KiB buffer per record.
+   */
+  async readMessages(logOffsets: readonly number[]): Promise<(StoredMessage | null)[]> {
+    const found = new Array<StoredMessage | null>(logOffsets.length).fill(null);
+    const readableEnd = this.p.dispatcher.dispatchedLogOffset;
+    const wanted: number[] = [];
+    for (let i = 0; i < logOffsets.length; i++) {
+      const logOffset = logOffsets[i];
+      if (!Number.isInteger(logOffset) || logOffset < this.p.log.minLogOffset) continue;
+      if (logOffset + MESSAGE_HEADER_BYTES > readableEnd) continue;
+      const head = this.p.readCache.find(logOffset, MESSAGE_HEADER_BYTES);
+      const whole =
+        head === null ? null : this.p.readCache.find(logOffset, frameLength(head.buffer, head.pos));
+      if (whole !== null) found[i] = this.decodeRecordAt(whole.buffer, whole.pos, logOffset);
+      else wanted.push(i);
+    }
+    wanted.sort((a, b) => logOffsets[a] - logOffsets[b]);
+    // plan the runs first, so that one buffer holds them all
+    const runs: { from: number; to: number; start: number; end: number; at: number }[] = [];
+    let total = 0;
+    for (let s = 0; s < wanted.length;) {
+      const start = logOffsets[wanted[s]];
+      const limit = this.p.log.segmentEnd(start) ?? Number.MAX_SAFE_INTEGER;
+      let end = Math.min(start + RECORD_GUESS_BYTES, limit);
+      let e = s + 1;
+      while (e < wanted.length) {
+        const next = logOffsets[wanted[e]];
+        const nextEnd = Math.min(next + RECORD_GUESS_BYTES, limit);
+        if (next - end > MAX_BATCH_GAP_BYTES || next >= limit) break;
+        if (nextEnd - start > MAX_COALESCED_READ_BYTES) break;
+        end = Math.max(end, nextEnd);
+        e++;
+      }
+      runs.push({ from: s, to: e, start, end, at: total });
+      total += end - start;
+      s = e;
+    }
+    const slab = Buffer.allocUnsafe(total);
+    await Promise.all(
+      runs.map(async (run) => {
+        const n = await this.p.log.read(slab, run.at, run.end - run.start, run.start);
+        const buffer = slab.subarray(run.at, run.at + n);
+        for (let w = run.from; w < run.to; w++) {
+          const i = wanted[w];
+          const logOffset = logOffsets[i];
+          const at = logOffset - run.start;
+          if (at + MESSAGE_HEADER_BYTES > n || at + frameLength(buffer, at) > n) {
+            found[i] = await this.readMessage(logOffset); // longer than the guess
+            continue;
+          }
+          found[i] = this.decodeRecordAt(buffer, at, logOffset);
+        }
+      }),
+    );
+    return found;
+  }
+
   /** The message whose record starts at `logOffset`; null for any position that is not a live
    *  message start (so ids can map to positions by arithmetic). */
   async readMessage(logOffset: number): Promise<StoredMessage | null> {
@@ -482,6 +546,11 @@ export class QueueReader {
       at = 0;
       buffer = buffer.subarray(0, n);
     }
+    return this.decodeRecordAt(buffer, at, logOffset);
+  }
+
+  /** The message record at `at` of `buffer` (which ends where the bytes read end), checked. */
+  private decodeRecordAt(buffer: Buffer, at: number, logOffset: number): StoredMessage | null {
     if (frameLogOffset(buffer, at) !== logOffset) return null;
     const check = checkFrame(buffer, at, buffer.length, logOffset);
     if (check.status === 'corrupt' && check.reason === 'CRC mismatch') {

@@ -1,6 +1,7 @@
 // Retention and the disk watermark. Retention deletes whole commit-log segments whose newest
 // record is older than retentionMs (the segment file's mtime: its last write), never the active
-// one, then lets the derived files follow (consume-queue files below the log, min queue offsets,
+// one nor one at or above the owner's floor (a pending delayed message), then lets the derived
+// files follow (consume-queue files below the log, min queue offsets,
 // key-index files). The watermark checks free space with statfs on an interval and counts bytes
 // appended since, so appends are refused with DiskFull before the disk fills, not after.
 import { rm, stat, statfs } from 'node:fs/promises';
@@ -12,6 +13,8 @@ import type { StoreLogger } from './types.js';
 export interface RetentionHooks {
   /** Runs after segments were deleted: derived files follow the new log start. */
   afterDelete(minLogOffset: number): Promise<void>;
+  /** The lowest logOffset still needed: its segment and later ones are kept. */
+  floor?(): Promise<number>;
 }
 
 export class Retention {
@@ -28,6 +31,7 @@ export class Retention {
   /** Deletes expired segments; returns how many. */
   async runOnce(nowMs = Date.now()): Promise<number> {
     let deleted = 0;
+    const floor = (await this.hooks.floor?.()) ?? Number.POSITIVE_INFINITY;
     while (this.list.segments.length > 1) {
       const oldest = this.list.segments[0];
       let mtimeMs: number;
@@ -37,6 +41,14 @@ export class Retention {
         mtimeMs = 0;
       }
       if (mtimeMs > nowMs - this.retentionMs) break;
+      // expired, but it ends above the floor: it holds records the owner still needs
+      if (this.list.segments[1].startLogOffset > floor) {
+        this.logger?.warn(
+          { floor, segment: oldest.startLogOffset },
+          'retention keeps an expired segment: it holds records still needed (a pending delayed message)',
+        );
+        break;
+      }
       // Out of the list first, so no new read starts on it; reads in flight keep their descriptor.
       this.list.shift();
       await this.cache.forget(oldest.path);

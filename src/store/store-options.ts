@@ -17,6 +17,7 @@ export interface ResolvedOptions {
   maxRecordBytes: number;
   consumeQueueSegmentEntries: number;
   retentionMs: number;
+  retentionFloor: (() => Promise<number>) | undefined;
   minFreeDiskBytes: number;
   readCacheBytes: number;
   consumeQueueCacheBytes: number;
@@ -48,6 +49,7 @@ export function resolveOptions(o: MessageStoreOptions): ResolvedOptions {
     ),
     consumeQueueSegmentEntries: o.consumeQueueSegmentEntries ?? 300_000,
     retentionMs: o.retentionMs ?? 72 * 3600 * 1000,
+    retentionFloor: o.retentionFloor,
     // Never below the floor, whatever was configured: the reserve is what the journal (receipts,
     // acks), the consume queues and the checkpoint write into while publishes are refused, and
     // what keeps the commit log from ever meeting ENOSPC.

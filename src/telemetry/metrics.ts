@@ -81,7 +81,7 @@ export class GatewayMetrics {
     });
     this.parkedReceives = new Gauge({
       name: 'wharf_parked_receives',
-      help: 'Long-poll receive calls waiting in this gateway',
+      help: 'Long polls (receive, transaction check) waiting in this gateway',
       registers,
     });
     this.bodyBytesInFlight = new Gauge({

@@ -60,6 +60,7 @@ t.test('broker settings: flush policy, segments, retention, disk watermark', asy
     segmentBytes: 1024 * 1024 * 1024,
     retentionMs: 72 * 3_600_000,
     minFreeDiskBytes: 1024 * 1024 * 1024,
+    transactionCheckDelayMs: 10_000,
   });
   t.match(
     loadConfig({
@@ -68,6 +69,7 @@ t.test('broker settings: flush policy, segments, retention, disk watermark', asy
       WHARF_SEGMENT_MB: '64',
       WHARF_RETENTION_HOURS: '1',
       WHARF_MIN_FREE_DISK_MB: '0',
+      WHARF_TRANSACTION_CHECK_DELAY_MS: '2500',
     }).broker,
     {
       flushPolicy: 'async',
@@ -75,11 +77,16 @@ t.test('broker settings: flush policy, segments, retention, disk watermark', asy
       segmentBytes: 64 * 1024 * 1024,
       retentionMs: 3_600_000,
       minFreeDiskBytes: 0,
+      transactionCheckDelayMs: 2500,
     },
   );
   const problems = (() => {
     try {
-      loadConfig({ WHARF_FLUSH: 'sometimes', WHARF_SEGMENT_MB: '0' });
+      loadConfig({
+        WHARF_FLUSH: 'sometimes',
+        WHARF_SEGMENT_MB: '0',
+        WHARF_TRANSACTION_CHECK_DELAY_MS: '50',
+      });
       return [];
     } catch (err) {
       return (err as ConfigError).problems;
@@ -88,6 +95,7 @@ t.test('broker settings: flush policy, segments, retention, disk watermark', asy
   t.same(problems, [
     'WHARF_FLUSH=sometimes: must be sync or async',
     'WHARF_SEGMENT_MB=0: must be an integer from 1 to 4096',
+    'WHARF_TRANSACTION_CHECK_DELAY_MS=50: must be an integer from 100 to 3600000',
   ]);
 });
 

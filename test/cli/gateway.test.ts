@@ -1,5 +1,7 @@
-// The gateway entry point (src/cli/gateway.ts) as a real process: on a shared Redis it serves
-// /healthz and stops cleanly on SIGTERM; without a shared Redis URL it refuses to start.
+// The gateway entry point (src/cli/gateway.ts, `wharf gateway`) as a real process: on a shared
+// Redis with no broker registered it serves /healthz, is not ready (and says so) and stops
+// cleanly on SIGTERM; without a shared Redis URL or the master key it refuses to start. A cluster
+// with brokers: test/cluster/.
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,6 +21,7 @@ t.test('the gateway process serves /healthz and exits 0 on SIGTERM', async (t) =
       WHARF_DATA_DIR: t.testdir(),
       WHARF_REDIS_URL: redis.url,
       WHARF_ADMIN_TOKEN: 'test-admin-token-0123456789',
+      WHARF_MASTER_KEY: 'test-master-key-0123456789-0123456789',
       WHARF_LOG_LEVEL: 'info',
       WHARF_MIN_FREE_DISK_MB: '0',
       WHARF_DOCS: 'false',
@@ -44,7 +47,9 @@ t.test('the gateway process serves /healthz and exits 0 on SIGTERM', async (t) =
   );
   const health = await fetch(`${url}/healthz`);
   t.equal(health.status, 200, '/healthz answers');
-  t.equal((await fetch(`${url}/readyz`)).status, 200, 'ready on the shared Redis');
+  const ready = await fetch(`${url}/readyz`);
+  t.equal(ready.status, 503, 'not ready while no broker is registered');
+  t.match(await ready.text(), /no broker is ready/);
 
   child.kill('SIGTERM');
   const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
@@ -55,7 +60,12 @@ t.test('the gateway process serves /healthz and exits 0 on SIGTERM', async (t) =
 
 t.test('without a shared Redis URL the gateway refuses to start (exit 2)', async (t) => {
   for (const redisUrl of [undefined, 'private']) {
-    const env: NodeJS.ProcessEnv = { ...process.env, WHARF_PORT: '0', WHARF_DATA_DIR: t.testdir() };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      WHARF_PORT: '0',
+      WHARF_DATA_DIR: t.testdir(),
+      WHARF_MASTER_KEY: 'test-master-key-0123456789-0123456789',
+    };
     delete env.WHARF_REDIS_URL;
     if (redisUrl !== undefined) env.WHARF_REDIS_URL = redisUrl;
     const child = spawn(process.execPath, [...process.execArgv, entry], {
@@ -68,4 +78,39 @@ t.test('without a shared Redis URL the gateway refuses to start (exit 2)', async
     t.equal(code, 2, `WHARF_REDIS_URL=${redisUrl ?? '(unset)'}`);
     t.match(err, /WHARF_REDIS_URL: a gateway process needs the shared Redis URL/);
   }
+});
+
+t.test('without the master key a gateway or broker refuses to start (exit 2)', async (t) => {
+  const wharf = join(import.meta.dirname, '../../src/cli/wharf.ts');
+  for (const role of ['gateway', 'broker']) {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      WHARF_PORT: '0',
+      WHARF_DATA_DIR: t.testdir(),
+      WHARF_REDIS_URL: 'redis://127.0.0.1:1',
+      WHARF_BROKER_ID: '1',
+    };
+    delete env.WHARF_MASTER_KEY;
+    const child = spawn(process.execPath, [...process.execArgv, wharf, role], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    t.equal(code, 2, role);
+    t.match(err, new RegExp(`WHARF_MASTER_KEY: a ${role} process needs the cluster's master key`));
+  }
+});
+
+t.test('wharf with an unknown role prints its usage and exits 2', async (t) => {
+  const wharf = join(import.meta.dirname, '../../src/cli/wharf.ts');
+  const child = spawn(process.execPath, [...process.execArgv, wharf, 'nonsense'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  t.equal(code, 2);
+  t.match(err, /usage: wharf <all-in-one\|gateway\|broker>/);
 });

@@ -218,3 +218,78 @@ t.test('deleting the instance drops its schedules: nothing is dispatched after',
     'no topic of the instance is left',
   );
 });
+
+t.test(
+  'a delayed message of a deleted topic is never delivered, not even to a new one',
+  async (t) => {
+    const a = await delayClient(t);
+    await a.call('PUT', '/topics/later', { messageType: 'DELAY' });
+    const due = Date.now() + 1000;
+    const res = await a.publish('later', [{ body: 'old', deliverAt: due }]);
+    t.equal(res.status, 200);
+    const [old] = res.body.messages as { messageId: string }[];
+    t.equal((await a.call('DELETE', '/topics/later')).status, 204);
+    // the same name again, with a group reading it from the start and a message due just after
+    t.equal((await a.call('PUT', '/topics/later', { messageType: 'DELAY' })).status, 201);
+    await a.call('PUT', '/groups/g1', {});
+    t.same(await a.receive('later', 'g1'), []);
+    const fresh = await a.publish('later', [{ body: 'new', deliverAt: due + 100 }]);
+    const [control] = fresh.body.messages as { messageId: string }[];
+    t.equal((await a.call('GET', `/topics/later/messages/${old.messageId}`)).status, 404);
+    // earlier-due first: once the later one is here, the old one had its turn
+    const got = await waitFor('the new topic’s delayed message', async () => {
+      const messages = await a.receive('later', 'g1');
+      return messages.length > 0 ? messages : null;
+    });
+    t.same(
+      got.map((m) => m.messageId),
+      [control.messageId],
+      'only the new topic’s message',
+    );
+    t.same(await a.receive('later', 'g1'), []);
+    t.equal(a.wharf.broker.scheduler!.dispatched, 1, 'the old one was dropped, not dispatched');
+    t.equal((await a.call('DELETE', `/topics/later/messages/${old.messageId}`)).status, 404);
+  },
+);
+
+t.test('the drop of a deleted topic’s schedules survives a restart and a rebuild', async (t) => {
+  const redis = await startTestRedis(t);
+  const brokerDir = mkdtempSync(join(tmpdir(), 'wharf-delay-drop-'));
+  t.teardown(() => rmSync(brokerDir, { recursive: true, force: true }));
+  const first = await startWharf(t, { brokerDir, redisUrl: redis.url });
+  const tenant = await provisionTenant(first);
+  const a = clientFor(first, tenant.instanceId, tenant.accessKeyId, tenant.accessKeySecret);
+  await a.call('PUT', '/topics/later', { messageType: 'DELAY' });
+  const due = Date.now() + 2_500;
+  t.equal((await a.publish('later', [{ body: 'old', deliverAt: due }])).status, 200);
+  t.equal((await a.call('DELETE', '/topics/later')).status, 204);
+  t.equal((await a.call('PUT', '/topics/later', { messageType: 'DELAY' })).status, 201);
+  await a.call('PUT', '/groups/g1', {});
+  t.same(await a.receive('later', 'g1'), []);
+  await first.close();
+  // the wheel is gone too: the restarted broker rebuilds it from its schedule records
+  const keys = new MetaKeys();
+  const admin = new Redis(redis.url);
+  await admin.del(keys.wheelMark('0'), keys.wheelPending('0'));
+  await admin.quit();
+
+  const second = await startWharf(t, { brokerDir, redisUrl: redis.url });
+  const b = clientFor(second, tenant.instanceId, tenant.accessKeyId, tenant.accessKeySecret);
+  const fresh = await b.publish('later', [{ body: 'new', deliverAt: due + 100 }]);
+  const [control] = fresh.body.messages as { messageId: string }[];
+  const got = await waitFor(
+    'the new topic’s delayed message',
+    async () => {
+      const messages = await b.receive('later', 'g1');
+      return messages.length > 0 ? messages : null;
+    },
+    { timeoutMs: 20_000 },
+  );
+  t.same(
+    got.map((m) => m.body),
+    ['new'],
+  );
+  t.equal(got[0].messageId, control.messageId);
+  t.same(await b.receive('later', 'g1'), []);
+  t.equal(second.broker.scheduler!.dispatched, 1, 'only the new one was dispatched');
+});

@@ -185,6 +185,8 @@ export interface SignedRequest {
   headers?: Record<string, string>;
   region?: string;
   service?: string;
+  /** Aborts the request (a client hanging up). */
+  signal?: AbortSignal;
 }
 
 /** A SigV4-signed request (the `aws4` package), sent with fetch. */
@@ -220,6 +222,7 @@ export async function signedFetch(url: string, req: SignedRequest): Promise<Resp
     method: req.method ?? 'GET',
     headers: sent,
     ...(body === undefined ? {} : { body }),
+    ...(req.signal === undefined ? {} : { signal: req.signal }),
   });
 }
 

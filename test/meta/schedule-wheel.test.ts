@@ -5,7 +5,12 @@ import t, { type Test } from 'tap';
 import type { ScheduleWheel } from '../../src/broker/schedule-wheel.js';
 import { MetaKeys } from '../../src/meta/keys.js';
 import { startRedisServer } from '../../src/meta/redis-server.js';
-import { MAX_CLAIM, RedisScheduleWheel, type WheelEntry } from '../../src/meta/schedule-wheel.js';
+import {
+  MAX_CLAIM,
+  RELEASE_CLAIMS_A_CALL,
+  RedisScheduleWheel,
+  type WheelEntry,
+} from '../../src/meta/schedule-wheel.js';
 import { startTestRedis } from '../helpers/redis.js';
 
 const T0 = 1_800_000_000_000;
@@ -174,6 +179,38 @@ t.test('schedule wheel', async (t) => {
       ],
     ]);
     t.equal(await wheel.releaseClaims('other'), 'lost');
+  });
+
+  t.test('claims are released a page at a time, every entry of every claim', async (t) => {
+    const { wheel, brokerId, redis } = await readyWheel(t, server.url);
+    const count = 7 * RELEASE_CLAIMS_A_CALL * 50 + 3;
+    await wheel.schedule(
+      'w1',
+      Array.from({ length: count }, (_, i) => ({ logOffset: i, deliverAtMs: T0 + i })),
+    );
+    // many small claims: more than one release call's page
+    for (let claimed = 0; claimed < count; claimed += 50) {
+      const answer = await wheel.claimDue('w1', T0 + count, T0 + count, 50, LEASE_MS);
+      t.equal(answer.status, 'ok');
+    }
+    t.same(await wheel.size(), { pending: 0, claims: Math.ceil(count / 50) });
+    // count the script calls by Redis' own statistics
+    const calls = async () => {
+      const info = await redis.info('commandstats');
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    };
+    const before = await calls();
+    t.equal(await wheel.releaseClaims('w1'), count);
+    t.ok((await calls()) - before > 1, 'over more than one script call');
+    t.same(await wheel.size(), { pending: count, claims: 0 });
+    const keys = new MetaKeys('test');
+    t.equal(await redis.zcard(keys.wheelLeases(brokerId)), 0, 'no lease left');
+    const batches = await claimAll(wheel, T0 + count, MAX_CLAIM);
+    t.same(
+      batches.flat().map((e) => e.logOffset),
+      Array.from({ length: count }, (_, i) => i),
+      'every entry back at its due time, earliest first',
+    );
   });
 
   t.test('a cancelled entry is dropped by logOffset; unknown ones count 0', async (t) => {

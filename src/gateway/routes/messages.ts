@@ -1,12 +1,10 @@
 // The message path: publish, receive (long poll), ack and visibility. The gateway decides what
 // it can alone — permission, rate quota, sizes, delay rules, BROADCASTING's consumerId — then
-// calls the BrokerClient with the resolved descriptors and encodes its answer. A receive is
-// given an AbortSignal that fires when the client goes away or the gateway starts closing, so
-// the broker frees the long-poll slot at once — and when a parked receive's credential stops
-// holding (key revoked, tenant suspended; checked every PARKED_RECHECK_MS): it answers 403, and
-// anything the broker handed out in the meantime is made visible again, not left in flight.
+// calls the BrokerClient with the resolved descriptors and encodes its answer. A receive's long
+// poll runs under the gateway's ParkedPolls (per-tenant cap, abort on hang-up or closing, 403 once
+// its credential stops holding): what the broker handed out meanwhile is made visible again.
 import type { FastifyInstance } from 'fastify';
-import { isWharfError, WharfError } from '../../errors.js';
+import { WharfError } from '../../errors.js';
 import type { ReceivedMessage } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
 import {
@@ -15,12 +13,7 @@ import {
   toPublishMessage,
   type PublishInput,
 } from '../message-codec.js';
-import {
-  principalOf,
-  resolveGroup,
-  resolveTopic,
-  revalidatePrincipal,
-} from '../plugins/tenancy.js';
+import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, epochMs, errorResponses, tenantSecurity } from '../schemas/common.js';
 import { MAX_BATCH_BYTES, messageBodies } from '../schemas/messages.js';
 import {
@@ -31,18 +24,6 @@ import {
 } from './params.js';
 
 const base = { config: { plane: 'tenant' as const } };
-
-/**
- * Default of long polls one tenant may park on one gateway; past it, a waiting receive is refused
- * with 429 so that one tenant cannot hold every socket of a gateway (the broker bounds its own).
- */
-export const MAX_PARKED_PER_TENANT = 1000;
-/**
- * How often a parked receive checks that its key and tenant still hold (a cache lookup). With
- * the cache invalidated by pub/sub a revocation is seen within this; without pub/sub within this
- * plus the cache TTL (4 s by default).
- */
-export const PARKED_RECHECK_MS = 1000;
 const schemaBase = { tags: ['messages'], security: tenantSecurity };
 
 interface ReceiveBody {
@@ -54,9 +35,7 @@ interface ReceiveBody {
 }
 
 export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { meta, brokers, limiter, metrics } = ctx;
-  const parkedByTenant = new Map<string, number>();
-  const maxParked = ctx.config.maxParkedReceivesPerTenant ?? MAX_PARKED_PER_TENANT;
+  const { meta, brokers, limiter, metrics, parkedPolls } = ctx;
 
   app.post<{ Params: TopicParams; Body: { messages: PublishInput[] } }>(
     '/v1/instances/:instanceId/topics/:topic/messages',
@@ -143,64 +122,16 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         limiter.available(principal.tenantId, 'consume', rate),
       );
 
-      const parked = body.waitSeconds > 0;
-      const tenantParked = parkedByTenant.get(principal.tenantId) ?? 0;
-      if (parked && tenantParked >= maxParked) {
-        throw new WharfError('Throttled', `over ${maxParked} waiting receives`, {
-          retryAfterMs: 1000,
-        });
-      }
-      if (parked) {
-        parkedByTenant.set(principal.tenantId, tenantParked + 1);
-        metrics.parkedReceives.inc();
-      }
-      // Fires when the client hangs up before the answer, when the gateway starts closing, or
-      // when a parked receive's credential stops holding. One controller per call with listeners
-      // and the timer removed in `finally` (no signal outlives it).
-      const abort = new AbortController();
-      const signal = abort.signal;
-      const onClose = () => {
-        if (!reply.raw.writableFinished) abort.abort();
-      };
-      const onClosing = () => abort.abort();
-      reply.raw.once('close', onClose);
-      ctx.closing.addEventListener('abort', onClosing, { once: true });
-      let revoked: WharfError | null = null;
-      let checking = false;
-      let warned = false;
-      const recheck = async (): Promise<WharfError | null> => {
-        try {
-          return await revalidatePrincipal(meta, principal);
-        } catch (err) {
-          // Redis unreachable: the credential was valid and nothing says otherwise; keep waiting
-          // (logged once per receive, not once a second)
-          if (!warned)
-            request.log.warn({ err }, 'parked receive could not re-check its credential');
-          warned = true;
-          return null;
-        }
-      };
-      const timer = parked
-        ? setInterval(() => {
-            if (checking || revoked !== null) return;
-            checking = true;
-            void recheck().then((reason) => {
-              checking = false;
-              if (reason === null || revoked !== null) return;
-              revoked = reason;
-              abort.abort();
-            });
-          }, PARKED_RECHECK_MS).unref()
-        : undefined;
-      try {
-        let received: ReceivedMessage[];
-        try {
-          received = await brokers.receive(
+      const received = await parkedPolls.run(request, reply, principal, {
+        what: 'receive',
+        waitMs: body.waitSeconds * 1000,
+        poll: (waitMs, signal) =>
+          brokers.receive(
             topicDescriptor,
             groupDescriptor,
             {
               maxMessages,
-              waitMs: ctx.closing.aborted ? 0 : body.waitSeconds * 1000,
+              waitMs,
               tags: body.tags,
               ...(body.invisibleSeconds === undefined
                 ? {}
@@ -208,48 +139,21 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
               ...(body.consumerId === undefined ? {} : { consumerId: body.consumerId }),
             },
             signal,
-          );
-        } catch (err) {
-          // An aborted poll took nothing: answer it empty (the client, if still there, polls
-          // again) — or 403 when its credential was revoked meanwhile.
-          if (signal.aborted && !isWharfError(err)) received = [];
-          else throw err;
-        }
-        if (parked) {
-          // Messages taken while the credential stopped holding (between two checks) are not
-          // handed to it: they go back to the group at once.
-          revoked ??= received.length > 0 ? await recheck() : null;
-          if (revoked !== null) {
-            await releaseAll(received);
-            request.log.info(
-              { tenantId: principal.tenantId, accessKeyId: principal.accessKeyId },
-              `parked receive ended: ${revoked.message}`,
-            );
-            throw revoked;
-          }
-        }
-        limiter.debit(principal.tenantId, 'consume', rate, received.length);
-        metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
-        ctx.usage.count(principal.tenantId, instanceId, 'messagesDelivered', received.length);
-        ctx.usage.count(
-          principal.tenantId,
-          instanceId,
-          'bytesDelivered',
-          received.reduce((sum, m) => sum + m.body.length, 0),
-        );
-        return { messages: received.map(receivedView) };
-      } finally {
-        if (timer !== undefined) clearInterval(timer);
-        if (parked) {
-          const left = (parkedByTenant.get(principal.tenantId) ?? 1) - 1;
-          if (left > 0) parkedByTenant.set(principal.tenantId, left);
-          else parkedByTenant.delete(principal.tenantId);
-          metrics.parkedReceives.dec();
-        }
-        reply.raw.off('close', onClose);
-        ctx.closing.removeEventListener('abort', onClosing);
-      }
+          ),
+        giveBack: releaseAll,
+      });
+      limiter.debit(principal.tenantId, 'consume', rate, received.length);
+      metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
+      ctx.usage.count(principal.tenantId, instanceId, 'messagesDelivered', received.length);
+      ctx.usage.count(
+        principal.tenantId,
+        instanceId,
+        'bytesDelivered',
+        received.reduce((sum, m) => sum + m.body.length, 0),
+      );
+      return { messages: received.map(receivedView) };
 
+      /** Messages taken by a receive whose credential stopped holding go back to the group. */
       async function releaseAll(messages: readonly ReceivedMessage[]): Promise<void> {
         const results = await Promise.allSettled(
           messages.map((m) =>

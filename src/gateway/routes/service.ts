@@ -32,7 +32,24 @@ export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
           200: {
             type: 'object',
             required: ['status'],
-            properties: { status: { type: 'string' }, brokers: { type: 'string' } },
+            properties: {
+              status: { type: 'string' },
+              brokers: {
+                description:
+                  'The brokers this gateway routes to: the one in-process broker of the ' +
+                  'all-in-one node, or every registered broker of a cluster',
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['id', 'address', 'state'],
+                  properties: {
+                    id: { type: 'integer' },
+                    address: { type: 'string' },
+                    state: { type: 'string', enum: ['ready', 'not ready', 'unreachable', 'down'] },
+                  },
+                },
+              },
+            },
           },
           ...errorResponses(503),
         },
@@ -51,7 +68,9 @@ export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
         throw new WharfError('Unavailable', `broker not ready: ${health.detail ?? 'unknown'}`);
       }
       if (ctx.closing.aborted) throw new WharfError('Unavailable', 'shutting down');
-      return { status: 'ready', brokers: 'ready' };
+      // the all-in-one node's one broker is broker 0, in the same process
+      const brokers = health.brokers ?? [{ id: 0, address: 'in-process', state: 'ready' }];
+      return { status: 'ready', brokers };
     },
   );
 

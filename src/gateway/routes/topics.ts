@@ -62,6 +62,11 @@ export function topicRoutes(app: FastifyInstance, ctx: RouteContext): void {
         dedupWindowMs: body.dedupWindowSeconds * 1000,
         createdAt: Date.now(),
       });
+      if (status !== 'unchanged' && ctx.brokers.placeTopic !== undefined) {
+        // a cluster places the new queues now; if it cannot (no live broker, Redis away), the
+        // first call that routes the topic places them
+        await ctx.brokers.placeTopic(record).catch(() => undefined);
+      }
       return { created: status === 'created', answer: topicView(record) };
     },
 

@@ -1,10 +1,10 @@
 // Transactions of a TRANSACTION topic: commit, rollback (both 204, idempotent; the contrary
 // decision is 409 Conflict; an unknown, malformed or another tenant's id is 404
 // TransactionNotFound) and check-back (a long poll offering undecided half messages past the
-// topic's check delay). All three are the producer's side of a publish: permission `publish`.
+// topic's check delay, parked like a receive: ParkedPolls). All three are the producer's side of
+// a publish: permission `publish`.
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
-import type { CheckedMessage } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
 import { encodeBody } from '../message-codec.js';
 import { principalOf, resolveTopic } from '../plugins/tenancy.js';
@@ -83,31 +83,20 @@ export function transactionRoutes(app: FastifyInstance, ctx: RouteContext): void
     },
     async (request, reply) => {
       const { instanceId, topic } = request.params;
-      const t = await resolveTopic(meta, principalOf(request), instanceId, topic, 'publish');
+      const principal = principalOf(request);
+      const t = await resolveTopic(meta, principal, instanceId, topic, 'publish');
       if (t.messageType !== 'TRANSACTION')
         throw new WharfError('InvalidArgument', `${topic} is not a TRANSACTION topic`);
-      // the poll ends when the client goes away or the gateway starts closing
-      const abort = new AbortController();
-      const onClose = () => {
-        if (!reply.raw.writableFinished) abort.abort();
-      };
-      const onClosing = () => abort.abort();
-      reply.raw.once('close', onClose);
-      ctx.closing.addEventListener('abort', onClosing, { once: true });
-      let messages: CheckedMessage[];
-      try {
-        messages = await brokers.checkTransactions(
-          t,
-          {
-            maxMessages: request.body.maxMessages,
-            waitMs: ctx.closing.aborted ? 0 : request.body.waitSeconds * 1000,
-          },
-          abort.signal,
-        );
-      } finally {
-        reply.raw.off('close', onClose);
-        ctx.closing.removeEventListener('abort', onClosing);
-      }
+      // parked under the same rules as a receive (cap, hang-up, credential re-check)
+      const messages = await ctx.parkedPolls.run(request, reply, principal, {
+        what: 'transaction check',
+        waitMs: request.body.waitSeconds * 1000,
+        poll: (waitMs, signal) =>
+          brokers.checkTransactions(t, { maxMessages: request.body.maxMessages, waitMs }, signal),
+        // an offer that does not reach its producer is an unanswered one: it is offered again
+        // after its back-off, like any offer nobody answered
+        giveBack: () => Promise.resolve(),
+      });
       return {
         messages: messages.map((m) => ({ ...m, body: encodeBody(m.body, m.bodyEncoding) })),
       };

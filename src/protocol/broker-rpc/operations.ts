@@ -7,7 +7,8 @@
 //   descriptor  = json (TopicDescriptor | GroupDescriptor)
 //   encoding    = u8 (0 utf8, 1 base64)
 //   publish  1  req: descriptor topic, list<encoding, bytes body, tagged{1 tag str, 2 keys list<str>,
-//                    3 properties map, 4 shardingKey str, 5 dedupId str, 6 deliverAtMs f64}>
+//                    3 properties map, 4 shardingKey str, 5 dedupId str, 6 deliverAtMs f64,
+//                    7 queueId u32 (the gateway's choice; added for the cluster, issue #11)}>
 //               res: list<str messageId, u32 queueId, str bodyMd5, tagged{1 duplicate u8,
 //                    2 transactionId str}>
 //   receive  2  req: descriptor topic, descriptor group, u32 maxMessages, f64 waitMs, str tags,
@@ -121,6 +122,7 @@ const publish: OperationCodec<
         m.shardingKey === undefined ? undefined : [4, (f) => f.str(m.shardingKey ?? '')],
         m.dedupId === undefined ? undefined : [5, (f) => f.str(m.dedupId ?? '')],
         m.deliverAtMs === undefined ? undefined : [6, (f) => f.f64(m.deliverAtMs ?? 0)],
+        m.queueId === undefined ? undefined : [7, (f) => f.u32(m.queueId ?? 0)],
       ]);
     }
   },
@@ -138,6 +140,7 @@ const publish: OperationCodec<
         4: (f) => (m.shardingKey = f.str()),
         5: (f) => (m.dedupId = f.str()),
         6: (f) => (m.deliverAtMs = f.f64()),
+        7: (f) => (m.queueId = f.u32()),
       });
       messages.push(m);
     }

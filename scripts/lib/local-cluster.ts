@@ -1,0 +1,225 @@
+// A local Wharf cluster as child processes: a private Redis, brokers and gateways, each a real
+// `wharf <role>` process on its own ports (brokers in their own data dirs). Used by
+// `npm run cluster`, the cluster tests and the cluster bench. Each process's output goes to a log
+// file (or is kept in memory); readiness is awaited on its /readyz, never guessed by a sleep.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, startRedisServer, type RedisServerHandle } from '../../src/meta/index.js';
+
+export interface LocalClusterOptions {
+  /** The node command running `wharf`: e.g. [process.execPath, 'dist/src/cli/wharf.js']. */
+  command: string[];
+  dataDir: string;
+  masterKey: string;
+  adminToken: string;
+  /** The first gateway's port (the next ones follow); 0: free ports. */
+  gatewayPort?: number;
+  /** Extra environment of every process (e.g. WHARF_FLUSH). */
+  env?: NodeJS.ProcessEnv;
+  /** Write each process's output to <dataDir>/logs/<name>.log (else kept in memory). */
+  logFiles?: boolean;
+  /** How long a process may take to become ready. Default 60 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface WharfProcess {
+  name: string;
+  role: 'broker' | 'gateway';
+  child: ChildProcess;
+  /** HTTP: the gateway's API, or the broker's probes. */
+  url: string;
+  /** Brokers: the RPC port. */
+  rpcPort?: number;
+  output(): string;
+}
+
+export class LocalCluster {
+  redis: RedisServerHandle | undefined;
+  readonly brokers = new Map<number, WharfProcess>();
+  readonly gateways: WharfProcess[] = [];
+  private readonly brokerPorts = new Map<number, { rpc: number; http: number }>();
+  private redisPort: number | undefined;
+
+  constructor(readonly options: LocalClusterOptions) {}
+
+  get redisUrl(): string {
+    if (this.redis === undefined) throw new Error('redis not started');
+    return this.redis.url;
+  }
+
+  /** Starts (or restarts, on the same port and files) the private Redis (AOF on). */
+  async startRedis(): Promise<RedisServerHandle> {
+    const dir = join(this.options.dataDir, 'redis');
+    mkdirSync(dir, { recursive: true });
+    this.redis = await startRedisServer({
+      dir,
+      persist: true,
+      ...(this.redisPort === undefined ? {} : { port: this.redisPort }),
+    });
+    this.redisPort = this.redis.port;
+    return this.redis;
+  }
+
+  async stopRedis(): Promise<void> {
+    await this.redis?.stop();
+  }
+
+  private spawn(name: string, role: 'broker' | 'gateway' | 'all-in-one', env: NodeJS.ProcessEnv) {
+    const [node, ...args] = this.options.command;
+    const child = spawn(node, [...args, role], {
+      env: {
+        ...process.env,
+        WHARF_HOST: '127.0.0.1',
+        WHARF_REDIS_URL: this.redisUrl,
+        WHARF_MASTER_KEY: this.options.masterKey,
+        WHARF_ADMIN_TOKEN: this.options.adminToken,
+        WHARF_DOCS: 'false',
+        ...this.options.env,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    let file: WriteStream | undefined;
+    if (this.options.logFiles === true) {
+      const logs = join(this.options.dataDir, 'logs');
+      mkdirSync(logs, { recursive: true });
+      file = createWriteStream(join(logs, `${name}.log`), { flags: 'a' });
+    }
+    const take = (chunk: Buffer) => {
+      if (file !== undefined) file.write(chunk);
+      else text = (text + chunk.toString()).slice(-200_000);
+    };
+    child.stdout?.on('data', take);
+    child.stderr?.on('data', take);
+    child.once('exit', () => file?.end());
+    return { child, output: () => text };
+  }
+
+  private async ready(process: WharfProcess): Promise<void> {
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 60_000);
+    for (;;) {
+      if (process.child.exitCode !== null || process.child.signalCode !== null) {
+        throw new Error(
+          `${process.name} exited (${process.child.exitCode ?? process.child.signalCode}):\n` +
+            process.output(),
+        );
+      }
+      const status = await fetch(`${process.url}/readyz`, { signal: AbortSignal.timeout(2000) })
+        .then((r) => r.status)
+        .catch(() => 0);
+      if (status === 200) return;
+      if (Date.now() > deadline) throw new Error(`${process.name} not ready:\n${process.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Starts broker `id` (again on its earlier ports and data dir after a kill). */
+  async startBroker(id: number, env: NodeJS.ProcessEnv = {}): Promise<WharfProcess> {
+    let ports = this.brokerPorts.get(id);
+    if (ports === undefined) {
+      ports = { rpc: await freePort(), http: await freePort() };
+      this.brokerPorts.set(id, ports);
+    }
+    const name = `b${id}`;
+    const { child, output } = this.spawn(name, 'broker', {
+      WHARF_BROKER_ID: String(id),
+      WHARF_BROKER_PORT: String(ports.rpc),
+      WHARF_PORT: String(ports.http),
+      WHARF_DATA_DIR: join(this.options.dataDir, name),
+      ...env,
+    });
+    const broker: WharfProcess = {
+      name,
+      role: 'broker',
+      child,
+      url: `http://127.0.0.1:${ports.http}`,
+      rpcPort: ports.rpc,
+      output,
+    };
+    this.brokers.set(id, broker);
+    await this.ready(broker);
+    return broker;
+  }
+
+  /** Starts broker `id` and answers once it exits (a refused start), with its output. */
+  async startBrokerExpectingRefusal(id: number): Promise<{ code: number | null; output: string }> {
+    const ports = { rpc: await freePort(), http: await freePort() };
+    const { child, output } = this.spawn(`b${id}-second`, 'broker', {
+      WHARF_BROKER_ID: String(id),
+      WHARF_BROKER_PORT: String(ports.rpc),
+      WHARF_PORT: String(ports.http),
+      WHARF_DATA_DIR: join(this.options.dataDir, `b${id}-second`),
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, output: output() };
+  }
+
+  async startGateway(): Promise<WharfProcess> {
+    const n = this.gateways.length + 1;
+    const base = this.options.gatewayPort ?? 0;
+    const port = base === 0 ? await freePort() : base + n - 1;
+    const name = `g${n}`;
+    const { child, output } = this.spawn(name, 'gateway', {
+      WHARF_PORT: String(port),
+      WHARF_DATA_DIR: join(this.options.dataDir, name),
+    });
+    const gateway: WharfProcess = {
+      name,
+      role: 'gateway',
+      child,
+      url: `http://127.0.0.1:${port}`,
+      output,
+    };
+    this.gateways.push(gateway);
+    await this.ready(gateway);
+    return gateway;
+  }
+
+  /** Starts the all-in-one node on the cluster's Redis (a yardstick for the bench). */
+  async startAllInOne(): Promise<WharfProcess> {
+    const port = await freePort();
+    const name = 'all-in-one';
+    const { child, output } = this.spawn(name, 'all-in-one', {
+      WHARF_PORT: String(port),
+      WHARF_DATA_DIR: join(this.options.dataDir, name),
+    });
+    const node: WharfProcess = {
+      name,
+      role: 'gateway',
+      child,
+      url: `http://127.0.0.1:${port}`,
+      output,
+    };
+    this.gateways.push(node);
+    await this.ready(node);
+    return node;
+  }
+
+  /** SIGKILLs a process and waits for it to be gone. */
+  async kill(process: WharfProcess): Promise<void> {
+    if (process.child.exitCode !== null || process.child.signalCode !== null) return;
+    const exited = once(process.child, 'exit');
+    process.child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** SIGTERM and wait (SIGKILL after `graceMs`). */
+  async terminate(process: WharfProcess, graceMs = 40_000): Promise<void> {
+    if (process.child.exitCode !== null || process.child.signalCode !== null) return;
+    const exited = once(process.child, 'exit');
+    process.child.kill('SIGTERM');
+    const timer = setTimeout(() => process.child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Gateways first (they drain), then brokers, then Redis. */
+  async stop(): Promise<void> {
+    await Promise.all(this.gateways.map((g) => this.terminate(g)));
+    await Promise.all([...this.brokers.values()].map((b) => this.terminate(b)));
+    await this.stopRedis();
+  }
+}

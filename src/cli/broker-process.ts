@@ -1,0 +1,158 @@
+// `wharf broker`: one broker of a cluster. It locks its data dir, claims its id in the Redis
+// registry (refused while a live broker holds it), opens its store, serves broker RPC over TCP to
+// the gateways and /healthz, /readyz and /metrics over HTTP for probes. Stops in the order that
+// loses nothing: give the lease up (gateways route elsewhere at once), stop the RPC server (calls
+// running answer, parked receives are freed), close the broker (flushes), close Redis, unlock.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Registry } from 'prom-client';
+import { Broker } from '../broker/index.js';
+import { TcpBrokerServer } from '../cluster/index.js';
+import {
+  RedisScheduleWheel,
+  freePort,
+  isRedisUnavailable,
+  type BrokerLease,
+} from '../meta/index.js';
+import { WharfError } from '../errors.js';
+import { registerBrokerMetrics, type Logger } from '../telemetry/index.js';
+import { ConfigError, type WharfConfig } from './config.js';
+import { StartupError, brokerMacKey, httpUrl, lockDataDir, openMeta } from './node.js';
+
+export interface RunningBroker {
+  brokerId: number;
+  /** Where gateways reach its RPC server (as registered). */
+  address: string;
+  /** Its probe server (/healthz, /readyz, /metrics). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** What a broker or gateway process needs that the all-in-one node can make up itself. */
+export function requireShared(
+  config: WharfConfig,
+  role: string,
+): { redisUrl: string; masterKey: string } {
+  const problems: string[] = [];
+  if (config.redisUrl === undefined || config.redisUrl === 'private') {
+    problems.push(`WHARF_REDIS_URL: a ${role} process needs the shared Redis URL`);
+  }
+  if (config.masterKey === undefined) {
+    problems.push(
+      `WHARF_MASTER_KEY: a ${role} process needs the cluster's master key (every process ` +
+        'shares it: MAC and data keys derive from it)',
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { redisUrl: config.redisUrl ?? '', masterKey: config.masterKey ?? '' };
+}
+
+export async function startBroker(config: WharfConfig, logger: Logger): Promise<RunningBroker> {
+  const { redisUrl, masterKey } = requireShared(config, 'broker');
+  const brokerId = config.cluster.brokerId;
+  if (brokerId === undefined) {
+    throw new ConfigError(['WHARF_BROKER_ID: a broker process needs its id (1..65535)']);
+  }
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const lock = lockDataDir(dataDir);
+  const cleanup: (() => Promise<void>)[] = [
+    () => {
+      lock.release();
+      return Promise.resolve();
+    },
+  ];
+  const run = async (steps: (() => Promise<void>)[]) => {
+    for (const step of steps.splice(0)) await step().catch(() => undefined);
+  };
+  try {
+    const meta = await openMeta(config, redisUrl, masterKey, logger).catch((cause: unknown) => {
+      throw new StartupError(`cannot reach Redis: ${(cause as Error).message}`);
+    });
+    cleanup.unshift(() => meta.close());
+    const port = config.cluster.brokerPort === 0 ? await freePort() : config.cluster.brokerPort;
+    const address = config.cluster.brokerAdvertise ?? `${config.cluster.brokerHost}:${port}`;
+    const brokerLogger = logger.child({ room: 'broker', brokerId });
+    let stopping: Promise<void> | null = null;
+    const stop = () => (stopping ??= run(cleanup));
+    let lease: BrokerLease;
+    try {
+      lease = await meta.claimBrokerId({
+        brokerId,
+        address,
+        logger: brokerLogger,
+        onLost: () => {
+          // another process serves this id now: two brokers must never answer for one id
+          void stop().finally(() => process.exit(1));
+        },
+      });
+    } catch (err) {
+      if (err instanceof WharfError && err.code === 'Conflict') {
+        throw new StartupError(`refusing to start: ${err.message}`);
+      }
+      if (isRedisUnavailable(err)) throw new StartupError('cannot reach Redis to claim the id');
+      throw err;
+    }
+    const broker = await Broker.open({
+      dataDir: join(dataDir, `broker-${brokerId}`),
+      brokerId,
+      macKey: brokerMacKey(masterKey),
+      logger: brokerLogger,
+      store: config.broker,
+      trace: config.broker.trace,
+      dataKeys: meta.dataKeys,
+      scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(brokerId)),
+    });
+    cleanup.unshift(() => broker.close());
+    const server = new TcpBrokerServer(broker, { port, host: config.cluster.brokerHost });
+    await server.start();
+    cleanup.unshift(() => server.close());
+    // the lease goes first: gateways stop routing here before the server stops answering
+    cleanup.unshift(() => lease.release());
+    const registry = new Registry();
+    registerBrokerMetrics(registry, brokerId, () => broker.stats());
+    const probes = createServer((request, response) => {
+      void answerProbe(request, response, broker, registry, brokerId);
+    });
+    probes.listen(config.port, config.host);
+    await once(probes, 'listening');
+    cleanup.unshift(() =>
+      new Promise<void>((done) => probes.close(() => done())).then(() => undefined),
+    );
+    brokerLogger.info({ address, brokerId }, 'broker registered and serving');
+    return {
+      brokerId,
+      address,
+      url: httpUrl(config.host, probes.address(), config.port),
+      stop,
+    };
+  } catch (err) {
+    await run(cleanup);
+    throw err;
+  }
+}
+
+async function answerProbe(
+  request: IncomingMessage,
+  response: ServerResponse,
+  broker: Broker,
+  registry: Registry,
+  brokerId: number,
+): Promise<void> {
+  const send = (status: number, body: string, type = 'application/json') => {
+    response.writeHead(status, { 'content-type': type }).end(body);
+  };
+  const path = (request.url ?? '/').split('?')[0];
+  if (request.method !== 'GET') return send(405, '{"code":"MethodNotAllowed"}');
+  if (path === '/healthz') return send(200, JSON.stringify({ status: 'ok', brokerId }));
+  if (path === '/readyz') {
+    const health = await broker.health();
+    return health.ready
+      ? send(200, JSON.stringify({ status: 'ready', brokerId }))
+      : send(503, JSON.stringify({ code: 'Unavailable', message: health.detail ?? 'not ready' }));
+  }
+  if (path === '/metrics') return send(200, await registry.metrics(), registry.contentType);
+  return send(404, '{"code":"NotFound"}');
+}

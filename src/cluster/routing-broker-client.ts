@@ -1,0 +1,701 @@
+// The gateway's BrokerClient in a cluster: one network client per registered broker, and the
+// routing rules. A publish's queue is chosen here (queue-choice.ts) and decides the broker; an
+// ack or visibility change goes to the broker its receipt handle names; a lookup, trace, cancel
+// or transaction decision to the broker its id names; receive, check-back, stats, reset, queries,
+// dead letters and drops fan out to the brokers holding the topic (or every live broker) and
+// merge. A receive across brokers answers as soon as one has messages: the others' parked calls
+// are cancelled, and what they popped meanwhile is made visible again (never hidden). NORMAL and
+// DELAY publishes whose broker is down are retried on another broker's queue; FIFO and
+// TRANSACTION ones answer 503 naming the broker they wait for. A publish whose broker died after
+// receiving it is retried too, so it may be stored twice (at least once); one that never reached
+// a broker is stored once.
+import { WharfError } from '../errors.js';
+import type {
+  CheckedMessage,
+  DeadLetter,
+  GroupDescriptor,
+  MessageView,
+  PublishMessage,
+  PublishResult,
+  ReceiveRequest,
+  ReceivedMessage,
+  TopicDescriptor,
+  TraceEvent,
+  TransactionCheckRequest,
+} from '../model/index.js';
+import { MessageIdCodec, receiptHandleBrokerId } from '../protocol/index.js';
+import type {
+  AckResult,
+  BrokerClient,
+  BrokerHealth,
+  BrokerReach,
+  GroupStats,
+  MessagePage,
+  ResetTarget,
+  TimeQuery,
+  TopicStats,
+  VisibilityResult,
+} from './broker-client.js';
+import { releaseMessages } from './broker-rpc-dispatch.js';
+import { canFailOver, chooseQueues } from './queue-choice.js';
+
+/** A registered broker as the registry reports it. */
+export interface BrokerAddress {
+  brokerId: number;
+  address: string;
+  /** Holds its lease in the registry. */
+  live: boolean;
+}
+
+/** The broker registry as the routing client follows it (meta's BrokerDirectory). */
+export interface BrokerAddressBook {
+  readonly brokers: ReadonlyMap<number, BrokerAddress>;
+  onChange(listener: (brokers: ReadonlyMap<number, BrokerAddress>) => void): void;
+}
+
+/** Where a topic's queues live (meta's QueuePlacements). */
+export interface PlacementSource {
+  /** The broker of each queue, placing unplaced queues on `liveBrokerIds`. */
+  place(
+    topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic' | 'queueCount'>,
+    liveBrokerIds: readonly number[],
+  ): Promise<number[]>;
+  drop(topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>): Promise<void>;
+}
+
+export interface RoutingLogger {
+  warn(obj: object, msg?: string): void;
+}
+
+export interface RoutingOptions {
+  directory: BrokerAddressBook;
+  placements: PlacementSource;
+  /** A client for one broker (tcpBrokerClient in practice). */
+  connect: (address: string, brokerId: number) => BrokerClient;
+  /** The brokers' MAC key: message ids name their broker under it. */
+  macKey: Buffer;
+  /** retry-after of a 503 for a broker that is down. Default 1000 ms. */
+  retryAfterMs?: number;
+  /** How long a broker whose call failed to connect is passed over. Default 2000 ms. */
+  suspectMs?: number;
+  logger?: RoutingLogger;
+}
+
+interface Connection {
+  address: string;
+  client: BrokerClient;
+}
+
+interface Placed {
+  queueCount: number;
+  createdAt: number;
+  brokers: number[];
+}
+
+const MAX_PLACEMENTS = 100_000;
+
+export class RoutingBrokerClient implements BrokerClient {
+  private readonly connections = new Map<number, Connection>();
+  private readonly suspects = new Map<number, number>();
+  private readonly placed = new Map<string, Placed>();
+  private readonly ids: MessageIdCodec;
+  private readonly retryAfterMs: number;
+  private readonly suspectMs: number;
+  private turn = 0;
+  private closed = false;
+
+  constructor(private readonly options: RoutingOptions) {
+    this.ids = new MessageIdCodec(options.macKey);
+    this.retryAfterMs = options.retryAfterMs ?? 1000;
+    this.suspectMs = options.suspectMs ?? 2000;
+    this.sync(options.directory.brokers);
+    options.directory.onChange((brokers) => this.sync(brokers));
+  }
+
+  // ---- routes ----
+
+  /** Connections follow the registry: a new broker or a new address gets a new client. */
+  private sync(brokers: ReadonlyMap<number, BrokerAddress>): void {
+    if (this.closed) return;
+    for (const broker of brokers.values()) {
+      const known = this.connections.get(broker.brokerId);
+      if (known?.address === broker.address) continue;
+      if (known !== undefined) void known.client.close().catch(() => undefined);
+      this.connections.set(broker.brokerId, {
+        address: broker.address,
+        client: this.options.connect(broker.address, broker.brokerId),
+      });
+    }
+    // a registry change (a broker back, or gone) is news the suspicion may be stale against
+    this.suspects.clear();
+  }
+
+  private isUp = (brokerId: number): boolean => {
+    if (this.options.directory.brokers.get(brokerId)?.live !== true) return false;
+    const until = this.suspects.get(brokerId);
+    return until === undefined || until <= Date.now();
+  };
+
+  private liveBrokerIds(): number[] {
+    return [...this.options.directory.brokers.keys()].filter(this.isUp);
+  }
+
+  private down(brokerId: number, why: string): WharfError {
+    const address = this.options.directory.brokers.get(brokerId)?.address ?? 'not registered';
+    return new WharfError('Unavailable', `broker ${brokerId} (${address}) is unavailable: ${why}`, {
+      retryAfterMs: this.retryAfterMs,
+    });
+  }
+
+  private client(brokerId: number): BrokerClient {
+    const connection = this.connections.get(brokerId);
+    if (connection === undefined) throw this.down(brokerId, 'not in the registry');
+    if (!this.isUp(brokerId)) throw this.down(brokerId, 'down');
+    return connection.client;
+  }
+
+  /** Runs `call` on a broker; a failure to reach it marks it suspect (passed over for a while). */
+  private async on<T>(brokerId: number, call: (client: BrokerClient) => Promise<T>): Promise<T> {
+    const client = this.client(brokerId);
+    try {
+      return await call(client);
+    } catch (error) {
+      if (isUnreachable(error)) this.suspects.set(brokerId, Date.now() + this.suspectMs);
+      throw error;
+    }
+  }
+
+  private async placement(topic: TopicDescriptor): Promise<number[]> {
+    const key = topicKey(topic);
+    const known = this.placed.get(key);
+    if (
+      known !== undefined &&
+      known.queueCount === topic.queueCount &&
+      known.createdAt === topic.createdAt
+    ) {
+      return known.brokers;
+    }
+    let brokers: number[];
+    try {
+      brokers = await this.options.placements.place(topic, this.liveBrokerIds());
+    } catch (cause) {
+      if (cause instanceof WharfError) throw cause;
+      throw new WharfError('Unavailable', 'cannot read the topic’s queue placement', {
+        retryAfterMs: this.retryAfterMs,
+        cause,
+      });
+    }
+    if (this.placed.size >= MAX_PLACEMENTS) this.placed.clear();
+    this.placed.set(key, { queueCount: topic.queueCount, createdAt: topic.createdAt, brokers });
+    return brokers;
+  }
+
+  async placeTopic(topic: TopicDescriptor): Promise<void> {
+    await this.placement(topic);
+  }
+
+  /** The distinct brokers holding a topic's queues, in id order. */
+  private async holders(topic: TopicDescriptor): Promise<number[]> {
+    return [...new Set(await this.placement(topic))].sort((a, b) => a - b);
+  }
+
+  /** The holders that are up; Unavailable when none is. */
+  private async upHolders(topic: TopicDescriptor): Promise<number[]> {
+    const holders = await this.holders(topic);
+    const up = holders.filter(this.isUp);
+    if (up.length === 0) throw this.down(holders[0] ?? -1, 'no broker of the topic is up');
+    return up;
+  }
+
+  private brokerOfId(id: string, fallback: number[]): number {
+    const brokerId = this.ids.brokerOf(id);
+    // a malformed id goes to a holder, which answers the canonical error for it
+    return brokerId !== null && this.connections.has(brokerId) ? brokerId : (fallback[0] ?? -1);
+  }
+
+  // ---- publish ----
+
+  async publish(topic: TopicDescriptor, messages: PublishMessage[]): Promise<PublishResult[]> {
+    const placement = await this.placement(topic);
+    const outgoing = [...messages];
+    const results: PublishResult[] = new Array<PublishResult>(messages.length);
+    let pending = messages.map((_, index) => index);
+    const failed = new Set<number>();
+    const isUp = (id: number) => !failed.has(id) && this.isUp(id);
+    // each round sends every pending message once; a broker that fails is left out of the next
+    for (let round = 0; pending.length > 0; round++) {
+      const choices = chooseQueues(
+        topic,
+        placement,
+        pending.map((i) => messages[i]),
+        isUp,
+        this.turn++,
+      );
+      const byBroker = new Map<number, number[]>();
+      choices.forEach((choice, k) => {
+        if ('down' in choice) {
+          const waitsFor = choice.down < 0 ? -1 : placement[choice.down];
+          throw this.down(
+            waitsFor,
+            choice.down < 0
+              ? 'no broker of the topic is up'
+              : `queue ${choice.down} of this ${topic.messageType} topic lives there and waits ` +
+                  'for it (order over availability)',
+          );
+        }
+        const brokerId = placement[choice.queueId];
+        const list = byBroker.get(brokerId) ?? [];
+        list.push(pending[k]);
+        byBroker.set(brokerId, list);
+        outgoing[pending[k]] = { ...messages[pending[k]], queueId: choice.queueId };
+      });
+      const retry: number[] = [];
+      await Promise.all(
+        [...byBroker].map(async ([brokerId, indexes]) => {
+          try {
+            const answers = await this.on(brokerId, (c) =>
+              c.publish(
+                topic,
+                indexes.map((i) => outgoing[i]),
+              ),
+            );
+            answers.forEach((answer, k) => (results[indexes[k]] = answer));
+          } catch (error) {
+            if (!isUnavailable(error) || !canFailOver(topic) || round >= placement.length) {
+              throw error;
+            }
+            failed.add(brokerId);
+            this.options.logger?.warn(
+              { brokerId, messages: indexes.length, err: errorMessage(error) },
+              'publish failed over to another broker',
+            );
+            retry.push(...indexes);
+          }
+        }),
+      );
+      pending = retry;
+    }
+    return results;
+  }
+
+  // ---- consume ----
+
+  async receive(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    request: ReceiveRequest,
+    signal?: AbortSignal,
+  ): Promise<ReceivedMessage[]> {
+    const brokers = await this.upHolders(topic);
+    if (brokers.length === 1) {
+      return this.on(brokers[0], (c) => c.receive(topic, group, request, signal));
+    }
+    return this.firstAnswer(
+      brokers,
+      (client, s) => client.receive(topic, group, request, s),
+      signal,
+      request.maxMessages,
+      (client, extra) => releaseMessages(client, topic, group, extra),
+    );
+  }
+
+  /**
+   * Parks a call on every broker and answers with the first non-empty answer (plus any that
+   * finished with it, up to `max`); the others are cancelled. What arrives past `max`, or after
+   * the answer, goes to `release`. Fails only when every broker failed.
+   */
+  private async firstAnswer<T>(
+    brokers: number[],
+    call: (client: BrokerClient, signal: AbortSignal) => Promise<T[]>,
+    signal: AbortSignal | undefined,
+    max: number,
+    release?: (client: BrokerClient, extra: T[]) => Promise<void>,
+  ): Promise<T[]> {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const answers: T[] = [];
+    let answered = false;
+    let failures = 0;
+    let firstError: unknown;
+    try {
+      await new Promise<void>((resolve) => {
+        let settled = 0;
+        const done = () => {
+          if (++settled === brokers.length) resolve();
+        };
+        for (const brokerId of brokers) {
+          this.on(brokerId, (c) => call(c, controller.signal)).then(
+            (found) => {
+              if (found.length > 0) {
+                const room = answered ? 0 : max - answers.length;
+                answers.push(...found.slice(0, room));
+                const extra = found.slice(Math.max(room, 0));
+                if (extra.length > 0 && release !== undefined) {
+                  const client = this.connections.get(brokerId)?.client;
+                  if (client !== undefined) void release(client, extra);
+                }
+                if (!controller.signal.aborted) controller.abort(new Error('answered elsewhere'));
+                // answers that finished in the same turn still join; later ones are released
+                setImmediate(() => {
+                  answered = true;
+                  resolve();
+                });
+              }
+              done();
+            },
+            (error: unknown) => {
+              failures++;
+              firstError ??= error;
+              done();
+            },
+          );
+        }
+      });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    answered = true;
+    if (answers.length === 0 && failures === brokers.length) throw firstError;
+    return answers;
+  }
+
+  ack(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    receiptHandles: string[],
+  ): Promise<AckResult[]> {
+    return this.byBroker(
+      receiptHandles,
+      (handle) => receiptHandleBrokerId(handle),
+      (handle): AckResult => ({ receiptHandle: handle, ok: false, code: 'InvalidReceiptHandle' }),
+      (client, handles) => client.ack(topic, group, handles),
+    );
+  }
+
+  /** Splits items by the broker they name, calls each once, answers in the items' order. */
+  private async byBroker<I, R>(
+    items: I[],
+    brokerOf: (item: I) => number | null,
+    unknown: (item: I) => R,
+    call: (client: BrokerClient, items: I[]) => Promise<R[]>,
+  ): Promise<R[]> {
+    const results = new Array<R>(items.length);
+    const groups = new Map<number, number[]>();
+    items.forEach((item, i) => {
+      const brokerId = brokerOf(item);
+      if (brokerId === null || !this.connections.has(brokerId)) {
+        results[i] = unknown(item);
+        return;
+      }
+      const list = groups.get(brokerId) ?? [];
+      list.push(i);
+      groups.set(brokerId, list);
+    });
+    await Promise.all(
+      [...groups].map(async ([brokerId, indexes]) => {
+        const answers = await this.on(brokerId, (c) =>
+          call(
+            c,
+            indexes.map((i) => items[i]),
+          ),
+        );
+        answers.forEach((answer, k) => (results[indexes[k]] = answer));
+      }),
+    );
+    return results;
+  }
+
+  changeVisibility(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    receiptHandle: string,
+    invisibleMs: number,
+  ): Promise<VisibilityResult> {
+    const brokerId = receiptHandleBrokerId(receiptHandle);
+    if (brokerId === null || !this.connections.has(brokerId)) {
+      return Promise.reject(new WharfError('InvalidReceiptHandle', 'receipt handle is not valid'));
+    }
+    return this.on(brokerId, (c) => c.changeVisibility(topic, group, receiptHandle, invisibleMs));
+  }
+
+  // ---- by message id ----
+
+  async getMessage(topic: TopicDescriptor, messageId: string): Promise<MessageView> {
+    const brokerId = this.brokerOfId(messageId, await this.holders(topic));
+    return this.on(brokerId, (c) => c.getMessage(topic, messageId));
+  }
+
+  async cancelMessage(topic: TopicDescriptor, messageId: string): Promise<void> {
+    const brokerId = this.brokerOfId(messageId, await this.holders(topic));
+    return this.on(brokerId, (c) => c.cancelMessage(topic, messageId));
+  }
+
+  async trace(topic: TopicDescriptor, messageId: string): Promise<TraceEvent[]> {
+    const brokerId = this.brokerOfId(messageId, await this.holders(topic));
+    return this.on(brokerId, (c) => c.trace(topic, messageId));
+  }
+
+  async commitTransaction(topic: TopicDescriptor, transactionId: string): Promise<void> {
+    const brokerId = this.brokerOfId(transactionId, await this.holders(topic));
+    return this.on(brokerId, (c) => c.commitTransaction(topic, transactionId));
+  }
+
+  async rollbackTransaction(topic: TopicDescriptor, transactionId: string): Promise<void> {
+    const brokerId = this.brokerOfId(transactionId, await this.holders(topic));
+    return this.on(brokerId, (c) => c.rollbackTransaction(topic, transactionId));
+  }
+
+  async checkTransactions(
+    topic: TopicDescriptor,
+    request: TransactionCheckRequest,
+    signal?: AbortSignal,
+  ): Promise<CheckedMessage[]> {
+    const brokers = await this.upHolders(topic);
+    return this.firstAnswer(
+      brokers,
+      (client, s) => client.checkTransactions(topic, request, s),
+      signal,
+      request.maxMessages,
+    );
+  }
+
+  // ---- fan-out ----
+
+  /** `call` on each broker; Unavailable if any of them fails to answer. */
+  private all<T>(brokers: number[], call: (client: BrokerClient) => Promise<T>): Promise<T[]> {
+    return Promise.all(brokers.map((id) => this.on(id, call)));
+  }
+
+  async queryByKey(topic: TopicDescriptor, key: string, limit: number): Promise<MessageView[]> {
+    const pages = await this.all(await this.holders(topic), (c) => c.queryByKey(topic, key, limit));
+    return pages
+      .flat()
+      .sort((a, b) => a.publishTime - b.publishTime)
+      .slice(0, limit);
+  }
+
+  async queryByTime(topic: TopicDescriptor, query: TimeQuery): Promise<MessagePage> {
+    const holders = await this.holders(topic);
+    return pageAcross(holders, query.cursor, async (brokerId, cursor) =>
+      this.on(brokerId, (c) =>
+        c.queryByTime(topic, { ...query, ...(cursor === undefined ? {} : { cursor }) }),
+      ).then((page) => ({ items: page.messages, nextCursor: page.nextCursor })),
+    ).then(({ items, nextCursor }) => ({
+      messages: items,
+      ...(nextCursor === undefined ? {} : { nextCursor }),
+    }));
+  }
+
+  async resetGroup(topic: TopicDescriptor, group: GroupDescriptor, to: ResetTarget): Promise<void> {
+    await this.all(await this.holders(topic), (c) => c.resetGroup(topic, group, to));
+  }
+
+  async deadLetters(
+    group: GroupDescriptor,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ messages: DeadLetter[]; nextCursor?: string }> {
+    const brokers = [...this.connections.keys()].sort((a, b) => a - b);
+    const page = await pageAcross(brokers, cursor, (brokerId, inner) =>
+      this.on(brokerId, (c) => c.deadLetters(group, limit, inner)).then((p) => ({
+        items: p.messages,
+        nextCursor: p.nextCursor,
+      })),
+    );
+    return {
+      messages: page.items,
+      ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+    };
+  }
+
+  resendDeadLetters(
+    group: GroupDescriptor,
+    messageIds: string[],
+  ): Promise<{ messageId: string; ok: boolean; code?: string }[]> {
+    return this.byBroker(
+      messageIds,
+      (id) => this.ids.brokerOf(id),
+      (messageId) => ({ messageId, ok: false, code: 'MessageNotFound' }),
+      (client, ids) => client.resendDeadLetters(group, ids),
+    );
+  }
+
+  async topicStats(topic: TopicDescriptor): Promise<TopicStats> {
+    const placement = await this.placement(topic);
+    const holders = [...new Set(placement)].sort((a, b) => a - b);
+    const stats = await this.all(holders, (c) => c.topicStats(topic));
+    const byBroker = new Map(holders.map((id, i) => [id, stats[i]]));
+    return {
+      messagesIn: sum(stats.map((s) => s.messagesIn)),
+      bytesIn: sum(stats.map((s) => s.bytesIn)),
+      publishRatePerSecond: sum(stats.map((s) => s.publishRatePerSecond)),
+      // a queue's offsets are those of the broker it lives on
+      queues: placement.map(
+        (brokerId, queueId) =>
+          byBroker.get(brokerId)?.queues.find((q) => q.queueId === queueId) ?? {
+            queueId,
+            minOffset: 0,
+            maxOffset: 0,
+          },
+      ),
+    };
+  }
+
+  async groupStats(topic: TopicDescriptor, group: GroupDescriptor): Promise<GroupStats> {
+    const stats = await this.all(await this.holders(topic), (c) => c.groupStats(topic, group));
+    return {
+      backlog: sum(stats.map((s) => s.backlog)),
+      inflight: sum(stats.map((s) => s.inflight)),
+      oldestUnackedAgeMs: Math.max(0, ...stats.map((s) => s.oldestUnackedAgeMs)),
+      deliveredRatePerSecond: sum(stats.map((s) => s.deliveredRatePerSecond)),
+      ackedRatePerSecond: sum(stats.map((s) => s.ackedRatePerSecond)),
+      retries: sum(stats.map((s) => s.retries)),
+      deadLetters: sum(stats.map((s) => s.deadLetters)),
+    };
+  }
+
+  async dropTopic(topic: TopicDescriptor): Promise<void> {
+    const holders = await this.holders(topic).catch(() => this.liveBrokerIds());
+    await this.all(holders.filter(this.isUp), (c) => c.dropTopic(topic));
+    await this.options.placements.drop(topic);
+    this.placed.delete(topicKey(topic));
+  }
+
+  async dropGroup(group: GroupDescriptor): Promise<void> {
+    await this.all(this.liveBrokerIds(), (c) => c.dropGroup(group));
+  }
+
+  async dropInstance(tenantId: string, instanceId: string): Promise<void> {
+    await this.all(this.liveBrokerIds(), (c) => c.dropInstance(tenantId, instanceId));
+  }
+
+  /** Ready when at least one live broker answers ready; lists every registered broker. */
+  async health(): Promise<BrokerHealth> {
+    const entries = [...this.options.directory.brokers.values()].sort(
+      (a, b) => a.brokerId - b.brokerId,
+    );
+    const brokers: BrokerReach[] = await Promise.all(
+      entries.map(async (entry): Promise<BrokerReach> => {
+        const reach = { id: entry.brokerId, address: entry.address };
+        if (!entry.live) return { ...reach, state: 'down' };
+        const connection = this.connections.get(entry.brokerId);
+        try {
+          const health = await connection?.client.health();
+          return { ...reach, state: health?.ready === true ? 'ready' : 'not ready' };
+        } catch {
+          return { ...reach, state: 'unreachable' };
+        }
+      }),
+    );
+    const ready = brokers.some((b) => b.state === 'ready');
+    return {
+      ready,
+      brokers,
+      ...(ready ? {} : { detail: 'no broker is ready' }),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.connections.values()].map((c) => c.client.close()));
+  }
+}
+
+function topicKey(topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>): string {
+  return `${topic.tenantId}/${topic.instanceId}/${topic.topic}`;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isUnavailable(error: unknown): boolean {
+  return error instanceof WharfError && error.code === 'Unavailable';
+}
+
+/** The broker could not be reached (not merely busy): pass it over for a while. */
+function isUnreachable(error: unknown): boolean {
+  return (
+    isUnavailable(error) &&
+    /unreachable|connection to broker lost|missed its|client closed/.test(errorMessage(error))
+  );
+}
+
+/**
+ * Pages through brokers one after the other: a cursor is `<brokerId>.<the broker's cursor>`
+ * (base64url of JSON, version 1), so a page never mixes brokers and nothing is skipped. Empty
+ * brokers are passed in the same call.
+ */
+async function pageAcross<T>(
+  brokers: number[],
+  cursor: string | undefined,
+  page: (
+    brokerId: number,
+    cursor: string | undefined,
+  ) => Promise<{ items: T[]; nextCursor?: string }>,
+): Promise<{ items: T[]; nextCursor?: string }> {
+  let at = 0;
+  let inner: string | undefined;
+  if (cursor !== undefined) {
+    const decoded = decodeClusterCursor(cursor);
+    at = brokers.indexOf(decoded.brokerId);
+    if (at < 0) throw new WharfError('InvalidArgument', 'cursor names a broker of no holder');
+    inner = decoded.cursor;
+  }
+  for (; at < brokers.length; at++, inner = undefined) {
+    const result = await page(brokers[at], inner);
+    if (result.nextCursor !== undefined) {
+      return {
+        items: result.items,
+        nextCursor: encodeClusterCursor(brokers[at], result.nextCursor),
+      };
+    }
+    if (result.items.length > 0) {
+      return at + 1 < brokers.length
+        ? { items: result.items, nextCursor: encodeClusterCursor(brokers[at + 1]) }
+        : { items: result.items };
+    }
+  }
+  return { items: [] };
+}
+
+const CLUSTER_CURSOR_VERSION = 1;
+
+function encodeClusterCursor(brokerId: number, cursor?: string): string {
+  return Buffer.from(
+    JSON.stringify({
+      v: CLUSTER_CURSOR_VERSION,
+      b: brokerId,
+      ...(cursor === undefined ? {} : { c: cursor }),
+    }),
+  ).toString('base64url');
+}
+
+function decodeClusterCursor(cursor: string): { brokerId: number; cursor?: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    value = undefined;
+  }
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    'v' in value &&
+    value.v === CLUSTER_CURSOR_VERSION &&
+    'b' in value &&
+    Number.isInteger(value.b) &&
+    (!('c' in value) || typeof value.c === 'string')
+  ) {
+    const brokerId = value.b as number;
+    return 'c' in value && typeof value.c === 'string'
+      ? { brokerId, cursor: value.c }
+      : { brokerId };
+  }
+  throw new WharfError('InvalidArgument', 'cursor is not valid');
+}

@@ -1,0 +1,109 @@
+// A broker SIGKILLed under publish load (3 brokers, 1 gateway, real processes): publishing goes
+// on without errors on the other brokers (the gateway retries a NORMAL publish on another
+// broker's queue), no acknowledged message is lost, and once the broker is back its stored
+// messages are delivered. A FIFO queue on the dead broker answers 503 naming it meanwhile.
+import t from 'tap';
+import { brokerMacKey } from '../../src/cli/node.js';
+import { MessageIdCodec } from '../../src/protocol/index.js';
+import { startTestCluster, tenantOf, type CallAnswer } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+// four processes started from the sources on a shared 2-core machine: minutes, not seconds
+t.setTimeout(300_000);
+
+t.test('SIGKILL a broker under publish load', async (t) => {
+  const cluster = await startTestCluster(t, { brokers: 3, gateways: 1 });
+  const client = await tenantOf(cluster);
+  const ids = new MessageIdCodec(brokerMacKey(cluster.options.masterKey));
+  t.equal(
+    (await client.call(0, 'PUT', '/topics/load', { messageType: 'NORMAL', queueCount: 6 })).status,
+    201,
+  );
+  t.equal(
+    (await client.call(0, 'PUT', '/topics/ordered', { messageType: 'FIFO', queueCount: 3 })).status,
+    201,
+  );
+  t.equal((await client.call(0, 'PUT', '/groups/readers', {})).status, 201);
+
+  const acked = new Map<string, string>(); // body → messageId
+  const errors: string[] = [];
+  let killed = false;
+  let ackedAfterKill = 0;
+  let stop = false;
+  const publisher = async (p: number) => {
+    for (let i = 0; !stop; i++) {
+      const body = `p${p}-${i}`;
+      const res = await client.call(0, 'POST', '/topics/load/messages', { messages: [{ body }] });
+      if (res.status === 200) {
+        acked.set(body, res.body.messages[0].messageId);
+        if (killed) ackedAfterKill++;
+      } else {
+        errors.push(`${res.status} ${JSON.stringify(res.body)}`);
+      }
+    }
+  };
+  const publishers = [0, 1, 2, 3].map(publisher);
+  await waitFor('40 acknowledged publishes', () => acked.size >= 40, {
+    timeoutMs: 60_000,
+    intervalMs: 5,
+  });
+  const victim = cluster.brokers.get(2);
+  if (victim === undefined) throw new Error('no broker 2');
+  await cluster.kill(victim);
+  killed = true;
+  await waitFor('80 acknowledged publishes after the kill', () => ackedAfterKill >= 80, {
+    timeoutMs: 60_000,
+    intervalMs: 5,
+  });
+
+  // FIFO: a sharding key whose queue lives on the dead broker waits for it (503 naming it)
+  let refused: CallAnswer | undefined;
+  for (let k = 0; k < 64 && refused === undefined; k++) {
+    const res = await client.call(0, 'POST', '/topics/ordered/messages', {
+      messages: [{ body: 'x', shardingKey: `key-${k}` }],
+    });
+    if (res.status === 503) refused = res;
+  }
+  stop = true;
+  await Promise.all(publishers);
+  t.same(errors, [], 'no publish failed while a broker died');
+  t.ok(ackedAfterKill >= 80, 'publishing went on on the other brokers');
+  t.ok(refused !== undefined, 'a FIFO queue of the dead broker answers 503');
+  t.match(refused?.body.error.message ?? '', /broker 2 .*order over availability/);
+  t.ok(Number(refused?.headers.get('retry-after')) >= 1, 'with retry-after');
+  const onVictim = [...acked.values()].filter((id) => ids.brokerOf(id) === 2).length;
+  t.ok(onVictim > 0, `the victim had acknowledged messages (${onVictim})`);
+
+  await cluster.startBroker(2);
+  const received = new Set<string>();
+  let fromVictim = 0;
+  await waitFor(
+    'every acknowledged message delivered',
+    async () => {
+      const res = await client.call(0, 'POST', '/topics/load/groups/readers/receive', {
+        maxMessages: 32,
+        waitSeconds: 2,
+      });
+      if (res.status !== 200) return false; // the restarted broker may still be joining
+      const handles: string[] = [];
+      for (const m of res.body.messages) {
+        received.add(m.body);
+        if (ids.brokerOf(m.messageId) === 2) fromVictim++;
+        handles.push(m.receiptHandle);
+      }
+      if (handles.length > 0) {
+        await client.call(0, 'POST', '/topics/load/groups/readers/ack', {
+          receiptHandles: handles,
+        });
+      }
+      return [...acked.keys()].every((body) => received.has(body));
+    },
+    { timeoutMs: 120_000, intervalMs: 0 },
+  );
+  t.equal(
+    [...acked.keys()].filter((body) => !received.has(body)).length,
+    0,
+    `no acknowledged message lost (${acked.size} acknowledged)`,
+  );
+  t.ok(fromVictim >= onVictim, 'the killed broker’s messages were delivered after its restart');
+});

@@ -1,0 +1,56 @@
+// Retention never deletes a pending delayed message: the broker gives the store a floor (the
+// lowest schedule record not yet dispatched or cancelled), and retention keeps the segment
+// holding it and every later one, however old, while older segments still go.
+import t from 'tap';
+import type { MessageStore } from '../../src/store/index.js';
+import { delayClient } from '../helpers/delay-client.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+interface Hooks {
+  runRetention(nowMs?: number): Promise<number>;
+}
+const hooks = (s: MessageStore) => s as unknown as Hooks;
+
+t.test('retention keeps the segments of a pending delayed message', async (t) => {
+  const c = await delayClient(t, {
+    store: { segmentBytes: 64 * 1024, retentionMs: 60_000, retentionCheckIntervalMs: 3_600_000 },
+  });
+  await c.call('PUT', '/topics/later', { messageType: 'DELAY' });
+  await c.call('PUT', '/topics/plain', { messageType: 'NORMAL' });
+  await c.call('PUT', '/groups/g', {});
+  t.same(await c.receive('later', 'g'), []);
+  const filler = (n: number) =>
+    Array.from({ length: 16 }, (_, i) => ({ body: `${n}-${i}-${'x'.repeat(1000)}` }));
+  for (let n = 0; n < 12; n++) t.equal((await c.publish('plain', filler(n))).status, 200);
+  const due = Date.now() + 4000;
+  const res = await c.publish('later', [{ body: 'kept', deliverAt: due }]);
+  t.equal(res.status, 200);
+  const [delayed] = res.body.messages as { messageId: string }[];
+  for (let n = 12; n < 24; n++) t.equal((await c.publish('plain', filler(n))).status, 200);
+
+  const store = c.wharf.broker.store;
+  const before = store.stats().logMinOffset;
+  // an hour later, as far as retention can tell: every closed segment has expired
+  const deleted = await hooks(store).runRetention(Date.now() + 3_600_000);
+  t.ok(deleted > 0, 'segments wholly below the pending message are deleted');
+  t.ok(store.stats().logMinOffset > before);
+  const view = await c.call('GET', `/topics/later/messages/${delayed.messageId}`);
+  t.equal(view.status, 200, 'the pending message is still there');
+  t.equal(view.body.scheduleState, 'SCHEDULED');
+  t.equal(await hooks(store).runRetention(Date.now() + 3_600_000), 0, 'and stays');
+
+  const got = await waitFor('the delayed message', async () => {
+    const messages = await c.receive('later', 'g');
+    return messages.length > 0 ? messages : null;
+  });
+  t.same(
+    got.map((m) => m.messageId),
+    [delayed.messageId],
+    'delivered at its time',
+  );
+  // dispatched and marked: nothing holds the old segments any more
+  await waitFor(
+    'retention to pass the delivered message',
+    async () => (await hooks(store).runRetention(Date.now() + 3_600_000)) > 0,
+  );
+});
