@@ -40,10 +40,11 @@ async function traffic(wharf: Awaited<ReturnType<typeof startWharf>>) {
 t.test('usage: counted, flushed, read by the tenant and the operator', async (t) => {
   const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 100 } });
   const { tenant, call } = await traffic(wharf);
-  const bucket = await waitFor('the acks in the usage', async () => {
+  // the ack's own request is counted when its answer is sent, after its acks: wait for both
+  const bucket = await waitFor('the acks and every request in the usage', async () => {
     const body = await json(await call('GET', '/usage'));
     const b = body.buckets[0];
-    return b?.messagesAcked === 3 ? b : null;
+    return b?.messagesAcked === 3 && b.apiCallsConsume >= 2 && b.requests >= 6 ? b : null;
   });
   t.match(bucket, {
     instanceId: tenant.instanceId,

@@ -28,32 +28,35 @@ t.test('resource series per tenant are capped; the overflow is summed into _othe
     await call('POST', `/topics/${topic}/messages`, { messages: [{ body: 'x' }, { body: 'y' }] });
   }
   const scrape = async () => (await adminFetch(wharf, 'GET', '/metrics')).text();
-  const text = await waitFor('the folded series', async () => {
-    const body = await scrape();
-    return body.includes(`wharf_stats_folded_series{tenant="${tenant.tenantId}"} 5`) &&
-      body.includes(
-        'wharf_topic_messages_in{tenant="' +
-          tenant.tenantId +
-          '",instance="' +
-          tenant.instanceId +
-          '",topic="a"} 2',
-      )
-      ? body
-      : null;
-  });
-  const series = new Set<string>();
-  let otherBacklog = 0;
-  let otherMessages = 0;
-  for (const line of text.split('\n')) {
-    const m = RESOURCE_FAMILY.exec(line);
-    if (m === null || !m[3].includes(`tenant="${tenant.tenantId}"`)) continue;
-    // one series = one label set (a topic's or a pair's, over all its families)
-    series.add(m[3]);
-    if (m[1] === 'wharf_group_backlog' && m[3].includes('group="_other"'))
-      otherBacklog = Number(m[4]);
-    if (m[1] === 'wharf_topic_messages_in' && m[3].includes('topic="_other"'))
-      otherMessages = Number(m[4]);
-  }
+  /** This tenant's series (label sets) and the _other figures, from one scrape. */
+  const read = (text: string) => {
+    const series = new Set<string>();
+    let otherBacklog = 0;
+    let otherMessages = 0;
+    for (const line of text.split('\n')) {
+      const m = RESOURCE_FAMILY.exec(line);
+      if (m === null || !m[3].includes(`tenant="${tenant.tenantId}"`)) continue;
+      // one series = one label set (a topic's or a pair's, over all its families)
+      series.add(m[3]);
+      if (m[1] === 'wharf_group_backlog' && m[3].includes('group="_other"'))
+        otherBacklog = Number(m[4]);
+      if (m[1] === 'wharf_topic_messages_in' && m[3].includes('topic="_other"'))
+        otherMessages = Number(m[4]);
+    }
+    return { text, series, otherBacklog, otherMessages };
+  };
+  // a sample taken after every publish: topic c and the folded pairs hold their messages
+  const { text, series, otherBacklog, otherMessages } = await waitFor(
+    'a sample of every resource after the publishes',
+    async () => {
+      const sample = read(await scrape());
+      return sample.text.includes(`wharf_stats_folded_series{tenant="${tenant.tenantId}"} 5`) &&
+        sample.otherMessages === 2 &&
+        sample.otherBacklog === 8
+        ? sample
+        : null;
+    },
+  );
   const labelled = [...series].filter((s) => !s.includes('"_other"'));
   t.equal(labelled.length, cap, 'labelled series of the tenant: the cap');
   t.equal(series.size, cap + 2, 'plus one _other topic series and one _other group series');
