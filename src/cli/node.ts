@@ -187,20 +187,22 @@ async function startLockedNode(
   }
 }
 
+/** What alarms run on: the node's metadata, brokers, Redis (BullMQ), metrics and logger. */
+interface AlarmDeps {
+  meta: MetaStore;
+  brokers: BrokerClient;
+  redisUrl: string;
+  metrics: GatewayMetrics;
+  logger: Logger;
+}
+
 /**
  * What every node serving tenants starts last, over its `brokers`: alarms, then the gateway. Each
  * stop step goes first on `cleanup`, so the gateway drains before alarms stop. The gateway's URL.
  */
 export async function startAlarmsAndGateway(
   config: WharfConfig,
-  deps: {
-    meta: MetaStore;
-    brokers: BrokerClient;
-    redisUrl: string;
-    metrics: GatewayMetrics;
-    logger: Logger;
-    adminToken: string;
-  },
+  deps: AlarmDeps & { adminToken: string },
   cleanup: (() => Promise<void>)[],
 ): Promise<string> {
   cleanup.unshift(await startAlarms(config, deps));
@@ -214,16 +216,7 @@ export async function startAlarmsAndGateway(
  * node's Redis), for the all-in-one node and every gateway process. Returns the stop step: run
  * after the gateway drained, before the brokers and Redis close.
  */
-async function startAlarms(
-  config: WharfConfig,
-  deps: {
-    meta: MetaStore;
-    brokers: BrokerClient;
-    redisUrl: string;
-    metrics: GatewayMetrics;
-    logger: Logger;
-  },
-): Promise<() => Promise<void>> {
+async function startAlarms(config: WharfConfig, deps: AlarmDeps): Promise<() => Promise<void>> {
   const logger = deps.logger.child({ room: 'alarms' });
   const notifier = new AlarmNotifier({
     redisUrl: deps.redisUrl,
