@@ -10,10 +10,9 @@ import { requireShared } from './broker-process.js';
 import {
   StartupError,
   brokerMacKey,
-  listenGateway,
   loadOrCreateSecret,
   openMeta,
-  startAlarms,
+  startAlarmsAndGateway,
 } from './node.js';
 
 export interface RunningGateway {
@@ -64,21 +63,17 @@ export async function startGateway(config: WharfConfig, logger: Logger): Promise
     });
     cleanup.unshift(() => brokers.close());
     const metrics = new GatewayMetrics();
-    cleanup.unshift(await startAlarms(config, { meta, brokers, redisUrl, metrics, logger }));
-    const gateway = await listenGateway(config, {
-      meta,
-      brokers,
-      metrics,
-      logger,
-      adminToken,
-    });
-    cleanup.unshift(() => gateway.close());
+    const url = await startAlarmsAndGateway(
+      config,
+      { meta, brokers, redisUrl, metrics, logger, adminToken },
+      cleanup,
+    );
     logger.info(
-      { brokers: [...directory.brokers.keys()], url: gateway.url },
+      { brokers: [...directory.brokers.keys()], url },
       'gateway routing to the registered brokers',
     );
     return {
-      url: gateway.url,
+      url,
       adminToken,
       stop: async () => {
         for (const step of cleanup.splice(0)) await step();

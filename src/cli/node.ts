@@ -159,20 +159,20 @@ async function startLockedNode(
     cleanup.unshift(() => broker.close());
     await warnOfUnknownInstances(broker, meta, logger);
     registerBrokerMetrics(metrics.registry, ALL_IN_ONE_BROKER_ID, () => broker.stats());
-    const brokers = inProcessBrokerClient(broker);
-    cleanup.unshift(
-      await startAlarms(config, { meta, brokers, redisUrl: redis.url, metrics, logger }),
+    const url = await startAlarmsAndGateway(
+      config,
+      {
+        meta,
+        brokers: inProcessBrokerClient(broker),
+        redisUrl: redis.url,
+        metrics,
+        logger,
+        adminToken,
+      },
+      cleanup,
     );
-    const gateway = await listenGateway(config, {
-      meta,
-      brokers,
-      metrics,
-      logger,
-      adminToken,
-    });
-    cleanup.unshift(() => gateway.close());
     return {
-      url: gateway.url,
+      url,
       adminToken,
       adminTokenSource: config.adminToken === undefined ? 'data dir' : 'env',
       redisUrl: safeUrl(redis.url),
@@ -187,21 +187,36 @@ async function startLockedNode(
   }
 }
 
+/** What alarms run on: the node's metadata, brokers, Redis (BullMQ), metrics and logger. */
+interface AlarmDeps {
+  meta: MetaStore;
+  brokers: BrokerClient;
+  redisUrl: string;
+  metrics: GatewayMetrics;
+  logger: Logger;
+}
+
+/**
+ * What every node serving tenants starts last, over its `brokers`: alarms, then the gateway. Each
+ * stop step goes first on `cleanup`, so the gateway drains before alarms stop. The gateway's URL.
+ */
+export async function startAlarmsAndGateway(
+  config: WharfConfig,
+  deps: AlarmDeps & { adminToken: string },
+  cleanup: (() => Promise<void>)[],
+): Promise<string> {
+  cleanup.unshift(await startAlarms(config, deps));
+  const gateway = await listenGateway(config, deps);
+  cleanup.unshift(() => gateway.close());
+  return gateway.url;
+}
+
 /**
  * Alarm evaluation (under a Redis lease: one node evaluates) and webhook delivery (BullMQ on the
  * node's Redis), for the all-in-one node and every gateway process. Returns the stop step: run
  * after the gateway drained, before the brokers and Redis close.
  */
-export async function startAlarms(
-  config: WharfConfig,
-  deps: {
-    meta: MetaStore;
-    brokers: BrokerClient;
-    redisUrl: string;
-    metrics: GatewayMetrics;
-    logger: Logger;
-  },
-): Promise<() => Promise<void>> {
+async function startAlarms(config: WharfConfig, deps: AlarmDeps): Promise<() => Promise<void>> {
   const logger = deps.logger.child({ room: 'alarms' });
   const notifier = new AlarmNotifier({
     redisUrl: deps.redisUrl,
@@ -231,7 +246,7 @@ export async function startAlarms(
 
 /** The gateway (fastify) on WHARF_PORT over `brokers`: the all-in-one node's and a gateway
  *  process's, the same app. */
-export async function listenGateway(
+async function listenGateway(
   config: WharfConfig,
   deps: {
     meta: MetaStore;

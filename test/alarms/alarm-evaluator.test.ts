@@ -3,19 +3,12 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { AlarmEvaluator, notificationJobId, type NotificationJob } from '../../src/alarms/index.js';
-import { provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+import { provisionTenant, startWharf, tenantCaller } from '../helpers/wharf.js';
 
 t.test('one lease holder; a restart neither fires twice nor forgets', async (t) => {
   const wharf = await startWharf(t);
   const tenant = await provisionTenant(wharf);
-  const call = (method: string, path: string, body?: unknown) =>
-    signedFetch(wharf.url, {
-      method,
-      path: `/v1/instances/${tenant.instanceId}${path}`,
-      ...(body === undefined ? {} : { body }),
-      ak: tenant.accessKeyId,
-      sk: tenant.accessKeySecret,
-    });
+  const call = tenantCaller(wharf, tenant);
   await call('PUT', '/topics/orders', { messageType: 'NORMAL' });
   await call('PUT', '/groups/billing', {});
   await call('PUT', '/alarms/behind', {

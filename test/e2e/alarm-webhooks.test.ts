@@ -8,8 +8,8 @@ import { waitFor } from '../helpers/wait-for.js';
 import {
   json,
   provisionTenant,
-  signedFetch,
   startWharf,
+  tenantCaller,
   type TestWharf,
 } from '../helpers/wharf.js';
 
@@ -46,22 +46,24 @@ async function startReceiver(
 
 async function setUp(wharf: TestWharf) {
   const tenant = await provisionTenant(wharf);
-  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
-  const i = `/v1/instances/${tenant.instanceId}`;
-  const call = (method: string, path: string, body?: unknown) =>
-    signedFetch(wharf.url, {
-      method,
-      path: `${i}${path}`,
-      ...(body === undefined ? {} : { body }),
-      ...who,
-    });
+  const call = tenantCaller(wharf, tenant);
   t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
   t.equal((await call('PUT', '/groups/billing', {})).status, 201);
   const publish = (n: number) =>
     call('POST', '/topics/orders/messages', {
       messages: Array.from({ length: n }, (_, k) => ({ body: `m${k}` })),
     });
-  return { tenant, call, publish };
+  /** A rule firing as soon as anything waits for `billing`, notifying `webhookUrl`. */
+  const alarmOnAnyBacklog = (name: string, webhookUrl: string) =>
+    call('PUT', `/alarms/${name}`, {
+      metric: 'backlog',
+      topic: 'orders',
+      group: 'billing',
+      threshold: 0,
+      forSeconds: 0,
+      webhookUrl,
+    });
+  return { tenant, call, publish, alarmOnAnyBacklog };
 }
 
 t.test('a consumer falls behind: fires once, signed; it catches up: resolves', async (t) => {
@@ -140,15 +142,8 @@ t.test('a receiver that fails twice gets the third try', async (t) => {
     res.statusCode = n <= 2 ? 500 : 204;
     res.end();
   });
-  const { call, publish } = await setUp(wharf);
-  await call('PUT', '/alarms/any', {
-    metric: 'backlog',
-    topic: 'orders',
-    group: 'billing',
-    threshold: 0,
-    forSeconds: 0,
-    webhookUrl: receiver.url,
-  });
+  const { call, publish, alarmOnAnyBacklog } = await setUp(wharf);
+  await alarmOnAnyBacklog('any', receiver.url);
   await publish(1);
   await waitFor('three attempts', () => receiver.deliveries.length >= 3, { timeoutMs: 30_000 });
   t.equal(receiver.deliveries[0].body, receiver.deliveries[2].body, 'the same body each time');
@@ -171,15 +166,8 @@ t.test('a hanging receiver does not delay publishes', async (t) => {
   });
   // never answers (its connections are closed at teardown)
   const receiver = await startReceiver(t, () => undefined);
-  const { call, publish } = await setUp(wharf);
-  await call('PUT', '/alarms/hang', {
-    metric: 'backlog',
-    topic: 'orders',
-    group: 'billing',
-    threshold: 0,
-    forSeconds: 0,
-    webhookUrl: receiver.url,
-  });
+  const { publish, alarmOnAnyBacklog } = await setUp(wharf);
+  await alarmOnAnyBacklog('hang', receiver.url);
   await publish(1);
   await waitFor('the receiver holding a delivery', () => receiver.deliveries.length >= 1, {
     timeoutMs: 30_000,
@@ -229,15 +217,8 @@ t.test('at delivery, a private address is refused without retries', async (t) =>
     alarms: { intervalMs: 100, allowPrivate: false, backoffMs: 50, attempts: 5 },
   });
   const receiver = await startReceiver(t, (_n, _req, res) => res.end());
-  const { call, publish } = await setUp(wharf);
-  await call('PUT', '/alarms/inside', {
-    metric: 'backlog',
-    topic: 'orders',
-    group: 'billing',
-    threshold: 0,
-    forSeconds: 0,
-    webhookUrl: receiver.url,
-  });
+  const { call, publish, alarmOnAnyBacklog } = await setUp(wharf);
+  await alarmOnAnyBacklog('inside', receiver.url);
   await publish(1);
   const events = await waitFor('the refused attempt', async () => {
     const body = await json(await call('GET', '/alarms/inside/history'));

@@ -4,13 +4,38 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { MetaKeys } from '../../src/meta/index.js';
 import { startTestRedis } from '../helpers/redis.js';
 import { clientFor, delayClient } from '../helpers/delay-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { provisionTenant, startWharf } from '../helpers/wharf.js';
+
+/**
+ * A node on its own Redis and broker directory, with a client of a new tenant; the restart stops
+ * it, deletes its delay wheel from Redis and starts it again on both, with a client of the same
+ * tenant.
+ */
+async function restartableNode(t: Test, dirPrefix: string) {
+  const redis = await startTestRedis(t);
+  const brokerDir = mkdtempSync(join(tmpdir(), dirPrefix));
+  t.teardown(() => rmSync(brokerDir, { recursive: true, force: true }));
+  const first = await startWharf(t, { brokerDir, redisUrl: redis.url });
+  const tenant = await provisionTenant(first);
+  const a = clientFor(first, tenant.instanceId, tenant.accessKeyId, tenant.accessKeySecret);
+  const restartWithoutWheel = async () => {
+    await first.close();
+    const keys = new MetaKeys();
+    const admin = new Redis(redis.url);
+    await admin.del(keys.wheelMark('0'), keys.wheelPending('0'));
+    await admin.quit();
+    const second = await startWharf(t, { brokerDir, redisUrl: redis.url });
+    const b = clientFor(second, tenant.instanceId, tenant.accessKeyId, tenant.accessKeySecret);
+    return { second, b };
+  };
+  return { a, restartWithoutWheel };
+}
 
 t.test('a delayed message arrives at its ms with its original id, tag, keys, props', async (t) => {
   const { call, publish, receive } = await delayClient(t);
@@ -152,12 +177,7 @@ t.test('a broker without a delay wheel refuses delayed publishes clearly', async
 });
 
 t.test('a cancel and pending schedules survive a restart and a wheel rebuild', async (t) => {
-  const redis = await startTestRedis(t);
-  const brokerDir = mkdtempSync(join(tmpdir(), 'wharf-delay-restart-'));
-  t.teardown(() => rmSync(brokerDir, { recursive: true, force: true }));
-  const first = await startWharf(t, { brokerDir, redisUrl: redis.url });
-  const tenant = await provisionTenant(first);
-  const a = clientFor(first, tenant.instanceId, tenant.accessKeyId, tenant.accessKeySecret);
+  const { a, restartWithoutWheel } = await restartableNode(t, 'wharf-delay-restart-');
   await a.call('PUT', '/topics/later', { messageType: 'DELAY' });
   await a.call('PUT', '/groups/g1', {});
   await a.receive('later', 'g1');
@@ -168,15 +188,8 @@ t.test('a cancel and pending schedules survive a restart and a wheel rebuild', a
   ]);
   const [gone, kept] = res.body.messages as { messageId: string }[];
   t.equal((await a.call('DELETE', `/topics/later/messages/${gone.messageId}`)).status, 204);
-  await first.close();
   // the wheel too is gone: the restarted broker rebuilds it from its schedule records
-  const keys = new MetaKeys();
-  const admin = new Redis(redis.url);
-  await admin.del(keys.wheelMark('0'), keys.wheelPending('0'));
-  await admin.quit();
-
-  const second = await startWharf(t, { brokerDir, redisUrl: redis.url });
-  const b = clientFor(second, tenant.instanceId, tenant.accessKeyId, tenant.accessKeySecret);
+  const { second, b } = await restartWithoutWheel();
   t.equal(
     (await b.call('GET', `/topics/later/messages/${gone.messageId}`)).body.scheduleState,
     'CANCELLED',
@@ -253,12 +266,7 @@ t.test(
 );
 
 t.test('the drop of a deleted topic’s schedules survives a restart and a rebuild', async (t) => {
-  const redis = await startTestRedis(t);
-  const brokerDir = mkdtempSync(join(tmpdir(), 'wharf-delay-drop-'));
-  t.teardown(() => rmSync(brokerDir, { recursive: true, force: true }));
-  const first = await startWharf(t, { brokerDir, redisUrl: redis.url });
-  const tenant = await provisionTenant(first);
-  const a = clientFor(first, tenant.instanceId, tenant.accessKeyId, tenant.accessKeySecret);
+  const { a, restartWithoutWheel } = await restartableNode(t, 'wharf-delay-drop-');
   await a.call('PUT', '/topics/later', { messageType: 'DELAY' });
   const due = Date.now() + 2_500;
   t.equal((await a.publish('later', [{ body: 'old', deliverAt: due }])).status, 200);
@@ -266,15 +274,8 @@ t.test('the drop of a deleted topic’s schedules survives a restart and a rebui
   t.equal((await a.call('PUT', '/topics/later', { messageType: 'DELAY' })).status, 201);
   await a.call('PUT', '/groups/g1', {});
   t.same(await a.receive('later', 'g1'), []);
-  await first.close();
   // the wheel is gone too: the restarted broker rebuilds it from its schedule records
-  const keys = new MetaKeys();
-  const admin = new Redis(redis.url);
-  await admin.del(keys.wheelMark('0'), keys.wheelPending('0'));
-  await admin.quit();
-
-  const second = await startWharf(t, { brokerDir, redisUrl: redis.url });
-  const b = clientFor(second, tenant.instanceId, tenant.accessKeyId, tenant.accessKeySecret);
+  const { second, b } = await restartWithoutWheel();
   const fresh = await b.publish('later', [{ body: 'new', deliverAt: due + 100 }]);
   const [control] = fresh.body.messages as { messageId: string }[];
   const got = await waitFor(

@@ -2,7 +2,6 @@
 // RequestId, HostId) with its status, `text/xml` and `x-mq-request-id`, whatever stage refused
 // it (credentials, framework, body, route); the SDK gets a thrown error with that Code.
 import t, { type Test } from 'tap';
-import { connect } from 'node:net';
 import {
   mqClient,
   mqErrorOf,
@@ -11,6 +10,7 @@ import {
   putResource,
   type MqAnswer,
 } from '../helpers/mq-http-sdk.js';
+import { portOf, rawExchange } from '../helpers/raw-http.js';
 import { adminFetch, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
 
 function expectMqError(t: Test, answer: MqAnswer, status: number, code: string, what: string) {
@@ -245,42 +245,26 @@ t.test('a body the SDK cannot encode (]]> inside) is MalformedXML, never altered
 
 t.test('bad credentials are answered from the headers, before an 8 MiB body', async (t) => {
   const wharf = await startWharf(t);
-  const { port } = new URL(wharf.url);
-  const answer = await new Promise<string>((resolve) => {
-    const socket = connect(Number(port), '127.0.0.1');
-    let out = '';
-    socket.on('data', (d: Buffer) => {
-      out += d.toString('latin1');
-      if (out.includes('</Error>')) resolve(out);
-    });
-    socket.on('error', () => resolve(out));
-    socket.on('close', () => resolve(out));
-    t.teardown(() => socket.destroy());
-    // the head only: a server that waited for the body would never answer
-    socket.write(
-      `POST /topics/orders/messages?ns=x HTTP/1.1\r\nhost: 127.0.0.1\r\n` +
-        `content-type: text/xml;charset=utf-8\r\ncontent-length: ${8 * 1024 * 1024 - 1024}\r\n` +
-        `date: ${new Date().toUTCString()}\r\nauthorization: MQ WKNOSUCHKEY000000000:AAAA\r\n\r\n`,
-    );
-  });
-  t.match(answer, /^HTTP\/1\.1 403/, '403 without the body');
-  t.match(answer, /<Code>InvalidAccessKeyId<\/Code>/);
+  const port = portOf(wharf.url);
+  // the head only: a server that waited for the body would never answer
+  const { answer: early } = rawExchange(
+    t,
+    port,
+    `POST /topics/orders/messages?ns=x HTTP/1.1\r\nhost: 127.0.0.1\r\n` +
+      `content-type: text/xml;charset=utf-8\r\ncontent-length: ${8 * 1024 * 1024 - 1024}\r\n` +
+      `date: ${new Date().toUTCString()}\r\nauthorization: MQ WKNOSUCHKEY000000000:AAAA\r\n\r\n`,
+  );
+  const answer = await early;
+  t.equal(answer.status, 403, '403 without the body');
+  t.match(answer.body, /<Code>InvalidAccessKeyId<\/Code>/);
 
-  const tooLarge = await new Promise<string>((resolve) => {
-    const socket = connect(Number(port), '127.0.0.1');
-    let out = '';
-    socket.on('data', (d: Buffer) => {
-      out += d.toString('latin1');
-      if (out.includes('</Error>')) resolve(out);
-    });
-    socket.on('error', () => resolve(out));
-    socket.on('close', () => resolve(out));
-    t.teardown(() => socket.destroy());
-    socket.write(
-      `POST /topics/orders/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n` +
-        `content-length: ${9 * 1024 * 1024}\r\n\r\n`,
-    );
-  });
-  t.match(tooLarge, /^HTTP\/1\.1 400/, 'no credentials: refused first');
-  t.match(tooLarge, /<Code>MissingAuthorizationHeader<\/Code>/);
+  const { answer: refused } = rawExchange(
+    t,
+    port,
+    `POST /topics/orders/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n` +
+      `content-length: ${9 * 1024 * 1024}\r\n\r\n`,
+  );
+  const tooLarge = await refused;
+  t.equal(tooLarge.status, 400, 'no credentials: refused first');
+  t.match(tooLarge.body, /<Code>MissingAuthorizationHeader<\/Code>/);
 });

@@ -2,40 +2,23 @@
 // before its key is revoked or its tenant suspended answers 403 within 5 s and takes no message
 // after that; what was published meanwhile stays receivable by a valid key, not stuck in flight.
 import t, { type Test } from 'tap';
+import { addAccessKey, errorCode, park, revokeAccessKey, within } from '../helpers/parked-poll.js';
 import {
+  type Key,
   adminFetch,
+  firstKey,
+  instanceCaller,
   provisionTenant,
   signedFetch,
   startWharf,
-  type TestWharf,
 } from '../helpers/wharf.js';
-
-interface Key {
-  ak: string;
-  sk: string;
-}
 
 async function setup(t: Test) {
   const wharf = await startWharf(t);
   const tenant = await provisionTenant(wharf);
-  const keyA: Key = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
-  const created = await adminFetch(
-    wharf,
-    'POST',
-    `/admin/v1/tenants/${tenant.tenantId}/access-keys`,
-    {},
-  );
-  t.equal(created.status, 201);
-  const b = (await created.json()) as { accessKeyId: string; accessKeySecret: string };
-  const keyB: Key = { ak: b.accessKeyId, sk: b.accessKeySecret };
-  const base = `/v1/instances/${tenant.instanceId}`;
-  const call = (key: Key, method: string, path: string, body?: unknown) =>
-    signedFetch(wharf.url, {
-      method,
-      path: `${base}${path}`,
-      ...(body === undefined ? {} : { body }),
-      ...key,
-    });
+  const keyA = firstKey(tenant);
+  const keyB = await addAccessKey(t, wharf, tenant);
+  const call = instanceCaller(wharf, tenant);
   t.equal((await call(keyA, 'PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
   t.equal((await call(keyA, 'PUT', '/groups/g', {})).status, 201);
   const receive = (key: Key, waitSeconds: number) =>
@@ -43,43 +26,6 @@ async function setup(t: Test) {
   const publish = (key: Key, body: string) =>
     call(key, 'POST', '/topics/orders/messages', { messages: [{ body }] });
   return { wharf, tenant, keyA, keyB, call, receive, publish };
-}
-
-/** Resolves when `condition` holds, polling; fails the wait after `deadlineMs`. */
-async function waitFor(condition: () => boolean, deadlineMs: number, what: string) {
-  const end = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** The answer of `pending`, or 'deadline' if it has not come within `deadlineMs`. */
-async function within<T>(pending: Promise<T>, deadlineMs: number): Promise<T | 'deadline'> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<'deadline'>((resolve) => {
-    timer = setTimeout(() => resolve('deadline'), deadlineMs);
-  });
-  try {
-    return await Promise.race([pending, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Starts a receive and resolves, once the broker holds it parked, with its pending answer. */
-async function park(
-  wharf: TestWharf,
-  start: () => Promise<Response>,
-): Promise<{ answer: Promise<Response> }> {
-  const before = wharf.broker.stats().parkedReceives;
-  const answer = start();
-  await waitFor(() => wharf.broker.stats().parkedReceives > before, 5000, 'the receive to park');
-  return { answer };
-}
-
-async function errorCode(res: Response) {
-  return ((await res.json()) as { error?: { code?: string } }).error?.code;
 }
 
 async function messagesOf(res: Response) {
@@ -90,12 +36,7 @@ async function messagesOf(res: Response) {
 t.test('a parked receive of a revoked key answers 403 within 5 s', async (t) => {
   const { wharf, tenant, keyA, keyB, receive, publish } = await setup(t);
   const { answer: parked } = await park(wharf, () => receive(keyA, 20));
-  const revoke = await adminFetch(
-    wharf,
-    'DELETE',
-    `/admin/v1/tenants/${tenant.tenantId}/access-keys/${keyA.ak}`,
-  );
-  t.equal(revoke.status, 204);
+  await revokeAccessKey(t, wharf, tenant, keyA);
   const answer = await within(parked, 5000);
   if (answer === 'deadline') return t.fail('the parked receive still waits 5 s after revocation');
   t.equal(answer.status, 403);
@@ -111,16 +52,7 @@ t.test(
   async (t) => {
     const { wharf, tenant, keyA, keyB, receive, publish } = await setup(t);
     const { answer: parked } = await park(wharf, () => receive(keyA, 20));
-    t.equal(
-      (
-        await adminFetch(
-          wharf,
-          'DELETE',
-          `/admin/v1/tenants/${tenant.tenantId}/access-keys/${keyA.ak}`,
-        )
-      ).status,
-      204,
-    );
+    await revokeAccessKey(t, wharf, tenant, keyA);
     t.equal((await publish(keyB, 'racing')).status, 200);
     const answer = await within(parked, 5000);
     if (answer === 'deadline') return t.fail('the parked receive still waits 5 s after revocation');
@@ -173,12 +105,7 @@ t.test('a parked receive with a bearer token of a revoked key answers 403', asyn
       body: JSON.stringify({ waitSeconds: 20 }),
     }),
   );
-  const revoke = await adminFetch(
-    wharf,
-    'DELETE',
-    `/admin/v1/tenants/${tenant.tenantId}/access-keys/${keyA.ak}`,
-  );
-  t.equal(revoke.status, 204);
+  await revokeAccessKey(t, wharf, tenant, keyA);
   const answer = await within(parked, 5000);
   if (answer === 'deadline') return t.fail('the parked receive still waits 5 s after revocation');
   t.equal(answer.status, 403);

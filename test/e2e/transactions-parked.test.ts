@@ -3,35 +3,24 @@
 // counted together), a client hanging up frees the slot, and a check parked before its access key
 // is revoked answers 403 within 5 s, as a receive does.
 import t, { type Test } from 'tap';
+import { addAccessKey, errorCode, park, revokeAccessKey, within } from '../helpers/parked-poll.js';
 import { waitFor } from '../helpers/wait-for.js';
 import {
-  adminFetch,
-  provisionTenant,
-  signedFetch,
-  startWharf,
-  type TestWharf,
+  type Key,
   type WharfOverrides,
+  adminFetch,
+  firstKey,
+  instanceCaller,
+  provisionTenant,
+  startWharf,
 } from '../helpers/wharf.js';
-
-interface Key {
-  ak: string;
-  sk: string;
-}
 
 async function setup(t: Test, overrides: WharfOverrides = {}) {
   // nothing comes due while a test runs: a check parks for its whole wait
   const wharf = await startWharf(t, { transactions: { checkDelayMs: 600_000 }, ...overrides });
   const tenant = await provisionTenant(wharf);
-  const keyA: Key = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
-  const base = `/v1/instances/${tenant.instanceId}`;
-  const call = (key: Key, method: string, path: string, body?: unknown, signal?: AbortSignal) =>
-    signedFetch(wharf.url, {
-      method,
-      path: `${base}${path}`,
-      ...(body === undefined ? {} : { body }),
-      ...(signal === undefined ? {} : { signal }),
-      ...key,
-    });
+  const keyA = firstKey(tenant);
+  const call = instanceCaller(wharf, tenant);
   const created = await call(keyA, 'PUT', '/topics/txn', { messageType: 'TRANSACTION' });
   t.equal(created.status, 201);
   t.equal((await call(keyA, 'PUT', '/topics/plain', { messageType: 'NORMAL' })).status, 201);
@@ -41,33 +30,6 @@ async function setup(t: Test, overrides: WharfOverrides = {}) {
   const receive = (key: Key, waitSeconds: number) =>
     call(key, 'POST', '/topics/plain/groups/g/receive', { waitSeconds });
   return { wharf, tenant, keyA, call, check, receive };
-}
-
-/** Starts a poll and resolves, once the broker holds it parked, with its pending answer. */
-async function park(wharf: TestWharf, start: () => Promise<Response>) {
-  const before = wharf.broker.stats().parkedReceives;
-  const answer = start();
-  // a failed start is reported by whoever awaits the answer, not as an unhandled rejection here
-  answer.catch(() => undefined);
-  await waitFor('the poll to park', () => wharf.broker.stats().parkedReceives > before);
-  return { answer };
-}
-
-async function errorCode(res: Response) {
-  return ((await res.json()) as { error?: { code?: string } }).error?.code;
-}
-
-/** The answer of `pending`, or 'deadline' if it has not come within `deadlineMs`. */
-async function within<T>(pending: Promise<T>, deadlineMs: number): Promise<T | 'deadline'> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<'deadline'>((resolve) => {
-    timer = setTimeout(() => resolve('deadline'), deadlineMs);
-  });
-  try {
-    return await Promise.race([pending, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 t.test('parked checks are capped per tenant like receives, together with them', async (t) => {
@@ -102,22 +64,9 @@ t.test('parked checks are capped per tenant like receives, together with them', 
 
 t.test('a parked check of a revoked key answers 403 within 5 s', async (t) => {
   const { wharf, tenant, keyA, call, check } = await setup(t);
-  const created = await adminFetch(
-    wharf,
-    'POST',
-    `/admin/v1/tenants/${tenant.tenantId}/access-keys`,
-    {},
-  );
-  t.equal(created.status, 201);
-  const b = (await created.json()) as { accessKeyId: string; accessKeySecret: string };
-  const keyB: Key = { ak: b.accessKeyId, sk: b.accessKeySecret };
+  const keyB = await addAccessKey(t, wharf, tenant);
   const { answer: parked } = await park(wharf, () => check(keyA, 20));
-  const revoke = await adminFetch(
-    wharf,
-    'DELETE',
-    `/admin/v1/tenants/${tenant.tenantId}/access-keys/${keyA.ak}`,
-  );
-  t.equal(revoke.status, 204);
+  await revokeAccessKey(t, wharf, tenant, keyA);
   const answer = await within(parked, 5000);
   if (answer === 'deadline') return t.fail('the parked check still waits 5 s after revocation');
   t.equal(answer.status, 403);

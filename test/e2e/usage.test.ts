@@ -2,18 +2,11 @@
 // by the tenant (its instance) and by the operator (every instance of a tenant).
 import t from 'tap';
 import { waitFor } from '../helpers/wait-for.js';
-import { adminFetch, json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+import { adminFetch, json, provisionTenant, startWharf, tenantCaller } from '../helpers/wharf.js';
 
 async function traffic(wharf: Awaited<ReturnType<typeof startWharf>>) {
   const tenant = await provisionTenant(wharf);
-  const call = (method: string, path: string, body?: unknown) =>
-    signedFetch(wharf.url, {
-      method,
-      path: `/v1/instances/${tenant.instanceId}${path}`,
-      ...(body === undefined ? {} : { body }),
-      ak: tenant.accessKeyId,
-      sk: tenant.accessKeySecret,
-    });
+  const call = tenantCaller(wharf, tenant);
   await call('PUT', '/topics/orders', { messageType: 'NORMAL' });
   await call('PUT', '/groups/billing', {});
   await call('POST', '/topics/orders/messages', {

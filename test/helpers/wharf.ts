@@ -294,6 +294,37 @@ export async function provisionTenant(
   return { tenantId, instanceId, ...key };
 }
 
+/** An access key's pair, as `signedFetch` takes it. */
+export interface Key {
+  ak: string;
+  sk: string;
+}
+
+/** The tenant's provisioned access key. */
+export function firstKey(tenant: ProvisionedTenant): Key {
+  return { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+}
+
+/** Signs requests to `/v1/instances/<the tenant's instance><path>` with the key given each call. */
+export function instanceCaller(wharf: Pick<TestWharf, 'url'>, tenant: ProvisionedTenant) {
+  const base = `/v1/instances/${tenant.instanceId}`;
+  return (key: Key, method: string, path: string, body?: unknown, signal?: AbortSignal) =>
+    signedFetch(wharf.url, {
+      method,
+      path: `${base}${path}`,
+      ...(body === undefined ? {} : { body }),
+      ...(signal === undefined ? {} : { signal }),
+      ...key,
+    });
+}
+
+/** Signs requests to `/v1/instances/<the tenant's instance><path>` with the tenant's key. */
+export function tenantCaller(wharf: Pick<TestWharf, 'url'>, tenant: ProvisionedTenant) {
+  const call = instanceCaller(wharf, tenant);
+  const key = firstKey(tenant);
+  return (method: string, path: string, body?: unknown) => call(key, method, path, body);
+}
+
 /** The JSON body of an answer, untyped (tests narrow it with t.match). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function json(res: Response): Promise<any> {

@@ -2,7 +2,7 @@
 // tenant's labelled series stay within the cap (the rest fold into "_other").
 import t from 'tap';
 import { waitFor } from '../helpers/wait-for.js';
-import { adminFetch, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+import { adminFetch, provisionTenant, startWharf, tenantCaller } from '../helpers/wharf.js';
 
 const RESOURCE_FAMILY = /^(wharf_(topic|group)_[a-z_]+)\{([^}]*)\} (\S+)$/;
 
@@ -12,14 +12,7 @@ t.test('resource series per tenant are capped; the overflow is summed into _othe
     config: { statsSampleIntervalMs: 100, maxStatsSeriesPerTenant: cap },
   });
   const tenant = await provisionTenant(wharf);
-  const call = (method: string, path: string, body?: unknown) =>
-    signedFetch(wharf.url, {
-      method,
-      path: `/v1/instances/${tenant.instanceId}${path}`,
-      ...(body === undefined ? {} : { body }),
-      ak: tenant.accessKeyId,
-      sk: tenant.accessKeySecret,
-    });
+  const call = tenantCaller(wharf, tenant);
   for (const topic of ['a', 'b', 'c'])
     await call('PUT', `/topics/${topic}`, { messageType: 'NORMAL' });
   for (const group of ['g1', 'g2']) await call('PUT', `/groups/${group}`, {});

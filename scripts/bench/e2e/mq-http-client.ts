@@ -2,7 +2,7 @@
 // (node:http), XML bodies as the Node SDK builds them (values in CDATA), each request signed as
 // the SDK signs it (`MQ <ak>:<sig>`, HMAC-SHA1 over method, content-md5, content-type, date,
 // x-mq-* headers and resource). Like signed-client.ts, a request whose body never changes (a
-// consume) is signed once and replayed for a few minutes, well inside the 15-minute date skew.
+// consume) is signed once and replayed (replayable-request.ts).
 import http from 'node:http';
 import { XMLParser } from 'fast-xml-parser';
 import {
@@ -10,6 +10,7 @@ import {
   mqAuthorization,
   mqContentMd5,
 } from '../../../src/gateway/mqhttp/signature.js';
+import { SignatureReplays, type TextAnswer, sendRequest } from './replayable-request.js';
 
 export interface MqHttpClientConfig {
   url: string;
@@ -26,7 +27,6 @@ export interface MqConsumed {
 
 const CONTENT_TYPE = 'text/xml;charset=utf-8';
 const XMLNS = 'http://mq.aliyuncs.com/doc/v1/';
-const RESIGN_AFTER_MS = 5 * 60 * 1000;
 
 const parser = new XMLParser({
   ignoreAttributes: true,
@@ -43,7 +43,7 @@ interface Signed {
 export class MqHttpClient {
   private readonly agent: http.Agent;
   private readonly target: URL;
-  private readonly replays = new Map<string, Signed>();
+  private readonly replays = new SignatureReplays<Signed>();
 
   constructor(private readonly config: MqHttpClientConfig) {
     this.target = new URL(config.url);
@@ -123,35 +123,13 @@ export class MqHttpClient {
     resource: string,
     body: Buffer | undefined,
     replay?: string,
-  ): Promise<{ status: number; text: string }> {
-    let signed: Signed;
-    const cached = replay === undefined ? undefined : this.replays.get(replay);
-    if (cached !== undefined && Date.now() - cached.signedAtMs < RESIGN_AFTER_MS) signed = cached;
-    else {
-      signed = this.signed(method, resource, body);
-      if (replay !== undefined) this.replays.set(replay, signed);
-    }
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          agent: this.agent,
-          host: this.target.hostname,
-          port: this.target.port,
-          method,
-          path: resource,
-          headers: signed.headers,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-          );
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
+  ): Promise<TextAnswer> {
+    const signed = this.replays.signed(replay, () => this.signed(method, resource, body));
+    return sendRequest(this.agent, this.target, {
+      method,
+      path: resource,
+      headers: signed.headers,
+      body,
     });
   }
 }

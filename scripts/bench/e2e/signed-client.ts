@@ -1,9 +1,9 @@
 // A small SigV4 HTTP client for load generation: keep-alive sockets (node:http), requests signed
 // with the `aws4` package as any client would. A request whose body never changes (a publish of
-// the same batch, a receive) can be signed once and replayed until its date nears the server's
-// 15-minute skew limit, so the load process spends its CPU on traffic, not on hashing.
+// the same batch, a receive) can be signed once and replayed (replayable-request.ts).
 import http from 'node:http';
 import aws4 from 'aws4';
+import { SignatureReplays, sendRequest } from './replayable-request.js';
 
 export interface SignedClientConfig {
   url: string;
@@ -25,12 +25,10 @@ interface Signed {
   signedAtMs: number;
 }
 
-const RESIGN_AFTER_MS = 5 * 60 * 1000;
-
 export class SignedClient {
   private readonly agent: http.Agent;
   private readonly target: URL;
-  private readonly replays = new Map<string, Signed>();
+  private readonly replays = new SignatureReplays<Signed>();
 
   constructor(private readonly config: SignedClientConfig) {
     this.target = new URL(config.url);
@@ -38,41 +36,23 @@ export class SignedClient {
   }
 
   /** Signs and sends; `replay` names a request whose signature may be reused. */
-  request(method: string, path: string, body?: unknown, replay?: string): Promise<JsonAnswer> {
-    const signed =
-      replay === undefined
-        ? this.sign(method, path, body)
-        : this.replayable(replay, method, path, body);
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          agent: this.agent,
-          host: this.target.hostname,
-          port: this.target.port,
-          method,
-          path,
-          headers: signed.headers,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            try {
-              resolve({
-                status: res.statusCode ?? 0,
-                body: text === '' ? undefined : (JSON.parse(text) as unknown),
-              });
-            } catch (error) {
-              reject(error instanceof Error ? error : new Error(String(error)));
-            }
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(signed.body);
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    replay?: string,
+  ): Promise<JsonAnswer> {
+    const signed = this.replays.signed(replay, () => this.sign(method, path, body));
+    const answer = await sendRequest(this.agent, this.target, {
+      method,
+      path,
+      headers: signed.headers,
+      body: signed.body,
     });
+    return {
+      status: answer.status,
+      body: answer.text === '' ? undefined : (JSON.parse(answer.text) as unknown),
+    };
   }
 
   /** The answer's body when the status is 2xx; throws with the error body otherwise. */
@@ -86,14 +66,6 @@ export class SignedClient {
 
   close(): void {
     this.agent.destroy();
-  }
-
-  private replayable(name: string, method: string, path: string, body: unknown): Signed {
-    const cached = this.replays.get(name);
-    if (cached !== undefined && Date.now() - cached.signedAtMs < RESIGN_AFTER_MS) return cached;
-    const signed = this.sign(method, path, body);
-    this.replays.set(name, signed);
-    return signed;
   }
 
   private sign(method: string, path: string, body: unknown): Signed {

@@ -14,9 +14,10 @@ import {
   configNumber,
   configString,
   throughput,
-  uniqueName,
 } from '../lib/peer-driver.js';
 import { SendWindow } from '../lib/send-window.js';
+import { BenchResources } from './bench-resources.js';
+import { consumeForThroughput, startProbeConsumers } from './consumer-loops.js';
 import { SignedClient } from './signed-client.js';
 
 /** Publish calls in flight at most during the latency run. */
@@ -35,6 +36,7 @@ export class WharfHttpDriver implements PeerDriver {
   private readonly window: number;
   private readonly consumers: number;
   private readonly base: string;
+  private readonly resources: BenchResources;
 
   constructor(config: Record<string, unknown>) {
     this.window = configNumber(config, 'window', 2048);
@@ -47,34 +49,22 @@ export class WharfHttpDriver implements PeerDriver {
       region: configString(config, 'region', 'local'),
       maxSockets: Math.max(64, this.consumers * 2),
     });
+    this.resources = new BenchResources(this.client, this.base);
   }
 
   get mode(): string {
     return `sync flush, publish ${this.window / 32} calls × 32 in flight, ${this.consumers} receivers × 32 + ack`;
   }
 
-  /** This run's topic and groups: new names each run, so no run sees another's messages. */
-  private readonly topic = uniqueName('bench');
-  private readonly groups = {
-    throughput: uniqueName('throughput'),
-    latency: uniqueName('latency'),
-  };
-
-  async setup(): Promise<void> {
-    await this.client.ok('PUT', `${this.base}/topics/${this.topic}`, {
-      messageType: 'NORMAL',
-      queueCount: 8,
-    });
-    await this.client.ok('PUT', `${this.base}/groups/${this.groups.throughput}`, {
-      invisibleSeconds: 60,
-    });
+  setup(): Promise<void> {
+    return this.resources.create();
   }
 
   async publishThroughput(options: PublishOptions): Promise<ThroughputResult> {
     const windowSize = Math.max(options.window ?? this.window, options.batch);
     const window = new SendWindow(windowSize);
     const body = 'a'.repeat(options.bodyBytes);
-    const path = `${this.base}/topics/${this.topic}/messages`;
+    const path = `${this.base}/topics/${this.resources.topic}/messages`;
     const startMs = performance.now();
     for (let sent = 0; sent < options.messages;) {
       const count = Math.min(options.batch, options.messages - sent);
@@ -91,42 +81,28 @@ export class WharfHttpDriver implements PeerDriver {
     return throughput(options.messages, performance.now() - startMs, windowSize);
   }
 
-  async consumeThroughput(options: ConsumeOptions): Promise<ThroughputResult> {
+  consumeThroughput(options: ConsumeOptions): Promise<ThroughputResult> {
     const max = Math.min(32, options.batch ?? 32);
-    let received = 0;
-    const acks: Promise<unknown>[] = [];
-    const startMs = performance.now();
-    const consumer = async (): Promise<void> => {
-      while (received < options.messages) {
-        const messages = await this.receive(this.groups.throughput, max, 1);
-        if (messages.length === 0) continue;
-        received += messages.length;
-        acks.push(this.ack(this.groups.throughput, messages));
-      }
-    };
-    await Promise.all(Array.from({ length: this.consumers }, consumer));
-    await Promise.all(acks);
-    return throughput(received, performance.now() - startMs, max);
+    return consumeForThroughput({
+      consumers: this.consumers,
+      messages: options.messages,
+      batch: max,
+      receive: () => this.receive(this.resources.groups.throughput, max, 1),
+      ack: (messages) => this.ack(this.resources.groups.throughput, messages),
+    });
   }
 
   async latency(options: LatencyOptions): Promise<LatencyResult> {
-    // a group created now starts after the throughput backlog (API.md: a group reads what is
-    // stored after its creation)
-    await this.client.ok('PUT', `${this.base}/groups/${this.groups.latency}`, {
-      invisibleSeconds: 60,
-    });
+    await this.resources.createLatencyGroup();
     const probe = new LatencyProbe();
     const window = new SendWindow(256);
-    let running = true;
-    const consumer = async (): Promise<void> => {
-      while (running) {
-        const messages = await this.receive(this.groups.latency, 32, 1);
-        for (const message of messages) probe.receive(Buffer.from(message.body, 'base64'));
-        if (messages.length > 0) void this.ack(this.groups.latency, messages);
-      }
-    };
-    const consuming = Promise.all(Array.from({ length: 4 }, consumer));
-    const path = `${this.base}/topics/${this.topic}/messages`;
+    const stop = startProbeConsumers({
+      consumers: 4,
+      probe,
+      receive: () => this.receive(this.resources.groups.latency, 32, 1),
+      ack: (messages) => this.ack(this.resources.groups.latency, messages),
+    });
+    const path = `${this.base}/topics/${this.resources.topic}/messages`;
     // A producer over HTTP coalesces what is scheduled while its requests are in flight (at most
     // LATENCY_REQUESTS of them) into the next request, up to 32 messages: no added linger, one
     // call a message when the server keeps up, fewer and fuller calls when it does not.
@@ -157,19 +133,13 @@ export class WharfHttpDriver implements PeerDriver {
         });
         flush();
       },
-      stop: async () => {
-        running = false;
-        await consuming;
-      },
+      stop,
     });
   }
 
   async teardown(): Promise<void> {
     try {
-      await this.client.request('DELETE', `${this.base}/topics/${this.topic}`);
-      for (const group of Object.values(this.groups)) {
-        await this.client.request('DELETE', `${this.base}/groups/${group}`);
-      }
+      await this.resources.delete();
     } finally {
       this.client.close();
     }
@@ -182,7 +152,7 @@ export class WharfHttpDriver implements PeerDriver {
   ): Promise<ReceivedMessage[]> {
     const body = (await this.client.ok(
       'POST',
-      `${this.base}/topics/${this.topic}/groups/${group}/receive`,
+      `${this.base}/topics/${this.resources.topic}/groups/${group}/receive`,
       { maxMessages, waitSeconds },
       `receive-${group}-${maxMessages}-${waitSeconds}`,
     )) as { messages: ReceivedMessage[] };
@@ -190,9 +160,13 @@ export class WharfHttpDriver implements PeerDriver {
   }
 
   private ack(group: string, messages: readonly ReceivedMessage[]): Promise<unknown> {
-    return this.client.ok('POST', `${this.base}/topics/${this.topic}/groups/${group}/ack`, {
-      receiptHandles: messages.map((message) => message.receiptHandle),
-    });
+    return this.client.ok(
+      'POST',
+      `${this.base}/topics/${this.resources.topic}/groups/${group}/ack`,
+      {
+        receiptHandles: messages.map((message) => message.receiptHandle),
+      },
+    );
   }
 }
 

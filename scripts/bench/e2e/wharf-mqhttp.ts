@@ -15,9 +15,10 @@ import {
   configNumber,
   configString,
   throughput,
-  uniqueName,
 } from '../lib/peer-driver.js';
 import { SendWindow } from '../lib/send-window.js';
+import { BenchResources } from './bench-resources.js';
+import { consumeForThroughput, startProbeConsumers } from './consumer-loops.js';
 import { MqHttpClient, type MqConsumed } from './mq-http-client.js';
 import { SignedClient } from './signed-client.js';
 
@@ -31,13 +32,12 @@ export class WharfMqHttpDriver implements PeerDriver {
   private readonly admin: SignedClient;
   private readonly window: number;
   private readonly consumers: number;
-  private readonly base: string;
+  private readonly resources: BenchResources;
 
   constructor(config: Record<string, unknown>) {
     this.window = configNumber(config, 'window', 256);
     this.consumers = configNumber(config, 'consumers', 16);
     const instanceId = configString(config, 'instanceId', '');
-    this.base = `/v1/instances/${instanceId}`;
     const url = configString(config, 'url', 'http://127.0.0.1:8080');
     const accessKeyId = configString(config, 'accessKeyId', '');
     const accessKeySecret = configString(config, 'accessKeySecret', '');
@@ -56,26 +56,15 @@ export class WharfMqHttpDriver implements PeerDriver {
       region: 'local',
       maxSockets: 1,
     });
+    this.resources = new BenchResources(this.admin, `/v1/instances/${instanceId}`, 'mq');
   }
 
   get mode(): string {
     return `sync flush, 1 message a publish, ${this.window} in flight, ${this.consumers} consumers × ${CONSUME_MAX} + ack`;
   }
 
-  private readonly topic = uniqueName('mqbench');
-  private readonly groups = {
-    throughput: uniqueName('mqthroughput'),
-    latency: uniqueName('mqlatency'),
-  };
-
-  async setup(): Promise<void> {
-    await this.admin.ok('PUT', `${this.base}/topics/${this.topic}`, {
-      messageType: 'NORMAL',
-      queueCount: 8,
-    });
-    await this.admin.ok('PUT', `${this.base}/groups/${this.groups.throughput}`, {
-      invisibleSeconds: 60,
-    });
+  setup(): Promise<void> {
+    return this.resources.create();
   }
 
   async publishThroughput(options: PublishOptions): Promise<ThroughputResult> {
@@ -86,7 +75,7 @@ export class WharfMqHttpDriver implements PeerDriver {
     for (let sent = 0; sent < options.messages; sent++) {
       const wait = window.acquire(1);
       if (wait !== undefined) await wait;
-      this.client.publish(this.topic, body).then(
+      this.client.publish(this.resources.topic, body).then(
         () => window.release(1),
         (error: Error) => window.fail(error),
       );
@@ -95,64 +84,48 @@ export class WharfMqHttpDriver implements PeerDriver {
     return throughput(options.messages, performance.now() - startMs, windowSize);
   }
 
-  async consumeThroughput(options: ConsumeOptions): Promise<ThroughputResult> {
+  consumeThroughput(options: ConsumeOptions): Promise<ThroughputResult> {
+    const { topic, groups } = this.resources;
     const max = Math.min(CONSUME_MAX, options.batch ?? CONSUME_MAX);
-    let received = 0;
-    const acks: Promise<unknown>[] = [];
-    const startMs = performance.now();
-    const consumer = async (): Promise<void> => {
-      while (received < options.messages) {
-        const messages = await this.client.consume(this.topic, this.groups.throughput, max, 1);
-        if (messages.length === 0) continue;
-        received += messages.length;
-        acks.push(this.ack(this.groups.throughput, messages));
-      }
-    };
-    await Promise.all(Array.from({ length: this.consumers }, consumer));
-    await Promise.all(acks);
-    return throughput(received, performance.now() - startMs, max);
+    return consumeForThroughput({
+      consumers: this.consumers,
+      messages: options.messages,
+      batch: max,
+      receive: () => this.client.consume(topic, groups.throughput, max, 1),
+      ack: (messages) => this.ack(groups.throughput, messages),
+    });
   }
 
   async latency(options: LatencyOptions): Promise<LatencyResult> {
-    await this.admin.ok('PUT', `${this.base}/groups/${this.groups.latency}`, {
-      invisibleSeconds: 60,
-    });
+    const { topic, groups } = this.resources;
+    await this.resources.createLatencyGroup();
     const probe = new LatencyProbe();
     const window = new SendWindow(256);
-    let running = true;
-    const consumer = async (): Promise<void> => {
-      while (running) {
-        const messages = await this.client.consume(this.topic, this.groups.latency, CONSUME_MAX, 1);
-        // the probe's stamp is binary: it travels as base64 text (the protocol's bodies are text)
-        for (const message of messages) probe.receive(Buffer.from(message.body, 'base64'));
-        if (messages.length > 0) void this.ack(this.groups.latency, messages);
-      }
-    };
-    const consuming = Promise.all(Array.from({ length: 4 }, consumer));
+    const stop = startProbeConsumers({
+      consumers: 4,
+      probe,
+      receive: () => this.client.consume(topic, groups.latency, CONSUME_MAX, 1),
+      ack: (messages) => this.ack(groups.latency, messages),
+    });
     return runLatency({
       options,
       window,
       probe,
       send: (scheduledMs) => {
+        // the probe's stamp is binary: it travels as base64 text (the protocol's bodies are text)
         const body = LatencyProbe.body(options.bodyBytes, scheduledMs).toString('base64');
-        this.client.publish(this.topic, body).then(
+        this.client.publish(topic, body).then(
           () => window.release(1),
           (error: Error) => window.fail(error),
         );
       },
-      stop: async () => {
-        running = false;
-        await consuming;
-      },
+      stop,
     });
   }
 
   async teardown(): Promise<void> {
     try {
-      await this.admin.request('DELETE', `${this.base}/topics/${this.topic}`);
-      for (const group of Object.values(this.groups)) {
-        await this.admin.request('DELETE', `${this.base}/groups/${group}`);
-      }
+      await this.resources.delete();
     } finally {
       this.client.close();
       this.admin.close();
@@ -161,7 +134,7 @@ export class WharfMqHttpDriver implements PeerDriver {
 
   private ack(group: string, messages: readonly MqConsumed[]): Promise<unknown> {
     return this.client.ack(
-      this.topic,
+      this.resources.topic,
       group,
       messages.map((m) => m.receiptHandle),
     );

@@ -7,6 +7,7 @@
 import type { FastifyRequest } from 'fastify';
 import { WharfError } from '../../errors.js';
 import type { MetaStore } from '../../meta/index.js';
+import { keyPrincipal } from '../key-principal.js';
 import type { TenantPrincipal } from '../types.js';
 import { mqRefusal } from './error-codes.js';
 import {
@@ -79,18 +80,7 @@ export async function authenticateMqHttp(
   if (!signaturesEqual(expected, auth.signature)) {
     throw new WharfError('SignatureDoesNotMatch', 'the signature does not match');
   }
-  const tenant = await meta.tenant(key.tenantId);
-  if (tenant === null) {
-    throw new WharfError('InvalidAccessKeyId', 'the access key is unknown or revoked');
-  }
-  return {
-    tenantId: key.tenantId,
-    tenant,
-    accessKeyId: key.accessKeyId,
-    permissions: key.permissions,
-    keyPermissions: key.permissions,
-    via: 'mqhttp',
-  };
+  return keyPrincipal(meta, key, 'mqhttp');
 }
 
 /** Refuses a body whose bytes are not what `content-md5` (when sent) says. */

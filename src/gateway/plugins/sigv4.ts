@@ -17,6 +17,7 @@ import {
   signingKey,
   verifySignature,
 } from '../sigv4.js';
+import { keyPrincipal } from '../key-principal.js';
 import type { SigV4Pending, TenantPrincipal } from '../types.js';
 
 const signingKeys = new WeakMap<ResolvedAccessKey, Map<string, KeyObject>>();
@@ -104,19 +105,7 @@ export async function completeSigV4(
   if (!pending.signatureVerified && !signatureMatches(request, pending, payloadHash, region)) {
     throw new WharfError('SignatureDoesNotMatch', 'the signature does not match');
   }
-  const { key } = pending;
-  const tenant = await meta.tenant(key.tenantId);
-  if (tenant === null) {
-    throw new WharfError('InvalidAccessKeyId', 'the access key is unknown or revoked');
-  }
-  return {
-    tenantId: key.tenantId,
-    tenant,
-    accessKeyId: key.accessKeyId,
-    permissions: key.permissions,
-    keyPermissions: key.permissions,
-    via: 'sigv4',
-  };
+  return keyPrincipal(meta, pending.key, 'sigv4');
 }
 
 function signatureMatches(
