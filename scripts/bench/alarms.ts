@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import aws4 from 'aws4';
+import { sigv4Headers } from './lib/sigv4-headers.js';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/cli/config.js';
 import { startNode } from '../../src/cli/node.js';
@@ -29,22 +29,7 @@ const publishes = Number(values.publishes);
 const alarmCount = Number(values.alarms);
 
 function signed(url: string, method: string, path: string, ak: string, sk: string, body?: string) {
-  const target = new URL(url);
-  const request = aws4.sign(
-    {
-      host: target.host,
-      method,
-      path,
-      service: 'mq',
-      region: 'local',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body }),
-    },
-    { accessKeyId: ak, secretAccessKey: sk },
-  );
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(request.headers as Record<string, string>))
-    if (!['host', 'content-length'].includes(k.toLowerCase())) headers[k] = String(v);
+  const headers = sigv4Headers(url, method, path, ak, sk, body);
   return fetch(`${url}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
 }
 

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import aws4 from 'aws4';
+import { sigv4Headers as sign } from './lib/sigv4-headers.js';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Broker } from '../../src/broker/index.js';
@@ -54,26 +54,6 @@ function runLoad(target: object): Promise<Load> {
       code === 0 ? resolve(JSON.parse(out) as Load) : reject(new Error(`load exited ${code}`)),
     );
   });
-}
-
-function sign(url: string, method: string, path: string, ak: string, sk: string, body?: string) {
-  const target = new URL(url);
-  const signed = aws4.sign(
-    {
-      host: target.host,
-      method,
-      path,
-      service: 'mq',
-      region: 'local',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body }),
-    },
-    { accessKeyId: ak, secretAccessKey: sk },
-  );
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(signed.headers as Record<string, string>))
-    if (!['host', 'content-length'].includes(k.toLowerCase())) headers[k] = String(v);
-  return headers;
 }
 
 /** A set-up call; a 503 (a Redis command timed out on a loaded machine) is tried again. */

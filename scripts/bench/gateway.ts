@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import aws4 from 'aws4';
+import { sigv4Headers as sign } from './lib/sigv4-headers.js';
 import { pino } from 'pino';
 import { Broker } from '../../src/broker/index.js';
 import { inProcessBrokerClient } from '../../src/cluster/index.js';
@@ -128,27 +129,6 @@ async function post(url: string, path: string, headers: Record<string, string>, 
     body: JSON.stringify(body),
   });
   return (await res.json()) as Record<string, string>;
-}
-
-function sign(url: string, method: string, path: string, ak: string, sk: string, body?: string) {
-  const target = new URL(url);
-  const signed = aws4.sign(
-    {
-      host: target.host,
-      method,
-      path,
-      service: 'mq',
-      region: 'local',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body }),
-    },
-    { accessKeyId: ak, secretAccessKey: sk },
-  );
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(signed.headers as Record<string, string>)) {
-    if (!['host', 'content-length'].includes(k.toLowerCase())) headers[k] = String(v);
-  }
-  return headers;
 }
 
 function verifyMicrobench(): { cachedKeyUs: number; derivedKeyUs: number } {
