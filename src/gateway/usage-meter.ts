@@ -1,8 +1,8 @@
 // Usage counted in this gateway's memory per (tenant, instance, hour) and flushed to Redis
 // (HINCRBY on the hour's hash) every `flushIntervalMs` and when the gateway closes. A flush that
-// fails keeps its counts for the next one; past MAX_PENDING_BUCKETS pending buckets the oldest
-// counts are dropped (and logged), so an outage of Redis cannot grow memory without bound. A
-// crash loses at most the counts of one flush interval.
+// fails keeps its counts for the next one; with MAX_PENDING_BUCKETS buckets pending, counts for a
+// new bucket are dropped (how many is logged at the next flush), so an outage of Redis cannot
+// grow memory without bound. A crash loses at most the counts of one flush interval.
 import type { Logger } from '../telemetry/index.js';
 import type { UsageCounter, UsageDelta, UsageRepository } from '../meta/index.js';
 
@@ -14,6 +14,8 @@ export class UsageMeter {
   private pending = new Map<string, UsageDelta>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  /** Counts dropped since the last flush because MAX_PENDING_BUCKETS buckets were pending. */
+  private dropped = 0;
 
   constructor(
     private readonly usage: UsageRepository,
@@ -39,7 +41,10 @@ export class UsageMeter {
     const key = `${tenantId}/${instanceId}/${hour}`;
     let delta = this.pending.get(key);
     if (delta === undefined) {
-      if (this.pending.size >= MAX_PENDING_BUCKETS) return;
+      if (this.pending.size >= MAX_PENDING_BUCKETS) {
+        this.dropped += 1;
+        return;
+      }
       delta = { tenantId, instanceId, hour, counters: {} };
       this.pending.set(key, delta);
     }
@@ -62,6 +67,13 @@ export class UsageMeter {
   }
 
   private async write(): Promise<void> {
+    if (this.dropped > 0) {
+      this.logger.warn(
+        { dropped: this.dropped, pendingBuckets: this.pending.size },
+        'usage counts dropped: too many buckets pending (Redis unreachable for long?)',
+      );
+      this.dropped = 0;
+    }
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
