@@ -6,6 +6,7 @@ import type { StoredMessage } from '../store/index.js';
 import { MessageFlags } from '../store/index.js';
 import { WharfError } from '../errors.js';
 import { openBody, sealAad, sealBody } from './body-seal.js';
+import { OpenedBodies } from './opened-bodies.js';
 
 /** Where data keys live (implemented by the meta room's DataKeyRepository). */
 export interface DataKeySource {
@@ -25,7 +26,16 @@ export class BodyKeys {
   /** Bumped by forget(): a load that started before is not cached (it may predate the delete). */
   private generation = 0;
 
-  constructor(private readonly source: DataKeySource | null) {}
+  /** Plaintexts of what this broker sealed last: a receive of them opens nothing. */
+  private readonly opened: OpenedBodies;
+
+  /** `openedCacheBytes`: the budget of that cache (0: none). */
+  constructor(
+    private readonly source: DataKeySource | null,
+    openedCacheBytes = 0,
+  ) {
+    this.opened = new OpenedBodies(openedCacheBytes);
+  }
 
   /** Whether bodies are sealed at all (off when the broker runs without a key source). */
   get enabled(): boolean {
@@ -46,6 +56,25 @@ export class BodyKeys {
     return bodies.map((body) => sealBody(cached.key, body, cached.aad));
   }
 
+  /** Remembers the plaintexts of envelopes just stored at `logOffsets` (after the append: an
+   *  offset names a record only once it is in the log). */
+  stored(
+    tenantId: string,
+    instanceId: string,
+    logOffsets: readonly number[],
+    envelopes: readonly Buffer[],
+    bodies: readonly Buffer[],
+  ): void {
+    const instance = `${tenantId}/${instanceId}`;
+    for (let i = 0; i < logOffsets.length; i++)
+      this.opened.add(logOffsets[i], instance, envelopes[i].length, bodies[i]);
+  }
+
+  /** Plaintexts the cache holds. */
+  get cachedBodies(): number {
+    return this.opened.size;
+  }
+
   /** Loads the instance's key so open() can use it; call before reading the instance's records. */
   async ready(tenantId: string, instanceId: string): Promise<void> {
     await this.get(tenantId, instanceId, false);
@@ -59,15 +88,20 @@ export class BodyKeys {
     if ((message.flags & MessageFlags.SEALED) === 0) return message.body;
     const slash = message.topic.indexOf('/');
     const end = message.topic.indexOf('/', slash + 1);
-    const cached = this.keys.get(message.topic.slice(0, end));
+    const instance = message.topic.slice(0, end);
+    const cached = this.keys.get(instance);
     if (cached === undefined) return null;
-    return openBody(cached.key, message.body, cached.aad);
+    return (
+      this.opened.get(message.logOffset, instance, message.body.length) ??
+      openBody(cached.key, message.body, cached.aad)
+    );
   }
 
   /** Forgets the instance's key (it was deleted at its source): its envelopes no longer open. */
   forget(tenantId: string, instanceId: string): void {
     this.generation++;
     this.keys.delete(`${tenantId}/${instanceId}`);
+    this.opened.forget(`${tenantId}/${instanceId}`);
     this.loading.delete(`${tenantId}/${instanceId}`);
   }
 

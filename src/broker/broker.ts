@@ -73,6 +73,8 @@ export interface BrokerOptions {
   snapshotIntervalMs?: number;
   /** Record message trace events (delivered, acked, retried, dead-lettered, re-sent); default on. */
   trace?: boolean;
+  /** Plaintext kept of the bodies sealed last (bytes), so receiving them opens nothing; default 0. */
+  openedBodyCacheBytes?: number;
   /** Per-instance data keys (Redis, sealed under WHARF_MASTER_KEY): with it, bodies are sealed
    *  and deleting an instance shreds them; without it (tests, tools) bodies are stored plain. */
   dataKeys?: DataKeySource;
@@ -128,7 +130,7 @@ export class Broker implements BrokerClient {
       receipts: new ReceiptHandleCodec(options.macKey),
       logger,
       limits: { maxInflightPerQueue: 20_000, dedupCacheEntries: 100_000, ...options.limits },
-      bodyKeys: new BodyKeys(options.dataKeys ?? null),
+      bodyKeys: new BodyKeys(options.dataKeys ?? null, options.openedBodyCacheBytes ?? 0),
       traceLog:
         options.trace === false
           ? null

@@ -176,7 +176,16 @@ export class Publisher {
         }
       }
       if (freshNow.length > 0) {
-        const appended = await this.core.store.append(await this.sealed(topic, freshNow));
+        const records = await this.sealed(topic, freshNow);
+        const appended = await this.core.store.append(records);
+        if (this.core.bodyKeys.enabled)
+          this.core.bodyKeys.stored(
+            topic.tenantId,
+            topic.instanceId,
+            appended.map((result) => result.logOffset),
+            records.map((record) => record.body),
+            freshNow.map((item) => item.record.body),
+          );
         const ids = this.core.ids.encode(
           messageScope(topic),
           appended.map((result) => ({ brokerId: this.core.brokerId, logOffset: result.logOffset })),

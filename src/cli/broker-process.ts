@@ -102,6 +102,7 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
       logger: brokerLogger,
       store: config.broker,
       trace: config.broker.trace,
+      openedBodyCacheBytes: config.broker.openedBodyCacheBytes,
       dataKeys: meta.dataKeys,
       scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(brokerId)),
     });

@@ -152,6 +152,7 @@ async function startLockedNode(
       logger: logger.child({ room: 'broker' }),
       store: { ...config.broker, commitObserver: commitObserverFor(metrics) },
       trace: config.broker.trace,
+      openedBodyCacheBytes: config.broker.openedBodyCacheBytes,
       transactions: { checkDelayMs: config.broker.transactionCheckDelayMs },
       dataKeys: meta.dataKeys,
       scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(ALL_IN_ONE_BROKER_ID)),

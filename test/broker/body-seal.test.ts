@@ -183,3 +183,70 @@ t.test('without a key source bodies are stored as they are', async (t) => {
   t.equal(keys.enabled, false);
   t.equal(await keys.seal('tn', 'in', [Buffer.from('x')]), null);
 });
+
+t.test('the cache of opened bodies', async (t) => {
+  const at = (topic: string, body: Buffer, logOffset: number): StoredMessage => ({
+    ...stored(topic, body, MessageFlags.SEALED),
+    logOffset,
+  });
+
+  t.test('serves what was stored, not a tampered or moved envelope', async (t) => {
+    const keys = new BodyKeys(memorySource(), 1024 * 1024);
+    const plain = Buffer.from('secret body');
+    const [sealed] = (await keys.seal('tn', 'in', [plain]))!;
+    keys.stored('tn', 'in', [4096], [sealed], [plain]);
+    plain.fill(0); // the caller's buffer is reused: the cache kept a copy
+    t.equal(keys.open(at('tn/in/orders', sealed, 4096))?.toString(), 'secret body');
+    const flipped = Buffer.from(sealed);
+    flipped[flipped.length - 1] ^= 1;
+    t.equal(
+      keys.open(at('tn/in/orders', flipped, 8192)),
+      null,
+      'another offset is opened, and a flipped tag fails',
+    );
+    t.equal(
+      keys.open(at('tn/other/orders', sealed, 4096)),
+      null,
+      "another instance's record at the offset does not get the plaintext (nor its key)",
+    );
+  });
+
+  t.test('a forgotten instance loses its cached plaintexts with its key', async (t) => {
+    const source = memorySource();
+    const keys = new BodyKeys(source, 1024 * 1024);
+    const plain = [Buffer.from('a'), Buffer.from('b')];
+    const [first] = (await keys.seal('tn', 'in', [plain[0]]))!;
+    const [second] = (await keys.seal('tn', 'kept', [plain[1]]))!;
+    keys.stored('tn', 'in', [100], [first], [plain[0]]);
+    keys.stored('tn', 'kept', [200], [second], [plain[1]]);
+    keys.forget('tn', 'in');
+    source.keys.set('tn/in', Buffer.alloc(32, 9)); // even were a key found again
+    await keys.ready('tn', 'in');
+    t.equal(keys.open(at('tn/in/orders', first, 100)), null, 'shredded');
+    t.equal(keys.open(at('tn/kept/orders', second, 200))?.toString(), 'b', 'others stay');
+  });
+
+  t.test('is bounded by bytes, oldest first, and skips large bodies', async (t) => {
+    const source = memorySource();
+    const keys = new BodyKeys(source, 64 * 1024);
+    const body = Buffer.alloc(1024, 1);
+    const offsets = Array.from({ length: 200 }, (_, i) => i * 2048);
+    const envelopes = (await keys.seal(
+      'tn',
+      'in',
+      offsets.map(() => body),
+    ))!;
+    keys.stored(
+      'tn',
+      'in',
+      offsets,
+      envelopes,
+      offsets.map(() => body),
+    );
+    t.equal(keys.open(at('tn/in/q', envelopes[0], 0))?.length, 1024, 'evicted ones still open');
+    const big = Buffer.alloc(128 * 1024, 2);
+    const [bigSealed] = (await keys.seal('tn', 'in', [big]))!;
+    keys.stored('tn', 'in', [1_000_000], [bigSealed], [big]);
+    t.equal(keys.cachedBodies, 64, '64 KiB holds 64 bodies of 1 KiB; the 128 KiB one is not kept');
+  });
+});
