@@ -5,10 +5,14 @@
 // the log. Keys are message positions, not ids, because an ack knows only the position its
 // receipt handle names. Writing is off the answer path (a trace is diagnostics: a crash may lose
 // the last few milliseconds of events) and bounded: past the bound events are dropped and counted.
-// Record body (UTF-8 JSON): {"v":1,"events":[{"position":P,"time":T,"type":TYPE,"group"?:G,
-// "consumerId"?:C,"deliveryAttempt"?:N,"queueId"?:N,"checkCount"?:N,"reason"?:R},…]} (the last
-// two on transaction events); a bare array of events (written before
-// versions existed) is version 1.
+//
+// Record body (UTF-8 JSON), version 2: events that share everything but their message's offset
+// are one run, so a receive or an ack of 32 messages is one small object, not 32:
+//   {"v":2,"runs":[{"type":TYPE,"time":T,"group"?:G,"consumerId"?:C,"deliveryAttempt"?:N,
+//     "queueId"?:N,"checkCount"?:N,"reason"?:R,"at":PREFIX,"offsets":[O,…]},…]}
+// where each event's position is `PREFIX:O` (see tracePosition). Version 1, still read:
+// {"v":1,"events":[{"position":P,"time":T,"type":TYPE,…the same optional fields},…]}, and a bare
+// array of v1 events (written before versions existed).
 import type {
   GroupDescriptor,
   ReceivedMessage,
@@ -19,11 +23,20 @@ import { WharfError } from '../errors.js';
 import { TRACE_EVENT_TYPES } from '../model/index.js';
 import type { MessageStore, StoredMessage } from '../store/index.js';
 import { MessageFlags } from '../store/index.js';
-import { arrayOf, intOf, numberOf, objectOf, oneOf, stringOf, versionOf } from './json-fields.js';
+import {
+  arrayOf,
+  intOf,
+  intsOf,
+  numberOf,
+  objectOf,
+  oneOf,
+  stringOf,
+  versionOf,
+} from './json-fields.js';
 import { origin } from './message-view.js';
 import { RESEND_QUEUE_ID, resendTopic, SystemProperty } from './names.js';
 
-export const TRACE_RECORD_VERSION = 1;
+export const TRACE_RECORD_VERSION = 2;
 
 /** An event and the message it is about, named by its first position (see tracePosition). */
 export interface TracedEvent extends TraceEvent {
@@ -49,8 +62,19 @@ export function traceTopic(tenantId: string, instanceId: string): string {
   return `${tenantId}/${instanceId}/%TRACE%`;
 }
 
+/** Events that differ only in their message's offset: `at` is the position without it. */
+export interface TraceRun extends TraceEvent {
+  at: string;
+  offsets: number[];
+}
+
+interface PendingRuns {
+  runs: TraceRun[];
+  events: number;
+}
+
 export class TraceLog {
-  private readonly pending = new Map<string, TracedEvent[]>();
+  private readonly pending = new Map<string, PendingRuns>();
   private pendingCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
@@ -61,20 +85,37 @@ export class TraceLog {
     private readonly options: TraceLogOptions = {},
   ) {}
 
+  /** Single events (rare kinds: transactions, schedules, dead letters); each position ends
+   *  with `:<offset>` as tracePosition and schedulePosition make them. */
   record(tenantId: string, instanceId: string, events: readonly TracedEvent[]): void {
-    if (events.length === 0) return;
-    if (this.pendingCount + events.length > (this.options.maxPendingEvents ?? 65_536)) {
-      this.dropped += events.length;
+    const runs: TraceRun[] = [];
+    for (const { position, ...event } of events) {
+      const colon = position.lastIndexOf(':');
+      const offset = Number(position.slice(colon + 1));
+      // a position without a numeric tail has no place in a record: dropped, never stored
+      if (colon < 0 || !Number.isSafeInteger(offset) || offset < 0) this.dropped++;
+      else runs.push({ ...event, at: position.slice(0, colon), offsets: [offset] });
+    }
+    this.recordRuns(tenantId, instanceId, runs);
+  }
+
+  recordRuns(tenantId: string, instanceId: string, runs: readonly TraceRun[]): void {
+    let events = 0;
+    for (const run of runs) events += run.offsets.length;
+    if (events === 0) return;
+    if (this.pendingCount + events > (this.options.maxPendingEvents ?? 65_536)) {
+      this.dropped += events;
       return;
     }
     const topic = traceTopic(tenantId, instanceId);
-    let list = this.pending.get(topic);
-    if (list === undefined) {
-      list = [];
-      this.pending.set(topic, list);
+    let pending = this.pending.get(topic);
+    if (pending === undefined) {
+      pending = { runs: [], events: 0 };
+      this.pending.set(topic, pending);
     }
-    for (const event of events) list.push(event);
-    this.pendingCount += events.length;
+    for (const run of runs) if (run.offsets.length > 0) pending.runs.push(run);
+    pending.events += events;
+    this.pendingCount += events;
     this.timer ??= setTimeout(() => void this.flush(), this.options.lingerMs ?? 20);
   }
 
@@ -87,11 +128,11 @@ export class TraceLog {
     this.pending.clear();
     this.pendingCount = 0;
     const now = Date.now();
-    const records = batches.map(([topic, events]) => ({
+    const records = batches.map(([topic, pending]) => ({
       topic,
       queueId: 0,
-      keys: [...new Set(events.map((event) => event.position))],
-      body: encodeTraceRecord(events),
+      keys: traceKeys(pending.runs),
+      body: encodeTraceRecord(pending.runs),
       bornTimestampMs: now,
       flags: MessageFlags.SYSTEM,
     }));
@@ -100,7 +141,7 @@ export class TraceLog {
       .then(
         () => undefined,
         (error: unknown) => {
-          this.dropped += batches.reduce((n, [, events]) => n + events.length, 0);
+          this.dropped += batches.reduce((n, [, pending]) => n + pending.events, 0);
           this.options.onError?.(error);
         },
       );
@@ -115,19 +156,30 @@ export class TraceLog {
     answers: readonly ReceivedMessage[],
     time: number,
   ): void {
-    const events: TracedEvent[] = [];
+    // one run per (queue, attempt): a receive of one queue's new messages is one DELIVERED run
+    const runs = new Map<string, TraceRun>();
+    const retried: TraceRun[] = [];
     for (const answer of answers) {
-      const base = {
-        position: tracePosition(topic.topic, answer.queueId, answer.queueOffset),
-        time,
-        group,
-        deliveryAttempt: answer.deliveryAttempt,
-        ...(consumerId !== undefined ? { consumerId } : {}),
-      };
-      if (answer.deliveryAttempt > 1) events.push({ ...base, type: 'RETRIED' });
-      events.push({ ...base, type: 'DELIVERED' });
+      const attempt = answer.deliveryAttempt;
+      const id = `${answer.queueId}/${attempt}`;
+      let run = runs.get(id);
+      if (run === undefined) {
+        run = {
+          type: 'DELIVERED',
+          time,
+          group,
+          ...(consumerId !== undefined ? { consumerId } : {}),
+          deliveryAttempt: attempt,
+          at: `${topic.topic}:${answer.queueId}`,
+          offsets: [],
+        };
+        runs.set(id, run);
+        if (attempt > 1) retried.push({ ...run, type: 'RETRIED', offsets: run.offsets });
+      }
+      run.offsets.push(answer.queueOffset);
     }
-    this.record(topic.tenantId, topic.instanceId, events);
+    // a redelivery's RETRIED comes before its DELIVERED (same time: record order decides)
+    this.recordRuns(topic.tenantId, topic.instanceId, [...retried, ...runs.values()]);
   }
 
   /** ACKED events of acked offsets per queue; a re-sent copy's original position is read from
@@ -139,17 +191,17 @@ export class TraceLog {
     tasks: { track(task: Promise<unknown>, what: string): void },
   ): void {
     const time = Date.now();
-    const event = (position: string): TracedEvent => ({
-      position,
-      time,
+    const run = (queueId: number, offsets: number[]): TraceRun => ({
       type: 'ACKED',
+      time,
       group: group.group,
+      at: `${topic.topic}:${queueId}`,
+      offsets,
     });
-    const events: TracedEvent[] = [];
+    const runs: TraceRun[] = [];
     for (const entry of acked) {
       if (entry.queue !== RESEND_QUEUE_ID) {
-        for (const offset of entry.offsets)
-          events.push(event(tracePosition(topic.topic, entry.queue, offset)));
+        runs.push(run(entry.queue, [...entry.offsets]));
         continue;
       }
       const copies = entry.offsets.map((offset) =>
@@ -157,21 +209,17 @@ export class TraceLog {
       );
       tasks.track(
         Promise.all(copies).then((results) => {
-          const positions = results.flatMap((result) =>
-            result.messages.map((copy) => origin(copy)),
-          );
-          this.record(
+          const places = results.flatMap((result) => result.messages.map((copy) => origin(copy)));
+          this.recordRuns(
             topic.tenantId,
             topic.instanceId,
-            positions.map((place) =>
-              event(tracePosition(topic.topic, place.queueId, place.queueOffset)),
-            ),
+            places.map((place) => run(place.queueId, [place.queueOffset])),
           );
         }),
         'tracing acks of re-sent messages',
       );
     }
-    this.record(topic.tenantId, topic.instanceId, events);
+    this.recordRuns(topic.tenantId, topic.instanceId, runs);
   }
 
   /** The DEAD_LETTERED event of a message (or copy) moved to a group's dead-letter queue. */
@@ -234,11 +282,31 @@ export class TraceLog {
   }
 }
 
-export function encodeTraceRecord(events: readonly TracedEvent[]): Buffer {
-  return Buffer.from(JSON.stringify({ v: TRACE_RECORD_VERSION, events }));
+/** The keys of a record: every position its runs name, once. */
+function traceKeys(runs: readonly TraceRun[]): string[] {
+  const keys = new Set<string>();
+  for (const run of runs) for (const offset of run.offsets) keys.add(`${run.at}:${offset}`);
+  return [...keys];
 }
 
-/** The events of a trace record body; `where` names the record in errors. */
+/** A record body (version 2) of runs; fields in a fixed order, so equal runs give equal bytes. */
+export function encodeTraceRecord(runs: readonly TraceRun[]): Buffer {
+  const out = runs.map((run) => ({
+    type: run.type,
+    time: run.time,
+    group: run.group,
+    consumerId: run.consumerId,
+    deliveryAttempt: run.deliveryAttempt,
+    queueId: run.queueId,
+    checkCount: run.checkCount,
+    reason: run.reason,
+    at: run.at,
+    offsets: run.offsets,
+  }));
+  return Buffer.from(JSON.stringify({ v: TRACE_RECORD_VERSION, runs: out }));
+}
+
+/** The events of a trace record body (any version); `where` names the record in errors. */
 export function decodeTraceRecord(body: Buffer, where = 'trace record'): TracedEvent[] {
   let parsed: unknown;
   try {
@@ -246,34 +314,49 @@ export function decodeTraceRecord(body: Buffer, where = 'trace record'): TracedE
   } catch (error) {
     throw new WharfError('CorruptIndex', `${where}: not JSON`, { cause: error });
   }
-  let items: unknown[];
-  if (Array.isArray(parsed)) items = parsed;
-  else {
-    const o = objectOf(parsed, where, 'document');
-    versionOf(o, where, TRACE_RECORD_VERSION);
-    items = arrayOf(o.events, where, 'events');
-  }
-  return items.map((item, i): TracedEvent => {
-    const field = `events[${i}]`;
-    const o = objectOf(item, where, field);
-    return {
-      position: stringOf(o.position, where, `${field}.position`),
-      time: numberOf(o.time, where, `${field}.time`),
-      type: oneOf(o.type, TRACE_EVENT_TYPES, where, `${field}.type`),
-      ...(o.group !== undefined ? { group: stringOf(o.group, where, `${field}.group`) } : {}),
-      ...(o.consumerId !== undefined
-        ? { consumerId: stringOf(o.consumerId, where, `${field}.consumerId`) }
-        : {}),
-      ...(o.deliveryAttempt !== undefined
-        ? { deliveryAttempt: intOf(o.deliveryAttempt, where, `${field}.deliveryAttempt`) }
-        : {}),
-      ...(o.queueId !== undefined
-        ? { queueId: intOf(o.queueId, where, `${field}.queueId`, 0, 0xffff) }
-        : {}),
-      ...(o.checkCount !== undefined
-        ? { checkCount: intOf(o.checkCount, where, `${field}.checkCount`) }
-        : {}),
-      ...(o.reason !== undefined ? { reason: stringOf(o.reason, where, `${field}.reason`) } : {}),
-    };
+  if (Array.isArray(parsed)) return parsed.map((item, i) => decodeV1Event(item, where, i));
+  const o = objectOf(parsed, where, 'document');
+  if (versionOf(o, where, TRACE_RECORD_VERSION) === 1)
+    return arrayOf(o.events, where, 'events').map((item, i) => decodeV1Event(item, where, i));
+  const events: TracedEvent[] = [];
+  arrayOf(o.runs, where, 'runs').forEach((item, i) => {
+    const field = `runs[${i}]`;
+    const run = objectOf(item, where, field);
+    const event = eventFields(run, where, field);
+    const at = stringOf(run.at, where, `${field}.at`);
+    for (const offset of intsOf(run.offsets, where, `${field}.offsets`))
+      events.push({ position: `${at}:${offset}`, ...event });
   });
+  return events;
+}
+
+function decodeV1Event(item: unknown, where: string, i: number): TracedEvent {
+  const field = `events[${i}]`;
+  const o = objectOf(item, where, field);
+  return {
+    position: stringOf(o.position, where, `${field}.position`),
+    ...eventFields(o, where, field),
+  };
+}
+
+/** The fields of an event (v1) or a run (v2) beside its position. */
+function eventFields(o: Record<string, unknown>, where: string, field: string): TraceEvent {
+  return {
+    time: numberOf(o.time, where, `${field}.time`),
+    type: oneOf(o.type, TRACE_EVENT_TYPES, where, `${field}.type`),
+    ...(o.group !== undefined ? { group: stringOf(o.group, where, `${field}.group`) } : {}),
+    ...(o.consumerId !== undefined
+      ? { consumerId: stringOf(o.consumerId, where, `${field}.consumerId`) }
+      : {}),
+    ...(o.deliveryAttempt !== undefined
+      ? { deliveryAttempt: intOf(o.deliveryAttempt, where, `${field}.deliveryAttempt`) }
+      : {}),
+    ...(o.queueId !== undefined
+      ? { queueId: intOf(o.queueId, where, `${field}.queueId`, 0, 0xffff) }
+      : {}),
+    ...(o.checkCount !== undefined
+      ? { checkCount: intOf(o.checkCount, where, `${field}.checkCount`) }
+      : {}),
+    ...(o.reason !== undefined ? { reason: stringOf(o.reason, where, `${field}.reason`) } : {}),
+  };
 }

@@ -1,5 +1,5 @@
-// Trace records: golden bytes freeze the record body v1, decode(encode(x)) = x, a bare array
-// (written before versions) reads as v1, and a future version or a bad event is refused with an
+// Trace records: golden bytes freeze the record body v2 (runs) and v1 (events, still read), a bare
+// array (written before versions) reads as v1, and a future version or a bad event is refused with an
 // error naming the record; events of a message come back oldest first from the store.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import {
   TraceLog,
   traceTopic,
   type TracedEvent,
+  type TraceRun,
 } from '../../src/broker/trace-log.js';
 import { MessageFlags } from '../../src/store/index.js';
 import { openTestBroker } from '../helpers/broker.js';
@@ -16,9 +17,17 @@ import { openTestBroker } from '../helpers/broker.js';
 const golden = JSON.parse(
   readFileSync(new URL('../fixtures/trace-record-v1.json', import.meta.url), 'utf8'),
 ) as { events: TracedEvent[]; text: string };
+const goldenV2 = JSON.parse(
+  readFileSync(new URL('../fixtures/trace-record-v2.json', import.meta.url), 'utf8'),
+) as { runs: TraceRun[]; events: TracedEvent[]; text: string };
 
 t.test('a record body encodes to its frozen bytes and decodes back', async (t) => {
-  t.equal(encodeTraceRecord(golden.events).toString(), golden.text);
+  t.equal(encodeTraceRecord(goldenV2.runs).toString(), goldenV2.text);
+  t.strictSame(decodeTraceRecord(Buffer.from(goldenV2.text)), goldenV2.events);
+  t.equal(goldenV2.events.length, 8, 'a run of two offsets is two events');
+});
+
+t.test('a version 1 body (events, written before runs) still decodes', async (t) => {
   t.strictSame(decodeTraceRecord(Buffer.from(golden.text)), golden.events);
 });
 
@@ -28,9 +37,9 @@ t.test('a bare array of events (before versions) reads as version 1', async (t) 
 
 t.test('a future version and bad events are refused naming the record', async (t) => {
   const where = 'trace record at log offset 42';
-  t.throws(() => decodeTraceRecord(Buffer.from('{"v":2,"events":[]}'), where), {
+  t.throws(() => decodeTraceRecord(Buffer.from('{"v":3,"runs":[]}'), where), {
     code: 'UnsupportedFormat',
-    message: /^trace record at log offset 42: format version 2/,
+    message: /^trace record at log offset 42: format version 3/,
   });
   const cases: [string, string, RegExp][] = [
     ['not json', '[{', /not JSON/],
@@ -51,6 +60,22 @@ t.test('a future version and bad events are refused naming the record', async (t
       /consumerId/,
     ],
     ['a bad queue', '[{"position":"a:0:0","time":1,"type":"ACKED","queueId":1.5}]', /queueId/],
+    ['v2 without runs', '{"v":2}', /runs is not an array/],
+    [
+      'a run without at',
+      '{"v":2,"runs":[{"time":1,"type":"ACKED","offsets":[1]}]}',
+      /runs\[0\]\.at/,
+    ],
+    [
+      'a run with a bad offset',
+      '{"v":2,"runs":[{"time":1,"type":"ACKED","at":"a:0","offsets":[-1]}]}',
+      /runs\[0\]\.offsets\[0\]/,
+    ],
+    [
+      'a run with a bad type',
+      '{"v":2,"runs":[{"time":1,"type":"X","at":"a:0","offsets":[]}]}',
+      /runs\[0\]\.type/,
+    ],
   ];
   for (const [what, text, message] of cases) {
     t.throws(
