@@ -66,7 +66,11 @@ function groupFor(name: string): GroupDescriptor {
 }
 
 /** Publishers send batches for `SECONDS`; every message it acknowledged counts. */
-async function publishFor(client: BrokerClient, bodyBytes: number): Promise<number> {
+async function publishFor(
+  client: BrokerClient,
+  bodyBytes: number,
+  seconds: number,
+): Promise<number> {
   const body = Buffer.alloc(bodyBytes, 'w');
   const batch: PublishMessage[] = Array.from({ length: BATCH }, () => ({
     body,
@@ -75,7 +79,7 @@ async function publishFor(client: BrokerClient, bodyBytes: number): Promise<numb
   }));
   let count = 0;
   let stop = false;
-  const timer = setTimeout(() => (stop = true), SECONDS * 1000);
+  const timer = setTimeout(() => (stop = true), seconds * 1000);
   await Promise.all(
     Array.from({ length: PUBLISHERS }, async () => {
       while (!stop) {
@@ -113,7 +117,7 @@ async function drain(client: BrokerClient, group: GroupDescriptor, total: number
   );
 }
 
-async function run(c: Case): Promise<Result> {
+async function run(c: Case, seconds = SECONDS): Promise<Result> {
   const dir = join(root, `trace-${c.trace}-${c.bodyBytes}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -127,7 +131,7 @@ async function run(c: Case): Promise<Result> {
   const client = inProcessBrokerClient(broker);
   try {
     const t0 = performance.now();
-    const published = await publishFor(client, c.bodyBytes);
+    const published = await publishFor(client, c.bodyBytes, seconds);
     const publishSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
     await drain(client, groupFor('drain'), published);
@@ -157,6 +161,8 @@ async function main(): Promise<void> {
       ` for ${SECONDS} s (flush ${FLUSH}), then ${CONSUMERS} consumers receive+ack it all` +
       ` (maxMessages ${BATCH}); ${QUEUES} queues\n`,
   );
+  // a first, unreported round warms the JIT and the disk, so the first case is not the slowest
+  await run(cases[0], 1);
   const results: Result[] = [];
   for (const c of cases) results.push(await run(c));
   const base = (bodyBytes: number) => results.find((r) => r.trace && r.bodyBytes === bodyBytes);
