@@ -3,7 +3,9 @@
 // (sync flush), driven by SigV4-signed HTTP from a separate load process — beside the peers a
 // user would pick instead (RabbitMQ quorum and classic, NATS JetStream, Redis Streams), the same
 // workload in the same run, one table with ratios against the RabbitMQ quorum queue. The
-// `wharf-mqhttp` row runs the same workload on the same node through the Aliyun MQ HTTP routes.
+// `wharf-mqhttp` row runs the same workload on the same node through the Aliyun MQ HTTP routes;
+// `wharf-trace-off` runs it on a second node started with WHARF_TRACE=false (what the trace
+// costs), `wharf-16b` on the first node with 16-byte bodies (what a call costs beside its bytes).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,8 @@ const { values } = parseArgs({
     ...planOptions(
       [
         'wharf',
+        'wharf-trace-off',
+        'wharf-16b',
         'wharf-mqhttp',
         'rabbitmq-quorum',
         'rabbitmq-classic',
@@ -47,7 +51,7 @@ interface RunningWharf {
   stop(): Promise<void>;
 }
 
-async function startWharf(): Promise<RunningWharf> {
+async function startWharf(env: Record<string, string> = {}): Promise<RunningWharf> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
   const port = await freePort();
   const adminToken = randomBytes(24).toString('base64url');
@@ -60,6 +64,7 @@ async function startWharf(): Promise<RunningWharf> {
       WHARF_REDIS_URL: 'private',
       WHARF_ADMIN_TOKEN: adminToken,
       WHARF_LOG_LEVEL: 'warn',
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -128,19 +133,34 @@ async function provision(wharf: RunningWharf): Promise<Record<string, unknown>> 
   };
 }
 
-const wharf = wanted.has('wharf') || wanted.has('wharf-mqhttp') ? await startWharf() : null;
+const wharf =
+  wanted.has('wharf') || wanted.has('wharf-16b') || wanted.has('wharf-mqhttp')
+    ? await startWharf()
+    : null;
+const wharfTraceOff = wanted.has('wharf-trace-off')
+  ? await startWharf({ WHARF_TRACE: 'false' })
+  : null;
 try {
   const entries: ComparisonEntry[] = [];
-  if (wharf !== null && wanted.has('wharf')) {
-    entries.push({
-      id: 'wharf',
-      module: siblingModule(import.meta.url, 'e2e/wharf-http'),
-      factory: 'createWharfHttpDriver',
-      config: await provision(wharf),
-      server: { processName: 'node', host: '127.0.0.1', port: wharf.port },
-      serverPid: wharf.pid,
-    });
-  }
+  const httpRow = async (
+    id: string,
+    node: RunningWharf,
+    note: string,
+    plan?: ComparisonEntry['plan'],
+  ): Promise<ComparisonEntry> => ({
+    id,
+    module: siblingModule(import.meta.url, 'e2e/wharf-http'),
+    factory: 'createWharfHttpDriver',
+    config: { ...(await provision(node)), note },
+    server: { processName: 'node', host: '127.0.0.1', port: node.port },
+    serverPid: node.pid,
+    ...(plan === undefined ? {} : { plan }),
+  });
+  if (wharf !== null && wanted.has('wharf')) entries.push(await httpRow('wharf', wharf, ''));
+  if (wharfTraceOff !== null)
+    entries.push(await httpRow('wharf-trace-off', wharfTraceOff, 'trace off'));
+  if (wharf !== null && wanted.has('wharf-16b'))
+    entries.push(await httpRow('wharf-16b', wharf, '16 B bodies', { bodyBytes: 16 }));
   if (wharf !== null && wanted.has('wharf-mqhttp')) {
     // the same node and workload through the Aliyun MQ HTTP routes (one message a publish)
     entries.push({
@@ -175,4 +195,5 @@ try {
     writeFileSync(values.json, `${JSON.stringify(result.json, null, 2)}\n`);
 } finally {
   await wharf?.stop();
+  await wharfTraceOff?.stop();
 }

@@ -35,12 +35,15 @@ export class WharfHttpDriver implements PeerDriver {
   private readonly client: SignedClient;
   private readonly window: number;
   private readonly consumers: number;
+  /** Said after the mode (what this row changes: trace off, a small body). */
+  private readonly note: string;
   private readonly base: string;
   private readonly resources: BenchResources;
 
   constructor(config: Record<string, unknown>) {
     this.window = configNumber(config, 'window', 2048);
     this.consumers = configNumber(config, 'consumers', 16);
+    this.note = configString(config, 'note', '');
     this.base = `/v1/instances/${configString(config, 'instanceId', '')}`;
     this.client = new SignedClient({
       url: configString(config, 'url', 'http://127.0.0.1:8080'),
@@ -53,7 +56,8 @@ export class WharfHttpDriver implements PeerDriver {
   }
 
   get mode(): string {
-    return `sync flush, publish ${this.window / 32} calls × 32 in flight, ${this.consumers} receivers × 32 + ack`;
+    const mode = `sync flush, publish ${this.window / 32} calls × 32 in flight, ${this.consumers} receivers × 32 + ack`;
+    return this.note === '' ? mode : `${mode}; ${this.note}`;
   }
 
   setup(): Promise<void> {

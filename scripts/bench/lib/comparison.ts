@@ -20,6 +20,8 @@ export interface ComparisonEntry {
   server: { processName: string; host: string; port: number };
   /** The server's pid when known (otherwise found by process name and port). */
   serverPid?: number;
+  /** What this row measures differently from the table's plan (e.g. a 16-byte body). */
+  plan?: Partial<MeasurePlan>;
 }
 
 export interface ComparisonOptions {
@@ -74,7 +76,7 @@ export async function runComparison(options: ComparisonOptions): Promise<Compari
       module: entry.module,
       factory: entry.factory,
       config: entry.config,
-      plan,
+      plan: { ...plan, ...entry.plan },
       serverPid: entry.serverPid ?? findServerPid(processName, port),
     };
     // Constructing a driver connects nothing: it only gives the labels for the row.
