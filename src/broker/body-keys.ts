@@ -101,7 +101,7 @@ export class BodyKeys {
   forget(tenantId: string, instanceId: string): void {
     this.generation++;
     this.keys.delete(`${tenantId}/${instanceId}`);
-    this.opened.forget(`${tenantId}/${instanceId}`);
+    this.opened.forget();
     this.loading.delete(`${tenantId}/${instanceId}`);
   }
 

@@ -5,6 +5,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { SEAL_OVERHEAD_BYTES, openBody, sealAad, sealBody } from '../../src/broker/body-seal.js';
 import { BodyKeys, type DataKeySource } from '../../src/broker/body-keys.js';
+import { OpenedBodies } from '../../src/broker/opened-bodies.js';
 import { decodeMessage, encodeMessage, measureMessage } from '../../src/store/record.js';
 import { MessageFlags, type AppendMessage, type StoredMessage } from '../../src/store/index.js';
 
@@ -227,26 +228,58 @@ t.test('the cache of opened bodies', async (t) => {
   });
 
   t.test('is bounded by bytes, oldest first, and skips large bodies', async (t) => {
-    const source = memorySource();
-    const keys = new BodyKeys(source, 64 * 1024);
-    const body = Buffer.alloc(1024, 1);
-    const offsets = Array.from({ length: 200 }, (_, i) => i * 2048);
-    const envelopes = (await keys.seal(
-      'tn',
-      'in',
-      offsets.map(() => body),
-    ))!;
-    keys.stored(
-      'tn',
-      'in',
-      offsets,
-      envelopes,
-      offsets.map(() => body),
+    const keys = new BodyKeys(memorySource(), 256 * 1024);
+    await keys.ready('tn', 'in');
+    await keys.seal('tn', 'in', []); // makes the key: a record of the instance can be opened
+    // envelopes that do not open: a plaintext comes back only from the cache
+    const fake = Buffer.alloc(1024 + SEAL_OVERHEAD_BYTES, 1);
+    fake[0] = 1;
+    const body = (i: number): Buffer => Buffer.alloc(1024, i % 251);
+    const count = 400;
+    for (let i = 0; i < count; i++) keys.stored('tn', 'in', [i * 4096], [fake], [body(i)]);
+    const hits: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const got = keys.open(at('tn/in/q', fake, i * 4096));
+      if (got === null) continue;
+      t.same(got, body(i), `offset ${i * 4096} is its own body`);
+      hits.push(i);
+    }
+    t.ok(
+      hits.length >= 200 && hits.length <= 250,
+      `256 KiB holds about 250 bodies of 1 KiB: ${hits.length}`,
     );
-    t.equal(keys.open(at('tn/in/q', envelopes[0], 0))?.length, 1024, 'evicted ones still open');
+    t.same(
+      hits,
+      Array.from({ length: hits.length }, (_, i) => count - hits.length + i),
+      'the newest',
+    );
     const big = Buffer.alloc(128 * 1024, 2);
-    const [bigSealed] = (await keys.seal('tn', 'in', [big]))!;
-    keys.stored('tn', 'in', [1_000_000], [bigSealed], [big]);
-    t.equal(keys.cachedBodies, 64, '64 KiB holds 64 bodies of 1 KiB; the 128 KiB one is not kept');
+    keys.stored('tn', 'in', [9_999_999], [fake], [big]);
+    t.equal(keys.open(at('tn/in/q', fake, 9_999_999)), null, 'a 128 KiB body is not kept');
+  });
+
+  t.test('wraps around its ring under mixed sizes without ever mixing bodies', async (t) => {
+    const cache = new OpenedBodies(200_000);
+    const sizes = [0, 1, 7, 8, 9, 100, 1000, 4096, 65_536, 30_000];
+    const bodyOf = (i: number): Buffer => Buffer.alloc(sizes[i % sizes.length], (i * 7) % 256);
+    let present = 0;
+    for (let i = 0; i < 3000; i++) {
+      cache.add(i, 'tn/in', i + 29, bodyOf(i));
+      if (i % 97 === 0) t.same(cache.get(i, 'tn/in', i + 29), bodyOf(i), `offset ${i} just added`);
+      if (i % 500 === 499) {
+        present = 0;
+        for (let j = 0; j <= i; j++) {
+          const got = cache.get(j, 'tn/in', j + 29);
+          if (got === undefined) continue;
+          present += got.length + 24;
+          if (!got.equals(bodyOf(j))) t.fail(`offset ${j} came back with another body`);
+        }
+        t.ok(present <= 200_000, `at ${i}: ${present} bytes held, within the ring`);
+      }
+    }
+    t.equal(cache.get(2999, 'tn/other', 2999 + 29), undefined, 'another instance: no');
+    t.equal(cache.get(2999, 'tn/in', 1), undefined, 'another envelope length: no');
+    cache.forget();
+    t.equal(cache.get(2999, 'tn/in', 2999 + 29), undefined, 'forgotten');
   });
 });
