@@ -340,6 +340,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/instances/{instanceId}/topics/{topic}/groups/{group}/receive-stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stream messages as they land (NDJSON), at most maxOutstanding unacked */
+        post: operations["streamReceiveMessages"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/instances/{instanceId}/topics/{topic}/messages/{messageId}": {
         parameters: {
             query?: never;
@@ -3237,6 +3254,119 @@ export interface operations {
             };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable (safe to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    streamReceiveMessages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                instanceId: string;
+                /** @description topic name: ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, not starting with rmq_sys */
+                topic: string;
+                /** @description group name: ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$, not starting with rmq_sys */
+                group: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description flow control: messages delivered on the stream and not yet acked, at most
+                     * @default 256
+                     */
+                    maxOutstanding?: number;
+                    /**
+                     * @description the stream ends after this (open a new one to go on)
+                     * @default 60
+                     */
+                    durationSeconds?: number;
+                    /**
+                     * @description `*` or `A||B`
+                     * @default *
+                     */
+                    tags?: string;
+                    /** @description default: the group's invisibleSeconds */
+                    invisibleSeconds?: number;
+                    /** @description required by BROADCASTING groups: each consumer gets every message */
+                    consumerId?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description one ReceivedMessage (as in receiveMessages) a line as messages land, then a last line {"end": "DURATION" | "CLOSING" | "ERROR", "error"?: {code, message}} */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description Invalid argument */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Refused credential, permission or quota */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (also another tenant’s resource) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -16,6 +16,7 @@ import type { MetaStore } from '../meta/index.js';
 import { GatewayMetrics, type Logger } from '../telemetry/index.js';
 import type { GatewayConfig, RouteContext } from './context.js';
 import { ParkedPolls } from './parked-polls.js';
+import { ReceiveStreams } from './receive-streams.js';
 import { BodyBudget, registerRawBody } from './plugins/body.js';
 import { registerConnectionLimit } from './plugins/connections.js';
 import {
@@ -37,6 +38,7 @@ import { topicRoutes } from './routes/topics.js';
 import { registerSchemas } from './schemas/resources.js';
 import { MESSAGE_COMPONENTS } from './schemas/messages.js';
 import { messageRoutes } from './routes/messages.js';
+import { receiveStreamRoutes } from './routes/receive-stream.js';
 import { queryRoutes } from './routes/query.js';
 import { AlarmEventSchema, AlarmSchema, alarmRoutes } from './routes/alarms.js';
 import { UsageSchema, usageRoutes } from './routes/usage.js';
@@ -107,6 +109,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       config.usageFlushIntervalMs ?? USAGE_FLUSH_INTERVAL_MS,
     ),
     closing: closing.signal,
+    receiveStreams: new ReceiveStreams(),
     parkedPolls: new ParkedPolls({
       meta: deps.meta,
       metrics,
@@ -220,6 +223,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   groupRoutes(app, ctx);
   tokenRoutes(app, ctx);
   messageRoutes(app, ctx);
+  receiveStreamRoutes(app, ctx);
   queryRoutes(app, ctx);
   alarmRoutes(app, ctx);
   usageRoutes(app, ctx);

@@ -4,6 +4,7 @@ import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import type { MetaStore } from '../meta/index.js';
 import type { GatewayMetrics, Logger } from '../telemetry/index.js';
 import type { ParkedPolls } from './parked-polls.js';
+import type { ReceiveStreams } from './receive-streams.js';
 import type { AdminAuthenticator, TokenService } from './plugins/jwt.js';
 import type { RateLimiter } from './plugins/quotas.js';
 import type { UsageMeter } from './usage-meter.js';
@@ -52,6 +53,8 @@ export interface RouteContext {
   closing: AbortSignal;
   /** Receive and check-back long polls parked in this gateway, bounded per tenant. */
   parkedPolls: ParkedPolls;
+  /** Streaming receives open on this gateway and the handles they wait on (flow control). */
+  receiveStreams: ReceiveStreams;
 }
 
 /**

@@ -30,6 +30,8 @@ export const OPERATION_IDS: Record<string, string> = {
   'POST /v1/instances/:instanceId/topics/:topic/messages': 'publishMessages',
   'GET /v1/instances/:instanceId/topics/:topic/messages': 'queryMessages',
   'POST /v1/instances/:instanceId/topics/:topic/groups/:group/receive': 'receiveMessages',
+  'POST /v1/instances/:instanceId/topics/:topic/groups/:group/receive-stream':
+    'streamReceiveMessages',
   'POST /v1/instances/:instanceId/topics/:topic/groups/:group/ack': 'ackMessages',
   'POST /v1/instances/:instanceId/topics/:topic/groups/:group/visibility': 'changeVisibility',
   'GET /v1/instances/:instanceId/topics/:topic/messages/:messageId': 'getMessage',

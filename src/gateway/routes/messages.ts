@@ -170,6 +170,7 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const t = await resolveTopic(meta, principal, instanceId, topic, 'consume');
       const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
       const results = await brokers.ack(t, g, request.body.receiptHandles);
+      ctx.receiveStreams.settled(results.map((r) => r.receiptHandle));
       ctx.usage.count(
         principal.tenantId,
         instanceId,
@@ -208,7 +209,10 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const t = await resolveTopic(meta, principal, instanceId, topic, 'consume');
       const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
       const { receiptHandle, invisibleSeconds } = request.body;
-      return brokers.changeVisibility(t, g, receiptHandle, invisibleSeconds * 1000);
+      const answer = await brokers.changeVisibility(t, g, receiptHandle, invisibleSeconds * 1000);
+      // released: no longer outstanding on a streaming receive
+      if (invisibleSeconds === 0) ctx.receiveStreams.settled([receiptHandle]);
+      return answer;
     },
   );
 }

@@ -312,6 +312,38 @@ export const messageBodies = {
       consumerId: shortString('required by BROADCASTING groups: each consumer gets every message'),
     },
   },
+  receiveStream: {
+    type: 'object',
+    properties: {
+      maxOutstanding: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 1000,
+        default: 256,
+        description: 'flow control: messages delivered on the stream and not yet acked, at most',
+      },
+      durationSeconds: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 300,
+        default: 60,
+        description: 'the stream ends after this (open a new one to go on)',
+      },
+      tags: {
+        type: 'string',
+        pattern: TAG_FILTER_PATTERN,
+        default: '*',
+        description: '`*` or `A||B`',
+      },
+      invisibleSeconds: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 43200,
+        description: "default: the group's invisibleSeconds",
+      },
+      consumerId: shortString('required by BROADCASTING groups: each consumer gets every message'),
+    },
+  },
   ack: {
     type: 'object',
     required: ['receiptHandles'],

@@ -1,0 +1,173 @@
+// The streaming receive (as Google Pub/Sub's StreamingPull and RocketMQ 5's receive stream): one
+// long-lived signed response that carries messages as they land, one JSON object a line, with
+// flow control by outstanding count — at most maxOutstanding delivered and not yet acked (acks go
+// to the existing ack route; one through this gateway frees credit at once, elsewhere at the
+// message's nextVisibleTime). Each batch is one receive under the same rules as the plain route
+// (receiveForClient: quota, parked bound, abort on hang-up or closing, 403 on revocation). The
+// stream ends after durationSeconds with a last line `{"end":"DURATION"}`, or `{"end":"CLOSING"}`
+// when the gateway shuts down, or `{"end":"ERROR","error":{code,message}}`; messages taken by a
+// batch that could not be written are made visible again at once.
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { isWharfError, WharfError } from '../../errors.js';
+import type { ReceivedMessage } from '../../model/index.js';
+import type { RouteContext } from '../context.js';
+import { receiveForClient } from '../long-poll-receive.js';
+import { receivedView } from '../message-codec.js';
+import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
+import { TENANT_ERRORS, errorResponses, tenantSecurity } from '../schemas/common.js';
+import { messageBodies } from '../schemas/messages.js';
+import { topicGroupParams, type TopicGroupParams } from './params.js';
+
+interface StreamBody {
+  maxOutstanding: number;
+  durationSeconds: number;
+  tags: string;
+  invisibleSeconds?: number;
+  consumerId?: string;
+}
+
+/** How long one batch waits for messages before the loop looks again (ends, closing). */
+const POLL_SECONDS = 20;
+/** A receive refused by the consume rate quota is tried again after this. */
+const THROTTLED_PAUSE_MS = 100;
+
+export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { meta, brokers } = ctx;
+  app.post<{ Params: TopicGroupParams; Body: StreamBody }>(
+    '/v1/instances/:instanceId/topics/:topic/groups/:group/receive-stream',
+    {
+      config: { plane: 'tenant' as const },
+      schema: {
+        tags: ['messages'],
+        security: tenantSecurity,
+        summary: 'Stream messages as they land (NDJSON), at most maxOutstanding unacked',
+        params: topicGroupParams,
+        body: messageBodies.receiveStream,
+        response: {
+          200: {
+            description:
+              'one ReceivedMessage (as in receiveMessages) a line as messages land, then a last line {"end": "DURATION" | "CLOSING" | "ERROR", "error"?: {code, message}}',
+            content: { 'application/x-ndjson': { schema: { type: 'string' } } },
+          },
+          ...errorResponses(...TENANT_ERRORS, 404, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const { instanceId, topic, group } = request.params;
+      const t = await resolveTopic(meta, principal, instanceId, topic, 'consume');
+      const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
+      const body = request.body;
+      if (g.deliveryMode === 'BROADCASTING' && body.consumerId === undefined) {
+        throw new WharfError('InvalidArgument', 'a BROADCASTING group needs consumerId');
+      }
+      const stream = ctx.receiveStreams.open(principal.tenantId, body.maxOutstanding);
+      const out = new PassThrough();
+      const ended = new AbortController();
+      const endAt = Date.now() + body.durationSeconds * 1000;
+      const hangUp = (): void => ended.abort();
+      reply.raw.once('close', hangUp);
+      ctx.closing.addEventListener('abort', hangUp, { once: true });
+      const endTimer = setTimeout(hangUp, body.durationSeconds * 1000);
+
+      const giveBack = async (messages: readonly ReceivedMessage[]): Promise<void> => {
+        await Promise.allSettled(
+          messages.map((m) => brokers.changeVisibility(t, g, m.receiptHandle, 0)),
+        );
+      };
+
+      const pump = async (): Promise<string> => {
+        while (!ended.signal.aborted) {
+          const credit = stream.credit();
+          if (credit <= 0) {
+            await stream.waitForCredit(ended.signal);
+            continue;
+          }
+          let received: ReceivedMessage[];
+          try {
+            received = await receiveForClient(ctx, request, reply, principal, {
+              topic: t,
+              group: g,
+              maxMessages: Math.min(32, credit),
+              waitSeconds: Math.max(0, Math.min(POLL_SECONDS, (endAt - Date.now()) / 1000)),
+              tags: body.tags,
+              ...(body.invisibleSeconds === undefined
+                ? {}
+                : { invisibleSeconds: body.invisibleSeconds }),
+              ...(body.consumerId === undefined ? {} : { consumerId: body.consumerId }),
+            });
+          } catch (error) {
+            if (isWharfError(error) && error.code === 'Throttled') {
+              await pause(THROTTLED_PAUSE_MS, ended.signal);
+              continue;
+            }
+            throw error;
+          }
+          if (received.length === 0) continue;
+          if (ended.signal.aborted || out.destroyed) {
+            await giveBack(received);
+            break;
+          }
+          stream.delivered(received);
+          let lines = '';
+          for (const m of received) lines += `${JSON.stringify(receivedView(m))}\n`;
+          if (!out.write(lines)) await drained(out, ended.signal);
+        }
+        return ctx.closing.aborted ? 'CLOSING' : 'DURATION';
+      };
+
+      pump()
+        .then(
+          (reason) => endLine({ end: reason }),
+          (error: unknown) => {
+            const e = isWharfError(error) ? error : new WharfError('Internal', 'the stream failed');
+            if (!isWharfError(error)) request.log.error({ err: error }, 'streaming receive failed');
+            return endLine({ end: 'ERROR', error: { code: e.code, message: e.message } });
+          },
+        )
+        .finally(() => {
+          clearTimeout(endTimer);
+          ctx.closing.removeEventListener('abort', hangUp);
+          stream.close();
+        });
+
+      function endLine(line: unknown): void {
+        if (!out.destroyed) out.end(`${JSON.stringify(line)}\n`);
+      }
+
+      // the headers go out now, not with the first message (which may be a while)
+      reply.raw.once('pipe', () => reply.raw.flushHeaders());
+      reply.header('content-type', 'application/x-ndjson');
+      reply.header('cache-control', 'no-store');
+      return reply.send(out);
+    },
+  );
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function drained(out: PassThrough, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off('drain', done);
+      out.off('close', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    out.once('drain', done);
+    out.once('close', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

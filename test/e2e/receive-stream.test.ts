@@ -1,0 +1,157 @@
+// The streaming receive through signed HTTP against the real broker: messages arrive as NDJSON
+// lines as they are published; flow control holds at maxOutstanding until an ack (or a release)
+// frees credit; the stream ends after durationSeconds with an end line; a client that hangs up
+// leaves nothing invisible for long (its unacked messages come back at their deadline); bad
+// input is a 400, an unknown group a 404.
+import t, { type Test } from 'tap';
+import {
+  firstKey,
+  instanceCaller,
+  json,
+  provisionTenant,
+  startWharf,
+  type Key,
+} from '../helpers/wharf.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+interface Line {
+  messageId?: string;
+  receiptHandle?: string;
+  body?: string;
+  deliveryAttempt?: number;
+  end?: string;
+  error?: { code: string };
+}
+
+/** Reads NDJSON lines of a streaming answer as they come. */
+function lineReader(res: Response): { lines: Line[]; done: Promise<void> } {
+  const lines: Line[] = [];
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let rest = '';
+  const done = (async () => {
+    for (;;) {
+      const { value, done: finished } = await reader.read().catch(() => ({
+        value: undefined,
+        done: true,
+      }));
+      if (finished === true) return;
+      rest += decoder.decode(value, { stream: true });
+      let newline;
+      while ((newline = rest.indexOf('\n')) >= 0) {
+        lines.push(JSON.parse(rest.slice(0, newline)) as Line);
+        rest = rest.slice(newline + 1);
+      }
+    }
+  })();
+  return { lines, done };
+}
+
+async function setup(t: Test) {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const call = instanceCaller(wharf, tenant);
+  const key: Key = firstKey(tenant);
+  t.equal((await call(key, 'PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+  t.equal((await call(key, 'PUT', '/groups/g', { invisibleSeconds: 2 })).status, 201);
+  const publish = async (bodies: string[]) => {
+    const res = await call(key, 'POST', '/topics/orders/messages', {
+      messages: bodies.map((body) => ({ body })),
+    });
+    t.equal(res.status, 200);
+  };
+  const open = (body: unknown, signal?: AbortSignal) =>
+    call(key, 'POST', '/topics/orders/groups/g/receive-stream', body, signal);
+  const ack = async (handles: string[]) => {
+    const res = await call(key, 'POST', '/topics/orders/groups/g/ack', { receiptHandles: handles });
+    t.equal(res.status, 200);
+    return json(res);
+  };
+  return { wharf, call, key, publish, open, ack };
+}
+
+t.test('messages stream as they land, held at maxOutstanding until acked', async (t) => {
+  const { publish, open, ack } = await setup(t);
+  const controller = new AbortController();
+  t.teardown(() => controller.abort());
+  const res = await open({ maxOutstanding: 3, durationSeconds: 60 }, controller.signal);
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type'), /application\/x-ndjson/);
+  const { lines } = lineReader(res);
+  await publish(['a', 'b', 'c', 'd', 'e']);
+  await waitFor('three messages on the stream', () => lines.length >= 3 || undefined);
+  // nothing past the credit, however long we look: the next message comes only after an ack
+  await publish(['f']);
+  const first = lines.slice(0, 3);
+  t.same(
+    first.map((l) => l.body),
+    ['a', 'b', 'c'],
+    'in order, with their bodies',
+  );
+  t.ok(
+    first.every((l) => typeof l.receiptHandle === 'string' && l.deliveryAttempt === 1),
+    'each line is a received message with its receipt handle',
+  );
+  t.equal(lines.length, 3, 'held at maxOutstanding');
+  const acked = await ack([first[0].receiptHandle!]);
+  t.equal(acked.results[0].ok, true);
+  await waitFor('a fourth message once one was acked', () => lines.length >= 4 || undefined);
+  t.equal(lines[3].body, 'd');
+  t.equal(lines.length, 4, 'one ack, one more message');
+  await ack([first[1].receiptHandle!, first[2].receiptHandle!, lines[3].receiptHandle!]);
+  await waitFor('the rest', () => lines.length >= 6 || undefined);
+  t.same(
+    lines.map((l) => l.body),
+    ['a', 'b', 'c', 'd', 'e', 'f'],
+  );
+});
+
+t.test('the stream ends after durationSeconds with an end line', async (t) => {
+  const { publish, open } = await setup(t);
+  await publish(['x']);
+  const res = await open({ durationSeconds: 1 });
+  t.equal(res.status, 200);
+  const { lines, done } = lineReader(res);
+  await done;
+  t.equal(lines[0].body, 'x');
+  t.same(lines.at(-1), { end: 'DURATION' });
+});
+
+t.test('unacked messages of a stream the client left come back at their deadline', async (t) => {
+  const { call, key, publish, open } = await setup(t);
+  const controller = new AbortController();
+  const res = await open({ maxOutstanding: 10 }, controller.signal);
+  const { lines } = lineReader(res);
+  await publish(['m1', 'm2']);
+  await waitFor('both delivered', () => lines.length >= 2 || undefined);
+  controller.abort();
+  // invisibleSeconds 2 (the group's): a plain receive gets them again once it passes
+  const again = await waitFor(
+    'the messages delivered again',
+    async () => {
+      const r = await call(key, 'POST', '/topics/orders/groups/g/receive', {
+        maxMessages: 10,
+        waitSeconds: 1,
+      });
+      const got = (await json(r)).messages as Line[];
+      return got.length === 2 ? got : undefined;
+    },
+    { timeoutMs: 15_000 },
+  );
+  t.same(
+    again.map((m) => m.deliveryAttempt),
+    [2, 2],
+    'each a second delivery',
+  );
+});
+
+t.test('bad input and unknown resources', async (t) => {
+  const { open, call, key } = await setup(t);
+  for (const body of [{ maxOutstanding: 0 }, { maxOutstanding: 1001 }, { durationSeconds: 301 }]) {
+    const res = await open(body);
+    t.equal(res.status, 400, JSON.stringify(body));
+    t.equal((await json(res)).error.code, 'InvalidArgument');
+  }
+  const missing = await call(key, 'POST', '/topics/orders/groups/nope/receive-stream', {});
+  t.equal(missing.status, 404);
+});
