@@ -5,7 +5,8 @@
 // workload in the same run, one table with ratios against the RabbitMQ quorum queue. The
 // `wharf-mqhttp` row runs the same workload on the same node through the Aliyun MQ HTTP routes;
 // `wharf-trace-off` runs it on a second node started with WHARF_TRACE=false (what the trace
-// costs), `wharf-16b` on the first node with 16-byte bodies (what a call costs beside its bytes).
+// costs), `wharf-16b` on the first node with 16-byte bodies (what a call costs beside its bytes),
+// `wharf-stream` on the first node consuming through streaming receives (acks in batches of 100).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ const { values } = parseArgs({
         'wharf',
         'wharf-trace-off',
         'wharf-16b',
+        'wharf-stream',
         'wharf-mqhttp',
         'rabbitmq-quorum',
         'rabbitmq-classic',
@@ -134,7 +136,10 @@ async function provision(wharf: RunningWharf): Promise<Record<string, unknown>> 
 }
 
 const wharf =
-  wanted.has('wharf') || wanted.has('wharf-16b') || wanted.has('wharf-mqhttp')
+  wanted.has('wharf') ||
+  wanted.has('wharf-16b') ||
+  wanted.has('wharf-stream') ||
+  wanted.has('wharf-mqhttp')
     ? await startWharf()
     : null;
 const wharfTraceOff = wanted.has('wharf-trace-off')
@@ -147,11 +152,12 @@ try {
     node: RunningWharf,
     note: string,
     plan?: ComparisonEntry['plan'],
+    extra: Record<string, unknown> = {},
   ): Promise<ComparisonEntry> => ({
     id,
     module: siblingModule(import.meta.url, 'e2e/wharf-http'),
     factory: 'createWharfHttpDriver',
-    config: { ...(await provision(node)), note },
+    config: { ...(await provision(node)), note, ...extra },
     server: { processName: 'node', host: '127.0.0.1', port: node.port },
     serverPid: node.pid,
     ...(plan === undefined ? {} : { plan }),
@@ -159,6 +165,8 @@ try {
   if (wharf !== null && wanted.has('wharf')) entries.push(await httpRow('wharf', wharf, ''));
   if (wharfTraceOff !== null)
     entries.push(await httpRow('wharf-trace-off', wharfTraceOff, 'trace off'));
+  if (wharf !== null && wanted.has('wharf-stream'))
+    entries.push(await httpRow('wharf-stream', wharf, '', undefined, { streams: 4 }));
   if (wharf !== null && wanted.has('wharf-16b'))
     entries.push(await httpRow('wharf-16b', wharf, '16 B bodies', { bodyBytes: 16 }));
   if (wharf !== null && wanted.has('wharf-mqhttp')) {

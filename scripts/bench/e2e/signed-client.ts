@@ -64,6 +64,55 @@ export class SignedClient {
     return answer.body;
   }
 
+  /** A signed request whose answer is NDJSON read as it comes: `onLine` gets each parsed line;
+   *  `done` settles when the answer ends; `close` hangs up. */
+  stream(
+    path: string,
+    body: unknown,
+    onLine: (line: unknown) => void,
+  ): { done: Promise<void>; close(): void } {
+    const signed = this.sign('POST', path, body);
+    const request = http.request({
+      agent: this.agent,
+      host: this.target.hostname,
+      port: this.target.port,
+      method: 'POST',
+      path,
+      headers: signed.headers,
+    });
+    const done = new Promise<void>((resolve, reject) => {
+      request.once('error', (error) => (closed ? resolve() : reject(error)));
+      request.once('response', (response) => {
+        if (response.statusCode !== 200) {
+          reject(new Error(`POST ${path}: ${response.statusCode}`));
+          response.resume();
+          return;
+        }
+        let rest = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          rest += chunk;
+          let newline;
+          while ((newline = rest.indexOf('\n')) >= 0) {
+            onLine(JSON.parse(rest.slice(0, newline)) as unknown);
+            rest = rest.slice(newline + 1);
+          }
+        });
+        response.once('end', () => resolve());
+        response.once('error', (error) => (closed ? resolve() : reject(error)));
+      });
+    });
+    let closed = false;
+    request.end(signed.body);
+    return {
+      done,
+      close: () => {
+        closed = true;
+        request.destroy();
+      },
+    };
+  }
+
   close(): void {
     this.agent.destroy();
   }

@@ -19,9 +19,12 @@ import { SendWindow } from '../lib/send-window.js';
 import { BenchResources } from './bench-resources.js';
 import { consumeForThroughput, startProbeConsumers } from './consumer-loops.js';
 import { SignedClient } from './signed-client.js';
+import { startStreamProbe, streamForThroughput } from './stream-consumers.js';
 
 /** Publish calls in flight at most during the latency run. */
 const LATENCY_REQUESTS = 4;
+/** maxOutstanding of each receive stream (the rows with `streams`). */
+const STREAM_OUTSTANDING = 512;
 
 interface ReceivedMessage {
   receiptHandle: string;
@@ -37,6 +40,8 @@ export class WharfHttpDriver implements PeerDriver {
   private readonly consumers: number;
   /** Said after the mode (what this row changes: trace off, a small body). */
   private readonly note: string;
+  /** Streaming receives to consume with (0: the plain receive route). */
+  private readonly streams: number;
   private readonly base: string;
   private readonly resources: BenchResources;
 
@@ -44,6 +49,7 @@ export class WharfHttpDriver implements PeerDriver {
     this.window = configNumber(config, 'window', 2048);
     this.consumers = configNumber(config, 'consumers', 16);
     this.note = configString(config, 'note', '');
+    this.streams = configNumber(config, 'streams', 0);
     this.base = `/v1/instances/${configString(config, 'instanceId', '')}`;
     this.client = new SignedClient({
       url: configString(config, 'url', 'http://127.0.0.1:8080'),
@@ -56,7 +62,11 @@ export class WharfHttpDriver implements PeerDriver {
   }
 
   get mode(): string {
-    const mode = `sync flush, publish ${this.window / 32} calls × 32 in flight, ${this.consumers} receivers × 32 + ack`;
+    const consume =
+      this.streams > 0
+        ? `${this.streams} receive streams × ${STREAM_OUTSTANDING} outstanding, acks × 100`
+        : `${this.consumers} receivers × 32 + ack`;
+    const mode = `sync flush, publish ${this.window / 32} calls × 32 in flight, ${consume}`;
     return this.note === '' ? mode : `${mode}; ${this.note}`;
   }
 
@@ -86,6 +96,15 @@ export class WharfHttpDriver implements PeerDriver {
   }
 
   consumeThroughput(options: ConsumeOptions): Promise<ThroughputResult> {
+    if (this.streams > 0) {
+      return streamForThroughput({
+        client: this.client,
+        groupPath: this.groupPath(this.resources.groups.throughput),
+        streams: this.streams,
+        maxOutstanding: STREAM_OUTSTANDING,
+        messages: options.messages,
+      });
+    }
     const max = Math.min(32, options.batch ?? 32);
     return consumeForThroughput({
       consumers: this.consumers,
@@ -100,12 +119,21 @@ export class WharfHttpDriver implements PeerDriver {
     await this.resources.createLatencyGroup();
     const probe = new LatencyProbe();
     const window = new SendWindow(256);
-    const stop = startProbeConsumers({
-      consumers: 4,
-      probe,
-      receive: () => this.receive(this.resources.groups.latency, 32, 1),
-      ack: (messages) => this.ack(this.resources.groups.latency, messages),
-    });
+    const stop =
+      this.streams > 0
+        ? startStreamProbe({
+            client: this.client,
+            groupPath: this.groupPath(this.resources.groups.latency),
+            streams: this.streams,
+            maxOutstanding: STREAM_OUTSTANDING,
+            probe,
+          })
+        : startProbeConsumers({
+            consumers: 4,
+            probe,
+            receive: () => this.receive(this.resources.groups.latency, 32, 1),
+            ack: (messages) => this.ack(this.resources.groups.latency, messages),
+          });
     const path = `${this.base}/topics/${this.resources.topic}/messages`;
     // A producer over HTTP coalesces what is scheduled while its requests are in flight (at most
     // LATENCY_REQUESTS of them) into the next request, up to 32 messages: no added linger, one
@@ -147,6 +175,10 @@ export class WharfHttpDriver implements PeerDriver {
     } finally {
       this.client.close();
     }
+  }
+
+  private groupPath(group: string): string {
+    return `${this.base}/topics/${this.resources.topic}/groups/${group}`;
   }
 
   private async receive(
