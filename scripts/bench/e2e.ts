@@ -6,7 +6,9 @@
 // `wharf-mqhttp` row runs the same workload on the same node through the Aliyun MQ HTTP routes;
 // `wharf-trace-off` runs it on a second node started with WHARF_TRACE=false (what the trace
 // costs), `wharf-16b` on the first node with 16-byte bodies (what a call costs beside its bytes),
-// `wharf-stream` on the first node consuming through streaming receives (acks in batches of 100).
+// `wharf-stream` on the first node consuming through streaming receives (acks in batches of 100),
+// `wharf-split` on a gateway process and a broker process (the cluster shape on both cores; its
+// CPU columns are the gateway process's only).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort } from '../../src/meta/redis-server.js';
+import { LocalCluster } from '../lib/local-cluster.js';
 import { siblingModule } from './lib/child-runner.js';
 import { runComparison, type ComparisonEntry } from './lib/comparison.js';
 import { parsePlan, planOptions, positive } from './lib/plan-args.js';
@@ -27,6 +30,7 @@ const { values } = parseArgs({
         'wharf-trace-off',
         'wharf-16b',
         'wharf-stream',
+        'wharf-split',
         'wharf-mqhttp',
         'rabbitmq-quorum',
         'rabbitmq-classic',
@@ -142,6 +146,38 @@ const wharf =
   wanted.has('wharf-mqhttp')
     ? await startWharf()
     : null;
+/** One gateway and one broker process on a private Redis, as RunningWharf (the gateway's pid). */
+async function startSplit(): Promise<RunningWharf> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'wharf-bench-split-'));
+  const cluster = new LocalCluster({
+    command: [process.execPath, 'dist/src/cli/wharf.js'],
+    dataDir,
+    masterKey: randomBytes(32).toString('base64url'),
+    adminToken: randomBytes(24).toString('base64url'),
+    env: { WHARF_LOG_LEVEL: 'warn' },
+    logFiles: true,
+  });
+  try {
+    await cluster.startRedis();
+    await cluster.startBroker(1);
+    const gateway = await cluster.startGateway();
+    return {
+      url: gateway.url,
+      port: Number(new URL(gateway.url).port),
+      pid: gateway.child.pid as number,
+      adminToken: cluster.options.adminToken,
+      stop: async () => {
+        await cluster.stop();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
+
+const wharfSplit = wanted.has('wharf-split') ? await startSplit() : null;
 const wharfTraceOff = wanted.has('wharf-trace-off')
   ? await startWharf({ WHARF_TRACE: 'false' })
   : null;
@@ -165,6 +201,8 @@ try {
   if (wharf !== null && wanted.has('wharf')) entries.push(await httpRow('wharf', wharf, ''));
   if (wharfTraceOff !== null)
     entries.push(await httpRow('wharf-trace-off', wharfTraceOff, 'trace off'));
+  if (wharfSplit !== null)
+    entries.push(await httpRow('wharf-split', wharfSplit, '1 gateway + 1 broker process'));
   if (wharf !== null && wanted.has('wharf-stream'))
     entries.push(await httpRow('wharf-stream', wharf, '', undefined, { streams: 4 }));
   if (wharf !== null && wanted.has('wharf-16b'))
@@ -204,4 +242,5 @@ try {
 } finally {
   await wharf?.stop();
   await wharfTraceOff?.stop();
+  await wharfSplit?.stop();
 }

@@ -28,7 +28,7 @@ export function startStreamConsumers(options: StreamConsumerOptions): () => Prom
   const { client, groupPath } = options;
   const pending: string[] = [];
   let inFlight = 0;
-  let failure: unknown;
+  let failure: Error | undefined;
   const acks = new Set<Promise<unknown>>();
   const flush = (): void => {
     while (inFlight < ACKS_IN_FLIGHT && pending.length > 0) {
@@ -40,7 +40,7 @@ export function startStreamConsumers(options: StreamConsumerOptions): () => Prom
           acks.delete(ack);
           flush();
         },
-        (error: unknown) => (failure = error),
+        (error: unknown) => (failure = error instanceof Error ? error : new Error(String(error))),
       );
       acks.add(ack);
     }
