@@ -273,6 +273,23 @@ export const MESSAGE_COMPONENTS = [
   GroupStats,
 ];
 
+/** What every receive (plain and streaming) may say: tag filter, invisibility, consumer. */
+const receiveOptions = {
+  tags: {
+    type: 'string',
+    pattern: TAG_FILTER_PATTERN,
+    default: '*',
+    description: '`*` or `A||B`',
+  },
+  invisibleSeconds: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 43200,
+    description: "default: the group's invisibleSeconds",
+  },
+  consumerId: shortString('required by BROADCASTING groups: each consumer gets every message'),
+} as const;
+
 export const messageBodies = {
   publish: {
     type: 'object',
@@ -297,19 +314,7 @@ export const messageBodies = {
         default: 0,
         description: 'long poll: answer as soon as a message arrives, or empty after this',
       },
-      tags: {
-        type: 'string',
-        pattern: TAG_FILTER_PATTERN,
-        default: '*',
-        description: '`*` or `A||B`',
-      },
-      invisibleSeconds: {
-        type: 'integer',
-        minimum: 1,
-        maximum: 43200,
-        description: "default: the group's invisibleSeconds",
-      },
-      consumerId: shortString('required by BROADCASTING groups: each consumer gets every message'),
+      ...receiveOptions,
     },
   },
   receiveStream: {
@@ -329,19 +334,7 @@ export const messageBodies = {
         default: 60,
         description: 'the stream ends after this (open a new one to go on)',
       },
-      tags: {
-        type: 'string',
-        pattern: TAG_FILTER_PATTERN,
-        default: '*',
-        description: '`*` or `A||B`',
-      },
-      invisibleSeconds: {
-        type: 'integer',
-        minimum: 1,
-        maximum: 43200,
-        description: "default: the group's invisibleSeconds",
-      },
-      consumerId: shortString('required by BROADCASTING groups: each consumer gets every message'),
+      ...receiveOptions,
     },
   },
   ack: {
