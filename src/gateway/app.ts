@@ -109,7 +109,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       config.usageFlushIntervalMs ?? USAGE_FLUSH_INTERVAL_MS,
     ),
     closing: closing.signal,
-    receiveStreams: new ReceiveStreams(),
+    receiveStreams: new ReceiveStreams(config.maxReceiveStreamsPerTenant),
     parkedPolls: new ParkedPolls({
       meta: deps.meta,
       metrics,

@@ -26,6 +26,8 @@ export interface GatewayConfig {
   /** Long polls (receive and transaction check) one tenant may park on this gateway
    *  (default 1000). */
   maxParkedReceivesPerTenant?: number;
+  /** Streaming receives one tenant may hold open on this gateway (default 100). */
+  maxReceiveStreamsPerTenant?: number;
   /** Trust x-forwarded-* from a load balancer (default false). */
   trustProxy?: boolean;
   /** Webhook URLs may reach loopback, private and link-local hosts (WHARF_WEBHOOK_ALLOW_PRIVATE). */

@@ -47,8 +47,11 @@ function lineReader(res: Response): { lines: Line[]; done: Promise<void> } {
   return { lines, done };
 }
 
-async function setup(t: Test) {
-  const wharf = await startWharf(t);
+async function setup(t: Test, maxStreams?: number) {
+  const wharf = await startWharf(
+    t,
+    maxStreams === undefined ? {} : { config: { maxReceiveStreamsPerTenant: maxStreams } },
+  );
   const tenant = await provisionTenant(wharf);
   const call = instanceCaller(wharf, tenant);
   const key: Key = firstKey(tenant);
@@ -155,3 +158,26 @@ t.test('bad input and unknown resources', async (t) => {
   const missing = await call(key, 'POST', '/topics/orders/groups/nope/receive-stream', {});
   t.equal(missing.status, 404);
 });
+
+t.test(
+  'streams per tenant on a gateway are bounded: 429 past the bound, freed when one ends',
+  async (t) => {
+    const { open } = await setup(t, 1);
+    const first = await open({ durationSeconds: 2 });
+    t.equal(first.status, 200);
+    const { done } = lineReader(first);
+    const second = await open({ durationSeconds: 1 });
+    t.equal(second.status, 429);
+    t.equal((await json(second)).error.code, 'Throttled');
+    await done;
+    const again = await waitFor('a stream slot free again', async () => {
+      const res = await open({ durationSeconds: 1 });
+      if (res.status === 200) return res;
+      await res.body?.cancel();
+      return undefined;
+    });
+    const { lines, done: ended } = lineReader(again);
+    await ended;
+    t.same(lines.at(-1), { end: 'DURATION' });
+  },
+);
