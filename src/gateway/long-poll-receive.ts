@@ -4,9 +4,35 @@
 // or closing, 403 once its credential stops holding — what the broker handed out meanwhile is
 // made visible again), and the delivered messages and bytes counted for metrics and usage.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { WharfError } from '../errors.js';
 import type { GroupDescriptor, ReceivedMessage, TopicDescriptor } from '../model/index.js';
 import type { RouteContext } from './context.js';
+import { resolveGroup, resolveTopic } from './plugins/tenancy.js';
 import type { TenantPrincipal } from './types.js';
+
+/** What a /v1 receive (plain or streaming) names in its path and body. */
+export interface ReceiveTarget {
+  instanceId: string;
+  topic: string;
+  group: string;
+  consumerId?: string | undefined;
+}
+
+/** The topic and group a /v1 receive reads, with consume permission; a BROADCASTING group
+ *  without consumerId is 400. */
+export async function resolveReceiveTarget(
+  ctx: RouteContext,
+  principal: TenantPrincipal,
+  target: ReceiveTarget,
+): Promise<{ topic: TopicDescriptor; group: GroupDescriptor }> {
+  const { instanceId } = target;
+  const topic = await resolveTopic(ctx.meta, principal, instanceId, target.topic, 'consume');
+  const group = await resolveGroup(ctx.meta, principal, instanceId, target.group, 'consume');
+  if (group.deliveryMode === 'BROADCASTING' && target.consumerId === undefined) {
+    throw new WharfError('InvalidArgument', 'a BROADCASTING group needs consumerId');
+  }
+  return { topic, group };
+}
 
 export interface ClientReceive {
   topic: TopicDescriptor;

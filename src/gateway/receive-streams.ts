@@ -93,9 +93,9 @@ export class ReceiveStreams {
   }
 
   /** Acked or released handles: their streams get the credit back. */
-  settled(handles: readonly string[]): void {
+  settled(answers: readonly { receiptHandle: string }[]): void {
     if (this.handles.size === 0) return;
-    for (const handle of handles) this.handles.get(handle)?.settle(handle);
+    for (const { receiptHandle } of answers) this.handles.get(receiptHandle)?.settle(receiptHandle);
   }
 
   /** Called by ReceiveStream.close. */

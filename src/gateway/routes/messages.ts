@@ -12,7 +12,7 @@ import {
   toPublishMessage,
   type PublishInput,
 } from '../message-codec.js';
-import { receiveForClient } from '../long-poll-receive.js';
+import { receiveForClient, resolveReceiveTarget } from '../long-poll-receive.js';
 import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, epochMs, errorResponses, tenantSecurity } from '../schemas/common.js';
 import { MAX_BATCH_BYTES, messageBodies } from '../schemas/messages.js';
@@ -109,16 +109,13 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      const { instanceId, topic, group } = request.params;
-      const topicDescriptor = await resolveTopic(meta, principal, instanceId, topic, 'consume');
-      const groupDescriptor = await resolveGroup(meta, principal, instanceId, group, 'consume');
       const body = request.body;
-      if (groupDescriptor.deliveryMode === 'BROADCASTING' && body.consumerId === undefined) {
-        throw new WharfError('InvalidArgument', 'a BROADCASTING group needs consumerId');
-      }
+      const target = await resolveReceiveTarget(ctx, principal, {
+        ...request.params,
+        consumerId: body.consumerId,
+      });
       const received = await receiveForClient(ctx, request, reply, principal, {
-        topic: topicDescriptor,
-        group: groupDescriptor,
+        ...target,
         maxMessages: body.maxMessages,
         waitSeconds: body.waitSeconds,
         tags: body.tags,
@@ -170,7 +167,7 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const t = await resolveTopic(meta, principal, instanceId, topic, 'consume');
       const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
       const results = await brokers.ack(t, g, request.body.receiptHandles);
-      ctx.receiveStreams.settled(results.map((r) => r.receiptHandle));
+      ctx.receiveStreams.settled(results);
       ctx.usage.count(
         principal.tenantId,
         instanceId,
@@ -211,7 +208,7 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const { receiptHandle, invisibleSeconds } = request.body;
       const answer = await brokers.changeVisibility(t, g, receiptHandle, invisibleSeconds * 1000);
       // released: no longer outstanding on a streaming receive
-      if (invisibleSeconds === 0) ctx.receiveStreams.settled([receiptHandle]);
+      if (invisibleSeconds === 0) ctx.receiveStreams.settled([answer]);
       return answer;
     },
   );

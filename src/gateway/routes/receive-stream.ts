@@ -8,13 +8,14 @@
 // when the gateway shuts down, or `{"end":"ERROR","error":{code,message}}`; messages taken by a
 // batch that could not be written are made visible again at once.
 import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { isWharfError, WharfError } from '../../errors.js';
 import type { ReceivedMessage } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
-import { receiveForClient } from '../long-poll-receive.js';
+import { receiveForClient, resolveReceiveTarget } from '../long-poll-receive.js';
 import { receivedView } from '../message-codec.js';
-import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
+import { principalOf } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, errorResponses, tenantSecurity } from '../schemas/common.js';
 import { messageBodies } from '../schemas/messages.js';
 import { topicGroupParams, type TopicGroupParams } from './params.js';
@@ -33,7 +34,7 @@ const POLL_SECONDS = 20;
 const THROTTLED_PAUSE_MS = 100;
 
 export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { meta, brokers } = ctx;
+  const { brokers } = ctx;
   app.post<{ Params: TopicGroupParams; Body: StreamBody }>(
     '/v1/instances/:instanceId/topics/:topic/groups/:group/receive-stream',
     {
@@ -56,13 +57,11 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      const { instanceId, topic, group } = request.params;
-      const t = await resolveTopic(meta, principal, instanceId, topic, 'consume');
-      const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
       const body = request.body;
-      if (g.deliveryMode === 'BROADCASTING' && body.consumerId === undefined) {
-        throw new WharfError('InvalidArgument', 'a BROADCASTING group needs consumerId');
-      }
+      const { topic: t, group: g } = await resolveReceiveTarget(ctx, principal, {
+        ...request.params,
+        consumerId: body.consumerId,
+      });
       const stream = ctx.receiveStreams.open(principal.tenantId, body.maxOutstanding);
       const out = new PassThrough();
       const ended = new AbortController();
@@ -100,7 +99,9 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
             });
           } catch (error) {
             if (isWharfError(error) && error.code === 'Throttled') {
-              await pause(THROTTLED_PAUSE_MS, ended.signal);
+              await sleep(THROTTLED_PAUSE_MS, undefined, { signal: ended.signal }).catch(
+                () => undefined, // aborted: the loop ends
+              );
               continue;
             }
             throw error;
@@ -144,18 +145,6 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
       return reply.send(out);
     },
   );
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 function drained(out: PassThrough, signal: AbortSignal): Promise<void> {
