@@ -42,6 +42,11 @@ export class BodyKeys {
     return this.source !== null;
   }
 
+  /** Whether stored() keeps anything: bodies are sealed and the cache has a budget. */
+  get caching(): boolean {
+    return this.source !== null && this.opened.keeps;
+  }
+
   /** Seals each body for the instance (creating its key on first use); null when disabled. A
    *  source that has no key for it (the instance is gone) fails the publish: never stored plain. */
   async seal(

@@ -78,6 +78,11 @@ export class OpenedBodies {
     this.head = this.tail = this.used = 0;
   }
 
+  /** Whether it keeps anything (a budget of 0 keeps nothing). */
+  get keeps(): boolean {
+    return this.ring.length > 0;
+  }
+
   get size(): number {
     return this.where.size;
   }

@@ -178,7 +178,7 @@ export class Publisher {
       if (freshNow.length > 0) {
         const records = await this.sealed(topic, freshNow);
         const appended = await this.core.store.append(records);
-        if (this.core.bodyKeys.enabled)
+        if (this.core.bodyKeys.caching)
           this.core.bodyKeys.stored(
             topic.tenantId,
             topic.instanceId,
