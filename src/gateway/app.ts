@@ -18,7 +18,7 @@ import type { GatewayConfig, RouteContext } from './context.js';
 import { ParkedPolls } from './parked-polls.js';
 import { ReceiveStreams } from './receive-streams.js';
 import { BodyBudget, registerRawBody } from './plugins/body.js';
-import { registerConnectionLimit } from './plugins/connections.js';
+import { registerConnectionLimit, registerDrainSweep } from './plugins/connections.js';
 import {
   clientErrorHandler,
   frameworkErrors,
@@ -163,13 +163,9 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   });
   app.addHook('preClose', (done) => {
     closing.abort();
-    // Connections that turn idle during the drain (their last answer went out) are closed as
-    // they appear, rather than waiting for the keep-alive timeout.
-    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
-    sweep.unref();
-    app.server.once('close', () => clearInterval(sweep));
     done();
   });
+  registerDrainSweep(app);
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: request.method, route, status: reply.statusCode });

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import { FakeBroker } from '../helpers/fake-broker.js';
 import { adminFetch, json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
@@ -362,10 +363,18 @@ t.test(
       ...who,
     });
     while (parked === undefined) await new Promise((r) => setTimeout(r, 10));
+    // a connection that never sends a byte (a client pool's spare) does not hold the drain up
+    const silent = connect(Number(url.port), url.hostname);
+    t.teardown(() => silent.destroy());
+    silent.on('error', () => undefined);
+    const silentClosed = new Promise((resolve) => silent.once('close', resolve));
+    await new Promise((resolve) => silent.once('connect', resolve));
     const closing = wharf.app.close();
     const res = await second;
     t.equal(res.status, 200);
     t.same(await json(res), { messages: [] }, 'a parked poll answers empty at shutdown');
+    await silentClosed;
+    t.pass('the silent connection was closed by the drain');
     await closing;
   },
 );

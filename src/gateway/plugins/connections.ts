@@ -53,3 +53,28 @@ function normalize(address: string | undefined): string {
   if (address === undefined) return 'unknown';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
+
+/**
+ * While the gateway drains, closes the connections that turn idle (their last answer went out)
+ * as they appear, rather than waiting for the keep-alive timeout — including connections that
+ * never sent a byte (a client's pool may open one just before the drain): node's
+ * closeIdleConnections leaves those open, and server.close() would then wait for them.
+ */
+export function registerDrainSweep(app: FastifyInstance, intervalMs = 50): void {
+  const open = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  app.addHook('preClose', (done) => {
+    const sweep = (): void => {
+      app.server.closeIdleConnections();
+      for (const socket of open) if (socket.bytesRead === 0) socket.destroy();
+    };
+    sweep();
+    const timer = setInterval(sweep, intervalMs);
+    timer.unref();
+    app.server.once('close', () => clearInterval(timer));
+    done();
+  });
+}
