@@ -155,7 +155,8 @@ export class Broker implements BrokerClient {
   }
 
   static async open(options: BrokerOptions): Promise<Broker> {
-    // retention keeps pending delayed messages: everything until the broker knows its floor
+    // retention keeps pending delayed messages and needed half messages: everything until the
+    // broker knows its floor
     let retentionFloor = (): Promise<number> => Promise.resolve(0);
     const store = await openMessageStore({
       ...options.store,
@@ -164,11 +165,12 @@ export class Broker implements BrokerClient {
       ...(options.logger !== undefined ? { logger: options.logger } : {}),
     });
     const broker = new Broker(store, options);
-    const scheduler = broker.scheduler;
-    retentionFloor =
-      scheduler === null
-        ? () => Promise.resolve(Number.POSITIVE_INFINITY)
-        : () => scheduler.retentionFloor();
+    const { scheduler, transactions } = broker;
+    retentionFloor = async () =>
+      Math.min(
+        transactions.retentionFloor(),
+        scheduler === null ? Number.POSITIVE_INFINITY : await scheduler.retentionFloor(),
+      );
     try {
       await broker.core.journal.recover();
       await broker.transactions.recover();

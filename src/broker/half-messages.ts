@@ -111,6 +111,15 @@ export class HalfMessages {
     return found;
   }
 
+  /** The lowest log offset of an undecided half (Infinity: none), for retention. A walk over
+   *  every half: retention asks once a check interval, and 1,000,000 undecided take ~10 ms. */
+  minLogOffset(): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const index of this.topics.values())
+      for (const logOffset of index.halves.keys()) if (logOffset < min) min = logOffset;
+    return min;
+  }
+
   /** Forgets every half of a half topic (the topic or its instance was deleted). */
   dropHalfTopic(half: string): void {
     const index = this.topics.get(half);

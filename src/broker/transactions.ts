@@ -81,6 +81,8 @@ export class Transactions {
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private parkedChecks = 0;
+  /** Set once recover() has rebuilt the undecided set: the retention floor is known. */
+  private recovered = false;
 
   constructor(
     private readonly core: BrokerCore,
@@ -222,10 +224,22 @@ export class Transactions {
     // copied now, before the broker serves (a failure is left to the sweep)
     for (const message of [...this.failedDispatches.values()])
       await this.dispatchOrRemember(message).catch(() => undefined);
+    this.recovered = true;
     this.core.logger.info(
       { undecided: found.length, redispatched: undispatched.length },
       'transactions recovered',
     );
+  }
+
+  /** The lowest log offset of a half message still needed — undecided, or committed with its
+   *  copy not made yet — for retention: the segment holding it and every later one are kept,
+   *  whatever their age (an undecided half waits up to maxAgeMs, which may exceed the store's
+   *  retention). Before recovery 0 (keep everything); Infinity when nothing is needed. */
+  retentionFloor(): number {
+    if (!this.recovered) return 0;
+    let floor = this.halves.minLogOffset();
+    for (const logOffset of this.failedDispatches.keys()) if (logOffset < floor) floor = logOffset;
+    return floor;
   }
 
   start(): void {

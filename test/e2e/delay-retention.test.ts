@@ -1,6 +1,7 @@
-// Retention never deletes a pending delayed message: the broker gives the store a floor (the
-// lowest schedule record not yet dispatched or cancelled), and retention keeps the segment
-// holding it and every later one, however old, while older segments still go.
+// Retention never deletes a message the broker still needs: the broker gives the store a floor
+// (the lowest schedule record not yet dispatched or cancelled, the lowest half message not yet
+// decided and copied), and retention keeps the segment holding it and every later one, however
+// old, while older segments still go.
 import t from 'tap';
 import type { MessageStore } from '../../src/store/index.js';
 import { delayClient } from '../helpers/delay-client.js';
@@ -51,6 +52,47 @@ t.test('retention keeps the segments of a pending delayed message', async (t) =>
   // dispatched and marked: nothing holds the old segments any more
   await waitFor(
     'retention to pass the delivered message',
+    async () => (await hooks(store).runRetention(Date.now() + 3_600_000)) > 0,
+  );
+});
+
+t.test('retention keeps the segments of an undecided half message', async (t) => {
+  const c = await delayClient(t, {
+    store: { segmentBytes: 64 * 1024, retentionMs: 60_000, retentionCheckIntervalMs: 3_600_000 },
+    // no check-back offer or age rollback during the test: the half stays undecided
+    transactions: { checkDelayMs: 3_600_000 },
+  });
+  await c.call('PUT', '/topics/pay', { messageType: 'TRANSACTION' });
+  await c.call('PUT', '/topics/plain', { messageType: 'NORMAL' });
+  await c.call('PUT', '/groups/g', {});
+  const filler = (n: number) =>
+    Array.from({ length: 16 }, (_, i) => ({ body: `${n}-${i}-${'x'.repeat(1000)}` }));
+  for (let n = 0; n < 12; n++) t.equal((await c.publish('plain', filler(n))).status, 200);
+  const res = await c.publish('pay', [{ body: 'half' }]);
+  t.equal(res.status, 200);
+  const [half] = res.body.messages as { messageId: string; transactionId: string }[];
+  for (let n = 12; n < 24; n++) t.equal((await c.publish('plain', filler(n))).status, 200);
+
+  const store = c.wharf.broker.store;
+  const before = store.stats().logMinOffset;
+  const deleted = await hooks(store).runRetention(Date.now() + 3_600_000);
+  t.ok(deleted > 0, 'segments wholly below the undecided half are deleted');
+  t.ok(store.stats().logMinOffset > before);
+  t.equal(await hooks(store).runRetention(Date.now() + 3_600_000), 0, 'and the rest stays');
+
+  const commit = await c.call('POST', `/topics/pay/transactions/${half.transactionId}/commit`);
+  t.equal(commit.status, 204, 'the commit finds its half message');
+  const got = await waitFor('the committed message', async () => {
+    const messages = await c.receive('pay', 'g', true);
+    return messages.length > 0 ? messages : null;
+  });
+  t.same(
+    got.map((m) => m.body),
+    ['half'],
+    'delivered once committed',
+  );
+  await waitFor(
+    'retention to pass the decided half',
     async () => (await hooks(store).runRetention(Date.now() + 3_600_000)) > 0,
   );
 });
