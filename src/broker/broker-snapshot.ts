@@ -7,7 +7,9 @@
 //     "confs":[{"topic":TopicDescriptor,"group":GroupDescriptor},…]},"bytesIn":[[storeTopic,N],…],
 //     "transactions"?:{"v":1,"queues":[{"h":halfTopic,"q":queueId,"c":[[start,end],…] committed,
 //     "r":[[start,end],…] rolled back,"d":[[start,end],…] dispatched,"k":[[queueOffset,checks,
-//     lastCheckMs],…]},…]}}   (absent in snapshots written before transactions: none decided)
+//     lastCheckMs],…]},…]},   (absent in snapshots written before transactions: none decided)
+//   "withdrawn"?:{"v":1,"queues":[{"t":storeTopic,"q":queueId,"o":[[start,end],…]},…]}}
+//     (absent in snapshots written before publish fences: nothing withdrawn)
 // Snapshots written before versions existed have no outer `v`: they are version 1 (the same
 // shape). An older snapshot may hold null for redeliverAtMs (Infinity in JSON): due now, read as 0.
 import { WharfError } from '../errors.js';
@@ -26,6 +28,7 @@ import {
 import { groupDescriptorOf, topicDescriptorOf } from './ledger-entry-codec.js';
 import type { CursorSnapshot } from './queue-cursor.js';
 import type { CheckTuple, TxnSnapshot } from './transaction-ledger.js';
+import type { WithdrawnSnapshot } from './withdrawals.js';
 
 export const BROKER_SNAPSHOT_VERSION = 1;
 const SNAPSHOT = 'consumer snapshot (journal/snapshot)';
@@ -36,6 +39,8 @@ export interface BrokerSnapshot {
   bytesIn: [string, number][];
   /** Transaction decisions (absent in snapshots written before transactions existed). */
   transactions?: TxnSnapshot;
+  /** Withdrawn messages (absent in snapshots written before publish fences existed). */
+  withdrawn?: WithdrawnSnapshot;
 }
 
 export function encodeBrokerSnapshot(snapshot: BrokerSnapshot): Buffer {
@@ -45,6 +50,9 @@ export function encodeBrokerSnapshot(snapshot: BrokerSnapshot): Buffer {
       ledger: snapshot.ledger,
       bytesIn: snapshot.bytesIn,
       ...(snapshot.transactions !== undefined ? { transactions: snapshot.transactions } : {}),
+      ...(snapshot.withdrawn !== undefined && snapshot.withdrawn.queues.length > 0
+        ? { withdrawn: snapshot.withdrawn }
+        : {}),
     }),
   );
 }
@@ -54,6 +62,7 @@ export function decodeBrokerSnapshot(data: Buffer, where = SNAPSHOT): BrokerSnap
   versionOf(o, where, BROKER_SNAPSHOT_VERSION);
   return {
     ...(o.transactions !== undefined ? { transactions: txnSnapshotOf(o.transactions, where) } : {}),
+    ...(o.withdrawn !== undefined ? { withdrawn: withdrawnSnapshotOf(o.withdrawn, where) } : {}),
     ledger: ledgerSnapshotOf(o.ledger, where),
     bytesIn: arrayOf(o.bytesIn, where, 'bytesIn').map((item, i) => {
       const pair = pairOf(item, where, `bytesIn[${i}]`);
@@ -177,6 +186,27 @@ function txnSnapshotOf(value: unknown, where: string): TxnSnapshot {
             numberOf(items[2], where, `${at}[2]`),
           ];
         }),
+      };
+    }),
+  };
+}
+
+function withdrawnSnapshotOf(value: unknown, where: string): WithdrawnSnapshot {
+  const o = objectOf(value, where, 'withdrawn');
+  if (o.v !== 1) {
+    throw new WharfError('UnsupportedFormat', `${where}: withdrawn version ${String(o.v)}`, {
+      details: { where, field: 'withdrawn.v' },
+    });
+  }
+  return {
+    v: 1,
+    queues: arrayOf(o.queues, where, 'withdrawn.queues').map((item, i) => {
+      const field = `withdrawn.queues[${i}]`;
+      const queue = objectOf(item, where, field);
+      return {
+        t: stringOf(queue.t, where, `${field}.t`),
+        q: intOf(queue.q, where, `${field}.q`, 0, 0xffff),
+        o: rangesOf(queue.o, where, `${field}.o`),
       };
     }),
   };

@@ -20,6 +20,7 @@ import type {
   DeadLetter,
   GroupDescriptor,
   MessageView,
+  PublishFenceSource,
   PublishMessage,
   PublishResult,
   ReceiveRequest,
@@ -43,6 +44,7 @@ import { deadLetterTopic, groupKey, resendTopic, storeTopic } from './names.js';
 import { Publisher } from './publisher.js';
 import { Queries } from './queries.js';
 import { Receiver } from './receiver.js';
+import { PublishFences } from './publish-fences.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import type { ScheduleWheel } from './schedule-wheel.js';
 import { Stats } from './stats.js';
@@ -84,7 +86,15 @@ export interface BrokerOptions {
   /** The delay wheel (RedisScheduleWheel); without it delayed publishes are refused. */
   scheduleWheel?: ScheduleWheel;
   scheduler?: SchedulerOptions;
+  /** This broker's publish fences (RedisPublishFences; cluster brokers): applied at start, before
+   *  the broker serves, then every `fenceIntervalMs` (default 1000). */
+  publishFences?: PublishFenceSource;
+  fenceIntervalMs?: number;
 }
+
+/** How long start-up waits for the publish fences (Redis) before it serves without them; they
+ *  are applied by the interval once Redis answers. */
+const START_FENCES_TIMEOUT_MS = 5_000;
 
 export class Broker implements BrokerClient {
   readonly brokerId: number;
@@ -98,6 +108,9 @@ export class Broker implements BrokerClient {
   private readonly queries: Queries;
   private readonly statistics: Stats;
   private readonly transactions: Transactions;
+  /** Null without a fence source (the all-in-one node: its gateway never fails over). */
+  readonly fences: PublishFences | null;
+  private applyingFences = false;
   /** Delayed messages, when the broker has a wheel. */
   readonly scheduler: Scheduler | null;
   private timers: NodeJS.Timeout[] = [];
@@ -152,6 +165,10 @@ export class Broker implements BrokerClient {
     this.receiver = new Receiver(this.core, this.deadLetterQueues);
     this.queries = new Queries(this.core, this.scheduler);
     this.statistics = new Stats(this.core, this.deadLetterQueues);
+    this.fences =
+      options.publishFences === undefined
+        ? null
+        : new PublishFences(this.core, options.publishFences, this.scheduler);
   }
 
   static async open(options: BrokerOptions): Promise<Broker> {
@@ -179,6 +196,7 @@ export class Broker implements BrokerClient {
       await store.close();
       throw error;
     }
+    await broker.applyFencesAtStart();
     store.onDispatch((topic) => broker.longPoll.notify(topic));
     broker.startTimers();
     broker.scheduler?.start();
@@ -331,6 +349,9 @@ export class Broker implements BrokerClient {
         .filter((conf) => storeTopic(conf.topic) === name)
         .map((conf) => conf.group);
       await this.core.record([{ op: 'dropTopic', topic: name }]);
+      // a topic created again under the name starts its queues at 0: nothing stays withdrawn
+      if (this.core.journal.withdrawals.hasTopic(name))
+        await this.core.journal.record([{ op: 'withdraw-drop', topic: name }]);
       await this.store.deleteTopic(name);
       for (const group of groups) await this.store.deleteTopic(resendTopic(group, topic.topic));
       await this.transactions.dropTopic(topic);
@@ -364,6 +385,8 @@ export class Broker implements BrokerClient {
       const names = new Set([traceTopic(tenantId, instanceId), ...this.store.topics()]);
       for (const name of names) {
         if (!name.startsWith(prefix)) continue;
+        if (this.core.journal.withdrawals.hasTopic(name))
+          await this.core.journal.record([{ op: 'withdraw-drop', topic: name }]);
         await this.store.deleteTopic(name);
         this.core.counters.forgetTopic(name);
         this.publisher.forgetTopic(name);
@@ -422,6 +445,11 @@ export class Broker implements BrokerClient {
     sweep.unref();
     snapshot.unref();
     this.timers = [sweep, snapshot];
+    if (this.fences !== null) {
+      const fences = setInterval(() => this.applyFences(), this.options.fenceIntervalMs ?? 1000);
+      fences.unref();
+      this.timers.push(fences);
+    }
     this.transactions.start();
   }
 
@@ -433,6 +461,39 @@ export class Broker implements BrokerClient {
         this.receiver.sweep(topic, group, sub, now, 2 * (this.options.sweepIntervalMs ?? 1000));
       }
     }
+  }
+
+  /** Every fence waiting at start is applied before the broker serves (bounded by a deadline:
+   *  a Redis that does not answer leaves them to the interval). */
+  private async applyFencesAtStart(): Promise<void> {
+    if (this.fences === null) return;
+    const fences = this.fences;
+    const deadline = Date.now() + START_FENCES_TIMEOUT_MS;
+    try {
+      while ((await fences.applyPending()) > 0 && Date.now() < deadline);
+    } catch (error) {
+      this.core.logger.warn(
+        { err: error },
+        'publish fences not applied at start (Redis?): applied once it answers',
+      );
+    }
+  }
+
+  /** One round of fences, unless one is running (the interval). */
+  private applyFences(): void {
+    const fences = this.fences;
+    if (fences === null || this.applyingFences) return;
+    this.applyingFences = true;
+    const round = async (): Promise<void> => {
+      try {
+        while ((await fences.applyPending()) > 0);
+      } catch (error) {
+        this.core.logger.warn({ err: error }, 'publish fences not applied (Redis?): trying again');
+      } finally {
+        this.applyingFences = false;
+      }
+    };
+    this.core.track(round(), 'publish fences');
   }
 
   private async shutdown(): Promise<void> {

@@ -11,10 +11,13 @@ import type { Counters } from './counters.js';
 import { decodeLedgerEntry, encodeLedgerEntry, type JournalEntry } from './ledger-entry-codec.js';
 import { RESEND_QUEUE_ID, resendTopicOf } from './names.js';
 import { isTxnEntry, TransactionLedger } from './transaction-ledger.js';
+import { isWithdrawEntry, Withdrawals } from './withdrawals.js';
 
 export class LedgerJournal {
   /** Decisions on half messages (txn-* entries), journaled beside the consumer ledger. */
   readonly transactions = new TransactionLedger();
+  /** Messages withdrawn by publish fences (withdraw entries). */
+  readonly withdrawals = new Withdrawals();
   private snapshotting: Promise<void> | undefined;
 
   constructor(
@@ -43,12 +46,19 @@ export class LedgerJournal {
       this.ledger.restore(snapshot.ledger);
       this.counters.restoreBytesIn(snapshot.bytesIn);
       if (snapshot.transactions !== undefined) this.transactions.restore(snapshot.transactions);
+      if (snapshot.withdrawn !== undefined) this.withdrawals.restore(snapshot.withdrawn);
     }
     let entries = 0;
     for await (const data of recovery.entries) {
       entries++;
       this.apply(decodeLedgerEntry(data, `journal entry ${entries} after the snapshot`));
     }
+    for (const [topic, queue] of this.withdrawals.queueList())
+      this.withdrawals.trimBelow(
+        topic,
+        queue,
+        this.store.queueOffsets(topic, queue).minQueueOffset,
+      );
     // what the store holds bounds every cursor (retention below, a lost async tail above)
     for (const sub of this.ledger.allSubscriptions()) {
       for (const [queueId, cursor] of sub.cursors) {
@@ -79,6 +89,7 @@ export class LedgerJournal {
       ledger: this.ledger.snapshot(),
       bytesIn: this.counters.bytesIn(),
       transactions: this.transactions.snapshot(),
+      withdrawn: this.withdrawals.snapshot(),
     });
     this.snapshotting = this.store.journal
       .writeSnapshot(snapshot)
@@ -90,6 +101,7 @@ export class LedgerJournal {
 
   private apply(entry: JournalEntry): void {
     if (isTxnEntry(entry)) this.transactions.apply(entry);
+    else if (isWithdrawEntry(entry)) this.withdrawals.apply(entry);
     else this.ledger.apply(entry);
   }
 

@@ -85,6 +85,8 @@ export const SystemProperty = {
   originQueueId: '\u0001qid',
   originQueueOffset: '\u0001qoff',
   originPublishTime: '\u0001pt',
+  /** The cluster gateway's call id (PublishMessage.requestId): publish fences find it by this. */
+  requestId: '\u0001rid',
 } as const;
 
 const SYSTEM_PREFIX = '\u0001';

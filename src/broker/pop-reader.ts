@@ -268,7 +268,10 @@ export class PopReader {
       return 0;
     }
     const now = Date.now();
+    // withdrawn messages (publish fences) are passed over like messages the tag filter leaves out
+    const withdrawn = this.core.journal.withdrawals.of(name, storeQueue);
     for (const message of result.messages) {
+      if (withdrawn?.has(message.queueOffset) === true) continue;
       pick.messages.push(message);
       pick.attempts.push(1);
       pick.firstDeliveries.push(now);

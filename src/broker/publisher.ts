@@ -295,6 +295,7 @@ export class Publisher {
     if (message.bodyEncoding === 'base64') properties[SystemProperty.bodyEncoding] = 'b';
     if (message.shardingKey !== undefined)
       properties[SystemProperty.shardingKey] = message.shardingKey;
+    if (message.requestId !== undefined) properties[SystemProperty.requestId] = message.requestId;
     const keys = message.keys === undefined ? [] : [...message.keys];
     if (message.dedupId !== undefined)
       keys.push(

@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import { Broker } from '../broker/index.js';
 import { TcpBrokerServer } from '../cluster/index.js';
 import {
+  RedisPublishFences,
   RedisScheduleWheel,
   freePort,
   isRedisUnavailable,
@@ -105,6 +106,7 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
       openedBodyCacheBytes: config.broker.openedBodyCacheBytes,
       dataKeys: meta.dataKeys,
       scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(brokerId)),
+      publishFences: new RedisPublishFences(meta.redis, meta.keys, brokerId),
     });
     cleanup.unshift(() => broker.close());
     const server = new TcpBrokerServer(broker, { port, host: config.cluster.brokerHost });

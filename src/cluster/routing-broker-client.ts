@@ -6,15 +6,18 @@
 // merge. A receive across brokers answers as soon as one has messages: the others' parked calls
 // are cancelled, and what they popped meanwhile is made visible again (never hidden). NORMAL and
 // DELAY publishes whose broker is down are retried on another broker's queue; FIFO and
-// TRANSACTION ones answer 503 naming the broker they wait for. A publish whose broker died after
-// receiving it is retried too, so it may be stored twice (at least once); one that never reached
-// a broker is stored once.
+// TRANSACTION ones answer 503 naming the broker they wait for. A publish call that failed without
+// an answer (its broker may have stored it) leaves a publish fence for that broker first, which
+// withdraws what it stored of the call (src/broker/publish-fences.ts): stored once, not twice.
+import { randomBytes } from 'node:crypto';
 import { WharfError } from '../errors.js';
 import type {
   CheckedMessage,
   DeadLetter,
   GroupDescriptor,
   MessageView,
+  PublishFence,
+  PublishFenceSink,
   PublishMessage,
   PublishResult,
   ReceiveRequest,
@@ -74,6 +77,9 @@ export interface RoutingOptions {
   connect: (address: string, brokerId: number) => BrokerClient;
   /** The brokers' MAC key: message ids name their broker under it. */
   macKey: Buffer;
+  /** Where a publish call that failed over leaves its fence for the broker that did not answer
+   *  (RedisPublishFenceSink); without it a failed-over call may be stored twice. */
+  fences?: PublishFenceSink;
   /** retry-after of a 503 for a broker that is down. Default 1000 ms. */
   retryAfterMs?: number;
   /** How long a broker whose call failed to connect is passed over. Default 2000 ms. */
@@ -252,15 +258,27 @@ export class RoutingBrokerClient implements BrokerClient {
       const retry: number[] = [];
       await Promise.all(
         [...byBroker].map(async ([brokerId, indexes]) => {
+          // the call's id goes with each message: if this broker stores them and its answer is
+          // lost, the fence below names what it must withdraw
+          const requestId = canFailOver(topic) ? newRequestId() : undefined;
+          const call = indexes.map((i) =>
+            requestId === undefined ? outgoing[i] : { ...outgoing[i], requestId },
+          );
+          const sentAtMs = Date.now();
           try {
-            const answers = await this.on(brokerId, (c) =>
-              c.publish(
-                topic,
-                indexes.map((i) => outgoing[i]),
-              ),
-            );
+            const answers = await this.on(brokerId, (c) => c.publish(topic, call));
             answers.forEach((answer, k) => (results[indexes[k]] = answer));
           } catch (error) {
+            // the broker may have stored them: fenced, they are withdrawn there, whether they go
+            // to another broker now or the client is answered 503 (and sends them again)
+            if (requestId !== undefined && isUnavailable(error)) {
+              await this.fence(brokerId, {
+                requestId,
+                topic,
+                queueIds: [...new Set(call.map((m) => m.queueId ?? 0))],
+                sentAtMs,
+              });
+            }
             if (!isUnavailable(error) || !canFailOver(topic) || round >= placement.length) {
               throw error;
             }
@@ -276,6 +294,21 @@ export class RoutingBrokerClient implements BrokerClient {
       pending = retry;
     }
     return results;
+  }
+
+  /** Leaves a fence for a broker whose publish call failed (it may have stored the messages):
+   *  it withdraws them when it applies the fence. A fence that cannot be written is logged and
+   *  the failover goes on — at least once, as without fences. */
+  private async fence(brokerId: number, fence: PublishFence): Promise<void> {
+    if (this.options.fences === undefined) return;
+    try {
+      await this.options.fences.add(brokerId, fence);
+    } catch (error) {
+      this.options.logger?.warn(
+        { brokerId, requestId: fence.requestId, err: errorMessage(error) },
+        'publish fence not written: a failed-over publish may be stored twice',
+      );
+    }
   }
 
   // ---- consume ----
@@ -612,6 +645,15 @@ function sum(values: number[]): number {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** This process's part of every publish call id: unique among gateways without coordination. */
+const REQUEST_ID_PREFIX = randomBytes(12).toString('base64url');
+let requestCount = 0;
+
+/** A publish call's id: the process's random prefix and a counter. */
+function newRequestId(): string {
+  return `${REQUEST_ID_PREFIX}.${(requestCount++).toString(36)}`;
 }
 
 function isUnavailable(error: unknown): boolean {

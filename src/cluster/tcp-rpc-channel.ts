@@ -4,8 +4,8 @@
 // opened on first use and again after a drop, with exponential back-off; while the broker is
 // unreachable calls fail fast with Unavailable. A call in flight when the connection drops is
 // Unavailable too — a publish included, although the broker may have stored it: a cluster
-// gateway retries a NORMAL or DELAY publish on another broker (at least once; a `dedupId` routes
-// to one queue, so a client's retry of it is deduplicated while that broker lives).
+// gateway fences the call at that broker (it withdraws what it stored) and retries a NORMAL or
+// DELAY publish on another broker.
 // The chosen transport: network-broker-client.ts says why, with the bench's figures.
 import { connect, type Socket } from 'node:net';
 import {

@@ -30,6 +30,8 @@ export {
   type WheelEntry,
   type WheelMark,
 } from './schedule-wheel.js';
+/** Publish fences (cluster failover): a gateway leaves them, their broker applies and deletes them. */
+export { RedisPublishFenceSink, RedisPublishFences } from './publish-fences.js';
 /** The broker registry (cluster): a broker's lease on its id, a gateway's view of the brokers,
  *  and where each topic's queues live. */
 export {

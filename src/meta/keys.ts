@@ -124,6 +124,12 @@ export class MetaKeys {
     return `${this.prefix}:{jobs}`;
   }
 
+  /** hash requestId → publish fence: calls a gateway gave up on and sent to another broker,
+   *  for this broker to withdraw what it stored of them (applied, then deleted, by the broker) */
+  publishFences(brokerId: number): string {
+    return `${this.prefix}:{fences:${brokerId}}`;
+  }
+
   // A broker's delay wheel is the broker's, not a tenant's: it holds log positions and due times
   // only (no names, no bodies) and is rebuilt from the broker's commit log when lost.
   private wheel(brokerId: string): string {

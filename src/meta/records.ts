@@ -1,12 +1,17 @@
 // The format of every JSON record Wharf keeps in Redis (tenant, access key, instance, topic,
-// group, alarm, signing key, broker): one narrow schema each, and the one decoder that reads them. The
+// group, alarm, signing key, broker, publish fence): one narrow schema each, and the one decoder that reads them. The
 // version is the record's own `v` field: records written before versions existed have none and
 // are v1; new ones are written with `v: 1` (`encodeRecord`). Reading strips `v` and any field a
 // schema does not name (e.g. the `spec` put-resource-4.lua keeps), so no answer shows them; a
 // future version, bad JSON or a malformed field is an Internal error naming the key, never a cast.
 import type { JWK } from 'jose';
 import { WharfError } from '../errors.js';
-import type { GroupDescriptor, RetryPolicy, TopicDescriptor } from '../model/index.js';
+import type {
+  GroupDescriptor,
+  PublishFence,
+  RetryPolicy,
+  TopicDescriptor,
+} from '../model/index.js';
 import {
   ACTIONS,
   ALARM_EVENT_TYPES,
@@ -140,7 +145,7 @@ export const INSTANCE = schema<Instance>('instance', {
   createdAt: num,
 });
 
-export const TOPIC = schema<TopicDescriptor>('topic', {
+const topicShape: Shape<TopicDescriptor> = {
   tenantId: str,
   instanceId: str,
   topic: str,
@@ -149,7 +154,9 @@ export const TOPIC = schema<TopicDescriptor>('topic', {
   retentionHours: num,
   dedupWindowMs: num,
   createdAt: num,
-});
+};
+
+export const TOPIC = schema<TopicDescriptor>('topic', topicShape);
 
 export const GROUP = schema<GroupDescriptor>('group', {
   tenantId: str,
@@ -214,6 +221,14 @@ export const SIGNING_KEY = schema<StoredSigningKey>('signing key', {
   publicJwk: jsonObject,
   sealedPrivateJwk: str,
   createdAt: num,
+});
+
+/** A publish fence a gateway left for a broker (meta/publish-fences.ts). */
+export const PUBLISH_FENCE = schema<PublishFence>('publish fence', {
+  requestId: str,
+  topic: object(topicShape),
+  queueIds: arrayOf(int),
+  sentAtMs: num,
 });
 
 export const BROKER = schema<BrokerRecord>('broker', {

@@ -28,5 +28,6 @@ export type {
 } from './messages.js';
 /** The delay wheel's entries, claims and mark (broker and meta). */
 export type { ClaimResult, WheelClaim, WheelEntry, WheelMark } from './schedule-wheel.js';
+export type { PublishFence, PublishFenceSink, PublishFenceSource } from './publish-fences.js';
 /** Every trace event type (one list for codecs, RPC shapes and the API schema). */
 export { TRACE_EVENT_TYPES } from './messages.js';

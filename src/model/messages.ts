@@ -17,6 +17,11 @@ export interface PublishMessage {
   /** The queue the gateway chose (cluster: the queue decides the broker); absent: the broker
    *  chooses (round robin, or the sharding key's hash). Never set by clients. */
   queueId?: number;
+  /** The cluster gateway's id for the broker call that carried this message (the same for
+   *  every message of the call): stored with it, so that a call the gateway gave up on and sent
+   *  to another broker can be withdrawn here (publish fences, src/broker/publish-fences.ts).
+   *  Never set by clients. */
+  requestId?: string;
 }
 
 export interface PublishResult {

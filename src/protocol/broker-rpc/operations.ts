@@ -8,7 +8,8 @@
 //   encoding    = u8 (0 utf8, 1 base64)
 //   publish  1  req: descriptor topic, list<encoding, bytes body, tagged{1 tag str, 2 keys list<str>,
 //                    3 properties map, 4 shardingKey str, 5 dedupId str, 6 deliverAtMs f64,
-//                    7 queueId u32 (the gateway's choice; added for the cluster, issue #11)}>
+//                    7 queueId u32 (the gateway's choice; added for the cluster, issue #11),
+//                    8 requestId str (the gateway's call id, for publish fences)}>
 //               res: list<str messageId, u32 queueId, str bodyMd5, tagged{1 duplicate u8,
 //                    2 transactionId str}>
 //   receive  2  req: descriptor topic, descriptor group, u32 maxMessages, f64 waitMs, str tags,
@@ -123,6 +124,7 @@ const publish: OperationCodec<
         m.dedupId === undefined ? undefined : [5, (f) => f.str(m.dedupId ?? '')],
         m.deliverAtMs === undefined ? undefined : [6, (f) => f.f64(m.deliverAtMs ?? 0)],
         m.queueId === undefined ? undefined : [7, (f) => f.u32(m.queueId ?? 0)],
+        m.requestId === undefined ? undefined : [8, (f) => f.str(m.requestId ?? '')],
       ]);
     }
   },
@@ -141,6 +143,7 @@ const publish: OperationCodec<
         5: (f) => (m.dedupId = f.str()),
         6: (f) => (m.deliverAtMs = f.f64()),
         7: (f) => (m.queueId = f.u32()),
+        8: (f) => (m.requestId = f.str()),
       });
       messages.push(m);
     }

@@ -1,0 +1,53 @@
+// Publish fences in Redis: one hash per broker (requestId → fence record, versioned JSON checked
+// on read), written by a gateway before it sends a publish that a broker did not answer to
+// another broker, read and deleted by that broker once applied (broker/publish-fences.ts says
+// what applying means). A fence is small and lives until its broker is back; nothing else
+// depends on it, so a lost fence costs a possible duplicate, never a lost message.
+import type { Redis } from 'ioredis';
+import type { PublishFence, PublishFenceSink, PublishFenceSource } from '../model/index.js';
+import type { MetaKeys } from './keys.js';
+import { decodeRecord, encodeRecord, PUBLISH_FENCE } from './records.js';
+
+/** The gateway side: leaves fences for any broker. */
+export class RedisPublishFenceSink implements PublishFenceSink {
+  /** `redis`: the meta connection (MetaStore.redis), whose commands have the meta deadline. */
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: MetaKeys,
+  ) {}
+
+  async add(brokerId: number, fence: PublishFence): Promise<void> {
+    await this.redis.hset(this.keys.publishFences(brokerId), fence.requestId, encodeRecord(fence));
+  }
+}
+
+/** The broker side: the fences left for one broker. */
+export class RedisPublishFences implements PublishFenceSource {
+  private readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    keys: MetaKeys,
+    brokerId: number,
+  ) {
+    this.key = keys.publishFences(brokerId);
+  }
+
+  async pending(max: number): Promise<PublishFence[]> {
+    // nearly always empty: one HLEN a round, a scan only when something waits
+    if ((await this.redis.hlen(this.key)) === 0) return [];
+    const fences: PublishFence[] = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(this.key, cursor, 'COUNT', max);
+      for (let i = 0; i + 1 < flat.length && fences.length < max; i += 2)
+        fences.push(decodeRecord(PUBLISH_FENCE, flat[i + 1], { key: this.key, field: flat[i] }));
+      cursor = next;
+    } while (cursor !== '0' && fences.length < max);
+    return fences;
+  }
+
+  async done(requestIds: readonly string[]): Promise<void> {
+    if (requestIds.length > 0) await this.redis.hdel(this.key, ...requestIds);
+  }
+}

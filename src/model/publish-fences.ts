@@ -1,0 +1,27 @@
+// Publish fences (cluster failover): what a gateway leaves for a broker whose publish call it
+// gave up on, and how a broker reads its own. The gateway writes them (meta/publish-fences.ts);
+// the broker applies them (broker/publish-fences.ts).
+import type { TopicDescriptor } from './descriptors.js';
+
+export interface PublishFence {
+  /** The gateway's call id, stored with each message of the call (PublishMessage.requestId). */
+  requestId: string;
+  topic: TopicDescriptor;
+  /** The queues the call's messages were for. */
+  queueIds: number[];
+  /** When the gateway sent the call (its clock). */
+  sentAtMs: number;
+}
+
+/** Where a broker finds its fences. */
+export interface PublishFenceSource {
+  /** Up to `max` fences left for this broker. */
+  pending(max: number): Promise<PublishFence[]>;
+  /** These fences are applied: forget them. */
+  done(requestIds: readonly string[]): Promise<void>;
+}
+
+/** Where a gateway leaves a fence for a broker. */
+export interface PublishFenceSink {
+  add(brokerId: number, fence: PublishFence): Promise<void>;
+}

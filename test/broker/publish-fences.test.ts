@@ -1,0 +1,101 @@
+// Publish fences against a real Redis: messages a broker stored under a gateway call id for
+// which a fence was left are withdrawn — no group receives them, a waiting delayed message of the
+// call is cancelled — while the same topic's other messages are delivered; the withdrawal is
+// durable (a group that first receives after a restart does not get them either); a fence left
+// while the broker was down is applied before it serves again; the fence is deleted once applied.
+import t, { type Test } from 'tap';
+import { Redis } from 'ioredis';
+import type { Broker } from '../../src/broker/index.js';
+import { MetaKeys, RedisPublishFenceSink, RedisPublishFences } from '../../src/meta/index.js';
+import { RedisScheduleWheel } from '../../src/meta/index.js';
+import type { GroupDescriptor, PublishFence, TopicDescriptor } from '../../src/model/index.js';
+import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
+import { startTestRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+async function setup(t: Test) {
+  const server = await startTestRedis(t);
+  const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+  t.teardown(() => redis.quit());
+  const keys = new MetaKeys('test');
+  const harness = brokerHarness(t);
+  const open = () =>
+    harness.open({
+      brokerId: 3,
+      publishFences: new RedisPublishFences(redis, keys, 3),
+      fenceIntervalMs: 20,
+      scheduleWheel: new RedisScheduleWheel(redis, keys, '3'),
+    });
+  const sink = new RedisPublishFenceSink(redis, keys);
+  const fencesLeft = () => redis.hlen(keys.publishFences(3));
+  return { open, sink, fencesLeft };
+}
+
+async function drain(broker: Broker, topic: TopicDescriptor, group: GroupDescriptor) {
+  const bodies: string[] = [];
+  for (;;) {
+    const got = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    if (got.length === 0) return bodies.sort();
+    bodies.push(...got.map((m) => m.body.toString()));
+    await broker.ack(
+      topic,
+      group,
+      got.map((m) => m.receiptHandle),
+    );
+  }
+}
+
+t.test('a fenced call’s messages are withdrawn, durably; the others are delivered', async (t) => {
+  const { open, sink, fencesLeft } = await setup(t);
+  let broker = await open();
+  const topic = topicOf({ queueCount: 2 });
+  const group = groupOf();
+  const later = groupOf(); // first receives after the restart
+  const sentAtMs = Date.now();
+  await broker.publish(topic, [
+    text('lost-1', { queueId: 0, requestId: 'gw.1' }),
+    text('lost-2', { queueId: 1, requestId: 'gw.1' }),
+    text('kept-1', { queueId: 0, requestId: 'gw.2' }),
+    text('kept-2', { queueId: 1 }),
+  ]);
+  const [delayed] = await broker.publish(topic, [
+    text('lost-later', { queueId: 1, requestId: 'gw.1', deliverAtMs: Date.now() + 3_600_000 }),
+  ]);
+  const fence: PublishFence = { requestId: 'gw.1', topic, queueIds: [0, 1], sentAtMs };
+  await sink.add(3, fence);
+  await waitFor('the fence applied', async () => (await fencesLeft()) === 0);
+  t.equal(broker.fences?.withdrawn, 3, 'two stored messages withdrawn, one delayed cancelled');
+  t.same(await drain(broker, topic, group), ['kept-1', 'kept-2']);
+  t.equal(
+    (await broker.getMessage(topic, delayed.messageId)).scheduleState,
+    'CANCELLED',
+    'the call’s delayed message is cancelled',
+  );
+
+  await broker.close();
+  broker = await open();
+  t.same(
+    await drain(broker, topic, later),
+    ['kept-1', 'kept-2'],
+    'after a restart a new group does not get them either',
+  );
+});
+
+t.test('a fence left while the broker was down is applied before it serves', async (t) => {
+  const { open, sink, fencesLeft } = await setup(t);
+  let broker = await open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  const sentAtMs = Date.now();
+  await broker.publish(topic, [
+    text('stored-then-down', { queueId: 0, requestId: 'gw.9' }),
+    text('answered', { queueId: 0, requestId: 'gw.10' }),
+  ]);
+  await broker.close();
+  // a fence for a call the broker never stored is harmless: nothing carries its id
+  await sink.add(3, { requestId: 'gw.never', topic, queueIds: [0], sentAtMs });
+  await sink.add(3, { requestId: 'gw.9', topic, queueIds: [0], sentAtMs });
+  broker = await open();
+  t.equal(await fencesLeft(), 0, 'both applied by the time it opened');
+  t.same(await drain(broker, topic, group), ['answered']);
+});

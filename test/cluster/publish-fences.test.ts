@@ -1,0 +1,91 @@
+// A publish whose answer is lost (real processes: 2 brokers, 1 gateway; broker 1 behind a proxy
+// that lets a publish through, drops its answer and cuts the connection): broker 1 stored the
+// message, the gateway sends it to broker 2 and the client gets 200 — and because the gateway
+// left a fence for broker 1, which withdraws its copy, the message is delivered exactly once.
+// Broker 1 stays alive throughout (the partition case); the proxy passes everything again after
+// the cut, so broker 1's other messages are delivered as usual.
+import t from 'tap';
+import { Redis } from 'ioredis';
+import { MetaKeys } from '../../src/meta/index.js';
+import { startTestCluster, tenantOf } from '../helpers/cluster.js';
+import { startRpcProxy } from '../helpers/rpc-proxy.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+// three processes started from the sources on a shared 2-core machine: minutes, not seconds
+t.setTimeout(300_000);
+
+t.test('a failed-over publish whose answer was lost is delivered once', async (t) => {
+  const proxy = await startRpcProxy(t);
+  const cluster = await startTestCluster(t, { brokers: 0, gateways: 0 });
+  const first = cluster.startBroker(1, { WHARF_BROKER_ADVERTISE: `127.0.0.1:${proxy.port}` });
+  // the broker's RPC port is known once it was spawned: the proxy forwards there
+  await waitFor('broker 1 spawned', () => cluster.brokers.get(1)?.rpcPort);
+  proxy.target = cluster.brokers.get(1)?.rpcPort;
+  await first;
+  await cluster.startBroker(2);
+  await cluster.startGateway();
+  const client = await tenantOf(cluster);
+  t.equal(
+    (await client.call(0, 'PUT', '/topics/pay', { messageType: 'NORMAL', queueCount: 4 })).status,
+    201,
+  );
+  t.equal((await client.call(0, 'PUT', '/groups/g', {})).status, 201);
+
+  const published: string[] = [];
+  const publish = async (body: string) => {
+    const res = await client.call(0, 'POST', '/topics/pay/messages', { messages: [{ body }] });
+    t.equal(res.status, 200, `${body} acknowledged`);
+    published.push(body);
+  };
+  for (let i = 0; i < 8; i++) await publish(`before-${i}`);
+  proxy.arm();
+  for (let i = 0; proxy.cut === 0; i++) {
+    await publish(`during-${i}`);
+    if (i > 64) throw new Error('no publish reached broker 1 while armed');
+  }
+  for (let i = 0; i < 8; i++) await publish(`after-${i}`);
+
+  // broker 1 applies the fence the gateway left (it polls every second)
+  const redis = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 1 });
+  t.teardown(() => redis.quit());
+  await waitFor(
+    'broker 1 to apply the fence',
+    async () => (await redis.hlen(new MetaKeys().publishFences(1))) === 0,
+    { timeoutMs: 30_000 },
+  );
+  t.match(
+    cluster.brokers.get(1)?.output() ?? '',
+    /withdrew messages/,
+    'broker 1 withdrew its copy',
+  );
+
+  const received: string[] = [];
+  await waitFor(
+    'every acknowledged message',
+    async () => {
+      const res = await client.call(0, 'POST', '/topics/pay/groups/g/receive', {
+        maxMessages: 32,
+        waitSeconds: 1,
+      });
+      if (res.status !== 200) return false;
+      const handles: string[] = [];
+      for (const m of res.body.messages) {
+        received.push(m.body);
+        handles.push(m.receiptHandle);
+      }
+      if (handles.length > 0)
+        await client.call(0, 'POST', '/topics/pay/groups/g/ack', { receiptHandles: handles });
+      return published.every((body) => received.includes(body));
+    },
+    { timeoutMs: 60_000, intervalMs: 0 },
+  );
+  // a second look: nothing more comes (the withdrawn copy stays withdrawn)
+  const more = await client.call(0, 'POST', '/topics/pay/groups/g/receive', {
+    maxMessages: 32,
+    waitSeconds: 1,
+  });
+  for (const m of more.body.messages ?? []) received.push(m.body);
+  const twice = received.filter((body, i) => received.indexOf(body) !== i);
+  t.same(twice, [], 'no message delivered twice');
+  t.equal(received.length, published.length, `each of the ${published.length} delivered once`);
+});
