@@ -102,7 +102,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     metrics,
     tokens: new TokenService(deps.meta),
     admin: new AdminAuthenticator(config),
-    limiter: new RateLimiter(),
+    limiter: new RateLimiter((tenant, quota) => metrics.throttled.inc({ tenant, quota })),
     usage: new UsageMeter(
       deps.meta.usage,
       deps.logger.child({ room: 'gateway', part: 'usage' }),

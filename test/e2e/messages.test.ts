@@ -171,7 +171,13 @@ t.test('publish: decoding, delay rules, sizes, quotas', async (t) => {
   const metrics = await fetch(`${wharf.url}/metrics`, {
     headers: { authorization: `Bearer ${wharf.adminToken}` },
   });
-  t.match(await metrics.text(), `wharf_messages_published_total{tenant="${tenant.tenantId}"}`);
+  const exposition = await metrics.text();
+  t.match(exposition, `wharf_messages_published_total{tenant="${tenant.tenantId}"}`);
+  t.match(
+    exposition,
+    `wharf_throttled_total{tenant="${tenant.tenantId}",quota="publish"} 1`,
+    'the refusal is counted',
+  );
 });
 
 t.test('publish: the batch limit and the permission', async (t) => {

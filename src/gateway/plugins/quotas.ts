@@ -16,6 +16,11 @@ export type RateQuota = 'publish' | 'consume';
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
 
+  /** `onThrottled`: told of each refusal (the wharf_throttled_total metric). */
+  constructor(
+    private readonly onThrottled: (tenantId: string, quota: RateQuota) => void = () => undefined,
+  ) {}
+
   private bucket(key: string, ratePerSecond: number, now: number): Bucket {
     let b = this.buckets.get(key);
     if (b === undefined) {
@@ -40,6 +45,7 @@ export class RateLimiter {
       b.tokens -= n;
       return;
     }
+    this.onThrottled(tenantId, quota);
     throw throttled(quota, ((n - b.tokens) * 1000) / ratePerSecond, ratePerSecond, n);
   }
 
@@ -51,8 +57,9 @@ export class RateLimiter {
   /** Throws Throttled when the bucket holds less than one token. */
   requireOne(tenantId: string, quota: RateQuota, ratePerSecond: number, now = Date.now()) {
     const b = this.bucket(`${quota}|${tenantId}`, ratePerSecond, now);
-    if (b.tokens < 1)
-      throw throttled(quota, ((1 - b.tokens) * 1000) / ratePerSecond, ratePerSecond, 1);
+    if (b.tokens >= 1) return;
+    this.onThrottled(tenantId, quota);
+    throw throttled(quota, ((1 - b.tokens) * 1000) / ratePerSecond, ratePerSecond, 1);
   }
 }
 
