@@ -339,7 +339,7 @@ export class RoutingBrokerClient implements BrokerClient {
    */
   private async firstAnswer<T>(
     brokers: number[],
-    call: (client: BrokerClient, signal: AbortSignal) => Promise<T[]>,
+    call: (client: BrokerClient, signal: AbortSignal, brokerId: number) => Promise<T[]>,
     signal: AbortSignal | undefined,
     max: number,
     release?: (client: BrokerClient, extra: T[]) => Promise<void>,
@@ -358,7 +358,7 @@ export class RoutingBrokerClient implements BrokerClient {
           if (++settled === brokers.length) resolve();
         };
         for (const brokerId of brokers) {
-          this.on(brokerId, (c) => call(c, controller.signal)).then(
+          this.on(brokerId, (c) => call(c, controller.signal, brokerId)).then(
             (found) => {
               if (found.length > 0) {
                 const room = answered ? 0 : max - answers.length;
@@ -485,9 +485,35 @@ export class RoutingBrokerClient implements BrokerClient {
     signal?: AbortSignal,
   ): Promise<CheckedMessage[]> {
     const brokers = await this.upHolders(topic);
+    if (brokers.length === 1)
+      return this.on(brokers[0], (c) => c.checkTransactions(topic, request, signal));
+    // An offer counts against the half message's check limit whether or not the producer sees
+    // it, and a broker's offers cannot be taken back: so each broker is asked for its share of
+    // maxMessages only (together never more), and every answer is returned.
+    const shares = shareOut(request.maxMessages, brokers, this.turn++);
+    const asked = [...shares.keys()];
+    // first a look at every broker without waiting: all of what they offer now comes back
+    const now = await Promise.allSettled(
+      asked.map((brokerId) =>
+        this.on(brokerId, (c) =>
+          c.checkTransactions(topic, { maxMessages: shares.get(brokerId) ?? 0, waitMs: 0 }, signal),
+        ),
+      ),
+    );
+    const failed = now.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length === now.length) throw failed[0].reason;
+    const offered = now.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+    if (offered.length > 0 || request.waitMs <= 0) return offered;
+    // then a wait on all of them: the first with offers answers (the others are cancelled; one
+    // that offered in the same instant still joins, within its share)
     return this.firstAnswer(
-      brokers,
-      (client, s) => client.checkTransactions(topic, request, s),
+      asked,
+      (client, s, brokerId) =>
+        client.checkTransactions(
+          topic,
+          { maxMessages: shares.get(brokerId) ?? 0, waitMs: request.waitMs },
+          s,
+        ),
       signal,
       request.maxMessages,
     );
@@ -645,6 +671,23 @@ function sum(values: number[]): number {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** `max` split over `brokers` (shares differ by one at most; who gets the remainder turns with
+ *  `turn`), brokers with a share of 0 left out. */
+export function shareOut(
+  max: number,
+  brokers: readonly number[],
+  turn: number,
+): Map<number, number> {
+  const shares = new Map<number, number>();
+  const n = brokers.length;
+  for (let i = 0; i < n; i++) {
+    const brokerId = brokers[(i + turn) % n];
+    const share = Math.floor(max / n) + (i < max % n ? 1 : 0);
+    if (share > 0) shares.set(brokerId, share);
+  }
+  return shares;
 }
 
 /** This process's part of every publish call id: unique among gateways without coordination. */

@@ -3,6 +3,7 @@
 // messages leave a queue whose broker is down.
 import t from 'tap';
 import { chooseQueues } from '../../src/cluster/queue-choice.js';
+import { shareOut } from '../../src/cluster/routing-broker-client.js';
 import { shardingHash } from '../../src/protocol/index.js';
 
 const placement = [1, 2, 3, 1, 2, 3];
@@ -60,3 +61,29 @@ t.test('a down broker: NORMAL fails over, FIFO and TRANSACTION wait', async (t) 
     'no broker up',
   );
 });
+
+t.test(
+  'check-back shares: maxMessages split over the brokers, the remainder turning',
+  async (t) => {
+    t.same(
+      [...shareOut(8, [1, 2, 3], 0)],
+      [
+        [1, 3],
+        [2, 3],
+        [3, 2],
+      ],
+    );
+    t.same(
+      [...shareOut(8, [1, 2, 3], 1)],
+      [
+        [2, 3],
+        [3, 3],
+        [1, 2],
+      ],
+    );
+    t.same([...shareOut(1, [1, 2, 3], 0)], [[1, 1]], 'brokers with no share are not asked');
+    t.same([...shareOut(1, [1, 2, 3], 2)], [[3, 1]], 'the next turn asks the next broker');
+    const sum = (m: Map<number, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+    for (const max of [1, 5, 32, 100]) t.equal(sum(shareOut(max, [4, 5, 6, 7], 3)), max);
+  },
+);
