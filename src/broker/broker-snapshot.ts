@@ -74,6 +74,17 @@ export function decodeBrokerSnapshot(data: Buffer, where = SNAPSHOT): BrokerSnap
   };
 }
 
+/** A section of the snapshot with its own version (1, the only one). */
+function sectionOf(value: unknown, where: string, name: string): Record<string, unknown> {
+  const o = objectOf(value, where, name);
+  if (o.v !== 1) {
+    throw new WharfError('UnsupportedFormat', `${where}: ${name} version ${String(o.v)}`, {
+      details: { where, field: `${name}.v` },
+    });
+  }
+  return o;
+}
+
 function pairOf(value: unknown, where: string, field: string): unknown[] {
   const pair = arrayOf(value, where, field);
   if (pair.length !== 2) throw badField(where, field, 'a pair');
@@ -81,12 +92,7 @@ function pairOf(value: unknown, where: string, field: string): unknown[] {
 }
 
 function ledgerSnapshotOf(value: unknown, where: string): LedgerSnapshot {
-  const o = objectOf(value, where, 'ledger');
-  if (o.v !== 1) {
-    throw new WharfError('UnsupportedFormat', `${where}: ledger version ${String(o.v)}`, {
-      details: { where, field: 'ledger.v' },
-    });
-  }
+  const o = sectionOf(value, where, 'ledger');
   const snapshot: LedgerSnapshot = {
     v: 1,
     subs: arrayOf(o.subs, where, 'ledger.subs').map((item, i) => {
@@ -159,12 +165,7 @@ function cursorSnapshotOf(value: unknown, where: string, field: string): CursorS
 }
 
 function txnSnapshotOf(value: unknown, where: string): TxnSnapshot {
-  const o = objectOf(value, where, 'transactions');
-  if (o.v !== 1) {
-    throw new WharfError('UnsupportedFormat', `${where}: transactions version ${String(o.v)}`, {
-      details: { where, field: 'transactions.v' },
-    });
-  }
+  const o = sectionOf(value, where, 'transactions');
   return {
     v: 1,
     queues: arrayOf(o.queues, where, 'transactions.queues').map((item, i) => {
@@ -192,12 +193,7 @@ function txnSnapshotOf(value: unknown, where: string): TxnSnapshot {
 }
 
 function withdrawnSnapshotOf(value: unknown, where: string): WithdrawnSnapshot {
-  const o = objectOf(value, where, 'withdrawn');
-  if (o.v !== 1) {
-    throw new WharfError('UnsupportedFormat', `${where}: withdrawn version ${String(o.v)}`, {
-      details: { where, field: 'withdrawn.v' },
-    });
-  }
+  const o = sectionOf(value, where, 'withdrawn');
   return {
     v: 1,
     queues: arrayOf(o.queues, where, 'withdrawn.queues').map((item, i) => {
