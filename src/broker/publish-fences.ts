@@ -7,7 +7,7 @@
 // clock-skew margin to their end, for messages stored under that request id
 // (SystemProperty.requestId) and withdraws them (journaled: withdrawals.ts), so no group ever
 // receives them; a delayed message of the call that is still waiting is cancelled instead. Then
-// the fence is removed. So a gateway's failover stores a message once, not twice — unless a
+// the fence is removed. The fences of a round are applied together: each queue is scanned once. So a gateway's failover stores a message once, not twice — unless a
 // consumer received this broker's copy before the fence arrived (a partition that let the
 // broker serve while the gateway could not reach it): then it is delivered twice, at least once
 // as ever.
@@ -40,85 +40,119 @@ export class PublishFences {
   async applyPending(): Promise<number> {
     const fences = await this.source.pending(FENCES_PER_ROUND);
     if (fences.length === 0) return 0;
-    for (const fence of fences) await this.apply(fence);
-    await this.source.done(fences.map((fence) => fence.requestId));
-    return fences.length;
-  }
-
-  private async apply(fence: PublishFence): Promise<void> {
-    const name = storeTopic(fence.topic);
-    const store = this.core.store;
-    const from = fence.sentAtMs - FENCE_CLOCK_SKEW_MS;
-    const known = new Set(store.queueIds(name));
+    // A network blip fails many calls at once: each queue is scanned once for all the fences
+    // naming it, from the earliest send time among them.
+    const queues = new Map<string, Scan>();
+    const schedules = new Map<string, Scan>();
+    const fenceOf = new Map<string, PublishFence>();
+    for (const fence of fences) {
+      fenceOf.set(fence.requestId, fence);
+      const name = storeTopic(fence.topic);
+      const fromMs = fence.sentAtMs - FENCE_CLOCK_SKEW_MS;
+      for (const queueId of fence.queueIds) add(queues, name, queueId, fromMs, fence.requestId);
+      const scheduled = scheduleTopic(fence.topic.tenantId, fence.topic.instanceId);
+      add(schedules, scheduled, SCHEDULE_QUEUE_ID, fromMs, fence.requestId);
+    }
     // the schedule records first: one dispatched meanwhile has its copy in the queues below
-    const cancelled = await this.cancelScheduled(fence, from);
+    let cancelled = 0;
+    if (this.scheduler !== null) {
+      for (const scan of schedules.values())
+        for (const found of await this.scan(scan))
+          if (await this.cancel(this.scheduler, fenceOf.get(found.requestId), found.logOffset))
+            cancelled++;
+    }
     let withdrawn = 0;
-    for (const queueId of new Set(fence.queueIds)) {
-      if (!known.has(queueId)) continue;
-      const offsets = await this.scan(name, queueId, from, fence.requestId);
+    for (const scan of queues.values()) {
+      const offsets = (await this.scan(scan)).map((found) => found.queueOffset);
       if (offsets.length === 0) continue;
-      await this.core.journal.record([{ op: 'withdraw', topic: name, queue: queueId, offsets }]);
+      await this.core.journal.record([
+        { op: 'withdraw', topic: scan.name, queue: scan.queueId, offsets },
+      ]);
       withdrawn += offsets.length;
     }
     this.withdrawn += withdrawn + cancelled;
     if (withdrawn + cancelled > 0) {
       this.core.logger.warn(
         {
-          requestId: fence.requestId,
-          topic: name,
+          fences: fences.length,
+          requestIds: fences.slice(0, 10).map((fence) => fence.requestId),
           withdrawn,
           cancelled,
         },
-        'withdrew messages a gateway stored on another broker after this one did not answer',
+        'withdrew messages gateways stored on another broker after this one did not answer',
       );
     }
+    await this.source.done(fences.map((fence) => fence.requestId));
+    return fences.length;
   }
 
-  /** Queue offsets at or after store time `fromMs` stored under `requestId`. */
-  private async scan(
-    name: string,
-    queueId: number,
-    fromMs: number,
-    requestId: string,
-  ): Promise<number[]> {
+  /** The messages of a queue stored at or after `fromMs` under one of the scan's call ids. */
+  private async scan(scan: Scan): Promise<Found[]> {
     const store = this.core.store;
-    const found: number[] = [];
-    let offset = await store.queueOffsetByTime(name, queueId, fromMs);
+    const found: Found[] = [];
+    if (!store.queueIds(scan.name).includes(scan.queueId)) return found;
+    let offset = await store.queueOffsetByTime(scan.name, scan.queueId, scan.fromMs);
     for (;;) {
-      const page = await store.readQueue(name, queueId, offset, { maxMessages: SCAN_PAGE });
-      for (const message of page.messages)
-        if (message.properties[SystemProperty.requestId] === requestId)
-          found.push(message.queueOffset);
+      const page = await store.readQueue(scan.name, scan.queueId, offset, {
+        maxMessages: SCAN_PAGE,
+      });
+      for (const message of page.messages) {
+        const requestId = message.properties[SystemProperty.requestId];
+        if (requestId !== undefined && scan.requestIds.has(requestId))
+          found.push({ queueOffset: message.queueOffset, logOffset: message.logOffset, requestId });
+      }
       if (page.nextQueueOffset <= offset || page.messages.length === 0) return found;
       offset = page.nextQueueOffset;
     }
   }
 
-  /** Cancels the call's delayed messages still waiting (their schedule records). */
-  private async cancelScheduled(fence: PublishFence, fromMs: number): Promise<number> {
-    if (this.scheduler === null) return 0;
-    const schedules = scheduleTopic(fence.topic.tenantId, fence.topic.instanceId);
-    if (!this.core.store.queueIds(schedules).includes(SCHEDULE_QUEUE_ID)) return 0;
-    const offsets = await this.scan(schedules, SCHEDULE_QUEUE_ID, fromMs, fence.requestId);
-    if (offsets.length === 0) return 0;
-    let cancelled = 0;
-    for (const queueOffset of offsets) {
-      const page = await this.core.store.readQueue(schedules, SCHEDULE_QUEUE_ID, queueOffset, {
-        maxMessages: 1,
-      });
-      const record = page.messages[0];
-      if (record?.queueOffset !== queueOffset) continue;
-      const [messageId] = this.core.ids.encode(messageScope(fence.topic), [
-        { brokerId: this.core.brokerId, logOffset: record.logOffset },
-      ]);
-      try {
-        await this.scheduler.cancel(fence.topic, messageId);
-        cancelled++;
-      } catch (error) {
-        // dispatched already: its copy in the target queue was withdrawn by the scan above
-        if (!isWharfError(error) || error.code !== 'Conflict') throw error;
-      }
+  /** Cancels a fenced call's delayed message still waiting; false when it was dispatched
+   *  already (its copy in the target queue is withdrawn by the queue scans). */
+  private async cancel(
+    scheduler: Scheduler,
+    fence: PublishFence | undefined,
+    logOffset: number,
+  ): Promise<boolean> {
+    if (fence === undefined) return false;
+    const [messageId] = this.core.ids.encode(messageScope(fence.topic), [
+      { brokerId: this.core.brokerId, logOffset },
+    ]);
+    try {
+      await scheduler.cancel(fence.topic, messageId);
+      return true;
+    } catch (error) {
+      if (isWharfError(error) && error.code === 'Conflict') return false;
+      throw error;
     }
-    return cancelled;
   }
+}
+
+interface Scan {
+  name: string;
+  queueId: number;
+  fromMs: number;
+  requestIds: Set<string>;
+}
+
+interface Found {
+  queueOffset: number;
+  logOffset: number;
+  requestId: string;
+}
+
+function add(
+  scans: Map<string, Scan>,
+  name: string,
+  queueId: number,
+  fromMs: number,
+  requestId: string,
+): void {
+  const key = `${name}\u0000${queueId}`;
+  const scan = scans.get(key);
+  if (scan === undefined) {
+    scans.set(key, { name, queueId, fromMs, requestIds: new Set([requestId]) });
+    return;
+  }
+  scan.fromMs = Math.min(scan.fromMs, fromMs);
+  scan.requestIds.add(requestId);
 }
