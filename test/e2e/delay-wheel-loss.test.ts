@@ -53,7 +53,10 @@ async function receiveAll(client: DelayClient, count: number): Promise<Map<strin
 
 async function finish(t: Test, wharf: TestWharf, client: DelayClient, ids: string[]) {
   const scheduler = wharf.broker.scheduler!;
-  await waitFor('the lost wheel noticed and rebuilt', () => scheduler.rebuilds >= 2);
+  // the deadline bounds a broken run only; a loaded machine (a full suite) took over 10 s once
+  await waitFor('the lost wheel noticed and rebuilt', () => scheduler.rebuilds >= 2, {
+    timeoutMs: 30_000,
+  });
   await waitFor('every delayed message dispatched', () => scheduler.dispatched >= COUNT, {
     timeoutMs: 30_000,
   });
