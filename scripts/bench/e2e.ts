@@ -49,6 +49,10 @@ const { values } = parseArgs({
 });
 const { plan, runs, quietWaitMs, quietPct, rows: wanted } = parsePlan(values);
 
+function wharfNodeArgs(): string[] {
+  return values['wharf-node-args'].split(' ').filter((arg) => arg !== '');
+}
+
 interface RunningWharf {
   url: string;
   port: number;
@@ -61,7 +65,7 @@ async function startWharf(env: Record<string, string> = {}): Promise<RunningWhar
   const dataDir = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
   const port = await freePort();
   const adminToken = randomBytes(24).toString('base64url');
-  const nodeArgs = values['wharf-node-args'].split(' ').filter((arg) => arg !== '');
+  const nodeArgs = wharfNodeArgs();
   const child = spawn(process.execPath, [...nodeArgs, 'dist/src/cli/all-in-one.js'], {
     env: {
       ...process.env,
@@ -150,7 +154,7 @@ const wharf =
 async function startSplit(): Promise<RunningWharf> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wharf-bench-split-'));
   const cluster = new LocalCluster({
-    command: [process.execPath, 'dist/src/cli/wharf.js'],
+    command: [process.execPath, ...wharfNodeArgs(), 'dist/src/cli/wharf.js'],
     dataDir,
     masterKey: randomBytes(32).toString('base64url'),
     adminToken: randomBytes(24).toString('base64url'),

@@ -5,8 +5,9 @@
 import type { StoredMessage } from '../store/index.js';
 import { MessageFlags } from '../store/index.js';
 import { WharfError } from '../errors.js';
-import { openBody, sealAad, sealBody } from './body-seal.js';
+import { openBody, sealAad } from './body-seal.js';
 import { OpenedBodies } from './opened-bodies.js';
+import { sealInline, type BodySealer } from './seal-workers.js';
 
 /** Where data keys live (implemented by the meta room's DataKeyRepository). */
 export interface DataKeySource {
@@ -29,10 +30,12 @@ export class BodyKeys {
   /** Plaintexts of what this broker sealed last: a receive of them opens nothing. */
   private readonly opened: OpenedBodies;
 
-  /** `openedCacheBytes`: the budget of that cache (0: none). */
+  /** `openedCacheBytes`: the budget of that cache (0: none); `sealer`: where the cipher work
+   *  runs (SealWorkers' threads, or inline). */
   constructor(
     private readonly source: DataKeySource | null,
     openedCacheBytes = 0,
+    private readonly sealer: BodySealer = sealInline,
   ) {
     this.opened = new OpenedBodies(openedCacheBytes);
   }
@@ -58,7 +61,7 @@ export class BodyKeys {
     const cached = await this.get(tenantId, instanceId, true);
     if (cached === null)
       throw new WharfError('InstanceNotFound', `instance ${instanceId} has no data key`);
-    return bodies.map((body) => sealBody(cached.key, body, cached.aad));
+    return this.sealer(cached.key, cached.aad, bodies);
   }
 
   /** Remembers the plaintexts of envelopes just stored at `logOffsets` (after the append: an

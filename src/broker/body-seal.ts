@@ -51,16 +51,32 @@ export function sealBody(
   nonce: Buffer = nextNonce(),
 ): Buffer {
   const out = Buffer.allocUnsafe(SEAL_OVERHEAD_BYTES + body.length);
-  out[0] = SEALED_BODY_VERSION;
-  nonce.copy(out, 1, 0, SEAL_NONCE_BYTES);
+  sealBodyInto(key, body, aad, out, 0, nonce);
+  return out;
+}
+
+/** sealBody writing the envelope at out[at..at + SEAL_OVERHEAD_BYTES + body.length) (a batch
+ *  packed in one buffer, as the seal workers answer); returns the bytes written. */
+export function sealBodyInto(
+  key: Buffer,
+  body: Buffer,
+  aad: Buffer,
+  out: Buffer,
+  at: number,
+  nonce: Buffer = nextNonce(),
+): number {
+  const length = SEAL_OVERHEAD_BYTES + body.length;
+  if (at < 0 || at + length > out.length) throw new RangeError('no room for the envelope');
+  out[at] = SEALED_BODY_VERSION;
+  nonce.copy(out, at + 1, 0, SEAL_NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad);
   const head = cipher.update(body);
-  head.copy(out, 1 + SEAL_NONCE_BYTES);
+  head.copy(out, at + 1 + SEAL_NONCE_BYTES);
   const tail = cipher.final();
-  tail.copy(out, 1 + SEAL_NONCE_BYTES + head.length);
-  cipher.getAuthTag().copy(out, out.length - SEAL_TAG_BYTES);
-  return out;
+  tail.copy(out, at + 1 + SEAL_NONCE_BYTES + head.length);
+  cipher.getAuthTag().copy(out, at + length - SEAL_TAG_BYTES);
+  return length;
 }
 
 /** The body inside an envelope, or null when it does not open (unknown version, cut, wrong key,

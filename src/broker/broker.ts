@@ -46,6 +46,7 @@ import { Queries } from './queries.js';
 import { Receiver } from './receiver.js';
 import { PublishFences } from './publish-fences.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
+import { SealWorkers } from './seal-workers.js';
 import type { ScheduleWheel } from './schedule-wheel.js';
 import { Stats } from './stats.js';
 import { TraceLog, traceTopic } from './trace-log.js';
@@ -80,6 +81,8 @@ export interface BrokerOptions {
   /** Per-instance data keys (Redis, sealed under WHARF_MASTER_KEY): with it, bodies are sealed
    *  and deleting an instance shreds them; without it (tests, tools) bodies are stored plain. */
   dataKeys?: DataKeySource;
+  /** Worker threads that seal published bodies (SealWorkers); 0, the default: on the event loop. */
+  sealThreads?: number;
   /** Check-back delay, back-off and the limits after which an undecided half message is rolled
    *  back (defaults: 10 s, ×2 up to 5 min, 15 offers, 24 h). */
   transactions?: Partial<TransactionOptions>;
@@ -115,12 +118,22 @@ export class Broker implements BrokerClient {
   readonly scheduler: Scheduler | null;
   private timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | undefined;
+  /** Where bodies are sealed when `sealThreads` > 0. */
+  private readonly sealWorkers: SealWorkers | null;
 
   private constructor(
     store: MessageStore,
     private readonly options: BrokerOptions,
   ) {
     const logger = options.logger ?? silentLogger;
+    const sealThreads = options.sealThreads ?? 0;
+    this.sealWorkers =
+      options.dataKeys !== undefined && sealThreads > 0
+        ? new SealWorkers({
+            threads: sealThreads,
+            onThreadError: (error) => logger.error({ err: error }, 'seal worker thread failed'),
+          })
+        : null;
     const ledger = new ConsumerLedger();
     const counters = new Counters();
     this.core = new BrokerCore({
@@ -143,7 +156,11 @@ export class Broker implements BrokerClient {
       receipts: new ReceiptHandleCodec(options.macKey),
       logger,
       limits: { maxInflightPerQueue: 20_000, dedupCacheEntries: 100_000, ...options.limits },
-      bodyKeys: new BodyKeys(options.dataKeys ?? null, options.openedBodyCacheBytes ?? 0),
+      bodyKeys: new BodyKeys(
+        options.dataKeys ?? null,
+        options.openedBodyCacheBytes ?? 0,
+        this.sealWorkers?.seal,
+      ),
       traceLog:
         options.trace === false
           ? null
@@ -188,11 +205,15 @@ export class Broker implements BrokerClient {
         transactions.retentionFloor(),
         scheduler === null ? Number.POSITIVE_INFINITY : await scheduler.retentionFloor(),
       );
+    // the seal threads boot while the journal replays: the first publishes do not wait for them
+    const sealThreadsUp = broker.sealWorkers?.start();
     try {
       await broker.core.journal.recover();
       await broker.transactions.recover();
       await broker.scheduler?.recover();
+      await sealThreadsUp;
     } catch (error) {
+      await broker.sealWorkers?.close();
       await store.close();
       throw error;
     }
@@ -501,6 +522,8 @@ export class Broker implements BrokerClient {
     this.transactions.close();
     this.longPoll.close();
     await this.scheduler?.close();
+    // batches being sealed reach the store before it closes (later ones seal inline)
+    await this.sealWorkers?.close();
     await this.core.settleTasks();
     await this.core.traceLog?.flush();
     await this.core.journal.close();

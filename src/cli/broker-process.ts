@@ -104,6 +104,7 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
       store: config.broker,
       trace: config.broker.trace,
       openedBodyCacheBytes: config.broker.openedBodyCacheBytes,
+      sealThreads: config.broker.sealThreads,
       dataKeys: meta.dataKeys,
       scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(brokerId)),
       publishFences: new RedisPublishFences(meta.redis, meta.keys, brokerId),

@@ -71,6 +71,8 @@ export interface BrokerConfig {
   trace: boolean;
   /** Plaintext kept of the bodies sealed last, so receiving them opens nothing (0: none). */
   openedBodyCacheBytes: number;
+  /** Worker threads that seal published bodies (0: on the event loop). */
+  sealThreads: number;
   /** How long a half message waits for its decision before check-back offers it (every
    *  TRANSACTION topic of the broker). */
   transactionCheckDelayMs: number;
@@ -145,6 +147,11 @@ export const CONFIG_VARIABLES = [
     'WHARF_BODY_CACHE_MB',
     '64',
     'plaintext of the bodies a broker stored last, so a receive of them skips decryption, 0..65536 MiB (0: none)',
+  ],
+  [
+    'WHARF_SEAL_THREADS',
+    '1',
+    'worker threads that encrypt published bodies off the event loop, 0..16 (0: on the event loop)',
   ],
   ['WHARF_BROKER_ID', '', '`wharf broker`: its id, 1..65535 (required; unique among live brokers)'],
   ['WHARF_BROKER_PORT', '7070', '`wharf broker`: port of its RPC (TCP) server for the gateways'],
@@ -268,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       minFreeDiskBytes: int('WHARF_MIN_FREE_DISK_MB', 1024, 0, 1_048_576) * MIB,
       trace: bool('WHARF_TRACE', true),
       openedBodyCacheBytes: int('WHARF_BODY_CACHE_MB', 64, 0, 65_536) * MIB,
+      sealThreads: int('WHARF_SEAL_THREADS', 1, 0, 16),
       transactionCheckDelayMs: int('WHARF_TRANSACTION_CHECK_DELAY_MS', 10_000, 100, 3_600_000),
     },
     cluster: clusterConfig(str, int, str('WHARF_HOST') ?? '127.0.0.1', problems),

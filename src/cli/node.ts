@@ -153,6 +153,7 @@ async function startLockedNode(
       store: { ...config.broker, commitObserver: commitObserverFor(metrics) },
       trace: config.broker.trace,
       openedBodyCacheBytes: config.broker.openedBodyCacheBytes,
+      sealThreads: config.broker.sealThreads,
       transactions: { checkDelayMs: config.broker.transactionCheckDelayMs },
       dataKeys: meta.dataKeys,
       scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(ALL_IN_ONE_BROKER_ID)),

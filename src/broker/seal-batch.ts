@@ -1,0 +1,105 @@
+// What the event loop and a seal worker thread (seal-worker.ts) pass each other: a publish's
+// bodies packed back to back in one buffer that is transferred, not copied, with their lengths;
+// the answer is the envelopes packed the same way. Pure: packing, sealing a packed batch, and
+// checking a message that crossed threads before anything trusts it.
+import { SEAL_OVERHEAD_BYTES, sealBodyInto } from './body-seal.js';
+
+/** Sent to a worker: seal `lengths.length` bodies packed in `packed`, answer under `id`. */
+export interface SealRequest {
+  id: number;
+  key: Uint8Array;
+  aad: Uint8Array;
+  packed: ArrayBuffer;
+  lengths: number[];
+}
+
+/** A worker's answer: the envelopes packed in `packed` (`lengths` each), or why it could not. */
+export type SealAnswer =
+  { id: number; packed: ArrayBuffer; lengths: number[] } | { id: number; error: string };
+
+/** The bodies in one buffer of their own (its ArrayBuffer is transferred to the worker, so it
+ *  must not be a slice of Node's shared pool). */
+export function packBodies(bodies: readonly Buffer[]): { packed: Buffer; lengths: number[] } {
+  let total = 0;
+  for (const body of bodies) total += body.length;
+  const packed = Buffer.allocUnsafeSlow(total);
+  const lengths: number[] = [];
+  let at = 0;
+  for (const body of bodies) {
+    body.copy(packed, at);
+    at += body.length;
+    lengths.push(body.length);
+  }
+  return { packed, lengths };
+}
+
+/** The buffers packed in `packed`, as views (no copy). */
+export function unpack(packed: Buffer, lengths: readonly number[]): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const length of lengths) {
+    out.push(packed.subarray(at, at + length));
+    at += length;
+  }
+  return out;
+}
+
+/** Seals every packed body; the envelopes packed in one buffer of their own. */
+export function sealPacked(
+  key: Buffer,
+  aad: Buffer,
+  packed: Buffer,
+  lengths: readonly number[],
+): { packed: Buffer; lengths: number[] } {
+  const out = Buffer.allocUnsafeSlow(packed.length + lengths.length * SEAL_OVERHEAD_BYTES);
+  const sealedLengths: number[] = [];
+  let from = 0;
+  let at = 0;
+  for (const length of lengths) {
+    const written = sealBodyInto(key, packed.subarray(from, from + length), aad, out, at);
+    sealedLengths.push(written);
+    from += length;
+    at += written;
+  }
+  return { packed: out, lengths: sealedLengths };
+}
+
+function isLengths(value: unknown, total: number): value is number[] {
+  if (!Array.isArray(value)) return false;
+  let sum = 0;
+  for (const length of value) {
+    if (!Number.isSafeInteger(length) || (length as number) < 0) return false;
+    sum += length as number;
+  }
+  return sum === total;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+/** A request as the worker received it, or null when it is not one. */
+export function decodeSealRequest(value: unknown): SealRequest | null {
+  if (!isRecord(value)) return null;
+  const { id, key, aad, packed, lengths } = value;
+  if (!Number.isSafeInteger(id)) return null;
+  if (!(key instanceof Uint8Array) || key.length !== 32) return null;
+  if (!(aad instanceof Uint8Array)) return null;
+  if (!(packed instanceof ArrayBuffer) || !isLengths(lengths, packed.byteLength)) return null;
+  return { id: id as number, key, aad, packed, lengths };
+}
+
+/** An answer as the event loop received it, or null when it is not one. */
+export function decodeSealAnswer(value: unknown): SealAnswer | null {
+  if (!isRecord(value) || !Number.isSafeInteger(value.id)) return null;
+  const id = value.id as number;
+  if (typeof value.error === 'string') return { id, error: value.error };
+  const { packed, lengths } = value;
+  if (!(packed instanceof ArrayBuffer) || !isLengths(lengths, packed.byteLength)) return null;
+  return { id, packed, lengths };
+}
+
+/** A Buffer over a Uint8Array that crossed threads (structured clone drops Buffer's prototype). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

@@ -1,0 +1,34 @@
+// A seal worker thread (started by SealWorkers): seals the batches the event loop sends and
+// answers each with its envelopes, transferring the buffer back. A request that does not decode
+// is answered with an error; an exception fails that batch only.
+import { parentPort } from 'node:worker_threads';
+import { asBuffer, decodeSealRequest, sealPacked, type SealAnswer } from './seal-batch.js';
+
+const port = parentPort;
+if (port === null) throw new Error('seal-worker runs as a worker thread');
+
+port.on('message', (message: unknown) => {
+  const request = decodeSealRequest(message);
+  if (request === null) {
+    const id = (message as { id?: unknown } | null)?.id;
+    port.postMessage({ id: typeof id === 'number' ? id : -1, error: 'malformed seal request' });
+    return;
+  }
+  let answer: SealAnswer;
+  try {
+    const sealed = sealPacked(
+      asBuffer(request.key),
+      asBuffer(request.aad),
+      Buffer.from(request.packed),
+      request.lengths,
+    );
+    const { buffer, byteOffset, byteLength } = sealed.packed;
+    // allocUnsafeSlow: the ArrayBuffer is the envelopes' own, whole
+    if (byteOffset !== 0 || byteLength !== buffer.byteLength) throw new Error('packed view');
+    answer = { id: request.id, packed: buffer as ArrayBuffer, lengths: sealed.lengths };
+    port.postMessage(answer, [buffer as ArrayBuffer]);
+  } catch (error) {
+    answer = { id: request.id, error: error instanceof Error ? error.message : String(error) };
+    port.postMessage(answer);
+  }
+});

@@ -1,0 +1,218 @@
+// Sealing on worker threads: what the threads seal opens inline under the same key and instance
+// (and only there); batches run concurrently across threads; a thread killed mid-batch fails that
+// batch with Internal and the next batch gets a new thread; past the pending bound or after
+// close() bodies are sealed inline; messages that cross threads are checked before use.
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Worker } from 'node:worker_threads';
+import {
+  SEAL_OVERHEAD_BYTES,
+  openBody,
+  sealAad,
+  sealBodyInto,
+} from '../../src/broker/body-seal.js';
+import { BodyKeys } from '../../src/broker/body-keys.js';
+import { SealWorkers } from '../../src/broker/seal-workers.js';
+import {
+  decodeSealAnswer,
+  decodeSealRequest,
+  packBodies,
+  sealPacked,
+  unpack,
+} from '../../src/broker/seal-batch.js';
+import { WharfError } from '../../src/errors.js';
+import { brokerHarness, groupOf, topicOf } from '../helpers/broker.js';
+
+const golden = JSON.parse(
+  readFileSync(new URL('../fixtures/sealed-body-v1.json', import.meta.url), 'utf8'),
+) as {
+  keyHex: string;
+  nonceHex: string;
+  tenantId: string;
+  instanceId: string;
+  plaintext: string;
+  envelopeHex: string;
+};
+
+const key = randomBytes(32);
+const aad = sealAad('tenant-a', 'instance-a');
+
+function bodiesOf(count: number, size: (i: number) => number): Buffer[] {
+  return Array.from({ length: count }, (_, i) => randomBytes(size(i)));
+}
+
+t.test('an envelope written in place is the frozen envelope v1', async (t) => {
+  const plaintext = Buffer.from(golden.plaintext);
+  const out = Buffer.alloc(7 + plaintext.length + SEAL_OVERHEAD_BYTES + 5, 0xaa);
+  const written = sealBodyInto(
+    Buffer.from(golden.keyHex, 'hex'),
+    plaintext,
+    sealAad(golden.tenantId, golden.instanceId),
+    out,
+    7,
+    Buffer.from(golden.nonceHex, 'hex'),
+  );
+  t.equal(written, plaintext.length + SEAL_OVERHEAD_BYTES);
+  t.equal(out.subarray(7, 7 + written).toString('hex'), golden.envelopeHex);
+  t.equal(out[6], 0xaa, 'nothing written before');
+  t.equal(out[7 + written], 0xaa, 'nothing written after');
+  t.throws(() => sealBodyInto(key, plaintext, aad, out, out.length - 3), RangeError);
+});
+
+t.test('threads seal what opens inline, under that key and instance only', async (t) => {
+  const pool = new SealWorkers({ threads: 2 });
+  t.teardown(() => pool.close());
+  await pool.start(); // both threads up before the first batch
+  const batches = Array.from({ length: 24 }, (_, b) =>
+    bodiesOf(1 + (b % 32), (i) => (i * 97 + b) % 3000),
+  );
+  batches.push([Buffer.alloc(0)]);
+  const sealed = await Promise.all(batches.map((bodies) => pool.seal(key, aad, bodies)));
+  let opened = 0;
+  for (const [b, bodies] of batches.entries()) {
+    t.equal(sealed[b].length, bodies.length);
+    for (const [i, body] of bodies.entries()) {
+      const envelope = sealed[b][i];
+      t.equal(envelope.length, body.length + SEAL_OVERHEAD_BYTES);
+      if (openBody(key, envelope, aad)?.equals(body) === true) opened++;
+    }
+  }
+  const total = batches.reduce((n, bodies) => n + bodies.length, 0);
+  t.equal(opened, total, 'every envelope opens to its body');
+  t.equal(pool.offloaded, batches.length, 'every batch went to a thread');
+  t.equal(pool.inline, 0);
+
+  const one = sealed[0][0];
+  t.equal(openBody(randomBytes(32), one, aad), null, 'another key does not open it');
+  t.equal(openBody(key, one, sealAad('tenant-a', 'instance-b')), null, 'nor another instance');
+  const nonces = new Set(sealed.flat().map((e) => e.subarray(1, 13).toString('hex')));
+  t.equal(nonces.size, total, 'no nonce repeats across threads');
+});
+
+t.test(
+  'a thread killed mid-batch fails that batch; the next batch gets a new thread',
+  async (t) => {
+    const errors: Error[] = [];
+    const pool = new SealWorkers({ threads: 1, onThreadError: (e) => errors.push(e) });
+    t.teardown(() => pool.close());
+    await pool.seal(
+      key,
+      aad,
+      bodiesOf(2, () => 100),
+    ); // the thread is up
+    const inFlight = pool.seal(
+      key,
+      aad,
+      bodiesOf(32, () => 64 * 1024),
+    );
+    const threads = (pool as unknown as { threads: ({ worker: Worker } | null)[] }).threads;
+    await threads[0]?.worker.terminate();
+    const failure = await inFlight.then(
+      () => null,
+      (error: unknown) => error,
+    );
+    // the batch may have been answered before the kill landed; if not, it failed as Internal
+    if (failure !== null) {
+      t.ok(failure instanceof WharfError && failure.code === 'Internal', 'failed as Internal');
+    }
+    const bodies = bodiesOf(3, () => 500);
+    const again = await pool.seal(key, aad, bodies);
+    t.ok(
+      again.every((envelope, i) => openBody(key, envelope, aad)?.equals(bodies[i]) === true),
+      'a new thread seals the next batch',
+    );
+    t.equal(pool.offloaded, 3);
+  },
+);
+
+t.test('past the pending bound, and after close, bodies are sealed inline', async (t) => {
+  const pool = new SealWorkers({ threads: 1, maxPendingBytes: 1000 });
+  const small = bodiesOf(2, () => 400);
+  const large = bodiesOf(2, () => 600);
+  const [a, b] = await Promise.all([pool.seal(key, aad, small), pool.seal(key, aad, large)]);
+  t.equal(pool.offloaded, 1, 'the first batch went to the thread');
+  t.equal(pool.inline, 1, 'the second would pass the bound: sealed inline');
+  t.ok(a.every((e, i) => openBody(key, e, aad)?.equals(small[i]) === true));
+  t.ok(b.every((e, i) => openBody(key, e, aad)?.equals(large[i]) === true));
+
+  const pending = pool.seal(key, aad, small);
+  await pool.close();
+  t.equal((await pending).length, 2, 'a batch in flight at close is answered');
+  const after = await pool.seal(key, aad, small);
+  t.equal(openBody(key, after[0], aad)?.equals(small[0]), true);
+  t.equal(pool.inline, 2, 'after close: inline');
+});
+
+t.test('BodyKeys seals through the threads', async (t) => {
+  const pool = new SealWorkers({ threads: 1 });
+  t.teardown(() => pool.close());
+  const dataKey = randomBytes(32);
+  const keys = new BodyKeys({ load: () => Promise.resolve(dataKey) }, 0, pool.seal);
+  const bodies = bodiesOf(5, (i) => 10 + i);
+  const sealed = await keys.seal('t1', 'i1', bodies);
+  t.equal(pool.offloaded, 1);
+  const instanceAad = sealAad('t1', 'i1');
+  t.ok(sealed?.every((e, i) => openBody(dataKey, e, instanceAad)?.equals(bodies[i]) === true));
+});
+
+t.test('a packed batch round-trips; messages across threads are checked', async (t) => {
+  const bodies = bodiesOf(4, (i) => i * 10);
+  const { packed, lengths } = packBodies(bodies);
+  t.equal(packed.byteOffset, 0);
+  t.equal(packed.buffer.byteLength, packed.length, 'a buffer of its own (transferable)');
+  t.same(
+    unpack(packed, lengths).map((b) => b.toString('hex')),
+    bodies.map((b) => b.toString('hex')),
+  );
+  const sealed = sealPacked(key, aad, packed, lengths);
+  t.same(
+    sealed.lengths,
+    bodies.map((b) => b.length + SEAL_OVERHEAD_BYTES),
+  );
+
+  const request = {
+    id: 1,
+    key: new Uint8Array(32),
+    aad: new Uint8Array(3),
+    packed: packed.buffer,
+    lengths,
+  };
+  t.ok(decodeSealRequest(request));
+  t.equal(decodeSealRequest({ ...request, key: new Uint8Array(16) }), null, 'short key');
+  t.equal(decodeSealRequest({ ...request, lengths: [1, 2] }), null, 'lengths not the bytes');
+  t.equal(decodeSealRequest({ ...request, lengths: [-1, 61] }), null, 'negative length');
+  t.equal(decodeSealRequest({ ...request, id: 'x' }), null, 'no id');
+  t.equal(decodeSealRequest(null), null);
+  t.same(decodeSealAnswer({ id: 2, error: 'boom' }), { id: 2, error: 'boom' });
+  t.ok(decodeSealAnswer({ id: 2, packed: new ArrayBuffer(4), lengths: [4] }));
+  t.equal(decodeSealAnswer({ id: 2, packed: new ArrayBuffer(4), lengths: [5] }), null);
+  t.equal(decodeSealAnswer({ packed: new ArrayBuffer(0), lengths: [] }), null);
+});
+
+t.test('a broker sealing on threads stores envelopes that open after a restart', async (t) => {
+  const dataKey = randomBytes(32);
+  const harness = brokerHarness(t);
+  const dataKeys = { load: () => Promise.resolve(dataKey) };
+  const topic = topicOf();
+  const group = groupOf({ createdAt: Date.now() - 60_000 });
+  const bodies = Array.from({ length: 40 }, (_, i) => randomBytes((i * 131) % 5000));
+  const first = await harness.open({ dataKeys, sealThreads: 2, openedBodyCacheBytes: 0 });
+  const published = await first.publish(
+    topic,
+    bodies.map((body) => ({ body, bodyEncoding: 'base64' as const })),
+  );
+  t.equal(published.length, bodies.length);
+  await first.close();
+
+  // reopened sealing inline: every body is read from the log and opened
+  const second = await harness.open({ dataKeys, openedBodyCacheBytes: 0 });
+  const received: Buffer[] = [];
+  while (received.length < bodies.length) {
+    const batch = await second.receive(topic, group, { maxMessages: 32, waitMs: 1000, tags: '*' });
+    if (batch.length === 0) break;
+    received.push(...batch.map((m) => m.body));
+  }
+  const byHex = (list: Buffer[]) => list.map((b) => b.toString('hex')).sort();
+  t.same(byHex(received), byHex(bodies), 'every body comes back as published');
+});
