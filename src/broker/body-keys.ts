@@ -7,7 +7,7 @@ import { MessageFlags } from '../store/index.js';
 import { WharfError } from '../errors.js';
 import { openBody, sealAad } from './body-seal.js';
 import { OpenedBodies } from './opened-bodies.js';
-import { sealInline, type BodySealer } from './seal-workers.js';
+import { openInline, sealInline, type BodyOpener, type BodySealer } from './seal-workers.js';
 
 /** Where data keys live (implemented by the meta room's DataKeyRepository). */
 export interface DataKeySource {
@@ -30,12 +30,15 @@ export class BodyKeys {
   /** Plaintexts of what this broker sealed last: a receive of them opens nothing. */
   private readonly opened: OpenedBodies;
 
-  /** `openedCacheBytes`: the budget of that cache (0: none); `sealer`: where the cipher work
-   *  runs (SealWorkers' threads, or inline). */
+  /** `openedCacheBytes`: the budget of that cache (0: none); `cipher`: where batches are sealed
+   *  and opened (SealWorkers' threads, or inline). */
   constructor(
     private readonly source: DataKeySource | null,
     openedCacheBytes = 0,
-    private readonly sealer: BodySealer = sealInline,
+    private readonly cipher: { seal: BodySealer; open: BodyOpener } = {
+      seal: sealInline,
+      open: openInline,
+    },
   ) {
     this.opened = new OpenedBodies(openedCacheBytes);
   }
@@ -61,7 +64,7 @@ export class BodyKeys {
     const cached = await this.get(tenantId, instanceId, true);
     if (cached === null)
       throw new WharfError('InstanceNotFound', `instance ${instanceId} has no data key`);
-    return this.sealer(cached.key, cached.aad, bodies);
+    return this.cipher.seal(cached.key, cached.aad, bodies);
   }
 
   /** Remembers the plaintexts of envelopes just stored at `logOffsets` (after the append: an
@@ -94,15 +97,51 @@ export class BodyKeys {
    */
   open(message: StoredMessage): Buffer | null {
     if ((message.flags & MessageFlags.SEALED) === 0) return message.body;
-    const slash = message.topic.indexOf('/');
-    const end = message.topic.indexOf('/', slash + 1);
-    const instance = message.topic.slice(0, end);
+    const instance = instanceOf(message.topic);
     const cached = this.keys.get(instance);
     if (cached === undefined) return null;
     return (
       this.opened.get(message.logOffset, instance, message.body.length) ??
       openBody(cached.key, message.body, cached.aad)
     );
+  }
+
+  /**
+   * open() for a batch of records (a receive's): the ones neither plain nor in the opened-body
+   * cache are opened together by the cipher (the seal threads), one batch per instance. Null
+   * where open() would answer null.
+   */
+  async openAll(messages: readonly StoredMessage[]): Promise<(Buffer | null)[]> {
+    const out: (Buffer | null)[] = new Array<Buffer | null>(messages.length).fill(null);
+    const sealed = new Map<string, { key: CachedKey; at: number[] }>();
+    for (const [i, message] of messages.entries()) {
+      if ((message.flags & MessageFlags.SEALED) === 0) {
+        out[i] = message.body;
+        continue;
+      }
+      const instance = instanceOf(message.topic);
+      const cached = this.keys.get(instance);
+      if (cached === undefined) continue; // key gone (or not loaded): fails closed
+      const hit = this.opened.get(message.logOffset, instance, message.body.length);
+      if (hit !== undefined) {
+        out[i] = hit;
+        continue;
+      }
+      let batch = sealed.get(instance);
+      if (batch === undefined) sealed.set(instance, (batch = { key: cached, at: [] }));
+      batch.at.push(i);
+    }
+    await Promise.all(
+      [...sealed.values()].map(async ({ key, at }) => {
+        const bodies = await this.cipher.open(
+          key.key,
+          key.aad,
+          at.map((i) => messages[i].body),
+        );
+        at.forEach((i, k) => (out[i] = bodies[k]));
+      }),
+    );
+    return out;
   }
 
   /** Forgets the instance's key (it was deleted at its source): its envelopes no longer open. */
@@ -142,4 +181,10 @@ export class BodyKeys {
       if (this.loading.get(id) === load) this.loading.delete(id);
     }
   }
+}
+
+/** `<tenant>/<instance>` of a store topic name (`<tenant>/<instance>/<topic…>`). */
+function instanceOf(topic: string): string {
+  const slash = topic.indexOf('/');
+  return topic.slice(0, topic.indexOf('/', slash + 1));
 }

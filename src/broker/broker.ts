@@ -159,7 +159,7 @@ export class Broker implements BrokerClient {
       bodyKeys: new BodyKeys(
         options.dataKeys ?? null,
         options.openedBodyCacheBytes ?? 0,
-        this.sealWorkers?.seal,
+        this.sealWorkers ?? undefined,
       ),
       traceLog:
         options.trace === false

@@ -31,6 +31,8 @@ interface Pick {
   /** Store topic the queue lives in (the topic, or the group's re-send topic). */
   topic: string;
   messages: StoredMessage[];
+  /** Each message's plaintext body (null: its key is gone), opened before delivery. */
+  bodies: (Buffer | null)[];
   /** Attempt of each message's new delivery. */
   attempts: number[];
   /** For a redelivery, the attempt it replaces (checked again before it is handed out). */
@@ -176,16 +178,14 @@ export class PopReader {
       }
 
       if (picks.size === 0) return { messages: [], progressed: false };
-      const progressed = [...picks.values()].some((pick) => pick.pullTo > pick.startPull);
-      const messages = this.deliver(
-        sub,
-        topic,
-        group,
-        request,
-        [...picks.values()],
-        now,
-        releaseClaims,
-      );
+      const picked = [...picks.values()];
+      const progressed = picked.some((pick) => pick.pullTo > pick.startPull);
+      // bodies the opened-body cache does not hold are opened in one batch, off the event loop
+      // when the broker has seal threads; deliver() checks again what this await may have staled
+      const bodies = await this.core.bodyKeys.openAll(picked.flatMap((pick) => pick.messages));
+      let next = 0;
+      for (const pick of picked) pick.bodies = pick.messages.map(() => bodies[next++]);
+      const messages = this.deliver(sub, topic, group, request, picked, now, releaseClaims);
       return { messages, progressed: progressed && messages.length === 0 };
     } catch (error) {
       // nothing was handed out: due offsets taken from the heap go back into it
@@ -293,6 +293,7 @@ export class PopReader {
         cursor,
         topic: name,
         messages: [],
+        bodies: [],
         attempts: [],
         replaces: [],
         firstDeliveries: [],
@@ -397,7 +398,7 @@ export class PopReader {
     let shredded = 0;
     const opened = delivered.map(({ pick, index }, i): ReceivedMessage | null => {
       const message = pick.messages[index];
-      const body = this.core.bodyKeys.open(message);
+      const body = pick.bodies[index];
       if (body === null) {
         shredded++; // its instance's key is gone: never handed out (fails closed)
         return null;

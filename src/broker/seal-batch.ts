@@ -1,21 +1,29 @@
 // What the event loop and a seal worker thread (seal-worker.ts) pass each other: a publish's
-// bodies packed back to back in one buffer that is transferred, not copied, with their lengths;
-// the answer is the envelopes packed the same way. Pure: packing, sealing a packed batch, and
+// bodies (to seal) or a receive's envelopes (to open) packed back to back in one buffer that is
+// transferred, not copied, with their lengths; the answer is packed the same way, an envelope
+// that does not open answering length -1. Pure: packing, sealing or opening a packed batch, and
 // checking a message that crossed threads before anything trusts it.
-import { SEAL_OVERHEAD_BYTES, sealBodyInto } from './body-seal.js';
+import { SEAL_OVERHEAD_BYTES, openBody, sealBodyInto } from './body-seal.js';
 
-/** Sent to a worker: seal `lengths.length` bodies packed in `packed`, answer under `id`. */
+export type CipherOp = 'seal' | 'open';
+
+/** Sent to a worker: seal or open the `lengths.length` items packed in `packed`. */
 export interface SealRequest {
   id: number;
+  op: CipherOp;
   key: Uint8Array;
   aad: Uint8Array;
   packed: ArrayBuffer;
   lengths: number[];
 }
 
-/** A worker's answer: the envelopes packed in `packed` (`lengths` each), or why it could not. */
+/** A worker's answer: the results packed in `packed` (`lengths` each; -1: an envelope that does
+ *  not open), or why it could not. */
 export type SealAnswer =
   { id: number; packed: ArrayBuffer; lengths: number[] } | { id: number; error: string };
+
+/** Marks an envelope that did not open in an answer's lengths. */
+export const NOT_OPENED = -1;
 
 /** The bodies in one buffer of their own (its ArrayBuffer is transferred to the worker, so it
  *  must not be a slice of Node's shared pool). */
@@ -33,11 +41,15 @@ export function packBodies(bodies: readonly Buffer[]): { packed: Buffer; lengths
   return { packed, lengths };
 }
 
-/** The buffers packed in `packed`, as views (no copy). */
-export function unpack(packed: Buffer, lengths: readonly number[]): Buffer[] {
-  const out: Buffer[] = [];
+/** The buffers packed in `packed`, as views (no copy); null where the length is NOT_OPENED. */
+export function unpack(packed: Buffer, lengths: readonly number[]): (Buffer | null)[] {
+  const out: (Buffer | null)[] = [];
   let at = 0;
   for (const length of lengths) {
+    if (length === NOT_OPENED) {
+      out.push(null);
+      continue;
+    }
     out.push(packed.subarray(at, at + length));
     at += length;
   }
@@ -64,10 +76,31 @@ export function sealPacked(
   return { packed: out, lengths: sealedLengths };
 }
 
-function isLengths(value: unknown, total: number): value is number[] {
+/** Opens every packed envelope; the bodies packed in one buffer of their own, NOT_OPENED for
+ *  an envelope that does not open. */
+export function openPacked(
+  key: Buffer,
+  aad: Buffer,
+  packed: Buffer,
+  lengths: readonly number[],
+): { packed: Buffer; lengths: number[] } {
+  const bodies: Buffer[] = [];
+  const openedLengths: number[] = [];
+  let from = 0;
+  for (const length of lengths) {
+    const body = openBody(key, packed.subarray(from, from + length), aad);
+    from += length;
+    openedLengths.push(body === null ? NOT_OPENED : body.length);
+    if (body !== null) bodies.push(body);
+  }
+  return { packed: packBodies(bodies).packed, lengths: openedLengths };
+}
+
+function isLengths(value: unknown, total: number, notOpened: boolean): value is number[] {
   if (!Array.isArray(value)) return false;
   let sum = 0;
   for (const length of value) {
+    if (notOpened && length === NOT_OPENED) continue;
     if (!Number.isSafeInteger(length) || (length as number) < 0) return false;
     sum += length as number;
   }
@@ -81,12 +114,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** A request as the worker received it, or null when it is not one. */
 export function decodeSealRequest(value: unknown): SealRequest | null {
   if (!isRecord(value)) return null;
-  const { id, key, aad, packed, lengths } = value;
+  const { id, op, key, aad, packed, lengths } = value;
   if (!Number.isSafeInteger(id)) return null;
+  if (op !== 'seal' && op !== 'open') return null;
   if (!(key instanceof Uint8Array) || key.length !== 32) return null;
   if (!(aad instanceof Uint8Array)) return null;
-  if (!(packed instanceof ArrayBuffer) || !isLengths(lengths, packed.byteLength)) return null;
-  return { id: id as number, key, aad, packed, lengths };
+  if (!(packed instanceof ArrayBuffer) || !isLengths(lengths, packed.byteLength, false))
+    return null;
+  return { id: id as number, op, key, aad, packed, lengths };
 }
 
 /** An answer as the event loop received it, or null when it is not one. */
@@ -95,7 +130,7 @@ export function decodeSealAnswer(value: unknown): SealAnswer | null {
   const id = value.id as number;
   if (typeof value.error === 'string') return { id, error: value.error };
   const { packed, lengths } = value;
-  if (!(packed instanceof ArrayBuffer) || !isLengths(lengths, packed.byteLength)) return null;
+  if (!(packed instanceof ArrayBuffer) || !isLengths(lengths, packed.byteLength, true)) return null;
   return { id, packed, lengths };
 }
 

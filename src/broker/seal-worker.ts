@@ -1,8 +1,14 @@
-// A seal worker thread (started by SealWorkers): seals the batches the event loop sends and
-// answers each with its envelopes, transferring the buffer back. A request that does not decode
+// A seal worker thread (started by SealWorkers): seals or opens the batches the event loop sends
+// and answers each with the results, transferring the buffer back. A request that does not decode
 // is answered with an error; an exception fails that batch only.
 import { parentPort } from 'node:worker_threads';
-import { asBuffer, decodeSealRequest, sealPacked, type SealAnswer } from './seal-batch.js';
+import {
+  asBuffer,
+  decodeSealRequest,
+  openPacked,
+  sealPacked,
+  type SealAnswer,
+} from './seal-batch.js';
 
 const port = parentPort;
 if (port === null) throw new Error('seal-worker runs as a worker thread');
@@ -16,14 +22,15 @@ port.on('message', (message: unknown) => {
   }
   let answer: SealAnswer;
   try {
-    const sealed = sealPacked(
+    const run = request.op === 'seal' ? sealPacked : openPacked;
+    const sealed = run(
       asBuffer(request.key),
       asBuffer(request.aad),
       Buffer.from(request.packed),
       request.lengths,
     );
     const { buffer, byteOffset, byteLength } = sealed.packed;
-    // allocUnsafeSlow: the ArrayBuffer is the envelopes' own, whole
+    // allocUnsafeSlow: the ArrayBuffer is the results' own, whole
     if (byteOffset !== 0 || byteLength !== buffer.byteLength) throw new Error('packed view');
     answer = { id: request.id, packed: buffer as ArrayBuffer, lengths: sealed.lengths };
     port.postMessage(answer, [buffer as ArrayBuffer]);

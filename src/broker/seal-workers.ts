@@ -1,38 +1,53 @@
-// Sealing off the event loop. AES-256-GCM through node:crypto needs a cipher object per body,
-// which on the development machine costs ≈ 10 µs of the event loop for a 1 KiB body — with it
-// the all-in-one node published a third fewer messages than with bodies stored plain (README,
-// "Sealed bodies"). A few worker threads seal a publish's bodies instead: the bodies go packed
-// in one transferred buffer (seal-batch.ts) and the envelopes come back the same way, so the
-// event loop spends a copy and two messages a batch and the cipher work runs on another core.
+// Sealing and opening bodies off the event loop. AES-256-GCM through node:crypto needs a cipher
+// object per body, which on the development machine costs ≈ 10 µs of the event loop to seal a
+// 1 KiB body and ≈ 7 µs to open one (README, "Sealed bodies"). A few worker threads do it
+// instead: a publish's bodies, or the envelopes a receive read that the opened-body cache did
+// not hold, go packed in one transferred buffer (seal-batch.ts) and the results come back the
+// same way, so the event loop spends a copy and two messages a batch and the cipher work runs
+// on another core.
 //
-// Same envelope and key as sealing inline (body-seal.ts); each thread draws its nonces from its
-// own CSPRNG pool. A batch goes to the thread with the fewest bytes pending. Bounded: past
-// `maxPendingBytes` in flight, or after close(), bodies are sealed inline — slower, never
-// refused. A thread that dies fails the batches it held (their publishes answer an error and
-// store nothing) and is replaced on the next batch.
+// Same envelope and key as inline (body-seal.ts); each thread draws its nonces from its own
+// CSPRNG pool. A batch goes to the thread with the fewest bytes pending. Never refused: past
+// `maxPendingBytes` in flight, after close(), or when the thread holding it dies (it is replaced
+// on the next batch), a batch is done inline instead — slower, same result.
 import { Worker } from 'node:worker_threads';
 import { WharfError } from '../errors.js';
-import { sealBody } from './body-seal.js';
-import { decodeSealAnswer, packBodies, unpack, type SealRequest } from './seal-batch.js';
+import { openBody, sealBody } from './body-seal.js';
+import {
+  decodeSealAnswer,
+  packBodies,
+  unpack,
+  type CipherOp,
+  type SealRequest,
+} from './seal-batch.js';
 
 /** Seals bodies under one instance's key (BodyKeys uses it). */
 export type BodySealer = (key: Buffer, aad: Buffer, bodies: readonly Buffer[]) => Promise<Buffer[]>;
+/** Opens envelopes under one instance's key; null for one that does not open. */
+export type BodyOpener = (
+  key: Buffer,
+  aad: Buffer,
+  envelopes: readonly Buffer[],
+) => Promise<(Buffer | null)[]>;
 
 export const sealInline: BodySealer = (key, aad, bodies) =>
   Promise.resolve(bodies.map((body) => sealBody(key, body, aad)));
 
+export const openInline: BodyOpener = (key, aad, envelopes) =>
+  Promise.resolve(envelopes.map((envelope) => openBody(key, envelope, aad)));
+
 export interface SealWorkersOptions {
   threads: number;
-  /** Body bytes in flight to the threads before batches are sealed inline. Default 64 MiB. */
+  /** Bytes in flight to the threads before batches are done inline. Default 64 MiB. */
   maxPendingBytes?: number;
-  /** Told when a thread dies (it is replaced on the next batch). */
+  /** Told when a thread fails (it is replaced on the next batch). */
   onThreadError?: (error: Error) => void;
 }
 
 interface Pending {
   bytes: number;
   count: number;
-  resolve(envelopes: Buffer[]): void;
+  resolve(results: (Buffer | null)[]): void;
   reject(error: Error): void;
 }
 
@@ -56,9 +71,11 @@ export class SealWorkers {
   private pendingBytes = 0;
   private nextId = 1;
   private closed = false;
-  /** Batches sealed by the threads, and inline (over the bound or closed). */
+  /** Batches done by the threads; inline (over the bound, or closed); inline after the thread
+   *  holding them failed. */
   offloaded = 0;
   inline = 0;
+  fallbacks = 0;
 
   constructor(private readonly options: SealWorkersOptions) {
     if (!Number.isInteger(options.threads) || options.threads < 1) {
@@ -69,32 +86,60 @@ export class SealWorkers {
   }
 
   /** The seal function to hand BodyKeys. */
-  readonly seal: BodySealer = (key, aad, bodies) => {
+  readonly seal: BodySealer = async (key, aad, bodies) => {
+    const sealed = await this.run('seal', key, aad, bodies, sealInline);
+    // a seal answers every body (NOT_OPENED is an open's answer only)
+    if (sealed.some((envelope) => envelope === null)) {
+      throw new WharfError('Internal', 'sealing answered a missing envelope');
+    }
+    return sealed as Buffer[];
+  };
+
+  /** The open function to hand BodyKeys. */
+  readonly open: BodyOpener = (key, aad, envelopes) =>
+    this.run('open', key, aad, envelopes, openInline);
+
+  private async run(
+    op: CipherOp,
+    key: Buffer,
+    aad: Buffer,
+    items: readonly Buffer[],
+    inline: (key: Buffer, aad: Buffer, items: readonly Buffer[]) => Promise<(Buffer | null)[]>,
+  ): Promise<(Buffer | null)[]> {
     let bytes = 0;
-    for (const body of bodies) bytes += body.length;
-    if (this.closed || bodies.length === 0 || this.pendingBytes + bytes > this.maxPendingBytes) {
+    for (const item of items) bytes += item.length;
+    if (this.closed || items.length === 0 || this.pendingBytes + bytes > this.maxPendingBytes) {
       this.inline++;
-      return sealInline(key, aad, bodies);
+      return inline(key, aad, items);
     }
     this.offloaded++;
     const thread = this.pick();
     const id = this.nextId++;
-    const { packed, lengths } = packBodies(bodies);
+    const { packed, lengths } = packBodies(items);
     const request: SealRequest = {
       id,
+      op,
       key: new Uint8Array(key),
       aad: new Uint8Array(aad),
       packed: packed.buffer as ArrayBuffer,
       lengths,
     };
-    return new Promise<Buffer[]>((resolve, reject) => {
-      if (thread.pending.size === 0) thread.worker.ref();
-      thread.pending.set(id, { bytes, count: bodies.length, resolve, reject });
-      thread.bytes += bytes;
-      this.pendingBytes += bytes;
-      thread.worker.postMessage(request, [request.packed]);
-    });
-  };
+    try {
+      return await new Promise<(Buffer | null)[]>((resolve, reject) => {
+        if (thread.pending.size === 0) thread.worker.ref();
+        thread.pending.set(id, { bytes, count: items.length, resolve, reject });
+        thread.bytes += bytes;
+        this.pendingBytes += bytes;
+        thread.worker.postMessage(request, [request.packed]);
+      });
+    } catch (error) {
+      // the thread failed under this batch: the items were transferred (and are gone from
+      // `packed`), but the callers' buffers are intact — done inline instead
+      this.fallbacks++;
+      this.options.onThreadError?.(error as Error);
+      return inline(key, aad, items);
+    }
+  }
 
   /** Starts every thread and resolves once each is up (or failed: it is started again on the
    *  next batch), so the first publishes do not wait for a thread to boot. */
@@ -146,7 +191,7 @@ export class SealWorkers {
     worker.on('error', (error: Error) => this.options.onThreadError?.(error));
     worker.on('exit', (code) => {
       if (this.threads[index] === thread) this.threads[index] = null;
-      const error = new WharfError('Internal', `seal worker exited (code ${code})`);
+      const error = new WharfError('Internal', `seal worker thread exited (code ${code})`);
       for (const id of [...thread.pending.keys()]) this.settle(thread, id)?.reject(error);
     });
     return thread;
@@ -162,11 +207,11 @@ export class SealWorkers {
     const pending = this.settle(thread, answer.id);
     if (pending === undefined) return;
     if ('error' in answer) {
-      pending.reject(new WharfError('Internal', `sealing failed: ${answer.error}`));
+      pending.reject(new WharfError('Internal', `seal worker thread failed: ${answer.error}`));
       return;
     }
     if (answer.lengths.length !== pending.count) {
-      pending.reject(new WharfError('Internal', 'sealing answered the wrong number of bodies'));
+      pending.reject(new WharfError('Internal', 'seal worker thread answered the wrong count'));
       return;
     }
     pending.resolve(unpack(Buffer.from(answer.packed), answer.lengths));
