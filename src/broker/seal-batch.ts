@@ -22,6 +22,9 @@ export interface SealRequest {
 export type SealAnswer =
   { id: number; packed: ArrayBuffer; lengths: number[] } | { id: number; error: string };
 
+/** What a worker posts once its module is loaded and it listens. */
+export const SEAL_WORKER_READY = 'seal-worker-ready';
+
 /** Marks an envelope that did not open in an answer's lengths. */
 export const NOT_OPENED = -1;
 

@@ -3,6 +3,7 @@
 // is answered with an error; an exception fails that batch only.
 import { parentPort } from 'node:worker_threads';
 import {
+  SEAL_WORKER_READY,
   asBuffer,
   decodeSealRequest,
   openPacked,
@@ -39,3 +40,6 @@ port.on('message', (message: unknown) => {
     port.postMessage(answer);
   }
 });
+
+// loaded and listening: start() waits for this, so no module loads after a broker serves
+port.postMessage(SEAL_WORKER_READY);

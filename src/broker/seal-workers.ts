@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { WharfError } from '../errors.js';
 import { openBody, sealBody } from './body-seal.js';
 import {
+  SEAL_WORKER_READY,
   decodeSealAnswer,
   packBodies,
   unpack,
@@ -57,6 +58,8 @@ interface Thread {
   bytes: number;
   /** Called once nothing is pending (close() waits on it). */
   drained: (() => void)[];
+  /** Resolves once the thread has loaded its module (or exited). */
+  ready: Promise<void>;
 }
 
 // the worker's module beside this one: .ts when the sources run (tests), .js when built
@@ -141,18 +144,16 @@ export class SealWorkers {
     }
   }
 
-  /** Starts every thread and resolves once each is up (or failed: it is started again on the
-   *  next batch), so the first publishes do not wait for a thread to boot. */
+  /** Starts every thread and resolves once each has loaded its code (or failed: it is started
+   *  again on the next batch), so the first publishes do not wait for a thread to boot and no
+   *  module loads after the broker serves. */
   async start(): Promise<void> {
     await Promise.all(
       this.threads.map((thread, i) => {
         if (thread !== null || this.closed) return Promise.resolve();
         const started = this.spawn(i);
         this.threads[i] = started;
-        return new Promise<void>((up) => {
-          started.worker.once('online', () => up());
-          started.worker.once('exit', () => up());
-        });
+        return started.ready;
       }),
     );
   }
@@ -186,8 +187,14 @@ export class SealWorkers {
   private spawn(index: number): Thread {
     const worker = new Worker(WORKER_URL);
     worker.unref();
-    const thread: Thread = { worker, pending: new Map(), bytes: 0, drained: [] };
-    worker.on('message', (message: unknown) => this.answered(thread, message));
+    let up!: () => void;
+    const ready = new Promise<void>((resolve) => (up = resolve));
+    const thread: Thread = { worker, pending: new Map(), bytes: 0, drained: [], ready };
+    worker.once('exit', () => up());
+    worker.on('message', (message: unknown) => {
+      if (message === SEAL_WORKER_READY) up();
+      else this.answered(thread, message);
+    });
     worker.on('error', (error: Error) => this.options.onThreadError?.(error));
     worker.on('exit', (code) => {
       if (this.threads[index] === thread) this.threads[index] = null;
