@@ -1,9 +1,16 @@
 // The sealed-body envelope and the data-key cache: golden bytes freeze envelope v1 and a v1 record
-// carrying one (MessageFlags.SEALED); an envelope opens only under its key and instance, and
-// nothing cut, flipped or unknown ever opens; a forgotten key stays forgotten.
+// carrying one (MessageFlags.SEALED), also written in place (a thread's packed batch); an
+// envelope opens only under its key and instance, and nothing cut, flipped or unknown ever
+// opens; a forgotten key stays forgotten.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { SEAL_OVERHEAD_BYTES, openBody, sealAad, sealBody } from '../../src/broker/body-seal.js';
+import {
+  SEAL_OVERHEAD_BYTES,
+  openBody,
+  sealAad,
+  sealBody,
+  sealBodyInto,
+} from '../../src/broker/body-seal.js';
 import { BodyKeys, type DataKeySource } from '../../src/broker/body-keys.js';
 import { OpenedBodies } from '../../src/broker/opened-bodies.js';
 import { decodeMessage, encodeMessage, measureMessage } from '../../src/store/record.js';
@@ -38,6 +45,17 @@ t.test('a body seals to the frozen envelope bytes and opens back', async (t) => 
   t.equal(sealed.toString('hex'), golden.envelopeHex);
   t.equal(sealed.length, Buffer.byteLength(golden.plaintext) + SEAL_OVERHEAD_BYTES);
   t.equal(openBody(key, envelope, aad)?.toString(), golden.plaintext);
+});
+
+t.test('an envelope written in place is the frozen envelope v1', async (t) => {
+  const plaintext = Buffer.from(golden.plaintext);
+  const out = Buffer.alloc(7 + plaintext.length + SEAL_OVERHEAD_BYTES + 5, 0xaa);
+  const written = sealBodyInto(key, plaintext, aad, out, 7, Buffer.from(golden.nonceHex, 'hex'));
+  t.equal(written, plaintext.length + SEAL_OVERHEAD_BYTES);
+  t.equal(out.subarray(7, 7 + written).toString('hex'), golden.envelopeHex);
+  t.equal(out[6], 0xaa, 'nothing written before');
+  t.equal(out[7 + written], 0xaa, 'nothing written after');
+  t.throws(() => sealBodyInto(key, plaintext, aad, out, out.length - 3), RangeError);
 });
 
 t.test('a v1 record carrying a sealed body encodes to its golden bytes and decodes', async (t) => {

@@ -5,14 +5,8 @@
 // that cross threads are checked before use.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
-import {
-  SEAL_OVERHEAD_BYTES,
-  openBody,
-  sealAad,
-  sealBodyInto,
-} from '../../src/broker/body-seal.js';
+import { SEAL_OVERHEAD_BYTES, openBody, sealAad } from '../../src/broker/body-seal.js';
 import { BodyKeys } from '../../src/broker/body-keys.js';
 import { SealWorkers, sealInline } from '../../src/broker/seal-workers.js';
 import { MessageFlags, type StoredMessage } from '../../src/store/index.js';
@@ -25,41 +19,12 @@ import {
 } from '../../src/broker/seal-batch.js';
 import { brokerHarness, groupOf, topicOf } from '../helpers/broker.js';
 
-const golden = JSON.parse(
-  readFileSync(new URL('../fixtures/sealed-body-v1.json', import.meta.url), 'utf8'),
-) as {
-  keyHex: string;
-  nonceHex: string;
-  tenantId: string;
-  instanceId: string;
-  plaintext: string;
-  envelopeHex: string;
-};
-
 const key = randomBytes(32);
 const aad = sealAad('tenant-a', 'instance-a');
 
 function bodiesOf(count: number, size: (i: number) => number): Buffer[] {
   return Array.from({ length: count }, (_, i) => randomBytes(size(i)));
 }
-
-t.test('an envelope written in place is the frozen envelope v1', async (t) => {
-  const plaintext = Buffer.from(golden.plaintext);
-  const out = Buffer.alloc(7 + plaintext.length + SEAL_OVERHEAD_BYTES + 5, 0xaa);
-  const written = sealBodyInto(
-    Buffer.from(golden.keyHex, 'hex'),
-    plaintext,
-    sealAad(golden.tenantId, golden.instanceId),
-    out,
-    7,
-    Buffer.from(golden.nonceHex, 'hex'),
-  );
-  t.equal(written, plaintext.length + SEAL_OVERHEAD_BYTES);
-  t.equal(out.subarray(7, 7 + written).toString('hex'), golden.envelopeHex);
-  t.equal(out[6], 0xaa, 'nothing written before');
-  t.equal(out[7 + written], 0xaa, 'nothing written after');
-  t.throws(() => sealBodyInto(key, plaintext, aad, out, out.length - 3), RangeError);
-});
 
 t.test('threads seal what opens inline, under that key and instance only', async (t) => {
   const pool = new SealWorkers({ threads: 2 });
