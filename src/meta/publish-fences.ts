@@ -1,12 +1,17 @@
 // Publish fences in Redis: one hash per broker (requestId → fence record, versioned JSON checked
 // on read), written by a gateway before it sends a publish that a broker did not answer to
 // another broker, read and deleted by that broker once applied (broker/publish-fences.ts says
-// what applying means). A fence is small and lives until its broker is back; nothing else
-// depends on it, so a lost fence costs a possible duplicate, never a lost message.
+// what applying means). A fence is small and lives until its broker is back, or until a week
+// after the last fence left for it (a decommissioned broker's do not stay for ever); nothing else
+// depends on it, so a lost or expired fence costs a possible duplicate, never a lost message.
 import type { Redis } from 'ioredis';
 import type { PublishFence, PublishFenceSink, PublishFenceSource } from '../model/index.js';
 import type { MetaKeys } from './keys.js';
 import { decodeRecord, encodeRecord, PUBLISH_FENCE } from './records.js';
+
+/** How long a broker's fences outlive the last one left for it. A broker back after longer may
+ *  deliver the copy of such a call a second time (at least once, as without fences). */
+export const FENCE_TTL_SECONDS = 7 * 24 * 3600;
 
 /** The gateway side: leaves fences for any broker. */
 export class RedisPublishFenceSink implements PublishFenceSink {
@@ -17,7 +22,15 @@ export class RedisPublishFenceSink implements PublishFenceSink {
   ) {}
 
   async add(brokerId: number, fence: PublishFence): Promise<void> {
-    await this.redis.hset(this.keys.publishFences(brokerId), fence.requestId, encodeRecord(fence));
+    const key = this.keys.publishFences(brokerId);
+    const results = await this.redis
+      .multi()
+      .hset(key, fence.requestId, encodeRecord(fence))
+      .expire(key, FENCE_TTL_SECONDS)
+      .exec();
+    const failed = results?.find(([error]) => error !== null)?.[0];
+    if (results === null) throw new Error(`publish fence for broker ${brokerId} not written`);
+    if (failed !== undefined && failed !== null) throw failed;
   }
 }
 

@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import type { Broker } from '../../src/broker/index.js';
 import { MetaKeys, RedisPublishFenceSink, RedisPublishFences } from '../../src/meta/index.js';
+import { FENCE_TTL_SECONDS } from '../../src/meta/publish-fences.js';
 import { RedisScheduleWheel } from '../../src/meta/index.js';
 import type { GroupDescriptor, PublishFence, TopicDescriptor } from '../../src/model/index.js';
 import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
@@ -28,7 +29,7 @@ async function setup(t: Test) {
     });
   const sink = new RedisPublishFenceSink(redis, keys);
   const fencesLeft = () => redis.hlen(keys.publishFences(3));
-  return { open, sink, fencesLeft };
+  return { open, sink, fencesLeft, redis, keys };
 }
 
 async function drain(broker: Broker, topic: TopicDescriptor, group: GroupDescriptor) {
@@ -82,7 +83,7 @@ t.test('a fenced call’s messages are withdrawn, durably; the others are delive
 });
 
 t.test('a fence left while the broker was down is applied before it serves', async (t) => {
-  const { open, sink, fencesLeft } = await setup(t);
+  const { open, sink, fencesLeft, redis, keys } = await setup(t);
   let broker = await open();
   const topic = topicOf({ queueCount: 1 });
   const group = groupOf();
@@ -95,6 +96,10 @@ t.test('a fence left while the broker was down is applied before it serves', asy
   // a fence for a call the broker never stored is harmless: nothing carries its id
   await sink.add(3, { requestId: 'gw.never', topic, queueIds: [0], sentAtMs });
   await sink.add(3, { requestId: 'gw.9', topic, queueIds: [0], sentAtMs });
+  // a decommissioned broker's fences do not stay for ever: the hash expires a week after the
+  // last fence left for it
+  const ttl = await redis.ttl(keys.publishFences(3));
+  t.ok(ttl > FENCE_TTL_SECONDS - 60 && ttl <= FENCE_TTL_SECONDS, `fences expire (TTL ${ttl} s)`);
   broker = await open();
   t.equal(await fencesLeft(), 0, 'both applied by the time it opened');
   t.same(await drain(broker, topic, group), ['answered']);
