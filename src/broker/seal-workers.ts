@@ -158,7 +158,7 @@ export class SealWorkers {
     );
   }
 
-  /** Lets the batches in flight finish, then stops the threads; later batches seal inline. */
+  /** Lets the batches in flight finish, then stops the threads; later batches are done inline. */
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(
@@ -207,7 +207,8 @@ export class SealWorkers {
   private answered(thread: Thread, message: unknown): void {
     const answer = decodeSealAnswer(message);
     if (answer === null) {
-      // a thread that answers garbage is not trusted with more: its batches fail on exit
+      // a thread that answers garbage is not trusted with more: on its exit its batches are
+      // done inline
       void thread.worker.terminate();
       return;
     }
