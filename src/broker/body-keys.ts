@@ -96,14 +96,25 @@ export class BodyKeys {
    * not loaded with ready()) or the envelope does not open: fail closed, as "no such message".
    */
   open(message: StoredMessage): Buffer | null {
-    if ((message.flags & MessageFlags.SEALED) === 0) return message.body;
+    const found = this.lookup(message);
+    return found.key === undefined
+      ? found.body
+      : openBody(found.key.key, message.body, found.key.aad);
+  }
+
+  /** What open() needs of a record: its plaintext when plain or cached, null when its key is
+   *  not here, else the key to open it with. */
+  private lookup(
+    message: StoredMessage,
+  ):
+    | { body: Buffer | null; key?: undefined }
+    | { body?: undefined; key: CachedKey; instance: string } {
+    if ((message.flags & MessageFlags.SEALED) === 0) return { body: message.body };
     const instance = instanceOf(message.topic);
-    const cached = this.keys.get(instance);
-    if (cached === undefined) return null;
-    return (
-      this.opened.get(message.logOffset, instance, message.body.length) ??
-      openBody(cached.key, message.body, cached.aad)
-    );
+    const key = this.keys.get(instance);
+    if (key === undefined) return { body: null };
+    const hit = this.opened.get(message.logOffset, instance, message.body.length);
+    return hit === undefined ? { key, instance } : { body: hit };
   }
 
   /**
@@ -115,20 +126,13 @@ export class BodyKeys {
     const out: (Buffer | null)[] = new Array<Buffer | null>(messages.length).fill(null);
     const sealed = new Map<string, { key: CachedKey; at: number[] }>();
     for (const [i, message] of messages.entries()) {
-      if ((message.flags & MessageFlags.SEALED) === 0) {
-        out[i] = message.body;
+      const found = this.lookup(message);
+      if (found.key === undefined) {
+        out[i] = found.body; // plain, cached, or null: key gone (or not loaded), fails closed
         continue;
       }
-      const instance = instanceOf(message.topic);
-      const cached = this.keys.get(instance);
-      if (cached === undefined) continue; // key gone (or not loaded): fails closed
-      const hit = this.opened.get(message.logOffset, instance, message.body.length);
-      if (hit !== undefined) {
-        out[i] = hit;
-        continue;
-      }
-      let batch = sealed.get(instance);
-      if (batch === undefined) sealed.set(instance, (batch = { key: cached, at: [] }));
+      let batch = sealed.get(found.instance);
+      if (batch === undefined) sealed.set(found.instance, (batch = { key: found.key, at: [] }));
       batch.at.push(i);
     }
     await Promise.all(
