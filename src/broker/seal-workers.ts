@@ -68,6 +68,14 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 
+/** Terminates `worker` and resolves on its exit. An idle worker is unref()'d, and an unref()'d
+ *  worker's exit does not keep the process alive: without the ref() the process could end before
+ *  the exit arrives, leaving the caller's await (a shutdown's, say) unfinished. */
+function stop(worker: Worker): Promise<number> {
+  worker.ref();
+  return worker.terminate();
+}
+
 export class SealWorkers {
   private readonly threads: (Thread | null)[];
   private readonly maxPendingBytes: number;
@@ -166,7 +174,7 @@ export class SealWorkers {
         if (thread === null) return;
         if (thread.pending.size > 0) await new Promise<void>((done) => thread.drained.push(done));
         if (this.threads[i] === thread) this.threads[i] = null;
-        await thread.worker.terminate();
+        await stop(thread.worker);
       }),
     );
   }
@@ -209,7 +217,7 @@ export class SealWorkers {
     if (answer === null) {
       // a thread that answers garbage is not trusted with more: on its exit its batches are
       // done inline
-      void thread.worker.terminate();
+      void stop(thread.worker);
       return;
     }
     const pending = this.settle(thread, answer.id);

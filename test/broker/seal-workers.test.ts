@@ -70,6 +70,9 @@ t.test(
     const large = bodiesOf(32, () => 64 * 1024);
     const inFlight = pool.seal(key, aad, large);
     const threads = (pool as unknown as { threads: ({ worker: Worker } | null)[] }).threads;
+    // ref() first: if the answer lands before the kill the idle thread is unref()'d, and the
+    // process could end before its exit event
+    threads[0]?.worker.ref();
     await threads[0]?.worker.terminate();
     const sealed = await inFlight;
     t.ok(
