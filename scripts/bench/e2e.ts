@@ -47,7 +47,7 @@ const { values } = parseArgs({
   },
   strict: true,
 });
-const { plan, runs, quietWaitMs, quietPct, rows: wanted } = parsePlan(values);
+const { plan, runs, warmupMessages, quietWaitMs, quietPct, rows: wanted } = parsePlan(values);
 
 function wharfNodeArgs(): string[] {
   return values['wharf-node-args'].split(' ').filter((arg) => arg !== '');
@@ -230,6 +230,7 @@ try {
     entries,
     plan,
     runs,
+    warmupMessages,
     quietWaitMs,
     quietPct,
     baselineId: 'rabbitmq-quorum',

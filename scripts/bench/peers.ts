@@ -14,7 +14,7 @@ const { values } = parseArgs({
   options: planOptions(PEERS.map((peer) => peer.id).join(',')),
   strict: true,
 });
-const { plan, runs, quietWaitMs, quietPct, rows: wanted } = parsePlan(values);
+const { plan, runs, warmupMessages, quietWaitMs, quietPct, rows: wanted } = parsePlan(values);
 const unknown = [...wanted].filter((id) => !PEERS.some((peer) => peer.id === id));
 if (unknown.length > 0) {
   throw new Error(
@@ -25,6 +25,7 @@ const result = await runComparison({
   entries: PEERS.filter((peer) => wanted.has(peer.id)),
   plan,
   runs,
+  warmupMessages,
   quietWaitMs,
   quietPct,
   baselineId: 'rabbitmq-quorum',

@@ -1,6 +1,7 @@
 // Runs a set of drivers (peers, and Wharf itself in bench:e2e) the same way: each run in a fresh
-// load process, runs interleaved across rows so machine noise spreads evenly, an optional wait for
-// a quiet machine before each run, then one table of medians with ratios against a baseline row
+// load process, runs interleaved across rows so machine noise spreads evenly, an unreported
+// warm-up round per row first (JIT compilers, caches and connections warm, as a server in service
+// is; a cold first run is mostly compiling), an optional wait for a quiet machine before each run, then one table of medians with ratios against a baseline row
 // and the notes that say how to read it. A row whose server does not answer says "unavailable".
 import { availableParallelism } from 'node:os';
 import { findServerPid, waitForQuietMachine } from './cpu-sampler.js';
@@ -28,6 +29,8 @@ export interface ComparisonOptions {
   entries: readonly ComparisonEntry[];
   plan: MeasurePlan;
   runs: number;
+  /** Messages each row publishes and drains once before its first run, not reported (0: none). */
+  warmupMessages: number;
   quietWaitMs: number;
   quietPct: number;
   /** Id of the row the ratio columns divide by. */
@@ -96,6 +99,30 @@ export async function runComparison(options: ComparisonOptions): Promise<Compari
   for (const state of states) {
     if (state.unavailable !== null) log(`${state.entry.id}: ${state.unavailable}`);
   }
+  if (options.warmupMessages > 0) {
+    for (const state of states) {
+      if (state.unavailable !== null) continue;
+      const startMs = performance.now();
+      const warmup: DriverJob = {
+        ...state.job,
+        plan: {
+          ...state.job.plan,
+          messages: options.warmupMessages,
+          phases: ['publish', 'consume'],
+          countSyncs: false,
+        },
+      };
+      try {
+        await measureInChild(warmup, { timeoutMs });
+        log(`warm-up ${state.entry.id}: ${formatCount(options.warmupMessages)} messages`);
+      } catch (error) {
+        // a row whose warm-up fails is still measured: its runs say what is wrong
+        const message = error instanceof Error ? error.message : String(error);
+        log(`warm-up ${state.entry.id}: failed: ${message}`);
+      }
+      log(`  (${((performance.now() - startMs) / 1000).toFixed(1)} s)`);
+    }
+  }
   for (let run = 1; run <= runs; run++) {
     for (const state of states) {
       if (state.unavailable !== null) continue;
@@ -147,7 +174,10 @@ export async function runComparison(options: ComparisonOptions): Promise<Compari
   const notes = [
     `${availableParallelism()} cores, Node ${process.version}; ${formatCount(plan.messages)} messages of ${plan.bodyBytes} B a run ` +
       `(publish batch ${plan.batch}), latency at ${formatCount(plan.ratePerSec)} msg/s for ${plan.durationMs / 1000} s; ` +
-      `median of ${runs} run(s), max = worst run.`,
+      `median of ${runs} run(s), max = worst run` +
+      (options.warmupMessages > 0
+        ? `; each row first published and drained ${formatCount(options.warmupMessages)} messages, unreported (warm-up).`
+        : '; no warm-up (first runs include JIT compilation).'),
     "Publish: all acknowledged by the server (confirms, PubAcks, replies) within each driver's window. " +
       'Consume+ack: drains the backlog the publish left. Latency: scheduled send time (t0 + i/rate) to receive.',
     options.ratioNote,

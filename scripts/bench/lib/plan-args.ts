@@ -1,6 +1,6 @@
 // Command-line flags every comparison benchmark takes (bench:peers, bench:e2e) and the measure
 // plan they make: message count and size, publish batch and window, latency rate and duration,
-// runs, quiet-machine wait, which rows, JSON output.
+// runs, warm-up, quiet-machine wait, which rows, JSON output.
 import type { MeasurePlan, Phase } from './measure-driver.js';
 
 export function planOptions(defaultRows: string) {
@@ -9,6 +9,8 @@ export function planOptions(defaultRows: string) {
     rate: { type: 'string', default: '5000' },
     'duration-s': { type: 'string', default: '10' },
     runs: { type: 'string', default: '3' },
+    /** Messages each row publishes and drains once, unreported, before its first run (0: none). */
+    'warmup-messages': { type: 'string', default: '100000' },
     'body-bytes': { type: 'string', default: '1024' },
     batch: { type: 'string', default: '32' },
     window: { type: 'string' },
@@ -25,6 +27,7 @@ export interface PlanValues {
   rate: string;
   'duration-s': string;
   runs: string;
+  'warmup-messages': string;
   'body-bytes': string;
   batch: string;
   window?: string | undefined;
@@ -40,9 +43,16 @@ export function positive(name: string, text: string | undefined): number {
   return value;
 }
 
+function nonNegative(name: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be 0 or more`);
+  return value;
+}
+
 export interface ParsedPlan {
   plan: MeasurePlan;
   runs: number;
+  warmupMessages: number;
   quietWaitMs: number;
   quietPct: number;
   rows: Set<string>;
@@ -66,6 +76,7 @@ export function parsePlan(values: PlanValues): ParsedPlan {
   return {
     plan,
     runs: Math.round(positive('runs', values.runs)),
+    warmupMessages: nonNegative('warmup-messages', values['warmup-messages']),
     quietWaitMs: Number(values['quiet-wait-s']) * 1000,
     quietPct: positive('quiet-pct', values['quiet-pct']),
     rows: new Set(values.peers.split(',').map((id) => id.trim())),
