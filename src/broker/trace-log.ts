@@ -1,8 +1,8 @@
 // Message trace: what happened to a message after it was published (delivered, acked, retried,
 // dead-lettered, re-sent), kept in the store like RocketMQ's trace topic. Events are gathered
 // per instance for a few milliseconds and written as one record of an internal trace topic whose
-// keys name the messages, so the store's key index finds a message's events; they expire with
-// the log. Keys are message positions, not ids, because an ack knows only the position its
+// keys name the messages' blocks (below), so the store's key index finds a message's events; they
+// expire with the log. Keys are message positions, not ids, because an ack knows only the position its
 // receipt handle names. Writing is off the answer path (a trace is diagnostics: a crash may lose
 // the last few milliseconds of events) and bounded: past the bound events are dropped and counted.
 //
@@ -13,6 +13,11 @@
 // where each event's position is `PREFIX:O` (see tracePosition). Version 1, still read:
 // {"v":1,"events":[{"position":P,"time":T,"type":TYPE,…the same optional fields},…]}, and a bare
 // array of v1 events (written before versions existed).
+//
+// Record keys: one per block of TRACE_KEY_SPAN offsets a record's runs name, `PREFIX#BLOCK` (see
+// traceBlockKey), so a receive or an ack of 32 messages adds one or two keys to the key index, not
+// 32. Records written before blocks have one key per position (`PREFIX:O`); a query asks for both
+// and keeps the events of its own position.
 import type {
   GroupDescriptor,
   ReceivedMessage,
@@ -48,6 +53,19 @@ export interface TracedEvent extends TraceEvent {
 export function tracePosition(topic: string, queueId: number, queueOffset: number): string {
   return `${topic}:${queueId}:${queueOffset}`;
 }
+
+/** Offsets one record key covers (see traceBlockKey). */
+export const TRACE_KEY_SPAN = 64;
+
+/** The record key for `offset` under a position prefix (topic:queueId, or a schedule's):
+ *  every record naming any offset of the same block of TRACE_KEY_SPAN carries it. */
+export function traceBlockKey(at: string, offset: number): string {
+  return `${at}#${Math.floor(offset / TRACE_KEY_SPAN)}`;
+}
+
+/** Records read at most per block key when looking up one message's events, as a multiple of
+ *  the caller's limit: a block's records also name its other messages. */
+const BLOCK_READ_FACTOR = 8;
 
 export interface TraceLogOptions {
   /** How long events wait to be written together; default 20 ms. */
@@ -260,17 +278,31 @@ export class TraceLog {
     );
   }
 
-  /** A message's recorded events, oldest first (at most the last `limit` records that name it). */
+  /** A message's recorded events, oldest first: from at most the last `limit` records keyed by
+   *  its position (written before block keys) and the last `limit` × 8 keyed by its block. */
   async events(
     tenantId: string,
     instanceId: string,
     position: string,
     limit = 64,
   ): Promise<TraceEvent[]> {
-    const records = await this.store.queryByKey(traceTopic(tenantId, instanceId), position, limit);
-    const events: TraceEvent[] = [];
+    const topic = traceTopic(tenantId, instanceId);
+    const colon = position.lastIndexOf(':');
+    const offset = Number(position.slice(colon + 1));
+    const keyed = await this.store.queryByKey(topic, position, limit); // before block keys
+    const blocked =
+      colon < 0 || !Number.isSafeInteger(offset)
+        ? []
+        : await this.store.queryByKey(
+            topic,
+            traceBlockKey(position.slice(0, colon), offset),
+            limit * BLOCK_READ_FACTOR,
+          );
     // oldest record first, so events of one millisecond keep the order they were written in
-    for (const record of records.reverse()) {
+    const byOffset = new Map([...keyed, ...blocked].map((record) => [record.logOffset, record]));
+    const records = [...byOffset.values()].sort((a, b) => a.logOffset - b.logOffset);
+    const events: TraceEvent[] = [];
+    for (const record of records) {
       const where = `trace record at log offset ${record.logOffset}`;
       for (const item of decodeTraceRecord(record.body, where)) {
         if (item.position !== position) continue;
@@ -282,10 +314,18 @@ export class TraceLog {
   }
 }
 
-/** The keys of a record: every position its runs name, once. */
-function traceKeys(runs: readonly TraceRun[]): string[] {
+/** The keys of a record: the block of every position its runs name, once. */
+export function traceKeys(runs: readonly TraceRun[]): string[] {
   const keys = new Set<string>();
-  for (const run of runs) for (const offset of run.offsets) keys.add(`${run.at}:${offset}`);
+  for (const run of runs) {
+    let last = -1;
+    for (const offset of run.offsets) {
+      const block = Math.floor(offset / TRACE_KEY_SPAN);
+      if (block === last) continue; // a run's offsets mostly ascend: one key per block
+      last = block;
+      keys.add(traceBlockKey(run.at, offset));
+    }
+  }
   return [...keys];
 }
 

@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs';
 import {
   decodeTraceRecord,
   encodeTraceRecord,
+  TRACE_KEY_SPAN,
+  traceBlockKey,
+  traceKeys,
   TraceLog,
   traceTopic,
   type TracedEvent,
@@ -118,3 +121,69 @@ t.test('events are read back per message, and a future record names its log offs
     message: new RegExp(`trace record at log offset ${future.logOffset}: format version 9`),
   });
 });
+
+t.test('a record is keyed by the blocks its runs name, not by every position', async (t) => {
+  const offsets = Array.from({ length: 32 }, (_, i) => 50 + i); // spans blocks 0 and 1
+  const runs: TraceRun[] = [
+    { type: 'DELIVERED', time: 1, group: 'g', at: 'orders:1', offsets },
+    { type: 'ACKED', time: 2, group: 'g', at: 'orders:1', offsets: [3, 200] },
+    { type: 'DELIVERED', time: 3, group: 'g', at: 'orders:2', offsets: [5] },
+  ];
+  t.equal(TRACE_KEY_SPAN, 64);
+  t.same(traceKeys(runs), ['orders:1#0', 'orders:1#1', 'orders:1#3', 'orders:2#0']);
+  t.equal(traceBlockKey('orders:1', 127), 'orders:1#1');
+});
+
+t.test(
+  'events are found under block keys and under the per-position keys of older records',
+  async (t) => {
+    const broker = await openTestBroker(t, { trace: false });
+    const trace = new TraceLog(broker.store, { lingerMs: 1 });
+    const topic = traceTopic('t1', 'i1');
+    // a record written before block keys: one key per position
+    await broker.store.append([
+      {
+        topic,
+        queueId: 0,
+        keys: ['orders:1:7', 'orders:1:8'],
+        body: encodeTraceRecord([
+          {
+            type: 'DELIVERED',
+            time: 10,
+            group: 'g',
+            deliveryAttempt: 1,
+            at: 'orders:1',
+            offsets: [7, 8],
+          },
+        ]),
+        bornTimestampMs: Date.now(),
+        flags: MessageFlags.SYSTEM,
+      },
+    ]);
+    // newer records under block keys; the block's other messages are not this one's events
+    trace.recordRuns('t1', 'i1', [
+      { type: 'ACKED', time: 20, group: 'g', at: 'orders:1', offsets: [8, 7, 9] },
+      { type: 'ACKED', time: 21, group: 'g', at: 'orders:2', offsets: [7] },
+    ]);
+    await trace.flush();
+    trace.recordRuns('t1', 'i1', [
+      { type: 'ACKED', time: 30, group: 'h', at: 'orders:1', offsets: [7] },
+    ]);
+    await trace.flush();
+    const events = await trace.events('t1', 'i1', 'orders:1:7');
+    t.same(
+      events.map((e) => [e.type, e.time, e.group]),
+      [
+        ['DELIVERED', 10, 'g'],
+        ['ACKED', 20, 'g'],
+        ['ACKED', 30, 'h'],
+      ],
+    );
+    t.same(
+      (await trace.events('t1', 'i1', 'orders:1:9')).map((e) => e.time),
+      [20],
+      'a message with no older record',
+    );
+    t.same(await trace.events('t1', 'i1', 'orders:1:64'), [], 'the next block holds nothing');
+  },
+);
