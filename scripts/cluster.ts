@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadOrCreateSecret } from '../src/cli/node.js';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { LocalCluster } from './lib/local-cluster.js';
 
 const BROKERS = 3;
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
   const masterKey = process.env.WHARF_MASTER_KEY ?? loadOrCreateSecret(join(dataDir, 'master.key'));
   const wharf = fileURLToPath(new URL('../src/cli/wharf.js', import.meta.url));
   const cluster = new LocalCluster({
-    command: [process.execPath, wharf],
+    command: [process.execPath, ...NODE_FLAGS, wharf],
     dataDir,
     masterKey,
     adminToken,

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { LocalCluster, type WharfProcess } from '../lib/local-cluster.js';
 import { SignedClient } from './e2e/signed-client.js';
 import { CpuSampler } from './lib/cpu-sampler.js';
@@ -61,7 +62,11 @@ async function provision(url: string, adminToken: string) {
 async function runShape(shape: (typeof SHAPES)[number]): Promise<Result> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wharf-bench-cluster-'));
   const cluster = new LocalCluster({
-    command: [process.execPath, fileURLToPath(new URL('../../src/cli/wharf.js', import.meta.url))],
+    command: [
+      process.execPath,
+      ...NODE_FLAGS,
+      fileURLToPath(new URL('../../src/cli/wharf.js', import.meta.url)),
+    ],
     dataDir,
     masterKey: randomBytes(32).toString('base64url'),
     adminToken: randomBytes(24).toString('base64url'),

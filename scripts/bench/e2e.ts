@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { freePort } from '../../src/meta/redis-server.js';
 import { LocalCluster } from '../lib/local-cluster.js';
 import { siblingModule } from './lib/child-runner.js';
@@ -49,8 +50,9 @@ const { values } = parseArgs({
 });
 const { plan, runs, warmupMessages, quietWaitMs, quietPct, rows: wanted } = parsePlan(values);
 
+/** The flags `npm start` runs the node with, then --wharf-node-args. */
 function wharfNodeArgs(): string[] {
-  return values['wharf-node-args'].split(' ').filter((arg) => arg !== '');
+  return [...NODE_FLAGS, ...values['wharf-node-args'].split(' ').filter((arg) => arg !== '')];
 }
 
 interface RunningWharf {
