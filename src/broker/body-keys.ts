@@ -7,7 +7,13 @@ import { MessageFlags } from '../store/index.js';
 import { WharfError } from '../errors.js';
 import { openBody, sealAad } from './body-seal.js';
 import { OpenedBodies } from './opened-bodies.js';
-import { openInline, sealInline, type BodyOpener, type BodySealer } from './seal-workers.js';
+import {
+  openInline,
+  sealInline,
+  type BodyOpener,
+  type BodySealer,
+  type SealedBodies,
+} from './seal-workers.js';
 
 /** Where data keys live (implemented by the meta room's DataKeyRepository). */
 export interface DataKeySource {
@@ -53,13 +59,14 @@ export class BodyKeys {
     return this.source !== null && this.opened.keeps;
   }
 
-  /** Seals each body for the instance (creating its key on first use); null when disabled. A
-   *  source that has no key for it (the instance is gone) fails the publish: never stored plain. */
+  /** Seals each body for the instance (creating its key on first use), with each body's MD5;
+   *  null when disabled. A source that has no key for it (the instance is gone) fails the
+   *  publish: never stored plain. */
   async seal(
     tenantId: string,
     instanceId: string,
     bodies: readonly Buffer[],
-  ): Promise<Buffer[] | null> {
+  ): Promise<SealedBodies | null> {
     if (this.source === null) return null;
     const cached = await this.get(tenantId, instanceId, true);
     if (cached === null)

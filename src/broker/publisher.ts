@@ -2,12 +2,12 @@
 // dedupId, one store append per call, ids in request order. A dedupId is indexed as a record key,
 // so the store's key index answers "stored within the window?" after any restart; the newest ones
 // are also kept in memory, and concurrent publishes of one dedupId wait for the first.
-import { hash } from 'node:crypto';
 import type { PublishMessage, PublishResult, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MessageFlags, type AppendMessage, type StoredMessage } from '../store/index.js';
 import { shardingHash } from '../protocol/index.js';
 import type { BrokerCore } from './broker-core.js';
+import { bodyMd5 } from './body-md5.js';
 import {
   isScheduleTopic,
   scheduleDedupKey,
@@ -48,6 +48,7 @@ interface DedupHit {
 interface PendingRecord {
   index: number;
   record: AppendMessage;
+  /** Set when the body is sealed (on the seal thread, beside the cipher: see sealed()). */
   bodyMd5: string;
   /** Set for a delayed message: stored as a schedule record due then. */
   deliverAtMs: number | undefined;
@@ -68,10 +69,6 @@ function checkUserNames(message: PublishMessage): void {
     if (isSystemName(name))
       throw new WharfError('InvalidArgument', 'a property name may not start with \\u0001');
   }
-}
-
-function md5(body: Buffer): string {
-  return hash('md5', body, 'hex'); // one-shot: no Hash object a message
 }
 
 export class Publisher {
@@ -115,7 +112,7 @@ export class Publisher {
     for (const message of messages) checkUserNames(message);
     for (const [index, message] of messages.entries()) {
       const queueId = this.chooseQueue(topic, name, message);
-      const bodyMd5 = md5(message.body);
+      const bodyMd5 = ''; // sealed() sets it
       const deliverAtMs = isDelayed[index] ? message.deliverAtMs : undefined;
       const scheduledFor = deliverAtMs === undefined ? undefined : topic.topic;
       const record = this.toRecord(name, queueId, message, now, scheduledFor);
@@ -230,11 +227,13 @@ export class Publisher {
       topic.instanceId,
       records.map((record) => record.body),
     );
+    // the answer's bodyMd5: computed where the body was sealed, else here
+    items.forEach((item, i) => (item.bodyMd5 = sealed?.md5s[i] ?? bodyMd5(item.record.body)));
     return sealed === null
       ? records
       : records.map((record, i) => ({
           ...record,
-          body: sealed[i],
+          body: sealed.envelopes[i],
           flags: (record.flags ?? 0) | MessageFlags.SEALED,
         }));
   }
@@ -351,7 +350,7 @@ export class Publisher {
       queueId: isScheduleTopic(message.topic)
         ? Number(message.properties[ScheduleProperty.targetQueueId])
         : message.queueId,
-      bodyMd5: md5(body),
+      bodyMd5: bodyMd5(body),
       storedAtMs: message.storeTimestampMs,
     };
     this.remember(key, hit);

@@ -1,8 +1,10 @@
 // What the event loop and a seal worker thread (seal-worker.ts) pass each other: a publish's
 // bodies (to seal) or a receive's envelopes (to open) packed back to back in one buffer that is
 // transferred, not copied, with their lengths; the answer is packed the same way, an envelope
-// that does not open answering length -1. Pure: packing, sealing or opening a packed batch, and
+// that does not open answering length -1, and a seal's answer also carries each body's MD5 (the
+// publish answer's bodyMd5), computed there rather than on the event loop. Pure: packing, sealing or opening a packed batch, and
 // checking a message that crossed threads before anything trusts it.
+import { BODY_MD5_PATTERN, bodyMd5 } from './body-md5.js';
 import { SEAL_OVERHEAD_BYTES, openBody, sealBodyInto } from './body-seal.js';
 
 export type CipherOp = 'seal' | 'open';
@@ -18,9 +20,10 @@ export interface SealRequest {
 }
 
 /** A worker's answer: the results packed in `packed` (`lengths` each; -1: an envelope that does
- *  not open), or why it could not. */
+ *  not open) with, for a seal, the MD5 of each body (`digests`); or why it could not. */
 export type SealAnswer =
-  { id: number; packed: ArrayBuffer; lengths: number[] } | { id: number; error: string };
+  | { id: number; packed: ArrayBuffer; lengths: number[]; digests?: string[] }
+  | { id: number; error: string };
 
 /** What a worker posts once its module is loaded and it listens. */
 export const SEAL_WORKER_READY = 'seal-worker-ready';
@@ -59,24 +62,28 @@ export function unpack(packed: Buffer, lengths: readonly number[]): (Buffer | nu
   return out;
 }
 
-/** Seals every packed body; the envelopes packed in one buffer of their own. */
+/** Seals every packed body; the envelopes packed in one buffer of their own, and each body's
+ *  MD5. */
 export function sealPacked(
   key: Buffer,
   aad: Buffer,
   packed: Buffer,
   lengths: readonly number[],
-): { packed: Buffer; lengths: number[] } {
+): { packed: Buffer; lengths: number[]; digests: string[] } {
   const out = Buffer.allocUnsafeSlow(packed.length + lengths.length * SEAL_OVERHEAD_BYTES);
   const sealedLengths: number[] = [];
+  const digests: string[] = [];
   let from = 0;
   let at = 0;
   for (const length of lengths) {
-    const written = sealBodyInto(key, packed.subarray(from, from + length), aad, out, at);
+    const body = packed.subarray(from, from + length);
+    const written = sealBodyInto(key, body, aad, out, at);
     sealedLengths.push(written);
+    digests.push(bodyMd5(body));
     from += length;
     at += written;
   }
-  return { packed: out, lengths: sealedLengths };
+  return { packed: out, lengths: sealedLengths, digests };
 }
 
 /** Opens every packed envelope; the bodies packed in one buffer of their own, NOT_OPENED for
@@ -132,9 +139,16 @@ export function decodeSealAnswer(value: unknown): SealAnswer | null {
   if (!isRecord(value) || !Number.isSafeInteger(value.id)) return null;
   const id = value.id as number;
   if (typeof value.error === 'string') return { id, error: value.error };
-  const { packed, lengths } = value;
+  const { packed, lengths, digests } = value;
   if (!(packed instanceof ArrayBuffer) || !isLengths(lengths, packed.byteLength, true)) return null;
-  return { id, packed, lengths };
+  if (digests === undefined) return { id, packed, lengths };
+  if (
+    !Array.isArray(digests) ||
+    digests.length !== lengths.length ||
+    !digests.every((digest) => typeof digest === 'string' && BODY_MD5_PATTERN.test(digest))
+  )
+    return null;
+  return { id, packed, lengths, digests: digests as string[] };
 }
 
 /** A Buffer over a Uint8Array that crossed threads (structured clone drops Buffer's prototype). */

@@ -23,17 +23,23 @@ port.on('message', (message: unknown) => {
   }
   let answer: SealAnswer;
   try {
-    const run = request.op === 'seal' ? sealPacked : openPacked;
-    const sealed = run(
+    const args = [
       asBuffer(request.key),
       asBuffer(request.aad),
       Buffer.from(request.packed),
       request.lengths,
-    );
-    const { buffer, byteOffset, byteLength } = sealed.packed;
+    ] as const;
+    const done: { packed: Buffer; lengths: number[]; digests?: string[] } =
+      request.op === 'seal' ? sealPacked(...args) : openPacked(...args);
+    const { buffer, byteOffset, byteLength } = done.packed;
     // allocUnsafeSlow: the ArrayBuffer is the results' own, whole
     if (byteOffset !== 0 || byteLength !== buffer.byteLength) throw new Error('packed view');
-    answer = { id: request.id, packed: buffer as ArrayBuffer, lengths: sealed.lengths };
+    answer = {
+      id: request.id,
+      packed: buffer as ArrayBuffer,
+      lengths: done.lengths,
+      ...(done.digests === undefined ? {} : { digests: done.digests }),
+    };
     port.postMessage(answer, [buffer as ArrayBuffer]);
   } catch (error) {
     answer = { id: request.id, error: error instanceof Error ? error.message : String(error) };

@@ -12,6 +12,7 @@
 // on the next batch), a batch is done inline instead — slower, same result.
 import { Worker } from 'node:worker_threads';
 import { WharfError } from '../errors.js';
+import { bodyMd5 } from './body-md5.js';
 import { openBody, sealBody } from './body-seal.js';
 import {
   SEAL_WORKER_READY,
@@ -22,8 +23,18 @@ import {
   type SealRequest,
 } from './seal-batch.js';
 
+/** Sealed bodies: the envelope of each, and the MD5 of each plaintext (a publish's bodyMd5). */
+export interface SealedBodies {
+  envelopes: Buffer[];
+  md5s: string[];
+}
+
 /** Seals bodies under one instance's key (BodyKeys uses it). */
-export type BodySealer = (key: Buffer, aad: Buffer, bodies: readonly Buffer[]) => Promise<Buffer[]>;
+export type BodySealer = (
+  key: Buffer,
+  aad: Buffer,
+  bodies: readonly Buffer[],
+) => Promise<SealedBodies>;
 /** Opens envelopes under one instance's key; null for one that does not open. */
 export type BodyOpener = (
   key: Buffer,
@@ -32,10 +43,29 @@ export type BodyOpener = (
 ) => Promise<(Buffer | null)[]>;
 
 export const sealInline: BodySealer = (key, aad, bodies) =>
-  Promise.resolve(bodies.map((body) => sealBody(key, body, aad)));
+  Promise.resolve({
+    envelopes: bodies.map((body) => sealBody(key, body, aad)),
+    md5s: bodies.map(bodyMd5),
+  });
 
 export const openInline: BodyOpener = (key, aad, envelopes) =>
   Promise.resolve(envelopes.map((envelope) => openBody(key, envelope, aad)));
+
+/** What a batch gives back: one result per item (null: an envelope that does not open), and a
+ *  seal's digests. */
+interface Done {
+  results: (Buffer | null)[];
+  digests?: string[];
+}
+
+const sealDone = (key: Buffer, aad: Buffer, items: readonly Buffer[]): Promise<Done> =>
+  sealInline(key, aad, items).then(({ envelopes, md5s }) => ({
+    results: envelopes,
+    digests: md5s,
+  }));
+
+const openDone = (key: Buffer, aad: Buffer, items: readonly Buffer[]): Promise<Done> =>
+  openInline(key, aad, items).then((results) => ({ results }));
 
 export interface SealWorkersOptions {
   threads: number;
@@ -48,7 +78,7 @@ export interface SealWorkersOptions {
 interface Pending {
   bytes: number;
   count: number;
-  resolve(results: (Buffer | null)[]): void;
+  resolve(done: Done): void;
   reject(error: Error): void;
 }
 
@@ -98,25 +128,25 @@ export class SealWorkers {
 
   /** The seal function to hand BodyKeys. */
   readonly seal: BodySealer = async (key, aad, bodies) => {
-    const sealed = await this.run('seal', key, aad, bodies, sealInline);
-    // a seal answers every body (NOT_OPENED is an open's answer only)
-    if (sealed.some((envelope) => envelope === null)) {
-      throw new WharfError('Internal', 'sealing answered a missing envelope');
+    const { results, digests } = await this.run('seal', key, aad, bodies, sealDone);
+    // a seal answers every body (NOT_OPENED is an open's answer only) and its digest
+    if (results.some((envelope) => envelope === null) || digests === undefined) {
+      throw new WharfError('Internal', 'sealing answered a missing envelope or digest');
     }
-    return sealed as Buffer[];
+    return { envelopes: results as Buffer[], md5s: digests };
   };
 
   /** The open function to hand BodyKeys. */
-  readonly open: BodyOpener = (key, aad, envelopes) =>
-    this.run('open', key, aad, envelopes, openInline);
+  readonly open: BodyOpener = async (key, aad, envelopes) =>
+    (await this.run('open', key, aad, envelopes, openDone)).results;
 
   private async run(
     op: CipherOp,
     key: Buffer,
     aad: Buffer,
     items: readonly Buffer[],
-    inline: (key: Buffer, aad: Buffer, items: readonly Buffer[]) => Promise<(Buffer | null)[]>,
-  ): Promise<(Buffer | null)[]> {
+    inline: (key: Buffer, aad: Buffer, items: readonly Buffer[]) => Promise<Done>,
+  ): Promise<Done> {
     let bytes = 0;
     for (const item of items) bytes += item.length;
     if (this.closed || items.length === 0 || this.pendingBytes + bytes > this.maxPendingBytes) {
@@ -136,7 +166,7 @@ export class SealWorkers {
       lengths,
     };
     try {
-      return await new Promise<(Buffer | null)[]>((resolve, reject) => {
+      return await new Promise<Done>((resolve, reject) => {
         if (thread.pending.size === 0) thread.worker.ref();
         thread.pending.set(id, { bytes, count: items.length, resolve, reject });
         thread.bytes += bytes;
@@ -230,7 +260,10 @@ export class SealWorkers {
       pending.reject(new WharfError('Internal', 'seal worker thread answered the wrong count'));
       return;
     }
-    pending.resolve(unpack(Buffer.from(answer.packed), answer.lengths));
+    pending.resolve({
+      results: unpack(Buffer.from(answer.packed), answer.lengths),
+      ...(answer.digests === undefined ? {} : { digests: answer.digests }),
+    });
   }
 
   /** Forgets batch `id` of `thread` (its bytes no longer pending); the batch, if it was there. */

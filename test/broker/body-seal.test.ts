@@ -154,7 +154,7 @@ t.test(
   async (t) => {
     const source = memorySource();
     const keys = new BodyKeys(source);
-    const [sealed] = (await keys.seal('tn', 'in', [Buffer.from('secret')]))!;
+    const [sealed] = (await keys.seal('tn', 'in', [Buffer.from('secret')]))!.envelopes;
     const record = stored('tn/in/orders', sealed, MessageFlags.SEALED);
     t.equal(keys.open(record)?.toString(), 'secret');
     t.equal(
@@ -177,7 +177,7 @@ t.test(
 t.test('a key load that started before a forget is not cached', async (t) => {
   const source = memorySource();
   const keys = new BodyKeys(source);
-  const [sealed] = (await keys.seal('tn', 'in', [Buffer.from('secret')]))!;
+  const [sealed] = (await keys.seal('tn', 'in', [Buffer.from('secret')]))!.envelopes;
   const record = stored('tn/in/orders', sealed, MessageFlags.SEALED);
   const cold = new BodyKeys(source);
   let release!: () => void;
@@ -212,7 +212,7 @@ t.test('the cache of opened bodies', async (t) => {
   t.test('serves what was stored, not a tampered or moved envelope', async (t) => {
     const keys = new BodyKeys(memorySource(), 1024 * 1024);
     const plain = Buffer.from('secret body');
-    const [sealed] = (await keys.seal('tn', 'in', [plain]))!;
+    const [sealed] = (await keys.seal('tn', 'in', [plain]))!.envelopes;
     keys.stored('tn', 'in', [4096], [sealed], [plain]);
     plain.fill(0); // the caller's buffer is reused: the cache kept a copy
     t.equal(keys.open(at('tn/in/orders', sealed, 4096))?.toString(), 'secret body');
@@ -234,8 +234,8 @@ t.test('the cache of opened bodies', async (t) => {
     const source = memorySource();
     const keys = new BodyKeys(source, 1024 * 1024);
     const plain = [Buffer.from('a'), Buffer.from('b')];
-    const [first] = (await keys.seal('tn', 'in', [plain[0]]))!;
-    const [second] = (await keys.seal('tn', 'kept', [plain[1]]))!;
+    const [first] = (await keys.seal('tn', 'in', [plain[0]]))!.envelopes;
+    const [second] = (await keys.seal('tn', 'kept', [plain[1]]))!.envelopes;
     keys.stored('tn', 'in', [100], [first], [plain[0]]);
     keys.stored('tn', 'kept', [200], [second], [plain[1]]);
     keys.forget('tn', 'in');

@@ -4,7 +4,7 @@
 // gets a new thread; past the pending bound or after close() batches are done inline; messages
 // that cross threads are checked before use.
 import t from 'tap';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { SEAL_OVERHEAD_BYTES, openBody, sealAad } from '../../src/broker/body-seal.js';
 import { BodyKeys } from '../../src/broker/body-keys.js';
@@ -17,7 +17,7 @@ import {
   sealPacked,
   unpack,
 } from '../../src/broker/seal-batch.js';
-import { brokerHarness, groupOf, topicOf } from '../helpers/broker.js';
+import { brokerHarness, groupOf, openTestBroker, topicOf } from '../helpers/broker.js';
 
 const key = randomBytes(32);
 const aad = sealAad('tenant-a', 'instance-a');
@@ -34,7 +34,13 @@ t.test('threads seal what opens inline, under that key and instance only', async
     bodiesOf(1 + (b % 32), (i) => (i * 97 + b) % 3000),
   );
   batches.push([Buffer.alloc(0)]);
-  const sealed = await Promise.all(batches.map((bodies) => pool.seal(key, aad, bodies)));
+  const answers = await Promise.all(batches.map((bodies) => pool.seal(key, aad, bodies)));
+  const sealed = answers.map((answer) => answer.envelopes);
+  t.same(
+    answers.map((answer) => answer.md5s),
+    batches.map((bodies) => bodies.map((body) => createHash('md5').update(body).digest('hex'))),
+    "each body's MD5 comes back with its envelope",
+  );
   let opened = 0;
   for (const [b, bodies] of batches.entries()) {
     t.equal(sealed[b].length, bodies.length);
@@ -74,7 +80,7 @@ t.test(
     // process could end before its exit event
     threads[0]?.worker.ref();
     await threads[0]?.worker.terminate();
-    const sealed = await inFlight;
+    const sealed = (await inFlight).envelopes;
     t.ok(
       sealed.every((envelope, i) => openBody(key, envelope, aad)?.equals(large[i]) === true),
       'the batch in flight is answered all the same',
@@ -82,7 +88,7 @@ t.test(
     // the kill may land after the thread answered; if it landed first, the batch fell back
     t.equal(pool.fallbacks, errors.length, 'each fallback is reported');
     const bodies = bodiesOf(3, () => 500);
-    const again = await pool.seal(key, aad, bodies);
+    const again = (await pool.seal(key, aad, bodies)).envelopes;
     t.ok(
       again.every((envelope, i) => openBody(key, envelope, aad)?.equals(bodies[i]) === true),
       'a new thread seals the next batch',
@@ -95,10 +101,10 @@ t.test('threads open envelopes; one that does not open answers null', async (t) 
   const pool = new SealWorkers({ threads: 2 });
   t.teardown(() => pool.close());
   const bodies = bodiesOf(20, (i) => i * 77);
-  const envelopes = await pool.seal(key, aad, bodies);
+  const { envelopes } = await pool.seal(key, aad, bodies);
   const tampered = Buffer.from(envelopes[3]);
   tampered[tampered.length - 1] ^= 1;
-  const foreign = await sealInline(randomBytes(32), aad, [bodies[4]]);
+  const { envelopes: foreign } = await sealInline(randomBytes(32), aad, [bodies[4]]);
   const input = [...envelopes, tampered, foreign[0], Buffer.alloc(5)];
   const opened = await pool.open(key, aad, input);
   t.equal(opened.length, input.length);
@@ -115,7 +121,9 @@ t.test('past the pending bound, and after close, bodies are sealed inline', asyn
   const pool = new SealWorkers({ threads: 1, maxPendingBytes: 1000 });
   const small = bodiesOf(2, () => 400);
   const large = bodiesOf(2, () => 600);
-  const [a, b] = await Promise.all([pool.seal(key, aad, small), pool.seal(key, aad, large)]);
+  const [a, b] = (await Promise.all([pool.seal(key, aad, small), pool.seal(key, aad, large)])).map(
+    (answer) => answer.envelopes,
+  );
   t.equal(pool.offloaded, 1, 'the first batch went to the thread');
   t.equal(pool.inline, 1, 'the second would pass the bound: sealed inline');
   t.ok(a.every((e, i) => openBody(key, e, aad)?.equals(small[i]) === true));
@@ -123,8 +131,8 @@ t.test('past the pending bound, and after close, bodies are sealed inline', asyn
 
   const pending = pool.seal(key, aad, small);
   await pool.close();
-  t.equal((await pending).length, 2, 'a batch in flight at close is answered');
-  const after = await pool.seal(key, aad, small);
+  t.equal((await pending).envelopes.length, 2, 'a batch in flight at close is answered');
+  const after = (await pool.seal(key, aad, small)).envelopes;
   t.equal(openBody(key, after[0], aad)?.equals(small[0]), true);
   t.equal(pool.inline, 2, 'after close: inline');
 });
@@ -135,7 +143,7 @@ t.test('BodyKeys seals through the threads', async (t) => {
   const dataKey = randomBytes(32);
   const keys = new BodyKeys({ load: () => Promise.resolve(dataKey) }, 1024 * 1024, pool);
   const bodies = bodiesOf(5, (i) => 10 + i);
-  const sealed = (await keys.seal('t1', 'i1', bodies)) ?? [];
+  const sealed = (await keys.seal('t1', 'i1', bodies))?.envelopes ?? [];
   t.equal(pool.offloaded, 1);
   const instanceAad = sealAad('t1', 'i1');
   t.ok(sealed.every((e, i) => openBody(dataKey, e, instanceAad)?.equals(bodies[i]) === true));
@@ -192,6 +200,10 @@ t.test('a packed batch round-trips; messages across threads are checked', async 
     sealed.lengths,
     bodies.map((b) => b.length + SEAL_OVERHEAD_BYTES),
   );
+  t.same(
+    sealed.digests,
+    bodies.map((b) => createHash('md5').update(b).digest('hex')),
+  );
 
   const request = {
     id: 1,
@@ -215,6 +227,17 @@ t.test('a packed batch round-trips; messages across threads are checked', async 
   t.ok(decodeSealAnswer({ id: 2, packed: new ArrayBuffer(4), lengths: [4] }));
   t.equal(decodeSealAnswer({ id: 2, packed: new ArrayBuffer(4), lengths: [5] }), null);
   t.equal(decodeSealAnswer({ packed: new ArrayBuffer(0), lengths: [] }), null);
+  const digest = 'd41d8cd98f00b204e9800998ecf8427e';
+  t.same(decodeSealAnswer({ id: 2, packed: new ArrayBuffer(0), lengths: [0], digests: [digest] }), {
+    id: 2,
+    packed: new ArrayBuffer(0),
+    lengths: [0],
+    digests: [digest],
+  });
+  const answer = { id: 2, packed: new ArrayBuffer(0), lengths: [0] };
+  t.equal(decodeSealAnswer({ ...answer, digests: [] }), null, 'a digest missing');
+  t.equal(decodeSealAnswer({ ...answer, digests: ['XYZ'] }), null, 'not a digest');
+  t.equal(decodeSealAnswer({ ...answer, digests: 'd41d' }), null, 'not a list');
 });
 
 t.test(
@@ -232,6 +255,15 @@ t.test(
       bodies.map((body) => ({ body, bodyEncoding: 'base64' as const })),
     );
     t.equal(published.length, bodies.length);
+    t.same(
+      published.map((result) => result.bodyMd5),
+      bodies.map((body) => createHash('md5').update(body).digest('hex')),
+      'bodyMd5 is the MD5 of the plaintext (computed on the thread)',
+    );
+    // another broker (its own data dir) sealing on the event loop
+    const inline = await openTestBroker(t, { dataKeys, sealThreads: 0, openedBodyCacheBytes: 0 });
+    const [one] = await inline.publish(topic, [{ body: bodies[1], bodyEncoding: 'base64' }]);
+    t.equal(one.bodyMd5, published[1].bodyMd5, 'the same when sealed on the event loop');
     await first.close();
 
     // reopened without the opened-body cache: every body is read from the log and opened on a
