@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { SEAL_OVERHEAD_BYTES, openBody, sealAad } from '../../src/broker/body-seal.js';
 import { BodyKeys } from '../../src/broker/body-keys.js';
-import { SealWorkers, sealInline } from '../../src/broker/seal-workers.js';
+import { DEFAULT_MIN_BATCH_BYTES, SealWorkers, sealInline } from '../../src/broker/seal-workers.js';
 import { MessageFlags, type StoredMessage } from '../../src/store/index.js';
 import {
   decodeSealAnswer,
@@ -27,7 +27,7 @@ function bodiesOf(count: number, size: (i: number) => number): Buffer[] {
 }
 
 t.test('threads seal what opens inline, under that key and instance only', async (t) => {
-  const pool = new SealWorkers({ threads: 2 });
+  const pool = new SealWorkers({ threads: 2, minBatchBytes: 0 });
   t.teardown(() => pool.close());
   await pool.start(); // both threads up before the first batch
   const batches = Array.from({ length: 24 }, (_, b) =>
@@ -66,7 +66,11 @@ t.test(
   'a thread killed mid-batch: the batch is done inline, the next gets a new thread',
   async (t) => {
     const errors: Error[] = [];
-    const pool = new SealWorkers({ threads: 1, onThreadError: (e) => errors.push(e) });
+    const pool = new SealWorkers({
+      threads: 1,
+      minBatchBytes: 0,
+      onThreadError: (e) => errors.push(e),
+    });
     t.teardown(() => pool.close());
     await pool.seal(
       key,
@@ -98,7 +102,7 @@ t.test(
 );
 
 t.test('threads open envelopes; one that does not open answers null', async (t) => {
-  const pool = new SealWorkers({ threads: 2 });
+  const pool = new SealWorkers({ threads: 2, minBatchBytes: 0 });
   t.teardown(() => pool.close());
   const bodies = bodiesOf(20, (i) => i * 77);
   const { envelopes } = await pool.seal(key, aad, bodies);
@@ -118,7 +122,7 @@ t.test('threads open envelopes; one that does not open answers null', async (t) 
 });
 
 t.test('past the pending bound, and after close, bodies are sealed inline', async (t) => {
-  const pool = new SealWorkers({ threads: 1, maxPendingBytes: 1000 });
+  const pool = new SealWorkers({ threads: 1, minBatchBytes: 0, maxPendingBytes: 1000 });
   const small = bodiesOf(2, () => 400);
   const large = bodiesOf(2, () => 600);
   const [a, b] = (await Promise.all([pool.seal(key, aad, small), pool.seal(key, aad, large)])).map(
@@ -137,8 +141,30 @@ t.test('past the pending bound, and after close, bodies are sealed inline', asyn
   t.equal(pool.inline, 2, 'after close: inline');
 });
 
-t.test('BodyKeys seals through the threads', async (t) => {
+t.test('a batch under minBatchBytes is done inline, a larger one on a thread', async (t) => {
   const pool = new SealWorkers({ threads: 1 });
+  t.teardown(() => pool.close());
+  t.equal(DEFAULT_MIN_BATCH_BYTES, 4096);
+  const small = bodiesOf(3, () => 1024); // 3 KiB: cheaper inline than a thread's round trip
+  const { envelopes } = await pool.seal(key, aad, small);
+  t.same([pool.inline, pool.offloaded], [1, 0], 'sealed inline');
+  t.ok(envelopes.every((e, i) => openBody(key, e, aad)?.equals(small[i]) === true));
+  t.same(
+    (await pool.open(key, aad, envelopes)).map((b) => b?.toString('hex')),
+    small.map((b) => b.toString('hex')),
+  );
+  t.same([pool.inline, pool.offloaded], [2, 0], 'opened inline');
+  const large = bodiesOf(4, () => 1024);
+  const sealed = await pool.seal(key, aad, large);
+  t.same([pool.inline, pool.offloaded], [2, 1], '4 KiB: on the thread');
+  t.same(
+    sealed.md5s,
+    large.map((b) => createHash('md5').update(b).digest('hex')),
+  );
+});
+
+t.test('BodyKeys seals through the threads', async (t) => {
+  const pool = new SealWorkers({ threads: 1, minBatchBytes: 0 });
   t.teardown(() => pool.close());
   const dataKey = randomBytes(32);
   const keys = new BodyKeys({ load: () => Promise.resolve(dataKey) }, 1024 * 1024, pool);
