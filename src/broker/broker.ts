@@ -90,7 +90,8 @@ export interface BrokerOptions {
   scheduleWheel?: ScheduleWheel;
   scheduler?: SchedulerOptions;
   /** This broker's publish fences (RedisPublishFences; cluster brokers): applied at start, before
-   *  the broker serves, then every `fenceIntervalMs` (default 1000). */
+   *  the broker serves, then as each is announced (the source's watch) and every
+   *  `fenceIntervalMs` (default 1000). */
   publishFences?: PublishFenceSource;
   fenceIntervalMs?: number;
 }
@@ -114,6 +115,10 @@ export class Broker implements BrokerClient {
   /** Null without a fence source (the all-in-one node: its gateway never fails over). */
   readonly fences: PublishFences | null;
   private applyingFences = false;
+  /** A fence was announced during a round: look again when it ends. */
+  private fencesAgain = false;
+  /** Stops the fence announcements (set once the watch is up). */
+  private unwatchFences: (() => void) | null = null;
   /** Delayed messages, when the broker has a wheel. */
   readonly scheduler: Scheduler | null;
   private timers: NodeJS.Timeout[] = [];
@@ -470,6 +475,7 @@ export class Broker implements BrokerClient {
       const fences = setInterval(() => this.applyFences(), this.options.fenceIntervalMs ?? 1000);
       fences.unref();
       this.timers.push(fences);
+      this.watchFences();
     }
     this.transactions.start();
   }
@@ -500,14 +506,29 @@ export class Broker implements BrokerClient {
     }
   }
 
-  /** One round of fences, unless one is running (the interval). */
+  /** Applies each fence as it is announced (a gateway just failed a call over), so a consumer
+   *  is not handed a withdrawn copy in the second before the next look; without a watch, or
+   *  while it cannot subscribe, the interval alone applies them. */
+  private watchFences(): void {
+    const source = this.options.publishFences;
+    if (source?.watch !== undefined) this.unwatchFences = source.watch(() => this.applyFences());
+  }
+
+  /** A round of fences; while one runs, another follows it (an announcement or the interval). */
   private applyFences(): void {
     const fences = this.fences;
-    if (fences === null || this.applyingFences) return;
+    if (fences === null || this.closing !== undefined) return;
+    if (this.applyingFences) {
+      this.fencesAgain = true;
+      return;
+    }
     this.applyingFences = true;
     const round = async (): Promise<void> => {
       try {
-        while ((await fences.applyPending()) > 0);
+        do {
+          this.fencesAgain = false;
+          while ((await fences.applyPending()) > 0);
+        } while (this.fencesAgain && this.closing === undefined);
       } catch (error) {
         this.core.logger.warn({ err: error }, 'publish fences not applied (Redis?): trying again');
       } finally {
@@ -519,6 +540,7 @@ export class Broker implements BrokerClient {
 
   private async shutdown(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
+    this.unwatchFences?.();
     this.transactions.close();
     this.longPoll.close();
     await this.scheduler?.close();

@@ -3,7 +3,8 @@
 // here; it sends them to another broker, and before that leaves a fence for this broker — the
 // call's request id, its topic, the queues it chose and when it was sent (in Redis, beside the
 // registry: meta/publish-fences.ts). This broker applies each fence when it starts (before it
-// serves) and every second while it runs: it looks in those queues, from the send time minus a
+// serves), as each is announced while it runs (meta/publish-fences.ts: pub/sub), and every
+// second in case an announcement was missed: it looks in those queues, from the send time minus a
 // clock-skew margin to their end, for messages stored under that request id
 // (SystemProperty.requestId) and withdraws them (journaled: withdrawals.ts), so no group ever
 // receives them; a delayed message of the call that is still waiting is cancelled instead. Then

@@ -130,6 +130,11 @@ export class MetaKeys {
     return `${this.prefix}:{fences:${brokerId}}`;
   }
 
+  /** pub/sub channel: a fence was left for the broker (the message is its request id) */
+  publishFenceChannel(brokerId: number): string {
+    return `${this.prefix}:{fences:${brokerId}}:added`;
+  }
+
   // A broker's delay wheel is the broker's, not a tenant's: it holds log positions and due times
   // only (no names, no bodies) and is rebuilt from the broker's commit log when lost.
   private wheel(brokerId: string): string {

@@ -1,7 +1,8 @@
 // Publish fences in Redis: one hash per broker (requestId → fence record, versioned JSON checked
 // on read), written by a gateway before it sends a publish that a broker did not answer to
-// another broker, read and deleted by that broker once applied (broker/publish-fences.ts says
-// what applying means). A fence is small and lives until its broker is back, or until a week
+// another broker, announced on the broker's fence channel (pub/sub) so that it applies the fence
+// at once rather than at its next look, read and deleted by that broker once applied
+// (broker/publish-fences.ts says what applying means). A fence is small and lives until its broker is back, or until a week
 // after the last fence left for it (a decommissioned broker's do not stay for ever); nothing else
 // depends on it, so a lost or expired fence costs a possible duplicate, never a lost message.
 import type { Redis } from 'ioredis';
@@ -27,6 +28,7 @@ export class RedisPublishFenceSink implements PublishFenceSink {
       .multi()
       .hset(key, fence.requestId, encodeRecord(fence))
       .expire(key, FENCE_TTL_SECONDS)
+      .publish(this.keys.publishFenceChannel(brokerId), fence.requestId)
       .exec();
     const failed = results?.find(([error]) => error !== null)?.[0];
     if (results === null) throw new Error(`publish fence for broker ${brokerId} not written`);
@@ -37,6 +39,7 @@ export class RedisPublishFenceSink implements PublishFenceSink {
 /** The broker side: the fences left for one broker. */
 export class RedisPublishFences implements PublishFenceSource {
   private readonly key: string;
+  private readonly channel: string;
 
   constructor(
     private readonly redis: Redis,
@@ -44,6 +47,29 @@ export class RedisPublishFences implements PublishFenceSource {
     brokerId: number,
   ) {
     this.key = keys.publishFences(brokerId);
+    this.channel = keys.publishFenceChannel(brokerId);
+  }
+
+  /** Subscribes to this broker's fence channel on a connection of its own (as BrokerDirectory
+   *  does), in the background: `onFence` runs on each announcement and after each reconnect
+   *  (what was announced meanwhile is lost; the fences themselves are in the hash). Stopping
+   *  disconnects it, subscribed or not, so a Redis that is down never holds a shutdown. */
+  watch(onFence: () => void): () => void {
+    const subscriber = this.redis.duplicate({ connectionName: 'wharf-fences-sub' });
+    let subscribed = false;
+    subscriber.on('error', () => undefined); // reconnects on its own; the broker's look covers it
+    subscriber.on('message', () => onFence());
+    subscriber.on('ready', () => {
+      // ioredis subscribes again by itself after a reconnect; the first time is ours
+      if (subscribed) onFence();
+      else
+        subscriber.subscribe(this.channel).then(
+          () => (subscribed = true),
+          () => undefined, // tried again on the next ready
+        );
+    });
+    if (subscriber.status === 'wait') subscriber.connect().catch(() => undefined);
+    return () => subscriber.disconnect();
   }
 
   async pending(max: number): Promise<PublishFence[]> {

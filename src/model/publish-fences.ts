@@ -19,6 +19,10 @@ export interface PublishFenceSource {
   pending(max: number): Promise<PublishFence[]>;
   /** These fences are applied: forget them. */
   done(requestIds: readonly string[]): Promise<void>;
+  /** Calls `onFence` soon after a fence is left for this broker (and after a reconnect, for
+   *  those left meanwhile), until the returned stop is called. A push can be missed: the broker
+   *  still looks every fenceIntervalMs. Optional: without it the broker only looks. */
+  watch?(onFence: () => void): () => void;
 }
 
 /** Where a gateway leaves a fence for a broker. */

@@ -2,7 +2,8 @@
 // which a fence was left are withdrawn — no group receives them, a waiting delayed message of the
 // call is cancelled — while the same topic's other messages are delivered; the withdrawal is
 // durable (a group that first receives after a restart does not get them either); a fence left
-// while the broker was down is applied before it serves again; the fence is deleted once applied.
+// while the broker was down is applied before it serves again; the fence is deleted once applied;
+// a running broker applies a fence as soon as it is announced, not at its next look.
 import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import type { Broker } from '../../src/broker/index.js';
@@ -14,7 +15,7 @@ import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
 import { startTestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-async function setup(t: Test) {
+async function setup(t: Test, fenceIntervalMs = 20) {
   const server = await startTestRedis(t);
   const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
   t.teardown(() => redis.quit());
@@ -24,7 +25,7 @@ async function setup(t: Test) {
     harness.open({
       brokerId: 3,
       publishFences: new RedisPublishFences(redis, keys, 3),
-      fenceIntervalMs: 20,
+      fenceIntervalMs,
       scheduleWheel: new RedisScheduleWheel(redis, keys, '3'),
     });
   const sink = new RedisPublishFenceSink(redis, keys);
@@ -103,4 +104,38 @@ t.test('a fence left while the broker was down is applied before it serves', asy
   broker = await open();
   t.equal(await fencesLeft(), 0, 'both applied by the time it opened');
   t.same(await drain(broker, topic, group), ['answered']);
+});
+
+t.test('a running broker applies a fence as it is announced, not at its next look', async (t) => {
+  // the look is an hour apart: only the announcement (pub/sub) can apply the fence in time
+  const { open, sink, fencesLeft, redis, keys } = await setup(t, 3_600_000);
+  const broker = await open();
+  const subscribers = async () => {
+    const [, count] = (await redis.pubsub('NUMSUB', keys.publishFenceChannel(3))) as [
+      string,
+      number,
+    ];
+    return count;
+  };
+  await waitFor(
+    'the broker to subscribe to its fence channel',
+    async () => (await subscribers()) === 1,
+  );
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf(); // before the publish: a group reads from its creation on
+  const sentAtMs = Date.now();
+  await broker.publish(topic, [
+    text('failed-over', { queueId: 0, requestId: 'gw.20' }),
+    text('answered', { queueId: 0, requestId: 'gw.21' }),
+  ]);
+  await sink.add(3, { requestId: 'gw.20', topic, queueIds: [0], sentAtMs });
+  await waitFor('the announced fence applied', async () => (await fencesLeft()) === 0);
+  t.equal(broker.fences?.withdrawn, 1);
+  t.same(await drain(broker, topic, group), ['answered']);
+  await broker.close();
+  await waitFor(
+    'the fence subscription closed with the broker',
+    async () => (await subscribers()) === 0,
+  );
+  t.pass('no subscriber left behind');
 });
