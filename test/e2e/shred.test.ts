@@ -77,8 +77,17 @@ function filesUnder(dir: string): string[] {
   return files;
 }
 
+/** Files under `dir` that contain `needle`, from one pass in which no file vanished: a live
+ *  broker replaces files (a temporary file renamed over its target), and a pass that raced such
+ *  a rename may have read the target's old bytes, so it is done again. */
 function filesHolding(dir: string, needle: Buffer): string[] {
-  return filesUnder(dir).filter((file) => readFileSync(file).includes(needle));
+  for (let pass = 1; ; pass++) {
+    try {
+      return filesUnder(dir).filter((file) => readFileSync(file).includes(needle));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || pass >= 100) throw error;
+    }
+  }
 }
 
 /** Directories under `dir` whose name mentions `id` (consume queues, internal queues). */
