@@ -49,8 +49,54 @@ function writevOnce(fd: number, buffers: Buffer[], position: number): Promise<nu
 // IOV_MAX on Linux; libuv would loop too, but a bounded batch keeps the partial-write logic ours.
 const MAX_IOVECS = 1024;
 
+/**
+ * Writes of at most this many bytes are made on the calling thread: a write into the page cache
+ * is a copy (about 4 us for 1 KiB, 19 us for 64 KiB here), while a trip through libuv's thread
+ * pool costs about 40 us of CPU and 17 us of the event loop whatever the size (measured on the
+ * 2-core bench machine). Bigger writes go to the pool so that a large round does not hold the
+ * loop. The fdatasync that makes a write durable always runs on the pool.
+ */
+export const INLINE_WRITE_MAX_BYTES = 64 * 1024;
+
+/** What is left of `buffers` once their first `written` bytes are written. */
+function unwritten(buffers: Buffer[], written: number): Buffer[] {
+  let skip = written;
+  const rest: Buffer[] = [];
+  for (const b of buffers) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    rest.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return rest;
+}
+
 /** Writes every buffer, in order, starting at `position`. */
-export async function pwritev(fd: number, buffers: Buffer[], position: number): Promise<void> {
+export function pwritev(fd: number, buffers: Buffer[], position: number): Promise<void> {
+  let total = 0;
+  for (const b of buffers) total += b.length;
+  if (total > INLINE_WRITE_MAX_BYTES || buffers.length > MAX_IOVECS) {
+    return pwritevPooled(fd, buffers, position);
+  }
+  if (total === 0) return Promise.resolve();
+  try {
+    let pending = buffers;
+    let pos = position;
+    for (;;) {
+      const n = fs.writevSync(fd, pending, pos);
+      total -= n;
+      if (total <= 0) return Promise.resolve();
+      pos += n;
+      pending = unwritten(pending, n);
+    }
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+}
+
+async function pwritevPooled(fd: number, buffers: Buffer[], position: number): Promise<void> {
   let index = 0;
   let pos = position;
   let pending: Buffer[] = buffers;
@@ -65,17 +111,7 @@ export async function pwritev(fd: number, buffers: Buffer[], position: number): 
       continue;
     }
     // Short write: keep what remains of the slice and continue from there.
-    let skip = n;
-    const rest: Buffer[] = [];
-    for (const b of slice) {
-      if (skip >= b.length) {
-        skip -= b.length;
-        continue;
-      }
-      rest.push(skip > 0 ? b.subarray(skip) : b);
-      skip = 0;
-    }
-    pending = rest.concat(pending.slice(index + slice.length));
+    pending = unwritten(slice, n).concat(pending.slice(index + slice.length));
     index = 0;
   }
 }
