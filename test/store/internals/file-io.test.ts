@@ -19,7 +19,10 @@ t.test('pwritev writes every buffer in order at its position, inline or on the p
     { name: 'exactly the inline bound', sizes: [INLINE_WRITE_MAX_BYTES - 10, 10] },
     { name: 'one byte over the bound (pool)', sizes: [INLINE_WRITE_MAX_BYTES, 1] },
     { name: 'a large round (pool)', sizes: Array.from({ length: 300 }, () => 1100) },
-    { name: 'more buffers than one writev takes (pool)', sizes: Array.from({ length: 1500 }, () => 3) },
+    {
+      name: 'more buffers than one writev takes (pool)',
+      sizes: Array.from({ length: 1500 }, () => 3),
+    },
     { name: 'nothing', sizes: [0] },
   ];
   for (const [index, c] of cases.entries()) {
