@@ -92,7 +92,7 @@ export function pwritev(fd: number, buffers: Buffer[], position: number): Promis
       pending = unwritten(pending, n);
     }
   } catch (err) {
-    return Promise.reject(err as Error);
+    return Promise.reject(err);
   }
 }
 
