@@ -73,26 +73,20 @@ function unwritten(buffers: Buffer[], written: number): Buffer[] {
   return rest;
 }
 
-/** Writes every buffer, in order, starting at `position`. */
-export function pwritev(fd: number, buffers: Buffer[], position: number): Promise<void> {
+/** Writes every buffer, in order, starting at `position` (an error rejects, never throws). */
+export async function pwritev(fd: number, buffers: Buffer[], position: number): Promise<void> {
   let total = 0;
   for (const b of buffers) total += b.length;
   if (total > INLINE_WRITE_MAX_BYTES || buffers.length > MAX_IOVECS) {
     return pwritevPooled(fd, buffers, position);
   }
-  if (total === 0) return Promise.resolve();
-  try {
-    let pending = buffers;
-    let pos = position;
-    for (;;) {
-      const n = fs.writevSync(fd, pending, pos);
-      total -= n;
-      if (total <= 0) return Promise.resolve();
-      pos += n;
-      pending = unwritten(pending, n);
-    }
-  } catch (err) {
-    return Promise.reject(err);
+  let pending = buffers;
+  let pos = position;
+  while (total > 0) {
+    const n = fs.writevSync(fd, pending, pos);
+    total -= n;
+    pos += n;
+    if (total > 0) pending = unwritten(pending, n);
   }
 }
 
