@@ -87,21 +87,26 @@ export class Receiver {
   ): Promise<AckResult[]> {
     this.core.rememberGroup(topic, group);
     const results: AckResult[] = [];
-    const entries = new Map<string, LedgerEntry & { op: 'complete' }>();
+    const entries: (LedgerEntry & { op: 'complete' })[] = [];
     const counters = new Set<Subscription>();
     const receipts = this.core.receipts.decodeMany(receiptScope(topic, group), handles);
+    // one subscription lookup per consumer slot, not per handle (its key is a built string)
+    const subs = this.subscriptionsOf(topic, group);
+    const byQueue = new Map<Subscription, Map<number, LedgerEntry & { op: 'complete' }>>();
     for (const [i, receiptHandle] of handles.entries()) {
-      const found = this.findDelivery(topic, group, receipts[i] ?? null);
+      const found = this.findDelivery(receipts[i] ?? null, subs);
       if (typeof found === 'string') {
         results.push({ receiptHandle, ok: false, code: found });
         continue;
       }
       const { sub, receipt } = found;
-      const key = `${sub.key}\u0000${receipt.queueId}`;
-      let entry = entries.get(key);
+      let queues = byQueue.get(sub);
+      if (queues === undefined) byQueue.set(sub, (queues = new Map()));
+      let entry = queues.get(receipt.queueId);
       if (entry === undefined) {
         entry = { op: 'complete', sub: sub.key, queue: receipt.queueId, offsets: [] };
-        entries.set(key, entry);
+        queues.set(receipt.queueId, entry);
+        entries.push(entry);
       }
       if (entry.offsets.includes(receipt.queueOffset)) {
         results.push({ receiptHandle, ok: false, code: 'ReceiptHandleExpired' });
@@ -111,13 +116,12 @@ export class Receiver {
       counters.add(sub);
       results.push({ receiptHandle, ok: true });
     }
-    if (entries.size > 0) {
-      await this.core.record([...entries.values()]);
-      this.core.traceLog?.acked(topic, group, [...entries.values()], this.core);
+    if (entries.length > 0) {
+      await this.core.record(entries);
+      this.core.traceLog?.acked(topic, group, entries, this.core);
       for (const sub of counters) {
-        const acked = [...entries.values()]
-          .filter((e) => e.sub === sub.key)
-          .reduce((n, e) => n + e.offsets.length, 0);
+        let acked = 0;
+        for (const entry of byQueue.get(sub)?.values() ?? []) acked += entry.offsets.length;
         this.core.counters.subscription(sub.key).acked.add(acked);
       }
       // FIFO queues hand out their next messages once the earlier ones are acked
@@ -134,7 +138,7 @@ export class Receiver {
   ): Promise<VisibilityResult> {
     this.core.rememberGroup(topic, group);
     const receipt = this.core.receipts.decode(receiptScope(topic, group), receiptHandle);
-    const found = this.findDelivery(topic, group, receipt);
+    const found = this.findDelivery(receipt, this.subscriptionsOf(topic, group));
     if (found === 'InvalidReceiptHandle')
       throw new WharfError('InvalidReceiptHandle', 'receipt handle is not valid');
     if (found === 'ReceiptHandleExpired') {
@@ -179,13 +183,28 @@ export class Receiver {
     }
   }
 
-  private findDelivery(
+  /** The group's subscriptions on the topic by consumer slot, looked up once per slot. */
+  private subscriptionsOf(
     topic: TopicDescriptor,
     group: GroupDescriptor,
+  ): (consumerSlot: number) => Subscription | undefined {
+    const groupName = groupKey(group);
+    const topicName = storeTopic(topic);
+    const bySlot = new Map<number, Subscription | undefined>();
+    return (slot) => {
+      if (bySlot.has(slot)) return bySlot.get(slot);
+      const sub = this.core.ledger.find(groupName, topicName, slot);
+      bySlot.set(slot, sub);
+      return sub;
+    };
+  }
+
+  private findDelivery(
     receipt: Receipt | null,
+    subscriptionOf: (consumerSlot: number) => Subscription | undefined,
   ): { sub: Subscription; receipt: Receipt } | 'InvalidReceiptHandle' | 'ReceiptHandleExpired' {
     if (receipt === null || receipt.brokerId !== this.core.brokerId) return 'InvalidReceiptHandle';
-    const sub = this.core.ledger.find(groupKey(group), storeTopic(topic), receipt.consumerSlot);
+    const sub = subscriptionOf(receipt.consumerSlot);
     const cursor = sub?.cursors.get(receipt.queueId);
     if (sub === undefined || cursor === undefined) return 'ReceiptHandleExpired';
     if (
