@@ -1,5 +1,6 @@
-// Fault child for defect 2 of #8: consume-queue writes fail (ENOSPC injected into fs.writev for
-// descriptors of consumequeue/ files, in this process only) while the commit log works. It
+// Fault child for defect 2 of #8: consume-queue writes fail (ENOSPC injected into fs.writev and
+// fs.writevSync — small writes are made inline — for descriptors of consumequeue/ files, in this
+// process only) while the commit log works. It
 // appends a batch (acknowledged: durable in the log), runs a checkpoint (which must fail), then,
 // in mode `heal`, lets writes succeed again and runs another checkpoint; in mode `failing` the
 // writes keep failing. Lines on stdout:
@@ -21,6 +22,13 @@ const realWritev = fs.writev.bind(fs) as (
   p: number,
   cb: WritevCallback,
 ) => void;
+const realWritevSync = fs.writevSync.bind(fs);
+function noSpace(): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error('ENOSPC: no space left on device, write');
+  err.code = 'ENOSPC';
+  err.errno = -28;
+  return err;
+}
 (fs as { open: unknown }).open = (path: string, flags: number, mode: number, cb: OpenCallback) =>
   realOpen(path, flags, mode, (err, fd) => {
     if (err === null && String(path).includes('/consumequeue/')) cqFds.add(fd);
@@ -33,13 +41,19 @@ const realWritev = fs.writev.bind(fs) as (
   cb: WritevCallback,
 ) => {
   if (failing && cqFds.has(fd)) {
-    const err: NodeJS.ErrnoException = new Error('ENOSPC: no space left on device, write');
-    err.code = 'ENOSPC';
-    err.errno = -28;
+    const err = noSpace();
     setImmediate(() => cb(err, 0, buffers));
     return;
   }
   realWritev(fd, buffers, position, cb);
+};
+(fs as { writevSync: unknown }).writevSync = (
+  fd: number,
+  buffers: NodeJS.ArrayBufferView[],
+  position?: number,
+) => {
+  if (failing && cqFds.has(fd)) throw noSpace();
+  return realWritevSync(fd, buffers, position);
 };
 
 const store = await openMessageStore({
