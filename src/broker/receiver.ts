@@ -63,10 +63,10 @@ export class Receiver {
       const now = Date.now();
       if (now >= deadline || this.core.longPoll.closed) return [];
       if (progressed) continue; // filtered entries were passed over: read on, do not park
-      const busy = [...sub.busy.values()];
-      if (busy.length > 0) {
-        // another receive of this subscription is reading some queues: look again when it is done
-        await Promise.race([Promise.all(busy), sleep(deadline - now)]);
+      if (sub.busy.size > 0) {
+        // other receives of this subscription are reading some queues: look again as soon as
+        // one of them is done (not all: with more receivers than queues they take turns)
+        await firstOf([...sub.busy.values()], deadline - now);
         continue;
       }
       await this.core.longPoll.park(
@@ -236,6 +236,16 @@ export class Receiver {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
+/** Resolves when the first of `promises` settles or after `ms`, whichever is first; the timer
+ *  is cleared either way (a waiting receive loops often: no timer may outlive its turn). */
+async function firstOf(promises: readonly Promise<void>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, ms));
+  });
+  try {
+    await Promise.race([...promises, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
