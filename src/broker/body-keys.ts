@@ -113,12 +113,24 @@ export class BodyKeys {
    *  not here, else the key to open it with. */
   private lookup(
     message: StoredMessage,
+    memo?: TopicMemo,
   ):
     | { body: Buffer | null; key?: undefined }
     | { body?: undefined; key: CachedKey; instance: string } {
     if ((message.flags & MessageFlags.SEALED) === 0) return { body: message.body };
-    const instance = instanceOf(message.topic);
-    const key = this.keys.get(instance);
+    let instance: string;
+    let key: CachedKey | undefined;
+    if (memo !== undefined && memo.topic === message.topic) {
+      ({ instance, key } = memo);
+    } else {
+      instance = instanceOf(message.topic);
+      key = this.keys.get(instance);
+      if (memo !== undefined) {
+        memo.topic = message.topic;
+        memo.instance = instance;
+        memo.key = key;
+      }
+    }
     if (key === undefined) return { body: null };
     const hit = this.opened.get(message.logOffset, instance, message.body.length);
     return hit === undefined ? { key, instance } : { body: hit };
@@ -132,8 +144,11 @@ export class BodyKeys {
   async openAll(messages: readonly StoredMessage[]): Promise<(Buffer | null)[]> {
     const out: (Buffer | null)[] = new Array<Buffer | null>(messages.length).fill(null);
     const sealed = new Map<string, { key: CachedKey; at: number[] }>();
+    // a receive's records mostly share one topic: its instance and key are looked up once (the
+    // loop does not await, so no key comes or goes meanwhile)
+    const memo: TopicMemo = { topic: null, instance: '', key: undefined };
     for (const [i, message] of messages.entries()) {
-      const found = this.lookup(message);
+      const found = this.lookup(message, memo);
       if (found.key === undefined) {
         out[i] = found.body; // plain, cached, or null: key gone (or not loaded), fails closed
         continue;
@@ -192,6 +207,13 @@ export class BodyKeys {
       if (this.loading.get(id) === load) this.loading.delete(id);
     }
   }
+}
+
+/** The last store topic lookup() resolved within one batch, with its instance and key. */
+interface TopicMemo {
+  topic: string | null;
+  instance: string;
+  key: CachedKey | undefined;
 }
 
 /** `<tenant>/<instance>` of a store topic name (`<tenant>/<instance>/<topic…>`). */

@@ -210,6 +210,18 @@ t.test('BodyKeys seals through the threads', async (t) => {
       null,
     ],
   );
+  // topics interleaved in one batch: each record is looked up under its own instance
+  const mixed = await keys.openAll([
+    stored(2),
+    stored(4, { topic: 't9/i9/other' }),
+    stored(3),
+    stored(0, { topic: 't1/i1/other-topic' }),
+    stored(1, { topic: 't9/i9/other' }),
+  ]);
+  t.same(
+    mixed.map((b) => b?.toString('hex') ?? null),
+    [bodies[2].toString('hex'), null, bodies[3].toString('hex'), bodies[0].toString('hex'), null],
+  );
 });
 
 t.test('a packed batch round-trips; messages across threads are checked', async (t) => {
