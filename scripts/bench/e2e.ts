@@ -9,16 +9,15 @@
 // `wharf-stream` on the first node consuming through streaming receives (acks in batches of 100),
 // `wharf-split` on a gateway process and a broker process (the cluster shape on both cores; its
 // CPU columns are the gateway process's only).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
-import { freePort } from '../../src/meta/redis-server.js';
 import { LocalCluster } from '../lib/local-cluster.js';
 import { siblingModule } from './lib/child-runner.js';
+import { provisionTenant, startWharf, type RunningWharf } from './lib/wharf-node.js';
 import { runComparison, type ComparisonEntry } from './lib/comparison.js';
 import { parsePlan, planOptions, positive } from './lib/plan-args.js';
 import { PEERS } from './peers/catalog.js';
@@ -55,90 +54,11 @@ function wharfNodeArgs(): string[] {
   return [...NODE_FLAGS, ...values['wharf-node-args'].split(' ').filter((arg) => arg !== '')];
 }
 
-interface RunningWharf {
-  url: string;
-  port: number;
-  pid: number;
-  adminToken: string;
-  stop(): Promise<void>;
-}
-
-async function startWharf(env: Record<string, string> = {}): Promise<RunningWharf> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
-  const port = await freePort();
-  const adminToken = randomBytes(24).toString('base64url');
-  const nodeArgs = wharfNodeArgs();
-  const child = spawn(process.execPath, [...nodeArgs, 'dist/src/cli/all-in-one.js'], {
-    env: {
-      ...process.env,
-      WHARF_PORT: String(port),
-      WHARF_DATA_DIR: dataDir,
-      WHARF_REDIS_URL: 'private',
-      WHARF_ADMIN_TOKEN: adminToken,
-      WHARF_LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    child.kill('SIGTERM');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`wharf exited with ${child.exitCode}`);
-    const ready = await fetch(`${url}/readyz`).then(
-      (res) => res.ok,
-      () => false,
-    );
-    if (ready) return { url, port, pid: child.pid as number, adminToken, stop };
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  await stop();
-  throw new Error('wharf did not become ready in 30 s');
-}
-
-async function admin(
-  wharf: RunningWharf,
-  method: string,
-  path: string,
-  body: unknown,
-): Promise<Record<string, string>> {
-  const res = await fetch(`${wharf.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${wharf.adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as Record<string, string>;
-}
-
-/** A tenant with rate quotas far above the benchmark's, an access key and an instance. */
+/** The Wharf node's config for a driver: where it is, its tenant and the driver's own knobs. */
 async function provision(wharf: RunningWharf): Promise<Record<string, unknown>> {
-  const tenant = await admin(wharf, 'POST', '/admin/v1/tenants', {
-    name: `bench-${Date.now()}`,
-    quotas: { publishPerSecond: 10_000_000, consumePerSecond: 10_000_000 },
-  });
-  const key = await admin(wharf, 'POST', `/admin/v1/tenants/${tenant.tenantId}/access-keys`, {});
-  const { SignedClient } = await import('./e2e/signed-client.js');
-  const client = new SignedClient({
-    url: wharf.url,
-    accessKeyId: key.accessKeyId,
-    accessKeySecret: key.accessKeySecret,
-    region: 'local',
-    maxSockets: 1,
-  });
-  const instance = (await client.ok('POST', '/v1/instances', { name: 'bench' })) as {
-    instanceId: string;
-  };
-  client.close();
   return {
     url: wharf.url,
-    accessKeyId: key.accessKeyId,
-    accessKeySecret: key.accessKeySecret,
-    instanceId: instance.instanceId,
+    ...(await provisionTenant(wharf)),
     topic: 'bench',
     window: positive('wharf-window', values['wharf-window']),
     consumers: positive('wharf-consumers', values['wharf-consumers']),
@@ -150,7 +70,7 @@ const wharf =
   wanted.has('wharf-16b') ||
   wanted.has('wharf-stream') ||
   wanted.has('wharf-mqhttp')
-    ? await startWharf()
+    ? await startWharf(wharfNodeArgs())
     : null;
 /** One gateway and one broker process on a private Redis, as RunningWharf (the gateway's pid). */
 async function startSplit(): Promise<RunningWharf> {
@@ -185,7 +105,7 @@ async function startSplit(): Promise<RunningWharf> {
 
 const wharfSplit = wanted.has('wharf-split') ? await startSplit() : null;
 const wharfTraceOff = wanted.has('wharf-trace-off')
-  ? await startWharf({ WHARF_TRACE: 'false' })
+  ? await startWharf(wharfNodeArgs(), { WHARF_TRACE: 'false' })
   : null;
 try {
   const entries: ComparisonEntry[] = [];
