@@ -92,7 +92,8 @@ export class Receiver {
     const receipts = this.core.receipts.decodeMany(receiptScope(topic, group), handles);
     // one subscription lookup per consumer slot, not per handle (its key is a built string)
     const subs = this.subscriptionsOf(topic, group);
-    const byQueue = new Map<Subscription, Map<number, LedgerEntry & { op: 'complete' }>>();
+    type Completion = LedgerEntry & { op: 'complete' };
+    const byQueue = new Map<Subscription, Map<number, Completion>>();
     for (const [i, receiptHandle] of handles.entries()) {
       const found = this.findDelivery(receipts[i] ?? null, subs);
       if (typeof found === 'string') {
@@ -101,7 +102,7 @@ export class Receiver {
       }
       const { sub, receipt } = found;
       let queues = byQueue.get(sub);
-      if (queues === undefined) byQueue.set(sub, (queues = new Map()));
+      if (queues === undefined) byQueue.set(sub, (queues = new Map<number, Completion>()));
       let entry = queues.get(receipt.queueId);
       if (entry === undefined) {
         entry = { op: 'complete', sub: sub.key, queue: receipt.queueId, offsets: [] };
