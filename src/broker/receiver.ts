@@ -87,12 +87,12 @@ export class Receiver {
   ): Promise<AckResult[]> {
     this.core.rememberGroup(topic, group);
     const results: AckResult[] = [];
-    const entries: (LedgerEntry & { op: 'complete' })[] = [];
+    type Completion = LedgerEntry & { op: 'complete' };
+    const entries: Completion[] = [];
     const counters = new Set<Subscription>();
     const receipts = this.core.receipts.decodeMany(receiptScope(topic, group), handles);
     // one subscription lookup per consumer slot, not per handle (its key is a built string)
     const subs = this.subscriptionsOf(topic, group);
-    type Completion = LedgerEntry & { op: 'complete' };
     const byQueue = new Map<Subscription, Map<number, Completion>>();
     for (const [i, receiptHandle] of handles.entries()) {
       const found = this.findDelivery(receipts[i] ?? null, subs);

@@ -84,6 +84,8 @@ export async function pwritev(fd: number, buffers: Buffer[], position: number): 
   let pos = position;
   while (total > 0) {
     const n = fs.writevSync(fd, pending, pos);
+    // a regular file never takes nothing; if one did, fail rather than spin on the event loop
+    if (n <= 0) throw Object.assign(new Error('EIO: write made no progress'), { code: 'EIO' });
     total -= n;
     pos += n;
     if (total > 0) pending = unwritten(pending, n);
