@@ -11,7 +11,7 @@
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
-import { CLOCK_TICKS_PER_SEC, readCpuTicks } from './lib/cpu-sampler.js';
+import { CpuSampler } from './lib/cpu-sampler.js';
 import { runOnSchedule } from './lib/pacer.js';
 import { formatCount, formatFixed, formatPct, formatTable } from './lib/table.js';
 import { provisionTenant, startWharf } from './lib/wharf-node.js';
@@ -84,42 +84,39 @@ try {
     };
   };
 
-  /** The node's CPU over `run`, as ms, or NaN when /proc cannot be read. */
-  const cpuMsOver = async <T>(
+  /** The node's share of a core (%) over `run` (NaN when /proc cannot be read), with its time. */
+  const cpuOver = async <T>(
     run: () => Promise<T>,
-  ): Promise<{ cpuMs: number; elapsedMs: number; value: T }> => {
-    const ticks0 = readCpuTicks(wharf.pid);
+  ): Promise<{ pct: number; elapsedMs: number; value: T }> => {
+    const sampler = CpuSampler.start(wharf.pid);
     const t0 = performance.now();
     const value = await run();
     const elapsedMs = performance.now() - t0;
-    const ticks1 = readCpuTicks(wharf.pid);
-    const cpuMs =
-      ticks0 === null || ticks1 === null ? NaN : ((ticks1 - ticks0) * 1000) / CLOCK_TICKS_PER_SEC;
-    return { cpuMs, elapsedMs, value };
+    return { pct: sampler?.stop() ?? NaN, elapsedMs, value };
   };
   // what the node spends with no calls at all (timers, samplers, the delay wheel's look at Redis)
-  const idle = await cpuMsOver(() => new Promise((resolve) => setTimeout(resolve, SECONDS * 1000)));
-  const idlePct = (idle.cpuMs / idle.elapsedMs) * 100;
+  const idlePct = (
+    await cpuOver(() => new Promise((resolve) => setTimeout(resolve, SECONDS * 1000)))
+  ).pct;
   console.log(`  idle: ${formatPct(idlePct)} of a core`);
 
   const rows: { name: string; cpuPct: number; usPerCall: number; usAboveIdle: number }[] = [];
   const measure = async (name: string, send: () => void, withReceivers = false): Promise<void> => {
     const stop = withReceivers ? receivers() : null;
     await runOnSchedule({ ratePerSec: RATE, durationMs: WARMUP_MS, send });
-    const run = await cpuMsOver(() =>
+    const run = await cpuOver(() =>
       runOnSchedule({ ratePerSec: RATE, durationMs: SECONDS * 1000, send }),
     );
     await stop?.();
-    const { cpuMs, elapsedMs } = run;
-    const { sent } = run.value;
-    const idleMs = (idlePct / 100) * elapsedMs;
+    /** µs of server CPU per call at `pct` of a core over the row. */
+    const perCall = (pct: number): number => ((pct / 100) * run.elapsedMs * 1000) / run.value.sent;
     rows.push({
       name,
-      cpuPct: (cpuMs / elapsedMs) * 100,
-      usPerCall: (cpuMs * 1000) / sent,
-      usAboveIdle: ((cpuMs - idleMs) * 1000) / sent,
+      cpuPct: run.pct,
+      usPerCall: perCall(run.pct),
+      usAboveIdle: perCall(run.pct - idlePct),
     });
-    console.log(`  ${name}: ${formatFixed((cpuMs * 1000) / sent)} µs of server CPU a call`);
+    console.log(`  ${name}: ${formatFixed(perCall(run.pct))} µs of server CPU a call`);
   };
 
   await measure(
