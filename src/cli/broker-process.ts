@@ -6,13 +6,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Registry } from 'prom-client';
-import { Broker } from '../broker/index.js';
+import type { Broker } from '../broker/index.js';
 import { TcpBrokerServer } from '../cluster/index.js';
 import {
   RedisPublishFences,
-  RedisScheduleWheel,
   freePort,
   isRedisUnavailable,
   type BrokerLease,
@@ -20,7 +19,8 @@ import {
 import { WharfError } from '../errors.js';
 import { registerBrokerMetrics, type Logger } from '../telemetry/index.js';
 import { ConfigError, type WharfConfig } from './config.js';
-import { StartupError, brokerMacKey, httpUrl, lockDataDir, openMeta } from './node.js';
+import { openConfiguredBroker, openMeta } from './broker-setup.js';
+import { StartupError, httpUrl, lockDataDir } from './node.js';
 
 export interface RunningBroker {
   brokerId: number;
@@ -96,17 +96,13 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
       if (isRedisUnavailable(err)) throw new StartupError('cannot reach Redis to claim the id');
       throw err;
     }
-    const broker = await Broker.open({
-      dataDir: join(dataDir, `broker-${brokerId}`),
+    const broker = await openConfiguredBroker({
+      config,
+      dataDir,
       brokerId,
-      macKey: brokerMacKey(masterKey),
+      masterKey,
+      meta,
       logger: brokerLogger,
-      store: config.broker,
-      trace: config.broker.trace,
-      openedBodyCacheBytes: config.broker.openedBodyCacheBytes,
-      sealThreads: config.broker.sealThreads,
-      dataKeys: meta.dataKeys,
-      scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(brokerId)),
       publishFences: new RedisPublishFences(meta.redis, meta.keys, brokerId),
     });
     cleanup.unshift(() => broker.close());

@@ -9,18 +9,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { AlarmEvaluator, AlarmNotifier } from '../alarms/index.js';
-import { Broker } from '../broker/index.js';
+import type { Broker } from '../broker/index.js';
 import { DirLockedError, lockDir, type DirLock } from '../store/index.js';
 import { inProcessBrokerClient, type BrokerClient } from '../cluster/index.js';
 import { buildApp } from '../gateway/index.js';
-import {
-  MetaStore,
-  RedisScheduleWheel,
-  deriveKey,
-  safeUrl,
-  startRedisServer,
-  type RedisServerHandle,
-} from '../meta/index.js';
+import type { MetaStore } from '../meta/index.js';
+import { safeUrl, startRedisServer, type RedisServerHandle } from '../meta/index.js';
 import {
   commitObserverFor,
   createLogger,
@@ -29,6 +23,9 @@ import {
   type Logger,
 } from '../telemetry/index.js';
 import type { WharfConfig } from './config.js';
+import { ALL_IN_ONE_BROKER_ID, openConfiguredBroker, openMeta } from './broker-setup.js';
+
+export { ALL_IN_ONE_BROKER_ID, brokerMacKey, openMeta } from './broker-setup.js';
 
 export const DRAIN_TIMEOUT_MS = 35_000;
 
@@ -122,9 +119,6 @@ export async function startNode(config: WharfConfig, logger: Logger): Promise<Ru
   }
 }
 
-/** The id of the all-in-one node's one broker: its ids, handles, wheel keys and metrics. */
-export const ALL_IN_ONE_BROKER_ID = 0;
-
 async function startLockedNode(
   config: WharfConfig,
   logger: Logger,
@@ -145,18 +139,14 @@ async function startLockedNode(
     const meta = await openMeta(config, redis.url, masterKey, logger);
     cleanup.unshift(() => meta.close());
     const metrics = new GatewayMetrics();
-    const broker = await Broker.open({
-      dataDir: join(dataDir, 'broker-0'),
+    const broker = await openConfiguredBroker({
+      config,
+      dataDir,
       brokerId: ALL_IN_ONE_BROKER_ID,
-      macKey: brokerMacKey(masterKey),
+      masterKey,
+      meta,
       logger: logger.child({ room: 'broker' }),
-      store: { ...config.broker, commitObserver: commitObserverFor(metrics) },
-      trace: config.broker.trace,
-      openedBodyCacheBytes: config.broker.openedBodyCacheBytes,
-      sealThreads: config.broker.sealThreads,
-      transactions: { checkDelayMs: config.broker.transactionCheckDelayMs },
-      dataKeys: meta.dataKeys,
-      scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(ALL_IN_ONE_BROKER_ID)),
+      commitObserver: commitObserverFor(metrics),
     });
     cleanup.unshift(() => broker.close());
     await warnOfUnknownInstances(broker, meta, logger);
@@ -291,22 +281,6 @@ async function listenGateway(
 export function httpUrl(host: string, address: string | AddressInfo | null, port: number): string {
   const actual = typeof address === 'object' && address !== null ? address.port : port;
   return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
-}
-
-/** The MetaStore of a process, from its config. */
-export function openMeta(config: WharfConfig, redisUrl: string, masterKey: string, logger: Logger) {
-  return MetaStore.open({
-    redisUrl,
-    masterKey,
-    cacheTtlMs: config.metaCacheMs,
-    commandTimeoutMs: config.redisTimeoutMs,
-    logger: logger.child({ room: 'meta' }),
-  });
-}
-
-/** The key brokers MAC ids and handles with (every process derives it from the master key). */
-export function brokerMacKey(masterKey: string): Buffer {
-  return deriveKey(masterKey, 'wharf-broker-mac');
 }
 
 const MAX_NAMED_INSTANCES = 100;

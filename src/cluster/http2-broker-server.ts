@@ -11,9 +11,9 @@ import {
 } from '../protocol/index.js';
 import type { BrokerClient } from './broker-client.js';
 import { HTTP2_WINDOW_BYTES } from './http2-rpc-channel.js';
-import { RpcServer, type BrokerServerOptions } from './rpc-server.js';
+import { ListeningRpcServer, type BrokerServerOptions } from './rpc-server.js';
 
-export class Http2BrokerServer extends RpcServer {
+export class Http2BrokerServer extends ListeningRpcServer {
   private readonly sessions = new Set<Http2Session>();
 
   constructor(broker: BrokerClient, options: BrokerServerOptions = {}) {

@@ -29,6 +29,9 @@ export { Http2RpcChannel, type Http2ChannelOptions } from './http2-rpc-channel.j
 export type { ChannelOptions, RpcChannel } from './rpc-channel.js';
 export { TcpBrokerServer, type BrokerServerOptions } from './tcp-broker-server.js';
 export { Http2BrokerServer } from './http2-broker-server.js';
+/** The thread transport: a broker on another thread of this process, over a MessagePort. */
+export { PortRpcChannel } from './port-rpc-channel.js';
+export { PortBrokerServer } from './port-broker-server.js';
 export { dispatchBrokerRpc } from './broker-rpc-dispatch.js';
 /** The cluster gateway's BrokerClient: routes each call to the brokers the registry, the queue
  *  placement, the message id or the receipt handle name (issue #11). */

@@ -1,12 +1,13 @@
-// What both transports' broker servers do the same way: listen, run each call with its own
-// AbortController (aborted by a cancel, a dropped connection or a close, which frees a parked
-// receive), and stop either gracefully (calls running answer, then connections end) or at once
-// (connections cut, as a crashed broker does). A transport supplies how its connections end.
+// What every broker server does the same way: run each call with its own AbortController
+// (aborted by a cancel, a dropped connection or a close, which frees a parked receive), serve a
+// multiplexed frame connection (a TCP socket, a MessagePort), and stop either gracefully (calls
+// running answer, then connections end) or at once (connections cut, as a crashed broker does).
+// A transport supplies how its connections end; a listening one (TCP, HTTP/2) also its listener.
 import type { AddressInfo } from 'node:net';
 import type { BrokerClient } from './broker-client.js';
 import { dispatchBrokerRpc } from './broker-rpc-dispatch.js';
 import { WharfError } from '../errors.js';
-import { encodeBrokerRpcError, type Frame } from '../protocol/index.js';
+import { FrameKind, encodeBrokerRpcError, type Frame } from '../protocol/index.js';
 
 export interface BrokerServerOptions {
   host?: string;
@@ -27,28 +28,22 @@ interface Listener {
   off(event: 'error', listener: (error: Error) => void): unknown;
 }
 
+/** One multiplexed frame connection, as the server sees it: the transport hands it every frame
+ *  that arrives and tells it when the connection is gone. */
+export interface FrameConnection {
+  frame(frame: Frame): void;
+  closed(): void;
+}
+
 export abstract class RpcServer {
   private readonly running = new Set<Promise<void>>();
   private readonly controllers = new Set<AbortController>();
   private closing = false;
 
   protected constructor(
-    private readonly listener: Listener,
     protected readonly broker: BrokerClient,
     protected readonly options: BrokerServerOptions,
   ) {}
-
-  async start(): Promise<AddressInfo> {
-    const listener = this.listener;
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
-        listener.off('error', reject);
-        resolve();
-      });
-    });
-    return listener.address() as AddressInfo; // a TCP listener's address is an AddressInfo
-  }
 
   /** Runs one call under `controller`; `answer` gets its answer frame once it is done. */
   protected run(frame: Frame, controller: AbortController, answer: (bytes: Buffer) => void): void {
@@ -68,10 +63,60 @@ export abstract class RpcServer {
     this.running.add(run);
   }
 
+  /**
+   * Serves a connection that carries frames back to back, calls multiplexed by request id:
+   * `write` sends an answer, `isOpen` says whether the connection still takes one. A cancel frame
+   * aborts its call (which then answers nothing: the caller forgot it); past `maxInFlight` calls
+   * running a request is shed with Unavailable and a retry-after, so a broker under pressure
+   * answers instead of growing without bound.
+   */
+  protected connection(write: (bytes: Buffer) => void, isOpen: () => boolean): FrameConnection {
+    const calls = new Map<number, AbortController>();
+    // a call its caller cancelled gets no answer (the caller forgot it); one aborted because the
+    // server closes still answers (a freed receive answers [])
+    const cancelled = new WeakSet<AbortController>();
+    const maxInFlight = this.options.maxInFlight ?? 1024;
+    return {
+      frame: (frame) => {
+        if (frame.kind === FrameKind.cancel) {
+          const call = calls.get(frame.requestId);
+          if (call !== undefined) cancelled.add(call);
+          call?.abort(new Error('cancelled by the caller'));
+          return;
+        }
+        if (frame.kind !== FrameKind.request) return;
+        if (calls.size >= maxInFlight) {
+          const shed = new WharfError('Unavailable', 'broker busy: too many calls in flight', {
+            retryAfterMs: this.options.retryAfterMs ?? 200,
+          });
+          return write(encodeBrokerRpcError(frame.op, frame.requestId, shed));
+        }
+        if (calls.has(frame.requestId)) {
+          // a second call under a running call's id would take its cancel handle and its slot
+          const duplicate = new WharfError('InvalidArgument', 'request id already in flight');
+          return write(encodeBrokerRpcError(frame.op, frame.requestId, duplicate));
+        }
+        const controller = new AbortController();
+        calls.set(frame.requestId, controller);
+        this.run(frame, controller, (answer) => {
+          calls.delete(frame.requestId);
+          if (!cancelled.has(controller) && isOpen()) write(answer);
+        });
+      },
+      closed: () => {
+        for (const controller of calls.values()) controller.abort(new Error('connection closed'));
+      },
+    };
+  }
+
   /** Ends (gracefully) every open connection. */
   protected abstract endConnections(): void;
   /** Cuts every open connection without answers. */
   protected abstract cutConnections(): void;
+  /** Stops taking new connections (a listening transport closes its listener). */
+  protected stopListening(): Promise<void> {
+    return Promise.resolve();
+  }
 
   /** Stops accepting, frees parked receives, lets the calls running answer, then closes. */
   async close(): Promise<void> {
@@ -91,8 +136,31 @@ export abstract class RpcServer {
     for (const controller of this.controllers) controller.abort(new Error('server destroyed'));
     await closed;
   }
+}
 
-  private stopListening(): Promise<void> {
+/** A server that listens on a TCP port (the TCP and HTTP/2 transports). */
+export abstract class ListeningRpcServer extends RpcServer {
+  protected constructor(
+    private readonly listener: Listener,
+    broker: BrokerClient,
+    options: BrokerServerOptions,
+  ) {
+    super(broker, options);
+  }
+
+  async start(): Promise<AddressInfo> {
+    const listener = this.listener;
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    return listener.address() as AddressInfo; // a TCP listener's address is an AddressInfo
+  }
+
+  protected override stopListening(): Promise<void> {
     return new Promise<void>((resolve) => this.listener.close(() => resolve()));
   }
 }

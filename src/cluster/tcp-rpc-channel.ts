@@ -8,32 +8,17 @@
 // DELAY publish on another broker.
 // The chosen transport: network-broker-client.ts says why, with the bench's figures.
 import { connect, type Socket } from 'node:net';
-import {
-  FrameKind,
-  FrameParser,
-  encodeBrokerRpcCancel,
-  type BrokerRpcOperation,
-  type Frame,
-} from '../protocol/index.js';
-import { BoundedChannel, unavailable, writeGathered, type ChannelOptions } from './rpc-channel.js';
-
-interface PendingCall {
-  resolve(frame: Frame): void;
-  reject(error: Error): void;
-}
-
-/** How long a cancelled call's late answer is still taken (a cancel crosses the wire in far
- *  less; past this the broker has long seen it and answers nothing). */
-const LATE_ANSWER_WAIT_MS = 10_000;
+import { FrameParser } from '../protocol/index.js';
+import { MultiplexedChannel } from './multiplexed-channel.js';
+import { writeGathered, type ChannelOptions } from './rpc-channel.js';
 
 export interface TcpChannelOptions extends ChannelOptions {
   host: string;
   port: number;
 }
 
-export class TcpRpcChannel extends BoundedChannel<Socket> {
+export class TcpRpcChannel extends MultiplexedChannel<Socket> {
   private socket: Socket | null = null;
-  private readonly pending = new Map<number, PendingCall>();
 
   constructor(private readonly options: TcpChannelOptions) {
     super(options);
@@ -43,53 +28,8 @@ export class TcpRpcChannel extends BoundedChannel<Socket> {
     return this.socket;
   }
 
-  protected exchange(
-    socket: Socket,
-    requestId: number,
-    op: BrokerRpcOperation,
-    request: Buffer,
-    signal: AbortSignal,
-    onLateAnswer?: (frame: Frame) => void,
-  ): Promise<Frame> {
-    return new Promise<Frame>((resolve, reject) => {
-      const onAbort = (): void => {
-        if (!this.pending.delete(requestId)) return;
-        if (this.socket === socket) writeGathered(socket, encodeBrokerRpcCancel(op, requestId));
-        reject(signal.reason as Error);
-        if (onLateAnswer !== undefined) this.awaitLateAnswer(requestId, onLateAnswer);
-      };
-      this.pending.set(requestId, {
-        resolve: (frame) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(frame);
-        },
-        reject: (error) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      });
-      signal.addEventListener('abort', onAbort, { once: true });
-      // a full socket buffer is bounded by maxInFlight frames, so no wait for 'drain' here
-      writeGathered(socket, request);
-    });
-  }
-
-  /** Keeps a cancelled call's id for a while: an answer the broker sent before it saw the
-   *  cancel goes to `onLateAnswer` (the broker answers nothing once it has seen it). */
-  private awaitLateAnswer(requestId: number, onLateAnswer: (frame: Frame) => void): void {
-    const timer = setTimeout(() => {
-      if (this.pending.get(requestId) === late) this.pending.delete(requestId);
-    }, LATE_ANSWER_WAIT_MS);
-    timer.unref();
-    const late: PendingCall = {
-      resolve: (frame) => {
-        clearTimeout(timer);
-        onLateAnswer(frame);
-      },
-      reject: () => clearTimeout(timer),
-    };
-    // ids wrap after 2^32 calls: a live call never meets a late entry in practice
-    if (!this.pending.has(requestId)) this.pending.set(requestId, late);
+  protected send(socket: Socket, bytes: Buffer): void {
+    writeGathered(socket, bytes);
   }
 
   protected dial(): Promise<Socket> {
@@ -118,25 +58,14 @@ export class TcpRpcChannel extends BoundedChannel<Socket> {
     const parser = new FrameParser();
     socket.on('data', (chunk: Buffer) => {
       const { frames, corrupt } = parser.push(chunk);
-      for (const frame of frames) {
-        if (frame.kind !== FrameKind.response && frame.kind !== FrameKind.error) continue;
-        const call = this.pending.get(frame.requestId);
-        if (call === undefined) continue; // cancelled with no late-answer taker: dropped
-        this.pending.delete(frame.requestId);
-        call.resolve(frame);
-      }
+      this.answered(frames);
       if (corrupt !== undefined)
         socket.destroy(new Error(`corrupt stream from broker: ${corrupt}`));
     });
     socket.on('error', () => undefined); // 'close' follows and fails the calls
     socket.on('close', () => {
       if (this.socket === socket) this.socket = null;
-      this.backoff.failed();
-      const calls = [...this.pending.values()];
-      this.pending.clear();
-      for (const call of calls) {
-        call.reject(unavailable('connection to broker lost', this.retryAfterMs));
-      }
+      this.dropped();
     });
   }
 

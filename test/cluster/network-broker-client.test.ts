@@ -2,15 +2,19 @@ import t, { type Test } from 'tap';
 import { connect } from 'node:net';
 import { isWharfError, WharfError } from '../../src/errors.js';
 import type { Broker } from '../../src/broker/index.js';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import {
   Http2BrokerServer,
   Http2RpcChannel,
   NetworkBrokerClient,
+  PortBrokerServer,
+  PortRpcChannel,
   TcpBrokerServer,
   TcpRpcChannel,
   type BrokerServerOptions,
   type ChannelOptions,
   type NetworkClientOptions,
+  type RpcChannel,
 } from '../../src/cluster/index.js';
 import {
   FrameKind,
@@ -22,32 +26,69 @@ import { groupOf, openTestBroker, text, topicOf } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 interface Server {
-  start(): Promise<{ port: number }>;
   close(): Promise<void>;
   destroy(): Promise<void>;
 }
 
-interface Channel {
+interface ListeningServer extends Server {
+  start(): Promise<{ port: number }>;
+}
+
+interface Channel extends RpcChannel {
   readonly inFlight: number;
   readonly queued: number;
 }
 
 interface Transport {
-  name: 'tcp' | 'http2';
-  server(broker: Broker, options?: BrokerServerOptions): Server;
-  channel(port: number, options?: ChannelOptions): TcpRpcChannel | Http2RpcChannel;
+  name: 'tcp' | 'http2' | 'thread';
+  /** A server over `broker` and a channel to it; `port` for a listening transport. */
+  connect(
+    broker: Broker,
+    options: { server?: BrokerServerOptions; channel?: ChannelOptions },
+  ): Promise<{ server: Server; channel: Channel; port: number }>;
+  /** A listening transport's server alone (to start one again on the same port). */
+  listen?: (broker: Broker, options: BrokerServerOptions) => ListeningServer;
+}
+
+function listening(
+  name: 'tcp' | 'http2',
+  listen: (broker: Broker, options?: BrokerServerOptions) => ListeningServer,
+  channel: (port: number, options?: ChannelOptions) => Channel,
+): Transport {
+  return {
+    name,
+    listen,
+    connect: async (broker, options) => {
+      const server = listen(broker, options.server);
+      const { port } = await server.start();
+      return { server, port, channel: channel(port, options.channel) };
+    },
+  };
 }
 
 const TRANSPORTS: Transport[] = [
+  listening(
+    'tcp',
+    (broker, options) => new TcpBrokerServer(broker, options),
+    (port, options) => new TcpRpcChannel({ host: '127.0.0.1', port, ...options }),
+  ),
+  listening(
+    'http2',
+    (broker, options) => new Http2BrokerServer(broker, options),
+    (port, options) => new Http2RpcChannel({ host: '127.0.0.1', port, ...options }),
+  ),
   {
-    name: 'tcp',
-    server: (broker, options) => new TcpBrokerServer(broker, options),
-    channel: (port, options) => new TcpRpcChannel({ host: '127.0.0.1', port, ...options }),
-  },
-  {
-    name: 'http2',
-    server: (broker, options) => new Http2BrokerServer(broker, options),
-    channel: (port, options) => new Http2RpcChannel({ host: '127.0.0.1', port, ...options }),
+    // both ends on this thread: the same frames and port semantics as across threads
+    name: 'thread',
+    connect: (broker, options) => {
+      const { port1, port2 } = new MessageChannel();
+      const server = new PortBrokerServer(broker, port2, options.server);
+      return Promise.resolve({
+        server,
+        port: 0,
+        channel: new PortRpcChannel(port1, options.channel),
+      });
+    },
   },
 ];
 
@@ -69,12 +110,9 @@ async function rig(
   } = {},
 ): Promise<Rig> {
   const broker = await openTestBroker(t);
-  const server = transport.server(broker, options.server);
-  const { port } = await server.start();
-  const channel = transport.channel(port, {
-    minBackoffMs: 10,
-    maxBackoffMs: 50,
-    ...options.channel,
+  const { server, port, channel } = await transport.connect(broker, {
+    server: options.server,
+    channel: { minBackoffMs: 10, maxBackoffMs: 50, ...options.channel },
   });
   const client = new NetworkBrokerClient(channel, options.client);
   // teardowns run first-in first-out: the client and server go before the broker's directory
@@ -262,32 +300,35 @@ for (const transport of TRANSPORTS) {
     t.same(await Promise.all(parked), [[], []]);
   });
 
-  t.test(
-    `${transport.name}: a killed server answers Unavailable; the client reconnects`,
-    async (t) => {
-      const { broker, server, port, client } = await rig(t, transport);
-      const topic = topicOf();
-      const group = groupOf();
-      await client.publish(topic, [text('x')]);
-      await client.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
-      const parked = client
-        .receive(topic, group, { maxMessages: 1, waitMs: 30_000, tags: '*' })
-        .catch((e: unknown) => e);
-      await waitFor('the receive to park', () => broker.stats().parkedReceives === 1);
-      await server.destroy();
-      t.match(await parked, { code: 'Unavailable', retriable: true }, 'the call in flight');
-      const down = await client.health().catch((e: unknown) => e);
-      t.match(down, { code: 'Unavailable', retriable: true }, 'a new call');
-      t.ok(isWharfError(down) && (down.retryAfterMs ?? 0) > 0);
-      const again = transport.server(broker, { port });
-      await again.start();
-      t.teardown(() => again.close());
-      const answer = await waitFor('the client to reconnect', () =>
-        client.health().catch(() => null),
-      );
-      t.same(answer, await broker.health());
-    },
-  );
+  // a port is given once and has nothing to reconnect to: the thread tests below
+  const listen = transport.listen;
+  if (listen !== undefined)
+    t.test(
+      `${transport.name}: a killed server answers Unavailable; the client reconnects`,
+      async (t) => {
+        const { broker, server, port, client } = await rig(t, transport);
+        const topic = topicOf();
+        const group = groupOf();
+        await client.publish(topic, [text('x')]);
+        await client.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+        const parked = client
+          .receive(topic, group, { maxMessages: 1, waitMs: 30_000, tags: '*' })
+          .catch((e: unknown) => e);
+        await waitFor('the receive to park', () => broker.stats().parkedReceives === 1);
+        await server.destroy();
+        t.match(await parked, { code: 'Unavailable', retriable: true }, 'the call in flight');
+        const down = await client.health().catch((e: unknown) => e);
+        t.match(down, { code: 'Unavailable', retriable: true }, 'a new call');
+        t.ok(isWharfError(down) && (down.retryAfterMs ?? 0) > 0);
+        const again = listen(broker, { port });
+        await again.start();
+        t.teardown(() => again.close());
+        const answer = await waitFor('the client to reconnect', () =>
+          client.health().catch(() => null),
+        );
+        t.same(answer, await broker.health());
+      },
+    );
 
   t.test(`${transport.name}: a graceful server close answers the parked receives`, async (t) => {
     const { broker, server, client } = await rig(t, transport);
@@ -362,5 +403,49 @@ t.test('a broker that cannot be reached is Unavailable at once', async (t) => {
   const client = new NetworkBrokerClient(channel);
   await t.rejects(client.health(), { code: 'Unavailable' });
   await t.rejects(client.health(), { code: 'Unavailable', message: /backing off/ });
+  await client.close();
+});
+
+const THREAD = TRANSPORTS[2];
+
+t.test('thread: a closed port answers Unavailable, in flight and after', async (t) => {
+  const { broker, server, client } = await rig(t, THREAD);
+  const topic = topicOf();
+  const group = groupOf();
+  await client.publish(topic, [text('x')]);
+  await client.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+  const parked = client
+    .receive(topic, group, { maxMessages: 1, waitMs: 30_000, tags: '*' })
+    .catch((e: unknown) => e);
+  await waitFor('the receive to park', () => broker.stats().parkedReceives === 1);
+  await server.destroy();
+  t.match(await parked, { code: 'Unavailable', retriable: true }, 'the call in flight');
+  await t.rejects(client.health(), { code: 'Unavailable', retriable: true }, 'a new call');
+  await waitFor('the broker to free the receive', () => broker.stats().parkedReceives === 0);
+});
+
+t.test('thread: a broker on a worker thread serves; its end is Unavailable', async (t) => {
+  const dir = t.testdir();
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(new URL('../helpers/port-broker-thread.ts', import.meta.url), {
+    workerData: { dir, port: port2 },
+    transferList: [port2],
+  });
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
+  t.teardown(() => worker.terminate());
+  const client = new NetworkBrokerClient(new PortRpcChannel(port1));
+  const topic = topicOf();
+  const group = groupOf();
+  const [published] = await client.publish(topic, [text('across threads')]);
+  const [received] = await client.receive(topic, group, {
+    maxMessages: 1,
+    waitMs: 1000,
+    tags: '*',
+  });
+  t.equal(received?.messageId, published.messageId);
+  t.equal(received?.body.toString(), 'across threads');
+  await worker.terminate();
+  await exited;
+  await t.rejects(client.health(), { code: 'Unavailable' }, 'the thread is gone');
   await client.close();
 });

@@ -1,0 +1,98 @@
+// What the transports that carry frames back to back on one connection (TCP, a MessagePort)
+// share on the client side: calls in flight keyed by request id, an answer handed to its call, a
+// cancel frame when a call's signal aborts (the broker frees a parked receive), a cancelled
+// call's late answer taken for a while, and every call failed with Unavailable when the
+// connection drops. A transport supplies how a frame is sent on its connection.
+import {
+  FrameKind,
+  encodeBrokerRpcCancel,
+  type BrokerRpcOperation,
+  type Frame,
+} from '../protocol/index.js';
+import { BoundedChannel, unavailable } from './rpc-channel.js';
+
+interface PendingCall {
+  resolve(frame: Frame): void;
+  reject(error: Error): void;
+}
+
+/** How long a cancelled call's late answer is still taken (a cancel crosses the wire in far
+ *  less; past this the broker has long seen it and answers nothing). */
+const LATE_ANSWER_WAIT_MS = 10_000;
+
+export abstract class MultiplexedChannel<C> extends BoundedChannel<C> {
+  private readonly pending = new Map<number, PendingCall>();
+
+  /** Sends one whole frame on `connection`. */
+  protected abstract send(connection: C, bytes: Buffer): void;
+
+  protected exchange(
+    connection: C,
+    requestId: number,
+    op: BrokerRpcOperation,
+    request: Buffer,
+    signal: AbortSignal,
+    onLateAnswer?: (frame: Frame) => void,
+  ): Promise<Frame> {
+    return new Promise<Frame>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (!this.pending.delete(requestId)) return;
+        if (this.current() === connection)
+          this.send(connection, encodeBrokerRpcCancel(op, requestId));
+        reject(signal.reason as Error);
+        if (onLateAnswer !== undefined) this.awaitLateAnswer(requestId, onLateAnswer);
+      };
+      this.pending.set(requestId, {
+        resolve: (frame) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(frame);
+        },
+        reject: (error) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      });
+      signal.addEventListener('abort', onAbort, { once: true });
+      // what waits to be sent is bounded by maxInFlight frames, so no wait for a drain here
+      this.send(connection, request);
+    });
+  }
+
+  /** Hands each answer frame to its call (an answer nobody waits for is dropped). */
+  protected answered(frames: readonly Frame[]): void {
+    for (const frame of frames) {
+      if (frame.kind !== FrameKind.response && frame.kind !== FrameKind.error) continue;
+      const call = this.pending.get(frame.requestId);
+      if (call === undefined) continue; // cancelled with no late-answer taker: dropped
+      this.pending.delete(frame.requestId);
+      call.resolve(frame);
+    }
+  }
+
+  /** The connection dropped: every call waiting on it is Unavailable. */
+  protected dropped(): void {
+    this.backoff.failed();
+    const calls = [...this.pending.values()];
+    this.pending.clear();
+    for (const call of calls)
+      call.reject(unavailable('connection to broker lost', this.retryAfterMs));
+  }
+
+  /** Keeps a cancelled call's id for a while: an answer the broker sent before it saw the
+   *  cancel goes to `onLateAnswer` (the broker answers nothing once it has seen it). */
+  private awaitLateAnswer(requestId: number, onLateAnswer: (frame: Frame) => void): void {
+    const timer = setTimeout(() => {
+      if (this.pending.get(requestId) === late) this.pending.delete(requestId);
+    }, LATE_ANSWER_WAIT_MS);
+    timer.unref();
+    const late: PendingCall = {
+      resolve: (frame) => {
+        clearTimeout(timer);
+        onLateAnswer(frame);
+      },
+      reject: () => clearTimeout(timer),
+    };
+    // ids wrap after 2^32 calls: a live call never meets a late entry in practice
+    if (!this.pending.has(requestId)) this.pending.set(requestId, late);
+  }
+}
