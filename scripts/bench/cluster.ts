@@ -1,17 +1,29 @@
 // Cluster transport benchmark (issue #11): what the network hop between gateway and broker costs.
 // The same load — publish batches of 32 × 1 KiB with N calls in flight, then receive+ack drains —
-// runs against the broker in process (the all-in-one yardstick), and through TCP frames and
-// HTTP/2 to a broker server in a child process. msg/s, CPU µs per message of the load process
+// runs against the broker in process (the all-in-one yardstick), through the thread transport to
+// a broker on a worker thread of the load's process (frames over a MessagePort), and through TCP
+// frames and HTTP/2 to a broker server in a child process. msg/s, CPU µs per message of the load process
 // and of the broker process, and the ratio against in-process. Modes run interleaved, R rounds.
-//   npm run bench:cluster [-- --seconds 3 --rounds 2 --inflight 16 --consumers 8 --flush sync]
+//   npm run bench:cluster [-- --seconds 3 --warmup-seconds 2 --rounds 2 --inflight 16 --consumers 8 --flush sync
+//                          --modes thread,tcp,http2]
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
+import {
+  MessageChannel,
+  Worker,
+  isMainThread,
+  workerData,
+  type MessagePort,
+} from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Broker } from '../../src/broker/index.js';
 import {
   Http2BrokerServer,
+  NetworkBrokerClient,
+  PortBrokerServer,
+  PortRpcChannel,
   TcpBrokerServer,
   http2BrokerClient,
   inProcessBrokerClient,
@@ -27,6 +39,8 @@ function flag(name: string, fallback: string): string {
   return i >= 0 ? args[i + 1] : fallback;
 }
 const SECONDS = Number(flag('seconds', '3'));
+/** An unreported publish and drain first in every mode's processes (JIT, caches, files). */
+const WARMUP_SECONDS = Number(flag('warmup-seconds', '2'));
 const ROUNDS = Number(flag('rounds', '2'));
 const IN_FLIGHT = Number(flag('inflight', '16'));
 const CONSUMERS = Number(flag('consumers', '8'));
@@ -35,8 +49,17 @@ const BATCH = 32;
 const BODY_BYTES = 1024;
 const QUEUES = 8;
 const ROLE = flag('role', 'main');
-const MODES = ['in-process', 'tcp', 'http2'] as const;
-type Mode = (typeof MODES)[number];
+const ALL_MODES = ['in-process', 'thread', 'tcp', 'http2'] as const;
+type Mode = (typeof ALL_MODES)[number];
+const isMode = (name: string): name is Mode => (ALL_MODES as readonly string[]).includes(name);
+/** `--modes thread,tcp` runs only those (in-process always runs: the ratios are against it). */
+const MODES: Mode[] = [
+  'in-process',
+  ...flag('modes', ALL_MODES.join(','))
+    .split(',')
+    .filter((name) => isMode(name) && name !== 'in-process')
+    .filter((name, i, all) => all.indexOf(name) === i),
+].filter(isMode);
 
 const topic: TopicDescriptor = {
   tenantId: 'bench',
@@ -81,7 +104,7 @@ interface Phase {
   cpuMicros: number;
 }
 
-async function publishPhase(client: BrokerClient): Promise<Phase> {
+async function publishPhase(client: BrokerClient, seconds: number): Promise<Phase> {
   const body = Buffer.alloc(BODY_BYTES, 'w');
   const batch: PublishMessage[] = Array.from({ length: BATCH }, () => ({
     body,
@@ -92,7 +115,7 @@ async function publishPhase(client: BrokerClient): Promise<Phase> {
   let stop = false;
   const cpu0 = cpuMicros();
   const t0 = performance.now();
-  const timer = setTimeout(() => (stop = true), SECONDS * 1000);
+  const timer = setTimeout(() => (stop = true), seconds * 1000);
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
       while (!stop) {
@@ -142,7 +165,10 @@ async function drainPhase(client: BrokerClient, total: number): Promise<Phase> {
 // ---- child processes: commands over IPC, one answer per command ----
 
 type Request =
-  { cmd: 'publish' } | { cmd: 'drain'; total: number } | { cmd: 'cpu' } | { cmd: 'stop' };
+  | { cmd: 'publish'; seconds: number }
+  | { cmd: 'drain'; total: number }
+  | { cmd: 'cpu' }
+  | { cmd: 'stop' };
 type Command = Request & { id: number };
 
 function serve(handle: (command: Command) => Promise<unknown>): void {
@@ -172,22 +198,56 @@ async function serverRole(): Promise<void> {
   process.send?.({ id: 0, value: port });
 }
 
-/** The load: through a network client, or against a broker in this very process. */
+interface BrokerThreadData {
+  dir: string;
+  port: MessagePort;
+}
+
+/** A broker on a worker thread of the load process, serving the port it was given. */
+async function brokerThread({ dir, port }: BrokerThreadData): Promise<void> {
+  const broker = await openBroker(dir);
+  const server = new PortBrokerServer(broker, port);
+  port.once('close', () => {
+    // process.exit on a worker thread ends the thread, not the process
+    void server
+      .close()
+      .then(() => broker.close())
+      .then(() => process.exit(0));
+  });
+}
+
+/** The broker behind the load's client in thread mode: a worker thread and its channel. */
+function startBrokerThread(dir: string): { port: MessagePort; worker: Worker } {
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(fileURLToPath(import.meta.url), {
+    argv: args,
+    workerData: { dir, port: port2 } satisfies BrokerThreadData,
+    transferList: [port2],
+  });
+  return { port: port1, worker };
+}
+
+/** The load: through a network client, a broker thread, or a broker in this very thread. */
 async function loadRole(): Promise<void> {
   const transport = flag('transport', 'in-process');
   const port = Number(flag('port', '0'));
   const broker = transport === 'in-process' ? await openBroker(flag('dir', '')) : null;
+  const thread = transport === 'thread' ? startBrokerThread(flag('dir', '')) : null;
   const client =
     broker !== null
       ? inProcessBrokerClient(broker)
-      : transport === 'tcp'
-        ? tcpBrokerClient({ host: '127.0.0.1', port })
-        : http2BrokerClient({ host: '127.0.0.1', port });
+      : thread !== null
+        ? new NetworkBrokerClient(new PortRpcChannel(thread.port))
+        : transport === 'tcp'
+          ? tcpBrokerClient({ host: '127.0.0.1', port })
+          : http2BrokerClient({ host: '127.0.0.1', port });
+  if (thread !== null) await client.health(); // the broker thread has opened its store
   serve(async (command) => {
-    if (command.cmd === 'publish') return publishPhase(client);
+    if (command.cmd === 'publish') return publishPhase(client, command.seconds);
     if (command.cmd === 'drain') return drainPhase(client, command.total);
     if (command.cmd === 'cpu') return cpuMicros();
     await client.close();
+    if (thread !== null) await new Promise((resolve) => thread.worker.once('exit', resolve));
     setImmediate(() => process.exit(0));
     return null;
   });
@@ -251,7 +311,7 @@ async function runMode(mode: Mode, round: number, root: string): Promise<Row> {
   const dir = join(root, `${mode}-${round}`);
   let server: Child | null = null;
   let port = 0;
-  if (mode !== 'in-process') {
+  if (mode === 'tcp' || mode === 'http2') {
     server = Child.spawn(['--role', 'server', '--transport', mode, '--dir', dir]);
     port = Number(await server.ready);
   }
@@ -268,8 +328,12 @@ async function runMode(mode: Mode, round: number, root: string): Promise<Row> {
   await load.ready;
   const serverCpu = async (): Promise<number> =>
     server === null ? 0 : server.ask<number>({ cmd: 'cpu' });
+  if (WARMUP_SECONDS > 0) {
+    const warmup = await load.ask<Phase>({ cmd: 'publish', seconds: WARMUP_SECONDS });
+    await load.ask<Phase>({ cmd: 'drain', total: warmup.messages });
+  }
   const s0 = await serverCpu();
-  const publish = await load.ask<Phase>({ cmd: 'publish' });
+  const publish = await load.ask<Phase>({ cmd: 'publish', seconds: SECONDS });
   const s1 = await serverCpu();
   const drain = await load.ask<Phase>({ cmd: 'drain', total: publish.messages });
   const s2 = await serverCpu();
@@ -279,6 +343,9 @@ async function runMode(mode: Mode, round: number, root: string): Promise<Row> {
   return { mode, round, publish, publishServerCpu: s1 - s0, drain, drainServerCpu: s2 - s1 };
 }
 
+/** Modes whose broker runs in the load's process: its CPU is counted with the load's. */
+const oneProcess = (mode: Mode): boolean => mode === 'in-process' || mode === 'thread';
+
 async function main(): Promise<void> {
   const root = join(
     process.env.WHARF_BENCH_DIR ?? join(tmpdir(), 'wharf-bench'),
@@ -287,8 +354,9 @@ async function main(): Promise<void> {
   console.log(
     `# Wharf cluster transport benchmark — ${IN_FLIGHT} publish calls in flight × batches of ` +
       `${BATCH} × ${BODY_BYTES} B for ${SECONDS} s (flush ${FLUSH}), then ${CONSUMERS} consumers ` +
-      `receive+ack it all; ${ROUNDS} rounds, modes interleaved. Load and broker are separate ` +
-      `processes for tcp and http2; in-process is the all-in-one yardstick (one process).\n` +
+      `receive+ack it all, after an unreported ${WARMUP_SECONDS} s warm-up of each; ${ROUNDS} rounds, modes interleaved. Load and broker are separate ` +
+      `processes for tcp and http2, threads of one process for thread; in-process is the ` +
+      `all-in-one yardstick (one thread).\n` +
       `# Figures are under load: 2 cores shared with other work — compare within a round.\n`,
   );
   const rows: Row[] = [];
@@ -325,17 +393,18 @@ async function main(): Promise<void> {
           formatCount(publishRate),
           formatRatio(publishRate, b && b.publish.messages / b.publish.seconds),
           perMessage(r.publish.cpuMicros, r.publish.messages),
-          r.mode === 'in-process' ? '(same)' : perMessage(r.publishServerCpu, r.publish.messages),
+          oneProcess(r.mode) ? '(same)' : perMessage(r.publishServerCpu, r.publish.messages),
           formatCount(drainRate),
           formatRatio(drainRate, b && b.drain.messages / b.drain.seconds),
           perMessage(r.drain.cpuMicros, r.drain.messages),
-          r.mode === 'in-process' ? '(same)' : perMessage(r.drainServerCpu, r.drain.messages),
+          oneProcess(r.mode) ? '(same)' : perMessage(r.drainServerCpu, r.drain.messages),
         ];
       }),
     ),
   );
 }
 
-if (ROLE === 'server') await serverRole();
+if (!isMainThread) await brokerThread(workerData as BrokerThreadData);
+else if (ROLE === 'server') await serverRole();
 else if (ROLE === 'load') await loadRole();
 else await main();
