@@ -1,6 +1,5 @@
-// What every process that opens a broker does the same way: the all-in-one node (on its main
-// thread or a broker thread) and a cluster broker open their Redis metadata connection and their
-// broker from the config alike.
+// What every process that opens a broker does the same way: the all-in-one node and a cluster
+// broker open their Redis metadata connection and their broker from the config alike.
 import { join } from 'node:path';
 import { Broker, type BrokerOptions } from '../broker/index.js';
 import { MetaStore, RedisScheduleWheel, deriveKey } from '../meta/index.js';

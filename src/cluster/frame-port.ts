@@ -1,8 +1,10 @@
 // Broker RPC frames between two threads of one process, over a MessagePort: the thread
-// transport of the all-in-one node (a broker on its own thread, the gateway on the main one).
-// The frames sent in one tick travel as one transferred buffer — one postMessage, one wake-up of
+// transport (a broker on a worker thread, its caller on another; measured by bench:cluster, run
+// by no process: see network-broker-client.ts). The frames sent in one tick travel as one transferred buffer — one postMessage, one wake-up of
 // the other thread — the same gathering the TCP transport does with cork/uncork. A message that
-// is not whole frames is a corrupt stream: the port is closed, as a TCP connection would be.
+// is not whole frames is a corrupt stream: the port is closed, as a TCP connection would be, and
+// nothing that arrives after the close is handed on (a port still delivers what was queued
+// behind the message that closed it; a destroyed socket delivers nothing more).
 import type { MessagePort } from 'node:worker_threads';
 import { decodeFrame, type Frame } from '../protocol/index.js';
 
@@ -46,9 +48,13 @@ export class FramePort {
     this.onClose();
   }
 
-  /** Lets the process (or thread) exit while the channel is open and idle. */
-  unref(): void {
-    this.port.unref();
+  /** Closes the channel at once, dropping the frames of this tick (as a crash would). */
+  destroy(): void {
+    if (!this.open) return;
+    this.gathered = [];
+    this.gatheredBytes = 0;
+    this.port.close();
+    this.onClose();
   }
 
   private flush(): void {
@@ -69,6 +75,7 @@ export class FramePort {
   }
 
   private receive(data: unknown): void {
+    if (!this.open) return; // queued behind the message that closed the port
     if (!(data instanceof Uint8Array)) return this.close();
     const input = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const frames: Frame[] = [];

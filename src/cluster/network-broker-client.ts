@@ -14,8 +14,9 @@
 // bookkeeping) what the frames pay once per connection; TCP gets back-pressure from the bounded
 // in-flight window and cancellation from cancel frames, the two things HTTP/2 offered.
 // The thread transport (`PortRpcChannel`, frames over a MessagePort to a broker on another thread
-// of the process) measured no cheaper than TCP in the same bench (0.51–0.57× in-process publish
-// against TCP's 0.49–0.51×): encoding and decoding the frames, not the socket, is most of the hop.
+// of the process) measured about as costly as TCP in the same bench (0.51–0.57× in-process
+// publish against TCP's 0.49–0.51×, receive+ack 0.49× against 0.49–0.52×): the socket's syscalls
+// go, the frames' encode, copies and decode and a second heap stay.
 // It is kept for measuring, as HTTP/2 is; no process runs it.
 import { WharfError } from '../errors.js';
 import type {

@@ -29,6 +29,6 @@ export class PortBrokerServer extends RpcServer {
   }
 
   protected cutConnections(): void {
-    this.port.close();
+    this.port.destroy();
   }
 }

@@ -1,6 +1,6 @@
 // What a network transport gives the network BrokerClient: one call = one request frame out, one
 // answer frame (response or error) back, multiplexed by request id, bounded in flight, cancelled
-// at the broker when its signal aborts. Also the pieces both transports share: the in-flight
+// at the broker when its signal aborts. Also the pieces every transport shares: the in-flight
 // bound, the reconnect back-off and the Unavailable they answer when the broker cannot be reached.
 import type { Socket } from 'node:net';
 import { WharfError } from '../errors.js';
@@ -124,10 +124,11 @@ export function writeGathered(socket: Socket, bytes: Buffer): void {
 }
 
 /**
- * What both transports' clients do the same way around their connection `C`: the in-flight
+ * What every transport's client does the same way around its connection `C`: the in-flight
  * bound, one connection opened on first use and again after a drop (one attempt at a time, with
  * back-off; fast Unavailable while backing off), and the call skeleton. A transport supplies
- * `current` (its live connection), `dial` (one attempt) and `exchange` (one call on it).
+ * `current` (its live connection), `dial` (one attempt) and `exchange` (one call on it; the
+ * frame-stream transports share theirs, multiplexed-channel.ts).
  */
 export abstract class BoundedChannel<C> implements RpcChannel {
   protected readonly limit: InFlightLimit;

@@ -20,6 +20,7 @@ import {
   FrameKind,
   FrameParser,
   decodeBrokerRpcError,
+  encodeBrokerRpcRequest,
   encodeFrame,
 } from '../../src/protocol/index.js';
 import { groupOf, openTestBroker, text, topicOf } from '../helpers/broker.js';
@@ -428,4 +429,22 @@ t.test('thread: a broker on a worker thread serves; its end is Unavailable', asy
   await exited;
   await t.rejects(client.health(), { code: 'Unavailable' }, 'the thread is gone');
   await client.close();
+});
+
+t.test('thread: nothing queued behind a corrupt message is run', async (t) => {
+  const broker = await openTestBroker(t);
+  const { port1, port2 } = new MessageChannel();
+  const server = new PortBrokerServer(broker, port2);
+  t.teardown(() => server.close());
+  const topic = topicOf();
+  const closed = new Promise((resolve) => port1.once('close', resolve));
+  port1.ref(); // a port without a message listener does not keep the process waiting for it
+  // both are queued before the server's port reads either: the first closes the port
+  port1.postMessage('not frames');
+  const request = encodeBrokerRpcRequest('publish', 1, { topic, messages: [text('late')] });
+  port1.postMessage(new Uint8Array(request));
+  await closed;
+  // a publish started before this one would be stored by the time this one is answered
+  await broker.publish(topic, [text('marker')]);
+  t.equal((await broker.topicStats(topic)).messagesIn, 1, 'only the marker was stored');
 });

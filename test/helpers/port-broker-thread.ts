@@ -1,5 +1,5 @@
 // A worker thread's module for the thread-transport test: a broker on the data dir it is given,
-// serving the MessagePort it is given (as the all-in-one node's broker thread would).
+// serving the MessagePort it is given.
 import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { Broker } from '../../src/broker/index.js';
