@@ -209,10 +209,17 @@ async function brokerThread({ dir, port }: BrokerThreadData): Promise<void> {
   const server = new PortBrokerServer(broker, port);
   port.once('close', () => {
     // process.exit on a worker thread ends the thread, not the process
+    // a failed close still ends the thread (the load waits for its exit), saying why
     void server
       .close()
       .then(() => broker.close())
-      .then(() => process.exit(0));
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error('broker thread: close failed', error);
+          process.exit(1);
+        },
+      );
   });
 }
 
