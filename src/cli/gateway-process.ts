@@ -8,13 +8,8 @@ import { RedisPublishFenceSink } from '../meta/index.js';
 import { GatewayMetrics, type Logger } from '../telemetry/index.js';
 import type { WharfConfig } from './config.js';
 import { requireShared } from './broker-process.js';
-import {
-  StartupError,
-  brokerMacKey,
-  loadOrCreateSecret,
-  openMeta,
-  startAlarmsAndGateway,
-} from './node.js';
+import { brokerMacKey, openMeta } from './broker-setup.js';
+import { StartupError, loadOrCreateSecret, startAlarmsAndGateway } from './node.js';
 
 export interface RunningGateway {
   url: string;

@@ -25,8 +25,6 @@ import {
 import type { WharfConfig } from './config.js';
 import { ALL_IN_ONE_BROKER_ID, openConfiguredBroker, openMeta } from './broker-setup.js';
 
-export { ALL_IN_ONE_BROKER_ID, brokerMacKey, openMeta } from './broker-setup.js';
-
 export const DRAIN_TIMEOUT_MS = 35_000;
 
 export interface RunningNode {

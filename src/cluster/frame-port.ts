@@ -1,7 +1,8 @@
 // Broker RPC frames between two threads of one process, over a MessagePort: the thread
 // transport (a broker on a worker thread, its caller on another; measured by bench:cluster, run
-// by no process: see network-broker-client.ts). The frames sent in one tick travel as one transferred buffer — one postMessage, one wake-up of
-// the other thread — the same gathering the TCP transport does with cork/uncork. A message that
+// by no process: see network-broker-client.ts). The frames sent in one tick travel as one
+// transferred buffer — one postMessage, one wake-up of the other thread — the same gathering
+// the TCP transport does with cork/uncork. A message that
 // is not whole frames is a corrupt stream: the port is closed, as a TCP connection would be, and
 // nothing that arrives after the close is handed on (a port still delivers what was queued
 // behind the message that closed it; a destroyed socket delivers nothing more).
@@ -42,19 +43,15 @@ export class FramePort {
 
   /** Closes the channel once the frames of this tick are sent; both sides see `closed`. */
   close(): void {
-    if (!this.open) return;
-    this.flush();
-    this.port.close();
-    this.onClose();
+    if (this.open) this.flush();
+    this.destroy();
   }
 
   /** Closes the channel at once, dropping the frames of this tick (as a crash would). */
   destroy(): void {
     if (!this.open) return;
-    this.gathered = [];
-    this.gatheredBytes = 0;
     this.port.close();
-    this.onClose();
+    this.onClose(); // drops what was gathered
   }
 
   private flush(): void {

@@ -3,7 +3,7 @@
 // maxMessages only — every offer a broker makes reaches the producer, so no half message is
 // counted as offered without being seen (which would roll it back early).
 import t from 'tap';
-import { brokerMacKey } from '../../src/cli/node.js';
+import { brokerMacKey } from '../../src/cli/broker-setup.js';
 import { MessageIdCodec } from '../../src/protocol/index.js';
 import { startTestCluster, tenantOf } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait-for.js';

@@ -4,7 +4,7 @@
 // queues; with Redis stopped for 3 s the gateways keep serving the routes they know.
 import t from 'tap';
 import { MessageIdCodec } from '../../src/protocol/index.js';
-import { brokerMacKey } from '../../src/cli/node.js';
+import { brokerMacKey } from '../../src/cli/broker-setup.js';
 import { startTestCluster, tenantOf } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait-for.js';
 

@@ -3,7 +3,7 @@
 // broker's queue), no acknowledged message is lost, and once the broker is back its stored
 // messages are delivered — each once: what it stored of a call it never answered was fenced. A FIFO queue on the dead broker answers 503 naming it meanwhile.
 import t from 'tap';
-import { brokerMacKey } from '../../src/cli/node.js';
+import { brokerMacKey } from '../../src/cli/broker-setup.js';
 import { MessageIdCodec } from '../../src/protocol/index.js';
 import { startTestCluster, tenantOf, type CallAnswer } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait-for.js';
