@@ -8,7 +8,6 @@ import type {
   MessageType,
   MessageView,
   PublishMessage,
-  ReceivedMessage,
 } from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MAX_DELAY_SECONDS } from './schemas/messages.js';
@@ -100,10 +99,6 @@ export function toPublishMessage(
 
 export function encodeBody(body: Buffer, encoding: BodyEncoding): string {
   return body.toString(encoding === 'base64' ? 'base64' : 'utf8');
-}
-
-export function receivedView(m: ReceivedMessage) {
-  return { ...m, body: encodeBody(m.body, m.bodyEncoding) };
 }
 
 export function messageView(m: MessageView) {

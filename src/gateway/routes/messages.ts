@@ -6,12 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
 import type { RouteContext } from '../context.js';
-import {
-  messageBytes,
-  receivedView,
-  toPublishMessage,
-  type PublishInput,
-} from '../message-codec.js';
+import { messageBytes, toPublishMessage, type PublishInput } from '../message-codec.js';
+import { receiveAnswerJson } from '../received-json.js';
 import { receiveForClient, resolveReceiveTarget } from '../long-poll-receive.js';
 import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, epochMs, errorResponses, tenantSecurity } from '../schemas/common.js';
@@ -122,7 +118,9 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         ...(body.invisibleSeconds === undefined ? {} : { invisibleSeconds: body.invisibleSeconds }),
         ...(body.consumerId === undefined ? {} : { consumerId: body.consumerId }),
       });
-      return { messages: received.map(receivedView) };
+      // the schema above documents the answer; receiveAnswerJson writes it (the same bytes)
+      reply.header('content-type', 'application/json; charset=utf-8');
+      return receiveAnswerJson(received);
     },
   );
 
