@@ -108,7 +108,7 @@ async function sortedSetDesign(spread: string, spanMs: number): Promise<Row> {
     const before = await usedMemory(redis);
     const addStart = performance.now();
     for (let i = 0; i < list.length; i += WHEEL_BATCH)
-      await wheel.schedule('w1', list.slice(i, i + WHEEL_BATCH));
+      await wheel.schedule('w1', list.slice(i, i + WHEEL_BATCH), -1);
     const addPerS = (PENDING * 1000) / (performance.now() - addStart);
     const usedBytes = (await usedMemory(redis)) - before;
     const bytes = await keyBytes(redis, 'bench:{wheel:b1}:pending');
@@ -327,7 +327,7 @@ async function timings(): Promise<Timing[]> {
     const list: WheelEntry[] = [];
     for (let i = 0; i < steady; i++)
       list.push({ logOffset: i * 1_100, deliverAtMs: startMs + Math.floor((i * 1000) / RATE) });
-    await wheel.schedule('w1', list);
+    await wheel.schedule('w1', list, -1);
     const steadyLate = summarizeLatencies(await runTicker(wheel, steady));
     rows.push({
       what: `lateness at ${formatCount(RATE)} due/s`,
@@ -343,7 +343,7 @@ async function timings(): Promise<Timing[]> {
         logOffset: 1e9 + i * 1_100,
         deliverAtMs: stormSecond + Math.floor(Math.random() * 1000),
       });
-    await wheel.schedule('w1', storm);
+    await wheel.schedule('w1', storm, -1);
     const probe = new Redis(server.url);
     const pings: number[] = [];
     let probing = true;

@@ -10,8 +10,15 @@ export type { ClaimResult, WheelClaim, WheelEntry, WheelMark } from '../model/in
 export interface ScheduleWheel {
   /** The wheel's mark; null when it does not exist (never built, or flushed). */
   mark(): Promise<WheelMark | null>;
-  /** Adds entries (any number; one call at a time, in log order). 'lost': not added. */
-  schedule(wheelId: string, entries: readonly WheelEntry[]): Promise<'ok' | 'lost'>;
+  /** Adds entries (any number; one call at a time, in log order). `heldUpTo`: the mark as this
+   *  broker last set it (the highest logOffset it put in the wheel; -1: none) — a wheel whose
+   *  mark is below it was rolled back and lost entries. 'lost': not added (not the broker's
+   *  wheel, or rolled back). */
+  schedule(
+    wheelId: string,
+    entries: readonly WheelEntry[],
+    heldUpTo: number,
+  ): Promise<'ok' | 'lost'>;
   /** Atomically claims, as one batch under a lease until `nowMs + leaseMs`, either a batch
    *  whose lease ran out by `nowMs` (whole, under a new claim id) or up to `max` pending entries
    *  due by `dueUntilMs` (now plus the look-ahead the broker holds in memory to release each at

@@ -446,7 +446,8 @@ export class Scheduler {
     const wheelId = this.wheelId;
     const batch = this.feed.splice(0, 5_000);
     this.wheel
-      .schedule(wheelId, batch)
+      // the mark as the feeder and the rebuild set it: a wheel below it lost entries (rolled back)
+      .schedule(wheelId, batch, this.fedHighWater)
       .then(
         (answer) => {
           if (answer === 'lost') {

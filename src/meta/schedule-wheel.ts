@@ -43,6 +43,12 @@ function checkMs(name: string, value: number): void {
     throw new WharfError('InvalidArgument', `${name} must be an integer ≥ 0, got ${value}`);
 }
 
+/** A mark's logOffset: -1 (nothing scheduled) or a logOffset. */
+function checkMarkOffset(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < -1)
+    throw new WharfError('InvalidArgument', `bad ${name} ${value}`);
+}
+
 function checkWheelId(wheelId: string): void {
   if (!/^[\w-]{1,64}$/.test(wheelId))
     throw new WharfError('InvalidArgument', `a wheel id is 1–64 word characters, got ${wheelId}`);
@@ -96,15 +102,23 @@ export class RedisScheduleWheel {
     };
   }
 
-  async schedule(wheelId: string, entries: readonly WheelEntry[]): Promise<'ok' | 'lost'> {
+  async schedule(
+    wheelId: string,
+    entries: readonly WheelEntry[],
+    heldUpTo: number,
+  ): Promise<'ok' | 'lost'> {
     checkWheelId(wheelId);
     checkEntries(entries);
+    checkMarkOffset('heldUpTo', heldUpTo);
     // In log order, so that a call cut off midway leaves the mark at a true prefix.
     const sorted = [...entries].sort((a, b) => a.logOffset - b.logOffset);
+    let held = heldUpTo;
     for (let first = 0; first < sorted.length; first += WHEEL_BATCH) {
       const batch = sorted.slice(first, first + WHEEL_BATCH);
-      const answer = await this.add(wheelId, batch[batch.length - 1].logOffset, batch);
+      const last = batch[batch.length - 1].logOffset;
+      const answer = await this.add(wheelId, last, held, batch);
       if (answer === LOST) return 'lost';
+      held = Math.max(held, last);
     }
     return 'ok';
   }
@@ -125,7 +139,7 @@ export class RedisScheduleWheel {
       if (lost || failure !== undefined) break;
       const batch = sorted.slice(first, first + WHEEL_BATCH);
       inFlight.push(
-        this.add(wheelId, -1, batch).then(
+        this.add(wheelId, -1, -1, batch).then(
           (answer) => answer === LOST,
           (err: unknown) => {
             failure ??=
@@ -143,8 +157,13 @@ export class RedisScheduleWheel {
     return lost ? 'lost' : 'ok';
   }
 
-  private add(wheelId: string, markLogOffset: number, batch: WheelEntry[]): Promise<unknown> {
-    const args: (string | number)[] = [wheelId, markLogOffset];
+  private add(
+    wheelId: string,
+    markLogOffset: number,
+    heldUpTo: number,
+    batch: WheelEntry[],
+  ): Promise<unknown> {
+    const args: (string | number)[] = [wheelId, markLogOffset, heldUpTo];
     for (const entry of batch) args.push(entry.deliverAtMs, entry.logOffset.toString(16));
     return this.scripts.run('wheel-schedule', [this.markKey, this.pendingKey], args);
   }
@@ -234,8 +253,7 @@ export class RedisScheduleWheel {
 
   async finishRebuild(wheelId: string, scheduledLogOffset: number): Promise<'ok' | 'lost'> {
     checkWheelId(wheelId);
-    if (!Number.isSafeInteger(scheduledLogOffset) || scheduledLogOffset < -1)
-      throw new WharfError('InvalidArgument', `bad scheduledLogOffset ${scheduledLogOffset}`);
+    checkMarkOffset('scheduledLogOffset', scheduledLogOffset);
     const answer = await this.scripts.run(
       'wheel-ready',
       [this.markKey],

@@ -108,6 +108,34 @@ t.test('Redis restored from a snapshot older than the schedules', async (t) => {
   await finish(t, wharf, client, ids);
 });
 
+t.test('a rollback that keeps the wheel id is noticed by the next batch fed', async (t) => {
+  // The periodic mark check is all but off, so only the feed can notice: a batch fed after the
+  // rollback must not raise the mark past the entries the rollback lost (it did before, and the
+  // restore test above then waited in vain whenever a batch was in flight across the restore).
+  const client = await setup(t, { scheduler: { checkIntervalMs: 3_600_000 } });
+  const { wharf } = client;
+  const scheduler = wharf.broker.scheduler!;
+  const count = 200;
+  const due = Date.now() + 3_000;
+  const ids = await publishSpread(client, 'later', count, due, 500);
+  await waitFor('all fed to the wheel', () => scheduler.isReady());
+  // Redis rolled back to before these schedules under the same wheel id, as a snapshot restore
+  const keys = new MetaKeys();
+  const redis = new Redis(wharf.redisUrl);
+  t.teardown(() => redis.quit());
+  await redis.hset(keys.wheelMark('0'), 'scheduledLogOffset', '-1');
+  await redis.del(keys.wheelPending('0'));
+  const rebuilds = scheduler.rebuilds;
+  const more = await publishSpread(client, 'later', 1, due, 0, 1);
+  await waitFor('the rollback noticed and the wheel rebuilt', () => scheduler.rebuilds > rebuilds);
+  await waitFor('every delayed message dispatched', () => scheduler.dispatched >= count + 1, {
+    timeoutMs: 30_000,
+  });
+  const copies = await readCopies(wharf.broker.store, `${client.storePrefix}later`, QUEUES);
+  t.equal(copies.length, count + 1, 'each once');
+  t.same(new Set(copies.map((c) => c.messageId)), new Set([...ids, ...more]));
+});
+
 t.test('a stopped Redis delays schedules but loses none', async (t) => {
   // a cache that outlives the outage: publishes with warm credentials need no Redis
   const client = await setup(t, { cacheTtlMs: 5_000 });

@@ -70,7 +70,7 @@ t.test('schedule wheel', async (t) => {
       { logOffset: 400, deliverAtMs: T0 + 1_000 },
       { logOffset: 2 ** 52, deliverAtMs: T0 + 3 },
     ];
-    t.equal(await wheel.schedule('w1', entries), 'ok');
+    t.equal(await wheel.schedule('w1', entries, -1), 'ok');
     const first = await wheel.claimDue('w1', T0, T0 + 7, 10, LEASE_MS);
     t.same(first, {
       status: 'ok',
@@ -98,7 +98,7 @@ t.test('schedule wheel', async (t) => {
     const { wheel } = await readyWheel(t, server.url);
     const entries: WheelEntry[] = [];
     for (let i = 0; i < 25; i++) entries.push({ logOffset: i * 10, deliverAtMs: T0 + 25 - i });
-    await wheel.schedule('w1', entries);
+    await wheel.schedule('w1', entries, -1);
     const batches = await claimAll(wheel, T0 + 100, 10);
     t.same(
       batches.map((batch) => batch.length),
@@ -118,7 +118,7 @@ t.test('schedule wheel', async (t) => {
     const entries: WheelEntry[] = [];
     for (let i = 0; i < 20_000; i++)
       entries.push({ logOffset: i * 1_100, deliverAtMs: T0 + (i % 997) });
-    await wheel.schedule('w1', entries);
+    await wheel.schedule('w1', entries, -1);
     const [mine, theirs] = await Promise.all([
       claimAll(wheel, T0 + 1_000, 100),
       claimAll(other, T0 + 1_000, 100),
@@ -136,10 +136,14 @@ t.test('schedule wheel', async (t) => {
 
   t.test('a claim whose lease ran out is claimed again, whole, under a new id', async (t) => {
     const { wheel } = await readyWheel(t, server.url);
-    await wheel.schedule('w1', [
-      { logOffset: 1, deliverAtMs: T0 },
-      { logOffset: 2, deliverAtMs: T0 + 1 },
-    ]);
+    await wheel.schedule(
+      'w1',
+      [
+        { logOffset: 1, deliverAtMs: T0 },
+        { logOffset: 2, deliverAtMs: T0 + 1 },
+      ],
+      -1,
+    );
     const first = await wheel.claimDue('w1', T0 + 5, T0 + 5, 10, 1_000);
     if (first.status !== 'ok' || first.claim === null) throw new Error('nothing claimed');
     t.same(await wheel.claimDue('w1', T0 + 1_004, T0 + 1_004, 10, 1_000), {
@@ -162,11 +166,15 @@ t.test('schedule wheel', async (t) => {
 
   t.test('a restarting broker releases its claims back to pending', async (t) => {
     const { wheel } = await readyWheel(t, server.url);
-    await wheel.schedule('w1', [
-      { logOffset: 7, deliverAtMs: T0 + 5 },
-      { logOffset: 8, deliverAtMs: T0 + 9 },
-      { logOffset: 9, deliverAtMs: T0 + 3 },
-    ]);
+    await wheel.schedule(
+      'w1',
+      [
+        { logOffset: 7, deliverAtMs: T0 + 5 },
+        { logOffset: 8, deliverAtMs: T0 + 9 },
+        { logOffset: 9, deliverAtMs: T0 + 3 },
+      ],
+      -1,
+    );
     await wheel.claimDue('w1', T0, T0 + 6, 10, LEASE_MS);
     t.equal(await wheel.releaseClaims('w1'), 2);
     t.same(await wheel.size(), { pending: 3, claims: 0 });
@@ -187,6 +195,7 @@ t.test('schedule wheel', async (t) => {
     await wheel.schedule(
       'w1',
       Array.from({ length: count }, (_, i) => ({ logOffset: i, deliverAtMs: T0 + i })),
+      -1,
     );
     // many small claims: more than one release call's page
     for (let claimed = 0; claimed < count; claimed += 50) {
@@ -215,11 +224,15 @@ t.test('schedule wheel', async (t) => {
 
   t.test('a cancelled entry is dropped by logOffset; unknown ones count 0', async (t) => {
     const { wheel } = await readyWheel(t, server.url);
-    await wheel.schedule('w1', [
-      { logOffset: 1, deliverAtMs: T0 },
-      { logOffset: 2, deliverAtMs: T0 },
-      { logOffset: 3, deliverAtMs: T0 },
-    ]);
+    await wheel.schedule(
+      'w1',
+      [
+        { logOffset: 1, deliverAtMs: T0 },
+        { logOffset: 2, deliverAtMs: T0 },
+        { logOffset: 3, deliverAtMs: T0 },
+      ],
+      -1,
+    );
     t.equal(await wheel.cancel([2, 99]), 1);
     t.equal(await wheel.cancel([]), 0);
     const batches = await claimAll(wheel, T0, 10);
@@ -231,31 +244,35 @@ t.test('schedule wheel', async (t) => {
 
   t.test('scheduling the same logOffset again keeps one entry', async (t) => {
     const { wheel } = await readyWheel(t, server.url);
-    await wheel.schedule('w1', [{ logOffset: 5, deliverAtMs: T0 }]);
-    await wheel.schedule('w1', [{ logOffset: 5, deliverAtMs: T0 }]);
-    await wheel.schedule('w1', [{ logOffset: 4, deliverAtMs: T0 }]);
+    await wheel.schedule('w1', [{ logOffset: 5, deliverAtMs: T0 }], -1);
+    await wheel.schedule('w1', [{ logOffset: 5, deliverAtMs: T0 }], -1);
+    await wheel.schedule('w1', [{ logOffset: 4, deliverAtMs: T0 }], -1);
     t.same(await wheel.size(), { pending: 2, claims: 0 });
     t.equal((await wheel.mark())?.scheduledLogOffset, 5, 'the mark never goes back');
   });
 
   t.test('the mark tells a flushed wheel; nothing is added to it', async (t) => {
     const { wheel, redis } = await readyWheel(t, server.url);
-    await wheel.schedule('w1', [{ logOffset: 10, deliverAtMs: T0 }]);
+    await wheel.schedule('w1', [{ logOffset: 10, deliverAtMs: T0 }], -1);
     await redis.flushall();
     t.equal(await wheel.mark(), null);
-    t.equal(await wheel.schedule('w1', [{ logOffset: 20, deliverAtMs: T0 }]), 'lost');
+    t.equal(await wheel.schedule('w1', [{ logOffset: 20, deliverAtMs: T0 }], -1), 'lost');
     t.same(await wheel.claimDue('w1', T0, T0, 10, LEASE_MS), { status: 'lost' });
     t.equal(await wheel.finishRebuild('w1', 20), 'lost');
     t.same(await wheel.size(), { pending: 0, claims: 0 });
     // The rebuild: a new id, the bulk load, then claims again.
     await wheel.beginRebuild('w2');
     t.same(await wheel.claimDue('w2', T0, T0, 10, LEASE_MS), { status: 'building' });
-    t.equal(await wheel.schedule('w1', [{ logOffset: 20, deliverAtMs: T0 }]), 'lost');
+    t.equal(await wheel.schedule('w1', [{ logOffset: 20, deliverAtMs: T0 }], -1), 'lost');
     t.equal(
-      await wheel.schedule('w2', [
-        { logOffset: 10, deliverAtMs: T0 },
-        { logOffset: 20, deliverAtMs: T0 },
-      ]),
+      await wheel.schedule(
+        'w2',
+        [
+          { logOffset: 10, deliverAtMs: T0 },
+          { logOffset: 20, deliverAtMs: T0 },
+        ],
+        -1,
+      ),
       'ok',
     );
     t.same(await wheel.mark(), { wheelId: 'w2', scheduledLogOffset: 20, state: 'building' });
@@ -297,12 +314,14 @@ t.test('schedule wheel', async (t) => {
       { logOffset: 1, deliverAtMs: T0 + 0.5 },
     ];
     for (const entry of bad)
-      await t.rejects(wheel.schedule('w1', [{ logOffset: 0, deliverAtMs: T0 }, entry]), {
+      await t.rejects(wheel.schedule('w1', [{ logOffset: 0, deliverAtMs: T0 }, entry], -1), {
         code: 'InvalidArgument',
       });
     t.same(await wheel.size(), { pending: 0, claims: 0 });
-    await t.rejects(wheel.schedule('w 1', []), { code: 'InvalidArgument' });
-    await t.rejects(wheel.schedule('', []), { code: 'InvalidArgument' });
+    await t.rejects(wheel.schedule('w 1', [], -1), { code: 'InvalidArgument' });
+    await t.rejects(wheel.schedule('', [], -1), { code: 'InvalidArgument' });
+    await t.rejects(wheel.schedule('w1', [], -2), { code: 'InvalidArgument' });
+    await t.rejects(wheel.schedule('w1', [], 0.5), { code: 'InvalidArgument' });
     await t.rejects(wheel.claimDue('w1', T0, T0, 0, LEASE_MS), { code: 'InvalidArgument' });
     await t.rejects(wheel.claimDue('w1', T0, T0, MAX_CLAIM + 1, LEASE_MS), {
       code: 'InvalidArgument',
@@ -318,7 +337,7 @@ t.test('schedule wheel', async (t) => {
     const storm: WheelEntry[] = [];
     for (let i = 0; i < 200_000; i++)
       storm.push({ logOffset: i * 1_100, deliverAtMs: T0 + Math.floor(Math.random() * 1000) });
-    t.equal(await wheel.schedule('w1', storm), 'ok');
+    t.equal(await wheel.schedule('w1', storm, -1), 'ok');
     const batches = await claimAll(wheel, T0 + 999, 5_000);
     t.ok(
       batches.every((batch) => batch.length <= 5_000),
@@ -343,10 +362,10 @@ t.test('the mark tells a Redis restored from an older snapshot', async (t) => {
   const wheel = (): RedisScheduleWheel => new RedisScheduleWheel(redis, keys, 'b-restore');
   await wheel().beginRebuild('w1');
   await wheel().finishRebuild('w1', -1);
-  await wheel().schedule('w1', [{ logOffset: 100, deliverAtMs: T0 }]);
+  t.equal(await wheel().schedule('w1', [{ logOffset: 100, deliverAtMs: T0 }], -1), 'ok');
   await redis.save();
   copyFileSync(join(dir, 'dump.rdb'), join(dir, 'backup.rdb'));
-  await wheel().schedule('w1', [{ logOffset: 200, deliverAtMs: T0 + 1 }]);
+  t.equal(await wheel().schedule('w1', [{ logOffset: 200, deliverAtMs: T0 + 1 }], 100), 'ok');
   // What the broker knows it scheduled: the last schedule record of its log.
   const scheduledByBroker = 200;
   t.equal((await wheel().mark())?.scheduledLogOffset, scheduledByBroker);
@@ -364,8 +383,16 @@ t.test('the mark tells a Redis restored from an older snapshot', async (t) => {
     mark !== null && mark.scheduledLogOffset < scheduledByBroker,
     'behind the broker: replay its schedule records past the mark',
   );
-  // The catch-up: the records past the mark go in again; nothing is lost.
-  await wheel().schedule('w1', [{ logOffset: 200, deliverAtMs: T0 + 1 }]);
+  // The next live batch does not hide the gap: the broker put entries up to 200 in the wheel,
+  // whose mark is at 100, so it is refused (the broker rebuilds) and the mark stays behind.
+  t.equal(
+    await wheel().schedule('w1', [{ logOffset: 300, deliverAtMs: T0 + 2 }], scheduledByBroker),
+    'lost',
+  );
+  t.same(await wheel().mark(), { wheelId: 'w1', scheduledLogOffset: 100, state: 'ready' });
+  t.same(await wheel().size(), { pending: 1, claims: 0 }, 'nothing of the refused batch added');
+  // The catch-up from the mark: the records past it go in again; nothing is lost.
+  t.equal(await wheel().schedule('w1', [{ logOffset: 200, deliverAtMs: T0 + 1 }], 100), 'ok');
   const answer = await wheel().claimDue('w1', T0 + 1, T0 + 1, 10, LEASE_MS);
   t.same(answer.status === 'ok' ? answer.claim?.entries : null, [
     { logOffset: 100, deliverAtMs: T0 },
