@@ -4,7 +4,8 @@
 // a broker on a worker thread of the load's process (frames over a MessagePort), and through TCP
 // frames and HTTP/2 to a broker server in a child process. msg/s, CPU µs per message of the load process
 // and of the broker process, and the ratio against in-process. Modes run interleaved, R rounds.
-//   npm run bench:cluster [-- --seconds 3 --warmup-seconds 2 --rounds 2 --inflight 16 --consumers 8 --flush sync
+// `npm run bench:cluster` runs it with its defaults (then the shapes bench); with options:
+//   npm run build && node dist/scripts/bench/cluster.js [--seconds 3 --warmup-seconds 2 --rounds 2 --inflight 16 --consumers 8 --flush sync
 //                          --modes thread,tcp,http2]
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';

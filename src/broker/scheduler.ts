@@ -388,7 +388,16 @@ export class Scheduler {
         this.needRebuild = true;
       }
     }
-    if (this.needRebuild) await this.rebuild();
+    if (!this.needRebuild) return;
+    try {
+      await this.rebuild();
+    } catch (error) {
+      // Rebuild again at the next check, whatever step failed: a finishRebuild that timed out
+      // after it ran leaves a ready mark the check would trust while this broker is not ready,
+      // and nothing would be claimed again.
+      this.needRebuild = true;
+      throw error;
+    }
   }
 
   private async rebuild(): Promise<void> {

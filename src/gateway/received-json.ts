@@ -4,6 +4,7 @@
 // the work that serializer does per byte: a base64 body is written between quotes as it is (its
 // alphabet never needs escaping), where the schema serializer scans every character of it.
 // That scan was the largest single item of the event loop's profile in a bench:e2e drain.
+import { WharfError } from '../errors.js';
 import type { ReceivedMessage } from '../model/index.js';
 
 /** Characters a JSON string must escape (and lone surrogates, which JSON.stringify escapes). */
@@ -69,8 +70,11 @@ export function receiveAnswerJson(messages: readonly ReceivedMessage[]): string 
   return `${out}]}`;
 }
 
-/** The broker's numbers are integers; a value that is not would be a bug, written as JSON's
- *  schema serializer writes an integer field (truncated), never as invalid JSON. */
+/** The broker's numbers are integers. One that is not is written as the schema serializer
+ *  writes an integer field (truncated); one that is not a finite number throws, as it does (a
+ *  500, never invalid JSON). */
 function integer(value: number): string {
-  return Number.isInteger(value) ? String(value) : String(Math.trunc(value));
+  if (Number.isInteger(value)) return String(value);
+  if (!Number.isFinite(value)) throw new WharfError('Internal', `${value} is not an integer`);
+  return String(Math.trunc(value));
 }

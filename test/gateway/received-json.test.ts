@@ -49,6 +49,13 @@ const MESSAGES: ReceivedMessage[] = [
 ];
 
 async function schemaSerialized(messages: readonly ReceivedMessage[]): Promise<string> {
+  return (await schemaAnswer(messages)).payload;
+}
+
+/** fastify's answer for the messages, serialized by the ReceivedMessage schema. */
+async function schemaAnswer(
+  messages: readonly ReceivedMessage[],
+): Promise<{ statusCode: number; payload: string }> {
   const app = Fastify();
   for (const schema of MESSAGE_COMPONENTS) app.addSchema(schema);
   app.get(
@@ -73,7 +80,7 @@ async function schemaSerialized(messages: readonly ReceivedMessage[]): Promise<s
   );
   try {
     const res = await app.inject({ method: 'GET', url: '/' });
-    return res.payload;
+    return { statusCode: res.statusCode, payload: res.payload };
   } finally {
     await app.close();
   }
@@ -105,6 +112,18 @@ t.test('a stream line is one message of the answer', async (t) => {
   for (const m of MESSAGES) {
     t.equal(`{"messages":[${receivedMessageJson(m)}]}`, receiveAnswerJson([m]));
   }
+});
+
+t.test('a number that is not one throws, as the schema serializer does', async (t) => {
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+    t.throws(() => receiveAnswerJson([message({ queueOffset: bad })]), { code: 'Internal' });
+    t.equal((await schemaAnswer([message({ queueOffset: bad })])).statusCode, 500);
+  }
+  t.equal(
+    receiveAnswerJson([message({ deliveryAttempt: 2.7 })]),
+    await schemaSerialized([message({ deliveryAttempt: 2.7 })]),
+    'a fraction truncated by both',
+  );
 });
 
 t.test('golden bytes of one answer', async (t) => {
