@@ -300,19 +300,18 @@ export class Publisher {
           ? dedupKey(message.dedupId)
           : scheduleDedupKey(scheduledFor, message.dedupId),
       );
-    return appendRecord(
-      {
-        topic: name,
-        queueId,
-        tag: message.tag,
-        keys,
-        properties,
-        body: message.body,
-        bornTimestampMs: now,
-      },
-      message.body,
-      0,
-    );
+    // every field, in appendRecord's order: one shape for the store (see appendRecord)
+    return {
+      topic: name,
+      queueId,
+      tag: message.tag,
+      keys,
+      properties,
+      body: message.body,
+      bornTimestampMs: now,
+      flags: 0,
+      attempt: undefined,
+    };
   }
 
   private async findStored(
