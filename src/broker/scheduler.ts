@@ -355,9 +355,10 @@ export class Scheduler {
     };
   }
 
-  /** Resolves once the wheel holds every schedule record (tests, start-up checks). */
+  /** Whether the wheel holds every schedule record (tests, benchmarks): built, and nothing left
+   *  to feed, in the queue or in a call still in flight. */
   isReady(): boolean {
-    return this.ready && this.feed.length === 0;
+    return this.ready && this.feed.length === 0 && !this.feeding;
   }
 
   // ---- wheel upkeep ----
