@@ -18,7 +18,7 @@
 // AES blocks, malleable) are refused. A handle names one delivery: (queue, offset, attempt) of
 // one consumer (slot 0 for a clustering group); the broker accepts it only while that delivery
 // is the message's current one.
-import { createHash, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHash, hkdfSync } from 'node:crypto';
 import { BLOCK_BYTES, BlockCipher } from './block-cipher.js';
 
 export const RECEIPT_HANDLE_VERSION = 2;
@@ -54,15 +54,16 @@ export class ReceiptHandleCodec {
   }
 
   encode(scope: string, receipts: readonly Receipt[]): string[] {
-    const fields = Buffer.allocUnsafe(receipts.length * BLOCK_BYTES);
-    receipts.forEach((receipt, i) => writeFields(fields, i * BLOCK_BYTES, receipt));
-    const tags = this.tags(scope, fields);
-    const handle = Buffer.allocUnsafe(HANDLE_BYTES);
-    return receipts.map((_, i) => {
-      fields.copy(handle, 0, i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES);
-      tags.copy(handle, BLOCK_BYTES, i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES);
-      return handle.toString('base64url');
-    });
+    const handles = Buffer.allocUnsafe(receipts.length * HANDLE_BYTES);
+    receipts.forEach((receipt, i) => writeFields(handles, i * HANDLE_BYTES, receipt));
+    const tags = this.tags(scope, handles, receipts.length);
+    const out: string[] = [];
+    for (let i = 0; i < receipts.length; i++) {
+      const at = i * HANDLE_BYTES;
+      tags.copy(handles, at + BLOCK_BYTES, i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES);
+      out.push(handles.toString('base64url', at, at + HANDLE_BYTES));
+    }
+    return out;
   }
 
   /** The receipt a handle names, or null when it is malformed, forged or of another scope. */
@@ -72,41 +73,51 @@ export class ReceiptHandleCodec {
 
   /** decode() for many handles with one native AES call. */
   decodeMany(scope: string, handles: readonly string[]): (Receipt | null)[] {
-    const candidates: Buffer[] = [];
-    const index: number[] = [];
-    handles.forEach((handle, i) => {
-      if (!HANDLE_PATTERN.test(handle)) return;
-      const bytes = Buffer.from(handle, 'base64url');
-      // the pattern fixes length and spare bits; the round trip is the rule itself
-      if (bytes.length !== HANDLE_BYTES || bytes.toString('base64url') !== handle) return;
-      if (bytes[0] !== RECEIPT_HANDLE_VERSION) return;
-      candidates.push(bytes);
-      index.push(i);
-    });
     const results: (Receipt | null)[] = handles.map(() => null);
-    if (candidates.length === 0) return results;
-    const fields = Buffer.concat(candidates.map((bytes) => bytes.subarray(0, BLOCK_BYTES)));
-    const tags = this.tags(scope, fields);
-    candidates.forEach((bytes, k) => {
-      const expected = tags.subarray(k * BLOCK_BYTES, (k + 1) * BLOCK_BYTES);
-      if (!timingSafeEqual(expected, bytes.subarray(BLOCK_BYTES))) return;
+    // The candidates' bytes packed one after another; index[k] is the k-th one's handle.
+    const packed = Buffer.allocUnsafe(handles.length * HANDLE_BYTES);
+    const index: number[] = [];
+    for (let i = 0; i < handles.length; i++) {
+      const handle = handles[i];
+      // The pattern fixes alphabet, length and the last character's spare bits: what it accepts
+      // is the one canonical spelling of 32 bytes, so decoding cannot fail or be ambiguous.
+      if (!HANDLE_PATTERN.test(handle)) continue;
+      const at = index.length * HANDLE_BYTES;
+      packed.write(handle, at, HANDLE_BYTES, 'base64url');
+      if (packed[at] !== RECEIPT_HANDLE_VERSION) continue;
+      index.push(i);
+    }
+    if (index.length === 0) return results;
+    const tags = this.tags(scope, packed, index.length);
+    for (let k = 0; k < index.length; k++) {
+      const at = k * HANDLE_BYTES;
+      // constant time within a handle, as timingSafeEqual: no early exit on the first difference
+      let difference = 0;
+      for (let b = 0; b < BLOCK_BYTES; b++) {
+        difference |= tags[k * BLOCK_BYTES + b] ^ packed[at + BLOCK_BYTES + b];
+      }
+      if (difference !== 0) continue;
       results[index[k]] = {
-        brokerId: bytes.readUInt16BE(1),
-        queueId: bytes.readUInt16BE(3),
-        queueOffset: bytes.readUIntBE(5, 6),
-        attempt: bytes.readUInt16BE(11),
-        consumerSlot: bytes.readUIntBE(13, 3),
+        brokerId: packed.readUInt16BE(at + 1),
+        queueId: packed.readUInt16BE(at + 3),
+        queueOffset: packed.readUIntBE(at + 5, 6),
+        attempt: packed.readUInt16BE(at + 11),
+        consumerSlot: packed.readUIntBE(at + 13, 3),
       };
-    });
+    }
     return results;
   }
 
-  /** AES-CMAC(K, S | fields_i) for each 16-byte block of `fields`, in one AES call. */
-  private tags(scope: string, fields: Buffer): Buffer {
+  /** AES-CMAC(K, S | fields) for the first `count` handles laid out in `handles` (the fields are
+   *  each one's first block), in one AES call. */
+  private tags(scope: string, handles: Buffer, count: number): Buffer {
     const state = this.scopeState(scope);
-    const input = Buffer.allocUnsafe(fields.length);
-    for (let i = 0; i < fields.length; i++) {
-      input[i] = fields[i] ^ state[i % BLOCK_BYTES] ^ this.k1[i % BLOCK_BYTES];
+    const k1 = this.k1;
+    const input = Buffer.allocUnsafe(count * BLOCK_BYTES);
+    for (let i = 0; i < count; i++) {
+      for (let b = 0; b < BLOCK_BYTES; b++) {
+        input[i * BLOCK_BYTES + b] = handles[i * HANDLE_BYTES + b] ^ state[b] ^ k1[b];
+      }
     }
     return this.cipher.encrypt(input);
   }

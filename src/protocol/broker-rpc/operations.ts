@@ -436,11 +436,16 @@ function frameOf(
   return out;
 }
 
-function bodyBytes(messages: readonly { body: Buffer }[]): number {
+/** Bodies plus `perMessage` bytes each: a payload's size before its buffer would have to grow. */
+function bodyBytes(messages: readonly { body: Buffer }[], perMessage: number): number {
   let total = 0;
-  for (const m of messages) total += m.body.length + 64;
+  for (const m of messages) total += m.body.length + perMessage;
   return total;
 }
+
+/** A received message's fields besides its body: ids, numbers and an empty tag, keys and
+ *  properties take about 150 bytes (a longer tag or properties grow the buffer once). */
+const RECEIVED_FIELD_BYTES = 192;
 
 /** A request frame: header and payload in one buffer, bodies copied once. */
 export function encodeRequest<K extends OperationName>(
@@ -450,7 +455,7 @@ export function encodeRequest<K extends OperationName>(
 ): Buffer {
   const codec = OPERATIONS[name] as OperationCodec<RequestOf<K>, ResponseOf<K>>;
   const hint =
-    name === 'publish' ? bodyBytes((request as RequestOf<'publish'>).messages) + 512 : 512;
+    name === 'publish' ? bodyBytes((request as RequestOf<'publish'>).messages, 64) + 512 : 512;
   return frameOf(FrameKind.request, name, requestId, hint, (w) => codec.encodeRequest(w, request));
 }
 
@@ -461,7 +466,10 @@ export function encodeResponse<K extends OperationName>(
   response: ResponseOf<K>,
 ): Buffer {
   const codec = OPERATIONS[name] as OperationCodec<RequestOf<K>, ResponseOf<K>>;
-  const hint = name === 'receive' ? bodyBytes(response as ResponseOf<'receive'>) + 64 : 256;
+  const hint =
+    name === 'receive'
+      ? bodyBytes(response as ResponseOf<'receive'>, RECEIVED_FIELD_BYTES) + 64
+      : 256;
   return frameOf(FrameKind.response, name, requestId, hint, (w) =>
     codec.encodeResponse(w, response),
   );

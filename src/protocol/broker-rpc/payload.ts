@@ -63,10 +63,11 @@ export class PayloadWriter {
   }
 
   str(value: string): this {
-    const bytes = Buffer.byteLength(value);
-    this.ensure(4 + bytes);
+    // room for the worst case (3 UTF-8 bytes a UTF-16 unit), then one native call that says
+    // how many bytes it wrote, rather than measuring the string first
+    this.ensure(4 + 3 * value.length);
+    const bytes = this.buffer.write(value, this.at + 4, 'utf8');
     this.buffer.writeUInt32BE(bytes, this.at);
-    this.buffer.write(value, this.at + 4, bytes, 'utf8');
     this.at += 4 + bytes;
     return this;
   }
@@ -92,6 +93,7 @@ export class PayloadWriter {
 
   map(values: Readonly<Record<string, string>>): this {
     const entries = Object.entries(values);
+    if (entries.length === 0) return this.u32(0);
     this.u32(entries.length);
     for (const [key, value] of entries) this.str(key).str(value);
     return this;
@@ -103,6 +105,7 @@ export class PayloadWriter {
 
   /** The optional fields present: each `[tag, write]`, absent ones as undefined. */
   tagged(fields: readonly (readonly [number, (w: PayloadWriter) => void] | undefined)[]): this {
+    if (fields.length === 0) return this.u8(0);
     const present = fields.filter((field) => field !== undefined);
     this.u8(present.length);
     for (const [tag, write] of present) {
