@@ -56,11 +56,11 @@ export class MessageIdCodec {
       tag.copy(plain, at + 8, 0, 4);
       plain.writeUInt32BE(MESSAGE_ID_V1, at + 12);
     });
-    // one hex string for the batch, cut into ids (two native calls rather than two an id)
-    const hex = this.cipher.encrypt(plain).toString('hex').toUpperCase();
+    const sealed = this.cipher.encrypt(plain);
     const ids: string[] = [];
-    const width = 2 * BLOCK_BYTES;
-    for (let i = 0; i < positions.length; i++) ids.push(hex.slice(i * width, (i + 1) * width));
+    for (let i = 0; i < positions.length; i++) {
+      ids.push(sealed.toString('hex', i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES).toUpperCase());
+    }
     return ids;
   }
 
