@@ -93,7 +93,6 @@ export class PayloadWriter {
 
   map(values: Readonly<Record<string, string>>): this {
     const entries = Object.entries(values);
-    if (entries.length === 0) return this.u32(0);
     this.u32(entries.length);
     for (const [key, value] of entries) this.str(key).str(value);
     return this;
