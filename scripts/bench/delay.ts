@@ -103,7 +103,7 @@ async function sortedSetDesign(spread: string, spanMs: number): Promise<Row> {
   return withRedis(async (redis) => {
     const wheel = new RedisScheduleWheel(redis, new MetaKeys('bench'), 'b1');
     await wheel.beginRebuild('w1');
-    await wheel.finishRebuild('w1', -1);
+    await wheel.finishRebuild('w1', -1, 0);
     const list = entries(PENDING, Date.now() + 60_000, spanMs);
     const before = await usedMemory(redis);
     const addStart = performance.now();
@@ -318,7 +318,7 @@ async function timings(): Promise<Timing[]> {
   return withRedis(async (redis, server) => {
     const wheel = new RedisScheduleWheel(redis, new MetaKeys('bench'), 'b1');
     await wheel.beginRebuild('w1');
-    await wheel.finishRebuild('w1', -1);
+    await wheel.finishRebuild('w1', -1, 0);
     const rows: Timing[] = [];
 
     // Steady rate: RATE due per second for SECONDS, scheduled ahead.
@@ -385,7 +385,11 @@ async function timings(): Promise<Timing[]> {
     const rebuildStart = performance.now();
     await wheel.beginRebuild('w2');
     await wheel.load('w2', rebuildList);
-    await wheel.finishRebuild('w2', rebuildList[rebuildList.length - 1].logOffset);
+    await wheel.finishRebuild(
+      'w2',
+      rebuildList[rebuildList.length - 1].logOffset,
+      rebuildList.length,
+    );
     const rebuildMs = performance.now() - rebuildStart;
     rows.push({
       what: `rebuild of ${formatCount(PENDING)} pending`,

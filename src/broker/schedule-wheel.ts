@@ -44,6 +44,12 @@ export interface ScheduleWheel {
   load(wheelId: string, entries: readonly WheelEntry[]): Promise<'ok' | 'lost'>;
   /** Empties the wheel under a new id in the `building` state; fill it with load(). */
   beginRebuild(wheelId: string): Promise<void>;
-  /** Ends a rebuild whose bulk load scheduled every entry up to `scheduledLogOffset`. */
-  finishRebuild(wheelId: string, scheduledLogOffset: number): Promise<'ok' | 'lost'>;
+  /** Ends a rebuild whose bulk load scheduled every entry up to `scheduledLogOffset`, `loaded`
+   *  entries in all. 'lost': not the broker's wheel, or it holds fewer loaded entries (a rollback
+   *  during the load): rebuild again. */
+  finishRebuild(
+    wheelId: string,
+    scheduledLogOffset: number,
+    loaded: number,
+  ): Promise<'ok' | 'lost'>;
 }

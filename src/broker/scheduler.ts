@@ -435,7 +435,7 @@ export class Scheduler {
       this.needRebuild = true;
       return;
     }
-    if ((await this.wheel.finishRebuild(wheelId, highest)) === 'lost') {
+    if ((await this.wheel.finishRebuild(wheelId, highest, entries.length)) === 'lost') {
       this.needRebuild = true;
       return;
     }

@@ -38,7 +38,7 @@ function checkEntries(entries: readonly WheelEntry[]): void {
   }
 }
 
-function checkMs(name: string, value: number): void {
+function checkNonNegative(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0)
     throw new WharfError('InvalidArgument', `${name} must be an integer ≥ 0, got ${value}`);
 }
@@ -55,7 +55,7 @@ function checkWheelId(wheelId: string): void {
 }
 
 function checkLogOffsets(logOffsets: readonly number[]): void {
-  for (const logOffset of logOffsets) checkMs('logOffset', logOffset);
+  for (const logOffset of logOffsets) checkNonNegative('logOffset', logOffset);
 }
 
 /** `<logOffsetHex>,<deliverAtMs>,...` as the claim script keeps a batch. */
@@ -176,9 +176,9 @@ export class RedisScheduleWheel {
     leaseMs: number,
   ): Promise<ClaimResult> {
     checkWheelId(wheelId);
-    checkMs('nowMs', nowMs);
-    checkMs('dueUntilMs', dueUntilMs);
-    checkMs('leaseMs', leaseMs);
+    checkNonNegative('nowMs', nowMs);
+    checkNonNegative('dueUntilMs', dueUntilMs);
+    checkNonNegative('leaseMs', leaseMs);
     if (!Number.isSafeInteger(max) || max < 1 || max > MAX_CLAIM)
       throw new WharfError('InvalidArgument', `max must be 1–${MAX_CLAIM}, got ${max}`);
     const answer = await this.scripts.run(
@@ -251,13 +251,18 @@ export class RedisScheduleWheel {
     );
   }
 
-  async finishRebuild(wheelId: string, scheduledLogOffset: number): Promise<'ok' | 'lost'> {
+  async finishRebuild(
+    wheelId: string,
+    scheduledLogOffset: number,
+    loaded: number,
+  ): Promise<'ok' | 'lost'> {
     checkWheelId(wheelId);
     checkMarkOffset('scheduledLogOffset', scheduledLogOffset);
+    checkNonNegative('loaded', loaded);
     const answer = await this.scripts.run(
       'wheel-ready',
       [this.markKey],
-      [wheelId, scheduledLogOffset],
+      [wheelId, scheduledLogOffset, loaded],
     );
     return answer === LOST ? 'lost' : 'ok';
   }

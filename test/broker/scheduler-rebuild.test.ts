@@ -13,8 +13,8 @@ import { waitFor } from '../helpers/wait-for.js';
 class TimingOutOnce extends RedisScheduleWheel {
   failures = 0;
 
-  override async finishRebuild(wheelId: string, scheduledLogOffset: number) {
-    const answer = await super.finishRebuild(wheelId, scheduledLogOffset);
+  override async finishRebuild(wheelId: string, scheduledLogOffset: number, loaded: number) {
+    const answer = await super.finishRebuild(wheelId, scheduledLogOffset, loaded);
     if (this.failures++ === 0) throw new WharfError('Unavailable', 'Command timed out');
     return answer;
   }

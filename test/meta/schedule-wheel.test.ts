@@ -33,7 +33,7 @@ async function readyWheel(
   const brokerId = `b${++brokers}`;
   const wheel = new RedisScheduleWheel(redis, new MetaKeys('test'), brokerId);
   await wheel.beginRebuild(wheelId);
-  t.equal(await wheel.finishRebuild(wheelId, -1), 'ok');
+  t.equal(await wheel.finishRebuild(wheelId, -1, 0), 'ok');
   return { wheel, brokerId, redis };
 }
 
@@ -258,7 +258,7 @@ t.test('schedule wheel', async (t) => {
     t.equal(await wheel.mark(), null);
     t.equal(await wheel.schedule('w1', [{ logOffset: 20, deliverAtMs: T0 }], -1), 'lost');
     t.same(await wheel.claimDue('w1', T0, T0, 10, LEASE_MS), { status: 'lost' });
-    t.equal(await wheel.finishRebuild('w1', 20), 'lost');
+    t.equal(await wheel.finishRebuild('w1', 20, 0), 'lost');
     t.same(await wheel.size(), { pending: 0, claims: 0 });
     // The rebuild: a new id, the bulk load, then claims again.
     await wheel.beginRebuild('w2');
@@ -276,7 +276,7 @@ t.test('schedule wheel', async (t) => {
       'ok',
     );
     t.same(await wheel.mark(), { wheelId: 'w2', scheduledLogOffset: 20, state: 'building' });
-    t.equal(await wheel.finishRebuild('w2', 20), 'ok');
+    t.equal(await wheel.finishRebuild('w2', 20, 0), 'ok');
     const answer = await wheel.claimDue('w2', T0, T0, 10, LEASE_MS);
     t.equal(answer.status === 'ok' ? answer.claim?.entries.length : -1, 2);
   });
@@ -289,7 +289,7 @@ t.test('schedule wheel', async (t) => {
       entries.push({ logOffset: i * 1_100, deliverAtMs: T0 + ((i * 7_919) % 23_000) });
     t.equal(await wheel.load('w1', entries.reverse()), 'ok');
     t.same(await wheel.mark(), { wheelId: 'w1', scheduledLogOffset: -1, state: 'building' });
-    t.equal(await wheel.finishRebuild('w1', 22_999 * 1_100), 'ok');
+    t.equal(await wheel.finishRebuild('w1', 22_999 * 1_100, 23_000), 'ok');
     t.same(await wheel.mark(), {
       wheelId: 'w1',
       scheduledLogOffset: 22_999 * 1_100,
@@ -329,7 +329,9 @@ t.test('schedule wheel', async (t) => {
     await t.rejects(wheel.claimDue('w1', -1, T0, 10, LEASE_MS), { code: 'InvalidArgument' });
     await t.rejects(wheel.claimDue('w1', T0, T0, 10, -1), { code: 'InvalidArgument' });
     await t.rejects(wheel.cancel([-3]), { code: 'InvalidArgument' });
-    await t.rejects(wheel.finishRebuild('w1', -2), { code: 'InvalidArgument' });
+    await t.rejects(wheel.finishRebuild('w1', -2, 0), { code: 'InvalidArgument' });
+    await t.rejects(wheel.finishRebuild('w1', 5, -1), { code: 'InvalidArgument' });
+    await t.rejects(wheel.finishRebuild('w1', 5, 1.5), { code: 'InvalidArgument' });
   });
 
   t.test('a same-second storm is claimed in bounded batches, earliest first', async (t) => {
@@ -361,7 +363,7 @@ t.test('the mark tells a Redis restored from an older snapshot', async (t) => {
   let redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
   const wheel = (): RedisScheduleWheel => new RedisScheduleWheel(redis, keys, 'b-restore');
   await wheel().beginRebuild('w1');
-  await wheel().finishRebuild('w1', -1);
+  await wheel().finishRebuild('w1', -1, 0);
   t.equal(await wheel().schedule('w1', [{ logOffset: 100, deliverAtMs: T0 }], -1), 'ok');
   await redis.save();
   copyFileSync(join(dir, 'dump.rdb'), join(dir, 'backup.rdb'));
@@ -398,4 +400,45 @@ t.test('the mark tells a Redis restored from an older snapshot', async (t) => {
     { logOffset: 100, deliverAtMs: T0 },
     { logOffset: 200, deliverAtMs: T0 + 1 },
   ]);
+});
+
+t.test('finishRebuild refuses a load that a restored snapshot undid in part', async (t) => {
+  const dir = t.testdir();
+  let server = await startRedisServer({ dir });
+  t.teardown(() => server.stop());
+  const keys = new MetaKeys('test');
+  let redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
+  const wheel = (): RedisScheduleWheel => new RedisScheduleWheel(redis, keys, 'b-reload');
+  const first = [100, 200, 300].map((logOffset, i) => ({ logOffset, deliverAtMs: T0 + i }));
+  const second = [400, 500].map((logOffset, i) => ({ logOffset, deliverAtMs: T0 + 3 + i }));
+  await wheel().beginRebuild('w1');
+  t.equal(await wheel().load('w1', first), 'ok');
+  await redis.save();
+  copyFileSync(join(dir, 'dump.rdb'), join(dir, 'backup.rdb'));
+  t.equal(await wheel().load('w1', second), 'ok');
+
+  // Redis comes back from the snapshot taken between the two loads: same wheel id, the second
+  // load gone. Marked ready, the wheel would never hand out 400 and 500.
+  redis.disconnect();
+  await server.stop();
+  copyFileSync(join(dir, 'backup.rdb'), join(dir, 'dump.rdb'));
+  server = await startRedisServer({ dir, port: server.port });
+  redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
+  t.teardown(() => redis.disconnect());
+
+  t.equal(await wheel().finishRebuild('w1', 500, first.length + second.length), 'lost');
+  t.same(
+    await wheel().mark(),
+    { wheelId: 'w1', scheduledLogOffset: -1, state: 'building' },
+    'still building: nothing is claimed from it',
+  );
+  // The broker rebuilds again; a whole load is accepted.
+  await wheel().beginRebuild('w2');
+  t.equal(await wheel().load('w2', [...second, ...first]), 'ok');
+  t.equal(await wheel().finishRebuild('w2', 500, first.length + second.length), 'ok');
+  const answer = await wheel().claimDue('w2', T0 + 4, T0 + 4, 10, LEASE_MS);
+  t.same(
+    answer.status === 'ok' ? answer.claim?.entries.map((entry) => entry.logOffset) : null,
+    [100, 200, 300, 400, 500],
+  );
 });

@@ -9,5 +9,6 @@
 ]]
 redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4])
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'wheelId', ARGV[1], 'scheduledLogOffset', '-1', 'state', 'building')
+redis.call('HSET', KEYS[1], 'wheelId', ARGV[1], 'scheduledLogOffset', '-1', 'state', 'building',
+  'loaded', '0')
 return 1

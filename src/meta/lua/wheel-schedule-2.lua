@@ -8,7 +8,8 @@
   would no longer tell that they are missing.
   KEYS[1] wheel mark (hash wheelId, scheduledLogOffset, state)   KEYS[2] pending zset
   ARGV[1] wheelId   ARGV[2] highest logOffset of the batch (decimal; -1 leaves the mark as it is:
-  a rebuild's load, whose mark finishRebuild sets)
+  a rebuild's load, whose mark finishRebuild sets, and which is counted in the mark's `loaded`
+  so that finishRebuild can tell a load that a rollback undid in part)
   ARGV[3] the mark as the caller last set it (decimal; -1: it claims nothing)
   ARGV[4..] pairs of deliverAtMs, member (hex logOffset)
   Returns the number of entries that were not in the wheel yet; -7 when the wheel is not the
@@ -23,5 +24,6 @@ for first = 4, #ARGV, 2 * chunk do
   local last = math.min(first + 2 * chunk - 1, #ARGV)
   added = added + redis.call('ZADD', KEYS[2], unpack(ARGV, first, last))
 end
+if ARGV[2] == '-1' then redis.call('HINCRBY', KEYS[1], 'loaded', (#ARGV - 3) / 2) end
 if tonumber(ARGV[2]) > mark then redis.call('HSET', KEYS[1], 'scheduledLogOffset', ARGV[2]) end
 return added
