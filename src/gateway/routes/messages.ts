@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
 import type { RouteContext } from '../context.js';
 import { messageBytes, toPublishMessage, type PublishInput } from '../message-codec.js';
-import { receiveAnswerJson } from '../received-json.js';
+import { receiveAnswer } from '../received-json.js';
 import { receiveForClient, resolveReceiveTarget } from '../long-poll-receive.js';
 import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, epochMs, errorResponses, tenantSecurity } from '../schemas/common.js';
@@ -118,9 +118,9 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         ...(body.invisibleSeconds === undefined ? {} : { invisibleSeconds: body.invisibleSeconds }),
         ...(body.consumerId === undefined ? {} : { consumerId: body.consumerId }),
       });
-      // the schema above documents the answer; receiveAnswerJson writes it (the same bytes)
+      // the schema above documents the answer; receiveAnswer writes it (the same bytes)
       reply.header('content-type', 'application/json; charset=utf-8');
-      return receiveAnswerJson(received);
+      return receiveAnswer(received);
     },
   );
 

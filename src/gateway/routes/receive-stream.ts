@@ -14,7 +14,7 @@ import { isWharfError, WharfError } from '../../errors.js';
 import type { ReceivedMessage } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
 import { receiveForClient, resolveReceiveTarget } from '../long-poll-receive.js';
-import { receivedMessageJson } from '../received-json.js';
+import { receivedLines } from '../received-json.js';
 import { principalOf } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, errorResponses, tenantSecurity } from '../schemas/common.js';
 import { messageBodies } from '../schemas/messages.js';
@@ -112,9 +112,7 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
             break;
           }
           stream.delivered(received);
-          let lines = '';
-          for (const m of received) lines += `${receivedMessageJson(m)}\n`;
-          if (!out.write(lines)) await drained(out, ended.signal);
+          if (!out.write(receivedLines(received))) await drained(out, ended.signal);
         }
         return ctx.closing.aborted ? 'CLOSING' : 'DURATION';
       };
