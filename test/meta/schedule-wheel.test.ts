@@ -355,29 +355,43 @@ t.test('schedule wheel', async (t) => {
   });
 });
 
-t.test('the mark tells a Redis restored from an older snapshot', async (t) => {
+/** A wheel on a Redis of its own that can be put back to a snapshot, as a restored backup or a
+ *  restart from an older RDB file would. */
+async function restorableWheel(t: Test, brokerId: string) {
   const dir = t.testdir();
   let server = await startRedisServer({ dir });
   t.teardown(() => server.stop());
   const keys = new MetaKeys('test');
   let redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
-  const wheel = (): RedisScheduleWheel => new RedisScheduleWheel(redis, keys, 'b-restore');
+  t.teardown(() => redis.disconnect());
+  return {
+    wheel: (): RedisScheduleWheel => new RedisScheduleWheel(redis, keys, brokerId),
+    snapshot: async (): Promise<void> => {
+      await redis.save();
+      copyFileSync(join(dir, 'dump.rdb'), join(dir, 'backup.rdb'));
+    },
+    restore: async (): Promise<void> => {
+      redis.disconnect();
+      await server.stop();
+      copyFileSync(join(dir, 'backup.rdb'), join(dir, 'dump.rdb'));
+      server = await startRedisServer({ dir, port: server.port });
+      redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
+    },
+  };
+}
+
+t.test('the mark tells a Redis restored from an older snapshot', async (t) => {
+  const { wheel, snapshot, restore } = await restorableWheel(t, 'b-restore');
   await wheel().beginRebuild('w1');
   await wheel().finishRebuild('w1', -1, 0);
   t.equal(await wheel().schedule('w1', [{ logOffset: 100, deliverAtMs: T0 }], -1), 'ok');
-  await redis.save();
-  copyFileSync(join(dir, 'dump.rdb'), join(dir, 'backup.rdb'));
+  await snapshot();
   t.equal(await wheel().schedule('w1', [{ logOffset: 200, deliverAtMs: T0 + 1 }], 100), 'ok');
   // What the broker knows it scheduled: the last schedule record of its log.
   const scheduledByBroker = 200;
   t.equal((await wheel().mark())?.scheduledLogOffset, scheduledByBroker);
 
-  redis.disconnect();
-  await server.stop();
-  copyFileSync(join(dir, 'backup.rdb'), join(dir, 'dump.rdb'));
-  server = await startRedisServer({ dir, port: server.port });
-  redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
-  t.teardown(() => redis.disconnect());
+  await restore();
 
   const mark = await wheel().mark();
   t.same(mark, { wheelId: 'w1', scheduledLogOffset: 100, state: 'ready' });
@@ -403,28 +417,17 @@ t.test('the mark tells a Redis restored from an older snapshot', async (t) => {
 });
 
 t.test('finishRebuild refuses a load that a restored snapshot undid in part', async (t) => {
-  const dir = t.testdir();
-  let server = await startRedisServer({ dir });
-  t.teardown(() => server.stop());
-  const keys = new MetaKeys('test');
-  let redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
-  const wheel = (): RedisScheduleWheel => new RedisScheduleWheel(redis, keys, 'b-reload');
+  const { wheel, snapshot, restore } = await restorableWheel(t, 'b-reload');
   const first = [100, 200, 300].map((logOffset, i) => ({ logOffset, deliverAtMs: T0 + i }));
   const second = [400, 500].map((logOffset, i) => ({ logOffset, deliverAtMs: T0 + 3 + i }));
   await wheel().beginRebuild('w1');
   t.equal(await wheel().load('w1', first), 'ok');
-  await redis.save();
-  copyFileSync(join(dir, 'dump.rdb'), join(dir, 'backup.rdb'));
+  await snapshot();
   t.equal(await wheel().load('w1', second), 'ok');
 
   // Redis comes back from the snapshot taken between the two loads: same wheel id, the second
   // load gone. Marked ready, the wheel would never hand out 400 and 500.
-  redis.disconnect();
-  await server.stop();
-  copyFileSync(join(dir, 'backup.rdb'), join(dir, 'dump.rdb'));
-  server = await startRedisServer({ dir, port: server.port });
-  redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
-  t.teardown(() => redis.disconnect());
+  await restore();
 
   t.equal(await wheel().finishRebuild('w1', 500, first.length + second.length), 'lost');
   t.same(
