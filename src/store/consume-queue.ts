@@ -122,6 +122,18 @@ export class ConsumeQueue {
     return this.minOffset;
   }
 
+  /**
+   * Recovery: the log's first record of this queue is at `queueOffset`, past the entries written
+   * (retention deleted the records between after the last checkpoint, and the crash took their
+   * entries before they were written): the queue starts there, with nothing below it to read.
+   */
+  startAt(queueOffset: number): void {
+    if (queueOffset <= this.maxOffset) return;
+    this.minOffset = queueOffset;
+    this.maxOffset = queueOffset;
+    if (this.nextOffset < queueOffset) this.nextOffset = queueOffset;
+  }
+
   /** Lists the files of an existing queue directory. */
   async load(): Promise<void> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
@@ -475,8 +487,8 @@ export class ConsumeQueue {
       const next = this.starts[1];
       // The next file's first entry is below the log start: the whole first file is too.
       if (next >= this.maxOffset) break;
-      const entry = await this.entryAt(next);
-      if (entry.logOffset > logMinOffset) break;
+      // (a next file that starts at or below minQueueOffset: nothing in the first is live)
+      if (next > this.minOffset && (await this.entryAt(next)).logOffset > logMinOffset) break;
       const path = this.filePath(this.starts[0]);
       await this.cache.forget(path);
       await rm(path, { force: true });

@@ -72,6 +72,10 @@ export class Dispatcher {
         keyed.push(record);
       }
     }
+    // At recovery a queue's first record may lie past its written entries: see startAt.
+    if (options.notify === false) {
+      for (const [queue, list] of byQueue) queue.startAt(list[0].queueOffset);
+    }
     const writes: Promise<void>[] = [];
     for (const [queue, list] of byQueue) writes.push(this.writeQueue(queue, list));
     if (endLogOffset >= indexFrom) writes.push(this.keyIndex.add(keyed, endLogOffset));

@@ -199,8 +199,12 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
       await fsyncDir(this.dirOf(segment));
       segment.created = true;
     }
-    await cache.with(segment.path, (fd) =>
-      pwritev(fd, buffers, logOffset - segment.startLogOffset),
+    // never created here: a segment file that is gone (deleted under the round) fails the round
+    // rather than coming back empty, which recovery would read as a damaged log
+    await cache.with(
+      segment.path,
+      (fd) => pwritev(fd, buffers, logOffset - segment.startLogOffset),
+      false,
     );
   }
 
@@ -209,7 +213,7 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
   }
 
   private syncSegment(segment: Segment): Promise<void> {
-    return this.options.cache.with(segment.path, (fd) => fdatasync(fd));
+    return this.options.cache.with(segment.path, (fd) => fdatasync(fd), false);
   }
 
   private async finish(round: R[]): Promise<void> {
@@ -283,6 +287,12 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
   /** End of what the last finished round acknowledged. */
   get acknowledgedLogOffset(): number {
     return this.ackedLogOffset;
+  }
+
+  /** End of the bytes written, fdatasynced and acknowledged: no write or sync below it is still
+   *  to come, so a segment that ends at or below it is done with (retention may delete it). */
+  get settledLogOffset(): number {
+    return Math.min(this.ackedLogOffset, this.syncedLogOffset);
   }
 
   /** Takes appends again after a resumable failure, from `ackedLogOffset` (the caller has cut the

@@ -212,6 +212,7 @@ class DefaultMessageStore implements MessageStore {
       o.retentionMs,
       {
         afterDelete: (min) => this.serial.run(() => this.followLogStart(min)),
+        settled: () => this.log.groupCommit.settledLogOffset,
         ...(o.retentionFloor === undefined ? {} : { floor: o.retentionFloor }),
       },
       o.logger,

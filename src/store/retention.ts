@@ -1,9 +1,10 @@
 // Retention and the disk watermark. Retention deletes whole commit-log segments whose newest
 // record is older than retentionMs (the segment file's mtime: its last write), never the active
-// one nor one at or above the owner's floor (a pending delayed message), then lets the derived
-// files follow (consume-queue files below the log, min queue offsets,
-// key-index files). The watermark checks free space with statfs on an interval and counts bytes
-// appended since, so appends are refused with DiskFull before the disk fills, not after.
+// one, nor one at or above the owner's floor (a pending delayed message), nor one a write round
+// has yet to finish writing or syncing; then it lets the derived files follow (consume-queue
+// files below the log, min queue offsets, key-index files). The watermark checks free space with
+// statfs on an interval and counts bytes appended since, so appends are refused with DiskFull
+// before the disk fills, not after.
 import { rm, stat, statfs } from 'node:fs/promises';
 import type { FileCache } from './file-cache.js';
 import { fsyncDir } from './file-io.js';
@@ -15,6 +16,8 @@ export interface RetentionHooks {
   afterDelete(minLogOffset: number): Promise<void>;
   /** The lowest logOffset still needed: its segment and later ones are kept. */
   floor?(): Promise<number>;
+  /** End of the log's bytes written, synced and acknowledged (GroupCommit.settledLogOffset). */
+  settled(): number;
 }
 
 export class Retention {
@@ -49,6 +52,10 @@ export class Retention {
         );
         break;
       }
+      // A roll places the next segment before the round that writes this one's last bytes (the
+      // blank frame) and syncs it has finished: deleted now, that write or sync would find no
+      // file. It goes once every byte below the next segment is settled.
+      if (this.list.segments[1].startLogOffset > this.hooks.settled()) break;
       // Out of the list first, so no new read starts on it; reads in flight keep their descriptor.
       this.list.shift();
       await this.cache.forget(oldest.path);

@@ -231,7 +231,10 @@ export class FileStateJournal implements StateJournal, FrameWriter {
     this.snapshotData = data;
     const segments = this.log.list.segments;
     let removed = 0;
-    while (segments.length > 1 && segments[1].startLogOffset <= journalLogOffset) {
+    // a segment goes once the snapshot covers it and no write or sync of it is still to come
+    // (with the async policy an acknowledged segment may still wait for its fdatasync)
+    const upTo = Math.min(journalLogOffset, this.log.groupCommit.settledLogOffset);
+    while (segments.length > 1 && segments[1].startLogOffset <= upTo) {
       const old = segments.shift()!;
       await this.options.cache.forget(old.path);
       await rm(old.path, { force: true });
