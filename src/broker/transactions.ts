@@ -314,14 +314,23 @@ export class Transactions {
       );
     }
     this.halves.remove(half, message.logOffset);
-    await this.core.journal.record([
-      {
-        op: wanted === 'COMMITTED' ? 'txn-commit' : 'txn-rollback',
-        half,
-        queue: queueId,
-        offset: queueOffset,
-      },
-    ]);
+    try {
+      await this.core.journal.record([
+        {
+          op: wanted === 'COMMITTED' ? 'txn-commit' : 'txn-rollback',
+          half,
+          queue: queueId,
+          offset: queueOffset,
+        },
+      ]);
+    } catch (error) {
+      // Applied, not durable (a full disk refused the journal): the ledger already answers
+      // COMMITTED, so a commit is carried out by the sweep even if the producer never asks
+      // again — its copy journals the decision with it, and until then retention keeps the half.
+      // (A rollback lost this way is only undecided again after a restart: offered, not copied.)
+      if (wanted === 'COMMITTED') this.failedDispatches.set(message.logOffset, message);
+      throw error;
+    }
     this.trace(half, [
       {
         position: halfTracePosition(topic.topic, queueId, queueOffset),
@@ -375,7 +384,10 @@ export class Transactions {
       counters.publish.add(1);
       counters.bytesIn += stored.size;
     }
+    // the decision again (a no-op on replay once it is there): durable with its copy even when
+    // the decision's own journal write failed
     await this.core.journal.record([
+      { op: 'txn-commit', half, queue: queueId, offset: queueOffset },
       { op: 'txn-dispatched', half, queue: queueId, offsets: [queueOffset] },
     ]);
   }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
 import { MIN_FREE_DISK_FLOOR_BYTES } from '../../src/store/index.js';
 import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
+import { clientOf, drain } from '../helpers/txn-client.js';
 import { json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
 
 /** Polls `probe` until it is true, or fails after `deadlineMs` (a wait for a condition). */
@@ -121,3 +122,71 @@ t.test('a broker restarted on a full disk comes up read-only instead of failing'
   await broker.close();
   t.pass('opened and closed on a full disk');
 });
+
+t.test(
+  'a commit the full disk refused is still carried out once space returns, without the producer asking again',
+  async (t) => {
+    const mnt = mountTmpfs(t, 64);
+    if (mnt === null) return;
+    const wharf = await startWharf(t, {
+      brokerDir: join(mnt, 'broker-0'),
+      store: {
+        minFreeDiskBytes: 0,
+        segmentBytes: 4 * 1024 * 1024,
+        journalSegmentBytes: 1024 * 1024,
+        keyIndexSlots: 1024,
+        keyIndexEntriesPerFile: 4096,
+        diskCheckIntervalMs: 50,
+      },
+    });
+    t.teardown(() => wharf.close());
+    const c = await clientOf(wharf);
+    await c.topic('orders');
+    await c.group('billing');
+    const halves = [];
+    for (let batch = 0; batch < 7; batch++) {
+      halves.push(
+        ...(await c.publish(
+          'orders',
+          Array.from({ length: 32 }, (_, n) => ({ body: `pay ${batch * 32 + n}` })),
+        )),
+      );
+    }
+
+    // No byte left: commits go through until a journal write needs a block the disk lacks.
+    const filler = join(mnt, 'filler');
+    fillDisk(filler, 0);
+    const committed: string[] = [];
+    let refused: { status: number; body?: Record<string, unknown> } | undefined;
+    for (const half of halves) {
+      const res = await c.decide('orders', half.transactionId, 'commit');
+      if (res.status !== 204) {
+        refused = res;
+        committed.push(half.messageId);
+        break;
+      }
+      committed.push(half.messageId);
+    }
+    t.ok(refused !== undefined, 'a commit was refused by the full disk');
+    t.equal(refused?.status, 503);
+
+    // Space returns; the producer never repeats the refused commit (nor any other).
+    fs.rmSync(filler);
+    await until(
+      '/readyz ready again',
+      async () => (await fetch(`${wharf.url}/readyz`)).status === 200,
+    );
+    const got = await drain(c, 'orders', 'billing', committed.length);
+    t.same(
+      got.map((m) => m.messageId).sort(),
+      [...committed].sort(),
+      'every commit delivered once, the refused one too',
+    );
+    t.same(await c.receive('orders', 'billing'), [], 'nothing more: the rest stay undecided');
+    t.equal(
+      (await c.decide('orders', halves[committed.length - 1].transactionId, 'rollback')).status,
+      409,
+      'the refused commit stands: a rollback after it conflicts',
+    );
+  },
+);
