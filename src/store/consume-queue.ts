@@ -9,7 +9,7 @@
 // consume-queue-pages.ts's. This file owns the write side (memory tail, writes in flight, failed
 // writes kept for the checkpoint), the queue's offsets, searches, recovery and expiry.
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   CQ_ENTRY_BYTES,
   TOPIC_FILE,
@@ -165,8 +165,10 @@ export class ConsumeQueue {
         await rename(tmp, topicFile);
         dirty.add(topicFile);
       }
+      // each new directory's entry is in its parent: the queue's, the topic's, consumequeue/'s
       dirty.add(this.dir);
       dirty.add(this.topicDir);
+      dirty.add(dirname(this.topicDir));
       this.dirReady = true;
     })().finally(() => {
       this.dirReadying = null;
