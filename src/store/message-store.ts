@@ -129,6 +129,7 @@ class DefaultMessageStore implements MessageStore {
     const indexFrom = opened.resumeLogOffset;
     // Entries past the checkpoint may be torn or hold zeros: drop them, re-dispatch from the log.
     for (const queue of this.queues.all()) await queue.recoverTail(cqFrom);
+    await this.queues.dropStaleQueues();
     this.dispatcher = new Dispatcher(this.queues, this.keyIndex, 0, o.logger);
     const redispatch = new Redispatcher(this.dispatcher, this.queues, cqFrom, indexFrom);
     const { log, recovery } = await CommitLog.open<StoreRequest>({
@@ -382,8 +383,11 @@ class DefaultMessageStore implements MessageStore {
       for (const queue of queues) {
         this.dispatcher.forget(queue);
       }
-      await this.queues.removeFiles(queues, topic);
+      // the deletion durable first: a crash before the files are gone leaves files that the next
+      // open recognises as the deleted incarnation's (dropStaleQueues), never a topic that
+      // re-dispatch would bring back past the checkpoint
       await this.queues.persistDeleted(this.log.minLogOffset);
+      await this.queues.removeFiles(queues, topic);
     });
   }
 

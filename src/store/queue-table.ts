@@ -121,6 +121,31 @@ export class QueueTable {
     await writeFileAtomic(join(this.dir, DELETED_TOPICS_FILE), Buffer.from(json, 'utf8'));
   }
 
+  /** At open, after recoverTail: removes the files of queues that belong to a deleted incarnation
+   *  of their topic (a crash after the deletion was recorded, before its files were removed):
+   *  their entries all point below the deletion. A re-created topic's queues point above it. */
+  async dropStaleQueues(): Promise<void> {
+    for (const [topic, at] of this.deletedAt) {
+      const byId = this.topics.get(topic);
+      if (byId === undefined) continue;
+      const stale: ConsumeQueue[] = [];
+      for (const queue of byId.values()) {
+        const last = queue.maxQueueOffset;
+        if (last === 0 || (await queue.entryAt(last - 1)).logOffset < at) stale.push(queue);
+      }
+      if (stale.length === 0) continue;
+      for (const queue of stale) {
+        await queue.deleteFiles();
+        await rm(queue.dir, { recursive: true, force: true });
+        byId.delete(queue.queueId);
+      }
+      if (byId.size === 0) {
+        this.topics.delete(topic);
+        await rm(join(this.root, topicDirName(topic)), { recursive: true, force: true });
+      }
+    }
+  }
+
   async removeFiles(queues: ConsumeQueue[], topic: string): Promise<void> {
     for (const queue of queues) await queue.deleteFiles();
     await rm(join(this.root, topicDirName(topic)), { recursive: true, force: true });

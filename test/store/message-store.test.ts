@@ -232,6 +232,36 @@ t.test('deleteTopic forgets queues and keys, also across a crash', async (t) => 
 });
 
 t.test(
+  'a crash after a topic deletion was recorded, before its files were removed: the old messages stay deleted',
+  async (t) => {
+    const dir = storeDir(t);
+    const store = await openTestStore(t, dir);
+    await store.append(Array.from({ length: 10 }, (_, i) => message('gone', i % 2, i)));
+    await store.append([message('kept', 0, 0)]);
+    await (store as unknown as { runCheckpoint(): Promise<void> }).runCheckpoint();
+    // the directory as a crash leaves it between the two steps of deleteTopic: the deletion
+    // recorded (deleted-topics.json, taken from after the deletion), the queue files still there
+    const crashed = storeDir(t);
+    cpSync(dir, crashed, { recursive: true });
+    await store.deleteTopic('gone');
+    const record = readdirSync(dir).find((name) => name.startsWith('deleted-topics'));
+    t.ok(record !== undefined, 'the deletion is recorded');
+    cpSync(join(dir, record!), join(crashed, record!));
+    const reopened = await openTestStore(t, crashed);
+    t.same(reopened.queueIds('gone'), []);
+    t.same((await reopened.readQueue('gone', 0, 0, { maxMessages: 10 })).messages, []);
+    t.equal(reopened.queueOffsets('kept', 0).maxQueueOffset, 1, 'other topics untouched');
+    const [again] = await reopened.append([message('gone', 0, 99)]);
+    t.equal(again.queueOffset, 0, 'a recreated topic starts over');
+    const read = await reopened.readQueue('gone', 0, 0, { maxMessages: 10 });
+    t.same(
+      read.messages.map((m) => m.queueOffset),
+      [0],
+    );
+  },
+);
+
+t.test(
   'key lookups find keys still waiting in memory, after a batch write and a crash',
   async (t) => {
     const dir = storeDir(t);
