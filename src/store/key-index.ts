@@ -21,6 +21,7 @@ import {
   fdatasync,
   fsyncDir,
   ftruncate,
+  isNotFound,
   offsetFileName,
   parseOffsetFileName,
   pread,
@@ -359,7 +360,24 @@ export class KeyIndex {
     return true;
   }
 
-  /** Candidate logOffsets for (topic, key), newest first; callers verify each record. */
+  /** Reads `length` bytes of a file at `at` into `buf`; null when retention deleted the file
+   *  since the caller listed it (never created again, as opening for write would). */
+  private async readOf(
+    file: IndexFile,
+    buf: Buffer,
+    length: number,
+    at: number,
+  ): Promise<number | null> {
+    try {
+      return await this.cache.with(file.path, (fd) => pread(fd, buf, 0, length, at), false);
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Candidate logOffsets for (topic, key), newest first; callers verify each record. A file
+   *  retention deletes meanwhile ends the walk (every older one is gone too). */
   async *candidates(topic: string, key: string, minLogOffset: number): AsyncGenerator<number> {
     const hash = keyHash(topic, key);
     const files = [...this.files];
@@ -373,7 +391,7 @@ export class KeyIndex {
         next = file.slots.readUInt32BE(slot * 4);
       } else {
         const b = Buffer.allocUnsafe(4);
-        await this.cache.with(file.path, (fd) => pread(fd, b, 0, 4, INDEX_HEADER_BYTES + slot * 4));
+        if ((await this.readOf(file, b, 4, INDEX_HEADER_BYTES + slot * 4)) === null) return;
         next = b.readUInt32BE(0);
       }
       let steps = 0;
@@ -381,9 +399,8 @@ export class KeyIndex {
       while (next > 0 && next <= file.entryCount && steps++ < MAX_CHAIN_STEPS) {
         if (!this.pendingEntry(file, next - 1, entry)) {
           const at = entriesAt + (next - 1) * INDEX_ENTRY_BYTES;
-          const n = await this.cache.with(file.path, (fd) =>
-            pread(fd, entry, 0, INDEX_ENTRY_BYTES, at),
-          );
+          const n = await this.readOf(file, entry, INDEX_ENTRY_BYTES, at);
+          if (n === null) return;
           if (n < INDEX_ENTRY_BYTES) break;
         }
         const logOffset = readUInt64(entry, 4);

@@ -162,3 +162,43 @@ t.test(
     t.equal(next.queueOffset, last + 1);
   },
 );
+
+t.test(
+  'a key lookup that meets a key-index file retention just deleted ends there and does not write the file back',
+  async (t) => {
+    const dir = storeDir(t);
+    const store = await openTestStore(t, dir, {
+      ...byHand,
+      keyIndexSlots: 16,
+      keyIndexEntriesPerFile: 8,
+    });
+    for (let i = 0; i < 200; i += 10) {
+      await store.append(
+        Array.from({ length: 10 }, (_, k) =>
+          message('t', 0, i + k, { body: Buffer.alloc(1000, 1), keys: ['k'] }),
+        ),
+      );
+    }
+    const indexDir = join(dir, 'index');
+    const before = readdirSync(indexDir);
+    t.ok(before.length > 3, 'several key-index files');
+    // a lookup under way (newest first), then retention deletes the old segments and the
+    // key-index files below them
+    const index = (store as unknown as { keyIndex: { candidates: KeyCandidates } }).keyIndex;
+    const lookup = index.candidates('t', 'k', 0);
+    t.equal((await lookup.next()).done, false);
+    t.ok((await hooks(store).runRetention(Date.now() + LONG_AGO_MS)) > 0);
+    const left = readdirSync(indexDir);
+    t.ok(left.length < before.length, 'retention deleted key-index files');
+    let more = 0;
+    for (;;) {
+      const step = await lookup.next();
+      if (step.done === true) break;
+      more++;
+    }
+    t.ok(more < 200, 'the lookup ended at the deleted files');
+    t.same(readdirSync(indexDir), left, 'no deleted file came back');
+  },
+);
+
+type KeyCandidates = (topic: string, key: string, minLogOffset: number) => AsyncGenerator<number>;
