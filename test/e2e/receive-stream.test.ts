@@ -109,6 +109,32 @@ t.test('messages stream as they land, held at maxOutstanding until acked', async
   );
 });
 
+t.test('an ack refused as invalid frees no credit on the stream', async (t) => {
+  const { call, key, publish } = await setup(t);
+  // long invisibility: the delivery never stops counting by its deadline within the stream
+  t.equal((await call(key, 'PUT', '/groups/held', { invisibleSeconds: 60 })).status, 201);
+  t.equal((await call(key, 'PUT', '/groups/other', {})).status, 201);
+  await publish(['a', 'b', 'c']);
+  const res = await call(key, 'POST', '/topics/orders/groups/held/receive-stream', {
+    maxOutstanding: 1,
+    durationSeconds: 2,
+  });
+  t.equal(res.status, 200);
+  const { lines, done } = lineReader(res);
+  await waitFor('the first message', () => lines.length >= 1 || undefined);
+  // the handle sent to another group: refused, and the stream's delivery is still unacked
+  const refused = await call(key, 'POST', '/topics/orders/groups/other/ack', {
+    receiptHandles: [lines[0].receiptHandle],
+  });
+  t.match((await json(refused)).results, [{ ok: false, code: 'InvalidReceiptHandle' }]);
+  await done;
+  t.same(
+    lines.map((l) => l.body ?? l.end),
+    ['a', 'DURATION'],
+    'held at maxOutstanding 1 until the stream ended',
+  );
+});
+
 t.test('the stream ends after durationSeconds with an end line', async (t) => {
   const { publish, open } = await setup(t);
   await publish(['x']);

@@ -165,7 +165,9 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const t = await resolveTopic(meta, principal, instanceId, topic, 'consume');
       const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
       const results = await brokers.ack(t, g, request.body.receiptHandles);
-      ctx.receiveStreams.settled(results);
+      // an acked or expired delivery is no longer outstanding; a handle refused as invalid (another
+      // group's, say) says nothing about the stream's deliveries
+      ctx.receiveStreams.settled(results.filter((r) => r.ok || r.code === 'ReceiptHandleExpired'));
       ctx.usage.count(
         principal.tenantId,
         instanceId,
