@@ -190,7 +190,9 @@ export class Broker implements BrokerClient {
     this.fences =
       options.publishFences === undefined
         ? null
-        : new PublishFences(this.core, options.publishFences, this.scheduler);
+        : new PublishFences(this.core, options.publishFences, this.scheduler, () =>
+            this.publisher.forgetDedupHits(),
+          );
   }
 
   static async open(options: BrokerOptions): Promise<Broker> {

@@ -35,6 +35,8 @@ export class PublishFences {
     private readonly core: BrokerCore,
     private readonly source: PublishFenceSource,
     private readonly scheduler: Scheduler | null,
+    /** Told when copies were withdrawn or cancelled (the publisher forgets its dedup hits). */
+    private readonly onWithdrawn: () => void = () => undefined,
   ) {}
 
   /** Applies the fences waiting now; resolves with how many were applied. */
@@ -73,6 +75,7 @@ export class PublishFences {
     }
     this.withdrawn += withdrawn + cancelled;
     if (withdrawn + cancelled > 0) {
+      this.onWithdrawn();
       this.core.logger.warn(
         {
           fences: fences.length,

@@ -336,9 +336,11 @@ export class Publisher {
           this.core.store.queryByKey(schedules, scheduleDedupKey(topic.topic, dedupId), 1),
         );
     }
+    // a copy a publish fence withdrew (or cancelled, when delayed) is not stored any more: the
+    // publish that follows stores the message again (its first answer never reached the client)
     const message = (await Promise.all(lookups))
       .flat()
-      .find((stored) => stored.storeTimestampMs >= since);
+      .find((stored) => stored.storeTimestampMs >= since && !this.fenced(stored));
     if (message === undefined) return null;
     await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
     const body = this.core.bodyKeys.open(message);
@@ -356,6 +358,18 @@ export class Publisher {
     };
     this.remember(key, hit);
     return hit;
+  }
+
+  /** Whether a publish fence took the stored copy back (withdrawn, or its schedule cancelled). */
+  private fenced(stored: StoredMessage): boolean {
+    return isScheduleTopic(stored.topic)
+      ? this.scheduler?.isCancelled(stored.logOffset) === true
+      : this.core.journal.withdrawals.has(stored.topic, stored.queueId, stored.queueOffset);
+  }
+
+  /** Forgets every remembered dedupId (a fence withdrew copies: they are looked up again). */
+  forgetDedupHits(): void {
+    this.recent.clear();
   }
 
   private remember(key: string, hit: DedupHit): void {

@@ -139,3 +139,54 @@ t.test('a running broker applies a fence as it is announced, not at its next loo
   );
   t.pass('no subscriber left behind');
 });
+
+t.test(
+  'a publish repeated with the dedupId of a copy a fence withdrew is stored again, not answered as a duplicate',
+  async (t) => {
+    const { open, sink, fencesLeft } = await setup(t);
+    const broker = await open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const sentAtMs = Date.now();
+    // the first call stored both (its answer was lost: the gateway fenced it, the client got 503)
+    const [first, firstLater] = await broker.publish(topic, [
+      text('pay', { queueId: 0, requestId: 'gw.30', dedupId: 'payment-991' }),
+      text('remind', {
+        queueId: 0,
+        requestId: 'gw.30',
+        dedupId: 'reminder-7',
+        deliverAtMs: Date.now() + 3_600_000,
+      }),
+    ]);
+    const [again] = await broker.publish(topic, [
+      text('pay', { queueId: 0, requestId: 'gw.31', dedupId: 'payment-991' }),
+    ]);
+    t.equal(again.duplicate, true, 'before the fence: a duplicate of the stored copy');
+    await sink.add(3, { requestId: 'gw.30', topic, queueIds: [0], sentAtMs });
+    await waitFor('the fence applied', async () => (await fencesLeft()) === 0);
+    t.equal(broker.fences?.withdrawn, 2);
+
+    // the client retries the call it was told failed, with the same dedupIds
+    const [pay, remind] = await broker.publish(topic, [
+      text('pay', { queueId: 0, requestId: 'gw.32', dedupId: 'payment-991' }),
+      text('remind', {
+        queueId: 0,
+        requestId: 'gw.32',
+        dedupId: 'reminder-7',
+        deliverAtMs: Date.now() + 3_600_000,
+      }),
+    ]);
+    t.not(pay.duplicate, true, 'stored again');
+    t.not(pay.messageId, first.messageId);
+    t.not(remind.duplicate, true, 'the delayed one too');
+    t.not(remind.messageId, firstLater.messageId);
+    t.equal((await broker.getMessage(topic, remind.messageId)).scheduleState, 'SCHEDULED');
+    t.same(await drain(broker, topic, group), ['pay'], 'delivered once');
+    // and a repeat of the retry is a duplicate of the new copy
+    const [repeat] = await broker.publish(topic, [
+      text('pay', { queueId: 0, requestId: 'gw.33', dedupId: 'payment-991' }),
+    ]);
+    t.equal(repeat.duplicate, true);
+    t.equal(repeat.messageId, pay.messageId);
+  },
+);
