@@ -34,6 +34,9 @@ export interface CursorSnapshot {
   done: [number, number][];
 }
 
+/** Stale due-heap entries tolerated beyond twice the live ones before the heap is rebuilt. */
+const COMPACT_SLACK = 64;
+
 export class QueueCursor {
   ackOffset: number;
   pullOffset: number;
@@ -160,7 +163,7 @@ export class QueueCursor {
     entry.nextVisibleMs = nextVisibleMs;
     entry.redeliverAtMs = redeliverAtMs;
     this.held.delete(queueOffset);
-    this.due.push(redeliverAtMs, { queueOffset, attempt: entry.attempt, redeliverAtMs });
+    this.pushDue(queueOffset, entry.attempt, redeliverAtMs);
   }
 
   /** Earliest time an in-flight message becomes due, or Infinity. In FIFO order only the lowest
@@ -260,11 +263,24 @@ export class QueueCursor {
       nextVisibleMs: entry.nextVisibleMs,
       redeliverAtMs: entry.redeliverAtMs,
     });
-    this.due.push(entry.redeliverAtMs, {
-      queueOffset,
-      attempt: entry.attempt,
-      redeliverAtMs: entry.redeliverAtMs,
-    });
+    this.pushDue(queueOffset, entry.attempt, entry.redeliverAtMs);
+  }
+
+  /** Entries of acked or re-timed deliveries leave the heap only when they reach its top, which
+   *  one old delivery still in flight can put off for hours: past twice the live entries the heap
+   *  is rebuilt from what is in flight, so its memory follows the in-flight bound, not the rate. */
+  private pushDue(queueOffset: number, attempt: number, redeliverAtMs: number): void {
+    this.due.push(redeliverAtMs, { queueOffset, attempt, redeliverAtMs });
+    if (this.due.size <= 2 * this.inflight.size + COMPACT_SLACK) return;
+    this.due.clear();
+    for (const [offset, entry] of this.inflight) {
+      if (this.held.has(offset)) continue; // not due while held; a release pushes it again
+      this.due.push(entry.redeliverAtMs, {
+        queueOffset: offset,
+        attempt: entry.attempt,
+        redeliverAtMs: entry.redeliverAtMs,
+      });
+    }
   }
 
   /** Pops heap entries that no longer describe a current, unheld delivery. */

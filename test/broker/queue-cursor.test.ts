@@ -70,6 +70,26 @@ t.test('visibility changes move the due time and leave no duplicate', async (t) 
   t.equal(cursor.earliestDueMs(), Infinity, 'unknown offsets are ignored');
 });
 
+t.test(
+  'one old delivery in flight does not make the cursor keep what every later ack left behind',
+  async (t) => {
+    const cursor = new QueueCursor(0);
+    // offset 0 stays in flight for 12 h; 100,000 later deliveries are acked, 64 at a time
+    cursor.deliver([delivery(0, 1, 43_200_000)], 1);
+    for (let from = 1; from < 100_001; from += 64) {
+      const batch = Array.from({ length: 64 }, (_, i) => delivery(from + i, 1, 43_200_000 + i));
+      cursor.deliver(batch, from + 64);
+      cursor.changeVisibility(from, 43_200_000, 43_200_000); // a re-timed one as well
+      cursor.complete(batch.map((d) => d.queueOffset));
+    }
+    t.equal(cursor.inflightCount, 1);
+    const heapEntries = (cursor as unknown as { due: { size: number } }).due.size;
+    t.ok(heapEntries <= 2 * 64 + 64 + 64, `due entries stay bounded (${heapEntries})`);
+    t.equal(cursor.earliestDueMs(), 43_200_000, 'the old delivery still comes due');
+    t.same(cursor.takeDue(43_200_001, 10), [0]);
+  },
+);
+
 t.test('snapshot and restore give the same cursor', async (t) => {
   const cursor = new QueueCursor(4);
   cursor.deliver([delivery(4), delivery(6, 2, 77)], 9);
