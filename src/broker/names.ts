@@ -63,9 +63,11 @@ export function messageScope(
   return storeTopic(topic);
 }
 
-/** Scope a receipt handle is sealed to: topic, group and the group's incarnation. */
+/** Scope a receipt handle is sealed to: the topic and its incarnation (a topic created again
+ *  under its name starts its queues at offset 0 again: an old handle must not name a new
+ *  message), the group and the group's incarnation. */
 export function receiptScope(topic: TopicDescriptor, group: GroupDescriptor): string {
-  return `${storeTopic(topic)}/${group.group}@${incarnationOf(group)}`;
+  return `${storeTopic(topic)}@t${topic.createdAt}/${group.group}@${incarnationOf(group)}`;
 }
 
 /** The group's incarnation; groups stored before incarnations existed use their createdAt. */

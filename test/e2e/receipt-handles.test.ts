@@ -87,6 +87,28 @@ t.test('a handle of a group deleted and re-created does not ack in the new group
   t.match(await ack('g', [again.receiptHandle]), [{ ok: true }]);
 });
 
+t.test(
+  'a handle of a topic deleted and re-created does not ack the new topic’s message',
+  async (t) => {
+    const { call, receive, ack } = await setup(t);
+    t.equal(
+      (await call('POST', '/topics/orders/messages', { messages: [{ body: 'old' }] })).status,
+      200,
+    );
+    const [old] = await receive('g');
+    t.equal((await call('DELETE', '/topics/orders')).status, 204);
+    t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+    t.equal(
+      (await call('POST', '/topics/orders/messages', { messages: [{ body: 'new' }] })).status,
+      200,
+    );
+    const [fresh] = await receive('g');
+    t.not(fresh.messageId, old.messageId, 'the new topic’s own message, at the same queue offset');
+    t.match(await ack('g', [old.receiptHandle]), [{ ok: false, code: 'InvalidReceiptHandle' }]);
+    t.match(await ack('g', [fresh.receiptHandle]), [{ ok: true }], 'its own handle acks it');
+  },
+);
+
 t.test('updating a group keeps its incarnation: handles stay valid', async (t) => {
   const { call, receive, ack } = await setup(t);
   t.equal(
