@@ -12,7 +12,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { BrokerClient } from '../cluster/index.js';
 import { WharfError } from '../errors.js';
-import type { MetaStore } from '../meta/index.js';
+import { INSTANCE_ID, type MetaStore } from '../meta/index.js';
 import { GatewayMetrics, type Logger } from '../telemetry/index.js';
 import type { GatewayConfig, RouteContext } from './context.js';
 import { ParkedPolls } from './parked-polls.js';
@@ -175,10 +175,26 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     );
     const params = request.params as Record<string, unknown> | undefined;
     const instanceId = params?.instanceId;
-    if (request.principal !== null && typeof instanceId === 'string') {
+    if (
+      request.principal !== null &&
+      typeof instanceId === 'string' &&
+      INSTANCE_ID.test(instanceId)
+    ) {
       const tenantId = request.principal.tenantId;
-      ctx.usage.count(tenantId, instanceId, 'requests');
-      ctx.usage.count(tenantId, instanceId, apiClassOf(request.method, route));
+      const apiClass = apiClassOf(request.method, route);
+      const count = (): void => {
+        ctx.usage.count(tenantId, instanceId, 'requests');
+        ctx.usage.count(tenantId, instanceId, apiClass);
+      };
+      // Usage is kept for the tenant's own instances only: an answer that succeeded named one; a
+      // refused one may name any id (each would be a bucket in Redis for 400 days), so it counts
+      // once the (cached) metadata says the instance is the tenant's.
+      if (reply.statusCode < 400) count();
+      else
+        void deps.meta.instance(tenantId, instanceId).then(
+          (found) => found !== null && count(),
+          () => undefined,
+        );
     }
     request.log.debug(
       { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },

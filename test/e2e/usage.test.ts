@@ -2,7 +2,14 @@
 // by the tenant (its instance) and by the operator (every instance of a tenant).
 import t from 'tap';
 import { waitFor } from '../helpers/wait-for.js';
-import { adminFetch, json, provisionTenant, startWharf, tenantCaller } from '../helpers/wharf.js';
+import {
+  adminFetch,
+  json,
+  provisionTenant,
+  signedFetch,
+  startWharf,
+  tenantCaller,
+} from '../helpers/wharf.js';
 
 async function traffic(wharf: Awaited<ReturnType<typeof startWharf>>) {
   const tenant = await provisionTenant(wharf);
@@ -88,5 +95,36 @@ t.test('a graceful close flushes what the timer has not', async (t) => {
     (await wharf.meta.redis.pttl(keys[0])) > 300 * 24 * 3_600_000 ||
       fields[0].messagesAcked === undefined,
     'expires in about 400 days',
+  );
+});
+
+t.test('requests naming an instance the tenant does not have leave no usage', async (t) => {
+  const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 50 } });
+  const tenant = await provisionTenant(wharf);
+  const call = tenantCaller(wharf, tenant);
+  const other = await provisionTenant(wharf);
+  const key = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const named = (instanceId: string) =>
+    signedFetch(wharf.url, { method: 'GET', path: `/v1/instances/${instanceId}/topics`, ...key });
+  t.equal((await named('x'.repeat(300))).status, 400, 'an id the schema refuses');
+  t.equal((await named('MQ_INST_AAAAAAAAAAAAAAAAAAAA')).status, 404, 'no such instance');
+  t.equal((await named(other.instanceId)).status, 404, 'another tenant’s');
+  // then a request of its own, refused (no such topic) and counted: flushed with or after the others
+  t.equal((await call('GET', '/topics/nope')).status, 404);
+  const usage = await waitFor('the tenant’s own request in the usage', async () => {
+    const body = await json(
+      await adminFetch(wharf, 'GET', `/admin/v1/tenants/${tenant.tenantId}/usage`),
+    );
+    return body.buckets.some((b: { requests: number }) => b.requests >= 1) ? body : null;
+  });
+  t.same(
+    usage.buckets.map((b: { instanceId: string }) => b.instanceId),
+    [tenant.instanceId],
+    'only its own instance has usage',
+  );
+  const stray = await wharf.meta.redis.keys(`*${tenant.tenantId}*usage*`);
+  t.ok(
+    stray.every((k) => k.includes(`:${tenant.instanceId}:`)),
+    `no usage keys for other ids (${stray.join(', ')})`,
   );
 });
