@@ -335,7 +335,10 @@ export class PopReader {
         if (
           replaces === undefined
             ? !fresh
-            : !cursor.isCurrent(offset, replaces) || cursor.isHeld(offset)
+            : !cursor.isCurrent(offset, replaces) ||
+              cursor.isHeld(offset) ||
+              // its consumer extended it while it was read: invisible again, not due
+              (cursor.inflight.get(offset)?.redeliverAtMs ?? now) > now
         ) {
           return;
         }

@@ -72,6 +72,32 @@ function countTouches<K, V>(map: Map<K, V>): () => number {
 }
 
 t.test(
+  'a visibility extension landing while a redelivery is read wins: the message stays invisible',
+  async (t) => {
+    const broker = await brokerHarness(t).open();
+    const slow = gatedReads(broker);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ retryPolicy: { backoffSeconds: [0] } });
+    await broker.publish(topic, [text('x')]);
+    const options = { maxMessages: 1, waitMs: 0, tags: '*', invisibleMs: 100 };
+    const [first] = await broker.receive(topic, group, options);
+    await waitUntilPast(first.nextVisibleTime);
+    const reading = slow.arm();
+    const second = broker.receive(topic, group, options);
+    await reading; // the receive took the due message and is reading it
+    const extended = await broker.changeVisibility(topic, group, first.receiptHandle, 60_000);
+    t.ok(extended.nextVisibleTime > Date.now() + 50_000, 'the extension is accepted');
+    slow.release();
+    t.same(await second, [], 'not handed out to another consumer');
+    t.same(
+      (await broker.ack(topic, group, [first.receiptHandle])).map((a) => a.ok),
+      [true],
+      'the consumer that extended it acks it',
+    );
+  },
+);
+
+t.test(
   'an ack landing while a redelivery is read wins: the acked message is not handed out again',
   async (t) => {
     const broker = await brokerHarness(t).open();
