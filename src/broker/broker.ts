@@ -250,7 +250,16 @@ export class Broker implements BrokerClient {
   // ---- BrokerClient ----
 
   publish(topic: TopicDescriptor, messages: PublishMessage[]): Promise<PublishResult[]> {
-    return this.guard(() => this.publisher.publish(topic, messages));
+    return this.guard(async () => {
+      const results = await this.publisher.publish(topic, messages);
+      if (this.fences?.remembersFences === true) {
+        const calls = new Set<string>();
+        for (const message of messages)
+          if (message.requestId !== undefined) calls.add(message.requestId);
+        await this.fences.afterPublish(calls);
+      }
+      return results;
+    });
   }
 
   receive(

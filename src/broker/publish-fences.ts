@@ -27,9 +27,16 @@ const FENCES_PER_ROUND = 100;
 /** Records read per page of a queue scan. */
 const SCAN_PAGE = 256;
 
+/** How long an applied fence is remembered for the publishes of its call still running. */
+const RECENT_FENCE_MS = 10 * 60_000;
+/** Applied fences remembered at most (the oldest go first). */
+const MAX_RECENT_FENCES = 10_000;
+
 export class PublishFences {
   /** Messages withdrawn since start (stats, tests). */
   withdrawn = 0;
+  /** Fences applied lately, by call id, in the order applied (see afterPublish). */
+  private readonly recent = new Map<string, { fence: PublishFence; appliedAtMs: number }>();
 
   constructor(
     private readonly core: BrokerCore,
@@ -43,6 +50,48 @@ export class PublishFences {
   async applyPending(): Promise<number> {
     const fences = await this.source.pending(FENCES_PER_ROUND);
     if (fences.length === 0) return 0;
+    await this.apply(fences);
+    const now = Date.now();
+    for (const fence of fences) {
+      this.recent.delete(fence.requestId);
+      this.recent.set(fence.requestId, { fence, appliedAtMs: now });
+    }
+    this.forgetOld(now);
+    await this.source.done(fences.map((fence) => fence.requestId));
+    return fences.length;
+  }
+
+  /** Whether fences were applied lately (afterPublish has anything to look at). */
+  get remembersFences(): boolean {
+    return this.recent.size > 0;
+  }
+
+  /**
+   * After a publish: when one of its calls was fenced while it ran (a stalled disk kept it past
+   * the gateway's deadline, and the fence found nothing of it yet), its fence is applied again,
+   * now that its messages are stored — else they would be delivered beside the copies the
+   * gateway stored on another broker.
+   */
+  async afterPublish(requestIds: ReadonlySet<string>): Promise<void> {
+    if (requestIds.size === 0) return;
+    const fences: PublishFence[] = [];
+    for (const requestId of requestIds) {
+      const recent = this.recent.get(requestId);
+      if (recent !== undefined) fences.push(recent.fence);
+    }
+    if (fences.length > 0) await this.apply(fences);
+  }
+
+  /** Drops remembered fences past RECENT_FENCE_MS, and the oldest past MAX_RECENT_FENCES. */
+  private forgetOld(now: number): void {
+    for (const [requestId, { appliedAtMs }] of this.recent) {
+      if (appliedAtMs > now - RECENT_FENCE_MS && this.recent.size <= MAX_RECENT_FENCES) break;
+      this.recent.delete(requestId);
+    }
+  }
+
+  /** Withdraws the fenced calls' stored messages and cancels their waiting delayed ones. */
+  private async apply(fences: readonly PublishFence[]): Promise<void> {
     // A network blip fails many calls at once: each queue is scanned once for all the fences
     // naming it, from the earliest send time among them.
     const queues = new Map<string, Scan>();
@@ -86,8 +135,6 @@ export class PublishFences {
         'withdrew messages gateways stored on another broker after this one did not answer',
       );
     }
-    await this.source.done(fences.map((fence) => fence.requestId));
-    return fences.length;
   }
 
   /** The messages of a queue stored at or after `fromMs` under one of the scan's call ids. */

@@ -190,3 +190,38 @@ t.test(
     t.equal(repeat.messageId, pay.messageId);
   },
 );
+
+t.test(
+  'a publish still being stored when its call is fenced is withdrawn once stored',
+  async (t) => {
+    const { open, sink, fencesLeft } = await setup(t);
+    const broker = await open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    // the call's append stalls (a slow disk) past the gateway's deadline
+    const store = broker.store as unknown as { append: (...args: unknown[]) => Promise<unknown> };
+    const append = store.append.bind(store);
+    let entered!: () => void;
+    const appending = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    store.append = async (...args: unknown[]) => {
+      store.append = append;
+      entered();
+      await released;
+      return append(...args);
+    };
+    const sentAtMs = Date.now();
+    const stalled = broker.publish(topic, [text('late', { queueId: 0, requestId: 'gw.40' })]);
+    await appending;
+    // the gateway gave up on it, stored the message elsewhere and fenced the call here
+    await sink.add(3, { requestId: 'gw.40', topic, queueIds: [0], sentAtMs });
+    await waitFor('the fence applied', async () => (await fencesLeft()) === 0);
+    t.equal(broker.fences?.withdrawn, 0, 'nothing of the call was stored yet');
+    release();
+    await stalled;
+    t.equal(broker.fences?.withdrawn, 1, 'withdrawn as it was stored');
+    await broker.publish(topic, [text('other', { queueId: 0, requestId: 'gw.41' })]);
+    t.same(await drain(broker, topic, group), ['other'], 'only the other call is delivered');
+  },
+);
