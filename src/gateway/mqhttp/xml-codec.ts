@@ -60,6 +60,11 @@ function parseDocument(raw: Buffer, root: string): Record<string, unknown> {
   if (text.replace(CDATA_SECTION, '').includes(']]>')) {
     throw malformed('`]]>` outside a CDATA section (a body containing `]]>` needs escaping)');
   }
+  // XML 1.0 has no control characters but tab, LF and CR, written or referenced: the parser
+  // would drop a reference to one silently, storing another body than the one sent
+  if (FORBIDDEN_CHAR.test(text) || hasForbiddenCharRef(text)) {
+    throw malformed('a character XML 1.0 does not allow (a control character or its reference)');
+  }
   let doc: unknown;
   try {
     doc = parser.parse(text);
@@ -70,6 +75,27 @@ function parseDocument(raw: Buffer, root: string): Record<string, unknown> {
   if (top === undefined) throw malformed(`the root element must be ${root}`);
   // An empty root parses to '' (no children).
   return isRecord(top) ? top : {};
+}
+
+/** Characters outside XML 1.0's Char production (lone surrogates cannot come from UTF-8). */
+const FORBIDDEN_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/;
+const CHAR_REF = /&#(?:x([0-9a-fA-F]+)|([0-9]+));/g;
+
+/** Whether a character reference names a code point XML 1.0 does not allow. */
+function hasForbiddenCharRef(text: string): boolean {
+  if (!text.includes('&#')) return false;
+  for (const [, hex, decimal] of text.matchAll(CHAR_REF)) {
+    const code = hex !== undefined ? parseInt(hex, 16) : Number(decimal);
+    const allowed =
+      code === 0x9 ||
+      code === 0xa ||
+      code === 0xd ||
+      (code >= 0x20 && code <= 0xd7ff) ||
+      (code >= 0xe000 && code <= 0xfffd) ||
+      (code >= 0x10000 && code <= 0x10ffff);
+    if (!allowed) return true;
+  }
+  return false;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -101,6 +101,15 @@ t.test('requests decode as the golden values (CDATA, escapes, whitespace, handle
   t.same(
     decodePublishRequest(
       Buffer.from(
+        '<Message><MessageBody>&#9;&#xA;&#13;&#x20;&#xFFFD;&#x1F600;</MessageBody></Message>',
+      ),
+    ),
+    { body: '\t\n\r \ufffd\u{1f600}' },
+    'references to allowed characters decode',
+  );
+  t.same(
+    decodePublishRequest(
+      Buffer.from(
         '<m:Message xmlns:m="x"><m:MessageTag>T</m:MessageTag><m:MessageBody/></m:Message>',
       ),
     ),
@@ -121,6 +130,14 @@ t.test('bad request bodies are MalformedXML or InvalidArgument, never a crash', 
     ],
     [`<Message>${'<a>'.repeat(200)}${'</a>'.repeat(200)}</Message>`, 'MalformedXML'],
     ['<Message><MessageBody><![CDATA[a]]>b]]></MessageBody></Message>', 'MalformedXML'],
+    // control characters XML 1.0 forbids, referenced or written (the parser dropped references)
+    ['<Message><MessageBody>&#0;</MessageBody></Message>', 'MalformedXML'],
+    ['<Message><MessageBody>a&#1;b</MessageBody></Message>', 'MalformedXML'],
+    ['<Message><MessageBody>a&#x1F;b</MessageBody></Message>', 'MalformedXML'],
+    ['<Message><MessageBody>&#xD800;</MessageBody></Message>', 'MalformedXML'],
+    ['<Message><MessageBody>&#x110000;</MessageBody></Message>', 'MalformedXML'],
+    ['<Message><MessageBody>a\u0001b</MessageBody></Message>', 'MalformedXML'],
+    ['<Message><MessageBody><![CDATA[a\u0002b]]></MessageBody></Message>', 'MalformedXML'],
     ['<Message><MessageTag>T</MessageTag></Message>', 'InvalidArgument'],
     ['<Message><MessageBody><x>1</x></MessageBody></Message>', 'InvalidArgument'],
     [
