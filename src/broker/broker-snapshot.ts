@@ -161,6 +161,7 @@ function cursorSnapshotOf(value: unknown, where: string, field: string): CursorS
       ];
     }),
     done: rangesOf(o.done, where, `${field}.done`),
+    ...(o.resets === undefined ? {} : { resets: intOf(o.resets, where, `${field}.resets`) }),
   };
 }
 

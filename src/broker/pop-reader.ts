@@ -394,7 +394,7 @@ export class PopReader {
         brokerId: this.core.brokerId,
         queueId: pick.queueId,
         queueOffset: pick.messages[index].queueOffset,
-        attempt: pick.attempts[index],
+        attempt: pick.cursor.receiptAttempt(pick.attempts[index]),
         consumerSlot: sub.consumerSlot,
       })),
     );

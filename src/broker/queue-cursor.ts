@@ -32,7 +32,19 @@ export interface CursorSnapshot {
   /** [queueOffset, attempt, firstDeliveryMs, nextVisibleMs, redeliverAtMs] */
   inflight: [number, number, number, number, number][];
   done: [number, number][];
+  /** Resets applied (absent: none). */
+  resets?: number;
 }
+
+/**
+ * A receipt handle's attempt field (u16) carries the delivery's attempt (at most 1000, below
+ * ATTEMPT_SPAN) plus ATTEMPT_SPAN times the cursor's reset generation (resets mod 64). A reset
+ * replays messages from attempt 1 again: without the generation a handle of the delivery before
+ * the reset would name the replayed one (same queue, offset, attempt) and ack it behind its
+ * consumer's back. Handles issued before any reset are unchanged (generation 0).
+ */
+const ATTEMPT_SPAN = 1024;
+const RESET_GENERATIONS = 64;
 
 /** Stale due-heap entries tolerated beyond twice the live ones before the heap is rebuilt. */
 const COMPACT_SLACK = 64;
@@ -41,6 +53,8 @@ export class QueueCursor {
   ackOffset: number;
   pullOffset: number;
   epoch = 0;
+  /** Resets applied to this cursor (durable: journaled entries, and the snapshot). */
+  resets = 0;
   readonly inflight = new Map<number, Inflight>();
   private readonly done = new OffsetRanges();
   private readonly due = new MinHeap<DueEntry>();
@@ -56,6 +70,7 @@ export class QueueCursor {
   static fromSnapshot(snapshot: CursorSnapshot): QueueCursor {
     const cursor = new QueueCursor(snapshot.ackOffset);
     cursor.pullOffset = snapshot.pullOffset;
+    cursor.resets = snapshot.resets ?? 0;
     for (const [start, end] of snapshot.done) cursor.done.addRange(start, end);
     for (const [
       offset,
@@ -91,7 +106,21 @@ export class QueueCursor {
       pullOffset: this.pullOffset,
       inflight,
       done: this.done.pairs(),
+      ...(this.resets > 0 ? { resets: this.resets } : {}),
     };
+  }
+
+  /** The attempt field of a receipt handle for a delivery of this cursor (see ATTEMPT_SPAN). */
+  receiptAttempt(attempt: number): number {
+    return attempt + ATTEMPT_SPAN * (this.resets % RESET_GENERATIONS);
+  }
+
+  /** Whether a receipt handle's attempt field names the current delivery of `queueOffset`. */
+  isCurrentReceipt(queueOffset: number, receiptAttempt: number): boolean {
+    return (
+      Math.floor(receiptAttempt / ATTEMPT_SPAN) === this.resets % RESET_GENERATIONS &&
+      this.isCurrent(queueOffset, receiptAttempt % ATTEMPT_SPAN)
+    );
   }
 
   /** Offsets handed out and not done (in flight). */
@@ -229,6 +258,7 @@ export class QueueCursor {
     this.ackOffset = offset;
     this.pullOffset = offset;
     this.epoch++;
+    this.resets++;
   }
 
   /** The queue lost entries below `minOffset` (retention): skip them. */

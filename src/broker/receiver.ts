@@ -209,7 +209,7 @@ export class Receiver {
     const cursor = sub?.cursors.get(receipt.queueId);
     if (sub === undefined || cursor === undefined) return 'ReceiptHandleExpired';
     if (
-      !cursor.isCurrent(receipt.queueOffset, receipt.attempt) ||
+      !cursor.isCurrentReceipt(receipt.queueOffset, receipt.attempt) ||
       cursor.isHeld(receipt.queueOffset)
     ) {
       return 'ReceiptHandleExpired';

@@ -32,7 +32,8 @@ export interface Receipt {
   brokerId: number;
   queueId: number;
   queueOffset: number;
-  /** At most 65535 (maxDeliveryAttempts is at most 1000). */
+  /** At most 65535: the broker puts the delivery's attempt (at most 1000) in the low 10 bits and
+   *  its cursor's reset generation above them (queue-cursor.ts). */
   attempt: number;
   /** 0 for clustering groups; a broadcasting consumer's slot, below 2^24. */
   consumerSlot: number;

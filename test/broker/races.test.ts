@@ -633,3 +633,43 @@ t.test('two concurrent resends of one dead letter deliver it once', async (t) =>
   const back = await broker.receive(topic, group, { maxMessages: 10, waitMs: 500, tags: '*' });
   t.equal(back.length, 1, 'delivered again once');
 });
+
+for (const snapshotAfterBytes of [undefined, 1]) {
+  t.test(
+    `after a reset, a handle of a delivery before it does not ack the replayed one, across a restart too (${snapshotAfterBytes === undefined ? 'journal' : 'snapshots'})`,
+    async (t) => {
+      const harness = brokerHarness(t);
+      const options = snapshotAfterBytes === undefined ? {} : { snapshotAfterBytes };
+      let broker = await harness.open(options);
+      const topic = topicOf({ queueCount: 1 });
+      const group = groupOf();
+      await broker.publish(topic, [text('m')]);
+      const receive = { maxMessages: 1, waitMs: 0, tags: '*' };
+      const [before] = await broker.receive(topic, group, receive);
+      await broker.resetGroup(topic, group, 'earliest');
+      const [replayed] = await broker.receive(topic, group, receive);
+      t.equal(replayed.messageId, before.messageId, 'the reset replays m');
+      t.equal(replayed.deliveryAttempt, 1, 'as a first delivery');
+      t.match(
+        await broker.ack(topic, group, [before.receiptHandle]),
+        [{ ok: false, code: 'ReceiptHandleExpired' }],
+        'the handle of the delivery the reset discarded is stale',
+      );
+      await t.rejects(broker.changeVisibility(topic, group, before.receiptHandle, 0), {
+        code: 'ReceiptHandleExpired',
+      });
+      await broker.close();
+      broker = await harness.open(options);
+      t.match(
+        await broker.ack(topic, group, [before.receiptHandle]),
+        [{ ok: false, code: 'ReceiptHandleExpired' }],
+        'still stale after a restart',
+      );
+      t.match(
+        await broker.ack(topic, group, [replayed.receiptHandle]),
+        [{ ok: true }],
+        'the replayed delivery’s own handle acks it',
+      );
+    },
+  );
+}
