@@ -1,7 +1,7 @@
 // Defect 3 of #8, as a client sees it: a broker whose disk is full (below the watermark, on a
 // real tmpfs) answers publishes 503 Unavailable with retry-after and /readyz 503, while receive,
 // ack and queries go on from the reserve; once space returns it recovers by itself.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
@@ -19,24 +19,33 @@ async function until(what: string, probe: () => Promise<boolean>, deadlineMs = 2
   }
 }
 
+/** A node whose broker keeps its data on a fresh 64 MiB tmpfs (small files, a watermark of 0:
+ *  the disk itself refuses); null when no tmpfs can be mounted here (the test is skipped). */
+async function nodeOnTmpfs(t: Test) {
+  const mnt = mountTmpfs(t, 64);
+  if (mnt === null) return null;
+  const wharf = await startWharf(t, {
+    brokerDir: join(mnt, 'broker-0'),
+    store: {
+      minFreeDiskBytes: 0,
+      segmentBytes: 4 * 1024 * 1024,
+      journalSegmentBytes: 1024 * 1024,
+      keyIndexSlots: 1024,
+      keyIndexEntriesPerFile: 4096,
+      diskCheckIntervalMs: 50,
+    },
+  });
+  // The broker is closed before the tmpfs goes (teardowns run in reverse order).
+  t.teardown(() => wharf.close());
+  return { mnt, wharf };
+}
+
 t.test(
   'full disk: publish and /readyz 503, receive and ack work, recovery by itself',
   async (t) => {
-    const mnt = mountTmpfs(t, 64);
-    if (mnt === null) return;
-    const wharf = await startWharf(t, {
-      brokerDir: join(mnt, 'broker-0'),
-      store: {
-        minFreeDiskBytes: 0,
-        segmentBytes: 4 * 1024 * 1024,
-        journalSegmentBytes: 1024 * 1024,
-        keyIndexSlots: 1024,
-        keyIndexEntriesPerFile: 4096,
-        diskCheckIntervalMs: 50,
-      },
-    });
-    // The broker is closed before the tmpfs goes (teardowns run in reverse order).
-    t.teardown(() => wharf.close());
+    const node = await nodeOnTmpfs(t);
+    if (node === null) return;
+    const { mnt, wharf } = node;
     const tenant = await provisionTenant(wharf);
     const i = `/v1/instances/${tenant.instanceId}`;
     const call = (method: string, path: string, body?: unknown) =>
@@ -126,20 +135,9 @@ t.test('a broker restarted on a full disk comes up read-only instead of failing'
 t.test(
   'a commit the full disk refused is still carried out once space returns, without the producer asking again',
   async (t) => {
-    const mnt = mountTmpfs(t, 64);
-    if (mnt === null) return;
-    const wharf = await startWharf(t, {
-      brokerDir: join(mnt, 'broker-0'),
-      store: {
-        minFreeDiskBytes: 0,
-        segmentBytes: 4 * 1024 * 1024,
-        journalSegmentBytes: 1024 * 1024,
-        keyIndexSlots: 1024,
-        keyIndexEntriesPerFile: 4096,
-        diskCheckIntervalMs: 50,
-      },
-    });
-    t.teardown(() => wharf.close());
+    const node = await nodeOnTmpfs(t);
+    if (node === null) return;
+    const { mnt, wharf } = node;
     const c = await clientOf(wharf);
     await c.topic('orders');
     await c.group('billing');
