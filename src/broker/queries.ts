@@ -162,11 +162,12 @@ export class Queries {
         const place = tracePosition(topic.topic, copy.queueId, copy.queueOffset);
         events.push(...(await trace.events(topic.tenantId, topic.instanceId, place)));
       }
-      return [published, ...events.sort((a, b) => a.time - b.time)];
+      const own = sinceStored(events, message.storeTimestampMs);
+      return [published, ...own.sort((a, b) => a.time - b.time)];
     }
     const position = tracePosition(topic.topic, message.queueId, message.queueOffset);
     const events = await trace.events(topic.tenantId, topic.instanceId, position);
-    return [published, ...events];
+    return [published, ...sinceStored(events, message.storeTimestampMs)];
   }
 
   /** PUBLISHED, SCHEDULED and CANCELLED under the schedule record, then the copy's events. */
@@ -196,7 +197,7 @@ export class Queries {
             topic.instanceId,
             tracePosition(topic.topic, copy.queueId, copy.queueOffset),
           );
-    return [published, ...own, ...later];
+    return [published, ...own, ...sinceStored(later, found.record.storeTimestampMs)];
   }
 
   private async find(topic: TopicDescriptor, messageId: string): Promise<StoredMessage> {
@@ -308,4 +309,11 @@ function decodeTimeCursor(text: string): TimeCursor {
     // the answer says no more than before; the cause tells what was wrong
     throw new WharfError('InvalidArgument', 'invalid cursor', { cause: error });
   }
+}
+
+/** The events of a message's place recorded after it was stored (on the same broker's clock):
+ *  the earlier ones belong to a topic deleted and created again under its name, whose queues
+ *  started at the same offsets (trace records outlive a topic; they go with its instance). */
+function sinceStored(events: TraceEvent[], storedAtMs: number): TraceEvent[] {
+  return events.filter((event) => event.time >= storedAtMs);
 }

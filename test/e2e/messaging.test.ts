@@ -273,3 +273,30 @@ t.test('query by id, key and time; reset to earliest', async (t) => {
   const trace = await call('GET', `/topics/q/messages/${ids[0]}/trace`);
   t.equal(trace.body.events[0].type, 'PUBLISHED');
 });
+
+t.test(
+  'the trace of a re-created topic’s message holds none of the deleted topic’s events',
+  async (t) => {
+    const { call, publish, receive, ack } = await setup(t);
+    t.equal((await call('PUT', '/topics/q', { messageType: 'NORMAL', queueCount: 1 })).status, 201);
+    t.equal((await call('PUT', '/groups/g', {})).status, 201);
+    const [old] = (await publish('q', [{ body: 'old' }])).body.messages;
+    const got = await receive('q', 'g', { waitSeconds: 2 });
+    t.equal((await ack('q', 'g', [got[0].receiptHandle])).status, 200);
+    const before = await call('GET', `/topics/q/messages/${old.messageId}/trace`);
+    t.same(
+      before.body.events.map((e: { type: string }) => e.type),
+      ['PUBLISHED', 'DELIVERED', 'ACKED'],
+    );
+    t.equal((await call('DELETE', '/topics/q')).status, 204);
+    t.equal((await call('PUT', '/topics/q', { messageType: 'NORMAL', queueCount: 1 })).status, 201);
+    // the new topic's first message sits at the old one's place (queue 0, offset 0)
+    const [fresh] = (await publish('q', [{ body: 'new' }])).body.messages;
+    const after = await call('GET', `/topics/q/messages/${fresh.messageId}/trace`);
+    t.same(
+      after.body.events.map((e: { type: string }) => e.type),
+      ['PUBLISHED'],
+      'never received: published only',
+    );
+  },
+);
