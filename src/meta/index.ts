@@ -2,7 +2,12 @@
 // private redis-server used by the all-in-one node and the tests.
 
 /** Redis-backed metadata with cached reads and cross-gateway invalidation. */
-export { MetaStore, safeUrl, type MetaStoreOptions, type DeletedTenant } from './meta-store.js';
+export {
+  MetaStore,
+  safeUrl,
+  type MetaStoreOptions,
+  type DeletedTenantInstance,
+} from './meta-store.js';
 /** Key builder: every Redis key Wharf uses. */
 export { MetaKeys } from './keys.js';
 /** AES-256-GCM sealing of secrets; HKDF derivation of sub-keys from the master key. */

@@ -61,10 +61,9 @@ export interface MetaStoreOptions {
   logger?: MetaLogger;
 }
 
-export interface DeletedTenant {
-  tenant: Tenant;
-  /** Ids of its instances (their data keys are deleted: tell the brokers to dropInstance). */
-  instanceIds: string[];
+/** One instance of a tenant being deleted: its data key is gone, the brokers drop the rest. */
+export interface DeletedTenantInstance {
+  instanceId: string;
   topics: TopicRecord[];
   groups: GroupRecord[];
 }
@@ -337,25 +336,34 @@ export class MetaStore {
     return tenant;
   }
 
-  /** Deletes the tenant and everything it owns; returns its topics and groups for the brokers. */
-  async deleteTenant(tenantId: string): Promise<DeletedTenant | null> {
-    const tenant = await this.tenants.delete(tenantId);
+  /**
+   * Deletes the tenant and everything it owns. Resumable: its access keys go first (nothing of
+   * it can be called any more), then each instance, handed to `instanceDeleted` (the brokers
+   * drop it: its data key is gone) before the next, and the tenant's record last — a failure
+   * midway (Redis timing out) leaves the tenant there, and deleting it again finishes the work.
+   * Null when there is no such tenant.
+   */
+  async deleteTenant(
+    tenantId: string,
+    instanceDeleted: (deleted: DeletedTenantInstance) => Promise<void>,
+  ): Promise<Tenant | null> {
+    const tenant = await this.tenants.get(tenantId);
     if (tenant === null) return null;
     const keyIds = await this.accessKeys.revokeAll(tenantId);
     await this.invalidate([k.tenant(tenantId), ...keyIds.map(k.credential)]);
-    const topics: TopicRecord[] = [];
-    const groups: GroupRecord[] = [];
-    const instanceIds: string[] = [];
     for (const instance of await this.instances.list(tenantId)) {
       const deleted = await this.instances.delete(tenantId, instance.instanceId);
-      instanceIds.push(instance.instanceId);
-      if (deleted === null) continue;
-      topics.push(...deleted.topics);
-      groups.push(...deleted.groups);
+      await this.invalidate(instancePrefixes(tenantId, instance.instanceId));
+      await instanceDeleted({
+        instanceId: instance.instanceId,
+        topics: deleted?.topics ?? [],
+        groups: deleted?.groups ?? [],
+      });
     }
     await this.tenants.purge(tenantId);
+    await this.tenants.delete(tenantId);
     await this.invalidate(tenantPrefixes(tenantId));
-    return { tenant, instanceIds, topics, groups };
+    return tenant;
   }
 
   async createAccessKey(tenantId: string, permissions: Permission[], description?: string) {

@@ -1,7 +1,14 @@
 import t from 'tap';
 import type { BrokerClient } from '../../src/cluster/index.js';
 import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
-import { adminFetch, provisionTenant, signedFetch, startWharf, json } from '../helpers/wharf.js';
+import {
+  adminFetch,
+  json,
+  provisionTenant,
+  signedFetch,
+  startWharf,
+  tenantCaller,
+} from '../helpers/wharf.js';
 
 t.test('operator plane: tenants and access keys', async (t) => {
   const wharf = await startWharf(t);
@@ -299,3 +306,37 @@ t.test('tenant plane: instances, topics, groups', async (t) => {
     t.same(counts, { topics: '0', groups: '0' });
   });
 });
+
+t.test(
+  'a tenant deletion that failed midway is finished by deleting it again, data key included',
+  async (t) => {
+    const wharf = await startWharf(t);
+    const tenant = await provisionTenant(wharf);
+    const call = tenantCaller(wharf, tenant);
+    t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+    t.equal(
+      (await call('POST', '/topics/orders/messages', { messages: [{ body: 'secret' }] })).status,
+      200,
+    );
+    const dataKey = wharf.meta.keys.dataKey(tenant.tenantId, tenant.instanceId);
+    t.equal(await wharf.meta.redis.exists(dataKey), 1, 'the publish made the data key');
+    // Redis fails the instance's deletion once (a command past its deadline)
+    const instances = wharf.meta.instances as unknown as { delete: (...a: unknown[]) => unknown };
+    const remove = instances.delete.bind(instances);
+    instances.delete = () => {
+      instances.delete = remove;
+      return Promise.reject(new Error('Command timed out'));
+    };
+    const first = await adminFetch(wharf, 'DELETE', `/admin/v1/tenants/${tenant.tenantId}`);
+    t.ok(first.status >= 500, `the first attempt fails (${first.status})`);
+    t.equal((await call('GET', '/topics')).status, 403, 'its keys are revoked already');
+    const again = await adminFetch(wharf, 'DELETE', `/admin/v1/tenants/${tenant.tenantId}`);
+    t.equal(again.status, 204, 'deleting it again finishes');
+    t.equal(await wharf.meta.redis.exists(dataKey), 0, 'the data key is gone: bodies shredded');
+    t.equal((await adminFetch(wharf, 'GET', `/admin/v1/tenants/${tenant.tenantId}`)).status, 404);
+    t.equal(
+      (await adminFetch(wharf, 'DELETE', `/admin/v1/tenants/${tenant.tenantId}`)).status,
+      404,
+    );
+  },
+);

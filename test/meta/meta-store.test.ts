@@ -39,7 +39,7 @@ t.test('repositories against a real Redis', async (t) => {
     code: 'TenantNotFound',
   });
   t.same(await meta.patchTenant(tenant.tenantId, {}), tenant);
-  t.equal(await meta.deleteTenant('ten-aaaaaaaaaaaaaaaaaaaa'), null);
+  t.equal(await meta.deleteTenant('ten-aaaaaaaaaaaaaaaaaaaa', () => Promise.resolve()), null);
 
   // JWT signing keys: created once, then reused; the private half sealed
   const k1 = await meta.signingKeys.current();

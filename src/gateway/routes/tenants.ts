@@ -136,17 +136,13 @@ export function tenantRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request, reply) => {
       checkTenantId(request.params.tenantId);
-      const deleted = await meta.deleteTenant(request.params.tenantId);
-      if (deleted === null) throw new WharfError('TenantNotFound', 'no such tenant');
-      await dropFromBrokers(
-        ctx,
-        deleted.topics,
-        deleted.groups,
-        deleted.instanceIds.map((instanceId) => ({
-          tenantId: deleted.tenant.tenantId,
-          instanceId,
-        })),
+      const { tenantId } = request.params;
+      const deleted = await meta.deleteTenant(tenantId, (instance) =>
+        dropFromBrokers(ctx, instance.topics, instance.groups, [
+          { tenantId, instanceId: instance.instanceId },
+        ]),
       );
+      if (deleted === null) throw new WharfError('TenantNotFound', 'no such tenant');
       return reply.code(204).send();
     },
   );
