@@ -1,6 +1,7 @@
 // Tenants: a record per tenant plus two operator indexes (all tenants by creation time, names).
-// Names are unique across tenants. Deleting a tenant removes its record first, so its
-// credentials stop working (and nothing new can be created under it) before the rest goes.
+// Names are unique across tenants. Deleting a tenant (MetaStore.deleteTenant) revokes its access
+// keys first, so its credentials stop working, and removes its record last, so a deletion that
+// failed midway can be run again.
 import { WharfError } from '../errors.js';
 import { newTenantId } from './ids.js';
 import { TENANT, decodeRecord, encodeRecord } from './records.js';
