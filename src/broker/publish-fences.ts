@@ -50,19 +50,22 @@ export class PublishFences {
   async applyPending(): Promise<number> {
     const fences = await this.source.pending(FENCES_PER_ROUND);
     if (fences.length === 0) return 0;
-    await this.apply(fences);
+    // remembered before the scan: a publish of the call that finishes while the scan runs (past
+    // the queue it reads) applies the fence again itself
     const now = Date.now();
     for (const fence of fences) {
       this.recent.delete(fence.requestId);
       this.recent.set(fence.requestId, { fence, appliedAtMs: now });
     }
     this.forgetOld(now);
+    await this.apply(fences);
     await this.source.done(fences.map((fence) => fence.requestId));
     return fences.length;
   }
 
   /** Whether fences were applied lately (afterPublish has anything to look at). */
   get remembersFences(): boolean {
+    if (this.recent.size > 0) this.forgetOld(Date.now());
     return this.recent.size > 0;
   }
 
@@ -105,23 +108,23 @@ export class PublishFences {
       const scheduled = scheduleTopic(fence.topic.tenantId, fence.topic.instanceId);
       add(schedules, scheduled, SCHEDULE_QUEUE_ID, fromMs, fence.requestId);
     }
-    // the schedule records first: one dispatched meanwhile has its copy in the queues below
+    // the schedule records first: one dispatched meanwhile has its copy in the queues below.
+    // Each is also marked withdrawn (journaled), so a repeat of its dedupId stores the message
+    // again, whether the record was cancelled here or its copy is withdrawn below; a record a
+    // user cancelled is not marked, and stays a duplicate.
     let cancelled = 0;
     if (this.scheduler !== null) {
-      for (const scan of schedules.values())
-        for (const found of await this.scan(scan))
-          if (await this.cancel(this.scheduler, fenceOf.get(found.requestId), found.logOffset))
+      for (const scan of schedules.values()) {
+        const found = await this.scan(scan);
+        for (const record of found)
+          if (await this.cancel(this.scheduler, fenceOf.get(record.requestId), record.logOffset))
             cancelled++;
+        await this.withdraw(scan, found);
+      }
     }
     let withdrawn = 0;
-    for (const scan of queues.values()) {
-      const offsets = (await this.scan(scan)).map((found) => found.queueOffset);
-      if (offsets.length === 0) continue;
-      await this.core.journal.record([
-        { op: 'withdraw', topic: scan.name, queue: scan.queueId, offsets },
-      ]);
-      withdrawn += offsets.length;
-    }
+    for (const scan of queues.values())
+      withdrawn += await this.withdraw(scan, await this.scan(scan));
     this.withdrawn += withdrawn + cancelled;
     if (withdrawn + cancelled > 0) {
       this.onWithdrawn();
@@ -135,6 +138,19 @@ export class PublishFences {
         'withdrew messages gateways stored on another broker after this one did not answer',
       );
     }
+  }
+
+  /** Journals the withdrawal of what a scan found and was not withdrawn yet; returns how many. */
+  private async withdraw(scan: Scan, found: readonly Found[]): Promise<number> {
+    const withdrawals = this.core.journal.withdrawals;
+    const offsets = found
+      .map((record) => record.queueOffset)
+      .filter((offset) => !withdrawals.has(scan.name, scan.queueId, offset));
+    if (offsets.length === 0) return 0;
+    await this.core.journal.record([
+      { op: 'withdraw', topic: scan.name, queue: scan.queueId, offsets },
+    ]);
+    return offsets.length;
   }
 
   /** The messages of a queue stored at or after `fromMs` under one of the scan's call ids. */

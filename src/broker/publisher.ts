@@ -360,11 +360,10 @@ export class Publisher {
     return hit;
   }
 
-  /** Whether a publish fence took the stored copy back (withdrawn, or its schedule cancelled). */
+  /** Whether a publish fence took the stored copy back (its record, or its schedule record,
+   *  marked withdrawn: see publish-fences.ts). */
   private fenced(stored: StoredMessage): boolean {
-    return isScheduleTopic(stored.topic)
-      ? this.scheduler?.isCancelled(stored.logOffset) === true
-      : this.core.journal.withdrawals.has(stored.topic, stored.queueId, stored.queueOffset);
+    return this.core.journal.withdrawals.has(stored.topic, stored.queueId, stored.queueOffset);
   }
 
   /** Forgets every remembered dedupId (a fence withdrew copies: they are looked up again). */

@@ -260,11 +260,6 @@ export class Scheduler {
 
   /** Cancels a delayed message not yet dispatched: durable when it resolves. Unknown or another
    *  topic's: MessageNotFound; dispatched (or not a delayed message): Conflict. */
-  /** Whether the schedule record at `logOffset` was cancelled. */
-  isCancelled(logOffset: number): boolean {
-    return this.cancelled.has(logOffset);
-  }
-
   async cancel(topic: TopicDescriptor, messageId: string): Promise<void> {
     const found = await this.lookup(topic, messageId);
     if (found === null) {

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import type { Broker } from '../../src/broker/index.js';
 import { MetaKeys, RedisPublishFenceSink, RedisPublishFences } from '../../src/meta/index.js';
 import { FENCE_TTL_SECONDS } from '../../src/meta/publish-fences.js';
+import { storeTopic } from '../../src/broker/names.js';
 import { RedisScheduleWheel } from '../../src/meta/index.js';
 import type { GroupDescriptor, PublishFence, TopicDescriptor } from '../../src/model/index.js';
 import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
@@ -223,5 +224,75 @@ t.test(
     t.equal(broker.fences?.withdrawn, 1, 'withdrawn as it was stored');
     await broker.publish(topic, [text('other', { queueId: 0, requestId: 'gw.41' })]);
     t.same(await drain(broker, topic, group), ['other'], 'only the other call is delivered');
+  },
+);
+
+t.test('a delayed message its user cancelled stays a duplicate for its dedupId', async (t) => {
+  const { open } = await setup(t);
+  const broker = await open();
+  const topic = topicOf({ queueCount: 1 });
+  const later = () => Date.now() + 3_600_000;
+  const [first] = await broker.publish(topic, [
+    text('remind', { queueId: 0, requestId: 'gw.50', dedupId: 'reminder-8', deliverAtMs: later() }),
+  ]);
+  await broker.cancelMessage(topic, first.messageId);
+  const [again] = await broker.publish(topic, [
+    text('remind', { queueId: 0, requestId: 'gw.51', dedupId: 'reminder-8', deliverAtMs: later() }),
+  ]);
+  t.equal(again.duplicate, true, 'the cancel stands');
+  t.equal(again.messageId, first.messageId);
+});
+
+t.test(
+  'a publish of the call that is stored while its fence scans the queue is withdrawn too',
+  async (t) => {
+    const { open, sink, fencesLeft } = await setup(t);
+    const broker = await open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    await broker.publish(topic, [text('earlier', { queueId: 0, requestId: 'gw.59' })]);
+    const store = broker.store as unknown as {
+      append: (...args: unknown[]) => Promise<unknown>;
+      readQueue: (...args: unknown[]) => Promise<unknown>;
+    };
+    // the call's append stalls until the fence's scan has read to the queue's end (without it)
+    const append = store.append.bind(store);
+    let appendEntered!: () => void;
+    const appending = new Promise<void>((resolve) => (appendEntered = resolve));
+    let releaseAppend!: () => void;
+    const appendReleased = new Promise<void>((resolve) => (releaseAppend = resolve));
+    store.append = async (...args: unknown[]) => {
+      store.append = append;
+      appendEntered();
+      await appendReleased;
+      return append(...args);
+    };
+    const readQueue = store.readQueue.bind(store);
+    let scanRead!: () => void;
+    const scanned = new Promise<void>((resolve) => (scanRead = resolve));
+    let releaseScan!: () => void;
+    const scanReleased = new Promise<void>((resolve) => (releaseScan = resolve));
+    let gateScan = true;
+    store.readQueue = async (...args: unknown[]) => {
+      const result = (await readQueue(...args)) as { messages: unknown[] };
+      // the scan's last read: the page past the end, empty
+      if (gateScan && args[0] === storeTopic(topic) && result.messages.length === 0) {
+        gateScan = false;
+        scanRead();
+        await scanReleased;
+      }
+      return result;
+    };
+    const sentAtMs = Date.now();
+    const stalled = broker.publish(topic, [text('late', { queueId: 0, requestId: 'gw.60' })]);
+    await appending;
+    await sink.add(3, { requestId: 'gw.60', topic, queueIds: [0], sentAtMs });
+    await scanned; // the fence read the queue to its end: nothing of the call there yet
+    releaseAppend();
+    await stalled; // stored now, while the scan is still under way
+    releaseScan();
+    await waitFor('the fence applied', async () => (await fencesLeft()) === 0);
+    t.equal(broker.fences?.withdrawn, 1, 'withdrawn once');
+    t.same(await drain(broker, topic, group), ['earlier'], 'the call is not delivered');
   },
 );
