@@ -126,12 +126,15 @@ export class ConsumeQueue {
    * Recovery: the log's first record of this queue is at `queueOffset`, past the entries written
    * (retention deleted the records between after the last checkpoint, and the crash took their
    * entries before they were written): the queue starts there, with nothing below it to read.
+   * Returns how many entries it skipped.
    */
-  startAt(queueOffset: number): void {
-    if (queueOffset <= this.maxOffset) return;
+  startAt(queueOffset: number): number {
+    if (queueOffset <= this.maxOffset) return 0;
+    const skipped = queueOffset - this.maxOffset;
     this.minOffset = queueOffset;
     this.maxOffset = queueOffset;
     if (this.nextOffset < queueOffset) this.nextOffset = queueOffset;
+    return skipped;
   }
 
   /** Lists the files of an existing queue directory. */

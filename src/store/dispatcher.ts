@@ -51,7 +51,14 @@ export class Dispatcher {
   async dispatch(
     records: readonly DispatchRecord[],
     endLogOffset: number,
-    options: { cqFromLogOffset?: number; indexFromLogOffset?: number; notify?: boolean } = {},
+    options: {
+      cqFromLogOffset?: number;
+      indexFromLogOffset?: number;
+      notify?: boolean;
+      /** Recovery, when retention deleted records past the checkpoint: a queue's first record
+       *  may lie past its written entries (ConsumeQueue.startAt). */
+      startQueuesAtRecords?: boolean;
+    } = {},
   ): Promise<void> {
     const cqFrom = options.cqFromLogOffset ?? 0;
     const byQueue = new Map<ConsumeQueue, DispatchRecord[]>();
@@ -72,9 +79,16 @@ export class Dispatcher {
         keyed.push(record);
       }
     }
-    // At recovery a queue's first record may lie past its written entries: see startAt.
-    if (options.notify === false) {
-      for (const [queue, list] of byQueue) queue.startAt(list[0].queueOffset);
+    if (options.startQueuesAtRecords === true) {
+      for (const [queue, list] of byQueue) {
+        const skipped = queue.startAt(list[0].queueOffset);
+        if (skipped > 0) {
+          this.logger?.warn(
+            { topic: queue.topic, queueId: queue.queueId, skipped, from: list[0].queueOffset },
+            'consume queue starts at its first record left: retention deleted the ones before it since the last checkpoint',
+          );
+        }
+      }
     }
     const writes: Promise<void>[] = [];
     for (const [queue, list] of byQueue) writes.push(this.writeQueue(queue, list));
@@ -183,6 +197,8 @@ export class Redispatcher {
   /** Store time of the last message record scanned (store time never goes back). */
   lastStoreTimestampMs = 0;
   private pending: DispatchRecord[] = [];
+  /** logOffset of the scan's first frame (-1: none yet). */
+  private firstLogOffset = -1;
   private topicBytes = Buffer.alloc(0);
   private topic = '';
 
@@ -201,6 +217,7 @@ export class Redispatcher {
     logOffset: number,
     kind: FrameKind,
   ): void => {
+    if (this.firstLogOffset < 0) this.firstLogOffset = logOffset;
     if (kind !== 'message') return;
     const fields = readDispatchFields(buf, pos, length);
     if (fields === null) return;
@@ -237,6 +254,10 @@ export class Redispatcher {
       cqFromLogOffset: this.cqFromLogOffset,
       indexFromLogOffset: this.indexFromLogOffset,
       notify: false,
+      // the log starts past the checkpoint: retention deleted records the queues had not written
+      // yet (else a gap between a queue's entries and its first record is not explained: the
+      // queue stays as it is and the open fails rather than hide live messages)
+      startQueuesAtRecords: this.firstLogOffset > this.cqFromLogOffset,
     });
   };
 
