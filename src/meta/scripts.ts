@@ -15,6 +15,7 @@ export type ScriptName =
   | 'create-data-key'
   | 'create-access-key'
   | 'patch-tenant'
+  | 'claim-tenant-name'
   | 'wheel-schedule'
   | 'wheel-claim'
   | 'wheel-release'

@@ -21,19 +21,36 @@ export class TenantRepository {
       quotas: { ...DEFAULT_QUOTAS, ...quotas },
       createdAt: now,
     };
-    if ((await redis.hsetnx(keys.tenantNames(), name, tenant.tenantId)) === 0) {
-      // The name is taken, unless by a creation that died before writing its record.
-      const holder = await redis.hget(keys.tenantNames(), name);
-      if (holder !== null && (await redis.exists(keys.tenant(holder))) === 1) {
-        throw new WharfError('AlreadyExists', `a tenant named ${name} exists`);
-      }
-      await redis.hset(keys.tenantNames(), name, tenant.tenantId);
-    }
+    // The record first: a name's holder then always has its record, so a creation that loses
+    // the name can tell a live holder from a claim whose tenant is gone.
     await redis
       .multi()
       .set(keys.tenant(tenant.tenantId), encodeRecord(tenant))
       .zadd(keys.tenants(), now, tenant.tenantId)
       .exec();
+    try {
+      if ((await redis.hsetnx(keys.tenantNames(), name, tenant.tenantId)) === 0) {
+        const holder = await redis.hget(keys.tenantNames(), name);
+        if (holder !== null && (await redis.exists(keys.tenant(holder))) === 1) {
+          throw new WharfError('AlreadyExists', `a tenant named ${name} exists`);
+        }
+        // a claim without its tenant is taken over, unless another creation took it meanwhile
+        const taken = await this.ctx.scripts.run(
+          'claim-tenant-name',
+          [keys.tenantNames()],
+          [name, holder ?? '', tenant.tenantId],
+        );
+        if (taken !== 1) throw new WharfError('AlreadyExists', `a tenant named ${name} exists`);
+      }
+    } catch (error) {
+      await redis
+        .multi()
+        .del(keys.tenant(tenant.tenantId))
+        .zrem(keys.tenants(), tenant.tenantId)
+        .exec()
+        .catch(() => undefined);
+      throw error;
+    }
     return tenant;
   }
 

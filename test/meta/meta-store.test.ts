@@ -81,3 +81,45 @@ t.test('a Redis URL is logged without its password', async (t) => {
   t.equal(safeUrl('redis://user:pw@h:1/0'), 'redis://user:***@h:1/0');
   t.equal(safeUrl('::'), 'the configured URL');
 });
+
+t.test(
+  'two gateways creating one tenant name at once: one tenant, the other refused',
+  async (t) => {
+    const redis = await startTestRedis(t);
+    const a = await MetaStore.open({ redisUrl: redis.url, masterKey: 'm'.repeat(32) });
+    const b = await MetaStore.open({ redisUrl: redis.url, masterKey: 'm'.repeat(32) });
+    t.teardown(async () => {
+      await a.close();
+      await b.close();
+    });
+    // gateway A stalls at its first write (a GC pause, a slow link) until B's creation is over
+    let bDone!: () => void;
+    const bOver = new Promise<void>((resolve) => (bDone = resolve));
+    let stalled!: () => void;
+    const aStalled = new Promise<void>((resolve) => (stalled = resolve));
+    const multi = a.redis.multi.bind(a.redis) as () => { exec: () => Promise<unknown> };
+    (a.redis as unknown as { multi: () => unknown }).multi = () => {
+      (a.redis as unknown as { multi: () => unknown }).multi = multi;
+      const pipeline = multi();
+      const exec = pipeline.exec.bind(pipeline);
+      pipeline.exec = async () => {
+        stalled();
+        await bOver;
+        return exec();
+      };
+      return pipeline;
+    };
+    const first = a.tenants.create('acme');
+    await aStalled;
+    const second = b.tenants.create('acme').finally(() => bDone());
+    const results = await Promise.allSettled([first, second]);
+    t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'one creation succeeds');
+    t.match(
+      results.find((r) => r.status === 'rejected'),
+      { reason: { code: 'AlreadyExists' } },
+    );
+    const named = (await a.tenants.list()).filter((tenant) => tenant.name === 'acme');
+    t.equal(named.length, 1, 'one tenant holds the name');
+    t.equal(await a.redis.hget(a.keys.tenantNames(), 'acme'), named[0].tenantId);
+  },
+);
