@@ -188,13 +188,11 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       };
       // Usage is kept for the tenant's own instances only: an answer that succeeded named one; a
       // refused one may name any id (each would be a bucket in Redis for 400 days), so it counts
-      // once the (cached) metadata says the instance is the tenant's.
-      if (reply.statusCode < 400) count();
-      else
-        void deps.meta.instance(tenantId, instanceId).then(
-          (found) => found !== null && count(),
-          () => undefined,
-        );
+      // when the metadata cache holds the instance as the tenant's (its handler resolved it, a
+      // moment ago) — a lookup of its own would cost Redis a call for each refused request.
+      if (reply.statusCode < 400 || deps.meta.cachedInstanceExists(tenantId, instanceId) === true) {
+        count();
+      }
     }
     request.log.debug(
       { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },

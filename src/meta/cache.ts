@@ -44,6 +44,12 @@ export class TtlCache {
     return promise;
   }
 
+  /** The value cached for `key` while fresh, else undefined (nothing is loaded). */
+  peek(key: string, now = Date.now()): unknown {
+    const entry = this.entries.get(key);
+    return entry !== undefined && entry.expiresAt > now ? entry.value : undefined;
+  }
+
   private set(key: string, value: unknown): void {
     if (this.entries.size >= this.options.maxEntries) {
       const oldest = this.entries.keys().next();

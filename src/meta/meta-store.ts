@@ -293,6 +293,13 @@ export class MetaStore {
   tenant(tenantId: string): Promise<Tenant | null> {
     return this.cache.get(k.tenant(tenantId), () => this.tenants.get(tenantId));
   }
+  /** Whether the cache holds the instance as the tenant's (no Redis call: undefined when the
+   *  cache does not know). */
+  cachedInstanceExists(tenantId: string, instanceId: string): boolean | undefined {
+    const value = this.cache.peek(k.instance(tenantId, instanceId));
+    return value === undefined ? undefined : value !== null;
+  }
+
   instance(tenantId: string, instanceId: string): Promise<Instance | null> {
     return this.cache.get(k.instance(tenantId, instanceId), () =>
       this.instances.get(tenantId, instanceId),
@@ -339,8 +346,8 @@ export class MetaStore {
   /**
    * Deletes the tenant and everything it owns. Resumable: its access keys go first (nothing of
    * it can be called any more), then each instance, handed to `instanceDeleted` (the brokers
-   * drop it: its data key is gone) before the next, and the tenant's record last — a failure
-   * midway (Redis timing out) leaves the tenant there, and deleting it again finishes the work.
+   * drop it: its data key is gone) before the next, then the tenant's record — a failure before
+   * that (Redis timing out) leaves the tenant there, and deleting it again finishes the work.
    * Null when there is no such tenant.
    */
   async deleteTenant(
@@ -351,17 +358,23 @@ export class MetaStore {
     if (tenant === null) return null;
     const keyIds = await this.accessKeys.revokeAll(tenantId);
     await this.invalidate([k.tenant(tenantId), ...keyIds.map(k.credential)]);
-    for (const instance of await this.instances.list(tenantId)) {
-      const deleted = await this.instances.delete(tenantId, instance.instanceId);
-      await this.invalidate(instancePrefixes(tenantId, instance.instanceId));
-      await instanceDeleted({
-        instanceId: instance.instanceId,
-        topics: deleted?.topics ?? [],
-        groups: deleted?.groups ?? [],
-      });
-    }
-    await this.tenants.purge(tenantId);
+    const deleteInstances = async (): Promise<void> => {
+      for (const instance of await this.instances.list(tenantId)) {
+        const deleted = await this.instances.delete(tenantId, instance.instanceId);
+        await this.invalidate(instancePrefixes(tenantId, instance.instanceId));
+        await instanceDeleted({
+          instanceId: instance.instanceId,
+          topics: deleted?.topics ?? [],
+          groups: deleted?.groups ?? [],
+        });
+      }
+    };
+    await deleteInstances();
     await this.tenants.delete(tenantId);
+    // once the record is gone no instance can be created under the tenant: one that a call
+    // authenticated before the keys went created meanwhile is deleted now
+    await deleteInstances();
+    await this.tenants.purge(tenantId);
     await this.invalidate(tenantPrefixes(tenantId));
     return tenant;
   }
