@@ -57,12 +57,14 @@ function parseDocument(raw: Buffer, root: string): Record<string, unknown> {
   // XML forbids `]]>` in text outside CDATA, which the validator lets through; it is what the
   // Node SDK sends for a body containing `]]>` (its CDATA ends early), and a lenient parse would
   // store another body than the one meant
-  if (text.replace(CDATA_SECTION, '').includes(']]>')) {
+  const outsideCdata = text.replace(CDATA_SECTION, '');
+  if (outsideCdata.includes(']]>')) {
     throw malformed('`]]>` outside a CDATA section (a body containing `]]>` needs escaping)');
   }
-  // XML 1.0 has no control characters but tab, LF and CR, written or referenced: the parser
-  // would drop a reference to one silently, storing another body than the one sent
-  if (FORBIDDEN_CHAR.test(text) || hasForbiddenCharRef(text)) {
+  // XML 1.0 has no control characters but tab, LF and CR, written or referenced (a reference is
+  // one outside CDATA): the parser would drop a reference to one silently, storing another body
+  // than the one sent
+  if (FORBIDDEN_CHAR.test(text) || hasForbiddenCharRef(outsideCdata)) {
     throw malformed('a character XML 1.0 does not allow (a control character or its reference)');
   }
   let doc: unknown;

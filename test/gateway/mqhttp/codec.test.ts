@@ -109,6 +109,13 @@ t.test('requests decode as the golden values (CDATA, escapes, whitespace, handle
   );
   t.same(
     decodePublishRequest(
+      Buffer.from('<Message><MessageBody><![CDATA[x &#0; y]]></MessageBody></Message>'),
+    ),
+    { body: 'x &#0; y' },
+    'inside CDATA a reference is text',
+  );
+  t.same(
+    decodePublishRequest(
       Buffer.from(
         '<m:Message xmlns:m="x"><m:MessageTag>T</m:MessageTag><m:MessageBody/></m:Message>',
       ),
