@@ -33,6 +33,21 @@ export interface AlarmEvaluatorOptions {
 }
 
 export const DEFAULT_EVALUATION_INTERVAL_MS = 5000;
+/** Rules of one instance whose metrics are read at once. */
+const PARALLEL_READS = 16;
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function eachBounded<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
 
 export class AlarmEvaluator {
   private readonly intervalMs: number;
@@ -96,12 +111,14 @@ export class AlarmEvaluator {
         instanceId,
         [...states.keys()].filter((id) => !known.has(id)),
       );
-      for (const alarm of alarms) {
+      // Several reads at once: a broker that does not answer costs the round one read deadline,
+      // not one a rule (every other tenant's rules wait behind them).
+      await eachBounded(alarms, PARALLEL_READS, async (alarm) => {
         await this.evaluate(alarm, states.get(alarm.alarmId) ?? INITIAL_ALARM_STATE, nowMs);
         evaluated++;
-      }
-      // A long round keeps the lease (a lost one only means a repeat, which the job ids absorb).
-      await this.lease.hold(this.leaseTtlMs);
+      });
+      // A long round keeps the lease; one lost meanwhile ends the round (another node holds it).
+      if (!(await this.lease.hold(this.leaseTtlMs))) break;
     }
     this.options.onTick?.(evaluated);
     return evaluated;

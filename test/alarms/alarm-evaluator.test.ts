@@ -76,3 +76,55 @@ t.test('one lease holder; a restart neither fires twice nor forgets', async (t) 
   t.same(await wharf.meta.alarmStates.instances(), []);
   await third.close();
 });
+
+t.test(
+  'the rules of an instance are read together: stats slow to answer hold the round once',
+  async (t) => {
+    const wharf = await startWharf(t);
+    const tenant = await provisionTenant(wharf);
+    const call = tenantCaller(wharf, tenant);
+    await call('PUT', '/topics/orders', { messageType: 'NORMAL' });
+    const rules = ['a', 'b', 'c', 'd'];
+    for (const id of rules) {
+      await call('PUT', `/groups/${id}`, {});
+      await call('PUT', `/alarms/${id}`, {
+        metric: 'backlog',
+        topic: 'orders',
+        group: id,
+        threshold: 0,
+        forSeconds: 0,
+        webhookUrl: 'https://hooks.example.com/x',
+      });
+    }
+    await call('POST', '/topics/orders/messages', { messages: [{ body: 'a' }] });
+    // the brokers answer the stats only once all four rules are asking (one at a time, none would)
+    let waiting: (() => void)[] = [];
+    const brokers = new Proxy(wharf.brokers, {
+      get(target, prop, receiver) {
+        if (prop !== 'groupStats') return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<typeof target.groupStats>) => {
+          await new Promise<void>((resolve) => {
+            waiting.push(resolve);
+            if (waiting.length === rules.length) {
+              for (const release of waiting) release();
+              waiting = [];
+            }
+          });
+          return target.groupStats(...args);
+        };
+      },
+    });
+    const sent: NotificationJob[] = [];
+    const evaluator = new AlarmEvaluator({
+      meta: wharf.meta,
+      brokers,
+      notifications: { enqueue: async (job) => void sent.push(job) },
+      logger: pino({ level: 'silent' }),
+      leaseTtlMs: 60_000,
+      readTimeoutMs: 2000,
+    });
+    t.teardown(() => evaluator.close());
+    t.equal(await evaluator.tick(Date.now()), rules.length);
+    t.same(sent.map((job) => job.alarmId).sort(), rules, 'every rule read its backlog and fired');
+  },
+);
