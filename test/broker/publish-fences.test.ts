@@ -34,6 +34,24 @@ async function setup(t: Test, fenceIntervalMs = 20) {
   return { open, sink, fencesLeft, redis, keys };
 }
 
+/** Holds the broker's next store append (a stalled disk): `appending` resolves once it is
+ *  held, `release` lets it go on. */
+function stallNextAppend(broker: Broker): { appending: Promise<void>; release: () => void } {
+  const store = broker.store as unknown as { append: (...args: unknown[]) => Promise<unknown> };
+  const append = store.append.bind(store);
+  let entered!: () => void;
+  const appending = new Promise<void>((resolve) => (entered = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  store.append = async (...args: unknown[]) => {
+    store.append = append;
+    entered();
+    await released;
+    return append(...args);
+  };
+  return { appending, release };
+}
+
 async function drain(broker: Broker, topic: TopicDescriptor, group: GroupDescriptor) {
   const bodies: string[] = [];
   for (;;) {
@@ -200,18 +218,7 @@ t.test(
     const topic = topicOf({ queueCount: 1 });
     const group = groupOf();
     // the call's append stalls (a slow disk) past the gateway's deadline
-    const store = broker.store as unknown as { append: (...args: unknown[]) => Promise<unknown> };
-    const append = store.append.bind(store);
-    let entered!: () => void;
-    const appending = new Promise<void>((resolve) => (entered = resolve));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    store.append = async (...args: unknown[]) => {
-      store.append = append;
-      entered();
-      await released;
-      return append(...args);
-    };
+    const { appending, release } = stallNextAppend(broker);
     const sentAtMs = Date.now();
     const stalled = broker.publish(topic, [text('late', { queueId: 0, requestId: 'gw.40' })]);
     await appending;
@@ -252,21 +259,10 @@ t.test(
     const group = groupOf();
     await broker.publish(topic, [text('earlier', { queueId: 0, requestId: 'gw.59' })]);
     const store = broker.store as unknown as {
-      append: (...args: unknown[]) => Promise<unknown>;
       readQueue: (...args: unknown[]) => Promise<unknown>;
     };
     // the call's append stalls until the fence's scan has read to the queue's end (without it)
-    const append = store.append.bind(store);
-    let appendEntered!: () => void;
-    const appending = new Promise<void>((resolve) => (appendEntered = resolve));
-    let releaseAppend!: () => void;
-    const appendReleased = new Promise<void>((resolve) => (releaseAppend = resolve));
-    store.append = async (...args: unknown[]) => {
-      store.append = append;
-      appendEntered();
-      await appendReleased;
-      return append(...args);
-    };
+    const { appending, release: releaseAppend } = stallNextAppend(broker);
     const readQueue = store.readQueue.bind(store);
     let scanRead!: () => void;
     const scanned = new Promise<void>((resolve) => (scanRead = resolve));
