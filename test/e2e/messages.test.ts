@@ -492,6 +492,11 @@ t.test('ack, visibility, query, trace, reset, dead letters, stats', async (t) =>
     await code(await call('POST', '/topics/normal/groups/g/reset', { to: '123' })),
     'InvalidArgument',
   );
+  t.equal(
+    await code(await call('POST', '/topics/normal/groups/g/reset', { to: 1e300 })),
+    'InvalidArgument',
+    'a time past any date',
+  );
 
   fake.answers.deadLetters = () => ({
     messages: [{ ...view, deadLetteredAt: 9, deliveryAttempt: 17 }],

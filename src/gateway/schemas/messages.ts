@@ -369,7 +369,8 @@ export const messageBodies = {
       to: {
         oneOf: [
           { type: 'string', enum: ['earliest', 'latest'] },
-          { ...epochMs, minimum: 0 },
+          // up to the last time a Date holds
+          { ...epochMs, minimum: 0, maximum: 8_640_000_000_000_000 },
         ],
       },
     },
