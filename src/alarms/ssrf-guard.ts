@@ -111,9 +111,11 @@ function ipv6Reason(bytes: number[]): string | null {
   // IPv4-mapped ::ffff:a.b.c.d and IPv4-compatible ::a.b.c.d carry an IPv4 address.
   if (zero(0, 10) && bytes[10] === 0xff && bytes[11] === 0xff) return ipv4Reason(v4At(12));
   if (zero(0, 12)) return ipv4Reason(v4At(12)) ?? 'IPv4-compatible';
-  // NAT64 64:ff9b::/96 and 6to4 2002::/16 reach the IPv4 address they embed.
-  if (bytes[0] === 0 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b && zero(4, 12))
-    return ipv4Reason(v4At(12));
+  // NAT64 64:ff9b::/96 and 6to4 2002::/16 reach the IPv4 address they embed; local-use NAT64
+  // 64:ff9b:1::/48 (RFC 8215) is a private translator, however it embeds it.
+  const nat64 = bytes[0] === 0 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b;
+  if (nat64 && zero(4, 12)) return ipv4Reason(v4At(12));
+  if (nat64 && bytes[4] === 0 && bytes[5] === 1) return 'local-use NAT64';
   if (bytes[0] === 0x20 && bytes[1] === 0x02) return ipv4Reason(v4At(2));
   if ((bytes[0] & 0xfe) === 0xfc) return 'unique-local (cloud metadata)';
   if (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80) return 'link-local';

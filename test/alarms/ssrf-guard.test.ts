@@ -57,6 +57,8 @@ t.test('forbidden addresses', async (t) => {
     '::ffff:169.254.169.254',
     '::127.0.0.1',
     '64:ff9b::a9fe:a9fe',
+    '64:ff9b:1::a9fe:a9fe',
+    '64:ff9b:1:a9fe:a9:fe00::',
     '2002:0a00:0001::1',
     'fc00::1',
     'fd00:ec2::254',
