@@ -181,17 +181,13 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       INSTANCE_ID.test(instanceId)
     ) {
       const tenantId = request.principal.tenantId;
-      const apiClass = apiClassOf(request.method, route);
-      const count = (): void => {
-        ctx.usage.count(tenantId, instanceId, 'requests');
-        ctx.usage.count(tenantId, instanceId, apiClass);
-      };
       // Usage is kept for the tenant's own instances only: an answer that succeeded named one; a
       // refused one may name any id (each would be a bucket in Redis for 400 days), so it counts
       // when the metadata cache holds the instance as the tenant's (its handler resolved it, a
       // moment ago) — a lookup of its own would cost Redis a call for each refused request.
       if (reply.statusCode < 400 || deps.meta.cachedInstanceExists(tenantId, instanceId) === true) {
-        count();
+        ctx.usage.count(tenantId, instanceId, 'requests');
+        ctx.usage.count(tenantId, instanceId, apiClassOf(request.method, route));
       }
     }
     request.log.debug(

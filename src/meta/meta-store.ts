@@ -360,8 +360,7 @@ export class MetaStore {
     await this.invalidate([k.tenant(tenantId), ...keyIds.map(k.credential)]);
     const deleteInstances = async (): Promise<void> => {
       for (const instance of await this.instances.list(tenantId)) {
-        const deleted = await this.instances.delete(tenantId, instance.instanceId);
-        await this.invalidate(instancePrefixes(tenantId, instance.instanceId));
+        const deleted = await this.deleteInstance(tenantId, instance.instanceId);
         await instanceDeleted({
           instanceId: instance.instanceId,
           topics: deleted?.topics ?? [],
