@@ -23,8 +23,11 @@ export class LongPoll {
   /** topic → subscription → its waiters in arrival order */
   private readonly byTopic = new Map<string, Map<string, Set<Waiter>>>();
   private readonly perTenant = new Map<string, number>();
-  /** Bumped by every notify, so a receive can tell whether a message landed since it looked. */
+  /** A topic's last notify as a tick of `clock`, so a receive can tell whether a message landed
+   *  since it looked. One clock for every topic: a topic notified after the map was cleared gets
+   *  a tick no receive can have read before (a per-topic count would start again at 1). */
   private readonly versions = new Map<string, number>();
+  private clock = 0;
   private parked = 0;
   private isClosed = false;
 
@@ -101,8 +104,9 @@ export class LongPoll {
 
   /** Wakes the oldest waiter of each subscription parked on the topic. */
   notify(topic: string): void {
+    // a clear makes a receive parked on a cleared topic look once more, never miss a notify
     if (this.versions.size > 100_000) this.versions.clear();
-    this.versions.set(topic, this.version(topic) + 1);
+    this.versions.set(topic, ++this.clock);
     const subs = this.byTopic.get(topic);
     if (subs === undefined) return;
     for (const waiters of [...subs.values()]) {
