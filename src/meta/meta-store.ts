@@ -72,6 +72,8 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
 const RECONNECT_MAX_DELAY_MS = 1000;
 /** How long /readyz waits for PING: it must fail fast, not wait for a command's deadline. */
 export const PING_TIMEOUT_MS = 500;
+/** Instances of a tenant being deleted whose broker drops run at once. */
+const DROPS_IN_FLIGHT = 8;
 
 const k = {
   credential: (akid: string) => `ak|${akid}|`,
@@ -346,9 +348,10 @@ export class MetaStore {
   /**
    * Deletes the tenant and everything it owns. Resumable: its access keys go first (nothing of
    * it can be called any more), then each instance, handed to `instanceDeleted` (the brokers
-   * drop it: its data key is gone) before the next, then the tenant's record — a failure before
-   * that (Redis timing out) leaves the tenant there, and deleting it again finishes the work.
-   * Null when there is no such tenant.
+   * drop it: its data key is gone; up to DROPS_IN_FLIGHT instances' drops at once, so a broker
+   * that answers slowly costs its deadline a few times, not once an instance), then the
+   * tenant's record — a failure before that (Redis timing out, a drop that threw) leaves the
+   * tenant there, and deleting it again finishes the work. Null when there is no such tenant.
    */
   async deleteTenant(
     tenantId: string,
@@ -359,14 +362,21 @@ export class MetaStore {
     const keyIds = await this.accessKeys.revokeAll(tenantId);
     await this.invalidate([k.tenant(tenantId), ...keyIds.map(k.credential)]);
     const deleteInstances = async (): Promise<void> => {
-      for (const instance of await this.instances.list(tenantId)) {
-        const deleted = await this.deleteInstance(tenantId, instance.instanceId);
-        await instanceDeleted({
-          instanceId: instance.instanceId,
-          topics: deleted?.topics ?? [],
-          groups: deleted?.groups ?? [],
-        });
-      }
+      const instances = (await this.instances.list(tenantId))[Symbol.iterator]();
+      // DROPS_IN_FLIGHT workers take the instances from one iterator
+      const worker = async (): Promise<void> => {
+        for (const instance of instances) {
+          const deleted = await this.deleteInstance(tenantId, instance.instanceId);
+          await instanceDeleted({
+            instanceId: instance.instanceId,
+            topics: deleted?.topics ?? [],
+            groups: deleted?.groups ?? [],
+          });
+        }
+      };
+      const workers = await Promise.allSettled(Array.from({ length: DROPS_IN_FLIGHT }, worker));
+      const failed = workers.find((w) => w.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     };
     await deleteInstances();
     await this.tenants.delete(tenantId);

@@ -123,3 +123,29 @@ t.test(
     t.equal(await a.redis.hget(a.keys.tenantNames(), 'acme'), named[0].tenantId);
   },
 );
+
+t.test(
+  "a tenant's instances are dropped from the brokers side by side, not one drop after another",
+  { timeout: 20_000 }, // without side-by-side drops the first one waits for ever
+  async (t) => {
+    const redis = await startTestRedis(t);
+    const meta = await MetaStore.open({ redisUrl: redis.url, masterKey: 'm'.repeat(32) });
+    t.teardown(() => meta.close());
+    const tenant = await meta.tenants.create('acme');
+    const names = ['a', 'b', 'c'];
+    for (const name of names) await meta.createInstance(tenant.tenantId, name);
+    // a broker that answers every drop late: each drop waits until all three were sent
+    const started: string[] = [];
+    let allStarted!: () => void;
+    const everyDropSent = new Promise<void>((resolve) => (allStarted = resolve));
+    const deleted = await meta.deleteTenant(tenant.tenantId, async (instance) => {
+      started.push(instance.instanceId);
+      if (started.length === names.length) allStarted();
+      await everyDropSent;
+    });
+    t.equal(deleted?.tenantId, tenant.tenantId);
+    t.equal(started.length, names.length, 'each instance dropped once');
+    t.equal(await meta.tenant(tenant.tenantId), null);
+    t.same(await meta.instances.list(tenant.tenantId), []);
+  },
+);
