@@ -35,6 +35,8 @@ export interface AlarmEvaluatorOptions {
 export const DEFAULT_EVALUATION_INTERVAL_MS = 5000;
 /** Rules of one instance whose metrics are read at once. */
 const PARALLEL_READS = 16;
+/** Instances whose rules are evaluated at once (so up to 4 × 16 reads). */
+const PARALLEL_INSTANCES = 4;
 
 /** Runs `work` on every item, at most `limit` at a time. */
 async function eachBounded<T>(
@@ -97,11 +99,15 @@ export class AlarmEvaluator {
     if (!(await this.lease.hold(this.leaseTtlMs))) return 0;
     const { meta } = this.options;
     let evaluated = 0;
-    for (const { tenantId, instanceId } of await meta.alarmStates.instances()) {
-      if (this.closed) break;
+    let leaseLost = false;
+    // Several instances at once, as several rules: stats that do not answer cost the round one
+    // read deadline, not one an instance (every other tenant's rules wait behind them).
+    await eachBounded(await meta.alarmStates.instances(), PARALLEL_INSTANCES, async (instance) => {
+      if (this.closed || leaseLost) return;
+      const { tenantId, instanceId } = instance;
       if ((await meta.instances.get(tenantId, instanceId)) === null) {
         await meta.alarmStates.forgetInstance(tenantId, instanceId);
-        continue;
+        return;
       }
       const alarms = await meta.alarms.list(tenantId, instanceId);
       const states = await meta.alarmStates.states(tenantId, instanceId);
@@ -111,15 +117,13 @@ export class AlarmEvaluator {
         instanceId,
         [...states.keys()].filter((id) => !known.has(id)),
       );
-      // Several reads at once: a broker that does not answer costs the round one read deadline,
-      // not one a rule (every other tenant's rules wait behind them).
       await eachBounded(alarms, PARALLEL_READS, async (alarm) => {
         await this.evaluate(alarm, states.get(alarm.alarmId) ?? INITIAL_ALARM_STATE, nowMs);
         evaluated++;
       });
       // A long round keeps the lease; one lost meanwhile ends the round (another node holds it).
-      if (!(await this.lease.hold(this.leaseTtlMs))) break;
-    }
+      if (!leaseLost && !(await this.lease.hold(this.leaseTtlMs))) leaseLost = true;
+    });
     this.options.onTick?.(evaluated);
     return evaluated;
   }

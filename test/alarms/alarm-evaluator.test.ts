@@ -128,3 +128,54 @@ t.test(
     t.same(sent.map((job) => job.alarmId).sort(), rules, 'every rule read its backlog and fired');
   },
 );
+
+t.test(
+  'instances are evaluated side by side: stats slow to answer hold the round once, not once an instance',
+  async (t) => {
+    const wharf = await startWharf(t);
+    const instances = 3;
+    for (let i = 0; i < instances; i++) {
+      const call = tenantCaller(wharf, await provisionTenant(wharf));
+      await call('PUT', '/topics/orders', { messageType: 'NORMAL' });
+      await call('PUT', '/groups/g', {});
+      await call('PUT', '/alarms/behind', {
+        metric: 'backlog',
+        topic: 'orders',
+        group: 'g',
+        threshold: 0,
+        forSeconds: 0,
+        webhookUrl: 'https://hooks.example.com/x',
+      });
+      await call('POST', '/topics/orders/messages', { messages: [{ body: 'a' }] });
+    }
+    // the brokers answer the stats only once every instance's rule is asking
+    let waiting: (() => void)[] = [];
+    const brokers = new Proxy(wharf.brokers, {
+      get(target, prop, receiver) {
+        if (prop !== 'groupStats') return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<typeof target.groupStats>) => {
+          await new Promise<void>((resolve) => {
+            waiting.push(resolve);
+            if (waiting.length === instances) {
+              for (const release of waiting) release();
+              waiting = [];
+            }
+          });
+          return target.groupStats(...args);
+        };
+      },
+    });
+    const sent: NotificationJob[] = [];
+    const evaluator = new AlarmEvaluator({
+      meta: wharf.meta,
+      brokers,
+      notifications: { enqueue: async (job) => void sent.push(job) },
+      logger: pino({ level: 'silent' }),
+      leaseTtlMs: 60_000,
+      readTimeoutMs: 2000,
+    });
+    t.teardown(() => evaluator.close());
+    t.equal(await evaluator.tick(Date.now()), instances);
+    t.equal(sent.length, instances, "every instance's rule read its backlog and fired");
+  },
+);
