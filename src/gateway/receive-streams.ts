@@ -3,6 +3,7 @@
 // gateway frees credit at once. A handle acked elsewhere (another gateway) or never acked stops
 // counting at its nextVisibleTime, when the group may deliver the message again anyway. Bounded:
 // at most `maxPerTenant` streams per tenant, each holding at most its maxOutstanding handles.
+import type { AckResult } from '../cluster/index.js';
 import { WharfError } from '../errors.js';
 
 /** Default of streaming receives one tenant may hold open on one gateway (429 past it). */
@@ -96,6 +97,14 @@ export class ReceiveStreams {
   settled(answers: readonly { receiptHandle: string }[]): void {
     if (this.handles.size === 0) return;
     for (const { receiptHandle } of answers) this.handles.get(receiptHandle)?.settle(receiptHandle);
+  }
+
+  /** An ack's results, whichever API it came through: an acked or expired delivery is no longer
+   *  outstanding; a handle refused as invalid (another group's, say) says nothing about the
+   *  stream's deliveries. */
+  acked(results: readonly AckResult[]): void {
+    if (this.handles.size === 0) return;
+    this.settled(results.filter((r) => r.ok || r.code === 'ReceiptHandleExpired'));
   }
 
   /** Called by ReceiveStream.close. */

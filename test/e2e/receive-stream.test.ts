@@ -13,6 +13,7 @@ import {
   type Key,
 } from '../helpers/wharf.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { mqClient } from '../helpers/mq-http-sdk.js';
 
 interface Line {
   messageId?: string;
@@ -70,7 +71,7 @@ async function setup(t: Test, maxStreams?: number) {
     t.equal(res.status, 200);
     return json(res);
   };
-  return { wharf, call, key, publish, open, ack };
+  return { wharf, tenant, call, key, publish, open, ack };
 }
 
 t.test('messages stream as they land, held at maxOutstanding until acked', async (t) => {
@@ -132,6 +133,35 @@ t.test('an ack refused as invalid frees no credit on the stream', async (t) => {
     lines.map((l) => l.body ?? l.end),
     ['a', 'DURATION'],
     'held at maxOutstanding 1 until the stream ended',
+  );
+});
+
+t.test('an ack through the Aliyun MQ HTTP API frees credit on a /v1 stream', async (t) => {
+  const { wharf, tenant, call, key, publish } = await setup(t);
+  // long invisibility: only the ack can free the credit within the stream
+  t.equal((await call(key, 'PUT', '/groups/held', { invisibleSeconds: 60 })).status, 201);
+  await publish(['a', 'b']);
+  const controller = new AbortController();
+  t.teardown(() => controller.abort());
+  const res = await call(
+    key,
+    'POST',
+    '/topics/orders/groups/held/receive-stream',
+    { maxOutstanding: 1, durationSeconds: 60 },
+    controller.signal,
+  );
+  t.equal(res.status, 200);
+  const { lines } = lineReader(res);
+  await waitFor('the first message', () => lines.length >= 1 || undefined);
+  const consumer = mqClient(wharf, tenant).getConsumer(tenant.instanceId, 'orders', 'held');
+  t.equal((await consumer.ackMessage([lines[0].receiptHandle!])).code, 204);
+  await waitFor(
+    'the second message once the first was acked',
+    () => lines.length >= 2 || undefined,
+  );
+  t.same(
+    lines.map((l) => l.body),
+    ['a', 'b'],
   );
 });
 

@@ -214,6 +214,8 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const topic = await resolveTopic(meta, principal, instanceId, name, 'consume');
     const groupDescriptor = await resolveGroup(meta, principal, instanceId, group, 'consume');
     const results = await brokers.ack(topic, groupDescriptor, handles);
+    // a /v1 streaming receive's handles may be acked here too: their credit comes back
+    ctx.receiveStreams.acked(results);
     ctx.usage.count(
       principal.tenantId,
       instanceId,

@@ -165,9 +165,7 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const t = await resolveTopic(meta, principal, instanceId, topic, 'consume');
       const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
       const results = await brokers.ack(t, g, request.body.receiptHandles);
-      // an acked or expired delivery is no longer outstanding; a handle refused as invalid (another
-      // group's, say) says nothing about the stream's deliveries
-      ctx.receiveStreams.settled(results.filter((r) => r.ok || r.code === 'ReceiptHandleExpired'));
+      ctx.receiveStreams.acked(results);
       ctx.usage.count(
         principal.tenantId,
         instanceId,
