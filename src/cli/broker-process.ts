@@ -1,6 +1,8 @@
 // `wharf broker`: one broker of a cluster. It locks its data dir, claims its id in the Redis
-// registry (refused while a live broker holds it), opens its store, serves broker RPC over TCP to
-// the gateways and /healthz, /readyz and /metrics over HTTP for probes. Stops in the order that
+// registry (refused while a live broker holds it), opens its store (recovery may take long),
+// serves broker RPC over TCP to the gateways, and only then registers its address: no gateway
+// routes a call to it before it can answer. /healthz, /readyz and /metrics are served over HTTP
+// for probes. Stops in the order that
 // loses nothing: give the lease up (gateways route elsewhere at once), stop the RPC server (calls
 // running answer, parked receives are freed), close the broker (flushes), close Redis, unlock.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -84,6 +86,8 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
         brokerId,
         address,
         logger: brokerLogger,
+        // the id is held from now on, but gateways route here only once the server serves
+        registerAtClaim: false,
         onLost: () => {
           // another process serves this id now: two brokers must never answer for one id
           void stop().finally(() => process.exit(1));
@@ -111,6 +115,13 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
     cleanup.unshift(() => server.close());
     // the lease goes first: gateways stop routing here before the server stops answering
     cleanup.unshift(() => lease.release());
+    await lease.register().catch((err: unknown) => {
+      if (err instanceof WharfError && err.code === 'Conflict') {
+        throw new StartupError(`refusing to serve: ${err.message}`);
+      }
+      if (isRedisUnavailable(err)) throw new StartupError('cannot reach Redis to register');
+      throw err;
+    });
     const registry = new Registry();
     registerBrokerMetrics(registry, brokerId, () => broker.stats());
     const probes = createServer((request, response) => {

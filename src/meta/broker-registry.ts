@@ -1,6 +1,8 @@
 // The broker registry in Redis (the role RocketMQ's NameServer plays): a broker claims its id
 // with a lease (SET NX PX under an owner token, renewed every second, TTL 4 s), writes its record
-// (address, owner) and announces the change on a pub/sub channel; a gateway's BrokerDirectory
+// (address, owner) — a broker process only once its store has recovered and its RPC server
+// listens, so no gateway routes to it before it can serve — and announces the change on a pub/sub
+// channel; a gateway's BrokerDirectory
 // keeps a local table of every registered broker and whether it holds its lease, updated by the
 // announcements plus a periodic refresh, so a dead broker is noticed within TTL + refresh (< 5 s).
 // While Redis is away the table keeps its last state (warm routes keep serving) and a broker keeps
@@ -34,6 +36,10 @@ export interface BrokerLeaseOptions {
   logger?: RegistryLogger;
   /** Called once when another process took the id (this broker must stop serving). */
   onLost?: () => void;
+  /** Writes the record (gateways route here) with the claim. Default true; a broker that must
+   *  recover its store first passes false — it holds its id, but a gateway sees it as not
+   *  registered (a restart: down) — and calls `register()` once it serves. */
+  registerAtClaim?: boolean;
 }
 
 /** A broker's hold on its id: claimed at start, renewed in the background, released at stop. */
@@ -42,15 +48,22 @@ export class BrokerLease {
   private renewing: Promise<void> | null = null;
   private redisAway = false;
   private closed = false;
+  /** The record is in the registry (or is written again when the lease is taken again). */
+  private registered: boolean;
 
   private constructor(
     private readonly redis: Redis,
     private readonly keys: MetaKeys,
     private readonly scripts: ScriptRunner,
-    private readonly options: Required<Omit<BrokerLeaseOptions, 'logger' | 'onLost'>> &
+    private readonly options: Required<
+      Omit<BrokerLeaseOptions, 'logger' | 'onLost' | 'registerAtClaim'>
+    > &
       Pick<BrokerLeaseOptions, 'logger' | 'onLost'>,
     readonly record: BrokerRecord,
-  ) {}
+    registerAtClaim: boolean,
+  ) {
+    this.registered = registerAtClaim;
+  }
 
   /**
    * Claims `brokerId` and starts renewing. Throws a Conflict naming the holder's address when a
@@ -78,6 +91,7 @@ export class BrokerLease {
         renewMs: options.renewMs ?? BROKER_RENEW_MS,
       },
       record,
+      options.registerAtClaim ?? true,
     );
     const answer = await lease.runScript('broker-claim');
     if (answer === HELD_BY_ANOTHER) {
@@ -95,11 +109,29 @@ export class BrokerLease {
     return lease;
   }
 
+  /**
+   * Writes this broker's record and announces it: gateways route here from now on. A broker that
+   * claimed with `registerAtClaim: false` calls it once its store has recovered and its RPC
+   * server listens. Throws a Conflict when another process took the id meanwhile.
+   */
+  async register(): Promise<void> {
+    this.registered = true;
+    if ((await this.runScript('broker-claim')) === HELD_BY_ANOTHER) {
+      throw new WharfError(
+        'Conflict',
+        `broker id ${this.record.brokerId} was taken by another process while this one recovered`,
+      );
+    }
+    await this.announce();
+  }
+
   private async runScript(name: 'broker-claim' | 'broker-renew'): Promise<number> {
+    // an empty record: the lease alone (a broker still recovering is not registered)
+    const record = this.registered ? encodeRecord(this.record) : '';
     const answer = await this.scripts.run(
       name,
       [this.keys.brokerLease(this.record.brokerId), this.keys.brokerRegistry()],
-      [this.record.brokerId, this.record.owner, this.options.ttlMs, encodeRecord(this.record)],
+      [this.record.brokerId, this.record.owner, this.options.ttlMs, record],
     );
     return Number(answer);
   }
