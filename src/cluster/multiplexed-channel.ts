@@ -1,15 +1,23 @@
 // What the transports that carry frames back to back on one connection (TCP, a MessagePort)
 // share on the client side: calls in flight keyed by request id, an answer handed to its call, a
 // cancel frame when a call's signal aborts (the broker frees a parked receive), a cancelled
-// call's late answer taken for a while, and every call failed with Unavailable when the
-// connection drops. A transport supplies how a frame is sent on its connection.
+// call's late answer taken for a while, every call failed with Unavailable when the connection
+// drops, and a connection that missed `maxMissedDeadlines` deadlines in a row with no frame
+// received between them reset (a half-open connection would otherwise fail every call at its
+// deadline for ever). A transport supplies how a frame is sent on its connection and how it is
+// reset.
 import {
   FrameKind,
   encodeBrokerRpcCancel,
   type BrokerRpcOperation,
   type Frame,
 } from '../protocol/index.js';
-import { BoundedChannel, unavailable } from './rpc-channel.js';
+import {
+  BoundedChannel,
+  isMissedDeadline,
+  unavailable,
+  type ChannelOptions,
+} from './rpc-channel.js';
 
 interface PendingCall {
   resolve(frame: Frame): void;
@@ -22,9 +30,23 @@ const LATE_ANSWER_WAIT_MS = 10_000;
 
 export abstract class MultiplexedChannel<C> extends BoundedChannel<C> {
   private readonly pending = new Map<number, PendingCall>();
+  private readonly maxMissedDeadlines: number;
+  /** Deadlines missed on the current connection since its last frame. */
+  private missedDeadlines = 0;
+
+  constructor(options: ChannelOptions) {
+    super(options);
+    this.maxMissedDeadlines = options.maxMissedDeadlines ?? 3;
+  }
 
   /** Sends one whole frame on `connection`. */
   protected abstract send(connection: C, bytes: Buffer): void;
+
+  /** Drops `connection` as dead (its calls fail, the next call connects again); a transport
+   *  with nothing to connect again to keeps it. */
+  protected reset(_connection: C): void {
+    return undefined;
+  }
 
   protected exchange(
     connection: C,
@@ -41,6 +63,7 @@ export abstract class MultiplexedChannel<C> extends BoundedChannel<C> {
           this.send(connection, encodeBrokerRpcCancel(op, requestId));
         reject(signal.reason as Error);
         if (onLateAnswer !== undefined) this.awaitLateAnswer(requestId, onLateAnswer);
+        if (isMissedDeadline(signal.reason)) this.deadlineMissed(connection);
       };
       this.pending.set(requestId, {
         resolve: (frame) => {
@@ -60,6 +83,7 @@ export abstract class MultiplexedChannel<C> extends BoundedChannel<C> {
 
   /** Hands each answer frame to its call (an answer nobody waits for is dropped). */
   protected answered(frames: readonly Frame[]): void {
+    if (frames.length > 0) this.missedDeadlines = 0; // the broker is there
     for (const frame of frames) {
       if (frame.kind !== FrameKind.response && frame.kind !== FrameKind.error) continue;
       const call = this.pending.get(frame.requestId);
@@ -71,11 +95,22 @@ export abstract class MultiplexedChannel<C> extends BoundedChannel<C> {
 
   /** The connection dropped: every call waiting on it is Unavailable. */
   protected dropped(): void {
+    this.missedDeadlines = 0;
     this.backoff.failed();
     const calls = [...this.pending.values()];
     this.pending.clear();
     for (const call of calls)
       call.reject(unavailable('connection to broker lost', this.retryAfterMs));
+  }
+
+  /** A call on `connection` got no answer by its deadline: after `maxMissedDeadlines` in a row
+   *  with nothing received, the connection is taken as dead (the peer is gone without FIN or
+   *  RST, or the path is lost) and reset, so the next call reaches the broker on a new one. */
+  private deadlineMissed(connection: C): void {
+    if (this.current() !== connection) return;
+    if (++this.missedDeadlines < this.maxMissedDeadlines) return;
+    this.missedDeadlines = 0;
+    this.reset(connection);
   }
 
   /** Keeps a cancelled call's id for a while: an answer the broker sent before it saw the

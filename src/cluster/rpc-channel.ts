@@ -12,7 +12,9 @@ export interface RpcChannel {
    * `Unavailable` when the broker cannot be reached or the connection drops before the answer;
    * with `signal.reason` when the signal aborts first (the broker is told to drop the call).
    * `onLateAnswer` takes an answer that arrives after the abort (the broker answered before it
-   * saw the cancel), so that a receive's late messages are not silently dropped.
+   * saw the cancel), so that a receive's late messages are not silently dropped. A signal that
+   * aborts with a TimeoutError (the call's deadline) counts as a missed deadline: a connection
+   * that misses several in a row without a frame between them is replaced.
    */
   call(
     requestId: number,
@@ -35,6 +37,16 @@ export interface ChannelOptions {
   maxBackoffMs?: number;
   /** The retry-after an Unavailable answer carries. Default 1000 ms. */
   retryAfterMs?: number;
+  /** Deadlines missed in a row, with no frame from the broker between them, after which the
+   *  connection is taken as dead (a half-open one: peer gone without FIN or RST) and replaced.
+   *  Default 3. */
+  maxMissedDeadlines?: number;
+}
+
+/** Whether a call's signal aborted for its deadline (AbortSignal.timeout), not its caller: the
+ *  broker owed an answer and none came. */
+export function isMissedDeadline(reason: unknown): boolean {
+  return reason instanceof DOMException && reason.name === 'TimeoutError';
 }
 
 export function unavailable(message: string, retryAfterMs: number, cause?: unknown): WharfError {

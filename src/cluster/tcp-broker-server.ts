@@ -16,7 +16,10 @@ export class TcpBrokerServer extends ListeningRpcServer {
 
   constructor(broker: BrokerClient, options: BrokerServerOptions = {}) {
     super(
-      createServer({ noDelay: true }, (socket) => this.accept(socket)),
+      // keepalive: a gateway gone without FIN or RST does not hold its calls and socket for ever
+      createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 1000 }, (socket) =>
+        this.accept(socket),
+      ),
       broker,
       options,
     );

@@ -2,7 +2,10 @@
 // multiplexed by request id, at most `maxInFlight` at once (more wait: back-pressure), a cancel
 // frame when a call's signal aborts (a parked receive is freed at the broker). The connection is
 // opened on first use and again after a drop, with exponential back-off; while the broker is
-// unreachable calls fail fast with Unavailable. A call in flight when the connection drops is
+// unreachable calls fail fast with Unavailable. A connection whose peer is gone without FIN or
+// RST (a vanished host, a partition) is found two ways: TCP keepalive probes it once idle for
+// `keepAliveMs`, and one that misses `maxMissedDeadlines` deadlines in a row with nothing
+// received is destroyed and dialled again. A call in flight when the connection drops is
 // Unavailable too — a publish included, although the broker may have stored it: a cluster
 // gateway fences the call at that broker (it withdraws what it stored) and retries a NORMAL or
 // DELAY publish on another broker.
@@ -15,6 +18,8 @@ import { writeGathered, type ChannelOptions } from './rpc-channel.js';
 export interface TcpChannelOptions extends ChannelOptions {
   host: string;
   port: number;
+  /** Idle time before TCP keepalive probes the connection. Default 1000 ms. */
+  keepAliveMs?: number;
 }
 
 export class TcpRpcChannel extends MultiplexedChannel<Socket> {
@@ -34,7 +39,13 @@ export class TcpRpcChannel extends MultiplexedChannel<Socket> {
 
   protected dial(): Promise<Socket> {
     return new Promise<Socket>((resolve, reject) => {
-      const socket = connect({ host: this.options.host, port: this.options.port, noDelay: true });
+      const socket = connect({
+        host: this.options.host,
+        port: this.options.port,
+        noDelay: true,
+        keepAlive: true,
+        keepAliveInitialDelay: this.options.keepAliveMs ?? 1000,
+      });
       const timer = setTimeout(
         () => socket.destroy(new Error(`connect timed out after ${this.connectTimeoutMs} ms`)),
         this.connectTimeoutMs,
@@ -51,6 +62,10 @@ export class TcpRpcChannel extends MultiplexedChannel<Socket> {
         resolve(socket);
       });
     });
+  }
+
+  protected override reset(socket: Socket): void {
+    socket.destroy(new Error('no answer from the broker: connection taken as dead'));
   }
 
   private attach(socket: Socket): void {

@@ -24,6 +24,7 @@ import {
   encodeFrame,
 } from '../../src/protocol/index.js';
 import { groupOf, openTestBroker, text, topicOf } from '../helpers/broker.js';
+import { startStallProxy } from '../helpers/stall-proxy.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 interface Server {
@@ -395,6 +396,40 @@ t.test('tcp: a request for an unknown operation answers UnsupportedFormat', asyn
   t.equal(frame.kind, FrameKind.error);
   t.equal(frame.requestId, 7);
   t.match(decodeBrokerRpcError(frame), { status: 'ok', error: { code: 'UnsupportedFormat' } });
+});
+
+t.test('tcp: a connection whose path is lost is replaced after missed deadlines', async (t) => {
+  const broker = await openTestBroker(t);
+  const server = new TcpBrokerServer(broker);
+  const { port } = await server.start();
+  const proxy = await startStallProxy(t, port);
+  const channel = new TcpRpcChannel({
+    host: '127.0.0.1',
+    port: proxy.port,
+    minBackoffMs: 10,
+    maxBackoffMs: 50,
+    maxMissedDeadlines: 3,
+  });
+  const client = new NetworkBrokerClient(channel, { callTimeoutMs: 1000 });
+  t.teardown(async () => {
+    await client.close();
+    await server.close();
+  });
+  t.same(await client.health(), await broker.health(), 'served through the proxy');
+  // the broker's host vanished: no FIN, no RST, the calls just get no answer
+  proxy.stall();
+  for (let i = 0; i < 3; i++) {
+    await t.rejects(client.health(), { code: 'Unavailable', message: /deadline/ }, `miss ${i}`);
+  }
+  // the broker is reachable again, but not through the connection whose path was lost
+  proxy.heal();
+  const answer = await waitFor(
+    'a call to be answered again',
+    () => client.health().catch(() => null),
+    { timeoutMs: 20_000 },
+  );
+  t.same(answer, await broker.health(), 'answered through a new connection');
+  t.ok(proxy.connections >= 2, `a new connection was opened (${proxy.connections})`);
 });
 
 t.test('a broker that cannot be reached is Unavailable at once', async (t) => {
