@@ -9,6 +9,10 @@
 // TRANSACTION ones answer 503 naming the broker they wait for. A publish call that failed without
 // an answer (its broker may have stored it) leaves a publish fence for that broker first, which
 // withdraws what it stored of the call (src/broker/publish-fences.ts): stored once, not twice.
+// A batch split over brokers that answers an error although some brokers stored their part
+// fences those parts too, once every call has settled: the client's retry (a 503 promises it is
+// safe) stores them once. (TRANSACTION publishes are not fenced: their half messages are not in
+// the queues a fence scans.)
 import { randomBytes } from 'node:crypto';
 import { WharfError } from '../errors.js';
 import type {
@@ -223,6 +227,24 @@ export class RoutingBrokerClient implements BrokerClient {
 
   async publish(topic: TopicDescriptor, messages: PublishMessage[]): Promise<PublishResult[]> {
     const placement = await this.placement(topic);
+    // the calls that stored their part: withdrawn if the batch as a whole answers an error
+    const stored: { brokerId: number; fence: PublishFence }[] = [];
+    try {
+      return await this.publishRounds(topic, placement, messages, stored);
+    } catch (error) {
+      await Promise.all(stored.map(({ brokerId, fence }) => this.fence(brokerId, fence)));
+      throw error;
+    }
+  }
+
+  /** Sends each message of a batch to its queue's broker, failing NORMAL and DELAY calls over;
+   *  rejects once every call of the round has settled, with `stored` naming the calls answered. */
+  private async publishRounds(
+    topic: TopicDescriptor,
+    placement: number[],
+    messages: PublishMessage[],
+    stored: { brokerId: number; fence: PublishFence }[],
+  ): Promise<PublishResult[]> {
     const outgoing = [...messages];
     const results: PublishResult[] = new Array<PublishResult>(messages.length);
     let pending = messages.map((_, index) => index);
@@ -256,31 +278,35 @@ export class RoutingBrokerClient implements BrokerClient {
         outgoing[pending[k]] = { ...messages[pending[k]], queueId: choice.queueId };
       });
       const retry: number[] = [];
+      const errors: unknown[] = [];
       await Promise.all(
         [...byBroker].map(async ([brokerId, indexes]) => {
           // the call's id goes with each message: if this broker stores them and its answer is
-          // lost, the fence below names what it must withdraw
-          const requestId = canFailOver(topic) ? newRequestId() : undefined;
+          // lost, or another part of the batch fails, a fence names what it must withdraw
+          const requestId = canFence(topic) ? newRequestId() : undefined;
           const call = indexes.map((i) =>
             requestId === undefined ? outgoing[i] : { ...outgoing[i], requestId },
           );
-          const sentAtMs = Date.now();
+          const fence =
+            requestId === undefined
+              ? undefined
+              : {
+                  requestId,
+                  topic,
+                  queueIds: [...new Set(call.map((m) => m.queueId ?? 0))],
+                  sentAtMs: Date.now(),
+                };
           try {
             const answers = await this.on(brokerId, (c) => c.publish(topic, call));
             answers.forEach((answer, k) => (results[indexes[k]] = answer));
+            if (fence !== undefined) stored.push({ brokerId, fence });
           } catch (error) {
             // the broker may have stored them: fenced, they are withdrawn there, whether they go
             // to another broker now or the client is answered 503 (and sends them again)
-            if (requestId !== undefined && isUnavailable(error)) {
-              await this.fence(brokerId, {
-                requestId,
-                topic,
-                queueIds: [...new Set(call.map((m) => m.queueId ?? 0))],
-                sentAtMs,
-              });
-            }
+            if (fence !== undefined && isUnavailable(error)) await this.fence(brokerId, fence);
             if (!isUnavailable(error) || !canFailOver(topic) || round >= placement.length) {
-              throw error;
+              errors.push(error);
+              return;
             }
             failed.add(brokerId);
             this.options.logger?.warn(
@@ -291,6 +317,8 @@ export class RoutingBrokerClient implements BrokerClient {
           }
         }),
       );
+      // only now: a call still running when another failed may yet store its part
+      if (errors.length > 0) throw errors[0];
       pending = retry;
     }
     return results;
@@ -697,6 +725,12 @@ let requestCount = 0;
 /** A publish call's id: the process's random prefix and a counter. */
 function newRequestId(): string {
   return `${REQUEST_ID_PREFIX}.${(requestCount++).toString(36)}`;
+}
+
+/** Whether a publish call's stored messages can be withdrawn by a fence: a TRANSACTION topic's
+ *  are half messages, outside the queues a fence scans. */
+function canFence(topic: Pick<TopicDescriptor, 'messageType'>): boolean {
+  return topic.messageType !== 'TRANSACTION';
 }
 
 function isUnavailable(error: unknown): boolean {

@@ -3,10 +3,14 @@
 // message, the gateway sends it to broker 2 and the client gets 200 — and because the gateway
 // left a fence for broker 1, which withdraws its copy, the message is delivered exactly once.
 // Broker 1 stays alive throughout (the partition case); the proxy passes everything again after
-// the cut, so broker 1's other messages are delivered as usual.
+// the cut, so broker 1's other messages are delivered as usual. A FIFO batch split over both
+// brokers whose broker-1 answer is lost answers 503 (FIFO does not fail over) although broker 2
+// stored its part: both parts are fenced, so the client's retry is delivered once.
 import t from 'tap';
 import { Redis } from 'ioredis';
 import { MetaKeys } from '../../src/meta/index.js';
+import { brokerMacKey } from '../../src/cli/broker-setup.js';
+import { MessageIdCodec, shardingHash } from '../../src/protocol/index.js';
 import { startTestCluster, tenantOf } from '../helpers/cluster.js';
 import { startRpcProxy } from '../helpers/rpc-proxy.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -88,4 +92,84 @@ t.test('a failed-over publish whose answer was lost is delivered once', async (t
   const twice = received.filter((body, i) => received.indexOf(body) !== i);
   t.same(twice, [], 'no message delivered twice');
   t.equal(received.length, published.length, `each of the ${published.length} delivered once`);
+});
+
+t.test('a batch over two brokers answered 503 is stored once when retried', async (t) => {
+  const proxy = await startRpcProxy(t);
+  const cluster = await startTestCluster(t, { brokers: 0, gateways: 0 });
+  const first = cluster.startBroker(1, { WHARF_BROKER_ADVERTISE: `127.0.0.1:${proxy.port}` });
+  await waitFor('broker 1 spawned', () => cluster.brokers.get(1)?.rpcPort);
+  proxy.target = cluster.brokers.get(1)?.rpcPort;
+  await first;
+  await cluster.startBroker(2);
+  await cluster.startGateway();
+  const client = await tenantOf(cluster);
+  const ids = new MessageIdCodec(brokerMacKey(cluster.options.masterKey));
+  t.equal(
+    (await client.call(0, 'PUT', '/topics/seq', { messageType: 'FIFO', queueCount: 2 })).status,
+    201,
+  );
+  t.equal((await client.call(0, 'PUT', '/groups/g', {})).status, 201);
+  // one sharding key for each queue: the two queues are placed on the two brokers
+  const keyOf = (queueId: number) => {
+    for (let k = 0; ; k++) if (shardingHash(`key-${k}`) % 2 === queueId) return `key-${k}`;
+  };
+  const batch = {
+    messages: [
+      { body: 'q0', shardingKey: keyOf(0) },
+      { body: 'q1', shardingKey: keyOf(1) },
+    ],
+  };
+
+  proxy.arm(); // broker 1 stores its part; its answer is lost
+  const refused = await client.call(0, 'POST', '/topics/seq/messages', batch);
+  t.equal(refused.status, 503, 'the batch answers 503 (FIFO waits for its broker)');
+  t.equal(proxy.cut, 1, 'broker 1’s answer was the one lost');
+  // the client sends it again, as a 503 says it may
+  const stored = await waitFor(
+    'the retry to be stored',
+    async () => {
+      const res = await client.call(0, 'POST', '/topics/seq/messages', batch);
+      return res.status === 200 ? res : null;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
+  t.same(
+    stored.body.messages.map((m: { messageId: string }) => ids.brokerOf(m.messageId)).sort(),
+    [1, 2],
+    'the batch went to both brokers',
+  );
+
+  const redis = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 1 });
+  t.teardown(() => redis.quit());
+  const keys = new MetaKeys();
+  await waitFor(
+    'the brokers to apply their fences',
+    async () =>
+      (await redis.hlen(keys.publishFences(1))) + (await redis.hlen(keys.publishFences(2))) === 0,
+    { timeoutMs: 30_000 },
+  );
+  const received: string[] = [];
+  await waitFor(
+    'every message, then nothing more',
+    async () => {
+      const res = await client.call(0, 'POST', '/topics/seq/groups/g/receive', {
+        maxMessages: 32,
+        waitSeconds: 1,
+      });
+      if (res.status !== 200) return false;
+      const handles: string[] = [];
+      for (const m of res.body.messages) {
+        received.push(m.body);
+        handles.push(m.receiptHandle);
+      }
+      if (handles.length > 0) {
+        await client.call(0, 'POST', '/topics/seq/groups/g/ack', { receiptHandles: handles });
+        return false;
+      }
+      return received.length >= 2;
+    },
+    { timeoutMs: 60_000, intervalMs: 0 },
+  );
+  t.same(received.sort(), ['q0', 'q1'], 'each message of the batch delivered once');
 });
