@@ -576,13 +576,25 @@ export class Scheduler {
     let resolveDone!: () => void;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
     const mine: Held[] = [];
+    // Wait out every earlier dispatch of these records, then take them all in one synchronous
+    // step: after a dispatch that failed (its record not finished), the holds that waited on it
+    // must not each go on to dispatch the record. The first to take it dispatches it; the others
+    // see that one and wait again. A batch never holds a record while it waits (no two batches
+    // wait on each other).
+    for (;;) {
+      const earlier = new Set<Promise<void>>();
+      for (const held of batch) {
+        const dispatching = this.dispatching.get(held.logOffset);
+        if (dispatching !== undefined) earlier.add(dispatching);
+      }
+      if (earlier.size === 0) break;
+      await Promise.all(earlier);
+    }
     for (const held of batch) {
-      const earlier = this.dispatching.get(held.logOffset);
-      if (earlier === done) {
+      if (this.dispatching.get(held.logOffset) === done) {
         this.completeOne(held.claimId); // twice in one batch (a reclaimed claim): once is enough
         continue;
       }
-      if (earlier !== undefined) await earlier;
       this.dispatching.set(held.logOffset, done);
       mine.push(held);
     }

@@ -1,0 +1,103 @@
+// Delayed dispatch against a real Redis wheel: a record handed out more than once is dispatched
+// once even when its first dispatch fails.
+import { Redis } from 'ioredis';
+import t, { type Test } from 'tap';
+import { WharfError } from '../../src/errors.js';
+import { MetaKeys, RedisScheduleWheel } from '../../src/meta/index.js';
+import type { ClaimResult } from '../../src/model/index.js';
+import type { Broker } from '../../src/broker/index.js';
+import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
+import { storeTopic } from '../../src/broker/names.js';
+import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
+import { startTestRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/** Hands the first claimed entry out `copies` times in that claim, as overlapping claims (a
+ *  lease run out, a release after a timed-out claim) hand one record out more than once. */
+class HandingOutTwice extends RedisScheduleWheel {
+  copies = 1;
+
+  override async claimDue(
+    wheelId: string,
+    nowMs: number,
+    dueUntilMs: number,
+    max: number,
+    leaseMs: number,
+  ): Promise<ClaimResult> {
+    const answer = await super.claimDue(wheelId, nowMs, dueUntilMs, max, leaseMs);
+    if (answer.status !== 'ok' || answer.claim === null || this.copies === 1) return answer;
+    const entries = Array.from({ length: this.copies }, () => answer.claim!.entries[0]);
+    this.copies = 1;
+    return { status: 'ok', claim: { ...answer.claim, entries } };
+  }
+}
+
+async function wheelOf(t: Test): Promise<HandingOutTwice> {
+  const server = await startTestRedis(t);
+  const redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
+  t.teardown(() => redis.quit());
+  return new HandingOutTwice(redis, new MetaKeys('test'), '0');
+}
+
+/** Every message the group can receive now, acked. */
+async function drain(broker: Broker, topic: TopicDescriptor, group: GroupDescriptor) {
+  const got: string[] = [];
+  for (;;) {
+    const messages = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    if (messages.length === 0) return got;
+    got.push(...messages.map((m) => m.body.toString()));
+    await broker.ack(
+      topic,
+      group,
+      messages.map((m) => m.receiptHandle),
+    );
+  }
+}
+
+/** Receives until `body` has come, returning everything received on the way. */
+async function receiveUntil(
+  broker: Broker,
+  topic: TopicDescriptor,
+  group: GroupDescriptor,
+  body: string,
+): Promise<string[]> {
+  const got: string[] = [];
+  await waitFor(`"${body}" delivered`, async () => {
+    got.push(...(await drain(broker, topic, group)));
+    return got.includes(body);
+  });
+  return got;
+}
+
+t.test(
+  'a record held three times whose first dispatch fails is delivered once, not twice',
+  async (t) => {
+    const wheel = await wheelOf(t);
+    const broker = await brokerHarness(t).open({ scheduleWheel: wheel });
+    await waitFor('the wheel ready', () => broker.scheduler!.isReady());
+    const topic = topicOf({ messageType: 'DELAY', queueCount: 1 });
+    const group = groupOf();
+    // three holds in three dispatch batches (a batch takes 1,000 of what is due), all at once
+    wheel.copies = 3_000;
+    const store = broker.store as unknown as {
+      append: (m: { topic: string }[]) => Promise<unknown>;
+    };
+    const append = store.append.bind(store);
+    let failed = false;
+    store.append = (messages) => {
+      if (!failed && messages[0].topic === storeTopic(topic)) {
+        failed = true; // the first hold's copy is refused (a full disk, an I/O error)
+        return Promise.reject(new WharfError('IoError', 'test: the copy is refused'));
+      }
+      return append(messages);
+    };
+    await broker.publish(topic, [text('once', { deliverAtMs: Date.now() + 100 })]);
+    const first = await receiveUntil(broker, topic, group, 'once');
+    t.ok(failed, 'the first dispatch failed');
+    // the dispatches of one release end before the next release: a later message's delivery
+    // means every hold of the first one was dispatched or skipped
+    await broker.publish(topic, [text('after', { deliverAtMs: Date.now() + 100 })]);
+    const rest = await receiveUntil(broker, topic, group, 'after');
+    t.same([...first, ...rest], ['once', 'after'], 'the delayed message is delivered once');
+  },
+);
