@@ -149,8 +149,10 @@ export class Scheduler {
         from = page.nextQueueOffset;
       }
       // records due by now and not marked done may have been dispatched just before a crash:
-      // the copy's key says so
-      const dueBy = Date.now() + this.options.lookAheadMs;
+      // the copy's key says so. "Now" is at least the log's last store time: a copy is stored
+      // at or after its due time, and store time never goes back, while the wall clock may
+      // have since (a record due after it, dispatched before the restart, would go again)
+      const dueBy = Math.max(Date.now(), store.lastStoreTimestampMs()) + this.options.lookAheadMs;
       await this.scan(name, async (record) => {
         if (done.has(record.logOffset)) {
           state.finished.add(record.queueOffset);

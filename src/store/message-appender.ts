@@ -49,6 +49,11 @@ export class MessageAppender implements FrameWriter {
     this.lastStoreTimestampMs = parts.lastStoreTimestampMs;
   }
 
+  /** Store time of the last record placed (store time never goes back). */
+  get lastStoreTimestamp(): number {
+    return this.lastStoreTimestampMs;
+  }
+
   /** Appends `messages` (at least one); throws the refusal of any of them before placing any. */
   append(messages: readonly AppendMessage[]): Promise<AppendResult[]> {
     const { log, disk } = this.parts;

@@ -113,6 +113,9 @@ export interface MessageStore {
   /** Whether `topic` was deleted after the record at `logOffset` was appended, i.e. what that
    *  record refers to of the topic belongs to a deleted incarnation (durable, like the delete). */
   deletedAfter(topic: string, logOffset: number): boolean;
+  /** Store time of the last record in the log (or appended since open): it never goes back,
+   *  across restarts too, whatever the wall clock does. */
+  lastStoreTimestampMs(): number;
   /** Called after each durable dispatch with the queue's new maxQueueOffset. */
   onDispatch(
     listener: (topic: string, queueId: number, maxQueueOffset: number) => void,

@@ -338,6 +338,10 @@ class DefaultMessageStore implements MessageStore {
     };
   }
 
+  lastStoreTimestampMs(): number {
+    return this.appender.lastStoreTimestamp;
+  }
+
   deletedAfter(topic: string, logOffset: number): boolean {
     return this.queues.isDeleted(topic, logOffset);
   }

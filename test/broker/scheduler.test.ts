@@ -1,5 +1,6 @@
 // Delayed dispatch against a real Redis wheel: a record handed out more than once is dispatched
-// once even when its first dispatch fails.
+// once even when its first dispatch fails, and a record dispatched just before a restart is not
+// dispatched again after it, even behind a wall clock that went back across the restart.
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { WharfError } from '../../src/errors.js';
@@ -8,6 +9,7 @@ import type { ClaimResult } from '../../src/model/index.js';
 import type { Broker } from '../../src/broker/index.js';
 import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
 import { storeTopic } from '../../src/broker/names.js';
+import { MARK_QUEUE_ID, scheduleTopic } from '../../src/broker/schedule-records.js';
 import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
 import { startTestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -99,5 +101,47 @@ t.test(
     await broker.publish(topic, [text('after', { deliverAtMs: Date.now() + 100 })]);
     const rest = await receiveUntil(broker, topic, group, 'after');
     t.same([...first, ...rest], ['once', 'after'], 'the delayed message is delivered once');
+  },
+);
+
+t.test(
+  'a dispatch just before a restart is not repeated behind a clock that went back',
+  async (t) => {
+    const wheel = await wheelOf(t);
+    const harness = brokerHarness(t);
+    const first = await harness.open({ scheduleWheel: wheel });
+    await waitFor('the wheel ready', () => first.scheduler!.isReady());
+    const topic = topicOf({ messageType: 'DELAY', queueCount: 1 });
+    const group = groupOf();
+    // the done marks are never stored: the broker stops between its copy and the mark
+    const marks = scheduleTopic(topic.tenantId, topic.instanceId);
+    const store = first.store as unknown as {
+      append: (m: { topic: string; queueId: number }[]) => Promise<unknown>;
+    };
+    const append = store.append.bind(store);
+    store.append = (messages) =>
+      messages[0].topic === marks && messages[0].queueId === MARK_QUEUE_ID
+        ? Promise.reject(new WharfError('IoError', 'test: the mark is lost'))
+        : append(messages);
+    const deliverAtMs = Date.now() + 100;
+    await first.publish(topic, [text('once', { deliverAtMs })]);
+    t.same(await receiveUntil(first, topic, group, 'once'), ['once']);
+    await first.close();
+    // the wall clock is set back 3 s across the restart: the message is due again by it
+    const realNow = Date.now.bind(Date);
+    Date.now = () => realNow() - 3_000;
+    t.teardown(() => {
+      Date.now = realNow;
+    });
+    t.ok(Date.now() < deliverAtMs, 'the clock reads before the due time again');
+    const second = await harness.open({ scheduleWheel: wheel });
+    await waitFor('the wheel ready', () => second.scheduler!.isReady());
+    // due after the first by the set-back clock: its delivery means the first's time has passed
+    await second.publish(topic, [text('after', { deliverAtMs: deliverAtMs + 1 })]);
+    t.same(
+      await receiveUntil(second, topic, group, 'after'),
+      ['after'],
+      'the delayed message is not delivered again',
+    );
   },
 );
