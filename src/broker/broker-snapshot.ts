@@ -4,6 +4,8 @@
 //     "q":[[queueId,{"ackOffset":N,"pullOffset":N,"inflight":[[queueOffset,attempt,
 //     firstDeliveryMs,nextVisibleMs,redeliverAtMs],…],"done":[[start,end],…]}],…]}],
 //     "slots":[[groupKey,[[consumerId,slot],…]],…],"dlq":[[groupKey,[[start,end],…]],…],
+//     "dlqResending"?:[[groupKey,[queueOffset,…]],…] (dead letters being re-sent; absent when
+//     none, and in snapshots written before it),
 //     "confs":[{"topic":TopicDescriptor,"group":GroupDescriptor},…]},"bytesIn":[[storeTopic,N],…],
 //     "transactions"?:{"v":1,"queues":[{"h":halfTopic,"q":queueId,"c":[[start,end],…] committed,
 //     "r":[[start,end],…] rolled back,"d":[[start,end],…] dispatched,"k":[[queueOffset,checks,
@@ -18,6 +20,7 @@ import {
   arrayOf,
   badField,
   intOf,
+  intsOf,
   numberOf,
   objectOf,
   parseJsonObject,
@@ -131,6 +134,17 @@ function ledgerSnapshotOf(value: unknown, where: string): LedgerSnapshot {
       ];
     }),
   };
+  if (o.dlqResending !== undefined) {
+    snapshot.dlqResending = arrayOf(o.dlqResending, where, 'ledger.dlqResending').map(
+      (item, i): [string, number[]] => {
+        const pair = pairOf(item, where, `ledger.dlqResending[${i}]`);
+        return [
+          stringOf(pair[0], where, `ledger.dlqResending[${i}][0]`),
+          intsOf(pair[1], where, `ledger.dlqResending[${i}][1]`),
+        ];
+      },
+    );
+  }
   if (o.confs !== undefined) {
     snapshot.confs = arrayOf(o.confs, where, 'ledger.confs').map((item, i) => {
       const conf = objectOf(item, where, `ledger.confs[${i}]`);

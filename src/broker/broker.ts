@@ -217,6 +217,7 @@ export class Broker implements BrokerClient {
     try {
       await broker.core.journal.recover();
       await broker.transactions.recover();
+      await broker.deadLetterQueues.recover();
       await broker.scheduler?.recover();
       await sealThreadsUp;
     } catch (error) {

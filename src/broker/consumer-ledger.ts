@@ -1,6 +1,6 @@
 // Every consumer's progress on the broker: one Subscription per (group, topic, consumer slot),
 // one QueueCursor per queue in it, broadcasting consumers' slots, and which dead letters were
-// re-sent. State changes only through `apply(entry)`, and the broker journals each entry it
+// re-sent (and which are being re-sent: journaled before their copies are made). State changes only through `apply(entry)`, and the broker journals each entry it
 // applies, so replaying the journal after the latest snapshot rebuilds exactly this state.
 import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
@@ -27,6 +27,10 @@ export type LedgerEntry =
   | { op: 'reset'; sub: string; queue: number; offset: number }
   | { op: 'slot'; group: string; consumerId: string; slot: number }
   | { op: 'dlqDone'; group: string; offsets: number[] }
+  /** These dead letters (DLQ queue offsets) are being re-sent: journaled before their copies
+   *  are made, so a crash before their dlqDone is finished at start, not left to a second
+   *  re-send that would copy them again. */
+  | { op: 'dlqResend'; group: string; offsets: number[] }
   /** The descriptors a (group, topic) pair was last used with: the sweep needs them after a
    *  restart, before anyone calls again. */
   | { op: 'conf'; topic: TopicDescriptor; group: GroupDescriptor }
@@ -70,6 +74,8 @@ export interface LedgerSnapshot {
   subs: { g: string; t: string; s: number; retries: number; q: [number, CursorSnapshot][] }[];
   slots: [string, [string, number][]][];
   dlq: [string, [number, number][]][];
+  /** Dead letters being re-sent (absent when none, and in snapshots written before it). */
+  dlqResending?: [string, number[]][];
   confs?: { topic: TopicDescriptor; group: GroupDescriptor }[];
 }
 
@@ -105,6 +111,7 @@ export class ConsumerLedger {
   private readonly subs = new Map<string, Subscription>();
   private readonly slots = new Map<string, Map<string, number>>();
   private readonly deadLettersDone = new Map<string, OffsetRanges>();
+  private readonly deadLettersResending = new Map<string, Set<number>>();
   private readonly configs = new Map<string, { topic: TopicDescriptor; group: GroupDescriptor }>();
 
   constructor(readonly maxConsumersPerGroup = 1000) {}
@@ -198,6 +205,16 @@ export class ConsumerLedger {
     return done;
   }
 
+  /** Dead letters of the group journaled as being re-sent and not done yet. */
+  deadLettersBeingResent(groupKey: string): ReadonlySet<number> {
+    return this.deadLettersResending.get(groupKey) ?? new Set();
+  }
+
+  /** Groups with dead letters journaled as being re-sent and not done yet. */
+  groupsResendingDeadLetters(): string[] {
+    return [...this.deadLettersResending.keys()];
+  }
+
   apply(entry: LedgerEntry): void {
     switch (entry.op) {
       case 'start': {
@@ -249,9 +266,24 @@ export class ConsumerLedger {
         slots.set(entry.consumerId, entry.slot);
         return;
       }
-      case 'dlqDone':
+      case 'dlqDone': {
         for (const offset of entry.offsets) this.deadLetterDone(entry.group).add(offset);
+        const resending = this.deadLettersResending.get(entry.group);
+        if (resending === undefined) return;
+        for (const offset of entry.offsets) resending.delete(offset);
+        if (resending.size === 0) this.deadLettersResending.delete(entry.group);
         return;
+      }
+      case 'dlqResend': {
+        let resending = this.deadLettersResending.get(entry.group);
+        if (resending === undefined) {
+          resending = new Set();
+          this.deadLettersResending.set(entry.group, resending);
+        }
+        for (const offset of entry.offsets)
+          if (!this.deadLetterDone(entry.group).has(offset)) resending.add(offset);
+        return;
+      }
       case 'conf':
         this.configs.set(configKey(groupKeyOf(entry.group), storeTopic(entry.topic)), {
           topic: entry.topic,
@@ -264,6 +296,7 @@ export class ConsumerLedger {
         for (const [key, sub] of this.subs) if (sub.groupKey === entry.group) this.subs.delete(key);
         this.slots.delete(entry.group);
         this.deadLettersDone.delete(entry.group);
+        this.deadLettersResending.delete(entry.group);
         return;
       case 'dropTopic':
         for (const [key, conf] of this.configs)
@@ -287,6 +320,13 @@ export class ConsumerLedger {
       })),
       slots: [...this.slots].map(([group, slots]) => [group, [...slots]]),
       dlq: [...this.deadLettersDone].map(([group, done]) => [group, done.pairs()]),
+      ...(this.deadLettersResending.size > 0
+        ? {
+            dlqResending: [...this.deadLettersResending].map(
+              ([group, offsets]): [string, number[]] => [group, [...offsets]],
+            ),
+          }
+        : {}),
       confs: [...this.configs.values()],
     };
   }
@@ -303,6 +343,8 @@ export class ConsumerLedger {
     for (const [group, slots] of shape.slots) this.slots.set(group, new Map(slots));
     for (const [group, pairs] of shape.dlq)
       this.deadLettersDone.set(group, OffsetRanges.fromPairs(pairs));
+    for (const [group, offsets] of shape.dlqResending ?? [])
+      this.deadLettersResending.set(group, new Set(offsets));
     for (const conf of shape.confs ?? []) this.apply({ op: 'conf', ...conf });
   }
 

@@ -3,7 +3,10 @@
 // between the two is found by key and not made twice), listing the dead-letter queue (skipping
 // those already re-sent) and re-sending chosen ones, which copies each into the group's re-send
 // queue for its topic (read by the group's receives beside the topic's queues) and marks it done
-// in the dead-letter queue.
+// in the dead-letter queue. A re-send is journaled (dlqResend) before its copies are made, each
+// copy keyed by its dead letter's log position (names.resentKey): a crash between the copies and
+// their dlqDone is finished at start (recover), the copies made already found by key, not made
+// twice — a re-send sent again after the crash finds them done.
 import type { DeadLetter, GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MessageFlags, type StoredMessage } from '../store/index.js';
@@ -14,8 +17,10 @@ import {
   deadLetterKey,
   deadLetterTopic,
   groupKey,
+  isResentKey,
   messageScope,
   resendTopic,
+  resentKey,
   storeTopic,
   subscriptionQueue,
   SystemProperty,
@@ -177,42 +182,79 @@ export class DeadLetters {
     }
     if (found.length === 0) return results;
     try {
-      await this.copyBack(group, found);
+      await this.copyBack(
+        group,
+        found.map(({ message }) => message),
+      );
     } finally {
       for (const { message } of found) this.resending.delete(`${key}\u0000${message.queueOffset}`);
     }
     return results;
   }
 
+  /** Finishes the re-sends a crash cut between their journal entry and their dlqDone: copies
+   *  the dead letters not copied yet, then marks them all done. Once, at start, after the
+   *  journal's recovery. */
+  async recover(): Promise<void> {
+    let finished = 0;
+    for (const key of this.core.ledger.groupsResendingDeadLetters()) {
+      const [tenantId = '', instanceId = '', name = ''] = key.split('/');
+      const group = { tenantId, instanceId, group: name };
+      const found: StoredMessage[] = [];
+      const gone: number[] = [];
+      for (const queueOffset of this.core.ledger.deadLettersBeingResent(key)) {
+        const result = await this.core.store.readQueue(deadLetterTopic(group), 0, queueOffset, {
+          maxMessages: 1,
+        });
+        const message = result.messages[0];
+        if (message?.queueOffset === queueOffset) found.push(message);
+        else gone.push(queueOffset); // deleted by retention: nothing left to copy
+      }
+      if (gone.length > 0) await this.core.record([{ op: 'dlqDone', group: key, offsets: gone }]);
+      if (found.length > 0) await this.copyBack(group, found);
+      finished += found.length;
+    }
+    if (finished > 0)
+      this.core.logger.info({ deadLetters: finished }, 'dead-letter re-sends cut short finished');
+  }
+
+  /** Copies dead letters to their re-send queues and marks them done (see the file comment). */
   private async copyBack(
-    group: GroupDescriptor,
-    found: { messageId: string; message: StoredMessage }[],
+    group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group'>,
+    found: readonly StoredMessage[],
   ): Promise<void> {
-    await this.core.store.append(
-      found.map(({ message }) => ({
-        topic: resendTopic(group, message.properties[SystemProperty.originTopic] ?? ''),
-        queueId: 0,
-        ...(message.tag !== '' ? { tag: message.tag } : {}),
-        keys: message.keys,
-        properties: message.properties,
-        body: message.body, // a sealed envelope stays sealed (same instance, same key)
-        bornTimestampMs: message.bornTimestampMs,
-        flags: MessageFlags.RETRY | (message.flags & MessageFlags.SEALED),
-        attempt: 0,
-      })),
-    );
-    await this.core.record([
-      {
-        op: 'dlqDone',
-        group: groupKey(group),
-        offsets: found.map(({ message }) => message.queueOffset),
-      },
-    ]);
-    this.core.traceLog?.resent(
-      group,
-      found.map(({ message }) => message),
-    );
-    for (const { message } of found) {
+    const key = groupKey(group);
+    const offsets = found.map((message) => message.queueOffset);
+    const resending = this.core.ledger.deadLettersBeingResent(key);
+    // journaled before: a re-send cut short (a crash, a failed write) may have made these copies
+    const interrupted = found.filter((message) => resending.has(message.queueOffset));
+    if (interrupted.length < found.length)
+      await this.core.record([{ op: 'dlqResend', group: key, offsets }]);
+    const copied = new Set<number>();
+    for (const message of interrupted) {
+      const topic = resendTopic(group, message.properties[SystemProperty.originTopic] ?? '');
+      const [copy] = await this.core.store.queryByKey(topic, resentKey(message.logOffset), 1);
+      if (copy !== undefined) copied.add(message.logOffset);
+    }
+    const copies = found.filter((message) => !copied.has(message.logOffset));
+    if (copies.length > 0) {
+      await this.core.store.append(
+        copies.map((message) => ({
+          topic: resendTopic(group, message.properties[SystemProperty.originTopic] ?? ''),
+          queueId: 0,
+          ...(message.tag !== '' ? { tag: message.tag } : {}),
+          keys: [...message.keys.filter((k) => !isResentKey(k)), resentKey(message.logOffset)],
+          properties: message.properties,
+          body: message.body, // a sealed envelope stays sealed (same instance, same key)
+          bornTimestampMs: message.bornTimestampMs,
+          flags: MessageFlags.RETRY | (message.flags & MessageFlags.SEALED),
+          attempt: 0,
+        })),
+      );
+    }
+    await this.core.record([{ op: 'dlqDone', group: key, offsets }]);
+    this.core.traceLog?.resent(group, copies);
+    for (const message of copies) {
       const userTopic = message.properties[SystemProperty.originTopic] ?? '';
       this.core.longPoll.notify(
         storeTopic({ tenantId: group.tenantId, instanceId: group.instanceId, topic: userTopic }),

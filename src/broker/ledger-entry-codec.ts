@@ -6,7 +6,8 @@
 //   {"v":1,"op":"complete","sub":S,"queue":Q,"offsets":[N,…]}
 //   {"v":1,"op":"vis","sub":S,"queue":Q,"offset":N,"nextVisibleMs":T,"redeliverAtMs":T}
 //   {"v":1,"op":"slot","group":G,"consumerId":C,"slot":N}   {"v":1,"op":"dlqDone","group":G,
-//     "offsets":[N,…]}   {"v":1,"op":"conf","topic":TopicDescriptor,"group":GroupDescriptor}
+//     "offsets":[N,…]}   {"v":1,"op":"dlqResend","group":G,"offsets":[N,…]}
+//   {"v":1,"op":"conf","topic":TopicDescriptor,"group":GroupDescriptor}
 //   {"v":1,"op":"dropGroup","group":G}   {"v":1,"op":"dropTopic","topic":T}
 // Transactions (src/broker/transaction-ledger.ts), H = half store topic:
 //   {"v":1,"op":"txn-commit"|"txn-rollback","half":H,"queue":Q,"offset":N}
@@ -146,6 +147,7 @@ function ledgerEntryOf(o: Record<string, unknown>, where: string): JournalEntry 
         slot: intOf(o.slot, where, 'slot'),
       };
     case 'dlqDone':
+    case 'dlqResend':
       return {
         op,
         group: stringOf(o.group, where, 'group'),

@@ -109,6 +109,16 @@ export function deadLetterKey(messageId: string): string {
   return `${SYSTEM_PREFIX}mid:${messageId}`;
 }
 
+/** Record key of a re-sent copy in its re-send topic: the dead letter's log position (a re-send
+ *  interrupted by a crash is found by it and not made twice). */
+export function resentKey(deadLetterLogOffset: number): string {
+  return `${SYSTEM_PREFIX}resent:${deadLetterLogOffset}`;
+}
+
+export function isResentKey(key: string): boolean {
+  return key.startsWith(`${SYSTEM_PREFIX}resent:`);
+}
+
 export function isSystemName(name: string): boolean {
   return name.startsWith(SYSTEM_PREFIX);
 }

@@ -260,7 +260,10 @@ export class TraceLog {
   }
 
   /** RESENT events of dead letters copied back to their group. */
-  resent(group: GroupDescriptor, deadLetters: readonly StoredMessage[]): void {
+  resent(
+    group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group'>,
+    deadLetters: readonly StoredMessage[],
+  ): void {
     const time = Date.now();
     this.record(
       group.tenantId,

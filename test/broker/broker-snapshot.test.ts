@@ -29,6 +29,20 @@ t.test('a snapshot written without a version reads as version 1', async (t) => {
   t.notOk('confs' in older.ledger, 'a snapshot from before confs has none');
 });
 
+t.test('dead letters being re-sent round-trip; a snapshot from before them has none', async (t) => {
+  t.notOk('dlqResending' in golden.value.ledger, 'none in the golden snapshot');
+  const value: BrokerSnapshot = {
+    ...golden.value,
+    ledger: { ...golden.value.ledger, dlqResending: [['tn_golden/in_golden/workers', [4, 6]]] },
+  };
+  t.strictSame(decodeBrokerSnapshot(encodeBrokerSnapshot(value)), value);
+  const bad = encodeBrokerSnapshot(value).toString().replace('[4,6]', '[4,-6]');
+  t.throws(() => decodeBrokerSnapshot(Buffer.from(bad)), {
+    code: 'CorruptIndex',
+    message: /ledger\.dlqResending\[0\]\[1\]/,
+  });
+});
+
 t.test('an older snapshot’s null redelivery time reads as due now', async (t) => {
   const text = golden.text.replace('1700000030123,1700000031123', '1700000030123,null');
   const decoded = decodeBrokerSnapshot(Buffer.from(text));

@@ -3,15 +3,12 @@
 // reserved name prefix; long polls that must neither spin nor stampede. (From a review: each
 // test failed against the first version of the broker.)
 import t from 'tap';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Broker } from '../../src/broker/index.js';
+import type { Broker } from '../../src/broker/index.js';
 import type { BrokerCore } from '../../src/broker/broker-core.js';
 import { ConsumerLedger } from '../../src/broker/consumer-ledger.js';
 import { QueueCursor } from '../../src/broker/queue-cursor.js';
 import { WharfError } from '../../src/errors.js';
-import { brokerHarness, groupOf, MAC_KEY, text, topicOf } from '../helpers/broker.js';
+import { brokerHarness, crashCopy, groupOf, text, topicOf } from '../helpers/broker.js';
 import { waitFor, waitUntilPast } from '../helpers/wait-for.js';
 
 /** Hold the store's readQueue once armed: the read completes, its result is handed back only at
@@ -447,27 +444,6 @@ t.test('taking 20000 due offsets is linear', async (t) => {
   t.ok(once <= 4 * n, 'a bounded number of looks per due offset');
   t.ok(twice <= 2 * once + 2, 'twice the offsets, at most twice the work');
 });
-
-/** "SIGKILL" broker1: copy its data dir as it is now and open a broker on the copy. */
-async function crashCopy(
-  t: { teardown(fn: () => Promise<void>): void },
-  dir: string,
-): Promise<Broker> {
-  const copy = mkdtempSync(join(tmpdir(), 'wharf-crash-copy-'));
-  cpSync(dir, copy, { recursive: true });
-  const broker = await Broker.open({
-    dataDir: copy,
-    brokerId: 0,
-    macKey: MAC_KEY,
-    sweepIntervalMs: 50,
-    store: { segmentBytes: 1024 * 1024, minFreeDiskBytes: 0 },
-  });
-  t.teardown(async () => {
-    await broker.close();
-    rmSync(copy, { recursive: true, force: true });
-  });
-  return broker;
-}
 
 t.test(
   'a crash during a dead-letter move: the move is retried and the queue keeps redelivering',

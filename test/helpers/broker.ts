@@ -1,5 +1,5 @@
 // Test helpers for the broker room: a real Broker on a temp dir and descriptors with defaults.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
@@ -38,6 +38,30 @@ export function brokerHarness(t: Test): BrokerHarness {
       return broker;
     },
   };
+}
+
+/** "SIGKILL" a broker: copy its data dir as it is now and open a broker on the copy (closed and
+ *  removed at teardown). */
+export async function crashCopy(
+  t: { teardown(fn: () => Promise<void>): void },
+  dir: string,
+  overrides: Partial<BrokerOptions> = {},
+): Promise<Broker> {
+  const copy = mkdtempSync(join(tmpdir(), 'wharf-crash-copy-'));
+  cpSync(dir, copy, { recursive: true });
+  const broker = await Broker.open({
+    dataDir: copy,
+    brokerId: 0,
+    macKey: MAC_KEY,
+    sweepIntervalMs: 50,
+    ...overrides,
+    store: { segmentBytes: 1024 * 1024, minFreeDiskBytes: 0, ...overrides.store },
+  });
+  t.teardown(async () => {
+    await broker.close();
+    rmSync(copy, { recursive: true, force: true });
+  });
+  return broker;
 }
 
 export function openTestBroker(t: Test, overrides: Partial<BrokerOptions> = {}): Promise<Broker> {

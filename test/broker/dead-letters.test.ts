@@ -1,0 +1,75 @@
+// Dead-letter re-sends on a real store: a re-send cut by a crash between its copies and their
+// journal entry is finished at start, and a second re-send after the crash copies nothing again.
+import t from 'tap';
+import type { Broker } from '../../src/broker/index.js';
+import { WharfError } from '../../src/errors.js';
+import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
+import { brokerHarness, crashCopy, groupOf, text, topicOf } from '../helpers/broker.js';
+import { waitFor, waitUntilPast } from '../helpers/wait-for.js';
+
+/** Every message the group can receive now, acked. */
+async function drain(broker: Broker, topic: TopicDescriptor, group: GroupDescriptor) {
+  const got: string[] = [];
+  for (;;) {
+    const messages = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    if (messages.length === 0) return got;
+    got.push(...messages.map((m) => m.body.toString()));
+    await broker.ack(
+      topic,
+      group,
+      messages.map((m) => m.receiptHandle),
+    );
+  }
+}
+
+/** Publishes `bodies` and lets each use its one delivery attempt: they end in the group's
+ *  dead-letter queue. Returns their message ids as the dead-letter list shows them. */
+async function deadLetter(
+  broker: Broker,
+  topic: TopicDescriptor,
+  group: GroupDescriptor,
+  bodies: string[],
+): Promise<string[]> {
+  const before = (await broker.deadLetters(group, 1000)).messages.length;
+  await broker.publish(
+    topic,
+    bodies.map((body) => text(body)),
+  );
+  const received = await broker.receive(topic, group, {
+    maxMessages: 32,
+    waitMs: 0,
+    tags: '*',
+    invisibleMs: 100,
+  });
+  await waitUntilPast(Math.max(...received.map((m) => m.nextVisibleTime)));
+  const { messages } = await waitFor('the messages dead-lettered', async () => {
+    const page = await broker.deadLetters(group, 1000);
+    return page.messages.length === before + bodies.length && page;
+  });
+  return messages.slice(before).map((m) => m.messageId);
+}
+
+t.test('a re-send cut by a crash before it was marked done is not delivered twice', async (t) => {
+  const harness = brokerHarness(t);
+  const first = await harness.open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf({ maxDeliveryAttempts: 1 });
+  const [messageId] = await deadLetter(first, topic, group, ['A']);
+  // the copy is made; the journal write marking the dead letter done never finishes
+  const journal = first.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
+  const append = journal.append.bind(journal);
+  let stop: ((error: Error) => void) | undefined;
+  journal.append = (entries) =>
+    entries.some((entry) => entry.toString().includes('"op":"dlqDone"'))
+      ? new Promise((_, reject) => (stop = reject))
+      : append(entries);
+  const resend = first.resendDeadLetters(group, [messageId]);
+  const stopped = await waitFor('the copy made and its done mark being written', () => stop);
+  const second = await crashCopy(t, harness.dir);
+  stopped(new WharfError('IoError', 'test: the broker is gone'));
+  await t.rejects(resend, 'the re-send was never answered');
+  t.same((await second.deadLetters(group, 10)).messages, [], 'not listed as a dead letter again');
+  // the user sends the unanswered re-send again
+  await second.resendDeadLetters(group, [messageId]);
+  t.same(await drain(second, topic, group), ['A'], 'delivered to the group once');
+});
