@@ -205,6 +205,16 @@ export class ConsumerLedger {
     return done;
   }
 
+  /** Forgets re-sent dead letters below their queue's first readable entry (retention deleted
+   *  them: nothing lists or counts them any more), so the record is bounded by the dead-letter
+   *  queue, not by every re-send since the group was made. `minQueueOffsetOf`: of a group key. */
+  trimDeadLettersDone(minQueueOffsetOf: (groupKey: string) => number): void {
+    for (const [group, done] of this.deadLettersDone) {
+      done.dropBelow(minQueueOffsetOf(group));
+      if (done.rangeCount === 0) this.deadLettersDone.delete(group);
+    }
+  }
+
   /** Dead letters of the group journaled as being re-sent and not done yet. */
   deadLettersBeingResent(groupKey: string): ReadonlySet<number> {
     return this.deadLettersResending.get(groupKey) ?? new Set();

@@ -9,7 +9,7 @@ import { decodeBrokerSnapshot, encodeBrokerSnapshot } from './broker-snapshot.js
 import type { ConsumerLedger } from './consumer-ledger.js';
 import type { Counters } from './counters.js';
 import { decodeLedgerEntry, encodeLedgerEntry, type JournalEntry } from './ledger-entry-codec.js';
-import { RESEND_QUEUE_ID, resendTopicOf } from './names.js';
+import { deadLetterTopicOf, RESEND_QUEUE_ID, resendTopicOf } from './names.js';
 import { isTxnEntry, TransactionLedger } from './transaction-ledger.js';
 import { isWithdrawEntry, Withdrawals } from './withdrawals.js';
 
@@ -53,6 +53,7 @@ export class LedgerJournal {
       entries++;
       this.apply(decodeLedgerEntry(data, `journal entry ${entries} after the snapshot`));
     }
+    this.trimDeadLettersDone();
     for (const [topic, queue] of this.withdrawals.queueList())
       this.withdrawals.trimBelow(
         topic,
@@ -84,6 +85,7 @@ export class LedgerJournal {
   /** Starts a snapshot unless one is being written; a failure is logged, the journal stays. */
   snapshotSoon(): void {
     if (this.snapshotting !== undefined) return;
+    this.trimDeadLettersDone();
     // serialized synchronously, in the same tick as writeSnapshot captures the journal position
     const snapshot = encodeBrokerSnapshot({
       ledger: this.ledger.snapshot(),
@@ -97,6 +99,14 @@ export class LedgerJournal {
         this.logger.error({ err: error }, 'consumer state snapshot failed'),
       )
       .finally(() => (this.snapshotting = undefined));
+  }
+
+  /** Re-sent dead letters retention deleted are forgotten (at start and before each snapshot:
+   *  what a snapshot carries stays bounded by the dead-letter queues). */
+  private trimDeadLettersDone(): void {
+    this.ledger.trimDeadLettersDone(
+      (group) => this.store.queueOffsets(deadLetterTopicOf(group), 0).minQueueOffset,
+    );
   }
 
   private apply(entry: JournalEntry): void {

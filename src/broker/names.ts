@@ -26,6 +26,12 @@ export function deadLetterTopic(
   return `${group.tenantId}/${group.instanceId}/%DLQ%/${group.group}`;
 }
 
+/** deadLetterTopic from a group key (tenant/instance/group). */
+export function deadLetterTopicOf(groupKeyName: string): string {
+  const [tenantId = '', instanceId = '', group = ''] = groupKeyName.split('/');
+  return deadLetterTopic({ tenantId, instanceId, group });
+}
+
 /** Where dead letters re-sent to a group for one topic wait (queue 0), like RocketMQ's %RETRY%. */
 export function resendTopic(
   group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group'>,

@@ -1,7 +1,9 @@
 // Dead-letter re-sends on a real store: a re-send cut by a crash between its copies and their
-// journal entry is finished at start, and a second re-send after the crash copies nothing again.
+// journal entry is finished at start, and a second re-send after the crash copies nothing again;
+// the record of re-sent dead letters forgets those retention deleted.
 import t from 'tap';
 import type { Broker } from '../../src/broker/index.js';
+import { groupKey } from '../../src/broker/names.js';
 import { WharfError } from '../../src/errors.js';
 import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
 import { brokerHarness, crashCopy, groupOf, text, topicOf } from '../helpers/broker.js';
@@ -73,3 +75,54 @@ t.test('a re-send cut by a crash before it was marked done is not delivered twic
   await second.resendDeadLetters(group, [messageId]);
   t.same(await drain(second, topic, group), ['A'], 'delivered to the group once');
 });
+
+interface Hooks {
+  runRetention(nowMs?: number): Promise<number>;
+}
+
+t.test(
+  'the record of re-sent dead letters forgets those retention deleted, across a restart too',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const store = {
+      segmentBytes: 64 * 1024,
+      retentionMs: 60_000,
+      retentionCheckIntervalMs: 3_600_000,
+    };
+    const first = await harness.open({ store });
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ maxDeliveryAttempts: 1 });
+    const bodies = Array.from({ length: 20 }, (_, i) => `old-${i}`);
+    const ids = await deadLetter(first, topic, group, bodies);
+    // every other one re-sent: a record of 10 separate runs
+    for (const [i, id] of ids.entries())
+      if (i % 2 === 0) t.match(await first.resendDeadLetters(group, [id]), [{ ok: true }]);
+    t.same((await drain(first, topic, group)).sort(), bodies.filter((_, i) => i % 2 === 0).sort());
+    // later traffic fills the segments after theirs; an hour on, retention deletes the old ones
+    const filler = topicOf({ queueCount: 1 });
+    for (let n = 0; n < 12; n++)
+      await first.publish(
+        filler,
+        Array.from({ length: 16 }, (_, i) => text(`${n}-${i}-${'y'.repeat(1000)}`)),
+      );
+    t.ok(
+      await (first.store as unknown as Hooks).runRetention(Date.now() + 3_600_000),
+      'retention deleted the old segments',
+    );
+    t.same((await first.deadLetters(group, 100)).messages, [], 'the old dead letters are gone');
+    const [, resent] = await deadLetter(first, topic, group, ['kept', 'resent']);
+    t.match(await first.resendDeadLetters(group, [resent]), [{ ok: true }]);
+    await first.close();
+    const second = await harness.open({ store });
+    t.same(
+      (await second.deadLetters(group, 100)).messages.map((m) => m.body.toString()),
+      ['kept'],
+      'the re-send after retention is remembered across the restart',
+    );
+    t.same(
+      second.ledger.deadLetterDone(groupKey(group)).pairs().length,
+      1,
+      'the record holds the one re-send left, not the ones retention deleted',
+    );
+  },
+);
