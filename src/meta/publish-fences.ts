@@ -7,6 +7,7 @@
 // depends on it, so a lost or expired fence costs a possible duplicate, never a lost message.
 import type { Redis } from 'ioredis';
 import type { PublishFence, PublishFenceSink, PublishFenceSource } from '../model/index.js';
+import { watchChannel } from './channel-watch.js';
 import type { MetaKeys } from './keys.js';
 import { decodeRecord, encodeRecord, PUBLISH_FENCE } from './records.js';
 
@@ -50,26 +51,10 @@ export class RedisPublishFences implements PublishFenceSource {
     this.channel = keys.publishFenceChannel(brokerId);
   }
 
-  /** Subscribes to this broker's fence channel on a connection of its own (as BrokerDirectory
-   *  does), in the background: `onFence` runs on each announcement and after each reconnect
-   *  (what was announced meanwhile is lost; the fences themselves are in the hash). Stopping
-   *  disconnects it, subscribed or not, so a Redis that is down never holds a shutdown. */
+  /** Subscribes to this broker's fence channel (channel-watch.ts): `onFence` runs on each
+   *  announcement and after each reconnect (the fences themselves are in the hash). */
   watch(onFence: () => void): () => void {
-    const subscriber = this.redis.duplicate({ connectionName: 'wharf-fences-sub' });
-    let subscribed = false;
-    subscriber.on('error', () => undefined); // reconnects on its own; the broker's look covers it
-    subscriber.on('message', () => onFence());
-    subscriber.on('ready', () => {
-      // ioredis subscribes again by itself after a reconnect; the first time is ours
-      if (subscribed) onFence();
-      else
-        subscriber.subscribe(this.channel).then(
-          () => (subscribed = true),
-          () => undefined, // tried again on the next ready
-        );
-    });
-    if (subscriber.status === 'wait') subscriber.connect().catch(() => undefined);
-    return () => subscriber.disconnect();
+    return watchChannel(this.redis, this.channel, 'wharf-fences-sub', onFence);
   }
 
   async pending(max: number): Promise<PublishFence[]> {
