@@ -1,7 +1,8 @@
 // The broker: owns the messages of its queues in one MessageStore and serves BrokerClient's
 // operations, each through the part that owns it (Publisher, Receiver, DeadLetters, Queries,
 // Stats) over one BrokerCore. Start-up: open the store (its recovery), recover the consumer ledger
-// (LedgerJournal). Background: a sweep moves messages out of attempts to dead-letter queues, and
+// (LedgerJournal), apply what gateways left for it in Redis (cluster: pending drops, then publish
+// fences). Background: a sweep moves messages out of attempts to dead-letter queues, and
 // snapshots bound the journal. close(): stop long polls, finish background work, snapshot, close
 // the store.
 import type {
@@ -20,6 +21,7 @@ import type {
   DeadLetter,
   GroupDescriptor,
   MessageView,
+  PendingDropSource,
   PublishFenceSource,
   PublishMessage,
   PublishResult,
@@ -44,6 +46,7 @@ import { deadLetterTopic, groupKey, resendTopic, storeTopic } from './names.js';
 import { Publisher } from './publisher.js';
 import { Queries } from './queries.js';
 import { Receiver } from './receiver.js';
+import { PendingDrops } from './pending-drops.js';
 import { PublishFences } from './publish-fences.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { SealWorkers } from './seal-workers.js';
@@ -93,11 +96,15 @@ export interface BrokerOptions {
    *  the broker serves, then as each is announced (the source's watch) and every
    *  `fenceIntervalMs` (default 1000). */
   publishFences?: PublishFenceSource;
+  /** The topics, groups and instances deleted while this broker was down (RedisPendingDrops;
+   *  cluster brokers): dropped here at start, before the broker serves, then as each is announced
+   *  and every `fenceIntervalMs`, before the fences of each round. */
+  pendingDrops?: PendingDropSource;
   fenceIntervalMs?: number;
 }
 
-/** How long start-up waits for the publish fences (Redis) before it serves without them; they
- *  are applied by the interval once Redis answers. */
+/** How long start-up waits for the pending drops and publish fences (Redis) before it serves
+ *  without them; they are applied by the interval once Redis answers. */
 const START_FENCES_TIMEOUT_MS = 5_000;
 
 export class Broker implements BrokerClient {
@@ -114,11 +121,13 @@ export class Broker implements BrokerClient {
   private readonly transactions: Transactions;
   /** Null without a fence source (the all-in-one node: its gateway never fails over). */
   readonly fences: PublishFences | null;
+  /** Null without a drop source (the all-in-one node: its one broker is never down to a drop). */
+  readonly drops: PendingDrops | null;
   private applyingFences = false;
-  /** A fence was announced during a round: look again when it ends. */
+  /** A fence or drop was announced during a round: look again when it ends. */
   private fencesAgain = false;
-  /** Stops the fence announcements (set once the watch is up). */
-  private unwatchFences: (() => void) | null = null;
+  /** Stop the fence and drop announcements (set once the watches are up). */
+  private unwatchFences: (() => void)[] = [];
   /** Delayed messages, when the broker has a wheel. */
   readonly scheduler: Scheduler | null;
   private timers: NodeJS.Timeout[] = [];
@@ -193,6 +202,10 @@ export class Broker implements BrokerClient {
         : new PublishFences(this.core, options.publishFences, this.scheduler, () =>
             this.publisher.forgetDedupHits(),
           );
+    this.drops =
+      options.pendingDrops === undefined
+        ? null
+        : new PendingDrops(options.pendingDrops, this, logger);
   }
 
   static async open(options: BrokerOptions): Promise<Broker> {
@@ -483,7 +496,7 @@ export class Broker implements BrokerClient {
     sweep.unref();
     snapshot.unref();
     this.timers = [sweep, snapshot];
-    if (this.fences !== null) {
+    if (this.fences !== null || this.drops !== null) {
       const fences = setInterval(() => this.applyFences(), this.options.fenceIntervalMs ?? 1000);
       fences.unref();
       this.timers.push(fences);
@@ -502,34 +515,38 @@ export class Broker implements BrokerClient {
     }
   }
 
-  /** Every fence waiting at start is applied before the broker serves (bounded by a deadline:
-   *  a Redis that does not answer leaves them to the interval). */
+  /** Every drop and fence waiting at start is applied before the broker serves (bounded by a
+   *  deadline: a Redis that does not answer leaves them to the interval). */
   private async applyFencesAtStart(): Promise<void> {
-    if (this.fences === null) return;
-    const fences = this.fences;
     const deadline = Date.now() + START_FENCES_TIMEOUT_MS;
     try {
-      while ((await fences.applyPending()) > 0 && Date.now() < deadline);
+      if (this.drops !== null)
+        while ((await this.drops.applyPending()) > 0 && Date.now() < deadline);
+      if (this.fences !== null)
+        while ((await this.fences.applyPending()) > 0 && Date.now() < deadline);
     } catch (error) {
       this.core.logger.warn(
         { err: error },
-        'publish fences not applied at start (Redis?): applied once it answers',
+        'pending drops or publish fences not applied at start (Redis?): applied once it answers',
       );
     }
   }
 
   /** Applies each fence as it is announced (a gateway just failed a call over), so a consumer
-   *  is not handed a withdrawn copy in the second before the next look; without a watch, or
-   *  while it cannot subscribe, the interval alone applies them. */
+   *  is not handed a withdrawn copy in the second before the next look, and each drop (a
+   *  gateway deleted a name while it took this broker for down); without a watch, or while it
+   *  cannot subscribe, the interval alone applies them. */
   private watchFences(): void {
-    const source = this.options.publishFences;
-    if (source?.watch !== undefined) this.unwatchFences = source.watch(() => this.applyFences());
+    for (const source of [this.options.pendingDrops, this.options.publishFences])
+      if (source?.watch !== undefined)
+        this.unwatchFences.push(source.watch(() => this.applyFences()));
   }
 
-  /** A round of fences; while one runs, another follows it (an announcement or the interval). */
+  /** A round of drops, then fences; while one runs, another follows it (an announcement or the
+   *  interval). */
   private applyFences(): void {
-    const fences = this.fences;
-    if (fences === null || this.closing !== undefined) return;
+    const { drops, fences } = this;
+    if ((drops === null && fences === null) || this.closing !== undefined) return;
     if (this.applyingFences) {
       this.fencesAgain = true;
       return;
@@ -539,20 +556,24 @@ export class Broker implements BrokerClient {
       try {
         do {
           this.fencesAgain = false;
-          while ((await fences.applyPending()) > 0);
+          if (drops !== null) while ((await drops.applyPending()) > 0);
+          if (fences !== null) while ((await fences.applyPending()) > 0);
         } while (this.fencesAgain && this.closing === undefined);
       } catch (error) {
-        this.core.logger.warn({ err: error }, 'publish fences not applied (Redis?): trying again');
+        this.core.logger.warn(
+          { err: error },
+          'pending drops or publish fences not applied (Redis?): trying again',
+        );
       } finally {
         this.applyingFences = false;
       }
     };
-    this.core.track(round(), 'publish fences');
+    this.core.track(round(), 'pending drops and publish fences');
   }
 
   private async shutdown(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
-    this.unwatchFences?.();
+    for (const unwatch of this.unwatchFences.splice(0)) unwatch();
     this.transactions.close();
     this.longPoll.close();
     await this.scheduler?.close();

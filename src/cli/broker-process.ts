@@ -13,6 +13,7 @@ import { Registry } from 'prom-client';
 import type { Broker } from '../broker/index.js';
 import { TcpBrokerServer } from '../cluster/index.js';
 import {
+  RedisPendingDrops,
   RedisPublishFences,
   freePort,
   isRedisUnavailable,
@@ -108,6 +109,7 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
       meta,
       logger: brokerLogger,
       publishFences: new RedisPublishFences(meta.redis, meta.keys, brokerId),
+      pendingDrops: new RedisPendingDrops(meta.redis, meta.keys, brokerId),
     });
     cleanup.unshift(() => broker.close());
     const server = new TcpBrokerServer(broker, { port, host: config.cluster.brokerHost });

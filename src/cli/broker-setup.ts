@@ -36,6 +36,7 @@ export interface BrokerSetup {
   logger: Logger;
   commitObserver?: CommitObserver;
   publishFences?: BrokerOptions['publishFences'];
+  pendingDrops?: BrokerOptions['pendingDrops'];
 }
 
 /** Opens the broker a config describes (replays its store; may take a while). */
@@ -57,5 +58,6 @@ export function openConfiguredBroker(setup: BrokerSetup): Promise<Broker> {
     dataKeys: meta.dataKeys,
     scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(brokerId)),
     ...(setup.publishFences === undefined ? {} : { publishFences: setup.publishFences }),
+    ...(setup.pendingDrops === undefined ? {} : { pendingDrops: setup.pendingDrops }),
   });
 }

@@ -13,13 +13,18 @@
 // fences those parts too, once every call has settled: the client's retry (a 503 promises it is
 // safe) stores them once. (TRANSACTION publishes are not fenced: their half messages are not in
 // the queues a fence scans.)
+// A topic, group or instance deleted while a broker that holds (or may hold) it is down, or does
+// not answer the drop, leaves a pending drop for that broker, which it applies when it is back,
+// before it serves (src/broker/pending-drops.ts): a name created again never meets the old data.
 import { randomBytes } from 'node:crypto';
 import { WharfError } from '../errors.js';
 import type {
   CheckedMessage,
   DeadLetter,
   GroupDescriptor,
+  DropTarget,
   MessageView,
+  PendingDropSink,
   PublishFence,
   PublishFenceSink,
   PublishMessage,
@@ -84,6 +89,9 @@ export interface RoutingOptions {
   /** Where a publish call that failed over leaves its fence for the broker that did not answer
    *  (RedisPublishFenceSink); without it a failed-over call may be stored twice. */
   fences?: PublishFenceSink;
+  /** Where a deletion leaves its drop for a broker that is down (RedisPendingDropSink); without
+   *  it such a broker keeps the deleted topic's, group's or instance's data. */
+  drops?: PendingDropSink;
   /** retry-after of a 503 for a broker that is down. Default 1000 ms. */
   retryAfterMs?: number;
   /** How long a broker whose call failed to connect is passed over. Default 2000 ms. */
@@ -643,18 +651,64 @@ export class RoutingBrokerClient implements BrokerClient {
   }
 
   async dropTopic(topic: TopicDescriptor): Promise<void> {
-    const holders = await this.holders(topic).catch(() => this.liveBrokerIds());
-    await this.all(holders.filter(this.isUp), (c) => c.dropTopic(topic));
+    const holders = await this.holders(topic).catch(() => this.registeredBrokerIds());
+    await this.dropOn(holders, { kind: 'topic', topic }, (c) => c.dropTopic(topic));
     await this.options.placements.drop(topic);
     this.placed.delete(topicKey(topic));
   }
 
   async dropGroup(group: GroupDescriptor): Promise<void> {
-    await this.all(this.liveBrokerIds(), (c) => c.dropGroup(group));
+    await this.dropOn(this.registeredBrokerIds(), { kind: 'group', group }, (c) =>
+      c.dropGroup(group),
+    );
   }
 
   async dropInstance(tenantId: string, instanceId: string): Promise<void> {
-    await this.all(this.liveBrokerIds(), (c) => c.dropInstance(tenantId, instanceId));
+    await this.dropOn(this.registeredBrokerIds(), { kind: 'instance', tenantId, instanceId }, (c) =>
+      c.dropInstance(tenantId, instanceId),
+    );
+  }
+
+  private registeredBrokerIds(): number[] {
+    return [...this.options.directory.brokers.keys()].sort((a, b) => a - b);
+  }
+
+  /** Runs a drop on each of `brokers` that is up; a broker that is down, or fails to answer it,
+   *  is left the drop in Redis instead, to apply when it is back (before it serves). Fails when a
+   *  broker refuses the drop, or when a drop cannot be left. */
+  private async dropOn(
+    brokers: readonly number[],
+    target: DropTarget,
+    call: (client: BrokerClient) => Promise<void>,
+  ): Promise<void> {
+    await Promise.all(
+      brokers.map(async (brokerId) => {
+        if (this.isUp(brokerId)) {
+          try {
+            return await this.on(brokerId, call);
+          } catch (error) {
+            if (!isUnavailable(error)) throw error;
+            return this.leaveDrop(brokerId, target, errorMessage(error));
+          }
+        }
+        return this.leaveDrop(brokerId, target, 'down');
+      }),
+    );
+  }
+
+  private async leaveDrop(brokerId: number, target: DropTarget, why: string): Promise<void> {
+    const { drops, logger } = this.options;
+    const what = dropName(target);
+    if (drops === undefined) {
+      logger?.warn({ brokerId, drop: what, why }, 'drop not sent: the broker keeps the data');
+      return;
+    }
+    const dropId = randomBytes(12).toString('base64url');
+    await drops.add(brokerId, { ...target, dropId, droppedAtMs: Date.now() });
+    logger?.warn(
+      { brokerId, drop: what, why },
+      'broker did not take the drop: left for it to apply when it is back',
+    );
   }
 
   /** Ready when at least one live broker answers ready; lists every registered broker. */
@@ -691,6 +745,18 @@ export class RoutingBrokerClient implements BrokerClient {
 
 function topicKey(topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>): string {
   return `${topic.tenantId}/${topic.instanceId}/${topic.topic}`;
+}
+
+/** What a drop names, for the log. */
+function dropName(target: DropTarget): string {
+  switch (target.kind) {
+    case 'topic':
+      return `topic ${topicKey(target.topic)}`;
+    case 'group':
+      return `group ${target.group.tenantId}/${target.group.instanceId}/${target.group.group}`;
+    case 'instance':
+      return `instance ${target.tenantId}/${target.instanceId}`;
+  }
 }
 
 function sum(values: number[]): number {

@@ -37,6 +37,9 @@ export {
 } from './schedule-wheel.js';
 /** Publish fences (cluster failover): a gateway leaves them, their broker applies and deletes them. */
 export { RedisPublishFenceSink, RedisPublishFences } from './publish-fences.js';
+/** Pending drops (cluster): a gateway leaves a deletion for a broker that is down; the broker
+ *  applies it when back, then deletes it. */
+export { RedisPendingDropSink, RedisPendingDrops } from './pending-drops.js';
 /** The broker registry (cluster): a broker's lease on its id, a gateway's view of the brokers,
  *  and where each topic's queues live. */
 export {

@@ -135,6 +135,17 @@ export class MetaKeys {
     return `${this.prefix}:{fences:${brokerId}}:added`;
   }
 
+  /** hash dropId → pending drop: topics, groups and instances deleted while the broker was down,
+   *  for it to drop when it is back (applied, then deleted, by the broker; no expiry) */
+  pendingDrops(brokerId: number): string {
+    return `${this.prefix}:{drops:${brokerId}}`;
+  }
+
+  /** pub/sub channel: a drop was left for the broker (the message is its drop id) */
+  pendingDropChannel(brokerId: number): string {
+    return `${this.prefix}:{drops:${brokerId}}:added`;
+  }
+
   // A broker's delay wheel is the broker's, not a tenant's: it holds log positions and due times
   // only (no names, no bodies) and is rebuilt from the broker's commit log when lost.
   private wheel(brokerId: string): string {

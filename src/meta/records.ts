@@ -1,5 +1,5 @@
 // The format of every JSON record Wharf keeps in Redis (tenant, access key, instance, topic,
-// group, alarm, signing key, broker, publish fence): one narrow schema each, and the one decoder that reads them. The
+// group, alarm, signing key, broker, publish fence, pending drop): one narrow schema each, and the one decoder that reads them. The
 // version is the record's own `v` field: records written before versions existed have none and
 // are v1; new ones are written with `v: 1` (`encodeRecord`). Reading strips `v` and any field a
 // schema does not name (e.g. the `spec` put-resource-4.lua keeps), so no answer shows them; a
@@ -8,6 +8,7 @@ import type { JWK } from 'jose';
 import { WharfError } from '../errors.js';
 import type {
   GroupDescriptor,
+  PendingDrop,
   PublishFence,
   RetryPolicy,
   TopicDescriptor,
@@ -158,7 +159,7 @@ const topicShape: Shape<TopicDescriptor> = {
 
 export const TOPIC = schema<TopicDescriptor>('topic', topicShape);
 
-export const GROUP = schema<GroupDescriptor>('group', {
+const groupShape: Shape<GroupDescriptor> = {
   tenantId: str,
   instanceId: str,
   group: str,
@@ -168,7 +169,9 @@ export const GROUP = schema<GroupDescriptor>('group', {
   retryPolicy: optional(retryPolicy),
   createdAt: num,
   incarnation: optional(str),
-});
+};
+
+export const GROUP = schema<GroupDescriptor>('group', groupShape);
 
 /** An alarm as stored: its webhook signing secret sealed (see alarms.ts). */
 export interface StoredAlarm extends Alarm {
@@ -230,6 +233,44 @@ export const PUBLISH_FENCE = schema<PublishFence>('publish fence', {
   queueIds: arrayOf(int),
   sentAtMs: num,
 });
+
+type DropOf<K extends PendingDrop['kind']> = Extract<PendingDrop, { kind: K }>;
+
+const pendingDropKinds: { [K in PendingDrop['kind']]: Check<DropOf<K>> } = {
+  topic: object<DropOf<'topic'>>({
+    kind: oneOf(['topic']),
+    dropId: str,
+    droppedAtMs: num,
+    topic: object(topicShape),
+  }),
+  group: object<DropOf<'group'>>({
+    kind: oneOf(['group']),
+    dropId: str,
+    droppedAtMs: num,
+    group: object(groupShape),
+  }),
+  instance: object<DropOf<'instance'>>({
+    kind: oneOf(['instance']),
+    dropId: str,
+    droppedAtMs: num,
+    tenantId: str,
+    instanceId: str,
+  }),
+};
+
+/** A drop a gateway left for a broker that was down (meta/pending-drops.ts): its `kind` says
+ *  which fields follow. */
+export const PENDING_DROP: RecordSchema<PendingDrop> = {
+  kind: 'pending drop',
+  check: (v, path): PendingDrop => {
+    const kind = isObject(v) ? v.kind : undefined;
+    const at = path === '' ? 'kind' : `${path}.kind`;
+    if (kind === 'topic') return pendingDropKinds.topic(v, path);
+    if (kind === 'group') return pendingDropKinds.group(v, path);
+    if (kind === 'instance') return pendingDropKinds.instance(v, path);
+    return fail(at, 'is not one of topic, group, instance');
+  },
+};
 
 export const BROKER = schema<BrokerRecord>('broker', {
   brokerId: int,

@@ -29,5 +29,12 @@ export type {
 /** The delay wheel's entries, claims and mark (broker and meta). */
 export type { ClaimResult, WheelClaim, WheelEntry, WheelMark } from './schedule-wheel.js';
 export type { PublishFence, PublishFenceSink, PublishFenceSource } from './publish-fences.js';
+/** Drops left for a broker that was down when a topic, group or instance was deleted. */
+export type {
+  DropTarget,
+  PendingDrop,
+  PendingDropSink,
+  PendingDropSource,
+} from './pending-drops.js';
 /** Every trace event type (one list for codecs, RPC shapes and the API schema). */
 export { TRACE_EVENT_TYPES } from './messages.js';

@@ -5,6 +5,7 @@ import {
   ACCESS_KEY,
   ALARM,
   GROUP,
+  PENDING_DROP,
   PRIVATE_JWK,
   TENANT,
   TOPIC,
@@ -163,6 +164,39 @@ t.test(
     internal(t, () => decodeRecord(PRIVATE_JWK, '"x"', at), /is not an object/, 'a JWK');
   },
 );
+
+t.test('a pending drop is one of its three kinds, checked by its kind', async (t) => {
+  const group = {
+    tenantId: 'ten-a',
+    instanceId: 'MQ_INST_A',
+    group: 'g',
+    deliveryMode: 'CLUSTERING',
+    maxDeliveryAttempts: 16,
+    invisibleSeconds: 30,
+    createdAt: 1,
+    incarnation: 'abc',
+  };
+  const base = { dropId: 'd1', droppedAtMs: 5 };
+  const drops = [
+    { kind: 'topic', ...base, topic },
+    { kind: 'group', ...base, group },
+    { kind: 'instance', ...base, tenantId: 'ten-a', instanceId: 'MQ_INST_A' },
+  ];
+  for (const drop of drops)
+    t.same(decodeRecord(PENDING_DROP, encodeRecord(drop), at), drop, `a ${drop.kind} drop`);
+  internal(
+    t,
+    () => decodeRecord(PENDING_DROP, JSON.stringify({ ...base, kind: 'tenant' }), at),
+    /pending drop record at .*: field kind is not one of topic, group, instance/,
+    'an unknown kind',
+  );
+  internal(
+    t,
+    () => decodeRecord(PENDING_DROP, JSON.stringify({ kind: 'topic', ...base, group }), at),
+    /field topic is not an object/,
+    'a topic drop without its topic',
+  );
+});
 
 t.test('repositories read records written without a version and refuse bad ones', async (t) => {
   const redis = await startTestRedis(t);

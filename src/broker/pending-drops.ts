@@ -1,0 +1,72 @@
+// Pending drops: a topic, group or instance deleted while this broker was down (or did not answer
+// the drop) is left for it in Redis by the gateway (meta/pending-drops.ts). This broker applies
+// each one to itself — the same dropTopic, dropGroup or dropInstance the gateway's call would have
+// run — when it starts (before it serves: a name created again must not meet the deleted one's
+// messages, delayed and half messages, cursors or internal topics), as each is announced while it
+// runs, and every second in case an announcement was missed. Then the drop is removed; a crash
+// between the two applies it again at the next start, which finds nothing left to drop.
+import type {
+  GroupDescriptor,
+  PendingDrop,
+  PendingDropSource,
+  TopicDescriptor,
+} from '../model/index.js';
+import type { BrokerLogger } from './broker-logger.js';
+
+/** Drops applied per round. */
+const DROPS_PER_ROUND = 100;
+
+/** What a drop runs on: the broker itself. */
+export interface Droppable {
+  dropTopic(topic: TopicDescriptor): Promise<void>;
+  dropGroup(group: GroupDescriptor): Promise<void>;
+  dropInstance(tenantId: string, instanceId: string): Promise<void>;
+}
+
+export class PendingDrops {
+  /** Drops applied since start (tests). */
+  applied = 0;
+
+  constructor(
+    private readonly source: PendingDropSource,
+    private readonly target: Droppable,
+    private readonly logger: BrokerLogger,
+  ) {}
+
+  /** Applies the drops waiting now; resolves with how many were applied. */
+  async applyPending(): Promise<number> {
+    const drops = await this.source.pending(DROPS_PER_ROUND);
+    if (drops.length === 0) return 0;
+    for (const drop of drops) await this.apply(drop);
+    await this.source.done(drops.map((drop) => drop.dropId));
+    this.applied += drops.length;
+    this.logger.info(
+      { drops: drops.slice(0, 10).map(describe), count: drops.length },
+      'applied drops of topics, groups or instances deleted while this broker was down',
+    );
+    return drops.length;
+  }
+
+  private apply(drop: PendingDrop): Promise<void> {
+    switch (drop.kind) {
+      case 'topic':
+        return this.target.dropTopic(drop.topic);
+      case 'group':
+        return this.target.dropGroup(drop.group);
+      case 'instance':
+        return this.target.dropInstance(drop.tenantId, drop.instanceId);
+    }
+  }
+}
+
+/** A drop for the log: what it names, never more. */
+function describe(drop: PendingDrop): string {
+  switch (drop.kind) {
+    case 'topic':
+      return `topic ${drop.topic.tenantId}/${drop.topic.instanceId}/${drop.topic.topic}`;
+    case 'group':
+      return `group ${drop.group.tenantId}/${drop.group.instanceId}/${drop.group.group}`;
+    case 'instance':
+      return `instance ${drop.tenantId}/${drop.instanceId}`;
+  }
+}

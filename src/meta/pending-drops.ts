@@ -1,0 +1,71 @@
+// Pending drops in Redis: one hash per broker (dropId → drop record, versioned JSON checked on
+// read), written by a gateway when it deletes a topic, group or instance while that broker is down
+// (or did not answer the drop), announced on the broker's drop channel (pub/sub) so a broker that
+// runs applies it at once, read and deleted by that broker once applied (broker/pending-drops.ts).
+// Unlike publish fences, drops never expire: one lost would leave the deleted name's messages,
+// cursors or internal topics on the broker, to meet a name created again. A broker id retired
+// for good leaves its hash behind (`<prefix>:{drops:<id>}`: delete it with the broker).
+import type { Redis } from 'ioredis';
+import type { PendingDrop, PendingDropSink, PendingDropSource } from '../model/index.js';
+import { watchChannel } from './channel-watch.js';
+import type { MetaKeys } from './keys.js';
+import { decodeRecord, encodeRecord, PENDING_DROP } from './records.js';
+
+/** The gateway side: leaves drops for any broker. */
+export class RedisPendingDropSink implements PendingDropSink {
+  /** `redis`: the meta connection (MetaStore.redis), whose commands have the meta deadline. */
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: MetaKeys,
+  ) {}
+
+  async add(brokerId: number, drop: PendingDrop): Promise<void> {
+    const results = await this.redis
+      .multi()
+      .hset(this.keys.pendingDrops(brokerId), drop.dropId, encodeRecord(drop))
+      .publish(this.keys.pendingDropChannel(brokerId), drop.dropId)
+      .exec();
+    if (results === null) throw new Error(`pending drop for broker ${brokerId} not written`);
+    const failed = results.find(([error]) => error !== null)?.[0];
+    if (failed !== undefined && failed !== null) throw failed;
+  }
+}
+
+/** The broker side: the drops left for one broker. */
+export class RedisPendingDrops implements PendingDropSource {
+  private readonly key: string;
+  private readonly channel: string;
+
+  constructor(
+    private readonly redis: Redis,
+    keys: MetaKeys,
+    brokerId: number,
+  ) {
+    this.key = keys.pendingDrops(brokerId);
+    this.channel = keys.pendingDropChannel(brokerId);
+  }
+
+  /** Subscribes to this broker's drop channel (channel-watch.ts): `onDrop` runs on each
+   *  announcement and after each reconnect (the drops themselves are in the hash). */
+  watch(onDrop: () => void): () => void {
+    return watchChannel(this.redis, this.channel, 'wharf-drops-sub', onDrop);
+  }
+
+  async pending(max: number): Promise<PendingDrop[]> {
+    // nearly always empty: one HLEN a look, a scan only when something waits
+    if ((await this.redis.hlen(this.key)) === 0) return [];
+    const drops: PendingDrop[] = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(this.key, cursor, 'COUNT', max);
+      for (let i = 0; i + 1 < flat.length && drops.length < max; i += 2)
+        drops.push(decodeRecord(PENDING_DROP, flat[i + 1], { key: this.key, field: flat[i] }));
+      cursor = next;
+    } while (cursor !== '0' && drops.length < max);
+    return drops;
+  }
+
+  async done(dropIds: readonly string[]): Promise<void> {
+    if (dropIds.length > 0) await this.redis.hdel(this.key, ...dropIds);
+  }
+}

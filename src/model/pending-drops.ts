@@ -1,0 +1,35 @@
+// Pending drops (cluster): a topic, group or instance deleted while a broker that holds (or may
+// hold) its data was down. The gateway leaves the drop for that broker (meta/pending-drops.ts);
+// the broker applies it to itself when it is back, before it serves, and when one is announced
+// while it runs (broker/pending-drops.ts) — so a name created again never meets the deleted one's
+// messages, cursors or internal topics there.
+import type { GroupDescriptor, TopicDescriptor } from './descriptors.js';
+
+/** What was deleted: the broker drops it as the gateway's call would have. */
+export type DropTarget =
+  | { kind: 'topic'; topic: TopicDescriptor }
+  | { kind: 'group'; group: GroupDescriptor }
+  | { kind: 'instance'; tenantId: string; instanceId: string };
+
+export type PendingDrop = DropTarget & {
+  /** Unique: the record's field, deleted once the broker applied it. */
+  dropId: string;
+  /** When the gateway left it (its clock; logs). */
+  droppedAtMs: number;
+};
+
+/** Where a broker finds the drops left for it. */
+export interface PendingDropSource {
+  /** Up to `max` drops left for this broker. */
+  pending(max: number): Promise<PendingDrop[]>;
+  /** These drops are applied: forget them. */
+  done(dropIds: readonly string[]): Promise<void>;
+  /** Calls `onDrop` soon after a drop is left for this broker (and after a reconnect), until the
+   *  returned stop is called. A push can be missed: the broker still looks every interval. */
+  watch?(onDrop: () => void): () => void;
+}
+
+/** Where a gateway leaves a drop for a broker that is down. */
+export interface PendingDropSink {
+  add(brokerId: number, drop: PendingDrop): Promise<void>;
+}
