@@ -40,8 +40,8 @@ export function brokerHarness(t: Test): BrokerHarness {
   };
 }
 
-/** "SIGKILL" a broker: copy its data dir as it is now and open a broker on the copy (closed and
- *  removed at teardown). */
+/** "SIGKILL" a broker: copy its data dir as it is now (no close, no final snapshot) and open a
+ *  broker on the copy; the copy is closed and removed at teardown. */
 export async function crashCopy(
   t: { teardown(fn: () => Promise<void>): void },
   dir: string,
