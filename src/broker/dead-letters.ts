@@ -151,7 +151,10 @@ export class DeadLetters {
         );
         this.core.traceLog?.deadLettered(topic, group.group, message, entry.attempt);
       }
-      if (!this.core.ledger.isLive(sub)) return;
+      // a reset, clamp or drop meanwhile let go of the offset: the move no longer completes it
+      // (a completion past the cursor's read position would count it delivered, see complete())
+      if (!this.core.ledger.isLive(sub) || sub.cursors.get(queueId) !== cursor) return;
+      if (!cursor.inflight.has(offset) || !cursor.isHeld(offset)) return;
       await this.core.record([{ op: 'complete', sub: sub.key, queue: queueId, offsets: [offset] }]);
       if (topic.messageType === 'FIFO') this.core.longPoll.notify(storeTopic(topic));
     })().catch((error: unknown) => {

@@ -135,19 +135,7 @@ export class QueueCursor {
    * journal), the offsets in between are put in flight, due now, rather than taken as done.
    */
   deliver(deliveries: readonly Delivery[], pullTo: number, readFrom = this.pullOffset): void {
-    if (readFrom > this.pullOffset) {
-      for (let offset = this.pullOffset; offset < readFrom; offset++) {
-        if (!this.inflight.has(offset)) {
-          this.track(offset, {
-            attempt: 0,
-            firstDeliveryMs: 0,
-            nextVisibleMs: 0,
-            redeliverAtMs: 0,
-          });
-        }
-      }
-      this.pullOffset = readFrom;
-    }
+    this.coverLostDelivery(readFrom);
     for (const delivery of deliveries) {
       if (delivery.queueOffset < this.ackOffset || this.done.has(delivery.queueOffset)) continue;
       this.track(delivery.queueOffset, delivery);
@@ -166,12 +154,20 @@ export class QueueCursor {
     this.advanceAck();
   }
 
-  /** Marks in-flight offsets done (acked or dead-lettered). */
+  /**
+   * Marks in-flight offsets done (acked or dead-lettered). An offset at or past `pullOffset` was
+   * handed out by a delivery whose entry never reached the journal (refused: a full disk, a full
+   * append queue) while its ack did: it is done all the same (its ack was answered ok), and the
+   * offsets before it are put in flight, due now, as deliver() does for such a gap.
+   */
   complete(queueOffsets: readonly number[]): void {
+    let end = this.pullOffset;
+    for (const offset of queueOffsets) end = Math.max(end, offset + 1);
+    this.coverLostDelivery(end);
     for (const offset of queueOffsets) {
       this.inflight.delete(offset);
       this.held.delete(offset);
-      if (offset < this.ackOffset || offset >= this.pullOffset) continue;
+      if (offset < this.ackOffset) continue;
       this.done.add(offset);
     }
     this.advanceAck();
@@ -284,6 +280,18 @@ export class QueueCursor {
     this.done.clear();
     for (const [start, end] of kept) this.done.addRange(start, Math.min(end, maxOffset));
     this.epoch++;
+  }
+
+  /** Moves `pullOffset` up to `to` over offsets a delivery whose entry never reached the journal
+   *  handed out: each not in flight is put in flight, due now (delivered again: at-least-once). */
+  private coverLostDelivery(to: number): void {
+    if (to <= this.pullOffset) return;
+    for (let offset = this.pullOffset; offset < to; offset++) {
+      if (!this.inflight.has(offset)) {
+        this.track(offset, { attempt: 0, firstDeliveryMs: 0, nextVisibleMs: 0, redeliverAtMs: 0 });
+      }
+    }
+    this.pullOffset = to;
   }
 
   private track(queueOffset: number, entry: Inflight): void {

@@ -139,3 +139,17 @@ t.test(
     t.equal(cursor.doneAboveAck, 1);
   },
 );
+
+t.test(
+  'a completion past the read position (its delivery entry never journaled) is done, and what it passed over is due now',
+  async (t) => {
+    const cursor = new QueueCursor(0);
+    cursor.deliver([delivery(0)], 1);
+    cursor.complete([0, 3, 5]);
+    t.equal(cursor.pullOffset, 6, 'read past the completed offsets');
+    t.equal(cursor.ackOffset, 1);
+    t.ok(cursor.isDone(3) && cursor.isDone(5), 'the completed offsets are done');
+    t.same(cursor.takeDue(0, 10).sort(), [1, 2, 4], 'the offsets between are due now');
+    t.equal(cursor.inflight.get(1)?.attempt, 0, 'at attempt 0: their next delivery is the first');
+  },
+);

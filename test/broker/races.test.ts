@@ -498,6 +498,43 @@ t.test(
   },
 );
 
+t.test('a reset landing during a dead-letter move replays the moved message too', async (t) => {
+  const broker = await brokerHarness(t).open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf({ maxDeliveryAttempts: 1, retryPolicy: { backoffSeconds: [0] } });
+  await broker.publish(topic, [text('A')]);
+  const [a] = await broker.receive(topic, group, {
+    maxMessages: 1,
+    waitMs: 0,
+    tags: '*',
+    invisibleMs: 50,
+  });
+  let release: (() => void) | undefined;
+  const store = broker.store as unknown as {
+    append: (m: { topic: string }[]) => Promise<unknown>;
+  };
+  const orig = store.append.bind(store);
+  store.append = (m) =>
+    m[0].topic.includes('%DLQ%')
+      ? new Promise<void>((resolve) => (release = resolve)).then(() => orig(m))
+      : orig(m);
+  // A is due, out of attempts: the sweep holds it while its DLQ copy is appended
+  const releaseMove = await waitFor('the DLQ copy of A to be appended', () => release);
+  await broker.resetGroup(topic, group, 'earliest');
+  releaseMove();
+  await waitFor(
+    'A to reach the DLQ',
+    async () => (await broker.deadLetters(group, 10)).messages.length > 0,
+  );
+  await (broker as unknown as { core: BrokerCore }).core.settleTasks();
+  const back = await broker.receive(topic, group, { maxMessages: 1, waitMs: 1000, tags: '*' });
+  t.same(
+    back.map((m) => m.messageId),
+    [a.messageId],
+    'the reset delivers A again',
+  );
+});
+
 t.test(
   'a refused delivery entry of the journal does not make replay skip its messages',
   async (t) => {

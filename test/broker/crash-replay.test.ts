@@ -1,0 +1,85 @@
+// What a consumer sees after a broker crash that found the consumer ledger's journal incomplete:
+// a delivery entry the journal refused (a full disk), or a cursor clamped at the restart before
+// (a log tail lost under the async flush policy). "Crash" = copy the data dir of a broker that
+// is never closed and open a broker on the copy (crashCopy). Each test failed before its fix.
+import t from 'tap';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Broker } from '../../src/broker/index.js';
+import type { MessageStore } from '../../src/store/index.js';
+import { crashCopy, groupOf, MAC_KEY, text, topicOf } from '../helpers/broker.js';
+import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const checkDisk = (store: MessageStore) =>
+  (store as unknown as { checkDisk(): Promise<void> }).checkDisk();
+
+t.test(
+  'a message acked after its delivery entry met a full disk is not delivered again after a crash',
+  async (t) => {
+    const mnt = mountTmpfs(t, 64);
+    if (mnt === null) return;
+    const dataDir = join(mnt, 'broker');
+    const filler = join(mnt, 'filler');
+    const options = {
+      brokerId: 0,
+      macKey: MAC_KEY,
+      trace: false,
+      // free space is measured only when the test says so: the journal meets a real ENOSPC
+      store: {
+        segmentBytes: 1024 * 1024,
+        minFreeDiskBytes: 0,
+        diskCheckIntervalMs: 3_600_000,
+        checkpointIntervalMs: 3_600_000,
+      },
+    };
+    const b1 = await Broker.open({ dataDir, ...options });
+    t.teardown(() => b1.close());
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const count = 100;
+    await b1.publish(
+      topic,
+      Array.from({ length: count }, (_, i) => text(`m${i}`)),
+    );
+    const receive = (broker: Broker, maxMessages: number) =>
+      broker.receive(topic, group, { maxMessages, waitMs: 0, tags: '*' });
+    const [first] = await receive(b1, 1);
+    t.same(await b1.ack(topic, group, [first.receiptHandle]), [
+      { receiptHandle: first.receiptHandle, ok: true },
+    ]);
+
+    fillDisk(filler);
+    // its delivery entry (99 deliveries, several KiB) needs new pages: the journal write fails
+    const rest = await receive(b1, count);
+    t.equal(rest.length, count - 1, 'handed out: the answer does not wait for the journal');
+    await waitFor('the journal write to fail', () =>
+      /journal/.test(b1.store.health().detail ?? ''),
+    );
+    rmSync(filler);
+    await checkDisk(b1.store);
+    t.equal(b1.store.health().writable, true, 'writable again');
+
+    const acked = rest.slice(0, -3);
+    const results = await b1.ack(
+      topic,
+      group,
+      acked.map((m) => m.receiptHandle),
+    );
+    t.ok(
+      results.every((r) => r.ok),
+      'every ack answered ok',
+    );
+
+    const b2 = await crashCopy(t, dataDir, options);
+    const back = await receive(b2, count);
+    t.same(
+      back.map((m) => m.body.toString()).sort(),
+      rest
+        .slice(-3)
+        .map((m) => m.body.toString())
+        .sort(),
+      'only the unacked messages come back',
+    );
+  },
+);
