@@ -3,6 +3,8 @@
 // bound the journal. Start-up (recover) loads the latest snapshot, replays the entries after it,
 // then clamps every cursor to what the store holds: a log tail lost under the async policy must
 // not make a group skip what is written there next, and retention may have deleted the head.
+// A clamp is no journal entry, so a snapshot holds it before the broker serves: replay after a
+// second crash must not start past the queue's end again, over messages stored there since.
 import type { MessageStore } from '../store/index.js';
 import type { BrokerLogger } from './broker-logger.js';
 import { decodeBrokerSnapshot, encodeBrokerSnapshot } from './broker-snapshot.js';
@@ -19,6 +21,8 @@ export class LedgerJournal {
   /** Messages withdrawn by publish fences (withdraw entries). */
   readonly withdrawals = new Withdrawals();
   private snapshotting: Promise<void> | undefined;
+  /** Cursors were clamped at start-up and no snapshot holds it yet. */
+  private clampUnsaved = false;
 
   constructor(
     private readonly store: MessageStore,
@@ -61,6 +65,7 @@ export class LedgerJournal {
         this.store.queueOffsets(topic, queue).minQueueOffset,
       );
     // what the store holds bounds every cursor (retention below, a lost async tail above)
+    let clamped = 0;
     for (const sub of this.ledger.allSubscriptions()) {
       for (const [queueId, cursor] of sub.cursors) {
         const [topic, storeQueue] =
@@ -68,14 +73,21 @@ export class LedgerJournal {
             ? [resendTopicOf(sub.groupKey, sub.topic), 0]
             : [sub.topic, queueId];
         const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(topic, storeQueue);
-        cursor.clampTo(maxQueueOffset);
+        if (cursor.clampTo(maxQueueOffset)) clamped++;
         cursor.skipExpired(minQueueOffset);
       }
+    }
+    if (clamped > 0) {
+      // fsynced whatever the flush policy; should it fail, the interval writes it again
+      this.clampUnsaved = true;
+      this.snapshotSoon();
+      await this.snapshotting;
     }
     this.logger.info(
       {
         snapshot: recovery.snapshot !== null,
         journalEntries: entries,
+        clampedCursors: clamped,
         durationMs: Date.now() - startedAt,
       },
       'consumer state recovered',
@@ -95,6 +107,9 @@ export class LedgerJournal {
     });
     this.snapshotting = this.store.journal
       .writeSnapshot(snapshot)
+      .then(() => {
+        this.clampUnsaved = false;
+      })
       .catch((error: unknown) =>
         this.logger.error({ err: error }, 'consumer state snapshot failed'),
       )
@@ -115,9 +130,9 @@ export class LedgerJournal {
     else this.ledger.apply(entry);
   }
 
-  /** Snapshots when anything was journaled since the last snapshot (the interval timer). */
+  /** Snapshots when anything changed since the last snapshot (the interval timer). */
   snapshotIfChanged(): void {
-    if (this.store.journal.bytesSinceSnapshot() > 0) this.snapshotSoon();
+    if (this.store.journal.bytesSinceSnapshot() > 0 || this.clampUnsaved) this.snapshotSoon();
   }
 
   /** Resolves when the snapshot being written, if any, is done. */

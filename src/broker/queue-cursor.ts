@@ -269,9 +269,9 @@ export class QueueCursor {
   }
 
   /** The queue is shorter than the cursor thinks (its log tail was lost in a crash under the
-   *  async flush policy): never skip what will be written there next. */
-  clampTo(maxOffset: number): void {
-    if (this.pullOffset <= maxOffset) return;
+   *  async flush policy): never skip what will be written there next. True when it moved. */
+  clampTo(maxOffset: number): boolean {
+    if (this.pullOffset <= maxOffset) return false;
     for (const offset of this.inflight.keys())
       if (offset >= maxOffset) this.inflight.delete(offset);
     this.pullOffset = maxOffset;
@@ -280,6 +280,7 @@ export class QueueCursor {
     this.done.clear();
     for (const [start, end] of kept) this.done.addRange(start, Math.min(end, maxOffset));
     this.epoch++;
+    return true;
   }
 
   /** Moves `pullOffset` up to `to` over offsets a delivery whose entry never reached the journal

@@ -3,11 +3,12 @@
 // (a log tail lost under the async flush policy). "Crash" = copy the data dir of a broker that
 // is never closed and open a broker on the copy (crashCopy). Each test failed before its fix.
 import t from 'tap';
-import { rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
 import type { MessageStore } from '../../src/store/index.js';
-import { crashCopy, groupOf, MAC_KEY, text, topicOf } from '../helpers/broker.js';
+import { brokerHarness, crashCopy, groupOf, MAC_KEY, text, topicOf } from '../helpers/broker.js';
 import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -80,6 +81,54 @@ t.test(
         .map((m) => m.body.toString())
         .sort(),
       'only the unacked messages come back',
+    );
+  },
+);
+
+t.test(
+  'under async flush, two crashes within one snapshot interval do not skip what was published between them',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const options = { store: { flushPolicy: 'async' as const } };
+    const b1 = await harness.open(options);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const receive = (broker: Broker) =>
+      broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    await b1.publish(topic, [text('m0'), text('m1'), text('m2')]);
+    const synced = mkdtempSync(join(tmpdir(), 'wharf-synced-'));
+    const opened: Broker[] = [];
+    t.teardown(async () => {
+      for (const broker of opened) await broker.close();
+      rmSync(synced, { recursive: true, force: true });
+    });
+    cpSync(harness.dir, synced, { recursive: true });
+    await b1.publish(topic, [text('m3'), text('m4'), text('m5')]);
+    const first = await receive(b1);
+    t.equal(first.length, 6, 'all six delivered');
+    const acks = await b1.ack(
+      topic,
+      group,
+      first.map((m) => m.receiptHandle),
+    );
+    t.ok(
+      acks.every((r) => r.ok),
+      'all six acked',
+    );
+    // The first crash loses the commit log's unsynced tail (m3..m5) while the journal, synced on
+    // its own timer, keeps the acks of all six: the commit log and what is derived from it as
+    // they were when only m0..m2 were synced, the journal as it is now.
+    rmSync(join(synced, 'journal'), { recursive: true });
+    cpSync(join(harness.dir, 'journal'), join(synced, 'journal'), { recursive: true });
+    const b2 = await Broker.open({ dataDir: synced, brokerId: 0, macKey: MAC_KEY, ...options });
+    opened.push(b2);
+    await b2.publish(topic, [text('n0'), text('n1'), text('n2')]);
+    // the second crash, before any snapshot
+    const b3 = await crashCopy(t, synced, options);
+    t.same(
+      (await receive(b3)).map((m) => m.body.toString()),
+      ['n0', 'n1', 'n2'],
+      'the messages published after the first restart are delivered',
     );
   },
 );

@@ -158,4 +158,13 @@ t.test('recovery clamps cursors to what the store holds', async (t) => {
   const cursor = second.ledger.subscriptionsOf('t1/i1/orders')[0]?.cursors.get(0);
   t.equal(cursor?.pullOffset, 2, 'clamped to the queue end');
   t.notOk(cursor?.inflight.has(4), 'nothing in flight past the end');
+  // stored where the lost tail was, then a crash (no final snapshot)
+  await publish(second.store, 4);
+  await second.store.close();
+  const third = await open(t, dir);
+  t.equal(
+    third.ledger.subscriptionsOf('t1/i1/orders')[0]?.cursors.get(0)?.pullOffset,
+    2,
+    'the clamp holds at the next start: what was stored since is not skipped',
+  );
 });
