@@ -540,7 +540,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A tenant’s usage per instance and hour (billing) */
+        /**
+         * A tenant’s usage per instance and hour (billing)
+         * @description Every instance with usage in the range, deleted ones included; a deleted tenant’s usage stays readable until its buckets expire (400 days after their last write). 404 TenantNotFound: no such tenant and no usage of one.
+         */
         get: operations["getTenantUsage"];
         put?: never;
         post?: never;

@@ -109,6 +109,11 @@ export class MetaKeys {
   usage(tenantId: string, instanceId: string, hour: number): string {
     return `${this.t(tenantId)}:i:${instanceId}:usage:${hour}`;
   }
+  /** zset instanceId → last hour (hours since the epoch) with usage: the instances a tenant's
+   *  usage is read for, deleted ones included (their buckets outlive them), expiring */
+  usageInstances(tenantId: string): string {
+    return `${this.t(tenantId)}:usage-instances`;
+  }
   /** set `<tenantId>/<instanceId>` of the instances that have (or had) alarms: what the
    *  evaluator walks, instead of every tenant */
   alarmInstances(): string {

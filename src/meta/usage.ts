@@ -1,7 +1,9 @@
 // Usage of each instance in hourly buckets: one hash per (instance, hour) of counters, added to
 // with HINCRBY by the gateways' flushes (storageBytes, a gauge, is set with HSET: the last sample
-// of the hour), expiring USAGE_TTL_MS after the hour's last write. A query reads a bounded range
-// of hours (MAX_USAGE_HOURS) with one pipeline.
+// of the hour), expiring USAGE_TTL_MS after the hour's last write. A tenant's index of the
+// instances with usage (and the last hour of each) is written with the buckets, so the usage of
+// an instance or tenant since deleted stays readable as long as its buckets. A query reads a
+// bounded range of hours (MAX_USAGE_HOURS) with one pipeline.
 import { USAGE_COUNTERS, type UsageBucket, type UsageCounter } from './types.js';
 import type { RepoContext } from './repo-context.js';
 
@@ -10,6 +12,7 @@ export const HOUR_MS = 3_600_000;
 export const USAGE_TTL_MS = 400 * 24 * HOUR_MS;
 /** The longest range one query reads (31 days of hours). */
 export const MAX_USAGE_HOURS = 31 * 24;
+const USAGE_TTL_HOURS = USAGE_TTL_MS / HOUR_MS;
 
 /** Counts of one instance in one hour to add (storageBytes: a sample, set rather than added). */
 export interface UsageDelta {
@@ -27,6 +30,7 @@ export class UsageRepository {
   async add(deltas: UsageDelta[]): Promise<void> {
     if (deltas.length === 0) return;
     const pipeline = this.ctx.redis.pipeline();
+    const lastHours = new Map<string, number>();
     for (const delta of deltas) {
       const key = this.ctx.keys.usage(delta.tenantId, delta.instanceId, delta.hour);
       for (const [counter, value] of Object.entries(delta.counters)) {
@@ -35,10 +39,35 @@ export class UsageRepository {
         else pipeline.hincrby(key, counter, value);
       }
       pipeline.pexpire(key, USAGE_TTL_MS);
+      lastHours.set(delta.tenantId, Math.max(lastHours.get(delta.tenantId) ?? 0, delta.hour));
+      pipeline.zadd(
+        this.ctx.keys.usageInstances(delta.tenantId),
+        'GT',
+        delta.hour,
+        delta.instanceId,
+      );
+    }
+    // The index lives as long as its newest bucket; entries whose buckets have all expired go.
+    for (const [tenantId, hour] of lastHours) {
+      const index = this.ctx.keys.usageInstances(tenantId);
+      pipeline.zremrangebyscore(index, '-inf', `(${hour - USAGE_TTL_HOURS}`);
+      pipeline.pexpire(index, USAGE_TTL_MS);
     }
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err !== null)?.[0];
     if (failed) throw failed;
+  }
+
+  /** The instances of the tenant with usage (deleted ones included) → the start of the last
+   *  hour they have usage in, epoch ms. */
+  async instances(tenantId: string): Promise<Map<string, number>> {
+    const index = this.ctx.keys.usageInstances(tenantId);
+    const flat = await this.ctx.redis.zrange(index, '0', '-1', 'WITHSCORES');
+    const instances = new Map<string, number>();
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      instances.set(flat[i], Number(flat[i + 1]) * HOUR_MS);
+    }
+    return instances;
   }
 
   /** The buckets of the hours from `fromMs` to `toMs` (inclusive hours) that have any usage,

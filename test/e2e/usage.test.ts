@@ -122,9 +122,40 @@ t.test('requests naming an instance the tenant does not have leave no usage', as
     [tenant.instanceId],
     'only its own instance has usage',
   );
-  const stray = await wharf.meta.redis.keys(`*${tenant.tenantId}*usage*`);
+  const stray = await wharf.meta.redis.keys(`*${tenant.tenantId}*:usage:*`);
   t.ok(
     stray.every((k) => k.includes(`:${tenant.instanceId}:`)),
     `no usage keys for other ids (${stray.join(', ')})`,
+  );
+});
+
+t.test('usage outlives its instance and its tenant: the operator still reads it', async (t) => {
+  const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 50 } });
+  const { tenant, call } = await traffic(wharf);
+  const usageOf = async (tenantId: string) =>
+    adminFetch(wharf, 'GET', `/admin/v1/tenants/${tenantId}/usage`);
+  const published = (body: { buckets: { instanceId: string; messagesPublished: number }[] }) =>
+    body.buckets
+      .filter((b) => b.instanceId === tenant.instanceId)
+      .reduce((sum, b) => sum + b.messagesPublished, 0);
+  await waitFor('the publishes in the usage', async () =>
+    published(await json(await usageOf(tenant.tenantId))) === 3 ? true : null,
+  );
+
+  t.equal((await call('DELETE', '')).status, 204, 'the instance is deleted');
+  const afterInstance = await usageOf(tenant.tenantId);
+  t.equal(afterInstance.status, 200);
+  t.equal(published(await json(afterInstance)), 3, 'the deleted instance’s usage is listed');
+
+  t.equal((await adminFetch(wharf, 'DELETE', `/admin/v1/tenants/${tenant.tenantId}`)).status, 204);
+  const afterTenant = await usageOf(tenant.tenantId);
+  t.equal(afterTenant.status, 200, 'a deleted tenant’s usage is readable (bills come after)');
+  const body = await json(afterTenant);
+  t.equal(body.tenantId, tenant.tenantId);
+  t.equal(published(body), 3, 'with its deleted instance’s buckets');
+  t.equal(
+    (await usageOf('ten-aaaaaaaaaaaaaaaaaaaa')).status,
+    404,
+    'a tenant that never had usage nor a record is still TenantNotFound',
   );
 });

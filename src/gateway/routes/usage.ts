@@ -1,6 +1,7 @@
 // Usage in hourly buckets (requests, messages and bytes published / delivered / acked, API calls
 // by class, storage bytes): the operator's view of a tenant's instances, and a tenant's view of
-// one of its own. Counted by the gateways (usage-meter.ts) and flushed to Redis every 10 s.
+// one of its own. Counted by the gateways (usage-meter.ts) and flushed to Redis every 10 s. The
+// operator's view lists deleted instances too, and answers for a deleted tenant (bills come after).
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
 import { MAX_USAGE_HOURS, TENANT_ID, USAGE_COUNTERS } from '../../meta/index.js';
@@ -105,6 +106,10 @@ export function usageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         tags: ['operator'],
         security: adminSecurity,
         summary: 'A tenant’s usage per instance and hour (billing)',
+        description:
+          'Every instance with usage in the range, deleted ones included; a deleted tenant’s usage ' +
+          'stays readable until its buckets expire (400 days after their last write). ' +
+          '404 TenantNotFound: no such tenant and no usage of one.',
         params: {
           type: 'object',
           required: ['tenantId'],
@@ -116,14 +121,24 @@ export function usageRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request) => {
       const { tenantId } = request.params;
-      const tenant = TENANT_ID.test(tenantId) ? await meta.tenants.get(tenantId) : null;
-      if (tenant === null) throw new WharfError('TenantNotFound', `no tenant ${tenantId}`);
-      const instances = await meta.instances.list(tenantId);
-      return answer(
-        tenantId,
-        instances.map((i) => i.instanceId),
-        request.query,
-      );
+      if (!TENANT_ID.test(tenantId))
+        throw new WharfError('TenantNotFound', `no tenant ${tenantId}`);
+      // Usage outlives instances and the tenant (bills come after): the instances read are the
+      // live ones and every one the usage index has, deleted or not.
+      const [tenant, recorded] = await Promise.all([
+        meta.tenants.get(tenantId),
+        meta.usage.instances(tenantId),
+      ]);
+      if (tenant === null && recorded.size === 0) {
+        throw new WharfError('TenantNotFound', `no tenant ${tenantId}`);
+      }
+      const live = tenant === null ? [] : await meta.instances.list(tenantId);
+      const { fromMs } = range(request.query);
+      const instanceIds = new Set(live.map((i) => i.instanceId));
+      for (const [instanceId, lastHourMs] of [...recorded].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        if (lastHourMs + HOUR_MS > fromMs) instanceIds.add(instanceId);
+      }
+      return answer(tenantId, [...instanceIds], request.query);
     },
   );
 
