@@ -1,13 +1,21 @@
 // Alarms of an instance: a metric of a topic (and group) watched against a threshold, notified
 // by signed webhook POSTs. Stored here; evaluated and delivered by src/alarms. Putting one adds
-// its instance to the set the evaluator walks; deleting one drops its state and history.
+// its instance to the set the evaluator walks; deleting one drops its state and history. A PUT is
+// one script that writes only while the instance exists, compared and set against the record read.
 // Each alarm has a webhook signing secret, sealed at rest and shown only when the alarm is
 // created.
 import { randomBytes } from 'node:crypto';
-import { ALARM, encodeRecord, type StoredAlarm } from './records.js';
+import { WharfError } from '../errors.js';
+import { ALARM, decodeRecord, encodeRecord, type StoredAlarm } from './records.js';
 import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
+import { scriptError } from './scripts.js';
 import type { SecretBox } from './secret-box.js';
 import type { Alarm, AlarmSpec } from './types.js';
+
+/** put-alarm's answer when the alarm changed between the read and the write. */
+const CHANGED_SINCE_READ = -7;
+/** Reads and writes a PUT makes before giving up on an alarm changed under it each time. */
+const PUT_ATTEMPTS = 5;
 
 export class AlarmRepository {
   constructor(
@@ -15,7 +23,8 @@ export class AlarmRepository {
     private readonly box: SecretBox,
   ) {}
 
-  /** Creates or replaces; the secret is returned only when the alarm is created. */
+  /** Creates or replaces; the secret is returned only when the alarm is created. Written only
+   *  while the instance exists (InstanceNotFound otherwise). */
   async put(
     tenantId: string,
     instanceId: string,
@@ -23,36 +32,49 @@ export class AlarmRepository {
     spec: AlarmSpec,
     now = Date.now(),
   ): Promise<{ created: boolean; alarm: Alarm; webhookSecret?: string }> {
-    const key = this.ctx.keys.alarms(tenantId, instanceId);
-    const existing = await readHashRecord(this.ctx, ALARM, key, alarmId);
-    const webhookSecret = existing === null ? randomBytes(24).toString('base64url') : undefined;
-    const stored: StoredAlarm = {
-      alarmId,
-      tenantId,
-      instanceId,
-      metric: spec.metric,
-      topic: spec.topic,
-      ...(spec.group === undefined ? {} : { group: spec.group }),
-      threshold: spec.threshold,
-      forSeconds: spec.forSeconds,
-      webhookUrl: spec.webhookUrl,
-      createdAt: existing?.createdAt ?? now,
-      updatedAt: now,
-      sealedWebhookSecret:
-        existing?.sealedWebhookSecret ?? this.box.seal(webhookSecret!, `alarm:${alarmId}`),
-    };
-    // Created only if nobody created it meanwhile; a concurrent creation makes this an update.
-    const created =
-      existing === null
-        ? (await this.ctx.redis.hsetnx(key, alarmId, encodeRecord(stored))) === 1
-        : false;
-    if (!created) await this.ctx.redis.hset(key, alarmId, encodeRecord(stored));
-    await this.ctx.redis.sadd(this.ctx.keys.alarmInstances(), `${tenantId}/${instanceId}`);
-    return {
-      created,
-      alarm: view(stored),
-      ...(created ? { webhookSecret: webhookSecret! } : {}),
-    };
+    const { keys, redis, scripts } = this.ctx;
+    const key = keys.alarms(tenantId, instanceId);
+    // A concurrent creation, replacement or deletion changes what was read: read again.
+    for (let attempt = 1; ; attempt++) {
+      const existingJson = await redis.hget(key, alarmId);
+      const existing =
+        existingJson === null ? null : decodeRecord(ALARM, existingJson, { key, field: alarmId });
+      const webhookSecret = existing === null ? randomBytes(24).toString('base64url') : undefined;
+      const stored: StoredAlarm = {
+        alarmId,
+        tenantId,
+        instanceId,
+        metric: spec.metric,
+        topic: spec.topic,
+        ...(spec.group === undefined ? {} : { group: spec.group }),
+        threshold: spec.threshold,
+        forSeconds: spec.forSeconds,
+        webhookUrl: spec.webhookUrl,
+        createdAt: existing?.createdAt ?? now,
+        updatedAt: now,
+        sealedWebhookSecret:
+          existing?.sealedWebhookSecret ?? this.box.seal(webhookSecret!, `alarm:${alarmId}`),
+      };
+      const result = Number(
+        await scripts.run(
+          'put-alarm',
+          [keys.instances(tenantId), key],
+          [instanceId, alarmId, encodeRecord(stored), existingJson ?? ''],
+        ),
+      );
+      if (result === CHANGED_SINCE_READ) {
+        if (attempt < PUT_ATTEMPTS) continue;
+        throw new WharfError('Unavailable', `alarm ${alarmId} keeps changing: send it again`);
+      }
+      if (result < 0) throw scriptError(result, `alarm ${alarmId}`);
+      const created = result === 1;
+      await redis.sadd(keys.alarmInstances(), `${tenantId}/${instanceId}`);
+      return {
+        created,
+        alarm: view(stored),
+        ...(created ? { webhookSecret: webhookSecret! } : {}),
+      };
+    }
   }
 
   async get(tenantId: string, instanceId: string, alarmId: string): Promise<Alarm | null> {

@@ -10,6 +10,7 @@ import { WharfError, type ErrorCode } from '../errors.js';
 export type ScriptName =
   | 'create-instance'
   | 'put-resource'
+  | 'put-alarm'
   | 'delete-resource'
   | 'delete-instance'
   | 'create-data-key'

@@ -73,3 +73,48 @@ t.test('alarms: create with a secret once, replace, list, delete, validation', a
     'takes its alarms',
   );
 });
+
+t.test('an alarm PUT racing its instance’s deletion leaves no alarm behind', async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const i = `/v1/instances/${tenant.instanceId}`;
+  const call = (method: string, path: string, body?: unknown) =>
+    signedFetch(wharf.url, {
+      method,
+      path: `${i}${path}`,
+      ...(body === undefined ? {} : { body }),
+      ...who,
+    });
+  await call('PUT', '/topics/orders', { messageType: 'NORMAL' });
+  const alarmsKey = wharf.meta.keys.alarms(tenant.tenantId, tenant.instanceId);
+  // the PUT stalls at its read of the alarm (past its checks of the instance and topic) until
+  // the instance's deletion is over
+  let deleted!: () => void;
+  const deletionOver = new Promise<void>((resolve) => (deleted = resolve));
+  let stalled!: () => void;
+  const putStalled = new Promise<void>((resolve) => (stalled = resolve));
+  const redis = wharf.meta.redis as unknown as { hget: (...args: unknown[]) => Promise<unknown> };
+  const hget = redis.hget.bind(redis);
+  redis.hget = async (...args: unknown[]) => {
+    if (args[0] !== alarmsKey) return hget(...args);
+    redis.hget = hget;
+    stalled();
+    await deletionOver;
+    return hget(...args);
+  };
+  const put = call('PUT', '/alarms/rate', {
+    metric: 'publishRate',
+    topic: 'orders',
+    threshold: 10,
+    forSeconds: 0,
+    webhookUrl: 'https://hooks.example.com/wharf',
+  });
+  await putStalled;
+  t.equal((await call('DELETE', '')).status, 204, 'the instance is deleted');
+  deleted();
+  const answer = await put;
+  t.equal(await wharf.meta.redis.exists(alarmsKey), 0, 'no alarms hash is left in Redis');
+  t.equal(answer.status, 404, 'the PUT finds no instance');
+  t.equal((await json(answer)).error?.code, 'InstanceNotFound');
+});
