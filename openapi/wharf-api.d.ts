@@ -489,7 +489,7 @@ export interface paths {
         };
         /** Get an alarm */
         get: operations["getAlarm"];
-        /** Create or replace an alarm */
+        /** Create or replace an alarm (at most 100 an instance: 403 QuotaExceeded past it) */
         put: operations["putAlarm"];
         post?: never;
         /** Delete an alarm */

@@ -44,7 +44,10 @@ export const ERROR_CODES = {
     retriable: false,
     description: 'the resource is in a state that forbids the operation',
   },
-  QuotaExceeded: { retriable: false, description: 'a count quota (topics, groups) is reached' },
+  QuotaExceeded: {
+    retriable: false,
+    description: 'a count quota (topics, groups, alarms) is reached',
+  },
   ReceiptHandleExpired: { retriable: false, description: 'the delivery of this handle is over' },
   MessageTooLarge: {
     retriable: false,

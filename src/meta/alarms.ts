@@ -1,7 +1,8 @@
 // Alarms of an instance: a metric of a topic (and group) watched against a threshold, notified
 // by signed webhook POSTs. Stored here; evaluated and delivered by src/alarms. Putting one adds
 // its instance to the set the evaluator walks; deleting one drops its state and history. A PUT is
-// one script that writes only while the instance exists, compared and set against the record read.
+// one script that writes only while the instance exists, compared and set against the record read,
+// and counts the instance's alarms in the same step (at most MAX_ALARMS_PER_INSTANCE).
 // Each alarm has a webhook signing secret, sealed at rest and shown only when the alarm is
 // created.
 import { randomBytes } from 'node:crypto';
@@ -12,6 +13,10 @@ import { scriptError } from './scripts.js';
 import type { SecretBox } from './secret-box.js';
 import type { Alarm, AlarmSpec } from './types.js';
 
+/** The most alarms an instance may have: each is read from the brokers every round. */
+export const MAX_ALARMS_PER_INSTANCE = 100;
+/** put-alarm's answer when the instance has MAX_ALARMS_PER_INSTANCE already. */
+const AT_LIMIT = -3;
 /** put-alarm's answer when the alarm changed between the read and the write. */
 const CHANGED_SINCE_READ = -7;
 /** Reads and writes a PUT makes before giving up on an alarm changed under it each time. */
@@ -24,7 +29,8 @@ export class AlarmRepository {
   ) {}
 
   /** Creates or replaces; the secret is returned only when the alarm is created. Written only
-   *  while the instance exists (InstanceNotFound otherwise). */
+   *  while the instance exists (InstanceNotFound otherwise); a creation past
+   *  MAX_ALARMS_PER_INSTANCE is QuotaExceeded. */
   async put(
     tenantId: string,
     instanceId: string,
@@ -59,12 +65,18 @@ export class AlarmRepository {
         await scripts.run(
           'put-alarm',
           [keys.instances(tenantId), key],
-          [instanceId, alarmId, encodeRecord(stored), existingJson ?? ''],
+          [instanceId, alarmId, encodeRecord(stored), existingJson ?? '', MAX_ALARMS_PER_INSTANCE],
         ),
       );
       if (result === CHANGED_SINCE_READ) {
         if (attempt < PUT_ATTEMPTS) continue;
         throw new WharfError('Unavailable', `alarm ${alarmId} keeps changing: send it again`);
+      }
+      if (result === AT_LIMIT) {
+        throw new WharfError(
+          'QuotaExceeded',
+          `the instance has ${MAX_ALARMS_PER_INSTANCE} alarms, the most it may have`,
+        );
       }
       if (result < 0) throw scriptError(result, `alarm ${alarmId}`);
       const created = result === 1;

@@ -22,6 +22,8 @@ export { TENANT_ID, INSTANCE_ID, ACCESS_KEY_ID } from './ids.js';
 export { isRedisUnavailable } from './redis-errors.js';
 /** A private redis-server child (all-in-one node, tests). */
 export { startRedisServer, freePort, type RedisServerHandle } from './redis-server.js';
+/** The most alarms an instance may have (a creation past it is QuotaExceeded). */
+export { MAX_ALARMS_PER_INSTANCE } from './alarms.js';
 /** Alarm evaluation states and histories (capped). */
 export { AlarmStateRepository, HISTORY_MAX, type AlarmInstance } from './alarm-states.js';
 /** A lease in Redis: one holder at a time, renewed, lost after its TTL. */

@@ -118,3 +118,49 @@ t.test('an alarm PUT racing its instance’s deletion leaves no alarm behind', a
   t.equal(answer.status, 404, 'the PUT finds no instance');
   t.equal((await json(answer)).error?.code, 'InstanceNotFound');
 });
+
+t.test('an instance has at most 100 alarms, even under concurrent PUTs', async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const i = `/v1/instances/${tenant.instanceId}`;
+  const call = (method: string, path: string, body?: unknown) =>
+    signedFetch(wharf.url, {
+      method,
+      path: `${i}${path}`,
+      ...(body === undefined ? {} : { body }),
+      ...who,
+    });
+  await call('PUT', '/topics/orders', { messageType: 'NORMAL' });
+  const spec = {
+    metric: 'publishRate',
+    topic: 'orders',
+    threshold: 10,
+    forSeconds: 0,
+    webhookUrl: 'https://hooks.example.com/wharf',
+  };
+  for (let n = 0; n < 97; n++) {
+    const res = await call('PUT', `/alarms/a${n}`, spec);
+    if (res.status !== 201) t.fail(`alarm ${n}: ${res.status} ${await res.text()}`);
+  }
+  // six creations at once for the last three places
+  const racing = await Promise.all(
+    Array.from({ length: 6 }, (_, n) => call('PUT', `/alarms/race${n}`, spec)),
+  );
+  t.same(
+    racing.map((r) => r.status).sort(),
+    [201, 201, 201, 403, 403, 403],
+    'three created, three refused',
+  );
+  const refused = racing.find((r) => r.status === 403)!;
+  t.equal((await json(refused)).error.code, 'QuotaExceeded');
+  t.equal((await json(await call('GET', '/alarms'))).alarms.length, 100, '100 alarms');
+  t.equal((await call('PUT', '/alarms/one-more', spec)).status, 403, 'the 101st is refused');
+  t.equal(
+    (await call('PUT', '/alarms/a0', { ...spec, threshold: 20 })).status,
+    200,
+    'replacing one is not a creation',
+  );
+  t.equal((await call('DELETE', '/alarms/a1')).status, 204);
+  t.equal((await call('PUT', '/alarms/one-more', spec)).status, 201, 'a deletion frees a place');
+});

@@ -1,12 +1,18 @@
 // Alarms: PUT creates (201, with the webhook signing secret, shown only then) or replaces (200)
-// an alarm on a topic's or a group's metric. The topic, and the group when the metric is about
-// one, must exist; the webhook URL must not reach loopback, private, link-local or metadata
+// an alarm on a topic's or a group's metric, at most MAX_ALARMS_PER_INSTANCE an instance. The
+// topic, and the group when the metric is about one, must exist; the webhook URL must not reach loopback, private, link-local or metadata
 // addresses (unless the operator allows them). Evaluation and signed webhook delivery run in
 // src/alarms; each alarm's history (fired, resolved, delivery attempts) is readable here.
 import type { FastifyInstance } from 'fastify';
 import { webhookUrlProblem } from '../../alarms/index.js';
 import { WharfError } from '../../errors.js';
-import { ALARM_EVENT_TYPES, ALARM_METRICS, HISTORY_MAX, type AlarmSpec } from '../../meta/index.js';
+import {
+  ALARM_EVENT_TYPES,
+  ALARM_METRICS,
+  HISTORY_MAX,
+  MAX_ALARMS_PER_INSTANCE,
+  type AlarmSpec,
+} from '../../meta/index.js';
 import type { RouteContext } from '../context.js';
 import { principalOf, resolveGroup, resolveInstance, resolveTopic } from '../plugins/tenancy.js';
 import {
@@ -112,7 +118,7 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
     putBody,
     ref: 'Alarm#',
     summaries: {
-      put: 'Create or replace an alarm',
+      put: `Create or replace an alarm (at most ${MAX_ALARMS_PER_INSTANCE} an instance: 403 QuotaExceeded past it)`,
       list: 'List alarms',
       get: 'Get an alarm',
       delete: 'Delete an alarm',
