@@ -153,15 +153,22 @@ export class AlarmEvaluator {
         body: JSON.stringify(webhookPayload(alarm, state, value, nowMs, step.state.seq)),
       });
     }
-    await meta.alarmStates.putState(tenantId, instanceId, alarmId, step.state);
-    if (step.transition !== undefined) {
-      await meta.alarmStates.appendHistory(tenantId, instanceId, alarmId, {
-        type: step.transition,
-        time: nowMs,
-        seq: step.state.seq,
-        value,
-        threshold: alarm.threshold,
-      });
+    const event =
+      step.transition === undefined
+        ? undefined
+        : {
+            type: step.transition,
+            time: nowMs,
+            seq: step.state.seq,
+            value,
+            threshold: alarm.threshold,
+          };
+    // Not written if the alarm was deleted while its metric was read (its state would come back).
+    const recorded = await meta.alarmStates.record(alarm, {
+      state: step.state,
+      ...(event === undefined ? {} : { event }),
+    });
+    if (recorded && step.transition !== undefined) {
       logger.info(
         { tenantId, instanceId, alarmId, value, threshold: alarm.threshold },
         `alarm ${step.transition}`,

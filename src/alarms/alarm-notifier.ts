@@ -122,13 +122,7 @@ export class AlarmNotifier {
     const attempt = job.attemptsMade + 1;
     const record = (fields: { ok: boolean; status?: number; error?: string }) =>
       meta.alarmStates
-        .appendHistory(tenantId, instanceId, alarmId, {
-          type: 'delivery',
-          time: Date.now(),
-          seq,
-          attempt,
-          ...fields,
-        })
+        .record(alarm, { event: { type: 'delivery', time: Date.now(), seq, attempt, ...fields } })
         .catch((err: unknown) => logger.warn({ err }, 'could not record a delivery attempt'));
     try {
       const status = await postWebhook({

@@ -1,13 +1,22 @@
 // The alarm evaluation's own records: the set of instances that have alarms (what the evaluator
 // walks), each alarm's evaluation state (so a restart neither fires twice nor forgets a pending
 // condition) and each alarm's history (transitions and delivery attempts), a list capped at
-// HISTORY_MAX entries that expires HISTORY_TTL_MS after its last event.
+// HISTORY_MAX entries that expires HISTORY_TTL_MS after its last event. States and events are
+// written only while their alarm exists (one script checks it), so none outlives its deletion.
 import { ALARM_EVENT, ALARM_STATE, decodeRecord, encodeRecord } from './records.js';
 import type { RepoContext } from './repo-context.js';
 import type { AlarmEvent, AlarmState } from './types.js';
 
 export const HISTORY_MAX = 200;
 export const HISTORY_TTL_MS = 30 * 24 * 3_600_000;
+
+/** Which alarm a record is of: the alarm's id and its createdAt (one incarnation of the id). */
+export interface AlarmRef {
+  tenantId: string;
+  instanceId: string;
+  alarmId: string;
+  createdAt: number;
+}
 
 export interface AlarmInstance {
   tenantId: string;
@@ -47,17 +56,32 @@ export class AlarmStateRepository {
     );
   }
 
-  async putState(
-    tenantId: string,
-    instanceId: string,
-    alarmId: string,
-    state: AlarmState,
-  ): Promise<void> {
-    await this.ctx.redis.hset(
-      this.ctx.keys.alarmStates(tenantId, instanceId),
-      alarmId,
-      encodeRecord(state),
+  /** Records an evaluation's new state, a history event, or both, in one script and only while
+   *  the alarm (this one: its createdAt) exists: a round or a delivery that ends after the alarm
+   *  was deleted (or deleted and created again) writes nothing. Whether it was recorded. */
+  async record(
+    alarm: AlarmRef,
+    change: { state?: AlarmState; event?: AlarmEvent },
+  ): Promise<boolean> {
+    const { keys, scripts } = this.ctx;
+    const { tenantId, instanceId, alarmId } = alarm;
+    const recorded = await scripts.run(
+      'record-alarm',
+      [
+        keys.alarms(tenantId, instanceId),
+        keys.alarmStates(tenantId, instanceId),
+        keys.alarmHistory(tenantId, instanceId, alarmId),
+      ],
+      [
+        alarmId,
+        alarm.createdAt,
+        change.state === undefined ? '' : encodeRecord(change.state),
+        change.event === undefined ? '' : encodeRecord(change.event),
+        HISTORY_MAX,
+        HISTORY_TTL_MS,
+      ],
     );
+    return recorded === 1;
   }
 
   /** Forgets alarms that were deleted: their states and histories. */
@@ -68,21 +92,6 @@ export class AlarmStateRepository {
       .multi()
       .hdel(keys.alarmStates(tenantId, instanceId), ...alarmIds)
       .del(...alarmIds.map((id) => keys.alarmHistory(tenantId, instanceId, id)))
-      .exec();
-  }
-
-  async appendHistory(
-    tenantId: string,
-    instanceId: string,
-    alarmId: string,
-    event: AlarmEvent,
-  ): Promise<void> {
-    const key = this.ctx.keys.alarmHistory(tenantId, instanceId, alarmId);
-    await this.ctx.redis
-      .multi()
-      .lpush(key, encodeRecord(event))
-      .ltrim(key, 0, HISTORY_MAX - 1)
-      .pexpire(key, HISTORY_TTL_MS)
       .exec();
   }
 

@@ -11,6 +11,7 @@ export type ScriptName =
   | 'create-instance'
   | 'put-resource'
   | 'put-alarm'
+  | 'record-alarm'
   | 'delete-resource'
   | 'delete-instance'
   | 'create-data-key'

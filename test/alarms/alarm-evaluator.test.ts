@@ -3,7 +3,7 @@
 import t from 'tap';
 import { pino } from 'pino';
 import { AlarmEvaluator, notificationJobId, type NotificationJob } from '../../src/alarms/index.js';
-import { provisionTenant, startWharf, tenantCaller } from '../helpers/wharf.js';
+import { json, provisionTenant, startWharf, tenantCaller } from '../helpers/wharf.js';
 
 t.test('one lease holder; a restart neither fires twice nor forgets', async (t) => {
   const wharf = await startWharf(t);
@@ -126,6 +126,87 @@ t.test(
     t.teardown(() => evaluator.close());
     t.equal(await evaluator.tick(Date.now()), rules.length);
     t.same(sent.map((job) => job.alarmId).sort(), rules, 'every rule read its backlog and fired');
+  },
+);
+
+t.test(
+  'a round in flight when its alarm is deleted writes no state back; one created again fires',
+  async (t) => {
+    const wharf = await startWharf(t);
+    const tenant = await provisionTenant(wharf);
+    const call = tenantCaller(wharf, tenant);
+    await call('PUT', '/topics/orders', { messageType: 'NORMAL' });
+    await call('PUT', '/groups/billing', {});
+    const spec = {
+      metric: 'backlog',
+      topic: 'orders',
+      group: 'billing',
+      threshold: 0,
+      forSeconds: 0,
+      webhookUrl: 'https://hooks.example.com/x',
+    };
+    t.equal((await call('PUT', '/alarms/behind', spec)).status, 201);
+    await call('POST', '/topics/orders/messages', { messages: [{ body: 'a' }] });
+    // the round reads the backlog while the alarm is deleted (and, the second time, created again)
+    let change: () => Promise<void> = async () => undefined;
+    const brokers = new Proxy(wharf.brokers, {
+      get(target, prop, receiver) {
+        if (prop !== 'groupStats') return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<typeof target.groupStats>) => {
+          await change();
+          return target.groupStats(...args);
+        };
+      },
+    });
+    const sent: NotificationJob[] = [];
+    const evaluator = new AlarmEvaluator({
+      meta: wharf.meta,
+      brokers,
+      notifications: { enqueue: async (job) => void sent.push(job) },
+      logger: pino({ level: 'silent' }),
+      leaseTtlMs: 60_000,
+    });
+    t.teardown(() => evaluator.close());
+    const { tenantId, instanceId } = tenant;
+    const states = wharf.meta.keys.alarmStates(tenantId, instanceId);
+
+    change = async () => {
+      change = async () => undefined;
+      t.equal((await call('DELETE', '/alarms/behind')).status, 204, 'deleted mid-round');
+    };
+    await evaluator.tick(Date.now());
+    t.equal(await wharf.meta.redis.hexists(states, 'behind'), 0, 'no state came back');
+    t.same(await wharf.meta.alarmStates.history(tenantId, instanceId, 'behind'), [], 'no history');
+
+    const again = await call('PUT', '/alarms/behind-2', spec);
+    t.equal(again.status, 201);
+    const againCreatedAt = (await json(again)).createdAt as number;
+    change = async () => {
+      change = async () => undefined;
+      await call('DELETE', '/alarms/behind-2');
+      const created = await call('PUT', '/alarms/behind-2', spec);
+      newCreatedAt = (await json(created)).createdAt as number;
+    };
+    let newCreatedAt = 0;
+    sent.length = 0;
+    await evaluator.tick(Date.now());
+    t.not(newCreatedAt, againCreatedAt, 'created again: another alarm');
+    t.ok(
+      sent.some((job) => job.alarmCreatedAt === againCreatedAt),
+      'the round fired the alarm it read',
+    );
+    sent.length = 0;
+    // the alarm created again starts from no state: the round's firing was not written to it
+    await evaluator.tick(Date.now());
+    t.ok(
+      sent.some((job) => job.alarmCreatedAt === newCreatedAt),
+      'the alarm created again fires its own notification',
+    );
+    t.same(
+      (await wharf.meta.alarmStates.history(tenantId, instanceId, 'behind-2')).map((e) => e.type),
+      ['fired'],
+      'its history is its own: one fired',
+    );
   },
 );
 
