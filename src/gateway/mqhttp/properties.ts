@@ -3,7 +3,8 @@
 // `__SHARDINGKEY` (ordered messages' partition key) and `__TransCheckT` (seconds to the first
 // check-back; marks a transactional message). Every other pair is a user property. Parsing
 // splits on `|`, skips empty segments and splits each at its first `:`; formatting leaves out
-// what the SDKs would drop or misread (a `|` or `:` inside, an empty side). Pure functions.
+// what the SDKs would drop or misread (a `|` or `:` inside, an empty side). A user property named
+// `__proto__` is refused (InvalidArgument): objects cannot hold it. Pure functions.
 import { WharfError } from '../../errors.js';
 
 export const KEYS = 'KEYS';
@@ -54,6 +55,9 @@ export function parseProperties(text: string | undefined): ParsedProperties {
         parsed.transCheckSeconds = Number(value);
         break;
       default:
+        // A user property is a key of an object from here to the store: `__proto__` cannot be
+        // one (assigned, it is silently lost), so it is refused rather than dropped.
+        if (name === '__proto__') throw invalid('a property may not be named __proto__');
         if (Object.hasOwn(parsed.user, name)) throw invalid(`property ${name} is given twice`);
         parsed.user[name] = value;
     }
