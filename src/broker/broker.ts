@@ -519,16 +519,16 @@ export class Broker implements BrokerClient {
    *  deadline: a Redis that does not answer leaves them to the interval). */
   private async applyFencesAtStart(): Promise<void> {
     const deadline = Date.now() + START_FENCES_TIMEOUT_MS;
-    try {
-      if (this.drops !== null)
-        while ((await this.drops.applyPending()) > 0 && Date.now() < deadline);
-      if (this.fences !== null)
-        while ((await this.fences.applyPending()) > 0 && Date.now() < deadline);
-    } catch (error) {
-      this.core.logger.warn(
-        { err: error },
-        'pending drops or publish fences not applied at start (Redis?): applied once it answers',
-      );
+    // each on its own: drops that fail hold up no fence (a withdrawn copy would be delivered)
+    for (const source of [this.drops, this.fences]) {
+      try {
+        if (source !== null) while ((await source.applyPending()) > 0 && Date.now() < deadline);
+      } catch (error) {
+        this.core.logger.warn(
+          { err: error },
+          'pending drops or publish fences not applied at start (Redis?): applied once it answers',
+        );
+      }
     }
   }
 
@@ -556,14 +556,18 @@ export class Broker implements BrokerClient {
       try {
         do {
           this.fencesAgain = false;
-          if (drops !== null) while ((await drops.applyPending()) > 0);
-          if (fences !== null) while ((await fences.applyPending()) > 0);
+          // each on its own: drops that fail hold up no fence
+          for (const source of [drops, fences]) {
+            try {
+              if (source !== null) while ((await source.applyPending()) > 0);
+            } catch (error) {
+              this.core.logger.warn(
+                { err: error },
+                'pending drops or publish fences not applied (Redis?): trying again',
+              );
+            }
+          }
         } while (this.fencesAgain && this.closing === undefined);
-      } catch (error) {
-        this.core.logger.warn(
-          { err: error },
-          'pending drops or publish fences not applied (Redis?): trying again',
-        );
       } finally {
         this.applyingFences = false;
       }

@@ -33,18 +33,36 @@ export class PendingDrops {
     private readonly logger: BrokerLogger,
   ) {}
 
-  /** Applies the drops waiting now; resolves with how many were applied. */
+  /** Applies the drops waiting now; resolves with how many were applied. A drop that fails (a
+   *  full disk refusing the journal) stays for the next round and holds up no other. */
   async applyPending(): Promise<number> {
-    const drops = await this.source.pending(DROPS_PER_ROUND);
-    if (drops.length === 0) return 0;
-    for (const drop of drops) await this.apply(drop);
-    await this.source.done(drops.map((drop) => drop.dropId));
-    this.applied += drops.length;
+    const { drops, unreadable } = await this.source.pending(DROPS_PER_ROUND);
+    if (unreadable.length > 0) {
+      this.logger.error(
+        { dropIds: unreadable.slice(0, 10), count: unreadable.length, key: 'pending drops' },
+        'pending drops this broker cannot read (a newer gateway wrote them?): not applied',
+      );
+    }
+    const applied: PendingDrop[] = [];
+    for (const drop of drops) {
+      try {
+        await this.apply(drop);
+        applied.push(drop);
+      } catch (error) {
+        this.logger.warn(
+          { err: error, drop: describe(drop) },
+          'pending drop not applied: trying again next round',
+        );
+      }
+    }
+    if (applied.length === 0) return 0;
+    await this.source.done(applied.map((drop) => drop.dropId));
+    this.applied += applied.length;
     this.logger.info(
-      { drops: drops.slice(0, 10).map(describe), count: drops.length },
+      { drops: applied.slice(0, 10).map(describe), count: applied.length },
       'applied drops of topics, groups or instances deleted while this broker was down',
     );
-    return drops.length;
+    return applied.length;
   }
 
   private apply(drop: PendingDrop): Promise<void> {

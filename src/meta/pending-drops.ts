@@ -51,18 +51,24 @@ export class RedisPendingDrops implements PendingDropSource {
     return watchChannel(this.redis, this.channel, 'wharf-drops-sub', onDrop);
   }
 
-  async pending(max: number): Promise<PendingDrop[]> {
-    // nearly always empty: one HLEN a look, a scan only when something waits
-    if ((await this.redis.hlen(this.key)) === 0) return [];
+  async pending(max: number): Promise<{ drops: PendingDrop[]; unreadable: string[] }> {
     const drops: PendingDrop[] = [];
+    const unreadable: string[] = [];
+    // nearly always empty: one HLEN a look, a scan only when something waits
+    if ((await this.redis.hlen(this.key)) === 0) return { drops, unreadable };
     let cursor = '0';
     do {
       const [next, flat] = await this.redis.hscan(this.key, cursor, 'COUNT', max);
-      for (let i = 0; i + 1 < flat.length && drops.length < max; i += 2)
-        drops.push(decodeRecord(PENDING_DROP, flat[i + 1], { key: this.key, field: flat[i] }));
+      for (let i = 0; i + 1 < flat.length && drops.length < max; i += 2) {
+        try {
+          drops.push(decodeRecord(PENDING_DROP, flat[i + 1], { key: this.key, field: flat[i] }));
+        } catch {
+          unreadable.push(flat[i]); // one record this version cannot read holds up no other
+        }
+      }
       cursor = next;
     } while (cursor !== '0' && drops.length < max);
-    return drops;
+    return { drops, unreadable };
   }
 
   async done(dropIds: readonly string[]): Promise<void> {

@@ -20,8 +20,9 @@ export type PendingDrop = DropTarget & {
 
 /** Where a broker finds the drops left for it. */
 export interface PendingDropSource {
-  /** Up to `max` drops left for this broker. */
-  pending(max: number): Promise<PendingDrop[]>;
+  /** Up to `max` drops left for this broker, and the ids of records this version cannot read
+   *  (written by a newer gateway, damaged): left where they are, reported, never applied. */
+  pending(max: number): Promise<{ drops: PendingDrop[]; unreadable: string[] }>;
   /** These drops are applied: forget them. */
   done(dropIds: readonly string[]): Promise<void>;
   /** Calls `onDrop` soon after a drop is left for this broker (and after a reconnect), until the

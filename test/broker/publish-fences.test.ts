@@ -7,7 +7,12 @@
 import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import type { Broker } from '../../src/broker/index.js';
-import { MetaKeys, RedisPublishFenceSink, RedisPublishFences } from '../../src/meta/index.js';
+import {
+  MetaKeys,
+  RedisPendingDrops,
+  RedisPublishFenceSink,
+  RedisPublishFences,
+} from '../../src/meta/index.js';
 import { FENCE_TTL_SECONDS } from '../../src/meta/publish-fences.js';
 import { storeTopic } from '../../src/broker/names.js';
 import { RedisScheduleWheel } from '../../src/meta/index.js';
@@ -123,6 +128,39 @@ t.test('a fence left while the broker was down is applied before it serves', asy
   broker = await open();
   t.equal(await fencesLeft(), 0, 'both applied by the time it opened');
   t.same(await drain(broker, topic, group), ['answered']);
+});
+
+t.test('a pending drop that cannot be applied holds up no publish fence', async (t) => {
+  const { sink, fencesLeft, redis, keys } = await setup(t);
+  const harness = brokerHarness(t);
+  const open = () =>
+    harness.open({
+      brokerId: 3,
+      publishFences: new RedisPublishFences(redis, keys, 3),
+      pendingDrops: new RedisPendingDrops(redis, keys, 3),
+      fenceIntervalMs: 20,
+      scheduleWheel: new RedisScheduleWheel(redis, keys, '3'),
+    });
+  let broker = await open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  const sentAtMs = Date.now();
+  await broker.publish(topic, [
+    text('stored-then-down', { queueId: 0, requestId: 'gw.9' }),
+    text('answered', { queueId: 0, requestId: 'gw.10' }),
+  ]);
+  await broker.close();
+  // a drop this version cannot read (a newer gateway's kind, say) waits beside the fence
+  await redis.hset(keys.pendingDrops(3), 'd.1', '{"v":99,"kind":"shard"}');
+  await sink.add(3, { requestId: 'gw.9', topic, queueIds: [0], sentAtMs });
+  broker = await open();
+  t.equal(await fencesLeft(), 0, 'the fence applied by the time it opened');
+  t.same(await drain(broker, topic, group), ['answered'], 'the fenced copy is not delivered');
+  t.equal(
+    await redis.hlen(keys.pendingDrops(3)),
+    1,
+    'the unreadable drop left for a broker that can',
+  );
 });
 
 t.test('a running broker applies a fence as it is announced, not at its next look', async (t) => {
