@@ -28,11 +28,18 @@ interface PendingCall {
  *  less; past this the broker has long seen it and answers nothing). */
 const LATE_ANSWER_WAIT_MS = 10_000;
 
+/** How long a call must have waited on the wire, with nothing received, for its deadline to
+ *  count as missed on a silent connection. */
+const SILENCE_BEFORE_MISS_MS = 500;
+
 export abstract class MultiplexedChannel<C> extends BoundedChannel<C> {
   private readonly pending = new Map<number, PendingCall>();
   private readonly maxMissedDeadlines: number;
   /** Deadlines missed on the current connection since its last frame. */
   private missedDeadlines = 0;
+  /** Reads of answer frames so far: a call missed its deadline on a silent connection only if
+   *  none came after it was sent. */
+  private answerReads = 0;
 
   constructor(options: ChannelOptions) {
     super(options);
@@ -56,6 +63,8 @@ export abstract class MultiplexedChannel<C> extends BoundedChannel<C> {
     signal: AbortSignal,
     onLateAnswer?: (frame: Frame) => void,
   ): Promise<Frame> {
+    const readsAtSend = this.answerReads;
+    const sentAtMs = Date.now();
     return new Promise<Frame>((resolve, reject) => {
       const onAbort = (): void => {
         if (!this.pending.delete(requestId)) return;
@@ -63,7 +72,15 @@ export abstract class MultiplexedChannel<C> extends BoundedChannel<C> {
           this.send(connection, encodeBrokerRpcCancel(op, requestId));
         reject(signal.reason as Error);
         if (onLateAnswer !== undefined) this.awaitLateAnswer(requestId, onLateAnswer);
-        if (isMissedDeadline(signal.reason)) this.deadlineMissed(connection);
+        // a deadline counts only when nothing at all came for a while since the call went out:
+        // a busy connection (answers arriving, calls queued for a slot until just before their
+        // deadline) or a long poll answered late beside other answers is not a dead one
+        if (
+          isMissedDeadline(signal.reason) &&
+          this.answerReads === readsAtSend &&
+          Date.now() - sentAtMs >= SILENCE_BEFORE_MISS_MS
+        )
+          this.deadlineMissed(connection);
       };
       this.pending.set(requestId, {
         resolve: (frame) => {
@@ -83,7 +100,10 @@ export abstract class MultiplexedChannel<C> extends BoundedChannel<C> {
 
   /** Hands each answer frame to its call (an answer nobody waits for is dropped). */
   protected answered(frames: readonly Frame[]): void {
-    if (frames.length > 0) this.missedDeadlines = 0; // the broker is there
+    if (frames.length > 0) {
+      this.missedDeadlines = 0; // the broker is there
+      this.answerReads++;
+    }
     for (const frame of frames) {
       if (frame.kind !== FrameKind.response && frame.kind !== FrameKind.error) continue;
       const call = this.pending.get(frame.requestId);
