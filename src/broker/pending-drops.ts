@@ -56,7 +56,7 @@ export class PendingDrops {
       }
     }
     if (applied.length === 0) return 0;
-    await this.source.done(applied.map((drop) => drop.dropId));
+    await this.source.done(applied);
     this.applied += applied.length;
     this.logger.info(
       { drops: applied.slice(0, 10).map(describe), count: applied.length },

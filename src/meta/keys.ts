@@ -146,6 +146,14 @@ export class MetaKeys {
     return `${this.prefix}:{drops:${brokerId}}`;
   }
 
+  /** hash `<brokerId>/<dropId>` → the name a pending drop deletes (droppedName): a tenant's
+   *  drops waiting on brokers, by name, so the name is not created again before they are applied
+   *  (written before the drop, deleted after it by the broker; a stale field is found out by its
+   *  drop's absence and deleted) */
+  droppingNames(tenantId: string): string {
+    return `${this.t(tenantId)}:dropping`;
+  }
+
   /** pub/sub channel: a drop was left for the broker (the message is its drop id) */
   pendingDropChannel(brokerId: number): string {
     return `${this.prefix}:{drops:${brokerId}}:added`;

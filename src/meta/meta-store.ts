@@ -24,6 +24,8 @@ import { UsageRepository } from './usage.js';
 import { TtlCache } from './cache.js';
 import { GroupRepository } from './groups.js';
 import { InstanceRepository, type DeletedInstance } from './instances.js';
+import { brokersDropping } from './pending-drops.js';
+import { namedDrop } from '../model/index.js';
 import { MetaKeys } from './keys.js';
 import type { RepoContext } from './repo-context.js';
 import { ScriptRunner } from './scripts.js';
@@ -414,6 +416,31 @@ export class MetaStore {
     const deleted = await this.instances.delete(tenantId, instanceId);
     await this.invalidate(instancePrefixes(tenantId, instanceId));
     return deleted;
+  }
+
+  /** Refuses with Unavailable while a broker that was down has yet to apply the drop of a
+   *  deleted topic or group of this name (meta/pending-drops.ts): created again now, the late
+   *  drop would delete the new one's messages or cursors on that broker. */
+  async refuseWhileDropping(
+    tenantId: string,
+    instanceId: string,
+    kind: 'topic' | 'group',
+    name: string,
+  ): Promise<void> {
+    const brokers = await brokersDropping(
+      this.redis,
+      this.keys,
+      tenantId,
+      namedDrop(kind, instanceId, name),
+    );
+    if (brokers.length > 0) {
+      throw new WharfError(
+        'Unavailable',
+        `the ${kind} deleted under this name is still to be dropped on broker ` +
+          `${brokers.join(', ')} (down when it was deleted): create it again once that broker is back`,
+        { retryAfterMs: 5000 },
+      );
+    }
   }
 
   async putTopic(topic: TopicRecord): Promise<{ status: PutStatus; record: TopicRecord }> {

@@ -6,7 +6,13 @@
 // cursors or internal topics on the broker, to meet a name created again. A broker id retired
 // for good leaves its hash behind (`<prefix>:{drops:<id>}`: delete it with the broker).
 import type { Redis } from 'ioredis';
-import type { PendingDrop, PendingDropSink, PendingDropSource } from '../model/index.js';
+import {
+  droppedName,
+  dropTenant,
+  type PendingDrop,
+  type PendingDropSink,
+  type PendingDropSource,
+} from '../model/index.js';
 import { watchChannel } from './channel-watch.js';
 import type { MetaKeys } from './keys.js';
 import { decodeRecord, encodeRecord, PENDING_DROP } from './records.js';
@@ -20,6 +26,12 @@ export class RedisPendingDropSink implements PendingDropSink {
   ) {}
 
   async add(brokerId: number, drop: PendingDrop): Promise<void> {
+    // the name first: from now on it is not created again until the drop is applied
+    await this.redis.hset(
+      this.keys.droppingNames(dropTenant(drop)),
+      `${brokerId}/${drop.dropId}`,
+      droppedName(drop),
+    );
     const results = await this.redis
       .multi()
       .hset(this.keys.pendingDrops(brokerId), drop.dropId, encodeRecord(drop))
@@ -38,8 +50,8 @@ export class RedisPendingDrops implements PendingDropSource {
 
   constructor(
     private readonly redis: Redis,
-    keys: MetaKeys,
-    brokerId: number,
+    private readonly keys: MetaKeys,
+    private readonly brokerId: number,
   ) {
     this.key = keys.pendingDrops(brokerId);
     this.channel = keys.pendingDropChannel(brokerId);
@@ -71,7 +83,47 @@ export class RedisPendingDrops implements PendingDropSource {
     return { drops, unreadable };
   }
 
-  async done(dropIds: readonly string[]): Promise<void> {
-    if (dropIds.length > 0) await this.redis.hdel(this.key, ...dropIds);
+  async done(drops: readonly PendingDrop[]): Promise<void> {
+    if (drops.length === 0) return;
+    await this.redis.hdel(this.key, ...drops.map((drop) => drop.dropId));
+    // then the names (another slot: one call a tenant); a crash between leaves a field that
+    // dropsPendingFor finds stale and deletes
+    const byTenant = new Map<string, string[]>();
+    for (const drop of drops) {
+      const tenantId = dropTenant(drop);
+      byTenant.set(tenantId, [
+        ...(byTenant.get(tenantId) ?? []),
+        `${this.brokerId}/${drop.dropId}`,
+      ]);
+    }
+    for (const [tenantId, fields] of byTenant)
+      await this.redis.hdel(this.keys.droppingNames(tenantId), ...fields);
   }
+}
+
+/**
+ * The brokers that still have to apply a drop of `name` (droppedName: `topic <instance>/<topic>`,
+ * `group <instance>/<group>`) of the tenant: while one waits, the name must not be created
+ * again (the late drop would delete the new one's messages or cursors). Fields whose drop is
+ * gone (a broker that applied it and crashed before deleting the field) are deleted.
+ */
+export async function brokersDropping(
+  redis: Redis,
+  keys: MetaKeys,
+  tenantId: string,
+  name: string,
+): Promise<number[]> {
+  const key = keys.droppingNames(tenantId);
+  if ((await redis.hlen(key)) === 0) return [];
+  const brokers: number[] = [];
+  for (const [field, value] of Object.entries(await redis.hgetall(key))) {
+    if (value !== name) continue;
+    const slash = field.indexOf('/');
+    const brokerId = Number(field.slice(0, slash));
+    const dropId = field.slice(slash + 1);
+    if (slash > 0 && (await redis.hexists(keys.pendingDrops(brokerId), dropId)) === 1)
+      brokers.push(brokerId);
+    else await redis.hdel(key, field);
+  }
+  return brokers;
 }

@@ -24,7 +24,7 @@ export interface PendingDropSource {
    *  (written by a newer gateway, damaged): left where they are, reported, never applied. */
   pending(max: number): Promise<{ drops: PendingDrop[]; unreadable: string[] }>;
   /** These drops are applied: forget them. */
-  done(dropIds: readonly string[]): Promise<void>;
+  done(drops: readonly PendingDrop[]): Promise<void>;
   /** Calls `onDrop` soon after a drop is left for this broker (and after a reconnect), until the
    *  returned stop is called. A push can be missed: the broker still looks every interval. */
   watch?(onDrop: () => void): () => void;
@@ -33,4 +33,34 @@ export interface PendingDropSource {
 /** Where a gateway leaves a drop for a broker that is down. */
 export interface PendingDropSink {
   add(brokerId: number, drop: PendingDrop): Promise<void>;
+}
+
+/** The tenant a drop belongs to. */
+export function dropTenant(target: DropTarget): string {
+  switch (target.kind) {
+    case 'topic':
+      return target.topic.tenantId;
+    case 'group':
+      return target.group.tenantId;
+    case 'instance':
+      return target.tenantId;
+  }
+}
+
+/** The name a drop deletes within its tenant, as a pending-drop lookup names it: `topic
+ *  <instance>/<topic>`, `group <instance>/<group>`, `instance <instance>`. */
+export function droppedName(target: DropTarget): string {
+  switch (target.kind) {
+    case 'topic':
+      return namedDrop('topic', target.topic.instanceId, target.topic.topic);
+    case 'group':
+      return namedDrop('group', target.group.instanceId, target.group.group);
+    case 'instance':
+      return `instance ${target.instanceId}`;
+  }
+}
+
+/** The droppedName of a topic or group of an instance. */
+export function namedDrop(kind: 'topic' | 'group', instanceId: string, name: string): string {
+  return `${kind} ${instanceId}/${name}`;
 }

@@ -50,6 +50,7 @@ export function groupRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
     async put(principal, instanceId, group, body) {
       await resolveInstance(meta, principal, instanceId, 'manage');
+      await meta.refuseWhileDropping(principal.tenantId, instanceId, 'group', group);
       const policy = body.retryPolicy;
       if (
         policy !== undefined &&

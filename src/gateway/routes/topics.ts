@@ -49,6 +49,7 @@ export function topicRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
     async put(principal, instanceId, topic, body) {
       await resolveInstance(meta, principal, instanceId, 'manage');
+      await meta.refuseWhileDropping(principal.tenantId, instanceId, 'topic', topic);
       if (body.dedupWindowSeconds > body.retentionHours * 3600) {
         throw new WharfError('InvalidArgument', 'dedupWindowSeconds must not exceed the retention');
       }
