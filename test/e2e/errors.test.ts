@@ -85,8 +85,23 @@ t.test('bad input is refused in the error shape and never crashes the process', 
   await expectError(t, await put(`${topics}/a`, {}), 400, 'InvalidArgument', 'missing field');
   const ignored = await put(`${topics}/ok`, { messageType: 'NORMAL', surprise: true });
   t.equal(ignored.status, 201, 'unknown fields are ignored');
-  const proto = await put(`${topics}/proto`, '{"messageType":"NORMAL","__proto__":{"x":1}}');
-  t.equal(proto.status, 201, '__proto__ is dropped, not merged');
+  // a property named __proto__ is refused, neither merged nor dropped unnoticed: in a message's
+  // properties it would be a user's property lost
+  await expectError(
+    t,
+    await put(`${topics}/proto`, '{"messageType":"NORMAL","__proto__":{"x":1}}'),
+    400,
+    'InvalidArgument',
+    '__proto__ in a resource',
+  );
+  t.equal((await put(`${topics}/ok2`, { messageType: 'NORMAL' })).status, 201);
+  const publish = (body: string) =>
+    signedFetch(wharf.url, { method: 'POST', path: `${topics}/ok2/messages`, body, ...who });
+  const refused = await publish('{"messages":[{"body":"a","properties":{"__proto__":"x"}}]}');
+  const { error } = (await refused.clone().json()) as { error: { message: string } };
+  await expectError(t, refused, 400, 'InvalidArgument', '__proto__ in message properties');
+  t.match(error.message, /__proto__/, 'the message names the property');
+  t.equal((await publish('{"messages":[{"body":"a","properties":{"proto":"x"}}]}')).status, 200);
 
   await expectError(
     t,

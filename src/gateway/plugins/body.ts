@@ -212,11 +212,19 @@ export function decodeJsonBody(request: FastifyRequest, raw: Buffer): void {
     return;
   }
   try {
+    // refused, not removed: a message property named __proto__ would be dropped unnoticed
     request.body = secureJson.parse(raw, undefined, {
-      protoAction: 'remove',
-      constructorAction: 'remove',
+      protoAction: 'error',
+      constructorAction: 'error',
     }) as unknown;
   } catch (cause) {
-    throw new WharfError('InvalidArgument', 'the body is not valid JSON', { cause });
+    const forbidden = cause instanceof SyntaxError && /forbidden/.test(cause.message);
+    throw new WharfError(
+      'InvalidArgument',
+      forbidden
+        ? 'the body names a property __proto__ (or constructor.prototype), which is not accepted'
+        : 'the body is not valid JSON',
+      { cause },
+    );
   }
 }
