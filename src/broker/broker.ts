@@ -126,6 +126,9 @@ export class Broker implements BrokerClient {
   private applyingFences = false;
   /** A fence or drop was announced during a round: look again when it ends. */
   private fencesAgain = false;
+  /** Dead-letter re-sends cut short are still to finish (finishResends failed). */
+  private resendsLeft = false;
+  private finishingResends = false;
   /** Stop the fence and drop announcements (set once the watches are up). */
   private unwatchFences: (() => void)[] = [];
   /** Delayed messages, when the broker has a wheel. */
@@ -230,7 +233,7 @@ export class Broker implements BrokerClient {
     try {
       await broker.core.journal.recover();
       await broker.transactions.recover();
-      await broker.deadLetterQueues.recover();
+      await broker.finishResends();
       await broker.scheduler?.recover();
       await sealThreadsUp;
     } catch (error) {
@@ -505,7 +508,30 @@ export class Broker implements BrokerClient {
     this.transactions.start();
   }
 
+  /** Finishes the dead-letter re-sends a crash cut short. One that fails (a full disk refusing
+   *  the copies) leaves the broker serving, logged, and is tried again by the sweep; its dead
+   *  letters stay listed until then. */
+  private async finishResends(): Promise<void> {
+    this.resendsLeft = false;
+    try {
+      await this.deadLetterQueues.recover();
+    } catch (error) {
+      this.resendsLeft = true;
+      this.core.logger.warn(
+        { err: error },
+        'dead-letter re-sends cut short by a crash not finished (disk?): trying again',
+      );
+    }
+  }
+
   private sweep(): void {
+    if (this.resendsLeft && !this.finishingResends) {
+      this.finishingResends = true;
+      this.core.track(
+        this.finishResends().finally(() => (this.finishingResends = false)),
+        'dead-letter re-sends',
+      );
+    }
     const now = Date.now();
     for (const { topic, group } of [...this.ledger.configurations()]) {
       for (const sub of this.ledger.subscriptionsOfGroup(groupKey(group), storeTopic(topic))) {

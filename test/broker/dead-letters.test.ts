@@ -3,6 +3,7 @@
 // the record of re-sent dead letters forgets those retention deleted.
 import t from 'tap';
 import type { Broker } from '../../src/broker/index.js';
+import { DeadLetters } from '../../src/broker/dead-letters.js';
 import { groupKey } from '../../src/broker/names.js';
 import { WharfError } from '../../src/errors.js';
 import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
@@ -75,6 +76,45 @@ t.test('a re-send cut by a crash before it was marked done is not delivered twic
   await second.resendDeadLetters(group, [messageId]);
   t.same(await drain(second, topic, group), ['A'], 'delivered to the group once');
 });
+
+t.test(
+  'a re-send cut short that cannot be finished at start keeps the broker serving',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const first = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ maxDeliveryAttempts: 1 });
+    const [messageId] = await deadLetter(first, topic, group, ['A']);
+    const journal = first.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
+    const append = journal.append.bind(journal);
+    let stop: ((error: Error) => void) | undefined;
+    journal.append = (entries) =>
+      entries.some((entry) => entry.toString().includes('"op":"dlqDone"'))
+        ? new Promise((_, reject) => (stop = reject))
+        : append(entries);
+    const resend = first.resendDeadLetters(group, [messageId]);
+    const stopped = await waitFor('the copy made and its done mark being written', () => stop);
+    // the restarted broker's disk refuses the first attempt to finish the re-send
+    const recover = Object.getOwnPropertyDescriptor(DeadLetters.prototype, 'recover')!;
+    let refusals = 0;
+    DeadLetters.prototype.recover = function () {
+      DeadLetters.prototype.recover = recover.value as DeadLetters['recover'];
+      refusals++;
+      return Promise.reject(new WharfError('DiskFull', 'test: no space left on the device'));
+    };
+    t.teardown(() => Object.defineProperty(DeadLetters.prototype, 'recover', recover));
+    const second = await crashCopy(t, harness.dir);
+    stopped(new WharfError('IoError', 'test: the broker is gone'));
+    await t.rejects(resend, 'the re-send was never answered');
+    t.equal(refusals, 1, 'finishing the re-send failed once');
+    t.same(await second.publish(topic, [text('B')]).then((r) => r.length), 1, 'the broker serves');
+    await waitFor('the re-send finished by the sweep', async () => {
+      const page = await second.deadLetters(group, 10);
+      return page.messages.length === 0;
+    });
+    t.same((await drain(second, topic, group)).sort(), ['A', 'B'], 'A delivered once');
+  },
+);
 
 interface Hooks {
   runRetention(nowMs?: number): Promise<number>;
