@@ -58,14 +58,13 @@ export class LedgerJournal {
       this.apply(decodeLedgerEntry(data, `journal entry ${entries} after the snapshot`));
     }
     this.trimDeadLettersDone();
-    for (const [topic, queue] of this.withdrawals.queueList())
-      this.withdrawals.trimBelow(
-        topic,
-        queue,
-        this.store.queueOffsets(topic, queue).minQueueOffset,
-      );
-    // what the store holds bounds every cursor (retention below, a lost async tail above)
+    // what the store holds bounds every withdrawal and every cursor (retention below, a lost
+    // async tail above)
     let clamped = 0;
+    for (const [topic, queue] of this.withdrawals.queueList()) {
+      const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(topic, queue);
+      if (this.withdrawals.trimTo(topic, queue, minQueueOffset, maxQueueOffset)) clamped++;
+    }
     for (const sub of this.ledger.allSubscriptions()) {
       for (const [queueId, cursor] of sub.cursors) {
         const [topic, storeQueue] =

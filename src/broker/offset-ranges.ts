@@ -73,6 +73,16 @@ export class OffsetRanges {
     if (this.bounds.length > 0 && this.bounds[0] < offset) this.bounds[0] = offset;
   }
 
+  /** Removes every offset at or above `offset`. */
+  dropFrom(offset: number): void {
+    const index = this.firstEndAbove(offset);
+    if (index >= this.rangeCount) return;
+    if (this.bounds[index * 2] < offset) {
+      this.bounds[index * 2 + 1] = offset;
+      this.bounds.length = (index + 1) * 2;
+    } else this.bounds.length = index * 2;
+  }
+
   /** When `from` is in the set, the end of its range (the first offset above it not in the set);
    *  otherwise `from` itself. */
   contiguousEnd(from: number): number {

@@ -43,13 +43,19 @@ export class Withdrawals {
     return this.of(topic, queue)?.has(offset) === true;
   }
 
-  /** Forgets offsets below the queue's first readable entry (retention deleted them). */
-  trimBelow(topic: string, queue: number, minQueueOffset: number): void {
+  /** Forgets offsets below the queue's first readable entry (retention deleted them) and from
+   *  its end up (a log tail lost under the async flush policy: messages stored from now on take
+   *  those offsets, and must not be taken for withdrawn). True when it forgot any of the latter. */
+  trimTo(topic: string, queue: number, minQueueOffset: number, maxQueueOffset: number): boolean {
     const key = queueKey(topic, queue);
     const ranges = this.queues.get(key);
-    if (ranges === undefined) return;
+    if (ranges === undefined) return false;
     ranges.dropBelow(minQueueOffset);
+    const size = ranges.size;
+    ranges.dropFrom(maxQueueOffset);
+    const lostTail = ranges.size < size;
     if (ranges.rangeCount === 0) this.queues.delete(key);
+    return lostTail;
   }
 
   /** Whether any queue of a store topic has withdrawn offsets. */

@@ -46,6 +46,20 @@ t.test('membership, contiguous end and dropping below', async (t) => {
   set.dropBelow(16);
   t.same(set.pairs(), [[20, 21]]);
   t.equal(set.rangeCount, 1);
+  for (const offset of [22, 23, 24, 30]) set.add(offset);
+  set.dropFrom(23); // inside a range: its end comes down
+  t.same(set.pairs(), [
+    [20, 21],
+    [22, 23],
+  ]);
+  set.add(30);
+  set.dropFrom(25); // between ranges
+  t.same(set.pairs(), [
+    [20, 21],
+    [22, 23],
+  ]);
+  set.dropFrom(20); // at a start: the range goes
+  t.same(set.pairs(), []);
   set.clear();
   t.equal(set.size, 0);
 });

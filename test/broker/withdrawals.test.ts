@@ -81,8 +81,14 @@ t.test('the ledger: runs per queue, trim, drop, snapshot and restore', async (t)
   const restored = new Withdrawals();
   restored.restore(w.snapshot());
   t.same(restored.snapshot(), w.snapshot());
-  w.trimBelow('a', 0, 8);
+  t.equal(w.trimTo('a', 0, 8, 100), false, 'nothing above the queue end');
   t.notOk(w.has('a', 0, 7), 'retention passed it');
+  t.ok(w.has('a', 0, 9));
+  w.apply({ op: 'withdraw', topic: 'a', queue: 0, offsets: [20, 21, 22, 30] });
+  t.equal(w.trimTo('a', 0, 8, 21), true, 'a lost tail took 21 and up');
+  t.ok(w.has('a', 0, 20));
+  t.notOk(w.has('a', 0, 21), 'a message stored at 21 from now on is not withdrawn');
+  t.notOk(w.has('a', 0, 30));
   t.ok(w.has('a', 0, 9));
   t.ok(w.hasTopic('b'));
   w.apply({ op: 'withdraw-drop', topic: 'b' });
