@@ -1,9 +1,47 @@
 // The evaluator against a real node (Redis, broker): one lease holder evaluates, a restarted
 // evaluator does not fire again, a re-enqueued notification is the same job.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { AlarmEvaluator, notificationJobId, type NotificationJob } from '../../src/alarms/index.js';
-import { json, provisionTenant, startWharf, tenantCaller } from '../helpers/wharf.js';
+import {
+  json,
+  provisionTenant,
+  startWharf,
+  tenantCaller,
+  type TestWharf,
+} from '../helpers/wharf.js';
+
+/** An evaluator whose brokers answer group stats only once `together` reads are asking at
+ *  once: reads one after another never get an answer (each ends at its 2 s read deadline). */
+function evaluatorOverSlowStats(t: Test, wharf: TestWharf, together: number) {
+  let waiting: (() => void)[] = [];
+  const brokers = new Proxy(wharf.brokers, {
+    get(target, prop, receiver) {
+      if (prop !== 'groupStats') return Reflect.get(target, prop, receiver) as unknown;
+      return async (...args: Parameters<typeof target.groupStats>) => {
+        await new Promise<void>((resolve) => {
+          waiting.push(resolve);
+          if (waiting.length === together) {
+            for (const release of waiting) release();
+            waiting = [];
+          }
+        });
+        return target.groupStats(...args);
+      };
+    },
+  });
+  const sent: NotificationJob[] = [];
+  const evaluator = new AlarmEvaluator({
+    meta: wharf.meta,
+    brokers,
+    notifications: { enqueue: async (job) => void sent.push(job) },
+    logger: pino({ level: 'silent' }),
+    leaseTtlMs: 60_000,
+    readTimeoutMs: 2000,
+  });
+  t.teardown(() => evaluator.close());
+  return { evaluator, sent };
+}
 
 t.test('one lease holder; a restart neither fires twice nor forgets', async (t) => {
   const wharf = await startWharf(t);
@@ -98,32 +136,7 @@ t.test(
     }
     await call('POST', '/topics/orders/messages', { messages: [{ body: 'a' }] });
     // the brokers answer the stats only once all four rules are asking (one at a time, none would)
-    let waiting: (() => void)[] = [];
-    const brokers = new Proxy(wharf.brokers, {
-      get(target, prop, receiver) {
-        if (prop !== 'groupStats') return Reflect.get(target, prop, receiver) as unknown;
-        return async (...args: Parameters<typeof target.groupStats>) => {
-          await new Promise<void>((resolve) => {
-            waiting.push(resolve);
-            if (waiting.length === rules.length) {
-              for (const release of waiting) release();
-              waiting = [];
-            }
-          });
-          return target.groupStats(...args);
-        };
-      },
-    });
-    const sent: NotificationJob[] = [];
-    const evaluator = new AlarmEvaluator({
-      meta: wharf.meta,
-      brokers,
-      notifications: { enqueue: async (job) => void sent.push(job) },
-      logger: pino({ level: 'silent' }),
-      leaseTtlMs: 60_000,
-      readTimeoutMs: 2000,
-    });
-    t.teardown(() => evaluator.close());
+    const { evaluator, sent } = evaluatorOverSlowStats(t, wharf, rules.length);
     t.equal(await evaluator.tick(Date.now()), rules.length);
     t.same(sent.map((job) => job.alarmId).sort(), rules, 'every rule read its backlog and fired');
   },
@@ -230,32 +243,7 @@ t.test(
       await call('POST', '/topics/orders/messages', { messages: [{ body: 'a' }] });
     }
     // the brokers answer the stats only once every instance's rule is asking
-    let waiting: (() => void)[] = [];
-    const brokers = new Proxy(wharf.brokers, {
-      get(target, prop, receiver) {
-        if (prop !== 'groupStats') return Reflect.get(target, prop, receiver) as unknown;
-        return async (...args: Parameters<typeof target.groupStats>) => {
-          await new Promise<void>((resolve) => {
-            waiting.push(resolve);
-            if (waiting.length === instances) {
-              for (const release of waiting) release();
-              waiting = [];
-            }
-          });
-          return target.groupStats(...args);
-        };
-      },
-    });
-    const sent: NotificationJob[] = [];
-    const evaluator = new AlarmEvaluator({
-      meta: wharf.meta,
-      brokers,
-      notifications: { enqueue: async (job) => void sent.push(job) },
-      logger: pino({ level: 'silent' }),
-      leaseTtlMs: 60_000,
-      readTimeoutMs: 2000,
-    });
-    t.teardown(() => evaluator.close());
+    const { evaluator, sent } = evaluatorOverSlowStats(t, wharf, instances);
     t.equal(await evaluator.tick(Date.now()), instances);
     t.equal(sent.length, instances, "every instance's rule read its backlog and fired");
   },

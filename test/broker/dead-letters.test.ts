@@ -52,6 +52,21 @@ async function deadLetter(
   return messages.slice(before).map((m) => m.messageId);
 }
 
+/** Re-sends a dead letter whose copy is made but whose journal write marking it done never
+ *  finishes (a broker that dies there); `stopped` fails that write once the test has its crash. */
+async function resendStalledAtDone(broker: Broker, group: GroupDescriptor, messageId: string) {
+  const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
+  const append = journal.append.bind(journal);
+  let stop: ((error: Error) => void) | undefined;
+  journal.append = (entries) =>
+    entries.some((entry) => entry.toString().includes('"op":"dlqDone"'))
+      ? new Promise((_, reject) => (stop = reject))
+      : append(entries);
+  const resend = broker.resendDeadLetters(group, [messageId]);
+  const stopped = await waitFor('the copy made and its done mark being written', () => stop);
+  return { resend, stopped };
+}
+
 t.test('a re-send cut by a crash before it was marked done is not delivered twice', async (t) => {
   const harness = brokerHarness(t);
   const first = await harness.open();
@@ -59,15 +74,7 @@ t.test('a re-send cut by a crash before it was marked done is not delivered twic
   const group = groupOf({ maxDeliveryAttempts: 1 });
   const [messageId] = await deadLetter(first, topic, group, ['A']);
   // the copy is made; the journal write marking the dead letter done never finishes
-  const journal = first.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
-  const append = journal.append.bind(journal);
-  let stop: ((error: Error) => void) | undefined;
-  journal.append = (entries) =>
-    entries.some((entry) => entry.toString().includes('"op":"dlqDone"'))
-      ? new Promise((_, reject) => (stop = reject))
-      : append(entries);
-  const resend = first.resendDeadLetters(group, [messageId]);
-  const stopped = await waitFor('the copy made and its done mark being written', () => stop);
+  const { resend, stopped } = await resendStalledAtDone(first, group, messageId);
   const second = await crashCopy(t, harness.dir);
   stopped(new WharfError('IoError', 'test: the broker is gone'));
   await t.rejects(resend, 'the re-send was never answered');
@@ -85,15 +92,7 @@ t.test(
     const topic = topicOf({ queueCount: 1 });
     const group = groupOf({ maxDeliveryAttempts: 1 });
     const [messageId] = await deadLetter(first, topic, group, ['A']);
-    const journal = first.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
-    const append = journal.append.bind(journal);
-    let stop: ((error: Error) => void) | undefined;
-    journal.append = (entries) =>
-      entries.some((entry) => entry.toString().includes('"op":"dlqDone"'))
-        ? new Promise((_, reject) => (stop = reject))
-        : append(entries);
-    const resend = first.resendDeadLetters(group, [messageId]);
-    const stopped = await waitFor('the copy made and its done mark being written', () => stop);
+    const { resend, stopped } = await resendStalledAtDone(first, group, messageId);
     // the restarted broker's disk refuses the first attempt to finish the re-send
     const recover = Object.getOwnPropertyDescriptor(DeadLetters.prototype, 'recover')!;
     let refusals = 0;
