@@ -372,6 +372,40 @@ t.test('tcp: a server over its in-flight bound sheds with Unavailable', async (t
   await parked;
 });
 
+t.test('tcp: a server over its in-flight request bytes sheds with Unavailable', async (t) => {
+  const { broker, client } = await rig(t, TRANSPORTS[0], {
+    server: { maxInFlightBytes: 1024, retryAfterMs: 70 },
+  });
+  const topic = topicOf();
+  const group = groupOf();
+  const big = text('x'.repeat(2048));
+  t.equal((await client.publish(topic, [big])).length, 1, 'a call alone is taken, however big');
+  await client.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+  const controller = new AbortController();
+  const parked = client.receive(
+    topic,
+    group,
+    { maxMessages: 1, waitMs: 30_000, tags: '*' },
+    controller.signal,
+  );
+  await waitFor('the receive to park', () => broker.stats().parkedReceives === 1);
+  t.same(await client.health(), await broker.health(), 'a small call beside it is taken');
+  await t.rejects(client.publish(topic, [big]), {
+    code: 'Unavailable',
+    retryAfterMs: 70,
+    message: /bytes/,
+  });
+  controller.abort();
+  await parked;
+  // taken again once alone (a shed publish stores nothing, so it is safe to try until then)
+  await waitFor('the big publish taken once it is alone', () =>
+    client
+      .publish(topic, [big])
+      .then((results) => results.length === 1)
+      .catch(() => false),
+  );
+});
+
 t.test('tcp: a request for an unknown operation answers UnsupportedFormat', async (t) => {
   const { port } = await rig(t, TRANSPORTS[0]);
   const socket = connect({ host: '127.0.0.1', port });
