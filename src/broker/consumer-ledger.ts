@@ -207,12 +207,29 @@ export class ConsumerLedger {
 
   /** Forgets re-sent dead letters below their queue's first readable entry (retention deleted
    *  them: nothing lists or counts them any more), so the record is bounded by the dead-letter
-   *  queue, not by every re-send since the group was made. `minQueueOffsetOf`: of a group key. */
-  trimDeadLettersDone(minQueueOffsetOf: (groupKey: string) => number): void {
+   *  queue, not by every re-send since the group was made; and, with `maxQueueOffset`, those at
+   *  or past its end (a log tail lost under the async flush policy: the next dead letters take
+   *  those offsets and must not be taken for re-sent). `offsetsOf`: a group key's queue bounds.
+   *  True when it forgot any past the end. */
+  trimDeadLettersDone(
+    offsetsOf: (groupKey: string) => { minQueueOffset: number; maxQueueOffset?: number },
+  ): boolean {
+    let lostTail = false;
     for (const [group, done] of this.deadLettersDone) {
-      done.dropBelow(minQueueOffsetOf(group));
+      const { minQueueOffset, maxQueueOffset } = offsetsOf(group);
+      done.dropBelow(minQueueOffset);
+      if (maxQueueOffset !== undefined) {
+        const size = done.size;
+        done.dropFrom(maxQueueOffset);
+        if (done.size < size) lostTail = true;
+        const resending = this.deadLettersResending.get(group);
+        for (const offset of [...(resending ?? [])])
+          if (offset >= maxQueueOffset && resending?.delete(offset) === true) lostTail = true;
+        if (resending?.size === 0) this.deadLettersResending.delete(group);
+      }
       if (done.rangeCount === 0) this.deadLettersDone.delete(group);
     }
+    return lostTail;
   }
 
   /** Dead letters of the group journaled as being re-sent and not done yet. */

@@ -57,10 +57,13 @@ export class LedgerJournal {
       entries++;
       this.apply(decodeLedgerEntry(data, `journal entry ${entries} after the snapshot`));
     }
-    this.trimDeadLettersDone();
-    // what the store holds bounds every withdrawal and every cursor (retention below, a lost
-    // async tail above)
-    let clamped = 0;
+    // what the store holds bounds every withdrawal, dead-letter record and cursor (retention
+    // below, a lost async tail above)
+    let clamped = this.ledger.trimDeadLettersDone((group) =>
+      this.store.queueOffsets(deadLetterTopicOf(group), 0),
+    )
+      ? 1
+      : 0;
     for (const [topic, queue] of this.withdrawals.queueList()) {
       const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(topic, queue);
       if (this.withdrawals.trimTo(topic, queue, minQueueOffset, maxQueueOffset)) clamped++;
@@ -118,9 +121,9 @@ export class LedgerJournal {
   /** Re-sent dead letters retention deleted are forgotten (at start and before each snapshot:
    *  what a snapshot carries stays bounded by the dead-letter queues). */
   private trimDeadLettersDone(): void {
-    this.ledger.trimDeadLettersDone(
-      (group) => this.store.queueOffsets(deadLetterTopicOf(group), 0).minQueueOffset,
-    );
+    this.ledger.trimDeadLettersDone((group) => ({
+      minQueueOffset: this.store.queueOffsets(deadLetterTopicOf(group), 0).minQueueOffset,
+    }));
   }
 
   private apply(entry: JournalEntry): void {

@@ -2,12 +2,15 @@
 // journal entry is finished at start, and a second re-send after the crash copies nothing again;
 // the record of re-sent dead letters forgets those retention deleted.
 import t from 'tap';
-import type { Broker } from '../../src/broker/index.js';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Broker } from '../../src/broker/index.js';
 import { DeadLetters } from '../../src/broker/dead-letters.js';
 import { groupKey } from '../../src/broker/names.js';
 import { WharfError } from '../../src/errors.js';
 import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
-import { brokerHarness, crashCopy, groupOf, text, topicOf } from '../helpers/broker.js';
+import { brokerHarness, crashCopy, groupOf, MAC_KEY, text, topicOf } from '../helpers/broker.js';
 import { waitFor, waitUntilPast } from '../helpers/wait-for.js';
 
 /** Every message the group can receive now, acked. */
@@ -163,5 +166,51 @@ t.test(
       1,
       'the record holds the one re-send left, not the ones retention deleted',
     );
+  },
+);
+
+t.test(
+  'under async flush, a re-sent dead letter lost with the log tail hides no later dead letter',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const options = { store: { flushPolicy: 'async' as const } };
+    const first = await harness.open(options);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ maxDeliveryAttempts: 1 });
+    await deadLetter(first, topic, group, ['A']);
+    const synced = mkdtempSync(join(tmpdir(), 'wharf-synced-'));
+    const opened: Broker[] = [];
+    t.teardown(async () => {
+      for (const broker of opened) await broker.close();
+      rmSync(synced, { recursive: true, force: true });
+    });
+    cpSync(harness.dir, synced, { recursive: true });
+    // B is dead-lettered at the dead-letter queue's offset 1 and re-sent: offset 1 is done
+    const [b] = await deadLetter(first, topic, group, ['B']);
+    t.match(await first.resendDeadLetters(group, [b]), [{ ok: true }]);
+    // the crash loses the commit log's unsynced tail (B and its dead letter); the journal, synced
+    // on its own timer, keeps offset 1 done
+    rmSync(join(synced, 'journal'), { recursive: true });
+    cpSync(join(harness.dir, 'journal'), join(synced, 'journal'), { recursive: true });
+    const second = await Broker.open({ dataDir: synced, brokerId: 0, macKey: MAC_KEY, ...options });
+    opened.push(second);
+    // C is dead-lettered next, at offset 1 again
+    await second.publish(topic, [text('C')]);
+    const got = await second.receive(topic, group, {
+      maxMessages: 32,
+      waitMs: 0,
+      tags: '*',
+      invisibleMs: 100,
+    });
+    t.same(
+      got.map((m) => m.body.toString()),
+      ['C'],
+    );
+    await waitUntilPast(got[0].nextVisibleTime);
+    const listed = await waitFor('C listed as a dead letter', async () => {
+      const page = await second.deadLetters(group, 10);
+      return page.messages.length === 2 && page;
+    });
+    t.same(listed.messages.map((m) => m.body.toString()).sort(), ['A', 'C']);
   },
 );
