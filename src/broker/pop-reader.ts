@@ -162,7 +162,9 @@ export class PopReader {
         budget -= item.offsets.length;
         if (item.offsets.length > 0) redeliver.push(item);
       }
-      await Promise.all(redeliver.map((item) => this.readRedeliveries(topic, group, item, picks)));
+      await Promise.all(
+        redeliver.map((item) => this.readRedeliveries(topic, group, item, filter, picks)),
+      );
 
       // 2. new messages, queue after queue: with a backlog one read fills the budget
       for (const queueId of order) {
@@ -206,10 +208,12 @@ export class PopReader {
     topic: TopicDescriptor,
     group: GroupDescriptor,
     item: Redelivery,
+    filter: TagFilter | undefined,
     picks: Map<number, Pick>,
   ): Promise<void> {
     const [name, storeQueue] = subscriptionQueue(topic, group, item.queueId);
     const pick = this.pickFor(picks, item.queueId, item.cursor, name);
+    const withdrawn = this.core.journal.withdrawals.of(name, storeQueue);
     const results = await Promise.all(
       item.offsets.map((offset) =>
         this.core.store.readQueue(name, storeQueue, offset, { maxMessages: 1 }),
@@ -220,6 +224,17 @@ export class PopReader {
       const message = result.messages[0];
       if (message === undefined || message.queueOffset !== offset) {
         pick.gone.push(offset); // deleted by retention while in flight
+        return;
+      }
+      // attempt 0: put in flight by replay over a delivery the journal never got, so never
+      // passed through a read: what a read passes over (the tag filter leaves it out, a fence
+      // withdrew it) is done for the group, not delivered
+      if (
+        item.attempts[i] === 0 &&
+        ((filter !== undefined && filter.tags.size > 0 && !filter.tags.has(message.tag)) ||
+          withdrawn?.has(offset) === true)
+      ) {
+        pick.gone.push(offset);
         return;
       }
       pick.messages.push(message);

@@ -198,3 +198,45 @@ t.test(
     );
   },
 );
+
+t.test(
+  'a message replay puts back in flight over a lost delivery entry still passes the tag filter',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const receiveA = (b: Broker) =>
+      b.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: 'A' });
+    await broker.publish(topic, [
+      text('a0', { tag: 'A' }),
+      text('b1', { tag: 'B' }),
+      text('a2', { tag: 'A' }),
+    ]);
+    const [a0] = await receiveA(broker);
+    // the journal refuses the next delivery entry (a full append queue): the read that passed
+    // over b1 and handed out a2 is not on disk
+    const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
+    const append = journal.append.bind(journal);
+    journal.append = (entries) => {
+      if (!entries.some((entry) => entry.toString().includes('"op":"deliver"')))
+        return append(entries);
+      journal.append = append;
+      return Promise.reject(new Error('test: the append queue is full'));
+    };
+    const [a2] = await receiveA(broker);
+    t.same([a0.body.toString(), a2.body.toString()], ['a0', 'a2']);
+    const acks = await broker.ack(topic, group, [a0.receiptHandle, a2.receiptHandle]);
+    t.ok(
+      acks.every((r) => r.ok),
+      'both acked',
+    );
+    const after = await crashCopy(t, harness.dir);
+    t.same(await receiveA(after), [], 'b1, which the filter left out, is not delivered');
+    await after.publish(topic, [text('a3', { tag: 'A' })]);
+    t.same(
+      (await receiveA(after)).map((m) => m.body.toString()),
+      ['a3'],
+    );
+  },
+);
