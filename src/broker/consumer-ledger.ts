@@ -215,7 +215,10 @@ export class ConsumerLedger {
     offsetsOf: (groupKey: string) => { minQueueOffset: number; maxQueueOffset?: number },
   ): boolean {
     let lostTail = false;
-    for (const [group, done] of this.deadLettersDone) {
+    // a group may be re-sending with no done ranges (its first re-send, or all trimmed away)
+    const groups = new Set([...this.deadLettersDone.keys(), ...this.deadLettersResending.keys()]);
+    for (const group of groups) {
+      const done = this.deadLetterDone(group);
       const { minQueueOffset, maxQueueOffset } = offsetsOf(group);
       done.dropBelow(minQueueOffset);
       if (maxQueueOffset !== undefined) {
