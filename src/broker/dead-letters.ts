@@ -196,25 +196,37 @@ export class DeadLetters {
   }
 
   /** Finishes the re-sends a crash cut between their journal entry and their dlqDone: copies
-   *  the dead letters not copied yet, then marks them all done. Once, at start, after the
-   *  journal's recovery. */
+   *  the dead letters not copied yet, then marks them all done. At start, after the journal's
+   *  recovery, and again from the sweep should that fail. */
   async recover(): Promise<void> {
     let finished = 0;
     for (const key of this.core.ledger.groupsResendingDeadLetters()) {
       const [tenantId = '', instanceId = '', name = ''] = key.split('/');
       const group = { tenantId, instanceId, group: name };
+      const done = this.core.ledger.deadLetterDone(key);
       const found: StoredMessage[] = [];
       const gone: number[] = [];
-      for (const queueOffset of this.core.ledger.deadLettersBeingResent(key)) {
-        const result = await this.core.store.readQueue(deadLetterTopic(group), 0, queueOffset, {
-          maxMessages: 1,
-        });
-        const message = result.messages[0];
-        if (message?.queueOffset === queueOffset) found.push(message);
-        else gone.push(queueOffset); // deleted by retention: nothing left to copy
+      // claimed as a user's re-send claims them: run again by the sweep while the broker serves,
+      // this and a user's re-send of the same dead letter must not both copy it
+      const claims: string[] = [];
+      try {
+        for (const queueOffset of [...this.core.ledger.deadLettersBeingResent(key)]) {
+          const claim = `${key}\u0000${queueOffset}`;
+          if (done.has(queueOffset) || this.resending.has(claim)) continue;
+          this.resending.add(claim);
+          claims.push(claim);
+          const result = await this.core.store.readQueue(deadLetterTopic(group), 0, queueOffset, {
+            maxMessages: 1,
+          });
+          const message = result.messages[0];
+          if (message?.queueOffset === queueOffset) found.push(message);
+          else gone.push(queueOffset); // deleted by retention: nothing left to copy
+        }
+        if (gone.length > 0) await this.core.record([{ op: 'dlqDone', group: key, offsets: gone }]);
+        if (found.length > 0) await this.copyBack(group, found);
+      } finally {
+        for (const claim of claims) this.resending.delete(claim);
       }
-      if (gone.length > 0) await this.core.record([{ op: 'dlqDone', group: key, offsets: gone }]);
-      if (found.length > 0) await this.copyBack(group, found);
       finished += found.length;
     }
     if (finished > 0)
