@@ -17,6 +17,10 @@ import { watchChannel } from './channel-watch.js';
 import type { MetaKeys } from './keys.js';
 import { decodeRecord, encodeRecord, PENDING_DROP } from './records.js';
 
+/** A name field older than this whose drop is gone is stale (its broker applied the drop and
+ *  stopped before deleting the field); a younger one may be a drop still being written. */
+const STALE_NAME_MS = 60_000;
+
 /** The gateway side: leaves drops for any broker. */
 export class RedisPendingDropSink implements PendingDropSink {
   /** `redis`: the meta connection (MetaStore.redis), whose commands have the meta deadline. */
@@ -30,7 +34,7 @@ export class RedisPendingDropSink implements PendingDropSink {
     await this.redis.hset(
       this.keys.droppingNames(dropTenant(drop)),
       `${brokerId}/${drop.dropId}`,
-      droppedName(drop),
+      `${drop.droppedAtMs} ${droppedName(drop)}`,
     );
     const results = await this.redis
       .multi()
@@ -117,13 +121,17 @@ export async function brokersDropping(
   if ((await redis.hlen(key)) === 0) return [];
   const brokers: number[] = [];
   for (const [field, value] of Object.entries(await redis.hgetall(key))) {
-    if (value !== name) continue;
+    const space = value.indexOf(' ');
+    if (value.slice(space + 1) !== name) continue;
     const slash = field.indexOf('/');
     const brokerId = Number(field.slice(0, slash));
     const dropId = field.slice(slash + 1);
     if (slash > 0 && (await redis.hexists(keys.pendingDrops(brokerId), dropId)) === 1)
       brokers.push(brokerId);
-    else await redis.hdel(key, field);
+    // stale only once old: a gateway writes the name, then the drop (another call)
+    else if (Date.now() - Number(value.slice(0, space)) > STALE_NAME_MS)
+      await redis.hdel(key, field);
+    else brokers.push(brokerId);
   }
   return brokers;
 }

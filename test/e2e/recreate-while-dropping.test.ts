@@ -50,4 +50,12 @@ t.test('a name is created again only once every broker applied its drop', async 
   await redis.hdel(keys.pendingDrops(7), 'd2');
   t.equal((await call('PUT', '/groups/audit', {})).status, 201);
   t.equal(await redis.hlen(keys.droppingNames(tenant.tenantId)), 0, 'the stale field is gone');
+
+  // a gateway between writing a drop's name and the drop itself: a young field holds the name
+  await redis.hset(
+    keys.droppingNames(tenant.tenantId),
+    '7/d3',
+    `${Date.now()} topic ${tenant.instanceId}/fresh`,
+  );
+  t.equal((await call('PUT', '/topics/fresh', { messageType: 'NORMAL' })).status, 503);
 });
