@@ -48,7 +48,13 @@ export class PublishFences {
 
   /** Applies the fences waiting now; resolves with how many were applied. */
   async applyPending(): Promise<number> {
-    const fences = await this.source.pending(FENCES_PER_ROUND);
+    const { fences, unreadable } = await this.source.pending(FENCES_PER_ROUND);
+    if (unreadable.length > 0) {
+      this.core.logger.error(
+        { requestIds: unreadable.slice(0, 10), count: unreadable.length },
+        'publish fences this broker cannot read (a newer gateway wrote them?): not applied',
+      );
+    }
     if (fences.length === 0) return 0;
     // remembered before the scan: a publish of the call that finishes while the scan runs (past
     // the queue it reads) applies the fence again itself

@@ -57,18 +57,24 @@ export class RedisPublishFences implements PublishFenceSource {
     return watchChannel(this.redis, this.channel, 'wharf-fences-sub', onFence);
   }
 
-  async pending(max: number): Promise<PublishFence[]> {
-    // nearly always empty: one HLEN a round, a scan only when something waits
-    if ((await this.redis.hlen(this.key)) === 0) return [];
+  async pending(max: number): Promise<{ fences: PublishFence[]; unreadable: string[] }> {
     const fences: PublishFence[] = [];
+    const unreadable: string[] = [];
+    // nearly always empty: one HLEN a round, a scan only when something waits
+    if ((await this.redis.hlen(this.key)) === 0) return { fences, unreadable };
     let cursor = '0';
     do {
       const [next, flat] = await this.redis.hscan(this.key, cursor, 'COUNT', max);
-      for (let i = 0; i + 1 < flat.length && fences.length < max; i += 2)
-        fences.push(decodeRecord(PUBLISH_FENCE, flat[i + 1], { key: this.key, field: flat[i] }));
+      for (let i = 0; i + 1 < flat.length && fences.length < max; i += 2) {
+        try {
+          fences.push(decodeRecord(PUBLISH_FENCE, flat[i + 1], { key: this.key, field: flat[i] }));
+        } catch {
+          unreadable.push(flat[i]);
+        }
+      }
       cursor = next;
     } while (cursor !== '0' && fences.length < max);
-    return fences;
+    return { fences, unreadable };
   }
 
   async done(requestIds: readonly string[]): Promise<void> {

@@ -16,7 +16,9 @@ export interface PublishFence {
 /** Where a broker finds its fences. */
 export interface PublishFenceSource {
   /** Up to `max` fences left for this broker. */
-  pending(max: number): Promise<PublishFence[]>;
+  /** Up to `max` fences, and the ids of records this version cannot read (left where they are,
+   *  reported, never applied: one holds up no other). */
+  pending(max: number): Promise<{ fences: PublishFence[]; unreadable: string[] }>;
   /** These fences are applied: forget them. */
   done(requestIds: readonly string[]): Promise<void>;
   /** Calls `onFence` soon after a fence is left for this broker (and after a reconnect, for

@@ -130,6 +130,24 @@ t.test('a fence left while the broker was down is applied before it serves', asy
   t.same(await drain(broker, topic, group), ['answered']);
 });
 
+t.test('a fence this version cannot read holds up no other fence', async (t) => {
+  const { open, sink, redis, keys } = await setup(t);
+  let broker = await open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  const sentAtMs = Date.now();
+  await broker.publish(topic, [
+    text('stored-then-down', { queueId: 0, requestId: 'gw.9' }),
+    text('answered', { queueId: 0, requestId: 'gw.10' }),
+  ]);
+  await broker.close();
+  await redis.hset(keys.publishFences(3), 'gw.0', '{"v":99}');
+  await sink.add(3, { requestId: 'gw.9', topic, queueIds: [0], sentAtMs });
+  broker = await open();
+  t.same(await drain(broker, topic, group), ['answered'], 'the readable fence was applied');
+  t.same(await redis.hkeys(keys.publishFences(3)), ['gw.0'], 'the unreadable one left in place');
+});
+
 t.test('a pending drop that cannot be applied holds up no publish fence', async (t) => {
   const { sink, fencesLeft, redis, keys } = await setup(t);
   const harness = brokerHarness(t);
