@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { freePort, startRedisServer, type RedisServerHandle } from '../../src/meta/index.js';
 
@@ -41,6 +42,10 @@ export class LocalCluster {
   readonly gateways: WharfProcess[] = [];
   private readonly brokerPorts = new Map<number, { rpc: number; http: number }>();
   private redisPort: number | undefined;
+  /** While Redis is stopped: its port, held so that no other process (a parallel test's Redis)
+   *  takes it before it starts again there; each connection is closed at once, as by a Redis that
+   *  is down. */
+  private portHold: Server | undefined;
 
   constructor(readonly options: LocalClusterOptions) {}
 
@@ -53,6 +58,9 @@ export class LocalCluster {
   async startRedis(): Promise<RedisServerHandle> {
     const dir = join(this.options.dataDir, 'redis');
     mkdirSync(dir, { recursive: true });
+    const hold = this.portHold;
+    this.portHold = undefined;
+    if (hold !== undefined) await new Promise<void>((resolve) => hold.close(() => resolve()));
     this.redis = await startRedisServer({
       dir,
       persist: true,
@@ -64,6 +72,16 @@ export class LocalCluster {
 
   async stopRedis(): Promise<void> {
     await this.redis?.stop();
+    const port = this.redisPort;
+    if (port === undefined) return;
+    const hold = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve, reject) => {
+      hold.once('error', reject);
+      hold.listen(port, '127.0.0.1', () => resolve());
+    }).then(
+      () => (this.portHold = hold),
+      () => undefined, // taken already: the restart reports it
+    );
   }
 
   private spawn(name: string, role: 'broker' | 'gateway' | 'all-in-one', env: NodeJS.ProcessEnv) {

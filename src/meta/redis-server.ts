@@ -85,11 +85,14 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
       '--loglevel',
       'warning',
     ];
-    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Redis logs to stdout: why it would not start (a port in use, a damaged AOF) is there
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
+    const collect = (chunk: Buffer) => {
+      if (stderr.length < 4096) stderr += chunk.toString();
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     const ready = await Promise.race([
       waitForPort(port, Date.now() + timeoutMs, child),
@@ -99,8 +102,10 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
       }),
     ]);
     if (ready) {
-      child.stderr?.removeAllListeners('data');
-      child.stderr?.resume();
+      for (const stream of [child.stdout, child.stderr]) {
+        stream?.removeAllListeners('data');
+        stream?.resume();
+      }
       return {
         url: `redis://127.0.0.1:${port}`,
         port,
