@@ -70,10 +70,11 @@ export class LocalCluster {
     return this.redis;
   }
 
-  async stopRedis(): Promise<void> {
+  /** Stops the private Redis; `holdPort` (an outage it starts again from) keeps its port. */
+  async stopRedis(options: { holdPort?: boolean } = {}): Promise<void> {
     await this.redis?.stop();
     const port = this.redisPort;
-    if (port === undefined) return;
+    if (port === undefined || options.holdPort !== true) return;
     const hold = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       hold.once('error', reject);
@@ -239,5 +240,8 @@ export class LocalCluster {
     await Promise.all(this.gateways.map((g) => this.terminate(g)));
     await Promise.all([...this.brokers.values()].map((b) => this.terminate(b)));
     await this.stopRedis();
+    const hold = this.portHold;
+    this.portHold = undefined;
+    if (hold !== undefined) await new Promise<void>((resolve) => hold.close(() => resolve()));
   }
 }

@@ -165,7 +165,7 @@ t.test('a 2-gateway, 3-broker cluster', async (t) => {
       messages: [{ body: 'before' }],
     });
     t.equal(warm.status, 200);
-    await cluster.stopRedis();
+    await cluster.stopRedis({ holdPort: true });
     const stoppedAt = Date.now();
     const during = await client.call(0, 'POST', '/topics/orders/messages', {
       messages: [{ body: 'during' }],
