@@ -3,12 +3,19 @@
 // (a log tail lost under the async flush policy). "Crash" = copy the data dir of a broker that
 // is never closed and open a broker on the copy (crashCopy). Each test failed before its fix.
 import t from 'tap';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
 import type { MessageStore } from '../../src/store/index.js';
-import { brokerHarness, crashCopy, groupOf, MAC_KEY, text, topicOf } from '../helpers/broker.js';
+import {
+  brokerHarness,
+  crashCopy,
+  groupOf,
+  lostTailCrash,
+  MAC_KEY,
+  text,
+  topicOf,
+} from '../helpers/broker.js';
 import { fillDisk, mountTmpfs } from '../helpers/tmpfs.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { Redis } from 'ioredis';
@@ -99,13 +106,7 @@ t.test(
     const receive = (broker: Broker) =>
       broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
     await b1.publish(topic, [text('m0'), text('m1'), text('m2')]);
-    const synced = mkdtempSync(join(tmpdir(), 'wharf-synced-'));
-    const opened: Broker[] = [];
-    t.teardown(async () => {
-      for (const broker of opened) await broker.close();
-      rmSync(synced, { recursive: true, force: true });
-    });
-    cpSync(harness.dir, synced, { recursive: true });
+    const lostTail = lostTailCrash(t, harness.dir);
     await b1.publish(topic, [text('m3'), text('m4'), text('m5')]);
     const first = await receive(b1);
     t.equal(first.length, 6, 'all six delivered');
@@ -121,13 +122,10 @@ t.test(
     // The first crash loses the commit log's unsynced tail (m3..m5) while the journal, synced on
     // its own timer, keeps the acks of all six: the commit log and what is derived from it as
     // they were when only m0..m2 were synced, the journal as it is now.
-    rmSync(join(synced, 'journal'), { recursive: true });
-    cpSync(join(harness.dir, 'journal'), join(synced, 'journal'), { recursive: true });
-    const b2 = await Broker.open({ dataDir: synced, brokerId: 0, macKey: MAC_KEY, ...options });
-    opened.push(b2);
+    const b2 = await lostTail.crash({ ...options });
     await b2.publish(topic, [text('n0'), text('n1'), text('n2')]);
     // the second crash, before any snapshot
-    const b3 = await crashCopy(t, synced, options);
+    const b3 = await crashCopy(t, lostTail.dir, options);
     t.same(
       (await receive(b3)).map((m) => m.body.toString()),
       ['n0', 'n1', 'n2'],
@@ -155,13 +153,7 @@ t.test(
     const group = groupOf();
     const laterGroup = groupOf(); // first receives after the second crash
     await b1.publish(topic, [text('m0'), text('m1'), text('m2')]);
-    const synced = mkdtempSync(join(tmpdir(), 'wharf-synced-'));
-    const opened: Broker[] = [];
-    t.teardown(async () => {
-      for (const broker of opened) await broker.close();
-      rmSync(synced, { recursive: true, force: true });
-    });
-    cpSync(harness.dir, synced, { recursive: true });
+    const lostTail = lostTailCrash(t, harness.dir);
     // a gateway call stored at offsets 3..5 whose answer was lost: its fence withdraws them
     const sentAtMs = Date.now();
     await b1.publish(topic, [
@@ -177,10 +169,7 @@ t.test(
     });
     await waitFor('the fence applied', async () => (await redis.hlen(keys.publishFences(3))) === 0);
     // the crash loses the commit log's unsynced tail (w3..w5); the journal keeps the withdrawal
-    rmSync(join(synced, 'journal'), { recursive: true });
-    cpSync(join(harness.dir, 'journal'), join(synced, 'journal'), { recursive: true });
-    const b2 = await Broker.open({ dataDir: synced, brokerId: 3, macKey: MAC_KEY, ...options });
-    opened.push(b2);
+    const b2 = await lostTail.crash({ ...options, brokerId: 3 });
     await b2.publish(topic, [text('n0'), text('n1'), text('n2')]);
     const got = await b2.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
     t.same(
@@ -189,7 +178,7 @@ t.test(
       'the messages stored at the lost offsets are delivered',
     );
     // and after a second crash too (the trim is in the start-up snapshot)
-    const b3 = await crashCopy(t, synced, { ...options, brokerId: 3 });
+    const b3 = await crashCopy(t, lostTail.dir, { ...options, brokerId: 3 });
     const again = await b3.receive(topic, laterGroup, { maxMessages: 32, waitMs: 0, tags: '*' });
     t.same(
       again.map((m) => m.body.toString()),

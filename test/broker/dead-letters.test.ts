@@ -2,15 +2,19 @@
 // journal entry is finished at start, and a second re-send after the crash copies nothing again;
 // the record of re-sent dead letters forgets those retention deleted.
 import t from 'tap';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Broker } from '../../src/broker/index.js';
+import type { Broker } from '../../src/broker/index.js';
 import { DeadLetters } from '../../src/broker/dead-letters.js';
 import { groupKey } from '../../src/broker/names.js';
 import { WharfError } from '../../src/errors.js';
 import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
-import { brokerHarness, crashCopy, groupOf, MAC_KEY, text, topicOf } from '../helpers/broker.js';
+import {
+  brokerHarness,
+  crashCopy,
+  groupOf,
+  lostTailCrash,
+  text,
+  topicOf,
+} from '../helpers/broker.js';
 import { waitFor, waitUntilPast } from '../helpers/wait-for.js';
 
 /** Every message the group can receive now, acked. */
@@ -178,22 +182,13 @@ t.test(
     const topic = topicOf({ queueCount: 1 });
     const group = groupOf({ maxDeliveryAttempts: 1 });
     await deadLetter(first, topic, group, ['A']);
-    const synced = mkdtempSync(join(tmpdir(), 'wharf-synced-'));
-    const opened: Broker[] = [];
-    t.teardown(async () => {
-      for (const broker of opened) await broker.close();
-      rmSync(synced, { recursive: true, force: true });
-    });
-    cpSync(harness.dir, synced, { recursive: true });
+    const lostTail = lostTailCrash(t, harness.dir);
     // B is dead-lettered at the dead-letter queue's offset 1 and re-sent: offset 1 is done
     const [b] = await deadLetter(first, topic, group, ['B']);
     t.match(await first.resendDeadLetters(group, [b]), [{ ok: true }]);
     // the crash loses the commit log's unsynced tail (B and its dead letter); the journal, synced
     // on its own timer, keeps offset 1 done
-    rmSync(join(synced, 'journal'), { recursive: true });
-    cpSync(join(harness.dir, 'journal'), join(synced, 'journal'), { recursive: true });
-    const second = await Broker.open({ dataDir: synced, brokerId: 0, macKey: MAC_KEY, ...options });
-    opened.push(second);
+    const second = await lostTail.crash({ ...options });
     // C is dead-lettered next, at offset 1 again
     await second.publish(topic, [text('C')]);
     const got = await second.receive(topic, group, {

@@ -64,6 +64,40 @@ export async function crashCopy(
   return broker;
 }
 
+/**
+ * A crash under the async flush policy that loses the commit log's unsynced tail while the
+ * journal (synced on its own timer) survives. Made when the log stands as it will be found: the
+ * data dir is copied now; `crash` opens a broker on that copy with the live broker's journal as
+ * it is then. `dir` is the copy (closed and removed at teardown).
+ */
+export function lostTailCrash(
+  t: { teardown(fn: () => Promise<void>): void },
+  liveDir: string,
+): { dir: string; crash(overrides: Partial<BrokerOptions>): Promise<Broker> } {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-synced-'));
+  const opened: Broker[] = [];
+  t.teardown(async () => {
+    for (const broker of opened) await broker.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  cpSync(liveDir, dir, { recursive: true });
+  return {
+    dir,
+    async crash(overrides) {
+      rmSync(join(dir, 'journal'), { recursive: true });
+      cpSync(join(liveDir, 'journal'), join(dir, 'journal'), { recursive: true });
+      const broker = await Broker.open({
+        dataDir: dir,
+        brokerId: 0,
+        macKey: MAC_KEY,
+        ...overrides,
+      });
+      opened.push(broker);
+      return broker;
+    },
+  };
+}
+
 export function openTestBroker(t: Test, overrides: Partial<BrokerOptions> = {}): Promise<Broker> {
   return brokerHarness(t).open(overrides);
 }
