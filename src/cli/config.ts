@@ -274,7 +274,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       retentionMs: int('WHARF_RETENTION_HOURS', 72, 1, 8760) * 3_600_000,
       minFreeDiskBytes: int('WHARF_MIN_FREE_DISK_MB', 1024, 0, 1_048_576) * MIB,
       trace: bool('WHARF_TRACE', true),
-      openedBodyCacheBytes: int('WHARF_BODY_CACHE_MB', 64, 0, 65_536) * MIB,
+      openedBodyCacheBytes: int('WHARF_BODY_CACHE_MB', 64, 0, 4096) * MIB,
       sealThreads: int('WHARF_SEAL_THREADS', 1, 0, 16),
       transactionCheckDelayMs: int('WHARF_TRANSACTION_CHECK_DELAY_MS', 10_000, 100, 3_600_000),
     },

@@ -85,6 +85,8 @@ t.test('broker settings: flush policy, segments, retention, disk watermark', asy
       loadConfig({
         WHARF_FLUSH: 'sometimes',
         WHARF_SEGMENT_MB: '0',
+        // a larger ring than a Buffer can be (4 GiB) failed at start with a RangeError
+        WHARF_BODY_CACHE_MB: '8192',
         WHARF_TRANSACTION_CHECK_DELAY_MS: '50',
       });
       return [];
@@ -95,6 +97,7 @@ t.test('broker settings: flush policy, segments, retention, disk watermark', asy
   t.same(problems, [
     'WHARF_FLUSH=sometimes: must be sync or async',
     'WHARF_SEGMENT_MB=0: must be an integer from 1 to 4096',
+    'WHARF_BODY_CACHE_MB=8192: must be an integer from 0 to 4096',
     'WHARF_TRANSACTION_CHECK_DELAY_MS=50: must be an integer from 100 to 3600000',
   ]);
 });
