@@ -254,17 +254,19 @@ t.test('the cache of opened bodies', async (t) => {
     fake[0] = 1;
     const body = (i: number): Buffer => Buffer.alloc(1024, i % 251);
     const count = 400;
-    for (let i = 0; i < count; i++) keys.stored('tn', 'in', [i * 4096], [fake], [body(i)]);
+    // records of 1 KiB bodies, one after another in the log (a record's own bytes and some)
+    const step = 1152;
+    for (let i = 0; i < count; i++) keys.stored('tn', 'in', [i * step], [fake], [body(i)]);
     const hits: number[] = [];
     for (let i = 0; i < count; i++) {
-      const got = keys.open(at('tn/in/q', fake, i * 4096));
+      const got = keys.open(at('tn/in/q', fake, i * step));
       if (got === null) continue;
-      t.same(got, body(i), `offset ${i * 4096} is its own body`);
+      t.same(got, body(i), `offset ${i * step} is its own body`);
       hits.push(i);
     }
     t.ok(
       hits.length >= 200 && hits.length <= 250,
-      `256 KiB holds about 250 bodies of 1 KiB: ${hits.length}`,
+      `256 KiB (ring and index) holds about 220 bodies of 1 KiB: ${hits.length}`,
     );
     t.same(
       hits,
