@@ -7,6 +7,7 @@ import Fastify from 'fastify';
 import t from 'tap';
 import {
   hasJsonEscapeByte,
+  integerText,
   receiveAnswer,
   receivedLines,
 } from '../../src/gateway/received-json.js';
@@ -57,6 +58,14 @@ const MESSAGES: ReceivedMessage[] = [
   message({ body: Buffer.from(`${'s'.repeat(200)}\xed\xa0\x80B`, 'latin1') }),
   message({ body: Buffer.concat([Buffer.alloc(200, 0x41), Buffer.from([0xff, 0xfe, 0x41])]) }),
   message({ body: Buffer.from('\ufeffBOM, \u2028 and \u2029 go as they are. '.repeat(5)) }),
+  // ASCII text goes out as latin1, anything else as UTF-8: non-ASCII in a short body, in the
+  // fields after a body copied as it is, only in a key
+  message({ body: Buffer.from('é') }),
+  message({ body: Buffer.from('r'.repeat(200)), tag: 'ü-tag' }),
+  message({ body: binary, bodyEncoding: 'base64', keys: ['ascii', 'naïve'] }),
+  // integers past 2^30 are written in two parts
+  message({ queueOffset: 2 ** 31, publishTime: 2 ** 53 - 1, firstDeliveryTime: 1e15 + 7 }),
+  message({ queueOffset: 0x40000000, nextVisibleTime: 10_000_000_000, deliveryAttempt: 0 }),
 ];
 
 /** A buffer's bytes as a string of the same length (every byte one character): exact compare. */
@@ -198,4 +207,13 @@ t.test('golden bytes of a UTF-8 body copied as it is', async (t) => {
           '"firstDeliveryTime":1764806400456,"deliveryAttempt":1,"nextVisibleTime":1764806430456}]}',
       ).toString('hex'),
   );
+});
+
+t.test('integers are written as String() writes them', async (t) => {
+  const values = [0, -0, 1, -1, 9, 10, 0x3fffffff, 0x40000000, -0x40000000, 1e7, 1e7 - 1];
+  values.push(2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53, 1e21, 1_764_806_400_123, 10_000_000_000);
+  for (let v = 0x40000000; v < 2 ** 53; v = v * 3 + 7) values.push(v, v + 1, -v);
+  for (let k = 0; k < 10_000; k++) values.push(1_764_806_400_000 + k * 9_999_991);
+  const wrong = values.filter((v) => integerText(v) !== String(v));
+  t.same(wrong, []);
 });
