@@ -8,9 +8,10 @@
 //   into the answer as its own bytes, rather than decoded into a string, scanned with a regular
 //   expression, and encoded back. JSON.stringify writes such a string unchanged, so the bytes
 //   are the same.
-// - the answer's text is encoded as latin1 when it is all ASCII (base64 bodies, ids, numbers and
-//   ASCII tags, keys and properties: the common case), which writes the same bytes as UTF-8 at
-//   about a third of the cost for a rope of 40 KiB (2.5 → 0.75 µs a message of 1 KiB);
+// - the answer is written into one buffer of its size, its text as latin1 when it is all ASCII
+//   (base64 bodies, ids, numbers and ASCII tags, keys and properties: the common case), which
+//   writes the same bytes as UTF-8 at about a third of the cost for a rope of 40 KiB (2.5 →
+//   0.75 µs a message of 1 KiB); whether it is comes from jsonString's own scan, not another;
 // - integers past the small-integer range (times, offsets) are written in two parts, each
 //   small, about 3.5× faster than String() of the whole (76 against 267 ns).
 // Those scans and that round trip were the largest items of the event loop's profile in a
@@ -21,15 +22,22 @@ import type { ReceivedMessage } from '../model/index.js';
 
 /** Characters a JSON string must escape (and lone surrogates, which JSON.stringify escapes). */
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+/** What the fast path of jsonString leaves alone: printable ASCII but `"` and `\`. */
+const NOT_PLAIN = /[^\u0020-\u0021\u0023-\u005b\u005d-\u007e]/;
+/** A character outside ASCII. */
+const NON_ASCII = /[^\u0000-\u007f]/;
+
+/** Whether a string written by jsonString since the answer began held a character outside
+ *  ASCII: then the answer's text is encoded as UTF-8, else as latin1 (the same bytes, faster). */
+let nonAscii = false;
 
 /** A JSON string literal, escaped as JSON.stringify escapes (the schema serializer too); the
  *  scan first, as that serializer does, since most strings need no escaping. */
 function jsonString(value: string): string {
+  if (value.length < 5000 && !NOT_PLAIN.test(value)) return `"${value}"`;
+  if (!nonAscii && NON_ASCII.test(value)) nonAscii = true;
   return value.length < 5000 && !NEEDS_ESCAPE.test(value) ? `"${value}"` : JSON.stringify(value);
 }
-
-/** A character outside ASCII: text holding one is encoded as UTF-8, else as latin1. */
-const NON_ASCII = /[^\u0000-\u007f]/;
 
 function nullableString(value: string | null): string {
   return value === null ? 'null' : jsonString(value);
@@ -120,17 +128,16 @@ function messagesJson(
   separator: string,
   close: string,
 ): Buffer {
-  const parts: Buffer[] = [];
+  nonAscii = false;
+  // the answer is texts[0] bodies[0] texts[1] bodies[1] … texts[n]: UTF-8 bodies copied as they
+  // are, and the text around them
+  const texts: string[] = [];
+  const bodies: Buffer[] = [];
   let text = open;
-  // whether `text` is all ASCII so far (open, close and separator are)
-  let ascii = true;
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
     if (i > 0) text += separator;
-    const head = headJson(m);
-    const tail = tailJson(m);
-    if (ascii && (NON_ASCII.test(head) || NON_ASCII.test(tail))) ascii = false;
-    text += head;
+    text += headJson(m);
     const body = m.body;
     if (
       m.bodyEncoding === 'utf8' &&
@@ -138,18 +145,28 @@ function messagesJson(
       !hasJsonEscapeByte(body) &&
       isUtf8(body)
     ) {
-      parts.push(Buffer.from(`${text}"`, ascii ? 'latin1' : 'utf8'), body);
+      texts.push(`${text}"`);
+      bodies.push(body);
       text = '"';
-      ascii = !NON_ASCII.test(tail);
     } else {
-      const value = bodyJson(m);
-      if (ascii && m.bodyEncoding !== 'base64' && NON_ASCII.test(value)) ascii = false;
-      text += value;
+      text += bodyJson(m);
     }
-    text += tail;
+    text += tailJson(m);
   }
-  parts.push(Buffer.from(text + close, ascii ? 'latin1' : 'utf8'));
-  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  texts.push(text + close);
+  const encoding = nonAscii ? 'utf8' : 'latin1';
+  let size = 0;
+  for (const part of texts) size += nonAscii ? Buffer.byteLength(part) : part.length;
+  for (const part of bodies) size += part.length;
+  // one buffer written in place: no buffer a part and no concat
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let k = 0; k < bodies.length; k++) {
+    at += out.write(texts[k], at, encoding);
+    at += bodies[k].copy(out, at);
+  }
+  out.write(texts[bodies.length], at, encoding);
+  return out;
 }
 
 /** The receive route's answer. */
