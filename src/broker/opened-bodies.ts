@@ -33,6 +33,19 @@ const RING_BYTES_PER_SLOT = 32;
 /** Ring positions are multiples of 8: a slot holds position / 8 + 1 (0: empty). */
 const POSITION_UNIT = 8;
 
+/**
+ * How a budget of `maxBytes` splits into the ring and the index's slots (4 bytes each): ring +
+ * 4 × ring / RING_BYTES_PER_SLOT = maxBytes, the ring a multiple of 8 and at least 128 KiB
+ * (room for two of the largest bodies); a budget of 0 or less keeps nothing. Arithmetic, not
+ * bitwise: a ring of 2 GiB and more does not fit the 32 bits `&` works in.
+ */
+export function cacheLayout(maxBytes: number): { ringBytes: number; slots: number } {
+  if (maxBytes <= 0) return { ringBytes: 0, slots: 0 };
+  const share = Math.floor((maxBytes * RING_BYTES_PER_SLOT) / (RING_BYTES_PER_SLOT + 4));
+  const ringBytes = Math.max(share - (share % 8), 2 * MAX_CACHED_BODY_BYTES);
+  return { ringBytes, slots: Math.ceil(ringBytes / RING_BYTES_PER_SLOT) };
+}
+
 /** The index's slot for a log offset. */
 function slotOf(logOffset: number, slots: number): number {
   return Math.floor(logOffset / INDEX_GRAIN) % slots;
@@ -51,14 +64,11 @@ export class OpenedBodies {
   /** Bytes between tail and head. */
   private used = 0;
 
-  /** `maxBytes`: ring and index together (the ring at least 128 KiB; 0: nothing kept). */
+  /** `maxBytes`: ring and index together (see cacheLayout). */
   constructor(maxBytes: number) {
-    // ring + ring / RING_BYTES_PER_SLOT * 4 = maxBytes
-    const ringBytes = Math.floor((maxBytes * RING_BYTES_PER_SLOT) / (RING_BYTES_PER_SLOT + 4));
-    this.ring = Buffer.alloc(
-      maxBytes <= 0 ? 0 : Math.max(ringBytes & ~7, 2 * MAX_CACHED_BODY_BYTES),
-    );
-    this.index = new Uint32Array(Math.ceil(this.ring.length / RING_BYTES_PER_SLOT));
+    const { ringBytes, slots } = cacheLayout(maxBytes);
+    this.ring = Buffer.alloc(ringBytes);
+    this.index = new Uint32Array(slots);
   }
 
   /** Remembers the plaintext of the envelope just stored at `logOffset`. */

@@ -3,7 +3,7 @@
 // records whose offsets share an index slot leave only the newer one found; a body whose bytes
 // mimic an entry header is never taken for one; forget() empties it.
 import t from 'tap';
-import { OpenedBodies } from '../../src/broker/opened-bodies.js';
+import { cacheLayout, OpenedBodies } from '../../src/broker/opened-bodies.js';
 
 const MiB = 1024 * 1024;
 
@@ -65,16 +65,49 @@ t.test('two offsets on one index slot: the newer is found, the older misses', as
 });
 
 t.test('a body that mimics an entry header is never taken for an entry', async (t) => {
-  const cache = new OpenedBodies(2 * 64 * 1024);
-  // the header of an entry for offset 64 (envelope 16, body 8, instance 0) inside a body
-  const forged = Buffer.alloc(64);
-  forged.writeDoubleLE(64, 0);
-  forged.writeUInt32LE(16, 8);
-  forged.writeUInt32LE(8, 12);
-  forged.writeUInt32LE(0, 16);
-  cache.add(0, 'tenant/a', 100, forged);
-  t.equal(cache.get(64, 'tenant/a', 16), undefined);
+  const cache = new OpenedBodies(2 * 64 * 1024); // a ring of 128 KiB
+  // a filler at ring position 0, then entry A (1,000 bytes: 1,024 with its header) at 1,024
+  const offsetA = 64 * 5;
+  cache.add(64, 'tenant/a', 1100, body(1));
+  cache.add(offsetA, 'tenant/a', 1100, body(2));
+  t.same(cache.get(offsetA, 'tenant/a', 1100), body(2));
+  // fill the ring until it wraps; the first entry after the wrap starts at 0 and its body, which
+  // runs over where A's header was, carries a header for A's offset
+  let offset = 1_000_000;
+  while (offset < 1_000_000 + 126 * 1200) {
+    cache.add(offset, 'tenant/a', 1100, body(3));
+    offset += 1200;
+  }
+  const forged = Buffer.alloc(2000, 7);
+  const at = 1024 - 24; // A's header position, in the forged body (which starts at ring 24)
+  forged.writeDoubleLE(offsetA, at);
+  forged.writeUInt32LE(1100, at + 8);
+  forged.writeUInt32LE(1000, at + 12);
+  forged.writeUInt32LE(0, at + 16); // tenant/a's instance number
+  cache.add(offset, 'tenant/a', 2100, forged);
+  t.same(cache.get(offset, 'tenant/a', 2100), forged, 'the forged body is an entry of its own');
+  t.equal(cache.get(offsetA, 'tenant/a', 1100), undefined, 'A is gone, and nothing stands in');
 });
+
+t.test(
+  'a budget splits into a ring of about 8/9 and an index, up to the largest setting',
+  async (t) => {
+    const MiB4096 = 4096 * MiB;
+    for (const budget of [2048 * MiB, 2304 * MiB, 3000 * MiB, MiB4096, 64 * MiB, MiB]) {
+      const { ringBytes, slots } = cacheLayout(budget);
+      t.ok(
+        ringBytes % 8 === 0 && ringBytes <= 2 ** 32,
+        `${budget / MiB} MiB: a ring a Buffer can be`,
+      );
+      t.ok(
+        Math.abs(ringBytes + 4 * slots - budget) <= 64,
+        `${budget / MiB} MiB: ring ${ringBytes} and index ${4 * slots} make the budget`,
+      );
+    }
+    t.same(cacheLayout(0), { ringBytes: 0, slots: 0 });
+    t.equal(cacheLayout(1).ringBytes, 128 * 1024, 'the smallest ring');
+  },
+);
 
 t.test('forget() empties it; a budget of 0 keeps nothing', async (t) => {
   const cache = new OpenedBodies(MiB);
