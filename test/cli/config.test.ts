@@ -85,7 +85,7 @@ t.test('broker settings: flush policy, segments, retention, disk watermark', asy
       loadConfig({
         WHARF_FLUSH: 'sometimes',
         WHARF_SEGMENT_MB: '0',
-        // a larger ring than a Buffer can be (4 GiB) failed at start with a RangeError
+        // past 4 GiB the ring is more than a Node 20 Buffer can be
         WHARF_BODY_CACHE_MB: '8192',
         WHARF_TRANSACTION_CHECK_DELAY_MS: '50',
       });
