@@ -2,7 +2,8 @@
 // journal's snapshot (<dataDir>/journal/snapshot) so replay starts from it. Grammar (UTF-8 JSON):
 //   {"v":1,"ledger":{"v":1,"subs":[{"g":groupKey,"t":storeTopic,"s":slot,"retries":N,
 //     "q":[[queueId,{"ackOffset":N,"pullOffset":N,"inflight":[[queueOffset,attempt,
-//     firstDeliveryMs,nextVisibleMs,redeliverAtMs],…],"done":[[start,end],…]}],…]}],
+//     firstDeliveryMs,nextVisibleMs,redeliverAtMs],…],"done":[[start,end],…],
+//     "owed"?:[[start,end],…] (offsets owed a delivery again; absent when none)}],…]}],
 //     "slots":[[groupKey,[[consumerId,slot],…]],…],"dlq":[[groupKey,[[start,end],…]],…],
 //     "dlqResending"?:[[groupKey,[queueOffset,…]],…] (dead letters being re-sent; absent when
 //     none, and in snapshots written before it),
@@ -175,6 +176,7 @@ function cursorSnapshotOf(value: unknown, where: string, field: string): CursorS
       ];
     }),
     done: rangesOf(o.done, where, `${field}.done`),
+    ...(o.owed === undefined ? {} : { owed: rangesOf(o.owed, where, `${field}.owed`) }),
     ...(o.resets === undefined ? {} : { resets: intOf(o.resets, where, `${field}.resets`) }),
   };
 }

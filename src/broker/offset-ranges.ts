@@ -66,6 +66,31 @@ export class OffsetRanges {
     this.bounds.splice(first * 2, (last - first) * 2, newStart, newEnd);
   }
 
+  /** The lowest offset in the set, or undefined when it is empty. */
+  get first(): number | undefined {
+    return this.bounds[0];
+  }
+
+  delete(offset: number): void {
+    this.removeRange(offset, offset + 1);
+  }
+
+  /** Removes the offsets in [start, end) (a range it cuts through is split: at most one more). */
+  removeRange(start: number, end: number): void {
+    if (end <= start) return;
+    const first = this.firstEndAbove(start);
+    const kept: number[] = [];
+    let last = first;
+    while (last < this.rangeCount && this.bounds[last * 2] < end) {
+      const rangeStart = this.bounds[last * 2];
+      const rangeEnd = this.bounds[last * 2 + 1];
+      if (rangeStart < start) kept.push(rangeStart, start);
+      if (rangeEnd > end) kept.push(end, rangeEnd);
+      last++;
+    }
+    this.bounds.splice(first * 2, (last - first) * 2, ...kept);
+  }
+
   /** Removes every offset below `offset`. */
   dropBelow(offset: number): void {
     const index = this.firstEndAbove(offset - 1);

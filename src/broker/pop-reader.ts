@@ -40,6 +40,8 @@ interface Pick {
   firstDeliveries: number[];
   /** In-flight offsets whose message retention deleted meanwhile: done. */
   gone: number[];
+  /** How many of `gone` deliver() completed. */
+  completed: number;
   /** The cursor's pullOffset and epoch when the queue was claimed. */
   startPull: number;
   epoch: number;
@@ -57,7 +59,8 @@ interface Redelivery {
 
 export interface PopResult {
   messages: ReceivedMessage[];
-  /** A read moved past entries without delivering any (a tag filter skipped them). */
+  /** A read moved past entries without delivering any (a tag filter skipped them), or in-flight
+   *  ones were completed undelivered. */
   progressed: boolean;
 }
 
@@ -138,6 +141,10 @@ export class PopReader {
       for (const queueId of order) {
         if (budget === 0) break;
         const cursor = sub.cursors.get(queueId) as QueueCursor;
+        // offsets a lost delivery entry handed out come in flight within the budget and the
+        // in-flight limit, as new reads do: a replay may owe millions
+        const room = Math.min(budget, this.core.limits.maxInflightPerQueue - cursor.inflightCount);
+        if (cursor.owedCount > 0 && room > 0 && claim(queueId)) cursor.admitOwed(room);
         if (cursor.earliestDueMs() > now || !claim(queueId)) continue;
         const due = fifo ? cursor.dueInOrder(now, budget) : cursor.takeDue(now, budget);
         const item: Redelivery = {
@@ -170,7 +177,7 @@ export class PopReader {
       for (const queueId of order) {
         if (budget <= 0) break;
         const cursor = sub.cursors.get(queueId) as QueueCursor;
-        if (fifo && cursor.inflightCount > 0) continue;
+        if (fifo && (cursor.inflightCount > 0 || cursor.owedCount > 0)) continue;
         if (cursor.inflightCount >= this.core.limits.maxInflightPerQueue) continue;
         const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
         const pull = picks.get(queueId)?.pullTo ?? cursor.pullOffset;
@@ -188,7 +195,10 @@ export class PopReader {
       let next = 0;
       for (const pick of picked) pick.bodies = pick.messages.map(() => bodies[next++]);
       const messages = this.deliver(sub, topic, group, request, picked, now, releaseClaims);
-      return { messages, progressed: progressed && messages.length === 0 };
+      // in-flight offsets completed undelivered (owed ones the tag filter or a fence passes over,
+      // retention's) are progress too: read on rather than park while more may be owed
+      const completed = picked.some((pick) => pick.completed > 0);
+      return { messages, progressed: (progressed || completed) && messages.length === 0 };
     } catch (error) {
       // nothing was handed out: due offsets taken from the heap go back into it
       for (const { cursor, offsets } of redeliver) {
@@ -313,6 +323,7 @@ export class PopReader {
         replaces: [],
         firstDeliveries: [],
         gone: [],
+        completed: 0,
         startPull: cursor.pullOffset,
         epoch: cursor.epoch,
         pullTo: cursor.pullOffset,
@@ -384,6 +395,7 @@ export class PopReader {
       const gone = pick.gone.filter((offset) => cursor.inflight.has(offset));
       if (gone.length > 0)
         entries.push({ op: 'complete', sub: sub.key, queue: pick.queueId, offsets: gone });
+      pick.completed = gone.length;
     }
     // Applied to the ledger before record() returns. The answer does not wait for the journal:
     // a delivery lost in a crash only means the message is delivered again with the same attempt

@@ -1,9 +1,12 @@
 // One consumer's progress through one queue (POP style, as RocketMQ 5 and SQS consume):
 // every offset below `ackOffset` is done; each offset in [ackOffset, pullOffset) is either in
-// flight (handed out, not yet acked) or done (acked, filtered out, dead-lettered); offsets from
-// `pullOffset` on were never handed out. Pure state: the broker journals each change it applies,
-// and replaying the same calls rebuilds the same cursor. `epoch` changes whenever the cursor is
-// moved (reset, clamp, retention skip), so work started before the move can tell it is stale.
+// flight (handed out, not yet acked), done (acked, filtered out, dead-lettered) or owed (handed
+// out by a delivery whose journal entry was lost: to be delivered again, kept as ranges and put
+// in flight a batch at a time, see admitOwed); offsets from `pullOffset` on were never handed out.
+// Pure state: the broker journals each change it applies, and replaying the same calls rebuilds
+// the same cursor (an owed offset and one admitted in flight at attempt 0, due now, are the same
+// state to every entry). `epoch` changes whenever the cursor is moved (reset, clamp, retention
+// skip), so work started before the move can tell it is stale.
 import { MinHeap } from './min-heap.js';
 import { OffsetRanges } from './offset-ranges.js';
 
@@ -32,6 +35,8 @@ export interface CursorSnapshot {
   /** [queueOffset, attempt, firstDeliveryMs, nextVisibleMs, redeliverAtMs] */
   inflight: [number, number, number, number, number][];
   done: [number, number][];
+  /** Owed offsets as [start, end) ranges (absent: none). */
+  owed?: [number, number][];
   /** Resets applied (absent: none). */
   resets?: number;
 }
@@ -46,6 +51,9 @@ export interface CursorSnapshot {
 const ATTEMPT_SPAN = 1024;
 const RESET_GENERATIONS = 64;
 
+/** An owed offset put in flight: attempt 0 (never delivered as far as the journal knows), due now. */
+const DUE_NOW: Inflight = { attempt: 0, firstDeliveryMs: 0, nextVisibleMs: 0, redeliverAtMs: 0 };
+
 /** Stale due-heap entries tolerated beyond twice the live ones before the heap is rebuilt. */
 const COMPACT_SLACK = 64;
 
@@ -57,6 +65,9 @@ export class QueueCursor {
   resets = 0;
   readonly inflight = new Map<number, Inflight>();
   private readonly done = new OffsetRanges();
+  /** Offsets a lost delivery entry handed out, not in flight yet: one range per such gap, however
+   *  long (a replay over a long disk-full period may owe millions), not one entry per offset. */
+  private readonly owed = new OffsetRanges();
   private readonly due = new MinHeap<DueEntry>();
   /** Offsets being dead-lettered: never due meanwhile. Not part of the snapshot, so a restart
    *  retries the move. */
@@ -72,6 +83,7 @@ export class QueueCursor {
     cursor.pullOffset = snapshot.pullOffset;
     cursor.resets = snapshot.resets ?? 0;
     for (const [start, end] of snapshot.done) cursor.done.addRange(start, end);
+    for (const [start, end] of snapshot.owed ?? []) cursor.owed.addRange(start, end);
     for (const [
       offset,
       attempt,
@@ -106,6 +118,7 @@ export class QueueCursor {
       pullOffset: this.pullOffset,
       inflight,
       done: this.done.pairs(),
+      ...(this.owed.rangeCount > 0 ? { owed: this.owed.pairs() } : {}),
       ...(this.resets > 0 ? { resets: this.resets } : {}),
     };
   }
@@ -123,21 +136,47 @@ export class QueueCursor {
     );
   }
 
-  /** Offsets handed out and not done (in flight). */
+  /** Offsets handed out and not done (in flight); owed offsets are not counted until admitted. */
   get inflightCount(): number {
     return this.inflight.size;
+  }
+
+  /** Offsets owed a delivery again, not in flight yet (see admitOwed). */
+  get owedCount(): number {
+    return this.owed.size;
+  }
+
+  /**
+   * Puts up to `max` owed offsets in flight, lowest first, at attempt 0 and due now (their next
+   * delivery is their first as far as the journal knows: at-least-once). The receive path calls
+   * it within its budget and the in-flight limit, so a replay that owes millions of offsets keeps
+   * them as ranges and brings them in flight no faster than new messages are read. Returns how
+   * many it admitted.
+   */
+  admitOwed(max: number): number {
+    let admitted = 0;
+    while (admitted < max) {
+      const start = this.owed.first;
+      if (start === undefined) break;
+      const end = Math.min(this.owed.contiguousEnd(start), start + (max - admitted));
+      for (let offset = start; offset < end; offset++) this.track(offset, DUE_NOW);
+      this.owed.removeRange(start, end);
+      admitted += end - start;
+    }
+    return admitted;
   }
 
   /**
    * Records deliveries (new or repeated) and moves `pullOffset` to `pullTo`: every offset passed
    * over that was not delivered (filtered out) is done. `readFrom` is where the read that found
    * them started: if the cursor is behind it (an earlier delivery entry never reached the
-   * journal), the offsets in between are put in flight, due now, rather than taken as done.
+   * journal), the offsets in between are owed a delivery again, rather than taken as done.
    */
   deliver(deliveries: readonly Delivery[], pullTo: number, readFrom = this.pullOffset): void {
     this.coverLostDelivery(readFrom);
     for (const delivery of deliveries) {
       if (delivery.queueOffset < this.ackOffset || this.done.has(delivery.queueOffset)) continue;
+      this.owed.delete(delivery.queueOffset);
       this.track(delivery.queueOffset, delivery);
     }
     if (pullTo > this.pullOffset) {
@@ -158,7 +197,7 @@ export class QueueCursor {
    * Marks in-flight offsets done (acked or dead-lettered). An offset at or past `pullOffset` was
    * handed out by a delivery whose entry never reached the journal (refused: a full disk, a full
    * append queue) while its ack did: it is done all the same (its ack was answered ok), and the
-   * offsets before it are put in flight, due now, as deliver() does for such a gap.
+   * offsets before it are owed a delivery again, as deliver() does for such a gap.
    */
   complete(queueOffsets: readonly number[]): void {
     let end = this.pullOffset;
@@ -168,6 +207,7 @@ export class QueueCursor {
       this.inflight.delete(offset);
       this.held.delete(offset);
       if (offset < this.ackOffset) continue;
+      this.owed.delete(offset);
       this.done.add(offset);
     }
     this.advanceAck();
@@ -183,6 +223,12 @@ export class QueueCursor {
   }
 
   changeVisibility(queueOffset: number, nextVisibleMs: number, redeliverAtMs: number): void {
+    if (this.owed.has(queueOffset)) {
+      // as if it had been admitted (attempt 0): an owed offset and an admitted one are one state
+      this.owed.delete(queueOffset);
+      this.track(queueOffset, { ...DUE_NOW, nextVisibleMs, redeliverAtMs });
+      return;
+    }
     const entry = this.inflight.get(queueOffset);
     if (entry === undefined) return;
     entry.nextVisibleMs = nextVisibleMs;
@@ -198,7 +244,9 @@ export class QueueCursor {
       let lowest: number | undefined;
       for (const offset of this.inflight.keys())
         if (lowest === undefined || offset < lowest) lowest = offset;
-      if (lowest === undefined || this.held.has(lowest)) return Infinity;
+      // an owed offset below it goes first, once admitted (a receive does that when it has room)
+      if (lowest === undefined || this.held.has(lowest) || lowest > (this.owed.first ?? Infinity))
+        return Infinity;
       return (this.inflight.get(lowest) as Inflight).redeliverAtMs;
     }
     this.dropStale();
@@ -219,12 +267,14 @@ export class QueueCursor {
   }
 
   /** FIFO order: in-flight offsets from the lowest up, while each is due (stops at the first one
-   *  that is not, so nothing is handed out ahead of an earlier unacked message). */
+   *  that is not, or at an owed offset not admitted yet, so nothing is handed out ahead of an
+   *  earlier unacked message). */
   dueInOrder(nowMs: number, max: number): number[] {
     const offsets = [...this.inflight.keys()].sort((a, b) => a - b);
+    const firstOwed = this.owed.first ?? Infinity;
     const due: number[] = [];
     for (const offset of offsets) {
-      if (due.length >= max || this.held.has(offset)) break;
+      if (due.length >= max || this.held.has(offset) || offset > firstOwed) break;
       if ((this.inflight.get(offset) as Inflight).redeliverAtMs > nowMs) break;
       due.push(offset);
     }
@@ -249,6 +299,7 @@ export class QueueCursor {
   reset(offset: number): void {
     this.inflight.clear();
     this.done.clear();
+    this.owed.clear();
     this.due.clear();
     this.held.clear();
     this.ackOffset = offset;
@@ -264,6 +315,7 @@ export class QueueCursor {
     this.ackOffset = minOffset;
     if (this.pullOffset < minOffset) this.pullOffset = minOffset;
     this.done.dropBelow(minOffset);
+    this.owed.dropBelow(minOffset);
     this.advanceAck();
     this.epoch++;
   }
@@ -279,19 +331,17 @@ export class QueueCursor {
     const kept = this.done.pairs().filter(([start]) => start < maxOffset);
     this.done.clear();
     for (const [start, end] of kept) this.done.addRange(start, Math.min(end, maxOffset));
+    this.owed.dropFrom(maxOffset);
     this.epoch++;
     return true;
   }
 
   /** Moves `pullOffset` up to `to` over offsets a delivery whose entry never reached the journal
-   *  handed out: each not in flight is put in flight, due now (delivered again: at-least-once). */
+   *  handed out: they are owed a delivery again (at-least-once), as one range whatever its length
+   *  (nothing at or past `pullOffset` is in flight or done). */
   private coverLostDelivery(to: number): void {
     if (to <= this.pullOffset) return;
-    for (let offset = this.pullOffset; offset < to; offset++) {
-      if (!this.inflight.has(offset)) {
-        this.track(offset, { attempt: 0, firstDeliveryMs: 0, nextVisibleMs: 0, redeliverAtMs: 0 });
-      }
-    }
+    this.owed.addRange(this.pullOffset, to);
     this.pullOffset = to;
   }
 

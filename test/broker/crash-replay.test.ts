@@ -229,3 +229,66 @@ t.test(
     );
   },
 );
+
+t.test(
+  'messages handed out by delivery entries the journal refused come back after a crash, a bounded batch at a time',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    await broker.publish(
+      topic,
+      Array.from({ length: 50 }, (_, i) => text(`m${i}`)),
+    );
+    // the journal refuses the delivery entries of a first receive (a full append queue)...
+    const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
+    const append = journal.append.bind(journal);
+    journal.append = (entries) =>
+      entries.some((entry) => entry.toString().includes('"op":"deliver"'))
+        ? Promise.reject(new Error('test: the append queue is full'))
+        : append(entries);
+    const lost = await broker.receive(topic, group, { maxMessages: 40, waitMs: 0, tags: '*' });
+    t.equal(lost.length, 40, 'handed out: the answer does not wait for the journal');
+    journal.append = append;
+    // ...and takes the next one, which read from past them, and its acks
+    const later = await broker.receive(topic, group, { maxMessages: 40, waitMs: 0, tags: '*' });
+    t.same(
+      later.map((m) => m.body.toString()),
+      Array.from({ length: 10 }, (_, i) => `m${40 + i}`),
+    );
+    const acks = await broker.ack(
+      topic,
+      group,
+      later.map((m) => m.receiptHandle),
+    );
+    t.ok(
+      acks.every((r) => r.ok),
+      'acked',
+    );
+
+    const limit = 8;
+    const after = await crashCopy(t, harness.dir, { limits: { maxInflightPerQueue: limit } });
+    const cursor = [...after.ledger.allSubscriptions()][0]?.cursors.get(0);
+    t.equal(cursor?.inflightCount, 0, 'the offsets passed over are not put in flight one by one');
+    t.equal(cursor?.owedCount, 40, 'they are owed a delivery');
+    const back: string[] = [];
+    for (let round = 0; round < 10 && back.length < 40; round++) {
+      const got = await after.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+      t.ok((cursor?.inflightCount ?? 0) <= limit, `in flight within the limit (${got.length})`);
+      back.push(...got.map((m) => m.body.toString()));
+      await after.ack(
+        topic,
+        group,
+        got.map((m) => m.receiptHandle),
+      );
+    }
+    t.same(
+      back.sort(),
+      Array.from({ length: 40 }, (_, i) => `m${i}`).sort(),
+      'every message of the lost deliveries is delivered again, and only those',
+    );
+    t.same(await after.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' }), []);
+    t.equal(cursor?.ackOffset, 50, 'all done');
+  },
+);

@@ -81,3 +81,36 @@ t.test('random operations agree with a plain set', async (t) => {
   for (let o = 0; o < 310; o++) t.equal(set.has(o), model.has(o), `offset ${o}`);
   t.equal(set.size, model.size);
 });
+
+t.test('removing offsets splits or trims the ranges they fall in', async (t) => {
+  const set = OffsetRanges.fromPairs([
+    [0, 10],
+    [20, 30],
+    [40, 50],
+  ]);
+  t.equal(set.first, 0);
+  set.delete(5);
+  t.same(set.pairs(), [
+    [0, 5],
+    [6, 10],
+    [20, 30],
+    [40, 50],
+  ]);
+  set.removeRange(8, 45);
+  t.same(set.pairs(), [
+    [0, 5],
+    [6, 8],
+    [45, 50],
+  ]);
+  set.removeRange(0, 5);
+  set.delete(7);
+  set.delete(100);
+  t.same(set.pairs(), [
+    [6, 7],
+    [45, 50],
+  ]);
+  t.equal(set.first, 6);
+  set.removeRange(0, 100);
+  t.equal(set.first, undefined);
+  t.equal(set.rangeCount, 0);
+});

@@ -141,7 +141,7 @@ t.test(
 );
 
 t.test(
-  'a completion past the read position (its delivery entry never journaled) is done, and what it passed over is due now',
+  'a completion past the read position (its delivery entry never journaled) is done, and what it passed over is due once admitted',
   async (t) => {
     const cursor = new QueueCursor(0);
     cursor.deliver([delivery(0)], 1);
@@ -149,7 +149,102 @@ t.test(
     t.equal(cursor.pullOffset, 6, 'read past the completed offsets');
     t.equal(cursor.ackOffset, 1);
     t.ok(cursor.isDone(3) && cursor.isDone(5), 'the completed offsets are done');
+    t.equal(cursor.owedCount, 3, 'the offsets between are owed');
+    t.equal(cursor.admitOwed(10), 3);
     t.same(cursor.takeDue(0, 10).sort(), [1, 2, 4], 'the offsets between are due now');
     t.equal(cursor.inflight.get(1)?.attempt, 0, 'at attempt 0: their next delivery is the first');
+  },
+);
+
+t.test(
+  'a gap of 5 million offsets left by lost delivery entries is owed as ranges, not put in flight one by one',
+  async (t) => {
+    const gap = 5_000_000;
+    const cursor = new QueueCursor(0);
+    cursor.deliver([delivery(0)], 1);
+    // replay: the next entry on disk read from past the gap (the entries between were refused)
+    cursor.deliver([delivery(gap + 1), delivery(gap + 2)], gap + 3, gap + 1);
+    // and an ack whose delivery entry was lost too, further on
+    cursor.complete([gap + 10]);
+    t.equal(
+      cursor.inflightCount,
+      3,
+      'in flight: only what the journal delivered (0, gap+1, gap+2)',
+    );
+    t.equal(cursor.owedCount, gap + 7, 'every offset passed over is owed: none done, none lost');
+    t.notOk(cursor.isDone(1) || cursor.isDone(gap) || cursor.isDone(gap + 5));
+    t.ok(cursor.isDone(gap + 10));
+    t.equal(cursor.pullOffset, gap + 11);
+    const restored = QueueCursor.fromSnapshot(JSON.parse(JSON.stringify(cursor.snapshot())));
+    t.same(restored.snapshot(), cursor.snapshot(), 'a snapshot carries the owed ranges');
+    t.ok(JSON.stringify(cursor.snapshot()).length < 1000, 'and stays small');
+
+    t.equal(cursor.admitOwed(32), 32, 'admitted a batch at a time');
+    t.equal(cursor.inflightCount, 35);
+    t.same(
+      cursor.takeDue(0, 100).sort((a, b) => a - b),
+      Array.from({ length: 32 }, (_, i) => i + 1),
+      'lowest first, due now',
+    );
+    t.equal(cursor.inflight.get(1)?.attempt, 0, 'at attempt 0: their next delivery is the first');
+    // redelivered and acked, then the rest owed right up to the ack past the gap
+    cursor.deliver(
+      Array.from({ length: 32 }, (_, i) => delivery(i + 1)),
+      cursor.pullOffset,
+    );
+    cursor.complete([0, ...Array.from({ length: 32 }, (_, i) => i + 1)]);
+    t.equal(cursor.ackOffset, 33, 'the committed offset stops at the first owed offset');
+    // an entry naming an owed offset (a redelivery or an ack of a delivery made before the
+    // crash) takes it out of the owed ranges
+    cursor.deliver([delivery(100, 2)], cursor.pullOffset);
+    cursor.complete([200]);
+    cursor.changeVisibility(300, 5, 5);
+    t.equal(cursor.owedCount, gap + 7 - 32 - 3);
+    t.equal(cursor.inflight.get(100)?.attempt, 2);
+    t.ok(cursor.isDone(200));
+    t.equal(cursor.inflight.get(300)?.redeliverAtMs, 5, 'an owed offset re-timed is in flight');
+  },
+);
+
+t.test('owed offsets drain completely, and only owed offsets, through admit and ack', async (t) => {
+  const cursor = new QueueCursor(0);
+  cursor.deliver([delivery(0)], 1);
+  cursor.deliver([delivery(100_001)], 100_002, 100_001);
+  const seen = new Set<number>();
+  while (cursor.owedCount > 0) {
+    cursor.admitOwed(1000);
+    const due = cursor.takeDue(0, 1000);
+    for (const offset of due) seen.add(offset);
+    cursor.complete(due);
+  }
+  t.equal(seen.size, 100_000);
+  t.ok(
+    [...seen].every((offset) => offset >= 1 && offset <= 100_000),
+    'exactly the gap',
+  );
+  cursor.complete([0, 100_001]);
+  t.equal(cursor.ackOffset, 100_002);
+  t.equal(cursor.inflightCount, 0);
+});
+
+t.test(
+  'owed offsets: retention, a clamp and a reset drop them; FIFO order waits for them',
+  async (t) => {
+    const cursor = new QueueCursor(0);
+    cursor.deliver([delivery(0)], 1);
+    cursor.deliver([delivery(50, 1, 0)], 51, 50);
+    t.same(cursor.dueInOrder(10, 10), [], 'FIFO: offset 50 is not handed out ahead of 1..49');
+    t.equal(cursor.earliestDueMs(true), 1000);
+    cursor.complete([0]);
+    t.equal(cursor.earliestDueMs(true), Infinity, 'FIFO: nothing due ahead of the owed offsets');
+    cursor.skipExpired(10);
+    t.equal(cursor.owedCount, 40);
+    cursor.clampTo(30);
+    t.equal(cursor.owedCount, 20);
+    t.equal(cursor.admitOwed(5), 5);
+    t.same(cursor.dueInOrder(10, 10), [10, 11, 12, 13, 14]);
+    cursor.reset(0);
+    t.equal(cursor.owedCount, 0);
+    t.equal(cursor.inflightCount, 0);
   },
 );
