@@ -73,6 +73,12 @@ export class BrokerCore {
     return this.journal.record(entries);
   }
 
+  /** Appends entries and applies them once durable: a refusal leaves the ledger as it was (for
+   *  a change the caller is answered about, such as a reset). */
+  recordDurably(entries: readonly LedgerEntry[]): Promise<void> {
+    return this.journal.recordDurably(entries);
+  }
+
   /** Runs a background task that close() waits for; a failure is logged once. */
   track(task: Promise<unknown>, what: string): void {
     const tracked = task.then(

@@ -347,7 +347,9 @@ export class Broker implements BrokerClient {
               : await this.store.queueOffsetByTime(name, queueId, to);
         for (const sub of subs) entries.push({ op: 'reset', sub: sub.key, queue: queueId, offset });
       }
-      await this.core.record(entries);
+      // applied once durable: a reset the journal refuses is answered with the error and not
+      // made (applied first, it moved the cursors for this run only, and a crash took it back)
+      await this.core.recordDurably(entries);
       this.longPoll.notify(name);
     });
   }

@@ -5,6 +5,8 @@
 // not make a group skip what is written there next, and retention may have deleted the head.
 // A clamp is no journal entry, so a snapshot holds it before the broker serves: replay after a
 // second crash must not start past the queue's end again, over messages stored there since.
+// A change its caller is answered about (a reset) is applied only once durable (recordDurably):
+// refused, it leaves the ledger as it was, as the caller is told.
 import type { MessageStore } from '../store/index.js';
 import type { BrokerLogger } from './broker-logger.js';
 import { decodeBrokerSnapshot, encodeBrokerSnapshot } from './broker-snapshot.js';
@@ -23,6 +25,10 @@ export class LedgerJournal {
   private snapshotting: Promise<void> | undefined;
   /** Cursors were clamped at start-up and no snapshot holds it yet. */
   private clampUnsaved = false;
+  /** recordDurably calls whose entries are in the journal but not applied yet: a snapshot taken
+   *  now would be past them without them, so it waits (snapshotWaiting) until they are applied. */
+  private unapplied = 0;
+  private snapshotWaiting = false;
 
   constructor(
     private readonly store: MessageStore,
@@ -38,6 +44,30 @@ export class LedgerJournal {
     if (entries.length === 0) return;
     for (const entry of entries) this.apply(entry);
     await this.store.journal.append(entries.map(encodeLedgerEntry));
+    if (this.store.journal.bytesSinceSnapshot() > this.snapshotAfterBytes) this.snapshotSoon();
+  }
+
+  /**
+   * Appends entries and applies them once they are durable: a refusal (a full disk, a full
+   * append queue) changes nothing. For a change whose caller is answered (a reset), never for
+   * deliveries and acks, which record() applies at once. Entries recorded while it waits are
+   * applied before these and journaled after them, so replay applies them after: a delivery or
+   * ack on a cursor being reset then counts on the reset one (owed or done there), nothing is
+   * skipped that was not acked.
+   */
+  async recordDurably(entries: readonly JournalEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    this.unapplied++;
+    try {
+      await this.store.journal.append(entries.map(encodeLedgerEntry));
+      for (const entry of entries) this.apply(entry);
+    } finally {
+      this.unapplied--;
+      if (this.unapplied === 0 && this.snapshotWaiting) {
+        this.snapshotWaiting = false;
+        this.snapshotSoon();
+      }
+    }
     if (this.store.journal.bytesSinceSnapshot() > this.snapshotAfterBytes) this.snapshotSoon();
   }
 
@@ -99,6 +129,10 @@ export class LedgerJournal {
   /** Starts a snapshot unless one is being written; a failure is logged, the journal stays. */
   snapshotSoon(): void {
     if (this.snapshotting !== undefined) return;
+    if (this.unapplied > 0) {
+      this.snapshotWaiting = true;
+      return;
+    }
     this.trimDeadLettersDone();
     // serialized synchronously, in the same tick as writeSnapshot captures the journal position
     const snapshot = encodeBrokerSnapshot({

@@ -6,6 +6,7 @@ import t from 'tap';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
+import { WharfError } from '../../src/errors.js';
 import type { MessageStore } from '../../src/store/index.js';
 import {
   brokerHarness,
@@ -290,5 +291,42 @@ t.test(
     );
     t.same(await after.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' }), []);
     t.equal(cursor?.ackOffset, 50, 'all done');
+  },
+);
+
+t.test(
+  'a reset the journal refuses is answered with the error and not made, before or after a crash',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const receive = (b: Broker) =>
+      b.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    await broker.publish(topic, [text('m0'), text('m1'), text('m2')]);
+    const first = await receive(broker);
+    await broker.ack(
+      topic,
+      group,
+      first.map((m) => m.receiptHandle),
+    );
+    const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
+    const append = journal.append.bind(journal);
+    journal.append = (entries) =>
+      entries.some((entry) => entry.toString().includes('"op":"reset"'))
+        ? Promise.reject(new WharfError('AppendQueueFull', 'test: the append queue is full'))
+        : append(entries);
+    await t.rejects(broker.resetGroup(topic, group, 'earliest'), { code: 'AppendQueueFull' });
+    journal.append = append;
+    t.same(await receive(broker), [], 'the cursor did not move: nothing is replayed');
+    await broker.publish(topic, [text('m3')]);
+    const next = await receive(broker);
+    t.same(
+      next.map((m) => m.body.toString()),
+      ['m3'],
+    );
+    t.ok((await broker.ack(topic, group, [next[0].receiptHandle]))[0]?.ok, 'its handle is good');
+    const after = await crashCopy(t, harness.dir);
+    t.same(await receive(after), [], 'the same after a crash');
   },
 );

@@ -168,3 +168,30 @@ t.test('recovery clamps cursors to what the store holds', async (t) => {
     'the clamp holds at the next start: what was stored since is not skipped',
   );
 });
+
+t.test(
+  'an entry recorded durably is applied once written; a snapshot asked for meanwhile waits for it',
+  async (t) => {
+    const dir = storeDir(t);
+    const first = await open(t, dir);
+    await publish(first.store, 5);
+    await first.journal.record([
+      { op: 'start', sub, queue: 0, offset: 0 },
+      { op: 'deliver', sub, queue: 0, d: [[0, 1, 1, 2, 3]], pull: 5, from: 0 },
+    ]);
+    const cursor = () => first.ledger.subscriptionsOf('t1/i1/orders')[0]?.cursors.get(0);
+    const reset = first.journal.recordDurably([{ op: 'reset', sub, queue: 0, offset: 2 }]);
+    t.equal(cursor()?.ackOffset, 0, 'not applied before it is durable');
+    first.journal.snapshotSoon(); // its position is past the reset: it must hold it
+    await reset;
+    t.equal(cursor()?.ackOffset, 2, 'applied once durable');
+    await first.journal.settled();
+    t.equal(first.store.journal.bytesSinceSnapshot(), 0, 'the snapshot was written after it');
+    await first.store.close(); // a crash: no final snapshot
+
+    const second = await open(t, dir);
+    const replayed = second.ledger.subscriptionsOf('t1/i1/orders')[0]?.cursors.get(0);
+    t.equal(replayed?.ackOffset, 2, 'the snapshot holds the reset');
+    t.equal(replayed?.resets, 1);
+  },
+);
