@@ -25,6 +25,8 @@ export type LedgerEntry =
       redeliverAtMs: number;
     }
   | { op: 'reset'; sub: string; queue: number; offset: number }
+  /** The queue ends at `offset`, below the cursor (QueueCursor.clampTo): found by a read. */
+  | { op: 'clamp'; sub: string; queue: number; offset: number }
   | { op: 'slot'; group: string; consumerId: string; slot: number }
   | { op: 'dlqDone'; group: string; offsets: number[] }
   /** These dead letters (DLQ queue offsets) are being re-sent: journaled before their copies
@@ -287,6 +289,9 @@ export class ConsumerLedger {
         else cursor.reset(entry.offset);
         return;
       }
+      case 'clamp':
+        this.cursor(entry.sub, entry.queue)?.clampTo(entry.offset);
+        return;
       case 'slot': {
         let slots = this.slots.get(entry.group);
         if (slots === undefined) {

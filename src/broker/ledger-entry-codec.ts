@@ -1,6 +1,7 @@
 // Ledger entry codec: one consumer-ledger change as one journal entry. Grammar (UTF-8 JSON, one
 // object an entry, `v` first):
-//   {"v":1,"op":"start"|"reset","sub":S,"queue":Q,"offset":N}
+//   {"v":1,"op":"start"|"reset"|"clamp","sub":S,"queue":Q,"offset":N}   (clamp: the queue ends
+//     at N, below the cursor, found by a read: QueueCursor.clampTo)
 //   {"v":1,"op":"deliver","sub":S,"queue":Q,"d":[[queueOffset,attempt,firstDeliveryMs,
 //     nextVisibleMs,redeliverAtMs],…],"pull":N,"from":N}
 //   {"v":1,"op":"complete","sub":S,"queue":Q,"offsets":[N,…]}
@@ -108,6 +109,7 @@ function ledgerEntryOf(o: Record<string, unknown>, where: string): JournalEntry 
     // ---- consumer ledger ----
     case 'start':
     case 'reset':
+    case 'clamp':
       return {
         op,
         sub: subscriptionKeyOf(o.sub, where),

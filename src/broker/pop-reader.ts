@@ -288,7 +288,18 @@ export class PopReader {
       });
     }
     if (result.status === 'OFFSET_OVERFLOW') {
-      cursor.clampTo(result.maxQueueOffset);
+      // The queue ends below the cursor (it was deleted, and perhaps created again, during the
+      // read): journaled like any move, or a crash would replay the cursor past the end again,
+      // over what is stored there since and what was delivered from the clamped position.
+      if (this.core.ledger.isLive(sub) && cursor.pullOffset > result.maxQueueOffset) {
+        const clamp: LedgerEntry = {
+          op: 'clamp',
+          sub: sub.key,
+          queue: queueId,
+          offset: result.maxQueueOffset,
+        };
+        this.core.track(this.core.record([clamp]), 'journaling a cursor clamp');
+      }
       pick.pullTo = cursor.pullOffset;
       return 0;
     }

@@ -330,3 +330,58 @@ t.test(
     t.same(await receive(after), [], 'the same after a crash');
   },
 );
+
+t.test(
+  'a cursor clamped by a read past its queue end stays clamped after a crash: what was delivered since is not skipped',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const receive = (b: Broker, maxMessages = 32) =>
+      b.receive(topic, group, { maxMessages, waitMs: 0, tags: '*' });
+    await broker.publish(
+      topic,
+      Array.from({ length: 5 }, (_, i) => text(`m${i}`)),
+    );
+    const first = await receive(broker);
+    await broker.ack(
+      topic,
+      group,
+      first.map((m) => m.receiptHandle),
+    );
+    await broker.publish(topic, [text('m5')]);
+    // While the read at offset 5 is under way the queue is deleted and written again (the
+    // instance dropped after a topic drop that failed, its names created again): the read finds
+    // the queue ending at 2, below the cursor, and clamps it there.
+    const store = broker.store as unknown as {
+      readQueue: (...args: unknown[]) => Promise<unknown>;
+    };
+    const readQueue = store.readQueue.bind(store);
+    store.readQueue = async (...args) => {
+      store.readQueue = readQueue;
+      await broker.dropInstance(topic.tenantId, topic.instanceId);
+      await broker.publish(topic, [text('n0'), text('n1')]);
+      return readQueue(...args);
+    };
+    t.same(await receive(broker), [], 'the read found the queue shorter');
+    const cursor = [...broker.ledger.allSubscriptions()][0]?.cursors.get(0);
+    t.equal(cursor?.pullOffset, 2, 'clamped to the queue end');
+    await broker.publish(topic, [text('n2'), text('n3')]);
+    const next = await receive(broker, 1);
+    t.same(
+      next.map((m) => m.body.toString()),
+      ['n2'],
+      'read on from the clamped position',
+    );
+
+    const after = await crashCopy(t, harness.dir);
+    const replayed = [...after.ledger.allSubscriptions()][0]?.cursors.get(0);
+    t.ok(replayed?.inflight.has(2), 'n2 is still in flight');
+    t.same(
+      (await receive(after)).map((m) => m.body.toString()),
+      ['n3'],
+      'n3, never delivered, is delivered',
+    );
+  },
+);
