@@ -44,6 +44,11 @@ export interface SchedulerOptions {
   maxHeld?: number;
   /** How often the wheel's mark is checked; default 500 ms. */
   checkIntervalMs?: number;
+  /** The longest the ticker goes without a claim once one found nothing due; default 1 s.
+   *  Entries reach the wheel only from this broker (feed, rebuild), which ends the wait at once,
+   *  so this only bounds how late a change nobody announced is seen: an idle broker asks Redis
+   *  once a second rather than at every tick (50 times a second). */
+  maxQuietMs?: number;
   /** Entries fed but not yet in the wheel, at most, before the feeder drops them and leaves
    *  them to a rebuild from the log; default 1,000,000. */
   maxFeedBacklog?: number;
@@ -97,6 +102,11 @@ export class Scheduler {
   private maintaining: Promise<void> | undefined;
   private releasing: Promise<void> | undefined;
   private claiming: Promise<void> | undefined;
+  /** No claim before this (performance.now() ms): the last claim found nothing due until then. */
+  private quietUntil = 0;
+  /** Bumped when entries reach the wheel other than by a claim (feed, rebuild): a claim that
+   *  started before does not set a quiet time from what it saw. */
+  private wheelChanges = 0;
   /** The done marks being written (dispatch starts them; close waits for them). */
   private marking: Promise<void> | undefined;
   private releaseNeeded = false;
@@ -122,6 +132,7 @@ export class Scheduler {
       leaseMs: 30_000,
       maxHeld: 50_000,
       checkIntervalMs: 500,
+      maxQuietMs: 1_000,
       maxFeedBacklog: 1_000_000,
       ...options,
     };
@@ -443,6 +454,7 @@ export class Scheduler {
     }
     if (this.wheelId !== wheelId) return;
     this.fedHighWater = Math.max(this.fedHighWater, highest);
+    this.wheelChanged();
     this.ready = true;
     this.rebuilds++;
     this.core.logger.info(
@@ -467,6 +479,7 @@ export class Scheduler {
             this.lose(wheelId);
             return;
           }
+          this.wheelChanged();
           if (this.wheelId === wheelId)
             for (const entry of batch)
               this.fedHighWater = Math.max(this.fedHighWater, entry.logOffset);
@@ -487,7 +500,14 @@ export class Scheduler {
       });
   }
 
+  /** Entries may be due sooner than the last claim saw: the next tick claims. */
+  private wheelChanged(): void {
+    this.wheelChanges++;
+    this.quietUntil = 0;
+  }
+
   private lose(wheelId: string): void {
+    this.wheelChanged();
     if (this.wheelId !== wheelId) return;
     this.ready = false;
     this.needRebuild = true;
@@ -498,6 +518,7 @@ export class Scheduler {
 
   private tick(): void {
     if (!this.ready || this.claiming !== undefined || this.closed || this.wheelId === null) return;
+    if (!this.releaseNeeded && performance.now() < this.quietUntil) return;
     this.claiming = this.claim(this.wheelId)
       .catch((error: unknown) => {
         // a claim that timed out may have been taken in Redis: give it back at the next tick
@@ -515,6 +536,7 @@ export class Scheduler {
       this.claims.clear();
     }
     while (this.heap.size < this.options.maxHeld && this.wheelId === wheelId) {
+      const changes = this.wheelChanges;
       const now = Date.now();
       const max = Math.min(CLAIM_MAX, this.options.maxHeld - this.heap.size);
       const answer = await this.wheel.claimDue(
@@ -525,7 +547,17 @@ export class Scheduler {
         this.options.leaseMs,
       );
       if (answer.status === 'lost') return this.lose(wheelId);
-      if (answer.status === 'building' || answer.claim === null) return;
+      if (answer.status === 'building') return;
+      if (answer.claim === null) {
+        // nothing due: no need to ask again before the earliest entry or lease comes due (less
+        // the look-ahead), unless entries reached the wheel meanwhile
+        if (this.wheelChanges !== changes) return;
+        const next = answer.nextDueMs;
+        const { maxQuietMs, lookAheadMs } = this.options;
+        const wait = Math.min(maxQuietMs, next === null ? maxQuietMs : next - lookAheadMs - now);
+        this.quietUntil = wait > 0 ? performance.now() + wait : 0;
+        return;
+      }
       if (this.wheelId !== wheelId) return;
       const { claimId, entries } = answer.claim;
       this.claims.set(claimId, entries.length);

@@ -28,8 +28,10 @@ export interface WheelMark {
 }
 
 export type ClaimResult =
-  /** claim null: nothing is due. */
-  | { status: 'ok'; claim: WheelClaim | null }
+  /** A claim, or none (nothing is due): then `nextDueMs` is the earliest time an entry or a
+   *  lease comes due (null: the wheel holds neither). */
+  | { status: 'ok'; claim: WheelClaim }
+  | { status: 'ok'; claim: null; nextDueMs: number | null }
   /** The wheel is missing or not this broker's: rebuild it. */
   | { status: 'lost' }
   /** A rebuild is under way. */

@@ -28,7 +28,7 @@ class HandingOutTwice extends RedisScheduleWheel {
   ): Promise<ClaimResult> {
     const answer = await super.claimDue(wheelId, nowMs, dueUntilMs, max, leaseMs);
     if (answer.status !== 'ok' || answer.claim === null || this.copies === 1) return answer;
-    const entries = Array.from({ length: this.copies }, () => answer.claim!.entries[0]);
+    const entries = Array.from({ length: this.copies }, () => answer.claim.entries[0]);
     this.copies = 1;
     return { status: 'ok', claim: { ...answer.claim, entries } };
   }
@@ -143,5 +143,54 @@ t.test(
       ['after'],
       'the delayed message is not delivered again',
     );
+  },
+);
+
+/** A wheel that counts the claims asked of it and the mark checks. */
+class CountingWheel extends RedisScheduleWheel {
+  claims = 0;
+  marks = 0;
+  override async claimDue(
+    wheelId: string,
+    nowMs: number,
+    dueUntilMs: number,
+    max: number,
+    leaseMs: number,
+  ): Promise<ClaimResult> {
+    this.claims++;
+    return super.claimDue(wheelId, nowMs, dueUntilMs, max, leaseMs);
+  }
+
+  override async mark() {
+    this.marks++;
+    return super.mark();
+  }
+}
+
+t.test(
+  'an idle ticker stops asking the wheel until something is fed to it, then claims at once',
+  async (t) => {
+    const server = await startTestRedis(t);
+    const redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
+    t.teardown(() => redis.quit());
+    const wheel = new CountingWheel(redis, new MetaKeys('test'), '0');
+    // a tick every ms and a mark check every 20 ms; once idle, no claim for a minute unless fed
+    const broker = await brokerHarness(t).open({
+      scheduleWheel: wheel,
+      scheduler: { tickMs: 1, checkIntervalMs: 20, maxQuietMs: 60_000 },
+    });
+    await waitFor('the wheel ready', () => broker.scheduler!.isReady());
+    await waitFor('a first claim', () => wheel.claims > 0);
+    const claims = wheel.claims;
+    const marks = wheel.marks;
+    // ten mark checks: about 200 ticks of 1 ms, each of which used to ask Redis
+    await waitFor('ten more mark checks', () => wheel.marks >= marks + 10);
+    t.equal(wheel.claims, claims, 'no claim while the wheel has nothing due');
+    // a delayed message fed to the wheel ends the quiet: delivered, not a minute later
+    const topic = topicOf({ messageType: 'DELAY', queueCount: 1 });
+    const group = groupOf();
+    await broker.publish(topic, [text('soon', { deliverAtMs: Date.now() + 100 })]);
+    t.same(await receiveUntil(broker, topic, group, 'soon'), ['soon']);
+    t.ok(wheel.claims > claims, 'claimed after the feed');
   },
 );

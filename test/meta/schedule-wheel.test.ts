@@ -85,10 +85,11 @@ t.test('schedule wheel', async (t) => {
         ],
       },
     });
-    t.same(await wheel.claimDue('w1', T0 + 10, T0 + 999, 10, LEASE_MS), {
-      status: 'ok',
-      claim: null,
-    });
+    t.same(
+      await wheel.claimDue('w1', T0 + 10, T0 + 999, 10, LEASE_MS),
+      { status: 'ok', claim: null, nextDueMs: T0 + 1_000 },
+      'nothing due: the earliest pending entry says when something will be',
+    );
     t.same(await wheel.size(), { pending: 1, claims: 1 });
     const mark = await wheel.mark();
     t.same(mark, { wheelId: 'w1', scheduledLogOffset: 2 ** 52, state: 'ready' });
@@ -146,10 +147,11 @@ t.test('schedule wheel', async (t) => {
     );
     const first = await wheel.claimDue('w1', T0 + 5, T0 + 5, 10, 1_000);
     if (first.status !== 'ok' || first.claim === null) throw new Error('nothing claimed');
-    t.same(await wheel.claimDue('w1', T0 + 1_004, T0 + 1_004, 10, 1_000), {
-      status: 'ok',
-      claim: null,
-    });
+    t.same(
+      await wheel.claimDue('w1', T0 + 1_004, T0 + 1_004, 10, 1_000),
+      { status: 'ok', claim: null, nextDueMs: T0 + 1_005 },
+      'nothing pending: the lease deadline says when something will be due',
+    );
     const again = await wheel.claimDue('w1', T0 + 1_005, T0 + 1_005, 10, 1_000);
     if (again.status !== 'ok' || again.claim === null) throw new Error('lease did not expire');
     t.equal(again.claim.reclaimed, true);
@@ -158,10 +160,11 @@ t.test('schedule wheel', async (t) => {
     t.equal(await wheel.complete(first.claim.claimId), false, 'the dead claimer completes late');
     t.equal(await wheel.complete(again.claim.claimId), true);
     t.same(await wheel.size(), { pending: 0, claims: 0 });
-    t.same(await wheel.claimDue('w1', T0 + 99_999, T0 + 99_999, 10, 1_000), {
-      status: 'ok',
-      claim: null,
-    });
+    t.same(
+      await wheel.claimDue('w1', T0 + 99_999, T0 + 99_999, 10, 1_000),
+      { status: 'ok', claim: null, nextDueMs: null },
+      'an empty wheel: nothing will be due',
+    );
   });
 
   t.test('a restarting broker releases its claims back to pending', async (t) => {

@@ -8,8 +8,9 @@
   KEYS[4] leases zset (claim id → lease deadline ms)
   ARGV[1] wheelId   ARGV[2] nowMs   ARGV[3] claim pending entries due up to this ms
   ARGV[4] max entries   ARGV[5] lease deadline ms
-  Returns {claim id, reclaimed 0|1, batch}; {} when nothing is due; -7 when the wheel is not the
-  caller's, -8 while it is being rebuilt.
+  Returns {claim id, reclaimed 0|1, batch}; {next} when nothing is due, next the earliest due
+  time of a pending entry or lease deadline (ms, -1: none), so the caller need not ask again
+  before then; -7 when the wheel is not the caller's, -8 while it is being rebuilt.
 ]]
 local mark = redis.call('HMGET', KEYS[1], 'wheelId', 'state')
 if mark[1] ~= ARGV[1] then return -7 end
@@ -26,7 +27,14 @@ end
 if not batch then
   local due = redis.call('ZRANGE', KEYS[2], '-inf', ARGV[3], 'BYSCORE', 'LIMIT', 0, ARGV[4],
     'WITHSCORES')
-  if #due == 0 then return {} end
+  if #due == 0 then
+    local next = -1
+    local pending = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    if #pending == 2 then next = tonumber(pending[2]) end
+    local lease = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+    if #lease == 2 and (next < 0 or tonumber(lease[2]) < next) then next = tonumber(lease[2]) end
+    return {next}
+  end
   -- The due entries are the lowest-ranked ones: drop them by rank, no lookup per member.
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, #due / 2 - 1)
   batch = table.concat(due, ',')
