@@ -77,7 +77,8 @@ export class OffsetRanges {
 
   /** Removes the offsets in [start, end) (a range it cuts through is split: at most one more). */
   removeRange(start: number, end: number): void {
-    if (end <= start) return;
+    // nothing to remove (the common case on the message path: no owed offsets): no allocation
+    if (end <= start || this.bounds.length === 0) return;
     const first = this.firstEndAbove(start);
     const kept: number[] = [];
     let last = first;
