@@ -60,7 +60,12 @@ export class LedgerJournal {
     this.unapplied++;
     try {
       await this.store.journal.append(entries.map(encodeLedgerEntry));
-      for (const entry of entries) this.apply(entry);
+      for (const entry of entries) {
+        // a group or topic dropped while this waited stays dropped (replay applies the drop after
+        // the reset, which ends the same way); the reset must not bring its subscription back
+        if (entry.op === 'reset' && !this.ledger.hasSubscription(entry.sub)) continue;
+        this.apply(entry);
+      }
     } finally {
       this.unapplied--;
       if (this.unapplied === 0 && this.snapshotWaiting) {
@@ -124,6 +129,12 @@ export class LedgerJournal {
       },
       'consumer state recovered',
     );
+  }
+
+  /** A cursor clamp the journal refused: a snapshot holds it (retried until one is written). */
+  saveUnjournaledClamp(): void {
+    this.clampUnsaved = true;
+    this.snapshotSoon();
   }
 
   /** Starts a snapshot unless one is being written; a failure is logged, the journal stays. */

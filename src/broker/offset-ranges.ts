@@ -94,7 +94,8 @@ export class OffsetRanges {
 
   /** Removes every offset below `offset`. */
   dropBelow(offset: number): void {
-    const index = this.firstEndAbove(offset - 1);
+    // a range ending at `offset` goes whole: none is left empty ([offset, offset))
+    const index = this.firstEndAbove(offset);
     this.bounds.splice(0, index * 2);
     if (this.bounds.length > 0 && this.bounds[0] < offset) this.bounds[0] = offset;
   }

@@ -143,7 +143,10 @@ export class PopReader {
         const cursor = sub.cursors.get(queueId) as QueueCursor;
         // offsets a lost delivery entry handed out come in flight within the budget and the
         // in-flight limit, as new reads do: a replay may owe millions
-        const room = Math.min(budget, this.core.limits.maxInflightPerQueue - cursor.inflightCount);
+        let room = Math.min(budget, this.core.limits.maxInflightPerQueue - cursor.inflightCount);
+        // in FIFO order an owed offset below everything in flight goes next: were the limit to
+        // keep it out, nothing above it would ever be handed out again
+        if (fifo && room <= 0 && cursor.owedBelowInflight()) room = budget;
         if (cursor.owedCount > 0 && room > 0 && claim(queueId)) cursor.admitOwed(room);
         if (cursor.earliestDueMs() > now || !claim(queueId)) continue;
         const due = fifo ? cursor.dueInOrder(now, budget) : cursor.takeDue(now, budget);
@@ -298,7 +301,12 @@ export class PopReader {
           queue: queueId,
           offset: result.maxQueueOffset,
         };
-        this.core.track(this.core.record([clamp]), 'journaling a cursor clamp');
+        const journaled = this.core.record([clamp]).catch((error: unknown) => {
+          // refused (a full disk, a full append queue): a snapshot holds it instead
+          this.core.journal.saveUnjournaledClamp();
+          throw error;
+        });
+        this.core.track(journaled, 'journaling a cursor clamp');
       }
       pick.pullTo = cursor.pullOffset;
       return 0;

@@ -141,6 +141,15 @@ export class QueueCursor {
     return this.inflight.size;
   }
 
+  /** Whether an owed offset lies below every in-flight one: in FIFO order it goes next, so it
+   *  is admitted whatever the in-flight limit (nothing above it is handed out before it). */
+  owedBelowInflight(): boolean {
+    const first = this.owed.first;
+    if (first === undefined) return false;
+    for (const offset of this.inflight.keys()) if (offset < first) return false;
+    return true;
+  }
+
   /** Offsets owed a delivery again, not in flight yet (see admitOwed). */
   get owedCount(): number {
     return this.owed.size;
@@ -159,6 +168,7 @@ export class QueueCursor {
       const start = this.owed.first;
       if (start === undefined) break;
       const end = Math.min(this.owed.contiguousEnd(start), start + (max - admitted));
+      if (end <= start) break; // no offset there after all: never loop without progress
       for (let offset = start; offset < end; offset++) this.track(offset, DUE_NOW);
       this.owed.removeRange(start, end);
       admitted += end - start;

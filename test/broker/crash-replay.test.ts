@@ -385,3 +385,109 @@ t.test(
     );
   },
 );
+
+t.test(
+  'FIFO: messages owed below an in-flight set at its limit come back first, then the rest in order',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = topicOf({ queueCount: 1, messageType: 'FIFO' });
+    const group = groupOf();
+    const other = groupOf();
+    const bodies = Array.from({ length: 20 }, (_, i) => `m${i}`);
+    await broker.publish(
+      topic,
+      bodies.map((body) => text(body, { shardingKey: 'k' })),
+    );
+    // the journal refuses the first receive's delivery entry and its acks (a full append queue)
+    const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
+    const append = journal.append.bind(journal);
+    journal.append = (entries) =>
+      entries.some((entry) => /"op":"(deliver|complete)"/.test(entry.toString()))
+        ? Promise.reject(new Error('test: the append queue is full'))
+        : append(entries);
+    const first = await broker.receive(topic, group, { maxMessages: 10, waitMs: 0, tags: '*' });
+    t.same(
+      first.map((m) => m.body.toString()),
+      bodies.slice(0, 10),
+    );
+    await broker
+      .ack(
+        topic,
+        group,
+        first.map((m) => m.receiptHandle),
+      )
+      .catch(() => undefined);
+    journal.append = append;
+    // the next ten are journaled in flight (their consumer dies), past the limit of the restart
+    const second = await broker.receive(topic, group, {
+      maxMessages: 10,
+      waitMs: 0,
+      tags: '*',
+      invisibleMs: 100,
+    });
+    t.same(
+      second.map((m) => m.body.toString()),
+      bodies.slice(10),
+    );
+    // an ack of another group is answered once durable, so the delivery entry before it is too
+    const barrier = await broker.receive(topic, other, { maxMessages: 1, waitMs: 0, tags: '*' });
+    await broker.ack(
+      topic,
+      other,
+      barrier.map((m) => m.receiptHandle),
+    );
+
+    const after = await crashCopy(t, harness.dir, { limits: { maxInflightPerQueue: 8 } });
+    const cursor = [...after.ledger.allSubscriptions()]
+      .find((sub) => sub.cursors.get(0)?.owedCount === 10)
+      ?.cursors.get(0);
+    t.equal(cursor?.inflightCount, 10, 'ten in flight, over the limit of 8');
+    const back: string[] = [];
+    await waitFor('every message delivered again', async () => {
+      const got = await after.receive(topic, group, { maxMessages: 4, waitMs: 0, tags: '*' });
+      back.push(...got.map((m) => m.body.toString()));
+      await after.ack(
+        topic,
+        group,
+        got.map((m) => m.receiptHandle),
+      );
+      return back.length >= 20;
+    });
+    t.same(back, bodies, 'everything is delivered again, in order');
+  },
+);
+
+t.test(
+  'a reset waiting for the journal while its group is dropped does not bring the group back',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    await broker.publish(topic, [text('m0'), text('m1')]);
+    await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+    // the reset's journal write is held until the drop is done
+    const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
+    const append = journal.append.bind(journal);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    journal.append = (entries) => {
+      if (!entries.some((entry) => entry.toString().includes('"op":"reset"'))) {
+        return append(entries);
+      }
+      held = true;
+      return append(entries).then(() => gate);
+    };
+    const resetting = broker.resetGroup(topic, group, 'earliest');
+    await waitFor('the reset written and held', () => held);
+    await broker.dropGroup(group);
+    t.same([...broker.ledger.allSubscriptions()], [], 'dropped');
+    release();
+    await resetting;
+    t.same([...broker.ledger.allSubscriptions()], [], 'the reset did not bring it back');
+    const after = await crashCopy(t, harness.dir);
+    t.same([...after.ledger.allSubscriptions()], [], 'nor does replay');
+  },
+);

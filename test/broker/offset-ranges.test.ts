@@ -114,3 +114,13 @@ t.test('removing offsets splits or trims the ranges they fall in', async (t) => 
   t.equal(set.first, undefined);
   t.equal(set.rangeCount, 0);
 });
+
+t.test('dropping below a range end leaves no empty range behind', async (t) => {
+  const ranges = new OffsetRanges();
+  ranges.addRange(0, 5);
+  ranges.addRange(8, 10);
+  ranges.dropBelow(5);
+  t.same(ranges.pairs(), [[8, 10]]);
+  t.equal(ranges.first, 8);
+  t.equal(ranges.contiguousEnd(8), 10);
+});

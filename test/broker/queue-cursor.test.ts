@@ -248,3 +248,20 @@ t.test(
     t.equal(cursor.inflightCount, 0);
   },
 );
+
+t.test('retention up to the end of an owed range leaves the next range to admit', async (t) => {
+  const cursor = QueueCursor.fromSnapshot({
+    ackOffset: 0,
+    pullOffset: 10,
+    inflight: [],
+    done: [[5, 8]],
+    owed: [
+      [0, 5],
+      [8, 10],
+    ],
+  });
+  cursor.skipExpired(5); // offsets 0..4 deleted by retention
+  t.equal(cursor.owedCount, 2);
+  t.equal(cursor.admitOwed(3), 2, 'offsets 8 and 9 admitted (this call used to never return)');
+  t.same(cursor.dueInOrder(Date.now(), 10), [8, 9], 'and due, in order');
+});
