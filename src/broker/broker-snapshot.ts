@@ -4,6 +4,8 @@
 //     "q":[[queueId,{"ackOffset":N,"pullOffset":N,"inflight":[[queueOffset,attempt,
 //     firstDeliveryMs,nextVisibleMs,redeliverAtMs],…],"done":[[start,end],…],
 //     "owed"?:[[start,end],…] (offsets owed a delivery again; absent when none)}],…]}],
+//     (the ledger's "v" is 2 when a cursor has "owed", so that an older broker, which would
+//     drop them, refuses the snapshot; 1 otherwise)
 //     "slots":[[groupKey,[[consumerId,slot],…]],…],"dlq":[[groupKey,[[start,end],…]],…],
 //     "dlqResending"?:[[groupKey,[queueOffset,…]],…] (dead letters being re-sent; absent when
 //     none, and in snapshots written before it),
@@ -78,10 +80,15 @@ export function decodeBrokerSnapshot(data: Buffer, where = SNAPSHOT): BrokerSnap
   };
 }
 
-/** A section of the snapshot with its own version (1, the only one). */
-function sectionOf(value: unknown, where: string, name: string): Record<string, unknown> {
+/** A section of the snapshot with its own version (1, or up to `latest`). */
+function sectionOf(
+  value: unknown,
+  where: string,
+  name: string,
+  latest = 1,
+): Record<string, unknown> {
   const o = objectOf(value, where, name);
-  if (o.v !== 1) {
+  if (typeof o.v !== 'number' || !Number.isSafeInteger(o.v) || o.v < 1 || o.v > latest) {
     throw new WharfError('UnsupportedFormat', `${where}: ${name} version ${String(o.v)}`, {
       details: { where, field: `${name}.v` },
     });
@@ -96,9 +103,9 @@ function pairOf(value: unknown, where: string, field: string): unknown[] {
 }
 
 function ledgerSnapshotOf(value: unknown, where: string): LedgerSnapshot {
-  const o = sectionOf(value, where, 'ledger');
+  const o = sectionOf(value, where, 'ledger', 2);
   const snapshot: LedgerSnapshot = {
-    v: 1,
+    v: o.v === 2 ? 2 : 1,
     subs: arrayOf(o.subs, where, 'ledger.subs').map((item, i) => {
       const field = `ledger.subs[${i}]`;
       const sub = objectOf(item, where, field);

@@ -72,7 +72,9 @@ export class Subscription {
 }
 
 export interface LedgerSnapshot {
-  v: 1;
+  /** 2 when a cursor holds owed offsets (an older broker, which would drop them, refuses it),
+   *  else 1: the same shape either way. */
+  v: 1 | 2;
   subs: { g: string; t: string; s: number; retries: number; q: [number, CursorSnapshot][] }[];
   slots: [string, [string, number][]][];
   dlq: [string, [number, number][]][];
@@ -342,17 +344,19 @@ export class ConsumerLedger {
   }
 
   snapshot(): LedgerSnapshot {
+    const subs = [...this.subs.values()].map((sub) => ({
+      g: sub.groupKey,
+      t: sub.topic,
+      s: sub.consumerSlot,
+      retries: sub.retries,
+      q: [...sub.cursors].map(
+        ([queue, cursor]) => [queue, cursor.snapshot()] as [number, CursorSnapshot],
+      ),
+    }));
+    const owes = subs.some((sub) => sub.q.some(([, cursor]) => cursor.owed !== undefined));
     return {
-      v: 1,
-      subs: [...this.subs.values()].map((sub) => ({
-        g: sub.groupKey,
-        t: sub.topic,
-        s: sub.consumerSlot,
-        retries: sub.retries,
-        q: [...sub.cursors].map(
-          ([queue, cursor]) => [queue, cursor.snapshot()] as [number, CursorSnapshot],
-        ),
-      })),
+      v: owes ? 2 : 1,
+      subs,
       slots: [...this.slots].map(([group, slots]) => [group, [...slots]]),
       dlq: [...this.deadLettersDone].map(([group, done]) => [group, done.pairs()]),
       ...(this.deadLettersResending.size > 0
@@ -367,7 +371,7 @@ export class ConsumerLedger {
   }
 
   restore(shape: LedgerSnapshot): void {
-    if (shape.v !== 1)
+    if (shape.v !== 1 && shape.v !== 2)
       throw new WharfError('UnsupportedFormat', `consumer snapshot version ${String(shape.v)}`);
     for (const entry of shape.subs) {
       const sub = this.subscription(entry.g, entry.t, entry.s);

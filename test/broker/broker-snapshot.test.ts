@@ -8,6 +8,8 @@ import {
   encodeBrokerSnapshot,
   type BrokerSnapshot,
 } from '../../src/broker/broker-snapshot.js';
+import { ConsumerLedger } from '../../src/broker/consumer-ledger.js';
+import { QueueCursor } from '../../src/broker/queue-cursor.js';
 
 const golden = JSON.parse(
   readFileSync(new URL('../fixtures/broker-snapshot-v1.json', import.meta.url), 'utf8'),
@@ -57,10 +59,29 @@ t.test('a future version is refused naming the snapshot', async (t) => {
   t.throws(
     () =>
       decodeBrokerSnapshot(
-        Buffer.from(golden.text.replace('"ledger":{"v":1,', '"ledger":{"v":2,')),
+        Buffer.from(golden.text.replace('"ledger":{"v":1,', '"ledger":{"v":3,')),
       ),
-    { code: 'UnsupportedFormat', message: /ledger version 2/ },
+    { code: 'UnsupportedFormat', message: /ledger version 3/ },
   );
+});
+
+t.test('a ledger with owed offsets is version 2, which an older broker refuses', async (t) => {
+  const ledger = new ConsumerLedger();
+  const cursor = QueueCursor.fromSnapshot({
+    ackOffset: 0,
+    pullOffset: 10,
+    inflight: [],
+    done: [],
+    owed: [[0, 10]],
+  });
+  ledger.subscription('g', 't', 0).cursors.set(0, cursor);
+  const owing = encodeBrokerSnapshot({ ledger: ledger.snapshot(), bytesIn: [] }).toString();
+  t.match(owing, /"ledger":\{"v":2,/);
+  const decoded = decodeBrokerSnapshot(Buffer.from(owing));
+  t.same(decoded.ledger.subs[0].q[0][1].owed, [[0, 10]]);
+  cursor.admitOwed(10);
+  const paid = encodeBrokerSnapshot({ ledger: ledger.snapshot(), bytesIn: [] }).toString();
+  t.match(paid, /"ledger":\{"v":1,/, 'version 1 again once nothing is owed');
 });
 
 t.test('bad snapshots are refused with the field named', async (t) => {
