@@ -12,6 +12,8 @@ import {
   brokerHarness,
   crashCopy,
   groupOf,
+  holdsOp,
+  journalAppends,
   lostTailCrash,
   MAC_KEY,
   text,
@@ -206,14 +208,12 @@ t.test(
     const [a0] = await receiveA(broker);
     // the journal refuses the next delivery entry (a full append queue): the read that passed
     // over b1 and handed out a2 is not on disk
-    const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
-    const append = journal.append.bind(journal);
-    journal.append = (entries) => {
-      if (!entries.some((entry) => entry.toString().includes('"op":"deliver"')))
-        return append(entries);
-      journal.append = append;
+    const appends = journalAppends(broker);
+    appends.intercept((entries, append) => {
+      if (!holdsOp(entries, /deliver/)) return append(entries);
+      appends.restore();
       return Promise.reject(new Error('test: the append queue is full'));
-    };
+    });
     const [a2] = await receiveA(broker);
     t.same([a0.body.toString(), a2.body.toString()], ['a0', 'a2']);
     const acks = await broker.ack(topic, group, [a0.receiptHandle, a2.receiptHandle]);
@@ -243,15 +243,15 @@ t.test(
       Array.from({ length: 50 }, (_, i) => text(`m${i}`)),
     );
     // the journal refuses the delivery entries of a first receive (a full append queue)...
-    const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
-    const append = journal.append.bind(journal);
-    journal.append = (entries) =>
-      entries.some((entry) => entry.toString().includes('"op":"deliver"'))
+    const appends = journalAppends(broker);
+    appends.intercept((entries, append) =>
+      holdsOp(entries, /deliver/)
         ? Promise.reject(new Error('test: the append queue is full'))
-        : append(entries);
+        : append(entries),
+    );
     const lost = await broker.receive(topic, group, { maxMessages: 40, waitMs: 0, tags: '*' });
     t.equal(lost.length, 40, 'handed out: the answer does not wait for the journal');
-    journal.append = append;
+    appends.restore();
     // ...and takes the next one, which read from past them, and its acks
     const later = await broker.receive(topic, group, { maxMessages: 40, waitMs: 0, tags: '*' });
     t.same(
@@ -310,14 +310,14 @@ t.test(
       group,
       first.map((m) => m.receiptHandle),
     );
-    const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
-    const append = journal.append.bind(journal);
-    journal.append = (entries) =>
-      entries.some((entry) => entry.toString().includes('"op":"reset"'))
+    const appends = journalAppends(broker);
+    appends.intercept((entries, append) =>
+      holdsOp(entries, /reset/)
         ? Promise.reject(new WharfError('AppendQueueFull', 'test: the append queue is full'))
-        : append(entries);
+        : append(entries),
+    );
     await t.rejects(broker.resetGroup(topic, group, 'earliest'), { code: 'AppendQueueFull' });
-    journal.append = append;
+    appends.restore();
     t.same(await receive(broker), [], 'the cursor did not move: nothing is replayed');
     await broker.publish(topic, [text('m3')]);
     const next = await receive(broker);
@@ -400,12 +400,12 @@ t.test(
       bodies.map((body) => text(body, { shardingKey: 'k' })),
     );
     // the journal refuses the first receive's delivery entry and its acks (a full append queue)
-    const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
-    const append = journal.append.bind(journal);
-    journal.append = (entries) =>
-      entries.some((entry) => /"op":"(deliver|complete)"/.test(entry.toString()))
+    const appends = journalAppends(broker);
+    appends.intercept((entries, append) =>
+      holdsOp(entries, /deliver|complete/)
         ? Promise.reject(new Error('test: the append queue is full'))
-        : append(entries);
+        : append(entries),
+    );
     const first = await broker.receive(topic, group, { maxMessages: 10, waitMs: 0, tags: '*' });
     t.same(
       first.map((m) => m.body.toString()),
@@ -418,7 +418,7 @@ t.test(
         first.map((m) => m.receiptHandle),
       )
       .catch(() => undefined);
-    journal.append = append;
+    appends.restore();
     // the next ten are journaled in flight (their consumer dies), past the limit of the restart
     const second = await broker.receive(topic, group, {
       maxMessages: 10,
@@ -468,18 +468,14 @@ t.test(
     await broker.publish(topic, [text('m0'), text('m1')]);
     await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
     // the reset's journal write is held until the drop is done
-    const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
-    const append = journal.append.bind(journal);
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let held = false;
-    journal.append = (entries) => {
-      if (!entries.some((entry) => entry.toString().includes('"op":"reset"'))) {
-        return append(entries);
-      }
+    journalAppends(broker).intercept((entries, append) => {
+      if (!holdsOp(entries, /reset/)) return append(entries);
       held = true;
       return append(entries).then(() => gate);
-    };
+    });
     const resetting = broker.resetGroup(topic, group, 'earliest');
     await waitFor('the reset written and held', () => held);
     await broker.dropGroup(group);

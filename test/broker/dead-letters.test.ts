@@ -11,6 +11,8 @@ import {
   brokerHarness,
   crashCopy,
   groupOf,
+  holdsOp,
+  journalAppends,
   lostTailCrash,
   text,
   topicOf,
@@ -62,13 +64,10 @@ async function deadLetter(
 /** Re-sends a dead letter whose copy is made but whose journal write marking it done never
  *  finishes (a broker that dies there); `stopped` fails that write once the test has its crash. */
 async function resendStalledAtDone(broker: Broker, group: GroupDescriptor, messageId: string) {
-  const journal = broker.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
-  const append = journal.append.bind(journal);
   let stop: ((error: Error) => void) | undefined;
-  journal.append = (entries) =>
-    entries.some((entry) => entry.toString().includes('"op":"dlqDone"'))
-      ? new Promise((_, reject) => (stop = reject))
-      : append(entries);
+  journalAppends(broker).intercept((entries, append) =>
+    holdsOp(entries, /dlqDone/) ? new Promise((_, reject) => (stop = reject)) : append(entries),
+  );
   const resend = broker.resendDeadLetters(group, [messageId]);
   const stopped = await waitFor('the copy made and its done mark being written', () => stop);
   return { resend, stopped };

@@ -8,7 +8,15 @@ import type { BrokerCore } from '../../src/broker/broker-core.js';
 import { ConsumerLedger } from '../../src/broker/consumer-ledger.js';
 import { QueueCursor } from '../../src/broker/queue-cursor.js';
 import { WharfError } from '../../src/errors.js';
-import { brokerHarness, crashCopy, groupOf, text, topicOf } from '../helpers/broker.js';
+import {
+  brokerHarness,
+  crashCopy,
+  groupOf,
+  holdsOp,
+  journalAppends,
+  text,
+  topicOf,
+} from '../helpers/broker.js';
 import { waitFor, waitUntilPast } from '../helpers/wait-for.js';
 
 /** Hold the store's readQueue once armed: the read completes, its result is handed back only at
@@ -546,18 +554,16 @@ t.test(
       topic,
       Array.from({ length: 10 }, (_, i) => text(`m${i}`)),
     );
-    const journal = b1.store.journal as unknown as { append: (e: Buffer[]) => Promise<void> };
-    const orig = journal.append.bind(journal);
     let armed = true;
-    journal.append = (e) => {
-      if (armed && e.some((b) => b.toString().includes('"op":"deliver"'))) {
+    journalAppends(b1).intercept((entries, append) => {
+      if (armed && holdsOp(entries, /deliver/)) {
         armed = false;
         return Promise.reject(
           new WharfError('AppendQueueFull', 'journal: too many appends pending'),
         );
       }
-      return orig(e);
-    };
+      return append(entries);
+    });
     const first = await b1.receive(topic, group, {
       maxMessages: 5,
       waitMs: 0,

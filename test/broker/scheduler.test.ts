@@ -15,9 +15,17 @@ import { startTestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 /** Hands the first claimed entry out `copies` times in that claim, as overlapping claims (a
- *  lease run out, a release after a timed-out claim) hand one record out more than once. */
+ *  lease run out, a release after a timed-out claim) hand one record out more than once; counts
+ *  the claims asked of it and the mark checks. */
 class HandingOutTwice extends RedisScheduleWheel {
   copies = 1;
+  claims = 0;
+  marks = 0;
+
+  override async mark() {
+    this.marks++;
+    return super.mark();
+  }
 
   override async claimDue(
     wheelId: string,
@@ -26,6 +34,7 @@ class HandingOutTwice extends RedisScheduleWheel {
     max: number,
     leaseMs: number,
   ): Promise<ClaimResult> {
+    this.claims++;
     const answer = await super.claimDue(wheelId, nowMs, dueUntilMs, max, leaseMs);
     if (answer.status !== 'ok' || answer.claim === null || this.copies === 1) return answer;
     const entries = Array.from({ length: this.copies }, () => answer.claim.entries[0]);
@@ -146,34 +155,10 @@ t.test(
   },
 );
 
-/** A wheel that counts the claims asked of it and the mark checks. */
-class CountingWheel extends RedisScheduleWheel {
-  claims = 0;
-  marks = 0;
-  override async claimDue(
-    wheelId: string,
-    nowMs: number,
-    dueUntilMs: number,
-    max: number,
-    leaseMs: number,
-  ): Promise<ClaimResult> {
-    this.claims++;
-    return super.claimDue(wheelId, nowMs, dueUntilMs, max, leaseMs);
-  }
-
-  override async mark() {
-    this.marks++;
-    return super.mark();
-  }
-}
-
 t.test(
   'an idle ticker stops asking the wheel until something is fed to it, then claims at once',
   async (t) => {
-    const server = await startTestRedis(t);
-    const redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
-    t.teardown(() => redis.quit());
-    const wheel = new CountingWheel(redis, new MetaKeys('test'), '0');
+    const wheel = await wheelOf(t);
     // a tick every ms and a mark check every 20 ms; once idle, no claim for a minute unless fed
     const broker = await brokerHarness(t).open({
       scheduleWheel: wheel,

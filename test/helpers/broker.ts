@@ -134,3 +134,34 @@ export function groupOf(overrides: Partial<GroupDescriptor> = {}): GroupDescript
 export function text(body: string, extra: Partial<PublishMessage> = {}): PublishMessage {
   return { body: Buffer.from(body), bodyEncoding: 'utf8', ...extra };
 }
+
+type JournalAppend = (entries: Buffer[]) => Promise<void>;
+
+/**
+ * Stands in for a broker's journal appends, to refuse or hold some entries (a full append
+ * queue, a slow disk): `intercept(fn)` sends every append to `fn` with the real append to call,
+ * `restore()` puts the real one back.
+ */
+export function journalAppends(broker: Broker): {
+  intercept(fn: (entries: Buffer[], real: JournalAppend) => Promise<void>): void;
+  restore(): void;
+} {
+  const journal = broker.store.journal as unknown as { append: JournalAppend };
+  const real = journal.append.bind(journal);
+  return {
+    intercept: (fn) => {
+      journal.append = (entries) => fn(entries, real);
+    },
+    restore: () => {
+      journal.append = real;
+    },
+  };
+}
+
+/** Whether journal entries hold one of the ops `op` matches (e.g. /deliver|complete/). */
+export function holdsOp(entries: readonly Buffer[], op: RegExp): boolean {
+  return entries.some((entry) => {
+    const found = /"op":"([^"]+)"/.exec(entry.toString());
+    return found !== null && new RegExp(`^(?:${op.source})$`).test(found[1]);
+  });
+}
