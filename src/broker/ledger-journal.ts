@@ -29,6 +29,8 @@ export class LedgerJournal {
    *  now would be past them without them, so it waits (snapshotWaiting) until they are applied. */
   private unapplied = 0;
   private snapshotWaiting = false;
+  /** Called once `unapplied` is back to 0 (close waits for it). */
+  private allApplied: (() => void)[] = [];
 
   constructor(
     private readonly store: MessageStore,
@@ -68,9 +70,12 @@ export class LedgerJournal {
       }
     } finally {
       this.unapplied--;
-      if (this.unapplied === 0 && this.snapshotWaiting) {
-        this.snapshotWaiting = false;
-        this.snapshotSoon();
+      if (this.unapplied === 0) {
+        for (const resolve of this.allApplied.splice(0)) resolve();
+        if (this.snapshotWaiting) {
+          this.snapshotWaiting = false;
+          this.snapshotSoon();
+        }
       }
     }
     if (this.store.journal.bytesSinceSnapshot() > this.snapshotAfterBytes) this.snapshotSoon();
@@ -189,6 +194,9 @@ export class LedgerJournal {
 
   /** The final snapshot at close: waits for one in progress, then writes the current state. */
   async close(): Promise<void> {
+    // a durable record still being written is applied first: the final snapshot holds it (else
+    // the snapshot would wait for it, and be started after the store closed)
+    if (this.unapplied > 0) await new Promise<void>((resolve) => this.allApplied.push(resolve));
     await this.snapshotting;
     this.snapshotSoon();
     await this.snapshotting;

@@ -195,3 +195,21 @@ t.test(
     t.equal(replayed?.resets, 1);
   },
 );
+
+t.test(
+  'closing while a durable entry is being written waits for it and snapshots it',
+  async (t) => {
+    const dir = storeDir(t);
+    const first = await open(t, dir);
+    await publish(first.store, 5);
+    await first.journal.record([{ op: 'start', sub, queue: 0, offset: 0 }]);
+    const reset = first.journal.recordDurably([{ op: 'reset', sub, queue: 0, offset: 2 }]);
+    const closing = first.journal.close();
+    await reset;
+    await closing;
+    t.equal(first.store.journal.bytesSinceSnapshot(), 0, 'the final snapshot holds the reset');
+    await first.store.close();
+    const second = await open(t, dir);
+    t.equal(second.ledger.subscriptionsOf('t1/i1/orders')[0]?.cursors.get(0)?.ackOffset, 2);
+  },
+);
