@@ -74,9 +74,13 @@ export class BrokerCore {
   }
 
   /** Appends entries and applies them once durable: a refusal leaves the ledger as it was (for
-   *  a change the caller is answered about, such as a reset). */
-  recordDurably(entries: readonly LedgerEntry[]): Promise<void> {
-    return this.journal.recordDurably(entries);
+   *  a change the caller is answered about, such as a reset); `stillApplies` may pass over an
+   *  entry whose subject changed while it was written. */
+  recordDurably(
+    entries: readonly LedgerEntry[],
+    stillApplies?: (entry: LedgerEntry) => boolean,
+  ): Promise<void> {
+    return this.journal.recordDurably(entries, stillApplies);
   }
 
   /** Runs a background task that close() waits for; a failure is logged once. */

@@ -348,8 +348,14 @@ export class Broker implements BrokerClient {
         for (const sub of subs) entries.push({ op: 'reset', sub: sub.key, queue: queueId, offset });
       }
       // applied once durable: a reset the journal refuses is answered with the error and not
-      // made (applied first, it moved the cursors for this run only, and a crash took it back)
-      await this.core.recordDurably(entries);
+      // made (applied first, it moved the cursors for this run only, and a crash took it back);
+      // a subscription dropped while it waited stays dropped, even if its group was created
+      // again under the name meanwhile (replay applies the reset to the old one, then the drop)
+      const bySub = new Map(subs.map((sub) => [sub.key, sub]));
+      await this.core.recordDurably(entries, (entry) => {
+        const sub = entry.op === 'reset' ? bySub.get(entry.sub) : undefined;
+        return sub === undefined || this.ledger.isLive(sub);
+      });
       this.longPoll.notify(name);
     });
   }

@@ -25,6 +25,9 @@ export class LedgerJournal {
   private snapshotting: Promise<void> | undefined;
   /** Cursors were clamped at start-up and no snapshot holds it yet. */
   private clampUnsaved = false;
+  /** Clamps left to a snapshot so far: a snapshot serialized before the last one does not hold
+   *  it, so its completion leaves clampUnsaved set. */
+  private clamps = 0;
   /** recordDurably calls whose entries are in the journal but not applied yet: a snapshot taken
    *  now would be past them without them, so it waits (snapshotWaiting) until they are applied. */
   private unapplied = 0;
@@ -57,17 +60,16 @@ export class LedgerJournal {
    * ack on a cursor being reset then counts on the reset one (owed or done there), nothing is
    * skipped that was not acked.
    */
-  async recordDurably(entries: readonly JournalEntry[]): Promise<void> {
+  async recordDurably<E extends JournalEntry>(
+    entries: readonly E[],
+    /** Whether an entry still applies once written (false: its subject went meanwhile). */
+    stillApplies: (entry: E) => boolean = () => true,
+  ): Promise<void> {
     if (entries.length === 0) return;
     this.unapplied++;
     try {
       await this.store.journal.append(entries.map(encodeLedgerEntry));
-      for (const entry of entries) {
-        // a group or topic dropped while this waited stays dropped (replay applies the drop after
-        // the reset, which ends the same way); the reset must not bring its subscription back
-        if (entry.op === 'reset' && !this.ledger.hasSubscription(entry.sub)) continue;
-        this.apply(entry);
-      }
+      for (const entry of entries) if (stillApplies(entry)) this.apply(entry);
     } finally {
       this.unapplied--;
       if (this.unapplied === 0) {
@@ -122,6 +124,7 @@ export class LedgerJournal {
     if (clamped > 0) {
       // fsynced whatever the flush policy; should it fail, the interval writes it again
       this.clampUnsaved = true;
+      this.clamps++;
       this.snapshotSoon();
       await this.snapshotting;
     }
@@ -139,6 +142,7 @@ export class LedgerJournal {
   /** A cursor clamp the journal refused: a snapshot holds it (retried until one is written). */
   saveUnjournaledClamp(): void {
     this.clampUnsaved = true;
+    this.clamps++;
     this.snapshotSoon();
   }
 
@@ -157,10 +161,11 @@ export class LedgerJournal {
       transactions: this.transactions.snapshot(),
       withdrawn: this.withdrawals.snapshot(),
     });
+    const clamps = this.clamps;
     this.snapshotting = this.store.journal
       .writeSnapshot(snapshot)
       .then(() => {
-        this.clampUnsaved = false;
+        if (this.clamps === clamps) this.clampUnsaved = false;
       })
       .catch((error: unknown) =>
         this.logger.error({ err: error }, 'consumer state snapshot failed'),

@@ -46,8 +46,9 @@ export interface SchedulerOptions {
   checkIntervalMs?: number;
   /** The longest the ticker goes without a claim once one found nothing due; default 1 s.
    *  Entries reach the wheel only from this broker (feed, rebuild), which ends the wait at once,
-   *  so this only bounds how late a change nobody announced is seen: an idle broker asks Redis
-   *  once a second rather than at every tick (50 times a second). */
+   *  so this bounds how late what nobody announces is seen — a wall clock that jumps forward, a
+   *  wheel lost to a Redis flush or failover (the mark check every checkIntervalMs sees that
+   *  too): an idle broker asks Redis once a second rather than at every tick (50 times). */
   maxQuietMs?: number;
   /** Entries fed but not yet in the wheel, at most, before the feeder drops them and leaves
    *  them to a rebuild from the log; default 1,000,000. */
@@ -538,6 +539,7 @@ export class Scheduler {
     while (this.heap.size < this.options.maxHeld && this.wheelId === wheelId) {
       const changes = this.wheelChanges;
       const now = Date.now();
+      const asked = performance.now();
       const max = Math.min(CLAIM_MAX, this.options.maxHeld - this.heap.size);
       const answer = await this.wheel.claimDue(
         wheelId,
@@ -555,7 +557,8 @@ export class Scheduler {
         const next = answer.nextDueMs;
         const { maxQuietMs, lookAheadMs } = this.options;
         const wait = Math.min(maxQuietMs, next === null ? maxQuietMs : next - lookAheadMs - now);
-        this.quietUntil = wait > 0 ? performance.now() + wait : 0;
+        // counted from when it asked: a slow answer does not push the next claim later
+        this.quietUntil = wait > 0 ? asked + wait : 0;
         return;
       }
       if (this.wheelId !== wheelId) return;

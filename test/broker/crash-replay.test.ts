@@ -487,3 +487,48 @@ t.test(
     t.same([...after.ledger.allSubscriptions()], [], 'nor does replay');
   },
 );
+
+t.test(
+  'a reset waiting for the journal while its group is dropped and used again leaves the new one be',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    await broker.publish(topic, [text('m0'), text('m1'), text('m2')]);
+    const first = await broker.receive(topic, group, { maxMessages: 3, waitMs: 0, tags: '*' });
+    await broker.ack(
+      topic,
+      group,
+      first.map((m) => m.receiptHandle),
+    );
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    journalAppends(broker).intercept((entries, append) => {
+      if (!holdsOp(entries, /reset/)) return append(entries);
+      held = true;
+      return append(entries).then(() => gate);
+    });
+    const resetting = broker.resetGroup(topic, group, 'earliest');
+    await waitFor('the reset written and held', () => held);
+    await broker.dropGroup(group);
+    // the name is used again while the reset waits: a new group reads from its creation
+    await broker.publish(topic, [text('m3')]);
+    const again = await broker.receive(topic, group, { maxMessages: 10, waitMs: 0, tags: '*' });
+    await broker.ack(
+      topic,
+      group,
+      again.map((m) => m.receiptHandle),
+    );
+    release();
+    await resetting;
+    const after = await crashCopy(t, harness.dir);
+    const next = async (b: Broker) =>
+      (await b.receive(topic, group, { maxMessages: 10, waitMs: 0, tags: '*' })).map((m) =>
+        m.body.toString(),
+      );
+    t.same(await next(broker), [], 'the old reset does not rewind the new group');
+    t.same(await next(after), [], 'nor after a crash');
+  },
+);

@@ -213,3 +213,30 @@ t.test(
     t.equal(second.ledger.subscriptionsOf('t1/i1/orders')[0]?.cursors.get(0)?.ackOffset, 2);
   },
 );
+
+t.test(
+  'a clamp left to a snapshot is not taken as saved by one serialized before it',
+  async (t) => {
+    const dir = storeDir(t);
+    const first = await open(t, dir);
+    const journal = first.store.journal as unknown as {
+      writeSnapshot: (s: Buffer) => Promise<void>;
+    };
+    const write = journal.writeSnapshot.bind(journal);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let writes = 0;
+    journal.writeSnapshot = (snapshot) => {
+      writes++;
+      return writes === 1 ? gate.then(() => write(snapshot)) : write(snapshot);
+    };
+    first.journal.snapshotSoon(); // serialized now, before the clamp
+    first.journal.saveUnjournaledClamp(); // a clamp the journal refused, made after it
+    release();
+    await first.journal.settled();
+    const before = writes;
+    first.journal.snapshotIfChanged(); // the interval's round, nothing else written since
+    await first.journal.settled();
+    t.ok(writes > before, 'the next round writes a snapshot that holds the clamp');
+  },
+);
