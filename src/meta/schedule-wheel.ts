@@ -189,13 +189,13 @@ export class RedisScheduleWheel {
     if (answer === LOST) return { status: 'lost' };
     if (answer === BUILDING) return { status: 'building' };
     if (!Array.isArray(answer)) throw new WharfError('Internal', 'wheel-claim answered oddly');
-    if (answer.length === 0) return { status: 'ok', claim: null, nextDueMs: null };
     if (answer.length === 1) {
       const next = answer[0] as unknown;
       if (typeof next !== 'number' || !Number.isSafeInteger(next))
         throw new WharfError('Internal', 'wheel-claim answered an odd next due time');
       return { status: 'ok', claim: null, nextDueMs: next < 0 ? null : next };
     }
+    if (answer.length !== 3) throw new WharfError('Internal', 'wheel-claim answered oddly');
     const [claimId, reclaimed, batch] = answer as [string, number, string];
     return {
       status: 'ok',

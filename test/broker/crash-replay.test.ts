@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
 import { WharfError } from '../../src/errors.js';
+import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
 import type { MessageStore } from '../../src/store/index.js';
 import {
   brokerHarness,
@@ -458,6 +459,31 @@ t.test(
   },
 );
 
+/** Resets the group to its earliest offsets with the reset's journal write held (written, not
+ *  yet answered) once this resolves; `release()` lets it finish and waits for it. */
+async function heldReset(
+  broker: Broker,
+  topic: TopicDescriptor,
+  group: GroupDescriptor,
+): Promise<{ release(): Promise<void> }> {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let held = false;
+  journalAppends(broker).intercept((entries, append) => {
+    if (!holdsOp(entries, /reset/)) return append(entries);
+    held = true;
+    return append(entries).then(() => gate);
+  });
+  const resetting = broker.resetGroup(topic, group, 'earliest');
+  await waitFor('the reset written and held', () => held);
+  return {
+    release: () => {
+      open();
+      return resetting;
+    },
+  };
+}
+
 t.test(
   'a reset waiting for the journal while its group is dropped does not bring the group back',
   async (t) => {
@@ -468,20 +494,10 @@ t.test(
     await broker.publish(topic, [text('m0'), text('m1')]);
     await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
     // the reset's journal write is held until the drop is done
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let held = false;
-    journalAppends(broker).intercept((entries, append) => {
-      if (!holdsOp(entries, /reset/)) return append(entries);
-      held = true;
-      return append(entries).then(() => gate);
-    });
-    const resetting = broker.resetGroup(topic, group, 'earliest');
-    await waitFor('the reset written and held', () => held);
+    const reset = await heldReset(broker, topic, group);
     await broker.dropGroup(group);
     t.same([...broker.ledger.allSubscriptions()], [], 'dropped');
-    release();
-    await resetting;
+    await reset.release();
     t.same([...broker.ledger.allSubscriptions()], [], 'the reset did not bring it back');
     const after = await crashCopy(t, harness.dir);
     t.same([...after.ledger.allSubscriptions()], [], 'nor does replay');
@@ -502,16 +518,7 @@ t.test(
       group,
       first.map((m) => m.receiptHandle),
     );
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let held = false;
-    journalAppends(broker).intercept((entries, append) => {
-      if (!holdsOp(entries, /reset/)) return append(entries);
-      held = true;
-      return append(entries).then(() => gate);
-    });
-    const resetting = broker.resetGroup(topic, group, 'earliest');
-    await waitFor('the reset written and held', () => held);
+    const reset = await heldReset(broker, topic, group);
     await broker.dropGroup(group);
     // the name is used again while the reset waits: a new group reads from its creation
     await broker.publish(topic, [text('m3')]);
@@ -521,8 +528,7 @@ t.test(
       group,
       again.map((m) => m.receiptHandle),
     );
-    release();
-    await resetting;
+    await reset.release();
     const after = await crashCopy(t, harness.dir);
     const next = async (b: Broker) =>
       (await b.receive(topic, group, { maxMessages: 10, waitMs: 0, tags: '*' })).map((m) =>
