@@ -444,6 +444,15 @@ export class Broker implements BrokerClient {
       const prefix = `${tenantId}/${instanceId}/`;
       await this.core.traceLog?.flush();
       await this.transactions.dropInstance(tenantId, instanceId);
+      // Its consumer state goes before its queues, as in dropTopic and dropGroup (the caller
+      // drops those first, but one may have failed): a cursor left on a deleted queue would
+      // take the queue created again under the name for its own, and never deliver the new
+      // messages at offsets it had acked.
+      const { groups, topics } = this.ledger.namesUnder(prefix);
+      await this.core.record([
+        ...topics.map((topic): LedgerEntry => ({ op: 'dropTopic', topic })),
+        ...groups.map((group): LedgerEntry => ({ op: 'dropGroup', group })),
+      ]);
       const names = new Set([traceTopic(tenantId, instanceId), ...this.store.topics()]);
       for (const name of names) {
         if (!name.startsWith(prefix)) continue;

@@ -162,6 +162,26 @@ export class ConsumerLedger {
     return this.subs.values();
   }
 
+  /** The group keys and store topics the ledger holds anything of under `prefix` (an
+   *  instance's `tenant/instance/`): what dropping the instance drops (dropGroup, dropTopic). */
+  namesUnder(prefix: string): { groups: string[]; topics: string[] } {
+    const groups = new Set<string>();
+    const topics = new Set<string>();
+    for (const sub of this.subs.values()) {
+      groups.add(sub.groupKey);
+      topics.add(sub.topic);
+    }
+    for (const conf of this.configs.values()) {
+      groups.add(groupKeyOf(conf.group));
+      topics.add(storeTopic(conf.topic));
+    }
+    for (const group of this.slots.keys()) groups.add(group);
+    for (const group of this.deadLettersDone.keys()) groups.add(group);
+    for (const group of this.deadLettersResending.keys()) groups.add(group);
+    const under = (name: string): boolean => name.startsWith(prefix);
+    return { groups: [...groups].filter(under), topics: [...topics].filter(under) };
+  }
+
   /** Every (topic, group) pair with its latest descriptors. */
   configurations(): IterableIterator<{ topic: TopicDescriptor; group: GroupDescriptor }> {
     return this.configs.values();

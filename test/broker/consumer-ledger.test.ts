@@ -22,3 +22,21 @@ t.test(
     t.same([...ledger.deadLettersBeingResent('t/i/g')], [1]);
   },
 );
+
+t.test(
+  "an instance's names are every group and topic the ledger holds under it, no other's",
+  async (t) => {
+    const ledger = new ConsumerLedger();
+    ledger.apply({ op: 'start', sub: 't/i/g\u0000t/i/topic\u00000', queue: 0, offset: 0 });
+    ledger.apply({ op: 'slot', group: 't/i/broadcast', consumerId: 'c1', slot: 1 });
+    ledger.apply({ op: 'dlqDone', group: 't/i/dead', offsets: [0] });
+    // i10 begins with i: not under t/i/
+    ledger.apply({ op: 'start', sub: 't/i10/g\u0000t/i10/topic\u00000', queue: 0, offset: 0 });
+    const names = ledger.namesUnder('t/i/');
+    t.same(names.groups.sort(), ['t/i/broadcast', 't/i/dead', 't/i/g']);
+    t.same(names.topics, ['t/i/topic']);
+    for (const group of names.groups) ledger.apply({ op: 'dropGroup', group });
+    t.same(ledger.namesUnder('t/i/'), { groups: [], topics: [] }, 'dropping them leaves none');
+    t.same(ledger.namesUnder('t/i10/').groups, ['t/i10/g'], "the other instance's stay");
+  },
+);

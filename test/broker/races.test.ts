@@ -8,6 +8,7 @@ import type { BrokerCore } from '../../src/broker/broker-core.js';
 import { ConsumerLedger } from '../../src/broker/consumer-ledger.js';
 import { QueueCursor } from '../../src/broker/queue-cursor.js';
 import { WharfError } from '../../src/errors.js';
+import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
 import {
   brokerHarness,
   crashCopy,
@@ -247,6 +248,99 @@ t.test(
       got.map((m) => m.body.toString()).sort(),
       ['new-0', 'new-1', 'new-2'],
       "the group gets the new topic's messages",
+    );
+  },
+);
+
+/** Runs `before` once, just before the store's next queue read starts: what it does lands while
+ *  a receive is under way, and the read sees it. */
+function beforeNextRead(broker: Broker, before: () => Promise<void>): void {
+  const store = broker.store as unknown as { readQueue: (...a: unknown[]) => Promise<unknown> };
+  const orig = store.readQueue.bind(store);
+  store.readQueue = async (...args: unknown[]) => {
+    store.readQueue = orig;
+    await before();
+    return orig(...args);
+  };
+}
+
+t.test(
+  'an instance dropped under a read and its names created again: every message published since is delivered',
+  async (t) => {
+    const broker = await brokerHarness(t).open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const receive = (to: TopicDescriptor, by: GroupDescriptor) =>
+      broker.receive(to, by, { maxMessages: 32, waitMs: 0, tags: '*' });
+    await broker.publish(
+      topic,
+      Array.from({ length: 5 }, (_, i) => text(`old-${i}`)),
+    );
+    const old = await receive(topic, group);
+    await broker.ack(
+      topic,
+      group,
+      old.map((m) => m.receiptHandle),
+    );
+    await broker.publish(topic, [text('old-5')]);
+    // The read at offset 5 runs after the instance is dropped (without a topic drop before it:
+    // one that failed, or a caller that skipped it) and its names are created again with two
+    // messages: the queue ends at 2, below the group's cursor, where offsets 0 and 1 were acked.
+    let again = topic;
+    let regroup = group;
+    beforeNextRead(broker, async () => {
+      await broker.dropInstance(topic.tenantId, topic.instanceId);
+      again = { ...topic, createdAt: Date.now() };
+      regroup = { ...group, createdAt: Date.now(), incarnation: 'second' };
+      await broker.publish(again, [text('new-0'), text('new-1')]);
+    });
+    const during = await receive(topic, group);
+    t.same(
+      during.map((m) => m.body.toString()),
+      [],
+      'nothing of the dropped instance is handed out',
+    );
+    await broker.publish(again, [text('new-2')]);
+    const got = await receive(again, regroup);
+    t.same(
+      got.map((m) => m.body.toString()),
+      ['new-0', 'new-1', 'new-2'],
+      'the group created again gets every message of the topic created again',
+    );
+  },
+);
+
+t.test(
+  'an instance dropped and its names created again past the old cursor: the messages below it are delivered',
+  async (t) => {
+    const broker = await brokerHarness(t).open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const receive = (to: TopicDescriptor, by: GroupDescriptor) =>
+      broker.receive(to, by, { maxMessages: 32, waitMs: 0, tags: '*' });
+    await broker.publish(
+      topic,
+      Array.from({ length: 5 }, (_, i) => text(`old-${i}`)),
+    );
+    const old = await receive(topic, group);
+    await broker.ack(
+      topic,
+      group,
+      old.map((m) => m.receiptHandle),
+    );
+    await broker.dropInstance(topic.tenantId, topic.instanceId);
+    const again = { ...topic, createdAt: Date.now() };
+    const regroup = { ...group, createdAt: Date.now(), incarnation: 'second' };
+    const bodies = Array.from({ length: 7 }, (_, i) => `new-${i}`);
+    await broker.publish(
+      again,
+      bodies.map((body) => text(body)),
+    );
+    const got = await receive(again, regroup);
+    t.same(
+      got.map((m) => m.body.toString()),
+      bodies,
+      'every message of the topic created again, from its first',
     );
   },
 );
