@@ -291,9 +291,10 @@ export class PopReader {
       });
     }
     if (result.status === 'OFFSET_OVERFLOW') {
-      // The queue ends below the cursor (it was deleted, and perhaps created again, during the
-      // read): journaled like any move, or a crash would replay the cursor past the end again,
-      // over what is stored there since and what was delivered from the clamped position.
+      // The queue ends below the cursor: deleted behind the ledger (the broker's drops let go of
+      // the cursors first, and isLive fails for a read they overtook). Journaled like any move,
+      // or a crash would replay the cursor past the end again, over what is stored there since
+      // and what was delivered from the clamped position.
       if (this.core.ledger.isLive(sub) && cursor.pullOffset > result.maxQueueOffset) {
         const clamp: LedgerEntry = {
           op: 'clamp',
