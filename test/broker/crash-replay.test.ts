@@ -16,6 +16,7 @@ import {
   groupOf,
   holdsOp,
   journalAppends,
+  journalWritten,
   lostTailCrash,
   MAC_KEY,
   text,
@@ -376,6 +377,7 @@ t.test(
       ['n0'],
       'read on from the clamped position',
     );
+    await journalWritten(broker); // n0's delivery entry, which the receive did not wait for
 
     const after = await crashCopy(t, harness.dir);
     const replayed = [...after.ledger.allSubscriptions()][0]?.cursors.get(0);

@@ -158,6 +158,14 @@ export function journalAppends(broker: Broker): {
   };
 }
 
+/** Resolves once everything appended to the broker's journal so far is written (and synced under
+ *  the sync policy): a receive answers before its delivery entry is, so a copy of the data dir
+ *  made right after one may or may not hold it. */
+export function journalWritten(broker: Broker): Promise<void> {
+  const journal = broker.store.journal as unknown as { groupCommit: { drain(): Promise<void> } };
+  return journal.groupCommit.drain();
+}
+
 /** Whether journal entries hold one of the ops `op` matches (e.g. /deliver|complete/). */
 export function holdsOp(entries: readonly Buffer[], op: RegExp): boolean {
   return entries.some((entry) => {
