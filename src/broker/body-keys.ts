@@ -139,9 +139,12 @@ export class BodyKeys {
   /**
    * open() for a batch of records (a receive's): the ones neither plain nor in the opened-body
    * cache are opened together by the cipher (the seal threads), one batch per instance. Null
-   * where open() would answer null.
+   * where open() would answer null. Loads the key of an instance whose sealed records the batch
+   * holds if it is not here yet (no ready() needed first: a receive that reads nothing, or
+   * nothing sealed, asks the key source nothing).
    */
   async openAll(messages: readonly StoredMessage[]): Promise<(Buffer | null)[]> {
+    await this.loadKeysOf(messages);
     const out: (Buffer | null)[] = new Array<Buffer | null>(messages.length).fill(null);
     const sealed = new Map<string, { key: CachedKey; at: number[] }>();
     // a receive's records mostly share one topic: its instance and key are looked up once (the
@@ -176,6 +179,26 @@ export class BodyKeys {
     this.keys.delete(`${tenantId}/${instanceId}`);
     this.opened.forget();
     this.loading.delete(`${tenantId}/${instanceId}`);
+  }
+
+  /** Loads the keys of the instances of `messages`' sealed records that are not here yet. */
+  private async loadKeysOf(messages: readonly StoredMessage[]): Promise<void> {
+    if (this.source === null) return;
+    let missing: Set<string> | undefined;
+    let topic: string | null = null;
+    for (const message of messages) {
+      if ((message.flags & MessageFlags.SEALED) === 0 || message.topic === topic) continue;
+      topic = message.topic;
+      const instance = instanceOf(topic);
+      if (!this.keys.has(instance)) (missing ??= new Set()).add(instance);
+    }
+    if (missing === undefined) return;
+    await Promise.all(
+      [...missing].map((instance) => {
+        const slash = instance.indexOf('/');
+        return this.get(instance.slice(0, slash), instance.slice(slash + 1), false);
+      }),
+    );
   }
 
   private async get(

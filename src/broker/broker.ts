@@ -461,6 +461,8 @@ export class Broker implements BrokerClient {
         await this.store.deleteTopic(name);
         this.core.counters.forgetTopic(name);
         this.publisher.forgetTopic(name);
+        // receives parked on it look again (and find their subscription gone), as in dropTopic
+        this.longPoll.notify(name);
       }
       this.forgetDroppedCounters();
       this.core.logger.info(

@@ -39,7 +39,6 @@ export class Receiver {
     this.core.rememberGroup(topic, group);
     const filter = parseTagFilter(request.tags);
     const sub = await this.subscriptionFor(topic, group, request.consumerId);
-    await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId); // deliver() opens bodies
     sub.lastReceiveMs = Date.now();
     const deadline = Date.now() + request.waitMs;
     const name = storeTopic(topic);
@@ -62,6 +61,9 @@ export class Receiver {
       }
       const now = Date.now();
       if (now >= deadline || this.core.longPoll.closed) return [];
+      // its topic, group or instance was dropped meanwhile: nothing more can come through it
+      // (a receive made again finds out what is there now)
+      if (!this.core.ledger.isLive(sub)) return [];
       if (progressed) continue; // filtered entries were passed over: read on, do not park
       if (sub.busy.size > 0) {
         // other receives of this subscription are reading some queues: look again as soon as

@@ -174,6 +174,42 @@ t.test(
   },
 );
 
+t.test(
+  'a batch read loads an instance key only for its sealed records, once (an empty receive asks the source nothing)',
+  async (t) => {
+    const source = memorySource();
+    const [sealed] = (await new BodyKeys(source).seal('tn', 'in', [Buffer.from('secret')]))!
+      .envelopes;
+    let loads = 0;
+    const counting: DataKeySource = {
+      load: (tenantId, instanceId, create) => {
+        loads++;
+        return source.load(tenantId, instanceId, create);
+      },
+    };
+    const keys = new BodyKeys(counting); // a broker started again: no key loaded
+    t.same(await keys.openAll([]), [], 'nothing read');
+    const plain = stored('tn/in/orders', Buffer.from('plain'), 0);
+    t.same(
+      (await keys.openAll([plain])).map((body) => body?.toString()),
+      ['plain'],
+      'plain records as stored',
+    );
+    t.equal(loads, 0, 'neither asked for the key');
+    const record = stored('tn/in/orders', sealed, MessageFlags.SEALED);
+    t.same(
+      (await keys.openAll([record, plain, record])).map((body) => body?.toString()),
+      ['secret', 'plain', 'secret'],
+      'sealed records open with the key loaded on the way',
+    );
+    await keys.openAll([record]);
+    t.equal(loads, 1, 'loaded once, then cached');
+    const other = stored('tn/gone/orders', sealed, MessageFlags.SEALED);
+    t.same(await keys.openAll([other]), [null], 'an instance with no key fails closed');
+    t.equal(source.keys.has('tn/gone'), false, 'and a read made it none');
+  },
+);
+
 t.test('a key load that started before a forget is not cached', async (t) => {
   const source = memorySource();
   const keys = new BodyKeys(source);

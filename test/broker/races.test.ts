@@ -310,6 +310,26 @@ t.test(
   },
 );
 
+t.test('a receive parked on a topic of a dropped instance answers at once, empty', async (t) => {
+  const broker = await brokerHarness(t).open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  await broker.publish(topic, [text('m0')]);
+  await broker.ack(
+    topic,
+    group,
+    (await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' })).map(
+      (m) => m.receiptHandle,
+    ),
+  );
+  // a wait far past this test's own timeout: only a wake-up ends it in time
+  const parked = broker.receive(topic, group, { maxMessages: 1, waitMs: 600_000, tags: '*' });
+  await waitFor('the receive to park', () => broker.longPoll.parkedCount === 1);
+  await broker.dropInstance(topic.tenantId, topic.instanceId);
+  t.same(await parked, [], 'woken by the drop, nothing handed out');
+  t.equal(broker.longPoll.parkedCount, 0);
+});
+
 t.test(
   'an instance dropped and its names created again past the old cursor: the messages below it are delivered',
   async (t) => {

@@ -167,7 +167,15 @@ t.test('BodyKeys seals through the threads', async (t) => {
   const pool = new SealWorkers({ threads: 1, minBatchBytes: 0 });
   t.teardown(() => pool.close());
   const dataKey = randomBytes(32);
-  const keys = new BodyKeys({ load: () => Promise.resolve(dataKey) }, 1024 * 1024, pool);
+  // the source has a key for t1/i1 only
+  const keys = new BodyKeys(
+    {
+      load: (tenantId, instanceId) =>
+        Promise.resolve(`${tenantId}/${instanceId}` === 't1/i1' ? dataKey : null),
+    },
+    1024 * 1024,
+    pool,
+  );
   const bodies = bodiesOf(5, (i) => 10 + i);
   const sealed = (await keys.seal('t1', 'i1', bodies))?.envelopes ?? [];
   t.equal(pool.offloaded, 1);
@@ -175,7 +183,7 @@ t.test('BodyKeys seals through the threads', async (t) => {
   t.ok(sealed.every((e, i) => openBody(dataKey, e, instanceAad)?.equals(bodies[i]) === true));
 
   // openAll: cached plaintexts come from the cache, the rest are opened in one thread batch,
-  // plain records pass as they are, an instance whose key is not loaded fails closed
+  // plain records pass as they are, an instance with no key fails closed
   const stored = (i: number, overrides: Partial<StoredMessage> = {}): StoredMessage => ({
     topic: 't1/i1/orders',
     queueId: 0,
