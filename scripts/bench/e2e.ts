@@ -8,7 +8,9 @@
 // costs), `wharf-16b` on the first node with 16-byte bodies (what a call costs beside its bytes),
 // `wharf-stream` on the first node consuming through streaming receives (acks in batches of 100),
 // `wharf-split` on a gateway process and a broker process (the cluster shape on both cores; its
-// CPU columns are the gateway process's only).
+// CPU columns are the gateway process's only). `http-floor` runs the same driver against a bare
+// node:http server of the same routes over in-memory lists (lib/http-floor-server.ts: no auth, no
+// store, not durable): what the load process, HTTP/1.1 and the loopback cost by themselves here.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { LocalCluster } from '../lib/local-cluster.js';
 import { siblingModule } from './lib/child-runner.js';
+import { startHttpFloor } from './lib/http-floor.js';
 import { provisionTenant, startWharf, type RunningWharf } from './lib/wharf-node.js';
 import { runComparison, type ComparisonEntry } from './lib/comparison.js';
 import { parsePlan, planOptions, positive } from './lib/plan-args.js';
@@ -32,6 +35,7 @@ const { values } = parseArgs({
         'wharf-stream',
         'wharf-split',
         'wharf-mqhttp',
+        'http-floor',
         'rabbitmq-quorum',
         'rabbitmq-classic',
         'jetstream',
@@ -104,6 +108,8 @@ async function startSplit(): Promise<RunningWharf> {
 }
 
 const wharfSplit = wanted.has('wharf-split') ? await startSplit() : null;
+
+const floor = wanted.has('http-floor') ? await startHttpFloor() : null;
 const wharfTraceOff = wanted.has('wharf-trace-off')
   ? await startWharf(wharfNodeArgs(), { WHARF_TRACE: 'false' })
   : null;
@@ -147,6 +153,27 @@ try {
       serverPid: wharf.pid,
     });
   }
+  if (floor !== null) {
+    entries.push({
+      id: 'http-floor',
+      module: siblingModule(import.meta.url, 'e2e/wharf-http'),
+      factory: 'createWharfHttpDriver',
+      config: {
+        url: floor.url,
+        accessKeyId: 'floor',
+        accessKeySecret: 'floor',
+        instanceId: 'floor',
+        topic: 'bench',
+        window: positive('wharf-window', values['wharf-window']),
+        consumers: positive('wharf-consumers', values['wharf-consumers']),
+        name: 'node:http floor',
+        durable: 'no (memory)',
+        note: 'the same calls, no auth, no store',
+      },
+      server: { processName: 'node', host: '127.0.0.1', port: floor.port },
+      serverPid: floor.pid,
+    });
+  }
   entries.push(...PEERS.filter((peer) => wanted.has(peer.id)));
   const result = await runComparison({
     entries,
@@ -170,4 +197,5 @@ try {
   await wharf?.stop();
   await wharfTraceOff?.stop();
   await wharfSplit?.stop();
+  await floor?.stop();
 }

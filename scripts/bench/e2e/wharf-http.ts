@@ -33,8 +33,8 @@ interface ReceivedMessage {
 }
 
 export class WharfHttpDriver implements PeerDriver {
-  readonly name = 'Wharf (HTTP, SigV4)';
-  readonly durable = 'yes (fdatasync)';
+  readonly name: string;
+  readonly durable: string;
   private readonly client: SignedClient;
   private readonly window: number;
   private readonly consumers: number;
@@ -46,6 +46,9 @@ export class WharfHttpDriver implements PeerDriver {
   private readonly resources: BenchResources;
 
   constructor(config: Record<string, unknown>) {
+    // another server of the same routes (the http-floor row) says what it is
+    this.name = configString(config, 'name', 'Wharf (HTTP, SigV4)');
+    this.durable = configString(config, 'durable', 'yes (fdatasync)');
     this.window = configNumber(config, 'window', 2048);
     this.consumers = configNumber(config, 'consumers', 16);
     this.note = configString(config, 'note', '');
