@@ -25,6 +25,18 @@ export type SealAnswer =
   | { id: number; packed: ArrayBuffer; lengths: number[]; digests?: string[] }
   | { id: number; error: string };
 
+/** Every request the event loop asked of one thread in one turn, in one message (a postMessage
+ *  and its wake-up cost the loop more than the cipher work of a small batch; a busy loop asks
+ *  5–15 batches a turn), with their buffers transferred together. */
+export interface SealRequests {
+  requests: SealRequest[];
+}
+
+/** The answers to one SealRequests message, in one message. */
+export interface SealAnswers {
+  answers: SealAnswer[];
+}
+
 /** What a worker posts once its module is loaded and it listens. */
 export const SEAL_WORKER_READY = 'seal-worker-ready';
 
@@ -149,6 +161,25 @@ export function decodeSealAnswer(value: unknown): SealAnswer | null {
   )
     return null;
   return { id, packed, lengths, digests: digests as string[] };
+}
+
+/** The items of a SealRequests message as the worker received it (each decoded on its own by
+ *  decodeSealRequest), or null when it is not one. */
+export function requestsOf(value: unknown): unknown[] | null {
+  return isRecord(value) && Array.isArray(value.requests) ? (value.requests as unknown[]) : null;
+}
+
+/** The answers of a SealAnswers message as the event loop received it, or null when it or any
+ *  answer in it is not one (a thread that answers garbage is not trusted with any of it). */
+export function decodeSealAnswers(value: unknown): SealAnswer[] | null {
+  if (!isRecord(value) || !Array.isArray(value.answers)) return null;
+  const answers: SealAnswer[] = [];
+  for (const item of value.answers as unknown[]) {
+    const answer = decodeSealAnswer(item);
+    if (answer === null) return null;
+    answers.push(answer);
+  }
+  return answers;
 }
 
 /** A Buffer over a Uint8Array that crossed threads (structured clone drops Buffer's prototype). */

@@ -12,8 +12,10 @@ import { DEFAULT_MIN_BATCH_BYTES, SealWorkers, sealInline } from '../../src/brok
 import { MessageFlags, type StoredMessage } from '../../src/store/index.js';
 import {
   decodeSealAnswer,
+  decodeSealAnswers,
   decodeSealRequest,
   packBodies,
+  requestsOf,
   sealPacked,
   unpack,
 } from '../../src/broker/seal-batch.js';
@@ -284,7 +286,59 @@ t.test('a packed batch round-trips; messages across threads are checked', async 
   t.equal(decodeSealAnswer({ ...answer, digests: [] }), null, 'a digest missing');
   t.equal(decodeSealAnswer({ ...answer, digests: ['XYZ'] }), null, 'not a digest');
   t.equal(decodeSealAnswer({ ...answer, digests: 'd41d' }), null, 'not a list');
+  t.same(requestsOf({ requests: [request] }), [request], 'a turn of requests');
+  t.equal(requestsOf(request), null, 'one request alone is not a turn of them');
+  t.same(decodeSealAnswers({ answers: [answer, { id: 3, error: 'boom' }] }), [
+    answer,
+    { id: 3, error: 'boom' },
+  ]);
+  t.equal(
+    decodeSealAnswers({ answers: [answer, { id: 3, packed: new ArrayBuffer(1), lengths: [2] }] }),
+    null,
+    'one bad answer: none of the message is trusted',
+  );
+  t.equal(decodeSealAnswers(answer), null, 'an answer alone is not a message of them');
 });
+
+t.test(
+  'opens asked while a thread has opens in flight go together; each seal goes at once',
+  async (t) => {
+    const pool = new SealWorkers({ threads: 1, minBatchBytes: 0 });
+    t.teardown(() => pool.close());
+    await pool.start();
+    const batches = Array.from({ length: 8 }, (_, b) => bodiesOf(1 + b, (i) => 100 + i * b));
+    const sealed = await Promise.all(batches.map((bodies) => pool.seal(key, aad, bodies)));
+    t.same([pool.offloaded, pool.posts], [8, 8], 'eight seals, eight messages');
+    // asked in one turn (no await between): the first open goes alone, the other seven together
+    const opened = await Promise.all(
+      sealed.map((answer, b) =>
+        b % 2 === 0
+          ? pool.open(key, aad, answer.envelopes)
+          : pool.open(key, aad, [Buffer.from('x')]),
+      ),
+    );
+    t.same([pool.offloaded, pool.posts], [16, 10], 'eight opens, two messages');
+    opened.forEach((bodies, b) =>
+      t.same(
+        bodies.map((body) => body?.toString('hex') ?? null),
+        b % 2 === 0 ? batches[b].map((body) => body.toString('hex')) : [null],
+        `batch ${b}: its own results`,
+      ),
+    );
+    // a seal while opens wait: it does not wait with them, and every batch gets its own answer
+    const [a, b, c] = await Promise.all([
+      pool.open(key, aad, sealed[0].envelopes),
+      pool.open(key, aad, sealed[2].envelopes),
+      pool.seal(key, aad, batches[3]),
+    ]);
+    t.same([pool.offloaded, pool.posts], [19, 13]);
+    t.same(
+      [a, b].map((bodies) => bodies.map((body) => body?.toString('hex'))),
+      [batches[0], batches[2]].map((bodies) => bodies.map((body) => body.toString('hex'))),
+    );
+    t.ok(c.envelopes.every((e, i) => openBody(key, e, aad)?.equals(batches[3][i]) === true));
+  },
+);
 
 t.test(
   'a broker sealing on threads stores envelopes that open (on threads) after a restart',
