@@ -264,24 +264,30 @@ function beforeNextRead(broker: Broker, before: () => Promise<void>): void {
   };
 }
 
+/** A broker with a one-queue topic whose group received and acked its first five messages. */
+async function fiveAcked(t: Parameters<typeof brokerHarness>[0]) {
+  const broker = await brokerHarness(t).open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  const receive = (to: TopicDescriptor, by: GroupDescriptor) =>
+    broker.receive(to, by, { maxMessages: 32, waitMs: 0, tags: '*' });
+  await broker.publish(
+    topic,
+    Array.from({ length: 5 }, (_, i) => text(`old-${i}`)),
+  );
+  const old = await receive(topic, group);
+  await broker.ack(
+    topic,
+    group,
+    old.map((m) => m.receiptHandle),
+  );
+  return { broker, topic, group, receive };
+}
+
 t.test(
   'an instance dropped under a read and its names created again: every message published since is delivered',
   async (t) => {
-    const broker = await brokerHarness(t).open();
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
-    const receive = (to: TopicDescriptor, by: GroupDescriptor) =>
-      broker.receive(to, by, { maxMessages: 32, waitMs: 0, tags: '*' });
-    await broker.publish(
-      topic,
-      Array.from({ length: 5 }, (_, i) => text(`old-${i}`)),
-    );
-    const old = await receive(topic, group);
-    await broker.ack(
-      topic,
-      group,
-      old.map((m) => m.receiptHandle),
-    );
+    const { broker, topic, group, receive } = await fiveAcked(t);
     await broker.publish(topic, [text('old-5')]);
     // The read at offset 5 runs after the instance is dropped (without a topic drop before it:
     // one that failed, or a caller that skipped it) and its names are created again with two
@@ -333,21 +339,7 @@ t.test('a receive parked on a topic of a dropped instance answers at once, empty
 t.test(
   'an instance dropped and its names created again past the old cursor: the messages below it are delivered',
   async (t) => {
-    const broker = await brokerHarness(t).open();
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
-    const receive = (to: TopicDescriptor, by: GroupDescriptor) =>
-      broker.receive(to, by, { maxMessages: 32, waitMs: 0, tags: '*' });
-    await broker.publish(
-      topic,
-      Array.from({ length: 5 }, (_, i) => text(`old-${i}`)),
-    );
-    const old = await receive(topic, group);
-    await broker.ack(
-      topic,
-      group,
-      old.map((m) => m.receiptHandle),
-    );
+    const { broker, topic, group, receive } = await fiveAcked(t);
     await broker.dropInstance(topic.tenantId, topic.instanceId);
     const again = { ...topic, createdAt: Date.now() };
     const regroup = { ...group, createdAt: Date.now(), incarnation: 'second' };
