@@ -129,6 +129,9 @@ export class Broker implements BrokerClient {
   /** Dead-letter re-sends cut short are still to finish (finishResends failed). */
   private resendsLeft = false;
   private finishingResends = false;
+  /** Per instance (`tenant/instance/`), the drop entries a dropInstance applied whose journal
+   *  append was refused: its retry journals them again. */
+  private readonly unjournaledDrops = new Map<string, LedgerEntry[]>();
   /** Stop the fence and drop announcements (set once the watches are up). */
   private unwatchFences: (() => void)[] = [];
   /** Delayed messages, when the broker has a wheel. */
@@ -447,12 +450,21 @@ export class Broker implements BrokerClient {
       // Its consumer state goes before its queues, as in dropTopic and dropGroup (the caller
       // drops those first, but one may have failed): a cursor left on a deleted queue would
       // take the queue created again under the name for its own, and never deliver the new
-      // messages at offsets it had acked.
+      // messages at offsets it had acked. The entries apply at once; should their append be
+      // refused, the retry (pending drops) journals them again: the ledger no longer holds the
+      // names, and a crash would replay the old cursors.
       const { groups, topics } = this.ledger.namesUnder(prefix);
-      await this.core.record([
+      const drops = [
+        ...(this.unjournaledDrops.get(prefix) ?? []),
         ...topics.map((topic): LedgerEntry => ({ op: 'dropTopic', topic })),
         ...groups.map((group): LedgerEntry => ({ op: 'dropGroup', group })),
-      ]);
+      ];
+      this.unjournaledDrops.set(prefix, drops);
+      await this.core.record(drops);
+      this.unjournaledDrops.delete(prefix);
+      // receives parked on its topics look again and find their subscriptions gone (a topic
+      // never written has no queue to delete below, but may have a receive waiting)
+      for (const drop of drops) if (drop.op === 'dropTopic') this.longPoll.notify(drop.topic);
       const names = new Set([traceTopic(tenantId, instanceId), ...this.store.topics()]);
       for (const name of names) {
         if (!name.startsWith(prefix)) continue;

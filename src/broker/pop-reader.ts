@@ -111,6 +111,8 @@ export class PopReader {
   ): Promise<PopResult> {
     const queueIds = this.queueIds(topic, group);
     await this.ensureCursors(sub, topic, group, queueIds);
+    // dropped while its cursors were being placed (a topic, group or instance drop): it has none
+    if (!this.core.ledger.isLive(sub)) return { messages: [], progressed: false };
     const fifo = topic.messageType === 'FIFO';
     const now = Date.now();
     let budget = request.maxMessages;

@@ -391,6 +391,53 @@ t.test(
 );
 
 t.test(
+  'an instance drop whose ledger entries were refused, retried, then its names created again and a crash: every new message is delivered',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const receive = (b: Broker, to: TopicDescriptor, by: GroupDescriptor) =>
+      b.receive(to, by, { maxMessages: 32, waitMs: 0, tags: '*' });
+    await broker.publish(
+      topic,
+      Array.from({ length: 5 }, (_, i) => text(`old-${i}`)),
+    );
+    const old = await receive(broker, topic, group);
+    await broker.ack(
+      topic,
+      group,
+      old.map((m) => m.receiptHandle),
+    );
+    const appends = journalAppends(broker);
+    appends.intercept((entries, append) =>
+      holdsOp(entries, /dropTopic|dropGroup/)
+        ? Promise.reject(new WharfError('AppendQueueFull', 'test: the append queue is full'))
+        : append(entries),
+    );
+    await t.rejects(broker.dropInstance(topic.tenantId, topic.instanceId), {
+      code: 'AppendQueueFull',
+    });
+    appends.restore();
+    await broker.dropInstance(topic.tenantId, topic.instanceId); // the pending drop's retry
+    const again = { ...topic, createdAt: Date.now() };
+    const regroup = { ...group, createdAt: Date.now() - 1, incarnation: 'second' };
+    const bodies = Array.from({ length: 7 }, (_, i) => `new-${i}`);
+    await broker.publish(
+      again,
+      bodies.map((body) => text(body)),
+    );
+    await journalWritten(broker);
+    const after = await crashCopy(t, harness.dir);
+    t.same(
+      (await receive(after, again, regroup)).map((m) => m.body.toString()),
+      bodies,
+      'the old cursor did not come back with the replay',
+    );
+  },
+);
+
+t.test(
   'FIFO: messages owed below an in-flight set at its limit come back first, then the rest in order',
   async (t) => {
     const harness = brokerHarness(t);

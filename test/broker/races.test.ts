@@ -337,6 +337,38 @@ t.test('a receive parked on a topic of a dropped instance answers at once, empty
 });
 
 t.test(
+  'a receive parked on a never-written topic of a dropped instance answers at once, empty',
+  async (t) => {
+    const broker = await brokerHarness(t).open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    // a wait far past this test's own timeout: only a wake-up ends it in time
+    const parked = broker.receive(topic, group, { maxMessages: 1, waitMs: 600_000, tags: '*' });
+    await waitFor('the receive to park', () => broker.longPoll.parkedCount === 1);
+    await broker.dropInstance(topic.tenantId, topic.instanceId);
+    t.same(await parked, [], 'woken by the drop, nothing handed out');
+  },
+);
+
+t.test('a first receive racing an instance drop answers empty, not an error', async (t) => {
+  const broker = await brokerHarness(t).open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  await broker.publish(topic, [text('m0')]);
+  // the drop lands while the receive looks up where its new cursors start
+  const store = broker.store as unknown as {
+    queueOffsetByTime: (...args: unknown[]) => Promise<number>;
+  };
+  const lookup = store.queueOffsetByTime.bind(store);
+  store.queueOffsetByTime = async (...args: unknown[]) => {
+    store.queueOffsetByTime = lookup;
+    await broker.dropInstance(topic.tenantId, topic.instanceId);
+    return lookup(...args);
+  };
+  t.same(await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' }), []);
+});
+
+t.test(
   'an instance dropped and its names created again past the old cursor: the messages below it are delivered',
   async (t) => {
     const { broker, topic, group, receive } = await fiveAcked(t);
