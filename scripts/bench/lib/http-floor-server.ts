@@ -102,11 +102,19 @@ async function receive(group: Group, body: { maxMessages?: number; waitSeconds?:
   let messages = take(group, max);
   if (messages.length === 0 && (body.waitSeconds ?? 0) > 0) {
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, (body.waitSeconds ?? 0) * 1000);
-      group.waiters.push(() => {
+      const wake = (): void => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      // a wait that ran out leaves the list (a drain publishes nothing to clear it)
+      const timer = setTimeout(
+        () => {
+          group.waiters.splice(group.waiters.indexOf(wake), 1); // still there: a wake clears the timer
+          resolve();
+        },
+        (body.waitSeconds ?? 0) * 1000,
+      );
+      group.waiters.push(wake);
     });
     messages = take(group, max);
   }
