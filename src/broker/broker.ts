@@ -462,8 +462,8 @@ export class Broker implements BrokerClient {
       this.unjournaledDrops.set(prefix, drops);
       await this.core.record(drops);
       this.unjournaledDrops.delete(prefix);
-      // receives parked on its topics look again and find their subscriptions gone (a topic
-      // never written has no queue to delete below, but may have a receive waiting)
+      // receives parked on its topics (every one has a subscription, so its topic is among
+      // these) look again and find their subscriptions gone
       for (const drop of drops) if (drop.op === 'dropTopic') this.longPoll.notify(drop.topic);
       const names = new Set([traceTopic(tenantId, instanceId), ...this.store.topics()]);
       for (const name of names) {
@@ -473,8 +473,6 @@ export class Broker implements BrokerClient {
         await this.store.deleteTopic(name);
         this.core.counters.forgetTopic(name);
         this.publisher.forgetTopic(name);
-        // receives parked on it look again (and find their subscription gone), as in dropTopic
-        this.longPoll.notify(name);
       }
       this.forgetDroppedCounters();
       this.core.logger.info(

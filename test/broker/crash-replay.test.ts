@@ -13,6 +13,7 @@ import type { MessageStore } from '../../src/store/index.js';
 import {
   brokerHarness,
   crashCopy,
+  fiveAcked,
   groupOf,
   holdsOp,
   journalAppends,
@@ -395,20 +396,7 @@ t.test(
   async (t) => {
     const harness = brokerHarness(t);
     const broker = await harness.open();
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
-    const receive = (b: Broker, to: TopicDescriptor, by: GroupDescriptor) =>
-      b.receive(to, by, { maxMessages: 32, waitMs: 0, tags: '*' });
-    await broker.publish(
-      topic,
-      Array.from({ length: 5 }, (_, i) => text(`old-${i}`)),
-    );
-    const old = await receive(broker, topic, group);
-    await broker.ack(
-      topic,
-      group,
-      old.map((m) => m.receiptHandle),
-    );
+    const { topic, group, receive } = await fiveAcked(broker);
     const appends = journalAppends(broker);
     appends.intercept((entries, append) =>
       holdsOp(entries, /dropTopic|dropGroup/)
@@ -430,7 +418,7 @@ t.test(
     await journalWritten(broker);
     const after = await crashCopy(t, harness.dir);
     t.same(
-      (await receive(after, again, regroup)).map((m) => m.body.toString()),
+      (await receive(again, regroup, after)).map((m) => m.body.toString()),
       bodies,
       'the old cursor did not come back with the replay',
     );

@@ -135,6 +135,26 @@ export function text(body: string, extra: Partial<PublishMessage> = {}): Publish
   return { body: Buffer.from(body), bodyEncoding: 'utf8', ...extra };
 }
 
+/** A one-queue topic on `broker` whose group received and acked its first five messages
+ *  (old-0 … old-4); `receive` takes up to 32 at once (from `on`, another broker, if given). */
+export async function fiveAcked(broker: Broker) {
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  const receive = (to: TopicDescriptor, by: GroupDescriptor, on: Broker = broker) =>
+    on.receive(to, by, { maxMessages: 32, waitMs: 0, tags: '*' });
+  await broker.publish(
+    topic,
+    Array.from({ length: 5 }, (_, i) => text(`old-${i}`)),
+  );
+  const old = await receive(topic, group);
+  await broker.ack(
+    topic,
+    group,
+    old.map((m) => m.receiptHandle),
+  );
+  return { topic, group, receive };
+}
+
 type JournalAppend = (entries: Buffer[]) => Promise<void>;
 
 /**
