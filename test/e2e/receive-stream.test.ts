@@ -176,6 +176,39 @@ t.test('the stream ends after durationSeconds with an end line', async (t) => {
   t.same(lines.at(-1), { end: 'DURATION' });
 });
 
+t.test('the stream ends by its clock even before its timer has had its turn', async (t) => {
+  // Seen in CI: past its end by the clock but before the end timer ran, the loop asked for
+  // receives of no wait, which answered empty without leaving the microtask queue, so the timer
+  // that ends the stream never ran and the gateway spun. Here the clock steps forward (as a busy
+  // loop or an NTP step makes it) while the stream has 60 s of timer left.
+  const { call, key, publish } = await setup(t);
+  // invisible past the step: the first message must not come back when the clock jumps
+  t.equal((await call(key, 'PUT', '/groups/held', { invisibleSeconds: 300 })).status, 201);
+  const controller = new AbortController();
+  t.teardown(() => controller.abort());
+  const res = await call(
+    key,
+    'POST',
+    '/topics/orders/groups/held/receive-stream',
+    { durationSeconds: 60 },
+    controller.signal,
+  );
+  const { lines, done } = lineReader(res);
+  await publish(['before']);
+  await waitFor('the first message', () => lines.length >= 1 || undefined);
+  const realNow = Date.now;
+  Date.now = () => realNow() + 120_000;
+  t.teardown(() => {
+    Date.now = realNow;
+  });
+  await publish(['after']); // wakes the parked receive; its loop then finds the clock past the end
+  await done;
+  t.same(
+    lines.map((l) => l.body ?? l.end),
+    ['before', 'after', 'DURATION'],
+  );
+});
+
 t.test('unacked messages of a stream the client left come back at their deadline', async (t) => {
   const { call, key, publish, open } = await setup(t);
   const controller = new AbortController();

@@ -8,7 +8,7 @@
 // when the gateway shuts down, or `{"end":"ERROR","error":{code,message}}`; messages taken by a
 // batch that could not be written are made visible again at once.
 import { PassThrough } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as setImmediatePromise, setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { isWharfError, WharfError } from '../../errors.js';
 import type { ReceivedMessage } from '../../model/index.js';
@@ -79,6 +79,11 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
 
       const pump = async (): Promise<string> => {
         while (!ended.signal.aborted) {
+          // the deadline by the clock, not only by endTimer: a receive of no wait that finds
+          // nothing can answer without leaving the microtask queue, so past endAt (before the
+          // timer's turn) the loop would spin and starve the very timer that ends it
+          const remainingMs = endAt - Date.now();
+          if (remainingMs <= 0) break;
           const credit = stream.credit();
           if (credit <= 0) {
             await stream.waitForCredit(ended.signal);
@@ -90,7 +95,7 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
               topic: t,
               group: g,
               maxMessages: Math.min(32, credit),
-              waitSeconds: Math.max(0, Math.min(POLL_SECONDS, (endAt - Date.now()) / 1000)),
+              waitSeconds: Math.min(POLL_SECONDS, remainingMs / 1000),
               tags: body.tags,
               ...(body.invisibleSeconds === undefined
                 ? {}
@@ -106,7 +111,12 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
             }
             throw error;
           }
-          if (received.length === 0) continue;
+          if (received.length === 0) {
+            // a receive can answer empty at once (its subscription dropped, the broker
+            // closing): let timers and I/O have their turn before the next one
+            await setImmediatePromise();
+            continue;
+          }
           if (ended.signal.aborted || out.destroyed) {
             await giveBack(received);
             break;
