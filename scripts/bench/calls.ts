@@ -1,4 +1,4 @@
-// `npm run bench:calls [-- --rate 1000 --seconds 8 --body-bytes 1024]`: what one call costs the
+// `npm run bench:calls [-- --rate 1000 --seconds 8 --body-bytes 1024 --rows a,b --wharf-node-args F]`: what one call costs the
 // server when calls arrive one at a time on a fixed schedule, as in a latency run at low rates
 // (bench:gateway measures calls arriving together, many per wake-up of the event loop). The
 // all-in-one node runs as its own process (sync flush); this process sends the calls, signed with
@@ -7,7 +7,9 @@
 // the node idle for as long, and "above idle" takes that share out of each row. Rows: GET /healthz
 // (no authentication), a signed GET of the topic list, a publish of one message, an empty receive
 // (waitSeconds 0), and a publish of one message while 4 receivers long-poll and ack what they get
-// (per message: its publish, its share of receives, its ack).
+// (per message: its publish, its share of receives, its ack). `--rows` keeps the rows whose name
+// contains one of its words (e.g. `--rows publish`); `--wharf-node-args` adds node flags to the
+// node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a call's CPU goes).
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
@@ -23,6 +25,8 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '8' },
     'body-bytes': { type: 'string', default: '1024' },
+    rows: { type: 'string', default: '' },
+    'wharf-node-args': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -31,6 +35,8 @@ const SECONDS = Number(values.seconds);
 const BODY_BYTES = Number(values['body-bytes']);
 const WARMUP_MS = 3000;
 const RECEIVERS = 4;
+const ROWS = values.rows.split(',').filter((word) => word !== '');
+const NODE_ARGS = values['wharf-node-args'].split(' ').filter((arg) => arg !== '');
 if (!(RATE > 0 && SECONDS > 0 && BODY_BYTES > 0))
   throw new Error('--rate, --seconds and --body-bytes must be positive');
 
@@ -38,7 +44,7 @@ interface ReceiveAnswer {
   messages?: { receiptHandle: string }[];
 }
 
-const wharf = await startWharf(NODE_FLAGS);
+const wharf = await startWharf([...NODE_FLAGS, ...NODE_ARGS]);
 try {
   const tenant = await provisionTenant(wharf);
   const client = new SignedClient({
@@ -102,6 +108,7 @@ try {
 
   const rows: { name: string; cpuPct: number; usPerCall: number; usAboveIdle: number }[] = [];
   const measure = async (name: string, send: () => void, withReceivers = false): Promise<void> => {
+    if (ROWS.length > 0 && !ROWS.some((word) => name.includes(word))) return;
     const stop = withReceivers ? receivers() : null;
     await runOnSchedule({ ratePerSec: RATE, durationMs: WARMUP_MS, send });
     const run = await cpuOver(() =>
