@@ -432,11 +432,14 @@ export class Broker implements BrokerClient {
       const key = groupKey(group);
       const topics = [...this.ledger.configurations()]
         .filter((conf) => groupKey(conf.group) === key)
-        .map((conf) => conf.topic.topic);
+        .map((conf) => conf.topic);
       await this.core.record([{ op: 'dropGroup', group: key }]);
       this.forgetDroppedCounters();
+      // receives parked on the group look again, find their subscription gone and answer
+      // (empty) now rather than at the end of their wait
+      for (const topic of topics) this.longPoll.notify(storeTopic(topic));
       await this.store.deleteTopic(deadLetterTopic(group));
-      for (const topic of topics) await this.store.deleteTopic(resendTopic(group, topic));
+      for (const topic of topics) await this.store.deleteTopic(resendTopic(group, topic.topic));
     });
   }
 

@@ -317,6 +317,18 @@ t.test('a receive parked on a topic of a dropped instance answers at once, empty
   }
 });
 
+t.test('a receive parked on a dropped group answers at once, empty', async (t) => {
+  const broker = await brokerHarness(t).open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  // a wait far past this test's own timeout: only a wake-up ends it in time
+  const parked = broker.receive(topic, group, { maxMessages: 1, waitMs: 600_000, tags: '*' });
+  await waitFor('the receive to park', () => broker.longPoll.parkedCount === 1);
+  await broker.dropGroup(group);
+  t.same(await parked, [], 'woken by the drop, nothing handed out');
+  t.equal(broker.longPoll.parkedCount, 0);
+});
+
 t.test('a first receive racing an instance drop answers empty, not an error', async (t) => {
   const broker = await brokerHarness(t).open();
   const topic = topicOf({ queueCount: 1 });

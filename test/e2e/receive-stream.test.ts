@@ -270,3 +270,25 @@ t.test(
     t.same(lines.at(-1), { end: 'DURATION' });
   },
 );
+
+t.test('a stream whose group or topic is deleted ends, delivering nothing again', async (t) => {
+  // The stream resolved its group once; the broker, asked to receive for a name it dropped,
+  // started a new cursor there and delivered the topic's messages again ('a' twice, then 'b').
+  for (const deleted of ['/groups/g', '/topics/orders']) {
+    const { call, key, publish, open } = await setup(t);
+    const controller = new AbortController();
+    t.teardown(() => controller.abort());
+    const res = await open({ durationSeconds: 60 }, controller.signal);
+    const { lines, done } = lineReader(res);
+    await publish(['a']);
+    await waitFor('the first message', () => lines.length >= 1 || undefined);
+    t.equal((await call(key, 'DELETE', deleted)).status, 204);
+    if (deleted === '/groups/g') await publish(['b']);
+    await done;
+    t.same(
+      lines.map((l) => l.body ?? `${l.end}:${l.error?.code}`),
+      ['a', deleted === '/groups/g' ? 'ERROR:GroupNotFound' : 'ERROR:TopicNotFound'],
+      `${deleted} deleted`,
+    );
+  }
+});

@@ -58,10 +58,8 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
     async (request, reply) => {
       const principal = principalOf(request);
       const body = request.body;
-      const { topic: t, group: g } = await resolveReceiveTarget(ctx, principal, {
-        ...request.params,
-        consumerId: body.consumerId,
-      });
+      const target = { ...request.params, consumerId: body.consumerId };
+      let { topic: t, group: g } = await resolveReceiveTarget(ctx, principal, target);
       const stream = ctx.receiveStreams.open(principal.tenantId, body.maxOutstanding);
       const out = new PassThrough();
       const ended = new AbortController();
@@ -89,6 +87,11 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
             await stream.waitForCredit(ended.signal);
             continue;
           }
+          // looked up again each batch, as each plain receive does (from the metadata cache):
+          // a topic or group deleted under the stream ends it (404 code on the end line)
+          // instead of receiving on for a name the broker no longer has state for — it would
+          // start a new cursor there and deliver the topic's messages again
+          ({ topic: t, group: g } = await resolveReceiveTarget(ctx, principal, target));
           let received: ReceivedMessage[];
           try {
             received = await receiveForClient(ctx, request, reply, principal, {
