@@ -8,6 +8,7 @@ import type { BodyKeys } from './body-keys.js';
 import type { BrokerLogger } from './broker-logger.js';
 import type { ConsumerLedger, LedgerEntry } from './consumer-ledger.js';
 import type { Counters } from './counters.js';
+import { DroppedGroups } from './dropped-groups.js';
 import type { LedgerJournal } from './ledger-journal.js';
 import type { LongPoll } from './long-poll.js';
 import type { TraceLog } from './trace-log.js';
@@ -51,6 +52,8 @@ export class BrokerCore {
   readonly bodyKeys: BodyKeys;
   /** Message trace, or null when tracing is off. */
   readonly traceLog: TraceLog | null;
+  /** Incarnations of groups dropped here: a receive carrying one is refused. */
+  readonly droppedGroups = new DroppedGroups();
   private readonly tasks = new Set<Promise<unknown>>();
 
   constructor(parts: BrokerCoreParts) {
@@ -98,8 +101,10 @@ export class BrokerCore {
     await Promise.all([...this.tasks]);
   }
 
-  /** The latest descriptors seen in calls (the background sweep needs them). */
+  /** The latest descriptors seen in calls (the background sweep needs them); throws
+   *  GroupNotFound for a group incarnation dropped here (a caller's stale descriptor). */
   rememberGroup(topic: TopicDescriptor, group: GroupDescriptor): void {
+    this.droppedGroups.check(group);
     const entry = this.ledger.configEntry(topic, group);
     if (entry !== null) this.track(this.record([entry]), 'journaling group settings');
   }

@@ -430,6 +430,8 @@ export class Broker implements BrokerClient {
   dropGroup(group: GroupDescriptor): Promise<void> {
     return this.guard(async () => {
       const key = groupKey(group);
+      // from now on a receive with this descriptor is refused, not a new cursor (dropped-groups.ts)
+      this.core.droppedGroups.add(group);
       const topics = [...this.ledger.configurations()]
         .filter((conf) => groupKey(conf.group) === key)
         .map((conf) => conf.topic);
@@ -457,6 +459,9 @@ export class Broker implements BrokerClient {
       // refused, the retry (pending drops) journals them again: the ledger no longer holds the
       // names, and a crash would replay the old cursors.
       const { groups, topics } = this.ledger.namesUnder(prefix);
+      for (const conf of this.ledger.configurations()) {
+        if (groupKey(conf.group).startsWith(prefix)) this.core.droppedGroups.add(conf.group);
+      }
       const drops = [
         ...(this.unjournaledDrops.get(prefix) ?? []),
         ...topics.map((topic): LedgerEntry => ({ op: 'dropTopic', topic })),

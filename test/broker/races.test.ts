@@ -329,6 +329,33 @@ t.test('a receive parked on a dropped group answers at once, empty', async (t) =
   t.equal(broker.longPoll.parkedCount, 0);
 });
 
+t.test(
+  "a receive with a dropped group's descriptor is refused; the group created again starts fresh",
+  async (t) => {
+    // A gateway's cached descriptor, or a receive resolved just before the delete: the broker
+    // started a new cursor under the dropped name and delivered the old messages again, and a
+    // group created again under the name inherited that cursor.
+    const broker = await brokerHarness(t).open();
+    const { topic, group, receive } = await fiveAcked(broker);
+    await broker.dropGroup(group);
+    await t.rejects(
+      broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' }),
+      { code: 'GroupNotFound' },
+      'the stale descriptor is refused',
+    );
+    await t.rejects(broker.ack(topic, group, ['x']), { code: 'GroupNotFound' });
+    const storedBy = Date.now();
+    await waitUntilPast(storedBy); // created strictly after the old messages
+    const recreated = { ...group, createdAt: Date.now(), incarnation: 'second' };
+    await broker.publish(topic, [text('new-0')]);
+    t.same(
+      (await receive(topic, recreated)).map((m) => m.body.toString()),
+      ['new-0'],
+      'only what was stored after its creation',
+    );
+  },
+);
+
 t.test('a first receive racing an instance drop answers empty, not an error', async (t) => {
   const broker = await brokerHarness(t).open();
   const topic = topicOf({ queueCount: 1 });
