@@ -336,6 +336,7 @@ export class Broker implements BrokerClient {
 
   resetGroup(topic: TopicDescriptor, group: GroupDescriptor, to: ResetTarget): Promise<void> {
     return this.guard(async () => {
+      this.core.droppedGroups.check(group); // a stale descriptor would make the cursor again
       const name = storeTopic(topic);
       const subs = this.ledger.subscriptionsOfGroup(groupKey(group), name);
       if (subs.length === 0) subs.push(this.ledger.subscription(groupKey(group), name, 0));

@@ -3,7 +3,7 @@
 // refused with GroupNotFound instead of starting a new cursor under the dropped name: that
 // cursor would deliver again everything since the old group's creation, and a group created
 // again under the name would inherit it. A group created again has a new incarnation and is not
-// affected. In memory and bounded (the oldest forgotten first): the race it closes lasts as long
+// affected, nor one dropped before another incarnation of the name. In memory and bounded (the oldest forgotten first): the race it closes lasts as long
 // as a metadata cache entry, not across restarts.
 import { WharfError } from '../errors.js';
 import type { GroupDescriptor } from '../model/index.js';
@@ -13,8 +13,8 @@ import { groupKey, incarnationOf } from './names.js';
 const DEFAULT_MAX_ENTRIES = 10_000;
 
 export class DroppedGroups {
-  /** groupKey → the incarnation dropped, in drop order */
-  private readonly dropped = new Map<string, string>();
+  /** `groupKey\0incarnation` of each dropped group, in drop order */
+  private readonly dropped = new Set<string>();
 
   constructor(private readonly maxEntries = DEFAULT_MAX_ENTRIES) {}
 
@@ -22,20 +22,25 @@ export class DroppedGroups {
   add(
     group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group' | 'incarnation' | 'createdAt'>,
   ): void {
-    const key = groupKey(group);
+    const key = keyOf(group);
     this.dropped.delete(key); // re-inserted last: the newest drop is forgotten last
-    this.dropped.set(key, incarnationOf(group));
+    this.dropped.add(key);
     if (this.dropped.size > this.maxEntries) {
-      const oldest = this.dropped.keys().next();
+      const oldest = this.dropped.values().next();
       if (oldest.done !== true) this.dropped.delete(oldest.value);
     }
   }
 
   /** Throws GroupNotFound when `group` is an incarnation this broker dropped. */
   check(group: GroupDescriptor): void {
-    if (this.dropped.size === 0) return;
-    if (this.dropped.get(groupKey(group)) === incarnationOf(group)) {
+    if (this.dropped.size > 0 && this.dropped.has(keyOf(group))) {
       throw new WharfError('GroupNotFound', `group ${group.group} was deleted`);
     }
   }
+}
+
+function keyOf(
+  group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group' | 'incarnation' | 'createdAt'>,
+): string {
+  return `${groupKey(group)}\0${incarnationOf(group)}`;
 }

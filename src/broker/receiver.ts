@@ -62,8 +62,13 @@ export class Receiver {
       const now = Date.now();
       if (now >= deadline || this.core.longPoll.closed) return [];
       // its topic, group or instance was dropped meanwhile: nothing more can come through it
-      // (a receive made again finds out what is there now)
-      if (!this.core.ledger.isLive(sub)) return [];
+      // (a receive made again finds out what is there now). A notify wakes one waiter of a
+      // subscription: pass it on, to the next receive parked on the dropped one (or on one
+      // created again under its name)
+      if (!this.core.ledger.isLive(sub)) {
+        this.core.longPoll.notify(name);
+        return [];
+      }
       if (progressed) continue; // filtered entries were passed over: read on, do not park
       if (sub.busy.size > 0) {
         // other receives of this subscription are reading some queues: look again as soon as
@@ -233,6 +238,7 @@ export class Receiver {
       else {
         await this.core.record([known]);
         slot = (known as LedgerEntry & { op: 'slot' }).slot;
+        this.core.droppedGroups.check(group); // dropped while the slot was journaled
       }
     }
     return this.core.ledger.subscription(groupKey(group), storeTopic(topic), slot);

@@ -558,18 +558,20 @@ t.test(
     );
     const reset = await heldReset(broker, topic, group);
     await broker.dropGroup(group);
-    // the name is used again while the reset waits: a new group reads from its creation
+    // the name is used again while the reset waits: a new group (a new incarnation) reads
+    // from its creation
+    const regroup = { ...group, incarnation: 'second' };
     await broker.publish(topic, [text('m3')]);
-    const again = await broker.receive(topic, group, { maxMessages: 10, waitMs: 0, tags: '*' });
+    const again = await broker.receive(topic, regroup, { maxMessages: 10, waitMs: 0, tags: '*' });
     await broker.ack(
       topic,
-      group,
+      regroup,
       again.map((m) => m.receiptHandle),
     );
     await reset.release();
     const after = await crashCopy(t, harness.dir);
     const next = async (b: Broker) =>
-      (await b.receive(topic, group, { maxMessages: 10, waitMs: 0, tags: '*' })).map((m) =>
+      (await b.receive(topic, regroup, { maxMessages: 10, waitMs: 0, tags: '*' })).map((m) =>
         m.body.toString(),
       );
     t.same(await next(broker), [], 'the old reset does not rewind the new group');

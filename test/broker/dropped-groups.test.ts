@@ -12,6 +12,8 @@ t.test('a dropped incarnation is refused, a new one of the name is not', async (
   t.throws(() => dropped.check(group), { code: 'GroupNotFound' });
   t.doesNotThrow(() => dropped.check({ ...group, incarnation: 'second' }), 'created again');
   t.doesNotThrow(() => dropped.check({ ...group, group: 'other' }), 'another name');
+  dropped.add({ ...group, incarnation: 'second' });
+  t.throws(() => dropped.check(group), { code: 'GroupNotFound' }, 'the first, still refused');
 });
 
 t.test('bounded: past its size the oldest drop is forgotten', async (t) => {

@@ -482,7 +482,11 @@ t.test('thread: a broker on a worker thread serves; its end is Unavailable', asy
     transferList: [port2],
   });
   const exited = new Promise((resolve) => worker.once('exit', resolve));
-  const serving = new Promise((resolve) => worker.once('message', resolve));
+  const serving = new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the broker thread exited (${code})`)));
+  });
   t.teardown(() => worker.terminate());
   const client = new NetworkBrokerClient(new PortRpcChannel(port1));
   // the calls' deadlines are the calls', not the thread's boot (seen missed under load)

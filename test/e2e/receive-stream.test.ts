@@ -181,7 +181,7 @@ t.test('the stream ends by its clock even before its timer has had its turn', as
   // receives of no wait, which answered empty without leaving the microtask queue, so the timer
   // that ends the stream never ran and the gateway spun. Here the clock steps forward (as a busy
   // loop or an NTP step makes it) while the stream has 60 s of timer left.
-  const { call, key, publish } = await setup(t);
+  const { wharf, call, key, publish } = await setup(t);
   // invisible past the step: the first message must not come back when the clock jumps
   t.equal((await call(key, 'PUT', '/groups/held', { invisibleSeconds: 300 })).status, 201);
   const controller = new AbortController();
@@ -196,6 +196,8 @@ t.test('the stream ends by its clock even before its timer has had its turn', as
   const { lines, done } = lineReader(res);
   await publish(['before']);
   await waitFor('the first message', () => lines.length >= 1 || undefined);
+  // the stream's next receive is parked (past its clock check): the step lands while it waits
+  await waitFor('the next receive to park', () => wharf.broker.longPoll.parkedCount === 1);
   const realNow = Date.now;
   Date.now = () => realNow() + 120_000;
   t.teardown(() => {
@@ -274,20 +276,28 @@ t.test(
 t.test('a stream whose group or topic is deleted ends, delivering nothing again', async (t) => {
   // The stream resolved its group once; the broker, asked to receive for a name it dropped,
   // started a new cursor there and delivered the topic's messages again ('a' twice, then 'b').
-  for (const deleted of ['/groups/g', '/topics/orders']) {
-    const { call, key, publish, open } = await setup(t);
+  for (const deleted of ['/groups/held', '/topics/orders']) {
+    const { call, key, publish } = await setup(t);
+    // long invisibility: 'a' cannot come back by its deadline while the test runs
+    t.equal((await call(key, 'PUT', '/groups/held', { invisibleSeconds: 300 })).status, 201);
     const controller = new AbortController();
     t.teardown(() => controller.abort());
-    const res = await open({ durationSeconds: 60 }, controller.signal);
+    const res = await call(
+      key,
+      'POST',
+      '/topics/orders/groups/held/receive-stream',
+      { durationSeconds: 60 },
+      controller.signal,
+    );
     const { lines, done } = lineReader(res);
     await publish(['a']);
     await waitFor('the first message', () => lines.length >= 1 || undefined);
     t.equal((await call(key, 'DELETE', deleted)).status, 204);
-    if (deleted === '/groups/g') await publish(['b']);
+    if (deleted === '/groups/held') await publish(['b']);
     await done;
     t.same(
       lines.map((l) => l.body ?? `${l.end}:${l.error?.code}`),
-      ['a', deleted === '/groups/g' ? 'ERROR:GroupNotFound' : 'ERROR:TopicNotFound'],
+      ['a', deleted === '/groups/held' ? 'ERROR:GroupNotFound' : 'ERROR:TopicNotFound'],
       `${deleted} deleted`,
     );
   }

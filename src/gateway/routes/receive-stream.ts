@@ -91,14 +91,21 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
           // a topic or group deleted under the stream ends it (404 code on the end line)
           // instead of receiving on for a name the broker no longer has state for — it would
           // start a new cursor there and deliver the topic's messages again
-          ({ topic: t, group: g } = await resolveReceiveTarget(ctx, principal, target));
+          // (with Redis away past the cache's time, the names last resolved serve on, as warm
+          // routes do)
+          try {
+            ({ topic: t, group: g } = await resolveReceiveTarget(ctx, principal, target));
+          } catch (error) {
+            if (!isWharfError(error) || error.code !== 'Unavailable') throw error;
+          }
+          if (ended.signal.aborted) break; // the client left during the lookup
           let received: ReceivedMessage[];
           try {
             received = await receiveForClient(ctx, request, reply, principal, {
               topic: t,
               group: g,
               maxMessages: Math.min(32, credit),
-              waitSeconds: Math.min(POLL_SECONDS, remainingMs / 1000),
+              waitSeconds: Math.min(POLL_SECONDS, Math.max(0, endAt - Date.now()) / 1000),
               tags: body.tags,
               ...(body.invisibleSeconds === undefined
                 ? {}
