@@ -8,7 +8,7 @@ import type { BodyKeys } from './body-keys.js';
 import type { BrokerLogger } from './broker-logger.js';
 import type { ConsumerLedger, LedgerEntry } from './consumer-ledger.js';
 import type { Counters } from './counters.js';
-import { DroppedGroups } from './dropped-groups.js';
+import { DroppedNames } from './dropped-names.js';
 import type { LedgerJournal } from './ledger-journal.js';
 import type { LongPoll } from './long-poll.js';
 import type { TraceLog } from './trace-log.js';
@@ -52,8 +52,8 @@ export class BrokerCore {
   readonly bodyKeys: BodyKeys;
   /** Message trace, or null when tracing is off. */
   readonly traceLog: TraceLog | null;
-  /** Incarnations of groups dropped here: a receive carrying one is refused. */
-  readonly droppedGroups = new DroppedGroups();
+  /** Incarnations of groups and topics dropped here: a call carrying one is refused. */
+  readonly dropped = new DroppedNames();
   private readonly tasks = new Set<Promise<unknown>>();
 
   constructor(parts: BrokerCoreParts) {
@@ -102,9 +102,10 @@ export class BrokerCore {
   }
 
   /** The latest descriptors seen in calls (the background sweep needs them); throws
-   *  GroupNotFound for a group incarnation dropped here (a caller's stale descriptor). */
+   *  TopicNotFound or GroupNotFound for an incarnation dropped here (a stale descriptor). */
   rememberGroup(topic: TopicDescriptor, group: GroupDescriptor): void {
-    this.droppedGroups.check(group);
+    this.dropped.checkTopic(topic);
+    this.dropped.checkGroup(group);
     const entry = this.ledger.configEntry(topic, group);
     if (entry !== null) this.track(this.record([entry]), 'journaling group settings');
   }

@@ -271,6 +271,7 @@ export class Broker implements BrokerClient {
 
   publish(topic: TopicDescriptor, messages: PublishMessage[]): Promise<PublishResult[]> {
     return this.guard(async () => {
+      this.core.dropped.checkTopic(topic); // stored under a dropped name: dropped-names.ts
       const results = await this.publisher.publish(topic, messages);
       if (this.fences?.remembersFences === true) {
         const calls = new Set<string>();
@@ -336,7 +337,9 @@ export class Broker implements BrokerClient {
 
   resetGroup(topic: TopicDescriptor, group: GroupDescriptor, to: ResetTarget): Promise<void> {
     return this.guard(async () => {
-      this.core.droppedGroups.check(group); // a stale descriptor would make the cursor again
+      // a stale descriptor would make the cursor again (dropped-names.ts)
+      this.core.dropped.checkTopic(topic);
+      this.core.dropped.checkGroup(group);
       const name = storeTopic(topic);
       const subs = this.ledger.subscriptionsOfGroup(groupKey(group), name);
       if (subs.length === 0) subs.push(this.ledger.subscription(groupKey(group), name, 0));
@@ -410,6 +413,8 @@ export class Broker implements BrokerClient {
 
   dropTopic(topic: TopicDescriptor): Promise<void> {
     return this.guard(async () => {
+      // from now on a call with this descriptor is refused (dropped-names.ts)
+      this.core.dropped.addTopic(topic);
       const name = storeTopic(topic);
       const groups = [...this.ledger.configurations()]
         .filter((conf) => storeTopic(conf.topic) === name)
@@ -431,8 +436,8 @@ export class Broker implements BrokerClient {
   dropGroup(group: GroupDescriptor): Promise<void> {
     return this.guard(async () => {
       const key = groupKey(group);
-      // from now on a receive with this descriptor is refused, not a new cursor (dropped-groups.ts)
-      this.core.droppedGroups.add(group);
+      // from now on a call with this descriptor is refused, not a new cursor (dropped-names.ts)
+      this.core.dropped.addGroup(group);
       const topics = [...this.ledger.configurations()]
         .filter((conf) => groupKey(conf.group) === key)
         .map((conf) => conf.topic);
@@ -461,7 +466,9 @@ export class Broker implements BrokerClient {
       // names, and a crash would replay the old cursors.
       const { groups, topics } = this.ledger.namesUnder(prefix);
       for (const conf of this.ledger.configurations()) {
-        if (groupKey(conf.group).startsWith(prefix)) this.core.droppedGroups.add(conf.group);
+        if (!groupKey(conf.group).startsWith(prefix)) continue;
+        this.core.dropped.addGroup(conf.group);
+        this.core.dropped.addTopic(conf.topic);
       }
       const drops = [
         ...(this.unjournaledDrops.get(prefix) ?? []),

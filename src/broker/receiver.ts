@@ -238,7 +238,7 @@ export class Receiver {
       else {
         await this.core.record([known]);
         slot = (known as LedgerEntry & { op: 'slot' }).slot;
-        this.core.droppedGroups.check(group); // dropped while the slot was journaled
+        this.core.dropped.checkGroup(group); // dropped while the slot was journaled
       }
     }
     return this.core.ledger.subscription(groupKey(group), storeTopic(topic), slot);

@@ -241,9 +241,10 @@ t.test(
     await broker.dropTopic(topic);
     slow.release();
     await pending;
-    // the topic is created again under the same name
-    await broker.publish(topic, [text('new-0'), text('new-1'), text('new-2')]);
-    const got = await broker.receive(topic, group, { maxMessages: 32, waitMs: 300, tags: '*' });
+    // the topic is created again under the same name (a new createdAt, as through the API)
+    const again = { ...topic, createdAt: topic.createdAt + 1 };
+    await broker.publish(again, [text('new-0'), text('new-1'), text('new-2')]);
+    const got = await broker.receive(again, group, { maxMessages: 32, waitMs: 300, tags: '*' });
     t.same(
       got.map((m) => m.body.toString()).sort(),
       ['new-0', 'new-1', 'new-2'],
@@ -333,7 +334,7 @@ t.test('receives parked on a dropped group answer at once, empty', async (t) => 
 });
 
 t.test(
-  "a receive with a dropped group's descriptor is refused; the group created again starts fresh",
+  "calls with a dropped group's or topic's descriptor are refused; the ones created again start fresh",
   async (t) => {
     // A gateway's cached descriptor, or a receive resolved just before the delete: the broker
     // started a new cursor under the dropped name and delivered the old messages again, and a
@@ -348,6 +349,18 @@ t.test(
     );
     await t.rejects(broker.ack(topic, group, ['x']), { code: 'GroupNotFound' });
     await t.rejects(broker.resetGroup(topic, group, 'earliest'), { code: 'GroupNotFound' });
+    // and a topic: a publish with its old descriptor would store under the dropped name
+    const other = topicOf({ queueCount: 1 });
+    await broker.publish(other, [text('kept')]);
+    await broker.dropTopic(other);
+    await t.rejects(broker.publish(other, [text('late')]), { code: 'TopicNotFound' });
+    const otherAgain = { ...other, createdAt: other.createdAt + 1 };
+    await broker.publish(otherAgain, [text('fresh')]);
+    t.same(
+      (await receive(otherAgain, groupOf())).map((m) => m.body.toString()),
+      ['fresh'],
+      'the topic created again holds only its own message',
+    );
     const storedBy = Date.now();
     await waitUntilPast(storedBy); // created strictly after the old messages
     const recreated = { ...group, createdAt: Date.now(), incarnation: 'second' };
@@ -475,14 +488,19 @@ t.test(
     const group = groupOf();
     await broker.publish(topic, [text('first', { dedupId: 'pay-1' })]);
     await broker.dropTopic(topic);
-    const [again] = await broker.publish(topic, [text('second', { dedupId: 'pay-1' })]);
+    const successor = { ...topic, createdAt: topic.createdAt + 1 };
+    const [again] = await broker.publish(successor, [text('second', { dedupId: 'pay-1' })]);
     t.notOk(again.duplicate, 'nothing with this dedupId is stored on the (new) topic');
-    const got = await broker.receive(topic, group, { maxMessages: 32, waitMs: 200, tags: '*' });
+    const got = await broker.receive(successor, group, {
+      maxMessages: 32,
+      waitMs: 200,
+      tags: '*',
+    });
     t.same(
       got.map((m) => m.body.toString()),
       ['second'],
     );
-    await t.resolves(broker.getMessage(topic, again.messageId), 'the answered id resolves');
+    await t.resolves(broker.getMessage(successor, again.messageId), 'the answered id resolves');
   },
 );
 
