@@ -161,9 +161,11 @@ export class Publisher {
       const counters = this.core.counters.topic(name);
       // the schedule first: one that fails stores nothing of the batch
       if (scheduler !== null && freshDelayed.length > 0) {
+        const sealedDelayed = await this.sealed(topic, freshDelayed);
+        this.core.dropped.checkTopic(topic); // dropped while this call was sealing
         const scheduled = await scheduler.schedule(
           topic,
-          await this.sealed(topic, freshDelayed),
+          sealedDelayed,
           freshDelayed.map((item) => item.deliverAtMs ?? now),
         );
         counters.publish.add(freshDelayed.length);
@@ -174,6 +176,9 @@ export class Publisher {
       }
       if (freshNow.length > 0) {
         const records = await this.sealed(topic, freshNow);
+        // dropped while this call looked up dedupIds or sealed: not stored under the dropped
+        // name (the check and the append's placing are in the same turn)
+        this.core.dropped.checkTopic(topic);
         const appended = await this.core.store.append(records);
         if (this.core.bodyKeys.caching)
           this.core.bodyKeys.stored(

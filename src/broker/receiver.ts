@@ -59,8 +59,6 @@ export class Receiver {
         if (messages.length === request.maxMessages) this.core.longPoll.notify(name);
         return messages;
       }
-      const now = Date.now();
-      if (now >= deadline || this.core.longPoll.closed) return [];
       // its topic, group or instance was dropped meanwhile: nothing more can come through it
       // (a receive made again finds out what is there now). A notify wakes one waiter of a
       // subscription: pass it on, to the next receive parked on the dropped one (or on one
@@ -69,6 +67,8 @@ export class Receiver {
         this.core.longPoll.notify(name);
         return [];
       }
+      const now = Date.now();
+      if (now >= deadline || this.core.longPoll.closed) return [];
       if (progressed) continue; // filtered entries were passed over: read on, do not park
       if (sub.busy.size > 0) {
         // other receives of this subscription are reading some queues: look again as soon as
@@ -238,7 +238,9 @@ export class Receiver {
       else {
         await this.core.record([known]);
         slot = (known as LedgerEntry & { op: 'slot' }).slot;
-        this.core.dropped.checkGroup(group); // dropped while the slot was journaled
+        // dropped while the slot was journaled
+        this.core.dropped.checkTopic(topic);
+        this.core.dropped.checkGroup(group);
       }
     }
     return this.core.ledger.subscription(groupKey(group), storeTopic(topic), slot);

@@ -408,7 +408,7 @@ t.test(
     });
     appends.restore();
     await broker.dropInstance(topic.tenantId, topic.instanceId); // the pending drop's retry
-    const again = { ...topic, createdAt: Date.now() };
+    const again = { ...topic, createdAt: topic.createdAt + 1 };
     const regroup = { ...group, createdAt: Date.now() - 1, incarnation: 'second' };
     const bodies = Array.from({ length: 7 }, (_, i) => `new-${i}`);
     await broker.publish(

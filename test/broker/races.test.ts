@@ -278,7 +278,7 @@ t.test(
     let regroup = group;
     beforeNextRead(broker, async () => {
       await broker.dropInstance(topic.tenantId, topic.instanceId);
-      again = { ...topic, createdAt: Date.now() };
+      again = { ...topic, createdAt: topic.createdAt + 1 };
       regroup = { ...group, createdAt: Date.now(), incarnation: 'second' };
       await broker.publish(again, [text('new-0'), text('new-1')]);
     });
@@ -373,6 +373,31 @@ t.test(
   },
 );
 
+t.test("a publish overtaken by its topic's drop stores nothing under the name", async (t) => {
+  const broker = await brokerHarness(t).open();
+  const topic = topicOf({ queueCount: 1 });
+  await broker.publish(topic, [text('kept')]);
+  // the drop lands while the publish looks up its dedupId in the store
+  const store = broker.store as unknown as { queryByKey: (...a: unknown[]) => Promise<unknown> };
+  const lookup = store.queryByKey.bind(store);
+  store.queryByKey = async (...args: unknown[]) => {
+    store.queryByKey = lookup;
+    await broker.dropTopic(topic);
+    return lookup(...args);
+  };
+  await t.rejects(broker.publish(topic, [text('late', { dedupId: 'd-1' })]), {
+    code: 'TopicNotFound',
+  });
+  const successor = { ...topic, createdAt: topic.createdAt + 1 };
+  await broker.publish(successor, [text('fresh')]);
+  const got = await broker.receive(successor, groupOf(), { maxMessages: 32, waitMs: 0, tags: '*' });
+  t.same(
+    got.map((m) => m.body.toString()),
+    ['fresh'],
+    'the topic created again holds only its own message',
+  );
+});
+
 t.test('a first receive racing an instance drop answers empty, not an error', async (t) => {
   const broker = await brokerHarness(t).open();
   const topic = topicOf({ queueCount: 1 });
@@ -397,7 +422,7 @@ t.test(
     const broker = await brokerHarness(t).open();
     const { topic, group, receive } = await fiveAcked(broker);
     await broker.dropInstance(topic.tenantId, topic.instanceId);
-    const again = { ...topic, createdAt: Date.now() };
+    const again = { ...topic, createdAt: topic.createdAt + 1 };
     const regroup = { ...group, createdAt: Date.now(), incarnation: 'second' };
     const bodies = Array.from({ length: 7 }, (_, i) => `new-${i}`);
     await broker.publish(
