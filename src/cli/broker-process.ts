@@ -89,6 +89,8 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
         logger: brokerLogger,
         // the id is held from now on, but gateways route here only once the server serves
         registerAtClaim: false,
+        // restarted right after a crash (a supervisor, Kubernetes): the old lease lapses soon
+        waitForLapse: true,
         onLost: () => {
           // another process serves this id now: two brokers must never answer for one id
           void stop().finally(() => process.exit(1));

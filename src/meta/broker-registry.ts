@@ -40,7 +40,15 @@ export interface BrokerLeaseOptions {
    *  recover its store first passes false — it holds its id, but a gateway sees it as not
    *  registered (a restart: down) — and calls `register()` once it serves. */
   registerAtClaim?: boolean;
+  /** Held by another owner: keep trying for as long as a lease outlives a holder that stopped
+   *  renewing (ttl + one renewal), so a broker restarted right after a crash takes its id back
+   *  once its predecessor's lease lapses, while a live holder (renewing) is still refused.
+   *  Default false: refused at once. */
+  waitForLapse?: boolean;
 }
+
+/** How often a claim waiting for a lapse tries again. */
+const LAPSE_RETRY_MS = 250;
 
 /** A broker's hold on its id: claimed at start, renewed in the background, released at stop. */
 export class BrokerLease {
@@ -56,7 +64,7 @@ export class BrokerLease {
     private readonly keys: MetaKeys,
     private readonly scripts: ScriptRunner,
     private readonly options: Required<
-      Omit<BrokerLeaseOptions, 'logger' | 'onLost' | 'registerAtClaim'>
+      Omit<BrokerLeaseOptions, 'logger' | 'onLost' | 'registerAtClaim' | 'waitForLapse'>
     > &
       Pick<BrokerLeaseOptions, 'logger' | 'onLost'>,
     readonly record: BrokerRecord,
@@ -93,7 +101,20 @@ export class BrokerLease {
       record,
       options.registerAtClaim ?? true,
     );
-    const answer = await lease.runScript('broker-claim');
+    let answer = await lease.runScript('broker-claim');
+    if (answer === HELD_BY_ANOTHER && options.waitForLapse === true) {
+      const waitMs = lease.options.ttlMs + lease.options.renewMs;
+      const holder = await readBroker(redis, keys, options.brokerId).catch(() => null);
+      options.logger?.warn(
+        { brokerId: options.brokerId, holder: holder?.address, waitMs },
+        'broker id held by another process: waiting for its lease to lapse (a crashed predecessor) or to be refused (a live one)',
+      );
+      const deadline = Date.now() + waitMs;
+      while (answer === HELD_BY_ANOTHER && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, LAPSE_RETRY_MS));
+        answer = await lease.runScript('broker-claim');
+      }
+    }
     if (answer === HELD_BY_ANOTHER) {
       const holder = await readBroker(redis, keys, options.brokerId).catch(() => null);
       throw new WharfError(

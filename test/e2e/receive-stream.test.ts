@@ -58,6 +58,9 @@ async function setup(t: Test, maxStreams?: number) {
   const key: Key = firstKey(tenant);
   t.equal((await call(key, 'PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
   t.equal((await call(key, 'PUT', '/groups/g', { invisibleSeconds: 2 })).status, 201);
+  // long invisibility: what its streams deliver never comes back by its deadline while a test
+  // runs (only an ack frees their credit)
+  t.equal((await call(key, 'PUT', '/groups/held', { invisibleSeconds: 300 })).status, 201);
   const publish = async (bodies: string[]) => {
     const res = await call(key, 'POST', '/topics/orders/messages', {
       messages: bodies.map((body) => ({ body })),
@@ -66,12 +69,14 @@ async function setup(t: Test, maxStreams?: number) {
   };
   const open = (body: unknown, signal?: AbortSignal) =>
     call(key, 'POST', '/topics/orders/groups/g/receive-stream', body, signal);
+  const openHeld = (body: unknown, signal?: AbortSignal) =>
+    call(key, 'POST', '/topics/orders/groups/held/receive-stream', body, signal);
   const ack = async (handles: string[]) => {
     const res = await call(key, 'POST', '/topics/orders/groups/g/ack', { receiptHandles: handles });
     t.equal(res.status, 200);
     return json(res);
   };
-  return { wharf, tenant, call, key, publish, open, ack };
+  return { wharf, tenant, call, key, publish, open, openHeld, ack };
 }
 
 t.test('messages stream as they land, held at maxOutstanding until acked', async (t) => {
@@ -111,15 +116,10 @@ t.test('messages stream as they land, held at maxOutstanding until acked', async
 });
 
 t.test('an ack refused as invalid frees no credit on the stream', async (t) => {
-  const { call, key, publish } = await setup(t);
-  // long invisibility: the delivery never stops counting by its deadline within the stream
-  t.equal((await call(key, 'PUT', '/groups/held', { invisibleSeconds: 60 })).status, 201);
+  const { call, key, publish, openHeld } = await setup(t);
   t.equal((await call(key, 'PUT', '/groups/other', {})).status, 201);
   await publish(['a', 'b', 'c']);
-  const res = await call(key, 'POST', '/topics/orders/groups/held/receive-stream', {
-    maxOutstanding: 1,
-    durationSeconds: 2,
-  });
+  const res = await openHeld({ maxOutstanding: 1, durationSeconds: 2 });
   t.equal(res.status, 200);
   const { lines, done } = lineReader(res);
   await waitFor('the first message', () => lines.length >= 1 || undefined);
@@ -137,19 +137,11 @@ t.test('an ack refused as invalid frees no credit on the stream', async (t) => {
 });
 
 t.test('an ack through the Aliyun MQ HTTP API frees credit on a /v1 stream', async (t) => {
-  const { wharf, tenant, call, key, publish } = await setup(t);
-  // long invisibility: only the ack can free the credit within the stream
-  t.equal((await call(key, 'PUT', '/groups/held', { invisibleSeconds: 60 })).status, 201);
+  const { wharf, tenant, publish, openHeld } = await setup(t);
   await publish(['a', 'b']);
   const controller = new AbortController();
   t.teardown(() => controller.abort());
-  const res = await call(
-    key,
-    'POST',
-    '/topics/orders/groups/held/receive-stream',
-    { maxOutstanding: 1, durationSeconds: 60 },
-    controller.signal,
-  );
+  const res = await openHeld({ maxOutstanding: 1, durationSeconds: 60 }, controller.signal);
   t.equal(res.status, 200);
   const { lines } = lineReader(res);
   await waitFor('the first message', () => lines.length >= 1 || undefined);
@@ -181,18 +173,11 @@ t.test('the stream ends by its clock even before its timer has had its turn', as
   // receives of no wait, which answered empty without leaving the microtask queue, so the timer
   // that ends the stream never ran and the gateway spun. Here the clock steps forward (as a busy
   // loop or an NTP step makes it) while the stream has 60 s of timer left.
-  const { wharf, call, key, publish } = await setup(t);
-  // invisible past the step: the first message must not come back when the clock jumps
-  t.equal((await call(key, 'PUT', '/groups/held', { invisibleSeconds: 300 })).status, 201);
+  const { wharf, publish, openHeld } = await setup(t);
+  // on the long-invisibility group: the first message must not come back when the clock jumps
   const controller = new AbortController();
   t.teardown(() => controller.abort());
-  const res = await call(
-    key,
-    'POST',
-    '/topics/orders/groups/held/receive-stream',
-    { durationSeconds: 60 },
-    controller.signal,
-  );
+  const res = await openHeld({ durationSeconds: 60 }, controller.signal);
   const { lines, done } = lineReader(res);
   await publish(['before']);
   await waitFor('the first message', () => lines.length >= 1 || undefined);
@@ -277,18 +262,11 @@ t.test('a stream whose group or topic is deleted ends, delivering nothing again'
   // The stream resolved its group once; the broker, asked to receive for a name it dropped,
   // started a new cursor there and delivered the topic's messages again ('a' twice, then 'b').
   for (const deleted of ['/groups/held', '/topics/orders']) {
-    const { call, key, publish } = await setup(t);
-    // long invisibility: 'a' cannot come back by its deadline while the test runs
-    t.equal((await call(key, 'PUT', '/groups/held', { invisibleSeconds: 300 })).status, 201);
+    const { call, key, publish, openHeld } = await setup(t);
+    // on the long-invisibility group: 'a' cannot come back by its deadline while the test runs
     const controller = new AbortController();
     t.teardown(() => controller.abort());
-    const res = await call(
-      key,
-      'POST',
-      '/topics/orders/groups/held/receive-stream',
-      { durationSeconds: 60 },
-      controller.signal,
-    );
+    const res = await openHeld({ durationSeconds: 60 }, controller.signal);
     const { lines, done } = lineReader(res);
     await publish(['a']);
     await waitFor('the first message', () => lines.length >= 1 || undefined);

@@ -70,3 +70,32 @@ t.test('leases, the directory and placement', async (t) => {
   t.same(await meta.redis.hgetall(meta.keys.brokerLoad()), { '1': '0', '2': '3' });
   await t.rejects(meta.placements.place(topic('c', 1), []), { code: 'Unavailable' });
 });
+
+t.test(
+  'a claim waiting for a lapse takes the id of a holder that stopped; a live one refuses it',
+  async (t) => {
+    // a broker restarted right after a SIGKILL found its own old lease and exited; it now waits
+    // for the lease to lapse (ttl + one renewal), and a holder that still renews keeps the id
+    const redis = await startTestRedis(t);
+    const meta = await MetaStore.open({ redisUrl: redis.url, masterKey: 'm'.repeat(32) });
+    t.teardown(() => meta.close());
+    const lapse = { ttlMs: 400, renewMs: 100 };
+    // the crashed one: its lease is never renewed again
+    await meta.claimBrokerId({ brokerId: 5, address: 'old:7070', ttlMs: 400, renewMs: 600_000 });
+    const restarted = await meta.claimBrokerId({
+      brokerId: 5,
+      address: 'new:7070',
+      ...lapse,
+      waitForLapse: true,
+    });
+    t.teardown(() => restarted.release());
+    t.equal(restarted.record.address, 'new:7070', 'the restarted broker holds its id');
+    const live = await meta.claimBrokerId({ brokerId: 6, address: 'live:7070', ...lapse });
+    t.teardown(() => live.release());
+    await t.rejects(
+      meta.claimBrokerId({ brokerId: 6, address: 'other:7070', ...lapse, waitForLapse: true }),
+      { code: 'Conflict', message: /broker id 6 is held by a live broker at live:7070/ },
+      'a live holder keeps its id',
+    );
+  },
+);
