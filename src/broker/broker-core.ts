@@ -104,8 +104,7 @@ export class BrokerCore {
   /** The latest descriptors seen in calls (the background sweep needs them); throws
    *  TopicNotFound or GroupNotFound for an incarnation dropped here (a stale descriptor). */
   rememberGroup(topic: TopicDescriptor, group: GroupDescriptor): void {
-    this.dropped.checkTopic(topic);
-    this.dropped.checkGroup(group);
+    this.dropped.check(topic, group);
     const entry = this.ledger.configEntry(topic, group);
     if (entry !== null) this.track(this.record([entry]), 'journaling group settings');
   }

@@ -271,7 +271,6 @@ export class Broker implements BrokerClient {
 
   publish(topic: TopicDescriptor, messages: PublishMessage[]): Promise<PublishResult[]> {
     return this.guard(async () => {
-      this.core.dropped.checkTopic(topic); // stored under a dropped name: dropped-names.ts
       const results = await this.publisher.publish(topic, messages);
       if (this.fences?.remembersFences === true) {
         const calls = new Set<string>();
@@ -337,9 +336,7 @@ export class Broker implements BrokerClient {
 
   resetGroup(topic: TopicDescriptor, group: GroupDescriptor, to: ResetTarget): Promise<void> {
     return this.guard(async () => {
-      // a stale descriptor would make the cursor again (dropped-names.ts)
-      this.core.dropped.checkTopic(topic);
-      this.core.dropped.checkGroup(group);
+      this.core.dropped.check(topic, group); // a stale descriptor would make the cursor again
       const name = storeTopic(topic);
       const subs = this.ledger.subscriptionsOfGroup(groupKey(group), name);
       if (subs.length === 0) subs.push(this.ledger.subscription(groupKey(group), name, 0));

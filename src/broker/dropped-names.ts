@@ -41,6 +41,12 @@ export class DroppedNames {
     }
   }
 
+  /** Throws TopicNotFound or GroupNotFound when either is an incarnation dropped here. */
+  check(topic: TopicIdentity, group: GroupIdentity): void {
+    this.checkTopic(topic);
+    this.checkGroup(group);
+  }
+
   /** Throws TopicNotFound when `topic` is an incarnation this broker dropped. */
   checkTopic(topic: TopicIdentity): void {
     if (this.dropped.size > 0 && this.dropped.has(topicEntry(topic))) {

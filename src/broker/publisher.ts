@@ -96,6 +96,9 @@ export class Publisher {
     topic: TopicDescriptor,
     messages: readonly PublishMessage[],
   ): Promise<PublishResult[]> {
+    // a dropped topic's stale descriptor is refused here, and again in the turn of the append
+    // (a drop may land while this call looks up dedupIds or seals): dropped-names.ts
+    this.core.dropped.checkTopic(topic);
     const now = Date.now();
     // a delayed message is stored as a schedule record (Scheduler), deduplicated like the rest
     const isDelayed = messages.map((message) => (message.deliverAtMs ?? 0) > now);
@@ -176,9 +179,7 @@ export class Publisher {
       }
       if (freshNow.length > 0) {
         const records = await this.sealed(topic, freshNow);
-        // dropped while this call looked up dedupIds or sealed: not stored under the dropped
-        // name (the check and the append's placing are in the same turn)
-        this.core.dropped.checkTopic(topic);
+        this.core.dropped.checkTopic(topic); // in the turn of the append's placing
         const appended = await this.core.store.append(records);
         if (this.core.bodyKeys.caching)
           this.core.bodyKeys.stored(

@@ -238,9 +238,7 @@ export class Receiver {
       else {
         await this.core.record([known]);
         slot = (known as LedgerEntry & { op: 'slot' }).slot;
-        // dropped while the slot was journaled
-        this.core.dropped.checkTopic(topic);
-        this.core.dropped.checkGroup(group);
+        this.core.dropped.check(topic, group); // dropped while the slot was journaled
       }
     }
     return this.core.ledger.subscription(groupKey(group), storeTopic(topic), slot);

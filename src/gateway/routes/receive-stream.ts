@@ -76,6 +76,7 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
       };
 
       const pump = async (): Promise<string> => {
+        let resolved = true; // t and g were just looked up
         while (!ended.signal.aborted) {
           // the deadline by the clock, not only by endTimer: a receive of no wait that finds
           // nothing can answer without leaving the microtask queue, so past endAt (before the
@@ -93,12 +94,15 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
           // start a new cursor there and deliver the topic's messages again
           // (with Redis away past the cache's time, the names last resolved serve on, as warm
           // routes do)
-          try {
-            ({ topic: t, group: g } = await resolveReceiveTarget(ctx, principal, target));
-          } catch (error) {
-            if (!isWharfError(error) || error.code !== 'Unavailable') throw error;
+          if (!resolved) {
+            try {
+              ({ topic: t, group: g } = await resolveReceiveTarget(ctx, principal, target));
+            } catch (error) {
+              if (!isWharfError(error) || error.code !== 'Unavailable') throw error;
+            }
+            if (ended.signal.aborted) break; // the client left during the lookup
           }
-          if (ended.signal.aborted) break; // the client left during the lookup
+          resolved = false;
           let received: ReceivedMessage[];
           try {
             received = await receiveForClient(ctx, request, reply, principal, {
