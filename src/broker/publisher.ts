@@ -159,35 +159,42 @@ export class Publisher {
         }),
       );
       fresh.sort((a, b) => a.index - b.index);
-      const freshDelayed = fresh.filter((item) => item.deliverAtMs !== undefined);
-      const freshNow = fresh.filter((item) => item.deliverAtMs === undefined);
-      const counters = this.core.counters.topic(name);
-      // the schedule first: one that fails stores nothing of the batch
-      if (scheduler !== null && freshDelayed.length > 0) {
-        const sealedDelayed = await this.sealed(topic, freshDelayed);
-        this.core.dropped.checkTopic(topic); // dropped while this call was sealing
-        const scheduled = await scheduler.schedule(
-          topic,
-          sealedDelayed,
-          freshDelayed.map((item) => item.deliverAtMs ?? now),
-        );
-        counters.publish.add(freshDelayed.length);
-        for (const [i, item] of freshDelayed.entries()) {
-          counters.bytesIn += scheduled.sizes[i];
-          this.stored(item, scheduled.messageIds[i], scheduled.storedAtMs[i], results);
-        }
-      }
-      if (freshNow.length > 0) {
-        const records = await this.sealed(topic, freshNow);
+      if (fresh.length > 0) {
+        // One append for the whole batch, delayed messages as schedule records beside the
+        // others: the store refuses all of it or none (an over-long tag, a full disk), and a
+        // round that fails fails all of it — a refused publish stored nothing, so its retry
+        // stores each message once.
+        const sealedRecords = await this.sealed(topic, fresh);
+        const records =
+          scheduler === null
+            ? sealedRecords
+            : sealedRecords.map((record, i) => {
+                const deliverAtMs = fresh[i].deliverAtMs;
+                return deliverAtMs === undefined
+                  ? record
+                  : scheduler.scheduleRecord(topic, record, deliverAtMs);
+              });
         this.core.dropped.checkTopic(topic); // in the turn of the append's placing
         const appended = await this.core.store.append(records);
-        if (this.core.bodyKeys.caching)
+        const immediate: number[] = [];
+        const delayed: number[] = [];
+        fresh.forEach((item, i) => (item.deliverAtMs === undefined ? immediate : delayed).push(i));
+        if (this.core.bodyKeys.caching && immediate.length > 0)
           this.core.bodyKeys.stored(
             topic.tenantId,
             topic.instanceId,
-            appended.map((result) => result.logOffset),
-            records.map((record) => record.body),
-            freshNow.map((item) => item.record.body),
+            immediate.map((i) => appended[i].logOffset),
+            immediate.map((i) => records[i].body),
+            immediate.map((i) => fresh[i].record.body),
+          );
+        if (scheduler !== null && delayed.length > 0)
+          scheduler.scheduled(
+            topic,
+            delayed.map((i) => ({
+              ...appended[i],
+              queueId: fresh[i].record.queueId,
+              deliverAtMs: fresh[i].deliverAtMs ?? now,
+            })),
           );
         const ids = this.core.ids.encode(
           messageScope(topic),
@@ -195,10 +202,11 @@ export class Publisher {
         );
         halves?.added(
           name,
-          appended.map((result, i) => ({ ...result, queueId: freshNow[i].record.queueId })),
+          appended.map((result, i) => ({ ...result, queueId: fresh[i].record.queueId })),
         );
-        counters.publish.add(freshNow.length);
-        for (const [i, item] of freshNow.entries()) {
+        const counters = this.core.counters.topic(name);
+        counters.publish.add(fresh.length);
+        for (const [i, item] of fresh.entries()) {
           counters.bytesIn += appended[i].size;
           this.stored(item, ids[i], appended[i].storeTimestampMs, results);
         }

@@ -225,51 +225,53 @@ export class Scheduler {
     await this.writeDoneMarks().catch(() => undefined);
   }
 
-  /** Appends schedule records of delayed messages of `topic` (records built as for an ordinary
-   *  publish, bodies sealed); resolves with their message ids once durable. */
-  async schedule(
+  /** The schedule record of a delayed message of `topic` (`record` built as for an ordinary
+   *  publish, body sealed), due at `deliverAtMs`: the publisher appends it with the rest of its
+   *  batch, in one append (all of the batch is stored, or none), then calls `scheduled`. */
+  scheduleRecord(
     topic: TopicDescriptor,
-    records: readonly AppendMessage[],
-    deliverAtMs: readonly number[],
-  ): Promise<{ messageIds: string[]; sizes: number[]; storedAtMs: number[] }> {
-    const name = scheduleTopic(topic.tenantId, topic.instanceId);
-    const appended = await this.core.store.append(
-      records.map((record, i) => ({
-        ...record,
-        topic: name,
-        queueId: SCHEDULE_QUEUE_ID,
-        flags: (record.flags ?? 0) | MessageFlags.DELAYED,
-        properties: {
-          ...record.properties,
-          [ScheduleProperty.deliverAtMs]: String(deliverAtMs[i]),
-          [ScheduleProperty.targetTopic]: topic.topic,
-          [ScheduleProperty.targetQueueId]: String(record.queueId),
-        },
-      })),
-    );
-    this.state(name);
-    const messageIds = this.core.ids.encode(
-      messageScope(topic),
-      appended.map((result) => ({ brokerId: this.core.brokerId, logOffset: result.logOffset })),
-    );
-    for (const [i, result] of appended.entries())
-      this.feed.push({ deliverAtMs: deliverAtMs[i], logOffset: result.logOffset });
+    record: AppendMessage,
+    deliverAtMs: number,
+  ): AppendMessage {
+    return {
+      ...record,
+      topic: scheduleTopic(topic.tenantId, topic.instanceId),
+      queueId: SCHEDULE_QUEUE_ID,
+      flags: (record.flags ?? 0) | MessageFlags.DELAYED,
+      properties: {
+        ...record.properties,
+        [ScheduleProperty.deliverAtMs]: String(deliverAtMs),
+        [ScheduleProperty.targetTopic]: topic.topic,
+        [ScheduleProperty.targetQueueId]: String(record.queueId),
+      },
+    };
+  }
+
+  /** Schedule records of `topic` just made durable (built by scheduleRecord): they join the
+   *  wheel and are traced SCHEDULED. */
+  scheduled(
+    topic: TopicDescriptor,
+    records: readonly {
+      logOffset: number;
+      storeTimestampMs: number;
+      queueId: number;
+      deliverAtMs: number;
+    }[],
+  ): void {
+    this.state(scheduleTopic(topic.tenantId, topic.instanceId));
+    for (const record of records)
+      this.feed.push({ deliverAtMs: record.deliverAtMs, logOffset: record.logOffset });
     this.core.traceLog?.record(
       topic.tenantId,
       topic.instanceId,
-      appended.map((result, i) => ({
-        position: schedulePosition(topic.topic, result.logOffset),
+      records.map((record) => ({
+        position: schedulePosition(topic.topic, record.logOffset),
         type: 'SCHEDULED',
-        time: result.storeTimestampMs,
-        queueId: records[i].queueId,
+        time: record.storeTimestampMs,
+        queueId: record.queueId,
       })),
     );
     this.pumpFeed();
-    return {
-      messageIds,
-      sizes: appended.map((result) => result.size),
-      storedAtMs: appended.map((result) => result.storeTimestampMs),
-    };
   }
 
   /** Cancels a delayed message not yet dispatched: durable when it resolves. Unknown or another

@@ -97,6 +97,36 @@ t.test('a delayed message arrives at its ms with its original id, tag, keys, pro
   );
 });
 
+t.test('a batch the store refuses stores none of it, its delayed messages neither', async (t) => {
+  const { call, publish, receive } = await delayClient(t);
+  t.equal((await call('PUT', '/topics/mixed', { messageType: 'DELAY' })).status, 201);
+  t.equal((await call('PUT', '/groups/g1', {})).status, 201);
+  t.same(await receive('mixed', 'g1'), []);
+  const deliverAt = Date.now() + 300;
+  // 128 characters pass the schema; 256 UTF-8 bytes are over the store's 255 for a tag
+  const refused = await publish('mixed', [
+    { body: 'late', deliverAt },
+    { body: 'bad', tag: 'é'.repeat(128) },
+  ]);
+  t.equal(refused.status, 400);
+  t.equal(refused.body.error.code, 'InvalidArgument');
+  // the client fixes the batch and sends it again, as a 4xx tells it to
+  t.equal((await publish('mixed', [{ body: 'late', deliverAt }, { body: 'fixed' }])).status, 200);
+  // a marker due after the others: once it is delivered, every earlier one is
+  t.equal((await publish('mixed', [{ body: 'marker', deliverAt: deliverAt + 200 }])).status, 200);
+  const bodies: string[] = [];
+  await waitFor('the marker', async () => {
+    for (const m of await receive('mixed', 'g1', true)) bodies.push(m.body);
+    return bodies.includes('marker') ? true : null;
+  });
+  for (const m of await receive('mixed', 'g1', true)) bodies.push(m.body);
+  t.same(
+    bodies.sort(),
+    ['fixed', 'late', 'marker'],
+    'each message once: the refused batch stored nothing',
+  );
+});
+
 t.test('delaySeconds on a NORMAL topic; FIFO and TRANSACTION refuse a delay', async (t) => {
   const { call, publish } = await delayClient(t);
   await call('PUT', '/topics/plain', { messageType: 'NORMAL' });
