@@ -85,6 +85,11 @@ async function resolveRedis(config: WharfConfig, logger: Logger) {
     child = await startRedisServer({ dir, persist: true });
   } catch (err) {
     logger.debug({ err }, 'private redis-server failed');
+    const why = err instanceof Error ? err.message : String(err);
+    if (!why.includes('ENOENT')) {
+      // installed, but it would not start: say why (its own words: a damaged AOF, say)
+      throw new StartupError(`the private Redis (files in ${dir}) did not start: ${why}`);
+    }
     throw new StartupError(
       'Wharf needs Redis: set WHARF_REDIS_URL=redis://host:port, run Redis on 127.0.0.1:6379, ' +
         'or install redis-server (e.g. apt-get install redis-server) so Wharf starts its own.',

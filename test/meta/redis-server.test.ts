@@ -2,7 +2,8 @@ import t from 'tap';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { startTestRedis } from '../helpers/redis.js';
-import { startRedisServer } from '../../src/meta/redis-server.js';
+import { startRedisServer, strayServerPid } from '../../src/meta/redis-server.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 t.test('starts a private redis-server on a free port that answers commands', async (t) => {
   const server = await startTestRedis(t);
@@ -57,3 +58,66 @@ t.test(
     t.equal(await third.redis.get('key'), 'kept over a SIGKILL');
   },
 );
+
+t.test('a start waits while the server loads a large AOF (it answers -LOADING)', async (t) => {
+  const dir = t.testdir();
+  const first = await startRedisServer({ dir, persist: true });
+  t.teardown(() => first.stop());
+  const writer = new Redis(first.url);
+  const value = 'v'.repeat(1024);
+  for (let batch = 0; batch < 40; batch++) {
+    const pipeline = writer.pipeline();
+    for (let i = 0; i < 1000; i++) pipeline.set(`key:${batch}:${i}`, value);
+    await pipeline.exec();
+  }
+  writer.disconnect();
+  await first.stop();
+
+  // 40 MB of AOF: the restarted server listens at once and answers -LOADING while it reads it
+  const second = await startRedisServer({ dir, persist: true });
+  t.teardown(() => second.stop());
+  const reader = new Redis(second.url);
+  t.teardown(() => reader.disconnect());
+  t.equal(await reader.dbsize(), 40_000, 'every key back');
+});
+
+t.test(
+  'a server a dead node left running in the dir is stopped before another starts',
+  async (t) => {
+    const dir = t.testdir();
+    // the node that started it died without stopping it (SIGKILL): its handle is never used again
+    const stray = await startRedisServer({ dir, persist: true });
+    t.teardown(() => stray.stop());
+    const writer = new Redis(stray.url);
+    await writer.set('tenant', 'written through the stray server');
+    writer.disconnect();
+    t.equal(strayServerPid(dir), stray.process.pid, 'its pid file names it');
+
+    const next = await startRedisServer({ dir, persist: true });
+    t.teardown(() => next.stop());
+    t.ok(
+      stray.process.exitCode !== null || stray.process.signalCode !== null || (await exited(stray)),
+      'the stray server is stopped: never two servers on one AOF',
+    );
+    t.equal(stray.process.exitCode, 0, 'it shut down (SIGTERM): its AOF flushed');
+    t.equal(strayServerPid(dir), next.process.pid);
+    const reader = new Redis(next.url);
+    t.teardown(() => reader.disconnect());
+    t.equal(await reader.get('tenant'), 'written through the stray server');
+  },
+);
+
+t.test('a pid file naming another process is left alone', async (t) => {
+  const dir = t.testdir({ 'redis.pid': `${process.pid}\n` });
+  t.equal(strayServerPid(dir), null, 'this test process is not a redis-server');
+  const server = await startRedisServer({ dir, persist: true });
+  t.teardown(() => server.stop());
+  t.equal(strayServerPid(dir), server.process.pid);
+});
+
+/** Resolves true once `server`'s process has exited (waitFor's deadline bounds a broken run). */
+function exited(server: Awaited<ReturnType<typeof startRedisServer>>): Promise<true> {
+  return waitFor('the stray redis-server to exit', () =>
+    server.process.exitCode !== null || server.process.signalCode !== null ? true : null,
+  );
+}
