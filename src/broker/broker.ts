@@ -420,6 +420,9 @@ export class Broker implements BrokerClient {
       // a topic created again under the name starts its queues at 0: nothing stays withdrawn
       if (this.core.journal.withdrawals.hasTopic(name))
         await this.core.journal.record([{ op: 'withdraw-drop', topic: name }]);
+      // its dead letters go with it (they stay in their groups' queues, marked done); a drop
+      // cut short here is sent again (pending drops) and finishes this
+      for (const group of groups) await this.deadLetterQueues.forgetTopic(group, topic.topic);
       await this.store.deleteTopic(name);
       for (const group of groups) await this.store.deleteTopic(resendTopic(group, topic.topic));
       await this.transactions.dropTopic(topic);

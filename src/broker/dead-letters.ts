@@ -128,6 +128,9 @@ export class DeadLetters {
       const alreadyMoved =
         earlier !== undefined &&
         !this.core.ledger.deadLetterDone(groupKey(group)).has(earlier.queueOffset);
+      // the topic or group dropped while this move read: no dead letter of it is made after
+      // its drop (which marked those of the topic done: forgetTopic)
+      if (!this.core.ledger.isLive(sub)) return;
       if (message !== undefined && message.queueOffset === offset && !alreadyMoved) {
         await this.core.store.append([
           {
@@ -164,6 +167,34 @@ export class DeadLetters {
       throw error;
     });
     this.core.track(task, 'dead-letter move');
+  }
+
+  /** Marks done, in the group's dead-letter queue, the dead letters of topic `topic` (a user
+   *  topic's name), which was deleted: they are no longer listed, counted or re-sent, and none
+   *  goes to a topic created again under the name. Reads the whole queue (topic deletes are
+   *  rare; dead-letter queues are bounded by retention); safe to run again. */
+  async forgetTopic(
+    group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group'>,
+    topic: string,
+  ): Promise<void> {
+    const dlq = deadLetterTopic(group);
+    const key = groupKey(group);
+    const done = this.core.ledger.deadLetterDone(key);
+    const { minQueueOffset, maxQueueOffset } = this.core.store.queueOffsets(dlq, 0);
+    const offsets: number[] = [];
+    let from = minQueueOffset;
+    while (from < maxQueueOffset) {
+      const result = await this.core.store.readQueue(dlq, 0, from, { maxMessages: 256 });
+      for (const message of result.messages) {
+        if (done.has(message.queueOffset)) continue;
+        if (message.properties[SystemProperty.originTopic] === topic)
+          offsets.push(message.queueOffset);
+      }
+      if (result.nextQueueOffset <= from) break;
+      from = result.nextQueueOffset;
+    }
+    for (let i = 0; i < offsets.length; i += 1024)
+      await this.core.record([{ op: 'dlqDone', group: key, offsets: offsets.slice(i, i + 1024) }]);
   }
 
   async resend(group: GroupDescriptor, messageIds: readonly string[]): Promise<ResendResult[]> {

@@ -91,6 +91,32 @@ t.test('a re-send cut by a crash before it was marked done is not delivered twic
 });
 
 t.test(
+  "a deleted topic's dead letters go with it: not listed, not re-sent into its namesake",
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = topicOf({ queueCount: 1 });
+    const other = topicOf({ queueCount: 1 });
+    const group = groupOf({ maxDeliveryAttempts: 1 });
+    const [gone] = await deadLetter(broker, topic, group, ['A']);
+    const [kept] = await deadLetter(broker, other, group, ['B']);
+    await broker.dropTopic(topic);
+    const listed = async (b: Broker) =>
+      (await b.deadLetters(group, 10)).messages.map((m) => m.messageId);
+    t.same(await listed(broker), [kept], "only the other topic's dead letter is listed");
+    // the topic created again under the name (a new incarnation) starts empty
+    const again = { ...topic, createdAt: topic.createdAt + 1 };
+    t.same(await broker.resendDeadLetters(group, [gone]), [
+      { messageId: gone, ok: false, code: 'MessageNotFound' },
+    ]);
+    await broker.publish(again, [text('new')]);
+    t.same(await drain(broker, again, group), ['new'], 'only its own message');
+    const restarted = await crashCopy(t, harness.dir);
+    t.same(await listed(restarted), [kept], 'after a crash too');
+  },
+);
+
+t.test(
   'a re-send cut short that cannot be finished at start keeps the broker serving',
   async (t) => {
     const harness = brokerHarness(t);
