@@ -153,6 +153,9 @@ export class Receiver {
       throw new WharfError('ReceiptHandleExpired', 'the delivery of this receipt handle is over');
     }
     const nextVisibleMs = Date.now() + invisibleMs;
+    const dueBefore =
+      found.sub.cursors.get(found.receipt.queueId)?.inflight.get(found.receipt.queueOffset)
+        ?.redeliverAtMs ?? Number.POSITIVE_INFINITY;
     await this.core.record([
       {
         op: 'vis',
@@ -163,7 +166,9 @@ export class Receiver {
         redeliverAtMs: nextVisibleMs,
       },
     ]);
-    if (invisibleMs === 0) this.core.longPoll.notify(storeTopic(topic));
+    // a parked receive waits until the earliest in-flight message comes due: one due sooner
+    // now (released, or its invisibility shortened) wakes it to wait for that instead
+    if (nextVisibleMs < dueBefore) this.core.longPoll.notify(storeTopic(topic));
     return { receiptHandle, nextVisibleTime: nextVisibleMs };
   }
 

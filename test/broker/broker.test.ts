@@ -1,5 +1,6 @@
 import t from 'tap';
 import { brokerHarness, groupOf, openTestBroker, text, topicOf } from '../helpers/broker.js';
+import { waitFor, waitUntilPast } from '../helpers/wait-for.js';
 
 const receiveAll = { maxMessages: 32, waitMs: 0, tags: '*' };
 
@@ -264,6 +265,31 @@ t.test('consumer state survives a restart: acked stays acked, in flight comes ba
     [['2', 2]],
   );
 });
+
+t.test(
+  'a parked receive wakes for an in-flight message whose invisibility is shortened',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    await broker.publish(topic, [text('m0')]);
+    const [m0] = await broker.receive(topic, group, { ...receiveAll, invisibleMs: 60_000 });
+    // parked until the in-flight message comes due (a minute) or its wait ends (two)
+    const parked = broker.receive(topic, group, { ...receiveAll, waitMs: 120_000 });
+    await waitFor('the receive to park', () => broker.longPoll.parkedCount === 1);
+    const { nextVisibleTime } = await broker.changeVisibility(topic, group, m0.receiptHandle, 200);
+    const answer = await Promise.race([
+      parked,
+      waitUntilPast(nextVisibleTime + 10_000).then(() => 'still parked' as const),
+    ]);
+    t.not(answer, 'still parked', 'answered once the message came due');
+    if (answer !== 'still parked')
+      t.same(
+        answer.map((m) => [m.body.toString(), m.deliveryAttempt]),
+        [['m0', 2]],
+      );
+  },
+);
 
 t.test('reset moves a group to earliest, latest or a time', async (t) => {
   const broker = await openTestBroker(t);
