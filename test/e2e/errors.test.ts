@@ -102,6 +102,51 @@ t.test('bad input is refused in the error shape and never crashes the process', 
   await expectError(t, refused, 400, 'InvalidArgument', '__proto__ in message properties');
   t.match(error.message, /__proto__/, 'the message names the property');
   t.equal((await publish('{"messages":[{"body":"a","properties":{"proto":"x"}}]}')).status, 200);
+  // text that is not Unicode is refused, never stored changed (U+FFFD in its place: two property
+  // names made one, a key no query finds)
+  await expectError(
+    t,
+    await publish('{"messages":[{"body":"x","properties":{"\\ud800":"one","\\udc00":"two"}}]}'),
+    400,
+    'InvalidArgument',
+    'lone surrogates in property names',
+  );
+  await expectError(
+    t,
+    await publish('{"messages":[{"body":"x","keys":["k\\uD800"]}]}'),
+    400,
+    'InvalidArgument',
+    'a lone surrogate in a key',
+  );
+  await expectError(
+    t,
+    await publish('{"messages":[{"body":"\\udfff"}]}'),
+    400,
+    'InvalidArgument',
+    'a lone low surrogate in a body',
+  );
+  const invalidUtf8 = Buffer.concat([
+    Buffer.from('{"messages":[{"body":"'),
+    Buffer.from([0xff, 0xfe]),
+    Buffer.from('"}]}'),
+  ]);
+  await expectError(
+    t,
+    await signedFetch(wharf.url, {
+      method: 'POST',
+      path: `${topics}/ok2/messages`,
+      body: invalidUtf8,
+      ...who,
+    }),
+    400,
+    'InvalidArgument',
+    'bytes that are not UTF-8',
+  );
+  t.equal(
+    (await publish('{"messages":[{"body":"\\ud83d\\ude00 \\\\ud800","tag":"\\u00e9"}]}')).status,
+    200,
+    'a surrogate pair, and an escaped backslash before "ud800", are text',
+  );
 
   await expectError(
     t,

@@ -80,6 +80,30 @@ t.test('credentials, digest, XML and parameters are refused in the protocol’s 
       'DOCTYPE',
     ],
     [
+      { body: '<Message><MessageBody>a&nbsp;b</MessageBody></Message>' },
+      400,
+      'MalformedXML',
+      'an HTML entity (XML defines five)',
+    ],
+    [
+      { body: '<Message><MessageBody>a&foo;b</MessageBody></Message>' },
+      400,
+      'MalformedXML',
+      'an undefined entity',
+    ],
+    [
+      {
+        body: Buffer.concat([
+          Buffer.from('<Message><MessageBody>'),
+          Buffer.from([0xff, 0xfe]),
+          Buffer.from('</MessageBody></Message>'),
+        ]),
+      },
+      400,
+      'MalformedXML',
+      'bytes that are not UTF-8',
+    ],
+    [
       { body: '<Message><MessageTag>T</MessageTag></Message>' },
       400,
       'InvalidArgument',

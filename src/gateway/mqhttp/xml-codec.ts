@@ -4,9 +4,11 @@
 // of flat text elements each), `Error` (Code, Message, RequestId, HostId) and `Errors` (one
 // `Error` per failed handle: ErrorCode, ErrorMessage, ReceiptHandle). Answers carry only a
 // default xmlns on the root, no attributes elsewhere, no nested fields (the SDKs crash on them).
-// Input: well-formedness checked first, no DOCTYPE (so no entity can be declared, let alone
-// expanded; the predefined ones and character references are decoded), values kept
+// Input: UTF-8 and well-formedness checked first, no DOCTYPE (so no entity can be declared, let
+// alone expanded; the predefined ones and character references are decoded, any other is
+// refused), values kept
 // verbatim (no number parsing, no trimming), namespaces and element order ignored.
+import { isUtf8 } from 'node:buffer';
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import { WharfError } from '../../errors.js';
 
@@ -27,7 +29,8 @@ const parser = new XMLParser({
   ignorePiTags: true,
   processEntities: true,
   // also decodes character references (Go escapes tab, LF and CR as &#x9; &#xA; &#xD;); named
-  // HTML entities are decoded too, leniently — none can be declared (no DOCTYPE)
+  // HTML entities would be decoded too, but parseDocument refuses them first (no DOCTYPE, so
+  // only XML's five exist)
   htmlEntities: true,
   maxNestedTags: MAX_DEPTH,
   isArray: (name) => name === 'ReceiptHandle',
@@ -50,6 +53,8 @@ function malformed(message: string, cause?: unknown): WharfError {
 
 /** The root element's children of a well-formed document whose root is `root`. */
 function parseDocument(raw: Buffer, root: string): Record<string, unknown> {
+  // decoding would replace invalid bytes with U+FFFD: another body than the one sent
+  if (!isUtf8(raw)) throw malformed('the body is not valid UTF-8');
   const text = raw.toString('utf8');
   if (/<!DOCTYPE/i.test(text)) throw malformed('a DOCTYPE is not accepted');
   const valid = XMLValidator.validate(text);
@@ -67,6 +72,11 @@ function parseDocument(raw: Buffer, root: string): Record<string, unknown> {
   if (FORBIDDEN_CHAR.test(text) || hasForbiddenCharRef(outsideCdata)) {
     throw malformed('a character XML 1.0 does not allow (a control character or its reference)');
   }
+  // without a DTD XML defines five entities: the parser would decode HTML's (&nbsp;) and keep
+  // an unknown one as text, storing another body than the one sent
+  if (UNDEFINED_ENTITY.test(outsideCdata)) {
+    throw malformed('an entity XML does not define (only &lt; &gt; &amp; &quot; &apos; &#…;)');
+  }
   let doc: unknown;
   try {
     doc = parser.parse(text);
@@ -82,6 +92,8 @@ function parseDocument(raw: Buffer, root: string): Record<string, unknown> {
 /** Characters outside XML 1.0's Char production (lone surrogates cannot come from UTF-8). */
 const FORBIDDEN_CHAR = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/;
 const CHAR_REF = /&#(?:x([0-9a-fA-F]+)|([0-9]+));/g;
+/** An `&` that does not start one of XML's predefined entities or a character reference. */
+const UNDEFINED_ENTITY = /&(?!(?:lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)/;
 
 /** Whether a character reference names a code point XML 1.0 does not allow. */
 function hasForbiddenCharRef(text: string): boolean {

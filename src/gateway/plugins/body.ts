@@ -8,6 +8,7 @@
 // one process-wide `BodyBudget` (503 past it): a declared Content-Length is reserved before a
 // byte is read, a chunked body chunk by chunk, and the reservation is returned when the answer
 // is done or the connection closes. Public routes take no body: theirs is left unread.
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import secureJson from 'secure-json-parse';
@@ -211,6 +212,10 @@ export function decodeJsonBody(request: FastifyRequest, raw: Buffer): void {
     request.body = {};
     return;
   }
+  // Decoding would replace invalid bytes, and encoding a lone surrogate escape (\ud800), with
+  // U+FFFD: a message stored unlike the one sent (two property names made one, a key no query
+  // finds). Refused instead.
+  if (!isUtf8(raw)) throw new WharfError('InvalidArgument', 'the body is not valid UTF-8');
   try {
     // refused, not removed: a message property named __proto__ would be dropped unnoticed
     request.body = secureJson.parse(raw, undefined, {
@@ -227,4 +232,41 @@ export function decodeJsonBody(request: FastifyRequest, raw: Buffer): void {
       { cause },
     );
   }
+  if (mayHoldSurrogateEscape(raw) && holdsLoneSurrogate(request.body)) {
+    throw new WharfError(
+      'InvalidArgument',
+      'the body holds a lone UTF-16 surrogate (\\ud800-\\udfff unpaired), which is not text',
+    );
+  }
+}
+
+/** Whether `raw` has a `\\uD…` escape (JSON's only way to a lone surrogate from valid UTF-8). */
+function mayHoldSurrogateEscape(raw: Buffer): boolean {
+  for (let at = raw.indexOf('\\u'); at >= 0; at = raw.indexOf('\\u', at + 2)) {
+    const digit = raw[at + 2];
+    if (digit === 0x64 || digit === 0x44) return true; // d or D
+  }
+  return false;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether a string of `value` (a property name included) has an unpaired surrogate. Walks
+ *  with its own stack: JSON.parse takes nesting deeper than a recursion could follow. */
+function holdsLoneSurrogate(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item === 'string') {
+      if (LONE_SURROGATE.test(item)) return true;
+    } else if (Array.isArray(item)) {
+      for (const element of item) pending.push(element);
+    } else if (typeof item === 'object' && item !== null) {
+      for (const [name, field] of Object.entries(item)) {
+        if (LONE_SURROGATE.test(name)) return true;
+        pending.push(field);
+      }
+    }
+  }
+  return false;
 }
