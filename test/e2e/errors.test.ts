@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { connect } from 'node:net';
-import { provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+import { adminFetch, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
 
 /** Sends raw bytes and returns what the server answers before closing (or 2 s). */
 function rawRequest(url: string, bytes: Buffer | string): Promise<string> {
@@ -339,4 +339,64 @@ t.test('service endpoints', async (t) => {
   });
   t.equal(listing.status, 503, 'Redis unreachable is retriable, not a 500');
   t.equal(((await listing.json()) as { error: { code: string } }).error.code, 'Unavailable');
+});
+
+t.test('an over-long id is as malformed as any other: the 404 of an unknown one', async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const instance = `/v1/instances/${tenant.instanceId}`;
+  const call = (method: string, path: string, body?: unknown) =>
+    signedFetch(wharf.url, { method, path, ...(body === undefined ? {} : { body }), ...who });
+  t.equal((await call('PUT', `${instance}/topics/tx`, { messageType: 'TRANSACTION' })).status, 201);
+  t.equal((await call('PUT', `${instance}/topics/n`, { messageType: 'NORMAL' })).status, 201);
+  const long = 'A'.repeat(300);
+  await expectError(
+    t,
+    await call('GET', `/v1/instances/${long}`),
+    404,
+    'InstanceNotFound',
+    'instance',
+  );
+  await expectError(
+    t,
+    await call('GET', `${instance}/topics/n/messages/${long}`),
+    404,
+    'MessageNotFound',
+    'message',
+  );
+  await expectError(
+    t,
+    await call('DELETE', `${instance}/topics/n/messages/${long}`),
+    404,
+    'MessageNotFound',
+    'message to cancel',
+  );
+  await expectError(
+    t,
+    await call('POST', `${instance}/topics/tx/transactions/${long}/commit`),
+    404,
+    'TransactionNotFound',
+    'transaction',
+  );
+  await expectError(
+    t,
+    await adminFetch(wharf, 'GET', `/admin/v1/tenants/${long}`),
+    404,
+    'TenantNotFound',
+    'tenant',
+  );
+  await expectError(
+    t,
+    await adminFetch(wharf, 'GET', `/admin/v1/tenants/${long}/usage`),
+    404,
+    'TenantNotFound',
+    'tenant usage',
+  );
+  t.equal(
+    (await adminFetch(wharf, 'DELETE', `/admin/v1/tenants/${tenant.tenantId}/access-keys/${long}`))
+      .status,
+    404,
+    'access key',
+  );
 });

@@ -2,7 +2,8 @@
 // malformed id is a 404 like a missing one); topic and group names by schema (a bad name is 400).
 import { nameSchema } from '../schemas/common.js';
 
-export const instanceParam = { type: 'string', maxLength: 64 } as const;
+// no length limit in the schema either: an over-long id is as malformed as any other (404)
+export const instanceParam = { type: 'string' } as const;
 export const topicParam = nameSchema('topic name');
 export const groupParam = nameSchema('group name');
 

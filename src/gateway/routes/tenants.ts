@@ -18,15 +18,16 @@ import { bodies } from '../schemas/resources.js';
 const tenantParams = {
   type: 'object',
   required: ['tenantId'],
-  properties: { tenantId: { type: 'string', maxLength: 64 } },
+  // malformed ids (over-long ones too) are the 404 of an unknown one, decided in code
+  properties: { tenantId: { type: 'string' } },
 } as const;
 
 const keyParams = {
   type: 'object',
   required: ['tenantId', 'accessKeyId'],
   properties: {
-    tenantId: { type: 'string', maxLength: 64 },
-    accessKeyId: { type: 'string', maxLength: 64 },
+    tenantId: { type: 'string' },
+    accessKeyId: { type: 'string' },
   },
 } as const;
 

@@ -22,7 +22,7 @@ const transactionParams = {
     instanceId: instanceParam,
     topic: topicParam,
     // checked by the broker: a malformed id is a 404 like an unknown one
-    transactionId: { type: 'string', minLength: 1, maxLength: 256 },
+    transactionId: { type: 'string', minLength: 1 },
   },
 } as const;
 interface TransactionParams extends TopicParams {

@@ -113,7 +113,7 @@ export function usageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         params: {
           type: 'object',
           required: ['tenantId'],
-          properties: { tenantId: { type: 'string', maxLength: 64 } },
+          properties: { tenantId: { type: 'string' } },
         },
         querystring: rangeQuery,
         response: { 200: { $ref: 'Usage#' }, ...errorResponses(...ADMIN_ERRORS, 404) },
