@@ -447,6 +447,7 @@ export class Transactions {
         ...userFields(message, body),
         publishTime: message.storeTimestampMs,
         checkCount: item.checks,
+        nextCheckTime: now + this.backoffMs(item.checks), // as rescheduled above
       });
     }
     return messages;

@@ -125,6 +125,9 @@ export interface CheckedMessage extends MessageFields {
   publishTime: number;
   /** Offers of this message so far, this one included. */
   checkCount: number;
+  /** When it is offered again if no decision comes (epoch ms; absent from a broker that does
+   *  not say). */
+  nextCheckTime?: number;
 }
 
 export interface DeadLetter extends Omit<MessageFields, 'shardingKey'> {

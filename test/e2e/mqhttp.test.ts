@@ -184,6 +184,9 @@ t.test('the transactional producer: half messages, commit, rollback, check-back'
   t.ok(offered, 'the undecided half message is offered');
   t.equal(offered?.ConsumedTimes, '1');
   t.equal(offered?.MessageBody, 'decide after a check');
+  // offered again after the broker's back-off: min(300 ms × 2, 600 ms) after this offer
+  const again = Number(offered?.NextConsumeTime) - Number(offered?.FirstConsumeTime);
+  t.ok(again > 0 && again <= 600, `NextConsumeTime is the next check (${again} ms on)`);
   t.equal((await producer.commit(offered!.ReceiptHandle)).code, 204);
 
   const seen = new Set<string>();

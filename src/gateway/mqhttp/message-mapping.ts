@@ -21,7 +21,8 @@ const MAX_KEYS = 32;
 const MAX_SHORT = 128;
 const MAX_PROPERTIES = 64;
 const MAX_PROPERTY_VALUE = 16384;
-/** The broker's check-back schedule with its default options (10 s × 2^n, at most 5 min). */
+/** The broker's check-back schedule with its default options (10 s × 2^n, at most 5 min), for
+ *  a broker that does not say when it offers a message again. */
 const CHECK_DELAY_MS = 10_000;
 const MAX_CHECK_INTERVAL_MS = 300_000;
 
@@ -110,7 +111,7 @@ export function mqHalfMessageOf(m: CheckedMessage, now: number): MqMessage {
     ...common(m),
     receiptHandle: m.transactionId,
     firstConsumeTime: now,
-    nextConsumeTime: now + backoffMs,
+    nextConsumeTime: m.nextCheckTime ?? now + backoffMs,
     consumedTimes: m.checkCount,
   };
 }

@@ -105,6 +105,7 @@ export const checkedMessageShape: Shape<CheckedMessage> = object({
   messageId: string,
   publishTime: number,
   checkCount: number,
+  nextCheckTime: optional(number),
 });
 
 export const transactionCheckRequestShape: Shape<TransactionCheckRequest> = object({
