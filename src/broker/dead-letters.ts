@@ -203,8 +203,15 @@ export class DeadLetters {
     const results: ResendResult[] = [];
     const found: { messageId: string; message: StoredMessage }[] = [];
     const key = groupKey(group);
-    for (const messageId of new Set(messageIds)) {
-      const [message] = await this.core.store.queryByKey(topic, deadLetterKey(messageId), 1);
+    // one result per id asked, in order (a gateway merges brokers' answers by position); an id
+    // repeated is re-sent once, its repeats answer as a dead letter re-sent already
+    const asked = new Set<string>();
+    for (const messageId of messageIds) {
+      const repeated = asked.has(messageId);
+      asked.add(messageId);
+      const [message] = repeated
+        ? []
+        : await this.core.store.queryByKey(topic, deadLetterKey(messageId), 1);
       const claim = `${key}\u0000${message?.queueOffset ?? -1}`;
       if (message === undefined || done.has(message.queueOffset) || this.resending.has(claim)) {
         results.push({ messageId, ok: false, code: 'MessageNotFound' });
