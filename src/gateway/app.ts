@@ -174,7 +174,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       reply.elapsedTime / 1000,
     );
     const params = request.params as Record<string, unknown> | undefined;
-    const instanceId = params?.instanceId;
+    const instanceId = request.usageOf?.instanceId ?? params?.instanceId;
     if (
       request.principal !== null &&
       typeof instanceId === 'string' &&
@@ -187,7 +187,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       // moment ago) — a lookup of its own would cost Redis a call for each refused request.
       if (reply.statusCode < 400 || deps.meta.cachedInstanceExists(tenantId, instanceId) === true) {
         ctx.usage.count(tenantId, instanceId, 'requests');
-        ctx.usage.count(tenantId, instanceId, apiClassOf(request.method, route));
+        const apiClass = request.usageOf?.apiClass ?? apiClassOf(request.method, route);
+        ctx.usage.count(tenantId, instanceId, apiClass);
       }
     }
     request.log.debug(

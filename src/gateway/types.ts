@@ -3,6 +3,7 @@
 import type {} from '@fastify/swagger';
 import type { Permission, ResolvedAccessKey, Tenant } from '../meta/index.js';
 import type { ParsedAuthorization } from './sigv4.js';
+import type { UsageCounter } from '../meta/index.js';
 
 /** `mqhttp`: the tenant plane's Aliyun MQ HTTP routes (their own signature scheme, XML). */
 export type Plane = 'public' | 'admin' | 'tenant' | 'mqhttp';
@@ -41,6 +42,9 @@ declare module 'fastify' {
     sigv4: SigV4Pending | null;
     /** Bytes of the body budget this request holds (returned when its answer is done). */
     bodyBytesReserved: number;
+    /** The instance and API class a request's usage counts under, set by routes whose path does
+     *  not name the instance (the MQ HTTP ones: `?ns=`); null: the path's, by route. */
+    usageOf: { instanceId: string; apiClass: UsageCounter } | null;
   }
   interface FastifyContextConfig {
     plane?: Plane;

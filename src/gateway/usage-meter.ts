@@ -97,7 +97,11 @@ export class UsageMeter {
 export function apiClassOf(method: string, route: string): UsageCounter {
   if (method === 'POST' && route.endsWith('/messages')) return 'apiCallsPublish';
   if (/\/transactions\/:transactionId\/(commit|rollback)$/.test(route)) return 'apiCallsPublish';
-  if (/\/(receive|ack|visibility|transactions\/check|dead-letters\/resend)$/.test(route))
+  if (
+    /\/(receive|receive-stream|ack|visibility|transactions\/check|dead-letters\/resend)$/.test(
+      route,
+    )
+  )
     return 'apiCallsConsume';
   if (
     method === 'GET' &&

@@ -1,6 +1,7 @@
 // Usage metering through signed HTTP: counts per instance and hour, flushed to Redis, readable
 // by the tenant (its instance) and by the operator (every instance of a tenant).
 import t from 'tap';
+import { mqClient } from '../helpers/mq-http-sdk.js';
 import { waitFor } from '../helpers/wait-for.js';
 import {
   adminFetch,
@@ -106,7 +107,7 @@ t.test('requests naming an instance the tenant does not have leave no usage', as
   const key = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
   const named = (instanceId: string) =>
     signedFetch(wharf.url, { method: 'GET', path: `/v1/instances/${instanceId}/topics`, ...key });
-  t.equal((await named('x'.repeat(300))).status, 400, 'an id the schema refuses');
+  t.equal((await named('x'.repeat(300))).status, 404, 'an over-long id');
   t.equal((await named('MQ_INST_AAAAAAAAAAAAAAAAAAAA')).status, 404, 'no such instance');
   t.equal((await named(other.instanceId)).status, 404, 'another tenant’s');
   // then a request of its own, refused (no such topic) and counted: flushed with or after the others
@@ -158,4 +159,35 @@ t.test('usage outlives its instance and its tenant: the operator still reads it'
     404,
     'a tenant that never had usage nor a record is still TenantNotFound',
   );
+});
+
+t.test('MQ HTTP calls and streaming receives count as the /v1 calls they match', async (t) => {
+  const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 100 } });
+  const tenant = await provisionTenant(wharf);
+  const call = tenantCaller(wharf, tenant);
+  t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+  t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+  // the SDK names the instance in the query (?ns=), not the path
+  const client = mqClient(wharf, tenant);
+  await client.getProducer(tenant.instanceId, 'orders').publishMessage('from the sdk');
+  const consumer = client.getConsumer(tenant.instanceId, 'orders', 'billing');
+  const got = await consumer.consumeMessage(16, 5);
+  await consumer.ackMessage(got.body.map((m) => m.ReceiptHandle));
+  // a streaming receive is a receive
+  const stream = await call('POST', '/topics/orders/groups/billing/receive-stream', {
+    durationSeconds: 1,
+  });
+  t.match(await stream.text(), /"end":"DURATION"/);
+  const bucket = await waitFor('every call in the usage', async () => {
+    const body = await json(await call('GET', '/usage'));
+    const b = body.buckets[0];
+    return b?.apiCallsConsume === 3 && b.apiCallsPublish === 1 ? b : null;
+  });
+  t.match(bucket, {
+    messagesPublished: 1,
+    messagesDelivered: 1,
+    messagesAcked: 1,
+    apiCallsManage: 2,
+  });
+  t.ok(bucket.requests >= 6, 'the requests too');
 });

@@ -113,6 +113,7 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
     checkContentMd5(request, raw);
     const query = queryOf(request);
     const instanceId = await instanceIdOf(ctx, principal, query);
+    request.usageOf = { instanceId, apiClass: 'apiCallsPublish' }; // usage: the path does not name it
     const topic = await resolveTopic(meta, principal, instanceId, request.params.topic, 'publish');
     const message = toPublishMessage(decodePublishRequest(raw), topic.messageType, Date.now());
     const quotas = principal.tenant.quotas;
@@ -153,6 +154,7 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const tags = query.tag === undefined || query.tag === '' ? '*' : query.tag;
     if (!TAG_FILTER.test(tags)) throw new WharfError('InvalidArgument', 'tag must be * or A||B');
     const instanceId = await instanceIdOf(ctx, principal, query);
+    request.usageOf = { instanceId, apiClass: 'apiCallsConsume' }; // usage: the path does not name it
     const { topic: name } = request.params;
 
     if (trans === 'pop') {
@@ -200,6 +202,10 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }
     const handles = decodeReceiptHandles(raw);
     const instanceId = await instanceIdOf(ctx, principal, query);
+    request.usageOf = {
+      instanceId,
+      apiClass: trans === undefined ? 'apiCallsConsume' : 'apiCallsPublish',
+    }; // usage: the path does not name it
     const { topic: name } = request.params;
 
     if (trans !== undefined) {
