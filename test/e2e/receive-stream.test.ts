@@ -12,7 +12,8 @@ import {
   startWharf,
   type Key,
 } from '../helpers/wharf.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor, waitUntilPast } from '../helpers/wait-for.js';
+import { STREAM_END_GRACE_MS } from '../../src/gateway/routes/receive-stream.js';
 import { mqClient } from '../helpers/mq-http-sdk.js';
 
 interface Line {
@@ -279,4 +280,28 @@ t.test('a stream whose group or topic is deleted ends, delivering nothing again'
       `${deleted} deleted`,
     );
   }
+});
+
+t.test('a client that stops reading holds neither its stream nor a graceful close', async (t) => {
+  const { wharf, call, key, openHeld } = await setup(t);
+  // far more than the loopback's socket buffers hold: the gateway cannot write it all
+  const body = 'x'.repeat(3 * 1024 * 1024);
+  for (let i = 0; i < 20; i++) {
+    const res = await call(key, 'POST', '/topics/orders/messages', { messages: [{ body }] });
+    t.equal(res.status, 200);
+  }
+  const res = await openHeld({ maxOutstanding: 1000, durationSeconds: 300 });
+  t.equal(res.status, 200);
+  t.teardown(() => res.body?.cancel());
+  // the client never reads its answer
+  await waitFor('messages delivered on the stream', async () => {
+    const stats = await json(await call(key, 'GET', '/topics/orders/groups/held/stats'));
+    return stats.inflight > 0;
+  });
+  const closed = wharf.app.close().then(() => 'closed' as const);
+  const outcome = await Promise.race([
+    closed,
+    waitUntilPast(Date.now() + STREAM_END_GRACE_MS + 10_000).then(() => 'held' as const),
+  ]);
+  t.equal(outcome, 'closed', 'the close ended the stuck stream after its grace');
 });

@@ -32,6 +32,10 @@ interface StreamBody {
 const POLL_SECONDS = 20;
 /** A receive refused by the consume rate quota is tried again after this. */
 const THROTTLED_PAUSE_MS = 100;
+/** How long a stream's client has, once its end line is written, to take what is left before
+ *  its connection is dropped: one that stopped reading would hold the response, and a graceful
+ *  shutdown waiting for it, for good. */
+export const STREAM_END_GRACE_MS = 5_000;
 
 export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { brokers } = ctx;
@@ -157,7 +161,17 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
         });
 
       function endLine(line: unknown): void {
-        if (!out.destroyed) out.end(`${JSON.stringify(line)}\n`);
+        if (out.destroyed) return;
+        out.end(`${JSON.stringify(line)}\n`);
+        // what the client has not taken by then is dropped with its connection (those messages
+        // come back at their nextVisibleTime, as for a client that left)
+        const response = reply.raw;
+        if (response.writableFinished || response.destroyed) return;
+        const drop = setTimeout(() => {
+          request.log.warn('a streaming receive client stopped reading: connection dropped');
+          response.destroy();
+        }, STREAM_END_GRACE_MS);
+        response.once('close', () => clearTimeout(drop));
       }
 
       // the headers go out now, not with the first message (which may be a while)
