@@ -299,6 +299,14 @@ export class Broker implements BrokerClient {
     return this.guard(() => this.receiver.ack(topic, group, receiptHandles));
   }
 
+  returnMessages(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    receiptHandles: string[],
+  ): Promise<void> {
+    return this.guard(() => this.receiver.returnDeliveries(topic, group, receiptHandles));
+  }
+
   changeVisibility(
     topic: TopicDescriptor,
     group: GroupDescriptor,

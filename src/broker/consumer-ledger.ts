@@ -23,6 +23,9 @@ export type LedgerEntry =
       offset: number;
       nextVisibleMs: number;
       redeliverAtMs: number;
+      /** The delivery count from now on, when the change sets it: a delivery returned unseen
+       *  does not count (Receiver.returnDeliveries). */
+      attempt?: number;
     }
   | { op: 'reset'; sub: string; queue: number; offset: number }
   /** The queue ends at `offset`, below the cursor (QueueCursor.clampTo): found by a read. */
@@ -302,6 +305,7 @@ export class ConsumerLedger {
           entry.offset,
           entry.nextVisibleMs,
           entry.redeliverAtMs,
+          entry.attempt,
         );
         return;
       case 'reset': {

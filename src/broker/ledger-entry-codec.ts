@@ -5,7 +5,8 @@
 //   {"v":1,"op":"deliver","sub":S,"queue":Q,"d":[[queueOffset,attempt,firstDeliveryMs,
 //     nextVisibleMs,redeliverAtMs],…],"pull":N,"from":N}
 //   {"v":1,"op":"complete","sub":S,"queue":Q,"offsets":[N,…]}
-//   {"v":1,"op":"vis","sub":S,"queue":Q,"offset":N,"nextVisibleMs":T,"redeliverAtMs":T}
+//   {"v":1,"op":"vis","sub":S,"queue":Q,"offset":N,"nextVisibleMs":T,"redeliverAtMs":T[,"attempt":A]}
+//     (attempt: the delivery count from then on, set when a delivery is returned unseen)
 //   {"v":1,"op":"slot","group":G,"consumerId":C,"slot":N}   {"v":1,"op":"dlqDone","group":G,
 //     "offsets":[N,…]}   {"v":1,"op":"dlqResend","group":G,"offsets":[N,…]}
 //   {"v":1,"op":"conf","topic":TopicDescriptor,"group":GroupDescriptor}
@@ -140,6 +141,9 @@ function ledgerEntryOf(o: Record<string, unknown>, where: string): JournalEntry 
         offset: intOf(o.offset, where, 'offset'),
         nextVisibleMs: numberOf(o.nextVisibleMs, where, 'nextVisibleMs'),
         redeliverAtMs: numberOf(o.redeliverAtMs, where, 'redeliverAtMs'),
+        ...(o.attempt === undefined
+          ? {}
+          : { attempt: intOf(o.attempt, where, 'attempt', 0, 1000) }),
       };
     case 'slot':
       return {

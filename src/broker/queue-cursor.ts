@@ -232,7 +232,14 @@ export class QueueCursor {
     return queueOffset < this.ackOffset || this.done.has(queueOffset);
   }
 
-  changeVisibility(queueOffset: number, nextVisibleMs: number, redeliverAtMs: number): void {
+  /** Sets when an in-flight message is visible and due again; `attempt`, when given, is its
+   *  delivery count from now on (a delivery returned unseen does not count). */
+  changeVisibility(
+    queueOffset: number,
+    nextVisibleMs: number,
+    redeliverAtMs: number,
+    attempt?: number,
+  ): void {
     if (this.owed.has(queueOffset)) {
       // as if it had been admitted (attempt 0): an owed offset and an admitted one are one state
       this.owed.delete(queueOffset);
@@ -243,6 +250,7 @@ export class QueueCursor {
     if (entry === undefined) return;
     entry.nextVisibleMs = nextVisibleMs;
     entry.redeliverAtMs = redeliverAtMs;
+    if (attempt !== undefined) entry.attempt = attempt;
     this.held.delete(queueOffset);
     this.pushDue(queueOffset, entry.attempt, redeliverAtMs);
   }

@@ -172,6 +172,41 @@ export class Receiver {
     return { receiptHandle, nextVisibleTime: nextVisibleMs };
   }
 
+  /** Undoes deliveries nobody saw — a cluster receive's answers that lost to another broker's,
+   *  an answer whose client left or was refused before it was written: each message is visible
+   *  again at once and the delivery does not count (no attempt used up, so none goes to the
+   *  dead-letter queue for it). Handles no longer current are passed over. */
+  async returnDeliveries(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    handles: readonly string[],
+  ): Promise<void> {
+    this.core.rememberGroup(topic, group);
+    const receipts = this.core.receipts.decodeMany(receiptScope(topic, group), handles);
+    const subs = this.subscriptionsOf(topic, group);
+    const now = Date.now();
+    const entries: LedgerEntry[] = [];
+    for (const receipt of receipts) {
+      const found = this.findDelivery(receipt ?? null, subs);
+      if (typeof found === 'string') continue;
+      const { sub, receipt: r } = found;
+      const inflight = sub.cursors.get(r.queueId)?.inflight.get(r.queueOffset);
+      if (inflight === undefined) continue;
+      entries.push({
+        op: 'vis',
+        sub: sub.key,
+        queue: r.queueId,
+        offset: r.queueOffset,
+        nextVisibleMs: now,
+        redeliverAtMs: now,
+        attempt: Math.max(0, inflight.attempt - 1),
+      });
+    }
+    if (entries.length === 0) return;
+    await this.core.record(entries);
+    this.core.longPoll.notify(storeTopic(topic));
+  }
+
   /** Moves due messages that used all their attempts to the dead-letter queue (background sweep,
    *  so dead letters appear even when nobody receives). */
   sweep(

@@ -91,6 +91,13 @@ export interface BrokerClient {
     receiptHandle: string,
     invisibleMs: number,
   ): Promise<VisibilityResult>;
+  /** Gives back deliveries nobody saw: visible again at once, and they do not count as a
+   *  delivery attempt. Handles no longer current are passed over. */
+  returnMessages(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    receiptHandles: string[],
+  ): Promise<void>;
   getMessage(topic: TopicDescriptor, messageId: string): Promise<MessageView>;
   /** Cancels a delayed message not yet delivered (MessageNotFound; Conflict once delivered). */
   cancelMessage(topic: TopicDescriptor, messageId: string): Promise<void>;
@@ -132,4 +139,23 @@ export interface BrokerClient {
     request: TransactionCheckRequest,
     signal?: AbortSignal,
   ): Promise<CheckedMessage[]>;
+}
+
+/** Gives back received messages nobody will see: visible again at once, the delivery not
+ *  counted (best effort: a failure leaves them to their invisibility deadline, as for a consumer
+ *  that crashed). */
+export async function returnUnseen(
+  broker: Pick<BrokerClient, 'returnMessages'>,
+  topic: TopicDescriptor,
+  group: GroupDescriptor,
+  messages: readonly ReceivedMessage[],
+): Promise<void> {
+  if (messages.length === 0) return;
+  await broker
+    .returnMessages(
+      topic,
+      group,
+      messages.map((m) => m.receiptHandle),
+    )
+    .catch(() => undefined);
 }

@@ -13,8 +13,7 @@ import {
   type BrokerRpcResponse,
   type Frame,
 } from '../protocol/index.js';
-import type { GroupDescriptor, ReceivedMessage, TopicDescriptor } from '../model/index.js';
-import type { BrokerClient } from './broker-client.js';
+import { returnUnseen, type BrokerClient } from './broker-client.js';
 
 type Handlers = {
   [K in BrokerRpcOperation]: (
@@ -30,13 +29,14 @@ const HANDLERS: Handlers = {
     const messages = await b.receive(r.topic, r.group, r.request, signal);
     if (!signal.aborted || messages.length === 0) return messages;
     // popped as the caller gave up (a cluster gateway took another broker's answer): nobody
-    // will see this answer, so the messages are made visible again at once, not hidden until
-    // their invisibility ends
-    await releaseMessages(b, r.topic, r.group, messages);
+    // will see this answer, so the messages are given back at once, not hidden until their
+    // invisibility ends, and the delivery does not count
+    await returnUnseen(b, r.topic, r.group, messages);
     return [];
   },
   ack: (b, r) => b.ack(r.topic, r.group, r.receiptHandles),
   changeVisibility: (b, r) => b.changeVisibility(r.topic, r.group, r.receiptHandle, r.invisibleMs),
+  returnMessages: (b, r) => b.returnMessages(r.topic, r.group, r.receiptHandles),
   getMessage: (b, r) => b.getMessage(r.topic, r.messageId),
   queryByKey: (b, r) => b.queryByKey(r.topic, r.key, r.limit),
   queryByTime: (b, r) => b.queryByTime(r.topic, r.query),
@@ -55,19 +55,6 @@ const HANDLERS: Handlers = {
   checkTransactions: (b, r, signal) => b.checkTransactions(r.topic, r.request, signal),
   cancelMessage: (b, r) => b.cancelMessage(r.topic, r.messageId),
 };
-
-/** Makes received messages visible again at once (best effort: a failure leaves them to their
- *  invisibility deadline, as for a consumer that crashed). */
-export async function releaseMessages(
-  broker: Pick<BrokerClient, 'changeVisibility'>,
-  topic: TopicDescriptor,
-  group: GroupDescriptor,
-  messages: readonly ReceivedMessage[],
-): Promise<void> {
-  await Promise.allSettled(
-    messages.map((m) => broker.changeVisibility(topic, group, m.receiptHandle, 0)),
-  );
-}
 
 /** The answer frame to one request frame; never rejects. */
 export async function dispatchBrokerRpc(

@@ -14,6 +14,8 @@ export type {
   TopicStats,
   VisibilityResult,
 } from './broker-client.js';
+/** Gives back deliveries nobody saw (they do not count as an attempt). */
+export { returnUnseen } from './broker-client.js';
 /** The in-process transport of the all-in-one node. */
 export { inProcessBrokerClient } from './in-process-broker-client.js';
 /** The network transports (issue #11): a BrokerClient calling a remote broker over TCP frames or

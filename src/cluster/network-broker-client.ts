@@ -42,7 +42,7 @@ import {
   type BrokerRpcResponse,
   type Frame,
 } from '../protocol/index.js';
-import { releaseMessages } from './broker-rpc-dispatch.js';
+import { returnUnseen } from './broker-client.js';
 import type {
   AckResult,
   BrokerClient,
@@ -138,7 +138,7 @@ export class NetworkBrokerClient implements BrokerClient {
       if (frame.kind !== FrameKind.response) return;
       const late = decodeBrokerRpcResponse('receive', frame);
       if (late.status !== 'ok' || late.response.length === 0) return;
-      void releaseMessages(this, topic, group, late.response);
+      void returnUnseen(this, topic, group, late.response);
     };
     try {
       return await this.call(
@@ -161,6 +161,14 @@ export class NetworkBrokerClient implements BrokerClient {
     receiptHandles: string[],
   ): Promise<AckResult[]> {
     return this.call('ack', { topic, group, receiptHandles });
+  }
+
+  returnMessages(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    receiptHandles: string[],
+  ): Promise<void> {
+    return this.call('returnMessages', { topic, group, receiptHandles });
   }
 
   changeVisibility(

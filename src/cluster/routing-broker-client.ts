@@ -48,7 +48,7 @@ import type {
   TopicStats,
   VisibilityResult,
 } from './broker-client.js';
-import { releaseMessages } from './broker-rpc-dispatch.js';
+import { returnUnseen } from './broker-client.js';
 import { canFailOver, chooseQueues } from './queue-choice.js';
 
 /** A registered broker as the registry reports it. */
@@ -364,7 +364,7 @@ export class RoutingBrokerClient implements BrokerClient {
       (client, s) => client.receive(topic, group, request, s),
       signal,
       request.maxMessages,
-      (client, extra) => releaseMessages(client, topic, group, extra),
+      (client, extra) => returnUnseen(client, topic, group, extra),
     );
   }
 
@@ -439,6 +439,22 @@ export class RoutingBrokerClient implements BrokerClient {
       (handle) => receiptHandleBrokerId(handle),
       (handle): AckResult => ({ receiptHandle: handle, ok: false, code: 'InvalidReceiptHandle' }),
       (client, handles) => client.ack(topic, group, handles),
+    );
+  }
+
+  async returnMessages(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    receiptHandles: string[],
+  ): Promise<void> {
+    await this.byBroker(
+      receiptHandles,
+      (handle) => receiptHandleBrokerId(handle),
+      () => undefined, // not a handle of a known broker: nothing to give back
+      async (client, handles) => {
+        await client.returnMessages(topic, group, handles);
+        return handles.map(() => undefined);
+      },
     );
   }
 

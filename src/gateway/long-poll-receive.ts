@@ -92,12 +92,19 @@ export async function receiveForClient(
   );
   return received;
 
-  /** Messages taken by a receive whose credential stopped holding go back to the group. */
+  /** Messages taken by a receive whose credential stopped holding go back to the group, unseen:
+   *  the delivery does not count. */
   async function releaseAll(messages: readonly ReceivedMessage[]): Promise<void> {
-    const results = await Promise.allSettled(
-      messages.map((m) => brokers.changeVisibility(call.topic, call.group, m.receiptHandle, 0)),
-    );
-    const failed = results.filter((r) => r.status === 'rejected').length;
+    const failed = await brokers
+      .returnMessages(
+        call.topic,
+        call.group,
+        messages.map((m) => m.receiptHandle),
+      )
+      .then(
+        () => 0,
+        () => messages.length,
+      );
     if (failed > 0) {
       request.log.warn(
         { failed, of: messages.length },

@@ -1,6 +1,7 @@
 // A receive aborted as the broker pops (a cluster gateway took another broker's answer) hides
-// nothing: the server makes what it popped visible again at once, and so does a client that
-// gets a late answer after its cancel.
+// nothing: the server gives what it popped back at once, and so does a client that gets a late
+// answer after its cancel — and a delivery nobody saw does not count as an attempt (a message
+// would otherwise reach the dead-letter queue without ever being seen).
 import t from 'tap';
 import type { BrokerClient } from '../../src/cluster/index.js';
 import {
@@ -50,7 +51,7 @@ t.test('the server releases what a receive popped as it was aborted', async (t) 
   t.same(decoded.status === 'ok' ? decoded.response : null, [], 'the aborted call answers none');
   const again = await broker.receive(topic, group, { maxMessages: 4, waitMs: 0, tags: '*' });
   t.equal(again.length, 1, 'visible again at once, not after its 60 s invisibility');
-  t.equal(again[0].deliveryAttempt, 2, 'the aborted delivery counts');
+  t.equal(again[0].deliveryAttempt, 1, 'the aborted delivery does not count: nobody saw it');
 });
 
 t.test('a late answer after the cancel is released by the client', async (t) => {
@@ -94,7 +95,36 @@ t.test('a late answer after the cancel is released by the client', async (t) => 
   late?.(frameOf(encodeBrokerRpcResponse('receive', 9, popped)));
   await waitFor('the late message visible again', async () => {
     const found = await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
-    return found.length === 1 && found[0].deliveryAttempt === 2;
+    return found.length === 1 && found[0].deliveryAttempt === 1;
   });
-  t.pass('released through the broker');
+  t.pass('given back through the broker, the delivery not counted');
+});
+
+t.test('a delivery given back unseen uses no attempt: none goes to the dead letters', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf({ maxDeliveryAttempts: 1 });
+  await broker.publish(topic, [text('only one attempt')]);
+  const request = { maxMessages: 4, waitMs: 0, tags: '*', invisibleMs: 60_000 };
+  for (let round = 0; round < 3; round++) {
+    const popped = await broker.receive(topic, group, request);
+    t.equal(popped[0]?.deliveryAttempt, 1, `round ${round}: its first attempt still`);
+    await broker.returnMessages(
+      topic,
+      group,
+      popped.map((m) => m.receiptHandle),
+    );
+    await t.rejects(
+      broker.ack(topic, group, [popped[0].receiptHandle]).then((r) => {
+        if (r[0].ok) throw new Error('acked');
+        throw new Error(r[0].code);
+      }),
+      { message: 'ReceiptHandleExpired' },
+      'the handle given back is over',
+    );
+  }
+  const [last] = await broker.receive(topic, group, request);
+  t.equal(last?.body.toString(), 'only one attempt');
+  t.ok((await broker.ack(topic, group, [last.receiptHandle]))[0].ok);
+  t.same((await broker.deadLetters(group, 10)).messages, [], 'never dead-lettered');
 });

@@ -90,6 +90,58 @@ t.test('a 2-gateway, 3-broker cluster', async (t) => {
     t.equal(group.body.backlog, 0, 'nothing left');
   });
 
+  t.test('receives parked over the brokers: a delivery nobody saw uses no attempt', async (t) => {
+    t.equal(
+      (await client.call(0, 'PUT', '/topics/spread', { messageType: 'NORMAL', queueCount: 6 }))
+        .status,
+      201,
+    );
+    // one attempt: a delivery counted without a consumer seeing it would dead-letter the message
+    t.equal((await client.call(1, 'PUT', '/groups/once', { maxDeliveryAttempts: 1 })).status, 201);
+    const total = 48;
+    const got = new Map<string, number>();
+    const stop = new AbortController();
+    const consumer = async (gateway: number) => {
+      while (!stop.signal.aborted && got.size < total) {
+        const res = await client.call(gateway, 'POST', '/topics/spread/groups/once/receive', {
+          maxMessages: 4,
+          waitSeconds: 2,
+        });
+        if (res.status !== 200) throw new Error(`receive ${res.status}`);
+        const handles: string[] = [];
+        for (const m of res.body.messages) {
+          got.set(m.body, m.deliveryAttempt);
+          handles.push(m.receiptHandle);
+        }
+        if (handles.length > 0)
+          await client.call(gateway, 'POST', '/topics/spread/groups/once/ack', {
+            receiptHandles: handles,
+          });
+      }
+    };
+    const consumers = [0, 1, 0, 1, 0, 1].map((gateway) => consumer(gateway));
+    for (let i = 0; i < total; i += 6) {
+      // sharding keys spread each batch over the queues, so over the brokers
+      const res = await client.call(i % 2, 'POST', '/topics/spread/messages', {
+        messages: Array.from({ length: 6 }, (_, k) => ({
+          body: `m-${i + k}`,
+          shardingKey: `k-${i + k}`,
+        })),
+      });
+      t.equal(res.status, 200);
+    }
+    await waitFor('every message received', () => got.size === total, { timeoutMs: 60_000 });
+    stop.abort();
+    await Promise.all(consumers);
+    t.same(
+      [...got.values()].filter((attempt) => attempt !== 1),
+      [],
+      'each on its first attempt',
+    );
+    const dead = await client.call(0, 'GET', '/groups/once/dead-letters');
+    t.same(dead.body.messages, [], 'none dead-lettered unseen');
+  });
+
   t.test('FIFO: a sharding key keeps its order across the cluster', async (t) => {
     t.equal(
       (await client.call(0, 'PUT', '/topics/fifo', { messageType: 'FIFO', queueCount: 3 })).status,

@@ -79,6 +79,9 @@ export class FakeBroker implements BrokerClient {
     if (this.answers.ack) return this.answers.ack(t, g, handles);
     return handles.map((receiptHandle) => ({ receiptHandle, ok: true as const }));
   }
+  async returnMessages(t: TopicDescriptor, g: GroupDescriptor, handles: string[]) {
+    this.record('returnMessages', [t, g, handles]);
+  }
   async changeVisibility(
     t: TopicDescriptor,
     g: GroupDescriptor,

@@ -10,6 +10,7 @@
 import { PassThrough } from 'node:stream';
 import { setImmediate as setImmediatePromise, setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
+import { returnUnseen } from '../../cluster/index.js';
 import { isWharfError, WharfError } from '../../errors.js';
 import type { ReceivedMessage } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
@@ -73,11 +74,9 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
       ctx.closing.addEventListener('abort', hangUp, { once: true });
       const endTimer = setTimeout(hangUp, body.durationSeconds * 1000);
 
-      const giveBack = async (messages: readonly ReceivedMessage[]): Promise<void> => {
-        await Promise.allSettled(
-          messages.map((m) => brokers.changeVisibility(t, g, m.receiptHandle, 0)),
-        );
-      };
+      // messages received for a client that left before they were written: back, unseen
+      const giveBack = (messages: readonly ReceivedMessage[]): Promise<void> =>
+        returnUnseen(brokers, t, g, messages);
 
       const pump = async (): Promise<string> => {
         let resolved = true; // t and g were just looked up

@@ -395,6 +395,18 @@ export const OPERATIONS = {
     object({ topic: topicDescriptorShape, request: transactionCheckRequestShape }),
     array(checkedMessageShape),
   ),
+  returnMessages: jsonOperation<
+    { topic: TopicDescriptor; group: GroupDescriptor; receiptHandles: string[] },
+    void
+  >(
+    22,
+    object({
+      topic: topicDescriptorShape,
+      group: groupDescriptorShape,
+      receiptHandles: array(string),
+    }),
+    nothing,
+  ),
   cancelMessage: jsonOperation<{ topic: TopicDescriptor; messageId: string }, void>(
     21,
     object({ topic: topicDescriptorShape, messageId: string }),
