@@ -33,6 +33,13 @@ export class ReceiveStream {
     }
   }
 
+  /** A delivery whose invisibility was changed (not released): it counts until its new time. */
+  extend(handle: string, nextVisibleTime: number): void {
+    if (!this.outstanding.has(handle)) return;
+    this.outstanding.set(handle, nextVisibleTime);
+    this.wake?.(); // a deadline it waits for may have moved
+  }
+
   settle(handle: string): void {
     if (!this.outstanding.delete(handle)) return;
     this.owner.handles.delete(handle);
@@ -97,6 +104,16 @@ export class ReceiveStreams {
   settled(answers: readonly { receiptHandle: string }[]): void {
     if (this.handles.size === 0) return;
     for (const { receiptHandle } of answers) this.handles.get(receiptHandle)?.settle(receiptHandle);
+  }
+
+  /** A visibility change through this gateway: a release (0 s) settles the delivery; any other
+   *  keeps it outstanding until its new nextVisibleTime — a consumer extending what it works on
+   *  holds its credit. */
+  visibilityChanged(answer: { receiptHandle: string; nextVisibleTime: number }, released: boolean) {
+    if (this.handles.size === 0) return;
+    if (released) this.settled([answer]);
+    else
+      this.handles.get(answer.receiptHandle)?.extend(answer.receiptHandle, answer.nextVisibleTime);
   }
 
   /** An ack's results, whichever API it came through: an acked or expired delivery is no longer

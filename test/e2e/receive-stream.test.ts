@@ -305,3 +305,29 @@ t.test('a client that stops reading holds neither its stream nor a graceful clos
   ]);
   t.equal(outcome, 'closed', 'the close ended the stuck stream after its grace');
 });
+
+t.test('a delivery whose invisibility a consumer extends keeps its credit taken', async (t) => {
+  const { call, key, publish, open, ack } = await setup(t);
+  const controller = new AbortController();
+  t.teardown(() => controller.abort());
+  // group g: 2 s of invisibility, so the stream would count its delivery for 2 s only
+  const res = await open({ maxOutstanding: 1, durationSeconds: 60 }, controller.signal);
+  const { lines } = lineReader(res);
+  await publish(['a', 'b']);
+  await waitFor('the first message', () => lines.length >= 1 || undefined);
+  const extended = await call(key, 'POST', '/topics/orders/groups/g/visibility', {
+    receiptHandle: lines[0].receiptHandle,
+    invisibleSeconds: 60,
+  });
+  t.equal(extended.status, 200);
+  // past the delivery's first deadline: still outstanding, so still no credit
+  await waitUntilPast((lines[0] as { nextVisibleTime: number }).nextVisibleTime + 1_000);
+  t.same(
+    lines.map((l) => l.body),
+    ['a'],
+    'no second message while the first is held',
+  );
+  await ack([lines[0].receiptHandle!]);
+  await waitFor('the second message once the first is acked', () => lines.length >= 2 || undefined);
+  t.equal(lines[1].body, 'b');
+});

@@ -205,8 +205,8 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const g = await resolveGroup(meta, principal, instanceId, group, 'consume');
       const { receiptHandle, invisibleSeconds } = request.body;
       const answer = await brokers.changeVisibility(t, g, receiptHandle, invisibleSeconds * 1000);
-      // released: no longer outstanding on a streaming receive
-      if (invisibleSeconds === 0) ctx.receiveStreams.settled([answer]);
+      // a streaming receive's credit: freed by a release, held on by an extension
+      ctx.receiveStreams.visibilityChanged(answer, invisibleSeconds === 0);
       return answer;
     },
   );
