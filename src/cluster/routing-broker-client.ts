@@ -158,9 +158,12 @@ export class RoutingBrokerClient implements BrokerClient {
     return [...this.options.directory.brokers.keys()].filter(this.isUp);
   }
 
+  /** 503 naming the broker a call waits for; `brokerId` -1: none in particular (every broker
+   *  of the topic is down). */
   private down(brokerId: number, why: string): WharfError {
     const address = this.options.directory.brokers.get(brokerId)?.address ?? 'not registered';
-    return new WharfError('Unavailable', `broker ${brokerId} (${address}) is unavailable: ${why}`, {
+    const message = brokerId < 0 ? why : `broker ${brokerId} (${address}) is unavailable: ${why}`;
+    return new WharfError('Unavailable', message, {
       retryAfterMs: this.retryAfterMs,
     });
   }
