@@ -10,6 +10,7 @@ import type {
 import { WharfError } from '../errors.js';
 import type { StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
+import type { Subscription } from './consumer-ledger.js';
 import { badField, intOf, objectOf, parseJsonObject, versionOf } from './json-fields.js';
 import { messageView } from './message-view.js';
 import { tracePosition } from './trace-log.js';
@@ -19,6 +20,9 @@ import {
   deadLetterKey,
   deadLetterTopic,
   halfTopic,
+  RESEND_QUEUE_ID,
+  resendTopic,
+  resentKey,
   isSystemName,
   messageScope,
   storeTopic,
@@ -260,18 +264,7 @@ export class Queries {
         state = 'INFLIGHT';
         deliveryAttempt = entry.attempt;
       } else if (cursor !== undefined && cursor.isDone(message.queueOffset)) {
-        const [tenantId, instanceId] = sub.groupKey.split('/');
-        const dead = await this.core.store.queryByKey(
-          deadLetterTopic({
-            tenantId: tenantId,
-            instanceId: instanceId,
-            group,
-          }),
-          deadLetterKey(messageId),
-          1,
-        );
-        state = dead.length > 0 ? 'DEAD_LETTERED' : 'ACKED';
-        deliveryAttempt = dead[0]?.attempt ?? 0;
+        ({ state, deliveryAttempt } = await this.afterDone(topic, sub, messageId));
       }
       states.push({
         group,
@@ -282,7 +275,46 @@ export class Queries {
     }
     return states;
   }
+
+  /** The state in `sub`'s group of a message its cursor is done with: acked, or dead-lettered
+   *  (its last dead letter) — and once that was re-sent, the state of the copy received since. */
+  private async afterDone(
+    topic: TopicDescriptor,
+    sub: Subscription,
+    messageId: string,
+  ): Promise<{ state: GroupMessageState; deliveryAttempt: number }> {
+    const [tenantId = '', instanceId = '', group = ''] = sub.groupKey.split('/');
+    const owner = { tenantId, instanceId, group };
+    const dead = await this.core.store.queryByKey(
+      deadLetterTopic(owner),
+      deadLetterKey(messageId),
+      MAX_DEAD_LETTERINGS,
+    );
+    const last = dead.reduce<StoredMessage | undefined>(
+      (latest, m) => (latest === undefined || m.queueOffset > latest.queueOffset ? m : latest),
+      undefined,
+    );
+    if (last === undefined) return { state: 'ACKED', deliveryAttempt: 0 };
+    if (!this.core.ledger.deadLetterDone(sub.groupKey).has(last.queueOffset))
+      return { state: 'DEAD_LETTERED', deliveryAttempt: last.attempt };
+    // re-sent: the copy in the group's re-send queue for the topic
+    const [copy] = await this.core.store.queryByKey(
+      resendTopic(owner, topic.topic),
+      resentKey(last.logOffset),
+      1,
+    );
+    const resent = sub.cursors.get(RESEND_QUEUE_ID);
+    const entry = copy === undefined ? undefined : resent?.inflight.get(copy.queueOffset);
+    if (entry !== undefined) return { state: 'INFLIGHT', deliveryAttempt: entry.attempt };
+    if (copy !== undefined && resent?.isDone(copy.queueOffset) === true)
+      return { state: 'ACKED', deliveryAttempt: 0 };
+    return { state: 'PENDING', deliveryAttempt: 0 };
+  }
 }
+
+/** Dead letters of one message in one group looked at (each re-send and dead-lettering again
+ *  adds one). */
+const MAX_DEAD_LETTERINGS = 64;
 
 // Time cursor (opaque to clients, base64url of UTF-8 JSON): {"v":1,"next":{"<queueId>":N,…}},
 // the next queue offset to read per queue. A cursor without `v` (handed out before versions) is

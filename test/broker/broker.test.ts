@@ -89,7 +89,10 @@ t.test(
       [],
       're-sent dead letters leave the list',
     );
+    const stateOf = async () => (await broker.getMessage(topic, id)).groups;
+    t.match(await stateOf(), [{ state: 'INFLIGHT', deliveryAttempt: 1 }], 'its re-sent copy');
     t.ok((await broker.ack(topic, group, [back[0].receiptHandle]))[0]?.ok);
+    t.match(await stateOf(), [{ state: 'ACKED' }], 'the re-sent copy acked');
   },
 );
 
