@@ -19,7 +19,12 @@ import type {
 
 export type AckResult =
   | { receiptHandle: string; ok: true }
-  | { receiptHandle: string; ok: false; code: 'ReceiptHandleExpired' | 'InvalidReceiptHandle' };
+  | {
+      receiptHandle: string;
+      ok: false;
+      /** Unavailable: the broker holding the message is down (a cluster gateway's answer). */
+      code: 'ReceiptHandleExpired' | 'InvalidReceiptHandle' | 'Unavailable';
+    };
 
 export interface VisibilityResult {
   receiptHandle: string;

@@ -34,7 +34,17 @@ const HANDLERS: Handlers = {
     await returnUnseen(b, r.topic, r.group, messages);
     return [];
   },
-  ack: (b, r) => b.ack(r.topic, r.group, r.receiptHandles),
+  ack: async (b, r) => {
+    const wire: BrokerRpcResponse<'ack'> = [];
+    for (const result of await b.ack(r.topic, r.group, r.receiptHandles)) {
+      if (result.ok) wire.push(result);
+      // only a cluster gateway answers Unavailable for a handle (its broker is down)
+      else if (result.code === 'Unavailable')
+        throw new WharfError('Internal', 'a broker answered Unavailable for a handle');
+      else wire.push({ receiptHandle: result.receiptHandle, ok: false, code: result.code });
+    }
+    return wire;
+  },
   changeVisibility: (b, r) => b.changeVisibility(r.topic, r.group, r.receiptHandle, r.invisibleMs),
   returnMessages: (b, r) => b.returnMessages(r.topic, r.group, r.receiptHandles),
   getMessage: (b, r) => b.getMessage(r.topic, r.messageId),

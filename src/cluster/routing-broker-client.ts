@@ -17,7 +17,7 @@
 // not answer the drop, leaves a pending drop for that broker, which it applies when it is back,
 // before it serves (src/broker/pending-drops.ts): a name created again never meets the old data.
 import { randomBytes } from 'node:crypto';
-import { WharfError } from '../errors.js';
+import { isWharfError, WharfError } from '../errors.js';
 import type {
   CheckedMessage,
   DeadLetter,
@@ -432,17 +432,37 @@ export class RoutingBrokerClient implements BrokerClient {
     return answers;
   }
 
-  ack(
+  async ack(
     topic: TopicDescriptor,
     group: GroupDescriptor,
     receiptHandles: string[],
   ): Promise<AckResult[]> {
-    return this.byBroker(
+    // a broker down fails only its handles (ok: false, code Unavailable: their messages come
+    // back after their invisibility); the others are acked and say so — a whole 503 would hide
+    // that they were, and their retry would answer ReceiptHandleExpired. All down: 503.
+    let answered = false;
+    let failure: WharfError | undefined;
+    const results = await this.byBroker(
       receiptHandles,
       (handle) => receiptHandleBrokerId(handle),
       (handle): AckResult => ({ receiptHandle: handle, ok: false, code: 'InvalidReceiptHandle' }),
-      (client, handles) => client.ack(topic, group, handles),
+      async (client, handles) => {
+        const acked = await client.ack(topic, group, handles);
+        answered = true;
+        return acked;
+      },
+      (handles, error) => {
+        if (!isWharfError(error) || error.code !== 'Unavailable') throw error;
+        failure ??= error;
+        return handles.map((handle): AckResult => ({
+          receiptHandle: handle,
+          ok: false,
+          code: 'Unavailable',
+        }));
+      },
     );
+    if (failure !== undefined && !answered) throw failure;
+    return results;
   }
 
   async returnMessages(
@@ -467,6 +487,8 @@ export class RoutingBrokerClient implements BrokerClient {
     brokerOf: (item: I) => number | null,
     unknown: (item: I) => R,
     call: (client: BrokerClient, items: I[]) => Promise<R[]>,
+    /** The answers for a broker's items when its call failed; absent: the failure is thrown. */
+    failed?: (items: I[], error: unknown) => R[],
   ): Promise<R[]> {
     const results = new Array<R>(items.length);
     const groups = new Map<number, number[]>();
@@ -482,12 +504,14 @@ export class RoutingBrokerClient implements BrokerClient {
     });
     await Promise.all(
       [...groups].map(async ([brokerId, indexes]) => {
-        const answers = await this.on(brokerId, (c) =>
-          call(
-            c,
-            indexes.map((i) => items[i]),
-          ),
-        );
+        const mine = indexes.map((i) => items[i]);
+        let answers: R[];
+        try {
+          answers = await this.on(brokerId, (c) => call(c, mine));
+        } catch (error) {
+          if (failed === undefined) throw error;
+          answers = failed(mine, error);
+        }
         answers.forEach((answer, k) => (results[indexes[k]] = answer));
       }),
     );

@@ -24,6 +24,7 @@ t.test('SIGKILL a broker under publish load', async (t) => {
     201,
   );
   t.equal((await client.call(0, 'PUT', '/groups/readers', {})).status, 201);
+  t.equal((await client.call(0, 'PUT', '/groups/peek', {})).status, 201);
 
   const acked = new Map<string, string>(); // body → messageId
   const errors: string[] = [];
@@ -47,6 +48,22 @@ t.test('SIGKILL a broker under publish load', async (t) => {
     timeoutMs: 60_000,
     intervalMs: 5,
   });
+  // deliveries held, not acked, from the victim and another broker: acked after the kill
+  const peeked: { handle: string; brokerId: number | null }[] = [];
+  await waitFor(
+    'deliveries from broker 2 and another',
+    async () => {
+      const res = await client.call(0, 'POST', '/topics/load/groups/peek/receive', {
+        maxMessages: 32,
+        waitSeconds: 1,
+      });
+      for (const m of res.body.messages ?? [])
+        peeked.push({ handle: m.receiptHandle, brokerId: ids.brokerOf(m.messageId) });
+      const from = new Set(peeked.map((p) => p.brokerId));
+      return from.has(2) && from.size >= 2;
+    },
+    { timeoutMs: 60_000, intervalMs: 0 },
+  );
   const victim = cluster.brokers.get(2);
   if (victim === undefined) throw new Error('no broker 2');
   await cluster.kill(victim);
@@ -71,6 +88,29 @@ t.test('SIGKILL a broker under publish load', async (t) => {
   t.ok(refused !== undefined, 'a FIFO queue of the dead broker answers 503');
   t.match(refused?.body.error.message ?? '', /broker 2 .*order over availability/);
   t.ok(Number(refused?.headers.get('retry-after')) >= 1, 'with retry-after');
+  // an ack spanning the dead broker acks the rest and says which it could not
+  const spanning = await client.call(0, 'POST', '/topics/load/groups/peek/ack', {
+    receiptHandles: peeked.map((p) => p.handle),
+  });
+  t.equal(
+    spanning.status,
+    200,
+    `an ack spanning a dead broker answers per handle: ${JSON.stringify(spanning.body)}`,
+  );
+  t.same(
+    (spanning.body.results as { ok: boolean; code?: string }[])
+      .map((r, i) => [peeked[i].brokerId === 2, r.ok, r.code ?? null])
+      .filter(
+        ([onDead, ok, code], i, all) =>
+          all.findIndex((x) => x[0] === onDead && x[1] === ok && x[2] === code) === i,
+      )
+      .sort(),
+    [
+      [false, true, null],
+      [true, false, 'Unavailable'],
+    ],
+    'the dead broker’s handles Unavailable, the others acked',
+  );
   const onVictim = [...acked.values()].filter((id) => ids.brokerOf(id) === 2).length;
   t.ok(onVictim > 0, `the victim had acknowledged messages (${onVictim})`);
 

@@ -148,7 +148,7 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
                     ok: { type: 'boolean' },
                     code: {
                       type: 'string',
-                      enum: ['ReceiptHandleExpired', 'InvalidReceiptHandle'],
+                      enum: ['ReceiptHandleExpired', 'InvalidReceiptHandle', 'Unavailable'],
                     },
                   },
                 },
