@@ -3113,7 +3113,7 @@ export interface operations {
                             receiptHandle: string;
                             ok: boolean;
                             /** @enum {string} */
-                            code?: "ReceiptHandleExpired" | "InvalidReceiptHandle";
+                            code?: "ReceiptHandleExpired" | "InvalidReceiptHandle" | "Unavailable";
                         }[];
                     };
                 };
