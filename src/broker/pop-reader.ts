@@ -55,6 +55,10 @@ interface Redelivery {
   offsets: number[];
   attempts: number[];
   firstDeliveries: number[];
+  /** Put in flight by replay over a delivery the journal never got (attempt 0, never handed
+   *  out): never passed through a read. A delivery given back unseen is at attempt 0 too, but
+   *  it was read (it has a first delivery time). */
+  unread: boolean[];
 }
 
 export interface PopResult {
@@ -158,6 +162,7 @@ export class PopReader {
           offsets: [],
           attempts: [],
           firstDeliveries: [],
+          unread: [],
         };
         for (const offset of due) {
           const entry = cursor.inflight.get(offset);
@@ -170,6 +175,7 @@ export class PopReader {
           item.offsets.push(offset);
           item.attempts.push(entry.attempt);
           item.firstDeliveries.push(entry.attempt === 0 ? now : entry.firstDeliveryMs);
+          item.unread.push(entry.attempt === 0 && entry.firstDeliveryMs === 0);
         }
         budget -= item.offsets.length;
         if (item.offsets.length > 0) redeliver.push(item);
@@ -241,11 +247,10 @@ export class PopReader {
         pick.gone.push(offset); // deleted by retention while in flight
         return;
       }
-      // attempt 0: put in flight by replay over a delivery the journal never got, so never
-      // passed through a read: what a read passes over (the tag filter leaves it out, a fence
-      // withdrew it) is done for the group, not delivered
+      // never passed through a read (Redelivery.unread): what a read passes over (the tag
+      // filter leaves it out, a fence withdrew it) is done for the group, not delivered
       if (
-        item.attempts[i] === 0 &&
+        item.unread[i] &&
         ((filter !== undefined && filter.tags.size > 0 && !filter.tags.has(message.tag)) ||
           withdrawn?.has(offset) === true)
       ) {
