@@ -424,12 +424,15 @@ export class Broker implements BrokerClient {
       const groups = [...this.ledger.configurations()]
         .filter((conf) => storeTopic(conf.topic) === name)
         .map((conf) => conf.group);
+      // its dead letters go with it (they stay in their groups' queues, marked done): before the
+      // drop is journaled, so that a drop cut short here (a crash, a refused write) and sent
+      // again (pending drops) still knows its groups — the journaled drop forgets them
+      for (const group of groups) await this.deadLetterQueues.forgetTopic(group, topic.topic);
       await this.core.record([{ op: 'dropTopic', topic: name }]);
       // a topic created again under the name starts its queues at 0: nothing stays withdrawn
       if (this.core.journal.withdrawals.hasTopic(name))
         await this.core.journal.record([{ op: 'withdraw-drop', topic: name }]);
-      // its dead letters go with it (they stay in their groups' queues, marked done); a drop
-      // cut short here is sent again (pending drops) and finishes this
+      // and those a move made meanwhile (moves stop at the journaled drop: isLive)
       for (const group of groups) await this.deadLetterQueues.forgetTopic(group, topic.topic);
       await this.store.deleteTopic(name);
       for (const group of groups) await this.store.deleteTopic(resendTopic(group, topic.topic));

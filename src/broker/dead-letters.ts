@@ -184,7 +184,10 @@ export class DeadLetters {
     const offsets: number[] = [];
     let from = minQueueOffset;
     while (from < maxQueueOffset) {
-      const result = await this.core.store.readQueue(dlq, 0, from, { maxMessages: 256 });
+      const result = await this.core.store.readQueue(dlq, 0, from, {
+        maxMessages: 256,
+        maxBytes: 4 * 1024 * 1024, // bodies of up to 4 MiB: a bounded read
+      });
       for (const message of result.messages) {
         if (done.has(message.queueOffset)) continue;
         if (message.properties[SystemProperty.originTopic] === topic)

@@ -3,6 +3,7 @@
 // carries. Implementations: in-process (all-in-one) and network (cluster). Errors are WharfErrors
 // (Unavailable when the broker cannot be reached or is shutting down).
 
+import { isWharfError } from '../errors.js';
 import type {
   CheckedMessage,
   DeadLetter,
@@ -150,17 +151,24 @@ export interface BrokerClient {
  *  counted (best effort: a failure leaves them to their invisibility deadline, as for a consumer
  *  that crashed). */
 export async function returnUnseen(
-  broker: Pick<BrokerClient, 'returnMessages'>,
+  broker: Pick<BrokerClient, 'returnMessages' | 'changeVisibility'>,
   topic: TopicDescriptor,
   group: GroupDescriptor,
   messages: readonly ReceivedMessage[],
 ): Promise<void> {
   if (messages.length === 0) return;
-  await broker
-    .returnMessages(
+  try {
+    await broker.returnMessages(
       topic,
       group,
       messages.map((m) => m.receiptHandle),
-    )
-    .catch(() => undefined);
+    );
+  } catch (error) {
+    // a broker of an earlier version (a rolling upgrade) does not know the call: visible again
+    // at once all the same, the delivery counted as it was then
+    if (!isWharfError(error) || error.code !== 'UnsupportedFormat') return;
+    await Promise.allSettled(
+      messages.map((m) => broker.changeVisibility(topic, group, m.receiptHandle, 0)),
+    );
+  }
 }

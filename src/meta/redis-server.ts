@@ -124,10 +124,17 @@ async function stopStrayServer(dir: string): Promise<number | null> {
       return false;
     }
   };
-  process.kill(pid, 'SIGTERM');
+  const signal = (name: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, name);
+    } catch {
+      // gone meanwhile (ESRCH): nothing to stop
+    }
+  };
+  signal('SIGTERM');
   const deadline = Date.now() + 5_000;
   while (alive()) {
-    if (Date.now() > deadline) process.kill(pid, 'SIGKILL');
+    if (Date.now() > deadline) signal('SIGKILL');
     await sleep(25);
   }
   return pid;

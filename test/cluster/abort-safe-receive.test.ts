@@ -9,8 +9,11 @@ import {
   TcpBrokerServer,
   TcpRpcChannel,
   dispatchBrokerRpc,
+  returnUnseen,
   type RpcChannel,
 } from '../../src/cluster/index.js';
+import { WharfError } from '../../src/errors.js';
+import type { ReceivedMessage } from '../../src/model/index.js';
 import {
   decodeBrokerRpcResponse,
   decodeFrame,
@@ -145,4 +148,18 @@ t.test('a first delivery given back is read again as delivered, never passed ove
     [['tagged', 1]],
     'delivered once more, on its first attempt',
   );
+});
+
+t.test('a broker without returnMessages (a rolling upgrade) still gets them back', async (t) => {
+  const calls: string[] = [];
+  const older = {
+    returnMessages: () => Promise.reject(new WharfError('UnsupportedFormat', 'operation 22')),
+    changeVisibility: (_t: unknown, _g: unknown, handle: string, ms: number) => {
+      calls.push(`${handle}:${ms}`);
+      return Promise.resolve({ receiptHandle: handle, nextVisibleTime: 0 });
+    },
+  };
+  const received = ['h1', 'h2'].map((receiptHandle) => ({ receiptHandle }) as ReceivedMessage);
+  await returnUnseen(older, topicOf(), groupOf(), received);
+  t.same(calls, ['h1:0', 'h2:0'], 'released by a visibility change instead');
 });

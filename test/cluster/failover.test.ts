@@ -89,8 +89,13 @@ t.test('SIGKILL a broker under publish load', async (t) => {
   t.match(refused?.body.error.message ?? '', /broker 2 .*order over availability/);
   t.ok(Number(refused?.headers.get('retry-after')) >= 1, 'with retry-after');
   // an ack spanning the dead broker acks the rest and says which it could not
+  // a few of each (an ack takes at most 100 handles)
+  const spans = [
+    ...peeked.filter((p) => p.brokerId === 2).slice(0, 8),
+    ...peeked.filter((p) => p.brokerId !== 2).slice(0, 8),
+  ];
   const spanning = await client.call(0, 'POST', '/topics/load/groups/peek/ack', {
-    receiptHandles: peeked.map((p) => p.handle),
+    receiptHandles: spans.map((p) => p.handle),
   });
   t.equal(
     spanning.status,
@@ -99,7 +104,7 @@ t.test('SIGKILL a broker under publish load', async (t) => {
   );
   t.same(
     (spanning.body.results as { ok: boolean; code?: string }[])
-      .map((r, i) => [peeked[i].brokerId === 2, r.ok, r.code ?? null])
+      .map((r, i) => [spans[i].brokerId === 2, r.ok, r.code ?? null])
       .filter(
         ([onDead, ok, code], i, all) =>
           all.findIndex((x) => x[0] === onDead && x[1] === ok && x[2] === code) === i,

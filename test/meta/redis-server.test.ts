@@ -1,4 +1,5 @@
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { startTestRedis } from '../helpers/redis.js';
@@ -108,11 +109,17 @@ t.test(
 );
 
 t.test('a pid file naming another process is left alone', async (t) => {
-  const dir = t.testdir({ 'redis.pid': `${process.pid}\n` });
-  t.equal(strayServerPid(dir), null, 'this test process is not a redis-server');
+  // a live process that is not a redis-server (a reused pid)
+  const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], {
+    stdio: 'ignore',
+  });
+  t.teardown(() => other.kill('SIGKILL'));
+  const dir = t.testdir({ 'redis.pid': `${other.pid}\n` });
+  t.equal(strayServerPid(dir), null, 'not a redis-server');
   const server = await startRedisServer({ dir, persist: true });
   t.teardown(() => server.stop());
   t.equal(strayServerPid(dir), server.process.pid);
+  t.equal(other.exitCode ?? other.signalCode, null, 'the other process still runs');
 });
 
 /** Resolves true once `server`'s process has exited (waitFor's deadline bounds a broken run). */

@@ -228,6 +228,14 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
       'messagesAcked',
       results.filter((r) => r.ok).length,
     );
+    // a broker holding some of them down (cluster): the protocol has no per-handle code for it,
+    // so the answer is the retriable 503 it gave before (the others were acked; retried, they
+    // answer MessageNotExist)
+    const unavailable = results.find((r) => !r.ok && r.code === 'Unavailable');
+    if (unavailable !== undefined)
+      throw new WharfError('Unavailable', 'a broker holding some of these messages is down', {
+        retryAfterMs: 1000,
+      });
     const failed: HandleError[] = [];
     for (const r of results) {
       if (r.ok) continue;

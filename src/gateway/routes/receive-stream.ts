@@ -33,8 +33,8 @@ interface StreamBody {
 const POLL_SECONDS = 20;
 /** A receive refused by the consume rate quota is tried again after this. */
 const THROTTLED_PAUSE_MS = 100;
-/** How long a stream's client has, once its end line is written, to take what is left before
- *  its connection is dropped: one that stopped reading would hold the response, and a graceful
+/** How long a stream's client may go without reading, once its end line is written, before its
+ *  connection is dropped: one that stopped reading would hold the response, and a graceful
  *  shutdown waiting for it, for good. */
 export const STREAM_END_GRACE_MS = 5_000;
 
@@ -166,11 +166,21 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
         // come back at their nextVisibleTime, as for a client that left)
         const response = reply.raw;
         if (response.writableFinished || response.destroyed) return;
-        const drop = setTimeout(() => {
+        const stopped = (): void => {
           request.log.warn('a streaming receive client stopped reading: connection dropped');
           response.destroy();
-        }, STREAM_END_GRACE_MS);
-        response.once('close', () => clearTimeout(drop));
+        };
+        let drop = setTimeout(stopped, STREAM_END_GRACE_MS);
+        // a client still reading (slowly) has its grace counted again at each step it takes
+        const reading = (): void => {
+          clearTimeout(drop);
+          drop = setTimeout(stopped, STREAM_END_GRACE_MS);
+        };
+        response.on('drain', reading);
+        response.once('close', () => {
+          clearTimeout(drop);
+          response.off('drain', reading);
+        });
       }
 
       // the headers go out now, not with the first message (which may be a while)
