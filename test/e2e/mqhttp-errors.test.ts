@@ -182,6 +182,8 @@ t.test('credentials, digest, XML and parameters are refused in the protocol’s 
     'PUT',
   );
   expectMqError(t, await get('/topics/orders'), 404, 'NotFound', 'no such route');
+  // an endpoint configured with a path prefix: not routed, answered in the protocol's shape
+  expectMqError(t, await get(`/prefix${consume}`), 404, 'NotFound', 'a path prefix');
 });
 
 t.test('permissions, suspension and quotas are the /v1 ones, answered in XML', async (t) => {

@@ -106,11 +106,14 @@ export const MQ_HOST_ID = 'wharf';
 
 /**
  * Whether a request is answered in the MQ HTTP shape: an MQ HTTP route, or (unrouted: 404, 405,
- * framework errors) a path that begins with `/topics/` (also after extra leading slashes).
+ * framework errors) a path that begins with `/topics/` (also after extra leading slashes), or an
+ * SDK's request (its `x-mq-version`) to an endpoint with a path prefix (`/prefix/topics/…`).
  */
 export function isMqHttpRequest(request: FastifyRequest): boolean {
   if (request.routeOptions.config?.plane === 'mqhttp') return true;
-  return /^\/+topics(\/|$|\?)/.test(request.raw.url ?? '/');
+  const url = request.raw.url ?? '/';
+  if (/^\/+topics(\/|$|\?)/.test(url)) return true;
+  return request.headers['x-mq-version'] !== undefined && /\/topics(\/|$|\?)/.test(url);
 }
 
 /** Sends the XML `Error` answer of an already-mapped refusal. */
