@@ -15,6 +15,7 @@ import { WharfError } from '../errors.js';
 import type { Receipt } from '../protocol/index.js';
 import type { BrokerCore } from './broker-core.js';
 import type { LedgerEntry, Subscription } from './consumer-ledger.js';
+import type { Inflight } from './queue-cursor.js';
 import type { DeadLetters } from './dead-letters.js';
 import { groupKey, receiptScope, storeTopic } from './names.js';
 import { PopReader } from './pop-reader.js';
@@ -153,9 +154,7 @@ export class Receiver {
       throw new WharfError('ReceiptHandleExpired', 'the delivery of this receipt handle is over');
     }
     const nextVisibleMs = Date.now() + invisibleMs;
-    const dueBefore =
-      found.sub.cursors.get(found.receipt.queueId)?.inflight.get(found.receipt.queueOffset)
-        ?.redeliverAtMs ?? Number.POSITIVE_INFINITY;
+    const dueBefore = inflightOf(found)?.redeliverAtMs ?? Number.POSITIVE_INFINITY;
     await this.core.record([
       {
         op: 'vis',
@@ -190,7 +189,7 @@ export class Receiver {
       const found = this.findDelivery(receipt ?? null, subs);
       if (typeof found === 'string') continue;
       const { sub, receipt: r } = found;
-      const inflight = sub.cursors.get(r.queueId)?.inflight.get(r.queueOffset);
+      const inflight = inflightOf(found);
       if (inflight === undefined) continue;
       entries.push({
         op: 'vis',
@@ -297,4 +296,15 @@ async function firstOf(promises: readonly Promise<void>[], ms: number): Promise<
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The in-flight entry of a delivery found by its receipt handle. */
+function inflightOf({
+  sub,
+  receipt,
+}: {
+  sub: Subscription;
+  receipt: Receipt;
+}): Inflight | undefined {
+  return sub.cursors.get(receipt.queueId)?.inflight.get(receipt.queueOffset);
 }

@@ -148,27 +148,29 @@ export interface BrokerClient {
 }
 
 /** Gives back received messages nobody will see: visible again at once, the delivery not
- *  counted (best effort: a failure leaves them to their invisibility deadline, as for a consumer
- *  that crashed). */
+ *  counted. Best effort: false when it failed, which leaves them to their invisibility
+ *  deadline, as for a consumer that crashed. */
 export async function returnUnseen(
   broker: Pick<BrokerClient, 'returnMessages' | 'changeVisibility'>,
   topic: TopicDescriptor,
   group: GroupDescriptor,
   messages: readonly ReceivedMessage[],
-): Promise<void> {
-  if (messages.length === 0) return;
+): Promise<boolean> {
+  if (messages.length === 0) return true;
   try {
     await broker.returnMessages(
       topic,
       group,
       messages.map((m) => m.receiptHandle),
     );
+    return true;
   } catch (error) {
     // a broker of an earlier version (a rolling upgrade) does not know the call: visible again
     // at once all the same, the delivery counted as it was then
-    if (!isWharfError(error) || error.code !== 'UnsupportedFormat') return;
-    await Promise.allSettled(
+    if (!isWharfError(error) || error.code !== 'UnsupportedFormat') return false;
+    const released = await Promise.allSettled(
       messages.map((m) => broker.changeVisibility(topic, group, m.receiptHandle, 0)),
     );
+    return released.every((r) => r.status === 'fulfilled');
   }
 }

@@ -367,7 +367,9 @@ export class RoutingBrokerClient implements BrokerClient {
       (client, s) => client.receive(topic, group, request, s),
       signal,
       request.maxMessages,
-      (client, extra) => returnUnseen(client, topic, group, extra),
+      async (client, extra) => {
+        await returnUnseen(client, topic, group, extra);
+      },
     );
   }
 

@@ -4,6 +4,7 @@
 // or closing, 403 once its credential stops holding — what the broker handed out meanwhile is
 // made visible again), and the delivered messages and bytes counted for metrics and usage.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { returnUnseen } from '../cluster/index.js';
 import { WharfError } from '../errors.js';
 import type { GroupDescriptor, ReceivedMessage, TopicDescriptor } from '../model/index.js';
 import type { RouteContext } from './context.js';
@@ -95,19 +96,9 @@ export async function receiveForClient(
   /** Messages taken by a receive whose credential stopped holding go back to the group, unseen:
    *  the delivery does not count. */
   async function releaseAll(messages: readonly ReceivedMessage[]): Promise<void> {
-    const failed = await brokers
-      .returnMessages(
-        call.topic,
-        call.group,
-        messages.map((m) => m.receiptHandle),
-      )
-      .then(
-        () => 0,
-        () => messages.length,
-      );
-    if (failed > 0) {
+    if (!(await returnUnseen(brokers, call.topic, call.group, messages))) {
       request.log.warn(
-        { failed, of: messages.length },
+        { messages: messages.length },
         'messages taken by a revoked receive stay invisible until their deadline',
       );
     }

@@ -75,8 +75,9 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
       const endTimer = setTimeout(hangUp, body.durationSeconds * 1000);
 
       // messages received for a client that left before they were written: back, unseen
-      const giveBack = (messages: readonly ReceivedMessage[]): Promise<void> =>
-        returnUnseen(brokers, t, g, messages);
+      const giveBack = async (messages: readonly ReceivedMessage[]): Promise<void> => {
+        await returnUnseen(brokers, t, g, messages);
+      };
 
       const pump = async (): Promise<string> => {
         let resolved = true; // t and g were just looked up
