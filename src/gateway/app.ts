@@ -12,12 +12,13 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { BrokerClient } from '../cluster/index.js';
 import { WharfError } from '../errors.js';
-import { INSTANCE_ID, type MetaStore } from '../meta/index.js';
+import type { MetaStore } from '../meta/index.js';
 import { GatewayMetrics, type Logger } from '../telemetry/index.js';
 import type { GatewayConfig, RouteContext } from './context.js';
 import { ParkedPolls } from './parked-polls.js';
 import { ReceiveStreams } from './receive-streams.js';
 import { BodyBudget, registerRawBody } from './plugins/body.js';
+import { registerCallAccounting } from './plugins/call-accounting.js';
 import { registerConnectionLimit, registerDrainSweep } from './plugins/connections.js';
 import {
   clientErrorHandler,
@@ -42,7 +43,7 @@ import { receiveStreamRoutes } from './routes/receive-stream.js';
 import { queryRoutes } from './routes/query.js';
 import { AlarmEventSchema, AlarmSchema, alarmRoutes } from './routes/alarms.js';
 import { UsageSchema, usageRoutes } from './routes/usage.js';
-import { UsageMeter, USAGE_FLUSH_INTERVAL_MS, apiClassOf } from './usage-meter.js';
+import { UsageMeter, USAGE_FLUSH_INTERVAL_MS } from './usage-meter.js';
 import { MAX_SERIES_PER_TENANT, STATS_SAMPLE_INTERVAL_MS, StatsSampler } from './stats-sampler.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { CheckedMessage } from './schemas/transactions.js';
@@ -68,7 +69,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.logger.child({ room: 'gateway' }),
-    // Access lines are logged at debug by the onResponse hook below, not by fastify at info.
+    // Access lines are logged at debug by the call accounting (plugins/call-accounting.ts), not
+    // by fastify at info.
     logController: new LogController({
       disableRequestLogging: true,
       requestIdLogLabel: 'requestId',
@@ -166,37 +168,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     done();
   });
   registerDrainSweep(app);
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    metrics.requests.inc({ method: request.method, route, status: reply.statusCode });
-    metrics.duration.observe(
-      { method: request.method, route, status_class: `${Math.floor(reply.statusCode / 100)}xx` },
-      reply.elapsedTime / 1000,
-    );
-    const params = request.params as Record<string, unknown> | undefined;
-    const instanceId = request.usageOf?.instanceId ?? params?.instanceId;
-    if (
-      request.principal !== null &&
-      typeof instanceId === 'string' &&
-      INSTANCE_ID.test(instanceId)
-    ) {
-      const tenantId = request.principal.tenantId;
-      // Usage is kept for the tenant's own instances only: an answer that succeeded named one; a
-      // refused one may name any id (each would be a bucket in Redis for 400 days), so it counts
-      // when the metadata cache holds the instance as the tenant's (its handler resolved it, a
-      // moment ago) — a lookup of its own would cost Redis a call for each refused request.
-      if (reply.statusCode < 400 || deps.meta.cachedInstanceExists(tenantId, instanceId) === true) {
-        ctx.usage.count(tenantId, instanceId, 'requests');
-        const apiClass = request.usageOf?.apiClass ?? apiClassOf(request.method, route);
-        ctx.usage.count(tenantId, instanceId, apiClass);
-      }
-    }
-    request.log.debug(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },
-      'answered',
-    );
-    done();
-  });
+  registerCallAccounting(app, { metrics, usage: ctx.usage, meta: deps.meta });
   const budget = new BodyBudget(config.bodiesInFlightBytes ?? BODIES_IN_FLIGHT_BYTES, (bytes) =>
     metrics.bodyBytesInFlight.set(bytes),
   );

@@ -5,6 +5,8 @@ import { mqClient } from '../helpers/mq-http-sdk.js';
 import { waitFor } from '../helpers/wait-for.js';
 import {
   adminFetch,
+  firstKey,
+  instanceCaller,
   json,
   provisionTenant,
   signedFetch,
@@ -190,4 +192,47 @@ t.test('MQ HTTP calls and streaming receives count as the /v1 calls they match',
     apiCallsManage: 2,
   });
   t.ok(bucket.requests >= 6, 'the requests too');
+});
+
+t.test('a call the client hangs up on still counts, in usage and in /metrics (499)', async (t) => {
+  const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 100 } });
+  const tenant = await provisionTenant(wharf);
+  const call = tenantCaller(wharf, tenant);
+  const hangUp = instanceCaller(wharf, tenant);
+  t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+  t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+  // a long poll and a stream the client leaves before they answer
+  for (const [path, body] of [
+    ['receive', { waitSeconds: 20 }],
+    ['receive-stream', { durationSeconds: 20 }],
+  ] as const) {
+    const abort = new AbortController();
+    const pending = hangUp(
+      firstKey(tenant),
+      'POST',
+      `/topics/orders/groups/billing/${path}`,
+      body,
+      abort.signal,
+    );
+    // the stream answers its head at once; the long poll parks
+    if (path === 'receive-stream') await pending;
+    else await waitFor('the poll to park', () => wharf.broker.stats().parkedReceives > 0);
+    abort.abort();
+    await pending.then((res) => res.body?.cancel()).catch(() => undefined);
+  }
+  const bucket = await waitFor('both hung-up calls in the usage', async () => {
+    const b = (await json(await call('GET', '/usage'))).buckets[0];
+    return b?.apiCallsConsume === 2 ? b : null;
+  });
+  t.equal(bucket.apiCallsManage, 2, 'the two creates, nothing else');
+  const exposition = await (await adminFetch(wharf, 'GET', '/metrics')).text();
+  for (const route of ['receive', 'receive-stream']) {
+    t.match(
+      exposition,
+      new RegExp(
+        `wharf_http_requests_total\\{method="POST",route="[^"]*/groups/:group/${route}",status="499"\\} 1`,
+      ),
+      `${route}: 499 in the request counter`,
+    );
+  }
 });
