@@ -118,8 +118,9 @@ export class ParkedPolls {
       }
       if (parked) {
         // What was taken while the credential stopped holding (between two checks) is not
-        // handed to it: it is given back at once.
-        revoked ??= taken.length > 0 ? await recheck() : null;
+        // handed to it: it is given back at once. An empty answer is checked too: deleting a
+        // tenant drops its instances, which ends their polls empty before the next check.
+        revoked ??= await recheck();
         if (revoked !== null) {
           if (taken.length > 0) await call.giveBack(taken);
           request.log.info(

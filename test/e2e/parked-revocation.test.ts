@@ -112,3 +112,22 @@ t.test('a parked receive with a bearer token of a revoked key answers 403', asyn
   t.equal(await errorCode(answer), 'InvalidToken');
   t.equal((await publish(keyB, 'after')).status, 200);
 });
+
+t.test('a receive and a stream waiting when their tenant is deleted answer 403', async (t) => {
+  const { wharf, tenant, keyA, call, receive } = await setup(t);
+  const { answer: parked } = await park(wharf, () => receive(keyA, 20));
+  const stream = await call(keyA, 'POST', '/topics/orders/groups/g/receive-stream', {
+    durationSeconds: 20,
+  });
+  t.equal(stream.status, 200);
+  const deleted = await adminFetch(wharf, 'DELETE', `/admin/v1/tenants/${tenant.tenantId}`);
+  t.equal(deleted.status, 204);
+  // the code a new request gets: its key went with the tenant
+  const answer = await within(parked, 5000);
+  if (answer === 'deadline') return t.fail('the parked receive still waits 5 s after the delete');
+  t.equal(answer.status, 403, 'not an empty 200');
+  t.equal(await errorCode(answer), 'InvalidAccessKeyId');
+  const lines = await within(stream.text(), 5000);
+  if (lines === 'deadline') return t.fail('the stream still runs 5 s after the delete');
+  t.match(lines.trim().split('\n').pop(), /"end":"ERROR","error":\{"code":"InvalidAccessKeyId"/);
+});

@@ -16,7 +16,7 @@ import type { ReceivedMessage } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
 import { receiveForClient, resolveReceiveTarget } from '../long-poll-receive.js';
 import { receivedLines } from '../received-json.js';
-import { principalOf } from '../plugins/tenancy.js';
+import { principalOf, revalidatePrincipal } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, errorResponses, tenantSecurity } from '../schemas/common.js';
 import { messageBodies } from '../schemas/messages.js';
 import { topicGroupParams, type TopicGroupParams } from './params.js';
@@ -102,7 +102,11 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
             try {
               ({ topic: t, group: g } = await resolveReceiveTarget(ctx, principal, target));
             } catch (error) {
-              if (!isWharfError(error) || error.code !== 'Unavailable') throw error;
+              if (!isWharfError(error) || error.code !== 'Unavailable') {
+                // a tenant deleted under the stream took its instance with it: the credential's
+                // own refusal (the code a new request gets) says more than InstanceNotFound
+                throw (await revalidatePrincipal(ctx.meta, principal).catch(() => null)) ?? error;
+              }
             }
             if (ended.signal.aborted) break; // the client left during the lookup
           }
