@@ -320,3 +320,22 @@ t.test('bad credentials are answered from the headers, before an 8 MiB body', as
   t.equal(tooLarge.status, 400, 'no credentials: refused first');
   t.match(tooLarge.body, /<Code>MissingAuthorizationHeader<\/Code>/);
 });
+
+t.test('a HEAD on the consume URL is refused and takes no message', async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  await putResource(t, wharf, tenant, '/topics/orders', { messageType: 'NORMAL' });
+  await putResource(t, wharf, tenant, '/groups/g', {});
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const client = mqClient(wharf, tenant);
+  await client.getProducer(tenant.instanceId, 'orders').publishMessage('kept');
+  for (const resource of [
+    `/topics/orders/messages?consumer=g&ns=${tenant.instanceId}`,
+    `/topics/orders/messages?consumer=g&ns=${tenant.instanceId}&trans=pop`,
+  ]) {
+    const head = await mqFetch(wharf.url, { method: 'HEAD', resource, ...who });
+    t.equal(head.status, 405, `HEAD ${resource}: 405`);
+  }
+  const got = await client.getConsumer(tenant.instanceId, 'orders', 'g').consumeMessage(16, 1);
+  t.match(got.body, [{ MessageBody: 'kept', ConsumedTimes: 1 }], 'first delivered now');
+});

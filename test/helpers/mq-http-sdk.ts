@@ -41,7 +41,7 @@ export async function mqErrorOf(call: Promise<unknown>): Promise<MQError> {
 }
 
 export interface MqRequest {
-  method: 'GET' | 'POST' | 'DELETE' | 'PUT';
+  method: 'GET' | 'HEAD' | 'POST' | 'DELETE' | 'PUT';
   /** From `/topics/` on, as sent and signed. */
   resource: string;
   body?: string | Buffer;

@@ -141,54 +141,65 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
     );
   });
 
-  app.get<{ Params: Params }>(MQ_PATH, base, async (request, reply) => {
-    const principal = principalOf(request);
-    const query = queryOf(request);
-    const group = groupName(query);
-    const maxMessages = integerIn(query, 'numOfMessages', 1, MAX_CONSUME_MESSAGES, 16);
-    const waitSeconds = integerIn(query, 'waitseconds', 0, MAX_WAIT_SECONDS, 0);
-    const trans = query.trans;
-    if (trans !== undefined && trans !== 'order' && trans !== 'pop') {
-      throw new WharfError('InvalidArgument', 'trans must be order or pop on a consume');
-    }
-    const tags = query.tag === undefined || query.tag === '' ? '*' : query.tag;
-    if (!TAG_FILTER.test(tags)) throw new WharfError('InvalidArgument', 'tag must be * or A||B');
-    const instanceId = await instanceIdOf(ctx, principal, query);
-    request.usageOf = { instanceId, apiClass: 'apiCallsConsume' }; // usage: the path does not name it
-    const { topic: name } = request.params;
+  // no HEAD twin (fastify adds one to every GET): a consume takes messages, and a HEAD would
+  // take them and throw them away
+  app.get<{ Params: Params }>(
+    MQ_PATH,
+    { ...base, exposeHeadRoute: false },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const query = queryOf(request);
+      const group = groupName(query);
+      const maxMessages = integerIn(query, 'numOfMessages', 1, MAX_CONSUME_MESSAGES, 16);
+      const waitSeconds = integerIn(query, 'waitseconds', 0, MAX_WAIT_SECONDS, 0);
+      const trans = query.trans;
+      if (trans !== undefined && trans !== 'order' && trans !== 'pop') {
+        throw new WharfError('InvalidArgument', 'trans must be order or pop on a consume');
+      }
+      const tags = query.tag === undefined || query.tag === '' ? '*' : query.tag;
+      if (!TAG_FILTER.test(tags)) throw new WharfError('InvalidArgument', 'tag must be * or A||B');
+      const instanceId = await instanceIdOf(ctx, principal, query);
+      request.usageOf = { instanceId, apiClass: 'apiCallsConsume' }; // usage: the path does not name it
+      const { topic: name } = request.params;
 
-    if (trans === 'pop') {
-      const topic = await resolveTopic(meta, principal, instanceId, name, 'publish');
-      await resolveGroup(meta, principal, instanceId, group, 'publish');
-      const offered =
-        topic.messageType === 'TRANSACTION'
-          ? await checkHalfMessages(request, reply, principal, topic, maxMessages, waitSeconds)
-          : [];
-      const now = Date.now();
-      if (offered.length === 0) throw noMessage();
-      return xml(request, reply, 200, encodeMessages(offered.map((m) => mqHalfMessageOf(m, now))));
-    }
+      if (trans === 'pop') {
+        const topic = await resolveTopic(meta, principal, instanceId, name, 'publish');
+        await resolveGroup(meta, principal, instanceId, group, 'publish');
+        const offered =
+          topic.messageType === 'TRANSACTION'
+            ? await checkHalfMessages(request, reply, principal, topic, maxMessages, waitSeconds)
+            : [];
+        const now = Date.now();
+        if (offered.length === 0) throw noMessage();
+        return xml(
+          request,
+          reply,
+          200,
+          encodeMessages(offered.map((m) => mqHalfMessageOf(m, now))),
+        );
+      }
 
-    // trans=order: FIFO topics hand out a queue's next message only once the earlier ones are
-    // acked, for every consume; on other topics there is no order to keep.
-    const topic = await resolveTopic(meta, principal, instanceId, name, 'consume');
-    const groupDescriptor = await resolveGroup(meta, principal, instanceId, group, 'consume');
-    if (groupDescriptor.deliveryMode === 'BROADCASTING') {
-      throw new WharfError(
-        'InvalidArgument',
-        'BROADCASTING groups need a consumer id, which this protocol has not: use /v1',
-      );
-    }
-    const received = await receiveForClient(ctx, request, reply, principal, {
-      topic,
-      group: groupDescriptor,
-      maxMessages,
-      waitSeconds,
-      tags,
-    });
-    if (received.length === 0) throw noMessage();
-    return xml(request, reply, 200, encodeMessages(received.map(mqMessageOf)));
-  });
+      // trans=order: FIFO topics hand out a queue's next message only once the earlier ones are
+      // acked, for every consume; on other topics there is no order to keep.
+      const topic = await resolveTopic(meta, principal, instanceId, name, 'consume');
+      const groupDescriptor = await resolveGroup(meta, principal, instanceId, group, 'consume');
+      if (groupDescriptor.deliveryMode === 'BROADCASTING') {
+        throw new WharfError(
+          'InvalidArgument',
+          'BROADCASTING groups need a consumer id, which this protocol has not: use /v1',
+        );
+      }
+      const received = await receiveForClient(ctx, request, reply, principal, {
+        topic,
+        group: groupDescriptor,
+        maxMessages,
+        waitSeconds,
+        tags,
+      });
+      if (received.length === 0) throw noMessage();
+      return xml(request, reply, 200, encodeMessages(received.map(mqMessageOf)));
+    },
+  );
 
   app.delete<{ Params: Params }>(MQ_PATH, base, async (request, reply) => {
     const principal = principalOf(request);
