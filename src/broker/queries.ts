@@ -8,7 +8,7 @@ import type {
   TraceEvent,
 } from '../model/index.js';
 import { WharfError } from '../errors.js';
-import type { StoredMessage } from '../store/index.js';
+import type { QueueEntryRef, StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import type { Subscription } from './consumer-ledger.js';
 import { badField, intOf, objectOf, parseJsonObject, versionOf } from './json-fields.js';
@@ -91,9 +91,12 @@ export class Queries {
   async queryByTime(topic: TopicDescriptor, query: TimeQuery): Promise<MessagePage> {
     const name = storeTopic(topic);
     const cursor = query.cursor === undefined ? undefined : decodeTimeCursor(query.cursor);
+    // The merge runs over consume-queue entries (positions and store times); only the page's
+    // records are read: a page of `limit` messages costs `limit` records, not `limit + 1` from
+    // every queue (64 queues of 4 MiB bodies would be 25 GiB for one request).
     const heads: {
       queueId: number;
-      messages: StoredMessage[];
+      entries: QueueEntryRef[];
       next: number;
       exhausted: boolean;
     }[] = [];
@@ -101,46 +104,43 @@ export class Queries {
       const from =
         cursor?.next[queueId] ??
         (await this.core.store.queueOffsetByTime(name, queueId, query.fromMs));
-      const result = await this.core.store.readQueue(name, queueId, from, {
-        maxMessages: query.limit + 1,
-      });
-      const inRange = result.messages.filter(
-        (m) => m.storeTimestampMs >= query.fromMs && m.storeTimestampMs <= query.toMs,
+      const result = await this.core.store.queueEntries(name, queueId, from, query.limit + 1);
+      const inRange = result.entries.filter(
+        (e) => e.storeTimestampMs >= query.fromMs && e.storeTimestampMs <= query.toMs,
       );
       const exhausted =
-        inRange.length < result.messages.length || result.nextQueueOffset >= result.maxQueueOffset;
-      heads.push({
-        queueId,
-        messages: inRange,
-        next: result.status === 'OFFSET_EXPIRED' ? result.nextQueueOffset : from,
-        exhausted,
-      });
+        inRange.length < result.entries.length || result.nextQueueOffset >= result.maxQueueOffset;
+      heads.push({ queueId, entries: inRange, next: result.startQueueOffset, exhausted });
     }
     // merge by (store time, queue, offset) and take the page
-    const page: StoredMessage[] = [];
+    const chosen: (QueueEntryRef & { queueId: number })[] = [];
     const taken = new Map<number, number>();
-    const all = heads.flatMap((head) => head.messages);
+    const all = heads.flatMap((head) => head.entries.map((e) => ({ ...e, queueId: head.queueId })));
     all.sort(
       (a, b) =>
         a.storeTimestampMs - b.storeTimestampMs ||
         a.queueId - b.queueId ||
         a.queueOffset - b.queueOffset,
     );
-    for (const message of all) {
-      if (page.length >= query.limit) break;
-      page.push(message);
-      taken.set(message.queueId, message.queueOffset + 1);
+    for (const entry of all) {
+      if (chosen.length >= query.limit) break;
+      chosen.push(entry);
+      taken.set(entry.queueId, entry.queueOffset + 1);
     }
     const next: Record<string, number> = {};
     let more = false;
     for (const head of heads) {
       const position = taken.get(head.queueId) ?? head.next;
       next[head.queueId] = position;
-      const left = head.messages.some((m) => m.queueOffset >= position);
+      const left = head.entries.some((e) => e.queueOffset >= position);
       if (left || !head.exhausted) more = true;
     }
+    // a record retention deleted since its entry was read is left out
+    const page = (await this.core.store.readMessages(chosen.map((e) => e.logOffset))).filter(
+      (m): m is StoredMessage => m !== null,
+    );
     const views = await this.views(topic, page);
-    return more && page.length > 0
+    return more && chosen.length > 0
       ? { messages: views, nextCursor: encodeTimeCursor({ next }) }
       : { messages: views };
   }

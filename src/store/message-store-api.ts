@@ -3,6 +3,7 @@ import type {
   AppendMessage,
   AppendResult,
   FlushPolicy,
+  QueueEntriesResult,
   QueueOffsets,
   ReadQueueOptions,
   ReadQueueResult,
@@ -95,6 +96,14 @@ export interface MessageStore {
     fromQueueOffset: number,
     options: ReadQueueOptions,
   ): Promise<ReadQueueResult>;
+  /** At most `count` entries of a queue from `fromQueueOffset`, without reading their records
+   *  (positions and store times only: a few bytes each, whatever the bodies weigh). */
+  queueEntries(
+    topic: string,
+    queueId: number,
+    fromQueueOffset: number,
+    count: number,
+  ): Promise<QueueEntriesResult>;
   /** One message by its commit-log position; null when no record starts there or it expired. */
   readMessage(logOffset: number): Promise<StoredMessage | null>;
   /** readMessage of many positions, answers in their order (nearby records read together). */

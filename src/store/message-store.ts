@@ -32,6 +32,7 @@ import { FileStateJournal } from './state-journal.js';
 import type {
   AppendMessage,
   AppendResult,
+  QueueEntriesResult,
   QueueOffsets,
   ReadQueueOptions,
   ReadQueueResult,
@@ -318,6 +319,16 @@ class DefaultMessageStore implements MessageStore {
   ): Promise<ReadQueueResult> {
     if (this.closing !== null) return Promise.reject(closedError());
     return this.reader.readQueue(topic, queueId, fromQueueOffset, options);
+  }
+
+  queueEntries(
+    topic: string,
+    queueId: number,
+    fromQueueOffset: number,
+    count: number,
+  ): Promise<QueueEntriesResult> {
+    if (this.closing !== null) return Promise.reject(closedError());
+    return this.reader.queueEntries(topic, queueId, fromQueueOffset, count);
   }
 
   readMessage(logOffset: number): Promise<StoredMessage | null> {

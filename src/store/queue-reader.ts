@@ -6,7 +6,12 @@
 // queue's minQueueOffset when retention has passed it.
 import { WharfError } from '../errors.js';
 import type { CommitLog } from './commit-log.js';
-import { entryLogOffset, entrySize, entryTagHash } from './consume-queue-entry.js';
+import {
+  entryLogOffset,
+  entrySize,
+  entryStoreTimestampMs,
+  entryTagHash,
+} from './consume-queue-entry.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { LogBlock, LogBlockCache } from './log-block-cache.js';
 import type { QueueTable } from './queue-table.js';
@@ -22,7 +27,13 @@ import {
   frameLogOffset,
 } from './record.js';
 import { TagMatcher } from './tag-matcher.js';
-import type { ReadQueueOptions, ReadQueueResult, StoredMessage } from './types.js';
+import type {
+  QueueEntriesResult,
+  QueueEntryRef,
+  ReadQueueOptions,
+  ReadQueueResult,
+  StoredMessage,
+} from './types.js';
 
 /** Largest coalesced read of adjacent records (one pread). */
 const MAX_COALESCED_READ_BYTES = 2 * 1024 * 1024;
@@ -459,6 +470,35 @@ export class QueueReader {
       );
     }
     return message;
+  }
+
+  async queueEntries(
+    topic: string,
+    queueId: number,
+    fromQueueOffset: number,
+    count: number,
+  ): Promise<QueueEntriesResult> {
+    const queue = this.p.queues.get(topic, queueId);
+    const maxQueueOffset = queue?.maxQueueOffset ?? 0;
+    let start = Math.max(fromQueueOffset, queue?.minQueueOffset ?? 0);
+    const n = Math.min(Math.max(0, Math.floor(count)), maxQueueOffset - start);
+    if (queue === undefined || n <= 0) {
+      start = Math.min(start, maxQueueOffset);
+      return { entries: [], startQueueOffset: start, nextQueueOffset: start, maxQueueOffset };
+    }
+    const raw = await queue.readEntries(start, n, false);
+    const logMin = this.p.log.minLogOffset;
+    const entries: QueueEntryRef[] = [];
+    for (let i = 0; i < n; i++) {
+      const logOffset = entryLogOffset(raw, i);
+      if (logOffset < logMin) continue; // retention deleted its record
+      entries.push({
+        queueOffset: start + i,
+        logOffset,
+        storeTimestampMs: entryStoreTimestampMs(raw, i),
+      });
+    }
+    return { entries, startQueueOffset: start, nextQueueOffset: start + n, maxQueueOffset };
   }
 
   /**

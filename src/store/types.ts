@@ -89,6 +89,24 @@ export interface ReadQueueResult {
   maxQueueOffset: number;
 }
 
+/** A consume-queue entry's position and store time: what a query by time merges before it reads
+ *  the records of the page it keeps. */
+export interface QueueEntryRef {
+  queueOffset: number;
+  logOffset: number;
+  storeTimestampMs: number;
+}
+
+export interface QueueEntriesResult {
+  /** In queue order; entries whose records retention deleted are left out. */
+  entries: QueueEntryRef[];
+  /** Where the read started: `fromQueueOffset`, or the queue's min when that expired. */
+  startQueueOffset: number;
+  /** Past the last entry read. */
+  nextQueueOffset: number;
+  maxQueueOffset: number;
+}
+
 export interface QueueOffsets {
   /** First entry still readable. */
   minQueueOffset: number;

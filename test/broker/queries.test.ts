@@ -38,3 +38,40 @@ t.test('bad cursors are InvalidArgument', async (t) => {
     );
   }
 });
+
+t.test(
+  'a query by time reads the records of its page only, not a page from every queue',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf({ queueCount: 16 });
+    for (let i = 0; i < 8; i++) {
+      await broker.publish(
+        topic,
+        Array.from({ length: 16 }, (_, k) => text(`m${i}-${k}`)),
+      );
+    }
+    const reads = () => {
+      const s = broker.stats();
+      return s.readCacheHits + s.readCacheMisses;
+    };
+    const before = reads();
+    const page = await broker.queryByTime(topic, { fromMs: 0, toMs: Date.now() + 1000, limit: 2 });
+    t.equal(page.messages.length, 2);
+    t.ok(page.nextCursor, 'more to come');
+    // two records, each looked up as its header and then whole
+    t.ok(reads() - before <= 4, `records read for a page of 2: ${(reads() - before) / 2}`);
+    let seen = page.messages.length;
+    let cursor = page.nextCursor;
+    while (cursor !== undefined) {
+      const next = await broker.queryByTime(topic, {
+        fromMs: 0,
+        toMs: Date.now() + 1000,
+        limit: 7,
+        cursor,
+      });
+      seen += next.messages.length;
+      cursor = next.nextCursor;
+    }
+    t.equal(seen, 128, 'every message, once, over the pages');
+  },
+);

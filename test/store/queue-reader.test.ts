@@ -307,3 +307,53 @@ t.test('readMessage serves live message starts only, from memory and from the fi
   await store.deleteTopic('t');
   t.equal(await store.readMessage(a.logOffset), null, 'a deleted topic has no messages');
 });
+
+t.test('queueEntries: positions and store times without the records', async (t) => {
+  const store = await openTestStore(t, storeDir(t), { retentionMs: 60_000 });
+  t.same(await store.queueEntries('t', 0, 0, 5), {
+    entries: [],
+    startQueueOffset: 0,
+    nextQueueOffset: 0,
+    maxQueueOffset: 0,
+  });
+  const appended = await store.append(
+    Array.from({ length: 10 }, (_, i) => message('t', 0, i, { body: Buffer.alloc(300, i) })),
+  );
+  const hitsBefore = store.stats().readCacheHits + store.stats().readCacheMisses;
+  const some = await store.queueEntries('t', 0, 3, 4);
+  t.same(
+    some.entries,
+    appended.slice(3, 7).map((a, i) => ({
+      queueOffset: 3 + i,
+      logOffset: a.logOffset,
+      storeTimestampMs: a.storeTimestampMs,
+    })),
+  );
+  t.match(some, { startQueueOffset: 3, nextQueueOffset: 7, maxQueueOffset: 10 });
+  t.equal(
+    store.stats().readCacheHits + store.stats().readCacheMisses,
+    hitsBefore,
+    'no record was read',
+  );
+  t.match(await store.queueEntries('t', 0, 8, 100), {
+    startQueueOffset: 8,
+    nextQueueOffset: 10,
+    entries: [{ queueOffset: 8 }, { queueOffset: 9 }],
+  });
+  t.match(await store.queueEntries('t', 0, 12, 5), { entries: [], startQueueOffset: 10 });
+  // a segment retention deleted: its entries are left out, the read starts at the queue's min
+  await store.append(
+    Array.from({ length: 5000 }, (_, i) =>
+      message('t', 0, 10 + i, { body: Buffer.alloc(300, i % 256) }),
+    ),
+  );
+  await hooks(store).runRetention(Date.now() + 120_000);
+  const logMin = store.stats().logMinOffset;
+  t.ok(logMin > appended[9].logOffset, 'retention deleted the first records');
+  const expired = await store.queueEntries('t', 0, 0, 3000);
+  t.ok(expired.entries.length > 0);
+  t.ok(
+    expired.entries.every((e) => e.logOffset >= logMin),
+    'no entry of a deleted record',
+  );
+});
