@@ -19,6 +19,14 @@ export const MAX_RECEIPT_HANDLES = 16;
 /** Deepest element nesting accepted in a request (the protocol's documents have 3 levels). */
 const MAX_DEPTH = 8;
 const CDATA_SECTION = /<!\[CDATA\[[\s\S]*?\]\]>/g;
+/**
+ * Most markup (`<`) a request may hold outside CDATA: the protocol's documents hold a handful of
+ * elements (an ack of 16 handles: 34 tags), and checking megabytes of tags would hold the event
+ * loop for seconds (the validator takes ~0.6 s for a million elements).
+ */
+const MAX_MARKUP = 1024;
+/** How much of the validator's own words an error repeats (it can list every open tag). */
+const MAX_REASON_CHARS = 200;
 
 const parser = new XMLParser({
   ignoreAttributes: true,
@@ -57,12 +65,20 @@ function parseDocument(raw: Buffer, root: string): Record<string, unknown> {
   if (!isUtf8(raw)) throw malformed('the body is not valid UTF-8');
   const text = raw.toString('utf8');
   if (/<!DOCTYPE/i.test(text)) throw malformed('a DOCTYPE is not accepted');
+  const outsideCdata = text.replace(CDATA_SECTION, '');
+  if (countOf(outsideCdata, '<', MAX_MARKUP + 1) > MAX_MARKUP) {
+    throw malformed(`more than ${MAX_MARKUP} tags: not a document of this protocol`);
+  }
   const valid = XMLValidator.validate(text);
-  if (valid !== true) throw malformed(`the body is not well-formed XML: ${valid.err.msg}`);
+  if (valid !== true) {
+    const reason = valid.err.msg;
+    const shown =
+      reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS)}…` : reason;
+    throw malformed(`the body is not well-formed XML: ${shown}`);
+  }
   // XML forbids `]]>` in text outside CDATA, which the validator lets through; it is what the
   // Node SDK sends for a body containing `]]>` (its CDATA ends early), and a lenient parse would
   // store another body than the one meant
-  const outsideCdata = text.replace(CDATA_SECTION, '');
   if (outsideCdata.includes(']]>')) {
     throw malformed('`]]>` outside a CDATA section (a body containing `]]>` needs escaping)');
   }
@@ -87,6 +103,15 @@ function parseDocument(raw: Buffer, root: string): Record<string, unknown> {
   if (top === undefined) throw malformed(`the root element must be ${root}`);
   // An empty root parses to '' (no children).
   return isRecord(top) ? top : {};
+}
+
+/** Occurrences of `char` in `text`, counted up to `limit`. */
+function countOf(text: string, char: string, limit: number): number {
+  let count = 0;
+  for (let at = text.indexOf(char); at !== -1 && count < limit; at = text.indexOf(char, at + 1)) {
+    count++;
+  }
+  return count;
 }
 
 /** Characters outside XML 1.0's Char production (lone surrogates cannot come from UTF-8). */

@@ -178,6 +178,25 @@ t.test('bad request bodies are MalformedXML or InvalidArgument, never a crash', 
     ),
     'InvalidArgument',
   );
+  // megabytes of markup are refused before they are checked (the check would hold the event loop
+  // for seconds), and no error repeats the validator's list of open tags
+  for (const xml of [
+    `<Message>${'<a>'.repeat(2_500_000)}`,
+    `<Message>${'<a></a>'.repeat(1_000_000)}</Message>`,
+    `<Message>${'<a>'.repeat(600)}`,
+  ]) {
+    let message = '';
+    const code = mqCodeOf(() => {
+      try {
+        decodePublishRequest(Buffer.from(xml));
+      } catch (err) {
+        message = err instanceof Error ? err.message : '';
+        throw err;
+      }
+    });
+    t.equal(code, 'MalformedXML', `${xml.length} chars of tags`);
+    t.ok(message.length < 300, `a short reason: ${message.length} chars`);
+  }
   // every truncation of a valid body is refused cleanly
   const whole = golden.requests.publish.xml;
   for (let n = 0; n < whole.length; n++) {
