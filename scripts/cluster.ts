@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MIN_ADMIN_TOKEN_CHARS, MIN_MASTER_KEY_CHARS } from '../src/cli/config.js';
 import { loadOrCreateSecret } from '../src/cli/node.js';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { LocalCluster } from './lib/local-cluster.js';
@@ -23,8 +24,11 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const adminToken =
-    process.env.WHARF_ADMIN_TOKEN ?? loadOrCreateSecret(join(dataDir, 'admin.token'));
-  const masterKey = process.env.WHARF_MASTER_KEY ?? loadOrCreateSecret(join(dataDir, 'master.key'));
+    process.env.WHARF_ADMIN_TOKEN ??
+    loadOrCreateSecret(join(dataDir, 'admin.token'), MIN_ADMIN_TOKEN_CHARS);
+  const masterKey =
+    process.env.WHARF_MASTER_KEY ??
+    loadOrCreateSecret(join(dataDir, 'master.key'), MIN_MASTER_KEY_CHARS);
   const wharf = fileURLToPath(new URL('../src/cli/wharf.js', import.meta.url));
   const cluster = new LocalCluster({
     command: [process.execPath, ...NODE_FLAGS, wharf],

@@ -2,6 +2,11 @@
 // place. Problems are collected and reported together, one clear line each, so a wrong
 // deployment fails at start and says everything that is wrong.
 
+/** Shortest operator token accepted (from the environment or the data dir). */
+export const MIN_ADMIN_TOKEN_CHARS = 16;
+/** Shortest master key accepted (from the environment or the data dir). */
+export const MIN_MASTER_KEY_CHARS = 32;
+
 export interface WharfConfig {
   port: number;
   host: string;
@@ -256,10 +261,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
     dataDir: str('WHARF_DATA_DIR') ?? './data',
     region,
     redisUrl,
-    adminToken: secret('WHARF_ADMIN_TOKEN', 16),
+    adminToken: secret('WHARF_ADMIN_TOKEN', MIN_ADMIN_TOKEN_CHARS),
     adminJwksUrl: jwksUrl,
     adminJwtSecret: secret('WHARF_ADMIN_JWT_SECRET', 32),
-    masterKey: secret('WHARF_MASTER_KEY', 32),
+    masterKey: secret('WHARF_MASTER_KEY', MIN_MASTER_KEY_CHARS),
     logLevel,
     metaCacheMs: int('WHARF_META_CACHE_MS', 4000, 0, 5000),
     redisTimeoutMs: int('WHARF_REDIS_TIMEOUT_MS', 1000, 50, 10_000),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { RoutingBrokerClient, tcpBrokerClient } from '../cluster/index.js';
 import { RedisPendingDropSink, RedisPublishFenceSink } from '../meta/index.js';
 import { GatewayMetrics, type Logger } from '../telemetry/index.js';
-import type { WharfConfig } from './config.js';
+import { MIN_ADMIN_TOKEN_CHARS, type WharfConfig } from './config.js';
 import { requireShared } from './broker-process.js';
 import { brokerMacKey, openMeta } from './broker-setup.js';
 import { StartupError, loadOrCreateSecret, startAlarmsAndGateway } from './node.js';
@@ -28,7 +28,9 @@ export function splitAddress(address: string): { host: string; port: number } {
 
 export async function startGateway(config: WharfConfig, logger: Logger): Promise<RunningGateway> {
   const { redisUrl, masterKey } = requireShared(config, 'gateway');
-  const adminToken = config.adminToken ?? loadOrCreateSecret(join(config.dataDir, 'admin.token'));
+  const adminToken =
+    config.adminToken ??
+    loadOrCreateSecret(join(config.dataDir, 'admin.token'), MIN_ADMIN_TOKEN_CHARS);
   const cleanup: (() => Promise<void>)[] = [];
   try {
     const meta = await openMeta(config, redisUrl, masterKey, logger).catch((cause: unknown) => {

@@ -5,9 +5,19 @@
 // Redis connections, stop the private redis-server child. A second signal, or a drain over 35 s, forces the exit. At start it warns
 // when the broker holds messages of instances Redis does not know (Redis lost its data).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { connect, type AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { AlarmEvaluator, AlarmNotifier } from '../alarms/index.js';
 import type { Broker } from '../broker/index.js';
 import { DirLockedError, lockDir, type DirLock } from '../store/index.js';
@@ -22,7 +32,7 @@ import {
   registerBrokerMetrics,
   type Logger,
 } from '../telemetry/index.js';
-import type { WharfConfig } from './config.js';
+import { MIN_ADMIN_TOKEN_CHARS, MIN_MASTER_KEY_CHARS, type WharfConfig } from './config.js';
 import { ALL_IN_ONE_BROKER_ID, openConfiguredBroker, openMeta } from './broker-setup.js';
 
 export const DRAIN_TIMEOUT_MS = 35_000;
@@ -38,22 +48,59 @@ export interface RunningNode {
 
 export class StartupError extends Error {}
 
-/** A secret kept in a file of the data dir: read, or generated once (mode 0600). */
-export function loadOrCreateSecret(path: string, bytes = 32): string {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+/**
+ * A secret kept in a file of the data dir: read, or generated once (mode 0600). A new one is
+ * written under a temporary name, fdatasynced and linked into place, and the directory synced:
+ * after a crash the file is whole or absent, never empty. One shorter than `minChars` (damaged,
+ * or cut by hand) stops the start: the master key seals every stored body and secret, so a node
+ * that went on with another would answer none of them.
+ */
+export function loadOrCreateSecret(path: string, minChars: number, bytes = 32): string {
+  const existing = readSecret(path, minChars);
+  if (existing !== null) return existing;
   const value = randomBytes(bytes).toString('base64url');
+  const temporary = `${path}.${process.pid}.new`;
+  const fd = openSync(temporary, 'w', 0o600);
   try {
-    writeFileSync(path, `${value}\n`, { mode: 0o600, flag: 'wx' });
-    return value;
+    writeSync(fd, `${value}\n`);
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(temporary, path);
   } catch (err) {
     // Another process created it first: theirs wins.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(path, 'utf8').trim();
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return readSecret(path, minChars) ?? value;
+  } finally {
+    rmSync(temporary, { force: true });
+  }
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+  return value;
+}
+
+function readSecret(path: string, minChars: number): string | null {
+  let value: string;
+  try {
+    value = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
+  if (value.length < minChars) {
+    throw new StartupError(
+      `${path} holds ${value.length} characters, fewer than ${minChars}: it is damaged (cut short ` +
+        'by a crash or by hand). Restore it from a backup; delete it only if this data dir holds ' +
+        'nothing sealed with it (a new one is then generated)',
+    );
+  }
+  return value;
 }
 
 /** Whether a Redis answers PING at host:port within `timeoutMs`. */
@@ -128,8 +175,10 @@ async function startLockedNode(
   dataDir: string,
   lock: DirLock,
 ): Promise<RunningNode> {
-  const masterKey = config.masterKey ?? loadOrCreateSecret(join(dataDir, 'master.key'));
-  const adminToken = config.adminToken ?? loadOrCreateSecret(join(dataDir, 'admin.token'));
+  const masterKey =
+    config.masterKey ?? loadOrCreateSecret(join(dataDir, 'master.key'), MIN_MASTER_KEY_CHARS);
+  const adminToken =
+    config.adminToken ?? loadOrCreateSecret(join(dataDir, 'admin.token'), MIN_ADMIN_TOKEN_CHARS);
   const redis = await resolveRedis({ ...config, dataDir }, logger);
   const cleanup: (() => Promise<void>)[] = [
     () => {

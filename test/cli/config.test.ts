@@ -3,7 +3,7 @@ import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../src/cli/config.
 import { banner } from '../../src/cli/banner.js';
 import { loadOrCreateSecret, redisAnswers } from '../../src/cli/node.js';
 import { freePort } from '../../src/meta/index.js';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 t.test('defaults', async (t) => {
@@ -110,11 +110,27 @@ t.test('the README documents every variable', async (t) => {
 t.test('secrets in the data dir are generated once, private', async (t) => {
   const dir = t.testdir();
   const path = join(dir, 'admin.token');
-  const first = loadOrCreateSecret(path);
-  t.equal(loadOrCreateSecret(path), first);
+  const first = loadOrCreateSecret(path, 16);
+  t.equal(loadOrCreateSecret(path, 16), first);
   t.equal(statSync(path).mode & 0o777, 0o600);
-  t.throws(() => loadOrCreateSecret(join(dir, 'missing', 'x')));
+  t.same(readdirSync(dir), ['admin.token'], 'no temporary file left');
+  t.throws(() => loadOrCreateSecret(join(dir, 'missing', 'x'), 16));
 });
+
+t.test(
+  'a secret file cut short (a crash, a hand) stops the start, never becomes the key',
+  async (t) => {
+    const dir = t.testdir({ 'master.key': '', 'short.key': 'abc\n' });
+    for (const name of ['master.key', 'short.key']) {
+      t.throws(
+        () => loadOrCreateSecret(join(dir, name), 32),
+        { name: 'Error', message: /fewer than 32: it is damaged/ },
+        name,
+      );
+    }
+    t.equal(readFileSync(join(dir, 'master.key'), 'utf8'), '', 'left as it was');
+  },
+);
 
 t.test('redis probe', async (t) => {
   t.equal(await redisAnswers('127.0.0.1', await freePort(), 200), false);
