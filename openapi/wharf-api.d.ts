@@ -858,6 +858,7 @@ export interface components {
             deliveredRatePerSecond: number;
             ackedRatePerSecond: number;
             retries: number;
+            /** @description the group's dead letters not re-sent, of all its topics (one dead-letter queue a group) */
             deadLetters: number;
         };
         Alarm: {

@@ -258,7 +258,11 @@ const GroupStats = {
     deliveredRatePerSecond: { type: 'number' },
     ackedRatePerSecond: { type: 'number' },
     retries: { type: 'integer' },
-    deadLetters: { type: 'integer' },
+    deadLetters: {
+      type: 'integer',
+      description:
+        "the group's dead letters not re-sent, of all its topics (one dead-letter queue a group)",
+    },
   },
 } as const;
 
