@@ -1,6 +1,8 @@
-// Instances of a tenant (the namespace of topics and groups). Names are unique per tenant.
+// Instances of a tenant (the namespace of topics and groups). Names are unique per tenant; an
+// instance is created with its data key (the key its message bodies are sealed with).
 // Deleting an instance removes its topics, groups and data key in the same script and returns the
 // topics and groups, so the caller can tell the brokers to drop their data.
+import type { DataKeyRepository } from './data-keys.js';
 import { newInstanceId } from './ids.js';
 import { GROUP, INSTANCE, TOPIC, decodeRecord, encodeRecord } from './records.js';
 import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
@@ -14,15 +16,28 @@ export interface DeletedInstance {
 }
 
 export class InstanceRepository {
-  constructor(private readonly ctx: RepoContext) {}
+  constructor(
+    private readonly ctx: RepoContext,
+    private readonly dataKeys: DataKeyRepository,
+  ) {}
 
   async create(tenantId: string, name: string, now = Date.now()): Promise<Instance> {
     const { keys, scripts } = this.ctx;
     const instance: Instance = { instanceId: newInstanceId(), tenantId, name, createdAt: now };
     const result = await scripts.run(
       'create-instance',
-      [keys.tenant(tenantId), keys.instances(tenantId), keys.instanceNames(tenantId)],
-      [instance.instanceId, name, encodeRecord(instance)],
+      [
+        keys.tenant(tenantId),
+        keys.instances(tenantId),
+        keys.instanceNames(tenantId),
+        keys.dataKey(tenantId, instance.instanceId),
+      ],
+      [
+        instance.instanceId,
+        name,
+        encodeRecord(instance),
+        this.dataKeys.sealNew(tenantId, instance.instanceId),
+      ],
     );
     if (result !== 1) throw scriptError(result as number, `instance ${name}`);
     return instance;

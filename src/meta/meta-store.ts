@@ -128,7 +128,6 @@ export class MetaStore {
     const box = new SecretBox(options.masterKey);
     this.tenants = new TenantRepository(ctx);
     this.accessKeys = new AccessKeyRepository(ctx, box);
-    this.instances = new InstanceRepository(ctx);
     this.topics = new TopicRepository(ctx);
     this.groups = new GroupRepository(ctx);
     this.signingKeys = new SigningKeyRepository(ctx, box);
@@ -137,6 +136,7 @@ export class MetaStore {
     this.usage = new UsageRepository(ctx);
     this.repoContext = ctx;
     this.dataKeys = new DataKeyRepository(ctx, box);
+    this.instances = new InstanceRepository(ctx, this.dataKeys);
     const ttlMs = options.cacheTtlMs ?? 4000;
     this.cache = new TtlCache({
       ttlMs,

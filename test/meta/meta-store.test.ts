@@ -149,3 +149,23 @@ t.test(
     t.same(await meta.instances.list(tenant.tenantId), []);
   },
 );
+
+t.test('an instance is created with its data key: a backup holding it holds the key', async (t) => {
+  const redis = await startTestRedis(t);
+  const meta = await MetaStore.open({ redisUrl: redis.url, masterKey: 'm'.repeat(32) });
+  t.teardown(() => meta.close());
+  const tenant = await meta.tenants.create('a');
+  const instance = await meta.createInstance(tenant.tenantId, 'i');
+  // no publish yet: a Redis backup taken now must still open the bodies published later
+  const key = await meta.dataKeys.load(tenant.tenantId, instance.instanceId, false);
+  t.ok(key !== null && key.length === 32, 'the key exists before the first publish');
+  t.same(
+    await meta.dataKeys.load(tenant.tenantId, instance.instanceId, true),
+    key,
+    'the first publish uses it, makes no other',
+  );
+  // a name taken refuses the instance and makes no key
+  await t.rejects(meta.createInstance(tenant.tenantId, 'i'), { code: 'AlreadyExists' });
+  const keys = await meta.redis.keys('*data-key*');
+  t.equal(keys.length, 1, 'one data key');
+});
