@@ -15,6 +15,7 @@ import {
   type ProvisionedTenant,
   type TestWharf,
 } from '../helpers/wharf.js';
+import { LINGER_MS } from '../../src/gateway/plugins/error-handler.js';
 import { RAW_ANSWER_DEADLINE_MS, portOf, rawExchange } from '../helpers/raw-http.js';
 import { eventually } from '../helpers/eventually.js';
 
@@ -339,4 +340,45 @@ t.test('connections per address are bounded: the N+1th is answered 429', async (
   );
   const metrics = await (await adminFetch(wharf, 'GET', '/metrics')).text();
   t.match(metrics, /^wharf_connections_refused_total [1-9]/m, 'counted in /metrics');
+});
+
+t.test('a refusal answered before its small body came keeps the connection serving', async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const port = portOf(wharf.url);
+  const base = `/v1/instances/${tenant.instanceId}`;
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const put = (path: string, body: unknown) =>
+    signedFetch(wharf.url, { method: 'PUT', path: `${base}${path}`, body, ...who });
+  t.equal((await put('/topics/orders', { messageType: 'NORMAL' })).status, 201);
+  t.equal((await put('/groups/g', {})).status, 201);
+  // no credentials: refused from the headers, before the 15 bytes are sent
+  const small = Buffer.from('{"messages":[]}');
+  const exchange = rawExchange(
+    t,
+    port,
+    `POST ${base}/topics/orders/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n` +
+      `content-type: application/json\r\ncontent-length: ${small.length}\r\n\r\n`,
+  );
+  const refused = await exchange.answer;
+  t.equal(refused.status, 401);
+  t.not(refused.headers.connection, 'close', 'kept alive');
+  // the client sends its body late, then, on the same connection, a receive that waits past the
+  // time a refused large body's connection is kept
+  let next = '';
+  exchange.socket.removeAllListeners('data');
+  const answered = new Promise<string>((resolve, reject) => {
+    exchange.socket.on('data', (chunk: Buffer) => {
+      next += chunk.toString('latin1');
+      if (next.includes('\r\n\r\n')) resolve(next);
+    });
+    exchange.socket.once('close', () => reject(new Error('the connection was closed')));
+  });
+  const receive = Buffer.from(JSON.stringify({ waitSeconds: LINGER_MS / 1000 + 2 }));
+  exchange.socket.write(small);
+  exchange.socket.write(
+    signedHead(wharf, tenant, `${base}/topics/orders/groups/g/receive`, receive),
+  );
+  exchange.socket.write(receive);
+  t.match(await answered, /^HTTP\/1\.1 200 /, 'the receive is answered when its wait ends');
 });

@@ -160,24 +160,42 @@ export function sendError(
 /** How long a connection whose body was refused is kept, unread, after the answer. */
 export const LINGER_MS = 5_000;
 
+/** A refused request's body up to this size (declared) is read and dropped after the answer. */
+export const DRAIN_BYTES = 64 * 1024;
+
 /**
- * A request refused before its body was in (credentials, size, budget): stop reading it, so the
- * rest of the body stays in the kernel and TCP flow control holds the sender (no memory, no CPU
- * here), and close the connection LINGER_MS after the answer. Closing at once
- * would make the kernel reset the connection over the unread bytes, and the client could lose
- * the answer.
+ * A request refused before its body was in (credentials, size, budget, Redis away): stop reading
+ * it, so the rest of the body stays in the kernel and TCP flow control holds the sender (no
+ * memory, no CPU here), and close the connection LINGER_MS after the answer unless the body has
+ * come in by then. Closing at once would make the kernel reset the connection over the unread
+ * bytes, and the client could lose the answer. A small body (DRAIN_BYTES declared) is read and
+ * dropped instead: the connection goes on serving the client's next requests (a retriable 503
+ * must not cut off the retry sent on the same connection).
  */
 function holdUnreadBody(request: FastifyRequest, reply: FastifyReply): void {
   const socket = request.raw.socket;
+  const declared = Number(request.headers['content-length']);
+  const small = Number.isSafeInteger(declared) && declared <= DRAIN_BYTES;
   request.raw.pause();
   // Take what is buffered so the stream counts as consumed: node then leaves the rest unread
   // (backpressure) instead of draining it once the answer is out.
   request.raw.read();
   reply.raw.once('finish', () => {
     if (request.raw.complete || socket === null || socket.destroyed) return;
-    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    const close = (): void => {
+      socket.off('close', stop);
+      socket.destroy();
+    };
+    const timer = setTimeout(close, LINGER_MS);
     timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    const stop = (): void => {
+      clearTimeout(timer);
+      socket.off('close', stop);
+    };
+    socket.once('close', stop);
+    // the body came in after all (it was on its way): the connection is whole again
+    request.raw.once('end', stop);
+    if (small) request.raw.resume();
   });
 }
 
