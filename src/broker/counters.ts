@@ -1,5 +1,6 @@
 // Counters kept in memory per store topic (publish rate, bytes in) and per subscription (deliver
-// and ack rates). Only bytes in survive a restart (in the broker snapshot); rates start over.
+// and ack rates). Only bytes in survive a restart (in the broker snapshot, written within the
+// snapshot interval of a change, so a crash loses at most that much of it); rates start over.
 import { RateCounter } from './rate-counter.js';
 
 export interface TopicCounters {
@@ -47,6 +48,13 @@ export class Counters {
   /** [storeTopic, bytesIn] of every topic (the snapshot keeps them). */
   bytesIn(): [string, number][] {
     return [...this.topics].map(([name, counters]) => [name, counters.bytesIn]);
+  }
+
+  /** Bytes in of every topic together: tells the snapshot timer whether they changed. */
+  totalBytesIn(): number {
+    let total = 0;
+    for (const counters of this.topics.values()) total += counters.bytesIn;
+    return total;
   }
 
   restoreBytesIn(pairs: readonly (readonly [string, number])[]): void {

@@ -28,6 +28,8 @@ export class LedgerJournal {
   /** Clamps left to a snapshot so far: a snapshot serialized before the last one does not hold
    *  it, so its completion leaves clampUnsaved set. */
   private clamps = 0;
+  /** Bytes in of every topic together as the last snapshot written holds them. */
+  private savedBytesIn = 0;
   /** recordDurably calls whose entries are in the journal but not applied yet: a snapshot taken
    *  now would be past them without them, so it waits (snapshotWaiting) until they are applied. */
   private unapplied = 0;
@@ -91,6 +93,7 @@ export class LedgerJournal {
       const snapshot = decodeBrokerSnapshot(recovery.snapshot);
       this.ledger.restore(snapshot.ledger);
       this.counters.restoreBytesIn(snapshot.bytesIn);
+      this.savedBytesIn = this.counters.totalBytesIn();
       if (snapshot.transactions !== undefined) this.transactions.restore(snapshot.transactions);
       if (snapshot.withdrawn !== undefined) this.withdrawals.restore(snapshot.withdrawn);
     }
@@ -162,10 +165,12 @@ export class LedgerJournal {
       withdrawn: this.withdrawals.snapshot(),
     });
     const clamps = this.clamps;
+    const bytesIn = this.counters.totalBytesIn();
     this.snapshotting = this.store.journal
       .writeSnapshot(snapshot)
       .then(() => {
         if (this.clamps === clamps) this.clampUnsaved = false;
+        this.savedBytesIn = bytesIn;
       })
       .catch((error: unknown) =>
         this.logger.error({ err: error }, 'consumer state snapshot failed'),
@@ -187,9 +192,17 @@ export class LedgerJournal {
     else this.ledger.apply(entry);
   }
 
-  /** Snapshots when anything changed since the last snapshot (the interval timer). */
+  /** Snapshots when anything changed since the last snapshot (the interval timer): the consumer
+   *  state, or the topics' bytes in (a broker that only takes publishes journals nothing, and
+   *  its bytes in would be lost to a crash however long ago they came). */
   snapshotIfChanged(): void {
-    if (this.store.journal.bytesSinceSnapshot() > 0 || this.clampUnsaved) this.snapshotSoon();
+    if (
+      this.store.journal.bytesSinceSnapshot() > 0 ||
+      this.clampUnsaved ||
+      this.counters.totalBytesIn() !== this.savedBytesIn
+    ) {
+      this.snapshotSoon();
+    }
   }
 
   /** Resolves when the snapshot being written, if any, is done. */

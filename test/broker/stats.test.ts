@@ -3,7 +3,17 @@
 // broadcasting consumers each count their backlog, dropped subscriptions lose their counters.
 import t from 'tap';
 import { Counters } from '../../src/broker/counters.js';
-import { groupOf, openTestBroker, text, topicOf } from '../helpers/broker.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  brokerHarness,
+  crashCopy,
+  groupOf,
+  openTestBroker,
+  text,
+  topicOf,
+} from '../helpers/broker.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 t.test('topic stats: queues, messages and bytes in, publish rate', async (t) => {
   const broker = await openTestBroker(t);
@@ -76,4 +86,18 @@ t.test('counters: per topic and subscription, forgotten on drop, bytes in restor
   counters.forgetSubscriptionsExcept((key) => key === 's2');
   t.equal(counters.subscription('s2').acked.total, 4, 'kept');
   t.equal(counters.subscription('s1').acked.total, 0, 'forgotten: starts over');
+});
+
+t.test('bytes in survive a crash of a broker that only took publishes', async (t) => {
+  const harness = brokerHarness(t);
+  const broker = await harness.open({ snapshotIntervalMs: 50 });
+  const topic = topicOf({ queueCount: 2 });
+  await broker.publish(topic, [text('a'.repeat(500)), text('b'.repeat(500))]);
+  const before = (await broker.topicStats(topic)).bytesIn;
+  t.ok(before > 1000);
+  // no consumer: nothing is journaled, yet the snapshot timer saves the bytes in
+  const snapshot = join(harness.dir, 'journal', 'snapshot');
+  await waitFor('a snapshot of the bytes in', () => existsSync(snapshot));
+  const after = await crashCopy(t, harness.dir);
+  t.equal((await after.topicStats(topic)).bytesIn, before, 'bytes in after the crash');
 });
