@@ -63,9 +63,10 @@ export function traceBlockKey(at: string, offset: number): string {
   return `${at}#${Math.floor(offset / TRACE_KEY_SPAN)}`;
 }
 
-/** Records read at most per block key when looking up one message's events, as a multiple of
- *  the caller's limit: a block's records also name its other messages. */
-const BLOCK_READ_FACTOR = 8;
+/** Records read at most per block key when looking up one message's events (newest first): a
+ *  block's records also name its other messages, one record per receive or ack of any of them
+ *  when they come one at a time. */
+const MAX_BLOCK_RECORDS = 16_384;
 
 export interface TraceLogOptions {
   /** How long events wait to be written together; default 20 ms. */
@@ -292,28 +293,33 @@ export class TraceLog {
     const topic = traceTopic(tenantId, instanceId);
     const colon = position.lastIndexOf(':');
     const offset = Number(position.slice(colon + 1));
-    const keyed = await this.store.queryByKey(topic, position, limit); // before block keys
-    const blocked =
-      colon < 0 || !Number.isSafeInteger(offset)
-        ? []
-        : await this.store.queryByKey(
-            topic,
-            traceBlockKey(position.slice(0, colon), offset),
-            limit * BLOCK_READ_FACTOR,
-          );
-    // oldest record first, so events of one millisecond keep the order they were written in
-    const byOffset = new Map([...keyed, ...blocked].map((record) => [record.logOffset, record]));
-    const records = [...byOffset.values()].sort((a, b) => a.logOffset - b.logOffset);
-    const events: TraceEvent[] = [];
-    for (const record of records) {
+    const found: { logOffset: number; event: TraceEvent }[] = [];
+    const take = (record: StoredMessage): void => {
       const where = `trace record at log offset ${record.logOffset}`;
       for (const item of decodeTraceRecord(record.body, where)) {
         if (item.position !== position) continue;
         const { position: _position, ...event } = item;
-        events.push(event);
+        found.push({ logOffset: record.logOffset, event });
+      }
+    };
+    const seen = new Set<number>();
+    for (const record of await this.store.queryByKey(topic, position, limit)) {
+      seen.add(record.logOffset); // records written before block keys
+      take(record);
+    }
+    if (colon >= 0 && Number.isSafeInteger(offset)) {
+      // a block's records name its other messages too (every receive and ack of any of them):
+      // read one at a time, keeping only this message's events, up to a bound
+      let read = 0;
+      const key = traceBlockKey(position.slice(0, colon), offset);
+      for await (const record of this.store.messagesByKey(topic, key)) {
+        if (!seen.has(record.logOffset)) take(record);
+        if (++read >= MAX_BLOCK_RECORDS) break;
       }
     }
-    return events.sort((a, b) => a.time - b.time);
+    // oldest record first, so events of one millisecond keep the order they were written in
+    found.sort((a, b) => a.logOffset - b.logOffset);
+    return found.map((f) => f.event).sort((a, b) => a.time - b.time);
   }
 }
 

@@ -117,6 +117,8 @@ export interface MessageStore {
   queueOffsetByTime(topic: string, queueId: number, timestampMs: number): Promise<number>;
   /** Messages of a topic carrying this key, newest first, at most `limit`. */
   queryByKey(topic: string, key: string, limit: number): Promise<StoredMessage[]>;
+  /** The same, one at a time, for a reader that keeps little of each (newest first). */
+  messagesByKey(topic: string, key: string): AsyncGenerator<StoredMessage>;
   /** Forget a topic's consume queues and key entries (its log records expire with retention). */
   deleteTopic(topic: string): Promise<void>;
   /** Whether `topic` was deleted after the record at `logOffset` was appended, i.e. what that

@@ -376,19 +376,25 @@ class DefaultMessageStore implements MessageStore {
   }
 
   async queryByKey(topic: string, key: string, limit: number): Promise<StoredMessage[]> {
-    this.assertOpen();
     const found: StoredMessage[] = [];
-    const seen = new Set<number>();
     if (limit <= 0) return found;
+    for await (const message of this.messagesByKey(topic, key)) {
+      found.push(message);
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
+  async *messagesByKey(topic: string, key: string): AsyncGenerator<StoredMessage> {
+    this.assertOpen();
+    const seen = new Set<number>();
     for await (const logOffset of this.keyIndex.candidates(topic, key, this.log.minLogOffset)) {
       if (seen.has(logOffset)) continue;
       seen.add(logOffset);
       const message = await this.readMessage(logOffset).catch(() => null);
       if (message === null || message.topic !== topic || !message.keys.includes(key)) continue;
-      found.push(message);
-      if (found.length >= limit) break;
+      yield message;
     }
-    return found;
   }
 
   async deleteTopic(topic: string): Promise<void> {

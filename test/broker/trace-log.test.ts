@@ -187,3 +187,27 @@ t.test(
     t.same(await trace.events('t1', 'i1', 'orders:1:64'), [], 'the next block holds nothing');
   },
 );
+
+t.test('a message keeps all its events when its block has hundreds of records', async (t) => {
+  const broker = await openTestBroker(t, { trace: false });
+  const trace = new TraceLog(broker.store, { lingerMs: 1 });
+  // five groups receive and ack the block's 64 messages one at a time: 640 records name the
+  // block; message 0's own events are in the oldest ones
+  let time = 0;
+  for (const group of ['g1', 'g2', 'g3', 'g4', 'g5']) {
+    for (let offset = 0; offset < 64; offset++) {
+      for (const type of ['DELIVERED', 'ACKED'] as const) {
+        trace.recordRuns('t1', 'i1', [
+          { type, time: ++time, group, at: 'orders:0', offsets: [offset] },
+        ]);
+        await trace.flush();
+      }
+    }
+  }
+  const events = await trace.events('t1', 'i1', 'orders:0:0');
+  t.same(
+    events.map((e) => `${e.type} ${e.group}`),
+    ['g1', 'g2', 'g3', 'g4', 'g5'].flatMap((g) => [`DELIVERED ${g}`, `ACKED ${g}`]),
+    'every group, in order',
+  );
+});
