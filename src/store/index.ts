@@ -34,9 +34,10 @@ export type {
  *   a committed offset beyond a log truncated by corruption recovery). Bodies may share memory
  *   with the store's caches (a 1 MiB staging slab or read-ahead block, kept alive while a body
  *   is held): do not modify them; copy a body kept for long. A record read from a file that
- *   fails its CRC throws `CorruptRecord` (records still in the cache of recent writes are not
- *   checksummed again: they never left memory); an entry that points at no matching record
- *   throws `CorruptIndex`. Reads of a backlog are served from read-ahead caches, bounded by
+ *   fails its CRC (records still in the cache of recent writes are not checksummed again: they
+ *   never left memory), or an entry that points at no matching record, is passed over like an
+ *   entry a filter leaves out, logged once as an error and counted (stats().corruptMessagesSkipped);
+ *   `readMessage` of such a record throws `CorruptRecord`. Reads of a backlog are served from read-ahead caches, bounded by
  *   `consumeQueueCacheBytes` and `readAheadCacheBytes`.
  * - `readMessage(logOffset)` returns null for any position that is not a live message start, so
  *   the message-id codec (protocol room) can map ids to logOffsets by arithmetic.

@@ -176,6 +176,7 @@ class DefaultMessageStore implements MessageStore {
       segmentBytes: o.segmentBytes,
       blockBytes: o.readAheadBlockBytes,
       maxRecordBytes: o.maxRecordBytes,
+      ...(o.logger ? { logger: o.logger } : {}),
     });
     this.checkpointer = new Checkpointer(o.dir, this.dispatcher, this.keyIndex, this.cache);
     await this.keyIndex.ensureActive(endLogOffset);
@@ -434,6 +435,7 @@ class DefaultMessageStore implements MessageStore {
       pendingAppendBytes: gc.pendingBytes,
       freeDiskBytes: this.disk.freeBytes,
       readCacheBytes: this.readCache.cachedBytes,
+      corruptMessagesSkipped: this.reader.skippedDamaged,
       readCacheHits: this.readCache.hits,
       readCacheMisses: this.readCache.misses,
       consumeQueueCacheBytes: this.pageCache.cachedBytes,

@@ -32,6 +32,7 @@ import type {
   QueueEntryRef,
   ReadQueueOptions,
   ReadQueueResult,
+  StoreLogger,
   StoredMessage,
 } from './types.js';
 
@@ -96,10 +97,42 @@ export interface QueueReaderParts {
   segmentBytes: number;
   blockBytes: number;
   maxRecordBytes: number;
+  logger?: StoreLogger;
 }
 
+/** What a read passes over: a record failing its check, an entry pointing at no record. */
+function isDamage(error: unknown): error is WharfError {
+  return (
+    error instanceof WharfError && (error.code === 'CorruptRecord' || error.code === 'CorruptIndex')
+  );
+}
+
+/** Damaged positions reported at most (each once); past it, only counted. */
+const MAX_REPORTED_DAMAGE = 10_000;
+
 export class QueueReader {
+  /** Messages passed over as damaged (store stats: corruptMessagesSkipped). */
+  skippedDamaged = 0;
+  private readonly reported = new Set<number>();
+
   constructor(private readonly p: QueueReaderParts) {}
+
+  /** A damaged message a read passed over: logged once per position as an error, counted. */
+  private damaged(
+    error: WharfError,
+    topic: string,
+    queueId: number,
+    queueOffset: number,
+    logOffset: number,
+  ): void {
+    if (this.reported.has(logOffset)) return;
+    if (this.reported.size < MAX_REPORTED_DAMAGE) this.reported.add(logOffset);
+    this.skippedDamaged++;
+    this.p.logger?.error(
+      { code: error.code, topic, queueId, queueOffset, logOffset, err: error.message },
+      'a damaged message was passed over: it is not delivered (restore the data dir from a backup to get it back)',
+    );
+  }
 
   async readQueue(
     topic: string,
@@ -176,21 +209,13 @@ export class QueueReader {
     outer: for (let s = 0; s < spans.length; s++) {
       const span = spans[s];
       const buffer = span.buffer;
-      if (reads[s] < buffer.length) {
-        if (span.base < this.p.log.minLogOffset) {
-          // Retention deleted these records while we read: they are expired now.
-          const min = await q.advanceMinTo(this.p.log.minLogOffset);
-          if (messages.length === 0) return answer('OFFSET_EXPIRED', min);
-          nextQueueOffset = messages[messages.length - 1].queueOffset + 1;
-          break;
-        }
-        throw new WharfError(
-          'CorruptIndex',
-          `consume queue ${topic}/${queueId} points past the log`,
-          {
-            details: { logOffset: span.base },
-          },
-        );
+      const got = reads[s];
+      if (got < buffer.length && span.base < this.p.log.minLogOffset) {
+        // Retention deleted these records while we read: they are expired now.
+        const min = await q.advanceMinTo(this.p.log.minLogOffset);
+        if (messages.length === 0) return answer('OFFSET_EXPIRED', min);
+        nextQueueOffset = messages[messages.length - 1].queueOffset + 1;
+        break;
       }
       for (let k = span.from; k < span.to; k++) {
         const index = candidates[k];
@@ -198,19 +223,39 @@ export class QueueReader {
         const size = entrySize(entries, index);
         const queueOffset = fromQueueOffset + index;
         const at = logOffset - span.base;
+        if (at + size > got) {
+          // an entry pointing past the log (a damaged consume-queue file): passed over
+          this.damaged(
+            new WharfError('CorruptIndex', `consume queue ${topic}/${queueId} points past the log`),
+            topic,
+            queueId,
+            queueOffset,
+            logOffset,
+          );
+          continue;
+        }
         if (filter !== null && !filter.matches(buffer, at, entryTagHash(entries, index))) continue;
         // Records from the cache of recent writes never left this process since they were
         // encoded and checksummed: their CRC is not computed again. Bytes read from a file are.
-        const message = this.decodeAt(
-          buffer,
-          at,
-          size,
-          logOffset,
-          hints,
-          queueId,
-          queueOffset,
-          span.source !== 'memory',
-        );
+        let message: StoredMessage;
+        try {
+          message = this.decodeAt(
+            buffer,
+            at,
+            size,
+            logOffset,
+            hints,
+            queueId,
+            queueOffset,
+            span.source !== 'memory',
+          );
+        } catch (error) {
+          if (!isDamage(error)) throw error;
+          // one damaged record (or an entry not pointing at its record) costs that message, not
+          // its queue: the read goes on past it, as past an entry a tag filter leaves out
+          this.damaged(error, topic, queueId, queueOffset, logOffset);
+          continue;
+        }
         messages.push(message);
         bodyBytes += message.body.length;
         if (messages.length >= maxMessages || bodyBytes >= maxBytes) {

@@ -3,7 +3,7 @@
 // (a log tail lost under the async flush policy). "Crash" = copy the data dir of a broker that
 // is never closed and open a broker on the copy (crashCopy). Each test failed before its fix.
 import t from 'tap';
-import { rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
 import { storeTopic } from '../../src/broker/names.js';
@@ -578,3 +578,42 @@ t.test(
     t.same(await next(after), [], 'nor after a crash');
   },
 );
+
+t.test('a damaged record costs its message, not its queue: the rest is delivered', async (t) => {
+  const harness = brokerHarness(t);
+  // small segments: the damage is in a segment before the last (a restart checks the last one)
+  const options = { trace: false, openedBodyCacheBytes: 0, store: { segmentBytes: 64 * 1024 } };
+  const first = await harness.open(options);
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  const bodies = Array.from({ length: 300 }, (_, i) =>
+    `${String(i).padStart(3, '0')}:`.repeat(150),
+  );
+  for (let i = 0; i < bodies.length; i += 30) {
+    await first.publish(
+      topic,
+      bodies.slice(i, i + 30).map((body) => text(body)),
+    );
+  }
+  await first.close();
+  // a byte flipped inside the first message's record (the first segment's first record)
+  const log = join(harness.dir, 'commitlog');
+  const segments = readdirSync(log).sort();
+  t.ok(segments.length > 1, 'more than one segment');
+  const segment = join(log, segments[0]);
+  const bytes = readFileSync(segment);
+  bytes[300] ^= 0x20;
+  writeFileSync(segment, bytes);
+  const broker = await harness.open(options);
+  const got = new Set<string>();
+  for (let i = 0; i < 20 && got.size < 299; i++) {
+    const received = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    for (const m of received) got.add(m.body.toString());
+  }
+  t.equal(got.size, 299, 'every other message');
+  t.notOk(got.has(bodies[0]), 'not the damaged one');
+  await broker.publish(topic, [text('after')]);
+  const later = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+  t.match(later, [{ body: Buffer.from('after') }], 'and what comes after');
+  t.equal(broker.stats().corruptMessagesSkipped, 1);
+});

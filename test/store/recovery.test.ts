@@ -144,15 +144,36 @@ t.test('an unknown format version stops the open with UnsupportedFormat', async 
   t.equal(readFileSync(first).length, bytes.length, 'nothing truncated');
 });
 
-t.test('a record damaged after recovery is a CorruptRecord on read, not garbage', async (t) => {
+t.test('a record damaged after recovery is passed over and reported, never garbage', async (t) => {
   const dir = storeDir(t);
   await fill(dir, 300);
   const first = join(dir, 'commitlog', segmentFiles(dir)[0]);
   const bytes = readFileSync(first);
-  bytes[200] = bytes[200] ^ 0x55;
+  bytes[200] = bytes[200] ^ 0x55; // inside the first record
   writeFileSync(first, bytes);
-  const store = await openTestStore(t, dir, { readCacheBytes: 0 });
-  await t.rejects(store.readQueue('t', 0, 0, { maxMessages: 5 }), { code: 'CorruptRecord' });
+  const errors: object[] = [];
+  const logger = {
+    info: () => undefined,
+    warn: () => undefined,
+    error: (o: object) => errors.push(o),
+  };
+  const store = await openTestStore(t, dir, { readCacheBytes: 0, logger });
+  const read = await store.readQueue('t', 0, 0, { maxMessages: 5 });
+  t.same(
+    read.messages.map((m) => m.queueOffset),
+    [1, 2, 3, 4],
+    'the queue goes on past the damaged message',
+  );
+  t.ok(
+    read.messages.every((m, i) => m.body.equals(big(i + 1).body)),
+    'the others intact',
+  );
+  t.equal(read.nextQueueOffset, 5);
+  await store.readQueue('t', 0, 0, { maxMessages: 5 });
+  t.equal(store.stats().corruptMessagesSkipped, 1, 'counted once');
+  t.match(errors, [{ code: 'CorruptRecord', queueOffset: 0 }], 'reported once, naming it');
+  const [damaged] = (await store.queueEntries('t', 0, 0, 1)).entries;
+  await t.rejects(store.readMessage(damaged.logOffset), { code: 'CorruptRecord' }, 'by position');
 });
 
 t.test('consume-queue entries past the checkpoint are rebuilt from the log', async (t) => {
