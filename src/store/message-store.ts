@@ -4,7 +4,7 @@
 // state journal. Invariants: offsets are assigned synchronously inside append() (assignment order
 // = write order); a message is readable and announced only once durable under the flush policy;
 // all derived-file work (dispatch, checkpoint, retention, topic deletion) runs one task at a time.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WharfError } from '../errors.js';
 import { Checkpointer, readCheckpoint } from './checkpoint.js';
@@ -117,7 +117,20 @@ class DefaultMessageStore implements MessageStore {
       },
     );
     const checkpoint = await readCheckpoint(o.dir);
-    const cqFrom = checkpoint?.dispatchedLogOffset ?? 0;
+    // The consume queues are derived from the log: gone as a whole (deleted by hand to have them
+    // rebuilt, as operators do with RocketMQ's), they are re-dispatched from the log's start,
+    // whatever the checkpoint says (else every message stored so far would be unreachable)
+    const queuesKept = await access(join(o.dir, 'consumequeue')).then(
+      () => true,
+      () => false,
+    );
+    const cqFrom = queuesKept ? (checkpoint?.dispatchedLogOffset ?? 0) : 0;
+    if (!queuesKept && checkpoint !== null && checkpoint.dispatchedLogOffset > 0) {
+      o.logger?.warn(
+        { dispatchedLogOffset: checkpoint.dispatchedLogOffset },
+        'the consume queues are missing: rebuilding them from the commit log',
+      );
+    }
     await this.queues.load();
     const opened = await KeyIndex.open(
       join(o.dir, 'index'),

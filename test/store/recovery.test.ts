@@ -188,6 +188,38 @@ t.test('consume-queue entries past the checkpoint are rebuilt from the log', asy
   t.same(r.messages[0].body, big(50).body);
 });
 
+t.test(
+  'consume queues deleted as a whole are rebuilt from the log, checkpoint or not',
+  async (t) => {
+    const dir = storeDir(t);
+    await fill(dir, 100);
+    rmSync(join(dir, 'consumequeue'), { recursive: true });
+    const store = await openTestStore(t, dir);
+    t.equal(store.recovery.redispatchedRecords, 100);
+    t.same(store.queueOffsets('t', 0), { minQueueOffset: 0, maxQueueOffset: 100 });
+    const r = await store.readQueue('t', 0, 99, { maxMessages: 1 });
+    t.same(r.messages[0].body, big(99).body);
+    const [appended] = await store.append([big(100)]);
+    t.equal(appended.queueOffset, 100, 'the next message takes the next offset, not 0 again');
+    // with the log's first segments gone to retention, the rebuilt queue keeps the offsets
+    await store.append(Array.from({ length: 200 }, (_, i) => big(101 + i)));
+    await store.close();
+    const aged = await openTestStore(t, dir, { retentionMs: 60_000 });
+    await (aged as unknown as Retention).runRetention(Date.now() + 120_000);
+    t.ok(aged.queueOffsets('t', 0).minQueueOffset > 0, 'retention deleted the first records');
+    await aged.close();
+    rmSync(join(dir, 'consumequeue'), { recursive: true });
+    const rebuilt = await openTestStore(t, dir);
+    t.equal(rebuilt.queueOffsets('t', 0).maxQueueOffset, 301);
+    const read = await rebuilt.readQueue('t', 0, 250, { maxMessages: 1 });
+    t.same(read.messages[0].body, big(250).body, 'offset 250 is still message 250');
+  },
+);
+
+interface Retention {
+  runRetention(nowMs?: number): Promise<number>;
+}
+
 t.test('queues whose entries were only in memory at the crash come back whole', async (t) => {
   const dir = storeDir(t);
   const crash = storeDir(t);
