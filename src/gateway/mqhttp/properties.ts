@@ -3,7 +3,8 @@
 // `__SHARDINGKEY` (ordered messages' partition key) and `__TransCheckT` (seconds to the first
 // check-back; marks a transactional message). Every other pair is a user property. Parsing
 // splits on `|`, skips empty segments and splits each at its first `:`; formatting leaves out
-// what the SDKs would drop or misread (a `|` or `:` inside, an empty side). A user property named
+// what the SDKs would drop or misread (a `|` or `:` inside, an empty side, a user property named
+// like a reserved key). A user property named
 // `__proto__` is refused (InvalidArgument): objects cannot hold it. Pure functions.
 import { WharfError } from '../../errors.js';
 
@@ -76,9 +77,15 @@ function sendable(part: string): boolean {
   return part !== '' && !part.includes('|') && !part.includes(':');
 }
 
+/** Names the SDKs read as the message's own fields, never as user properties. */
+const RESERVED = new Set([KEYS, START_DELIVER_TIME, SHARDING_KEY, TRANS_CHECK_TIME]);
+
 export function formatProperties(message: PropertySource): string | undefined {
   const pairs: string[] = [];
   for (const [name, value] of Object.entries(message.properties)) {
+    // a user property (published through /v1) named like a reserved key is left out: the SDK
+    // would take it for the message's keys, sharding key or times
+    if (RESERVED.has(name)) continue;
     if (sendable(name) && sendable(value)) pairs.push(`${name}:${value}`);
   }
   const keys = message.keys.filter(sendable).join(' ');

@@ -244,4 +244,20 @@ t.test('properties: reserved keys out, user pairs kept, unsendable left out', as
     'a:1|KEYS:k1|__SHARDINGKEY:s',
   );
   t.equal(formatProperties({ keys: [], shardingKey: null, properties: {} }), undefined);
+  // a /v1 user property named like a reserved key would read as the message's keys, sharding
+  // key, deliver time or check time in the SDK: it is left out
+  t.equal(
+    formatProperties({
+      keys: [],
+      shardingKey: null,
+      properties: {
+        KEYS: 'fake',
+        __SHARDINGKEY: 'fake',
+        __STARTDELIVERTIME: '7',
+        __TransCheckT: '7',
+        user: 'kept',
+      },
+    }),
+    'user:kept',
+  );
 });
