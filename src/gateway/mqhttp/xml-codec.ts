@@ -198,10 +198,11 @@ export function xmlText(text: string): string {
 }
 
 function document(root: string, children: Record<string, unknown>): string {
-  return (
-    '<?xml version="1.0" encoding="UTF-8"?>' +
-    builder.build({ [root]: { '@_xmlns': MQ_XMLNS, ...children } })
-  );
+  const built = builder.build({ [root]: { '@_xmlns': MQ_XMLNS, ...children } });
+  // a raw CR reaches a conforming parser (the Java and Go SDKs') as a line feed, and the body
+  // would not match its MD5: written as a reference (the answer's markup has no CR of its own)
+  const text = built.includes('\r') ? built.replace(/\r/g, '&#xD;') : built;
+  return '<?xml version="1.0" encoding="UTF-8"?>' + text;
 }
 
 /** Only the fields that are set, as text, in the given order. */

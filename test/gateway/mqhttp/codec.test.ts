@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { WharfError } from '../../../src/errors.js';
 import { formatProperties, parseProperties } from '../../../src/gateway/mqhttp/properties.js';
@@ -215,6 +216,31 @@ t.test('answers are the golden bytes', async (t) => {
   t.equal(encodeHandleErrors(a.errors.value), a.errors.xml);
   t.throws(() => encodeMessages([]), 'never an empty Messages');
   t.equal(xmlText('a\u0000b\uD800c\t\n'), 'a\uFFFDb\uFFFDc\t\n');
+});
+
+t.test('a carriage return in a consumed body reaches the SDK as a carriage return', async (t) => {
+  const body = 'line1\r\nline2\rend';
+  const xml = encodeMessages([
+    {
+      messageId: 'M',
+      receiptHandle: 'H',
+      body,
+      bodyMd5: 'X',
+      publishTime: 1,
+      firstConsumeTime: 2,
+      nextConsumeTime: 3,
+      consumedTimes: 1,
+    },
+  ]);
+  t.notOk(xml.includes('\r'), 'no raw CR: an XML parser reads it as a line feed');
+  // the SDK's own parser (xml2js, untyped)
+  const xml2js = createRequire(import.meta.url)('xml2js') as {
+    parseStringPromise(xml: string): Promise<unknown>;
+  };
+  const parsed = (await xml2js.parseStringPromise(xml)) as {
+    Messages: { Message: { MessageBody: string[] }[] };
+  };
+  t.equal(parsed.Messages.Message[0].MessageBody[0], body);
 });
 
 t.test('properties: reserved keys out, user pairs kept, unsendable left out', async (t) => {
