@@ -28,7 +28,7 @@ import {
 import { AdminAuthenticator, TokenService } from './plugins/jwt.js';
 import { RateLimiter } from './plugins/quotas.js';
 import { mqHttpRoutes } from './mqhttp/routes.js';
-import { genReqId, registerRequestId } from './plugins/request-id.js';
+import { genReqId, registerRequestId, rewriteMqEndpointSlash } from './plugins/request-id.js';
 import { registerAuthentication } from './plugins/tenancy.js';
 import { groupRoutes } from './routes/groups.js';
 import { instanceRoutes } from './routes/instances.js';
@@ -76,6 +76,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       requestIdLogLabel: 'requestId',
     }),
     genReqId,
+    rewriteUrl: rewriteMqEndpointSlash,
     bodyLimit: config.bodyLimitBytes ?? MAX_BODY_BYTES,
     // A client has this long to send its whole request (slow-loris bound; a long poll's wait
     // comes after the request is in, so it does not count).

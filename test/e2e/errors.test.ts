@@ -246,6 +246,9 @@ t.test('bad input is refused in the error shape and never crashes the process', 
   t.match(rawDots, /^HTTP\/1.1 400/, 'raw .. segments');
   const empty = await fetch(`${wharf.url}/v1//instances`);
   await expectError(t, empty, 400, 'InvalidArgument', 'empty segment');
+  for (const path of ['/v1/instances/', '/admin/v1/tenants/']) {
+    await expectError(t, await fetch(`${wharf.url}${path}`), 400, 'InvalidArgument', path);
+  }
 
   const rawUnicode = await rawRequest(
     wharf.url,

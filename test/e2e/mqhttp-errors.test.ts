@@ -339,3 +339,18 @@ t.test('a HEAD on the consume URL is refused and takes no message', async (t) =>
   const got = await client.getConsumer(tenant.instanceId, 'orders', 'g').consumeMessage(16, 1);
   t.match(got.body, [{ MessageBody: 'kept', ConsumedTimes: 1 }], 'first delivered now');
 });
+
+t.test('an SDK whose endpoint ends in a slash (it sends //topics/…) is served', async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  await putResource(t, wharf, tenant, '/topics/orders', { messageType: 'NORMAL' });
+  await putResource(t, wharf, tenant, '/groups/g', {});
+  const client = mqClient({ url: `${wharf.url}/` }, tenant);
+  const sent = await client.getProducer(tenant.instanceId, 'orders').publishMessage('slash');
+  t.equal(sent.code, 201);
+  const consumer = client.getConsumer(tenant.instanceId, 'orders', 'g');
+  const got = await consumer.consumeMessage(16, 5);
+  t.match(got.body, [{ MessageBody: 'slash' }]);
+  const acked = await consumer.ackMessage(got.body.map((m) => m.ReceiptHandle));
+  t.equal(acked.code, 204);
+});

@@ -3,7 +3,7 @@
 // cheap guards on the request target that run before anything else: its length, and path
 // segments that would make the signed path differ from the routed one.
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
 
@@ -17,7 +17,29 @@ export function genReqId(req: IncomingMessage): string {
 
 /** Whether the path has `.`, `..` or empty segments (raw or percent-encoded). */
 export function hasDotSegments(path: string): boolean {
-  return /(^|\/)(\.|%2e){1,2}(\/|$)/i.test(path) || path.includes('//');
+  return (
+    /(^|\/)(\.|%2e){1,2}(\/|$)/i.test(path) ||
+    path.includes('//') ||
+    // on the API planes a trailing slash is an empty last segment (`/v1/instances/` would name
+    // instance ""); Swagger UI is served at /docs/
+    (path.endsWith('/') && (path.startsWith('/v1/') || path.startsWith('/admin/')))
+  );
+}
+
+/**
+ * fastify's `rewriteUrl`: an Aliyun MQ SDK configured with an endpoint ending in `/` sends
+ * `//topics/…` (MQHTTP.md §4), served as `/topics/…` (the signature covers the target from its
+ * first `/topics/` on, the same either way). Known by its `x-mq-version` header; any other path
+ * is left as it is (an empty segment is refused).
+ */
+export function rewriteMqEndpointSlash(req: {
+  url?: string;
+  headers: IncomingHttpHeaders;
+}): string {
+  const url = req.url ?? '/';
+  return url.startsWith('//topics/') && req.headers['x-mq-version'] !== undefined
+    ? url.slice(1)
+    : url;
 }
 
 export function registerRequestId(app: FastifyInstance): void {
