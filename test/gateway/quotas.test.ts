@@ -13,10 +13,20 @@ t.test('token buckets: burst of one second, refill, debt, retry hints', async (t
   });
   t.equal(limiter.available('a', 'publish', 10, now + 500), 7, 'refills at the rate');
   t.equal(limiter.available('a', 'publish', 10, now + 60_000), 10, 'capped at one second');
-  t.throws(() => limiter.take('a', 'publish', 10, 11, now + 60_000), {
+  // a batch over the quota can never fit the bucket: it passes when the bucket is full, into
+  // debt (the next calls wait it out, so the rate holds over time), instead of being refused
+  // with a retry-after that would never come true
+  t.doesNotThrow(() => limiter.take('a', 'publish', 10, 25, now + 60_000), 'a batch of 25 at 10/s');
+  t.throws(() => limiter.take('a', 'publish', 10, 1, now + 60_000), {
     code: 'Throttled',
-    retryAfterMs: 1000,
+    retryAfterMs: 1600,
   });
+  t.throws(() => limiter.take('a', 'publish', 10, 25, now + 61_000), {
+    code: 'Throttled',
+    retryAfterMs: 1500,
+    message: /passes once the quota's bucket is full/,
+  });
+  t.doesNotThrow(() => limiter.take('a', 'publish', 10, 25, now + 62_500), 'full again');
   limiter.debit('a', 'consume', 10, 15, now);
   t.equal(limiter.available('a', 'consume', 10, now), 0, 'in debt');
   t.throws(() => limiter.requireOne('a', 'consume', 10, now), {

@@ -41,12 +41,16 @@ export class RateLimiter {
   /** Takes `n` tokens or throws Throttled with the wait until they are there. */
   take(tenantId: string, quota: RateQuota, ratePerSecond: number, n: number, now = Date.now()) {
     const b = this.bucket(`${quota}|${tenantId}`, ratePerSecond, now);
-    if (b.tokens >= n) {
+    // more than the bucket holds (a batch over the per-second quota) passes when the bucket is
+    // full, into debt that the next calls wait out: the rate holds over time, and the batch is
+    // not refused with a retry-after that would never come true
+    const need = Math.min(n, ratePerSecond);
+    if (b.tokens >= need) {
       b.tokens -= n;
       return;
     }
     this.onThrottled(tenantId, quota);
-    throw throttled(quota, ((n - b.tokens) * 1000) / ratePerSecond, ratePerSecond, n);
+    throw throttled(quota, ((need - b.tokens) * 1000) / ratePerSecond, ratePerSecond, n);
   }
 
   /** Takes `n` tokens even into debt (after the fact: messages already received). */
@@ -64,14 +68,9 @@ export class RateLimiter {
 }
 
 function throttled(quota: RateQuota, waitMs: number, rate: number, n: number): WharfError {
-  if (n > rate) {
-    return new WharfError(
-      'Throttled',
-      `${n} messages exceed the ${quota} quota of ${rate} per second`,
-      { retryAfterMs: 1000 },
-    );
-  }
-  return new WharfError('Throttled', `the ${quota} quota (${rate}/s) is exhausted`, {
-    retryAfterMs: Math.max(1, Math.ceil(waitMs)),
-  });
+  const message =
+    n > rate
+      ? `${n} messages are over the ${quota} quota of ${rate} per second: the batch passes once the quota's bucket is full`
+      : `the ${quota} quota (${rate}/s) is exhausted`;
+  return new WharfError('Throttled', message, { retryAfterMs: Math.max(1, Math.ceil(waitMs)) });
 }
