@@ -174,7 +174,8 @@ export class PublishFences {
         if (requestId !== undefined && scan.requestIds.has(requestId))
           found.push({ queueOffset: message.queueOffset, logOffset: message.logOffset, requestId });
       }
-      if (page.nextQueueOffset <= offset || page.messages.length === 0) return found;
+      // a FOUND page can be empty (every entry passed over as damaged): read on past it
+      if (page.status !== 'FOUND' || page.nextQueueOffset <= offset) return found;
       offset = page.nextQueueOffset;
     }
   }

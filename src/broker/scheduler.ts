@@ -198,8 +198,9 @@ export class Scheduler {
         state.checkpoint,
         store.queueOffsets(name, SCHEDULE_QUEUE_ID).minQueueOffset,
       );
-      const page = await store.readQueue(name, SCHEDULE_QUEUE_ID, from, { maxMessages: 1 });
-      const first = page.messages[0];
+      // the entry's position, not its record's: a damaged record there must hold retention
+      // back, not let it delete every pending delayed message after it
+      const [first] = (await store.queueEntries(name, SCHEDULE_QUEUE_ID, from, 1)).entries;
       if (first !== undefined) floor = Math.min(floor, first.logOffset);
     }
     return floor;
@@ -801,6 +802,15 @@ export class Scheduler {
     state.finished.dropBelow(state.checkpoint);
   }
 
+  /** Offsets [from, to) a read passed over: finished without a dispatch. */
+  private passOver(state: TopicState, from: number, to: number): void {
+    if (to <= from) return;
+    for (let offset = from; offset < to; offset++) {
+      if (!this.isFinished(state, offset)) state.finished.add(offset);
+    }
+    this.advance(state);
+  }
+
   /** Visits queue 0 of a schedule topic from its checkpoint, in log order. */
   private async scan(name: string, visit: (record: StoredMessage) => Promise<void>): Promise<void> {
     const state = this.state(name);
@@ -812,8 +822,16 @@ export class Scheduler {
       const page = await this.core.store.readQueue(name, SCHEDULE_QUEUE_ID, from, {
         maxMessages: SCAN_BATCH,
       });
-      for (const record of page.messages) await visit(record);
+      // what the read passed over (a damaged record, expired ones) is finished: it will never
+      // be dispatched, and the checkpoint, which holds retention back, moves on past it
+      let next = from;
+      for (const record of page.messages) {
+        this.passOver(state, next, record.queueOffset);
+        next = record.queueOffset + 1;
+        await visit(record);
+      }
       if (!movedOn(page, from)) return;
+      this.passOver(state, next, page.nextQueueOffset);
       from = page.nextQueueOffset;
     }
   }

@@ -56,9 +56,9 @@ export class Stats {
         );
         if (ackOffset >= maxQueueOffset) continue;
         backlog += maxQueueOffset - ackOffset - (cursor?.doneAboveAck ?? 0);
-        const head = await store.readQueue(queueTopic, storeQueue, ackOffset, { maxMessages: 1 });
-        const first = head.messages[0];
-        if (first !== undefined) oldest = Math.min(oldest, first.storeTimestampMs);
+        // the head's store time is in its consume-queue entry: no record read
+        const [head] = (await store.queueEntries(queueTopic, storeQueue, ackOffset, 1)).entries;
+        if (head !== undefined) oldest = Math.min(oldest, head.storeTimestampMs);
       }
       if (sub !== undefined) {
         inflight += sub.inflightCount();

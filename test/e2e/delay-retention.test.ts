@@ -3,6 +3,8 @@
 // decided and copied), and retention keeps the segment holding it and every later one, however
 // old, while older segments still go.
 import t from 'tap';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { MessageStore } from '../../src/store/index.js';
 import { delayClient } from '../helpers/delay-client.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -95,4 +97,48 @@ t.test('retention keeps the segments of an undecided half message', async (t) =>
     'retention to pass the decided half',
     async () => (await hooks(store).runRetention(Date.now() + 3_600_000)) > 0,
   );
+});
+
+t.test('a damaged schedule record holds retention back, not lets it take later ones', async (t) => {
+  const c = await delayClient(t, {
+    store: {
+      segmentBytes: 64 * 1024,
+      retentionMs: 60_000,
+      retentionCheckIntervalMs: 3_600_000,
+      // reads come from the files, where the damage is
+      readCacheBytes: 0,
+      readAheadCacheBytes: 0,
+    },
+  });
+  await c.call('PUT', '/topics/later', { messageType: 'DELAY' });
+  await c.call('PUT', '/topics/plain', { messageType: 'NORMAL' });
+  const filler = (n: number) =>
+    Array.from({ length: 16 }, (_, i) => ({ body: `${n}-${i}-${'x'.repeat(1000)}` }));
+  for (let n = 0; n < 12; n++) t.equal((await c.publish('plain', filler(n))).status, 200);
+  const due = Date.now() + 3_600_000;
+  const damaged = await c.publish('later', [
+    { body: 'damaged', deliverAt: due, keys: ['damage-me'] },
+  ]);
+  t.equal(damaged.status, 200);
+  const kept = await c.publish('later', [{ body: 'kept', deliverAt: due }]);
+  t.equal(kept.status, 200);
+  const [keptId] = (kept.body.messages as { messageId: string }[]).map((m) => m.messageId);
+  for (let n = 12; n < 24; n++) t.equal((await c.publish('plain', filler(n))).status, 200);
+  // a byte of the first delayed message's record flipped on disk, next to its key
+  const log = join(c.wharf.dir, 'broker-0', 'commitlog');
+  const flipped = readdirSync(log).some((name) => {
+    const bytes = readFileSync(join(log, name));
+    const at = bytes.indexOf('damage-me');
+    if (at < 0) return false;
+    bytes[at] ^= 0x01;
+    writeFileSync(join(log, name), bytes);
+    return true;
+  });
+  t.ok(flipped, 'the record was found and damaged');
+
+  const store = c.wharf.broker.store;
+  await hooks(store).runRetention(Date.now() + 3_600_000);
+  const view = await c.call('GET', `/topics/later/messages/${keptId}`);
+  t.equal(view.status, 200, 'the later pending message is still there');
+  t.equal(view.body.scheduleState, 'SCHEDULED');
 });
