@@ -58,6 +58,9 @@ export class ParkedPolls {
     call: ParkedPoll<T>,
   ): Promise<T[]> {
     const { closing, metrics } = this.options;
+    // every poll runs after its handler resolved the instance (call accounting counts a poll the
+    // client leaves by this, not by a metadata cache entry that may have expired meanwhile)
+    request.instanceResolved = true;
     const parked = call.waitMs > 0;
     const tenantParked = this.byTenant.get(principal.tenantId) ?? 0;
     if (parked && tenantParked >= this.maxPerTenant) {

@@ -45,6 +45,9 @@ declare module 'fastify' {
     /** The instance and API class a request's usage counts under, set by routes whose path does
      *  not name the instance (the MQ HTTP ones: `?ns=`); null: the path's, by route. */
     usageOf: { instanceId: string; apiClass: UsageCounter } | null;
+    /** Set by a long poll or stream once its handler resolved the instance as the tenant's: a
+     *  call the client then leaves (499) counts in the usage however long it waited. */
+    instanceResolved: boolean;
   }
   interface FastifyContextConfig {
     plane?: Plane;

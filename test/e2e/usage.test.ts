@@ -195,7 +195,8 @@ t.test('MQ HTTP calls and streaming receives count as the /v1 calls they match',
 });
 
 t.test('a call the client hangs up on still counts, in usage and in /metrics (499)', async (t) => {
-  const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 100 } });
+  // a short metadata cache: the client leaves after the instance's entry has expired
+  const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 100 }, cacheTtlMs: 200 });
   const tenant = await provisionTenant(wharf);
   const call = tenantCaller(wharf, tenant);
   const hangUp = instanceCaller(wharf, tenant);
@@ -217,6 +218,10 @@ t.test('a call the client hangs up on still counts, in usage and in /metrics (49
     // the stream answers its head at once; the long poll parks
     if (path === 'receive-stream') await pending;
     else await waitFor('the poll to park', () => wharf.broker.stats().parkedReceives > 0);
+    await waitFor(
+      'the cached instance to expire',
+      () => wharf.meta.cachedInstanceExists(tenant.tenantId, tenant.instanceId) !== true,
+    );
     abort.abort();
     await pending.then((res) => res.body?.cancel()).catch(() => undefined);
   }

@@ -61,7 +61,11 @@ function countCall(
     // refused one may name any id (each would be a bucket in Redis for 400 days), so it counts
     // when the metadata cache holds the instance as the tenant's (its handler resolved it, a
     // moment ago) — a lookup of its own would cost Redis a call for each refused request.
-    if (status < 400 || deps.meta.cachedInstanceExists(tenantId, instanceId) === true) {
+    if (
+      status < 400 ||
+      (status === CLIENT_CLOSED && request.instanceResolved) ||
+      deps.meta.cachedInstanceExists(tenantId, instanceId) === true
+    ) {
       deps.usage.count(tenantId, instanceId, 'requests');
       deps.usage.count(
         tenantId,

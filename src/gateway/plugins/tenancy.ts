@@ -35,6 +35,7 @@ export function registerAuthentication(app: FastifyInstance, deps: AuthDeps): vo
   app.decorateRequest('principal', null);
   app.decorateRequest('sigv4', null);
   app.decorateRequest('usageOf', null);
+  app.decorateRequest('instanceResolved', false);
   // From the headers, before the body is read: a caller without a valid credential never gets
   // its body buffered (SigV4 still needs the body's hash, which preValidation checks).
   app.addHook('onRequest', async (request) => {
