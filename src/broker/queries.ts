@@ -135,9 +135,22 @@ export class Queries {
       const left = head.entries.some((e) => e.queueOffset >= position);
       if (left || !head.exhausted) more = true;
     }
-    // a record retention deleted since its entry was read is left out
-    const page = (await this.core.store.readMessages(chosen.map((e) => e.logOffset))).filter(
-      (m): m is StoredMessage => m !== null,
+    // a record retention deleted since its entry was read is left out, and so is one that is
+    // not the entry's (a damaged consume queue) or fails its check (logged by the store's reads)
+    const records = await this.core.store
+      .readMessages(chosen.map((e) => e.logOffset))
+      .catch(async (error: unknown) => {
+        if (!(error instanceof WharfError) || error.code !== 'CorruptRecord') throw error;
+        return Promise.all(
+          chosen.map((e) => this.core.store.readMessage(e.logOffset).catch(() => null)),
+        );
+      });
+    const page = records.filter(
+      (m, i): m is StoredMessage =>
+        m !== null &&
+        m.topic === name &&
+        m.queueId === chosen[i].queueId &&
+        m.queueOffset === chosen[i].queueOffset,
     );
     const views = await this.views(topic, page);
     return more && chosen.length > 0

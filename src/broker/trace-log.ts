@@ -283,7 +283,8 @@ export class TraceLog {
   }
 
   /** A message's recorded events, oldest first: from at most the last `limit` records keyed by
-   *  its position (written before block keys) and the last `limit` × 8 keyed by its block. */
+   *  its position (written before block keys) and the last MAX_BLOCK_RECORDS keyed by its
+   *  block. */
   async events(
     tenantId: string,
     instanceId: string,

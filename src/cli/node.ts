@@ -59,8 +59,9 @@ export function loadOrCreateSecret(path: string, minChars: number, bytes = 32): 
   const existing = readSecret(path, minChars);
   if (existing !== null) return existing;
   const value = randomBytes(bytes).toString('base64url');
-  const temporary = `${path}.${process.pid}.new`;
-  const fd = openSync(temporary, 'w', 0o600);
+  // a name of its own (two containers sharing the dir are both pid 1), created, never truncated
+  const temporary = `${path}.${randomBytes(6).toString('hex')}.new`;
+  const fd = openSync(temporary, 'wx', 0o600);
   try {
     writeSync(fd, `${value}\n`);
     fdatasyncSync(fd);

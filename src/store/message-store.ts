@@ -122,7 +122,10 @@ class DefaultMessageStore implements MessageStore {
     // whatever the checkpoint says (else every message stored so far would be unreachable)
     const queuesKept = await access(join(o.dir, 'consumequeue')).then(
       () => true,
-      () => false,
+      (err: unknown) => {
+        if (isNotFound(err)) return false;
+        throw err; // unreadable is not missing
+      },
     );
     const cqFrom = queuesKept ? (checkpoint?.dispatchedLogOffset ?? 0) : 0;
     if (!queuesKept && checkpoint !== null && checkpoint.dispatchedLogOffset > 0) {

@@ -114,24 +114,60 @@ export class QueueReader {
   /** Messages passed over as damaged (store stats: corruptMessagesSkipped). */
   skippedDamaged = 0;
   private readonly reported = new Set<number>();
+  private overflowReported = false;
 
   constructor(private readonly p: QueueReaderParts) {}
 
-  /** A damaged message a read passed over: logged once per position as an error, counted. */
+  /** A damaged message a read passed over: logged once per position as an error and counted
+   *  (past MAX_REPORTED_DAMAGE positions, one error says so and the rest are not tracked). */
   private damaged(
-    error: WharfError,
+    code: string,
+    reason: string,
     topic: string,
     queueId: number,
     queueOffset: number,
     logOffset: number,
   ): void {
     if (this.reported.has(logOffset)) return;
-    if (this.reported.size < MAX_REPORTED_DAMAGE) this.reported.add(logOffset);
+    if (this.reported.size >= MAX_REPORTED_DAMAGE) {
+      if (!this.overflowReported) {
+        this.overflowReported = true;
+        this.p.logger?.error(
+          { reported: this.reported.size },
+          'more damaged messages than are tracked: the rest are passed over unreported',
+        );
+      }
+      return;
+    }
+    this.reported.add(logOffset);
     this.skippedDamaged++;
     this.p.logger?.error(
-      { code: error.code, topic, queueId, queueOffset, logOffset, err: error.message },
+      { code, topic, queueId, queueOffset, logOffset, err: reason },
       'a damaged message was passed over: it is not delivered (restore the data dir from a backup to get it back)',
     );
+  }
+
+  /** The record of one entry read again on its own from the file, checked; null: damaged. */
+  private async reread(
+    logOffset: number,
+    size: number,
+    hints: DecodeHints,
+    queueId: number,
+    queueOffset: number,
+  ): Promise<{ buffer: Buffer; message: StoredMessage } | null> {
+    if (logOffset < this.p.log.minLogOffset || size <= 0 || size > this.p.maxRecordBytes) {
+      return null;
+    }
+    const buffer = Buffer.allocUnsafe(size);
+    const n = await this.p.log.read(buffer, 0, size, logOffset);
+    if (n < size) return null;
+    try {
+      const message = this.decodeAt(buffer, 0, size, logOffset, hints, queueId, queueOffset, true);
+      return { buffer, message };
+    } catch (error) {
+      if (isDamage(error)) return null;
+      throw error;
+    }
   }
 
   async readQueue(
@@ -223,38 +259,54 @@ export class QueueReader {
         const size = entrySize(entries, index);
         const queueOffset = fromQueueOffset + index;
         const at = logOffset - span.base;
+        let source = buffer;
+        let pos = at;
+        let message: StoredMessage | null = null;
         if (at + size > got) {
-          // an entry pointing past the log (a damaged consume-queue file): passed over
-          this.damaged(
-            new WharfError('CorruptIndex', `consume queue ${topic}/${queueId} points past the log`),
-            topic,
-            queueId,
-            queueOffset,
-            logOffset,
-          );
-          continue;
+          // an entry pointing past what the read got: read the record on its own before taking
+          // the entry for damaged (a consume-queue file pointing past the log)
+          const again = await this.reread(logOffset, size, hints, queueId, queueOffset);
+          if (again === null) {
+            this.damaged(
+              'CorruptIndex',
+              'points past the log',
+              topic,
+              queueId,
+              queueOffset,
+              logOffset,
+            );
+            continue;
+          }
+          ({ buffer: source, message } = again);
+          pos = 0;
         }
-        if (filter !== null && !filter.matches(buffer, at, entryTagHash(entries, index))) continue;
-        // Records from the cache of recent writes never left this process since they were
-        // encoded and checksummed: their CRC is not computed again. Bytes read from a file are.
-        let message: StoredMessage;
-        try {
-          message = this.decodeAt(
-            buffer,
-            at,
-            size,
-            logOffset,
-            hints,
-            queueId,
-            queueOffset,
-            span.source !== 'memory',
-          );
-        } catch (error) {
-          if (!isDamage(error)) throw error;
-          // one damaged record (or an entry not pointing at its record) costs that message, not
-          // its queue: the read goes on past it, as past an entry a tag filter leaves out
-          this.damaged(error, topic, queueId, queueOffset, logOffset);
-          continue;
+        if (filter !== null && !filter.matches(source, pos, entryTagHash(entries, index))) continue;
+        if (message === null) {
+          // Records from the cache of recent writes never left this process since they were
+          // encoded and checksummed: their CRC is not computed again. Bytes read from a file are.
+          try {
+            message = this.decodeAt(
+              source,
+              pos,
+              size,
+              logOffset,
+              hints,
+              queueId,
+              queueOffset,
+              span.source !== 'memory',
+            );
+          } catch (error) {
+            if (!isDamage(error)) throw error;
+            // read once more on its own, from the file: one damaged record (or an entry not
+            // pointing at its record) costs that message, not its queue — the read goes on past
+            // it, as past an entry a tag filter leaves out
+            const again = await this.reread(logOffset, size, hints, queueId, queueOffset);
+            if (again === null) {
+              this.damaged(error.code, error.message, topic, queueId, queueOffset, logOffset);
+              continue;
+            }
+            message = again.message;
+          }
         }
         messages.push(message);
         bodyBytes += message.body.length;

@@ -612,6 +612,20 @@ t.test('a damaged record costs its message, not its queue: the rest is delivered
   }
   t.equal(got.size, 299, 'every other message');
   t.notOk(got.has(bodies[0]), 'not the damaged one');
+  // a query by time pages past it too
+  let queried = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await broker.queryByTime(topic, {
+      fromMs: 0,
+      toMs: Date.now() + 1000,
+      limit: 64,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    queried += page.messages.length;
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  t.equal(queried, 299, 'a query by time lists the others');
   await broker.publish(topic, [text('after')]);
   const later = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
   t.match(later, [{ body: Buffer.from('after') }], 'and what comes after');
