@@ -80,6 +80,11 @@ t.test('usage: counted, flushed, read by the tenant and the operator', async (t)
     'over 31 days',
   );
   t.equal((await call('GET', '/usage?from=10&to=5')).status, 400);
+  // a 31-day month, from its first hour to the next month's first (744 hours, 745 buckets)
+  const october = Date.UTC(2026, 9, 1);
+  const november = Date.UTC(2026, 10, 1);
+  t.equal((await call('GET', `/usage?from=${october}&to=${november}`)).status, 200, '744 hours');
+  t.equal((await call('GET', `/usage?from=${october}&to=${november + 1}`)).status, 400, 'past it');
   t.equal((await adminFetch(wharf, 'GET', '/admin/v1/tenants/t-nope/usage')).status, 404);
 });
 

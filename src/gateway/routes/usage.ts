@@ -75,8 +75,10 @@ function range(query: RangeQuery): { fromMs: number; toMs: number } {
   const toMs = query.to === undefined ? Date.now() : Number(query.to);
   const fromMs = query.from === undefined ? toMs - 24 * HOUR_MS : Number(query.from);
   if (fromMs > toMs) throw new WharfError('InvalidArgument', 'from must not be after to');
-  const hours = Math.floor(toMs / HOUR_MS) - Math.floor(fromMs / HOUR_MS) + 1;
-  if (hours > MAX_USAGE_HOURS) {
+  // the span itself (a month from its first hour to the next month's: 744 h), not the hour
+  // buckets it touches (745 of them, `to` being inclusive)
+  if (toMs - fromMs > MAX_USAGE_HOURS * HOUR_MS) {
+    const hours = Math.ceil((toMs - fromMs) / HOUR_MS);
     throw new WharfError(
       'InvalidArgument',
       `the range spans ${hours} hours, over ${MAX_USAGE_HOURS}`,
