@@ -312,6 +312,19 @@ t.test('bearer tokens', async (t) => {
     headers: { authorization: `Bearer ${operatorJwt}` },
   });
   t.equal(asOperator.status, 200, 'operator JWT with role admin');
+  // one without an expiry would be an operator credential for ever: refused
+  const forever = await new SignJWT({ role: 'admin' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .sign(new TextEncoder().encode('x'.repeat(40)));
+  t.equal(
+    await errorCode(
+      await fetch(`${wharf.url}/admin/v1/tenants`, {
+        headers: { authorization: `Bearer ${forever}` },
+      }),
+    ),
+    'InvalidToken',
+    'an operator JWT without exp',
+  );
   const notAdmin = await new SignJWT({ role: 'viewer' })
     .setProtectedHeader({ alg: 'HS256' })
     .sign(new TextEncoder().encode('x'.repeat(40)));
@@ -333,6 +346,27 @@ t.test('bearer tokens', async (t) => {
   );
   t.equal(await errorCode(await fetch(`${wharf.url}/admin/v1/tenants`)), 'MissingAuthentication');
 
+  // revoking an unknown key answers AccessKeyNotFound; of an unknown tenant, TenantNotFound
+  t.equal(
+    await errorCode(
+      await adminFetch(
+        wharf,
+        'DELETE',
+        `/admin/v1/tenants/${tenant.tenantId}/access-keys/WKAAAAAAAAAAAAAAAAAA`,
+      ),
+    ),
+    'AccessKeyNotFound',
+  );
+  t.equal(
+    await errorCode(
+      await adminFetch(
+        wharf,
+        'DELETE',
+        `/admin/v1/tenants/ten-aaaaaaaaaaaaaaaaaaaa/access-keys/${ak}`,
+      ),
+    ),
+    'TenantNotFound',
+  );
   await adminFetch(wharf, 'DELETE', `/admin/v1/tenants/${tenant.tenantId}/access-keys/${ak}`);
   const afterRevoke = await fetch(`${wharf.url}/v1/instances/${instanceId}`, { headers: bearer });
   t.equal(await errorCode(afterRevoke), 'InvalidToken', 'a token dies with its key');

@@ -182,8 +182,11 @@ export class AdminAuthenticator {
       try {
         const { payload } =
           this.jwtKey instanceof Uint8Array
-            ? await jwtVerify(token, this.jwtKey, { algorithms: ['HS256', 'HS384', 'HS512'] })
-            : await jwtVerify(token, this.jwtKey);
+            ? await jwtVerify(token, this.jwtKey, {
+                algorithms: ['HS256', 'HS384', 'HS512'],
+                requiredClaims: ['exp'],
+              })
+            : await jwtVerify(token, this.jwtKey, { requiredClaims: ['exp'] });
         if (payload.role === 'admin') return;
       } catch {
         // fall through to the one refusal

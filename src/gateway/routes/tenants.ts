@@ -222,6 +222,10 @@ export function tenantRoutes(app: FastifyInstance, ctx: RouteContext): void {
         !ACCESS_KEY_ID.test(accessKeyId) ||
         !(await meta.revokeAccessKey(tenantId, accessKeyId))
       ) {
+        // as on every other route of a tenant, an unknown tenant is said first
+        if ((await meta.tenant(tenantId)) === null) {
+          throw new WharfError('TenantNotFound', `no tenant ${tenantId}`);
+        }
         throw new WharfError('AccessKeyNotFound', 'no such access key');
       }
       return reply.code(204).send();
