@@ -62,6 +62,24 @@ t.test('alarms: create with a secret once, replace, list, delete, validation', a
       .status,
     201,
   );
+  // the webhook URL may hold a secret: a credential without manage does not read alarms
+  const token = await json(
+    await signedFetch(wharf.url, {
+      method: 'POST',
+      path: '/v1/tokens',
+      body: {
+        ttlSeconds: 300,
+        permissions: [{ instance: tenant.instanceId, actions: ['publish', 'consume', 'query'] }],
+      },
+      ...who,
+    }),
+  );
+  for (const path of ['/alarms', '/alarms/backlog-high']) {
+    const read = await fetch(`${wharf.url}${i}${path}`, {
+      headers: { authorization: `Bearer ${token.token}` },
+    });
+    t.equal((await json(read)).error.code, 'AccessDenied', `${path} without manage`);
+  }
   t.equal((await call('DELETE', '/alarms/backlog-high')).status, 204);
   t.equal((await call('DELETE', '/alarms/backlog-high')).status, 404);
   t.equal((await json(await call('GET', '/alarms/backlog-high'))).error.code, 'AlarmNotFound');

@@ -150,13 +150,15 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
       };
     },
 
+    // an alarm holds its webhook URL, which often carries a secret (Slack's, Teams'): read with
+    // `manage`, the permission that writes it, not with any permission at all
     async list(principal, instanceId) {
-      await resolveInstance(meta, principal, instanceId, 'read');
+      await resolveInstance(meta, principal, instanceId, 'manage');
       return meta.alarms.list(principal.tenantId, instanceId);
     },
 
     async get(principal, instanceId, alarmId) {
-      await resolveInstance(meta, principal, instanceId, 'read');
+      await resolveInstance(meta, principal, instanceId, 'manage');
       const alarm = await meta.alarms.get(principal.tenantId, instanceId, alarmId);
       if (alarm === null) throw new WharfError('AlarmNotFound', `no alarm ${alarmId}`);
       return alarm;
