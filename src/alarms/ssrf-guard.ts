@@ -111,6 +111,9 @@ function ipv6Reason(bytes: number[]): string | null {
   // IPv4-mapped ::ffff:a.b.c.d and IPv4-compatible ::a.b.c.d carry an IPv4 address.
   if (zero(0, 10) && bytes[10] === 0xff && bytes[11] === 0xff) return ipv4Reason(v4At(12));
   if (zero(0, 12)) return ipv4Reason(v4At(12)) ?? 'IPv4-compatible';
+  // IPv4-translated ::ffff:0:a.b.c.d (SIIT, RFC 2765) carries one too
+  if (zero(0, 8) && bytes[8] === 0xff && bytes[9] === 0xff && zero(10, 12))
+    return ipv4Reason(v4At(12)) ?? 'IPv4-translated';
   // NAT64 64:ff9b::/96 and 6to4 2002::/16 reach the IPv4 address they embed; local-use NAT64
   // 64:ff9b:1::/48 (RFC 8215) is a private translator, however it embeds it.
   const nat64 = bytes[0] === 0 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b;

@@ -54,6 +54,8 @@ t.test('forbidden addresses', async (t) => {
     '[::1]',
     '::ffff:127.0.0.1',
     '::ffff:7f00:1',
+    '::ffff:0:127.0.0.1',
+    '[::ffff:0:a9fe:a9fe]',
     '::ffff:169.254.169.254',
     '::127.0.0.1',
     '64:ff9b::a9fe:a9fe',
