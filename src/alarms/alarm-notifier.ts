@@ -124,6 +124,14 @@ export class AlarmNotifier {
       meta.alarmStates
         .record(alarm, { event: { type: 'delivery', time: Date.now(), seq, attempt, ...fields } })
         .catch((err: unknown) => logger.warn({ err }, 'could not record a delivery attempt'));
+    // a later notification of the alarm exists (a firing still retried when it resolved): sent
+    // now, this one would leave the receiver with a state the alarm has left
+    const current = await meta.alarmStates.state(tenantId, instanceId, alarmId);
+    if (current !== null && current.seq > seq) {
+      await record({ ok: false, error: `superseded by notification ${current.seq}` });
+      this.options.onDelivery?.('dropped');
+      return;
+    }
     try {
       const status = await postWebhook({
         url: alarm.webhookUrl,

@@ -227,3 +227,52 @@ t.test('at delivery, a private address is refused without retries', async (t) =>
   t.match(events[0], { type: 'delivery', attempt: 1, ok: false, error: /loopback/ });
   t.equal(receiver.deliveries.length, 0, 'nothing reached the receiver');
 });
+
+t.test(
+  'a firing still retried when its resolution was delivered is not sent after it',
+  async (t) => {
+    const wharf = await startWharf(t, { alarms: { intervalMs: 100, backoffMs: 200, attempts: 8 } });
+    // the firing fails until the resolution has come: an older notification retried later
+    let resolvedSeen = false;
+    const receiver = await startReceiver(t, (_n, req, res) => {
+      void req;
+      const last = JSON.parse(receiver.deliveries[receiver.deliveries.length - 1].body) as {
+        state: string;
+      };
+      if (last.state === 'resolved') resolvedSeen = true;
+      res.statusCode = last.state === 'firing' && !resolvedSeen ? 500 : 204;
+      res.end();
+    });
+    const { tenant, call, publish, alarmOnAnyBacklog } = await setUp(wharf);
+    await alarmOnAnyBacklog('any', receiver.url);
+    await publish(1);
+    await waitFor('the firing tried', () => receiver.deliveries.length >= 1, { timeoutMs: 30_000 });
+    const got = await json(
+      await call('POST', '/topics/orders/groups/billing/receive', { waitSeconds: 5 }),
+    );
+    await call('POST', '/topics/orders/groups/billing/ack', {
+      receiptHandles: got.messages.map((m: { receiptHandle: string }) => m.receiptHandle),
+    });
+    await waitFor('the resolution delivered', () => resolvedSeen, { timeoutMs: 30_000 });
+    // the firing's next attempt finds a later notification of its alarm: dropped, not sent
+    const events = await waitFor(
+      'the firing given up',
+      async () => {
+        const body = await json(await call('GET', '/alarms/any/history'));
+        const superseded = body.events.find(
+          (e: { error?: string }) => e.error?.startsWith('superseded') === true,
+        );
+        return superseded === undefined ? null : body.events;
+      },
+      { timeoutMs: 30_000 },
+    );
+    t.match(events[0], { type: 'delivery', ok: false, error: /^superseded by notification 2/ });
+    const states = receiver.deliveries.map((d) => (JSON.parse(d.body) as { state: string }).state);
+    t.equal(
+      states[states.length - 1],
+      'resolved',
+      `the receiver's last word: ${states.join(', ')}`,
+    );
+    void tenant;
+  },
+);
