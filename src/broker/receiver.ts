@@ -127,7 +127,26 @@ export class Receiver {
     }
     if (entries.length > 0) {
       await this.core.record(entries);
-      this.core.traceLog?.acked(topic, group, entries, this.core);
+      const trace = this.core.traceLog;
+      if (trace !== null) {
+        // a broadcasting consumer's acks name it, as its deliveries do
+        const consumerIds = new Map<string, string | undefined>();
+        for (const sub of byQueue.keys()) {
+          consumerIds.set(
+            sub.key,
+            this.core.ledger.consumerIdOfSlot(sub.groupKey, sub.consumerSlot),
+          );
+        }
+        trace.acked(
+          topic,
+          group,
+          entries.map((entry) => {
+            const consumerId = consumerIds.get(entry.sub);
+            return consumerId === undefined ? entry : { ...entry, consumerId };
+          }),
+          this.core,
+        );
+      }
       for (const sub of counters) {
         let acked = 0;
         for (const entry of byQueue.get(sub)?.values() ?? []) acked += entry.offsets.length;

@@ -206,21 +206,22 @@ export class TraceLog {
   acked(
     topic: TopicDescriptor,
     group: GroupDescriptor,
-    acked: readonly { queue: number; offsets: readonly number[] }[],
+    acked: readonly { queue: number; offsets: readonly number[]; consumerId?: string }[],
     tasks: { track(task: Promise<unknown>, what: string): void },
   ): void {
     const time = Date.now();
-    const run = (queueId: number, offsets: number[]): TraceRun => ({
+    const run = (queueId: number, offsets: number[], consumerId?: string): TraceRun => ({
       type: 'ACKED',
       time,
       group: group.group,
+      ...(consumerId !== undefined ? { consumerId } : {}),
       at: `${topic.topic}:${queueId}`,
       offsets,
     });
     const runs: TraceRun[] = [];
     for (const entry of acked) {
       if (entry.queue !== RESEND_QUEUE_ID) {
-        runs.push(run(entry.queue, [...entry.offsets]));
+        runs.push(run(entry.queue, [...entry.offsets], entry.consumerId));
         continue;
       }
       const copies = entry.offsets.map((offset) =>
@@ -232,7 +233,7 @@ export class TraceLog {
           this.recordRuns(
             topic.tenantId,
             topic.instanceId,
-            places.map((place) => run(place.queueId, [place.queueOffset])),
+            places.map((place) => run(place.queueId, [place.queueOffset], entry.consumerId)),
           );
         }),
         'tracing acks of re-sent messages',

@@ -199,6 +199,17 @@ t.test(
     t.equal(b.length, 2);
     const acks = await broker.ack(topic, group, [a[0].receiptHandle, b[0].receiptHandle]);
     t.ok(acks.every((r) => r.ok));
+    // the trace says which consumer acked, as it says which one each delivery went to
+    const x = a[0];
+    const events = await broker.trace(topic, x.messageId);
+    const ackedByB = b[0].messageId === x.messageId ? ['ACKED b'] : [];
+    t.same(
+      events
+        .filter((e) => e.type !== 'PUBLISHED')
+        .map((e) => `${e.type} ${e.consumerId}`)
+        .sort(),
+      ['ACKED a', ...ackedByB, 'DELIVERED a', 'DELIVERED b'].sort(),
+    );
   },
 );
 
