@@ -191,6 +191,14 @@ export class GatewayMetrics {
       ),
     };
   }
+
+  /** Drops a deleted tenant's counter series (its resource gauges go with the next sample):
+   *  tenants coming and going would otherwise grow the exposition until a restart. */
+  forgetTenant(tenantId: string): void {
+    this.messagesPublished.remove({ tenant: tenantId });
+    this.messagesReceived.remove({ tenant: tenantId });
+    for (const quota of ['publish', 'consume']) this.throttled.remove({ tenant: tenantId, quota });
+  }
 }
 
 /** Feeds the store's commit observer into the histograms. */

@@ -178,6 +178,22 @@ t.test('publish: decoding, delay rules, sizes, quotas', async (t) => {
     `wharf_throttled_total{tenant="${tenant.tenantId}",quota="publish"} 1`,
     'the refusal is counted',
   );
+  // a deleted tenant's series leave the exposition (tenant churn would grow it for ever)
+  t.equal(
+    (
+      await fetch(`${wharf.url}/admin/v1/tenants/${tenant.tenantId}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${wharf.adminToken}` },
+      })
+    ).status,
+    204,
+  );
+  const after = await (
+    await fetch(`${wharf.url}/metrics`, {
+      headers: { authorization: `Bearer ${wharf.adminToken}` },
+    })
+  ).text();
+  t.notMatch(after, `tenant="${tenant.tenantId}"`, 'no series of the deleted tenant');
 });
 
 t.test('publish: the batch limit and the permission', async (t) => {

@@ -144,6 +144,7 @@ export function tenantRoutes(app: FastifyInstance, ctx: RouteContext): void {
         ]),
       );
       if (deleted === null) throw new WharfError('TenantNotFound', 'no such tenant');
+      ctx.metrics.forgetTenant(tenantId);
       return reply.code(204).send();
     },
   );
