@@ -50,7 +50,6 @@ import type {
 } from './broker-client.js';
 import { returnUnseen } from './broker-client.js';
 import { canFailOver, chooseQueues } from './queue-choice.js';
-import { LateOffers } from './late-offers.js';
 
 /** A registered broker as the registry reports it. */
 export interface BrokerAddress {
@@ -112,15 +111,11 @@ interface Placed {
 }
 
 const MAX_PLACEMENTS = 100_000;
-/** How long the other brokers of a waiting check may still answer once one has (see firstAnswer). */
-const CHECK_GRACE_MS = 250;
 
 export class RoutingBrokerClient implements BrokerClient {
   private readonly connections = new Map<number, Connection>();
   private readonly suspects = new Map<number, number>();
   private readonly placed = new Map<string, Placed>();
-  /** Check-back offers that came after their call answered (see late-offers.ts). */
-  private readonly lateOffers = new LateOffers();
   private readonly ids: MessageIdCodec;
   private readonly retryAfterMs: number;
   private readonly suspectMs: number;
@@ -389,9 +384,6 @@ export class RoutingBrokerClient implements BrokerClient {
     signal: AbortSignal | undefined,
     max: number,
     release?: (client: BrokerClient, extra: T[]) => Promise<void>,
-    /** How long the other calls may still answer (into `release`) once one has: 0 cancels them
-     *  at once. */
-    graceMs = 0,
   ): Promise<T[]> {
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal?.reason);
@@ -417,11 +409,7 @@ export class RoutingBrokerClient implements BrokerClient {
                   const client = this.connections.get(brokerId)?.client;
                   if (client !== undefined) void release(client, extra);
                 }
-                if (!controller.signal.aborted) {
-                  const cancel = () => controller.abort(new Error('answered elsewhere'));
-                  if (graceMs > 0) setTimeout(cancel, graceMs).unref();
-                  else cancel();
-                }
+                if (!controller.signal.aborted) controller.abort(new Error('answered elsewhere'));
                 // answers that finished in the same turn still join; later ones are released
                 setImmediate(() => {
                   answered = true;
@@ -580,10 +568,6 @@ export class RoutingBrokerClient implements BrokerClient {
     const brokers = await this.upHolders(topic);
     if (brokers.length === 1)
       return this.on(brokers[0], (c) => c.checkTransactions(topic, request, signal));
-    // offers that came after an earlier check had answered go first
-    const topicKey = `${topic.tenantId}/${topic.instanceId}/${topic.topic}/${topic.createdAt}`;
-    const held = this.lateOffers.take(topicKey, request.maxMessages);
-    if (held.length > 0) return held;
     // An offer counts against the half message's check limit whether or not the producer sees
     // it, and a broker's offers cannot be taken back: so each broker is asked for its share of
     // maxMessages only (together never more), and every answer is returned.
@@ -613,13 +597,6 @@ export class RoutingBrokerClient implements BrokerClient {
         ),
       signal,
       request.maxMessages,
-      (_client, late) => {
-        this.lateOffers.put(topicKey, late);
-        return Promise.resolve();
-      },
-      // an offer taken cannot be given back: the others may still answer for a moment (what
-      // they offered then is kept for the next check) before they are cancelled
-      CHECK_GRACE_MS,
     );
   }
 
