@@ -104,6 +104,20 @@ export class AlarmNotifier {
     this.queueConnection.disconnect();
   }
 
+  /** The highest notification of the alarm a receiver acknowledged (its history's deliveries). */
+  private async deliveredUpTo(
+    tenantId: string,
+    instanceId: string,
+    alarmId: string,
+  ): Promise<number> {
+    const events = await this.options.meta.alarmStates.history(tenantId, instanceId, alarmId);
+    let highest = 0;
+    for (const event of events) {
+      if (event.type === 'delivery' && event.ok === true) highest = Math.max(highest, event.seq);
+    }
+    return highest;
+  }
+
   private async deliver(job: Job): Promise<void> {
     const { meta, logger } = this.options;
     const data = decodeNotificationJob(job.data);
@@ -124,11 +138,12 @@ export class AlarmNotifier {
       meta.alarmStates
         .record(alarm, { event: { type: 'delivery', time: Date.now(), seq, attempt, ...fields } })
         .catch((err: unknown) => logger.warn({ err }, 'could not record a delivery attempt'));
-    // a later notification of the alarm exists (a firing still retried when it resolved): sent
-    // now, this one would leave the receiver with a state the alarm has left
-    const current = await meta.alarmStates.state(tenantId, instanceId, alarmId);
-    if (current !== null && current.seq > seq) {
-      await record({ ok: false, error: `superseded by notification ${current.seq}` });
+    // a later notification of the alarm was delivered already (a firing still retried when its
+    // resolution got through): sent now, this one would leave the receiver with a state the alarm
+    // has left. One only queued after it is still sent: it goes first, the later one corrects it.
+    const delivered = await this.deliveredUpTo(tenantId, instanceId, alarmId);
+    if (delivered > seq) {
+      await record({ ok: false, error: `superseded by notification ${delivered}, delivered` });
       this.options.onDelivery?.('dropped');
       return;
     }

@@ -56,13 +56,6 @@ export class AlarmStateRepository {
     );
   }
 
-  /** One alarm's evaluation state; null when it has none. */
-  async state(tenantId: string, instanceId: string, alarmId: string): Promise<AlarmState | null> {
-    const key = this.ctx.keys.alarmStates(tenantId, instanceId);
-    const json = await this.ctx.redis.hget(key, alarmId);
-    return json === null ? null : decodeRecord(ALARM_STATE, json, { key, field: alarmId });
-  }
-
   /** Records an evaluation's new state, a history event, or both, in one script and only while
    *  the alarm (this one: its createdAt) exists: a round or a delivery that ends after the alarm
    *  was deleted (or deleted and created again) writes nothing. Whether it was recorded. */

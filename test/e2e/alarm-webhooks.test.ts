@@ -266,7 +266,11 @@ t.test(
       },
       { timeoutMs: 30_000 },
     );
-    t.match(events[0], { type: 'delivery', ok: false, error: /^superseded by notification 2/ });
+    t.match(events[0], {
+      type: 'delivery',
+      ok: false,
+      error: /^superseded by notification 2, delivered/,
+    });
     const states = receiver.deliveries.map((d) => (JSON.parse(d.body) as { state: string }).state);
     t.equal(
       states[states.length - 1],

@@ -327,6 +327,7 @@ t.test('bearer tokens', async (t) => {
   );
   const notAdmin = await new SignJWT({ role: 'viewer' })
     .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('5m')
     .sign(new TextEncoder().encode('x'.repeat(40)));
   t.equal(
     await errorCode(
