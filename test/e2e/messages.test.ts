@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import t, { type Test } from 'tap';
+import { WharfError } from '../../src/errors.js';
 import { FakeBroker } from '../helpers/fake-broker.js';
 import { adminFetch, json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
 import type { PublishMessage, ReceiveRequest, ReceivedMessage } from '../../src/model/index.js';
@@ -591,4 +592,17 @@ t.test('waiting receives are bounded per tenant on a gateway', async (t) => {
   release();
   t.equal((await first).status, 200);
   t.equal((await receive(0)).status, 200);
+});
+
+t.test('a publish the broker failed does not use up the quota its retry needs', async (t) => {
+  const { fake, call } = await setup(t, { publishPerSecond: 4 });
+  const batch = { messages: Array.from({ length: 4 }, (_, i) => ({ body: `m${i}` })) };
+  fake.answers.publish = () => Promise.reject(new WharfError('Unavailable', 'broker down'));
+  t.equal((await call('POST', '/topics/normal/messages', batch)).status, 503);
+  delete fake.answers.publish;
+  t.equal(
+    (await call('POST', '/topics/normal/messages', batch)).status,
+    200,
+    'the retry, at once, is within the quota',
+  );
 });

@@ -27,6 +27,9 @@ t.test('token buckets: burst of one second, refill, debt, retry hints', async (t
     message: /passes once the quota's bucket is full/,
   });
   t.doesNotThrow(() => limiter.take('a', 'publish', 10, 25, now + 62_500), 'full again');
+  // a call that failed after taking its tokens gives them back (never above one second's worth)
+  limiter.refund('a', 'publish', 10, 25, now + 62_500);
+  t.equal(limiter.available('a', 'publish', 10, now + 62_500), 10);
   limiter.debit('a', 'consume', 10, 15, now);
   t.equal(limiter.available('a', 'consume', 10, now), 0, 'in debt');
   t.throws(() => limiter.requireOne('a', 'consume', 10, now), {

@@ -125,7 +125,11 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
       );
     }
     limiter.take(principal.tenantId, 'publish', quotas.publishPerSecond, 1);
-    const [result] = await brokers.publish(topic, [message]);
+    const [result] = await brokers.publish(topic, [message]).catch((error: unknown) => {
+      // not stored: the client's retry is charged again, so this attempt is not
+      limiter.refund(principal.tenantId, 'publish', quotas.publishPerSecond, 1);
+      throw error;
+    });
     metrics.messagesPublished.inc({ tenant: principal.tenantId }, 1);
     ctx.usage.count(principal.tenantId, instanceId, 'messagesPublished', 1);
     ctx.usage.count(principal.tenantId, instanceId, 'bytesPublished', bytes);

@@ -53,6 +53,12 @@ export class RateLimiter {
     throw throttled(quota, ((need - b.tokens) * 1000) / ratePerSecond, ratePerSecond, n);
   }
 
+  /** Gives back `n` tokens taken for a call that then failed (its retry is charged again). */
+  refund(tenantId: string, quota: RateQuota, ratePerSecond: number, n: number, now = Date.now()) {
+    const b = this.bucket(`${quota}|${tenantId}`, ratePerSecond, now);
+    b.tokens = Math.min(ratePerSecond, b.tokens + n);
+  }
+
   /** Takes `n` tokens even into debt (after the fact: messages already received). */
   debit(tenantId: string, quota: RateQuota, ratePerSecond: number, n: number, now = Date.now()) {
     this.bucket(`${quota}|${tenantId}`, ratePerSecond, now).tokens -= n;

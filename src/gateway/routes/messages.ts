@@ -76,7 +76,11 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         throw new WharfError('MessageTooLarge', `the batch is ${batchBytes} bytes, over 4 MiB`);
       }
       limiter.take(principal.tenantId, 'publish', quotas.publishPerSecond, messages.length);
-      const results = await brokers.publish(descriptor, messages);
+      const results = await brokers.publish(descriptor, messages).catch((error: unknown) => {
+        // not stored: the client's retry is charged again, so this attempt is not
+        limiter.refund(principal.tenantId, 'publish', quotas.publishPerSecond, messages.length);
+        throw error;
+      });
       metrics.messagesPublished.inc({ tenant: principal.tenantId }, messages.length);
       ctx.usage.count(principal.tenantId, instanceId, 'messagesPublished', messages.length);
       ctx.usage.count(principal.tenantId, instanceId, 'bytesPublished', batchBytes);
