@@ -45,6 +45,8 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
   syncs = 0;
   private queue: R[] = [];
   private writing = false;
+  /** When the round being written and synced began; null between rounds. */
+  private roundSince: number | null = null;
   private failure: WharfError | null = null;
   private failureResumable = false;
   private closed = false;
@@ -112,17 +114,26 @@ export class GroupCommit<R extends CommitRequest = CommitRequest> {
     }
   }
 
+  /** How long the round in progress has been waiting on the disk (0 between rounds): a disk
+   *  that stalls (a frozen or hung volume) holds it, and no error ever comes. */
+  stalledMs(now = Date.now()): number {
+    return this.roundSince === null ? 0 : Math.max(0, now - this.roundSince);
+  }
+
   private async loop(): Promise<void> {
     while (this.queue.length > 0 && this.failure === null) {
       const round = this.queue;
       this.queue = [];
+      this.roundSince = Date.now();
       try {
         await this.writeRound(round);
       } catch (err) {
+        this.roundSince = null;
         this.fail(err, round);
         break;
       }
       await this.finish(round);
+      this.roundSince = null;
       // Not pipelined on purpose: the waiters just resolved re-append during this turn and all
       // go out in the next round, so a round carries every appender (twice the messages per
       // fdatasync of a pipelined writer, which matters most on disks with slow fsyncs).

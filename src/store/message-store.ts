@@ -41,6 +41,9 @@ import type {
 } from './types.js';
 
 const ABORT_FILE = 'abort';
+/** A group-commit round waiting this long on the disk makes the store report itself unhealthy
+ *  (readiness): a stalled volume gives no error, only waits. */
+export const STALLED_DISK_MS = 10_000;
 
 export { MIN_FREE_DISK_FLOOR_BYTES } from './store-options.js';
 
@@ -274,6 +277,14 @@ class DefaultMessageStore implements MessageStore {
     }
     if (this.checkpointer.failure !== null) {
       return { writable: false, detail: 'a derived file failed its fdatasync: reopen to recover' };
+    }
+    for (const gc of [this.log.groupCommit, this.journal.groupCommit]) {
+      const stalled = gc.stalledMs();
+      if (stalled < STALLED_DISK_MS) continue;
+      return {
+        writable: false,
+        detail: `a write to the data disk has waited ${Math.round(stalled / 1000)} s (the disk stalled?); publishes and acks wait for it`,
+      };
     }
     if (this.disk.refuses(0)) {
       return {

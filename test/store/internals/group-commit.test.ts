@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { FileCache } from '../../../src/store/file-cache.js';
 import { GroupCommit, type CommitRequest } from '../../../src/store/group-commit.js';
 import { SegmentList, type LogChunk } from '../../../src/store/segment-list.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 /** A FileCache that records every operation and can fail the n-th fdatasync. */
 class SpyCache extends FileCache {
@@ -156,5 +157,31 @@ t.test('a failed interval sync fails the log', async (t) => {
   await new Promise<void>((res, rej) => gc.submit(request(100, (e) => (e ? rej(e) : res()))));
   await t.rejects(gc.syncNow(), { code: 'IoError' });
   t.throws(() => gc.checkAccept(1), { code: 'StoreClosed' });
+  await gc.close();
+});
+
+t.test('a round held up by the disk says how long it has waited', async (t) => {
+  const { cache, request } = setup(t);
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const gc = new GroupCommit(
+    {
+      name: 'test',
+      cache,
+      flushPolicy: 'sync',
+      asyncFlushIntervalMs: 10,
+      maxPendingBytes: 1 << 20,
+      // stands in for an fdatasync that does not come back (a frozen volume)
+      afterDurable: () => held,
+    },
+    0,
+  );
+  t.equal(gc.stalledMs(), 0, 'no round: not stalled');
+  const acked = new Promise<void>((resolve) => gc.submit(request(100, () => resolve())));
+  await waitFor('the round to start', () => gc.stalledMs(Date.now() + 1) > 0);
+  t.ok(gc.stalledMs(Date.now() + 15_000) >= 15_000, 'its wait grows while the disk holds it');
+  release();
+  await acked;
+  await waitFor('the round to end', () => gc.stalledMs() === 0);
   await gc.close();
 });
