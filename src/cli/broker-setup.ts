@@ -6,19 +6,34 @@ import { MetaStore, RedisScheduleWheel, deriveKey } from '../meta/index.js';
 import type { CommitObserver } from '../store/index.js';
 import type { Logger } from '../telemetry/index.js';
 import type { WharfConfig } from './config.js';
+import { StartupError } from './startup-error.js';
 
 /** The id of the all-in-one node's one broker: its ids, handles, wheel keys and metrics. */
 export const ALL_IN_ONE_BROKER_ID = 0;
 
-/** The MetaStore of a process, from its config. */
-export function openMeta(config: WharfConfig, redisUrl: string, masterKey: string, logger: Logger) {
-  return MetaStore.open({
+/** The MetaStore of a process, from its config; refused when its master key is not the one
+ *  the metadata in this Redis was sealed with. */
+export async function openMeta(
+  config: WharfConfig,
+  redisUrl: string,
+  masterKey: string,
+  logger: Logger,
+): Promise<MetaStore> {
+  const meta = await MetaStore.open({
     redisUrl,
     masterKey,
     cacheTtlMs: config.metaCacheMs,
     commandTimeoutMs: config.redisTimeoutMs,
     logger: logger.child({ room: 'meta' }),
   });
+  if (!(await meta.masterKeyOpensMetadata())) {
+    await meta.close();
+    throw new StartupError(
+      'WHARF_MASTER_KEY is not the key the metadata in this Redis was sealed with: no access ' +
+        'key, token or stored body would open. Start with the key this Redis was used with',
+    );
+  }
+  return meta;
 }
 
 /** The key brokers MAC ids and handles with (every process derives it from the master key). */

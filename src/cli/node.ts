@@ -33,6 +33,7 @@ import {
   type Logger,
 } from '../telemetry/index.js';
 import { MIN_ADMIN_TOKEN_CHARS, MIN_MASTER_KEY_CHARS, type WharfConfig } from './config.js';
+import { StartupError } from './startup-error.js';
 import { ALL_IN_ONE_BROKER_ID, openConfiguredBroker, openMeta } from './broker-setup.js';
 
 export const DRAIN_TIMEOUT_MS = 35_000;
@@ -46,7 +47,7 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
-export class StartupError extends Error {}
+export { StartupError };
 
 /**
  * A secret kept in a file of the data dir: read, or generated once (mode 0600). A new one is

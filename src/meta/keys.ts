@@ -11,6 +11,10 @@ export class MetaKeys {
   tenants(): string {
     return `${this.prefix}:tenants`;
   }
+  /** string: a value sealed with the master key, opened at every start (a wrong key is seen) */
+  masterKeyCheck(): string {
+    return `${this.prefix}:master-key-check`;
+  }
   /** hash tenant name → tenantId */
   tenantNames(): string {
     return `${this.prefix}:tenant-names`;

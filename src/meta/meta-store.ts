@@ -91,6 +91,8 @@ const k = {
   signingKeys: () => `jwks|`,
 };
 
+/** What the master-key check seals (and its context). */
+const MASTER_KEY_CHECK = 'wharf-master-key-check';
 export class MetaStore {
   readonly tenants: TenantRepository;
   readonly accessKeys: AccessKeyRepository;
@@ -107,6 +109,7 @@ export class MetaStore {
   readonly repoContext: RepoContext;
   /** Per-instance data keys of sealed bodies (the brokers' DataKeySource). */
   readonly dataKeys: DataKeyRepository;
+  private readonly box: SecretBox;
   readonly keys: MetaKeys;
   /** Where each topic's queues live (cluster). */
   readonly placements: QueuePlacements;
@@ -126,6 +129,7 @@ export class MetaStore {
     this.ctx = ctx;
     this.placements = new QueuePlacements(ctx);
     const box = new SecretBox(options.masterKey);
+    this.box = box;
     this.tenants = new TenantRepository(ctx);
     this.accessKeys = new AccessKeyRepository(ctx, box);
     this.topics = new TopicRepository(ctx);
@@ -146,6 +150,23 @@ export class MetaStore {
   }
 
   /** Connects (command and subscriber connections) and subscribes to invalidations. */
+  /**
+   * Whether this process's master key is the one the metadata was sealed with: a value sealed at
+   * the first start is opened. A process with another key would answer every signed call 500
+   * (no secret opens); false says so at start.
+   */
+  async masterKeyOpensMetadata(): Promise<boolean> {
+    const key = this.keys.masterKeyCheck();
+    await this.redis.set(key, this.box.seal(MASTER_KEY_CHECK, MASTER_KEY_CHECK), 'NX');
+    const sealed = await this.redis.get(key);
+    if (sealed === null) return true; // flushed meanwhile: sealed again at the next start
+    try {
+      return this.box.open(sealed, MASTER_KEY_CHECK) === MASTER_KEY_CHECK;
+    } catch {
+      return false;
+    }
+  }
+
   static async open(options: MetaStoreOptions): Promise<MetaStore> {
     const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const redisOptions: RedisOptions = {
