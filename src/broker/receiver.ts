@@ -129,21 +129,12 @@ export class Receiver {
       await this.core.record(entries);
       const trace = this.core.traceLog;
       if (trace !== null) {
-        // a broadcasting consumer's acks name it, as its deliveries do
-        const consumerIds = new Map<string, string | undefined>();
-        for (const sub of byQueue.keys()) {
-          consumerIds.set(
-            sub.key,
-            this.core.ledger.consumerIdOfSlot(sub.groupKey, sub.consumerSlot),
-          );
-        }
+        // a broadcasting consumer's acks name it, as its deliveries do (a clustering group's
+        // acks name none: nothing to look up on the ack path)
         trace.acked(
           topic,
           group,
-          entries.map((entry) => {
-            const consumerId = consumerIds.get(entry.sub);
-            return consumerId === undefined ? entry : { ...entry, consumerId };
-          }),
+          group.deliveryMode === 'BROADCASTING' ? this.withConsumerIds(entries, byQueue) : entries,
           this.core,
         );
       }
@@ -263,6 +254,21 @@ export class Receiver {
       bySlot.set(slot, sub);
       return sub;
     };
+  }
+
+  /** Ack entries of a broadcasting group, each with the consumer id of its subscription. */
+  private withConsumerIds<E extends { sub: string }>(
+    entries: readonly E[],
+    subs: Map<Subscription, unknown>,
+  ): (E & { consumerId?: string })[] {
+    const consumerIds = new Map<string, string | undefined>();
+    for (const sub of subs.keys()) {
+      consumerIds.set(sub.key, this.core.ledger.consumerIdOfSlot(sub.groupKey, sub.consumerSlot));
+    }
+    return entries.map((entry) => {
+      const consumerId = consumerIds.get(entry.sub);
+      return consumerId === undefined ? entry : { ...entry, consumerId };
+    });
   }
 
   private findDelivery(
