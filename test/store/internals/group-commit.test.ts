@@ -4,7 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileCache } from '../../../src/store/file-cache.js';
-import { GroupCommit, type CommitRequest } from '../../../src/store/group-commit.js';
+import {
+  GroupCommit,
+  type CommitRequest,
+  type GroupCommitOptions,
+} from '../../../src/store/group-commit.js';
 import { SegmentList, type LogChunk } from '../../../src/store/segment-list.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
@@ -54,21 +58,28 @@ function setup(t: Test) {
   return { dir, cache, list, request };
 }
 
-t.test('append resolves after write and fdatasync, and after the round hook', async (t) => {
-  const { cache, request } = setup(t);
-  const gc = new GroupCommit(
+/** A GroupCommit over `cache` with the tests' defaults (sync flush, 1 MiB pending). */
+function groupCommit(cache: FileCache, options: Partial<GroupCommitOptions> = {}): GroupCommit {
+  return new GroupCommit(
     {
       name: 'test',
       cache,
       flushPolicy: 'sync',
       asyncFlushIntervalMs: 10,
       maxPendingBytes: 1 << 20,
-      afterDurable: async () => {
-        cache.events.push('dispatch');
-      },
+      ...options,
     },
     0,
   );
+}
+
+t.test('append resolves after write and fdatasync, and after the round hook', async (t) => {
+  const { cache, request } = setup(t);
+  const gc = groupCommit(cache, {
+    afterDurable: async () => {
+      cache.events.push('dispatch');
+    },
+  });
   const done: Promise<void>[] = [];
   for (let i = 0; i < 10; i++) {
     done.push(
@@ -97,16 +108,7 @@ t.test('append resolves after write and fdatasync, and after the round hook', as
 t.test('a failed fdatasync fails the store: nothing more is acked or written', async (t) => {
   const { cache, request } = setup(t);
   cache.failSyncAt = 0;
-  const gc = new GroupCommit(
-    {
-      name: 'test',
-      cache,
-      flushPolicy: 'sync',
-      asyncFlushIntervalMs: 10,
-      maxPendingBytes: 1 << 20,
-    },
-    0,
-  );
+  const gc = groupCommit(cache);
   const outcomes = await Promise.allSettled(
     Array.from(
       { length: 5 },
@@ -122,16 +124,7 @@ t.test('a failed fdatasync fails the store: nothing more is acked or written', a
 
 t.test('async policy acks after the write and syncs on the interval', async (t) => {
   const { cache, request } = setup(t);
-  const gc = new GroupCommit(
-    {
-      name: 'test',
-      cache,
-      flushPolicy: 'async',
-      asyncFlushIntervalMs: 5,
-      maxPendingBytes: 1 << 20,
-    },
-    0,
-  );
+  const gc = groupCommit(cache, { flushPolicy: 'async', asyncFlushIntervalMs: 5 });
   gc.start();
   await new Promise<void>((res, rej) => gc.submit(request(100, (e) => (e ? rej(e) : res()))));
   t.equal(gc.syncedLogOffset, 0, 'acked before any fdatasync');
@@ -144,16 +137,7 @@ t.test('async policy acks after the write and syncs on the interval', async (t) 
 t.test('a failed interval sync fails the log', async (t) => {
   const { cache, request } = setup(t);
   cache.failSyncAt = 0;
-  const gc = new GroupCommit(
-    {
-      name: 'test',
-      cache,
-      flushPolicy: 'async',
-      asyncFlushIntervalMs: 1000,
-      maxPendingBytes: 1 << 20,
-    },
-    0,
-  );
+  const gc = groupCommit(cache, { flushPolicy: 'async', asyncFlushIntervalMs: 1000 });
   await new Promise<void>((res, rej) => gc.submit(request(100, (e) => (e ? rej(e) : res()))));
   await t.rejects(gc.syncNow(), { code: 'IoError' });
   t.throws(() => gc.checkAccept(1), { code: 'StoreClosed' });
@@ -164,18 +148,8 @@ t.test('a round held up by the disk says how long it has waited', async (t) => {
   const { cache, request } = setup(t);
   let release: () => void = () => undefined;
   const held = new Promise<void>((resolve) => (release = resolve));
-  const gc = new GroupCommit(
-    {
-      name: 'test',
-      cache,
-      flushPolicy: 'sync',
-      asyncFlushIntervalMs: 10,
-      maxPendingBytes: 1 << 20,
-      // stands in for an fdatasync that does not come back (a frozen volume)
-      afterDurable: () => held,
-    },
-    0,
-  );
+  // afterDurable stands in for an fdatasync that does not come back (a frozen volume)
+  const gc = groupCommit(cache, { afterDurable: () => held });
   t.equal(gc.stalledMs(), 0, 'no round: not stalled');
   const acked = new Promise<void>((resolve) => gc.submit(request(100, () => resolve())));
   await waitFor('the round to start', () => gc.stalledMs(Date.now() + 1) > 0);
