@@ -382,3 +382,50 @@ t.test('a refusal answered before its small body came keeps the connection servi
   exchange.socket.write(receive);
   t.match(await answered, /^HTTP\/1\.1 200 /, 'the receive is answered when its wait ends');
 });
+
+t.test('a refused large body is read and dropped: the connection stays whole', async (t) => {
+  const wharf = await startWharf(t);
+  const port = portOf(wharf.url);
+  // A client that sends its body after the answer came (fetch writes the whole body before it
+  // reads): a connection closed over the unread rest is reset, and the client sees EPIPE or
+  // ECONNRESET instead of the answer it was sent. Each case sends its body once the answer is
+  // in, then a second request on the same connection.
+  const cases = [
+    {
+      what: 'a body over the limit',
+      head:
+        `POST /admin/v1/tenants HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${wharf.adminToken}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${8 * MIB + 10}\r\n\r\n`,
+      bytes: 8 * MIB + 10,
+      status: 413,
+    },
+    {
+      what: 'a wrong operator token',
+      head:
+        'POST /admin/v1/tenants HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer not-the-token-0123\r\n' +
+        `content-type: application/json\r\ncontent-length: ${4 * MIB}\r\n\r\n`,
+      bytes: 4 * MIB,
+      status: 403,
+    },
+  ];
+  for (const { what, head, bytes, status } of cases) {
+    const exchange = rawExchange(t, port, head);
+    const refused = await exchange.answer;
+    t.equal(refused.status, status, `${what}: ${status}`);
+    t.not(refused.headers.connection, 'close', `${what}: kept alive`);
+    exchange.socket.removeAllListeners('data');
+    let next = '';
+    const answered = new Promise<string>((resolve, reject) => {
+      exchange.socket.on('data', (chunk: Buffer) => {
+        next += chunk.toString('latin1');
+        if (next.includes('\r\n\r\n')) resolve(next);
+      });
+      exchange.socket.once('close', () => reject(new Error(`${what}: the connection was closed`)));
+    });
+    exchange.socket.write(Buffer.alloc(bytes, 0x20));
+    exchange.socket.write(
+      `GET /admin/v1/tenants HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${wharf.adminToken}\r\n\r\n`,
+    );
+    t.match(await answered, /^HTTP\/1\.1 200 /, `${what}: the next request is served`);
+  }
+});

@@ -47,18 +47,36 @@ export class BodyBudget {
 /** Retry hint of a body refused for lack of budget: bodies in flight finish within seconds. */
 const BUDGET_RETRY_AFTER_MS = 1000;
 
+/** Refusals of a body fastify answers with `connection: close`, although the connection is whole
+ *  (the rest of the body is read and dropped after the answer): see error-handler. */
+const refusalsKeepingConnection = new WeakSet<WharfError>();
+
+/** Whether `err` refused a body (too large, over the budget) on a connection that stays whole. */
+export function keepsConnection(err: unknown): boolean {
+  return err instanceof WharfError && refusalsKeepingConnection.has(err);
+}
+
+function keeping(err: WharfError): WharfError {
+  refusalsKeepingConnection.add(err);
+  return err;
+}
+
 function overBudget(budget: BodyBudget): WharfError {
-  return new WharfError(
-    'Unavailable',
-    `the gateway is receiving ${budget.limitBytes} bytes of request bodies already; retry shortly`,
-    { retryAfterMs: BUDGET_RETRY_AFTER_MS },
+  return keeping(
+    new WharfError(
+      'Unavailable',
+      `the gateway is receiving ${budget.limitBytes} bytes of request bodies already; retry shortly`,
+      { retryAfterMs: BUDGET_RETRY_AFTER_MS },
+    ),
   );
 }
 
 function tooLarge(limitBytes: number): WharfError {
-  return new WharfError(
-    'MessageTooLarge',
-    `the request body is over the limit (${+(limitBytes / (1024 * 1024)).toFixed(2)} MiB)`,
+  return keeping(
+    new WharfError(
+      'MessageTooLarge',
+      `the request body is over the limit (${+(limitBytes / (1024 * 1024)).toFixed(2)} MiB)`,
+    ),
   );
 }
 

@@ -11,6 +11,7 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { WharfError, isWharfError, type ErrorCode } from '../../errors.js';
 import { isRedisUnavailable } from '../../meta/index.js';
 import { isMqHttpRequest, sendMqError } from '../mqhttp/error-codes.js';
+import { keepsConnection } from './body.js';
 
 interface HttpError {
   status: number;
@@ -149,7 +150,7 @@ export function sendError(
     reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
   }
   reply.header('x-request-id', request.id);
-  if (!request.raw.complete) holdUnreadBody(request, reply);
+  if (!request.raw.complete) holdUnreadBody(request, reply, keepsConnection(err));
   if (isMqHttpRequest(request)) return sendMqError(request, reply, error);
   return reply
     .code(status)
@@ -157,45 +158,64 @@ export function sendError(
     .send(errorBody(error, request.id));
 }
 
-/** How long a connection whose body was refused is kept, unread, after the answer. */
+/** How long a connection whose body was refused is kept, unread, after the answer; and how
+ *  long a body being read and dropped may go without a byte. */
 export const LINGER_MS = 5_000;
 
-/** A refused request's body up to this size (declared) is read and dropped after the answer. */
-export const DRAIN_BYTES = 64 * 1024;
+/** A refused request's body up to this size is read and dropped after the answer. */
+export const DISCARD_BYTES = 64 * 1024 * 1024;
+
+/** The longest a refused body is read and dropped for, however steadily it comes. */
+export const DISCARD_MS = 30_000;
 
 /**
  * A request refused before its body was in (credentials, size, budget, Redis away): stop reading
- * it, so the rest of the body stays in the kernel and TCP flow control holds the sender (no
- * memory, no CPU here), and close the connection LINGER_MS after the answer unless the body has
- * come in by then. Closing at once would make the kernel reset the connection over the unread
- * bytes, and the client could lose the answer. A small body (DRAIN_BYTES declared) is read and
- * dropped instead: the connection goes on serving the client's next requests (a retriable 503
- * must not cut off the retry sent on the same connection).
+ * it until the answer is out, then read and drop the rest, as nginx does: a client still sending
+ * its body reads the answer only once the body is sent, and closing over unread bytes makes the
+ * kernel reset the connection, which loses the answer (fetch saw EPIPE for most 413s). Once the
+ * body is in the connection goes on serving the client's next requests (a retriable 503 must not
+ * cut off the retry sent on the same connection). A body past DISCARD_BYTES (declared or read),
+ * or one that stops coming (LINGER_MS without a byte, DISCARD_MS in all), is not waited for: the
+ * connection is closed, as before, LINGER_MS after the answer at the latest.
  */
-function holdUnreadBody(request: FastifyRequest, reply: FastifyReply): void {
+function holdUnreadBody(request: FastifyRequest, reply: FastifyReply, bodyRefused: boolean): void {
   const socket = request.raw.socket;
   const declared = Number(request.headers['content-length']);
-  const small = Number.isSafeInteger(declared) && declared <= DRAIN_BYTES;
+  const discard = !(Number.isSafeInteger(declared) && declared > DISCARD_BYTES);
+  // fastify closes the connection after a body it refused; reading the rest keeps it whole
+  if (discard && bodyRefused) reply.removeHeader('connection');
   request.raw.pause();
   // Take what is buffered so the stream counts as consumed: node then leaves the rest unread
   // (backpressure) instead of draining it once the answer is out.
   request.raw.read();
   reply.raw.once('finish', () => {
     if (request.raw.complete || socket === null || socket.destroyed) return;
-    const close = (): void => {
-      socket.off('close', stop);
-      socket.destroy();
-    };
-    const timer = setTimeout(close, LINGER_MS);
-    timer.unref();
+    const timer = setTimeout(() => close(), LINGER_MS);
+    const overall = setTimeout(() => close(), DISCARD_MS);
+    let dropped = 0;
     const stop = (): void => {
       clearTimeout(timer);
+      clearTimeout(overall);
       socket.off('close', stop);
+      request.raw.off('data', onData);
     };
+    const close = (): void => {
+      stop();
+      socket.destroy();
+    };
+    const onData = (chunk: Buffer): void => {
+      dropped += chunk.length;
+      if (dropped > DISCARD_BYTES) return close();
+      timer.refresh();
+    };
+    timer.unref();
+    overall.unref();
     socket.once('close', stop);
-    // the body came in after all (it was on its way): the connection is whole again
+    // the body came in after all: the connection is whole again
     request.raw.once('end', stop);
-    if (small) request.raw.resume();
+    if (!discard) return;
+    request.raw.on('data', onData);
+    request.raw.resume();
   });
 }
 
