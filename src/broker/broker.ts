@@ -347,7 +347,11 @@ export class Broker implements BrokerClient {
       this.core.dropped.check(topic, group); // a stale descriptor would make the cursor again
       const name = storeTopic(topic);
       const subs = this.ledger.subscriptionsOfGroup(groupKey(group), name);
-      if (subs.length === 0) subs.push(this.ledger.subscription(groupKey(group), name, 0));
+      // slot 0 is a clustering group's one subscription, and a broadcasting group's base: where
+      // a consumer seen for the first time starts (it has no consumer of its own)
+      if (!subs.some((sub) => sub.consumerSlot === 0)) {
+        subs.push(this.ledger.subscription(groupKey(group), name, 0));
+      }
       const entries: LedgerEntry[] = [];
       for (let queueId = 0; queueId < topic.queueCount; queueId++) {
         const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(name, queueId);

@@ -190,6 +190,14 @@ export class ConsumerLedger {
     return this.configs.values();
   }
 
+  /** Whether `sub` is a broadcasting group's base (slot 0: where a consumer seen for the first
+   *  time starts, set by a reset), not a consumer's. */
+  isBroadcastingBase(sub: Subscription): boolean {
+    if (sub.consumerSlot !== 0) return false;
+    const conf = this.configs.get(configKey(sub.groupKey, sub.topic));
+    return conf?.group.deliveryMode === 'BROADCASTING';
+  }
+
   /** The entry recording new or changed descriptors of a pair, or null when known as they are. */
   configEntry(topic: TopicDescriptor, group: GroupDescriptor): LedgerEntry | null {
     const known = this.configs.get(configKey(groupKeyOf(group), storeTopic(topic)));

@@ -82,7 +82,10 @@ export class PopReader {
     return ids;
   }
 
-  /** Cursors for queues read for the first time start at the group's creation time (API.md). */
+  /** Cursors for queues read for the first time start at the group's creation time (API.md).
+   *  A broadcasting consumer seen for the first time starts where the group was last reset to
+   *  (its base, slot 0), and past the re-sent dead letters made before it came: it reads their
+   *  originals in the topic's queues. */
   private async ensureCursors(
     sub: Subscription,
     topic: TopicDescriptor,
@@ -91,10 +94,16 @@ export class PopReader {
   ): Promise<void> {
     const missing = queueIds.filter((queueId) => !sub.cursors.has(queueId));
     if (missing.length === 0) return;
+    const joining = group.deliveryMode === 'BROADCASTING' && sub.cursors.size === 0;
+    const base = joining ? this.core.ledger.find(sub.groupKey, sub.topic, 0) : undefined;
     const entries = await Promise.all(
       missing.map(async (queueId): Promise<LedgerEntry> => {
         const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
-        const offset = await this.core.store.queueOffsetByTime(name, storeQueue, group.createdAt);
+        const offset =
+          joining && queueId === RESEND_QUEUE_ID
+            ? this.core.store.queueOffsets(name, storeQueue).maxQueueOffset
+            : (base?.cursors.get(queueId)?.ackOffset ??
+              (await this.core.store.queueOffsetByTime(name, storeQueue, group.createdAt)));
         return { op: 'start', sub: sub.key, queue: queueId, offset };
       }),
     );

@@ -267,6 +267,7 @@ export class Queries {
   ): Promise<NonNullable<MessageView['groups']>> {
     const states: NonNullable<MessageView['groups']> = [];
     for (const sub of this.core.ledger.subscriptionsOf(storeTopic(topic))) {
+      if (this.core.ledger.isBroadcastingBase(sub)) continue; // no consumer's
       const cursor = sub.cursors.get(message.queueId);
       const group = groupName(sub.groupKey);
       const consumerId = this.core.ledger.consumerIdOfSlot(sub.groupKey, sub.consumerSlot);

@@ -35,7 +35,12 @@ export class Stats {
     const { store, ledger } = this.core;
     const name = storeTopic(topic);
     const now = Date.now();
-    const subs = ledger.subscriptionsOfGroup(groupKey(group), name);
+    // a broadcasting group's slot 0 is its base (where a new consumer starts), no consumer: it
+    // counts only while there is no consumer yet, as what the first one would get
+    const all = ledger.subscriptionsOfGroup(groupKey(group), name);
+    const consumers =
+      group.deliveryMode === 'BROADCASTING' ? all.filter((sub) => sub.consumerSlot > 0) : all;
+    const subs = consumers.length > 0 ? consumers : all;
     let backlog = 0;
     let inflight = 0;
     let oldest = Infinity;

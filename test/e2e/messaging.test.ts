@@ -1,6 +1,7 @@
 // Messaging through the public HTTP API against a real broker: signed requests, real store.
 import t, { type Test } from 'tap';
 import { provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+import { eventually } from '../helpers/eventually.js';
 
 interface Received {
   messageId: string;
@@ -300,3 +301,63 @@ t.test(
     );
   },
 );
+
+t.test('broadcasting: a reset moves consumers to come too, and counts no one', async (t) => {
+  const { call, publish, receive, ack } = await setup(t);
+  await call('PUT', '/topics/news', { messageType: 'NORMAL', queueCount: 2 });
+  await call('PUT', '/groups/fan', { deliveryMode: 'BROADCASTING', maxDeliveryAttempts: 1 });
+  const stats = async () => (await call('GET', '/topics/news/groups/fan/stats')).body;
+  await publish(
+    'news',
+    ['o1', 'o2', 'o3'].map((body) => ({ body })),
+  );
+  // a reset before any consumer came: the first one starts there, not at the group's creation
+  t.equal((await call('POST', '/topics/news/groups/fan/reset', { to: 'latest' })).status, 200);
+  t.equal((await stats()).backlog, 0, 'nothing left for a consumer to come');
+  await publish('news', [{ body: 'n1' }]);
+  const first = await receive('news', 'fan', { consumerId: 'c1' });
+  t.same(
+    first.map((m) => m.body),
+    ['n1'],
+    'c1 starts where the group was reset to',
+  );
+  await ack(
+    'news',
+    'fan',
+    first.map((m) => m.receiptHandle),
+  );
+  const drained = await stats();
+  t.equal(drained.backlog, 0, 'the one consumer is drained: no backlog left behind');
+  t.equal(drained.oldestUnackedAgeMs, 0);
+  const [n1] = first;
+  const view = (await call('GET', `/topics/news/messages/${n1.messageId}`)).body;
+  t.same(
+    view.groups.map((g: { consumerId?: string; state: string }) => [g.consumerId, g.state]),
+    [['c1', 'ACKED']],
+    'query by id lists the consumer, no one else',
+  );
+  // a consumer joining after the reset starts there too
+  t.same(
+    (await receive('news', 'fan', { consumerId: 'c2' })).map((m) => m.body),
+    ['n1'],
+    'c2 starts where the group was reset to',
+  );
+
+  // a dead letter of c2 re-sent: c3, who joins later, reads the original, not the copy too
+  await publish('news', [{ body: 'n2' }]);
+  const [n2] = await receive('news', 'fan', { consumerId: 'c2', invisibleSeconds: 1 });
+  t.equal(n2.body, 'n2');
+  await eventually('n2 dead-lettered for the group', async () => {
+    await receive('news', 'fan', { consumerId: 'c2', waitSeconds: 1 });
+    return (await stats()).deadLetters === 1;
+  });
+  const resent = await call('POST', '/groups/fan/dead-letters/resend', {
+    messageIds: [n2.messageId],
+  });
+  t.equal(resent.status, 200);
+  t.same(
+    (await receive('news', 'fan', { consumerId: 'c3' })).map((m) => m.body).sort(),
+    ['n1', 'n2'],
+    'c3 gets each message once',
+  );
+});
