@@ -112,9 +112,17 @@ interface Placed {
 
 const MAX_PLACEMENTS = 100_000;
 
+/** How long a broker has to answer the health probe before queues are placed on it. */
+const PROBE_MS = 1000;
+
+/** How long a broker that answered a probe is taken as reachable without another. */
+const REACHED_MS = 5000;
+
 export class RoutingBrokerClient implements BrokerClient {
   private readonly connections = new Map<number, Connection>();
   private readonly suspects = new Map<number, number>();
+  /** When each broker last answered a placement's health probe. */
+  private readonly reached = new Map<number, number>();
   private readonly placed = new Map<string, Placed>();
   private readonly ids: MessageIdCodec;
   private readonly retryAfterMs: number;
@@ -146,6 +154,7 @@ export class RoutingBrokerClient implements BrokerClient {
     }
     // a registry change (a broker back, or gone) is news the suspicion may be stale against
     this.suspects.clear();
+    this.reached.clear();
   }
 
   private isUp = (brokerId: number): boolean => {
@@ -156,6 +165,35 @@ export class RoutingBrokerClient implements BrokerClient {
 
   private liveBrokerIds(): number[] {
     return [...this.options.directory.brokers.keys()].filter(this.isUp);
+  }
+
+  /**
+   * The live brokers this gateway reaches (each answered a health call within PROBE_MS, lately
+   * or now): those a topic's unplaced queues may go to. A broker holding its lease whose
+   * advertised address is wrong, or one cut off from the gateways, would get them for good.
+   */
+  private async reachableBrokerIds(): Promise<number[]> {
+    const live = this.liveBrokerIds();
+    const answered = await Promise.all(
+      live.map(async (brokerId) => {
+        if ((this.reached.get(brokerId) ?? 0) > Date.now() - REACHED_MS) return true;
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer')), PROBE_MS);
+        });
+        try {
+          await Promise.race([this.on(brokerId, (client) => client.health()), late]);
+          this.reached.set(brokerId, Date.now());
+          return true;
+        } catch {
+          this.suspects.set(brokerId, Date.now() + this.suspectMs);
+          return false;
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+    return live.filter((_, i) => answered[i]);
   }
 
   /** 503 naming the broker a call waits for; `brokerId` -1: none in particular (every broker
@@ -181,8 +219,10 @@ export class RoutingBrokerClient implements BrokerClient {
     try {
       return await call(client);
     } catch (error) {
-      if (isUnreachable(error)) this.suspects.set(brokerId, Date.now() + this.suspectMs);
-      throw error;
+      if (!isUnreachable(error)) throw error;
+      this.suspects.set(brokerId, Date.now() + this.suspectMs);
+      // the transport's own words ("connection to broker lost") with the broker they are about
+      throw this.down(brokerId, errorMessage(error));
     }
   }
 
@@ -198,7 +238,7 @@ export class RoutingBrokerClient implements BrokerClient {
     }
     let brokers: number[];
     try {
-      brokers = await this.options.placements.place(topic, this.liveBrokerIds());
+      brokers = await this.options.placements.place(topic, await this.reachableBrokerIds());
     } catch (cause) {
       if (cause instanceof WharfError) throw cause;
       throw new WharfError('Unavailable', 'cannot read the topic’s queue placement', {

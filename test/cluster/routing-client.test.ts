@@ -1,0 +1,86 @@
+// The gateway's routing over brokers, with stand-in brokers: a 503 for a broker the gateway could
+// not reach names it, whatever the transport said (API.md: "the message names the broker"), and
+// new queues go only to brokers the gateway reaches.
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import {
+  RoutingBrokerClient,
+  type BrokerAddress,
+} from '../../src/cluster/routing-broker-client.js';
+import { unavailable } from '../../src/cluster/rpc-channel.js';
+import type { BrokerClient } from '../../src/cluster/index.js';
+import type { TopicDescriptor } from '../../src/model/index.js';
+
+const topic: TopicDescriptor = {
+  tenantId: 't1',
+  instanceId: 'i1',
+  topic: 'orders',
+  messageType: 'NORMAL',
+  queueCount: 2,
+  retentionHours: 72,
+  dedupWindowMs: 600_000,
+  createdAt: 1,
+};
+
+t.test('a broker the connection to was lost is named in the 503', async (t) => {
+  const brokers = new Map<number, BrokerAddress>([
+    [1, { brokerId: 1, address: '10.0.0.1:7070', live: true }],
+    [2, { brokerId: 2, address: '10.0.0.2:7070', live: true }],
+  ]);
+  const lost = (why: string) =>
+    ({
+      health: () => Promise.resolve({ ready: true }),
+      topicStats: () => Promise.reject(unavailable(why, 1000)),
+      close: () => Promise.resolve(),
+    }) as unknown as BrokerClient;
+  const why = new Map([
+    [1, 'connection to broker lost'],
+    [2, 'broker unreachable'],
+  ]);
+  const routing = new RoutingBrokerClient({
+    directory: { brokers, onChange: () => undefined },
+    placements: { place: () => Promise.resolve([2, 1]), drop: () => Promise.resolve() },
+    connect: (_address, brokerId) => lost(why.get(brokerId) ?? ''),
+    macKey: randomBytes(32),
+  });
+  t.teardown(() => routing.close());
+  await t.rejects(routing.topicStats(topic), {
+    code: 'Unavailable',
+    message: /^broker 1 \(10\.0\.0\.1:7070\) is unavailable: connection to broker lost$/,
+  });
+});
+
+t.test('new queues go only to live brokers that answer this gateway', async (t) => {
+  // broker 2 holds its lease, but its advertised address leads nowhere: it never answers
+  const brokers = new Map<number, BrokerAddress>([
+    [1, { brokerId: 1, address: '10.0.0.1:7070', live: true }],
+    [2, { brokerId: 2, address: '10.0.0.2:7070', live: true }],
+    [3, { brokerId: 3, address: '10.0.0.3:7070', live: true }],
+  ]);
+  const answers = (brokerId: number) =>
+    ({
+      health: () =>
+        brokerId === 2
+          ? new Promise(() => undefined)
+          : brokerId === 3
+            ? Promise.reject(unavailable('broker unreachable', 1000))
+            : Promise.resolve({ ready: true }),
+      close: () => Promise.resolve(),
+    }) as unknown as BrokerClient;
+  const offered: number[][] = [];
+  const routing = new RoutingBrokerClient({
+    directory: { brokers, onChange: () => undefined },
+    placements: {
+      place: (_topic, live) => {
+        offered.push([...live]);
+        return Promise.resolve(Array.from({ length: 2 }, () => live[0]));
+      },
+      drop: () => Promise.resolve(),
+    },
+    connect: (_address, brokerId) => answers(brokerId),
+    macKey: randomBytes(32),
+  });
+  t.teardown(() => routing.close());
+  await routing.placeTopic?.(topic);
+  t.same(offered, [[1]], 'the silent and the unreachable broker are passed over');
+});
