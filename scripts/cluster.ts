@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     adminToken,
     gatewayPort: port,
     logFiles: true,
+    ownProcessGroups: true,
   });
 
   let stopping = false;

@@ -21,6 +21,9 @@ export interface LocalClusterOptions {
   env?: NodeJS.ProcessEnv;
   /** Write each process's output to <dataDir>/logs/<name>.log (else kept in memory). */
   logFiles?: boolean;
+  /** Start every process in a process group of its own, so a terminal's Ctrl-C reaches only
+   *  the launcher, which stops them in order (`npm run cluster`). */
+  ownProcessGroups?: boolean;
   /** How long a process may take to become ready. Default 60 s. */
   readyTimeoutMs?: number;
 }
@@ -64,6 +67,7 @@ export class LocalCluster {
     this.redis = await startRedisServer({
       dir,
       persist: true,
+      ownProcessGroup: this.options.ownProcessGroups === true,
       ...(this.redisPort === undefined ? {} : { port: this.redisPort }),
     });
     this.redisPort = this.redis.port;
@@ -99,6 +103,7 @@ export class LocalCluster {
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: this.options.ownProcessGroups === true,
     });
     let text = '';
     let file: WriteStream | undefined;
@@ -107,9 +112,12 @@ export class LocalCluster {
       mkdirSync(logs, { recursive: true });
       file = createWriteStream(join(logs, `${name}.log`), { flags: 'a' });
     }
+    // the tail stays in memory also when logged to a file: why a process failed to start is
+    // in its last lines
+    const keep = file === undefined ? 200_000 : 4_000;
     const take = (chunk: Buffer) => {
-      if (file !== undefined) file.write(chunk);
-      else text = (text + chunk.toString()).slice(-200_000);
+      file?.write(chunk);
+      text = (text + chunk.toString()).slice(-keep);
     };
     child.stdout?.on('data', take);
     child.stderr?.on('data', take);

@@ -13,6 +13,9 @@ import { postWebhook, WebhookError } from './webhook-sender.js';
 
 export const QUEUE_NAME = 'alarm-webhooks';
 
+/** How long a close waits for BullMQ (which waits for Redis) before it drops the connections. */
+const CLOSE_TIMEOUT_MS = 3000;
+
 export type DeliveryOutcome = 'delivered' | 'failed' | 'refused' | 'dropped';
 
 export interface AlarmNotifierOptions {
@@ -97,9 +100,18 @@ export class AlarmNotifier {
   }
 
   /** Stops taking jobs, lets deliveries in flight finish (each bounded by its deadline). */
+  /** Stops the worker (a delivery under way finishes) and the queue. BullMQ's close waits for
+   *  Redis: with Redis away it is given CLOSE_TIMEOUT_MS, then the connections are dropped (a
+   *  delivery cut short is retried by the next node, as after a crash). */
   async close(): Promise<void> {
-    await this.worker?.close();
-    await this.queue.close();
+    const closing = (async () => {
+      await this.worker?.close();
+      await this.queue.close();
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
+    await Promise.race([closing.catch(() => undefined), late]);
+    clearTimeout(timer);
     this.workerConnection?.disconnect();
     this.queueConnection.disconnect();
   }

@@ -131,7 +131,7 @@ async function resolveRedis(config: WharfConfig, logger: Logger) {
   mkdirSync(dir, { recursive: true });
   let child: RedisServerHandle;
   try {
-    child = await startRedisServer({ dir, persist: true });
+    child = await startRedisServer({ dir, persist: true, ownProcessGroup: true });
   } catch (err) {
     logger.debug({ err }, 'private redis-server failed');
     const why = err instanceof Error ? err.message : String(err);

@@ -27,6 +27,9 @@ export interface RedisServerOptions {
   loadTimeoutMs?: number;
   /** Listen on this port (a restart on the port clients already know); default: a free one. */
   port?: number;
+  /** Start it in a process group of its own: a terminal's Ctrl-C (SIGINT to the foreground
+   *  group) then reaches only its owner, which stops it last, after its own drain. */
+  ownProcessGroup?: boolean;
 }
 
 export interface RedisServerHandle {
@@ -173,7 +176,10 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
       ...(options.persist === true ? ['--pidfile', resolve(options.dir, PID_FILE)] : []),
     ];
     // Redis logs to stdout: why it would not start (a port in use, a damaged AOF) is there
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(binary, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: options.ownProcessGroup === true,
+    });
     let stderr = '';
     const collect = (chunk: Buffer) => {
       if (stderr.length < 4096) stderr += chunk.toString();
