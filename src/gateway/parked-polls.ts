@@ -82,6 +82,9 @@ export class ParkedPolls {
     };
     const onClosing = () => abort.abort();
     reply.raw.once('close', onClose);
+    // a client that left while its credential and names were being looked up: its 'close' has
+    // come and gone, and the poll would stay parked, then take messages nobody sees
+    if (reply.raw.destroyed) onClose();
     closing.addEventListener('abort', onClosing, { once: true });
     let revoked: WharfError | null = null;
     let checking = false;
@@ -118,6 +121,11 @@ export class ParkedPolls {
         // again) — or 403 when its credential was revoked meanwhile.
         if (signal.aborted && !isWharfError(err)) taken = [];
         else throw err;
+      }
+      if (taken.length > 0 && reply.raw.destroyed) {
+        // the client left while its messages were being taken: nobody can see them
+        await call.giveBack(taken);
+        return [];
       }
       if (parked) {
         // What was taken while the credential stopped holding (between two checks) is not

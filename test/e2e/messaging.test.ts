@@ -1,6 +1,7 @@
 // Messaging through the public HTTP API against a real broker: signed requests, real store.
 import t, { type Test } from 'tap';
 import { provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+import { portOf, rawExchange, signedHead } from '../helpers/raw-http.js';
 import { eventually } from '../helpers/eventually.js';
 
 interface Received {
@@ -192,6 +193,33 @@ t.test('a client that goes away frees its long-poll slot at once', async (t) => 
   for (let i = 0; i < 50 && wharf.broker.stats().parkedReceives > 0; i++)
     await new Promise((r) => setTimeout(r, 20));
   t.equal(wharf.broker.stats().parkedReceives, 0);
+});
+
+t.test('a client that leaves before its receive is looked up takes nothing', async (t) => {
+  // no metadata cache: every request waits for Redis, so a client that sends its receive and
+  // hangs up at once is gone before the gateway has resolved its key, topic and group
+  const wharf = await startWharf(t, { cacheTtlMs: 0 });
+  const tenant = await provisionTenant(wharf);
+  const base = `/v1/instances/${tenant.instanceId}`;
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const call = (method: string, path: string, body?: unknown) =>
+    signedFetch(wharf.url, { method, path: `${base}${path}`, body, ...who });
+  t.equal((await call('PUT', '/topics/t', { messageType: 'NORMAL', queueCount: 1 })).status, 201);
+  t.equal((await call('PUT', '/groups/g', {})).status, 201);
+  const path = `${base}/topics/t/groups/g/receive`;
+  for (let i = 0; i < 5; i++) {
+    const body = Buffer.from(JSON.stringify({ waitSeconds: 30 }));
+    const exchange = rawExchange(t, portOf(wharf.url), signedHead(wharf, tenant, path, body), body);
+    exchange.socket.end(); // all sent, and gone: the gateway reads the request, then the end
+  }
+  t.equal((await call('POST', '/topics/t/messages', { messages: [{ body: 'm' }] })).status, 200);
+  const res = await call('POST', '/topics/t/groups/g/receive', { waitSeconds: 10 });
+  const { messages } = (await res.json()) as { messages: Received[] };
+  t.same(
+    messages.map((m) => [m.body, m.deliveryAttempt]),
+    [['m', 1]],
+    'the message reaches the client still there, on its first attempt',
+  );
 });
 
 t.test('dedupId, tag filters, FIFO order, broadcasting', async (t) => {

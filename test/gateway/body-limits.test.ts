@@ -4,7 +4,6 @@
 // bounded (503 Unavailable past the budget), and so are the connections of one address (429).
 import t from 'tap';
 import { connect } from 'node:net';
-import aws4 from 'aws4';
 import { sha256Hex } from '../../src/gateway/sigv4.js';
 import {
   adminFetch,
@@ -12,11 +11,10 @@ import {
   provisionTenant,
   signedFetch,
   startWharf,
-  type ProvisionedTenant,
   type TestWharf,
 } from '../helpers/wharf.js';
 import { LINGER_MS } from '../../src/gateway/plugins/error-handler.js';
-import { RAW_ANSWER_DEADLINE_MS, portOf, rawExchange } from '../helpers/raw-http.js';
+import { RAW_ANSWER_DEADLINE_MS, portOf, rawExchange, signedHead } from '../helpers/raw-http.js';
 import { eventually } from '../helpers/eventually.js';
 
 const MIB = 1024 * 1024;
@@ -27,31 +25,6 @@ function amzDate(ms: number): string {
 function publishBody(bytes: number): Buffer {
   const overhead = '{"messages":[{"body":""}]}'.length;
   return Buffer.from(`{"messages":[{"body":"${'m'.repeat(bytes - overhead)}"}]}`);
-}
-
-/** The head of a SigV4-signed request (aws4) for `body`, as raw HTTP/1.1. */
-function signedHead(
-  wharf: TestWharf,
-  who: ProvisionedTenant,
-  path: string,
-  body: Buffer,
-  extra: Record<string, string> = {},
-): string {
-  const signed = aws4.sign(
-    {
-      host: new URL(wharf.url).host,
-      method: 'POST',
-      path,
-      service: 'mq',
-      region: 'local',
-      headers: { 'content-type': 'application/json', ...extra },
-      body,
-    },
-    { accessKeyId: who.accessKeyId, secretAccessKey: who.accessKeySecret },
-  );
-  const headers = signed.headers as Record<string, string | number>;
-  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
-  return `POST ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`;
 }
 
 async function bodyBytesInFlight(wharf: TestWharf): Promise<number> {

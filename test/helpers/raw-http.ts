@@ -2,7 +2,9 @@
 // without its body, a body sent late or in pieces, many held connections): one exchange per new
 // socket, the first answer parsed (status, headers, a Content-Length body).
 import { connect, type Socket } from 'node:net';
+import aws4 from 'aws4';
 import type { Test } from 'tap';
+import type { ProvisionedTenant, TestWharf } from './wharf.js';
 
 /** Long enough for any answer on a loaded machine; a request waiting for its body never gets one. */
 export const RAW_ANSWER_DEADLINE_MS = 5_000;
@@ -59,4 +61,29 @@ export function rawExchange(t: Test, port: number, head: string, body?: Buffer):
   });
   answer.catch(() => undefined);
   return { socket, answer };
+}
+
+/** The head of a SigV4-signed request (aws4) for `body`, as raw HTTP/1.1. */
+export function signedHead(
+  wharf: TestWharf,
+  who: ProvisionedTenant,
+  path: string,
+  body: Buffer,
+  extra: Record<string, string> = {},
+): string {
+  const signed = aws4.sign(
+    {
+      host: new URL(wharf.url).host,
+      method: 'POST',
+      path,
+      service: 'mq',
+      region: 'local',
+      headers: { 'content-type': 'application/json', ...extra },
+      body,
+    },
+    { accessKeyId: who.accessKeyId, secretAccessKey: who.accessKeySecret },
+  );
+  const headers = signed.headers as Record<string, string | number>;
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+  return `POST ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`;
 }

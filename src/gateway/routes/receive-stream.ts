@@ -71,6 +71,9 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
       const endAt = Date.now() + body.durationSeconds * 1000;
       const hangUp = (): void => ended.abort();
       reply.raw.once('close', hangUp);
+      // a client that left while it was authenticated and its names looked up: its 'close' has
+      // come and gone, and the stream would hold its slot (and park) for its whole duration
+      if (reply.raw.destroyed) hangUp();
       ctx.closing.addEventListener('abort', hangUp, { once: true });
       const endTimer = setTimeout(hangUp, body.durationSeconds * 1000);
 
