@@ -428,14 +428,15 @@ class DefaultMessageStore implements MessageStore {
   async deleteTopic(topic: string): Promise<void> {
     this.assertOpen();
     const queues: ConsumeQueue[] = this.queues.forget(topic, this.log.endLogOffset);
+    // the deletion durable first: a crash before the files are gone leaves files that the next
+    // open recognises as the deleted incarnation's (dropStaleQueues), never a topic that
+    // re-dispatch would bring back past the checkpoint. Written outside the serial queue:
+    // publishes of every tenant are dispatched through it, and wait for nothing of this
+    await this.queues.persistDeleted(this.log.minLogOffset);
     await this.serial.run(async () => {
       for (const queue of queues) {
         this.dispatcher.forget(queue);
       }
-      // the deletion durable first: a crash before the files are gone leaves files that the next
-      // open recognises as the deleted incarnation's (dropStaleQueues), never a topic that
-      // re-dispatch would bring back past the checkpoint
-      await this.queues.persistDeleted(this.log.minLogOffset);
       await this.queues.removeFiles(queues, topic);
     });
   }

@@ -15,6 +15,10 @@ const DELETED_TOPICS_FILE = 'deleted-topics.json';
 export class QueueTable {
   private readonly topics = new Map<string, Map<number, ConsumeQueue>>();
   private deletedAt = new Map<string, number>();
+  /** Deletions made (forget), and how many of them the file holds. */
+  private deletions = 0;
+  private persistedDeletions = 0;
+  private persisting: Promise<void> | null = null;
 
   constructor(
     readonly dir: string,
@@ -106,19 +110,41 @@ export class QueueTable {
     return at !== undefined && logOffset < at;
   }
 
-  /** Forgets the topic's queues (in memory now) and records the deletion durably. */
+  /** Forgets the topic's queues (in memory now); persistDeleted records the deletion. */
   forget(topic: string, logOffset: number): ConsumeQueue[] {
     const byId = this.topics.get(topic);
     this.topics.delete(topic);
     this.deletedAt.set(topic, logOffset);
+    this.deletions++;
     return byId === undefined ? [] : [...byId.values()];
   }
 
+  /**
+   * Makes every deletion made so far durable. One write at a time, of the whole list: deletions
+   * made while one is under way share the next, so a burst of deletions (a tenant's, hundreds of
+   * topics) writes the file a few times, not once each, and never an older list over a newer.
+   */
   async persistDeleted(minLogOffset: number): Promise<void> {
-    // Deletions older than the whole log are moot.
-    for (const [topic, at] of this.deletedAt) if (at <= minLogOffset) this.deletedAt.delete(topic);
-    const json = JSON.stringify(Object.fromEntries(this.deletedAt));
-    await writeFileAtomic(join(this.dir, DELETED_TOPICS_FILE), Buffer.from(json, 'utf8'));
+    const wanted = this.deletions;
+    while (this.persistedDeletions < wanted) {
+      if (this.persisting === null) {
+        const upTo = this.deletions;
+        // Deletions older than the whole log are moot.
+        for (const [topic, at] of this.deletedAt) {
+          if (at <= minLogOffset) this.deletedAt.delete(topic);
+        }
+        const json = JSON.stringify(Object.fromEntries(this.deletedAt));
+        this.persisting = writeFileAtomic(
+          join(this.dir, DELETED_TOPICS_FILE),
+          Buffer.from(json, 'utf8'),
+        )
+          .then(() => {
+            this.persistedDeletions = Math.max(this.persistedDeletions, upTo);
+          })
+          .finally(() => (this.persisting = null));
+      }
+      await this.persisting;
+    }
   }
 
   /** At open, after recoverTail: removes the files of queues that belong to a deleted incarnation

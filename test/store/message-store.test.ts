@@ -1,5 +1,5 @@
 import t from 'tap';
-import { cpSync, readdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openMessageStore } from '../../src/store/index.js';
 import { openTestStore, message, SMALL, storeDir } from '../helpers/store.js';
@@ -229,6 +229,24 @@ t.test('deleteTopic forgets queues and keys, also across a crash', async (t) => 
   const reopened = await openTestStore(t, dir);
   t.same(reopened.queueOffsets('gone', 0), { minQueueOffset: 0, maxQueueOffset: 1 });
   t.same(reopened.queueOffsets('gone', 1), { minQueueOffset: 0, maxQueueOffset: 0 });
+});
+
+t.test('deletions made at once are all recorded (the file is written for several)', async (t) => {
+  const dir = storeDir(t);
+  const store = await openTestStore(t, dir);
+  const topics = Array.from({ length: 40 }, (_, i) => `gone-${i}`);
+  await store.append(topics.map((topic, i) => message(topic, 0, i)));
+  await Promise.all(topics.map((topic) => store.deleteTopic(topic)));
+  const record = readdirSync(dir).find((name) => name.startsWith('deleted-topics'));
+  const recorded = Object.keys(JSON.parse(readFileSync(join(dir, record!), 'utf8')) as object);
+  t.same(recorded.sort(), [...topics].sort(), 'every deletion is in the file');
+  await store.close();
+  const reopened = await openTestStore(t, dir);
+  t.same(
+    topics.filter((topic) => reopened.queueIds(topic).length > 0),
+    [],
+    'none comes back',
+  );
 });
 
 t.test(
