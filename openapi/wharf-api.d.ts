@@ -982,6 +982,24 @@ export interface operations {
                     };
                 };
             };
+            /** @description Throttled (see retry-after) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable (safe to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     getReadiness: {
@@ -1009,6 +1027,15 @@ export interface operations {
                             state: "ready" | "not ready" | "unreachable" | "down";
                         }[];
                     };
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Unavailable (safe to retry) */
@@ -1046,7 +1073,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Refused credential, permission or quota */
@@ -1055,7 +1082,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/plain": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable (safe to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1080,6 +1125,24 @@ export interface operations {
                             [key: string]: unknown;
                         }[];
                     };
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable (safe to retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1131,8 +1194,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1213,8 +1276,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1289,8 +1370,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1363,8 +1444,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1392,7 +1482,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /** @enum {string} */
@@ -1447,8 +1537,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1525,8 +1633,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1554,7 +1662,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     description?: string;
@@ -1608,8 +1716,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1683,8 +1809,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1750,8 +1885,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1831,8 +1966,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1907,8 +2060,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1981,8 +2134,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2059,8 +2221,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2177,8 +2339,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2253,8 +2433,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2331,8 +2520,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2409,8 +2598,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2440,7 +2629,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /**
@@ -2521,8 +2710,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2597,8 +2804,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2675,8 +2891,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2753,8 +2969,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2846,8 +3080,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2983,7 +3217,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /** @default 16 */
@@ -3046,6 +3280,15 @@ export interface operations {
             };
             /** @description Not found (also another tenant’s resource) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3155,8 +3398,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3256,8 +3517,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3289,7 +3568,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /**
@@ -3353,6 +3632,15 @@ export interface operations {
             };
             /** @description Not found (also another tenant’s resource) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3448,8 +3736,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3534,8 +3822,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3615,8 +3912,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3705,8 +4002,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3791,8 +4106,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3881,8 +4196,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3959,8 +4292,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4039,8 +4372,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4117,8 +4450,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4221,8 +4554,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Unsupported media type */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4297,8 +4648,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4375,8 +4735,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4398,7 +4758,7 @@ export interface operations {
     getAlarmHistory: {
         parameters: {
             query?: {
-                /** @description 1..200, default 200 (the history keeps the last 200 events) */
+                /** @description 1..999, default 200: the history keeps the last 200 events, so a larger limit answers at most 200 */
                 limit?: string;
             };
             header?: never;
@@ -4458,8 +4818,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4539,8 +4899,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4620,8 +4980,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4659,9 +5019,7 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": unknown;
-                };
+                content?: never;
             };
             /** @description Invalid argument */
             400: {
@@ -4708,8 +5066,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4747,9 +5114,7 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": unknown;
-                };
+                content?: never;
             };
             /** @description Invalid argument */
             400: {
@@ -4796,8 +5161,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unsupported media type */
-            415: {
+            /** @description Too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled (see retry-after) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4827,7 +5201,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /** @default 16 */
@@ -4881,6 +5255,15 @@ export interface operations {
             };
             /** @description Not found (also another tenant’s resource) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -36,6 +36,7 @@ import { serviceRoutes } from './routes/service.js';
 import { tenantRoutes } from './routes/tenants.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { topicRoutes } from './routes/topics.js';
+import { withTransportErrors } from './schemas/common.js';
 import { registerSchemas } from './schemas/resources.js';
 import { MESSAGE_COMPONENTS } from './schemas/messages.js';
 import { messageRoutes } from './routes/messages.js';
@@ -141,12 +142,14 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   });
 
   registerErrorHandler(app);
+  // Every documented route gets its operationId and the error answers of the layers in front of
+  // it (connection bound, shutdown, body reading: withTransportErrors).
   app.addHook('onRoute', (route) => {
     if (route.schema === undefined || route.schema.hide === true || route.method === 'HEAD') return;
     const operationId = OPERATION_IDS[`${String(route.method)} ${route.url}`];
     if (operationId === undefined)
       throw new Error(`no operationId for ${String(route.method)} ${route.url}`);
-    route.schema = { ...route.schema, operationId };
+    route.schema = { ...withTransportErrors({ ...route, schema: route.schema }), operationId };
   });
   registerRequestId(app);
   registerConnectionLimit(app, {

@@ -15,7 +15,10 @@ export function openapiDocument(): SwaggerOptions {
           'Multi-tenant serverless message queue. Tenant plane (/v1): AWS SigV4 with the ' +
           'tenant access key (region = WHARF_REGION, service `mq`) or a bearer token from ' +
           'POST /v1/tokens. Operator plane (/admin/v1): the operator bearer token. Every error ' +
-          'answer is an ErrorBody and every answer carries x-request-id.',
+          'answer is an ErrorBody and every answer carries x-request-id; 429 and 503 carry ' +
+          'retry-after. Besides the answers each operation lists, any request may be answered ' +
+          '404 NotFound (no such path), 405 MethodNotAllowed (a method the path does not take; ' +
+          '`allow` lists those it does), 414 UriTooLong, 431 HeadersTooLarge or 500 Internal.',
       },
       components: {
         securitySchemes: {
@@ -53,9 +56,62 @@ export function openapiDocument(): SwaggerOptions {
         { name: 'transactions', description: 'Commit, roll back, check-back of half messages' },
       ],
     },
+    transformObject: (document) =>
+      'openapiObject' in document
+        ? optionalEmptyBodies(document.openapiObject)
+        : document.swaggerObject,
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) =>
         typeof json.$id === 'string' ? json.$id : `def-${i}`,
     },
   };
+}
+
+interface JsonSchema {
+  $ref?: string;
+  required?: string[];
+  [keyword: string]: unknown;
+}
+interface OpenApiObject {
+  paths?: Record<
+    string,
+    Record<
+      string,
+      { requestBody?: { required?: boolean; content?: Record<string, { schema?: JsonSchema }> } }
+    >
+  >;
+  components?: { schemas?: Record<string, JsonSchema> };
+}
+
+/** Keywords that could make `{}` invalid without `required`. */
+const CONSTRAINING = ['minProperties', 'anyOf', 'oneOf', 'allOf', 'not', 'if', 'dependentRequired'];
+
+/**
+ * @fastify/swagger marks every request body required. The gateway reads an absent body as `{}`
+ * (plugins/body.ts decodeJsonBody), so a body whose schema requires no field may be left out:
+ * those are marked optional.
+ */
+function optionalEmptyBodies<D>(openapiObject: D): D {
+  const document = openapiObject as OpenApiObject;
+  const components = document.components?.schemas ?? {};
+  const resolve = (schema: JsonSchema | undefined): JsonSchema | undefined =>
+    schema?.$ref?.startsWith('#/components/schemas/')
+      ? resolve(components[schema.$ref.slice('#/components/schemas/'.length)])
+      : schema;
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      const body = operation.requestBody;
+      if (body?.content === undefined) continue;
+      const schemas = Object.values(body.content).map((media) => resolve(media.schema));
+      const acceptsEmpty = schemas.every(
+        (schema) =>
+          schema !== undefined &&
+          schema.type === 'object' &&
+          (schema.required ?? []).length === 0 &&
+          !CONSTRAINING.some((keyword) => keyword in schema),
+      );
+      if (acceptsEmpty) body.required = false;
+    }
+  }
+  return openapiObject;
 }

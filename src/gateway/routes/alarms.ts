@@ -187,7 +187,7 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
             limit: {
               type: 'string',
               pattern: '^[1-9][0-9]{0,2}$',
-              description: `1..${HISTORY_MAX}, default ${HISTORY_MAX} (the history keeps the last ${HISTORY_MAX} events)`,
+              description: `1..999, default ${HISTORY_MAX}: the history keeps the last ${HISTORY_MAX} events, so a larger limit answers at most ${HISTORY_MAX}`,
             },
           },
         },

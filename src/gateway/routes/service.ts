@@ -82,9 +82,12 @@ export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
         tags: ['service'],
         summary: 'Prometheus metrics (operator token)',
         security: adminSecurity,
-        produces: ['text/plain'],
         response: {
-          200: { description: 'Prometheus text exposition format', type: 'string' },
+          // the errors are JSON (ErrorBody) like everywhere else: only the metrics are text
+          200: {
+            description: 'Prometheus text exposition format',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
           ...errorResponses(401, 403),
         },
       },

@@ -45,7 +45,10 @@ export function transactionRoutes(app: FastifyInstance, ctx: RouteContext): void
               : 'Discard a half message (idempotent; 409 after a commit)',
           params: transactionParams,
           response: {
-            204: { description: 'decided (durably), or already decided the same way' },
+            204: {
+              description: 'decided (durably), or already decided the same way',
+              type: 'null',
+            },
             ...errorResponses(...TENANT_ERRORS, 404, 409),
           },
         },

@@ -60,9 +60,48 @@ export function errorResponses(...statuses: number[]): Record<number, object> {
   return out;
 }
 
-/** The answers every tenant-plane route may give besides its own. */
-export const TENANT_ERRORS = [400, 401, 403, 415, 503];
-export const ADMIN_ERRORS = [400, 401, 403, 415, 503];
+/** The answers every tenant-plane route may give besides its own (and besides the ones
+ *  `withTransportErrors` adds from how the route is reached). */
+export const TENANT_ERRORS = [400, 401, 403, 503];
+export const ADMIN_ERRORS = [400, 401, 403, 503];
+
+/** Methods whose body fastify reads (GET and HEAD bodies are never read). */
+const BODY_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
+
+interface DocumentedRoute {
+  method: string | string[];
+  config?: { plane?: string };
+  schema: { body?: unknown; response?: unknown };
+}
+
+/**
+ * The error answers a route gets from the layers in front of it rather than from its handler,
+ * made to match them (app.ts applies this to every documented route):
+ * - 429 Throttled, every route: the per-address connection bound (plugins/connections.ts);
+ * - 503 Unavailable, every route: the gateway shutting down (app.ts), Redis unreachable;
+ * - 413 MessageTooLarge, every non-public route of a method with a body: the body is read up to
+ *   the limit (plugins/body.ts) whether or not the route takes one;
+ * - 415 UnsupportedMediaType only where the route takes a JSON body: no other checks the
+ *   Content-Type (decodeJsonBody), so it is dropped elsewhere.
+ * A status the route lists itself keeps its own entry.
+ */
+export function withTransportErrors<S extends DocumentedRoute['schema']>(
+  route: DocumentedRoute & { schema: S },
+): S {
+  const response = { ...(route.schema.response as Record<number | string, unknown> | undefined) };
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  const readsBody =
+    (route.config?.plane ?? 'public') !== 'public' &&
+    methods.some((m) => BODY_METHODS.includes(m.toUpperCase()));
+  const added = [429, 503, ...(readsBody ? [413] : [])];
+  if (route.schema.body !== undefined) added.push(415);
+  else delete response[415];
+  for (const [status, answer] of Object.entries(errorResponses(...added))) {
+    response[status] ??= answer;
+  }
+  // status codes are integer keys: they enumerate in order, wherever they were added
+  return { ...route.schema, response };
+}
 
 type Security = { [scheme: string]: string[] }[];
 export const tenantSecurity: Security = [{ sigv4: [] }, { bearer: [] }];
