@@ -55,6 +55,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // the terminal closed: its processes are in groups of their own and would not hear of it
+  process.on('SIGHUP', () => stop('SIGHUP'));
+  // whatever way the launcher exits, what it started is told to stop (each drains on its own)
+  process.once('exit', () => {
+    const children = [...cluster.gateways, ...cluster.brokers.values()].map((p) => p.child);
+    if (cluster.redis !== undefined) children.push(cluster.redis.process);
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    }
+  });
 
   try {
     const redis = await cluster.startRedis();

@@ -99,7 +99,6 @@ export class AlarmNotifier {
     });
   }
 
-  /** Stops taking jobs, lets deliveries in flight finish (each bounded by its deadline). */
   /** Stops the worker (a delivery under way finishes) and the queue. BullMQ's close waits for
    *  Redis: with Redis away it is given CLOSE_TIMEOUT_MS, then the connections are dropped (a
    *  delivery cut short is retried by the next node, as after a crash). */

@@ -345,6 +345,9 @@ export class Broker implements BrokerClient {
   resetGroup(topic: TopicDescriptor, group: GroupDescriptor, to: ResetTarget): Promise<void> {
     return this.guard(async () => {
       this.core.dropped.check(topic, group); // a stale descriptor would make the cursor again
+      // the ledger knows the group's delivery mode from here on (a broadcasting base is told
+      // from a consumer by it), also when nothing was received yet
+      this.core.rememberGroup(topic, group);
       const name = storeTopic(topic);
       const subs = this.ledger.subscriptionsOfGroup(groupKey(group), name);
       // slot 0 is a clustering group's one subscription, and a broadcasting group's base: where

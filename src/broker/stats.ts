@@ -41,6 +41,8 @@ export class Stats {
     const consumers =
       group.deliveryMode === 'BROADCASTING' ? all.filter((sub) => sub.consumerSlot > 0) : all;
     const subs = consumers.length > 0 ? consumers : all;
+    // a broadcasting consumer to come starts past the re-sends made before it (pop-reader)
+    const pastResends = group.deliveryMode === 'BROADCASTING' && consumers.length === 0;
     let backlog = 0;
     let inflight = 0;
     let oldest = Infinity;
@@ -54,6 +56,7 @@ export class Stats {
           queueId === RESEND_QUEUE_ID ? [resendTopic(group, topic.topic), 0] : [name, queueId];
         const { minQueueOffset, maxQueueOffset } = store.queueOffsets(queueTopic, storeQueue);
         const cursor = sub?.cursors.get(queueId);
+        if (pastResends && queueId === RESEND_QUEUE_ID) continue;
         const ackOffset = Math.max(
           minQueueOffset,
           cursor?.ackOffset ??

@@ -144,6 +144,15 @@ async function resolveRedis(config: WharfConfig, logger: Logger) {
         'or install redis-server (e.g. apt-get install redis-server) so Wharf starts its own.',
     );
   }
+  // In a process group of its own (a terminal's Ctrl-C reaches only the node, which stops it
+  // last): whatever way the node exits — a second signal, a drain over its deadline, a failed
+  // start — it is told to stop too (SIGTERM: it writes its AOF and exits).
+  const started = child;
+  process.once('exit', () => {
+    if (started.process.exitCode === null && started.process.signalCode === null) {
+      started.process.kill('SIGTERM');
+    }
+  });
   return { url: child.url, source: 'private' as const, child };
 }
 
@@ -377,7 +386,8 @@ export async function warnOfUnknownInstances(
   );
 }
 
-/** Stops the node on SIGTERM/SIGINT; a second signal or a stuck drain forces the exit. */
+/** Stops the node on SIGTERM, SIGINT or SIGHUP (its terminal closed); a second signal or a
+ *  stuck drain forces the exit. */
 export function stopOnSignals(node: Pick<RunningNode, 'stop'>, logger: Logger): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -405,6 +415,7 @@ export function stopOnSignals(node: Pick<RunningNode, 'stop'>, logger: Logger): 
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onSignal);
 }
 
 export function createNodeLogger(config: WharfConfig): Logger {

@@ -186,7 +186,8 @@ export class RoutingBrokerClient implements BrokerClient {
           this.reached.set(brokerId, Date.now());
           return true;
         } catch {
-          this.suspects.set(brokerId, Date.now() + this.suspectMs);
+          // passed over for these queues only: a slow answer (a pause) is no sign of a dead
+          // broker, and one that cannot be reached is marked suspect by on() already
           return false;
         } finally {
           clearTimeout(timer);
@@ -238,7 +239,13 @@ export class RoutingBrokerClient implements BrokerClient {
     }
     let brokers: number[];
     try {
-      brokers = await this.options.placements.place(topic, await this.reachableBrokerIds());
+      try {
+        // a topic whose queues are all placed needs no broker asked: its placement is read
+        brokers = await this.options.placements.place(topic, []);
+      } catch (error) {
+        if (!isUnavailable(error) || !/no live broker/.test(errorMessage(error))) throw error;
+        brokers = await this.options.placements.place(topic, await this.reachableBrokerIds());
+      }
     } catch (cause) {
       if (cause instanceof WharfError) throw cause;
       throw new WharfError('Unavailable', 'cannot read the topic’s queue placement', {

@@ -120,9 +120,10 @@ export class QueueTable {
   }
 
   /**
-   * Makes every deletion made so far durable. One write at a time, of the whole list: deletions
-   * made while one is under way share the next, so a burst of deletions (a tenant's, hundreds of
-   * topics) writes the file a few times, not once each, and never an older list over a newer.
+   * Makes every deletion made so far durable. One write at a time, of the whole list, covering
+   * every deletion made before it started: a burst of deletions (a tenant's, hundreds of topics)
+   * whose calls wait their turn finds its own already written, and an older list is never
+   * written over a newer.
    */
   async persistDeleted(minLogOffset: number): Promise<void> {
     const wanted = this.deletions;

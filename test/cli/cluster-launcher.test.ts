@@ -25,10 +25,17 @@ t.test('Ctrl-C stops the whole cluster in order, each process cleanly', async (t
     stdio: 'pipe',
     detached: true, // a terminal's foreground job: a group of its own
   });
-  t.teardown(() => {
-    if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
-  });
   let out = '';
+  // the launcher and what it started (each in a group of its own), if the test failed midway
+  t.teardown(() => {
+    for (const pid of [child.pid!, ...[...out.matchAll(/ pid (\d+)/g)].map((m) => Number(m[1]))]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise<void>((resolve, reject) => {

@@ -342,6 +342,13 @@ t.test('broadcasting: a reset moves consumers to come too, and counts no one', a
   // a reset before any consumer came: the first one starts there, not at the group's creation
   t.equal((await call('POST', '/topics/news/groups/fan/reset', { to: 'latest' })).status, 200);
   t.equal((await stats()).backlog, 0, 'nothing left for a consumer to come');
+  const [o1] = (await call('GET', '/topics/news/messages?from=0&to=9999999999999&limit=1')).body
+    .messages;
+  t.same(
+    (await call('GET', `/topics/news/messages/${o1.messageId}`)).body.groups,
+    [],
+    'no consumer yet: no group state listed',
+  );
   await publish('news', [{ body: 'n1' }]);
   const first = await receive('news', 'fan', { consumerId: 'c1' });
   t.same(

@@ -138,8 +138,8 @@ function readBody(
   budget: BodyBudget,
   sayContinue: () => void,
 ): Promise<Buffer> {
-  // Public routes (and unknown paths) take no body: it is left unread, and the error answer of
-  // an unknown path closes the connection soon after (see error-handler's holdUnreadBody).
+  // Public routes (and unknown paths) take no body: it is left unread here, and read and dropped
+  // after the error answer of an unknown path (see error-handler's holdUnreadBody).
   const plane = request.routeOptions.config?.plane ?? 'public';
   if (plane === 'public') return Promise.resolve(EMPTY_BODY);
   // A body larger than the whole budget could never be read: too large, not "retry later".

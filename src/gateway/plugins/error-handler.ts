@@ -162,8 +162,13 @@ export function sendError(
  *  long a body being read and dropped may go without a byte. */
 export const LINGER_MS = 5_000;
 
-/** A refused request's body up to this size is read and dropped after the answer. */
+/** A body refused as too large or over the budget (its credential held) is read and dropped
+ *  after the answer up to this size; */
 export const DISCARD_BYTES = 64 * 1024 * 1024;
+
+/** any other refused body (bad credentials, an unknown path, Redis away) up to the body limit
+ *  a client may send: an unauthenticated caller makes the gateway read no more than that. */
+export const DISCARD_UNAUTHENTICATED_BYTES = 8 * 1024 * 1024;
 
 /** The longest a refused body is read and dropped for, however steadily it comes. */
 export const DISCARD_MS = 30_000;
@@ -174,14 +179,15 @@ export const DISCARD_MS = 30_000;
  * its body reads the answer only once the body is sent, and closing over unread bytes makes the
  * kernel reset the connection, which loses the answer (fetch saw EPIPE for most 413s). Once the
  * body is in the connection goes on serving the client's next requests (a retriable 503 must not
- * cut off the retry sent on the same connection). A body past DISCARD_BYTES (declared or read),
+ * cut off the retry sent on the same connection). A body past its cap (declared or read),
  * or one that stops coming (LINGER_MS without a byte, DISCARD_MS in all), is not waited for: the
  * connection is closed, as before, LINGER_MS after the answer at the latest.
  */
 function holdUnreadBody(request: FastifyRequest, reply: FastifyReply, bodyRefused: boolean): void {
   const socket = request.raw.socket;
   const declared = Number(request.headers['content-length']);
-  const discard = !(Number.isSafeInteger(declared) && declared > DISCARD_BYTES);
+  const cap = bodyRefused ? DISCARD_BYTES : DISCARD_UNAUTHENTICATED_BYTES;
+  const discard = !(Number.isSafeInteger(declared) && declared > cap);
   // fastify closes the connection after a body it refused; reading the rest keeps it whole
   if (discard && bodyRefused) reply.removeHeader('connection');
   request.raw.pause();
@@ -205,7 +211,7 @@ function holdUnreadBody(request: FastifyRequest, reply: FastifyReply, bodyRefuse
     };
     const onData = (chunk: Buffer): void => {
       dropped += chunk.length;
-      if (dropped > DISCARD_BYTES) return close();
+      if (dropped > cap) return close();
       timer.refresh();
     };
     timer.unref();
