@@ -428,17 +428,13 @@ class DefaultMessageStore implements MessageStore {
   async deleteTopic(topic: string): Promise<void> {
     this.assertOpen();
     const queues: ConsumeQueue[] = this.queues.forget(topic, this.log.endLogOffset);
-    // In the serial queue, in the order of the call: a topic created again under the name has
-    // its first records dispatched after this, into files this does not remove (store names
-    // carry no incarnation: the new queues' files have the old ones' names).
     await this.serial.run(async () => {
       for (const queue of queues) {
         this.dispatcher.forget(queue);
       }
-      // the deletion durable first: a crash before the files are gone leaves files that the
-      // next open recognises as the deleted incarnation's (dropStaleQueues), never a topic that
-      // re-dispatch would bring back past the checkpoint. Deletions made at once share one
-      // write (persistDeleted): the burst of a tenant's deletion holds publishes up once
+      // the deletion durable first: a crash before the files are gone leaves files that the next
+      // open recognises as the deleted incarnation's (dropStaleQueues), never a topic that
+      // re-dispatch would bring back past the checkpoint
       await this.queues.persistDeleted(this.log.minLogOffset);
       await this.queues.removeFiles(queues, topic);
     });

@@ -15,10 +15,6 @@ const DELETED_TOPICS_FILE = 'deleted-topics.json';
 export class QueueTable {
   private readonly topics = new Map<string, Map<number, ConsumeQueue>>();
   private deletedAt = new Map<string, number>();
-  /** Deletions made (forget), and how many of them the file holds. */
-  private deletions = 0;
-  private persistedDeletions = 0;
-  private persisting: Promise<void> | null = null;
 
   constructor(
     readonly dir: string,
@@ -110,42 +106,19 @@ export class QueueTable {
     return at !== undefined && logOffset < at;
   }
 
-  /** Forgets the topic's queues (in memory now); persistDeleted records the deletion. */
+  /** Forgets the topic's queues (in memory now) and records the deletion durably. */
   forget(topic: string, logOffset: number): ConsumeQueue[] {
     const byId = this.topics.get(topic);
     this.topics.delete(topic);
     this.deletedAt.set(topic, logOffset);
-    this.deletions++;
     return byId === undefined ? [] : [...byId.values()];
   }
 
-  /**
-   * Makes every deletion made so far durable. One write at a time, of the whole list, covering
-   * every deletion made before it started: a burst of deletions (a tenant's, hundreds of topics)
-   * whose calls wait their turn finds its own already written, and an older list is never
-   * written over a newer.
-   */
   async persistDeleted(minLogOffset: number): Promise<void> {
-    const wanted = this.deletions;
-    while (this.persistedDeletions < wanted) {
-      if (this.persisting === null) {
-        const upTo = this.deletions;
-        // Deletions older than the whole log are moot.
-        for (const [topic, at] of this.deletedAt) {
-          if (at <= minLogOffset) this.deletedAt.delete(topic);
-        }
-        const json = JSON.stringify(Object.fromEntries(this.deletedAt));
-        this.persisting = writeFileAtomic(
-          join(this.dir, DELETED_TOPICS_FILE),
-          Buffer.from(json, 'utf8'),
-        )
-          .then(() => {
-            this.persistedDeletions = Math.max(this.persistedDeletions, upTo);
-          })
-          .finally(() => (this.persisting = null));
-      }
-      await this.persisting;
-    }
+    // Deletions older than the whole log are moot.
+    for (const [topic, at] of this.deletedAt) if (at <= minLogOffset) this.deletedAt.delete(topic);
+    const json = JSON.stringify(Object.fromEntries(this.deletedAt));
+    await writeFileAtomic(join(this.dir, DELETED_TOPICS_FILE), Buffer.from(json, 'utf8'));
   }
 
   /** At open, after recoverTail: removes the files of queues that belong to a deleted incarnation
