@@ -26,6 +26,8 @@ export interface MessageStoreOptions {
   maxRecordBytes?: number;
   /** Entries per consume-queue segment file; default 300_000. */
   consumeQueueSegmentEntries?: number;
+  /** Deleted topics the deletion log holds before it is folded into its snapshot; default 4096. */
+  deletionLogLines?: number;
   /** Whole log segments older than this are deleted; default 72 h. */
   retentionMs?: number;
   /** The lowest logOffset the store's owner still needs (a pending delayed message): retention

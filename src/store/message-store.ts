@@ -84,6 +84,7 @@ class DefaultMessageStore implements MessageStore {
       o.consumeQueueSegmentEntries,
       this.cache,
       this.pageCache,
+      o.deletionLogLines,
     );
     this.readCache = new ReadCache(o.readCacheBytes);
     this.disk = new DiskWatermark(o.dir, o.minFreeDiskBytes);

@@ -1,20 +1,28 @@
 // Every consume queue of the store by (topic, queueId), and the topics deleted at a logOffset:
 // records of a deleted topic below that logOffset are never dispatched again (so a crash after
-// deleteTopic cannot bring its queues back). The deleted-topic list is a small JSON file written
-// atomically.
-import { mkdir, readdir, rm } from 'node:fs/promises';
+// deleteTopic cannot bring its queues back). The deleted-topic list is a JSON snapshot written
+// atomically and a log each deletion appends one line to (deleted-topics.ts): a deletion costs a
+// small append and its fdatasync, not a rewrite of the whole list, which grows with every
+// deleted topic (a MB after a few hundred tenants) until its records leave the log.
+import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { WharfError } from '../errors.js';
 import type { FileCache } from './file-cache.js';
 import { ConsumeQueue } from './consume-queue.js';
 import { TOPIC_FILE, decodeTopicDir, topicDirName } from './consume-queue-entry.js';
+import { decodeLog, decodeSnapshot, encodeDeletion } from './deleted-topics.js';
 import { readFileIfExists, writeFileAtomic } from './file-io.js';
 import type { QueuePageCache } from './queue-page-cache.js';
 
 const DELETED_TOPICS_FILE = 'deleted-topics.json';
+const DELETIONS_LOG_FILE = 'deleted-topics.log';
 
 export class QueueTable {
   private readonly topics = new Map<string, Map<number, ConsumeQueue>>();
   private deletedAt = new Map<string, number>();
+  /** Deletions made (forget) that the log does not hold yet, and the log's line count. */
+  private unlogged: [string, number][] = [];
+  private logLines = 0;
 
   constructor(
     readonly dir: string,
@@ -22,6 +30,8 @@ export class QueueTable {
     readonly segmentEntries: number,
     private readonly cache: FileCache,
     readonly pageCache: QueuePageCache,
+    /** Lines the deletion log may hold before it is folded into the snapshot. */
+    private readonly logLinesPerSnapshot = 4096,
   ) {}
 
   async load(): Promise<void> {
@@ -34,14 +44,26 @@ export class QueueTable {
     for (const queue of queues) {
       this.add(queue);
     }
-    const raw = await readFileIfExists(join(this.dir, DELETED_TOPICS_FILE));
-    if (raw !== null) {
-      const parsed = JSON.parse(raw.toString('utf8')) as unknown;
-      if (parsed !== null && typeof parsed === 'object') {
-        for (const [topic, logOffset] of Object.entries(parsed as Record<string, unknown>)) {
-          if (typeof logOffset === 'number') this.deletedAt.set(topic, logOffset);
-        }
-      }
+    const snapshot = await readFileIfExists(join(this.dir, DELETED_TOPICS_FILE));
+    const log = await readFileIfExists(join(this.dir, DELETIONS_LOG_FILE));
+    try {
+      if (snapshot !== null) decodeSnapshot(snapshot, this.deletedAt);
+      if (log !== null) this.logLines = decodeLog(log, this.deletedAt);
+    } catch (error) {
+      // without the list, deleted topics would come back: the store does not open on a guess
+      throw new WharfError('CorruptIndex', `deleted topics of ${this.dir}: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    // a log that ends in a line a crash cut short loses that line (its deletion was never
+    // answered), so that the next append starts a line of its own; a missing log is created
+    // (its directory entry durable) so that an append needs only its fdatasync
+    const whole = log === null ? 0 : log.lastIndexOf(0x0a) + 1;
+    if (log === null || whole < log.length) {
+      await writeFileAtomic(
+        join(this.dir, DELETIONS_LOG_FILE),
+        log === null ? Buffer.alloc(0) : log.subarray(0, whole),
+      );
     }
   }
 
@@ -111,14 +133,44 @@ export class QueueTable {
     const byId = this.topics.get(topic);
     this.topics.delete(topic);
     this.deletedAt.set(topic, logOffset);
+    this.unlogged.push([topic, logOffset]);
     return byId === undefined ? [] : [...byId.values()];
   }
 
+  /** Makes the deletions made so far durable: appended to the log (one fdatasync), and folded
+   *  into a new snapshot, without the moot ones, once the log is long. */
   async persistDeleted(minLogOffset: number): Promise<void> {
-    // Deletions older than the whole log are moot.
+    if (this.unlogged.length === 0) return;
+    const lines = this.unlogged;
+    this.unlogged = [];
+    if (this.logLines + lines.length > this.logLinesPerSnapshot) {
+      await this.writeSnapshot(minLogOffset).catch((error: unknown) => {
+        this.unlogged = lines.concat(this.unlogged); // the next deletion tries again
+        throw error;
+      });
+      return;
+    }
+    const log = await open(join(this.dir, DELETIONS_LOG_FILE), 'a');
+    try {
+      await log.writeFile(Buffer.concat(lines.map(([topic, at]) => encodeDeletion(topic, at))));
+      await log.datasync();
+      this.logLines += lines.length;
+    } catch (error) {
+      this.unlogged = lines.concat(this.unlogged);
+      throw error;
+    } finally {
+      await log.close();
+    }
+  }
+
+  /** The whole list as the snapshot (deletions older than the whole log are moot), then an
+   *  empty log: a crash between the two reads the log's lines again, which change nothing. */
+  private async writeSnapshot(minLogOffset: number): Promise<void> {
     for (const [topic, at] of this.deletedAt) if (at <= minLogOffset) this.deletedAt.delete(topic);
     const json = JSON.stringify(Object.fromEntries(this.deletedAt));
     await writeFileAtomic(join(this.dir, DELETED_TOPICS_FILE), Buffer.from(json, 'utf8'));
+    await writeFileAtomic(join(this.dir, DELETIONS_LOG_FILE), Buffer.alloc(0));
+    this.logLines = 0;
   }
 
   /** At open, after recoverTail: removes the files of queues that belong to a deleted incarnation

@@ -16,6 +16,7 @@ export interface ResolvedOptions {
   maxPendingAppendBytes: number;
   maxRecordBytes: number;
   consumeQueueSegmentEntries: number;
+  deletionLogLines: number;
   retentionMs: number;
   retentionFloor: (() => Promise<number>) | undefined;
   minFreeDiskBytes: number;
@@ -48,6 +49,7 @@ export function resolveOptions(o: MessageStoreOptions): ResolvedOptions {
       segmentBytes - BLANK_FRAME_BYTES,
     ),
     consumeQueueSegmentEntries: o.consumeQueueSegmentEntries ?? 300_000,
+    deletionLogLines: o.deletionLogLines ?? 4096,
     retentionMs: o.retentionMs ?? 72 * 3600 * 1000,
     retentionFloor: o.retentionFloor,
     // Never below the floor, whatever was configured: the reserve is what the journal (receipts,
