@@ -55,8 +55,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  // the terminal closed: its processes are in groups of their own and would not hear of it
-  process.on('SIGHUP', () => stop('SIGHUP'));
+  // the terminal closed: its processes are in groups of their own and would not hear of it.
+  // Writes to the closed terminal fail (EIO): not a reason to skip the ordered stop
+  process.on('SIGHUP', () => {
+    process.stdout.on('error', () => undefined);
+    process.stderr.on('error', () => undefined);
+    stop('SIGHUP');
+  });
   // whatever way the launcher exits, what it started is told to stop (each drains on its own)
   process.once('exit', () => {
     const children = [...cluster.gateways, ...cluster.brokers.values()].map((p) => p.child);

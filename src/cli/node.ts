@@ -386,8 +386,7 @@ export async function warnOfUnknownInstances(
   );
 }
 
-/** Stops the node on SIGTERM, SIGINT or SIGHUP (its terminal closed); a second signal or a
- *  stuck drain forces the exit. */
+/** Stops the node on SIGTERM/SIGINT; a second signal or a stuck drain forces the exit. */
 export function stopOnSignals(node: Pick<RunningNode, 'stop'>, logger: Logger): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -415,7 +414,6 @@ export function stopOnSignals(node: Pick<RunningNode, 'stop'>, logger: Logger): 
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  process.on('SIGHUP', onSignal);
 }
 
 export function createNodeLogger(config: WharfConfig): Logger {

@@ -171,6 +171,12 @@ class DefaultMessageStore implements MessageStore {
     });
     this.log = log;
     const endLogOffset = recovery.endLogOffset;
+    if (this.queues.clampDeletions(endLogOffset)) {
+      await this.queues.writeSnapshot(log.minLogOffset).catch((err: unknown) => {
+        // a full or read-only disk: the next deletion writes it (logNeedsRewrite)
+        o.logger?.warn({ err }, 'could not record deleted topics taken back to the log end');
+      });
+    }
     await redispatch.finish(endLogOffset, log.minLogOffset);
     if (o.readAheadCacheBytes > 0) {
       this.blocks = new LogBlockCache(o.readAheadCacheBytes, (buf, at, length, logOffset) =>

@@ -23,6 +23,9 @@ export class QueueTable {
   /** Deletions made (forget) that the log does not hold yet, and the log's line count. */
   private unlogged: [string, number][] = [];
   private logLines = 0;
+  /** The log is not to be appended to (missing, cut short, an append failed midway, or holding
+   *  a deletion the commit log's recovery took back): the next persist writes the snapshot. */
+  private logNeedsRewrite = false;
 
   constructor(
     readonly dir: string,
@@ -55,16 +58,26 @@ export class QueueTable {
         cause: error,
       });
     }
-    // a log that ends in a line a crash cut short loses that line (its deletion was never
-    // answered), so that the next append starts a line of its own; a missing log is created
-    // (its directory entry durable) so that an append needs only its fdatasync
-    const whole = log === null ? 0 : log.lastIndexOf(0x0a) + 1;
-    if (log === null || whole < log.length) {
-      await writeFileAtomic(
-        join(this.dir, DELETIONS_LOG_FILE),
-        log === null ? Buffer.alloc(0) : log.subarray(0, whole),
-      );
+    // A log that is missing, or ends in a line a crash cut short (its deletion was never
+    // answered), is replaced by the next deletion's snapshot rather than appended to (an append
+    // would join the cut line, or land in a file whose directory entry is not durable). Nothing
+    // is written here: a store opens on a full or read-only disk.
+    const cut = log !== null && log.length > 0 && log[log.length - 1] !== 0x0a;
+    if (log === null || cut) this.logNeedsRewrite = true;
+  }
+
+  /** After the commit log's recovery: a deletion recorded past the end it recovered to (the
+   *  log's tail was lost with the machine, the deletion's line was not) is taken to that end,
+   *  where the log goes on. True when one was: the caller writes the snapshot (writeSnapshot),
+   *  else the next open would judge a topic created again since by the old offset. */
+  clampDeletions(endLogOffset: number): boolean {
+    let clamped = false;
+    for (const [topic, at] of this.deletedAt) {
+      if (at <= endLogOffset) continue;
+      this.deletedAt.set(topic, endLogOffset);
+      this.logNeedsRewrite = clamped = true;
     }
+    return clamped;
   }
 
   private add(queue: ConsumeQueue): void {
@@ -143,34 +156,37 @@ export class QueueTable {
     if (this.unlogged.length === 0) return;
     const lines = this.unlogged;
     this.unlogged = [];
-    if (this.logLines + lines.length > this.logLinesPerSnapshot) {
-      await this.writeSnapshot(minLogOffset).catch((error: unknown) => {
-        this.unlogged = lines.concat(this.unlogged); // the next deletion tries again
-        throw error;
-      });
-      return;
-    }
-    const log = await open(join(this.dir, DELETIONS_LOG_FILE), 'a');
     try {
-      await log.writeFile(Buffer.concat(lines.map(([topic, at]) => encodeDeletion(topic, at))));
-      await log.datasync();
-      this.logLines += lines.length;
+      if (this.logNeedsRewrite || this.logLines + lines.length > this.logLinesPerSnapshot) {
+        await this.writeSnapshot(minLogOffset);
+        return;
+      }
+      const log = await open(join(this.dir, DELETIONS_LOG_FILE), 'a');
+      try {
+        await log.writeFile(Buffer.concat(lines.map(([topic, at]) => encodeDeletion(topic, at))));
+        await log.datasync();
+        this.logLines += lines.length;
+      } finally {
+        await log.close().catch(() => undefined);
+      }
     } catch (error) {
+      // the next deletion tries again, with a snapshot: a write that failed midway left part
+      // of a line the next append would join
       this.unlogged = lines.concat(this.unlogged);
+      this.logNeedsRewrite = true;
       throw error;
-    } finally {
-      await log.close();
     }
   }
 
   /** The whole list as the snapshot (deletions older than the whole log are moot), then an
    *  empty log: a crash between the two reads the log's lines again, which change nothing. */
-  private async writeSnapshot(minLogOffset: number): Promise<void> {
+  async writeSnapshot(minLogOffset: number): Promise<void> {
     for (const [topic, at] of this.deletedAt) if (at <= minLogOffset) this.deletedAt.delete(topic);
     const json = JSON.stringify(Object.fromEntries(this.deletedAt));
     await writeFileAtomic(join(this.dir, DELETED_TOPICS_FILE), Buffer.from(json, 'utf8'));
     await writeFileAtomic(join(this.dir, DELETIONS_LOG_FILE), Buffer.alloc(0));
     this.logLines = 0;
+    this.logNeedsRewrite = false;
   }
 
   /** At open, after recoverTail: removes the files of queues that belong to a deleted incarnation
