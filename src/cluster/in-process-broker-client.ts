@@ -60,21 +60,31 @@ export function inProcessBrokerClient(
     });
   }
   const timed = <T>(op: string, work: Promise<T>): Promise<T> => within(op, work, callTimeoutMs);
+  /** A long poll: its deadline is its wait plus the margin, and at the deadline the broker is
+   *  told to stop waiting (the caller's own signal is left alone). */
+  function parked<T>(
+    op: string,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+    call: (signal: AbortSignal) => Promise<T>,
+    late?: (answer: T) => void,
+  ): Promise<T> {
+    const deadline = new AbortController();
+    const combined =
+      signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
+    return within(op, call(combined), waitMs + marginMs, () => deadline.abort(), late);
+  }
 
   return {
     publish: (topic, messages) => timed('publish', broker.publish(topic, messages)),
-    receive: (topic, group, request, signal) => {
-      const deadline = new AbortController();
-      const combined =
-        signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
-      return within(
+    receive: (topic, group, request, signal) =>
+      parked(
         'receive',
-        broker.receive(topic, group, request, combined),
-        request.waitMs + marginMs,
-        () => deadline.abort(),
+        request.waitMs,
+        signal,
+        (combined) => broker.receive(topic, group, request, combined),
         (taken) => void returnUnseen(broker, topic, group, taken),
-      );
-    },
+      ),
     ack: (topic, group, handles) => timed('ack', broker.ack(topic, group, handles)),
     changeVisibility: (topic, group, handle, invisibleMs) =>
       timed('changeVisibility', broker.changeVisibility(topic, group, handle, invisibleMs)),
@@ -95,18 +105,11 @@ export function inProcessBrokerClient(
       timed('commitTransaction', broker.commitTransaction(topic, transactionId)),
     rollbackTransaction: (topic, transactionId) =>
       timed('rollbackTransaction', broker.rollbackTransaction(topic, transactionId)),
-    checkTransactions: (topic, request, signal) => {
-      const deadline = new AbortController();
-      const combined =
-        signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
-      // an offer answered after the deadline is an unanswered one: offered again later
-      return within(
-        'checkTransactions',
+    // an offer answered after the deadline is an unanswered one: offered again later
+    checkTransactions: (topic, request, signal) =>
+      parked('checkTransactions', request.waitMs, signal, (combined) =>
         broker.checkTransactions(topic, request, combined),
-        request.waitMs + marginMs,
-        () => deadline.abort(),
-      );
-    },
+      ),
     // operator calls that may run long on a large topic (a drop, a re-send, a reset) and close
     // wait for the broker: their work is not a message a client is holding for
     resetGroup: (topic, group, to) => broker.resetGroup(topic, group, to),
