@@ -23,7 +23,8 @@ import type { Broker } from '../broker/index.js';
 import { DirLockedError, lockDir, type DirLock } from '../store/index.js';
 import { inProcessBrokerClient, type BrokerClient } from '../cluster/index.js';
 import { buildApp } from '../gateway/index.js';
-import type { MetaStore } from '../meta/index.js';
+import type { BrokerLease, MetaStore } from '../meta/index.js';
+import { WharfError } from '../errors.js';
 import { safeUrl, startRedisServer, type RedisServerHandle } from '../meta/index.js';
 import {
   commitObserverFor,
@@ -201,6 +202,15 @@ async function startLockedNode(
   try {
     const meta = await openMeta(config, redis.url, masterKey, logger);
     cleanup.unshift(() => meta.close());
+    const stop = async () => {
+      for (const step of cleanup.splice(0)) await step();
+    };
+    const lease = await claimAllInOneId(meta, dataDir, safeUrl(redis.url), () => {
+      // another all-in-one node took broker 0 on this Redis (it was away longer than the lease)
+      void stop().finally(() => process.exit(1));
+    });
+    // given up after the broker closed (cleanup runs last-added first)
+    cleanup.unshift(() => lease.release());
     const metrics = new GatewayMetrics();
     const broker = await openConfiguredBroker({
       config,
@@ -232,12 +242,44 @@ async function startLockedNode(
       adminTokenSource: config.adminToken === undefined ? 'data dir' : 'env',
       redisUrl: safeUrl(redis.url),
       redisSource: redis.source,
-      stop: async () => {
-        for (const step of cleanup.splice(0)) await step();
-      },
+      stop,
     };
   } catch (err) {
     for (const step of cleanup) await step().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Broker 0's lease in the registry, held for as long as the node runs: a second all-in-one node
+ * on the same Redis would be broker 0 too, sharing its delay wheel, fences and drops with this
+ * one's store, so it is refused. The owner token is kept in the data dir (`node.owner`): the same
+ * data dir claims the id back at once after its own crash; another one waits for a crashed
+ * holder's lease to lapse (at most 5 s) and is refused while the holder lives.
+ */
+async function claimAllInOneId(
+  meta: MetaStore,
+  dataDir: string,
+  redisUrl: string,
+  onLost: () => void,
+): Promise<BrokerLease> {
+  try {
+    return await meta.claimBrokerId({
+      brokerId: ALL_IN_ONE_BROKER_ID,
+      address: 'all-in-one',
+      owner: loadOrCreateSecret(join(dataDir, 'node.owner'), 16, 12),
+      registerAtClaim: false,
+      waitForLapse: true,
+      onLost,
+    });
+  } catch (err) {
+    if (err instanceof WharfError && err.code === 'Conflict') {
+      throw new StartupError(
+        `refusing to start: another all-in-one node is live on ${redisUrl} (both would be ` +
+          'broker 0 and share its delay wheel); give this one its own Redis ' +
+          '(WHARF_REDIS_URL=private) or run a cluster (wharf gateway, wharf broker)',
+      );
+    }
     throw err;
   }
 }

@@ -45,6 +45,10 @@ export interface BrokerLeaseOptions {
    *  once its predecessor's lease lapses, while a live holder (renewing) is still refused.
    *  Default false: refused at once. */
   waitForLapse?: boolean;
+  /** The owner token the lease is held under. Default: a new random one for each claim. A
+   *  process that keeps one in its data dir (the all-in-one node) claims its id back at once
+   *  after its own crash, while another data dir is still refused. */
+  owner?: string;
 }
 
 /** How often a claim waiting for a lapse tries again. */
@@ -64,7 +68,7 @@ export class BrokerLease {
     private readonly keys: MetaKeys,
     private readonly scripts: ScriptRunner,
     private readonly options: Required<
-      Omit<BrokerLeaseOptions, 'logger' | 'onLost' | 'registerAtClaim' | 'waitForLapse'>
+      Omit<BrokerLeaseOptions, 'logger' | 'onLost' | 'registerAtClaim' | 'waitForLapse' | 'owner'>
     > &
       Pick<BrokerLeaseOptions, 'logger' | 'onLost'>,
     readonly record: BrokerRecord,
@@ -86,7 +90,7 @@ export class BrokerLease {
     const record: BrokerRecord = {
       brokerId: options.brokerId,
       address: options.address,
-      owner: randomBytes(12).toString('base64url'),
+      owner: options.owner ?? randomBytes(12).toString('base64url'),
       startedAt: Date.now(),
     };
     const lease = new BrokerLease(

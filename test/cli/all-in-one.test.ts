@@ -3,6 +3,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { MetaKeys } from '../../src/meta/keys.js';
 import { startTestRedis } from '../helpers/redis.js';
 
 const entry = join(import.meta.dirname, '../../src/cli/all-in-one.ts');
@@ -113,3 +115,39 @@ t.test('a node whose Redis is gone still stops cleanly on SIGTERM', async (t) =>
   const [code] = (await exited) as [number | null];
   t.equal(code, 0, 'exits 0, not after the drain deadline with 1');
 });
+
+t.test(
+  'a second all-in-one node on the same Redis is refused; a crashed one takes its id back',
+  async (t) => {
+    const redis = await startTestRedis(t);
+    const env = { WHARF_REDIS_URL: redis.url, WHARF_MASTER_KEY: 'k'.repeat(43) };
+    const firstDir = t.testdir({ first: {}, second: {} });
+    const first = await startNodeProcess(t, { ...env, WHARF_DATA_DIR: join(firstDir, 'first') });
+
+    const second = spawn(process.execPath, [...process.execArgv, entry], {
+      env: { ...process.env, ...env, WHARF_PORT: '0', WHARF_DATA_DIR: join(firstDir, 'second') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    second.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const [code] = (await once(second, 'exit')) as [number | null];
+    t.equal(code, 1, 'the second node is refused');
+    t.match(err, /another all-in-one node is live on redis:\/\/127\.0\.0\.1:\d+/);
+    t.equal((await fetch(`${first.url}/readyz`)).status, 200, 'the first serves on');
+
+    // the first crashes; its lease is made to outlive it by far, so only its own data dir's owner
+    // token can take it back
+    const crashed = once(first.child, 'exit');
+    first.child.kill('SIGKILL');
+    await crashed;
+    const client = new Redis(redis.url);
+    t.teardown(() => client.disconnect());
+    t.equal(await client.pexpire(new MetaKeys().brokerLease(0), 600_000), 1);
+    const again = await startNodeProcess(t, { ...env, WHARF_DATA_DIR: join(firstDir, 'first') });
+    t.equal((await fetch(`${again.url}/readyz`)).status, 200, 'restarted on its own data dir');
+    const exited = once(again.child, 'exit');
+    again.child.kill('SIGTERM');
+    t.same(await exited, [0, null]);
+    t.equal(await client.exists(new MetaKeys().brokerLease(0)), 0, 'the lease given up at stop');
+  },
+);
