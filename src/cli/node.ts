@@ -205,7 +205,7 @@ async function startLockedNode(
     const stop = async () => {
       for (const step of cleanup.splice(0)) await step();
     };
-    const lease = await claimAllInOneId(meta, dataDir, safeUrl(redis.url), () => {
+    const lease = await claimAllInOneId(meta, dataDir, safeUrl(redis.url), logger, () => {
       // another all-in-one node took broker 0 on this Redis (it was away longer than the lease)
       void stop().finally(() => process.exit(1));
     });
@@ -261,13 +261,14 @@ async function claimAllInOneId(
   meta: MetaStore,
   dataDir: string,
   redisUrl: string,
+  logger: Logger,
   onLost: () => void,
 ): Promise<BrokerLease> {
   try {
     return await meta.claimBrokerId({
       brokerId: ALL_IN_ONE_BROKER_ID,
       address: 'all-in-one',
-      owner: loadOrCreateSecret(join(dataDir, 'node.owner'), 16, 12),
+      owner: leaseOwner(dataDir, logger),
       registerAtClaim: false,
       waitForLapse: true,
       onLost,
@@ -281,6 +282,21 @@ async function claimAllInOneId(
       );
     }
     throw err;
+  }
+}
+
+/** The lease owner token kept in the data dir; on a disk that refuses the first write (full,
+ *  read-only) a token for this run only: the node starts, and after a crash it waits for its
+ *  lease to lapse like a node on another data dir. */
+function leaseOwner(dataDir: string, logger: Logger): string {
+  try {
+    return loadOrCreateSecret(join(dataDir, 'node.owner'), 16, 12);
+  } catch (err) {
+    logger.warn(
+      { err: (err as Error).message },
+      'cannot write node.owner to the data dir: broker 0 is claimed for this run only',
+    );
+    return randomBytes(12).toString('base64url');
   }
 }
 
