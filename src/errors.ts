@@ -59,7 +59,8 @@ export const ERROR_CODES = {
   },
   Throttled: {
     retriable: true,
-    description: 'tenant quota or connections per address exceeded; see retry-after',
+    description:
+      'tenant quota, connections per address or the tenant’s share of request bodies exceeded; see retry-after',
   },
   Unavailable: {
     retriable: true,

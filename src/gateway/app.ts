@@ -173,10 +173,13 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   });
   registerDrainSweep(app);
   registerCallAccounting(app, { metrics, usage: ctx.usage, meta: deps.meta });
-  const budget = new BodyBudget(config.bodiesInFlightBytes ?? BODIES_IN_FLIGHT_BYTES, (bytes) =>
-    metrics.bodyBytesInFlight.set(bytes),
+  const budget = new BodyBudget(
+    config.bodiesInFlightBytes ?? BODIES_IN_FLIGHT_BYTES,
+    (bytes) => metrics.bodyBytesInFlight.set(bytes),
+    undefined,
+    config.bodyLimitBytes ?? MAX_BODY_BYTES,
   );
-  registerRawBody(app, config.bodyLimitBytes ?? MAX_BODY_BYTES, budget);
+  registerRawBody(app, config.bodyLimitBytes ?? MAX_BODY_BYTES, budget, config.bodyIdleMs);
   registerAuthentication(app, {
     meta: deps.meta,
     tokens: ctx.tokens,

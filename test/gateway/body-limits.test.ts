@@ -286,6 +286,72 @@ t.test(
   },
 );
 
+t.test(
+  'one tenant holds at most its share of the body budget, however it stalls; others publish on',
+  async (t) => {
+    // share: a quarter of 8 MiB = 2 MiB; bodies of 1 MiB at most
+    const wharf = await startWharf(t, {
+      config: { bodiesInFlightBytes: 8 * MIB, bodyLimitBytes: MIB, bodyIdleMs: 1_000 },
+    });
+    const noisy = await provisionTenant(wharf, { name: 'noisy' });
+    const quiet = await provisionTenant(wharf, { name: 'quiet' });
+    const port = portOf(wharf.url);
+    const publishPath = (who: typeof noisy) =>
+      `/v1/instances/${who.instanceId}/topics/orders/messages`;
+    for (const who of [noisy, quiet]) {
+      const created = await signedFetch(wharf.url, {
+        method: 'PUT',
+        path: `/v1/instances/${who.instanceId}/topics/orders`,
+        body: { messageType: 'NORMAL' },
+        ak: who.accessKeyId,
+        sk: who.accessKeySecret,
+      });
+      t.equal(created.status, 201);
+    }
+    // Two declared bodies that never come, one of them signed with a wrong secret (a caller who
+    // has the key id only: its signature waits for the body): the noisy tenant's share is full.
+    const body = publishBody(MIB - 1024);
+    const forged = { ...noisy, accessKeySecret: 'x'.repeat(40) };
+    const stalled = [noisy, forged].map((who) =>
+      rawExchange(t, port, signedHead(wharf, who, publishPath(noisy), body)),
+    );
+    await eventually(
+      'the stalled bodies to hold their bytes',
+      async () => (await bodyBytesInFlight(wharf)) >= 2 * (MIB - 1024),
+    );
+    const third = await signedFetch(wharf.url, {
+      method: 'POST',
+      path: publishPath(noisy),
+      body,
+      ak: noisy.accessKeyId,
+      sk: noisy.accessKeySecret,
+    });
+    t.equal(third.status, 429, "past the tenant's share: 429");
+    t.equal((await json(third)).error.code, 'Throttled');
+    t.ok(Number(third.headers.get('retry-after')) >= 1, 'with retry-after');
+    for (let i = 0; i < 3; i++) {
+      const other = await signedFetch(wharf.url, {
+        method: 'POST',
+        path: publishPath(quiet),
+        body,
+        ak: quiet.accessKeyId,
+        sk: quiet.accessKeySecret,
+      });
+      t.equal(other.status, 200, 'another tenant publishes meanwhile');
+    }
+    // a body that stops coming is given up after bodyIdleMs: 400, its bytes returned
+    for (const exchange of stalled) {
+      const answer = await exchange.answer;
+      t.equal(answer.status, 400, 'a stalled body is answered');
+      t.match(JSON.parse(answer.body).error.message, /no byte of the request body came/);
+    }
+    await eventually(
+      'the budget to be returned',
+      async () => (await bodyBytesInFlight(wharf)) === 0,
+    );
+  },
+);
+
 t.test('connections per address are bounded: the N+1th is answered 429', async (t) => {
   const wharf = await startWharf(t, { config: { maxConnectionsPerAddress: 3 } });
   const port = portOf(wharf.url);

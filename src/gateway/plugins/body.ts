@@ -16,31 +16,59 @@ import { WharfError } from '../../errors.js';
 
 export const EMPTY_BODY = Buffer.alloc(0);
 
-/** The bytes of request bodies this process holds at once, over every connection. */
+/** The bytes of request bodies this process holds at once, over every connection, and of
+ *  each tenant's: one tenant (or a caller with one of its key ids and no secret, whose signature
+ *  waits for the body) holds at most `tenantShareBytes`, so it cannot fill the budget that every
+ *  other tenant's publishes need. */
 export class BodyBudget {
   private reserved = 0;
+  private readonly byTenant = new Map<string, number>();
+  readonly tenantShareBytes: number;
 
   constructor(
     readonly limitBytes: number,
     private readonly onChange: (inFlightBytes: number) => void = () => undefined,
-  ) {}
-
-  /** Takes `bytes` from the budget, or returns false when they do not fit. */
-  tryReserve(bytes: number): boolean {
-    if (this.reserved + bytes > this.limitBytes) return false;
-    this.reserved += bytes;
-    this.onChange(this.reserved);
-    return true;
+    /** Default: a quarter of the budget, and at least one body of `largestBodyBytes`. */
+    tenantShareBytes?: number,
+    largestBodyBytes = 0,
+  ) {
+    this.tenantShareBytes =
+      tenantShareBytes ??
+      Math.max(Math.floor(limitBytes / 4), Math.min(largestBodyBytes, limitBytes));
   }
 
-  release(bytes: number): void {
+  /** Takes `bytes` from the budget (and from `tenant`'s share): 'full' when they do not fit the
+   *  budget, 'share' when they do not fit the tenant's share. */
+  tryReserve(bytes: number, tenant?: string): 'ok' | 'full' | 'share' {
+    if (this.reserved + bytes > this.limitBytes) return 'full';
+    if (tenant !== undefined) {
+      const held = this.byTenant.get(tenant) ?? 0;
+      if (held + bytes > this.tenantShareBytes) return 'share';
+      this.byTenant.set(tenant, held + bytes);
+    }
+    this.reserved += bytes;
+    this.onChange(this.reserved);
+    return 'ok';
+  }
+
+  release(bytes: number, tenant?: string): void {
     if (bytes === 0) return;
     this.reserved = Math.max(0, this.reserved - bytes);
+    if (tenant !== undefined) {
+      const held = (this.byTenant.get(tenant) ?? 0) - bytes;
+      if (held > 0) this.byTenant.set(tenant, held);
+      else this.byTenant.delete(tenant);
+    }
     this.onChange(this.reserved);
   }
 
   get inFlightBytes(): number {
     return this.reserved;
+  }
+
+  /** Bytes held for `tenant`'s bodies. */
+  heldBy(tenant: string): number {
+    return this.byTenant.get(tenant) ?? 0;
   }
 }
 
@@ -71,6 +99,20 @@ function overBudget(budget: BodyBudget): WharfError {
   );
 }
 
+function overShare(budget: BodyBudget): WharfError {
+  return keeping(
+    new WharfError(
+      'Throttled',
+      `this tenant is sending ${budget.tenantShareBytes} bytes of request bodies to this ` +
+        "gateway already (its share of the gateway's budget); retry shortly",
+      { retryAfterMs: BUDGET_RETRY_AFTER_MS },
+    ),
+  );
+}
+
+/** A body that goes this long without a byte is given up (400): it held its reservation. */
+export const BODY_IDLE_MS = 15_000;
+
 function tooLarge(limitBytes: number): WharfError {
   return keeping(
     new WharfError(
@@ -84,6 +126,7 @@ export function registerRawBody(
   app: FastifyInstance,
   bodyLimitBytes: number,
   budget: BodyBudget,
+  bodyIdleMs = BODY_IDLE_MS,
 ): void {
   // `Expect: 100-continue` (curl sends it for bodies over 1 MiB): node would say "continue" at
   // once; instead it is said when the body is about to be read, after the credential was
@@ -102,7 +145,7 @@ export function registerRawBody(
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (request, payload, done) => {
     const res = awaitingContinue.get(request.raw);
-    readBody(request, payload, bodyLimitBytes, budget, () => {
+    readBody(request, payload, bodyLimitBytes, budget, bodyIdleMs, () => {
       awaitingContinue.delete(request.raw);
       res?.writeContinue();
     }).then(
@@ -112,15 +155,29 @@ export function registerRawBody(
   });
 }
 
+/** The tenant each request holding a reservation reserved for (released under the same). */
+const reservedFor = new WeakMap<FastifyRequest, string | undefined>();
+
 function releaseBody(request: FastifyRequest, budget: BodyBudget): void {
-  budget.release(request.bodyBytesReserved);
+  budget.release(request.bodyBytesReserved, reservedFor.get(request));
   request.bodyBytesReserved = 0;
 }
 
-function reserve(request: FastifyRequest, budget: BodyBudget, bytes: number): boolean {
-  if (!budget.tryReserve(bytes)) return false;
+/** The tenant whose share a body counts against: the verified credential's, or the one whose
+ *  key id a SigV4 request names while its signature waits for the body. */
+function bodyTenant(request: FastifyRequest): string | undefined {
+  return request.principal?.tenantId ?? request.sigv4?.key.tenantId;
+}
+
+/** Reserves `bytes` for the request's body, or the refusal (over the budget or the share). */
+function reserve(request: FastifyRequest, budget: BodyBudget, bytes: number): WharfError | null {
+  const tenant = request.bodyBytesReserved === 0 ? bodyTenant(request) : reservedFor.get(request);
+  const answer = budget.tryReserve(bytes, tenant);
+  if (answer === 'full') return overBudget(budget);
+  if (answer === 'share') return overShare(budget);
+  reservedFor.set(request, tenant);
   request.bodyBytesReserved += bytes;
-  return true;
+  return null;
 }
 
 function declaredLength(request: FastifyRequest): number | undefined {
@@ -136,6 +193,7 @@ function readBody(
   payload: IncomingMessage,
   bodyLimitBytes: number,
   budget: BodyBudget,
+  bodyIdleMs: number,
   sayContinue: () => void,
 ): Promise<Buffer> {
   // Public routes (and unknown paths) take no body: it is left unread here, and read and dropped
@@ -146,9 +204,8 @@ function readBody(
   const limitBytes = Math.min(bodyLimitBytes, budget.limitBytes);
   const declared = declaredLength(request);
   if (declared !== undefined && declared > limitBytes) return Promise.reject(tooLarge(limitBytes));
-  if (declared !== undefined && !reserve(request, budget, declared)) {
-    return Promise.reject(overBudget(budget));
-  }
+  const refused = declared === undefined ? null : reserve(request, budget, declared);
+  if (refused !== null) return Promise.reject(refused);
   sayContinue();
   return new Promise((resolve, reject) => {
     // With a Content-Length the body goes straight into one buffer of that size (no copies, no
@@ -156,7 +213,20 @@ function readBody(
     const whole = declared === undefined ? undefined : Buffer.allocUnsafe(declared);
     const chunks: Buffer[] = [];
     let received = 0;
+    // A client that stops sending holds its reservation until the request timeout: bounded
+    // sooner (the answer is 400; the connection closes LINGER_MS later unless the body resumes)
+    const idle = setTimeout(
+      () =>
+        finish(
+          new WharfError(
+            'InvalidArgument',
+            `no byte of the request body came for ${bodyIdleMs / 1000} s`,
+          ),
+        ),
+      bodyIdleMs,
+    );
     const finish = (err: Error | undefined, body?: Buffer) => {
+      clearTimeout(idle);
       payload.removeListener('data', onData);
       payload.removeListener('end', onEnd);
       payload.removeListener('error', onError);
@@ -165,13 +235,15 @@ function readBody(
       reject(err);
     };
     const onData = (chunk: Buffer) => {
+      idle.refresh();
       received += chunk.length;
       if (received > limitBytes) return finish(tooLarge(limitBytes));
       if (whole !== undefined) {
         if (received > whole.length) return finish(lengthMismatch());
         chunk.copy(whole, received - chunk.length);
       } else {
-        if (!reserve(request, budget, chunk.length)) return finish(overBudget(budget));
+        const refusedChunk = reserve(request, budget, chunk.length);
+        if (refusedChunk !== null) return finish(refusedChunk);
         chunks.push(chunk);
       }
     };
