@@ -64,6 +64,9 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const REQUEST_TIMEOUT_MS = 60_000;
 export const BODIES_IN_FLIGHT_BYTES = 128 * 1024 * 1024;
+/** Answers from this size on are dropped when the client stops reading them (answerStallMs). */
+export const LARGE_ANSWER_BYTES = 64 * 1024;
+export const ANSWER_STALL_MS = 30_000;
 export const MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
@@ -170,6 +173,19 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   app.addHook('preClose', (done) => {
     closing.abort();
     done();
+  });
+  const answerStallMs = config.answerStallMs ?? ANSWER_STALL_MS;
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    // The gateway holds an answer whole until the client has read it: one the client stops
+    // reading (a receive of 16 MiB) is dropped with its connection once no byte went out for
+    // answerStallMs (node puts the keep-alive timeout back once the answer is out).
+    if (
+      (typeof payload === 'string' || Buffer.isBuffer(payload)) &&
+      payload.length >= LARGE_ANSWER_BYTES
+    ) {
+      reply.raw.socket?.setTimeout(answerStallMs);
+    }
+    done(null, payload);
   });
   registerDrainSweep(app);
   registerCallAccounting(app, { metrics, usage: ctx.usage, meta: deps.meta });

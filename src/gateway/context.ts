@@ -19,6 +19,9 @@ export interface GatewayConfig {
   bodyLimitBytes?: number;
   /** Bytes of request bodies held at once over all connections (default 128 MiB; 503 past it). */
   bodiesInFlightBytes?: number;
+  /** A large answer (a receive of big messages) the client stops reading for this long is
+   *  dropped with its connection. Default 30 s. */
+  answerStallMs?: number;
   /** A request body that goes this long without a byte is given up (400). Default 15 s. */
   bodyIdleMs?: number;
   /** Open connections from one client address (default 256; 0: no limit; 429 past it). */

@@ -35,6 +35,20 @@ export async function resolveReceiveTarget(
   return { topic, group };
 }
 
+/** The bodies one receive answer carries at most (at least one message): 32 bodies of 4 MiB
+ *  would make an answer of 170 MiB held whole by the gateway until the client reads it. */
+export const MAX_ANSWER_BODY_BYTES = 16 * 1024 * 1024;
+
+/** How many of `messages` fit one answer. */
+function answerLength(messages: readonly ReceivedMessage[]): number {
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    bytes += messages[i].body.length;
+    if (bytes > MAX_ANSWER_BODY_BYTES && i > 0) return i;
+  }
+  return messages.length;
+}
+
 export interface ClientReceive {
   topic: TopicDescriptor;
   group: GroupDescriptor;
@@ -80,6 +94,9 @@ export async function receiveForClient(
       ),
     giveBack: releaseAll,
   });
+  const over = received.splice(answerLength(received));
+  // given back unseen: they come with the next receive
+  if (over.length > 0) void releaseAll(over);
   limiter.debit(principal.tenantId, 'consume', rate, received.length);
   metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
   const { tenantId } = principal;
@@ -93,13 +110,13 @@ export async function receiveForClient(
   );
   return received;
 
-  /** Messages taken by a receive whose credential stopped holding go back to the group, unseen:
-   *  the delivery does not count. */
+  /** Messages taken by a receive whose credential stopped holding, or past what one answer
+   *  carries, go back to the group, unseen: the delivery does not count. */
   async function releaseAll(messages: readonly ReceivedMessage[]): Promise<void> {
     if (!(await returnUnseen(brokers, call.topic, call.group, messages))) {
       request.log.warn(
         { messages: messages.length },
-        'messages taken by a revoked receive stay invisible until their deadline',
+        'messages taken by a receive but not answered stay invisible until their deadline',
       );
     }
   }

@@ -1,0 +1,77 @@
+// Large receive answers: one answer carries at most 16 MiB of bodies (the rest is given back
+// unseen for the next receive), and a client that stops reading a large answer has its
+// connection dropped, so the gateway does not hold the answer for as long as the client likes.
+import t from 'tap';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+import { portOf, signedHead } from '../helpers/raw-http.js';
+
+const BODY_BYTES = 4_000_000;
+
+t.test('a receive answers 16 MiB of bodies at most; a stalled reader is dropped', async (t) => {
+  const wharf = await startWharf(t, { config: { answerStallMs: 500 } });
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const topic = `/v1/instances/${tenant.instanceId}/topics/big`;
+  t.equal(
+    (
+      await signedFetch(wharf.url, {
+        method: 'PUT',
+        path: topic,
+        body: { messageType: 'NORMAL' },
+        ...who,
+      })
+    ).status,
+    201,
+  );
+  const group = `/v1/instances/${tenant.instanceId}/groups/g`;
+  t.equal(
+    (await signedFetch(wharf.url, { method: 'PUT', path: group, body: {}, ...who })).status,
+    201,
+  );
+  for (let i = 0; i < 5; i++) {
+    const published = await signedFetch(wharf.url, {
+      method: 'POST',
+      path: `${topic}/messages`,
+      body: { messages: [{ body: String(i).repeat(BODY_BYTES) }] },
+      ...who,
+    });
+    t.equal(published.status, 200);
+  }
+
+  // A client asks for 32 and never reads the answer (four bodies: 16,000,000 bytes).
+  const served = new Promise<Socket>((resolve) =>
+    wharf.app.server.on('connection', (socket: Socket) => resolve(socket)),
+  );
+  const client = connect(portOf(wharf.url), '127.0.0.1');
+  client.on('error', () => undefined);
+  t.teardown(() => client.destroy());
+  const receive = Buffer.from(JSON.stringify({ maxMessages: 32, waitSeconds: 1 }));
+  client.write(signedHead(wharf, tenant, `${topic}/groups/g/receive`, receive));
+  client.write(receive);
+  client.pause();
+  const server = await served;
+  await once(server, 'close');
+  t.pass('the gateway dropped the connection the client stopped reading');
+  client.resume();
+  let answered = 0;
+  client.on('data', (chunk: Buffer) => (answered += chunk.length));
+  await once(client, 'close');
+  t.ok(answered < 4 * BODY_BYTES, 'the client got part of the answer only');
+
+  // The fifth body did not fit that answer: given back unseen, the next receive has it at once.
+  const next = await signedFetch(wharf.url, {
+    method: 'POST',
+    path: `${topic}/groups/g/receive`,
+    body: { maxMessages: 32, waitSeconds: 0 },
+    ...who,
+  });
+  t.equal(next.status, 200);
+  const { messages } = (await json(next)) as {
+    messages: { body: string; deliveryAttempt: number }[];
+  };
+  t.equal(messages.length, 1, 'one message: the four answered are in flight');
+  t.equal(messages[0].body, '4'.repeat(BODY_BYTES));
+  t.equal(messages[0].deliveryAttempt, 1, 'its first delivery');
+});
