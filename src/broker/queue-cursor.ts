@@ -313,6 +313,31 @@ export class QueueCursor {
     return this.done.size;
   }
 
+  /** Done offsets at or past `offset`: those above a retention minimum the cursor has not
+   *  skipped to yet (it skips on its next read, or at the next start). */
+  doneFrom(offset: number): number {
+    if (offset <= this.ackOffset) return this.done.size;
+    let count = 0;
+    for (const [start, end] of this.done.pairs())
+      if (end > offset) count += end - Math.max(start, offset);
+    return count;
+  }
+
+  /** The first offset at or past `offset` that is not done: where the group's backlog starts
+   *  once retention deleted the queue below `offset`. */
+  firstNotDoneFrom(offset: number): number {
+    if (offset <= this.ackOffset) return this.ackOffset;
+    return this.done.contiguousEnd(offset);
+  }
+
+  /** In-flight offsets at or past `offset` (those below it were deleted by retention). */
+  inflightFrom(offset: number): number {
+    if (offset <= this.ackOffset) return this.inflight.size;
+    let count = 0;
+    for (const queueOffset of this.inflight.keys()) if (queueOffset >= offset) count++;
+    return count;
+  }
+
   /** Moves the cursor: everything below `offset` done, nothing in flight. */
   reset(offset: number): void {
     this.inflight.clear();

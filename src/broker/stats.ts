@@ -56,20 +56,24 @@ export class Stats {
           queueId === RESEND_QUEUE_ID ? [resendTopic(group, topic.topic), 0] : [name, queueId];
         const { minQueueOffset, maxQueueOffset } = store.queueOffsets(queueTopic, storeQueue);
         const cursor = sub?.cursors.get(queueId);
+        // what retention deleted below minQueueOffset is neither backlog nor in flight, although
+        // the cursor skips it only at its next read
+        inflight += cursor?.inflightFrom(minQueueOffset) ?? 0;
         if (pastResends && queueId === RESEND_QUEUE_ID) continue;
-        const ackOffset = Math.max(
-          minQueueOffset,
-          cursor?.ackOffset ??
-            (await store.queueOffsetByTime(queueTopic, storeQueue, group.createdAt)),
-        );
+        const ackOffset =
+          cursor === undefined
+            ? Math.max(
+                minQueueOffset,
+                await store.queueOffsetByTime(queueTopic, storeQueue, group.createdAt),
+              )
+            : cursor.firstNotDoneFrom(minQueueOffset);
         if (ackOffset >= maxQueueOffset) continue;
-        backlog += maxQueueOffset - ackOffset - (cursor?.doneAboveAck ?? 0);
+        backlog += maxQueueOffset - ackOffset - (cursor?.doneFrom(ackOffset) ?? 0);
         // the head's store time is in its consume-queue entry: no record read
         const [head] = (await store.queueEntries(queueTopic, storeQueue, ackOffset, 1)).entries;
         if (head !== undefined) oldest = Math.min(oldest, head.storeTimestampMs);
       }
       if (sub !== undefined) {
-        inflight += sub.inflightCount();
         retries += sub.retries;
         const counters = this.core.counters.subscription(sub.key);
         delivered += counters.delivered.perSecond(now);

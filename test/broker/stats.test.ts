@@ -101,3 +101,46 @@ t.test('bytes in survive a crash of a broker that only took publishes', async (t
   const after = await crashCopy(t, harness.dir);
   t.equal((await after.topicStats(topic)).bytesIn, before, 'bytes in after the crash');
 });
+
+t.test(
+  'group stats after retention deleted acked and in-flight messages: no negative backlog',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open({
+      store: { segmentBytes: 64 * 1024, retentionMs: 60_000, retentionCheckIntervalMs: 3_600_000 },
+    });
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const big = (i: number) => text(`${i}-${'x'.repeat(1000)}`);
+    for (let n = 0; n < 8; n++)
+      await broker.publish(
+        topic,
+        Array.from({ length: 16 }, (_, i) => big(n * 16 + i)),
+      );
+    // two held in flight, every other one acked
+    const held = await broker.receive(topic, group, { maxMessages: 2, waitMs: 0, tags: '*' });
+    t.equal(held.length, 2);
+    for (;;) {
+      const got = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+      if (got.length === 0) break;
+      await broker.ack(
+        topic,
+        group,
+        got.map((m) => m.receiptHandle),
+      );
+    }
+    t.match(await broker.groupStats(topic, group), { backlog: 2, inflight: 2 });
+    // an hour on, retention deletes the segments the held two were in, and later ones
+    const store = broker.store as unknown as { runRetention(nowMs?: number): Promise<number> };
+    t.ok(await store.runRetention(Date.now() + 3_600_000), 'retention deleted segments');
+    const { minOffset } = (await broker.topicStats(topic)).queues[0];
+    t.ok(minOffset > 2, `the queue starts at ${minOffset} now`);
+    t.match(
+      await broker.groupStats(topic, group),
+      { backlog: 0, inflight: 0, oldestUnackedAgeMs: 0 },
+      'what retention deleted is neither backlog nor in flight',
+    );
+    await broker.publish(topic, [text('new')]);
+    t.match(await broker.groupStats(topic, group), { backlog: 1, inflight: 0 });
+  },
+);
