@@ -12,6 +12,7 @@ import { setImmediate as setImmediatePromise, setTimeout as sleep } from 'node:t
 import type { FastifyInstance } from 'fastify';
 import { returnUnseen } from '../../cluster/index.js';
 import { isWharfError, WharfError } from '../../errors.js';
+import { isRedisUnavailable } from '../../meta/index.js';
 import type { ReceivedMessage } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
 import { receiveForClient, resolveReceiveTarget } from '../long-poll-receive.js';
@@ -105,7 +106,7 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
             try {
               ({ topic: t, group: g } = await resolveReceiveTarget(ctx, principal, target));
             } catch (error) {
-              if (!isWharfError(error) || error.code !== 'Unavailable') {
+              if (!isUnavailable(error)) {
                 // a tenant deleted under the stream took its instance with it: the credential's
                 // own refusal (the code a new request gets) says more than InstanceNotFound
                 throw (await revalidatePrincipal(ctx.meta, principal).catch(() => null)) ?? error;
@@ -128,7 +129,9 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
               ...(body.consumerId === undefined ? {} : { consumerId: body.consumerId }),
             });
           } catch (error) {
-            if (isWharfError(error) && error.code === 'Throttled') {
+            // throttled, or Redis not answering (the names and credential are checked again
+            // each batch): pause, then go on as warm routes do
+            if ((isWharfError(error) && error.code === 'Throttled') || isRedisUnavailable(error)) {
               await sleep(THROTTLED_PAUSE_MS, undefined, { signal: ended.signal }).catch(
                 () => undefined, // aborted: the loop ends
               );
@@ -156,7 +159,11 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
         .then(
           (reason) => endLine({ end: reason }),
           (error: unknown) => {
-            const e = isWharfError(error) ? error : new WharfError('Internal', 'the stream failed');
+            const e = isWharfError(error)
+              ? error
+              : isRedisUnavailable(error)
+                ? new WharfError('Unavailable', 'the metadata store is unreachable')
+                : new WharfError('Internal', 'the stream failed');
             if (!isWharfError(error)) request.log.error({ err: error }, 'streaming receive failed');
             return endLine({ end: 'ERROR', error: { code: e.code, message: e.message } });
           },
@@ -212,4 +219,9 @@ function drained(out: PassThrough, signal: AbortSignal): Promise<void> {
     out.once('close', done);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** A refusal to wait out: a broker or Redis not answering (as a WharfError or ioredis's own). */
+function isUnavailable(error: unknown): boolean {
+  return (isWharfError(error) && error.code === 'Unavailable') || isRedisUnavailable(error);
 }
