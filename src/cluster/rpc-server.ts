@@ -7,7 +7,12 @@ import type { AddressInfo } from 'node:net';
 import type { BrokerClient } from './broker-client.js';
 import { dispatchBrokerRpc } from './broker-rpc-dispatch.js';
 import { WharfError } from '../errors.js';
-import { FrameKind, encodeBrokerRpcError, type Frame } from '../protocol/index.js';
+import {
+  FrameKind,
+  brokerRpcOperationOf,
+  encodeBrokerRpcError,
+  type Frame,
+} from '../protocol/index.js';
 
 /** Request bytes running per connection by default (maxInFlightBytes). */
 const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
@@ -54,7 +59,9 @@ export abstract class RpcServer {
 
   /** Runs one call under `controller`; `answer` gets its answer frame once it is done. */
   protected run(frame: Frame, controller: AbortController, answer: (bytes: Buffer) => void): void {
-    if (this.closing) {
+    // a give-back (a receive answer its gateway had stopped waiting for) is still served: shed,
+    // its messages would stay hidden for their whole invisibility, an attempt counted
+    if (this.closing && brokerRpcOperationOf(frame.op) !== 'returnMessages') {
       // open connections still deliver requests after the listener stopped: shed them
       const closing = new WharfError('Unavailable', 'broker closing', {
         retryAfterMs: this.options.retryAfterMs ?? 200,

@@ -163,3 +163,45 @@ t.test('a broker without returnMessages (a rolling upgrade) still gets them back
   await returnUnseen(older, topicOf(), groupOf(), received);
   t.same(calls, ['h1:0', 'h2:0'], 'released by a visibility change instead');
 });
+
+t.test('a give-back reaching a closing broker is served, other calls shed', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf();
+  const group = groupOf();
+  await broker.publish(topic, [text('taken as the broker stops')]);
+  // a call still running holds the server's close open: the window a late give-back lands in
+  let finishStats: (() => void) | undefined;
+  const statsRunning = new Promise<void>((resolve) => (finishStats = resolve));
+  let statsStarted: (() => void) | undefined;
+  const started = new Promise<void>((resolve) => (statsStarted = resolve));
+  const slow: BrokerClient = Object.assign(Object.create(broker) as BrokerClient, {
+    topicStats: async (...args: Parameters<BrokerClient['topicStats']>) => {
+      statsStarted?.();
+      await statsRunning;
+      return broker.topicStats(...args);
+    },
+  });
+  const server = new TcpBrokerServer(slow);
+  const { port } = await server.start();
+  const channel = new TcpRpcChannel({ host: '127.0.0.1', port });
+  t.teardown(() => channel.close());
+  const client = new NetworkBrokerClient(channel);
+  const popped = await client.receive(topic, group, {
+    maxMessages: 1,
+    waitMs: 0,
+    tags: '*',
+    invisibleMs: 60_000,
+  });
+  t.equal(popped.length, 1);
+  const stats = client.topicStats(topic);
+  await started;
+  const closed = server.close();
+  await t.rejects(client.groupStats(topic, group), { code: 'Unavailable' }, 'new calls shed');
+  t.ok(await returnUnseen(client, topic, group, popped), 'the give-back is served');
+  finishStats?.();
+  await stats;
+  await closed;
+  const again = await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+  t.equal(again.length, 1, 'visible again at once');
+  t.equal(again[0].deliveryAttempt, 1, 'the delivery nobody saw does not count');
+});
