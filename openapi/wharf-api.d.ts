@@ -2265,7 +2265,10 @@ export interface operations {
                      * @default 8
                      */
                     queueCount?: number;
-                    /** @default 72 */
+                    /**
+                     * @description bounds dedupWindowSeconds; messages are kept for the broker's retention (WHARF_RETENTION_HOURS) whatever this says: a per-topic retention is not enforced yet
+                     * @default 72
+                     */
                     retentionHours?: number;
                     /**
                      * @description window of publish dedupId, at most the retention

@@ -229,7 +229,15 @@ export const bodies = {
         default: 8,
         description: 'may grow on a later PUT, never shrink (409 Conflict)',
       },
-      retentionHours: { type: 'integer', minimum: 1, maximum: 8760, default: 72 },
+      retentionHours: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 8760,
+        default: 72,
+        description:
+          "bounds dedupWindowSeconds; messages are kept for the broker's retention " +
+          '(WHARF_RETENTION_HOURS) whatever this says: a per-topic retention is not enforced yet',
+      },
       dedupWindowSeconds: {
         type: 'integer',
         minimum: 1,
