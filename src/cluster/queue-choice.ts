@@ -37,6 +37,9 @@ export function chooseQueues(
   messages: readonly Pick<PublishMessage, 'shardingKey' | 'dedupId'>[],
   isUp: (brokerId: number) => boolean,
   turn: number,
+  /** Per message, a queue to use instead of its keyed one while that queue's broker is up (where
+   *  a repeat's first went when its keyed broker was down). */
+  redirects: readonly (number | undefined)[] = [],
 ): QueueChoice[] {
   const upQueues: number[] = [];
   placement.forEach((brokerId, queueId) => {
@@ -45,7 +48,10 @@ export function chooseQueues(
   const spare = (): QueueChoice =>
     upQueues.length === 0 ? { down: -1 } : { queueId: upQueues[turn % upQueues.length] };
   const free = spare();
-  return messages.map((message) => {
+  return messages.map((message, k) => {
+    const redirect = redirects[k];
+    if (redirect !== undefined && redirect < placement.length && isUp(placement[redirect]))
+      return { queueId: redirect };
     const keyed = keyedQueue(topic, message);
     if (keyed === null) return free;
     if (isUp(placement[keyed])) return { queueId: keyed };

@@ -21,6 +21,7 @@ import { isWharfError, WharfError } from '../errors.js';
 import type {
   CheckedMessage,
   DeadLetter,
+  DedupRedirects,
   GroupDescriptor,
   DropTarget,
   MessageView,
@@ -49,7 +50,7 @@ import type {
   VisibilityResult,
 } from './broker-client.js';
 import { returnUnseen } from './broker-client.js';
-import { canFailOver, chooseQueues } from './queue-choice.js';
+import { canFailOver, chooseQueues, keyedQueue } from './queue-choice.js';
 
 /** A registered broker as the registry reports it. */
 export interface BrokerAddress {
@@ -89,6 +90,10 @@ export interface RoutingOptions {
   /** Where a publish call that failed over leaves its fence for the broker that did not answer
    *  (RedisPublishFenceSink); without it a failed-over call may be stored twice. */
   fences?: PublishFenceSink;
+  /** Where publishes carrying a dedupId that failed over are remembered, so that a repeat made
+   *  once their broker is back goes where they went (RedisDedupRedirects); without it such a
+   *  repeat is stored again. */
+  dedupRedirects?: DedupRedirects;
   /** Where a deletion leaves its drop for a broker that is down (RedisPendingDropSink); without
    *  it such a broker keeps the deleted topic's, group's or instance's data. */
   drops?: PendingDropSink;
@@ -115,6 +120,9 @@ const MAX_PLACEMENTS = 100_000;
 /** How long a broker has to answer the health probe before queues are placed on it. */
 const PROBE_MS = 1000;
 
+/** How often a gateway reads whether publishes carrying a dedupId moved off a broker. */
+const MOVED_MARK_READ_MS = 1000;
+
 /** How long a broker that answered a probe is taken as reachable without another. */
 const REACHED_MS = 5000;
 
@@ -128,6 +136,9 @@ export class RoutingBrokerClient implements BrokerClient {
   private readonly retryAfterMs: number;
   private readonly suspectMs: number;
   private turn = 0;
+  /** Per broker: until when publishes carrying a dedupId moved off it may be repeated, and when
+   *  that was read from Redis. */
+  private readonly movedMarks = new Map<number, { untilMs: number; readAtMs: number }>();
   private closed = false;
 
   constructor(private readonly options: RoutingOptions) {
@@ -285,10 +296,11 @@ export class RoutingBrokerClient implements BrokerClient {
 
   async publish(topic: TopicDescriptor, messages: PublishMessage[]): Promise<PublishResult[]> {
     const placement = await this.placement(topic);
+    const redirects = await this.dedupRedirects(topic, placement, messages);
     // the calls that stored their part: withdrawn if the batch as a whole answers an error
     const stored: { brokerId: number; fence: PublishFence }[] = [];
     try {
-      return await this.publishRounds(topic, placement, messages, stored);
+      return await this.publishRounds(topic, placement, messages, stored, redirects);
     } catch (error) {
       await Promise.all(stored.map(({ brokerId, fence }) => this.fence(brokerId, fence)));
       throw error;
@@ -302,6 +314,7 @@ export class RoutingBrokerClient implements BrokerClient {
     placement: number[],
     messages: PublishMessage[],
     stored: { brokerId: number; fence: PublishFence }[],
+    redirects: (number | undefined)[],
   ): Promise<PublishResult[]> {
     const outgoing = [...messages];
     const results: PublishResult[] = new Array<PublishResult>(messages.length);
@@ -316,7 +329,9 @@ export class RoutingBrokerClient implements BrokerClient {
         pending.map((i) => messages[i]),
         isUp,
         this.turn++,
+        pending.map((i) => redirects[i]),
       );
+      await this.rememberMoves(topic, placement, pending, messages, choices, isUp);
       const byBroker = new Map<number, number[]>();
       choices.forEach((choice, k) => {
         if ('down' in choice) {
@@ -380,6 +395,121 @@ export class RoutingBrokerClient implements BrokerClient {
       pending = retry;
     }
     return results;
+  }
+
+  /**
+   * Per message, the queue a publish of its dedupId went to while the broker its key binds it to
+   * was down (a repeat goes there too), or undefined. Looked up only for brokers marked as having
+   * such moves, from a mark read at most once a second: a publish with no dedupId, or to a broker
+   * nothing moved off, costs no Redis call. Redis away: no redirect (at least once).
+   */
+  private async dedupRedirects(
+    topic: TopicDescriptor,
+    placement: readonly number[],
+    messages: readonly PublishMessage[],
+  ): Promise<(number | undefined)[]> {
+    const redirects: (number | undefined)[] = [];
+    const sink = this.options.dedupRedirects;
+    if (sink === undefined || !canFailOver(topic)) return redirects;
+    const asked = new Map<number, { indexes: number[]; dedupIds: string[] }>();
+    for (const [index, message] of messages.entries()) {
+      if (message.dedupId === undefined) continue;
+      const keyed = keyedQueue(topic, message);
+      if (keyed === null) continue;
+      const brokerId = placement[keyed];
+      if (!(await this.movedOff(brokerId))) continue;
+      const entry = asked.get(brokerId) ?? { indexes: [], dedupIds: [] };
+      entry.indexes.push(index);
+      entry.dedupIds.push(message.dedupId);
+      asked.set(brokerId, entry);
+    }
+    await Promise.all(
+      [...asked].map(async ([brokerId, { indexes, dedupIds }]) => {
+        try {
+          const found = await sink.lookup(brokerId, topic, dedupIds);
+          found.forEach((queueId, k) => {
+            if (queueId !== null) redirects[indexes[k]] = queueId;
+          });
+        } catch (error) {
+          this.options.logger?.warn(
+            { brokerId, err: errorMessage(error) },
+            'dedupIds moved off a broker not looked up: a repeat may be stored again',
+          );
+        }
+      }),
+    );
+    return redirects;
+  }
+
+  /** Whether publishes carrying a dedupId moved off `brokerId` may still be repeated. The mark
+   *  is read once per broker before its first such publish, then again in the background at most
+   *  once a second (a publish never waits for Redis for it again). */
+  private async movedOff(brokerId: number): Promise<boolean> {
+    const now = Date.now();
+    let mark = this.movedMarks.get(brokerId);
+    if (mark === undefined) mark = await this.readMark(brokerId, now);
+    else if (now - mark.readAtMs >= MOVED_MARK_READ_MS) void this.readMark(brokerId, now);
+    return mark.untilMs > now;
+  }
+
+  private async readMark(
+    brokerId: number,
+    now: number,
+  ): Promise<{ untilMs: number; readAtMs: number }> {
+    const sink = this.options.dedupRedirects;
+    const before = this.movedMarks.get(brokerId);
+    // read once at a time: the next read is due a second after this one
+    this.movedMarks.set(brokerId, { untilMs: before?.untilMs ?? 0, readAtMs: now });
+    const read = sink === undefined ? 0 : await sink.movedUntil(brokerId).catch(() => 0);
+    const mark = {
+      untilMs: Math.max(read, this.movedMarks.get(brokerId)?.untilMs ?? 0),
+      readAtMs: now,
+    };
+    this.movedMarks.set(brokerId, mark);
+    return mark;
+  }
+
+  /** Remembers, before they are sent, the messages carrying a dedupId that go to another queue
+   *  than their key's because its broker is down. Not written (Redis away): logged, sent all the
+   *  same (a repeat after the broker is back may be stored again). */
+  private async rememberMoves(
+    topic: TopicDescriptor,
+    placement: readonly number[],
+    pending: readonly number[],
+    messages: readonly PublishMessage[],
+    choices: readonly ({ queueId: number } | { down: number })[],
+    isUp: (brokerId: number) => boolean,
+  ): Promise<void> {
+    const sink = this.options.dedupRedirects;
+    if (sink === undefined || !canFailOver(topic)) return;
+    const moves = new Map<number, { dedupId: string; queueId: number }[]>();
+    choices.forEach((choice, k) => {
+      const message = messages[pending[k]];
+      if (message.dedupId === undefined || 'down' in choice) return;
+      const keyed = keyedQueue(topic, message);
+      if (keyed === null || choice.queueId === keyed || isUp(placement[keyed])) return;
+      const list = moves.get(placement[keyed]) ?? [];
+      list.push({ dedupId: message.dedupId, queueId: choice.queueId });
+      moves.set(placement[keyed], list);
+    });
+    await Promise.all(
+      [...moves].map(async ([brokerId, list]) => {
+        try {
+          await sink.moved(brokerId, topic, list, topic.dedupWindowMs);
+          const untilMs = Date.now() + topic.dedupWindowMs;
+          const mark = this.movedMarks.get(brokerId);
+          this.movedMarks.set(brokerId, {
+            untilMs: Math.max(untilMs, mark?.untilMs ?? 0),
+            readAtMs: mark?.readAtMs ?? 0,
+          });
+        } catch (error) {
+          this.options.logger?.warn(
+            { brokerId, messages: list.length, err: errorMessage(error) },
+            'dedupIds moved off a down broker not remembered: a repeat after it is back may be stored again',
+          );
+        }
+      }),
+    );
   }
 
   /** Leaves a fence for a broker whose publish call failed (it may have stored the messages):

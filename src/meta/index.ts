@@ -39,6 +39,7 @@ export {
 } from './schedule-wheel.js';
 /** Publish fences (cluster failover): a gateway leaves them, their broker applies and deletes them. */
 export { RedisPublishFenceSink, RedisPublishFences } from './publish-fences.js';
+export { RedisDedupRedirects } from './dedup-redirects.js';
 /** Pending drops (cluster): a gateway leaves a deletion for a broker that is down; the broker
  *  applies it when back, then deletes it. */
 export { RedisPendingDropSink, RedisPendingDrops } from './pending-drops.js';

@@ -144,6 +144,23 @@ export class MetaKeys {
     return `${this.prefix}:{fences:${brokerId}}:added`;
   }
 
+  /** string, expiring: set while keyed publishes moved off the broker may be repeated */
+  dedupMoved(brokerId: number): string {
+    return `${this.prefix}:{dedup-moved:${brokerId}}`;
+  }
+
+  /** string queueId, expiring with the topic's dedup window: where a keyed publish bound to a
+   *  queue of the broker went while it was down */
+  dedupMovedId(
+    brokerId: number,
+    tenantId: string,
+    instanceId: string,
+    topic: string,
+    dedupId: string,
+  ): string {
+    return `${this.prefix}:{dedup-moved:${brokerId}}:${tenantId}/${instanceId}/${topic}/${dedupId}`;
+  }
+
   /** hash dropId → pending drop: topics, groups and instances deleted while the broker was down,
    *  for it to drop when it is back (applied, then deleted, by the broker; no expiry) */
   pendingDrops(brokerId: number): string {

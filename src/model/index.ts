@@ -28,7 +28,13 @@ export type {
 } from './messages.js';
 /** The delay wheel's entries, claims and mark (broker and meta). */
 export type { ClaimResult, WheelClaim, WheelEntry, WheelMark } from './schedule-wheel.js';
-export type { PublishFence, PublishFenceSink, PublishFenceSource } from './publish-fences.js';
+export type {
+  DedupRedirects,
+  DedupScope,
+  PublishFence,
+  PublishFenceSink,
+  PublishFenceSource,
+} from './publish-fences.js';
 /** Drops left for a broker that was down when a topic, group or instance was deleted. */
 export type {
   DropTarget,

@@ -31,3 +31,30 @@ export interface PublishFenceSource {
 export interface PublishFenceSink {
   add(brokerId: number, fence: PublishFence): Promise<void>;
 }
+
+/** The topic a dedupId belongs to. */
+export type DedupScope = Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>;
+
+/**
+ * Keyed publishes (a dedupId) moved off their queue's broker while it was down: a repeat of one
+ * made after the broker is back must go where the first was stored, or it is stored again (the
+ * broker it hashes to never saw the first).
+ */
+export interface DedupRedirects {
+  /** Remembers, for `windowMs`, that these dedupIds bound to a queue of `brokerId` were sent
+   *  to `queueId`. */
+  moved(
+    brokerId: number,
+    scope: DedupScope,
+    moves: readonly { dedupId: string; queueId: number }[],
+    windowMs: number,
+  ): Promise<void>;
+  /** Until when (epoch ms) moves off `brokerId` are remembered; 0 when there are none. */
+  movedUntil(brokerId: number): Promise<number>;
+  /** The queue each dedupId was moved to, or null. */
+  lookup(
+    brokerId: number,
+    scope: DedupScope,
+    dedupIds: readonly string[],
+  ): Promise<(number | null)[]>;
+}

@@ -119,7 +119,35 @@ t.test('SIGKILL a broker under publish load', async (t) => {
   const onVictim = [...acked.values()].filter((id) => ids.brokerOf(id) === 2).length;
   t.ok(onVictim > 0, `the victim had acknowledged messages (${onVictim})`);
 
+  // publishes carrying a dedupId while the broker is dead: those its queues would take go
+  // elsewhere; repeated once it is back (a retry after a lost answer), each is still a duplicate
+  const keyed = Array.from({ length: 24 }, (_, k) => ({ body: `keyed-${k}`, dedupId: `dd-${k}` }));
+  const first = await client.call(0, 'POST', '/topics/load/messages', { messages: keyed });
+  t.equal(first.status, 200, 'publishes with dedupIds fail over too');
+  const firstIds = (first.body.messages as { messageId: string }[]).map((m) => m.messageId);
+  for (const [k, m] of keyed.entries()) acked.set(m.body, firstIds[k]);
+
   await cluster.startBroker(2);
+  await waitFor(
+    'the gateway to route to the restarted broker',
+    async () => {
+      const ready = (await (await fetch(`${cluster.gateways[0].url}/readyz`)).json()) as {
+        brokers?: { id: number; state: string }[];
+      };
+      return ready.brokers?.some((b) => b.id === 2 && b.state === 'ready') === true;
+    },
+    { timeoutMs: 120_000, intervalMs: 100 },
+  );
+  const repeat = await client.call(0, 'POST', '/topics/load/messages', { messages: keyed });
+  t.equal(repeat.status, 200);
+  t.same(
+    (repeat.body.messages as { messageId: string; duplicate?: boolean }[]).map((m) => [
+      m.messageId,
+      m.duplicate ?? false,
+    ]),
+    firstIds.map((id) => [id, true]),
+    'every repeat is a duplicate of its first, the broker back or not',
+  );
   const received = new Set<string>();
   // a body under two message ids was stored twice (a redelivery keeps its id)
   const idsOf = new Map<string, Set<string>>();

@@ -87,3 +87,14 @@ t.test(
     for (const max of [1, 5, 32, 100]) t.equal(sum(shareOut(max, [4, 5, 6, 7], 3)), max);
   },
 );
+
+t.test('a redirect (where a repeat went) wins while its broker is up', async (t) => {
+  const topic = { messageType: 'NORMAL' as const, queueCount: 6 };
+  const keyed = shardingHash('d') % 6;
+  const elsewhere = (keyed + 1) % 6;
+  const choose = (isUp: (id: number) => boolean) =>
+    chooseQueues(topic, placement, [{ dedupId: 'd' }], isUp, 0, [elsewhere]);
+  t.same(choose(up(1, 2, 3)), [{ queueId: elsewhere }], 'sent where the first went');
+  const downIds = [1, 2, 3].filter((id) => id !== placement[elsewhere]);
+  t.same(choose(up(...downIds)), [{ queueId: keyed }], 'its broker down: the keyed queue');
+});

@@ -1,0 +1,60 @@
+// Keyed publishes moved off a down broker, in Redis: a gateway that sends a publish carrying a
+// dedupId to another broker's queue because the broker its key hashes to is down remembers where
+// it went (one key per dedupId, expiring with the topic's dedup window) and marks the broker
+// (a key whose time to live is the longest window of what was moved). A gateway publishing a
+// dedupId to a broker so marked looks it up first, and sends a repeat where the first went: the
+// broker it hashes to never saw the first and would store it again. Nothing else depends on it:
+// a lost key costs a possible duplicate (at least once), never a message.
+import type { Redis } from 'ioredis';
+import type { DedupRedirects, DedupScope } from '../model/index.js';
+import type { MetaKeys } from './keys.js';
+
+export class RedisDedupRedirects implements DedupRedirects {
+  /** `redis`: the meta connection (MetaStore.redis), whose commands have the meta deadline. */
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: MetaKeys,
+  ) {}
+
+  async moved(
+    brokerId: number,
+    scope: DedupScope,
+    moves: readonly { dedupId: string; queueId: number }[],
+    windowMs: number,
+  ): Promise<void> {
+    if (moves.length === 0) return;
+    const marker = this.keys.dedupMoved(brokerId);
+    const multi = this.redis.multi();
+    for (const { dedupId, queueId } of moves) {
+      multi.set(this.idKey(brokerId, scope, dedupId), String(queueId), 'PX', windowMs);
+    }
+    // the mark lasts as long as the longest window moved under it
+    multi.set(marker, '1', 'PX', windowMs, 'NX').pexpire(marker, windowMs, 'GT');
+    const results = await multi.exec();
+    if (results === null) throw new Error(`dedup moves off broker ${brokerId} not written`);
+    const failed = results.find(([error]) => error !== null)?.[0];
+    if (failed !== undefined && failed !== null) throw failed;
+  }
+
+  async movedUntil(brokerId: number): Promise<number> {
+    const ttl = await this.redis.pttl(this.keys.dedupMoved(brokerId));
+    return ttl > 0 ? Date.now() + ttl : 0;
+  }
+
+  async lookup(
+    brokerId: number,
+    scope: DedupScope,
+    dedupIds: readonly string[],
+  ): Promise<(number | null)[]> {
+    if (dedupIds.length === 0) return [];
+    const values = await this.redis.mget(dedupIds.map((id) => this.idKey(brokerId, scope, id)));
+    return values.map((value) => {
+      const queueId = value === null ? NaN : Number(value);
+      return Number.isSafeInteger(queueId) && queueId >= 0 ? queueId : null;
+    });
+  }
+
+  private idKey(brokerId: number, scope: DedupScope, dedupId: string): string {
+    return this.keys.dedupMovedId(brokerId, scope.tenantId, scope.instanceId, scope.topic, dedupId);
+  }
+}
