@@ -383,6 +383,7 @@ async function listenGateway(
       docs: config.docs,
       bodiesInFlightBytes: config.bodiesInFlightBytes,
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      drainDelayMs: config.drainDelayMs,
       allowPrivateWebhooks: config.alarms.allowPrivateWebhooks,
       usageFlushIntervalMs: config.usageFlushMs,
       statsSampleIntervalMs: config.metricsSampleMs,

@@ -7,6 +7,7 @@
 // Closing the app stops accepting, wakes parked long polls (they answer at once), waits for
 // in-flight requests, then stops the sampler and flushes the last usage counts.
 import { setMaxListeners } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -67,6 +68,14 @@ export const BODIES_IN_FLIGHT_BYTES = 128 * 1024 * 1024;
 /** Answers from this size on are dropped when the client stops reading them (answerStallMs). */
 export const LARGE_ANSWER_BYTES = 64 * 1024;
 export const ANSWER_STALL_MS = 30_000;
+export const DRAIN_DELAY_MS = 1000;
+
+/** Whether the server has connections open. */
+function openConnections(app: FastifyInstance): Promise<boolean> {
+  return new Promise((resolve) =>
+    app.server.getConnections((error, count) => resolve(error === null && count > 0)),
+  );
+}
 export const MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
@@ -98,6 +107,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
 
   const closing = new AbortController();
+  /** Aborted when the stop begins (before `closing`: the lame-duck time of drainDelayMs). */
+  const draining = new AbortController();
   // every parked receive listens for the gateway closing: thousands of listeners are expected
   setMaxListeners(0, closing.signal);
   const metrics = deps.metrics ?? new GatewayMetrics();
@@ -116,6 +127,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       config.usageFlushIntervalMs ?? USAGE_FLUSH_INTERVAL_MS,
     ),
     closing: closing.signal,
+    draining: draining.signal,
     receiveStreams: new ReceiveStreams(config.maxReceiveStreamsPerTenant),
     parkedPolls: new ParkedPolls({
       meta: deps.meta,
@@ -167,8 +179,15 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   app.addHook('onSend', (_request, reply, payload, done) => {
     // Answers finished while closing end their connection, so the drain does not wait for
     // keep-alive sockets to time out.
-    if (closing.signal.aborted) reply.header('connection', 'close');
+    if (draining.signal.aborted) reply.header('connection', 'close');
     done(null, payload);
+  });
+  // First of the preClose hooks: the lame-duck time, served as usual but every answer ending its
+  // connection, before new requests are refused and idle connections closed.
+  app.addHook('preClose', async () => {
+    draining.abort();
+    const delayMs = config.drainDelayMs ?? DRAIN_DELAY_MS;
+    if (delayMs > 0 && (await openConnections(app))) await sleep(delayMs);
   });
   app.addHook('preClose', (done) => {
     closing.abort();

@@ -24,6 +24,11 @@ export interface GatewayConfig {
   answerStallMs?: number;
   /** A request body that goes this long without a byte is given up (400). Default 15 s. */
   bodyIdleMs?: number;
+  /** At close, how long the gateway serves on first, every answer with `connection: close` and
+   *  /readyz 503, so clients and load balancers move off before the listener closes (idle
+   *  keep-alive connections closed at once are reset under clients that just sent on them).
+   *  Only while connections are open. Default 1000 ms; 0: none. */
+  drainDelayMs?: number;
   /** Open connections from one client address (default 256; 0: no limit; 429 past it). */
   maxConnectionsPerAddress?: number;
   /** Serve Swagger UI at /docs (default true). */
@@ -58,6 +63,8 @@ export interface RouteContext {
   usage: UsageMeter;
   /** Aborted when the gateway starts closing: parked long polls answer at once. */
   closing: AbortSignal;
+  /** Aborted when the gateway begins to stop: /readyz answers 503, answers end their connection. */
+  draining: AbortSignal;
   /** Receive and check-back long polls parked in this gateway, bounded per tenant. */
   parkedPolls: ParkedPolls;
   /** Streaming receives open on this gateway and the handles they wait on (flow control). */

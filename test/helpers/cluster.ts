@@ -27,6 +27,8 @@ export async function startTestCluster(
       WHARF_MIN_FREE_DISK_MB: '0',
       WHARF_LOG_LEVEL: 'info',
       WHARF_META_CACHE_MS: '5000',
+      // gateways stop at once (the lame-duck time has its own test)
+      WHARF_DRAIN_DELAY_MS: '0',
       ...shape.env,
     },
     readyTimeoutMs: 90_000,

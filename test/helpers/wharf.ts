@@ -137,6 +137,8 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
       region: 'local',
       adminToken,
       docs: true,
+      // no lame-duck time at the end of every test (tests of the stop set it)
+      drainDelayMs: 0,
       ...(overrides.alarms === undefined ? {} : { allowPrivateWebhooks: true }),
       ...overrides.config,
     },

@@ -56,6 +56,8 @@ export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async () => {
+      // a stopping gateway: load balancers take it out of rotation while it still serves
+      if (ctx.draining.aborted) throw new WharfError('Unavailable', 'the gateway is stopping');
       try {
         await ctx.meta.ping();
       } catch (cause) {
