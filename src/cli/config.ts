@@ -128,7 +128,7 @@ export const CONFIG_VARIABLES = [
   [
     'WHARF_DRAIN_DELAY_MS',
     '1000',
-    'at a stop, serve on this long (0..30000 ms) answering connection: close and /readyz 503 first',
+    'at a stop, serve on this long (0..20000 ms) answering connection: close and /readyz 503 first',
   ],
   [
     'WHARF_MAX_CONNECTIONS_PER_ADDRESS',
@@ -277,7 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
     redisTimeoutMs: int('WHARF_REDIS_TIMEOUT_MS', 1000, 50, 10_000),
     bodiesInFlightBytes: int('WHARF_BODIES_IN_FLIGHT_MB', 128, 8, 65_536) * MIB,
     maxConnectionsPerAddress: int('WHARF_MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
-    drainDelayMs: int('WHARF_DRAIN_DELAY_MS', 1000, 0, 30_000),
+    drainDelayMs: int('WHARF_DRAIN_DELAY_MS', 1000, 0, 20_000),
     trustProxy: bool('WHARF_TRUST_PROXY', false),
     docs: bool('WHARF_DOCS', true),
     broker: {

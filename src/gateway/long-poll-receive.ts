@@ -39,8 +39,8 @@ export async function resolveReceiveTarget(
  *  would make an answer of 170 MiB held whole by the gateway until the client reads it. */
 export const MAX_ANSWER_BODY_BYTES = 16 * 1024 * 1024;
 
-/** How many of `messages` fit one answer. */
-function answerLength(messages: readonly ReceivedMessage[]): number {
+/** How many of `messages` fit one answer (at least one). */
+export function answerLength(messages: readonly { body: { length: number } }[]): number {
   let bytes = 0;
   for (let i = 0; i < messages.length; i++) {
     bytes += messages[i].body.length;
@@ -95,8 +95,8 @@ export async function receiveForClient(
     giveBack: releaseAll,
   });
   const over = received.splice(answerLength(received));
-  // given back unseen: they come with the next receive
-  if (over.length > 0) void releaseAll(over);
+  // given back unseen before the answer: the next receive has them
+  if (over.length > 0) await releaseAll(over);
   limiter.debit(principal.tenantId, 'consume', rate, received.length);
   metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
   const { tenantId } = principal;

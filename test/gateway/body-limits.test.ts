@@ -287,11 +287,11 @@ t.test(
 );
 
 t.test(
-  'one tenant holds at most its share of the body budget, however it stalls; others publish on',
+  'past half the body budget, one tenant holds at most its share, however it stalls; others publish on',
   async (t) => {
-    // share: a quarter of 8 MiB = 2 MiB; bodies of 1 MiB at most
+    // share: a quarter of 8 MiB = 2 MiB, enforced past half (4 MiB); bodies of 1 MiB at most
     const wharf = await startWharf(t, {
-      config: { bodiesInFlightBytes: 8 * MIB, bodyLimitBytes: MIB, bodyIdleMs: 1_000 },
+      config: { bodiesInFlightBytes: 8 * MIB, bodyLimitBytes: MIB },
     });
     const noisy = await provisionTenant(wharf, { name: 'noisy' });
     const quiet = await provisionTenant(wharf, { name: 'quiet' });
@@ -308,27 +308,27 @@ t.test(
       });
       t.equal(created.status, 201);
     }
-    // Two declared bodies that never come, one of them signed with a wrong secret (a caller who
-    // has the key id only: its signature waits for the body): the noisy tenant's share is full.
+    // Four declared bodies that never come, half of them signed with a wrong secret (a caller
+    // who has the key id only: its signature waits for the body): half the budget, all noisy's.
     const body = publishBody(MIB - 1024);
     const forged = { ...noisy, accessKeySecret: 'x'.repeat(40) };
-    const stalled = [noisy, forged].map((who) =>
+    const stalled = [noisy, forged, noisy, forged].map((who) =>
       rawExchange(t, port, signedHead(wharf, who, publishPath(noisy), body)),
     );
     await eventually(
       'the stalled bodies to hold their bytes',
-      async () => (await bodyBytesInFlight(wharf)) >= 2 * (MIB - 1024),
+      async () => (await bodyBytesInFlight(wharf)) >= 4 * (MIB - 1024),
     );
-    const third = await signedFetch(wharf.url, {
+    const fifth = await signedFetch(wharf.url, {
       method: 'POST',
       path: publishPath(noisy),
       body,
       ak: noisy.accessKeyId,
       sk: noisy.accessKeySecret,
     });
-    t.equal(third.status, 429, "past the tenant's share: 429");
-    t.equal((await json(third)).error.code, 'Throttled');
-    t.ok(Number(third.headers.get('retry-after')) >= 1, 'with retry-after');
+    t.equal(fifth.status, 429, "past half the budget and the tenant's share: 429");
+    t.equal((await json(fifth)).error.code, 'Throttled');
+    t.ok(Number(fifth.headers.get('retry-after')) >= 1, 'with retry-after');
     for (let i = 0; i < 3; i++) {
       const other = await signedFetch(wharf.url, {
         method: 'POST',
@@ -339,18 +339,26 @@ t.test(
       });
       t.equal(other.status, 200, 'another tenant publishes meanwhile');
     }
-    // a body that stops coming is given up after bodyIdleMs: 400, its bytes returned
-    for (const exchange of stalled) {
-      const answer = await exchange.answer;
-      t.equal(answer.status, 400, 'a stalled body is answered');
-      t.match(JSON.parse(answer.body).error.message, /no byte of the request body came/);
-    }
+    for (const exchange of stalled) exchange.socket.destroy();
     await eventually(
       'the budget to be returned',
       async () => (await bodyBytesInFlight(wharf)) === 0,
     );
   },
 );
+
+t.test('a body that stops coming is given up: 400, its bytes returned', async (t) => {
+  const wharf = await startWharf(t, { config: { bodyIdleMs: 500 } });
+  const tenant = await provisionTenant(wharf);
+  const body = publishBody(64 * 1024);
+  const path = `/v1/instances/${tenant.instanceId}/topics/orders/messages`;
+  const stalled = rawExchange(t, portOf(wharf.url), signedHead(wharf, tenant, path, body));
+  stalled.socket.write(body.subarray(0, 1024));
+  const answer = await stalled.answer;
+  t.equal(answer.status, 400);
+  t.match(JSON.parse(answer.body).error.message, /no byte of the request body came for 0.5 s/);
+  await eventually('the budget to be returned', async () => (await bodyBytesInFlight(wharf)) === 0);
+});
 
 t.test('connections per address are bounded: the N+1th is answered 429', async (t) => {
   const wharf = await startWharf(t, { config: { maxConnectionsPerAddress: 3 } });

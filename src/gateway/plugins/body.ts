@@ -17,9 +17,9 @@ import { WharfError } from '../../errors.js';
 export const EMPTY_BODY = Buffer.alloc(0);
 
 /** The bytes of request bodies this process holds at once, over every connection, and of
- *  each tenant's: one tenant (or a caller with one of its key ids and no secret, whose signature
- *  waits for the body) holds at most `tenantShareBytes`, so it cannot fill the budget that every
- *  other tenant's publishes need. */
+ *  each tenant's: once the budget is half full, one tenant (or a caller with one of its key ids
+ *  and no secret, whose signature waits for the body) holds no more than `tenantShareBytes`, so
+ *  it cannot fill the budget that every other tenant's publishes need. */
 export class BodyBudget {
   private reserved = 0;
   private readonly byTenant = new Map<string, number>();
@@ -38,12 +38,15 @@ export class BodyBudget {
   }
 
   /** Takes `bytes` from the budget (and from `tenant`'s share): 'full' when they do not fit the
-   *  budget, 'share' when they do not fit the tenant's share. */
+   *  budget, 'share' when they do not fit the tenant's share — checked only once the budget would
+   *  be more than half full: a tenant alone uses up to half of it, and the other half stays for
+   *  the rest. */
   tryReserve(bytes: number, tenant?: string): 'ok' | 'full' | 'share' {
     if (this.reserved + bytes > this.limitBytes) return 'full';
     if (tenant !== undefined) {
       const held = this.byTenant.get(tenant) ?? 0;
-      if (held + bytes > this.tenantShareBytes) return 'share';
+      if (held + bytes > this.tenantShareBytes && this.reserved + bytes > this.limitBytes / 2)
+        return 'share';
       this.byTenant.set(tenant, held + bytes);
     }
     this.reserved += bytes;
