@@ -218,16 +218,22 @@ export class RoutingBrokerClient implements BrokerClient {
     });
   }
 
-  private client(brokerId: number): BrokerClient {
+  private client(brokerId: number, evenIfDown = false): BrokerClient {
     const connection = this.connections.get(brokerId);
     if (connection === undefined) throw this.down(brokerId, 'not in the registry');
-    if (!this.isUp(brokerId)) throw this.down(brokerId, 'down');
+    if (!evenIfDown && !this.isUp(brokerId)) throw this.down(brokerId, 'down');
     return connection.client;
   }
 
-  /** Runs `call` on a broker; a failure to reach it marks it suspect (passed over for a while). */
-  private async on<T>(brokerId: number, call: (client: BrokerClient) => Promise<T>): Promise<T> {
-    const client = this.client(brokerId);
+  /** Runs `call` on a broker; a failure to reach it marks it suspect (passed over for a while).
+   *  `evenIfDown`: tried on a broker the registry says is down too (one stopping still serves
+   *  give-backs after it gave its lease up). */
+  private async on<T>(
+    brokerId: number,
+    call: (client: BrokerClient) => Promise<T>,
+    evenIfDown = false,
+  ): Promise<T> {
+    const client = this.client(brokerId, evenIfDown);
     try {
       return await call(client);
     } catch (error) {
@@ -657,6 +663,9 @@ export class RoutingBrokerClient implements BrokerClient {
         await client.returnMessages(topic, group, handles);
         return handles.map(() => undefined);
       },
+      undefined,
+      // a broker stopping has given its lease up but still serves give-backs (rpc-server)
+      true,
     );
   }
 
@@ -668,6 +677,7 @@ export class RoutingBrokerClient implements BrokerClient {
     call: (client: BrokerClient, items: I[]) => Promise<R[]>,
     /** The answers for a broker's items when its call failed; absent: the failure is thrown. */
     failed?: (items: I[], error: unknown) => R[],
+    evenIfDown = false,
   ): Promise<R[]> {
     const results = new Array<R>(items.length);
     const groups = new Map<number, number[]>();
@@ -686,7 +696,7 @@ export class RoutingBrokerClient implements BrokerClient {
         const mine = indexes.map((i) => items[i]);
         let answers: R[];
         try {
-          answers = await this.on(brokerId, (c) => call(c, mine));
+          answers = await this.on(brokerId, (c) => call(c, mine), evenIfDown);
         } catch (error) {
           if (failed === undefined) throw error;
           answers = failed(mine, error);

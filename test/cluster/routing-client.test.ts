@@ -10,7 +10,7 @@ import {
 import { unavailable } from '../../src/cluster/rpc-channel.js';
 import { WharfError } from '../../src/errors.js';
 import type { BrokerClient } from '../../src/cluster/index.js';
-import type { TopicDescriptor } from '../../src/model/index.js';
+import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
 
 const topic: TopicDescriptor = {
   tenantId: 't1',
@@ -90,4 +90,42 @@ t.test('new queues go only to live brokers that answer this gateway', async (t) 
   t.teardown(() => routing.close());
   await routing.placeTopic?.(topic);
   t.same(offered, [[], [1]], 'read first; then placed past the silent and the unreachable broker');
+});
+
+t.test('a give-back goes to its broker even once the registry says it is down', async (t) => {
+  // broker 1 gave its lease up as it stops: down in the registry, still serving give-backs
+  const brokers = new Map<number, BrokerAddress>([
+    [1, { brokerId: 1, address: '10.0.0.1:7070', live: false }],
+    [2, { brokerId: 2, address: '10.0.0.2:7070', live: true }],
+  ]);
+  const given: string[][] = [];
+  const stopping = {
+    health: () => Promise.resolve({ ready: true }),
+    returnMessages: (_t: unknown, _g: unknown, handles: string[]) => {
+      given.push(handles);
+      return Promise.resolve();
+    },
+    groupStats: () => Promise.reject(new Error('not called: the broker is down')),
+    close: () => Promise.resolve(),
+  } as unknown as BrokerClient;
+  const routing = new RoutingBrokerClient({
+    directory: { brokers, onChange: () => undefined },
+    placements: { place: () => Promise.resolve([1, 2]), drop: () => Promise.resolve() },
+    connect: () => stopping,
+    macKey: randomBytes(32),
+  });
+  t.teardown(() => routing.close());
+  const bytes = Buffer.alloc(32, 7);
+  bytes[0] = 2; // receipt handle version
+  bytes.writeUInt16BE(1, 1); // broker 1
+  const handle = bytes.toString('base64url');
+  const group = {
+    tenantId: 't1',
+    instanceId: 'i1',
+    group: 'g',
+    deliveryMode: 'CLUSTERING',
+    createdAt: 1,
+  } as unknown as GroupDescriptor;
+  await routing.returnMessages(topic, group, [handle]);
+  t.same(given, [[handle]], 'given back to broker 1');
 });
