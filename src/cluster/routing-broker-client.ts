@@ -18,6 +18,7 @@
 // before it serves (src/broker/pending-drops.ts): a name created again never meets the old data.
 import { randomBytes } from 'node:crypto';
 import { isWharfError, WharfError } from '../errors.js';
+import { dedupScopeKey } from '../model/index.js';
 import type {
   CheckedMessage,
   DeadLetter,
@@ -123,6 +124,15 @@ const PROBE_MS = 1000;
 /** How often a gateway reads whether publishes carrying a dedupId moved off a broker. */
 const MOVED_MARK_READ_MS = 1000;
 
+/** How long dedup lookups are held off after one failed. */
+const LOOKUP_HOLD_MS = 5000;
+
+/** A broker's dedup marks as last read: per topic, until when its moves may be repeated. */
+interface MovedMarks {
+  until: Map<string, number>;
+  readAtMs: number;
+}
+
 /** How long a broker that answered a probe is taken as reachable without another. */
 const REACHED_MS = 5000;
 
@@ -138,7 +148,9 @@ export class RoutingBrokerClient implements BrokerClient {
   private turn = 0;
   /** Per broker: until when publishes carrying a dedupId moved off it may be repeated, and when
    *  that was read from Redis. */
-  private readonly movedMarks = new Map<number, { untilMs: number; readAtMs: number }>();
+  private readonly movedMarks = new Map<number, MovedMarks>();
+  /** A dedup lookup failed (Redis away): none is tried until then. */
+  private lookupsHeldUntil = 0;
   private closed = false;
 
   constructor(private readonly options: RoutingOptions) {
@@ -405,9 +417,10 @@ export class RoutingBrokerClient implements BrokerClient {
 
   /**
    * Per message, the queue a publish of its dedupId went to while the broker its key binds it to
-   * was down (a repeat goes there too), or undefined. Looked up only for brokers marked as having
-   * such moves, from a mark read at most once a second: a publish with no dedupId, or to a broker
-   * nothing moved off, costs no Redis call. Redis away: no redirect (at least once).
+   * was down (a repeat goes there too), or undefined. Looked up only for the topics a broker's
+   * marks name, read at most once a second: a publish with no dedupId, or of a topic nothing of
+   * moved off its broker, costs no Redis call. A failed lookup (Redis away) sends the messages to
+   * their keyed queues and holds further lookups off for a few seconds (at least once).
    */
   private async dedupRedirects(
     topic: TopicDescriptor,
@@ -423,12 +436,13 @@ export class RoutingBrokerClient implements BrokerClient {
       const keyed = keyedQueue(topic, message);
       if (keyed === null) continue;
       const brokerId = placement[keyed];
-      if (!(await this.movedOff(brokerId))) continue;
+      if (!(await this.movedOff(brokerId, topic))) continue;
       const entry = asked.get(brokerId) ?? { indexes: [], dedupIds: [] };
       entry.indexes.push(index);
       entry.dedupIds.push(message.dedupId);
       asked.set(brokerId, entry);
     }
+    if (asked.size === 0 || Date.now() < this.lookupsHeldUntil) return redirects;
     await Promise.all(
       [...asked].map(async ([brokerId, { indexes, dedupIds }]) => {
         try {
@@ -437,9 +451,11 @@ export class RoutingBrokerClient implements BrokerClient {
             if (queueId !== null) redirects[indexes[k]] = queueId;
           });
         } catch (error) {
+          if (Date.now() < this.lookupsHeldUntil) return;
+          this.lookupsHeldUntil = Date.now() + LOOKUP_HOLD_MS;
           this.options.logger?.warn(
-            { brokerId, err: errorMessage(error) },
-            'dedupIds moved off a broker not looked up: a repeat may be stored again',
+            { brokerId, err: errorMessage(error), holdMs: LOOKUP_HOLD_MS },
+            'dedupIds moved off a broker not looked up: repeats may be stored again',
           );
         }
       }),
@@ -447,32 +463,34 @@ export class RoutingBrokerClient implements BrokerClient {
     return redirects;
   }
 
-  /** Whether publishes carrying a dedupId moved off `brokerId` may still be repeated. The mark
-   *  is read once per broker before its first such publish, then again in the background at most
-   *  once a second (a publish never waits for Redis for it again). */
-  private async movedOff(brokerId: number): Promise<boolean> {
+  /** Whether publishes carrying a dedupId of `topic` moved off `brokerId` may still be repeated.
+   *  A broker's marks are read once before its first such publish, then again in the background
+   *  at most once a second (a publish never waits for Redis for them again). */
+  private async movedOff(brokerId: number, topic: TopicDescriptor): Promise<boolean> {
     const now = Date.now();
-    let mark = this.movedMarks.get(brokerId);
-    if (mark === undefined) mark = await this.readMark(brokerId, now);
-    else if (now - mark.readAtMs >= MOVED_MARK_READ_MS) void this.readMark(brokerId, now);
-    return mark.untilMs > now;
+    let marks = this.movedMarks.get(brokerId);
+    if (marks === undefined) marks = await this.readMarks(brokerId, now);
+    else if (now - marks.readAtMs >= MOVED_MARK_READ_MS) void this.readMarks(brokerId, now);
+    return (marks.until.get(dedupScopeKey(topic)) ?? 0) > now;
   }
 
-  private async readMark(
-    brokerId: number,
-    now: number,
-  ): Promise<{ untilMs: number; readAtMs: number }> {
+  private async readMarks(brokerId: number, now: number): Promise<MovedMarks> {
     const sink = this.options.dedupRedirects;
     const before = this.movedMarks.get(brokerId);
     // read once at a time: the next read is due a second after this one
-    this.movedMarks.set(brokerId, { untilMs: before?.untilMs ?? 0, readAtMs: now });
-    const read = sink === undefined ? 0 : await sink.movedUntil(brokerId).catch(() => 0);
-    const mark = {
-      untilMs: Math.max(read, this.movedMarks.get(brokerId)?.untilMs ?? 0),
+    this.movedMarks.set(brokerId, {
+      until: before?.until ?? new Map<string, number>(),
       readAtMs: now,
-    };
-    this.movedMarks.set(brokerId, mark);
-    return mark;
+    });
+    // Redis away: what was known
+    const read = sink === undefined ? null : await sink.movedUntil(brokerId).catch(() => null);
+    const marks = { until: read ?? before?.until ?? new Map<string, number>(), readAtMs: now };
+    // this gateway's own moves made meanwhile are in whatever was read after them; keep them
+    for (const [scope, untilMs] of this.movedMarks.get(brokerId)?.until ?? [])
+      if ((marks.until.get(scope) ?? 0) < untilMs) marks.until.set(scope, untilMs);
+    for (const [scope, untilMs] of marks.until) if (untilMs <= now) marks.until.delete(scope);
+    this.movedMarks.set(brokerId, marks);
+    return marks;
   }
 
   /** Remembers, before they are sent, the messages carrying a dedupId that go to another queue
@@ -502,12 +520,12 @@ export class RoutingBrokerClient implements BrokerClient {
       [...moves].map(async ([brokerId, list]) => {
         try {
           await sink.moved(brokerId, topic, list, topic.dedupWindowMs);
-          const untilMs = Date.now() + topic.dedupWindowMs;
-          const mark = this.movedMarks.get(brokerId);
-          this.movedMarks.set(brokerId, {
-            untilMs: Math.max(untilMs, mark?.untilMs ?? 0),
-            readAtMs: mark?.readAtMs ?? 0,
-          });
+          const marks = this.movedMarks.get(brokerId) ?? {
+            until: new Map<string, number>(),
+            readAtMs: 0,
+          };
+          marks.until.set(dedupScopeKey(topic), Date.now() + topic.dedupWindowMs);
+          this.movedMarks.set(brokerId, marks);
         } catch (error) {
           this.options.logger?.warn(
             { brokerId, messages: list.length, err: errorMessage(error) },

@@ -6,7 +6,7 @@
 // broker it hashes to never saw the first and would store it again. Nothing else depends on it:
 // a lost key costs a possible duplicate (at least once), never a message.
 import type { Redis } from 'ioredis';
-import type { DedupRedirects, DedupScope } from '../model/index.js';
+import { dedupScopeKey, type DedupRedirects, type DedupScope } from '../model/index.js';
 import type { MetaKeys } from './keys.js';
 
 export class RedisDedupRedirects implements DedupRedirects {
@@ -28,17 +28,25 @@ export class RedisDedupRedirects implements DedupRedirects {
     for (const { dedupId, queueId } of moves) {
       multi.set(this.idKey(brokerId, scope, dedupId), String(queueId), 'PX', windowMs);
     }
-    // the mark lasts as long as the longest window moved under it
-    multi.set(marker, '1', 'PX', windowMs, 'NX').pexpire(marker, windowMs, 'GT');
+    // the topic's mark ends with its window; the hash lasts as long as its longest
+    multi
+      .hset(marker, dedupScopeKey(scope), String(Date.now() + windowMs))
+      .pexpire(marker, windowMs, 'NX')
+      .pexpire(marker, windowMs, 'GT');
     const results = await multi.exec();
     if (results === null) throw new Error(`dedup moves off broker ${brokerId} not written`);
     const failed = results.find(([error]) => error !== null)?.[0];
     if (failed !== undefined && failed !== null) throw failed;
   }
 
-  async movedUntil(brokerId: number): Promise<number> {
-    const ttl = await this.redis.pttl(this.keys.dedupMoved(brokerId));
-    return ttl > 0 ? Date.now() + ttl : 0;
+  async movedUntil(brokerId: number): Promise<Map<string, number>> {
+    const marks = await this.redis.hgetall(this.keys.dedupMoved(brokerId));
+    const until = new Map<string, number>();
+    for (const [scope, value] of Object.entries(marks)) {
+      const ms = Number(value);
+      if (Number.isSafeInteger(ms)) until.set(scope, ms);
+    }
+    return until;
   }
 
   async lookup(

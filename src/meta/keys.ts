@@ -144,7 +144,8 @@ export class MetaKeys {
     return `${this.prefix}:{fences:${brokerId}}:added`;
   }
 
-  /** string, expiring: set while keyed publishes moved off the broker may be repeated */
+  /** hash `tenantId/instanceId/topic` → epoch ms until which keyed publishes of the topic moved
+   *  off the broker may be repeated; the hash expires with its longest entry */
   dedupMoved(brokerId: number): string {
     return `${this.prefix}:{dedup-moved:${brokerId}}`;
   }

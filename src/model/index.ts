@@ -35,6 +35,7 @@ export type {
   PublishFenceSink,
   PublishFenceSource,
 } from './publish-fences.js';
+export { dedupScopeKey } from './publish-fences.js';
 /** Drops left for a broker that was down when a topic, group or instance was deleted. */
 export type {
   DropTarget,

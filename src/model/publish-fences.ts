@@ -35,6 +35,11 @@ export interface PublishFenceSink {
 /** The topic a dedupId belongs to. */
 export type DedupScope = Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>;
 
+/** A topic's name among a broker's dedup marks: `tenantId/instanceId/topic`. */
+export function dedupScopeKey(scope: DedupScope): string {
+  return `${scope.tenantId}/${scope.instanceId}/${scope.topic}`;
+}
+
 /**
  * Keyed publishes (a dedupId) moved off their queue's broker while it was down: a repeat of one
  * made after the broker is back must go where the first was stored, or it is stored again (the
@@ -49,8 +54,9 @@ export interface DedupRedirects {
     moves: readonly { dedupId: string; queueId: number }[],
     windowMs: number,
   ): Promise<void>;
-  /** Until when (epoch ms) moves off `brokerId` are remembered; 0 when there are none. */
-  movedUntil(brokerId: number): Promise<number>;
+  /** Per topic (`tenantId/instanceId/topic`), until when (epoch ms) moves off `brokerId` are
+   *  remembered. */
+  movedUntil(brokerId: number): Promise<Map<string, number>>;
   /** The queue each dedupId was moved to, or null. */
   lookup(
     brokerId: number,
