@@ -253,9 +253,10 @@ async function startLockedNode(
 /**
  * Broker 0's lease in the registry, held for as long as the node runs: a second all-in-one node
  * on the same Redis would be broker 0 too, sharing its delay wheel, fences and drops with this
- * one's store, so it is refused. The owner token is kept in the data dir (`node.owner`): the same
- * data dir claims the id back at once after its own crash; another one waits for a crashed
- * holder's lease to lapse (at most 5 s) and is refused while the holder lives.
+ * one's store, so it is refused. The lease's owner token starts with one kept in the data dir
+ * (`node.owner`): the same data dir takes the id back from its own crashed run as soon as it sees
+ * it not renewing (1.5 s); another data dir, or a copy of this one, waits for a crashed holder's
+ * lease to lapse (at most 5 s) and is refused while the holder renews.
  */
 async function claimAllInOneId(
   meta: MetaStore,
@@ -268,7 +269,9 @@ async function claimAllInOneId(
     return await meta.claimBrokerId({
       brokerId: ALL_IN_ONE_BROKER_ID,
       address: 'all-in-one',
-      owner: leaseOwner(dataDir, logger),
+      // this run's token after the data dir's: a crashed earlier run of the same dir is taken back
+      // from at once, a live copy of the dir (a cloned volume) is refused
+      ...leaseOwner(dataDir, logger),
       registerAtClaim: false,
       waitForLapse: true,
       onLost,
@@ -288,15 +291,17 @@ async function claimAllInOneId(
 /** The lease owner token kept in the data dir; on a disk that refuses the first write (full,
  *  read-only) a token for this run only: the node starts, and after a crash it waits for its
  *  lease to lapse like a node on another data dir. */
-function leaseOwner(dataDir: string, logger: Logger): string {
+function leaseOwner(dataDir: string, logger: Logger): { owner: string; takeBackFrom?: string } {
+  const run = randomBytes(9).toString('base64url');
   try {
-    return loadOrCreateSecret(join(dataDir, 'node.owner'), 16, 12);
+    const dir = loadOrCreateSecret(join(dataDir, 'node.owner'), 16, 12);
+    return { owner: `${dir}.${run}`, takeBackFrom: `${dir}.` };
   } catch (err) {
     logger.warn(
       { err: (err as Error).message },
       'cannot write node.owner to the data dir: broker 0 is claimed for this run only',
     );
-    return randomBytes(12).toString('base64url');
+    return { owner: run };
   }
 }
 

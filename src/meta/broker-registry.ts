@@ -45,11 +45,17 @@ export interface BrokerLeaseOptions {
    *  once its predecessor's lease lapses, while a live holder (renewing) is still refused.
    *  Default false: refused at once. */
   waitForLapse?: boolean;
-  /** The owner token the lease is held under. Default: a new random one for each claim. A
-   *  process that keeps one in its data dir (the all-in-one node) claims its id back at once
-   *  after its own crash, while another data dir is still refused. */
+  /** The owner token the lease is held under. Default: a new random one for each claim. */
   owner?: string;
+  /** Held by an owner token starting with this (an earlier run on the same data dir): taken
+   *  back as soon as the holder is seen not renewing (1.5 renewals) rather than after the lease
+   *  lapses; a holder that renews (a copy of the data dir, live) is refused as any other. */
+  takeBackFrom?: string;
 }
+
+/** Slack in comparing two readings of a lease's time to live (Redis and this process's clocks
+ *  read apart). */
+const SKEW_MS = 100;
 
 /** How often a claim waiting for a lapse tries again. */
 const LAPSE_RETRY_MS = 250;
@@ -68,7 +74,10 @@ export class BrokerLease {
     private readonly keys: MetaKeys,
     private readonly scripts: ScriptRunner,
     private readonly options: Required<
-      Omit<BrokerLeaseOptions, 'logger' | 'onLost' | 'registerAtClaim' | 'waitForLapse' | 'owner'>
+      Omit<
+        BrokerLeaseOptions,
+        'logger' | 'onLost' | 'registerAtClaim' | 'waitForLapse' | 'owner' | 'takeBackFrom'
+      >
     > &
       Pick<BrokerLeaseOptions, 'logger' | 'onLost'>,
     readonly record: BrokerRecord,
@@ -106,6 +115,9 @@ export class BrokerLease {
       options.registerAtClaim ?? true,
     );
     let answer = await lease.runScript('broker-claim');
+    if (answer === HELD_BY_ANOTHER && options.takeBackFrom !== undefined) {
+      if (await lease.takeBack(options.takeBackFrom)) answer = 1;
+    }
     if (answer === HELD_BY_ANOTHER && options.waitForLapse === true) {
       const waitMs = lease.options.ttlMs + lease.options.renewMs;
       const holder = await readBroker(redis, keys, options.brokerId).catch(() => null);
@@ -148,6 +160,36 @@ export class BrokerLease {
       );
     }
     await this.announce();
+  }
+
+  /** Takes the lease from a holder whose token starts with `prefix` once it is seen not to
+   *  renew for 1.5 renewals (a crashed predecessor); false when it renews, or is another's. */
+  private async takeBack(prefix: string): Promise<boolean> {
+    const key = this.keys.brokerLease(this.record.brokerId);
+    const look = async () => {
+      const [holder, ttlMs] = await Promise.all([this.redis.get(key), this.redis.pttl(key)]);
+      return { holder, ttlMs, atMs: Date.now() };
+    };
+    const first = await look();
+    if (first.holder === null || !first.holder.startsWith(prefix)) return false;
+    await new Promise((resolve) => setTimeout(resolve, this.options.renewMs * 1.5));
+    const second = await look();
+    if (second.holder !== first.holder) return false;
+    // a holder that renewed has its time to live back up; one that crashed only counts down
+    const renewed = second.ttlMs > first.ttlMs - (second.atMs - first.atMs) + SKEW_MS;
+    if (renewed) return false;
+    const taken = await this.scripts.run(
+      'broker-take-over',
+      [key],
+      [first.holder, this.record.owner, this.options.ttlMs],
+    );
+    if (Number(taken) !== 1) return false;
+    this.options.logger?.warn(
+      { brokerId: this.record.brokerId },
+      'broker id taken back from an earlier run of this data dir that stopped renewing (a crash)',
+    );
+    // the record (when registered at claim) is written by the claim that follows
+    return (await this.runScript('broker-claim')) !== HELD_BY_ANOTHER;
   }
 
   private async runScript(name: 'broker-claim' | 'broker-renew'): Promise<number> {

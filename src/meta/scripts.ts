@@ -26,6 +26,7 @@ export type ScriptName =
   | 'broker-claim'
   | 'broker-renew'
   | 'broker-release'
+  | 'broker-take-over'
   | 'place-queues'
   | 'lease-hold'
   | 'lease-release';

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { MetaKeys } from '../../src/meta/keys.js';
@@ -124,6 +124,8 @@ t.test(
     const firstDir = t.testdir({ first: {}, second: {} });
     const first = await startNodeProcess(t, { ...env, WHARF_DATA_DIR: join(firstDir, 'first') });
 
+    // a copy of the first's data dir (a cloned volume): its node.owner is the first's
+    copyFileSync(join(firstDir, 'first', 'node.owner'), join(firstDir, 'second', 'node.owner'));
     const second = spawn(process.execPath, [...process.execArgv, entry], {
       env: { ...process.env, ...env, WHARF_PORT: '0', WHARF_DATA_DIR: join(firstDir, 'second') },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -131,7 +133,7 @@ t.test(
     let err = '';
     second.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const [code] = (await once(second, 'exit')) as [number | null];
-    t.equal(code, 1, 'the second node is refused');
+    t.equal(code, 1, 'the second node, on a copy of the data dir, is refused');
     t.match(err, /another all-in-one node is live on redis:\/\/127\.0\.0\.1:\d+/);
     t.equal((await fetch(`${first.url}/readyz`)).status, 200, 'the first serves on');
 
