@@ -4,7 +4,7 @@
 // drain requests (parked receives answer at once), close the broker connections, Redis.
 import { join } from 'node:path';
 import { RoutingBrokerClient, tcpBrokerClient } from '../cluster/index.js';
-import { RedisDedupRedirects, RedisPendingDropSink, RedisPublishFenceSink } from '../meta/index.js';
+import { RedisPendingDropSink, RedisPublishFenceSink } from '../meta/index.js';
 import { GatewayMetrics, type Logger } from '../telemetry/index.js';
 import { MIN_ADMIN_TOKEN_CHARS, type WharfConfig } from './config.js';
 import { requireShared } from './broker-process.js';
@@ -57,7 +57,7 @@ export async function startGateway(config: WharfConfig, logger: Logger): Promise
       placements: meta.placements,
       connect: (address) => tcpBrokerClient(splitAddress(address)),
       fences: new RedisPublishFenceSink(meta.redis, meta.keys),
-      dedupRedirects: new RedisDedupRedirects(meta.redis, meta.keys),
+      dedupRedirects: meta.dedupRedirects(),
       drops: new RedisPendingDropSink(meta.redis, meta.keys),
       macKey: brokerMacKey(masterKey),
       logger: clusterLogger,

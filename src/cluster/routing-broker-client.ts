@@ -149,6 +149,7 @@ export class RoutingBrokerClient implements BrokerClient {
   /** Per broker: until when publishes carrying a dedupId moved off it may be repeated, and when
    *  that was read from Redis. */
   private readonly movedMarks = new Map<number, MovedMarks>();
+  private readonly markReads = new Map<number, Promise<MovedMarks>>();
   /** A dedup lookup failed (Redis away): none is tried until then. */
   private lookupsHeldUntil = 0;
   private closed = false;
@@ -464,33 +465,38 @@ export class RoutingBrokerClient implements BrokerClient {
   }
 
   /** Whether publishes carrying a dedupId of `topic` moved off `brokerId` may still be repeated.
-   *  A broker's marks are read once before its first such publish, then again in the background
-   *  at most once a second (a publish never waits for Redis for them again). */
+   *  A broker's marks are read before its first such publish and whenever they are over two
+   *  seconds old (a publish waits for that read, shared by every publish meanwhile); between one
+   *  and two seconds old they are read again in the background. */
   private async movedOff(brokerId: number, topic: TopicDescriptor): Promise<boolean> {
     const now = Date.now();
     let marks = this.movedMarks.get(brokerId);
-    if (marks === undefined) marks = await this.readMarks(brokerId, now);
-    else if (now - marks.readAtMs >= MOVED_MARK_READ_MS) void this.readMarks(brokerId, now);
-    return (marks.until.get(dedupScopeKey(topic)) ?? 0) > now;
+    if (marks === undefined || now - marks.readAtMs >= 2 * MOVED_MARK_READ_MS) {
+      marks = await this.readMarks(brokerId);
+    } else if (now - marks.readAtMs >= MOVED_MARK_READ_MS) void this.readMarks(brokerId);
+    return (marks.until.get(dedupScopeKey(topic)) ?? 0) > Date.now();
   }
 
-  private async readMarks(brokerId: number, now: number): Promise<MovedMarks> {
+  /** Reads a broker's marks (one read at a time per broker); Redis away: what was known, taken
+   *  as read now (the next read is due in a second). */
+  private readMarks(brokerId: number): Promise<MovedMarks> {
+    let reading = this.markReads.get(brokerId);
+    if (reading !== undefined) return reading;
     const sink = this.options.dedupRedirects;
-    const before = this.movedMarks.get(brokerId);
-    // read once at a time: the next read is due a second after this one
-    this.movedMarks.set(brokerId, {
-      until: before?.until ?? new Map<string, number>(),
-      readAtMs: now,
-    });
-    // Redis away: what was known
-    const read = sink === undefined ? null : await sink.movedUntil(brokerId).catch(() => null);
-    const marks = { until: read ?? before?.until ?? new Map<string, number>(), readAtMs: now };
-    // this gateway's own moves made meanwhile are in whatever was read after them; keep them
-    for (const [scope, untilMs] of this.movedMarks.get(brokerId)?.until ?? [])
-      if ((marks.until.get(scope) ?? 0) < untilMs) marks.until.set(scope, untilMs);
-    for (const [scope, untilMs] of marks.until) if (untilMs <= now) marks.until.delete(scope);
-    this.movedMarks.set(brokerId, marks);
-    return marks;
+    reading = (async () => {
+      const read = sink === undefined ? null : await sink.movedUntil(brokerId).catch(() => null);
+      const now = Date.now();
+      const known = this.movedMarks.get(brokerId)?.until;
+      const marks = { until: read ?? known ?? new Map<string, number>(), readAtMs: now };
+      // this gateway's own moves made meanwhile are kept, whatever the read missed
+      for (const [scope, untilMs] of known ?? [])
+        if ((marks.until.get(scope) ?? 0) < untilMs) marks.until.set(scope, untilMs);
+      for (const [scope, untilMs] of marks.until) if (untilMs <= now) marks.until.delete(scope);
+      this.movedMarks.set(brokerId, marks);
+      return marks;
+    })().finally(() => this.markReads.delete(brokerId));
+    this.markReads.set(brokerId, reading);
+    return reading;
   }
 
   /** Remembers, before they are sent, the messages carrying a dedupId that go to another queue

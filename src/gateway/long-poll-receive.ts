@@ -3,6 +3,7 @@
 // what it got), the long poll under the gateway's ParkedPolls (per-tenant bound, abort on hang-up
 // or closing, 403 once its credential stops holding — what the broker handed out meanwhile is
 // made visible again), and the delivered messages and bytes counted for metrics and usage.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { returnUnseen } from '../cluster/index.js';
 import { WharfError } from '../errors.js';
@@ -38,6 +39,9 @@ export async function resolveReceiveTarget(
 /** The bodies one receive answer carries at most (at least one message): 32 bodies of 4 MiB
  *  would make an answer of 170 MiB held whole by the gateway until the client reads it. */
 export const MAX_ANSWER_BODY_BYTES = 16 * 1024 * 1024;
+
+/** How long an answer waits for the give-back of what did not fit it. */
+const GIVE_BACK_WAIT_MS = 1000;
 
 /** How many of `messages` fit one answer (at least one). */
 export function answerLength(messages: readonly { body: { length: number } }[]): number {
@@ -95,8 +99,12 @@ export async function receiveForClient(
     giveBack: releaseAll,
   });
   const over = received.splice(answerLength(received));
-  // given back unseen before the answer: the next receive has them
-  if (over.length > 0) await releaseAll(over);
+  // given back unseen before the answer (the next receive has them), waited for 1 s at most: a
+  // stalled broker must not hold the answer the client is waiting for
+  if (over.length > 0) {
+    const giving = releaseAll(over);
+    await Promise.race([giving, sleep(GIVE_BACK_WAIT_MS, undefined, { ref: false })]);
+  }
   limiter.debit(principal.tenantId, 'consume', rate, received.length);
   metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
   const { tenantId } = principal;

@@ -53,10 +53,6 @@ export interface BrokerLeaseOptions {
   takeBackFrom?: string;
 }
 
-/** Slack in comparing two readings of a lease's time to live (Redis and this process's clocks
- *  read apart). */
-const SKEW_MS = 100;
-
 /** How often a claim waiting for a lapse tries again. */
 const LAPSE_RETRY_MS = 250;
 
@@ -115,10 +111,14 @@ export class BrokerLease {
       options.registerAtClaim ?? true,
     );
     let answer = await lease.runScript('broker-claim');
+    let live = false;
     if (answer === HELD_BY_ANOTHER && options.takeBackFrom !== undefined) {
-      if (await lease.takeBack(options.takeBackFrom)) answer = 1;
+      const taken = await lease.takeBack(options.takeBackFrom);
+      // the record (when registered at claim) is written by the claim that follows
+      if (taken === 'taken' || taken === 'free') answer = await lease.runScript('broker-claim');
+      live = taken === 'live';
     }
-    if (answer === HELD_BY_ANOTHER && options.waitForLapse === true) {
+    if (answer === HELD_BY_ANOTHER && options.waitForLapse === true && !live) {
       const waitMs = lease.options.ttlMs + lease.options.renewMs;
       const holder = await readBroker(redis, keys, options.brokerId).catch(() => null);
       options.logger?.warn(
@@ -162,34 +162,33 @@ export class BrokerLease {
     await this.announce();
   }
 
-  /** Takes the lease from a holder whose token starts with `prefix` once it is seen not to
-   *  renew for 1.5 renewals (a crashed predecessor); false when it renews, or is another's. */
-  private async takeBack(prefix: string): Promise<boolean> {
+  /** Takes the lease from a holder whose token starts with `prefix` (an earlier run of this
+   *  data dir) once Redis shows it went two renewals without renewing (a crash): 'taken'; 'live'
+   *  when it kept renewing for as long as a lease lasts (a live copy of the data dir); 'free' or
+   *  'other' for the usual claim to go on. */
+  private async takeBack(prefix: string): Promise<'taken' | 'live' | 'free' | 'other'> {
     const key = this.keys.brokerLease(this.record.brokerId);
-    const look = async () => {
-      const [holder, ttlMs] = await Promise.all([this.redis.get(key), this.redis.pttl(key)]);
-      return { holder, ttlMs, atMs: Date.now() };
-    };
-    const first = await look();
-    if (first.holder === null || !first.holder.startsWith(prefix)) return false;
-    await new Promise((resolve) => setTimeout(resolve, this.options.renewMs * 1.5));
-    const second = await look();
-    if (second.holder !== first.holder) return false;
-    // a holder that renewed has its time to live back up; one that crashed only counts down
-    const renewed = second.ttlMs > first.ttlMs - (second.atMs - first.atMs) + SKEW_MS;
-    if (renewed) return false;
-    const taken = await this.scripts.run(
-      'broker-take-over',
-      [key],
-      [first.holder, this.record.owner, this.options.ttlMs],
-    );
-    if (Number(taken) !== 1) return false;
+    const { ttlMs, renewMs } = this.options;
+    const deadline = Date.now() + ttlMs + renewMs;
+    for (;;) {
+      const answer = Number(
+        await this.scripts.run(
+          'broker-take-over',
+          [key],
+          [prefix, this.record.owner, ttlMs, ttlMs - 2 * renewMs],
+        ),
+      );
+      if (answer === 1) break;
+      if (answer === 0) return 'free';
+      if (answer === HELD_BY_ANOTHER) return 'other';
+      if (Date.now() >= deadline) return 'live';
+      await new Promise((resolve) => setTimeout(resolve, LAPSE_RETRY_MS));
+    }
     this.options.logger?.warn(
       { brokerId: this.record.brokerId },
       'broker id taken back from an earlier run of this data dir that stopped renewing (a crash)',
     );
-    // the record (when registered at claim) is written by the claim that follows
-    return (await this.runScript('broker-claim')) !== HELD_BY_ANOTHER;
+    return 'taken';
   }
 
   private async runScript(name: 'broker-claim' | 'broker-renew'): Promise<number> {

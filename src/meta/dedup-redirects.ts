@@ -8,12 +8,14 @@
 import type { Redis } from 'ioredis';
 import { dedupScopeKey, type DedupRedirects, type DedupScope } from '../model/index.js';
 import type { MetaKeys } from './keys.js';
+import type { ScriptRunner } from './scripts.js';
 
 export class RedisDedupRedirects implements DedupRedirects {
   /** `redis`: the meta connection (MetaStore.redis), whose commands have the meta deadline. */
   constructor(
     private readonly redis: Redis,
     private readonly keys: MetaKeys,
+    private readonly scripts: ScriptRunner,
   ) {}
 
   async moved(
@@ -23,20 +25,22 @@ export class RedisDedupRedirects implements DedupRedirects {
     windowMs: number,
   ): Promise<void> {
     if (moves.length === 0) return;
-    const marker = this.keys.dedupMoved(brokerId);
     const multi = this.redis.multi();
     for (const { dedupId, queueId } of moves) {
       multi.set(this.idKey(brokerId, scope, dedupId), String(queueId), 'PX', windowMs);
     }
-    // the topic's mark ends with its window; the hash lasts as long as its longest
-    multi
-      .hset(marker, dedupScopeKey(scope), String(Date.now() + windowMs))
-      .pexpire(marker, windowMs, 'NX')
-      .pexpire(marker, windowMs, 'GT');
     const results = await multi.exec();
     if (results === null) throw new Error(`dedup moves off broker ${brokerId} not written`);
     const failed = results.find(([error]) => error !== null)?.[0];
     if (failed !== undefined && failed !== null) throw failed;
+    // then the topic's mark (a repeat is looked up only for a marked topic): to the end of its
+    // window, never shortened
+    const now = Date.now();
+    await this.scripts.run(
+      'dedup-mark',
+      [this.keys.dedupMoved(brokerId)],
+      [dedupScopeKey(scope), now + windowMs, now, windowMs],
+    );
   }
 
   async movedUntil(brokerId: number): Promise<Map<string, number>> {

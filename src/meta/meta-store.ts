@@ -29,6 +29,7 @@ import { namedDrop } from '../model/index.js';
 import { MetaKeys } from './keys.js';
 import type { RepoContext } from './repo-context.js';
 import { ScriptRunner } from './scripts.js';
+import { RedisDedupRedirects } from './dedup-redirects.js';
 import { SecretBox } from './secret-box.js';
 import { DataKeyRepository } from './data-keys.js';
 import { SigningKeyRepository } from './signing-keys.js';
@@ -262,6 +263,11 @@ export class MetaStore {
       logger: this.logger,
       ...options,
     });
+  }
+
+  /** Where a gateway remembers keyed publishes it moved off a down broker. */
+  dedupRedirects(): RedisDedupRedirects {
+    return new RedisDedupRedirects(this.redis, this.keys, this.ctx.scripts);
   }
 
   /** A gateway's live view of the broker registry. */

@@ -27,6 +27,7 @@ export type ScriptName =
   | 'broker-renew'
   | 'broker-release'
   | 'broker-take-over'
+  | 'dedup-mark'
   | 'place-queues'
   | 'lease-hold'
   | 'lease-release';

@@ -99,3 +99,54 @@ t.test(
     );
   },
 );
+
+t.test(
+  'a claim from the same data dir takes the id back from a crashed run, not from a live copy',
+  async (t) => {
+    const redis = await startTestRedis(t);
+    const meta = await MetaStore.open({ redisUrl: redis.url, masterKey: 'm'.repeat(32) });
+    t.teardown(() => meta.close());
+    // the crashed run: a lease of 60 s, never renewed again; a lapse would take a minute, the
+    // take-back needs the holder silent for two renewals (0.2 s)
+    await meta.claimBrokerId({
+      brokerId: 7,
+      address: 'a',
+      ttlMs: 60_000,
+      renewMs: 600_000,
+      owner: 'dir.run1',
+    });
+    const restarted = await meta.claimBrokerId({
+      brokerId: 7,
+      address: 'a',
+      ttlMs: 60_000,
+      renewMs: 100,
+      owner: 'dir.run2',
+      takeBackFrom: 'dir.',
+      waitForLapse: true,
+    });
+    t.teardown(() => restarted.release());
+    t.equal(restarted.record.owner, 'dir.run2', 'taken back from the crashed run');
+
+    // a live run of the same data dir (a copy of it) renews: refused
+    const timing = { ttlMs: 1000, renewMs: 100 };
+    const live = await meta.claimBrokerId({
+      brokerId: 8,
+      address: 'a',
+      ...timing,
+      owner: 'dir.r1',
+    });
+    t.teardown(() => live.release());
+    await t.rejects(
+      meta.claimBrokerId({
+        brokerId: 8,
+        address: 'b',
+        ...timing,
+        owner: 'dir.r2',
+        takeBackFrom: 'dir.',
+        waitForLapse: true,
+      }),
+      { code: 'Conflict' },
+      'a live holder of the same data dir keeps its id',
+    );
+  },
+);

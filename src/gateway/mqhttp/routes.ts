@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WharfError, isWharfError } from '../../errors.js';
 import type { CheckedMessage, TopicDescriptor } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
-import { answerLength, receiveForClient } from '../long-poll-receive.js';
+import { receiveForClient } from '../long-poll-receive.js';
 import { messageBytes } from '../message-codec.js';
 import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
 import { EMPTY_BODY } from '../plugins/body.js';
@@ -296,19 +296,13 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
     maxMessages: number,
     waitSeconds: number,
   ): Promise<CheckedMessage[]> {
-    return (
-      ctx.parkedPolls
-        .run(request, reply, principal, {
-          what: 'transaction check',
-          waitMs: waitSeconds * 1000,
-          poll: (waitMs, signal) =>
-            brokers.checkTransactions(topic, { maxMessages, waitMs }, signal),
-          // an offer that does not reach its producer is an unanswered one: offered again later
-          giveBack: () => Promise.resolve(),
-        })
-        // past what one answer carries: unanswered offers too
-        .then((messages) => messages.slice(0, answerLength(messages)))
-    );
+    return ctx.parkedPolls.run(request, reply, principal, {
+      what: 'transaction check',
+      waitMs: waitSeconds * 1000,
+      poll: (waitMs, signal) => brokers.checkTransactions(topic, { maxMessages, waitMs }, signal),
+      // an offer that does not reach its producer is an unanswered one: offered again later
+      giveBack: () => Promise.resolve(),
+    });
   }
 }
 

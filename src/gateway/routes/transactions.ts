@@ -11,7 +11,6 @@ import { principalOf, resolveTopic } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, errorResponses, tenantSecurity } from '../schemas/common.js';
 import { transactionBodies } from '../schemas/transactions.js';
 import { instanceParam, topicParam, topicParams, type TopicParams } from './params.js';
-import { answerLength } from '../long-poll-receive.js';
 
 const base = { config: { plane: 'tenant' as const } };
 const schemaBase = { tags: ['transactions'], security: tenantSecurity };
@@ -101,8 +100,6 @@ export function transactionRoutes(app: FastifyInstance, ctx: RouteContext): void
         // after its back-off, like any offer nobody answered
         giveBack: () => Promise.resolve(),
       });
-      // past what one answer carries: unanswered offers, offered again after their back-off
-      messages.length = answerLength(messages);
       return {
         messages: messages.map((m) => ({ ...m, body: encodeBody(m.body, m.bodyEncoding) })),
       };
