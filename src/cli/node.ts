@@ -254,9 +254,9 @@ async function startLockedNode(
  * Broker 0's lease in the registry, held for as long as the node runs: a second all-in-one node
  * on the same Redis would be broker 0 too, sharing its delay wheel, fences and drops with this
  * one's store, so it is refused. The lease's owner token starts with one kept in the data dir
- * (`node.owner`): the same data dir takes the id back from its own crashed run as soon as it sees
- * it not renewing (1.5 s); another data dir, or a copy of this one, waits for a crashed holder's
- * lease to lapse (at most 5 s) and is refused while the holder renews.
+ * (`node.owner`): the same data dir takes the id back from its own crashed run once Redis shows it
+ * two renewals late (2 s); another data dir waits for a crashed holder's lease to lapse (at most
+ * 5 s); either is refused while the holder renews.
  */
 async function claimAllInOneId(
   meta: MetaStore,
