@@ -419,8 +419,8 @@ export class RoutingBrokerClient implements BrokerClient {
   /**
    * Per message, the queue a publish of its dedupId went to while the broker its key binds it to
    * was down (a repeat goes there too), or undefined. Looked up only for the topics a broker's
-   * marks name, read at most once a second: a publish with no dedupId, or of a topic nothing of
-   * moved off its broker, costs no Redis call. A failed lookup (Redis away) sends the messages to
+   * marks name (movedOff): a publish with no dedupId costs no Redis call, nor does the lookup of
+   * a topic nothing of moved off its broker. A failed lookup (Redis away) sends the messages to
    * their keyed queues and holds further lookups off for a few seconds (at least once).
    */
   private async dedupRedirects(

@@ -69,13 +69,6 @@ export const BODIES_IN_FLIGHT_BYTES = 128 * 1024 * 1024;
 export const LARGE_ANSWER_BYTES = 64 * 1024;
 export const ANSWER_STALL_MS = 30_000;
 export const DRAIN_DELAY_MS = 1000;
-
-/** Whether the server has connections open. */
-function openConnections(app: FastifyInstance): Promise<boolean> {
-  return new Promise((resolve) =>
-    app.server.getConnections((error, count) => resolve(error === null && count > 0)),
-  );
-}
 export const MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
@@ -176,10 +169,20 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     reply.header('connection', 'close');
     done(new WharfError('Unavailable', 'the gateway is shutting down'));
   });
+  const answerStallMs = config.answerStallMs ?? ANSWER_STALL_MS;
   app.addHook('onSend', (_request, reply, payload, done) => {
-    // Answers finished while closing end their connection, so the drain does not wait for
+    // Answers finished while stopping end their connection, so the drain does not wait for
     // keep-alive sockets to time out.
     if (draining.signal.aborted) reply.header('connection', 'close');
+    // The gateway holds an answer whole until the client has read it: one the client stops
+    // reading (a receive of 16 MiB) is dropped with its connection once no byte went out for
+    // answerStallMs (node puts the keep-alive timeout back once the answer is out).
+    if (
+      (typeof payload === 'string' || Buffer.isBuffer(payload)) &&
+      payload.length >= LARGE_ANSWER_BYTES
+    ) {
+      reply.raw.socket?.setTimeout(answerStallMs);
+    }
     done(null, payload);
   });
   // First of the preClose hooks: the lame-duck time, served as usual but every answer ending its
@@ -193,25 +196,11 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     closing.abort();
     done();
   });
-  const answerStallMs = config.answerStallMs ?? ANSWER_STALL_MS;
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    // The gateway holds an answer whole until the client has read it: one the client stops
-    // reading (a receive of 16 MiB) is dropped with its connection once no byte went out for
-    // answerStallMs (node puts the keep-alive timeout back once the answer is out).
-    if (
-      (typeof payload === 'string' || Buffer.isBuffer(payload)) &&
-      payload.length >= LARGE_ANSWER_BYTES
-    ) {
-      reply.raw.socket?.setTimeout(answerStallMs);
-    }
-    done(null, payload);
-  });
   registerDrainSweep(app);
   registerCallAccounting(app, { metrics, usage: ctx.usage, meta: deps.meta });
   const budget = new BodyBudget(
     config.bodiesInFlightBytes ?? BODIES_IN_FLIGHT_BYTES,
     (bytes) => metrics.bodyBytesInFlight.set(bytes),
-    undefined,
     config.bodyLimitBytes ?? MAX_BODY_BYTES,
   );
   registerRawBody(app, config.bodyLimitBytes ?? MAX_BODY_BYTES, budget, config.bodyIdleMs);
@@ -251,4 +240,11 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   transactionRoutes(app, ctx);
   mqHttpRoutes(app, ctx);
   return app;
+}
+
+/** Whether the server has connections open. */
+function openConnections(app: FastifyInstance): Promise<boolean> {
+  return new Promise((resolve) =>
+    app.server.getConnections((error, count) => resolve(error === null && count > 0)),
+  );
 }

@@ -48,8 +48,8 @@ export interface BrokerLeaseOptions {
   /** The owner token the lease is held under. Default: a new random one for each claim. */
   owner?: string;
   /** Held by an owner token starting with this (an earlier run on the same data dir): taken
-   *  back as soon as the holder is seen not renewing (1.5 renewals) rather than after the lease
-   *  lapses; a holder that renews (a copy of the data dir, live) is refused as any other. */
+   *  back once Redis shows the holder two renewals late rather than after the lease lapses; a
+   *  holder that renews (a live copy of the data dir) is refused at once. */
   takeBackFrom?: string;
 }
 

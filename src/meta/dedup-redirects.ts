@@ -1,8 +1,8 @@
 // Keyed publishes moved off a down broker, in Redis: a gateway that sends a publish carrying a
 // dedupId to another broker's queue because the broker its key hashes to is down remembers where
-// it went (one key per dedupId, expiring with the topic's dedup window) and marks the broker
-// (a key whose time to live is the longest window of what was moved). A gateway publishing a
-// dedupId to a broker so marked looks it up first, and sends a repeat where the first went: the
+// it went (one key per dedupId, expiring with the topic's dedup window) and marks the topic on
+// the broker (a hash of topics, each with the end of its window). A gateway publishing a dedupId
+// of a marked topic to that broker looks it up first, and sends a repeat where the first went: the
 // broker it hashes to never saw the first and would store it again. Nothing else depends on it:
 // a lost key costs a possible duplicate (at least once), never a message.
 import type { Redis } from 'ioredis';

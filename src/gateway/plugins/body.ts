@@ -28,13 +28,13 @@ export class BodyBudget {
   constructor(
     readonly limitBytes: number,
     private readonly onChange: (inFlightBytes: number) => void = () => undefined,
-    /** Default: a quarter of the budget, and at least one body of `largestBodyBytes`. */
-    tenantShareBytes?: number,
+    /** The share is a quarter of the budget, and at least one body of this size. */
     largestBodyBytes = 0,
   ) {
-    this.tenantShareBytes =
-      tenantShareBytes ??
-      Math.max(Math.floor(limitBytes / 4), Math.min(largestBodyBytes, limitBytes));
+    this.tenantShareBytes = Math.max(
+      Math.floor(limitBytes / 4),
+      Math.min(largestBodyBytes, limitBytes),
+    );
   }
 
   /** Takes `bytes` from the budget (and from `tenant`'s share): 'full' when they do not fit the
@@ -67,11 +67,6 @@ export class BodyBudget {
 
   get inFlightBytes(): number {
     return this.reserved;
-  }
-
-  /** Bytes held for `tenant`'s bodies. */
-  heldBy(tenant: string): number {
-    return this.byTenant.get(tenant) ?? 0;
   }
 }
 
