@@ -66,6 +66,8 @@ export interface PopResult {
   /** A read moved past entries without delivering any (a tag filter skipped them), or in-flight
    *  ones were completed undelivered. */
   progressed: boolean;
+  /** The request's byte budget left messages behind (another receive may take them now). */
+  capped: boolean;
 }
 
 export class PopReader {
@@ -125,10 +127,13 @@ export class PopReader {
     const queueIds = this.queueIds(topic, group);
     await this.ensureCursors(sub, topic, group, queueIds);
     // dropped while its cursors were being placed (a topic, group or instance drop): it has none
-    if (!this.core.ledger.isLive(sub)) return { messages: [], progressed: false };
+    if (!this.core.ledger.isLive(sub)) return { messages: [], progressed: false, capped: false };
     const fifo = topic.messageType === 'FIFO';
     const now = Date.now();
     let budget = request.maxMessages;
+    // bodies as stored (a sealed body is longer than the one answered): at least one message
+    let bytesLeft = request.maxBodyBytes ?? Number.POSITIVE_INFINITY;
+    let capped = false;
     // the round starts one queue further each call, so a hot queue cannot starve the others
     const start = sub.rotation++ % queueIds.length;
     const order = queueIds.slice(start).concat(queueIds.slice(0, start));
@@ -192,10 +197,18 @@ export class PopReader {
       await Promise.all(
         redeliver.map((item) => this.readRedeliveries(topic, group, item, filter, picks)),
       );
+      if (bytesLeft !== Number.POSITIVE_INFINITY) {
+        const kept = keepWithin(picks.values(), bytesLeft);
+        bytesLeft -= kept.bytes;
+        if (kept.capped) {
+          capped = true;
+          budget = 0;
+        }
+      }
 
       // 2. new messages, queue after queue: with a backlog one read fills the budget
       for (const queueId of order) {
-        if (budget <= 0) break;
+        if (budget <= 0 || bytesLeft <= 0) break;
         const cursor = sub.cursors.get(queueId) as QueueCursor;
         if (fifo && (cursor.inflightCount > 0 || cursor.owedCount > 0)) continue;
         if (cursor.inflightCount >= this.core.limits.maxInflightPerQueue) continue;
@@ -203,10 +216,17 @@ export class PopReader {
         const pull = picks.get(queueId)?.pullTo ?? cursor.pullOffset;
         if (pull >= this.core.store.queueOffsets(name, storeQueue).maxQueueOffset) continue;
         if (!claim(queueId)) continue;
-        budget -= await this.readNew(topic, group, sub, queueId, budget, filter, picks);
+        const read = await this.readNew(topic, group, sub, queueId, budget, filter, picks, {
+          maxBytes: bytesLeft,
+          // the answer's first message may be larger than the whole budget
+          firstOfAnswer: [...picks.values()].every((pick) => pick.messages.length === 0),
+        });
+        budget -= read.count;
+        bytesLeft -= read.bytes;
+        capped ||= read.capped;
       }
 
-      if (picks.size === 0) return { messages: [], progressed: false };
+      if (picks.size === 0) return { messages: [], progressed: false, capped };
       const picked = [...picks.values()];
       const progressed = picked.some((pick) => pick.pullTo > pick.startPull);
       // bodies the opened-body cache does not hold are opened in one batch, off the event loop
@@ -218,7 +238,11 @@ export class PopReader {
       // in-flight offsets completed undelivered (owed ones the tag filter or a fence passes over,
       // retention's) are progress too: read on rather than park while more may be owed
       const completed = picked.some((pick) => pick.completed > 0);
-      return { messages, progressed: (progressed || completed) && messages.length === 0 };
+      return {
+        messages,
+        progressed: (progressed || completed) && messages.length === 0,
+        capped,
+      };
     } catch (error) {
       // nothing was handed out: due offsets taken from the heap go back into it
       for (const { cursor, offsets } of redeliver) {
@@ -281,14 +305,22 @@ export class PopReader {
     max: number,
     filter: TagFilter | undefined,
     picks: Map<number, Pick>,
-  ): Promise<number> {
+    bytes: { maxBytes: number; firstOfAnswer: boolean },
+  ): Promise<{ count: number; bytes: number; capped: boolean }> {
     const cursor = sub.cursors.get(queueId) as QueueCursor;
     const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
     const pick = this.pickFor(picks, queueId, cursor, name);
-    let result: ReadQueueResult = await this.core.store.readQueue(name, storeQueue, pick.pullTo, {
+    const options = {
       maxMessages: max,
       ...(filter !== undefined ? { filter } : {}),
-    });
+      ...(bytes.maxBytes === Number.POSITIVE_INFINITY ? {} : { maxBytes: bytes.maxBytes }),
+    };
+    let result: ReadQueueResult = await this.core.store.readQueue(
+      name,
+      storeQueue,
+      pick.pullTo,
+      options,
+    );
     if (result.status === 'OFFSET_EXPIRED') {
       this.core.logger.warn(
         {
@@ -301,10 +333,7 @@ export class PopReader {
         'messages expired by retention before this group consumed them',
       );
       pick.pullTo = result.nextQueueOffset;
-      result = await this.core.store.readQueue(name, storeQueue, pick.pullTo, {
-        maxMessages: max,
-        ...(filter !== undefined ? { filter } : {}),
-      });
+      result = await this.core.store.readQueue(name, storeQueue, pick.pullTo, options);
     }
     if (result.status === 'OFFSET_OVERFLOW') {
       // The queue ends below the cursor: deleted behind the ledger (the broker's drops let go of
@@ -326,7 +355,13 @@ export class PopReader {
         this.core.track(journaled, 'journaling a cursor clamp');
       }
       pick.pullTo = cursor.pullOffset;
-      return 0;
+      return { count: 0, bytes: 0, capped: false };
+    }
+    const first = result.messages[0];
+    if (first !== undefined && !bytes.firstOfAnswer && first.body.length > bytes.maxBytes) {
+      // the store's one message past the budget: left for the next receive, unread
+      pick.pullTo = Math.max(pick.pullTo, first.queueOffset);
+      return { count: 0, bytes: 0, capped: true };
     }
     const now = Date.now();
     // withdrawn messages (publish fences) are passed over like messages the tag filter leaves out
@@ -338,7 +373,17 @@ export class PopReader {
       pick.firstDeliveries.push(now);
     }
     pick.pullTo = Math.max(pick.pullTo, result.nextQueueOffset);
-    return result.messages.length;
+    let read = 0;
+    for (const message of result.messages) read += message.body.length;
+    return {
+      count: result.messages.length,
+      bytes: read,
+      // stopped short of both limits and of the queue's end: the byte budget stopped it
+      capped:
+        options.maxBytes !== undefined &&
+        result.messages.length < max &&
+        result.nextQueueOffset < result.maxQueueOffset,
+    };
   }
 
   private pickFor(
@@ -492,4 +537,38 @@ export class PopReader {
     }
     return answers;
   }
+}
+
+/**
+ * Redeliveries read for an answer, kept to `maxBytes` of bodies (at least one message): the
+ * rest go back to their due heap unseen, no attempt counted.
+ */
+function keepWithin(picks: Iterable<Pick>, maxBytes: number): { bytes: number; capped: boolean } {
+  let bytes = 0;
+  let kept = 0;
+  let capped = false;
+  for (const pick of picks) {
+    let keep = 0;
+    while (keep < pick.messages.length) {
+      const size = pick.messages[keep].body.length;
+      if (kept > 0 && bytes + size > maxBytes) break;
+      bytes += size;
+      kept++;
+      keep++;
+    }
+    if (keep === pick.messages.length) continue;
+    capped = true;
+    const { cursor } = pick;
+    for (const message of pick.messages.slice(keep)) {
+      const entry = cursor.inflight.get(message.queueOffset);
+      if (entry !== undefined) {
+        cursor.changeVisibility(message.queueOffset, entry.nextVisibleMs, entry.redeliverAtMs);
+      }
+    }
+    pick.messages.length = keep;
+    pick.attempts.length = keep;
+    pick.replaces.length = keep;
+    pick.firstDeliveries.length = keep;
+  }
+  return { bytes, capped };
 }

@@ -48,7 +48,7 @@ export class Receiver {
       // an aborted receive (client gone, credential revoked) takes nothing more
       if (this.core.longPoll.closed || signal?.aborted === true) return [];
       const version = this.core.longPoll.version(name);
-      const { messages, progressed } = await this.popReader.popOnce(
+      const { messages, progressed, capped } = await this.popReader.popOnce(
         sub,
         topic,
         group,
@@ -56,8 +56,9 @@ export class Receiver {
         filter,
       );
       if (messages.length > 0) {
-        // a full batch may have left more behind: let the next waiting receive look
-        if (messages.length === request.maxMessages) this.core.longPoll.notify(name);
+        // a full batch (or one its byte budget cut) may have left more behind: let the next
+        // waiting receive look
+        if (messages.length === request.maxMessages || capped) this.core.longPoll.notify(name);
         return messages;
       }
       // its topic, group or instance was dropped meanwhile: nothing more can come through it

@@ -89,6 +89,9 @@ export async function receiveForClient(
           maxMessages,
           waitMs,
           tags: call.tags,
+          // the broker reads no more than one answer carries (a broker of an earlier version
+          // ignores it: the answer is cut below, the rest given back)
+          maxBodyBytes: MAX_ANSWER_BODY_BYTES,
           ...(call.invisibleSeconds === undefined
             ? {}
             : { invisibleMs: call.invisibleSeconds * 1000 }),

@@ -39,6 +39,11 @@ export interface ReceiveRequest {
   tags: string;
   invisibleMs?: number;
   consumerId?: string;
+  /**
+   * At most this many bytes of bodies in the answer, as stored (at least one message): what does
+   * not fit is left for the next receive, not read. Unset: no byte limit.
+   */
+  maxBodyBytes?: number;
 }
 
 /** What a publisher gave a message, as every answer shows it. */

@@ -211,9 +211,16 @@ export class QueueReader {
     }
     const candidates: number[] = [];
     let scanned = scan;
+    // a record's size bounds its body's: records past the byte budget are not even read
+    let plannedBytes = 0;
     for (let i = 0; i < scan; i++) {
       if (filter !== null && !filter.mayMatch(entryTagHash(entries, i))) {
         continue;
+      }
+      plannedBytes += entrySize(entries, i);
+      if (candidates.length > 0 && plannedBytes > maxBytes) {
+        scanned = i;
+        break;
       }
       candidates.push(i);
       if (candidates.length >= maxMessages) {
@@ -308,9 +315,13 @@ export class QueueReader {
             message = again.message;
           }
         }
+        if (messages.length > 0 && bodyBytes + message.body.length > maxBytes) {
+          nextQueueOffset = queueOffset; // read next time
+          break outer;
+        }
         messages.push(message);
         bodyBytes += message.body.length;
-        if (messages.length >= maxMessages || bodyBytes >= maxBytes) {
+        if (messages.length >= maxMessages) {
           nextQueueOffset = queueOffset + 1;
           break outer;
         }

@@ -64,7 +64,10 @@ export interface TagFilter {
 
 export interface ReadQueueOptions {
   maxMessages: number;
-  /** Stop adding messages once this many body bytes are collected (at least one is returned). */
+  /**
+   * At most this many bytes of bodies (at least one message is returned): a message that would
+   * pass it is left for the next read, and records past it are not read.
+   */
   maxBytes?: number;
   filter?: TagFilter;
 }

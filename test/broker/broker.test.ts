@@ -452,3 +452,53 @@ t.test('with trace off, a trace has the publish only', async (t) => {
     ['PUBLISHED'],
   );
 });
+
+t.test(
+  "a receive's byte budget: what does not fit is left for the next receive, unread and with no attempt counted",
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf({ queueCount: 2 });
+    const group = groupOf({ retryPolicy: { backoffSeconds: [0] } });
+    const bodies = ['a', 'b', 'c', 'd', 'e', 'f'].map((c) => c.repeat(1000));
+    await broker.publish(
+      topic,
+      bodies.map((body) => text(body)),
+    );
+    // a stored (sealed) body is 1,029 bytes: two fit 2,500, a third does not
+    const budget = { ...receiveAll, maxBodyBytes: 2500 };
+    const first: Awaited<ReturnType<typeof broker.receive>> = [];
+    for (let i = 0; i < 3; i++) {
+      const answer = await broker.receive(topic, group, budget);
+      t.equal(answer.length, 2, `answer ${i}: two bodies`);
+      first.push(...answer);
+    }
+    t.same(first.map((m) => m.body.toString()).sort(), bodies, 'each message once');
+    t.ok(first.every((m) => m.deliveryAttempt === 1));
+    t.same(await broker.receive(topic, group, budget), [], 'all six in flight');
+
+    // due again at once: redeliveries are kept to the budget too, the rest stay due
+    for (const m of first) await broker.changeVisibility(topic, group, m.receiptHandle, 0);
+    const again: typeof first = [];
+    while (again.length < 6) {
+      const answer = await broker.receive(topic, group, { ...budget, waitMs: 3000 });
+      t.ok(answer.length > 0 && answer.length <= 2, `${answer.length} redelivered`);
+      again.push(...answer);
+    }
+    t.same(again.map((m) => m.body.toString()).sort(), bodies);
+    t.ok(
+      again.every((m) => m.deliveryAttempt === 2),
+      'one attempt each: none counted unseen',
+    );
+
+    const big = await broker.receive(topicOf(), groupOf(), { ...budget, waitMs: 0 });
+    t.same(big, []);
+    const one = topicOf({ queueCount: 1 });
+    await broker.publish(one, [text('x'.repeat(5000)), text('y')]);
+    const single = await broker.receive(one, group, { ...receiveAll, maxBodyBytes: 1 });
+    t.same(
+      single.map((m) => m.body.length),
+      [5000],
+      'the first message of an answer may pass the budget',
+    );
+  },
+);

@@ -255,10 +255,27 @@ t.test('read statuses: no message, overflow, unknown queue, maxBytes', async (t)
     nextQueueOffset: 10,
   });
   const r = await store.readQueue('t', 0, 2, { maxMessages: 10, maxBytes: 150 });
-  t.equal(r.messages.length, 2, 'stops once maxBytes of bodies are collected');
-  t.equal(r.nextQueueOffset, 4);
+  t.equal(r.messages.length, 1, 'a message that would pass maxBytes is left for the next read');
+  t.equal(r.nextQueueOffset, 3);
   const one = await store.readQueue('t', 0, 0, { maxMessages: 10, maxBytes: 1 });
   t.equal(one.messages.length, 1, 'at least one');
+  t.equal(one.nextQueueOffset, 1);
+  // reads under a byte budget see every message once, in order, never more bodies than it
+  for (const maxBytes of [250, 600, 1_000]) {
+    const seen: number[] = [];
+    let from = 0;
+    while (from < 10) {
+      const page = await store.readQueue('t', 0, from, { maxMessages: 10, maxBytes });
+      const bytes = page.messages.reduce((sum, m) => sum + m.body.length, 0);
+      if (page.messages.length > 1 && bytes > maxBytes) t.fail(`${bytes} bytes > ${maxBytes}`);
+      seen.push(...page.messages.map((m) => m.queueOffset));
+      t.equal(page.nextQueueOffset, from + page.messages.length);
+      from = page.nextQueueOffset;
+    }
+    t.same(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], `maxBytes ${maxBytes}`);
+  }
+  const pages = await store.readQueue('t', 0, 0, { maxMessages: 10, maxBytes: 1_000 });
+  t.ok(pages.messages.length > 2, 'a budget of several bodies gets several');
 });
 
 t.test('tag filter uses the hash then the tag and passes filtered entries', async (t) => {

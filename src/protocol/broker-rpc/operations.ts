@@ -13,7 +13,8 @@
 //               res: list<str messageId, u32 queueId, str bodyMd5, tagged{1 duplicate u8,
 //                    2 transactionId str}>
 //   receive  2  req: descriptor topic, descriptor group, u32 maxMessages, f64 waitMs, str tags,
-//                    tagged{1 invisibleMs f64, 2 consumerId str}
+//                    tagged{1 invisibleMs f64, 2 consumerId str, 3 maxBodyBytes u32 (added to
+//                    cap answers in the broker; a broker before it ignores it)}
 //               res: list<str messageId, str receiptHandle, u32 queueId, f64 queueOffset,
 //                    f64 publishTime, f64 firstDeliveryTime, u32 deliveryAttempt,
 //                    f64 nextVisibleTime, encoding, bytes body, opt<str> tag, list<str> keys,
@@ -186,6 +187,7 @@ const receive: OperationCodec<
     w.tagged([
       request.invisibleMs === undefined ? undefined : [1, (f) => f.f64(request.invisibleMs ?? 0)],
       request.consumerId === undefined ? undefined : [2, (f) => f.str(request.consumerId ?? '')],
+      request.maxBodyBytes === undefined ? undefined : [3, (f) => f.u32(request.maxBodyBytes ?? 0)],
     ]);
   },
   decodeRequest(r) {
@@ -195,6 +197,7 @@ const receive: OperationCodec<
     r.tagged({
       1: (f) => (request.invisibleMs = f.f64()),
       2: (f) => (request.consumerId = f.str()),
+      3: (f) => (request.maxBodyBytes = f.u32()),
     });
     return { topic, group, request };
   },
