@@ -163,7 +163,12 @@ export class Transactions {
     const pollKey = checkPollKey(half);
     for (;;) {
       const version = this.core.longPoll.version(pollKey);
-      const offered = await this.offer(topic, half, request.maxMessages);
+      const offered = await this.offer(
+        topic,
+        half,
+        request.maxMessages,
+        request.maxBodyBytes ?? Number.POSITIVE_INFINITY,
+      );
       if (offered.length > 0 || Date.now() >= deadline || signal?.aborted === true) return offered;
       if (this.core.longPoll.closed) return offered;
       const wakeAtMs = Math.min(deadline, this.halves.nextDueMs(half));
@@ -397,16 +402,34 @@ export class Transactions {
     topic: TopicDescriptor,
     half: string,
     max: number,
+    maxBodyBytes: number,
   ): Promise<CheckedMessage[]> {
     const now = Date.now();
     const due = this.halves.takeDue(half, now, max);
     if (due.length === 0) return [];
+    // read before an offer is counted: halves past the byte budget are not offered now
+    let stored: (StoredMessage | null)[];
+    try {
+      stored = await Promise.all(due.map((item) => this.core.store.readMessage(item.logOffset)));
+    } catch (error) {
+      for (const item of due) {
+        if (!item.removed) this.halves.reschedule(item, item.storeTimestampMs, false);
+      }
+      throw error;
+    }
     const offered: UndecidedHalf[] = [];
+    const messages: (StoredMessage | null)[] = [];
     const expired: [UndecidedHalf, AutoRollbackReason][] = [];
-    for (const item of due) {
+    let bytes = 0;
+    for (const [i, item] of due.entries()) {
+      if (item.removed) continue; // decided while it was read
       if (now - item.storeTimestampMs >= this.options.maxAgeMs) expired.push([item, 'AGE_LIMIT']);
       else if (item.checks >= this.options.maxChecks) expired.push([item, 'CHECK_LIMIT']);
-      else {
+      else if (offered.length > 0 && bytes + (stored[i]?.body.length ?? 0) > maxBodyBytes) {
+        this.halves.reschedule(item, item.storeTimestampMs, false); // due still, not offered
+      } else {
+        bytes += stored[i]?.body.length ?? 0;
+        messages.push(stored[i]);
         item.checks++;
         this.halves.reschedule(
           item,
@@ -429,9 +452,9 @@ export class Transactions {
       })),
     );
     await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
-    const messages: CheckedMessage[] = [];
-    for (const item of offered) {
-      const message = await this.core.store.readMessage(item.logOffset);
+    const answer: CheckedMessage[] = [];
+    for (const [i, item] of offered.entries()) {
+      const message = messages[i];
       const body = message === null ? null : this.core.bodyKeys.open(message);
       if (message === null || body === null) continue; // expired, or its key is gone
       const [messageId, transactionId] = [messageScope(topic), transactionScope(topic)].map(
@@ -441,7 +464,7 @@ export class Transactions {
             logOffset: item.logOffset,
           }),
       );
-      messages.push({
+      answer.push({
         transactionId,
         messageId,
         ...userFields(message, body),
@@ -450,7 +473,7 @@ export class Transactions {
         nextCheckTime: now + this.backoffMs(item.checks), // as rescheduled above
       });
     }
-    return messages;
+    return answer;
   }
 
   /** Enforces the limits without a check call: the oldest past maxAgeMs, and those whose last

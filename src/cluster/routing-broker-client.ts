@@ -784,11 +784,20 @@ export class RoutingBrokerClient implements BrokerClient {
     // maxMessages only (together never more), and every answer is returned.
     const shares = shareOut(request.maxMessages, brokers, this.turn++);
     const asked = [...shares.keys()];
+    // the byte budget too, evenly (each broker offers at least one)
+    const bytes =
+      request.maxBodyBytes === undefined
+        ? {}
+        : { maxBodyBytes: Math.floor(request.maxBodyBytes / asked.length) };
     // first a look at every broker without waiting: all of what they offer now comes back
     const now = await Promise.allSettled(
       asked.map((brokerId) =>
         this.on(brokerId, (c) =>
-          c.checkTransactions(topic, { maxMessages: shares.get(brokerId) ?? 0, waitMs: 0 }, signal),
+          c.checkTransactions(
+            topic,
+            { maxMessages: shares.get(brokerId) ?? 0, waitMs: 0, ...bytes },
+            signal,
+          ),
         ),
       ),
     );
@@ -803,7 +812,7 @@ export class RoutingBrokerClient implements BrokerClient {
       (client, s, brokerId) =>
         client.checkTransactions(
           topic,
-          { maxMessages: shares.get(brokerId) ?? 0, waitMs: request.waitMs },
+          { maxMessages: shares.get(brokerId) ?? 0, waitMs: request.waitMs, ...bytes },
           s,
         ),
       signal,

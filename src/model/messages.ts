@@ -121,6 +121,11 @@ export interface TraceEvent {
 export interface TransactionCheckRequest {
   maxMessages: number;
   waitMs: number;
+  /**
+   * At most this many bytes of bodies, as stored (at least one offer): halves past it stay due
+   * and are not counted as offered. Unset: no byte limit.
+   */
+  maxBodyBytes?: number;
 }
 
 /** An undecided half message offered to its producer for a decision. */

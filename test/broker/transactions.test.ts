@@ -150,3 +150,42 @@ t.test('a copy made but not marked dispatched is not made again at start', async
     'one copy, with the id the producer was given',
   );
 });
+
+t.test(
+  "a check's byte budget: halves past it stay due and are not counted as offered",
+  async (t) => {
+    // halves come due 1 s after their publish (a check waits for that), an offered one 2 s later
+    const broker = await brokerHarness(t).open({ transactions: { checkDelayMs: 1000 } });
+    const topic = txnTopic();
+    const bodies = ['a', 'b', 'c'].map((c) => c.repeat(1000));
+    await broker.publish(
+      topic,
+      bodies.map((body) => text(body)),
+    );
+    // a stored (sealed) body is 1,029 bytes: two fit 2,500, a third does not
+    const budget = { maxMessages: 32, waitMs: 0, maxBodyBytes: 2500 };
+    const first = await broker.checkTransactions(topic, { ...budget, waitMs: 10_000 });
+    t.equal(first.length, 2, 'two offers');
+    const second = await broker.checkTransactions(topic, budget);
+    t.equal(second.length, 1, 'the third is due still: offered to the next check at once');
+    t.same([...first, ...second].map((m) => m.body.toString()).sort(), bodies);
+    t.ok(
+      [...first, ...second].every((m) => m.checkCount === 1),
+      'each offered once: the one left over was not counted',
+    );
+    const one = await broker.checkTransactions(topic, { ...budget, maxBodyBytes: 1 });
+    t.same(one, [], 'all three offered, waiting for their back-off');
+    const big = txnTopic();
+    await broker.publish(big, [text('x'.repeat(5000))]);
+    const single = await broker.checkTransactions(big, {
+      ...budget,
+      maxBodyBytes: 1,
+      waitMs: 10_000,
+    });
+    t.same(
+      single.map((m) => m.body.length),
+      [5000],
+      'the first offer of an answer may pass the budget',
+    );
+  },
+);

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WharfError, isWharfError } from '../../errors.js';
 import type { CheckedMessage, TopicDescriptor } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
-import { receiveForClient } from '../long-poll-receive.js';
+import { MAX_ANSWER_BODY_BYTES, receiveForClient } from '../long-poll-receive.js';
 import { messageBytes } from '../message-codec.js';
 import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
 import { EMPTY_BODY } from '../plugins/body.js';
@@ -299,7 +299,12 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return ctx.parkedPolls.run(request, reply, principal, {
       what: 'transaction check',
       waitMs: waitSeconds * 1000,
-      poll: (waitMs, signal) => brokers.checkTransactions(topic, { maxMessages, waitMs }, signal),
+      poll: (waitMs, signal) =>
+        brokers.checkTransactions(
+          topic,
+          { maxMessages, waitMs, maxBodyBytes: MAX_ANSWER_BODY_BYTES },
+          signal,
+        ),
       // an offer that does not reach its producer is an unanswered one: offered again later
       giveBack: () => Promise.resolve(),
     });

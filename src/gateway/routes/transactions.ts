@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
 import type { RouteContext } from '../context.js';
+import { MAX_ANSWER_BODY_BYTES } from '../long-poll-receive.js';
 import { encodeBody } from '../message-codec.js';
 import { principalOf, resolveTopic } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, errorResponses, tenantSecurity } from '../schemas/common.js';
@@ -95,7 +96,13 @@ export function transactionRoutes(app: FastifyInstance, ctx: RouteContext): void
         what: 'transaction check',
         waitMs: request.body.waitSeconds * 1000,
         poll: (waitMs, signal) =>
-          brokers.checkTransactions(t, { maxMessages: request.body.maxMessages, waitMs }, signal),
+          brokers.checkTransactions(
+            t,
+            // one answer carries at most what a receive's does (offers cannot be taken back:
+            // the broker keeps what does not fit due, not offered)
+            { maxMessages: request.body.maxMessages, waitMs, maxBodyBytes: MAX_ANSWER_BODY_BYTES },
+            signal,
+          ),
         // an offer that does not reach its producer is an unanswered one: it is offered again
         // after its back-off, like any offer nobody answered
         giveBack: () => Promise.resolve(),

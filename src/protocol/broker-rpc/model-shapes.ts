@@ -111,6 +111,8 @@ export const checkedMessageShape: Shape<CheckedMessage> = object({
 export const transactionCheckRequestShape: Shape<TransactionCheckRequest> = object({
   maxMessages: number,
   waitMs: number,
+  // added to cap answers in the broker; a broker before it keeps the key unread
+  maxBodyBytes: optional(number),
 });
 
 export const deadLetterShape: Shape<DeadLetter> = object({
