@@ -110,8 +110,12 @@ export const CONFIG_VARIABLES = [
     '(generated)',
     'operator bearer token; generated into the data dir and printed when unset',
   ],
-  ['WHARF_ADMIN_JWKS_URL', '', 'JWKS URL of operator JWTs (claim `role: admin`)'],
-  ['WHARF_ADMIN_JWT_SECRET', '', 'HS256 secret of operator JWTs (≥ 32 chars)'],
+  [
+    'WHARF_ADMIN_JWKS_URL',
+    '',
+    'JWKS URL of operator JWTs (claims `role: admin`, `exp` ≤ 24 h ahead)',
+  ],
+  ['WHARF_ADMIN_JWT_SECRET', '', 'HS256 secret of operator JWTs (≥ 32 chars; `exp` ≤ 24 h ahead)'],
   [
     'WHARF_MASTER_KEY',
     '(generated)',

@@ -325,6 +325,20 @@ t.test('bearer tokens', async (t) => {
     'InvalidToken',
     'an operator JWT without exp',
   );
+  // nor one for a week: a leaked operator token must not last
+  const week = await new SignJWT({ role: 'admin' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('7d')
+    .sign(new TextEncoder().encode('x'.repeat(40)));
+  t.equal(
+    await errorCode(
+      await fetch(`${wharf.url}/admin/v1/tenants`, {
+        headers: { authorization: `Bearer ${week}` },
+      }),
+    ),
+    'InvalidToken',
+    'an operator JWT expiring in more than 24 h',
+  );
   const notAdmin = await new SignJWT({ role: 'viewer' })
     .setProtectedHeader({ alg: 'HS256' })
     .setExpirationTime('5m')

@@ -3,8 +3,8 @@
 // access key and permissions no broader than the key's. A token dies with its key: each use
 // checks the key still exists (cached, invalidated on revocation). Operator tokens: the static
 // WHARF_ADMIN_TOKEN (constant-time compare) or a JWT with `role: admin` verified by
-// WHARF_ADMIN_JWT_SECRET (HS256) or WHARF_ADMIN_JWKS_URL. A token of one plane is refused on
-// the other with InvalidToken.
+// WHARF_ADMIN_JWT_SECRET (HS256) or WHARF_ADMIN_JWKS_URL, carrying `exp` at most 24 h ahead. A
+// token of one plane is refused on the other with InvalidToken.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import {
   SignJWT,
@@ -27,6 +27,8 @@ import type { TenantPrincipal } from '../types.js';
 export const TOKEN_ISSUER = 'wharf';
 export const TOKEN_AUDIENCE = 'wharf-tenant';
 const MAX_VERIFIED_TOKENS = 10_000;
+/** An operator JWT whose expiry is further away than this is refused. */
+export const MAX_OPERATOR_TOKEN_LIFETIME_MS = 24 * 60 * 60 * 1000;
 
 type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
 
@@ -187,7 +189,11 @@ export class AdminAuthenticator {
                 requiredClaims: ['exp'],
               })
             : await jwtVerify(token, this.jwtKey, { requiredClaims: ['exp'] });
-        if (payload.role === 'admin') return;
+        // a far expiry makes a leaked token an operator credential for that long
+        const expMs = (payload.exp ?? 0) * 1000;
+        if (payload.role === 'admin' && expMs <= Date.now() + MAX_OPERATOR_TOKEN_LIFETIME_MS) {
+          return;
+        }
       } catch {
         // fall through to the one refusal
       }
