@@ -24,6 +24,7 @@ import { registerBrokerMetrics, type Logger } from '../telemetry/index.js';
 import { ConfigError, type WharfConfig } from './config.js';
 import { openConfiguredBroker, openMeta } from './broker-setup.js';
 import { StartupError, httpUrl, lockDataDir } from './node.js';
+import { stopSteps } from './stop-steps.js';
 
 export interface RunningBroker {
   brokerId: number;
@@ -68,9 +69,6 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
       return Promise.resolve();
     },
   ];
-  const run = async (steps: (() => Promise<void>)[]) => {
-    for (const step of steps.splice(0)) await step().catch(() => undefined);
-  };
   try {
     const meta = await openMeta(config, redisUrl, masterKey, logger).catch((cause: unknown) => {
       throw new StartupError(`cannot reach Redis: ${(cause as Error).message}`);
@@ -79,8 +77,7 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
     const port = config.cluster.brokerPort === 0 ? await freePort() : config.cluster.brokerPort;
     const address = config.cluster.brokerAdvertise ?? `${config.cluster.brokerHost}:${port}`;
     const brokerLogger = logger.child({ room: 'broker', brokerId });
-    let stopping: Promise<void> | null = null;
-    const stop = () => (stopping ??= run(cleanup));
+    const stop = stopSteps(cleanup);
     let lease: BrokerLease;
     try {
       lease = await meta.claimBrokerId({
@@ -144,7 +141,7 @@ export async function startBroker(config: WharfConfig, logger: Logger): Promise<
       stop,
     };
   } catch (err) {
-    await run(cleanup);
+    await stopSteps(cleanup)().catch(() => undefined);
     throw err;
   }
 }

@@ -10,6 +10,7 @@ import { MIN_ADMIN_TOKEN_CHARS, type WharfConfig } from './config.js';
 import { requireShared } from './broker-process.js';
 import { brokerMacKey, openMeta } from './broker-setup.js';
 import { StartupError, loadOrCreateSecret, startAlarmsAndGateway } from './node.js';
+import { stopSteps } from './stop-steps.js';
 
 export interface RunningGateway {
   url: string;
@@ -76,9 +77,7 @@ export async function startGateway(config: WharfConfig, logger: Logger): Promise
     return {
       url,
       adminToken,
-      stop: async () => {
-        for (const step of cleanup.splice(0)) await step();
-      },
+      stop: stopSteps(cleanup),
     };
   } catch (err) {
     for (const step of cleanup) await step().catch(() => undefined);

@@ -36,6 +36,7 @@ import {
 import { MIN_ADMIN_TOKEN_CHARS, MIN_MASTER_KEY_CHARS, type WharfConfig } from './config.js';
 import { StartupError } from './startup-error.js';
 import { ALL_IN_ONE_BROKER_ID, openConfiguredBroker, openMeta } from './broker-setup.js';
+import { stopSteps } from './stop-steps.js';
 
 export const DRAIN_TIMEOUT_MS = 35_000;
 
@@ -202,9 +203,7 @@ async function startLockedNode(
   try {
     const meta = await openMeta(config, redis.url, masterKey, logger);
     cleanup.unshift(() => meta.close());
-    const stop = async () => {
-      for (const step of cleanup.splice(0)) await step();
-    };
+    const stop = stopSteps(cleanup);
     const lease = await claimAllInOneId(meta, dataDir, safeUrl(redis.url), logger, () => {
       // another all-in-one node took broker 0 on this Redis (it was away longer than the lease)
       void stop().finally(() => process.exit(1));
