@@ -1,21 +1,25 @@
 // The broker's own durable state (consumer offsets, in-flight receipts, acks, schedule and
 // transaction markers) as opaque entries in a second frame log under <dir>/journal/: CRC-checked,
 // group-committed, torn tail truncated at open, exactly like the commit log. A snapshot makes a
-// new base: it is written to a temp file, fsynced, renamed over `snapshot` (directory fsynced),
-// then journal segments wholly before its position are deleted. Invariant: the snapshot's
-// position is a frame boundary, and every entry appended before writeSnapshot() was called is
-// durable before the snapshot that reflects it becomes the base.
+// new base: it is written to a temp file and fsynced, the current `snapshot` is renamed to
+// `snapshot.prev`, the new one renamed to `snapshot` (directory fsynced), then journal segments
+// wholly before the previous snapshot's position are deleted: a `snapshot` found damaged at open
+// (or missing, a crash between the renames) is replaced by the previous one and the entries
+// after it, so the broker's state survives one bad snapshot file (the damaged one is moved to
+// quarantine/). Invariant: a snapshot's position is a frame boundary, and every entry appended
+// before writeSnapshot() was called is durable before the snapshot that reflects it becomes the
+// base.
 //
 // Snapshot file (big-endian): magic u32 'WSNP' | version u8 | 3 × u8 0 | journalLogOffset u64
 //   | dataLength u32 | crc32c u32 (of bytes 0..20, then the data) | data
 import { crc32c } from '@node-rs/crc32';
-import { rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WharfError } from '../errors.js';
 import type { FrameWriter } from './commit-log.js';
 import { CommitLog } from './commit-log.js';
 import type { FileCache } from './file-cache.js';
-import { fsyncDir, readFileIfExists, writeFileAtomic } from './file-io.js';
+import { fsyncDir, isNotFound, readFileIfExists, writeFileAtomic } from './file-io.js';
 import type { CommitRequest, GroupCommit } from './group-commit.js';
 import type { StateJournal, StateJournalRecovery } from './message-store-api.js';
 import type { LogRecoveryResult } from './recovery.js';
@@ -31,6 +35,17 @@ import type { FlushPolicy, StoreLogger } from './types.js';
 const SNAPSHOT_MAGIC = 0x57534e50;
 const SNAPSHOT_HEADER_BYTES = 24;
 const SNAPSHOT_FILE = 'snapshot';
+const PREVIOUS_SNAPSHOT_FILE = 'snapshot.prev';
+
+type Snapshot = { journalLogOffset: number; data: Buffer };
+type SnapshotFile = { snapshot: Snapshot } | { missing: true } | { damaged: string };
+
+async function readSnapshotFile(path: string): Promise<SnapshotFile> {
+  const raw = await readFileIfExists(path);
+  if (raw === null) return { missing: true };
+  const decoded = decodeSnapshot(raw);
+  return typeof decoded === 'string' ? { damaged: decoded } : { snapshot: decoded };
+}
 
 export function encodeSnapshot(journalLogOffset: number, data: Buffer): Buffer {
   const buf = Buffer.allocUnsafe(SNAPSHOT_HEADER_BYTES + data.length);
@@ -92,18 +107,7 @@ export class FileStateJournal implements StateJournal, FrameWriter {
   }
 
   static async open(options: JournalOptions): Promise<FileStateJournal> {
-    const snapshotPath = join(options.dir, SNAPSHOT_FILE);
-    const raw = await readFileIfExists(snapshotPath);
-    let snapshot: { journalLogOffset: number; data: Buffer } | null = null;
-    if (raw !== null) {
-      const decoded = decodeSnapshot(raw);
-      if (typeof decoded === 'string') {
-        throw new WharfError('CorruptRecord', `journal snapshot unreadable: ${decoded}`, {
-          details: { path: snapshotPath },
-        });
-      }
-      snapshot = decoded;
-    }
+    const snapshot = await FileStateJournal.loadSnapshot(options);
     const { log, recovery } = await CommitLog.open<JournalRequest>({
       name: 'journal',
       dir: options.dir,
@@ -118,6 +122,16 @@ export class FileStateJournal implements StateJournal, FrameWriter {
       chunkBytes: 1024 * 1024,
       ...(options.logger ? { logger: options.logger } : {}),
     });
+    const firstLogOffset = log.list.segments[0]?.startLogOffset ?? 0;
+    if (snapshot === null && firstLogOffset > 0) {
+      // segments go only once a snapshot covers them: without one, the state before is gone
+      await log.close();
+      throw new WharfError(
+        'CorruptRecord',
+        `journal snapshot missing while the journal starts at ${firstLogOffset}`,
+        { details: { dir: options.dir } },
+      );
+    }
     if (snapshot !== null && snapshot.journalLogOffset > recovery.endLogOffset) {
       // Everything the snapshot covers was durable before it was written; a shorter journal means
       // its tail was lost with the entries the snapshot already reflects: continue after it.
@@ -125,6 +139,38 @@ export class FileStateJournal implements StateJournal, FrameWriter {
       log.groupCommit.resetEnd(snapshot.journalLogOffset);
     }
     return new FileStateJournal(options, log, snapshot, recovery);
+  }
+
+  /** The base to recover from: `snapshot`, else the previous one (see the header). */
+  private static async loadSnapshot(options: JournalOptions): Promise<Snapshot | null> {
+    const path = join(options.dir, SNAPSHOT_FILE);
+    const current = await readSnapshotFile(path);
+    if ('snapshot' in current) return current.snapshot;
+    const previous = await readSnapshotFile(join(options.dir, PREVIOUS_SNAPSHOT_FILE));
+    if ('damaged' in current) {
+      if (!('snapshot' in previous)) {
+        throw new WharfError('CorruptRecord', `journal snapshot unreadable: ${current.damaged}`, {
+          details: { path },
+        });
+      }
+      const quarantine = join(options.dir, '..', 'quarantine');
+      const kept = join(quarantine, `journal-snapshot-${Date.now()}.damaged`);
+      await mkdir(quarantine, { recursive: true });
+      await rename(path, kept);
+      await fsyncDir(options.dir);
+      options.logger?.error(
+        { code: 'CorruptRecord', reason: current.damaged, kept },
+        'journal snapshot damaged: recovering from the previous snapshot and the entries after it',
+      );
+      return previous.snapshot;
+    }
+    // missing: none written yet, or a crash between the two renames of a snapshot's write
+    if ('damaged' in previous) {
+      throw new WharfError('CorruptRecord', `journal snapshot unreadable: ${previous.damaged}`, {
+        details: { path: join(options.dir, PREVIOUS_SNAPSHOT_FILE) },
+      });
+    }
+    return 'snapshot' in previous ? previous.snapshot : null;
   }
 
   recover(): StateJournalRecovery {
@@ -223,17 +269,20 @@ export class FileStateJournal implements StateJournal, FrameWriter {
     // The entries the snapshot reflects are durable before it replaces them (waiting for this
     // position, not for an idle journal, which a busy broker may never have).
     await this.log.groupCommit.whenAcknowledged(journalLogOffset);
-    await writeFileAtomic(
-      join(this.options.dir, SNAPSHOT_FILE),
-      encodeSnapshot(journalLogOffset, data),
-    );
+    const path = join(this.options.dir, SNAPSHOT_FILE);
+    const previousLogOffset = this.snapshotLogOffset;
+    // the current one stays, as the previous, until the next (a fallback for a damaged one)
+    await rename(path, join(this.options.dir, PREVIOUS_SNAPSHOT_FILE)).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+    await writeFileAtomic(path, encodeSnapshot(journalLogOffset, data));
     this.snapshotLogOffset = journalLogOffset;
     this.snapshotData = data;
     const segments = this.log.list.segments;
     let removed = 0;
-    // a segment goes once the snapshot covers it and no write or sync of it is still to come
-    // (with the async policy an acknowledged segment may still wait for its fdatasync)
-    const upTo = Math.min(journalLogOffset, this.log.groupCommit.settledLogOffset);
+    // a segment goes once the previous snapshot covers it and no write or sync of it is still to
+    // come (with the async policy an acknowledged segment may still wait for its fdatasync)
+    const upTo = Math.min(previousLogOffset, this.log.groupCommit.settledLogOffset);
     while (segments.length > 1 && segments[1].startLogOffset <= upTo) {
       const old = segments.shift()!;
       await this.options.cache.forget(old.path);

@@ -1,9 +1,23 @@
 import t from 'tap';
-import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { openMessageStore } from '../../src/store/index.js';
 import { decodeSnapshot, encodeSnapshot } from '../../src/store/state-journal.js';
 import { SMALL, openTestStore, storeDir } from '../helpers/store.js';
+
+function journalSegments(dir: string): string[] {
+  return readdirSync(join(dir, 'journal'))
+    .filter((n) => /^\d{20}$/.test(n))
+    .sort();
+}
 
 async function collect(it: AsyncIterable<Buffer>): Promise<string[]> {
   const out: string[] = [];
@@ -21,19 +35,77 @@ t.test('journal: entries replay after a restart, snapshot becomes the base', asy
   t.ok(readdirSync(join(dir, 'journal')).length > 2, 'journal rolled segments');
   await store.journal.writeSnapshot(Buffer.from('state@50'));
   t.equal(store.journal.bytesSinceSnapshot(), 0);
+  const later = Array.from({ length: 50 }, (_, i) => `f${i}-`.padEnd(200, 'y'));
+  for (const entry of later) await store.journal.append([Buffer.from(entry)]);
+  await store.journal.writeSnapshot(Buffer.from('state@100'));
   await Promise.all([
     store.journal.append([Buffer.from('a'), Buffer.from('b')]),
     store.journal.append([Buffer.from('c')]),
   ]);
   t.ok(store.journal.bytesSinceSnapshot() > 0);
   await store.close();
-  const segments = readdirSync(join(dir, 'journal')).filter((n) => /^\d{20}$/.test(n));
-  t.ok(segments.length <= 2, 'segments before the snapshot deleted');
+  // the previous snapshot stays, with every segment from its position on; those before it go
+  const previous = decodeSnapshot(readFileSync(join(dir, 'journal', 'snapshot.prev')));
+  if (typeof previous === 'string') throw new Error(previous);
+  t.equal(previous.data.toString(), 'state@50');
+  const starts = journalSegments(dir).map(Number);
+  t.ok(starts[0] > 0, 'segments before the previous snapshot deleted');
+  t.ok(starts[0] <= previous.journalLogOffset, 'the segment holding its position kept');
+  t.ok((starts[1] ?? Infinity) > previous.journalLogOffset);
   store = await openMessageStore({ ...SMALL, dir });
   const rec = store.journal.recover();
-  t.equal(rec.snapshot?.toString(), 'state@50');
+  t.equal(rec.snapshot?.toString(), 'state@100');
   t.same(await collect(rec.entries), ['a', 'b', 'c']);
   await store.close();
+
+  // a damaged snapshot: the previous one and the entries after it give the same state
+  const snap = join(dir, 'journal', 'snapshot');
+  const bytes = readFileSync(snap);
+  bytes[bytes.length - 1] ^= 1;
+  writeFileSync(snap, bytes);
+  store = await openMessageStore({ ...SMALL, dir });
+  const fallback = store.journal.recover();
+  t.equal(fallback.snapshot?.toString(), 'state@50');
+  t.same(await collect(fallback.entries), [...later, 'a', 'b', 'c']);
+  t.match(readdirSync(join(dir, 'quarantine')), [/^journal-snapshot-\d+\.damaged$/]);
+  await store.journal.writeSnapshot(Buffer.from('state@103'));
+  await store.close();
+  store = await openMessageStore({ ...SMALL, dir });
+  t.equal(store.journal.recover().snapshot?.toString(), 'state@103', 'snapshots go on');
+  await store.close();
+});
+
+t.test(
+  'journal: a crash between the renames of a snapshot recovers from the previous one',
+  async (t) => {
+    const dir = storeDir(t);
+    let store = await openMessageStore({ ...SMALL, dir });
+    await store.journal.append([Buffer.from('one')]);
+    await store.journal.writeSnapshot(Buffer.from('base'));
+    await store.journal.append([Buffer.from('two')]);
+    await store.close();
+    // what a crash after `snapshot` became `snapshot.prev`, before the new one took its name, leaves
+    renameSync(join(dir, 'journal', 'snapshot'), join(dir, 'journal', 'snapshot.prev'));
+    store = await openMessageStore({ ...SMALL, dir });
+    const rec = store.journal.recover();
+    t.equal(rec.snapshot?.toString(), 'base');
+    t.same(await collect(rec.entries), ['two']);
+    await store.close();
+  },
+);
+
+t.test('journal: no snapshot while the journal does not start at 0 is damage', async (t) => {
+  const dir = storeDir(t);
+  const store = await openMessageStore({ ...SMALL, dir });
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 30; i++) await store.journal.append([Buffer.alloc(200, i)]);
+    await store.journal.writeSnapshot(Buffer.from(`s${round}`));
+  }
+  await store.close();
+  t.ok(Number(journalSegments(dir)[0]) > 0, 'early segments deleted');
+  rmSync(join(dir, 'journal', 'snapshot'));
+  rmSync(join(dir, 'journal', 'snapshot.prev'));
+  await t.rejects(openMessageStore({ ...SMALL, dir }), { code: 'CorruptRecord' });
 });
 
 t.test('journal: a torn tail is cut, earlier entries kept', async (t) => {
