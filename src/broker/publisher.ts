@@ -334,8 +334,7 @@ export class Publisher {
     key: string,
     now: number,
   ): Promise<DedupHit | null> {
-    // a topic deleted and created again under its name does not see the old one's dedupIds
-    const since = Math.max(now - topic.dedupWindowMs, topic.createdAt);
+    const since = now - topic.dedupWindowMs;
     const cached = this.recent.get(key);
     if (cached !== undefined && cached.storedAtMs >= since) return cached;
     const dedupId = key.slice(name.length + 1);
@@ -354,7 +353,15 @@ export class Publisher {
     // publish that follows stores the message again (its first answer never reached the client)
     const message = (await Promise.all(lookups))
       .flat()
-      .find((stored) => stored.storeTimestampMs >= since && !this.fenced(stored));
+      .find(
+        (stored) =>
+          stored.storeTimestampMs >= since &&
+          !this.fenced(stored) &&
+          // a topic deleted and created again under its name does not see the old one's
+          // dedupIds (by the log position of the deletion, not by clocks: createdAt is a
+          // gateway's); a schedule record is the topic's too
+          !this.core.store.deletedAfter(name, stored.logOffset),
+      );
     if (message === undefined) return null;
     await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
     const body = this.core.bodyKeys.open(message);

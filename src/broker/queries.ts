@@ -225,8 +225,10 @@ export class Queries {
         : await this.core.store.readMessage(position.logOffset);
     if (
       message === null ||
-      (message.topic !== storeTopic(topic) &&
-        (message.topic !== halfTopic(topic) || message.storeTimestampMs < topic.createdAt))
+      (message.topic !== storeTopic(topic) && message.topic !== halfTopic(topic)) ||
+      // a message of a topic deleted since (and maybe created again under its name): not this
+      // topic's (by the log position of the deletion, not by clocks: createdAt is a gateway's)
+      this.core.store.deletedAfter(message.topic, message.logOffset)
     )
       throw new WharfError('MessageNotFound', 'no such message');
     return message;

@@ -334,11 +334,12 @@ export class Scheduler {
     const record = await this.core.store.readMessage(position.logOffset);
     if (
       record === null ||
-      // a topic deleted and created again under its name does not see the old one's messages
-      record.storeTimestampMs < topic.createdAt ||
       record.topic !== scheduleTopic(topic.tenantId, topic.instanceId) ||
       record.queueId !== SCHEDULE_QUEUE_ID ||
-      record.properties[ScheduleProperty.targetTopic] !== topic.topic
+      record.properties[ScheduleProperty.targetTopic] !== topic.topic ||
+      // a topic deleted and created again under its name does not see the old one's messages
+      // (by the log position of the deletion, not by clocks: createdAt is a gateway's)
+      this.targetDeleted(record)
     )
       return null;
     const deliverAtMs = deliverAtOf(record);

@@ -294,10 +294,12 @@ export class Transactions {
       position === null || position.brokerId !== this.core.brokerId
         ? null
         : await this.core.store.readMessage(position.logOffset);
+    // a half of a topic deleted since (and maybe created again) is not this topic's: decided by
+    // the log position of the deletion, not by clocks (the topic's createdAt is a gateway's)
     if (
       message === null ||
       message.topic !== halfTopic(topic) ||
-      message.storeTimestampMs < topic.createdAt
+      this.core.store.deletedAfter(message.topic, message.logOffset)
     ) {
       throw new WharfError('TransactionNotFound', 'no such transaction');
     }

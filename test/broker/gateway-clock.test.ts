@@ -1,0 +1,102 @@
+// A topic's createdAt comes from the clock of the gateway that created it, a message's store
+// time from the broker's. A gateway whose clock runs ahead of the broker's (3 s here, as an
+// unsynchronised host may) must not make the broker take the topic's own messages for those of
+// an earlier topic under its name: that made commits answer 404 TransactionNotFound (the half
+// then rolled back: the producer's commit lost), and delayed messages, queries and dedupIds
+// unreachable. A topic deleted and created again is told apart by the log position of its
+// deletion instead, whatever the clocks say.
+import { Redis } from 'ioredis';
+import t from 'tap';
+import { MetaKeys, RedisScheduleWheel } from '../../src/meta/index.js';
+import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
+import { startTestRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const AHEAD_MS = 3_000;
+
+async function openBroker(t: Parameters<typeof brokerHarness>[0]) {
+  const server = await startTestRedis(t);
+  const redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
+  t.teardown(() => redis.quit());
+  const broker = await brokerHarness(t).open({
+    scheduleWheel: new RedisScheduleWheel(redis, new MetaKeys('test'), '0'),
+  });
+  await waitFor('the wheel ready', () => broker.scheduler!.isReady());
+  return broker;
+}
+
+t.test('a topic created on a gateway whose clock runs ahead is whole', async (t) => {
+  const broker = await openBroker(t);
+  const createdAt = Date.now() + AHEAD_MS;
+
+  const txn = topicOf({ messageType: 'TRANSACTION', queueCount: 1, createdAt });
+  const [half] = await broker.publish(txn, [text('pay')]);
+  await broker.commitTransaction(txn, half.transactionId!);
+  t.pass('the commit is taken');
+  const view = await broker.getMessage(txn, half.messageId);
+  t.equal(view.messageId, half.messageId, 'and its message found by id');
+
+  const delay = topicOf({ messageType: 'DELAY', queueCount: 1, createdAt });
+  const [later] = await broker.publish(delay, [
+    text('later', { deliverAtMs: Date.now() + 3_600_000 }),
+  ]);
+  t.match(await broker.getMessage(delay, later.messageId), { scheduleState: 'SCHEDULED' });
+  await broker.cancelMessage(delay, later.messageId);
+  t.match(await broker.getMessage(delay, later.messageId), { scheduleState: 'CANCELLED' });
+
+  const normal = topicOf({ queueCount: 1, createdAt });
+  const [first] = await broker.publish(normal, [text('once', { dedupId: 'd-1' })]);
+  const [again] = await broker.publish(normal, [text('once', { dedupId: 'd-1' })]);
+  t.equal(again.messageId, first.messageId, 'a repeated dedupId is answered as a duplicate');
+  t.equal((await broker.getMessage(normal, first.messageId)).messageId, first.messageId);
+  t.equal((await broker.queryByKey(normal, 'k', 10)).length, 0);
+});
+
+t.test('a topic created again does not see the old one, whatever the clocks', async (t) => {
+  const broker = await openBroker(t);
+  // the second gateway's clock runs behind: the new topic's createdAt is before the old messages
+  const createdAt = Date.now() - AHEAD_MS;
+  const name = topicOf({ messageType: 'TRANSACTION', queueCount: 1, createdAt }).topic;
+  const old = { ...topicOf({ messageType: 'TRANSACTION', queueCount: 1 }), topic: name };
+  const [half] = await broker.publish(old, [text('old')]);
+  await broker.dropTopic(old);
+  const renewed = { ...old, createdAt };
+  await t.rejects(broker.commitTransaction(renewed, half.transactionId!), {
+    code: 'TransactionNotFound',
+  });
+  await t.rejects(broker.getMessage(renewed, half.messageId), { code: 'MessageNotFound' });
+
+  const delayName = topicOf().topic;
+  const oldDelay = { ...topicOf({ messageType: 'DELAY', queueCount: 1 }), topic: delayName };
+  const [scheduled] = await broker.publish(oldDelay, [
+    text('old', { deliverAtMs: Date.now() + 3_600_000, dedupId: 'd-2' }),
+  ]);
+  await broker.dropTopic(oldDelay);
+  const renewedDelay = { ...oldDelay, createdAt };
+  await t.rejects(broker.getMessage(renewedDelay, scheduled.messageId), {
+    code: 'MessageNotFound',
+  });
+  await t.rejects(broker.cancelMessage(renewedDelay, scheduled.messageId), {
+    code: 'MessageNotFound',
+  });
+  const [fresh] = await broker.publish(renewedDelay, [
+    text('new', { deliverAtMs: Date.now() + 3_600_000, dedupId: 'd-2' }),
+  ]);
+  t.not(fresh.messageId, scheduled.messageId, "the old topic's dedupId is not the new one's");
+
+  const normalName = topicOf().topic;
+  const oldNormal = { ...topicOf({ queueCount: 1 }), topic: normalName };
+  const [stored] = await broker.publish(oldNormal, [text('old')]);
+  await broker.dropTopic(oldNormal);
+  await t.rejects(broker.getMessage({ ...oldNormal, createdAt }, stored.messageId), {
+    code: 'MessageNotFound',
+  });
+  t.same(
+    await broker.receive({ ...oldNormal, createdAt }, groupOf(), {
+      maxMessages: 32,
+      waitMs: 0,
+      tags: '*',
+    }),
+    [],
+  );
+});
