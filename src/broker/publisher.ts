@@ -351,17 +351,15 @@ export class Publisher {
     }
     // a copy a publish fence withdrew (or cancelled, when delayed) is not stored any more: the
     // publish that follows stores the message again (its first answer never reached the client)
-    const message = (await Promise.all(lookups))
-      .flat()
-      .find(
-        (stored) =>
-          stored.storeTimestampMs >= since &&
-          !this.fenced(stored) &&
-          // a topic deleted and created again under its name does not see the old one's
-          // dedupIds (by the log position of the deletion, not by clocks: createdAt is a
-          // gateway's); a schedule record is the topic's too
-          !this.core.store.deletedAfter(name, stored.logOffset),
-      );
+    const message = (await Promise.all(lookups)).flat().find(
+      (stored) =>
+        stored.storeTimestampMs >= since &&
+        !this.fenced(stored) &&
+        // a topic deleted and created again under its name does not see the old one's
+        // dedupIds (by the log position of the deletion, not by clocks: createdAt is a
+        // gateway's); a schedule record is the topic's too
+        !this.core.store.deletedAfter(name, stored.logOffset),
+    );
     if (message === undefined) return null;
     await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
     const body = this.core.bodyKeys.open(message);
