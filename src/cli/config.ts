@@ -40,6 +40,8 @@ export interface WharfConfig {
   /** Resource statistics for /metrics: sample interval and labelled series per tenant. */
   metricsSampleMs: number;
   metricsSeriesPerTenant: number;
+  /** Stop (as on SIGTERM) once stdin reaches its end: the parent holding the pipe is gone. */
+  stopOnStdinClose: boolean;
 }
 
 /** Alarm evaluation and webhook delivery. */
@@ -210,6 +212,11 @@ export const CONFIG_VARIABLES = [
     '200',
     'labelled topic/group series per tenant in /metrics, 1..10000; the rest are summed into `topic="_other"`',
   ],
+  [
+    'WHARF_STOP_ON_STDIN_CLOSE',
+    'false',
+    'stop as on SIGTERM once stdin (a pipe from the parent) closes: set by `npm run cluster` for its processes',
+  ],
 ] as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
@@ -306,6 +313,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
     usageFlushMs: int('WHARF_USAGE_FLUSH_MS', 10_000, 100, 10_000),
     metricsSampleMs: int('WHARF_METRICS_SAMPLE_MS', 30_000, 0, 600_000),
     metricsSeriesPerTenant: int('WHARF_METRICS_SERIES_PER_TENANT', 200, 1, 10_000),
+    stopOnStdinClose: bool('WHARF_STOP_ON_STDIN_CLOSE', false),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   fdatasyncSync,
+  fstatSync,
   fsyncSync,
   linkSync,
   mkdirSync,
@@ -449,16 +450,19 @@ export async function warnOfUnknownInstances(
   );
 }
 
-/** Stops the node on SIGTERM/SIGINT; a second signal or a stuck drain forces the exit. */
-export function stopOnSignals(node: Pick<RunningNode, 'stop'>, logger: Logger): void {
+/** Stops the node on SIGTERM/SIGINT; a second signal or a stuck drain forces the exit. With
+ *  `stdin` (WHARF_STOP_ON_STDIN_CLOSE) it also stops once stdin, a pipe from its parent, reaches
+ *  its end: the parent's end closes when it exits however it exits (SIGKILL too), so the
+ *  processes `npm run cluster` started do not outlive it. */
+export function stopOnSignals(
+  node: Pick<RunningNode, 'stop'>,
+  logger: Logger,
+  options: { stdin?: boolean } = {},
+): void {
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
+  const stop = (cause: { signal: NodeJS.Signals } | { stdin: 'closed' }) => {
     stopping = true;
-    logger.info({ signal }, 'draining and stopping');
+    logger.info(cause, 'draining and stopping');
     const force = setTimeout(() => {
       logger.error('drain took too long: exiting');
       process.exit(1);
@@ -475,8 +479,44 @@ export function stopOnSignals(node: Pick<RunningNode, 'stop'>, logger: Logger): 
       },
     );
   };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stop({ signal });
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  if (options.stdin === true) {
+    // a stop already under way (the parent's SIGTERM, then its exit) goes on undisturbed
+    watchStdin(() => {
+      if (!stopping) stop({ stdin: 'closed' });
+    }, logger);
+  }
+}
+
+/** Calls `onClose` once stdin ends (or fails). Only a pipe is watched: a terminal would be read
+ *  from (a background job stopped by SIGTTIN) and /dev/null ends at once. */
+function watchStdin(onClose: () => void, logger: Logger): void {
+  let stat;
+  try {
+    stat = fstatSync(0);
+  } catch {
+    stat = undefined; // no fd 0 at all
+  }
+  if (stat === undefined || !(stat.isFIFO() || stat.isSocket())) {
+    logger.warn('WHARF_STOP_ON_STDIN_CLOSE: stdin is not a pipe: not watched');
+    return;
+  }
+  let closed = false;
+  const once = () => {
+    if (closed) return;
+    closed = true;
+    onClose();
+  };
+  // whatever the parent writes is dropped: only the end matters
+  process.stdin.on('end', once).on('error', once).resume();
 }
 
 export function createNodeLogger(config: WharfConfig): Logger {

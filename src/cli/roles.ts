@@ -1,6 +1,7 @@
 // The three ways to run Wharf, one function each: the all-in-one node (gateway and broker in one
 // process), a cluster gateway and a cluster broker. Each loads the config from the environment,
-// starts, prints where it serves and stops on SIGTERM/SIGINT. A bad config exits 2, a refused
+// starts, prints where it serves and stops on SIGTERM/SIGINT (or once stdin closes, with
+// WHARF_STOP_ON_STDIN_CLOSE: `npm run cluster`'s processes). A bad config exits 2, a refused
 // start (a held data dir or broker id, no Redis) exits 1 with one clear line.
 import { banner } from './banner.js';
 import { startBroker } from './broker-process.js';
@@ -55,7 +56,7 @@ export async function runRole(
   const logger = createNodeLogger(config);
   try {
     const running = await STARTERS[role](config, logger);
-    stopOnSignals(running, logger);
+    stopOnSignals(running, logger, { stdin: config.stopOnStdinClose });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${name}: ${err.message}\n`);

@@ -20,6 +20,7 @@ t.test('defaults', async (t) => {
     maxConnectionsPerAddress: 256,
     trustProxy: false,
     docs: true,
+    stopOnStdinClose: false,
   });
 });
 
@@ -49,8 +50,9 @@ t.test('every problem is reported, one line each', async (t) => {
       WHARF_TRUST_PROXY: 'yes',
       WHARF_DOCS: 'off',
       WHARF_PORT: '0',
+      WHARF_STOP_ON_STDIN_CLOSE: 'true',
     }),
-    { redisUrl: 'private', trustProxy: true, docs: false, port: 0 },
+    { redisUrl: 'private', trustProxy: true, docs: false, port: 0, stopOnStdinClose: true },
   );
 });
 
