@@ -4,7 +4,7 @@
 // file (or is kept in memory); readiness is awaited on its /readyz, never guessed by a sleep.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { freePort, startRedisServer, type RedisServerHandle } from '../../src/meta/index.js';
@@ -19,7 +19,8 @@ export interface LocalClusterOptions {
   gatewayPort?: number;
   /** Extra environment of every process (e.g. WHARF_FLUSH). */
   env?: NodeJS.ProcessEnv;
-  /** Write each process's output to <dataDir>/logs/<name>.log (else kept in memory). */
+  /** Each process writes its output to <dataDir>/logs/<name>.log itself, so what it logs
+   *  after this process is gone is kept too (else its output is kept in memory). */
   logFiles?: boolean;
   /** Start every process in a process group of its own, so a terminal's Ctrl-C reaches only
    *  the launcher, which stops them in order (`npm run cluster`). */
@@ -91,6 +92,14 @@ export class LocalCluster {
 
   private spawn(name: string, role: 'broker' | 'gateway' | 'all-in-one', env: NodeJS.ProcessEnv) {
     const [node, ...args] = this.options.command;
+    let log: { path: string; fd: number; start: number } | undefined;
+    if (this.options.logFiles === true) {
+      const logs = join(this.options.dataDir, 'logs');
+      mkdirSync(logs, { recursive: true });
+      const path = join(logs, `${name}.log`);
+      const fd = openSync(path, 'a');
+      log = { path, fd, start: fstatSync(fd).size };
+    }
     const child = spawn(node, [...args, role], {
       env: {
         ...process.env,
@@ -102,27 +111,19 @@ export class LocalCluster {
         ...this.options.env,
         ...env,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', log?.fd ?? 'pipe', log?.fd ?? 'pipe'],
       detached: this.options.ownProcessGroups === true,
     });
+    if (log !== undefined) closeSync(log.fd); // the child has its own
     let text = '';
-    let file: WriteStream | undefined;
-    if (this.options.logFiles === true) {
-      const logs = join(this.options.dataDir, 'logs');
-      mkdirSync(logs, { recursive: true });
-      file = createWriteStream(join(logs, `${name}.log`), { flags: 'a' });
-    }
-    // the tail stays in memory also when logged to a file: why a process failed to start is
-    // in its last lines
-    const keep = file === undefined ? 200_000 : 4_000;
     const take = (chunk: Buffer) => {
-      file?.write(chunk);
-      text = (text + chunk.toString()).slice(-keep);
+      text = (text + chunk.toString()).slice(-200_000);
     };
     child.stdout?.on('data', take);
     child.stderr?.on('data', take);
-    child.once('exit', () => file?.end());
-    return { child, output: () => text };
+    // why a process failed to start is in its last lines: this run's, from its log file
+    const output = log === undefined ? () => text : () => tail(log.path, log.start, 4_000);
+    return { child, output };
   }
 
   private async ready(process: WharfProcess): Promise<void> {
@@ -251,5 +252,19 @@ export class LocalCluster {
     const hold = this.portHold;
     this.portHold = undefined;
     if (hold !== undefined) await new Promise<void>((resolve) => hold.close(() => resolve()));
+  }
+}
+
+/** The end of a log file (at most `max` bytes), from `from` on. */
+function tail(path: string, from: number, max: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(from, size - max);
+    const buffer = Buffer.alloc(Math.max(0, size - start));
+    const read = readSync(fd, buffer, 0, buffer.length, start);
+    return buffer.subarray(0, read).toString();
+  } finally {
+    closeSync(fd);
   }
 }
