@@ -3,7 +3,9 @@
 // WHARF_DATA_DIR holds one subdirectory per broker (b1, b2, b3), the Redis files, the generated
 // master key and admin token, and the processes' logs; WHARF_ADMIN_TOKEN is every gateway's
 // operator token. Prints one line per process and the gateways' URLs; Ctrl-C or SIGTERM stops
-// everything (gateways drain first, then brokers, then Redis).
+// everything (gateways drain first, then brokers, then Redis). If the launcher dies without
+// stopping them (SIGKILL), they stop on their own: each Wharf process once its stdin, a pipe
+// from the launcher, closes (WHARF_STOP_ON_STDIN_CLOSE), Redis once they are all gone.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +40,7 @@ async function main(): Promise<void> {
     gatewayPort: port,
     logFiles: true,
     ownProcessGroups: true,
+    stopWithLauncher: true,
   });
 
   let stopping = false;

@@ -25,9 +25,49 @@ export interface LocalClusterOptions {
   /** Start every process in a process group of its own, so a terminal's Ctrl-C reaches only
    *  the launcher, which stops them in order (`npm run cluster`). */
   ownProcessGroups?: boolean;
+  /** Every process stops on its own once this one is gone, however it went (SIGKILL too;
+   *  `npm run cluster`): a Wharf process gets a pipe from this one as stdin and
+   *  WHARF_STOP_ON_STDIN_CLOSE, so it stops as on SIGTERM when the pipe closes; Redis gets a
+   *  watchdog (below) that stops it once the last of them is gone. */
+  stopWithLauncher?: boolean;
   /** How long a process may take to become ready. Default 60 s. */
   readyTimeoutMs?: number;
 }
+
+/** The Redis watchdog (`node -e`, argument: Redis's pid): once stdin ends, SIGTERM (Redis
+ *  flushes its AOF), SIGKILL if it still runs 10 s later. Gone: no such process, or a zombie
+ *  (no parent reaps it once the launcher is dead). */
+const REDIS_WATCHDOG = `
+const pid = Number(process.argv[1]);
+if (!Number.isInteger(pid) || pid <= 1) process.exit(2);
+const signal = (name) => {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const zombie = () => {
+  try {
+    return /^\\d+ \\(.*\\) Z/s.test(require('node:fs').readFileSync('/proc/' + pid + '/stat', 'utf8'));
+  } catch {
+    return false;
+  }
+};
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  signal('SIGTERM');
+  const deadline = Date.now() + 10000;
+  setInterval(() => {
+    if (!signal(0) || zombie()) process.exit(0);
+    if (Date.now() > deadline) signal('SIGKILL');
+  }, 50);
+};
+process.stdin.on('end', stop).on('error', stop).resume();
+`;
 
 export interface WharfProcess {
   name: string;
@@ -50,6 +90,8 @@ export class LocalCluster {
    *  takes it before it starts again there; each connection is closed at once, as by a Redis that
    *  is down. */
   private portHold: Server | undefined;
+  /** With stopWithLauncher: the running Redis's watchdog. */
+  private redisWatchdog: ChildProcess | undefined;
 
   constructor(readonly options: LocalClusterOptions) {}
 
@@ -72,7 +114,29 @@ export class LocalCluster {
       ...(this.redisPort === undefined ? {} : { port: this.redisPort }),
     });
     this.redisPort = this.redis.port;
+    if (this.options.stopWithLauncher === true) this.watchRedis(this.redis.process);
     return this.redis;
+  }
+
+  /**
+   * A process that SIGTERMs Redis once its stdin closes. The write end of that pipe is held by
+   * this process and by every Wharf process started after it (their fd 3, never touched), so it
+   * closes once the last of them is gone: Redis stops after the brokers and gateways that use
+   * it, as in stop(). The watchdog ends when Redis exits first (a stop, an outage).
+   */
+  private watchRedis(redis: ChildProcess): void {
+    const watchdog = spawn(process.execPath, ['-e', REDIS_WATCHDOG, String(redis.pid)], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: this.options.ownProcessGroups === true,
+    });
+    watchdog.unref();
+    this.redisWatchdog = watchdog;
+    const end = () => {
+      watchdog.kill('SIGKILL');
+      if (this.redisWatchdog === watchdog) this.redisWatchdog = undefined;
+    };
+    if (redis.exitCode !== null || redis.signalCode !== null) end();
+    else redis.once('exit', end);
   }
 
   /** Stops the private Redis; `holdPort` (an outage it starts again from) keeps its port. */
@@ -100,9 +164,13 @@ export class LocalCluster {
       const fd = openSync(path, 'a');
       log = { path, fd, start: fstatSync(fd).size };
     }
+    const watched = this.options.stopWithLauncher === true;
+    // the Redis watchdog's pipe, held open by this process while it lives (see watchRedis)
+    const redisWatch = this.redisWatchdog?.stdin;
     const child = spawn(node, [...args, role], {
       env: {
         ...process.env,
+        WHARF_STOP_ON_STDIN_CLOSE: watched ? 'true' : undefined,
         WHARF_HOST: '127.0.0.1',
         WHARF_REDIS_URL: this.redisUrl,
         WHARF_MASTER_KEY: this.options.masterKey,
@@ -111,7 +179,12 @@ export class LocalCluster {
         ...this.options.env,
         ...env,
       },
-      stdio: ['ignore', log?.fd ?? 'pipe', log?.fd ?? 'pipe'],
+      stdio: [
+        watched ? 'pipe' : 'ignore',
+        log?.fd ?? 'pipe',
+        log?.fd ?? 'pipe',
+        ...(redisWatch == null || redisWatch.destroyed ? [] : [redisWatch]),
+      ],
       detached: this.options.ownProcessGroups === true,
     });
     if (log !== undefined) closeSync(log.fd); // the child has its own
