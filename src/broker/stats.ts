@@ -20,11 +20,15 @@ export class Stats {
       return { queueId, minOffset: offsets.minQueueOffset, maxOffset: offsets.maxQueueOffset };
     });
     const counters = this.core.counters.topic(name);
+    const consumingGroups = new Set<string>();
+    for (const { topic: t, group } of this.core.ledger.configurations())
+      if (storeTopic(t) === name) consumingGroups.add(group.group);
     return {
       messagesIn: queues.reduce((sum, queue) => sum + queue.maxOffset, 0),
       bytesIn: counters.bytesIn,
       publishRatePerSecond: counters.publish.perSecond(),
       queues,
+      consumingGroups: [...consumingGroups].sort(),
     };
   }
 

@@ -51,6 +51,9 @@ export interface TopicStats {
   bytesIn: number;
   publishRatePerSecond: number;
   queues: { queueId: number; minOffset: number; maxOffset: number }[];
+  /** The groups that have received from the topic (not in the public answer; unset from a
+   *  broker of an earlier version: every group may have). */
+  consumingGroups?: string[];
 }
 
 export interface GroupStats {

@@ -899,6 +899,10 @@ export class RoutingBrokerClient implements BrokerClient {
             maxOffset: 0,
           },
       ),
+      // unknown if any broker did not say (an earlier version)
+      ...(stats.every((s) => s.consumingGroups !== undefined)
+        ? { consumingGroups: [...new Set(stats.flatMap((s) => s.consumingGroups ?? []))].sort() }
+        : {}),
     };
   }
 

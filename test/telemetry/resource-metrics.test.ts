@@ -13,11 +13,16 @@ t.test('resource series per tenant are capped; the overflow is summed into _othe
   });
   const tenant = await provisionTenant(wharf);
   const call = tenantCaller(wharf, tenant);
-  for (const topic of ['a', 'b', 'c'])
+  for (const topic of ['a', 'b', 'c', 'd'])
     await call('PUT', `/topics/${topic}`, { messageType: 'NORMAL' });
   for (const group of ['g1', 'g2']) await call('PUT', `/groups/${group}`, {});
-  // 3 topics + 6 pairs = 9 series for this tenant: 4 labelled, 5 folded
-  for (const topic of ['a', 'b', 'c']) {
+  // the groups receive from a, b and c (nothing there yet), never from d: a pair is sampled
+  // once its group has received from its topic (not every topic × every group of an instance)
+  for (const topic of ['a', 'b', 'c'])
+    for (const group of ['g1', 'g2'])
+      await call('POST', `/topics/${topic}/groups/${group}/receive`, { waitSeconds: 0 });
+  // 4 topics + 6 pairs = 10 series for this tenant: 4 labelled, 6 folded
+  for (const topic of ['a', 'b', 'c', 'd']) {
     await call('POST', `/topics/${topic}/messages`, { messages: [{ body: 'x' }, { body: 'y' }] });
   }
   const scrape = async () => (await adminFetch(wharf, 'GET', '/metrics')).text();
@@ -43,8 +48,8 @@ t.test('resource series per tenant are capped; the overflow is summed into _othe
     'a sample of every resource after the publishes',
     async () => {
       const sample = read(await scrape());
-      return sample.text.includes(`wharf_stats_folded_series{tenant="${tenant.tenantId}"} 5`) &&
-        sample.otherMessages === 2 &&
+      return sample.text.includes(`wharf_stats_folded_series{tenant="${tenant.tenantId}"} 6`) &&
+        sample.otherMessages === 4 &&
         sample.otherBacklog === 8
         ? sample
         : null;
@@ -54,8 +59,8 @@ t.test('resource series per tenant are capped; the overflow is summed into _othe
   t.equal(labelled.length, cap, 'labelled series of the tenant: the cap');
   t.equal(series.size, cap + 2, 'plus one _other topic series and one _other group series');
   t.ok(series.has(`tenant="${tenant.tenantId}",instance="_other",topic="_other",group="_other"`));
-  // labelled: a, (a,g1), (a,g2), b; folded: (b,g1), (b,g2), c, (c,g1), (c,g2)
-  t.equal(otherMessages, 2, 'topic c');
+  // labelled: a, (a,g1), (a,g2), b; folded: (b,g1), (b,g2), c, (c,g1), (c,g2), d
+  t.equal(otherMessages, 4, 'topics c and d');
   t.equal(otherBacklog, 8, 'the backlog of the four folded pairs, 2 each');
   t.match(text, /wharf_http_request_duration_seconds_bucket\{[^}]*status_class="2xx"/);
   t.match(text, /wharf_redis_round_trip_seconds \d/);

@@ -271,7 +271,8 @@ export function queryRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request) => {
       const { instanceId, topic } = request.params;
       const t = await resolveTopic(meta, principalOf(request), instanceId, topic, 'query');
-      return brokers.topicStats(t);
+      const { messagesIn, bytesIn, publishRatePerSecond, queues } = await brokers.topicStats(t);
+      return { messagesIn, bytesIn, publishRatePerSecond, queues };
     },
   );
 

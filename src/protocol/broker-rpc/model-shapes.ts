@@ -174,6 +174,8 @@ export const topicStatsShape: Shape<TopicStats> = object({
   bytesIn: number,
   publishRatePerSecond: number,
   queues: array(object({ queueId: number, minOffset: number, maxOffset: number })),
+  // added for the metrics sampler; a gateway before it keeps the key unread
+  consumingGroups: optional(array(string)),
 });
 
 export interface GroupStats {
