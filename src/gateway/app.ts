@@ -176,12 +176,15 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     if (draining.signal.aborted) reply.header('connection', 'close');
     // The gateway holds an answer whole until the client has read it: one the client stops
     // reading (a receive of 16 MiB) is dropped with its connection once no byte went out for
-    // answerStallMs (node puts the keep-alive timeout back once the answer is out).
+    // answerStallMs (node puts the keep-alive timeout back once the answer is out). Half of it
+    // is set: node lets a socket's timeout pass once while its write queue has shrunk since the
+    // last look, and the kernel takes the first megabytes of any answer at once, so a client
+    // that reads none of it was dropped only after twice the time set.
     if (
       (typeof payload === 'string' || Buffer.isBuffer(payload)) &&
       payload.length >= LARGE_ANSWER_BYTES
     ) {
-      reply.raw.socket?.setTimeout(answerStallMs);
+      reply.raw.socket?.setTimeout(Math.ceil(answerStallMs / 2));
     }
     done(null, payload);
   });
