@@ -10,7 +10,13 @@ import {
 import { unavailable } from '../../src/cluster/rpc-channel.js';
 import { WharfError } from '../../src/errors.js';
 import type { BrokerClient } from '../../src/cluster/index.js';
-import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
+import type {
+  CheckedMessage,
+  GroupDescriptor,
+  ReceiveRequest,
+  ReceivedMessage,
+  TopicDescriptor,
+} from '../../src/model/index.js';
 
 const topic: TopicDescriptor = {
   tenantId: 't1',
@@ -128,4 +134,89 @@ t.test('a give-back goes to its broker even once the registry says it is down', 
   } as unknown as GroupDescriptor;
   await routing.returnMessages(topic, group, [handle]);
   t.same(given, [[handle]], 'given back to broker 1');
+});
+
+/** Stand-in brokers 1..n, live and ready, holding the topic's queues one each. */
+function standIns(n: number, client: (brokerId: number) => Partial<BrokerClient>) {
+  const brokers = new Map<number, BrokerAddress>(
+    Array.from({ length: n }, (_, i): [number, BrokerAddress] => [
+      i + 1,
+      { brokerId: i + 1, address: `10.0.0.${i + 1}:7070`, live: true },
+    ]),
+  );
+  return new RoutingBrokerClient({
+    directory: { brokers, onChange: () => undefined },
+    placements: {
+      place: () => Promise.resolve(Array.from({ length: n }, (_, i) => i + 1)),
+      drop: () => Promise.resolve(),
+    },
+    connect: (_address, brokerId) =>
+      ({
+        health: () => Promise.resolve({ ready: true }),
+        close: () => Promise.resolve(),
+        ...client(brokerId),
+      }) as unknown as BrokerClient,
+    macKey: randomBytes(32),
+  });
+}
+
+const clustering = {
+  tenantId: 't1',
+  instanceId: 'i1',
+  group: 'g',
+  deliveryMode: 'CLUSTERING',
+  createdAt: 1,
+} as unknown as GroupDescriptor;
+
+t.test(
+  'a receive takes a backlog broker after broker, popping no more than it answers',
+  async (t) => {
+    const left = new Map([
+      [1, 20],
+      [2, 20],
+      [3, 20],
+    ]);
+    let given = 0;
+    const routing = standIns(3, (brokerId) => ({
+      receive: (_t: unknown, _g: unknown, request: ReceiveRequest) => {
+        const n = Math.min(request.maxMessages, left.get(brokerId) ?? 0);
+        left.set(brokerId, (left.get(brokerId) ?? 0) - n);
+        return Promise.resolve(
+          Array.from({ length: n }, () => ({ body: Buffer.alloc(10) }) as ReceivedMessage),
+        );
+      },
+      returnMessages: (_t: unknown, _g: unknown, handles: string[]) => {
+        given += handles.length;
+        return Promise.resolve();
+      },
+    }));
+    t.teardown(() => routing.close());
+    const three = { ...topic, queueCount: 3 };
+    const answer = await routing.receive(three, clustering, {
+      maxMessages: 32,
+      waitMs: 20_000,
+      tags: '*',
+    });
+    t.equal(answer.length, 32, 'one answer filled from two brokers');
+    t.equal(60 - [...left.values()].reduce((a, b) => a + b, 0), 32, 'exactly 32 popped');
+    t.equal(given, 0, 'nothing given back');
+  },
+);
+
+t.test('a waiting check keeps the offers of the brokers it cancelled', async (t) => {
+  // both halves come due at once: broker 1 answers first, broker 2 offers as it is cancelled
+  const routing = standIns(2, (brokerId) => ({
+    checkTransactions: (_t: unknown, request: { waitMs: number }, signal?: AbortSignal) => {
+      if (request.waitMs === 0) return Promise.resolve([]);
+      const offer = [{ transactionId: `half-${brokerId}` } as CheckedMessage];
+      if (brokerId === 1) return new Promise((resolve) => setTimeout(() => resolve(offer), 20));
+      return new Promise((resolve) =>
+        signal?.addEventListener('abort', () => setTimeout(() => resolve(offer), 20)),
+      );
+    },
+  }));
+  t.teardown(() => routing.close());
+  const txn = { ...topic, messageType: 'TRANSACTION' as const };
+  const offers = await routing.checkTransactions(txn, { maxMessages: 16, waitMs: 20_000 });
+  t.same(offers.map((o) => o.transactionId).sort(), ['half-1', 'half-2'], 'no offer lost');
 });
