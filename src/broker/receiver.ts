@@ -41,7 +41,9 @@ export class Receiver {
     const filter = parseTagFilter(request.tags);
     const sub = await this.subscriptionFor(topic, group, request.consumerId);
     sub.lastReceiveMs = Date.now();
-    const deadline = Date.now() + request.waitMs;
+    // the wait is measured on the monotonic clock: a wall clock stepped back (NTP) must not
+    // stretch it past the caller's deadline (a 503 from the gateway instead of an empty answer)
+    const waitEnd = performance.now() + request.waitMs;
     const name = storeTopic(topic);
     const fifo = topic.messageType === 'FIFO';
     for (;;) {
@@ -69,19 +71,19 @@ export class Receiver {
         this.core.longPoll.notify(name);
         return [];
       }
-      const now = Date.now();
-      if (now >= deadline || this.core.longPoll.closed) return [];
+      const waitMs = waitEnd - performance.now();
+      if (waitMs <= 0 || this.core.longPoll.closed) return [];
       if (progressed) continue; // filtered entries were passed over: read on, do not park
       if (sub.busy.size > 0) {
         // other receives of this subscription are reading some queues: look again as soon as
         // one of them is done (not all: with more receivers than queues they take turns)
-        await firstOf([...sub.busy.values()], deadline - now);
+        await firstOf([...sub.busy.values()], waitMs);
         continue;
       }
       await this.core.longPoll.park(
         name,
         topic.tenantId,
-        Math.min(deadline, sub.earliestDueMs(fifo)),
+        Math.min(Date.now() + waitMs, sub.earliestDueMs(fifo)),
         version,
         signal,
         sub.key,

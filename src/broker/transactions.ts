@@ -159,7 +159,8 @@ export class Transactions {
     signal?: AbortSignal,
   ): Promise<CheckedMessage[]> {
     const half = halfTopic(topic);
-    const deadline = Date.now() + request.waitMs;
+    // on the monotonic clock: a wall clock stepped back must not stretch the wait (receiver.ts)
+    const waitEnd = performance.now() + request.waitMs;
     const pollKey = checkPollKey(half);
     for (;;) {
       const version = this.core.longPoll.version(pollKey);
@@ -169,9 +170,10 @@ export class Transactions {
         request.maxMessages,
         request.maxBodyBytes ?? Number.POSITIVE_INFINITY,
       );
-      if (offered.length > 0 || Date.now() >= deadline || signal?.aborted === true) return offered;
+      const waitMs = waitEnd - performance.now();
+      if (offered.length > 0 || waitMs <= 0 || signal?.aborted === true) return offered;
       if (this.core.longPoll.closed) return offered;
-      const wakeAtMs = Math.min(deadline, this.halves.nextDueMs(half));
+      const wakeAtMs = Math.min(Date.now() + waitMs, this.halves.nextDueMs(half));
       // a subscription of its own: a notify wakes every parked check, each computes its wake-up
       const waiter = `check-${++this.parkedChecks}`;
       await this.core.longPoll.park(pollKey, topic.tenantId, wakeAtMs, version, signal, waiter);

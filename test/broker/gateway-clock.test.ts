@@ -4,7 +4,8 @@
 // an earlier topic under its name: that made commits answer 404 TransactionNotFound (the half
 // then rolled back: the producer's commit lost), and delayed messages, queries and dedupIds
 // unreachable. A topic deleted and created again is told apart by the log position of its
-// deletion instead, whatever the clocks say.
+// deletion instead, whatever the clocks say. And a wait (a receive's, a check's) is measured on
+// the monotonic clock, so a wall clock stepped back does not stretch it.
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { MetaKeys, RedisScheduleWheel } from '../../src/meta/index.js';
@@ -99,4 +100,26 @@ t.test('a topic created again does not see the old one, whatever the clocks', as
     }),
     [],
   );
+});
+
+t.test('a wall clock stepped back does not stretch a waiting receive or check', async (t) => {
+  const broker = await brokerHarness(t).open();
+  const realNow = Date.now.bind(Date);
+  t.teardown(() => {
+    Date.now = realNow;
+  });
+  const topic = topicOf({ queueCount: 1 });
+  const txn = topicOf({ messageType: 'TRANSACTION', queueCount: 1 });
+  const waits = [
+    broker.receive(topic, groupOf(), { maxMessages: 1, waitMs: 300, tags: '*' }),
+    broker.checkTransactions(txn, { maxMessages: 1, waitMs: 300 }),
+  ];
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  Date.now = () => realNow() - 600_000; // NTP stepped the clock back 10 minutes
+  // before, each waited out its wait plus the ten minutes (a gateway answered 503 at 20 s)
+  const ended = await Promise.race([
+    Promise.all(waits).then(() => 'ended'),
+    new Promise((resolve) => setTimeout(resolve, 10_000, 'still waiting')).then(String),
+  ]);
+  t.equal(ended, 'ended', 'both answered (empty) at the end of their wait');
 });

@@ -173,7 +173,8 @@ t.test('the stream ends by its clock even before its timer has had its turn', as
   // Seen in CI: past its end by the clock but before the end timer ran, the loop asked for
   // receives of no wait, which answered empty without leaving the microtask queue, so the timer
   // that ends the stream never ran and the gateway spun. Here the clock steps forward (as a busy
-  // loop or an NTP step makes it) while the stream has 60 s of timer left.
+  // loop makes it: the stream's clock is the monotonic one, which no NTP step moves) while the
+  // stream has 60 s of timer left.
   const { wharf, publish, openHeld } = await setup(t);
   // on the long-invisibility group: the first message must not come back when the clock jumps
   const controller = new AbortController();
@@ -184,10 +185,10 @@ t.test('the stream ends by its clock even before its timer has had its turn', as
   await waitFor('the first message', () => lines.length >= 1 || undefined);
   // the stream's next receive is parked (past its clock check): the step lands while it waits
   await waitFor('the next receive to park', () => wharf.broker.longPoll.parkedCount === 1);
-  const realNow = Date.now;
-  Date.now = () => realNow() + 120_000;
+  const realNow = performance.now.bind(performance);
+  performance.now = () => realNow() + 120_000;
   t.teardown(() => {
-    Date.now = realNow;
+    performance.now = realNow;
   });
   await publish(['after']); // wakes the parked receive; its loop then finds the clock past the end
   await done;

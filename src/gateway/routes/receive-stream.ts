@@ -69,7 +69,8 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
       const stream = ctx.receiveStreams.open(principal.tenantId, body.maxOutstanding);
       const out = new PassThrough();
       const ended = new AbortController();
-      const endAt = Date.now() + body.durationSeconds * 1000;
+      // on the monotonic clock: a wall clock stepped back must not stretch the stream
+      const endAt = performance.now() + body.durationSeconds * 1000;
       const hangUp = (): void => ended.abort();
       reply.raw.once('close', hangUp);
       // a client that left while it was authenticated and its names looked up: its 'close' has
@@ -89,7 +90,7 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
           // the deadline by the clock, not only by endTimer: a receive of no wait that finds
           // nothing can answer without leaving the microtask queue, so past endAt (before the
           // timer's turn) the loop would spin and starve the very timer that ends it
-          const remainingMs = endAt - Date.now();
+          const remainingMs = endAt - performance.now();
           if (remainingMs <= 0) break;
           const credit = stream.credit();
           if (credit <= 0) {
@@ -121,7 +122,7 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
               topic: t,
               group: g,
               maxMessages: Math.min(32, credit),
-              waitSeconds: Math.min(POLL_SECONDS, Math.max(0, endAt - Date.now()) / 1000),
+              waitSeconds: Math.min(POLL_SECONDS, Math.max(0, endAt - performance.now()) / 1000),
               tags: body.tags,
               ...(body.invisibleSeconds === undefined
                 ? {}
