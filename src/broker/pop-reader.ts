@@ -310,6 +310,14 @@ export class PopReader {
     const cursor = sub.cursors.get(queueId) as QueueCursor;
     const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
     const pick = this.pickFor(picks, queueId, cursor, name);
+    if (!bytes.firstOfAnswer && bytes.maxBytes !== Number.POSITIVE_INFINITY) {
+      // the store reads a queue's first record whatever its size: one that cannot fit what is
+      // left of the answer (a record is larger than its body) is not read only to be dropped
+      const [next] = (await this.core.store.queueEntries(name, storeQueue, pick.pullTo, 1)).entries;
+      if (next !== undefined && next.size > bytes.maxBytes) {
+        return { count: 0, bytes: 0, capped: true };
+      }
+    }
     const options = {
       maxMessages: max,
       ...(filter !== undefined ? { filter } : {}),

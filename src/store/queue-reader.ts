@@ -604,6 +604,7 @@ export class QueueReader {
         queueOffset: start + i,
         logOffset,
         storeTimestampMs: entryStoreTimestampMs(raw, i),
+        size: entrySize(raw, i),
       });
     }
     return { entries, startQueueOffset: start, nextQueueOffset: start + n, maxQueueOffset };

@@ -98,6 +98,8 @@ export interface QueueEntryRef {
   queueOffset: number;
   logOffset: number;
   storeTimestampMs: number;
+  /** Its record's bytes (more than its body's). */
+  size: number;
 }
 
 export interface QueueEntriesResult {

@@ -502,3 +502,36 @@ t.test(
     );
   },
 );
+
+t.test("a queue's next record that cannot fit what is left of a budget is not read", async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf({ queueCount: 2 });
+  const group = groupOf();
+  await broker.publish(topic, [
+    text('s'.repeat(500), { queueId: 0 }),
+    text('b'.repeat(5000), { queueId: 1 }),
+  ]);
+  const store = broker.store as unknown as {
+    readQueue: (topic: string, queueId: number, ...rest: unknown[]) => Promise<unknown>;
+  };
+  const readQueue = store.readQueue.bind(store);
+  const read: number[] = [];
+  store.readQueue = (name, queueId, ...rest) => {
+    read.push(queueId);
+    return readQueue(name, queueId, ...rest);
+  };
+  // a new group reads queue 0 first: its 500 bytes leave 1,500 of the budget, less than queue
+  // 1's record
+  const answer = await broker.receive(topic, group, { ...receiveAll, maxBodyBytes: 2000 });
+  t.same(
+    answer.map((m) => m.body.length),
+    [500],
+  );
+  t.same(read, [0], 'queue 1 was not read');
+  const next = await broker.receive(topic, group, { ...receiveAll, maxBodyBytes: 2000 });
+  t.same(
+    next.map((m) => [m.body.length, m.deliveryAttempt]),
+    [[5000, 1]],
+    'the next receive has it, as its first message',
+  );
+});

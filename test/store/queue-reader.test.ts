@@ -349,6 +349,8 @@ t.test('queueEntries: positions and store times without the records', async (t) 
       queueOffset: 3 + i,
       logOffset: a.logOffset,
       storeTimestampMs: a.storeTimestampMs,
+      // the records of one append lie back to back: each one's size is the gap to the next
+      size: appended[4 + i].logOffset - a.logOffset,
     })),
   );
   t.match(some, { startQueueOffset: 3, nextQueueOffset: 7, maxQueueOffset: 10 });
