@@ -25,6 +25,8 @@ export interface WharfConfig {
   redisTimeoutMs: number;
   /** Bytes of request bodies being received at once, over all connections (503 past it). */
   bodiesInFlightBytes: number;
+  /** Bytes of message bodies in receive answers not yet out (past it, one message an answer). */
+  answersInFlightBytes: number;
   /** Open connections from one client address (0: no limit). */
   maxConnectionsPerAddress: number;
   /** At a stop the gateway serves on this long first (connection: close, /readyz 503). */
@@ -130,6 +132,11 @@ export const CONFIG_VARIABLES = [
     'WHARF_BODIES_IN_FLIGHT_MB',
     '128',
     'request bodies being received at once, all connections together, 8..65536 MiB (then 503)',
+  ],
+  [
+    'WHARF_ANSWERS_IN_FLIGHT_MB',
+    '256',
+    'message bodies in receive answers not yet out, all connections together, 16..65536 MiB (then one message an answer)',
   ],
   [
     'WHARF_DRAIN_DELAY_MS',
@@ -287,6 +294,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
     metaCacheMs: int('WHARF_META_CACHE_MS', 4000, 0, 5000),
     redisTimeoutMs: int('WHARF_REDIS_TIMEOUT_MS', 1000, 50, 10_000),
     bodiesInFlightBytes: int('WHARF_BODIES_IN_FLIGHT_MB', 128, 8, 65_536) * MIB,
+    answersInFlightBytes: int('WHARF_ANSWERS_IN_FLIGHT_MB', 256, 16, 65_536) * MIB,
     maxConnectionsPerAddress: int('WHARF_MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
     drainDelayMs: int('WHARF_DRAIN_DELAY_MS', 1000, 0, 20_000),
     trustProxy: bool('WHARF_TRUST_PROXY', false),

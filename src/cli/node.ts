@@ -387,6 +387,7 @@ async function listenGateway(
       trustProxy: config.trustProxy,
       docs: config.docs,
       bodiesInFlightBytes: config.bodiesInFlightBytes,
+      answersInFlightBytes: config.answersInFlightBytes,
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       drainDelayMs: config.drainDelayMs,
       allowPrivateWebhooks: config.alarms.allowPrivateWebhooks,

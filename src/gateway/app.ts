@@ -18,6 +18,7 @@ import { GatewayMetrics, type Logger } from '../telemetry/index.js';
 import type { GatewayConfig, RouteContext } from './context.js';
 import { ParkedPolls } from './parked-polls.js';
 import { ReceiveStreams } from './receive-streams.js';
+import { AnswerBudget } from './answer-budget.js';
 import { BodyBudget, registerRawBody } from './plugins/body.js';
 import { registerCallAccounting } from './plugins/call-accounting.js';
 import { registerConnectionLimit, registerDrainSweep } from './plugins/connections.js';
@@ -65,6 +66,7 @@ export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const REQUEST_TIMEOUT_MS = 60_000;
 export const BODIES_IN_FLIGHT_BYTES = 128 * 1024 * 1024;
+export const ANSWERS_IN_FLIGHT_BYTES = 256 * 1024 * 1024;
 /** Answers from this size on are dropped when the client stops reading them (answerStallMs). */
 export const LARGE_ANSWER_BYTES = 64 * 1024;
 export const ANSWER_STALL_MS = 30_000;
@@ -122,6 +124,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     closing: closing.signal,
     draining: draining.signal,
     receiveStreams: new ReceiveStreams(config.maxReceiveStreamsPerTenant),
+    answers: new AnswerBudget(config.answersInFlightBytes ?? ANSWERS_IN_FLIGHT_BYTES),
     parkedPolls: new ParkedPolls({
       meta: deps.meta,
       metrics,

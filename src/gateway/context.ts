@@ -7,6 +7,7 @@ import type { ParkedPolls } from './parked-polls.js';
 import type { ReceiveStreams } from './receive-streams.js';
 import type { AdminAuthenticator, TokenService } from './plugins/jwt.js';
 import type { RateLimiter } from './plugins/quotas.js';
+import type { AnswerBudget } from './answer-budget.js';
 import type { UsageMeter } from './usage-meter.js';
 
 export interface GatewayConfig {
@@ -19,6 +20,9 @@ export interface GatewayConfig {
   bodyLimitBytes?: number;
   /** Bytes of request bodies held at once over all connections (default 128 MiB; 503 past it). */
   bodiesInFlightBytes?: number;
+  /** Bytes of message bodies held in receive answers not yet read, all connections together
+   *  (default 256 MiB; past it an answer carries one message). */
+  answersInFlightBytes?: number;
   /** A large answer (a receive of big messages) the client stops reading for this long is
    *  dropped with its connection. Default 30 s. */
   answerStallMs?: number;
@@ -69,6 +73,8 @@ export interface RouteContext {
   parkedPolls: ParkedPolls;
   /** Streaming receives open on this gateway and the handles they wait on (flow control). */
   receiveStreams: ReceiveStreams;
+  /** Bytes of bodies in receive answers not yet out (answer-budget.ts). */
+  answers: AnswerBudget;
 }
 
 /**

@@ -43,12 +43,15 @@ export const MAX_ANSWER_BODY_BYTES = 16 * 1024 * 1024;
 /** How long an answer waits for the give-back of what did not fit it. */
 const GIVE_BACK_WAIT_MS = 1000;
 
-/** How many of `messages` fit one answer (at least one). */
-export function answerLength(messages: readonly { body: { length: number } }[]): number {
+/** How many of `messages` fit one answer of `maxBytes` of bodies (at least one). */
+export function answerLength(
+  messages: readonly { body: { length: number } }[],
+  maxBytes = MAX_ANSWER_BODY_BYTES,
+): number {
   let bytes = 0;
   for (let i = 0; i < messages.length; i++) {
     bytes += messages[i].body.length;
-    if (bytes > MAX_ANSWER_BODY_BYTES && i > 0) return i;
+    if (bytes > maxBytes && i > 0) return i;
   }
   return messages.length;
 }
@@ -61,6 +64,9 @@ export interface ClientReceive {
   tags: string;
   invisibleSeconds?: number;
   consumerId?: string;
+  /** A batch of a streaming receive: written to the stream at once, its bytes are the stream's
+   *  own (flow control by outstanding count), not held against the gateway's answer budget. */
+  streamed?: boolean;
 }
 
 /** Receives for `principal` as the request asks; the messages are counted and debited. */
@@ -78,6 +84,11 @@ export async function receiveForClient(
     call.maxMessages,
     limiter.available(principal.tenantId, 'consume', rate),
   );
+  // what the gateway's answers not yet out leave (at least one message each)
+  const maxBodyBytes =
+    call.streamed === true
+      ? MAX_ANSWER_BODY_BYTES
+      : Math.max(1, Math.min(MAX_ANSWER_BODY_BYTES, ctx.answers.available()));
   const received = await ctx.parkedPolls.run(request, reply, principal, {
     what: 'receive',
     waitMs: call.waitSeconds * 1000,
@@ -91,7 +102,7 @@ export async function receiveForClient(
           tags: call.tags,
           // the broker reads no more than one answer carries (a broker of an earlier version
           // ignores it: the answer is cut below, the rest given back)
-          maxBodyBytes: MAX_ANSWER_BODY_BYTES,
+          maxBodyBytes,
           ...(call.invisibleSeconds === undefined
             ? {}
             : { invisibleMs: call.invisibleSeconds * 1000 }),
@@ -101,24 +112,25 @@ export async function receiveForClient(
       ),
     giveBack: releaseAll,
   });
-  const over = received.splice(answerLength(received));
+  const over = received.splice(answerLength(received, maxBodyBytes));
   // given back unseen before the answer (the next receive has them), waited for 1 s at most: a
   // stalled broker must not hold the answer the client is waiting for
   if (over.length > 0) {
     const giving = releaseAll(over);
     await Promise.race([giving, sleep(GIVE_BACK_WAIT_MS, undefined, { ref: false })]);
   }
+  const bodyBytes = received.reduce((sum, m) => sum + m.body.length, 0);
+  if (call.streamed !== true && bodyBytes > 0 && !reply.raw.destroyed) {
+    // held until the answer is out or its connection gone
+    const release = ctx.answers.hold(bodyBytes);
+    reply.raw.once('finish', release).once('close', release);
+  }
   limiter.debit(principal.tenantId, 'consume', rate, received.length);
   metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);
   const { tenantId } = principal;
   const { instanceId } = call.topic;
   ctx.usage.count(tenantId, instanceId, 'messagesDelivered', received.length);
-  ctx.usage.count(
-    tenantId,
-    instanceId,
-    'bytesDelivered',
-    received.reduce((sum, m) => sum + m.body.length, 0),
-  );
+  ctx.usage.count(tenantId, instanceId, 'bytesDelivered', bodyBytes);
   return received;
 
   /** Messages taken by a receive whose credential stopped holding, or past what one answer

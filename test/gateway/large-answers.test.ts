@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
 import { portOf, signedHead } from '../helpers/raw-http.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const BODY_BYTES = 4_000_000;
 
@@ -74,4 +75,53 @@ t.test('a receive answers 16 MiB of bodies at most; a stalled reader is dropped'
   t.equal(messages.length, 1, 'one message: the four answered are in flight');
   t.equal(messages[0].body, '4'.repeat(BODY_BYTES));
   t.equal(messages[0].deliveryAttempt, 1, 'its first delivery');
+});
+
+t.test('answers not yet out hold a gateway-wide budget: past it a receive gets less', async (t) => {
+  const wharf = await startWharf(t, { config: { answersInFlightBytes: 25_000_000 } });
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const base = `/v1/instances/${tenant.instanceId}`;
+  const put = async (path: string, body: object) =>
+    t.equal((await signedFetch(wharf.url, { method: 'PUT', path, body, ...who })).status, 201);
+  await put(`${base}/topics/big`, { messageType: 'NORMAL', queueCount: 1 });
+  await put(`${base}/groups/slow`, {});
+  await put(`${base}/groups/fast`, {});
+  for (let i = 0; i < 6; i++) {
+    const published = await signedFetch(wharf.url, {
+      method: 'POST',
+      path: `${base}/topics/big/messages`,
+      body: { messages: [{ body: String(i).repeat(BODY_BYTES) }] },
+      ...who,
+    });
+    t.equal(published.status, 200);
+  }
+  const receive = (group: string) =>
+    signedFetch(wharf.url, {
+      method: 'POST',
+      path: `${base}/topics/big/groups/${group}/receive`,
+      body: { maxMessages: 32, waitSeconds: 0 },
+      ...who,
+    }).then(async (r) => ((await json(r)) as { messages: { body: string }[] }).messages);
+
+  // a client that does not read its answer of four bodies (16 MB): the gateway holds them
+  const served = new Promise<Socket>((resolve) =>
+    wharf.app.server.on('connection', (socket: Socket) => resolve(socket)),
+  );
+  const client = connect(portOf(wharf.url), '127.0.0.1');
+  client.on('error', () => undefined);
+  t.teardown(() => client.destroy());
+  const body = Buffer.from(JSON.stringify({ maxMessages: 32, waitSeconds: 0 }));
+  client.write(signedHead(wharf, tenant, `${base}/topics/big/groups/slow/receive`, body));
+  client.write(body);
+  const server = await served;
+  await waitFor('the answer handed to the socket', () => server.bytesWritten > 1_000_000);
+
+  // 9 MB of the budget left: two bodies, where the 16 MiB of one answer would take four
+  t.equal((await receive('fast')).length, 2, 'two of the four a lone answer carries');
+  server.on('error', () => undefined); // reset by the client
+  const closed = new Promise((resolve) => server.once('close', resolve));
+  client.destroy();
+  await closed;
+  t.equal((await receive('fast')).length, 4, 'the budget back once that client is gone');
 });

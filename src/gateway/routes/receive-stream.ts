@@ -122,6 +122,7 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
               topic: t,
               group: g,
               maxMessages: Math.min(32, credit),
+              streamed: true,
               waitSeconds: Math.min(POLL_SECONDS, Math.max(0, endAt - performance.now()) / 1000),
               tags: body.tags,
               ...(body.invisibleSeconds === undefined
