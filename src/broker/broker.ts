@@ -428,9 +428,7 @@ export class Broker implements BrokerClient {
       // from now on a call with this descriptor is refused (dropped-names.ts)
       this.core.dropped.addTopic(topic);
       const name = storeTopic(topic);
-      const groups = [...this.ledger.configurations()]
-        .filter((conf) => storeTopic(conf.topic) === name)
-        .map((conf) => conf.group);
+      const groups = [...this.ledger.configurationsOf(name)].map((conf) => conf.group);
       // its dead letters go with it (they stay in their groups' queues, marked done): before the
       // drop is journaled, so that a drop cut short here (a crash, a refused write) and sent
       // again (pending drops) still knows its groups — the journaled drop forgets them

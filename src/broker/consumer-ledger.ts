@@ -120,6 +120,11 @@ export class ConsumerLedger {
   private readonly deadLettersDone = new Map<string, OffsetRanges>();
   private readonly deadLettersResending = new Map<string, Set<number>>();
   private readonly configs = new Map<string, { topic: TopicDescriptor; group: GroupDescriptor }>();
+  /** The same by store topic (topic stats name a topic's consuming groups without a walk). */
+  private readonly configsByTopic = new Map<
+    string,
+    Map<string, { topic: TopicDescriptor; group: GroupDescriptor }>
+  >();
 
   constructor(readonly maxConsumersPerGroup = 1000) {}
 
@@ -188,6 +193,21 @@ export class ConsumerLedger {
   /** Every (topic, group) pair with its latest descriptors. */
   configurations(): IterableIterator<{ topic: TopicDescriptor; group: GroupDescriptor }> {
     return this.configs.values();
+  }
+
+  /** The configurations of the groups that have received from a store topic. */
+  configurationsOf(
+    topic: string,
+  ): IterableIterator<{ topic: TopicDescriptor; group: GroupDescriptor }> {
+    return (this.configsByTopic.get(topic) ?? new Map()).values();
+  }
+
+  private forgetConfig(key: string, topic: TopicDescriptor): void {
+    this.configs.delete(key);
+    const name = storeTopic(topic);
+    const ofTopic = this.configsByTopic.get(name);
+    ofTopic?.delete(key);
+    if (ofTopic?.size === 0) this.configsByTopic.delete(name);
   }
 
   /** Whether `sub` is a broadcasting group's base (slot 0: where a consumer seen for the first
@@ -353,23 +373,28 @@ export class ConsumerLedger {
           if (!this.deadLetterDone(entry.group).has(offset)) resending.add(offset);
         return;
       }
-      case 'conf':
-        this.configs.set(configKey(groupKeyOf(entry.group), storeTopic(entry.topic)), {
-          topic: entry.topic,
-          group: entry.group,
-        });
+      case 'conf': {
+        const topic = storeTopic(entry.topic);
+        const conf = { topic: entry.topic, group: entry.group };
+        const key = configKey(groupKeyOf(entry.group), topic);
+        this.configs.set(key, conf);
+        let ofTopic = this.configsByTopic.get(topic);
+        if (ofTopic === undefined) this.configsByTopic.set(topic, (ofTopic = new Map()));
+        ofTopic.set(key, conf);
         return;
+      }
       case 'dropGroup':
         for (const [key, conf] of this.configs)
-          if (groupKeyOf(conf.group) === entry.group) this.configs.delete(key);
+          if (groupKeyOf(conf.group) === entry.group) this.forgetConfig(key, conf.topic);
         for (const [key, sub] of this.subs) if (sub.groupKey === entry.group) this.subs.delete(key);
         this.slots.delete(entry.group);
         this.deadLettersDone.delete(entry.group);
         this.deadLettersResending.delete(entry.group);
         return;
       case 'dropTopic':
-        for (const [key, conf] of this.configs)
-          if (storeTopic(conf.topic) === entry.topic) this.configs.delete(key);
+        for (const key of [...(this.configsByTopic.get(entry.topic)?.keys() ?? [])])
+          this.configs.delete(key);
+        this.configsByTopic.delete(entry.topic);
         for (const [key, sub] of this.subs) if (sub.topic === entry.topic) this.subs.delete(key);
         return;
     }

@@ -21,8 +21,8 @@ export class Stats {
     });
     const counters = this.core.counters.topic(name);
     const consumingGroups = new Set<string>();
-    for (const { topic: t, group } of this.core.ledger.configurations())
-      if (storeTopic(t) === name) consumingGroups.add(group.group);
+    for (const { group } of this.core.ledger.configurationsOf(name))
+      consumingGroups.add(group.group);
     return {
       messagesIn: queues.reduce((sum, queue) => sum + queue.maxOffset, 0),
       bytesIn: counters.bytesIn,

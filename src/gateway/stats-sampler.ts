@@ -88,8 +88,11 @@ export class StatsSampler {
     const folded: { tenant: string; count: number }[] = [];
     let calls = 0;
     const call = async <T>(made: Promise<T>): Promise<T | null> => {
+      // its failure handled before the turn given away: a call to a broker that is down fails
+      // at once, and unhandled for a turn its rejection would end the process
+      const answer = made.catch(() => null);
       if (++calls % CALLS_PER_TURN === 0) await nextTurn();
-      return made.catch(() => null);
+      return answer;
     };
     for (const tenant of await meta.tenants.list()) {
       if (this.closed) return;
