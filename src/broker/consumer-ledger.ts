@@ -379,7 +379,10 @@ export class ConsumerLedger {
         const key = configKey(groupKeyOf(entry.group), topic);
         this.configs.set(key, conf);
         let ofTopic = this.configsByTopic.get(topic);
-        if (ofTopic === undefined) this.configsByTopic.set(topic, (ofTopic = new Map()));
+        if (ofTopic === undefined) {
+          ofTopic = new Map<string, { topic: TopicDescriptor; group: GroupDescriptor }>();
+          this.configsByTopic.set(topic, ofTopic);
+        }
         ofTopic.set(key, conf);
         return;
       }
