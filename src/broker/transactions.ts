@@ -177,6 +177,9 @@ export class Transactions {
       // a subscription of its own: a notify wakes every parked check, each computes its wake-up
       const waiter = `check-${++this.parkedChecks}`;
       await this.core.longPoll.park(pollKey, topic.tenantId, wakeAtMs, version, signal, waiter);
+      // cancelled while parked (answered by another broker, the client gone): no more offers,
+      // which would count against their halves' check limits with nobody to see them
+      if (isAborted(signal)) return [];
     }
   }
 
@@ -425,12 +428,14 @@ export class Transactions {
     const messages: (StoredMessage | null)[] = [];
     const expired: [UndecidedHalf, AutoRollbackReason][] = [];
     let bytes = 0;
+    let putBack = false;
     for (const [i, item] of due.entries()) {
       if (item.removed) continue; // decided while it was read
       if (now - item.storeTimestampMs >= this.options.maxAgeMs) expired.push([item, 'AGE_LIMIT']);
       else if (item.checks >= this.options.maxChecks) expired.push([item, 'CHECK_LIMIT']);
       else if (offered.length > 0 && bytes + (stored[i]?.body.length ?? 0) > maxBodyBytes) {
         this.halves.reschedule(item, item.storeTimestampMs, false); // due still, not offered
+        putBack = true;
       } else {
         bytes += stored[i]?.body.length ?? 0;
         messages.push(stored[i]);
@@ -443,6 +448,8 @@ export class Transactions {
         offered.push(item);
       }
     }
+    // checks parked elsewhere on the topic take what did not fit this one at once
+    if (putBack) this.core.longPoll.notify(checkPollKey(half));
     if (expired.length > 0) await this.autoRollback(expired);
     if (offered.length === 0) return [];
     await this.core.journal.record(checkEntries(half, offered, now));
@@ -583,4 +590,9 @@ function checkEntries(half: string, offered: readonly UndecidedHalf[], at: numbe
     byQueue.set(item.queueId, offsets);
   }
   return [...byQueue].map(([queue, offsets]) => ({ op: 'txn-check', half, queue, offsets, at }));
+}
+
+/** Read through a call, so that a check made before an await does not narrow it for after. */
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }

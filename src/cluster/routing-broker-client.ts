@@ -605,7 +605,11 @@ export class RoutingBrokerClient implements BrokerClient {
       const room = request.maxMessages - found.length;
       const bytesLeft =
         request.maxBodyBytes === undefined ? undefined : request.maxBodyBytes - bytes;
-      if (room <= 0 || (bytesLeft !== undefined && bytesLeft <= 0)) break;
+      // a broker answers at least one message: asked with less room than the largest body, it
+      // could hand out one that does not fit, only for the gateway to give it back
+      if (room <= 0 || (bytesLeft !== undefined && i > 0 && bytesLeft < LARGEST_STORED_BODY)) {
+        break;
+      }
       const look: ReceiveRequest = {
         ...request,
         maxMessages: room,
@@ -1095,6 +1099,9 @@ function errorMessage(error: unknown): string {
 
 /** `max` split over `brokers` (shares differ by one at most; who gets the remainder turns with
  *  `turn`), brokers with a share of 0 left out. */
+/** The largest body a broker stores: a 4 MiB message, sealed (the store's record limit). */
+const LARGEST_STORED_BODY = 4 * 1024 * 1024 + 64 * 1024;
+
 /** How long a waiting check's answer waits for the offers of the brokers it cancelled. */
 const CHECK_JOIN_MS = 1000;
 

@@ -132,6 +132,16 @@ export class FileStateJournal implements StateJournal, FrameWriter {
         { details: { dir: options.dir } },
       );
     }
+    if (snapshot !== null && firstLogOffset > snapshot.journalLogOffset) {
+      // entries after the snapshot are gone (a snapshot.prev left by a run of an earlier version,
+      // which deleted segments up to its own snapshot): it cannot be the base
+      await log.close();
+      throw new WharfError(
+        'CorruptRecord',
+        `journal snapshot at ${snapshot.journalLogOffset} while the journal starts at ${firstLogOffset}`,
+        { details: { dir: options.dir } },
+      );
+    }
     if (snapshot !== null && snapshot.journalLogOffset > recovery.endLogOffset) {
       // Everything the snapshot covers was durable before it was written; a shorter journal means
       // its tail was lost with the entries the snapshot already reflects: continue after it.

@@ -15,6 +15,7 @@ import { committedKey, halfTopic, storeTopic, SystemProperty } from '../../src/b
 import { isTxnEntry, TransactionLedger } from '../../src/broker/transaction-ledger.js';
 import type { TopicDescriptor } from '../../src/model/index.js';
 import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const golden = JSON.parse(
   readFileSync(new URL('../fixtures/ledger-entry-txn-v1.json', import.meta.url), 'utf8'),
@@ -189,3 +190,30 @@ t.test(
     );
   },
 );
+
+t.test('a check cancelled while parked makes no offer', async (t) => {
+  const broker = await brokerHarness(t).open({ transactions: { checkDelayMs: 60_000 } });
+  const topic = txnTopic();
+  await broker.publish(topic, [text('pay')]);
+  const controller = new AbortController();
+  const parked = broker.checkTransactions(
+    topic,
+    { maxMessages: 16, waitMs: 30_000 },
+    controller.signal,
+  );
+  await waitFor('the check parked', () => broker.longPoll.parkedCount === 1);
+  // the half comes due just as the check is cancelled (another broker answered the gateway)
+  const realNow = Date.now.bind(Date);
+  Date.now = () => realNow() + 120_000;
+  t.teardown(() => {
+    Date.now = realNow;
+  });
+  controller.abort();
+  t.same(await parked, [], 'nothing offered to a cancelled check');
+  const offered = await broker.checkTransactions(topic, { maxMessages: 16, waitMs: 0 });
+  t.same(
+    offered.map((m) => m.checkCount),
+    [1],
+    'the next check has it as its first offer: none was counted unseen',
+  );
+});

@@ -220,3 +220,32 @@ t.test('a waiting check keeps the offers of the brokers it cancelled', async (t)
   const offers = await routing.checkTransactions(txn, { maxMessages: 16, waitMs: 20_000 });
   t.same(offers.map((o) => o.transactionId).sort(), ['half-1', 'half-2'], 'no offer lost');
 });
+
+t.test('a receive does not ask another broker with less room than the largest body', async (t) => {
+  const mib3 = 3 * 1024 * 1024;
+  let asked = 0;
+  const routing = standIns(2, () => {
+    let left = 5;
+    return {
+      receive: (_t: unknown, _g: unknown, request: ReceiveRequest) => {
+        asked++;
+        // as a broker does: bodies up to the budget, at least one
+        const fit = Math.max(1, Math.floor((request.maxBodyBytes ?? Infinity) / mib3));
+        const n = Math.min(left, request.maxMessages, fit);
+        left -= n;
+        return Promise.resolve(
+          Array.from({ length: n }, () => ({ body: Buffer.alloc(mib3) }) as ReceivedMessage),
+        );
+      },
+    };
+  });
+  t.teardown(() => routing.close());
+  const answer = await routing.receive({ ...topic, queueCount: 2 }, clustering, {
+    maxMessages: 32,
+    waitMs: 0,
+    tags: '*',
+    maxBodyBytes: 16 * 1024 * 1024,
+  });
+  t.equal(answer.length, 5, 'five bodies of 3 MiB from the first broker');
+  t.equal(asked, 1, 'the other broker not asked with 1 MiB of room');
+});

@@ -27,8 +27,9 @@ import type { TenantPrincipal } from '../types.js';
 export const TOKEN_ISSUER = 'wharf';
 export const TOKEN_AUDIENCE = 'wharf-tenant';
 const MAX_VERIFIED_TOKENS = 10_000;
-/** An operator JWT whose expiry is further away than this is refused. */
-export const MAX_OPERATOR_TOKEN_LIFETIME_MS = 24 * 60 * 60 * 1000;
+/** An operator JWT whose expiry is further away than this is refused (24 h, and 5 minutes for
+ *  an issuer's clock ahead of ours). */
+export const MAX_OPERATOR_TOKEN_LIFETIME_MS = (24 * 60 + 5) * 60 * 1000;
 
 type VerifyKey = Awaited<ReturnType<typeof importJWK>>;
 
