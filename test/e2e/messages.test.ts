@@ -285,7 +285,8 @@ t.test('receive: defaults, encoding, BROADCASTING, rate cap', async (t) => {
     AbortSignal,
   ];
   t.equal(group.group, 'g');
-  t.same(request, { maxMessages: 16, waitMs: 0, tags: '*' });
+  // the broker is asked for no more bodies than one answer carries
+  t.same(request, { maxMessages: 16, waitMs: 0, tags: '*', maxBodyBytes: 16 * 1024 * 1024 });
   t.ok(signal instanceof AbortSignal);
 
   await call('POST', '/topics/normal/groups/g/receive', {
