@@ -29,6 +29,14 @@ const topic: TopicDescriptor = {
   createdAt: 1,
 };
 
+const clustering = {
+  tenantId: 't1',
+  instanceId: 'i1',
+  group: 'g',
+  deliveryMode: 'CLUSTERING',
+  createdAt: 1,
+} as unknown as GroupDescriptor;
+
 t.test('a broker the connection to was lost is named in the 503', async (t) => {
   const brokers = new Map<number, BrokerAddress>([
     [1, { brokerId: 1, address: '10.0.0.1:7070', live: true }],
@@ -125,14 +133,7 @@ t.test('a give-back goes to its broker even once the registry says it is down', 
   bytes[0] = 2; // receipt handle version
   bytes.writeUInt16BE(1, 1); // broker 1
   const handle = bytes.toString('base64url');
-  const group = {
-    tenantId: 't1',
-    instanceId: 'i1',
-    group: 'g',
-    deliveryMode: 'CLUSTERING',
-    createdAt: 1,
-  } as unknown as GroupDescriptor;
-  await routing.returnMessages(topic, group, [handle]);
+  await routing.returnMessages(topic, clustering, [handle]);
   t.same(given, [[handle]], 'given back to broker 1');
 });
 
@@ -159,14 +160,6 @@ function standIns(n: number, client: (brokerId: number) => Partial<BrokerClient>
     macKey: randomBytes(32),
   });
 }
-
-const clustering = {
-  tenantId: 't1',
-  instanceId: 'i1',
-  group: 'g',
-  deliveryMode: 'CLUSTERING',
-  createdAt: 1,
-} as unknown as GroupDescriptor;
 
 t.test(
   'a receive takes a backlog broker after broker, popping no more than it answers',

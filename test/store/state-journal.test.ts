@@ -19,6 +19,16 @@ function journalSegments(dir: string): string[] {
     .sort();
 }
 
+/** Three rounds of entries, each followed by a snapshot (s0, s1, s2): early segments deleted. */
+async function threeSnapshots(dir: string): Promise<void> {
+  const store = await openMessageStore({ ...SMALL, dir });
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 30; i++) await store.journal.append([Buffer.alloc(200, i)]);
+    await store.journal.writeSnapshot(Buffer.from(`s${round}`));
+  }
+  await store.close();
+}
+
 async function collect(it: AsyncIterable<Buffer>): Promise<string[]> {
   const out: string[] = [];
   for await (const b of it) out.push(b.toString());
@@ -96,12 +106,7 @@ t.test(
 
 t.test('journal: no snapshot while the journal does not start at 0 is damage', async (t) => {
   const dir = storeDir(t);
-  const store = await openMessageStore({ ...SMALL, dir });
-  for (let round = 0; round < 3; round++) {
-    for (let i = 0; i < 30; i++) await store.journal.append([Buffer.alloc(200, i)]);
-    await store.journal.writeSnapshot(Buffer.from(`s${round}`));
-  }
-  await store.close();
+  await threeSnapshots(dir);
   t.ok(Number(journalSegments(dir)[0]) > 0, 'early segments deleted');
   rmSync(join(dir, 'journal', 'snapshot'));
   rmSync(join(dir, 'journal', 'snapshot.prev'));
@@ -196,12 +201,7 @@ t.test('journal: a snapshot ahead of a shortened journal is where appends contin
 
 t.test('journal: a previous snapshot whose entries are gone is damage, not a base', async (t) => {
   const dir = storeDir(t);
-  const store = await openMessageStore({ ...SMALL, dir });
-  for (let round = 0; round < 3; round++) {
-    for (let i = 0; i < 30; i++) await store.journal.append([Buffer.alloc(200, i)]);
-    await store.journal.writeSnapshot(Buffer.from(`s${round}`));
-  }
-  await store.close();
+  await threeSnapshots(dir);
   // what an earlier version leaves: segments deleted up to its own snapshot, beside a stale
   // snapshot.prev; then that snapshot lost
   const current = decodeSnapshot(readFileSync(join(dir, 'journal', 'snapshot')));
