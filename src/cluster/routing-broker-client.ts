@@ -607,7 +607,10 @@ export class RoutingBrokerClient implements BrokerClient {
         request.maxBodyBytes === undefined ? undefined : request.maxBodyBytes - bytes;
       // a broker answers at least one message: asked with less room than the largest body, it
       // could hand out one that does not fit, only for the gateway to give it back
-      if (room <= 0 || (bytesLeft !== undefined && i > 0 && bytesLeft < LARGEST_STORED_BODY)) {
+      if (
+        room <= 0 ||
+        (bytesLeft !== undefined && found.length > 0 && bytesLeft < LARGEST_STORED_BODY)
+      ) {
         break;
       }
       const look: ReceiveRequest = {

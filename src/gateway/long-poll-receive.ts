@@ -43,6 +43,13 @@ export const MAX_ANSWER_BODY_BYTES = 16 * 1024 * 1024;
 /** How long an answer waits for the give-back of what did not fit it. */
 const GIVE_BACK_WAIT_MS = 1000;
 
+/** Bytes of bodies an answer may carry now: one answer's at most, and what the gateway's answers
+ *  not yet out leave (a stream's batch: one answer's, its flow control is by count). */
+function answerRoom(ctx: RouteContext, call: { streamed?: boolean }): number {
+  if (call.streamed === true) return MAX_ANSWER_BODY_BYTES;
+  return Math.min(MAX_ANSWER_BODY_BYTES, ctx.answers.available());
+}
+
 /** How many of `messages` fit one answer of `maxBytes` of bodies (at least one). */
 export function answerLength(
   messages: readonly { body: { length: number } }[],
@@ -84,11 +91,7 @@ export async function receiveForClient(
     call.maxMessages,
     limiter.available(principal.tenantId, 'consume', rate),
   );
-  // what the gateway's answers not yet out leave (at least one message each)
-  const maxBodyBytes =
-    call.streamed === true
-      ? MAX_ANSWER_BODY_BYTES
-      : Math.max(1, Math.min(MAX_ANSWER_BODY_BYTES, ctx.answers.available()));
+  const maxBodyBytes = Math.max(1, answerRoom(ctx, call));
   const received = await ctx.parkedPolls.run(request, reply, principal, {
     what: 'receive',
     waitMs: call.waitSeconds * 1000,
@@ -112,18 +115,21 @@ export async function receiveForClient(
       ),
     giveBack: releaseAll,
   });
-  const over = received.splice(answerLength(received, maxBodyBytes));
+  // cut to what is left now (other receives may have been answered while this one was parked;
+  // at least one message), and held at once
+  const over = received.splice(answerLength(received, answerRoom(ctx, call)));
+  const bodyBytes = received.reduce((sum, m) => sum + m.body.length, 0);
+  if (call.streamed !== true && bodyBytes > 0) {
+    // held until the answer is out or its connection gone
+    const release = ctx.answers.hold(bodyBytes);
+    if (reply.raw.destroyed) release();
+    else reply.raw.once('finish', release).once('close', release);
+  }
   // given back unseen before the answer (the next receive has them), waited for 1 s at most: a
   // stalled broker must not hold the answer the client is waiting for
   if (over.length > 0) {
     const giving = releaseAll(over);
     await Promise.race([giving, sleep(GIVE_BACK_WAIT_MS, undefined, { ref: false })]);
-  }
-  const bodyBytes = received.reduce((sum, m) => sum + m.body.length, 0);
-  if (call.streamed !== true && bodyBytes > 0 && !reply.raw.destroyed) {
-    // held until the answer is out or its connection gone
-    const release = ctx.answers.hold(bodyBytes);
-    reply.raw.once('finish', release).once('close', release);
   }
   limiter.debit(principal.tenantId, 'consume', rate, received.length);
   metrics.messagesReceived.inc({ tenant: principal.tenantId }, received.length);

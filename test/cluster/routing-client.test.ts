@@ -242,3 +242,23 @@ t.test('a receive does not ask another broker with less room than the largest bo
   t.equal(answer.length, 5, 'five bodies of 3 MiB from the first broker');
   t.equal(asked, 1, 'the other broker not asked with 1 MiB of room');
 });
+
+t.test(
+  'a receive with little room left still asks the next broker when it has nothing',
+  async (t) => {
+    const routing = standIns(2, (brokerId) => ({
+      receive: () =>
+        Promise.resolve(
+          brokerId === 1 ? [] : [{ body: Buffer.alloc(100) } as unknown as ReceivedMessage],
+        ),
+    }));
+    t.teardown(() => routing.close());
+    const answer = await routing.receive({ ...topic, queueCount: 2 }, clustering, {
+      maxMessages: 32,
+      waitMs: 0,
+      tags: '*',
+      maxBodyBytes: 1024 * 1024, // less than the largest body: the gateway's budget nearly used
+    });
+    t.equal(answer.length, 1, "broker 2's message, after broker 1 had none");
+  },
+);

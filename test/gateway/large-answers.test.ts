@@ -125,3 +125,62 @@ t.test('answers not yet out hold a gateway-wide budget: past it a receive gets l
   await closed;
   t.equal((await receive('fast')).length, 4, 'the budget back once that client is gone');
 });
+
+t.test('a receive parked before the budget filled is answered within what is left', async (t) => {
+  const wharf = await startWharf(t, { config: { answersInFlightBytes: 18_500_000 } });
+  const tenant = await provisionTenant(wharf);
+  const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
+  const base = `/v1/instances/${tenant.instanceId}`;
+  const call = (method: string, path: string, body: object) =>
+    signedFetch(wharf.url, { method, path: `${base}${path}`, body, ...who });
+  for (const topic of ['x', 'y'])
+    await call('PUT', `/topics/${topic}`, { messageType: 'NORMAL', queueCount: 1 });
+  await call('PUT', '/groups/g', {});
+  for (let i = 0; i < 4; i++)
+    await call('POST', '/topics/x/messages', {
+      messages: [{ body: String(i).repeat(BODY_BYTES) }],
+    });
+
+  // a receive parks on the empty topic y while nothing is held: it may take 16 MiB
+  const parked = call('POST', '/topics/y/groups/g/receive', { maxMessages: 32, waitSeconds: 20 });
+  await waitFor('the receive parked', () => wharf.broker.longPoll.parkedCount === 1);
+  // then a client that does not read its answer of four bodies (16 MB) on topic x
+  const served = new Promise<Socket>((resolve) =>
+    wharf.app.server.on('connection', (socket: Socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        if (chunk.includes('/topics/x/')) resolve(socket);
+      });
+    }),
+  );
+  const client = connect(portOf(wharf.url), '127.0.0.1');
+  client.on('error', () => undefined);
+  t.teardown(() => client.destroy());
+  const body = Buffer.from(JSON.stringify({ maxMessages: 32, waitSeconds: 0 }));
+  client.write(signedHead(wharf, tenant, `${base}/topics/x/groups/g/receive`, body));
+  client.write(body);
+  const server = await served;
+  await waitFor('the answer handed to the socket', () => server.bytesWritten > 1_000_000);
+
+  // 2.5 MB left: of four bodies of 1 MB landing at once, the parked receive answers two
+  const mb = 1_000_000;
+  t.equal(
+    (
+      await call('POST', '/topics/y/messages', {
+        messages: ['a', 'b', 'c', 'd'].map((c) => ({ body: c.repeat(mb) })),
+      })
+    ).status,
+    200,
+  );
+  const first = ((await json(await parked)) as { messages: { body: string }[] }).messages;
+  t.equal(first.length, 2, 'two bodies: what the budget left');
+  const rest = (
+    (await json(
+      await call('POST', '/topics/y/groups/g/receive', { maxMessages: 32, waitSeconds: 0 }),
+    )) as { messages: { deliveryAttempt: number }[] }
+  ).messages;
+  t.same(
+    rest.map((m) => m.deliveryAttempt),
+    [1, 1],
+    'the other two given back unseen',
+  );
+});
