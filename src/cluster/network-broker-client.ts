@@ -18,6 +18,7 @@
 // publish against TCP's 0.49–0.51×, receive+ack 0.49× against 0.49–0.52×): the socket's syscalls
 // go, the frames' encode, copies and decode and a second heap stay.
 // It is kept for measuring, as HTTP/2 is; no process runs it.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WharfError } from '../errors.js';
 import type {
   CheckedMessage,
@@ -57,6 +58,9 @@ import type {
 import { Http2RpcChannel, type Http2ChannelOptions } from './http2-rpc-channel.js';
 import { unavailable, type RpcChannel } from './rpc-channel.js';
 import { TcpRpcChannel, type TcpChannelOptions } from './tcp-rpc-channel.js';
+
+/** How long a cancelled check waits for the broker's late answer (its offers made meanwhile). */
+const LATE_CHECK_WAIT_MS = 1000;
 
 export interface NetworkClientOptions {
   /** Deadline of a call that does not wait. Default 5000 ms. */
@@ -256,16 +260,30 @@ export class NetworkBrokerClient implements BrokerClient {
     request: TransactionCheckRequest,
     signal?: AbortSignal,
   ): Promise<CheckedMessage[]> {
+    // a broker answers a cancelled check with what it offered before it saw the cancel (offers
+    // count and cannot be taken back): taken late, waited for a moment; a broker of an earlier
+    // version answers nothing
+    let takeLate!: (offers: CheckedMessage[]) => void;
+    const late = new Promise<CheckedMessage[]>((resolve) => (takeLate = resolve));
+    const onLateAnswer = (frame: Frame): void => {
+      const answer =
+        frame.kind === FrameKind.response
+          ? decodeBrokerRpcResponse('checkTransactions', frame)
+          : null;
+      takeLate(answer?.status === 'ok' ? answer.response : []);
+    };
     try {
       return await this.call(
         'checkTransactions',
         { topic, request },
         request.waitMs + this.longPollMarginMs,
         signal,
+        onLateAnswer,
       );
     } catch (error) {
-      // as receive: an aborted check-back answers nothing
-      if (signal?.aborted === true) return [];
+      if (signal?.aborted === true) {
+        return Promise.race([late, sleep(LATE_CHECK_WAIT_MS, [], { ref: false })]);
+      }
       throw error;
     }
   }

@@ -524,3 +524,46 @@ t.test('thread: nothing queued behind a corrupt message is run', async (t) => {
   await broker.publish(topic, [text('marker')]);
   t.equal((await broker.topicStats(topic)).messagesIn, 1, 'only the marker was stored');
 });
+
+t.test('tcp: a cancelled check answers the offers it made as the cancel came', async (t) => {
+  // a stand-in broker whose check, as its cancel arrives, has just offered a half (its offer
+  // counted, as a real broker's would be: it cannot be taken back)
+  const offered = {
+    transactionId: '5A1F00C3E2B94D7788A01F2E3D4C5B6A',
+    messageId: '983993489A74081AC50541D14DE8B028',
+    body: Buffer.from('pay'),
+    bodyEncoding: 'utf8',
+    tag: null,
+    keys: [],
+    properties: {},
+    shardingKey: null,
+    publishTime: 1,
+    checkCount: 1,
+    nextCheckTime: 2,
+  };
+  const standIn = {
+    checkTransactions: (_t: unknown, _r: unknown, signal?: AbortSignal) =>
+      new Promise((resolve) => signal?.addEventListener('abort', () => resolve([offered]))),
+    health: () => Promise.resolve({ ready: true }),
+  } as unknown as Broker;
+  const server = new TcpBrokerServer(standIn);
+  const { port } = await server.start();
+  const client = new NetworkBrokerClient(new TcpRpcChannel({ host: '127.0.0.1', port }));
+  t.teardown(async () => {
+    await client.close();
+    await server.close();
+  });
+  const controller = new AbortController();
+  const check = client.checkTransactions(
+    topicOf({ messageType: 'TRANSACTION' }),
+    { maxMessages: 16, waitMs: 30_000 },
+    controller.signal,
+  );
+  await client.health(); // the check is on the wire, parked
+  controller.abort();
+  t.match(
+    (await check).map((m) => m.transactionId),
+    [offered.transactionId],
+    'the offer reaches the caller',
+  );
+});
