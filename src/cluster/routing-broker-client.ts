@@ -569,11 +569,15 @@ export class RoutingBrokerClient implements BrokerClient {
     if (brokers.length === 1) {
       return this.on(brokers[0], (c) => c.receive(topic, group, request, signal));
     }
+    const lookedFrom = performance.now();
     const found = await this.lookInTurn(brokers, topic, group, request, signal);
-    if (found.length > 0 || request.waitMs <= 0 || signal?.aborted === true) return found;
+    // the park waits what is left of the wait once the look is done
+    const waitMs = Math.floor(request.waitMs - (performance.now() - lookedFrom));
+    if (found.length > 0 || waitMs <= 0 || signal?.aborted === true) return found;
+    const parked = { ...request, waitMs };
     return this.firstAnswer(
       brokers,
-      (client, s) => client.receive(topic, group, request, s),
+      (client, s) => client.receive(topic, group, parked, s),
       signal,
       request.maxMessages,
       async (client, extra) => {
