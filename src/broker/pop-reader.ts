@@ -197,6 +197,8 @@ export class PopReader {
       await Promise.all(
         redeliver.map((item) => this.readRedeliveries(topic, group, item, filter, picks)),
       );
+      // messages this answer holds so far (its first may pass the byte budget)
+      let inAnswer = 0;
       if (bytesLeft !== Number.POSITIVE_INFINITY) {
         const kept = keepWithin(picks.values(), bytesLeft);
         bytesLeft -= kept.bytes;
@@ -205,6 +207,7 @@ export class PopReader {
           budget = 0;
         }
       }
+      for (const pick of picks.values()) inAnswer += pick.messages.length;
 
       // 2. new messages, queue after queue: with a backlog one read fills the budget
       for (const queueId of order) {
@@ -219,8 +222,9 @@ export class PopReader {
         const read = await this.readNew(topic, group, sub, queueId, budget, filter, picks, {
           maxBytes: bytesLeft,
           // the answer's first message may be larger than the whole budget
-          firstOfAnswer: [...picks.values()].every((pick) => pick.messages.length === 0),
+          firstOfAnswer: inAnswer === 0,
         });
+        inAnswer += read.count;
         budget -= read.count;
         bytesLeft -= read.bytes;
         capped ||= read.capped;

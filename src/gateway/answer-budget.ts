@@ -16,10 +16,6 @@ export class AnswerBudget {
     return Math.max(0, this.limitBytes - this.held);
   }
 
-  get heldBytes(): number {
-    return this.held;
-  }
-
   /** Holds `bytes` (it may pass the limit: a first message always goes); the release is
    *  idempotent. */
   hold(bytes: number): () => void {

@@ -124,7 +124,9 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     closing: closing.signal,
     draining: draining.signal,
     receiveStreams: new ReceiveStreams(config.maxReceiveStreamsPerTenant),
-    answers: new AnswerBudget(config.answersInFlightBytes ?? ANSWERS_IN_FLIGHT_BYTES),
+    answers: new AnswerBudget(config.answersInFlightBytes ?? ANSWERS_IN_FLIGHT_BYTES, (bytes) =>
+      metrics.answerBytesInFlight.set(bytes),
+    ),
     parkedPolls: new ParkedPolls({
       meta: deps.meta,
       metrics,

@@ -31,6 +31,7 @@ export class GatewayMetrics {
   readonly throttled: Counter<'tenant' | 'quota'>;
   readonly parkedReceives: Gauge;
   readonly bodyBytesInFlight: Gauge;
+  readonly answerBytesInFlight: Gauge;
   readonly connectionsRefused: Counter;
   readonly webhookDeliveries: Counter<'outcome'>;
   readonly alarmEvaluations: Counter;
@@ -87,6 +88,11 @@ export class GatewayMetrics {
     this.bodyBytesInFlight = new Gauge({
       name: 'wharf_request_body_bytes_in_flight',
       help: 'Bytes of request bodies reserved by requests being received or answered (bounded by WHARF_BODIES_IN_FLIGHT_MB)',
+      registers,
+    });
+    this.answerBytesInFlight = new Gauge({
+      name: 'wharf_answer_bytes_in_flight',
+      help: 'Bytes of message bodies in receive answers not yet out to their clients (bounded by WHARF_ANSWERS_IN_FLIGHT_MB)',
       registers,
     });
     this.connectionsRefused = new Counter({

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
+import { adminFetch, json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
 import { portOf, signedHead } from '../helpers/raw-http.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -117,6 +117,8 @@ t.test('answers not yet out hold a gateway-wide budget: past it a receive gets l
   const server = await served;
   await waitFor('the answer handed to the socket', () => server.bytesWritten > 1_000_000);
 
+  const metrics = await (await adminFetch(wharf, 'GET', '/metrics')).text();
+  t.match(metrics, /\nwharf_answer_bytes_in_flight 16000000\n/, 'the held bytes in /metrics');
   // 9 MB of the budget left: two bodies, where the 16 MiB of one answer would take four
   t.equal((await receive('fast')).length, 2, 'two of the four a lone answer carries');
   server.on('error', () => undefined); // reset by the client
