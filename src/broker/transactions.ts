@@ -414,10 +414,18 @@ export class Transactions {
     const now = Date.now();
     const due = this.halves.takeDue(half, now, max);
     if (due.length === 0) return [];
-    // read before an offer is counted: halves past the byte budget are not offered now
-    let stored: (StoredMessage | null)[];
+    // read before an offer is counted, in order, until the byte budget is used: halves past it
+    // are neither read nor offered now (at most one is read that does not fit)
+    const stored = new Map<UndecidedHalf, StoredMessage | null>();
+    let readBytes = 0;
     try {
-      stored = await Promise.all(due.map((item) => this.core.store.readMessage(item.logOffset)));
+      for (const item of due) {
+        if (stored.size > 0 && readBytes >= maxBodyBytes) break;
+        if (this.expiryOf(item, now) !== null) continue;
+        const message = await this.core.store.readMessage(item.logOffset);
+        stored.set(item, message);
+        readBytes += message?.body.length ?? 0;
+      }
     } catch (error) {
       for (const item of due) {
         if (!item.removed) this.halves.reschedule(item, item.storeTimestampMs, false);
@@ -429,16 +437,18 @@ export class Transactions {
     const expired: [UndecidedHalf, AutoRollbackReason][] = [];
     let bytes = 0;
     let putBack = false;
-    for (const [i, item] of due.entries()) {
+    for (const item of due) {
       if (item.removed) continue; // decided while it was read
-      if (now - item.storeTimestampMs >= this.options.maxAgeMs) expired.push([item, 'AGE_LIMIT']);
-      else if (item.checks >= this.options.maxChecks) expired.push([item, 'CHECK_LIMIT']);
-      else if (offered.length > 0 && bytes + (stored[i]?.body.length ?? 0) > maxBodyBytes) {
+      const expiry = this.expiryOf(item, now);
+      const message = stored.get(item);
+      const size = message?.body.length ?? 0;
+      if (expiry !== null) expired.push([item, expiry]);
+      else if (message === undefined || (offered.length > 0 && bytes + size > maxBodyBytes)) {
         this.halves.reschedule(item, item.storeTimestampMs, false); // due still, not offered
         putBack = true;
       } else {
-        bytes += stored[i]?.body.length ?? 0;
-        messages.push(stored[i]);
+        bytes += size;
+        messages.push(message);
         item.checks++;
         this.halves.reschedule(
           item,
@@ -485,6 +495,13 @@ export class Transactions {
       });
     }
     return answer;
+  }
+
+  /** Why a due half is rolled back rather than offered, if it is. */
+  private expiryOf(item: UndecidedHalf, now: number): AutoRollbackReason | null {
+    if (now - item.storeTimestampMs >= this.options.maxAgeMs) return 'AGE_LIMIT';
+    if (item.checks >= this.options.maxChecks) return 'CHECK_LIMIT';
+    return null;
   }
 
   /** Enforces the limits without a check call: the oldest past maxAgeMs, and those whose last
