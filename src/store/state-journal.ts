@@ -122,23 +122,16 @@ export class FileStateJournal implements StateJournal, FrameWriter {
       chunkBytes: 1024 * 1024,
       ...(options.logger ? { logger: options.logger } : {}),
     });
+    // segments go only once a snapshot covers them: a journal starting past its base (no
+    // snapshot: 0; a snapshot.prev left by an earlier version, which deleted segments up to its
+    // own snapshot) lost the entries the state needs
     const firstLogOffset = log.list.segments[0]?.startLogOffset ?? 0;
-    if (snapshot === null && firstLogOffset > 0) {
-      // segments go only once a snapshot covers them: without one, the state before is gone
+    const base = snapshot?.journalLogOffset ?? 0;
+    if (firstLogOffset > base) {
       await log.close();
       throw new WharfError(
         'CorruptRecord',
-        `journal snapshot missing while the journal starts at ${firstLogOffset}`,
-        { details: { dir: options.dir } },
-      );
-    }
-    if (snapshot !== null && firstLogOffset > snapshot.journalLogOffset) {
-      // entries after the snapshot are gone (a snapshot.prev left by a run of an earlier version,
-      // which deleted segments up to its own snapshot): it cannot be the base
-      await log.close();
-      throw new WharfError(
-        'CorruptRecord',
-        `journal snapshot at ${snapshot.journalLogOffset} while the journal starts at ${firstLogOffset}`,
+        `the journal starts at ${firstLogOffset}, past its base at ${base} (${snapshot === null ? 'no snapshot' : 'its snapshot'})`,
         { details: { dir: options.dir } },
       );
     }
