@@ -23,6 +23,10 @@ import { startStreamProbe, streamForThroughput } from './stream-consumers.js';
 
 /** Publish calls in flight at most during the latency run. */
 const LATENCY_REQUESTS = 4;
+/** Long-poll receivers of the latency run, and how many of their messages an ack call carries
+ *  (the RabbitMQ driver acks `multiple` every 32; a partial batch waits 100 ms at most). */
+const LATENCY_CONSUMERS = 4;
+const LATENCY_ACK_BATCH = 32;
 /** maxOutstanding of each receive stream (the rows with `streams`). */
 const STREAM_OUTSTANDING = 512;
 
@@ -68,7 +72,7 @@ export class WharfHttpDriver implements PeerDriver {
     const consume =
       this.streams > 0
         ? `${this.streams} receive streams × ${STREAM_OUTSTANDING} outstanding, acks × 100`
-        : `${this.consumers} receivers × 32 + ack`;
+        : `${this.consumers} receivers × 32 + ack (latency: ${LATENCY_CONSUMERS}, acks ×${LATENCY_ACK_BATCH})`;
     const mode = `sync flush, publish ${this.window / 32} calls × 32 in flight, ${consume}`;
     return this.note === '' ? mode : `${mode}; ${this.note}`;
   }
@@ -132,7 +136,8 @@ export class WharfHttpDriver implements PeerDriver {
             probe,
           })
         : startProbeConsumers({
-            consumers: 4,
+            consumers: LATENCY_CONSUMERS,
+            ackBatch: LATENCY_ACK_BATCH,
             probe,
             receive: () => this.receive(this.resources.groups.latency, 32, 1),
             ack: (messages) => this.ack(this.resources.groups.latency, messages),
