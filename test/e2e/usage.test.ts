@@ -199,6 +199,48 @@ t.test('MQ HTTP calls and streaming receives count as the /v1 calls they match',
   t.ok(bucket.requests >= 6, 'the requests too');
 });
 
+t.test(
+  'a publish answered as a duplicate (its dedupId stored already) publishes nothing',
+  async (t) => {
+    const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 100 } });
+    const tenant = await provisionTenant(wharf);
+    const call = tenantCaller(wharf, tenant);
+    t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+    const publish = async () =>
+      json(
+        await call('POST', '/topics/orders/messages', {
+          messages: [
+            { body: 'abcd', dedupId: 'order-1' },
+            { body: 'efghij', dedupId: 'order-2' },
+          ],
+        }),
+      );
+    const first = await publish();
+    t.notOk(
+      first.messages.some((m: { duplicate?: boolean }) => m.duplicate),
+      'both stored',
+    );
+    const again = await publish(); // a client retrying after a timeout
+    t.ok(
+      again.messages.every((m: { duplicate?: boolean }) => m.duplicate === true),
+      'both duplicates',
+    );
+    const bucket = await waitFor('both publish calls in the usage', async () => {
+      const body = await json(await call('GET', '/usage'));
+      const b = body.buckets[0];
+      return b?.apiCallsPublish === 2 ? b : null;
+    });
+    t.equal(bucket.messagesPublished, 2, 'the two stored messages, not four');
+    t.equal(bucket.bytesPublished, 10, 'their bodies once');
+    const metrics = await (await adminFetch(wharf, 'GET', '/metrics')).text();
+    t.match(
+      metrics,
+      new RegExp(`wharf_messages_published_total\\{tenant="${tenant.tenantId}"\\} 2\\b`),
+      '/metrics too',
+    );
+  },
+);
+
 t.test('a call the client hangs up on still counts, in usage and in /metrics (499)', async (t) => {
   // a short metadata cache: the client leaves after the instance's entry has expired
   const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 100 }, cacheTtlMs: 200 });

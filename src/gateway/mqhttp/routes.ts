@@ -11,6 +11,7 @@ import type { CheckedMessage, TopicDescriptor } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
 import { MAX_ANSWER_BODY_BYTES, receiveForClient } from '../long-poll-receive.js';
 import { messageBytes } from '../message-codec.js';
+import { countPublished } from '../published-counts.js';
 import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
 import { EMPTY_BODY } from '../plugins/body.js';
 import { TAG_FILTER_PATTERN } from '../schemas/messages.js';
@@ -105,7 +106,7 @@ function handleError(code: 'ReceiptHandleError' | 'MessageNotExist', handle: str
 }
 
 export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { meta, brokers, limiter, metrics } = ctx;
+  const { meta, brokers, limiter } = ctx;
 
   app.post<{ Params: Params }>(MQ_PATH, base, async (request, reply) => {
     const principal = principalOf(request);
@@ -130,9 +131,7 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
       limiter.refund(principal.tenantId, 'publish', quotas.publishPerSecond, 1);
       throw error;
     });
-    metrics.messagesPublished.inc({ tenant: principal.tenantId }, 1);
-    ctx.usage.count(principal.tenantId, instanceId, 'messagesPublished', 1);
-    ctx.usage.count(principal.tenantId, instanceId, 'bytesPublished', bytes);
+    countPublished(ctx, principal.tenantId, instanceId, [bytes], [result]);
     return xml(
       request,
       reply,

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
 import type { RouteContext } from '../context.js';
 import { messageBytes, toPublishMessage, type PublishInput } from '../message-codec.js';
+import { countPublished } from '../published-counts.js';
 import { receiveAnswer } from '../received-json.js';
 import { receiveForClient, resolveReceiveTarget } from '../long-poll-receive.js';
 import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
@@ -32,7 +33,7 @@ interface ReceiveBody {
 }
 
 export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { meta, brokers, limiter, metrics } = ctx;
+  const { meta, brokers, limiter } = ctx;
 
   app.post<{ Params: TopicParams; Body: { messages: PublishInput[] } }>(
     '/v1/instances/:instanceId/topics/:topic/messages',
@@ -60,6 +61,7 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const quotas = principal.tenant.quotas;
       const now = Date.now();
       let batchBytes = 0;
+      const sizes: number[] = [];
       const messages = request.body.messages.map((input, i) => {
         const message = toPublishMessage(input, descriptor.messageType, i, now);
         const bytes = messageBytes(message);
@@ -70,6 +72,7 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
           );
         }
         batchBytes += bytes;
+        sizes.push(bytes);
         return message;
       });
       if (batchBytes > MAX_BATCH_BYTES) {
@@ -81,9 +84,7 @@ export function messageRoutes(app: FastifyInstance, ctx: RouteContext): void {
         limiter.refund(principal.tenantId, 'publish', quotas.publishPerSecond, messages.length);
         throw error;
       });
-      metrics.messagesPublished.inc({ tenant: principal.tenantId }, messages.length);
-      ctx.usage.count(principal.tenantId, instanceId, 'messagesPublished', messages.length);
-      ctx.usage.count(principal.tenantId, instanceId, 'bytesPublished', batchBytes);
+      countPublished(ctx, principal.tenantId, instanceId, sizes, results);
       return { messages: results };
     },
   );
