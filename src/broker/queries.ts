@@ -174,17 +174,22 @@ export class Queries {
     if (message.topic !== storeTopic(topic)) {
       // a half message: its decision events, then its committed copy's deliveries
       const half = halfTracePosition(topic.topic, message.queueId, message.queueOffset);
-      const events = await trace.events(topic.tenantId, topic.instanceId, half);
+      const after = message.logOffset;
+      const events = await trace.events(topic.tenantId, topic.instanceId, half, after);
       if (copy !== null) {
         const place = tracePosition(topic.topic, copy.queueId, copy.queueOffset);
-        events.push(...(await trace.events(topic.tenantId, topic.instanceId, place)));
+        events.push(...(await trace.events(topic.tenantId, topic.instanceId, place, after)));
       }
-      const own = sinceStored(events, message.storeTimestampMs);
-      return [published, ...own.sort((a, b) => a.time - b.time)];
+      return [published, ...events.sort((a, b) => a.time - b.time)];
     }
     const position = tracePosition(topic.topic, message.queueId, message.queueOffset);
-    const events = await trace.events(topic.tenantId, topic.instanceId, position);
-    return [published, ...sinceStored(events, message.storeTimestampMs)];
+    const events = await trace.events(
+      topic.tenantId,
+      topic.instanceId,
+      position,
+      message.logOffset,
+    );
+    return [published, ...events];
   }
 
   /** PUBLISHED, SCHEDULED and CANCELLED under the schedule record, then the copy's events. */
@@ -200,10 +205,12 @@ export class Queries {
     const trace = this.core.traceLog;
     if (trace === null) return [published];
     await trace.flush();
+    const after = found.record.logOffset;
     const own = await trace.events(
       topic.tenantId,
       topic.instanceId,
       schedulePosition(topic.topic, found.record.logOffset),
+      after,
     );
     const copy = found.copy;
     const later =
@@ -213,8 +220,9 @@ export class Queries {
             topic.tenantId,
             topic.instanceId,
             tracePosition(topic.topic, copy.queueId, copy.queueOffset),
+            after,
           );
-    return [published, ...own, ...sinceStored(later, found.record.storeTimestampMs)];
+    return [published, ...own, ...later];
   }
 
   private async find(topic: TopicDescriptor, messageId: string): Promise<StoredMessage> {
@@ -359,9 +367,3 @@ function decodeTimeCursor(text: string): TimeCursor {
   }
 }
 
-/** The events of a message's place recorded after it was stored (on the same broker's clock):
- *  the earlier ones belong to a topic deleted and created again under its name, whose queues
- *  started at the same offsets (trace records outlive a topic; they go with its instance). */
-function sinceStored(events: TraceEvent[], storedAtMs: number): TraceEvent[] {
-  return events.filter((event) => event.time >= storedAtMs);
-}

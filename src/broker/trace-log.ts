@@ -286,10 +286,15 @@ export class TraceLog {
   /** A message's recorded events, oldest first: from at most the last `limit` records keyed by
    *  its position (written before block keys) and the last MAX_BLOCK_RECORDS keyed by its
    *  block. */
+  /** The events of `position` in records written after log offset `afterLogOffset` (the
+   *  message's own record: earlier ones are of a topic deleted and created again under its name,
+   *  whose queues started at the same offsets; trace records outlive a topic, they go with its
+   *  instance). Told apart by log position, not by time: a clock stepped back would hide events. */
   async events(
     tenantId: string,
     instanceId: string,
     position: string,
+    afterLogOffset: number,
     limit = 64,
   ): Promise<TraceEvent[]> {
     const topic = traceTopic(tenantId, instanceId);
@@ -297,6 +302,7 @@ export class TraceLog {
     const offset = Number(position.slice(colon + 1));
     const found: { logOffset: number; event: TraceEvent }[] = [];
     const take = (record: StoredMessage): void => {
+      if (record.logOffset <= afterLogOffset) return;
       const where = `trace record at log offset ${record.logOffset}`;
       for (const item of decodeTraceRecord(record.body, where)) {
         if (item.position !== position) continue;
