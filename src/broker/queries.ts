@@ -366,4 +366,3 @@ function decodeTimeCursor(text: string): TimeCursor {
     throw new WharfError('InvalidArgument', 'invalid cursor', { cause: error });
   }
 }
-
