@@ -17,6 +17,8 @@ export interface ResourceKind<T> {
   immutableField: string;
   immutableCode: number;
   growOnlyField: string;
+  /** Whether, for this record, the grow-only field may not change at all. */
+  fixedWhen?: (record: T) => boolean;
   noun: string;
   /** The record's format (records.ts). */
   schema: RecordSchema<T>;
@@ -57,6 +59,7 @@ export abstract class InstanceResourceRepository<T extends { createdAt: number }
         this.kind.immutableCode,
         spec,
         this.kind.growOnlyField,
+        this.kind.fixedWhen?.(record) === true ? '1' : '',
       ],
     );
     if (typeof result === 'number') throw scriptError(result, `${this.kind.noun} ${name}`);

@@ -96,6 +96,11 @@ const SCRIPT_ERRORS: Record<number, [ErrorCode, string]> = {
   [-4]: ['MessageTypeMismatch', 'the topic exists with another messageType'],
   [-5]: ['Conflict', 'the change is not allowed on an existing resource'],
   [-6]: ['AlreadyExists', 'a resource with this name exists'],
+  [-7]: [
+    'Conflict',
+    "a FIFO topic's queueCount is fixed at creation: more queues would move sharding keys to " +
+      'other queues, where their next messages would be delivered before the unacked ones',
+  ],
 };
 
 /** The error for a script's negative answer, with a message naming the resource. */

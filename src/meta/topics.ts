@@ -1,6 +1,8 @@
 // Topics of an instance. PUT is idempotent: same settings → unchanged; another messageType →
 // MessageTypeMismatch; queueCount may grow but never shrink (messages in a removed queue would
-// be stranded); retentionHours and the dedup window may change.
+// be stranded), and a FIFO topic's never changes (a sharding key moved to a new queue would have
+// its next messages delivered before its unacked ones); retentionHours and the dedup window may
+// change.
 import { InstanceResourceRepository } from './instance-resources.js';
 import { TOPIC } from './records.js';
 import type { RepoContext } from './repo-context.js';
@@ -14,6 +16,7 @@ export class TopicRepository extends InstanceResourceRepository<TopicRecord> {
       immutableField: 'messageType',
       immutableCode: -4,
       growOnlyField: 'queueCount',
+      fixedWhen: (topic) => topic.messageType === 'FIFO',
       noun: 'topic',
       schema: TOPIC,
     });

@@ -340,3 +340,45 @@ t.test(
     );
   },
 );
+
+t.test("a FIFO topic's queueCount is fixed: a sharding key never overtakes itself", async (t) => {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const call = tenantCaller(wharf, tenant);
+  t.equal((await call('PUT', '/topics/steps', { messageType: 'FIFO', queueCount: 1 })).status, 201);
+  t.equal((await call('PUT', '/groups/g', {})).status, 201);
+  const publish = async (body: string) =>
+    t.equal(
+      (
+        await call('POST', '/topics/steps/messages', {
+          messages: [{ body, shardingKey: 'order-42' }],
+        })
+      ).status,
+      200,
+    );
+  const receive = async () =>
+    (
+      await json(
+        await call('POST', '/topics/steps/groups/g/receive', { maxMessages: 8, waitSeconds: 0 }),
+      )
+    ).messages as { body: string; receiptHandle: string }[];
+  await publish('step-1');
+  const [first] = await receive();
+  t.equal(first.body, 'step-1', 'in flight, not acked');
+  for (const body of [{ messageType: 'FIFO' }, { messageType: 'FIFO', queueCount: 2 }]) {
+    // a second queue would take order-42's next message while step-1 is unacked on the first
+    const grow = await call('PUT', '/topics/steps', body);
+    t.equal(grow.status, 409, JSON.stringify(body));
+    t.match(await json(grow), { error: { code: 'Conflict', message: /queueCount is fixed/ } });
+  }
+  t.match(await json(await call('GET', '/topics/steps')), { queueCount: 1 });
+  const same = await call('PUT', '/topics/steps', { messageType: 'FIFO', queueCount: 1 });
+  t.equal(same.status, 200, 'the same settings are still unchanged');
+  await publish('step-2');
+  t.same(await receive(), [], 'step-2 waits behind step-1');
+  await call('POST', '/topics/steps/groups/g/ack', { receiptHandles: [first.receiptHandle] });
+  t.same(
+    (await receive()).map((m) => m.body),
+    ['step-2'],
+  );
+});

@@ -6,10 +6,11 @@
   ARGV[4] counter field (topics|groups)   ARGV[5] quota field (maxTopics|maxGroups)
   ARGV[6] immutable field (messageType|deliveryMode)   ARGV[7] code when it differs (-4|-5)
   ARGV[8] spec: canonical JSON of the settable fields   ARGV[9] field that may only grow, or ''
+  ARGV[10] '1': that field may not change at all (a FIFO topic's queueCount), else ''
   Returns {status, record JSON}: 1 created, 0 unchanged, 2 updated (createdAt and incarnation
   kept);
   or a number: -1 tenant missing, -2 instance missing, -3 quota reached, -4 message type differs,
-  -5 an immutable field differs or the growing field would shrink.
+  -5 an immutable field differs or the growing field would shrink, -7 the fixed field differs.
 ]]
 local tenantJson = redis.call('GET', KEYS[1])
 if not tenantJson then return -1 end
@@ -27,7 +28,11 @@ local old = cjson.decode(existing)
 local new = cjson.decode(ARGV[3])
 if old[ARGV[6]] ~= new[ARGV[6]] then return tonumber(ARGV[7]) end
 if old.spec == ARGV[8] then return {0, existing} end
-if ARGV[9] ~= '' and tonumber(new[ARGV[9]]) < tonumber(old[ARGV[9]]) then return -5 end
+if ARGV[9] ~= '' then
+  local was, wants = tonumber(old[ARGV[9]]), tonumber(new[ARGV[9]])
+  if wants < was then return -5 end
+  if ARGV[10] == '1' and wants ~= was then return -7 end
+end
 new.createdAt = old.createdAt
 new.incarnation = old.incarnation
 local updated = cjson.encode(new)
