@@ -278,7 +278,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Messages by key (`key`) or by store time (`from`, `to`, paged) */
+        /**
+         * Messages by key (`key`) or by store time (`from`, `to`, paged)
+         * @description By key: the newest `limit` messages with that key, one page with no `nextCursor`; `limit` messages in the answer means older ones may exist (a query by time finds them). By store time: pages of `limit`, `nextCursor` absent on the last.
+         */
         get: operations["queryMessages"];
         put?: never;
         /** Publish 1 to 32 messages (answered once durable) */

@@ -283,13 +283,31 @@ t.test('query by id, key and time; reset to earliest', async (t) => {
     byKey.body.messages.map((m: { messageId: string }) => m.messageId),
     [ids[0]],
   );
+  t.notOk('nextCursor' in byKey.body, 'a query by key is one page');
+  const keyed = await publish(
+    'q',
+    Array.from({ length: 3 }, (_, n) => ({ body: `k${n}`, keys: ['k-2'] })),
+  );
+  const newest = await call('GET', '/topics/q/messages?key=k-2&limit=2');
+  t.equal(newest.body.messages.length, 2, 'the newest `limit` messages with the key');
+  t.notOk('nextCursor' in newest.body);
+  t.equal(keyed.body.messages.length, 3);
+  const paged = await call('GET', '/topics/q/messages?key=k-2&limit=2&cursor=abc');
+  t.equal(paged.status, 400);
+  t.match(paged.body.error, { code: 'InvalidArgument', message: /a cursor pages a query by time/ });
   const page = await call('GET', `/topics/q/messages?from=0&to=${Date.now() + 1000}&limit=2`);
   t.equal(page.body.messages.length, 2);
   const rest = await call(
     'GET',
     `/topics/q/messages?from=0&to=${Date.now() + 1000}&limit=2&cursor=${page.body.nextCursor}`,
   );
-  t.equal(rest.body.messages.length, 1);
+  t.equal(rest.body.messages.length, 2);
+  const last = await call(
+    'GET',
+    `/topics/q/messages?from=0&to=${Date.now() + 1000}&limit=2&cursor=${rest.body.nextCursor}`,
+  );
+  t.equal(last.body.messages.length, 2);
+  t.notOk('nextCursor' in last.body, 'the last page');
   const got = await receive('q', 'g');
   await ack(
     'q',
@@ -298,7 +316,7 @@ t.test('query by id, key and time; reset to earliest', async (t) => {
   );
   t.same(await receive('q', 'g'), []);
   t.equal((await call('POST', '/topics/q/groups/g/reset', { to: 'earliest' })).status < 300, true);
-  t.equal((await receive('q', 'g')).length, 3, 'after reset the group reads from the start again');
+  t.equal((await receive('q', 'g')).length, 6, 'after reset the group reads from the start again');
   const trace = await call('GET', `/topics/q/messages/${ids[0]}/trace`);
   t.equal(trace.body.events[0].type, 'PUBLISHED');
 });

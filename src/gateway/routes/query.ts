@@ -100,6 +100,10 @@ export function queryRoutes(app: FastifyInstance, ctx: RouteContext): void {
       schema: {
         ...schemaBase,
         summary: 'Messages by key (`key`) or by store time (`from`, `to`, paged)',
+        description:
+          'By key: the newest `limit` messages with that key, one page with no `nextCursor`; ' +
+          '`limit` messages in the answer means older ones may exist (a query by time finds ' +
+          'them). By store time: pages of `limit`, `nextCursor` absent on the last.',
         params: topicParams,
         querystring: messageQueries.list,
         response: { 200: page('MessageView'), ...errorResponses(...TENANT_ERRORS, 404) },
@@ -111,8 +115,14 @@ export function queryRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const { key, from, to, cursor } = request.query;
       const limit = request.query.limit === undefined ? DEFAULT_LIMIT : Number(request.query.limit);
       if (key !== undefined) {
-        if (from !== undefined || to !== undefined || cursor !== undefined) {
+        if (from !== undefined || to !== undefined) {
           throw new WharfError('InvalidArgument', 'query by key or by time, not both');
+        }
+        if (cursor !== undefined) {
+          throw new WharfError(
+            'InvalidArgument',
+            'a query by key is one page (the newest messages with the key): a cursor pages a query by time',
+          );
         }
         const messages = await brokers.queryByKey(t, key, limit);
         return { messages: messages.map(messageView) };
