@@ -630,8 +630,8 @@ export interface components {
     schemas: {
         ErrorBody: {
             error: {
-                /** @enum {string} */
-                code: "InvalidArgument" | "InvalidReceiptHandle" | "MissingAuthentication" | "IncompleteSignature" | "SignatureDoesNotMatch" | "RequestExpired" | "InvalidAccessKeyId" | "InvalidToken" | "AccessDenied" | "QuotaExceeded" | "InstanceNotFound" | "TopicNotFound" | "GroupNotFound" | "MessageNotFound" | "TenantNotFound" | "TransactionNotFound" | "AlarmNotFound" | "AccessKeyNotFound" | "NotFound" | "MethodNotAllowed" | "AlreadyExists" | "MessageTypeMismatch" | "Conflict" | "ReceiptHandleExpired" | "MessageTooLarge" | "UriTooLong" | "UnsupportedMediaType" | "Throttled" | "HeadersTooLarge" | "Internal" | "Unavailable";
+                /** @description An error code of docs/API.md; others may be added */
+                code: ("InvalidArgument" | "InvalidReceiptHandle" | "MissingAuthentication" | "IncompleteSignature" | "SignatureDoesNotMatch" | "RequestExpired" | "InvalidAccessKeyId" | "InvalidToken" | "AccessDenied" | "QuotaExceeded" | "InstanceNotFound" | "TopicNotFound" | "GroupNotFound" | "MessageNotFound" | "TenantNotFound" | "TransactionNotFound" | "AlarmNotFound" | "AccessKeyNotFound" | "NotFound" | "MethodNotAllowed" | "AlreadyExists" | "MessageTypeMismatch" | "Conflict" | "ReceiptHandleExpired" | "MessageTooLarge" | "UriTooLong" | "UnsupportedMediaType" | "Throttled" | "HeadersTooLarge" | "Internal" | "Unavailable") | string;
                 message: string;
                 requestId: string;
             };

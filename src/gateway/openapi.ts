@@ -11,6 +11,7 @@ export function openapiDocument(): SwaggerOptions {
       info: {
         title: 'Wharf',
         version: API_VERSION,
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
         description:
           'Multi-tenant serverless message queue. Tenant plane (/v1): AWS SigV4 with the ' +
           'tenant access key (region = WHARF_REGION, service `mq`) or a bearer token from ' +
@@ -20,6 +21,8 @@ export function openapiDocument(): SwaggerOptions {
           '404 NotFound (no such path), 405 MethodNotAllowed (a method the path does not take; ' +
           '`allow` lists those it does), 414 UriTooLong, 431 HeadersTooLarge or 500 Internal.',
       },
+      // the gateway that serves this document (GET /openapi.json); clients set their endpoint
+      servers: [{ url: '/', description: 'the Wharf gateway serving this document' }],
       components: {
         securitySchemes: {
           sigv4: {
@@ -46,13 +49,13 @@ export function openapiDocument(): SwaggerOptions {
       tags: [
         { name: 'service', description: 'Health, readiness, metrics, keys' },
         { name: 'operator', description: 'Tenants and access keys (operator plane)' },
-        { name: 'instances' },
-        { name: 'topics' },
-        { name: 'groups' },
+        { name: 'instances', description: 'Instances: the namespaces of topics and groups' },
+        { name: 'topics', description: 'Topics and their queues' },
+        { name: 'groups', description: 'Consumer groups and their delivery settings' },
         { name: 'messages', description: 'Publish, receive, ack, visibility' },
         { name: 'query', description: 'Query, trace, statistics, replay, dead letters' },
         { name: 'alarms', description: 'Alarms on backlog, age, dead letters, publish rate' },
-        { name: 'tokens' },
+        { name: 'tokens', description: 'Tenant bearer tokens' },
         { name: 'transactions', description: 'Commit, roll back, check-back of half messages' },
       ],
     },

@@ -13,6 +13,7 @@ export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       schema: {
         tags: ['service'],
         summary: 'The process is alive',
+        security: [],
         response: {
           200: { type: 'object', required: ['status'], properties: { status: { type: 'string' } } },
         },
@@ -28,6 +29,7 @@ export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       schema: {
         tags: ['service'],
         summary: 'Redis and the brokers answer',
+        security: [],
         response: {
           200: {
             type: 'object',
@@ -114,6 +116,7 @@ export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       schema: {
         tags: ['service'],
         summary: 'Public keys of tenant bearer tokens (ES256)',
+        security: [],
         response: {
           200: {
             type: 'object',

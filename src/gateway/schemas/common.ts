@@ -29,7 +29,12 @@ export const ErrorBody = {
       type: 'object',
       required: ['code', 'message', 'requestId'],
       properties: {
-        code: { type: 'string', enum: PUBLIC_ERROR_CODES },
+        // the codes of docs/API.md, open to additions ("others may be added"): a client
+        // generated from the document must still read a code added later
+        code: {
+          description: 'An error code of docs/API.md; others may be added',
+          anyOf: [{ type: 'string', enum: PUBLIC_ERROR_CODES }, { type: 'string' }],
+        },
         message: { type: 'string' },
         requestId: { type: 'string' },
       },
