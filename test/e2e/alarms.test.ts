@@ -54,6 +54,7 @@ t.test('alarms: create with a secret once, replace, list, delete, validation', a
     ['unknown group', { ...spec, group: 'nope' }, 404],
     ['bad url', { ...spec, webhookUrl: 'ftp://x' }, 400],
     ['negative threshold', { ...spec, threshold: -1 }, 400],
+    ['topic metric with a group', { ...spec, metric: 'publishRate' }, 400],
   ] as const) {
     t.equal((await call('PUT', '/alarms/a2', bad)).status, status, what);
   }

@@ -130,6 +130,10 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (GROUP_METRICS.includes(spec.metric) && spec.group === undefined) {
         throw new WharfError('InvalidArgument', `the ${spec.metric} metric needs a group`);
       }
+      if (!GROUP_METRICS.includes(spec.metric) && spec.group !== undefined) {
+        // stored without it, the alarm would watch the whole topic, not what the caller named
+        throw new WharfError('InvalidArgument', `the ${spec.metric} metric is a topic's: no group`);
+      }
       const problem = webhookUrlProblem(spec.webhookUrl, ctx.config.allowPrivateWebhooks === true);
       if (problem !== null) {
         throw new WharfError('InvalidArgument', `webhookUrl ${problem}`);
