@@ -897,9 +897,10 @@ export class RoutingBrokerClient implements BrokerClient {
 
   async queryByKey(topic: TopicDescriptor, key: string, limit: number): Promise<MessageView[]> {
     const pages = await this.all(await this.holders(topic), (c) => c.queryByKey(topic, key, limit));
+    // each broker's newest `limit`, newest first as one broker answers: the newest of them all
     return pages
       .flat()
-      .sort((a, b) => a.publishTime - b.publishTime)
+      .sort((a, b) => b.publishTime - a.publishTime)
       .slice(0, limit);
   }
 

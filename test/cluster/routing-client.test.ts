@@ -13,6 +13,7 @@ import type { BrokerClient } from '../../src/cluster/index.js';
 import type {
   CheckedMessage,
   GroupDescriptor,
+  MessageView,
   ReceiveRequest,
   ReceivedMessage,
   TopicDescriptor,
@@ -262,3 +263,23 @@ t.test(
     t.equal(answer.length, 1, "broker 2's message, after broker 1 had none");
   },
 );
+
+t.test('a query by key over brokers answers the newest `limit`, newest first', async (t) => {
+  // broker 1 holds the key's older messages (times 1..40), broker 2 the newer (41..80); each
+  // answers its newest `limit`, newest first, as one broker does
+  const routing = standIns(2, (brokerId) => ({
+    queryByKey: (_t: unknown, _k: unknown, limit: number) =>
+      Promise.resolve(
+        Array.from(
+          { length: limit },
+          (_, i) => ({ publishTime: brokerId * 40 - i }) as unknown as MessageView,
+        ),
+      ),
+  }));
+  t.teardown(() => routing.close());
+  const found = await routing.queryByKey({ ...topic, queueCount: 2 }, 'k', 32);
+  t.same(
+    found.map((m) => m.publishTime),
+    Array.from({ length: 32 }, (_, i) => 80 - i),
+  );
+});
