@@ -446,6 +446,9 @@ export class Broker implements BrokerClient {
       this.publisher.forgetTopic(name);
       this.forgetDroppedCounters();
       this.longPoll.notify(name);
+      // its events still waiting are written now, before a topic created again under the name
+      // can store a message: a message's trace keeps the records after its own (queries.ts)
+      await this.core.traceLog?.flush();
     });
   }
 

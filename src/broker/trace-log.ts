@@ -285,8 +285,7 @@ export class TraceLog {
 
   /** A message's recorded events, oldest first: from at most the last `limit` records keyed by
    *  its position (written before block keys) and the last MAX_BLOCK_RECORDS keyed by its
-   *  block. */
-  /** The events of `position` in records written after log offset `afterLogOffset` (the
+   *  block. Only those of records written after log offset `afterLogOffset` (the
    *  message's own record: earlier ones are of a topic deleted and created again under its name,
    *  whose queues started at the same offsets; trace records outlive a topic, they go with its
    *  instance). Told apart by log position, not by time: a clock stepped back would hide events. */
