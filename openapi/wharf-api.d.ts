@@ -2264,7 +2264,7 @@ export interface operations {
                      */
                     messageType: "NORMAL" | "FIFO" | "DELAY" | "TRANSACTION";
                     /**
-                     * @description may grow on a later PUT, never shrink (409 Conflict)
+                     * @description may grow on a later PUT, never shrink (409 Conflict); a FIFO topic's is fixed at creation (409 Conflict: a sharding key moved to a new queue would overtake its unacked messages)
                      * @default 8
                      */
                     queueCount?: number;
@@ -4491,7 +4491,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
-                     * @description backlog, oldestUnackedAgeMs and deadLetters are about a group
+                     * @description backlog, oldestUnackedAgeMs and deadLetters are about a group (`group` required); publishRate is a topic's (`group` refused: 400 InvalidArgument)
                      * @enum {string}
                      */
                     metric: "backlog" | "oldestUnackedAgeMs" | "deadLetters" | "publishRate";

@@ -69,8 +69,11 @@ export function startProbeConsumers<M extends { body: string }>(
   const consuming = Promise.all(Array.from({ length: options.consumers }, consumer));
   return async () => {
     running = false;
-    await consuming;
-    send();
+    try {
+      await consuming;
+    } finally {
+      send(); // and its timer cleared, a receive failed or not
+    }
     await Promise.all(acks);
   };
 }

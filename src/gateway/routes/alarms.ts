@@ -99,7 +99,9 @@ const putBody = {
     metric: {
       type: 'string',
       enum: ALARM_METRICS,
-      description: 'backlog, oldestUnackedAgeMs and deadLetters are about a group',
+      description:
+        'backlog, oldestUnackedAgeMs and deadLetters are about a group (`group` required); ' +
+        "publishRate is a topic's (`group` refused: 400 InvalidArgument)",
     },
     topic: nameSchema('topic name'),
     group: nameSchema('group name'),
@@ -131,7 +133,7 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
         throw new WharfError('InvalidArgument', `the ${spec.metric} metric needs a group`);
       }
       if (!GROUP_METRICS.includes(spec.metric) && spec.group !== undefined) {
-        // stored without it, the alarm would watch the whole topic, not what the caller named
+        // the evaluator reads a topic's publish rate: the group would be kept and ignored
         throw new WharfError('InvalidArgument', `the ${spec.metric} metric is a topic's: no group`);
       }
       const problem = webhookUrlProblem(spec.webhookUrl, ctx.config.allowPrivateWebhooks === true);

@@ -1,6 +1,7 @@
 // Topics. PUT is idempotent: 201 when created, 200 when unchanged or updated (queueCount may
-// grow, retention and dedup window may change); another messageType answers 409
-// MessageTypeMismatch; the tenant's maxTopics is checked atomically with the creation.
+// grow, except a FIFO topic's, which is fixed; retention and dedup window may change); another
+// messageType answers 409 MessageTypeMismatch; the tenant's maxTopics is checked atomically
+// with the creation.
 import type { FastifyInstance } from 'fastify';
 import type { MessageType } from '../../model/index.js';
 import { WharfError } from '../../errors.js';

@@ -227,7 +227,9 @@ export const bodies = {
         minimum: 1,
         maximum: 64,
         default: 8,
-        description: 'may grow on a later PUT, never shrink (409 Conflict)',
+        description:
+          "may grow on a later PUT, never shrink (409 Conflict); a FIFO topic's is fixed at " +
+          'creation (409 Conflict: a sharding key moved to a new queue would overtake its unacked messages)',
       },
       retentionHours: {
         type: 'integer',
