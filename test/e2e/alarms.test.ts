@@ -75,7 +75,13 @@ t.test('alarms: create with a secret once, replace, list, delete, validation', a
       ...who,
     }),
   );
-  for (const path of ['/alarms', '/alarms/backlog-high']) {
+  // nor its history, whose delivery errors name the webhook's host (and whether the id exists)
+  for (const path of [
+    '/alarms',
+    '/alarms/backlog-high',
+    '/alarms/backlog-high/history',
+    '/alarms/nope/history',
+  ]) {
     const read = await fetch(`${wharf.url}${i}${path}`, {
       headers: { authorization: `Bearer ${token.token}` },
     });

@@ -210,7 +210,8 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request) => {
       const principal = principalOf(request);
       const { instanceId, alarmId } = request.params;
-      await resolveInstance(meta, principal, instanceId, 'read');
+      // as the alarm itself: its delivery errors name the webhook's host
+      await resolveInstance(meta, principal, instanceId, 'manage');
       if ((await meta.alarms.get(principal.tenantId, instanceId, alarmId)) === null) {
         throw new WharfError('AlarmNotFound', `no alarm ${alarmId}`);
       }
