@@ -2,30 +2,52 @@
 // all connections together. A receive asks its broker for no more than what is left (at most one
 // answer's 16 MiB; at least one message when nothing is left), and holds what it got until its
 // answer is out or its connection gone: a thousand parked receives of big messages answered at
-// once, read slowly or not at all, no longer hold 16 MiB each.
+// once, read slowly or not at all, no longer hold 16 MiB each. Shared as the request bodies'
+// budget is (plugins/body.ts): once the budget is more than half full, one tenant holds no more
+// than its share, so a tenant whose clients leave their answers unread cannot take the room every
+// other tenant's answers need.
 export class AnswerBudget {
   private held = 0;
+  private readonly byTenant = new Map<string, number>();
+  readonly tenantShareBytes: number;
 
   constructor(
     readonly limitBytes: number,
     private readonly onChange: (heldBytes: number) => void = () => undefined,
-  ) {}
-
-  /** Bytes of bodies an answer may carry now (0: only its one first message). */
-  available(): number {
-    return Math.max(0, this.limitBytes - this.held);
+    /** The share is a quarter of the budget, and at least one answer of this size. */
+    largestAnswerBytes = 0,
+  ) {
+    this.tenantShareBytes = Math.max(
+      Math.floor(limitBytes / 4),
+      Math.min(largestAnswerBytes, limitBytes),
+    );
   }
 
-  /** Holds `bytes` (it may pass the limit: a first message always goes); the release is
-   *  idempotent. */
-  hold(bytes: number): () => void {
+  /** Bytes of bodies an answer for `tenant` may carry now (0: only its one first message): what
+   *  the budget has left, and past its half what is left of the tenant's share. */
+  available(tenant: string): number {
+    const left = this.limitBytes - this.held;
+    const own = Math.max(
+      this.limitBytes / 2 - this.held,
+      this.tenantShareBytes - (this.byTenant.get(tenant) ?? 0),
+    );
+    return Math.max(0, Math.floor(Math.min(left, own)));
+  }
+
+  /** Holds `bytes` for `tenant` (it may pass the limit: a first message always goes); the
+   *  release is idempotent. */
+  hold(bytes: number, tenant: string): () => void {
     this.held += bytes;
+    this.byTenant.set(tenant, (this.byTenant.get(tenant) ?? 0) + bytes);
     this.onChange(this.held);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.held -= bytes;
+      const left = (this.byTenant.get(tenant) ?? 0) - bytes;
+      if (left > 0) this.byTenant.set(tenant, left);
+      else this.byTenant.delete(tenant);
       this.onChange(this.held);
     };
   }

@@ -19,6 +19,7 @@ import type { GatewayConfig, RouteContext } from './context.js';
 import { ParkedPolls } from './parked-polls.js';
 import { ReceiveStreams } from './receive-streams.js';
 import { AnswerBudget } from './answer-budget.js';
+import { MAX_ANSWER_BODY_BYTES } from './long-poll-receive.js';
 import { BodyBudget, registerRawBody } from './plugins/body.js';
 import { registerCallAccounting } from './plugins/call-accounting.js';
 import { registerConnectionLimit, registerDrainSweep } from './plugins/connections.js';
@@ -124,8 +125,10 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     closing: closing.signal,
     draining: draining.signal,
     receiveStreams: new ReceiveStreams(config.maxReceiveStreamsPerTenant),
-    answers: new AnswerBudget(config.answersInFlightBytes ?? ANSWERS_IN_FLIGHT_BYTES, (bytes) =>
-      metrics.answerBytesInFlight.set(bytes),
+    answers: new AnswerBudget(
+      config.answersInFlightBytes ?? ANSWERS_IN_FLIGHT_BYTES,
+      (bytes) => metrics.answerBytesInFlight.set(bytes),
+      MAX_ANSWER_BODY_BYTES,
     ),
     parkedPolls: new ParkedPolls({
       meta: deps.meta,

@@ -44,10 +44,13 @@ export const MAX_ANSWER_BODY_BYTES = 16 * 1024 * 1024;
 const GIVE_BACK_WAIT_MS = 1000;
 
 /** Bytes of bodies an answer may carry now: one answer's at most, and what the gateway's answers
- *  not yet out leave (a stream's batch: one answer's, its flow control is by count). */
-function answerRoom(ctx: RouteContext, call: { streamed?: boolean }): number {
+ *  not yet out leave the tenant (a stream's batch: one answer's, its flow control is by count). */
+function answerRoom(
+  ctx: RouteContext,
+  call: { streamed?: boolean; topic: { tenantId: string } },
+): number {
   if (call.streamed === true) return MAX_ANSWER_BODY_BYTES;
-  return Math.min(MAX_ANSWER_BODY_BYTES, ctx.answers.available());
+  return Math.min(MAX_ANSWER_BODY_BYTES, ctx.answers.available(call.topic.tenantId));
 }
 
 /** How many of `messages` fit one answer of `maxBytes` of bodies (at least one). */
@@ -121,7 +124,7 @@ export async function receiveForClient(
   const bodyBytes = received.reduce((sum, m) => sum + m.body.length, 0);
   if (call.streamed !== true && bodyBytes > 0) {
     // held until the answer is out or its connection gone
-    const release = ctx.answers.hold(bodyBytes);
+    const release = ctx.answers.hold(bodyBytes, call.topic.tenantId);
     if (reply.raw.destroyed) release();
     else reply.raw.once('finish', release).once('close', release);
   }

@@ -1,7 +1,7 @@
 // Large receive answers: one answer carries at most 16 MiB of bodies (the rest is given back
 // unseen for the next receive), and a client that stops reading a large answer has its
 // connection dropped, so the gateway does not hold the answer for as long as the client likes.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { adminFetch, json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
@@ -77,55 +77,89 @@ t.test('a receive answers 16 MiB of bodies at most; a stalled reader is dropped'
   t.equal(messages[0].deliveryAttempt, 1, 'its first delivery');
 });
 
-t.test('answers not yet out hold a gateway-wide budget: past it a receive gets less', async (t) => {
-  const wharf = await startWharf(t, { config: { answersInFlightBytes: 25_000_000 } });
+/** A tenant of `wharf` with topic `big` (one queue) and group `g`, and calls signed as it. */
+async function bigTopicTenant(t: Test, wharf: Awaited<ReturnType<typeof startWharf>>) {
   const tenant = await provisionTenant(wharf);
   const who = { ak: tenant.accessKeyId, sk: tenant.accessKeySecret };
   const base = `/v1/instances/${tenant.instanceId}`;
-  const put = async (path: string, body: object) =>
-    t.equal((await signedFetch(wharf.url, { method: 'PUT', path, body, ...who })).status, 201);
-  await put(`${base}/topics/big`, { messageType: 'NORMAL', queueCount: 1 });
-  await put(`${base}/groups/slow`, {});
-  await put(`${base}/groups/fast`, {});
-  for (let i = 0; i < 6; i++) {
-    const published = await signedFetch(wharf.url, {
-      method: 'POST',
-      path: `${base}/topics/big/messages`,
-      body: { messages: [{ body: String(i).repeat(BODY_BYTES) }] },
-      ...who,
-    });
-    t.equal(published.status, 200);
-  }
-  const receive = (group: string) =>
-    signedFetch(wharf.url, {
-      method: 'POST',
-      path: `${base}/topics/big/groups/${group}/receive`,
-      body: { maxMessages: 32, waitSeconds: 0 },
-      ...who,
-    }).then(async (r) => ((await json(r)) as { messages: { body: string }[] }).messages);
+  const call = (method: string, path: string, body: object) =>
+    signedFetch(wharf.url, { method, path: `${base}${path}`, body, ...who });
+  t.equal((await call('PUT', '/topics/big', { messageType: 'NORMAL', queueCount: 1 })).status, 201);
+  t.equal((await call('PUT', '/groups/g', {})).status, 201);
+  const publish = async (count: number) => {
+    for (let i = 0; i < count; i++) {
+      const body = { messages: [{ body: String(i % 10).repeat(BODY_BYTES) }] };
+      t.equal((await call('POST', '/topics/big/messages', body)).status, 200);
+    }
+  };
+  const receive = () =>
+    call('POST', '/topics/big/groups/g/receive', { maxMessages: 32, waitSeconds: 0 }).then(
+      async (r) => ((await json(r)) as { messages: { body: string }[] }).messages,
+    );
+  /** A client of this tenant that asks for `path`'s answer and does not read it. */
+  const unreadAnswer = async (path: string) => {
+    const served = new Promise<Socket>((resolve) =>
+      wharf.app.server.on('connection', (socket: Socket) => {
+        socket.on('data', (chunk: Buffer) => {
+          if (chunk.includes(`${base}${path}`)) resolve(socket);
+        });
+      }),
+    );
+    const client = connect(portOf(wharf.url), '127.0.0.1');
+    client.on('error', () => undefined);
+    t.teardown(() => client.destroy());
+    const body = Buffer.from(JSON.stringify({ maxMessages: 32, waitSeconds: 0 }));
+    client.write(signedHead(wharf, tenant, `${base}${path}`, body));
+    client.write(body);
+    const server = await served;
+    await waitFor('the answer handed to the socket', () => server.bytesWritten > 1_000_000);
+    server.on('error', () => undefined); // reset by the client
+    return async () => {
+      const closed = new Promise((resolve) => server.once('close', resolve));
+      client.destroy();
+      await closed;
+    };
+  };
+  return { tenant, call, publish, receive, unreadAnswer };
+}
 
-  // a client that does not read its answer of four bodies (16 MB): the gateway holds them
-  const served = new Promise<Socket>((resolve) =>
-    wharf.app.server.on('connection', (socket: Socket) => resolve(socket)),
-  );
-  const client = connect(portOf(wharf.url), '127.0.0.1');
-  client.on('error', () => undefined);
-  t.teardown(() => client.destroy());
-  const body = Buffer.from(JSON.stringify({ maxMessages: 32, waitSeconds: 0 }));
-  client.write(signedHead(wharf, tenant, `${base}/topics/big/groups/slow/receive`, body));
-  client.write(body);
-  const server = await served;
-  await waitFor('the answer handed to the socket', () => server.bytesWritten > 1_000_000);
-
+t.test('answers not yet out hold a gateway-wide budget: past it a receive gets less', async (t) => {
+  const wharf = await startWharf(t, { config: { answersInFlightBytes: 25_000_000 } });
+  const fast = await bigTopicTenant(t, wharf);
+  const slow = await bigTopicTenant(t, wharf);
+  await fast.publish(6);
+  await slow.publish(6);
+  // a client of one tenant that does not read its answer of four bodies (16 MB): held
+  const hangUp = await slow.unreadAnswer('/topics/big/groups/g/receive');
   const metrics = await (await adminFetch(wharf, 'GET', '/metrics')).text();
   t.match(metrics, /\nwharf_answer_bytes_in_flight 16000000\n/, 'the held bytes in /metrics');
   // 9 MB of the budget left: two bodies, where the 16 MiB of one answer would take four
-  t.equal((await receive('fast')).length, 2, 'two of the four a lone answer carries');
-  server.on('error', () => undefined); // reset by the client
-  const closed = new Promise((resolve) => server.once('close', resolve));
-  client.destroy();
-  await closed;
-  t.equal((await receive('fast')).length, 4, 'the budget back once that client is gone');
+  t.equal((await fast.receive()).length, 2, 'two of the four a lone answer carries');
+  // the budget is past its half and that tenant holds its share (16 MiB, one answer): only the
+  // one first message, while the other tenant still had 9 MB
+  t.equal((await slow.receive()).length, 1, 'the tenant holding its share gets one');
+  await hangUp();
+  t.equal((await fast.receive()).length, 4, 'the budget back once that client is gone');
+});
+
+t.test('a tenant whose answers go unread leaves the others their room', async (t) => {
+  // 40 MB: past 20 MB held, a tenant keeps to its share (one answer's 16 MiB)
+  const wharf = await startWharf(t, { config: { answersInFlightBytes: 40_000_000 } });
+  const victim = await bigTopicTenant(t, wharf);
+  const hog = await bigTopicTenant(t, wharf);
+  await hog.publish(12);
+  await victim.publish(4);
+  // the hog leaves three answers unread: the first holds four bodies (16 MB, its share), the
+  // others one body each (before, they held four and two: all 40 MB)
+  for (let i = 0; i < 3; i++) await hog.unreadAnswer('/topics/big/groups/g/receive');
+  const metrics = await (await adminFetch(wharf, 'GET', '/metrics')).text();
+  const held = Number(/\nwharf_answer_bytes_in_flight (\d+)\n/.exec(metrics)?.[1]);
+  t.ok(
+    held >= 16_000_000 && held <= 24_000_000,
+    `the hog holds its share and two bodies at most (${held})`,
+  );
+  // before, the victim got one body an answer
+  t.equal((await victim.receive()).length, 4, "the victim's whole answer: its share is free");
 });
 
 t.test('a receive parked before the budget filled is answered within what is left', async (t) => {
@@ -135,33 +169,16 @@ t.test('a receive parked before the budget filled is answered within what is lef
   const base = `/v1/instances/${tenant.instanceId}`;
   const call = (method: string, path: string, body: object) =>
     signedFetch(wharf.url, { method, path: `${base}${path}`, body, ...who });
-  for (const topic of ['x', 'y'])
-    await call('PUT', `/topics/${topic}`, { messageType: 'NORMAL', queueCount: 1 });
+  await call('PUT', '/topics/y', { messageType: 'NORMAL', queueCount: 1 });
   await call('PUT', '/groups/g', {});
-  for (let i = 0; i < 4; i++)
-    await call('POST', '/topics/x/messages', {
-      messages: [{ body: String(i).repeat(BODY_BYTES) }],
-    });
 
   // a receive parks on the empty topic y while nothing is held: it may take 16 MiB
   const parked = call('POST', '/topics/y/groups/g/receive', { maxMessages: 32, waitSeconds: 20 });
   await waitFor('the receive parked', () => wharf.broker.longPoll.parkedCount === 1);
-  // then a client that does not read its answer of four bodies (16 MB) on topic x
-  const served = new Promise<Socket>((resolve) =>
-    wharf.app.server.on('connection', (socket: Socket) => {
-      socket.on('data', (chunk: Buffer) => {
-        if (chunk.includes('/topics/x/')) resolve(socket);
-      });
-    }),
-  );
-  const client = connect(portOf(wharf.url), '127.0.0.1');
-  client.on('error', () => undefined);
-  t.teardown(() => client.destroy());
-  const body = Buffer.from(JSON.stringify({ maxMessages: 32, waitSeconds: 0 }));
-  client.write(signedHead(wharf, tenant, `${base}/topics/x/groups/g/receive`, body));
-  client.write(body);
-  const server = await served;
-  await waitFor('the answer handed to the socket', () => server.bytesWritten > 1_000_000);
+  // then another tenant's client that does not read its answer of four bodies (16 MB)
+  const other = await bigTopicTenant(t, wharf);
+  await other.publish(4);
+  await other.unreadAnswer('/topics/big/groups/g/receive');
 
   // 2.5 MB left: of four bodies of 1 MB landing at once, the parked receive answers two
   const mb = 1_000_000;
