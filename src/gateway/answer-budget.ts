@@ -34,6 +34,16 @@ export class AnswerBudget {
     return Math.max(0, Math.floor(Math.min(left, own)));
   }
 
+  /** Whether `tenant`'s answers not yet out hold its whole share while the budget is more than
+   *  half full: its next receive is refused (429), as a body past its share is, rather than
+   *  answered with the one first message every answer may carry — one message a receive, over
+   *  many receives left unread, would fill the budget all the same. */
+  overShare(tenant: string): boolean {
+    return (
+      this.held >= this.limitBytes / 2 && (this.byTenant.get(tenant) ?? 0) >= this.tenantShareBytes
+    );
+  }
+
   /** Holds `bytes` for `tenant` (it may pass the limit: a first message always goes); the
    *  release is idempotent. */
   hold(bytes: number, tenant: string): () => void {

@@ -94,6 +94,14 @@ export async function receiveForClient(
     call.maxMessages,
     limiter.available(principal.tenantId, 'consume', rate),
   );
+  if (call.streamed !== true && ctx.answers.overShare(call.topic.tenantId)) {
+    throw new WharfError(
+      'Throttled',
+      "this tenant's receive answers not yet read by its clients hold its share of the gateway's " +
+        'answer budget; read them, or retry shortly',
+      { retryAfterMs: 1000 },
+    );
+  }
   const maxBodyBytes = Math.max(1, answerRoom(ctx, call));
   const received = await ctx.parkedPolls.run(request, reply, principal, {
     what: 'receive',
