@@ -13,17 +13,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { WharfError } from '../../errors.js';
+import { TenantShares } from '../tenant-shares.js';
 
 export const EMPTY_BODY = Buffer.alloc(0);
 
 /** The bytes of request bodies this process holds at once, over every connection, and of
  *  each tenant's: once the budget is half full, one tenant (or a caller with one of its key ids
- *  and no secret, whose signature waits for the body) holds no more than `tenantShareBytes`, so
- *  it cannot fill the budget that every other tenant's publishes need. */
+ *  and no secret, whose signature waits for the body) holds no more than `tenantShareBytes`
+ *  (tenant-shares.ts), so it cannot fill the budget that every other tenant's publishes need. */
 export class BodyBudget {
   private reserved = 0;
-  private readonly byTenant = new Map<string, number>();
-  readonly tenantShareBytes: number;
+  private readonly shares: TenantShares;
 
   constructor(
     readonly limitBytes: number,
@@ -31,10 +31,11 @@ export class BodyBudget {
     /** The share is a quarter of the budget, and at least one body of this size. */
     largestBodyBytes = 0,
   ) {
-    this.tenantShareBytes = Math.max(
-      Math.floor(limitBytes / 4),
-      Math.min(largestBodyBytes, limitBytes),
-    );
+    this.shares = new TenantShares(limitBytes, largestBodyBytes);
+  }
+
+  get tenantShareBytes(): number {
+    return this.shares.shareBytes;
   }
 
   /** Takes `bytes` from the budget (and from `tenant`'s share): 'full' when they do not fit the
@@ -44,10 +45,8 @@ export class BodyBudget {
   tryReserve(bytes: number, tenant?: string): 'ok' | 'full' | 'share' {
     if (this.reserved + bytes > this.limitBytes) return 'full';
     if (tenant !== undefined) {
-      const held = this.byTenant.get(tenant) ?? 0;
-      if (held + bytes > this.tenantShareBytes && this.reserved + bytes > this.limitBytes / 2)
-        return 'share';
-      this.byTenant.set(tenant, held + bytes);
+      if (bytes > this.shares.room(this.reserved, tenant)) return 'share';
+      this.shares.add(tenant, bytes);
     }
     this.reserved += bytes;
     this.onChange(this.reserved);
@@ -57,11 +56,7 @@ export class BodyBudget {
   release(bytes: number, tenant?: string): void {
     if (bytes === 0) return;
     this.reserved = Math.max(0, this.reserved - bytes);
-    if (tenant !== undefined) {
-      const held = (this.byTenant.get(tenant) ?? 0) - bytes;
-      if (held > 0) this.byTenant.set(tenant, held);
-      else this.byTenant.delete(tenant);
-    }
+    if (tenant !== undefined) this.shares.add(tenant, -bytes);
     this.onChange(this.reserved);
   }
 
