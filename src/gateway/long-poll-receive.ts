@@ -7,7 +7,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { returnUnseen } from '../cluster/index.js';
 import { WharfError } from '../errors.js';
-import type { GroupDescriptor, ReceivedMessage, TopicDescriptor } from '../model/index.js';
+import type {
+  CheckedMessage,
+  GroupDescriptor,
+  ReceivedMessage,
+  TopicDescriptor,
+} from '../model/index.js';
 import type { RouteContext } from './context.js';
 import { resolveGroup, resolveTopic } from './plugins/tenancy.js';
 import type { TenantPrincipal } from './types.js';
@@ -53,6 +58,32 @@ function answerRoom(
   return Math.min(MAX_ANSWER_BODY_BYTES, ctx.answers.available(call.topic.tenantId));
 }
 
+/** 429 for a receive or check of a tenant whose answers not yet read by its clients hold its
+ *  share of the gateway's answer budget while that budget is more than half full. */
+function refuseOverShare(ctx: RouteContext, tenantId: string): void {
+  if (!ctx.answers.overShare(tenantId)) return;
+  throw new WharfError(
+    'Throttled',
+    "this tenant's answers not yet read by its clients hold its share of the gateway's " +
+      'answer budget; read them, or retry shortly',
+    { retryAfterMs: 1000 },
+  );
+}
+
+/** Holds an answer's `bodyBytes` against the answer budget until it is out or its connection
+ *  gone. */
+function holdAnswer(
+  ctx: RouteContext,
+  reply: FastifyReply,
+  tenantId: string,
+  bodyBytes: number,
+): void {
+  if (bodyBytes === 0) return;
+  const release = ctx.answers.hold(bodyBytes, tenantId);
+  if (reply.raw.destroyed) release();
+  else reply.raw.once('finish', release).once('close', release);
+}
+
 /** How many of `messages` fit one answer of `maxBytes` of bodies (at least one). */
 export function answerLength(
   messages: readonly { body: { length: number } }[],
@@ -94,14 +125,7 @@ export async function receiveForClient(
     call.maxMessages,
     limiter.available(principal.tenantId, 'consume', rate),
   );
-  if (call.streamed !== true && ctx.answers.overShare(call.topic.tenantId)) {
-    throw new WharfError(
-      'Throttled',
-      "this tenant's receive answers not yet read by its clients hold its share of the gateway's " +
-        'answer budget; read them, or retry shortly',
-      { retryAfterMs: 1000 },
-    );
-  }
+  if (call.streamed !== true) refuseOverShare(ctx, call.topic.tenantId);
   const maxBodyBytes = Math.max(1, answerRoom(ctx, call));
   const received = await ctx.parkedPolls.run(request, reply, principal, {
     what: 'receive',
@@ -130,12 +154,7 @@ export async function receiveForClient(
   // at least one message), and held at once
   const over = received.splice(answerLength(received, answerRoom(ctx, call)));
   const bodyBytes = received.reduce((sum, m) => sum + m.body.length, 0);
-  if (call.streamed !== true && bodyBytes > 0) {
-    // held until the answer is out or its connection gone
-    const release = ctx.answers.hold(bodyBytes, call.topic.tenantId);
-    if (reply.raw.destroyed) release();
-    else reply.raw.once('finish', release).once('close', release);
-  }
+  if (call.streamed !== true) holdAnswer(ctx, reply, call.topic.tenantId, bodyBytes);
   // given back unseen before the answer (the next receive has them), waited for 1 s at most: a
   // stalled broker must not hold the answer the client is waiting for
   if (over.length > 0) {
@@ -160,4 +179,43 @@ export async function receiveForClient(
       );
     }
   }
+}
+
+/**
+ * One check for half messages due for a decision, shared by the /v1 check route and the MQ HTTP
+ * `trans=pop` consume: a long poll under the gateway's ParkedPolls (per-tenant bound, abort on
+ * hang-up or closing, 403 once revoked), its answer held against the answer budget as a
+ * receive's is. Offers cannot be taken back, so an answer is not cut after the fact: the broker
+ * offers no more than the room asked (at least one), and keeps what does not fit due.
+ */
+export async function checkForClient(
+  ctx: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  principal: TenantPrincipal,
+  call: { topic: TopicDescriptor; maxMessages: number; waitSeconds: number },
+): Promise<CheckedMessage[]> {
+  const tenantId = call.topic.tenantId;
+  refuseOverShare(ctx, tenantId);
+  const offered = await ctx.parkedPolls.run(request, reply, principal, {
+    what: 'transaction check',
+    waitMs: call.waitSeconds * 1000,
+    poll: (waitMs, signal) =>
+      ctx.brokers.checkTransactions(
+        call.topic,
+        // what the budget leaves when the broker is asked (a parked check is not re-asked)
+        { maxMessages: call.maxMessages, waitMs, maxBodyBytes: Math.max(1, answerRoom(ctx, call)) },
+        signal,
+      ),
+    // an offer that does not reach its producer is an unanswered one: it is offered again
+    // after its back-off, like any offer nobody answered
+    giveBack: () => Promise.resolve(),
+  });
+  holdAnswer(
+    ctx,
+    reply,
+    tenantId,
+    offered.reduce((sum, m) => sum + m.body.length, 0),
+  );
+  return offered;
 }

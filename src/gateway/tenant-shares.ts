@@ -22,7 +22,7 @@ export class TenantShares {
 
   /** Whether `tenant` holds its whole share while more than half of the budget is held. */
   full(heldBytes: number, tenant: string): boolean {
-    return heldBytes >= this.limitBytes / 2 && this.of(tenant) >= this.shareBytes;
+    return heldBytes > this.limitBytes / 2 && this.of(tenant) >= this.shareBytes;
   }
 
   of(tenant: string): number {

@@ -143,8 +143,9 @@ t.test('answers not yet out hold a gateway-wide budget: past it a receive gets l
 });
 
 t.test('a tenant whose answers go unread leaves the others their room', async (t) => {
-  // 40 MB: past 20 MB held, a tenant keeps to its share (one answer's 16 MiB)
-  const wharf = await startWharf(t, { config: { answersInFlightBytes: 40_000_000 } });
+  // 41 MB: past 20.5 MB held, a tenant keeps to its share (one answer's 16 MiB); not a round
+  // 40 MB, whose half the hog's answers below would reach exactly
+  const wharf = await startWharf(t, { config: { answersInFlightBytes: 41_000_000 } });
   const victim = await bigTopicTenant(t, wharf);
   const hog = await bigTopicTenant(t, wharf);
   await hog.publish(12);
@@ -202,4 +203,56 @@ t.test('a receive parked before the budget filled is answered within what is lef
     [1, 1],
     'the other two given back unseen',
   );
+});
+
+t.test("a transaction check's answer is held against the budget as a receive's is", async (t) => {
+  const wharf = await startWharf(t, {
+    config: { answersInFlightBytes: 25_000_000 },
+    transactions: { checkDelayMs: 100, sweepIntervalMs: 20 },
+  });
+  const producer = await bigTopicTenant(t, wharf);
+  const other = await bigTopicTenant(t, wharf);
+  await other.publish(6);
+  t.equal(
+    (await producer.call('PUT', '/topics/tx', { messageType: 'TRANSACTION', queueCount: 1 }))
+      .status,
+    201,
+  );
+  for (let i = 0; i < 5; i++) {
+    const body = { messages: [{ body: String(i).repeat(BODY_BYTES) }] };
+    t.equal((await producer.call('POST', '/topics/tx/messages', body)).status, 200);
+  }
+  // a producer's check whose answer (four half bodies, 16 MB) its client does not read
+  await producer.unreadAnswer('/topics/tx/transactions/check');
+  const metrics = await (await adminFetch(wharf, 'GET', '/metrics')).text();
+  t.match(metrics, /\nwharf_answer_bytes_in_flight 16000000\n/, 'the held bytes in /metrics');
+  // 9 MB of the budget left: two bodies for the other tenant's receive
+  t.equal((await other.receive()).length, 2, 'two of the four a lone answer carries');
+});
+
+t.test('a check of a tenant holding its share of a full budget is 429', async (t) => {
+  const wharf = await startWharf(t, {
+    config: { answersInFlightBytes: 20_000_000 },
+    transactions: { checkDelayMs: 100, sweepIntervalMs: 20 },
+  });
+  const producer = await bigTopicTenant(t, wharf);
+  await producer.publish(5);
+  // the tenant's unread answers: four bodies (16 MB), then one (past half the budget, the
+  // first message an answer always carries): 20 MB, its whole share (16 MiB) and more
+  await producer.unreadAnswer('/topics/big/groups/g/receive');
+  await producer.unreadAnswer('/topics/big/groups/g/receive');
+  t.equal(
+    (await producer.call('PUT', '/topics/tx', { messageType: 'TRANSACTION', queueCount: 1 }))
+      .status,
+    201,
+  );
+  const body = { messages: [{ body: 'x'.repeat(BODY_BYTES) }] };
+  t.equal((await producer.call('POST', '/topics/tx/messages', body)).status, 200);
+  const check = await producer.call('POST', '/topics/tx/transactions/check', {
+    maxMessages: 32,
+    waitSeconds: 1,
+  });
+  t.equal(check.status, 429, 'refused, as its receive would be');
+  t.equal(((await json(check)) as { error: { code: string } }).error.code, 'Throttled');
+  t.ok(check.headers.get('retry-after'), 'with retry-after');
 });

@@ -7,9 +7,9 @@
 // gateway's error handler (error-codes.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WharfError, isWharfError } from '../../errors.js';
-import type { CheckedMessage, TopicDescriptor } from '../../model/index.js';
+import type { TopicDescriptor } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
-import { MAX_ANSWER_BODY_BYTES, receiveForClient } from '../long-poll-receive.js';
+import { checkForClient, receiveForClient } from '../long-poll-receive.js';
 import { messageBytes } from '../message-codec.js';
 import { countPublished } from '../published-counts.js';
 import { principalOf, resolveGroup, resolveTopic } from '../plugins/tenancy.js';
@@ -170,7 +170,11 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
         await resolveGroup(meta, principal, instanceId, group, 'publish');
         const offered =
           topic.messageType === 'TRANSACTION'
-            ? await checkHalfMessages(request, reply, principal, topic, maxMessages, waitSeconds)
+            ? await checkForClient(ctx, request, reply, principal, {
+                topic,
+                maxMessages,
+                waitSeconds,
+              })
             : [];
         const now = Date.now();
         if (offered.length === 0) throw noMessage();
@@ -283,30 +287,6 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (code === undefined) throw err;
       return handleError(code, handle);
     }
-  }
-
-  /** Half messages due for check-back: a long poll under the gateway's ParkedPolls, as the /v1
-   *  check route's (per-tenant bound, abort on hang-up or closing, 403 once revoked). */
-  function checkHalfMessages(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    principal: TenantPrincipal,
-    topic: TopicDescriptor,
-    maxMessages: number,
-    waitSeconds: number,
-  ): Promise<CheckedMessage[]> {
-    return ctx.parkedPolls.run(request, reply, principal, {
-      what: 'transaction check',
-      waitMs: waitSeconds * 1000,
-      poll: (waitMs, signal) =>
-        brokers.checkTransactions(
-          topic,
-          { maxMessages, waitMs, maxBodyBytes: MAX_ANSWER_BODY_BYTES },
-          signal,
-        ),
-      // an offer that does not reach its producer is an unanswered one: offered again later
-      giveBack: () => Promise.resolve(),
-    });
   }
 }
 

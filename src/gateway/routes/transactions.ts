@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { WharfError } from '../../errors.js';
 import type { RouteContext } from '../context.js';
-import { MAX_ANSWER_BODY_BYTES } from '../long-poll-receive.js';
+import { checkForClient } from '../long-poll-receive.js';
 import { encodeBody } from '../message-codec.js';
 import { principalOf, resolveTopic } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, errorResponses, tenantSecurity } from '../schemas/common.js';
@@ -91,21 +91,11 @@ export function transactionRoutes(app: FastifyInstance, ctx: RouteContext): void
       const t = await resolveTopic(meta, principal, instanceId, topic, 'publish');
       if (t.messageType !== 'TRANSACTION')
         throw new WharfError('InvalidArgument', `${topic} is not a TRANSACTION topic`);
-      // parked under the same rules as a receive (cap, hang-up, credential re-check)
-      const messages = await ctx.parkedPolls.run(request, reply, principal, {
-        what: 'transaction check',
-        waitMs: request.body.waitSeconds * 1000,
-        poll: (waitMs, signal) =>
-          brokers.checkTransactions(
-            t,
-            // one answer carries at most what a receive's does (offers cannot be taken back:
-            // the broker keeps what does not fit due, not offered)
-            { maxMessages: request.body.maxMessages, waitMs, maxBodyBytes: MAX_ANSWER_BODY_BYTES },
-            signal,
-          ),
-        // an offer that does not reach its producer is an unanswered one: it is offered again
-        // after its back-off, like any offer nobody answered
-        giveBack: () => Promise.resolve(),
+      // parked under the same rules as a receive (cap, hang-up, credential re-check, answer budget)
+      const messages = await checkForClient(ctx, request, reply, principal, {
+        topic: t,
+        maxMessages: request.body.maxMessages,
+        waitSeconds: request.body.waitSeconds,
       });
       return {
         messages: messages.map((m) => ({ ...m, body: encodeBody(m.body, m.bodyEncoding) })),
