@@ -171,22 +171,18 @@ export class Queries {
     const trace = this.core.traceLog;
     if (trace === null) return [published];
     await trace.flush(); // events of the last few milliseconds included
-    if (message.topic !== storeTopic(topic)) {
-      // a half message: its decision events, then its committed copy's deliveries
-      const half = halfTracePosition(topic.topic, message.queueId, message.queueOffset);
-      const after = message.logOffset;
-      const events = await trace.events(topic.tenantId, topic.instanceId, half, after);
-      if (copy !== null) {
-        const place = tracePosition(topic.topic, copy.queueId, copy.queueOffset);
-        events.push(...(await trace.events(topic.tenantId, topic.instanceId, place, after)));
-      }
-      return [published, ...events.sort((a, b) => a.time - b.time)];
-    }
-    const position = tracePosition(topic.topic, message.queueId, message.queueOffset);
+    const positions =
+      message.topic === storeTopic(topic)
+        ? [tracePosition(topic.topic, message.queueId, message.queueOffset)]
+        : // a half message: its decision events, then its committed copy's deliveries
+          [
+            halfTracePosition(topic.topic, message.queueId, message.queueOffset),
+            ...(copy === null ? [] : [tracePosition(topic.topic, copy.queueId, copy.queueOffset)]),
+          ];
     const events = await trace.events(
       topic.tenantId,
       topic.instanceId,
-      position,
+      positions,
       message.logOffset,
     );
     return [published, ...events];
@@ -205,24 +201,17 @@ export class Queries {
     const trace = this.core.traceLog;
     if (trace === null) return [published];
     await trace.flush();
-    const after = found.record.logOffset;
-    const own = await trace.events(
+    const copy = found.copy;
+    const events = await trace.events(
       topic.tenantId,
       topic.instanceId,
-      schedulePosition(topic.topic, found.record.logOffset),
-      after,
+      [
+        schedulePosition(topic.topic, found.record.logOffset),
+        ...(copy === undefined ? [] : [tracePosition(topic.topic, copy.queueId, copy.queueOffset)]),
+      ],
+      found.record.logOffset,
     );
-    const copy = found.copy;
-    const later =
-      copy === undefined
-        ? []
-        : await trace.events(
-            topic.tenantId,
-            topic.instanceId,
-            tracePosition(topic.topic, copy.queueId, copy.queueOffset),
-            after,
-          );
-    return [published, ...own, ...later];
+    return [published, ...events];
   }
 
   private async find(topic: TopicDescriptor, messageId: string): Promise<StoredMessage> {

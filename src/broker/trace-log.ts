@@ -283,50 +283,56 @@ export class TraceLog {
     );
   }
 
-  /** A message's recorded events, oldest first: from at most the last `limit` records keyed by
-   *  its position (written before block keys) and the last MAX_BLOCK_RECORDS keyed by its
-   *  block. Only those of records written after log offset `afterLogOffset` (the
+  /** The recorded events of a message's `positions` (its own, and that of its committed or
+   *  delivered copy), in the order they were written: from at most the last `limit` records
+   *  keyed by each position (written before block keys) and the last MAX_BLOCK_RECORDS keyed
+   *  by its block. Only those of records written after log offset `afterLogOffset` (the
    *  message's own record: earlier ones are of a topic deleted and created again under its name,
    *  whose queues started at the same offsets; trace records outlive a topic, they go with its
-   *  instance). Told apart by log position, not by time: a clock stepped back would hide events. */
+   *  instance). Told apart and ordered by log position, not by time: a clock stepped back
+   *  would hide events, or list an ack before its delivery. */
   async events(
     tenantId: string,
     instanceId: string,
-    position: string,
+    positions: readonly string[],
     afterLogOffset: number,
     limit = 64,
   ): Promise<TraceEvent[]> {
     const topic = traceTopic(tenantId, instanceId);
-    const colon = position.lastIndexOf(':');
-    const offset = Number(position.slice(colon + 1));
-    const found: { logOffset: number; event: TraceEvent }[] = [];
-    const take = (record: StoredMessage): void => {
-      if (record.logOffset <= afterLogOffset) return;
-      const where = `trace record at log offset ${record.logOffset}`;
-      for (const item of decodeTraceRecord(record.body, where)) {
-        if (item.position !== position) continue;
-        const { position: _position, ...event } = item;
-        found.push({ logOffset: record.logOffset, event });
-      }
+    const records = new Map<number, StoredMessage>();
+    const keep = (record: StoredMessage): void => {
+      if (record.logOffset > afterLogOffset) records.set(record.logOffset, record);
     };
-    const seen = new Set<number>();
-    for (const record of await this.store.queryByKey(topic, position, limit)) {
-      seen.add(record.logOffset); // records written before block keys
-      take(record);
-    }
-    if (colon >= 0 && Number.isSafeInteger(offset)) {
+    for (const position of positions) {
+      const seen = new Set<number>();
+      for (const record of await this.store.queryByKey(topic, position, limit)) {
+        seen.add(record.logOffset); // records written before block keys
+        keep(record);
+      }
+      const colon = position.lastIndexOf(':');
+      const offset = Number(position.slice(colon + 1));
+      if (colon < 0 || !Number.isSafeInteger(offset)) continue;
       // a block's records name its other messages too (every receive and ack of any of them):
       // read one at a time, keeping only this message's events, up to a bound
       let read = 0;
       const key = traceBlockKey(position.slice(0, colon), offset);
       for await (const record of this.store.messagesByKey(topic, key)) {
-        if (!seen.has(record.logOffset)) take(record);
+        if (!seen.has(record.logOffset)) keep(record);
         if (++read >= MAX_BLOCK_RECORDS) break;
       }
     }
-    // oldest record first, so events of one millisecond keep the order they were written in
-    found.sort((a, b) => a.logOffset - b.logOffset);
-    return found.map((f) => f.event).sort((a, b) => a.time - b.time);
+    const wanted = new Set(positions);
+    const events: TraceEvent[] = [];
+    for (const logOffset of [...records.keys()].sort((a, b) => a - b)) {
+      const record = records.get(logOffset) as StoredMessage;
+      const where = `trace record at log offset ${logOffset}`;
+      for (const item of decodeTraceRecord(record.body, where)) {
+        if (!wanted.has(item.position)) continue;
+        const { position: _position, ...event } = item;
+        events.push(event);
+      }
+    }
+    return events;
   }
 }
 

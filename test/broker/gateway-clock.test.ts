@@ -142,3 +142,34 @@ t.test('a wall clock stepped back keeps a message trace whole', async (t) => {
   const types = (await broker.trace(topic, sent.messageId)).map((e) => e.type);
   t.same(types, ['PUBLISHED', 'DELIVERED', 'ACKED']);
 });
+
+t.test(
+  'a wall clock stepped back between a delivery and its ack keeps the trace in order',
+  async (t) => {
+    const broker = await brokerHarness(t).open();
+    const realNow = Date.now.bind(Date);
+    t.teardown(() => {
+      Date.now = realNow;
+    });
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const [sent] = await broker.publish(topic, [text('traced')]);
+    const [got] = await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+    Date.now = () => realNow() - 600_000; // NTP stepped the clock back 10 minutes
+    t.ok((await broker.ack(topic, group, [got.receiptHandle]))[0].ok);
+    // ACKED is timed ten minutes before DELIVERED: listed first when sorted by time
+    const types = (await broker.trace(topic, sent.messageId)).map((e) => e.type);
+    t.same(types, ['PUBLISHED', 'DELIVERED', 'ACKED'], 'in the order they happened');
+
+    // a half message: its decision, then its committed copy's delivery after the step
+    Date.now = realNow;
+    const txn = topicOf({ messageType: 'TRANSACTION', queueCount: 1 });
+    const [half] = await broker.publish(txn, [text('pay')]);
+    await broker.commitTransaction(txn, half.transactionId as string);
+    Date.now = () => realNow() - 600_000;
+    const [copy] = await broker.receive(txn, group, { maxMessages: 1, waitMs: 0, tags: '*' });
+    t.equal(copy.messageId, half.messageId);
+    const halfTypes = (await broker.trace(txn, half.messageId)).map((e) => e.type);
+    t.same(halfTypes, ['PUBLISHED', 'COMMITTED', 'DELIVERED'], 'the commit before the delivery');
+  },
+);

@@ -100,7 +100,7 @@ t.test('events are read back per message, and a future record names its log offs
   const trace = new TraceLog(broker.store, { lingerMs: 1 });
   trace.record('t1', 'i1', golden.events);
   await trace.flush();
-  const events = await trace.events('t1', 'i1', 'orders:1:7', -1);
+  const events = await trace.events('t1', 'i1', ['orders:1:7'], -1);
   t.same(
     events.map((e) => e.type),
     ['RETRIED', 'DELIVERED', 'ACKED'],
@@ -116,7 +116,7 @@ t.test('events are read back per message, and a future record names its log offs
       flags: MessageFlags.SYSTEM,
     },
   ]);
-  await t.rejects(trace.events('t1', 'i1', 'orders:1:7', -1), {
+  await t.rejects(trace.events('t1', 'i1', ['orders:1:7'], -1), {
     code: 'UnsupportedFormat',
     message: new RegExp(`trace record at log offset ${future.logOffset}: format version 9`),
   });
@@ -170,7 +170,7 @@ t.test(
       { type: 'ACKED', time: 30, group: 'h', at: 'orders:1', offsets: [7] },
     ]);
     await trace.flush();
-    const events = await trace.events('t1', 'i1', 'orders:1:7', -1);
+    const events = await trace.events('t1', 'i1', ['orders:1:7'], -1);
     t.same(
       events.map((e) => [e.type, e.time, e.group]),
       [
@@ -180,11 +180,11 @@ t.test(
       ],
     );
     t.same(
-      (await trace.events('t1', 'i1', 'orders:1:9', -1)).map((e) => e.time),
+      (await trace.events('t1', 'i1', ['orders:1:9'], -1)).map((e) => e.time),
       [20],
       'a message with no older record',
     );
-    t.same(await trace.events('t1', 'i1', 'orders:1:64', -1), [], 'the next block holds nothing');
+    t.same(await trace.events('t1', 'i1', ['orders:1:64'], -1), [], 'the next block holds nothing');
   },
 );
 
@@ -204,7 +204,7 @@ t.test('a message keeps all its events when its block has hundreds of records', 
       }
     }
   }
-  const events = await trace.events('t1', 'i1', 'orders:0:0', -1);
+  const events = await trace.events('t1', 'i1', ['orders:0:0'], -1);
   t.same(
     events.map((e) => `${e.type} ${e.group}`),
     ['g1', 'g2', 'g3', 'g4', 'g5'].flatMap((g) => [`DELIVERED ${g}`, `ACKED ${g}`]),
