@@ -3019,11 +3019,11 @@ export interface operations {
                 /** @description messages with this key */
                 key?: string;
                 /** @description store time range start (epoch ms), with `to` */
-                from?: string;
+                from?: number;
                 /** @description store time range end (epoch ms, default now) */
-                to?: string;
+                to?: number;
                 /** @description 1..100, default 32 */
-                limit?: string;
+                limit?: number;
                 /** @description nextCursor of the previous page */
                 cursor?: string;
             };
@@ -4050,7 +4050,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description 1..100, default 32 */
-                limit?: string;
+                limit?: number;
                 cursor?: string;
             };
             header?: never;
@@ -4765,7 +4765,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description 1..999, default 200: the history keeps the last 200 events, so a larger limit answers at most 200 */
-                limit?: string;
+                limit?: number;
             };
             header?: never;
             path: {
@@ -4848,9 +4848,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description epoch ms, default 24 h before `to` */
-                from?: string;
+                from?: number;
                 /** @description epoch ms, default now */
-                to?: string;
+                to?: number;
             };
             header?: never;
             path: {
@@ -4929,9 +4929,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description epoch ms, default 24 h before `to` */
-                from?: string;
+                from?: number;
                 /** @description epoch ms, default now */
-                to?: string;
+                to?: number;
             };
             header?: never;
             path: {

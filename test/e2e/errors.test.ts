@@ -312,7 +312,7 @@ t.test('service endpoints', async (t) => {
   const wharf = await startWharf(t);
   t.same(await (await fetch(`${wharf.url}/healthz`)).json(), { status: 'ok' });
   const ready = await fetch(`${wharf.url}/readyz`);
-  t.equal(ready.status, 200);
+  t.equal(ready.status, 200, await ready.text());
   const metrics = await fetch(`${wharf.url}/metrics`, {
     headers: { authorization: `Bearer ${wharf.adminToken}` },
   });

@@ -485,6 +485,10 @@ t.test('ack, visibility, query, trace, reset, dead letters, stats', async (t) =>
     '?from=x',
     '?from=1&limit=101',
     '?from=1&limit=0',
+    '?from=1.5',
+    '?from=-1',
+    '?from=1&limit=2.5',
+    '?from=1&limit=ten',
   ]) {
     t.equal(await code(await call('GET', `/topics/normal/messages${q}`)), 'InvalidArgument', q);
   }

@@ -178,7 +178,7 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
   });
 
-  app.get<{ Params: { instanceId: string; alarmId: string }; Querystring: { limit?: string } }>(
+  app.get<{ Params: { instanceId: string; alarmId: string }; Querystring: { limit?: number } }>(
     '/v1/instances/:instanceId/alarms/:alarmId/history',
     {
       config: { plane: 'tenant' },
@@ -191,8 +191,9 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
           type: 'object',
           properties: {
             limit: {
-              type: 'string',
-              pattern: '^[1-9][0-9]{0,2}$',
+              type: 'integer',
+              minimum: 1,
+              maximum: 999,
               description: `1..999, default ${HISTORY_MAX}: the history keeps the last ${HISTORY_MAX} events, so a larger limit answers at most ${HISTORY_MAX}`,
             },
           },
@@ -215,7 +216,7 @@ export function alarmRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if ((await meta.alarms.get(principal.tenantId, instanceId, alarmId)) === null) {
         throw new WharfError('AlarmNotFound', `no alarm ${alarmId}`);
       }
-      const limit = Math.min(HISTORY_MAX, Number(request.query.limit ?? HISTORY_MAX));
+      const limit = Math.min(HISTORY_MAX, request.query.limit ?? HISTORY_MAX);
       const events = await meta.alarmStates.history(principal.tenantId, instanceId, alarmId, limit);
       return { events: events.map(({ seq, ...event }) => ({ ...event, notification: seq })) };
     },

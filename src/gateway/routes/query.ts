@@ -92,7 +92,7 @@ export function queryRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.get<{
     Params: TopicParams;
-    Querystring: { key?: string; from?: string; to?: string; limit?: string; cursor?: string };
+    Querystring: { key?: string; from?: number; to?: number; limit?: number; cursor?: string };
   }>(
     '/v1/instances/:instanceId/topics/:topic/messages',
     {
@@ -113,7 +113,7 @@ export function queryRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const { instanceId, topic } = request.params;
       const t = await resolveTopic(meta, principalOf(request), instanceId, topic, 'query');
       const { key, from, to, cursor } = request.query;
-      const limit = request.query.limit === undefined ? DEFAULT_LIMIT : Number(request.query.limit);
+      const limit = request.query.limit ?? DEFAULT_LIMIT;
       if (key !== undefined) {
         if (from !== undefined || to !== undefined) {
           throw new WharfError('InvalidArgument', 'query by key or by time, not both');
@@ -130,8 +130,8 @@ export function queryRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (from === undefined) {
         throw new WharfError('InvalidArgument', 'give key, or from (and to) epoch ms');
       }
-      const fromMs = Number(from);
-      const toMs = to === undefined ? Date.now() : Number(to);
+      const fromMs = from;
+      const toMs = to ?? Date.now();
       if (fromMs > toMs) throw new WharfError('InvalidArgument', 'from must not be after to');
       const result = await brokers.queryByTime(t, {
         fromMs,
@@ -204,7 +204,7 @@ export function queryRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
   );
 
-  app.get<{ Params: GroupParams; Querystring: { limit?: string; cursor?: string } }>(
+  app.get<{ Params: GroupParams; Querystring: { limit?: number; cursor?: string } }>(
     '/v1/instances/:instanceId/groups/:group/dead-letters',
     {
       ...base,
@@ -219,7 +219,7 @@ export function queryRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request) => {
       const { instanceId, group } = request.params;
       const g = await resolveGroup(meta, principalOf(request), instanceId, group, 'query');
-      const limit = request.query.limit === undefined ? DEFAULT_LIMIT : Number(request.query.limit);
+      const limit = request.query.limit ?? DEFAULT_LIMIT;
       const result = await brokers.deadLetters(g, limit, request.query.cursor);
       return {
         messages: result.messages.map(deadLetterView),

@@ -63,7 +63,13 @@ export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       try {
         await ctx.meta.ping();
       } catch (cause) {
-        throw new WharfError('Unavailable', 'Redis does not answer', { cause });
+        throw new WharfError(
+          'Unavailable',
+          `Redis does not answer: ${cause instanceof Error ? cause.message : String(cause)}`,
+          {
+            cause,
+          },
+        );
       }
       const health = await ctx.brokers.health().catch((cause: unknown) => {
         throw new WharfError('Unavailable', 'the brokers do not answer', { cause });

@@ -12,6 +12,7 @@ import {
   TENANT_ERRORS,
   adminSecurity,
   epochMs,
+  epochMsQuery,
   errorResponses,
   tenantSecurity,
 } from '../schemas/common.js';
@@ -57,23 +58,19 @@ export const UsageSchema = {
 const rangeQuery = {
   type: 'object',
   properties: {
-    from: {
-      type: 'string',
-      pattern: '^[0-9]{1,15}$',
-      description: 'epoch ms, default 24 h before `to`',
-    },
-    to: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'epoch ms, default now' },
+    from: epochMsQuery('epoch ms, default 24 h before `to`'),
+    to: epochMsQuery('epoch ms, default now'),
   },
 } as const;
 
 interface RangeQuery {
-  from?: string;
-  to?: string;
+  from?: number;
+  to?: number;
 }
 
 function range(query: RangeQuery): { fromMs: number; toMs: number } {
-  const toMs = query.to === undefined ? Date.now() : Number(query.to);
-  const fromMs = query.from === undefined ? toMs - 24 * HOUR_MS : Number(query.from);
+  const toMs = query.to ?? Date.now();
+  const fromMs = query.from ?? toMs - 24 * HOUR_MS;
   if (fromMs > toMs) throw new WharfError('InvalidArgument', 'from must not be after to');
   // the span itself (a month from its first hour to the next month's: 744 h), not the hour
   // buckets it touches (745 of them, `to` being inclusive)

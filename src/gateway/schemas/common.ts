@@ -20,6 +20,10 @@ export function isValidName(name: string): boolean {
 
 export const epochMs = { type: 'integer', description: 'epoch milliseconds' } as const;
 
+/** An epoch-ms query parameter (a query string's digits, coerced: validators.ts). */
+export const epochMsQuery = (description: string) =>
+  ({ type: 'integer', minimum: 0, maximum: 999_999_999_999_999, description }) as const;
+
 export const ErrorBody = {
   $id: 'ErrorBody',
   type: 'object',

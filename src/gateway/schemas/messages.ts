@@ -2,7 +2,7 @@
 // letters, statistics). Input limits of API.md are here; the rules that span fields (delay on
 // FIFO, sizes after decoding, BROADCASTING needs consumerId) are checked in the routes.
 import { TRACE_EVENT_TYPES } from '../../model/index.js';
-import { epochMs } from './common.js';
+import { epochMs, epochMsQuery } from './common.js';
 
 export const MAX_BATCH_MESSAGES = 32;
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
@@ -393,35 +393,24 @@ export const messageBodies = {
   },
 } as const;
 
-const digits = (description: string) => ({
-  type: 'string',
-  pattern: '^[0-9]{1,15}$',
-  description,
-});
+/** A page size query parameter. */
+const pageLimit = { type: 'integer', minimum: 1, maximum: 100, description: '1..100, default 32' };
 
 export const messageQueries = {
   list: {
     type: 'object',
     properties: {
       key: { type: 'string', minLength: 1, maxLength: 128, description: 'messages with this key' },
-      from: digits('store time range start (epoch ms), with `to`'),
-      to: digits('store time range end (epoch ms, default now)'),
-      limit: {
-        type: 'string',
-        pattern: '^([1-9]|[1-9][0-9]|100)$',
-        description: '1..100, default 32',
-      },
+      from: epochMsQuery('store time range start (epoch ms), with `to`'),
+      to: epochMsQuery('store time range end (epoch ms, default now)'),
+      limit: pageLimit,
       cursor: { type: 'string', maxLength: 512, description: 'nextCursor of the previous page' },
     },
   },
   page: {
     type: 'object',
     properties: {
-      limit: {
-        type: 'string',
-        pattern: '^([1-9]|[1-9][0-9]|100)$',
-        description: '1..100, default 32',
-      },
+      limit: pageLimit,
       cursor: { type: 'string', maxLength: 512 },
     },
   },
