@@ -15,6 +15,21 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const AHEAD_MS = 3_000;
 
+/** Date.now, stepped back as NTP would step it, and restored at the end of the test. */
+function wallClock(t: Parameters<typeof brokerHarness>[0]) {
+  const realNow = Date.now.bind(Date);
+  const restore = () => {
+    Date.now = realNow;
+  };
+  t.teardown(restore);
+  return {
+    stepBack: (ms: number) => {
+      Date.now = () => realNow() - ms;
+    },
+    restore,
+  };
+}
+
 async function openBroker(t: Parameters<typeof brokerHarness>[0]) {
   const server = await startTestRedis(t);
   const redis = new Redis(server.url, { maxRetriesPerRequest: 0 });
@@ -104,10 +119,7 @@ t.test('a topic created again does not see the old one, whatever the clocks', as
 
 t.test('a wall clock stepped back does not stretch a waiting receive or check', async (t) => {
   const broker = await brokerHarness(t).open();
-  const realNow = Date.now.bind(Date);
-  t.teardown(() => {
-    Date.now = realNow;
-  });
+  const clock = wallClock(t);
   const topic = topicOf({ queueCount: 1 });
   const txn = topicOf({ messageType: 'TRANSACTION', queueCount: 1 });
   const waits = [
@@ -115,7 +127,7 @@ t.test('a wall clock stepped back does not stretch a waiting receive or check', 
     broker.checkTransactions(txn, { maxMessages: 1, waitMs: 300 }),
   ];
   await new Promise((resolve) => setTimeout(resolve, 50));
-  Date.now = () => realNow() - 600_000; // NTP stepped the clock back 10 minutes
+  clock.stepBack(600_000); // NTP stepped the clock back 10 minutes
   // before, each waited out its wait plus the ten minutes (a gateway answered 503 at 20 s)
   const ended = await Promise.race([
     Promise.all(waits).then(() => 'ended'),
@@ -126,14 +138,11 @@ t.test('a wall clock stepped back does not stretch a waiting receive or check', 
 
 t.test('a wall clock stepped back keeps a message trace whole', async (t) => {
   const broker = await brokerHarness(t).open();
-  const realNow = Date.now.bind(Date);
-  t.teardown(() => {
-    Date.now = realNow;
-  });
+  const clock = wallClock(t);
   const topic = topicOf({ queueCount: 1 });
   const group = groupOf();
   const [sent] = await broker.publish(topic, [text('traced')]);
-  Date.now = () => realNow() - 600_000; // NTP stepped the clock back 10 minutes
+  clock.stepBack(600_000); // NTP stepped the clock back 10 minutes
   const [got] = await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
   t.equal(got.messageId, sent.messageId);
   t.ok((await broker.ack(topic, group, [got.receiptHandle]))[0].ok);
@@ -147,26 +156,23 @@ t.test(
   'a wall clock stepped back between a delivery and its ack keeps the trace in order',
   async (t) => {
     const broker = await brokerHarness(t).open();
-    const realNow = Date.now.bind(Date);
-    t.teardown(() => {
-      Date.now = realNow;
-    });
+    const clock = wallClock(t);
     const topic = topicOf({ queueCount: 1 });
     const group = groupOf();
     const [sent] = await broker.publish(topic, [text('traced')]);
     const [got] = await broker.receive(topic, group, { maxMessages: 1, waitMs: 0, tags: '*' });
-    Date.now = () => realNow() - 600_000; // NTP stepped the clock back 10 minutes
+    clock.stepBack(600_000); // NTP stepped the clock back 10 minutes
     t.ok((await broker.ack(topic, group, [got.receiptHandle]))[0].ok);
     // ACKED is timed ten minutes before DELIVERED: listed first when sorted by time
     const types = (await broker.trace(topic, sent.messageId)).map((e) => e.type);
     t.same(types, ['PUBLISHED', 'DELIVERED', 'ACKED'], 'in the order they happened');
 
     // a half message: its decision, then its committed copy's delivery after the step
-    Date.now = realNow;
+    clock.restore();
     const txn = topicOf({ messageType: 'TRANSACTION', queueCount: 1 });
     const [half] = await broker.publish(txn, [text('pay')]);
     await broker.commitTransaction(txn, half.transactionId as string);
-    Date.now = () => realNow() - 600_000;
+    clock.stepBack(600_000);
     const [copy] = await broker.receive(txn, group, { maxMessages: 1, waitMs: 0, tags: '*' });
     t.equal(copy.messageId, half.messageId);
     const halfTypes = (await broker.trace(txn, half.messageId)).map((e) => e.type);
