@@ -19,7 +19,7 @@ import type { GatewayConfig, RouteContext } from './context.js';
 import { ParkedPolls } from './parked-polls.js';
 import { ReceiveStreams } from './receive-streams.js';
 import { AnswerBudget } from './answer-budget.js';
-import { STRICT_AJV_OPTIONS, buildValidator } from './validators.js';
+import { STRICT_AJV_OPTIONS, validatorFactory } from './validators.js';
 import { MAX_ANSWER_BODY_BYTES } from './long-poll-receive.js';
 import { BodyBudget, registerRawBody } from './plugins/body.js';
 import { registerCallAccounting } from './plugins/call-accounting.js';
@@ -99,8 +99,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     ajv: { customOptions: STRICT_AJV_OPTIONS },
-    // query strings coerced to their schemas' numbers, nothing else (validators.ts)
-    schemaController: { compilersFactory: { buildValidator } },
+    // query-string integers read from their digits, nothing else converted (validators.ts)
+    schemaController: { compilersFactory: { buildValidator: validatorFactory() } },
   }) as unknown as FastifyInstance;
 
   const closing = new AbortController();

@@ -489,6 +489,13 @@ t.test('ack, visibility, query, trace, reset, dead letters, stats', async (t) =>
     '?from=-1',
     '?from=1&limit=2.5',
     '?from=1&limit=ten',
+    '?from=Infinity',
+    '?from=1&to=-Infinity',
+    '?from=1&limit=Infinity',
+    '?from=0x10',
+    '?from=1e3',
+    '?from=1&limit=',
+    '?from=1&limit=1&limit=2',
   ]) {
     t.equal(await code(await call('GET', `/topics/normal/messages${q}`)), 'InvalidArgument', q);
   }

@@ -80,6 +80,10 @@ t.test('usage: counted, flushed, read by the tenant and the operator', async (t)
     'over 31 days',
   );
   t.equal((await call('GET', '/usage?from=10&to=5')).status, 400);
+  // not numbers in digits: refused, not read as Infinity (an endless range of hours)
+  for (const range of ['to=Infinity', 'from=-Infinity', 'from=1e3', 'to=0x10']) {
+    t.equal((await call('GET', `/usage?${range}`)).status, 400, range);
+  }
   // a 31-day month, from its first hour to the next month's first (744 hours, 745 buckets)
   const october = Date.UTC(2026, 9, 1);
   const november = Date.UTC(2026, 10, 1);
