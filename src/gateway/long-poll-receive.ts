@@ -185,8 +185,9 @@ export async function receiveForClient(
  * One check for half messages due for a decision, shared by the /v1 check route and the MQ HTTP
  * `trans=pop` consume: a long poll under the gateway's ParkedPolls (per-tenant bound, abort on
  * hang-up or closing, 403 once revoked), its answer held against the answer budget as a
- * receive's is. Offers cannot be taken back, so an answer is not cut after the fact: the broker
- * offers no more than the room asked (at least one), and keeps what does not fit due.
+ * receive's is. Offers cannot be taken back, so an answer is not cut after the fact: the room
+ * is held while the check waits, the broker offers no more than it (at least one), and keeps
+ * what does not fit due.
  */
 export async function checkForClient(
   ctx: RouteContext,
@@ -197,20 +198,30 @@ export async function checkForClient(
 ): Promise<CheckedMessage[]> {
   const tenantId = call.topic.tenantId;
   refuseOverShare(ctx, tenantId);
-  const offered = await ctx.parkedPolls.run(request, reply, principal, {
-    what: 'transaction check',
-    waitMs: call.waitSeconds * 1000,
-    poll: (waitMs, signal) =>
-      ctx.brokers.checkTransactions(
-        call.topic,
-        // what the budget leaves when the broker is asked (a parked check is not re-asked)
-        { maxMessages: call.maxMessages, waitMs, maxBodyBytes: Math.max(1, answerRoom(ctx, call)) },
-        signal,
-      ),
-    // an offer that does not reach its producer is an unanswered one: it is offered again
-    // after its back-off, like any offer nobody answered
-    giveBack: () => Promise.resolve(),
-  });
+  // The room the broker may fill is held while the check waits: a receive's answer is cut to
+  // what is left when it comes, a check's offers are not, so checks parked together and
+  // answered together would each carry the room they saw when they parked.
+  const room = Math.max(1, answerRoom(ctx, call));
+  const reserved = ctx.answers.hold(room, tenantId);
+  let offered: CheckedMessage[];
+  try {
+    offered = await ctx.parkedPolls.run(request, reply, principal, {
+      what: 'transaction check',
+      waitMs: call.waitSeconds * 1000,
+      poll: (waitMs, signal) =>
+        ctx.brokers.checkTransactions(
+          call.topic,
+          { maxMessages: call.maxMessages, waitMs, maxBodyBytes: room },
+          signal,
+        ),
+      // an offer that does not reach its producer is an unanswered one: it is offered again
+      // after its back-off, like any offer nobody answered
+      giveBack: () => Promise.resolve(),
+    });
+  } finally {
+    reserved();
+  }
+  // the reservation swapped for what was offered, in the same turn
   holdAnswer(
     ctx,
     reply,

@@ -256,3 +256,37 @@ t.test('a check of a tenant holding its share of a full budget is 429', async (t
   t.equal(((await json(check)) as { error: { code: string } }).error.code, 'Throttled');
   t.ok(check.headers.get('retry-after'), 'with retry-after');
 });
+
+t.test('a parked check holds the room it may fill while it waits', async (t) => {
+  const wharf = await startWharf(t, {
+    config: { answersInFlightBytes: 25_000_000 },
+    transactions: { checkDelayMs: 60_000, sweepIntervalMs: 20 },
+  });
+  const producer = await bigTopicTenant(t, wharf);
+  const other = await bigTopicTenant(t, wharf);
+  await other.publish(6);
+  t.equal(
+    (await producer.call('PUT', '/topics/tx', { messageType: 'TRANSACTION', queueCount: 1 }))
+      .status,
+    201,
+  );
+  const heldBytes = async () =>
+    Number(
+      /\nwharf_answer_bytes_in_flight (\d+)\n/.exec(
+        await (await adminFetch(wharf, 'GET', '/metrics')).text(),
+      )?.[1],
+    );
+  // nothing is due: the check parks, holding one answer's room (16 MiB), since the offers it
+  // is answered with cannot be cut to what the budget has left by then
+  const parked = producer.call('POST', '/topics/tx/transactions/check', {
+    maxMessages: 32,
+    waitSeconds: 2,
+  });
+  await waitFor('the parked check holds its room', async () => (await heldBytes()) === 16_777_216);
+  t.equal((await other.receive()).length, 2, 'the other tenant has what is left: two bodies');
+  const answered = await parked;
+  t.equal(answered.status, 200);
+  t.same(((await json(answered)) as { messages: unknown[] }).messages, [], 'nothing was due');
+  await waitFor('the room given back', async () => (await heldBytes()) === 0);
+  t.equal((await other.receive()).length, 4, 'the rest in one answer');
+});
