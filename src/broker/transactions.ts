@@ -460,18 +460,21 @@ export class Transactions {
     }
     // checks parked elsewhere on the topic take what did not fit this one at once
     if (putBack) this.core.longPoll.notify(checkPollKey(half));
+    // traced in the turn the offers were made: a commit answered while the awaits below run
+    // is recorded after them, as it happened after them (the trace lists events in log order)
+    if (offered.length > 0)
+      this.trace(
+        half,
+        offered.map((item) => ({
+          position: halfTracePosition(topic.topic, item.queueId, item.queueOffset),
+          time: now,
+          type: 'CHECKED',
+          checkCount: item.checks,
+        })),
+      );
     if (expired.length > 0) await this.autoRollback(expired);
     if (offered.length === 0) return [];
     await this.core.journal.record(checkEntries(half, offered, now));
-    this.trace(
-      half,
-      offered.map((item) => ({
-        position: halfTracePosition(topic.topic, item.queueId, item.queueOffset),
-        time: now,
-        type: 'CHECKED',
-        checkCount: item.checks,
-      })),
-    );
     await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
     const answer: CheckedMessage[] = [];
     for (const [i, item] of offered.entries()) {
