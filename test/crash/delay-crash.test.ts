@@ -101,12 +101,18 @@ async function setup(t: Test) {
   return { dataDir, redis, node, tenant, client };
 }
 
-/** Receives (acking) until every id came at least once. */
+/** Receives (acking) until every id came at least once; a 503 (Redis restarting, its
+ *  connection coming back) is retried, as a client does. */
 async function receiveAll(client: DelayClient, ids: readonly string[], seen = new Set<string>()) {
   await waitFor(
     `${ids.length} messages received`,
     async () => {
-      for (const m of await client.receive('later', 'g1')) seen.add(m.messageId);
+      try {
+        for (const m of await client.receive('later', 'g1')) seen.add(m.messageId);
+      } catch (error) {
+        if (error instanceof Error && error.message.startsWith('receive 503 ')) return false;
+        throw error;
+      }
       return seen.size >= ids.length;
     },
     { timeoutMs: 60_000, intervalMs: 1 },
