@@ -205,10 +205,12 @@ t.test('a receive parked before the budget filled is answered within what is lef
   );
 });
 
-t.test("a transaction check's answer is held against the budget as a receive's is", async (t) => {
+/** A 25 MB answer budget, a producer tenant with TRANSACTION topic `tx` whose halves are due
+ *  `checkDelayMs` after their publish, and another tenant with six 4 MB bodies to receive. */
+async function checkBudgetSetup(t: Test, checkDelayMs: number) {
   const wharf = await startWharf(t, {
     config: { answersInFlightBytes: 25_000_000 },
-    transactions: { checkDelayMs: 100, sweepIntervalMs: 20 },
+    transactions: { checkDelayMs, sweepIntervalMs: 20 },
   });
   const producer = await bigTopicTenant(t, wharf);
   const other = await bigTopicTenant(t, wharf);
@@ -218,6 +220,11 @@ t.test("a transaction check's answer is held against the budget as a receive's i
       .status,
     201,
   );
+  return { wharf, producer, other };
+}
+
+t.test("a transaction check's answer is held against the budget as a receive's is", async (t) => {
+  const { wharf, producer, other } = await checkBudgetSetup(t, 100);
   for (let i = 0; i < 5; i++) {
     const body = { messages: [{ body: String(i).repeat(BODY_BYTES) }] };
     t.equal((await producer.call('POST', '/topics/tx/messages', body)).status, 200);
@@ -258,18 +265,7 @@ t.test('a check of a tenant holding its share of a full budget is 429', async (t
 });
 
 t.test('a parked check holds the room it may fill while it waits', async (t) => {
-  const wharf = await startWharf(t, {
-    config: { answersInFlightBytes: 25_000_000 },
-    transactions: { checkDelayMs: 60_000, sweepIntervalMs: 20 },
-  });
-  const producer = await bigTopicTenant(t, wharf);
-  const other = await bigTopicTenant(t, wharf);
-  await other.publish(6);
-  t.equal(
-    (await producer.call('PUT', '/topics/tx', { messageType: 'TRANSACTION', queueCount: 1 }))
-      .status,
-    201,
-  );
+  const { wharf, producer, other } = await checkBudgetSetup(t, 60_000);
   const heldBytes = async () =>
     Number(
       /\nwharf_answer_bytes_in_flight (\d+)\n/.exec(
