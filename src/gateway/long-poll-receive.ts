@@ -3,6 +3,8 @@
 // what it got), the long poll under the gateway's ParkedPolls (per-tenant bound, abort on hang-up
 // or closing, 403 once its credential stops holding — what the broker handed out meanwhile is
 // made visible again), and the delivered messages and bytes counted for metrics and usage.
+// Also one transaction check for a client (the /v1 check route and MQ HTTP `trans=pop`), under
+// the same parking and the same answer budget.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { returnUnseen } from '../cluster/index.js';
