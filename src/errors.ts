@@ -121,3 +121,8 @@ export class WharfError extends Error {
 export function isWharfError(value: unknown, code?: ErrorCode): value is WharfError {
   return value instanceof WharfError && (code === undefined || value.code === code);
 }
+
+/** The message of anything thrown: an Error's, else its text. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

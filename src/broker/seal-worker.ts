@@ -3,6 +3,7 @@
 // the result buffers back. A request that does not decode is answered with an error; an
 // exception fails that batch only.
 import { parentPort } from 'node:worker_threads';
+import { errorMessage } from '../errors.js';
 import {
   SEAL_WORKER_READY,
   asBuffer,
@@ -47,7 +48,7 @@ function answer(message: unknown): { answer: SealAnswer; transfer?: ArrayBuffer 
     };
   } catch (error) {
     return {
-      answer: { id: request.id, error: error instanceof Error ? error.message : String(error) },
+      answer: { id: request.id, error: errorMessage(error) },
     };
   }
 }

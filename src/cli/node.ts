@@ -25,7 +25,7 @@ import { DirLockedError, lockDir, type DirLock } from '../store/index.js';
 import { inProcessBrokerClient, type BrokerClient } from '../cluster/index.js';
 import { buildApp } from '../gateway/index.js';
 import type { BrokerLease, MetaStore } from '../meta/index.js';
-import { WharfError } from '../errors.js';
+import { WharfError, errorMessage } from '../errors.js';
 import { safeUrl, startRedisServer, type RedisServerHandle } from '../meta/index.js';
 import {
   commitObserverFor,
@@ -137,7 +137,7 @@ async function resolveRedis(config: WharfConfig, logger: Logger) {
     child = await startRedisServer({ dir, persist: true, ownProcessGroup: true });
   } catch (err) {
     logger.debug({ err }, 'private redis-server failed');
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     if (!why.includes('ENOENT')) {
       // installed, but it would not start: say why (its own words: a damaged AOF, say)
       throw new StartupError(`the private Redis (files in ${dir}) did not start: ${why}`);

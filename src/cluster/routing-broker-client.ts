@@ -17,7 +17,7 @@
 // not answer the drop, leaves a pending drop for that broker, which it applies when it is back,
 // before it serves (src/broker/pending-drops.ts): a name created again never meets the old data.
 import { randomBytes } from 'node:crypto';
-import { isWharfError, WharfError } from '../errors.js';
+import { errorMessage, isWharfError, WharfError } from '../errors.js';
 import { dedupScopeKey } from '../model/index.js';
 import type {
   CheckedMessage,
@@ -1099,10 +1099,6 @@ function dropName(target: DropTarget): string {
 
 function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** `max` split over `brokers` (shares differ by one at most; who gets the remainder turns with

@@ -9,7 +9,7 @@
 // serving on its lease's last word; a lease lost to another owner stops the broker.
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { WharfError } from '../errors.js';
+import { WharfError, errorMessage } from '../errors.js';
 import type { MetaKeys } from './keys.js';
 import { BROKER, decodeRecord, encodeRecord } from './records.js';
 import type { ScriptRunner } from './scripts.js';
@@ -221,7 +221,7 @@ export class BrokerLease {
       if (!this.redisAway) {
         this.redisAway = true;
         this.options.logger?.warn(
-          { err: err instanceof Error ? err.message : String(err), brokerId: this.record.brokerId },
+          { err: errorMessage(err), brokerId: this.record.brokerId },
           'cannot renew the broker lease (Redis unreachable): serving on, retrying every second',
         );
       }
@@ -259,7 +259,7 @@ export class BrokerLease {
     } catch (err) {
       // Redis away: the lease expires on its own within its TTL
       this.options.logger?.warn(
-        { err: err instanceof Error ? err.message : String(err) },
+        { err: errorMessage(err) },
         'could not release the broker lease (it expires on its own)',
       );
     }
@@ -366,7 +366,7 @@ export class BrokerDirectory {
       if (!this.redisAway) {
         this.redisAway = true;
         this.options.logger?.warn(
-          { err: err instanceof Error ? err.message : String(err) },
+          { err: errorMessage(err) },
           'cannot read the broker registry: routing on the last known brokers',
         );
       }

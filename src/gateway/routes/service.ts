@@ -1,7 +1,7 @@
 // Service endpoints: liveness, readiness (Redis and brokers), Prometheus metrics (operator
 // token), the JWKS of tenant tokens, and the OpenAPI document.
 import type { FastifyInstance } from 'fastify';
-import { WharfError } from '../../errors.js';
+import { WharfError, errorMessage } from '../../errors.js';
 import type { RouteContext } from '../context.js';
 import { adminSecurity, errorResponses } from '../schemas/common.js';
 
@@ -63,13 +63,9 @@ export function serviceRoutes(app: FastifyInstance, ctx: RouteContext): void {
       try {
         await ctx.meta.ping();
       } catch (cause) {
-        throw new WharfError(
-          'Unavailable',
-          `Redis does not answer: ${cause instanceof Error ? cause.message : String(cause)}`,
-          {
-            cause,
-          },
-        );
+        throw new WharfError('Unavailable', `Redis does not answer: ${errorMessage(cause)}`, {
+          cause,
+        });
       }
       const health = await ctx.brokers.health().catch((cause: unknown) => {
         throw new WharfError('Unavailable', 'the brokers do not answer', { cause });

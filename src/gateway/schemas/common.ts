@@ -20,7 +20,7 @@ export function isValidName(name: string): boolean {
 
 export const epochMs = { type: 'integer', description: 'epoch milliseconds' } as const;
 
-/** An epoch-ms query parameter (a query string's digits, coerced: validators.ts). */
+/** An epoch-ms query parameter (read from a query string's digits: validators.ts). */
 export const epochMsQuery = (description: string) =>
   ({ type: 'integer', minimum: 0, maximum: 999_999_999_999_999, description }) as const;
 
