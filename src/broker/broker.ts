@@ -332,8 +332,10 @@ export class Broker implements BrokerClient {
 
   cancelMessage(topic: TopicDescriptor, messageId: string): Promise<void> {
     return this.guard(async () => {
-      if (this.scheduler !== null) return this.scheduler.cancel(topic, messageId);
-      await this.queries.getMessage(topic, messageId); // MessageNotFound when unknown
+      if (this.scheduler !== null && (await this.scheduler.cancel(topic, messageId))) return;
+      // MessageNotFound when unknown (as a query by id answers: a transactional message is its
+      // committed copy), else a message of the topic that was never delayed
+      await this.queries.requireMessage(topic, messageId);
       throw new WharfError('Conflict', 'not a delayed message waiting for its time');
     });
   }

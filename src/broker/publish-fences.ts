@@ -192,8 +192,7 @@ export class PublishFences {
       { brokerId: this.core.brokerId, logOffset },
     ]);
     try {
-      await scheduler.cancel(fence.topic, messageId);
-      return true;
+      return await scheduler.cancel(fence.topic, messageId);
     } catch (error) {
       if (isWharfError(error) && error.code === 'Conflict') return false;
       throw error;

@@ -51,17 +51,23 @@ export class Queries {
     const delayed = await this.scheduler?.lookup(topic, messageId);
     if (delayed !== undefined && delayed !== null)
       return this.delayedView(topic, messageId, delayed);
-    const found = await this.find(topic, messageId);
-    // a transactional message is its committed copy; undecided or rolled back, it is not a
-    // message of the topic
-    const message = found.topic === storeTopic(topic) ? found : await this.committedCopy(found);
-    if (message === null) throw new WharfError('MessageNotFound', 'no such message');
+    const message = await this.requireMessage(topic, messageId);
     await this.core.bodyKeys.ready(topic.tenantId, topic.instanceId);
     const body = this.core.bodyKeys.open(message);
     if (body === null) throw new WharfError('MessageNotFound', 'no such message');
     const view = messageView(message, messageId, topic.topic, body);
     view.groups = await this.groupStates(topic, message, messageId);
     return view;
+  }
+
+  /** The stored message an id names in `topic` (not a delayed one's schedule record): a
+   *  transactional message is its committed copy; undecided or rolled back, it is not a message
+   *  of the topic (MessageNotFound). */
+  async requireMessage(topic: TopicDescriptor, messageId: string): Promise<StoredMessage> {
+    const found = await this.find(topic, messageId);
+    const message = found.topic === storeTopic(topic) ? found : await this.committedCopy(found);
+    if (message === null) throw new WharfError('MessageNotFound', 'no such message');
+    return message;
   }
 
   /** A delayed message: its schedule record until dispatched, then its copy. */

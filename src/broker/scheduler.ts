@@ -275,27 +275,24 @@ export class Scheduler {
     this.pumpFeed();
   }
 
-  /** Cancels a delayed message not yet dispatched: durable when it resolves. Unknown or another
-   *  topic's: MessageNotFound; dispatched (or not a delayed message): Conflict. */
-  async cancel(topic: TopicDescriptor, messageId: string): Promise<void> {
+  /** Cancels a delayed message not yet dispatched: durable when it resolves true. Dispatched:
+   *  Conflict. Not a delayed message (unknown, another topic's, or any other message): false. */
+  async cancel(topic: TopicDescriptor, messageId: string): Promise<boolean> {
     const found = await this.lookup(topic, messageId);
-    if (found === null) {
-      await this.requireMessage(topic, messageId);
-      throw new WharfError('Conflict', 'not a delayed message waiting for its time');
-    }
+    if (found === null) return false;
     const logOffset = found.record.logOffset;
-    if (found.state === 'CANCELLED') return;
+    if (found.state === 'CANCELLED') return true;
     if (found.state === 'DELIVERED')
       throw new WharfError('Conflict', 'the delayed message was delivered already');
     await this.dispatching.get(logOffset);
     const earlier = this.cancelling.get(logOffset);
     if (earlier !== undefined) {
-      if (await earlier) return;
+      if (await earlier) return true;
       throw new WharfError('Unavailable', 'the cancel could not be stored', { retryAfterMs: 1000 });
     }
     const state = this.state(found.record.topic);
     if (this.isFinished(state, found.record.queueOffset)) {
-      if (this.cancelled.has(logOffset)) return;
+      if (this.cancelled.has(logOffset)) return true;
       throw new WharfError('Conflict', 'the delayed message was delivered already');
     }
     const cancelling = this.appendMarks(found.record.topic, 'cancel', [logOffset]).then(
@@ -324,6 +321,7 @@ export class Scheduler {
     ]);
     // best effort: a claimed or left-over entry is skipped at dispatch by the mark
     this.wheel.cancel([logOffset]).catch(() => undefined);
+    return true;
   }
 
   /** The delayed message a message id names, with its state; null when the id names none of
@@ -860,16 +858,6 @@ export class Scheduler {
         flags: MessageFlags.SYSTEM,
       },
     ]);
-  }
-
-  private async requireMessage(topic: TopicDescriptor, messageId: string): Promise<void> {
-    const position = this.core.ids.decode(messageScope(topic), messageId);
-    const record =
-      position === null || position.brokerId !== this.core.brokerId
-        ? null
-        : await this.core.store.readMessage(position.logOffset);
-    if (record === null || record.topic !== storeTopic(topic))
-      throw new WharfError('MessageNotFound', 'no such message');
   }
 
   private warn(error: unknown, what: string): void {

@@ -30,8 +30,14 @@ t.test('a half message is invisible until committed, then delivered once', async
   const byKey = await c.call('GET', '/topics/orders/messages?key=order-17');
   t.same(byKey.body?.messages, [], 'undecided: not found by key');
   t.equal((await c.call('GET', `/topics/orders/messages/${half.messageId}`)).status, 404);
+  const cancelUndecided = await c.call('DELETE', `/topics/orders/messages/${half.messageId}`);
+  t.equal(cancelUndecided.status, 404, 'undecided: a cancel finds no message, as a query');
+  t.match(cancelUndecided.body, { error: { code: 'MessageNotFound' } });
 
   t.equal((await c.decide('orders', half.transactionId, 'commit')).status, 204);
+  const cancelCommitted = await c.call('DELETE', `/topics/orders/messages/${half.messageId}`);
+  t.equal(cancelCommitted.status, 409, 'committed: a message that was never delayed');
+  t.match(cancelCommitted.body, { error: { code: 'Conflict' } });
   t.equal((await c.decide('orders', half.transactionId, 'commit')).status, 204, 'idempotent');
   const [got] = await drain(c, 'orders', 'billing', 1);
   t.match(got, {
