@@ -30,6 +30,7 @@ import type {
   TopicDescriptor,
   TraceEvent,
   TransactionCheckRequest,
+  TransactionDecisionOptions,
 } from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MessageIdCodec, ReceiptHandleCodec } from '../protocol/index.js';
@@ -404,12 +405,20 @@ export class Broker implements BrokerClient {
     return this.guard(() => this.statistics.groupStats(topic, group));
   }
 
-  commitTransaction(topic: TopicDescriptor, transactionId: string): Promise<void> {
-    return this.guard(() => this.transactions.commit(topic, transactionId));
+  commitTransaction(
+    topic: TopicDescriptor,
+    transactionId: string,
+    options: TransactionDecisionOptions = {},
+  ): Promise<void> {
+    return this.guard(() => this.transactions.commit(topic, transactionId, options));
   }
 
-  rollbackTransaction(topic: TopicDescriptor, transactionId: string): Promise<void> {
-    return this.guard(() => this.transactions.rollback(topic, transactionId));
+  rollbackTransaction(
+    topic: TopicDescriptor,
+    transactionId: string,
+    options: TransactionDecisionOptions = {},
+  ): Promise<void> {
+    return this.guard(() => this.transactions.rollback(topic, transactionId, options));
   }
 
   checkTransactions(

@@ -9,7 +9,12 @@
 // offered to the producer by check() after the check delay, again with back-off, and rolled back
 // after maxChecks offers or maxAgeMs. Start-up rebuilds the undecided set from the half topics
 // and the journal alone: Redis holds nothing of transactions.
-import type { CheckedMessage, TopicDescriptor, TransactionCheckRequest } from '../model/index.js';
+import type {
+  CheckedMessage,
+  TopicDescriptor,
+  TransactionCheckRequest,
+  TransactionDecisionOptions,
+} from '../model/index.js';
 import { WharfError } from '../errors.js';
 import { MessageFlags, type StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
@@ -137,17 +142,27 @@ export class Transactions {
 
   // ---- decisions ----
 
-  async commit(topic: TopicDescriptor, transactionId: string): Promise<void> {
+  async commit(
+    topic: TopicDescriptor,
+    transactionId: string,
+    options: TransactionDecisionOptions = {},
+  ): Promise<void> {
     const message = await this.locate(topic, transactionId);
     await this.serialized(message.logOffset, async () => {
-      await this.decide(topic, message, 'COMMITTED');
+      await this.decide(topic, message, 'COMMITTED', options);
       await this.dispatchOrRemember(message);
     });
   }
 
-  async rollback(topic: TopicDescriptor, transactionId: string): Promise<void> {
+  async rollback(
+    topic: TopicDescriptor,
+    transactionId: string,
+    options: TransactionDecisionOptions = {},
+  ): Promise<void> {
     const message = await this.locate(topic, transactionId);
-    await this.serialized(message.logOffset, () => this.decide(topic, message, 'ROLLED_BACK'));
+    await this.serialized(message.logOffset, () =>
+      this.decide(topic, message, 'ROLLED_BACK', options),
+    );
   }
 
   // ---- check-back ----
@@ -315,10 +330,12 @@ export class Transactions {
     topic: TopicDescriptor,
     message: StoredMessage,
     wanted: 'COMMITTED' | 'ROLLED_BACK',
+    options: TransactionDecisionOptions,
   ): Promise<void> {
     const { topic: half, queueId, queueOffset } = message;
     const current = this.ledger.decision(half, queueId, queueOffset);
-    if (current === wanted) return; // idempotent: the decision is already durable
+    // idempotent: the decision is already durable (and a commit's copy made or remembered)
+    if (current === wanted && options.refuseRepeat !== true) return;
     if (current !== 'UNDECIDED') {
       throw new WharfError(
         'Conflict',

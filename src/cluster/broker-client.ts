@@ -16,6 +16,7 @@ import type {
   TopicDescriptor,
   TraceEvent,
   TransactionCheckRequest,
+  TransactionDecisionOptions,
 } from '../model/index.js';
 
 export type AckResult =
@@ -137,11 +138,20 @@ export interface BrokerClient {
   placeTopic?(topic: TopicDescriptor): Promise<void>;
   close(): Promise<void>;
   // ---- transactions (the transaction id routes to the broker holding the half message) ----
-  /** Makes a half message deliverable; idempotent. TransactionNotFound, or Conflict after a
-   *  rollback. */
-  commitTransaction(topic: TopicDescriptor, transactionId: string): Promise<void>;
-  /** Discards a half message; idempotent. TransactionNotFound, or Conflict after a commit. */
-  rollbackTransaction(topic: TopicDescriptor, transactionId: string): Promise<void>;
+  /** Makes a half message deliverable; idempotent unless `options.refuseRepeat`.
+   *  TransactionNotFound, or Conflict after a rollback. */
+  commitTransaction(
+    topic: TopicDescriptor,
+    transactionId: string,
+    options?: TransactionDecisionOptions,
+  ): Promise<void>;
+  /** Discards a half message; idempotent unless `options.refuseRepeat`. TransactionNotFound, or
+   *  Conflict after a commit. */
+  rollbackTransaction(
+    topic: TopicDescriptor,
+    transactionId: string,
+    options?: TransactionDecisionOptions,
+  ): Promise<void>;
   /** Undecided half messages overdue for a decision, each offered once (long poll like receive). */
   checkTransactions(
     topic: TopicDescriptor,

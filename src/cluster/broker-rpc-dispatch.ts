@@ -60,8 +60,10 @@ const HANDLERS: Handlers = {
   dropGroup: (b, r) => b.dropGroup(r.group),
   dropInstance: (b, r) => b.dropInstance(r.tenantId, r.instanceId),
   health: (b) => b.health(),
-  commitTransaction: (b, r) => b.commitTransaction(r.topic, r.transactionId),
-  rollbackTransaction: (b, r) => b.rollbackTransaction(r.topic, r.transactionId),
+  commitTransaction: (b, { topic, transactionId, ...options }) =>
+    b.commitTransaction(topic, transactionId, options),
+  rollbackTransaction: (b, { topic, transactionId, ...options }) =>
+    b.rollbackTransaction(topic, transactionId, options),
   checkTransactions: (b, r, signal) => b.checkTransactions(r.topic, r.request, signal),
   cancelMessage: (b, r) => b.cancelMessage(r.topic, r.messageId),
 };

@@ -101,10 +101,10 @@ export function inProcessBrokerClient(
     deadLetters: (group, limit, cursor) =>
       timed('deadLetters', broker.deadLetters(group, limit, cursor)),
     health: () => timed('health', broker.health()),
-    commitTransaction: (topic, transactionId) =>
-      timed('commitTransaction', broker.commitTransaction(topic, transactionId)),
-    rollbackTransaction: (topic, transactionId) =>
-      timed('rollbackTransaction', broker.rollbackTransaction(topic, transactionId)),
+    commitTransaction: (topic, transactionId, options) =>
+      timed('commitTransaction', broker.commitTransaction(topic, transactionId, options)),
+    rollbackTransaction: (topic, transactionId, options) =>
+      timed('rollbackTransaction', broker.rollbackTransaction(topic, transactionId, options)),
     // an offer answered after the deadline is an unanswered one: offered again later
     checkTransactions: (topic, request, signal) =>
       parked('checkTransactions', request.waitMs, signal, (combined) =>

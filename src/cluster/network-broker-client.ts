@@ -32,6 +32,7 @@ import type {
   TopicDescriptor,
   TraceEvent,
   TransactionCheckRequest,
+  TransactionDecisionOptions,
 } from '../model/index.js';
 import {
   FrameKind,
@@ -247,12 +248,20 @@ export class NetworkBrokerClient implements BrokerClient {
     return this.call('health', {});
   }
 
-  commitTransaction(topic: TopicDescriptor, transactionId: string): Promise<void> {
-    return this.call('commitTransaction', { topic, transactionId });
+  commitTransaction(
+    topic: TopicDescriptor,
+    transactionId: string,
+    options?: TransactionDecisionOptions,
+  ): Promise<void> {
+    return this.call('commitTransaction', decision(topic, transactionId, options));
   }
 
-  rollbackTransaction(topic: TopicDescriptor, transactionId: string): Promise<void> {
-    return this.call('rollbackTransaction', { topic, transactionId });
+  rollbackTransaction(
+    topic: TopicDescriptor,
+    transactionId: string,
+    options?: TransactionDecisionOptions,
+  ): Promise<void> {
+    return this.call('rollbackTransaction', decision(topic, transactionId, options));
   }
 
   async checkTransactions(
@@ -306,4 +315,16 @@ export function http2BrokerClient(
   options: Http2ChannelOptions & NetworkClientOptions,
 ): NetworkBrokerClient {
   return new NetworkBrokerClient(new Http2RpcChannel(options), options);
+}
+
+/** A commit's or rollback's request: `refuseRepeat` only when set (the frame brokers of earlier
+ *  versions read). */
+function decision(
+  topic: TopicDescriptor,
+  transactionId: string,
+  options: TransactionDecisionOptions | undefined,
+): BrokerRpcRequest<'commitTransaction'> {
+  return options?.refuseRepeat === true
+    ? { topic, transactionId, refuseRepeat: true }
+    : { topic, transactionId };
 }

@@ -36,6 +36,7 @@ import type {
   TopicDescriptor,
   TraceEvent,
   TransactionCheckRequest,
+  TransactionDecisionOptions,
 } from '../model/index.js';
 import { MessageIdCodec, receiptHandleBrokerId } from '../protocol/index.js';
 import type {
@@ -826,14 +827,22 @@ export class RoutingBrokerClient implements BrokerClient {
     return this.on(brokerId, (c) => c.trace(topic, messageId));
   }
 
-  async commitTransaction(topic: TopicDescriptor, transactionId: string): Promise<void> {
+  async commitTransaction(
+    topic: TopicDescriptor,
+    transactionId: string,
+    options?: TransactionDecisionOptions,
+  ): Promise<void> {
     const brokerId = this.brokerOfId(transactionId, await this.holders(topic));
-    return this.on(brokerId, (c) => c.commitTransaction(topic, transactionId));
+    return this.on(brokerId, (c) => c.commitTransaction(topic, transactionId, options));
   }
 
-  async rollbackTransaction(topic: TopicDescriptor, transactionId: string): Promise<void> {
+  async rollbackTransaction(
+    topic: TopicDescriptor,
+    transactionId: string,
+    options?: TransactionDecisionOptions,
+  ): Promise<void> {
     const brokerId = this.brokerOfId(transactionId, await this.holders(topic));
-    return this.on(brokerId, (c) => c.rollbackTransaction(topic, transactionId));
+    return this.on(brokerId, (c) => c.rollbackTransaction(topic, transactionId, options));
   }
 
   async checkTransactions(

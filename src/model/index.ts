@@ -25,6 +25,7 @@ export type {
   ReceivedMessage,
   TraceEvent,
   TransactionCheckRequest,
+  TransactionDecisionOptions,
 } from './messages.js';
 /** The delay wheel's entries, claims and mark (broker and meta). */
 export type { ClaimResult, WheelClaim, WheelEntry, WheelMark } from './schedule-wheel.js';

@@ -117,6 +117,13 @@ export interface TraceEvent {
   reason?: string;
 }
 
+/** How a commit or rollback is made. */
+export interface TransactionDecisionOptions {
+  /** The decision already made, repeated, is Conflict instead of a no-op (the Aliyun MQ HTTP
+   *  protocol's rule: a decided half message's handles are no longer valid). */
+  refuseRepeat?: boolean;
+}
+
 /** A check-back request on a TRANSACTION topic. */
 export interface TransactionCheckRequest {
   maxMessages: number;

@@ -174,6 +174,14 @@ t.test('the transactional producer: half messages, commit, rollback, check-back'
   const contrary = await producer.commit(rolledBack.body.ReceiptHandle!);
   t.equal(contrary.code, 404, 'a decided transaction takes no contrary decision');
   t.equal(contrary.body?.[0].ErrorCode, 'MessageNotExist');
+  // MQHTTP: once decided, its handles get MessageNotExist — the same decision repeated too
+  for (const repeat of [
+    await producer.commit(committed.body.ReceiptHandle!),
+    await producer.rollback(rolledBack.body.ReceiptHandle!),
+  ]) {
+    t.equal(repeat.code, 404, 'a repeated decision: the half message no longer exists');
+    t.equal(repeat.body?.[0].ErrorCode, 'MessageNotExist');
+  }
   const forged = await producer.commit('forged-handle');
   t.equal(forged.body?.[0].ErrorCode, 'ReceiptHandleError');
 

@@ -267,7 +267,8 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return handleAnswer(request, reply, failed);
   });
 
-  /** Commits or rolls back; a handle that names no decidable half message is a handle error. */
+  /** Commits or rolls back; a handle that names no decidable half message is a handle error,
+   *  and once decided (the same decision too, unlike /v1) the message no longer exists. */
   async function decide(
     topic: TopicDescriptor,
     decision: 'commit' | 'rollback',
@@ -275,8 +276,9 @@ export function mqHttpRoutes(app: FastifyInstance, ctx: RouteContext): void {
   ): Promise<HandleError | null> {
     if (topic.messageType !== 'TRANSACTION') return handleError('ReceiptHandleError', handle);
     try {
-      if (decision === 'commit') await brokers.commitTransaction(topic, handle);
-      else await brokers.rollbackTransaction(topic, handle);
+      if (decision === 'commit')
+        await brokers.commitTransaction(topic, handle, { refuseRepeat: true });
+      else await brokers.rollbackTransaction(topic, handle, { refuseRepeat: true });
       return null;
     } catch (err) {
       const code: MqErrorCode | undefined = isWharfError(err, 'TransactionNotFound')

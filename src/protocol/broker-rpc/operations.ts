@@ -66,6 +66,7 @@ import type {
 import { CorruptPayload, PayloadReader, PayloadWriter } from './payload.js';
 import {
   array,
+  boolean,
   extractBlobs,
   nothing,
   number,
@@ -300,6 +301,24 @@ function jsonOperation<Req, Res>(
 
 const topicOnly = object({ topic: topicDescriptorShape });
 
+/** A commit or rollback. `refuseRepeat` (a repeat of the decision made is Conflict) is left out
+ *  unless set: a broker of an earlier version reads the frame as before and ignores it. */
+export interface TransactionDecision {
+  topic: TopicDescriptor;
+  transactionId: string;
+  refuseRepeat?: true;
+}
+
+const transactionDecision: Shape<TransactionDecision> = (value, path, context) => {
+  const checked = object({
+    topic: topicDescriptorShape,
+    transactionId: string,
+    refuseRepeat: optional(boolean),
+  })(value, path, context);
+  const { refuseRepeat, ...decision } = checked;
+  return refuseRepeat === true ? { ...decision, refuseRepeat } : decision;
+};
+
 /** Every operation by its BrokerClient method name. */
 export const OPERATIONS = {
   publish,
@@ -380,16 +399,8 @@ export const OPERATIONS = {
     nothing,
   ),
   health: jsonOperation<Record<string, never>, BrokerHealth>(17, object({}), brokerHealthShape),
-  commitTransaction: jsonOperation<{ topic: TopicDescriptor; transactionId: string }, void>(
-    18,
-    object({ topic: topicDescriptorShape, transactionId: string }),
-    nothing,
-  ),
-  rollbackTransaction: jsonOperation<{ topic: TopicDescriptor; transactionId: string }, void>(
-    19,
-    object({ topic: topicDescriptorShape, transactionId: string }),
-    nothing,
-  ),
+  commitTransaction: jsonOperation<TransactionDecision, void>(18, transactionDecision, nothing),
+  rollbackTransaction: jsonOperation<TransactionDecision, void>(19, transactionDecision, nothing),
   checkTransactions: jsonOperation<
     { topic: TopicDescriptor; request: TransactionCheckRequest },
     CheckedMessage[]
