@@ -22,11 +22,17 @@ import { dirname, join, resolve } from 'node:path';
 import { AlarmEvaluator, AlarmNotifier } from '../alarms/index.js';
 import type { Broker } from '../broker/index.js';
 import { DirLockedError, lockDir, type DirLock } from '../store/index.js';
-import { inProcessBrokerClient, type BrokerClient } from '../cluster/index.js';
+import { inProcessBrokerClient, leavingFailedDrops, type BrokerClient } from '../cluster/index.js';
 import { buildApp } from '../gateway/index.js';
 import type { BrokerLease, MetaStore } from '../meta/index.js';
 import { WharfError, errorMessage } from '../errors.js';
-import { safeUrl, startRedisServer, type RedisServerHandle } from '../meta/index.js';
+import {
+  RedisPendingDropSink,
+  RedisPendingDrops,
+  safeUrl,
+  startRedisServer,
+  type RedisServerHandle,
+} from '../meta/index.js';
 import {
   commitObserverFor,
   createLogger,
@@ -220,6 +226,9 @@ async function startLockedNode(
       meta,
       logger: logger.child({ room: 'broker' }),
       commitObserver: commitObserverFor(metrics),
+      // a drop the broker failed (a full disk), left in Redis by the gateway below: applied as
+      // soon as the broker can, and at its next start before it serves
+      pendingDrops: new RedisPendingDrops(meta.redis, meta.keys, ALL_IN_ONE_BROKER_ID),
     });
     cleanup.unshift(() => broker.close());
     await warnOfUnknownInstances(broker, meta, logger);
@@ -228,7 +237,12 @@ async function startLockedNode(
       config,
       {
         meta,
-        brokers: inProcessBrokerClient(broker),
+        brokers: leavingFailedDrops(
+          inProcessBrokerClient(broker),
+          ALL_IN_ONE_BROKER_ID,
+          new RedisPendingDropSink(meta.redis, meta.keys),
+          logger,
+        ),
         redisUrl: redis.url,
         metrics,
         logger,

@@ -18,6 +18,8 @@ export type {
 export { returnUnseen } from './broker-client.js';
 /** The in-process transport of the all-in-one node. */
 export { inProcessBrokerClient } from './in-process-broker-client.js';
+/** Drops a broker did not carry out, left in Redis for it (the all-in-one node's one broker). */
+export { leavingFailedDrops } from './dropped-names.js';
 /** The network transports (issue #11): a BrokerClient calling a remote broker over TCP frames or
  *  HTTP/2, and the servers that expose a broker to them. */
 export {

@@ -52,6 +52,7 @@ import type {
   VisibilityResult,
 } from './broker-client.js';
 import { returnUnseen } from './broker-client.js';
+import { leaveDrop } from './dropped-names.js';
 import { canFailOver, chooseQueues, keyedQueue } from './queue-choice.js';
 
 /** A registered broker as the registry reports it. */
@@ -1020,9 +1021,9 @@ export class RoutingBrokerClient implements BrokerClient {
     return [...this.options.directory.brokers.keys()].sort((a, b) => a - b);
   }
 
-  /** Runs a drop on each of `brokers` that is up; a broker that is down, or fails to answer it,
-   *  is left the drop in Redis instead, to apply when it is back (before it serves). Fails when a
-   *  broker refuses the drop, or when a drop cannot be left. */
+  /** Runs a drop on each of `brokers` that is up; a broker that is down, or fails the drop (does
+   *  not answer it, or a full disk refused it), is left the drop in Redis instead, to apply when
+   *  it can (before it serves). Fails only when a drop cannot be left. */
   private async dropOn(
     brokers: readonly number[],
     target: DropTarget,
@@ -1034,7 +1035,6 @@ export class RoutingBrokerClient implements BrokerClient {
           try {
             return await this.on(brokerId, call);
           } catch (error) {
-            if (!isUnavailable(error)) throw error;
             return this.leaveDrop(brokerId, target, errorMessage(error));
           }
         }
@@ -1043,19 +1043,8 @@ export class RoutingBrokerClient implements BrokerClient {
     );
   }
 
-  private async leaveDrop(brokerId: number, target: DropTarget, why: string): Promise<void> {
-    const { drops, logger } = this.options;
-    const what = dropName(target);
-    if (drops === undefined) {
-      logger?.warn({ brokerId, drop: what, why }, 'drop not sent: the broker keeps the data');
-      return;
-    }
-    const dropId = randomBytes(12).toString('base64url');
-    await drops.add(brokerId, { ...target, dropId, droppedAtMs: Date.now() });
-    logger?.warn(
-      { brokerId, drop: what, why },
-      'broker did not take the drop: left for it to apply when it is back',
-    );
+  private leaveDrop(brokerId: number, target: DropTarget, why: string): Promise<void> {
+    return leaveDrop(this.options.drops, this.options.logger, brokerId, target, why);
   }
 
   /** Ready when at least one live broker answers ready; lists every registered broker. */
@@ -1092,18 +1081,6 @@ export class RoutingBrokerClient implements BrokerClient {
 
 function topicKey(topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId' | 'topic'>): string {
   return `${topic.tenantId}/${topic.instanceId}/${topic.topic}`;
-}
-
-/** What a drop names, for the log. */
-function dropName(target: DropTarget): string {
-  switch (target.kind) {
-    case 'topic':
-      return `topic ${topicKey(target.topic)}`;
-    case 'group':
-      return `group ${target.group.tenantId}/${target.group.instanceId}/${target.group.group}`;
-    case 'instance':
-      return `instance ${target.tenantId}/${target.instanceId}`;
-  }
 }
 
 function sum(values: number[]): number {

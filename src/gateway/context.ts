@@ -79,8 +79,9 @@ export interface RouteContext {
 
 /**
  * Tells the brokers to forget deleted topics and groups. Metadata is already gone, so a failure
- * here cannot be undone by the client: it is logged with what to clean up.
- * TODO(#5): retry these drops from a BullMQ job instead of logging.
+ * here cannot be undone by the client: a drop a broker does not take is left for it in Redis
+ * (src/cluster/dropped-names.ts: the routing client, and the all-in-one node's wrapper), which it
+ * applies when it can; what fails even so (Redis away as well) is logged with what to clean up.
  */
 export async function dropFromBrokers(
   ctx: RouteContext,

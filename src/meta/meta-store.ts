@@ -445,8 +445,8 @@ export class MetaStore {
     return deleted;
   }
 
-  /** Refuses with Unavailable while a broker that was down has yet to apply the drop of a
-   *  deleted topic or group of this name (meta/pending-drops.ts): created again now, the late
+  /** Refuses with Unavailable while a broker that was down (or failed the drop) has yet to apply
+   *  the drop of a deleted topic or group of this name (meta/pending-drops.ts): created again now, the late
    *  drop would delete the new one's messages or cursors on that broker. */
   async refuseWhileDropping(
     tenantId: string,
@@ -464,7 +464,8 @@ export class MetaStore {
       throw new WharfError(
         'Unavailable',
         `the ${kind} deleted under this name is still to be dropped on broker ` +
-          `${brokers.join(', ')} (down when it was deleted): create it again once that broker is back`,
+          `${brokers.join(', ')} (down, or its disk full, when it was deleted): create it again ` +
+          'once that broker has applied the drop',
         { retryAfterMs: 5000 },
       );
     }

@@ -320,9 +320,11 @@ class DefaultMessageStore implements MessageStore {
     every(this.o.diskCheckIntervalMs, () => this.checkDiskAndResume(), 'disk check');
   }
 
-  /** fdatasyncs what was dispatched, then records the position. Runs in the serial queue. */
-  private checkpoint(): Promise<void> {
-    return this.checkpointer.run();
+  /** Records topic deletions a failed deleteTopic left unrecorded, fdatasyncs what was
+   *  dispatched, then records the position. Runs in the serial queue. */
+  private async checkpoint(): Promise<void> {
+    await this.queues.persistDeleted(this.log.minLogOffset);
+    await this.checkpointer.run();
   }
 
   private async followLogStart(minLogOffset: number): Promise<void> {
@@ -441,9 +443,15 @@ class DefaultMessageStore implements MessageStore {
       }
       // the deletion durable first: a crash before the files are gone leaves files that the next
       // open recognises as the deleted incarnation's (dropStaleQueues), never a topic that
-      // re-dispatch would bring back past the checkpoint
-      await this.queues.persistDeleted(this.log.minLogOffset);
-      await this.queues.removeFiles(queues, topic);
+      // re-dispatch would bring back past the checkpoint. A deletion that fails (a full disk) is
+      // the caller's to retry (the broker's drop, left pending): the retry removes these files.
+      try {
+        await this.queues.persistDeleted(this.log.minLogOffset);
+        await this.queues.removeFiles(queues, topic);
+      } catch (error) {
+        this.queues.keepForRemoval(topic, queues);
+        throw error;
+      }
     });
   }
 

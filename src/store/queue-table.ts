@@ -26,6 +26,9 @@ export class QueueTable {
   /** The log is not to be appended to (missing, cut short, an append failed midway, or holding
    *  a deletion the commit log's recovery took back): the next persist writes the snapshot. */
   private logNeedsRewrite = false;
+  /** Queues of deleted topics whose files a deletion that failed (a full disk) left: the next
+   *  deletion of the name (the drop, retried) removes them. */
+  private readonly unremoved = new Map<string, ConsumeQueue[]>();
 
   constructor(
     readonly dir: string,
@@ -141,13 +144,21 @@ export class QueueTable {
     return at !== undefined && logOffset < at;
   }
 
-  /** Forgets the topic's queues (in memory now) and records the deletion durably. */
+  /** Forgets the topic's queues (in memory now; persistDeleted records it durably) and answers
+   *  them for removal, with those an earlier deletion of the name failed to remove. */
   forget(topic: string, logOffset: number): ConsumeQueue[] {
     const byId = this.topics.get(topic);
     this.topics.delete(topic);
     this.deletedAt.set(topic, logOffset);
     this.unlogged.push([topic, logOffset]);
-    return byId === undefined ? [] : [...byId.values()];
+    const left = this.unremoved.get(topic) ?? [];
+    this.unremoved.delete(topic);
+    return byId === undefined ? left : [...left, ...byId.values()];
+  }
+
+  /** A deletion of `topic` failed before its queues' files were removed: the next removes them. */
+  keepForRemoval(topic: string, queues: ConsumeQueue[]): void {
+    if (queues.length > 0) this.unremoved.set(topic, queues);
   }
 
   /** Makes the deletions made so far durable: appended to the log (one fdatasync), and folded

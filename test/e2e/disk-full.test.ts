@@ -188,3 +188,82 @@ t.test(
     );
   },
 );
+
+t.test(
+  'a topic and a group deleted while the disk refuses their drops: the drops wait for space, the names are not created again until then, and nothing of them comes back',
+  async (t) => {
+    const node = await nodeOnTmpfs(t);
+    if (node === null) return;
+    const { mnt, wharf } = node;
+    const c = await clientOf(wharf);
+    await c.topic('orders', 'NORMAL');
+    await c.topic('later', 'DELAY');
+    await c.group('billing');
+    await c.publish(
+      'orders',
+      Array.from({ length: 20 }, (_, n) => ({ body: `old ${n}`, dedupId: `d${n}` })),
+    );
+    await c.publish(
+      'later',
+      Array.from({ length: 5 }, (_, n) => ({ body: `old later ${n}`, delaySeconds: 3 })),
+    );
+    const first = await c.receive('orders', 'billing');
+    const acked = await c.call('POST', '/topics/orders/groups/billing/ack', {
+      receiptHandles: first.slice(0, 5).map((m) => m.receiptHandle),
+    });
+    t.equal(acked.status, 200);
+
+    // No byte left: visibility changes (journal entries) go through until the journal needs a
+    // block the disk lacks; from then on the broker's drops are refused too.
+    const filler = join(mnt, 'filler');
+    fillDisk(filler, 0);
+    const held = first[5].receiptHandle;
+    await until('the journal refuses a write', async () => {
+      const res = await c.call('POST', '/topics/orders/groups/billing/visibility', {
+        receiptHandle: held,
+        invisibleSeconds: 60,
+      });
+      return res.status === 503;
+    });
+    for (const path of ['/topics/orders', '/topics/later', '/groups/billing']) {
+      const deleted = await c.call('DELETE', path);
+      t.equal(deleted.status, 204, `${path}: deleted (its drop is left for the broker)`);
+      const again = await c.call(
+        'PUT',
+        path,
+        path.startsWith('/topics') ? { messageType: 'NORMAL' } : {},
+      );
+      t.equal(again.status, 503, `${path}: not created again while its drop waits`);
+      t.match(again.body, { error: { code: 'Unavailable', message: /still to be dropped/ } });
+    }
+
+    fs.rmSync(filler);
+    await until('the names can be created again', async () => {
+      const res = await c.call('PUT', '/topics/orders', { messageType: 'NORMAL', queueCount: 2 });
+      return res.status === 201;
+    });
+    await until('the group too', async () => {
+      return (await c.call('PUT', '/groups/billing', {})).status === 201;
+    });
+    await until('the delayed topic too', async () => {
+      const res = await c.call('PUT', '/topics/later', { messageType: 'DELAY', queueCount: 2 });
+      return res.status === 201;
+    });
+    t.same(await c.receive('orders', 'billing'), [], 'none of the deleted topic’s messages');
+    const byTime = await c.call('GET', `/topics/orders/messages?from=0&to=${Date.now() + 1000}`);
+    t.same(byTime.body?.messages, [], 'none found by time');
+    const [fresh] = await c.publish('orders', [{ body: 'new', dedupId: 'd3' }]);
+    t.notOk((fresh as { duplicate?: boolean }).duplicate, 'an old dedupId is not a duplicate');
+    const got = await drain(c, 'orders', 'billing', 1);
+    t.same(
+      got.map((m) => m.body),
+      ['new'],
+      'the new topic’s message only',
+    );
+    const deadLetters = await c.call('GET', '/groups/billing/dead-letters');
+    t.same(deadLetters.body?.messages, [], 'the new group has no dead letters');
+    // the deleted delayed messages come due (3 s after their publish): none reaches the new
+    // topic, whose receive waits past that time
+    t.same(await c.receive('later', 'billing', 4), [], 'no deleted delayed message delivered');
+  },
+);

@@ -19,10 +19,16 @@ import type { FastifyInstance } from 'fastify';
 import type { Test } from 'tap';
 import { AlarmEvaluator, AlarmNotifier } from '../../src/alarms/index.js';
 import { Broker, type BrokerOptions } from '../../src/broker/index.js';
-import { inProcessBrokerClient, type BrokerClient } from '../../src/cluster/index.js';
+import {
+  inProcessBrokerClient,
+  leavingFailedDrops,
+  type BrokerClient,
+} from '../../src/cluster/index.js';
 import { buildApp, type GatewayConfig } from '../../src/gateway/index.js';
 import {
   MetaStore,
+  RedisPendingDropSink,
+  RedisPendingDrops,
   RedisScheduleWheel,
   deriveKey,
   startRedisServer,
@@ -96,6 +102,7 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
     macKey: deriveKey(masterKey, 'wharf-broker-mac'),
     logger,
     dataKeys: meta.dataKeys,
+    pendingDrops: new RedisPendingDrops(meta.redis, meta.keys, 0),
     ...(overrides.store === undefined ? {} : { store: overrides.store }),
     ...(overrides.transactions === undefined ? {} : { transactions: overrides.transactions }),
     ...(overrides.scheduler === false
@@ -105,7 +112,14 @@ export async function startWharf(t: Test, overrides: WharfOverrides = {}): Promi
           ...(overrides.scheduler === undefined ? {} : { scheduler: overrides.scheduler }),
         }),
   });
-  const brokers = overrides.brokers ?? inProcessBrokerClient(broker);
+  const brokers =
+    overrides.brokers ??
+    leavingFailedDrops(
+      inProcessBrokerClient(broker),
+      0,
+      new RedisPendingDropSink(meta.redis, meta.keys),
+      logger,
+    );
   let notifier: AlarmNotifier | undefined;
   let evaluator: AlarmEvaluator | undefined;
   if (overrides.alarms !== undefined) {
