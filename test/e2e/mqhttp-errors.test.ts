@@ -354,3 +354,33 @@ t.test('an SDK whose endpoint ends in a slash (it sends //topics/…) is served'
   const acked = await consumer.ackMessage(got.body.map((m) => m.ReceiptHandle));
   t.equal(acked.code, 204);
 });
+
+t.test('the HTTP parser’s own refusals of an MQ route are XML too', async (t) => {
+  const wharf = await startWharf(t);
+  const port = portOf(wharf.url);
+  const consume = 'GET /topics/orders/messages?consumer=g&ns=i&numOfMessages=1 HTTP/1.1\r\nhost: x';
+  const huge = await rawExchange(t, port, `${consume}\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`)
+    .answer;
+  t.equal(huge.status, 431, 'headers over 16 KiB');
+  t.match(huge.headers['content-type'], /^text\/xml/);
+  t.match(huge.body, /<Code>HeadersTooLarge<\/Code>/);
+  t.ok(huge.headers['x-mq-request-id'], 'x-mq-request-id');
+  t.match(huge.body, new RegExp(`<RequestId>${huge.headers['x-mq-request-id']}</RequestId>`));
+
+  // an SDK whose endpoint has a path prefix: its x-mq-version says so
+  const publish =
+    'POST /prefix/topics/orders/messages?ns=i HTTP/1.1\r\nhost: x\r\nx-mq-version: 2015-06-06';
+  const badLength = await rawExchange(t, port, `${publish}\r\ncontent-length: abc\r\n\r\n`).answer;
+  t.equal(badLength.status, 400, 'a malformed content-length');
+  t.match(badLength.headers['content-type'], /^text\/xml/);
+  t.match(badLength.body, /<Code>InvalidArgument<\/Code>/);
+
+  // the /v1 routes keep their JSON
+  const v1 = await rawExchange(
+    t,
+    port,
+    `POST /v1/instances HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\n\r\n`,
+  ).answer;
+  t.equal(v1.status, 400);
+  t.match(v1.body, /"code":"InvalidArgument"/);
+});

@@ -111,9 +111,27 @@ export const MQ_HOST_ID = 'wharf';
  */
 export function isMqHttpRequest(request: FastifyRequest): boolean {
   if (request.routeOptions.config?.plane === 'mqhttp') return true;
-  const url = request.raw.url ?? '/';
+  return isMqHttpTarget(request.raw.url ?? '/', request.headers['x-mq-version'] !== undefined);
+}
+
+/** Whether a request for `url` (with or without an `x-mq-version` header) is answered in the MQ
+ *  HTTP shape when no route claims it (isMqHttpRequest; the HTTP parser's own refusals). */
+export function isMqHttpTarget(url: string, mqVersionHeader: boolean): boolean {
   if (/^\/+topics(\/|$|\?)/.test(url)) return true;
-  return request.headers['x-mq-version'] !== undefined && /\/topics(\/|$|\?)/.test(url);
+  return mqVersionHeader && /\/topics(\/|$|\?)/.test(url);
+}
+
+/** The XML `Error` answer (and its status) of a refusal made before any request exists. */
+export function mqErrorAnswer(
+  error: WharfError,
+  requestId: string,
+): { status: number; contentType: string; body: string } {
+  const { code, status } = mqErrorOf(error);
+  return {
+    status,
+    contentType: MQ_CONTENT_TYPE,
+    body: encodeError({ code, message: error.message, requestId, hostId: MQ_HOST_ID }),
+  };
 }
 
 /** Sends the XML `Error` answer of an already-mapped refusal. */
@@ -122,10 +140,10 @@ export function sendMqError(
   reply: FastifyReply,
   error: WharfError,
 ): FastifyReply {
-  const { code, status } = mqErrorOf(error);
+  const answer = mqErrorAnswer(error, request.id);
   return reply
-    .code(status)
+    .code(answer.status)
     .header('x-mq-request-id', request.id)
-    .type(MQ_CONTENT_TYPE)
-    .send(encodeError({ code, message: error.message, requestId: request.id, hostId: MQ_HOST_ID }));
+    .type(answer.contentType)
+    .send(answer.body);
 }

@@ -10,7 +10,12 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import { WharfError, isWharfError, type ErrorCode } from '../../errors.js';
 import { isRedisUnavailable } from '../../meta/index.js';
-import { isMqHttpRequest, sendMqError } from '../mqhttp/error-codes.js';
+import {
+  isMqHttpRequest,
+  isMqHttpTarget,
+  mqErrorAnswer,
+  sendMqError,
+} from '../mqhttp/error-codes.js';
 import { keepsConnection } from './body.js';
 
 interface HttpError {
@@ -270,25 +275,48 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
 
 /**
  * fastify's `clientErrorHandler`: errors of the HTTP parser, before any request exists. Headers
- * over the limit get 431, the rest 400, both in the error shape, then the socket closes.
+ * over the limit get 431, the rest 400, both in the error shape (the MQ HTTP routes' XML for a
+ * request line naming them, as their other errors), then the socket closes.
  */
-export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+export function clientErrorHandler(
+  err: Error & { code?: string; rawPacket?: unknown },
+  socket: Socket,
+): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
   const overflow = err.code === 'HPE_HEADER_OVERFLOW';
-  const status = overflow ? 431 : 400;
   const requestId = randomUUID();
   const error = overflow
     ? new WharfError('HeadersTooLarge', 'the request headers are over 16 KiB')
     : new WharfError('InvalidArgument', 'malformed HTTP request');
-  const body = JSON.stringify(errorBody(error, requestId));
+  const refused = refusedRequest(err.rawPacket);
+  const answer = isMqHttpTarget(refused.url, refused.mqVersionHeader)
+    ? { ...mqErrorAnswer(error, requestId), idHeader: 'x-mq-request-id' }
+    : {
+        status: overflow ? 431 : 400,
+        contentType: 'application/json; charset=utf-8',
+        body: JSON.stringify(errorBody(error, requestId)),
+        idHeader: 'x-request-id',
+      };
   socket.end(
-    `HTTP/1.1 ${status} ${overflow ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-      `content-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\n` +
-      `x-request-id: ${requestId}\r\n` +
-      `connection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${answer.status} ${overflow ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `content-type: ${answer.contentType}\r\n` +
+      `content-length: ${Buffer.byteLength(answer.body)}\r\n` +
+      `${answer.idHeader}: ${requestId}\r\n` +
+      `connection: close\r\n\r\n${answer.body}`,
   );
+}
+
+/** What the bytes the HTTP parser refused say of their request: the request line's target and
+ *  whether an `x-mq-version` header came (as far as they go; none: `/`). */
+export function refusedRequest(rawPacket: unknown): { url: string; mqVersionHeader: boolean } {
+  if (!Buffer.isBuffer(rawPacket)) return { url: '/', mqVersionHeader: false };
+  const text = rawPacket.subarray(0, 64 * 1024).toString('latin1');
+  const requestLine = /^[A-Z]+ (\S+) HTTP\/1\.[01]\r?\n/.exec(text);
+  return {
+    url: requestLine?.[1] ?? '/',
+    mqVersionHeader: /\r?\nx-mq-version:/i.test(text),
+  };
 }
