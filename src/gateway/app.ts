@@ -32,7 +32,12 @@ import {
 import { AdminAuthenticator, TokenService } from './plugins/jwt.js';
 import { RateLimiter } from './plugins/quotas.js';
 import { mqHttpRoutes } from './mqhttp/routes.js';
-import { genReqId, registerRequestId, rewriteMqEndpointSlash } from './plugins/request-id.js';
+import {
+  MAX_URL_BYTES,
+  genReqId,
+  registerRequestId,
+  rewriteMqEndpointSlash,
+} from './plugins/request-id.js';
 import { registerAuthentication } from './plugins/tenancy.js';
 import { groupRoutes } from './routes/groups.js';
 import { instanceRoutes } from './routes/instances.js';
@@ -91,7 +96,10 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     // A client has this long to send its whole request (slow-loris bound; a long poll's wait
     // comes after the request is in, so it does not count).
     requestTimeout: REQUEST_TIMEOUT_MS,
-    routerOptions: { maxParamLength: 512 },
+    // The request target's own bound (8 KiB, 414) is what limits a path parameter: an id past any
+    // shorter limit is as malformed as any other, the 404 of an unknown one (names have their
+    // schema's length, 400)
+    routerOptions: { maxParamLength: MAX_URL_BYTES },
     http: { maxHeaderSize: MAX_HEADER_BYTES },
     clientErrorHandler,
     frameworkErrors,

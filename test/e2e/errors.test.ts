@@ -353,7 +353,8 @@ t.test('an over-long id is as malformed as any other: the 404 of an unknown one'
     signedFetch(wharf.url, { method, path, ...(body === undefined ? {} : { body }), ...who });
   t.equal((await call('PUT', `${instance}/topics/tx`, { messageType: 'TRANSACTION' })).status, 201);
   t.equal((await call('PUT', `${instance}/topics/n`, { messageType: 'NORMAL' })).status, 201);
-  const long = 'A'.repeat(300);
+  // past the router's old 512 (then a 400), within the 8 KiB request target
+  const long = 'A'.repeat(4000);
   await expectError(
     t,
     await call('GET', `/v1/instances/${long}`),
@@ -401,5 +402,35 @@ t.test('an over-long id is as malformed as any other: the 404 of an unknown one'
       .status,
     404,
     'access key',
+  );
+
+  // an over-long receipt handle is a malformed one: its own result in an ack (the others are
+  // acked), the whole answer of a visibility change
+  t.equal((await call('PUT', `${instance}/groups/g`, {})).status, 201);
+  t.equal(
+    (await call('POST', `${instance}/topics/n/messages`, { messages: [{ body: 'x' }] })).status,
+    200,
+  );
+  const received = await call('POST', `${instance}/topics/n/groups/g/receive`, { waitSeconds: 5 });
+  const [message] = ((await received.json()) as { messages: { receiptHandle: string }[] }).messages;
+  const acked = await call('POST', `${instance}/topics/n/groups/g/ack`, {
+    receiptHandles: [long, message.receiptHandle],
+  });
+  t.equal(acked.status, 200);
+  t.same(await acked.json(), {
+    results: [
+      { receiptHandle: long, ok: false, code: 'InvalidReceiptHandle' },
+      { receiptHandle: message.receiptHandle, ok: true },
+    ],
+  });
+  await expectError(
+    t,
+    await call('POST', `${instance}/topics/n/groups/g/visibility`, {
+      receiptHandle: long,
+      invisibleSeconds: 0,
+    }),
+    400,
+    'InvalidReceiptHandle',
+    'visibility of an over-long handle',
   );
 });

@@ -349,7 +349,8 @@ export const messageBodies = {
         type: 'array',
         minItems: 1,
         maxItems: MAX_ACK_HANDLES,
-        items: { type: 'string', minLength: 1, maxLength: 1024 },
+        // no length limit: an over-long handle is malformed, its own InvalidReceiptHandle result
+        items: { type: 'string', minLength: 1 },
       },
     },
   },
@@ -357,7 +358,7 @@ export const messageBodies = {
     type: 'object',
     required: ['receiptHandle', 'invisibleSeconds'],
     properties: {
-      receiptHandle: { type: 'string', minLength: 1, maxLength: 1024 },
+      receiptHandle: { type: 'string', minLength: 1 },
       invisibleSeconds: {
         type: 'integer',
         minimum: 0,
