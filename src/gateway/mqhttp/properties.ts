@@ -88,7 +88,8 @@ export function formatProperties(message: PropertySource): string | undefined {
     if (RESERVED.has(name)) continue;
     if (sendable(name) && sendable(value)) pairs.push(`${name}:${value}`);
   }
-  const keys = message.keys.filter(sendable).join(' ');
+  // space-separated: a /v1 key holding a space would read as two keys, and is left out
+  const keys = message.keys.filter((key) => sendable(key) && !key.includes(' ')).join(' ');
   if (keys !== '') pairs.push(`${KEYS}:${keys}`);
   if (message.shardingKey !== null && sendable(message.shardingKey)) {
     pairs.push(`${SHARDING_KEY}:${message.shardingKey}`);

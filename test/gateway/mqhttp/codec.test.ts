@@ -265,11 +265,12 @@ t.test('properties: reserved keys out, user pairs kept, unsendable left out', as
     );
   t.equal(
     formatProperties({
-      keys: ['k1', 'k:2'],
+      keys: ['k1', 'k:2', 'k 3', 'k4'],
       shardingKey: 's',
       properties: { a: '1', 'b|c': 'd', e: 'f:g', h: '' },
     }),
-    'a:1|KEYS:k1|__SHARDINGKEY:s',
+    // KEYS is space-separated: a key holding a space would read as two
+    'a:1|KEYS:k1 k4|__SHARDINGKEY:s',
   );
   t.equal(formatProperties({ keys: [], shardingKey: null, properties: {} }), undefined);
   // a /v1 user property named like a reserved key would read as the message's keys, sharding
