@@ -62,7 +62,7 @@ export function receivedMessage(
   nextVisibleTime: number,
 ): ReceivedMessage {
   const copy = message.properties[SystemProperty.originQueueId] !== undefined;
-  return {
+  const received: ReceivedMessage = {
     messageId,
     receiptHandle,
     ...userFields(message, body),
@@ -75,6 +75,10 @@ export function receivedMessage(
     deliveryAttempt,
     nextVisibleTime,
   };
+  // a delayed message's copy (dead letters and re-sends of it keep its properties)
+  const deliverAt = message.properties[SystemProperty.deliverAt];
+  if (deliverAt !== undefined) received.deliverAt = Number(deliverAt);
+  return received;
 }
 
 export function messageView(

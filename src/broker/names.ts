@@ -93,6 +93,8 @@ export const SystemProperty = {
   originQueueId: '\u0001qid',
   originQueueOffset: '\u0001qoff',
   originPublishTime: '\u0001pt',
+  /** On a delayed message's copy: the time it was due (ms), its publish's deliverAt. */
+  deliverAt: '\u0001dat',
   /** The cluster gateway's call id (PublishMessage.requestId): publish fences find it by this. */
   requestId: '\u0001rid',
 } as const;

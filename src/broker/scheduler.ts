@@ -749,6 +749,7 @@ export class Scheduler {
         if (name !== ScheduleProperty.targetQueueId) properties[name] = value;
     }
     properties[SystemProperty.originPublishTime] = String(record.storeTimestampMs);
+    properties[SystemProperty.deliverAt] = String(deliverAtOf(record));
     return {
       topic: targetStoreTopic(record.topic, userTopic),
       queueId: Number(record.properties[ScheduleProperty.targetQueueId]),

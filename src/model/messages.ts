@@ -65,6 +65,9 @@ export interface ReceivedMessage extends MessageFields {
   firstDeliveryTime: number;
   deliveryAttempt: number;
   nextVisibleTime: number;
+  /** A delayed or timed message: the time it was due (its publish's deliverAt). Absent for
+   *  others, and for copies made before brokers kept it. */
+  deliverAt?: number;
 }
 
 export type GroupMessageState = 'PENDING' | 'INFLIGHT' | 'ACKED' | 'DEAD_LETTERED' | 'FILTERED';

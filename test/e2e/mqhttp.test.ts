@@ -136,6 +136,7 @@ t.test('a timed message is delivered at its StartDeliverTime, not before', async
   t.ok(Date.now() >= deliverAt, 'not before its time');
   t.equal(got.body[0].MessageId, published.body.MessageId, 'with the id published');
   t.equal(got.body[0].MessageBody, 'later');
+  t.equal(got.body[0].StartDeliverTime, deliverAt, 'the SDK reads its deliver time back');
 
   // timed delivery is refused on FIFO topics, as on /v1
   const fifo = await mqErrorOf(

@@ -71,6 +71,8 @@ export interface PropertySource {
   keys: readonly string[];
   shardingKey: string | null;
   properties: Readonly<Record<string, string>>;
+  /** A timed message's due time: `__STARTDELIVERTIME` (the SDK's StartDeliverTime). */
+  deliverAt?: number;
 }
 
 function sendable(part: string): boolean {
@@ -94,5 +96,6 @@ export function formatProperties(message: PropertySource): string | undefined {
   if (message.shardingKey !== null && sendable(message.shardingKey)) {
     pairs.push(`${SHARDING_KEY}:${message.shardingKey}`);
   }
+  if (message.deliverAt !== undefined) pairs.push(`${START_DELIVER_TIME}:${message.deliverAt}`);
   return pairs.length === 0 ? undefined : pairs.join('|');
 }

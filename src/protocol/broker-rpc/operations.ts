@@ -18,7 +18,9 @@
 //               res: list<str messageId, str receiptHandle, u32 queueId, f64 queueOffset,
 //                    f64 publishTime, f64 firstDeliveryTime, u32 deliveryAttempt,
 //                    f64 nextVisibleTime, encoding, bytes body, opt<str> tag, list<str> keys,
-//                    map properties, opt<str> shardingKey, tagged{}>
+//                    map properties, opt<str> shardingKey, tagged{1 deliverAt f64 (a delayed
+//                    message's due time; added for the MQ HTTP routes, a gateway before it
+//                    skips it)}>
 //   ack      3  req: descriptor topic, descriptor group, list<str receiptHandle>
 //               res: list<str receiptHandle, u8 status (0 ok, 1 ReceiptHandleExpired,
 //                    2 InvalidReceiptHandle)>
@@ -209,14 +211,14 @@ const receive: OperationCodec<
       w.f64(m.publishTime).f64(m.firstDeliveryTime).u32(m.deliveryAttempt).f64(m.nextVisibleTime);
       writeEncoding(w, m.bodyEncoding);
       w.bytes(m.body).optStr(m.tag).strList(m.keys).map(m.properties).optStr(m.shardingKey);
-      w.tagged([]);
+      w.tagged([m.deliverAt === undefined ? undefined : [1, (f) => f.f64(m.deliverAt ?? 0)]]);
     }
   },
   decodeResponse(r) {
     const count = r.count(64);
     const messages: ReceivedMessage[] = [];
     for (let i = 0; i < count; i++) {
-      messages.push({
+      const message: ReceivedMessage = {
         messageId: r.str(),
         receiptHandle: r.str(),
         queueId: r.u32(),
@@ -231,8 +233,9 @@ const receive: OperationCodec<
         keys: r.strList(),
         properties: r.map(),
         shardingKey: r.optStr(),
-      });
-      r.tagged({});
+      };
+      r.tagged({ 1: (f) => (message.deliverAt = f.f64()) });
+      messages.push(message);
     }
     return messages;
   },
