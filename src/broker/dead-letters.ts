@@ -12,7 +12,7 @@ import { WharfError } from '../errors.js';
 import { MessageFlags, type StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import type { Subscription } from './consumer-ledger.js';
-import { copyProperties, origin, userFields } from './message-view.js';
+import { copyProperties, deadLetteredBy, origin, userFields } from './message-view.js';
 import {
   deadLetterKey,
   deadLetterTopic,
@@ -125,13 +125,23 @@ export class DeadLetters {
         message === undefined
           ? []
           : await this.core.store.queryByKey(deadLetterTopic(group), deadLetterKey(messageId), 1);
-      const alreadyMoved =
+      const waiting =
         earlier !== undefined &&
-        !this.core.ledger.deadLetterDone(groupKey(group)).has(earlier.queueOffset);
+        !this.core.ledger.deadLetterDone(groupKey(group)).has(earlier.queueOffset)
+          ? earlier
+          : undefined;
+      // BROADCASTING: a group's one dead letter of a message names the consumers whose deliveries
+      // it ended (query by id tells them from those that acked it); another consumer's dead
+      // letter of it waiting is replaced by one naming this consumer too
+      const by = sub.consumerSlot === 0 ? null : deadLetteredBy(waiting);
+      const alreadyMoved = waiting !== undefined && (by === null || by.includes(sub.consumerSlot));
       // the topic or group dropped while this move read: no dead letter of it is made after
       // its drop (which marked those of the topic done: forgetTopic)
       if (!this.core.ledger.isLive(sub)) return;
       if (message !== undefined && message.queueOffset === offset && !alreadyMoved) {
+        const properties = copyProperties(message, messageId, topic.topic);
+        if (by !== null)
+          properties[SystemProperty.deadLetteredBy] = [...by, sub.consumerSlot].join(',');
         await this.core.store.append([
           {
             topic: deadLetterTopic(group),
@@ -141,13 +151,20 @@ export class DeadLetters {
               ...message.keys.filter((key) => key !== deadLetterKey(messageId)),
               deadLetterKey(messageId),
             ],
-            properties: copyProperties(message, messageId, topic.topic),
+            properties,
             body: message.body, // a sealed envelope stays sealed (same instance, same key)
             bornTimestampMs: message.bornTimestampMs,
             flags: MessageFlags.RETRY | (message.flags & MessageFlags.SEALED),
             attempt: entry.attempt,
           },
         ]);
+        // the one it replaces is no longer listed, counted or re-sent (a crash before this
+        // leaves both listed: the message's dead letter twice, never none)
+        if (waiting !== undefined) {
+          await this.core.record([
+            { op: 'dlqDone', group: groupKey(group), offsets: [waiting.queueOffset] },
+          ]);
+        }
         this.core.logger.info(
           { topic: topic.topic, group: group.group, messageId, attempts: entry.attempt },
           'message moved to the dead-letter queue',

@@ -114,3 +114,10 @@ export function copyProperties(
     [SystemProperty.originPublishTime]: String(place.publishTime),
   };
 }
+
+/** The consumer slots a BROADCASTING dead letter names (none waiting, or a dead letter from
+ *  before they were named: none). */
+export function deadLetteredBy(deadLetter: StoredMessage | undefined): number[] {
+  const by = deadLetter?.properties[SystemProperty.deadLetteredBy];
+  return by === undefined || by === '' ? [] : by.split(',').map(Number);
+}

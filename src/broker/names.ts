@@ -93,6 +93,9 @@ export const SystemProperty = {
   originQueueId: '\u0001qid',
   originQueueOffset: '\u0001qoff',
   originPublishTime: '\u0001pt',
+  /** On a BROADCASTING group's dead letter: the consumer slots whose deliveries it ended
+   *  (comma-separated; one dead letter of a message per group names them all). */
+  deadLetteredBy: '\u0001dlby',
   /** On a delayed message's copy: the time it was due (ms), its publish's deliverAt. */
   deliverAt: '\u0001dat',
   /** The cluster gateway's call id (PublishMessage.requestId): publish fences find it by this. */

@@ -12,7 +12,7 @@ import type { QueueEntryRef, StoredMessage } from '../store/index.js';
 import type { BrokerCore } from './broker-core.js';
 import type { Subscription } from './consumer-ledger.js';
 import { badField, intOf, objectOf, parseJsonObject, versionOf } from './json-fields.js';
-import { messageView } from './message-view.js';
+import { deadLetteredBy, messageView } from './message-view.js';
 import { tracePosition } from './trace-log.js';
 import { halfTracePosition } from './transactions.js';
 import {
@@ -314,8 +314,14 @@ export class Queries {
       undefined,
     );
     if (last === undefined) return { state: 'ACKED', deliveryAttempt: 0 };
-    if (!this.core.ledger.deadLetterDone(sub.groupKey).has(last.queueOffset))
-      return { state: 'DEAD_LETTERED', deliveryAttempt: last.attempt };
+    if (!this.core.ledger.deadLetterDone(sub.groupKey).has(last.queueOffset)) {
+      // BROADCASTING: the group's dead letter names the consumers whose deliveries it ended; a
+      // consumer not named acked the message (one from before they were named: as named)
+      const by = sub.consumerSlot === 0 ? [] : deadLetteredBy(last);
+      return by.length > 0 && !by.includes(sub.consumerSlot)
+        ? { state: 'ACKED', deliveryAttempt: 0 }
+        : { state: 'DEAD_LETTERED', deliveryAttempt: last.attempt };
+    }
     // re-sent: the copy in the group's re-send queue for the topic
     const [copy] = await this.core.store.queryByKey(
       resendTopic(owner, topic.topic),

@@ -535,3 +535,43 @@ t.test("a queue's next record that cannot fit what is left of a budget is not re
     'the next receive has it, as its first message',
   );
 });
+
+t.test(
+  'BROADCASTING: query by id tells the consumers whose deliveries a dead letter ended from one that acked',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ deliveryMode: 'BROADCASTING', maxDeliveryAttempts: 1 });
+    const [published] = await broker.publish(topic, [text('x')]);
+    const handles = new Map<string, string>();
+    for (const consumerId of ['a', 'b', 'c']) {
+      const [got] = await broker.receive(topic, group, { ...receiveAll, consumerId });
+      handles.set(consumerId, got.receiptHandle);
+    }
+    t.ok((await broker.ack(topic, group, [handles.get('b')!]))[0].ok, 'b acks it');
+    const states = async () =>
+      Object.fromEntries(
+        ((await broker.getMessage(topic, published.messageId)).groups ?? []).map((g) => [
+          g.consumerId,
+          g.state,
+        ]),
+      );
+    // a, then c, let theirs go: visible again at once, with no attempt left it moves to the
+    // group's dead letters at its consumer's next receive
+    for (const consumerId of ['a', 'c']) {
+      await broker.changeVisibility(topic, group, handles.get(consumerId)!, 0);
+      await waitFor(`${consumerId}'s dead letter`, async () => {
+        await broker.receive(topic, group, { ...receiveAll, consumerId });
+        return (await states())[consumerId] === 'DEAD_LETTERED';
+      });
+    }
+    t.same(await states(), { a: 'DEAD_LETTERED', b: 'ACKED', c: 'DEAD_LETTERED' });
+    const { messages } = await broker.deadLetters(group, 10);
+    t.same(
+      messages.map((m) => m.messageId),
+      [published.messageId],
+      'one dead letter of it for the group',
+    );
+    t.match(await broker.groupStats(topic, group), { deadLetters: 1 });
+  },
+);
