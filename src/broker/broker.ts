@@ -43,7 +43,7 @@ import { Counters } from './counters.js';
 import { DeadLetters } from './dead-letters.js';
 import { LedgerJournal } from './ledger-journal.js';
 import { LongPoll } from './long-poll.js';
-import { deadLetterTopic, groupKey, resendTopic, storeTopic } from './names.js';
+import { deadLetterTopic, groupKey, resendTopic, resendTopicParts, storeTopic } from './names.js';
 import { Publisher } from './publisher.js';
 import { Queries } from './queries.js';
 import { Receiver } from './receiver.js';
@@ -451,7 +451,15 @@ export class Broker implements BrokerClient {
       // and those a move made meanwhile (moves stop at the journaled drop: isLive)
       for (const group of groups) await this.deadLetterQueues.forgetTopic(group, topic.topic);
       await this.store.deleteTopic(name);
-      for (const group of groups) await this.store.deleteTopic(resendTopic(group, topic.topic));
+      // its groups' re-send queues, by the ledger and by the store's names: a drop retried after
+      // its journal entry was refused (applied in memory) finds no groups in the ledger
+      const resends = new Set(groups.map((group) => resendTopic(group, topic.topic)));
+      for (const stored of this.store.topics()) {
+        const parts = resendTopicParts(stored);
+        if (parts !== null && sameInstance(parts, topic) && parts.topic === topic.topic)
+          resends.add(stored);
+      }
+      for (const resend of resends) await this.store.deleteTopic(resend);
       await this.transactions.dropTopic(topic);
       this.core.counters.forgetTopic(name);
       this.publisher.forgetTopic(name);
@@ -477,7 +485,14 @@ export class Broker implements BrokerClient {
       // (empty) now rather than at the end of their wait
       for (const topic of topics) this.longPoll.notify(storeTopic(topic));
       await this.store.deleteTopic(deadLetterTopic(group));
-      for (const topic of topics) await this.store.deleteTopic(resendTopic(group, topic.topic));
+      // its re-send queues, by the ledger and by the store's names (a retried drop: see dropTopic)
+      const resends = new Set(topics.map((topic) => resendTopic(group, topic.topic)));
+      for (const stored of this.store.topics()) {
+        const parts = resendTopicParts(stored);
+        if (parts !== null && sameInstance(parts, group) && parts.group === group.group)
+          resends.add(stored);
+      }
+      for (const resend of resends) await this.store.deleteTopic(resend);
     });
   }
 
@@ -689,4 +704,11 @@ export class Broker implements BrokerClient {
     await this.core.journal.close();
     await this.store.close();
   }
+}
+
+function sameInstance(
+  a: { tenantId: string; instanceId: string },
+  b: { tenantId: string; instanceId: string },
+): boolean {
+  return a.tenantId === b.tenantId && a.instanceId === b.instanceId;
 }

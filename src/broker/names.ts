@@ -135,6 +135,17 @@ export function isSystemName(name: string): boolean {
 }
 
 /** resendTopic from a group key and a store topic name (both tenant/instance/name). */
+/** The group and user topic of a re-send topic's store name (resendTopic), or null when `name`
+ *  is not one. */
+export function resendTopicParts(
+  name: string,
+): { tenantId: string; instanceId: string; group: string; topic: string } | null {
+  const parts = name.split('/');
+  if (parts.length !== 5 || parts[2] !== '%RETRY%') return null;
+  const [tenantId, instanceId, , group, topic] = parts as [string, string, string, string, string];
+  return { tenantId, instanceId, group, topic };
+}
+
 export function resendTopicOf(groupKeyName: string, storeTopicName: string): string {
   const [tenantId = '', instanceId = '', group = ''] = groupKeyName.split('/');
   return resendTopic({ tenantId, instanceId, group }, storeTopicName.split('/')[2] ?? '');

@@ -199,10 +199,29 @@ t.test(
     await c.topic('orders', 'NORMAL');
     await c.topic('later', 'DELAY');
     await c.group('billing');
+    // a group that stays, holding a re-sent dead letter of the topic (its re-send queue)
+    t.equal((await c.call('PUT', '/groups/keeper', { maxDeliveryAttempts: 1 })).status, 201);
     await c.publish(
       'orders',
       Array.from({ length: 20 }, (_, n) => ({ body: `old ${n}`, dedupId: `d${n}` })),
     );
+    const kept = await c.receive('orders', 'keeper');
+    await c.call('POST', '/topics/orders/groups/keeper/ack', {
+      receiptHandles: kept.slice(1).map((m) => m.receiptHandle),
+    });
+    await c.call('POST', '/topics/orders/groups/keeper/visibility', {
+      receiptHandle: kept[0].receiptHandle,
+      invisibleSeconds: 0,
+    });
+    await until('a dead letter in keeper', async () => {
+      await c.receive('orders', 'keeper'); // its last attempt used: moved to the dead letters
+      const listed = await c.call('GET', '/groups/keeper/dead-letters');
+      return (listed.body?.messages as unknown[]).length === 1;
+    });
+    const resent = await c.call('POST', '/groups/keeper/dead-letters/resend', {
+      messageIds: [kept[0].messageId],
+    });
+    t.match(resent.body, { results: [{ ok: true }] }, 'the dead letter is re-sent, not received');
     await c.publish(
       'later',
       Array.from({ length: 5 }, (_, n) => ({ body: `old later ${n}`, delaySeconds: 3 })),
@@ -250,6 +269,7 @@ t.test(
       return res.status === 201;
     });
     t.same(await c.receive('orders', 'billing'), [], 'none of the deleted topic’s messages');
+    t.same(await c.receive('orders', 'keeper'), [], 'nor its re-sent dead letter');
     const byTime = await c.call('GET', `/topics/orders/messages?from=0&to=${Date.now() + 1000}`);
     t.same(byTime.body?.messages, [], 'none found by time');
     const [fresh] = await c.publish('orders', [{ body: 'new', dedupId: 'd3' }]);
@@ -259,6 +279,11 @@ t.test(
       got.map((m) => m.body),
       ['new'],
       'the new topic’s message only',
+    );
+    t.same(
+      (await drain(c, 'orders', 'keeper', 1)).map((m) => m.body),
+      ['new'],
+      'the group that stayed: the new message only',
     );
     const deadLetters = await c.call('GET', '/groups/billing/dead-letters');
     t.same(deadLetters.body?.messages, [], 'the new group has no dead letters');

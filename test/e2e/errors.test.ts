@@ -357,6 +357,13 @@ t.test('an over-long id is as malformed as any other: the 404 of an unknown one'
   const long = 'A'.repeat(4000);
   await expectError(
     t,
+    await call('GET', `/v1/instances/${'A'.repeat(9000)}`),
+    414,
+    'UriTooLong',
+    'an id past the 8 KiB target',
+  );
+  await expectError(
+    t,
     await call('GET', `/v1/instances/${long}`),
     404,
     'InstanceNotFound',

@@ -116,7 +116,8 @@ export function toWharfError(err: unknown): {
     case 'FST_ERR_BAD_URL':
       return wrap('InvalidArgument', 'the URL is malformed', 400, err);
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return wrap('InvalidArgument', 'a path parameter is too long', 400, err);
+      // routing comes before the onRequest check of the target's length: the same answer
+      return wrap('UriTooLong', 'the request target is over 8 KiB', 414, err);
   }
   if (code.startsWith('FST_ERR_CTP_') || (code.startsWith('FST_') && isClientStatus(fst))) {
     return wrap('InvalidArgument', fst?.message ?? 'invalid request', 400, err);
