@@ -5,11 +5,12 @@
 // messages, delayed and half messages, cursors or internal topics), as each is announced while it
 // runs, and every second in case an announcement was missed. Then the drop is removed; a crash
 // between the two applies it again at the next start, which finds nothing left to drop.
-import type {
-  GroupDescriptor,
-  PendingDrop,
-  PendingDropSource,
-  TopicDescriptor,
+import {
+  describeDrop,
+  type GroupDescriptor,
+  type PendingDrop,
+  type PendingDropSource,
+  type TopicDescriptor,
 } from '../model/index.js';
 import type { BrokerLogger } from './broker-logger.js';
 
@@ -50,7 +51,7 @@ export class PendingDrops {
         applied.push(drop);
       } catch (error) {
         this.logger.warn(
-          { err: error, drop: describe(drop) },
+          { err: error, drop: describeDrop(drop) },
           'pending drop not applied: trying again next round',
         );
       }
@@ -59,7 +60,7 @@ export class PendingDrops {
     await this.source.done(applied);
     this.applied += applied.length;
     this.logger.info(
-      { drops: applied.slice(0, 10).map(describe), count: applied.length },
+      { drops: applied.slice(0, 10).map(describeDrop), count: applied.length },
       'applied drops of topics, groups or instances deleted while this broker was down',
     );
     return applied.length;
@@ -74,17 +75,5 @@ export class PendingDrops {
       case 'instance':
         return this.target.dropInstance(drop.tenantId, drop.instanceId);
     }
-  }
-}
-
-/** A drop for the log: what it names, never more. */
-function describe(drop: PendingDrop): string {
-  switch (drop.kind) {
-    case 'topic':
-      return `topic ${drop.topic.tenantId}/${drop.topic.instanceId}/${drop.topic.topic}`;
-    case 'group':
-      return `group ${drop.group.tenantId}/${drop.group.instanceId}/${drop.group.group}`;
-    case 'instance':
-      return `instance ${drop.tenantId}/${drop.instanceId}`;
   }
 }

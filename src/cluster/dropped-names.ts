@@ -8,7 +8,7 @@
 // cluster; `leavingFailedDrops` does it for the all-in-one node's one broker.
 import { randomBytes } from 'node:crypto';
 import { errorMessage } from '../errors.js';
-import type { DropTarget, PendingDropSink } from '../model/index.js';
+import { describeDrop, type DropTarget, type PendingDropSink } from '../model/index.js';
 import type { BrokerClient } from './broker-client.js';
 
 export interface DropLogger {
@@ -24,7 +24,7 @@ export async function leaveDrop(
   target: DropTarget,
   why: string,
 ): Promise<void> {
-  const what = dropName(target);
+  const what = describeDrop(target);
   if (drops === undefined) {
     logger?.warn({ brokerId, drop: what, why }, 'drop not sent: the broker keeps the data');
     return;
@@ -61,16 +61,4 @@ export function leavingFailedDrops(
         client.dropInstance(tenantId, instanceId),
       ),
   };
-}
-
-/** A drop for the log: what it names, never more. */
-export function dropName(target: DropTarget): string {
-  switch (target.kind) {
-    case 'topic':
-      return `topic ${target.topic.tenantId}/${target.topic.instanceId}/${target.topic.topic}`;
-    case 'group':
-      return `group ${target.group.tenantId}/${target.group.instanceId}/${target.group.group}`;
-    case 'instance':
-      return `instance ${target.tenantId}/${target.instanceId}`;
-  }
 }

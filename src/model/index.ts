@@ -44,6 +44,6 @@ export type {
   PendingDropSink,
   PendingDropSource,
 } from './pending-drops.js';
-export { droppedName, dropTenant, namedDrop } from './pending-drops.js';
+export { describeDrop, droppedName, dropTenant, namedDrop } from './pending-drops.js';
 /** Every trace event type (one list for codecs, RPC shapes and the API schema). */
 export { TRACE_EVENT_TYPES } from './messages.js';

@@ -64,3 +64,11 @@ export function droppedName(target: DropTarget): string {
 export function namedDrop(kind: 'topic' | 'group', instanceId: string, name: string): string {
   return `${kind} ${instanceId}/${name}`;
 }
+
+/** A drop for the log: what it names with its tenant, never more (`topic <tenant>/<instance>/
+ *  <topic>`, `group <tenant>/<instance>/<group>`, `instance <tenant>/<instance>`). */
+export function describeDrop(target: DropTarget): string {
+  const name = droppedName(target);
+  const space = name.indexOf(' ');
+  return `${name.slice(0, space)} ${dropTenant(target)}/${name.slice(space + 1)}`;
+}
