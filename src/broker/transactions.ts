@@ -393,6 +393,11 @@ export class Transactions {
         brokerId: this.core.brokerId,
         logOffset,
       });
+      // the topic deleted while this looked for an earlier copy (or the decision was written):
+      // a copy now would land past the deletion, in a topic created again under the name.
+      // Checked in the turn of the append's placing, as a publish is: a deletion after it puts
+      // the copy below itself, with the deleted topic's messages
+      if (this.core.store.deletedAfter(target, logOffset)) return;
       const [stored] = await this.core.store.append([
         {
           topic: target,

@@ -14,6 +14,7 @@ import type { LedgerJournal } from '../../src/broker/ledger-journal.js';
 import { committedKey, halfTopic, storeTopic, SystemProperty } from '../../src/broker/names.js';
 import { isTxnEntry, TransactionLedger } from '../../src/broker/transaction-ledger.js';
 import type { TopicDescriptor } from '../../src/model/index.js';
+import type { MessageStore } from '../../src/store/index.js';
 import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -217,3 +218,43 @@ t.test('a check cancelled while parked makes no offer', async (t) => {
     'the next check has it as its first offer: none was counted unseen',
   );
 });
+
+t.test(
+  'a commit whose topic is dropped while it runs leaves no copy for the topic created again',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = txnTopic();
+    const group = groupOf();
+    const [half] = await broker.publish(topic, [text('of the deleted topic')]);
+    // the commit's look for an earlier copy waits until the drop is done
+    const store = (broker as unknown as { store: MessageStore }).store;
+    const queryByKey = store.queryByKey.bind(store);
+    let dropped!: () => void;
+    const dropDone = new Promise<void>((resolve) => (dropped = resolve));
+    let looking: (() => void) | undefined;
+    const looked = new Promise<void>((resolve) => (looking = resolve));
+    const copyKey = committedKey(0).slice(0, -1); // a committed copy's key, without the offset
+    store.queryByKey = async (...args: Parameters<MessageStore['queryByKey']>) => {
+      if (looking !== undefined && args[1].startsWith(copyKey)) {
+        looking();
+        looking = undefined;
+        await dropDone;
+      }
+      return queryByKey(...args);
+    };
+    const commit = broker.commitTransaction(topic, half.transactionId!);
+    await looked;
+    await broker.dropTopic(topic);
+    dropped();
+    await commit; // decided before the drop: the drop took its message with it
+    const again = { ...topic, createdAt: topic.createdAt + 1 };
+    const [fresh] = await broker.publish(again, [text('new half')]);
+    await broker.commitTransaction(again, fresh.transactionId!);
+    t.same(
+      (await receiveAll(broker, again, group)).map((m) => m.body.toString()),
+      ['new half'],
+      "only the new topic's committed message",
+    );
+  },
+);
