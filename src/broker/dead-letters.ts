@@ -48,6 +48,8 @@ function toDeadLetter(message: StoredMessage, body: Buffer): DeadLetter {
 export class DeadLetters {
   /** Dead letters being re-sent now ("group\0queueOffset"): a second resend of one waits out. */
   private readonly resending = new Set<string>();
+  /** The last move of each message being moved now (group, store queue and offset). */
+  private readonly moving = new Map<string, Promise<void>>();
 
   constructor(private readonly core: BrokerCore) {}
 
@@ -108,8 +110,13 @@ export class DeadLetters {
     const entry = cursor.inflight.get(offset);
     if (entry === undefined) return;
     cursor.hold(offset);
+    const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
+    // moves of one message in one group run one after another: a BROADCASTING group's consumers
+    // whose deliveries of it end together would each find no dead letter of it and make one
+    const key = `${groupKey(group)}\u0000${name}\u0000${storeQueue}\u0000${offset}`;
+    const before = this.moving.get(key);
     const task = (async () => {
-      const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
+      await before?.catch(() => undefined);
       const result = await this.core.store.readQueue(name, storeQueue, offset, { maxMessages: 1 });
       const message = result.messages[0];
       const messageId =
@@ -183,6 +190,11 @@ export class DeadLetters {
       cursor.changeVisibility(offset, entry.nextVisibleMs, retryAt);
       throw error;
     });
+    this.moving.set(key, task);
+    const forget = (): void => {
+      if (this.moving.get(key) === task) this.moving.delete(key);
+    };
+    task.then(forget, forget);
     this.core.track(task, 'dead-letter move');
   }
 

@@ -575,3 +575,36 @@ t.test(
     t.match(await broker.groupStats(topic, group), { deadLetters: 1 });
   },
 );
+
+t.test(
+  'BROADCASTING: consumers whose deliveries of a message end together make one dead letter of it',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf({ deliveryMode: 'BROADCASTING', maxDeliveryAttempts: 1 });
+    const [published] = await broker.publish(topic, [text('x')]);
+    const consumers = ['a', 'b', 'c', 'd'];
+    const handles = await Promise.all(
+      consumers.map(async (consumerId) => {
+        const [got] = await broker.receive(topic, group, { ...receiveAll, consumerId });
+        return got.receiptHandle;
+      }),
+    );
+    for (const handle of handles) await broker.changeVisibility(topic, group, handle, 0);
+    // their next receives, together, move it to the dead letters
+    await waitFor('every consumer’s delivery dead-lettered', async () => {
+      await Promise.all(
+        consumers.map((consumerId) => broker.receive(topic, group, { ...receiveAll, consumerId })),
+      );
+      const view = await broker.getMessage(topic, published.messageId);
+      return (view.groups ?? []).every((g) => g.state === 'DEAD_LETTERED');
+    });
+    const { messages } = await broker.deadLetters(group, 10);
+    t.same(
+      messages.map((m) => m.messageId),
+      [published.messageId],
+      'one dead letter of it for the group',
+    );
+    t.match(await broker.groupStats(topic, group), { deadLetters: 1 });
+  },
+);
