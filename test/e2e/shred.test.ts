@@ -102,18 +102,28 @@ function dirsNaming(dir: string, id: string): string[] {
   return found;
 }
 
+/** Signed calls of one tenant; a 503 (a node just restarted on a loaded machine, whose first
+ *  Redis commands timed out) is retried after its retry-after, as a client does, for 20 s. */
 function client(node: Node, tenant: ProvisionedTenant) {
   const base = `/v1/instances/${tenant.instanceId}`;
   return async (method: string, path: string, body?: unknown) => {
-    const res = await signedFetch(node.url, {
-      method,
-      path: `${base}${path}`,
-      ...(body === undefined ? {} : { body }),
-      ak: tenant.accessKeyId,
-      sk: tenant.accessKeySecret,
-    });
-    const text = await res.text();
-    return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+    const giveUpAt = Date.now() + 20_000;
+    for (;;) {
+      const res = await signedFetch(node.url, {
+        method,
+        path: `${base}${path}`,
+        ...(body === undefined ? {} : { body }),
+        ak: tenant.accessKeyId,
+        sk: tenant.accessKeySecret,
+      });
+      const text = await res.text();
+      if (res.status === 503 && Date.now() < giveUpAt) {
+        const retryAfterS = Number(res.headers.get('retry-after') ?? '1');
+        await new Promise((resolve) => setTimeout(resolve, retryAfterS * 1000));
+        continue;
+      }
+      return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+    }
   };
 }
 
