@@ -9,6 +9,7 @@ import type { BrokerLogger } from './broker-logger.js';
 import type { ConsumerLedger, LedgerEntry } from './consumer-ledger.js';
 import type { Counters } from './counters.js';
 import { DroppedNames } from './dropped-names.js';
+import { GroupResets } from './group-resets.js';
 import type { LedgerJournal } from './ledger-journal.js';
 import type { LongPoll } from './long-poll.js';
 import type { TraceLog } from './trace-log.js';
@@ -54,6 +55,8 @@ export class BrokerCore {
   readonly traceLog: TraceLog | null;
   /** Incarnations of groups and topics dropped here: a call carrying one is refused. */
   readonly dropped = new DroppedNames();
+  /** Resets of a group's position under way: a consumer seen for the first time waits them out. */
+  readonly resets = new GroupResets();
   private readonly tasks = new Set<Promise<unknown>>();
 
   constructor(parts: BrokerCoreParts) {

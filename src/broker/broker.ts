@@ -43,6 +43,7 @@ import { Counters } from './counters.js';
 import { DeadLetters } from './dead-letters.js';
 import { LedgerJournal } from './ledger-journal.js';
 import { LongPoll } from './long-poll.js';
+import { resetName } from './group-resets.js';
 import { deadLetterTopic, groupKey, resendTopic, resendTopicParts, storeTopic } from './names.js';
 import { Publisher } from './publisher.js';
 import { Queries } from './queries.js';
@@ -352,34 +353,50 @@ export class Broker implements BrokerClient {
       // from a consumer by it), also when nothing was received yet
       this.core.rememberGroup(topic, group);
       const name = storeTopic(topic);
-      const subs = this.ledger.subscriptionsOfGroup(groupKey(group), name);
-      // slot 0 is a clustering group's one subscription, and a broadcasting group's base: where
-      // a consumer seen for the first time starts (it has no consumer of its own)
-      if (!subs.some((sub) => sub.consumerSlot === 0)) {
-        subs.push(this.ledger.subscription(groupKey(group), name, 0));
+      // from here a BROADCASTING consumer seen for the first time waits for this reset, or is
+      // listed below (group-resets.ts)
+      const ended = this.core.resets.begin(resetName(groupKey(group), name));
+      try {
+        await this.resetSubscriptions(topic, group, name, to);
+      } finally {
+        ended();
       }
-      const entries: LedgerEntry[] = [];
-      for (let queueId = 0; queueId < topic.queueCount; queueId++) {
-        const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(name, queueId);
-        const offset =
-          to === 'earliest'
-            ? minQueueOffset
-            : to === 'latest'
-              ? maxQueueOffset
-              : await this.store.queueOffsetByTime(name, queueId, to);
-        for (const sub of subs) entries.push({ op: 'reset', sub: sub.key, queue: queueId, offset });
-      }
-      // applied once durable: a reset the journal refuses is answered with the error and not
-      // made (applied first, it moved the cursors for this run only, and a crash took it back);
-      // a subscription dropped while it waited stays dropped, even if its group was created
-      // again under the name meanwhile (replay applies the reset to the old one, then the drop)
-      const bySub = new Map(subs.map((sub) => [sub.key, sub]));
-      await this.core.recordDurably(entries, (entry) => {
-        const sub = entry.op === 'reset' ? bySub.get(entry.sub) : undefined;
-        return sub === undefined || this.ledger.isLive(sub);
-      });
-      this.longPoll.notify(name);
     });
+  }
+
+  private async resetSubscriptions(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    name: string,
+    to: ResetTarget,
+  ): Promise<void> {
+    const subs = this.ledger.subscriptionsOfGroup(groupKey(group), name);
+    // slot 0 is a clustering group's one subscription, and a broadcasting group's base: where
+    // a consumer seen for the first time starts (it has no consumer of its own)
+    if (!subs.some((sub) => sub.consumerSlot === 0)) {
+      subs.push(this.ledger.subscription(groupKey(group), name, 0));
+    }
+    const entries: LedgerEntry[] = [];
+    for (let queueId = 0; queueId < topic.queueCount; queueId++) {
+      const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(name, queueId);
+      const offset =
+        to === 'earliest'
+          ? minQueueOffset
+          : to === 'latest'
+            ? maxQueueOffset
+            : await this.store.queueOffsetByTime(name, queueId, to);
+      for (const sub of subs) entries.push({ op: 'reset', sub: sub.key, queue: queueId, offset });
+    }
+    // applied once durable: a reset the journal refuses is answered with the error and not
+    // made (applied first, it moved the cursors for this run only, and a crash took it back);
+    // a subscription dropped while it waited stays dropped, even if its group was created
+    // again under the name meanwhile (replay applies the reset to the old one, then the drop)
+    const bySub = new Map(subs.map((sub) => [sub.key, sub]));
+    await this.core.recordDurably(entries, (entry) => {
+      const sub = entry.op === 'reset' ? bySub.get(entry.sub) : undefined;
+      return sub === undefined || this.ledger.isLive(sub);
+    });
+    this.longPoll.notify(name);
   }
 
   deadLetters(

@@ -13,6 +13,7 @@ import type { ReadQueueResult, StoredMessage, TagFilter } from '../store/index.j
 import type { BrokerCore } from './broker-core.js';
 import type { DeliveryTuple, LedgerEntry, Subscription } from './consumer-ledger.js';
 import type { DeadLetters } from './dead-letters.js';
+import { resetName } from './group-resets.js';
 import { receivedMessage } from './message-view.js';
 import {
   messageScope,
@@ -97,18 +98,36 @@ export class PopReader {
     const missing = queueIds.filter((queueId) => !sub.cursors.has(queueId));
     if (missing.length === 0) return;
     const joining = group.deliveryMode === 'BROADCASTING' && sub.cursors.size === 0;
-    const base = joining ? this.core.ledger.find(sub.groupKey, sub.topic, 0) : undefined;
-    const entries = await Promise.all(
-      missing.map(async (queueId): Promise<LedgerEntry> => {
-        const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
-        const offset =
-          joining && queueId === RESEND_QUEUE_ID
-            ? this.core.store.queueOffsets(name, storeQueue).maxQueueOffset
-            : (base?.cursors.get(queueId)?.ackOffset ??
-              (await this.core.store.queueOffsetByTime(name, storeQueue, group.createdAt)));
-        return { op: 'start', sub: sub.key, queue: queueId, offset };
-      }),
-    );
+    const look = (): Promise<LedgerEntry[]> => {
+      const base = joining ? this.core.ledger.find(sub.groupKey, sub.topic, 0) : undefined;
+      return Promise.all(
+        missing.map(async (queueId): Promise<LedgerEntry> => {
+          const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
+          const offset =
+            joining && queueId === RESEND_QUEUE_ID
+              ? this.core.store.queueOffsets(name, storeQueue).maxQueueOffset
+              : (base?.cursors.get(queueId)?.ackOffset ??
+                (await this.core.store.queueOffsetByTime(name, storeQueue, group.createdAt)));
+          return { op: 'start', sub: sub.key, queue: queueId, offset };
+        }),
+      );
+    };
+    let entries: LedgerEntry[];
+    if (!joining) entries = await look();
+    else {
+      // a reset of the group under way, or begun while this looked, moves the base: look again
+      // once it is made (group-resets.ts)
+      const resets = resetName(sub.groupKey, sub.topic);
+      for (;;) {
+        const before = this.core.resets.state(resets);
+        if (before.under !== undefined) {
+          await before.under;
+          continue;
+        }
+        entries = await look();
+        if (this.core.resets.state(resets).began === before.began) break;
+      }
+    }
     if (!this.core.ledger.isLive(sub)) return; // dropped while looking: record nothing for it
     await this.core.record(
       entries.filter((entry) => entry.op === 'start' && !sub.cursors.has(entry.queue)),

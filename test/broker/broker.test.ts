@@ -608,3 +608,30 @@ t.test(
     t.match(await broker.groupStats(topic, group), { deadLetters: 1 });
   },
 );
+
+t.test(
+  'BROADCASTING: a consumer seen for the first time while a reset is made starts where the reset puts the group',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    // as a client sees it: the new consumer's first receive and a reset to latest sent together,
+    // in rounds (the two interleave differently each time)
+    let late = 0;
+    for (let round = 0; round < 30; round++) {
+      const topic = topicOf({ queueCount: 8 });
+      const group = groupOf({ deliveryMode: 'BROADCASTING', createdAt: Date.now() - 60_000 });
+      await broker.publish(
+        topic,
+        Array.from({ length: 16 }, (_, i) => text(`before ${i}`)),
+      );
+      await Promise.all([
+        broker.receive(topic, group, { ...receiveAll, maxMessages: 1, consumerId: 'late' }),
+        new Promise((resolve) => setTimeout(resolve, round % 3)).then(() =>
+          broker.resetGroup(topic, group, 'latest'),
+        ),
+      ]);
+      const after = await broker.receive(topic, group, { ...receiveAll, consumerId: 'late' });
+      if (after.length > 0) late++;
+    }
+    t.equal(late, 0, 'no round left the consumer at its place from before the reset');
+  },
+);
