@@ -303,12 +303,16 @@ export class PopReader {
         pick.gone.push(offset); // deleted by retention while in flight
         return;
       }
-      // never passed through a read (Redelivery.unread): what a read passes over (the tag
-      // filter leaves it out, a fence withdrew it) is done for the group, not delivered
+      // a copy a fence withdrew is done for the group, even one delivered before (given back
+      // unseen, or its invisibility over): its failed-over twin is the message delivered.
+      // Never passed through a read (Redelivery.unread): what the tag filter leaves out is done
+      // for the group too, not delivered
       if (
-        item.unread[i] &&
-        ((filter !== undefined && filter.tags.size > 0 && !filter.tags.has(message.tag)) ||
-          withdrawn?.has(offset) === true)
+        withdrawn?.has(offset) === true ||
+        (item.unread[i] &&
+          filter !== undefined &&
+          filter.tags.size > 0 &&
+          !filter.tags.has(message.tag))
       ) {
         pick.gone.push(offset);
         return;

@@ -348,3 +348,31 @@ t.test(
     t.same(await drain(broker, topic, group), ['earlier'], 'the call is not delivered');
   },
 );
+
+t.test(
+  'a copy taken by a receive before its fence came is not delivered again once withdrawn',
+  async (t) => {
+    const { open, sink, fencesLeft } = await setup(t);
+    const broker = await open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const sentAtMs = Date.now();
+    await broker.publish(topic, [
+      text('failed over', { queueId: 0, requestId: 'gw.9' }),
+      text('kept', { queueId: 0, requestId: 'gw.10' }),
+    ]);
+    // a receive took both (its answer lost on the way, say): in flight for the group
+    const taken = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    t.equal(taken.length, 2);
+    await sink.add(3, { requestId: 'gw.9', topic, queueIds: [0], sentAtMs });
+    await waitFor('the fence applied', async () => (await fencesLeft()) === 0);
+    // both visible again at once: the withdrawn one is done for the group, the other comes back
+    for (const message of taken)
+      await broker.changeVisibility(topic, group, message.receiptHandle, 0);
+    t.same(
+      await drain(broker, topic, group),
+      ['kept'],
+      'its failed-over twin is the one delivered',
+    );
+  },
+);
