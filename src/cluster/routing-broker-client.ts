@@ -123,6 +123,11 @@ const MAX_PLACEMENTS = 100_000;
 /** How long a broker has to answer the health probe before queues are placed on it. */
 const PROBE_MS = 1000;
 
+/** How long a broker has to answer the health call of a gateway's /readyz: well inside a
+ *  readiness probe's default timeout (1 s), so one broker that does not answer (a partition, a
+ *  stalled process) is listed unreachable instead of making every gateway's probe fail. */
+const HEALTH_MS = 500;
+
 /** How often a gateway reads whether publishes carrying a dedupId moved off a broker. */
 const MOVED_MARK_READ_MS = 1000;
 
@@ -203,20 +208,17 @@ export class RoutingBrokerClient implements BrokerClient {
     const answered = await Promise.all(
       live.map(async (brokerId) => {
         if ((this.reached.get(brokerId) ?? 0) > Date.now() - REACHED_MS) return true;
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('no answer')), PROBE_MS);
-        });
         try {
-          await Promise.race([this.on(brokerId, (client) => client.health()), late]);
+          await within(
+            this.on(brokerId, (client) => client.health()),
+            PROBE_MS,
+          );
           this.reached.set(brokerId, Date.now());
           return true;
         } catch {
           // passed over for these queues only: a slow answer (a pause) is no sign of a dead
           // broker, and one that cannot be reached is marked suspect by on() already
           return false;
-        } finally {
-          clearTimeout(timer);
         }
       }),
     );
@@ -1056,9 +1058,14 @@ export class RoutingBrokerClient implements BrokerClient {
       entries.map(async (entry): Promise<BrokerReach> => {
         const reach = { id: entry.brokerId, address: entry.address };
         if (!entry.live) return { ...reach, state: 'down' };
+        // one a call failed to reach lately: not asked again until its suspicion is over
+        if (!this.isUp(entry.brokerId)) return { ...reach, state: 'unreachable' };
         const connection = this.connections.get(entry.brokerId);
         try {
-          const health = await connection?.client.health();
+          const health = await within(
+            connection?.client.health() ?? Promise.resolve(undefined),
+            HEALTH_MS,
+          );
           return { ...reach, state: health?.ready === true ? 'ready' : 'not ready' };
         } catch {
           return { ...reach, state: 'unreachable' };
@@ -1076,6 +1083,19 @@ export class RoutingBrokerClient implements BrokerClient {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.connections.values()].map((c) => c.client.close()));
+  }
+}
+
+/** `promise`, or a rejection once `ms` passed without its answer (the call itself goes on). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

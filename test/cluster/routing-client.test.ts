@@ -107,6 +107,39 @@ t.test('new queues go only to live brokers that answer this gateway', async (t) 
   t.same(offered, [[], [1]], 'read first; then placed past the silent and the unreachable broker');
 });
 
+t.test('a broker that does not answer is listed unreachable, not waited for', async (t) => {
+  // broker 2 holds its lease but is cut off (a partition, a stopped process): its health call
+  // never answers; a readiness probe's default timeout is 1 s
+  const brokers = new Map<number, BrokerAddress>([
+    [1, { brokerId: 1, address: '10.0.0.1:7070', live: true }],
+    [2, { brokerId: 2, address: '10.0.0.2:7070', live: true }],
+  ]);
+  const routing = new RoutingBrokerClient({
+    directory: { brokers, onChange: () => undefined },
+    placements: { place: () => Promise.resolve([1, 1]), drop: () => Promise.resolve() },
+    connect: (_address, brokerId) =>
+      ({
+        health: () =>
+          brokerId === 2 ? new Promise(() => undefined) : Promise.resolve({ ready: true }),
+        close: () => Promise.resolve(),
+      }) as unknown as BrokerClient,
+    macKey: randomBytes(32),
+  });
+  t.teardown(() => routing.close());
+  // it answers at all (before: not until the call's own deadline, here never)
+  t.same(
+    await routing.health(),
+    {
+      ready: true,
+      brokers: [
+        { id: 1, address: '10.0.0.1:7070', state: 'ready' },
+        { id: 2, address: '10.0.0.2:7070', state: 'unreachable' },
+      ],
+    },
+    'ready while one broker is, the silent one listed unreachable',
+  );
+});
+
 t.test('a give-back goes to its broker even once the registry says it is down', async (t) => {
   // broker 1 gave its lease up as it stops: down in the registry, still serving give-backs
   const brokers = new Map<number, BrokerAddress>([
