@@ -1,4 +1,6 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
+import type { Broker } from '../../src/broker/index.js';
+import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
 import { brokerHarness, groupOf, openTestBroker, text, topicOf } from '../helpers/broker.js';
 import { waitFor, waitUntilPast } from '../helpers/wait-for.js';
 
@@ -566,13 +568,7 @@ t.test(
       });
     }
     t.same(await states(), { a: 'DEAD_LETTERED', b: 'ACKED', c: 'DEAD_LETTERED' });
-    const { messages } = await broker.deadLetters(group, 10);
-    t.same(
-      messages.map((m) => m.messageId),
-      [published.messageId],
-      'one dead letter of it for the group',
-    );
-    t.match(await broker.groupStats(topic, group), { deadLetters: 1 });
+    await oneDeadLetterOf(t, broker, topic, group, published.messageId);
   },
 );
 
@@ -599,13 +595,7 @@ t.test(
       const view = await broker.getMessage(topic, published.messageId);
       return (view.groups ?? []).every((g) => g.state === 'DEAD_LETTERED');
     });
-    const { messages } = await broker.deadLetters(group, 10);
-    t.same(
-      messages.map((m) => m.messageId),
-      [published.messageId],
-      'one dead letter of it for the group',
-    );
-    t.match(await broker.groupStats(topic, group), { deadLetters: 1 });
+    await oneDeadLetterOf(t, broker, topic, group, published.messageId);
   },
 );
 
@@ -635,3 +625,20 @@ t.test(
     t.equal(late, 0, 'no round left the consumer at its place from before the reset');
   },
 );
+
+/** The group's dead letters are the one of `messageId`, listed and counted once. */
+async function oneDeadLetterOf(
+  t: Test,
+  broker: Broker,
+  topic: TopicDescriptor,
+  group: GroupDescriptor,
+  messageId: string,
+): Promise<void> {
+  const { messages } = await broker.deadLetters(group, 10);
+  t.same(
+    messages.map((m) => m.messageId),
+    [messageId],
+    'one dead letter of it for the group',
+  );
+  t.match(await broker.groupStats(topic, group), { deadLetters: 1 });
+}
