@@ -145,7 +145,9 @@ export class DeadLetters {
       // the topic or group dropped while this move read: no dead letter of it is made after
       // its drop (which marked those of the topic done: forgetTopic)
       if (!this.core.ledger.isLive(sub)) return;
-      if (message !== undefined && message.queueOffset === offset && !alreadyMoved) {
+      // a copy a fence withdrew (its failed-over twin is the message) is done, not a dead letter
+      const withdrawn = this.core.journal.withdrawals.of(name, storeQueue)?.has(offset) === true;
+      if (message !== undefined && message.queueOffset === offset && !alreadyMoved && !withdrawn) {
         const properties = copyProperties(message, messageId, topic.topic);
         if (by !== null)
           properties[SystemProperty.deadLetteredBy] = [...by, sub.consumerSlot].join(',');

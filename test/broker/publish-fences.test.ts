@@ -376,3 +376,22 @@ t.test(
     );
   },
 );
+
+t.test('a withdrawn copy on its last attempt is done, not a dead letter', async (t) => {
+  const { open, sink, fencesLeft } = await setup(t);
+  const broker = await open();
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf({ maxDeliveryAttempts: 1 });
+  const sentAtMs = Date.now();
+  await broker.publish(topic, [text('failed over', { queueId: 0, requestId: 'gw.11' })]);
+  const [taken] = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+  await sink.add(3, { requestId: 'gw.11', topic, queueIds: [0], sentAtMs });
+  await waitFor('the fence applied', async () => (await fencesLeft()) === 0);
+  await broker.changeVisibility(topic, group, taken.receiptHandle, 0);
+  await waitFor('its delivery done for the group', async () => {
+    await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    return (await broker.groupStats(topic, group)).inflight === 0;
+  });
+  t.same((await broker.deadLetters(group, 10)).messages, [], 'no dead letter of it');
+  t.match(await broker.groupStats(topic, group), { backlog: 0, deadLetters: 0 });
+});
