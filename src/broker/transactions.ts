@@ -149,6 +149,9 @@ export class Transactions {
   ): Promise<void> {
     const message = await this.locate(topic, transactionId);
     await this.serialized(message.logOffset, async () => {
+      // the topic dropped while this waited its turn: its decisions are gone with it, and one
+      // journaled now would stand for a half message of a topic created again at the offset
+      this.core.dropped.checkTopic(topic);
       await this.decide(topic, message, 'COMMITTED', options);
       await this.dispatchOrRemember(message);
     });
@@ -160,9 +163,10 @@ export class Transactions {
     options: TransactionDecisionOptions = {},
   ): Promise<void> {
     const message = await this.locate(topic, transactionId);
-    await this.serialized(message.logOffset, () =>
-      this.decide(topic, message, 'ROLLED_BACK', options),
-    );
+    await this.serialized(message.logOffset, () => {
+      this.core.dropped.checkTopic(topic); // as a commit's
+      return this.decide(topic, message, 'ROLLED_BACK', options);
+    });
   }
 
   // ---- check-back ----

@@ -258,3 +258,42 @@ t.test(
     );
   },
 );
+
+t.test(
+  'a decision waiting its turn while the topic is dropped is refused, and leaves nothing for the topic created again',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = txnTopic();
+    const [half] = await broker.publish(topic, [text('of the deleted topic')]);
+    // the first commit holds the transaction's turn (looking for an earlier copy) until the drop
+    const store = (broker as unknown as { store: MessageStore }).store;
+    const queryByKey = store.queryByKey.bind(store);
+    let dropped!: () => void;
+    const dropDone = new Promise<void>((resolve) => (dropped = resolve));
+    let looking: (() => void) | undefined;
+    const looked = new Promise<void>((resolve) => (looking = resolve));
+    const copyKey = committedKey(0).slice(0, -1);
+    store.queryByKey = async (...args: Parameters<MessageStore['queryByKey']>) => {
+      if (looking !== undefined && args[1].startsWith(copyKey)) {
+        looking();
+        looking = undefined;
+        await dropDone;
+      }
+      return queryByKey(...args);
+    };
+    const first = broker.commitTransaction(topic, half.transactionId!);
+    await looked;
+    // a client's retry of the commit waits behind it
+    const retry = broker.commitTransaction(topic, half.transactionId!);
+    await broker.dropTopic(topic);
+    dropped();
+    await first;
+    await t.rejects(retry, { code: 'TopicNotFound' }, 'the retry finds the topic deleted');
+    // the topic created again: its first half message stands at the same queue offset
+    const again = { ...topic, createdAt: topic.createdAt + 1 };
+    const [fresh] = await broker.publish(again, [text('new, to roll back')]);
+    await broker.rollbackTransaction(again, fresh.transactionId!);
+    t.same(await receiveAll(broker, again), [], 'rolled back: nothing delivered');
+  },
+);
