@@ -228,21 +228,7 @@ t.test(
     const group = groupOf();
     const [half] = await broker.publish(topic, [text('of the deleted topic')]);
     // the commit's look for an earlier copy waits until the drop is done
-    const store = (broker as unknown as { store: MessageStore }).store;
-    const queryByKey = store.queryByKey.bind(store);
-    let dropped!: () => void;
-    const dropDone = new Promise<void>((resolve) => (dropped = resolve));
-    let looking: (() => void) | undefined;
-    const looked = new Promise<void>((resolve) => (looking = resolve));
-    const copyKey = committedKey(0).slice(0, -1); // a committed copy's key, without the offset
-    store.queryByKey = async (...args: Parameters<MessageStore['queryByKey']>) => {
-      if (looking !== undefined && args[1].startsWith(copyKey)) {
-        looking();
-        looking = undefined;
-        await dropDone;
-      }
-      return queryByKey(...args);
-    };
+    const { looked, dropped } = holdNextCopyLook(broker);
     const commit = broker.commitTransaction(topic, half.transactionId!);
     await looked;
     await broker.dropTopic(topic);
@@ -267,21 +253,7 @@ t.test(
     const topic = txnTopic();
     const [half] = await broker.publish(topic, [text('of the deleted topic')]);
     // the first commit holds the transaction's turn (looking for an earlier copy) until the drop
-    const store = (broker as unknown as { store: MessageStore }).store;
-    const queryByKey = store.queryByKey.bind(store);
-    let dropped!: () => void;
-    const dropDone = new Promise<void>((resolve) => (dropped = resolve));
-    let looking: (() => void) | undefined;
-    const looked = new Promise<void>((resolve) => (looking = resolve));
-    const copyKey = committedKey(0).slice(0, -1);
-    store.queryByKey = async (...args: Parameters<MessageStore['queryByKey']>) => {
-      if (looking !== undefined && args[1].startsWith(copyKey)) {
-        looking();
-        looking = undefined;
-        await dropDone;
-      }
-      return queryByKey(...args);
-    };
+    const { looked, dropped } = holdNextCopyLook(broker);
     const first = broker.commitTransaction(topic, half.transactionId!);
     await looked;
     // a client's retry of the commit waits behind it
@@ -297,3 +269,24 @@ t.test(
     t.same(await receiveAll(broker, again), [], 'rolled back: nothing delivered');
   },
 );
+
+/** Holds the broker's next look for a committed copy (a commit's, before it makes the copy):
+ *  `looked` resolves once it is held, `dropped` lets it go on. */
+function holdNextCopyLook(broker: Broker): { looked: Promise<void>; dropped: () => void } {
+  const store = (broker as unknown as { store: MessageStore }).store;
+  const queryByKey = store.queryByKey.bind(store);
+  let dropped!: () => void;
+  const dropDone = new Promise<void>((resolve) => (dropped = resolve));
+  let looking: (() => void) | undefined;
+  const looked = new Promise<void>((resolve) => (looking = resolve));
+  const copyKey = committedKey(0).slice(0, -1); // a committed copy's key, without the offset
+  store.queryByKey = async (...args: Parameters<MessageStore['queryByKey']>) => {
+    if (looking !== undefined && args[1].startsWith(copyKey)) {
+      looking();
+      looking = undefined;
+      await dropDone;
+    }
+    return queryByKey(...args);
+  };
+  return { looked, dropped };
+}
