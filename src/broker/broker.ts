@@ -50,6 +50,7 @@ import { Queries } from './queries.js';
 import { Receiver } from './receiver.js';
 import { PendingDrops } from './pending-drops.js';
 import { PublishFences } from './publish-fences.js';
+import { StallGate } from './stall-gate.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { SealWorkers } from './seal-workers.js';
 import type { ScheduleWheel } from './schedule-wheel.js';
@@ -125,7 +126,11 @@ export class Broker implements BrokerClient {
   readonly fences: PublishFences | null;
   /** Null without a drop source (the all-in-one node: its one broker is never down to a drop). */
   readonly drops: PendingDrops | null;
-  private applyingFences = false;
+  /** The round of drops and fences running (applyFences). */
+  private fenceRound: Promise<void> | null = null;
+  /** Null without fences; else holds a publish or receive after a stall until the fences left
+   *  meanwhile are applied (stall-gate.ts). */
+  private stallGate: StallGate | null = null;
   /** A fence or drop was announced during a round: look again when it ends. */
   private fencesAgain = false;
   /** Dead-letter re-sends cut short are still to finish (finishResends failed). */
@@ -273,6 +278,14 @@ export class Broker implements BrokerClient {
 
   publish(topic: TopicDescriptor, messages: PublishMessage[]): Promise<PublishResult[]> {
     return this.guard(async () => {
+      const stalled = this.stallGate?.pass();
+      if (stalled !== undefined) await stalled;
+      if (this.fences?.remembersFences === true && this.fences.fencedAny(messages)) {
+        // its gateway gave up on it and stored it on another broker: nobody reads this answer
+        throw new WharfError('Unavailable', 'this publish call was failed over (fenced)', {
+          retryAfterMs: 1000,
+        });
+      }
       const results = await this.publisher.publish(topic, messages);
       if (this.fences?.remembersFences === true) {
         const calls = new Set<string>();
@@ -290,7 +303,11 @@ export class Broker implements BrokerClient {
     request: ReceiveRequest,
     signal?: AbortSignal,
   ): Promise<ReceivedMessage[]> {
-    return this.guard(() => this.receiver.receive(topic, group, request, signal));
+    return this.guard(async () => {
+      const stalled = this.stallGate?.pass();
+      if (stalled !== undefined) await stalled;
+      return this.receiver.receive(topic, group, request, signal);
+    });
   }
 
   ack(
@@ -607,10 +624,15 @@ export class Broker implements BrokerClient {
     snapshot.unref();
     this.timers = [sweep, snapshot];
     if (this.fences !== null || this.drops !== null) {
-      const fences = setInterval(() => this.applyFences(), this.options.fenceIntervalMs ?? 1000);
+      const fences = setInterval(
+        () => void this.applyFences(),
+        this.options.fenceIntervalMs ?? 1000,
+      );
       fences.unref();
       this.timers.push(fences);
       this.watchFences();
+      if (this.fences !== null)
+        this.stallGate = new StallGate(() => this.applyFences(), this.core.logger);
     }
     this.transactions.start();
   }
@@ -672,19 +694,18 @@ export class Broker implements BrokerClient {
   private watchFences(): void {
     for (const source of [this.options.pendingDrops, this.options.publishFences])
       if (source?.watch !== undefined)
-        this.unwatchFences.push(source.watch(() => this.applyFences()));
+        this.unwatchFences.push(source.watch(() => void this.applyFences()));
   }
 
-  /** A round of drops, then fences; while one runs, another follows it (an announcement or the
-   *  interval). */
-  private applyFences(): void {
+  /** A round of drops, then fences; while one runs, another follows it (an announcement, the
+   *  interval or the stall gate). Resolves once the round (or the one following it) is done. */
+  private applyFences(): Promise<void> {
     const { drops, fences } = this;
-    if ((drops === null && fences === null) || this.closing !== undefined) return;
-    if (this.applyingFences) {
+    if ((drops === null && fences === null) || this.closing !== undefined) return Promise.resolve();
+    if (this.fenceRound !== null) {
       this.fencesAgain = true;
-      return;
+      return this.fenceRound;
     }
-    this.applyingFences = true;
     const round = async (): Promise<void> => {
       try {
         do {
@@ -702,14 +723,17 @@ export class Broker implements BrokerClient {
           }
         } while (this.fencesAgain && this.closing === undefined);
       } finally {
-        this.applyingFences = false;
+        this.fenceRound = null;
       }
     };
-    this.core.track(round(), 'pending drops and publish fences');
+    this.fenceRound = round();
+    this.core.track(this.fenceRound, 'pending drops and publish fences');
+    return this.fenceRound;
   }
 
   private async shutdown(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
+    this.stallGate?.close();
     for (const unwatch of this.unwatchFences.splice(0)) unwatch();
     this.transactions.close();
     this.longPoll.close();

@@ -75,6 +75,14 @@ export class PublishFences {
     return this.recent.size > 0;
   }
 
+  /** Whether a message of a publish call names a call fenced lately (its gateway failed it over
+   *  before this broker read it: a call queued during a stall). */
+  fencedAny(messages: readonly { requestId?: string }[]): boolean {
+    for (const message of messages)
+      if (message.requestId !== undefined && this.recent.has(message.requestId)) return true;
+    return false;
+  }
+
   /**
    * After a publish: when one of its calls was fenced while it ran (a stalled disk kept it past
    * the gateway's deadline, and the fence found nothing of it yet), its fence is applied again,

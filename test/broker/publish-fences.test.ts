@@ -14,6 +14,8 @@ import {
   RedisPublishFences,
 } from '../../src/meta/index.js';
 import { FENCE_TTL_SECONDS } from '../../src/meta/publish-fences.js';
+import { encodeRecord } from '../../src/meta/records.js';
+import { STALL_GAP_MS } from '../../src/broker/stall-gate.js';
 import { storeTopic } from '../../src/broker/names.js';
 import { RedisScheduleWheel } from '../../src/meta/index.js';
 import type { GroupDescriptor, PublishFence, TopicDescriptor } from '../../src/model/index.js';
@@ -395,3 +397,47 @@ t.test('a withdrawn copy on its last attempt is done, not a dead letter', async 
   t.same((await broker.deadLetters(group, 10)).messages, [], 'no dead letter of it');
   t.match(await broker.groupStats(topic, group), { backlog: 0, deadLetters: 0 });
 });
+
+/** Stands the process still for `ms` (as SIGSTOP or a frozen volume does): no timer, no I/O. */
+function standStill(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+t.test(
+  'after the broker stood still, a fence left meanwhile is applied before it serves on',
+  async (t) => {
+    // the interval does not come round in this test, and the fences are written without their
+    // announcement: what reaches the broker first after the stall is the calls queued on its
+    // sockets, as a stopped process reads them before anything else
+    const { open, redis, keys, fencesLeft } = await setup(t, 600_000);
+    const broker = await open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const leave = (requestId: string) =>
+      redis.hset(
+        keys.publishFences(3),
+        requestId,
+        encodeRecord({ requestId, topic, queueIds: [0], sentAtMs: Date.now() }),
+      );
+    // a call stored as the stall began: its gateway's deadline passed during the stall
+    await broker.publish(topic, [text('stored-as-it-stalled', { queueId: 0, requestId: 'gw.s1' })]);
+    await leave('gw.s1');
+    // a call queued on the socket during the stall, failed over meanwhile
+    await leave('gw.s2');
+    standStill(STALL_GAP_MS + 300);
+    const queued = broker.publish(topic, [
+      text('queued-in-the-stall', { queueId: 0, requestId: 'gw.s2' }),
+    ]);
+    const received = broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    await t.rejects(queued, { code: 'Unavailable' }, 'the fenced call is refused, not stored');
+    t.same(
+      (await received).map((m) => m.body.toString()),
+      [],
+      'the receive queued with it does not get the copy stored as the stall began',
+    );
+    t.equal(await fencesLeft(), 0, 'both fences applied');
+    await broker.publish(topic, [text('after', { queueId: 0, requestId: 'gw.s3' })]);
+    t.same(await drain(broker, topic, group), ['after'], 'neither copy is ever delivered');
+    await broker.close();
+  },
+);
