@@ -102,7 +102,8 @@ export interface RoutingOptions {
   drops?: PendingDropSink;
   /** retry-after of a 503 for a broker that is down. Default 1000 ms. */
   retryAfterMs?: number;
-  /** How long a broker whose call failed to connect is passed over. Default 2000 ms. */
+  /** How long a broker whose call failed to connect is passed over (then until it answers a
+   *  health probe). Default 2000 ms. */
   suspectMs?: number;
   logger?: RoutingLogger;
 }
@@ -145,7 +146,10 @@ const REACHED_MS = 5000;
 
 export class RoutingBrokerClient implements BrokerClient {
   private readonly connections = new Map<number, Connection>();
+  /** Per broker whose call failed to reach it: until when it is passed over (isUp). */
   private readonly suspects = new Map<number, number>();
+  /** Suspects whose time ran out, being asked for their health. */
+  private readonly probing = new Set<number>();
   /** When each broker last answered a placement's health probe. */
   private readonly reached = new Map<number, number>();
   private readonly placed = new Map<string, Placed>();
@@ -191,8 +195,35 @@ export class RoutingBrokerClient implements BrokerClient {
   private isUp = (brokerId: number): boolean => {
     if (this.options.directory.brokers.get(brokerId)?.live !== true) return false;
     const until = this.suspects.get(brokerId);
-    return until === undefined || until <= Date.now();
+    if (until === undefined) return true;
+    if (until <= Date.now()) this.probeSuspect(brokerId);
+    return false;
   };
+
+  /**
+   * A suspect whose time ran out is asked for its health before calls go to it again (one probe
+   * at a time, PROBE_MS): it stays passed over until it answers, and is suspected again if it
+   * does not. Calls themselves wait up to their deadline (5 s): sent to a broker still cut off,
+   * each publish that chose one of its queues would take that long before failing over.
+   */
+  private probeSuspect(brokerId: number): void {
+    const connection = this.connections.get(brokerId);
+    if (this.probing.has(brokerId) || connection === undefined || this.closed) return;
+    this.probing.add(brokerId);
+    const suspectedAt = this.suspects.get(brokerId);
+    void within(connection.client.health(), PROBE_MS)
+      .then(
+        () => {
+          // unless suspected anew meanwhile (a call failed), or cleared (a registry change)
+          if (this.suspects.get(brokerId) === suspectedAt) this.suspects.delete(brokerId);
+        },
+        () => {
+          if (this.suspects.get(brokerId) === suspectedAt)
+            this.suspects.set(brokerId, Date.now() + this.suspectMs);
+        },
+      )
+      .finally(() => this.probing.delete(brokerId));
+  }
 
   private liveBrokerIds(): number[] {
     return [...this.options.directory.brokers.keys()].filter(this.isUp);

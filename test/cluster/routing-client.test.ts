@@ -9,6 +9,7 @@ import {
 } from '../../src/cluster/routing-broker-client.js';
 import { unavailable } from '../../src/cluster/rpc-channel.js';
 import { WharfError } from '../../src/errors.js';
+import { waitFor } from '../helpers/wait-for.js';
 import type { BrokerClient } from '../../src/cluster/index.js';
 import type {
   CheckedMessage,
@@ -315,4 +316,58 @@ t.test('a query by key over brokers answers the newest `limit`, newest first', a
     found.map((m) => m.publishTime),
     Array.from({ length: 32 }, (_, i) => 80 - i),
   );
+});
+
+t.test('a suspect is asked for its health before publishes go to it again', async (t) => {
+  // broker 2 is cut off (a partition): its calls fail only at their deadline, here 200 ms
+  const brokers = new Map<number, BrokerAddress>([
+    [1, { brokerId: 1, address: '10.0.0.1:7070', live: true }],
+    [2, { brokerId: 2, address: '10.0.0.2:7070', live: true }],
+  ]);
+  let cutOff = true;
+  const publishesTo = new Map<number, number>([
+    [1, 0],
+    [2, 0],
+  ]);
+  const missed = () =>
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(unavailable('broker call publish missed its 200 ms deadline')), 200),
+    );
+  const routing = new RoutingBrokerClient({
+    directory: { brokers, onChange: () => undefined },
+    placements: { place: () => Promise.resolve([1, 2]), drop: () => Promise.resolve() },
+    connect: (_address, brokerId) =>
+      ({
+        health: () => (brokerId === 2 && cutOff ? missed() : Promise.resolve({ ready: true })),
+        publish: (_topic: TopicDescriptor, messages: { queueId?: number }[]) => {
+          publishesTo.set(brokerId, (publishesTo.get(brokerId) ?? 0) + 1);
+          if (brokerId === 2 && cutOff) return missed();
+          return Promise.resolve(
+            messages.map((m, i) => ({
+              messageId: `${brokerId}.${i}`,
+              queueId: m.queueId ?? 0,
+              bodyMd5: '',
+            })),
+          );
+        },
+        close: () => Promise.resolve(),
+      }) as unknown as BrokerClient,
+    macKey: randomBytes(32),
+    suspectMs: 50,
+  });
+  t.teardown(() => routing.close());
+  const publishOne = () => routing.publish(topic, [{ body: Buffer.from('m'), properties: {} }]);
+  // one publish chooses broker 2's queue, waits out its deadline and fails over
+  while (publishesTo.get(2) === 0) await publishOne();
+  // long past the suspicion: publishes go on, none of them to broker 2 while it does not answer
+  const until = Date.now() + 600;
+  const queues = new Set<number>();
+  while (Date.now() < until) queues.add((await publishOne())[0].queueId);
+  t.same([...queues], [0], 'all on broker 1’s queue');
+  t.equal(publishesTo.get(2), 1, 'no publish sent to the broker cut off since the first');
+  cutOff = false;
+  await waitFor('broker 2 takes publishes again', async () => {
+    const [result] = await publishOne();
+    return result.queueId === 1;
+  });
 });
