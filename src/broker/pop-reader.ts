@@ -539,6 +539,7 @@ export class PopReader {
         queueOffset: pick.messages[index].queueOffset,
         attempt: pick.cursor.receiptAttempt(pick.attempts[index]),
         consumerSlot: sub.consumerSlot,
+        epoch: pick.cursor.receiptEpoch,
       })),
     );
     let shredded = 0;

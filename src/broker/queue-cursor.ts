@@ -43,10 +43,11 @@ export interface CursorSnapshot {
 
 /**
  * A receipt handle's attempt field (u16) carries the delivery's attempt (at most 1000, below
- * ATTEMPT_SPAN) plus ATTEMPT_SPAN times the cursor's reset generation (resets mod 64). A reset
+ * ATTEMPT_SPAN) plus ATTEMPT_SPAN times the cursor's reset generation (resets mod 64); the rest of
+ * the reset count (resets / 64, the epoch) goes into the handle's tag (receipt-handle.ts). A reset
  * replays messages from attempt 1 again: without the generation a handle of the delivery before
  * the reset would name the replayed one (same queue, offset, attempt) and ack it behind its
- * consumer's back. Handles issued before any reset are unchanged (generation 0).
+ * consumer's back. Handles issued before any reset are unchanged (generation 0, epoch 0).
  */
 const ATTEMPT_SPAN = 1024;
 const RESET_GENERATIONS = 64;
@@ -128,10 +129,16 @@ export class QueueCursor {
     return attempt + ATTEMPT_SPAN * (this.resets % RESET_GENERATIONS);
   }
 
-  /** Whether a receipt handle's attempt field names the current delivery of `queueOffset`. */
-  isCurrentReceipt(queueOffset: number, receiptAttempt: number): boolean {
+  /** The reset epoch of a receipt handle for a delivery of this cursor (see ATTEMPT_SPAN). */
+  get receiptEpoch(): number {
+    return Math.floor(this.resets / RESET_GENERATIONS);
+  }
+
+  /** Whether a receipt handle's attempt field and epoch name the current delivery of
+   *  `queueOffset`. */
+  isCurrentReceipt(queueOffset: number, receiptAttempt: number, epoch = 0): boolean {
     return (
-      Math.floor(receiptAttempt / ATTEMPT_SPAN) === this.resets % RESET_GENERATIONS &&
+      epoch * RESET_GENERATIONS + Math.floor(receiptAttempt / ATTEMPT_SPAN) === this.resets &&
       this.isCurrent(queueOffset, receiptAttempt % ATTEMPT_SPAN)
     );
   }

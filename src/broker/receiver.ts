@@ -101,9 +101,9 @@ export class Receiver {
     type Completion = LedgerEntry & { op: 'complete' };
     const entries: Completion[] = [];
     const counters = new Set<Subscription>();
-    const receipts = this.core.receipts.decodeMany(receiptScope(topic, group), handles);
     // one subscription lookup per consumer slot, not per handle (its key is a built string)
     const subs = this.subscriptionsOf(topic, group);
+    const receipts = this.decodeReceipts(topic, group, handles, subs);
     const byQueue = new Map<Subscription, Map<number, Completion>>();
     for (const [i, receiptHandle] of handles.entries()) {
       const found = this.findDelivery(receipts[i] ?? null, subs);
@@ -159,8 +159,9 @@ export class Receiver {
     invisibleMs: number,
   ): Promise<VisibilityResult> {
     this.core.rememberGroup(topic, group);
-    const receipt = this.core.receipts.decode(receiptScope(topic, group), receiptHandle);
-    const found = this.findDelivery(receipt, this.subscriptionsOf(topic, group));
+    const subs = this.subscriptionsOf(topic, group);
+    const [receipt] = this.decodeReceipts(topic, group, [receiptHandle], subs);
+    const found = this.findDelivery(receipt ?? null, subs);
     if (found === 'InvalidReceiptHandle')
       throw new WharfError('InvalidReceiptHandle', 'receipt handle is not valid');
     if (found === 'ReceiptHandleExpired') {
@@ -194,8 +195,8 @@ export class Receiver {
     handles: readonly string[],
   ): Promise<void> {
     this.core.rememberGroup(topic, group);
-    const receipts = this.core.receipts.decodeMany(receiptScope(topic, group), handles);
     const subs = this.subscriptionsOf(topic, group);
+    const receipts = this.decodeReceipts(topic, group, handles, subs);
     const now = Date.now();
     const entries: LedgerEntry[] = [];
     for (const receipt of receipts) {
@@ -274,6 +275,21 @@ export class Receiver {
     });
   }
 
+  /** The receipts of handles, each tag checked under the reset epoch of the cursor it names. */
+  private decodeReceipts(
+    topic: TopicDescriptor,
+    group: GroupDescriptor,
+    handles: readonly string[],
+    subscriptionOf: (consumerSlot: number) => Subscription | undefined,
+  ): (Receipt | null)[] {
+    return this.core.receipts.decodeMany(
+      receiptScope(topic, group),
+      handles,
+      (queueId, consumerSlot) =>
+        subscriptionOf(consumerSlot)?.cursors.get(queueId)?.receiptEpoch ?? 0,
+    );
+  }
+
   private findDelivery(
     receipt: Receipt | null,
     subscriptionOf: (consumerSlot: number) => Subscription | undefined,
@@ -283,7 +299,7 @@ export class Receiver {
     const cursor = sub?.cursors.get(receipt.queueId);
     if (sub === undefined || cursor === undefined) return 'ReceiptHandleExpired';
     if (
-      !cursor.isCurrentReceipt(receipt.queueOffset, receipt.attempt) ||
+      !cursor.isCurrentReceipt(receipt.queueOffset, receipt.attempt, receipt.epoch) ||
       cursor.isHeld(receipt.queueOffset)
     ) {
       return 'ReceiptHandleExpired';

@@ -6,7 +6,15 @@
 //   16                                   32
 //   | tag = AES-CMAC(K, S | bytes[0..16]) |
 //
-//   S = SHA-256(scope)[0..16]; K = HKDF-SHA256(broker MAC key, info "wharf/receipt-handle/v2")
+//   S = SHA-256(scope)[0..16] XOR E; K = HKDF-SHA256(broker MAC key, info "wharf/receipt-handle/v2")
+//   E = 12 zero bytes | epoch u32 (the delivery's reset epoch, see below; 0 for nearly every handle)
+//
+// The attempt field holds a cursor's reset generation modulo 64 only (queue-cursor.ts); the rest
+// of its reset count, the epoch, is in the tag and not in the fields, so a handle issued 64 resets
+// before does not name the delivery of the same offset and attempt after them. Epoch 0 leaves S
+// as it was: handles of cursors reset fewer than 64 times are those of the format before epochs.
+// A handle whose tag holds under an older epoch than its cursor's (up to MAX_EPOCHS_BACK) decodes
+// with that epoch, and the broker answers it as a delivery that is over.
 //
 // The scope names tenant, instance, topic, group and the group's incarnation (names.ts), so a
 // handle is worthless to another tenant, topic or group, and to a group deleted and re-created.
@@ -37,7 +45,16 @@ export interface Receipt {
   attempt: number;
   /** 0 for clustering groups; a broadcasting consumer's slot, below 2^24. */
   consumerSlot: number;
+  /** The reset epoch the tag is made under (not in the fields); absent: 0. */
+  epoch?: number;
 }
+
+/** The epoch a handle's tag is checked under first: that of the cursor it names. */
+export type EpochOf = (queueId: number, consumerSlot: number) => number;
+
+/** Older epochs a handle whose tag does not hold under its cursor's is tried under. */
+const MAX_EPOCHS_BACK = 64;
+const MAX_EPOCH = 2 ** 32 - 1;
 
 export class ReceiptHandleCodec {
   private readonly cipher: BlockCipher;
@@ -57,7 +74,12 @@ export class ReceiptHandleCodec {
   encode(scope: string, receipts: readonly Receipt[]): string[] {
     const handles = Buffer.allocUnsafe(receipts.length * HANDLE_BYTES);
     receipts.forEach((receipt, i) => writeFields(handles, i * HANDLE_BYTES, receipt));
-    const tags = this.tags(scope, handles, receipts.length);
+    const tags = this.tags(
+      scope,
+      handles,
+      receipts.length,
+      receipts.map((receipt) => receipt.epoch ?? 0),
+    );
     const out: string[] = [];
     for (let i = 0; i < receipts.length; i++) {
       const at = i * HANDLE_BYTES;
@@ -72,8 +94,9 @@ export class ReceiptHandleCodec {
     return this.decodeMany(scope, [handle])[0] ?? null;
   }
 
-  /** decode() for many handles with one native AES call. */
-  decodeMany(scope: string, handles: readonly string[]): (Receipt | null)[] {
+  /** decode() for many handles with one native AES call; `epochOf` gives the epoch each one's
+   *  tag is checked under (default 0). */
+  decodeMany(scope: string, handles: readonly string[], epochOf?: EpochOf): (Receipt | null)[] {
     const results: (Receipt | null)[] = handles.map(() => null);
     // The candidates' bytes packed one after another; index[k] is the k-th one's handle.
     const packed = Buffer.allocUnsafe(handles.length * HANDLE_BYTES);
@@ -89,33 +112,50 @@ export class ReceiptHandleCodec {
       index.push(i);
     }
     if (index.length === 0) return results;
-    const tags = this.tags(scope, packed, index.length);
+    const epochs = index.map((_, k) =>
+      epochOf === undefined ? 0 : epochOf(readQueueId(packed, k), readConsumerSlot(packed, k)),
+    );
+    const tags = this.tags(scope, packed, index.length, epochs);
     for (let k = 0; k < index.length; k++) {
+      let epoch: number | null = epochs[k];
+      if (!tagMatches(tags, k, packed, k)) epoch = this.olderEpoch(scope, packed, k, epochs[k]);
+      if (epoch === null) continue;
       const at = k * HANDLE_BYTES;
-      // constant time within a handle, as timingSafeEqual: no early exit on the first difference
-      let difference = 0;
-      for (let b = 0; b < BLOCK_BYTES; b++) {
-        difference |= tags[k * BLOCK_BYTES + b] ^ packed[at + BLOCK_BYTES + b];
-      }
-      if (difference !== 0) continue;
       results[index[k]] = {
         brokerId: packed.readUInt16BE(at + 1),
-        queueId: packed.readUInt16BE(at + 3),
+        queueId: readQueueId(packed, k),
         queueOffset: packed.readUIntBE(at + 5, 6),
         attempt: packed.readUInt16BE(at + 11),
-        consumerSlot: packed.readUIntBE(at + 13, 3),
+        consumerSlot: readConsumerSlot(packed, k),
+        ...(epoch > 0 ? { epoch } : {}),
       };
     }
     return results;
   }
 
-  /** AES-CMAC(K, S | fields) for the first `count` handles laid out in `handles` (the fields are
-   *  each one's first block), in one AES call. */
-  private tags(scope: string, handles: Buffer, count: number): Buffer {
-    const state = this.scopeState(scope);
+  /** The older epoch (at most MAX_EPOCHS_BACK back) the k-th handle's tag holds under, or null
+   *  (a forged or foreign handle, or one of a long-gone epoch). Only for handles that failed. */
+  private olderEpoch(scope: string, packed: Buffer, k: number, epoch: number): number | null {
+    if (epoch === 0) return null;
+    const one = packed.subarray(k * HANDLE_BYTES, (k + 1) * HANDLE_BYTES);
+    for (let older = epoch - 1; older >= Math.max(0, epoch - MAX_EPOCHS_BACK); older--) {
+      if (tagMatches(this.tags(scope, one, 1, [older]), 0, one, 0)) return older;
+    }
+    return null;
+  }
+
+  /** AES-CMAC(K, S ^ E | fields) for the first `count` handles laid out in `handles` (the fields
+   *  are each one's first block), each under its epoch, in one AES call. */
+  private tags(scope: string, handles: Buffer, count: number, epochs: readonly number[]): Buffer {
     const k1 = this.k1;
     const input = Buffer.allocUnsafe(count * BLOCK_BYTES);
+    let stateEpoch = -1;
+    let state = this.k1;
     for (let i = 0; i < count; i++) {
+      if (epochs[i] !== stateEpoch) {
+        stateEpoch = epochs[i];
+        state = this.scopeState(scope, stateEpoch);
+      }
       for (let b = 0; b < BLOCK_BYTES; b++) {
         input[i * BLOCK_BYTES + b] = handles[i * HANDLE_BYTES + b] ^ state[b] ^ k1[b];
       }
@@ -123,16 +163,38 @@ export class ReceiptHandleCodec {
     return this.cipher.encrypt(input);
   }
 
-  private scopeState(scope: string): Buffer {
-    let state = this.scopeStates.get(scope);
+  private scopeState(scope: string, epoch: number): Buffer {
+    if (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_EPOCH)
+      throw new RangeError(`receipt epoch out of range: ${epoch}`);
+    const cacheKey = epoch === 0 ? scope : `${scope}\u0000${epoch}`;
+    let state = this.scopeStates.get(cacheKey);
     if (state === undefined) {
-      const digest = createHash('sha256').update(scope, 'utf8').digest();
-      state = this.cipher.encrypt(digest.subarray(0, BLOCK_BYTES));
+      const first = createHash('sha256').update(scope, 'utf8').digest().subarray(0, BLOCK_BYTES);
+      first.writeUInt32BE((first.readUInt32BE(12) ^ epoch) >>> 0, 12);
+      state = this.cipher.encrypt(first);
       if (this.scopeStates.size >= SCOPE_CACHE_LIMIT) this.scopeStates.clear();
-      this.scopeStates.set(scope, state);
+      this.scopeStates.set(cacheKey, state);
     }
     return state;
   }
+}
+
+function readQueueId(packed: Buffer, k: number): number {
+  return packed.readUInt16BE(k * HANDLE_BYTES + 3);
+}
+
+function readConsumerSlot(packed: Buffer, k: number): number {
+  return packed.readUIntBE(k * HANDLE_BYTES + 13, 3);
+}
+
+/** Whether the k-th tag computed equals the tag the j-th handle carries; constant time within a
+ *  handle, as timingSafeEqual: no early exit on the first difference. */
+function tagMatches(tags: Buffer, k: number, packed: Buffer, j: number): boolean {
+  let difference = 0;
+  for (let b = 0; b < BLOCK_BYTES; b++) {
+    difference |= tags[k * BLOCK_BYTES + b] ^ packed[j * HANDLE_BYTES + BLOCK_BYTES + b];
+  }
+  return difference === 0;
 }
 
 /**

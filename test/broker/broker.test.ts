@@ -345,6 +345,40 @@ t.test('reset moves a group to earliest, latest or a time', async (t) => {
   );
 });
 
+t.test(
+  'a handle from before 64 (or 128) resets does not ack the delivery after them',
+  async (t) => {
+    const broker = await openTestBroker(t);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    await broker.publish(topic, [text('m')]);
+    const held: string[] = [];
+    const attempts = new Set<number>();
+    // the attempt field keeps the reset generation modulo 64: 64 and 128 resets bring it back round
+    for (let resets = 0; resets <= 128; resets++) {
+      const [delivery] = await broker.receive(topic, group, receiveAll);
+      attempts.add(delivery.deliveryAttempt);
+      if (resets === 0 || resets === 64) held.push(delivery.receiptHandle);
+      if (resets === 128) {
+        const late = await broker.ack(topic, group, held);
+        t.same(
+          late.map((r) => (r.ok ? 'ok' : r.code)),
+          ['ReceiptHandleExpired', 'ReceiptHandleExpired'],
+          'the handles of the deliveries 128 and 64 resets before are over',
+        );
+        const own = await broker.ack(topic, group, [delivery.receiptHandle]);
+        t.same(
+          own,
+          [{ receiptHandle: delivery.receiptHandle, ok: true }],
+          'its own handle acks it',
+        );
+      }
+      await broker.resetGroup(topic, group, 'earliest');
+    }
+    t.same([...attempts], [1], 'delivered afresh (attempt 1) after each reset');
+  },
+);
+
 t.test('query by id, key and time; visibility change', async (t) => {
   const broker = await openTestBroker(t);
   const topic = topicOf({ queueCount: 2 });

@@ -179,3 +179,40 @@ t.test('a handle is bound to the group incarnation and to format version 2', asy
     RangeError,
   );
 });
+
+t.test(
+  'the reset epoch is in the tag, not the fields: S xor (12 zero bytes | epoch u32)',
+  async (t) => {
+    const codec = new ReceiptHandleCodec(goldenKey);
+    const receipt = { ...golden.handles[0].receipt, epoch: 3 };
+    const [handle] = codec.encode(golden.scope, [receipt]);
+    const raw = Buffer.from(handle, 'base64url');
+    const plain = Buffer.from(golden.handles[0].handle, 'base64url');
+    t.same(raw.subarray(0, 16), plain.subarray(0, 16), 'the same fields as at epoch 0');
+    const s = createHash('sha256').update(golden.scope).digest().subarray(0, 16);
+    s.writeUInt32BE((s.readUInt32BE(12) ^ 3) >>> 0, 12);
+    const key = Buffer.from(
+      hkdfSync('sha256', goldenKey, Buffer.alloc(0), 'wharf/receipt-handle/v2', 16),
+    );
+    t.same(
+      raw.subarray(16),
+      cmac(key, Buffer.concat([s, raw.subarray(0, 16)])),
+      'tag as documented',
+    );
+    t.equal(handle, 'AgAAAAMAAAAAABEAAQAAAAmwPHoPtMI7Pwe71RnuaK4', 'golden bytes');
+    const epochOf = (epoch: number) => () => epoch;
+    t.same(codec.decodeMany(golden.scope, [handle], epochOf(3)), [receipt], 'its own epoch');
+    t.same(
+      codec.decodeMany(golden.scope, [handle], epochOf(5)),
+      [receipt],
+      'an older epoch than its cursor’s is read as such (the broker answers it expired)',
+    );
+    t.same(codec.decodeMany(golden.scope, [handle], epochOf(2)), [null], 'a later epoch: refused');
+    t.equal(codec.decode(golden.scope, handle), null, 'epoch 0: refused');
+    t.same(
+      codec.decodeMany(golden.scope, [golden.handles[0].handle], epochOf(3)),
+      [golden.handles[0].receipt],
+      'an epoch-0 handle under a cursor of epoch 3: read as epoch 0',
+    );
+  },
+);
