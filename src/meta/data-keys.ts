@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { WharfError } from '../errors.js';
 import type { RepoContext } from './repo-context.js';
+import { isRedisUnavailable } from './redis-errors.js';
 import { scriptError } from './scripts.js';
 import type { SecretBox } from './secret-box.js';
 
@@ -34,6 +35,23 @@ export class DataKeyRepository {
   /** The instance's key; with `create`, made when there is none (an instance created before
    *  keys came with it). Null: there is none. */
   async load(tenantId: string, instanceId: string, create: boolean): Promise<Buffer | null> {
+    try {
+      return await this.loadOrCreate(tenantId, instanceId, create);
+    } catch (error) {
+      // the broker calls this on a publish or a receive: its caller gets a 503 to retry, not 500
+      if (!isRedisUnavailable(error)) throw error;
+      throw new WharfError('Unavailable', 'the metadata store is unreachable; retry shortly', {
+        retryAfterMs: 1000,
+        cause: error,
+      });
+    }
+  }
+
+  private async loadOrCreate(
+    tenantId: string,
+    instanceId: string,
+    create: boolean,
+  ): Promise<Buffer | null> {
     const { redis, keys, scripts } = this.ctx;
     const redisKey = keys.dataKey(tenantId, instanceId);
     const context = dataKeyContext(tenantId, instanceId);

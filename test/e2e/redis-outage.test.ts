@@ -184,3 +184,38 @@ t.test('Redis stalled (SIGSTOP): fast 503s and /readyz fails, then recovers', as
     async () => (await coldRequest(wharf, cold)).status === 200,
   );
 });
+
+t.test('Redis refusing writes (out of memory, noeviction): 503, not 500', async (t) => {
+  const { wharf, warm, cold, call } = await setup(t);
+  await warmUp(call, warm, t);
+  const admin = new Redis(wharf.redisUrl);
+  t.teardown(() => admin.disconnect());
+  await admin.config('SET', 'maxmemory-policy', 'noeviction');
+  await admin.config('SET', 'maxmemory', '1');
+  t.teardown(() => admin.config('SET', 'maxmemory', '0'));
+  await assertUnavailable(
+    t,
+    await adminFetch(wharf, 'POST', '/admin/v1/tenants', { name: 'while-full' }),
+    'a tenant created (a MULTI)',
+  );
+  await assertUnavailable(
+    t,
+    await call(warm, 'PUT', '/topics/refused', { messageType: 'NORMAL' }),
+    'a topic created (a script)',
+  );
+  // an instance without a data key (made before keys came with instances) gets one on its first
+  // publish: a script the broker runs
+  await admin.del(wharf.meta.keys.dataKey(cold.tenantId, cold.instanceId));
+  await assertUnavailable(
+    t,
+    await call(cold, 'POST', '/topics/orders/messages', { messages: [{ body: 'keyless' }] }),
+    'a publish that makes its instance’s data key',
+  );
+  const published = await call(warm, 'POST', '/topics/orders/messages', {
+    messages: [{ body: 'while full' }],
+  });
+  t.equal(published.status, 200, 'a warm publish needs no Redis write');
+  await admin.config('SET', 'maxmemory', '0');
+  const created = await adminFetch(wharf, 'POST', '/admin/v1/tenants', { name: 'after-full' });
+  t.equal(created.status, 201, 'writes work again');
+});
