@@ -14,7 +14,7 @@
 //   | dataLength u32 | crc32c u32 (of bytes 0..20, then the data) | data
 import { crc32c } from '@node-rs/crc32';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { WharfError } from '../errors.js';
 import type { FrameWriter } from './commit-log.js';
 import { CommitLog } from './commit-log.js';
@@ -39,6 +39,25 @@ const PREVIOUS_SNAPSHOT_FILE = 'snapshot.prev';
 
 type Snapshot = { journalLogOffset: number; data: Buffer };
 type SnapshotFile = { snapshot: Snapshot } | { missing: true } | { damaged: string };
+
+interface UnreadableSnapshot {
+  path: string;
+  reason: string;
+}
+
+/** Moves a damaged snapshot file to quarantine/ (beside the journal's dir), logged. */
+async function quarantineSnapshot(
+  options: JournalOptions,
+  damaged: UnreadableSnapshot,
+  message: string,
+): Promise<void> {
+  const quarantine = join(options.dir, '..', 'quarantine');
+  const kept = join(quarantine, `journal-${basename(damaged.path)}-${Date.now()}.damaged`);
+  await mkdir(quarantine, { recursive: true });
+  await rename(damaged.path, kept);
+  await fsyncDir(options.dir);
+  options.logger?.error({ code: 'CorruptRecord', reason: damaged.reason, kept }, message);
+}
 
 async function readSnapshotFile(path: string): Promise<SnapshotFile> {
   const raw = await readFileIfExists(path);
@@ -107,7 +126,7 @@ export class FileStateJournal implements StateJournal, FrameWriter {
   }
 
   static async open(options: JournalOptions): Promise<FileStateJournal> {
-    const snapshot = await FileStateJournal.loadSnapshot(options);
+    const { snapshot, unreadable } = await FileStateJournal.loadSnapshot(options);
     const { log, recovery } = await CommitLog.open<JournalRequest>({
       name: 'journal',
       dir: options.dir,
@@ -131,8 +150,18 @@ export class FileStateJournal implements StateJournal, FrameWriter {
       await log.close();
       throw new WharfError(
         'CorruptRecord',
-        `the journal starts at ${firstLogOffset}, past its base at ${base} (${snapshot === null ? 'no snapshot' : 'its snapshot'})`,
-        { details: { dir: options.dir } },
+        unreadable === undefined
+          ? `the journal starts at ${firstLogOffset}, past its base at ${base} (${snapshot === null ? 'no snapshot' : 'its snapshot'})`
+          : `journal snapshot unreadable (${unreadable.reason}), and the journal starts at ${firstLogOffset}: the state cannot be rebuilt from it`,
+        { details: { dir: options.dir, ...(unreadable === undefined ? {} : unreadable) } },
+      );
+    }
+    if (unreadable !== undefined) {
+      // the journal still holds every entry from its start: the state is rebuilt from them all
+      await quarantineSnapshot(
+        options,
+        unreadable,
+        'journal snapshot damaged and no earlier one: rebuilding the state from the whole journal',
       );
     }
     if (snapshot !== null && snapshot.journalLogOffset > recovery.endLogOffset) {
@@ -144,36 +173,30 @@ export class FileStateJournal implements StateJournal, FrameWriter {
     return new FileStateJournal(options, log, snapshot, recovery);
   }
 
-  /** The base to recover from: `snapshot`, else the previous one (see the header). */
-  private static async loadSnapshot(options: JournalOptions): Promise<Snapshot | null> {
+  /** The base to recover from: `snapshot`, else the previous one (see the header); with no
+   *  readable one, none (the whole journal), naming the damaged file (`unreadable`). */
+  private static async loadSnapshot(
+    options: JournalOptions,
+  ): Promise<{ snapshot: Snapshot | null; unreadable?: UnreadableSnapshot }> {
     const path = join(options.dir, SNAPSHOT_FILE);
     const current = await readSnapshotFile(path);
-    if ('snapshot' in current) return current.snapshot;
-    const previous = await readSnapshotFile(join(options.dir, PREVIOUS_SNAPSHOT_FILE));
+    if ('snapshot' in current) return { snapshot: current.snapshot };
+    const previousPath = join(options.dir, PREVIOUS_SNAPSHOT_FILE);
+    const previous = await readSnapshotFile(previousPath);
     if ('damaged' in current) {
-      if (!('snapshot' in previous)) {
-        throw new WharfError('CorruptRecord', `journal snapshot unreadable: ${current.damaged}`, {
-          details: { path },
-        });
-      }
-      const quarantine = join(options.dir, '..', 'quarantine');
-      const kept = join(quarantine, `journal-snapshot-${Date.now()}.damaged`);
-      await mkdir(quarantine, { recursive: true });
-      await rename(path, kept);
-      await fsyncDir(options.dir);
-      options.logger?.error(
-        { code: 'CorruptRecord', reason: current.damaged, kept },
+      if (!('snapshot' in previous))
+        return { snapshot: null, unreadable: { path, reason: current.damaged } };
+      await quarantineSnapshot(
+        options,
+        { path, reason: current.damaged },
         'journal snapshot damaged: recovering from the previous snapshot and the entries after it',
       );
-      return previous.snapshot;
+      return { snapshot: previous.snapshot };
     }
     // missing: none written yet, or a crash between the two renames of a snapshot's write
-    if ('damaged' in previous) {
-      throw new WharfError('CorruptRecord', `journal snapshot unreadable: ${previous.damaged}`, {
-        details: { path: join(options.dir, PREVIOUS_SNAPSHOT_FILE) },
-      });
-    }
-    return 'snapshot' in previous ? previous.snapshot : null;
+    if ('damaged' in previous)
+      return { snapshot: null, unreadable: { path: previousPath, reason: previous.damaged } };
+    return { snapshot: 'snapshot' in previous ? previous.snapshot : null };
   }
 
   recover(): StateJournalRecovery {

@@ -140,19 +140,56 @@ t.test('journal: a torn tail is cut, earlier entries kept', async (t) => {
   ]);
 });
 
-t.test('journal: limits and a damaged snapshot are typed errors', async (t) => {
+t.test('journal: limits are typed errors', async (t) => {
   const dir = storeDir(t);
   const store = await openMessageStore({ ...SMALL, dir, maxRecordBytes: 1000 });
   await t.rejects(store.journal.append([Buffer.alloc(2000)]), { code: 'RecordTooLarge' });
   await store.journal.writeSnapshot(Buffer.from('s'));
   await store.close();
   await t.rejects(store.journal.append([Buffer.from('x')]), { code: 'StoreClosed' });
-  const snap = join(dir, 'journal', 'snapshot');
-  const bytes = readFileSync(snap);
-  bytes[bytes.length - 1] ^= 1;
-  writeFileSync(snap, bytes);
-  await t.rejects(openMessageStore({ ...SMALL, dir }), { code: 'CorruptRecord' });
 });
+
+t.test(
+  'journal: a damaged first snapshot (no previous one) is rebuilt from the whole journal',
+  async (t) => {
+    const dir = storeDir(t);
+    let store = await openMessageStore({ ...SMALL, dir });
+    await store.journal.append([Buffer.from('one'), Buffer.from('two')]);
+    await store.journal.writeSnapshot(Buffer.from('state@2'));
+    await store.journal.append([Buffer.from('three')]);
+    await store.close();
+    const snap = join(dir, 'journal', 'snapshot');
+    const bytes = readFileSync(snap);
+    bytes[bytes.length - 1] ^= 1;
+    writeFileSync(snap, bytes);
+    // before, every start stopped here: a crash loop under a supervisor
+    store = await openMessageStore({ ...SMALL, dir });
+    const rec = store.journal.recover();
+    t.equal(rec.snapshot, null, 'no snapshot to start from');
+    t.same(await collect(rec.entries), ['one', 'two', 'three'], 'every entry, from the first');
+    t.match(readdirSync(join(dir, 'quarantine')), [/^journal-snapshot-\d+\.damaged$/]);
+    await store.close();
+  },
+);
+
+t.test(
+  'journal: a damaged snapshot, none before it and early entries gone is damage',
+  async (t) => {
+    const dir = storeDir(t);
+    await threeSnapshots(dir);
+    t.ok(Number(journalSegments(dir)[0]) > 0, 'early segments deleted');
+    rmSync(join(dir, 'journal', 'snapshot.prev'));
+    const snap = join(dir, 'journal', 'snapshot');
+    const bytes = readFileSync(snap);
+    bytes[bytes.length - 1] ^= 1;
+    writeFileSync(snap, bytes);
+    await t.rejects(openMessageStore({ ...SMALL, dir }), {
+      code: 'CorruptRecord',
+      message: /journal snapshot unreadable \(snapshot CRC mismatch\)/,
+    });
+    t.ok(readFileSync(snap).equals(bytes), 'the snapshot left where it was');
+  },
+);
 
 t.test('snapshot codec round-trips and rejects damage', async (t) => {
   const enc = encodeSnapshot(1234, Buffer.from('hello'));
