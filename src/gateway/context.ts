@@ -1,5 +1,6 @@
 // What route modules are given: the injected dependencies plus the gateway's own services.
 import type { BrokerClient } from '../cluster/index.js';
+import { WharfError } from '../errors.js';
 import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
 import type { MetaStore } from '../meta/index.js';
 import type { GatewayMetrics, Logger } from '../telemetry/index.js';
@@ -77,8 +78,59 @@ export interface RouteContext {
   answers: AnswerBudget;
 }
 
+/** What a topic's or group's delete leaves to finish: its brokers' drop. */
+export type DeletedResource =
+  { kind: 'topic'; record: TopicDescriptor } | { kind: 'group'; record: GroupDescriptor };
+
 /**
- * Tells the brokers to forget deleted topics and groups. Metadata is already gone, so a failure
+ * Finishes the delete of a topic or group: its brokers drop it, then its deleted record (kept
+ * by the delete for this) is forgotten — unless a drop could neither be taken nor left for its
+ * broker: then it stays, for the next DELETE or create of the name (false).
+ */
+export async function finishDelete(
+  ctx: RouteContext,
+  tenantId: string,
+  instanceId: string,
+  deleted: DeletedResource,
+): Promise<boolean> {
+  const taken =
+    deleted.kind === 'topic'
+      ? await dropFromBrokers(ctx, [deleted.record], [])
+      : await dropFromBrokers(ctx, [], [deleted.record]);
+  const name = deleted.kind === 'topic' ? deleted.record.topic : deleted.record.group;
+  if (taken) await ctx.meta.forgetDeleted(deleted.kind, tenantId, instanceId, name);
+  return taken;
+}
+
+/** Before a topic or group is created or changed: a delete of its name whose drop was not
+ *  finished (its answer lost while Redis stalled) is finished first, so the name created again
+ *  never meets the deleted one's messages, delayed messages or cursors. */
+export async function finishEarlierDelete(
+  ctx: RouteContext,
+  tenantId: string,
+  instanceId: string,
+  kind: 'topic' | 'group',
+  name: string,
+): Promise<void> {
+  let deleted: DeletedResource | null = null;
+  if (kind === 'topic') {
+    const record = await ctx.meta.deletedTopic(tenantId, instanceId, name);
+    if (record !== null) deleted = { kind, record };
+  } else {
+    const record = await ctx.meta.deletedGroup(tenantId, instanceId, name);
+    if (record !== null) deleted = { kind, record };
+  }
+  if (deleted !== null && !(await finishDelete(ctx, tenantId, instanceId, deleted))) {
+    throw new WharfError(
+      'Unavailable',
+      `the ${kind} deleted under this name is still to be dropped: create it again shortly`,
+      { retryAfterMs: 1000 },
+    );
+  }
+}
+
+/**
+ * Tells the brokers to forget deleted topics and groups; false when a drop failed. Metadata is already gone, so a failure
  * here cannot be undone by the client: a drop a broker does not take is left for it in Redis
  * (src/cluster/dropped-names.ts: the routing client, and the all-in-one node's wrapper), which it
  * applies when it can; what fails even so (Redis away as well) is logged with what to clean up.
@@ -88,7 +140,7 @@ export async function dropFromBrokers(
   topics: readonly TopicDescriptor[],
   groups: readonly GroupDescriptor[],
   instances: readonly { tenantId: string; instanceId: string }[] = [],
-): Promise<void> {
+): Promise<boolean> {
   const results = await Promise.allSettled([
     ...topics.map((t) => ctx.brokers.dropTopic(t)),
     ...groups.map((g) => ctx.brokers.dropGroup(g)),
@@ -114,4 +166,5 @@ export async function dropFromBrokers(
         'broker instance drop failed; its internal topics are left behind (bodies stay sealed)',
       );
   });
+  return [...results, ...dropped].every((r) => r.status === 'fulfilled');
 }

@@ -2,6 +2,7 @@
 // checks the tenant's count quota atomically (put-resource-4.lua), and deletes that give the
 // count back. Each record stores `spec`, the canonical JSON of its settable fields, so the
 // script can tell "unchanged" from "updated" without re-encoding JSON in Lua; reading drops it.
+import { namedDrop } from '../model/index.js';
 import { decodeRecord, encodeRecord, type RecordSchema } from './records.js';
 import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
 import { scriptError } from './scripts.js';
@@ -78,14 +79,37 @@ export abstract class InstanceResourceRepository<T extends { createdAt: number }
     return records.sort((a, b) => this.order(a, b));
   }
 
+  /** Deletes the record, keeping it among the deleted ones (deleted()) until forgotten. */
   async delete(tenantId: string, instanceId: string, name: string): Promise<T | null> {
     const key = this.hashKey(tenantId, instanceId);
     const result = await this.ctx.scripts.run(
       'delete-resource',
-      [key, this.ctx.keys.counts(tenantId)],
-      [name, this.kind.counter],
+      [key, this.ctx.keys.counts(tenantId), this.ctx.keys.deletedResources(tenantId)],
+      [name, this.kind.counter, this.deletedField(instanceId, name)],
     );
     return typeof result === 'string' ? this.parse(result, key, name) : null;
+  }
+
+  /** A record deleted whose brokers may not have taken its drop yet (null: none). */
+  async deleted(tenantId: string, instanceId: string, name: string): Promise<T | null> {
+    return readHashRecord(
+      this.ctx,
+      this.kind.schema,
+      this.ctx.keys.deletedResources(tenantId),
+      this.deletedField(instanceId, name),
+    );
+  }
+
+  /** Forgets a deleted record once its brokers took the drop (or it was left for them). */
+  async forgetDeleted(tenantId: string, instanceId: string, name: string): Promise<void> {
+    await this.ctx.redis.hdel(
+      this.ctx.keys.deletedResources(tenantId),
+      this.deletedField(instanceId, name),
+    );
+  }
+
+  private deletedField(instanceId: string, name: string): string {
+    return namedDrop(this.kind.counter === 'topics' ? 'topic' : 'group', instanceId, name);
   }
 
   protected abstract order(a: T, b: T): number;

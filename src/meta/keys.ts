@@ -176,6 +176,13 @@ export class MetaKeys {
     return `${this.t(tenantId)}:dropping`;
   }
 
+  /** hash `topic <instanceId>/<topic>` or `group <instanceId>/<group>` (droppedName) → the
+   *  deleted record's JSON: kept by the delete until its brokers have taken the drop, so a
+   *  delete whose answer was lost is finished by the next DELETE or create of the name */
+  deletedResources(tenantId: string): string {
+    return `${this.t(tenantId)}:deleted`;
+  }
+
   /** pub/sub channel: a drop was left for the broker (the message is its drop id) */
   pendingDropChannel(brokerId: number): string {
     return `${this.prefix}:{drops:${brokerId}}:added`;

@@ -489,6 +489,27 @@ export class MetaStore {
     return deleted;
   }
 
+  /** A topic deleted whose brokers may not have taken its drop yet: its DELETE's answer was lost
+   *  (the script ran after its deadline) or the gateway stopped before the drop. Null: none. */
+  deletedTopic(tenantId: string, instanceId: string, name: string): Promise<TopicRecord | null> {
+    return this.topics.deleted(tenantId, instanceId, name);
+  }
+
+  /** As deletedTopic, for a group. */
+  deletedGroup(tenantId: string, instanceId: string, name: string): Promise<GroupRecord | null> {
+    return this.groups.deleted(tenantId, instanceId, name);
+  }
+
+  /** Forgets a deleted topic's or group's record once its brokers took (or were left) the drop. */
+  forgetDeleted(
+    kind: 'topic' | 'group',
+    tenantId: string,
+    instanceId: string,
+    name: string,
+  ): Promise<void> {
+    return (kind === 'topic' ? this.topics : this.groups).forgetDeleted(tenantId, instanceId, name);
+  }
+
   async putGroup(group: GroupRecord): Promise<{ status: PutStatus; record: GroupRecord }> {
     const { tenantId, instanceId, group: name } = group;
     const result = await this.groups.put(tenantId, instanceId, name, group);

@@ -109,6 +109,7 @@ export class TenantRepository {
       keys.counts(tenantId),
       keys.instances(tenantId),
       keys.instanceNames(tenantId),
+      keys.deletedResources(tenantId),
     );
   }
 }

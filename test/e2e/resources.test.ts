@@ -240,8 +240,12 @@ t.test('tenant plane: instances, topics, groups', async (t) => {
     t.equal(
       (await signedFetch(wharf.url, { method: 'DELETE', path: `${i}/groups/g2`, ...as(tenant) }))
         .status,
-      404,
+      204,
+      'a drop neither taken nor left for the broker is tried again by the next DELETE',
     );
+    const again = await put('g2', {});
+    t.equal(again.status, 503, 'and the name is not created again before it is dropped');
+    t.equal((await json(again)).error.code, 'Unavailable');
   });
 
   t.test('permissions per instance', async (t) => {

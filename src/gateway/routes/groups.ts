@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { DeliveryMode, RetryPolicy } from '../../model/index.js';
 import { WharfError } from '../../errors.js';
 import type { GroupRecord } from '../../meta/index.js';
-import { dropFromBrokers, type RouteContext } from '../context.js';
+import { finishDelete, finishEarlierDelete, type RouteContext } from '../context.js';
 import { resolveGroup, resolveInstance } from '../plugins/tenancy.js';
 import { bodies } from '../schemas/resources.js';
 import { groupParams } from './params.js';
@@ -50,6 +50,7 @@ export function groupRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
     async put(principal, instanceId, group, body) {
       await resolveInstance(meta, principal, instanceId, 'manage');
+      await finishEarlierDelete(ctx, principal.tenantId, instanceId, 'group', group);
       await meta.refuseWhileDropping(principal.tenantId, instanceId, 'group', group);
       const policy = body.retryPolicy;
       if (
@@ -85,9 +86,13 @@ export function groupRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
     async delete(principal, instanceId, group) {
       await resolveInstance(meta, principal, instanceId, 'manage');
-      const deleted = await meta.deleteGroup(principal.tenantId, instanceId, group);
-      if (deleted === null) throw new WharfError('GroupNotFound', `no group ${group}`);
-      await dropFromBrokers(ctx, [], [deleted]);
+      // a record deleted before whose drop is not finished (that DELETE answered 503 while
+      // Redis stalled, and Redis ran it after): this DELETE finishes it
+      const record =
+        (await meta.deleteGroup(principal.tenantId, instanceId, group)) ??
+        (await meta.deletedGroup(principal.tenantId, instanceId, group));
+      if (record === null) throw new WharfError('GroupNotFound', `no group ${group}`);
+      await finishDelete(ctx, principal.tenantId, instanceId, { kind: 'group', record });
     },
   });
 }

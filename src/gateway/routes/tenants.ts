@@ -138,11 +138,11 @@ export function tenantRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply) => {
       checkTenantId(request.params.tenantId);
       const { tenantId } = request.params;
-      const deleted = await meta.deleteTenant(tenantId, (instance) =>
-        dropFromBrokers(ctx, instance.topics, instance.groups, [
+      const deleted = await meta.deleteTenant(tenantId, async (instance) => {
+        await dropFromBrokers(ctx, instance.topics, instance.groups, [
           { tenantId, instanceId: instance.instanceId },
-        ]),
-      );
+        ]);
+      });
       if (deleted === null) throw new WharfError('TenantNotFound', 'no such tenant');
       ctx.metrics.forgetTenant(tenantId);
       return reply.code(204).send();

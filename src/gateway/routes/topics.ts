@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { MessageType } from '../../model/index.js';
 import { WharfError } from '../../errors.js';
 import type { TopicRecord } from '../../meta/index.js';
-import { dropFromBrokers, type RouteContext } from '../context.js';
+import { finishDelete, finishEarlierDelete, type RouteContext } from '../context.js';
 import { resolveInstance, resolveTopic } from '../plugins/tenancy.js';
 import { bodies } from '../schemas/resources.js';
 import { topicParams } from './params.js';
@@ -50,6 +50,7 @@ export function topicRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
     async put(principal, instanceId, topic, body) {
       await resolveInstance(meta, principal, instanceId, 'manage');
+      await finishEarlierDelete(ctx, principal.tenantId, instanceId, 'topic', topic);
       await meta.refuseWhileDropping(principal.tenantId, instanceId, 'topic', topic);
       if (body.dedupWindowSeconds > body.retentionHours * 3600) {
         throw new WharfError('InvalidArgument', 'dedupWindowSeconds must not exceed the retention');
@@ -83,9 +84,13 @@ export function topicRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
     async delete(principal, instanceId, topic) {
       await resolveInstance(meta, principal, instanceId, 'manage');
-      const deleted = await meta.deleteTopic(principal.tenantId, instanceId, topic);
-      if (deleted === null) throw new WharfError('TopicNotFound', `no topic ${topic}`);
-      await dropFromBrokers(ctx, [deleted], []);
+      // a record deleted before whose drop is not finished (that DELETE answered 503 while
+      // Redis stalled, and Redis ran it after): this DELETE finishes it
+      const record =
+        (await meta.deleteTopic(principal.tenantId, instanceId, topic)) ??
+        (await meta.deletedTopic(principal.tenantId, instanceId, topic));
+      if (record === null) throw new WharfError('TopicNotFound', `no topic ${topic}`);
+      await finishDelete(ctx, principal.tenantId, instanceId, { kind: 'topic', record });
     },
   });
 }

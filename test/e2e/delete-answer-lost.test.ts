@@ -1,0 +1,86 @@
+// A DELETE of a topic or group whose answer was lost after Redis ran it: its deadline passed while
+// Redis stalled (the client got 503 and may retry), then Redis ran the delete, so the record is
+// gone but no broker was told to drop the data. The next DELETE of the name (204, not 404) or a
+// create of it finishes the drop first: the name created again never gets the deleted one's
+// messages (stored or delayed) nor its cursors.
+import t, { type Test } from 'tap';
+import { json, provisionTenant, startWharf, tenantCaller } from '../helpers/wharf.js';
+import { eventually } from '../helpers/eventually.js';
+
+async function setup(t: Test) {
+  const wharf = await startWharf(t);
+  const tenant = await provisionTenant(wharf);
+  const call = tenantCaller(wharf, tenant);
+  /** What the DELETE's script does, run as Redis ran it after the gateway had given up. */
+  const lostDelete = {
+    topic: (name: string) => wharf.meta.deleteTopic(tenant.tenantId, tenant.instanceId, name),
+    group: (name: string) => wharf.meta.deleteGroup(tenant.tenantId, tenant.instanceId, name),
+  };
+  const receiveBodies = async (topic: string, group: string): Promise<string[]> => {
+    const res = await call('POST', `/topics/${topic}/groups/${group}/receive`, {
+      maxMessages: 32,
+    });
+    if (res.status !== 200) throw new Error(`receive: ${res.status} ${await res.text()}`);
+    return ((await json(res)).messages as { body: string }[]).map((m) => m.body);
+  };
+  return { wharf, tenant, call, lostDelete, receiveBodies };
+}
+
+t.test('a topic: a create after a lost delete answer does not get its messages', async (t) => {
+  const { call, lostDelete, receiveBodies } = await setup(t);
+  t.equal((await call('PUT', '/topics/orders', { messageType: 'DELAY' })).status, 201);
+  t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+  await receiveBodies('orders', 'billing'); // the group starts on the topic
+  const due = Date.now() + 1500;
+  const published = await call('POST', '/topics/orders/messages', {
+    messages: [{ body: 'old-1' }, { body: 'old-2' }, { body: 'old-delayed', deliverAt: due }],
+  });
+  t.equal(published.status, 200);
+  t.not(await lostDelete.topic('orders'), null, 'the record deleted, no broker told');
+
+  t.equal((await call('PUT', '/topics/orders', { messageType: 'DELAY' })).status, 201);
+  t.equal(
+    (await call('POST', '/topics/orders/messages', { messages: [{ body: 'new' }] })).status,
+    200,
+  );
+  const got: string[] = [];
+  await eventually('the new message, and the old delayed one’s time passed', async () => {
+    got.push(...(await receiveBodies('orders', 'billing')));
+    return got.includes('new') && Date.now() > due + 1000;
+  });
+  t.same(got, ['new'], 'nothing of the deleted topic');
+});
+
+t.test('a topic: the retried DELETE finishes it (204, not 404)', async (t) => {
+  const { call, lostDelete, receiveBodies } = await setup(t);
+  t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+  t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+  await receiveBodies('orders', 'billing');
+  t.equal(
+    (await call('POST', '/topics/orders/messages', { messages: [{ body: 'old' }] })).status,
+    200,
+  );
+  await lostDelete.topic('orders');
+  t.equal((await call('DELETE', '/topics/orders')).status, 204, 'the retry finishes the delete');
+  t.equal((await call('DELETE', '/topics/orders')).status, 404, 'and then the name is unknown');
+  t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+  t.same(await receiveBodies('orders', 'billing'), [], 'nothing of the deleted topic');
+});
+
+t.test('a group: created again after a lost delete answer, it starts afresh', async (t) => {
+  const { call, lostDelete, receiveBodies } = await setup(t);
+  t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+  t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+  await receiveBodies('orders', 'billing');
+  t.equal(
+    (await call('POST', '/topics/orders/messages', { messages: [{ body: 'before' }] })).status,
+    200,
+  );
+  await lostDelete.group('billing');
+  t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+  t.same(
+    await receiveBodies('orders', 'billing'),
+    [],
+    'the new group starts at its creation, not on the old one’s backlog',
+  );
+});
