@@ -233,12 +233,13 @@ export class PopReader {
         if (budget <= 0 || bytesLeft <= 0) break;
         const cursor = sub.cursors.get(queueId) as QueueCursor;
         if (fifo && (cursor.inflightCount > 0 || cursor.owedCount > 0)) continue;
-        if (cursor.inflightCount >= this.core.limits.maxInflightPerQueue) continue;
+        const room = Math.min(budget, this.core.limits.maxInflightPerQueue - cursor.inflightCount);
+        if (room <= 0) continue;
         const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
         const pull = picks.get(queueId)?.pullTo ?? cursor.pullOffset;
         if (pull >= this.core.store.queueOffsets(name, storeQueue).maxQueueOffset) continue;
         if (!claim(queueId)) continue;
-        const read = await this.readNew(topic, group, sub, queueId, budget, filter, picks, {
+        const read = await this.readNew(topic, group, sub, queueId, room, filter, picks, {
           maxBytes: bytesLeft,
           // the answer's first message may be larger than the whole budget
           firstOfAnswer: inAnswer === 0,

@@ -21,6 +21,8 @@ import { groupKey, receiptScope, storeTopic } from './names.js';
 import { PopReader } from './pop-reader.js';
 import { parseTagFilter } from './tag-filter.js';
 
+type Completion = LedgerEntry & { op: 'complete' };
+
 export class Receiver {
   private readonly popReader: PopReader;
 
@@ -98,7 +100,6 @@ export class Receiver {
   ): Promise<AckResult[]> {
     this.core.rememberGroup(topic, group);
     const results: AckResult[] = [];
-    type Completion = LedgerEntry & { op: 'complete' };
     const entries: Completion[] = [];
     const counters = new Set<Subscription>();
     // one subscription lookup per consumer slot, not per handle (its key is a built string)
@@ -146,8 +147,10 @@ export class Receiver {
         for (const entry of byQueue.get(sub)?.values() ?? []) acked += entry.offsets.length;
         this.core.counters.subscription(sub.key).acked.add(acked);
       }
-      // FIFO queues hand out their next messages once the earlier ones are acked
-      if (topic.messageType === 'FIFO') this.core.longPoll.notify(storeTopic(topic));
+      // FIFO queues hand out their next messages once the earlier ones are acked; a queue at
+      // its in-flight cap (maxInflightPerQueue) hands out more once acks make room
+      if (topic.messageType === 'FIFO' || this.freedRoom(byQueue))
+        this.core.longPoll.notify(storeTopic(topic));
     }
     return results;
   }
@@ -273,6 +276,19 @@ export class Receiver {
       const consumerId = consumerIds.get(entry.sub);
       return consumerId === undefined ? entry : { ...entry, consumerId };
     });
+  }
+
+  /** Whether acks just made room on a queue that was at its in-flight cap: receives parked
+   *  meanwhile found nothing there to take. */
+  private freedRoom(byQueue: ReadonlyMap<Subscription, ReadonlyMap<number, Completion>>): boolean {
+    const cap = this.core.limits.maxInflightPerQueue;
+    for (const [sub, queues] of byQueue) {
+      for (const [queueId, entry] of queues) {
+        const cursor = sub.cursors.get(queueId);
+        if (cursor !== undefined && cursor.inflightCount + entry.offsets.length >= cap) return true;
+      }
+    }
+    return false;
   }
 
   /** The receipts of handles, each tag checked under the reset epoch of the cursor it names. */

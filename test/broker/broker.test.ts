@@ -379,6 +379,33 @@ t.test(
   },
 );
 
+t.test('a queue at its in-flight cap hands out more as soon as acks make room', async (t) => {
+  const broker = await openTestBroker(t, { limits: { maxInflightPerQueue: 4 } });
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  await broker.publish(
+    topic,
+    [1, 2, 3, 4, 5, 6].map((i) => text(`m${i}`)),
+  );
+  const held = await broker.receive(topic, group, { ...receiveAll, invisibleMs: 600_000 });
+  t.equal(held.length, 4, 'the cap: four in flight');
+  t.same(await broker.receive(topic, group, receiveAll), [], 'none past the cap');
+  const parked = broker.receive(topic, group, { ...receiveAll, waitMs: 120_000 });
+  await waitFor('the receive to park', () => broker.longPoll.parkedCount === 1);
+  await broker.ack(topic, group, [held[0].receiptHandle]);
+  const answer = await Promise.race([
+    parked,
+    waitUntilPast(Date.now() + 30_000).then(() => 'still parked' as const),
+  ]);
+  t.not(answer, 'still parked', 'the ack woke the parked receive');
+  if (answer !== 'still parked')
+    t.same(
+      answer.map((m) => m.body.toString()),
+      ['m5'],
+      'with the message the room was made for',
+    );
+});
+
 t.test('query by id, key and time; visibility change', async (t) => {
   const broker = await openTestBroker(t);
   const topic = topicOf({ queueCount: 2 });
