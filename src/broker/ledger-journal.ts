@@ -1,8 +1,10 @@
 // The consumer ledger's durability: every change is applied to the ledger and appended to the
 // store's state journal (record), and snapshots of the ledger (with the topics' byte counters)
 // bound the journal. Start-up (recover) loads the latest snapshot, replays the entries after it,
-// then clamps every cursor to what the store holds: a log tail lost under the async policy must
-// not make a group skip what is written there next, and retention may have deleted the head.
+// then clamps every cursor (and the decisions on half messages) to what the store holds: a log
+// tail lost under the async policy (or to damage) must not make a group skip what is written
+// there next, nor a new half message inherit a lost one's decision, and retention may have
+// deleted the head.
 // A clamp is no journal entry, so a snapshot holds it before the broker serves: replay after a
 // second crash must not start past the queue's end again, over messages stored there since.
 // A change its caller is answered about (a reset) is applied only once durable (recordDurably):
@@ -112,6 +114,10 @@ export class LedgerJournal {
     for (const [topic, queue] of this.withdrawals.queueList()) {
       const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(topic, queue);
       if (this.withdrawals.trimTo(topic, queue, minQueueOffset, maxQueueOffset)) clamped++;
+    }
+    for (const [half, queue] of this.transactions.queueList()) {
+      const { maxQueueOffset } = this.store.queueOffsets(half, queue);
+      if (this.transactions.trimFrom(half, queue, maxQueueOffset)) clamped++;
     }
     for (const sub of this.ledger.allSubscriptions()) {
       for (const [queueId, cursor] of sub.cursors) {

@@ -383,6 +383,9 @@ export class QueueCursor {
     for (const [start, end] of kept) this.done.addRange(start, Math.min(end, maxOffset));
     this.owed.dropFrom(maxOffset);
     this.epoch++;
+    // as a reset: messages stored from now on take the lost offsets again, and a handle of a lost
+    // delivery must not name the new message's delivery of the same offset and attempt
+    this.resets++;
     return true;
   }
 

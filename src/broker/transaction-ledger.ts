@@ -115,6 +115,40 @@ export class TransactionLedger {
       if (offset < minQueueOffset) state.checks.delete(offset);
   }
 
+  /** The half queues holding any state. */
+  queueList(): [half: string, queue: number][] {
+    return [...this.queues.keys()].map((key) => {
+      const [half = '', queue = '0'] = key.split('\u0000');
+      return [half, Number(queue)];
+    });
+  }
+
+  /**
+   * Forgets everything at or above the queue's end (its log lost a tail: a torn write after
+   * damage, an async flush cut by a power loss). Half messages published after the restart take
+   * those offsets again, and would otherwise inherit the lost ones' decisions: a new transaction
+   * answered 409 "already rolled back". True when something was forgotten.
+   */
+  trimFrom(half: string, queue: number, maxQueueOffset: number): boolean {
+    const state = this.queues.get(queueKey(half, queue));
+    if (state === undefined) return false;
+    let trimmed = false;
+    for (const set of [state.committed, state.rolledBack, state.dispatched]) {
+      const pairs = set.pairs();
+      if (pairs.length > 0 && pairs[pairs.length - 1][1] > maxQueueOffset) {
+        set.dropFrom(maxQueueOffset);
+        trimmed = true;
+      }
+    }
+    for (const offset of state.checks.keys()) {
+      if (offset >= maxQueueOffset) {
+        state.checks.delete(offset);
+        trimmed = true;
+      }
+    }
+    return trimmed;
+  }
+
   apply(entry: TxnEntry): void {
     if (entry.op === 'txn-drop') {
       for (const key of [...this.queues.keys()])

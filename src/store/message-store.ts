@@ -171,6 +171,20 @@ class DefaultMessageStore implements MessageStore {
     });
     this.log = log;
     const endLogOffset = recovery.endLogOffset;
+    if (checkpoint !== null && endLogOffset < checkpoint.dispatchedLogOffset) {
+      // the checkpoint is written only past durable records: these were durable, and are gone
+      o.logger?.error(
+        {
+          code: 'CorruptRecord',
+          logEndOffset: endLogOffset,
+          checkpointLogOffset: checkpoint.dispatchedLogOffset,
+          lostBytes: checkpoint.dispatchedLogOffset - endLogOffset,
+        },
+        'the commit log ends below its checkpoint: records stored (and acknowledged) there are ' +
+          'gone, a segment emptied or removed (damage, or a power loss under the async flush); ' +
+          'their messages are lost unless the data dir is restored from a backup',
+      );
+    }
     if (this.queues.clampDeletions(endLogOffset)) {
       await this.queues.writeSnapshot(log.minLogOffset).catch((err: unknown) => {
         // a full or read-only disk: the next deletion writes it (logNeedsRewrite)

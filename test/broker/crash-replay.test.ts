@@ -631,3 +631,65 @@ t.test('a damaged record costs its message, not its queue: the rest is delivered
   t.match(later, [{ body: Buffer.from('after') }], 'and what comes after');
   t.equal(broker.stats().corruptMessagesSkipped, 1);
 });
+
+t.test(
+  'under async flush, a half message stored at an offset lost with the log tail decides for itself',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const options = { store: { flushPolicy: 'async' as const } };
+    const b1 = await harness.open(options);
+    const topic = topicOf({ queueCount: 1, messageType: 'TRANSACTION' });
+    const group = groupOf();
+    const [kept] = await b1.publish(topic, [text('kept')]);
+    await b1.commitTransaction(topic, kept.transactionId!);
+    const lostTail = lostTailCrash(t, harness.dir);
+    // stored and rolled back; the crash loses the half message, the journal keeps the rollback
+    const [lost] = await b1.publish(topic, [text('lost')]);
+    await b1.rollbackTransaction(topic, lost.transactionId!);
+    const b2 = await lostTail.crash(options);
+    const [fresh] = await b2.publish(topic, [text('fresh')]);
+    // before: 409 "the transaction was already rolled back", and never delivered
+    await b2.commitTransaction(topic, fresh.transactionId!);
+    const got = await b2.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    t.same(
+      got.map((m) => m.body.toString()).sort(),
+      ['fresh', 'kept'],
+      'the new half message, committed, is delivered',
+    );
+  },
+);
+
+t.test(
+  'under async flush, a handle of a delivery lost with the log tail does not ack the next message at its offset',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const options = { store: { flushPolicy: 'async' as const } };
+    const b1 = await harness.open(options);
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const receive = (broker: Broker) =>
+      broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    await b1.publish(topic, [text('m0')]);
+    const [m0] = await receive(b1);
+    await b1.ack(topic, group, [m0.receiptHandle]);
+    const lostTail = lostTailCrash(t, harness.dir);
+    await b1.publish(topic, [text('m1')]);
+    const [m1] = await receive(b1);
+    await journalWritten(b1); // the delivery is in the journal: only the log loses its tail
+    const b2 = await lostTail.crash(options);
+    await b2.publish(topic, [text('n1')]);
+    const [n1] = await receive(b2);
+    t.equal(n1.body.toString(), 'n1');
+    t.equal(n1.queueOffset, m1.queueOffset, 'stored at the lost message’s offset');
+    t.same(
+      (await b2.ack(topic, group, [m1.receiptHandle])).map((r) => (r.ok ? 'ok' : r.code)),
+      ['ReceiptHandleExpired'],
+      'the lost delivery’s handle is over',
+    );
+    t.same(
+      (await b2.ack(topic, group, [n1.receiptHandle])).map((r) => r.ok),
+      [true],
+      'its own handle acks it',
+    );
+  },
+);

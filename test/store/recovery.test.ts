@@ -254,3 +254,24 @@ t.test(
     for (let i = 0; i < 8; i++) t.ok(r.messages[i].body.equals(bodies[i]), `record ${i}`);
   },
 );
+
+t.test('a log that ends below its checkpoint says durable records are gone', async (t) => {
+  const dir = storeDir(t);
+  await fill(dir, 300); // several 64 KiB segments, checkpointed at close
+  const files = segmentFiles(dir);
+  t.ok(files.length > 2);
+  // what some file systems leave of the newest segment after a crash: nothing
+  truncateSync(join(dir, 'commitlog', files[files.length - 1]), 0);
+  const errors: { obj: Record<string, unknown>; msg: string }[] = [];
+  const logger = {
+    info: () => undefined,
+    warn: () => undefined,
+    error: (obj: object, msg?: string) =>
+      errors.push({ obj: obj as Record<string, unknown>, msg: msg ?? '' }),
+  };
+  const store = await openTestStore(t, dir, { logger });
+  const said = errors.find((e) => /ends below its checkpoint/.test(e.msg));
+  t.ok(said, 'an error line, not a quiet trim');
+  t.equal(said?.obj.logEndOffset, store.recovery.logEndOffset);
+  t.ok(Number(said?.obj.lostBytes) > 0);
+});
