@@ -50,6 +50,10 @@ export class Subscription {
   retries = 0;
   /** When a receive last looked (not journaled: after a restart the sweep takes over at once). */
   lastReceiveMs = 0;
+  /** The tags the last receive took (null: every tag; undefined: no receive since the start, not
+   *  journaled): what query by id tells a message the group passed over by (FILTERED) from one
+   *  it acked. */
+  lastTags: ReadonlySet<string> | null | undefined = undefined;
   /** Queues with a receive reading them now: a second receive skips them (no double delivery). */
   readonly busy = new Map<number, Promise<void>>();
 

@@ -283,7 +283,7 @@ export class Queries {
         state = 'INFLIGHT';
         deliveryAttempt = entry.attempt;
       } else if (cursor !== undefined && cursor.isDone(message.queueOffset)) {
-        ({ state, deliveryAttempt } = await this.afterDone(topic, sub, messageId));
+        ({ state, deliveryAttempt } = await this.afterDone(topic, sub, message, messageId));
       }
       states.push({
         group,
@@ -295,11 +295,13 @@ export class Queries {
     return states;
   }
 
-  /** The state in `sub`'s group of a message its cursor is done with: acked, or dead-lettered
-   *  (its last dead letter) — and once that was re-sent, the state of the copy received since. */
+  /** The state in `sub`'s group of a message its cursor is done with: acked (or passed over by
+   *  the group's tag filter), or dead-lettered (its last dead letter) — and once that was re-sent,
+   *  the state of the copy received since. */
   private async afterDone(
     topic: TopicDescriptor,
     sub: Subscription,
+    message: StoredMessage,
     messageId: string,
   ): Promise<{ state: GroupMessageState; deliveryAttempt: number }> {
     const [tenantId = '', instanceId = '', group = ''] = sub.groupKey.split('/');
@@ -313,7 +315,13 @@ export class Queries {
       (latest, m) => (latest === undefined || m.queueOffset > latest.queueOffset ? m : latest),
       undefined,
     );
-    if (last === undefined) return { state: 'ACKED', deliveryAttempt: 0 };
+    if (last === undefined) {
+      // not among the tags the group's receives take (as its last receive asked: unknown after
+      // a restart until one): passed over, not acked
+      const tags = sub.lastTags;
+      const filtered = tags !== undefined && tags !== null && !tags.has(message.tag);
+      return { state: filtered ? 'FILTERED' : 'ACKED', deliveryAttempt: 0 };
+    }
     if (!this.core.ledger.deadLetterDone(sub.groupKey).has(last.queueOffset)) {
       // BROADCASTING: the group's dead letter names the consumers whose deliveries it ended; a
       // consumer not named acked the message (one from before they were named: as named)

@@ -43,6 +43,7 @@ export class Receiver {
     const filter = parseTagFilter(request.tags);
     const sub = await this.subscriptionFor(topic, group, request.consumerId);
     sub.lastReceiveMs = Date.now();
+    sub.lastTags = filter === undefined || filter.tags.size === 0 ? null : filter.tags;
     // the wait is measured on the monotonic clock: a wall clock stepped back (NTP) must not
     // stretch it past the caller's deadline (a 503 from the gateway instead of an empty answer)
     const waitEnd = performance.now() + request.waitMs;

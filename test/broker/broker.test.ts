@@ -406,6 +406,27 @@ t.test('a queue at its in-flight cap hands out more as soon as acks make room', 
     );
 });
 
+t.test('query by id shows a message the group’s tag filter passed over as FILTERED', async (t) => {
+  const broker = await openTestBroker(t);
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf();
+  const [a, b] = await broker.publish(topic, [text('a', { tag: 'A' }), text('b', { tag: 'B' })]);
+  const got = await broker.receive(topic, group, { ...receiveAll, tags: 'B' });
+  t.same(
+    got.map((m) => m.body.toString()),
+    ['b'],
+  );
+  await broker.ack(
+    topic,
+    group,
+    got.map((m) => m.receiptHandle),
+  );
+  const stateOf = async (messageId: string) =>
+    (await broker.getMessage(topic, messageId)).groups?.map((g) => g.state);
+  t.same(await stateOf(a.messageId), ['FILTERED'], 'never received: passed over');
+  t.same(await stateOf(b.messageId), ['ACKED']);
+});
+
 t.test('query by id, key and time; visibility change', async (t) => {
   const broker = await openTestBroker(t);
   const topic = topicOf({ queueCount: 2 });
