@@ -35,13 +35,24 @@ export class AccessKeyRepository {
       createdAt: now,
       sealedSecret: this.box.seal(secret, accessKeyId),
     };
-    const result = await scripts.run(
-      'create-access-key',
-      [keys.tenant(tenantId), keys.accessKeys(tenantId)],
-      [accessKeyId, encodeRecord(record)],
-    );
-    if (result !== 1) throw scriptError(result as number, `tenant ${tenantId}`);
-    await redis.hset(keys.accessKeyIndex(), accessKeyId, tenantId);
+    try {
+      const result = await scripts.run(
+        'create-access-key',
+        [keys.tenant(tenantId), keys.accessKeys(tenantId)],
+        [accessKeyId, encodeRecord(record)],
+      );
+      if (result !== 1) throw scriptError(result as number, `tenant ${tenantId}`);
+      await redis.hset(keys.accessKeyIndex(), accessKeyId, tenantId);
+    } catch (error) {
+      // a write past its deadline may still be run once Redis answers: these removals, sent
+      // after it on the same connection, run after it, so a 503 leaves no key whose secret
+      // nobody was shown
+      await Promise.all([
+        redis.hdel(keys.accessKeyIndex(), accessKeyId),
+        redis.hdel(keys.accessKeys(tenantId), accessKeyId),
+      ]).catch(() => undefined);
+      throw error;
+    }
     return { ...view(record), secret };
   }
 

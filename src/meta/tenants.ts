@@ -21,14 +21,17 @@ export class TenantRepository {
       quotas: { ...DEFAULT_QUOTAS, ...quotas },
       createdAt: now,
     };
-    // The record first: a name's holder then always has its record, so a creation that loses
-    // the name can tell a live holder from a claim whose tenant is gone.
-    await redis
-      .multi()
-      .set(keys.tenant(tenant.tenantId), encodeRecord(tenant))
-      .zadd(keys.tenants(), now, tenant.tenantId)
-      .exec();
     try {
+      // The record first: a name's holder then always has its record, so a creation that loses
+      // the name can tell a live holder from a claim whose tenant is gone. Inside the try: a
+      // write past its deadline (Redis stalled) may still be run once Redis answers, and the
+      // removal below, sent after it on the same connection, runs after it: a 503 leaves no
+      // tenant behind (one the retry would list beside its own, under the same name).
+      await redis
+        .multi()
+        .set(keys.tenant(tenant.tenantId), encodeRecord(tenant))
+        .zadd(keys.tenants(), now, tenant.tenantId)
+        .exec();
       if ((await redis.hsetnx(keys.tenantNames(), name, tenant.tenantId)) === 0) {
         const holder = await redis.hget(keys.tenantNames(), name);
         if (holder !== null && (await redis.exists(keys.tenant(holder))) === 1) {

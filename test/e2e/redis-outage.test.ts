@@ -219,3 +219,42 @@ t.test('Redis refusing writes (out of memory, noeviction): 503, not 500', async 
   const created = await adminFetch(wharf, 'POST', '/admin/v1/tenants', { name: 'after-full' });
   t.equal(created.status, 201, 'writes work again');
 });
+
+t.test('a tenant or access key create answered 503 in a stall leaves nothing behind', async (t) => {
+  const { wharf, cold } = await setup(t);
+  const redis = wharf.redis!;
+  const keysOf = async (tenantId: string) =>
+    (
+      (await json(await adminFetch(wharf, 'GET', `/admin/v1/tenants/${tenantId}/access-keys`)))
+        .accessKeys as { accessKeyId: string }[]
+    ).map((k) => k.accessKeyId);
+  const keysBefore = await keysOf(cold.tenantId);
+  redis.process.kill('SIGSTOP');
+  t.teardown(() => redis.process.kill('SIGCONT'));
+  // the writes are sent and miss their deadline; Redis runs them once it goes on
+  await assertUnavailable(
+    t,
+    await adminFetch(wharf, 'POST', '/admin/v1/tenants', { name: 'stalled' }),
+    'tenant create in the stall',
+  );
+  await assertUnavailable(
+    t,
+    await adminFetch(wharf, 'POST', `/admin/v1/tenants/${cold.tenantId}/access-keys`, {}),
+    'access key create in the stall',
+  );
+  redis.process.kill('SIGCONT');
+  await eventually(
+    '/readyz to turn 200',
+    async () => (await bounded(`${wharf.url}/readyz`)).status === 200,
+  );
+  const named = async (name: string) =>
+    (
+      (await json(await adminFetch(wharf, 'GET', '/admin/v1/tenants'))).tenants as {
+        name: string;
+      }[]
+    ).filter((tenant) => tenant.name === name).length;
+  t.equal(await named('stalled'), 0, 'no tenant from the create answered 503');
+  t.same(await keysOf(cold.tenantId), keysBefore, 'no access key from the create answered 503');
+  t.equal((await adminFetch(wharf, 'POST', '/admin/v1/tenants', { name: 'stalled' })).status, 201);
+  t.equal(await named('stalled'), 1, 'the retry made the one tenant of that name');
+});
