@@ -1,10 +1,14 @@
 // Usage counted in this gateway's memory per (tenant, instance, hour) and flushed to Redis
-// (HINCRBY on the hour's hash) every `flushIntervalMs` and when the gateway closes. A flush that
-// fails keeps its counts for the next one; with MAX_PENDING_BUCKETS buckets pending, counts for a
-// new bucket are dropped (how many is logged at the next flush), so an outage of Redis cannot
-// grow memory without bound. A crash loses at most the counts of one flush interval.
+// (HINCRBY on the hour's hash) every `flushIntervalMs` and when the gateway closes. Each bucket a
+// flush writes goes under a random marker that Redis applies at most once (add-usage-3.lua); one
+// that fails is sent again by the next flush under the same marker, beside (never merged into)
+// the counts that came meanwhile: a write that missed its deadline while Redis stalled may still
+// have been applied, and is not counted twice. With MAX_PENDING_BUCKETS buckets pending, counts
+// for a new bucket are dropped (how many is logged at the next flush), so an outage of Redis
+// cannot grow memory without bound. A crash loses at most the counts of one flush interval.
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../telemetry/index.js';
-import type { UsageCounter, UsageDelta, UsageRepository } from '../meta/index.js';
+import type { MarkedUsageDelta, UsageCounter, UsageDelta, UsageRepository } from '../meta/index.js';
 
 export const USAGE_FLUSH_INTERVAL_MS = 10_000;
 const HOUR_MS = 3_600_000;
@@ -12,6 +16,8 @@ const MAX_PENDING_BUCKETS = 100_000;
 
 export class UsageMeter {
   private pending = new Map<string, UsageDelta>();
+  /** Buckets a flush failed to write, to send again under their markers. */
+  private retries: MarkedUsageDelta[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   /** Counts dropped since the last flush because MAX_PENDING_BUCKETS buckets were pending. */
@@ -41,7 +47,7 @@ export class UsageMeter {
     const key = `${tenantId}/${instanceId}/${hour}`;
     let delta = this.pending.get(key);
     if (delta === undefined) {
-      if (this.pending.size >= MAX_PENDING_BUCKETS) {
+      if (this.pending.size + this.retries.length >= MAX_PENDING_BUCKETS) {
         this.dropped += 1;
         return;
       }
@@ -74,21 +80,23 @@ export class UsageMeter {
       );
       this.dropped = 0;
     }
-    if (this.pending.size === 0) return;
-    const batch = this.pending;
+    if (this.pending.size === 0 && this.retries.length === 0) return;
+    const batch: MarkedUsageDelta[] = [
+      ...this.retries,
+      ...[...this.pending.values()].map((delta) => ({
+        ...delta,
+        marker: randomBytes(12).toString('base64url'),
+      })),
+    ];
     this.pending = new Map();
-    try {
-      await this.usage.add([...batch.values()]);
-    } catch (err) {
-      // Put them back, merged with what came meanwhile, for the next flush.
-      for (const [key, delta] of batch) {
-        for (const [counter, n] of Object.entries(delta.counters) as [UsageCounter, number][]) {
-          const hourMs = delta.hour * HOUR_MS;
-          if (counter === 'storageBytes' && this.pending.get(key)?.counters.storageBytes) continue;
-          this.count(delta.tenantId, delta.instanceId, counter, n, hourMs);
-        }
-      }
-      this.logger.warn({ err, buckets: batch.size }, 'usage flush failed: kept for the next one');
+    this.retries = [];
+    const failed = await this.usage.add(batch).catch(() => batch);
+    if (failed.length > 0) {
+      this.retries = failed;
+      this.logger.warn(
+        { buckets: failed.length, of: batch.length },
+        'usage flush failed: sent again by the next one',
+      );
     }
   }
 }

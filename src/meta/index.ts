@@ -29,7 +29,13 @@ export { AlarmStateRepository, HISTORY_MAX, type AlarmInstance } from './alarm-s
 /** A lease in Redis: one holder at a time, renewed, lost after its TTL. */
 export { RedisLease } from './lease.js';
 /** Hourly usage buckets per instance. */
-export { UsageRepository, USAGE_TTL_MS, MAX_USAGE_HOURS, type UsageDelta } from './usage.js';
+export {
+  UsageRepository,
+  USAGE_TTL_MS,
+  MAX_USAGE_HOURS,
+  type UsageDelta,
+  type MarkedUsageDelta,
+} from './usage.js';
 /** A broker's delay wheel in Redis (the broker's ScheduleWheel): schedule, leased claims, mark. */
 export {
   RedisScheduleWheel,

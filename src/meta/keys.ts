@@ -118,6 +118,11 @@ export class MetaKeys {
   usageInstances(tenantId: string): string {
     return `${this.t(tenantId)}:usage-instances`;
   }
+  /** zset flush marker → when applied (ms): the usage flushes applied lately, each at most once
+   *  (add-usage-3.lua), kept a day */
+  usageMarkers(tenantId: string): string {
+    return `${this.t(tenantId)}:usage-markers`;
+  }
   /** set `<tenantId>/<instanceId>` of the instances that have (or had) alarms: what the
    *  evaluator walks, instead of every tenant */
   alarmInstances(): string {

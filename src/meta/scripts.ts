@@ -28,6 +28,7 @@ export type ScriptName =
   | 'broker-release'
   | 'broker-take-over'
   | 'dedup-mark'
+  | 'add-usage'
   | 'place-queues'
   | 'lease-hold'
   | 'lease-release';

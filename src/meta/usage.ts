@@ -14,6 +14,9 @@ export const USAGE_TTL_MS = 400 * 24 * HOUR_MS;
 export const MAX_USAGE_HOURS = 31 * 24;
 const USAGE_TTL_HOURS = USAGE_TTL_MS / HOUR_MS;
 
+/** How long a flush's marker is kept: a delta sent again after longer may be counted twice. */
+const MARKER_TTL_MS = 24 * HOUR_MS;
+
 /** Counts of one instance in one hour to add (storageBytes: a sample, set rather than added). */
 export interface UsageDelta {
   tenantId: string;
@@ -23,39 +26,48 @@ export interface UsageDelta {
   counters: Partial<Record<UsageCounter, number>>;
 }
 
+/** A delta with the marker it is applied under, at most once (random, kept by its retries). */
+export interface MarkedUsageDelta extends UsageDelta {
+  marker: string;
+}
+
 export class UsageRepository {
   constructor(private readonly ctx: RepoContext) {}
 
-  /** Adds every delta in one pipeline; rejects if any command failed (the caller keeps them). */
-  async add(deltas: UsageDelta[]): Promise<void> {
-    if (deltas.length === 0) return;
-    const pipeline = this.ctx.redis.pipeline();
-    const lastHours = new Map<string, number>();
-    for (const delta of deltas) {
-      const key = this.ctx.keys.usage(delta.tenantId, delta.instanceId, delta.hour);
-      for (const [counter, value] of Object.entries(delta.counters)) {
-        if (value === undefined || value === 0) continue;
-        if (counter === 'storageBytes') pipeline.hset(key, counter, value);
-        else pipeline.hincrby(key, counter, value);
-      }
-      pipeline.pexpire(key, USAGE_TTL_MS);
-      lastHours.set(delta.tenantId, Math.max(lastHours.get(delta.tenantId) ?? 0, delta.hour));
-      pipeline.zadd(
-        this.ctx.keys.usageInstances(delta.tenantId),
-        'GT',
-        delta.hour,
-        delta.instanceId,
-      );
-    }
-    // The index lives as long as its newest bucket; entries whose buckets have all expired go.
-    for (const [tenantId, hour] of lastHours) {
-      const index = this.ctx.keys.usageInstances(tenantId);
-      pipeline.zremrangebyscore(index, '-inf', `(${hour - USAGE_TTL_HOURS}`);
-      pipeline.pexpire(index, USAGE_TTL_MS);
-    }
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([err]) => err !== null)?.[0];
-    if (failed) throw failed;
+  /**
+   * Adds every delta, each at most once under its marker (add-usage-3.lua): a delta whose
+   * answer was lost may have been applied, so it is sent again under the same marker, never
+   * merged into a later one. Resolves with the deltas that failed (the caller keeps them).
+   */
+  async add(deltas: readonly MarkedUsageDelta[], nowMs = Date.now()): Promise<MarkedUsageDelta[]> {
+    const { keys, scripts } = this.ctx;
+    const results = await Promise.allSettled(
+      deltas.map((delta) => {
+        const args: (string | number)[] = [
+          delta.marker,
+          nowMs,
+          delta.instanceId,
+          delta.hour,
+          USAGE_TTL_MS,
+          USAGE_TTL_HOURS,
+          MARKER_TTL_MS,
+        ];
+        for (const [counter, value] of Object.entries(delta.counters)) {
+          if (value === undefined || value === 0) continue;
+          args.push(counter, value, counter === 'storageBytes' ? 'set' : 'add');
+        }
+        return scripts.run(
+          'add-usage',
+          [
+            keys.usage(delta.tenantId, delta.instanceId, delta.hour),
+            keys.usageInstances(delta.tenantId),
+            keys.usageMarkers(delta.tenantId),
+          ],
+          args,
+        );
+      }),
+    );
+    return deltas.filter((_, i) => results[i].status === 'rejected');
   }
 
   /** The instances of the tenant with usage (deleted ones included) → the start of the last
