@@ -2,7 +2,7 @@
 // a delivery entry the journal refused (a full disk), or a cursor clamped at the restart before
 // (a log tail lost under the async flush policy). "Crash" = copy the data dir of a broker that
 // is never closed and open a broker on the copy (crashCopy). Each test failed before its fix.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/index.js';
@@ -102,16 +102,23 @@ t.test(
   },
 );
 
+/** A broker under the async flush policy (a crash can lose the log's unsynced tail), a topic of
+ *  one queue and a group: the set-up of the lost-tail tests. */
+async function asyncFlushBroker(t: Test, topicOverrides: Partial<TopicDescriptor> = {}) {
+  const harness = brokerHarness(t);
+  const options = { store: { flushPolicy: 'async' as const } };
+  const b1 = await harness.open(options);
+  const topic = topicOf({ queueCount: 1, ...topicOverrides });
+  const group = groupOf();
+  const receive = (broker: Broker) =>
+    broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+  return { harness, options, b1, topic, group, receive };
+}
+
 t.test(
   'under async flush, two crashes within one snapshot interval do not skip what was published between them',
   async (t) => {
-    const harness = brokerHarness(t);
-    const options = { store: { flushPolicy: 'async' as const } };
-    const b1 = await harness.open(options);
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
-    const receive = (broker: Broker) =>
-      broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    const { harness, options, b1, topic, group, receive } = await asyncFlushBroker(t);
     await b1.publish(topic, [text('m0'), text('m1'), text('m2')]);
     const lostTail = lostTailCrash(t, harness.dir);
     await b1.publish(topic, [text('m3'), text('m4'), text('m5')]);
@@ -635,11 +642,9 @@ t.test('a damaged record costs its message, not its queue: the rest is delivered
 t.test(
   'under async flush, a half message stored at an offset lost with the log tail decides for itself',
   async (t) => {
-    const harness = brokerHarness(t);
-    const options = { store: { flushPolicy: 'async' as const } };
-    const b1 = await harness.open(options);
-    const topic = topicOf({ queueCount: 1, messageType: 'TRANSACTION' });
-    const group = groupOf();
+    const { harness, options, b1, topic, group } = await asyncFlushBroker(t, {
+      messageType: 'TRANSACTION',
+    });
     const [kept] = await b1.publish(topic, [text('kept')]);
     await b1.commitTransaction(topic, kept.transactionId!);
     const lostTail = lostTailCrash(t, harness.dir);
@@ -662,13 +667,7 @@ t.test(
 t.test(
   'under async flush, a handle of a delivery lost with the log tail does not ack the next message at its offset',
   async (t) => {
-    const harness = brokerHarness(t);
-    const options = { store: { flushPolicy: 'async' as const } };
-    const b1 = await harness.open(options);
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
-    const receive = (broker: Broker) =>
-      broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    const { harness, options, b1, topic, group, receive } = await asyncFlushBroker(t);
     await b1.publish(topic, [text('m0')]);
     const [m0] = await receive(b1);
     await b1.ack(topic, group, [m0.receiptHandle]);

@@ -29,6 +29,16 @@ async function threeSnapshots(dir: string): Promise<void> {
   await store.close();
 }
 
+/** Flips a bit of the journal's snapshot (bit rot): its CRC no longer holds. Returns the path
+ *  and the damaged bytes. */
+function damageSnapshot(dir: string): { snap: string; bytes: Buffer } {
+  const snap = join(dir, 'journal', 'snapshot');
+  const bytes = readFileSync(snap);
+  bytes[bytes.length - 1] ^= 1;
+  writeFileSync(snap, bytes);
+  return { snap, bytes };
+}
+
 async function collect(it: AsyncIterable<Buffer>): Promise<string[]> {
   const out: string[] = [];
   for await (const b of it) out.push(b.toString());
@@ -69,10 +79,7 @@ t.test('journal: entries replay after a restart, snapshot becomes the base', asy
   await store.close();
 
   // a damaged snapshot: the previous one and the entries after it give the same state
-  const snap = join(dir, 'journal', 'snapshot');
-  const bytes = readFileSync(snap);
-  bytes[bytes.length - 1] ^= 1;
-  writeFileSync(snap, bytes);
+  damageSnapshot(dir);
   store = await openMessageStore({ ...SMALL, dir });
   const fallback = store.journal.recover();
   t.equal(fallback.snapshot?.toString(), 'state@50');
@@ -158,10 +165,7 @@ t.test(
     await store.journal.writeSnapshot(Buffer.from('state@2'));
     await store.journal.append([Buffer.from('three')]);
     await store.close();
-    const snap = join(dir, 'journal', 'snapshot');
-    const bytes = readFileSync(snap);
-    bytes[bytes.length - 1] ^= 1;
-    writeFileSync(snap, bytes);
+    damageSnapshot(dir);
     // before, every start stopped here: a crash loop under a supervisor
     store = await openMessageStore({ ...SMALL, dir });
     const rec = store.journal.recover();
@@ -179,10 +183,7 @@ t.test(
     await threeSnapshots(dir);
     t.ok(Number(journalSegments(dir)[0]) > 0, 'early segments deleted');
     rmSync(join(dir, 'journal', 'snapshot.prev'));
-    const snap = join(dir, 'journal', 'snapshot');
-    const bytes = readFileSync(snap);
-    bytes[bytes.length - 1] ^= 1;
-    writeFileSync(snap, bytes);
+    const { snap, bytes } = damageSnapshot(dir);
     await t.rejects(openMessageStore({ ...SMALL, dir }), {
       code: 'CorruptRecord',
       message: /journal snapshot unreadable \(snapshot CRC mismatch\)/,
