@@ -281,7 +281,7 @@ export async function recoverLog(
         reason: damaged.reason,
         quarantined,
       },
-      'commit log corruption: valid data follows a damaged record; kept everything before it and moved the rest to quarantine',
+      `${options.name} corruption: valid data follows a damaged record; kept everything before it and moved the rest to quarantine`,
     );
   } else {
     for (const s of later) {
