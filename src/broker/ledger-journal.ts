@@ -115,9 +115,15 @@ export class LedgerJournal {
       const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(topic, queue);
       if (this.withdrawals.trimTo(topic, queue, minQueueOffset, maxQueueOffset)) clamped++;
     }
+    // state past a queue's end: records the log lost (its new ones must not take their
+    // positions, the store seals its segment below)
+    let pastEnd = false;
     for (const [half, queue] of this.transactions.queueList()) {
       const { maxQueueOffset } = this.store.queueOffsets(half, queue);
-      if (this.transactions.trimFrom(half, queue, maxQueueOffset)) clamped++;
+      if (this.transactions.trimFrom(half, queue, maxQueueOffset)) {
+        clamped++;
+        pastEnd = true;
+      }
     }
     for (const sub of this.ledger.allSubscriptions()) {
       for (const [queueId, cursor] of sub.cursors) {
@@ -126,10 +132,14 @@ export class LedgerJournal {
             ? [resendTopicOf(sub.groupKey, sub.topic), 0]
             : [sub.topic, queueId];
         const { minQueueOffset, maxQueueOffset } = this.store.queueOffsets(topic, storeQueue);
-        if (cursor.clampTo(maxQueueOffset)) clamped++;
+        if (cursor.clampTo(maxQueueOffset)) {
+          clamped++;
+          pastEnd = true;
+        }
         cursor.skipExpired(minQueueOffset);
       }
     }
+    if (pastEnd) await this.store.sealAfterLoss();
     if (clamped > 0) {
       // fsynced whatever the flush policy; should it fail, the interval writes it again
       this.clampUnsaved = true;

@@ -6,7 +6,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileCache } from './file-cache.js';
-import { fdatasync, fsyncDir, ftruncate } from './file-io.js';
+import { fdatasync, fsyncDir, ftruncate, pwrite } from './file-io.js';
+import { BLANK_FRAME_BYTES, encodeBlank } from './record.js';
 import type { CommitRequest, GroupCommitOptions } from './group-commit.js';
 import { GroupCommit } from './group-commit.js';
 import type { LogRecoveryOptions, LogRecoveryResult } from './recovery.js';
@@ -205,6 +206,37 @@ export class CommitLog<R extends CommitRequest = CommitRequest> {
     beforeResume?.();
     gc.clearFailure();
     return true;
+  }
+
+  /**
+   * Ends the active segment with a blank frame where the log now ends, so the next frame starts
+   * a new segment. Recovery calls it when it cut the log back (a torn or damaged tail, a segment
+   * emptied): the positions the lost frames held in the segment are not taken again, so a new
+   * message never gets a lost one's log position (its message id). Positions of a segment lost
+   * whole (its file removed) are taken again: segments follow one another without gaps.
+   */
+  async sealActiveSegment(): Promise<void> {
+    const list = this.list;
+    const segment = list.active;
+    if (segment === undefined || !segment.created) return;
+    const end = list.endLogOffset;
+    const used = end - segment.startLogOffset;
+    const room = list.segmentBytes - used;
+    // full (the next frame starts a new segment anyway), or no room for a blank, which the
+    // placement rule never leaves
+    if (used < 0 || room < BLANK_FRAME_BYTES) return;
+    const blank = Buffer.allocUnsafe(BLANK_FRAME_BYTES);
+    encodeBlank(blank, 0, end, room);
+    await this.cache.with(
+      segment.path,
+      async (fd) => {
+        await pwrite(fd, blank, used);
+        await fdatasync(fd);
+      },
+      false,
+    );
+    list.endLogOffset = end + room;
+    this.groupCommit.resetEnd(end + room);
   }
 
   close(): Promise<void> {

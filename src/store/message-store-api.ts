@@ -89,6 +89,10 @@ export interface StoreHealth {
 
 export interface MessageStore {
   readonly recovery: RecoveryReport;
+  /** Its owner found records lost past the log's end (state pointing past a queue's end after a
+   *  crash under the async flush): the next records start a new segment, never at a lost
+   *  record's log position (its message id). Call before the first append. */
+  sealAfterLoss(): Promise<void>;
   /** Durable per the flush policy when it resolves; results in input order. Throws WharfError
    *  (AppendQueueFull, DiskFull, RecordTooLarge, StoreClosed, IoError). */
   append(messages: readonly AppendMessage[]): Promise<AppendResult[]>;

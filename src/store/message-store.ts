@@ -171,7 +171,8 @@ class DefaultMessageStore implements MessageStore {
     });
     this.log = log;
     const endLogOffset = recovery.endLogOffset;
-    if (checkpoint !== null && endLogOffset < checkpoint.dispatchedLogOffset) {
+    const belowCheckpoint = checkpoint !== null && endLogOffset < checkpoint.dispatchedLogOffset;
+    if (belowCheckpoint) {
       // the checkpoint is written only past durable records: these were durable, and are gone
       o.logger?.error(
         {
@@ -192,6 +193,9 @@ class DefaultMessageStore implements MessageStore {
       });
     }
     await redispatch.finish(endLogOffset, log.minLogOffset);
+    // records were lost (cut back, or below the checkpoint): the next ones start a new segment,
+    // never at a lost one's position (its message id)
+    if (recovery.truncatedBytes > 0 || belowCheckpoint) await log.sealActiveSegment();
     if (o.readAheadCacheBytes > 0) {
       this.blocks = new LogBlockCache(o.readAheadCacheBytes, (buf, at, length, logOffset) =>
         log.read(buf, at, length, logOffset),
@@ -512,6 +516,10 @@ class DefaultMessageStore implements MessageStore {
   }
 
   /** Test and operator hooks: run retention or a checkpoint now. */
+  sealAfterLoss(): Promise<void> {
+    return this.log.sealActiveSegment();
+  }
+
   runRetention(nowMs?: number): Promise<number> {
     return this.retention.runOnce(nowMs);
   }

@@ -680,6 +680,7 @@ t.test(
     const [n1] = await receive(b2);
     t.equal(n1.body.toString(), 'n1');
     t.equal(n1.queueOffset, m1.queueOffset, 'stored at the lost message’s offset');
+    t.not(n1.messageId, m1.messageId, 'with a message id of its own (not at its log position)');
     t.same(
       (await b2.ack(topic, group, [m1.receiptHandle])).map((r) => (r.ok ? 'ok' : r.code)),
       ['ReceiptHandleExpired'],

@@ -260,8 +260,10 @@ t.test('a log that ends below its checkpoint says durable records are gone', asy
   await fill(dir, 300); // several 64 KiB segments, checkpointed at close
   const files = segmentFiles(dir);
   t.ok(files.length > 2);
+  const newest = join(dir, 'commitlog', files[files.length - 1]);
+  const endBefore = Number(files[files.length - 1]) + statSync(newest).size;
   // what some file systems leave of the newest segment after a crash: nothing
-  truncateSync(join(dir, 'commitlog', files[files.length - 1]), 0);
+  truncateSync(newest, 0);
   const errors: { obj: Record<string, unknown>; msg: string }[] = [];
   const logger = {
     info: () => undefined,
@@ -274,4 +276,9 @@ t.test('a log that ends below its checkpoint says durable records are gone', asy
   t.ok(said, 'an error line, not a quiet trim');
   t.equal(said?.obj.logEndOffset, store.recovery.logEndOffset);
   t.ok(Number(said?.obj.lostBytes) > 0);
+  const [next] = await store.append([message('t', 0, 9999)]);
+  t.ok(next.logOffset >= endBefore, 'a new record never takes a lost one’s log position');
+  await store.close();
+  const again = await openTestStore(t, dir);
+  t.not(await again.readMessage(next.logOffset), null, 'and it is read back after a restart');
 });
