@@ -120,7 +120,15 @@ export async function finishEarlierDelete(
     const record = await ctx.meta.deletedGroup(tenantId, instanceId, name);
     if (record !== null) deleted = { kind, record };
   }
-  if (deleted !== null && !(await finishDelete(ctx, tenantId, instanceId, deleted))) {
+  if (deleted === null) return;
+  // created again meanwhile without finishing it (by a gateway of an earlier version, which keeps
+  // no deleted records): brokers drop by name, so the drop would delete the live one's messages
+  // and cursors; the record is only forgotten
+  if (await ctx.meta.existsNow(kind, tenantId, instanceId, name)) {
+    await ctx.meta.forgetDeleted(kind, tenantId, instanceId, name);
+    return;
+  }
+  if (!(await finishDelete(ctx, tenantId, instanceId, deleted))) {
     throw new WharfError(
       'Unavailable',
       `the ${kind} deleted under this name is still to be dropped: create it again shortly`,

@@ -119,7 +119,7 @@ export class MetaKeys {
     return `${this.t(tenantId)}:usage-instances`;
   }
   /** zset flush marker → when applied (ms): the usage flushes applied lately, each at most once
-   *  (add-usage-3.lua), kept a day */
+   *  (add-usage-3.lua), kept ten minutes */
   usageMarkers(tenantId: string): string {
     return `${this.t(tenantId)}:usage-markers`;
   }

@@ -500,6 +500,17 @@ export class MetaStore {
     return this.groups.deleted(tenantId, instanceId, name);
   }
 
+  /** Whether a topic or group of this name exists now (read from Redis, not the cache). */
+  async existsNow(
+    kind: 'topic' | 'group',
+    tenantId: string,
+    instanceId: string,
+    name: string,
+  ): Promise<boolean> {
+    const repository = kind === 'topic' ? this.topics : this.groups;
+    return (await repository.get(tenantId, instanceId, name)) !== null;
+  }
+
   /** Forgets a deleted topic's or group's record once its brokers took (or were left) the drop. */
   forgetDeleted(
     kind: 'topic' | 'group',

@@ -84,3 +84,28 @@ t.test('a group: created again after a lost delete answer, it starts afresh', as
     'the new group starts at its creation, not on the old one’s backlog',
   );
 });
+
+t.test(
+  'a name created again by a gateway that keeps no deleted records is not dropped',
+  async (t) => {
+    const { wharf, tenant, call, lostDelete, receiveBodies } = await setup(t);
+    t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+    t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+    const deleted = await lostDelete.topic('orders');
+    // a gateway of the earlier version creates the name again without finishing the delete
+    await wharf.meta.putTopic({ ...deleted!, createdAt: Date.now() + 1 });
+    await receiveBodies('orders', 'billing');
+    t.equal(
+      (await call('POST', '/topics/orders/messages', { messages: [{ body: 'live' }] })).status,
+      200,
+    );
+    // the same settings applied again (infrastructure as code) through this version's gateway
+    t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 200);
+    t.same(await receiveBodies('orders', 'billing'), ['live'], 'the live topic keeps its messages');
+    t.equal(
+      await wharf.meta.deletedTopic(tenant.tenantId, tenant.instanceId, 'orders'),
+      null,
+      'the deleted record is forgotten',
+    );
+  },
+);
