@@ -303,11 +303,8 @@ export class Broker implements BrokerClient {
     request: ReceiveRequest,
     signal?: AbortSignal,
   ): Promise<ReceivedMessage[]> {
-    return this.guard(async () => {
-      const stalled = this.stallGate?.pass();
-      if (stalled !== undefined) await stalled;
-      return this.receiver.receive(topic, group, request, signal);
-    });
+    // after a stall, each look of the receive waits for the fences (Receiver.beforeLook)
+    return this.guard(() => this.receiver.receive(topic, group, request, signal));
   }
 
   ack(
@@ -631,8 +628,11 @@ export class Broker implements BrokerClient {
       fences.unref();
       this.timers.push(fences);
       this.watchFences();
-      if (this.fences !== null)
-        this.stallGate = new StallGate(() => this.applyFences(), this.core.logger);
+      if (this.fences !== null) {
+        const gate = new StallGate(() => this.applyFences(), this.core.logger);
+        this.stallGate = gate;
+        this.receiver.beforeLook = () => gate.pass();
+      }
     }
     this.transactions.start();
   }

@@ -25,6 +25,10 @@ type Completion = LedgerEntry & { op: 'complete' };
 
 export class Receiver {
   private readonly popReader: PopReader;
+  /** Run before each look at the queues (a parked receive's too): the broker's stall gate
+   *  (stall-gate.ts), so a receive parked across a stall does not take a copy a fence left
+   *  meanwhile is about to withdraw. Undefined: go on at once. */
+  beforeLook: () => Promise<void> | undefined = () => undefined;
 
   constructor(
     private readonly core: BrokerCore,
@@ -50,6 +54,8 @@ export class Receiver {
     const name = storeTopic(topic);
     const fifo = topic.messageType === 'FIFO';
     for (;;) {
+      const held = this.beforeLook();
+      if (held !== undefined) await held;
       // an aborted receive (client gone, credential revoked) takes nothing more
       if (this.core.longPoll.closed || signal?.aborted === true) return [];
       const version = this.core.longPoll.version(name);

@@ -441,3 +441,39 @@ t.test(
     await broker.close();
   },
 );
+
+t.test(
+  'a receive parked across a stall looks again only once the fences are applied',
+  async (t) => {
+    const { open, redis, keys } = await setup(t, 600_000);
+    const broker = await open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    // parked before the stall, its wait ends during it: its last look comes first after it
+    const parked = broker.receive(topic, group, { maxMessages: 32, waitMs: 800, tags: '*' });
+    await waitFor('the receive to park', () => broker.longPoll.parkedCount === 1);
+    // a call's copy stored as the stall began: its wake of the parked receive is still to come
+    // when the process stops (held here, given after the stall), and its gateway's fence is
+    // left during the stall
+    const longPoll = broker.longPoll as unknown as { notify: (name: string) => void };
+    const notify = longPoll.notify.bind(longPoll);
+    const held: string[] = [];
+    longPoll.notify = (name) => void held.push(name);
+    await broker.publish(topic, [text('stored-as-it-stalled', { queueId: 0, requestId: 'gw.p1' })]);
+    longPoll.notify = notify;
+    await redis.hset(
+      keys.publishFences(3),
+      'gw.p1',
+      encodeRecord({ requestId: 'gw.p1', topic, queueIds: [0], sentAtMs: Date.now() }),
+    );
+    t.equal(broker.longPoll.parkedCount, 1, 'still parked as the stall begins');
+    standStill(STALL_GAP_MS + 300);
+    for (const name of held) notify(name);
+    t.same(
+      (await parked).map((m) => m.body.toString()),
+      [],
+      'the fenced copy is withdrawn before the parked receive looks',
+    );
+    await broker.close();
+  },
+);
