@@ -185,7 +185,12 @@ export class DeadLetters {
       if (!this.core.ledger.isLive(sub) || sub.cursors.get(queueId) !== cursor) return;
       if (!cursor.inflight.has(offset) || !cursor.isHeld(offset)) return;
       await this.core.record([{ op: 'complete', sub: sub.key, queue: queueId, offsets: [offset] }]);
-      if (topic.messageType === 'FIFO') this.core.longPoll.notify(storeTopic(topic));
+      // FIFO: the queue's next message may go; a queue at its in-flight cap has room again
+      if (
+        topic.messageType === 'FIFO' ||
+        cursor.inflightCount + 1 >= this.core.limits.maxInflightPerQueue
+      )
+        this.core.longPoll.notify(storeTopic(topic));
     })().catch((error: unknown) => {
       // try again later: the offset comes due again in a few seconds
       const retryAt = Date.now() + 5000;

@@ -427,6 +427,27 @@ t.test('query by id shows a message the group’s tag filter passed over as FILT
   t.same(await stateOf(b.messageId), ['ACKED']);
 });
 
+t.test('dead-lettering at the in-flight cap makes room for a parked receive', async (t) => {
+  const broker = await openTestBroker(t, { limits: { maxInflightPerQueue: 2 } });
+  const topic = topicOf({ queueCount: 1 });
+  const group = groupOf({ maxDeliveryAttempts: 1 });
+  await broker.publish(topic, [text('m1'), text('m2'), text('m3')]);
+  const held = await broker.receive(topic, group, { ...receiveAll, invisibleMs: 200 });
+  t.equal(held.length, 2, 'the cap');
+  // their invisibility ends, their one attempt is spent: they go to the dead-letter queue
+  const parked = broker.receive(topic, group, { ...receiveAll, waitMs: 120_000 });
+  const answer = await Promise.race([
+    parked,
+    waitUntilPast(Date.now() + 30_000).then(() => 'still parked' as const),
+  ]);
+  t.not(answer, 'still parked', 'the moves woke the parked receive');
+  if (answer !== 'still parked')
+    t.same(
+      answer.map((m) => m.body.toString()),
+      ['m3'],
+    );
+});
+
 t.test('query by id, key and time; visibility change', async (t) => {
   const broker = await openTestBroker(t);
   const topic = topicOf({ queueCount: 2 });
