@@ -108,6 +108,16 @@ export abstract class InstanceResourceRepository<T extends { createdAt: number }
     );
   }
 
+  /** Forgets the deleted records of every topic and group of an instance (it is deleted). */
+  async forgetAllDeleted(tenantId: string, instanceId: string): Promise<void> {
+    const key = this.ctx.keys.deletedResources(tenantId);
+    const ofInstance = [namedDrop('topic', instanceId, ''), namedDrop('group', instanceId, '')];
+    const fields = (await this.ctx.redis.hkeys(key)).filter((field) =>
+      ofInstance.some((prefix) => field.startsWith(prefix)),
+    );
+    if (fields.length > 0) await this.ctx.redis.hdel(key, ...fields);
+  }
+
   private deletedField(instanceId: string, name: string): string {
     return namedDrop(this.kind.counter === 'topics' ? 'topic' : 'group', instanceId, name);
   }

@@ -441,6 +441,9 @@ export class MetaStore {
 
   async deleteInstance(tenantId: string, instanceId: string): Promise<DeletedInstance | null> {
     const deleted = await this.instances.delete(tenantId, instanceId);
+    // the deleted records of its topics and groups: no name of it is ever created again (an
+    // instance id is never reused), and the instance's drop takes what they would drop
+    await this.topics.forgetAllDeleted(tenantId, instanceId);
     await this.invalidate(instancePrefixes(tenantId, instanceId));
     return deleted;
   }

@@ -109,3 +109,15 @@ t.test(
     );
   },
 );
+
+t.test('deleting the instance forgets its topics’ and groups’ deleted records', async (t) => {
+  const { wharf, tenant, call, lostDelete } = await setup(t);
+  t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+  t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+  await lostDelete.topic('orders');
+  await lostDelete.group('billing');
+  const { redis, keys } = wharf.meta;
+  t.equal(await redis.hlen(keys.deletedResources(tenant.tenantId)), 2);
+  t.equal((await call('DELETE', '')).status, 204, 'the instance deleted');
+  t.equal(await redis.hlen(keys.deletedResources(tenant.tenantId)), 0, 'nothing left behind');
+});
