@@ -184,13 +184,12 @@ export class DeadLetters {
       // (a completion past the cursor's read position would count it delivered, see complete())
       if (!this.core.ledger.isLive(sub) || sub.cursors.get(queueId) !== cursor) return;
       if (!cursor.inflight.has(offset) || !cursor.isHeld(offset)) return;
+      // looked at before the completion applies: moves completing together would each find
+      // the room the others made, and none would wake the receives
+      const atCap = cursor.inflightCount >= this.core.limits.maxInflightPerQueue;
       await this.core.record([{ op: 'complete', sub: sub.key, queue: queueId, offsets: [offset] }]);
       // FIFO: the queue's next message may go; a queue at its in-flight cap has room again
-      if (
-        topic.messageType === 'FIFO' ||
-        cursor.inflightCount + 1 >= this.core.limits.maxInflightPerQueue
-      )
-        this.core.longPoll.notify(storeTopic(topic));
+      if (topic.messageType === 'FIFO' || atCap) this.core.longPoll.notify(storeTopic(topic));
     })().catch((error: unknown) => {
       // try again later: the offset comes due again in a few seconds
       const retryAt = Date.now() + 5000;

@@ -137,6 +137,9 @@ export class Receiver {
       results.push({ receiptHandle, ok: true });
     }
     if (entries.length > 0) {
+      // looked at before the acks apply: acks racing each other (or dead-letter moves) would
+      // each find room made by the others and none would wake the receives
+      const atCap = this.atCap(byQueue);
       await this.core.record(entries);
       const trace = this.core.traceLog;
       if (trace !== null) {
@@ -156,8 +159,7 @@ export class Receiver {
       }
       // FIFO queues hand out their next messages once the earlier ones are acked; a queue at
       // its in-flight cap (maxInflightPerQueue) hands out more once acks make room
-      if (topic.messageType === 'FIFO' || this.freedRoom(byQueue))
-        this.core.longPoll.notify(storeTopic(topic));
+      if (topic.messageType === 'FIFO' || atCap) this.core.longPoll.notify(storeTopic(topic));
     }
     return results;
   }
@@ -285,14 +287,13 @@ export class Receiver {
     });
   }
 
-  /** Whether acks just made room on a queue that was at its in-flight cap: receives parked
+  /** Whether a queue acks are about to make room on is at its in-flight cap: receives parked
    *  meanwhile found nothing there to take. */
-  private freedRoom(byQueue: ReadonlyMap<Subscription, ReadonlyMap<number, Completion>>): boolean {
+  private atCap(byQueue: ReadonlyMap<Subscription, ReadonlyMap<number, Completion>>): boolean {
     const cap = this.core.limits.maxInflightPerQueue;
     for (const [sub, queues] of byQueue) {
-      for (const [queueId, entry] of queues) {
-        const cursor = sub.cursors.get(queueId);
-        if (cursor !== undefined && cursor.inflightCount + entry.offsets.length >= cap) return true;
+      for (const queueId of queues.keys()) {
+        if ((sub.cursors.get(queueId)?.inflightCount ?? 0) >= cap) return true;
       }
     }
     return false;
