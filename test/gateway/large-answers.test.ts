@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { adminFetch, json, provisionTenant, signedFetch, startWharf } from '../helpers/wharf.js';
 import { portOf, signedHead } from '../helpers/raw-http.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor, waitUntilPast } from '../helpers/wait-for.js';
 
 const BODY_BYTES = 4_000_000;
 
@@ -229,6 +229,9 @@ t.test("a transaction check's answer is held against the budget as a receive's i
     const body = { messages: [{ body: String(i).repeat(BODY_BYTES) }] };
     t.equal((await producer.call('POST', '/topics/tx/messages', body)).status, 200);
   }
+  // all five due (100 ms after their publish): a check made earlier answers with those due
+  // then, fewer than four on a loaded machine
+  await waitUntilPast(Date.now() + 100);
   // a producer's check whose answer (four half bodies, 16 MB) its client does not read
   await producer.unreadAnswer('/topics/tx/transactions/check');
   const metrics = await (await adminFetch(wharf, 'GET', '/metrics')).text();
