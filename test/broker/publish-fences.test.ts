@@ -38,7 +38,15 @@ async function setup(t: Test, fenceIntervalMs = 20) {
     });
   const sink = new RedisPublishFenceSink(redis, keys);
   const fencesLeft = () => redis.hlen(keys.publishFences(3));
-  return { open, sink, fencesLeft, redis, keys };
+  /** A fence for a call on queue 0 written without its announcement (a stopped broker hears of
+   *  it only when it next looks). */
+  const leaveUnannounced = (topic: TopicDescriptor, requestId: string) =>
+    redis.hset(
+      keys.publishFences(3),
+      requestId,
+      encodeRecord({ requestId, topic, queueIds: [0], sentAtMs: Date.now() }),
+    );
+  return { open, sink, fencesLeft, redis, keys, leaveUnannounced };
 }
 
 /** Holds the broker's next store append (a stalled disk): `appending` resolves once it is
@@ -409,16 +417,11 @@ t.test(
     // the interval does not come round in this test, and the fences are written without their
     // announcement: what reaches the broker first after the stall is the calls queued on its
     // sockets, as a stopped process reads them before anything else
-    const { open, redis, keys, fencesLeft } = await setup(t, 600_000);
+    const { open, fencesLeft, leaveUnannounced } = await setup(t, 600_000);
     const broker = await open();
     const topic = topicOf({ queueCount: 1 });
     const group = groupOf();
-    const leave = (requestId: string) =>
-      redis.hset(
-        keys.publishFences(3),
-        requestId,
-        encodeRecord({ requestId, topic, queueIds: [0], sentAtMs: Date.now() }),
-      );
+    const leave = (requestId: string) => leaveUnannounced(topic, requestId);
     // a call stored as the stall began: its gateway's deadline passed during the stall
     await broker.publish(topic, [text('stored-as-it-stalled', { queueId: 0, requestId: 'gw.s1' })]);
     await leave('gw.s1');
@@ -445,7 +448,7 @@ t.test(
 t.test(
   'a receive parked across a stall looks again only once the fences are applied',
   async (t) => {
-    const { open, redis, keys } = await setup(t, 600_000);
+    const { open, leaveUnannounced } = await setup(t, 600_000);
     const broker = await open();
     const topic = topicOf({ queueCount: 1 });
     const group = groupOf();
@@ -461,11 +464,7 @@ t.test(
     longPoll.notify = (name) => void held.push(name);
     await broker.publish(topic, [text('stored-as-it-stalled', { queueId: 0, requestId: 'gw.p1' })]);
     longPoll.notify = notify;
-    await redis.hset(
-      keys.publishFences(3),
-      'gw.p1',
-      encodeRecord({ requestId: 'gw.p1', topic, queueIds: [0], sentAtMs: Date.now() }),
-    );
+    await leaveUnannounced(topic, 'gw.p1');
     t.equal(broker.longPoll.parkedCount, 1, 'still parked as the stall begins');
     standStill(STALL_GAP_MS + 300);
     for (const name of held) notify(name);
