@@ -52,6 +52,12 @@ function queueKey(half: string, queue: number): string {
   return `${half}\u0000${queue}`;
 }
 
+/** The half topic and queue id a queueKey names. */
+function parseQueueKey(key: string): [half: string, queue: number] {
+  const [half = '', queue = '0'] = key.split('\u0000');
+  return [half, Number(queue)];
+}
+
 export class TransactionLedger {
   private readonly queues = new Map<string, HalfQueueState>();
 
@@ -87,7 +93,7 @@ export class TransactionLedger {
   undispatched(): { half: string; queue: number; offset: number }[] {
     const found: { half: string; queue: number; offset: number }[] = [];
     for (const [key, state] of this.queues) {
-      const [half = '', queue = '0'] = key.split('\u0000');
+      const [half, queue] = parseQueueKey(key);
       for (const [start, end] of state.committed.pairs()) {
         let at = start;
         while (at < end) {
@@ -96,7 +102,7 @@ export class TransactionLedger {
             at = skip;
             continue;
           }
-          found.push({ half, queue: Number(queue), offset: at });
+          found.push({ half, queue, offset: at });
           at++;
         }
       }
@@ -117,10 +123,7 @@ export class TransactionLedger {
 
   /** The half queues holding any state. */
   queueList(): [half: string, queue: number][] {
-    return [...this.queues.keys()].map((key) => {
-      const [half = '', queue = '0'] = key.split('\u0000');
-      return [half, Number(queue)];
-    });
+    return [...this.queues.keys()].map(parseQueueKey);
   }
 
   /**
@@ -181,10 +184,10 @@ export class TransactionLedger {
     return {
       v: 1,
       queues: [...this.queues].map(([key, state]) => {
-        const [half = '', queue = '0'] = key.split('\u0000');
+        const [half, queue] = parseQueueKey(key);
         return {
           h: half,
-          q: Number(queue),
+          q: queue,
           c: state.committed.pairs(),
           r: state.rolledBack.pairs(),
           d: state.dispatched.pairs(),

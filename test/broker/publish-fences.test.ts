@@ -46,7 +46,13 @@ async function setup(t: Test, fenceIntervalMs = 20) {
       requestId,
       encodeRecord({ requestId, topic, queueIds: [0], sentAtMs: Date.now() }),
     );
-  return { open, sink, fencesLeft, redis, keys, leaveUnannounced };
+  /** The broker opened, with a topic of one queue and a group (most tests' start). */
+  const openOne = async () => ({
+    broker: await open(),
+    topic: topicOf({ queueCount: 1 }),
+    group: groupOf(),
+  });
+  return { open, openOne, sink, fencesLeft, redis, keys, leaveUnannounced };
 }
 
 /** Holds the broker's next store append (a stalled disk): `appending` resolves once it is
@@ -228,10 +234,8 @@ t.test('a running broker applies a fence as it is announced, not at its next loo
 t.test(
   'a publish repeated with the dedupId of a copy a fence withdrew is stored again, not answered as a duplicate',
   async (t) => {
-    const { open, sink, fencesLeft } = await setup(t);
-    const broker = await open();
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
+    const { openOne, sink, fencesLeft } = await setup(t);
+    const { broker, topic, group } = await openOne();
     const sentAtMs = Date.now();
     // the first call stored both (its answer was lost: the gateway fenced it, the client got 503)
     const [first, firstLater] = await broker.publish(topic, [
@@ -279,10 +283,8 @@ t.test(
 t.test(
   'a publish still being stored when its call is fenced is withdrawn once stored',
   async (t) => {
-    const { open, sink, fencesLeft } = await setup(t);
-    const broker = await open();
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
+    const { openOne, sink, fencesLeft } = await setup(t);
+    const { broker, topic, group } = await openOne();
     // the call's append stalls (a slow disk) past the gateway's deadline
     const { appending, release } = stallNextAppend(broker);
     const sentAtMs = Date.now();
@@ -319,10 +321,8 @@ t.test('a delayed message its user cancelled stays a duplicate for its dedupId',
 t.test(
   'a publish of the call that is stored while its fence scans the queue is withdrawn too',
   async (t) => {
-    const { open, sink, fencesLeft } = await setup(t);
-    const broker = await open();
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
+    const { openOne, sink, fencesLeft } = await setup(t);
+    const { broker, topic, group } = await openOne();
     await broker.publish(topic, [text('earlier', { queueId: 0, requestId: 'gw.59' })]);
     const store = broker.store as unknown as {
       readQueue: (...args: unknown[]) => Promise<unknown>;
@@ -362,10 +362,8 @@ t.test(
 t.test(
   'a copy taken by a receive before its fence came is not delivered again once withdrawn',
   async (t) => {
-    const { open, sink, fencesLeft } = await setup(t);
-    const broker = await open();
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
+    const { openOne, sink, fencesLeft } = await setup(t);
+    const { broker, topic, group } = await openOne();
     const sentAtMs = Date.now();
     await broker.publish(topic, [
       text('failed over', { queueId: 0, requestId: 'gw.9' }),
@@ -417,10 +415,8 @@ t.test(
     // the interval does not come round in this test, and the fences are written without their
     // announcement: what reaches the broker first after the stall is the calls queued on its
     // sockets, as a stopped process reads them before anything else
-    const { open, fencesLeft, leaveUnannounced } = await setup(t, 600_000);
-    const broker = await open();
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
+    const { openOne, fencesLeft, leaveUnannounced } = await setup(t, 600_000);
+    const { broker, topic, group } = await openOne();
     const leave = (requestId: string) => leaveUnannounced(topic, requestId);
     // a call stored as the stall began: its gateway's deadline passed during the stall
     await broker.publish(topic, [text('stored-as-it-stalled', { queueId: 0, requestId: 'gw.s1' })]);
@@ -448,10 +444,8 @@ t.test(
 t.test(
   'a receive parked across a stall looks again only once the fences are applied',
   async (t) => {
-    const { open, leaveUnannounced } = await setup(t, 600_000);
-    const broker = await open();
-    const topic = topicOf({ queueCount: 1 });
-    const group = groupOf();
+    const { openOne, leaveUnannounced } = await setup(t, 600_000);
+    const { broker, topic, group } = await openOne();
     // parked before the stall, its wait ends during it: its last look comes first after it
     const parked = broker.receive(topic, group, { maxMessages: 32, waitMs: 800, tags: '*' });
     await waitFor('the receive to park', () => broker.longPoll.parkedCount === 1);
