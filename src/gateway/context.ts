@@ -2,7 +2,7 @@
 import type { BrokerClient } from '../cluster/index.js';
 import { WharfError } from '../errors.js';
 import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
-import type { MetaStore } from '../meta/index.js';
+import type { DropClaim, MetaStore } from '../meta/index.js';
 import type { GatewayMetrics, Logger } from '../telemetry/index.js';
 import type { ParkedPolls } from './parked-polls.js';
 import type { ReceiveStreams } from './receive-streams.js';
@@ -82,24 +82,66 @@ export interface RouteContext {
 export type DeletedResource =
   { kind: 'topic'; record: TopicDescriptor } | { kind: 'group'; record: GroupDescriptor };
 
+/** How finishDeleteOf went: `none`, no delete of the name was left to finish; `finished`, its
+ *  brokers took the drop (or it was left for them); `unfinished`, neither (the record stays for
+ *  the next DELETE or create); `busy`, another call is finishing it; `live`, the name exists
+ *  again (created by a gateway of an earlier version, which keeps no deleted records): its
+ *  record is forgotten without a drop, which would delete the live one's data (brokers drop by
+ *  name). */
+export type DeleteFinish = 'none' | 'finished' | 'unfinished' | 'busy' | 'live';
+
 /**
- * Finishes the delete of a topic or group: its brokers drop it, then its deleted record (kept
- * by the delete for this) is forgotten — unless a drop could neither be taken nor left for its
- * broker: then it stays, for the next DELETE or create of the name (false).
+ * Finishes the delete of a topic or group whose deleted record is kept (delete-resource-3.lua):
+ * its brokers drop it, then the record is forgotten and the name may be created again. The
+ * finishing is claimed first (claim-deleted-3.lua), one call at a time: two calls dropping the
+ * same record could otherwise interleave with a create, one forgetting it, the name created and
+ * given messages, and the other's drop landing after and deleting them.
  */
-export async function finishDelete(
+export async function finishDeleteOf(
   ctx: RouteContext,
   tenantId: string,
   instanceId: string,
-  deleted: DeletedResource,
-): Promise<boolean> {
+  kind: 'topic' | 'group',
+  name: string,
+): Promise<DeleteFinish> {
+  const { meta } = ctx;
+  let deleted: DeletedResource;
+  let claim: DropClaim;
+  if (kind === 'topic') {
+    const claimed = await meta.claimDeletedTopic(tenantId, instanceId, name);
+    if (claimed.status !== 'claimed') return settle(ctx, tenantId, instanceId, kind, name, claimed);
+    deleted = { kind, record: claimed.record };
+    claim = claimed.claim;
+  } else {
+    const claimed = await meta.claimDeletedGroup(tenantId, instanceId, name);
+    if (claimed.status !== 'claimed') return settle(ctx, tenantId, instanceId, kind, name, claimed);
+    deleted = { kind, record: claimed.record };
+    claim = claimed.claim;
+  }
   const taken =
     deleted.kind === 'topic'
       ? await dropFromBrokers(ctx, [deleted.record], [])
       : await dropFromBrokers(ctx, [], [deleted.record]);
-  const name = deleted.kind === 'topic' ? deleted.record.topic : deleted.record.group;
-  if (taken) await ctx.meta.forgetDeleted(deleted.kind, tenantId, instanceId, name);
-  return taken;
+  if (!taken) {
+    // kept for the next DELETE or create, which may claim it at once
+    await meta.releaseDeletedClaim(kind, tenantId, instanceId, name, claim);
+    return 'unfinished';
+  }
+  await meta.forgetDeleted(kind, tenantId, instanceId, name, claim);
+  return 'finished';
+}
+
+/** finishDeleteOf when the claim was not the caller's (see DeleteFinish). */
+async function settle(
+  ctx: RouteContext,
+  tenantId: string,
+  instanceId: string,
+  kind: 'topic' | 'group',
+  name: string,
+  claimed: { status: 'none' | 'live' | 'busy' },
+): Promise<DeleteFinish> {
+  if (claimed.status === 'live') await ctx.meta.forgetDeleted(kind, tenantId, instanceId, name);
+  return claimed.status;
 }
 
 /** Before a topic or group is created or changed: a delete of its name whose drop was not
@@ -112,28 +154,35 @@ export async function finishEarlierDelete(
   kind: 'topic' | 'group',
   name: string,
 ): Promise<void> {
-  let deleted: DeletedResource | null = null;
-  if (kind === 'topic') {
-    const record = await ctx.meta.deletedTopic(tenantId, instanceId, name);
-    if (record !== null) deleted = { kind, record };
-  } else {
-    const record = await ctx.meta.deletedGroup(tenantId, instanceId, name);
-    if (record !== null) deleted = { kind, record };
-  }
-  if (deleted === null) return;
-  // created again meanwhile without finishing it (by a gateway of an earlier version, which keeps
-  // no deleted records): brokers drop by name, so the drop would delete the live one's messages
-  // and cursors; the record is only forgotten
-  if (await ctx.meta.existsNow(kind, tenantId, instanceId, name)) {
-    await ctx.meta.forgetDeleted(kind, tenantId, instanceId, name);
-    return;
-  }
-  if (!(await finishDelete(ctx, tenantId, instanceId, deleted))) {
+  const finish = await finishDeleteOf(ctx, tenantId, instanceId, kind, name);
+  if (finish === 'unfinished' || finish === 'busy') {
     throw new WharfError(
       'Unavailable',
       `the ${kind} deleted under this name is still to be dropped: create it again shortly`,
       { retryAfterMs: 1000 },
     );
+  }
+}
+
+/** A topic's or group's DELETE: deletes the record (`deleteRecord`, null when there was none)
+ *  and finishes its drop — or that of an earlier delete of the name whose answer was lost
+ *  (that DELETE answered 503 while Redis stalled, and Redis ran it after). False: there was
+ *  nothing to delete (404). */
+export async function deleteResource(
+  ctx: RouteContext,
+  tenantId: string,
+  instanceId: string,
+  kind: 'topic' | 'group',
+  name: string,
+  deleteRecord: () => Promise<unknown>,
+): Promise<boolean> {
+  // twice at most: a name found live again by the finishing (an earlier version's create) is
+  // deleted in turn
+  for (let attempt = 0; ; attempt++) {
+    const removed = (await deleteRecord()) !== null;
+    const finish = await finishDeleteOf(ctx, tenantId, instanceId, kind, name);
+    if (finish === 'live' && !removed && attempt === 0) continue;
+    return removed || finish !== 'none';
   }
 }
 

@@ -14,7 +14,7 @@ export { MetaKeys } from './keys.js';
 export { SecretBox, deriveKey } from './secret-box.js';
 export { TOKEN_ALG, type SigningKey } from './signing-keys.js';
 export type { ResolvedAccessKey } from './access-keys.js';
-export type { PutStatus } from './instance-resources.js';
+export type { DeletedClaim, DropClaim, PutStatus } from './instance-resources.js';
 export type { DeletedInstance } from './instances.js';
 export * from './types.js';
 export { TENANT_ID, INSTANCE_ID, ACCESS_KEY_ID } from './ids.js';

@@ -1,7 +1,9 @@
 // The shared shape of topics and groups: records in a hash per instance, an idempotent PUT that
-// checks the tenant's count quota atomically (put-resource-4.lua), and deletes that give the
+// checks the tenant's count quota atomically (put-resource-5.lua), and deletes that give the
 // count back. Each record stores `spec`, the canonical JSON of its settable fields, so the
 // script can tell "unchanged" from "updated" without re-encoding JSON in Lua; reading drops it.
+import { randomBytes } from 'node:crypto';
+import { WharfError } from '../errors.js';
 import { namedDrop } from '../model/index.js';
 import { decodeRecord, encodeRecord, type RecordSchema } from './records.js';
 import { readHashRecord, readHashRecords, type RepoContext } from './repo-context.js';
@@ -9,7 +11,23 @@ import { scriptError } from './scripts.js';
 
 export type PutStatus = 'created' | 'unchanged' | 'updated';
 
+/** Whether a call may finish a delete's drop (claim-deleted-3.lua): `claimed` with the deleted
+ *  record (drop it, then forgetDeleted with the claim); `none`: no deleted record is kept;
+ *  `live`: the name exists again (created by a gateway of an earlier version); `busy`: another
+ *  call is finishing it. */
+export type DeletedClaim<T> =
+  { status: 'claimed'; record: T; claim: DropClaim } | { status: 'none' | 'live' | 'busy' };
+
+/** What forgetDeleted needs of a claim: its token and the record JSON that was dropped. */
+export interface DropClaim {
+  token: string;
+  json: string;
+}
+
 const PUT_STATUS: Record<number, PutStatus> = { 1: 'created', 0: 'unchanged', 2: 'updated' };
+
+/** put-resource-5.lua's answer while a deleted record of the name is kept. */
+const DELETE_UNFINISHED = -8;
 
 export interface ResourceKind<T> {
   /** `topics` or `groups`: the counter field and the noun in messages. */
@@ -49,6 +67,7 @@ export abstract class InstanceResourceRepository<T extends { createdAt: number }
         keys.instances(tenantId),
         this.hashKey(tenantId, instanceId),
         keys.counts(tenantId),
+        keys.deletedResources(tenantId),
       ],
       [
         instanceId,
@@ -61,8 +80,16 @@ export abstract class InstanceResourceRepository<T extends { createdAt: number }
         spec,
         this.kind.growOnlyField,
         this.kind.fixedWhen?.(record) === true ? '1' : '',
+        this.deletedField(instanceId, name),
       ],
     );
+    if (result === DELETE_UNFINISHED) {
+      throw new WharfError(
+        'Unavailable',
+        `the ${this.kind.noun} deleted under this name is still being dropped: create it again shortly`,
+        { retryAfterMs: 1000 },
+      );
+    }
     if (typeof result === 'number') throw scriptError(result, `${this.kind.noun} ${name}`);
     const [status, json] = result as [number, string];
     const key = this.hashKey(tenantId, instanceId);
@@ -100,11 +127,64 @@ export abstract class InstanceResourceRepository<T extends { createdAt: number }
     );
   }
 
-  /** Forgets a deleted record once its brokers took the drop (or it was left for them). */
-  async forgetDeleted(tenantId: string, instanceId: string, name: string): Promise<void> {
-    await this.ctx.redis.hdel(
-      this.ctx.keys.deletedResources(tenantId),
-      this.deletedField(instanceId, name),
+  /** Claims the finishing of the name's deleted record for `ttlMs` (see DeletedClaim). */
+  async claimDeleted(
+    tenantId: string,
+    instanceId: string,
+    name: string,
+    ttlMs: number,
+  ): Promise<DeletedClaim<T>> {
+    const field = this.deletedField(instanceId, name);
+    const key = this.ctx.keys.deletedResources(tenantId);
+    const token = randomBytes(12).toString('base64url');
+    const result = await this.ctx.scripts.run(
+      'claim-deleted',
+      [this.hashKey(tenantId, instanceId), key, this.ctx.keys.deletedClaim(tenantId, field)],
+      [name, field, token, ttlMs],
+    );
+    if (typeof result === 'string') {
+      return {
+        status: 'claimed',
+        record: this.parse(result, key, field),
+        claim: { token, json: result },
+      };
+    }
+    return { status: result === -1 ? 'live' : result === -2 ? 'busy' : 'none' };
+  }
+
+  /**
+   * Forgets a deleted record once its brokers took the drop (or it was left for them): with the
+   * claim it was dropped under, only while no other call holds one (false: another does, and
+   * forgets it after its own drop); without, whatever claims there are (the name exists again).
+   */
+  async forgetDeleted(
+    tenantId: string,
+    instanceId: string,
+    name: string,
+    claim?: DropClaim,
+  ): Promise<boolean> {
+    const field = this.deletedField(instanceId, name);
+    const key = this.ctx.keys.deletedResources(tenantId);
+    if (claim === undefined) {
+      await this.ctx.redis.hdel(key, field);
+      return true;
+    }
+    const result = await this.ctx.scripts.run(
+      'forget-deleted',
+      [key, this.ctx.keys.deletedClaim(tenantId, field)],
+      [field, claim.token, claim.json],
+    );
+    return result === 1;
+  }
+
+  /** Gives a claim back without forgetting the record (its drop failed): the next DELETE or
+   *  create of the name may claim it at once. */
+  async releaseDeletedClaim(tenantId: string, instanceId: string, name: string, claim: DropClaim) {
+    const field = this.deletedField(instanceId, name);
+    await this.ctx.scripts.run(
+      'lease-release',
+      [this.ctx.keys.deletedClaim(tenantId, field)],
+      [claim.token],
     );
   }
 

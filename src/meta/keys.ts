@@ -188,6 +188,12 @@ export class MetaKeys {
     return `${this.t(tenantId)}:deleted`;
   }
 
+  /** string claimant token, PX ttl: the call finishing the drop of a deleted record (its field
+   *  in deletedResources), one at a time (claim-deleted-3.lua) */
+  deletedClaim(tenantId: string, field: string): string {
+    return `${this.t(tenantId)}:deleted:claim:${field}`;
+  }
+
   /** pub/sub channel: a drop was left for the broker (the message is its drop id) */
   pendingDropChannel(brokerId: number): string {
     return `${this.prefix}:{drops:${brokerId}}:added`;

@@ -35,7 +35,7 @@ import { DataKeyRepository } from './data-keys.js';
 import { SigningKeyRepository } from './signing-keys.js';
 import { TenantRepository } from './tenants.js';
 import { TopicRepository } from './topics.js';
-import type { PutStatus } from './instance-resources.js';
+import type { DeletedClaim, DropClaim, PutStatus } from './instance-resources.js';
 import type {
   AccessKeyView,
   GroupRecord,
@@ -77,6 +77,9 @@ const RECONNECT_MAX_DELAY_MS = 1000;
 export const PING_TIMEOUT_MS = 500;
 /** Instances of a tenant being deleted whose broker drops run at once. */
 const DROPS_IN_FLIGHT = 8;
+/** How long a call holds the finishing of a delete (claim-deleted-3.lua): a drop answers well
+ *  inside it, and one whose gateway died frees the name after it. */
+const DELETED_CLAIM_MS = 60_000;
 
 const k = {
   credential: (akid: string) => `ak|${akid}|`,
@@ -492,36 +495,53 @@ export class MetaStore {
     return deleted;
   }
 
-  /** A topic deleted whose brokers may not have taken its drop yet: its DELETE's answer was lost
-   *  (the script ran after its deadline) or the gateway stopped before the drop. Null: none. */
-  deletedTopic(tenantId: string, instanceId: string, name: string): Promise<TopicRecord | null> {
-    return this.topics.deleted(tenantId, instanceId, name);
-  }
-
-  /** As deletedTopic, for a group. */
-  deletedGroup(tenantId: string, instanceId: string, name: string): Promise<GroupRecord | null> {
-    return this.groups.deleted(tenantId, instanceId, name);
-  }
-
-  /** Whether a topic or group of this name exists now (read from Redis, not the cache). */
-  async existsNow(
-    kind: 'topic' | 'group',
+  /** Claims the finishing of a deleted topic's drop: its DELETE's answer was lost (the script
+   *  ran after its deadline), the gateway stopped before the drop, or another call is at it. */
+  claimDeletedTopic(
     tenantId: string,
     instanceId: string,
     name: string,
-  ): Promise<boolean> {
-    const repository = kind === 'topic' ? this.topics : this.groups;
-    return (await repository.get(tenantId, instanceId, name)) !== null;
+  ): Promise<DeletedClaim<TopicRecord>> {
+    return this.topics.claimDeleted(tenantId, instanceId, name, DELETED_CLAIM_MS);
   }
 
-  /** Forgets a deleted topic's or group's record once its brokers took (or were left) the drop. */
+  /** As claimDeletedTopic, for a group. */
+  claimDeletedGroup(
+    tenantId: string,
+    instanceId: string,
+    name: string,
+  ): Promise<DeletedClaim<GroupRecord>> {
+    return this.groups.claimDeleted(tenantId, instanceId, name, DELETED_CLAIM_MS);
+  }
+
+  /** Forgets a deleted topic's or group's record once its brokers took (or were left) the drop
+   *  made under `claim`; without one, at once (the name exists again). False: another call
+   *  claimed it since and forgets it itself. */
   forgetDeleted(
     kind: 'topic' | 'group',
     tenantId: string,
     instanceId: string,
     name: string,
+    claim?: DropClaim,
+  ): Promise<boolean> {
+    return (kind === 'topic' ? this.topics : this.groups).forgetDeleted(
+      tenantId,
+      instanceId,
+      name,
+      claim,
+    );
+  }
+
+  /** Gives back a claim whose drop failed (the record stays for the next DELETE or create). */
+  releaseDeletedClaim(
+    kind: 'topic' | 'group',
+    tenantId: string,
+    instanceId: string,
+    name: string,
+    claim: DropClaim,
   ): Promise<void> {
-    return (kind === 'topic' ? this.topics : this.groups).forgetDeleted(tenantId, instanceId, name);
+    const repository = kind === 'topic' ? this.topics : this.groups;
+    return repository.releaseDeletedClaim(tenantId, instanceId, name, claim);
   }
 
   async putGroup(group: GroupRecord): Promise<{ status: PutStatus; record: GroupRecord }> {

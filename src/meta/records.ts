@@ -2,7 +2,7 @@
 // group, alarm, signing key, broker, publish fence, pending drop): one narrow schema each, and the one decoder that reads them. The
 // version is the record's own `v` field: records written before versions existed have none and
 // are v1; new ones are written with `v: 1` (`encodeRecord`). Reading strips `v` and any field a
-// schema does not name (e.g. the `spec` put-resource-4.lua keeps), so no answer shows them; a
+// schema does not name (e.g. the `spec` put-resource-5.lua keeps), so no answer shows them; a
 // future version, bad JSON or a malformed field is an Internal error naming the key, never a cast.
 import type { JWK } from 'jose';
 import { WharfError } from '../errors.js';

@@ -13,6 +13,8 @@ export type ScriptName =
   | 'put-alarm'
   | 'record-alarm'
   | 'delete-resource'
+  | 'claim-deleted'
+  | 'forget-deleted'
   | 'delete-instance'
   | 'create-data-key'
   | 'create-access-key'

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { DeliveryMode, RetryPolicy } from '../../model/index.js';
 import { WharfError } from '../../errors.js';
 import type { GroupRecord } from '../../meta/index.js';
-import { finishDelete, finishEarlierDelete, type RouteContext } from '../context.js';
+import { deleteResource, finishEarlierDelete, type RouteContext } from '../context.js';
 import { resolveGroup, resolveInstance } from '../plugins/tenancy.js';
 import { bodies } from '../schemas/resources.js';
 import { groupParams } from './params.js';
@@ -69,7 +69,7 @@ export function groupRoutes(app: FastifyInstance, ctx: RouteContext): void {
         invisibleSeconds: body.invisibleSeconds,
         ...(policy === undefined ? {} : { retryPolicy: policy }),
         createdAt: Date.now(),
-        // kept across updates by put-resource-4.lua; a re-created group gets a new one
+        // kept across updates by put-resource-5.lua; a re-created group gets a new one
         incarnation: randomBytes(8).toString('hex'),
       });
       return { created: status === 'created', answer: groupView(record) };
@@ -86,13 +86,11 @@ export function groupRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
     async delete(principal, instanceId, group) {
       await resolveInstance(meta, principal, instanceId, 'manage');
-      // a record deleted before whose drop is not finished (that DELETE answered 503 while
-      // Redis stalled, and Redis ran it after): this DELETE finishes it
-      const record =
-        (await meta.deleteGroup(principal.tenantId, instanceId, group)) ??
-        (await meta.deletedGroup(principal.tenantId, instanceId, group));
-      if (record === null) throw new WharfError('GroupNotFound', `no group ${group}`);
-      await finishDelete(ctx, principal.tenantId, instanceId, { kind: 'group', record });
+      const { tenantId } = principal;
+      const found = await deleteResource(ctx, tenantId, instanceId, 'group', group, () =>
+        meta.deleteGroup(tenantId, instanceId, group),
+      );
+      if (!found) throw new WharfError('GroupNotFound', `no group ${group}`);
     },
   });
 }

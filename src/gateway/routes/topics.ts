@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { MessageType } from '../../model/index.js';
 import { WharfError } from '../../errors.js';
 import type { TopicRecord } from '../../meta/index.js';
-import { finishDelete, finishEarlierDelete, type RouteContext } from '../context.js';
+import { deleteResource, finishEarlierDelete, type RouteContext } from '../context.js';
 import { resolveInstance, resolveTopic } from '../plugins/tenancy.js';
 import { bodies } from '../schemas/resources.js';
 import { topicParams } from './params.js';
@@ -84,13 +84,11 @@ export function topicRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
     async delete(principal, instanceId, topic) {
       await resolveInstance(meta, principal, instanceId, 'manage');
-      // a record deleted before whose drop is not finished (that DELETE answered 503 while
-      // Redis stalled, and Redis ran it after): this DELETE finishes it
-      const record =
-        (await meta.deleteTopic(principal.tenantId, instanceId, topic)) ??
-        (await meta.deletedTopic(principal.tenantId, instanceId, topic));
-      if (record === null) throw new WharfError('TopicNotFound', `no topic ${topic}`);
-      await finishDelete(ctx, principal.tenantId, instanceId, { kind: 'topic', record });
+      const { tenantId } = principal;
+      const found = await deleteResource(ctx, tenantId, instanceId, 'topic', topic, () =>
+        meta.deleteTopic(tenantId, instanceId, topic),
+      );
+      if (!found) throw new WharfError('TopicNotFound', `no topic ${topic}`);
     },
   });
 }
