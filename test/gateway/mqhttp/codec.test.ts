@@ -118,6 +118,16 @@ t.test('requests decode as the golden values (CDATA, escapes, whitespace, handle
   t.same(
     decodePublishRequest(
       Buffer.from(
+        '<Message><MessageBody><![CDATA[<!DOCTYPE html><html><body>hi</body></html>]]>' +
+          '</MessageBody><MessageTag><![CDATA[see <!doctype> here]]></MessageTag></Message>',
+      ),
+    ),
+    { body: '<!DOCTYPE html><html><body>hi</body></html>', tag: 'see <!doctype> here' },
+    'inside CDATA a DOCTYPE is text (an HTML page the Node SDK sends)',
+  );
+  t.same(
+    decodePublishRequest(
+      Buffer.from(
         '<m:Message xmlns:m="x"><m:MessageTag>T</m:MessageTag><m:MessageBody/></m:Message>',
       ),
     ),
