@@ -111,9 +111,10 @@ export function parseAmzDate(value: string): number {
   if (m === null) return NaN;
   const [year, month, day, hour, minute, second] = [+m[1], +m[2], +m[3], +m[4], +m[5], +m[6]];
   const ms = Date.UTC(year, month - 1, day, hour, minute, second);
-  // Date.UTC rolls 20240231 over to March and 25:00 to the next day: refuse what rolled.
+  // Date.UTC rolls 20240231 over to March, 25:00 to the next day and month 00 back to the
+  // December before: refuse what rolled.
   const d = new Date(ms);
-  return d.getUTCDate() === day && month <= 12 && hour < 24 && minute < 60 && second < 60
+  return d.getUTCDate() === day && month >= 1 && month <= 12 && hour < 24 && minute < 60 && second < 60
     ? ms
     : NaN;
 }

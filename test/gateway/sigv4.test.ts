@@ -57,6 +57,7 @@ t.test('canonical headers trim, collapse spaces and join repeats with a comma', 
 t.test('x-amz-date parsing refuses what does not round-trip', async (t) => {
   t.equal(parseAmzDate('20250102T030405Z'), Date.UTC(2025, 0, 2, 3, 4, 5));
   t.ok(Number.isNaN(parseAmzDate('20250231T000000Z')));
+  t.ok(Number.isNaN(parseAmzDate('20270006T164521Z')), 'month 00 (not the December before)');
   t.ok(Number.isNaN(parseAmzDate('20251301T000000Z')));
   t.ok(Number.isNaN(parseAmzDate('20250102T250000Z')));
   t.ok(Number.isNaN(parseAmzDate('20250102T006000Z')));
