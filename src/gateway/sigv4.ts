@@ -114,7 +114,12 @@ export function parseAmzDate(value: string): number {
   // Date.UTC rolls 20240231 over to March, 25:00 to the next day and month 00 back to the
   // December before: refuse what rolled.
   const d = new Date(ms);
-  return d.getUTCDate() === day && month >= 1 && month <= 12 && hour < 24 && minute < 60 && second < 60
+  return d.getUTCDate() === day &&
+    month >= 1 &&
+    month <= 12 &&
+    hour < 24 &&
+    minute < 60 &&
+    second < 60
     ? ms
     : NaN;
 }
