@@ -172,22 +172,51 @@ export function canonicalQuery(rawQuery: string): string {
 }
 
 /**
+ * How signers trim and collapse a header value's whitespace, which SigV4 leaves to "trimall"
+ * (sequential spaces to one). They agree on ASCII; on other whitespace (a non-breaking space,
+ * byte 0xA0, is `\s` to JavaScript) they differ: `aws` is what most send (trimmed, runs of two
+ * or more collapsed), `all` what `aws4` sends (any whitespace to one space), `ascii` what
+ * `@smithy/signature-v4` sends (only CR, LF, spaces and tabs trimmed and collapsed).
+ */
+export type HeaderTrim = 'aws' | 'all' | 'ascii';
+
+const TRIMS: Record<HeaderTrim, (value: string) => string> = {
+  aws: (value) => {
+    const trimmed = value.trim();
+    return /\s\s|[\t\r\n]/.test(trimmed) ? trimmed.replace(/\s+/g, ' ') : trimmed;
+  },
+  all: (value) => value.trim().replace(/\s+/g, ' '),
+  ascii: (value) =>
+    value
+      .replace(/[\r\n]/g, ' ')
+      .replace(/[ \t]+/g, ' ')
+      .replace(/^ | $/g, ''),
+};
+
+/**
  * `name:value\n` for each signed header, from node's rawHeaders (so repeated headers are joined
  * with `,` as SigV4 wants, not with node's `, `); values trimmed, inner whitespace collapsed.
  */
-export function canonicalHeaders(rawHeaders: readonly string[], signedHeaders: string[]): string {
+export function canonicalHeaders(
+  rawHeaders: readonly string[],
+  signedHeaders: string[],
+  trim: HeaderTrim = 'aws',
+): string {
   const values = new Map<string, string[]>();
   for (const name of signedHeaders) values.set(name, []);
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const list = values.get(rawHeaders[i].toLowerCase());
     if (list === undefined) continue;
-    const value = rawHeaders[i + 1].trim();
-    list.push(/\s\s|[\t\r\n]/.test(value) ? value.replace(/\s+/g, ' ') : value);
+    list.push(TRIMS[trim](rawHeaders[i + 1]));
   }
   let out = '';
   for (const name of signedHeaders) out += `${name}:${values.get(name)!.join(',')}\n`;
   return out;
 }
+
+/** Whitespace other than space and tab in a header value (0xA0, 0x85, VT, FF read as latin1),
+ *  where the signers' trims differ. */
+const OTHER_WHITESPACE = /[\u000b\u000c\u0085\u00a0]/;
 
 export interface CanonicalRequestParts {
   method: string;
@@ -248,9 +277,8 @@ export function verifySignature(
   const rawPath = q < 0 ? request.rawUrl : request.rawUrl.slice(0, q);
   const rawQuery = q < 0 ? '' : request.rawUrl.slice(q + 1);
   const expected = Buffer.from(auth.signature, 'hex');
-  const headers = canonicalHeaders(request.rawHeaders, auth.signedHeaders);
   const signed = auth.signedHeaders.join(';');
-  const attempt = (uri: string, query: string) => {
+  const attempt = (uri: string, query: string, headers: string) => {
     const canonical = canonicalRequest({
       method: request.method,
       uri,
@@ -264,7 +292,21 @@ export function verifySignature(
   };
   const uri = canonicalUri(rawPath);
   const query = canonicalQuery(rawQuery);
-  if (attempt(uri, query)) return true;
-  if (uri === rawPath && query === rawQuery) return false;
-  return attempt(rawPath, rawQuery);
+  const headers = canonicalHeaders(request.rawHeaders, auth.signedHeaders);
+  const withHeaders = (h: string) =>
+    attempt(uri, query, h) ||
+    (!(uri === rawPath && query === rawQuery) && attempt(rawPath, rawQuery, h));
+  if (withHeaders(headers)) return true;
+  // the other signers' trims, only where they read the values otherwise
+  if (!request.rawHeaders.some((value, i) => i % 2 === 1 && OTHER_WHITESPACE.test(value))) {
+    return false;
+  }
+  const tried = new Set([headers]);
+  for (const trim of ['all', 'ascii'] as const) {
+    const other = canonicalHeaders(request.rawHeaders, auth.signedHeaders, trim);
+    if (tried.has(other)) continue;
+    tried.add(other);
+    if (withHeaders(other)) return true;
+  }
+  return false;
 }
