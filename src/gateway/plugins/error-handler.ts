@@ -291,7 +291,9 @@ export function clientErrorHandler(
   const requestId = randomUUID();
   const error = overflow
     ? new WharfError('HeadersTooLarge', 'the request headers are over 16 KiB')
-    : new WharfError('InvalidArgument', 'malformed HTTP request');
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new WharfError('InvalidArgument', 'the request did not come in whole in time')
+      : new WharfError('InvalidArgument', 'malformed HTTP request');
   const refused = refusedRequest(err.rawPacket);
   const answer = isMqHttpTarget(refused.url, refused.mqVersionHeader)
     ? { ...mqErrorAnswer(error, requestId), idHeader: 'x-mq-request-id' }
@@ -308,6 +310,12 @@ export function clientErrorHandler(
       `${answer.idHeader}: ${requestId}\r\n` +
       `connection: close\r\n\r\n${answer.body}`,
   );
+  // Closed whole soon after, not only our half: a client that neither reads nor closes (a slow
+  // loris timed out) would otherwise hold the descriptor for as long as it likes. Not at once:
+  // closing with bytes of the client's still unread sends a reset, which can make its kernel drop
+  // our answer unread; meanwhile what it sends is read and dropped (a lingering close).
+  socket.resume();
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
 /** What the bytes the HTTP parser refused say of their request: the request line's target and
