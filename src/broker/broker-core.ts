@@ -38,6 +38,20 @@ export interface BrokerCoreParts {
   traceLog: TraceLog | null;
 }
 
+/** A cluster broker's publish fences, as the publish and receive paths see them
+ *  (publish-fences.ts). */
+export interface FencedCalls {
+  /** Whether any call was fenced lately (nearly always false: then nothing else is asked). */
+  active(): boolean;
+  /** Whether the copies of call `requestId` are fenced: never delivered, never a duplicate's
+   *  answer, though their withdrawal may not be journaled yet. */
+  fenced(requestId: string): boolean;
+  /** The copy of call `requestId` answered a later publish as its duplicate: kept. */
+  vouch(requestId: string): void;
+  /** A round of the fences waiting in Redis now (those of calls answered 503 already). */
+  settle(): Promise<void>;
+}
+
 export class BrokerCore {
   readonly brokerId: number;
   readonly store: MessageStore;
@@ -57,6 +71,8 @@ export class BrokerCore {
   readonly dropped = new DroppedNames();
   /** Resets of a group's position under way: a consumer seen for the first time waits them out. */
   readonly resets = new GroupResets();
+  /** Set on a cluster broker (publish fences); null otherwise. */
+  fencedCalls: FencedCalls | null = null;
   private readonly tasks = new Set<Promise<unknown>>();
 
   constructor(parts: BrokerCoreParts) {

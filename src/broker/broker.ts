@@ -215,6 +215,15 @@ export class Broker implements BrokerClient {
         : new PublishFences(this.core, options.publishFences, this.scheduler, () =>
             this.publisher.forgetDedupHits(),
           );
+    const fences = this.fences;
+    if (fences !== null) {
+      this.core.fencedCalls = {
+        active: () => fences.remembersFences,
+        fenced: (requestId) => fences.fenced(requestId),
+        vouch: (requestId) => fences.vouch(requestId),
+        settle: () => this.applyFences(),
+      };
+    }
     this.drops =
       options.pendingDrops === undefined
         ? null

@@ -292,6 +292,7 @@ export class PopReader {
     const [name, storeQueue] = subscriptionQueue(topic, group, item.queueId);
     const pick = this.pickFor(picks, item.queueId, item.cursor, name);
     const withdrawn = this.core.journal.withdrawals.of(name, storeQueue);
+    const fenced = fencedCopies(this.core);
     const results = await Promise.all(
       item.offsets.map((offset) =>
         this.core.store.readQueue(name, storeQueue, offset, { maxMessages: 1 }),
@@ -310,6 +311,7 @@ export class PopReader {
       // for the group too, not delivered
       if (
         withdrawn?.has(offset) === true ||
+        fenced?.(message) === true ||
         (item.unread[i] &&
           filter !== undefined &&
           filter.tags.size > 0 &&
@@ -402,8 +404,9 @@ export class PopReader {
     const now = Date.now();
     // withdrawn messages (publish fences) are passed over like messages the tag filter leaves out
     const withdrawn = this.core.journal.withdrawals.of(name, storeQueue);
+    const fenced = fencedCopies(this.core);
     for (const message of result.messages) {
-      if (withdrawn?.has(message.queueOffset) === true) continue;
+      if (withdrawn?.has(message.queueOffset) === true || fenced?.(message) === true) continue;
       pick.messages.push(message);
       pick.attempts.push(1);
       pick.firstDeliveries.push(now);
@@ -608,4 +611,19 @@ function keepWithin(picks: Iterable<Pick>, maxBytes: number): { bytes: number; c
     pick.firstDeliveries.length = keep;
   }
   return { bytes, capped };
+}
+
+/**
+ * On a cluster broker with fences applied lately, whether a message is the copy of a fenced call
+ * (publish-fences.ts): passed over as a withdrawn one is. Its withdrawal is journaled when the
+ * fence finds it, which may come after the copy is readable: a call the broker stored just after
+ * a stall, behind the scan of its fence. Undefined (nothing to look at) nearly always.
+ */
+function fencedCopies(core: BrokerCore): ((message: StoredMessage) => boolean) | undefined {
+  const fences = core.fencedCalls;
+  if (fences === null || !fences.active()) return undefined;
+  return (message) => {
+    const requestId = message.properties[SystemProperty.requestId];
+    return requestId !== undefined && fences.fenced(requestId);
+  };
 }

@@ -37,6 +37,9 @@ export class PublishFences {
   withdrawn = 0;
   /** Fences applied lately, by call id, in the order applied (see afterPublish). */
   private readonly recent = new Map<string, { fence: PublishFence; appliedAtMs: number }>();
+  /** Calls whose stored copy answered a later publish as its duplicate (vouch), by call id, with
+   *  when: a fence of one leaves its copy. */
+  private readonly vouched = new Map<string, number>();
 
   constructor(
     private readonly core: BrokerCore,
@@ -79,8 +82,25 @@ export class PublishFences {
    *  before this broker read it: a call queued during a stall). */
   fencedAny(messages: readonly { requestId?: string }[]): boolean {
     for (const message of messages)
-      if (message.requestId !== undefined && this.recent.has(message.requestId)) return true;
+      if (message.requestId !== undefined && this.fenced(message.requestId)) return true;
     return false;
+  }
+
+  /** Whether the copies of call `requestId` are fenced: stored here, they are not delivered
+   *  (FencedCalls), even before the fence's withdrawal is journaled. */
+  fenced(requestId: string): boolean {
+    return this.recent.has(requestId) && !this.vouched.has(requestId);
+  }
+
+  /**
+   * The copy of call `requestId` answered a later publish as its duplicate (the client retrying
+   * with its dedupId): a client holds it as stored now, so a fence of the call arriving after
+   * leaves it — at worst the message is delivered twice (its failed-over copy too), never lost.
+   */
+  vouch(requestId: string): void {
+    this.vouched.delete(requestId);
+    this.vouched.set(requestId, Date.now());
+    this.forgetOld(Date.now());
   }
 
   /**
@@ -99,16 +119,35 @@ export class PublishFences {
     if (fences.length > 0) await this.apply(fences);
   }
 
-  /** Drops remembered fences past RECENT_FENCE_MS, and the oldest past MAX_RECENT_FENCES. */
+  /** Drops remembered fences and vouches past RECENT_FENCE_MS, and the oldest past
+   *  MAX_RECENT_FENCES. */
   private forgetOld(now: number): void {
     for (const [requestId, { appliedAtMs }] of this.recent) {
       if (appliedAtMs > now - RECENT_FENCE_MS && this.recent.size <= MAX_RECENT_FENCES) break;
       this.recent.delete(requestId);
     }
+    for (const [requestId, atMs] of this.vouched) {
+      if (atMs > now - RECENT_FENCE_MS && this.vouched.size <= MAX_RECENT_FENCES) break;
+      this.vouched.delete(requestId);
+    }
   }
 
-  /** Withdraws the fenced calls' stored messages and cancels their waiting delayed ones. */
-  private async apply(fences: readonly PublishFence[]): Promise<void> {
+  /** Withdraws the fenced calls' stored messages and cancels their waiting delayed ones, but
+   *  for calls vouched for. */
+  private async apply(all: readonly PublishFence[]): Promise<void> {
+    const fences = all.filter((fence) => !this.vouched.has(fence.requestId));
+    if (fences.length < all.length) {
+      this.core.logger.warn(
+        {
+          requestIds: all
+            .filter((fence) => this.vouched.has(fence.requestId))
+            .slice(0, 10)
+            .map((fence) => fence.requestId),
+        },
+        'publish fences left their copies: a later publish was answered with them as duplicates',
+      );
+    }
+    if (fences.length === 0) return;
     // A network blip fails many calls at once: each queue is scanned once for all the fences
     // naming it, from the earliest send time among them.
     const queues = new Map<string, Scan>();

@@ -43,6 +43,8 @@ interface DedupHit {
   queueId: number;
   bodyMd5: string;
   storedAtMs: number;
+  /** The call that stored the copy (a cluster gateway's request id), when known. */
+  requestId?: string;
 }
 
 interface PendingRecord {
@@ -70,6 +72,8 @@ function checkUserNames(message: PublishMessage): void {
       throw new WharfError('InvalidArgument', 'a property name may not start with \\u0001');
   }
 }
+
+const ok = Promise.resolve();
 
 export class Publisher {
   private readonly roundRobin = new Map<string, number>();
@@ -106,6 +110,13 @@ export class Publisher {
     // a TRANSACTION topic's messages are stored as half messages, invisible until committed
     const halves = topic.messageType === 'TRANSACTION' ? this.halves : undefined;
     const name = halves === undefined ? storeTopic(topic) : halfTopic(topic);
+    // A dedupId another call is storing now: that call is waited for, then this one looks again
+    // (its copy may have failed, or been fenced meanwhile: see confirmed).
+    const others = this.othersInFlight(name, messages);
+    if (others.length > 0) {
+      await Promise.allSettled(others);
+      return this.publish(topic, messages);
+    }
     const results: (PublishResult | undefined)[] = new Array<PublishResult | undefined>(
       messages.length,
     );
@@ -148,11 +159,13 @@ export class Publisher {
     try {
       // earlier copies within the window: memory first, then the store's key index
       const fresh: PendingRecord[] = [];
+      let settled: Promise<void> | undefined;
+      const settle = (): Promise<void> => (settled ??= this.core.fencedCalls?.settle() ?? ok);
       await Promise.all(
         toAppend.map(async (item) => {
           if (item.dedupKey === undefined) return fresh.push(item);
           const hit = await this.findStored(topic, name, item.dedupKey, now);
-          if (hit === null) return fresh.push(item);
+          if (hit === null || !(await this.confirmed(hit, settle))) return fresh.push(item);
           results[item.index] = { ...this.answer(hit), duplicate: true };
           item.resolve?.(hit);
           return undefined;
@@ -250,6 +263,34 @@ export class Publisher {
         );
   }
 
+  /** The pending stores of other calls for this call's dedupIds. */
+  private othersInFlight(name: string, messages: readonly PublishMessage[]): Promise<DedupHit>[] {
+    if (this.pending.size === 0) return [];
+    const found: Promise<DedupHit>[] = [];
+    for (const message of messages) {
+      if (message.dedupId === undefined) continue;
+      const inFlight = this.pending.get(`${name}\u0000${message.dedupId}`);
+      if (inFlight !== undefined) found.push(inFlight);
+    }
+    return found;
+  }
+
+  /**
+   * Whether a stored copy may answer this publish as its duplicate. On a cluster broker, not the
+   * copy of a call a gateway failed over (a fence, maybe in Redis still: `settle` applies those
+   * waiting): the client repeating the call after its 503 holds no other copy, and the fence
+   * withdraws that one. A copy answered so is vouched for: a fence of its call arriving later
+   * leaves it (delivered twice at worst, beside its failed-over copy; never lost).
+   */
+  private async confirmed(hit: DedupHit, settle: () => Promise<void>): Promise<boolean> {
+    const fences = this.core.fencedCalls;
+    if (fences === null || hit.requestId === undefined) return true;
+    await settle();
+    if (fences.fenced(hit.requestId)) return false;
+    fences.vouch(hit.requestId);
+    return true;
+  }
+
   /** Answers a record just stored, and later publishes of its dedupId. */
   private stored(
     item: PendingRecord,
@@ -260,7 +301,8 @@ export class Publisher {
     const answer = { messageId, queueId: item.record.queueId, bodyMd5: item.bodyMd5 };
     results[item.index] = answer;
     if (item.dedupKey === undefined) return;
-    const hit = { ...answer, storedAtMs };
+    const requestId = item.record.properties?.[SystemProperty.requestId];
+    const hit = { ...answer, storedAtMs, ...(requestId === undefined ? {} : { requestId }) };
     this.remember(item.dedupKey, hit);
     item.resolve?.(hit);
   }
@@ -375,6 +417,8 @@ export class Publisher {
       bodyMd5: bodyMd5(body),
       storedAtMs: message.storeTimestampMs,
     };
+    const requestId = message.properties[SystemProperty.requestId];
+    if (requestId !== undefined) hit.requestId = requestId;
     this.remember(key, hit);
     return hit;
   }

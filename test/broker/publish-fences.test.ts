@@ -19,6 +19,7 @@ import { STALL_GAP_MS } from '../../src/broker/stall-gate.js';
 import { storeTopic } from '../../src/broker/names.js';
 import { RedisScheduleWheel } from '../../src/meta/index.js';
 import type { GroupDescriptor, PublishFence, TopicDescriptor } from '../../src/model/index.js';
+import type { LedgerJournal } from '../../src/broker/ledger-journal.js';
 import { brokerHarness, groupOf, text, topicOf } from '../helpers/broker.js';
 import { startTestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -247,10 +248,6 @@ t.test(
         deliverAtMs: Date.now() + 3_600_000,
       }),
     ]);
-    const [again] = await broker.publish(topic, [
-      text('pay', { queueId: 0, requestId: 'gw.31', dedupId: 'payment-991' }),
-    ]);
-    t.equal(again.duplicate, true, 'before the fence: a duplicate of the stored copy');
     await sink.add(3, { requestId: 'gw.30', topic, queueIds: [0], sentAtMs });
     await waitFor('the fence applied', async () => (await fencesLeft()) === 0);
     t.equal(broker.fences?.withdrawn, 2);
@@ -277,6 +274,112 @@ t.test(
     ]);
     t.equal(repeat.duplicate, true);
     t.equal(repeat.messageId, pay.messageId);
+  },
+);
+
+t.test(
+  'a retry after the 503 whose fence is not applied yet is stored, not answered with the fenced copy',
+  async (t) => {
+    // the look is an hour apart and the fence is not announced: the retry comes first
+    const { openOne, leaveUnannounced, fencesLeft } = await setup(t, 3_600_000);
+    const { broker, topic, group } = await openOne();
+    const [first] = await broker.publish(topic, [
+      text('pay', { queueId: 0, requestId: 'gw.34', dedupId: 'payment-992' }),
+    ]);
+    // its gateway gave up on the call and fenced it before answering the client 503
+    await leaveUnannounced(topic, 'gw.34');
+    const [retry] = await broker.publish(topic, [
+      text('pay', { queueId: 0, requestId: 'gw.35', dedupId: 'payment-992' }),
+    ]);
+    t.not(retry.duplicate, true, 'stored again: the fenced copy is withdrawn');
+    t.not(retry.messageId, first.messageId);
+    t.equal(await fencesLeft(), 0, 'the fence applied before the answer');
+    t.same(await drain(broker, topic, group), ['pay'], 'delivered once, not lost');
+  },
+);
+
+t.test('a retry that waited for the fenced call still being stored is stored itself', async (t) => {
+  const { openOne, leaveUnannounced } = await setup(t, 3_600_000);
+  const { broker, topic, group } = await openOne();
+  // the first call's append stalls past its gateway's deadline; the gateway fences it and
+  // answers 503; the client retries while the first call is still being stored
+  const { appending, release } = stallNextAppend(broker);
+  const stalled = broker.publish(topic, [
+    text('pay', { queueId: 0, requestId: 'gw.36', dedupId: 'payment-993' }),
+  ]);
+  await appending;
+  await leaveUnannounced(topic, 'gw.36');
+  const retried = broker.publish(topic, [
+    text('pay', { queueId: 0, requestId: 'gw.37', dedupId: 'payment-993' }),
+  ]);
+  release();
+  const [[first], [retry]] = await Promise.all([stalled, retried]);
+  t.not(retry.duplicate, true, 'not answered with the fenced copy');
+  t.not(retry.messageId, first.messageId);
+  t.same(await drain(broker, topic, group), ['pay'], 'delivered once, not lost');
+});
+
+t.test(
+  'a copy answered to a repeat as its duplicate is kept when its call’s fence comes after',
+  async (t) => {
+    const { openOne, sink, fencesLeft } = await setup(t);
+    const { broker, topic, group } = await openOne();
+    const sentAtMs = Date.now();
+    const [first] = await broker.publish(topic, [
+      text('pay', { queueId: 0, requestId: 'gw.38', dedupId: 'payment-994' }),
+    ]);
+    // a client that gave up before the gateway did repeats the call: told it is stored
+    const [again] = await broker.publish(topic, [
+      text('pay', { queueId: 0, requestId: 'gw.39', dedupId: 'payment-994' }),
+    ]);
+    t.equal(again.duplicate, true);
+    t.equal(again.messageId, first.messageId);
+    // then the first call's gateway fences it (and stores it on another broker)
+    await sink.add(3, { requestId: 'gw.38', topic, queueIds: [0], sentAtMs });
+    await waitFor('the fence applied', async () => (await fencesLeft()) === 0);
+    t.equal(broker.fences?.withdrawn, 0, 'the copy a client holds is not withdrawn');
+    t.same(await drain(broker, topic, group), ['pay'], 'delivered (twice at worst), not lost');
+  },
+);
+
+t.test(
+  'a fenced call stored after its fence’s scan is not delivered before its withdrawal is written',
+  async (t) => {
+    const { openOne, sink, fencesLeft } = await setup(t);
+    const { broker, topic, group } = await openOne();
+    const { appending, release } = stallNextAppend(broker);
+    const sentAtMs = Date.now();
+    const stalled = broker.publish(topic, [text('late', { queueId: 0, requestId: 'gw.42' })]);
+    await appending;
+    await sink.add(3, { requestId: 'gw.42', topic, queueIds: [0], sentAtMs });
+    await waitFor('the fence applied', async () => (await fencesLeft()) === 0);
+    // the withdrawal's journal write is slow (a busy disk)
+    const { journal } = (broker as unknown as { core: { journal: LedgerJournal } }).core;
+    const record = journal.record.bind(journal);
+    let writing!: () => void;
+    const withdrawing = new Promise<void>((resolve) => (writing = resolve));
+    let releaseWrite!: () => void;
+    const written = new Promise<void>((resolve) => (releaseWrite = resolve));
+    journal.record = async (entries) => {
+      if (entries.some((entry) => 'op' in entry && entry.op === 'withdraw')) {
+        writing();
+        await written;
+      }
+      return record(entries);
+    };
+    release();
+    await withdrawing; // stored, readable, its withdrawal not written yet
+    const got = await broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    t.same(
+      got.map((m) => m.body.toString()),
+      [],
+      'the fenced copy is passed over meanwhile',
+    );
+    releaseWrite();
+    await stalled;
+    t.equal(broker.fences?.withdrawn, 1);
+    await broker.publish(topic, [text('other', { queueId: 0, requestId: 'gw.43' })]);
+    t.same(await drain(broker, topic, group), ['other']);
   },
 );
 
