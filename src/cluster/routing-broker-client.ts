@@ -949,9 +949,9 @@ export class RoutingBrokerClient implements BrokerClient {
 
   async queryByTime(topic: TopicDescriptor, query: TimeQuery): Promise<MessagePage> {
     const holders = await this.holders(topic);
-    return pageAcross(holders, query.cursor, async (brokerId, cursor) =>
+    return pageAcross(holders, query.cursor, query.limit, async (brokerId, cursor, limit) =>
       this.on(brokerId, (c) =>
-        c.queryByTime(topic, { ...query, ...(cursor === undefined ? {} : { cursor }) }),
+        c.queryByTime(topic, { ...query, limit, ...(cursor === undefined ? {} : { cursor }) }),
       ).then((page) => ({ items: page.messages, nextCursor: page.nextCursor })),
     ).then(({ items, nextCursor }) => ({
       messages: items,
@@ -969,8 +969,8 @@ export class RoutingBrokerClient implements BrokerClient {
     cursor?: string,
   ): Promise<{ messages: DeadLetter[]; nextCursor?: string }> {
     const brokers = [...this.connections.keys()].sort((a, b) => a - b);
-    const page = await pageAcross(brokers, cursor, (brokerId, inner) =>
-      this.on(brokerId, (c) => c.deadLetters(group, limit, inner)).then((p) => ({
+    const page = await pageAcross(brokers, cursor, limit, (brokerId, inner, left) =>
+      this.on(brokerId, (c) => c.deadLetters(group, left, inner)).then((p) => ({
         items: p.messages,
         nextCursor: p.nextCursor,
       })),
@@ -1190,15 +1190,18 @@ function isUnreachable(error: unknown): boolean {
 
 /**
  * Pages through brokers one after the other: a cursor is `<brokerId>.<the broker's cursor>`
- * (base64url of JSON, version 1), so a page never mixes brokers and nothing is skipped. Empty
- * brokers are passed in the same call.
+ * (base64url of JSON, version 1), so nothing is skipped. A page takes up to `limit` items, from
+ * the next brokers too once one has no more (a client that stops at a page shorter than `limit`
+ * misses nothing); it ends where a broker's own page ends with a cursor of its.
  */
 async function pageAcross<T>(
   brokers: number[],
   cursor: string | undefined,
+  limit: number,
   page: (
     brokerId: number,
     cursor: string | undefined,
+    limit: number,
   ) => Promise<{ items: T[]; nextCursor?: string }>,
 ): Promise<{ items: T[]; nextCursor?: string }> {
   let at = 0;
@@ -1209,21 +1212,20 @@ async function pageAcross<T>(
     if (at < 0) throw new WharfError('InvalidArgument', 'cursor names a broker of no holder');
     inner = decoded.cursor;
   }
+  const items: T[] = [];
   for (; at < brokers.length; at++, inner = undefined) {
-    const result = await page(brokers[at], inner);
+    const result = await page(brokers[at], inner, limit - items.length);
+    items.push(...result.items);
     if (result.nextCursor !== undefined) {
-      return {
-        items: result.items,
-        nextCursor: encodeClusterCursor(brokers[at], result.nextCursor),
-      };
+      return { items, nextCursor: encodeClusterCursor(brokers[at], result.nextCursor) };
     }
-    if (result.items.length > 0) {
+    if (items.length >= limit) {
       return at + 1 < brokers.length
-        ? { items: result.items, nextCursor: encodeClusterCursor(brokers[at + 1]) }
-        : { items: result.items };
+        ? { items, nextCursor: encodeClusterCursor(brokers[at + 1]) }
+        : { items };
     }
   }
-  return { items: [] };
+  return { items };
 }
 
 const CLUSTER_CURSOR_VERSION = 1;

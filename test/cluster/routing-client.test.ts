@@ -318,6 +318,40 @@ t.test('a query by key over brokers answers the newest `limit`, newest first', a
   );
 });
 
+t.test('dead letters over brokers come in pages of `limit` while more exist', async (t) => {
+  // 18, 11 and 11 dead letters on three brokers, each paging its own (its cursor an offset)
+  const held = new Map([
+    [1, 18],
+    [2, 11],
+    [3, 11],
+  ]);
+  const routing = standIns(3, (brokerId) => ({
+    deadLetters: (_g: unknown, limit: number, cursor?: string) => {
+      const all = Array.from({ length: held.get(brokerId) ?? 0 }, (_, i) => `${brokerId}.${i}`);
+      const from = cursor === undefined ? 0 : Number(cursor);
+      const messages = all.slice(from, from + limit).map((messageId) => ({ messageId }));
+      return Promise.resolve(
+        from + limit < all.length ? { messages, nextCursor: String(from + limit) } : { messages },
+      ) as ReturnType<BrokerClient['deadLetters']>;
+    },
+  }));
+  t.teardown(() => routing.close());
+  const whole = await routing.deadLetters(clustering, 100);
+  t.equal(whole.messages.length, 40, 'all 40 in one page of 100');
+  t.equal(whole.nextCursor, undefined, 'and no cursor: nothing more');
+  const sizes: number[] = [];
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await routing.deadLetters(clustering, 15, cursor);
+    sizes.push(page.messages.length);
+    seen.push(...page.messages.map((m) => m.messageId));
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  t.same(sizes, [15, 15, 10], 'full pages but the last');
+  t.equal(new Set(seen).size, 40, 'each once');
+});
+
 t.test('a suspect is asked for its health before publishes go to it again', async (t) => {
   // broker 2 is cut off (a partition): its calls fail only at their deadline, here 200 ms
   const brokers = new Map<number, BrokerAddress>([
