@@ -23,7 +23,17 @@ async function setup(t: Test) {
     if (res.status !== 200) throw new Error(`receive: ${res.status} ${await res.text()}`);
     return ((await json(res)).messages as { body: string }[]).map((m) => m.body);
   };
-  return { wharf, tenant, call, lostDelete, receiveBodies };
+  /** A NORMAL topic `orders` whose group `billing` receives from it, holding one message. */
+  const ordersWithOldMessage = async (t: Test) => {
+    t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
+    t.equal((await call('PUT', '/groups/billing', {})).status, 201);
+    await receiveBodies('orders', 'billing');
+    t.equal(
+      (await call('POST', '/topics/orders/messages', { messages: [{ body: 'old' }] })).status,
+      200,
+    );
+  };
+  return { wharf, tenant, call, lostDelete, receiveBodies, ordersWithOldMessage };
 }
 
 t.test('a topic: a create after a lost delete answer does not get its messages', async (t) => {
@@ -52,14 +62,8 @@ t.test('a topic: a create after a lost delete answer does not get its messages',
 });
 
 t.test('a topic: the retried DELETE finishes it (204, not 404)', async (t) => {
-  const { call, lostDelete, receiveBodies } = await setup(t);
-  t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
-  t.equal((await call('PUT', '/groups/billing', {})).status, 201);
-  await receiveBodies('orders', 'billing');
-  t.equal(
-    (await call('POST', '/topics/orders/messages', { messages: [{ body: 'old' }] })).status,
-    200,
-  );
+  const { call, lostDelete, receiveBodies, ordersWithOldMessage } = await setup(t);
+  await ordersWithOldMessage(t);
   await lostDelete.topic('orders');
   t.equal((await call('DELETE', '/topics/orders')).status, 204, 'the retry finishes the delete');
   t.equal((await call('DELETE', '/topics/orders')).status, 404, 'and then the name is unknown');
@@ -119,14 +123,8 @@ t.test(
 t.test(
   'a retried DELETE still dropping holds the name: a create meanwhile waits, its messages kept',
   async (t) => {
-    const { wharf, call, lostDelete, receiveBodies } = await setup(t);
-    t.equal((await call('PUT', '/topics/orders', { messageType: 'NORMAL' })).status, 201);
-    t.equal((await call('PUT', '/groups/billing', {})).status, 201);
-    await receiveBodies('orders', 'billing');
-    t.equal(
-      (await call('POST', '/topics/orders/messages', { messages: [{ body: 'old' }] })).status,
-      200,
-    );
+    const { wharf, call, lostDelete, receiveBodies, ordersWithOldMessage } = await setup(t);
+    await ordersWithOldMessage(t);
     await lostDelete.topic('orders');
     // the first drop the broker is asked for is slow (a large topic, a busy disk): it has not
     // landed when the name is created again, on this gateway or another
