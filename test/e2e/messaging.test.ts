@@ -348,6 +348,41 @@ t.test(
   },
 );
 
+t.test('a query by time pages through a topic of 64 queues to its end', async (t) => {
+  // the cursor holds every queue's next offset: long, and sent back whole
+  const { call, publish } = await setup(t);
+  t.equal(
+    (await call('PUT', '/topics/wide', { messageType: 'NORMAL', queueCount: 64 })).status,
+    201,
+  );
+  const bodies = Array.from({ length: 128 }, (_, n) => `m${n}`);
+  for (let i = 0; i < bodies.length; i += 32)
+    t.equal(
+      (
+        await publish(
+          'wide',
+          bodies.slice(i, i + 32).map((body) => ({ body })),
+        )
+      ).status,
+      200,
+    );
+  const to = Date.now() + 1000;
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = await call(
+      'GET',
+      `/topics/wide/messages?from=0&to=${to}&limit=10${cursor === undefined ? '' : `&cursor=${cursor}`}`,
+    );
+    t.equal(page.status, 200, `page ${++pages}`);
+    if (page.status !== 200) break;
+    seen.push(...page.body.messages.map((m: { body: string }) => m.body));
+    cursor = page.body.nextCursor;
+  } while (cursor !== undefined);
+  t.same([...seen].sort(), [...bodies].sort(), 'every message once');
+});
+
 t.test('broadcasting: a reset moves consumers to come too, and counts no one', async (t) => {
   const { call, publish, receive, ack } = await setup(t);
   await call('PUT', '/topics/news', { messageType: 'NORMAL', queueCount: 2 });

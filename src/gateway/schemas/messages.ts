@@ -397,6 +397,10 @@ export const messageBodies = {
 /** A page size query parameter. */
 const pageLimit = { type: 'integer', minimum: 1, maximum: 100, description: '1..100, default 32' };
 
+/** A page cursor's length at most: a query by time's holds each queue's next offset (64 queues of
+ *  16-digit offsets: about 1,900 characters), and a cluster's names its broker around it. */
+const CURSOR_MAX_CHARS = 4096;
+
 export const messageQueries = {
   list: {
     type: 'object',
@@ -405,14 +409,18 @@ export const messageQueries = {
       from: epochMsQuery('store time range start (epoch ms), with `to`'),
       to: epochMsQuery('store time range end (epoch ms, default now)'),
       limit: pageLimit,
-      cursor: { type: 'string', maxLength: 512, description: 'nextCursor of the previous page' },
+      cursor: {
+        type: 'string',
+        maxLength: CURSOR_MAX_CHARS,
+        description: 'nextCursor of the previous page',
+      },
     },
   },
   page: {
     type: 'object',
     properties: {
       limit: pageLimit,
-      cursor: { type: 'string', maxLength: 512 },
+      cursor: { type: 'string', maxLength: CURSOR_MAX_CHARS },
     },
   },
 } as const;
