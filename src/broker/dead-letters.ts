@@ -178,7 +178,11 @@ export class DeadLetters {
           { topic: topic.topic, group: group.group, messageId, attempts: entry.attempt },
           'message moved to the dead-letter queue',
         );
-        this.core.traceLog?.deadLettered(topic, group.group, message, entry.attempt);
+        const consumerId =
+          sub.consumerSlot === 0
+            ? undefined
+            : this.core.ledger.consumerIdOfSlot(sub.groupKey, sub.consumerSlot);
+        this.core.traceLog?.deadLettered(topic, group.group, message, entry.attempt, consumerId);
       }
       // a reset, clamp or drop meanwhile let go of the offset: the move no longer completes it
       // (a completion past the cursor's read position would count it delivered, see complete())

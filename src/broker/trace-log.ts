@@ -248,6 +248,8 @@ export class TraceLog {
     group: string,
     message: StoredMessage,
     deliveryAttempt: number,
+    /** A BROADCASTING consumer's whose deliveries it ended; undefined for CLUSTERING. */
+    consumerId?: string,
   ): void {
     const place = origin(message);
     this.record(topic.tenantId, topic.instanceId, [
@@ -256,6 +258,7 @@ export class TraceLog {
         time: Date.now(),
         type: 'DEAD_LETTERED',
         group,
+        ...(consumerId !== undefined ? { consumerId } : {}),
         deliveryAttempt,
       },
     ]);

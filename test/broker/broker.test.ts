@@ -666,6 +666,12 @@ t.test(
     }
     t.same(await states(), { a: 'DEAD_LETTERED', b: 'ACKED', c: 'DEAD_LETTERED' });
     await oneDeadLetterOf(t, broker, topic, group, published.messageId);
+    const trace = await broker.trace(topic, published.messageId);
+    t.same(
+      trace.filter((e) => e.type === 'DEAD_LETTERED').map((e) => e.consumerId),
+      ['a', 'c'],
+      'the trace names the consumer of each dead letter',
+    );
   },
 );
 
