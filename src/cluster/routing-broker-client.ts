@@ -1019,7 +1019,18 @@ export class RoutingBrokerClient implements BrokerClient {
   }
 
   async groupStats(topic: TopicDescriptor, group: GroupDescriptor): Promise<GroupStats> {
-    const stats = await this.all(await this.holders(topic), (c) => c.groupStats(topic, group));
+    const holders = await this.holders(topic);
+    // a group's dead letters are of all its topics (API.md: the same figure on each), and lie
+    // on the brokers of those topics' queues: the other brokers are asked for theirs too, a
+    // broker that does not answer left out (the topic's own figures need its holders, 503)
+    const others = this.registeredBrokerIds().filter((id) => !holders.includes(id));
+    const [stats, elsewhere] = await Promise.all([
+      this.all(holders, (c) => c.groupStats(topic, group)),
+      Promise.allSettled(others.map((id) => this.on(id, (c) => c.groupStats(topic, group)))),
+    ]);
+    const deadLettersElsewhere = sum(
+      elsewhere.map((r) => (r.status === 'fulfilled' ? r.value.deadLetters : 0)),
+    );
     return {
       backlog: sum(stats.map((s) => s.backlog)),
       inflight: sum(stats.map((s) => s.inflight)),
@@ -1027,7 +1038,7 @@ export class RoutingBrokerClient implements BrokerClient {
       deliveredRatePerSecond: sum(stats.map((s) => s.deliveredRatePerSecond)),
       ackedRatePerSecond: sum(stats.map((s) => s.ackedRatePerSecond)),
       retries: sum(stats.map((s) => s.retries)),
-      deadLetters: sum(stats.map((s) => s.deadLetters)),
+      deadLetters: sum(stats.map((s) => s.deadLetters)) + deadLettersElsewhere,
     };
   }
 

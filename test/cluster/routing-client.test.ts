@@ -352,6 +352,45 @@ t.test('dead letters over brokers come in pages of `limit` while more exist', as
   t.equal(new Set(seen).size, 40, 'each once');
 });
 
+t.test('a group’s dead letters count those on every broker, on each of its topics', async (t) => {
+  // the topic's one queue is on broker 1; the group's dead letters of its other topics lie on
+  // brokers 2 and 3, and broker 3 does not answer
+  const brokers = new Map<number, BrokerAddress>(
+    [1, 2, 3].map((id): [number, BrokerAddress] => [
+      id,
+      { brokerId: id, address: `10.0.0.${id}:7070`, live: true },
+    ]),
+  );
+  const stats = (brokerId: number) => ({
+    backlog: brokerId === 1 ? 5 : 0,
+    inflight: 0,
+    oldestUnackedAgeMs: 0,
+    deliveredRatePerSecond: 0,
+    ackedRatePerSecond: 0,
+    retries: 0,
+    deadLetters: brokerId,
+  });
+  const routing = new RoutingBrokerClient({
+    directory: { brokers, onChange: () => undefined },
+    placements: { place: () => Promise.resolve([1]), drop: () => Promise.resolve() },
+    connect: (_address, brokerId) =>
+      ({
+        health: () => Promise.resolve({ ready: true }),
+        close: () => Promise.resolve(),
+        groupStats: () =>
+          brokerId === 3
+            ? Promise.reject(unavailable('broker unreachable', 1000))
+            : Promise.resolve(stats(brokerId)),
+      }) as unknown as BrokerClient,
+    macKey: randomBytes(32),
+  });
+  t.teardown(() => routing.close());
+  t.match(await routing.groupStats({ ...topic, queueCount: 1 }, clustering), {
+    backlog: 5,
+    deadLetters: 3,
+  });
+});
+
 t.test('a suspect is asked for its health before publishes go to it again', async (t) => {
   // broker 2 is cut off (a partition): its calls fail only at their deadline, here 200 ms
   const brokers = new Map<number, BrokerAddress>([
