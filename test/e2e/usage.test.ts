@@ -141,6 +141,24 @@ t.test('requests naming an instance the tenant does not have leave no usage', as
   );
 });
 
+t.test('a refused call counts whether or not its instance was resolved lately', async (t) => {
+  const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 50 } });
+  const tenant = await provisionTenant(wharf);
+  const call = tenantCaller(wharf, tenant);
+  await waitFor(
+    'the instance out of the metadata cache',
+    () => wharf.meta.cachedInstanceExists(tenant.tenantId, tenant.instanceId) !== true,
+  );
+  // refused by the schema before any handler resolves the instance
+  for (let i = 0; i < 3; i++)
+    t.equal((await call('POST', '/topics/orders/messages', { messages: 'nope' })).status, 400);
+  const bucket = await waitFor('the refused publishes in the usage', async () => {
+    const b = (await json(await call('GET', '/usage'))).buckets[0];
+    return b?.apiCallsPublish === 3 ? b : null;
+  });
+  t.equal(bucket.apiCallsPublish, 3, 'each refused publish once');
+});
+
 t.test('usage outlives its instance and its tenant: the operator still reads it', async (t) => {
   const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 50 } });
   const { tenant, call } = await traffic(wharf);

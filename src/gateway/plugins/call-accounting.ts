@@ -14,7 +14,7 @@ export const CLIENT_CLOSED = 499;
 export interface CallAccountingDeps {
   metrics: GatewayMetrics;
   usage: UsageMeter;
-  meta: Pick<MetaStore, 'cachedInstanceExists'>;
+  meta: Pick<MetaStore, 'cachedInstanceExists' | 'instance'>;
 }
 
 const counted = new WeakSet<FastifyRequest>();
@@ -57,20 +57,30 @@ function countCall(
     INSTANCE_ID.test(instanceId)
   ) {
     const tenantId = request.principal.tenantId;
-    // Usage is kept for the tenant's own instances only: an answer that succeeded named one; a
-    // refused one may name any id (each would be a bucket in Redis for 400 days), so it counts
-    // when the metadata cache holds the instance as the tenant's (its handler resolved it, a
-    // moment ago) — a lookup of its own would cost Redis a call for each refused request.
-    if (
-      status < 400 ||
-      (status === CLIENT_CLOSED && request.instanceResolved) ||
-      deps.meta.cachedInstanceExists(tenantId, instanceId) === true
-    ) {
+    const countIt = (): void => {
       deps.usage.count(tenantId, instanceId, 'requests');
       deps.usage.count(
         tenantId,
         instanceId,
         request.usageOf?.apiClass ?? apiClassOf(request.method, route),
+      );
+    };
+    // Usage is kept for the tenant's own instances only: an answer that succeeded named one; a
+    // refused one may name any id (each would be a bucket in Redis for 400 days), so it counts
+    // once the instance is known as the tenant's: from the metadata cache (its handler resolved
+    // it a moment ago), else looked up (and cached: the refusals that follow cost Redis nothing)
+    // — a refused call counts whether or not the instance was resolved lately.
+    const cached =
+      status < 400 || (status === CLIENT_CLOSED && request.instanceResolved)
+        ? true
+        : deps.meta.cachedInstanceExists(tenantId, instanceId);
+    if (cached === true) countIt();
+    else if (cached === undefined) {
+      deps.meta.instance(tenantId, instanceId).then(
+        (found) => {
+          if (found !== null) countIt();
+        },
+        (err: unknown) => request.log.debug({ err }, 'a refused call not counted (Redis?)'),
       );
     }
   }
