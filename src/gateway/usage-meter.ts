@@ -22,6 +22,10 @@ export class UsageMeter {
   private flushing: Promise<void> | undefined;
   /** Counts dropped since the last flush because MAX_PENDING_BUCKETS buckets were pending. */
   private dropped = 0;
+  /** Instances (`tenant/instance`) whose last storage sample was not 0, with its hour: their next
+   *  sample of 0 in that hour is written (their topics deleted); other 0 samples are not (an idle
+   *  instance would get a bucket every hour). */
+  private readonly storing = new Map<string, number>();
 
   constructor(
     private readonly usage: UsageRepository,
@@ -42,8 +46,13 @@ export class UsageMeter {
     n = 1,
     nowMs = Date.now(),
   ): void {
-    if (n === 0) return;
     const hour = Math.floor(nowMs / HOUR_MS);
+    if (counter === 'storageBytes') {
+      const id = `${tenantId}/${instanceId}`;
+      if (n !== 0) this.storing.set(id, hour);
+      else if (this.storing.get(id) === hour) this.storing.delete(id);
+      else return;
+    } else if (n === 0) return;
     const key = `${tenantId}/${instanceId}/${hour}`;
     let delta = this.pending.get(key);
     if (delta === undefined) {
@@ -80,6 +89,8 @@ export class UsageMeter {
       );
       this.dropped = 0;
     }
+    const hour = Math.floor(Date.now() / HOUR_MS);
+    for (const [id, sampled] of this.storing) if (sampled < hour) this.storing.delete(id);
     if (this.pending.size === 0 && this.retries.length === 0) return;
     const batch: MarkedUsageDelta[] = [
       ...this.retries,

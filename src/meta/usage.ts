@@ -56,7 +56,9 @@ export class UsageRepository {
           MARKER_TTL_MS,
         ];
         for (const [counter, value] of Object.entries(delta.counters)) {
-          if (value === undefined || value === 0) continue;
+          // a 0 adds nothing; a storage sample of 0 is a sample (UsageMeter writes one only
+          // after one that was not)
+          if (value === undefined || (value === 0 && counter !== 'storageBytes')) continue;
           args.push(counter, value, counter === 'storageBytes' ? 'set' : 'add');
         }
         return scripts.run(

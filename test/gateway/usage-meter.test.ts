@@ -75,6 +75,31 @@ t.test('a flush whose answer was lost is counted once (real Redis)', async (t) =
   t.same([...(await meta.usage.instances('t1')).keys()], ['i1'], 'the instance indexed');
 });
 
+t.test(
+  'a storage sample of 0 is written after one that was not, in its hour (real Redis)',
+  async (t) => {
+    const server = await startTestRedis(t);
+    const meta = await MetaStore.open({ redisUrl: server.url, masterKey: 'm'.repeat(32) });
+    t.teardown(() => meta.close());
+    const meter = new UsageMeter(meta.usage, pino({ level: 'silent' }), 60_000);
+    const now = Date.now();
+    const hour = Math.floor(now / 3_600_000);
+    meter.count('t1', 'i1', 'storageBytes', 152, now);
+    await meter.flush();
+    // its one topic deleted: the next sample finds nothing stored
+    meter.count('t1', 'i1', 'storageBytes', 0, now);
+    // an instance that never stored anything: its 0 samples make no bucket
+    meter.count('t1', 'idle', 'storageBytes', 0, now);
+    await meter.close();
+    const buckets = await meta.usage.query('t1', ['i1', 'idle'], hour * 3_600_000, now);
+    t.same(
+      buckets.map((b) => [b.instanceId, b.counters.storageBytes]),
+      [['i1', 0]],
+      'the hour’s last sample is 0, and the idle instance has no bucket',
+    );
+  },
+);
+
 t.test('API classes', async (t) => {
   const i = '/v1/instances/:instanceId';
   for (const [method, route, cls] of [
