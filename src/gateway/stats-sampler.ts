@@ -94,7 +94,13 @@ export class StatsSampler {
       if (++calls % CALLS_PER_TURN === 0) await nextTurn();
       return answer;
     };
-    for (const tenant of await meta.tenants.list()) {
+    // a tenant deleted through another gateway: its counter series go here too (those counted
+    // before the list was read, so a tenant created meanwhile keeps its counts)
+    const counted = await this.o.metrics.tenantsCounted();
+    const tenants = await meta.tenants.list();
+    const live = new Set(tenants.map((tenant) => tenant.tenantId));
+    for (const tenantId of counted) if (!live.has(tenantId)) this.o.metrics.forgetTenant(tenantId);
+    for (const tenant of tenants) {
       if (this.closed) return;
       const tenantId = tenant.tenantId;
       let series = 0;

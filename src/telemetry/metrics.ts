@@ -205,6 +205,16 @@ export class GatewayMetrics {
     this.messagesReceived.remove({ tenant: tenantId });
     for (const quota of ['publish', 'consume']) this.throttled.remove({ tenant: tenantId, quota });
   }
+
+  /** The tenants with counter series now. */
+  async tenantsCounted(): Promise<Set<string>> {
+    const tenants = new Set<string>();
+    for (const counter of [this.messagesPublished, this.messagesReceived, this.throttled]) {
+      for (const { labels } of (await counter.get()).values)
+        if (typeof labels.tenant === 'string') tenants.add(labels.tenant);
+    }
+    return tenants;
+  }
 }
 
 /** Feeds the store's commit observer into the histograms. */

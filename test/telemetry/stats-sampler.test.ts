@@ -41,3 +41,30 @@ t.test('a pass over brokers that fail at once leaves no rejection unhandled', as
   t.equal(calls, 200, 'every topic asked');
   t.same(unhandled, [], 'no rejection unhandled');
 });
+
+t.test('a pass drops the counter series of tenants deleted through another gateway', async (t) => {
+  const metrics = new GatewayMetrics();
+  metrics.messagesPublished.inc({ tenant: 'kept' }, 3);
+  metrics.messagesPublished.inc({ tenant: 'gone' }, 5);
+  metrics.messagesReceived.inc({ tenant: 'gone' }, 2);
+  metrics.throttled.inc({ tenant: 'gone', quota: 'publish' });
+  const meta = {
+    // `gone` was deleted on another gateway, whose own series went with its DELETE
+    tenants: { list: () => Promise.resolve([{ tenantId: 'kept' }]) },
+    instanceList: () => Promise.resolve([]),
+  } as unknown as MetaStore;
+  const sampler = new StatsSampler({
+    meta,
+    brokers: {} as BrokerClient,
+    metrics,
+    usage: { count: () => undefined } as unknown as UsageMeter,
+    logger: pino({ level: 'silent' }),
+  });
+  await sampler.sample();
+  t.same([...(await metrics.tenantsCounted())], ['kept']);
+  t.same(
+    (await metrics.messagesPublished.get()).values.map((v) => [v.labels.tenant, v.value]),
+    [['kept', 3]],
+    'the live tenant keeps its count',
+  );
+});
