@@ -46,8 +46,9 @@ export interface FencedCalls {
   /** Whether the copies of call `requestId` are fenced: never delivered, never a duplicate's
    *  answer, though their withdrawal may not be journaled yet. */
   fenced(requestId: string): boolean;
-  /** The copy of call `requestId` answered a later publish as its duplicate: kept. */
-  vouch(requestId: string): void;
+  /** The copy of call `requestId` is to answer a later publish as its duplicate: kept, durably
+   *  (resolves once it is). */
+  vouch(topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId'>, requestId: string): Promise<void>;
   /** A round of the fences waiting in Redis now (those of calls answered 503 already). */
   settle(): Promise<void>;
 }

@@ -49,7 +49,7 @@ import { Publisher } from './publisher.js';
 import { Queries } from './queries.js';
 import { Receiver } from './receiver.js';
 import { PendingDrops } from './pending-drops.js';
-import { PublishFences } from './publish-fences.js';
+import { PublishFences, vouchTopic } from './publish-fences.js';
 import { StallGate } from './stall-gate.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { SealWorkers } from './seal-workers.js';
@@ -127,7 +127,7 @@ export class Broker implements BrokerClient {
   /** Null without a drop source (the all-in-one node: its one broker is never down to a drop). */
   readonly drops: PendingDrops | null;
   /** The round of drops and fences running (applyFences). */
-  private fenceRound: Promise<void> | null = null;
+  private fenceRound: Promise<boolean> | null = null;
   /** Null without fences; else holds a publish or receive after a stall until the fences left
    *  meanwhile are applied (stall-gate.ts). */
   private stallGate: StallGate | null = null;
@@ -220,8 +220,8 @@ export class Broker implements BrokerClient {
       this.core.fencedCalls = {
         active: () => fences.remembersFences,
         fenced: (requestId) => fences.fenced(requestId),
-        vouch: (requestId) => fences.vouch(requestId),
-        settle: () => this.applyFences(),
+        vouch: (topic, requestId) => fences.vouch(topic, requestId),
+        settle: () => this.applyFences().then(() => undefined),
       };
     }
     this.drops =
@@ -277,7 +277,8 @@ export class Broker implements BrokerClient {
     for (const name of this.store.topics()) {
       if (this.store.queueIds(name).length === 0) continue;
       const [tenantId = '', instanceId = ''] = name.split('/');
-      if (name === traceTopic(tenantId, instanceId)) continue;
+      if (name === traceTopic(tenantId, instanceId) || name === vouchTopic(tenantId, instanceId))
+        continue;
       found.set(`${tenantId}/${instanceId}`, { tenantId, instanceId });
     }
     return [...found.values()];
@@ -707,23 +708,29 @@ export class Broker implements BrokerClient {
   }
 
   /** A round of drops, then fences; while one runs, another follows it (an announcement, the
-   *  interval or the stall gate). Resolves once the round (or the one following it) is done. */
-  private applyFences(): Promise<void> {
+   *  interval or the stall gate). Resolves once the round (or the one following it) is done:
+   *  true when its last pass applied every fence waiting, false when one could not be read or
+   *  applied (Redis away: the interval tries again). */
+  private applyFences(): Promise<boolean> {
     const { drops, fences } = this;
-    if ((drops === null && fences === null) || this.closing !== undefined) return Promise.resolve();
+    if ((drops === null && fences === null) || this.closing !== undefined)
+      return Promise.resolve(true);
     if (this.fenceRound !== null) {
       this.fencesAgain = true;
       return this.fenceRound;
     }
-    const round = async (): Promise<void> => {
+    const round = async (): Promise<boolean> => {
+      let applied = true;
       try {
         do {
           this.fencesAgain = false;
+          applied = true;
           // each on its own: drops that fail hold up no fence
           for (const source of [drops, fences]) {
             try {
               if (source !== null) while ((await source.applyPending()) > 0);
             } catch (error) {
+              applied = applied && source === drops;
               this.core.logger.warn(
                 { err: error },
                 'pending drops or publish fences not applied (Redis?): trying again',
@@ -734,6 +741,7 @@ export class Broker implements BrokerClient {
       } finally {
         this.fenceRound = null;
       }
+      return applied;
     };
     this.fenceRound = round();
     this.core.track(this.fenceRound, 'pending drops and publish fences');

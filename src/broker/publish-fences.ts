@@ -12,12 +12,23 @@
 // consumer received this broker's copy before the fence arrived (a partition that let the
 // broker serve while the gateway could not reach it): then it is delivered twice, at least once
 // as ever.
-import type { PublishFence, PublishFenceSource } from '../model/index.js';
+// A copy that answered a later publish as its duplicate (the client retrying with its dedupId) is
+// vouched for before that answer goes out: a record keyed by its call id in the instance's
+// internal topic `<tenant>/<instance>/%VOUCH%` (durable like any record, kept until retention),
+// so a fence of the call that arrives later — even after a restart — leaves the copy.
+import type { PublishFence, PublishFenceSource, TopicDescriptor } from '../model/index.js';
 import { isWharfError } from '../errors.js';
 import type { BrokerCore } from './broker-core.js';
 import { messageScope, storeTopic, SystemProperty } from './names.js';
 import { SCHEDULE_QUEUE_ID, scheduleTopic } from './schedule-records.js';
 import type { Scheduler } from './scheduler.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/** The internal topic holding an instance's vouches (queue 0; dropped with the instance). */
+export function vouchTopic(tenantId: string, instanceId: string): string {
+  return `${tenantId}/${instanceId}/%VOUCH%`;
+}
 
 /** How far before a call's send time its messages may carry store times (gateway and broker
  *  clocks differ by this much at most). */
@@ -37,8 +48,7 @@ export class PublishFences {
   withdrawn = 0;
   /** Fences applied lately, by call id, in the order applied (see afterPublish). */
   private readonly recent = new Map<string, { fence: PublishFence; appliedAtMs: number }>();
-  /** Calls whose stored copy answered a later publish as its duplicate (vouch), by call id, with
-   *  when: a fence of one leaves its copy. */
+  /** Calls vouched for lately (vouch), by call id, with when: a cache of their records. */
   private readonly vouched = new Map<string, number>();
 
   constructor(
@@ -59,15 +69,29 @@ export class PublishFences {
       );
     }
     if (fences.length === 0) return 0;
+    // a call vouched for keeps its copies: its fence is only deleted
+    const live: PublishFence[] = [];
+    for (const fence of fences) if (!(await this.isVouched(fence))) live.push(fence);
+    if (live.length < fences.length) {
+      this.core.logger.warn(
+        {
+          requestIds: fences
+            .filter((fence) => !live.includes(fence))
+            .slice(0, 10)
+            .map((fence) => fence.requestId),
+        },
+        'publish fences left their copies: a later publish was answered with them as duplicates',
+      );
+    }
     // remembered before the scan: a publish of the call that finishes while the scan runs (past
     // the queue it reads) applies the fence again itself
     const now = Date.now();
-    for (const fence of fences) {
+    for (const fence of live) {
       this.recent.delete(fence.requestId);
       this.recent.set(fence.requestId, { fence, appliedAtMs: now });
     }
     this.forgetOld(now);
-    await this.apply(fences);
+    await this.apply(live);
     await this.source.done(fences.map((fence) => fence.requestId));
     return fences.length;
   }
@@ -93,14 +117,43 @@ export class PublishFences {
   }
 
   /**
-   * The copy of call `requestId` answered a later publish as its duplicate (the client retrying
-   * with its dedupId): a client holds it as stored now, so a fence of the call arriving after
-   * leaves it — at worst the message is delivered twice (its failed-over copy too), never lost.
+   * The copy of call `requestId` of `topic` is about to answer a later publish as its duplicate
+   * (the client retrying with its dedupId): a client will hold it as stored, so a fence of the
+   * call arriving after — after a restart too — leaves it: at worst the message is delivered
+   * twice (its failed-over copy too), never lost. Resolves once the vouch is durable; the
+   * answer waits for it.
    */
-  vouch(requestId: string): void {
+  async vouch(topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId'>, requestId: string) {
+    const now = Date.now();
+    // at once, before the record is durable: a fence applied meanwhile must leave the copy
+    const known = this.vouched.has(requestId);
     this.vouched.delete(requestId);
-    this.vouched.set(requestId, Date.now());
-    this.forgetOld(Date.now());
+    this.vouched.set(requestId, now);
+    this.forgetOld(now);
+    if (known) return;
+    await this.core.store.append([
+      {
+        topic: vouchTopic(topic.tenantId, topic.instanceId),
+        queueId: 0,
+        keys: [requestId],
+        properties: {},
+        body: EMPTY,
+        bornTimestampMs: now,
+        flags: 0,
+        attempt: undefined,
+      },
+    ]);
+  }
+
+  /** Whether a fence's call was vouched for (this run, or before a restart: its record). */
+  private async isVouched(fence: PublishFence): Promise<boolean> {
+    if (this.vouched.has(fence.requestId)) return true;
+    const name = vouchTopic(fence.topic.tenantId, fence.topic.instanceId);
+    if (!this.core.store.queueIds(name).includes(0)) return false;
+    const found = await this.core.store.queryByKey(name, fence.requestId, 1);
+    if (found.length === 0) return false;
+    this.vouched.set(fence.requestId, Date.now());
+    return true;
   }
 
   /**
@@ -133,20 +186,9 @@ export class PublishFences {
   }
 
   /** Withdraws the fenced calls' stored messages and cancels their waiting delayed ones, but
-   *  for calls vouched for. */
+   *  for calls vouched for since they were fenced (afterPublish). */
   private async apply(all: readonly PublishFence[]): Promise<void> {
     const fences = all.filter((fence) => !this.vouched.has(fence.requestId));
-    if (fences.length < all.length) {
-      this.core.logger.warn(
-        {
-          requestIds: all
-            .filter((fence) => this.vouched.has(fence.requestId))
-            .slice(0, 10)
-            .map((fence) => fence.requestId),
-        },
-        'publish fences left their copies: a later publish was answered with them as duplicates',
-      );
-    }
     if (fences.length === 0) return;
     // A network blip fails many calls at once: each queue is scanned once for all the fences
     // naming it, from the earliest send time among them.

@@ -165,7 +165,7 @@ export class Publisher {
         toAppend.map(async (item) => {
           if (item.dedupKey === undefined) return fresh.push(item);
           const hit = await this.findStored(topic, name, item.dedupKey, now);
-          if (hit === null || !(await this.confirmed(hit, settle))) return fresh.push(item);
+          if (hit === null || !(await this.confirmed(topic, hit, settle))) return fresh.push(item);
           results[item.index] = { ...this.answer(hit), duplicate: true };
           item.resolve?.(hit);
           return undefined;
@@ -282,12 +282,16 @@ export class Publisher {
    * withdraws that one. A copy answered so is vouched for: a fence of its call arriving later
    * leaves it (delivered twice at worst, beside its failed-over copy; never lost).
    */
-  private async confirmed(hit: DedupHit, settle: () => Promise<void>): Promise<boolean> {
+  private async confirmed(
+    topic: TopicDescriptor,
+    hit: DedupHit,
+    settle: () => Promise<void>,
+  ): Promise<boolean> {
     const fences = this.core.fencedCalls;
     if (fences === null || hit.requestId === undefined) return true;
     await settle();
     if (fences.fenced(hit.requestId)) return false;
-    fences.vouch(hit.requestId);
+    await fences.vouch(topic, hit.requestId);
     return true;
   }
 

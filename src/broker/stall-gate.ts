@@ -15,6 +15,8 @@ import type { BrokerLogger } from './broker-logger.js';
 export const STALL_GAP_MS = 1000;
 /** How long a publish or receive after a stall waits for the fences to be applied. */
 export const STALL_FENCES_WAIT_MS = 1000;
+/** How soon a fence round that failed after a stall is tried again. */
+const RETRY_MS = 50;
 /** How often the loop's progress is noted. */
 const TICK_MS = 200;
 
@@ -24,8 +26,9 @@ export class StallGate {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    /** Applies the fences waiting now (a round of the broker's fence source). */
-    private readonly applyFences: () => Promise<void>,
+    /** Applies the fences waiting now (a round of the broker's fence source); false when they
+     *  could not be read or applied (a Redis connection reset on waking, say). */
+    private readonly applyFences: () => Promise<boolean>,
     private readonly logger: BrokerLogger,
     private readonly gapMs = STALL_GAP_MS,
     private readonly waitMs = STALL_FENCES_WAIT_MS,
@@ -59,13 +62,22 @@ export class StallGate {
     const waited = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), this.waitMs);
     });
-    const applied = this.applyFences().then(
-      () => 'applied' as const,
-      (error: unknown) => {
-        this.logger.warn({ err: error }, 'publish fences not applied after a stall');
-        return 'failed' as const;
-      },
-    );
+    // a round that fails is tried again until one applies or the wait is over: the first after
+    // a stall often meets its Redis connection reset (commands timed out while the process
+    // stood still), and serving then would hand out copies fenced meanwhile
+    const deadline = now + this.waitMs;
+    const applied = (async (): Promise<'applied' | 'failed'> => {
+      for (;;) {
+        const ok = await this.applyFences().catch((error: unknown) => {
+          this.logger.warn({ err: error }, 'publish fences not applied after a stall');
+          return false;
+        });
+        if (ok) return 'applied';
+        const left = deadline - performance.now();
+        if (left <= 0) return 'failed';
+        await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MS, left)));
+      }
+    })();
     this.round = Promise.race([applied, waited]).then((outcome) => {
       clearTimeout(timer);
       this.seenAtMs = performance.now();

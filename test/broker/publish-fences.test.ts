@@ -343,6 +343,31 @@ t.test(
 );
 
 t.test(
+  'a copy answered to a repeat as its duplicate is kept by its call’s fence after a restart',
+  async (t) => {
+    const { open, sink, fencesLeft } = await setup(t);
+    let broker = await open();
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const sentAtMs = Date.now();
+    await broker.publish(topic, [
+      text('pay', { queueId: 0, requestId: 'gw.44', dedupId: 'payment-995' }),
+    ]);
+    const [again] = await broker.publish(topic, [
+      text('pay', { queueId: 0, requestId: 'gw.45', dedupId: 'payment-995' }),
+    ]);
+    t.equal(again.duplicate, true, 'the client is told it is stored');
+    // a rolling restart, then the first call's gateway fences it
+    await broker.close();
+    broker = await open();
+    await sink.add(3, { requestId: 'gw.44', topic, queueIds: [0], sentAtMs });
+    await waitFor('the fence applied', async () => (await fencesLeft()) === 0);
+    t.equal(broker.fences?.withdrawn, 0, 'the vouch outlived the restart');
+    t.same(await drain(broker, topic, group), ['pay'], 'delivered, not lost');
+  },
+);
+
+t.test(
   'a fenced call stored after its fence’s scan is not delivered before its withdrawal is written',
   async (t) => {
     const { openOne, sink, fencesLeft } = await setup(t);
@@ -540,6 +565,39 @@ t.test(
     t.equal(await fencesLeft(), 0, 'both fences applied');
     await broker.publish(topic, [text('after', { queueId: 0, requestId: 'gw.s3' })]);
     t.same(await drain(broker, topic, group), ['after'], 'neither copy is ever delivered');
+    await broker.close();
+  },
+);
+
+t.test(
+  'after a stall, a fence round that fails (Redis reset on waking) is tried again before serving',
+  async (t) => {
+    const { redis, keys, leaveUnannounced } = await setup(t);
+    const source = new RedisPublishFences(redis, keys, 3);
+    let failNext = false;
+    const failing = Object.assign(Object.create(source) as RedisPublishFences, {
+      pending: (max: number) => {
+        if (failNext) {
+          failNext = false;
+          return Promise.reject(new Error('Command timed out'));
+        }
+        return source.pending(max);
+      },
+    });
+    const broker = await brokerHarness(t).open({
+      brokerId: 3,
+      publishFences: failing,
+      fenceIntervalMs: 600_000,
+      scheduleWheel: new RedisScheduleWheel(redis, keys, '3'),
+    });
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    await leaveUnannounced(topic, 'gw.f1'); // a call queued on the socket, failed over meanwhile
+    failNext = true; // the first read after the stall fails
+    standStill(STALL_GAP_MS + 300);
+    const queued = broker.publish(topic, [text('queued', { queueId: 0, requestId: 'gw.f1' })]);
+    await t.rejects(queued, { code: 'Unavailable' }, 'refused once a later round applied it');
+    t.same(await drain(broker, topic, group), [], 'never delivered');
     await broker.close();
   },
 );
