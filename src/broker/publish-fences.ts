@@ -50,6 +50,8 @@ export class PublishFences {
   private readonly recent = new Map<string, { fence: PublishFence; appliedAtMs: number }>();
   /** Calls vouched for lately (vouch), by call id, with when: a cache of their records. */
   private readonly vouched = new Map<string, number>();
+  /** Vouch records being written, by call id. */
+  private readonly vouching = new Map<string, Promise<void>>();
 
   constructor(
     private readonly core: BrokerCore,
@@ -130,7 +132,27 @@ export class PublishFences {
     this.vouched.delete(requestId);
     this.vouched.set(requestId, now);
     this.forgetOld(now);
+    const writing = this.vouching.get(requestId);
+    if (writing !== undefined) return writing; // the answer waits for that record too
     if (known) return;
+    const written = this.appendVouch(topic, requestId, now).catch((error: unknown) => {
+      // not durable: the answer is refused (503), and its retry vouches again
+      this.vouched.delete(requestId);
+      throw error;
+    });
+    this.vouching.set(requestId, written);
+    try {
+      await written;
+    } finally {
+      this.vouching.delete(requestId);
+    }
+  }
+
+  private async appendVouch(
+    topic: Pick<TopicDescriptor, 'tenantId' | 'instanceId'>,
+    requestId: string,
+    now: number,
+  ): Promise<void> {
     await this.core.store.append([
       {
         topic: vouchTopic(topic.tenantId, topic.instanceId),
