@@ -58,6 +58,8 @@ interface PendingRecord {
   dedupKey?: string;
   resolve?: (hit: DedupHit) => void;
   reject?: (error: unknown) => void;
+  /** The promise of `pending` it settles. */
+  promise?: Promise<DedupHit>;
 }
 
 /** Keys and property names starting with the broker's reserved prefix could forge a dedupId or
@@ -151,7 +153,16 @@ export class Publisher {
       });
       promise.catch(() => undefined);
       this.pending.set(key, promise);
-      toAppend.push({ index, record, bodyMd5, deliverAtMs, resolve, reject, dedupKey: key });
+      toAppend.push({
+        index,
+        record,
+        bodyMd5,
+        deliverAtMs,
+        resolve,
+        reject,
+        promise,
+        dedupKey: key,
+      });
     }
 
     const waited = Promise.all(waits);
@@ -167,7 +178,7 @@ export class Publisher {
           const hit = await this.findStored(topic, name, item.dedupKey, now);
           if (hit === null || !(await this.confirmed(topic, hit, settle))) return fresh.push(item);
           results[item.index] = { ...this.answer(hit), duplicate: true };
-          item.resolve?.(hit);
+          this.settle(item, hit);
           return undefined;
         }),
       );
@@ -229,8 +240,7 @@ export class Publisher {
       for (const item of toAppend) item.reject?.(error);
       throw error;
     } finally {
-      for (const item of toAppend)
-        if (item.dedupKey !== undefined) this.pending.delete(item.dedupKey);
+      for (const item of toAppend) this.release(item);
     }
     if (halves !== undefined) {
       const done = results as PublishResult[];
@@ -308,7 +318,21 @@ export class Publisher {
     const requestId = item.record.properties?.[SystemProperty.requestId];
     const hit = { ...answer, storedAtMs, ...(requestId === undefined ? {} : { requestId }) };
     this.remember(item.dedupKey, hit);
+    this.settle(item, hit);
+  }
+
+  /** Settles the dedupId's promise with its answer, and stops offering it to later publishes:
+   *  one that waited for it would find it settled at once and look again — in a loop, without
+   *  a turn of the event loop, while this call still runs (othersInFlight). */
+  private settle(item: PendingRecord, hit: DedupHit): void {
     item.resolve?.(hit);
+    this.release(item);
+  }
+
+  /** Takes the item's promise out of `pending`, if it is still there (not another call's). */
+  private release(item: PendingRecord): void {
+    if (item.dedupKey !== undefined && this.pending.get(item.dedupKey) === item.promise)
+      this.pending.delete(item.dedupKey);
   }
 
   /** Drops a deleted topic's round-robin position and remembered dedupIds. */

@@ -430,6 +430,36 @@ t.test(
   },
 );
 
+t.test(
+  'a repeat of a dedupId answered early in a batch still being stored is answered, not spun on',
+  async (t) => {
+    // any broker (here one without fences: its only append is the batch's)
+    const broker = await brokerHarness(t).open({ brokerId: 3 });
+    const topic = topicOf({ queueCount: 1 });
+    const group = groupOf();
+    const [first] = await broker.publish(topic, [
+      text('a', { queueId: 0, requestId: 'gw.70', dedupId: 'dup-a' }),
+    ]);
+    // a batch: `a` again (a duplicate, answered at once) and `b`, whose append stalls
+    const { appending, release } = stallNextAppend(broker);
+    const batch = broker.publish(topic, [
+      text('a', { queueId: 0, requestId: 'gw.71', dedupId: 'dup-a' }),
+      text('b', { queueId: 0, requestId: 'gw.71', dedupId: 'dup-b' }),
+    ]);
+    await appending;
+    // another repeat of `a` meanwhile: the event loop must go on (the stalled append's timer)
+    const [again] = await broker.publish(topic, [
+      text('a', { queueId: 0, requestId: 'gw.72', dedupId: 'dup-a' }),
+    ]);
+    t.equal(again.duplicate, true);
+    t.equal(again.messageId, first.messageId);
+    release();
+    const [a] = await batch;
+    t.equal(a.messageId, first.messageId);
+    t.same(await drain(broker, topic, group), ['a', 'b']);
+  },
+);
+
 t.test('a delayed message its user cancelled stays a duplicate for its dedupId', async (t) => {
   const { open } = await setup(t);
   const broker = await open();
