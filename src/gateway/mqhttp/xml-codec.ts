@@ -20,6 +20,10 @@ export const MAX_RECEIPT_HANDLES = 16;
 const MAX_DEPTH = 8;
 const CDATA_OPEN = '<![CDATA[';
 const CDATA_CLOSE = ']]>';
+const COMMENT_OPEN = '<!--';
+const COMMENT_CLOSE = '-->';
+const PI_OPEN = '<?';
+const PI_CLOSE = '?>';
 /**
  * Most markup (`<`) a request may hold outside CDATA: the protocol's documents hold a handful of
  * elements (an ack of 16 handles: 34 tags), and checking megabytes of tags would hold the event
@@ -111,19 +115,38 @@ function parseDocument(raw: Buffer, root: string): Record<string, unknown> {
 
 /**
  * `text` with its CDATA sections taken out, in one pass (a lazy regex rescans to the end from
- * every unclosed opening: quadratic in the body); null when a section is not closed.
+ * every unclosed opening: quadratic in the body); null when a section is not closed. A
+ * `<![CDATA[` inside a comment or a processing instruction opens nothing (they are kept, as
+ * written): else a comment holding one would hide what follows it — a DOCTYPE — from the checks.
  */
 function withoutCdata(text: string): string | null {
-  let open = text.indexOf(CDATA_OPEN);
-  if (open === -1) return text;
+  let cdata = text.indexOf(CDATA_OPEN);
+  if (cdata === -1) return text;
+  let comment = text.indexOf(COMMENT_OPEN);
+  let pi = text.indexOf(PI_OPEN);
   const parts: string[] = [];
   let from = 0;
-  while (open !== -1) {
-    const close = text.indexOf(CDATA_CLOSE, open + CDATA_OPEN.length);
+  while (cdata !== -1) {
+    const other = [comment, pi].filter((at) => at !== -1 && at < cdata);
+    if (other.length > 0) {
+      // a comment or PI before the next CDATA opening: skipped whole, whatever it holds
+      const at = Math.min(...other);
+      const closing = at === comment ? COMMENT_CLOSE : PI_CLOSE;
+      const end = text.indexOf(closing, at + 2);
+      if (end === -1) break; // not closed: the validator refuses the document
+      const past = end + closing.length;
+      if (cdata < past) cdata = text.indexOf(CDATA_OPEN, past);
+      if (comment < past) comment = text.indexOf(COMMENT_OPEN, past);
+      if (pi < past) pi = text.indexOf(PI_OPEN, past);
+      continue;
+    }
+    const close = text.indexOf(CDATA_CLOSE, cdata + CDATA_OPEN.length);
     if (close === -1) return null;
-    parts.push(text.slice(from, open));
+    parts.push(text.slice(from, cdata));
     from = close + CDATA_CLOSE.length;
-    open = text.indexOf(CDATA_OPEN, from);
+    cdata = text.indexOf(CDATA_OPEN, from);
+    if (comment !== -1 && comment < from) comment = text.indexOf(COMMENT_OPEN, from);
+    if (pi !== -1 && pi < from) pi = text.indexOf(PI_OPEN, from);
   }
   parts.push(text.slice(from));
   return parts.join('');

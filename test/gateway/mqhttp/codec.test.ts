@@ -148,6 +148,17 @@ t.test('bad request bodies are MalformedXML or InvalidArgument, never a crash', 
     ],
     [`<Message>${'<a>'.repeat(200)}${'</a>'.repeat(200)}</Message>`, 'MalformedXML'],
     ['<Message><MessageBody><![CDATA[a]]>b]]></MessageBody></Message>', 'MalformedXML'],
+    // a CDATA opening inside a comment (or a PI) opens nothing: what follows is still looked at
+    [
+      '<!-- <![CDATA[ --><!DOCTYPE Message [<!ENTITY e "X">]><Message><MessageBody>a&e;b' +
+        '</MessageBody></Message><!-- ]]> -->',
+      'MalformedXML',
+    ],
+    [
+      '<?pi <![CDATA[ ?><!DOCTYPE Message [<!ENTITY e "X">]><Message><MessageBody>&e;' +
+        '</MessageBody></Message><?pi ]]> ?>',
+      'MalformedXML',
+    ],
     // control characters XML 1.0 forbids, referenced or written (the parser dropped references)
     ['<Message><MessageBody>&#0;</MessageBody></Message>', 'MalformedXML'],
     ['<Message><MessageBody>a&#1;b</MessageBody></Message>', 'MalformedXML'],
