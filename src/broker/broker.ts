@@ -128,6 +128,10 @@ export class Broker implements BrokerClient {
   readonly drops: PendingDrops | null;
   /** The round of drops and fences running (applyFences). */
   private fenceRound: Promise<boolean> | null = null;
+  /** Passes of the fence rounds started and done (settleFences waits for one). */
+  private fencePassesStarted = 0;
+  private fencePassesDone = 0;
+  private passWaiters: { pass: number; resolve: () => void }[] = [];
   /** Null without fences; else holds a publish or receive after a stall until the fences left
    *  meanwhile are applied (stall-gate.ts). */
   private stallGate: StallGate | null = null;
@@ -221,7 +225,7 @@ export class Broker implements BrokerClient {
         active: () => fences.remembersFences,
         fenced: (requestId) => fences.fenced(requestId),
         vouch: (topic, requestId) => fences.vouch(topic, requestId),
-        settle: () => this.applyFences().then(() => undefined),
+        settle: () => this.settleFences(),
       };
     }
     this.drops =
@@ -724,6 +728,7 @@ export class Broker implements BrokerClient {
       try {
         do {
           this.fencesAgain = false;
+          this.fencePassesStarted++;
           applied = true;
           // each on its own: drops that fail hold up no fence
           for (const source of [drops, fences]) {
@@ -737,15 +742,41 @@ export class Broker implements BrokerClient {
               );
             }
           }
+          this.fencePassesDone++;
+          this.wakePassWaiters(false);
         } while (this.fencesAgain && this.closing === undefined);
       } finally {
         this.fenceRound = null;
+        this.wakePassWaiters(true);
       }
       return applied;
     };
     this.fenceRound = round();
     this.core.track(this.fenceRound, 'pending drops and publish fences');
     return this.fenceRound;
+  }
+
+  /**
+   * Resolves once a pass of drops and fences that started after this call has run: the fences
+   * left before it (a client's repeat after its 503) are applied. Not once the rounds go idle:
+   * a steady stream of such calls, each asking for another pass, would hold each other up.
+   */
+  private settleFences(): Promise<void> {
+    const pass = this.fencePassesStarted + 1;
+    const settled = new Promise<void>((resolve) => this.passWaiters.push({ pass, resolve }));
+    void this.applyFences();
+    if (this.fenceRound === null) this.wakePassWaiters(true); // nothing to run (closing)
+    return settled;
+  }
+
+  /** Wakes the settleFences calls whose pass is done (all of them: `all`, the rounds stopped). */
+  private wakePassWaiters(all: boolean): void {
+    if (this.passWaiters.length === 0) return;
+    const waiting: typeof this.passWaiters = [];
+    for (const waiter of this.passWaiters)
+      if (all || waiter.pass <= this.fencePassesDone) waiter.resolve();
+      else waiting.push(waiter);
+    this.passWaiters = waiting;
   }
 
   private async shutdown(): Promise<void> {

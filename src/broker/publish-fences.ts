@@ -86,9 +86,11 @@ export class PublishFences {
       );
     }
     // remembered before the scan: a publish of the call that finishes while the scan runs (past
-    // the queue it reads) applies the fence again itself
+    // the queue it reads) applies the fence again itself. Those vouched for while isVouched
+    // read are left out here, in the same turn
     const now = Date.now();
     for (const fence of live) {
+      if (this.vouched.has(fence.requestId)) continue;
       this.recent.delete(fence.requestId);
       this.recent.set(fence.requestId, { fence, appliedAtMs: now });
     }
@@ -131,6 +133,9 @@ export class PublishFences {
     const known = this.vouched.has(requestId);
     this.vouched.delete(requestId);
     this.vouched.set(requestId, now);
+    // never counted as fenced from now on (receives pass over fenced copies), however long
+    // the vouch stays in memory
+    this.recent.delete(requestId);
     this.forgetOld(now);
     const writing = this.vouching.get(requestId);
     if (writing !== undefined) return writing; // the answer waits for that record too

@@ -301,6 +301,8 @@ export class Publisher {
     if (fences === null || hit.requestId === undefined) return true;
     await settle();
     if (fences.fenced(hit.requestId)) return false;
+    // a drop meanwhile: no vouch record is made again under a dropped name (dropped-names.ts)
+    this.core.dropped.checkTopic(topic);
     await fences.vouch(topic, hit.requestId);
     return true;
   }
