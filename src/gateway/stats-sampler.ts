@@ -115,9 +115,13 @@ export class StatsSampler {
         const topics = [...(await meta.topicList(tenantId, instanceId))].sort(byKey('topic'));
         const groups = [...(await meta.groupList(tenantId, instanceId))].sort(byKey('group'));
         let storageBytes = 0;
+        let unsampled = false;
         for (const topic of topics) {
           const ts = await call(brokers.topicStats(topic));
-          if (ts === null) continue;
+          if (ts === null) {
+            unsampled = true;
+            continue;
+          }
           const consuming = ts.consumingGroups === undefined ? null : new Set(ts.consumingGroups);
           storageBytes += ts.bytesIn;
           const f = {
@@ -160,7 +164,8 @@ export class StatsSampler {
             }
           }
         }
-        this.o.usage.count(tenantId, instanceId, 'storageBytes', storageBytes);
+        // a topic whose brokers did not answer: no sample this time rather than one too low
+        if (!unsampled) this.o.usage.count(tenantId, instanceId, 'storageBytes', storageBytes);
       }
       const other = { tenant: tenantId, instance: OTHER, topic: OTHER };
       if (otherTopics > 0) topicRows.push({ labels: other, f: otherTopic });

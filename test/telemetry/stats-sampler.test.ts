@@ -32,14 +32,16 @@ t.test('a pass over brokers that fail at once leaves no rejection unhandled', as
     meta,
     brokers,
     metrics: new GatewayMetrics(),
-    usage: { count: () => undefined } as unknown as UsageMeter,
+    usage: { count: (...args: unknown[]) => void counted.push(args) } as unknown as UsageMeter,
     logger: pino({ level: 'silent' }),
   });
+  const counted: unknown[][] = [];
   await sampler.sample();
   // a turn for any rejection still unhandled to be reported
   await new Promise((resolve) => setImmediate(resolve));
   t.equal(calls, 200, 'every topic asked');
   t.same(unhandled, [], 'no rejection unhandled');
+  t.same(counted, [], 'no storage sample (0) taken of topics whose brokers did not answer');
 });
 
 t.test('a pass drops the counter series of tenants deleted through another gateway', async (t) => {

@@ -283,6 +283,8 @@ export function clientErrorHandler(
   err: Error & { code?: string; rawPacket?: unknown },
   socket: Socket,
 ): void {
+  // a socket already answered and lingering: the parser refuses each later chunk again
+  if (lingering.has(socket)) return;
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
@@ -314,9 +316,13 @@ export function clientErrorHandler(
   // loris timed out) would otherwise hold the descriptor for as long as it likes. Not at once:
   // closing with bytes of the client's still unread sends a reset, which can make its kernel drop
   // our answer unread; meanwhile what it sends is read and dropped (a lingering close).
+  lingering.add(socket);
   socket.resume();
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
+
+/** Sockets answered by clientErrorHandler, read and dropped until destroyed. */
+const lingering = new WeakSet<Socket>();
 
 /** What the bytes the HTTP parser refused say of their request: the request line's target and
  *  whether an `x-mq-version` header came (as far as they go; none: `/`). */
