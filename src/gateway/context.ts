@@ -2,7 +2,7 @@
 import type { BrokerClient } from '../cluster/index.js';
 import { WharfError } from '../errors.js';
 import type { GroupDescriptor, TopicDescriptor } from '../model/index.js';
-import type { DropClaim, MetaStore } from '../meta/index.js';
+import type { MetaStore } from '../meta/index.js';
 import type { GatewayMetrics, Logger } from '../telemetry/index.js';
 import type { ParkedPolls } from './parked-polls.js';
 import type { ReceiveStreams } from './receive-streams.js';
@@ -78,10 +78,6 @@ export interface RouteContext {
   answers: AnswerBudget;
 }
 
-/** What a topic's or group's delete leaves to finish: its brokers' drop. */
-export type DeletedResource =
-  { kind: 'topic'; record: TopicDescriptor } | { kind: 'group'; record: GroupDescriptor };
-
 /** How finishDeleteOf went: `none`, no delete of the name was left to finish; `finished`, its
  *  brokers took the drop (or it was left for them); `unfinished`, neither (the record stays for
  *  the next DELETE or create); `busy`, another call is finishing it; `live`, the name exists
@@ -105,23 +101,19 @@ export async function finishDeleteOf(
   name: string,
 ): Promise<DeleteFinish> {
   const { meta } = ctx;
-  let deleted: DeletedResource;
-  let claim: DropClaim;
-  if (kind === 'topic') {
-    const claimed = await meta.claimDeletedTopic(tenantId, instanceId, name);
-    if (claimed.status !== 'claimed') return settle(ctx, tenantId, instanceId, kind, name, claimed);
-    deleted = { kind, record: claimed.record };
-    claim = claimed.claim;
-  } else {
-    const claimed = await meta.claimDeletedGroup(tenantId, instanceId, name);
-    if (claimed.status !== 'claimed') return settle(ctx, tenantId, instanceId, kind, name, claimed);
-    deleted = { kind, record: claimed.record };
-    claim = claimed.claim;
+  const claimed =
+    kind === 'topic'
+      ? await meta.claimDeletedTopic(tenantId, instanceId, name)
+      : await meta.claimDeletedGroup(tenantId, instanceId, name);
+  if (claimed.status !== 'claimed') {
+    if (claimed.status === 'live') await meta.forgetDeleted(kind, tenantId, instanceId, name);
+    return claimed.status;
   }
+  const { record, claim } = claimed;
   const taken =
-    deleted.kind === 'topic'
-      ? await dropFromBrokers(ctx, [deleted.record], [])
-      : await dropFromBrokers(ctx, [], [deleted.record]);
+    'messageType' in record
+      ? await dropFromBrokers(ctx, [record], [])
+      : await dropFromBrokers(ctx, [], [record]);
   if (!taken) {
     // kept for the next DELETE or create, which may claim it at once
     await meta.releaseDeletedClaim(kind, tenantId, instanceId, name, claim);
@@ -129,19 +121,6 @@ export async function finishDeleteOf(
   }
   await meta.forgetDeleted(kind, tenantId, instanceId, name, claim);
   return 'finished';
-}
-
-/** finishDeleteOf when the claim was not the caller's (see DeleteFinish). */
-async function settle(
-  ctx: RouteContext,
-  tenantId: string,
-  instanceId: string,
-  kind: 'topic' | 'group',
-  name: string,
-  claimed: { status: 'none' | 'live' | 'busy' },
-): Promise<DeleteFinish> {
-  if (claimed.status === 'live') await ctx.meta.forgetDeleted(kind, tenantId, instanceId, name);
-  return claimed.status;
 }
 
 /** Before a topic or group is created or changed: a delete of its name whose drop was not
@@ -164,22 +143,24 @@ export async function finishEarlierDelete(
   }
 }
 
-/** A topic's or group's DELETE: deletes the record (`deleteRecord`, null when there was none)
- *  and finishes its drop — or that of an earlier delete of the name whose answer was lost
- *  (that DELETE answered 503 while Redis stalled, and Redis ran it after). False: there was
- *  nothing to delete (404). */
+/** A topic's or group's DELETE: deletes the record and finishes its drop — or that of an
+ *  earlier delete of the name whose answer was lost (that DELETE answered 503 while Redis
+ *  stalled, and Redis ran it after). False: there was nothing to delete (404). */
 export async function deleteResource(
   ctx: RouteContext,
   tenantId: string,
   instanceId: string,
   kind: 'topic' | 'group',
   name: string,
-  deleteRecord: () => Promise<unknown>,
 ): Promise<boolean> {
+  const { meta } = ctx;
   // twice at most: a name found live again by the finishing (an earlier version's create) is
   // deleted in turn
   for (let attempt = 0; ; attempt++) {
-    const removed = (await deleteRecord()) !== null;
+    const removed =
+      (kind === 'topic'
+        ? await meta.deleteTopic(tenantId, instanceId, name)
+        : await meta.deleteGroup(tenantId, instanceId, name)) !== null;
     const finish = await finishDeleteOf(ctx, tenantId, instanceId, kind, name);
     if (finish === 'live' && !removed && attempt === 0) continue;
     return removed || finish !== 'none';

@@ -86,10 +86,7 @@ export function groupRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
     async delete(principal, instanceId, group) {
       await resolveInstance(meta, principal, instanceId, 'manage');
-      const { tenantId } = principal;
-      const found = await deleteResource(ctx, tenantId, instanceId, 'group', group, () =>
-        meta.deleteGroup(tenantId, instanceId, group),
-      );
+      const found = await deleteResource(ctx, principal.tenantId, instanceId, 'group', group);
       if (!found) throw new WharfError('GroupNotFound', `no group ${group}`);
     },
   });

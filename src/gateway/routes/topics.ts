@@ -84,10 +84,7 @@ export function topicRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
     async delete(principal, instanceId, topic) {
       await resolveInstance(meta, principal, instanceId, 'manage');
-      const { tenantId } = principal;
-      const found = await deleteResource(ctx, tenantId, instanceId, 'topic', topic, () =>
-        meta.deleteTopic(tenantId, instanceId, topic),
-      );
+      const found = await deleteResource(ctx, principal.tenantId, instanceId, 'topic', topic);
       if (!found) throw new WharfError('TopicNotFound', `no topic ${topic}`);
     },
   });
