@@ -73,15 +73,14 @@ export class PublishFences {
     if (fences.length === 0) return 0;
     // a call vouched for keeps its copies: its fence is only deleted
     const live: PublishFence[] = [];
-    for (const fence of fences) if (!(await this.isVouched(fence))) live.push(fence);
-    if (live.length < fences.length) {
+    const kept: string[] = [];
+    for (const fence of fences) {
+      if (await this.isVouched(fence)) kept.push(fence.requestId);
+      else live.push(fence);
+    }
+    if (kept.length > 0) {
       this.core.logger.warn(
-        {
-          requestIds: fences
-            .filter((fence) => !live.includes(fence))
-            .slice(0, 10)
-            .map((fence) => fence.requestId),
-        },
+        { requestIds: kept.slice(0, 10), count: kept.length },
         'publish fences left their copies: a later publish was answered with them as duplicates',
       );
     }

@@ -170,15 +170,18 @@ export class Publisher {
     try {
       // earlier copies within the window: memory first, then the store's key index
       const fresh: PendingRecord[] = [];
-      let settled: Promise<void> | undefined;
-      const settle = (): Promise<void> => (settled ??= this.core.fencedCalls?.settle() ?? ok);
+      // the fences waiting in Redis, applied once for the whole call (see confirmed)
+      let fencesSettled: Promise<void> | undefined;
+      const settleFences = (): Promise<void> =>
+        (fencesSettled ??= this.core.fencedCalls?.settle() ?? ok);
       await Promise.all(
         toAppend.map(async (item) => {
           if (item.dedupKey === undefined) return fresh.push(item);
           const hit = await this.findStored(topic, name, item.dedupKey, now);
-          if (hit === null || !(await this.confirmed(topic, hit, settle))) return fresh.push(item);
+          if (hit === null || !(await this.confirmed(topic, hit, settleFences)))
+            return fresh.push(item);
           results[item.index] = { ...this.answer(hit), duplicate: true };
-          this.settle(item, hit);
+          this.resolvePending(item, hit);
           return undefined;
         }),
       );
@@ -287,7 +290,7 @@ export class Publisher {
 
   /**
    * Whether a stored copy may answer this publish as its duplicate. On a cluster broker, not the
-   * copy of a call a gateway failed over (a fence, maybe in Redis still: `settle` applies those
+   * copy of a call a gateway failed over (a fence, maybe in Redis still: `settleFences` applies those
    * waiting): the client repeating the call after its 503 holds no other copy, and the fence
    * withdraws that one. A copy answered so is vouched for: a fence of its call arriving later
    * leaves it (delivered twice at worst, beside its failed-over copy; never lost).
@@ -295,11 +298,11 @@ export class Publisher {
   private async confirmed(
     topic: TopicDescriptor,
     hit: DedupHit,
-    settle: () => Promise<void>,
+    settleFences: () => Promise<void>,
   ): Promise<boolean> {
     const fences = this.core.fencedCalls;
     if (fences === null || hit.requestId === undefined) return true;
-    await settle();
+    await settleFences();
     if (fences.fenced(hit.requestId)) return false;
     // a drop meanwhile: no vouch record is made again under a dropped name (dropped-names.ts)
     this.core.dropped.checkTopic(topic);
@@ -320,13 +323,13 @@ export class Publisher {
     const requestId = item.record.properties?.[SystemProperty.requestId];
     const hit = { ...answer, storedAtMs, ...(requestId === undefined ? {} : { requestId }) };
     this.remember(item.dedupKey, hit);
-    this.settle(item, hit);
+    this.resolvePending(item, hit);
   }
 
   /** Settles the dedupId's promise with its answer, and stops offering it to later publishes:
    *  one that waited for it would find it settled at once and look again — in a loop, without
    *  a turn of the event loop, while this call still runs (othersInFlight). */
-  private settle(item: PendingRecord, hit: DedupHit): void {
+  private resolvePending(item: PendingRecord, hit: DedupHit): void {
     item.resolve?.(hit);
     this.release(item);
   }

@@ -70,12 +70,12 @@ function countCall(
     // once the instance is known as the tenant's: from the metadata cache (its handler resolved
     // it a moment ago), else looked up (and cached: the refusals that follow cost Redis nothing)
     // — a refused call counts whether or not the instance was resolved lately.
-    const cached =
+    const known =
       status < 400 || (status === CLIENT_CLOSED && request.instanceResolved)
         ? true
         : deps.meta.cachedInstanceExists(tenantId, instanceId);
-    if (cached === true) countIt();
-    else if (cached === undefined) {
+    if (known === true) countIt();
+    else if (known === undefined) {
       deps.meta.instance(tenantId, instanceId).then(
         (found) => {
           if (found !== null) countIt();
