@@ -2,7 +2,7 @@
 // ranges a tenant must not reach from inside the service (loopback, private, carrier-grade NAT,
 // link-local and the cloud metadata address, unique-local, multicast, reserved, documentation),
 // including IPv4 written as one decimal or hex number or with octal parts, and IPv4 inside IPv6
-// (mapped, compatible, NAT64, 6to4). Used at rule creation on the host as written, and at delivery
+// (mapped, compatible, NAT64, 6to4, Teredo). Used at rule creation on the host as written, and at delivery
 // on every address DNS gives (the connection then goes to the address that was checked).
 import { isIP } from 'node:net';
 
@@ -126,6 +126,10 @@ function ipv6Reason(bytes: number[]): string | null {
   if (bytes[0] === 0xff) return 'multicast';
   if (bytes[0] === 0x20 && bytes[1] === 0x01 && bytes[2] === 0x0d && bytes[3] === 0xb8)
     return 'documentation';
+  // 2001::/23, IPv6's IETF protocol assignments (as 192.0.0.0/24): Teredo 2001::/32 (a relay
+  // reaches the IPv4 address it embeds), benchmarking, ORCHID, AS112 and the like
+  if (bytes[0] === 0x20 && bytes[1] === 0x01 && (bytes[2] & 0xfe) === 0)
+    return 'IETF protocol assignments (Teredo)';
   if (bytes[0] === 0x01 && zero(1, 8)) return 'discard-only';
   return null;
 }

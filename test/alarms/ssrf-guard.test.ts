@@ -68,6 +68,10 @@ t.test('forbidden addresses', async (t) => {
     'fe80::1%lo',
     'ff02::1',
     '2001:db8::1',
+    // Teredo (server 65.54.227.120, client 192.0.2.45 obfuscated), benchmarking, ORCHIDv2
+    '2001:0:4136:e378:8000:63bf:3fff:fdd2',
+    '2001:2::1',
+    '2001:20::1',
   ];
   for (const address of forbidden) t.not(forbiddenAddressReason(address), null, address);
   const allowed = [
@@ -81,6 +85,8 @@ t.test('forbidden addresses', async (t) => {
     '::ffff:8.8.8.8',
     '64:ff9b::808:808',
     '2002:0808:0808::1',
+    '2001:200::1',
+    '2001:4860:4860::8888',
     'hooks.example.com',
   ];
   for (const address of allowed) t.equal(forbiddenAddressReason(address), null, address);
