@@ -46,8 +46,9 @@ export class ReceiveStream {
     this.wake?.();
   }
 
-  /** Resolves when credit may have come back: a settle, the earliest deadline, or `abort`. */
-  async waitForCredit(signal: AbortSignal): Promise<void> {
+  /** Resolves when credit may have come back — a settle, the earliest deadline — or on `abort`,
+   *  or after `maxWaitMs` at most. */
+  async waitForCredit(signal: AbortSignal, maxWaitMs = 60_000): Promise<void> {
     let earliest = Infinity;
     for (const deadline of this.outstanding.values()) earliest = Math.min(earliest, deadline);
     await new Promise<void>((resolve) => {
@@ -57,7 +58,7 @@ export class ReceiveStream {
         this.wake = undefined;
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, Math.min(earliest - Date.now(), 60_000)));
+      const timer = setTimeout(done, Math.max(0, Math.min(earliest - Date.now(), maxWaitMs)));
       signal.addEventListener('abort', done, { once: true });
       this.wake = done;
     });

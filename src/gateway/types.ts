@@ -17,6 +17,9 @@ export interface TenantPrincipal {
   /** The key's current permissions; a token is checked against both. */
   keyPermissions: Permission[];
   via: 'sigv4' | 'token' | 'mqhttp';
+  /** A bearer token's expiry (epoch ms): a request that outlives it (a parked receive, a
+   *  stream) stops as one whose key was revoked does. */
+  expiresAtMs?: number;
 }
 
 /**

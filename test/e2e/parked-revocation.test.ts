@@ -3,8 +3,13 @@
 // after that; what was published meanwhile stays receivable by a valid key, not stuck in flight.
 import t, { type Test } from 'tap';
 import { addAccessKey, errorCode, park, revokeAccessKey, within } from '../helpers/parked-poll.js';
+import { TokenService } from '../../src/gateway/plugins/jwt.js';
+import { DEFAULT_PERMISSIONS } from '../../src/meta/index.js';
+import { waitFor, waitUntilPast } from '../helpers/wait-for.js';
 import {
   type Key,
+  type ProvisionedTenant,
+  type TestWharf,
   adminFetch,
   firstKey,
   instanceCaller,
@@ -130,4 +135,66 @@ t.test('a receive and a stream waiting when their tenant is deleted answer 403',
   const lines = await within(stream.text(), 5000);
   if (lines === 'deadline') return t.fail('the stream still runs 5 s after the delete');
   t.match(lines.trim().split('\n').pop(), /"end":"ERROR","error":\{"code":"InvalidAccessKeyId"/);
+});
+
+/** A bearer token of `key` that expires `ttlSeconds` (whole seconds, from the current one) from
+ *  now: minted as the token route does, below the route's 60 s minimum. */
+async function shortToken(wharf: TestWharf, tenant: ProvisionedTenant, key: Key, ttl: number) {
+  const found = await wharf.meta.tenant(tenant.tenantId);
+  if (found === null) throw new Error('tenant missing');
+  return new TokenService(wharf.meta).issue(
+    {
+      tenantId: tenant.tenantId,
+      tenant: found,
+      accessKeyId: key.ak,
+      permissions: DEFAULT_PERMISSIONS,
+      keyPermissions: DEFAULT_PERMISSIONS,
+      via: 'sigv4',
+    },
+    ttl,
+    undefined,
+  );
+}
+
+t.test('a parked receive and a stream of a bearer token end once it expires', async (t) => {
+  const { wharf, tenant, keyA, keyB, receive, publish } = await setup(t);
+  const { token, expiresAt } = await shortToken(wharf, tenant, keyA, 3);
+  const bearer = (path: string, body: unknown) =>
+    fetch(`${wharf.url}/v1/instances/${tenant.instanceId}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const stream = await bearer('/topics/orders/groups/g/receive-stream', { durationSeconds: 30 });
+  t.equal(stream.status, 200, 'the stream opens while the token holds');
+  const { answer: parked } = await park(wharf, () =>
+    bearer('/topics/orders/groups/g/receive', { waitSeconds: 20 }),
+  );
+  await waitUntilPast(expiresAt);
+  t.equal((await publish(keyB, 'after expiry')).status, 200);
+  const answer = await within(parked, 5000);
+  if (answer === 'deadline') return t.fail('the parked receive still waits 5 s after expiry');
+  t.equal(answer.status, 403, 'the parked receive gets no message');
+  t.equal(await errorCode(answer), 'InvalidToken');
+  const lines = await within(stream.text(), 5000);
+  if (lines === 'deadline') return t.fail('the stream still runs 5 s after expiry');
+  t.match(lines, /^\{"end":"ERROR","error":\{"code":"InvalidToken"/, 'the stream took nothing');
+  const got = await messagesOf(await receive(keyB, 5));
+  t.match(got, [{ body: 'after expiry' }], 'the message is receivable by a valid key');
+});
+
+t.test('a stream held at its credit ends when its key is revoked', async (t) => {
+  const { wharf, tenant, keyA, call, publish } = await setup(t);
+  const stream = await call(keyA, 'POST', '/topics/orders/groups/g/receive-stream', {
+    durationSeconds: 30,
+    maxOutstanding: 1,
+  });
+  t.equal(stream.status, 200);
+  t.equal((await publish(keyA, 'held')).status, 200);
+  await waitFor('the message on the stream', () => wharf.broker.stats().inflight === 1);
+  await revokeAccessKey(t, wharf, tenant, keyA);
+  const lines = await within(stream.text(), 5000);
+  if (lines === 'deadline') return t.fail('the stream at its credit still runs 5 s after');
+  const last = lines.trim().split('\n').pop();
+  t.match(last, /"end":"ERROR","error":\{"code":"InvalidAccessKeyId"/);
 });

@@ -133,6 +133,7 @@ export class TokenService {
       permissions: claims.perm,
       keyPermissions: key.permissions,
       via: 'token',
+      ...(claims.exp === undefined ? {} : { expiresAtMs: claims.exp * 1000 }),
     };
   }
 }

@@ -81,15 +81,20 @@ function activeOnly(principal: TenantPrincipal): TenantPrincipal {
 }
 
 /**
- * Why a principal verified earlier no longer holds — its access key revoked (a token's too), its
- * tenant suspended or deleted — or null while it holds. For requests that outlive their
- * authentication (parked long polls). Read through the meta cache, which revocation and
- * suspension invalidate on every gateway at once (pub/sub), else within its TTL.
+ * Why a principal verified earlier no longer holds — its bearer token expired, its access key
+ * revoked (a token's too), its tenant suspended or deleted — or null while it holds. For
+ * requests that outlive their authentication (parked long polls, streams). Read through the
+ * meta cache, which revocation and suspension invalidate on every gateway at once (pub/sub),
+ * else within its TTL.
  */
 export async function revalidatePrincipal(
   meta: MetaStore,
   principal: TenantPrincipal,
+  now = Date.now(),
 ): Promise<WharfError | null> {
+  if (principal.expiresAtMs !== undefined && now >= principal.expiresAtMs) {
+    return new WharfError('InvalidToken', 'the bearer token expired');
+  }
   const key = await meta.credential(principal.accessKeyId);
   if (key === null || key.tenantId !== principal.tenantId) {
     return principal.via === 'token'

@@ -16,6 +16,7 @@ import { isRedisUnavailable } from '../../meta/index.js';
 import type { ReceivedMessage } from '../../model/index.js';
 import type { RouteContext } from '../context.js';
 import { receiveForClient, resolveReceiveTarget } from '../long-poll-receive.js';
+import { PARKED_RECHECK_MS } from '../parked-polls.js';
 import { receivedLines } from '../received-json.js';
 import { principalOf, revalidatePrincipal } from '../plugins/tenancy.js';
 import { TENANT_ERRORS, errorResponses, tenantSecurity } from '../schemas/common.js';
@@ -99,7 +100,12 @@ export function receiveStreamRoutes(app: FastifyInstance, ctx: RouteContext): vo
           if (remainingMs <= 0) break;
           const credit = stream.credit();
           if (credit <= 0) {
-            await stream.waitForCredit(ended.signal);
+            // a stream held at its credit looks at its credential as a parked receive does: a
+            // key revoked, a tenant suspended or a token expired meanwhile ends it (with Redis
+            // away the credential it had serves on)
+            await stream.waitForCredit(ended.signal, PARKED_RECHECK_MS);
+            const revoked = await revalidatePrincipal(ctx.meta, principal).catch(() => null);
+            if (revoked !== null) throw revoked;
             continue;
           }
           // looked up again each batch, as each plain receive does (from the metadata cache):
