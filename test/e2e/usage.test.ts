@@ -190,6 +190,17 @@ t.test('usage outlives its instance and its tenant: the operator still reads it'
   );
 });
 
+t.test('a tenant deleted right after its calls: its usage is readable at once', async (t) => {
+  // the default flush interval (10 s): the deleting gateway writes its counts before it answers
+  const wharf = await startWharf(t);
+  const { tenant } = await traffic(wharf);
+  t.equal((await adminFetch(wharf, 'DELETE', `/admin/v1/tenants/${tenant.tenantId}`)).status, 204);
+  const usage = await adminFetch(wharf, 'GET', `/admin/v1/tenants/${tenant.tenantId}/usage`);
+  t.equal(usage.status, 200, 'not 404 until the next flush');
+  const body = await json(usage);
+  t.match(body.buckets, [{ instanceId: tenant.instanceId, messagesPublished: 3 }]);
+});
+
 t.test('MQ HTTP calls and streaming receives count as the /v1 calls they match', async (t) => {
   const wharf = await startWharf(t, { config: { usageFlushIntervalMs: 100 } });
   const tenant = await provisionTenant(wharf);
