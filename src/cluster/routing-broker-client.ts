@@ -351,7 +351,8 @@ export class RoutingBrokerClient implements BrokerClient {
   async publish(topic: TopicDescriptor, messages: PublishMessage[]): Promise<PublishResult[]> {
     const placement = await this.placement(topic);
     const redirects = await this.dedupRedirects(topic, placement, messages);
-    // the calls that stored their part: withdrawn if the batch as a whole answers an error
+    // the calls that stored their part (of messages without a dedupId): withdrawn if the batch
+    // as a whole answers an error
     const stored: { brokerId: number; fence: PublishFence }[] = [];
     try {
       return await this.publishRounds(topic, placement, messages, stored, redirects);
@@ -426,7 +427,12 @@ export class RoutingBrokerClient implements BrokerClient {
           try {
             const answers = await this.on(brokerId, (c) => c.publish(topic, call));
             answers.forEach((answer, k) => (results[indexes[k]] = answer));
-            if (fence !== undefined) stored.push({ brokerId, fence });
+            // A part whose every message carries a dedupId is left stored if the batch fails:
+            // the client's retry finds each as a duplicate (its messageId, not stored again).
+            // Fenced, it would be withdrawn — after a consumer took it, maybe (the batch's other
+            // broker stopping is enough) — and the retry would store it a second time.
+            if (fence !== undefined && call.some((m) => m.dedupId === undefined))
+              stored.push({ brokerId, fence });
           } catch (error) {
             // the broker may have stored them: fenced, they are withdrawn there, whether they go
             // to another broker now or the client is answered 503 (and sends them again)

@@ -5,7 +5,9 @@
 // Broker 1 stays alive throughout (the partition case); the proxy passes everything again after
 // the cut, so broker 1's other messages are delivered as usual. A FIFO batch split over both
 // brokers whose broker-1 answer is lost answers 503 (FIFO does not fail over) although broker 2
-// stored its part: both parts are fenced, so the client's retry is delivered once.
+// stored its part: both parts are fenced, so the client's retry is delivered once — unless every
+// message of broker 2's part carries a dedupId: that part is left, and the retry answers it as a
+// duplicate (a consumer may have taken it meanwhile).
 import t from 'tap';
 import { Redis } from 'ioredis';
 import { MetaKeys } from '../../src/meta/index.js';
@@ -172,4 +174,79 @@ t.test('a batch over two brokers answered 503 is stored once when retried', asyn
     { timeoutMs: 60_000, intervalMs: 0 },
   );
   t.same(received.sort(), ['q0', 'q1'], 'each message of the batch delivered once');
+
+  // The same with dedupIds: the part broker 2 stored is not fenced. A consumer may take it
+  // before the client's retry, which answers it as a duplicate (its messageId) rather than
+  // storing it again: each message is delivered once.
+  const deduped = {
+    messages: [
+      { body: 'd0', shardingKey: keyOf(0), dedupId: 'dedup-0' },
+      { body: 'd1', shardingKey: keyOf(1), dedupId: 'dedup-1' },
+    ],
+  };
+  proxy.arm();
+  const refusedAgain = await client.call(0, 'POST', '/topics/seq/messages', deduped);
+  t.equal(refusedAgain.status, 503, 'the batch with dedupIds answers 503 too');
+  await waitFor(
+    'broker 1 to apply its fence',
+    async () =>
+      (await redis.hlen(keys.publishFences(1))) + (await redis.hlen(keys.publishFences(2))) === 0,
+    { timeoutMs: 30_000 },
+  );
+  const early = await client.call(0, 'POST', '/topics/seq/groups/g/receive', {
+    maxMessages: 32,
+    waitSeconds: 5,
+  });
+  t.equal(early.status, 200);
+  t.equal(early.body.messages.length, 1, 'broker 2’s part is received before the retry');
+  const taken = early.body.messages[0] as {
+    body: string;
+    messageId: string;
+    receiptHandle: string;
+  };
+  t.equal(ids.brokerOf(taken.messageId), 2);
+  await client.call(0, 'POST', '/topics/seq/groups/g/ack', {
+    receiptHandles: [taken.receiptHandle],
+  });
+  const retried = await waitFor(
+    'the retry to be stored',
+    async () => {
+      const res = await client.call(0, 'POST', '/topics/seq/messages', deduped);
+      return res.status === 200 ? res : null;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
+  const results = retried.body.messages as { messageId: string; duplicate?: boolean }[];
+  t.match(
+    results.find((r) => r.messageId === taken.messageId),
+    { duplicate: true },
+    'the retry answers the part received as a duplicate, under its messageId',
+  );
+  const later: string[] = [];
+  await waitFor(
+    'the rest, then nothing more',
+    async () => {
+      const res = await client.call(0, 'POST', '/topics/seq/groups/g/receive', {
+        maxMessages: 32,
+        waitSeconds: 1,
+      });
+      if (res.status !== 200) return false;
+      const handles: string[] = [];
+      for (const m of res.body.messages) {
+        later.push(m.body);
+        handles.push(m.receiptHandle);
+      }
+      if (handles.length > 0) {
+        await client.call(0, 'POST', '/topics/seq/groups/g/ack', { receiptHandles: handles });
+        return false;
+      }
+      return later.length >= 1;
+    },
+    { timeoutMs: 60_000, intervalMs: 0 },
+  );
+  t.same(
+    [taken.body, ...later].sort(),
+    ['d0', 'd1'],
+    'each message of the batch with dedupIds delivered once',
+  );
 });
