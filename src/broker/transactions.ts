@@ -1,7 +1,7 @@
 // Transactional messages: a publish on a TRANSACTION topic stores half messages in the topic's
 // half topic (names.halfTopic, queue = the target queue), invisible to every group. A decision
 // (commit, rollback, or the automatic rollback after the check limits) is a txn-* journal entry,
-// durable before it is answered; a commit then copies the half message to its target queue,
+// applied only once durable, before it is answered (one the disk refused decided nothing); a commit then copies the half message to its target queue,
 // keyed there by the half's log position (names.committedKey), and journals txn-dispatched — so a
 // crash between decision and copy re-dispatches at start, and a crash between copy and
 // txn-dispatched finds the copy by key: delivered once, never lost. Decisions on one half message
@@ -83,6 +83,9 @@ export class Transactions {
   private readonly locks = new Map<number, Promise<void>>();
   /** Commits whose copy failed (disk full, I/O): the sweep tries again, a repeated commit too. */
   private readonly failedDispatches = new Map<number, StoredMessage>();
+  /** Log offsets of halves whose decision is being journaled: applied once durable, so the
+   *  sweep's automatic rollback passes them over meanwhile. */
+  private readonly deciding = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private parkedChecks = 0;
@@ -346,24 +349,36 @@ export class Transactions {
         `the transaction was already ${current === 'COMMITTED' ? 'committed' : 'rolled back'}`,
       );
     }
-    this.halves.remove(half, message.logOffset);
+    // Applied only once durable: a decision the disk refused (a full disk: its bytes are cut
+    // back when space returns) decides nothing — no repeat answers 204 and no contrary one 409
+    // on it, nothing is copied, the half stays offered for check-back — so no restart can undo
+    // what was answered.
+    this.deciding.add(message.logOffset);
     try {
-      await this.core.journal.record([
-        {
-          op: wanted === 'COMMITTED' ? 'txn-commit' : 'txn-rollback',
-          half,
-          queue: queueId,
-          offset: queueOffset,
-        },
-      ]);
-    } catch (error) {
-      // Applied, not durable (a full disk refused the journal): the ledger already answers
-      // COMMITTED, so a commit is carried out by the sweep even if the producer never asks
-      // again — its copy journals the decision with it, and until then retention keeps the half.
-      // (A rollback lost this way is only undecided again after a restart: offered, not copied.)
-      if (wanted === 'COMMITTED') this.failedDispatches.set(message.logOffset, message);
-      throw error;
+      await this.core.journal.recordDurably(
+        [
+          {
+            op: wanted === 'COMMITTED' ? 'txn-commit' : 'txn-rollback',
+            half,
+            queue: queueId,
+            offset: queueOffset,
+          },
+        ],
+        // the topic deleted meanwhile: the decision is not for a half of one created again
+        () => !this.core.store.deletedAfter(half, message.logOffset),
+      );
+    } finally {
+      this.deciding.delete(message.logOffset);
     }
+    // an automatic rollback journaled first stands (TransactionLedger.apply)
+    const decided = this.ledger.decision(half, queueId, queueOffset);
+    if (decided !== wanted) {
+      throw new WharfError(
+        'Conflict',
+        `the transaction was already ${decided === 'COMMITTED' ? 'committed' : 'rolled back'}`,
+      );
+    }
+    this.halves.remove(half, message.logOffset);
     this.trace(half, [
       {
         position: halfTracePosition(topic.topic, queueId, queueOffset),
@@ -422,8 +437,7 @@ export class Transactions {
       counters.publish.add(1);
       counters.bytesIn += stored.size;
     }
-    // the decision again (a no-op on replay once it is there): durable with its copy even when
-    // the decision's own journal write failed
+    // the decision again beside the copy (a no-op on replay: it was durable before any copy)
     await this.core.journal.record([
       { op: 'txn-commit', half, queue: queueId, offset: queueOffset },
       { op: 'txn-dispatched', half, queue: queueId, offsets: [queueOffset] },
@@ -554,32 +568,46 @@ export class Transactions {
     }
   }
 
-  /** One journal write for the batch. A producer's decision racing it: whichever entry is
-   *  journaled first stands (TransactionLedger.apply), and only halves this batch rolled back
-   *  are traced. */
+  /** One journal write for the batch, applied once durable (a refused write rolls nothing back:
+   *  the next sweep tries again). A producer's decision racing it: whichever entry is journaled
+   *  first stands (TransactionLedger.apply), and only halves this batch rolled back are traced. */
   private async autoRollback(
     expired: readonly [UndecidedHalf, AutoRollbackReason][],
   ): Promise<void> {
     const entries: TxnEntry[] = [];
+    const logOffsets = new Map<TxnEntry, number>();
     const taken: [UndecidedHalf, AutoRollbackReason][] = [];
     const seen = new Set<UndecidedHalf>();
     for (const [item, reason] of expired) {
-      if (seen.has(item) || item.removed) continue;
+      if (seen.has(item) || item.removed || this.deciding.has(item.logOffset)) continue;
       seen.add(item);
       if (this.ledger.decision(item.half, item.queueId, item.queueOffset) !== 'UNDECIDED') continue;
-      this.halves.remove(item.half, item.logOffset);
-      entries.push({
+      const entry: TxnEntry = {
         op: 'txn-rollback',
         half: item.half,
         queue: item.queueId,
         offset: item.queueOffset,
-      });
+      };
+      entries.push(entry);
+      logOffsets.set(entry, item.logOffset);
       taken.push([item, reason]);
     }
     if (entries.length === 0) return;
-    await this.core.journal.record(entries);
+    for (const [item] of taken) this.deciding.add(item.logOffset);
+    try {
+      // the topic deleted meanwhile: not for a half of one created again
+      await this.core.journal.recordDurably(
+        entries,
+        (entry) => !this.core.store.deletedAfter(entry.half, logOffsets.get(entry) ?? 0),
+      );
+    } finally {
+      for (const [item] of taken) this.deciding.delete(item.logOffset);
+    }
     const time = Date.now();
     for (const [item, reason] of taken) {
+      if (this.ledger.decision(item.half, item.queueId, item.queueOffset) !== 'ROLLED_BACK')
+        continue;
+      this.halves.remove(item.half, item.logOffset);
       const { topic } = partsOf(item.half);
       this.core.logger.info(
         { half: item.half, queueId: item.queueId, queueOffset: item.queueOffset, reason },

@@ -102,6 +102,70 @@ t.test(
   },
 );
 
+t.test(
+  'a transaction decision a full disk refused decides nothing, before and after a crash',
+  async (t) => {
+    const mnt = mountTmpfs(t, 64);
+    if (mnt === null) return;
+    const dataDir = join(mnt, 'broker');
+    const filler = join(mnt, 'filler');
+    const options = {
+      brokerId: 0,
+      macKey: MAC_KEY,
+      trace: false,
+      store: {
+        segmentBytes: 1024 * 1024,
+        minFreeDiskBytes: 0,
+        diskCheckIntervalMs: 3_600_000,
+        checkpointIntervalMs: 3_600_000,
+      },
+    };
+    const b1 = await Broker.open({ dataDir, ...options });
+    t.teardown(() => b1.close());
+    const topic = topicOf({ queueCount: 1, messageType: 'TRANSACTION' });
+    const count = 200;
+    const halves = await b1.publish(
+      topic,
+      Array.from({ length: count }, (_, i) => text(`h${i}`)),
+    );
+    const ids = halves.map((h) => h.transactionId!);
+    const group = groupOf();
+    const receive = (broker: Broker) =>
+      broker.receive(topic, group, { maxMessages: 32, waitMs: 0, tags: '*' });
+    t.same(await receive(b1), [], 'nothing visible before a commit (the group starts here)');
+
+    fillDisk(filler);
+    // a few KiB of rollback entries need new pages: the journal refuses them
+    const first = await Promise.allSettled(ids.map((id) => b1.rollbackTransaction(topic, id)));
+    const refused = ids.filter((_, i) => first[i].status === 'rejected');
+    t.ok(refused.length > 0, `the full disk refused rollbacks (${refused.length} of ${count})`);
+    const [one, ...others] = refused;
+    await t.rejects(b1.rollbackTransaction(topic, one), 'its repeat is refused too, not 204');
+    const contrary = await b1.commitTransaction(topic, one).then(
+      () => 'answered 204',
+      (error: unknown) => (error instanceof WharfError ? error.code : String(error)),
+    );
+    t.not(contrary, 'Conflict', 'a commit is not refused as a conflict with it');
+    t.not(contrary, 'answered 204', 'nor taken while the disk is full');
+
+    rmSync(filler);
+    await checkDisk(b1.store);
+    t.equal(b1.store.health().writable, true, 'writable again');
+    await b1.commitTransaction(topic, one);
+    for (const id of others) await b1.rollbackTransaction(topic, id);
+
+    const b2 = await crashCopy(t, dataDir, options);
+    const got = await receive(b2);
+    t.same(
+      got.map((m) => m.messageId),
+      [halves[ids.indexOf(one)].messageId],
+      'only the committed message is delivered',
+    );
+    await t.resolves(b2.commitTransaction(topic, one), 'the commit stands after the crash');
+    await t.rejects(b2.commitTransaction(topic, others[0] ?? ids[0]), { code: 'Conflict' });
+  },
+);
+
 /** A broker under the async flush policy (a crash can lose the log's unsynced tail), a topic of
  *  one queue and a group: the set-up of the lost-tail tests. */
 async function asyncFlushBroker(t: Test, topicOverrides: Partial<TopicDescriptor> = {}) {

@@ -133,7 +133,7 @@ t.test('a broker restarted on a full disk comes up read-only instead of failing'
 });
 
 t.test(
-  'a commit the full disk refused is still carried out once space returns, without the producer asking again',
+  'a commit the full disk refused decides nothing: not delivered unless asked again, then once',
   async (t) => {
     const node = await nodeOnTmpfs(t);
     if (node === null) return;
@@ -156,19 +156,25 @@ t.test(
     fillDisk(filler, 0);
     const committed: string[] = [];
     let refused: { status: number; body?: Record<string, unknown> } | undefined;
+    let refusedHalf: (typeof halves)[number] | undefined;
     for (const half of halves) {
       const res = await c.decide('orders', half.transactionId, 'commit');
       if (res.status !== 204) {
         refused = res;
-        committed.push(half.messageId);
+        refusedHalf = half;
         break;
       }
       committed.push(half.messageId);
     }
-    t.ok(refused !== undefined, 'a commit was refused by the full disk');
-    t.equal(refused?.status, 503);
+    if (refusedHalf === undefined) return t.fail('no commit was refused by the full disk');
+    t.equal(refused?.status, 503, 'the refused commit answers 503');
+    t.equal(
+      (await c.decide('orders', refusedHalf.transactionId, 'rollback')).status,
+      503,
+      'a rollback of it while the disk is full is refused too, not a conflict',
+    );
 
-    // Space returns; the producer never repeats the refused commit (nor any other).
+    // Space returns; nothing refused comes back by itself.
     fs.rmSync(filler);
     await until(
       '/readyz ready again',
@@ -178,13 +184,21 @@ t.test(
     t.same(
       got.map((m) => m.messageId).sort(),
       [...committed].sort(),
-      'every commit delivered once, the refused one too',
+      'every commit answered 204 delivered once, not the refused one',
     );
     t.same(await c.receive('orders', 'billing'), [], 'nothing more: the rest stay undecided');
+    // the producer asks again (its retry, or its answer to the check-back)
+    t.equal((await c.decide('orders', refusedHalf.transactionId, 'commit')).status, 204);
+    const after = await drain(c, 'orders', 'billing', 1);
+    t.same(
+      after.map((m) => m.messageId),
+      [refusedHalf.messageId],
+      'delivered once it is committed',
+    );
     t.equal(
-      (await c.decide('orders', halves[committed.length - 1].transactionId, 'rollback')).status,
+      (await c.decide('orders', refusedHalf.transactionId, 'rollback')).status,
       409,
-      'the refused commit stands: a rollback after it conflicts',
+      'the commit stands: a rollback after it conflicts',
     );
   },
 );
