@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { WharfError } from '../errors.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { FileCache } from './file-cache.js';
-import { readFileIfExists, writeFileAtomic } from './file-io.js';
+import { fdatasync, fsyncDir, isNotFound, readFileIfExists, writeFileAtomic } from './file-io.js';
 import type { KeyIndex } from './key-index.js';
 import { readUInt64, writeUInt64 } from './record.js';
 
@@ -49,10 +49,32 @@ export function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<vo
   return writeFileAtomic(join(dir, CHECKPOINT_FILE), encodeCheckpoint(checkpoint));
 }
 
-/** Takes checkpoints of the store in `dir`; run one at a time (the store's serial queue). */
+/** What a checkpoint's first step left for its second: the position its files are written up
+ *  to, and the files to fdatasync before the position is recorded. */
+export interface PreparedCheckpoint {
+  dispatchedLogOffset: number;
+  dirty: string[];
+}
+
+/** fdatasyncs of one checkpoint running at once: the thread pool's threads (4 by default) each
+ *  take one, and a checkpoint of thousands of files does not wait for them one by one. */
+const PARALLEL_SYNCS = 8;
+
+/**
+ * Takes checkpoints of the store in `dir`, in two steps: `prepare` writes the derived files out
+ * and takes the list of files written (in the store's serial queue, beside dispatch), `complete`
+ * fdatasyncs them and records the position — outside the serial queue, so publishes, whose
+ * dispatch waits for that queue, do not wait for the syncs of every consume queue written since
+ * the last checkpoint (thousands of files for a tenant spreading over many queues). Completes run
+ * one at a time, in the order of their prepares: the recorded position never goes back.
+ */
 export class Checkpointer {
+  /** The position of the last checkpoint recorded. */
   private lastLogOffset = -1;
+  /** The position of the last prepare: nothing new past it, nothing to do. */
+  private preparedLogOffset = -1;
   private syncFailure: Error | null = null;
+  private completing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly dir: string,
@@ -66,10 +88,17 @@ export class Checkpointer {
     return this.syncFailure;
   }
 
-  /** fdatasyncs what was dispatched, then records the position (nothing new: nothing done). */
+  /** Both steps at once (in the serial queue: at open and close, and on demand). */
   async run(): Promise<void> {
+    const prepared = await this.prepare();
+    if (prepared !== null) await this.complete(prepared);
+  }
+
+  /** Writes what was dispatched out and takes the files to sync (null: nothing new). Run in the
+   *  store's serial queue. */
+  async prepare(): Promise<PreparedCheckpoint | null> {
     const dispatchedLogOffset = this.dispatcher.dispatchedLogOffset;
-    if (dispatchedLogOffset === this.lastLogOffset) return;
+    if (dispatchedLogOffset === this.preparedLogOffset) return null;
     if (this.syncFailure !== null) {
       throw new WharfError('IoError', 'a derived file failed its fdatasync; reopen to rebuild', {
         cause: this.syncFailure,
@@ -78,17 +107,65 @@ export class Checkpointer {
     // A failed write of entries throws here: they stay in memory, the next checkpoint writes
     // them again.
     await this.dispatcher.flushQueues();
+    await this.keyIndex.flush();
+    this.preparedLogOffset = dispatchedLogOffset;
+    return { dispatchedLogOffset, dirty: this.dispatcher.takeDirty() };
+  }
+
+  /** fdatasyncs a prepared checkpoint's files, then records its position; after the completes
+   *  before it. */
+  complete(prepared: PreparedCheckpoint): Promise<void> {
+    const run = this.completing.then(() => this.syncAndRecord(prepared));
+    this.completing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async syncAndRecord({ dispatchedLogOffset, dirty }: PreparedCheckpoint): Promise<void> {
     try {
-      await this.dispatcher.syncWritten(this.cache);
+      try {
+        await this.syncAll(dirty);
+      } catch (err) {
+        // After a failed fdatasync the kernel may have dropped the pages (fsyncgate): a later
+        // one succeeding proves nothing. No checkpoint passes this point until a reopen
+        // rebuilds the derived files from the commit log.
+        this.syncFailure ??= err instanceof Error ? err : new Error(String(err));
+        throw err;
+      }
+      await writeCheckpoint(this.dir, { dispatchedLogOffset, writtenAtMs: Date.now() });
+      this.lastLogOffset = dispatchedLogOffset;
     } catch (err) {
-      // After a failed fdatasync the kernel may have dropped the pages (fsyncgate): a later one
-      // succeeding proves nothing. No checkpoint passes this point until a reopen rebuilds the
-      // derived files from the commit log.
-      this.syncFailure ??= err instanceof Error ? err : new Error(String(err));
+      // not recorded (a sync failed, or the checkpoint file could not be written): the next
+      // checkpoint tries again, even with nothing dispatched meanwhile
+      this.preparedLogOffset = this.lastLogOffset;
       throw err;
     }
-    await this.keyIndex.flush();
-    await writeCheckpoint(this.dir, { dispatchedLogOffset, writtenAtMs: Date.now() });
-    this.lastLogOffset = dispatchedLogOffset;
+  }
+
+  /** fdatasyncs `paths`, PARALLEL_SYNCS at a time; on a failure the paths not synced are listed
+   *  as written again, and the failure is thrown. A file deleted meanwhile needs no sync. */
+  private async syncAll(paths: readonly string[]): Promise<void> {
+    const unsynced = new Set(paths);
+    let next = 0;
+    const failed: { error?: Error } = {};
+    const worker = async (): Promise<void> => {
+      while (next < paths.length && failed.error === undefined) {
+        const path = paths[next++];
+        try {
+          if (path.endsWith('/') || !/\d{20}$/.test(path)) await fsyncDir(path);
+          else await this.cache.with(path, (fd) => fdatasync(fd), false);
+        } catch (err) {
+          if (!isNotFound(err)) {
+            failed.error ??= err instanceof Error ? err : new Error(String(err));
+            return;
+          }
+        }
+        unsynced.delete(path);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_SYNCS, paths.length) }, worker));
+    if (failed.error !== undefined) {
+      this.dispatcher.markWritten(unsynced);
+      throw failed.error;
+    }
   }
 }

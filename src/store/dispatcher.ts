@@ -6,8 +6,6 @@
 // after a crash safe. At open, `Redispatcher` feeds it the log's records past the checkpoints.
 import type { ConsumeQueue } from './consume-queue.js';
 import { CQ_ENTRY_BYTES, writeEntry } from './consume-queue-entry.js';
-import type { FileCache } from './file-cache.js';
-import { fdatasync, fsyncDir, isNotFound } from './file-io.js';
 import type { KeyIndex } from './key-index.js';
 import type { QueueTable } from './queue-table.js';
 import type { DispatchRecord, FrameKind } from './record.js';
@@ -137,28 +135,17 @@ export class Dispatcher {
     await Promise.all(unwritten.map((queue) => queue.writeOut(this.dirty)));
   }
 
-  /**
-   * fdatasyncs every file and directory written since the last call (a checkpoint, after
-   * flushQueues). On a failure the files not yet synced stay listed and the error is thrown.
-   */
-  async syncWritten(cache: FileCache): Promise<void> {
+  /** The files and directories written since the last call (a checkpoint, after flushQueues),
+   *  no longer listed: the checkpoint fdatasyncs them. */
+  takeDirty(): string[] {
     const dirty = [...this.dirty];
     this.dirty.clear();
-    let synced = 0;
-    try {
-      for (const path of dirty) {
-        try {
-          if (path.endsWith('/') || !/\d{20}$/.test(path)) await fsyncDir(path);
-          else await cache.with(path, (fd) => fdatasync(fd), false);
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
-        synced++;
-      }
-    } catch (err) {
-      for (const path of dirty.slice(synced)) this.dirty.add(path);
-      throw err;
-    }
+    return dirty;
+  }
+
+  /** Lists files as written again (a checkpoint could not sync them). */
+  markWritten(paths: Iterable<string>): void {
+    for (const path of paths) this.dirty.add(path);
   }
 
   /** Stops tracking a deleted queue (its files are being deleted: nothing to sync). */

@@ -74,6 +74,8 @@ class DefaultMessageStore implements MessageStore {
   /** Held from before the first read of the directory until every descriptor is closed. */
   private dirLock: DirLock | null = null;
   private checkpointer!: Checkpointer;
+  /** The timer's checkpoint while it runs (close waits for it). */
+  private backgroundCheckpoint: Promise<void> | null = null;
 
   private constructor(private readonly o: ResolvedOptions) {
     this.cache = new FileCache(o.maxOpenFiles);
@@ -329,11 +331,7 @@ class DefaultMessageStore implements MessageStore {
       timer.unref();
       this.timers.push(timer);
     };
-    every(
-      this.o.checkpointIntervalMs,
-      () => this.serial.run(() => this.checkpoint()),
-      'checkpoint',
-    );
+    every(this.o.checkpointIntervalMs, () => this.periodicCheckpoint(), 'checkpoint');
     every(this.o.retentionCheckIntervalMs, () => this.retention.runOnce(), 'retention');
     every(this.o.diskCheckIntervalMs, () => this.checkDiskAndResume(), 'disk check');
   }
@@ -343,6 +341,24 @@ class DefaultMessageStore implements MessageStore {
   private async checkpoint(): Promise<void> {
     await this.queues.persistDeleted(this.log.minLogOffset);
     await this.checkpointer.run();
+  }
+
+  /** The timer's checkpoint: written out in the serial queue, synced and recorded outside it
+   *  (Checkpointer), so dispatch — and the publishes waiting for it — does not wait for the
+   *  syncs. A tick while the last one still syncs is skipped. */
+  private periodicCheckpoint(): Promise<void> {
+    if (this.backgroundCheckpoint !== null) return Promise.resolve();
+    const run = this.serial
+      .run(async () => {
+        await this.queues.persistDeleted(this.log.minLogOffset);
+        return this.checkpointer.prepare();
+      })
+      .then((prepared) => (prepared === null ? undefined : this.checkpointer.complete(prepared)))
+      .finally(() => {
+        this.backgroundCheckpoint = null;
+      });
+    this.backgroundCheckpoint = run;
+    return run;
   }
 
   private async followLogStart(minLogOffset: number): Promise<void> {
@@ -594,6 +610,8 @@ class DefaultMessageStore implements MessageStore {
       // waits for them): no descriptor is closed under a write, whose number could be reused.
       // Derived-file tasks still queued (a topic deletion) finish first.
       await this.serial.run(() => Promise.resolve());
+      // a timer's checkpoint still syncing (its files are not closed under it)
+      await this.backgroundCheckpoint?.catch(() => undefined);
       await Promise.all(this.queues.all().map((queue) => queue.settle().catch(() => undefined)));
       this.readCache.clear();
       this.pageCache.clear();

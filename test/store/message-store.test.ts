@@ -2,6 +2,7 @@ import t from 'tap';
 import { cpSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openMessageStore } from '../../src/store/index.js';
+import { readCheckpoint } from '../../src/store/checkpoint.js';
 import { openTestStore, message, SMALL, storeDir } from '../helpers/store.js';
 
 t.test('appends assign dense queue offsets per queue and read back byte-exact', async (t) => {
@@ -351,3 +352,40 @@ t.test('a store whose log write failed closes after its consume-queue writes set
   await store.close();
   t.ok(existsSync(join(dir, 'abort')), 'not a clean stop');
 });
+
+t.test(
+  'a publish is not held while a checkpoint syncs the consume queues written since the last one',
+  async (t) => {
+    const dir = storeDir(t);
+    const store = await openTestStore(t, dir, { checkpointIntervalMs: 3_600_000 });
+    // many queues written since the last checkpoint: many files for it to fdatasync
+    const first = await store.append(
+      Array.from({ length: 64 }, (_, i) => message(`t${i % 16}`, i % 4, i)),
+    );
+    const internals = store as unknown as {
+      checkpointer: { complete(prepared: unknown): Promise<void> };
+      periodicCheckpoint(): Promise<void>;
+    };
+    // the checkpoint's syncs stand still (a slow disk, thousands of files) until released
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const complete = internals.checkpointer.complete.bind(internals.checkpointer);
+    internals.checkpointer.complete = (prepared) => held.then(() => complete(prepared));
+    let checkpointed = false;
+    const checkpoint = internals.periodicCheckpoint().then(() => (checkpointed = true));
+
+    const [later] = await store.append([message('t0', 0, 1000)]);
+    const read = await store.readQueue('t0', 0, later.queueOffset, { maxMessages: 1 });
+    t.equal(read.messages.length, 1, 'stored and dispatched (readable) meanwhile');
+    t.equal(checkpointed, false, 'while the checkpoint still syncs');
+
+    release();
+    await checkpoint;
+    const last = first[first.length - 1];
+    const written = await readCheckpoint(dir);
+    t.ok(
+      written !== null && written.dispatchedLogOffset > last.logOffset,
+      'the checkpoint is recorded past what was written before it',
+    );
+  },
+);

@@ -135,23 +135,28 @@ t.test(
   },
 );
 
-t.test(
-  'syncWritten fdatasyncs the files written since the last call; forget drops a queue',
-  async (t) => {
-    const { queues, cache, dispatcher } = await setup(t);
-    await dispatcher.dispatch([rec('a', 0, 0, 0), rec('b', 0, 0, 100)], 200);
-    await dispatcher.flushQueues();
-    await dispatcher.syncWritten(cache);
-    // Nothing new: nothing to sync (a second call succeeds and touches nothing).
-    await dispatcher.syncWritten(cache);
-    await dispatcher.dispatch([rec('b', 0, 1, 200)], 300);
-    const b = queues.get('b', 0)!;
-    dispatcher.forget(b);
-    await dispatcher.flushQueues();
-    await dispatcher.syncWritten(cache);
-    t.pass('a forgotten queue is not synced and does not fail the sync');
-  },
-);
+t.test('takeDirty lists the files written since the last call; forget drops a queue', async (t) => {
+  const { queues, dispatcher } = await setup(t);
+  await dispatcher.dispatch([rec('a', 0, 0, 0), rec('b', 0, 0, 100)], 200);
+  await dispatcher.flushQueues();
+  const a = queues.get('a', 0)!;
+  const b = queues.get('b', 0)!;
+  const first = dispatcher.takeDirty();
+  t.ok(
+    first.some((path) => path.startsWith(a.dir)) && first.some((path) => path.startsWith(b.dir)),
+    'both queues’ files',
+  );
+  t.same(dispatcher.takeDirty(), [], 'nothing new: nothing listed');
+  dispatcher.markWritten([first[0]]);
+  t.same(dispatcher.takeDirty(), [first[0]], 'a file a checkpoint could not sync is listed again');
+  await dispatcher.dispatch([rec('b', 0, 1, 200)], 300);
+  dispatcher.forget(b);
+  await dispatcher.flushQueues();
+  t.notOk(
+    dispatcher.takeDirty().some((path) => path.startsWith(b.dir)),
+    'a forgotten queue is not listed',
+  );
+});
 
 /** Encodes messages one after another as a log would hold them. */
 function logOf(
