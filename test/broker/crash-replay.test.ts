@@ -32,27 +32,35 @@ import { startTestRedis } from '../helpers/redis.js';
 const checkDisk = (store: MessageStore) =>
   (store as unknown as { checkDisk(): Promise<void> }).checkDisk();
 
+/** A broker on a fresh 64 MiB tmpfs, with a `filler` path to fill it; null (the test skipped)
+ *  where no tmpfs can be mounted. Free space is measured only when the test says so: the journal
+ *  meets a real ENOSPC. */
+async function brokerOnTmpfs(t: Test) {
+  const mnt = mountTmpfs(t, 64);
+  if (mnt === null) return null;
+  const dataDir = join(mnt, 'broker');
+  const options = {
+    brokerId: 0,
+    macKey: MAC_KEY,
+    trace: false,
+    store: {
+      segmentBytes: 1024 * 1024,
+      minFreeDiskBytes: 0,
+      diskCheckIntervalMs: 3_600_000,
+      checkpointIntervalMs: 3_600_000,
+    },
+  };
+  const b1 = await Broker.open({ dataDir, ...options });
+  t.teardown(() => b1.close());
+  return { dataDir, filler: join(mnt, 'filler'), options, b1 };
+}
+
 t.test(
   'a message acked after its delivery entry met a full disk is not delivered again after a crash',
   async (t) => {
-    const mnt = mountTmpfs(t, 64);
-    if (mnt === null) return;
-    const dataDir = join(mnt, 'broker');
-    const filler = join(mnt, 'filler');
-    const options = {
-      brokerId: 0,
-      macKey: MAC_KEY,
-      trace: false,
-      // free space is measured only when the test says so: the journal meets a real ENOSPC
-      store: {
-        segmentBytes: 1024 * 1024,
-        minFreeDiskBytes: 0,
-        diskCheckIntervalMs: 3_600_000,
-        checkpointIntervalMs: 3_600_000,
-      },
-    };
-    const b1 = await Broker.open({ dataDir, ...options });
-    t.teardown(() => b1.close());
+    const onTmpfs = await brokerOnTmpfs(t);
+    if (onTmpfs === null) return;
+    const { dataDir, filler, options, b1 } = onTmpfs;
     const topic = topicOf({ queueCount: 1 });
     const group = groupOf();
     const count = 100;
@@ -105,23 +113,9 @@ t.test(
 t.test(
   'a transaction decision a full disk refused decides nothing, before and after a crash',
   async (t) => {
-    const mnt = mountTmpfs(t, 64);
-    if (mnt === null) return;
-    const dataDir = join(mnt, 'broker');
-    const filler = join(mnt, 'filler');
-    const options = {
-      brokerId: 0,
-      macKey: MAC_KEY,
-      trace: false,
-      store: {
-        segmentBytes: 1024 * 1024,
-        minFreeDiskBytes: 0,
-        diskCheckIntervalMs: 3_600_000,
-        checkpointIntervalMs: 3_600_000,
-      },
-    };
-    const b1 = await Broker.open({ dataDir, ...options });
-    t.teardown(() => b1.close());
+    const onTmpfs = await brokerOnTmpfs(t);
+    if (onTmpfs === null) return;
+    const { dataDir, filler, options, b1 } = onTmpfs;
     const topic = topicOf({ queueCount: 1, messageType: 'TRANSACTION' });
     const count = 200;
     const halves = await b1.publish(

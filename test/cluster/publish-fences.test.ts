@@ -127,15 +127,17 @@ t.test('a batch over two brokers answered 503 is stored once when retried', asyn
   const refused = await client.call(0, 'POST', '/topics/seq/messages', batch);
   t.equal(refused.status, 503, 'the batch answers 503 (FIFO waits for its broker)');
   t.equal(proxy.cut, 1, 'broker 1’s answer was the one lost');
-  // the client sends it again, as a 503 says it may
-  const stored = await waitFor(
-    'the retry to be stored',
-    async () => {
-      const res = await client.call(0, 'POST', '/topics/seq/messages', batch);
-      return res.status === 200 ? res : null;
-    },
-    { timeoutMs: 30_000, intervalMs: 200 },
-  );
+  /** The client sends a batch again, as a 503 says it may, until it is stored. */
+  const retry = (body: unknown) =>
+    waitFor(
+      'the retry to be stored',
+      async () => {
+        const res = await client.call(0, 'POST', '/topics/seq/messages', body);
+        return res.status === 200 ? res : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+  const stored = await retry(batch);
   t.same(
     stored.body.messages.map((m: { messageId: string }) => ids.brokerOf(m.messageId)).sort(),
     [1, 2],
@@ -145,34 +147,41 @@ t.test('a batch over two brokers answered 503 is stored once when retried', asyn
   const redis = new Redis(cluster.redisUrl, { maxRetriesPerRequest: 1 });
   t.teardown(() => redis.quit());
   const keys = new MetaKeys();
-  await waitFor(
-    'the brokers to apply their fences',
-    async () =>
-      (await redis.hlen(keys.publishFences(1))) + (await redis.hlen(keys.publishFences(2))) === 0,
-    { timeoutMs: 30_000 },
-  );
-  const received: string[] = [];
-  await waitFor(
-    'every message, then nothing more',
-    async () => {
-      const res = await client.call(0, 'POST', '/topics/seq/groups/g/receive', {
-        maxMessages: 32,
-        waitSeconds: 1,
-      });
-      if (res.status !== 200) return false;
-      const handles: string[] = [];
-      for (const m of res.body.messages) {
-        received.push(m.body);
-        handles.push(m.receiptHandle);
-      }
-      if (handles.length > 0) {
-        await client.call(0, 'POST', '/topics/seq/groups/g/ack', { receiptHandles: handles });
-        return false;
-      }
-      return received.length >= 2;
-    },
-    { timeoutMs: 60_000, intervalMs: 0 },
-  );
+  const fencesApplied = () =>
+    waitFor(
+      'the brokers to apply their fences',
+      async () =>
+        (await redis.hlen(keys.publishFences(1))) + (await redis.hlen(keys.publishFences(2))) === 0,
+      { timeoutMs: 30_000 },
+    );
+  /** Receives and acks until `count` messages came and a receive finds nothing more. */
+  const drain = async (count: number): Promise<string[]> => {
+    const received: string[] = [];
+    await waitFor(
+      'every message, then nothing more',
+      async () => {
+        const res = await client.call(0, 'POST', '/topics/seq/groups/g/receive', {
+          maxMessages: 32,
+          waitSeconds: 1,
+        });
+        if (res.status !== 200) return false;
+        const handles: string[] = [];
+        for (const m of res.body.messages) {
+          received.push(m.body);
+          handles.push(m.receiptHandle);
+        }
+        if (handles.length > 0) {
+          await client.call(0, 'POST', '/topics/seq/groups/g/ack', { receiptHandles: handles });
+          return false;
+        }
+        return received.length >= count;
+      },
+      { timeoutMs: 60_000, intervalMs: 0 },
+    );
+    return received;
+  };
+  await fencesApplied();
+  const received = await drain(2);
   t.same(received.sort(), ['q0', 'q1'], 'each message of the batch delivered once');
 
   // The same with dedupIds: the part broker 2 stored is not fenced. A consumer may take it
@@ -187,12 +196,7 @@ t.test('a batch over two brokers answered 503 is stored once when retried', asyn
   proxy.arm();
   const refusedAgain = await client.call(0, 'POST', '/topics/seq/messages', deduped);
   t.equal(refusedAgain.status, 503, 'the batch with dedupIds answers 503 too');
-  await waitFor(
-    'broker 1 to apply its fence',
-    async () =>
-      (await redis.hlen(keys.publishFences(1))) + (await redis.hlen(keys.publishFences(2))) === 0,
-    { timeoutMs: 30_000 },
-  );
+  await fencesApplied();
   const early = await client.call(0, 'POST', '/topics/seq/groups/g/receive', {
     maxMessages: 32,
     waitSeconds: 5,
@@ -208,42 +212,14 @@ t.test('a batch over two brokers answered 503 is stored once when retried', asyn
   await client.call(0, 'POST', '/topics/seq/groups/g/ack', {
     receiptHandles: [taken.receiptHandle],
   });
-  const retried = await waitFor(
-    'the retry to be stored',
-    async () => {
-      const res = await client.call(0, 'POST', '/topics/seq/messages', deduped);
-      return res.status === 200 ? res : null;
-    },
-    { timeoutMs: 30_000, intervalMs: 200 },
-  );
+  const retried = await retry(deduped);
   const results = retried.body.messages as { messageId: string; duplicate?: boolean }[];
   t.match(
     results.find((r) => r.messageId === taken.messageId),
     { duplicate: true },
     'the retry answers the part received as a duplicate, under its messageId',
   );
-  const later: string[] = [];
-  await waitFor(
-    'the rest, then nothing more',
-    async () => {
-      const res = await client.call(0, 'POST', '/topics/seq/groups/g/receive', {
-        maxMessages: 32,
-        waitSeconds: 1,
-      });
-      if (res.status !== 200) return false;
-      const handles: string[] = [];
-      for (const m of res.body.messages) {
-        later.push(m.body);
-        handles.push(m.receiptHandle);
-      }
-      if (handles.length > 0) {
-        await client.call(0, 'POST', '/topics/seq/groups/g/ack', { receiptHandles: handles });
-        return false;
-      }
-      return later.length >= 1;
-    },
-    { timeoutMs: 60_000, intervalMs: 0 },
-  );
+  const later = await drain(1);
   t.same(
     [taken.body, ...later].sort(),
     ['d0', 'd1'],
