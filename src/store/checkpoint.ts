@@ -90,7 +90,13 @@ export class Checkpointer {
 
   /** Both steps at once (in the serial queue: at open and close, and on demand). */
   async run(): Promise<void> {
-    const prepared = await this.prepare();
+    let prepared = await this.prepare();
+    if (prepared === null) {
+      // what was dispatched is a checkpoint's still completing: this one is done once that one
+      // is recorded — or, if it failed, this one tries again (or meets its sync failure)
+      await this.completing;
+      prepared = await this.prepare();
+    }
     if (prepared !== null) await this.complete(prepared);
   }
 
@@ -99,11 +105,7 @@ export class Checkpointer {
   async prepare(): Promise<PreparedCheckpoint | null> {
     const dispatchedLogOffset = this.dispatcher.dispatchedLogOffset;
     if (dispatchedLogOffset === this.preparedLogOffset) return null;
-    if (this.syncFailure !== null) {
-      throw new WharfError('IoError', 'a derived file failed its fdatasync; reopen to rebuild', {
-        cause: this.syncFailure,
-      });
-    }
+    this.throwIfSyncFailed();
     // A failed write of entries throws here: they stay in memory, the next checkpoint writes
     // them again.
     await this.dispatcher.flushQueues();
@@ -122,6 +124,9 @@ export class Checkpointer {
 
   private async syncAndRecord({ dispatchedLogOffset, dirty }: PreparedCheckpoint): Promise<void> {
     try {
+      // a checkpoint prepared while the one before it was syncing: that one's failure holds it
+      // back too (the files it could not sync are not among this one's)
+      this.throwIfSyncFailed();
       try {
         await this.syncAll(dirty);
       } catch (err) {
@@ -139,6 +144,13 @@ export class Checkpointer {
       this.preparedLogOffset = this.lastLogOffset;
       throw err;
     }
+  }
+
+  private throwIfSyncFailed(): void {
+    if (this.syncFailure === null) return;
+    throw new WharfError('IoError', 'a derived file failed its fdatasync; reopen to rebuild', {
+      cause: this.syncFailure,
+    });
   }
 
   /** fdatasyncs `paths`, PARALLEL_SYNCS at a time; on a failure the paths not synced are listed

@@ -37,8 +37,13 @@ export class FileCache {
     if (entry === undefined) {
       let pending = this.opening.get(path);
       if (pending === undefined) {
-        pending = this.open(path, create).finally(() => this.opening.delete(path));
-        this.opening.set(path, pending);
+        const opened = this.open(path, create, () => this.opening.get(path) === opened);
+        pending = opened;
+        this.opening.set(path, opened);
+        const done = (): void => {
+          if (this.opening.get(path) === opened) this.opening.delete(path);
+        };
+        opened.then(done, done);
       }
       entry = await pending;
     } else {
@@ -57,8 +62,11 @@ export class FileCache {
     else this.evict();
   }
 
-  /** Drops the descriptor of a file about to be deleted or renamed (closed once unused). */
+  /** Drops the descriptor of a file about to be deleted or renamed (closed once unused) — one
+   *  being opened too: it is not cached, and the file's next user opens it again (a file created
+   *  again under the path is not written through the old one's descriptor). */
   forget(path: string): Promise<void> {
+    this.opening.delete(path);
     const entry = this.entries.get(path);
     if (entry === undefined) return Promise.resolve();
     this.entries.delete(path);
@@ -74,10 +82,12 @@ export class FileCache {
     await Promise.allSettled([...this.closing]);
   }
 
-  private async open(path: string, create: boolean): Promise<Entry> {
+  /** Opens `path`; cached unless forgotten while it opened (`current` false): then it is closed
+   *  once its waiting users are done with it. */
+  private async open(path: string, create: boolean, current: () => boolean): Promise<Entry> {
     const fd = await openFile(path, create);
-    const entry: Entry = { fd, users: 0, doomed: false };
-    this.entries.set(path, entry);
+    const entry: Entry = { fd, users: 0, doomed: !current() };
+    if (!entry.doomed) this.entries.set(path, entry);
     return entry;
   }
 

@@ -3,7 +3,11 @@
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Dispatcher } from '../../src/store/dispatcher.js';
+import type { FileCache } from '../../src/store/file-cache.js';
+import type { KeyIndex } from '../../src/store/key-index.js';
 import {
+  Checkpointer,
   CHECKPOINT_FILE,
   decodeCheckpoint,
   encodeCheckpoint,
@@ -42,4 +46,78 @@ t.test('writeCheckpoint replaces the file; a missing file reads as none', async 
   t.same(await readCheckpoint(dir), { dispatchedLogOffset: 20, writtenAtMs: 2 });
   writeFileSync(join(dir, CHECKPOINT_FILE), 'garbage');
   t.equal(await readCheckpoint(dir), null);
+});
+
+/** A Checkpointer over fakes: a dispatcher at `offset` whose written files are `dirty`, and a
+ *  cache whose fdatasync of a file waits for `gate` and fails for the paths in `failing`. */
+function checkpointerOver(dir: string) {
+  const state = {
+    offset: 100,
+    dirty: [] as string[],
+    failing: new Set<string>(),
+    gate: Promise.resolve(),
+  };
+  const dispatcher = {
+    get dispatchedLogOffset() {
+      return state.offset;
+    },
+    flushQueues: async () => undefined,
+    takeDirty: () => state.dirty.splice(0),
+    markWritten: (paths: Iterable<string>) => state.dirty.push(...paths),
+  };
+  const cache = {
+    with: async (path: string) => {
+      await state.gate;
+      if (state.failing.has(path)) {
+        throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      }
+    },
+  };
+  const checkpointer = new Checkpointer(
+    dir,
+    dispatcher as unknown as Dispatcher,
+    { flush: async () => undefined } as unknown as KeyIndex,
+    cache as unknown as FileCache,
+  );
+  return { state, checkpointer };
+}
+
+t.test(
+  'a checkpoint prepared while the one before it syncs is not recorded past its failed sync',
+  async (t) => {
+    const dir = t.testdir({});
+    const { state, checkpointer } = checkpointerOver(dir);
+    let release!: () => void;
+    state.gate = new Promise<void>((resolve) => (release = resolve));
+    const bad = join(dir, 'a', '00000000000000000000');
+    state.failing.add(bad);
+    state.dirty = [bad];
+    // the timer's checkpoint syncs outside the serial queue…
+    const first = checkpointer.complete((await checkpointer.prepare())!);
+    // …while one in the serial queue (close) prepares what was dispatched since, in another file
+    state.offset = 200;
+    state.dirty = [join(dir, 'b', '00000000000000000000')];
+    const second = checkpointer.run();
+    release();
+    await t.rejects(first, { code: 'EIO' });
+    await t.rejects(second, { code: 'IoError' }, 'the later one is refused too');
+    t.equal(await readCheckpoint(dir), null, 'no checkpoint recorded past the failed sync');
+  },
+);
+
+t.test('a checkpoint of nothing new is done once the one still syncing is recorded', async (t) => {
+  const dir = t.testdir({});
+  const { state, checkpointer } = checkpointerOver(dir);
+  let release!: () => void;
+  state.gate = new Promise<void>((resolve) => (release = resolve));
+  state.dirty = [join(dir, 'a', '00000000000000000000')];
+  const first = checkpointer.complete((await checkpointer.prepare())!);
+  let done = false;
+  const second = checkpointer.run().then(() => (done = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(done, false, 'not done while the checkpoint before it still syncs');
+  release();
+  await first;
+  await second;
+  t.same(await readCheckpoint(dir).then((c) => c?.dispatchedLogOffset), 100);
 });

@@ -34,6 +34,27 @@ t.test('the fd cache stays within its bound and never closes a descriptor in use
   );
 });
 
+t.test('a file forgotten while it opens is not cached: its next user opens it anew', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-fc-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cache = new FileCache(4);
+  t.teardown(() => cache.closeAll());
+  const path = join(dir, 'queue-file');
+  writeFileSync(path, 'old');
+  const read = (fd: number) => {
+    const buf = Buffer.alloc(3);
+    return pread(fd, buf, 0, 3, 0).then(() => buf.toString());
+  };
+  // a checkpoint's sync opens the file while the file's topic is deleted and created again
+  const syncing = cache.with(path, read, false);
+  await cache.forget(path);
+  rmSync(path);
+  writeFileSync(path, 'new');
+  t.equal(await syncing, 'old', 'the open in flight reads the file it opened');
+  t.equal(cache.openCount, 0, 'its descriptor is not kept');
+  t.equal(await cache.with(path, read, false), 'new', 'the file created again is read itself');
+});
+
 t.test('pwritev writes more than IOV_MAX buffers in order', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-io-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
