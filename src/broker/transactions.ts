@@ -294,8 +294,10 @@ export class Transactions {
   async dropTopic(topic: TopicDescriptor): Promise<void> {
     const half = halfTopic(topic);
     this.forgetFailedDispatches((name) => name === half);
-    await this.core.journal.record([{ op: 'txn-drop', half }]);
+    // forgotten before the drop is journaled: a sweep meanwhile journals no rollback after the
+    // drop, which replay would apply to the half queue of a topic created again
     this.halves.dropHalfTopic(half);
+    await this.core.journal.record([{ op: 'txn-drop', half }]);
     await this.core.store.deleteTopic(half);
   }
 
@@ -307,8 +309,8 @@ export class Transactions {
       .filter((name) => name.startsWith(prefix) && targetOfHalfTopic(name) !== null);
     this.forgetFailedDispatches((name) => name.startsWith(prefix));
     if (halves.length === 0) return;
+    for (const half of halves) this.halves.dropHalfTopic(half); // before: as dropTopic's
     await this.core.journal.record(halves.map((half) => ({ op: 'txn-drop', half })));
-    for (const half of halves) this.halves.dropHalfTopic(half);
   }
 
   // ---- internals ----
@@ -578,9 +580,20 @@ export class Transactions {
     const logOffsets = new Map<TxnEntry, number>();
     const taken: [UndecidedHalf, AutoRollbackReason][] = [];
     const seen = new Set<UndecidedHalf>();
+    // an expired half taken off the due heap (offer) and not rolled back now — being decided,
+    // or the write refused — is due again, so a later sweep rolls it back (else it would wait
+    // for its age limit)
+    const putBack = (item: UndecidedHalf): void => {
+      if (!item.removed && item.dueMs === Number.POSITIVE_INFINITY)
+        this.halves.reschedule(item, Date.now(), item.checks >= this.options.maxChecks);
+    };
     for (const [item, reason] of expired) {
-      if (seen.has(item) || item.removed || this.deciding.has(item.logOffset)) continue;
+      if (seen.has(item) || item.removed) continue;
       seen.add(item);
+      if (this.deciding.has(item.logOffset)) {
+        putBack(item);
+        continue;
+      }
       if (this.ledger.decision(item.half, item.queueId, item.queueOffset) !== 'UNDECIDED') continue;
       const entry: TxnEntry = {
         op: 'txn-rollback',
@@ -600,6 +613,9 @@ export class Transactions {
         entries,
         (entry) => !this.core.store.deletedAfter(entry.half, logOffsets.get(entry) ?? 0),
       );
+    } catch (error) {
+      for (const [item] of taken) putBack(item);
+      throw error;
     } finally {
       for (const [item] of taken) this.deciding.delete(item.logOffset);
     }

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Broker } from '../../src/broker/index.js';
+import { Broker, type BrokerOptions } from '../../src/broker/index.js';
 import { storeTopic } from '../../src/broker/names.js';
 import { WharfError } from '../../src/errors.js';
 import type { GroupDescriptor, TopicDescriptor } from '../../src/model/index.js';
@@ -35,11 +35,12 @@ const checkDisk = (store: MessageStore) =>
 /** A broker on a fresh 64 MiB tmpfs, with a `filler` path to fill it; null (the test skipped)
  *  where no tmpfs can be mounted. Free space is measured only when the test says so: the journal
  *  meets a real ENOSPC. */
-async function brokerOnTmpfs(t: Test) {
+async function brokerOnTmpfs(t: Test, overrides: Partial<BrokerOptions> = {}) {
   const mnt = mountTmpfs(t, 64);
   if (mnt === null) return null;
   const dataDir = join(mnt, 'broker');
   const options = {
+    ...overrides,
     brokerId: 0,
     macKey: MAC_KEY,
     trace: false,
@@ -157,6 +158,48 @@ t.test(
     );
     await t.resolves(b2.commitTransaction(topic, one), 'the commit stands after the crash');
     await t.rejects(b2.commitTransaction(topic, others[0] ?? ids[0]), { code: 'Conflict' });
+  },
+);
+
+t.test(
+  'an automatic rollback the full disk refused is made by a later sweep, not at the age limit',
+  async (t) => {
+    // offered once, a half is past its check limit when it comes due again (20 ms later)
+    const onTmpfs = await brokerOnTmpfs(t, {
+      transactions: { checkDelayMs: 10, maxChecks: 1, sweepIntervalMs: 50 },
+    });
+    if (onTmpfs === null) return;
+    const { filler, b1 } = onTmpfs;
+    const topic = topicOf({ queueCount: 1, messageType: 'TRANSACTION' });
+    const halves = await b1.publish(
+      topic,
+      Array.from({ length: 200 }, (_, i) => text(`h${i}`)),
+    );
+    let offered = 0;
+    await waitFor('every half offered once', async () => {
+      offered += (await b1.checkTransactions(topic, { maxMessages: 32, waitMs: 0 })).length;
+      return offered >= halves.length;
+    });
+    fillDisk(filler);
+    // a check takes the halves past their limit to roll them back: the journal refuses it
+    await waitFor('a check to meet the refused rollback', async () => {
+      const result = await b1.checkTransactions(topic, { maxMessages: 32, waitMs: 0 }).then(
+        () => false,
+        () => true,
+      );
+      return result;
+    });
+    rmSync(filler);
+    await checkDisk(b1.store);
+    t.equal(b1.store.health().writable, true, 'writable again');
+    await waitFor('the sweep to roll every half back', () => b1.undecidedTransactions() === 0);
+    const results = await Promise.allSettled(
+      halves.map((h) => b1.commitTransaction(topic, h.transactionId!)),
+    );
+    t.ok(
+      results.every((r) => r.status === 'rejected' && (r.reason as WharfError).code === 'Conflict'),
+      'every half rolled back: a commit conflicts',
+    );
   },
 );
 
