@@ -144,6 +144,14 @@ interface MovedMarks {
 /** How long a broker that answered a probe is taken as reachable without another. */
 const REACHED_MS = 5000;
 
+/** A call of a batch that stored its part: fenced if the batch answers an error (publish). */
+interface StoredPart {
+  brokerId: number;
+  fence: PublishFence;
+  /** Every message carries a dedupId and went to the queue it keys to. */
+  dedupKeyed: boolean;
+}
+
 export class RoutingBrokerClient implements BrokerClient {
   private readonly connections = new Map<number, Connection>();
   /** Per broker whose call failed to reach it: until when it is passed over (isUp). */
@@ -351,13 +359,17 @@ export class RoutingBrokerClient implements BrokerClient {
   async publish(topic: TopicDescriptor, messages: PublishMessage[]): Promise<PublishResult[]> {
     const placement = await this.placement(topic);
     const redirects = await this.dedupRedirects(topic, placement, messages);
-    // the calls that stored their part (of messages without a dedupId): withdrawn if the batch
-    // as a whole answers an error
-    const stored: { brokerId: number; fence: PublishFence }[] = [];
+    // the calls that stored their part: withdrawn if the batch as a whole answers an error —
+    // but for a 503 (the client retries it) those whose every message carries a dedupId and
+    // went to the queue it keys to: the retry goes there too and finds each as a duplicate (its
+    // messageId, not stored again); fenced, such a part could be withdrawn after a consumer took
+    // it (the batch's other broker stopping is enough) and the retry would store it again
+    const stored: StoredPart[] = [];
     try {
       return await this.publishRounds(topic, placement, messages, stored, redirects);
     } catch (error) {
-      await Promise.all(stored.map(({ brokerId, fence }) => this.fence(brokerId, fence)));
+      const fenced = stored.filter((part) => !(part.dedupKeyed && isUnavailable(error)));
+      await Promise.all(fenced.map(({ brokerId, fence }) => this.fence(brokerId, fence)));
       throw error;
     }
   }
@@ -368,7 +380,7 @@ export class RoutingBrokerClient implements BrokerClient {
     topic: TopicDescriptor,
     placement: number[],
     messages: PublishMessage[],
-    stored: { brokerId: number; fence: PublishFence }[],
+    stored: StoredPart[],
     redirects: (number | undefined)[],
   ): Promise<PublishResult[]> {
     const outgoing = [...messages];
@@ -427,12 +439,12 @@ export class RoutingBrokerClient implements BrokerClient {
           try {
             const answers = await this.on(brokerId, (c) => c.publish(topic, call));
             answers.forEach((answer, k) => (results[indexes[k]] = answer));
-            // A part whose every message carries a dedupId is left stored if the batch fails:
-            // the client's retry finds each as a duplicate (its messageId, not stored again).
-            // Fenced, it would be withdrawn — after a consumer took it, maybe (the batch's other
-            // broker stopping is enough) — and the retry would store it a second time.
-            if (fence !== undefined && call.some((m) => m.dedupId === undefined))
-              stored.push({ brokerId, fence });
+            if (fence !== undefined) {
+              const dedupKeyed = call.every(
+                (m) => m.dedupId !== undefined && m.queueId === keyedQueue(topic, m),
+              );
+              stored.push({ brokerId, fence, dedupKeyed });
+            }
           } catch (error) {
             // the broker may have stored them: fenced, they are withdrawn there, whether they go
             // to another broker now or the client is answered 503 (and sends them again)

@@ -74,11 +74,17 @@ export class UsageMeter {
     return this.flushing;
   }
 
+  /** Writes every count made so far: after a flush already under way (whose batch was taken
+   *  before the latest counts), one more. */
+  async flushAll(): Promise<void> {
+    await this.flushing;
+    await this.flush();
+  }
+
   /** Stops the timer and flushes what is left (graceful close). */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.flushing;
-    await this.flush();
+    await this.flushAll();
   }
 
   private async write(): Promise<void> {

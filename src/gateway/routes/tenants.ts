@@ -146,8 +146,9 @@ export function tenantRoutes(app: FastifyInstance, ctx: RouteContext): void {
       if (deleted === null) throw new WharfError('TenantNotFound', 'no such tenant');
       ctx.metrics.forgetTenant(tenantId);
       // the tenant's last counts on this gateway go to Redis now, not at the next flush: its
-      // usage route answers from them alone once its record is gone (404 while there are none)
-      await ctx.usage.flush();
+      // usage route answers from them alone once its record is gone (404 while there are none;
+      // other gateways' counts arrive with their next flush)
+      await ctx.usage.flushAll();
       return reply.code(204).send();
     },
   );
