@@ -9,6 +9,7 @@ import { crc32c } from '@node-rs/crc32';
 import { join } from 'node:path';
 import { WharfError } from '../errors.js';
 import type { Dispatcher } from './dispatcher.js';
+import { eachLimited } from './each-limited.js';
 import type { FileCache } from './file-cache.js';
 import { fdatasync, fsyncDir, isNotFound, readFileIfExists, writeFileAtomic } from './file-io.js';
 import type { KeyIndex } from './key-index.js';
@@ -157,27 +158,19 @@ export class Checkpointer {
    *  as written again, and the failure is thrown. A file deleted meanwhile needs no sync. */
   private async syncAll(paths: readonly string[]): Promise<void> {
     const unsynced = new Set(paths);
-    let next = 0;
-    const failed: { error?: Error } = {};
-    const worker = async (): Promise<void> => {
-      while (next < paths.length && failed.error === undefined) {
-        const path = paths[next++];
+    try {
+      await eachLimited(paths, PARALLEL_SYNCS, async (path) => {
         try {
           if (path.endsWith('/') || !/\d{20}$/.test(path)) await fsyncDir(path);
           else await this.cache.with(path, (fd) => fdatasync(fd), false);
         } catch (err) {
-          if (!isNotFound(err)) {
-            failed.error ??= err instanceof Error ? err : new Error(String(err));
-            return;
-          }
+          if (!isNotFound(err)) throw err;
         }
         unsynced.delete(path);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_SYNCS, paths.length) }, worker));
-    if (failed.error !== undefined) {
+      });
+    } catch (err) {
       this.dispatcher.markWritten(unsynced);
-      throw failed.error;
+      throw err;
     }
   }
 }

@@ -6,6 +6,7 @@
 // after a crash safe. At open, `Redispatcher` feeds it the log's records past the checkpoints.
 import type { ConsumeQueue } from './consume-queue.js';
 import { CQ_ENTRY_BYTES, writeEntry } from './consume-queue-entry.js';
+import { eachLimited, PARALLEL_FILE_TASKS } from './each-limited.js';
 import type { KeyIndex } from './key-index.js';
 import type { QueueTable } from './queue-table.js';
 import type { DispatchRecord, FrameKind } from './record.js';
@@ -253,12 +254,14 @@ export class Redispatcher {
     if (endLogOffset < this.cqFromLogOffset) {
       // The log lost records the checkpoint had dispatched (corruption): forget their entries.
       await this.dispatcher.flushQueues();
-      for (const queue of this.queues.all()) await queue.recoverTail(endLogOffset);
+      await eachLimited(this.queues.all(), PARALLEL_FILE_TASKS, (queue) =>
+        queue.recoverTail(endLogOffset),
+      );
     }
     this.dispatcher.resetDispatched(endLogOffset);
-    for (const queue of this.queues.all()) {
+    await eachLimited(this.queues.all(), PARALLEL_FILE_TASKS, async (queue) => {
       queue.markDispatched(queue.maxQueueOffset);
       await queue.expireBelow(logMinOffset);
-    }
+    });
   }
 }

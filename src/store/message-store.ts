@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { WharfError } from '../errors.js';
 import { Checkpointer, readCheckpoint } from './checkpoint.js';
 import { CommitLog } from './commit-log.js';
+import { eachLimited, PARALLEL_FILE_TASKS } from './each-limited.js';
 import type { ConsumeQueue } from './consume-queue.js';
 import type { DirLock } from './dir-lock.js';
 import { lockDir } from './dir-lock.js';
@@ -151,7 +152,7 @@ class DefaultMessageStore implements MessageStore {
     this.keyIndex = opened.index;
     const indexFrom = opened.resumeLogOffset;
     // Entries past the checkpoint may be torn or hold zeros: drop them, re-dispatch from the log.
-    for (const queue of this.queues.all()) await queue.recoverTail(cqFrom);
+    await eachLimited(this.queues.all(), PARALLEL_FILE_TASKS, (queue) => queue.recoverTail(cqFrom));
     await this.queues.dropStaleQueues();
     this.dispatcher = new Dispatcher(this.queues, this.keyIndex, 0, o.logger);
     const redispatch = new Redispatcher(this.dispatcher, this.queues, cqFrom, indexFrom);
@@ -363,7 +364,9 @@ class DefaultMessageStore implements MessageStore {
 
   private async followLogStart(minLogOffset: number): Promise<void> {
     this.blocks?.dropBelow(minLogOffset);
-    for (const queue of this.queues.all()) await queue.expireBelow(minLogOffset);
+    await eachLimited(this.queues.all(), PARALLEL_FILE_TASKS, (queue) =>
+      queue.expireBelow(minLogOffset),
+    );
     await this.keyIndex.expireBelow(minLogOffset);
   }
 

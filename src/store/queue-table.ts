@@ -11,6 +11,7 @@ import type { FileCache } from './file-cache.js';
 import { ConsumeQueue } from './consume-queue.js';
 import { TOPIC_FILE, decodeTopicDir, topicDirName } from './consume-queue-entry.js';
 import { decodeLog, decodeSnapshot, encodeDeletion } from './deleted-topics.js';
+import { eachLimited, PARALLEL_FILE_TASKS } from './each-limited.js';
 import { readFileIfExists, writeFileAtomic } from './file-io.js';
 import type { QueuePageCache } from './queue-page-cache.js';
 
@@ -240,7 +241,7 @@ async function loadConsumeQueues(
 ): Promise<ConsumeQueue[]> {
   await mkdir(root, { recursive: true });
   const queues: ConsumeQueue[] = [];
-  for (const topicName of await readdir(root)) {
+  const loadTopic = async (topicName: string): Promise<void> => {
     const topicDir = join(root, topicName);
     const named = await readFileIfExists(join(topicDir, TOPIC_FILE));
     const topic =
@@ -248,21 +249,17 @@ async function loadConsumeQueues(
     if (topic === null) {
       // A hashed directory without its name file is unusable: drop it, recovery rebuilds it.
       await rm(topicDir, { recursive: true, force: true });
-      continue;
+      return;
     }
-    for (const queueName of await readdir(topicDir)) {
-      if (!/^\d+$/.test(queueName)) continue;
-      const queue = new ConsumeQueue(
-        topicDir,
-        topic,
-        Number(queueName),
-        segmentEntries,
-        cache,
-        pageCache,
+    const loaded = (await readdir(topicDir))
+      .filter((queueName) => /^\d+$/.test(queueName))
+      .map(
+        (queueName) =>
+          new ConsumeQueue(topicDir, topic, Number(queueName), segmentEntries, cache, pageCache),
       );
-      await queue.load();
-      queues.push(queue);
-    }
-  }
+    await Promise.all(loaded.map((queue) => queue.load()));
+    queues.push(...loaded);
+  };
+  await eachLimited(await readdir(root), PARALLEL_FILE_TASKS, loadTopic);
   return queues;
 }
