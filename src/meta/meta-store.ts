@@ -8,8 +8,9 @@
 // (`commandTimeoutMs`) and nothing waits for a connection that is down (no offline queue, no
 // retries): while Redis is unreachable a request that needs it fails at once with a retriable
 // error (503), requests served from the cache go on, and the clients reconnect on their own.
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { WharfError } from '../errors.js';
+import { DeadlineRedis } from './deadline-redis.js';
 import { AccessKeyRepository, type ResolvedAccessKey } from './access-keys.js';
 import { AlarmRepository } from './alarms.js';
 import {
@@ -181,18 +182,22 @@ export class MetaStore {
       maxRetriesPerRequest: 0,
       // A stalled server (SIGSTOP, DEBUG SLEEP, a dead host without RST) keeps the socket open:
       // each command gives up after its deadline, and a socket that stays silent with commands
-      // pending is dropped, so the following commands fail at once until a reconnect succeeds.
-      commandTimeout: commandTimeoutMs,
-      socketTimeout: 2 * commandTimeoutMs,
+      // pending is dropped, so the following commands fail at once until a reconnect succeeds
+      // (DeadlineRedis: deadlines that a stalled event loop does not trip).
       connectTimeout: Math.max(1000, commandTimeoutMs),
       // Reconnect quickly (a returning Redis is used within a second), never giving up.
       retryStrategy: (times: number) => Math.min(100 * times, RECONNECT_MAX_DELAY_MS),
     };
-    const redis = new Redis(options.redisUrl, { ...redisOptions, connectionName: 'wharf-meta' });
-    const subscriber = new Redis(options.redisUrl, {
-      ...redisOptions,
-      connectionName: 'wharf-meta-sub',
-    });
+    const redis = new DeadlineRedis(
+      options.redisUrl,
+      { ...redisOptions, connectionName: 'wharf-meta' },
+      commandTimeoutMs,
+    );
+    const subscriber = new DeadlineRedis(
+      options.redisUrl,
+      { ...redisOptions, connectionName: 'wharf-meta-sub' },
+      commandTimeoutMs,
+    );
     const store = new MetaStore(redis, subscriber, options, options.logger);
     store.reportOutages(redis, 'commands');
     try {

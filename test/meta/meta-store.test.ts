@@ -2,6 +2,7 @@ import t from 'tap';
 import { MetaStore } from '../../src/meta/index.js';
 import { safeUrl } from '../../src/meta/meta-store.js';
 import { startTestRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 t.test('repositories against a real Redis', async (t) => {
   const redis = await startTestRedis(t);
@@ -169,3 +170,45 @@ t.test('an instance is created with its data key: a backup holding it holds the 
   const keys = await meta.redis.keys('*data-key*');
   t.equal(keys.length, 1, 'one data key');
 });
+
+t.test(
+  'an event loop that stood still past the command deadline does not fail the commands Redis answered',
+  async (t) => {
+    const redis = await startTestRedis(t);
+    const meta = await MetaStore.open({
+      redisUrl: redis.url,
+      masterKey: 'm'.repeat(32),
+      commandTimeoutMs: 200,
+    });
+    t.teardown(() => meta.close());
+    await meta.redis.set('k', 'v');
+    // commands sent, then the loop stands still (a long GC pause, an overloaded machine) for
+    // twice their deadline while Redis answers them
+    const pending = [
+      meta.redis.get('k'),
+      meta.redis.incr('n'),
+      meta.redis.pipeline().get('k').exec(),
+    ];
+    const stillUntil = performance.now() + 400;
+    while (performance.now() < stillUntil) {
+      // the stall itself: nothing else runs
+    }
+    const [got, incremented, piped] = await Promise.all(pending);
+    t.equal(got, 'v', 'answered, not "Command timed out"');
+    t.equal(incremented, 1);
+    t.same(piped, [[null, 'v']]);
+    t.equal(await meta.redis.get('k'), 'v', 'the connection was not dropped');
+
+    // a stalled server still fails a command at its deadline
+    redis.process.kill('SIGSTOP');
+    t.teardown(() => redis.process.kill('SIGCONT'));
+    await t.rejects(meta.redis.get('k'), /Command timed out/);
+    redis.process.kill('SIGCONT');
+    await waitFor('the connection back', async () =>
+      meta.redis.get('k').then(
+        (v) => v === 'v',
+        () => false,
+      ),
+    );
+  },
+);
