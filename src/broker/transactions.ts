@@ -1,8 +1,8 @@
 // Transactional messages: a publish on a TRANSACTION topic stores half messages in the topic's
 // half topic (names.halfTopic, queue = the target queue), invisible to every group. A decision
 // (commit, rollback, or the automatic rollback after the check limits) is a txn-* journal entry,
-// applied only once durable, before it is answered (one the disk refused decided nothing); a commit then copies the half message to its target queue,
-// keyed there by the half's log position (names.committedKey), and journals txn-dispatched — so a
+// applied only once durable, before it is answered (one the disk refused decided nothing); a
+// commit then copies the half message to its target queue, keyed there by the half's log position (names.committedKey), and journals txn-dispatched — so a
 // crash between decision and copy re-dispatches at start, and a crash between copy and
 // txn-dispatched finds the copy by key: delivered once, never lost. Decisions on one half message
 // are serialized; the first one stands (a contrary one is 409 Conflict). Undecided halves are
@@ -374,6 +374,10 @@ export class Transactions {
     }
     // an automatic rollback journaled first stands (TransactionLedger.apply)
     const decided = this.ledger.decision(half, queueId, queueOffset);
+    if (decided === 'UNDECIDED') {
+      // not applied: the topic was deleted while the decision was written (as locate says)
+      throw new WharfError('TransactionNotFound', 'no such transaction');
+    }
     if (decided !== wanted) {
       throw new WharfError(
         'Conflict',

@@ -7,6 +7,7 @@
 // runs after the poll phase): only a command still unanswered then fails. A socket that stayed
 // silent for twice the deadline after a command was sent is dropped (a stalled server, a peer
 // gone without RST), so the commands after it fail at once until a reconnect succeeds.
+import type { Socket as NetStream } from 'node:net';
 import { Redis, type Command, type RedisOptions } from 'ioredis';
 
 export class DeadlineRedis extends Redis {
@@ -36,24 +37,28 @@ export class DeadlineRedis extends Redis {
 
   private armDeadline(command: Command): void {
     const sentMs = performance.now();
+    // the socket the command went on: a reconnect's is not dropped for it
+    const sentOn = this.stream as NetStream | undefined;
     const timer = setTimeout(() => {
       setImmediate(() => {
         if (command.isSettled) return;
         command.reject(new Error('Command timed out'));
         // the socket is kept for one deadline more: a caller undoing a timed-out write sends
         // the undo on it, after the write (Redis runs both, in order, once it goes on)
-        setTimeout(() => {
+        const drop = setTimeout(() => {
           setImmediate(() => {
-            if (this.lastDataMs > sentMs) return;
-            this.stream?.destroy(
+            if (this.lastDataMs > sentMs || sentOn === undefined || this.stream !== sentOn) return;
+            sentOn.destroy(
               new Error(
                 `Socket timeout: no data for ${2 * this.deadlineMs} ms with a command waiting`,
               ),
             );
           });
         }, this.deadlineMs);
+        drop.unref();
       });
     }, this.deadlineMs);
+    timer.unref();
     const clear = (): void => clearTimeout(timer);
     command.promise.then(clear, clear);
   }

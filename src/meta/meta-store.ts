@@ -299,8 +299,13 @@ export class MetaStore {
     }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_resolve, reject) => {
+      // looked at once more after the waiting replies are read (as DeadlineRedis does): a PONG
+      // that came while the event loop stood still answers the ping
       timer = setTimeout(
-        () => reject(new WharfError('Unavailable', `Redis did not answer PING in ${timeoutMs} ms`)),
+        () =>
+          setImmediate(() =>
+            reject(new WharfError('Unavailable', `Redis did not answer PING in ${timeoutMs} ms`)),
+          ),
         timeoutMs,
       );
     });

@@ -57,9 +57,10 @@ export interface PreparedCheckpoint {
   dirty: string[];
 }
 
-/** fdatasyncs of one checkpoint running at once: the thread pool's threads (4 by default) each
- *  take one, and a checkpoint of thousands of files does not wait for them one by one. */
-const PARALLEL_SYNCS = 8;
+/** fdatasyncs of one checkpoint running at once: two of the thread pool's four threads, so a
+ *  checkpoint of thousands of files does not sync them one by one, and the commit log's and the
+ *  journal's fdatasyncs (and reads) find a thread free. */
+const PARALLEL_SYNCS = 2;
 
 /**
  * Takes checkpoints of the store in `dir`, in two steps: `prepare` writes the derived files out

@@ -3,7 +3,7 @@
 // store of tens of thousands of files waits for each in turn. After a task fails no new one
 // starts; the ones running finish, then the first failure is thrown.
 
-/** Per-queue file tasks at once (loading, recovering, expiring consume queues). */
+/** File tasks at once: consume queues recovered or expired, topic directories loaded. */
 export const PARALLEL_FILE_TASKS = 16;
 
 export async function eachLimited<T>(
@@ -23,6 +23,6 @@ export async function eachLimited<T>(
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
   if ('error' in failed) throw failed.error;
 }

@@ -257,7 +257,8 @@ async function loadConsumeQueues(
         (queueName) =>
           new ConsumeQueue(topicDir, topic, Number(queueName), segmentEntries, cache, pageCache),
       );
-    await Promise.all(loaded.map((queue) => queue.load()));
+    // one queue after another: topics are loaded PARALLEL_FILE_TASKS at once
+    for (const queue of loaded) await queue.load();
     queues.push(...loaded);
   };
   await eachLimited(await readdir(root), PARALLEL_FILE_TASKS, loadTopic);

@@ -188,12 +188,14 @@ t.test(
       meta.redis.get('k'),
       meta.redis.incr('n'),
       meta.redis.pipeline().get('k').exec(),
+      meta.ping(100).then(() => 'PONG'),
     ];
     const stillUntil = performance.now() + 400;
     while (performance.now() < stillUntil) {
       // the stall itself: nothing else runs
     }
-    const [got, incremented, piped] = await Promise.all(pending);
+    const [got, incremented, piped, ping] = await Promise.all(pending);
+    t.equal(ping, 'PONG', '/readyz: the PING answered during the stall holds');
     t.equal(got, 'v', 'answered, not "Command timed out"');
     t.equal(incremented, 1);
     t.same(piped, [[null, 'v']]);
