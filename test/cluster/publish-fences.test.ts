@@ -20,6 +20,38 @@ import { waitFor } from '../helpers/wait-for.js';
 // three processes started from the sources on a shared 2-core machine: minutes, not seconds
 t.setTimeout(300_000);
 
+/** Receives and acks (group g) until `count` messages came and a receive finds nothing more;
+ *  every body received, repeats included. */
+async function drain(
+  client: Awaited<ReturnType<typeof tenantOf>>,
+  topic: string,
+  count: number,
+): Promise<string[]> {
+  const received: string[] = [];
+  await waitFor(
+    'every message, then nothing more',
+    async () => {
+      const res = await client.call(0, 'POST', `/topics/${topic}/groups/g/receive`, {
+        maxMessages: 32,
+        waitSeconds: 1,
+      });
+      if (res.status !== 200) return false;
+      const handles: string[] = [];
+      for (const m of res.body.messages) {
+        received.push(m.body);
+        handles.push(m.receiptHandle);
+      }
+      if (handles.length > 0) {
+        await client.call(0, 'POST', `/topics/${topic}/groups/g/ack`, { receiptHandles: handles });
+        return false;
+      }
+      return received.length >= count;
+    },
+    { timeoutMs: 60_000, intervalMs: 0 },
+  );
+  return received;
+}
+
 t.test('a failed-over publish whose answer was lost is delivered once', async (t) => {
   const proxy = await startRpcProxy(t);
   const cluster = await startTestCluster(t, { brokers: 0, gateways: 0 });
@@ -65,32 +97,8 @@ t.test('a failed-over publish whose answer was lost is delivered once', async (t
     'broker 1 withdrew its copy',
   );
 
-  const received: string[] = [];
-  await waitFor(
-    'every acknowledged message',
-    async () => {
-      const res = await client.call(0, 'POST', '/topics/pay/groups/g/receive', {
-        maxMessages: 32,
-        waitSeconds: 1,
-      });
-      if (res.status !== 200) return false;
-      const handles: string[] = [];
-      for (const m of res.body.messages) {
-        received.push(m.body);
-        handles.push(m.receiptHandle);
-      }
-      if (handles.length > 0)
-        await client.call(0, 'POST', '/topics/pay/groups/g/ack', { receiptHandles: handles });
-      return published.every((body) => received.includes(body));
-    },
-    { timeoutMs: 60_000, intervalMs: 0 },
-  );
-  // a second look: nothing more comes (the withdrawn copy stays withdrawn)
-  const more = await client.call(0, 'POST', '/topics/pay/groups/g/receive', {
-    maxMessages: 32,
-    waitSeconds: 1,
-  });
-  for (const m of more.body.messages ?? []) received.push(m.body);
+  // every message, then a receive finding nothing more (the withdrawn copy stays withdrawn)
+  const received = await drain(client, 'pay', published.length);
   const twice = received.filter((body, i) => received.indexOf(body) !== i);
   t.same(twice, [], 'no message delivered twice');
   t.equal(received.length, published.length, `each of the ${published.length} delivered once`);
@@ -154,34 +162,8 @@ t.test('a batch over two brokers answered 503 is stored once when retried', asyn
         (await redis.hlen(keys.publishFences(1))) + (await redis.hlen(keys.publishFences(2))) === 0,
       { timeoutMs: 30_000 },
     );
-  /** Receives and acks until `count` messages came and a receive finds nothing more. */
-  const drain = async (count: number): Promise<string[]> => {
-    const received: string[] = [];
-    await waitFor(
-      'every message, then nothing more',
-      async () => {
-        const res = await client.call(0, 'POST', '/topics/seq/groups/g/receive', {
-          maxMessages: 32,
-          waitSeconds: 1,
-        });
-        if (res.status !== 200) return false;
-        const handles: string[] = [];
-        for (const m of res.body.messages) {
-          received.push(m.body);
-          handles.push(m.receiptHandle);
-        }
-        if (handles.length > 0) {
-          await client.call(0, 'POST', '/topics/seq/groups/g/ack', { receiptHandles: handles });
-          return false;
-        }
-        return received.length >= count;
-      },
-      { timeoutMs: 60_000, intervalMs: 0 },
-    );
-    return received;
-  };
   await fencesApplied();
-  const received = await drain(2);
+  const received = await drain(client, 'seq', 2);
   t.same(received.sort(), ['q0', 'q1'], 'each message of the batch delivered once');
 
   // The same with dedupIds: the part broker 2 stored is not fenced. A consumer may take it
@@ -219,7 +201,7 @@ t.test('a batch over two brokers answered 503 is stored once when retried', asyn
     { duplicate: true },
     'the retry answers the part received as a duplicate, under its messageId',
   );
-  const later = await drain(1);
+  const later = await drain(client, 'seq', 1);
   t.same(
     [taken.body, ...later].sort(),
     ['d0', 'd1'],
