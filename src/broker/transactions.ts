@@ -2,13 +2,14 @@
 // half topic (names.halfTopic, queue = the target queue), invisible to every group. A decision
 // (commit, rollback, or the automatic rollback after the check limits) is a txn-* journal entry,
 // applied only once durable, before it is answered (one the disk refused decided nothing); a
-// commit then copies the half message to its target queue, keyed there by the half's log position (names.committedKey), and journals txn-dispatched — so a
-// crash between decision and copy re-dispatches at start, and a crash between copy and
-// txn-dispatched finds the copy by key: delivered once, never lost. Decisions on one half message
-// are serialized; the first one stands (a contrary one is 409 Conflict). Undecided halves are
-// offered to the producer by check() after the check delay, again with back-off, and rolled back
-// after maxChecks offers or maxAgeMs. Start-up rebuilds the undecided set from the half topics
-// and the journal alone: Redis holds nothing of transactions.
+// commit then copies the half message to its target queue, keyed there by the half's log
+// position (names.committedKey), and journals txn-dispatched — so a crash between decision and
+// copy re-dispatches at start, and a crash between copy and txn-dispatched finds the copy by
+// key: delivered once, never lost. Decisions on one half message are serialized; the first one
+// stands (a contrary one is 409 Conflict). Undecided halves are offered to the producer by
+// check() after the check delay, again with back-off, and rolled back after maxChecks offers or
+// maxAgeMs. Start-up rebuilds the undecided set from the half topics and the journal alone:
+// Redis holds nothing of transactions.
 import type {
   CheckedMessage,
   TopicDescriptor,
