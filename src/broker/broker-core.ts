@@ -12,6 +12,7 @@ import { DroppedNames } from './dropped-names.js';
 import { GroupResets } from './group-resets.js';
 import type { LedgerJournal } from './ledger-journal.js';
 import type { LongPoll } from './long-poll.js';
+import { TenantInflight } from './tenant-inflight.js';
 import type { TraceLog } from './trace-log.js';
 
 export type { BrokerLogger } from './broker-logger.js';
@@ -19,6 +20,9 @@ export type { BrokerLogger } from './broker-logger.js';
 export interface BrokerLimits {
   /** In-flight messages per queue and consumer before a queue stops handing out new ones. */
   maxInflightPerQueue: number;
+  /** In-flight messages per tenant on this broker (every group, topic and consumer id) before
+   *  its receives stop taking new ones (tenant-inflight.ts). */
+  maxInflightPerTenant: number;
   /** Recent dedupIds answered from memory (older ones from the store's key index). */
   dedupCacheEntries: number;
 }
@@ -64,6 +68,8 @@ export class BrokerCore {
   readonly receipts: ReceiptHandleCodec;
   readonly logger: BrokerLogger;
   readonly limits: BrokerLimits;
+  /** The in-flight bound of each tenant on this broker. */
+  readonly tenantInflight: TenantInflight;
   /** Data keys of sealed bodies: seal on publish, open on every read that shows a body. */
   readonly bodyKeys: BodyKeys;
   /** Message trace, or null when tracing is off. */
@@ -89,6 +95,17 @@ export class BrokerCore {
     this.limits = parts.limits;
     this.bodyKeys = parts.bodyKeys;
     this.traceLog = parts.traceLog;
+    this.tenantInflight = new TenantInflight({
+      limit: parts.limits.maxInflightPerTenant,
+      subscriptions: () => parts.ledger.allSubscriptions(),
+      onRoom: (tenantId) => parts.longPoll.notifyTenant(tenantId),
+      onFull: (tenantId, inflight) =>
+        parts.logger.warn(
+          { tenantId, inflight, limit: parts.limits.maxInflightPerTenant },
+          'tenant at its in-flight bound on this broker: its receives take no new messages ' +
+            'until acks make room',
+        ),
+    });
   }
 
   /** Applies entries to the ledger now; resolves when they are durable in the journal. */

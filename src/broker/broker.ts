@@ -186,7 +186,12 @@ export class Broker implements BrokerClient {
       ids: new MessageIdCodec(options.macKey),
       receipts: new ReceiptHandleCodec(options.macKey),
       logger,
-      limits: { maxInflightPerQueue: 20_000, dedupCacheEntries: 100_000, ...options.limits },
+      limits: {
+        maxInflightPerQueue: 20_000,
+        maxInflightPerTenant: 200_000,
+        dedupCacheEntries: 100_000,
+        ...options.limits,
+      },
       bodyKeys: new BodyKeys(
         options.dataKeys ?? null,
         options.openedBodyCacheBytes ?? 0,
@@ -785,6 +790,7 @@ export class Broker implements BrokerClient {
     for (const unwatch of this.unwatchFences.splice(0)) unwatch();
     this.transactions.close();
     this.longPoll.close();
+    this.core.tenantInflight.close();
     await this.scheduler?.close();
     // batches being sealed reach the store before it closes (later ones seal inline)
     await this.sealWorkers?.close();

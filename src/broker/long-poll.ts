@@ -115,6 +115,13 @@ export class LongPoll {
     }
   }
 
+  /** Wakes the oldest waiter of each subscription parked on the tenant's topics (its in-flight
+   *  bound has room again, tenant-inflight.ts). */
+  notifyTenant(tenantId: string): void {
+    const prefix = `${tenantId}/`;
+    for (const topic of [...this.byTopic.keys()]) if (topic.startsWith(prefix)) this.notify(topic);
+  }
+
   /** Wakes everything and refuses to park again (shutdown). */
   close(): void {
     this.isClosed = true;

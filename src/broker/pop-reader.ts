@@ -69,6 +69,9 @@ export interface PopResult {
   progressed: boolean;
   /** The request's byte budget left messages behind (another receive may take them now). */
   capped: boolean;
+  /** New messages were left unread because the tenant is at its in-flight bound on this broker
+   *  (tenant-inflight.ts). */
+  tenantAtBound?: boolean;
 }
 
 export class PopReader {
@@ -150,6 +153,13 @@ export class PopReader {
     const fifo = topic.messageType === 'FIFO';
     const now = Date.now();
     let budget = request.maxMessages;
+    // what the tenant may still put in flight on this broker, over all its subscriptions
+    let tenantRoom = this.core.tenantInflight.room(topic.tenantId);
+    let tenantAtBound = false;
+    const handedOut = (count: number): void => {
+      tenantRoom -= count;
+      this.core.tenantInflight.handedOut(topic.tenantId, count);
+    };
     // bodies as stored (a sealed body is longer than the one answered): at least one message
     let bytesLeft = request.maxBodyBytes ?? Number.POSITIVE_INFINITY;
     let capped = false;
@@ -182,11 +192,15 @@ export class PopReader {
         const cursor = sub.cursors.get(queueId) as QueueCursor;
         // offsets a lost delivery entry handed out come in flight within the budget and the
         // in-flight limit, as new reads do: a replay may owe millions
-        let room = Math.min(budget, this.core.limits.maxInflightPerQueue - cursor.inflightCount);
+        let room = Math.min(
+          budget,
+          this.core.limits.maxInflightPerQueue - cursor.inflightCount,
+          tenantRoom,
+        );
         // in FIFO order an owed offset below everything in flight goes next: were the limit to
         // keep it out, nothing above it would ever be handed out again
         if (fifo && room <= 0 && cursor.owedBelowInflight()) room = budget;
-        if (cursor.owedCount > 0 && room > 0 && claim(queueId)) cursor.admitOwed(room);
+        if (cursor.owedCount > 0 && room > 0 && claim(queueId)) handedOut(cursor.admitOwed(room));
         if (cursor.earliestDueMs() > now || !claim(queueId)) continue;
         const due = fifo ? cursor.dueInOrder(now, budget) : cursor.takeDue(now, budget);
         const item: Redelivery = {
@@ -238,19 +252,33 @@ export class PopReader {
         const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
         const pull = picks.get(queueId)?.pullTo ?? cursor.pullOffset;
         if (pull >= this.core.store.queueOffsets(name, storeQueue).maxQueueOffset) continue;
+        if (tenantRoom <= 0) {
+          tenantAtBound = true;
+          continue;
+        }
         if (!claim(queueId)) continue;
-        const read = await this.readNew(topic, group, sub, queueId, room, filter, picks, {
-          maxBytes: bytesLeft,
-          // the answer's first message may be larger than the whole budget
-          firstOfAnswer: inAnswer === 0,
-        });
+        const read = await this.readNew(
+          topic,
+          group,
+          sub,
+          queueId,
+          Math.min(room, tenantRoom),
+          filter,
+          picks,
+          {
+            maxBytes: bytesLeft,
+            // the answer's first message may be larger than the whole budget
+            firstOfAnswer: inAnswer === 0,
+          },
+        );
+        handedOut(read.count);
         inAnswer += read.count;
         budget -= read.count;
         bytesLeft -= read.bytes;
         capped ||= read.capped;
       }
 
-      if (picks.size === 0) return { messages: [], progressed: false, capped };
+      if (picks.size === 0) return { messages: [], progressed: false, capped, tenantAtBound };
       const picked = [...picks.values()];
       const progressed = picked.some((pick) => pick.pullTo > pick.startPull);
       // bodies the opened-body cache does not hold are opened in one batch, off the event loop
@@ -266,6 +294,7 @@ export class PopReader {
         messages,
         progressed: (progressed || completed) && messages.length === 0,
         capped,
+        tenantAtBound,
       };
     } catch (error) {
       // nothing was handed out: due offsets taken from the heap go back into it

@@ -21,6 +21,9 @@ import { groupKey, receiptScope, storeTopic } from './names.js';
 import { PopReader } from './pop-reader.js';
 import { parseTagFilter } from './tag-filter.js';
 
+/** How often a receive parked at its tenant's in-flight bound looks again by itself. */
+const TENANT_BOUND_RECHECK_MS = 1000;
+
 type Completion = LedgerEntry & { op: 'complete' };
 
 export class Receiver {
@@ -59,7 +62,7 @@ export class Receiver {
       // an aborted receive (client gone, credential revoked) takes nothing more
       if (this.core.longPoll.closed || signal?.aborted === true) return [];
       const version = this.core.longPoll.version(name);
-      const { messages, progressed, capped } = await this.popReader.popOnce(
+      const { messages, progressed, capped, tenantAtBound } = await this.popReader.popOnce(
         sub,
         topic,
         group,
@@ -89,10 +92,13 @@ export class Receiver {
         await firstOf([...sub.busy.values()], waitMs);
         continue;
       }
+      // at the tenant's in-flight bound: the pass that finds room wakes it; a look every second
+      // as well, for room made between this look and the park
+      const boundWakeMs = tenantAtBound === true ? Date.now() + TENANT_BOUND_RECHECK_MS : Infinity;
       await this.core.longPoll.park(
         name,
         topic.tenantId,
-        Math.min(Date.now() + waitMs, sub.earliestDueMs(fifo)),
+        Math.min(Date.now() + waitMs, sub.earliestDueMs(fifo), boundWakeMs),
         version,
         signal,
         sub.key,

@@ -70,6 +70,7 @@ export function openConfiguredBroker(setup: BrokerSetup): Promise<Broker> {
     openedBodyCacheBytes: config.broker.openedBodyCacheBytes,
     sealThreads: config.broker.sealThreads,
     transactions: { checkDelayMs: config.broker.transactionCheckDelayMs },
+    limits: { maxInflightPerTenant: config.broker.maxInflightPerTenant },
     dataKeys: meta.dataKeys,
     scheduleWheel: new RedisScheduleWheel(meta.redis, meta.keys, String(brokerId)),
     ...(setup.publishFences === undefined ? {} : { publishFences: setup.publishFences }),

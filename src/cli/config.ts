@@ -87,6 +87,8 @@ export interface BrokerConfig {
   /** How long a half message waits for its decision before check-back offers it (every
    *  TRANSACTION topic of the broker). */
   transactionCheckDelayMs: number;
+  /** Messages a tenant may hold in flight on the broker, over all its groups and topics. */
+  maxInflightPerTenant: number;
 }
 
 export class ConfigError extends Error {
@@ -177,6 +179,11 @@ export const CONFIG_VARIABLES = [
     'WHARF_SEAL_THREADS',
     '1',
     'worker threads that encrypt published bodies off the event loop, 0..16 (0: on the event loop)',
+  ],
+  [
+    'WHARF_MAX_INFLIGHT_PER_TENANT',
+    '200000',
+    'messages a tenant may hold in flight on a broker, over all its groups, topics and consumer ids; past it its receives take no new messages until acks make room, 1..100000000',
   ],
   ['WHARF_BROKER_ID', '', '`wharf broker`: its id, 1..65535 (required; unique among live brokers)'],
   ['WHARF_BROKER_PORT', '7070', '`wharf broker`: port of its RPC (TCP) server for the gateways'],
@@ -309,6 +316,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WharfConfig {
       openedBodyCacheBytes: int('WHARF_BODY_CACHE_MB', 64, 0, 4096) * MIB,
       sealThreads: int('WHARF_SEAL_THREADS', 1, 0, 16),
       transactionCheckDelayMs: int('WHARF_TRANSACTION_CHECK_DELAY_MS', 10_000, 100, 3_600_000),
+      maxInflightPerTenant: int('WHARF_MAX_INFLIGHT_PER_TENANT', 200_000, 1, 100_000_000),
     },
     cluster: clusterConfig(str, int, str('WHARF_HOST') ?? '127.0.0.1', problems),
     alarms: {
