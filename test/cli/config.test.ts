@@ -63,6 +63,7 @@ t.test('broker settings: flush policy, segments, retention, disk watermark', asy
     retentionMs: 72 * 3_600_000,
     minFreeDiskBytes: 1024 * 1024 * 1024,
     transactionCheckDelayMs: 10_000,
+    maxInflightPerTenant: 200_000,
   });
   t.match(
     loadConfig({
@@ -72,6 +73,7 @@ t.test('broker settings: flush policy, segments, retention, disk watermark', asy
       WHARF_RETENTION_HOURS: '1',
       WHARF_MIN_FREE_DISK_MB: '0',
       WHARF_TRANSACTION_CHECK_DELAY_MS: '2500',
+      WHARF_MAX_INFLIGHT_PER_TENANT: '1000',
     }).broker,
     {
       flushPolicy: 'async',
@@ -80,6 +82,7 @@ t.test('broker settings: flush policy, segments, retention, disk watermark', asy
       retentionMs: 3_600_000,
       minFreeDiskBytes: 0,
       transactionCheckDelayMs: 2500,
+      maxInflightPerTenant: 1000,
     },
   );
   const problems = (() => {
