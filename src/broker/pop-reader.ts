@@ -153,12 +153,18 @@ export class PopReader {
     const fifo = topic.messageType === 'FIFO';
     const now = Date.now();
     let budget = request.maxMessages;
-    // what the tenant may still put in flight on this broker, over all its subscriptions
-    let tenantRoom = this.core.tenantInflight.room(topic.tenantId);
+    // room under the tenant's in-flight bound on this broker, reserved before each read (so the
+    // tenant's receives on other subscriptions cannot take it too) and given back at the end,
+    // once the deliveries are in the ledger
+    const bound = this.core.tenantInflight;
+    let reserved = 0;
+    let handedOut = 0;
     let tenantAtBound = false;
-    const handedOut = (count: number): void => {
-      tenantRoom -= count;
-      this.core.tenantInflight.handedOut(topic.tenantId, count);
+    const reserve = (wanted: number): number => {
+      const granted = bound.reserve(topic.tenantId, wanted);
+      reserved += granted;
+      if (granted < wanted) tenantAtBound = true;
+      return granted;
     };
     // bodies as stored (a sealed body is longer than the one answered): at least one message
     let bytesLeft = request.maxBodyBytes ?? Number.POSITIVE_INFINITY;
@@ -192,15 +198,15 @@ export class PopReader {
         const cursor = sub.cursors.get(queueId) as QueueCursor;
         // offsets a lost delivery entry handed out come in flight within the budget and the
         // in-flight limit, as new reads do: a replay may owe millions
-        let room = Math.min(
-          budget,
-          this.core.limits.maxInflightPerQueue - cursor.inflightCount,
-          tenantRoom,
-        );
-        // in FIFO order an owed offset below everything in flight goes next: were the limit to
-        // keep it out, nothing above it would ever be handed out again
-        if (fifo && room <= 0 && cursor.owedBelowInflight()) room = budget;
-        if (cursor.owedCount > 0 && room > 0 && claim(queueId)) handedOut(cursor.admitOwed(room));
+        let room = Math.min(budget, this.core.limits.maxInflightPerQueue - cursor.inflightCount);
+        // in FIFO order an owed offset below everything in flight goes next: were the limits to
+        // keep it out, nothing above it would ever be handed out again (nor the tenant's bound)
+        const first = fifo && room <= 0 && cursor.owedBelowInflight();
+        if (first) room = budget;
+        if (cursor.owedCount > 0 && room > 0 && claim(queueId)) {
+          const admit = first ? room : reserve(Math.min(room, cursor.owedCount));
+          handedOut += cursor.admitOwed(admit);
+        }
         if (cursor.earliestDueMs() > now || !claim(queueId)) continue;
         const due = fifo ? cursor.dueInOrder(now, budget) : cursor.takeDue(now, budget);
         const item: Redelivery = {
@@ -252,26 +258,15 @@ export class PopReader {
         const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
         const pull = picks.get(queueId)?.pullTo ?? cursor.pullOffset;
         if (pull >= this.core.store.queueOffsets(name, storeQueue).maxQueueOffset) continue;
-        if (tenantRoom <= 0) {
-          tenantAtBound = true;
-          continue;
-        }
         if (!claim(queueId)) continue;
-        const read = await this.readNew(
-          topic,
-          group,
-          sub,
-          queueId,
-          Math.min(room, tenantRoom),
-          filter,
-          picks,
-          {
-            maxBytes: bytesLeft,
-            // the answer's first message may be larger than the whole budget
-            firstOfAnswer: inAnswer === 0,
-          },
-        );
-        handedOut(read.count);
+        const granted = reserve(room);
+        if (granted === 0) continue;
+        const read = await this.readNew(topic, group, sub, queueId, granted, filter, picks, {
+          maxBytes: bytesLeft,
+          // the answer's first message may be larger than the whole budget
+          firstOfAnswer: inAnswer === 0,
+        });
+        handedOut += read.count;
         inAnswer += read.count;
         budget -= read.count;
         bytesLeft -= read.bytes;
@@ -308,6 +303,7 @@ export class PopReader {
       throw error;
     } finally {
       releaseClaims();
+      bound.release(topic.tenantId, reserved, handedOut);
     }
   }
 

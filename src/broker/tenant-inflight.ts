@@ -4,15 +4,21 @@
 // many groups or consumer ids grows the broker's memory (about 300 bytes a message in flight) and
 // its snapshot without limit.
 //
-// Counted, not tracked: every REFRESH_MS at most, when a receive asks, one pass over the ledger's
-// cursors counts each tenant's in-flight messages; between passes what receives hand out is added
-// and what acks free is not. So the bound is never passed, and room an ack made shows at the next
-// pass. While a tenant is at its bound a timer makes the passes, and the first that finds room
-// wakes the tenant's parked receives.
+// Counted, not tracked: one pass over the ledger's cursors counts each tenant's in-flight
+// messages. Between passes the count only grows: a receive reserves room before it reads (so
+// receives of the tenant's other subscriptions, reading at the same time, cannot take the same
+// room) and adds what it handed out when it is done; acks are not subtracted. So the count is
+// never below the truth (but for a FIFO queue's owed message, which goes first whatever the
+// bounds: pop-reader.ts), and a pass is needed only when it says a tenant has no room: at most
+// every REFRESH_MS. While a tenant is at its bound a timer makes the passes, and the first that
+// finds room wakes the tenant's parked receives.
 import type { Subscription } from './consumer-ledger.js';
 
 /** How stale the counts may be: acks at the bound make room for receives this much later. */
 export const REFRESH_MS = 250;
+
+/** How often a tenant reaching its bound is logged, at most. */
+const FULL_LOG_INTERVAL_MS = 60_000;
 
 export interface TenantInflightOptions {
   /** Messages in flight per tenant on this broker before its receives take no new ones. */
@@ -20,7 +26,7 @@ export interface TenantInflightOptions {
   subscriptions: () => Iterable<Subscription>;
   /** A tenant at its bound has room again: wake its parked receives. */
   onRoom: (tenantId: string) => void;
-  /** A tenant reached its bound (once, until it has room again). */
+  /** A tenant reached its bound (at most once a minute per tenant). */
   onFull?: (tenantId: string, inflight: number) => void;
   now?: () => number;
 }
@@ -32,34 +38,52 @@ export function tenantOfStoreTopic(name: string): string {
 }
 
 export class TenantInflight {
+  /** In flight per tenant as of the last pass, plus what receives handed out since. */
   private counts = new Map<string, number>();
+  /** Room reserved by receives still reading (not in the ledger yet). */
+  private readonly reserved = new Map<string, number>();
   private countedAtMs = Number.NEGATIVE_INFINITY;
   private readonly full = new Set<string>();
+  private readonly loggedAtMs = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  private closed = false;
   private readonly now: () => number;
 
   constructor(private readonly options: TenantInflightOptions) {
     this.now = options.now ?? (() => performance.now());
   }
 
-  /** How many more messages the tenant's receives may put in flight now. */
-  room(tenantId: string): number {
-    if (this.now() - this.countedAtMs >= REFRESH_MS) this.count();
-    const room = this.options.limit - (this.counts.get(tenantId) ?? 0);
-    if (room <= 0) this.markFull(tenantId);
-    return Math.max(0, room);
+  /** Reserves room for up to `wanted` messages of the tenant; returns how many it may put in
+   *  flight. Every reservation is given back with release(), read or not. */
+  reserve(tenantId: string, wanted: number): number {
+    if (wanted <= 0) return 0;
+    if (this.countedAtMs === Number.NEGATIVE_INFINITY) this.count(); // the first: what replay left
+    let room = this.roomOf(tenantId);
+    // the count only over-counts between passes: look again before refusing
+    if (room < wanted && this.now() - this.countedAtMs >= REFRESH_MS) {
+      this.count();
+      room = this.roomOf(tenantId);
+    }
+    const granted = Math.max(0, Math.min(wanted, room));
+    if (granted > 0) this.reserved.set(tenantId, (this.reserved.get(tenantId) ?? 0) + granted);
+    if (granted < wanted) this.markFull(tenantId);
+    return granted;
   }
 
-  /** A receive put `count` messages of the tenant in flight. */
-  handedOut(tenantId: string, count: number): void {
-    if (count <= 0) return;
-    const inflight = (this.counts.get(tenantId) ?? 0) + count;
-    this.counts.set(tenantId, inflight);
-    if (inflight >= this.options.limit) this.markFull(tenantId);
+  /** Gives back `reserved` room once the receive's deliveries are in the ledger (or failed),
+   *  `used` of it having been put in flight. */
+  release(tenantId: string, reserved: number, used: number): void {
+    if (reserved > 0) {
+      const left = (this.reserved.get(tenantId) ?? 0) - reserved;
+      if (left > 0) this.reserved.set(tenantId, left);
+      else this.reserved.delete(tenantId);
+    }
+    if (used > 0) this.counts.set(tenantId, (this.counts.get(tenantId) ?? 0) + used);
   }
 
-  /** Stops the timer (the broker is closing). */
+  /** Stops the timer (the broker is closing); nothing starts it again. */
   close(): void {
+    this.closed = true;
     clearInterval(this.timer);
     this.timer = undefined;
     this.full.clear();
@@ -67,9 +91,10 @@ export class TenantInflight {
 
   /** Counts again now; wakes the tenants at their bound that have room again. */
   refresh(): void {
+    if (this.closed) return;
     this.count();
     for (const tenantId of [...this.full]) {
-      if ((this.counts.get(tenantId) ?? 0) >= this.options.limit) continue;
+      if (this.roomOf(tenantId) <= 0) continue;
       this.full.delete(tenantId);
       this.options.onRoom(tenantId);
     }
@@ -77,6 +102,12 @@ export class TenantInflight {
       clearInterval(this.timer);
       this.timer = undefined;
     }
+  }
+
+  private roomOf(tenantId: string): number {
+    return (
+      this.options.limit - (this.counts.get(tenantId) ?? 0) - (this.reserved.get(tenantId) ?? 0)
+    );
   }
 
   private count(): void {
@@ -92,9 +123,13 @@ export class TenantInflight {
   }
 
   private markFull(tenantId: string): void {
-    if (this.full.has(tenantId)) return;
+    if (this.closed || this.full.has(tenantId)) return;
     this.full.add(tenantId);
-    this.options.onFull?.(tenantId, this.counts.get(tenantId) ?? 0);
+    const now = this.now();
+    if (now - (this.loggedAtMs.get(tenantId) ?? Number.NEGATIVE_INFINITY) >= FULL_LOG_INTERVAL_MS) {
+      this.loggedAtMs.set(tenantId, now);
+      this.options.onFull?.(tenantId, this.counts.get(tenantId) ?? 0);
+    }
     this.timer ??= setInterval(() => this.refresh(), REFRESH_MS).unref();
   }
 }

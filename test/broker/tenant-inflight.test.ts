@@ -109,7 +109,7 @@ t.test('a restart counts what the journal has in flight', async (t) => {
   t.same(await after.receive(topic, groupOf(), LONG), [], 'still at the bound after the restart');
 });
 
-t.test('the count: handed out at once, freed at the next pass, room wakes the full', (t) => {
+t.test('the count: reserved at once, freed at the next pass, room wakes the full', (t) => {
   let nowMs = 0;
   const inflight = new Map<string, number>([['t1/i1/a', 3]]);
   const subs = () =>
@@ -124,18 +124,49 @@ t.test('the count: handed out at once, freed at the next pass, room wakes the fu
     now: () => nowMs,
   });
   t.teardown(() => count.close());
-  t.equal(count.room('t1'), 2);
-  t.equal(count.room('t2'), 5, 'another tenant');
-  count.handedOut('t1', 2);
-  t.equal(count.room('t1'), 0, 'what a receive hands out counts at once');
-  t.same(full, ['t1'], 'reported once');
+  t.equal(count.reserve('t1', 1), 1, 'the first reservation counts what is in flight: 3 of 5');
+  t.equal(count.reserve('t1', 5), 1, 'a reservation not given back yet holds its room');
+  t.same(full, ['t1'], 'reported');
+  t.equal(count.reserve('t2', 5), 5, 'another tenant');
+  count.release('t2', 5, 0);
+  count.release('t1', 1, 1);
+  count.release('t1', 1, 0);
+  t.equal(count.reserve('t1', 5), 1, 'what was handed out counts, what was not is free again');
+  count.release('t1', 1, 1);
   inflight.set('t1/i1/a', 1); // acks
   nowMs += REFRESH_MS - 1;
-  t.equal(count.room('t1'), 0, 'acks are seen at the next pass, not before');
+  t.equal(count.reserve('t1', 1), 0, 'acks are seen at the next pass, not before');
   t.same(woken, []);
+  nowMs += 1;
   count.refresh();
   t.same(woken, ['t1'], 'the pass that finds room wakes the tenant');
-  t.equal(count.room('t1'), 4);
+  t.equal(count.reserve('t1', 10), 4);
+  t.same(full, ['t1'], 'reported once a minute at most');
   t.equal(tenantOfStoreTopic('t9/i1/%DLQ%/g'), 't9');
   t.end();
+});
+
+t.test('receives of many subscriptions at once do not pass the bound together', async (t) => {
+  const broker = await openTestBroker(t, { limits: { maxInflightPerTenant: 10 } });
+  const topic = topicOf({ queueCount: 2 });
+  const group = groupOf({ deliveryMode: 'BROADCASTING' });
+  const other = groupOf();
+  const receives = () => [
+    ...Array.from({ length: 8 }, (_, i) =>
+      broker.receive(topic, group, { ...LONG, consumerId: `c${i}` }),
+    ),
+    broker.receive(topic, other, LONG),
+  ];
+  // every subscription has its cursors: the receives below look at once
+  t.same((await Promise.all(receives())).flat(), []);
+  await broker.publish(
+    topic,
+    Array.from({ length: 40 }, (_, i) => text(`m${i}`)),
+  );
+  const answers = await Promise.all(receives());
+  t.equal(
+    answers.reduce((sum, got) => sum + got.length, 0),
+    10,
+    'nine receives at once took the bound between them, no more',
+  );
 });
