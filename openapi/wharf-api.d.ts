@@ -729,7 +729,7 @@ export interface components {
              * @enum {string}
              */
             bodyEncoding?: "utf8" | "base64";
-            /** @description no `|`, `*` or whitespace */
+            /** @description 1 to 128 characters and at most 255 UTF-8 bytes (400 InvalidArgument past it); no `|`, `*` or whitespace */
             tag?: string;
             keys?: string[];
             properties?: {

@@ -261,6 +261,15 @@ t.test('bearer tokens', async (t) => {
 
   const get = await fetch(`${wharf.url}/v1/instances/${instanceId}`, { headers: bearer });
   t.equal(get.status, 200, 'reads with any permission on the instance');
+  // RFC 7235: the scheme name is case-insensitive (some clients send `bearer`)
+  const lower = await fetch(`${wharf.url}/v1/instances/${instanceId}`, {
+    headers: { authorization: `bearer  ${token}` },
+  });
+  t.equal(lower.status, 200, 'the scheme in lower case, two spaces');
+  const operatorLower = await fetch(`${wharf.url}/admin/v1/tenants`, {
+    headers: { authorization: `BEARER ${wharf.adminToken}` },
+  });
+  t.equal(operatorLower.status, 200, 'the operator plane too');
   const manage = await fetch(`${wharf.url}/v1/instances/${instanceId}/topics/x`, {
     method: 'PUT',
     headers: { ...bearer, 'content-type': 'application/json' },

@@ -38,6 +38,13 @@ interface TenantClaims extends JWTPayload {
   perm: Permission[];
 }
 
+/** The token of an Authorization header of the Bearer scheme, or null for another scheme. The
+ *  scheme name is case-insensitive (RFC 7235 §2.1): some clients send `bearer`. */
+export function bearerToken(authorization: string): string | null {
+  const match = /^bearer +(.*)$/is.exec(authorization);
+  return match === null ? null : (match[1] ?? '').trim();
+}
+
 export class TokenService {
   private readonly imported = new Map<string, VerifyKey>();
 
@@ -176,10 +183,10 @@ export class AdminAuthenticator {
     if (authorization === undefined || authorization === '') {
       throw new WharfError('MissingAuthentication', 'the operator plane needs a Bearer token');
     }
-    if (!authorization.startsWith('Bearer ')) {
+    const token = bearerToken(authorization);
+    if (token === null) {
       throw new WharfError('InvalidToken', 'the operator plane takes only Bearer tokens');
     }
-    const token = authorization.slice(7).trim();
     // Compare digests: equal lengths, and the time taken says nothing about the token.
     if (this.tokenDigest !== undefined && timingSafeEqual(digest(token), this.tokenDigest)) return;
     if (this.jwtKey !== undefined && token.split('.').length === 3) {

@@ -19,7 +19,7 @@ import {
 } from '../../meta/index.js';
 import type { TenantPrincipal } from '../types.js';
 import { decodeJsonBody, takeRawBody } from './body.js';
-import type { AdminAuthenticator, TokenService } from './jwt.js';
+import { bearerToken, type AdminAuthenticator, type TokenService } from './jwt.js';
 import { checkSigV4Headers, completeSigV4 } from './sigv4.js';
 import { authenticateMqHttp } from '../mqhttp/authenticate.js';
 
@@ -66,8 +66,9 @@ async function authenticateTenantHeaders(request: FastifyRequest, deps: AuthDeps
   if (authorization === undefined || authorization === '') {
     throw new WharfError('MissingAuthentication', 'sign the request with SigV4 or a Bearer token');
   }
-  if (authorization.startsWith('Bearer ')) {
-    request.principal = activeOnly(await deps.tokens.verify(authorization.slice(7).trim()));
+  const token = bearerToken(authorization);
+  if (token !== null) {
+    request.principal = activeOnly(await deps.tokens.verify(token));
   } else {
     request.sigv4 = await checkSigV4Headers(request, authorization, deps.meta, deps.region);
   }

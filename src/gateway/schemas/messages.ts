@@ -26,7 +26,13 @@ const PublishMessage = {
   properties: {
     body: { type: 'string', description: 'text, or base64 when bodyEncoding is base64' },
     bodyEncoding: { type: 'string', enum: ['utf8', 'base64'], default: 'utf8' },
-    tag: { type: 'string', pattern: TAG_PATTERN, description: 'no `|`, `*` or whitespace' },
+    tag: {
+      type: 'string',
+      pattern: TAG_PATTERN,
+      description:
+        '1 to 128 characters and at most 255 UTF-8 bytes (400 InvalidArgument past it); ' +
+        'no `|`, `*` or whitespace',
+    },
     keys: { type: 'array', maxItems: 32, items: shortString('a message key') },
     properties: {
       type: 'object',
