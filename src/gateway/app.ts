@@ -100,7 +100,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     // shorter limit is as malformed as any other, the 404 of an unknown one (names have their
     // schema's length, 400)
     routerOptions: { maxParamLength: MAX_URL_BYTES },
-    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // the Host check is made in request-id.ts, to answer it in the error shape
+    http: { maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: false },
     clientErrorHandler,
     frameworkErrors,
     trustProxy: config.trustProxy ?? false,

@@ -269,6 +269,13 @@ t.test('bad input is refused in the error shape and never crashes the process', 
   t.match(huge, /"code":"HeadersTooLarge"/);
   t.match(huge, /x-request-id: /);
 
+  const noHost = await rawRequest(wharf.url, 'GET /v1/instances HTTP/1.1\r\n\r\n');
+  t.match(noHost, /^HTTP\/1.1 400/, 'an HTTP/1.1 request without Host');
+  t.match(noHost, /"code":"InvalidArgument"/, 'in the error shape');
+  t.match(noHost, /x-request-id: /);
+  const oldHttp = await rawRequest(wharf.url, 'GET /healthz HTTP/1.0\r\n\r\n');
+  t.match(oldHttp, /^HTTP\/1.1 200/, 'HTTP/1.0 needs none');
+
   const garbage = await rawRequest(wharf.url, 'NOT HTTP AT ALL\r\n\r\n');
   t.match(garbage, /^HTTP\/1.1 400/, 'broken HTTP');
 

@@ -1,7 +1,7 @@
 // Request ids: a client's `x-request-id` is kept when it is a sane token (so traces join up
 // across services), else one is generated. Every answer carries it, errors included. Also the
-// cheap guards on the request target that run before anything else: its length, and path
-// segments that would make the signed path differ from the routed one.
+// cheap guards on the request target that run before anything else: its length, path segments
+// that would make the signed path differ from the routed one, and an HTTP/1.1 request's Host.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -48,6 +48,12 @@ export function registerRequestId(app: FastifyInstance): void {
     const url = request.raw.url ?? '/';
     if (url.length > MAX_URL_BYTES) {
       done(new WharfError('UriTooLong', 'the request target is over 8 KiB'));
+      return;
+    }
+    // HTTP/1.1 requires one (RFC 9112 §3.2); node's own check answers a bare 400, so it is off
+    // (app.ts) and the refusal made here, in the error shape, with the request id
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      done(new WharfError('InvalidArgument', 'an HTTP/1.1 request needs a Host header'));
       return;
     }
     const q = url.indexOf('?');
