@@ -26,13 +26,16 @@ export interface PublishInput {
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** The body's bytes; base64 must be standard, padded base64 (what Buffer would half-accept is refused). */
+/** The body's bytes; base64 must be standard, padded, canonical base64 (what Buffer would
+ *  half-accept is refused). */
 export function decodeBody(body: string, encoding: BodyEncoding, index: number): Buffer {
   if (encoding === 'utf8') return Buffer.from(body, 'utf8');
-  if (body.length % 4 !== 0 || !BASE64.test(body)) {
+  const bytes = body.length % 4 === 0 && BASE64.test(body) ? Buffer.from(body, 'base64') : null;
+  // canonical only: "YR==" (its unused bits set) would read as "a", like "YQ=="
+  if (bytes === null || bytes.toString('base64') !== body) {
     throw new WharfError('InvalidArgument', `messages[${index}].body is not valid base64`);
   }
-  return Buffer.from(body, 'base64');
+  return bytes;
 }
 
 /** What a message counts against maxMessageBytes. */

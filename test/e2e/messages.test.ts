@@ -110,6 +110,12 @@ t.test('publish: decoding, delay rules, sizes, quotas', async (t) => {
       'InvalidArgument',
     ],
     [
+      'base64 with its unused bits set (not canonical: "YR==" would read as "a")',
+      { messages: [{ body: 'YR==', bodyEncoding: 'base64' }] },
+      400,
+      'InvalidArgument',
+    ],
+    [
       'both delays',
       { messages: [{ body: 'x', delaySeconds: 1, deliverAt: Date.now() + 5000 }] },
       400,
