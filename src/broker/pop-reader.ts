@@ -166,6 +166,10 @@ export class PopReader {
       if (granted < wanted) tenantAtBound = true;
       return granted;
     };
+    const giveBack = (unused: number): void => {
+      bound.release(topic.tenantId, unused, 0);
+      reserved -= unused;
+    };
     // bodies as stored (a sealed body is longer than the one answered): at least one message
     let bytesLeft = request.maxBodyBytes ?? Number.POSITIVE_INFINITY;
     let capped = false;
@@ -199,13 +203,16 @@ export class PopReader {
         // offsets a lost delivery entry handed out come in flight within the budget and the
         // in-flight limit, as new reads do: a replay may owe millions
         let room = Math.min(budget, this.core.limits.maxInflightPerQueue - cursor.inflightCount);
-        // in FIFO order an owed offset below everything in flight goes next: were the limits to
-        // keep it out, nothing above it would ever be handed out again (nor the tenant's bound)
-        const first = fifo && room <= 0 && cursor.owedBelowInflight();
-        if (first) room = budget;
-        if (cursor.owedCount > 0 && room > 0 && claim(queueId)) {
-          const admit = first ? room : reserve(Math.min(room, cursor.owedCount));
-          handedOut += cursor.admitOwed(admit);
+        // in FIFO order an owed offset below everything in flight goes next, whatever the limits
+        // (the queue's cap, the tenant's bound): kept out, nothing above it would come due again
+        const first = fifo && cursor.owedCount > 0 && cursor.owedBelowInflight();
+        if (first && room <= 0) room = budget;
+        if (cursor.owedCount > 0 && room > 0) {
+          const wanted = Math.min(room, cursor.owedCount);
+          const granted = reserve(wanted);
+          const admit = first ? wanted : granted;
+          if (admit > 0 && claim(queueId)) handedOut += cursor.admitOwed(admit);
+          else giveBack(granted);
         }
         if (cursor.earliestDueMs() > now || !claim(queueId)) continue;
         const due = fifo ? cursor.dueInOrder(now, budget) : cursor.takeDue(now, budget);
@@ -257,10 +264,15 @@ export class PopReader {
         if (room <= 0) continue;
         const [name, storeQueue] = subscriptionQueue(topic, group, queueId);
         const pull = picks.get(queueId)?.pullTo ?? cursor.pullOffset;
-        if (pull >= this.core.store.queueOffsets(name, storeQueue).maxQueueOffset) continue;
-        if (!claim(queueId)) continue;
-        const granted = reserve(room);
+        const end = this.core.store.queueOffsets(name, storeQueue).maxQueueOffset;
+        if (pull >= end) continue;
+        // no more than the queue holds: a reservation holds room the tenant's other receives need
+        const granted = reserve(Math.min(room, end - pull));
         if (granted === 0) continue;
+        if (!claim(queueId)) {
+          giveBack(granted);
+          continue;
+        }
         const read = await this.readNew(topic, group, sub, queueId, granted, filter, picks, {
           maxBytes: bytesLeft,
           // the answer's first message may be larger than the whole budget

@@ -9,7 +9,16 @@ import {
   TenantInflight,
   tenantOfStoreTopic,
 } from '../../src/broker/tenant-inflight.js';
-import { brokerHarness, groupOf, openTestBroker, text, topicOf } from '../helpers/broker.js';
+import {
+  brokerHarness,
+  crashCopy,
+  groupOf,
+  holdsOp,
+  journalAppends,
+  openTestBroker,
+  text,
+  topicOf,
+} from '../helpers/broker.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const receiveAll = { maxMessages: 32, waitMs: 0, tags: '*' };
@@ -170,3 +179,64 @@ t.test('receives of many subscriptions at once do not pass the bound together', 
     'nine receives at once took the bound between them, no more',
   );
 });
+
+t.test(
+  'FIFO: an owed message below the in-flight ones goes out at the tenant’s bound',
+  async (t) => {
+    const harness = brokerHarness(t);
+    const broker = await harness.open();
+    const topic = topicOf({ queueCount: 1, messageType: 'FIFO' });
+    const group = groupOf();
+    const other = groupOf();
+    const sent = Array.from({ length: 20 }, (_, i) => `m${i}`);
+    await broker.publish(
+      topic,
+      sent.map((body) => text(body, { shardingKey: 'k' })),
+    );
+    // the journal refuses the first receive's delivery entry and its acks (a full append queue)
+    const appends = journalAppends(broker);
+    appends.intercept((entries, append) =>
+      holdsOp(entries, /deliver|complete/)
+        ? Promise.reject(new Error('test: the append queue is full'))
+        : append(entries),
+    );
+    const first = await broker.receive(topic, group, { ...receiveAll, maxMessages: 10 });
+    await broker
+      .ack(
+        topic,
+        group,
+        first.map((m) => m.receiptHandle),
+      )
+      .catch(() => undefined);
+    appends.restore();
+    // the next ten are journaled in flight, their consumer dies: after the restart the first ten
+    // are owed, below ten in flight that are past the tenant's bound of 8
+    const second = await broker.receive(topic, group, {
+      ...receiveAll,
+      maxMessages: 10,
+      invisibleMs: 100,
+    });
+    t.equal(second.length, 10);
+    // an ack of another group is answered once durable, so the delivery entry before it is too
+    const barrier = await broker.receive(topic, other, { ...receiveAll, maxMessages: 1 });
+    await broker.ack(
+      topic,
+      other,
+      barrier.map((m) => m.receiptHandle),
+    );
+    const after = await crashCopy(t, harness.dir, { limits: { maxInflightPerTenant: 8 } });
+    const back: string[] = [];
+    // without the exception the owed ten never go out and the ten above them never come due
+    await waitFor('every message delivered again', async () => {
+      const got = await after.receive(topic, group, { ...receiveAll, maxMessages: 4 });
+      back.push(...got.map((m) => m.body.toString()));
+      await after.ack(
+        topic,
+        group,
+        got.map((m) => m.receiptHandle),
+      );
+      return back.length >= 20;
+    });
+    t.same(back, sent, 'everything is delivered again, in order');
+  },
+);
