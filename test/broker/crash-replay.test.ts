@@ -13,6 +13,7 @@ import type { MessageStore } from '../../src/store/index.js';
 import {
   brokerHarness,
   crashCopy,
+  fifoOwedBelowInflight,
   fiveAcked,
   groupOf,
   holdsOp,
@@ -20,6 +21,7 @@ import {
   journalWritten,
   lostTailCrash,
   MAC_KEY,
+  redeliverAll,
   text,
   topicOf,
 } from '../helpers/broker.js';
@@ -536,72 +538,20 @@ t.test(
 t.test(
   'FIFO: messages owed below an in-flight set at its limit come back first, then the rest in order',
   async (t) => {
-    const harness = brokerHarness(t);
-    const broker = await harness.open();
-    const topic = topicOf({ queueCount: 1, messageType: 'FIFO' });
-    const group = groupOf();
-    const other = groupOf();
-    const bodies = Array.from({ length: 20 }, (_, i) => `m${i}`);
-    await broker.publish(
-      topic,
-      bodies.map((body) => text(body, { shardingKey: 'k' })),
-    );
-    // the journal refuses the first receive's delivery entry and its acks (a full append queue)
-    const appends = journalAppends(broker);
-    appends.intercept((entries, append) =>
-      holdsOp(entries, /deliver|complete/)
-        ? Promise.reject(new Error('test: the append queue is full'))
-        : append(entries),
-    );
-    const first = await broker.receive(topic, group, { maxMessages: 10, waitMs: 0, tags: '*' });
-    t.same(
-      first.map((m) => m.body.toString()),
-      bodies.slice(0, 10),
-    );
-    await broker
-      .ack(
-        topic,
-        group,
-        first.map((m) => m.receiptHandle),
-      )
-      .catch(() => undefined);
-    appends.restore();
-    // the next ten are journaled in flight (their consumer dies), past the limit of the restart
-    const second = await broker.receive(topic, group, {
-      maxMessages: 10,
-      waitMs: 0,
-      tags: '*',
-      invisibleMs: 100,
-    });
-    t.same(
-      second.map((m) => m.body.toString()),
-      bodies.slice(10),
-    );
-    // an ack of another group is answered once durable, so the delivery entry before it is too
-    const barrier = await broker.receive(topic, other, { maxMessages: 1, waitMs: 0, tags: '*' });
-    await broker.ack(
-      topic,
-      other,
-      barrier.map((m) => m.receiptHandle),
-    );
-
-    const after = await crashCopy(t, harness.dir, { limits: { maxInflightPerQueue: 8 } });
+    const { topic, group, sent, first, second, crash } = await fifoOwedBelowInflight(t);
+    t.same(first, sent.slice(0, 10));
+    t.same(second, sent.slice(10));
+    // the ten in flight are past the limit of the restart
+    const after = await crash({ limits: { maxInflightPerQueue: 8 } });
     const cursor = [...after.ledger.allSubscriptions()]
       .find((sub) => sub.cursors.get(0)?.owedCount === 10)
       ?.cursors.get(0);
     t.equal(cursor?.inflightCount, 10, 'ten in flight, over the limit of 8');
-    const back: string[] = [];
-    await waitFor('every message delivered again', async () => {
-      const got = await after.receive(topic, group, { maxMessages: 4, waitMs: 0, tags: '*' });
-      back.push(...got.map((m) => m.body.toString()));
-      await after.ack(
-        topic,
-        group,
-        got.map((m) => m.receiptHandle),
-      );
-      return back.length >= 20;
-    });
-    t.same(back, bodies, 'everything is delivered again, in order');
+    t.same(
+      await redeliverAll(after, topic, group, 20),
+      sent,
+      'everything is delivered again, in order',
+    );
   },
 );
 

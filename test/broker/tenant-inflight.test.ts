@@ -11,11 +11,10 @@ import {
 } from '../../src/broker/tenant-inflight.js';
 import {
   brokerHarness,
-  crashCopy,
+  fifoOwedBelowInflight,
   groupOf,
-  holdsOp,
-  journalAppends,
   openTestBroker,
+  redeliverAll,
   text,
   topicOf,
 } from '../helpers/broker.js';
@@ -183,60 +182,15 @@ t.test('receives of many subscriptions at once do not pass the bound together', 
 t.test(
   'FIFO: an owed message below the in-flight ones goes out at the tenant’s bound',
   async (t) => {
-    const harness = brokerHarness(t);
-    const broker = await harness.open();
-    const topic = topicOf({ queueCount: 1, messageType: 'FIFO' });
-    const group = groupOf();
-    const other = groupOf();
-    const sent = Array.from({ length: 20 }, (_, i) => `m${i}`);
-    await broker.publish(
-      topic,
-      sent.map((body) => text(body, { shardingKey: 'k' })),
-    );
-    // the journal refuses the first receive's delivery entry and its acks (a full append queue)
-    const appends = journalAppends(broker);
-    appends.intercept((entries, append) =>
-      holdsOp(entries, /deliver|complete/)
-        ? Promise.reject(new Error('test: the append queue is full'))
-        : append(entries),
-    );
-    const first = await broker.receive(topic, group, { ...receiveAll, maxMessages: 10 });
-    await broker
-      .ack(
-        topic,
-        group,
-        first.map((m) => m.receiptHandle),
-      )
-      .catch(() => undefined);
-    appends.restore();
-    // the next ten are journaled in flight, their consumer dies: after the restart the first ten
-    // are owed, below ten in flight that are past the tenant's bound of 8
-    const second = await broker.receive(topic, group, {
-      ...receiveAll,
-      maxMessages: 10,
-      invisibleMs: 100,
-    });
+    const { topic, group, sent, second, crash } = await fifoOwedBelowInflight(t);
     t.equal(second.length, 10);
-    // an ack of another group is answered once durable, so the delivery entry before it is too
-    const barrier = await broker.receive(topic, other, { ...receiveAll, maxMessages: 1 });
-    await broker.ack(
-      topic,
-      other,
-      barrier.map((m) => m.receiptHandle),
-    );
-    const after = await crashCopy(t, harness.dir, { limits: { maxInflightPerTenant: 8 } });
-    const back: string[] = [];
+    // after the restart the first ten are owed, below ten in flight past the tenant's bound of 8:
     // without the exception the owed ten never go out and the ten above them never come due
-    await waitFor('every message delivered again', async () => {
-      const got = await after.receive(topic, group, { ...receiveAll, maxMessages: 4 });
-      back.push(...got.map((m) => m.body.toString()));
-      await after.ack(
-        topic,
-        group,
-        got.map((m) => m.receiptHandle),
-      );
-      return back.length >= 20;
-    });
-    t.same(back, sent, 'everything is delivered again, in order');
+    const after = await crash({ limits: { maxInflightPerTenant: 8 } });
+    t.same(
+      await redeliverAll(after, topic, group, 20),
+      sent,
+      'everything is delivered again, in order',
+    );
   },
 );

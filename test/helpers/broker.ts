@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import { Broker, type BrokerOptions } from '../../src/broker/index.js';
 import type { GroupDescriptor, PublishMessage, TopicDescriptor } from '../../src/model/index.js';
+import { waitFor } from './wait-for.js';
 
 export const MAC_KEY = Buffer.alloc(32, 5);
 
@@ -192,4 +193,84 @@ export function holdsOp(entries: readonly Buffer[], op: RegExp): boolean {
     const found = /"op":"([^"]+)"/.exec(entry.toString());
     return found !== null && new RegExp(`^(?:${op.source})$`).test(found[1]);
   });
+}
+
+/**
+ * A FIFO topic of one queue whose group, after a crash, owes its first ten messages (their
+ * delivery entry and acks were refused by the journal) below ten more in flight (their consumer
+ * died): `crash(overrides)` opens a broker on a copy of the data dir as it stands (crashCopy).
+ * `sent` are the twenty bodies in order.
+ */
+export async function fifoOwedBelowInflight(t: Test) {
+  const harness = brokerHarness(t);
+  const broker = await harness.open();
+  const topic = topicOf({ queueCount: 1, messageType: 'FIFO' });
+  const group = groupOf();
+  const other = groupOf();
+  const sent = Array.from({ length: 20 }, (_, i) => `m${i}`);
+  const receive = (by: GroupDescriptor, maxMessages: number, invisibleMs?: number) =>
+    broker.receive(topic, by, {
+      maxMessages,
+      waitMs: 0,
+      tags: '*',
+      ...(invisibleMs === undefined ? {} : { invisibleMs }),
+    });
+  await broker.publish(
+    topic,
+    sent.map((body) => text(body, { shardingKey: 'k' })),
+  );
+  // the journal refuses the first receive's delivery entry and its acks (a full append queue)
+  const appends = journalAppends(broker);
+  appends.intercept((entries, append) =>
+    holdsOp(entries, /deliver|complete/)
+      ? Promise.reject(new Error('test: the append queue is full'))
+      : append(entries),
+  );
+  const first = await receive(group, 10);
+  await broker
+    .ack(
+      topic,
+      group,
+      first.map((m) => m.receiptHandle),
+    )
+    .catch(() => undefined);
+  appends.restore();
+  // the next ten are journaled in flight (their consumer dies)
+  const second = await receive(group, 10, 100);
+  // an ack of another group is answered once durable, so the delivery entry before it is too
+  const barrier = await receive(other, 1);
+  await broker.ack(
+    topic,
+    other,
+    barrier.map((m) => m.receiptHandle),
+  );
+  return {
+    topic,
+    group,
+    sent,
+    first: first.map((m) => m.body.toString()),
+    second: second.map((m) => m.body.toString()),
+    crash: (overrides: Partial<BrokerOptions>) => crashCopy(t, harness.dir, overrides),
+  };
+}
+
+/** Receives (4 at a time) and acks until `count` messages came: their bodies in that order. */
+export async function redeliverAll(
+  broker: Broker,
+  topic: TopicDescriptor,
+  group: GroupDescriptor,
+  count: number,
+): Promise<string[]> {
+  const back: string[] = [];
+  await waitFor('every message delivered again', async () => {
+    const got = await broker.receive(topic, group, { maxMessages: 4, waitMs: 0, tags: '*' });
+    back.push(...got.map((m) => m.body.toString()));
+    await broker.ack(
+      topic,
+      group,
+      got.map((m) => m.receiptHandle),
+    );
+    return back.length >= count;
+  });
+  return back;
 }
