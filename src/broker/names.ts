@@ -13,6 +13,13 @@ export function storeTopic(
   return `${topic.tenantId}/${topic.instanceId}/${topic.topic}`;
 }
 
+/** The tenant of any store topic name of a tenant (its first segment: storeTopic and the
+ *  system topics below all start with it). */
+export function tenantOfStoreTopic(name: string): string {
+  const slash = name.indexOf('/');
+  return slash < 0 ? name : name.slice(0, slash);
+}
+
 export function groupKey(
   group: Pick<GroupDescriptor, 'tenantId' | 'instanceId' | 'group'>,
 ): string {

@@ -71,7 +71,7 @@ export interface PopResult {
   capped: boolean;
   /** New messages were left unread because the tenant is at its in-flight bound on this broker
    *  (tenant-inflight.ts). */
-  tenantAtBound?: boolean;
+  tenantAtBound: boolean;
 }
 
 export class PopReader {
@@ -149,7 +149,9 @@ export class PopReader {
     const queueIds = this.queueIds(topic, group);
     await this.ensureCursors(sub, topic, group, queueIds);
     // dropped while its cursors were being placed (a topic, group or instance drop): it has none
-    if (!this.core.ledger.isLive(sub)) return { messages: [], progressed: false, capped: false };
+    if (!this.core.ledger.isLive(sub)) {
+      return { messages: [], progressed: false, capped: false, tenantAtBound: false };
+    }
     const fifo = topic.messageType === 'FIFO';
     const now = Date.now();
     let budget = request.maxMessages;

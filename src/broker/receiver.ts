@@ -94,7 +94,7 @@ export class Receiver {
       }
       // at the tenant's in-flight bound: the pass that finds room wakes it; a look every second
       // as well, for room made between this look and the park
-      const boundWakeMs = tenantAtBound === true ? Date.now() + TENANT_BOUND_RECHECK_MS : Infinity;
+      const boundWakeMs = tenantAtBound ? Date.now() + TENANT_BOUND_RECHECK_MS : Infinity;
       await this.core.longPoll.park(
         name,
         topic.tenantId,

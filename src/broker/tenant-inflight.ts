@@ -13,6 +13,7 @@
 // every REFRESH_MS. While a tenant is at its bound a timer makes the passes, and the first that
 // finds room wakes the tenant's parked receives.
 import type { Subscription } from './consumer-ledger.js';
+import { tenantOfStoreTopic } from './names.js';
 
 /** How stale the counts may be: acks at the bound make room for receives this much later. */
 export const REFRESH_MS = 250;
@@ -29,12 +30,6 @@ export interface TenantInflightOptions {
   /** A tenant reached its bound (at most once a minute per tenant). */
   onFull?: (tenantId: string, inflight: number) => void;
   now?: () => number;
-}
-
-/** The tenant of a store topic name (tenant/instance/topic, see names.ts). */
-export function tenantOfStoreTopic(name: string): string {
-  const slash = name.indexOf('/');
-  return slash < 0 ? name : name.slice(0, slash);
 }
 
 export class TenantInflight {

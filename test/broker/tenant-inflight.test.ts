@@ -4,11 +4,8 @@
 // a restart counts what the journal has in flight.
 import t from 'tap';
 import type { Subscription } from '../../src/broker/consumer-ledger.js';
-import {
-  REFRESH_MS,
-  TenantInflight,
-  tenantOfStoreTopic,
-} from '../../src/broker/tenant-inflight.js';
+import { tenantOfStoreTopic } from '../../src/broker/names.js';
+import { REFRESH_MS, TenantInflight } from '../../src/broker/tenant-inflight.js';
 import {
   brokerHarness,
   fifoOwedBelowInflight,
